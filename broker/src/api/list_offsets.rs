@@ -1,0 +1,88 @@
+//! ListOffsets: -2 = earliest (log start), -1 = latest (HW; also the LSO, no transactions),
+//! -3 = the batch with the largest timestamp, otherwise the first batch at or after a timestamp.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::api::{leader_epoch_error, log_error_code};
+use crate::state::Broker;
+
+const EARLIEST_TIMESTAMP: i64 = -2;
+const LATEST_TIMESTAMP: i64 = -1;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let found = broker.topic(topic.name.as_str());
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(partition) = found.as_ref().and_then(|t| {
+                        usize::try_from(p.partition_index)
+                            .ok()
+                            .and_then(|i| t.partitions.get(i))
+                    }) else {
+                        return response
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    if let Some(code) =
+                        leader_epoch_error(p.current_leader_epoch, partition.leader_epoch())
+                    {
+                        return response.with_error_code(code);
+                    }
+                    // leader_epoch exists from v4 on; setting it for older versions fails encoding.
+                    let response = if version >= 4 {
+                        response.with_leader_epoch(partition.leader_epoch())
+                    } else {
+                        response
+                    };
+                    let offsets = partition.offsets();
+                    match p.timestamp {
+                        EARLIEST_TIMESTAMP => response
+                            .with_offset(offsets.log_start_offset)
+                            .with_timestamp(-1),
+                        LATEST_TIMESTAMP => response
+                            .with_offset(offsets.high_watermark)
+                            .with_timestamp(-1),
+                        timestamp if timestamp >= 0 || timestamp == MAX_TIMESTAMP => {
+                            let lookup = if timestamp == MAX_TIMESTAMP {
+                                partition.max_timestamp_offset()
+                            } else {
+                                partition.offset_for_timestamp(timestamp)
+                            };
+                            match lookup {
+                                Ok(Some((offset, found_timestamp))) => {
+                                    response.with_offset(offset).with_timestamp(found_timestamp)
+                                }
+                                Ok(None) => response.with_offset(-1).with_timestamp(-1),
+                                Err(e) => {
+                                    response.with_error_code(log_error_code(&e, "list offsets"))
+                                }
+                            }
+                        }
+                        _ => response.with_error_code(ResponseError::InvalidRequest.code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

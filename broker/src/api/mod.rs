@@ -1,0 +1,218 @@
+//! Kafka APIs: decode a request frame, run the handler for its API, encode the response.
+//! No socket I/O here: the connection module hands frames in and writes the replies out.
+//!
+//! One module per API. Handlers take decoded requests and return responses; the ones that may
+//! wait (produce with acks=-1, fetch long-poll) return a future resolved by the connection writer,
+//! which keeps responses in request order.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, RequestHeader,
+};
+use kafka_protocol::protocol::Decodable;
+
+use crate::log::LogError;
+use crate::state::Broker;
+use crate::wire::frame::{self, EncodeError};
+
+/// The APIs this broker implements, with the version ranges it advertises.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+];
+
+/// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
+pub enum Reply {
+    Now(Bytes),
+    Later(Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>),
+    Nothing,
+}
+
+/// Why a connection must be closed (Kafka's answer to requests it cannot parse or serve).
+#[derive(Debug, thiserror::Error)]
+pub enum CloseReason {
+    #[error("frame too short for a request header")]
+    TooShort,
+    #[error("unknown API key {api_key}")]
+    UnknownApiKey { api_key: i16 },
+    #[error("API {api:?} is not implemented")]
+    UnsupportedApi { api: ApiKey },
+    #[error("API {api:?} version {version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("malformed {api:?} v{version} request: {message}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        message: String,
+    },
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Version range advertised for `api`, if implemented.
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(key, _, _)| *key == api)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// Handles one request frame (without its length prefix).
+pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, CloseReason> {
+    let (api_key, version, correlation_id) =
+        frame::peek_request(&frame_bytes).ok_or(CloseReason::TooShort)?;
+    let api = ApiKey::try_from(api_key).map_err(|_| CloseReason::UnknownApiKey { api_key })?;
+    let (min_version, max_version) =
+        supported_range(api).ok_or(CloseReason::UnsupportedApi { api })?;
+    if version < min_version || version > max_version {
+        if api == ApiKey::ApiVersions && version > max_version {
+            // Kafka's fallback: UNSUPPORTED_VERSION encoded as v0, still listing our APIs.
+            let response = api_versions::unsupported_version_response();
+            return Ok(Reply::Now(frame::encode_response(
+                api,
+                0,
+                correlation_id,
+                &response,
+            )?));
+        }
+        return Err(CloseReason::UnsupportedVersion { api, version });
+    }
+    let malformed = |e: anyhow::Error| CloseReason::Malformed {
+        api,
+        version,
+        message: format!("{e:#}"),
+    };
+    let mut body = frame_bytes;
+    let header =
+        RequestHeader::decode(&mut body, api.request_header_version(version)).map_err(malformed)?;
+    tracing::trace!(?api, version, correlation_id, client_id = ?header.client_id, "request");
+    let encode_now = |bytes: Result<Bytes, EncodeError>| -> Result<Reply, CloseReason> {
+        Ok(Reply::Now(bytes?))
+    };
+    match api {
+        ApiKey::ApiVersions => {
+            let request = ApiVersionsRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = api_versions::handle(&request);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
+        ApiKey::Metadata => {
+            let request = MetadataRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = metadata::handle(broker, &request, version);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
+        ApiKey::CreateTopics => {
+            let request = CreateTopicsRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = create_topics::handle(broker, &request, version);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
+        ApiKey::ListOffsets => {
+            let request = ListOffsetsRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = list_offsets::handle(broker, &request, version);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
+        ApiKey::Produce => {
+            let request = ProduceRequest::decode(&mut body, version).map_err(malformed)?;
+            match produce::handle(broker, request) {
+                produce::Outcome::NoResponse => Ok(Reply::Nothing),
+                produce::Outcome::Ready(response) => encode_now(frame::encode_response(
+                    api,
+                    version,
+                    correlation_id,
+                    &response,
+                )),
+                produce::Outcome::Wait(pending) => Ok(Reply::Later(Box::pin(async move {
+                    let response = pending.await;
+                    encode_logged(api, version, correlation_id, &response)
+                }))),
+            }
+        }
+        ApiKey::Fetch => {
+            let request = FetchRequest::decode(&mut body, version).map_err(malformed)?;
+            let broker = Arc::clone(broker);
+            Ok(Reply::Later(Box::pin(async move {
+                let response = fetch::handle(&broker, request, version).await;
+                encode_logged(api, version, correlation_id, &response)
+            })))
+        }
+        _ => Err(CloseReason::UnsupportedApi { api }),
+    }
+}
+
+/// Encodes a deferred response; an encoding failure (a bug) drops the response and is logged,
+/// and the client times the request out.
+fn encode_logged<R: kafka_protocol::protocol::Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &R,
+) -> Option<Bytes> {
+    match frame::encode_response(api, version, correlation_id, response) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "dropping response that cannot be encoded");
+            None
+        }
+    }
+}
+
+/// The Kafka error code for a log error. An inconsistent log stops the broker (it must not serve
+/// a wrong offset).
+pub fn log_error_code(error: &LogError, context: &str) -> i16 {
+    match error {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+        LogError::Closed => ResponseError::NotLeaderOrFollower.code(),
+        LogError::Io { .. } | LogError::Failed => {
+            tracing::error!(error = %error, context, "storage error");
+            ResponseError::KafkaStorageError.code()
+        }
+        LogError::Inconsistent(message) => crate::fatal(&format!("{context}: {message}")),
+    }
+}
+
+/// Checks a client's `current_leader_epoch` (-1 = not given) against the partition's.
+pub fn leader_epoch_error(current_leader_epoch: i32, leader_epoch: i32) -> Option<i16> {
+    if current_leader_epoch < 0 || current_leader_epoch == leader_epoch {
+        None
+    } else if current_leader_epoch > leader_epoch {
+        Some(ResponseError::UnknownLeaderEpoch.code())
+    } else {
+        Some(ResponseError::FencedLeaderEpoch.code())
+    }
+}

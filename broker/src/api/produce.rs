@@ -1,0 +1,136 @@
+//! Produce: validate each record batch (no record decoding), append it with broker-assigned offsets,
+//! answer per `acks`: 0 = no response, 1 = after the append, -1 = once the HW passes the batch.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use crate::api::log_error_code;
+use crate::limits;
+use crate::partition::Partition;
+use crate::state::Broker;
+use crate::wire::batch::{self, BatchError};
+
+/// What the connection does with a produce request.
+pub enum Outcome {
+    /// acks=0: no response at all.
+    NoResponse,
+    Ready(ProduceResponse),
+    /// acks=-1: the response once every appended batch is below the HW (or the timeout passes).
+    Wait(Pin<Box<dyn Future<Output = ProduceResponse> + Send>>),
+}
+
+fn partition_response(index: i32, code: i16) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+}
+
+fn append_one(
+    broker: &Broker,
+    partition: &Partition,
+    records: Option<&bytes::Bytes>,
+) -> Result<(i64, i64, i64), i16> {
+    let Some(records) = records else {
+        return Err(ResponseError::CorruptMessage.code());
+    };
+    let spans = batch::validate_records(records, broker.config.message_max_bytes as usize).map_err(|e| {
+        tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "rejected produce batch");
+        match e {
+            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            _ => ResponseError::CorruptMessage.code(),
+        }
+    })?;
+    let (info, log_start_offset) = partition
+        .append_as_leader(records, &spans)
+        .map_err(|e| log_error_code(&e, "produce append"))?;
+    Ok((info.base_offset, info.last_offset, log_start_offset))
+}
+
+pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
+    let acks = request.acks;
+    let acks_valid = matches!(acks, -1..=1);
+    // (position in response, partition, offset the HW must reach)
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    let mut topics = Vec::with_capacity(request.topic_data.len());
+    for (topic_position, topic_data) in request.topic_data.iter().enumerate() {
+        let topic = broker.topic(topic_data.name.as_str());
+        let mut responses = Vec::with_capacity(topic_data.partition_data.len());
+        for (partition_position, data) in topic_data.partition_data.iter().enumerate() {
+            let partition = topic.as_ref().and_then(|t| {
+                usize::try_from(data.index)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+            });
+            let response = match (acks_valid, partition) {
+                (false, _) => {
+                    partition_response(data.index, ResponseError::InvalidRequiredAcks.code())
+                }
+                (true, None) => {
+                    partition_response(data.index, ResponseError::UnknownTopicOrPartition.code())
+                }
+                (true, Some(partition)) => {
+                    match append_one(broker, partition, data.records.as_ref()) {
+                        Ok((base_offset, last_offset, log_start_offset)) => {
+                            if acks == -1 {
+                                waits.push((
+                                    topic_position,
+                                    partition_position,
+                                    Arc::clone(partition),
+                                    last_offset + 1,
+                                ));
+                            }
+                            partition_response(data.index, 0)
+                                .with_base_offset(base_offset)
+                                .with_log_start_offset(log_start_offset)
+                        }
+                        Err(code) => partition_response(data.index, code),
+                    }
+                }
+            };
+            responses.push(response);
+        }
+        topics.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name.clone())
+                .with_partition_responses(responses),
+        );
+    }
+    if acks == 0 {
+        return Outcome::NoResponse;
+    }
+    let response = ProduceResponse::default().with_responses(topics);
+    if waits
+        .iter()
+        .all(|(_, _, partition, offset)| partition.high_watermark() >= *offset)
+    {
+        return Outcome::Ready(response);
+    }
+    let timeout_ms = u64::try_from(request.timeout_ms)
+        .unwrap_or(0)
+        .min(limits::PRODUCE_TIMEOUT_MS_MAX);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    Outcome::Wait(Box::pin(async move {
+        let mut response = response;
+        for (topic_position, partition_position, partition, offset) in waits {
+            if !partition.wait_for_high_watermark(offset, deadline).await {
+                if let Some(p) = response
+                    .responses
+                    .get_mut(topic_position)
+                    .and_then(|t| t.partition_responses.get_mut(partition_position))
+                {
+                    p.error_code = ResponseError::RequestTimedOut.code();
+                }
+            }
+        }
+        response
+    }))
+}

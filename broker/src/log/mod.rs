@@ -1,0 +1,764 @@
+//! The durable log of one partition: segments of record batches, a sparse offset index per
+//! segment, flush policy and recovery. Storage only: it knows offsets and bytes, not the protocol.
+//!
+//! Memory does not grow with the log: per segment only a few numbers and two file handles are
+//! kept; index lookups and batch scans use positioned reads.
+
+pub mod checkpoint;
+pub mod index;
+pub mod segment;
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::LogConfig;
+use crate::limits;
+use crate::log::index::OffsetIndex;
+use crate::log::segment::Segment;
+use crate::wire::batch::{self, BatchSpan, PATCHED_PREFIX_BYTES};
+
+/// Errors of the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    /// The log contradicts itself while serving: the broker must stop rather than serve it.
+    #[error("log inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("log is closed")]
+    Closed,
+    #[error("log failed earlier and accepts no more writes")]
+    Failed,
+}
+
+/// What recovery found and did.
+#[derive(Debug, Default, Clone)]
+pub struct RecoveryOutcome {
+    pub segments_scanned: usize,
+    pub batches_bytes_scanned: u64,
+    /// Set when the log was truncated: where and why.
+    pub truncated: Option<Truncation>,
+}
+
+/// A truncation done at recovery.
+#[derive(Debug, Clone)]
+pub struct Truncation {
+    pub segment_base_offset: i64,
+    pub position: u64,
+    pub offset: i64,
+    pub bytes_dropped: u64,
+    pub segments_deleted: usize,
+    pub reason: String,
+}
+
+/// Offsets assigned by an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// True when this append advanced the recovery point (a roll fsynced the old segment, or
+    /// flush.messages was reached): the checkpoint should be rewritten.
+    pub recovery_point_advanced: bool,
+}
+
+/// Bytes to read for a fetch, computed under the log lock and read outside it.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    file: Option<Arc<File>>,
+    path: PathBuf,
+    position: u64,
+    len_bytes: usize,
+    first_base_offset: i64,
+}
+
+impl ReadPlan {
+    fn empty() -> ReadPlan {
+        ReadPlan {
+            file: None,
+            path: PathBuf::new(),
+            position: 0,
+            len_bytes: 0,
+            first_base_offset: -1,
+        }
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.len_bytes
+    }
+
+    /// Reads the planned bytes and checks the first batch header against the plan.
+    pub fn read(&self) -> Result<Bytes, LogError> {
+        let Some(file) = &self.file else {
+            return Ok(Bytes::new());
+        };
+        let mut data = vec![0u8; self.len_bytes];
+        file.read_exact_at(&mut data, self.position)
+            .map_err(|source| LogError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        let (base_offset, total_bytes) =
+            batch::parse_overhead(&data, limits::STORED_BATCH_BYTES_MAX).map_err(|e| {
+                LogError::Inconsistent(format!("{} at {}: {e}", self.path.display(), self.position))
+            })?;
+        if base_offset != self.first_base_offset || total_bytes > data.len() {
+            return Err(LogError::Inconsistent(format!(
+                "{} at {}: read batch at offset {base_offset} of {total_bytes} bytes, planned offset {} within {} bytes",
+                self.path.display(),
+                self.position,
+                self.first_base_offset,
+                data.len()
+            )));
+        }
+        Ok(Bytes::from(data))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogState {
+    Open,
+    Closed,
+    Failed,
+}
+
+/// The log of one partition.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset; the last one is the active segment. Never empty.
+    segments: Vec<Segment>,
+    recovery_point: i64,
+    unflushed_messages: u64,
+    state: LogState,
+}
+
+fn io_err(path: &Path, source: io::Error) -> LogError {
+    LogError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// fsyncs a directory (after creating, renaming or deleting files in it).
+pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, e))
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`. Unless `clean_shutdown`, every segment from the one
+    /// holding `recovery_point` is validated batch by batch and the log is cut at the first torn or
+    /// corrupt batch; a clean log only has the tail of its active segment checked.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        recovery_point: i64,
+        clean_shutdown: bool,
+    ) -> Result<(Log, RecoveryOutcome), LogError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+            let entry = entry.map_err(|e| io_err(dir, e))?;
+            if let Some(base) = entry
+                .file_name()
+                .to_str()
+                .and_then(segment::parse_file_name)
+            {
+                bases.push(base);
+            }
+        }
+        bases.sort_unstable();
+        let mut outcome = RecoveryOutcome::default();
+        if bases.is_empty() {
+            let segment = Segment::create(dir, 0)?;
+            sync_dir(dir)?;
+            let log = Log {
+                dir: dir.to_owned(),
+                config,
+                segments: vec![segment],
+                recovery_point: 0,
+                unflushed_messages: 0,
+                state: LogState::Open,
+            };
+            return Ok((log, outcome));
+        }
+        // The first segment that must be fully validated.
+        let first_scanned = if clean_shutdown {
+            bases.len() // none fully; the tail of the last one is checked below
+        } else {
+            bases
+                .iter()
+                .rposition(|&base| base <= recovery_point)
+                .unwrap_or(0)
+        };
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        let mut truncation: Option<Truncation> = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let (file, log_path, index_path, size_bytes) = Segment::open(dir, base)?;
+            let expected_base = segments.last().map_or(base, |s: &Segment| s.next_offset);
+            if base != expected_base {
+                truncation = Some(Truncation {
+                    segment_base_offset: base,
+                    position: 0,
+                    offset: expected_base,
+                    bytes_dropped: 0,
+                    segments_deleted: 0,
+                    reason: format!("segment base {base} does not follow the previous segment end {expected_base}"),
+                });
+                // Drop this segment and all later ones (below).
+                drop(file);
+                Self::delete_segment_files(dir, &bases[i..])?;
+                if let Some(t) = truncation.as_mut() {
+                    t.segments_deleted = bases.len() - i;
+                }
+                break;
+            }
+            let is_last = i + 1 == bases.len();
+            let full_scan = i >= first_scanned;
+            let index = if full_scan {
+                None
+            } else {
+                OffsetIndex::open_checked(&index_path, base, size_bytes)?
+            };
+            let index_valid = index.is_some();
+            let placeholder = match index {
+                Some(index) => index,
+                None => OffsetIndex::create(&index_path, base)?,
+            };
+            let mut segment = Segment::from_parts(
+                base,
+                base,
+                size_bytes,
+                file,
+                log_path,
+                index_path,
+                placeholder,
+            );
+            let scan = if !index_valid {
+                outcome.segments_scanned += 1;
+                outcome.batches_bytes_scanned += size_bytes;
+                Some(segment.scan(0, base, true, config.index_interval_bytes)?)
+            } else if is_last {
+                let (entry_offset, entry_position) = segment.index.lookup(i64::MAX)?;
+                outcome.batches_bytes_scanned += size_bytes - u64::from(entry_position);
+                Some(segment.scan(
+                    u64::from(entry_position),
+                    entry_offset,
+                    false,
+                    config.index_interval_bytes,
+                )?)
+            } else {
+                None
+            };
+            match scan {
+                None => {
+                    segment.next_offset = bases[i + 1];
+                    segments.push(segment);
+                }
+                Some(scan) => {
+                    let stopped = scan.stopped.clone();
+                    if let Some((position, reason)) = stopped {
+                        let bytes_dropped = size_bytes - position;
+                        segment.truncate(position, scan.next_offset)?;
+                        let later = &bases[i + 1..];
+                        Self::delete_segment_files(dir, later)?;
+                        truncation = Some(Truncation {
+                            segment_base_offset: base,
+                            position,
+                            offset: scan.next_offset,
+                            bytes_dropped,
+                            segments_deleted: later.len(),
+                            reason,
+                        });
+                        segments.push(segment);
+                        break;
+                    }
+                    // If the next segment's base does not follow, the check at the top of the loop cuts there.
+                    segment.next_offset = scan.next_offset;
+                    segments.push(segment);
+                }
+            }
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(dir, 0)?);
+        }
+        if truncation.is_some() || !clean_shutdown {
+            for segment in segments
+                .iter()
+                .skip(first_scanned.min(segments.len().saturating_sub(1)))
+            {
+                segment.flush()?;
+            }
+            sync_dir(dir)?;
+        }
+        outcome.truncated = truncation;
+        let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
+        let log = Log {
+            dir: dir.to_owned(),
+            config,
+            segments,
+            recovery_point: log_end_offset,
+            unflushed_messages: 0,
+            state: LogState::Open,
+        };
+        Ok((log, outcome))
+    }
+
+    fn delete_segment_files(dir: &Path, bases: &[i64]) -> Result<(), LogError> {
+        for &base in bases {
+            for extension in ["log", "index"] {
+                let path = dir.join(segment::file_name(base, extension));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&path, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments.first().map_or(0, |s| s.base_offset)
+    }
+
+    /// LEO: the offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.segments.last().map_or(0, |s| s.next_offset)
+    }
+
+    /// Everything below this offset has been fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn active(&mut self) -> Result<&mut Segment, LogError> {
+        self.segments
+            .last_mut()
+            .ok_or_else(|| LogError::Inconsistent("log has no segment".into()))
+    }
+
+    /// Appends validated batches from `records` (positions from [`batch::validate_records`]),
+    /// assigning offsets from the LEO and stamping `leader_epoch`. One write per batch.
+    pub fn append(
+        &mut self,
+        records: &[u8],
+        spans: &[BatchSpan],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        match self.state {
+            LogState::Open => {}
+            LogState::Closed => return Err(LogError::Closed),
+            LogState::Failed => return Err(LogError::Failed),
+        }
+        let result = self.append_inner(records, spans, leader_epoch);
+        if let Err(LogError::Io { .. }) = &result {
+            // A write may be half done: accept nothing more (recovery will cut the torn tail).
+            self.state = LogState::Failed;
+        }
+        result
+    }
+
+    fn append_inner(
+        &mut self,
+        records: &[u8],
+        spans: &[BatchSpan],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let base_offset = self.log_end_offset();
+        let recovery_point_before = self.recovery_point;
+        let mut last_offset = base_offset - 1;
+        let mut messages = 0u64;
+        for span in spans {
+            let total_bytes = span.header.total_bytes;
+            let bytes = records
+                .get(span.position..span.position + total_bytes)
+                .ok_or_else(|| {
+                    LogError::Inconsistent(format!("batch span {span:?} outside records"))
+                })?;
+            let batch_base_offset = self.log_end_offset();
+            let batch_next_offset =
+                batch_base_offset + i64::from(span.header.last_offset_delta) + 1;
+            let segment_bytes = self.config.segment_bytes;
+            let active = self.active()?;
+            let too_big = active.size_bytes + total_bytes as u64 > segment_bytes;
+            let too_far = batch_next_offset - active.base_offset > i64::from(u32::MAX);
+            if !active.is_empty() && (too_big || too_far) {
+                self.roll()?;
+            }
+            let prefix = batch::patched_prefix(bytes, batch_base_offset, leader_epoch);
+            let index_interval_bytes = self.config.index_interval_bytes;
+            self.active()?.append_batch(
+                &prefix,
+                &bytes[PATCHED_PREFIX_BYTES..],
+                batch_base_offset,
+                batch_next_offset,
+                index_interval_bytes,
+            )?;
+            last_offset = batch_next_offset - 1;
+            messages += u64::from(span.header.record_count.unsigned_abs());
+        }
+        self.unflushed_messages += messages;
+        if self.config.flush_messages > 0 && self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        let recovery_point_advanced = self.recovery_point > recovery_point_before;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            recovery_point_advanced,
+        })
+    }
+
+    /// Starts a new active segment at the LEO, fsyncing the old one first (as Kafka does on roll).
+    fn roll(&mut self) -> Result<(), LogError> {
+        let next_offset = self.log_end_offset();
+        self.active()?.flush()?;
+        self.recovery_point = self.recovery_point.max(next_offset);
+        let segment = Segment::create(&self.dir, next_offset)?;
+        sync_dir(&self.dir)?;
+        tracing::debug!(dir = %self.dir.display(), base_offset = next_offset, "rolled segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// fsyncs the active segment; returns true when the recovery point advanced.
+    pub fn flush(&mut self) -> Result<bool, LogError> {
+        let log_end_offset = self.log_end_offset();
+        if self.recovery_point >= log_end_offset {
+            self.unflushed_messages = 0;
+            return Ok(false);
+        }
+        // Older segments were fsynced when they were rolled.
+        self.active()?.flush()?;
+        self.recovery_point = log_end_offset;
+        self.unflushed_messages = 0;
+        Ok(true)
+    }
+
+    /// Flushes and refuses further appends (graceful shutdown).
+    pub fn close(&mut self) -> Result<(), LogError> {
+        if self.state == LogState::Open {
+            self.flush()?;
+            self.state = LogState::Closed;
+        }
+        Ok(())
+    }
+
+    /// Plans a read of whole batches from the one holding `offset`, below `upper_offset` (the HW),
+    /// of at most `max_bytes` but at least one batch (KIP-74). Reads stay within one segment.
+    pub fn read_plan(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_offset: i64,
+    ) -> Result<ReadPlan, LogError> {
+        let log_start_offset = self.log_start_offset();
+        let log_end_offset = self.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        if offset >= upper_offset.min(log_end_offset) {
+            return Ok(ReadPlan::empty());
+        }
+        let segment_index = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        let mut segment_index = segment_index;
+        // Skip empty segments (possible only when the offset is a segment end).
+        while segment_index + 1 < self.segments.len()
+            && self.segments[segment_index].next_offset <= offset
+        {
+            segment_index += 1;
+        }
+        let segment = &self.segments[segment_index];
+        let (entry_offset, entry_position) = segment.index.lookup(offset)?;
+        let mut position = u64::from(entry_position);
+        // Scan headers to the batch holding `offset`.
+        let (mut base_offset, mut total_bytes, mut last_delta) =
+            segment.read_scan_header(position)?;
+        if base_offset < entry_offset {
+            return Err(LogError::Inconsistent(format!(
+                "{}: index entry {entry_offset} points at batch {base_offset}",
+                segment.log_path.display()
+            )));
+        }
+        while base_offset + i64::from(last_delta) < offset {
+            let next_position = position + total_bytes as u64;
+            if next_position >= segment.size_bytes {
+                return Err(LogError::Inconsistent(format!(
+                    "{}: offset {offset} not found before the segment end (next offset {})",
+                    segment.log_path.display(),
+                    segment.next_offset
+                )));
+            }
+            let (next_base, next_total, next_delta) = segment.read_scan_header(next_position)?;
+            if next_base != base_offset + i64::from(last_delta) + 1 {
+                return Err(LogError::Inconsistent(format!(
+                    "{}: batch at {next_position} has offset {next_base}, expected {}",
+                    segment.log_path.display(),
+                    base_offset + i64::from(last_delta) + 1
+                )));
+            }
+            (position, base_offset, total_bytes, last_delta) =
+                (next_position, next_base, next_total, next_delta);
+        }
+        let start_position = position;
+        let first_base_offset = base_offset;
+        let mut len_bytes = total_bytes;
+        let mut cursor = position + total_bytes as u64;
+        let mut expected = base_offset + i64::from(last_delta) + 1;
+        while cursor < segment.size_bytes && expected < upper_offset {
+            let (next_base, next_total, next_delta) = segment.read_scan_header(cursor)?;
+            if next_base != expected {
+                return Err(LogError::Inconsistent(format!(
+                    "{}: batch at {cursor} has offset {next_base}, expected {expected}",
+                    segment.log_path.display()
+                )));
+            }
+            if len_bytes + next_total > max_bytes {
+                break;
+            }
+            len_bytes += next_total;
+            cursor += next_total as u64;
+            expected = next_base + i64::from(next_delta) + 1;
+        }
+        Ok(ReadPlan {
+            file: Some(Arc::clone(&segment.file)),
+            path: segment.log_path.clone(),
+            position: start_position,
+            len_bytes,
+            first_base_offset,
+        })
+    }
+
+    /// The batch with the largest max timestamp below `upper_offset`, as (base offset, timestamp).
+    pub fn max_timestamp_offset(&self, upper_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let mut best: Option<(i64, i64)> = None;
+        for segment in &self.segments {
+            let mut position = 0u64;
+            while position < segment.size_bytes {
+                let (base_offset, total_bytes, _) = segment.read_scan_header(position)?;
+                if base_offset >= upper_offset {
+                    return Ok(best);
+                }
+                let max_timestamp = segment.read_max_timestamp(position)?;
+                if best.is_none_or(|(_, t)| max_timestamp > t) {
+                    best = Some((base_offset, max_timestamp));
+                }
+                position += total_bytes as u64;
+            }
+        }
+        Ok(best)
+    }
+
+    /// Base offset of the first batch whose max timestamp is at least `timestamp_ms`, or `None`.
+    /// Scans batch headers from the start (no time index yet).
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp_ms: i64,
+        upper_offset: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        for segment in &self.segments {
+            let mut position = 0u64;
+            while position < segment.size_bytes {
+                let (base_offset, total_bytes, _) = segment.read_scan_header(position)?;
+                if base_offset >= upper_offset {
+                    return Ok(None);
+                }
+                let max_timestamp = segment.read_max_timestamp(position)?;
+                if max_timestamp >= timestamp_ms {
+                    return Ok(Some((base_offset, max_timestamp)));
+                }
+                position += total_bytes as u64;
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::batch::{build_batch, validate_records};
+
+    fn config(segment_bytes: u64) -> LogConfig {
+        LogConfig {
+            segment_bytes,
+            index_interval_bytes: 100,
+            flush_messages: 0,
+        }
+    }
+
+    fn append_values(log: &mut Log, values: &[&[u8]]) -> AppendInfo {
+        let records = build_batch(0, 1000, values);
+        let spans = validate_records(&records, 1 << 20).expect("valid");
+        log.append(&records, &spans, 0).expect("append")
+    }
+
+    fn read_all(log: &Log) -> Vec<(i64, usize)> {
+        let mut batches = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let plan = log
+                .read_plan(offset, 1, log.log_end_offset())
+                .expect("plan");
+            let data = plan.read().expect("read");
+            let header = batch::validate_batch(&data, 1 << 20).expect("stored batch valid");
+            assert!(header.base_offset <= offset && offset <= header.last_offset());
+            batches.push((header.base_offset, header.record_count as usize));
+            offset = header.next_offset();
+        }
+        batches
+    }
+
+    #[test]
+    fn append_roll_read_and_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1024), 0, false).expect("open");
+        for i in 0..100 {
+            let info = append_values(&mut log, &[b"0123456789", b"abcdefghij"]);
+            assert_eq!(info.base_offset, i * 2);
+            assert_eq!(info.last_offset, i * 2 + 1);
+        }
+        assert_eq!(log.log_end_offset(), 200);
+        assert!(log.segment_count() > 1, "rolled");
+        // Every offset is readable, including the second record of a batch.
+        for offset in [0, 1, 57, 199] {
+            let plan = log.read_plan(offset, 1, 200).expect("plan");
+            let data = plan.read().expect("read");
+            let header = batch::validate_batch(&data, 1 << 20).expect("valid");
+            assert!(header.base_offset <= offset && offset <= header.last_offset());
+        }
+        // Reading at the HW gives nothing; beyond the LEO is out of range.
+        assert_eq!(log.read_plan(200, 100, 200).expect("plan").len_bytes(), 0);
+        assert!(matches!(
+            log.read_plan(201, 100, 200),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        // The HW bounds the read.
+        let plan = log.read_plan(0, 1 << 20, 4).expect("plan");
+        let data = plan.read().expect("read");
+        assert_eq!(
+            data.len(),
+            2 * batch::validate_batch(&data, 1 << 20)
+                .expect("valid")
+                .total_bytes
+        );
+        assert_eq!(read_all(&log).len(), 100);
+        log.close().expect("close");
+        assert!(matches!(log.append(&[], &[], 0), Err(LogError::Closed)));
+        drop(log);
+
+        let (log, outcome) = Log::open(dir.path(), config(1024), 200, true).expect("reopen clean");
+        assert!(outcome.truncated.is_none());
+        assert_eq!(log.log_end_offset(), 200);
+        assert_eq!(read_all(&log).len(), 100);
+        drop(log);
+        let (log, outcome) = Log::open(dir.path(), config(1024), 0, false).expect("reopen unclean");
+        assert!(outcome.truncated.is_none(), "{outcome:?}");
+        assert_eq!(log.log_end_offset(), 200);
+    }
+
+    #[test]
+    fn recovery_truncates_at_a_corrupt_batch_and_appends_continue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1 << 20), 0, false).expect("open");
+        for _ in 0..10 {
+            append_values(&mut log, &[b"value-value"]);
+        }
+        let batch_bytes = build_batch(0, 1000, &[b"value-value"]).len() as u64;
+        drop(log);
+        let segment_path = dir.path().join(segment::file_name(0, "log"));
+        let mut data = std::fs::read(&segment_path).expect("read");
+        data[(batch_bytes * 6 + 40) as usize] ^= 0xff; // inside batch 6 (offset 6)
+        std::fs::write(&segment_path, &data).expect("write");
+        let (mut log, outcome) = Log::open(dir.path(), config(1 << 20), 0, false).expect("recover");
+        let truncation = outcome.truncated.expect("truncated");
+        assert_eq!(truncation.offset, 6);
+        assert_eq!(truncation.position, batch_bytes * 6);
+        assert_eq!(log.log_end_offset(), 6);
+        assert_eq!(read_all(&log).len(), 6);
+        assert_eq!(append_values(&mut log, &[b"new"]).base_offset, 6);
+    }
+
+    #[test]
+    fn recovery_cuts_a_torn_tail_and_later_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1024), 0, false).expect("open");
+        for _ in 0..60 {
+            append_values(&mut log, &[b"0123456789012345678901234567890123456789"]);
+        }
+        let segments = log.segment_count();
+        assert!(segments >= 3);
+        drop(log);
+        // Tear the first segment's tail: everything after must go.
+        let first = dir.path().join(segment::file_name(0, "log"));
+        let length = std::fs::metadata(&first).expect("meta").len();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .expect("open");
+        file.set_len(length - 7).expect("truncate");
+        drop(file);
+        let (log, outcome) = Log::open(dir.path(), config(1024), 0, false).expect("recover");
+        let truncation = outcome.truncated.expect("truncated");
+        assert_eq!(truncation.segments_deleted, segments - 1);
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(read_all(&log).len() as i64, log.log_end_offset());
+    }
+
+    #[test]
+    fn garbage_segment_is_cut_to_nothing_without_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(segment::file_name(0, "log")),
+            b"this is not a record batch at all",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join(segment::file_name(0, "index")), b"junk").expect("write");
+        let (mut log, outcome) = Log::open(dir.path(), config(1024), 0, true).expect("open");
+        assert!(outcome.truncated.is_some());
+        assert_eq!(log.log_end_offset(), 0);
+        assert_eq!(append_values(&mut log, &[b"x"]).base_offset, 0);
+    }
+
+    #[test]
+    fn flush_messages_advances_the_recovery_point() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config(1 << 20);
+        config.flush_messages = 3;
+        let (mut log, _) = Log::open(dir.path(), config, 0, false).expect("open");
+        assert!(!append_values(&mut log, &[b"a"]).recovery_point_advanced);
+        assert!(!append_values(&mut log, &[b"a"]).recovery_point_advanced);
+        assert_eq!(log.recovery_point(), 0);
+        assert!(append_values(&mut log, &[b"a"]).recovery_point_advanced);
+        assert_eq!(log.recovery_point(), 3);
+    }
+}

@@ -1,0 +1,83 @@
+//! The accept loop and background tasks (flush interval, checkpoint writer).
+
+pub mod connection;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::limits;
+use crate::state::Broker;
+
+/// Accepts connections until `shutdown` completes; then stops accepting and returns.
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let connections = Arc::new(Semaphore::new(limits::CONNECTIONS_MAX));
+    let request_bytes = Arc::new(Semaphore::new(limits::IN_FLIGHT_REQUEST_BYTES_MAX));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => return,
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let broker = Arc::clone(&broker);
+                let request_bytes = Arc::clone(&request_bytes);
+                tokio::spawn(async move {
+                    connection::run(broker, stream, peer, request_bytes).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Typically EMFILE: back off a little instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Spawns the `flush.ms` task (if configured) and the checkpoint writer.
+pub fn spawn_background_tasks(broker: &Arc<Broker>) {
+    if broker.config.flush_interval_ms > 0 {
+        let broker = Arc::clone(broker);
+        tokio::spawn(async move {
+            let mut interval =
+                tokio::time::interval(Duration::from_millis(broker.config.flush_interval_ms));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let flushing = Arc::clone(&broker);
+                match tokio::task::spawn_blocking(move || flushing.flush_all()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "periodic flush failed"),
+                    Err(e) => tracing::error!(error = %e, "periodic flush task failed"),
+                }
+            }
+        });
+    }
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        loop {
+            broker.signals.checkpoint_needed.notified().await;
+            let writing = Arc::clone(&broker);
+            match tokio::task::spawn_blocking(move || writing.write_checkpoint()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "writing the recovery-point checkpoint failed")
+                }
+                Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,363 @@
+//! Record batch v2 header: parse, validate (length, magic, CRC32C) and patch, without decoding records.
+//!
+//! ```text
+//! baseOffset i64 | batchLength i32 | partitionLeaderEpoch i32 | magic i8 | crc u32 |
+//! attributes i16 | lastOffsetDelta i32 | baseTimestamp i64 | maxTimestamp i64 |
+//! producerId i64 | producerEpoch i16 | baseSequence i32 | recordCount i32 | records...
+//! ```
+//! `batchLength` counts the bytes after itself; the CRC covers `attributes` to the end, so the broker
+//! may rewrite `baseOffset` and `partitionLeaderEpoch` without touching the CRC.
+
+/// Bytes of `baseOffset` + `batchLength`, which `batchLength` does not count.
+pub const LOG_OVERHEAD_BYTES: usize = 12;
+/// Bytes of the whole v2 batch header, up to and including `recordCount`.
+pub const BATCH_HEADER_BYTES: usize = 61;
+/// Bytes of the prefix the broker rewrites: `baseOffset`, `batchLength`, `partitionLeaderEpoch`.
+pub const PATCHED_PREFIX_BYTES: usize = 16;
+
+const BATCH_LENGTH_AT: usize = 8;
+const PARTITION_LEADER_EPOCH_AT: usize = 12;
+const MAGIC_AT: usize = 16;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const MAX_TIMESTAMP_AT: usize = 35;
+const RECORD_COUNT_AT: usize = 57;
+
+/// Why a batch is not a valid v2 record batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("{available} bytes is too short for a batch header")]
+    TooShort { available: usize },
+    #[error("batch length field {batch_length} is invalid")]
+    BadLength { batch_length: i32 },
+    #[error("batch of {total_bytes} bytes is larger than the {max_bytes} allowed")]
+    TooLarge {
+        total_bytes: usize,
+        max_bytes: usize,
+    },
+    #[error("batch claims {total_bytes} bytes but only {available} are present")]
+    Truncated {
+        total_bytes: usize,
+        available: usize,
+    },
+    #[error("magic {magic} is not 2")]
+    BadMagic { magic: i8 },
+    #[error("CRC32C mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch { stored: u32, computed: u32 },
+    #[error("lastOffsetDelta {last_offset_delta} with recordCount {record_count} is inconsistent")]
+    BadCount {
+        last_offset_delta: i32,
+        record_count: i32,
+    },
+}
+
+/// The fields of a batch header that the broker uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    /// Whole batch size including the 12 bytes of log overhead.
+    pub total_bytes: usize,
+    pub partition_leader_epoch: i32,
+    pub last_offset_delta: i32,
+    pub max_timestamp: i64,
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// Offset of the last record in the batch.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
+    }
+
+    /// Offset after the batch.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().saturating_add(1)
+    }
+}
+
+fn i64_at(bytes: &[u8], at: usize) -> i64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    i64::from_be_bytes(raw)
+}
+
+fn i32_at(bytes: &[u8], at: usize) -> i32 {
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&bytes[at..at + 4]);
+    i32::from_be_bytes(raw)
+}
+
+/// Reads the first 12 bytes: `(baseOffset, total batch bytes)`. Checks only that the length is plausible.
+pub fn parse_overhead(bytes: &[u8], max_bytes: usize) -> Result<(i64, usize), BatchError> {
+    if bytes.len() < LOG_OVERHEAD_BYTES {
+        return Err(BatchError::TooShort {
+            available: bytes.len(),
+        });
+    }
+    let batch_length = i32_at(bytes, BATCH_LENGTH_AT);
+    if batch_length < (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32 {
+        return Err(BatchError::BadLength { batch_length });
+    }
+    let total_bytes = LOG_OVERHEAD_BYTES + batch_length as usize;
+    if total_bytes > max_bytes {
+        return Err(BatchError::TooLarge {
+            total_bytes,
+            max_bytes,
+        });
+    }
+    Ok((i64_at(bytes, 0), total_bytes))
+}
+
+/// Parses the header fields needed to find offsets (first [`crate::limits::SCAN_HEADER_BYTES`] bytes):
+/// base offset, total size and last offset delta. No magic or CRC check.
+pub fn parse_scan_header(bytes: &[u8], max_bytes: usize) -> Result<(i64, usize, i32), BatchError> {
+    let (base_offset, total_bytes) = parse_overhead(bytes, max_bytes)?;
+    if bytes.len() < LAST_OFFSET_DELTA_AT + 4 {
+        return Err(BatchError::TooShort {
+            available: bytes.len(),
+        });
+    }
+    let last_offset_delta = i32_at(bytes, LAST_OFFSET_DELTA_AT);
+    if last_offset_delta < 0 {
+        return Err(BatchError::BadCount {
+            last_offset_delta,
+            record_count: -1,
+        });
+    }
+    Ok((base_offset, total_bytes, last_offset_delta))
+}
+
+/// Parses and checks the header of the batch at the start of `bytes`, without the CRC.
+pub fn parse_header(bytes: &[u8], max_bytes: usize) -> Result<BatchHeader, BatchError> {
+    let (base_offset, total_bytes) = parse_overhead(bytes, max_bytes)?;
+    if bytes.len() < BATCH_HEADER_BYTES {
+        return Err(BatchError::TooShort {
+            available: bytes.len(),
+        });
+    }
+    let magic = bytes[MAGIC_AT] as i8;
+    if magic != 2 {
+        return Err(BatchError::BadMagic { magic });
+    }
+    let last_offset_delta = i32_at(bytes, LAST_OFFSET_DELTA_AT);
+    let record_count = i32_at(bytes, RECORD_COUNT_AT);
+    if last_offset_delta < 0
+        || record_count < 1
+        || i64::from(record_count) != i64::from(last_offset_delta) + 1
+    {
+        return Err(BatchError::BadCount {
+            last_offset_delta,
+            record_count,
+        });
+    }
+    Ok(BatchHeader {
+        base_offset,
+        total_bytes,
+        partition_leader_epoch: i32_at(bytes, PARTITION_LEADER_EPOCH_AT),
+        last_offset_delta,
+        max_timestamp: i64_at(bytes, MAX_TIMESTAMP_AT),
+        record_count,
+    })
+}
+
+/// Validates the whole batch at the start of `bytes`: header, length present, CRC32C.
+pub fn validate_batch(bytes: &[u8], max_bytes: usize) -> Result<BatchHeader, BatchError> {
+    let header = parse_header(bytes, max_bytes)?;
+    if bytes.len() < header.total_bytes {
+        return Err(BatchError::Truncated {
+            total_bytes: header.total_bytes,
+            available: bytes.len(),
+        });
+    }
+    let stored = i32_at(bytes, CRC_AT) as u32;
+    let computed = crc32c::crc32c(&bytes[ATTRIBUTES_AT..header.total_bytes]);
+    if stored != computed {
+        return Err(BatchError::CrcMismatch { stored, computed });
+    }
+    Ok(header)
+}
+
+/// One validated batch inside a produce request's `records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSpan {
+    /// Byte position of the batch in `records`.
+    pub position: usize,
+    pub header: BatchHeader,
+}
+
+/// Validates every batch of a produce request's `records` (there must be at least one, and they
+/// must fill `records` exactly). `message_max_bytes` bounds each batch.
+pub fn validate_records(
+    records: &[u8],
+    message_max_bytes: usize,
+) -> Result<Vec<BatchSpan>, BatchError> {
+    let mut spans = Vec::new();
+    let mut position = 0;
+    if records.is_empty() {
+        return Err(BatchError::TooShort { available: 0 });
+    }
+    while position < records.len() {
+        let rest = &records[position..];
+        // A batch claiming more bytes than the request holds is corrupt; a complete batch above
+        // the limit is too large.
+        let (_, total_bytes) = parse_overhead(rest, usize::MAX)?;
+        if total_bytes > rest.len() {
+            return Err(BatchError::Truncated {
+                total_bytes,
+                available: rest.len(),
+            });
+        }
+        if total_bytes > message_max_bytes {
+            return Err(BatchError::TooLarge {
+                total_bytes,
+                max_bytes: message_max_bytes,
+            });
+        }
+        let header = validate_batch(rest, message_max_bytes)?;
+        spans.push(BatchSpan { position, header });
+        position += header.total_bytes;
+    }
+    Ok(spans)
+}
+
+/// The first [`PATCHED_PREFIX_BYTES`] of a batch with `baseOffset` and `partitionLeaderEpoch` rewritten.
+pub fn patched_prefix(
+    batch: &[u8],
+    base_offset: i64,
+    partition_leader_epoch: i32,
+) -> [u8; PATCHED_PREFIX_BYTES] {
+    let mut prefix = [0u8; PATCHED_PREFIX_BYTES];
+    prefix.copy_from_slice(&batch[..PATCHED_PREFIX_BYTES]);
+    prefix[..8].copy_from_slice(&base_offset.to_be_bytes());
+    prefix[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+    prefix
+}
+
+/// Builds a valid uncompressed v2 batch holding `values` (test and tooling helper; not the hot path).
+pub fn build_batch(base_offset: i64, timestamp_ms: i64, values: &[&[u8]]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, value: i64) {
+        let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+        loop {
+            if zigzag < 0x80 {
+                out.push(zigzag as u8);
+                return;
+            }
+            out.push((zigzag as u8 & 0x7f) | 0x80);
+            zigzag >>= 7;
+        }
+    }
+    let mut records = Vec::new();
+    for (delta, value) in values.iter().enumerate() {
+        let mut record = vec![0u8]; // attributes
+        varint(&mut record, 0); // timestamp delta
+        varint(&mut record, delta as i64);
+        varint(&mut record, -1); // null key
+        varint(&mut record, value.len() as i64);
+        record.extend_from_slice(value);
+        varint(&mut record, 0); // headers
+        varint(&mut records, record.len() as i64);
+        records.extend_from_slice(&record);
+    }
+    let count = values.len() as i32;
+    let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
+    batch.extend_from_slice(&base_offset.to_be_bytes());
+    batch.extend_from_slice(
+        &((BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES + records.len()) as i32).to_be_bytes(),
+    );
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    batch.push(2); // magic
+    batch.extend_from_slice(&[0; 4]); // crc, below
+    batch.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    batch.extend_from_slice(&(count - 1).to_be_bytes());
+    batch.extend_from_slice(&timestamp_ms.to_be_bytes());
+    batch.extend_from_slice(&timestamp_ms.to_be_bytes());
+    batch.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    batch.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    batch.extend_from_slice(&count.to_be_bytes());
+    batch.extend_from_slice(&records);
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_batch_round_trips() {
+        let batch = build_batch(0, 1000, &[b"a", b"bb", b"ccc"]);
+        let header = validate_batch(&batch, 1 << 20).expect("valid");
+        assert_eq!(header.total_bytes, batch.len());
+        assert_eq!(header.record_count, 3);
+        assert_eq!(header.last_offset_delta, 2);
+        assert_eq!(header.max_timestamp, 1000);
+    }
+
+    #[test]
+    fn patching_keeps_the_crc_valid() {
+        let mut batch = build_batch(0, 1000, &[b"x"]);
+        let prefix = patched_prefix(&batch, 1234, 7);
+        batch[..PATCHED_PREFIX_BYTES].copy_from_slice(&prefix);
+        let header = validate_batch(&batch, 1 << 20).expect("still valid");
+        assert_eq!(header.base_offset, 1234);
+        assert_eq!(header.partition_leader_epoch, 7);
+        assert_eq!(header.next_offset(), 1235);
+    }
+
+    #[test]
+    fn every_flipped_byte_after_the_prefix_is_detected() {
+        let batch = build_batch(0, 1000, &[b"hello", b"world"]);
+        for at in PATCHED_PREFIX_BYTES..batch.len() {
+            let mut bad = batch.clone();
+            bad[at] ^= 0x40;
+            assert!(
+                validate_batch(&bad, 1 << 20).is_err(),
+                "flip at {at} not detected"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_and_bad_lengths_are_detected() {
+        let batch = build_batch(0, 1000, &[b"hello"]);
+        for len in 0..batch.len() {
+            assert!(
+                validate_batch(&batch[..len], 1 << 20).is_err(),
+                "truncated to {len} accepted"
+            );
+        }
+        let mut negative = batch.clone();
+        negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+        assert_eq!(
+            validate_batch(&negative, 1 << 20),
+            Err(BatchError::BadLength { batch_length: -5 })
+        );
+        let mut magic = batch.clone();
+        magic[16] = 1;
+        assert_eq!(
+            validate_batch(&magic, 1 << 20),
+            Err(BatchError::BadMagic { magic: 1 })
+        );
+    }
+
+    #[test]
+    fn records_with_several_batches_split_and_oversize_is_reported() {
+        let mut records = build_batch(0, 1, &[b"a"]);
+        records.extend(build_batch(0, 1, &[b"b", b"c"]));
+        let spans = validate_records(&records, 1 << 20).expect("valid");
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[1].position, spans[0].header.total_bytes);
+        let big = build_batch(0, 1, &[&[0u8; 500]]);
+        assert!(matches!(
+            validate_records(&big, 100),
+            Err(BatchError::TooLarge { .. })
+        ));
+        assert!(validate_records(&[], 100).is_err());
+        assert!(validate_records(&records[..records.len() - 1], 1 << 20).is_err());
+    }
+}
