@@ -1,0 +1,270 @@
+//! The history format (`docs/history.md`): one op a line, parsed one line at a time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits;
+
+/// One operation of a history, as one line of `history.jsonl` holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Op {
+    /// 0, 1, 2, … in file order.
+    pub index: u64,
+    /// Monotonic nanoseconds since the run started, stamped by the harness.
+    pub time_ns: u64,
+    /// `producer-1`, `consumer-1`, `final-reader`, `nemesis`, `harness`, …
+    pub process: String,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    /// What kind of op: `send`, `poll`, `kill`, `final_read`, …
+    pub f: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Jepsen's op types: `invoke`, then `ok` (happened), `fail` (definitely did not happen) or
+/// `info` (unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl OpType {
+    pub fn is_completion(self) -> bool {
+        !matches!(self, OpType::Invoke)
+    }
+}
+
+/// A history that cannot be read. A checker verdict is never an error; this is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history line {line_number}: {reason} (line starts: {quote})")]
+    InvalidLine {
+        line_number: usize,
+        reason: String,
+        quote: String,
+    },
+    #[error("history line {line_number}: empty line")]
+    EmptyLine { line_number: usize },
+}
+
+impl HistoryError {
+    /// The 1-based line number the error is about.
+    pub fn line_number(&self) -> usize {
+        match self {
+            HistoryError::InvalidLine { line_number, .. }
+            | HistoryError::EmptyLine { line_number } => *line_number,
+        }
+    }
+}
+
+/// Parses one line of `history.jsonl`. `line_number` is 1-based and only names the line in errors.
+pub fn parse_op(line: &str, line_number: usize) -> Result<Op, HistoryError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Err(HistoryError::EmptyLine { line_number });
+    }
+    serde_json::from_str::<Op>(trimmed).map_err(|e| HistoryError::InvalidLine {
+        line_number,
+        reason: describe_json_error(&e),
+        quote: quote(trimmed),
+    })
+}
+
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "the JSON object is cut short",
+        Category::Syntax => "not valid JSON",
+        Category::Data => "not a valid op",
+        Category::Io => "unreadable",
+    };
+    format!("{what}: {e}")
+}
+
+fn quote(line: &str) -> String {
+    let mut quoted: String = line.chars().take(limits::LINE_QUOTE_CHARS_MAX).collect();
+    if line.chars().count() > limits::LINE_QUOTE_CHARS_MAX {
+        quoted.push('…');
+    }
+    quoted
+}
+
+/// A place in a log: topic, partition, offset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} partition {} offset {}",
+            self.topic, self.partition, self.offset
+        )
+    }
+}
+
+/// One record of a `poll` ok value: `{"topic","partition","offset","id"}`; `id` may be null.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PolledRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub id: Option<u64>,
+}
+
+/// `value.id` of a send as a u64 message id.
+pub(crate) fn message_id(value: &serde_json::Value) -> Option<u64> {
+    value.get("id").and_then(serde_json::Value::as_u64)
+}
+
+pub(crate) fn topic_of(value: &serde_json::Value) -> Option<&str> {
+    value.get("topic").and_then(serde_json::Value::as_str)
+}
+
+/// `value.partition` and `value.offset` of a send ok (the broker's ack). A negative offset (what
+/// `acks=0` reports) is no position.
+pub(crate) fn acked_at(value: &serde_json::Value) -> Option<(i32, i64)> {
+    let partition = value.get("partition")?.as_i64()?;
+    let offset = value.get("offset")?.as_i64()?;
+    if offset < 0 {
+        return None;
+    }
+    Some((i32::try_from(partition).ok()?, offset))
+}
+
+/// The records of a poll ok value. Records that lack a topic, partition or offset are counted in
+/// the second element and skipped.
+pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<PolledRecord>, u64) {
+    let Some(records) = value.get("records").and_then(serde_json::Value::as_array) else {
+        return (Vec::new(), u64::from(!value.is_null()));
+    };
+    let mut parsed = Vec::with_capacity(records.len());
+    let mut malformed = 0u64;
+    for record in records {
+        let topic = record.get("topic").and_then(serde_json::Value::as_str);
+        let partition = record
+            .get("partition")
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|p| i32::try_from(p).ok());
+        let offset = record.get("offset").and_then(serde_json::Value::as_i64);
+        match (topic, partition, offset) {
+            (Some(topic), Some(partition), Some(offset)) => parsed.push(PolledRecord {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+                id: record.get("id").and_then(serde_json::Value::as_u64),
+            }),
+            _ => malformed += 1,
+        }
+    }
+    (parsed, malformed)
+}
+
+/// Who or what a nemesis op targets: `value.node`, else `value.nodes` joined, else the value.
+pub(crate) fn fault_target(value: &serde_json::Value) -> String {
+    if let Some(node) = value.get("node").and_then(serde_json::Value::as_str) {
+        return node.to_owned();
+    }
+    if let Some(nodes) = value.get("nodes").and_then(serde_json::Value::as_array) {
+        let names: Vec<String> = nodes
+            .iter()
+            .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_owned))
+            .collect();
+        return names.join(",");
+    }
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_send_invoke() {
+        let op = parse_op(
+            r#"{"index":3,"time_ns":10,"process":"producer-1","type":"invoke","f":"send","value":{"id":17,"topic":"kaos"}}"#,
+            4,
+        )
+        .expect("valid line");
+        assert_eq!(op.kind, OpType::Invoke);
+        assert_eq!(message_id(&op.value), Some(17));
+        assert_eq!(op.error, None);
+    }
+
+    #[test]
+    fn value_and_error_are_optional() {
+        let op = parse_op(
+            r#"{"index":0,"time_ns":0,"process":"c","type":"fail","f":"poll","error":"TIMED_OUT"}"#,
+            1,
+        )
+        .expect("valid line");
+        assert!(op.value.is_null());
+        assert_eq!(op.error.as_deref(), Some("TIMED_OUT"));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        let err = parse_op(
+            r#"{"index":0,"time_ns":0,"process":"c","type":"maybe","f":"poll"}"#,
+            7,
+        )
+        .expect_err("bad type");
+        let text = err.to_string();
+        assert!(text.contains("line 7"), "{text}");
+        assert!(text.contains("maybe"), "{text}");
+        assert_eq!(err.line_number(), 7);
+
+        let err =
+            parse_op(r#"{"index":0,"time_ns":0,"process":"c","type":"ok""#, 9).expect_err("cut");
+        assert!(err.to_string().contains("cut short"), "{err}");
+        let err =
+            parse_op(r#"{"index":0,"process":"c","type":"ok","f":"x"}"#, 2).expect_err("no time");
+        assert!(err.to_string().contains("time_ns"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_serde() {
+        let line = r#"{"index":1,"time_ns":5,"process":"nemesis","type":"ok","f":"kill","value":{"node":"n1"}}"#;
+        let op = parse_op(line, 1).expect("valid");
+        let again = serde_json::to_string(&op).expect("serialises");
+        assert_eq!(again, line);
+    }
+
+    #[test]
+    fn reads_poll_records_and_counts_malformed_ones() {
+        let value = serde_json::json!({"records":[
+            {"topic":"kaos","partition":0,"offset":4,"id":17},
+            {"topic":"kaos","partition":1,"offset":5,"id":null},
+            {"topic":"kaos","offset":6,"id":18}
+        ]});
+        let (records, malformed) = polled_records(&value);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].id, Some(17));
+        assert_eq!(records[1].id, None);
+        assert_eq!(malformed, 1);
+    }
+
+    #[test]
+    fn fault_targets() {
+        assert_eq!(fault_target(&serde_json::json!({"node":"n1"})), "n1");
+        assert_eq!(
+            fault_target(&serde_json::json!({"nodes":["n1","n2"]})),
+            "n1,n2"
+        );
+        assert_eq!(fault_target(&serde_json::Value::Null), "");
+    }
+}

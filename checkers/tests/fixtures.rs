@@ -1,0 +1,248 @@
+//! Data-driven checker tests: each `tests/fixtures/<name>.expected.json` names a history (by default
+//! `<name>.jsonl`), optional expectations, and what the checker must conclude: the verdict, the
+//! anomaly classes with exactly their message ids, some counts, fault windows, words in causes and
+//! notes, or the error (line and words) for a history that cannot be read.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use checkers::{check_text, Analysis, Expectations, Verdict};
+use serde::Deserialize;
+
+/// [kind, target, start_s, end_s or null] of one fault window.
+type ExpectedFault = (String, String, f64, Option<f64>);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    /// The history file, when not `<name>.jsonl`.
+    history: Option<String>,
+    expect: Option<Expectations>,
+    verdict: Option<Verdict>,
+    /// Anomaly class → the message ids of all its cases (sorted). Classes not listed must not occur.
+    #[serde(default)]
+    anomalies: BTreeMap<String, Vec<u64>>,
+    /// Count name (a field of `Counts`) → value.
+    #[serde(default)]
+    counts: BTreeMap<String, u64>,
+    /// [kind, target, start_s, end_s or null], in order.
+    faults: Option<Vec<ExpectedFault>>,
+    /// Anomaly class → words that some case's cause (or its faults nearby) must contain.
+    #[serde(default)]
+    causes_contain: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    notes_contain: Vec<String>,
+    error: Option<ExpectedError>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedError {
+    line: usize,
+    contains: String,
+}
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Checks the fixture `name` against `name.expected.json`.
+fn check(name: &str) {
+    let dir = fixtures_dir();
+    let expected_path = dir.join(format!("{name}.expected.json"));
+    let expected: Expected = serde_json::from_str(&read(&expected_path))
+        .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+    let history_file = expected
+        .history
+        .clone()
+        .unwrap_or_else(|| format!("{name}.jsonl"));
+    let history = read(&dir.join(&history_file));
+    let expect = expected.expect.clone().unwrap_or_default();
+
+    let result = check_text(&history, expect);
+    if let Some(want) = &expected.error {
+        let err = match result {
+            Ok(analysis) => panic!(
+                "{name}: expected an error, got verdict {:?}",
+                analysis.verdict
+            ),
+            Err(err) => err,
+        };
+        assert_eq!(err.line_number(), want.line, "{name}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("line {}", want.line)),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains(&want.contains),
+            "{name}: {text} lacks {:?}",
+            want.contains
+        );
+        return;
+    }
+    let analysis = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    compare(name, &expected, &analysis);
+}
+
+fn compare(name: &str, expected: &Expected, analysis: &Analysis) {
+    let report = serde_json::to_string_pretty(analysis).unwrap_or_default();
+    if let Some(verdict) = expected.verdict {
+        assert_eq!(analysis.verdict, verdict, "{name}: verdict\n{report}");
+    }
+
+    let found: BTreeMap<String, Vec<u64>> = analysis
+        .anomalies
+        .iter()
+        .map(|a| {
+            assert_eq!(
+                a.count,
+                a.cases.len() as u64 + a.cases_omitted,
+                "{name}: {:?} count",
+                a.kind
+            );
+            let mut ids: Vec<u64> = a.cases.iter().map(|c| c.id).collect();
+            ids.sort_unstable();
+            (a.kind.as_str().to_owned(), ids)
+        })
+        .collect();
+    assert_eq!(found, expected.anomalies, "{name}: anomalies\n{report}");
+
+    let counts = serde_json::to_value(&analysis.counts).unwrap_or_default();
+    for (field, want) in &expected.counts {
+        let got = counts.get(field).and_then(serde_json::Value::as_u64);
+        assert_eq!(got, Some(*want), "{name}: counts.{field}\n{report}");
+    }
+
+    if let Some(faults) = &expected.faults {
+        let got: Vec<ExpectedFault> = analysis
+            .faults
+            .iter()
+            .map(|w| (w.kind.clone(), w.target.clone(), w.start_s, w.end_s))
+            .collect();
+        assert_eq!(&got, faults, "{name}: faults");
+    }
+
+    for (class, words) in &expected.causes_contain {
+        let anomaly = analysis
+            .anomalies
+            .iter()
+            .find(|a| a.kind.as_str() == class)
+            .unwrap_or_else(|| panic!("{name}: no {class} anomaly"));
+        let texts: Vec<String> = anomaly
+            .cases
+            .iter()
+            .map(|case| format!("{} | {}", case.cause, case.faults_nearby.join("; ")))
+            .collect();
+        for word in words {
+            assert!(
+                texts.iter().any(|t| t.contains(word.as_str())),
+                "{name}: no {class} cause contains {word:?}: {texts:#?}"
+            );
+        }
+    }
+    for word in &expected.notes_contain {
+        assert!(
+            analysis.notes.iter().any(|n| n.contains(word.as_str())),
+            "{name}: no note contains {word:?}: {:#?}",
+            analysis.notes
+        );
+    }
+}
+
+const FIXTURES: &[&str] = &[
+    "clean",
+    "lost",
+    "duplicate",
+    "duplicate_forbidden",
+    "unacknowledged_absent",
+    "unacknowledged_absent_forbidden",
+    "aborted_read",
+    "no_final_read",
+    "final_read_unfinished",
+    "truncated",
+    "malformed_middle",
+];
+
+#[test]
+fn clean_history_is_valid() {
+    check("clean");
+}
+
+#[test]
+fn planted_lost_write_is_found() {
+    check("lost");
+}
+
+#[test]
+fn planted_duplicate_is_found_and_allowed_by_default() {
+    check("duplicate");
+}
+
+#[test]
+fn forbidden_duplicate_is_invalid() {
+    check("duplicate_forbidden");
+}
+
+#[test]
+fn unacknowledged_absent_is_allowed_by_default() {
+    check("unacknowledged_absent");
+}
+
+#[test]
+fn forbidden_unacknowledged_absent_is_invalid() {
+    check("unacknowledged_absent_forbidden");
+}
+
+#[test]
+fn failed_send_that_was_read_is_an_aborted_read() {
+    check("aborted_read");
+}
+
+#[test]
+fn no_final_read_is_unknown() {
+    check("no_final_read");
+}
+
+#[test]
+fn unfinished_final_read_is_unknown() {
+    check("final_read_unfinished");
+}
+
+#[test]
+fn truncated_last_line_is_tolerated() {
+    check("truncated");
+}
+
+#[test]
+fn malformed_middle_line_is_an_error_with_its_line_number() {
+    check("malformed_middle");
+}
+
+/// Every fixture on disk has a test above, and every listed fixture exists.
+#[test]
+fn every_fixture_is_checked() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".expected.json"))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    on_disk.sort();
+    let mut listed: Vec<String> = FIXTURES.iter().map(|s| (*s).to_owned()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
