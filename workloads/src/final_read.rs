@@ -1,0 +1,75 @@
+//! The final read (drain): after the faults heal, a fresh reader asks every partition for its
+//! start and end offsets, then reads each from its start up to the end offset the broker reported.
+//! Because it reads to a known end, a message missing from it is lost, not late. It exits non-zero
+//! when it could not reach every end within its timeout, and the harness records that.
+
+use crate::consumer::{create, partitions_of, poll_batch};
+use crate::limits::{METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_WAIT_MS};
+use crate::ops::OpSink;
+use crate::spec::FinalReadSpec;
+use crate::WorkloadError;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+    let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
+    let consumer = create(&spec.bootstrap, &spec.config, true)?;
+    let partitions = partitions_of(&consumer, &spec.topic, stop)?;
+
+    sink.op("invoke", "end_offsets", json!({"topic": spec.topic}), None);
+    sink.flush()?;
+    let mut ends: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for &p in &partitions {
+        let mut attempt = 0;
+        let watermarks = loop {
+            attempt += 1;
+            match consumer.fetch_watermarks(&spec.topic, p, Duration::from_millis(METADATA_TIMEOUT_MS)) {
+                Ok(w) => break w,
+                Err(e) if attempt >= METADATA_ATTEMPTS_MAX || Instant::now() > deadline => {
+                    sink.op("fail", "end_offsets", json!({"topic": spec.topic}), Some(&e.to_string()));
+                    sink.flush()?;
+                    return Err(WorkloadError::kafka(format!("end offsets of partition {p}"))(e));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(POLL_WAIT_MS * 5)),
+            }
+        };
+        ends.insert(p, watermarks);
+    }
+    let listed: Vec<_> = ends.iter().map(|(p, (low, high))| json!({"partition": p, "low": low, "high": high})).collect();
+    sink.op("ok", "end_offsets", json!({"topic": spec.topic, "partitions": listed}), None);
+    sink.flush()?;
+
+    // Read each non-empty partition from its start; done when the next offset to read reaches the end.
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for (&p, &(low, high)) in &ends {
+        if high > low {
+            next.insert(p, low);
+            tpl.add_partition_offset(&spec.topic, p, Offset::Offset(low))
+                .map_err(WorkloadError::kafka("building the assignment"))?;
+        }
+    }
+    consumer.assign(&tpl).map_err(WorkloadError::kafka("assigning partitions"))?;
+    let done = |next: &BTreeMap<i32, i64>| next.iter().all(|(p, n)| ends.get(p).is_some_and(|&(_, high)| *n >= high));
+    while !done(&next) {
+        if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+            let missing: Vec<_> = next
+                .iter()
+                .filter_map(|(p, n)| ends.get(p).filter(|(_, high)| n < high).map(|(_, high)| format!("partition {p}: at {n} of {high}")))
+                .collect();
+            return Err(WorkloadError::Incomplete(format!("final read did not reach the end: {}", missing.join(", "))));
+        }
+        poll_batch(&consumer, sink, |p, offset| {
+            if offset >= 0 {
+                if let Some(n) = next.get_mut(&p) {
+                    *n = (*n).max(offset + 1);
+                }
+            }
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Client behaviours as real librdkafka applications. Each runs as its own OS process (started by
+//! the harness as `kaos client …`) so that it can be killed, and reports every op it performs as a
+//! JSON line on its standard output (see `docs/history.md`).
+//!
+//! # Layout
+//! - [`spec`]: what the harness asks a client to do (serialised into the run directory).
+//! - [`ops`]: the op stream on standard output.
+//! - [`message`]: the message id carried in every record value.
+//! - [`producer`]: a producer application (synchronous or asynchronous sends).
+//! - [`consumer`]: a consumer application that polls assigned partitions.
+//! - [`final_read`]: the drain after the faults heal: every partition from its start to its end.
+//! - [`admin`]: topic creation before a run.
+//! - [`limits`]: every bound in one place.
+
+pub mod admin;
+pub mod consumer;
+pub mod final_read;
+pub mod limits;
+pub mod message;
+pub mod ops;
+pub mod producer;
+pub mod spec;
+
+pub use spec::{ClientSpec, ConsumerSpec, FinalReadSpec, ProducerMode, ProducerSpec};
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Errors a client can end with. A client that fails exits non-zero; its ops so far are already in
+/// the history.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("librdkafka: {context}: {source}")]
+    Kafka { context: String, source: rdkafka::error::KafkaError },
+    #[error("writing the op stream: {0}")]
+    Ops(#[from] std::io::Error),
+    #[error("{0}")]
+    Incomplete(String),
+}
+
+impl WorkloadError {
+    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+        let context = context.into();
+        move |source| WorkloadError::Kafka { context, source }
+    }
+}
+
+/// Set when the process receives SIGTERM or SIGINT: the client stops starting new work, finishes
+/// what is in flight and exits.
+pub fn stop_flag() -> Result<Arc<AtomicBool>, std::io::Error> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&flag))?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&flag))?;
+    Ok(flag)
+}
+
+/// librdkafka's log lines (through rust-rdkafka's `log` calls) go to standard error, which the
+/// harness keeps as the client's log. librdkafka logs at debug level only when its `debug`
+/// property is set.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLogger = StderrLogger;
+
+/// Runs the client a spec describes until it is done or told to stop.
+pub fn run(spec: &ClientSpec) -> Result<(), WorkloadError> {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+    let stop = stop_flag()?;
+    let mut sink = ops::OpSink::stdout();
+    match spec {
+        ClientSpec::Producer(p) => producer::run(p, &mut sink, &stop),
+        ClientSpec::Consumer(c) => consumer::run(c, &mut sink, &stop),
+        ClientSpec::FinalRead(r) => final_read::run(r, &mut sink, &stop),
+    }
+}

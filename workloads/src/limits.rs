@@ -1,0 +1,17 @@
+//! Every bound the clients keep, in one place.
+
+/// Messages a producer prepares (and logs as invoked) before handing them to librdkafka.
+pub const SEND_BATCH_COUNT_MAX: usize = 64;
+/// Records one `poll` op carries at most.
+pub const POLL_BATCH_RECORDS_MAX: usize = 500;
+/// How long one blocking librdkafka poll waits.
+pub const POLL_WAIT_MS: u64 = 100;
+/// Metadata and watermark requests: per-attempt timeout and attempts.
+pub const METADATA_TIMEOUT_MS: u64 = 5_000;
+pub const METADATA_ATTEMPTS_MAX: u32 = 12;
+/// Size of a message value below which the id does not fit.
+pub const MESSAGE_SIZE_MIN_BYTES: usize = 32;
+pub const MESSAGE_SIZE_MAX_BYTES: usize = 1 << 20;
+
+const _: () = assert!(MESSAGE_SIZE_MIN_BYTES < MESSAGE_SIZE_MAX_BYTES);
+const _: () = assert!(SEND_BATCH_COUNT_MAX > 0 && POLL_BATCH_RECORDS_MAX > 0);

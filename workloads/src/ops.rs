@@ -1,0 +1,76 @@
+//! The op stream: one JSON object per line on standard output, without `index`, `time_ns` and
+//! `process` (the harness stamps those). Invokes are written through before the work they announce
+//! starts, so that a killed client never leaves in the log a record the history does not explain.
+
+use serde_json::{json, Value};
+use std::io::Write;
+
+pub struct OpSink {
+    out: Box<dyn Write + Send>,
+    buffer: Vec<u8>,
+}
+
+impl OpSink {
+    pub fn stdout() -> Self {
+        OpSink::new(Box::new(std::io::stdout()))
+    }
+
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        OpSink { out, buffer: Vec::with_capacity(64 * 1024) }
+    }
+
+    /// Queues one op; it reaches the harness at the next [`OpSink::flush`].
+    pub fn op(&mut self, kind: &str, f: &str, value: Value, error: Option<&str>) {
+        let mut line = json!({ "type": kind, "f": f, "value": value });
+        if let (Some(error), Some(map)) = (error, line.as_object_mut()) {
+            map.insert("error".into(), Value::String(error.to_string()));
+        }
+        // Serialising a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buffer, &line);
+        self.buffer.push(b'\n');
+    }
+
+    /// Writes every queued op in one go.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buffer.is_empty() {
+            self.out.write_all(&self.buffer)?;
+            self.out.flush()?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn ops_are_json_lines_written_on_flush() {
+        let shared = Shared::default();
+        let mut sink = OpSink::new(Box::new(shared.clone()));
+        sink.op("invoke", "send", json!({"id": 1}), None);
+        sink.op("info", "send", json!({"id": 1}), Some("MSG_TIMED_OUT"));
+        assert!(shared.0.lock().map(|b| b.is_empty()).unwrap_or(false));
+        sink.flush().expect("flush");
+        let text = String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8");
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["type"], "invoke");
+        assert_eq!(lines[1]["error"], "MSG_TIMED_OUT");
+        assert!(lines[0].get("error").is_none());
+    }
+}

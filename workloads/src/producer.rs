@@ -1,0 +1,220 @@
+//! A producer application. It logs `send` invoke for each message before handing it to librdkafka,
+//! and completes it from librdkafka's delivery report: `ok` with partition and offset, `fail` when
+//! librdkafka says the message was definitely not persisted, `info` when it may have been.
+//! `flush()` returning Ok proves nothing (it does so even when every message timed out), so acks
+//! are counted from delivery reports only.
+
+use crate::limits::{MESSAGE_SIZE_MAX_BYTES, MESSAGE_SIZE_MIN_BYTES, POLL_WAIT_MS, SEND_BATCH_COUNT_MAX};
+use crate::ops::OpSink;
+use crate::spec::{ProducerMode, ProducerSpec};
+use crate::{message, WorkloadError};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::ClientContext;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a delivery report said about one message.
+#[derive(Debug)]
+enum Outcome {
+    Acked { topic: String, partition: i32, offset: i64 },
+    /// librdkafka's message status NOT_PERSISTED: it never reached a broker's log.
+    Failed(String),
+    /// POSSIBLY_PERSISTED (for example a timeout with a request in flight): unknown.
+    Unknown(String),
+}
+
+struct Delivery {
+    id: u64,
+    outcome: Outcome,
+}
+
+/// Collects delivery reports; the application thread drains them after each poll.
+#[derive(Default)]
+struct Reports {
+    deliveries: Mutex<Vec<Delivery>>,
+}
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
+        let outcome = match result {
+            Ok(msg) => Outcome::Acked { topic: msg.topic().to_string(), partition: msg.partition(), offset: msg.offset() },
+            Err((err, msg)) => {
+                let name = error_name(err);
+                if persisted_status(msg) == PersistStatus::NotPersisted {
+                    Outcome::Failed(name)
+                } else {
+                    Outcome::Unknown(name)
+                }
+            }
+        };
+        if let Ok(mut d) = self.deliveries.lock() {
+            d.push(Delivery { id: id as u64, outcome });
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum PersistStatus {
+    NotPersisted,
+    PossiblyPersisted,
+    Persisted,
+}
+
+/// librdkafka's own verdict on whether a failed message may still be in the log.
+#[allow(unsafe_code)]
+fn persisted_status(msg: &rdkafka::message::BorrowedMessage<'_>) -> PersistStatus {
+    use rdkafka::bindings::rd_kafka_msg_status_t as S;
+    // SAFETY: `msg.ptr()` is the live rd_kafka_message_t that librdkafka passed to the delivery
+    // callback; rd_kafka_message_status only reads its status field.
+    let status = unsafe { rdkafka::bindings::rd_kafka_message_status(msg.ptr()) };
+    match status {
+        S::RD_KAFKA_MSG_STATUS_NOT_PERSISTED => PersistStatus::NotPersisted,
+        S::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED => PersistStatus::PossiblyPersisted,
+        S::RD_KAFKA_MSG_STATUS_PERSISTED => PersistStatus::Persisted,
+    }
+}
+
+/// A short error name for the history (librdkafka's code name, e.g. `MessageTimedOut`).
+pub(crate) fn error_name(err: &KafkaError) -> String {
+    match err.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => err.to_string(),
+    }
+}
+
+pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+    if !(MESSAGE_SIZE_MIN_BYTES..=MESSAGE_SIZE_MAX_BYTES).contains(&spec.message_size_bytes) {
+        return Err(WorkloadError::Incomplete(format!(
+            "message_size_bytes {} is outside {MESSAGE_SIZE_MIN_BYTES}..={MESSAGE_SIZE_MAX_BYTES}",
+            spec.message_size_bytes
+        )));
+    }
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &spec.bootstrap);
+    for (k, v) in &spec.config {
+        config.set(k, v);
+    }
+    let producer: BaseProducer<Reports> =
+        config.create_with_context(Reports::default()).map_err(WorkloadError::kafka("creating the producer"))?;
+
+    let started = Instant::now();
+    let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
+    let mut sent: u64 = 0;
+    let mut in_flight: u64 = 0;
+    let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(SEND_BATCH_COUNT_MAX);
+
+    while !stop.load(Ordering::Relaxed) && (spec.count_max == 0 || sent < spec.count_max) {
+        // How many messages the application has due now.
+        let due = if interval_ns == 0 {
+            SEND_BATCH_COUNT_MAX as u64
+        } else {
+            let elapsed_ns = started.elapsed().as_nanos() as u64;
+            (elapsed_ns / interval_ns + 1).saturating_sub(sent)
+        };
+        let mut count = due.min(SEND_BATCH_COUNT_MAX as u64);
+        if spec.mode == ProducerMode::Sync {
+            count = count.min(1);
+        }
+        if spec.count_max > 0 {
+            count = count.min(spec.count_max - sent);
+        }
+        if count == 0 {
+            let next_due_ns = (sent * interval_ns).saturating_sub(started.elapsed().as_nanos() as u64);
+            let wait = Duration::from_nanos(next_due_ns).min(Duration::from_millis(POLL_WAIT_MS));
+            producer.poll(wait);
+            in_flight = in_flight.saturating_sub(drain(&producer, sink)?);
+            continue;
+        }
+        // Invokes are on the wire before librdkafka sees the messages.
+        batch.clear();
+        for _ in 0..count {
+            let id = spec.id_base + sent;
+            sent += 1;
+            sink.op("invoke", "send", json!({"id": id, "topic": spec.topic}), None);
+            batch.push((id, message::encode(id, spec.message_size_bytes)));
+        }
+        sink.flush()?;
+        for (id, value) in &batch {
+            send_one(&producer, spec, *id, value, sink, stop, &mut in_flight)?;
+        }
+        producer.poll(Duration::ZERO);
+        in_flight = in_flight.saturating_sub(drain(&producer, sink)?);
+        if spec.mode == ProducerMode::Sync {
+            while in_flight > 0 {
+                producer.poll(Duration::from_millis(POLL_WAIT_MS));
+                in_flight = in_flight.saturating_sub(drain(&producer, sink)?);
+            }
+        }
+    }
+
+    // Stop: no new sends; wait for the reports of what is in flight (librdkafka bounds each
+    // message by message.timeout.ms, and the harness bounds this process).
+    while in_flight > 0 {
+        producer.poll(Duration::from_millis(POLL_WAIT_MS));
+        in_flight = in_flight.saturating_sub(drain(&producer, sink)?);
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+/// Hands one message to librdkafka; it is then in flight until its delivery report. A message
+/// librdkafka refuses outright is logged as `fail` (it never left the process). A full queue
+/// blocks the application until there is room.
+fn send_one(
+    producer: &BaseProducer<Reports>,
+    spec: &ProducerSpec,
+    id: u64,
+    value: &[u8],
+    sink: &mut OpSink,
+    stop: &AtomicBool,
+    in_flight: &mut u64,
+) -> Result<(), WorkloadError> {
+    loop {
+        let record: BaseRecord<'_, (), [u8], usize> =
+            BaseRecord::with_opaque_to(&spec.topic, id as usize).payload(value);
+        match producer.send(record) {
+            Ok(()) => {
+                *in_flight += 1;
+                return Ok(());
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if !stop.load(Ordering::Relaxed) => {
+                producer.poll(Duration::from_millis(POLL_WAIT_MS));
+                *in_flight = in_flight.saturating_sub(drain(producer, sink)?);
+            }
+            Err((err, _)) => {
+                sink.op("fail", "send", json!({"id": id, "topic": spec.topic}), Some(&error_name(&err)));
+                sink.flush()?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Writes out the delivery reports collected so far; returns how many messages they completed.
+fn drain(producer: &BaseProducer<Reports>, sink: &mut OpSink) -> Result<u64, WorkloadError> {
+    let deliveries = match producer.context().deliveries.lock() {
+        Ok(mut d) => std::mem::take(&mut *d),
+        Err(_) => return Err(WorkloadError::Incomplete("delivery report lock poisoned".into())),
+    };
+    let count = deliveries.len() as u64;
+    for d in deliveries {
+        match d.outcome {
+            Outcome::Acked { topic, partition, offset } => {
+                sink.op("ok", "send", json!({"id": d.id, "topic": topic, "partition": partition, "offset": offset}), None)
+            }
+            Outcome::Failed(e) => sink.op("fail", "send", json!({"id": d.id}), Some(&e)),
+            Outcome::Unknown(e) => sink.op("info", "send", json!({"id": d.id}), Some(&e)),
+        }
+    }
+    sink.flush()?;
+    Ok(count)
+}
