@@ -1,0 +1,152 @@
+//! The history writer: every source (client pipes, the nemesis, the harness's phases) sends its ops
+//! through one queue; a single writer stamps `index`, `time_ns` and `process` and appends each line
+//! to `history.jsonl` as it arrives, flushing whenever the queue runs dry, so the file is complete up
+//! to the moment anything dies.
+
+use crate::limits::{HISTORY_QUEUE_MAX, OP_LINE_BYTES_MAX};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+
+enum Entry {
+    /// A client's line: a JSON object without index, time_ns and process.
+    Client { process: Arc<str>, line: String },
+    /// An op of the harness itself (nemesis, phases).
+    Op { process: &'static str, kind: &'static str, f: String, value: Value, error: Option<String> },
+}
+
+/// A handle that sends ops to the history. Cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Entry>,
+}
+
+/// The writer's end: wait on it after every [`Recorder`] is dropped.
+pub struct Writer {
+    task: tokio::task::JoinHandle<std::io::Result<u64>>,
+}
+
+pub fn open(path: &Path, started: Instant) -> std::io::Result<(Recorder, Writer)> {
+    let file = std::fs::OpenOptions::new().create_new(true).write(true).open(path)?;
+    let (tx, rx) = mpsc::channel(HISTORY_QUEUE_MAX);
+    let task = tokio::spawn(write_loop(rx, std::io::BufWriter::with_capacity(256 * 1024, file), started));
+    Ok((Recorder { tx }, Writer { task }))
+}
+
+impl Writer {
+    /// Waits until every queued op is on disk; returns how many ops the history holds.
+    pub async fn finish(self) -> std::io::Result<u64> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+impl Recorder {
+    /// Records an op of the nemesis or the harness.
+    pub async fn op(&self, process: &'static str, kind: &'static str, f: &str, value: Value, error: Option<String>) {
+        // The writer only stops once every recorder is gone, so this cannot fail while `self` lives.
+        let _ = self.tx.send(Entry::Op { process, kind, f: f.to_string(), value, error }).await;
+    }
+
+    /// Copies a client's op lines into the history until its pipe closes. Returns how many lines
+    /// were not ops (they are reported on the harness's standard error, not lost silently).
+    pub async fn pump<R: AsyncRead + Unpin>(&self, process: Arc<str>, pipe: R) -> u64 {
+        let mut lines = BufReader::new(pipe).lines();
+        let mut rejected = 0;
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    let t = line.trim();
+                    if t.len() > 2 && t.len() <= OP_LINE_BYTES_MAX && t.starts_with('{') && t.ends_with('}') {
+                        if self.tx.send(Entry::Client { process: Arc::clone(&process), line }).await.is_err() {
+                            break;
+                        }
+                    } else {
+                        rejected += 1;
+                        eprintln!("kaos: {process} printed a line that is not an op: {:.200}", t);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("kaos: reading ops of {process}: {e}");
+                    break;
+                }
+            }
+        }
+        rejected
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<Entry>,
+    mut out: std::io::BufWriter<std::fs::File>,
+    started: Instant,
+) -> std::io::Result<u64> {
+    let mut index: u64 = 0;
+    while let Some(entry) = rx.recv().await {
+        write_entry(&mut out, index, started, entry)?;
+        index += 1;
+        while let Ok(entry) = rx.try_recv() {
+            write_entry(&mut out, index, started, entry)?;
+            index += 1;
+        }
+        out.flush()?;
+    }
+    out.flush()?;
+    out.get_ref().sync_data()?;
+    Ok(index)
+}
+
+fn write_entry(out: &mut impl Write, index: u64, started: Instant, entry: Entry) -> std::io::Result<()> {
+    let time_ns = started.elapsed().as_nanos() as u64;
+    match entry {
+        Entry::Client { process, line } => {
+            // `{"index":…,"time_ns":…,"process":"…",` then the client's fields.
+            let body = line.trim().strip_prefix('{').unwrap_or_default();
+            write!(out, "{{\"index\":{index},\"time_ns\":{time_ns},\"process\":")?;
+            serde_json::to_writer(&mut *out, &*process)?;
+            out.write_all(b",")?;
+            out.write_all(body.as_bytes())?;
+        }
+        Entry::Op { process, kind, f, value, error } => {
+            let mut op = json!({"index": index, "time_ns": time_ns, "process": process, "type": kind, "f": f, "value": value});
+            if let (Some(e), Some(map)) = (error, op.as_object_mut()) {
+                map.insert("error".into(), Value::String(e));
+            }
+            serde_json::to_writer(&mut *out, &op)?;
+        }
+    }
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stamps_and_orders_every_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.jsonl");
+        let (rec, writer) = open(&path, Instant::now()).expect("open");
+        rec.op("harness", "invoke", "start", json!({"seed": 1}), None).await;
+        let pipe: &[u8] = b"{\"type\":\"invoke\",\"f\":\"send\",\"value\":{\"id\":1}}\nnot an op\n{\"type\":\"ok\",\"f\":\"send\",\"value\":{\"id\":1,\"partition\":0,\"offset\":0}}\n";
+        let rejected = rec.pump(Arc::from("producer-1"), pipe).await;
+        assert_eq!(rejected, 1);
+        rec.op("nemesis", "info", "kill", json!({"node": "n1"}), Some("no such node".into())).await;
+        drop(rec);
+        assert_eq!(writer.finish().await.expect("finish"), 4);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let ops: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+        assert_eq!(ops.len(), 4);
+        for (i, op) in ops.iter().enumerate() {
+            assert_eq!(op["index"], i as u64);
+        }
+        assert!(ops.windows(2).all(|w| w[0]["time_ns"].as_u64() <= w[1]["time_ns"].as_u64()));
+        assert_eq!(ops[1]["process"], "producer-1");
+        assert_eq!(ops[2]["value"]["offset"], 0);
+        assert_eq!(ops[3]["error"], "no such node");
+    }
+}

@@ -1,0 +1,28 @@
+//! Every bound the harness keeps, in one place.
+
+/// Ops waiting between the client pipes and the history writer.
+pub const HISTORY_QUEUE_MAX: usize = 65_536;
+/// A client line longer than this is not an op (it goes to the harness log, not the history).
+pub const OP_LINE_BYTES_MAX: usize = 16 << 20;
+/// How long a started broker may take to answer ApiVersions.
+pub const NODE_START_TIMEOUT_MS: u64 = 60_000;
+/// Between two readiness probes.
+pub const NODE_PROBE_INTERVAL_MS: u64 = 50;
+/// A graceful stop (SIGTERM) waits this long before SIGKILL.
+pub const NODE_STOP_TIMEOUT_MS: u64 = 15_000;
+/// A client told to stop may take this long on top of its message timeout to drain its sends.
+pub const CLIENT_STOP_GRACE_MS: u64 = 10_000;
+/// The final read gives up after this long.
+pub const FINAL_READ_TIMEOUT_MS: u64 = 120_000;
+/// Topic creation: attempts and the pause between them (a restarted node may still be starting).
+pub const TOPIC_CREATE_ATTEMPTS_MAX: u32 = 20;
+pub const TOPIC_CREATE_RETRY_MS: u64 = 500;
+/// Scenario bounds.
+pub const BROKERS_MAX: u32 = 9;
+pub const DURATION_S_MAX: u64 = 24 * 3600;
+pub const CLIENTS_MAX: usize = 64;
+/// Message ids: each client process gets its own block of this many ids.
+pub const ID_BLOCK_SIZE: u64 = 1 << 40;
+
+const _: () = assert!(NODE_PROBE_INTERVAL_MS < NODE_START_TIMEOUT_MS);
+const _: () = assert!((CLIENTS_MAX as u64 + 2) < u64::MAX / ID_BLOCK_SIZE);

@@ -1,0 +1,208 @@
+//! `kaos`: the chaos and verification harness.
+//!
+//! # Layout
+//! - `scenario`: scenario files (TOML), validated at load.
+//! - `run`: the run loop (cluster, clients, nemesis, heal, final read, check, report).
+//! - `platform`: how nodes are started, killed and restarted (`local`: child processes).
+//! - `nemesis`: the seeded fault schedule and its execution.
+//! - `clients`: client processes and their op pipes.
+//! - `history`: the single writer of `history.jsonl`.
+//! - `process`: process groups, parent-death signal, signalling by PID.
+//! - `limits`: every bound in one place.
+//!
+//! Exit codes: 0 the verdict is valid; 1 anomalies the scenario does not allow were found, or the
+//! verdict is unknown (no complete final read); 2 usage or harness error.
+
+mod clients;
+mod history;
+mod limits;
+mod nemesis;
+mod platform;
+mod process;
+mod run;
+mod scenario;
+
+use anyhow::{bail, Context, Result};
+use checkers::Verdict;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kaos", version, about = "Chaos and verification harness for Kafka-style brokers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: start the cluster and clients, inject faults, check the history, write a report.
+    Run {
+        scenario: PathBuf,
+        /// Where runs are stored (store/<scenario>/<start-time>/).
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+        /// The broker binary to start for each node (default: kaos-broker beside this binary).
+        #[arg(long, env = "KAOS_BROKER_BIN")]
+        broker_bin: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the scenario's duration of the timed phase, in seconds.
+        #[arg(long)]
+        duration_s: Option<u64>,
+    },
+    /// Check a stored run again and rewrite its results.json and report.html.
+    Check { run_dir: PathBuf },
+    /// Run one client process (started by `kaos run`; its ops go to standard output).
+    #[command(hide = true)]
+    Client {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Client { spec } => return client(&spec),
+        Command::Run { scenario, store, broker_bin, seed, duration_s } => runtime().and_then(|rt| {
+            rt.block_on(run_command(&scenario, store, broker_bin, seed, duration_s))
+        }),
+        Command::Check { run_dir } => check_command(&run_dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kaos: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Single-threaded on purpose: child processes are spawned from this thread, which lives as long
+/// as the harness, so their parent-death signal fires only when the harness dies.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn client(spec_path: &Path) -> ExitCode {
+    let spec = std::fs::read(spec_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| serde_json::from_slice::<workloads::ClientSpec>(&bytes).map_err(anyhow::Error::from));
+    let spec = match spec {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("kaos client: cannot read spec {}: {e:#}", spec_path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match workloads::run(&spec) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kaos client: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, seed: Option<u64>, duration_s: Option<u64>) -> Result<ExitCode> {
+    let (mut scenario, text) = scenario::Scenario::load(path)?;
+    if let Some(seed) = seed {
+        scenario.seed = seed;
+    }
+    if let Some(d) = duration_s {
+        scenario.duration_s = d;
+    }
+    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
+    let broker_bin = match broker_bin {
+        Some(b) => b,
+        None => kaos_bin.with_file_name("kaos-broker"),
+    };
+    if !broker_bin.is_file() {
+        bail!(
+            "broker binary {} not found; build it with `cargo build --release -p broker` or pass --broker-bin",
+            broker_bin.display()
+        );
+    }
+    // The scenario as run (overrides included) is what the run directory records.
+    let text = if seed.is_some() || duration_s.is_some() { toml::to_string(&scenario).unwrap_or(text) } else { text };
+    let opts = run::RunOptions { store, broker_bin, kaos_bin };
+    let outcome = tokio::select! {
+        outcome = run::run(&scenario, &text, &opts) => outcome?,
+        _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
+    };
+    print_verdict(&outcome.analysis, &outcome.dir.report_path());
+    Ok(exit_code(&outcome.analysis))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn check_command(run_dir: &Path) -> Result<ExitCode> {
+    let dir = results::RunDir::open(run_dir).with_context(|| format!("opening run directory {}", run_dir.display()))?;
+    let (scenario, _) = scenario::Scenario::load(&dir.scenario_path())?;
+    let analysis = run::analyse(&dir, &scenario)?;
+    let previous: Option<results::RunSummary> =
+        std::fs::read(dir.results_path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let summary = match previous {
+        Some(mut s) => {
+            s.analysis = analysis;
+            s
+        }
+        None => results::RunSummary {
+            scenario_name: scenario.name.clone(),
+            started_at: String::new(),
+            duration_s: 0.0,
+            seed: scenario.seed,
+            settings: scenario.settings_rows(),
+            logs: Vec::new(),
+            analysis,
+        },
+    };
+    results::write_results(&dir, &summary).context("writing results.json and report.html")?;
+    print_verdict(&summary.analysis, &dir.report_path());
+    Ok(exit_code(&summary.analysis))
+}
+
+fn print_verdict(analysis: &checkers::Analysis, report: &Path) {
+    let verdict = match analysis.verdict {
+        Verdict::Valid => "VALID",
+        Verdict::Invalid => "INVALID",
+        Verdict::Unknown => "UNKNOWN",
+    };
+    println!("verdict: {verdict}");
+    if let Ok(counts) = serde_json::to_value(&analysis.counts) {
+        if let Some(map) = counts.as_object() {
+            let line: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("counts: {}", line.join(" "));
+        }
+    }
+    for anomaly in &analysis.anomalies {
+        println!("anomaly: {} × {} ({})", anomaly.count, anomaly.kind.as_str(), anomaly.allowance.as_str());
+    }
+    for unmet in &analysis.unmet {
+        println!("unmet: {unmet}");
+    }
+    for note in &analysis.notes {
+        println!("note: {note}");
+    }
+    println!("report: {}", report.display());
+}
+
+fn exit_code(analysis: &checkers::Analysis) -> ExitCode {
+    match analysis.verdict {
+        Verdict::Valid => ExitCode::SUCCESS,
+        Verdict::Invalid | Verdict::Unknown => ExitCode::from(1),
+    }
+}

@@ -1,0 +1,70 @@
+//! Child processes of the harness: each in its own process group, killed with the harness
+//! (PR_SET_PDEATHSIG), signalled by PID only — never by name.
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// A command whose process gets its own process group and dies if the harness dies.
+///
+/// Children must be spawned from the thread that lives as long as the harness (the runtime is
+/// single-threaded for that reason): the parent-death signal follows the spawning thread.
+pub fn command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.process_group(0).kill_on_drop(true).stdin(Stdio::null());
+    set_parent_death_signal(&mut cmd);
+    cmd
+}
+
+#[allow(unsafe_code)]
+fn set_parent_death_signal(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to the process group led by `pid` (our children lead their own groups).
+pub fn signal_group(pid: u32, signal: Signal) -> nix::Result<()> {
+    match killpg(Pid::from_raw(pid as i32), signal) {
+        Err(nix::errno::Errno::ESRCH) => Ok(()),
+        other => other,
+    }
+}
+
+/// Asks a child to stop with SIGTERM, waits up to `grace`, then SIGKILLs its group. Returns how
+/// it ended.
+pub async fn stop(child: &mut Child, grace: Duration) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        let _ = signal_group(pid, Signal::SIGTERM);
+        if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+            return status;
+        }
+        let _ = signal_group(pid, Signal::SIGKILL);
+    }
+    child.wait().await
+}
+
+/// SIGKILLs a child's whole group and reaps it.
+pub async fn kill(child: &mut Child) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        let _ = signal_group(pid, Signal::SIGKILL);
+    }
+    child.wait().await
+}
+
+/// Best-effort synchronous SIGKILL for Drop paths (errors, Ctrl-C).
+pub fn kill_now(child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = signal_group(pid, Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,197 @@
+//! The run loop: start the cluster, create the topic, start the clients, let the nemesis work for
+//! the timed phase, stop the producers, heal, read every partition to its end, stop everything,
+//! then check the history and write the run's results and report.
+
+use crate::clients::ClientProcess;
+use crate::history::{self, Recorder};
+use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
+use crate::nemesis;
+use crate::platform::LocalPlatform;
+use crate::scenario::{Client, Scenario};
+use anyhow::{Context, Result};
+use checkers::Analysis;
+use results::{RunDir, RunSummary};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use workloads::{ClientSpec, ConsumerSpec, FinalReadSpec, ProducerSpec};
+
+pub struct RunOptions {
+    pub store: PathBuf,
+    pub broker_bin: PathBuf,
+    pub kaos_bin: PathBuf,
+}
+
+pub struct RunOutcome {
+    pub dir: RunDir,
+    pub analysis: Analysis,
+}
+
+/// librdkafka's default `message.timeout.ms`.
+const LIBRDKAFKA_MESSAGE_TIMEOUT_MS: u64 = 300_000;
+
+pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) -> Result<RunOutcome> {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let dir = RunDir::create(&opts.store, &scenario.name, started_at)
+        .with_context(|| format!("creating the run directory under {}", opts.store.display()))?;
+    std::fs::write(dir.scenario_path(), scenario_text).context("saving the scenario into the run directory")?;
+    eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
+
+    let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
+    let mut platform = LocalPlatform::new(&opts.broker_bin, &dir.nodes_dir(), scenario.cluster.brokers, &scenario.cluster.settings)?;
+    let phases = drive(scenario, opts, &dir, &rec, &mut platform).await;
+    platform.stop_all().await;
+    rec.op("harness", "ok", "end", json!({"ok": phases.is_ok()}), phases.as_ref().err().map(|e| format!("{e:#}"))).await;
+    drop(rec);
+    let op_count = writer.finish().await.context("writing history.jsonl")?;
+    phases?;
+    eprintln!("kaos: {op_count} ops recorded; checking");
+
+    let analysis = analyse(&dir, scenario)?;
+    let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis);
+    results::write_results(&dir, &summary).context("writing results.json and report.html")?;
+    Ok(RunOutcome { dir, analysis: summary.analysis })
+}
+
+/// Everything between the first node start and the end of the final read.
+async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut LocalPlatform) -> Result<()> {
+    let fixed_target = (scenario.nemesis.target != "random").then(|| scenario.node_index(&scenario.nemesis.target)).flatten();
+    let events = nemesis::schedule(&scenario.nemesis, platform.nodes.len(), fixed_target, scenario.duration_s as f64, scenario.seed);
+    rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
+    for i in 0..platform.nodes.len() {
+        let pid = platform.start(i).await?;
+        rec.op("harness", "info", "node_start", json!({"node": platform.nodes[i].name, "pid": pid, "addr": platform.nodes[i].addr}), None).await;
+    }
+    let bootstrap = platform.bootstrap();
+    create_topic(scenario, &bootstrap).await?;
+    rec.op("harness", "ok", "start", json!({"bootstrap": bootstrap}), None).await;
+
+    // The timed phase starts now; fault times are relative to it.
+    let timed_start = Instant::now();
+    let mut producers = Vec::new();
+    let mut consumers = Vec::new();
+    let (mut np, mut nc) = (0, 0);
+    for (k, client) in scenario.clients.iter().enumerate() {
+        let id_base = (k as u64 + 1) * ID_BLOCK_SIZE;
+        match client {
+            Client::Producer { mode, rate_per_s, message_size_bytes, config } => {
+                np += 1;
+                let spec = ClientSpec::Producer(ProducerSpec {
+                    bootstrap: bootstrap.clone(),
+                    topic: scenario.topic.name.clone(),
+                    id_base,
+                    mode: *mode,
+                    rate_per_s: *rate_per_s,
+                    message_size_bytes: *message_size_bytes,
+                    count_max: 0,
+                    config: config.clone(),
+                });
+                let grace = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
+                producers.push((ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("producer-{np}"), &spec, rec)?, grace));
+            }
+            Client::Consumer { config } => {
+                nc += 1;
+                let spec = ClientSpec::Consumer(ConsumerSpec { bootstrap: bootstrap.clone(), topic: scenario.topic.name.clone(), config: config.clone() });
+                consumers.push(ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("consumer-{nc}"), &spec, rec)?);
+            }
+        }
+    }
+
+    nemesis::run(&events, platform, rec, timed_start).await?;
+    tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
+
+    rec.op("harness", "invoke", "stop_clients", json!({"clients": "producers"}), None).await;
+    for (p, message_timeout_ms) in &mut producers {
+        let status = p.stop(Duration::from_millis(*message_timeout_ms + CLIENT_STOP_GRACE_MS)).await?;
+        rec.op("harness", "info", "client_exit", json!({"client": p.name, "status": status.to_string(), "success": status.success()}), None).await;
+    }
+    rec.op("harness", "ok", "stop_clients", json!({"clients": "producers"}), None).await;
+
+    rec.op("harness", "invoke", "heal", json!(null), None).await;
+    for i in 0..platform.nodes.len() {
+        nemesis::restart(platform, i, rec).await?;
+    }
+    rec.op("harness", "ok", "heal", json!(null), None).await;
+
+    rec.op("harness", "invoke", "final_read", json!({"topic": scenario.topic.name}), None).await;
+    let spec = ClientSpec::FinalRead(FinalReadSpec {
+        bootstrap: bootstrap.clone(),
+        topic: scenario.topic.name.clone(),
+        timeout_ms: FINAL_READ_TIMEOUT_MS,
+        config: Default::default(),
+    });
+    let mut reader = ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), "final-reader", &spec, rec)?;
+    let status = reader.wait(Duration::from_millis(FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS)).await?;
+    if status.success() {
+        rec.op("harness", "ok", "final_read", json!({"topic": scenario.topic.name}), None).await;
+    } else {
+        let why = format!("final reader ended with {status}; see clients/final-reader.log");
+        eprintln!("kaos: {why}");
+        rec.op("harness", "info", "final_read", json!({"topic": scenario.topic.name}), Some(why)).await;
+    }
+
+    rec.op("harness", "invoke", "stop_clients", json!({"clients": "consumers"}), None).await;
+    for c in &mut consumers {
+        let status = c.stop(Duration::from_millis(CLIENT_STOP_GRACE_MS)).await?;
+        rec.op("harness", "info", "client_exit", json!({"client": c.name, "status": status.to_string(), "success": status.success()}), None).await;
+    }
+    rec.op("harness", "ok", "stop_clients", json!({"clients": "consumers"}), None).await;
+    Ok(())
+}
+
+/// Creates the scenario's topic, retrying while the cluster settles.
+async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
+    let t = &scenario.topic;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match workloads::admin::create_topic(bootstrap, &t.name, t.partitions, t.replication_factor).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= TOPIC_CREATE_ATTEMPTS_MAX => {
+                return Err(e).with_context(|| format!("creating topic {} after {attempt} attempts", t.name))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(TOPIC_CREATE_RETRY_MS)).await,
+        }
+    }
+}
+
+/// Checks the stored history of a run directory.
+pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<Analysis> {
+    let text = std::fs::read_to_string(dir.history_path())
+        .with_context(|| format!("reading {}", dir.history_path().display()))?;
+    checkers::check_text(&text, scenario.expect.clone()).with_context(|| format!("checking {}", dir.history_path().display()))
+}
+
+fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_at: SystemTime, duration_s: f64, analysis: Analysis) -> RunSummary {
+    let (_, started) = results::format_start_time(started_at);
+    let mut logs: Vec<(String, String)> = platform
+        .nodes
+        .iter()
+        .map(|n| (format!("{} broker log", n.name), relative(&dir.path, &n.log_path())))
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir.clients_dir()) {
+        let mut client_logs: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        client_logs.sort();
+        for p in client_logs {
+            let label = p.file_stem().map(|s| format!("{} log", s.to_string_lossy())).unwrap_or_default();
+            logs.push((label, relative(&dir.path, &p)));
+        }
+    }
+    RunSummary {
+        scenario_name: scenario.name.clone(),
+        started_at: started,
+        duration_s,
+        seed: scenario.seed,
+        settings: scenario.settings_rows(),
+        logs,
+        analysis,
+    }
+}
+
+fn relative(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base).unwrap_or(p).display().to_string()
+}

@@ -1,0 +1,278 @@
+//! Scenario files (TOML): the cluster, the topic, the client processes, the nemesis schedule, the
+//! duration and seed, and the expected outcome. A broken file is refused at load with the key and
+//! line at fault, never mid-run.
+
+use crate::limits::{BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX};
+use checkers::Expectations;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use workloads::ProducerMode;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Length of the timed phase (clients and faults), before heal and the final read.
+    pub duration_s: u64,
+    #[serde(default)]
+    pub seed: u64,
+    pub cluster: Cluster,
+    pub topic: Topic,
+    #[serde(default)]
+    pub clients: Vec<Client>,
+    #[serde(default)]
+    pub nemesis: Nemesis,
+    #[serde(default)]
+    pub expect: Expectations,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub brokers: u32,
+    /// Broker settings for every node, written into each node's config file.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    pub name: String,
+    pub partitions: i32,
+    #[serde(default = "one")]
+    pub replication_factor: i32,
+}
+
+fn one() -> i32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Client {
+    Producer {
+        #[serde(default)]
+        mode: ProducerMode,
+        /// Messages per second the application produces; 0 = as fast as it can.
+        #[serde(default)]
+        rate_per_s: u64,
+        #[serde(default = "default_message_size")]
+        message_size_bytes: usize,
+        /// librdkafka properties (acks, linger.ms, retries, enable.idempotence, …).
+        #[serde(default)]
+        config: BTreeMap<String, String>,
+    },
+    Consumer {
+        #[serde(default)]
+        config: BTreeMap<String, String>,
+    },
+}
+
+fn default_message_size() -> usize {
+    100
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// SIGKILL a broker, restart it after `down_s`.
+    #[default]
+    Kill,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nemesis {
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Mean seconds between the end of one fault and the start of the next (each gap is drawn
+    /// uniformly from half to one and a half times this, from the seed).
+    #[serde(default = "default_interval")]
+    pub interval_s: f64,
+    /// How long a fault lasts.
+    #[serde(default = "default_down")]
+    pub down_s: f64,
+    /// `random` (a node drawn from the seed each time) or a node name such as `n1`.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+impl Default for Nemesis {
+    fn default() -> Self {
+        Nemesis { faults: Vec::new(), interval_s: default_interval(), down_s: default_down(), target: default_target() }
+    }
+}
+
+fn default_interval() -> f64 {
+    5.0
+}
+fn default_down() -> f64 {
+    1.0
+}
+fn default_target() -> String {
+    "random".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("scenario {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("scenario {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<(Scenario, String), ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Read { path: path.display().to_string(), source })?;
+        let scenario = Scenario::parse(&text, &path.display().to_string())?;
+        Ok((scenario, text))
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text)
+            .map_err(|e| ScenarioError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        scenario.validate().map_err(|message| ScenarioError::Invalid { path: origin.to_string(), message })?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("name {:?} must be non-empty letters, digits, '-' or '_' (it names the store directory)", self.name));
+        }
+        if self.duration_s == 0 || self.duration_s > DURATION_S_MAX {
+            return Err(format!("duration_s must be between 1 and {DURATION_S_MAX}"));
+        }
+        if self.cluster.brokers == 0 || self.cluster.brokers > BROKERS_MAX {
+            return Err(format!("cluster.brokers must be between 1 and {BROKERS_MAX}"));
+        }
+        if self.topic.partitions < 1 {
+            return Err("topic.partitions must be at least 1".into());
+        }
+        if self.topic.replication_factor < 1 || self.topic.replication_factor as u32 > self.cluster.brokers {
+            return Err(format!(
+                "topic.replication_factor {} must be between 1 and cluster.brokers ({})",
+                self.topic.replication_factor, self.cluster.brokers
+            ));
+        }
+        if self.clients.len() > CLIENTS_MAX {
+            return Err(format!("at most {CLIENTS_MAX} clients"));
+        }
+        for client in &self.clients {
+            if let Client::Producer { message_size_bytes, .. } = client {
+                let range = workloads::limits::MESSAGE_SIZE_MIN_BYTES..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
+                if !range.contains(message_size_bytes) {
+                    return Err(format!("producer message_size_bytes {message_size_bytes} is outside {range:?}"));
+                }
+            }
+        }
+        let n = &self.nemesis;
+        if !n.faults.is_empty() {
+            if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
+                return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
+            }
+            if n.target != "random" && self.node_index(&n.target).is_none() {
+                return Err(format!(
+                    "nemesis.target {:?} is neither \"random\" nor a node (n1..n{})",
+                    n.target, self.cluster.brokers
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of node `name` (`n1` is 0).
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        let k: u32 = name.strip_prefix('n')?.parse().ok()?;
+        (1..=self.cluster.brokers).contains(&k).then(|| (k - 1) as usize)
+    }
+
+    /// The scenario as readable rows (dotted keys) for the report.
+    pub fn settings_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        if let Ok(value) = toml::Value::try_from(self) {
+            flatten("", &value, &mut rows);
+        }
+        rows
+    }
+}
+
+fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) {
+    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if k.contains('.') { format!("\"{k}\"") } else { k.clone() };
+                flatten(&join(&key), v, rows);
+            }
+        }
+        toml::Value::Array(items) if items.iter().any(|v| v.is_table()) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, rows);
+            }
+        }
+        toml::Value::String(s) => rows.push((prefix.to_string(), s.clone())),
+        other => rows.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+duration_s = 5
+seed = 3
+[cluster]
+brokers = 1
+settings = { "flush.messages" = 1 }
+[topic]
+name = "kaos"
+partitions = 2
+[[clients]]
+kind = "producer"
+rate_per_s = 100
+config = { acks = "all" }
+[[clients]]
+kind = "consumer"
+[nemesis]
+faults = ["kill"]
+[expect]
+lost = "forbidden"
+"#;
+
+    #[test]
+    fn parses_a_scenario() {
+        let s = Scenario::parse(GOOD, "good").expect("valid");
+        assert_eq!(s.clients.len(), 2);
+        assert_eq!(s.topic.replication_factor, 1);
+        let rows = s.settings_rows();
+        assert!(rows.iter().any(|(k, v)| k == "clients[0].config.acks" && v == "all"), "{rows:?}");
+        assert!(rows.iter().any(|(k, v)| k == "cluster.settings.\"flush.messages\"" && v == "1"), "{rows:?}");
+    }
+
+    #[test]
+    fn refuses_broken_scenarios_with_the_reason() {
+        let cases = [
+            (GOOD.replace("duration_s = 5", "duration_s = 0"), "duration_s"),
+            (GOOD.replace("brokers = 1", "brokers = 0"), "cluster.brokers"),
+            (GOOD.replace("partitions = 2", "partitions = 2\nreplication_factor = 3"), "replication_factor"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"n7\""), "nemesis.target"),
+            (GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"), "colour"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"), "explode"),
+            (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
+            ("name = ".to_string(), "not valid"),
+        ];
+        for (text, needle) in cases {
+            let err = Scenario::parse(&text, "case").expect_err(needle).to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! `kaos run` and `kaos check` end to end: real broker processes, real librdkafka clients, real
+//! SIGKILLs. Needs the `kaos-broker` binary beside `kaos` (`cargo test --workspace` builds it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn kaos() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kaos"))
+}
+
+fn broker_bin() -> PathBuf {
+    let b = kaos().with_file_name("kaos-broker");
+    assert!(b.is_file(), "{} is missing: build the workspace (cargo test --workspace builds it)", b.display());
+    b
+}
+
+const SHORT: &str = r#"
+name = "short"
+duration_s = 6
+seed = 7
+
+[cluster]
+brokers = 1
+
+[topic]
+name = "t"
+partitions = 2
+
+[[clients]]
+kind = "producer"
+mode = "async"
+rate_per_s = 500
+config = { "acks" = "all", "message.timeout.ms" = "8000" }
+
+[[clients]]
+kind = "consumer"
+
+[nemesis]
+faults = ["kill"]
+interval_s = 2.0
+down_s = 0.5
+target = "n1"
+"#;
+
+fn run(dir: &Path, scenario: &str) -> (std::process::Output, PathBuf) {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, scenario).expect("write scenario");
+    let store = dir.join("store");
+    let out = Command::new(kaos())
+        .arg("run")
+        .arg(&file)
+        .arg("--store")
+        .arg(&store)
+        .arg("--broker-bin")
+        .arg(broker_bin())
+        .output()
+        .expect("run kaos");
+    (out, store.join("latest"))
+}
+
+fn history_ops(run_dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
+    text.lines().map(|l| serde_json::from_str(l).expect("a JSON op per line")).collect()
+}
+
+#[test]
+fn a_short_scenario_runs_end_to_end_and_is_valid() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, latest) = run(tmp.path(), SHORT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    let needle = tmp.path().display().to_string();
+    assert_eq!(processes_mentioning(&needle), Vec::<(u32, String)>::new(), "no process outlives the run");
+
+    let run_dir = std::fs::canonicalize(&latest).expect("store/latest points at the run");
+    for f in ["history.jsonl", "results.json", "report.html", "scenario.toml", "nodes/n1/broker.log", "clients/producer-1.log"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    }
+    let ops = history_ops(&run_dir);
+    let count = |process: &str, kind: &str, f: &str| {
+        ops.iter().filter(|o| o["process"] == process && o["type"] == kind && o["f"] == f).count()
+    };
+    assert!(count("nemesis", "ok", "kill") >= 1, "the broker was killed at least once");
+    assert_eq!(count("nemesis", "ok", "kill"), count("nemesis", "ok", "restart"));
+    assert!(count("producer-1", "ok", "send") > 100, "sends were acknowledged");
+    assert!(count("consumer-1", "ok", "poll") > 0, "the consumer read");
+    assert_eq!(count("harness", "ok", "final_read"), 1);
+    for (i, op) in ops.iter().enumerate() {
+        assert_eq!(op["index"], i as u64);
+    }
+
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results.json")).expect("json");
+    assert_eq!(results["analysis"]["verdict"], "valid");
+    let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    assert!(report.contains("<svg") && report.contains("kill n1"), "the plot shows the kill windows");
+
+    // `kaos check` on the stored run reaches the same verdict.
+    let check = Command::new(kaos()).arg("check").arg(&run_dir).output().expect("kaos check");
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("verdict: VALID"));
+}
+
+#[test]
+fn an_impossible_expectation_exits_1() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenario = SHORT.replace("duration_s = 6", "duration_s = 3").replace("interval_s = 2.0", "interval_s = 60.0")
+        + "\n[expect]\nacknowledged_min = 1000000000\n";
+    let (out, _) = run(tmp.path(), &scenario);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: INVALID"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_the_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, _) = run(tmp.path(), "name = \"x\"\nduration_s = 0\n");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scenario") && stderr.contains("missing field"), "{stderr}");
+
+    let missing = Command::new(kaos()).args(["check", "/nonexistent/run"]).output().expect("kaos check");
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn check_reports_a_history_cut_mid_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, latest) = run(tmp.path(), &SHORT.replace("duration_s = 6", "duration_s = 2"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_dir = std::fs::canonicalize(&latest).expect("latest");
+    // A harness killed mid-write leaves a partial last line.
+    let history = run_dir.join("history.jsonl");
+    let mut text = std::fs::read_to_string(&history).expect("history");
+    text.push_str("{\"index\":999999,\"time_ns\":1,\"proc");
+    std::fs::write(&history, text).expect("write");
+    let check = Command::new(kaos()).arg("check").arg(&run_dir).output().expect("kaos check");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(stdout.contains("truncated"), "{stdout}");
+}
+
+/// PIDs of live processes whose command line mentions `needle` (our run's directory).
+fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // Zombies have an empty cmdline; only live processes count.
+            if cmdline.contains(needle) {
+                found.push((pid, cmdline));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("scenario.toml");
+    std::fs::write(&file, SHORT.replace("duration_s = 6", "duration_s = 120")).expect("write");
+    let store = tmp.path().join("store");
+    let mut child = Command::new(kaos())
+        .arg("run")
+        .arg(&file)
+        .arg("--store")
+        .arg(&store)
+        .arg("--broker-bin")
+        .arg(broker_bin())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn kaos run");
+    // Wait until the clients are producing (bounded), then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let needle = tmp.path().display().to_string();
+    loop {
+        let history = store.join("latest/history.jsonl");
+        let sends = std::fs::read_to_string(&history).map(|t| t.matches("\"f\":\"send\"").count()).unwrap_or(0);
+        if sends > 50 {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run never started producing");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(processes_mentioning(&needle).len() >= 3, "broker, producer and consumer are running");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline + Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("kaos did not exit after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2));
+    // Children die with the harness; give the kernel a moment to reap them (bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&needle).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(processes_mentioning(&needle), Vec::<(u32, String)>::new(), "orphans left behind");
+    // The history written so far is intact and checkable.
+    let ops = history_ops(&std::fs::canonicalize(store.join("latest")).expect("latest"));
+    assert!(ops.len() > 50);
+}
