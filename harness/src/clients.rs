@@ -19,8 +19,9 @@ pub struct ClientProcess {
 }
 
 impl ClientProcess {
-    /// Writes the spec into `clients_dir` and starts the client.
-    pub fn spawn(kaos_bin: &Path, clients_dir: &Path, name: &str, spec: &ClientSpec, recorder: &Recorder) -> Result<Self> {
+    /// Writes the spec into `clients_dir`, starts the client and records a `client_start` op with
+    /// its spec (so the checker can tie anomalies to the client's settings).
+    pub async fn spawn(kaos_bin: &Path, clients_dir: &Path, name: &str, spec: &ClientSpec, recorder: &Recorder) -> Result<Self> {
         std::fs::create_dir_all(clients_dir).with_context(|| format!("creating {}", clients_dir.display()))?;
         let spec_path: PathBuf = clients_dir.join(format!("{name}.json"));
         std::fs::write(&spec_path, serde_json::to_vec_pretty(spec)?).with_context(|| format!("writing {}", spec_path.display()))?;
@@ -35,6 +36,9 @@ impl ClientProcess {
             .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("starting client {name} ({})", kaos_bin.display()))?;
+        recorder
+            .op("harness", "info", "client_start", serde_json::json!({"client": name, "pid": child.id(), "spec": spec}), None)
+            .await;
         let stdout = child.stdout.take().context("client stdout was not piped")?;
         let recorder = recorder.clone();
         let process: Arc<str> = Arc::from(name);

@@ -5,6 +5,7 @@
 //! - `run`: the run loop (cluster, clients, nemesis, heal, final read, check, report).
 //! - `platform`: how nodes are started, killed and restarted (`local`: child processes).
 //! - `nemesis`: the seeded fault schedule and its execution.
+//! - `faults`: fault primitives beyond the platform's (drop caches, …).
 //! - `clients`: client processes and their op pipes.
 //! - `history`: the single writer of `history.jsonl`.
 //! - `process`: process groups, parent-death signal, signalling by PID.
@@ -14,6 +15,7 @@
 //! verdict is unknown (no complete final read); 2 usage or harness error.
 
 mod clients;
+mod faults;
 mod history;
 mod limits;
 mod nemesis;

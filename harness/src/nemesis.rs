@@ -1,10 +1,11 @@
 //! The nemesis: a seeded schedule of faults, drawn before the run starts so that the same seed
 //! gives the same faults, and the code that carries each fault out through the platform and
-//! records its start and end in the history.
+//! records its start and end in the history. Targets such as "the leader of partition 0" are
+//! resolved from live metadata at the moment the fault starts.
 
 use crate::history::Recorder;
 use crate::platform::LocalPlatform;
-use crate::scenario::{Fault, Nemesis};
+use crate::scenario::{Fault, Nemesis, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -14,46 +15,139 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultEvent {
     pub fault: Fault,
-    pub node: usize,
+    pub target: Target,
     pub start_s: f64,
     pub end_s: f64,
 }
 
-/// The faults of a run, in time order, none overlapping, all ending before `duration_s`.
-pub fn schedule(nemesis: &Nemesis, node_count: usize, fixed_target: Option<usize>, duration_s: f64, seed: u64) -> Vec<FaultEvent> {
+/// The faults of a run, in time order, none overlapping, all ending before `duration_s`. A
+/// `random` target is drawn here, among the brokers `n1..n{broker_count}`.
+pub fn schedule(nemesis: &Nemesis, target: &Target, broker_count: usize, duration_s: f64, seed: u64) -> Vec<FaultEvent> {
     let mut events = Vec::new();
-    let Some(fault) = nemesis.faults.first() else { return events };
-    if node_count == 0 {
+    if nemesis.faults.is_empty() || broker_count == 0 {
         return events;
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut t = nemesis.interval_s * rng.random_range(0.5..1.5);
     let mut k = 0;
     while t + nemesis.down_s < duration_s {
-        let node = fixed_target.unwrap_or_else(|| rng.random_range(0..node_count));
-        let fault = nemesis.faults.get(k % nemesis.faults.len()).unwrap_or(fault).clone();
-        events.push(FaultEvent { fault, node, start_s: t, end_s: t + nemesis.down_s });
+        let target = match target {
+            Target::Random => Target::Node(format!("n{}", rng.random_range(1..=broker_count))),
+            other => other.clone(),
+        };
+        let fault = nemesis.faults[k % nemesis.faults.len()].clone();
+        events.push(FaultEvent { fault, target, start_s: t, end_s: t + nemesis.down_s });
         t += nemesis.down_s + nemesis.interval_s * rng.random_range(0.5..1.5);
         k += 1;
     }
     events
 }
 
+/// What the nemesis needs to resolve targets from live metadata.
+pub struct Resolver {
+    pub bootstrap: String,
+    pub topic: String,
+    rng: StdRng,
+}
+
+impl Resolver {
+    pub fn new(bootstrap: String, topic: String, seed: u64) -> Self {
+        // Its own stream, so that resolving does not shift the schedule's draws.
+        Resolver { bootstrap, topic, rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73) }
+    }
+
+    /// The platform index of the node a target names now.
+    async fn resolve(&mut self, target: &Target, platform: &LocalPlatform) -> Result<usize, String> {
+        let by_name = |name: &str| platform.nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name}"));
+        let partition = match target {
+            Target::Node(name) => return by_name(name),
+            Target::Random => return Err("random targets are drawn in the schedule".into()),
+            Target::Leader(p) | Target::Follower(p) => *p,
+        };
+        let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
+        let roles = tokio::task::spawn_blocking(move || workloads::admin::partition_roles(&bootstrap, &topic))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let roles = roles.iter().find(|r| r.partition == partition).ok_or_else(|| format!("partition {partition} is not in the metadata"))?;
+        let node_id = match target {
+            Target::Leader(_) if roles.leader >= 0 => roles.leader,
+            Target::Leader(_) => return Err(format!("partition {partition} has no leader now")),
+            _ => {
+                let followers: Vec<i32> = roles.replicas.iter().copied().filter(|&r| r != roles.leader).collect();
+                if followers.is_empty() {
+                    return Err(format!("partition {partition} has no follower"));
+                }
+                followers[self.rng.random_range(0..followers.len())]
+            }
+        };
+        platform.broker_index(node_id).ok_or_else(|| format!("metadata names node id {node_id}, which this cluster does not have"))
+    }
+}
+
 /// Carries out the schedule against the platform; returns when the last fault has ended.
-pub async fn run(events: &[FaultEvent], platform: &mut LocalPlatform, rec: &Recorder, t0: Instant) -> anyhow::Result<()> {
+pub async fn run(events: &[FaultEvent], platform: &mut LocalPlatform, resolver: &mut Resolver, rec: &Recorder, t0: Instant) -> anyhow::Result<()> {
     for ev in events {
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
-        let name = platform.nodes[ev.node].name.clone();
+        let target = serde_json::to_value(&ev.target).unwrap_or_default();
+        let node = match resolver.resolve(&ev.target, platform).await {
+            Ok(node) => node,
+            Err(why) => {
+                // Nothing was done: the fault definitely did not happen.
+                rec.op("nemesis", "invoke", fault_name(&ev.fault), json!({"target": target}), None).await;
+                rec.op("nemesis", "fail", fault_name(&ev.fault), json!({"target": target}), Some(why)).await;
+                continue;
+            }
+        };
+        let name = platform.nodes[node].name.clone();
         match ev.fault {
             Fault::Kill => {
-                rec.op("nemesis", "invoke", "kill", json!({"node": name}), None).await;
-                match platform.kill(ev.node).await {
+                rec.op("nemesis", "invoke", "kill", json!({"node": name, "target": target}), None).await;
+                match platform.kill(node).await {
                     Ok(pid) => rec.op("nemesis", "ok", "kill", json!({"node": name, "pid": pid}), None).await,
                     Err(e) => rec.op("nemesis", "info", "kill", json!({"node": name}), Some(format!("{e:#}"))).await,
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
-                restart(platform, ev.node, rec).await?;
+                restart(platform, node, rec).await?;
             }
+            Fault::Pause => {
+                rec.op("nemesis", "invoke", "pause", json!({"node": name, "target": target}), None).await;
+                match platform.pause(node, true) {
+                    Ok(pid) => rec.op("nemesis", "ok", "pause", json!({"node": name, "pid": pid}), None).await,
+                    Err(e) => rec.op("nemesis", "info", "pause", json!({"node": name}), Some(format!("{e:#}"))).await,
+                }
+                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
+                resume(platform, node, rec).await?;
+            }
+            Fault::DropCaches => {
+                rec.op("nemesis", "invoke", "drop_caches", json!({"node": name}), None).await;
+                match crate::faults::drop_caches() {
+                    Ok(()) => rec.op("nemesis", "ok", "drop_caches", json!({"node": name}), None).await,
+                    Err(e) => rec.op("nemesis", "fail", "drop_caches", json!({"node": name}), Some(e.to_string())).await,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fault_name(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::Kill => "kill",
+        Fault::Pause => "pause",
+        Fault::DropCaches => "drop_caches",
+    }
+}
+
+/// Wakes a paused node and records it.
+pub async fn resume(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
+    let name = platform.nodes[node].name.clone();
+    rec.op("nemesis", "invoke", "resume", json!({"node": name}), None).await;
+    match platform.pause(node, false) {
+        Ok(pid) => rec.op("nemesis", "ok", "resume", json!({"node": name, "pid": pid}), None).await,
+        Err(e) => {
+            rec.op("nemesis", "fail", "resume", json!({"node": name}), Some(format!("{e:#}"))).await;
+            return Err(e);
         }
     }
     Ok(())
@@ -89,31 +183,34 @@ mod tests {
     #[test]
     fn the_seed_fixes_the_schedule() {
         let n = kill_every(3.0, 1.0);
-        let a = schedule(&n, 3, None, 60.0, 42);
-        assert_eq!(a, schedule(&n, 3, None, 60.0, 42));
-        assert_ne!(a, schedule(&n, 3, None, 60.0, 43));
+        let a = schedule(&n, &Target::Random, 3, 60.0, 42);
+        assert_eq!(a, schedule(&n, &Target::Random, 3, 60.0, 42));
+        assert_ne!(a, schedule(&n, &Target::Random, 3, 60.0, 43));
         assert!(a.len() >= 10, "{}", a.len());
+        let drawn: std::collections::BTreeSet<_> = a.iter().map(|e| e.target.clone()).collect();
+        assert!(drawn.len() > 1, "random targets vary: {drawn:?}");
     }
 
     #[test]
     fn faults_do_not_overlap_and_end_in_time() {
         let n = kill_every(2.0, 1.5);
         for seed in 0..50 {
-            let events = schedule(&n, 2, None, 30.0, seed);
+            let events = schedule(&n, &Target::Random, 2, 30.0, seed);
             for w in events.windows(2) {
                 assert!(w[0].end_s <= w[1].start_s);
             }
             for e in &events {
-                assert!(e.start_s > 0.0 && e.end_s < 30.0 && e.node < 2);
+                assert!(e.start_s > 0.0 && e.end_s < 30.0);
+                assert!(matches!(&e.target, Target::Node(n) if n == "n1" || n == "n2"));
                 assert!((e.end_s - e.start_s - 1.5).abs() < 1e-9);
             }
         }
     }
 
     #[test]
-    fn a_fixed_target_and_no_faults() {
+    fn fixed_and_dynamic_targets_are_kept_and_no_faults_means_none() {
         let n = kill_every(1.0, 0.5);
-        assert!(schedule(&n, 3, Some(2), 20.0, 1).iter().all(|e| e.node == 2));
-        assert!(schedule(&Nemesis::default(), 3, None, 20.0, 1).is_empty());
+        assert!(schedule(&n, &Target::Leader(1), 3, 20.0, 1).iter().all(|e| e.target == Target::Leader(1)));
+        assert!(schedule(&Nemesis::default(), &Target::Random, 3, 20.0, 1).is_empty());
     }
 }

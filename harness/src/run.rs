@@ -7,7 +7,7 @@ use crate::history::{self, Recorder};
 use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
 use crate::nemesis;
 use crate::platform::LocalPlatform;
-use crate::scenario::{Client, Scenario};
+use crate::scenario::{Client, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
 use results::{RunDir, RunSummary};
@@ -39,9 +39,12 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
     let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
-    let mut platform = LocalPlatform::new(&opts.broker_bin, &dir.nodes_dir(), scenario.cluster.brokers, &scenario.cluster.settings)?;
+    let mut platform = LocalPlatform::new(&opts.broker_bin, &dir.nodes_dir(), &scenario.cluster)?;
     let phases = drive(scenario, opts, &dir, &rec, &mut platform).await;
     platform.stop_all().await;
+    if scenario.cluster.replica_dumps {
+        dump_replicas(&opts.broker_bin, &platform, &rec).await;
+    }
     rec.op("harness", "ok", "end", json!({"ok": phases.is_ok()}), phases.as_ref().err().map(|e| format!("{e:#}"))).await;
     drop(rec);
     let op_count = writer.finish().await.context("writing history.jsonl")?;
@@ -56,10 +59,13 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 
 /// Everything between the first node start and the end of the final read.
 async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut LocalPlatform) -> Result<()> {
-    let fixed_target = (scenario.nemesis.target != "random").then(|| scenario.node_index(&scenario.nemesis.target)).flatten();
-    let events = nemesis::schedule(&scenario.nemesis, platform.nodes.len(), fixed_target, scenario.duration_s as f64, scenario.seed);
+    let target = Target::parse(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
+    let events = nemesis::schedule(&scenario.nemesis, &target, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
     rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
-    for i in 0..platform.nodes.len() {
+    // The controller first (it is last in the list), then the brokers.
+    let mut order: Vec<usize> = (0..platform.nodes.len()).collect();
+    order.rotate_right(usize::from(scenario.cluster.has_controller()));
+    for i in order {
         let pid = platform.start(i).await?;
         rec.op("harness", "info", "node_start", json!({"node": platform.nodes[i].name, "pid": pid, "addr": platform.nodes[i].addr}), None).await;
     }
@@ -88,17 +94,18 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                     config: config.clone(),
                 });
                 let grace = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
-                producers.push((ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("producer-{np}"), &spec, rec)?, grace));
+                producers.push((ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("producer-{np}"), &spec, rec).await?, grace));
             }
             Client::Consumer { config } => {
                 nc += 1;
                 let spec = ClientSpec::Consumer(ConsumerSpec { bootstrap: bootstrap.clone(), topic: scenario.topic.name.clone(), config: config.clone() });
-                consumers.push(ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("consumer-{nc}"), &spec, rec)?);
+                consumers.push(ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("consumer-{nc}"), &spec, rec).await?);
             }
         }
     }
 
-    nemesis::run(&events, platform, rec, timed_start).await?;
+    let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.seed);
+    nemesis::run(&events, platform, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     rec.op("harness", "invoke", "stop_clients", json!({"clients": "producers"}), None).await;
@@ -121,7 +128,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
         timeout_ms: FINAL_READ_TIMEOUT_MS,
         config: Default::default(),
     });
-    let mut reader = ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), "final-reader", &spec, rec)?;
+    let mut reader = ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), "final-reader", &spec, rec).await?;
     let status = reader.wait(Duration::from_millis(FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS)).await?;
     if status.success() {
         rec.op("harness", "ok", "final_read", json!({"topic": scenario.topic.name}), None).await;
@@ -138,6 +145,35 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
     rec.op("harness", "ok", "stop_clients", json!({"clients": "consumers"}), None).await;
     Ok(())
+}
+
+/// After the nodes stop: every replica each broker holds, as `kaos-broker dump` writes it, into
+/// `nodes/<name>/dump.jsonl`, so the checker can compare replicas without linking the broker.
+async fn dump_replicas(broker_bin: &Path, platform: &LocalPlatform, rec: &Recorder) {
+    for node in platform.brokers() {
+        let out_path = node.dir().join("dump.jsonl");
+        let result = async {
+            let file = std::fs::File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
+            let err_path = node.dir().join("dump.log");
+            let err = std::fs::File::create(&err_path).with_context(|| format!("creating {}", err_path.display()))?;
+            let status = crate::process::command(broker_bin)
+                .arg("dump")
+                .arg("--data-dir")
+                .arg(node.data_dir())
+                .stdout(std::process::Stdio::from(file))
+                .stderr(std::process::Stdio::from(err))
+                .status()
+                .await
+                .context("running kaos-broker dump")?;
+            anyhow::ensure!(status.success(), "kaos-broker dump ended with {status}; see {}", err_path.display());
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => rec.op("harness", "ok", "replica_dump", json!({"node": node.name, "path": format!("nodes/{}/dump.jsonl", node.name)}), None).await,
+            Err(e) => rec.op("harness", "fail", "replica_dump", json!({"node": node.name}), Some(format!("{e:#}"))).await,
+        }
+    }
 }
 
 /// Creates the scenario's topic, retrying while the cluster settles.
@@ -168,7 +204,7 @@ fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_
     let mut logs: Vec<(String, String)> = platform
         .nodes
         .iter()
-        .map(|n| (format!("{} broker log", n.name), relative(&dir.path, &n.log_path())))
+        .map(|n| (format!("{} log", n.name), relative(&dir.path, &n.log_path())))
         .collect();
     if let Ok(entries) = std::fs::read_dir(dir.clients_dir()) {
         let mut client_logs: Vec<_> = entries

@@ -33,9 +33,63 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     pub brokers: u32,
+    /// Run a controller process (named `controller`) that the brokers register with. Default:
+    /// only when there is more than one broker.
+    #[serde(default)]
+    pub controller: Option<bool>,
     /// Broker settings for every node, written into each node's config file.
     #[serde(default)]
     pub settings: toml::Table,
+    /// Per-node overrides on top of `settings`, e.g. `[cluster.node_settings.n2]`.
+    #[serde(default)]
+    pub node_settings: std::collections::BTreeMap<String, toml::Table>,
+    /// Settings for the controller's config file.
+    #[serde(default)]
+    pub controller_settings: toml::Table,
+    /// After the run, write every replica of every broker with `kaos-broker dump` so that the
+    /// checker can compare replicas. Turn off for a broker binary that is not kaos-broker.
+    #[serde(default = "yes")]
+    pub replica_dumps: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Cluster {
+    pub fn has_controller(&self) -> bool {
+        self.controller.unwrap_or(self.brokers > 1)
+    }
+}
+
+/// Whom a fault hits, resolved when the fault starts (leader and follower from live metadata).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// A node drawn from the seed for each fault.
+    Random,
+    /// A node by name: `n1`, `n2`, … or `controller`.
+    Node(String),
+    /// The current leader of a partition of the scenario's topic (`leader` = partition 0).
+    Leader(i32),
+    /// A current follower (a replica that is not the leader) of a partition.
+    Follower(i32),
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target, String> {
+        let (word, partition) = match text.split_once(':') {
+            Some((w, p)) => (w, Some(p.parse::<i32>().map_err(|_| format!("{text:?}: the partition after ':' must be a number"))?)),
+            None => (text, None),
+        };
+        match (word, partition) {
+            ("random", None) => Ok(Target::Random),
+            ("leader", p) => Ok(Target::Leader(p.unwrap_or(0))),
+            ("follower", p) => Ok(Target::Follower(p.unwrap_or(0))),
+            (name, None) if name == "controller" || name.starts_with('n') => Ok(Target::Node(name.to_string())),
+            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, or a node n1..nN)")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,9 +133,15 @@ fn default_message_size() -> usize {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
-    /// SIGKILL a broker, restart it after `down_s`.
+    /// SIGKILL the target, restart it after `down_s`.
     #[default]
     Kill,
+    /// SIGSTOP the target, SIGCONT it after `down_s`: it keeps its sockets and state but answers
+    /// nothing, then wakes up believing no time passed (a GC pause, a stalled VM).
+    Pause,
+    /// Write 3 to /proc/sys/vm/drop_caches: clean page-cache pages are dropped (dirty ones are
+    /// not: this loses nothing, it makes the next reads come from disk). Needs root.
+    DropCaches,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,7 +156,8 @@ pub struct Nemesis {
     /// How long a fault lasts.
     #[serde(default = "default_down")]
     pub down_s: f64,
-    /// `random` (a node drawn from the seed each time) or a node name such as `n1`.
+    /// `random` (a broker drawn from the seed each time), `leader` / `leader:P` (the current leader of
+    /// partition P, 0 by default), `follower` / `follower:P`, `controller`, or a node name (`n1`).
     #[serde(default = "default_target")]
     pub target: String,
 }
@@ -173,22 +234,46 @@ impl Scenario {
             }
         }
         let n = &self.nemesis;
+        if n.faults.contains(&Fault::DropCaches) {
+            crate::faults::drop_caches_available()?;
+        }
         if !n.faults.is_empty() {
             if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
                 return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
             }
-            if n.target != "random" && self.node_index(&n.target).is_none() {
-                return Err(format!(
-                    "nemesis.target {:?} is neither \"random\" nor a node (n1..n{})",
-                    n.target, self.cluster.brokers
-                ));
+            match Target::parse(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
+                Target::Node(name) if self.node_index(&name).is_none() => {
+                    return Err(format!(
+                        "nemesis.target {name:?} is not a node of this cluster (n1..n{}{})",
+                        self.cluster.brokers,
+                        if self.cluster.has_controller() { ", controller" } else { "" }
+                    ));
+                }
+                Target::Leader(p) | Target::Follower(p) if p < 0 || p >= self.topic.partitions => {
+                    return Err(format!("nemesis.target {:?}: the topic has partitions 0..{}", n.target, self.topic.partitions - 1));
+                }
+                Target::Follower(_) if self.topic.replication_factor < 2 => {
+                    return Err("nemesis.target follower needs topic.replication_factor of at least 2".into());
+                }
+                _ => {}
             }
+        }
+        for name in self.cluster.node_settings.keys() {
+            if !name.starts_with('n') || self.node_index(name).is_none() {
+                return Err(format!("cluster.node_settings.{name}: no such broker (n1..n{})", self.cluster.brokers));
+            }
+        }
+        if self.cluster.controller == Some(false) && self.cluster.brokers > 1 {
+            return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
         }
         Ok(())
     }
 
-    /// The index of node `name` (`n1` is 0).
+    /// The index of node `name` in the platform: `n1` is 0, …, the controller comes last.
     pub fn node_index(&self, name: &str) -> Option<usize> {
+        if name == "controller" {
+            return self.cluster.has_controller().then_some(self.cluster.brokers as usize);
+        }
         let k: u32 = name.strip_prefix('n')?.parse().ok()?;
         (1..=self.cluster.brokers).contains(&k).then(|| (k - 1) as usize)
     }
@@ -265,6 +350,11 @@ lost = "forbidden"
             (GOOD.replace("brokers = 1", "brokers = 0"), "cluster.brokers"),
             (GOOD.replace("partitions = 2", "partitions = 2\nreplication_factor = 3"), "replication_factor"),
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"n7\""), "nemesis.target"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"controller\""), "not a node"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"leader:9\""), "partitions 0..1"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"follower\""), "replication_factor"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"boss\""), "not a target"),
+            (GOOD.replace("settings = {", "node_settings = { n4 = {} }\nsettings = {"), "node_settings.n4"),
             (GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"), "colour"),
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"), "explode"),
             (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),

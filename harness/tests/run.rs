@@ -36,8 +36,8 @@ config = { "acks" = "all", "message.timeout.ms" = "8000" }
 kind = "consumer"
 
 [nemesis]
-faults = ["kill"]
-interval_s = 2.0
+faults = ["kill", "pause"]
+interval_s = 1.5
 down_s = 0.5
 target = "n1"
 "#;
@@ -84,6 +84,9 @@ fn a_short_scenario_runs_end_to_end_and_is_valid() {
     };
     assert!(count("nemesis", "ok", "kill") >= 1, "the broker was killed at least once");
     assert_eq!(count("nemesis", "ok", "kill"), count("nemesis", "ok", "restart"));
+    assert!(count("nemesis", "ok", "pause") >= 1, "the broker was paused at least once");
+    assert_eq!(count("nemesis", "ok", "pause"), count("nemesis", "ok", "resume"));
+    assert!(count("harness", "info", "client_start") >= 3, "producer, consumer and final reader starts are recorded");
     assert!(count("producer-1", "ok", "send") > 100, "sends were acknowledged");
     assert!(count("consumer-1", "ok", "poll") > 0, "the consumer read");
     assert_eq!(count("harness", "ok", "final_read"), 1);
@@ -106,7 +109,7 @@ fn a_short_scenario_runs_end_to_end_and_is_valid() {
 #[test]
 fn an_impossible_expectation_exits_1() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let scenario = SHORT.replace("duration_s = 6", "duration_s = 3").replace("interval_s = 2.0", "interval_s = 60.0")
+    let scenario = SHORT.replace("duration_s = 6", "duration_s = 3").replace("interval_s = 1.5", "interval_s = 60.0")
         + "\n[expect]\nacknowledged_min = 1000000000\n";
     let (out, _) = run(tmp.path(), &scenario);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -4,6 +4,7 @@
 
 use crate::limits::{NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::process;
+use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Child;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Broker { node_id: u32 },
+    Controller,
+}
+
 pub struct Node {
     pub name: String,
-    pub node_id: u32,
+    pub role: Role,
     pub addr: SocketAddr,
     dir: PathBuf,
     child: Option<Child>,
@@ -26,40 +33,64 @@ impl Node {
         self.child.is_some()
     }
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("broker.log")
+        self.dir.join(match self.role {
+            Role::Broker { .. } => "broker.log",
+            Role::Controller => "controller.log",
+        })
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 
+/// Brokers `n1`…`nN` at indexes 0…N-1, then the controller (if any) last.
 pub struct LocalPlatform {
     broker_bin: PathBuf,
     pub nodes: Vec<Node>,
 }
 
 impl LocalPlatform {
-    /// Lays out `count` nodes under `nodes_dir`, each with its config file and a free port.
-    pub fn new(broker_bin: &Path, nodes_dir: &Path, count: u32, settings: &toml::Table) -> Result<Self> {
+    /// Lays out the cluster's nodes under `nodes_dir`, each with its config file and a free port.
+    pub fn new(broker_bin: &Path, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
         let mut nodes = Vec::new();
-        for k in 1..=count {
+        for k in 1..=cluster.brokers {
             let name = format!("n{k}");
-            let dir = nodes_dir.join(&name);
-            std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
-            let addr = free_port()?;
-            let mut config = settings.clone();
-            config.entry("advertised.listener").or_insert_with(|| toml::Value::String(addr.to_string()));
-            let text = toml::to_string(&config).context("writing a broker config")?;
-            std::fs::write(dir.join("broker.toml"), text).with_context(|| format!("writing {}/broker.toml", dir.display()))?;
-            nodes.push(Node { name, node_id: k, addr, dir, child: None });
+            let mut config = cluster.settings.clone();
+            if let Some(overrides) = cluster.node_settings.get(&name) {
+                config.extend(overrides.clone());
+            }
+            nodes.push(lay_out(nodes_dir, name, Role::Broker { node_id: k }, config)?);
+        }
+        if cluster.has_controller() {
+            nodes.push(lay_out(nodes_dir, "controller".into(), Role::Controller, cluster.controller_settings.clone())?);
         }
         Ok(LocalPlatform { broker_bin: broker_bin.to_path_buf(), nodes })
     }
 
+    pub fn brokers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| matches!(n.role, Role::Broker { .. }))
+    }
+
     pub fn bootstrap(&self) -> String {
-        self.nodes.iter().map(|n| n.addr.to_string()).collect::<Vec<_>>().join(",")
+        self.brokers().map(|n| n.addr.to_string()).collect::<Vec<_>>().join(",")
+    }
+
+    fn controller_addr(&self) -> Option<SocketAddr> {
+        self.nodes.iter().find(|n| n.role == Role::Controller).map(|n| n.addr)
+    }
+
+    /// The index of the broker with Kafka node id `node_id`.
+    pub fn broker_index(&self, node_id: i32) -> Option<usize> {
+        self.nodes.iter().position(|n| n.role == Role::Broker { node_id: node_id as u32 })
     }
 
     /// Starts node `i` and waits until it answers ApiVersions.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         let bin = self.broker_bin.clone();
+        let controller = self.controller_addr();
         let node = &mut self.nodes[i];
         if node.child.is_some() {
             bail!("node {} is already running", node.name);
@@ -70,14 +101,23 @@ impl LocalPlatform {
             .open(node.log_path())
             .with_context(|| format!("opening {}", node.log_path().display()))?;
         let mut cmd = process::command(&bin);
-        cmd.arg("--node-id")
-            .arg(node.node_id.to_string())
-            .arg("--listen")
+        match node.role {
+            Role::Controller => {
+                cmd.arg("controller");
+            }
+            Role::Broker { node_id } => {
+                cmd.arg("--node-id").arg(node_id.to_string());
+                if let Some(c) = controller {
+                    cmd.arg("--controller").arg(c.to_string());
+                }
+            }
+        }
+        cmd.arg("--listen")
             .arg(node.addr.to_string())
             .arg("--data-dir")
-            .arg(node.dir.join("data"))
+            .arg(node.data_dir())
             .arg("--config")
-            .arg(node.dir.join("broker.toml"))
+            .arg(node.dir.join("config.toml"))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
         let child = cmd.spawn().with_context(|| format!("starting {} for node {}", bin.display(), node.name))?;
@@ -96,10 +136,23 @@ impl LocalPlatform {
         Ok(pid)
     }
 
-    /// Stops every node gracefully (SIGTERM, then SIGKILL after a grace period).
+    /// Sends SIGSTOP (`pause = true`) or SIGCONT to node `i`'s process group; returns its PID.
+    pub fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
+        let node = &self.nodes[i];
+        let Some(pid) = node.child.as_ref().and_then(|c| c.id()) else { return Ok(None) };
+        let signal = if pause { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
+        process::signal_group(pid, signal).with_context(|| format!("sending {signal} to node {}", node.name))?;
+        Ok(Some(pid))
+    }
+
+    /// Stops every node gracefully (SIGTERM, then SIGKILL after a grace period). A paused node is
+    /// woken first so that it can stop.
     pub async fn stop_all(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
+                if let Some(pid) = child.id() {
+                    let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
+                }
                 if let Err(e) = process::stop(&mut child, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
                     eprintln!("kaos: stopping node {}: {e}", node.name);
                 }
@@ -116,6 +169,18 @@ impl Drop for LocalPlatform {
             }
         }
     }
+}
+
+fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) -> Result<Node> {
+    let dir = nodes_dir.join(&name);
+    std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
+    let addr = free_port()?;
+    if let Role::Broker { .. } = role {
+        config.entry("advertised.listener").or_insert_with(|| toml::Value::String(addr.to_string()));
+    }
+    let text = toml::to_string(&config).context("writing a node config")?;
+    std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
+    Ok(Node { name, role, addr, dir, child: None })
 }
 
 fn free_port() -> Result<SocketAddr> {
@@ -155,4 +220,66 @@ pub async fn probe(addr: SocketAddr) -> bool {
         (head[4..8] == [0, 0, 0, 7]).then_some(())
     };
     matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Some(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kaos-broker` beside the test binary's directory (target/<profile>/deps/..).
+    fn broker_bin() -> PathBuf {
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+        let bin = dir.join("kaos-broker");
+        assert!(bin.is_file(), "{} is missing: build the workspace (cargo test --workspace builds it)", bin.display());
+        bin
+    }
+
+    fn one_broker() -> Cluster {
+        toml::from_str("brokers = 1").expect("cluster")
+    }
+
+    #[tokio::test]
+    async fn a_node_is_killed_paused_resumed_and_restarted_for_real() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut platform = LocalPlatform::new(&broker_bin(), tmp.path(), &one_broker()).expect("lay out");
+        let addr = platform.nodes[0].addr;
+        platform.start(0).await.expect("start");
+        assert!(probe(addr).await, "a started node answers");
+
+        let pid = platform.pause(0, true).expect("pause").expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let state = status.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).expect("state field");
+        assert_eq!(state, "T", "SIGSTOP stops the process");
+        assert!(!probe(addr).await, "a paused node answers nothing");
+        platform.pause(0, false).expect("resume");
+        assert!(probe(addr).await, "a resumed node answers again");
+
+        let killed = platform.kill(0).await.expect("kill").expect("it was running");
+        assert!(!std::path::Path::new(&format!("/proc/{killed}")).exists(), "SIGKILLed and reaped");
+        assert!(!probe(addr).await, "a killed node answers nothing");
+        platform.start(0).await.expect("restart");
+        assert!(probe(addr).await, "a restarted node answers on the same address");
+        platform.stop_all().await;
+        assert!(!probe(addr).await);
+    }
+
+    #[test]
+    fn a_controller_is_laid_out_after_the_brokers_with_its_own_config() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cluster: Cluster = toml::from_str(
+            "brokers = 2\nsettings = { \"flush.messages\" = 1 }\n[node_settings.n2]\n\"flush.messages\" = 5\n",
+        )
+        .expect("cluster");
+        let platform = LocalPlatform::new(&broker_bin(), tmp.path(), &cluster).expect("lay out");
+        let names: Vec<_> = platform.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n1", "n2", "controller"]);
+        assert_eq!(platform.broker_index(2), Some(1));
+        assert_eq!(platform.bootstrap().split(',').count(), 2, "only brokers bootstrap clients");
+        let n2: toml::Table = toml::from_str(&std::fs::read_to_string(tmp.path().join("n2/config.toml")).expect("n2 config")).expect("toml");
+        assert_eq!(n2.get("flush.messages").and_then(|v| v.as_integer()), Some(5));
+        let n1: toml::Table = toml::from_str(&std::fs::read_to_string(tmp.path().join("n1/config.toml")).expect("n1 config")).expect("toml");
+        assert_eq!(n1.get("flush.messages").and_then(|v| v.as_integer()), Some(1));
+        assert!(tmp.path().join("controller/config.toml").is_file());
+    }
 }
