@@ -6,7 +6,9 @@
 //! - `platform`: how nodes are started, killed and restarted (`local`: child processes).
 //! - `nemesis`: the seeded fault schedule and its execution.
 //! - `faults`: fault primitives beyond the platform's (drop caches, …).
+//! - `matrix`: matrix files (a base scenario and the settings to vary) and their combinations.
 //! - `clients`: client processes and their op pipes.
+//! - `bench`: `kaos bench broker`, producer throughput and latency.
 //! - `history`: the single writer of `history.jsonl`.
 //! - `process`: process groups, parent-death signal, signalling by PID.
 //! - `limits`: every bound in one place.
@@ -14,10 +16,12 @@
 //! Exit codes: 0 the verdict is valid; 1 anomalies the scenario does not allow were found, or the
 //! verdict is unknown (no complete final read); 2 usage or harness error.
 
+mod bench;
 mod clients;
 mod faults;
 mod history;
 mod limits;
+mod matrix;
 mod nemesis;
 mod platform;
 mod process;
@@ -57,11 +61,43 @@ enum Command {
     },
     /// Check a stored run again and rewrite its results.json and report.html.
     Check { run_dir: PathBuf },
+    /// Measure: `kaos bench broker` (producer throughput and latency).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Run one client process (started by `kaos run`; its ops go to standard output).
     #[command(hide = true)]
     Client {
         #[arg(long)]
         spec: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// One librdkafka producer (linger 5 ms, large batches) into one partition.
+    Broker {
+        /// Brokers to start (the topic's replication factor is the same); 1 needs no controller.
+        #[arg(long, default_value_t = 1)]
+        brokers: u32,
+        #[arg(long, default_value = "1")]
+        acks: String,
+        #[arg(long, default_value_t = 2_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 100)]
+        message_size: usize,
+        /// Messages per second (0 = as fast as possible), for latency at a given load.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Measure a broker that is already running instead of starting one.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        #[arg(long, env = "KAOS_BROKER_BIN")]
+        broker_bin: Option<PathBuf>,
+        /// Broker settings, `key=value` (TOML value), repeatable: --set min.insync.replicas=2
+        #[arg(long = "set")]
+        settings: Vec<String>,
     },
 }
 
@@ -73,6 +109,9 @@ fn main() -> ExitCode {
             rt.block_on(run_command(&scenario, store, broker_bin, seed, duration_s))
         }),
         Command::Check { run_dir } => check_command(&run_dir),
+        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings } } => {
+            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings)))
+        }
     };
     match result {
         Ok(code) => code,
@@ -109,6 +148,50 @@ fn client(spec_path: &Path) -> ExitCode {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+async fn bench_command(
+    brokers: u32,
+    acks: String,
+    messages: u64,
+    message_size_bytes: usize,
+    rate_per_s: u64,
+    bootstrap: Option<String>,
+    broker_bin: Option<PathBuf>,
+    settings: Vec<String>,
+) -> Result<ExitCode> {
+    let mut table = toml::Table::new();
+    for kv in &settings {
+        let (key, value) = kv.split_once('=').with_context(|| format!("--set {kv}: expected key=value"))?;
+        // A TOML value (1, true, "x") when it parses as one, a string otherwise.
+        let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        table.insert(key.trim().to_string(), value);
+    }
+    let broker_bin = locate_broker(broker_bin)?;
+    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, settings: table };
+    let r = bench::run(bench).await?;
+    println!("{}", serde_json::to_string(&r)?);
+    eprintln!(
+        "{:.0} msg/s ({:.1} MB/s), latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s",
+        r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {
+    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
+    let broker_bin = broker_bin.unwrap_or_else(|| kaos_bin.with_file_name("kaos-broker"));
+    if !broker_bin.is_file() {
+        bail!(
+            "broker binary {} not found; build it with `cargo build --release -p broker` or pass --broker-bin",
+            broker_bin.display()
+        );
+    }
+    Ok(broker_bin)
+}
+
 async fn run_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, seed: Option<u64>, duration_s: Option<u64>) -> Result<ExitCode> {
     let (mut scenario, text) = scenario::Scenario::load(path)?;
     if let Some(seed) = seed {
@@ -118,16 +201,7 @@ async fn run_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, s
         scenario.duration_s = d;
     }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
-    let broker_bin = match broker_bin {
-        Some(b) => b,
-        None => kaos_bin.with_file_name("kaos-broker"),
-    };
-    if !broker_bin.is_file() {
-        bail!(
-            "broker binary {} not found; build it with `cargo build --release -p broker` or pass --broker-bin",
-            broker_bin.display()
-        );
-    }
+    let broker_bin = locate_broker(broker_bin)?;
     // The scenario as run (overrides included) is what the run directory records.
     let text = if seed.is_some() || duration_s.is_some() { toml::to_string(&scenario).unwrap_or(text) } else { text };
     let opts = run::RunOptions { store, broker_bin, kaos_bin };

@@ -9,10 +9,12 @@
 //! - [`producer`]: a producer application (synchronous or asynchronous sends).
 //! - [`consumer`]: a consumer application that polls assigned partitions.
 //! - [`final_read`]: the drain after the faults heal: every partition from its start to its end.
-//! - [`admin`]: topic creation before a run.
+//! - [`admin`]: topic creation and partition roles.
+//! - [`bench`]: the producer throughput/latency benchmark (no history).
 //! - [`limits`]: every bound in one place.
 
 pub mod admin;
+pub mod bench;
 pub mod consumer;
 pub mod final_read;
 pub mod limits;
