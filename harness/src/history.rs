@@ -7,10 +7,16 @@ use crate::limits::{HISTORY_QUEUE_MAX, OP_LINE_BYTES_MAX};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
+
+/// How a producer's acknowledged send starts on the wire (see `workloads::ops`): the progress
+/// bar counts these without parsing the line.
+const ACKED_SEND_PREFIX: &str = "{\"type\":\"ok\",\"f\":\"send\"";
 
 enum Entry {
     /// A client's line: a JSON object without index, time_ns and process.
@@ -23,6 +29,38 @@ enum Entry {
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<Entry>,
+    live: Arc<Live>,
+}
+
+/// What the run looks like right now, as the ops pass by (for the progress bar).
+#[derive(Default)]
+pub struct Live {
+    /// Sends acknowledged so far.
+    pub acked: AtomicU64,
+    /// Faults in force: node → fault name.
+    pub faults: Mutex<BTreeMap<String, String>>,
+}
+
+impl Live {
+    /// Faults in force, as "kill n1, pause n3".
+    pub fn faults_text(&self) -> String {
+        let faults = self.faults.lock().map(|f| f.clone()).unwrap_or_default();
+        faults.iter().map(|(node, fault)| format!("{fault} {node}")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn observe_nemesis(&self, kind: &str, f: &str, value: &Value) {
+        let (Some(node), true) = (value.get("node").and_then(Value::as_str), kind == "ok") else { return };
+        let Ok(mut faults) = self.faults.lock() else { return };
+        match f {
+            "restart" | "resume" | "heal" => {
+                faults.remove(node);
+            }
+            "drop_caches" => {}
+            fault => {
+                faults.insert(node.to_string(), fault.to_string());
+            }
+        }
+    }
 }
 
 /// The writer's end: wait on it after every [`Recorder`] is dropped.
@@ -34,7 +72,7 @@ pub fn open(path: &Path, started: Instant) -> std::io::Result<(Recorder, Writer)
     let file = std::fs::OpenOptions::new().create_new(true).write(true).open(path)?;
     let (tx, rx) = mpsc::channel(HISTORY_QUEUE_MAX);
     let task = tokio::spawn(write_loop(rx, std::io::BufWriter::with_capacity(256 * 1024, file), started));
-    Ok((Recorder { tx }, Writer { task }))
+    Ok((Recorder { tx, live: Arc::default() }, Writer { task }))
 }
 
 impl Writer {
@@ -45,8 +83,15 @@ impl Writer {
 }
 
 impl Recorder {
+    pub fn live(&self) -> Arc<Live> {
+        Arc::clone(&self.live)
+    }
+
     /// Records an op of the nemesis or the harness.
     pub async fn op(&self, process: &'static str, kind: &'static str, f: &str, value: Value, error: Option<String>) {
+        if process == "nemesis" {
+            self.live.observe_nemesis(kind, f, &value);
+        }
         // The writer only stops once every recorder is gone, so this cannot fail while `self` lives.
         let _ = self.tx.send(Entry::Op { process, kind, f: f.to_string(), value, error }).await;
     }
@@ -61,6 +106,9 @@ impl Recorder {
                 Ok(Some(line)) => {
                     let t = line.trim();
                     if t.len() > 2 && t.len() <= OP_LINE_BYTES_MAX && t.starts_with('{') && t.ends_with('}') {
+                        if t.starts_with(ACKED_SEND_PREFIX) {
+                            self.live.acked.fetch_add(1, Ordering::Relaxed);
+                        }
                         if self.tx.send(Entry::Client { process: Arc::clone(&process), line }).await.is_err() {
                             break;
                         }

@@ -11,6 +11,7 @@
 //! - `bench`: `kaos bench broker`, producer throughput and latency.
 //! - `history`: the single writer of `history.jsonl`.
 //! - `process`: process groups, parent-death signal, signalling by PID.
+//! - `progress`: the progress bar (elapsed, acknowledged sends, faults in force).
 //! - `limits`: every bound in one place.
 //!
 //! Exit codes: 0 the verdict is valid; 1 anomalies the scenario does not allow were found, or the
@@ -25,6 +26,7 @@ mod matrix;
 mod nemesis;
 mod platform;
 mod process;
+mod progress;
 mod run;
 mod scenario;
 

@@ -75,6 +75,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
 
     // The timed phase starts now; fault times are relative to it.
     let timed_start = Instant::now();
+    let progress = crate::progress::Progress::start(rec.live(), scenario.duration_s);
     let mut producers = Vec::new();
     let mut consumers = Vec::new();
     let (mut np, mut nc) = (0, 0);
@@ -108,6 +109,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     nemesis::run(&events, platform, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
+    drop(progress);
     rec.op("harness", "invoke", "stop_clients", json!({"clients": "producers"}), None).await;
     for (p, message_timeout_ms) in &mut producers {
         let status = p.stop(Duration::from_millis(*message_timeout_ms + CLIENT_STOP_GRACE_MS)).await?;

@@ -2,7 +2,7 @@
 //! `process` (the harness stamps those). Invokes are written through before the work they announce
 //! starts, so that a killed client never leaves in the log a record the history does not explain.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::Write;
 
 pub struct OpSink {
@@ -19,15 +19,21 @@ impl OpSink {
         OpSink { out, buffer: Vec::with_capacity(64 * 1024) }
     }
 
-    /// Queues one op; it reaches the harness at the next [`OpSink::flush`].
+    /// Queues one op; it reaches the harness at the next [`OpSink::flush`]. Fields come in a
+    /// fixed order (`type`, `f`, `value`, `error`), so a reader may recognise an op by its start.
     pub fn op(&mut self, kind: &str, f: &str, value: Value, error: Option<&str>) {
-        let mut line = json!({ "type": kind, "f": f, "value": value });
-        if let (Some(error), Some(map)) = (error, line.as_object_mut()) {
-            map.insert("error".into(), Value::String(error.to_string()));
+        // Serialising strings and a Value into a Vec cannot fail.
+        self.buffer.extend_from_slice(b"{\"type\":");
+        let _ = serde_json::to_writer(&mut self.buffer, kind);
+        self.buffer.extend_from_slice(b",\"f\":");
+        let _ = serde_json::to_writer(&mut self.buffer, f);
+        self.buffer.extend_from_slice(b",\"value\":");
+        let _ = serde_json::to_writer(&mut self.buffer, &value);
+        if let Some(error) = error {
+            self.buffer.extend_from_slice(b",\"error\":");
+            let _ = serde_json::to_writer(&mut self.buffer, error);
         }
-        // Serialising a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.buffer, &line);
-        self.buffer.push(b'\n');
+        self.buffer.extend_from_slice(b"}\n");
     }
 
     /// Writes every queued op in one go.
@@ -44,6 +50,7 @@ impl OpSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -72,5 +79,6 @@ mod tests {
         assert_eq!(lines[0]["type"], "invoke");
         assert_eq!(lines[1]["error"], "MSG_TIMED_OUT");
         assert!(lines[0].get("error").is_none());
+        assert!(text.starts_with("{\"type\":\"invoke\",\"f\":\"send\","), "{text}");
     }
 }
