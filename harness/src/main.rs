@@ -60,6 +60,30 @@ enum Command {
         /// Override the scenario's duration of the timed phase, in seconds.
         #[arg(long)]
         duration_s: Option<u64>,
+        /// Also write a JUnit XML file (one testcase for the scenario).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Run every combination of a matrix file (same seed, same faults) and compare them in
+    /// comparison.html.
+    Matrix {
+        matrix: PathBuf,
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+        #[arg(long, env = "KAOS_BROKER_BIN")]
+        broker_bin: Option<PathBuf>,
+        /// Override the matrix's duration of each run's timed phase, in seconds.
+        #[arg(long)]
+        duration_s: Option<u64>,
+        /// Also write a JUnit XML file (one testcase per configuration).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Write STORE/index.html: every stored run, newest first, grouped by scenario, with the
+    /// verdict trend.
+    Report {
+        #[arg(default_value = "store")]
+        store: PathBuf,
     },
     /// Check a stored run again and rewrite its results.json and report.html.
     Check { run_dir: PathBuf },
@@ -107,9 +131,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Client { spec } => return client(&spec),
-        Command::Run { scenario, store, broker_bin, seed, duration_s } => runtime().and_then(|rt| {
-            rt.block_on(run_command(&scenario, store, broker_bin, seed, duration_s))
+        Command::Run { scenario, store, broker_bin, seed, duration_s, junit } => runtime().and_then(|rt| {
+            rt.block_on(run_command(&scenario, store, broker_bin, seed, duration_s, junit))
         }),
+        Command::Matrix { matrix, store, broker_bin, duration_s, junit } => {
+            runtime().and_then(|rt| rt.block_on(matrix_command(&matrix, store, broker_bin, duration_s, junit)))
+        }
+        Command::Report { store } => results::write_index(&store)
+            .with_context(|| format!("writing the index of {}", store.display()))
+            .map(|index| {
+                println!("index: {}", index.display());
+                ExitCode::SUCCESS
+            }),
         Command::Check { run_dir } => check_command(&run_dir),
         Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings } } => {
             runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings)))
@@ -194,7 +227,14 @@ fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {
     Ok(broker_bin)
 }
 
-async fn run_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, seed: Option<u64>, duration_s: Option<u64>) -> Result<ExitCode> {
+async fn run_command(
+    path: &Path,
+    store: PathBuf,
+    broker_bin: Option<PathBuf>,
+    seed: Option<u64>,
+    duration_s: Option<u64>,
+    junit: Option<PathBuf>,
+) -> Result<ExitCode> {
     let (mut scenario, text) = scenario::Scenario::load(path)?;
     if let Some(seed) = seed {
         scenario.seed = seed;
@@ -211,8 +251,49 @@ async fn run_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, s
         outcome = run::run(&scenario, &text, &opts) => outcome?,
         _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
     };
-    print_verdict(&outcome.analysis, &outcome.dir.report_path());
-    Ok(exit_code(&outcome.analysis))
+    print_verdict(&outcome.summary.analysis, &outcome.dir.report_path());
+    if let Some(junit) = junit {
+        let case = results::JunitCase::from_summary(&scenario.name, &outcome.summary, Some(&outcome.dir.report_path()));
+        results::write_junit(&junit, &scenario.name, &[case]).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    Ok(exit_code(&outcome.summary.analysis))
+}
+
+async fn matrix_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, duration_s: Option<u64>, junit: Option<PathBuf>) -> Result<ExitCode> {
+    let (matrix, mut combinations) = matrix::load(path)?;
+    if let Some(d) = duration_s {
+        for c in &mut combinations {
+            c.scenario.duration_s = d;
+            c.text = toml::to_string(&c.scenario).unwrap_or_else(|_| c.text.clone());
+        }
+    }
+    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
+    let opts = run::RunOptions { store: store.clone(), broker_bin: locate_broker(broker_bin)?, kaos_bin };
+    let started = std::time::SystemTime::now();
+    let total = combinations.len();
+    let mut rows = Vec::with_capacity(total);
+    let mut cases = Vec::with_capacity(total);
+    for (k, c) in combinations.into_iter().enumerate() {
+        let label = c.settings.iter().map(|(key, v)| format!("{key}={v}")).collect::<Vec<_>>().join(" ");
+        eprintln!("kaos: matrix {} configuration {}/{total}: {label}", matrix.name, k + 1);
+        let outcome = tokio::select! {
+            outcome = run::run(&c.scenario, &c.text, &opts) => outcome?,
+            _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
+        };
+        print_verdict(&outcome.summary.analysis, &outcome.dir.report_path());
+        cases.push(results::JunitCase::from_summary(&label, &outcome.summary, Some(&outcome.dir.report_path())));
+        rows.push(results::ComparisonRow { label, settings: c.settings, run_dir: outcome.dir.path.clone(), summary: outcome.summary });
+    }
+    let (dir_name, _) = results::format_start_time(started);
+    let dir = store.join(&matrix.name).join(dir_name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let page = results::write_comparison(&dir, &rows).context("writing comparison.html")?;
+    println!("comparison: {}", page.display());
+    if let Some(junit) = junit {
+        results::write_junit(&junit, &matrix.name, &cases).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    let all_held = rows.iter().all(|r| matches!(r.summary.analysis.verdict, Verdict::Valid));
+    Ok(if all_held { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -230,12 +311,13 @@ async fn interrupted() {
 fn check_command(run_dir: &Path) -> Result<ExitCode> {
     let dir = results::RunDir::open(run_dir).with_context(|| format!("opening run directory {}", run_dir.display()))?;
     let (scenario, _) = scenario::Scenario::load(&dir.scenario_path())?;
-    let analysis = run::analyse(&dir, &scenario)?;
+    let (analysis, plots) = run::analyse(&dir, &scenario)?;
     let previous: Option<results::RunSummary> =
         std::fs::read(dir.results_path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let summary = match previous {
         Some(mut s) => {
             s.analysis = analysis;
+            s.plots = plots;
             s
         }
         None => results::RunSummary {
@@ -246,6 +328,7 @@ fn check_command(run_dir: &Path) -> Result<ExitCode> {
             settings: scenario.settings_rows(),
             logs: Vec::new(),
             analysis,
+            plots,
         },
     };
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;

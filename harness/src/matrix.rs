@@ -177,11 +177,18 @@ enum Segment {
 fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
     let mut out = Vec::new();
     let mut chars = path.chars().peekable();
+    let mut after_dot = true;
     while let Some(&c) = chars.peek() {
-        match c {
-            '.' => {
-                chars.next();
+        if c == '.' {
+            if after_dot {
+                return Err(format!("{path:?} has an empty segment"));
             }
+            chars.next();
+            after_dot = true;
+            continue;
+        }
+        after_dot = false;
+        match c {
             '"' | '\'' => {
                 chars.next();
                 let key: String = chars.by_ref().take_while(|&d| d != c).collect();
@@ -205,7 +212,7 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
             }
         }
     }
-    if out.is_empty() || out.iter().any(|s| matches!(s, Segment::Key(k) if k.is_empty())) {
+    if out.is_empty() || after_dot || out.iter().any(|s| matches!(s, Segment::Key(k) if k.is_empty())) {
         return Err(format!("{path:?} is not a path such as clients[0].config.acks"));
     }
     Ok(out)

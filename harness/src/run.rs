@@ -10,7 +10,7 @@ use crate::platform::LocalPlatform;
 use crate::scenario::{Client, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
-use results::{RunDir, RunSummary};
+use results::{PlotData, RunDir, RunSummary};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,7 +24,7 @@ pub struct RunOptions {
 
 pub struct RunOutcome {
     pub dir: RunDir,
-    pub analysis: Analysis,
+    pub summary: RunSummary,
 }
 
 /// librdkafka's default `message.timeout.ms`.
@@ -51,10 +51,10 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     phases?;
     eprintln!("kaos: {op_count} ops recorded; checking");
 
-    let analysis = analyse(&dir, scenario)?;
-    let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis);
+    let (analysis, plots) = analyse(&dir, scenario)?;
+    let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis, plots);
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
-    Ok(RunOutcome { dir, analysis: summary.analysis })
+    Ok(RunOutcome { dir, summary })
 }
 
 /// Everything between the first node start and the end of the final read.
@@ -194,14 +194,16 @@ async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
     }
 }
 
-/// Checks the stored history of a run directory.
-pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<Analysis> {
+/// Checks the stored history of a run directory, and draws its plot series from the same text.
+pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)> {
     let text = std::fs::read_to_string(dir.history_path())
         .with_context(|| format!("reading {}", dir.history_path().display()))?;
-    checkers::check_text(&text, scenario.expect.clone()).with_context(|| format!("checking {}", dir.history_path().display()))
+    let analysis = checkers::check_text(&text, scenario.expect.clone())
+        .with_context(|| format!("checking {}", dir.history_path().display()))?;
+    Ok((analysis, PlotData::from_history_text(&text)))
 }
 
-fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_at: SystemTime, duration_s: f64, analysis: Analysis) -> RunSummary {
+fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_at: SystemTime, duration_s: f64, analysis: Analysis, plots: PlotData) -> RunSummary {
     let (_, started) = results::format_start_time(started_at);
     let mut logs: Vec<(String, String)> = platform
         .nodes
@@ -227,6 +229,7 @@ fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_
         settings: scenario.settings_rows(),
         logs,
         analysis,
+        plots,
     }
 }
 

@@ -1,254 +1,468 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no script, no network).
+//!
+//! Sections, in order, each with a stable `id` (the tests and other pages link to them):
+//! `verdict` (banner), `figures`, `scenario`, `anomaly-classes`, `plots` (`plot-sends`,
+//! `plot-latency`, `plot-latency-histogram`, `plot-consumers`, `plot-unseen`, `plot-lag`,
+//! `plot-timeline`), `evidence` (`anomaly-<class>` each), `faults`, `counts`, `notes`, `logs`.
 
 use std::fmt::Write as _;
 
-use checkers::{Anomaly, Case, Counts, FaultWindow, Verdict};
+use checkers::{Analysis, Anomaly, AnomalyKind, Case, FaultWindow, Series, Verdict};
 
 use crate::limits;
-use crate::plot::{self, Line};
+use crate::page::{self, escape, relative_href};
+use crate::plot::{self, Line, Reduce};
 use crate::summary::RunSummary;
 
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const STYLE: &str = r#"
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1100px; padding: 0 16px 48px; color: #222; }
-h1 { margin: 0; font-size: 28px; letter-spacing: 0.04em; }
-h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 32px; }
-.banner { color: #fff; padding: 18px 22px; margin: 16px 0; border-radius: 6px; }
-.banner p { margin: 6px 0 0; }
-.verdict-valid { background: #2e7d32; }
-.verdict-invalid { background: #c62828; }
-.verdict-unknown { background: #616161; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 14px; }
-th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f5f5f5; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.forbidden { color: #c62828; font-weight: bold; }
-.allowed { color: #616161; }
-.cause { max-width: 480px; }
-.more { font-style: italic; color: #555; }
-.caption { font-size: 13px; color: #555; margin-top: 0; }
-svg { max-width: 100%; height: auto; }
-code { font-size: 13px; }
-"#;
-
 const FAULT_CAPTION: &str =
-    "<p class=\"caption\">Shaded: fault windows, from the fault op to the recovery op (or to the end), labelled with the fault and its target.</p>\n";
+    "Shaded: fault windows, from the fault op to its recovery op (or to the end of the run).";
 
 /// Renders the whole page.
 pub fn render_report(summary: &RunSummary) -> String {
     let analysis = &summary.analysis;
-    let mut html = String::new();
-    let verdict = analysis.verdict.as_str();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>kaos: {} {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        escape(&summary.scenario_name),
-        verdict
-    );
+    let mut html = page::head(&format!(
+        "kaos: {} {}",
+        summary.scenario_name,
+        analysis.verdict.as_str()
+    ));
     banner(&mut html, summary);
-    settings_section(&mut html, summary);
-    counts_section(&mut html, &analysis.counts);
+    html.push_str(
+        "<nav class=\"toc\"><a href=\"#scenario\">Scenario</a><a href=\"#anomaly-classes\">Anomalies</a>\
+         <a href=\"#plots\">Plots</a><a href=\"#plot-timeline\">Fault timeline</a><a href=\"#evidence\">Evidence</a>\
+         <a href=\"#faults\">Faults</a><a href=\"#counts\">Counts</a><a href=\"#notes\">Notes</a><a href=\"#logs\">Logs</a></nav>\n",
+    );
+    figures_section(&mut html, summary);
+    scenario_section(&mut html, summary);
+    classes_section(&mut html, analysis);
     plots_section(&mut html, summary);
-    anomalies_section(&mut html, &analysis.anomalies);
+    evidence_section(&mut html, &analysis.anomalies);
     faults_section(&mut html, &analysis.faults);
+    counts_section(&mut html, analysis);
     notes_section(&mut html, &analysis.notes);
     logs_section(&mut html, &summary.logs);
-    html.push_str("</body>\n</html>\n");
+    html.push_str(page::FOOT);
     html
+}
+
+/// The one-line headline of a verdict: "INVALID: 3 lost, 1 aborted_read".
+pub(crate) fn headline(analysis: &Analysis) -> String {
+    match analysis.verdict {
+        Verdict::Valid => "VALID: no anomaly the scenario forbids".to_owned(),
+        Verdict::Invalid => format!("INVALID: {}", forbidden_summary(analysis)),
+        Verdict::Unknown => {
+            "UNKNOWN: the history cannot prove the run valid (see the notes)".to_owned()
+        }
+    }
+}
+
+/// "3 lost, 1 aborted_read, acknowledged_min …": the forbidden anomalies and unmet expectations.
+pub(crate) fn forbidden_summary(analysis: &Analysis) -> String {
+    let forbidden: Vec<String> = analysis
+        .forbidden()
+        .map(|a| format!("{} {}", a.count, a.kind.as_str()))
+        .chain(analysis.unmet.iter().cloned())
+        .collect();
+    forbidden.join(", ")
 }
 
 fn banner(html: &mut String, summary: &RunSummary) {
     let analysis = &summary.analysis;
-    let headline = match analysis.verdict {
-        Verdict::Valid => "VALID: no anomaly the scenario forbids".to_owned(),
-        Verdict::Invalid => {
-            let forbidden: Vec<String> = analysis
-                .forbidden()
-                .map(|a| format!("{} {}", a.count, a.kind.as_str()))
-                .chain(analysis.unmet.iter().cloned())
-                .collect();
-            format!("INVALID: {}", forbidden.join(", "))
-        }
-        Verdict::Unknown => {
-            "UNKNOWN: the history cannot prove the run valid (see the notes)".to_owned()
-        }
-    };
     let _ = write!(
         html,
-        "<header class=\"banner verdict-{}\" id=\"verdict\">\n<h1>{}</h1>\n\
+        "<header class=\"banner {}\" id=\"verdict\">\n<h1>{}</h1>\n\
          <p>scenario <b>{}</b> · started {} · {:.1} s · seed {}</p>\n</header>\n",
-        analysis.verdict.as_str(),
-        escape(&headline),
+        page::verdict_class(analysis.verdict),
+        escape(&headline(analysis)),
         escape(&summary.scenario_name),
-        escape(&summary.started_at),
+        escape(if summary.started_at.is_empty() { "(unknown)" } else { &summary.started_at }),
         summary.duration_s,
         summary.seed
     );
 }
 
-fn settings_section(html: &mut String, summary: &RunSummary) {
-    html.push_str("<section id=\"settings\">\n<h2>Settings</h2>\n<table>\n");
-    for (name, value) in &summary.settings {
-        let _ = writeln!(
-            html,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(name),
-            escape(value)
-        );
-    }
+fn figures_section(html: &mut String, summary: &RunSummary) {
+    let f = summary.key_figures();
     let expect = &summary.analysis.expect;
-    for (name, allowance) in [
-        ("expect: lost", expect.lost),
-        ("expect: duplicates", expect.duplicates),
-        (
-            "expect: unacknowledged_absent",
-            expect.unacknowledged_absent,
-        ),
-        ("expect: aborted_read", expect.aborted_read),
-    ] {
+    let class = |count: u64, allowance: checkers::Allowance| {
+        if count == 0 {
+            "good"
+        } else if allowance == checkers::Allowance::Forbidden {
+            "bad"
+        } else {
+            ""
+        }
+    };
+    html.push_str("<div class=\"figures\" id=\"figures\">\n");
+    let mut card = |value: String, label: &str, class: &str| {
         let _ = writeln!(
             html,
-            "<tr><th>{name}</th><td class=\"{0}\">{0}</td></tr>",
-            allowance.as_str()
+            "<div class=\"figure {class}\"><div class=\"value\">{}</div><div class=\"label\">{}</div></div>",
+            escape(&value),
+            escape(label)
         );
+    };
+    card(plot::fmt_count(f.acknowledged), "acknowledged sends", "");
+    card(plot::fmt_count(f.lost), "acknowledged, lost", class(f.lost, expect.lost));
+    card(
+        plot::fmt_count(f.unacknowledged_absent),
+        "never acknowledged, absent (producer-side loss)",
+        class(f.unacknowledged_absent, expect.unacknowledged_absent),
+    );
+    card(plot::fmt_count(f.duplicates), "duplicated ids", class(f.duplicates, expect.duplicates));
+    if let Some(unprocessed) = f.unprocessed {
+        card(plot::fmt_count(unprocessed), "unprocessed behind a committed offset", "");
     }
-    html.push_str("</table>\n</section>\n");
+    card(plot::fmt_num(f.throughput_acks_per_s), "acknowledged per second", "");
+    card(
+        f.latency_ms_p99.map_or("—".to_owned(), |v| format!("{} ms", plot::fmt_num(v))),
+        "p99 produce latency",
+        "",
+    );
+    html.push_str("</div>\n");
 }
 
-fn counts_section(html: &mut String, counts: &Counts) {
-    let rows: [(&str, u64); 18] = [
-        ("sends invoked (message ids)", counts.sends_invoked),
-        ("sends acknowledged (ok)", counts.sends_ok),
-        ("sends failed (fail)", counts.sends_fail),
-        (
-            "sends with unknown outcome (info, incl. open)",
-            counts.sends_info,
-        ),
-        ("… of which still open at the end", counts.sends_open),
-        ("sends without a message id", counts.sends_without_id),
-        ("polls (ok)", counts.polls_ok),
-        ("records polled by consumers", counts.records_polled),
-        ("records in the final read", counts.final_read_records),
-        (
-            "distinct ids in the final read",
-            counts.final_read_distinct_ids,
-        ),
-        ("records without a message id", counts.records_without_id),
-        ("ids read that no send mentions", counts.unknown_ids_read),
-        ("lost", counts.lost),
-        ("unacknowledged absent", counts.unacknowledged_absent),
-        ("duplicates", counts.duplicates),
-        (
-            "recovered (not acknowledged, yet in the final read)",
-            counts.recovered,
-        ),
-        ("aborted reads (failed, yet read)", counts.aborted_read),
-        ("history ops", counts.ops),
-    ];
-    html.push_str("<section id=\"counts\">\n<h2>Counts</h2>\n<table>\n");
-    for (name, value) in rows {
+/// Settings rows, grouped by the part of the name before the first `.`/`:`/space when the
+/// harness prefixes them ("cluster.brokers", "producer-1 acks").
+fn scenario_section(html: &mut String, summary: &RunSummary) {
+    html.push_str("<section class=\"card\" id=\"scenario\">\n<h2>Scenario</h2>\n<div class=\"scroll\"><table>\n<tbody>\n");
+    if summary.settings.is_empty() {
+        html.push_str("<tr><td>No settings recorded.</td></tr>\n");
+    }
+    // Consecutive rows sharing the part of their name before the first `.` ("cluster.brokers",
+    // "clients[0].config.acks") go under one heading.
+    let mut group: Option<&str> = None;
+    for (name, value) in &summary.settings {
+        let (prefix, rest) = match name.split_once('.') {
+            Some((prefix, rest)) if !prefix.is_empty() && !rest.is_empty() => (Some(prefix), rest),
+            _ => (None, name.as_str()),
+        };
+        if prefix != group {
+            if let Some(prefix) = prefix {
+                let _ = writeln!(html, "<tr class=\"group\"><th colspan=\"2\">{}</th></tr>", escape(prefix));
+            }
+            group = prefix;
+        }
         let _ = writeln!(
             html,
-            "<tr><th>{}</th><td class=\"num\">{value}</td></tr>",
-            escape(name)
+            "<tr{}><th scope=\"row\">{}</th><td>{}</td></tr>",
+            if prefix.is_some() { " class=\"in-group\"" } else { "" },
+            escape(rest),
+            escape(value).replace('\n', "<br>")
         );
     }
-    html.push_str("</table>\n</section>\n");
+    html.push_str("</tbody>\n</table></div>\n");
+    let expect = &summary.analysis.expect;
+    if expect.acknowledged_min > 0 {
+        let _ = writeln!(
+            html,
+            "<p>The scenario expects at least {} acknowledged sends.</p>",
+            plot::fmt_count(expect.acknowledged_min)
+        );
+    }
+    html.push_str("<p class=\"caption\">What the scenario allows of each anomaly class is in <a href=\"#anomaly-classes\">Anomalies by class</a>.</p>\n</section>\n");
+}
+
+fn classes_section(html: &mut String, analysis: &Analysis) {
+    html.push_str(
+        "<section class=\"card\" id=\"anomaly-classes\">\n<h2>Anomalies by class</h2>\n<table>\n\
+         <thead><tr><th>class</th><th>meaning</th><th>scenario</th><th class=\"num\">count</th><th>outcome</th></tr></thead>\n<tbody>\n",
+    );
+    let mut kinds: Vec<AnomalyKind> = AnomalyKind::ALL.to_vec();
+    for a in &analysis.anomalies {
+        if !kinds.contains(&a.kind) {
+            kinds.push(a.kind);
+        }
+    }
+    for kind in kinds {
+        let anomaly = analysis.anomaly(kind);
+        let allowance = anomaly.map_or_else(|| kind.allowance(&analysis.expect), |a| a.allowance);
+        let count = anomaly.map_or(0, |a| a.count);
+        let (class, outcome) = match (count, allowance) {
+            (0, _) => ("zero", "none"),
+            (_, checkers::Allowance::Forbidden) => ("bad", "forbidden: makes the run invalid"),
+            (_, checkers::Allowance::Allowed) => ("allowed", "allowed by the scenario"),
+        };
+        let name = if count > 0 {
+            format!("<a href=\"#anomaly-{0}\">{0}</a>", kind.as_str())
+        } else {
+            kind.as_str().to_owned()
+        };
+        let _ = writeln!(
+            html,
+            "<tr class=\"{}\"><td>{name}</td><td>{}</td><td class=\"{}\">{}</td><td class=\"num {class}\">{}</td><td class=\"{class}\">{outcome}</td></tr>",
+            if count == 0 { "zero" } else { "occurred" },
+            escape(kind.description()),
+            allowance.as_str(),
+            allowance.as_str(),
+            plot::fmt_count(count),
+        );
+    }
+    html.push_str("</tbody>\n</table>\n");
+    if !analysis.unmet.is_empty() {
+        html.push_str("<p class=\"bad\">Unmet expectations:</p>\n<ul>\n");
+        for unmet in &analysis.unmet {
+            let _ = writeln!(html, "<li class=\"bad\">{}</li>", escape(unmet));
+        }
+        html.push_str("</ul>\n");
+    }
+    html.push_str("</section>\n");
+}
+
+fn figure(html: &mut String, id: &str, title: &str, body: &str, caption: &str) {
+    let _ = write!(
+        html,
+        "<figure class=\"plot\" id=\"{id}\">\n<h3>{}</h3>\n{body}",
+        escape(title)
+    );
+    if !caption.is_empty() && !body.contains("class=\"not-recorded\"") {
+        let _ = writeln!(html, "<figcaption>{caption}</figcaption>");
+    }
+    html.push_str("</figure>\n");
+}
+
+fn not_recorded(what: &str) -> String {
+    format!(
+        "<div class=\"not-recorded\">{}: not recorded in this run.</div>\n",
+        escape(what)
+    )
 }
 
 fn plots_section(html: &mut String, summary: &RunSummary) {
     let analysis = &summary.analysis;
     let series = &analysis.series;
-    let duration_s = series.duration_s.max(summary.duration_s);
-    html.push_str("<section id=\"throughput\">\n<h2>Sends per second</h2>\n");
-    html.push_str(&plot::series_svg(
-        "sends per second",
-        &[
-            Line {
-                label: "acknowledged",
-                per_second: &series.sends_ok,
-                color: plot::ACKED,
-            },
-            Line {
-                label: "failed",
-                per_second: &series.sends_fail,
-                color: plot::FAILED,
-            },
-            Line {
-                label: "info (unknown)",
-                per_second: &series.sends_info,
-                color: plot::INFO,
-            },
-        ],
-        &analysis.faults,
-        duration_s,
-    ));
-    html.push_str(FAULT_CAPTION);
-    html.push_str("\n<h2>Records polled by consumers per second</h2>\n");
-    html.push_str(&plot::series_svg(
-        "records per second",
-        &[Line {
-            label: "polled",
-            per_second: &series.records_polled,
-            color: plot::POLLED,
-        }],
-        &analysis.faults,
-        duration_s,
-    ));
-    html.push_str(FAULT_CAPTION);
-    if analysis.faults.len() > limits::PLOT_FAULTS_MAX {
+    let plots = &summary.plots;
+    let duration_s = series.duration_s.max(summary.duration_s).max(plots.duration_s);
+    let faults = &analysis.faults;
+    html.push_str("<section class=\"card\" id=\"plots\">\n<h2>Plots</h2>\n");
+    if faults.len() > limits::PLOT_FAULTS_MAX {
         let _ = writeln!(
             html,
-            "<p class=\"more\">The plots shade the first {} of {} fault windows.</p>",
-            limits::PLOT_FAULTS_MAX,
-            analysis.faults.len()
+            "<p class=\"more\">{} fault windows: the plots merge nearby ones into at most {} shaded spans.</p>",
+            faults.len(),
+            limits::PLOT_FAULTS_MAX
         );
     }
+
+    let sends = if series.sends_ok.is_empty() && series.sends_fail.is_empty() && series.sends_info.is_empty() {
+        not_recorded("sends")
+    } else {
+        plot::time_svg(
+            "sends per second",
+            &[
+                Line::counts("acknowledged (ok)", &series.sends_ok, plot::GREEN),
+                Line::counts("failed (fail)", &series.sends_fail, plot::RED),
+                Line::counts("unknown (info)", &series.sends_info, plot::GREY),
+            ],
+            faults,
+            duration_s,
+        )
+    };
+    figure(
+        html,
+        "plot-sends",
+        "Sends per second: acknowledged, failed, unknown",
+        &sends,
+        &format!("By the time each send completed. {FAULT_CAPTION}"),
+    );
+
+    let latency = if plots.has_latency() {
+        plot::time_svg(
+            "produce latency, ms",
+            &[
+                Line {
+                    label: "p50".to_owned(),
+                    values: plots.latency_ms_p50.clone(),
+                    bucket_s: plots.bucket_s,
+                    color: plot::BLUE,
+                    reduce: Reduce::Max,
+                },
+                Line {
+                    label: "p99".to_owned(),
+                    values: plots.latency_ms_p99.clone(),
+                    bucket_s: plots.bucket_s,
+                    color: plot::PURPLE,
+                    reduce: Reduce::Max,
+                },
+            ],
+            faults,
+            duration_s,
+        )
+    } else {
+        not_recorded("produce latency")
+    };
+    let latency_caption = match plots.latency_ms_overall {
+        Some(l) => format!(
+            "From each send's invoke to its ok, per {} s bucket, by completion time. Whole run: p50 {} ms, p90 {} ms, p99 {} ms, max {} ms (bins 9% wide; values are bin upper bounds). {FAULT_CAPTION}",
+            plot::fmt_num(plots.bucket_s),
+            plot::fmt_num(l.p50_ms),
+            plot::fmt_num(l.p90_ms),
+            plot::fmt_num(l.p99_ms),
+            plot::fmt_num(l.max_ms)
+        ),
+        None => String::new(),
+    };
+    figure(html, "plot-latency", "Produce latency over time (p50, p99)", &latency, &latency_caption);
+
+    let histogram = if plots.latency_histogram.is_empty() {
+        not_recorded("produce latency")
+    } else {
+        plot::histogram_svg(&plots.latency_histogram)
+    };
+    figure(
+        html,
+        "plot-latency-histogram",
+        "Produce latency distribution",
+        &histogram,
+        &format!("{} acknowledged sends measured.", plots.latency_count),
+    );
+
+    let consumers = if !plots.consumers.is_empty() {
+        let lines: Vec<Line> = plots
+            .consumers
+            .iter()
+            .zip(plot::PALETTE.iter().cycle())
+            .map(|(c, color)| Line {
+                label: c.process.clone(),
+                values: active_span(&c.per_s),
+                bucket_s: plots.bucket_s,
+                color: *color,
+                reduce: Reduce::Mean,
+            })
+            .collect();
+        plot::time_svg("records polled per second", &lines, faults, duration_s)
+    } else if !series.records_polled.is_empty() {
+        plot::time_svg(
+            "records polled per second",
+            &[Line::counts("all consumers", &series.records_polled, plot::BLUE)],
+            faults,
+            duration_s,
+        )
+    } else {
+        not_recorded("consumer throughput")
+    };
+    figure(
+        html,
+        "plot-consumers",
+        "Consumer throughput",
+        &consumers,
+        &format!("Records returned by consumer polls, per consumer process; the final read is excluded. {FAULT_CAPTION}"),
+    );
+
+    let extra = extra_series(series);
+    for (id, title, what, matcher, y_desc) in [
+        ("plot-unseen", "Unseen messages over time", "unseen messages over time", "unseen", "acknowledged, not yet read"),
+        ("plot-lag", "Realtime lag", "realtime lag", "lag", "realtime lag, ms"),
+    ] {
+        let mut found: Vec<&(String, Vec<Option<f64>>)> =
+            extra.iter().filter(|(key, _)| key.contains(matcher)).collect();
+        // Percentiles in their natural order: p50, p99, then max.
+        let rank = |key: &str| ["p50", "p90", "p99", "max"].iter().position(|p| key.ends_with(p)).unwrap_or(9);
+        found.sort_by_key(|(key, _)| rank(key));
+        let colors = [plot::BLUE, plot::PURPLE, plot::PALETTE[1], plot::PALETTE[4]];
+        let lines: Vec<Line> = found
+            .iter()
+            .zip(colors.iter().cycle())
+            .map(|((key, values), color)| Line {
+                label: key
+                    .trim_start_matches("lag_ms_")
+                    .trim_start_matches("lag_")
+                    .replace('_', " "),
+                values: values.clone(),
+                bucket_s: 1.0,
+                color: *color,
+                reduce: if key.contains("lag") { Reduce::Max } else { Reduce::Mean },
+            })
+            .collect();
+        let body = if lines.iter().any(|l| l.values.iter().any(Option::is_some)) {
+            plot::time_svg(y_desc, &lines, faults, duration_s)
+        } else {
+            not_recorded(what)
+        };
+        let caption = match matcher {
+            "unseen" => format!("Messages acknowledged by the end of each second and not yet read by any consumer. {FAULT_CAPTION}"),
+            _ => format!("Time from a message's ack to its first read by a consumer, for the messages first read in each second. {FAULT_CAPTION}"),
+        };
+        figure(html, id, title, &body, &caption);
+    }
+
+    let timeline = if plots.nodes.is_empty() && plots.processes.is_empty() && faults.is_empty() {
+        not_recorded("node and client process states")
+    } else {
+        plot::timeline_svg(&plots.nodes, &plots.processes, faults, duration_s, &summary.logs)
+    };
+    figure(
+        html,
+        "plot-timeline",
+        "Fault timeline",
+        &timeline,
+        "One row per node and client process: when it was up, and when it was killed, paused, cut off or lost power (from the fault windows and the history's process ops). Hover a bar for its times.",
+    );
     html.push_str("</section>\n");
 }
 
-fn anomalies_section(html: &mut String, anomalies: &[Anomaly]) {
-    html.push_str("<section id=\"anomalies\">\n<h2>Anomalies</h2>\n");
+/// A consumer's rates with gaps (`None`) before its first and after its last non-zero bucket, so
+/// that a process not yet started, or gone, draws no line at zero.
+fn active_span(per_s: &[f64]) -> Vec<Option<f64>> {
+    let first = per_s.iter().position(|&v| v > 0.0);
+    let last = per_s.iter().rposition(|&v| v > 0.0);
+    per_s
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| match (first, last) {
+            (Some(a), Some(b)) if (a..=b).contains(&i) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Series fields of the checker's `Series` beyond the send and poll counts (such as unseen
+/// messages over time or realtime lag), found by name so that a newer checker's series show up
+/// without this crate naming them: every array of numbers (or nulls), one value per second.
+fn extra_series(series: &Series) -> Vec<(String, Vec<Option<f64>>)> {
+    const KNOWN: [&str; 5] = ["duration_s", "sends_ok", "sends_fail", "sends_info", "records_polled"];
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(series) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .filter(|(key, _)| !KNOWN.contains(&key.as_str()))
+        .filter_map(|(key, value)| {
+            let array = value.as_array()?;
+            let values: Option<Vec<Option<f64>>> = array
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => Some(None),
+                    v => v.as_f64().map(Some),
+                })
+                .collect();
+            Some((key, values?))
+        })
+        .collect()
+}
+
+fn evidence_section(html: &mut String, anomalies: &[Anomaly]) {
+    html.push_str("<section class=\"card\" id=\"evidence\">\n<h2>Evidence</h2>\n");
     if anomalies.is_empty() {
-        html.push_str("<p>None found.</p>\n");
+        html.push_str("<p>No anomaly found.</p>\n");
     }
     for anomaly in anomalies {
         let kind = anomaly.kind.as_str();
+        let allowance = anomaly.allowance.as_str();
+        let forbidden = anomaly.allowance == checkers::Allowance::Forbidden;
         let _ = write!(
             html,
-            "<section class=\"anomaly\" id=\"anomaly-{kind}\">\n<h3>{kind}: {count} <span class=\"{allowance}\">({allowance})</span></h3>\n<p>{description}</p>\n",
+            "<section class=\"anomaly\" id=\"anomaly-{kind}\">\n<details{}>\n<summary>{kind}: {count} <span class=\"{allowance}\">({allowance})</span></summary>\n<p>{description}</p>\n",
+            if forbidden { " open" } else { "" },
             count = anomaly.count,
-            allowance = anomaly.allowance.as_str(),
             description = escape(anomaly.kind.description())
         );
         html.push_str(
-            "<table>\n<tr><th>message id</th><th>time</th><th>acknowledged at</th><th>read at</th>\
-             <th>faults within ±2 s</th><th>op indexes</th><th>likely cause</th></tr>\n",
+            "<div class=\"scroll\"><table>\n<thead><tr><th>message id</th><th>time</th><th>acknowledged at</th><th>read at</th>\
+             <th>faults within ±2 s</th><th>op indexes</th><th>likely cause</th></tr></thead>\n<tbody>\n",
         );
-        for case in anomaly
-            .cases
-            .iter()
-            .take(limits::REPORT_CASES_PER_CLASS_MAX)
-        {
+        for case in anomaly.cases.iter().take(limits::REPORT_CASES_PER_CLASS_MAX) {
             case_row(html, case);
         }
-        html.push_str("</table>\n");
+        html.push_str("</tbody>\n</table></div>\n");
         let shown = anomaly.cases.len().min(limits::REPORT_CASES_PER_CLASS_MAX) as u64;
         let more = anomaly.count.saturating_sub(shown);
         if more > 0 {
@@ -263,7 +477,7 @@ fn anomalies_section(html: &mut String, anomalies: &[Anomaly]) {
                 }
             );
         }
-        html.push_str("</section>\n");
+        html.push_str("</details>\n</section>\n");
     }
     html.push_str("</section>\n");
 }
@@ -300,13 +514,13 @@ fn case_row(html: &mut String, case: &Case) {
 }
 
 fn faults_section(html: &mut String, faults: &[FaultWindow]) {
-    html.push_str("<section id=\"faults\">\n<h2>Faults</h2>\n");
+    html.push_str("<section class=\"card\" id=\"faults\">\n<h2>Faults</h2>\n");
     if faults.is_empty() {
         html.push_str("<p>No faults were injected.</p>\n</section>\n");
         return;
     }
-    html.push_str("<table>\n<tr><th>fault</th><th>target</th><th>from</th><th>until</th><th>op index</th></tr>\n");
-    for fault in faults {
+    html.push_str("<table>\n<thead><tr><th>fault</th><th>target</th><th class=\"num\">from</th><th class=\"num\">until</th><th class=\"num\">op index</th></tr></thead>\n<tbody>\n");
+    for fault in faults.iter().take(limits::REPORT_FAULT_ROWS_MAX) {
         let until = match fault.end_s {
             Some(end) => format!("{end:.2} s"),
             None => "never recovered".to_owned(),
@@ -321,30 +535,87 @@ fn faults_section(html: &mut String, faults: &[FaultWindow]) {
             fault.op_index
         );
     }
-    html.push_str("</table>\n</section>\n");
+    html.push_str("</tbody>\n</table>\n");
+    if faults.len() > limits::REPORT_FAULT_ROWS_MAX {
+        let _ = writeln!(
+            html,
+            "<p class=\"more\">{} more fault windows in results.json.</p>",
+            faults.len() - limits::REPORT_FAULT_ROWS_MAX
+        );
+    }
+    html.push_str("</section>\n");
+}
+
+/// Every count of the analysis (taken from its JSON form, so that counts a newer checker adds
+/// show up too), with a readable name for the known ones.
+fn counts_section(html: &mut String, analysis: &Analysis) {
+    let label = |key: &str| -> Option<&'static str> {
+        Some(match key {
+            "ops" => "history ops",
+            "sends_invoked" => "sends invoked (message ids)",
+            "sends_ok" => "sends acknowledged (ok)",
+            "sends_fail" => "sends failed (fail)",
+            "sends_info" => "sends with unknown outcome (info, incl. open)",
+            "sends_open" => "… of which still open at the end",
+            "sends_without_id" => "sends without a message id",
+            "polls_ok" => "polls (ok)",
+            "records_polled" => "records polled by consumers",
+            "final_read_records" => "records in the final read",
+            "final_read_distinct_ids" => "distinct ids in the final read",
+            "records_without_id" => "records without a message id",
+            "unknown_ids_read" => "ids read that no send mentions",
+            "lost" => "lost",
+            "unacknowledged_absent" => "unacknowledged absent",
+            "duplicates" => "duplicates",
+            "recovered" => "recovered (not acknowledged, yet in the final read)",
+            "aborted_read" => "aborted reads (failed, yet read)",
+            _ => return None,
+        })
+    };
+    html.push_str("<section class=\"card\" id=\"counts\">\n<h2>Counts</h2>\n<table>\n<tbody>\n");
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&analysis.counts) {
+        for (key, value) in map {
+            let name = label(&key).map_or_else(|| key.replace('_', " "), str::to_owned);
+            let value = value.as_u64().map_or_else(|| value.to_string(), plot::fmt_count);
+            let _ = writeln!(
+                html,
+                "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td></tr>",
+                escape(&name),
+                escape(&value)
+            );
+        }
+    }
+    html.push_str("</tbody>\n</table>\n</section>\n");
 }
 
 fn notes_section(html: &mut String, notes: &[String]) {
-    html.push_str("<section id=\"notes\">\n<h2>Notes</h2>\n");
+    html.push_str("<section class=\"card\" id=\"notes\">\n<h2>Notes</h2>\n");
     if notes.is_empty() {
         html.push_str("<p>None.</p>\n");
     } else {
         html.push_str("<ul>\n");
-        for note in notes {
+        for note in notes.iter().take(limits::REPORT_NOTES_MAX) {
             let _ = writeln!(html, "<li>{}</li>", escape(note));
         }
         html.push_str("</ul>\n");
+        if notes.len() > limits::REPORT_NOTES_MAX {
+            let _ = writeln!(
+                html,
+                "<p class=\"more\">{} more notes in results.json.</p>",
+                notes.len() - limits::REPORT_NOTES_MAX
+            );
+        }
     }
     html.push_str("</section>\n");
 }
 
 fn logs_section(html: &mut String, logs: &[(String, String)]) {
-    html.push_str("<section id=\"logs\">\n<h2>Logs</h2>\n");
+    html.push_str("<section class=\"card\" id=\"logs\">\n<h2>Logs</h2>\n");
     if logs.is_empty() {
         html.push_str("<p>None recorded.</p>\n");
     } else {
         html.push_str("<ul>\n");
-        for (label, path) in logs {
+        for (label, path) in logs.iter().take(limits::REPORT_LOGS_MAX) {
             let _ = writeln!(
                 html,
                 "<li><a href=\"{}\">{}</a> <code>{}</code></li>",
@@ -356,51 +627,4 @@ fn logs_section(html: &mut String, logs: &[(String, String)]) {
         html.push_str("</ul>\n");
     }
     html.push_str("</section>\n");
-}
-
-/// A log path as a link relative to the report: never a URL scheme (`javascript:`…) or absolute.
-fn relative_href(path: &str) -> String {
-    let looks_like_scheme = path
-        .split('/')
-        .next()
-        .is_some_and(|first| first.contains(':'));
-    let encoded: String = path
-        .chars()
-        .map(|c| match c {
-            ' ' => "%20".to_owned(),
-            '#' => "%23".to_owned(),
-            '?' => "%3F".to_owned(),
-            '%' => "%25".to_owned(),
-            c => c.to_string(),
-        })
-        .collect();
-    if looks_like_scheme || path.starts_with('/') {
-        format!("./{}", encoded.trim_start_matches('/'))
-    } else {
-        encoded
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-
-    #[test]
-    fn log_links_stay_relative() {
-        assert_eq!(relative_href("nodes/n1.log"), "nodes/n1.log");
-        assert_eq!(
-            relative_href("javascript:alert(1)"),
-            "./javascript:alert(1)"
-        );
-        assert_eq!(relative_href("/etc/passwd"), "./etc/passwd");
-        assert_eq!(relative_href("clients/p 1#x.log"), "clients/p%201%23x.log");
-    }
 }

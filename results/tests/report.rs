@@ -6,53 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use checkers::{check_text, Expectations};
 use results::{read_results, render_report, write_results, RunDir, RunSummary, LATEST_LINK};
 
-/// A history with every anomaly class, a kill window of a node whose name needs escaping, and an
-/// instantaneous fault.
-fn history() -> String {
-    let lines = [
-        r#"{"index":0,"time_ns":0,"process":"harness","type":"invoke","f":"start"}"#,
-        r#"{"index":1,"time_ns":1000000000,"process":"producer-1","type":"invoke","f":"send","value":{"id":1,"topic":"kaos"}}"#,
-        r#"{"index":2,"time_ns":1100000000,"process":"producer-1","type":"ok","f":"send","value":{"id":1,"topic":"kaos","partition":0,"offset":0}}"#,
-        r#"{"index":3,"time_ns":2000000000,"process":"producer-1","type":"invoke","f":"send","value":{"id":2,"topic":"kaos"}}"#,
-        r#"{"index":4,"time_ns":2100000000,"process":"producer-1","type":"ok","f":"send","value":{"id":2,"topic":"kaos","partition":0,"offset":1}}"#,
-        r#"{"index":5,"time_ns":2200000000,"process":"nemesis","type":"ok","f":"kill","value":{"node":"n1<script>"}}"#,
-        r#"{"index":6,"time_ns":3000000000,"process":"producer-1","type":"invoke","f":"send","value":{"id":3,"topic":"kaos"}}"#,
-        r#"{"index":7,"time_ns":4000000000,"process":"producer-1","type":"info","f":"send","value":{"id":3,"topic":"kaos"},"error":"TIMED_OUT <&>"}"#,
-        r#"{"index":8,"time_ns":4100000000,"process":"producer-1","type":"invoke","f":"send","value":{"id":4,"topic":"kaos"}}"#,
-        r#"{"index":9,"time_ns":4200000000,"process":"producer-1","type":"fail","f":"send","value":{"id":4,"topic":"kaos"},"error":"NOT_ENOUGH_REPLICAS"}"#,
-        r#"{"index":10,"time_ns":4300000000,"process":"consumer-1","type":"ok","f":"poll","value":{"records":[{"topic":"kaos","partition":0,"offset":0,"id":1},{"topic":"kaos","partition":0,"offset":3,"id":1}]}}"#,
-        r#"{"index":11,"time_ns":5000000000,"process":"nemesis","type":"ok","f":"restart","value":{"node":"n1<script>"}}"#,
-        r#"{"index":12,"time_ns":5500000000,"process":"nemesis","type":"ok","f":"drop_caches","value":{"node":"n2"}}"#,
-        r#"{"index":13,"time_ns":6000000000,"process":"harness","type":"invoke","f":"final_read"}"#,
-        r#"{"index":14,"time_ns":6100000000,"process":"final-reader","type":"ok","f":"poll","value":{"records":[{"topic":"kaos","partition":0,"offset":0,"id":1},{"topic":"kaos","partition":0,"offset":2,"id":4},{"topic":"kaos","partition":0,"offset":3,"id":1}]}}"#,
-        r#"{"index":15,"time_ns":6200000000,"process":"harness","type":"ok","f":"final_read"}"#,
-    ];
-    lines.join("\n") + "\n"
-}
+
+mod common;
 
 fn summary() -> RunSummary {
-    let analysis = check_text(&history(), Expectations::default()).expect("valid history");
-    RunSummary {
-        scenario_name: "kill-leader".to_owned(),
-        started_at: "2026-11-27T10:43:43.123Z".to_owned(),
-        duration_s: 6.2,
-        seed: 42,
-        settings: vec![
-            (
-                "cluster".to_owned(),
-                "3 brokers, replication factor 3".to_owned(),
-            ),
-            ("producer".to_owned(), "acks=1 <b>not bold</b>".to_owned()),
-        ],
-        logs: vec![
-            ("node n1".to_owned(), "nodes/n1.log".to_owned()),
-            (
-                "client \"p1\"".to_owned(),
-                "clients/producer-1.log".to_owned(),
-            ),
-        ],
-        analysis,
-    }
+    common::small_summary()
 }
 
 #[test]
@@ -104,7 +62,7 @@ fn report_has_banner_plot_anomalies_and_escapes_data() {
     assert!(html.contains("<a href=\"nodes/n1.log\">node n1</a>"));
 
     assert!(
-        html.contains("id=\"settings\"")
+        html.contains("id=\"scenario\"")
             && html.contains("id=\"counts\"")
             && html.contains("id=\"notes\"")
     );
@@ -148,7 +106,7 @@ fn report_caps_cases_per_class() {
     let rows = html.matches("<td class=\"cause\">").count();
     assert_eq!(rows, results::limits::REPORT_CASES_PER_CLASS_MAX);
     assert!(
-        html.contains("70 more lost case(s) not shown: 70 more with evidence in results.json"),
+        html.contains("95 more lost case(s) not shown: 95 more with evidence in results.json"),
         "{html}"
     );
 }
@@ -247,4 +205,143 @@ fn write_results_stores_json_and_html() {
             std::env::temp_dir().join("kaos-sample-report.html"),
         );
     }
+}
+
+/// The figure with `id`, from its opening tag to `</figure>`.
+fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<figure class=\"plot\" id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("figure {id} missing"));
+    let end = html[start..].find("</figure>").expect("figure closed") + start;
+    &html[start..end]
+}
+
+#[test]
+fn report_of_a_rich_run_has_every_plot_and_anomaly_section() {
+    let summary = common::rich_summary("rich", 7, true);
+    let html = render_report(&summary);
+    assert!(html.contains("http-equiv=\"Content-Security-Policy\""), "csp");
+    for id in ["plot-sends", "plot-latency", "plot-latency-histogram", "plot-consumers", "plot-timeline"] {
+        assert!(figure(&html, id).contains("<svg"), "{id} is drawn");
+    }
+    // Unseen messages and realtime lag: drawn when the checker's series carry them.
+    let series = serde_json::to_value(&summary.analysis.series).expect("series");
+    for (id, key) in [("plot-unseen", "unseen"), ("plot-lag", "lag")] {
+        let recorded = series
+            .as_object()
+            .expect("object")
+            .iter()
+            .any(|(k, v)| k.contains(key) && v.as_array().is_some_and(|a| !a.is_empty()));
+        let fig = figure(&html, id);
+        if recorded {
+            assert!(fig.contains("<svg"), "{id} drawn");
+        } else {
+            assert!(fig.contains("not recorded in this run"), "{id}: {fig}");
+        }
+    }
+    // The timeline: a row per node and client process, fault states coloured.
+    let timeline = figure(&html, "plot-timeline");
+    for row in ["n1 <tspan", "n2 <tspan", "n3 <tspan", "producer-1 <tspan", "consumer-1 <tspan", "consumer-2 <tspan"] {
+        assert!(timeline.contains(row), "timeline row {row}");
+    }
+    for state in ["state-killed", "state-paused", "state-cut-off"] {
+        assert!(timeline.contains(state), "timeline state {state}");
+    }
+    assert!(timeline.contains("signal: 9 (SIGKILL)"), "the killed consumer's exit");
+    assert!(timeline.contains("<a href=\"nodes/n2.log\">"), "node rows link to their logs");
+    assert!(timeline.contains("<a href=\"clients/consumer-1.log\">"), "client rows link to their logs");
+    // Latency percentiles in the caption, legend lines.
+    assert!(figure(&html, "plot-latency").contains("Whole run: p50"));
+    assert!(summary.plots.latency_count > 5000);
+    // Every anomaly class that occurred has its evidence section; the class table lists all.
+    assert!(!summary.analysis.anomalies.is_empty());
+    for anomaly in &summary.analysis.anomalies {
+        let kind = anomaly.kind.as_str();
+        assert!(html.contains(&format!("id=\"anomaly-{kind}\"")), "evidence for {kind}");
+    }
+    for kind in checkers::AnomalyKind::ALL {
+        assert!(html.contains(&results::escape(kind.description())), "class row for {}", kind.as_str());
+    }
+    assert!(html.contains("id=\"figures\"") && html.contains("p99 produce latency"));
+    assert!(!html.contains("<script"), "no script");
+}
+
+#[test]
+fn a_run_without_plot_data_says_not_recorded() {
+    let mut summary = summary();
+    summary.plots = results::PlotData::default();
+    summary.analysis.series = checkers::Series::default();
+    let html = render_report(&summary);
+    for id in ["plot-sends", "plot-latency", "plot-latency-histogram", "plot-consumers", "plot-unseen", "plot-lag"] {
+        assert!(figure(&html, id).contains("not recorded in this run"), "{id}");
+    }
+}
+
+#[test]
+fn write_results_computes_plots_from_the_stored_history() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let dir = RunDir::create(store.path(), "rich", SystemTime::now()).expect("run dir");
+    let history = common::rich_history(3, false);
+    std::fs::write(dir.history_path(), &history).expect("history");
+    let mut summary = common::rich_summary("rich", 3, false);
+    let expected = summary.plots.clone();
+    summary.plots = results::PlotData::default();
+    write_results(&dir, &summary).expect("written");
+    let back = read_results(&dir).expect("read back");
+    // Equal up to the last bit of a float through JSON.
+    assert_eq!(back.plots.latency_count, expected.latency_count);
+    assert_eq!(back.plots.consumers, expected.consumers);
+    assert_eq!(back.plots.processes, expected.processes);
+    assert_eq!(back.plots.latency_ms_p99.len(), expected.latency_ms_p99.len());
+    for (a, b) in back.plots.latency_ms_p99.iter().zip(&expected.latency_ms_p99) {
+        assert!(a.zip(*b).is_none_or(|(a, b)| (a - b).abs() < 1e-9), "{a:?} {b:?}");
+    }
+    // A results.json from before `plots` existed still reads.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.results_path()).expect("json")).expect("json");
+    json.as_object_mut().expect("object").remove("plots");
+    std::fs::write(dir.results_path(), json.to_string()).expect("rewrite");
+    assert!(read_results(&dir).expect("old format").plots.is_empty());
+}
+
+#[test]
+fn plots_from_text_and_from_ops_agree() {
+    let text = common::rich_history(5, true)
+        + r#"{"index":99999,"time_ns":34000000000,"process":"nemesis","type":"ok","f":"kill","value":{"node":17}}"#
+        + "\n";
+    let ops: Vec<checkers::Op> = text
+        .lines()
+        .map(|l| checkers::history::parse_op(l, 0).expect("an op"))
+        .collect();
+    let from_ops = results::PlotData::from_ops(&ops);
+    assert_eq!(results::PlotData::from_history_text(&text), from_ops);
+    assert_eq!(results::PlotData::from_ops(ops.iter().cloned()), from_ops);
+    assert_eq!(from_ops.duration_s, 34.0, "the odd line still counts");
+}
+
+#[test]
+fn a_large_run_renders_a_small_page() {
+    // A 10M-message analysis over 1000 s with 300 fault windows, and plot series over the same
+    // span (fed fewer messages: the series are bucketed, their size does not depend on it).
+    let mut builder = results::series::PlotBuilder::new();
+    common::feed_large_history(&mut builder, 100_000, 1000);
+    let mut summary = common::rich_summary("large", 1, true);
+    summary.analysis = common::large_analysis(10_000_000, 1000, 300);
+    summary.plots = builder.finish();
+    summary.duration_s = 1000.0;
+    let html = render_report(&summary);
+    assert!(html.len() < 2_000_000, "{} bytes", html.len());
+    assert_eq!(
+        html.matches("<td class=\"cause\">").count(),
+        4 * results::limits::REPORT_CASES_PER_CLASS_MAX
+    );
+    assert!(html.contains("249975 more lost case(s) not shown: 975 more with evidence in results.json, 249000 counted only"));
+    assert!(html.contains("300 fault windows: the plots merge nearby ones"));
+    assert!(html.contains("200 more fault windows in results.json"));
+
+    // A week of per-second series: reduced to a bounded number of points.
+    let week = 7 * 24 * 3600;
+    summary.analysis = common::large_analysis(10_000_000, week, 10);
+    let html = render_report(&summary);
+    assert!(html.len() < 2_000_000, "{} bytes", html.len());
 }

@@ -248,9 +248,20 @@ mod tests {
         assert!(probe(addr).await, "a started node answers");
 
         let pid = platform.pause(0, true).expect("pause").expect("running");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-        let state = status.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).expect("state field");
-        assert_eq!(state, "T", "SIGSTOP stops the process");
+        // The signal is delivered asynchronously: wait (bounded) for the stopped state.
+        let state = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("?").to_string()
+        };
+        let mut seen = state(pid);
+        for _ in 0..200 {
+            if seen == "T" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            seen = state(pid);
+        }
+        assert_eq!(seen, "T", "SIGSTOP stops the process");
         assert!(!probe(addr).await, "a paused node answers nothing");
         platform.pause(0, false).expect("resume");
         assert!(probe(addr).await, "a resumed node answers again");
