@@ -21,6 +21,7 @@ mod bench;
 mod clients;
 mod faults;
 mod history;
+mod lazyfs;
 mod limits;
 mod matrix;
 mod nemesis;
@@ -98,6 +99,9 @@ enum Command {
         #[arg(long)]
         spec: PathBuf,
     },
+    /// Serve the power-loss file system (started by `kaos run`; see `lazyfs` for its semantics).
+    #[command(hide = true)]
+    Lazyfs(lazyfs::Args),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Client { spec } => return client(&spec),
+        Command::Lazyfs(args) => return lazyfs::main(args),
         Command::Run { scenario, store, broker_bin, seed, duration_s, junit } => runtime().and_then(|rt| {
             rt.block_on(run_command(&scenario, store, broker_bin, seed, duration_s, junit))
         }),
