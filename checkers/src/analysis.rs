@@ -38,8 +38,8 @@ pub struct Analysis {
     /// entry makes the verdict invalid.
     #[serde(default)]
     pub unmet: Vec<String>,
-    /// One entry per anomaly class that occurred, in a fixed order (lost, aborted_read,
-    /// duplicate, unacknowledged_absent); forbidden and allowed classes alike.
+    /// One entry per anomaly class that occurred, in the order of `AnomalyKind::ALL`;
+    /// forbidden and allowed classes alike.
     pub anomalies: Vec<Anomaly>,
     pub series: Series,
     pub faults: Vec<FaultWindow>,
@@ -53,6 +53,43 @@ impl Analysis {
         self.anomalies.iter().find(|a| a.kind == kind)
     }
 
+    /// Adds replica-divergence cases (from [`crate::replicas::divergence`]) to a finished
+    /// analysis, with the allowance of `self.expect`, and recomputes the verdict.
+    pub fn add_replica_divergence(&mut self, cases: Vec<Case>) {
+        if cases.is_empty() {
+            return;
+        }
+        let kind = AnomalyKind::ReplicaDivergence;
+        let allowance = kind.allowance(&self.expect);
+        self.counts.replica_divergence += cases.len() as u64;
+        if !self.anomalies.iter().any(|a| a.kind == kind) {
+            self.anomalies.push(Anomaly {
+                kind,
+                allowance,
+                count: 0,
+                cases: Vec::new(),
+                cases_omitted: 0,
+            });
+            self.anomalies.sort_by_key(|a| a.kind);
+        }
+        if let Some(anomaly) = self.anomalies.iter_mut().find(|a| a.kind == kind) {
+            for case in cases {
+                anomaly.count += 1;
+                if anomaly.cases.len() < crate::limits::CASES_PER_CLASS_MAX {
+                    anomaly.cases.push(case);
+                } else {
+                    anomaly.cases_omitted += 1;
+                }
+            }
+        }
+        if allowance == Allowance::Forbidden {
+            self.verdict = Verdict::Invalid;
+        } else {
+            self.notes
+                .push("replica_divergence case(s) occurred; this scenario allows them.".to_owned());
+        }
+    }
+
     /// The anomaly classes that occurred and that the scenario forbids (what makes it invalid).
     pub fn forbidden(&self) -> impl Iterator<Item = &Anomaly> {
         self.anomalies
@@ -61,8 +98,10 @@ impl Analysis {
     }
 }
 
-/// Exact numbers, whatever the evidence cap.
+/// Exact numbers, whatever the evidence cap. Fields added after the first release default to 0
+/// when an older `results.json` is read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counts {
     /// Lines (ops) read.
     pub ops: u64,
@@ -100,27 +139,82 @@ pub struct Counts {
     pub recovered: u64,
     /// Every attempt failed, yet the message was read.
     pub aborted_read: u64,
+    /// Message ids the application accepted (`enqueue` or `accept` ok).
+    pub accepted: u64,
+    /// Message ids the application dropped (`drop` ok: a full buffer).
+    pub dropped: u64,
+    /// `process` ok ops (the application finished processing a message).
+    pub processed: u64,
+    /// `offset_commit` ok ops.
+    pub offset_commits: u64,
+    /// Messages delivered two or more times to the application by consumer polls.
+    pub delivered_more_than_once: u64,
+    /// Cases of each class added after the first four (see `AnomalyKind`).
+    pub read_then_lost: u64,
+    pub producer_loss: u64,
+    pub precommitted_read: u64,
+    pub future_read: u64,
+    pub inconsistent_offsets: u64,
+    pub replica_divergence: u64,
+    pub duplicate_processing: u64,
+    pub poll_skip: u64,
+    pub nonmonotonic_poll: u64,
+    pub nonmonotonic_send: u64,
+    pub unprocessed: u64,
 }
 
-/// The anomaly classes the checker knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The anomaly classes the checker knows (definitions in `docs/history.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
-    /// Acknowledged send absent from the final read.
+    /// Acknowledged (or of unknown outcome yet read) and absent from the final read, or never read although reads went past its offset.
     Lost,
-    /// Send that failed (definitely not written), yet read.
+    /// Read by a consumer, absent from the final read.
+    ReadThenLost,
+    /// Accepted by the application (enqueue or accept ok), never written to the log.
+    ProducerLoss,
+    /// The send failed (definitely not written), yet the message was read.
     AbortedRead,
+    /// Read by a poll that completed before the message's send was invoked.
+    FutureRead,
+    /// Read before its send was acknowledged.
+    PrecommittedRead,
+    /// Two different messages observed at one topic, partition and offset.
+    InconsistentOffsets,
+    /// Replicas hold different records (or miss records) below the high watermark.
+    ReplicaDivergence,
     /// One message id read at two or more distinct positions.
     Duplicate,
-    /// Send never acknowledged and absent from the final read.
+    /// One message processed two or more times.
+    DuplicateProcessing,
+    /// A consumer jumped over offsets that hold messages.
+    PollSkip,
+    /// A consumer read a partition backwards.
+    NonmonotonicPoll,
+    /// One producer's acknowledged offsets out of its send order.
+    NonmonotonicSend,
+    /// Below an offset the group committed, never processed.
+    Unprocessed,
+    /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 4] = [
+    pub const ALL: [AnomalyKind; 15] = [
         AnomalyKind::Lost,
+        AnomalyKind::ReadThenLost,
+        AnomalyKind::ProducerLoss,
         AnomalyKind::AbortedRead,
+        AnomalyKind::FutureRead,
+        AnomalyKind::PrecommittedRead,
+        AnomalyKind::InconsistentOffsets,
+        AnomalyKind::ReplicaDivergence,
         AnomalyKind::Duplicate,
+        AnomalyKind::DuplicateProcessing,
+        AnomalyKind::PollSkip,
+        AnomalyKind::NonmonotonicPoll,
+        AnomalyKind::NonmonotonicSend,
+        AnomalyKind::Unprocessed,
         AnomalyKind::UnacknowledgedAbsent,
     ];
 
@@ -128,21 +222,46 @@ impl AnomalyKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyKind::Lost => "lost",
+            AnomalyKind::ReadThenLost => "read_then_lost",
+            AnomalyKind::ProducerLoss => "producer_loss",
             AnomalyKind::AbortedRead => "aborted_read",
+            AnomalyKind::FutureRead => "future_read",
+            AnomalyKind::PrecommittedRead => "precommitted_read",
+            AnomalyKind::InconsistentOffsets => "inconsistent_offsets",
+            AnomalyKind::ReplicaDivergence => "replica_divergence",
             AnomalyKind::Duplicate => "duplicate",
+            AnomalyKind::DuplicateProcessing => "duplicate_processing",
+            AnomalyKind::PollSkip => "poll_skip",
+            AnomalyKind::NonmonotonicPoll => "nonmonotonic_poll",
+            AnomalyKind::NonmonotonicSend => "nonmonotonic_send",
+            AnomalyKind::Unprocessed => "unprocessed",
             AnomalyKind::UnacknowledgedAbsent => "unacknowledged_absent",
         }
+    }
+
+    /// The class named `name` (its `as_str`).
+    pub fn from_name(name: &str) -> Option<AnomalyKind> {
+        AnomalyKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// What the class means, in one line, for reports.
     pub fn description(self) -> &'static str {
         match self {
-            AnomalyKind::Lost => "acknowledged by the broker, absent from the final read",
-            AnomalyKind::AbortedRead => {
-                "the send failed (definitely not written), yet the message was read"
-            }
+            AnomalyKind::Lost => "acknowledged (or of unknown outcome yet read) and absent from the final read, or never read although reads went past its offset",
+            AnomalyKind::ReadThenLost => "read by a consumer, absent from the final read",
+            AnomalyKind::ProducerLoss => "accepted by the application (enqueue or accept ok), never written to the log",
+            AnomalyKind::AbortedRead => "the send failed (definitely not written), yet the message was read",
+            AnomalyKind::FutureRead => "read by a poll that completed before the message's send was invoked",
+            AnomalyKind::PrecommittedRead => "read before its send was acknowledged",
+            AnomalyKind::InconsistentOffsets => "two different messages observed at one topic, partition and offset",
+            AnomalyKind::ReplicaDivergence => "replicas hold different records (or miss records) below the high watermark",
             AnomalyKind::Duplicate => "one message id read at two or more distinct positions",
-            AnomalyKind::UnacknowledgedAbsent => "never acknowledged, absent from the final read",
+            AnomalyKind::DuplicateProcessing => "one message processed two or more times",
+            AnomalyKind::PollSkip => "a consumer jumped over offsets that hold messages",
+            AnomalyKind::NonmonotonicPoll => "a consumer read a partition backwards",
+            AnomalyKind::NonmonotonicSend => "one producer's acknowledged offsets out of its send order",
+            AnomalyKind::Unprocessed => "below an offset the group committed, never processed",
+            AnomalyKind::UnacknowledgedAbsent => "never acknowledged, never read, absent from the final read",
         }
     }
 
@@ -150,8 +269,19 @@ impl AnomalyKind {
     pub fn allowance(self, expect: &Expectations) -> Allowance {
         match self {
             AnomalyKind::Lost => expect.lost,
+            AnomalyKind::ReadThenLost => expect.read_then_lost,
+            AnomalyKind::ProducerLoss => expect.producer_loss,
             AnomalyKind::AbortedRead => expect.aborted_read,
+            AnomalyKind::FutureRead => expect.future_read,
+            AnomalyKind::PrecommittedRead => expect.precommitted_read,
+            AnomalyKind::InconsistentOffsets => expect.inconsistent_offsets,
+            AnomalyKind::ReplicaDivergence => expect.replica_divergence,
             AnomalyKind::Duplicate => expect.duplicates,
+            AnomalyKind::DuplicateProcessing => expect.duplicate_processing,
+            AnomalyKind::PollSkip => expect.poll_skip,
+            AnomalyKind::NonmonotonicPoll => expect.nonmonotonic_poll,
+            AnomalyKind::NonmonotonicSend => expect.nonmonotonic_send,
+            AnomalyKind::Unprocessed => expect.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => expect.unacknowledged_absent,
         }
     }
@@ -187,6 +317,24 @@ pub struct Case {
     pub faults_nearby: Vec<String>,
     /// The likely cause, one sentence in plain words.
     pub cause: String,
+    /// A finer kind within the class, e.g. `unread` for a lost message never read although reads
+    /// went past its offset (Jepsen's second definition); see `docs/history.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_kind: Option<String>,
+    /// Every message involved when the case is about more than one (inconsistent offsets,
+    /// skipped messages, the earlier send of a nonmonotonic send); `id` is the first of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<u64>,
+    /// The client process the case is about (the consumer that skipped, the producer, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// Further positions: offsets skipped, the position two messages share, where a message
+    /// was processed, the replica positions that differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<Position>,
+    /// Broker nodes involved (replica divergence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// Per-second counts for plots; element `i` covers `[i, i+1)` seconds since start.
@@ -199,6 +347,21 @@ pub struct Series {
     pub sends_info: Vec<u64>,
     /// Records returned by consumer polls (the final read excluded).
     pub records_polled: Vec<u64>,
+    /// Acknowledged by the end of second `i` and not yet read by any consumer by then.
+    #[serde(default)]
+    pub unseen: Vec<u64>,
+    /// Realtime lag of the messages first read by a consumer in second `i` (first read time −
+    /// ack time, 0 when read before the ack): median, 99th percentile and maximum, milliseconds.
+    #[serde(default)]
+    pub lag_ms_p50: Vec<u64>,
+    #[serde(default)]
+    pub lag_ms_p99: Vec<u64>,
+    #[serde(default)]
+    pub lag_ms_max: Vec<u64>,
+    /// Element `k`: sent messages delivered `k` times to the application by consumer polls (the
+    /// final read excluded); the last element also counts anything delivered more often.
+    #[serde(default)]
+    pub deliveries_histogram: Vec<u64>,
 }
 
 /// A fault in effect from `start_s` to `end_s` (seconds since start).

@@ -1,27 +1,361 @@
-//! The queue checker: one pass over the ops, then `finish` turns what it kept into an `Analysis`.
+//! The queue checker, the streaming half: one pass over the ops keeps what `finish`
+//! (`conclude.rs`) needs.
 //!
-//! Memory is proportional to the number of messages (maps keyed by message id and by the
-//! positions the final read returned), never to offset values or to the number of ops.
+//! Memory is proportional to the number of messages (one compact [`Msg`] per message id, in
+//! chunks, behind an id → slot map), never to offset values or to the number of ops: per-offset
+//! questions (inconsistent offsets, skipped offsets) are answered at `finish` from one sorted
+//! vector of the positions the messages were seen at.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Series, Verdict};
-use crate::expect::{Allowance, Expectations};
-use crate::history::{self, Op, OpType, Position};
+use crate::analysis::{Case, Counts, FaultWindow, Series};
+use crate::expect::Expectations;
+use crate::history::{self, HistoryError, Op, OpType};
 use crate::limits;
+use crate::scan::{self, Body, Flat, Rec};
 
-const NS_PER_S: f64 = 1e9;
+pub(crate) const NS_PER_S: f64 = 1e9;
+pub(crate) const NONE: u64 = u64::MAX;
+pub(crate) const NO_OFFSET: i64 = i64::MIN;
 
-fn seconds(time_ns: u64) -> f64 {
+pub(crate) fn seconds(time_ns: u64) -> f64 {
     time_ns as f64 / NS_PER_S
 }
 
-/// A position with the topic interned: what the maps keep per record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Pos {
-    topic: u32,
-    partition: i32,
-    offset: i64,
+pub(crate) fn millis(time_ns: u64) -> u32 {
+    u32::try_from(time_ns / 1_000_000).unwrap_or(u32::MAX)
+}
+
+/// Seconds of a millisecond time, for evidence.
+pub(crate) fn ms_seconds(ms: u32) -> f64 {
+    f64::from(ms) / 1000.0
+}
+
+/// FxHash's mixing step: fast for the small integer keys of the checker's maps.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.write_u64(n as u32 as u64);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// The message-id hasher: consecutive ids land in consecutive buckets (the table's low bits), so a
+/// history's mostly increasing ids stay in cache, while the top bits (the table's tag) are mixed.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = FastHasher(self.0);
+        h.write(bytes);
+        self.0 = h.0;
+    }
+    fn write_u64(&mut self, id: u64) {
+        const TAG_BITS: u64 = !0 << 57;
+        let low = id ^ (id >> 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (low & !TAG_BITS) | (low.wrapping_mul(0x2545_F491_4F6C_DD1D) & TAG_BITS);
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// `Msg::flags` bits.
+pub(crate) mod flag {
+    /// Some `send` op mentioned the id.
+    pub const HAS_SEND: u16 = 1;
+    /// A `send` invoke was logged (`first_index` is the first send op).
+    pub const HAS_INVOKE: u16 = 1 << 1;
+    /// Read by the final read.
+    pub const IN_FINAL: u16 = 1 << 2;
+    /// Read by a consumer poll outside the final read.
+    pub const READ_BY_CONSUMER: u16 = 1 << 3;
+    /// Read before any send op mentioned it.
+    pub const READ_BEFORE_SEND: u16 = 1 << 4;
+    /// The read before any send op was followed by a send invoke: a future read.
+    pub const FUTURE_READ: u16 = 1 << 5;
+    /// Read while its send was invoked and not yet acknowledged.
+    pub const READ_BEFORE_ACK: u16 = 1 << 6;
+    /// The first read position came from the final read.
+    pub const FIRST_READ_FINAL: u16 = 1 << 7;
+    /// The final read returned it at the first read position.
+    pub const FINAL_AT_FIRST: u16 = 1 << 8;
+    /// `enqueue` or `accept` ok.
+    pub const ACCEPTED: u16 = 1 << 9;
+    /// `drop` ok.
+    pub const DROPPED: u16 = 1 << 10;
+}
+
+/// Everything known about one message id, kept small: ten million of them must fit in well under
+/// two gigabytes. Times are milliseconds since start; `NONE`/`NO_OFFSET`/`u32::MAX` mean absent.
+#[derive(Debug, Clone)]
+pub(crate) struct Msg {
+    pub id: u64,
+    /// Index of the first send op (or, for an id only read, of the first read): orders cases.
+    pub first_index: u64,
+    pub ack_index: u64,
+    /// The first poll that returned it.
+    pub read_index: u64,
+    pub invoke_ms: u32,
+    pub ack_ms: u32,
+    pub read_ms: u32,
+    /// Interned process of the first send op.
+    pub process: u32,
+    /// Interned topic of the send.
+    pub topic: u32,
+    /// Interned (topic, partition) of the ack and of the first read.
+    pub ack_pk: u32,
+    pub read_pk: u32,
+    pub ack_offset: i64,
+    pub read_offset: i64,
+    pub attempts: u16,
+    pub fails: u16,
+    pub infos: u16,
+    pub open: u16,
+    /// Records returned by consumer polls (the final read excluded), saturating.
+    pub deliveries: u16,
+    pub flags: u16,
+    pub extra: Option<Box<Extra>>,
+}
+
+/// The rare parts of a message's record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    /// The last send completion that was not an ack.
+    pub last_unacked: Option<Unacked>,
+    /// Further distinct read positions (up to `limits::POSITIONS_PER_ID_MAX - 1`).
+    pub others: Vec<ReadAt>,
+    /// First `enqueue`/`accept` ok, `drop` ok: (op index, ms).
+    pub accepted_at: Option<(u64, u32)>,
+    pub dropped_at: Option<(u64, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Unacked {
+    pub kind: OpType,
+    pub index: u64,
+    pub time_ms: u32,
+    pub error: Option<String>,
+}
+
+/// A further distinct position a message was read at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadAt {
+    pub pk: u32,
+    pub offset: i64,
+    pub index: u64,
+    pub time_ms: u32,
+    pub in_final: bool,
+}
+
+impl Msg {
+    fn new(id: u64, first_index: u64) -> Self {
+        Msg {
+            id,
+            first_index,
+            ack_index: NONE,
+            read_index: NONE,
+            invoke_ms: 0,
+            ack_ms: 0,
+            read_ms: 0,
+            process: u32::MAX,
+            topic: u32::MAX,
+            ack_pk: u32::MAX,
+            read_pk: u32::MAX,
+            ack_offset: NO_OFFSET,
+            read_offset: NO_OFFSET,
+            attempts: 0,
+            fails: 0,
+            infos: 0,
+            open: 0,
+            deliveries: 0,
+            flags: 0,
+            extra: None,
+        }
+    }
+
+    pub fn has(&self, bits: u16) -> bool {
+        self.flags & bits == bits
+    }
+
+    pub fn outcome(&self) -> SendOutcome {
+        if self.ack_index != NONE {
+            SendOutcome::Ok
+        } else if self.infos > 0 || self.open > 0 || self.fails == 0 {
+            SendOutcome::Info
+        } else {
+            SendOutcome::Fail
+        }
+    }
+
+    pub fn is_read(&self) -> bool {
+        self.read_index != NONE
+    }
+
+    pub fn acked_offset(&self) -> Option<(u32, i64)> {
+        (self.ack_offset != NO_OFFSET).then_some((self.ack_pk, self.ack_offset))
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    pub fn last_unacked(&self) -> Option<&Unacked> {
+        self.extra.as_ref().and_then(|e| e.last_unacked.as_ref())
+    }
+
+    pub fn others(&self) -> &[ReadAt] {
+        self.extra.as_ref().map_or(&[], |e| e.others.as_slice())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendOutcome {
+    Ok,
+    Fail,
+    Info,
+}
+
+/// Messages in fixed-size chunks: growing never copies (nor doubles the memory of) what is there.
+#[derive(Debug, Default)]
+pub(crate) struct Msgs {
+    chunks: Vec<Vec<Msg>>,
+    len: usize,
+}
+
+const CHUNK_LEN: usize = 1 << 16;
+
+impl Msgs {
+    fn push(&mut self, msg: Msg) -> usize {
+        if self.len % CHUNK_LEN == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK_LEN));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(msg);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    #[inline]
+    pub fn get(&self, slot: usize) -> &Msg {
+        &self.chunks[slot / CHUNK_LEN][slot % CHUNK_LEN]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, slot: usize) -> &mut Msg {
+        &mut self.chunks[slot / CHUNK_LEN][slot % CHUNK_LEN]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Msg> {
+        self.chunks.iter().flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Message id → slot, in pages of `PAGE_LEN` consecutive ids (kaos ids are a producer number in
+/// the high bits and a sequence in the low bits, so each producer fills its own pages): no hashing
+/// per id, consecutive ids share cache lines. Memory stays proportional to the number of messages:
+/// a new page is only made while the pages hold at most twice the messages (plus
+/// `limits::DENSE_IDS_SLACK` ids); ids beyond that go to a hash map.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    /// Page number (`id >> PAGE_BITS`) → index in `pages`.
+    page_of: FastMap<u64, u32>,
+    pages: Vec<Box<[u32]>>,
+    sparse: IdMap<u32>,
+}
+
+const PAGE_BITS: u32 = 12;
+const PAGE_LEN: usize = 1 << PAGE_BITS;
+
+impl Slots {
+    #[inline]
+    pub fn get(&self, id: u64) -> Option<u32> {
+        if let Some(&page) = self.page_of.get(&(id >> PAGE_BITS)) {
+            let slot = self.pages[page as usize][(id as usize) & (PAGE_LEN - 1)];
+            if slot != u32::MAX {
+                return Some(slot);
+            }
+        }
+        if self.sparse.is_empty() {
+            return None;
+        }
+        self.sparse.get(&id).copied()
+    }
+
+    /// Inserts a new id; `messages` is how many messages exist with it.
+    #[inline]
+    pub fn insert(&mut self, id: u64, slot: u32, messages: usize) {
+        let number = id >> PAGE_BITS;
+        let page = match self.page_of.get(&number) {
+            Some(&page) => Some(page),
+            None => {
+                let bound = messages
+                    .saturating_mul(2)
+                    .saturating_add(limits::DENSE_IDS_SLACK);
+                if (self.pages.len() + 1).saturating_mul(PAGE_LEN) <= bound {
+                    let page = u32::try_from(self.pages.len()).unwrap_or(u32::MAX);
+                    self.pages.push(vec![u32::MAX; PAGE_LEN].into_boxed_slice());
+                    self.page_of.insert(number, page);
+                    Some(page)
+                } else {
+                    None
+                }
+            }
+        };
+        match page {
+            Some(page) => self.pages[page as usize][(id as usize) & (PAGE_LEN - 1)] = slot,
+            None => {
+                self.sparse.insert(id, slot);
+            }
+        }
+    }
 }
 
 /// A send invoke not yet completed.
@@ -30,149 +364,154 @@ struct OpenSend {
     id: Option<u64>,
 }
 
-/// A send completion that was not an ack.
-#[derive(Debug, Clone)]
-struct Unacked {
-    kind: OpType,
-    index: u64,
-    time_ns: u64,
-    error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Ack {
-    index: u64,
-    time_ns: u64,
-    pos: Option<Pos>,
-}
-
-/// Everything known about the sends of one message id.
-#[derive(Debug, Clone, Default)]
-struct SendRecord {
-    /// Index of the first op that mentioned this id (the invoke, normally): the order of cases.
-    first_index: u64,
-    invoke_index: Option<u64>,
-    invoke_time_ns: u64,
-    /// Interned process name (see `Checker::names`).
-    process: Option<u32>,
-    topic: Option<u32>,
-    attempts: u32,
-    ack: Option<Ack>,
-    fails: u32,
-    infos: u32,
-    open: u32,
-    /// Boxed: only sends that were never acknowledged carry it.
-    last_unacked: Option<Box<Unacked>>,
-}
-
-impl SendRecord {
-    fn outcome(&self) -> SendOutcome {
-        if self.ack.is_some() {
-            SendOutcome::Ok
-        } else if self.infos > 0 || self.open > 0 || self.fails == 0 {
-            SendOutcome::Info
-        } else {
-            SendOutcome::Fail
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SendOutcome {
-    Ok,
-    Fail,
-    Info,
-}
-
-/// A distinct position an id was read at, with the first poll that returned it there.
-#[derive(Debug, Clone, Copy)]
-struct ReadAt {
-    pos: Pos,
-    index: u64,
-    time_ns: u64,
-}
-
-/// Everything known about the reads of one message id.
-#[derive(Debug, Clone)]
-struct ReadRecord {
-    first: ReadAt,
-    /// Further distinct positions (up to `limits::POSITIONS_PER_ID_MAX - 1`).
-    others: Vec<ReadAt>,
-    in_final_read: bool,
-}
-
 /// Where the harness is in its `final_read` phase.
 #[derive(Debug, Clone, Default)]
-struct FinalRead {
-    active: bool,
-    invoked_at_ns: Option<u64>,
-    completed: bool,
-    ended_without_ok: Option<String>,
+pub(crate) struct FinalRead {
+    pub active: bool,
+    pub invoked_at_ns: Option<u64>,
+    pub completed: bool,
+    pub ended_without_ok: Option<String>,
 }
 
 /// A note that may repeat, counted rather than repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Oddity {
+pub(crate) enum Oddity {
     CompletionWithoutInvoke,
     MalformedRecords,
     RecoveryWithoutFault,
+    JumpsBeyondLimit,
 }
 
-/// The queue checker. Feed it every op in history order with [`Checker::observe`], then call
-/// [`Checker::finish`].
+/// Why a consumer's next read of a partition is expected somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reset {
+    /// An assign/subscribe/rebalance with a committed offset for the group.
+    Committed,
+    /// A `seek`.
+    Seek,
+}
+
+/// One consumer's progress in one partition, within its current assignment generation.
+#[derive(Debug, Clone, Copy)]
+struct PartState {
+    /// Last offset read (`NO_OFFSET` before the first read).
+    last: i64,
+    last_index: u64,
+    /// After a reset: where the next read must start (`None`: anywhere).
+    pending: Option<Option<(i64, Reset)>>,
+    generation: i64,
+}
+
+/// A consumer moved within a partition other than to the next offset.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Jump {
+    pub process: u32,
+    pub pk: u32,
+    /// The offset before (exclusive): the last one read, or the expected one minus one.
+    pub from: i64,
+    /// The offset read.
+    pub to: i64,
+    pub index: u64,
+    pub time_ms: u32,
+    pub id: Option<u64>,
+    pub generation: i64,
+    /// `None`: between or within polls in one generation; `Some`: the first read after a reset.
+    pub after: Option<Reset>,
+    pub within_poll: bool,
+}
+
+/// A `process` ok op's record of one message.
+#[derive(Debug, Clone)]
+pub(crate) struct Processed {
+    pub count: u32,
+    /// (op index, ms, process, pk, offset) of the first two processings.
+    pub first: (u64, u32, u32, u32, i64),
+    pub second: Option<(u64, u32, u32, u32, i64)>,
+}
+
+/// The queue checker. Feed it every op in history order with [`Checker::observe`] (or lines with
+/// [`Checker::observe_line`]), then call [`Checker::finish`].
 #[derive(Debug)]
 pub struct Checker {
-    expect: Expectations,
-    ops: u64,
-    last_time_ns: u64,
-    /// Topic and process names, interned: per-message records keep a u32.
-    names: Interner,
-    sends: HashMap<u64, SendRecord>,
-    open_sends: HashMap<String, VecDeque<OpenSend>>,
-    reads: HashMap<u64, ReadRecord>,
-    /// What the final read found at each position (`None`: a record without an id).
-    final_positions: HashMap<Pos, Option<u64>>,
-    /// Highest offset the final read returned per (topic, partition).
-    final_ends: HashMap<(u32, i32), i64>,
-    final_read: FinalRead,
-    faults: Vec<FaultWindow>,
-    series: Series,
-    counts: Counts,
-    oddities: HashMap<Oddity, u64>,
-    notes: Vec<String>,
+    pub(crate) expect: Expectations,
+    pub(crate) ops: u64,
+    pub(crate) last_time_ns: u64,
+    /// Topic, process and group names, interned: per-message records keep a u32.
+    pub(crate) names: Interner,
+    /// (topic, partition) pairs, interned.
+    pub(crate) pks: Vec<(u32, i32)>,
+    pk_ids: FastMap<(u32, i32), u32>,
+    harness: u32,
+    nemesis: u32,
+    pub(crate) slots: Slots,
+    pub(crate) msgs: Msgs,
+    open_sends: FastMap<u32, VecDeque<OpenSend>>,
+    /// Highest offset the final read returned per partition.
+    pub(crate) final_ends: FastMap<u32, i64>,
+    /// Final-read positions whose record carries no id.
+    pub(crate) final_without_id: FastSet<(u32, i64)>,
+    /// Highest offset any successful poll returned per partition.
+    pub(crate) read_frontier: FastMap<u32, i64>,
+    consumers: FastMap<(u32, u32), PartState>,
+    pub(crate) process_group: FastMap<u32, u32>,
+    /// Highest committed offset per (group, partition).
+    pub(crate) committed: FastMap<(u32, u32), i64>,
+    pub(crate) jumps: Vec<Jump>,
+    /// Reads that went backwards: (jump, why), kept up to the evidence cap; the count is exact.
+    pub(crate) rewinds: Vec<Jump>,
+    pub(crate) rewinds_count: u64,
+    pub(crate) processed: IdMap<Processed>,
+    pub(crate) final_read: FinalRead,
+    pub(crate) faults: Vec<FaultWindow>,
+    pub(crate) series: Series,
+    pub(crate) counts: Counts,
+    pub(crate) oddities: FastMap<Oddity, u64>,
+    pub(crate) notes: Vec<String>,
+    /// The harness `start` op's value (the scenario), if any.
+    pub(crate) scenario: Option<serde_json::Value>,
+    /// `client_start` specs by client (process) name.
+    pub(crate) client_specs: HashMap<String, serde_json::Value>,
+    pub(crate) replica_cases: Vec<Case>,
+    last_topic: Option<(String, u32)>,
 }
 
 impl Checker {
     pub fn new(expect: Expectations) -> Self {
+        let mut names = Interner::default();
+        let harness = names.intern("harness");
+        let nemesis = names.intern("nemesis");
         Checker {
             expect,
             ops: 0,
             last_time_ns: 0,
-            names: Interner::default(),
-            sends: HashMap::new(),
-            open_sends: HashMap::new(),
-            reads: HashMap::new(),
-            final_positions: HashMap::new(),
-            final_ends: HashMap::new(),
+            names,
+            pks: Vec::new(),
+            pk_ids: FastMap::default(),
+            harness,
+            nemesis,
+            slots: Slots::default(),
+            msgs: Msgs::default(),
+            open_sends: FastMap::default(),
+            final_ends: FastMap::default(),
+            final_without_id: FastSet::default(),
+            read_frontier: FastMap::default(),
+            consumers: FastMap::default(),
+            process_group: FastMap::default(),
+            committed: FastMap::default(),
+            jumps: Vec::new(),
+            rewinds: Vec::new(),
+            rewinds_count: 0,
+            processed: IdMap::default(),
             final_read: FinalRead::default(),
             faults: Vec::new(),
             series: Series::default(),
             counts: Counts::default(),
-            oddities: HashMap::new(),
+            oddities: FastMap::default(),
             notes: Vec::new(),
-        }
-    }
-
-    /// Takes one op, in history order.
-    pub fn observe(&mut self, op: &Op) {
-        self.ops += 1;
-        self.last_time_ns = self.last_time_ns.max(op.time_ns);
-        match op.f.as_str() {
-            "send" => self.observe_send(op),
-            "poll" if op.kind == OpType::Ok => self.observe_poll(op),
-            "final_read" if op.process == "harness" => self.observe_final_read(op),
-            _ if op.process == "nemesis" => self.observe_nemesis(op),
-            _ => {}
+            scenario: None,
+            client_specs: HashMap::new(),
+            replica_cases: Vec::new(),
+            last_topic: None,
         }
     }
 
@@ -181,20 +520,156 @@ impl Checker {
         self.notes.push(note.into());
     }
 
-    fn topic_id(&mut self, topic: &str) -> u32 {
-        self.names.intern(topic)
+    /// Reads per-replica dumps (see [`crate::replicas`]) and keeps their divergence cases for
+    /// `finish`, judged by the `replica_divergence` expectation.
+    pub fn observe_replica_dumps(
+        &mut self,
+        dumps: &[(String, &str)],
+    ) -> Result<(), crate::replicas::DumpError> {
+        let cases = crate::replicas::divergence(dumps)?;
+        self.replica_cases.extend(cases);
+        Ok(())
     }
 
-    fn position(&self, pos: Pos) -> Position {
-        Position {
-            topic: self.topic_name(pos.topic).to_owned(),
-            partition: pos.partition,
-            offset: pos.offset,
+    /// Takes one line of `history.jsonl` (1-based `line_number` for errors), through the fast
+    /// path when it can.
+    pub fn observe_line(&mut self, line: &str, line_number: usize) -> Result<(), HistoryError> {
+        let mut records = Vec::new();
+        self.observe_line_with(line, line_number, &mut records)
+    }
+
+    /// `observe_line` with a caller-kept scratch vector for poll records (no allocation per poll).
+    pub(crate) fn observe_line_with<'a>(
+        &mut self,
+        line: &'a str,
+        line_number: usize,
+        records: &mut Vec<Rec<'a>>,
+    ) -> Result<(), HistoryError> {
+        match scan::scan_line(line, records) {
+            Some(scanned) => {
+                self.observe_scanned(&scanned, records);
+                Ok(())
+            }
+            None => {
+                let op = history::parse_op(line, line_number)?;
+                self.observe(&op);
+                Ok(())
+            }
         }
     }
 
-    fn topic_name(&self, topic: u32) -> &str {
-        self.names.name(topic)
+    fn observe_scanned(&mut self, line: &scan::Line<'_>, records: &[Rec<'_>]) {
+        self.ops += 1;
+        self.last_time_ns = self.last_time_ns.max(line.time_ns);
+        let meta = Meta {
+            index: line.index,
+            time_ns: line.time_ns,
+            process: self.names.intern(&line.process),
+            kind: line.kind,
+            error: line.error.as_deref(),
+        };
+        match &line.body {
+            Body::Records => {
+                if meta.kind == OpType::Ok {
+                    self.on_poll(&meta, records);
+                }
+            }
+            Body::Flat(flat) => self.on_flat(&line.f, &meta, flat),
+        }
+    }
+
+    /// Takes one op, in history order.
+    pub fn observe(&mut self, op: &Op) {
+        self.ops += 1;
+        self.last_time_ns = self.last_time_ns.max(op.time_ns);
+        let meta = Meta {
+            index: op.index,
+            time_ns: op.time_ns,
+            process: self.names.intern(&op.process),
+            kind: op.kind,
+            error: op.error.as_deref(),
+        };
+        match op.f.as_str() {
+            "poll" if op.kind == OpType::Ok => {
+                let (records, malformed) = history::polled_records(&op.value);
+                if malformed > 0 {
+                    *self.oddities.entry(Oddity::MalformedRecords).or_default() += malformed;
+                }
+                self.on_poll(&meta, &records);
+            }
+            "send" | "enqueue" | "accept" | "drop" | "process" | "offset_commit" | "seek" => {
+                self.on_flat(&op.f, &meta, &history::flat_of(&op.value));
+            }
+            "assign" | "subscribe" | "rebalance" if op.kind == OpType::Ok => {
+                self.on_assignment(&meta, &op.value);
+            }
+            "final_read" if meta.process == self.harness => self.observe_final_read(op),
+            "start"
+                if meta.process == self.harness
+                    && self.scenario.is_none()
+                    && !op.value.is_null() =>
+            {
+                self.scenario = Some(op.value.clone());
+            }
+            "client_start" if meta.process == self.harness => {
+                let client = op.value.get("client").and_then(serde_json::Value::as_str);
+                if let (Some(client), Some(spec)) = (client, op.value.get("spec")) {
+                    self.client_specs.insert(client.to_owned(), spec.clone());
+                }
+            }
+            _ if meta.process == self.nemesis => self.observe_nemesis(op),
+            _ => {}
+        }
+    }
+
+    fn on_flat(&mut self, f: &str, meta: &Meta<'_>, flat: &Flat<'_>) {
+        match f {
+            "send" => self.on_send(meta, flat),
+            "enqueue" | "accept" | "drop" if meta.kind == OpType::Ok => {
+                self.on_accept(f == "drop", meta, flat)
+            }
+            "process" if meta.kind == OpType::Ok => self.on_process(meta, flat),
+            "offset_commit" if meta.kind == OpType::Ok => self.on_offset_commit(meta, flat),
+            "seek" if meta.kind == OpType::Ok => self.on_seek(meta, flat),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn topic_id(&mut self, topic: &str) -> u32 {
+        if let Some((name, id)) = &self.last_topic {
+            if name == topic {
+                return *id;
+            }
+        }
+        let id = self.names.intern(topic);
+        self.last_topic = Some((topic.to_owned(), id));
+        id
+    }
+
+    pub(crate) fn pk(&mut self, topic: u32, partition: i32) -> u32 {
+        if let Some(pk) = self.pk_ids.get(&(topic, partition)) {
+            return *pk;
+        }
+        let pk = u32::try_from(self.pks.len()).unwrap_or(u32::MAX);
+        self.pks.push((topic, partition));
+        self.pk_ids.insert((topic, partition), pk);
+        pk
+    }
+
+    /// The slot of message `id`, created (first mentioned at `index`) when new.
+    #[inline]
+    fn slot(&mut self, id: u64, index: u64) -> usize {
+        if let Some(slot) = self.slots.get(id) {
+            return slot as usize;
+        }
+        let slot = self.msgs.push(Msg::new(id, index));
+        self.slots
+            .insert(id, u32::try_from(slot).unwrap_or(u32::MAX), self.msgs.len());
+        slot
+    }
+
+    pub(crate) fn msg(&self, id: u64) -> Option<&Msg> {
+        self.slots.get(id).map(|slot| self.msgs.get(slot as usize))
     }
 
     fn bump(series: &mut Vec<u64>, time_ns: u64, by: u64) {
@@ -207,48 +682,51 @@ impl Checker {
         series[second] += by;
     }
 
-    fn observe_send(&mut self, op: &Op) {
-        let value_id = history::message_id(&op.value);
-        let topic = history::topic_of(&op.value).map(|t| self.topic_id(t));
-        if op.kind == OpType::Invoke {
+    fn on_send(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
+        let value_id = flat.id;
+        let topic = flat.topic.as_deref().map(|t| self.topic_id(t));
+        if meta.kind == OpType::Invoke {
             let open = OpenSend { id: value_id };
-            match self.open_sends.get_mut(&op.process) {
-                Some(queue) => queue.push_back(open),
-                None => {
-                    self.open_sends
-                        .insert(op.process.clone(), VecDeque::from([open]));
-                }
-            }
+            self.open_sends
+                .entry(meta.process)
+                .or_default()
+                .push_back(open);
             let Some(id) = value_id else {
                 self.counts.sends_without_id += 1;
                 return;
             };
-            let record = self.sends.entry(id).or_insert_with(|| SendRecord {
-                first_index: op.index,
-                ..SendRecord::default()
-            });
-            record.attempts += 1;
-            if record.invoke_index.is_none() {
-                record.invoke_index = Some(op.index);
-                record.invoke_time_ns = op.time_ns;
-                record.process = Some(self.names.intern(&op.process));
+            let slot = self.slot(id, meta.index);
+            let msg = self.msgs.get_mut(slot);
+            msg.attempts = msg.attempts.saturating_add(1);
+            if !msg.has(flag::HAS_INVOKE) {
+                if !msg.has(flag::HAS_SEND) {
+                    msg.first_index = meta.index;
+                    if msg.has(flag::READ_BEFORE_SEND) {
+                        msg.flags |= flag::FUTURE_READ;
+                    }
+                }
+                msg.flags |= flag::HAS_INVOKE | flag::HAS_SEND;
+                msg.invoke_ms = millis(meta.time_ns);
+                msg.process = meta.process;
             }
-            if record.topic.is_none() {
-                record.topic = topic;
+            if msg.topic == u32::MAX {
+                if let Some(t) = topic {
+                    msg.topic = t;
+                }
             }
             return;
         }
 
         // A completion: the next ok/fail/info of the same process and f completes the oldest
         // open invoke; when the completion names its id, the open invoke with that id.
-        let matched = self.open_sends.get_mut(&op.process).and_then(|queue| {
+        let matched = self.open_sends.get_mut(&meta.process).and_then(|queue| {
             let at = match value_id {
                 Some(id) => queue
                     .iter()
                     .position(|open| open.id == Some(id))
-                    .or(Some(0)),
-                None => Some(0),
-            }?;
+                    .unwrap_or(0),
+                None => 0,
+            };
             queue.remove(at)
         });
         if matched.is_none() {
@@ -257,10 +735,12 @@ impl Checker {
                 .entry(Oddity::CompletionWithoutInvoke)
                 .or_default() += 1;
         }
-        match op.kind {
-            OpType::Ok => Self::bump(&mut self.series.sends_ok, op.time_ns, 1),
-            OpType::Fail => Self::bump(&mut self.series.sends_fail, op.time_ns, 1),
-            OpType::Info | OpType::Invoke => Self::bump(&mut self.series.sends_info, op.time_ns, 1),
+        match meta.kind {
+            OpType::Ok => Self::bump(&mut self.series.sends_ok, meta.time_ns, 1),
+            OpType::Fail => Self::bump(&mut self.series.sends_fail, meta.time_ns, 1),
+            OpType::Info | OpType::Invoke => {
+                Self::bump(&mut self.series.sends_info, meta.time_ns, 1)
+            }
         }
         let Some(id) = value_id.or(matched.and_then(|open| open.id)) else {
             if matched.is_none() {
@@ -268,115 +748,377 @@ impl Checker {
             }
             return;
         };
-        let pos = match (op.kind, history::acked_at(&op.value)) {
-            (OpType::Ok, Some((partition, offset))) => {
-                let topic = match topic {
-                    Some(t) => t,
-                    None => {
-                        let known = self.sends.get(&id).and_then(|r| r.topic);
-                        match known {
-                            Some(t) => t,
-                            None => self.topic_id(""),
-                        }
-                    }
-                };
-                Some(Pos {
-                    topic,
-                    partition,
-                    offset,
-                })
+        // The broker's ack: a negative offset (what `acks=0` reports) is no position.
+        let acked = match (meta.kind, flat.partition, flat.offset) {
+            (OpType::Ok, Some(partition), Some(offset)) if offset >= 0 => {
+                i32::try_from(partition).ok().map(|p| (p, offset))
             }
             _ => None,
         };
-        let process = self.names.intern(&op.process);
-        let record = self.sends.entry(id).or_insert_with(|| SendRecord {
-            first_index: op.index,
-            invoke_time_ns: op.time_ns,
-            process: Some(process),
-            attempts: 1,
-            ..SendRecord::default()
-        });
-        if record.topic.is_none() {
-            record.topic = topic;
+        let slot = self.slot(id, meta.index);
+        let known_topic = self.msgs.get(slot).topic;
+        let topic = topic.unwrap_or(known_topic);
+        let pos = match acked {
+            Some((partition, offset)) => {
+                let topic = if topic == u32::MAX {
+                    self.topic_id("")
+                } else {
+                    topic
+                };
+                Some((self.pk(topic, partition), offset))
+            }
+            None => None,
+        };
+        let msg = self.msgs.get_mut(slot);
+        if !msg.has(flag::HAS_SEND) {
+            msg.flags |= flag::HAS_SEND;
+            msg.first_index = meta.index;
+            msg.invoke_ms = millis(meta.time_ns);
+            msg.process = meta.process;
+            msg.attempts = msg.attempts.max(1);
         }
-        match op.kind {
+        if msg.topic == u32::MAX {
+            msg.topic = topic;
+        }
+        match meta.kind {
             OpType::Ok => {
-                if record.ack.is_none() {
-                    record.ack = Some(Ack {
-                        index: op.index,
-                        time_ns: op.time_ns,
-                        pos,
-                    });
+                if msg.ack_index == NONE {
+                    msg.ack_index = meta.index;
+                    msg.ack_ms = millis(meta.time_ns);
+                    if let Some((pk, offset)) = pos {
+                        msg.ack_pk = pk;
+                        msg.ack_offset = offset;
+                    }
                 }
             }
             OpType::Fail | OpType::Info | OpType::Invoke => {
-                if op.kind == OpType::Fail {
-                    record.fails += 1;
+                if meta.kind == OpType::Fail {
+                    msg.fails = msg.fails.saturating_add(1);
                 } else {
-                    record.infos += 1;
+                    msg.infos = msg.infos.saturating_add(1);
                 }
-                record.last_unacked = Some(Box::new(Unacked {
-                    kind: op.kind,
-                    index: op.index,
-                    time_ns: op.time_ns,
-                    error: op.error.clone(),
-                }));
+                msg.extra().last_unacked = Some(Unacked {
+                    kind: meta.kind,
+                    index: meta.index,
+                    time_ms: millis(meta.time_ns),
+                    error: meta.error.map(str::to_owned),
+                });
             }
         }
     }
 
-    fn observe_poll(&mut self, op: &Op) {
+    fn on_poll(&mut self, meta: &Meta<'_>, records: &[Rec<'_>]) {
         self.counts.polls_ok += 1;
-        let (records, malformed) = history::polled_records(&op.value);
-        if malformed > 0 {
-            *self.oddities.entry(Oddity::MalformedRecords).or_default() += malformed;
-        }
-        let in_final_read = self.final_read.active;
-        if !in_final_read {
+        let in_final = self.final_read.active;
+        if !in_final {
             self.counts.records_polled += records.len() as u64;
             Self::bump(
                 &mut self.series.records_polled,
-                op.time_ns,
+                meta.time_ns,
                 records.len() as u64,
             );
         }
+        let time_ms = millis(meta.time_ns);
         for record in records {
-            let pos = Pos {
-                topic: self.topic_id(&record.topic),
-                partition: record.partition,
-                offset: record.offset,
-            };
-            if in_final_read {
+            let topic = self.topic_id(&record.topic);
+            let pk = self.pk(topic, record.partition);
+            let offset = record.offset;
+            let frontier = self.read_frontier.entry(pk).or_insert(offset);
+            *frontier = (*frontier).max(offset);
+            if in_final {
                 self.counts.final_read_records += 1;
-                self.final_positions.insert(pos, record.id);
-                let end = self
-                    .final_ends
-                    .entry((pos.topic, pos.partition))
-                    .or_insert(pos.offset);
-                *end = (*end).max(pos.offset);
+                let end = self.final_ends.entry(pk).or_insert(offset);
+                *end = (*end).max(offset);
+                if record.id.is_none() {
+                    self.final_without_id.insert((pk, offset));
+                }
             }
+            self.consumer_order(meta, pk, offset, record.id, time_ms);
             let Some(id) = record.id else {
                 self.counts.records_without_id += 1;
                 continue;
             };
-            let here = ReadAt {
-                pos,
-                index: op.index,
-                time_ns: op.time_ns,
-            };
-            let read = self.reads.entry(id).or_insert_with(|| ReadRecord {
-                first: here,
-                others: Vec::new(),
-                in_final_read: false,
-            });
-            if in_final_read && !read.in_final_read {
-                read.in_final_read = true;
+            let slot = self.slot(id, meta.index);
+            let msg = self.msgs.get_mut(slot);
+            if !msg.has(flag::HAS_SEND) {
+                msg.flags |= flag::READ_BEFORE_SEND;
+            } else if msg.ack_index == NONE {
+                msg.flags |= flag::READ_BEFORE_ACK;
+            }
+            if !in_final {
+                msg.deliveries = msg.deliveries.saturating_add(1);
+                msg.flags |= flag::READ_BY_CONSUMER;
+            }
+            if msg.read_index == NONE {
+                msg.read_index = meta.index;
+                msg.read_ms = time_ms;
+                msg.read_pk = pk;
+                msg.read_offset = offset;
+                if in_final {
+                    msg.flags |= flag::FIRST_READ_FINAL | flag::FINAL_AT_FIRST;
+                }
+            } else if msg.read_pk == pk && msg.read_offset == offset {
+                if in_final {
+                    msg.flags |= flag::FINAL_AT_FIRST;
+                }
+            } else {
+                let extra = msg.extra();
+                let known = extra
+                    .others
+                    .iter()
+                    .position(|r| r.pk == pk && r.offset == offset);
+                match known {
+                    Some(i) => extra.others[i].in_final |= in_final,
+                    None if extra.others.len() + 1 < limits::POSITIONS_PER_ID_MAX => {
+                        extra.others.push(ReadAt {
+                            pk,
+                            offset,
+                            index: meta.index,
+                            time_ms,
+                            in_final,
+                        })
+                    }
+                    None => {}
+                }
+            }
+            if in_final && !msg.has(flag::IN_FINAL) {
+                msg.flags |= flag::IN_FINAL;
                 self.counts.final_read_distinct_ids += 1;
             }
-            let seen = read.first.pos == pos || read.others.iter().any(|r| r.pos == pos);
-            if !seen && read.others.len() + 1 < limits::POSITIONS_PER_ID_MAX {
-                read.others.push(here);
+        }
+    }
+
+    /// Poll skip and nonmonotonic poll, per consumer and partition within one generation.
+    fn consumer_order(
+        &mut self,
+        meta: &Meta<'_>,
+        pk: u32,
+        offset: i64,
+        id: Option<u64>,
+        time_ms: u32,
+    ) {
+        let state = self
+            .consumers
+            .entry((meta.process, pk))
+            .or_insert(PartState {
+                last: NO_OFFSET,
+                last_index: NONE,
+                pending: Some(None),
+                generation: -1,
+            });
+        let jump = |from: i64, after: Option<Reset>, within_poll: bool, generation: i64| Jump {
+            process: meta.process,
+            pk,
+            from,
+            to: offset,
+            index: meta.index,
+            time_ms,
+            id,
+            generation,
+            after,
+            within_poll,
+        };
+        let (forward, backward) = match state.pending.take() {
+            Some(None) => (None, None),
+            Some(Some((expected, why))) => {
+                let j = jump(expected - 1, Some(why), false, state.generation);
+                if offset < expected {
+                    (None, Some(j))
+                } else if offset > expected {
+                    (Some(j), None)
+                } else {
+                    (None, None)
+                }
             }
+            None => {
+                let within = state.last_index == meta.index;
+                let j = jump(state.last, None, within, state.generation);
+                if offset <= state.last {
+                    (None, Some(j))
+                } else if offset > state.last.saturating_add(1) {
+                    (Some(j), None)
+                } else {
+                    (None, None)
+                }
+            }
+        };
+        state.last = offset;
+        state.last_index = meta.index;
+        if let Some(j) = forward {
+            if self.jumps.len() < limits::CONSUMER_JUMPS_MAX {
+                self.jumps.push(j);
+            } else {
+                *self.oddities.entry(Oddity::JumpsBeyondLimit).or_default() += 1;
+            }
+        }
+        if let Some(j) = backward {
+            self.rewinds_count += 1;
+            if self.rewinds.len() < limits::CASES_PER_CLASS_MAX {
+                self.rewinds.push(j);
+            }
+        }
+    }
+
+    /// `assign`/`subscribe`/`rebalance` ok: a new generation; the next read of each partition
+    /// must start at the group's committed offset when one is known, anywhere otherwise.
+    fn on_assignment(&mut self, meta: &Meta<'_>, value: &serde_json::Value) {
+        if let Some(group) = value.get("group").and_then(serde_json::Value::as_str) {
+            let group = self.names.intern(group);
+            self.process_group.insert(meta.process, group);
+        }
+        let generation = value
+            .get("generation")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(-1);
+        let topic = value
+            .get("topic")
+            .and_then(serde_json::Value::as_str)
+            .map(|t| self.topic_id(t));
+        let partitions: Vec<i32> = value
+            .get("partitions")
+            .and_then(serde_json::Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.as_i64().and_then(|p| i32::try_from(p).ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let group = self.process_group.get(&meta.process).copied();
+        // Everything this process held is reset (partitions it no longer owns are forgotten).
+        let mut owned: Vec<u32> = Vec::new();
+        if let Some(topic) = topic {
+            for p in &partitions {
+                owned.push(self.pk(topic, *p));
+            }
+        }
+        // Without a partition list (a subscription), every partition held is reset and kept.
+        let keep_all = topic.is_none() || value.get("partitions").is_none();
+        let process = meta.process;
+        let committed = &self.committed;
+        let expected = |pk: u32| {
+            group
+                .and_then(|g| committed.get(&(g, pk)).copied())
+                .map(|c| (c, Reset::Committed))
+        };
+        self.consumers.retain(|(p, pk), state| {
+            if *p != process {
+                return true;
+            }
+            if keep_all || owned.contains(pk) {
+                state.pending = Some(expected(*pk));
+                state.generation = generation;
+                true
+            } else {
+                false
+            }
+        });
+        for pk in owned {
+            let pending = Some(expected(pk));
+            self.consumers
+                .entry((process, pk))
+                .and_modify(|s| {
+                    s.pending = pending;
+                    s.generation = generation;
+                })
+                .or_insert(PartState {
+                    last: NO_OFFSET,
+                    last_index: NONE,
+                    pending,
+                    generation,
+                });
+        }
+    }
+
+    fn flat_pk(&mut self, flat: &Flat<'_>) -> Option<u32> {
+        let topic = self.topic_id(flat.topic.as_deref().unwrap_or(""));
+        let partition = i32::try_from(flat.partition?).ok()?;
+        Some(self.pk(topic, partition))
+    }
+
+    fn on_seek(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
+        let (Some(pk), Some(offset)) = (self.flat_pk(flat), flat.offset) else {
+            return;
+        };
+        let state = self
+            .consumers
+            .entry((meta.process, pk))
+            .or_insert(PartState {
+                last: NO_OFFSET,
+                last_index: NONE,
+                pending: None,
+                generation: -1,
+            });
+        state.pending = Some(Some((offset, Reset::Seek)));
+    }
+
+    fn on_offset_commit(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
+        self.counts.offset_commits += 1;
+        let group = match flat.group.as_deref() {
+            Some(g) => {
+                let g = self.names.intern(g);
+                self.process_group.insert(meta.process, g);
+                g
+            }
+            None => match self.process_group.get(&meta.process) {
+                Some(g) => *g,
+                None => self.names.intern(""),
+            },
+        };
+        let (Some(pk), Some(offset)) = (self.flat_pk(flat), flat.offset) else {
+            return;
+        };
+        let c = self.committed.entry((group, pk)).or_insert(offset);
+        *c = (*c).max(offset);
+    }
+
+    fn on_process(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
+        self.counts.processed += 1;
+        let Some(id) = flat.id else { return };
+        let pk = self.flat_pk(flat).unwrap_or(u32::MAX);
+        let at = (
+            meta.index,
+            millis(meta.time_ns),
+            meta.process,
+            pk,
+            flat.offset.unwrap_or(NO_OFFSET),
+        );
+        self.processed
+            .entry(id)
+            .and_modify(|p| {
+                p.count = p.count.saturating_add(1);
+                if p.second.is_none() {
+                    p.second = Some(at);
+                }
+            })
+            .or_insert(Processed {
+                count: 1,
+                first: at,
+                second: None,
+            });
+    }
+
+    fn on_accept(&mut self, dropped: bool, meta: &Meta<'_>, flat: &Flat<'_>) {
+        let Some(id) = flat.id else { return };
+        let topic = flat.topic.as_deref().map(|t| self.topic_id(t));
+        let slot = self.slot(id, meta.index);
+        let msg = self.msgs.get_mut(slot);
+        if msg.topic == u32::MAX {
+            if let Some(t) = topic {
+                msg.topic = t;
+            }
+        }
+        if msg.process == u32::MAX {
+            msg.process = meta.process;
+        }
+        let at = Some((meta.index, millis(meta.time_ns)));
+        if dropped {
+            msg.flags |= flag::DROPPED;
+            let extra = msg.extra();
+            extra.dropped_at = extra.dropped_at.or(at);
+        } else {
+            msg.flags |= flag::ACCEPTED;
+            let extra = msg.extra();
+            extra.accepted_at = extra.accepted_at.or(at);
         }
     }
 
@@ -457,371 +1199,65 @@ impl Checker {
         });
     }
 
-    /// Ends the pass and concludes.
-    pub fn finish(mut self) -> Analysis {
-        let duration_s = seconds(self.last_time_ns);
-        self.close_open_sends();
-        let mut counts = std::mem::take(&mut self.counts);
-        counts.ops = self.ops;
-        let final_read_done = self.final_read.completed;
-
-        let mut lost_ids = Vec::new();
-        let mut unacknowledged_absent_ids = Vec::new();
-        let mut aborted_read_ids = Vec::new();
-        for (id, send) in &self.sends {
-            counts.sends_invoked += 1;
-            let read = self.reads.get(id);
-            let in_final_read = read.is_some_and(|r| r.in_final_read);
-            let outcome = send.outcome();
-            match outcome {
-                SendOutcome::Ok => counts.sends_ok += 1,
-                SendOutcome::Fail => counts.sends_fail += 1,
-                SendOutcome::Info => counts.sends_info += 1,
-            }
-            if outcome != SendOutcome::Ok && in_final_read {
-                counts.recovered += 1;
-            }
-            if outcome == SendOutcome::Fail && read.is_some() {
-                aborted_read_ids.push((send.first_index, *id));
-            }
-            if final_read_done && !in_final_read {
-                if outcome == SendOutcome::Ok {
-                    lost_ids.push((send.first_index, *id));
-                } else {
-                    unacknowledged_absent_ids.push((send.first_index, *id));
-                }
-            }
-        }
-        let mut duplicate_ids = Vec::new();
-        for (id, read) in &self.reads {
-            if !read.others.is_empty() {
-                duplicate_ids.push((read.first.index, *id));
-            }
-            if !self.sends.contains_key(id) {
-                counts.unknown_ids_read += 1;
-            }
-        }
-        counts.lost = lost_ids.len() as u64;
-        counts.unacknowledged_absent = unacknowledged_absent_ids.len() as u64;
-        counts.duplicates = duplicate_ids.len() as u64;
-        counts.aborted_read = aborted_read_ids.len() as u64;
-
-        self.finish_series(duration_s);
-        let mut anomalies = Vec::new();
-        for kind in AnomalyKind::ALL {
-            let ids = match kind {
-                AnomalyKind::Lost => &mut lost_ids,
-                AnomalyKind::AbortedRead => &mut aborted_read_ids,
-                AnomalyKind::Duplicate => &mut duplicate_ids,
-                AnomalyKind::UnacknowledgedAbsent => &mut unacknowledged_absent_ids,
-            };
-            if ids.is_empty() {
-                continue;
-            }
-            ids.sort_unstable();
-            let cases: Vec<Case> = ids
-                .iter()
-                .take(limits::CASES_PER_CLASS_MAX)
-                .map(|(_, id)| self.case(kind, *id, duration_s))
-                .collect();
-            anomalies.push(Anomaly {
-                kind,
-                allowance: kind.allowance(&self.expect),
-                count: ids.len() as u64,
-                cases_omitted: (ids.len() - cases.len()) as u64,
-                cases,
-            });
-        }
-
-        let forbidden_found = anomalies
-            .iter()
-            .any(|a| a.allowance == Allowance::Forbidden);
-        let mut unmet = Vec::new();
-        if counts.sends_ok < self.expect.acknowledged_min {
-            unmet.push(format!(
-                "expected at least {} acknowledged sends, the run acknowledged {}",
-                self.expect.acknowledged_min, counts.sends_ok
-            ));
-        }
-        let verdict = if forbidden_found || !unmet.is_empty() {
-            Verdict::Invalid
-        } else if !final_read_done {
-            Verdict::Unknown
-        } else {
-            Verdict::Valid
-        };
-        let notes = self.conclude_notes(&counts, &anomalies);
-        Analysis {
-            verdict,
-            counts,
-            unmet,
-            anomalies,
-            series: std::mem::take(&mut self.series),
-            faults: std::mem::take(&mut self.faults),
-            notes,
-            expect: self.expect,
-        }
-    }
-
-    fn close_open_sends(&mut self) {
-        for queue in self.open_sends.values() {
-            for open in queue {
-                let Some(id) = open.id else { continue };
-                if let Some(record) = self.sends.get_mut(&id) {
-                    record.open += 1;
-                    self.counts.sends_open += 1;
-                }
+    /// Open send invokes become attempts of unknown outcome.
+    pub(crate) fn close_open_sends(&mut self) {
+        let open: Vec<u64> = self
+            .open_sends
+            .values()
+            .flatten()
+            .filter_map(|open| open.id)
+            .collect();
+        for id in open {
+            if let Some(slot) = self.slots.get(id) {
+                let msg = self.msgs.get_mut(slot as usize);
+                msg.open = msg.open.saturating_add(1);
+                self.counts.sends_open += 1;
             }
         }
     }
 
-    fn finish_series(&mut self, duration_s: f64) {
-        self.series.duration_s = duration_s;
-        let buckets = if self.ops == 0 {
-            0
-        } else {
-            usize::try_from(self.last_time_ns / 1_000_000_000)
-                .unwrap_or(usize::MAX)
-                .min(limits::SERIES_SECONDS_MAX - 1)
-                + 1
-        };
-        for series in [
-            &mut self.series.sends_ok,
-            &mut self.series.sends_fail,
-            &mut self.series.sends_info,
-            &mut self.series.records_polled,
-        ] {
-            series.resize(buckets, 0);
-        }
-    }
-
-    fn faults_near(&self, time_s: f64, duration_s: f64) -> Vec<&FaultWindow> {
-        self.faults
-            .iter()
-            .filter(|w| {
-                w.start_s <= time_s + limits::FAULT_NEARBY_S
-                    && w.end_or(duration_s) >= time_s - limits::FAULT_NEARBY_S
-            })
-            .collect()
-    }
-
-    fn case(&self, kind: AnomalyKind, id: u64, duration_s: f64) -> Case {
-        let send = self.sends.get(&id);
-        let read = self.reads.get(&id);
-        let read_at: Vec<ReadAt> = read
-            .map(|r| {
-                std::iter::once(r.first)
-                    .chain(r.others.iter().copied())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let acked_pos = send.and_then(|s| s.ack).and_then(|a| a.pos);
-
-        let mut op_indexes = Vec::new();
-        if let Some(send) = send {
-            op_indexes.extend(send.invoke_index);
-            op_indexes.extend(send.ack.map(|a| a.index));
-            op_indexes.extend(send.last_unacked.as_ref().map(|u| u.index));
-        }
-        op_indexes.extend(read_at.iter().map(|r| r.index));
-        op_indexes.sort_unstable();
-        op_indexes.dedup();
-
-        let time_ns = match kind {
-            AnomalyKind::Lost => send.and_then(|s| s.ack).map(|a| a.time_ns),
-            AnomalyKind::AbortedRead => send
-                .and_then(|s| s.last_unacked.as_ref())
-                .map(|u| u.time_ns),
-            AnomalyKind::UnacknowledgedAbsent => send.map(|s| s.invoke_time_ns),
-            AnomalyKind::Duplicate => read_at.get(1).map(|r| r.time_ns),
-        }
-        .unwrap_or(0);
-        let time_s = seconds(time_ns);
-        let nearby = self.faults_near(time_s, duration_s);
-        let fault_clause = match nearby.as_slice() {
-            [] => format!("no fault was active within {} s", limits::FAULT_NEARBY_S),
-            [one] => fault_phrase(one),
-            [first, rest @ ..] => format!(
-                "{} (and {} more fault{} nearby)",
-                fault_phrase(first),
-                rest.len(),
-                if rest.len() == 1 { "" } else { "s" }
-            ),
-        };
-
-        let cause = match kind {
-            AnomalyKind::Lost => self.lost_cause(send, read, acked_pos, time_s, &fault_clause),
-            AnomalyKind::UnacknowledgedAbsent => {
-                let process = send.and_then(|s| s.process).map(|p| self.names.name(p));
-                unacknowledged_cause(send, process, time_s, &fault_clause)
-            }
-            AnomalyKind::AbortedRead => {
-                let error = send
-                    .and_then(|s| s.last_unacked.as_ref())
-                    .and_then(|u| u.error.clone())
-                    .map(|e| format!(" with {e}"))
-                    .unwrap_or_default();
-                let at = read_at
-                    .first()
-                    .map(|r| format!("partition {} offset {}", r.pos.partition, r.pos.offset))
-                    .unwrap_or_else(|| "an unknown position".to_owned());
-                format!(
-                    "The send failed{error} at {time_s:.2} s, yet the message was read at {at}; \
-                     the client reported a definite failure for a write the broker kept \
-                     (a retry that landed after the failure was reported?); {fault_clause}."
-                )
-            }
-            AnomalyKind::Duplicate => duplicate_cause(send, &read_at, &fault_clause),
-        };
-
-        Case {
-            id,
-            topic: send
-                .and_then(|s| s.topic)
-                .or_else(|| read_at.first().map(|r| r.pos.topic))
-                .map(|t| self.topic_name(t).to_owned()),
-            acknowledged_at: acked_pos.map(|p| self.position(p)),
-            read_at: read_at.iter().map(|r| self.position(r.pos)).collect(),
-            op_indexes,
-            time_s,
-            faults_nearby: nearby.iter().map(|w| fault_summary(w)).collect(),
-            cause,
-        }
-    }
-
-    /// lost: acknowledged, absent from the final read. Says what the final read found instead.
-    fn lost_cause(
-        &self,
-        send: Option<&SendRecord>,
-        read: Option<&ReadRecord>,
-        acked_pos: Option<Pos>,
-        time_s: f64,
-        fault_clause: &str,
-    ) -> String {
-        let mut sentence = match acked_pos {
-            Some(p) => format!(
-                "Acknowledged at {time_s:.2} s at partition {} offset {}, absent from the final read; {fault_clause}",
-                p.partition, p.offset
-            ),
-            None => format!("Acknowledged at {time_s:.2} s, absent from the final read; {fault_clause}"),
-        };
-        if let Some(p) = acked_pos {
-            match self.final_positions.get(&p) {
-                Some(Some(other)) => sentence.push_str(&format!(
-                    ", and offset {} of partition {} now holds message {other}, so the log was truncated and rewritten after the ack",
-                    p.offset, p.partition
-                )),
-                Some(None) => sentence.push_str(&format!(
-                    ", and offset {} of partition {} now holds a record without a message id, so the log was rewritten after the ack",
-                    p.offset, p.partition
-                )),
-                None => match self.final_ends.get(&(p.topic, p.partition)) {
-                    Some(end) if *end < p.offset => sentence.push_str(&format!(
-                        ", and the final read of partition {} ends at offset {end}, so the log was truncated below the acknowledged offset",
-                        p.partition
-                    )),
-                    Some(_) => sentence.push_str(&format!(
-                        ", and the final read of partition {} went past offset {} without it (a gap in the log)",
-                        p.partition, p.offset
-                    )),
-                    None => sentence.push_str(&format!(
-                        ", and the final read returned nothing from partition {}",
-                        p.partition
-                    )),
-                },
-            }
-        }
-        if let Some(read) = read {
-            sentence.push_str(&format!(
-                "; a consumer had read it at {:.2} s, so it was lost after it became visible",
-                seconds(read.first.time_ns)
-            ));
-        }
-        if send.is_some_and(|s| s.attempts > 1) {
-            sentence.push_str("; the application sent it more than once");
-        }
-        sentence.push('.');
-        sentence
-    }
-
-    fn conclude_notes(&mut self, counts: &Counts, anomalies: &[Anomaly]) -> Vec<String> {
-        let mut notes = Vec::new();
-        if !self.final_read.completed {
-            let why = match (&self.final_read.invoked_at_ns, &self.final_read.ended_without_ok) {
-                (_, Some(ended)) => format!("the final read {ended}"),
-                (Some(at), None) => format!(
-                    "the final read started at {:.2} s but never completed (the harness stopped mid-run?)",
-                    seconds(*at)
-                ),
-                (None, None) => "the history has no final read (no `final_read` phase of the harness)".to_owned(),
-            };
-            notes.push(format!(
-                "No completed final read: {why}, so no loss claim is made (lost and unacknowledged_absent were not checked); the verdict cannot be valid."
-            ));
-        }
-        if counts.sends_open > 0 {
-            notes.push(format!(
-                "{} send(s) were still open when the history ended; they count as info (outcome unknown).",
-                counts.sends_open
-            ));
-        }
-        if counts.sends_without_id > 0 {
-            notes.push(format!(
-                "{} send op(s) carry no u64 value.id and could not be traced.",
-                counts.sends_without_id
-            ));
-        }
-        if counts.records_without_id > 0 {
-            notes.push(format!(
-                "{} record(s) read carry no message id (written by something other than a kaos producer?).",
-                counts.records_without_id
-            ));
-        }
-        if counts.unknown_ids_read > 0 {
-            notes.push(format!(
-                "{} message id(s) were read that no send in the history mentions.",
-                counts.unknown_ids_read
-            ));
-        }
-        let mut oddities: Vec<(Oddity, u64)> =
-            self.oddities.iter().map(|(k, v)| (*k, *v)).collect();
-        oddities.sort_by_key(|(k, _)| *k as u8);
-        for (oddity, count) in oddities {
-            notes.push(match oddity {
-                Oddity::CompletionWithoutInvoke => format!(
-                    "{count} send completion(s) had no open invoke of the same process; they were counted on their own."
-                ),
-                Oddity::MalformedRecords => format!(
-                    "{count} polled record(s) lack a topic, partition or offset and were skipped."
-                ),
-                Oddity::RecoveryWithoutFault => format!(
-                    "{count} nemesis recovery op(s) matched no open fault window."
-                ),
-            });
-        }
-        for anomaly in anomalies {
-            if anomaly.allowance == Allowance::Allowed {
-                notes.push(format!(
-                    "{} {} case(s) occurred; this scenario allows them.",
-                    anomaly.count,
-                    anomaly.kind.as_str()
-                ));
-            }
-        }
-        notes.extend(std::mem::take(&mut self.notes));
-        notes
+    /// Ops read so far.
+    pub fn ops(&self) -> u64 {
+        self.ops
     }
 }
 
-/// Names (topics, processes) stored once and referred to by a u32.
+/// What every op handler needs of the op.
+pub(crate) struct Meta<'a> {
+    pub index: u64,
+    pub time_ns: u64,
+    pub process: u32,
+    pub kind: OpType,
+    pub error: Option<&'a str>,
+}
+
+/// Names (topics, processes, groups) stored once and referred to by a u32.
 #[derive(Debug, Default)]
-struct Interner {
-    ids: HashMap<String, u32>,
+pub(crate) struct Interner {
+    ids: HashMap<String, u32, BuildHasherDefault<FastHasher>>,
     names: Vec<String>,
+    /// The last few names looked up (most histories cycle through a handful of processes).
+    recent: [u32; 4],
+    recent_next: usize,
 }
 
 impl Interner {
-    fn intern(&mut self, name: &str) -> u32 {
+    #[inline]
+    pub fn intern(&mut self, name: &str) -> u32 {
+        for id in self.recent {
+            if let Some(known) = self.names.get(id as usize) {
+                if known == name {
+                    return id;
+                }
+            }
+        }
+        let id = self.intern_slow(name);
+        self.recent[self.recent_next] = id;
+        self.recent_next = (self.recent_next + 1) % self.recent.len();
+        id
+    }
+
+    fn intern_slow(&mut self, name: &str) -> u32 {
         if let Some(id) = self.ids.get(name) {
             return *id;
         }
@@ -831,7 +1267,7 @@ impl Interner {
         id
     }
 
-    fn name(&self, id: u32) -> &str {
+    pub fn name(&self, id: u32) -> &str {
         usize::try_from(id)
             .ok()
             .and_then(|i| self.names.get(i))
@@ -874,101 +1310,10 @@ fn is_lasting_fault(f: &str) -> bool {
     )
 }
 
-/// "kill n1 at 12.43 s (until 15.00 s)"
-fn fault_summary(w: &FaultWindow) -> String {
-    match w.end_s {
-        Some(end) if end > w.start_s => {
-            format!("{} at {:.2} s (until {end:.2} s)", w.label(), w.start_s)
-        }
-        Some(_) => format!("{} at {:.2} s", w.label(), w.start_s),
-        None => format!("{} at {:.2} s (never recovered)", w.label(), w.start_s),
-    }
-}
-
-/// "node n1 was killed at 12.43 s"
-fn fault_phrase(w: &FaultWindow) -> String {
-    let subject = if w.target.is_empty() {
-        "the cluster".to_owned()
-    } else {
-        format!("node {}", w.target)
-    };
-    let verb = match w.kind.as_str() {
-        "kill" => "was killed".to_owned(),
-        "crash" => "crashed".to_owned(),
-        "stop" => "was stopped".to_owned(),
-        "power_loss" => "lost power (unsynced writes gone)".to_owned(),
-        "pause" => "was paused".to_owned(),
-        "partition" | "isolate" | "split" | "cut_clients" => {
-            "was cut off by a network partition".to_owned()
-        }
-        "link_fault" | "degrade" => "had a degraded network link".to_owned(),
-        "drop_caches" => "had its page cache dropped".to_owned(),
-        other => format!("had a {other} fault"),
-    };
-    format!("{subject} {verb} at {:.2} s", w.start_s)
-}
-
-fn unacknowledged_cause(
-    send: Option<&SendRecord>,
-    process: Option<&str>,
-    time_s: f64,
-    fault_clause: &str,
-) -> String {
-    let outcome = match send {
-        Some(s) if s.open > 0 && s.infos == 0 => {
-            format!(
-                "the send was still open when {} stopped",
-                process.unwrap_or("its producer")
-            )
-        }
-        Some(s) => match &s.last_unacked {
-            Some(u) => {
-                let error = u
-                    .error
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default();
-                match u.kind {
-                    OpType::Fail => {
-                        format!("the send failed{error} at {:.2} s", seconds(u.time_ns))
-                    }
-                    _ => format!(
-                        "the send's outcome was unknown{error} at {:.2} s",
-                        seconds(u.time_ns)
-                    ),
-                }
-            }
-            None => "the send never completed".to_owned(),
-        },
-        None => "the send never completed".to_owned(),
-    };
-    format!(
-        "Sent at {time_s:.2} s and never acknowledged ({outcome}), absent from the final read; \
-         {fault_clause}, so the producer most likely never delivered it."
-    )
-}
-
-fn duplicate_cause(send: Option<&SendRecord>, read_at: &[ReadAt], fault_clause: &str) -> String {
-    let one_partition = read_at
-        .windows(2)
-        .all(|w| w[0].pos.topic == w[1].pos.topic && w[0].pos.partition == w[1].pos.partition);
-    let places: Vec<String> = read_at
-        .iter()
-        .map(|r| format!("partition {} offset {}", r.pos.partition, r.pos.offset))
-        .collect();
-    let why = match send.map(|s| s.attempts) {
-        Some(n) if n > 1 => format!("the application sent it {n} times"),
-        _ if one_partition => {
-            "the same message was written twice to one partition, most likely a producer retry after a lost ack without idempotence".to_owned()
-        }
-        _ => "the message was written to more than one partition, so it was sent more than once".to_owned(),
-    };
-    format!("Read at {}: {why}; {fault_clause}.", places.join(" and "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::{Analysis, AnomalyKind, Verdict};
     use crate::history::parse_op;
 
     fn run(lines: &[&str], expect: Expectations) -> Analysis {
@@ -1132,5 +1477,45 @@ mod tests {
             case.faults_nearby,
             vec!["kill n1 at 12.43 s (never recovered)".to_owned()]
         );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn a_message_record_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Msg>() <= 96,
+            "{}",
+            std::mem::size_of::<super::Msg>()
+        );
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::Slots;
+
+    #[test]
+    fn dense_and_sparse_ids_mix() {
+        let mut slots = Slots::default();
+        slots.insert(1 << 40, 0, 1); // a page of its own (the slack allows a few)
+        slots.insert(3, 1, 2);
+        slots.insert(70_000, 2, 3);
+        slots.insert(u64::MAX, 3, 4);
+        // Beyond the slack, ids scattered one per page go to the map.
+        for i in 0..100u64 {
+            slots.insert(i << 32, 4 + i as u32, 5 + i as usize);
+        }
+        assert!(!slots.sparse.is_empty());
+        for i in 1..100u64 {
+            assert_eq!(slots.get(i << 32), Some(4 + i as u32));
+        }
+        assert_eq!(slots.get(1 << 40), Some(0));
+        assert_eq!(slots.get(3), Some(1));
+        assert_eq!(slots.get(70_000), Some(2));
+        assert_eq!(slots.get(u64::MAX), Some(3));
+        assert_eq!(slots.get(4), None);
+        assert_eq!(slots.get(5 << 40), None);
     }
 }

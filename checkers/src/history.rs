@@ -1,8 +1,11 @@
 //! The history format (`docs/history.md`): one op a line, parsed one line at a time.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
+use crate::scan::{Flat, Rec};
 
 /// One operation of a history, as one line of `history.jsonl` holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,38 +116,32 @@ impl std::fmt::Display for Position {
     }
 }
 
-/// One record of a `poll` ok value: `{"topic","partition","offset","id"}`; `id` may be null.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PolledRecord {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub id: Option<u64>,
-}
-
 /// `value.id` of a send as a u64 message id.
 pub(crate) fn message_id(value: &serde_json::Value) -> Option<u64> {
     value.get("id").and_then(serde_json::Value::as_u64)
 }
 
-pub(crate) fn topic_of(value: &serde_json::Value) -> Option<&str> {
-    value.get("topic").and_then(serde_json::Value::as_str)
-}
-
-/// `value.partition` and `value.offset` of a send ok (the broker's ack). A negative offset (what
-/// `acks=0` reports) is no position.
-pub(crate) fn acked_at(value: &serde_json::Value) -> Option<(i32, i64)> {
-    let partition = value.get("partition")?.as_i64()?;
-    let offset = value.get("offset")?.as_i64()?;
-    if offset < 0 {
-        return None;
+/// The flat fields of a client op value (`send`, `process`, `offset_commit`, …), borrowed.
+pub(crate) fn flat_of(value: &serde_json::Value) -> Flat<'_> {
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(Cow::Borrowed)
+    };
+    let int = |key: &str| value.get(key).and_then(serde_json::Value::as_i64);
+    Flat {
+        id: message_id(value),
+        topic: text("topic"),
+        partition: int("partition"),
+        offset: int("offset"),
+        group: text("group"),
     }
-    Some((i32::try_from(partition).ok()?, offset))
 }
 
 /// The records of a poll ok value. Records that lack a topic, partition or offset are counted in
 /// the second element and skipped.
-pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<PolledRecord>, u64) {
+pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<Rec<'_>>, u64) {
     let Some(records) = value.get("records").and_then(serde_json::Value::as_array) else {
         return (Vec::new(), u64::from(!value.is_null()));
     };
@@ -158,8 +155,8 @@ pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<PolledRecord>, u
             .and_then(|p| i32::try_from(p).ok());
         let offset = record.get("offset").and_then(serde_json::Value::as_i64);
         match (topic, partition, offset) {
-            (Some(topic), Some(partition), Some(offset)) => parsed.push(PolledRecord {
-                topic: topic.to_owned(),
+            (Some(topic), Some(partition), Some(offset)) => parsed.push(Rec {
+                topic: Cow::Borrowed(topic),
                 partition,
                 offset,
                 id: record.get("id").and_then(serde_json::Value::as_u64),

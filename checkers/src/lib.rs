@@ -3,22 +3,33 @@
 //!
 //! # Layout
 //! - [`history`]: the history format (`docs/history.md`): [`history::Op`], [`history::parse_op`].
+//! - `scan`: the fast path, a borrowing scanner for the hot lines (`send`, `poll`, `process`, …);
+//!   anything else goes through `serde_json` ([`history::parse_op`]).
 //! - `expect`: what a scenario allows: [`Expectations`], [`Allowance`].
-//! - `checker`: the queue checker, one pass: [`Checker::observe`] each op, then [`Checker::finish`].
+//! - `checker`: the queue checker's streaming pass: [`Checker::observe`] (or
+//!   [`Checker::observe_line`]) each op; memory proportional to messages.
+//! - `conclude`: [`Checker::finish`], the per-class evidence and the sentence of cause.
 //! - `analysis`: its output: [`Analysis`] with [`Verdict`], [`Counts`], [`Anomaly`] classes and their
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
+//! - [`replicas`]: replica divergence from per-replica dumps.
+//! - [`jepsen`]: Jepsen Kafka-workload histories (EDN) read into kaos ops and checked.
 //! - [`limits`]: every bound (evidence cap, fault neighbourhood, series length).
 //! - [`check_text`]: the whole of a `history.jsonl` text, tolerating a last line cut mid-write.
 //!
-//! The anomaly classes: `lost` (acknowledged, absent from the final read), `aborted_read` (failed,
-//! yet read), `duplicate` (one id at two or more positions), `unacknowledged_absent` (never
-//! acknowledged, absent from the final read).
+//! The anomaly classes ([`AnomalyKind::ALL`], defined in `docs/history.md`): `lost`,
+//! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `precommitted_read`,
+//! `inconsistent_offsets`, `replica_divergence`, `duplicate`, `duplicate_processing`, `poll_skip`,
+//! `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`, `unacknowledged_absent`.
 
 mod analysis;
 mod checker;
+mod conclude;
 mod expect;
 pub mod history;
+pub mod jepsen;
 pub mod limits;
+pub mod replicas;
+mod scan;
 
 pub use analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Series, Verdict};
 pub use checker::Checker;
@@ -32,16 +43,24 @@ pub use history::{HistoryError, Op, OpType, Position};
 /// naming its line number.
 pub fn check_text(history: &str, expect: Expectations) -> Result<Analysis, HistoryError> {
     let mut checker = Checker::new(expect);
+    observe_text(&mut checker, history)?;
+    Ok(checker.finish())
+}
+
+/// Feeds a `history.jsonl` text (or a chunk of one that ends at a line end) to `checker`, with the
+/// tolerance of [`check_text`] for a cut last line. Line numbers count from 1 in `history`.
+pub fn observe_text(checker: &mut Checker, history: &str) -> Result<(), HistoryError> {
     let ends_with_newline = history.ends_with('\n');
-    let mut lines = history.lines().enumerate().peekable();
+    let mut records = Vec::new();
+    let mut lines = Lines { text: history }.enumerate().peekable();
     let mut truncated_at = None;
     while let Some((i, line)) = lines.next() {
         let line_number = i + 1;
         if line.trim().is_empty() {
             continue;
         }
-        match history::parse_op(line, line_number) {
-            Ok(op) => checker.observe(&op),
+        match checker.observe_line_with(line, line_number, &mut records) {
+            Ok(()) => {}
             Err(_) if lines.peek().is_none() && !ends_with_newline => {
                 truncated_at = Some(line_number)
             }
@@ -53,7 +72,29 @@ pub fn check_text(history: &str, expect: Expectations) -> Result<Analysis, Histo
             "history truncated at line {line_number} (the harness stopped mid-write); the cut line was ignored."
         ));
     }
-    Ok(checker.finish())
+    Ok(())
+}
+
+/// `str::lines` with the `memchr` crate's faster search for the line ends.
+struct Lines<'a> {
+    text: &'a str,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        if self.text.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.text.as_bytes()) {
+            Some(at) => (&self.text[..at], &self.text[at + 1..]),
+            None => (self.text, ""),
+        };
+        self.text = rest;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +134,28 @@ mod tests {
         let analysis = check_text("", Expectations::default()).expect("valid");
         assert_eq!(analysis.verdict, Verdict::Unknown);
         assert!(analysis.series.sends_ok.is_empty());
+    }
+
+    #[test]
+    fn an_older_results_json_still_reads() {
+        // An analysis as the first release wrote it: no new counts, series, case or expect fields.
+        let old = r#"{"verdict":"invalid","counts":{"ops":3,"sends_invoked":1,"sends_ok":1,
+            "sends_fail":0,"sends_info":0,"sends_open":0,"sends_without_id":0,"polls_ok":0,
+            "records_polled":0,"final_read_records":0,"final_read_distinct_ids":0,
+            "records_without_id":0,"unknown_ids_read":0,"lost":1,"unacknowledged_absent":0,
+            "duplicates":0,"recovered":0,"aborted_read":0},
+            "anomalies":[{"kind":"lost","allowance":"forbidden","count":1,"cases_omitted":0,
+              "cases":[{"id":1,"topic":"t","acknowledged_at":null,"read_at":[],"op_indexes":[0],
+                "time_s":0.0,"faults_nearby":[],"cause":"…"}]}],
+            "series":{"duration_s":1.0,"sends_ok":[1],"sends_fail":[0],"sends_info":[0],"records_polled":[0]},
+            "faults":[],"notes":[],
+            "expect":{"lost":"forbidden","duplicates":"allowed","unacknowledged_absent":"allowed","aborted_read":"forbidden","acknowledged_min":0}}"#;
+        let analysis: Analysis = serde_json::from_str(old).expect("reads");
+        assert_eq!(analysis.counts.lost, 1);
+        assert_eq!(analysis.counts.poll_skip, 0);
+        assert_eq!(analysis.anomalies[0].cases[0].sub_kind, None);
+        assert!(analysis.series.unseen.is_empty());
+        assert_eq!(analysis.expect.poll_skip, Allowance::Forbidden);
     }
 
     #[test]

@@ -21,3 +21,29 @@ const _: () = assert!(
     "the report shows up to 50 cases per class"
 );
 const _: () = assert!(POSITIONS_PER_ID_MAX >= 2, "a duplicate needs two positions");
+
+/// Nesting depth the fast scanner follows in a value it skips; deeper lines take the generic path.
+pub const JSON_DEPTH_MAX: usize = 64;
+
+/// Buckets of the deliveries histogram; messages delivered more often count in the last one.
+pub const DELIVERIES_HISTOGRAM_MAX: usize = 16;
+
+/// Skipped offsets (and their messages) kept as evidence per poll-skip case.
+pub const SKIPPED_EVIDENCE_MAX: usize = 16;
+
+/// Offset jumps of consumers kept until `finish` decides which ones skipped messages; jumps beyond
+/// it are counted in a note and not judged.
+pub const CONSUMER_JUMPS_MAX: usize = 1 << 22;
+
+/// Ids kept as evidence in one multi-message case (inconsistent offsets).
+pub const IDS_PER_CASE_MAX: usize = 16;
+
+/// Nesting depth the EDN reader follows (Jepsen histories are shallow).
+pub const EDN_DEPTH_MAX: usize = 64;
+
+const _: () = assert!(DELIVERIES_HISTOGRAM_MAX >= 3, "0, 1 and more deliveries");
+const _: () = assert!(CONSUMER_JUMPS_MAX >= CASES_PER_CLASS_MAX);
+
+/// The id → slot pages (`checker::Slots`) may cover twice the number of messages plus this many
+/// ids; ids beyond go to a hash map.
+pub const DENSE_IDS_SLACK: usize = 1 << 16;

@@ -1,12 +1,13 @@
 //! Data-driven checker tests: each `tests/fixtures/<name>.expected.json` names a history (by default
-//! `<name>.jsonl`), optional expectations, and what the checker must conclude: the verdict, the
-//! anomaly classes with exactly their message ids, some counts, fault windows, words in causes and
-//! notes, or the error (line and words) for a history that cannot be read.
+//! `<name>.jsonl`; `"format": "jepsen"` for a Jepsen EDN history), optional expectations and
+//! replica dumps, and what the checker must conclude: the verdict, the anomaly classes with exactly
+//! their message ids (and, when given, their sub-kinds), some counts and series, fault windows,
+//! words in causes and notes, or the error (line and words) for a history that cannot be read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use checkers::{check_text, Analysis, Expectations, Verdict};
+use checkers::{check_text, jepsen, replicas, Analysis, Expectations, HistoryError, Verdict};
 use serde::Deserialize;
 
 /// [kind, target, start_s, end_s or null] of one fault window.
@@ -17,6 +18,17 @@ type ExpectedFault = (String, String, f64, Option<f64>);
 struct Expected {
     /// The history file, when not `<name>.jsonl`.
     history: Option<String>,
+    /// `jepsen` for a Jepsen EDN history; kaos JSON lines otherwise.
+    format: Option<String>,
+    /// Node → replica dump file, folded in with `Analysis::add_replica_divergence`.
+    #[serde(default)]
+    replicas: BTreeMap<String, String>,
+    /// Anomaly class → the distinct sub-kinds of its cases (sorted).
+    #[serde(default)]
+    sub_kinds: BTreeMap<String, Vec<String>>,
+    /// Series name (a field of `Series`) → its exact values.
+    #[serde(default)]
+    series: BTreeMap<String, Vec<u64>>,
     expect: Option<Expectations>,
     verdict: Option<Verdict>,
     /// Anomaly class → the message ids of all its cases (sorted). Classes not listed must not occur.
@@ -65,7 +77,27 @@ fn check(name: &str) {
     let history = read(&dir.join(&history_file));
     let expect = expected.expect.clone().unwrap_or_default();
 
-    let result = check_text(&history, expect);
+    let result: Result<Analysis, HistoryError> = match expected.format.as_deref() {
+        Some("jepsen") => jepsen::check_edn(&history, expect),
+        None | Some("kaos") => check_text(&history, expect),
+        Some(other) => panic!("{name}: unknown format {other}"),
+    };
+    let result = result.map(|mut analysis| {
+        if !expected.replicas.is_empty() {
+            let texts: Vec<(String, String)> = expected
+                .replicas
+                .iter()
+                .map(|(node, file)| (node.clone(), read(&dir.join(file))))
+                .collect();
+            let dumps: Vec<(String, &str)> = texts
+                .iter()
+                .map(|(node, text)| (node.clone(), text.as_str()))
+                .collect();
+            let cases = replicas::divergence(&dumps).unwrap_or_else(|e| panic!("{name}: {e}"));
+            analysis.add_replica_divergence(cases);
+        }
+        analysis
+    });
     if let Some(want) = &expected.error {
         let err = match result {
             Ok(analysis) => panic!(
@@ -113,6 +145,30 @@ fn compare(name: &str, expected: &Expected, analysis: &Analysis) {
         })
         .collect();
     assert_eq!(found, expected.anomalies, "{name}: anomalies\n{report}");
+
+    for (class, want) in &expected.sub_kinds {
+        let anomaly = analysis
+            .anomalies
+            .iter()
+            .find(|a| a.kind.as_str() == class)
+            .unwrap_or_else(|| panic!("{name}: no {class} anomaly"));
+        let mut got: Vec<String> = anomaly
+            .cases
+            .iter()
+            .filter_map(|c| c.sub_kind.clone())
+            .collect();
+        got.sort();
+        got.dedup();
+        assert_eq!(&got, want, "{name}: {class} sub-kinds\n{report}");
+    }
+
+    let series = serde_json::to_value(&analysis.series).unwrap_or_default();
+    for (field, want) in &expected.series {
+        let got: Option<Vec<u64>> = series
+            .get(field)
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        assert_eq!(got.as_ref(), Some(want), "{name}: series.{field}\n{report}");
+    }
 
     let counts = serde_json::to_value(&analysis.counts).unwrap_or_default();
     for (field, want) in &expected.counts {
@@ -168,6 +224,20 @@ const FIXTURES: &[&str] = &[
     "final_read_unfinished",
     "truncated",
     "malformed_middle",
+    "malformed_duplicate_key",
+    "lost_unread",
+    "read_then_lost",
+    "producer_loss",
+    "precommitted_and_future_reads",
+    "inconsistent_offsets",
+    "processing",
+    "consumer_order",
+    "nonmonotonic_send",
+    "series",
+    "replica_divergence",
+    "jepsen_clean",
+    "jepsen_anomalies",
+    "jepsen_malformed",
 ];
 
 #[test]
@@ -223,6 +293,76 @@ fn truncated_last_line_is_tolerated() {
 #[test]
 fn malformed_middle_line_is_an_error_with_its_line_number() {
     check("malformed_middle");
+}
+
+#[test]
+fn a_duplicate_key_is_an_error_with_its_line_number() {
+    check("malformed_duplicate_key");
+}
+
+#[test]
+fn lost_by_jepsens_definition_without_a_final_read() {
+    check("lost_unread");
+}
+
+#[test]
+fn read_then_lost_names_the_acks_and_the_truncation_mode() {
+    check("read_then_lost");
+}
+
+#[test]
+fn producer_side_loss_is_told_apart() {
+    check("producer_loss");
+}
+
+#[test]
+fn reads_before_the_ack_and_before_the_send() {
+    check("precommitted_and_future_reads");
+}
+
+#[test]
+fn two_messages_at_one_offset() {
+    check("inconsistent_offsets");
+}
+
+#[test]
+fn duplicate_processing_and_unprocessed_messages() {
+    check("processing");
+}
+
+#[test]
+fn poll_skips_and_rewinds_reason_per_generation() {
+    check("consumer_order");
+}
+
+#[test]
+fn nonmonotonic_send_names_idempotence() {
+    check("nonmonotonic_send");
+}
+
+#[test]
+fn unseen_lag_and_delivery_series() {
+    check("series");
+}
+
+#[test]
+fn replica_divergence_folds_into_the_analysis() {
+    check("replica_divergence");
+}
+
+#[test]
+fn a_clean_jepsen_history() {
+    check("jepsen_clean");
+}
+
+#[test]
+fn jepsen_history_anomalies() {
+    check("jepsen_anomalies");
+}
+
+#[test]
+fn malformed_jepsen_history_is_an_error_with_its_line_number() {
+    check("jepsen_malformed");
 }
 
 /// Every fixture on disk has a test above, and every listed fixture exists.

@@ -86,8 +86,14 @@ enum Command {
         #[arg(default_value = "store")]
         store: PathBuf,
     },
-    /// Check a stored run again and rewrite its results.json and report.html.
-    Check { run_dir: PathBuf },
+    /// Check a stored run again and rewrite its results.json and report.html; or, with
+    /// `--format jepsen`, check a history.edn of Jepsen's Kafka workload.
+    Check {
+        /// A run directory (format kaos) or a Jepsen history.edn file (format jepsen).
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Kaos)]
+        format: HistoryFormat,
+    },
     /// Measure: `kaos bench broker` (producer throughput and latency).
     Bench {
         #[command(subcommand)]
@@ -102,6 +108,14 @@ enum Command {
     /// Serve the power-loss file system (started by `kaos run`; see `lazyfs` for its semantics).
     #[command(hide = true)]
     Lazyfs(lazyfs::Args),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HistoryFormat {
+    /// A kaos run directory.
+    Kaos,
+    /// A Jepsen Kafka-workload history (EDN), checked with kaos's default expectations.
+    Jepsen,
 }
 
 #[derive(Subcommand)]
@@ -148,7 +162,8 @@ fn main() -> ExitCode {
                 println!("index: {}", index.display());
                 ExitCode::SUCCESS
             }),
-        Command::Check { run_dir } => check_command(&run_dir),
+        Command::Check { path, format: HistoryFormat::Kaos } => check_command(&path),
+        Command::Check { path, format: HistoryFormat::Jepsen } => check_jepsen(&path),
         Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings } } => {
             runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings)))
         }
@@ -256,7 +271,7 @@ async fn run_command(
         outcome = run::run(&scenario, &text, &opts) => outcome?,
         _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
     };
-    print_verdict(&outcome.summary.analysis, &outcome.dir.report_path());
+    print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
     if let Some(junit) = junit {
         let case = results::JunitCase::from_summary(&scenario.name, &outcome.summary, Some(&outcome.dir.report_path()));
         results::write_junit(&junit, &scenario.name, &[case]).with_context(|| format!("writing {}", junit.display()))?;
@@ -285,7 +300,7 @@ async fn matrix_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>
             outcome = run::run(&c.scenario, &c.text, &opts) => outcome?,
             _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
         };
-        print_verdict(&outcome.summary.analysis, &outcome.dir.report_path());
+        print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
         cases.push(results::JunitCase::from_summary(&label, &outcome.summary, Some(&outcome.dir.report_path())));
         rows.push(results::ComparisonRow { label, settings: c.settings, run_dir: outcome.dir.path.clone(), summary: outcome.summary });
     }
@@ -337,11 +352,19 @@ fn check_command(run_dir: &Path) -> Result<ExitCode> {
         },
     };
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
-    print_verdict(&summary.analysis, &dir.report_path());
+    print_verdict(&summary.analysis, Some(&dir.report_path()));
     Ok(exit_code(&summary.analysis))
 }
 
-fn print_verdict(analysis: &checkers::Analysis, report: &Path) {
+fn check_jepsen(path: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let analysis = checkers::jepsen::check_edn(&text, checkers::Expectations::default())
+        .with_context(|| format!("checking {}", path.display()))?;
+    print_verdict(&analysis, None);
+    Ok(exit_code(&analysis))
+}
+
+fn print_verdict(analysis: &checkers::Analysis, report: Option<&Path>) {
     let verdict = match analysis.verdict {
         Verdict::Valid => "VALID",
         Verdict::Invalid => "INVALID",
@@ -363,7 +386,9 @@ fn print_verdict(analysis: &checkers::Analysis, report: &Path) {
     for note in &analysis.notes {
         println!("note: {note}");
     }
-    println!("report: {}", report.display());
+    if let Some(report) = report {
+        println!("report: {}", report.display());
+    }
 }
 
 fn exit_code(analysis: &checkers::Analysis) -> ExitCode {

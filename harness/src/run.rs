@@ -194,13 +194,38 @@ async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
     }
 }
 
-/// Checks the stored history of a run directory, and draws its plot series from the same text.
+/// Checks the stored history of a run directory (with the replica dumps beside it, where the run
+/// wrote them), and draws its plot series from the same text.
 pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)> {
     let text = std::fs::read_to_string(dir.history_path())
         .with_context(|| format!("reading {}", dir.history_path().display()))?;
-    let analysis = checkers::check_text(&text, scenario.expect.clone())
-        .with_context(|| format!("checking {}", dir.history_path().display()))?;
-    Ok((analysis, PlotData::from_history_text(&text)))
+    let mut checker = checkers::Checker::new(scenario.expect.clone());
+    checkers::observe_text(&mut checker, &text).with_context(|| format!("checking {}", dir.history_path().display()))?;
+    let dumps = read_replica_dumps(dir)?;
+    if !dumps.is_empty() {
+        let borrowed: Vec<(String, &str)> = dumps.iter().map(|(node, text)| (node.clone(), text.as_str())).collect();
+        if let Err(e) = checker.observe_replica_dumps(&borrowed) {
+            checker.note(format!("replica dumps were not compared: {e}"));
+        }
+    }
+    Ok((checker.finish(), PlotData::from_history_text(&text)))
+}
+
+/// `nodes/<name>/dump.jsonl` of every node that has one, by node name.
+fn read_replica_dumps(dir: &RunDir) -> Result<Vec<(String, String)>> {
+    let mut dumps = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir.nodes_dir()) else { return Ok(dumps) };
+    let mut nodes: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    nodes.sort();
+    for node in nodes {
+        let path = node.join("dump.jsonl");
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let name = node.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            dumps.push((name, text));
+        }
+    }
+    Ok(dumps)
 }
 
 fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_at: SystemTime, duration_s: f64, analysis: Analysis, plots: PlotData) -> RunSummary {

@@ -220,3 +220,21 @@ fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
     let ops = history_ops(&std::fs::canonicalize(store.join("latest")).expect("latest"));
     assert!(ops.len() > 50);
 }
+
+#[test]
+fn check_reads_jepsen_kafka_histories() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/fixtures");
+    // Jepsen histories have no final read, so a clean one cannot be proven valid: unknown, with
+    // a note saying why.
+    let clean = Command::new(kaos()).args(["check", "--format", "jepsen"]).arg(fixtures.join("jepsen_clean.edn")).output().expect("kaos check");
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(clean.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&clean.stderr));
+    assert!(stdout.contains("verdict: UNKNOWN") && stdout.contains("Jepsen history"), "{stdout}");
+    let bad = Command::new(kaos()).args(["check", "--format", "jepsen"]).arg(fixtures.join("jepsen_anomalies.edn")).output().expect("kaos check");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("verdict: INVALID") && stdout.contains("lost"), "{stdout}");
+    let malformed = Command::new(kaos()).args(["check", "--format", "jepsen"]).arg(fixtures.join("jepsen_malformed.edn")).output().expect("kaos check");
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("line"), "{}", String::from_utf8_lossy(&malformed.stderr));
+}

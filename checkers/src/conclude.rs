@@ -1,0 +1,1476 @@
+//! The queue checker, the concluding half: `finish` turns what the pass kept into an `Analysis`,
+//! one function per anomaly class's evidence and one sentence of cause each.
+
+use std::collections::BTreeMap;
+
+use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Verdict};
+use crate::checker::{
+    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, Msg, Oddity, ReadAt, Reset,
+    SendOutcome, NONE,
+};
+use crate::expect::Allowance;
+use crate::history::{OpType, Position};
+use crate::limits;
+
+/// Where a position was observed (bits of `PosEntry::src`).
+const SRC_ACK: u8 = 1;
+const SRC_READ: u8 = 2;
+const SRC_FINAL: u8 = 4;
+
+/// One (offset, message) observation of a partition, for the per-offset questions: 16 bytes, the
+/// offset and the `SRC_*` bits packed in one word (offsets of 0 to 2^60, what Kafka can reach).
+#[derive(Debug, Clone, Copy)]
+struct PosEntry {
+    packed: u64,
+    id: u64,
+}
+
+const OFFSET_PACKED_MAX: i64 = 1 << 60;
+
+impl PosEntry {
+    fn new(offset: i64, src: u8, id: u64) -> Option<PosEntry> {
+        (0..OFFSET_PACKED_MAX)
+            .contains(&offset)
+            .then_some(PosEntry {
+                packed: ((offset as u64) << 3) | u64::from(src),
+                id,
+            })
+    }
+
+    fn offset(&self) -> i64 {
+        (self.packed >> 3) as i64
+    }
+
+    fn src(&self) -> u8 {
+        (self.packed & 7) as u8
+    }
+}
+
+/// Per (producer process, partition): (first send index, acknowledged offset, id).
+type SendsByPartition = FastMap<(u32, u32), Vec<(u64, i64, u64)>>;
+
+/// An occurrence found, before it becomes a `Case` (only the first `CASES_PER_CLASS_MAX` by
+/// order do).
+#[derive(Debug, Clone)]
+enum Found {
+    Msg {
+        id: u64,
+        sub: Option<&'static str>,
+    },
+    Inconsistent {
+        pk: u32,
+        offset: i64,
+        ids: Vec<u64>,
+        src: Vec<u8>,
+    },
+    Skip {
+        jump: Jump,
+        skipped: Vec<(i64, u64)>,
+    },
+    Rewind {
+        jump: Jump,
+    },
+    NonmonotonicSend {
+        id: u64,
+        earlier: u64,
+        earlier_offset: i64,
+    },
+    Unprocessed {
+        id: u64,
+        group: u32,
+        pk: u32,
+        offset: i64,
+        committed: i64,
+    },
+}
+
+/// The occurrences of one class: the exact count and the evidence kept so far.
+#[derive(Debug, Default)]
+struct Class {
+    count: u64,
+    found: Vec<(u64, Found)>,
+}
+
+impl Class {
+    fn push(&mut self, order: u64, found: Found) {
+        self.count += 1;
+        self.found.push((order, found));
+        if self.found.len() >= 2 * limits::CASES_PER_CLASS_MAX {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.found.sort_by_key(|(order, _)| *order);
+        self.found.truncate(limits::CASES_PER_CLASS_MAX);
+    }
+}
+
+impl Checker {
+    /// Ends the pass and concludes.
+    pub fn finish(mut self) -> Analysis {
+        let duration_s = seconds(self.last_time_ns);
+        self.close_open_sends();
+        let mut counts = std::mem::take(&mut self.counts);
+        counts.ops = self.ops;
+        let final_done = self.final_read.completed;
+        let buckets = self.buckets();
+
+        let mut classes: BTreeMap<AnomalyKind, Class> = BTreeMap::new();
+        // Observations per partition (index: pk), each nearly in offset order already.
+        let mut positions: Vec<Vec<PosEntry>> = vec![Vec::new(); self.pks.len()];
+        let _ = OFFSET_PACKED_MAX;
+        // Per (producer process, partition): (first send index, acked offset, id), in slot order.
+        let mut sends_order: SendsByPartition = FastMap::default();
+        let mut histogram = vec![0u64; limits::DELIVERIES_HISTOGRAM_MAX];
+        let mut unseen_diff = vec![0i64; buckets + 1];
+        let mut lags: Vec<Vec<u32>> = vec![Vec::new(); buckets];
+        let second_of = |ms: u32| (ms as usize / 1000).min(buckets.saturating_sub(1));
+
+        for msg in self.msgs.iter() {
+            let id = msg.id;
+            let read = msg.is_read();
+            let in_final = msg.has(flag::IN_FINAL);
+            let outcome = msg.outcome();
+            let mut class = |kind: AnomalyKind, sub: Option<&'static str>| {
+                classes
+                    .entry(kind)
+                    .or_default()
+                    .push(msg.first_index, Found::Msg { id, sub });
+            };
+            if msg.has(flag::ACCEPTED) {
+                counts.accepted += 1;
+            }
+            if msg.has(flag::DROPPED) {
+                counts.dropped += 1;
+            }
+            if msg.has(flag::HAS_SEND) {
+                counts.sends_invoked += 1;
+                match outcome {
+                    SendOutcome::Ok => counts.sends_ok += 1,
+                    SendOutcome::Fail => counts.sends_fail += 1,
+                    SendOutcome::Info => counts.sends_info += 1,
+                }
+                if outcome != SendOutcome::Ok && in_final {
+                    counts.recovered += 1;
+                }
+                if outcome == SendOutcome::Fail && read {
+                    class(AnomalyKind::AbortedRead, None);
+                }
+                if msg.has(flag::FUTURE_READ) {
+                    class(AnomalyKind::FutureRead, None);
+                } else if outcome == SendOutcome::Ok && msg.has(flag::READ_BEFORE_ACK) {
+                    class(AnomalyKind::PrecommittedRead, None);
+                }
+                let below_frontier = msg.acked_offset().is_some_and(|(pk, offset)| {
+                    self.read_frontier.get(&pk).is_some_and(|f| offset < *f)
+                });
+                let unread_lost = outcome == SendOutcome::Ok && !read && below_frontier;
+                let absent = final_done && !in_final;
+                if unread_lost {
+                    class(AnomalyKind::Lost, Some("unread"));
+                } else if absent && outcome == SendOutcome::Ok {
+                    class(AnomalyKind::Lost, Some("absent"));
+                } else if absent && outcome == SendOutcome::Info && read {
+                    class(AnomalyKind::Lost, Some("unknown_outcome_read"));
+                }
+                if absent && outcome != SendOutcome::Ok && !read {
+                    if msg.has(flag::ACCEPTED) && !msg.has(flag::DROPPED) {
+                        class(AnomalyKind::ProducerLoss, Some("sent"));
+                    } else {
+                        class(AnomalyKind::UnacknowledgedAbsent, None);
+                    }
+                }
+                let d = usize::from(msg.deliveries).min(limits::DELIVERIES_HISTOGRAM_MAX - 1);
+                histogram[d] += 1;
+                if msg.deliveries >= 2 {
+                    counts.delivered_more_than_once += 1;
+                }
+                if outcome == SendOutcome::Ok && buckets > 0 {
+                    let acked = second_of(msg.ack_ms);
+                    unseen_diff[acked] += 1;
+                    let consumer_read =
+                        msg.has(flag::READ_BY_CONSUMER) && !msg.has(flag::FIRST_READ_FINAL);
+                    if consumer_read {
+                        unseen_diff[second_of(msg.read_ms).max(acked)] -= 1;
+                        lags[second_of(msg.read_ms)].push(msg.read_ms.saturating_sub(msg.ack_ms));
+                    }
+                }
+                if outcome == SendOutcome::Ok && msg.has(flag::HAS_INVOKE) {
+                    if let Some((pk, offset)) = msg.acked_offset() {
+                        sends_order.entry((msg.process, pk)).or_default().push((
+                            msg.first_index,
+                            offset,
+                            id,
+                        ));
+                    }
+                }
+            } else if msg.has(flag::ACCEPTED) {
+                if final_done && !in_final && !read && !msg.has(flag::DROPPED) {
+                    class(AnomalyKind::ProducerLoss, Some("never_sent"));
+                }
+            } else if read {
+                counts.unknown_ids_read += 1;
+            }
+            if final_done && msg.has(flag::READ_BY_CONSUMER) && !in_final {
+                class(AnomalyKind::ReadThenLost, None);
+            }
+            if !msg.others().is_empty() {
+                class(AnomalyKind::Duplicate, None);
+            }
+            let acked = msg.acked_offset();
+            let mut ack_merged = false;
+            if read {
+                let final_bit = if msg.has(flag::FINAL_AT_FIRST) {
+                    SRC_FINAL
+                } else {
+                    0
+                };
+                ack_merged = acked == Some((msg.read_pk, msg.read_offset));
+                let ack_bit = if ack_merged { SRC_ACK } else { 0 };
+                positions[msg.read_pk as usize].extend(PosEntry::new(
+                    msg.read_offset,
+                    SRC_READ | final_bit | ack_bit,
+                    id,
+                ));
+                for r in msg.others() {
+                    let src = SRC_READ | if r.in_final { SRC_FINAL } else { 0 };
+                    positions[r.pk as usize].extend(PosEntry::new(r.offset, src, id));
+                }
+            }
+            if let (Some((pk, offset)), false) = (acked, ack_merged) {
+                positions[pk as usize].extend(PosEntry::new(offset, SRC_ACK, id));
+            }
+        }
+        if !final_done {
+            // Without a final read only Jepsen's second definition of loss applies.
+            for kind in [
+                AnomalyKind::ReadThenLost,
+                AnomalyKind::ProducerLoss,
+                AnomalyKind::UnacknowledgedAbsent,
+            ] {
+                classes.remove(&kind);
+            }
+        }
+
+        // Per-offset questions, from the sorted observations.
+        for bucket in &mut positions {
+            // Stable sort: it merges the natural runs, near linear on nearly sorted input.
+            bucket.sort_by_key(|e| (e.packed >> 3, e.id));
+            bucket.dedup_by(|b, a| {
+                let same = a.packed >> 3 == b.packed >> 3 && a.id == b.id;
+                if same {
+                    a.packed |= b.packed & 7;
+                }
+                same
+            });
+        }
+        self.inconsistent_offset_cases(&positions, &mut classes);
+        self.poll_skip_cases(&positions, &mut classes);
+        self.unprocessed_cases(&positions, final_done, counts.processed, &mut classes);
+        self.nonmonotonic_send_cases(sends_order, &mut classes);
+        for jump in std::mem::take(&mut self.rewinds) {
+            classes
+                .entry(AnomalyKind::NonmonotonicPoll)
+                .or_default()
+                .push(jump.index, Found::Rewind { jump });
+        }
+        if let Some(class) = classes.get_mut(&AnomalyKind::NonmonotonicPoll) {
+            class.count = self.rewinds_count;
+        }
+        let mut processed: Vec<(u64, u64)> = self
+            .processed
+            .iter()
+            .filter(|(_, p)| p.count >= 2)
+            .map(|(id, p)| (p.first.0, *id))
+            .collect();
+        processed.sort_unstable();
+        for (order, id) in processed {
+            classes
+                .entry(AnomalyKind::DuplicateProcessing)
+                .or_default()
+                .push(order, Found::Msg { id, sub: None });
+        }
+
+        // Series.
+        self.finish_series(duration_s, buckets);
+        let mut unseen = Vec::with_capacity(buckets);
+        let mut level = 0i64;
+        for d in unseen_diff.iter().take(buckets) {
+            level += d;
+            unseen.push(u64::try_from(level).unwrap_or(0));
+        }
+        self.series.unseen = unseen;
+        self.lag_series(lags);
+        while histogram.len() > 1 && histogram.last() == Some(&0) {
+            histogram.pop();
+        }
+        if counts.sends_invoked > 0 {
+            self.series.deliveries_histogram = histogram;
+        }
+
+        // Cases.
+        let mut anomalies = Vec::new();
+        for (kind, mut class) in classes {
+            if class.count == 0 {
+                continue;
+            }
+            class.trim();
+            let cases: Vec<Case> = class
+                .found
+                .iter()
+                .map(|(_, found)| self.case(kind, found, &positions, duration_s))
+                .collect();
+            anomalies.push(Anomaly {
+                kind,
+                allowance: kind.allowance(&self.expect),
+                count: class.count,
+                cases_omitted: class.count - cases.len() as u64,
+                cases,
+            });
+        }
+        drop(positions);
+        let replica_cases = std::mem::take(&mut self.replica_cases);
+        for anomaly in &anomalies {
+            let n = anomaly.count;
+            match anomaly.kind {
+                AnomalyKind::Lost => counts.lost = n,
+                AnomalyKind::ReadThenLost => counts.read_then_lost = n,
+                AnomalyKind::ProducerLoss => counts.producer_loss = n,
+                AnomalyKind::AbortedRead => counts.aborted_read = n,
+                AnomalyKind::FutureRead => counts.future_read = n,
+                AnomalyKind::PrecommittedRead => counts.precommitted_read = n,
+                AnomalyKind::InconsistentOffsets => counts.inconsistent_offsets = n,
+                AnomalyKind::ReplicaDivergence => counts.replica_divergence = n,
+                AnomalyKind::Duplicate => counts.duplicates = n,
+                AnomalyKind::DuplicateProcessing => counts.duplicate_processing = n,
+                AnomalyKind::PollSkip => counts.poll_skip = n,
+                AnomalyKind::NonmonotonicPoll => counts.nonmonotonic_poll = n,
+                AnomalyKind::NonmonotonicSend => counts.nonmonotonic_send = n,
+                AnomalyKind::Unprocessed => counts.unprocessed = n,
+                AnomalyKind::UnacknowledgedAbsent => counts.unacknowledged_absent = n,
+            }
+        }
+
+        let forbidden_found = anomalies
+            .iter()
+            .any(|a| a.allowance == Allowance::Forbidden);
+        let mut unmet = Vec::new();
+        if counts.sends_ok < self.expect.acknowledged_min {
+            unmet.push(format!(
+                "expected at least {} acknowledged sends, the run acknowledged {}",
+                self.expect.acknowledged_min, counts.sends_ok
+            ));
+        }
+        let verdict = if forbidden_found || !unmet.is_empty() {
+            Verdict::Invalid
+        } else if !final_done {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        let notes = self.conclude_notes(&counts, &anomalies);
+        let mut analysis = Analysis {
+            verdict,
+            counts,
+            unmet,
+            anomalies,
+            series: std::mem::take(&mut self.series),
+            faults: std::mem::take(&mut self.faults),
+            notes,
+            expect: self.expect.clone(),
+        };
+        analysis.add_replica_divergence(replica_cases);
+        analysis
+    }
+
+    fn buckets(&self) -> usize {
+        if self.ops == 0 {
+            0
+        } else {
+            usize::try_from(self.last_time_ns / 1_000_000_000)
+                .unwrap_or(usize::MAX)
+                .min(limits::SERIES_SECONDS_MAX - 1)
+                + 1
+        }
+    }
+
+    fn finish_series(&mut self, duration_s: f64, buckets: usize) {
+        self.series.duration_s = duration_s;
+        for series in [
+            &mut self.series.sends_ok,
+            &mut self.series.sends_fail,
+            &mut self.series.sends_info,
+            &mut self.series.records_polled,
+        ] {
+            series.resize(buckets, 0);
+        }
+    }
+
+    /// Per-second p50/p99/max of the realtime lag (`lags[second]`: the lags of the messages first
+    /// read in that second), by selection rather than sorting.
+    fn lag_series(&mut self, mut lags: Vec<Vec<u32>>) {
+        if lags.iter().all(Vec::is_empty) {
+            return;
+        }
+        let buckets = lags.len();
+        let (mut p50, mut p99, mut max) = (vec![0; buckets], vec![0; buckets], vec![0; buckets]);
+        for (second, group) in lags.iter_mut().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let mut at = |q: f64| {
+                let i = (((group.len() - 1) as f64) * q).round() as usize;
+                u64::from(*group.select_nth_unstable(i).1)
+            };
+            p50[second] = at(0.5);
+            p99[second] = at(0.99);
+            max[second] = at(1.0);
+        }
+        self.series.lag_ms_p50 = p50;
+        self.series.lag_ms_p99 = p99;
+        self.series.lag_ms_max = max;
+    }
+
+    fn inconsistent_offset_cases(
+        &self,
+        positions: &[Vec<PosEntry>],
+        classes: &mut BTreeMap<AnomalyKind, Class>,
+    ) {
+        for (pk, group) in positions.iter().enumerate().flat_map(|(pk, bucket)| {
+            bucket
+                .chunk_by(|a, b| a.packed >> 3 == b.packed >> 3)
+                .map(move |group| (pk as u32, group))
+        }) {
+            if group.len() < 2 {
+                continue;
+            }
+            let order = group
+                .iter()
+                .filter_map(|e| self.msg(e.id).map(|m| m.first_index))
+                .min()
+                .unwrap_or(NONE);
+            classes
+                .entry(AnomalyKind::InconsistentOffsets)
+                .or_default()
+                .push(
+                    order,
+                    Found::Inconsistent {
+                        pk,
+                        offset: group[0].offset(),
+                        ids: group
+                            .iter()
+                            .take(limits::IDS_PER_CASE_MAX)
+                            .map(|e| e.id)
+                            .collect(),
+                        src: group
+                            .iter()
+                            .take(limits::IDS_PER_CASE_MAX)
+                            .map(PosEntry::src)
+                            .collect(),
+                    },
+                );
+        }
+    }
+
+    /// A consumer's jump is a skip when some message is known at an offset it jumped over.
+    fn poll_skip_cases(
+        &self,
+        positions: &[Vec<PosEntry>],
+        classes: &mut BTreeMap<AnomalyKind, Class>,
+    ) {
+        for jump in &self.jumps {
+            let bucket = positions
+                .get(jump.pk as usize)
+                .map_or(&[][..], Vec::as_slice);
+            let start = bucket.partition_point(|e| e.offset() <= jump.from);
+            let mut skipped: Vec<(i64, u64)> = Vec::new();
+            let mut count = 0usize;
+            let mut last_offset = None;
+            for e in &bucket[start..] {
+                if e.offset() >= jump.to {
+                    break;
+                }
+                if last_offset != Some(e.offset()) {
+                    count += 1;
+                    last_offset = Some(e.offset());
+                    if skipped.len() < limits::SKIPPED_EVIDENCE_MAX {
+                        skipped.push((e.offset(), e.id));
+                    }
+                }
+            }
+            if count > 0 {
+                classes.entry(AnomalyKind::PollSkip).or_default().push(
+                    jump.index,
+                    Found::Skip {
+                        jump: *jump,
+                        skipped,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Messages in the log below an offset a group committed that no `process` op handled.
+    fn unprocessed_cases(
+        &self,
+        positions: &[Vec<PosEntry>],
+        final_done: bool,
+        processed_ops: u64,
+        classes: &mut BTreeMap<AnomalyKind, Class>,
+    ) {
+        if processed_ops == 0 {
+            return;
+        }
+        let mut commits: Vec<((u32, u32), i64)> =
+            self.committed.iter().map(|(k, v)| (*k, *v)).collect();
+        commits.sort_unstable();
+        let in_log = if final_done {
+            SRC_FINAL
+        } else {
+            SRC_READ | SRC_FINAL
+        };
+        let mut reported: FastSet<u64> = FastSet::default();
+        for ((group, pk), committed) in commits {
+            let bucket = positions.get(pk as usize).map_or(&[][..], Vec::as_slice);
+            for e in bucket {
+                if e.offset() >= committed {
+                    break;
+                }
+                if e.src() & in_log == 0 || self.processed.contains_key(&e.id) {
+                    continue;
+                }
+                if reported.insert(e.id) {
+                    let order = self.msg(e.id).map_or(NONE, |m| m.first_index);
+                    classes.entry(AnomalyKind::Unprocessed).or_default().push(
+                        order,
+                        Found::Unprocessed {
+                            id: e.id,
+                            group,
+                            pk,
+                            offset: e.offset(),
+                            committed,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Within one producer process and partition, acknowledged offsets must follow send order.
+    fn nonmonotonic_send_cases(
+        &self,
+        sends: SendsByPartition,
+        classes: &mut BTreeMap<AnomalyKind, Class>,
+    ) {
+        for (_, mut group) in sends {
+            group.sort_by_key(|s| s.0); // nearly sorted already: linear
+            let mut max: Option<(i64, u64)> = None;
+            for (first_index, offset, id) in group {
+                match max {
+                    Some((max_offset, earlier)) if offset < max_offset => {
+                        classes
+                            .entry(AnomalyKind::NonmonotonicSend)
+                            .or_default()
+                            .push(
+                                first_index,
+                                Found::NonmonotonicSend {
+                                    id,
+                                    earlier,
+                                    earlier_offset: max_offset,
+                                },
+                            );
+                    }
+                    Some((max_offset, _)) if offset <= max_offset => {}
+                    _ => max = Some((offset, id)),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn position_of(&self, pk: u32, offset: i64) -> Position {
+        let (topic, partition) = self.pks.get(pk as usize).copied().unwrap_or((u32::MAX, -1));
+        Position {
+            topic: self.names.name(topic).to_owned(),
+            partition,
+            offset,
+        }
+    }
+
+    fn partition_of(&self, pk: u32) -> i32 {
+        self.pks.get(pk as usize).map_or(-1, |(_, p)| *p)
+    }
+
+    fn faults_near(&self, time_s: f64, duration_s: f64) -> Vec<&FaultWindow> {
+        self.faults
+            .iter()
+            .filter(|w| {
+                w.start_s <= time_s + limits::FAULT_NEARBY_S
+                    && w.end_or(duration_s) >= time_s - limits::FAULT_NEARBY_S
+            })
+            .collect()
+    }
+
+    fn fault_clause(&self, nearby: &[&FaultWindow]) -> String {
+        match nearby {
+            [] => format!("no fault was active within {} s", limits::FAULT_NEARBY_S),
+            [one] => fault_phrase(one),
+            [first, rest @ ..] => format!(
+                "{} (and {} more fault{} nearby)",
+                fault_phrase(first),
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
+    /// The id the final read returned at a position: `Some(Some(id))`, `Some(None)` for a record
+    /// without an id, `None` when the final read returned nothing there.
+    fn final_holder(
+        &self,
+        positions: &[Vec<PosEntry>],
+        pk: u32,
+        offset: i64,
+    ) -> Option<Option<u64>> {
+        let bucket = positions.get(pk as usize).map_or(&[][..], Vec::as_slice);
+        let start = bucket.partition_point(|e| e.offset() < offset);
+        for e in &bucket[start..] {
+            if e.offset() != offset {
+                break;
+            }
+            if e.src() & SRC_FINAL != 0 {
+                return Some(Some(e.id));
+            }
+        }
+        self.final_without_id
+            .contains(&(pk, offset))
+            .then_some(None)
+    }
+
+    fn case(
+        &self,
+        kind: AnomalyKind,
+        found: &Found,
+        positions: &[Vec<PosEntry>],
+        duration_s: f64,
+    ) -> Case {
+        match found {
+            Found::Msg { id, sub } => self.message_case(kind, *id, *sub, positions, duration_s),
+            Found::Inconsistent {
+                pk,
+                offset,
+                ids,
+                src,
+            } => {
+                let first = ids.first().and_then(|id| self.msg(*id));
+                let time_ms = ids
+                    .iter()
+                    .filter_map(|id| self.msg(*id))
+                    .map(|m| {
+                        if m.ack_index != NONE {
+                            m.ack_ms
+                        } else {
+                            m.read_ms
+                        }
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let time_s = ms_seconds(time_ms);
+                let nearby = self.faults_near(time_s, duration_s);
+                let seen: Vec<String> = ids
+                    .iter()
+                    .zip(src)
+                    .map(|(id, s)| format!("message {id} ({})", source_words(*s)))
+                    .collect();
+                let cause = format!(
+                    "{} were all observed at partition {} offset {offset}: the log at that offset \
+                     was rewritten, most likely truncated and overwritten after a leader change{}; {}.",
+                    seen.join(" and "),
+                    self.partition_of(*pk),
+                    self.scenario_clause(),
+                    self.fault_clause(&nearby)
+                );
+                let mut case = self.base_case(
+                    ids.first().copied().unwrap_or(0),
+                    first,
+                    time_s,
+                    &nearby,
+                    cause,
+                );
+                case.ids = ids.clone();
+                case.positions = vec![self.position_of(*pk, *offset)];
+                case.op_indexes = ids
+                    .iter()
+                    .filter_map(|id| self.msg(*id))
+                    .flat_map(|m| [m.ack_index, m.read_index])
+                    .filter(|i| *i != NONE)
+                    .collect();
+                case.op_indexes.sort_unstable();
+                case.op_indexes.dedup();
+                case
+            }
+            Found::Skip { jump, skipped } => {
+                let time_s = ms_seconds(jump.time_ms);
+                let nearby = self.faults_near(time_s, duration_s);
+                let process = self.names.name(jump.process);
+                let offsets: Vec<String> = skipped.iter().map(|(o, _)| o.to_string()).collect();
+                let how = match jump.after {
+                    Some(Reset::Committed) => format!(
+                        "its first read after an assignment (generation {}) started at offset {} \
+                         although the group had committed offset {}",
+                        jump.generation,
+                        jump.to,
+                        jump.from + 1
+                    ),
+                    Some(Reset::Seek) => format!(
+                        "its first read after a seek to offset {} returned offset {}",
+                        jump.from + 1,
+                        jump.to
+                    ),
+                    None => format!(
+                        "it read offset {} then offset {}{}",
+                        jump.from,
+                        jump.to,
+                        if jump.within_poll {
+                            " in the same poll"
+                        } else {
+                            " in its next poll"
+                        }
+                    ),
+                };
+                let cause = format!(
+                    "{process} skipped message(s) at offset(s) {} of partition {}: {how}, so the \
+                     application never saw them (a fetch that jumped past records, or an offset \
+                     reset); {}.",
+                    offsets.join(", "),
+                    self.partition_of(jump.pk),
+                    self.fault_clause(&nearby)
+                );
+                let id = jump.id.or(skipped.first().map(|s| s.1)).unwrap_or(0);
+                let mut case = self.base_case(id, self.msg(id), time_s, &nearby, cause);
+                case.sub_kind = Some(
+                    match jump.after {
+                        Some(Reset::Committed) => "after_assignment",
+                        Some(Reset::Seek) => "after_seek",
+                        None if jump.within_poll => "within_poll",
+                        None => "between_polls",
+                    }
+                    .to_owned(),
+                );
+                case.ids = skipped.iter().map(|s| s.1).collect();
+                case.process = Some(process.to_owned());
+                case.positions = skipped
+                    .iter()
+                    .map(|(o, _)| self.position_of(jump.pk, *o))
+                    .collect();
+                case.read_at = vec![self.position_of(jump.pk, jump.to)];
+                case.op_indexes = vec![jump.index];
+                case
+            }
+            Found::Rewind { jump } => {
+                let time_s = ms_seconds(jump.time_ms);
+                let nearby = self.faults_near(time_s, duration_s);
+                let process = self.names.name(jump.process);
+                let (sub, how) = match jump.after {
+                    Some(Reset::Committed) => (
+                        "below_committed",
+                        format!(
+                            "after an assignment (generation {}) it started at offset {}, below the \
+                             group's committed offset {}, so committed messages were delivered again",
+                            jump.generation,
+                            jump.to,
+                            jump.from + 1
+                        ),
+                    ),
+                    Some(Reset::Seek) => (
+                        "below_seek",
+                        format!(
+                            "after a seek to offset {} it read offset {}",
+                            jump.from + 1,
+                            jump.to
+                        ),
+                    ),
+                    None if jump.within_poll => (
+                        "within_poll",
+                        format!(
+                            "one poll returned offset {} after offset {}",
+                            jump.to, jump.from
+                        ),
+                    ),
+                    None => (
+                        "between_polls",
+                        format!(
+                            "it read offset {} and then, in a later poll, offset {} without a \
+                             seek or rebalance in between",
+                            jump.from, jump.to
+                        ),
+                    ),
+                };
+                let cause = format!(
+                    "{process} read partition {} backwards: {how} (a fetch from a stale leader or \
+                     a log truncated under the consumer); {}.",
+                    self.partition_of(jump.pk),
+                    self.fault_clause(&nearby)
+                );
+                let id = jump.id.unwrap_or(0);
+                let mut case = self.base_case(id, self.msg(id), time_s, &nearby, cause);
+                case.sub_kind = Some(sub.to_owned());
+                case.process = Some(process.to_owned());
+                case.read_at = vec![self.position_of(jump.pk, jump.to)];
+                case.positions = vec![self.position_of(jump.pk, jump.from)];
+                case.op_indexes = vec![jump.index];
+                case
+            }
+            Found::NonmonotonicSend {
+                id,
+                earlier,
+                earlier_offset,
+            } => {
+                let msg = self.msg(*id);
+                let time_s = msg.map_or(0.0, |m| ms_seconds(m.ack_ms));
+                let nearby = self.faults_near(time_s, duration_s);
+                let process = msg.map_or("?", |m| self.names.name(m.process));
+                let (pk, offset) = msg.and_then(Msg::acked_offset).unwrap_or((u32::MAX, -1));
+                let idempotence = match self.client_setting(process, &["enable.idempotence", "enable_idempotence", "idempotence"]) {
+                    Some(v) if is_true(&v) => "with enable.idempotence on, which promises per-partition order: a producer or broker bug".to_owned(),
+                    Some(_) => "with enable.idempotence off, so retries with more than one request in flight may reorder".to_owned(),
+                    None => "whether idempotence was on is not in the history; without it, retries with more than one request in flight reorder".to_owned(),
+                };
+                let cause = format!(
+                    "{process} sent message {earlier} before message {id}, yet the broker acknowledged \
+                     message {earlier} at offset {earlier_offset} and message {id} at offset {offset} \
+                     of partition {}, {idempotence}; {}.",
+                    self.partition_of(pk),
+                    self.fault_clause(&nearby)
+                );
+                let mut case = self.base_case(*id, msg, time_s, &nearby, cause);
+                case.ids = vec![*id, *earlier];
+                case.process = Some(process.to_owned());
+                case.positions = vec![self.position_of(pk, *earlier_offset)];
+                case
+            }
+            Found::Unprocessed {
+                id,
+                group,
+                pk,
+                offset,
+                committed,
+            } => {
+                let msg = self.msg(*id);
+                let time_s = msg.map_or(0.0, |m| {
+                    ms_seconds(if m.read_index != NONE {
+                        m.read_ms
+                    } else {
+                        m.ack_ms
+                    })
+                });
+                let nearby = self.faults_near(time_s, duration_s);
+                let group_name = self.names.name(*group);
+                let cause = format!(
+                    "Message {id} sits at partition {} offset {offset}, below offset {committed} that \
+                     group {} committed, yet no consumer processed it: the offset was committed \
+                     before processing finished and the consumer died or moved on (commit before \
+                     processing, or naive commits of concurrent work); {}.",
+                    self.partition_of(*pk),
+                    if group_name.is_empty() { "(unnamed)" } else { group_name },
+                    self.fault_clause(&nearby)
+                );
+                let mut case = self.base_case(*id, msg, time_s, &nearby, cause);
+                case.positions = vec![self.position_of(*pk, *offset)];
+                case
+            }
+        }
+    }
+
+    /// The fields every case about one message shares.
+    fn base_case(
+        &self,
+        id: u64,
+        msg: Option<&Msg>,
+        time_s: f64,
+        nearby: &[&FaultWindow],
+        cause: String,
+    ) -> Case {
+        let read_at = msg.map(|m| self.read_positions(m)).unwrap_or_default();
+        Case {
+            id,
+            topic: msg
+                .and_then(|m| (m.topic != u32::MAX).then(|| self.names.name(m.topic).to_owned()))
+                .or_else(|| {
+                    read_at
+                        .first()
+                        .map(|r| self.position_of(r.pk, r.offset).topic)
+                }),
+            acknowledged_at: msg
+                .and_then(Msg::acked_offset)
+                .map(|(pk, o)| self.position_of(pk, o)),
+            read_at: read_at
+                .iter()
+                .map(|r| self.position_of(r.pk, r.offset))
+                .collect(),
+            op_indexes: msg
+                .map(|m| self.op_indexes(m, &read_at))
+                .unwrap_or_default(),
+            time_s,
+            faults_nearby: nearby.iter().map(|w| fault_summary(w)).collect(),
+            cause,
+            sub_kind: None,
+            ids: Vec::new(),
+            process: msg.and_then(|m| {
+                (m.process != u32::MAX).then(|| self.names.name(m.process).to_owned())
+            }),
+            positions: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    fn read_positions(&self, msg: &Msg) -> Vec<ReadAt> {
+        if !msg.is_read() {
+            return Vec::new();
+        }
+        let first = ReadAt {
+            pk: msg.read_pk,
+            offset: msg.read_offset,
+            index: msg.read_index,
+            time_ms: msg.read_ms,
+            in_final: msg.has(flag::FIRST_READ_FINAL),
+        };
+        std::iter::once(first)
+            .chain(msg.others().iter().copied())
+            .collect()
+    }
+
+    fn op_indexes(&self, msg: &Msg, read_at: &[ReadAt]) -> Vec<u64> {
+        let mut indexes = Vec::new();
+        if msg.has(flag::HAS_SEND) {
+            indexes.push(msg.first_index);
+        }
+        if msg.ack_index != NONE {
+            indexes.push(msg.ack_index);
+        }
+        if let Some(u) = msg.last_unacked() {
+            indexes.push(u.index);
+        }
+        if let Some(extra) = &msg.extra {
+            indexes.extend(extra.accepted_at.map(|a| a.0));
+            indexes.extend(extra.dropped_at.map(|a| a.0));
+        }
+        indexes.extend(read_at.iter().map(|r| r.index));
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes
+    }
+
+    fn message_case(
+        &self,
+        kind: AnomalyKind,
+        id: u64,
+        sub: Option<&'static str>,
+        positions: &[Vec<PosEntry>],
+        duration_s: f64,
+    ) -> Case {
+        let msg = self.msg(id);
+        let read_at = msg.map(|m| self.read_positions(m)).unwrap_or_default();
+        let processed = self.processed.get(&id);
+        let time_ms = match (kind, msg) {
+            (_, None) => 0,
+            (AnomalyKind::Lost, Some(m)) if m.ack_index != NONE => m.ack_ms,
+            (AnomalyKind::Lost | AnomalyKind::UnacknowledgedAbsent, Some(m)) => m.invoke_ms,
+            (AnomalyKind::ProducerLoss, Some(m)) => m
+                .extra
+                .as_ref()
+                .and_then(|e| e.accepted_at)
+                .map_or(m.invoke_ms, |a| a.1),
+            (AnomalyKind::AbortedRead, Some(m)) => m.last_unacked().map_or(0, |u| u.time_ms),
+            (AnomalyKind::Duplicate, Some(_)) => read_at.get(1).map_or(0, |r| r.time_ms),
+            (AnomalyKind::DuplicateProcessing, Some(m)) => {
+                processed.and_then(|p| p.second).map_or(m.read_ms, |s| s.1)
+            }
+            (_, Some(m)) => m.read_ms,
+        };
+        let time_s = ms_seconds(time_ms);
+        let nearby = self.faults_near(time_s, duration_s);
+        let fault_clause = self.fault_clause(&nearby);
+        let process = msg
+            .filter(|m| m.process != u32::MAX)
+            .map(|m| self.names.name(m.process));
+        let cause = match (kind, msg) {
+            (_, None) => format!("Message {id}; {fault_clause}."),
+            (AnomalyKind::Lost, Some(m)) => self.lost_cause(m, sub, positions, time_s, &fault_clause),
+            (AnomalyKind::ReadThenLost, Some(m)) => {
+                let first = read_at.iter().find(|r| !r.in_final).or(read_at.first());
+                let at = first.map_or_else(String::new, |r| {
+                    format!(
+                        " at partition {} offset {} at {:.2} s",
+                        self.partition_of(r.pk),
+                        r.offset,
+                        ms_seconds(r.time_ms)
+                    )
+                });
+                format!(
+                    "A consumer read message {id}{at}, yet the final read does not have it: the \
+                     broker exposed a record it later lost (a leader change truncated it{}){}; {fault_clause}.",
+                    self.scenario_clause(),
+                    self.acks_clause(process, m)
+                )
+            }
+            (AnomalyKind::ProducerLoss, Some(m)) => {
+                let how = if m.has(flag::HAS_SEND) {
+                    match m.last_unacked() {
+                        Some(u) => format!(
+                            "its send ended {}{}",
+                            if u.kind == OpType::Fail { "failed" } else { "with an unknown outcome" },
+                            u.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                        ),
+                        None => "its send never completed".to_owned(),
+                    }
+                } else {
+                    "no send was ever attempted for it".to_owned()
+                };
+                format!(
+                    "The application accepted message {id} at {time_s:.2} s, but it never reached \
+                     the log ({how}): the producer lost it on its side (a buffer or outbox lost \
+                     when the client died, or never retried); {fault_clause}."
+                )
+            }
+            (AnomalyKind::UnacknowledgedAbsent, Some(m)) => {
+                unacknowledged_cause(m, process, time_s, &fault_clause)
+            }
+            (AnomalyKind::AbortedRead, Some(m)) => {
+                let error = m
+                    .last_unacked()
+                    .and_then(|u| u.error.clone())
+                    .map(|e| format!(" with {e}"))
+                    .unwrap_or_default();
+                let at = read_at
+                    .first()
+                    .map(|r| format!("partition {} offset {}", self.partition_of(r.pk), r.offset))
+                    .unwrap_or_else(|| "an unknown position".to_owned());
+                format!(
+                    "The send failed{error} at {time_s:.2} s, yet the message was read at {at}; \
+                     the client reported a definite failure for a write the broker kept \
+                     (a retry that landed after the failure was reported?); {fault_clause}."
+                )
+            }
+            (AnomalyKind::FutureRead, Some(m)) => format!(
+                "Message {id} was read by a poll that completed at {time_s:.2} s (op {}), before \
+                 its send was invoked (op {}): impossible for one message, so its id was reused or \
+                 the history is out of order; {fault_clause}.",
+                m.read_index, m.first_index
+            ),
+            (AnomalyKind::PrecommittedRead, Some(m)) => format!(
+                "Message {id} was read at {time_s:.2} s (op {}), before its send was acknowledged \
+                 at {:.2} s (op {}): the broker exposed the write before the producer heard back \
+                 (normal while an ack is in flight; a problem only if the ack then failed); {fault_clause}.",
+                m.read_index,
+                ms_seconds(m.ack_ms),
+                m.ack_index
+            ),
+            (AnomalyKind::Duplicate, Some(m)) => {
+                duplicate_cause(self, m, &read_at, &fault_clause)
+            }
+            (AnomalyKind::DuplicateProcessing, Some(_)) => match processed {
+                Some(p) => {
+                    let (i1, _, p1, _, o1) = p.first;
+                    let second = p.second.unwrap_or(p.first);
+                    let (i2, _, p2, _, o2) = second;
+                    let why = if p1 == p2 {
+                        "the same consumer processed it again (a rewind after an error, or a \
+                         restart from an older committed offset)"
+                    } else {
+                        "the partition moved to another consumer before an offset commit covered \
+                         it (at-least-once delivery across a rebalance or crash)"
+                    };
+                    format!(
+                        "Message {id} was processed {} times: by {} (op {i1}, offset {o1}) and by {} \
+                         (op {i2}, offset {o2}); {why}; {fault_clause}.",
+                        p.count,
+                        self.names.name(p1),
+                        self.names.name(p2)
+                    )
+                }
+                None => format!("Message {id} was processed more than once; {fault_clause}."),
+            },
+            (_, Some(_)) => format!("Message {id}; {fault_clause}."),
+        };
+        let mut case = self.base_case(id, msg, time_s, &nearby, cause);
+        case.sub_kind = sub.map(str::to_owned);
+        if kind == AnomalyKind::DuplicateProcessing {
+            if let Some(p) = processed {
+                let mut indexes = vec![p.first.0];
+                let mut ats = vec![p.first];
+                if let Some(s) = p.second {
+                    indexes.push(s.0);
+                    ats.push(s);
+                }
+                case.op_indexes.extend(indexes);
+                case.op_indexes.sort_unstable();
+                case.op_indexes.dedup();
+                case.positions = ats
+                    .iter()
+                    .filter(|a| a.3 != u32::MAX)
+                    .map(|a| self.position_of(a.3, a.4))
+                    .collect();
+                case.process = Some(self.names.name(p.first.2).to_owned());
+            }
+        }
+        case
+    }
+
+    /// lost: says what the final read found instead, and what the configuration suggests.
+    fn lost_cause(
+        &self,
+        msg: &Msg,
+        sub: Option<&'static str>,
+        positions: &[Vec<PosEntry>],
+        time_s: f64,
+        fault_clause: &str,
+    ) -> String {
+        let acked = msg.acked_offset();
+        let process = (msg.process != u32::MAX).then(|| self.names.name(msg.process));
+        if msg.ack_index == NONE {
+            return format!(
+                "Sent at {time_s:.2} s with an unknown outcome, read by a consumer (so it was \
+                 written), yet absent from the final read; {fault_clause}{}.",
+                self.scenario_clause()
+            );
+        }
+        let mut sentence = match acked {
+            Some((pk, offset)) => format!(
+                "Acknowledged at {time_s:.2} s at partition {} offset {offset}, absent from the final read; {fault_clause}",
+                self.partition_of(pk)
+            ),
+            None => format!("Acknowledged at {time_s:.2} s, absent from the final read; {fault_clause}"),
+        };
+        if sub == Some("unread") {
+            if let Some((pk, offset)) = acked {
+                let frontier = self.read_frontier.get(&pk).copied().unwrap_or(offset);
+                sentence = format!(
+                    "Acknowledged at {time_s:.2} s at partition {} offset {offset}, never read by \
+                     anyone although reads of that partition reached offset {frontier}; {fault_clause}",
+                    self.partition_of(pk)
+                );
+            }
+        }
+        if let Some((pk, offset)) = acked {
+            let partition = self.partition_of(pk);
+            match self.final_holder(positions, pk, offset) {
+                Some(Some(other)) if other != msg.id => sentence.push_str(&format!(
+                    ", and offset {offset} of partition {partition} now holds message {other}, so the log was truncated and rewritten after the ack"
+                )),
+                Some(Some(_)) => {}
+                Some(None) => sentence.push_str(&format!(
+                    ", and offset {offset} of partition {partition} now holds a record without a message id, so the log was rewritten after the ack"
+                )),
+                None if self.final_read.completed => match self.final_ends.get(&pk) {
+                    Some(end) if *end < offset => sentence.push_str(&format!(
+                        ", and the final read of partition {partition} ends at offset {end}, so the log was truncated below the acknowledged offset"
+                    )),
+                    Some(_) => sentence.push_str(&format!(
+                        ", and the final read of partition {partition} went past offset {offset} without it (a gap in the log)"
+                    )),
+                    None => sentence.push_str(&format!(
+                        ", and the final read returned nothing from partition {partition}"
+                    )),
+                },
+                None => {}
+            }
+        }
+        if msg.is_read() {
+            sentence.push_str(&format!(
+                "; a consumer had read it at {:.2} s, so it was lost after it became visible",
+                ms_seconds(msg.read_ms)
+            ));
+        }
+        if msg.attempts > 1 {
+            sentence.push_str("; the application sent it more than once");
+        }
+        sentence.push_str(&self.acks_clause(process, msg));
+        sentence.push_str(&self.scenario_clause());
+        sentence.push('.');
+        sentence
+    }
+
+    /// "; producer-1 ran with acks=1, so …" when the client spec says so.
+    fn acks_clause(&self, process: Option<&str>, _msg: &Msg) -> String {
+        let Some(process) = process else {
+            return String::new();
+        };
+        match self.client_setting(process, &["acks", "request.required.acks"]) {
+            Some(acks) => {
+                let acks = acks.trim_matches('"').to_owned();
+                let why = match acks.as_str() {
+                    "0" => "the producer never waited for the broker, so nothing was promised",
+                    "1" => "the leader alone acknowledged it, so losing that leader before followers copied it loses it",
+                    _ => "the in-sync replicas acknowledged it, so losing it takes a broker that gave up data it had acknowledged (unclean election, high-watermark truncation, or unsynced writes lost on every replica)",
+                };
+                format!("; {process} ran with acks={acks}: {why}")
+            }
+            None => String::new(),
+        }
+    }
+
+    /// The scenario's broker settings that explain loss, when the `start` op names them.
+    fn scenario_clause(&self) -> String {
+        let Some(scenario) = &self.scenario else {
+            return String::new();
+        };
+        let mut parts = Vec::new();
+        if let Some(v) = find_key(
+            scenario,
+            &[
+                "unclean.leader.election.enable",
+                "unclean_leader_election",
+                "unclean_election",
+            ],
+        ) {
+            if is_true(&setting_text(v)) {
+                parts.push("unclean leader election was enabled".to_owned());
+            }
+        }
+        if let Some(v) = find_key(scenario, &["truncation"]) {
+            let t = setting_text(v);
+            if t.contains("high") {
+                parts.push(
+                    "followers truncate to the high watermark (pre-KIP-101), which can drop acknowledged writes"
+                        .to_owned(),
+                );
+            }
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("; the scenario says {}", parts.join(" and "))
+        }
+    }
+
+    /// A client setting from its `client_start` spec, searched at any depth, as text.
+    fn client_setting(&self, client: &str, keys: &[&str]) -> Option<String> {
+        let spec = self.client_specs.get(client)?;
+        find_key(spec, keys).map(setting_text)
+    }
+
+    fn conclude_notes(&mut self, counts: &Counts, anomalies: &[Anomaly]) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.final_read.completed {
+            let why = match (&self.final_read.invoked_at_ns, &self.final_read.ended_without_ok) {
+                (_, Some(ended)) => format!("the final read {ended}"),
+                (Some(at), None) => format!(
+                    "the final read started at {:.2} s but never completed (the harness stopped mid-run?)",
+                    seconds(*at)
+                ),
+                (None, None) => "the history has no final read (no `final_read` phase of the harness)".to_owned(),
+            };
+            notes.push(format!(
+                "No completed final read: {why}, so no loss claim is made from absence (only messages never read although reads went past their offset count as lost; read_then_lost, producer_loss and unacknowledged_absent were not checked); the verdict cannot be valid."
+            ));
+        }
+        if counts.sends_open > 0 {
+            notes.push(format!(
+                "{} send(s) were still open when the history ended; they count as info (outcome unknown).",
+                counts.sends_open
+            ));
+        }
+        if counts.sends_without_id > 0 {
+            notes.push(format!(
+                "{} send op(s) carry no u64 value.id and could not be traced.",
+                counts.sends_without_id
+            ));
+        }
+        if counts.records_without_id > 0 {
+            notes.push(format!(
+                "{} record(s) read carry no message id (written by something other than a kaos producer?).",
+                counts.records_without_id
+            ));
+        }
+        if counts.unknown_ids_read > 0 {
+            notes.push(format!(
+                "{} message id(s) were read that no send in the history mentions.",
+                counts.unknown_ids_read
+            ));
+        }
+        if counts.processed == 0 && counts.offset_commits > 0 {
+            notes.push(
+                "The history has offset commits but no `process` ops, so unprocessed messages were not checked."
+                    .to_owned(),
+            );
+        }
+        let mut oddities: Vec<(Oddity, u64)> =
+            self.oddities.iter().map(|(k, v)| (*k, *v)).collect();
+        oddities.sort_by_key(|(k, _)| *k as u8);
+        for (oddity, count) in oddities {
+            notes.push(match oddity {
+                Oddity::CompletionWithoutInvoke => format!(
+                    "{count} send completion(s) had no open invoke of the same process; they were counted on their own."
+                ),
+                Oddity::MalformedRecords => format!(
+                    "{count} polled record(s) lack a topic, partition or offset and were skipped."
+                ),
+                Oddity::RecoveryWithoutFault => format!(
+                    "{count} nemesis recovery op(s) matched no open fault window."
+                ),
+                Oddity::JumpsBeyondLimit => format!(
+                    "{count} consumer offset jump(s) beyond the limit of {} were not judged for poll skips.",
+                    limits::CONSUMER_JUMPS_MAX
+                ),
+            });
+        }
+        for anomaly in anomalies {
+            if anomaly.allowance == Allowance::Allowed {
+                notes.push(format!(
+                    "{} {} case(s) occurred; this scenario allows them.",
+                    anomaly.count,
+                    anomaly.kind.as_str()
+                ));
+            }
+        }
+        notes.extend(std::mem::take(&mut self.notes));
+        notes
+    }
+}
+
+fn source_words(src: u8) -> String {
+    let mut words = Vec::new();
+    if src & SRC_ACK != 0 {
+        words.push("acknowledged there");
+    }
+    if src & SRC_FINAL != 0 {
+        words.push("in the final read");
+    } else if src & SRC_READ != 0 {
+        words.push("read there");
+    }
+    words.join(", ")
+}
+
+/// The first value under any of `keys`, at any depth.
+fn find_key<'v>(value: &'v serde_json::Value, keys: &[&str]) -> Option<&'v serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => {
+            for key in keys {
+                if let Some(v) = map.get(*key) {
+                    return Some(v);
+                }
+            }
+            map.values().find_map(|v| find_key(v, keys))
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_key(v, keys)),
+        _ => None,
+    }
+}
+
+fn setting_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_true(text: &str) -> bool {
+    matches!(text.trim_matches('"'), "true" | "1" | "yes" | "on")
+}
+
+/// "kill n1 at 12.43 s (until 15.00 s)"
+fn fault_summary(w: &FaultWindow) -> String {
+    match w.end_s {
+        Some(end) if end > w.start_s => {
+            format!("{} at {:.2} s (until {end:.2} s)", w.label(), w.start_s)
+        }
+        Some(_) => format!("{} at {:.2} s", w.label(), w.start_s),
+        None => format!("{} at {:.2} s (never recovered)", w.label(), w.start_s),
+    }
+}
+
+/// "node n1 was killed at 12.43 s"
+fn fault_phrase(w: &FaultWindow) -> String {
+    let subject = if w.target.is_empty() {
+        "the cluster".to_owned()
+    } else {
+        format!("node {}", w.target)
+    };
+    let verb = match w.kind.as_str() {
+        "kill" => "was killed".to_owned(),
+        "crash" => "crashed".to_owned(),
+        "stop" => "was stopped".to_owned(),
+        "power_loss" => "lost power (unsynced writes gone)".to_owned(),
+        "pause" => "was paused".to_owned(),
+        "partition" | "isolate" | "split" | "cut_clients" => {
+            "was cut off by a network partition".to_owned()
+        }
+        "link_fault" | "degrade" => "had a degraded network link".to_owned(),
+        "drop_caches" => "had its page cache dropped".to_owned(),
+        other => format!("had a {other} fault"),
+    };
+    format!("{subject} {verb} at {:.2} s", w.start_s)
+}
+
+fn unacknowledged_cause(
+    msg: &Msg,
+    process: Option<&str>,
+    time_s: f64,
+    fault_clause: &str,
+) -> String {
+    let outcome = if msg.open > 0 && msg.infos == 0 {
+        format!(
+            "the send was still open when {} stopped",
+            process.unwrap_or("its producer")
+        )
+    } else {
+        match msg.last_unacked() {
+            Some(u) => {
+                let error = u
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                match u.kind {
+                    OpType::Fail => {
+                        format!("the send failed{error} at {:.2} s", ms_seconds(u.time_ms))
+                    }
+                    _ => format!(
+                        "the send's outcome was unknown{error} at {:.2} s",
+                        ms_seconds(u.time_ms)
+                    ),
+                }
+            }
+            None => "the send never completed".to_owned(),
+        }
+    };
+    format!(
+        "Sent at {time_s:.2} s and never acknowledged ({outcome}), absent from the final read; \
+         {fault_clause}, so the producer most likely never delivered it."
+    )
+}
+
+fn duplicate_cause(checker: &Checker, msg: &Msg, read_at: &[ReadAt], fault_clause: &str) -> String {
+    let one_partition = read_at.windows(2).all(|w| w[0].pk == w[1].pk);
+    let places: Vec<String> = read_at
+        .iter()
+        .map(|r| {
+            format!(
+                "partition {} offset {}",
+                checker.partition_of(r.pk),
+                r.offset
+            )
+        })
+        .collect();
+    let why = if msg.attempts > 1 {
+        format!("the application sent it {} times", msg.attempts)
+    } else if one_partition {
+        let process = (msg.process != u32::MAX).then(|| checker.names.name(msg.process));
+        let idempotence = process.and_then(|p| {
+            checker.client_setting(
+                p,
+                &["enable.idempotence", "enable_idempotence", "idempotence"],
+            )
+        });
+        match idempotence {
+            Some(v) if is_true(&v) => "the same message was written twice to one partition although the producer ran with enable.idempotence on (a broker dedup bug?)".to_owned(),
+            Some(_) => "the same message was written twice to one partition: a producer retry after a lost ack, with enable.idempotence off".to_owned(),
+            None => "the same message was written twice to one partition, most likely a producer retry after a lost ack without idempotence".to_owned(),
+        }
+    } else {
+        "the message was written to more than one partition, so it was sent more than once"
+            .to_owned()
+    };
+    format!("Read at {}: {why}; {fault_clause}.", places.join(" and "))
+}
