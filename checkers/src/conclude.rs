@@ -356,6 +356,14 @@ impl Checker {
             .iter()
             .any(|a| a.allowance == Allowance::Forbidden);
         let mut unmet = Vec::new();
+        for kind in AnomalyKind::ALL {
+            if kind.allowance(&self.expect) == Allowance::Required && !anomalies.iter().any(|a| a.kind == kind) {
+                unmet.push(format!(
+                    "expected {} to occur (this scenario demonstrates it), found none",
+                    kind.as_str()
+                ));
+            }
+        }
         if counts.sends_ok < self.expect.acknowledged_min {
             unmet.push(format!(
                 "expected at least {} acknowledged sends, the run acknowledged {}",

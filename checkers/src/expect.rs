@@ -6,8 +6,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Allowance {
+    /// May occur; reported, does not make the run invalid.
     Allowed,
+    /// Makes the run invalid when it occurs.
     Forbidden,
+    /// Must occur: the scenario demonstrates this anomaly, and a run without it is invalid (the
+    /// scenario failed to reproduce what it claims).
+    Required,
 }
 
 impl Allowance {
@@ -15,6 +20,7 @@ impl Allowance {
         match self {
             Allowance::Allowed => "allowed",
             Allowance::Forbidden => "forbidden",
+            Allowance::Required => "required",
         }
     }
 }

@@ -217,6 +217,8 @@ const FIXTURES: &[&str] = &[
     "lost",
     "duplicate",
     "duplicate_forbidden",
+    "lost_required",
+    "clean_lost_required",
     "unacknowledged_absent",
     "unacknowledged_absent_forbidden",
     "aborted_read",
@@ -253,6 +255,16 @@ fn planted_lost_write_is_found() {
 #[test]
 fn planted_duplicate_is_found_and_allowed_by_default() {
     check("duplicate");
+}
+
+#[test]
+fn a_required_anomaly_that_occurs_keeps_the_run_valid() {
+    check("lost_required");
+}
+
+#[test]
+fn a_required_anomaly_that_does_not_occur_makes_the_run_invalid() {
+    check("clean_lost_required");
 }
 
 #[test]

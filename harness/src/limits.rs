@@ -8,6 +8,8 @@ pub const OP_LINE_BYTES_MAX: usize = 16 << 20;
 pub const NODE_START_TIMEOUT_MS: u64 = 60_000;
 /// Between two readiness probes.
 pub const NODE_PROBE_INTERVAL_MS: u64 = 50;
+/// How long a lazyfs daemon may take to mount, or to report a power loss.
+pub const LAZYFS_READY_TIMEOUT_MS: u64 = 10_000;
 /// A graceful stop (SIGTERM) waits this long before SIGKILL.
 pub const NODE_STOP_TIMEOUT_MS: u64 = 15_000;
 /// A client told to stop may take this long on top of its message timeout to drain its sends.

@@ -48,7 +48,11 @@ struct Cli {
 enum Command {
     /// Run a scenario: start the cluster and clients, inject faults, check the history, write a report.
     Run {
+        /// A scenario file; with --all, a directory whose every *.toml is run in name order.
         scenario: PathBuf,
+        /// Run every scenario in the directory; the exit code is 0 only if every verdict is valid.
+        #[arg(long)]
+        all: bool,
         /// Where runs are stored (store/<scenario>/<start-time>/).
         #[arg(long, default_value = "store")]
         store: PathBuf,
@@ -61,7 +65,7 @@ enum Command {
         /// Override the scenario's duration of the timed phase, in seconds.
         #[arg(long)]
         duration_s: Option<u64>,
-        /// Also write a JUnit XML file (one testcase for the scenario).
+        /// Also write a JUnit XML file (one testcase per scenario).
         #[arg(long)]
         junit: Option<PathBuf>,
     },
@@ -150,8 +154,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Client { spec } => return client(&spec),
         Command::Lazyfs(args) => return lazyfs::main(args),
-        Command::Run { scenario, store, broker_bin, seed, duration_s, junit } => runtime().and_then(|rt| {
-            rt.block_on(run_command(&scenario, store, broker_bin, seed, duration_s, junit))
+        Command::Run { scenario, all, store, broker_bin, seed, duration_s, junit } => runtime().and_then(|rt| {
+            rt.block_on(run_command(&scenario, all, store, broker_bin, seed, duration_s, junit))
         }),
         Command::Matrix { matrix, store, broker_bin, duration_s, junit } => {
             runtime().and_then(|rt| rt.block_on(matrix_command(&matrix, store, broker_bin, duration_s, junit)))
@@ -249,34 +253,74 @@ fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {
 
 async fn run_command(
     path: &Path,
+    all: bool,
     store: PathBuf,
     broker_bin: Option<PathBuf>,
     seed: Option<u64>,
     duration_s: Option<u64>,
     junit: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let (mut scenario, text) = scenario::Scenario::load(path)?;
-    if let Some(seed) = seed {
-        scenario.seed = seed;
-    }
-    if let Some(d) = duration_s {
-        scenario.duration_s = d;
+    let files = if all {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading scenario directory {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("no *.toml scenario in {}", path.display());
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    // Every scenario is loaded (and refused if broken) before the first one runs.
+    let mut scenarios = Vec::with_capacity(files.len());
+    for file in &files {
+        let (mut scenario, text) = scenario::Scenario::load(file)?;
+        if let Some(seed) = seed {
+            scenario.seed = seed;
+        }
+        if let Some(d) = duration_s {
+            scenario.duration_s = d;
+        }
+        // The scenario as run (overrides included, and checked again) is what the run directory
+        // records.
+        if seed.is_some() || duration_s.is_some() {
+            let text = toml::to_string(&scenario).context("writing the scenario with its overrides")?;
+            scenarios.push((scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?, text));
+        } else {
+            scenarios.push((scenario, text));
+        }
     }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
-    let broker_bin = locate_broker(broker_bin)?;
-    // The scenario as run (overrides included) is what the run directory records.
-    let text = if seed.is_some() || duration_s.is_some() { toml::to_string(&scenario).unwrap_or(text) } else { text };
-    let opts = run::RunOptions { store, broker_bin, kaos_bin };
-    let outcome = tokio::select! {
-        outcome = run::run(&scenario, &text, &opts) => outcome?,
-        _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
-    };
-    print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
-    if let Some(junit) = junit {
-        let case = results::JunitCase::from_summary(&scenario.name, &outcome.summary, Some(&outcome.dir.report_path()));
-        results::write_junit(&junit, &scenario.name, &[case]).with_context(|| format!("writing {}", junit.display()))?;
+    let opts = run::RunOptions { store, broker_bin: locate_broker(broker_bin)?, kaos_bin };
+    let mut cases = Vec::with_capacity(scenarios.len());
+    let mut verdicts = Vec::with_capacity(scenarios.len());
+    for (scenario, text) in &scenarios {
+        let outcome = tokio::select! {
+            outcome = run::run(scenario, text, &opts) => outcome?,
+            _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
+        };
+        if all {
+            println!("scenario: {}", scenario.name);
+        }
+        print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
+        cases.push(results::JunitCase::from_summary(&scenario.name, &outcome.summary, Some(&outcome.dir.report_path())));
+        verdicts.push((scenario.name.clone(), outcome.summary.analysis.verdict));
     }
-    Ok(exit_code(&outcome.summary.analysis))
+    if let Some(junit) = junit {
+        let suite = if all { path.display().to_string() } else { scenarios[0].0.name.clone() };
+        results::write_junit(&junit, &suite, &cases).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    if all {
+        println!("summary:");
+        for (name, verdict) in &verdicts {
+            println!("  {:<8} {name}", verdict.as_str());
+        }
+    }
+    let all_valid = verdicts.iter().all(|(_, v)| matches!(v, Verdict::Valid));
+    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn matrix_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, duration_s: Option<u64>, junit: Option<PathBuf>) -> Result<ExitCode> {
@@ -284,7 +328,8 @@ async fn matrix_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>
     if let Some(d) = duration_s {
         for c in &mut combinations {
             c.scenario.duration_s = d;
-            c.text = toml::to_string(&c.scenario).unwrap_or_else(|_| c.text.clone());
+            c.text = toml::to_string(&c.scenario).context("writing a combination with its overrides")?;
+            c.scenario = scenario::Scenario::parse(&c.text, &format!("{} with --duration-s", path.display()))?;
         }
     }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;

@@ -110,6 +110,15 @@ pub async fn run(events: &[FaultEvent], platform: &mut LocalPlatform, resolver: 
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 restart(platform, node, rec).await?;
             }
+            Fault::PowerLoss => {
+                rec.op("nemesis", "invoke", "power_loss", json!({"node": name, "target": target}), None).await;
+                match platform.power_loss(node).await {
+                    Ok((pid, dropped)) => rec.op("nemesis", "ok", "power_loss", json!({"node": name, "pid": pid, "lazyfs": dropped}), None).await,
+                    Err(e) => rec.op("nemesis", "info", "power_loss", json!({"node": name}), Some(format!("{e:#}"))).await,
+                }
+                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
+                restart(platform, node, rec).await?;
+            }
             Fault::Pause => {
                 rec.op("nemesis", "invoke", "pause", json!({"node": name, "target": target}), None).await;
                 match platform.pause(node, true) {
@@ -135,6 +144,7 @@ fn fault_name(fault: &Fault) -> &'static str {
     match fault {
         Fault::Kill => "kill",
         Fault::Pause => "pause",
+        Fault::PowerLoss => "power_loss",
         Fault::DropCaches => "drop_caches",
     }
 }

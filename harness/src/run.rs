@@ -40,11 +40,15 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 
     let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
     let mut platform = LocalPlatform::new(&opts.broker_bin, &dir.nodes_dir(), &scenario.cluster)?;
+    if scenario.uses_lazyfs() {
+        platform.use_lazyfs(&opts.kaos_bin, scenario.seed);
+    }
     let phases = drive(scenario, opts, &dir, &rec, &mut platform).await;
     platform.stop_all().await;
     if scenario.cluster.replica_dumps {
         dump_replicas(&opts.broker_bin, &platform, &rec).await;
     }
+    platform.unmount_all().await;
     rec.op("harness", "ok", "end", json!({"ok": phases.is_ok()}), phases.as_ref().err().map(|e| format!("{e:#}"))).await;
     drop(rec);
     let op_count = writer.finish().await.context("writing history.jsonl")?;

@@ -139,6 +139,9 @@ pub enum Fault {
     /// SIGSTOP the target, SIGCONT it after `down_s`: it keeps its sockets and state but answers
     /// nothing, then wakes up believing no time passed (a GC pause, a stalled VM).
     Pause,
+    /// Power loss: SIGKILL the broker and drop every write it had not fsynced (its data directory
+    /// is served by `kaos lazyfs`), restart it after `down_s`. Needs root and /dev/fuse.
+    PowerLoss,
     /// Write 3 to /proc/sys/vm/drop_caches: clean page-cache pages are dropped (dirty ones are
     /// not: this loses nothing, it makes the next reads come from disk). Needs root.
     DropCaches,
@@ -237,6 +240,12 @@ impl Scenario {
         if n.faults.contains(&Fault::DropCaches) {
             crate::faults::drop_caches_available()?;
         }
+        if self.uses_lazyfs() {
+            crate::lazyfs::check_available().map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
+            if matches!(Target::parse(&n.target), Ok(Target::Node(ref name)) if name == "controller") {
+                return Err("power_loss targets brokers; the controller's data directory is not on lazyfs".into());
+            }
+        }
         if !n.faults.is_empty() {
             if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
                 return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
@@ -267,6 +276,11 @@ impl Scenario {
             return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
         }
         Ok(())
+    }
+
+    /// Whether the brokers' data directories are served by lazyfs (any power_loss fault).
+    pub fn uses_lazyfs(&self) -> bool {
+        self.nemesis.faults.contains(&Fault::PowerLoss)
     }
 
     /// The index of node `name` in the platform: `n1` is 0, …, the controller comes last.

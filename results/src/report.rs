@@ -178,7 +178,9 @@ fn classes_section(html: &mut String, analysis: &Analysis) {
         let allowance = anomaly.map_or_else(|| kind.allowance(&analysis.expect), |a| a.allowance);
         let count = anomaly.map_or(0, |a| a.count);
         let (class, outcome) = match (count, allowance) {
+            (0, checkers::Allowance::Required) => ("bad", "required, yet absent: makes the run invalid"),
             (0, _) => ("zero", "none"),
+            (_, checkers::Allowance::Required) => ("allowed", "required by the scenario, which demonstrates it"),
             (_, checkers::Allowance::Forbidden) => ("bad", "forbidden: makes the run invalid"),
             (_, checkers::Allowance::Allowed) => ("allowed", "allowed by the scenario"),
         };

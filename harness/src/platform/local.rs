@@ -2,7 +2,7 @@
 //! directory, config file and log under the run directory's `nodes/<name>/`. A node keeps its port
 //! across restarts.
 
-use crate::limits::{NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
+use crate::limits::{LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::process;
 use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
@@ -26,6 +26,8 @@ pub struct Node {
     pub addr: SocketAddr,
     dir: PathBuf,
     child: Option<Child>,
+    /// The `kaos lazyfs` daemon serving this node's data directory, when the cluster runs on it.
+    lazyfs: Option<Child>,
 }
 
 impl Node {
@@ -50,6 +52,8 @@ impl Node {
 pub struct LocalPlatform {
     broker_bin: PathBuf,
     pub nodes: Vec<Node>,
+    /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
+    lazyfs: Option<(PathBuf, u64)>,
 }
 
 impl LocalPlatform {
@@ -67,7 +71,13 @@ impl LocalPlatform {
         if cluster.has_controller() {
             nodes.push(lay_out(nodes_dir, "controller".into(), Role::Controller, cluster.controller_settings.clone())?);
         }
-        Ok(LocalPlatform { broker_bin: broker_bin.to_path_buf(), nodes })
+        Ok(LocalPlatform { broker_bin: broker_bin.to_path_buf(), nodes, lazyfs: None })
+    }
+
+    /// Serve every broker's data directory from `kaos lazyfs` (over `nodes/<n>/disk`), so that a
+    /// power loss can drop what the broker had not fsynced. Call before the first start.
+    pub fn use_lazyfs(&mut self, kaos_bin: &Path, seed: u64) {
+        self.lazyfs = Some((kaos_bin.to_path_buf(), seed));
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
@@ -91,6 +101,12 @@ impl LocalPlatform {
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         let bin = self.broker_bin.clone();
         let controller = self.controller_addr();
+        if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
+            if self.nodes[i].lazyfs.is_none() {
+                let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i]).await?;
+                self.nodes[i].lazyfs = Some(daemon);
+            }
+        }
         let node = &mut self.nodes[i];
         if node.child.is_some() {
             bail!("node {} is already running", node.name);
@@ -136,6 +152,43 @@ impl LocalPlatform {
         Ok(pid)
     }
 
+    /// Power loss of node `i`: SIGKILL its broker (and reap it, so its last write has been
+    /// handled), then make its lazyfs drop everything not fsynced. Returns the broker's PID and
+    /// what lazyfs says it dropped.
+    pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
+        let pid = self.kill(i).await?;
+        let node = &self.nodes[i];
+        let daemon = node.lazyfs.as_ref().and_then(|d| d.id()).with_context(|| format!("node {} has no lazyfs", node.name))?;
+        let ready = node.dir.join("lazyfs.ready");
+        let before = power_losses(&ready);
+        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1).context("signalling lazyfs")?;
+        let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
+        loop {
+            if power_losses(&ready) > before {
+                let report = read_ready(&ready).and_then(|v| v.get("last_power_loss").map(|r| r.to_string())).unwrap_or_default();
+                return Ok((pid, report));
+            }
+            if Instant::now() > deadline {
+                bail!("lazyfs of node {} did not report the power loss within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", node.name, node.dir.join("lazyfs.log").display());
+            }
+            tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
+        }
+    }
+
+    /// Stops every lazyfs daemon (after the brokers) and makes sure no mount is left.
+    pub async fn unmount_all(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut daemon) = node.lazyfs.take() {
+                if let Err(e) = process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
+                    eprintln!("kaos: stopping lazyfs of node {}: {e}", node.name);
+                }
+                if let Err(e) = crate::lazyfs::unmount(&node.data_dir()) {
+                    eprintln!("kaos: unmounting {}: {e}", node.data_dir().display());
+                }
+            }
+        }
+    }
+
     /// Sends SIGSTOP (`pause = true`) or SIGCONT to node `i`'s process group; returns its PID.
     pub fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
         let node = &self.nodes[i];
@@ -168,7 +221,58 @@ impl Drop for LocalPlatform {
                 process::kill_now(child);
             }
         }
+        for node in &self.nodes {
+            if let Some(daemon) = &node.lazyfs {
+                process::kill_now(daemon);
+                let _ = crate::lazyfs::unmount(&node.data_dir());
+            }
+        }
     }
+}
+
+/// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory and waits for its
+/// ready file.
+async fn start_lazyfs(kaos_bin: &Path, seed: u64, node: &Node) -> Result<Child> {
+    let backing = node.dir.join("disk");
+    std::fs::create_dir_all(&backing).with_context(|| format!("creating {}", backing.display()))?;
+    let ready = node.dir.join("lazyfs.ready");
+    let _ = std::fs::remove_file(&ready);
+    let log_path = node.dir.join("lazyfs.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let mut daemon = process::command(kaos_bin)
+        .arg("lazyfs")
+        .arg("--backing")
+        .arg(&backing)
+        .arg("--mount")
+        .arg(node.data_dir())
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--seed")
+        .arg(seed.to_string())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("starting kaos lazyfs for node {}", node.name))?;
+    let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
+    while read_ready(&ready).is_none() {
+        if let Some(status) = daemon.try_wait()? {
+            bail!("kaos lazyfs for node {} exited ({status}); see {}", node.name, log_path.display());
+        }
+        if Instant::now() > deadline {
+            process::kill(&mut daemon).await.ok();
+            bail!("kaos lazyfs for node {} was not ready within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", node.name, log_path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
+    }
+    Ok(daemon)
+}
+
+fn read_ready(path: &Path) -> Option<serde_json::Value> {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+fn power_losses(ready: &Path) -> u64 {
+    read_ready(ready).and_then(|v| v.get("power_losses").and_then(|n| n.as_u64())).unwrap_or(0)
 }
 
 fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) -> Result<Node> {
@@ -180,7 +284,7 @@ fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) 
     }
     let text = toml::to_string(&config).context("writing a node config")?;
     std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
-    Ok(Node { name, role, addr, dir, child: None })
+    Ok(Node { name, role, addr, dir, child: None, lazyfs: None })
 }
 
 fn free_port() -> Result<SocketAddr> {
