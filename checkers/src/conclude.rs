@@ -175,7 +175,9 @@ impl Checker {
                     class(AnomalyKind::Lost, Some("unknown_outcome_read"));
                 }
                 if absent && outcome != SendOutcome::Ok && !read {
-                    if msg.has(flag::ACCEPTED) && !msg.has(flag::DROPPED) {
+                    if msg.has(flag::DROPPED) {
+                        class(AnomalyKind::ProducerLoss, Some("dropped"));
+                    } else if msg.has(flag::ACCEPTED) {
                         class(AnomalyKind::ProducerLoss, Some("sent"));
                     } else {
                         class(AnomalyKind::UnacknowledgedAbsent, None);
@@ -205,9 +207,10 @@ impl Checker {
                         ));
                     }
                 }
-            } else if msg.has(flag::ACCEPTED) {
-                if final_done && !in_final && !read && !msg.has(flag::DROPPED) {
-                    class(AnomalyKind::ProducerLoss, Some("never_sent"));
+            } else if msg.has(flag::ACCEPTED) || msg.has(flag::DROPPED) {
+                if final_done && !in_final && !read {
+                    let sub = if msg.has(flag::DROPPED) { "dropped" } else { "never_sent" };
+                    class(AnomalyKind::ProducerLoss, Some(sub));
                 }
             } else if read {
                 counts.unknown_ids_read += 1;
@@ -1022,6 +1025,11 @@ impl Checker {
                     self.acks_clause(process, m)
                 )
             }
+            (AnomalyKind::ProducerLoss, Some(m)) if m.has(flag::DROPPED) => format!(
+                "The application dropped message {id} at {time_s:.2} s: the producer's buffer was \
+                 full and the application's policy is to drop rather than block, so it was lost on \
+                 the producer's side by design (block, or an outbox, keeps it); {fault_clause}."
+            ),
             (AnomalyKind::ProducerLoss, Some(m)) => {
                 let how = if m.has(flag::HAS_SEND) {
                     match m.last_unacked() {

@@ -86,7 +86,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     for (k, client) in scenario.clients.iter().enumerate() {
         let id_base = (k as u64 + 1) * ID_BLOCK_SIZE;
         match client {
-            Client::Producer { mode, rate_per_s, message_size_bytes, config } => {
+            Client::Producer { mode, rate_per_s, message_size_bytes, on_full, config } => {
                 np += 1;
                 let spec = ClientSpec::Producer(ProducerSpec {
                     bootstrap: bootstrap.clone(),
@@ -96,6 +96,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                     rate_per_s: *rate_per_s,
                     message_size_bytes: *message_size_bytes,
                     count_max: 0,
+                    on_full: *on_full,
                     config: config.clone(),
                 });
                 let grace = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);

@@ -7,7 +7,7 @@ use checkers::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use workloads::ProducerMode;
+use workloads::{OnFull, ProducerMode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +116,9 @@ pub enum Client {
         rate_per_s: u64,
         #[serde(default = "default_message_size")]
         message_size_bytes: usize,
+        /// Asynchronous mode: `block` (wait for room) or `drop` when librdkafka's buffer is full.
+        #[serde(default)]
+        on_full: OnFull,
         /// librdkafka properties (acks, linger.ms, retries, enable.idempotence, …).
         #[serde(default)]
         config: BTreeMap<String, String>,

@@ -21,7 +21,13 @@ fn library() -> PathBuf {
 
 /// Scenarios of the library that run on what the broker implements today; the replicated ones
 /// join when the controller lands (issue 3).
-const RUNNABLE: &[&str] = &["demo", "power-loss-flush-none", "power-loss-flush-every-message"];
+const RUNNABLE: &[&str] = &[
+    "demo",
+    "power-loss-flush-none",
+    "power-loss-flush-every-message",
+    "buffer-full-drop",
+    "buffer-full-block",
+];
 
 #[test]
 fn every_scenario_file_in_the_library_loads() {
@@ -73,6 +79,10 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(flush_none.contains("× lost (required)"), "{flush_none}");
     let flush_every = stdout.split("scenario: ").find(|s| s.starts_with("power-loss-flush-every-message")).expect("flush every ran");
     assert!(!flush_every.contains("× lost"), "{flush_every}");
+    let drop = stdout.split("scenario: ").find(|s| s.starts_with("buffer-full-drop")).expect("drop ran");
+    assert!(drop.contains("× producer_loss (required)"), "{drop}");
+    let block = stdout.split("scenario: ").find(|s| s.starts_with("buffer-full-block")).expect("block ran");
+    assert!(!block.contains("× producer_loss"), "{block}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

@@ -23,7 +23,7 @@ pub mod ops;
 pub mod producer;
 pub mod spec;
 
-pub use spec::{ClientSpec, ConsumerSpec, FinalReadSpec, ProducerMode, ProducerSpec};
+pub use spec::{ClientSpec, ConsumerSpec, FinalReadSpec, OnFull, ProducerMode, ProducerSpec};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use crate::limits::{MESSAGE_SIZE_MAX_BYTES, MESSAGE_SIZE_MIN_BYTES, POLL_WAIT_MS, SEND_BATCH_COUNT_MAX};
 use crate::ops::OpSink;
-use crate::spec::{ProducerMode, ProducerSpec};
+use crate::spec::{OnFull, ProducerMode, ProducerSpec};
 use crate::{message, WorkloadError};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -184,6 +184,16 @@ fn send_one(
         match producer.send(record) {
             Ok(()) => {
                 *in_flight += 1;
+                if spec.mode == ProducerMode::Async {
+                    // The application now considers the message handled: it is in the buffer.
+                    sink.op("ok", "accept", json!({"id": id, "topic": spec.topic}), None);
+                }
+                return Ok(());
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if spec.on_full == OnFull::Drop => {
+                // The application's policy: give the message up rather than wait for room.
+                sink.op("fail", "send", json!({"id": id, "topic": spec.topic}), Some("QueueFull"));
+                sink.op("ok", "drop", json!({"id": id, "topic": spec.topic}), Some("QUEUE_FULL"));
                 return Ok(());
             }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if !stop.load(Ordering::Relaxed) => {

@@ -36,9 +36,24 @@ pub struct ProducerSpec {
     /// Stop after this many messages (0 = until told to stop).
     #[serde(default)]
     pub count_max: u64,
+    /// What an asynchronous application does when librdkafka's buffer is full.
+    #[serde(default)]
+    pub on_full: OnFull,
     /// librdkafka properties, passed through unchanged.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+}
+
+/// The application's choice when the producer's buffer (`queue.buffering.max.messages` /
+/// `queue.buffering.max.kbytes`) is full.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFull {
+    /// Wait until there is room (back-pressure reaches the application).
+    #[default]
+    Block,
+    /// Give the message up (recorded as a `drop` op): the application keeps its pace.
+    Drop,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
