@@ -46,6 +46,19 @@ impl ClientProcess {
         Ok(ClientProcess { name: name.to_string(), child: Some(child), pump: Some(pump) })
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// SIGKILLs the client's process group and drains what it had written.
+    pub async fn kill(&mut self) -> Result<ExitStatus> {
+        let Some(child) = self.child.as_mut() else { anyhow::bail!("client {} already ended", self.name) };
+        let status = process::kill(child).await?;
+        self.child = None;
+        self.finish_pump().await;
+        Ok(status)
+    }
+
     /// Waits for the client to end by itself, at most `timeout`; then SIGKILLs it.
     pub async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let Some(child) = self.child.as_mut() else { anyhow::bail!("client {} already ended", self.name) };
@@ -76,6 +89,89 @@ impl ClientProcess {
                 }
             }
         }
+    }
+}
+
+/// The scenario's client processes by name (`producer-1`, `consumer-1`, …): each entry keeps its
+/// spec so that the nemesis can kill a client and start it again as a new process
+/// (`producer-1.2`, …), which the history records as a process of its own.
+pub struct ClientSet {
+    kaos_bin: PathBuf,
+    clients_dir: PathBuf,
+    pub entries: Vec<ClientEntry>,
+}
+
+pub struct ClientEntry {
+    pub name: String,
+    pub spec: ClientSpec,
+    /// How long a stop may take (its sends drain): the producer's message timeout plus a grace.
+    pub stop_grace: Duration,
+    /// 1 for the first process, then one more per restart.
+    pub incarnation: u32,
+    pub process: Option<ClientProcess>,
+}
+
+impl ClientSet {
+    pub fn new(kaos_bin: &Path, clients_dir: &Path) -> Self {
+        ClientSet { kaos_bin: kaos_bin.to_path_buf(), clients_dir: clients_dir.to_path_buf(), entries: Vec::new() }
+    }
+
+    pub async fn start(&mut self, name: &str, spec: ClientSpec, stop_grace: Duration, rec: &Recorder) -> Result<()> {
+        let process = ClientProcess::spawn(&self.kaos_bin, &self.clients_dir, name, &spec, rec).await?;
+        self.entries.push(ClientEntry { name: name.to_string(), spec, stop_grace, incarnation: 1, process: Some(process) });
+        Ok(())
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.entries.iter().position(|e| e.name == name)
+    }
+
+    /// SIGKILLs client `i`; returns the PID it had.
+    pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
+        let Some(mut p) = self.entries[i].process.take() else { return Ok(None) };
+        let pid = p.pid();
+        p.kill().await?;
+        Ok(pid)
+    }
+
+    /// SIGSTOP / SIGCONT client `i`.
+    pub fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
+        let Some(pid) = self.entries[i].process.as_ref().and_then(|p| p.pid()) else { return Ok(None) };
+        let signal = if pause { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
+        process::signal_group(pid, signal).with_context(|| format!("sending {signal} to {}", self.entries[i].name))?;
+        Ok(Some(pid))
+    }
+
+    /// Starts client `i` again as a new process (a producer gets fresh message ids; an outbox
+    /// producer resumes its outbox). Returns the new process's name.
+    pub async fn restart(&mut self, i: usize, rec: &Recorder) -> Result<String> {
+        let entry = &mut self.entries[i];
+        if entry.process.is_some() {
+            return Ok(entry.name.clone());
+        }
+        entry.incarnation += 1;
+        let mut spec = entry.spec.clone();
+        if let ClientSpec::Producer(p) = &mut spec {
+            p.id_base += u64::from(entry.incarnation - 1) * crate::limits::ID_INCARNATION_BLOCK;
+        }
+        let name = format!("{}.{}", entry.name, entry.incarnation);
+        entry.process = Some(ClientProcess::spawn(&self.kaos_bin, &self.clients_dir, &name, &spec, rec).await?);
+        Ok(name)
+    }
+
+    /// Stops (SIGTERM, then SIGKILL after its grace) every client for which `which` holds, waking
+    /// paused ones first; records each exit.
+    pub async fn stop_where(&mut self, which: impl Fn(&ClientSpec) -> bool, rec: &Recorder) -> Result<()> {
+        for entry in self.entries.iter_mut().filter(|e| which(&e.spec)) {
+            if let Some(mut p) = entry.process.take() {
+                if let Some(pid) = p.pid() {
+                    let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
+                }
+                let status = p.stop(entry.stop_grace).await?;
+                rec.op("harness", "info", "client_exit", serde_json::json!({"client": p.name, "status": status.to_string(), "success": status.success()}), None).await;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -23,8 +23,11 @@ pub const TOPIC_CREATE_RETRY_MS: u64 = 500;
 pub const BROKERS_MAX: u32 = 9;
 pub const DURATION_S_MAX: u64 = 24 * 3600;
 pub const CLIENTS_MAX: usize = 64;
-/// Message ids: each client process gets its own block of this many ids.
+/// Message ids: each client of the scenario gets its own block of this many ids, and each of its
+/// incarnations (a restart after a kill) a sub-block.
 pub const ID_BLOCK_SIZE: u64 = 1 << 40;
+pub const ID_INCARNATION_BLOCK: u64 = 1 << 32;
 
 const _: () = assert!(NODE_PROBE_INTERVAL_MS < NODE_START_TIMEOUT_MS);
 const _: () = assert!((CLIENTS_MAX as u64 + 2) < u64::MAX / ID_BLOCK_SIZE);
+const _: () = assert!(ID_INCARNATION_BLOCK < ID_BLOCK_SIZE);

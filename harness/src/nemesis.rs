@@ -3,6 +3,7 @@
 //! records its start and end in the history. Targets such as "the leader of partition 0" are
 //! resolved from live metadata at the moment the fault starts.
 
+use crate::clients::ClientSet;
 use crate::history::Recorder;
 use crate::platform::LocalPlatform;
 use crate::scenario::{Fault, Nemesis, Target};
@@ -62,6 +63,7 @@ impl Resolver {
         let partition = match target {
             Target::Node(name) => return by_name(name),
             Target::Random => return Err("random targets are drawn in the schedule".into()),
+            Target::Client(name) => return Err(format!("{name} is a client, not a node")),
             Target::Leader(p) | Target::Follower(p) => *p,
         };
         let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
@@ -85,11 +87,23 @@ impl Resolver {
     }
 }
 
-/// Carries out the schedule against the platform; returns when the last fault has ended.
-pub async fn run(events: &[FaultEvent], platform: &mut LocalPlatform, resolver: &mut Resolver, rec: &Recorder, t0: Instant) -> anyhow::Result<()> {
+/// Carries out the schedule against the platform and the clients; returns when the last fault
+/// has ended.
+pub async fn run(
+    events: &[FaultEvent],
+    platform: &mut LocalPlatform,
+    clients: &mut ClientSet,
+    resolver: &mut Resolver,
+    rec: &Recorder,
+    t0: Instant,
+) -> anyhow::Result<()> {
     for ev in events {
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
         let target = serde_json::to_value(&ev.target).unwrap_or_default();
+        if let Target::Client(name) = &ev.target {
+            client_fault(ev, name, clients, rec, t0).await?;
+            continue;
+        }
         let node = match resolver.resolve(&ev.target, platform).await {
             Ok(node) => node,
             Err(why) => {
@@ -134,6 +148,43 @@ pub async fn run(events: &[FaultEvent], platform: &mut LocalPlatform, resolver: 
                     Ok(()) => rec.op("nemesis", "ok", "drop_caches", json!({"node": name}), None).await,
                     Err(e) => rec.op("nemesis", "fail", "drop_caches", json!({"node": name}), Some(e.to_string())).await,
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A kill or pause of a client process; a killed client comes back as a new process.
+async fn client_fault(ev: &FaultEvent, name: &str, clients: &mut ClientSet, rec: &Recorder, t0: Instant) -> anyhow::Result<()> {
+    let Some(i) = clients.index(name) else {
+        rec.op("nemesis", "invoke", fault_name(&ev.fault), json!({"node": name}), None).await;
+        rec.op("nemesis", "fail", fault_name(&ev.fault), json!({"node": name}), Some(format!("no client {name}"))).await;
+        return Ok(());
+    };
+    let f = fault_name(&ev.fault);
+    rec.op("nemesis", "invoke", f, json!({"node": name}), None).await;
+    let result = match ev.fault {
+        Fault::Pause => clients.pause(i, true),
+        _ => clients.kill(i).await,
+    };
+    match result {
+        Ok(pid) => rec.op("nemesis", "ok", f, json!({"node": name, "pid": pid}), None).await,
+        Err(e) => rec.op("nemesis", "info", f, json!({"node": name}), Some(format!("{e:#}"))).await,
+    }
+    tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
+    if ev.fault == Fault::Pause {
+        rec.op("nemesis", "invoke", "resume", json!({"node": name}), None).await;
+        match clients.pause(i, false) {
+            Ok(pid) => rec.op("nemesis", "ok", "resume", json!({"node": name, "pid": pid}), None).await,
+            Err(e) => rec.op("nemesis", "fail", "resume", json!({"node": name}), Some(format!("{e:#}"))).await,
+        }
+    } else {
+        rec.op("nemesis", "invoke", "restart", json!({"node": name}), None).await;
+        match clients.restart(i, rec).await {
+            Ok(process) => rec.op("nemesis", "ok", "restart", json!({"node": name, "process": process}), None).await,
+            Err(e) => {
+                rec.op("nemesis", "fail", "restart", json!({"node": name}), Some(format!("{e:#}"))).await;
+                return Err(e);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! the timed phase, stop the producers, heal, read every partition to its end, stop everything,
 //! then check the history and write the run's results and report.
 
-use crate::clients::ClientProcess;
+use crate::clients::{ClientProcess, ClientSet};
 use crate::history::{self, Recorder};
 use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
 use crate::nemesis;
@@ -14,7 +14,7 @@ use results::{PlotData, RunDir, RunSummary};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
-use workloads::{ClientSpec, ConsumerSpec, FinalReadSpec, ProducerSpec};
+use workloads::{ClientSpec, ConsumerSpec, FinalReadSpec, ProducerMode, ProducerSpec};
 
 pub struct RunOptions {
     pub store: PathBuf,
@@ -80,14 +80,14 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     // The timed phase starts now; fault times are relative to it.
     let timed_start = Instant::now();
     let progress = crate::progress::Progress::start(rec.live(), scenario.duration_s);
-    let mut producers = Vec::new();
-    let mut consumers = Vec::new();
+    let mut clients = ClientSet::new(&opts.kaos_bin, &dir.clients_dir());
     let (mut np, mut nc) = (0, 0);
     for (k, client) in scenario.clients.iter().enumerate() {
         let id_base = (k as u64 + 1) * ID_BLOCK_SIZE;
         match client {
             Client::Producer { mode, rate_per_s, message_size_bytes, on_full, config } => {
                 np += 1;
+                let name = format!("producer-{np}");
                 let spec = ClientSpec::Producer(ProducerSpec {
                     bootstrap: bootstrap.clone(),
                     topic: scenario.topic.name.clone(),
@@ -97,29 +97,27 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                     message_size_bytes: *message_size_bytes,
                     count_max: 0,
                     on_full: *on_full,
+                    outbox: (*mode == ProducerMode::Outbox).then(|| dir.clients_dir().join(format!("{name}.outbox"))),
                     config: config.clone(),
                 });
-                let grace = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
-                producers.push((ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("producer-{np}"), &spec, rec).await?, grace));
+                let timeout_ms = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
+                clients.start(&name, spec, Duration::from_millis(timeout_ms + CLIENT_STOP_GRACE_MS), rec).await?;
             }
             Client::Consumer { config } => {
                 nc += 1;
                 let spec = ClientSpec::Consumer(ConsumerSpec { bootstrap: bootstrap.clone(), topic: scenario.topic.name.clone(), config: config.clone() });
-                consumers.push(ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &format!("consumer-{nc}"), &spec, rec).await?);
+                clients.start(&format!("consumer-{nc}"), spec, Duration::from_millis(CLIENT_STOP_GRACE_MS), rec).await?;
             }
         }
     }
 
     let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.seed);
-    nemesis::run(&events, platform, &mut resolver, rec, timed_start).await?;
+    nemesis::run(&events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     drop(progress);
     rec.op("harness", "invoke", "stop_clients", json!({"clients": "producers"}), None).await;
-    for (p, message_timeout_ms) in &mut producers {
-        let status = p.stop(Duration::from_millis(*message_timeout_ms + CLIENT_STOP_GRACE_MS)).await?;
-        rec.op("harness", "info", "client_exit", json!({"client": p.name, "status": status.to_string(), "success": status.success()}), None).await;
-    }
+    clients.stop_where(|s| matches!(s, ClientSpec::Producer(_)), rec).await?;
     rec.op("harness", "ok", "stop_clients", json!({"clients": "producers"}), None).await;
 
     rec.op("harness", "invoke", "heal", json!(null), None).await;
@@ -146,10 +144,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
 
     rec.op("harness", "invoke", "stop_clients", json!({"clients": "consumers"}), None).await;
-    for c in &mut consumers {
-        let status = c.stop(Duration::from_millis(CLIENT_STOP_GRACE_MS)).await?;
-        rec.op("harness", "info", "client_exit", json!({"client": c.name, "status": status.to_string(), "success": status.success()}), None).await;
-    }
+    clients.stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec).await?;
     rec.op("harness", "ok", "stop_clients", json!({"clients": "consumers"}), None).await;
     Ok(())
 }

@@ -74,6 +74,8 @@ pub enum Target {
     Leader(i32),
     /// A current follower (a replica that is not the leader) of a partition.
     Follower(i32),
+    /// A client process of the scenario: `producer-1`, `consumer-2`, … (numbered per kind).
+    Client(String),
 }
 
 impl Target {
@@ -84,10 +86,11 @@ impl Target {
         };
         match (word, partition) {
             ("random", None) => Ok(Target::Random),
+            (name, None) if name.starts_with("producer-") || name.starts_with("consumer-") => Ok(Target::Client(name.to_string())),
             ("leader", p) => Ok(Target::Leader(p.unwrap_or(0))),
             ("follower", p) => Ok(Target::Follower(p.unwrap_or(0))),
             (name, None) if name == "controller" || name.starts_with('n') => Ok(Target::Node(name.to_string())),
-            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, or a node n1..nN)")),
+            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, a node n1..nN, or a client producer-N / consumer-N)")),
         }
     }
 }
@@ -266,6 +269,16 @@ impl Scenario {
                 }
                 Target::Follower(_) if self.topic.replication_factor < 2 => {
                     return Err("nemesis.target follower needs topic.replication_factor of at least 2".into());
+                }
+                Target::Client(name) => {
+                    let (kind, k) = name.split_once('-').unwrap_or_default();
+                    let count = self.clients.iter().filter(|c| matches!((c, kind), (Client::Producer { .. }, "producer") | (Client::Consumer { .. }, "consumer"))).count();
+                    if !k.parse::<usize>().is_ok_and(|k| (1..=count).contains(&k)) {
+                        return Err(format!("nemesis.target {name:?}: the scenario has {count} {kind}(s)"));
+                    }
+                    if let Some(f) = n.faults.iter().find(|f| !matches!(f, Fault::Kill | Fault::Pause)) {
+                        return Err(format!("nemesis.target {name:?}: a client can be killed or paused, not {f:?}"));
+                    }
                 }
                 _ => {}
             }

@@ -27,6 +27,8 @@ const RUNNABLE: &[&str] = &[
     "power-loss-flush-every-message",
     "buffer-full-drop",
     "buffer-full-block",
+    "producer-kill-async",
+    "producer-kill-outbox",
 ];
 
 #[test]
@@ -83,6 +85,10 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(drop.contains("× producer_loss (required)"), "{drop}");
     let block = stdout.split("scenario: ").find(|s| s.starts_with("buffer-full-block")).expect("block ran");
     assert!(!block.contains("× producer_loss"), "{block}");
+    let killed_async = stdout.split("scenario: ").find(|s| s.starts_with("producer-kill-async")).expect("async ran");
+    assert!(killed_async.contains("× producer_loss (required)"), "{killed_async}");
+    let killed_outbox = stdout.split("scenario: ").find(|s| s.starts_with("producer-kill-outbox")).expect("outbox ran");
+    assert!(!killed_outbox.contains("× producer_loss"), "{killed_outbox}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

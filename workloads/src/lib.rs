@@ -7,6 +7,7 @@
 //! - [`ops`]: the op stream on standard output.
 //! - [`message`]: the message id carried in every record value.
 //! - [`producer`]: a producer application (synchronous or asynchronous sends).
+//! - [`outbox`]: the outbox producer (durable local file first, a sender drains it).
 //! - [`consumer`]: a consumer application that polls assigned partitions.
 //! - [`final_read`]: the drain after the faults heal: every partition from its start to its end.
 //! - [`admin`]: topic creation and partition roles.
@@ -20,6 +21,7 @@ pub mod final_read;
 pub mod limits;
 pub mod message;
 pub mod ops;
+pub mod outbox;
 pub mod producer;
 pub mod spec;
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// What a delivery report said about one message.
 #[derive(Debug)]
-enum Outcome {
+pub(crate) enum Outcome {
     Acked { topic: String, partition: i32, offset: i64 },
     /// librdkafka's message status NOT_PERSISTED: it never reached a broker's log.
     Failed(String),
@@ -35,7 +35,7 @@ struct Delivery {
 
 /// Collects delivery reports; the application thread drains them after each poll.
 #[derive(Default)]
-struct Reports {
+pub(crate) struct Reports {
     deliveries: Mutex<Vec<Delivery>>,
 }
 
@@ -98,13 +98,11 @@ pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
             spec.message_size_bytes
         )));
     }
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &spec.bootstrap);
-    for (k, v) in &spec.config {
-        config.set(k, v);
+    if spec.mode == ProducerMode::Outbox {
+        let outbox = spec.outbox.as_ref().ok_or_else(|| WorkloadError::Incomplete("mode outbox needs an outbox path".into()))?;
+        return crate::outbox::run(spec, outbox, sink, stop);
     }
-    let producer: BaseProducer<Reports> =
-        config.create_with_context(Reports::default()).map_err(WorkloadError::kafka("creating the producer"))?;
+    let producer = create_producer(spec)?;
 
     let started = Instant::now();
     let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
@@ -209,22 +207,38 @@ fn send_one(
     }
 }
 
-/// Writes out the delivery reports collected so far; returns how many messages they completed.
-fn drain(producer: &BaseProducer<Reports>, sink: &mut OpSink) -> Result<u64, WorkloadError> {
+/// A librdkafka producer with the spec's properties, collecting delivery reports.
+pub(crate) fn create_producer(spec: &ProducerSpec) -> Result<BaseProducer<Reports>, WorkloadError> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &spec.bootstrap);
+    for (k, v) in &spec.config {
+        config.set(k, v);
+    }
+    config.create_with_context(Reports::default()).map_err(WorkloadError::kafka("creating the producer"))
+}
+
+/// Writes out the delivery reports collected so far as `send` completions, and returns them.
+pub(crate) fn drain_reports(producer: &BaseProducer<Reports>, sink: &mut OpSink) -> Result<Vec<(u64, Outcome)>, WorkloadError> {
     let deliveries = match producer.context().deliveries.lock() {
         Ok(mut d) => std::mem::take(&mut *d),
         Err(_) => return Err(WorkloadError::Incomplete("delivery report lock poisoned".into())),
     };
-    let count = deliveries.len() as u64;
+    let mut out = Vec::with_capacity(deliveries.len());
     for d in deliveries {
-        match d.outcome {
+        match &d.outcome {
             Outcome::Acked { topic, partition, offset } => {
                 sink.op("ok", "send", json!({"id": d.id, "topic": topic, "partition": partition, "offset": offset}), None)
             }
-            Outcome::Failed(e) => sink.op("fail", "send", json!({"id": d.id}), Some(&e)),
-            Outcome::Unknown(e) => sink.op("info", "send", json!({"id": d.id}), Some(&e)),
+            Outcome::Failed(e) => sink.op("fail", "send", json!({"id": d.id}), Some(e)),
+            Outcome::Unknown(e) => sink.op("info", "send", json!({"id": d.id}), Some(e)),
         }
+        out.push((d.id, d.outcome));
     }
     sink.flush()?;
-    Ok(count)
+    Ok(out)
+}
+
+/// Writes out the delivery reports collected so far; returns how many messages they completed.
+fn drain(producer: &BaseProducer<Reports>, sink: &mut OpSink) -> Result<u64, WorkloadError> {
+    Ok(drain_reports(producer, sink)?.len() as u64)
 }

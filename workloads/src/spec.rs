@@ -20,6 +20,9 @@ pub enum ProducerMode {
     Sync,
     /// Hand messages to librdkafka's buffer and collect delivery reports as they come.
     Async,
+    /// Write each message durably to a local outbox first; a sender drains the outbox and a
+    /// restarted producer resumes it.
+    Outbox,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +42,9 @@ pub struct ProducerSpec {
     /// What an asynchronous application does when librdkafka's buffer is full.
     #[serde(default)]
     pub on_full: OnFull,
+    /// The outbox file (mode outbox); its cursor file sits beside it.
+    #[serde(default)]
+    pub outbox: Option<std::path::PathBuf>,
     /// librdkafka properties, passed through unchanged.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
