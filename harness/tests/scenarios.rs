@@ -5,15 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn kaos() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kaos"))
-}
-
-fn broker_bin() -> PathBuf {
-    let b = kaos().with_file_name("kaos-broker");
-    assert!(b.is_file(), "{} is missing: build the workspace (cargo test --workspace builds it)", b.display());
-    b
-}
+mod common;
+use common::{broker_bin, kaos};
 
 fn library() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
