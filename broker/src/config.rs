@@ -52,6 +52,25 @@ pub struct FileConfig {
     pub message_max_bytes: u32,
     #[serde(rename = "advertised.listener")]
     pub advertised_listener: Option<String>,
+    /// `leader-epoch` (KIP-101/279, default) or `high-watermark` (pre-KIP-101).
+    #[serde(rename = "replication.truncation")]
+    pub replication_truncation: String,
+    #[serde(rename = "min.insync.replicas")]
+    pub min_insync_replicas: i32,
+    #[serde(rename = "replica.lag.time.max.ms")]
+    pub replica_lag_time_max_ms: u64,
+    #[serde(rename = "unclean.leader.election.enable")]
+    pub unclean_leader_election_enable: bool,
+    #[serde(rename = "default.replication.factor")]
+    pub default_replication_factor: i16,
+    #[serde(rename = "broker.session.timeout.ms")]
+    pub broker_session_timeout_ms: u64,
+    #[serde(rename = "broker.heartbeat.interval.ms")]
+    pub broker_heartbeat_interval_ms: u64,
+    #[serde(rename = "replica.fetch.wait.max.ms")]
+    pub replica_fetch_wait_max_ms: u64,
+    #[serde(rename = "replica.high.watermark.checkpoint.interval.ms")]
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
 }
 
 impl Default for FileConfig {
@@ -68,6 +87,15 @@ impl Default for FileConfig {
             flush_interval_ms: 0,
             message_max_bytes: 1_048_588,
             advertised_listener: None,
+            replication_truncation: "leader-epoch".to_string(),
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
+            unclean_leader_election_enable: false,
+            default_replication_factor: 1,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 1_000,
+            replica_fetch_wait_max_ms: 500,
+            replica_high_watermark_checkpoint_interval_ms: 5_000,
         }
     }
 }
@@ -121,6 +149,110 @@ impl Default for LogConfig {
     }
 }
 
+/// How a follower finds where its log diverges from the leader's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// Pre-KIP-101: truncate to the own HW, then fetch (can lose or fork acknowledged data).
+    HighWatermark,
+    /// KIP-101 + KIP-279: ask the leader OffsetForLeaderEpoch until the epochs agree.
+    LeaderEpoch,
+}
+
+/// Replication settings (broker and controller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    pub truncation: Truncation,
+    pub min_insync_replicas: i32,
+    pub replica_lag_time_max_ms: u64,
+    pub unclean_leader_election_enable: bool,
+    pub default_replication_factor: i16,
+    pub broker_session_timeout_ms: u64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub replica_fetch_wait_max_ms: u64,
+    pub high_watermark_checkpoint_interval_ms: u64,
+}
+
+impl ReplicationConfig {
+    /// Validates the replication keys of a config file.
+    pub fn resolve(file: &FileConfig) -> Result<ReplicationConfig, ConfigError> {
+        let truncation = match file.replication_truncation.as_str() {
+            "leader-epoch" => Truncation::LeaderEpoch,
+            "high-watermark" => Truncation::HighWatermark,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "replication.truncation",
+                    message: format!(
+                        "{other:?} is neither \"leader-epoch\" nor \"high-watermark\""
+                    ),
+                })
+            }
+        };
+        let positive = |key: &'static str, value: u64| {
+            if (1..=limits::SETTING_MS_MAX).contains(&value) {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{value} is not in 1..={}", limits::SETTING_MS_MAX),
+                })
+            }
+        };
+        if !(1..=i32::from(limits::REPLICATION_FACTOR_MAX)).contains(&file.min_insync_replicas) {
+            return Err(ConfigError::Invalid {
+                key: "min.insync.replicas",
+                message: format!(
+                    "{} is not in 1..={}",
+                    file.min_insync_replicas,
+                    limits::REPLICATION_FACTOR_MAX
+                ),
+            });
+        }
+        if !(1..=limits::REPLICATION_FACTOR_MAX).contains(&file.default_replication_factor) {
+            return Err(ConfigError::Invalid {
+                key: "default.replication.factor",
+                message: format!(
+                    "{} is not in 1..={}",
+                    file.default_replication_factor,
+                    limits::REPLICATION_FACTOR_MAX
+                ),
+            });
+        }
+        Ok(ReplicationConfig {
+            truncation,
+            min_insync_replicas: file.min_insync_replicas,
+            replica_lag_time_max_ms: positive(
+                "replica.lag.time.max.ms",
+                file.replica_lag_time_max_ms,
+            )?,
+            unclean_leader_election_enable: file.unclean_leader_election_enable,
+            default_replication_factor: file.default_replication_factor,
+            broker_session_timeout_ms: positive(
+                "broker.session.timeout.ms",
+                file.broker_session_timeout_ms,
+            )?,
+            broker_heartbeat_interval_ms: positive(
+                "broker.heartbeat.interval.ms",
+                file.broker_heartbeat_interval_ms,
+            )?,
+            replica_fetch_wait_max_ms: positive(
+                "replica.fetch.wait.max.ms",
+                file.replica_fetch_wait_max_ms,
+            )?,
+            high_watermark_checkpoint_interval_ms: positive(
+                "replica.high.watermark.checkpoint.interval.ms",
+                file.replica_high_watermark_checkpoint_interval_ms,
+            )?,
+        })
+    }
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        #[allow(clippy::unwrap_used)] // the defaults are valid (checked by a unit test)
+        ReplicationConfig::resolve(&FileConfig::default()).unwrap()
+    }
+}
+
 /// The validated configuration the broker runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -135,6 +267,9 @@ pub struct Config {
     /// fsync every this many ms; 0 = never by interval.
     pub flush_interval_ms: u64,
     pub message_max_bytes: u32,
+    /// The controller's address (`--controller`); `None` = single node, this broker leads everything.
+    pub controller: Option<SocketAddr>,
+    pub replication: ReplicationConfig,
 }
 
 impl Config {
@@ -145,6 +280,7 @@ impl Config {
         listen: Option<String>,
         data_dir: Option<PathBuf>,
     ) -> Result<Config, ConfigError> {
+        let replication = ReplicationConfig::resolve(&file)?;
         let node_id = node_id
             .or(file.node_id)
             .ok_or(ConfigError::Missing { key: "node.id" })?;
@@ -216,6 +352,8 @@ impl Config {
             },
             flush_interval_ms: file.flush_interval_ms,
             message_max_bytes: file.message_max_bytes,
+            controller: None,
+            replication,
         })
     }
 }
@@ -255,6 +393,22 @@ mod tests {
             Some(("localhost".to_string(), 9000))
         );
         assert_eq!(config.log.segment_bytes, 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn replication_keys_parse_and_default() {
+        let defaults = ReplicationConfig::default();
+        assert_eq!(defaults.truncation, Truncation::LeaderEpoch);
+        assert_eq!(defaults.broker_session_timeout_ms, 9_000);
+        let file = FileConfig::parse(
+            "\"replication.truncation\" = \"high-watermark\"\n\"min.insync.replicas\" = 2\n\"replica.lag.time.max.ms\" = 1000\n",
+        )
+        .expect("parses");
+        let replication = ReplicationConfig::resolve(&file).expect("valid");
+        assert_eq!(replication.truncation, Truncation::HighWatermark);
+        assert_eq!(replication.min_insync_replicas, 2);
+        let bad = FileConfig::parse("\"replication.truncation\" = \"none\"\n").expect("parses");
+        assert!(ReplicationConfig::resolve(&bad).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! kaos-broker: a Kafka-wire-compatible broker with a durable segmented log.
+//! kaos-broker: a Kafka-wire-compatible broker with a durable segmented log and Kafka-style
+//! replication (controller, leaders and followers, ISR, HW, leader epochs).
 //!
 //! # Layout
 //!
@@ -7,17 +8,25 @@
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
 //! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), response framing ([`wire::frame`]) |
-//! | [`server`] | sockets: accept loop ([`server`]), one connection ([`server::connection`]), background tasks |
+//! | [`server`] | sockets: accept loop, one connection ([`server::connection`]), peer client ([`server::client`]), background tasks, cluster membership ([`server::cluster`]), followers ([`server::fetcher`]), the controller's server ([`server::controller`]) |
 //! | [`api`] | one module per Kafka API; decoded request in, response out, no socket I/O |
-//! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints, graceful shutdown |
-//! | [`partition`] | one partition replica: log, leader epoch, HW (a watch), ISR |
-//! | [`log`] | storage: segments, sparse offset index, flush policy, recovery, checkpoint files |
+//! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW), graceful shutdown |
+//! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |
+//! | [`cluster`] | the broker's view of the cluster from the controller, and the role changes it implies |
+//! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state; its APIs in [`controller::api`] |
+//! | [`log`] | storage: segments, sparse offset index, flush policy, recovery, truncation, checkpoint files, leader-epoch cache ([`log::epoch`]) |
+//! | [`dump`] | `kaos-broker dump`: every record of every replica in a data dir as JSON lines, read-only |
 //!
 //! Data flow: connection → `api::handle_frame` → handler → `Partition` → `Log` → segment files;
-//! replies go back through the connection writer in request order.
+//! replies go back through the connection writer in request order. In a cluster the membership
+//! task pulls the controller's image (Metadata) every heartbeat and applies it
+//! (`cluster::apply_image`); followers fetch from leaders; leaders send AlterPartition.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
+pub mod controller;
+pub mod dump;
 pub mod limits;
 pub mod log;
 pub mod partition;
@@ -55,6 +64,8 @@ pub enum RunError {
     Shutdown(#[source] state::StateError),
     #[error("startup task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("cannot open the controller state: {0}")]
+    Controller(#[source] controller::ControllerError),
 }
 
 /// Binds, recovers, serves until `shutdown` completes, then shuts down gracefully.
@@ -90,11 +101,43 @@ pub async fn run(
     );
     let broker = Arc::new(broker);
     server::spawn_background_tasks(&broker);
+    let serving = server::serve(Arc::clone(&broker), listener, shutdown);
+    tokio::pin!(serving);
+    if let Some(controller) = broker.config.controller {
+        // In a cluster, ready means registered with the controller and holding its first image
+        // (connections are accepted meanwhile: peers may already fetch from us).
+        server::cluster::spawn(&broker, controller);
+        let mut ready = broker.cluster.ready.subscribe();
+        let mut waited_ms = 0u64;
+        loop {
+            tokio::select! {
+                () = &mut serving => {
+                    tracing::info!("stopped before registering with the controller");
+                    return finish(broker).await;
+                }
+                changed = ready.wait_for(|r| *r) => {
+                    if changed.is_ok() { break; }
+                }
+                () = tokio::time::sleep(std::time::Duration::from_millis(limits::READY_WAIT_LOG_MS)) => {
+                    waited_ms += limits::READY_WAIT_LOG_MS;
+                    tracing::warn!(%controller, waited_ms, "still waiting to register with the controller");
+                }
+            }
+        }
+    }
     eprintln!(
         "kaos-broker ready node_id={} listen={bound}",
         broker.node_id()
     );
-    server::serve(Arc::clone(&broker), listener, shutdown).await;
+    serving.await;
+    if broker.in_cluster() {
+        server::cluster::controlled_shutdown(&broker).await;
+    }
+    finish(broker).await
+}
+
+/// Graceful shutdown after serving stopped.
+async fn finish(broker: Arc<Broker>) -> Result<(), RunError> {
     tracing::info!("shutting down: flushing partitions");
     let closing = Arc::clone(&broker);
     tokio::task::spawn_blocking(move || closing.shutdown())

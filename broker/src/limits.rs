@@ -65,6 +65,53 @@ pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 /// Header bytes read per step when scanning batch headers in a segment (offset lookup).
 pub const SCAN_HEADER_BYTES: usize = 27;
 
+/// Largest replication factor (and `min.insync.replicas`).
+pub const REPLICATION_FACTOR_MAX: i16 = 16;
+
+/// Largest value of any `*.ms` replication setting (one day).
+pub const SETTING_MS_MAX: u64 = 86_400_000;
+
+/// Brokers a controller registers.
+pub const BROKERS_MAX: usize = 1024;
+
+/// Largest controller state file we read.
+pub const CONTROLLER_STATE_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Largest leader-epoch checkpoint file we read, and entries it may hold.
+pub const EPOCH_CHECKPOINT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+pub const EPOCH_ENTRIES_MAX: usize = 100_000;
+
+/// OffsetForLeaderEpoch round trips a follower makes before giving up and retrying later (KIP-279).
+pub const EPOCH_QUERY_ROUNDS_MAX: usize = 64;
+
+/// Timeout of one broker-to-broker or broker-to-controller request (beyond its own wait).
+pub const PEER_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+/// Timeout of connecting to a peer.
+pub const PEER_CONNECT_TIMEOUT_MS: u64 = 3_000;
+
+/// Pause of a follower or a cluster task after an error before it tries again.
+pub const RETRY_BACKOFF_MS: u64 = 100;
+
+/// Period of the ISR check on leaders (also bounded by `replica.lag.time.max.ms / 4`).
+pub const ISR_CHECK_PERIOD_MS_MAX: u64 = 200;
+
+/// Period of the controller's liveness check.
+pub const CONTROLLER_TICK_MS: u64 = 50;
+
+/// Longest a gracefully stopping broker waits for the controller to move its leaderships.
+pub const CONTROLLED_SHUTDOWN_MS: u64 = 5_000;
+
+/// How often a broker waiting to register with the controller says so.
+pub const READY_WAIT_LOG_MS: u64 = 5_000;
+
+/// Largest response a peer may send us.
+pub const PEER_RESPONSE_BYTES_MAX: usize = FRAME_BYTES_MAX;
+
+/// Bytes a follower asks for in one fetch.
+pub const REPLICA_FETCH_BYTES_MAX: i32 = 8 * 1024 * 1024;
+
+const _: () = assert!(REPLICA_FETCH_BYTES_MAX as usize <= FETCH_RESPONSE_BYTES_MAX);
 const _: () = assert!(FRAME_BYTES_MAX <= i32::MAX as usize);
 const _: () = assert!(IN_FLIGHT_REQUEST_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(IN_FLIGHT_REQUEST_BYTES_MAX <= u32::MAX as usize);

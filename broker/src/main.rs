@@ -2,17 +2,23 @@
 //!
 //! # Layout
 //! - `main.rs`: this file (clap, tracing to stderr, SIGTERM/SIGINT → graceful shutdown).
+//!   `kaos-broker [--node-id N --listen ADDR --data-dir DIR [--controller ADDR] [--config FILE]]`
+//!   runs a broker; `kaos-broker controller --listen ADDR --data-dir DIR [--config FILE]` runs the
+//!   controller; `kaos-broker dump --data-dir DIR` prints every record of a data dir as JSON lines.
 //! - `lib.rs`: the module map of the broker itself.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-/// A Kafka-wire-compatible broker with a durable segmented log.
+/// A Kafka-wire-compatible broker with a durable segmented log and Kafka-style replication.
 #[derive(Debug, Parser)]
-#[command(name = "kaos-broker", version)]
+#[command(name = "kaos-broker", version, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// This broker's id (`node.id` in the config file).
     #[arg(long)]
     node_id: Option<i32>,
@@ -22,9 +28,52 @@ struct Cli {
     /// Directory holding the partition logs (`log.dir`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The controller's address, host:port: run as a member of a replicated cluster.
+    #[arg(long)]
+    controller: Option<String>,
     /// TOML config file with Kafka-like dotted keys.
     #[arg(long)]
     config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller (registrations, elections, ISR changes; durable state in --data-dir).
+    Controller {
+        /// Address to listen on, ip:port; port 0 picks a free port.
+        #[arg(long)]
+        listen: String,
+        /// Directory holding the controller state.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// TOML config file (same keys as the broker's; unknown keys are an error).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print every record of every partition replica in a data dir as JSON lines (read-only).
+    Dump {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+fn load_file(path: Option<&PathBuf>) -> anyhow::Result<broker::FileConfig> {
+    match path {
+        Some(path) => broker::FileConfig::load(path).with_context(|| {
+            format!(
+                "loading {} (keys are Kafka-style, e.g. \"segment.bytes\")",
+                path.display()
+            )
+        }),
+        None => Ok(broker::FileConfig::default()),
+    }
+}
+
+fn resolve_address(text: &str) -> anyhow::Result<SocketAddr> {
+    text.to_socket_addrs()
+        .with_context(|| format!("--controller {text:?} is not host:port"))?
+        .next()
+        .with_context(|| format!("--controller {text:?} resolves to no address"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,35 +86,64 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(filter)
         .init();
     let cli = Cli::parse();
-    let file = match &cli.config {
-        Some(path) => broker::FileConfig::load(path).with_context(|| {
-            format!(
-                "loading {} (keys are Kafka-style, e.g. \"segment.bytes\")",
-                path.display()
-            )
-        })?,
-        None => broker::FileConfig::default(),
-    };
-    let config = broker::Config::resolve(file, cli.node_id, cli.listen, cli.data_dir)
+    match cli.command {
+        Some(Command::Dump { data_dir }) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            broker::dump::dump(&data_dir, &mut out, &mut std::io::stderr())
+                .with_context(|| format!("dumping {}", data_dir.display()))?;
+            return Ok(());
+        }
+        Some(Command::Controller {
+            listen,
+            data_dir,
+            config,
+        }) => {
+            let file = load_file(config.as_ref())?;
+            let config = broker::controller::ControllerConfig::resolve(file, listen, data_dir)
+                .context("invalid configuration (see --help)")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting tokio")?;
+            runtime.block_on(async move {
+                let shutdown = shutdown_signal()?;
+                broker::server::controller::run(config, shutdown)
+                    .await
+                    .context("kaos-controller stopped with an error")
+            })?;
+            std::process::exit(0)
+        }
+        None => {}
+    }
+    let file = load_file(cli.config.as_ref())?;
+    let mut config = broker::Config::resolve(file, cli.node_id, cli.listen, cli.data_dir)
         .context("invalid configuration (see --help)")?;
+    if let Some(controller) = &cli.controller {
+        config.controller = Some(resolve_address(controller)?);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting tokio")?;
     runtime.block_on(async move {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("installing the SIGTERM handler")?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = terminate.recv() => tracing::info!("SIGTERM received"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-            }
-        };
+        let shutdown = shutdown_signal()?;
         broker::run(config, shutdown)
             .await
             .context("kaos-broker stopped with an error")
     })?;
     // Connection tasks may still be parked; leave without waiting for them.
     std::process::exit(0)
+}
+
+/// Completes on SIGTERM or SIGINT.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        }
+    })
 }

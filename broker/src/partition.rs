@@ -1,22 +1,27 @@
-//! A partition replica on this broker: its log, leader epoch, HW and the ISR.
+//! A partition replica on this broker: its log and leader-epoch cache, its role (leader, follower
+//! or none yet), leader epoch, replicas, ISR and HW, and, as leader, each follower's progress.
 //!
-//! Single node for now: this broker leads every partition, the ISR is `{leader}` and the HW moves
-//! to the LEO right after each append. The HW lives in a `watch` channel so that `acks=-1` and
-//! long-polling fetches wait on it; replication will advance it from follower fetches instead.
+//! Single node (no controller): this broker leads every partition, the ISR is `{leader}` and the
+//! HW moves to the LEO right after each append. In a cluster the controller assigns roles; the
+//! leader advances the HW to the minimum LEO of the ISR as followers fetch. The HW lives in a
+//! `watch` channel so that `acks=-1` and long-polling fetches wait on it.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
+use crate::log::epoch::EpochCache;
 use crate::log::{AppendInfo, Log, LogError};
-use crate::wire::batch::BatchSpan;
+use crate::wire::batch::{self, BatchSpan};
 
 /// Broker-wide signals partitions raise.
 #[derive(Debug)]
 pub struct Signals {
-    /// Bumped whenever any HW advances: long-polling fetches wait on it.
+    /// Bumped whenever any HW or LEO advances: long-polling fetches wait on it.
     pub data_version: watch::Sender<u64>,
     /// Notified when a recovery point advanced: the checkpoint writer rewrites the checkpoint.
     pub checkpoint_needed: Notify,
@@ -28,6 +33,11 @@ impl Signals {
             data_version: watch::Sender::new(0),
             checkpoint_needed: Notify::new(),
         })
+    }
+
+    fn data_changed(&self) {
+        self.data_version
+            .send_modify(|version| *version = version.wrapping_add(1));
     }
 }
 
@@ -46,111 +56,534 @@ pub struct PartitionRead {
     pub records: Bytes,
 }
 
+/// This replica's part in the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
+    /// Not told yet (cluster mode, just started) or no longer a replica: serves nothing.
+    None,
+}
+
+/// What a leader knows of one follower (Kafka's `Replica` state).
+#[derive(Debug, Clone, Copy)]
+struct FollowerProgress {
+    /// -1 until the follower's first fetch.
+    log_end_offset: i64,
+    last_caught_up: Instant,
+    last_fetch_time: Instant,
+    last_fetch_leader_log_end_offset: i64,
+}
+
+#[derive(Debug)]
+struct ReplicaState {
+    role: Role,
+    leader_id: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    followers: BTreeMap<i32, FollowerProgress>,
+    /// An AlterPartition is on its way to the controller: no other ISR change until it answers.
+    isr_change_in_flight: bool,
+    /// When the controller last accepted our ISR change: an image pulled before it is stale.
+    isr_changed_at: Option<Instant>,
+    /// The LEO when this replica became leader (the start of its epoch): a follower below it has
+    /// not caught up with this epoch and may not join the ISR.
+    leader_epoch_start_offset: i64,
+}
+
+#[derive(Debug)]
+struct Stored {
+    log: Log,
+    epochs: EpochCache,
+    /// Bumped by every truncation: a read planned before one may find other bytes.
+    truncations: u64,
+}
+
+/// How an `acks=-1` wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HighWatermarkWait {
+    Reached,
+    TimedOut,
+    /// This replica is no longer the leader of the epoch the batch was written in.
+    NotLeader,
+}
+
+/// Why a leader-only operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("this broker is not the leader")]
+    NotLeader,
+    #[error("stale leader epoch {given} (current {current})")]
+    FencedLeaderEpoch { given: i32, current: i32 },
+    #[error("leader epoch {given} is newer than ours ({current})")]
+    UnknownLeaderEpoch { given: i32, current: i32 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
 /// One partition replica.
 #[derive(Debug)]
 pub struct Partition {
     pub topic: String,
     pub topic_id: Uuid,
     pub index: i32,
-    log: Mutex<Log>,
-    leader_epoch: i32,
-    leader_id: i32,
-    replicas: Vec<i32>,
-    isr: Mutex<Vec<i32>>,
+    node_id: i32,
+    stored: Mutex<Stored>,
+    state: Mutex<ReplicaState>,
     high_watermark: watch::Sender<i64>,
+    /// Bumped on every role or epoch change: waiters re-check their leadership.
+    state_version: watch::Sender<u64>,
     signals: Arc<Signals>,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a panic while holding it; the log itself is still consistent on disk
+    // (each append is one write), so keep serving.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Partition {
+    /// A replica with a loaded log. `single_node`: lead at once with ISR `{self}` and HW = LEO;
+    /// otherwise wait for the controller, with the HW from the checkpoint (at most the LEO).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         topic: String,
         topic_id: Uuid,
         index: i32,
         log: Log,
+        epochs: EpochCache,
         node_id: i32,
         signals: Arc<Signals>,
+        single_node: bool,
+        checkpointed_high_watermark: i64,
     ) -> Partition {
-        // Single replica: everything in the log is committed.
-        let high_watermark = log.log_end_offset();
+        let log_end_offset = log.log_end_offset();
+        let (role, leader_id, high_watermark) = if single_node {
+            (Role::Leader, node_id, log_end_offset)
+        } else {
+            (
+                Role::None,
+                -1,
+                checkpointed_high_watermark.clamp(0, log_end_offset),
+            )
+        };
+        let mut epochs = epochs;
+        let leader_epoch = if single_node {
+            let epoch = epochs.latest_epoch().unwrap_or(0).max(0);
+            if let Err(e) = epochs.assign(epoch, log_end_offset) {
+                tracing::warn!(topic = %topic, partition = index, error = %e, "cannot write the leader-epoch checkpoint");
+            }
+            epoch
+        } else {
+            -1
+        };
         Partition {
             topic,
             topic_id,
             index,
-            log: Mutex::new(log),
-            leader_epoch: 0,
-            leader_id: node_id,
-            replicas: vec![node_id],
-            isr: Mutex::new(vec![node_id]),
+            node_id,
+            stored: Mutex::new(Stored {
+                log,
+                epochs,
+                truncations: 0,
+            }),
+            state: Mutex::new(ReplicaState {
+                role,
+                leader_id,
+                leader_epoch,
+                replicas: vec![node_id],
+                isr: vec![node_id],
+                followers: BTreeMap::new(),
+                isr_change_in_flight: false,
+                isr_changed_at: None,
+                leader_epoch_start_offset: 0,
+            }),
             high_watermark: watch::Sender::new(high_watermark),
+            state_version: watch::Sender::new(0),
             signals,
         }
     }
 
-    fn log(&self) -> MutexGuard<'_, Log> {
-        // A poisoned lock means a panic while holding it; the log itself is still consistent
-        // on disk (each append is one write), so keep serving.
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn stored(&self) -> MutexGuard<'_, Stored> {
+        lock(&self.stored)
+    }
+
+    fn state(&self) -> MutexGuard<'_, ReplicaState> {
+        lock(&self.state)
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
     }
 
     pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch
+        self.state().leader_epoch
     }
 
     pub fn leader_id(&self) -> i32 {
-        self.leader_id
+        self.state().leader_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.state().role
     }
 
     pub fn replicas(&self) -> Vec<i32> {
-        self.replicas.clone()
+        self.state().replicas.clone()
     }
 
     pub fn isr(&self) -> Vec<i32> {
-        self.isr
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.state().isr.clone()
+    }
+
+    /// (role, leader id, leader epoch) at one instant.
+    pub fn leadership(&self) -> (Role, i32, i32) {
+        let state = self.state();
+        (state.role, state.leader_id, state.leader_epoch)
     }
 
     pub fn high_watermark(&self) -> i64 {
         *self.high_watermark.borrow()
     }
 
+    pub fn log_end_offset(&self) -> i64 {
+        self.stored().log.log_end_offset()
+    }
+
     pub fn offsets(&self) -> PartitionOffsets {
-        let log = self.log();
+        let stored = self.stored();
         PartitionOffsets {
-            log_start_offset: log.log_start_offset(),
+            log_start_offset: stored.log.log_start_offset(),
             high_watermark: self.high_watermark(),
-            log_end_offset: log.log_end_offset(),
+            log_end_offset: stored.log.log_end_offset(),
         }
     }
 
     pub fn recovery_point(&self) -> i64 {
-        self.log().recovery_point()
+        self.stored().log.recovery_point()
     }
 
-    /// Appends validated batches as leader. Returns the offsets and the log start offset.
+    pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
+        self.stored().epochs.entries().to_vec()
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.stored().epochs.latest_epoch()
+    }
+
+    /// Checks a request's `current_leader_epoch` (-1 = not given) against ours (KIP-320).
+    pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<(), ReplicaError> {
+        let current = self.leader_epoch();
+        if current_leader_epoch < 0 || current_leader_epoch == current {
+            Ok(())
+        } else if current_leader_epoch > current {
+            Err(ReplicaError::UnknownLeaderEpoch {
+                given: current_leader_epoch,
+                current,
+            })
+        } else {
+            Err(ReplicaError::FencedLeaderEpoch {
+                given: current_leader_epoch,
+                current,
+            })
+        }
+    }
+
+    /// Appends validated batches as leader. Returns the offsets, the log start offset and the
+    /// leader epoch the batches were stamped with.
     pub fn append_as_leader(
         &self,
         records: &[u8],
         spans: &[BatchSpan],
-    ) -> Result<(AppendInfo, i64), LogError> {
-        let (info, log_start_offset, log_end_offset) = {
-            let mut log = self.log();
-            let info = log.append(records, spans, self.leader_epoch)?;
-            (info, log.log_start_offset(), log.log_end_offset())
+    ) -> Result<(AppendInfo, i64, i32), ReplicaError> {
+        // The state lock is held across the append so that a role change cannot slip in between.
+        let state = self.state();
+        if state.role != Role::Leader {
+            return Err(ReplicaError::NotLeader);
+        }
+        let leader_epoch = state.leader_epoch;
+        let (info, log_start_offset) = {
+            let mut stored = self.stored();
+            let info = stored.log.append(records, spans, leader_epoch)?;
+            (info, stored.log.log_start_offset())
         };
         if info.recovery_point_advanced {
             self.signals.checkpoint_needed.notify_one();
         }
-        self.maybe_advance_high_watermark(log_end_offset);
-        Ok((info, log_start_offset))
+        self.maybe_advance_high_watermark(&state);
+        drop(state);
+        self.signals.data_changed();
+        Ok((info, log_start_offset, leader_epoch))
     }
 
-    /// Moves the HW forward (never back). With the ISR = {leader}, the candidate is the LEO;
-    /// replication will pass the minimum LEO of the ISR.
-    fn maybe_advance_high_watermark(&self, candidate: i64) {
+    /// Appends batches fetched from the leader (offsets and epochs kept); returns the new LEO.
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        max_batch_bytes: usize,
+    ) -> Result<i64, ReplicaError> {
+        let spans = batch::validate_records(records, max_batch_bytes).map_err(|e| {
+            ReplicaError::Log(LogError::Inconsistent(format!(
+                "leader sent an invalid batch: {e}"
+            )))
+        })?;
+        let mut stored = self.stored();
+        let info = stored.log.append_replicated(records, &spans)?;
+        for span in &spans {
+            let epoch = span.header.partition_leader_epoch;
+            stored.epochs.assign(epoch, span.header.base_offset)?;
+        }
+        let log_end_offset = stored.log.log_end_offset();
+        drop(stored);
+        if info.recovery_point_advanced {
+            self.signals.checkpoint_needed.notify_one();
+        }
+        Ok(log_end_offset)
+    }
+
+    /// Sets a follower's HW from the leader's: `min(leader HW, own LEO)`.
+    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) {
+        let log_end_offset = self.log_end_offset();
+        let new = leader_high_watermark.min(log_end_offset).max(0);
+        let changed = self.high_watermark.send_if_modified(|hw| {
+            if *hw != new {
+                *hw = new;
+                true
+            } else {
+                false
+            }
+        });
+        if changed {
+            self.signals.data_changed();
+        }
+    }
+
+    /// Truncates the log to at most `offset` (follower); the HW and the epoch cache follow.
+    /// Returns the new LEO.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let mut stored = self.stored();
+        let before = stored.log.log_end_offset();
+        let log_end_offset = stored.log.truncate_to(offset.max(0))?;
+        stored.truncations += 1;
+        stored.epochs.truncate_from_end(log_end_offset)?;
+        drop(stored);
+        if log_end_offset < before {
+            tracing::warn!(topic = %self.topic, partition = self.index, from = before, to = log_end_offset, "truncated the log");
+            self.signals.checkpoint_needed.notify_one();
+        }
+        self.high_watermark.send_if_modified(|hw| {
+            if *hw > log_end_offset {
+                *hw = log_end_offset;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(log_end_offset)
+    }
+
+    /// The answer to OffsetForLeaderEpoch for `epoch`: (largest epoch <= it, its end offset).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let stored = self.stored();
+        stored
+            .epochs
+            .end_offset_for(epoch, stored.log.log_end_offset())
+    }
+
+    /// Becomes leader of `leader_epoch` (controller's decision). Returns false if nothing changed.
+    /// Already leading that epoch, it takes the controller's ISR (which drops dead brokers) unless
+    /// the image was asked for before our last accepted ISR change or one is in flight.
+    pub fn become_leader(
+        &self,
+        leader_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        image_requested_at: Instant,
+    ) -> Result<bool, LogError> {
+        let mut state = self.state();
+        if state.role == Role::Leader && state.leader_epoch == leader_epoch {
+            let stale = state
+                .isr_changed_at
+                .is_some_and(|at| image_requested_at <= at);
+            if !state.isr_change_in_flight
+                && !stale
+                && state.isr != isr
+                && isr.contains(&self.node_id)
+            {
+                state.isr = isr;
+                self.maybe_advance_high_watermark(&state);
+            }
+            state.replicas = replicas;
+            return Ok(false);
+        }
+        let log_end_offset = {
+            let mut stored = self.stored();
+            let log_end_offset = stored.log.log_end_offset();
+            stored.epochs.assign(leader_epoch, log_end_offset)?;
+            log_end_offset
+        };
+        let now = Instant::now();
+        state.followers = replicas
+            .iter()
+            .filter(|&&r| r != self.node_id)
+            .map(|&r| {
+                (
+                    r,
+                    FollowerProgress {
+                        log_end_offset: -1,
+                        last_caught_up: now,
+                        last_fetch_time: now,
+                        last_fetch_leader_log_end_offset: -1,
+                    },
+                )
+            })
+            .collect();
+        state.role = Role::Leader;
+        state.leader_id = self.node_id;
+        state.leader_epoch = leader_epoch;
+        state.replicas = replicas;
+        state.isr = isr;
+        state.isr_change_in_flight = false;
+        state.isr_changed_at = None;
+        state.leader_epoch_start_offset = log_end_offset;
+        tracing::info!(topic = %self.topic, partition = self.index, leader_epoch, log_end_offset, isr = ?state.isr, "became leader");
+        self.maybe_advance_high_watermark(&state);
+        drop(state);
+        self.state_version.send_modify(|v| *v = v.wrapping_add(1));
+        self.signals.data_changed();
+        Ok(true)
+    }
+
+    /// Becomes a follower of `leader_id` in `leader_epoch`. Returns false if nothing changed.
+    /// The caller then truncates (by HW or by leader epoch) before fetching.
+    pub fn become_follower(
+        &self,
+        leader_id: i32,
+        leader_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+    ) -> bool {
+        let mut state = self.state();
+        let changed = !(state.role == Role::Follower
+            && state.leader_id == leader_id
+            && state.leader_epoch == leader_epoch);
+        state.replicas = replicas;
+        state.isr = isr;
+        if !changed {
+            return false;
+        }
+        state.role = if leader_id >= 0 {
+            Role::Follower
+        } else {
+            Role::None
+        };
+        state.leader_id = leader_id;
+        state.leader_epoch = leader_epoch;
+        state.followers.clear();
+        state.isr_change_in_flight = false;
+        tracing::info!(topic = %self.topic, partition = self.index, leader_id, leader_epoch, log_end_offset = self.log_end_offset(), high_watermark = self.high_watermark(), "became follower");
+        drop(state);
+        self.state_version.send_modify(|v| *v = v.wrapping_add(1));
+        self.signals.data_changed();
+        true
+    }
+
+    /// Leader: a follower fetched from `fetch_offset`. Updates its progress and maybe the HW.
+    pub fn follower_fetched(&self, replica_id: i32, fetch_offset: i64) {
+        let log_end_offset = self.log_end_offset();
+        let mut state = self.state();
+        if state.role != Role::Leader {
+            return;
+        }
+        let now = Instant::now();
+        let Some(progress) = state.followers.get_mut(&replica_id) else {
+            return;
+        };
+        progress.log_end_offset = fetch_offset.min(log_end_offset);
+        if fetch_offset >= log_end_offset {
+            progress.last_caught_up = now;
+        } else if fetch_offset >= progress.last_fetch_leader_log_end_offset
+            && progress.last_fetch_leader_log_end_offset >= 0
+        {
+            progress.last_caught_up = progress.last_caught_up.max(progress.last_fetch_time);
+        }
+        progress.last_fetch_time = now;
+        progress.last_fetch_leader_log_end_offset = log_end_offset;
+        self.maybe_advance_high_watermark(&state);
+    }
+
+    /// Leader: the ISR this partition should have now (laggards out, caught-up replicas in), if it
+    /// differs from the current one and no change is in flight. Marks a change in flight.
+    pub fn wanted_isr(&self, lag_time_max: Duration) -> Option<(i32, Vec<i32>)> {
+        let high_watermark = self.high_watermark();
+        let mut state = self.state();
+        if state.role != Role::Leader || state.isr_change_in_flight {
+            return None;
+        }
+        let now = Instant::now();
+        let mut wanted: Vec<i32> = Vec::with_capacity(state.replicas.len());
+        for &replica in &state.replicas {
+            if replica == self.node_id {
+                wanted.push(replica);
+                continue;
+            }
+            let Some(progress) = state.followers.get(&replica) else {
+                continue;
+            };
+            // Kafka's rules: a member stays while it caught up within the lag time; another
+            // joins once its LEO reaches the HW and the start of this leader's epoch.
+            let keep = if state.isr.contains(&replica) {
+                now.duration_since(progress.last_caught_up) <= lag_time_max
+            } else {
+                progress.log_end_offset >= high_watermark
+                    && progress.log_end_offset >= state.leader_epoch_start_offset
+            };
+            if keep {
+                wanted.push(replica);
+            }
+        }
+        let mut current = state.isr.clone();
+        current.sort_unstable();
+        let mut sorted = wanted.clone();
+        sorted.sort_unstable();
+        if sorted == current {
+            return None;
+        }
+        state.isr_change_in_flight = true;
+        Some((state.leader_epoch, wanted))
+    }
+
+    /// Leader: the controller answered an ISR change (`Some(isr)` accepted, `None` refused).
+    pub fn isr_change_done(&self, leader_epoch: i32, accepted: Option<Vec<i32>>) {
+        let mut state = self.state();
+        if state.leader_epoch != leader_epoch {
+            return;
+        }
+        state.isr_change_in_flight = false;
+        if let Some(isr) = accepted {
+            tracing::info!(topic = %self.topic, partition = self.index, from = ?state.isr, to = ?isr, "ISR changed");
+            state.isr = isr;
+            state.isr_changed_at = Some(Instant::now());
+            self.maybe_advance_high_watermark(&state);
+        }
+    }
+
+    /// Moves the HW forward (never back) to the minimum LEO of the ISR.
+    fn maybe_advance_high_watermark(&self, state: &ReplicaState) {
+        if state.role != Role::Leader {
+            return;
+        }
+        let mut candidate = self.log_end_offset();
+        for member in &state.isr {
+            if *member == self.node_id {
+                continue;
+            }
+            let follower_leo = state.followers.get(member).map_or(-1, |p| p.log_end_offset);
+            candidate = candidate.min(follower_leo);
+        }
         let advanced = self.high_watermark.send_if_modified(|high_watermark| {
             if candidate > *high_watermark {
                 *high_watermark = candidate;
@@ -160,42 +593,60 @@ impl Partition {
             }
         });
         if advanced {
-            self.signals
-                .data_version
-                .send_modify(|version| *version = version.wrapping_add(1));
+            self.signals.data_changed();
         }
     }
 
-    /// Waits until the HW reaches `offset`; false on timeout.
+    /// Waits until the HW reaches `offset` while this replica leads `leader_epoch`.
     pub async fn wait_for_high_watermark(
         &self,
         offset: i64,
+        leader_epoch: i32,
         deadline: tokio::time::Instant,
-    ) -> bool {
-        let mut receiver = self.high_watermark.subscribe();
-        let reached =
-            tokio::time::timeout_at(deadline, receiver.wait_for(|hw| *hw >= offset)).await;
-        matches!(reached, Ok(Ok(_)))
+    ) -> HighWatermarkWait {
+        let mut high_watermark = self.high_watermark.subscribe();
+        let mut state_version = self.state_version.subscribe();
+        loop {
+            let (role, _, epoch) = self.leadership();
+            if role != Role::Leader || epoch != leader_epoch {
+                return HighWatermarkWait::NotLeader;
+            }
+            if *high_watermark.borrow_and_update() >= offset {
+                return HighWatermarkWait::Reached;
+            }
+            tokio::select! {
+                changed = high_watermark.changed() => if changed.is_err() { return HighWatermarkWait::NotLeader },
+                changed = state_version.changed() => if changed.is_err() { return HighWatermarkWait::NotLeader },
+                () = tokio::time::sleep_until(deadline) => return HighWatermarkWait::TimedOut,
+            }
+        }
     }
 
-    /// Reads whole batches from `fetch_offset` up to the HW, at most `max_bytes` unless the first
-    /// batch alone is larger and `at_least_one_batch` (KIP-74).
+    /// Reads whole batches from `fetch_offset` up to the HW (or the LEO when `to_log_end`, for
+    /// followers), at most `max_bytes` unless the first batch alone is larger and
+    /// `at_least_one_batch` (KIP-74).
     pub fn read(
         &self,
         fetch_offset: i64,
         max_bytes: usize,
         at_least_one_batch: bool,
+        to_log_end: bool,
     ) -> Result<PartitionRead, LogError> {
-        let (plan, offsets) = {
-            let log = self.log();
+        let (plan, offsets, truncations) = {
+            let stored = self.stored();
             let high_watermark = self.high_watermark();
-            let plan = log.read_plan(fetch_offset, max_bytes, high_watermark)?;
-            let offsets = PartitionOffsets {
-                log_start_offset: log.log_start_offset(),
-                high_watermark,
-                log_end_offset: log.log_end_offset(),
+            let upper = if to_log_end {
+                stored.log.log_end_offset()
+            } else {
+                high_watermark
             };
-            (plan, offsets)
+            let plan = stored.log.read_plan(fetch_offset, max_bytes, upper)?;
+            let offsets = PartitionOffsets {
+                log_start_offset: stored.log.log_start_offset(),
+                high_watermark,
+                log_end_offset: stored.log.log_end_offset(),
+            };
+            (plan, offsets, stored.truncations)
         };
         if !at_least_one_batch && plan.len_bytes() > max_bytes {
             return Ok(PartitionRead {
@@ -203,27 +654,36 @@ impl Partition {
                 records: Bytes::new(),
             });
         }
-        // Read outside the lock: the planned bytes are below the HW and never rewritten.
-        let records = plan.read()?;
-        Ok(PartitionRead { offsets, records })
+        // Read outside the lock. A truncation (this replica just became a follower) may have cut
+        // the planned bytes: the read then fails its plan check, and the reader is told to go to
+        // the leader rather than the broker stopping over an inconsistency that is not one.
+        match plan.read() {
+            Ok(records) => Ok(PartitionRead { offsets, records }),
+            Err(e) if self.stored().truncations != truncations => {
+                tracing::info!(topic = %self.topic, partition = self.index, error = %e, "read raced a truncation");
+                Err(LogError::Closed)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Offset (and timestamp) of the first batch with a timestamp at or above `timestamp_ms`.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         let high_watermark = self.high_watermark();
-        self.log()
+        self.stored()
+            .log
             .offset_for_timestamp(timestamp_ms, high_watermark)
     }
 
     /// The batch with the largest timestamp, as (base offset, timestamp).
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
         let high_watermark = self.high_watermark();
-        self.log().max_timestamp_offset(high_watermark)
+        self.stored().log.max_timestamp_offset(high_watermark)
     }
 
     /// fsyncs the log; notifies the checkpoint writer when the recovery point advanced.
     pub fn flush(&self) -> Result<(), LogError> {
-        let advanced = self.log().flush()?;
+        let advanced = self.stored().log.flush()?;
         if advanced {
             self.signals.checkpoint_needed.notify_one();
         }
@@ -232,6 +692,6 @@ impl Partition {
 
     /// Flushes and closes the log (graceful shutdown): later appends fail.
     pub fn close(&self) -> Result<(), LogError> {
-        self.log().close()
+        self.stored().log.close()
     }
 }

@@ -10,8 +10,12 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::limits;
 use crate::log::checkpoint::{self, Offsets, RECOVERY_POINT_FILE_NAME};
+use crate::log::epoch::EpochCache;
 use crate::log::{sync_dir, Log, LogError};
 use crate::partition::{Partition, Signals};
+
+/// Kafka's HW checkpoint file (same format as the recovery-point checkpoint).
+pub const HIGH_WATERMARK_FILE_NAME: &str = "replication-offset-checkpoint";
 
 /// Marker written on graceful shutdown and removed at start.
 pub const CLEAN_SHUTDOWN_FILE_NAME: &str = ".kaos_cleanshutdown";
@@ -49,12 +53,19 @@ pub enum CreateTopicError {
     State(#[from] StateError),
 }
 
-/// A topic: its id and partitions.
+/// A topic: its id and the partitions this broker holds a replica of (all of them on a single
+/// node; in a cluster, those the controller assigned here).
 #[derive(Debug)]
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
-    pub partitions: Vec<Arc<Partition>>,
+    pub partitions: BTreeMap<i32, Arc<Partition>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        self.partitions.get(&index)
+    }
 }
 
 /// Kafka's topic name rule: 1..=249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -99,6 +110,8 @@ pub struct Broker {
     pub signals: Arc<Signals>,
     /// Serializes checkpoint writers (background task and shutdown share one tmp file).
     checkpoint_lock: Mutex<()>,
+    /// The cluster as the controller last described it (empty on a single node).
+    pub cluster: crate::cluster::ClusterView,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StateError {
@@ -131,6 +144,14 @@ impl Broker {
                 Offsets::new()
             }
         };
+        let high_watermarks = match checkpoint::read(&data_dir.join(HIGH_WATERMARK_FILE_NAME)) {
+            Ok(points) => points,
+            Err(e) => {
+                tracing::warn!(error = %e, "HW checkpoint unreadable: HWs start at 0");
+                Offsets::new()
+            }
+        };
+        let single_node = config.controller.is_none();
         // Group partition directories by topic.
         let mut found: BTreeMap<String, Vec<(i32, PathBuf)>> = BTreeMap::new();
         for entry in std::fs::read_dir(&data_dir).map_err(|e| io_err(&data_dir, e))? {
@@ -161,7 +182,13 @@ impl Broker {
         let mut topics = BTreeMap::new();
         for (name, mut dirs) in found {
             dirs.sort();
-            let partition_count = dirs.last().map_or(0, |(p, _)| p + 1);
+            // A single node owns every partition 0..count (a missing one is recreated empty);
+            // in a cluster only the replicas found here exist.
+            let indexes: Vec<i32> = if single_node {
+                (0..dirs.last().map_or(0, |(p, _)| p + 1)).collect()
+            } else {
+                dirs.iter().map(|(p, _)| *p).collect()
+            };
             let mut topic_id = None;
             for (_, dir) in &dirs {
                 if let Some(id) = read_partition_metadata(dir)? {
@@ -169,9 +196,18 @@ impl Broker {
                     break;
                 }
             }
-            let topic_id = topic_id.unwrap_or_else(Uuid::new_v4);
-            let mut partitions = Vec::with_capacity(partition_count as usize);
-            for index in 0..partition_count {
+            let topic_id = match topic_id {
+                Some(id) => id,
+                None if single_node => Uuid::new_v4(),
+                None => {
+                    // A replica whose creation was cut short (its topic id never written): leave
+                    // it to the controller's image, which reopens it under the cluster's topic id.
+                    tracing::warn!(topic = %name, "no partition.metadata: waiting for the controller to name this topic");
+                    continue;
+                }
+            };
+            let mut partitions = BTreeMap::new();
+            for index in indexes {
                 let dir = data_dir.join(format!("{name}-{index}"));
                 let recovery_point = recovery_points
                     .get(&(name.clone(), index))
@@ -193,14 +229,25 @@ impl Broker {
                     bytes_scanned = outcome.batches_bytes_scanned, "partition loaded"
                 );
                 report.partitions_loaded += 1;
-                partitions.push(Arc::new(Partition::new(
-                    name.clone(),
-                    topic_id,
+                let epochs = load_epochs(&dir, &log)?;
+                let high_watermark = high_watermarks
+                    .get(&(name.clone(), index))
+                    .copied()
+                    .unwrap_or(0);
+                partitions.insert(
                     index,
-                    log,
-                    config.node_id,
-                    Arc::clone(&signals),
-                )));
+                    Arc::new(Partition::new(
+                        name.clone(),
+                        topic_id,
+                        index,
+                        log,
+                        epochs,
+                        config.node_id,
+                        Arc::clone(&signals),
+                        single_node,
+                        high_watermark,
+                    )),
+                );
             }
             topics.insert(
                 name.clone(),
@@ -219,6 +266,7 @@ impl Broker {
             signals,
             checkpoint_lock: Mutex::new(()),
             config,
+            cluster: crate::cluster::ClusterView::default(),
         };
         // Recovered logs are fsynced: their recovery points are their LEOs now.
         broker.write_checkpoint()?;
@@ -251,6 +299,16 @@ impl Broker {
             .cloned()
     }
 
+    /// This broker's replica of `topic`-`index`, if it has one.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.topic(topic).and_then(|t| t.partition(index).cloned())
+    }
+
+    /// Whether this broker runs in a cluster (has a controller).
+    pub fn in_cluster(&self) -> bool {
+        self.config.controller.is_some()
+    }
+
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics
             .read()
@@ -263,8 +321,65 @@ impl Broker {
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.topics()
             .iter()
-            .flat_map(|t| t.partitions.iter().cloned())
+            .flat_map(|t| t.partitions.values().cloned().collect::<Vec<_>>())
             .collect()
+    }
+
+    /// Creates (or finds) this broker's replica of `topic`-`index` with the controller's topic id
+    /// (cluster mode). A replica created here starts empty and waits for its role.
+    pub fn ensure_replica(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+    ) -> Result<Arc<Partition>, CreateTopicError> {
+        validate_topic_name(topic).map_err(CreateTopicError::InvalidName)?;
+        if !(0..limits::PARTITIONS_PER_TOPIC_MAX).contains(&index) {
+            return Err(CreateTopicError::InvalidPartitions(index));
+        }
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = topics.get(topic) {
+            if let Some(partition) = existing.partition(index) {
+                return Ok(Arc::clone(partition));
+            }
+        } else if topics.len() >= limits::TOPICS_MAX {
+            return Err(CreateTopicError::TooManyTopics);
+        }
+        // The topic id first: a replica dir without one is never taken for another topic's
+        // (see `open`). Then the log: a crash in between leaves an empty log to reopen.
+        let dir = self.config.data_dir.join(format!("{topic}-{index}"));
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        write_partition_metadata(&dir, topic_id)?;
+        sync_dir(&self.config.data_dir).map_err(StateError::from)?;
+        // A dir left by an interrupted creation is recovered like any unclean log.
+        let (log, _) = Log::open(&dir, self.config.log, 0, false).map_err(StateError::from)?;
+        let epochs = load_epochs(&dir, &log)?;
+        let partition = Arc::new(Partition::new(
+            topic.to_string(),
+            topic_id,
+            index,
+            log,
+            epochs,
+            self.config.node_id,
+            Arc::clone(&self.signals),
+            false,
+            0,
+        ));
+        let mut partitions = topics
+            .get(topic)
+            .map(|t| t.partitions.clone())
+            .unwrap_or_default();
+        partitions.insert(index, Arc::clone(&partition));
+        topics.insert(
+            topic.to_string(),
+            Arc::new(Topic {
+                name: topic.to_string(),
+                id: topic_id,
+                partitions,
+            }),
+        );
+        tracing::info!(topic, partition = index, topic_id = %topic_id, "created replica");
+        Ok(partition)
     }
 
     /// Creates a topic (or only validates the request when `validate_only`).
@@ -290,22 +405,29 @@ impl Broker {
             return Ok(Arc::new(Topic {
                 name: name.to_string(),
                 id: topic_id,
-                partitions: Vec::new(),
+                partitions: BTreeMap::new(),
             }));
         }
-        let mut partitions = Vec::with_capacity(partition_count as usize);
+        let mut partitions = BTreeMap::new();
         for index in 0..partition_count {
             let dir = self.config.data_dir.join(format!("{name}-{index}"));
             let (log, _) = Log::open(&dir, self.config.log, 0, true).map_err(StateError::from)?;
             write_partition_metadata(&dir, topic_id)?;
-            partitions.push(Arc::new(Partition::new(
-                name.to_string(),
-                topic_id,
+            let epochs = load_epochs(&dir, &log)?;
+            partitions.insert(
                 index,
-                log,
-                self.config.node_id,
-                Arc::clone(&self.signals),
-            )));
+                Arc::new(Partition::new(
+                    name.to_string(),
+                    topic_id,
+                    index,
+                    log,
+                    epochs,
+                    self.config.node_id,
+                    Arc::clone(&self.signals),
+                    true,
+                    0,
+                )),
+            );
         }
         sync_dir(&self.config.data_dir).map_err(StateError::from)?;
         let topic = Arc::new(Topic {
@@ -344,18 +466,46 @@ impl Broker {
         Ok(())
     }
 
-    /// Graceful shutdown: flush and close every partition, write the checkpoint, then the marker.
+    /// Rewrites the HW checkpoint (`replication-offset-checkpoint`) from every partition's HW.
+    pub fn write_high_watermark_checkpoint(&self) -> Result<(), StateError> {
+        let _writing = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let offsets: Offsets = self
+            .partitions()
+            .iter()
+            .map(|p| ((p.topic.clone(), p.index), p.high_watermark()))
+            .collect();
+        checkpoint::write(
+            &self.config.data_dir.join(HIGH_WATERMARK_FILE_NAME),
+            &offsets,
+        )?;
+        Ok(())
+    }
+
+    /// Graceful shutdown: flush and close every partition, write the checkpoints, then the marker.
     pub fn shutdown(&self) -> Result<(), StateError> {
         for partition in self.partitions() {
             partition.close()?;
         }
         self.write_checkpoint()?;
+        self.write_high_watermark_checkpoint()?;
         let marker = self.config.data_dir.join(CLEAN_SHUTDOWN_FILE_NAME);
         let file = std::fs::File::create(&marker).map_err(|e| io_err(&marker, e))?;
         file.sync_all().map_err(|e| io_err(&marker, e))?;
         sync_dir(&self.config.data_dir)?;
         Ok(())
     }
+}
+
+/// The leader-epoch cache of a loaded log: the checkpoint (clipped to the LEO), or rebuilt from
+/// the batches when there is none.
+fn load_epochs(dir: &Path, log: &Log) -> Result<EpochCache, StateError> {
+    if let Some(cache) = EpochCache::load(dir, log.log_end_offset())? {
+        return Ok(cache);
+    }
+    Ok(EpochCache::rebuilt(dir, log.scan_epochs()?)?)
 }
 
 /// Reads the topic id from `partition.metadata` (`version: 0` / `topic_id: <uuid>`).

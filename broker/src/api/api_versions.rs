@@ -2,13 +2,10 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::ApiVersionsResponse;
 
-use crate::api::SUPPORTED_APIS;
-
-fn api_keys() -> Vec<ApiVersion> {
-    SUPPORTED_APIS
-        .iter()
+fn api_keys_of(apis: &[(kafka_protocol::messages::ApiKey, i16, i16)]) -> Vec<ApiVersion> {
+    apis.iter()
         .map(|&(api, min, max)| {
             ApiVersion::default()
                 .with_api_key(api as i16)
@@ -18,15 +15,18 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-/// Answers a supported ApiVersions request. Tagged fields stay at their defaults so that none
-/// are emitted (kcat 1.7.1 rejects a v3 response that carries them).
-pub fn handle(_request: &ApiVersionsRequest) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(api_keys())
+/// The ApiVersions answer listing `apis` ([`crate::api::SUPPORTED_APIS`] on a single node,
+/// [`crate::api::CLUSTER_APIS`] in a cluster, the controller's own list). Tagged fields stay at
+/// their defaults so that none are emitted (kcat 1.7.1 rejects a v3 response that carries them).
+pub fn response_for(apis: &[(kafka_protocol::messages::ApiKey, i16, i16)]) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(api_keys_of(apis))
 }
 
-/// The answer to an ApiVersions version above ours, to be encoded as v0.
-pub fn unsupported_version_response() -> ApiVersionsResponse {
+/// UNSUPPORTED_VERSION listing `apis`, to be encoded as v0.
+pub fn unsupported_version_response_for(
+    apis: &[(kafka_protocol::messages::ApiKey, i16, i16)],
+) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
-        .with_api_keys(api_keys())
+        .with_api_keys(api_keys_of(apis))
 }

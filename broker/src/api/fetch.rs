@@ -11,6 +11,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::api::{leader_epoch_error, log_error_code};
 use crate::limits;
+use crate::partition::Role;
 use crate::state::Broker;
 
 fn partition_error(index: i32, code: i16) -> PartitionData {
@@ -28,14 +29,17 @@ fn anything_ready(broker: &Broker, request: &FetchRequest) -> bool {
     request.topics.iter().any(|topic| {
         let found = broker.topic(topic.topic.as_str());
         topic.partitions.iter().any(|p| {
-            let Some(partition) = found.as_ref().and_then(|t| {
-                usize::try_from(p.partition)
-                    .ok()
-                    .and_then(|i| t.partitions.get(i))
-            }) else {
+            let Some(partition) = found.as_ref().and_then(|t| t.partition(p.partition)) else {
                 return true;
             };
-            p.fetch_offset != partition.high_watermark()
+            if partition.role() != Role::Leader {
+                return true;
+            }
+            if request.replica_id.0 >= 0 {
+                p.fetch_offset != partition.log_end_offset()
+            } else {
+                p.fetch_offset != partition.high_watermark()
+            }
         })
     })
 }
@@ -55,11 +59,7 @@ fn read_once(
         let found = broker.topic(topic.topic.as_str());
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let Some(partition) = found.as_ref().and_then(|t| {
-                usize::try_from(p.partition)
-                    .ok()
-                    .and_then(|i| t.partitions.get(i))
-            }) else {
+            let Some(partition) = found.as_ref().and_then(|t| t.partition(p.partition)) else {
                 any_error = true;
                 partitions.push(partition_error(
                     p.partition,
@@ -73,9 +73,18 @@ fn read_once(
                 partitions.push(partition_error(p.partition, code));
                 continue;
             }
+            if partition.role() != Role::Leader {
+                any_error = true;
+                partitions.push(partition_error(
+                    p.partition,
+                    ResponseError::NotLeaderOrFollower.code(),
+                ));
+                continue;
+            }
             let partition_bytes_max = usize::try_from(p.partition_max_bytes).unwrap_or(0);
             let budget = partition_bytes_max.min(response_bytes_max.saturating_sub(total_bytes));
-            match partition.read(p.fetch_offset, budget, total_bytes == 0) {
+            let from_follower = request.replica_id.0 >= 0;
+            match partition.read(p.fetch_offset, budget, total_bytes == 0, from_follower) {
                 Ok(read) => {
                     total_bytes += read.records.len();
                     partitions.push(
@@ -120,6 +129,18 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, _version: i16) 
         .min(limits::FETCH_WAIT_MS_MAX);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    if request.replica_id.0 >= 0 {
+        // A follower's fetch offset is its LEO: the leader's view of its progress (and the HW).
+        for topic in &request.topics {
+            for p in &topic.partitions {
+                if let Some(partition) = broker.partition(topic.topic.as_str(), p.partition) {
+                    if partition.check_epoch(p.current_leader_epoch).is_ok() {
+                        partition.follower_fetched(request.replica_id.0, p.fetch_offset);
+                    }
+                }
+            }
+        }
+    }
     // Subscribe before looking, so that a change between the look and the wait is not missed.
     let mut data_version = broker.signals.data_version.subscribe();
     loop {

@@ -32,14 +32,15 @@ pub fn handle(
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let Some(partition) = found.as_ref().and_then(|t| {
-                        usize::try_from(p.partition_index)
-                            .ok()
-                            .and_then(|i| t.partitions.get(i))
-                    }) else {
+                    let Some(partition) =
+                        found.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
                         return response
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
+                    if partition.role() != crate::partition::Role::Leader {
+                        return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    }
                     if let Some(code) =
                         leader_epoch_error(p.current_leader_epoch, partition.leader_epoch())
                     {
@@ -55,6 +56,11 @@ pub fn handle(
                     match p.timestamp {
                         EARLIEST_TIMESTAMP => response
                             .with_offset(offsets.log_start_offset)
+                            .with_timestamp(-1),
+                        // A follower (replica id set) learns the leader's LEO (pre-KIP-101
+                        // truncation after OFFSET_OUT_OF_RANGE); clients get the HW.
+                        LATEST_TIMESTAMP if request.replica_id.0 >= 0 => response
+                            .with_offset(offsets.log_end_offset)
                             .with_timestamp(-1),
                         LATEST_TIMESTAMP => response
                             .with_offset(offsets.high_watermark)

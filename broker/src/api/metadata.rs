@@ -1,5 +1,9 @@
-//! Metadata: this broker, controller = this broker, topics with their partitions.
-//! Unknown topics are created with `num.partitions` when auto-create is on and the request allows it.
+//! Metadata. Single node: this broker, controller = this broker, topics with their partitions;
+//! unknown topics are created with `num.partitions` when auto-create is on and the request allows it.
+//! Cluster: the live brokers, leaders, epochs, replicas and ISRs from the controller's image
+//! ([`from_image`], which the controller uses too); controller id = this broker (KRaft-style: it
+//! forwards CreateTopics); an unknown topic is created through the controller ([`Answer::create`])
+//! and reported LEADER_NOT_AVAILABLE until it exists.
 
 use std::sync::Arc;
 
@@ -10,12 +14,13 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::cluster::{ClusterImage, TopicView};
 use crate::state::{Broker, CreateTopicError, Topic};
 
 fn describe(topic: &Topic) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
-        .iter()
+        .values()
         .map(|p| {
             MetadataResponsePartition::default()
                 .with_partition_index(p.index)
@@ -39,6 +44,139 @@ fn topic_error(name: Option<TopicName>, topic_id: uuid::Uuid, code: i16) -> Meta
         .with_error_code(code)
 }
 
+/// A Metadata answer plus the topics to create through the controller (cluster mode).
+pub struct Answer {
+    pub response: MetadataResponse,
+    pub create: Vec<String>,
+}
+
+fn describe_view(name: &str, topic: &TopicView) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|(&index, p)| {
+            let code = if p.leader_id < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(code)
+                .with_partition_index(index)
+                .with_leader_id(BrokerId(p.leader_id))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
+                .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect())
+                .with_offline_replicas(p.offline_replicas.iter().copied().map(BrokerId).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+        .with_topic_id(topic.id)
+        .with_partitions(partitions)
+}
+
+/// Answers from a cluster image. Unknown topics that may be auto-created are listed in
+/// `create` and answered LEADER_NOT_AVAILABLE; others UNKNOWN_TOPIC_OR_PARTITION.
+pub fn from_image(
+    image: &ClusterImage,
+    request: &MetadataRequest,
+    version: i16,
+    controller_id: i32,
+    cluster_id: &str,
+    allow_auto_create: bool,
+) -> Answer {
+    let brokers = image
+        .brokers
+        .iter()
+        .map(|(&id, address)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(address.host.clone()))
+                .with_port(address.port)
+        })
+        .collect();
+    let all_topics = match &request.topics {
+        None => true,
+        Some(topics) => version == 0 && topics.is_empty(),
+    };
+    let allow_auto_create = allow_auto_create && (version < 4 || request.allow_auto_topic_creation);
+    let mut create = Vec::new();
+    let topics = if all_topics {
+        image
+            .topics
+            .iter()
+            .map(|(name, t)| describe_view(name, t))
+            .collect()
+    } else {
+        request
+            .topics
+            .iter()
+            .flatten()
+            .map(|requested| match &requested.name {
+                None => match image
+                    .topics
+                    .iter()
+                    .find(|(_, t)| t.id == requested.topic_id)
+                {
+                    Some((name, topic)) => describe_view(name, topic),
+                    None => topic_error(
+                        None,
+                        requested.topic_id,
+                        ResponseError::UnknownTopicId.code(),
+                    ),
+                },
+                Some(name) => match image.topics.get(name.as_str()) {
+                    Some(topic) => describe_view(name.as_str(), topic),
+                    None if allow_auto_create
+                        && crate::state::validate_topic_name(name.as_str()).is_ok() =>
+                    {
+                        create.push(name.as_str().to_string());
+                        topic_error(
+                            Some(name.clone()),
+                            uuid::Uuid::nil(),
+                            ResponseError::LeaderNotAvailable.code(),
+                        )
+                    }
+                    None => topic_error(
+                        Some(name.clone()),
+                        uuid::Uuid::nil(),
+                        ResponseError::UnknownTopicOrPartition.code(),
+                    ),
+                },
+            })
+            .collect()
+    };
+    Answer {
+        response: MetadataResponse::default()
+            .with_brokers(brokers)
+            .with_cluster_id(Some(StrBytes::from_string(cluster_id.to_string())))
+            .with_controller_id(BrokerId(controller_id))
+            .with_topics(topics),
+        create,
+    }
+}
+
+/// Answers a Metadata request on a broker (single node or cluster).
+pub fn answer(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> Answer {
+    if broker.in_cluster() {
+        let image = broker.cluster.image();
+        return from_image(
+            &image,
+            request,
+            version,
+            broker.node_id(),
+            &broker.cluster_id,
+            broker.config.auto_create_topics_enable,
+        );
+    }
+    Answer {
+        response: handle(broker, request, version),
+        create: Vec::new(),
+    }
+}
+
+/// Single node.
 pub fn handle(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> MetadataResponse {
     let brokers = vec![MetadataResponseBroker::default()
         .with_node_id(BrokerId(broker.node_id()))

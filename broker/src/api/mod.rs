@@ -10,6 +10,7 @@ pub mod create_topics;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 
 use std::future::Future;
@@ -20,7 +21,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, RequestHeader,
+    MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -28,7 +29,7 @@ use crate::log::LogError;
 use crate::state::Broker;
 use crate::wire::frame::{self, EncodeError};
 
-/// The APIs this broker implements, with the version ranges it advertises.
+/// The APIs a single-node broker implements, with the version ranges it advertises.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
@@ -36,6 +37,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+];
+
+/// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320).
+pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 /// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
@@ -66,10 +78,9 @@ pub enum CloseReason {
     Encode(#[from] EncodeError),
 }
 
-/// Version range advertised for `api`, if implemented.
-pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS
-        .iter()
+/// Version range advertised for `api` in `apis`, if implemented.
+pub fn supported_range(apis: &[(ApiKey, i16, i16)], api: ApiKey) -> Option<(i16, i16)> {
+    apis.iter()
         .find(|(key, _, _)| *key == api)
         .map(|&(_, min, max)| (min, max))
 }
@@ -79,12 +90,17 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
     let (api_key, version, correlation_id) =
         frame::peek_request(&frame_bytes).ok_or(CloseReason::TooShort)?;
     let api = ApiKey::try_from(api_key).map_err(|_| CloseReason::UnknownApiKey { api_key })?;
+    let apis = if broker.in_cluster() {
+        CLUSTER_APIS
+    } else {
+        SUPPORTED_APIS
+    };
     let (min_version, max_version) =
-        supported_range(api).ok_or(CloseReason::UnsupportedApi { api })?;
+        supported_range(apis, api).ok_or(CloseReason::UnsupportedApi { api })?;
     if version < min_version || version > max_version {
         if api == ApiKey::ApiVersions && version > max_version {
             // Kafka's fallback: UNSUPPORTED_VERSION encoded as v0, still listing our APIs.
-            let response = api_versions::unsupported_version_response();
+            let response = api_versions::unsupported_version_response_for(apis);
             return Ok(Reply::Now(frame::encode_response(
                 api,
                 0,
@@ -108,8 +124,8 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
     };
     match api {
         ApiKey::ApiVersions => {
-            let request = ApiVersionsRequest::decode(&mut body, version).map_err(malformed)?;
-            let response = api_versions::handle(&request);
+            ApiVersionsRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = api_versions::response_for(apis);
             encode_now(frame::encode_response(
                 api,
                 version,
@@ -119,7 +135,28 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
         }
         ApiKey::Metadata => {
             let request = MetadataRequest::decode(&mut body, version).map_err(malformed)?;
-            let response = metadata::handle(broker, &request, version);
+            let answer = metadata::answer(broker, &request, version);
+            if !answer.create.is_empty() {
+                crate::server::cluster::spawn_auto_create(broker, answer.create);
+            }
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &answer.response,
+            ))
+        }
+        ApiKey::CreateTopics => {
+            let request = CreateTopicsRequest::decode(&mut body, version).map_err(malformed)?;
+            if broker.in_cluster() {
+                // KRaft-style: any broker forwards to the controller.
+                let forwarding = crate::server::cluster::forward_create_topics(broker, request);
+                return Ok(Reply::Later(Box::pin(async move {
+                    let response = forwarding.await;
+                    encode_logged(api, version, correlation_id, &response)
+                })));
+            }
+            let response = create_topics::handle(broker, &request, version);
             encode_now(frame::encode_response(
                 api,
                 version,
@@ -127,9 +164,10 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
                 &response,
             ))
         }
-        ApiKey::CreateTopics => {
-            let request = CreateTopicsRequest::decode(&mut body, version).map_err(malformed)?;
-            let response = create_topics::handle(broker, &request, version);
+        ApiKey::OffsetForLeaderEpoch => {
+            let request =
+                OffsetForLeaderEpochRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = offset_for_leader_epoch::handle(broker, &request);
             encode_now(frame::encode_response(
                 api,
                 version,
@@ -198,6 +236,7 @@ pub fn log_error_code(error: &LogError, context: &str) -> i16 {
     match error {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::Closed => ResponseError::NotLeaderOrFollower.code(),
+        LogError::NonContiguous { .. } => ResponseError::CorruptMessage.code(),
         LogError::Io { .. } | LogError::Failed => {
             tracing::error!(error = %error, context, "storage error");
             ResponseError::KafkaStorageError.code()

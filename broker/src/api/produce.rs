@@ -1,5 +1,9 @@
 //! Produce: validate each record batch (no record decoding), append it with broker-assigned offsets,
-//! answer per `acks`: 0 = no response, 1 = after the append, -1 = once the HW passes the batch.
+//! answer per `acks`: 0 = no response, 1 = after the append, -1 = once the HW passes the batch
+//! (REQUEST_TIMED_OUT after the request's timeout). Only the leader appends (else
+//! NOT_LEADER_OR_FOLLOWER). With acks=-1 an ISR smaller than `min.insync.replicas` refuses the
+//! write before appending (NOT_ENOUGH_REPLICAS), and an ISR that shrank below it while waiting
+//! answers NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +16,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::api::log_error_code;
 use crate::limits;
-use crate::partition::Partition;
+use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
 use crate::state::Broker;
 use crate::wire::batch::{self, BatchError};
 
@@ -38,7 +42,8 @@ fn append_one(
     broker: &Broker,
     partition: &Partition,
     records: Option<&bytes::Bytes>,
-) -> Result<(i64, i64, i64), i16> {
+    acks: i16,
+) -> Result<(i64, i64, i64, i32), i16> {
     let Some(records) = records else {
         return Err(ResponseError::CorruptMessage.code());
     };
@@ -49,27 +54,38 @@ fn append_one(
             _ => ResponseError::CorruptMessage.code(),
         }
     })?;
-    let (info, log_start_offset) = partition
+    if partition.role() != Role::Leader {
+        return Err(ResponseError::NotLeaderOrFollower.code());
+    }
+    let min_insync = usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
+    if acks == -1 && partition.isr().len() < min_insync {
+        return Err(ResponseError::NotEnoughReplicas.code());
+    }
+    let (info, log_start_offset, leader_epoch) = partition
         .append_as_leader(records, &spans)
-        .map_err(|e| log_error_code(&e, "produce append"))?;
-    Ok((info.base_offset, info.last_offset, log_start_offset))
+        .map_err(|e| match e {
+            ReplicaError::Log(e) => log_error_code(&e, "produce append"),
+            _ => ResponseError::NotLeaderOrFollower.code(),
+        })?;
+    Ok((
+        info.base_offset,
+        info.last_offset,
+        log_start_offset,
+        leader_epoch,
+    ))
 }
 
 pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
-    // (position in response, partition, offset the HW must reach)
-    let mut waits: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    // (position in response, partition, offset the HW must reach, leader epoch of the append)
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for (topic_position, topic_data) in request.topic_data.iter().enumerate() {
         let topic = broker.topic(topic_data.name.as_str());
         let mut responses = Vec::with_capacity(topic_data.partition_data.len());
         for (partition_position, data) in topic_data.partition_data.iter().enumerate() {
-            let partition = topic.as_ref().and_then(|t| {
-                usize::try_from(data.index)
-                    .ok()
-                    .and_then(|i| t.partitions.get(i))
-            });
+            let partition = topic.as_ref().and_then(|t| t.partition(data.index));
             let response = match (acks_valid, partition) {
                 (false, _) => {
                     partition_response(data.index, ResponseError::InvalidRequiredAcks.code())
@@ -78,14 +94,15 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
                     partition_response(data.index, ResponseError::UnknownTopicOrPartition.code())
                 }
                 (true, Some(partition)) => {
-                    match append_one(broker, partition, data.records.as_ref()) {
-                        Ok((base_offset, last_offset, log_start_offset)) => {
+                    match append_one(broker, partition, data.records.as_ref(), acks) {
+                        Ok((base_offset, last_offset, log_start_offset, leader_epoch)) => {
                             if acks == -1 {
                                 waits.push((
                                     topic_position,
                                     partition_position,
                                     Arc::clone(partition),
                                     last_offset + 1,
+                                    leader_epoch,
                                 ));
                             }
                             partition_response(data.index, 0)
@@ -108,27 +125,35 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
         return Outcome::NoResponse;
     }
     let response = ProduceResponse::default().with_responses(topics);
-    if waits
-        .iter()
-        .all(|(_, _, partition, offset)| partition.high_watermark() >= *offset)
-    {
+    if waits.is_empty() {
         return Outcome::Ready(response);
     }
+    let min_insync = usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
     let timeout_ms = u64::try_from(request.timeout_ms)
         .unwrap_or(0)
         .min(limits::PRODUCE_TIMEOUT_MS_MAX);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
     Outcome::Wait(Box::pin(async move {
         let mut response = response;
-        for (topic_position, partition_position, partition, offset) in waits {
-            if !partition.wait_for_high_watermark(offset, deadline).await {
-                if let Some(p) = response
-                    .responses
-                    .get_mut(topic_position)
-                    .and_then(|t| t.partition_responses.get_mut(partition_position))
-                {
-                    p.error_code = ResponseError::RequestTimedOut.code();
+        for (topic_position, partition_position, partition, offset, leader_epoch) in waits {
+            let code = match partition
+                .wait_for_high_watermark(offset, leader_epoch, deadline)
+                .await
+            {
+                HighWatermarkWait::Reached if partition.isr().len() < min_insync => {
+                    ResponseError::NotEnoughReplicasAfterAppend.code()
                 }
+                HighWatermarkWait::Reached => continue,
+                HighWatermarkWait::TimedOut => ResponseError::RequestTimedOut.code(),
+                HighWatermarkWait::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+            };
+            if let Some(p) = response
+                .responses
+                .get_mut(topic_position)
+                .and_then(|t| t.partition_responses.get_mut(partition_position))
+            {
+                p.error_code = code;
+                p.base_offset = -1;
             }
         }
         response

@@ -186,6 +186,32 @@ impl OffsetIndex {
         Ok(found)
     }
 
+    /// Removes every entry at or above `offset` (the log was truncated there).
+    pub fn truncate_from(&mut self, offset: i64) -> Result<(), IndexError> {
+        // Entries are increasing: keep the first `low` entries, those below `offset`.
+        let (mut low, mut high) = (0u64, self.entry_count);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.read_entry(middle)?.0 < offset {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        let io_err = |source| IndexError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.set_len(low * ENTRY_BYTES).map_err(io_err)?;
+        self.last_entry = if low == 0 {
+            None
+        } else {
+            Some(self.read_entry(low - 1)?)
+        };
+        self.entry_count = low;
+        Ok(())
+    }
+
     /// fsyncs the index file.
     pub fn flush(&self) -> Result<(), IndexError> {
         self.file.sync_data().map_err(|source| IndexError::Io {

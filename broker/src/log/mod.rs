@@ -5,6 +5,7 @@
 //! kept; index lookups and batch scans use positioned reads.
 
 pub mod checkpoint;
+pub mod epoch;
 pub mod index;
 pub mod segment;
 
@@ -38,6 +39,9 @@ pub enum LogError {
     },
     #[error("log is closed")]
     Closed,
+    /// A replicated batch does not start at the LEO (network input: the follower refetches).
+    #[error("replicated batch at offset {got} does not follow the log end offset {expected}")]
+    NonContiguous { expected: i64, got: i64 },
     #[error("log failed earlier and accepts no more writes")]
     Failed,
 }
@@ -372,7 +376,7 @@ impl Log {
             LogState::Closed => return Err(LogError::Closed),
             LogState::Failed => return Err(LogError::Failed),
         }
-        let result = self.append_inner(records, spans, leader_epoch);
+        let result = self.append_inner(records, spans, Some(leader_epoch));
         if let Err(LogError::Io { .. }) = &result {
             // A write may be half done: accept nothing more (recovery will cut the torn tail).
             self.state = LogState::Failed;
@@ -380,11 +384,106 @@ impl Log {
         result
     }
 
+    /// Appends batches fetched from the leader as they are: offsets and leader epochs kept. The
+    /// first batch must start at the LEO.
+    pub fn append_replicated(
+        &mut self,
+        records: &[u8],
+        spans: &[BatchSpan],
+    ) -> Result<AppendInfo, LogError> {
+        match self.state {
+            LogState::Open => {}
+            LogState::Closed => return Err(LogError::Closed),
+            LogState::Failed => return Err(LogError::Failed),
+        }
+        let mut expected = self.log_end_offset();
+        for span in spans {
+            if span.header.base_offset != expected {
+                return Err(LogError::NonContiguous {
+                    expected,
+                    got: span.header.base_offset,
+                });
+            }
+            expected = span.header.next_offset();
+        }
+        let result = self.append_inner(records, spans, None);
+        if let Err(LogError::Io { .. }) = &result {
+            self.state = LogState::Failed;
+        }
+        result
+    }
+
+    /// Cuts the log so that its LEO is at most `offset`, at a batch boundary: the batch holding
+    /// `offset` goes too. Returns the new LEO. Used by followers (truncation on leader change).
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
+        match self.state {
+            LogState::Open => {}
+            LogState::Closed => return Err(LogError::Closed),
+            LogState::Failed => return Err(LogError::Failed),
+        }
+        if offset >= self.log_end_offset() {
+            return Ok(self.log_end_offset());
+        }
+        let mut deleted = false;
+        while self.segments.len() > 1
+            && self
+                .segments
+                .last()
+                .is_some_and(|s| s.base_offset >= offset)
+        {
+            if let Some(segment) = self.segments.pop() {
+                segment.delete_files()?;
+                deleted = true;
+            }
+        }
+        let segment = self.active()?;
+        let (cut_position, cut_offset) = if segment.base_offset >= offset {
+            (0, segment.base_offset)
+        } else {
+            let (_, entry_position) = segment.index.lookup(offset)?;
+            let mut position = u64::from(entry_position);
+            loop {
+                if position >= segment.size_bytes {
+                    break (position, segment.next_offset);
+                }
+                let (base_offset, total_bytes, last_delta) = segment.read_scan_header(position)?;
+                if base_offset + i64::from(last_delta) >= offset {
+                    break (position, base_offset);
+                }
+                position += total_bytes as u64;
+            }
+        };
+        segment.index.truncate_from(cut_offset)?;
+        segment.truncate(cut_position, cut_offset)?;
+        if deleted {
+            sync_dir(&self.dir)?;
+        }
+        self.recovery_point = self.recovery_point.min(cut_offset);
+        Ok(cut_offset)
+    }
+
+    /// `(epoch, start offset)` of every leader epoch found in the batches, in log order.
+    pub fn scan_epochs(&self) -> Result<Vec<(i32, i64)>, LogError> {
+        let mut entries: Vec<(i32, i64)> = Vec::new();
+        for segment in &self.segments {
+            let mut position = 0u64;
+            while position < segment.size_bytes {
+                let (base_offset, total_bytes, _) = segment.read_scan_header(position)?;
+                let epoch = segment.read_leader_epoch(position)?;
+                if entries.last().is_none_or(|&(last, _)| epoch > last) {
+                    entries.push((epoch, base_offset));
+                }
+                position += total_bytes as u64;
+            }
+        }
+        Ok(entries)
+    }
+
     fn append_inner(
         &mut self,
         records: &[u8],
         spans: &[BatchSpan],
-        leader_epoch: i32,
+        leader_epoch: Option<i32>,
     ) -> Result<AppendInfo, LogError> {
         let base_offset = self.log_end_offset();
         let recovery_point_before = self.recovery_point;
@@ -407,7 +506,8 @@ impl Log {
             if !active.is_empty() && (too_big || too_far) {
                 self.roll()?;
             }
-            let prefix = batch::patched_prefix(bytes, batch_base_offset, leader_epoch);
+            let epoch = leader_epoch.unwrap_or(span.header.partition_leader_epoch);
+            let prefix = batch::patched_prefix(bytes, batch_base_offset, epoch);
             let index_interval_bytes = self.config.index_interval_bytes;
             self.active()?.append_batch(
                 &prefix,
@@ -747,6 +847,47 @@ mod tests {
         assert!(outcome.truncated.is_some());
         assert_eq!(log.log_end_offset(), 0);
         assert_eq!(append_values(&mut log, &[b"x"]).base_offset, 0);
+    }
+
+    #[test]
+    fn truncate_to_cuts_at_batch_boundaries_and_replicated_appends_keep_offsets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1024), 0, false).expect("open");
+        for _ in 0..60 {
+            append_values(
+                &mut log,
+                &[b"0123456789012345678901234567890123456789", b"x"],
+            );
+        }
+        assert!(log.segment_count() >= 3);
+        assert_eq!(log.log_end_offset(), 120);
+        // Mid-batch: the whole batch holding offset 51 goes.
+        assert_eq!(log.truncate_to(51).expect("truncate"), 50);
+        assert_eq!(log.log_end_offset(), 50);
+        assert_eq!(read_all(&log).len(), 25);
+        assert_eq!(log.truncate_to(500).expect("no-op"), 50);
+        // A batch from a leader keeps its offset and epoch; a gap is refused.
+        let records = build_batch(50, 1000, &[b"replicated"]);
+        let spans = validate_records(&records, 1 << 20).expect("valid");
+        let info = log.append_replicated(&records, &spans).expect("append");
+        assert_eq!((info.base_offset, info.last_offset), (50, 50));
+        let gap = build_batch(60, 1000, &[b"gap"]);
+        let gap_spans = validate_records(&gap, 1 << 20).expect("valid");
+        assert!(matches!(
+            log.append_replicated(&gap, &gap_spans),
+            Err(LogError::NonContiguous {
+                expected: 51,
+                got: 60
+            })
+        ));
+        assert_eq!(log.truncate_to(0).expect("to zero"), 0);
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(append_values(&mut log, &[b"again"]).base_offset, 0);
+        drop(log);
+        let (log, outcome) = Log::open(dir.path(), config(1024), 0, false).expect("reopen");
+        assert!(outcome.truncated.is_none(), "{outcome:?}");
+        assert_eq!(log.log_end_offset(), 1);
+        assert_eq!(log.scan_epochs().expect("epochs"), vec![(0, 0)]);
     }
 
     #[test]

@@ -327,6 +327,15 @@ impl Segment {
         Ok(found)
     }
 
+    /// Reads the partition leader epoch of the batch at `position`.
+    pub fn read_leader_epoch(&self, position: u64) -> Result<i32, LogError> {
+        let mut raw = [0u8; 4];
+        self.file
+            .read_exact_at(&mut raw, position + 12)
+            .map_err(|e| io_err(&self.log_path, e))?;
+        Ok(i32::from_be_bytes(raw))
+    }
+
     /// Reads the max timestamp of the batch at `position`.
     pub fn read_max_timestamp(&self, position: u64) -> Result<i64, LogError> {
         let mut raw = [0u8; 8];

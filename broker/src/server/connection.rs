@@ -10,14 +10,16 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::api::{self, Reply};
+use crate::api::{CloseReason, Reply};
 use crate::limits;
-use crate::state::Broker;
 use crate::wire::frame;
+
+/// What a connection hands each request frame to: the broker's or the controller's API layer.
+pub type FrameHandler = Arc<dyn Fn(Bytes) -> Result<Reply, CloseReason> + Send + Sync>;
 
 /// Serves one connection until the client closes it or breaks the protocol.
 pub async fn run(
-    broker: Arc<Broker>,
+    handler: FrameHandler,
     stream: TcpStream,
     peer: SocketAddr,
     request_bytes: Arc<Semaphore>,
@@ -56,7 +58,7 @@ pub async fn run(
             tracing::debug!(%peer, error = %e, "connection closed inside a frame");
             break;
         }
-        let handled = api::handle_frame(&broker, Bytes::from(frame_bytes));
+        let handled = handler(Bytes::from(frame_bytes));
         // The frame is consumed (records appended, request decoded): its budget is free again, so a
         // client that does not read its responses cannot hold other connections' budget.
         drop(budget);

@@ -1,6 +1,12 @@
-//! The accept loop and background tasks (flush interval, checkpoint writer).
+//! Sockets: the accept loop, connections, the client for broker-to-broker and broker-to-controller
+//! requests, and the background tasks (flush interval, checkpoint writers, cluster membership,
+//! followers, the controller's own server).
 
+pub mod client;
+pub mod cluster;
 pub mod connection;
+pub mod controller;
+pub mod fetcher;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,8 +18,19 @@ use tokio::sync::Semaphore;
 use crate::limits;
 use crate::state::Broker;
 
-/// Accepts connections until `shutdown` completes; then stops accepting and returns.
+/// Accepts broker connections until `shutdown` completes; then stops accepting and returns.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let handler: connection::FrameHandler =
+        Arc::new(move |frame| crate::api::handle_frame(&broker, frame));
+    serve_with(handler, listener, shutdown).await;
+}
+
+/// Accepts connections, each served by `handler`, until `shutdown` completes.
+pub async fn serve_with(
+    handler: connection::FrameHandler,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
     let connections = Arc::new(Semaphore::new(limits::CONNECTIONS_MAX));
     let request_bytes = Arc::new(Semaphore::new(limits::IN_FLIGHT_REQUEST_BYTES_MAX));
     tokio::pin!(shutdown);
@@ -31,10 +48,10 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: impl Fu
         };
         match accepted {
             Ok((stream, peer)) => {
-                let broker = Arc::clone(&broker);
+                let handler = Arc::clone(&handler);
                 let request_bytes = Arc::clone(&request_bytes);
                 tokio::spawn(async move {
-                    connection::run(broker, stream, peer, request_bytes).await;
+                    connection::run(handler, stream, peer, request_bytes).await;
                     drop(permit);
                 });
             }
@@ -62,6 +79,30 @@ pub fn spawn_background_tasks(broker: &Arc<Broker>) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "periodic flush failed"),
                     Err(e) => tracing::error!(error = %e, "periodic flush task failed"),
+                }
+            }
+        });
+    }
+    {
+        let broker = Arc::clone(broker);
+        let period = Duration::from_millis(
+            broker
+                .config
+                .replication
+                .high_watermark_checkpoint_interval_ms,
+        );
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let writing = Arc::clone(&broker);
+                match tokio::task::spawn_blocking(move || writing.write_high_watermark_checkpoint())
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "writing the HW checkpoint failed"),
+                    Err(e) => tracing::error!(error = %e, "HW checkpoint task failed"),
                 }
             }
         });

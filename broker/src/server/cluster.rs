@@ -1,0 +1,458 @@
+//! A broker's cluster tasks (only with `--controller`): register with the controller, heartbeat,
+//! pull the metadata image and apply it (creating replicas, changing roles, starting and stopping
+//! followers); the ISR check on leaders (AlterPartition); forwarding CreateTopics.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
+use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{
+    AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::cluster::{self, BrokerAddress, ClusterImage, PartitionView, RoleChange, TopicView};
+use crate::limits;
+use crate::partition::Role;
+use crate::server::client::{PeerConnection, PeerError};
+use crate::server::fetcher;
+use crate::state::Broker;
+
+const METADATA_VERSION: i16 = 12;
+const REGISTRATION_VERSION: i16 = 0;
+const HEARTBEAT_VERSION: i16 = 0;
+const ALTER_PARTITION_VERSION: i16 = 2;
+const CREATE_TOPICS_VERSION: i16 = 7;
+
+fn backoff() -> Duration {
+    Duration::from_millis(limits::RETRY_BACKOFF_MS)
+}
+
+/// Starts the membership task and the ISR check.
+pub fn spawn(broker: &Arc<Broker>, controller: SocketAddr) {
+    let membership = Arc::clone(broker);
+    tokio::spawn(async move { membership_loop(membership, controller).await });
+    let isr = Arc::clone(broker);
+    tokio::spawn(async move { isr_loop(isr, controller).await });
+}
+
+/// Register, then heartbeat and pull metadata every heartbeat interval (or sooner when asked).
+async fn membership_loop(broker: Arc<Broker>, controller: SocketAddr) {
+    let incarnation_id = Uuid::new_v4();
+    let interval = Duration::from_millis(broker.config.replication.broker_heartbeat_interval_ms);
+    let mut fetchers: BTreeMap<(String, i32), JoinHandle<()>> = BTreeMap::new();
+    let mut connection: Option<PeerConnection> = None;
+    let mut registered = false;
+    loop {
+        let mut conn = match connection.take() {
+            Some(conn) => conn,
+            None => match PeerConnection::connect(&controller.to_string(), "kaos-broker").await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "controller unreachable");
+                    tokio::time::sleep(backoff()).await;
+                    continue;
+                }
+            },
+        };
+        let step = async {
+            if !registered {
+                register(&broker, &mut conn, incarnation_id).await?;
+                registered = true;
+            } else if !heartbeat(&broker, &mut conn).await? {
+                registered = false;
+                return Ok::<bool, PeerError>(false);
+            }
+            let requested_at = std::time::Instant::now();
+            let image = pull_image(&mut conn).await?;
+            // Roles first, then the image clients see: a broker named leader in our Metadata
+            // answers already leads. Fetchers find the leader's address in the new image.
+            let changes = cluster::apply_image(&broker, &image, requested_at);
+            broker.cluster.set_image(image);
+            for change in changes {
+                apply_change(&broker, &mut fetchers, change);
+            }
+            broker
+                .cluster
+                .ready
+                .send_if_modified(|ready| !std::mem::replace(ready, true));
+            Ok(true)
+        };
+        match step.await {
+            Ok(true) => {
+                connection = Some(conn);
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = broker.cluster.refresh.notified() => {}
+                }
+            }
+            Ok(false) => connection = Some(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "controller request failed");
+                tokio::time::sleep(backoff()).await;
+            }
+        }
+    }
+}
+
+fn apply_change(
+    broker: &Arc<Broker>,
+    fetchers: &mut BTreeMap<(String, i32), JoinHandle<()>>,
+    change: RoleChange,
+) {
+    let (partition, follow) = match change {
+        RoleChange::Lead(partition) | RoleChange::Stop(partition) => (partition, None),
+        RoleChange::Follow {
+            partition,
+            leader_id,
+            leader_epoch,
+        } => (partition, Some((leader_id, leader_epoch))),
+    };
+    let key = (partition.topic.clone(), partition.index);
+    if let Some(old) = fetchers.remove(&key) {
+        old.abort();
+    }
+    if let Some((leader_id, leader_epoch)) = follow {
+        let broker = Arc::clone(broker);
+        let handle = tokio::spawn(async move {
+            fetcher::run(broker, partition, leader_id, leader_epoch).await;
+        });
+        fetchers.insert(key, handle);
+    }
+}
+
+async fn register(
+    broker: &Broker,
+    conn: &mut PeerConnection,
+    incarnation_id: Uuid,
+) -> Result<(), PeerError> {
+    let port = u16::try_from(broker.advertised_port).unwrap_or(0);
+    let request = BrokerRegistrationRequest::default()
+        .with_broker_id(BrokerId(broker.node_id()))
+        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
+        .with_incarnation_id(incarnation_id)
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_static_str("PLAINTEXT"))
+            .with_host(StrBytes::from_string(broker.advertised_host.clone()))
+            .with_port(port)]);
+    let response: BrokerRegistrationResponse = conn
+        .request(
+            ApiKey::BrokerRegistration,
+            REGISTRATION_VERSION,
+            &request,
+            Duration::ZERO,
+        )
+        .await?;
+    if response.error_code != 0 {
+        return Err(PeerError::Protocol {
+            address: conn.address().to_string(),
+            api: ApiKey::BrokerRegistration,
+            message: format!("registration refused with error {}", response.error_code),
+        });
+    }
+    broker.cluster.set_broker_epoch(response.broker_epoch);
+    tracing::info!(
+        broker_epoch = response.broker_epoch,
+        "registered with the controller"
+    );
+    Ok(())
+}
+
+/// Returns false when the controller no longer knows this registration (re-register).
+async fn heartbeat(broker: &Broker, conn: &mut PeerConnection) -> Result<bool, PeerError> {
+    let request = BrokerHeartbeatRequest::default()
+        .with_broker_id(BrokerId(broker.node_id()))
+        .with_broker_epoch(broker.cluster.broker_epoch());
+    let response: BrokerHeartbeatResponse = conn
+        .request(
+            ApiKey::BrokerHeartbeat,
+            HEARTBEAT_VERSION,
+            &request,
+            Duration::ZERO,
+        )
+        .await?;
+    if response.error_code == ResponseError::StaleBrokerEpoch.code()
+        || response.error_code == ResponseError::BrokerIdNotRegistered.code()
+    {
+        tracing::warn!(
+            error_code = response.error_code,
+            "heartbeat refused: registering again"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn pull_image(conn: &mut PeerConnection) -> Result<ClusterImage, PeerError> {
+    let request = MetadataRequest::default().with_topics(None);
+    let response: MetadataResponse = conn
+        .request(ApiKey::Metadata, METADATA_VERSION, &request, Duration::ZERO)
+        .await?;
+    Ok(image_of(&response))
+}
+
+/// The image a controller's Metadata response describes.
+pub fn image_of(response: &MetadataResponse) -> ClusterImage {
+    let brokers = response
+        .brokers
+        .iter()
+        .map(|b| {
+            (
+                b.node_id.0,
+                BrokerAddress {
+                    host: b.host.as_str().to_string(),
+                    port: b.port,
+                },
+            )
+        })
+        .collect();
+    let topics = response
+        .topics
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.as_ref()?.as_str().to_string();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        PartitionView {
+                            leader_id: p.leader_id.0,
+                            leader_epoch: p.leader_epoch,
+                            replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                            isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                            offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
+                        },
+                    )
+                })
+                .collect();
+            Some((
+                name,
+                TopicView {
+                    id: t.topic_id,
+                    partitions,
+                },
+            ))
+        })
+        .collect();
+    ClusterImage { brokers, topics }
+}
+
+/// Leaders: every period, shrink laggards out of the ISR and let caught-up replicas in, through
+/// the controller (AlterPartition); applied only once the controller accepts.
+async fn isr_loop(broker: Arc<Broker>, controller: SocketAddr) {
+    let lag = Duration::from_millis(broker.config.replication.replica_lag_time_max_ms);
+    let period = Duration::from_millis(
+        (broker.config.replication.replica_lag_time_max_ms / 4)
+            .clamp(10, limits::ISR_CHECK_PERIOD_MS_MAX),
+    );
+    let mut connection: Option<PeerConnection> = None;
+    loop {
+        tokio::time::sleep(period).await;
+        for partition in broker.partitions() {
+            if partition.role() != Role::Leader {
+                continue;
+            }
+            let Some((leader_epoch, new_isr)) = partition.wanted_isr(lag) else {
+                continue;
+            };
+            let request = AlterPartitionRequest::default()
+                .with_broker_id(BrokerId(broker.node_id()))
+                .with_broker_epoch(broker.cluster.broker_epoch())
+                .with_topics(vec![TopicData::default()
+                    .with_topic_id(partition.topic_id)
+                    .with_partitions(vec![PartitionData::default()
+                        .with_partition_index(partition.index)
+                        .with_leader_epoch(leader_epoch)
+                        .with_new_isr(new_isr.iter().copied().map(BrokerId).collect())])]);
+            let mut conn = match connection.take() {
+                Some(conn) => conn,
+                None => match PeerConnection::connect(&controller.to_string(), "kaos-broker-isr")
+                    .await
+                {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "controller unreachable for AlterPartition");
+                        partition.isr_change_done(leader_epoch, None);
+                        continue;
+                    }
+                },
+            };
+            let answer: Result<AlterPartitionResponse, PeerError> = conn
+                .request(
+                    ApiKey::AlterPartition,
+                    ALTER_PARTITION_VERSION,
+                    &request,
+                    Duration::ZERO,
+                )
+                .await;
+            match answer {
+                Ok(response) => {
+                    connection = Some(conn);
+                    let result = response
+                        .topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| {
+                            (
+                                p.error_code,
+                                p.isr.iter().map(|b| b.0).collect::<Vec<i32>>(),
+                            )
+                        });
+                    match result {
+                        Some((0, isr)) => partition.isr_change_done(leader_epoch, Some(isr)),
+                        Some((code, _)) => {
+                            tracing::warn!(topic = %partition.topic, partition = partition.index, error_code = code, wanted = ?new_isr, "AlterPartition refused");
+                            partition.isr_change_done(leader_epoch, None);
+                            broker.cluster.refresh.notify_one();
+                        }
+                        None => partition.isr_change_done(leader_epoch, None),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "AlterPartition failed");
+                    partition.isr_change_done(leader_epoch, None);
+                }
+            }
+        }
+    }
+}
+
+/// Graceful shutdown in a cluster: tell the controller (heartbeat with `want_shut_down`, KRaft's
+/// controlled shutdown) so that it moves leadership away now rather than after the session
+/// timeout; then stop leading locally. Best effort, bounded in time.
+pub async fn controlled_shutdown(broker: &Broker) {
+    let Some(controller) = broker.config.controller else {
+        return;
+    };
+    broker
+        .cluster
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let asking = async {
+        let mut conn =
+            PeerConnection::connect(&controller.to_string(), "kaos-broker-shutdown").await?;
+        let request = BrokerHeartbeatRequest::default()
+            .with_broker_id(BrokerId(broker.node_id()))
+            .with_broker_epoch(broker.cluster.broker_epoch())
+            .with_want_shut_down(true);
+        conn.request::<_, BrokerHeartbeatResponse>(
+            ApiKey::BrokerHeartbeat,
+            HEARTBEAT_VERSION,
+            &request,
+            Duration::ZERO,
+        )
+        .await
+    };
+    match tokio::time::timeout(
+        Duration::from_millis(limits::CONTROLLED_SHUTDOWN_MS),
+        asking,
+    )
+    .await
+    {
+        Ok(Ok(response)) if response.error_code == 0 => {
+            tracing::info!("controlled shutdown acknowledged by the controller")
+        }
+        Ok(Ok(response)) => tracing::warn!(
+            error_code = response.error_code,
+            "controlled shutdown refused"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown failed"),
+        Err(_) => tracing::warn!("controlled shutdown timed out"),
+    }
+    for partition in broker.partitions() {
+        let (_, _, epoch) = partition.leadership();
+        partition.become_follower(-1, epoch, partition.replicas(), partition.isr());
+    }
+}
+
+/// Forwards a CreateTopics request to the controller (KRaft-style forwarding).
+pub fn forward_create_topics(
+    broker: &Arc<Broker>,
+    request: CreateTopicsRequest,
+) -> impl std::future::Future<Output = CreateTopicsResponse> + Send + 'static {
+    let broker = Arc::clone(broker);
+    async move {
+        let Some(controller) = broker.config.controller else {
+            return refused(&request, "no controller");
+        };
+        let wait =
+            Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(60_000));
+        let result = async {
+            let mut conn =
+                PeerConnection::connect(&controller.to_string(), "kaos-broker-forward").await?;
+            conn.request::<_, CreateTopicsResponse>(
+                ApiKey::CreateTopics,
+                CREATE_TOPICS_VERSION,
+                &request,
+                wait,
+            )
+            .await
+        }
+        .await;
+        broker.cluster.refresh.notify_one();
+        match result {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!(error = %e, "forwarding CreateTopics failed");
+                refused(&request, &e.to_string())
+            }
+        }
+    }
+}
+
+fn refused(request: &CreateTopicsRequest, message: &str) -> CreateTopicsResponse {
+    CreateTopicsResponse::default().with_topics(
+        request
+            .topics
+            .iter()
+            .map(|t| {
+                CreatableTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_error_code(ResponseError::RequestTimedOut.code())
+                    .with_error_message(Some(StrBytes::from_string(message.to_string())))
+            })
+            .collect(),
+    )
+}
+
+/// Auto-create on Metadata: asks the controller to create `topics` with this broker's
+/// `num.partitions` and `default.replication.factor` (in the background).
+pub fn spawn_auto_create(broker: &Arc<Broker>, topics: Vec<String>) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|name| {
+                    CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_num_partitions(broker.config.num_partitions)
+                        .with_replication_factor(
+                            broker.config.replication.default_replication_factor,
+                        )
+                })
+                .collect(),
+        );
+    let forwarding = forward_create_topics(broker, request);
+    tokio::spawn(async move {
+        let response = forwarding.await;
+        for topic in response.topics {
+            if topic.error_code != 0 && topic.error_code != ResponseError::TopicAlreadyExists.code()
+            {
+                tracing::warn!(topic = %topic.name.as_str(), error_code = topic.error_code, "auto-create failed");
+            }
+        }
+    });
+}

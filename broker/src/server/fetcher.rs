@@ -1,0 +1,273 @@
+//! A follower: truncates its replica (to its HW, or by leader epoch per KIP-101/279), then fetches
+//! from the leader in a loop (Fetch with replica id and current leader epoch, KIP-320), appending
+//! what it gets and taking the leader's HW. Stopped (aborted) by the membership task when the
+//! role changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::config::Truncation;
+use crate::limits;
+use crate::log::epoch::{UNDEFINED_EPOCH, UNDEFINED_OFFSET};
+use crate::partition::{Partition, ReplicaError};
+use crate::server::client::{PeerConnection, PeerError};
+use crate::state::Broker;
+
+const FETCH_VERSION: i16 = 12;
+const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 3;
+const LIST_OFFSETS_VERSION: i16 = 4;
+
+fn backoff() -> Duration {
+    Duration::from_millis(limits::RETRY_BACKOFF_MS)
+}
+
+/// Why one fetch session with the leader ended.
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("leader answered error {0}")]
+    Leader(i16),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+}
+
+pub async fn run(
+    broker: Arc<Broker>,
+    partition: Arc<Partition>,
+    leader_id: i32,
+    leader_epoch: i32,
+) {
+    let mode = broker.config.replication.truncation;
+    let mut truncated = false;
+    if mode == Truncation::HighWatermark {
+        // Pre-KIP-101: whatever is above the own HW may not be on the leader: cut it.
+        let high_watermark = partition.high_watermark();
+        match partition.truncate_to(high_watermark) {
+            Ok(log_end_offset) => {
+                tracing::info!(topic = %partition.topic, partition = partition.index, high_watermark, log_end_offset, "follower truncated to its high watermark");
+                truncated = true;
+            }
+            Err(e) => {
+                tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "truncation failed");
+                return;
+            }
+        }
+    }
+    loop {
+        let Some(address) = broker.cluster.broker_address(leader_id) else {
+            tokio::time::sleep(backoff()).await;
+            continue;
+        };
+        let address = format!("{}:{}", address.host, address.port);
+        let mut conn = match PeerConnection::connect(&address, "kaos-follower").await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(error = %e, "leader unreachable");
+                tokio::time::sleep(backoff()).await;
+                continue;
+            }
+        };
+        if !truncated {
+            match truncate_by_leader_epoch(&broker, &partition, &mut conn, leader_epoch).await {
+                Ok(()) => truncated = true,
+                Err(e) => {
+                    tracing::info!(topic = %partition.topic, partition = partition.index, error = %e, "leader-epoch truncation not done yet");
+                    tokio::time::sleep(backoff()).await;
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = fetch_loop(&broker, &partition, &mut conn, leader_epoch).await {
+            tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "fetching paused");
+            if matches!(e, FollowError::Leader(_)) {
+                broker.cluster.refresh.notify_one();
+            }
+            tokio::time::sleep(backoff()).await;
+        }
+    }
+}
+
+fn topic_name(partition: &Partition) -> TopicName {
+    TopicName(StrBytes::from_string(partition.topic.clone()))
+}
+
+/// KIP-101 + KIP-279: ask the leader where our latest epoch ends; truncate there; repeat while
+/// the leader answers with an older epoch than ours.
+async fn truncate_by_leader_epoch(
+    broker: &Broker,
+    partition: &Partition,
+    conn: &mut PeerConnection,
+    leader_epoch: i32,
+) -> Result<(), FollowError> {
+    for _ in 0..limits::EPOCH_QUERY_ROUNDS_MAX {
+        let Some(epoch) = partition.latest_epoch() else {
+            return Ok(()); // an empty replica has nothing to cut
+        };
+        let request = OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(broker.node_id()))
+            .with_topics(vec![OffsetForLeaderTopic::default()
+                .with_topic(topic_name(partition))
+                .with_partitions(vec![OffsetForLeaderPartition::default()
+                    .with_partition(partition.index)
+                    .with_current_leader_epoch(leader_epoch)
+                    .with_leader_epoch(epoch)])]);
+        let response: OffsetForLeaderEpochResponse = conn
+            .request(
+                ApiKey::OffsetForLeaderEpoch,
+                OFFSET_FOR_LEADER_EPOCH_VERSION,
+                &request,
+                Duration::ZERO,
+            )
+            .await?;
+        let Some(answer) = response.topics.first().and_then(|t| t.partitions.first()) else {
+            return Err(FollowError::Leader(
+                ResponseError::UnknownServerError.code(),
+            ));
+        };
+        if answer.error_code != 0 {
+            return Err(FollowError::Leader(answer.error_code));
+        }
+        let log_end_offset = partition.log_end_offset();
+        if answer.leader_epoch == UNDEFINED_EPOCH || answer.end_offset == UNDEFINED_OFFSET {
+            // The leader knows no epoch this old: fall back to the HW (as Kafka does).
+            let high_watermark = partition.high_watermark();
+            let cut = partition.truncate_to(high_watermark)?;
+            tracing::info!(topic = %partition.topic, partition = partition.index, epoch, high_watermark, log_end_offset = cut, "leader has no such epoch: truncated to the HW");
+            return Ok(());
+        }
+        if answer.leader_epoch == epoch {
+            let cut = partition.truncate_to(answer.end_offset.min(log_end_offset))?;
+            tracing::info!(topic = %partition.topic, partition = partition.index, epoch, leader_end_offset = answer.end_offset, log_end_offset = cut, "truncated by leader epoch");
+            return Ok(());
+        }
+        // The leader's answer is an older epoch: our end of that epoch bounds the cut too; then
+        // ask again with our (now older) latest epoch (KIP-279).
+        let (_, own_end) = partition.end_offset_for_epoch(answer.leader_epoch);
+        let bound = if own_end < 0 {
+            answer.end_offset
+        } else {
+            answer.end_offset.min(own_end)
+        };
+        let cut = partition.truncate_to(bound.min(log_end_offset))?;
+        tracing::info!(topic = %partition.topic, partition = partition.index, asked_epoch = epoch, leader_epoch = answer.leader_epoch, leader_end_offset = answer.end_offset, log_end_offset = cut, "truncated by leader epoch; asking again");
+        if partition.latest_epoch().is_some_and(|e| e >= epoch) {
+            // Nothing moved (our cache still holds the epoch): avoid looping on it.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_loop(
+    broker: &Broker,
+    partition: &Partition,
+    conn: &mut PeerConnection,
+    leader_epoch: i32,
+) -> Result<(), FollowError> {
+    let wait_ms = broker.config.replication.replica_fetch_wait_max_ms;
+    loop {
+        let fetch_offset = partition.log_end_offset();
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(broker.node_id()))
+            .with_max_wait_ms(i32::try_from(wait_ms).unwrap_or(i32::MAX))
+            .with_min_bytes(1)
+            .with_max_bytes(limits::REPLICA_FETCH_BYTES_MAX)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(partition))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition.index)
+                    .with_current_leader_epoch(leader_epoch)
+                    .with_fetch_offset(fetch_offset)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(limits::REPLICA_FETCH_BYTES_MAX)])]);
+        let response: FetchResponse = conn
+            .request(
+                ApiKey::Fetch,
+                FETCH_VERSION,
+                &request,
+                Duration::from_millis(wait_ms),
+            )
+            .await?;
+        if response.error_code != 0 {
+            return Err(FollowError::Leader(response.error_code));
+        }
+        let Some(data) = response
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+        else {
+            return Err(FollowError::Leader(
+                ResponseError::UnknownServerError.code(),
+            ));
+        };
+        if data.error_code == ResponseError::OffsetOutOfRange.code() {
+            // Our log is longer than the leader's (possible with HW truncation): cut to its LEO.
+            let leader_end = leader_log_end_offset(broker, partition, conn, leader_epoch).await?;
+            if leader_end < fetch_offset {
+                let cut = partition.truncate_to(leader_end)?;
+                tracing::warn!(topic = %partition.topic, partition = partition.index, leader_log_end_offset = leader_end, log_end_offset = cut, "follower ahead of the leader: truncated to its LEO");
+                continue;
+            }
+            return Err(FollowError::Leader(data.error_code));
+        }
+        if data.error_code != 0 {
+            return Err(FollowError::Leader(data.error_code));
+        }
+        if let Some(records) = &data.records {
+            if !records.is_empty() {
+                partition.append_as_follower(records, limits::STORED_BATCH_BYTES_MAX)?;
+            }
+        }
+        partition.set_follower_high_watermark(data.high_watermark);
+    }
+}
+
+async fn leader_log_end_offset(
+    broker: &Broker,
+    partition: &Partition,
+    conn: &mut PeerConnection,
+    leader_epoch: i32,
+) -> Result<i64, FollowError> {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(broker.node_id()))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(partition))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition.index)
+                .with_current_leader_epoch(leader_epoch)
+                .with_timestamp(-1)])]);
+    let response: ListOffsetsResponse = conn
+        .request(
+            ApiKey::ListOffsets,
+            LIST_OFFSETS_VERSION,
+            &request,
+            Duration::ZERO,
+        )
+        .await?;
+    let Some(answer) = response.topics.first().and_then(|t| t.partitions.first()) else {
+        return Err(FollowError::Leader(
+            ResponseError::UnknownServerError.code(),
+        ));
+    };
+    if answer.error_code != 0 {
+        return Err(FollowError::Leader(answer.error_code));
+    }
+    Ok(answer.offset)
+}
