@@ -69,6 +69,8 @@ pub struct FileConfig {
     pub broker_heartbeat_interval_ms: u64,
     #[serde(rename = "replica.fetch.wait.max.ms")]
     pub replica_fetch_wait_max_ms: u64,
+    #[serde(rename = "replica.fetch.min.bytes")]
+    pub replica_fetch_min_bytes: i32,
     #[serde(rename = "replica.high.watermark.checkpoint.interval.ms")]
     pub replica_high_watermark_checkpoint_interval_ms: u64,
 }
@@ -95,6 +97,7 @@ impl Default for FileConfig {
             broker_session_timeout_ms: 9_000,
             broker_heartbeat_interval_ms: 1_000,
             replica_fetch_wait_max_ms: 500,
+            replica_fetch_min_bytes: 1,
             replica_high_watermark_checkpoint_interval_ms: 5_000,
         }
     }
@@ -169,6 +172,9 @@ pub struct ReplicationConfig {
     pub broker_session_timeout_ms: u64,
     pub broker_heartbeat_interval_ms: u64,
     pub replica_fetch_wait_max_ms: u64,
+    /// A follower's fetch waits (up to `replica_fetch_wait_max_ms`) until the leader has this
+    /// many bytes for it: larger values batch replication and let followers lag behind.
+    pub replica_fetch_min_bytes: i32,
     pub high_watermark_checkpoint_interval_ms: u64,
 }
 
@@ -238,6 +244,14 @@ impl ReplicationConfig {
                 "replica.fetch.wait.max.ms",
                 file.replica_fetch_wait_max_ms,
             )?,
+            replica_fetch_min_bytes: if (1..=limits::REPLICA_FETCH_MIN_BYTES_MAX).contains(&file.replica_fetch_min_bytes) {
+                file.replica_fetch_min_bytes
+            } else {
+                return Err(ConfigError::Invalid {
+                    key: "replica.fetch.min.bytes",
+                    message: format!("{} is not in 1..={}", file.replica_fetch_min_bytes, limits::REPLICA_FETCH_MIN_BYTES_MAX),
+                });
+            },
             high_watermark_checkpoint_interval_ms: positive(
                 "replica.high.watermark.checkpoint.interval.ms",
                 file.replica_high_watermark_checkpoint_interval_ms,
@@ -409,6 +423,12 @@ mod tests {
         assert_eq!(replication.min_insync_replicas, 2);
         let bad = FileConfig::parse("\"replication.truncation\" = \"none\"\n").expect("parses");
         assert!(ReplicationConfig::resolve(&bad).is_err());
+        assert_eq!(defaults.replica_fetch_min_bytes, 1);
+        let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");
+        assert_eq!(ReplicationConfig::resolve(&lagging).expect("valid").replica_fetch_min_bytes, 1_000_000);
+        let zero = FileConfig::parse("\"replica.fetch.min.bytes\" = 0\n").expect("parses");
+        let err = ReplicationConfig::resolve(&zero).expect_err("0 is refused").to_string();
+        assert!(err.contains("replica.fetch.min.bytes"), "{err}");
     }
 
     #[test]

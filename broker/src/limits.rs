@@ -120,3 +120,6 @@ const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(STORED_BATCH_BYTES_MAX >= MESSAGE_BYTES_MAX as usize);
 const _: () = assert!(RECOVERY_READ_BUFFER_BYTES >= 61);
 const _: () = assert!(SEGMENT_BYTES_MIN >= 61);
+
+/// The largest `replica.fetch.min.bytes` a follower may ask for.
+pub const REPLICA_FETCH_MIN_BYTES_MAX: i32 = 64 << 20;

@@ -12,8 +12,7 @@ fn library() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
 }
 
-/// Scenarios of the library that run on what the broker implements today; the replicated ones
-/// join when the controller lands (issue 3).
+/// Every scenario of the library (the test below checks that none is missing from this list).
 const RUNNABLE: &[&str] = &[
     "demo",
     "power-loss-flush-none",
@@ -22,6 +21,8 @@ const RUNNABLE: &[&str] = &[
     "buffer-full-block",
     "producer-kill-async",
     "producer-kill-outbox",
+    "leader-kill-acks-all",
+    "leader-kill-acks-1",
 ];
 
 #[test]
@@ -46,7 +47,7 @@ fn every_scenario_file_in_the_library_loads() {
             assert!(stderr.contains("duration_s must be between"), "{}: {stderr}", path.display());
         }
     }
-    assert!(count >= RUNNABLE.len());
+    assert_eq!(count, RUNNABLE.len(), "every scenario of the library is run below");
 }
 
 #[test]
@@ -58,7 +59,7 @@ fn the_runnable_scenarios_reproduce_their_claims() {
         std::fs::copy(library().join(format!("{name}.toml")), dir.join(format!("{name}.toml"))).expect("copy scenario");
     }
     let out = Command::new(kaos())
-        .args(["run", "--all", "--duration-s", "9", "--store"])
+        .args(["run", "--all", "--duration-s", "14", "--store"])
         .arg(tmp.path().join("store"))
         .arg("--junit")
         .arg(tmp.path().join("library.xml"))
@@ -82,6 +83,10 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(killed_async.contains("× producer_loss (required)"), "{killed_async}");
     let killed_outbox = stdout.split("scenario: ").find(|s| s.starts_with("producer-kill-outbox")).expect("outbox ran");
     assert!(!killed_outbox.contains("× producer_loss"), "{killed_outbox}");
+    let acks_1 = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-acks-1")).expect("acks=1 ran");
+    assert!(acks_1.contains("× lost (required)"), "{acks_1}");
+    let acks_all = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-acks-all")).expect("acks=all ran");
+    assert!(!acks_all.contains("× lost"), "{acks_all}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

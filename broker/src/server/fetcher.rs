@@ -185,7 +185,7 @@ async fn fetch_loop(
         let request = FetchRequest::default()
             .with_replica_id(BrokerId(broker.node_id()))
             .with_max_wait_ms(i32::try_from(wait_ms).unwrap_or(i32::MAX))
-            .with_min_bytes(1)
+            .with_min_bytes(broker.config.replication.replica_fetch_min_bytes)
             .with_max_bytes(limits::REPLICA_FETCH_BYTES_MAX)
             .with_session_id(0)
             .with_session_epoch(-1)
