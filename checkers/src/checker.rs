@@ -701,7 +701,13 @@ impl Checker {
             if !msg.has(flag::HAS_INVOKE) {
                 if !msg.has(flag::HAS_SEND) {
                     msg.first_index = meta.index;
-                    if msg.has(flag::READ_BEFORE_SEND) {
+                    // The history orders ops as the harness received them, one pipe per client
+                    // process, so a read may arrive a moment before the invoke that another pipe
+                    // still holds. Only a read that precedes the invoke by more than that skew
+                    // is provably in the future.
+                    if msg.has(flag::READ_BEFORE_SEND)
+                        && millis(meta.time_ns).saturating_sub(msg.read_ms) > limits::RECEIPT_SKEW_MS
+                    {
                         msg.flags |= flag::FUTURE_READ;
                     }
                 }

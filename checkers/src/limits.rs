@@ -47,3 +47,7 @@ const _: () = assert!(CONSUMER_JUMPS_MAX >= CASES_PER_CLASS_MAX);
 /// The id → slot pages (`checker::Slots`) may cover twice the number of messages plus this many
 /// ids; ids beyond go to a hash map.
 pub const DENSE_IDS_SLACK: usize = 1 << 16;
+
+/// How far apart the harness may receive two ops of different client processes from their real
+/// order (each process has its own pipe): orders across processes finer than this are not claimed.
+pub const RECEIPT_SKEW_MS: u32 = 100;
