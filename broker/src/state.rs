@@ -450,24 +450,17 @@ impl Broker {
 
     /// Rewrites the recovery-point checkpoint from every partition's recovery point.
     pub fn write_checkpoint(&self) -> Result<(), StateError> {
-        let _writing = self
-            .checkpoint_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let offsets: Offsets = self
-            .partitions()
-            .iter()
-            .map(|p| ((p.topic.clone(), p.index), p.recovery_point()))
-            .collect();
-        checkpoint::write(
-            &self.config.data_dir.join(RECOVERY_POINT_FILE_NAME),
-            &offsets,
-        )?;
-        Ok(())
+        self.write_offsets_checkpoint(RECOVERY_POINT_FILE_NAME, |p| p.recovery_point())
     }
 
     /// Rewrites the HW checkpoint (`replication-offset-checkpoint`) from every partition's HW.
     pub fn write_high_watermark_checkpoint(&self) -> Result<(), StateError> {
+        self.write_offsets_checkpoint(HIGH_WATERMARK_FILE_NAME, |p| p.high_watermark())
+    }
+
+    /// One offset per partition into `file_name` in the data directory, one writer at a time
+    /// (the writers share a temporary file).
+    fn write_offsets_checkpoint(&self, file_name: &str, offset_of: impl Fn(&Partition) -> i64) -> Result<(), StateError> {
         let _writing = self
             .checkpoint_lock
             .lock()
@@ -475,12 +468,9 @@ impl Broker {
         let offsets: Offsets = self
             .partitions()
             .iter()
-            .map(|p| ((p.topic.clone(), p.index), p.high_watermark()))
+            .map(|p| ((p.topic.clone(), p.index), offset_of(p)))
             .collect();
-        checkpoint::write(
-            &self.config.data_dir.join(HIGH_WATERMARK_FILE_NAME),
-            &offsets,
-        )?;
+        checkpoint::write(&self.config.data_dir.join(file_name), &offsets)?;
         Ok(())
     }
 
