@@ -103,10 +103,24 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                 let timeout_ms = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
                 clients.start(&name, spec, Duration::from_millis(timeout_ms + CLIENT_STOP_GRACE_MS), rec).await?;
             }
-            Client::Consumer { config } => {
+            Client::Consumer { subscribe, processing, config } => {
                 nc += 1;
-                let spec = ClientSpec::Consumer(ConsumerSpec { bootstrap: bootstrap.clone(), topic: scenario.topic.name.clone(), config: config.clone() });
-                clients.start(&format!("consumer-{nc}"), spec, Duration::from_millis(CLIENT_STOP_GRACE_MS), rec).await?;
+                let name = format!("consumer-{nc}");
+                let mut config = config.clone();
+                if *subscribe || processing.is_some() {
+                    // One group for the scenario's consumers, kept by a restarted consumer.
+                    config.entry("group.id".into()).or_insert_with(|| format!("kaos-{}", scenario.name));
+                }
+                let spec = ClientSpec::Consumer(ConsumerSpec {
+                    bootstrap: bootstrap.clone(),
+                    topic: scenario.topic.name.clone(),
+                    subscribe: *subscribe,
+                    processing: processing.clone(),
+                    sink: processing.is_some().then(|| dir.clients_dir().join(format!("{name}.sink"))),
+                    seed: scenario.seed,
+                    config,
+                });
+                clients.start(&name, spec, Duration::from_millis(CLIENT_STOP_GRACE_MS), rec).await?;
             }
         }
     }

@@ -7,7 +7,7 @@ use checkers::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use workloads::{OnFull, ProducerMode};
+use workloads::{OnFull, Processing, ProducerMode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +127,14 @@ pub enum Client {
         config: BTreeMap<String, String>,
     },
     Consumer {
+        /// Join the group (`config."group.id"`, default `kaos-<scenario name>`) with subscribe()
+        /// instead of assigning every partition.
+        #[serde(default)]
+        subscribe: bool,
+        /// Process every message into a durable sink and commit as `processing.commit` says;
+        /// without it the consumer only reads.
+        #[serde(default)]
+        processing: Option<Processing>,
         #[serde(default)]
         config: BTreeMap<String, String>,
     },
@@ -240,6 +248,9 @@ impl Scenario {
                 if !range.contains(message_size_bytes) {
                     return Err(format!("producer message_size_bytes {message_size_bytes} is outside {range:?}"));
                 }
+            }
+            if let Client::Consumer { processing: Some(p), .. } = client {
+                p.validate().map_err(|e| format!("consumer processing: {e}"))?;
             }
         }
         let n = &self.nemesis;
