@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod dump;
+pub mod group;
 pub mod limits;
 pub mod log;
 pub mod partition;
@@ -101,6 +102,7 @@ pub async fn run(
     );
     let broker = Arc::new(broker);
     server::spawn_background_tasks(&broker);
+    group::spawn(&broker);
     let serving = server::serve(Arc::clone(&broker), listener, shutdown);
     tokio::pin!(serving);
     if let Some(controller) = broker.config.controller {

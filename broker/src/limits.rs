@@ -123,3 +123,37 @@ const _: () = assert!(SEGMENT_BYTES_MIN >= 61);
 
 /// The largest `replica.fetch.min.bytes` a follower may ask for.
 pub const REPLICA_FETCH_MIN_BYTES_MAX: i32 = 64 << 20;
+
+/// Partitions `__consumer_offsets` may be created with.
+pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
+
+/// Largest `offset.metadata.max.bytes` accepted in the config.
+pub const OFFSET_METADATA_BYTES_MAX: usize = 1024 * 1024;
+
+/// Members (joined or waiting for their second join) one group may hold; more get
+/// GROUP_MAX_SIZE_REACHED.
+pub const GROUP_MEMBERS_MAX: usize = 1_000;
+
+/// Groups one coordinator partition holds in memory (members or committed offsets).
+pub const GROUPS_PER_OFFSETS_PARTITION_MAX: usize = 100_000;
+
+/// Committed offsets one group may hold (topic-partitions).
+pub const OFFSETS_PER_GROUP_MAX: usize = 100_000;
+
+/// Longest rebalance timeout a member may ask for (and cap of the initial rebalance delay).
+pub const GROUP_REBALANCE_TIMEOUT_MS_MAX: u64 = 300_000;
+
+/// How often the coordinator checks offsets-partition leadership, sessions and join deadlines.
+pub const GROUP_TICK_MS: u64 = 100;
+
+/// Bytes read per step while loading an offsets partition.
+pub const OFFSETS_LOAD_READ_BYTES: usize = 1024 * 1024;
+
+/// Least time between two attempts to create `__consumer_offsets` through the controller.
+pub const OFFSETS_TOPIC_CREATE_RETRY_MS: u64 = 1_000;
+
+/// Group ids, member ids, protocol names and client ids longer than this are refused.
+pub const GROUP_STRING_BYTES_MAX: usize = 1024;
+
+/// Protocols one JoinGroup may offer.
+pub const GROUP_PROTOCOLS_MAX: usize = 32;

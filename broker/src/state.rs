@@ -112,6 +112,8 @@ pub struct Broker {
     checkpoint_lock: Mutex<()>,
     /// The cluster as the controller last described it (empty on a single node).
     pub cluster: crate::cluster::ClusterView,
+    /// The group coordinator (groups whose `__consumer_offsets` partitions this broker leads).
+    pub groups: Arc<crate::group::Coordinator>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StateError {
@@ -267,6 +269,7 @@ impl Broker {
             checkpoint_lock: Mutex::new(()),
             config,
             cluster: crate::cluster::ClusterView::default(),
+            groups: Arc::default(),
         };
         // Recovered logs are fsynced: their recovery points are their LEOs now.
         broker.write_checkpoint()?;
