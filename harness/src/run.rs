@@ -63,8 +63,8 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 
 /// Everything between the first node start and the end of the final read.
 async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut LocalPlatform) -> Result<()> {
-    let target = Target::parse(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
-    let events = nemesis::schedule(&scenario.nemesis, &target, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
+    let targets = Target::parse_list(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
+    let events = nemesis::schedule(&scenario.nemesis, &targets, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
     rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
     // The controller first (it is last in the list), then the brokers.
     let mut order: Vec<usize> = (0..platform.nodes.len()).collect();
@@ -109,7 +109,9 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                 let mut config = config.clone();
                 if *subscribe || processing.is_some() {
                     // One group for the scenario's consumers, kept by a restarted consumer.
-                    config.entry("group.id".into()).or_insert_with(|| format!("kaos-{}", scenario.name));
+                    if let Some(group) = scenario.consumer_group() {
+                        config.entry("group.id".into()).or_insert(group);
+                    }
                 }
                 let spec = ClientSpec::Consumer(ConsumerSpec {
                     bootstrap: bootstrap.clone(),
@@ -125,7 +127,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
         }
     }
 
-    let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.seed);
+    let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
     nemesis::run(&events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 

@@ -76,6 +76,9 @@ pub enum Target {
     Follower(i32),
     /// A client process of the scenario: `producer-1`, `consumer-2`, … (numbered per kind).
     Client(String),
+    /// The group coordinator of the scenario's consumer group: the leader of the
+    /// `__consumer_offsets` partition the group hashes to (Kafka's `abs(hashCode) % partitions`).
+    Coordinator,
 }
 
 impl Target {
@@ -87,11 +90,17 @@ impl Target {
         match (word, partition) {
             ("random", None) => Ok(Target::Random),
             (name, None) if name.starts_with("producer-") || name.starts_with("consumer-") => Ok(Target::Client(name.to_string())),
+            ("coordinator", None) => Ok(Target::Coordinator),
             ("leader", p) => Ok(Target::Leader(p.unwrap_or(0))),
             ("follower", p) => Ok(Target::Follower(p.unwrap_or(0))),
             (name, None) if name == "controller" || name.starts_with('n') => Ok(Target::Node(name.to_string())),
-            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, a node n1..nN, or a client producer-N / consumer-N)")),
+            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, coordinator, a node n1..nN, or a client producer-N / consumer-N)")),
         }
+    }
+
+    /// `target` of the nemesis: one target, or several separated by commas, taken in turn.
+    pub fn parse_list(text: &str) -> Result<Vec<Target>, String> {
+        text.split(',').map(|t| Target::parse(t.trim())).collect()
     }
 }
 
@@ -259,7 +268,7 @@ impl Scenario {
         }
         if self.uses_lazyfs() {
             crate::lazyfs::check_available().map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
-            if matches!(Target::parse(&n.target), Ok(Target::Node(ref name)) if name == "controller") {
+            if Target::parse_list(&n.target).is_ok_and(|t| t.contains(&Target::Node("controller".into()))) {
                 return Err("power_loss targets brokers; the controller's data directory is not on lazyfs".into());
             }
         }
@@ -267,7 +276,8 @@ impl Scenario {
             if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
                 return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
             }
-            match Target::parse(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
+            for target in Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
+            match target {
                 Target::Node(name) if self.node_index(&name).is_none() => {
                     return Err(format!(
                         "nemesis.target {name:?} is not a node of this cluster (n1..n{}{})",
@@ -291,7 +301,11 @@ impl Scenario {
                         return Err(format!("nemesis.target {name:?}: a client can be killed or paused, not {f:?}"));
                     }
                 }
+                Target::Coordinator if self.consumer_group().is_none() => {
+                    return Err("nemesis.target coordinator needs a consumer group (a consumer with subscribe or processing)".into());
+                }
                 _ => {}
+            }
             }
         }
         for name in self.cluster.node_settings.keys() {
@@ -303,6 +317,17 @@ impl Scenario {
             return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
         }
         Ok(())
+    }
+
+    /// The consumer group of the scenario's consumers (the first one that joins a group): its
+    /// `group.id`, else `kaos-<name>`.
+    pub fn consumer_group(&self) -> Option<String> {
+        self.clients.iter().find_map(|c| match c {
+            Client::Consumer { subscribe, processing, config } if *subscribe || processing.is_some() => {
+                Some(config.get("group.id").cloned().unwrap_or_else(|| format!("kaos-{}", self.name)))
+            }
+            _ => None,
+        })
     }
 
     /// Whether the brokers' data directories are served by lazyfs (any power_loss fault).

@@ -28,6 +28,7 @@ const RUNNABLE: &[&str] = &[
     "consumer-commit-after",
     "consumer-threads-naive",
     "consumer-threads-contiguous",
+    "idempotent-group",
 ];
 
 #[test]

@@ -27,7 +27,7 @@ pub fn run(spec: &ConsumerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
     if let Some(processing) = &spec.processing {
         return crate::processing::run(spec, processing, sink, stop);
     }
-    let consumer = create(&spec.bootstrap, &spec.config, false, Events::new(&spec.topic, &spec.config, false))?;
+    let consumer = create(&spec.bootstrap, &spec.config, false, Events::new(&spec.topic, &spec.config, false, false))?;
     join(&consumer, spec, false, sink, stop)?;
     while !stop.load(Ordering::Relaxed) {
         poll_batch(&consumer, sink, |_| {})?;
@@ -59,6 +59,13 @@ pub(crate) fn join(consumer: &KaosConsumer, spec: &ConsumerSpec, from_committed:
     sink.flush()?;
     consumer.assign(&tpl).map_err(WorkloadError::kafka("assigning partitions"))?;
     sink.op("ok", "assign", value, None);
+    if from_committed {
+        // Where reading starts: the group's committed offsets, which the history may not hold
+        // (a commit the killed predecessor made but could not report before it died).
+        let committed = consumer.committed_offsets(tpl, Duration::from_millis(METADATA_TIMEOUT_MS));
+        consumer.context().starting_points(committed);
+        consumer.context().drain(sink);
+    }
     Ok(sink.flush()?)
 }
 
@@ -98,17 +105,36 @@ pub struct Events {
     pub group: String,
     topic: String,
     report_commits: bool,
+    /// After each assignment, report where reading starts (`seek` ops from the committed offsets).
+    report_starts: bool,
     pending: Mutex<Vec<PendingOp>>,
 }
 
 impl Events {
-    pub(crate) fn new(topic: &str, properties: &BTreeMap<String, String>, report_commits: bool) -> Events {
+    /// `processing`: the consumer commits (report the starting points after each assignment);
+    /// `report_commits`: report librdkafka's own (automatic) commits.
+    pub(crate) fn new(topic: &str, properties: &BTreeMap<String, String>, processing: bool, report_commits: bool) -> Events {
         let group = properties.get("group.id").cloned().unwrap_or_else(|| format!("kaos-assign-{}", std::process::id()));
-        Events { group, topic: topic.to_string(), report_commits, pending: Mutex::new(Vec::new()) }
+        Events { group, topic: topic.to_string(), report_commits, report_starts: processing, pending: Mutex::new(Vec::new()) }
     }
 
     fn push(&self, kind: &'static str, f: &'static str, value: Value, error: Option<String>) {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner).push(PendingOp { kind, f, value, error });
+    }
+
+    /// `seek` ops for the partitions with a committed offset: the consumer's next read of each is
+    /// there. A failed lookup is an `info` (the starting points are then unknown to the checker).
+    fn starting_points(&self, committed: KafkaResult<TopicPartitionList>) {
+        match committed {
+            Ok(tpl) => {
+                for e in tpl.elements() {
+                    if let Offset::Offset(offset) = e.offset() {
+                        self.push("ok", "seek", json!({"topic": e.topic(), "partition": e.partition(), "offset": offset}), None);
+                    }
+                }
+            }
+            Err(e) => self.push("info", "seek", json!({"topic": self.topic}), Some(error_name(&e))),
+        }
     }
 
     fn has_pending(&self) -> bool {
@@ -147,14 +173,19 @@ impl Events {
 impl ClientContext for Events {}
 
 impl ConsumerContext for Events {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let owned = |tpl: &TopicPartitionList| -> Vec<i32> {
             let mut p: Vec<i32> = tpl.elements().iter().filter(|e| e.topic() == self.topic).map(|e| e.partition()).collect();
             p.sort_unstable();
             p
         };
         match rebalance {
-            Rebalance::Assign(tpl) => self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": owned(tpl)}), None),
+            Rebalance::Assign(tpl) => {
+                self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": owned(tpl)}), None);
+                if self.report_starts {
+                    self.starting_points(consumer.committed_offsets((*tpl).clone(), Duration::from_millis(METADATA_TIMEOUT_MS)));
+                }
+            }
             // Eager rebalancing: a revocation takes every partition away.
             Rebalance::Revoke(_) => self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": []}), None),
             Rebalance::Error(e) => self.push("info", "rebalance", json!({"group": self.group, "topic": self.topic}), Some(e.to_string())),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
     let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
-    let consumer = create(&spec.bootstrap, &spec.config, true, Events::new(&spec.topic, &spec.config, false))?;
+    let consumer = create(&spec.bootstrap, &spec.config, true, Events::new(&spec.topic, &spec.config, false, false))?;
     let partitions = partitions_of(&consumer, &spec.topic, stop)?;
 
     sink.op("invoke", "end_offsets", json!({"topic": spec.topic}), None);

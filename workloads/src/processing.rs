@@ -44,7 +44,7 @@ pub fn run(spec: &ConsumerSpec, processing: &Processing, ops: &mut OpSink, stop:
     properties.insert("enable.auto.commit".to_string(), auto.to_string());
     properties.insert("enable.auto.offset.store".to_string(), "true".to_string());
     properties.extend(spec.config.clone());
-    let consumer = create(&spec.bootstrap, &properties, false, Events::new(&spec.topic, &properties, auto))?;
+    let consumer = create(&spec.bootstrap, &properties, false, Events::new(&spec.topic, &properties, true, auto))?;
     join(&consumer, spec, true, ops, stop)?;
 
     let failing = Failing { seed: spec.seed, fraction: processing.fail_fraction };
