@@ -6,12 +6,12 @@
 
 mod cluster;
 mod common;
-mod groups;
+mod group_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use cluster::*;
-use groups::*;
+use group_support::*;
 
 const TOPIC: &str = "orders";
 const GROUP: &str = "billing";
