@@ -8,6 +8,7 @@
 pub mod api_versions;
 pub mod create_topics;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -20,8 +21,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
-    MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, InitProducerIdRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    RequestHeader,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -37,9 +39,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320).
+/// InitProducerId stops at v4: v5 only adds KIP-890's semantics for transactional producers.
 pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
@@ -48,6 +52,7 @@ pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
@@ -168,6 +173,16 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
             let request =
                 OffsetForLeaderEpochRequest::decode(&mut body, version).map_err(malformed)?;
             let response = offset_for_leader_epoch::handle(broker, &request);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
+        ApiKey::InitProducerId => {
+            let request = InitProducerIdRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = init_producer_id::handle(broker, &request);
             encode_now(frame::encode_response(
                 api,
                 version,
