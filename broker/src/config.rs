@@ -244,18 +244,12 @@ impl ReplicationConfig {
                 "replica.fetch.wait.max.ms",
                 file.replica_fetch_wait_max_ms,
             )?,
-            replica_fetch_min_bytes: if (1..=limits::REPLICA_FETCH_MIN_BYTES_MAX)
-                .contains(&file.replica_fetch_min_bytes)
-            {
+            replica_fetch_min_bytes: if (1..=limits::REPLICA_FETCH_MIN_BYTES_MAX).contains(&file.replica_fetch_min_bytes) {
                 file.replica_fetch_min_bytes
             } else {
                 return Err(ConfigError::Invalid {
                     key: "replica.fetch.min.bytes",
-                    message: format!(
-                        "{} is not in 1..={}",
-                        file.replica_fetch_min_bytes,
-                        limits::REPLICA_FETCH_MIN_BYTES_MAX
-                    ),
+                    message: format!("{} is not in 1..={}", file.replica_fetch_min_bytes, limits::REPLICA_FETCH_MIN_BYTES_MAX),
                 });
             },
             high_watermark_checkpoint_interval_ms: positive(
@@ -431,16 +425,9 @@ mod tests {
         assert!(ReplicationConfig::resolve(&bad).is_err());
         assert_eq!(defaults.replica_fetch_min_bytes, 1);
         let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");
-        assert_eq!(
-            ReplicationConfig::resolve(&lagging)
-                .expect("valid")
-                .replica_fetch_min_bytes,
-            1_000_000
-        );
+        assert_eq!(ReplicationConfig::resolve(&lagging).expect("valid").replica_fetch_min_bytes, 1_000_000);
         let zero = FileConfig::parse("\"replica.fetch.min.bytes\" = 0\n").expect("parses");
-        let err = ReplicationConfig::resolve(&zero)
-            .expect_err("0 is refused")
-            .to_string();
+        let err = ReplicationConfig::resolve(&zero).expect_err("0 is refused").to_string();
         assert!(err.contains("replica.fetch.min.bytes"), "{err}");
     }
 
