@@ -82,9 +82,10 @@ fn run(idempotence: bool) -> Run {
         proxy.set_upstream(cluster.address(i as i32 + 1));
     }
     assert_eq!(create_topic(cluster.address(1), "idem", 1, 3), 0);
-    let (leader, epoch, _, _) = cluster.wait_partition("leader, ISR of 3", "idem", 0, |l, _, _, isr| {
-        l > 0 && isr.len() == 3
-    });
+    let (leader, epoch, _, _) =
+        cluster.wait_partition("leader, ISR of 3", "idem", 0, |l, _, _, isr| {
+            l > 0 && isr.len() == 3
+        });
     for id in 1..=3 {
         cluster.wait_topic_on(id, "idem");
     }
@@ -190,10 +191,25 @@ fn duplicated(log: &[(i64, Option<u64>)]) -> Vec<u64> {
 fn idempotent_librdkafka_writes_exactly_once_across_lost_responses_and_a_leader_kill() {
     let run = run(true);
     assert!(run.lost_responses > 0, "the proxy lost no response");
-    assert_eq!(run.fatal, None, "librdkafka raised a fatal idempotence error");
-    assert!(run.failed.is_empty(), "failed deliveries: {:?}", &run.failed[..run.failed.len().min(5)]);
-    assert_eq!(run.acked.len() as u64, MESSAGES, "every message acknowledged");
-    assert_eq!(duplicated(&run.log), Vec::<u64>::new(), "duplicates in the log");
+    assert_eq!(
+        run.fatal, None,
+        "librdkafka raised a fatal idempotence error"
+    );
+    assert!(
+        run.failed.is_empty(),
+        "failed deliveries: {:?}",
+        &run.failed[..run.failed.len().min(5)]
+    );
+    assert_eq!(
+        run.acked.len() as u64,
+        MESSAGES,
+        "every message acknowledged"
+    );
+    assert_eq!(
+        duplicated(&run.log),
+        Vec::<u64>::new(),
+        "duplicates in the log"
+    );
     // Every acknowledged message at its acknowledged offset, exactly once, in send order.
     let by_offset: BTreeMap<i64, u64> = run
         .log
@@ -201,10 +217,18 @@ fn idempotent_librdkafka_writes_exactly_once_across_lost_responses_and_a_leader_
         .map(|(o, id)| (*o, id.expect("ours")))
         .collect();
     for (id, offset) in &run.acked {
-        assert_eq!(by_offset.get(offset), Some(id), "acknowledged id {id} at offset {offset}");
+        assert_eq!(
+            by_offset.get(offset),
+            Some(id),
+            "acknowledged id {id} at offset {offset}"
+        );
     }
     let ids: Vec<u64> = run.log.iter().map(|(_, id)| id.expect("ours")).collect();
-    assert_eq!(ids, (0..MESSAGES).collect::<Vec<_>>(), "the log is every message once, in order");
+    assert_eq!(
+        ids,
+        (0..MESSAGES).collect::<Vec<_>>(),
+        "the log is every message once, in order"
+    );
 }
 
 #[test]

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProduceRequest, ProduceResponse, TransactionalId,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProduceRequest, ProduceResponse, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -111,8 +111,11 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
 
     // Advertised in ApiVersions.
     let correlation_id = client.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
-    let (got, versions): (i32, ApiVersionsResponse) =
-        decode_response(ApiKey::ApiVersions, 3, client.read_frame().expect("response"));
+    let (got, versions): (i32, ApiVersionsResponse) = decode_response(
+        ApiKey::ApiVersions,
+        3,
+        client.read_frame().expect("response"),
+    );
     assert_eq!(got, correlation_id);
     assert!(versions
         .api_keys
@@ -125,7 +128,10 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
     assert!(pid >= 0);
     let (error, other_pid, _) = init_producer_id(&mut client, None);
     assert_eq!(error, NONE);
-    assert_ne!(pid, other_pid, "every InitProducerId gets a new producer id");
+    assert_ne!(
+        pid, other_pid,
+        "every InitProducerId gets a new producer id"
+    );
     // Transactions are refused with a clear error, not a crash.
     let (error, refused_pid, _) = init_producer_id(&mut client, Some("txn-1"));
     assert_eq!((error, refused_pid), (INVALID_REQUEST, -1));
@@ -157,7 +163,10 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
         INVALID_PRODUCER_EPOCH
     );
     // A producer id this partition has no state for is accepted at any sequence (KIP-360).
-    assert_eq!(produce(address, "idem", batch(other_pid, 0, 42, 1), 1), (NONE, 6));
+    assert_eq!(
+        produce(address, "idem", batch(other_pid, 0, 42, 1), 1),
+        (NONE, 6)
+    );
     assert_eq!(log_end_offset(address, "idem"), 7);
 
     // SIGKILL: the state comes back from the log.
@@ -165,7 +174,10 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
     let broker = BrokerProcess::start(&data_dir, "");
     let address = broker.address;
     assert_eq!(produce(address, "idem", batch(pid, 1, 0, 1), 1), (NONE, 5));
-    assert_eq!(produce(address, "idem", batch(other_pid, 0, 42, 1), -1), (NONE, 6));
+    assert_eq!(
+        produce(address, "idem", batch(other_pid, 0, 42, 1), -1),
+        (NONE, 6)
+    );
     assert_eq!(
         produce(address, "idem", batch(pid, 1, 2, 1), 1).0,
         OUT_OF_ORDER_SEQUENCE_NUMBER
@@ -199,10 +211,14 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
 fn producer_state_follows_the_leader_change() {
     let config = "\"broker.session.timeout.ms\" = 2000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
     let mut cluster = cluster::Cluster::start(3, config);
-    assert_eq!(cluster::create_topic(cluster.address(1), "idem3", 1, 3), NONE);
-    let (leader, epoch, _, _) = cluster.wait_partition("leader with full ISR", "idem3", 0, |l, _, _, isr| {
-        l > 0 && isr.len() == 3
-    });
+    assert_eq!(
+        cluster::create_topic(cluster.address(1), "idem3", 1, 3),
+        NONE
+    );
+    let (leader, epoch, _, _) =
+        cluster.wait_partition("leader with full ISR", "idem3", 0, |l, _, _, isr| {
+            l > 0 && isr.len() == 3
+        });
     cluster.wait_topic_on(leader, "idem3");
     let mut client = RawClient::connect(cluster.address(leader));
     let (error, pid, _) = init_producer_id(&mut client, None);
@@ -214,7 +230,12 @@ fn producer_state_follows_the_leader_change() {
 
     for i in 0..5 {
         assert_eq!(
-            produce(cluster.address(leader), "idem3", batch(pid, 0, i * 2, 2), -1),
+            produce(
+                cluster.address(leader),
+                "idem3",
+                batch(pid, 0, i * 2, 2),
+                -1
+            ),
             (NONE, i64::from(i) * 2)
         );
     }
@@ -230,13 +251,22 @@ fn producer_state_follows_the_leader_change() {
         let answer = produce(address, "idem3", batch(pid, 0, 8, 2), -1);
         (answer.0 == NONE).then_some(answer)
     });
-    assert_eq!(produce(address, "idem3", batch(pid, 0, 8, 2), -1), (NONE, 8));
-    assert_eq!(produce(address, "idem3", batch(pid, 0, 6, 2), -1), (NONE, 6));
+    assert_eq!(
+        produce(address, "idem3", batch(pid, 0, 8, 2), -1),
+        (NONE, 8)
+    );
+    assert_eq!(
+        produce(address, "idem3", batch(pid, 0, 6, 2), -1),
+        (NONE, 6)
+    );
     assert_eq!(
         produce(address, "idem3", batch(pid, 0, 11, 1), -1).0,
         OUT_OF_ORDER_SEQUENCE_NUMBER
     );
-    assert_eq!(produce(address, "idem3", batch(pid, 0, 10, 1), -1), (NONE, 10));
+    assert_eq!(
+        produce(address, "idem3", batch(pid, 0, 10, 1), -1),
+        (NONE, 10)
+    );
     let read = values(address, "idem3");
     let expected: Vec<String> = (0..11).map(|s| format!("p{pid}-e0-s{s}")).collect();
     assert_eq!(read, expected);
@@ -244,9 +274,12 @@ fn producer_state_follows_the_leader_change() {
     // The old leader comes back as a follower, its state rebuilt from its log and what it fetches:
     // after it leads again, the same retry is still a duplicate.
     cluster.start_broker(leader);
-    cluster.wait_partition("the old leader back in the ISR", "idem3", 0, |_, _, _, isr| {
-        isr.len() == 3
-    });
+    cluster.wait_partition(
+        "the old leader back in the ISR",
+        "idem3",
+        0,
+        |_, _, _, isr| isr.len() == 3,
+    );
     cluster.kill_broker(new_leader);
     let (third, _, _, _) = cluster.wait_partition("another leader", "idem3", 0, |l, _, _, _| {
         l > 0 && l != new_leader

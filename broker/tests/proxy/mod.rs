@@ -136,8 +136,7 @@ fn serve(shared: Arc<Shared>, mut client: TcpStream, lose_every: usize) {
         let mut client_out = client_out;
         std::thread::spawn(move || {
             while let Some(frame) = read_frame(&mut broker_in) {
-                let correlation_id =
-                    i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
                 if doomed.lock().expect("lock").remove(&correlation_id) {
                     shared.lost_responses.fetch_add(1, Ordering::SeqCst);
                     break;
