@@ -157,3 +157,19 @@ pub const GROUP_STRING_BYTES_MAX: usize = 1024;
 
 /// Protocols one JoinGroup may offer.
 pub const GROUP_PROTOCOLS_MAX: usize = 32;
+/// Batches kept per producer and partition for deduplication (Kafka's
+/// `NUM_BATCHES_TO_RETAIN`; librdkafka keeps at most 5 requests in flight with idempotence).
+pub const PRODUCER_BATCHES_KEPT: usize = 5;
+
+/// Producers whose state one partition keeps; beyond it the one that wrote least recently is
+/// forgotten (its next batch is then accepted at any sequence, KIP-360).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
+
+/// Producer ids a node allocates durably at once (one fsync per block).
+pub const PRODUCER_ID_BLOCK_SIZE: u64 = 1_000;
+
+/// Log bytes scanned, from the end, to rebuild a partition's producer state at startup and after
+/// a truncation: whole segments from the newest back while they fit (the active segment always).
+pub const PRODUCER_STATE_SCAN_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+const _: () = assert!(PRODUCER_ID_BLOCK_SIZE > 0);

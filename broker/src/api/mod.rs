@@ -12,6 +12,7 @@ pub mod find_coordinator;
 pub mod heartbeat;
 pub mod join_group;
 pub mod leave_group;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
@@ -30,7 +31,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
     HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest,
     OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
-    RequestHeader, SyncGroupRequest,
+    RequestHeader, SyncGroupRequest, InitProducerIdRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -54,9 +55,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 1),
     (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320).
+/// InitProducerId stops at v4: v5 only adds KIP-890's semantics for transactional producers.
 pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
@@ -72,6 +75,7 @@ pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 1),
     (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
@@ -215,6 +219,16 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
             let request =
                 OffsetForLeaderEpochRequest::decode(&mut body, version).map_err(malformed)?;
             let response = offset_for_leader_epoch::handle(broker, &request);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
+        ApiKey::InitProducerId => {
+            let request = InitProducerIdRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = init_producer_id::handle(broker, &request);
             encode_now(frame::encode_response(
                 api,
                 version,
