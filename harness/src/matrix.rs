@@ -48,6 +48,8 @@ pub struct MatrixFile {
 #[serde(deny_unknown_fields)]
 pub struct SkipRule {
     pub when: BTreeMap<String, toml::Value>,
+    /// Why the combinations are left out (for the reader of the matrix file).
+    #[allow(dead_code)]
     pub reason: String,
 }
 

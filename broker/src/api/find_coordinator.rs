@@ -31,8 +31,15 @@ fn ensure_offsets_topic(broker: &Arc<Broker>) {
         return;
     }
     if broker.in_cluster() {
+        // As Kafka: the offsets topic is created with its full replication factor or not at all
+        // (FindCoordinator answers COORDINATOR_NOT_AVAILABLE until enough brokers are alive), so
+        // committed offsets never silently live on fewer replicas than configured.
         let live = i16::try_from(broker.cluster.image().brokers.len()).unwrap_or(i16::MAX);
-        let factor = config.offsets_topic_replication_factor.min(live.max(1));
+        let factor = config.offsets_topic_replication_factor;
+        if live < factor {
+            tracing::info!(live, replication_factor = factor, "not creating {OFFSETS_TOPIC} yet: fewer live brokers than offsets.topic.replication.factor");
+            return;
+        }
         tracing::info!(partitions = config.offsets_topic_num_partitions, replication_factor = factor, "asking the controller to create {OFFSETS_TOPIC}");
         crate::server::cluster::spawn_create_topic(
             broker,
