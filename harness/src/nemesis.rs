@@ -250,8 +250,9 @@ fn fault_name(fault: &Fault) -> &'static str {
 }
 
 /// The history name of a partition, its cuts, and its sides by node name (`clients` for the
-/// client side). Halves: the target and, drawn from `rng`, up to half the nodes minus one on one
-/// side, the rest (the controller wherever the draw puts it) on the other.
+/// client side). Halves: the target and, drawn from `rng`, others up to (nodes - 1) / 2 in all on
+/// one side (the minority; the target alone with 3 or 4 nodes), the rest (the controller
+/// wherever the draw puts it) on the other.
 fn partition_of(fault: &Fault, node: usize, platform: &LocalPlatform, rng: &mut StdRng) -> (&'static str, Vec<(Vec<Endpoint>, Vec<Endpoint>)>, Vec<Vec<String>>) {
     let count = platform.nodes.len();
     let others: Vec<usize> = (0..count).filter(|&j| j != node).collect();
@@ -263,7 +264,8 @@ fn partition_of(fault: &Fault, node: usize, platform: &LocalPlatform, rng: &mut 
             for k in (1..rest.len()).rev() {
                 rest.swap(k, rng.random_range(0..=k));
             }
-            let extra = (count / 2).saturating_sub(1).min(rest.len().saturating_sub(1));
+            // The target on the smaller side: (nodes - 1) / 2 nodes in all, at least itself.
+            let extra = ((count - 1) / 2).saturating_sub(1).min(rest.len().saturating_sub(1));
             let side_a: Vec<Endpoint> = std::iter::once(node).chain(rest[..extra].iter().copied()).map(Endpoint::Node).collect();
             (side_a, rest[extra..].iter().copied().map(Endpoint::Node).collect())
         }

@@ -304,4 +304,56 @@ mod tests {
         let mut s2 = TcpStream::connect(proxy.addr).await.expect("connect again");
         round_trip(&mut s2, 10).await.expect("after the reset");
     }
+
+    /// An upstream that writes back the peer address it sees, then echoes.
+    async fn tell_peer() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, peer)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let ip = peer.ip().to_string();
+                    let _ = s.write_all(format!("{ip:<16}").as_bytes()).await;
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn connect_from(src: Ipv4Addr, to: SocketAddr) -> (TcpStream, String) {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::from((src, 0))).expect("bind source");
+        let mut s = socket.connect(to).await.expect("connect");
+        let mut seen = [0u8; 16];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut seen)).await.expect("in time").expect("peer line");
+        (s, String::from_utf8_lossy(&seen).trim().to_string())
+    }
+
+    #[tokio::test]
+    async fn brokers_and_clients_are_told_apart_and_relayed_from_their_own_addresses() {
+        let upstream = tell_peer().await;
+        let node = Ipv4Addr::new(127, 0, 0, 3);
+        let sources = Sources { node_ips: vec![node], client_src: Ipv4Addr::new(127, 0, 0, 1), relay_src: Ipv4Addr::new(127, 0, 0, 2) };
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, Some(sources)).await.expect("proxy");
+        let (mut from_node, seen) = connect_from(node, proxy.addr).await;
+        assert_eq!(seen, "127.0.0.2", "a broker's connection is relayed from the relay address");
+        let (mut from_client, seen) = connect_from(Ipv4Addr::new(127, 0, 0, 9), proxy.addr).await;
+        assert_eq!(seen, "127.0.0.1", "a client's connection is relayed from the clients' address");
+
+        // A blackhole on broker links: the broker's connection goes silent, the client's does not.
+        proxy.set_fault(Some(LinkFault { links: Links::Brokers, blackhole: true, ..Default::default() }));
+        round_trip(&mut from_client, 10).await.expect("the client link works");
+        from_node.write_all(b"x").await.expect("write");
+        let mut b = [0u8; 1];
+        assert!(tokio::time::timeout(Duration::from_millis(500), from_node.read(&mut b)).await.is_err(), "the broker link is blackholed");
+
+        // A reset of client links leaves the broker's connection open.
+        proxy.set_fault(None);
+        proxy.reset(Links::Clients);
+        let r = tokio::time::timeout(Duration::from_secs(5), from_client.read(&mut b)).await.expect("the reset arrives");
+        assert!(r.is_err(), "the client connection was reset: {r:?}");
+        round_trip(&mut from_node, 10).await.expect("the broker link survives a reset of client links");
+    }
 }

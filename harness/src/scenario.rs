@@ -155,9 +155,9 @@ pub enum Fault {
     /// Cut the target node off from every other node and from the clients (nftables drops its
     /// packets both ways in its network namespace) for `down_s`, then heal.
     PartitionNode,
-    /// Split the nodes (the controller included) in two for `down_s`: the target and, drawn from
-    /// the seed, up to half the nodes minus one on one side, the rest on the other; the clients
-    /// reach both sides.
+    /// Split the nodes (the controller included) in two for `down_s`: the target on the minority
+    /// side with others drawn from the seed up to (nodes - 1) / 2 in all (alone with 3 or 4
+    /// nodes), the rest on the other; the clients reach both sides.
     PartitionHalves,
     /// Cut the clients off from the target broker (the other nodes still reach it) for `down_s`.
     PartitionClients,

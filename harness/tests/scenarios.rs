@@ -26,6 +26,8 @@ const RUNNABLE: &[&str] = &[
     "reset-acks-0",
     "reset-acks-all",
     "partition-leader-acks-all",
+    "partition-halves-acks-1",
+    "partition-halves-acks-all",
 ];
 
 #[test]
@@ -96,6 +98,10 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(!reset_all.contains("× lost"), "{reset_all}");
     let partition = stdout.split("scenario: ").find(|s| s.starts_with("partition-leader-acks-all")).expect("partition ran");
     assert!(!partition.contains("× lost"), "{partition}");
+    let split = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-1")).expect("split ran");
+    assert!(split.contains("× lost (required)"), "{split}");
+    let split_all = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-all")).expect("split acks=all ran");
+    assert!(!split_all.contains("× lost"), "{split_all}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }
