@@ -485,6 +485,11 @@ lost = "forbidden"
             (GOOD.replace("settings = {", "node_settings = { n4 = {} }\nsettings = {"), "node_settings.n4"),
             (GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"), "colour"),
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"), "explode"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"partition_node\"]"), "at least two nodes"),
+            (GOOD.replace("brokers = 1", "brokers = 2").replace("faults = [\"kill\"]", "faults = [\"delay\"]\ntarget = \"controller\""), "the controller has none"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"reset\"]\ntarget = \"producer-1\""), "not client processes"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"bandwidth\"]\nbandwidth_bytes_per_s = 0"), "bandwidth_bytes_per_s"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"delay\"]\nlinks = \"sideways\""), "sideways"),
             (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
             ("name = ".to_string(), "not valid"),
         ];
