@@ -43,12 +43,18 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     if scenario.uses_lazyfs() {
         platform.use_lazyfs(&opts.kaos_bin, scenario.seed);
     }
-    let phases = drive(scenario, opts, &dir, &rec, &mut platform).await;
+    let phases = match network(scenario, &mut platform, &rec).await {
+        Ok(()) => drive(scenario, opts, &dir, &rec, &mut platform).await,
+        Err(e) => Err(e),
+    };
     platform.stop_all().await;
     if scenario.cluster.replica_dumps {
         dump_replicas(&opts.broker_bin, &platform, &rec).await;
     }
     platform.unmount_all().await;
+    if let Err(e) = platform.remove_network() {
+        eprintln!("kaos: {e:#}");
+    }
     rec.op("harness", "ok", "end", json!({"ok": phases.is_ok()}), phases.as_ref().err().map(|e| format!("{e:#}"))).await;
     drop(rec);
     let op_count = writer.finish().await.context("writing history.jsonl")?;
@@ -59,6 +65,17 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis, plots);
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
     Ok(RunOutcome { dir, summary })
+}
+
+/// For partitions and link faults: the nodes in network namespaces (and brokers behind proxies).
+async fn network(scenario: &Scenario, platform: &mut LocalPlatform, rec: &Recorder) -> Result<()> {
+    if !scenario.uses_network() {
+        return Ok(());
+    }
+    platform.use_network(scenario.uses_proxies()).await?;
+    let nodes: Vec<_> = (0..platform.nodes.len()).map(|i| json!({"node": platform.nodes[i].name, "addr": platform.nodes[i].addr, "netns": platform.netns_name(i)})).collect();
+    rec.op("harness", "info", "network", json!({"nodes": nodes, "bootstrap": platform.bootstrap()}), None).await;
+    Ok(())
 }
 
 /// Everything between the first node start and the end of the final read.
@@ -128,7 +145,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
 
     let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
-    nemesis::run(&events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
+    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     drop(progress);
@@ -137,6 +154,9 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     rec.op("harness", "ok", "stop_clients", json!({"clients": "producers"}), None).await;
 
     rec.op("harness", "invoke", "heal", json!(null), None).await;
+    if scenario.uses_network() {
+        nemesis::heal(platform, None, rec).await?;
+    }
     for i in 0..platform.nodes.len() {
         nemesis::restart(platform, i, rec).await?;
     }
