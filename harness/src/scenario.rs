@@ -342,12 +342,13 @@ impl Scenario {
         }
         if self.uses_network() {
             crate::netns::check_available().map_err(|e| format!("the partition and link faults: {e}"))?;
-            let target = Target::parse(&n.target);
-            if matches!(target, Ok(Target::Client(_))) {
-                return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
-            }
-            if self.uses_proxies() && matches!(target, Ok(Target::Node(ref name)) if name == "controller") {
-                return Err("nemesis.target: link faults act on a broker's proxy; the controller has none".into());
+            for target in Target::parse_list(&n.target).unwrap_or_default() {
+                if matches!(target, Target::Client(_)) {
+                    return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
+                }
+                if self.uses_proxies() && matches!(target, Target::Node(ref name) if name == "controller") {
+                    return Err("nemesis.target: link faults act on a broker's proxy; the controller has none".into());
+                }
             }
             let nodes = self.cluster.brokers as usize + usize::from(self.cluster.has_controller());
             if n.faults.iter().any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves)) && nodes < 2 {
