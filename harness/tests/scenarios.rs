@@ -23,6 +23,7 @@ const RUNNABLE: &[&str] = &[
     "producer-kill-outbox",
     "leader-kill-acks-all",
     "leader-kill-acks-1",
+    "leader-kill-idempotent",
 ];
 
 #[test]
@@ -87,6 +88,8 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(acks_1.contains("× lost (required)"), "{acks_1}");
     let acks_all = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-acks-all")).expect("acks=all ran");
     assert!(!acks_all.contains("× lost"), "{acks_all}");
+    let idempotent = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-idempotent")).expect("idempotent ran");
+    assert!(!idempotent.contains("× lost") && !idempotent.contains("× duplicates"), "{idempotent}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }
