@@ -14,8 +14,8 @@ use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest, InitProducerIdResponse,
-    ProduceRequest, ProduceResponse, TransactionalId,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProduceRequest, ProduceResponse, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -205,6 +205,29 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
         v(pid, 1, 1),
     ];
     assert_eq!(values(address, "idem"), expected);
+
+    // Fetch (what read_committed consumers look at): the last stable offset is the HW, and no
+    // transaction was aborted.
+    let correlation_id = send_fetch(&mut client, "idem", 0, 0, 0);
+    let (got, response): (i32, FetchResponse) = decode_response(
+        ApiKey::Fetch,
+        12,
+        client.read_frame().expect("Fetch response"),
+    );
+    assert_eq!(got, correlation_id);
+    let partition = &response.responses[0].partitions[0];
+    assert_eq!(
+        (
+            partition.error_code,
+            partition.high_watermark,
+            partition.last_stable_offset
+        ),
+        (NONE, 8, 8)
+    );
+    assert!(partition
+        .aborted_transactions
+        .as_ref()
+        .is_none_or(|aborted| aborted.is_empty()));
 }
 
 #[test]
