@@ -106,14 +106,13 @@ struct Stored {
 
 /// Rebuilds a partition's producer state from the batch headers of its newest segments.
 fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
-    let (appends, scanned_from) =
-        log.scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX)?;
     let mut producers = ProducerStates::new();
-    for append in &appends {
-        producers.record(append);
-    }
+    let (batches, scanned_from) = log
+        .scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX, |append| {
+            producers.record(append)
+        })?;
     if !producers.is_empty() || scanned_from > log.log_start_offset() {
-        tracing::debug!(dir = %log.dir().display(), producers = producers.len(), batches = appends.len(), scanned_from, "rebuilt producer state");
+        tracing::debug!(dir = %log.dir().display(), producers = producers.len(), batches, scanned_from, "rebuilt producer state");
     }
     Ok(producers)
 }
