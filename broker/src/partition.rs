@@ -106,14 +106,13 @@ struct Stored {
 
 /// Rebuilds a partition's producer state from the batch headers of its newest segments.
 fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
-    let (appends, scanned_from) =
-        log.scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX)?;
     let mut producers = ProducerStates::new();
-    for append in &appends {
-        producers.record(append);
-    }
+    let (batches, scanned_from) = log
+        .scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX, |append| {
+            producers.record(append)
+        })?;
     if !producers.is_empty() || scanned_from > log.log_start_offset() {
-        tracing::debug!(dir = %log.dir().display(), producers = producers.len(), batches = appends.len(), scanned_from, "rebuilt producer state");
+        tracing::debug!(dir = %log.dir().display(), producers = producers.len(), batches, scanned_from, "rebuilt producer state");
     }
     Ok(producers)
 }
@@ -780,5 +779,84 @@ impl Partition {
     /// Flushes and closes the log (graceful shutdown): later appends fail.
     pub fn close(&self) -> Result<(), LogError> {
         self.stored().log.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogConfig;
+    use crate::wire::batch::{build_producer_batch, validate_records};
+
+    fn open(dir: &std::path::Path) -> Partition {
+        let config = LogConfig {
+            segment_bytes: 1024,
+            index_interval_bytes: 100,
+            flush_messages: 0,
+        };
+        let (log, _) = Log::open(dir, config, 0, false).expect("open");
+        let epochs = EpochCache::rebuilt(dir, log.scan_epochs().expect("epochs")).expect("epochs");
+        Partition::new(
+            "t".into(),
+            Uuid::nil(),
+            0,
+            log,
+            epochs,
+            1,
+            Signals::new(),
+            true,
+            0,
+        )
+    }
+
+    /// Appends `count` records from `sequence` as producer 9: (base offset, duplicate).
+    fn append(
+        partition: &Partition,
+        sequence: i32,
+        count: usize,
+    ) -> Result<(i64, bool), ReplicaError> {
+        let values: Vec<&[u8]> = vec![b"0123456789012345678901234567890123456789"; count];
+        let records = build_producer_batch(0, 1, &values, 9, 0, sequence);
+        let spans = validate_records(&records, 1 << 20).expect("valid");
+        let appended = partition.append_as_leader(&records, &spans)?;
+        Ok((appended.info.base_offset, appended.duplicate))
+    }
+
+    #[test]
+    fn producer_state_follows_truncation_and_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        for i in 0..10 {
+            assert_eq!(
+                append(&partition, i * 2, 2).expect("append"),
+                (i64::from(i) * 2, false)
+            );
+        }
+        assert_eq!(append(&partition, 16, 2).expect("retry"), (16, true));
+        // Cut the last four batches (across segment boundaries): their retries are new again,
+        // the batches kept are still duplicates, and the state never claims a cut sequence.
+        assert_eq!(partition.truncate_to(12).expect("truncate"), 12);
+        let (_, kept) = partition.producer_state(9).expect("known");
+        assert_eq!(
+            kept.last().map(|b| (b.last_sequence, b.last_offset)),
+            Some((11, 11))
+        );
+        assert_eq!(append(&partition, 10, 2).expect("retry"), (10, true));
+        assert!(matches!(
+            append(&partition, 16, 2),
+            Err(ReplicaError::Producer(ProducerError::OutOfOrder { .. }))
+        ));
+        assert_eq!(append(&partition, 12, 2).expect("append"), (12, false));
+        drop(partition);
+        // Rebuilt from the log on open.
+        let partition = open(dir.path());
+        assert_eq!(partition.producer_state(9).expect("rebuilt").1.len(), 5);
+        assert_eq!(append(&partition, 12, 2).expect("retry"), (12, true));
+        assert_eq!(append(&partition, 4, 2).expect("retry"), (4, true));
+        assert!(matches!(
+            append(&partition, 2, 2),
+            Err(ReplicaError::Producer(ProducerError::OutOfOrder { .. }))
+        ));
+        assert_eq!(append(&partition, 14, 1).expect("append"), (14, false));
     }
 }

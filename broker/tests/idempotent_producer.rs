@@ -14,8 +14,8 @@ use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest, InitProducerIdResponse,
-    ProduceRequest, ProduceResponse, TransactionalId,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProduceRequest, ProduceResponse, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -205,12 +205,48 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
         v(pid, 1, 1),
     ];
     assert_eq!(values(address, "idem"), expected);
+
+    // Fetch (what read_committed consumers look at): the last stable offset is the HW, and no
+    // transaction was aborted.
+    let correlation_id = send_fetch(&mut client, "idem", 0, 0, 0);
+    let (got, response): (i32, FetchResponse) = decode_response(
+        ApiKey::Fetch,
+        12,
+        client.read_frame().expect("Fetch response"),
+    );
+    assert_eq!(got, correlation_id);
+    let partition = &response.responses[0].partitions[0];
+    assert_eq!(
+        (
+            partition.error_code,
+            partition.high_watermark,
+            partition.last_stable_offset
+        ),
+        (NONE, 8, 8)
+    );
+    assert!(partition
+        .aborted_transactions
+        .as_ref()
+        .is_none_or(|aborted| aborted.is_empty()));
 }
 
 #[test]
-fn producer_state_follows_the_leader_change() {
-    let config = "\"broker.session.timeout.ms\" = 2000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
-    let mut cluster = cluster::Cluster::start(3, config);
+fn producer_state_follows_the_leader_change_with_leader_epoch_truncation() {
+    producer_state_follows_the_leader_change("leader-epoch");
+}
+
+#[test]
+fn producer_state_follows_the_leader_change_with_high_watermark_truncation() {
+    producer_state_follows_the_leader_change("high-watermark");
+}
+
+/// Acks=all batches, the leader SIGKILLed: the new leader (a follower that kept the producer
+/// state as it replicated) answers retries with the original offsets. The old leader restarts
+/// (state rebuilt from its log, truncated per `truncation`, then fetched), catches up and is made
+/// the only leader left: the same retry is still a duplicate there.
+fn producer_state_follows_the_leader_change(truncation: &str) {
+    let config = format!("\"replication.truncation\" = \"{truncation}\"\n\"broker.session.timeout.ms\" = 2000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n");
+    let mut cluster = cluster::Cluster::start(3, &config);
     assert_eq!(
         cluster::create_topic(cluster.address(1), "idem3", 1, 3),
         NONE
@@ -247,14 +283,11 @@ fn producer_state_follows_the_leader_change() {
     cluster.wait_topic_on(new_leader, "idem3");
     let address = cluster.address(new_leader);
     // The retry of the last batches, sent to the new leader: original offsets, no second copy.
-    cluster::wait_until("the new leader accepts acks=all", 600, || {
+    let answer = cluster::wait_until("the new leader accepts acks=all", 600, || {
         let answer = produce(address, "idem3", batch(pid, 0, 8, 2), -1);
         (answer.0 == NONE).then_some(answer)
     });
-    assert_eq!(
-        produce(address, "idem3", batch(pid, 0, 8, 2), -1),
-        (NONE, 8)
-    );
+    assert_eq!(answer, (NONE, 8));
     assert_eq!(
         produce(address, "idem3", batch(pid, 0, 6, 2), -1),
         (NONE, 6)
@@ -267,12 +300,11 @@ fn producer_state_follows_the_leader_change() {
         produce(address, "idem3", batch(pid, 0, 10, 1), -1),
         (NONE, 10)
     );
-    let read = values(address, "idem3");
     let expected: Vec<String> = (0..11).map(|s| format!("p{pid}-e0-s{s}")).collect();
-    assert_eq!(read, expected);
+    assert_eq!(values(address, "idem3"), expected);
 
-    // The old leader comes back as a follower, its state rebuilt from its log and what it fetches:
-    // after it leads again, the same retry is still a duplicate.
+    // The old leader comes back and catches up (back in the ISR); then the two others die, so
+    // it is the only replica left to lead.
     cluster.start_broker(leader);
     cluster.wait_partition(
         "the old leader back in the ISR",
@@ -280,16 +312,28 @@ fn producer_state_follows_the_leader_change() {
         0,
         |_, _, _, isr| isr.len() == 3,
     );
+    let third = (1..=3)
+        .find(|&id| id != leader && id != new_leader)
+        .expect("third broker");
     cluster.kill_broker(new_leader);
-    let (third, _, _, _) = cluster.wait_partition("another leader", "idem3", 0, |l, _, _, _| {
-        l > 0 && l != new_leader
+    cluster.kill_broker(third);
+    cluster.wait_partition("the old leader leads again", "idem3", 0, |l, _, _, _| {
+        l == leader
     });
-    cluster.wait_topic_on(third, "idem3");
-    let address = cluster.address(third);
-    let answer = cluster::wait_until("the third leader answers", 600, || {
-        let answer = produce(address, "idem3", batch(pid, 0, 10, 1), -1);
+    cluster.wait_topic_on(leader, "idem3");
+    let address = cluster.address(leader);
+    // acks=1: acks=all would be refused with the ISR below min.insync.replicas.
+    let answer = cluster::wait_until("the old leader answers", 600, || {
+        let answer = produce(address, "idem3", batch(pid, 0, 10, 1), 1);
         (answer.0 == NONE).then_some(answer)
     });
     assert_eq!(answer, (NONE, 10));
+    assert_eq!(produce(address, "idem3", batch(pid, 0, 4, 2), 1), (NONE, 4));
+    assert_eq!(
+        produce(address, "idem3", batch(pid, 0, 11, 1), 1),
+        (NONE, 11)
+    );
+    let mut expected = expected;
+    expected.push(format!("p{pid}-e0-s11"));
     assert_eq!(values(address, "idem3"), expected);
 }

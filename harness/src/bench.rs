@@ -19,10 +19,13 @@ pub struct BrokerBench {
     pub message_size_bytes: usize,
     pub rate_per_s: u64,
     pub settings: toml::Table,
+    /// `enable.idempotence=true` (librdkafka then requires acks=all).
+    pub idempotence: bool,
 }
 
 /// librdkafka settings for throughput: linger 5 ms, large batches, a deep queue.
-fn producer_config(acks: &str) -> BTreeMap<String, String> {
+fn producer_config(acks: &str, idempotence: bool) -> BTreeMap<String, String> {
+    let idempotence = if idempotence { "true" } else { "false" };
     [
         ("acks", acks),
         ("linger.ms", "5"),
@@ -31,7 +34,7 @@ fn producer_config(acks: &str) -> BTreeMap<String, String> {
         ("queue.buffering.max.messages", "2000000"),
         ("queue.buffering.max.kbytes", "2097151"),
         ("compression.type", "none"),
-        ("enable.idempotence", "false"),
+        ("enable.idempotence", idempotence),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -71,7 +74,7 @@ pub async fn run(b: BrokerBench) -> Result<BenchResult> {
         messages: b.messages,
         message_size_bytes: b.message_size_bytes,
         rate_per_s: b.rate_per_s,
-        config: producer_config(&b.acks),
+        config: producer_config(&b.acks, b.idempotence),
     };
     let result = tokio::task::spawn_blocking(move || workloads::bench::run(&spec)).await?.context("running the producer")?;
     if let Some(mut p) = platform {

@@ -150,6 +150,9 @@ enum BenchWhat {
         /// Broker settings, `key=value` (TOML value), repeatable: --set min.insync.replicas=2
         #[arg(long = "set")]
         settings: Vec<String>,
+        /// An idempotent producer (`enable.idempotence=true`; needs `--acks all`).
+        #[arg(long)]
+        idempotence: bool,
     },
 }
 
@@ -172,8 +175,8 @@ fn main() -> ExitCode {
             }),
         Command::Check { path, format: HistoryFormat::Kaos } => check_command(&path),
         Command::Check { path, format: HistoryFormat::Jepsen } => check_jepsen(&path),
-        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings } } => {
-            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings)))
+        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings, idempotence } } => {
+            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings, idempotence)))
         }
     };
     match result {
@@ -221,6 +224,7 @@ async fn bench_command(
     bootstrap: Option<String>,
     broker_bin: Option<PathBuf>,
     settings: Vec<String>,
+    idempotence: bool,
 ) -> Result<ExitCode> {
     let mut table = toml::Table::new();
     for kv in &settings {
@@ -233,7 +237,7 @@ async fn bench_command(
         table.insert(key.trim().to_string(), value);
     }
     let broker_bin = locate_broker(broker_bin)?;
-    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, settings: table };
+    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, settings: table, idempotence };
     let r = bench::run(bench).await?;
     println!("{}", serde_json::to_string(&r)?);
     eprintln!(

@@ -34,6 +34,7 @@ const RUNNABLE: &[&str] = &[
     "partition-leader-acks-all",
     "partition-halves-acks-1",
     "partition-halves-acks-all",
+    "leader-kill-idempotent",
 ];
 
 #[test]
@@ -108,6 +109,8 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(split.contains("× lost (required)"), "{split}");
     let split_all = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-all")).expect("split acks=all ran");
     assert!(!split_all.contains("× lost"), "{split_all}");
+    let idempotent = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-idempotent")).expect("idempotent ran");
+    assert!(!idempotent.contains("× lost") && !idempotent.contains("× duplicates"), "{idempotent}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

@@ -479,34 +479,73 @@ impl Log {
         Ok(entries)
     }
 
-    /// The producer fields of every idempotent batch in the newest segments, oldest first: whole
-    /// segments from the newest back while their bytes fit in `bytes_max` (the active segment
-    /// always). Returns the batches and the offset the scan started at.
+    /// Calls `found` with the producer fields of every idempotent batch in the newest segments,
+    /// oldest first: whole segments from the newest back while their bytes fit in `bytes_max`
+    /// (the active segment always). Returns the number of batches scanned and the offset the
+    /// scan started at. Memory: one read buffer.
     pub fn scan_producer_batches(
         &self,
         bytes_max: u64,
-    ) -> Result<(Vec<crate::producer::ProducerAppend>, i64), LogError> {
+        mut found: impl FnMut(&crate::producer::ProducerAppend),
+    ) -> Result<(usize, i64), LogError> {
         let mut first = self.segments.len().saturating_sub(1);
         let mut bytes = self.segments.last().map_or(0, |s| s.size_bytes);
         while first > 0 && bytes + self.segments[first - 1].size_bytes <= bytes_max {
             first -= 1;
             bytes += self.segments[first].size_bytes;
         }
-        let mut found = Vec::new();
+        // Sequential reads of a buffer at a time (a positioned read per header would cost a
+        // syscall per batch: seconds for a log of small batches).
+        let mut batches = 0usize;
+        let mut buffer = vec![0u8; limits::RECOVERY_READ_BUFFER_BYTES];
         for segment in &self.segments[first..] {
+            let inconsistent = |position: u64, what: String| {
+                LogError::Inconsistent(format!(
+                    "{} at {position}: {what}",
+                    segment.log_path.display()
+                ))
+            };
             let mut position = 0u64;
             while position < segment.size_bytes {
-                let header = segment.read_batch_header(position)?;
-                if let Some(append) =
-                    crate::producer::ProducerAppend::of(&header, header.base_offset)
-                {
-                    found.push(append);
+                let len = usize::try_from((segment.size_bytes - position).min(buffer.len() as u64))
+                    .unwrap_or(buffer.len());
+                segment
+                    .file
+                    .read_exact_at(&mut buffer[..len], position)
+                    .map_err(|e| io_err(&segment.log_path, e))?;
+                let mut at = 0usize;
+                while at + batch::BATCH_HEADER_BYTES <= len {
+                    let header =
+                        batch::parse_header(&buffer[at..len], limits::STORED_BATCH_BYTES_MAX)
+                            .map_err(|e| inconsistent(position + at as u64, e.to_string()))?;
+                    if position + (at + header.total_bytes) as u64 > segment.size_bytes {
+                        return Err(inconsistent(
+                            position + at as u64,
+                            format!(
+                                "batch of {} bytes runs past the segment end",
+                                header.total_bytes
+                            ),
+                        ));
+                    }
+                    if let Some(append) =
+                        crate::producer::ProducerAppend::of(&header, header.base_offset)
+                    {
+                        found(&append);
+                    }
+                    batches += 1;
+                    at += header.total_bytes;
                 }
-                position += header.total_bytes as u64;
+                if at == 0 {
+                    return Err(inconsistent(
+                        position,
+                        "batch header runs past the segment end".into(),
+                    ));
+                }
+                position += at as u64;
             }
         }
         let start = self.segments.get(first).map_or(0, |s| s.base_offset);
-        Ok((found, start))
+        Ok((batches, start))
     }
 
     fn append_inner(
@@ -918,6 +957,47 @@ mod tests {
         assert!(outcome.truncated.is_none(), "{outcome:?}");
         assert_eq!(log.log_end_offset(), 1);
         assert_eq!(log.scan_epochs().expect("epochs"), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn producer_batches_are_scanned_across_read_buffers_and_bounded_by_segments() {
+        use crate::wire::batch::build_producer_batch;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // One large segment: batches straddle the 1 MiB read buffer.
+        let (mut log, _) = Log::open(dir.path(), config(64 << 20), 0, false).expect("open");
+        let count = 20_000;
+        for i in 0..count {
+            let records = build_producer_batch(0, 1, &[b"0123456789"], 3, 0, i);
+            let spans = validate_records(&records, 1 << 20).expect("valid");
+            log.append(&records, &spans, 0).expect("append");
+        }
+        append_values(&mut log, &[b"not idempotent"]);
+        assert!(log.segments[0].size_bytes > limits::RECOVERY_READ_BUFFER_BYTES as u64);
+        let mut sequences = Vec::new();
+        let (batches, from) = log
+            .scan_producer_batches(u64::MAX, |a| {
+                assert_eq!(a.batch.first_offset, i64::from(a.batch.first_sequence));
+                sequences.push(a.batch.first_sequence);
+            })
+            .expect("scan");
+        assert_eq!((batches, from), (count as usize + 1, 0));
+        assert_eq!(sequences, (0..count).collect::<Vec<_>>());
+        drop(log);
+        // Small segments: only the newest that fit in the bound are read.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1024), 0, false).expect("open");
+        for i in 0..100 {
+            let records = build_producer_batch(0, 1, &[&[b'x'; 100]], 3, 0, i);
+            let spans = validate_records(&records, 1 << 20).expect("valid");
+            log.append(&records, &spans, 0).expect("append");
+        }
+        assert!(log.segment_count() > 5);
+        let mut last = None;
+        let (batches, from) = log
+            .scan_producer_batches(2048, |a| last = Some(a.batch.first_sequence))
+            .expect("scan");
+        assert!(from > 0 && batches < 100, "{batches} batches from {from}");
+        assert_eq!(last, Some(99));
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn serve(shared: Arc<Shared>, mut client: TcpStream, lose_every: usize) {
             let correlation_id = i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
             if api_key == PRODUCE {
                 let count = shared.produce_requests.fetch_add(1, Ordering::SeqCst) + 1;
-                if lose_every > 0 && count % lose_every == 0 {
+                if lose_every > 0 && count.is_multiple_of(lose_every) {
                     doomed.lock().expect("lock").insert(correlation_id);
                 }
             }
