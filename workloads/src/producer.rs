@@ -37,6 +37,17 @@ struct Delivery {
 #[derive(Default)]
 pub(crate) struct Reports {
     deliveries: Mutex<Vec<Delivery>>,
+    /// With acks=0 the broker names no offset: librdkafka reports `OFFSET_INVALID` (-1001) plus the
+    /// message's index in its batch, which reaches 0, 1, … in batches of over 1001 messages and
+    /// would pass for a position. Such reports are recorded as offset -1.
+    no_positions: bool,
+}
+
+impl Reports {
+    fn for_config(config: &std::collections::BTreeMap<String, String>) -> Reports {
+        let acks = config.get("acks").or_else(|| config.get("request.required.acks"));
+        Reports { no_positions: acks.is_some_and(|a| a.trim() == "0"), ..Reports::default() }
+    }
 }
 
 impl ClientContext for Reports {}
@@ -46,7 +57,10 @@ impl ProducerContext for Reports {
 
     fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
         let outcome = match result {
-            Ok(msg) => Outcome::Acked { topic: msg.topic().to_string(), partition: msg.partition(), offset: msg.offset() },
+            Ok(msg) => {
+                let offset = if self.no_positions { -1 } else { msg.offset() };
+                Outcome::Acked { topic: msg.topic().to_string(), partition: msg.partition(), offset }
+            }
             Err((err, msg)) => {
                 let name = error_name(err);
                 if persisted_status(msg) == PersistStatus::NotPersisted {
@@ -214,7 +228,7 @@ pub(crate) fn create_producer(spec: &ProducerSpec) -> Result<BaseProducer<Report
     for (k, v) in &spec.config {
         config.set(k, v);
     }
-    config.create_with_context(Reports::default()).map_err(WorkloadError::kafka("creating the producer"))
+    config.create_with_context(Reports::for_config(&spec.config)).map_err(WorkloadError::kafka("creating the producer"))
 }
 
 /// Writes out the delivery reports collected so far as `send` completions, and returns them.
@@ -241,4 +255,19 @@ pub(crate) fn drain_reports(producer: &BaseProducer<Reports>, sink: &mut OpSink)
 /// Writes out the delivery reports collected so far; returns how many messages they completed.
 fn drain(producer: &BaseProducer<Reports>, sink: &mut OpSink) -> Result<u64, WorkloadError> {
     Ok(drain_reports(producer, sink)?.len() as u64)
+}
+
+#[cfg(test)]
+mod reports_tests {
+    use super::*;
+
+    #[test]
+    fn acks_zero_reports_carry_no_position() {
+        let config = |k: &str, v: &str| [(k.to_string(), v.to_string())].into_iter().collect();
+        assert!(Reports::for_config(&config("acks", "0")).no_positions);
+        assert!(Reports::for_config(&config("request.required.acks", "0")).no_positions);
+        assert!(!Reports::for_config(&config("acks", "1")).no_positions);
+        assert!(!Reports::for_config(&config("acks", "all")).no_positions);
+        assert!(!Reports::for_config(&Default::default()).no_positions);
+    }
 }
