@@ -162,6 +162,31 @@ pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
         .map_err(|e| io_err(dir, e))
 }
 
+/// Creates `dir` and any missing parents durably: each directory this call creates is fsynced
+/// into its parent, so that a power loss right after does not take the new directory (and all
+/// that was fsynced inside it) away. Existing directories are left as they are.
+pub fn create_dir_durably(dir: &Path) -> Result<(), LogError> {
+    let mut missing = Vec::new();
+    let mut current = Some(dir);
+    while let Some(path) = current {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            break;
+        }
+        missing.push(path);
+        current = path.parent();
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    // Top-down: a child's entry is durable only once its parent's is.
+    for path in missing.iter().rev() {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 impl Log {
     /// Opens (or creates) the log in `dir`. Unless `clean_shutdown`, every segment from the one
     /// holding `recovery_point` is validated batch by batch and the log is cut at the first torn or
