@@ -361,6 +361,7 @@ impl Partition {
                                 base_offset: original.first_offset,
                                 last_offset: original.last_offset,
                                 recovery_point_advanced: false,
+                                rolled: false,
                             },
                             log_start_offset,
                             leader_epoch,
@@ -376,7 +377,7 @@ impl Partition {
             stored.producers.record(append);
         }
         drop(stored);
-        if info.recovery_point_advanced {
+        if info.recovery_point_advanced || info.rolled {
             self.signals.checkpoint_needed.notify_one();
         }
         self.maybe_advance_high_watermark(&state);
@@ -412,7 +413,7 @@ impl Partition {
         }
         let log_end_offset = stored.log.log_end_offset();
         drop(stored);
-        if info.recovery_point_advanced {
+        if info.recovery_point_advanced || info.rolled {
             self.signals.checkpoint_needed.notify_one();
         }
         Ok(log_end_offset)
@@ -757,6 +758,26 @@ impl Partition {
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
         let high_watermark = self.high_watermark();
         self.stored().log.max_timestamp_offset(high_watermark)
+    }
+
+    /// fsyncs rolled segments not yet flushed, without holding the log lock while fsyncing (so
+    /// appends go on); returns true when the recovery point advanced. Called by the checkpoint
+    /// writer after a roll.
+    pub fn flush_rolled(&self) -> Result<bool, LogError> {
+        let (plan, truncations) = {
+            let stored = self.stored();
+            match stored.log.rolled_flush_plan() {
+                Some(plan) => (plan, stored.truncations),
+                None => return Ok(false),
+            }
+        };
+        plan.run()?;
+        let mut stored = self.stored();
+        if stored.truncations != truncations {
+            // The log was cut meanwhile: what was fsynced may not be what is there now.
+            return Ok(false);
+        }
+        Ok(stored.log.rolled_flushed(plan.up_to))
     }
 
     /// fsyncs the log; notifies the checkpoint writer when the recovery point advanced.

@@ -135,7 +135,9 @@ impl Broker {
         advertised_port: i32,
     ) -> Result<(Broker, StartupReport), StateError> {
         let data_dir = config.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).map_err(|e| io_err(&data_dir, e))?;
+        // Durably: on a power loss right after the first start, a data dir whose entry in its
+        // parent was never fsynced vanishes with everything fsynced inside it.
+        crate::log::create_dir_durably(&data_dir)?;
         let marker = data_dir.join(CLEAN_SHUTDOWN_FILE_NAME);
         let clean_shutdown = marker.exists();
         let mut report = StartupReport {

@@ -142,6 +142,9 @@ enum BenchWhat {
         /// Messages per second (0 = as fast as possible), for latency at a given load.
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// librdkafka linger.ms (5 = throughput; lower it to measure latency without the client's own wait).
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u32,
         /// Measure a broker that is already running instead of starting one.
         #[arg(long)]
         bootstrap: Option<String>,
@@ -175,8 +178,8 @@ fn main() -> ExitCode {
             }),
         Command::Check { path, format: HistoryFormat::Kaos } => check_command(&path),
         Command::Check { path, format: HistoryFormat::Jepsen } => check_jepsen(&path),
-        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings, idempotence } } => {
-            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, bootstrap, broker_bin, settings, idempotence)))
+        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence } } => {
+            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence)))
         }
     };
     match result {
@@ -221,6 +224,7 @@ async fn bench_command(
     messages: u64,
     message_size_bytes: usize,
     rate_per_s: u64,
+    linger_ms: u32,
     bootstrap: Option<String>,
     broker_bin: Option<PathBuf>,
     settings: Vec<String>,
@@ -237,12 +241,15 @@ async fn bench_command(
         table.insert(key.trim().to_string(), value);
     }
     let broker_bin = locate_broker(broker_bin)?;
-    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, settings: table, idempotence };
-    let r = bench::run(bench).await?;
-    println!("{}", serde_json::to_string(&r)?);
+    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, linger_ms, settings: table, idempotence };
+    let result = bench::run(bench).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    let r = &result.producer;
+    let rss: Vec<String> = result.broker_rss_peak_kib.iter().map(|(node, kib)| format!("{node} {:.1} MiB", *kib as f64 / 1024.0)).collect();
     eprintln!(
-        "{:.0} msg/s ({:.1} MB/s), latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s",
-        r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s
+        "{:.0} msg/s ({:.1} MB/s), latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s, linger.ms {}, broker peak RSS: {}",
+        r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s,
+        result.linger_ms, if rss.is_empty() { "not measured".to_string() } else { rss.join(", ") }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -572,8 +572,8 @@ fn crash_broker(config: &str, daemon_args: &[&str]) -> Crash {
     let addr = free_port();
     let config_path = tmp.path().join("broker.toml");
     fs::write(&config_path, format!("\"advertised.listener\" = \"{addr}\"\n{config}")).expect("broker config");
-    // The data directory exists (durably) before the broker first starts, as on a real host: the
-    // broker creates it if missing but does not fsync its parent.
+    // The data directory exists (durably) before the broker first starts, as on a real host (the
+    // broker creating it is the next test's case).
     let data_dir = daemon.mount.join("data");
     fs::create_dir(&data_dir).expect("data dir");
     sync_dir(&daemon.mount);
@@ -640,4 +640,27 @@ fn the_broker_cuts_a_torn_tail_at_recovery() {
     }
     let next = crash.after.len() as i64;
     assert_eq!(crash.produced_after.keys().copied().collect::<Vec<_>>(), vec![next, next + 1, next + 2]);
+}
+
+#[test]
+fn the_broker_creates_its_data_dir_durably_so_a_power_loss_right_after_keeps_it() {
+    // The data dir and its parent do not exist: the broker creates both at its first start. With
+    // flush.messages = 1 every acknowledged message is fsynced; after a power loss they are all
+    // there only if the broker also fsynced each new directory into its parent.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path(), &[]);
+    let addr = free_port();
+    let config_path = tmp.path().join("broker.toml");
+    fs::write(&config_path, format!("\"advertised.listener\" = \"{addr}\"\n\"flush.messages\" = 1\n")).expect("broker config");
+    let data_dir = daemon.mount.join("kafka").join("data");
+    let broker = Broker::start(&data_dir, addr, &config_path, &tmp.path().join("broker-1.log"));
+    let acked = produce(addr, "first-start", 5);
+    assert_eq!(acked.len(), 5, "broker log:\n{}", broker.log_text());
+    broker.kill();
+    let report = daemon.power_loss();
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert!(data_dir.is_dir(), "the data dir vanished in the power loss; report {report}");
+    let restarted = Broker::start(&data_dir, addr, &config_path, &tmp.path().join("broker-2.log"));
+    let after = read_all(addr);
+    assert_eq!(after, acked, "report {report}\nrestarted broker:\n{}", restarted.log_text());
 }

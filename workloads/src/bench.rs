@@ -76,7 +76,52 @@ impl ProducerContext for Counter {
     }
 }
 
+/// How long the warm-up may take: a new topic's replicas learn of it on their next metadata pull.
+const WARM_UP_MS_MAX: u64 = 30_000;
+
+/// Delivery of the warm-up messages: how many succeeded.
+struct WarmUp(AtomicU64);
+
+impl ClientContext for WarmUp {}
+
+impl ProducerContext for WarmUp {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_ok() {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends single messages until one is acknowledged (or `WARM_UP_MS_MAX` passes), so that the
+/// measurement starts on a topic whose leader and followers all serve it: a topic created a moment
+/// ago is not yet known to every replica, and the wait for that would count as produce latency.
+fn warm_up(spec: &BenchSpec) -> Result<(), WorkloadError> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &spec.bootstrap);
+    for (k, v) in &spec.config {
+        config.set(k, v);
+    }
+    let producer: BaseProducer<WarmUp> =
+        config.create_with_context(WarmUp(AtomicU64::new(0))).map_err(WorkloadError::kafka("creating the warm-up producer"))?;
+    let value = vec![b'w'; spec.message_size_bytes];
+    let started = Instant::now();
+    while producer.context().0.load(Ordering::Relaxed) == 0 && started.elapsed() < Duration::from_millis(WARM_UP_MS_MAX) {
+        let record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&spec.topic).payload(&value[..]);
+        if producer.send(record).is_err() {
+            producer.poll(Duration::from_millis(POLL_WAIT_MS));
+            continue;
+        }
+        let _ = producer.flush(Duration::from_millis(WARM_UP_MS_MAX));
+    }
+    if producer.context().0.load(Ordering::Relaxed) == 0 {
+        return Err(WorkloadError::Incomplete(format!("no warm-up message acknowledged within {WARM_UP_MS_MAX} ms")));
+    }
+    Ok(())
+}
+
 pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
+    warm_up(spec)?;
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &spec.bootstrap);
     for (k, v) in &spec.config {

@@ -141,9 +141,10 @@ pub struct Controller {
 impl Controller {
     /// Loads the durable state from the data dir (or starts empty).
     pub fn open(config: ControllerConfig) -> Result<Controller, ControllerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| store::StoreError::Io {
+        // Durably (its parent fsynced), so that a power loss cannot take the new dir away.
+        crate::log::create_dir_durably(&config.data_dir).map_err(|e| store::StoreError::Io {
             path: config.data_dir.clone(),
-            source,
+            source: std::io::Error::other(e.to_string()),
         })?;
         let mut durable = store::read(&config.data_dir)?.unwrap_or_default();
         if durable.cluster_id.is_empty() {

@@ -71,9 +71,39 @@ pub struct Truncation {
 pub struct AppendInfo {
     pub base_offset: i64,
     pub last_offset: i64,
-    /// True when this append advanced the recovery point (a roll fsynced the old segment, or
-    /// flush.messages was reached): the checkpoint should be rewritten.
+    /// True when this append advanced the recovery point (flush.messages was reached): the
+    /// checkpoint should be rewritten.
     pub recovery_point_advanced: bool,
+    /// True when this append rolled a new segment: the rolled one is fsynced in the background
+    /// ([`Log::rolled_flush_plan`]), as Kafka does, rather than in the append path.
+    pub rolled: bool,
+}
+
+/// Rolled segments that may hold unflushed data, to fsync outside the log lock; once done,
+/// everything below `up_to` is durable ([`Log::rolled_flushed`]).
+#[derive(Debug)]
+pub struct RolledFlush {
+    pub files: Vec<(Arc<File>, PathBuf)>,
+    pub index_paths: Vec<PathBuf>,
+    pub up_to: i64,
+}
+
+impl RolledFlush {
+    /// fsyncs the planned segments and their indexes (no lock held). An index deleted meanwhile
+    /// (truncation) is skipped: the caller then does not use `up_to` anyway.
+    pub fn run(&self) -> Result<(), LogError> {
+        for (file, path) in &self.files {
+            file.sync_data().map_err(|e| io_err(path, e))?;
+        }
+        for path in &self.index_paths {
+            match File::open(path).and_then(|f| f.sync_data()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(path, e)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Bytes to read for a fetch, computed under the log lock and read outside it.
@@ -160,6 +190,31 @@ pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err(dir, e))
+}
+
+/// Creates `dir` and any missing parents durably: each directory this call creates is fsynced
+/// into its parent, so that a power loss right after does not take the new directory (and all
+/// that was fsynced inside it) away. Existing directories are left as they are.
+pub fn create_dir_durably(dir: &Path) -> Result<(), LogError> {
+    let mut missing = Vec::new();
+    let mut current = Some(dir);
+    while let Some(path) = current {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            break;
+        }
+        missing.push(path);
+        current = path.parent();
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    // Top-down: a child's entry is durable only once its parent's is.
+    for path in missing.iter().rev() {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 impl Log {
@@ -556,6 +611,7 @@ impl Log {
     ) -> Result<AppendInfo, LogError> {
         let base_offset = self.log_end_offset();
         let recovery_point_before = self.recovery_point;
+        let mut rolled = false;
         let mut last_offset = base_offset - 1;
         let mut messages = 0u64;
         for span in spans {
@@ -574,6 +630,7 @@ impl Log {
             let too_far = batch_next_offset - active.base_offset > i64::from(u32::MAX);
             if !active.is_empty() && (too_big || too_far) {
                 self.roll()?;
+                rolled = true;
             }
             let epoch = leader_epoch.unwrap_or(span.header.partition_leader_epoch);
             let prefix = batch::patched_prefix(bytes, batch_base_offset, epoch);
@@ -597,14 +654,15 @@ impl Log {
             base_offset,
             last_offset,
             recovery_point_advanced,
+            rolled,
         })
     }
 
-    /// Starts a new active segment at the LEO, fsyncing the old one first (as Kafka does on roll).
+    /// Starts a new active segment at the LEO. The old one is fsynced later, off the append path
+    /// (Kafka's roll schedules the flush of the rolled segment); the recovery point stays until it
+    /// is.
     fn roll(&mut self) -> Result<(), LogError> {
         let next_offset = self.log_end_offset();
-        self.active()?.flush()?;
-        self.recovery_point = self.recovery_point.max(next_offset);
         let segment = Segment::create(&self.dir, next_offset)?;
         sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base_offset = next_offset, "rolled segment");
@@ -612,15 +670,56 @@ impl Log {
         Ok(())
     }
 
-    /// fsyncs the active segment; returns true when the recovery point advanced.
+    /// Rolled segments holding data above the recovery point (not fsynced yet), if any.
+    pub fn rolled_flush_plan(&self) -> Option<RolledFlush> {
+        let (active, rolled) = self.segments.split_last()?;
+        let pending: Vec<&Segment> = rolled
+            .iter()
+            .filter(|s| s.next_offset > self.recovery_point)
+            .collect();
+        if pending.is_empty() {
+            return None;
+        }
+        Some(RolledFlush {
+            files: pending
+                .iter()
+                .map(|s| (Arc::clone(&s.file), s.log_path.clone()))
+                .collect(),
+            index_paths: pending.iter().map(|s| s.index_path.clone()).collect(),
+            up_to: active.base_offset,
+        })
+    }
+
+    /// A [`RolledFlush`] planned on this log completed with no truncation since: everything below
+    /// its `up_to` is durable. Returns true when the recovery point advanced.
+    pub fn rolled_flushed(&mut self, up_to: i64) -> bool {
+        let up_to = up_to.min(self.log_end_offset());
+        if up_to > self.recovery_point {
+            self.recovery_point = up_to;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// fsyncs every segment above the recovery point (rolled ones not flushed in the background
+    /// yet, and the active one); returns true when the recovery point advanced.
     pub fn flush(&mut self) -> Result<bool, LogError> {
         let log_end_offset = self.log_end_offset();
         if self.recovery_point >= log_end_offset {
             self.unflushed_messages = 0;
             return Ok(false);
         }
-        // Older segments were fsynced when they were rolled.
-        self.active()?.flush()?;
+        let (active, rolled) = self
+            .segments
+            .split_last()
+            .ok_or_else(|| LogError::Inconsistent("log has no segment".into()))?;
+        for segment in rolled {
+            if segment.next_offset > self.recovery_point {
+                segment.flush()?;
+            }
+        }
+        active.flush()?;
         self.recovery_point = log_end_offset;
         self.unflushed_messages = 0;
         Ok(true)
@@ -1011,5 +1110,37 @@ mod tests {
         assert_eq!(log.recovery_point(), 0);
         assert!(append_values(&mut log, &[b"a"]).recovery_point_advanced);
         assert_eq!(log.recovery_point(), 3);
+    }
+
+    #[test]
+    fn a_roll_leaves_the_rolled_segment_to_a_flush_outside_the_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(256), 0, false).expect("open");
+        let value: &[u8] = b"0123456789012345678901234567890123456789";
+        let mut rolls = 0;
+        for _ in 0..12 {
+            let info = append_values(&mut log, &[value, value]);
+            assert!(!info.recovery_point_advanced, "the append path fsyncs nothing");
+            rolls += usize::from(info.rolled);
+        }
+        assert!(rolls >= 2, "{rolls} rolls");
+        assert_eq!(log.recovery_point(), 0);
+        let plan = log.rolled_flush_plan().expect("rolled segments to flush");
+        assert_eq!(plan.files.len(), log.segment_count() - 1);
+        assert_eq!(plan.up_to, log.segments.last().expect("active").base_offset);
+        plan.run().expect("fsync");
+        assert!(log.rolled_flushed(plan.up_to));
+        assert_eq!(log.recovery_point(), plan.up_to);
+        assert!(log.rolled_flush_plan().is_none(), "nothing rolled is left unflushed");
+        // A later roll plans only the new rolled segment; flush() takes everything.
+        while !append_values(&mut log, &[value, value]).rolled {}
+        assert_eq!(log.rolled_flush_plan().expect("one more").files.len(), 1);
+        assert!(log.flush().expect("flush"));
+        assert_eq!(log.recovery_point(), log.log_end_offset());
+        assert!(log.rolled_flush_plan().is_none());
+        // A truncation below the recovery point pulls it back; a stale plan's end cannot pass the LEO.
+        assert_eq!(log.truncate_to(2).expect("truncate"), 2);
+        assert_eq!(log.recovery_point(), 2);
+        assert!(!log.rolled_flushed(plan.up_to));
     }
 }

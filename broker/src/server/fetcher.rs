@@ -134,14 +134,10 @@ async fn truncate_by_leader_epoch(
                 Duration::ZERO,
             )
             .await?;
-        let Some(answer) = response.topics.first().and_then(|t| t.partitions.first()) else {
-            return Err(FollowError::Leader(
-                ResponseError::UnknownServerError.code(),
-            ));
-        };
-        if answer.error_code != 0 {
-            return Err(FollowError::Leader(answer.error_code));
-        }
+        let answer = only_answer(
+            response.topics.first().and_then(|t| t.partitions.first()),
+            |a| a.error_code,
+        )?;
         let log_end_offset = partition.log_end_offset();
         if answer.leader_epoch == UNDEFINED_EPOCH || answer.end_offset == UNDEFINED_OFFSET {
             // The leader knows no epoch this old: fall back to the HW (as Kafka does).
@@ -261,13 +257,20 @@ async fn leader_log_end_offset(
             Duration::ZERO,
         )
         .await?;
-    let Some(answer) = response.topics.first().and_then(|t| t.partitions.first()) else {
-        return Err(FollowError::Leader(
-            ResponseError::UnknownServerError.code(),
-        ));
-    };
-    if answer.error_code != 0 {
-        return Err(FollowError::Leader(answer.error_code));
-    }
+    let answer = only_answer(
+        response.topics.first().and_then(|t| t.partitions.first()),
+        |a| a.error_code,
+    )?;
     Ok(answer.offset)
+}
+
+/// The one partition answer of a follower's request to the leader: a missing answer is an
+/// unknown server error, an answer with an error code is that error.
+fn only_answer<T>(answer: Option<&T>, error_code: impl Fn(&T) -> i16) -> Result<&T, FollowError> {
+    let answer =
+        answer.ok_or_else(|| FollowError::Leader(ResponseError::UnknownServerError.code()))?;
+    match error_code(answer) {
+        0 => Ok(answer),
+        code => Err(FollowError::Leader(code)),
+    }
 }

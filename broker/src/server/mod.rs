@@ -112,7 +112,16 @@ pub fn spawn_background_tasks(broker: &Arc<Broker>) {
         loop {
             broker.signals.checkpoint_needed.notified().await;
             let writing = Arc::clone(&broker);
-            match tokio::task::spawn_blocking(move || writing.write_checkpoint()).await {
+            // Rolled segments first (their fsync moved off the append path), then the checkpoint.
+            let flushing = move || {
+                for partition in writing.partitions() {
+                    if let Err(e) = partition.flush_rolled() {
+                        tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsyncing rolled segments failed");
+                    }
+                }
+                writing.write_checkpoint()
+            };
+            match tokio::task::spawn_blocking(flushing).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "writing the recovery-point checkpoint failed")

@@ -40,6 +40,10 @@ impl Node {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+    /// The process id of the running node (its process group leader).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(match self.role {
             Role::Broker { .. } => "broker.log",

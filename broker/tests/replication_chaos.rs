@@ -1,0 +1,194 @@
+//! Several partitions under repeated leader SIGKILL with a librdkafka acks=all producer: after
+//! every failover (and the killed broker's restart), every partition keeps receiving
+//! acknowledged writes, and at the end every replica holds every acknowledged message of every
+//! partition. A regression test for a partition that stopped receiving data for good after a
+//! failover (LEO 0 on every replica, its leader with the full ISR). The producer writes to each
+//! partition in turn, so a partition it cannot reach shows as one without new acknowledgements.
+//! `KAOS_RDKAFKA_DEBUG=broker,topic,msg` turns on librdkafka's debug log for a failing run.
+
+mod cluster;
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+const TOPIC: &str = "chaos";
+const PARTITIONS: i32 = 3;
+const ROUNDS: i32 = 6;
+
+/// Successful delivery reports: (partition, offset) → message id.
+#[derive(Default)]
+struct Deliveries {
+    acked: Mutex<BTreeMap<(i32, i64), u64>>,
+    failed: Mutex<usize>,
+}
+
+impl Deliveries {
+    fn per_partition(&self) -> [usize; PARTITIONS as usize] {
+        let mut counts = [0; PARTITIONS as usize];
+        for (partition, _) in self.acked.lock().expect("lock").keys() {
+            counts[*partition as usize] += 1;
+        }
+        counts
+    }
+}
+
+struct Reports(Arc<Deliveries>);
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => {
+                let id = broker::dump::message_id(message.payload().unwrap_or_default())
+                    .expect("our message");
+                self.0
+                    .acked
+                    .lock()
+                    .expect("lock")
+                    .insert((message.partition(), message.offset()), id);
+            }
+            Err(_) => *self.0.failed.lock().expect("lock") += 1,
+        }
+    }
+}
+
+#[test]
+fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkills() {
+    let config = "\"broker.session.timeout.ms\" = 3000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
+    let mut cluster = Cluster::start(3, config);
+    assert_eq!(create_topic(cluster.address(1), TOPIC, PARTITIONS, 3), 0);
+    // The first kill comes right after the topic's creation, while the brokers create their
+    // replicas (a broker killed there once came back with another topic id for them).
+    let (leader, _, _, _) = cluster.wait_partition("a first leader", TOPIC, 0, |l, _, _, _| l >= 0);
+    cluster.kill_broker(leader);
+    cluster.start_broker(leader);
+    for partition in 0..PARTITIONS {
+        cluster.wait_partition("leader, ISR of 3", TOPIC, partition, |l, _, _, isr| {
+            l >= 0 && isr.len() == 3
+        });
+    }
+    for id in 1..=3 {
+        cluster.wait_topic_on(id, TOPIC);
+    }
+    let deliveries = Arc::new(Deliveries::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer_thread = {
+        let (deliveries, stop, bootstrap) = (
+            Arc::clone(&deliveries),
+            Arc::clone(&stop),
+            cluster.bootstrap(),
+        );
+        std::thread::spawn(move || {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", &bootstrap)
+                .set("acks", "all")
+                .set("linger.ms", "2")
+                .set("message.timeout.ms", "60000")
+                .set("reconnect.backoff.max.ms", "1000")
+                .set("topic.metadata.refresh.interval.ms", "1000");
+            if let Ok(debug) = std::env::var("KAOS_RDKAFKA_DEBUG") {
+                config.set("debug", &debug);
+            }
+            let producer: BaseProducer<Reports> =
+                config.create_with_context(Reports(deliveries)).expect("producer");
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let value = format!("kaos:{sent}:payload");
+                // Each partition in turn: a partition the producer cannot reach shows up as a
+                // partition without new acknowledgements.
+                let partition = (sent % PARTITIONS as u64) as i32;
+                let mut record: BaseRecord<'_, (), String> =
+                    BaseRecord::to(TOPIC).partition(partition).payload(&value);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((
+                            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                            returned,
+                        )) => {
+                            record = returned;
+                            producer.poll(Duration::from_millis(10));
+                        }
+                        Err((e, _)) => panic!("send failed: {e}"),
+                    }
+                }
+                sent += 1;
+                producer.poll(Duration::from_millis(1));
+            }
+            let started = Instant::now();
+            while producer.in_flight_count() > 0 && started.elapsed() < Duration::from_secs(90) {
+                producer.poll(Duration::from_millis(100));
+            }
+            sent
+        })
+    };
+    let every_partition_gains = |what: &str, before: [usize; PARTITIONS as usize]| {
+        wait_until(what, 1200, || {
+            let now = deliveries.per_partition();
+            (0..PARTITIONS as usize)
+                .all(|p| now[p] >= before[p] + 50)
+                .then_some(())
+        });
+    };
+    every_partition_gains("acks on every partition before the first kill", [0; 3]);
+    for round in 0..ROUNDS {
+        let partition = round % PARTITIONS;
+        let (leader, epoch, _, _) =
+            cluster.wait_partition("a leader with a full ISR", TOPIC, partition, |l, _, _, isr| {
+                l >= 0 && isr.len() == 3
+            });
+        cluster.kill_broker(leader);
+        cluster.wait_partition("failover", TOPIC, partition, |l, e, _, _| {
+            l >= 0 && l != leader && e > epoch
+        });
+        let before = deliveries.per_partition();
+        every_partition_gains(&format!("round {round}: acks on every partition after the failover"), before);
+        cluster.start_broker(leader);
+        let before = deliveries.per_partition();
+        every_partition_gains(&format!("round {round}: acks on every partition after the restart"), before);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer_thread.join().expect("producer thread");
+    let acknowledged = deliveries.acked.lock().expect("lock").clone();
+    assert!(!acknowledged.is_empty(), "nothing acknowledged of {sent}");
+    // Every acknowledged message is served by the current leader of its partition.
+    for partition in 0..PARTITIONS {
+        let (leader, _, _, _) = cluster.wait_partition("a leader", TOPIC, partition, |l, _, _, _| {
+            cluster.brokers.get(&l).is_some_and(|b| b.is_some())
+        });
+        let last_acked = acknowledged
+            .keys()
+            .filter(|(p, _)| *p == partition)
+            .map(|(_, o)| *o)
+            .max()
+            .expect("acks on every partition");
+        let served: BTreeMap<i64, Option<u64>> =
+            wait_until("the leader's HW covers every ack", 1200, || {
+                let ids = try_read_ids(cluster.address(leader), TOPIC, partition)?;
+                (ids.last().is_some_and(|(o, _)| *o >= last_acked))
+                    .then_some(ids.into_iter().collect())
+            });
+        for ((p, offset), id) in &acknowledged {
+            if *p == partition {
+                assert_eq!(
+                    served.get(offset),
+                    Some(&Some(*id)),
+                    "partition {partition}: acknowledged id {id} at offset {offset}"
+                );
+            }
+        }
+    }
+}
