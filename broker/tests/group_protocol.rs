@@ -264,6 +264,25 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
     assert_eq!((synced.error_code, synced.assignment), (0, Bytes::from_static(b"assignment")));
     assert_eq!(heartbeat(&mut client, "g", &member, 1), 0);
 
+    // DescribeGroups and ListGroups show the stable group; an unknown group is Dead.
+    {
+        use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, ListGroupsRequest, ListGroupsResponse};
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g")), GroupId(s("nobody"))]);
+        client.send(ApiKey::DescribeGroups, 4, &request);
+        let (_, described): (i32, DescribeGroupsResponse) = decode_response(ApiKey::DescribeGroups, 4, client.read_frame().expect("DescribeGroups"));
+        let g = &described.groups[0];
+        assert_eq!((g.error_code, g.group_state.as_str(), g.protocol_type.as_str(), g.protocol_data.as_str()), (0, "Stable", "consumer", "range"));
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(g.members[0].member_id.as_str(), member);
+        assert_eq!(g.members[0].client_id.as_str(), "kaos-test");
+        assert_eq!(g.members[0].member_assignment, Bytes::from_static(b"assignment"));
+        assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+        client.send(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+        let (_, listed): (i32, ListGroupsResponse) = decode_response(ApiKey::ListGroups, 4, client.read_frame().expect("ListGroups"));
+        let listed: Vec<(&str, &str)> = listed.groups.iter().map(|g| (g.group_id.as_str(), g.group_state.as_str())).collect();
+        assert_eq!(listed, vec![("g", "Stable")]);
+    }
+
     // Fencing: a stale generation, an unknown member, an unknown group.
     assert_eq!(heartbeat(&mut client, "g", &member, 0), ResponseError::IllegalGeneration.code());
     assert_eq!(heartbeat(&mut client, "g", "stranger", 1), ResponseError::UnknownMemberId.code());
@@ -300,7 +319,12 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
         .with_protocol_type(s("consumer"))
         .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(s("range")).with_metadata(Bytes::new())]);
     other.send(ApiKey::JoinGroup, 5, &request);
-    assert_eq!(heartbeat(&mut client, "g", &member, 1), ResponseError::RebalanceInProgress.code());
+    // (The join travels on another connection: wait until the coordinator has it.)
+    let rebalancing = poll_until(200, Duration::from_millis(20), || {
+        (heartbeat(&mut client, "g", &member, 1) == ResponseError::RebalanceInProgress.code()).then_some(())
+    });
+    assert!(rebalancing.is_some(), "the heartbeat never reported the rebalance");
+    assert_eq!(commit(&mut client, "g", &member, 1, 6), 0);
     assert_eq!(sync(&mut client, "g", &member, 1, &[]).error_code, ResponseError::RebalanceInProgress.code());
     let rejoined = join(&mut client, 5, "g", &member, 2000);
     let (_, second): (i32, JoinGroupResponse) = decode_response(ApiKey::JoinGroup, 5, other.read_frame().expect("second join"));

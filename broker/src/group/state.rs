@@ -754,7 +754,7 @@ mod tests {
         old.require_known_member_id = false;
         let mut a_join = later(group.join(old.clone(), || "a".into(), Duration::ZERO, t0));
         a_join.try_recv().expect("joined");
-        let _ = later(group.sync("a", 1, vec![], t0));
+        drop(later(group.sync("a", 1, vec![], t0)));
         let mut b_join = later(group.join(old, || "b".into(), Duration::ZERO, t0));
         // a never rejoins but keeps heartbeating: after 2 s the join ends without it.
         assert_eq!(group.heartbeat("a", 1, t0 + Duration::from_millis(900)), ResponseError::RebalanceInProgress.code());
