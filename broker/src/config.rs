@@ -547,6 +547,28 @@ mod tests {
     }
 
     #[test]
+    fn group_keys_parse_default_and_are_checked() {
+        let defaults = GroupConfig::default();
+        assert_eq!(defaults.offsets_topic_num_partitions, 8);
+        assert_eq!(defaults.min_session_timeout_ms, 6_000);
+        let file = FileConfig::parse(
+            "\"offsets.topic.num.partitions\" = 3\n\"group.min.session.timeout.ms\" = 1000\n",
+        )
+        .expect("parses");
+        let group = GroupConfig::resolve(&file).expect("valid");
+        assert_eq!((group.offsets_topic_num_partitions, group.min_session_timeout_ms), (3, 1000));
+        for bad in [
+            "\"offsets.topic.num.partitions\" = 0\n",
+            "\"group.min.session.timeout.ms\" = 2000000\n",
+            "\"offset.metadata.max.bytes\" = 40000\n",
+            "\"offsets.topic.replication.factor\" = 0\n",
+        ] {
+            let file = FileConfig::parse(bad).expect("parses");
+            assert!(GroupConfig::resolve(&file).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = FileConfig::parse("\"segment.byte\" = 5\n").expect_err("unknown key");
         assert!(err.contains("segment.byte"), "{err}");
