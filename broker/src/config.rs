@@ -314,7 +314,7 @@ pub struct Config {
 pub struct GroupConfig {
     /// Partitions of `__consumer_offsets` when this broker creates it (Kafka: 50).
     pub offsets_topic_num_partitions: i32,
-    /// Its replication factor, lowered to the number of live brokers at creation.
+    /// Its replication factor (fewer if the controller has fewer live brokers at creation).
     pub offsets_topic_replication_factor: i16,
     /// How long an OffsetCommit waits for its record to be below the HW.
     pub offsets_commit_timeout_ms: u64,

@@ -149,3 +149,50 @@ fn group_survives_a_consumer_sigkill_and_a_coordinator_sigkill() {
     }
     wait_committed(&cluster, survivor, &end3);
 }
+
+/// An OffsetCommit is answered only once its record is below the HW: with both followers of the
+/// group's offsets partition stopped, the commit times out and OffsetFetch does not show it;
+/// once they run again, a commit succeeds.
+#[test]
+fn offset_commit_waits_for_the_high_watermark() {
+    let config = "\"broker.session.timeout.ms\" = 8000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n\"offsets.topic.num.partitions\" = 4\n\"offsets.commit.timeout.ms\" = 1000\n";
+    let cluster = Cluster::start(3, config);
+    let group = "hw-gated";
+    let (leader, followers) = wait_until("the offsets topic exists with a leader and 2 followers", 1200, || {
+        let (code, node) = find_coordinator(cluster.address(1), group);
+        if code != 0 {
+            return None;
+        }
+        let index = broker::group::partition_for(group, 4);
+        let (leader, _, replicas, isr) = cluster.partition_state("__consumer_offsets", index)?;
+        let followers: Vec<i32> = replicas.iter().copied().filter(|&r| r != leader).collect();
+        (leader == node && isr.len() == 3 && followers.len() == 2).then_some((leader, followers))
+    });
+    let address = cluster.address(leader);
+    wait_until("the coordinator commits", 600, || {
+        (simple_commit(address, group, "t", 0, 1) == 0).then_some(())
+    });
+    assert_eq!(offset_fetch(address, group, "t", &[0]), Ok(BTreeMap::from([(0, 1)])));
+
+    for &f in &followers {
+        cluster.pause_broker(f);
+    }
+    let code = simple_commit(address, group, "t", 0, 2);
+    assert_eq!(
+        code,
+        kafka_protocol::error::ResponseError::RequestTimedOut.code(),
+        "a commit the followers cannot replicate is not acknowledged"
+    );
+    assert_eq!(
+        offset_fetch(address, group, "t", &[0]),
+        Ok(BTreeMap::from([(0, 1)])),
+        "an unreplicated commit is not visible"
+    );
+    for &f in &followers {
+        cluster.resume_broker(f);
+    }
+    wait_until("a commit succeeds once the followers fetch again", 600, || {
+        (simple_commit(address, group, "t", 0, 3) == 0).then_some(())
+    });
+    assert_eq!(offset_fetch(address, group, "t", &[0]), Ok(BTreeMap::from([(0, 3)])));
+}

@@ -31,21 +31,45 @@ fn ensure_offsets_topic(broker: &Arc<Broker>) {
         return;
     }
     if broker.in_cluster() {
-        let live = i16::try_from(broker.cluster.image().brokers.len()).unwrap_or(i16::MAX);
-        let factor = config.offsets_topic_replication_factor.min(live.max(1));
-        tracing::info!(partitions = config.offsets_topic_num_partitions, replication_factor = factor, "asking the controller to create {OFFSETS_TOPIC}");
-        crate::server::cluster::spawn_create_topic(
-            broker,
-            OFFSETS_TOPIC,
-            config.offsets_topic_num_partitions,
-            factor,
-        );
+        // The configured factor first (the controller knows which brokers live); if the
+        // controller has fewer live brokers, as many as there are (min(RF, live brokers)).
+        let broker = Arc::clone(broker);
+        let (partitions, wanted) = (config.offsets_topic_num_partitions, config.offsets_topic_replication_factor);
+        tokio::spawn(async move {
+            let code = create_offsets_topic(&broker, partitions, wanted).await;
+            if code == ResponseError::InvalidReplicationFactor.code() {
+                let live = i16::try_from(broker.cluster.image().brokers.len()).unwrap_or(i16::MAX);
+                let factor = wanted.min(live).max(1);
+                if factor < wanted {
+                    create_offsets_topic(&broker, partitions, factor).await;
+                }
+            }
+        });
     } else {
         match broker.create_topic(OFFSETS_TOPIC, config.offsets_topic_num_partitions, false) {
             Ok(_) | Err(CreateTopicError::AlreadyExists) => {}
             Err(e) => tracing::error!(error = %e, "cannot create {OFFSETS_TOPIC}"),
         }
     }
+}
+
+/// Asks the controller to create the offsets topic; returns its error code.
+async fn create_offsets_topic(broker: &Arc<Broker>, partitions: i32, replication_factor: i16) -> i16 {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    tracing::info!(partitions, replication_factor, "asking the controller to create {OFFSETS_TOPIC}");
+    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(OFFSETS_TOPIC)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor),
+    ]);
+    let response = crate::server::cluster::forward_create_topics(broker, request).await;
+    let code = response.topics.first().map_or(-1, |t| t.error_code);
+    if code != 0 && code != ResponseError::TopicAlreadyExists.code() {
+        tracing::warn!(error_code = code, replication_factor, "creating {OFFSETS_TOPIC} failed");
+    }
+    code
 }
 
 pub fn handle(broker: &Arc<Broker>, request: &FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {

@@ -179,3 +179,26 @@ impl Drop for ConsumerProcess {
         }
     }
 }
+
+/// OffsetCommit v8 of one offset outside any generation (a simple consumer's commit, generation
+/// -1, no member): its error code.
+pub fn simple_commit(address: SocketAddr, group: &str, topic: &str, partition: i32, offset: i64) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+    let mut client = RawClient::connect(address);
+    let request = OffsetCommitRequest::default()
+        .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)])]);
+    let correlation_id = client.send(ApiKey::OffsetCommit, 8, &request);
+    let frame = client.read_frame().expect("OffsetCommit response");
+    let (got, response): (i32, OffsetCommitResponse) = decode_response(ApiKey::OffsetCommit, 8, frame);
+    assert_eq!(got, correlation_id);
+    response.topics[0].partitions[0].error_code
+}
