@@ -14,7 +14,11 @@ fn s(text: String) -> StrBytes {
     StrBytes::from_string(text)
 }
 
-pub fn handle(broker: &Arc<Broker>, request: &DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
     let groups = request
         .groups
         .iter()
@@ -25,17 +29,22 @@ pub fn handle(broker: &Arc<Broker>, request: &DescribeGroupsRequest, version: i1
                 return described.with_error_code(code);
             }
             let (index, leader_epoch) = match broker.groups.route(broker, id) {
-                Route::Here { index, leader_epoch } => (index, leader_epoch),
+                Route::Here {
+                    index,
+                    leader_epoch,
+                } => (index, leader_epoch),
                 Route::Refused(code) => return described.with_error_code(code),
             };
-            let found = broker.groups.with_group(index, leader_epoch, id, false, |g| {
-                (
-                    g.state.name(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.protocol_name.clone().unwrap_or_default(),
-                    g.describe_members(),
-                )
-            });
+            let found = broker
+                .groups
+                .with_group(index, leader_epoch, id, false, |g| {
+                    (
+                        g.state.name(),
+                        g.protocol_type.clone().unwrap_or_default(),
+                        g.protocol_name.clone().unwrap_or_default(),
+                        g.describe_members(),
+                    )
+                });
             match found {
                 Ok((state, protocol_type, protocol, members)) => described
                     .with_group_state(StrBytes::from_static_str(state))
@@ -44,22 +53,26 @@ pub fn handle(broker: &Arc<Broker>, request: &DescribeGroupsRequest, version: i1
                     .with_members(
                         members
                             .into_iter()
-                            .map(|(member_id, instance, client_id, host, metadata, assignment)| {
-                                let member = DescribedGroupMember::default()
-                                    .with_member_id(s(member_id))
-                                    .with_client_id(s(client_id))
-                                    .with_client_host(s(host))
-                                    .with_member_metadata(metadata)
-                                    .with_member_assignment(assignment);
-                                if version >= 4 {
-                                    member.with_group_instance_id(instance.map(s))
-                                } else {
-                                    member
-                                }
-                            })
+                            .map(
+                                |(member_id, instance, client_id, host, metadata, assignment)| {
+                                    let member = DescribedGroupMember::default()
+                                        .with_member_id(s(member_id))
+                                        .with_client_id(s(client_id))
+                                        .with_client_host(s(host))
+                                        .with_member_metadata(metadata)
+                                        .with_member_assignment(assignment);
+                                    if version >= 4 {
+                                        member.with_group_instance_id(instance.map(s))
+                                    } else {
+                                        member
+                                    }
+                                },
+                            )
                             .collect(),
                     ),
-                Err(code) if code == kafka_protocol::error::ResponseError::UnknownMemberId.code() => {
+                Err(code)
+                    if code == kafka_protocol::error::ResponseError::UnknownMemberId.code() =>
+                {
                     described.with_group_state(StrBytes::from_static_str("Dead"))
                 }
                 Err(code) => described.with_error_code(code),

@@ -34,7 +34,10 @@ fn ensure_offsets_topic(broker: &Arc<Broker>) {
         // The configured factor first (the controller knows which brokers live); if the
         // controller has fewer live brokers, as many as there are (min(RF, live brokers)).
         let broker = Arc::clone(broker);
-        let (partitions, wanted) = (config.offsets_topic_num_partitions, config.offsets_topic_replication_factor);
+        let (partitions, wanted) = (
+            config.offsets_topic_num_partitions,
+            config.offsets_topic_replication_factor,
+        );
         tokio::spawn(async move {
             let code = create_offsets_topic(&broker, partitions, wanted).await;
             if code == ResponseError::InvalidReplicationFactor.code() {
@@ -54,25 +57,41 @@ fn ensure_offsets_topic(broker: &Arc<Broker>) {
 }
 
 /// Asks the controller to create the offsets topic; returns its error code.
-async fn create_offsets_topic(broker: &Arc<Broker>, partitions: i32, replication_factor: i16) -> i16 {
+async fn create_offsets_topic(
+    broker: &Arc<Broker>,
+    partitions: i32,
+    replication_factor: i16,
+) -> i16 {
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
     use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
-    tracing::info!(partitions, replication_factor, "asking the controller to create {OFFSETS_TOPIC}");
-    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
-        CreatableTopic::default()
+    tracing::info!(
+        partitions,
+        replication_factor,
+        "asking the controller to create {OFFSETS_TOPIC}"
+    );
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_static_str(OFFSETS_TOPIC)))
             .with_num_partitions(partitions)
-            .with_replication_factor(replication_factor),
-    ]);
+            .with_replication_factor(replication_factor)]);
     let response = crate::server::cluster::forward_create_topics(broker, request).await;
     let code = response.topics.first().map_or(-1, |t| t.error_code);
     if code != 0 && code != ResponseError::TopicAlreadyExists.code() {
-        tracing::warn!(error_code = code, replication_factor, "creating {OFFSETS_TOPIC} failed");
+        tracing::warn!(
+            error_code = code,
+            replication_factor,
+            "creating {OFFSETS_TOPIC} failed"
+        );
     }
     code
 }
 
-pub fn handle(broker: &Arc<Broker>, request: &FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     if request.key_type != 0 {
         return refused(
             ResponseError::InvalidRequest.code(),
@@ -113,7 +132,11 @@ pub fn handle(broker: &Arc<Broker>, request: &FindCoordinatorRequest, version: i
             }
         }
     } else {
-        (broker.node_id(), broker.advertised_host.clone(), broker.advertised_port)
+        (
+            broker.node_id(),
+            broker.advertised_host.clone(),
+            broker.advertised_port,
+        )
     };
     tracing::debug!(group = key, partition = index, node_id, "coordinator");
     FindCoordinatorResponse::default()

@@ -10,7 +10,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::state::Broker;
 
-pub fn handle(broker: &Arc<Broker>, request: &ListGroupsRequest, version: i16) -> ListGroupsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
     let wants_state = |state: &str| {
         request.states_filter.is_empty()
             || request
