@@ -221,6 +221,8 @@ impl Coordinator {
                 )
             })
             .collect();
+        let min_insync =
+            usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
         let appended = (|| -> Result<(i64, i64, i32), i16> {
             let bytes = records::build_batch(&entries, now_ms).map_err(|e| {
                 tracing::error!(error = %e, "cannot build an offsets batch");
@@ -230,8 +232,6 @@ impl Coordinator {
                 tracing::error!(error = %e, "built an invalid offsets batch");
                 ResponseError::UnknownServerError.code()
             })?;
-            let min_insync =
-                usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
             if partition.isr().len() < min_insync {
                 return Err(ResponseError::CoordinatorNotAvailable.code());
             }
@@ -250,6 +250,10 @@ impl Coordinator {
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
         match wait(&partition, last_offset + 1, epoch, deadline).await {
+            // Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND becomes COORDINATOR_NOT_AVAILABLE.
+            HighWatermarkWait::Reached if partition.isr().len() < min_insync => {
+                return ResponseError::CoordinatorNotAvailable.code()
+            }
             HighWatermarkWait::Reached => {}
             HighWatermarkWait::TimedOut => return ResponseError::RequestTimedOut.code(),
             HighWatermarkWait::NotLeader => return ResponseError::NotCoordinator.code(),
