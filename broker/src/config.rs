@@ -314,7 +314,7 @@ pub struct Config {
 pub struct GroupConfig {
     /// Partitions of `__consumer_offsets` when this broker creates it (Kafka: 50).
     pub offsets_topic_num_partitions: i32,
-    /// Its replication factor, lowered to the number of live brokers at creation.
+    /// Its replication factor: not created until that many brokers live (as Kafka).
     pub offsets_topic_replication_factor: i16,
     /// How long an OffsetCommit waits for its record to be below the HW.
     pub offsets_commit_timeout_ms: u64,
@@ -544,6 +544,28 @@ mod tests {
         let zero = FileConfig::parse("\"replica.fetch.min.bytes\" = 0\n").expect("parses");
         let err = ReplicationConfig::resolve(&zero).expect_err("0 is refused").to_string();
         assert!(err.contains("replica.fetch.min.bytes"), "{err}");
+    }
+
+    #[test]
+    fn group_keys_parse_default_and_are_checked() {
+        let defaults = GroupConfig::default();
+        assert_eq!(defaults.offsets_topic_num_partitions, 8);
+        assert_eq!(defaults.min_session_timeout_ms, 6_000);
+        let file = FileConfig::parse(
+            "\"offsets.topic.num.partitions\" = 3\n\"group.min.session.timeout.ms\" = 1000\n",
+        )
+        .expect("parses");
+        let group = GroupConfig::resolve(&file).expect("valid");
+        assert_eq!((group.offsets_topic_num_partitions, group.min_session_timeout_ms), (3, 1000));
+        for bad in [
+            "\"offsets.topic.num.partitions\" = 0\n",
+            "\"group.min.session.timeout.ms\" = 2000000\n",
+            "\"offset.metadata.max.bytes\" = 40000\n",
+            "\"offsets.topic.replication.factor\" = 0\n",
+        ] {
+            let file = FileConfig::parse(bad).expect("parses");
+            assert!(GroupConfig::resolve(&file).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! | [`cluster`] | the broker's view of the cluster from the controller, and the role changes it implies |
 //! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state; its APIs in [`controller::api`] |
 //! | [`log`] | storage: segments, sparse offset index, flush policy, recovery, truncation, checkpoint files, leader-epoch cache ([`log::epoch`]) |
+//! | [`group`] | the group coordinator: the classic rebalance protocol per group ([`group::state`]), committed offsets in `__consumer_offsets` ([`group::records`]), loading and dropping offsets partitions as their leadership moves |
 //! | [`dump`] | `kaos-broker dump`: every record of every replica in a data dir as JSON lines, read-only |
 //!
 //! Data flow: connection → `api::handle_frame` → handler → `Partition` → `Log` → segment files;

@@ -127,8 +127,9 @@ pub const REPLICA_FETCH_MIN_BYTES_MAX: i32 = 64 << 20;
 /// Partitions `__consumer_offsets` may be created with.
 pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
 
-/// Largest `offset.metadata.max.bytes` accepted in the config.
-pub const OFFSET_METADATA_BYTES_MAX: usize = 1024 * 1024;
+/// Largest `offset.metadata.max.bytes` accepted in the config: the offsets record stores the
+/// metadata as a Kafka `STRING` (i16 length).
+pub const OFFSET_METADATA_BYTES_MAX: usize = i16::MAX as usize;
 
 /// Members (joined or waiting for their second join) one group may hold; more get
 /// GROUP_MAX_SIZE_REACHED.
@@ -152,8 +153,11 @@ pub const OFFSETS_LOAD_READ_BYTES: usize = 1024 * 1024;
 /// Least time between two attempts to create `__consumer_offsets` through the controller.
 pub const OFFSETS_TOPIC_CREATE_RETRY_MS: u64 = 1_000;
 
-/// Group ids, member ids, protocol names and client ids longer than this are refused.
+/// Group ids, member ids, protocol names and client ids longer than this are refused (group ids
+/// go into offsets records as i16-length strings).
 pub const GROUP_STRING_BYTES_MAX: usize = 1024;
+const _: () = assert!(GROUP_STRING_BYTES_MAX <= i16::MAX as usize);
+const _: () = assert!(TOPIC_NAME_BYTES_MAX <= i16::MAX as usize);
 
 /// Protocols one JoinGroup may offer.
 pub const GROUP_PROTOCOLS_MAX: usize = 32;

@@ -72,19 +72,28 @@ fn group_survives_a_consumer_sigkill_and_a_coordinator_sigkill() {
     let all: BTreeSet<i32> = (0..PARTITIONS).collect();
 
     // The partitions are split: each consumer owns some, together all, none twice.
-    let (owned_a, owned_b) = wait_until("both consumers own a share of the partitions", 1200, || {
-        let (pa, pb) = (a.kcat_assignment()?, b.kcat_assignment()?);
-        let union: BTreeSet<i32> = pa.union(&pb).copied().collect();
-        (!pa.is_empty() && !pb.is_empty() && pa.is_disjoint(&pb) && union == all).then_some((pa, pb))
-    });
+    let (owned_a, owned_b) =
+        wait_until("both consumers own a share of the partitions", 1200, || {
+            let (pa, pb) = (a.kcat_assignment()?, b.kcat_assignment()?);
+            let union: BTreeSet<i32> = pa.union(&pb).copied().collect();
+            (!pa.is_empty() && !pb.is_empty() && pa.is_disjoint(&pb) && union == all)
+                .then_some((pa, pb))
+        });
     // Everything consumed and committed (auto commit) before the kill.
     let coordinator = wait_committed(&cluster, 1, &end1);
     let reads_a = a.reads();
     let reads_b = b.reads();
-    let consumed: BTreeSet<(i32, i64)> = reads_a.iter().chain(&reads_b).map(|(p, o, _)| (*p, *o)).collect();
+    let consumed: BTreeSet<(i32, i64)> = reads_a
+        .iter()
+        .chain(&reads_b)
+        .map(|(p, o, _)| (*p, *o))
+        .collect();
     for (&p, &end) in &end1 {
         for offset in 0..end {
-            assert!(consumed.contains(&(p, offset)), "partition {p} offset {offset} never consumed");
+            assert!(
+                consumed.contains(&(p, offset)),
+                "partition {p} offset {offset} never consumed"
+            );
         }
     }
     assert!(!owned_a.is_empty() && !owned_b.is_empty());
@@ -118,15 +127,20 @@ fn group_survives_a_consumer_sigkill_and_a_coordinator_sigkill() {
     // committed offsets from its replica, and the group continues from them.
     cluster.kill_broker(coordinator);
     let survivor = (1..=3).find(|&id| id != coordinator).expect("a survivor");
-    let new_coordinator = wait_until("a new coordinator serves the committed offsets", 1200, || {
-        let (code, node) = find_coordinator(cluster.address(survivor), GROUP);
-        if code != 0 || node == coordinator {
-            return None;
-        }
-        let address = cluster.brokers.get(&node)?.as_ref()?.address;
-        let committed = offset_fetch(address, GROUP, TOPIC, &(0..PARTITIONS).collect::<Vec<_>>()).ok()?;
-        Some((node, committed))
-    });
+    let new_coordinator = wait_until(
+        "a new coordinator serves the committed offsets",
+        1200,
+        || {
+            let (code, node) = find_coordinator(cluster.address(survivor), GROUP);
+            if code != 0 || node == coordinator {
+                return None;
+            }
+            let address = cluster.brokers.get(&node)?.as_ref()?.address;
+            let committed =
+                offset_fetch(address, GROUP, TOPIC, &(0..PARTITIONS).collect::<Vec<_>>()).ok()?;
+            Some((node, committed))
+        },
+    );
     assert_eq!(
         new_coordinator.1, end2,
         "the offsets committed before the coordinator's SIGKILL survive it"
@@ -134,12 +148,16 @@ fn group_survives_a_consumer_sigkill_and_a_coordinator_sigkill() {
     let b_lines_at_coordinator_kill = b.reads().len();
     produce(&cluster, 80..120);
     let end3: BTreeMap<i32, i64> = end2.keys().map(|&p| (p, end2[&p] + 10)).collect();
-    wait_until("B reads the messages produced after the coordinator's SIGKILL", 1200, || {
-        let seen: BTreeSet<(i32, i64)> = b.reads().iter().map(|(p, o, _)| (*p, *o)).collect();
-        end3.iter()
-            .all(|(&p, &end)| (end2[&p]..end).all(|o| seen.contains(&(p, o))))
-            .then_some(())
-    });
+    wait_until(
+        "B reads the messages produced after the coordinator's SIGKILL",
+        1200,
+        || {
+            let seen: BTreeSet<(i32, i64)> = b.reads().iter().map(|(p, o, _)| (*p, *o)).collect();
+            end3.iter()
+                .all(|(&p, &end)| (end2[&p]..end).all(|o| seen.contains(&(p, o))))
+                .then_some(())
+        },
+    );
     for (p, offset, value) in &b.reads()[b_lines_at_coordinator_kill..] {
         assert!(
             *offset >= end2[p],
@@ -148,4 +166,65 @@ fn group_survives_a_consumer_sigkill_and_a_coordinator_sigkill() {
         );
     }
     wait_committed(&cluster, survivor, &end3);
+}
+
+/// An OffsetCommit is answered only once its record is below the HW: with both followers of the
+/// group's offsets partition stopped, the commit times out and OffsetFetch does not show it;
+/// once they run again, a commit succeeds.
+#[test]
+fn offset_commit_waits_for_the_high_watermark() {
+    let config = "\"broker.session.timeout.ms\" = 8000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n\"offsets.topic.num.partitions\" = 4\n\"offsets.commit.timeout.ms\" = 1000\n";
+    let cluster = Cluster::start(3, config);
+    let group = "hw-gated";
+    let (leader, followers) = wait_until(
+        "the offsets topic exists with a leader and 2 followers",
+        1200,
+        || {
+            let (code, node) = find_coordinator(cluster.address(1), group);
+            if code != 0 {
+                return None;
+            }
+            let index = broker::group::partition_for(group, 4);
+            let (leader, _, replicas, isr) =
+                cluster.partition_state("__consumer_offsets", index)?;
+            let followers: Vec<i32> = replicas.iter().copied().filter(|&r| r != leader).collect();
+            (leader == node && isr.len() == 3 && followers.len() == 2)
+                .then_some((leader, followers))
+        },
+    );
+    let address = cluster.address(leader);
+    wait_until("the coordinator commits", 600, || {
+        (simple_commit(address, group, "t", 0, 1) == 0).then_some(())
+    });
+    assert_eq!(
+        offset_fetch(address, group, "t", &[0]),
+        Ok(BTreeMap::from([(0, 1)]))
+    );
+
+    for &f in &followers {
+        cluster.pause_broker(f);
+    }
+    let code = simple_commit(address, group, "t", 0, 2);
+    assert_eq!(
+        code,
+        kafka_protocol::error::ResponseError::RequestTimedOut.code(),
+        "a commit the followers cannot replicate is not acknowledged"
+    );
+    assert_eq!(
+        offset_fetch(address, group, "t", &[0]),
+        Ok(BTreeMap::from([(0, 1)])),
+        "an unreplicated commit is not visible"
+    );
+    for &f in &followers {
+        cluster.resume_broker(f);
+    }
+    wait_until(
+        "a commit succeeds once the followers fetch again",
+        600,
+        || (simple_commit(address, group, "t", 0, 3) == 0).then_some(()),
+    );
+    assert_eq!(
+        offset_fetch(address, group, "t", &[0]),
+        Ok(BTreeMap::from([(0, 3)]))
+    );
 }

@@ -32,21 +32,17 @@ fn ensure_offsets_topic(broker: &Arc<Broker>) {
     }
     if broker.in_cluster() {
         // As Kafka: the offsets topic is created with its full replication factor or not at all
-        // (FindCoordinator answers COORDINATOR_NOT_AVAILABLE until enough brokers are alive), so
-        // committed offsets never silently live on fewer replicas than configured.
-        let live = i16::try_from(broker.cluster.image().brokers.len()).unwrap_or(i16::MAX);
-        let factor = config.offsets_topic_replication_factor;
-        if live < factor {
-            tracing::info!(live, replication_factor = factor, "not creating {OFFSETS_TOPIC} yet: fewer live brokers than offsets.topic.replication.factor");
-            return;
-        }
-        tracing::info!(partitions = config.offsets_topic_num_partitions, replication_factor = factor, "asking the controller to create {OFFSETS_TOPIC}");
-        crate::server::cluster::spawn_create_topic(
-            broker,
-            OFFSETS_TOPIC,
+        // (the controller refuses while fewer brokers live, FindCoordinator answers
+        // COORDINATOR_NOT_AVAILABLE and the next one tries again), so committed offsets never
+        // silently live on fewer replicas than `offsets.topic.replication.factor` says.
+        let broker = Arc::clone(broker);
+        let (partitions, factor) = (
             config.offsets_topic_num_partitions,
-            factor,
+            config.offsets_topic_replication_factor,
         );
+        tokio::spawn(async move {
+            create_offsets_topic(&broker, partitions, factor).await;
+        });
     } else {
         match broker.create_topic(OFFSETS_TOPIC, config.offsets_topic_num_partitions, false) {
             Ok(_) | Err(CreateTopicError::AlreadyExists) => {}
@@ -55,7 +51,42 @@ fn ensure_offsets_topic(broker: &Arc<Broker>) {
     }
 }
 
-pub fn handle(broker: &Arc<Broker>, request: &FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+/// Asks the controller to create the offsets topic; returns its error code.
+async fn create_offsets_topic(
+    broker: &Arc<Broker>,
+    partitions: i32,
+    replication_factor: i16,
+) -> i16 {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    tracing::info!(
+        partitions,
+        replication_factor,
+        "asking the controller to create {OFFSETS_TOPIC}"
+    );
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(OFFSETS_TOPIC)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)]);
+    let response = crate::server::cluster::forward_create_topics(broker, request).await;
+    let code = response.topics.first().map_or(-1, |t| t.error_code);
+    if code != 0 && code != ResponseError::TopicAlreadyExists.code() {
+        tracing::warn!(
+            error_code = code,
+            replication_factor,
+            "creating {OFFSETS_TOPIC} failed"
+        );
+    }
+    code
+}
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     if request.key_type != 0 {
         return refused(
             ResponseError::InvalidRequest.code(),
@@ -96,7 +127,11 @@ pub fn handle(broker: &Arc<Broker>, request: &FindCoordinatorRequest, version: i
             }
         }
     } else {
-        (broker.node_id(), broker.advertised_host.clone(), broker.advertised_port)
+        (
+            broker.node_id(),
+            broker.advertised_host.clone(),
+            broker.advertised_port,
+        )
     };
     tracing::debug!(group = key, partition = index, node_id, "coordinator");
     FindCoordinatorResponse::default()

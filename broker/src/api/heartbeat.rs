@@ -15,10 +15,17 @@ pub fn handle(broker: &Arc<Broker>, request: &HeartbeatRequest) -> HeartbeatResp
     } else {
         match broker.groups.route(broker, group_id) {
             Route::Refused(code) => code,
-            Route::Here { index, leader_epoch } => broker
+            Route::Here {
+                index,
+                leader_epoch,
+            } => broker
                 .groups
                 .with_group(index, leader_epoch, group_id, false, |group| {
-                    group.heartbeat(request.member_id.as_str(), request.generation_id, Instant::now())
+                    group.heartbeat(
+                        request.member_id.as_str(),
+                        request.generation_id,
+                        Instant::now(),
+                    )
                 })
                 .unwrap_or_else(|code| code),
         }

@@ -73,7 +73,11 @@ pub fn handle(
     if request.session_timeout_ms < config.min_session_timeout_ms
         || request.session_timeout_ms > config.max_session_timeout_ms
     {
-        return error(ResponseError::InvalidSessionTimeout.code(), &member_id, version);
+        return error(
+            ResponseError::InvalidSessionTimeout.code(),
+            &member_id,
+            version,
+        );
     }
     if member_id.len() > limits::GROUP_STRING_BYTES_MAX {
         return error(ResponseError::UnknownMemberId.code(), "", version);
@@ -88,13 +92,22 @@ pub fn handle(
         return error(ResponseError::InvalidRequest.code(), &member_id, version);
     }
     let (index, leader_epoch) = match broker.groups.route(broker, &group_id) {
-        Route::Here { index, leader_epoch } => (index, leader_epoch),
+        Route::Here {
+            index,
+            leader_epoch,
+        } => (index, leader_epoch),
         Route::Refused(code) => return error(code, &member_id, version),
     };
     let join = JoinRequest {
         member_id: member_id.clone(),
-        group_instance_id: request.group_instance_id.as_ref().map(|i| i.as_str().to_string()),
-        client_id: client_id.chars().take(limits::GROUP_STRING_BYTES_MAX).collect(),
+        group_instance_id: request
+            .group_instance_id
+            .as_ref()
+            .map(|i| i.as_str().to_string()),
+        client_id: client_id
+            .chars()
+            .take(limits::GROUP_STRING_BYTES_MAX)
+            .collect(),
         client_host: String::new(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 {
@@ -120,14 +133,17 @@ pub fn handle(
         move || format!("{client_id}-{}", uuid::Uuid::new_v4())
     };
     let create = member_id.is_empty();
-    let pending = broker.groups.with_group(index, leader_epoch, &group_id, create, |group| {
-        group.join(join, new_id, delay, Instant::now())
-    });
+    let pending = broker
+        .groups
+        .with_group(index, leader_epoch, &group_id, create, |group| {
+            group.join(join, new_id, delay, Instant::now())
+        });
     match pending {
         Err(code) => error(code, &member_id, version),
         Ok(Pending::Now(outcome)) => Answer::Now(response(outcome, version)),
         Ok(Pending::Later(receiver)) => Answer::Later(Box::pin(async move {
-            let outcome = match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await {
+            let outcome = match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await
+            {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(_)) => JoinOutcome::error(ResponseError::NotCoordinator.code(), &member_id),
                 Err(_) => JoinOutcome::error(ResponseError::RebalanceInProgress.code(), &member_id),

@@ -15,7 +15,10 @@ pub fn handle(broker: &Arc<Broker>, request: &LeaveGroupRequest) -> LeaveGroupRe
     } else {
         match broker.groups.route(broker, group_id) {
             Route::Refused(code) => code,
-            Route::Here { index, leader_epoch } => broker
+            Route::Here {
+                index,
+                leader_epoch,
+            } => broker
                 .groups
                 .with_group(index, leader_epoch, group_id, false, |group| {
                     group.leave(request.member_id.as_str(), Instant::now())

@@ -177,10 +177,16 @@ pub fn answer(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> 
     };
     // The offsets topic is internal: marked so (v1+), and never auto-created by Metadata (the
     // group coordinator creates it with its own partition count and replication factor).
-    answer.create.retain(|name| name != crate::group::OFFSETS_TOPIC);
+    answer
+        .create
+        .retain(|name| name != crate::group::OFFSETS_TOPIC);
     if version >= 1 {
         for topic in &mut answer.response.topics {
-            if topic.name.as_ref().is_some_and(|n| n.as_str() == crate::group::OFFSETS_TOPIC) {
+            if topic
+                .name
+                .as_ref()
+                .is_some_and(|n| n.as_str() == crate::group::OFFSETS_TOPIC)
+            {
                 topic.is_internal = true;
             }
         }

@@ -7,12 +7,14 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod join_group;
 pub mod leave_group;
 pub mod init_producer_id;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
@@ -28,8 +30,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
     OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
     RequestHeader, SyncGroupRequest, InitProducerIdRequest,
 };
@@ -56,6 +59,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeGroups, 0, 4),
+    (ApiKey::ListGroups, 0, 5),
 ];
 
 /// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320).
@@ -76,6 +81,8 @@ pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeGroups, 0, 4),
+    (ApiKey::ListGroups, 0, 5),
 ];
 
 /// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
@@ -301,6 +308,16 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
         ApiKey::OffsetFetch => {
             let request = OffsetFetchRequest::decode(&mut body, version).map_err(malformed)?;
             Answer::Now(offset_fetch::handle(broker, &request, version))
+                .into_reply(api, version, correlation_id)
+        }
+        ApiKey::DescribeGroups => {
+            let request = DescribeGroupsRequest::decode(&mut body, version).map_err(malformed)?;
+            Answer::Now(describe_groups::handle(broker, &request, version))
+                .into_reply(api, version, correlation_id)
+        }
+        ApiKey::ListGroups => {
+            let request = ListGroupsRequest::decode(&mut body, version).map_err(malformed)?;
+            Answer::Now(list_groups::handle(broker, &request, version))
                 .into_reply(api, version, correlation_id)
         }
         _ => Err(CloseReason::UnsupportedApi { api }),

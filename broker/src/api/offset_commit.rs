@@ -15,7 +15,10 @@ use crate::group::{self, CommitPlan, Committed, Route};
 use crate::state::Broker;
 
 /// The response with `code_of(topic, partition)` for every requested partition.
-fn response(request: &OffsetCommitRequest, code_of: impl Fn(usize, usize) -> i16) -> OffsetCommitResponse {
+fn response(
+    request: &OffsetCommitRequest,
+    code_of: impl Fn(usize, usize) -> i16,
+) -> OffsetCommitResponse {
     OffsetCommitResponse::default().with_topics(
         request
             .topics
@@ -41,25 +44,37 @@ fn response(request: &OffsetCommitRequest, code_of: impl Fn(usize, usize) -> i16
     )
 }
 
-pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) -> Answer<OffsetCommitResponse> {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: OffsetCommitRequest,
+    version: i16,
+) -> Answer<OffsetCommitResponse> {
     let group_id = request.group_id.as_str().to_string();
     let refused = |code: i16| Answer::Now(response(&request, |_, _| code));
     if let Some(code) = group::group_id_error(&group_id) {
         return refused(code);
     }
     let (index, leader_epoch) = match broker.groups.route(broker, &group_id) {
-        Route::Here { index, leader_epoch } => (index, leader_epoch),
+        Route::Here {
+            index,
+            leader_epoch,
+        } => (index, leader_epoch),
         Route::Refused(code) => return refused(code),
     };
     // v0 has no generation or member: a simple commit.
     let (member_id, generation_id) = if version >= 1 {
-        (request.member_id.as_str(), request.generation_id_or_member_epoch)
+        (
+            request.member_id.as_str(),
+            request.generation_id_or_member_epoch,
+        )
     } else {
         ("", -1)
     };
-    let check = broker.groups.with_group(index, leader_epoch, &group_id, true, |group| {
-        group.check_commit(member_id, generation_id, Instant::now())
-    });
+    let check = broker
+        .groups
+        .with_group(index, leader_epoch, &group_id, true, |group| {
+            group.check_commit(member_id, generation_id, Instant::now())
+        });
     match check {
         Ok(0) => {}
         Ok(code) | Err(code) => return refused(code),
@@ -94,7 +109,11 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) 
                 partition.partition_index,
                 Committed {
                     offset: partition.committed_offset,
-                    leader_epoch: if version >= 6 { partition.committed_leader_epoch } else { -1 },
+                    leader_epoch: if version >= 6 {
+                        partition.committed_leader_epoch
+                    } else {
+                        -1
+                    },
                     metadata,
                     commit_timestamp_ms: now_ms,
                 },

@@ -17,12 +17,19 @@ use crate::state::Broker;
 /// One group's answer: a group-level error, or (topic → partition → committed / none).
 type GroupAnswer = Result<BTreeMap<String, BTreeMap<i32, Option<Committed>>>, i16>;
 
-fn lookup(broker: &Arc<Broker>, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> GroupAnswer {
+fn lookup(
+    broker: &Arc<Broker>,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> GroupAnswer {
     if let Some(code) = group::group_id_error(group_id) {
         return Err(code);
     }
     let (index, leader_epoch) = match broker.groups.route(broker, group_id) {
-        Route::Here { index, leader_epoch } => (index, leader_epoch),
+        Route::Here {
+            index,
+            leader_epoch,
+        } => (index, leader_epoch),
         Route::Refused(code) => return Err(code),
     };
     let committed = broker.groups.committed(index, leader_epoch, group_id)?;
@@ -37,7 +44,10 @@ fn lookup(broker: &Arc<Broker>, group_id: &str, wanted: Option<Vec<(String, Vec<
             for (topic, partitions) in topics {
                 let entry = out.entry(topic.clone()).or_default();
                 for partition in partitions {
-                    entry.insert(partition, committed.get(&(topic.clone(), partition)).cloned());
+                    entry.insert(
+                        partition,
+                        committed.get(&(topic.clone(), partition)).cloned(),
+                    );
                 }
             }
         }
@@ -51,7 +61,11 @@ fn metadata_of(c: &Option<Committed>) -> Option<StrBytes> {
     ))
 }
 
-pub fn handle(broker: &Arc<Broker>, request: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = request
             .groups
@@ -79,8 +93,12 @@ pub fn handle(broker: &Arc<Broker>, request: &OffsetFetchRequest, version: i16) 
                                             .map(|(index, c)| {
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(index)
-                                                    .with_committed_offset(c.as_ref().map_or(-1, |c| c.offset))
-                                                    .with_committed_leader_epoch(c.as_ref().map_or(-1, |c| c.leader_epoch))
+                                                    .with_committed_offset(
+                                                        c.as_ref().map_or(-1, |c| c.offset),
+                                                    )
+                                                    .with_committed_leader_epoch(
+                                                        c.as_ref().map_or(-1, |c| c.leader_epoch),
+                                                    )
                                                     .with_metadata(metadata_of(&c))
                                             })
                                             .collect(),
@@ -119,7 +137,9 @@ pub fn handle(broker: &Arc<Broker>, request: &OffsetFetchRequest, version: i16) 
                                         .with_committed_offset(c.as_ref().map_or(-1, |c| c.offset))
                                         .with_metadata(metadata_of(&c));
                                     if version >= 5 {
-                                        p.with_committed_leader_epoch(c.as_ref().map_or(-1, |c| c.leader_epoch))
+                                        p.with_committed_leader_epoch(
+                                            c.as_ref().map_or(-1, |c| c.leader_epoch),
+                                        )
                                     } else {
                                         p
                                     }

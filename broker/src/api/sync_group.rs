@@ -29,13 +29,20 @@ fn error(code: i16, version: i16) -> Answer<SyncGroupResponse> {
     Answer::Now(response(SyncOutcome::error(code), version))
 }
 
-pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16) -> Answer<SyncGroupResponse> {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: SyncGroupRequest,
+    version: i16,
+) -> Answer<SyncGroupResponse> {
     let group_id = request.group_id.as_str();
     if let Some(code) = group::group_id_error(group_id) {
         return error(code, version);
     }
     let (index, leader_epoch) = match broker.groups.route(broker, group_id) {
-        Route::Here { index, leader_epoch } => (index, leader_epoch),
+        Route::Here {
+            index,
+            leader_epoch,
+        } => (index, leader_epoch),
         Route::Refused(code) => return error(code, version),
     };
     let assignments = request
@@ -43,9 +50,16 @@ pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16) -> 
         .iter()
         .map(|a| (a.member_id.as_str().to_string(), a.assignment.clone()))
         .collect();
-    let pending = broker.groups.with_group(index, leader_epoch, group_id, false, |group| {
-        group.sync(request.member_id.as_str(), request.generation_id, assignments, Instant::now())
-    });
+    let pending = broker
+        .groups
+        .with_group(index, leader_epoch, group_id, false, |group| {
+            group.sync(
+                request.member_id.as_str(),
+                request.generation_id,
+                assignments,
+                Instant::now(),
+            )
+        });
     match pending {
         Err(code) => error(code, version),
         Ok(Pending::Now(outcome)) => Answer::Now(response(outcome, version)),

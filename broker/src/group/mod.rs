@@ -63,9 +63,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn commit_error_code(error: &ReplicaError) -> i16 {
     match error {
         ReplicaError::Log(e) => match e {
-            crate::log::LogError::Io { .. } | crate::log::LogError::Failed | crate::log::LogError::Closed => {
-                ResponseError::NotCoordinator.code()
-            }
+            crate::log::LogError::Io { .. }
+            | crate::log::LogError::Failed
+            | crate::log::LogError::Closed => ResponseError::NotCoordinator.code(),
             other => crate::api::log_error_code(other, "offset commit append"),
         },
         _ => ResponseError::NotCoordinator.code(),
@@ -87,10 +87,14 @@ impl Coordinator {
         if broker.in_cluster() {
             let image = broker.cluster.image();
             let topic = image.topics.get(OFFSETS_TOPIC)?;
-            i32::try_from(topic.partitions.len()).ok().filter(|&n| n > 0)
+            i32::try_from(topic.partitions.len())
+                .ok()
+                .filter(|&n| n > 0)
         } else {
             let topic = broker.topic(OFFSETS_TOPIC)?;
-            i32::try_from(topic.partitions.len()).ok().filter(|&n| n > 0)
+            i32::try_from(topic.partitions.len())
+                .ok()
+                .filter(|&n| n > 0)
         }
     }
 
@@ -98,7 +102,9 @@ impl Coordinator {
     pub fn may_create_offsets_topic(&self) -> bool {
         let mut last = lock(&self.last_create_attempt);
         let now = Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < Duration::from_millis(limits::OFFSETS_TOPIC_CREATE_RETRY_MS)) {
+        if last.is_some_and(|at| {
+            now.duration_since(at) < Duration::from_millis(limits::OFFSETS_TOPIC_CREATE_RETRY_MS)
+        }) {
             return false;
         }
         *last = Some(now);
@@ -119,9 +125,10 @@ impl Coordinator {
             return Route::Refused(ResponseError::NotCoordinator.code());
         }
         match lock(&self.shards).get(&index) {
-            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => {
-                Route::Here { index, leader_epoch }
-            }
+            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => Route::Here {
+                index,
+                leader_epoch,
+            },
             Some(shard) if shard.leader_epoch == leader_epoch => {
                 Route::Refused(ResponseError::CoordinatorLoadInProgress.code())
             }
@@ -214,6 +221,8 @@ impl Coordinator {
                 )
             })
             .collect();
+        let min_insync =
+            usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
         let appended = (|| -> Result<(i64, i64, i32), i16> {
             let bytes = records::build_batch(&entries, now_ms).map_err(|e| {
                 tracing::error!(error = %e, "cannot build an offsets batch");
@@ -223,7 +232,6 @@ impl Coordinator {
                 tracing::error!(error = %e, "built an invalid offsets batch");
                 ResponseError::UnknownServerError.code()
             })?;
-            let min_insync = usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
             if partition.isr().len() < min_insync {
                 return Err(ResponseError::CoordinatorNotAvailable.code());
             }
@@ -242,6 +250,10 @@ impl Coordinator {
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
         match wait(&partition, last_offset + 1, epoch, deadline).await {
+            // Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND becomes COORDINATOR_NOT_AVAILABLE.
+            HighWatermarkWait::Reached if partition.isr().len() < min_insync => {
+                return ResponseError::CoordinatorNotAvailable.code()
+            }
             HighWatermarkWait::Reached => {}
             HighWatermarkWait::TimedOut => return ResponseError::RequestTimedOut.code(),
             HighWatermarkWait::NotLeader => return ResponseError::NotCoordinator.code(),
@@ -257,7 +269,9 @@ impl Coordinator {
         for (i, (topic, p, committed)) in plan.entries.into_iter().enumerate() {
             let log_offset = base_offset + i64::try_from(i).unwrap_or(0);
             let key = (topic, p);
-            if group_offsets.len() >= limits::OFFSETS_PER_GROUP_MAX && !group_offsets.contains_key(&key) {
+            if group_offsets.len() >= limits::OFFSETS_PER_GROUP_MAX
+                && !group_offsets.contains_key(&key)
+            {
                 tracing::warn!(group = %plan.group, "too many committed offsets for one group; not cached");
                 continue;
             }
@@ -294,7 +308,12 @@ impl Coordinator {
                     .get(index)
                     .is_some_and(|(_, epoch)| *epoch == shard.leader_epoch);
                 if !keep {
-                    tracing::info!(partition = index, leader_epoch = shard.leader_epoch, groups = shard.groups.len(), "no longer coordinator for this offsets partition");
+                    tracing::info!(
+                        partition = index,
+                        leader_epoch = shard.leader_epoch,
+                        groups = shard.groups.len(),
+                        "no longer coordinator for this offsets partition"
+                    );
                 }
                 keep
             });
@@ -313,14 +332,16 @@ impl Coordinator {
                 for group in shard.groups.values_mut() {
                     group.tick(now);
                 }
-                shard
-                    .groups
-                    .retain(|_, g| !g.is_idle());
+                shard.groups.retain(|_, g| !g.is_idle());
             }
         }
         for (index, partition, epoch) in to_load {
             let coordinator = Arc::clone(self);
-            tracing::info!(partition = index, leader_epoch = epoch, "loading offsets partition");
+            tracing::info!(
+                partition = index,
+                leader_epoch = epoch,
+                "loading offsets partition"
+            );
             tokio::task::spawn_blocking(move || coordinator.load(index, &partition, epoch));
         }
     }
@@ -360,7 +381,13 @@ impl Coordinator {
                     Ok(decoded) => {
                         for (record_offset, record) in decoded {
                             records_read += 1;
-                            if let records::OffsetsRecord::Commit { group, topic, partition: p, value } = record {
+                            if let records::OffsetsRecord::Commit {
+                                group,
+                                topic,
+                                partition: p,
+                                value,
+                            } = record
+                            {
                                 let group_offsets = loaded.entry(group).or_default();
                                 match value {
                                     Some(c) => {
@@ -392,15 +419,33 @@ impl Coordinator {
             Some(shard) if shard.leader_epoch == leader_epoch && !shard.loaded => {
                 shard.offsets = loaded;
                 shard.loaded = true;
-                tracing::info!(partition = index, leader_epoch, groups = shard.offsets.len(), records = records_read, batches_skipped = skipped, elapsed_ms = started.elapsed().as_millis() as u64, "offsets partition loaded");
+                tracing::info!(
+                    partition = index,
+                    leader_epoch,
+                    groups = shard.offsets.len(),
+                    records = records_read,
+                    batches_skipped = skipped,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "offsets partition loaded"
+                );
             }
-            _ => tracing::info!(partition = index, "offsets load finished after leadership moved; dropped"),
+            _ => tracing::info!(
+                partition = index,
+                "offsets load finished after leadership moved; dropped"
+            ),
         }
     }
 }
 
-async fn wait(partition: &Partition, offset: i64, epoch: i32, deadline: tokio::time::Instant) -> HighWatermarkWait {
-    partition.wait_for_high_watermark(offset, epoch, deadline).await
+async fn wait(
+    partition: &Partition,
+    offset: i64,
+    epoch: i32,
+    deadline: tokio::time::Instant,
+) -> HighWatermarkWait {
+    partition
+        .wait_for_high_watermark(offset, epoch, deadline)
+        .await
 }
 
 fn now_ms() -> i64 {

@@ -5,8 +5,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 /// Kafka's name for the internal topic.
@@ -250,7 +249,12 @@ mod tests {
             1,
         )
         .expect("encodes");
-        assert_eq!(batch::validate_records(&batch, usize::MAX).expect("one valid batch").len(), 1);
+        assert_eq!(
+            batch::validate_records(&batch, usize::MAX)
+                .expect("one valid batch")
+                .len(),
+            1
+        );
         let decoded = decode_batch(&batch).expect("decodes");
         assert_eq!(decoded.len(), 2);
         assert_eq!(
@@ -262,7 +266,14 @@ mod tests {
                 value: Some(committed)
             }
         );
-        assert!(matches!(&decoded[1].1, OffsetsRecord::Commit { value: None, partition: 6, .. }));
+        assert!(matches!(
+            &decoded[1].1,
+            OffsetsRecord::Commit {
+                value: None,
+                partition: 6,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -169,7 +169,9 @@ impl Group {
 
     /// Whether a group with no members and no rebalance going on may be forgotten.
     pub fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.pending_members.is_empty() && self.state == GroupState::Empty
+        self.members.is_empty()
+            && self.pending_members.is_empty()
+            && self.state == GroupState::Empty
     }
 
     /// Protocols every member (and the candidate) supports.
@@ -210,8 +212,10 @@ impl Group {
             }
             let member_id = new_member_id();
             if request.require_known_member_id {
-                let session = Duration::from_millis(u64::try_from(request.session_timeout_ms).unwrap_or(0));
-                self.pending_members.insert(member_id.clone(), now + session);
+                let session =
+                    Duration::from_millis(u64::try_from(request.session_timeout_ms).unwrap_or(0));
+                self.pending_members
+                    .insert(member_id.clone(), now + session);
                 return Pending::Now(JoinOutcome::error(
                     code(ResponseError::MemberIdRequired),
                     &member_id,
@@ -264,7 +268,9 @@ impl Group {
             group_instance_id: request.group_instance_id,
             client_id: request.client_id,
             client_host: request.client_host,
-            session_timeout: Duration::from_millis(u64::try_from(request.session_timeout_ms).unwrap_or(0)),
+            session_timeout: Duration::from_millis(
+                u64::try_from(request.session_timeout_ms).unwrap_or(0),
+            ),
             rebalance_timeout,
             protocols: request.protocols,
             assignment: Bytes::new(),
@@ -286,17 +292,25 @@ impl Group {
             // moment, each new member extending the wait, up to the rebalance timeout.
             self.initial_delay_until = Some(now + initial_rebalance_delay);
             self.initial_delay_limit = Some(now + rebalance_timeout);
-        } else if let (Some(_), Some(limit)) = (self.initial_delay_until, self.initial_delay_limit) {
+        } else if let (Some(_), Some(limit)) = (self.initial_delay_until, self.initial_delay_limit)
+        {
             self.initial_delay_until = Some((now + initial_rebalance_delay).min(limit));
         }
         self.prepare_rebalance(now);
         Pending::Later(receiver)
     }
 
-    fn update_member_and_rebalance(&mut self, request: JoinRequest, now: Instant) -> Pending<JoinOutcome> {
+    fn update_member_and_rebalance(
+        &mut self,
+        request: JoinRequest,
+        now: Instant,
+    ) -> Pending<JoinOutcome> {
         let (sender, receiver) = oneshot::channel();
         let Some(member) = self.members.get_mut(&request.member_id) else {
-            return Pending::Now(JoinOutcome::error(code(ResponseError::UnknownMemberId), &request.member_id));
+            return Pending::Now(JoinOutcome::error(
+                code(ResponseError::UnknownMemberId),
+                &request.member_id,
+            ));
         };
         member.rebalance_timeout = rebalance_timeout_of(&request);
         member.session_timeout =
@@ -319,7 +333,8 @@ impl Group {
             for member in self.members.values_mut() {
                 member.assignment = Bytes::new();
                 if let Some(waiter) = member.sync_waiter.take() {
-                    let _ = waiter.send(SyncOutcome::error(code(ResponseError::RebalanceInProgress)));
+                    let _ =
+                        waiter.send(SyncOutcome::error(code(ResponseError::RebalanceInProgress)));
                 }
             }
         }
@@ -438,8 +453,14 @@ impl Group {
             .into_iter()
             .max_by(|(a, va), (b, vb)| {
                 va.cmp(vb).then_with(|| {
-                    let pa = leader_order.iter().position(|n| n == a).unwrap_or(usize::MAX);
-                    let pb = leader_order.iter().position(|n| n == b).unwrap_or(usize::MAX);
+                    let pa = leader_order
+                        .iter()
+                        .position(|n| n == a)
+                        .unwrap_or(usize::MAX);
+                    let pb = leader_order
+                        .iter()
+                        .position(|n| n == b)
+                        .unwrap_or(usize::MAX);
                     pb.cmp(&pa)
                 })
             })
@@ -454,7 +475,13 @@ impl Group {
             members.sort_by_key(|m| m.order);
             members
                 .into_iter()
-                .map(|m| (m.id.clone(), m.group_instance_id.clone(), m.metadata_for(&protocol)))
+                .map(|m| {
+                    (
+                        m.id.clone(),
+                        m.group_instance_id.clone(),
+                        m.metadata_for(&protocol),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
@@ -493,7 +520,9 @@ impl Group {
             return Pending::Now(SyncOutcome::error(e));
         }
         match self.state {
-            GroupState::Empty => Pending::Now(SyncOutcome::error(code(ResponseError::UnknownMemberId))),
+            GroupState::Empty => {
+                Pending::Now(SyncOutcome::error(code(ResponseError::UnknownMemberId)))
+            }
             GroupState::PreparingRebalance => {
                 Pending::Now(SyncOutcome::error(code(ResponseError::RebalanceInProgress)))
             }
@@ -509,7 +538,8 @@ impl Group {
                 if let Some(member) = self.members.get_mut(member_id) {
                     member.session_deadline = now + member.session_timeout;
                     if let Some(previous) = member.sync_waiter.replace(sender) {
-                        let _ = previous.send(SyncOutcome::error(code(ResponseError::RebalanceInProgress)));
+                        let _ = previous
+                            .send(SyncOutcome::error(code(ResponseError::RebalanceInProgress)));
                     }
                 }
                 if self.leader.as_deref() == Some(member_id) {
@@ -522,7 +552,9 @@ impl Group {
                     let ids: Vec<String> = self.members.keys().cloned().collect();
                     for id in ids {
                         let outcome = self.sync_outcome_for(&id);
-                        if let Some(waiter) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
+                        if let Some(waiter) =
+                            self.members.get_mut(&id).and_then(|m| m.sync_waiter.take())
+                        {
                             let _ = waiter.send(outcome);
                         }
                     }
@@ -600,7 +632,10 @@ impl Group {
     fn remove_member(&mut self, member_id: &str, now: Instant) {
         if let Some(member) = self.members.remove(member_id) {
             if let Some(waiter) = member.join_waiter {
-                let _ = waiter.send(JoinOutcome::error(code(ResponseError::UnknownMemberId), member_id));
+                let _ = waiter.send(JoinOutcome::error(
+                    code(ResponseError::UnknownMemberId),
+                    member_id,
+                ));
             }
             if let Some(waiter) = member.sync_waiter {
                 let _ = waiter.send(SyncOutcome::error(code(ResponseError::UnknownMemberId)));
@@ -703,18 +738,34 @@ mod tests {
         let t0 = Instant::now();
         let mut group = Group::new("g");
         let mut ids = ["a".to_string(), "b".to_string()].into_iter();
-        let first = now_outcome(group.join(request(""), || ids.next().unwrap_or_default(), Duration::ZERO, t0));
+        let first = now_outcome(group.join(
+            request(""),
+            || ids.next().unwrap_or_default(),
+            Duration::ZERO,
+            t0,
+        ));
         assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
         let mut a_join = later(group.join(request("a"), || unreachable!(), Duration::ZERO, t0));
         // A single member: the join completes at once (no initial delay).
         let a = a_join.try_recv().expect("answered");
-        assert_eq!((a.generation_id, a.leader.as_str(), a.members.len()), (1, "a", 1));
-        let mut a_sync = later(group.sync("a", 1, vec![("a".into(), Bytes::from_static(b"all"))], t0));
-        assert_eq!(a_sync.try_recv().expect("stable").assignment, Bytes::from_static(b"all"));
+        assert_eq!(
+            (a.generation_id, a.leader.as_str(), a.members.len()),
+            (1, "a", 1)
+        );
+        let mut a_sync =
+            later(group.sync("a", 1, vec![("a".into(), Bytes::from_static(b"all"))], t0));
+        assert_eq!(
+            a_sync.try_recv().expect("stable").assignment,
+            Bytes::from_static(b"all")
+        );
         // b joins: a rebalance; a's heartbeat says so; both rejoin.
-        let b_id = now_outcome(group.join(request(""), || "b".into(), Duration::ZERO, t0)).member_id;
+        let b_id =
+            now_outcome(group.join(request(""), || "b".into(), Duration::ZERO, t0)).member_id;
         let mut b_join = later(group.join(request(&b_id), || unreachable!(), Duration::ZERO, t0));
-        assert_eq!(group.heartbeat("a", 1, t0), ResponseError::RebalanceInProgress.code());
+        assert_eq!(
+            group.heartbeat("a", 1, t0),
+            ResponseError::RebalanceInProgress.code()
+        );
         assert!(b_join.try_recv().is_err(), "waits for a");
         let mut a_join = later(group.join(request("a"), || unreachable!(), Duration::ZERO, t0));
         let a = a_join.try_recv().expect("answered");
@@ -722,17 +773,29 @@ mod tests {
         assert_eq!((a.generation_id, b.generation_id), (2, 2));
         assert_eq!((a.members.len(), b.members.len()), (2, 0));
         // Stale generation is fenced.
-        assert_eq!(now_outcome(group.sync("b", 1, vec![], t0)).error_code, ResponseError::IllegalGeneration.code());
+        assert_eq!(
+            now_outcome(group.sync("b", 1, vec![], t0)).error_code,
+            ResponseError::IllegalGeneration.code()
+        );
         let mut b_sync = later(group.sync("b", 2, vec![], t0));
         assert!(b_sync.try_recv().is_err(), "waits for the leader");
         let mut a_sync = later(group.sync(
             "a",
             2,
-            vec![("a".into(), Bytes::from_static(b"p0")), ("b".into(), Bytes::from_static(b"p1"))],
+            vec![
+                ("a".into(), Bytes::from_static(b"p0")),
+                ("b".into(), Bytes::from_static(b"p1")),
+            ],
             t0,
         ));
-        assert_eq!(a_sync.try_recv().expect("a").assignment, Bytes::from_static(b"p0"));
-        assert_eq!(b_sync.try_recv().expect("b").assignment, Bytes::from_static(b"p1"));
+        assert_eq!(
+            a_sync.try_recv().expect("a").assignment,
+            Bytes::from_static(b"p0")
+        );
+        assert_eq!(
+            b_sync.try_recv().expect("b").assignment,
+            Bytes::from_static(b"p1")
+        );
         assert_eq!(group.state, GroupState::Stable);
         // b stops heartbeating; a keeps on. After b's session: a rebalance without b.
         let t1 = t0 + Duration::from_millis(800);
@@ -743,7 +806,10 @@ mod tests {
         let mut a_join = later(group.join(request("a"), || unreachable!(), Duration::ZERO, t1));
         let a = a_join.try_recv().expect("alone");
         assert_eq!((a.generation_id, a.members.len()), (3, 1));
-        assert_eq!(group.heartbeat("b", 3, t1), ResponseError::UnknownMemberId.code());
+        assert_eq!(
+            group.heartbeat("b", 3, t1),
+            ResponseError::UnknownMemberId.code()
+        );
     }
 
     #[test]
@@ -754,12 +820,18 @@ mod tests {
         old.require_known_member_id = false;
         let mut a_join = later(group.join(old.clone(), || "a".into(), Duration::ZERO, t0));
         a_join.try_recv().expect("joined");
-        let _ = later(group.sync("a", 1, vec![], t0));
+        drop(later(group.sync("a", 1, vec![], t0)));
         let mut b_join = later(group.join(old, || "b".into(), Duration::ZERO, t0));
         // a never rejoins but keeps heartbeating: after 2 s the join ends without it.
-        assert_eq!(group.heartbeat("a", 1, t0 + Duration::from_millis(900)), ResponseError::RebalanceInProgress.code());
+        assert_eq!(
+            group.heartbeat("a", 1, t0 + Duration::from_millis(900)),
+            ResponseError::RebalanceInProgress.code()
+        );
         group.tick(t0 + Duration::from_millis(1800));
-        assert_eq!(group.heartbeat("a", 1, t0 + Duration::from_millis(1800)), ResponseError::RebalanceInProgress.code());
+        assert_eq!(
+            group.heartbeat("a", 1, t0 + Duration::from_millis(1800)),
+            ResponseError::RebalanceInProgress.code()
+        );
         group.tick(t0 + Duration::from_millis(1999));
         assert!(b_join.try_recv().is_err());
         group.tick(t0 + Duration::from_millis(2000));
@@ -777,6 +849,9 @@ mod tests {
         let mut other = request("");
         other.protocols = vec![("roundrobin".into(), Bytes::new())];
         let refused = now_outcome(group.join(other, || "x".into(), Duration::ZERO, t0));
-        assert_eq!(refused.error_code, ResponseError::InconsistentGroupProtocol.code());
+        assert_eq!(
+            refused.error_code,
+            ResponseError::InconsistentGroupProtocol.code()
+        );
     }
 }

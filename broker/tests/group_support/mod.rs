@@ -43,13 +43,16 @@ pub fn offset_fetch(
 ) -> Result<BTreeMap<i32, i64>, i16> {
     let mut client = RawClient::connect(address);
     let request = OffsetFetchRequest::default()
-        .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_string())))
+        .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(
+            group.to_string(),
+        )))
         .with_topics(Some(vec![OffsetFetchRequestTopic::default()
             .with_name(topic_name(topic))
             .with_partition_indexes(partitions.to_vec())]));
     let correlation_id = client.send(ApiKey::OffsetFetch, 7, &request);
     let frame = client.read_frame().expect("OffsetFetch response");
-    let (got, response): (i32, OffsetFetchResponse) = decode_response(ApiKey::OffsetFetch, 7, frame);
+    let (got, response): (i32, OffsetFetchResponse) =
+        decode_response(ApiKey::OffsetFetch, 7, frame);
     assert_eq!(got, correlation_id);
     if response.error_code != 0 {
         return Err(response.error_code);
@@ -92,7 +95,13 @@ impl ConsumerProcess {
 
     /// kcat -G: a balanced consumer (librdkafka subscribe), auto commit every 200 ms, printing
     /// `partition offset value` unbuffered.
-    pub fn kcat(bootstrap: &str, group: &str, topic: &str, dir: &Path, name: &str) -> ConsumerProcess {
+    pub fn kcat(
+        bootstrap: &str,
+        group: &str,
+        topic: &str,
+        dir: &Path,
+        name: &str,
+    ) -> ConsumerProcess {
         Self::spawn(
             Command::new("kcat").args([
                 "-b",
@@ -178,4 +187,36 @@ impl Drop for ConsumerProcess {
             self.sigkill();
         }
     }
+}
+
+/// OffsetCommit v8 of one offset outside any generation (a simple consumer's commit, generation
+/// -1, no member): its error code.
+pub fn simple_commit(
+    address: SocketAddr,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+    let mut client = RawClient::connect(address);
+    let request = OffsetCommitRequest::default()
+        .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(
+            group.to_string(),
+        )))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)])]);
+    let correlation_id = client.send(ApiKey::OffsetCommit, 8, &request);
+    let frame = client.read_frame().expect("OffsetCommit response");
+    let (got, response): (i32, OffsetCommitResponse) =
+        decode_response(ApiKey::OffsetCommit, 8, frame);
+    assert_eq!(got, correlation_id);
+    response.topics[0].partitions[0].error_code
 }
