@@ -147,7 +147,7 @@ pub fn divergence(dumps: &[(String, &str)]) -> Result<Vec<Case>, DumpError> {
                     time_s: 0.0,
                     faults_nearby: Vec::new(),
                     cause: format!(
-                        "At partition {partition} offset {offset}, below the high watermarks: {};                          the replicas' logs forked, so a leader change kept a record another replica                          had overwritten (high-watermark truncation or an unclean election).",
+                        "At partition {partition} offset {offset}, below the high watermarks: {}; the replicas' logs forked, so a leader change kept a record another replica had overwritten (high-watermark truncation or an unclean election).",
                         described.join("; ")
                     ),
                     sub_kind: Some("different_records".to_owned()),
@@ -168,7 +168,7 @@ pub fn divergence(dumps: &[(String, &str)]) -> Result<Vec<Case>, DumpError> {
                         time_s: 0.0,
                         faults_nearby: Vec::new(),
                         cause: format!(
-                            "{} holds a record whose CRC fails at partition {partition} offset                              {offset}, below the high watermark {max_hw}: a torn or corrupted write                              that recovery did not truncate.",
+                            "{} holds a record whose CRC fails at partition {partition} offset {offset}, below the high watermark {max_hw}: a torn or corrupted write that recovery did not truncate.",
                             name(h.node)
                         ),
                         sub_kind: Some("corrupt_record".to_owned()),
@@ -211,7 +211,7 @@ pub fn divergence(dumps: &[(String, &str)]) -> Result<Vec<Case>, DumpError> {
                     time_s: 0.0,
                     faults_nearby: Vec::new(),
                     cause: format!(
-                        "{} lacks partition {partition} {range}, which another replica holds and                          the highest high watermark ({max_hw}) covers (its own high watermark is                          {}): it truncated records the partition had committed, or never caught up.",
+                        "{} lacks partition {partition} {range}, which another replica holds and the highest high watermark ({max_hw}) covers (its own high watermark is {}): it truncated records the partition had committed, or never caught up.",
                         name(node),
                         summary.hw
                     ),

@@ -16,6 +16,10 @@ pub const NODE_STOP_TIMEOUT_MS: u64 = 15_000;
 pub const CLIENT_STOP_GRACE_MS: u64 = 10_000;
 /// The final read gives up after this long.
 pub const FINAL_READ_TIMEOUT_MS: u64 = 120_000;
+/// After the final read, how long to wait for every replica to be back in the ISR before the nodes
+/// stop (so that the replica dumps compare caught-up replicas), and how often to ask.
+pub const REPLICAS_IN_SYNC_TIMEOUT_MS: u64 = 20_000;
+pub const REPLICAS_IN_SYNC_PROBE_MS: u64 = 500;
 /// Topic creation: attempts and the pause between them (a restarted node may still be starting).
 pub const TOPIC_CREATE_ATTEMPTS_MAX: u32 = 20;
 pub const TOPIC_CREATE_RETRY_MS: u64 = 500;

@@ -4,7 +4,7 @@
 
 use crate::clients::{ClientProcess, ClientSet};
 use crate::history::{self, Recorder};
-use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
+use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, REPLICAS_IN_SYNC_PROBE_MS, REPLICAS_IN_SYNC_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
 use crate::nemesis;
 use crate::platform::LocalPlatform;
 use crate::scenario::{Client, Scenario, Target};
@@ -179,10 +179,42 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
         rec.op("harness", "info", "final_read", json!({"topic": scenario.topic.name}), Some(why)).await;
     }
 
+    if scenario.topic.replication_factor > 1 {
+        await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
+    }
+
     rec.op("harness", "invoke", "stop_clients", json!({"clients": "consumers"}), None).await;
     clients.stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec).await?;
     rec.op("harness", "ok", "stop_clients", json!({"clients": "consumers"}), None).await;
     Ok(())
+}
+
+/// Waits (bounded) until every partition of the topic has all its replicas in the ISR, so that a
+/// follower restarted late in the run has caught up before the nodes stop and the replica dumps
+/// are compared; records how that ended. A replica still out of sync at the deadline stays so in
+/// the dumps, where a gap below the high watermark is reported.
+async fn await_replicas_in_sync(bootstrap: &str, topic: &str, rec: &Recorder) {
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(REPLICAS_IN_SYNC_TIMEOUT_MS);
+    let mut lagging: Vec<i32> = Vec::new();
+    loop {
+        let (b, t) = (bootstrap.to_string(), topic.to_string());
+        match tokio::task::spawn_blocking(move || workloads::admin::partition_roles(&b, &t)).await {
+            Ok(Ok(roles)) => {
+                lagging = roles.iter().filter(|r| r.replicas.iter().any(|x| !r.isr.contains(x))).map(|r| r.partition).collect();
+                if lagging.is_empty() {
+                    break;
+                }
+            }
+            Ok(Err(_)) | Err(_) => {}
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(REPLICAS_IN_SYNC_PROBE_MS)).await;
+    }
+    let waited_ms = started.elapsed().as_millis() as u64;
+    rec.op("harness", "info", "replicas_in_sync", json!({"topic": topic, "in_sync": lagging.is_empty(), "lagging_partitions": lagging, "waited_ms": waited_ms}), None).await;
 }
 
 /// After the nodes stop: every replica each broker holds, as `kaos-broker dump` writes it, into
