@@ -5,7 +5,7 @@
 
 use crate::clients::ClientSet;
 use crate::history::Recorder;
-use crate::platform::LocalPlatform;
+use crate::platform::Platform;
 use crate::scenario::{Fault, Nemesis, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -58,8 +58,8 @@ impl Resolver {
     }
 
     /// The platform index of the node a target names now.
-    async fn resolve(&mut self, target: &Target, platform: &LocalPlatform) -> Result<usize, String> {
-        let by_name = |name: &str| platform.nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name}"));
+    async fn resolve(&mut self, target: &Target, platform: &Platform) -> Result<usize, String> {
+        let by_name = |name: &str| platform.index_of(name).ok_or_else(|| format!("no node {name}"));
         let partition = match target {
             Target::Node(name) => return by_name(name),
             Target::Random => return Err("random targets are drawn in the schedule".into()),
@@ -91,7 +91,7 @@ impl Resolver {
 /// has ended.
 pub async fn run(
     events: &[FaultEvent],
-    platform: &mut LocalPlatform,
+    platform: &mut Platform,
     clients: &mut ClientSet,
     resolver: &mut Resolver,
     rec: &Recorder,
@@ -113,7 +113,7 @@ pub async fn run(
                 continue;
             }
         };
-        let name = platform.nodes[node].name.clone();
+        let name = platform.name(node).to_string();
         match ev.fault {
             Fault::Kill => {
                 rec.op("nemesis", "invoke", "kill", json!({"node": name, "target": target}), None).await;
@@ -135,7 +135,7 @@ pub async fn run(
             }
             Fault::Pause => {
                 rec.op("nemesis", "invoke", "pause", json!({"node": name, "target": target}), None).await;
-                match platform.pause(node, true) {
+                match platform.pause(node, true).await {
                     Ok(pid) => rec.op("nemesis", "ok", "pause", json!({"node": name, "pid": pid}), None).await,
                     Err(e) => rec.op("nemesis", "info", "pause", json!({"node": name}), Some(format!("{e:#}"))).await,
                 }
@@ -201,10 +201,10 @@ fn fault_name(fault: &Fault) -> &'static str {
 }
 
 /// Wakes a paused node and records it.
-pub async fn resume(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
-    let name = platform.nodes[node].name.clone();
+pub async fn resume(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
+    let name = platform.name(node).to_string();
     rec.op("nemesis", "invoke", "resume", json!({"node": name}), None).await;
-    match platform.pause(node, false) {
+    match platform.pause(node, false).await {
         Ok(pid) => rec.op("nemesis", "ok", "resume", json!({"node": name, "pid": pid}), None).await,
         Err(e) => {
             rec.op("nemesis", "fail", "resume", json!({"node": name}), Some(format!("{e:#}"))).await;
@@ -215,11 +215,11 @@ pub async fn resume(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -
 }
 
 /// Restarts a node that is down and records it; a node that cannot start ends the run.
-pub async fn restart(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
-    if platform.nodes[node].is_running() {
+pub async fn restart(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
+    if platform.is_running(node) {
         return Ok(());
     }
-    let name = platform.nodes[node].name.clone();
+    let name = platform.name(node).to_string();
     rec.op("nemesis", "invoke", "restart", json!({"node": name}), None).await;
     match platform.start(node).await {
         Ok(pid) => {
