@@ -337,6 +337,24 @@ fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn leader_kill_acks_all_holds_on_the_docker_platform() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-kill-acks-all.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    let ops = history(&store.join("latest"));
+    let killed: BTreeSet<&str> =
+        ops.iter().filter(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok").filter_map(|o| o["value"]["node"].as_str()).collect();
+    assert!(!killed.is_empty(), "the leader's container was killed at least once");
+    assert!(ops.iter().filter(|o| o["f"] == "node_start").count() == 4, "three brokers and the controller, each in a container");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+#[test]
 fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
