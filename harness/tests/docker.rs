@@ -1,7 +1,8 @@
 //! The docker platform for real: the kaos-broker image started by testcontainers, alone and as a
 //! three-broker cluster with its controller, with librdkafka producing and consuming from this
 //! host; the leader's container SIGKILLed under acks=all; `kaos run --platform docker` on the demo
-//! scenario; everything labelled removed after a failed run and after Ctrl-C; and
+//! scenario and on leader-kill-acks-all; a power loss through lazyfs under a container's bind
+//! mount; everything labelled removed after a failed run and after Ctrl-C; and
 //! docker/compose.yaml brought up and used by kcat.
 //!
 //! These tests need a Docker engine (CI has one). Without one they fail and say so: they never
@@ -207,12 +208,9 @@ fn read_all(bootstrap: &str, topic: &str) -> Vec<String> {
     let mut next = 0;
     while next < end {
         assert!(Instant::now() < deadline, "read {next} of {end} records of {topic} in time");
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                next = m.offset() + 1;
-                values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-            }
-            Some(Err(_)) | None => {}
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            next = m.offset() + 1;
+            values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
         }
     }
     values
@@ -352,6 +350,30 @@ fn leader_kill_acks_all_holds_on_the_docker_platform() {
     assert!(!killed.is_empty(), "the leader's container was killed at least once");
     assert!(ops.iter().filter(|o| o["f"] == "node_start").count() == 4, "three brokers and the controller, each in a container");
     assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+#[test]
+fn a_power_loss_drops_unsynced_writes_under_the_bind_mount() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/power-loss-flush-none.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: VALID") && stdout.contains("× lost (required)"), "flush.messages = 0 loses acknowledged messages at a power loss in a container too:\n{stdout}");
+    let ops = history(&store.join("latest"));
+    let dropped: u64 = ops
+        .iter()
+        .filter(|o| o["process"] == "nemesis" && o["f"] == "power_loss" && o["type"] == "ok")
+        .filter_map(|o| o["value"]["lazyfs"].as_str().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()))
+        .filter_map(|r| r["bytes_dropped"].as_u64())
+        .sum();
+    assert!(dropped > 0, "lazyfs under the container's bind mount dropped unsynced bytes");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
+    let store = std::path::absolute(&store).expect("absolute").display().to_string();
+    assert!(!mounts.contains(&store), "no lazyfs mount is left under the store:\n{mounts}");
 }
 
 #[test]

@@ -10,11 +10,19 @@
 //! `org.kaos.run=<id>` and is removed at the end of the run, after a failure and on Ctrl-C (the
 //! `Drop` of [`DockerPlatform`]).
 //!
+//! Power loss works as on the local platform: `kaos lazyfs` (a child of the harness) serves each
+//! broker's `nodes/<n>/data` from `nodes/<n>/disk`, mounted before the container's bind mount is
+//! made, so that the broker in the container writes through it; a power loss is a
+//! `docker kill -s KILL`, then SIGUSR1 to that node's lazyfs.
+//!
 //! The engine is driven through the `docker` CLI, which negotiates the API version with any
 //! engine.
 
-use super::local::{probe, Role};
-use crate::limits::{DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
+use super::local::{power_losses, probe, read_ready, start_lazyfs, Role};
+use crate::limits::{
+    DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
+};
+use crate::process;
 use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +50,8 @@ pub struct Node {
     created: bool,
     running: bool,
     paused: bool,
+    /// The `kaos lazyfs` daemon serving this node's data directory, when the cluster runs on it.
+    lazyfs: Option<tokio::process::Child>,
 }
 
 impl Node {
@@ -70,6 +80,8 @@ pub struct DockerPlatform {
     run_dir: String,
     network_created: bool,
     pub nodes: Vec<Node>,
+    /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
+    lazyfs: Option<(PathBuf, u64)>,
 }
 
 impl DockerPlatform {
@@ -83,7 +95,7 @@ impl DockerPlatform {
         let run_dir = std::path::absolute(nodes_dir.parent().unwrap_or(nodes_dir)).unwrap_or_else(|_| nodes_dir.to_path_buf());
         // Built before anything is created, so that its Drop removes whatever exists if a later
         // step fails.
-        let mut platform = DockerPlatform { image, id, run_dir: run_dir.display().to_string(), network_created: false, nodes: Vec::new() };
+        let mut platform = DockerPlatform { image, id, run_dir: run_dir.display().to_string(), network_created: false, nodes: Vec::new(), lazyfs: None };
         let subnet = platform.create_network().await?;
         let ip = |host: u8| SocketAddr::from((Ipv4Addr::new(subnet[0], subnet[1], subnet[2], host), NODE_PORT));
         for k in 1..=cluster.brokers {
@@ -108,7 +120,7 @@ impl DockerPlatform {
         let text = toml::to_string(&config).context("writing a node config")?;
         std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
         let container = format!("{}-{name}", self.id);
-        self.nodes.push(Node { name, role, addr, dir, container, created: false, running: false, paused: false });
+        self.nodes.push(Node { name, role, addr, dir, container, created: false, running: false, paused: false, lazyfs: None });
         Ok(())
     }
 
@@ -147,6 +159,12 @@ impl DockerPlatform {
         format!("{RUN_DIR_LABEL}={}", self.run_dir)
     }
 
+    /// Serve every broker's data directory from `kaos lazyfs` (see the module's documentation).
+    /// Call before the first start.
+    pub fn use_lazyfs(&mut self, kaos_bin: &Path, seed: u64) {
+        self.lazyfs = Some((kaos_bin.to_path_buf(), seed));
+    }
+
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| matches!(n.role, Role::Broker { .. }))
     }
@@ -168,6 +186,12 @@ impl DockerPlatform {
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         let controller = self.controller_addr();
         let (label, dir_label, image, network) = (self.label(), self.dir_label(), self.image.clone(), self.id.clone());
+        if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
+            if self.nodes[i].lazyfs.is_none() {
+                let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
+                self.nodes[i].lazyfs = Some(daemon);
+            }
+        }
         let node = &mut self.nodes[i];
         if node.running {
             bail!("node {} is already running", node.name);
@@ -234,6 +258,29 @@ impl DockerPlatform {
         Ok(pid)
     }
 
+    /// Power loss of node `i`: `docker kill -s KILL` (and wait for the exit, so that its last
+    /// write has been handled), then make its lazyfs drop everything not fsynced. Returns the PID
+    /// and what lazyfs says it dropped.
+    pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
+        let pid = self.kill(i).await?;
+        let node = &self.nodes[i];
+        let daemon = node.lazyfs.as_ref().and_then(|d| d.id()).with_context(|| format!("node {} has no lazyfs", node.name))?;
+        let ready = node.dir.join("lazyfs.ready");
+        let before = power_losses(&ready);
+        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1).context("signalling lazyfs")?;
+        let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
+        loop {
+            if power_losses(&ready) > before {
+                let report = read_ready(&ready).and_then(|v| v.get("last_power_loss").map(|r| r.to_string())).unwrap_or_default();
+                return Ok((pid, report));
+            }
+            if Instant::now() > deadline {
+                bail!("lazyfs of node {} did not report the power loss within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", node.name, node.dir.join("lazyfs.log").display());
+            }
+            tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
+        }
+    }
+
     /// `docker pause` (every process of the container frozen by the cgroup freezer) or
     /// `docker unpause`; returns the PID.
     pub async fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
@@ -272,16 +319,28 @@ impl DockerPlatform {
     }
 
     /// Removes every container and the network of this run (found by label, so that a container
-    /// whose creation was interrupted goes too).
+    /// whose creation was interrupted goes too), then stops every lazyfs daemon and makes sure no
+    /// mount is left.
     pub async fn remove_all(&mut self) {
-        if let Err(e) = remove_labelled(&self.label(), self.network_created.then_some(self.id.as_str())).await {
-            eprintln!("kaos: removing the run's containers: {e:#}");
-            return;
+        match remove_labelled(&self.label(), self.network_created.then_some(self.id.as_str())).await {
+            Ok(()) => {
+                self.network_created = false;
+                for node in &mut self.nodes {
+                    node.created = false;
+                    node.running = false;
+                }
+            }
+            Err(e) => eprintln!("kaos: removing the run's containers: {e:#}"),
         }
-        self.network_created = false;
         for node in &mut self.nodes {
-            node.created = false;
-            node.running = false;
+            if let Some(mut daemon) = node.lazyfs.take() {
+                if let Err(e) = process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
+                    eprintln!("kaos: stopping lazyfs of node {}: {e}", node.name);
+                }
+                if let Err(e) = crate::lazyfs::unmount(&node.data_dir()) {
+                    eprintln!("kaos: unmounting {}: {e}", node.data_dir().display());
+                }
+            }
         }
     }
 }
@@ -289,6 +348,18 @@ impl DockerPlatform {
 impl Drop for DockerPlatform {
     /// The error and Ctrl-C path: synchronous, best effort, by label.
     fn drop(&mut self) {
+        self.remove_now();
+        for node in &self.nodes {
+            if let Some(daemon) = &node.lazyfs {
+                process::kill_now(daemon);
+                let _ = crate::lazyfs::unmount(&node.data_dir());
+            }
+        }
+    }
+}
+
+impl DockerPlatform {
+    fn remove_now(&self) {
         if !self.network_created && !self.nodes.iter().any(|n| n.created) {
             return;
         }

@@ -40,7 +40,13 @@ impl Platform {
                 }
                 Platform::Local(p)
             }
-            PlatformKind::Docker => Platform::Docker(DockerPlatform::new(broker_bin, nodes_dir, &scenario.cluster).await?),
+            PlatformKind::Docker => {
+                let mut p = DockerPlatform::new(broker_bin, nodes_dir, &scenario.cluster).await?;
+                if scenario.uses_lazyfs() {
+                    p.use_lazyfs(kaos_bin, scenario.seed);
+                }
+                Platform::Docker(p)
+            }
         })
     }
 
@@ -81,10 +87,7 @@ impl Platform {
         each!(self, p => p.kill(i).await)
     }
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
-        match self {
-            Platform::Local(p) => p.power_loss(i).await,
-            Platform::Docker(_) => anyhow::bail!("power_loss is not available on the docker platform"),
-        }
+        each!(self, p => p.power_loss(i).await)
     }
     pub async fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
         match self {
