@@ -44,20 +44,26 @@ fn require_docker() {
     }
 }
 
-/// The broker image for this build's binary, built by `kaos image` (or reused); `(name, tag)`.
+/// The broker image for this build's binary, built once per test binary by `kaos image` (or
+/// reused from an earlier build), then tagged `extra_tag` too; `(name, tag)`.
 fn broker_image(extra_tag: Option<&str>) -> (String, String) {
+    static IMAGE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     require_docker();
-    let mut cmd = Command::new(kaos());
-    cmd.arg("image").env("KAOS_BROKER_BIN", broker_bin());
-    if let Some(tag) = extra_tag {
-        cmd.args(["--tag", tag]);
-    }
-    let out = cmd.output().expect("kaos image");
-    assert!(out.status.success(), "kaos image failed: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let image = stdout.lines().next().expect("kaos image prints the image").to_string();
+    let image = {
+        let mut built = IMAGE.lock().unwrap_or_else(|e| e.into_inner());
+        built
+            .get_or_insert_with(|| {
+                let out = Command::new(kaos()).arg("image").env("KAOS_BROKER_BIN", broker_bin()).output().expect("kaos image");
+                assert!(out.status.success(), "kaos image failed: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).lines().next().expect("kaos image prints the image").to_string()
+            })
+            .clone()
+    };
     // Local only: the engine has it now, so nothing will be pulled.
     docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    if let Some(tag) = extra_tag {
+        docker(&["tag", &image, tag]);
+    }
     let (name, tag) = image.split_once(':').expect("name:tag");
     (name.to_string(), tag.to_string())
 }
