@@ -73,6 +73,21 @@ pub struct FileConfig {
     pub replica_fetch_min_bytes: i32,
     #[serde(rename = "replica.high.watermark.checkpoint.interval.ms")]
     pub replica_high_watermark_checkpoint_interval_ms: u64,
+    // Group coordinator (see `GroupConfig`).
+    #[serde(rename = "offsets.topic.num.partitions")]
+    pub offsets_topic_num_partitions: i32,
+    #[serde(rename = "offsets.topic.replication.factor")]
+    pub offsets_topic_replication_factor: i16,
+    #[serde(rename = "offsets.commit.timeout.ms")]
+    pub offsets_commit_timeout_ms: u64,
+    #[serde(rename = "offset.metadata.max.bytes")]
+    pub offset_metadata_max_bytes: usize,
+    #[serde(rename = "group.min.session.timeout.ms")]
+    pub group_min_session_timeout_ms: i32,
+    #[serde(rename = "group.max.session.timeout.ms")]
+    pub group_max_session_timeout_ms: i32,
+    #[serde(rename = "group.initial.rebalance.delay.ms")]
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl Default for FileConfig {
@@ -99,6 +114,13 @@ impl Default for FileConfig {
             replica_fetch_wait_max_ms: 500,
             replica_fetch_min_bytes: 1,
             replica_high_watermark_checkpoint_interval_ms: 5_000,
+            offsets_topic_num_partitions: 8,
+            offsets_topic_replication_factor: 3,
+            offsets_commit_timeout_ms: 5_000,
+            offset_metadata_max_bytes: 4096,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3_000,
         }
     }
 }
@@ -284,6 +306,97 @@ pub struct Config {
     /// The controller's address (`--controller`); `None` = single node, this broker leads everything.
     pub controller: Option<SocketAddr>,
     pub replication: ReplicationConfig,
+    pub group: GroupConfig,
+}
+
+/// Group coordinator settings (Kafka's names and, except the partition count, its defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupConfig {
+    /// Partitions of `__consumer_offsets` when this broker creates it (Kafka: 50).
+    pub offsets_topic_num_partitions: i32,
+    /// Its replication factor, lowered to the number of live brokers at creation.
+    pub offsets_topic_replication_factor: i16,
+    /// How long an OffsetCommit waits for its record to be below the HW.
+    pub offsets_commit_timeout_ms: u64,
+    /// Largest metadata string of one committed offset.
+    pub offset_metadata_max_bytes: usize,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// How long the first rebalance of an empty group waits for more members.
+    pub initial_rebalance_delay_ms: u64,
+}
+
+impl GroupConfig {
+    /// Validates the group keys of the file.
+    pub fn resolve(file: &FileConfig) -> Result<GroupConfig, ConfigError> {
+        if !(1..=limits::OFFSETS_TOPIC_PARTITIONS_MAX).contains(&file.offsets_topic_num_partitions) {
+            return Err(ConfigError::Invalid {
+                key: "offsets.topic.num.partitions",
+                message: format!(
+                    "{} is not in 1..={}",
+                    file.offsets_topic_num_partitions,
+                    limits::OFFSETS_TOPIC_PARTITIONS_MAX
+                ),
+            });
+        }
+        if file.offsets_topic_replication_factor < 1 {
+            return Err(ConfigError::Invalid {
+                key: "offsets.topic.replication.factor",
+                message: format!("{} is below 1", file.offsets_topic_replication_factor),
+            });
+        }
+        if file.group_min_session_timeout_ms < 1
+            || file.group_min_session_timeout_ms > file.group_max_session_timeout_ms
+        {
+            return Err(ConfigError::Invalid {
+                key: "group.min.session.timeout.ms",
+                message: format!(
+                    "{} must be in 1..=group.max.session.timeout.ms ({})",
+                    file.group_min_session_timeout_ms, file.group_max_session_timeout_ms
+                ),
+            });
+        }
+        if file.offsets_commit_timeout_ms == 0
+            || file.offsets_commit_timeout_ms > limits::PRODUCE_TIMEOUT_MS_MAX
+        {
+            return Err(ConfigError::Invalid {
+                key: "offsets.commit.timeout.ms",
+                message: format!(
+                    "{} is not in 1..={}",
+                    file.offsets_commit_timeout_ms,
+                    limits::PRODUCE_TIMEOUT_MS_MAX
+                ),
+            });
+        }
+        if file.offset_metadata_max_bytes > limits::OFFSET_METADATA_BYTES_MAX {
+            return Err(ConfigError::Invalid {
+                key: "offset.metadata.max.bytes",
+                message: format!(
+                    "{} is above {}",
+                    file.offset_metadata_max_bytes,
+                    limits::OFFSET_METADATA_BYTES_MAX
+                ),
+            });
+        }
+        Ok(GroupConfig {
+            offsets_topic_num_partitions: file.offsets_topic_num_partitions,
+            offsets_topic_replication_factor: file.offsets_topic_replication_factor,
+            offsets_commit_timeout_ms: file.offsets_commit_timeout_ms,
+            offset_metadata_max_bytes: file.offset_metadata_max_bytes,
+            min_session_timeout_ms: file.group_min_session_timeout_ms,
+            max_session_timeout_ms: file.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: file
+                .group_initial_rebalance_delay_ms
+                .min(limits::GROUP_REBALANCE_TIMEOUT_MS_MAX),
+        })
+    }
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        #[allow(clippy::unwrap_used)] // the defaults are valid
+        GroupConfig::resolve(&FileConfig::default()).unwrap()
+    }
 }
 
 impl Config {
@@ -295,6 +408,7 @@ impl Config {
         data_dir: Option<PathBuf>,
     ) -> Result<Config, ConfigError> {
         let replication = ReplicationConfig::resolve(&file)?;
+        let group = GroupConfig::resolve(&file)?;
         let node_id = node_id
             .or(file.node_id)
             .ok_or(ConfigError::Missing { key: "node.id" })?;
@@ -368,6 +482,7 @@ impl Config {
             message_max_bytes: file.message_max_bytes,
             controller: None,
             replication,
+            group,
         })
     }
 }

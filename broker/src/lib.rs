@@ -12,6 +12,7 @@
 //! | [`api`] | one module per Kafka API; decoded request in, response out, no socket I/O |
 //! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW), graceful shutdown |
 //! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |
+//! | [`producer`] | idempotent producers: producer ids (InitProducerId), per-partition epochs and last batches for deduplication and sequence checks, rebuilt from the log |
 //! | [`cluster`] | the broker's view of the cluster from the controller, and the role changes it implies |
 //! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state; its APIs in [`controller::api`] |
 //! | [`log`] | storage: segments, sparse offset index, flush policy, recovery, truncation, checkpoint files, leader-epoch cache ([`log::epoch`]) |
@@ -27,9 +28,11 @@ pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod dump;
+pub mod group;
 pub mod limits;
 pub mod log;
 pub mod partition;
+pub mod producer;
 pub mod server;
 pub mod state;
 pub mod wire;
@@ -101,6 +104,7 @@ pub async fn run(
     );
     let broker = Arc::new(broker);
     server::spawn_background_tasks(&broker);
+    group::spawn(&broker);
     let serving = server::serve(Arc::clone(&broker), listener, shutdown);
     tokio::pin!(serving);
     if let Some(controller) = broker.config.controller {

@@ -123,3 +123,53 @@ const _: () = assert!(SEGMENT_BYTES_MIN >= 61);
 
 /// The largest `replica.fetch.min.bytes` a follower may ask for.
 pub const REPLICA_FETCH_MIN_BYTES_MAX: i32 = 64 << 20;
+
+/// Partitions `__consumer_offsets` may be created with.
+pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
+
+/// Largest `offset.metadata.max.bytes` accepted in the config.
+pub const OFFSET_METADATA_BYTES_MAX: usize = 1024 * 1024;
+
+/// Members (joined or waiting for their second join) one group may hold; more get
+/// GROUP_MAX_SIZE_REACHED.
+pub const GROUP_MEMBERS_MAX: usize = 1_000;
+
+/// Groups one coordinator partition holds in memory (members or committed offsets).
+pub const GROUPS_PER_OFFSETS_PARTITION_MAX: usize = 100_000;
+
+/// Committed offsets one group may hold (topic-partitions).
+pub const OFFSETS_PER_GROUP_MAX: usize = 100_000;
+
+/// Longest rebalance timeout a member may ask for (and cap of the initial rebalance delay).
+pub const GROUP_REBALANCE_TIMEOUT_MS_MAX: u64 = 300_000;
+
+/// How often the coordinator checks offsets-partition leadership, sessions and join deadlines.
+pub const GROUP_TICK_MS: u64 = 100;
+
+/// Bytes read per step while loading an offsets partition.
+pub const OFFSETS_LOAD_READ_BYTES: usize = 1024 * 1024;
+
+/// Least time between two attempts to create `__consumer_offsets` through the controller.
+pub const OFFSETS_TOPIC_CREATE_RETRY_MS: u64 = 1_000;
+
+/// Group ids, member ids, protocol names and client ids longer than this are refused.
+pub const GROUP_STRING_BYTES_MAX: usize = 1024;
+
+/// Protocols one JoinGroup may offer.
+pub const GROUP_PROTOCOLS_MAX: usize = 32;
+/// Batches kept per producer and partition for deduplication (Kafka's
+/// `NUM_BATCHES_TO_RETAIN`; librdkafka keeps at most 5 requests in flight with idempotence).
+pub const PRODUCER_BATCHES_KEPT: usize = 5;
+
+/// Producers whose state one partition keeps; beyond it the one that wrote least recently is
+/// forgotten (its next batch is then accepted at any sequence, KIP-360).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
+
+/// Producer ids a node allocates durably at once (one fsync per block).
+pub const PRODUCER_ID_BLOCK_SIZE: u64 = 1_000;
+
+/// Log bytes scanned, from the end, to rebuild a partition's producer state at startup and after
+/// a truncation: whole segments from the newest back while they fit (the active segment always).
+pub const PRODUCER_STATE_SCAN_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+const _: () = assert!(PRODUCER_ID_BLOCK_SIZE > 0);

@@ -14,8 +14,10 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
+use crate::limits;
 use crate::log::epoch::EpochCache;
 use crate::log::{AppendInfo, Log, LogError};
+use crate::producer::{Check, ProducerAppend, ProducerError, ProducerStates};
 use crate::wire::batch::{self, BatchSpan};
 
 /// Broker-wide signals partitions raise.
@@ -98,6 +100,22 @@ struct Stored {
     epochs: EpochCache,
     /// Bumped by every truncation: a read planned before one may find other bytes.
     truncations: u64,
+    /// Idempotent producers' epochs and last batches, always consistent with `log`.
+    producers: ProducerStates,
+}
+
+/// Rebuilds a partition's producer state from the batch headers of its newest segments.
+fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
+    let (appends, scanned_from) =
+        log.scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX)?;
+    let mut producers = ProducerStates::new();
+    for append in &appends {
+        producers.record(append);
+    }
+    if !producers.is_empty() || scanned_from > log.log_start_offset() {
+        tracing::debug!(dir = %log.dir().display(), producers = producers.len(), batches = appends.len(), scanned_from, "rebuilt producer state");
+    }
+    Ok(producers)
 }
 
 /// How an `acks=-1` wait ended.
@@ -120,6 +138,20 @@ pub enum ReplicaError {
     UnknownLeaderEpoch { given: i32, current: i32 },
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+}
+
+/// What a leader append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderAppend {
+    /// The offsets of the batches: new ones, or the original ones of a duplicate.
+    pub info: AppendInfo,
+    pub log_start_offset: i64,
+    /// The leader epoch the batches were (or, for a duplicate, are being) served in.
+    pub leader_epoch: i32,
+    /// An idempotent producer's retry of a batch already in the log: nothing was appended.
+    pub duplicate: bool,
 }
 
 /// One partition replica.
@@ -160,6 +192,12 @@ impl Partition {
         single_node: bool,
         checkpointed_high_watermark: i64,
     ) -> Partition {
+        let producers = rebuild_producers(&log).unwrap_or_else(|e| {
+            // The log was just recovered and validated: a header it cannot read again is a
+            // storage failure; the producers start unknown (KIP-360: any sequence accepted).
+            tracing::error!(topic = %topic, partition = index, error = %e, "cannot rebuild the producer state");
+            ProducerStates::new()
+        });
         let log_end_offset = log.log_end_offset();
         let (role, leader_id, high_watermark) = if single_node {
             (Role::Leader, node_id, log_end_offset)
@@ -189,6 +227,7 @@ impl Partition {
                 log,
                 epochs,
                 truncations: 0,
+                producers,
             }),
             state: Mutex::new(ReplicaState {
                 role,
@@ -292,31 +331,64 @@ impl Partition {
         }
     }
 
-    /// Appends validated batches as leader. Returns the offsets, the log start offset and the
-    /// leader epoch the batches were stamped with.
+    /// Appends validated batches as leader, after the idempotent-producer checks: a retried
+    /// batch already in the log is answered with its original offsets and not appended again.
     pub fn append_as_leader(
         &self,
         records: &[u8],
         spans: &[BatchSpan],
-    ) -> Result<(AppendInfo, i64, i32), ReplicaError> {
+    ) -> Result<LeaderAppend, ReplicaError> {
         // The state lock is held across the append so that a role change cannot slip in between.
         let state = self.state();
         if state.role != Role::Leader {
             return Err(ReplicaError::NotLeader);
         }
         let leader_epoch = state.leader_epoch;
-        let (info, log_start_offset) = {
-            let mut stored = self.stored();
-            let info = stored.log.append(records, spans, leader_epoch)?;
-            (info, stored.log.log_start_offset())
-        };
+        let mut stored = self.stored();
+        let log_start_offset = stored.log.log_start_offset();
+        let mut next_offset = stored.log.log_end_offset();
+        // Producer fields of the batches, in order, with the offsets they will get.
+        let mut pending: Vec<ProducerAppend> = Vec::new();
+        for span in spans {
+            let header = &span.header;
+            if let Some(append) = ProducerAppend::of(header, next_offset) {
+                match stored.producers.check(header, &pending)? {
+                    Check::Append => pending.push(append),
+                    Check::Duplicate(original) => {
+                        // Kafka answers a request holding a duplicate with the duplicate alone.
+                        tracing::debug!(topic = %self.topic, partition = self.index, producer_id = header.producer_id, sequence = header.base_sequence, offset = original.first_offset, "duplicate batch");
+                        return Ok(LeaderAppend {
+                            info: AppendInfo {
+                                base_offset: original.first_offset,
+                                last_offset: original.last_offset,
+                                recovery_point_advanced: false,
+                            },
+                            log_start_offset,
+                            leader_epoch,
+                            duplicate: true,
+                        });
+                    }
+                }
+            }
+            next_offset = header.next_offset_from(next_offset);
+        }
+        let info = stored.log.append(records, spans, leader_epoch)?;
+        for append in &pending {
+            stored.producers.record(append);
+        }
+        drop(stored);
         if info.recovery_point_advanced {
             self.signals.checkpoint_needed.notify_one();
         }
         self.maybe_advance_high_watermark(&state);
         drop(state);
         self.signals.data_changed();
-        Ok((info, log_start_offset, leader_epoch))
+        Ok(LeaderAppend {
+            info,
+            log_start_offset,
+            leader_epoch,
+            duplicate: false,
+        })
     }
 
     /// Appends batches fetched from the leader (offsets and epochs kept); returns the new LEO.
@@ -335,6 +407,9 @@ impl Partition {
         for span in &spans {
             let epoch = span.header.partition_leader_epoch;
             stored.epochs.assign(epoch, span.header.base_offset)?;
+            if let Some(append) = ProducerAppend::of(&span.header, span.header.base_offset) {
+                stored.producers.record(&append);
+            }
         }
         let log_end_offset = stored.log.log_end_offset();
         drop(stored);
@@ -369,6 +444,10 @@ impl Partition {
         let log_end_offset = stored.log.truncate_to(offset.max(0))?;
         stored.truncations += 1;
         stored.epochs.truncate_from_end(log_end_offset)?;
+        if log_end_offset < before {
+            // The producers' last batches may have been cut: rebuild from what the log keeps.
+            stored.producers = rebuild_producers(&stored.log)?;
+        }
         drop(stored);
         if log_end_offset < before {
             tracing::warn!(topic = %self.topic, partition = self.index, from = before, to = log_end_offset, "truncated the log");
@@ -688,6 +767,14 @@ impl Partition {
             self.signals.checkpoint_needed.notify_one();
         }
         Ok(())
+    }
+
+    /// The epoch and kept batches (first/last sequence and offset) of `producer_id`, if known.
+    pub fn producer_state(
+        &self,
+        producer_id: i64,
+    ) -> Option<(i16, Vec<crate::producer::ProducerBatch>)> {
+        self.stored().producers.entry(producer_id)
     }
 
     /// Flushes and closes the log (graceful shutdown): later appends fail.

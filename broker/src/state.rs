@@ -36,6 +36,8 @@ pub enum StateError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("{path}: {message}")]
     BadMetadata { path: PathBuf, message: String },
+    #[error(transparent)]
+    ProducerIds(#[from] crate::producer::ProducerIdError),
 }
 
 /// Why a topic cannot be created.
@@ -112,6 +114,10 @@ pub struct Broker {
     checkpoint_lock: Mutex<()>,
     /// The cluster as the controller last described it (empty on a single node).
     pub cluster: crate::cluster::ClusterView,
+    /// The group coordinator (groups whose `__consumer_offsets` partitions this broker leads).
+    pub groups: Arc<crate::group::Coordinator>,
+    /// Producer ids handed out by InitProducerId.
+    pub producer_ids: Mutex<crate::producer::ProducerIds>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StateError {
@@ -152,6 +158,7 @@ impl Broker {
             }
         };
         let single_node = config.controller.is_none();
+        let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
         // Group partition directories by topic.
         let mut found: BTreeMap<String, Vec<(i32, PathBuf)>> = BTreeMap::new();
         for entry in std::fs::read_dir(&data_dir).map_err(|e| io_err(&data_dir, e))? {
@@ -267,6 +274,8 @@ impl Broker {
             checkpoint_lock: Mutex::new(()),
             config,
             cluster: crate::cluster::ClusterView::default(),
+            groups: Arc::default(),
+            producer_ids: Mutex::new(producer_ids),
         };
         // Recovered logs are fsynced: their recovery points are their LEOs now.
         broker.write_checkpoint()?;

@@ -13,6 +13,10 @@
 //! [[expect]]                                          # expectations for matching combinations
 //! when = { 'clients[0].config.acks' = "1" }
 //! lost = "allowed"
+//!
+//! [[skip]]                                            # combinations that are not configurations
+//! when = { 'clients[0].config.acks' = "1", 'clients[0].config."enable.idempotence"' = "true" }
+//! reason = "librdkafka refuses enable.idempotence without acks=all"
 //! ```
 
 use crate::scenario::{Scenario, ScenarioError};
@@ -35,6 +39,18 @@ pub struct MatrixFile {
     pub vary: Vec<Vary>,
     #[serde(default)]
     pub expect: Vec<ExpectRule>,
+    #[serde(default)]
+    pub skip: Vec<SkipRule>,
+}
+
+/// Combinations left out (a client library refuses them, say), with the reason.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRule {
+    pub when: BTreeMap<String, toml::Value>,
+    /// Why the combinations are left out (for the reader of the matrix file).
+    #[allow(dead_code)]
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +103,11 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&matrix.base);
     let (_, base_text) = Scenario::load(&base_path)?;
     let base: toml::Value = toml::from_str(&base_text).map_err(|e| invalid(format!("base {}: {e}", base_path.display())))?;
+    for rule in matrix.expect.iter().map(|r| &r.when).chain(matrix.skip.iter().map(|r| &r.when)) {
+        if let Some(key) = rule.keys().find(|key| !matrix.vary.iter().any(|v| &v.key == *key)) {
+            return Err(invalid(format!("a `when` names {key:?}, which no [[vary]] varies")));
+        }
+    }
 
     let mut combinations = Vec::with_capacity(count);
     for k in 0..count {
@@ -104,9 +125,12 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
             set_path(&mut value, &v.key, chosen.clone()).map_err(|e| invalid(format!("vary key {:?}: {e}", v.key)))?;
             settings.push((v.key.clone(), display(&chosen)));
         }
+        let matches = |when: &BTreeMap<String, toml::Value>| when.iter().all(|(key, want)| settings.iter().any(|(k, got)| k == key && *got == display(want)));
+        if matrix.skip.iter().any(|rule| matches(&rule.when)) {
+            continue;
+        }
         for rule in &matrix.expect {
-            let matches = rule.when.iter().all(|(key, want)| settings.iter().any(|(k, got)| k == key && *got == display(want)));
-            if matches {
+            if matches(&rule.when) {
                 for (key, allowance) in &rule.set {
                     set_path(&mut value, &format!("expect.{key}"), allowance.clone()).map_err(invalid)?;
                 }
@@ -256,6 +280,14 @@ mod tests {
         .expect("matrix");
         let (_, combos) = load(&m).expect("load");
         assert_eq!(combos.len(), 6);
+        let mut text = std::fs::read_to_string(&m).expect("read");
+        text.push_str("[[skip]]\nwhen = { 'clients[0].config.acks' = \"0\", 'cluster.settings.\"flush.messages\"' = 1 }\nreason = \"r\"\n");
+        std::fs::write(&m, &text).expect("matrix with a skip");
+        let (_, fewer) = load(&m).expect("load with a skip");
+        assert_eq!(fewer.len(), 5);
+        assert!(!fewer.iter().any(|c| c.scenario.name == "m-0-1"), "the skipped combination is not run");
+        std::fs::write(&m, text.replace("reason = \"r\"", "reason = \"r\"\n[[skip]]\nwhen = { seed = 1 }\nreason = \"x\"")).expect("write");
+        assert!(load(&m).err().expect("unknown when key").to_string().contains("no [[vary]]"));
         let names: Vec<_> = combos.iter().map(|c| c.scenario.name.clone()).collect();
         assert_eq!(names[0], "m-0-0");
         assert_eq!(names[5], "m-all-1");
@@ -264,6 +296,19 @@ mod tests {
             let acks = &c.settings[0].1;
             let lost = c.scenario.expect.lost;
             assert_eq!(lost == checkers::Allowance::Allowed, acks == "1", "{:?}", c.settings);
+        }
+    }
+
+    #[test]
+    fn the_shipped_matrix_loads_with_its_skips_and_expectations() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrices/acks-commit.toml");
+        let (_, combos) = load(&path).expect("acks-commit.toml loads");
+        assert_eq!(combos.len(), 24, "3 acks × 2 idempotence × 3 commit × 2 flush, less 12 refused by librdkafka");
+        for c in &combos {
+            let get = |key: &str| c.settings.iter().find(|(k, _)| k.contains(key)).map(|(_, v)| v.clone()).unwrap_or_default();
+            assert!(get("idempotence") == "false" || get("acks") == "all", "{:?}", c.settings);
+            let commit = get("processing.commit");
+            assert_eq!(c.scenario.expect.unprocessed == checkers::Allowance::Forbidden, commit == "after_processing", "{:?}", c.settings);
         }
     }
 

@@ -22,17 +22,18 @@ pub struct FaultEvent {
 }
 
 /// The faults of a run, in time order, none overlapping, all ending before `duration_s`. A
-/// `random` target is drawn here, among the brokers `n1..n{broker_count}`.
-pub fn schedule(nemesis: &Nemesis, target: &Target, broker_count: usize, duration_s: f64, seed: u64) -> Vec<FaultEvent> {
+/// `random` target is drawn here, among the brokers `n1..n{broker_count}`; several targets are
+/// taken in turn.
+pub fn schedule(nemesis: &Nemesis, targets: &[Target], broker_count: usize, duration_s: f64, seed: u64) -> Vec<FaultEvent> {
     let mut events = Vec::new();
-    if nemesis.faults.is_empty() || broker_count == 0 {
+    if nemesis.faults.is_empty() || broker_count == 0 || targets.is_empty() {
         return events;
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut t = nemesis.interval_s * rng.random_range(0.5..1.5);
     let mut k = 0;
     while t + nemesis.down_s < duration_s {
-        let target = match target {
+        let target = match &targets[k % targets.len()] {
             Target::Random => Target::Node(format!("n{}", rng.random_range(1..=broker_count))),
             other => other.clone(),
         };
@@ -48,13 +49,26 @@ pub fn schedule(nemesis: &Nemesis, target: &Target, broker_count: usize, duratio
 pub struct Resolver {
     pub bootstrap: String,
     pub topic: String,
+    /// The scenario's consumer group, for the `coordinator` target.
+    pub group: Option<String>,
     rng: StdRng,
 }
 
+/// Kafka's internal topic of committed offsets; a group's coordinator leads one of its partitions.
+const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Java's `String.hashCode` over UTF-16 code units, then Kafka's `Utils.abs` (MIN_VALUE → 0), mod
+/// `partitions`: the `__consumer_offsets` partition of a group.
+fn group_partition(group: &str, partitions: usize) -> i32 {
+    let h = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    (abs as usize % partitions.max(1)) as i32
+}
+
 impl Resolver {
-    pub fn new(bootstrap: String, topic: String, seed: u64) -> Self {
+    pub fn new(bootstrap: String, topic: String, group: Option<String>, seed: u64) -> Self {
         // Its own stream, so that resolving does not shift the schedule's draws.
-        Resolver { bootstrap, topic, rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73) }
+        Resolver { bootstrap, topic, group, rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73) }
     }
 
     /// The platform index of the node a target names now.
@@ -65,16 +79,22 @@ impl Resolver {
             Target::Random => return Err("random targets are drawn in the schedule".into()),
             Target::Client(name) => return Err(format!("{name} is a client, not a node")),
             Target::Leader(p) | Target::Follower(p) => *p,
+            Target::Coordinator => -1,
         };
-        let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
-        let roles = tokio::task::spawn_blocking(move || workloads::admin::partition_roles(&bootstrap, &topic))
+        let topic = if *target == Target::Coordinator { OFFSETS_TOPIC.to_string() } else { self.topic.clone() };
+        let (bootstrap, asked) = (self.bootstrap.clone(), topic.clone());
+        let roles = tokio::task::spawn_blocking(move || workloads::admin::partition_roles(&bootstrap, &asked))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let roles = roles.iter().find(|r| r.partition == partition).ok_or_else(|| format!("partition {partition} is not in the metadata"))?;
+        let partition = match target {
+            Target::Coordinator => group_partition(self.group.as_deref().ok_or("the scenario has no consumer group")?, roles.len()),
+            _ => partition,
+        };
+        let roles = roles.iter().find(|r| r.partition == partition).ok_or_else(|| format!("partition {partition} of {topic} is not in the metadata"))?;
         let node_id = match target {
-            Target::Leader(_) if roles.leader >= 0 => roles.leader,
-            Target::Leader(_) => return Err(format!("partition {partition} has no leader now")),
+            Target::Leader(_) | Target::Coordinator if roles.leader >= 0 => roles.leader,
+            Target::Leader(_) | Target::Coordinator => return Err(format!("partition {partition} of {topic} has no leader now")),
             _ => {
                 let followers: Vec<i32> = roles.replicas.iter().copied().filter(|&r| r != roles.leader).collect();
                 if followers.is_empty() {
@@ -244,9 +264,9 @@ mod tests {
     #[test]
     fn the_seed_fixes_the_schedule() {
         let n = kill_every(3.0, 1.0);
-        let a = schedule(&n, &Target::Random, 3, 60.0, 42);
-        assert_eq!(a, schedule(&n, &Target::Random, 3, 60.0, 42));
-        assert_ne!(a, schedule(&n, &Target::Random, 3, 60.0, 43));
+        let a = schedule(&n, &[Target::Random], 3, 60.0, 42);
+        assert_eq!(a, schedule(&n, &[Target::Random], 3, 60.0, 42));
+        assert_ne!(a, schedule(&n, &[Target::Random], 3, 60.0, 43));
         assert!(a.len() >= 10, "{}", a.len());
         let drawn: std::collections::BTreeSet<_> = a.iter().map(|e| e.target.clone()).collect();
         assert!(drawn.len() > 1, "random targets vary: {drawn:?}");
@@ -256,7 +276,7 @@ mod tests {
     fn faults_do_not_overlap_and_end_in_time() {
         let n = kill_every(2.0, 1.5);
         for seed in 0..50 {
-            let events = schedule(&n, &Target::Random, 2, 30.0, seed);
+            let events = schedule(&n, &[Target::Random], 2, 30.0, seed);
             for w in events.windows(2) {
                 assert!(w[0].end_s <= w[1].start_s);
             }
@@ -271,7 +291,23 @@ mod tests {
     #[test]
     fn fixed_and_dynamic_targets_are_kept_and_no_faults_means_none() {
         let n = kill_every(1.0, 0.5);
-        assert!(schedule(&n, &Target::Leader(1), 3, 20.0, 1).iter().all(|e| e.target == Target::Leader(1)));
-        assert!(schedule(&Nemesis::default(), &Target::Random, 3, 20.0, 1).is_empty());
+        assert!(schedule(&n, &[Target::Leader(1)], 3, 20.0, 1).iter().all(|e| e.target == Target::Leader(1)));
+        assert!(schedule(&Nemesis::default(), &[Target::Random], 3, 20.0, 1).is_empty());
+        let both = schedule(&n, &[Target::Leader(0), Target::Coordinator], 3, 20.0, 1);
+        assert!(both.len() >= 4);
+        assert!(both.iter().step_by(2).all(|e| e.target == Target::Leader(0)));
+        assert!(both.iter().skip(1).step_by(2).all(|e| e.target == Target::Coordinator));
+    }
+
+    #[test]
+    fn groups_hash_to_the_partition_kafka_picks() {
+        // Java: "group".hashCode() == 98629247; "".hashCode() == 0;
+        // "polygenelubricants".hashCode() == Integer.MIN_VALUE, which Kafka's abs maps to 0.
+        assert_eq!(group_partition("group", 50), 98629247 % 50);
+        assert_eq!(group_partition("", 8), 0);
+        assert_eq!(group_partition("polygenelubricants", 7), 0);
+        // Negative hashes (computed independently): "consumers" → -421004483, "kaos-a" → -1138647794.
+        assert_eq!(group_partition("consumers", 8), 3);
+        assert_eq!(group_partition("kaos-a", 8), 2);
     }
 }

@@ -60,8 +60,8 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 
 /// Everything between the first node start and the end of the final read.
 async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut Platform) -> Result<()> {
-    let target = Target::parse(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
-    let events = nemesis::schedule(&scenario.nemesis, &target, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
+    let targets = Target::parse_list(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
+    let events = nemesis::schedule(&scenario.nemesis, &targets, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
     rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
     // The controller first (it is last in the list), then the brokers.
     let mut order: Vec<usize> = (0..platform.node_count()).collect();
@@ -100,15 +100,31 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                 let timeout_ms = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
                 clients.start(&name, spec, Duration::from_millis(timeout_ms + CLIENT_STOP_GRACE_MS), rec).await?;
             }
-            Client::Consumer { config } => {
+            Client::Consumer { subscribe, processing, config } => {
                 nc += 1;
-                let spec = ClientSpec::Consumer(ConsumerSpec { bootstrap: bootstrap.clone(), topic: scenario.topic.name.clone(), config: config.clone() });
-                clients.start(&format!("consumer-{nc}"), spec, Duration::from_millis(CLIENT_STOP_GRACE_MS), rec).await?;
+                let name = format!("consumer-{nc}");
+                let mut config = config.clone();
+                if *subscribe || processing.is_some() {
+                    // One group for the scenario's consumers, kept by a restarted consumer.
+                    if let Some(group) = scenario.consumer_group() {
+                        config.entry("group.id".into()).or_insert(group);
+                    }
+                }
+                let spec = ClientSpec::Consumer(ConsumerSpec {
+                    bootstrap: bootstrap.clone(),
+                    topic: scenario.topic.name.clone(),
+                    subscribe: *subscribe,
+                    processing: processing.clone(),
+                    sink: processing.is_some().then(|| dir.clients_dir().join(format!("{name}.sink"))),
+                    seed: scenario.seed,
+                    config,
+                });
+                clients.start(&name, spec, Duration::from_millis(CLIENT_STOP_GRACE_MS), rec).await?;
             }
         }
     }
 
-    let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.seed);
+    let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
     nemesis::run(&events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 

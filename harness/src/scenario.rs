@@ -7,7 +7,7 @@ use checkers::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use workloads::{OnFull, ProducerMode};
+use workloads::{OnFull, Processing, ProducerMode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +90,9 @@ pub enum Target {
     Follower(i32),
     /// A client process of the scenario: `producer-1`, `consumer-2`, … (numbered per kind).
     Client(String),
+    /// The group coordinator of the scenario's consumer group: the leader of the
+    /// `__consumer_offsets` partition the group hashes to (Kafka's `abs(hashCode) % partitions`).
+    Coordinator,
 }
 
 impl Target {
@@ -101,11 +104,17 @@ impl Target {
         match (word, partition) {
             ("random", None) => Ok(Target::Random),
             (name, None) if name.starts_with("producer-") || name.starts_with("consumer-") => Ok(Target::Client(name.to_string())),
+            ("coordinator", None) => Ok(Target::Coordinator),
             ("leader", p) => Ok(Target::Leader(p.unwrap_or(0))),
             ("follower", p) => Ok(Target::Follower(p.unwrap_or(0))),
             (name, None) if name == "controller" || name.starts_with('n') => Ok(Target::Node(name.to_string())),
-            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, a node n1..nN, or a client producer-N / consumer-N)")),
+            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, coordinator, a node n1..nN, or a client producer-N / consumer-N)")),
         }
+    }
+
+    /// `target` of the nemesis: one target, or several separated by commas, taken in turn.
+    pub fn parse_list(text: &str) -> Result<Vec<Target>, String> {
+        text.split(',').map(|t| Target::parse(t.trim())).collect()
     }
 }
 
@@ -141,6 +150,14 @@ pub enum Client {
         config: BTreeMap<String, String>,
     },
     Consumer {
+        /// Join the group (`config."group.id"`, default `kaos-<scenario name>`) with subscribe()
+        /// instead of assigning every partition.
+        #[serde(default)]
+        subscribe: bool,
+        /// Process every message into a durable sink and commit as `processing.commit` says;
+        /// without it the consumer only reads.
+        #[serde(default)]
+        processing: Option<Processing>,
         #[serde(default)]
         config: BTreeMap<String, String>,
     },
@@ -255,6 +272,9 @@ impl Scenario {
                     return Err(format!("producer message_size_bytes {message_size_bytes} is outside {range:?}"));
                 }
             }
+            if let Client::Consumer { processing: Some(p), .. } = client {
+                p.validate().map_err(|e| format!("consumer processing: {e}"))?;
+            }
         }
         let n = &self.nemesis;
         if self.platform == PlatformKind::Docker {
@@ -268,7 +288,7 @@ impl Scenario {
         }
         if self.uses_lazyfs() {
             crate::lazyfs::check_available().map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
-            if matches!(Target::parse(&n.target), Ok(Target::Node(ref name)) if name == "controller") {
+            if Target::parse_list(&n.target).is_ok_and(|t| t.contains(&Target::Node("controller".into()))) {
                 return Err("power_loss targets brokers; the controller's data directory is not on lazyfs".into());
             }
         }
@@ -276,7 +296,8 @@ impl Scenario {
             if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
                 return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
             }
-            match Target::parse(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
+            for target in Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
+            match target {
                 Target::Node(name) if self.node_index(&name).is_none() => {
                     return Err(format!(
                         "nemesis.target {name:?} is not a node of this cluster (n1..n{}{})",
@@ -300,7 +321,11 @@ impl Scenario {
                         return Err(format!("nemesis.target {name:?}: a client can be killed or paused, not {f:?}"));
                     }
                 }
+                Target::Coordinator if self.consumer_group().is_none() => {
+                    return Err("nemesis.target coordinator needs a consumer group (a consumer with subscribe or processing)".into());
+                }
                 _ => {}
+            }
             }
         }
         for name in self.cluster.node_settings.keys() {
@@ -312,6 +337,17 @@ impl Scenario {
             return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
         }
         Ok(())
+    }
+
+    /// The consumer group of the scenario's consumers (the first one that joins a group): its
+    /// `group.id`, else `kaos-<name>`.
+    pub fn consumer_group(&self) -> Option<String> {
+        self.clients.iter().find_map(|c| match c {
+            Client::Consumer { subscribe, processing, config } if *subscribe || processing.is_some() => {
+                Some(config.get("group.id").cloned().unwrap_or_else(|| format!("kaos-{}", self.name)))
+            }
+            _ => None,
+        })
     }
 
     /// Whether the brokers' data directories are served by lazyfs (any power_loss fault), on

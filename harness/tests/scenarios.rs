@@ -23,6 +23,12 @@ const RUNNABLE: &[&str] = &[
     "producer-kill-outbox",
     "leader-kill-acks-all",
     "leader-kill-acks-1",
+    "consumer-auto-commit",
+    "consumer-commit-before",
+    "consumer-commit-after",
+    "consumer-threads-naive",
+    "consumer-threads-contiguous",
+    "idempotent-group",
 ];
 
 #[test]

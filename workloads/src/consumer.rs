@@ -1,39 +1,72 @@
-//! A consumer application: assigns every partition of the topic from the beginning and logs what
-//! each poll returns as one `poll` op (the records with topic, partition, offset and message id).
+//! A consumer: assigns every partition of the topic (from the beginning, or from the group's
+//! committed offsets when it processes), or joins its group with `subscribe()`, and logs what each
+//! poll returns as one `poll` op (the records with topic, partition, offset and message id).
+//! Group events librdkafka reports through callbacks (rebalances, commits) become ops too, in the
+//! order they happened relative to the records.
 
 use crate::limits::{METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_BATCH_RECORDS_MAX, POLL_WAIT_MS};
 use crate::ops::OpSink;
 use crate::producer::error_name;
 use crate::spec::ConsumerSpec;
 use crate::{message, WorkloadError};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-pub fn run(spec: &ConsumerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
-    let consumer = create(&spec.bootstrap, &spec.config, false)?;
-    let partitions = partitions_of(&consumer, &spec.topic, stop)?;
-    let mut tpl = TopicPartitionList::new();
-    for &p in &partitions {
-        tpl.add_partition_offset(&spec.topic, p, Offset::Beginning)
-            .map_err(WorkloadError::kafka("building the assignment"))?;
-    }
-    sink.op("invoke", "assign", json!({"topic": spec.topic, "partitions": partitions}), None);
-    sink.flush()?;
-    consumer.assign(&tpl).map_err(WorkloadError::kafka("assigning partitions"))?;
-    sink.op("ok", "assign", json!({"topic": spec.topic, "partitions": partitions}), None);
-    sink.flush()?;
+pub type KaosConsumer = BaseConsumer<Events>;
 
+pub fn run(spec: &ConsumerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+    if let Some(processing) = &spec.processing {
+        return crate::processing::run(spec, processing, sink, stop);
+    }
+    let consumer = create(&spec.bootstrap, &spec.config, false, Events::new(&spec.topic, &spec.config, false, false))?;
+    join(&consumer, spec, false, sink, stop)?;
     while !stop.load(Ordering::Relaxed) {
-        poll_batch(&consumer, sink, |_, _| {})?;
+        poll_batch(&consumer, sink, |_| {})?;
     }
     Ok(())
+}
+
+/// Joins the group (`subscribe`) or assigns every partition: from the beginning, or from the
+/// group's committed offsets when `from_committed` (falling back to `auto.offset.reset`).
+pub(crate) fn join(consumer: &KaosConsumer, spec: &ConsumerSpec, from_committed: bool, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+    let group = consumer.context().group.clone();
+    if spec.subscribe {
+        let value = json!({"topic": spec.topic, "group": group});
+        sink.op("invoke", "subscribe", value.clone(), None);
+        sink.flush()?;
+        consumer.subscribe(&[&spec.topic]).map_err(WorkloadError::kafka("subscribing"))?;
+        // Owning nothing until the first rebalance assigns partitions.
+        sink.op("ok", "subscribe", json!({"topic": spec.topic, "group": group, "partitions": []}), None);
+        return Ok(sink.flush()?);
+    }
+    let partitions = partitions_of(consumer, &spec.topic, stop)?;
+    let start = if from_committed { Offset::Stored } else { Offset::Beginning };
+    let mut tpl = TopicPartitionList::new();
+    for &p in &partitions {
+        tpl.add_partition_offset(&spec.topic, p, start).map_err(WorkloadError::kafka("building the assignment"))?;
+    }
+    let value = json!({"topic": spec.topic, "partitions": partitions, "group": group});
+    sink.op("invoke", "assign", value.clone(), None);
+    sink.flush()?;
+    consumer.assign(&tpl).map_err(WorkloadError::kafka("assigning partitions"))?;
+    sink.op("ok", "assign", value, None);
+    if from_committed {
+        // Where reading starts: the group's committed offsets, which the history may not hold
+        // (a commit the killed predecessor made but could not report before it died).
+        let committed = consumer.committed_offsets(tpl, Duration::from_millis(METADATA_TIMEOUT_MS));
+        consumer.context().starting_points(committed);
+        consumer.context().drain(sink);
+    }
+    Ok(sink.flush()?)
 }
 
 /// A librdkafka consumer with the caller's properties over kaos's defaults. librdkafka needs a
@@ -43,22 +76,135 @@ pub(crate) fn create(
     bootstrap: &str,
     properties: &BTreeMap<String, String>,
     partition_eof: bool,
-) -> Result<BaseConsumer, WorkloadError> {
+    events: Events,
+) -> Result<KaosConsumer, WorkloadError> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
+    config.set("group.id", &events.group);
     if !properties.contains_key("group.id") {
-        config.set("group.id", format!("kaos-assign-{}", std::process::id()));
         config.set("enable.auto.commit", "false");
     }
     config.set("enable.partition.eof", if partition_eof { "true" } else { "false" });
     for (k, v) in properties {
         config.set(k, v);
     }
-    config.create().map_err(WorkloadError::kafka("creating the consumer"))
+    config.create_with_context(events).map_err(WorkloadError::kafka("creating the consumer"))
+}
+
+/// An op a librdkafka callback produced, waiting to be written in order with the records.
+struct PendingOp {
+    kind: &'static str,
+    f: &'static str,
+    value: Value,
+    error: Option<String>,
+}
+
+/// The consumer's context: collects rebalances and (when `report_commits`) the commits librdkafka
+/// makes on its own (auto commit), as ops for the poll loop to write.
+pub struct Events {
+    pub group: String,
+    topic: String,
+    report_commits: bool,
+    /// After each assignment, report where reading starts (`seek` ops from the committed offsets).
+    report_starts: bool,
+    pending: Mutex<Vec<PendingOp>>,
+}
+
+impl Events {
+    /// `processing`: the consumer commits (report the starting points after each assignment);
+    /// `report_commits`: report librdkafka's own (automatic) commits.
+    pub(crate) fn new(topic: &str, properties: &BTreeMap<String, String>, processing: bool, report_commits: bool) -> Events {
+        let group = properties.get("group.id").cloned().unwrap_or_else(|| format!("kaos-assign-{}", std::process::id()));
+        Events { group, topic: topic.to_string(), report_commits, report_starts: processing, pending: Mutex::new(Vec::new()) }
+    }
+
+    fn push(&self, kind: &'static str, f: &'static str, value: Value, error: Option<String>) {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).push(PendingOp { kind, f, value, error });
+    }
+
+    /// `seek` ops for the partitions with a committed offset: the consumer's next read of each is
+    /// there. A failed lookup is an `info` (the starting points are then unknown to the checker).
+    fn starting_points(&self, committed: KafkaResult<TopicPartitionList>) {
+        match committed {
+            Ok(tpl) => {
+                for e in tpl.elements() {
+                    if let Offset::Offset(offset) = e.offset() {
+                        self.push("ok", "seek", json!({"topic": e.topic(), "partition": e.partition(), "offset": offset}), None);
+                    }
+                }
+            }
+            Err(e) => self.push("info", "seek", json!({"topic": self.topic}), Some(error_name(&e))),
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
+
+    /// Writes the ops the callbacks produced so far.
+    pub(crate) fn drain(&self, sink: &mut OpSink) {
+        let ops = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        for op in ops {
+            sink.op(op.kind, op.f, op.value, op.error.as_deref());
+        }
+    }
+
+    /// One `offset_commit` op per partition of a commit: ok with the committed offset, or fail.
+    pub(crate) fn commit_ops(&self, result: &KafkaResult<()>, offsets: &TopicPartitionList, sink: Option<&mut OpSink>) {
+        let mut ops = Vec::new();
+        for e in offsets.elements() {
+            let Offset::Offset(offset) = e.offset() else { continue };
+            let value = json!({"group": self.group, "topic": e.topic(), "partition": e.partition(), "offset": offset});
+            let failure = match (result, e.error()) {
+                (Err(err), _) => Some(error_name(err)),
+                (Ok(()), Err(err)) => Some(error_name(&err)),
+                (Ok(()), Ok(())) => None,
+            };
+            let kind = if failure.is_some() { "fail" } else { "ok" };
+            ops.push(PendingOp { kind, f: "offset_commit", value, error: failure });
+        }
+        match sink {
+            Some(sink) => ops.into_iter().for_each(|op| sink.op(op.kind, op.f, op.value, op.error.as_deref())),
+            None => self.pending.lock().unwrap_or_else(PoisonError::into_inner).extend(ops),
+        }
+    }
+}
+
+impl ClientContext for Events {}
+
+impl ConsumerContext for Events {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let owned = |tpl: &TopicPartitionList| -> Vec<i32> {
+            let mut p: Vec<i32> = tpl.elements().iter().filter(|e| e.topic() == self.topic).map(|e| e.partition()).collect();
+            p.sort_unstable();
+            p
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": owned(tpl)}), None);
+                if self.report_starts {
+                    self.starting_points(consumer.committed_offsets((*tpl).clone(), Duration::from_millis(METADATA_TIMEOUT_MS)));
+                }
+            }
+            // Eager rebalancing: a revocation takes every partition away.
+            Rebalance::Revoke(_) => self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": []}), None),
+            Rebalance::Error(e) => self.push("info", "rebalance", json!({"group": self.group, "topic": self.topic}), Some(e.to_string())),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if self.report_commits {
+            // librdkafka calls back with _NO_OFFSET when there was nothing new to commit.
+            if matches!(&result, Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset)) {
+                return;
+            }
+            self.commit_ops(&result, offsets, None);
+        }
+    }
 }
 
 /// The partition ids of `topic`, asking the cluster until it answers (bounded).
-pub(crate) fn partitions_of(consumer: &BaseConsumer, topic: &str, stop: &AtomicBool) -> Result<Vec<i32>, WorkloadError> {
+pub(crate) fn partitions_of(consumer: &KaosConsumer, topic: &str, stop: &AtomicBool) -> Result<Vec<i32>, WorkloadError> {
     let mut last_error = String::from("no answer");
     for _ in 0..METADATA_ATTEMPTS_MAX {
         if stop.load(Ordering::Relaxed) {
@@ -84,25 +230,36 @@ pub(crate) fn partitions_of(consumer: &BaseConsumer, topic: &str, stop: &AtomicB
     Err(WorkloadError::Incomplete(format!("no metadata for topic {topic}: {last_error}")))
 }
 
-/// One poll op: waits up to [`POLL_WAIT_MS`] for a first record, then takes what is already
-/// there, up to [`POLL_BATCH_RECORDS_MAX`]. `on_record(partition, offset)` sees each record;
-/// partition EOF events are passed as `offset = -1`.
-pub(crate) fn poll_batch(
-    consumer: &BaseConsumer,
-    sink: &mut OpSink,
-    mut on_record: impl FnMut(i32, i64),
-) -> Result<(), WorkloadError> {
+/// A record one poll returned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub id: Option<u64>,
+}
+
+/// One poll op: waits up to `POLL_WAIT_MS` for a first record, then takes what is already
+/// there, up to `POLL_BATCH_RECORDS_MAX`. `on_record` sees each record; partition EOF events are
+/// passed with `offset = -1`. Ops from callbacks (rebalances, commits) are written where they
+/// happened: the records read before them first.
+pub(crate) fn poll_batch(consumer: &KaosConsumer, sink: &mut OpSink, mut on_record: impl FnMut(Record)) -> Result<(), WorkloadError> {
     let mut records: Vec<Value> = Vec::new();
     let mut wait = Duration::from_millis(POLL_WAIT_MS);
+    let events = consumer.context();
     while records.len() < POLL_BATCH_RECORDS_MAX {
-        match consumer.poll(wait) {
+        let polled = consumer.poll(wait);
+        if events.has_pending() {
+            emit(sink, std::mem::take(&mut records))?;
+            events.drain(sink);
+        }
+        match polled {
             None => break,
             Some(Ok(m)) => {
-                on_record(m.partition(), m.offset());
                 let id = m.payload().and_then(message::decode);
+                on_record(Record { partition: m.partition(), offset: m.offset(), id });
                 records.push(json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "id": id}));
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => on_record(p, -1),
+            Some(Err(KafkaError::PartitionEOF(p))) => on_record(Record { partition: p, offset: -1, id: None }),
             Some(Err(e)) => {
                 // Flush what this poll already read, then log the error as its own failed poll.
                 emit(sink, std::mem::take(&mut records))?;
@@ -114,7 +271,8 @@ pub(crate) fn poll_batch(
         }
         wait = Duration::ZERO;
     }
-    emit(sink, records)
+    emit(sink, records)?;
+    Ok(sink.flush()?)
 }
 
 fn emit(sink: &mut OpSink, records: Vec<Value>) -> Result<(), WorkloadError> {

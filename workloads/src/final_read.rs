@@ -3,7 +3,7 @@
 //! Because it reads to a known end, a message missing from it is lost, not late. It exits non-zero
 //! when it could not reach every end within its timeout, and the harness records that.
 
-use crate::consumer::{create, partitions_of, poll_batch};
+use crate::consumer::{create, partitions_of, poll_batch, Events};
 use crate::limits::{METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_WAIT_MS};
 use crate::ops::OpSink;
 use crate::spec::FinalReadSpec;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
     let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
-    let consumer = create(&spec.bootstrap, &spec.config, true)?;
+    let consumer = create(&spec.bootstrap, &spec.config, true, Events::new(&spec.topic, &spec.config, false, false))?;
     let partitions = partitions_of(&consumer, &spec.topic, stop)?;
 
     sink.op("invoke", "end_offsets", json!({"topic": spec.topic}), None);
@@ -63,10 +63,10 @@ pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result
                 .collect();
             return Err(WorkloadError::Incomplete(format!("final read did not reach the end: {}", missing.join(", "))));
         }
-        poll_batch(&consumer, sink, |p, offset| {
-            if offset >= 0 {
-                if let Some(n) = next.get_mut(&p) {
-                    *n = (*n).max(offset + 1);
+        poll_batch(&consumer, sink, |r| {
+            if r.offset >= 0 {
+                if let Some(n) = next.get_mut(&r.partition) {
+                    *n = (*n).max(r.offset + 1);
                 }
             }
         })?;

@@ -8,7 +8,8 @@
 //! - [`message`]: the message id carried in every record value.
 //! - [`producer`]: a producer application (synchronous or asynchronous sends).
 //! - [`outbox`]: the outbox producer (durable local file first, a sender drains it).
-//! - [`consumer`]: a consumer application that polls assigned partitions.
+//! - [`consumer`]: a consumer that polls assigned or subscribed partitions.
+//! - [`processing`]: a consumer application that processes into a durable sink and commits.
 //! - [`final_read`]: the drain after the faults heal: every partition from its start to its end.
 //! - [`admin`]: topic creation and partition roles.
 //! - [`bench`]: the producer throughput/latency benchmark (no history).
@@ -22,10 +23,11 @@ pub mod limits;
 pub mod message;
 pub mod ops;
 pub mod outbox;
+pub mod processing;
 pub mod producer;
 pub mod spec;
 
-pub use spec::{ClientSpec, ConsumerSpec, FinalReadSpec, OnFull, ProducerMode, ProducerSpec};
+pub use spec::{ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, Processing, ProducerMode, ProducerSpec};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -9,6 +9,14 @@ pub const POLL_WAIT_MS: u64 = 100;
 /// Metadata and watermark requests: per-attempt timeout and attempts.
 pub const METADATA_TIMEOUT_MS: u64 = 5_000;
 pub const METADATA_ATTEMPTS_MAX: u32 = 12;
+/// Processing threads of a multi-threaded consumer, at most.
+pub const PROCESSING_WORKERS_MAX: u32 = 64;
+/// Time processing one message may take, at most.
+pub const PROCESS_MS_MAX: u64 = 10_000;
+/// The multi-threaded consumers' commit interval, at most.
+pub const COMMIT_INTERVAL_MS_MAX: u64 = 60_000;
+/// Synchronous commits wait at most this long.
+pub const COMMIT_TIMEOUT_MS: u64 = 10_000;
 /// Size of a message value below which the id does not fit.
 pub const MESSAGE_SIZE_MIN_BYTES: usize = 32;
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 1 << 20;

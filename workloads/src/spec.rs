@@ -67,8 +67,101 @@ pub enum OnFull {
 pub struct ConsumerSpec {
     pub bootstrap: String,
     pub topic: String,
+    /// Join the group (`group.id`) with `subscribe()` instead of assigning every partition.
+    #[serde(default)]
+    pub subscribe: bool,
+    /// What the application does with each message; `None`: it only reads (a `poll` op per batch).
+    #[serde(default)]
+    pub processing: Option<Processing>,
+    /// The durable local sink processed message ids are appended to (with `processing`).
+    #[serde(default)]
+    pub sink: Option<std::path::PathBuf>,
+    /// Seeds which messages fail processing (`processing.fail_fraction`).
+    #[serde(default)]
+    pub seed: u64,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+}
+
+/// A consumer application that processes what it reads: each processed message's id is appended
+/// to a durable local sink (fdatasync before the `process` op is reported), and the group's
+/// position is committed the way `commit` says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Processing {
+    pub commit: CommitMode,
+    /// Processing threads (`highest_received` and `contiguous_processed` only; default 4).
+    #[serde(default)]
+    pub workers: u32,
+    /// How long processing one message takes.
+    #[serde(default)]
+    pub process_ms: u64,
+    /// The fraction of messages whose processing fails (chosen from the seed and the message id);
+    /// the application logs the failure (`process` fail) and moves on.
+    #[serde(default)]
+    pub fail_fraction: f64,
+    /// How often the multi-threaded modes commit.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+}
+
+fn default_commit_interval_ms() -> u64 {
+    500
+}
+
+/// When the application commits the group's position (the offset of the next message to read).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMode {
+    /// librdkafka's defaults: `enable.auto.commit` with `enable.auto.offset.store`; what `poll`
+    /// returned is committed in the background every `auto.commit.interval.ms`, processed or not.
+    Auto,
+    /// Commit the end of each polled batch (synchronously), then process the batch.
+    BeforeProcessing,
+    /// Process each polled batch, then commit its end (synchronously).
+    AfterProcessing,
+    /// Worker threads process; every `commit_interval_ms` the poller commits the highest offset it
+    /// has handed out, processed or not (the naive multi-threaded consumer).
+    HighestReceived,
+    /// Worker threads process; the poller commits only the contiguous prefix of processed offsets.
+    ContiguousProcessed,
+}
+
+impl CommitMode {
+    pub fn threaded(self) -> bool {
+        matches!(self, CommitMode::HighestReceived | CommitMode::ContiguousProcessed)
+    }
+}
+
+impl Processing {
+    /// Processing threads this configuration runs (1 = on the polling thread).
+    pub fn worker_count(&self) -> u32 {
+        match (self.commit.threaded(), self.workers) {
+            (false, _) => 1,
+            (true, 0) => 4,
+            (true, n) => n,
+        }
+    }
+
+    /// A clear reason when the settings cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.fail_fraction) || self.fail_fraction.is_nan() {
+            return Err(format!("fail_fraction {} must be between 0 and 1", self.fail_fraction));
+        }
+        if !self.commit.threaded() && self.workers > 1 {
+            return Err(format!("workers = {} needs commit = \"highest_received\" or \"contiguous_processed\"", self.workers));
+        }
+        if self.worker_count() > crate::limits::PROCESSING_WORKERS_MAX {
+            return Err(format!("workers = {} is more than {}", self.workers, crate::limits::PROCESSING_WORKERS_MAX));
+        }
+        if self.process_ms > crate::limits::PROCESS_MS_MAX {
+            return Err(format!("process_ms = {} is more than {}", self.process_ms, crate::limits::PROCESS_MS_MAX));
+        }
+        if self.commit_interval_ms == 0 || self.commit_interval_ms > crate::limits::COMMIT_INTERVAL_MS_MAX {
+            return Err(format!("commit_interval_ms = {} must be within 1..={}", self.commit_interval_ms, crate::limits::COMMIT_INTERVAL_MS_MAX));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -159,21 +159,33 @@ pub fn from_image(
 
 /// Answers a Metadata request on a broker (single node or cluster).
 pub fn answer(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> Answer {
-    if broker.in_cluster() {
+    let mut answer = if broker.in_cluster() {
         let image = broker.cluster.image();
-        return from_image(
+        from_image(
             &image,
             request,
             version,
             broker.node_id(),
             &broker.cluster_id,
             broker.config.auto_create_topics_enable,
-        );
+        )
+    } else {
+        Answer {
+            response: handle(broker, request, version),
+            create: Vec::new(),
+        }
+    };
+    // The offsets topic is internal: marked so (v1+), and never auto-created by Metadata (the
+    // group coordinator creates it with its own partition count and replication factor).
+    answer.create.retain(|name| name != crate::group::OFFSETS_TOPIC);
+    if version >= 1 {
+        for topic in &mut answer.response.topics {
+            if topic.name.as_ref().is_some_and(|n| n.as_str() == crate::group::OFFSETS_TOPIC) {
+                topic.is_internal = true;
+            }
+        }
     }
-    Answer {
-        response: handle(broker, request, version),
-        create: Vec::new(),
-    }
+    answer
 }
 
 /// Single node.
@@ -205,7 +217,7 @@ pub fn handle(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> 
                     if let Some(topic) = broker.topic(name.as_str()) {
                         return describe(&topic);
                     }
-                    if !allow_auto_create {
+                    if !allow_auto_create || name.as_str() == crate::group::OFFSETS_TOPIC {
                         return topic_error(Some(name.clone()), uuid::Uuid::nil(), ResponseError::UnknownTopicOrPartition.code());
                     }
                     match broker.create_topic(name.as_str(), broker.config.num_partitions, false) {

@@ -8,10 +8,18 @@
 pub mod api_versions;
 pub mod create_topics;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,8 +28,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
-    MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    RequestHeader, SyncGroupRequest, InitProducerIdRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -37,9 +47,19 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+    // The group coordinator, at the versions librdkafka 2.12 asks for (rdkafka_request.c).
+    (ApiKey::FindCoordinator, 0, 2),
+    (ApiKey::JoinGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 3),
+    (ApiKey::Heartbeat, 0, 3),
+    (ApiKey::LeaveGroup, 0, 1),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320).
+/// InitProducerId stops at v4: v5 only adds KIP-890's semantics for transactional producers.
 pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
@@ -48,6 +68,14 @@ pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::FindCoordinator, 0, 2),
+    (ApiKey::JoinGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 3),
+    (ApiKey::Heartbeat, 0, 3),
+    (ApiKey::LeaveGroup, 0, 1),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
@@ -55,6 +83,29 @@ pub enum Reply {
     Now(Bytes),
     Later(Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>),
     Nothing,
+}
+
+/// A handler's answer: now, or once a future resolves (it then goes out in request order).
+pub enum Answer<R> {
+    Now(R),
+    Later(Pin<Box<dyn Future<Output = R> + Send>>),
+}
+
+impl<R: kafka_protocol::protocol::Encodable + Send + 'static> Answer<R> {
+    fn into_reply(self, api: ApiKey, version: i16, correlation_id: i32) -> Result<Reply, CloseReason> {
+        match self {
+            Answer::Now(response) => Ok(Reply::Now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            )?)),
+            Answer::Later(pending) => Ok(Reply::Later(Box::pin(async move {
+                let response = pending.await;
+                encode_logged(api, version, correlation_id, &response)
+            }))),
+        }
+    }
 }
 
 /// Why a connection must be closed (Kafka's answer to requests it cannot parse or serve).
@@ -175,6 +226,16 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
                 &response,
             ))
         }
+        ApiKey::InitProducerId => {
+            let request = InitProducerIdRequest::decode(&mut body, version).map_err(malformed)?;
+            let response = init_producer_id::handle(broker, &request);
+            encode_now(frame::encode_response(
+                api,
+                version,
+                correlation_id,
+                &response,
+            ))
+        }
         ApiKey::ListOffsets => {
             let request = ListOffsetsRequest::decode(&mut body, version).map_err(malformed)?;
             let response = list_offsets::handle(broker, &request, version);
@@ -208,6 +269,39 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
                 let response = fetch::handle(&broker, request, version).await;
                 encode_logged(api, version, correlation_id, &response)
             })))
+        }
+        ApiKey::FindCoordinator => {
+            let request = FindCoordinatorRequest::decode(&mut body, version).map_err(malformed)?;
+            Answer::Now(find_coordinator::handle(broker, &request, version))
+                .into_reply(api, version, correlation_id)
+        }
+        ApiKey::JoinGroup => {
+            let request = JoinGroupRequest::decode(&mut body, version).map_err(malformed)?;
+            let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
+            join_group::handle(broker, request, version, client_id)
+                .into_reply(api, version, correlation_id)
+        }
+        ApiKey::SyncGroup => {
+            let request = SyncGroupRequest::decode(&mut body, version).map_err(malformed)?;
+            sync_group::handle(broker, request, version).into_reply(api, version, correlation_id)
+        }
+        ApiKey::Heartbeat => {
+            let request = HeartbeatRequest::decode(&mut body, version).map_err(malformed)?;
+            Answer::Now(heartbeat::handle(broker, &request)).into_reply(api, version, correlation_id)
+        }
+        ApiKey::LeaveGroup => {
+            let request = LeaveGroupRequest::decode(&mut body, version).map_err(malformed)?;
+            Answer::Now(leave_group::handle(broker, &request))
+                .into_reply(api, version, correlation_id)
+        }
+        ApiKey::OffsetCommit => {
+            let request = OffsetCommitRequest::decode(&mut body, version).map_err(malformed)?;
+            offset_commit::handle(broker, request, version).into_reply(api, version, correlation_id)
+        }
+        ApiKey::OffsetFetch => {
+            let request = OffsetFetchRequest::decode(&mut body, version).map_err(malformed)?;
+            Answer::Now(offset_fetch::handle(broker, &request, version))
+                .into_reply(api, version, correlation_id)
         }
         _ => Err(CloseReason::UnsupportedApi { api }),
     }

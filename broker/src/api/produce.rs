@@ -4,6 +4,13 @@
 //! NOT_LEADER_OR_FOLLOWER). With acks=-1 an ISR smaller than `min.insync.replicas` refuses the
 //! write before appending (NOT_ENOUGH_REPLICAS), and an ISR that shrank below it while waiting
 //! answers NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+//!
+//! Idempotent producers (batches with a producer id): see [`crate::producer`]. A duplicate batch
+//! is answered with its original offsets as success (waiting for the HW like any acks=-1 append);
+//! a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER and an old epoch INVALID_PRODUCER_EPOCH (what Kafka
+//! returns to Produce since KIP-588; PRODUCER_FENCED is for transactional APIs). Transactional
+//! batches are refused with INVALID_TXN_STATE and control batches with INVALID_RECORD: this
+//! broker has no transaction coordinator.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +24,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use crate::api::log_error_code;
 use crate::limits;
 use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
+use crate::producer::ProducerError;
 use crate::state::Broker;
 use crate::wire::batch::{self, BatchError};
 
@@ -54,6 +62,17 @@ fn append_one(
             _ => ResponseError::CorruptMessage.code(),
         }
     })?;
+    if let Some(span) = spans
+        .iter()
+        .find(|s| s.header.is_transactional() || s.header.is_control())
+    {
+        tracing::debug!(topic = %partition.topic, partition = partition.index, attributes = span.header.attributes, "refused a transactional or control batch: no transaction coordinator");
+        return Err(if span.header.is_control() {
+            ResponseError::InvalidRecord.code()
+        } else {
+            ResponseError::InvalidTxnState.code()
+        });
+    }
     if partition.role() != Role::Leader {
         return Err(ResponseError::NotLeaderOrFollower.code());
     }
@@ -61,17 +80,27 @@ fn append_one(
     if acks == -1 && partition.isr().len() < min_insync {
         return Err(ResponseError::NotEnoughReplicas.code());
     }
-    let (info, log_start_offset, leader_epoch) = partition
+    let appended = partition
         .append_as_leader(records, &spans)
         .map_err(|e| match e {
             ReplicaError::Log(e) => log_error_code(&e, "produce append"),
+            ReplicaError::Producer(e) => {
+                tracing::info!(topic = %partition.topic, partition = partition.index, error = %e, "refused an idempotent batch");
+                match e {
+                    ProducerError::FencedEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
+                    ProducerError::OutOfOrder { .. } | ProducerError::NewEpochNotAtZero { .. } => {
+                        ResponseError::OutOfOrderSequenceNumber.code()
+                    }
+                    ProducerError::Invalid { .. } => ResponseError::InvalidRecord.code(),
+                }
+            }
             _ => ResponseError::NotLeaderOrFollower.code(),
         })?;
     Ok((
-        info.base_offset,
-        info.last_offset,
-        log_start_offset,
-        leader_epoch,
+        appended.info.base_offset,
+        appended.info.last_offset,
+        appended.log_start_offset,
+        appended.leader_epoch,
     ))
 }
 

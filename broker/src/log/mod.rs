@@ -479,6 +479,36 @@ impl Log {
         Ok(entries)
     }
 
+    /// The producer fields of every idempotent batch in the newest segments, oldest first: whole
+    /// segments from the newest back while their bytes fit in `bytes_max` (the active segment
+    /// always). Returns the batches and the offset the scan started at.
+    pub fn scan_producer_batches(
+        &self,
+        bytes_max: u64,
+    ) -> Result<(Vec<crate::producer::ProducerAppend>, i64), LogError> {
+        let mut first = self.segments.len().saturating_sub(1);
+        let mut bytes = self.segments.last().map_or(0, |s| s.size_bytes);
+        while first > 0 && bytes + self.segments[first - 1].size_bytes <= bytes_max {
+            first -= 1;
+            bytes += self.segments[first].size_bytes;
+        }
+        let mut found = Vec::new();
+        for segment in &self.segments[first..] {
+            let mut position = 0u64;
+            while position < segment.size_bytes {
+                let header = segment.read_batch_header(position)?;
+                if let Some(append) =
+                    crate::producer::ProducerAppend::of(&header, header.base_offset)
+                {
+                    found.push(append);
+                }
+                position += header.total_bytes as u64;
+            }
+        }
+        let start = self.segments.get(first).map_or(0, |s| s.base_offset);
+        Ok((found, start))
+    }
+
     fn append_inner(
         &mut self,
         records: &[u8],

@@ -327,6 +327,36 @@ impl Segment {
         Ok(found)
     }
 
+    /// Reads and checks the whole v2 header of the batch at `position` (no CRC).
+    pub fn read_batch_header(&self, position: u64) -> Result<batch::BatchHeader, LogError> {
+        let mut header = [0u8; batch::BATCH_HEADER_BYTES];
+        if position + header.len() as u64 > self.size_bytes {
+            return Err(LogError::Inconsistent(format!(
+                "{}: batch header at {position} runs past the segment end {}",
+                self.log_path.display(),
+                self.size_bytes
+            )));
+        }
+        self.file
+            .read_exact_at(&mut header, position)
+            .map_err(|e| io_err(&self.log_path, e))?;
+        let found = batch::parse_header(&header, limits::STORED_BATCH_BYTES_MAX).map_err(|e| {
+            LogError::Inconsistent(format!(
+                "{}: bad batch header at {position}: {e}",
+                self.log_path.display()
+            ))
+        })?;
+        if position + found.total_bytes as u64 > self.size_bytes {
+            return Err(LogError::Inconsistent(format!(
+                "{}: batch at {position} of {} bytes runs past the segment end {}",
+                self.log_path.display(),
+                found.total_bytes,
+                self.size_bytes
+            )));
+        }
+        Ok(found)
+    }
+
     /// Reads the partition leader epoch of the batch at `position`.
     pub fn read_leader_epoch(&self, position: u64) -> Result<i32, LogError> {
         let mut raw = [0u8; 4];

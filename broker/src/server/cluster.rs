@@ -427,6 +427,25 @@ fn refused(request: &CreateTopicsRequest, message: &str) -> CreateTopicsResponse
     )
 }
 
+/// Asks the controller (in the background) to create one topic with the given partitions and
+/// replication factor; an existing topic is fine.
+pub fn spawn_create_topic(broker: &Arc<Broker>, name: &str, partitions: i32, replication_factor: i16) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)]);
+    let forwarding = forward_create_topics(broker, request);
+    tokio::spawn(async move {
+        for topic in forwarding.await.topics {
+            if topic.error_code != 0 && topic.error_code != ResponseError::TopicAlreadyExists.code() {
+                tracing::warn!(topic = %topic.name.as_str(), error_code = topic.error_code, message = ?topic.error_message, "creating the topic failed");
+            }
+        }
+    });
+}
+
 /// Auto-create on Metadata: asks the controller to create `topics` with this broker's
 /// `num.partitions` and `default.replication.factor` (in the background).
 pub fn spawn_auto_create(broker: &Arc<Broker>, topics: Vec<String>) {

@@ -22,7 +22,17 @@ const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
 const LAST_OFFSET_DELTA_AT: usize = 23;
 const MAX_TIMESTAMP_AT: usize = 35;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
 const RECORD_COUNT_AT: usize = 57;
+
+/// `attributes` bit of a batch written inside a transaction.
+pub const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
+/// `attributes` bit of a control batch (transaction markers).
+pub const ATTRIBUTE_CONTROL: i16 = 0x20;
+/// `producerId` of a batch written without idempotence.
+pub const NO_PRODUCER_ID: i64 = -1;
 
 /// Why a batch is not a valid v2 record batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +72,11 @@ pub struct BatchHeader {
     pub last_offset_delta: i32,
     pub max_timestamp: i64,
     pub record_count: i32,
+    pub attributes: i16,
+    /// [`NO_PRODUCER_ID`] unless the producer is idempotent.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
 }
 
 impl BatchHeader {
@@ -74,6 +89,41 @@ impl BatchHeader {
     /// Offset after the batch.
     pub fn next_offset(&self) -> i64 {
         self.last_offset().saturating_add(1)
+    }
+
+    /// The offset after this batch if it were placed at `base_offset`.
+    pub fn next_offset_from(&self, base_offset: i64) -> i64 {
+        base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
+            .saturating_add(1)
+    }
+
+    /// Whether an idempotent (or transactional) producer wrote this batch.
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
+    }
+
+    /// Sequence of the last record: `baseSequence + lastOffsetDelta`, wrapping past `i32::MAX`
+    /// to 0 as Kafka's `DefaultRecordBatch.incrementSequence` does.
+    pub fn last_sequence(&self) -> i32 {
+        increment_sequence(self.base_sequence, self.last_offset_delta)
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTRIBUTE_TRANSACTIONAL != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTRIBUTE_CONTROL != 0
+    }
+}
+
+/// `sequence + increment` with Kafka's wrap-around from `i32::MAX` to 0.
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
     }
 }
 
@@ -159,6 +209,13 @@ pub fn parse_header(bytes: &[u8], max_bytes: usize) -> Result<BatchHeader, Batch
         last_offset_delta,
         max_timestamp: i64_at(bytes, MAX_TIMESTAMP_AT),
         record_count,
+        attributes: i16::from_be_bytes([bytes[ATTRIBUTES_AT], bytes[ATTRIBUTES_AT + 1]]),
+        producer_id: i64_at(bytes, PRODUCER_ID_AT),
+        producer_epoch: i16::from_be_bytes([
+            bytes[PRODUCER_EPOCH_AT],
+            bytes[PRODUCER_EPOCH_AT + 1],
+        ]),
+        base_sequence: i32_at(bytes, BASE_SEQUENCE_AT),
     })
 }
 
@@ -238,6 +295,18 @@ pub fn patched_prefix(
 
 /// Builds a valid uncompressed v2 batch holding `values` (test and tooling helper; not the hot path).
 pub fn build_batch(base_offset: i64, timestamp_ms: i64, values: &[&[u8]]) -> Vec<u8> {
+    build_producer_batch(base_offset, timestamp_ms, values, NO_PRODUCER_ID, -1, -1)
+}
+
+/// [`build_batch`] written by producer `producer_id` in `producer_epoch` from `base_sequence`.
+pub fn build_producer_batch(
+    base_offset: i64,
+    timestamp_ms: i64,
+    values: &[&[u8]],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, value: i64) {
         let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
         loop {
@@ -274,9 +343,9 @@ pub fn build_batch(base_offset: i64, timestamp_ms: i64, values: &[&[u8]]) -> Vec
     batch.extend_from_slice(&(count - 1).to_be_bytes());
     batch.extend_from_slice(&timestamp_ms.to_be_bytes());
     batch.extend_from_slice(&timestamp_ms.to_be_bytes());
-    batch.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    batch.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    batch.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    batch.extend_from_slice(&producer_id.to_be_bytes());
+    batch.extend_from_slice(&producer_epoch.to_be_bytes());
+    batch.extend_from_slice(&base_sequence.to_be_bytes());
     batch.extend_from_slice(&count.to_be_bytes());
     batch.extend_from_slice(&records);
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
@@ -296,6 +365,28 @@ mod tests {
         assert_eq!(header.record_count, 3);
         assert_eq!(header.last_offset_delta, 2);
         assert_eq!(header.max_timestamp, 1000);
+    }
+
+    #[test]
+    fn producer_fields_are_parsed_and_sequences_wrap() {
+        let batch = build_producer_batch(0, 1000, &[b"a", b"b", b"c"], 77, 3, 10);
+        let header = validate_batch(&batch, 1 << 20).expect("valid");
+        assert!(header.has_producer_id());
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (77, 3, 10)
+        );
+        assert_eq!(header.last_sequence(), 12);
+        assert!(!header.is_transactional() && !header.is_control());
+        assert!(!validate_batch(&build_batch(0, 1, &[b"x"]), 1 << 20)
+            .expect("valid")
+            .has_producer_id());
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
     }
 
     #[test]

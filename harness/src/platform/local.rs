@@ -63,6 +63,9 @@ impl LocalPlatform {
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
             let mut config = cluster.settings.clone();
+            // Kafka's default of 3 cannot be met by a smaller cluster: the offsets topic would
+            // never be created there.
+            config.entry("offsets.topic.replication.factor").or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
             if let Some(overrides) = cluster.node_settings.get(&name) {
                 config.extend(overrides.clone());
             }

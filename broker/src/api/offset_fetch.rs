@@ -1,0 +1,162 @@
+//! OffsetFetch: the committed offsets of a group (-1 where none), for the requested partitions or
+//! (topics null, v2+) all of them. v8+ asks for several groups at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::group::{self, Committed, Route};
+use crate::state::Broker;
+
+/// One group's answer: a group-level error, or (topic → partition → committed / none).
+type GroupAnswer = Result<BTreeMap<String, BTreeMap<i32, Option<Committed>>>, i16>;
+
+fn lookup(broker: &Arc<Broker>, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> GroupAnswer {
+    if let Some(code) = group::group_id_error(group_id) {
+        return Err(code);
+    }
+    let (index, leader_epoch) = match broker.groups.route(broker, group_id) {
+        Route::Here { index, leader_epoch } => (index, leader_epoch),
+        Route::Refused(code) => return Err(code),
+    };
+    let committed = broker.groups.committed(index, leader_epoch, group_id)?;
+    let mut out: BTreeMap<String, BTreeMap<i32, Option<Committed>>> = BTreeMap::new();
+    match wanted {
+        None => {
+            for ((topic, partition), c) in committed {
+                out.entry(topic).or_default().insert(partition, Some(c));
+            }
+        }
+        Some(topics) => {
+            for (topic, partitions) in topics {
+                let entry = out.entry(topic.clone()).or_default();
+                for partition in partitions {
+                    entry.insert(partition, committed.get(&(topic.clone(), partition)).cloned());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn metadata_of(c: &Option<Committed>) -> Option<StrBytes> {
+    Some(StrBytes::from_string(
+        c.as_ref().map(|c| c.metadata.clone()).unwrap_or_default(),
+    ))
+}
+
+pub fn handle(broker: &Arc<Broker>, request: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted = g.topics.as_ref().map(|topics| {
+                    topics
+                        .iter()
+                        .map(|t| (t.name.as_str().to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let answer = lookup(broker, g.group_id.as_str(), wanted);
+                let (code, topics) = match answer {
+                    Err(code) => (code, Vec::new()),
+                    Ok(topics) => (
+                        0,
+                        topics
+                            .into_iter()
+                            .map(|(name, partitions)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(StrBytes::from_string(name)))
+                                    .with_partitions(
+                                        partitions
+                                            .into_iter()
+                                            .map(|(index, c)| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(index)
+                                                    .with_committed_offset(c.as_ref().map_or(-1, |c| c.offset))
+                                                    .with_committed_leader_epoch(c.as_ref().map_or(-1, |c| c.leader_epoch))
+                                                    .with_metadata(metadata_of(&c))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                };
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_error_code(code)
+                    .with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .map(|t| (t.name.as_str().to_string(), t.partition_indexes.clone()))
+            .collect::<Vec<_>>()
+    });
+    match lookup(broker, request.group_id.as_str(), wanted.clone()) {
+        Ok(topics) => OffsetFetchResponse::default().with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(index, c)| {
+                                    let p = OffsetFetchResponsePartition::default()
+                                        .with_partition_index(index)
+                                        .with_committed_offset(c.as_ref().map_or(-1, |c| c.offset))
+                                        .with_metadata(metadata_of(&c));
+                                    if version >= 5 {
+                                        p.with_committed_leader_epoch(c.as_ref().map_or(-1, |c| c.leader_epoch))
+                                    } else {
+                                        p
+                                    }
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+        Err(code) => {
+            // v2+ carries a group-level error; v0-1 only per partition.
+            let topics = wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|index| {
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(index)
+                                        .with_committed_offset(-1)
+                                        .with_metadata(Some(StrBytes::from_static_str("")))
+                                        .with_error_code(code)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            let response = OffsetFetchResponse::default().with_topics(topics);
+            if version >= 2 {
+                response.with_error_code(code)
+            } else {
+                response
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! SyncGroup: members wait for the leader's assignment, which the coordinator relays.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::api::Answer;
+use crate::group::{self, Pending, Route, SyncOutcome};
+use crate::limits;
+use crate::state::Broker;
+
+pub fn response(outcome: SyncOutcome, version: i16) -> SyncGroupResponse {
+    let response = SyncGroupResponse::default()
+        .with_error_code(outcome.error_code)
+        .with_assignment(outcome.assignment);
+    if version >= 5 {
+        response
+            .with_protocol_type(outcome.protocol_type.map(StrBytes::from_string))
+            .with_protocol_name(outcome.protocol_name.map(StrBytes::from_string))
+    } else {
+        response
+    }
+}
+
+fn error(code: i16, version: i16) -> Answer<SyncGroupResponse> {
+    Answer::Now(response(SyncOutcome::error(code), version))
+}
+
+pub fn handle(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16) -> Answer<SyncGroupResponse> {
+    let group_id = request.group_id.as_str();
+    if let Some(code) = group::group_id_error(group_id) {
+        return error(code, version);
+    }
+    let (index, leader_epoch) = match broker.groups.route(broker, group_id) {
+        Route::Here { index, leader_epoch } => (index, leader_epoch),
+        Route::Refused(code) => return error(code, version),
+    };
+    let assignments = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.as_str().to_string(), a.assignment.clone()))
+        .collect();
+    let pending = broker.groups.with_group(index, leader_epoch, group_id, false, |group| {
+        group.sync(request.member_id.as_str(), request.generation_id, assignments, Instant::now())
+    });
+    match pending {
+        Err(code) => error(code, version),
+        Ok(Pending::Now(outcome)) => Answer::Now(response(outcome, version)),
+        Ok(Pending::Later(receiver)) => Answer::Later(Box::pin(async move {
+            let wait = Duration::from_millis(limits::GROUP_REBALANCE_TIMEOUT_MS_MAX);
+            let outcome = match tokio::time::timeout(wait, receiver).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_)) => SyncOutcome::error(ResponseError::NotCoordinator.code()),
+                Err(_) => SyncOutcome::error(ResponseError::RebalanceInProgress.code()),
+            };
+            response(outcome, version)
+        })),
+    }
+}

@@ -1,0 +1,438 @@
+//! The group coordinator: consumer groups (classic protocol, [`state`]) and their committed
+//! offsets, kept in the internal topic `__consumer_offsets` ([`records`]).
+//!
+//! A group belongs to partition `abs(hash(group)) % N` of `__consumer_offsets` (Kafka's choice),
+//! and the broker leading that partition is its coordinator. When this broker becomes leader of
+//! an offsets partition (in a new leader epoch) it loads the partition's log into memory and
+//! answers COORDINATOR_LOAD_IN_PROGRESS meanwhile; when it stops leading, it forgets the
+//! partition's groups and answers NOT_COORDINATOR. Group membership is not persisted: after a
+//! coordinator move, members find the new coordinator, are told UNKNOWN_MEMBER_ID and join again,
+//! while their committed offsets survive in the log. An OffsetCommit is answered only once its
+//! record is below the HW (Kafka's `offsets.commit.required.acks = -1`).
+
+pub mod records;
+pub mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+
+use crate::config::GroupConfig;
+use crate::limits;
+use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
+use crate::state::Broker;
+use crate::wire::batch;
+pub use records::{partition_for, Committed, OFFSETS_TOPIC};
+pub use state::{Group, GroupState, JoinOutcome, JoinRequest, Pending, SyncOutcome};
+
+/// group → (topic, partition) → (committed offset, offset of its record in the log).
+type OffsetsByGroup = HashMap<String, BTreeMap<(String, i32), (Committed, i64)>>;
+
+/// One offsets partition this broker leads.
+#[derive(Debug)]
+struct Shard {
+    leader_epoch: i32,
+    loaded: bool,
+    groups: HashMap<String, Group>,
+    offsets: OffsetsByGroup,
+}
+
+/// Which offsets partition serves a group, and whether this broker may answer for it.
+pub enum Route {
+    /// This broker coordinates the group: partition index and its leader epoch.
+    Here { index: i32, leader_epoch: i32 },
+    /// An error code: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE.
+    Refused(i16),
+}
+
+/// The coordinator of the groups whose offsets partitions this broker leads.
+#[derive(Debug, Default)]
+pub struct Coordinator {
+    shards: Mutex<BTreeMap<i32, Shard>>,
+    /// When this broker last asked for `__consumer_offsets` to be created.
+    last_create_attempt: Mutex<Option<Instant>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Why a commit failed, as OffsetCommit's error code (Kafka's `GroupMetadataManager` mapping).
+fn commit_error_code(error: &ReplicaError) -> i16 {
+    match error {
+        ReplicaError::Log(e) => match e {
+            crate::log::LogError::Io { .. } | crate::log::LogError::Failed | crate::log::LogError::Closed => {
+                ResponseError::NotCoordinator.code()
+            }
+            other => crate::api::log_error_code(other, "offset commit append"),
+        },
+        _ => ResponseError::NotCoordinator.code(),
+    }
+}
+
+/// A validated OffsetCommit, ready to be written.
+pub struct CommitPlan {
+    pub group: String,
+    pub index: i32,
+    pub leader_epoch: i32,
+    pub entries: Vec<(String, i32, Committed)>,
+}
+
+impl Coordinator {
+    /// Partition count of `__consumer_offsets` as this broker knows it (the controller's image in
+    /// a cluster), or `None` if it does not exist yet.
+    pub fn offsets_partition_count(broker: &Broker) -> Option<i32> {
+        if broker.in_cluster() {
+            let image = broker.cluster.image();
+            let topic = image.topics.get(OFFSETS_TOPIC)?;
+            i32::try_from(topic.partitions.len()).ok().filter(|&n| n > 0)
+        } else {
+            let topic = broker.topic(OFFSETS_TOPIC)?;
+            i32::try_from(topic.partitions.len()).ok().filter(|&n| n > 0)
+        }
+    }
+
+    /// Whether this broker may try to create the offsets topic now (rate-limited).
+    pub fn may_create_offsets_topic(&self) -> bool {
+        let mut last = lock(&self.last_create_attempt);
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < Duration::from_millis(limits::OFFSETS_TOPIC_CREATE_RETRY_MS)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// Where `group` is served, from this broker's point of view.
+    pub fn route(&self, broker: &Broker, group: &str) -> Route {
+        let Some(count) = Self::offsets_partition_count(broker) else {
+            return Route::Refused(ResponseError::CoordinatorNotAvailable.code());
+        };
+        let index = partition_for(group, count);
+        let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
+            return Route::Refused(ResponseError::NotCoordinator.code());
+        };
+        let (role, _, leader_epoch) = partition.leadership();
+        if role != Role::Leader {
+            return Route::Refused(ResponseError::NotCoordinator.code());
+        }
+        match lock(&self.shards).get(&index) {
+            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => {
+                Route::Here { index, leader_epoch }
+            }
+            Some(shard) if shard.leader_epoch == leader_epoch => {
+                Route::Refused(ResponseError::CoordinatorLoadInProgress.code())
+            }
+            // Leading, but the coordinator has not noticed yet (next tick).
+            _ => Route::Refused(ResponseError::CoordinatorLoadInProgress.code()),
+        }
+    }
+
+    /// Runs `f` on the group (created if `create`) of a loaded shard in `leader_epoch`.
+    pub fn with_group<T>(
+        &self,
+        index: i32,
+        leader_epoch: i32,
+        group: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group) -> T,
+    ) -> Result<T, i16> {
+        let mut shards = lock(&self.shards);
+        let shard = shards
+            .get_mut(&index)
+            .filter(|s| s.leader_epoch == leader_epoch && s.loaded)
+            .ok_or(ResponseError::NotCoordinator.code())?;
+        if !shard.groups.contains_key(group) {
+            if !create {
+                return Err(ResponseError::UnknownMemberId.code());
+            }
+            if shard.groups.len() >= limits::GROUPS_PER_OFFSETS_PARTITION_MAX {
+                return Err(ResponseError::CoordinatorNotAvailable.code());
+            }
+            shard.groups.insert(group.to_string(), Group::new(group));
+        }
+        let entry = shard
+            .groups
+            .get_mut(group)
+            .ok_or(ResponseError::NotCoordinator.code())?;
+        Ok(f(entry))
+    }
+
+    /// Committed offsets of `group` (all of them when `wanted` is `None`).
+    pub fn committed(
+        &self,
+        index: i32,
+        leader_epoch: i32,
+        group: &str,
+    ) -> Result<BTreeMap<(String, i32), Committed>, i16> {
+        let shards = lock(&self.shards);
+        let shard = shards
+            .get(&index)
+            .filter(|s| s.leader_epoch == leader_epoch && s.loaded)
+            .ok_or(ResponseError::NotCoordinator.code())?;
+        Ok(shard
+            .offsets
+            .get(group)
+            .map(|o| o.iter().map(|(k, (c, _))| (k.clone(), c.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    /// Groups of every loaded shard: (group id, protocol type, state name).
+    pub fn list_groups(&self) -> Vec<(String, String, &'static str)> {
+        let shards = lock(&self.shards);
+        shards
+            .values()
+            .filter(|s| s.loaded)
+            .flat_map(|s| {
+                s.groups.values().map(|g| {
+                    (
+                        g.id.clone(),
+                        g.protocol_type.clone().unwrap_or_default(),
+                        g.state.name(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a commit's records to the offsets partition as leader and, once they are below the
+    /// HW, applies them. Returns the error code for every entry (0 = committed).
+    pub async fn commit(&self, broker: &Broker, plan: CommitPlan) -> i16 {
+        let Some(partition) = broker.partition(OFFSETS_TOPIC, plan.index) else {
+            return ResponseError::NotCoordinator.code();
+        };
+        let now_ms = now_ms();
+        let entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = plan
+            .entries
+            .iter()
+            .map(|(topic, p, c)| {
+                (
+                    records::commit_key(&plan.group, topic, *p),
+                    Some(records::commit_value(c)),
+                )
+            })
+            .collect();
+        let appended = (|| -> Result<(i64, i64, i32), i16> {
+            let bytes = records::build_batch(&entries, now_ms).map_err(|e| {
+                tracing::error!(error = %e, "cannot build an offsets batch");
+                ResponseError::UnknownServerError.code()
+            })?;
+            let spans = batch::validate_records(&bytes, usize::MAX).map_err(|e| {
+                tracing::error!(error = %e, "built an invalid offsets batch");
+                ResponseError::UnknownServerError.code()
+            })?;
+            let min_insync = usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
+            if partition.isr().len() < min_insync {
+                return Err(ResponseError::CoordinatorNotAvailable.code());
+            }
+            let crate::partition::LeaderAppend { info, leader_epoch: epoch, .. } = partition
+                .append_as_leader(&bytes, &spans)
+                .map_err(|e| commit_error_code(&e))?;
+            if epoch != plan.leader_epoch {
+                return Err(ResponseError::NotCoordinator.code());
+            }
+            Ok((info.base_offset, info.last_offset, epoch))
+        })();
+        let (base_offset, last_offset, epoch) = match appended {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
+        match wait(&partition, last_offset + 1, epoch, deadline).await {
+            HighWatermarkWait::Reached => {}
+            HighWatermarkWait::TimedOut => return ResponseError::RequestTimedOut.code(),
+            HighWatermarkWait::NotLeader => return ResponseError::NotCoordinator.code(),
+        }
+        let mut shards = lock(&self.shards);
+        let Some(shard) = shards
+            .get_mut(&plan.index)
+            .filter(|s| s.leader_epoch == plan.leader_epoch && s.loaded)
+        else {
+            return ResponseError::NotCoordinator.code();
+        };
+        let group_offsets = shard.offsets.entry(plan.group.clone()).or_default();
+        for (i, (topic, p, committed)) in plan.entries.into_iter().enumerate() {
+            let log_offset = base_offset + i64::try_from(i).unwrap_or(0);
+            let key = (topic, p);
+            if group_offsets.len() >= limits::OFFSETS_PER_GROUP_MAX && !group_offsets.contains_key(&key) {
+                tracing::warn!(group = %plan.group, "too many committed offsets for one group; not cached");
+                continue;
+            }
+            match group_offsets.get(&key) {
+                Some((_, existing)) if *existing > log_offset => {}
+                _ => {
+                    group_offsets.insert(key, (committed, log_offset));
+                }
+            }
+        }
+        0
+    }
+
+    /// The periodic task: follow offsets-partition leadership (load / unload), run group timers.
+    pub fn tick(self: &Arc<Self>, broker: &Arc<Broker>) {
+        let now = Instant::now();
+        let mut to_load = Vec::new();
+        {
+            let leading: BTreeMap<i32, (Arc<Partition>, i32)> = broker
+                .topic(OFFSETS_TOPIC)
+                .map(|t| {
+                    t.partitions
+                        .iter()
+                        .filter_map(|(&i, p)| {
+                            let (role, _, epoch) = p.leadership();
+                            (role == Role::Leader).then(|| (i, (Arc::clone(p), epoch)))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut shards = lock(&self.shards);
+            shards.retain(|index, shard| {
+                let keep = leading
+                    .get(index)
+                    .is_some_and(|(_, epoch)| *epoch == shard.leader_epoch);
+                if !keep {
+                    tracing::info!(partition = index, leader_epoch = shard.leader_epoch, groups = shard.groups.len(), "no longer coordinator for this offsets partition");
+                }
+                keep
+            });
+            for (index, (partition, epoch)) in leading {
+                if let std::collections::btree_map::Entry::Vacant(vacant) = shards.entry(index) {
+                    vacant.insert(Shard {
+                        leader_epoch: epoch,
+                        loaded: false,
+                        groups: HashMap::new(),
+                        offsets: HashMap::new(),
+                    });
+                    to_load.push((index, partition, epoch));
+                }
+            }
+            for shard in shards.values_mut().filter(|s| s.loaded) {
+                for group in shard.groups.values_mut() {
+                    group.tick(now);
+                }
+                shard
+                    .groups
+                    .retain(|_, g| !g.is_idle());
+            }
+        }
+        for (index, partition, epoch) in to_load {
+            let coordinator = Arc::clone(self);
+            tracing::info!(partition = index, leader_epoch = epoch, "loading offsets partition");
+            tokio::task::spawn_blocking(move || coordinator.load(index, &partition, epoch));
+        }
+    }
+
+    /// Reads an offsets partition from its log start to its LEO into a new shard.
+    fn load(&self, index: i32, partition: &Partition, leader_epoch: i32) {
+        let started = Instant::now();
+        let end = partition.log_end_offset();
+        let mut offset = partition.offsets().log_start_offset;
+        let mut loaded: OffsetsByGroup = HashMap::new();
+        let mut records_read = 0u64;
+        let mut skipped = 0u64;
+        while offset < end {
+            let read = match partition.read(offset, limits::OFFSETS_LOAD_READ_BYTES, true, true) {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(partition = index, offset, error = %e, "cannot read the offsets partition; loading stopped (leadership probably moved)");
+                    lock(&self.shards).remove(&index);
+                    return;
+                }
+            };
+            if read.records.is_empty() {
+                break;
+            }
+            let spans = match batch::validate_records(&read.records, usize::MAX) {
+                Ok(spans) => spans,
+                Err(e) => {
+                    tracing::error!(partition = index, offset, error = %e, "invalid batch in the offsets partition; loading stopped there");
+                    break;
+                }
+            };
+            let Some(last) = spans.last() else { break };
+            let next = last.header.next_offset();
+            for span in &spans {
+                let bytes = &read.records[span.position..span.position + span.header.total_bytes];
+                match records::decode_batch(bytes) {
+                    Ok(decoded) => {
+                        for (record_offset, record) in decoded {
+                            records_read += 1;
+                            if let records::OffsetsRecord::Commit { group, topic, partition: p, value } = record {
+                                let group_offsets = loaded.entry(group).or_default();
+                                match value {
+                                    Some(c) => {
+                                        if group_offsets.len() < limits::OFFSETS_PER_GROUP_MAX {
+                                            group_offsets.insert((topic, p), (c, record_offset));
+                                        }
+                                    }
+                                    None => {
+                                        group_offsets.remove(&(topic, p));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        skipped += 1;
+                        tracing::warn!(partition = index, batch_offset = span.header.base_offset, error = %e, "skipping an unreadable offsets batch");
+                    }
+                }
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        loaded.retain(|_, o| !o.is_empty());
+        let mut shards = lock(&self.shards);
+        match shards.get_mut(&index) {
+            Some(shard) if shard.leader_epoch == leader_epoch && !shard.loaded => {
+                shard.offsets = loaded;
+                shard.loaded = true;
+                tracing::info!(partition = index, leader_epoch, groups = shard.offsets.len(), records = records_read, batches_skipped = skipped, elapsed_ms = started.elapsed().as_millis() as u64, "offsets partition loaded");
+            }
+            _ => tracing::info!(partition = index, "offsets load finished after leadership moved; dropped"),
+        }
+    }
+}
+
+async fn wait(partition: &Partition, offset: i64, epoch: i32, deadline: tokio::time::Instant) -> HighWatermarkWait {
+    partition.wait_for_high_watermark(offset, epoch, deadline).await
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Starts the coordinator's periodic task.
+pub fn spawn(broker: &Arc<Broker>) {
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(limits::GROUP_TICK_MS));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            broker.groups.tick(&broker);
+        }
+    });
+}
+
+/// Validates a group id as Kafka does (non-empty), and bounds its length.
+pub fn group_id_error(group: &str) -> Option<i16> {
+    if group.is_empty() || group.len() > limits::GROUP_STRING_BYTES_MAX {
+        Some(ResponseError::InvalidGroupId.code())
+    } else {
+        None
+    }
+}
+
+/// The config a handler needs.
+pub fn config(broker: &Broker) -> &GroupConfig {
+    &broker.config.group
+}
