@@ -7,6 +7,8 @@
 //!   `docker`: containers on a private network).
 //! - `nemesis`: the seeded fault schedule and its execution.
 //! - `faults`: fault primitives beyond the platform's (drop caches, …).
+//! - `netns`: the run's private network (a namespace per node, a bridge) and partitions (nftables).
+//! - `proxy`: the userspace TCP proxy in front of each broker for link faults (delay, reset, …).
 //! - `matrix`: matrix files (a base scenario and the settings to vary) and their combinations.
 //! - `clients`: client processes and their op pipes.
 //! - `bench`: `kaos bench broker`, producer throughput and latency.
@@ -26,9 +28,11 @@ mod lazyfs;
 mod limits;
 mod matrix;
 mod nemesis;
+mod netns;
 mod platform;
 mod process;
 mod progress;
+mod proxy;
 mod run;
 mod scenario;
 

@@ -5,7 +5,9 @@
 
 use crate::clients::ClientSet;
 use crate::history::Recorder;
+use crate::netns::Endpoint;
 use crate::platform::Platform;
+use crate::proxy::LinkFault;
 use crate::scenario::{Fault, Nemesis, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,6 +53,7 @@ pub struct Resolver {
     pub topic: String,
     /// The scenario's consumer group, for the `coordinator` target.
     pub group: Option<String>,
+    /// Follower choices and partition sides.
     rng: StdRng,
 }
 
@@ -110,6 +113,7 @@ impl Resolver {
 /// Carries out the schedule against the platform and the clients; returns when the last fault
 /// has ended.
 pub async fn run(
+    nemesis: &Nemesis,
     events: &[FaultEvent],
     platform: &mut Platform,
     clients: &mut ClientSet,
@@ -161,6 +165,43 @@ pub async fn run(
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 resume(platform, node, rec).await?;
+            }
+            Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
+                let (f, cuts, sides) = partition_of(&ev.fault, node, platform, &mut resolver.rng);
+                rec.op("nemesis", "invoke", f, json!({"node": name, "target": target, "sides": sides}), None).await;
+                match platform.partition(&cuts) {
+                    Ok(()) => rec.op("nemesis", "ok", f, json!({"node": name, "sides": sides}), None).await,
+                    Err(e) => rec.op("nemesis", "info", f, json!({"node": name, "sides": sides}), Some(format!("{e:#}"))).await,
+                }
+                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
+                heal(platform, Some(&name), rec).await?;
+            }
+            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => {
+                let n = nemesis;
+                let fault = LinkFault {
+                    links: n.links,
+                    delay_ms: if ev.fault == Fault::Delay { n.delay_ms } else { 0 },
+                    jitter_ms: if ev.fault == Fault::Delay { n.jitter_ms } else { 0 },
+                    bandwidth_bytes_per_s: if ev.fault == Fault::Bandwidth { n.bandwidth_bytes_per_s } else { 0 },
+                    blackhole: ev.fault == Fault::Blackhole,
+                };
+                let value = json!({"node": name, "target": target, "fault": fault_name(&ev.fault), "params": fault, "reset_interval_ms": (ev.fault == Fault::Reset).then_some(n.reset_interval_ms)});
+                rec.op("nemesis", "invoke", "link_fault", value.clone(), None).await;
+                let applied = if ev.fault == Fault::Reset { platform.reset_links(node, n.links) } else { platform.link_fault(node, Some(fault)) };
+                match applied {
+                    Ok(()) => rec.op("nemesis", "ok", "link_fault", value, None).await,
+                    Err(e) => rec.op("nemesis", "info", "link_fault", value, Some(format!("{e:#}"))).await,
+                }
+                let end = t0 + Duration::from_secs_f64(ev.end_s);
+                if ev.fault == Fault::Reset {
+                    let every = Duration::from_millis(n.reset_interval_ms);
+                    while Instant::now() + every < end {
+                        tokio::time::sleep(every).await;
+                        let _ = platform.reset_links(node, n.links);
+                    }
+                }
+                tokio::time::sleep_until(end.into()).await;
+                heal(platform, Some(&name), rec).await?;
             }
             Fault::DropCaches => {
                 rec.op("nemesis", "invoke", "drop_caches", json!({"node": name}), None).await;
@@ -217,6 +258,64 @@ fn fault_name(fault: &Fault) -> &'static str {
         Fault::Pause => "pause",
         Fault::PowerLoss => "power_loss",
         Fault::DropCaches => "drop_caches",
+        // The names the checker knows as lasting faults closed by `heal`.
+        Fault::PartitionNode => "isolate",
+        Fault::PartitionHalves => "split",
+        Fault::PartitionClients => "cut_clients",
+        Fault::Delay => "delay",
+        Fault::Reset => "reset",
+        Fault::Blackhole => "blackhole",
+        Fault::Bandwidth => "bandwidth",
+    }
+}
+
+/// The history name of a partition, its cuts, and its sides by node name (`clients` for the
+/// client side). Halves: the target and, drawn from `rng`, others up to (nodes - 1) / 2 in all on
+/// one side (the minority; the target alone with 3 or 4 nodes), the rest (the controller
+/// wherever the draw puts it) on the other.
+fn partition_of(fault: &Fault, node: usize, platform: &Platform, rng: &mut StdRng) -> (&'static str, Vec<(Vec<Endpoint>, Vec<Endpoint>)>, Vec<Vec<String>>) {
+    let count = platform.node_count();
+    let others: Vec<usize> = (0..count).filter(|&j| j != node).collect();
+    let (a, b): (Vec<Endpoint>, Vec<Endpoint>) = match fault {
+        Fault::PartitionClients => (vec![Endpoint::Clients], vec![Endpoint::Node(node)]),
+        Fault::PartitionHalves => {
+            let mut rest = others.clone();
+            // Fisher-Yates from the seeded stream.
+            for k in (1..rest.len()).rev() {
+                rest.swap(k, rng.random_range(0..=k));
+            }
+            // The target on the smaller side: (nodes - 1) / 2 nodes in all, at least itself.
+            let extra = ((count - 1) / 2).saturating_sub(1).min(rest.len().saturating_sub(1));
+            let side_a: Vec<Endpoint> = std::iter::once(node).chain(rest[..extra].iter().copied()).map(Endpoint::Node).collect();
+            (side_a, rest[extra..].iter().copied().map(Endpoint::Node).collect())
+        }
+        _ => (vec![Endpoint::Node(node)], others.iter().copied().map(Endpoint::Node).chain(std::iter::once(Endpoint::Clients)).collect()),
+    };
+    let names = |side: &[Endpoint]| -> Vec<String> {
+        side.iter()
+            .map(|e| match e {
+                Endpoint::Node(j) => platform.name(*j).to_string(),
+                Endpoint::Clients => "clients".to_string(),
+            })
+            .collect()
+    };
+    let sides = vec![names(&a), names(&b)];
+    (fault_name(fault), vec![(a, b)], sides)
+}
+
+/// Lifts the partition or link fault on `node` (every one, with None) and records a `heal`.
+pub async fn heal(platform: &mut Platform, node: Option<&str>, rec: &Recorder) -> anyhow::Result<()> {
+    let value = node.map_or(serde_json::Value::Null, |n| json!({"node": n}));
+    rec.op("nemesis", "invoke", "heal", value.clone(), None).await;
+    match platform.heal_network() {
+        Ok(_) => {
+            rec.op("nemesis", "ok", "heal", value, None).await;
+            Ok(())
+        }
+        Err(e) => {
+            rec.op("nemesis", "fail", "heal", value, Some(format!("{e:#}"))).await;
+            Err(e)
+        }
     }
 }
 
@@ -258,7 +357,7 @@ mod tests {
     use super::*;
 
     fn kill_every(interval_s: f64, down_s: f64) -> Nemesis {
-        Nemesis { faults: vec![Fault::Kill], interval_s, down_s, target: "random".into() }
+        Nemesis { faults: vec![Fault::Kill], interval_s, down_s, target: "random".into(), ..Default::default() }
     }
 
     #[test]

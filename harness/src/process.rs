@@ -19,6 +19,32 @@ pub fn command(program: &Path) -> Command {
     cmd
 }
 
+/// Like [`command`], with the child in the network namespace bound at `netns` (`/run/netns/<name>`):
+/// only its network namespace changes (setns(2) with CLONE_NEWNET after fork), so it shares the
+/// harness's mounts (lazyfs) and is signalled by PID as any other child.
+pub fn command_in_netns(program: &Path, netns: &Path) -> std::io::Result<Command> {
+    let ns = std::fs::File::open(netns)?;
+    let mut cmd = command(program);
+    enter_netns(&mut cmd, ns);
+    Ok(cmd)
+}
+
+#[allow(unsafe_code)]
+fn enter_netns(cmd: &mut Command, ns: std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the closure runs in the forked child before exec and only calls setns(2), which is
+    // async-signal-safe; the file it names is owned by the closure, so it is open until the spawn
+    // (std opens it close-on-exec, so the broker does not inherit it).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 #[allow(unsafe_code)]
 fn set_parent_death_signal(cmd: &mut Command) {
     // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is

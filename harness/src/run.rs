@@ -40,7 +40,10 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 
     let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
     let mut platform = Platform::new(scenario, &opts.broker_bin, &opts.kaos_bin, &dir.nodes_dir()).await?;
-    let phases = drive(scenario, opts, &dir, &rec, &mut platform).await;
+    let phases = match network(scenario, &mut platform, &rec).await {
+        Ok(()) => drive(scenario, opts, &dir, &rec, &mut platform).await,
+        Err(e) => Err(e),
+    };
     platform.stop_all().await;
     if scenario.cluster.replica_dumps {
         dump_replicas(&opts.broker_bin, &platform, &rec).await;
@@ -56,6 +59,17 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis, plots);
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
     Ok(RunOutcome { dir, summary })
+}
+
+/// For partitions and link faults: the nodes in network namespaces (and brokers behind proxies).
+async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -> Result<()> {
+    if !scenario.uses_network() {
+        return Ok(());
+    }
+    platform.use_network(scenario.uses_proxies()).await?;
+    let nodes: Vec<_> = (0..platform.node_count()).map(|i| json!({"node": platform.name(i), "addr": platform.addr(i), "netns": platform.netns_name(i)})).collect();
+    rec.op("harness", "info", "network", json!({"nodes": nodes, "bootstrap": platform.bootstrap()}), None).await;
+    Ok(())
 }
 
 /// Everything between the first node start and the end of the final read.
@@ -125,7 +139,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
 
     let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
-    nemesis::run(&events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
+    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     drop(progress);
@@ -134,6 +148,9 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     rec.op("harness", "ok", "stop_clients", json!({"clients": "producers"}), None).await;
 
     rec.op("harness", "invoke", "heal", json!(null), None).await;
+    if scenario.uses_network() {
+        nemesis::heal(platform, None, rec).await?;
+    }
     for i in 0..platform.node_count() {
         nemesis::restart(platform, i, rec).await?;
     }

@@ -3,6 +3,7 @@
 //! line at fault, never mid-run.
 
 use crate::limits::{BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX};
+use crate::proxy::Links;
 use checkers::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -182,6 +183,38 @@ pub enum Fault {
     /// Write 3 to /proc/sys/vm/drop_caches: clean page-cache pages are dropped (dirty ones are
     /// not: this loses nothing, it makes the next reads come from disk). Needs root.
     DropCaches,
+    /// Cut the target node off from every other node and from the clients (nftables drops its
+    /// packets both ways in its network namespace) for `down_s`, then heal.
+    PartitionNode,
+    /// Split the nodes (the controller included) in two for `down_s`: the target on the minority
+    /// side with others drawn from the seed up to (nodes - 1) / 2 in all (alone with 3 or 4
+    /// nodes), the rest on the other; the clients reach both sides.
+    PartitionHalves,
+    /// Cut the clients off from the target broker (the other nodes still reach it) for `down_s`.
+    PartitionClients,
+    /// Hold every chunk through the target broker's proxy for `delay_ms` plus up to `jitter_ms`
+    /// (in order) on the `links` chosen, for `down_s`.
+    Delay,
+    /// Reset (RST both ways, buffered bytes lost) every connection through the target broker's
+    /// proxy on the `links` chosen, at the start and every `reset_interval_ms` for `down_s`.
+    Reset,
+    /// The target broker's proxy forwards nothing on the `links` chosen for `down_s`
+    /// (connections stay open, bytes vanish).
+    Blackhole,
+    /// Limit each direction of each connection through the target broker's proxy to
+    /// `bandwidth_bytes_per_s` for `down_s`.
+    Bandwidth,
+}
+
+impl Fault {
+    /// Partitions: namespaces and nftables rules.
+    pub fn is_partition(&self) -> bool {
+        matches!(self, Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients)
+    }
+    /// Link faults: the proxy in front of each broker.
+    pub fn is_link_fault(&self) -> bool {
+        matches!(self, Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,12 +233,47 @@ pub struct Nemesis {
     /// partition P, 0 by default), `follower` / `follower:P`, `controller`, or a node name (`n1`).
     #[serde(default = "default_target")]
     pub target: String,
+    /// Link faults: which connections through the target's proxy they hit — `all`, `clients`
+    /// (client processes → the broker) or `brokers` (the other brokers → the broker).
+    #[serde(default)]
+    pub links: Links,
+    /// `delay`: milliseconds each chunk is held, plus a uniform draw of up to `jitter_ms`.
+    #[serde(default = "default_delay_ms")]
+    pub delay_ms: u64,
+    #[serde(default)]
+    pub jitter_ms: u64,
+    /// `bandwidth`: bytes per second per direction of each connection.
+    #[serde(default = "default_bandwidth")]
+    pub bandwidth_bytes_per_s: u64,
+    /// `reset`: milliseconds between two resets while the fault lasts.
+    #[serde(default = "default_reset_interval_ms")]
+    pub reset_interval_ms: u64,
 }
 
 impl Default for Nemesis {
     fn default() -> Self {
-        Nemesis { faults: Vec::new(), interval_s: default_interval(), down_s: default_down(), target: default_target() }
+        Nemesis {
+            faults: Vec::new(),
+            interval_s: default_interval(),
+            down_s: default_down(),
+            target: default_target(),
+            links: Links::All,
+            delay_ms: default_delay_ms(),
+            jitter_ms: 0,
+            bandwidth_bytes_per_s: default_bandwidth(),
+            reset_interval_ms: default_reset_interval_ms(),
+        }
     }
+}
+
+fn default_delay_ms() -> u64 {
+    200
+}
+fn default_bandwidth() -> u64 {
+    64 * 1024
+}
+fn default_reset_interval_ms() -> u64 {
+    500
 }
 
 fn default_interval() -> f64 {
@@ -292,6 +360,27 @@ impl Scenario {
                 return Err("power_loss targets brokers; the controller's data directory is not on lazyfs".into());
             }
         }
+        if self.uses_network() {
+            crate::netns::check_available().map_err(|e| format!("the partition and link faults: {e}"))?;
+            for target in Target::parse_list(&n.target).unwrap_or_default() {
+                if matches!(target, Target::Client(_)) {
+                    return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
+                }
+                if self.uses_proxies() && matches!(target, Target::Node(ref name) if name == "controller") {
+                    return Err("nemesis.target: link faults act on a broker's proxy; the controller has none".into());
+                }
+            }
+            let nodes = self.cluster.brokers as usize + usize::from(self.cluster.has_controller());
+            if n.faults.iter().any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves)) && nodes < 2 {
+                return Err("partition_node and partition_halves need at least two nodes".into());
+            }
+            if n.faults.contains(&Fault::Bandwidth) && n.bandwidth_bytes_per_s == 0 {
+                return Err("nemesis.bandwidth_bytes_per_s must be positive".into());
+            }
+            if n.faults.contains(&Fault::Reset) && n.reset_interval_ms == 0 {
+                return Err("nemesis.reset_interval_ms must be positive".into());
+            }
+        }
         if !n.faults.is_empty() {
             if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
                 return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
@@ -354,6 +443,16 @@ impl Scenario {
     /// either platform.
     pub fn uses_lazyfs(&self) -> bool {
         self.nemesis.faults.contains(&Fault::PowerLoss)
+    }
+
+    /// Whether the nodes run in network namespaces (any partition or link fault).
+    pub fn uses_network(&self) -> bool {
+        self.nemesis.faults.iter().any(|f| f.is_partition() || f.is_link_fault())
+    }
+
+    /// Whether each broker gets a proxy in front of it (any link fault).
+    pub fn uses_proxies(&self) -> bool {
+        self.nemesis.faults.iter().any(Fault::is_link_fault)
     }
 
     /// The index of node `name` in the platform: `n1` is 0, …, the controller comes last.
@@ -451,8 +550,14 @@ lost = "forbidden"
             (GOOD.replace("settings = {", "node_settings = { n4 = {} }\nsettings = {"), "node_settings.n4"),
             (GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"), "colour"),
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"), "explode"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"partition_node\"]"), "at least two nodes"),
+            (GOOD.replace("brokers = 1", "brokers = 2").replace("faults = [\"kill\"]", "faults = [\"delay\"]\ntarget = \"controller\""), "the controller has none"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"reset\"]\ntarget = \"producer-1\""), "not client processes"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"bandwidth\"]\nbandwidth_bytes_per_s = 0"), "bandwidth_bytes_per_s"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"delay\"]\nlinks = \"sideways\""), "sideways"),
             (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"vm\""), "vm"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"docker\"").replace("[\"kill\"]", "[\"kill\", \"partition_node\"]"), "partition_node fault is not available on the docker platform"),
             ("name = ".to_string(), "not valid"),
         ];
         for (text, needle) in cases {

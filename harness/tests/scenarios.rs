@@ -29,6 +29,11 @@ const RUNNABLE: &[&str] = &[
     "consumer-threads-naive",
     "consumer-threads-contiguous",
     "idempotent-group",
+    "reset-acks-0",
+    "reset-acks-all",
+    "partition-leader-acks-all",
+    "partition-halves-acks-1",
+    "partition-halves-acks-all",
 ];
 
 #[test]
@@ -93,6 +98,16 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(acks_1.contains("× lost (required)"), "{acks_1}");
     let acks_all = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-acks-all")).expect("acks=all ran");
     assert!(!acks_all.contains("× lost"), "{acks_all}");
+    let reset_0 = stdout.split("scenario: ").find(|s| s.starts_with("reset-acks-0")).expect("reset acks=0 ran");
+    assert!(reset_0.contains("× lost (required)"), "{reset_0}");
+    let reset_all = stdout.split("scenario: ").find(|s| s.starts_with("reset-acks-all")).expect("reset acks=all ran");
+    assert!(!reset_all.contains("× lost"), "{reset_all}");
+    let partition = stdout.split("scenario: ").find(|s| s.starts_with("partition-leader-acks-all")).expect("partition ran");
+    assert!(!partition.contains("× lost"), "{partition}");
+    let split = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-1")).expect("split ran");
+    assert!(split.contains("× lost (required)"), "{split}");
+    let split_all = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-all")).expect("split acks=all ran");
+    assert!(!split_all.contains("× lost"), "{split_all}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

@@ -1,7 +1,13 @@
 //! The local platform: each broker node is a child process in its own process group, with its data
 //! directory, config file and log under the run directory's `nodes/<name>/`. A node keeps its port
 //! across restarts.
+//!
+//! With [`LocalPlatform::use_network`], each node runs in a network namespace of its own
+//! ([`crate::netns`]) with its own address, and (for link faults) each broker behind a
+//! [`Proxy`] on the host side that it advertises.
 
+use crate::netns::{Endpoint, Network};
+use crate::proxy::{LinkFault, Links, Proxy, Sources};
 use crate::limits::{LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::process;
 use crate::scenario::Cluster;
@@ -54,6 +60,10 @@ pub struct LocalPlatform {
     pub nodes: Vec<Node>,
     /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
     lazyfs: Option<(PathBuf, u64)>,
+    /// The proxy in front of each broker (by node index), when the run has link faults.
+    proxies: Vec<Option<Proxy>>,
+    /// The nodes' namespaces; last, so that it is removed after the nodes are killed.
+    network: Option<Network>,
 }
 
 impl LocalPlatform {
@@ -74,7 +84,7 @@ impl LocalPlatform {
         if cluster.has_controller() {
             nodes.push(lay_out(nodes_dir, "controller".into(), Role::Controller, cluster.controller_settings.clone())?);
         }
-        Ok(LocalPlatform { broker_bin: broker_bin.to_path_buf(), nodes, lazyfs: None })
+        Ok(LocalPlatform { broker_bin: broker_bin.to_path_buf(), nodes, lazyfs: None, proxies: Vec::new(), network: None })
     }
 
     /// Serve every broker's data directory from `kaos lazyfs` (over `nodes/<n>/disk`), so that a
@@ -83,12 +93,96 @@ impl LocalPlatform {
         self.lazyfs = Some((kaos_bin.to_path_buf(), seed));
     }
 
+    /// Moves every node into a network namespace of its own (see [`crate::netns`]), with its own
+    /// address; with `proxies`, starts a proxy on the host side in front of each broker and makes
+    /// the broker advertise it. Call before the first start. Needs root, `ip` and `nft`.
+    pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let mut network = Network::create(&names)?;
+        let node_ips: Vec<std::net::Ipv4Addr> = (0..names.len()).map(|i| network.node_ip(i)).collect();
+        self.proxies = (0..names.len()).map(|_| None).collect();
+        for i in 0..self.nodes.len() {
+            let old = self.nodes[i].addr;
+            let addr = SocketAddr::from((network.node_ip(i), old.port()));
+            self.nodes[i].addr = addr;
+            let mut advertised = addr;
+            if proxies && matches!(self.nodes[i].role, Role::Broker { .. }) {
+                let sources = Sources { node_ips: node_ips.clone(), client_src: network.client_ip(), relay_src: network.relay_ip() };
+                let proxy = Proxy::start(SocketAddr::from((network.client_ip(), 0)), addr, Some(sources)).await?;
+                network.set_proxy_port(i, proxy.addr.port());
+                advertised = proxy.addr;
+                self.proxies[i] = Some(proxy);
+            }
+            // The advertised listener the layout wrote (unless the scenario set its own).
+            let path = self.nodes[i].dir.join("config.toml");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let mut config: toml::Table = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+            if config.get("advertised.listener").and_then(|v| v.as_str()) == Some(old.to_string().as_str()) {
+                config.insert("advertised.listener".into(), toml::Value::String(advertised.to_string()));
+                std::fs::write(&path, toml::to_string(&config)?).with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        self.network = Some(network);
+        Ok(())
+    }
+
+    /// The node's namespace name, when the nodes run in namespaces.
+    pub fn netns_name(&self, i: usize) -> Option<&str> {
+        self.network.as_ref().map(|n| n.netns_name(i))
+    }
+
+    /// Drops every packet across each cut until [`Self::heal_network`] (replaces any partition).
+    pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
+        self.network.as_mut().context("partitions need the nodes in network namespaces")?.partition(cuts)
+    }
+
+    /// Puts a link fault on node `i`'s proxy (None lifts it).
+    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
+        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        proxy.set_fault(fault);
+        Ok(())
+    }
+
+    /// Resets the connections through node `i`'s proxy on `links`.
+    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        proxy.reset(links);
+        Ok(())
+    }
+
+    /// Lifts every partition and link fault; true if the run has a network to heal.
+    pub fn heal_network(&mut self) -> Result<bool> {
+        for proxy in self.proxies.iter().flatten() {
+            proxy.set_fault(None);
+        }
+        match self.network.as_mut() {
+            Some(network) => network.heal().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Stops the proxies and deletes the namespaces (after [`Self::stop_all`]).
+    pub fn remove_network(&mut self) -> Result<()> {
+        self.proxies.clear();
+        match self.network.take() {
+            Some(mut network) => network.remove(),
+            None => Ok(()),
+        }
+    }
+
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| matches!(n.role, Role::Broker { .. }))
     }
 
+    /// The brokers' addresses as clients should use them (their proxies', when they have one).
     pub fn bootstrap(&self) -> String {
-        self.brokers().map(|n| n.addr.to_string()).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.role, Role::Broker { .. }))
+            .map(|(i, n)| self.proxies.get(i).and_then(Option::as_ref).map_or(n.addr, |p| p.addr).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     fn controller_addr(&self) -> Option<SocketAddr> {
@@ -104,6 +198,7 @@ impl LocalPlatform {
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         let bin = self.broker_bin.clone();
         let controller = self.controller_addr();
+        let netns = self.network.as_ref().map(|n| n.netns_path(i));
         if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
             if self.nodes[i].lazyfs.is_none() {
                 let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
@@ -119,7 +214,10 @@ impl LocalPlatform {
             .append(true)
             .open(node.log_path())
             .with_context(|| format!("opening {}", node.log_path().display()))?;
-        let mut cmd = process::command(&bin);
+        let mut cmd = match &netns {
+            Some(ns) => process::command_in_netns(&bin, ns).with_context(|| format!("opening {}", ns.display()))?,
+            None => process::command(&bin),
+        };
         match node.role {
             Role::Controller => {
                 cmd.arg("controller");

@@ -7,6 +7,8 @@ pub mod local;
 pub use docker::DockerPlatform;
 pub use local::LocalPlatform;
 
+use crate::netns::Endpoint;
+use crate::proxy::{LinkFault, Links};
 use crate::scenario::{PlatformKind, Scenario};
 use anyhow::Result;
 use std::net::SocketAddr;
@@ -95,14 +97,57 @@ impl Platform {
             Platform::Docker(p) => p.pause(i, pause).await,
         }
     }
+    /// For network faults (local only: the docker platform refuses them at load).
+    pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.use_network(proxies).await,
+            Platform::Docker(_) => anyhow::bail!("network faults are not available on the docker platform"),
+        }
+    }
+    pub fn netns_name(&self, i: usize) -> Option<&str> {
+        match self {
+            Platform::Local(p) => p.netns_name(i),
+            Platform::Docker(_) => None,
+        }
+    }
+    pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.partition(cuts),
+            Platform::Docker(_) => anyhow::bail!("partitions are not available on the docker platform"),
+        }
+    }
+    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.link_fault(i, fault),
+            Platform::Docker(_) => anyhow::bail!("link faults are not available on the docker platform"),
+        }
+    }
+    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.reset_links(i, links),
+            Platform::Docker(_) => anyhow::bail!("link faults are not available on the docker platform"),
+        }
+    }
+    /// Lifts every partition and link fault; whether there was anything to lift.
+    pub fn heal_network(&mut self) -> Result<bool> {
+        match self {
+            Platform::Local(p) => p.heal_network(),
+            Platform::Docker(_) => Ok(false),
+        }
+    }
     pub async fn stop_all(&mut self) {
         each!(self, p => p.stop_all().await)
     }
-    /// After the replica dumps: unmount lazyfs (local), remove every container and the network
-    /// (docker).
+    /// After the replica dumps: unmount lazyfs and remove the network namespaces (local), remove
+    /// every container, the network and the lazyfs mounts (docker).
     pub async fn release(&mut self) {
         match self {
-            Platform::Local(p) => p.unmount_all().await,
+            Platform::Local(p) => {
+                p.unmount_all().await;
+                if let Err(e) = p.remove_network() {
+                    eprintln!("kaos: {e:#}");
+                }
+            }
             Platform::Docker(p) => p.remove_all().await,
         }
     }

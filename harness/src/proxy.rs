@@ -1,0 +1,359 @@
+//! A userspace TCP proxy in front of a broker, for the link faults the kernel cannot do here (no
+//! netem): delay, jitter, bandwidth limit, connection reset, blackhole. Each broker advertises its
+//! proxy's address, so clients and the other brokers reach it through the proxy; the proxy tells
+//! a broker's connection from a client's by the peer address (a node's own address in the run's
+//! network) and applies a fault to the links it names (`clients`, `brokers` or `all`).
+//!
+//! Bytes are forwarded in chunks in order; a delayed chunk is held until its deadline (the
+//! deadlines never decrease, so jitter does not reorder a stream); a bandwidth limit sleeps after
+//! each chunk for its size over the rate; a blackhole reads and discards (the connection stays
+//! open, nothing arrives, as when packets vanish); a reset closes both sockets with SO_LINGER 0 so
+//! that both peers get an RST and whatever was buffered in the proxy is lost.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+/// Bytes read at once from one side.
+const CHUNK_BYTES: usize = 16 * 1024;
+/// Chunks held per direction (delayed or waiting for bandwidth) before reading pauses.
+const CHUNKS_HELD_MAX: usize = 256;
+
+/// Which connections through a proxy a fault hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Links {
+    /// Every connection.
+    #[default]
+    All,
+    /// Connections from client processes.
+    Clients,
+    /// Connections from the other brokers (replication, and anything a broker sends a broker).
+    Brokers,
+}
+
+impl Links {
+    fn covers(self, from_broker: bool) -> bool {
+        match self {
+            Links::All => true,
+            Links::Clients => !from_broker,
+            Links::Brokers => from_broker,
+        }
+    }
+}
+
+/// A fault on the links through one proxy; zero values do nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LinkFault {
+    pub links: Links,
+    pub delay_ms: u64,
+    pub jitter_ms: u64,
+    pub bandwidth_bytes_per_s: u64,
+    pub blackhole: bool,
+}
+
+/// How the proxy tells brokers from clients and which source address it relays each from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The nodes' addresses: a connection from one of them is a broker's.
+    pub node_ips: Vec<Ipv4Addr>,
+    /// The relayed connection of a client comes from here …
+    pub client_src: Ipv4Addr,
+    /// … and that of a broker from here, so that the node behind the proxy can tell them apart.
+    pub relay_src: Ipv4Addr,
+}
+
+struct Shared {
+    fault: Mutex<Option<LinkFault>>,
+    /// A reset generation and the links it hits; every connection watches it.
+    reset: watch::Sender<(u64, Links)>,
+}
+
+impl Shared {
+    fn fault_for(&self, from_broker: bool) -> Option<LinkFault> {
+        let fault = *self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        fault.filter(|f| f.links.covers(from_broker))
+    }
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on `listen` (port 0 picks one) and forwards every connection to `upstream`.
+    pub async fn start(listen: SocketAddr, upstream: SocketAddr, sources: Option<Sources>) -> Result<Proxy> {
+        let listener = TcpListener::bind(listen).await.with_context(|| format!("proxy: binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        let (reset, _) = watch::channel((0, Links::All));
+        let shared = Arc::new(Shared { fault: Mutex::new(None), reset });
+        let task = tokio::spawn(accept_loop(listener, upstream, sources, shared.clone()));
+        Ok(Proxy { addr, shared, task })
+    }
+
+    /// Puts `fault` in force (replacing any other), or none.
+    pub fn set_fault(&self, fault: Option<LinkFault>) {
+        *self.shared.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+    }
+
+    /// Resets (RST to both peers) every connection open now on the given links.
+    pub fn reset(&self, links: Links) {
+        self.shared.reset.send_modify(|(generation, l)| {
+            *generation += 1;
+            *l = links;
+        });
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every connection.
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, upstream: SocketAddr, sources: Option<Sources>, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    // Out of descriptors or similar: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let from_broker = match (&sources, peer.ip()) {
+                    (Some(s), IpAddr::V4(ip)) => s.node_ips.contains(&ip),
+                    _ => false,
+                };
+                let src = sources.as_ref().map(|s| if from_broker { s.relay_src } else { s.client_src });
+                connections.spawn(serve(stream, from_broker, upstream, src, shared.clone()));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn connect(upstream: SocketAddr, src: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
+    match src {
+        Some(ip) => {
+            let socket = TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from((ip, 0)))?;
+            socket.connect(upstream).await
+        }
+        None => TcpStream::connect(upstream).await,
+    }
+}
+
+async fn serve(mut client: TcpStream, from_broker: bool, upstream: SocketAddr, src: Option<Ipv4Addr>, shared: Arc<Shared>) {
+    let mut resets = shared.reset.subscribe();
+    resets.borrow_and_update();
+    let _ = client.set_nodelay(true);
+    let Ok(Ok(mut up)) = tokio::time::timeout(Duration::from_secs(10), connect(upstream, src)).await else {
+        // The broker is down or unreachable: the client sees its connection close.
+        return;
+    };
+    let _ = up.set_nodelay(true);
+    let reset = {
+        let (cr, cw) = client.split();
+        let (ur, uw) = up.split();
+        let both = async { tokio::try_join!(pump(cr, uw, from_broker, &shared), pump(ur, cw, from_broker, &shared)) };
+        let reset = async {
+            loop {
+                if resets.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+                let (_, links) = *resets.borrow_and_update();
+                if links.covers(from_broker) {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = both => false,
+            () = reset => true,
+        }
+    };
+    if reset {
+        let _ = client.set_zero_linger();
+        let _ = up.set_zero_linger();
+    }
+}
+
+/// Forwards one direction until its end (then shuts the other side's writing half).
+async fn pump<R, W>(mut from: R, mut to: W, from_broker: bool, shared: &Shared) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(CHUNKS_HELD_MAX);
+    let read = async move {
+        let mut last = Instant::now();
+        loop {
+            let mut buf = vec![0u8; CHUNK_BYTES];
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            buf.truncate(n);
+            let fault = shared.fault_for(from_broker).unwrap_or_default();
+            if fault.blackhole {
+                continue;
+            }
+            let jitter = if fault.jitter_ms > 0 { rand::random_range(0..=fault.jitter_ms) } else { 0 };
+            let deadline = (Instant::now() + Duration::from_millis(fault.delay_ms + jitter)).max(last);
+            last = deadline;
+            if tx.send((deadline, buf)).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let write = async {
+        while let Some((deadline, buf)) = rx.recv().await {
+            tokio::time::sleep_until(deadline).await;
+            // A chunk leaves once the link would have carried it: its size over the rate.
+            let rate = shared.fault_for(from_broker).map_or(0, |f| f.bandwidth_bytes_per_s);
+            if rate > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(buf.len() as f64 / rate as f64)).await;
+            }
+            to.write_all(&buf).await?;
+        }
+        to.shutdown().await
+    };
+    tokio::try_join!(read, write).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant as StdInstant;
+
+    /// An echo server on loopback that serves until the test ends.
+    async fn echo() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// Writes `n` bytes and reads them back; the time it took, or the error.
+    async fn round_trip(s: &mut TcpStream, n: usize) -> std::io::Result<Duration> {
+        let t = StdInstant::now();
+        let out = vec![5u8; n];
+        s.write_all(&out).await?;
+        let mut back = vec![0u8; n];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no echo within 5 s"))??;
+        assert_eq!(back, out);
+        Ok(t.elapsed())
+    }
+
+    #[tokio::test]
+    async fn the_proxy_forwards_delays_limits_blackholes_and_resets() {
+        let upstream = echo().await;
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, None).await.expect("proxy");
+        let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
+        round_trip(&mut s, 100).await.expect("plain forwarding");
+
+        // Delay: each direction holds the bytes 150 ms, so a round trip takes at least 300 ms.
+        proxy.set_fault(Some(LinkFault { delay_ms: 150, jitter_ms: 20, ..Default::default() }));
+        let took = round_trip(&mut s, 100).await.expect("delayed");
+        assert!(took >= Duration::from_millis(300), "a delayed round trip took {took:?}");
+
+        // Bandwidth: 64 KiB at 128 KiB/s, each way, cannot come back in less than half a second.
+        proxy.set_fault(Some(LinkFault { bandwidth_bytes_per_s: 128 * 1024, ..Default::default() }));
+        let took = round_trip(&mut s, 64 * 1024).await.expect("limited");
+        assert!(took >= Duration::from_millis(500), "64 KiB at 128 KiB/s took {took:?}");
+
+        // A fault on broker links only does not touch a client connection.
+        proxy.set_fault(Some(LinkFault { links: Links::Brokers, blackhole: true, ..Default::default() }));
+        round_trip(&mut s, 10).await.expect("client links are not hit by a broker-links fault");
+
+        // Blackhole: nothing comes back, the connection stays open; after it, bytes flow again.
+        proxy.set_fault(Some(LinkFault { blackhole: true, ..Default::default() }));
+        s.write_all(b"lost").await.expect("write into the blackhole");
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_millis(500), s.read(&mut b)).await;
+        assert!(r.is_err(), "a blackholed connection answered: {r:?}");
+        proxy.set_fault(None);
+        round_trip(&mut s, 10).await.expect("after the blackhole");
+
+        // Reset: the client gets an RST (ECONNRESET), not an orderly end.
+        proxy.reset(Links::All);
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await.expect("the reset arrives");
+        let kind = r.as_ref().err().map(|e| e.kind());
+        assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
+        // A new connection works.
+        let mut s2 = TcpStream::connect(proxy.addr).await.expect("connect again");
+        round_trip(&mut s2, 10).await.expect("after the reset");
+    }
+
+    /// An upstream that writes back the peer address it sees, then echoes.
+    async fn tell_peer() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, peer)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let ip = peer.ip().to_string();
+                    let _ = s.write_all(format!("{ip:<16}").as_bytes()).await;
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn connect_from(src: Ipv4Addr, to: SocketAddr) -> (TcpStream, String) {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::from((src, 0))).expect("bind source");
+        let mut s = socket.connect(to).await.expect("connect");
+        let mut seen = [0u8; 16];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut seen)).await.expect("in time").expect("peer line");
+        (s, String::from_utf8_lossy(&seen).trim().to_string())
+    }
+
+    #[tokio::test]
+    async fn brokers_and_clients_are_told_apart_and_relayed_from_their_own_addresses() {
+        let upstream = tell_peer().await;
+        let node = Ipv4Addr::new(127, 0, 0, 3);
+        let sources = Sources { node_ips: vec![node], client_src: Ipv4Addr::new(127, 0, 0, 1), relay_src: Ipv4Addr::new(127, 0, 0, 2) };
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, Some(sources)).await.expect("proxy");
+        let (mut from_node, seen) = connect_from(node, proxy.addr).await;
+        assert_eq!(seen, "127.0.0.2", "a broker's connection is relayed from the relay address");
+        let (mut from_client, seen) = connect_from(Ipv4Addr::new(127, 0, 0, 9), proxy.addr).await;
+        assert_eq!(seen, "127.0.0.1", "a client's connection is relayed from the clients' address");
+
+        // A blackhole on broker links: the broker's connection goes silent, the client's does not.
+        proxy.set_fault(Some(LinkFault { links: Links::Brokers, blackhole: true, ..Default::default() }));
+        round_trip(&mut from_client, 10).await.expect("the client link works");
+        from_node.write_all(b"x").await.expect("write");
+        let mut b = [0u8; 1];
+        assert!(tokio::time::timeout(Duration::from_millis(500), from_node.read(&mut b)).await.is_err(), "the broker link is blackholed");
+
+        // A reset of client links leaves the broker's connection open.
+        proxy.set_fault(None);
+        proxy.reset(Links::Clients);
+        let r = tokio::time::timeout(Duration::from_secs(5), from_client.read(&mut b)).await.expect("the reset arrives");
+        assert!(r.is_err(), "the client connection was reset: {r:?}");
+        round_trip(&mut from_node, 10).await.expect("the broker link survives a reset of client links");
+    }
+}
