@@ -23,6 +23,10 @@ pub const REPLICAS_IN_SYNC_PROBE_MS: u64 = 500;
 /// Topic creation: attempts and the pause between them (a restarted node may still be starting).
 pub const TOPIC_CREATE_ATTEMPTS_MAX: u32 = 20;
 pub const TOPIC_CREATE_RETRY_MS: u64 = 500;
+/// One `docker` CLI command (an image build, a graceful `docker stop`) may take this long.
+pub const DOCKER_COMMAND_TIMEOUT_MS: u64 = 120_000;
+/// /24 subnets tried for a run's docker network before giving up.
+pub const DOCKER_SUBNET_ATTEMPTS_MAX: u32 = 16;
 /// Scenario bounds.
 pub const BROKERS_MAX: u32 = 9;
 pub const DURATION_S_MAX: u64 = 24 * 3600;
@@ -33,5 +37,6 @@ pub const ID_BLOCK_SIZE: u64 = 1 << 40;
 pub const ID_INCARNATION_BLOCK: u64 = 1 << 32;
 
 const _: () = assert!(NODE_PROBE_INTERVAL_MS < NODE_START_TIMEOUT_MS);
+const _: () = assert!(NODE_STOP_TIMEOUT_MS < DOCKER_COMMAND_TIMEOUT_MS);
 const _: () = assert!((CLIENTS_MAX as u64 + 2) < u64::MAX / ID_BLOCK_SIZE);
 const _: () = assert!(ID_INCARNATION_BLOCK < ID_BLOCK_SIZE);

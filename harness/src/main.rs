@@ -3,7 +3,8 @@
 //! # Layout
 //! - `scenario`: scenario files (TOML), validated at load.
 //! - `run`: the run loop (cluster, clients, nemesis, heal, final read, check, report).
-//! - `platform`: how nodes are started, killed and restarted (`local`: child processes).
+//! - `platform`: how nodes are started, killed and restarted (`local`: child processes;
+//!   `docker`: containers on a private network).
 //! - `nemesis`: the seeded fault schedule and its execution.
 //! - `faults`: fault primitives beyond the platform's (drop caches, …).
 //! - `netns`: the run's private network (a namespace per node, a bridge) and partitions (nftables).
@@ -72,6 +73,9 @@ enum Command {
         /// Also write a JUnit XML file (one testcase per scenario).
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Run the nodes on this platform instead of the scenario's `platform`.
+        #[arg(long, value_enum)]
+        platform: Option<scenario::PlatformKind>,
     },
     /// Run every combination of a matrix file (same seed, same faults) and compare them in
     /// comparison.html.
@@ -106,6 +110,15 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+    /// Build the kaos-broker image (FROM scratch, no registry) unless the engine has it, and
+    /// print its tag: `kaos-broker:<hash of the binary>`, and TAG too when given.
+    Image {
+        /// Also tag the image with this name (e.g. kaos-broker:dev, which docker/compose.yaml uses).
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, env = "KAOS_BROKER_BIN")]
+        broker_bin: Option<PathBuf>,
     },
     /// Run one client process (started by `kaos run`; its ops go to standard output).
     #[command(hide = true)]
@@ -164,9 +177,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Client { spec } => return client(&spec),
         Command::Lazyfs(args) => return lazyfs::main(args),
-        Command::Run { scenario, all, store, broker_bin, seed, duration_s, junit } => runtime().and_then(|rt| {
-            rt.block_on(run_command(&scenario, all, store, broker_bin, seed, duration_s, junit))
+        Command::Run { scenario, all, store, broker_bin, seed, duration_s, junit, platform } => runtime().and_then(|rt| {
+            rt.block_on(run_command(&scenario, all, store, broker_bin, seed, duration_s, platform, junit))
         }),
+        Command::Image { tag, broker_bin } => runtime().and_then(|rt| rt.block_on(image_command(tag, broker_bin))),
         Command::Matrix { matrix, store, broker_bin, duration_s, junit } => {
             runtime().and_then(|rt| rt.block_on(matrix_command(&matrix, store, broker_bin, duration_s, junit)))
         }
@@ -266,6 +280,19 @@ fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {
     Ok(broker_bin)
 }
 
+async fn image_command(tag: Option<String>, broker_bin: Option<PathBuf>) -> Result<ExitCode> {
+    let broker_bin = locate_broker(broker_bin)?;
+    platform::docker::check_engine().await?;
+    let image = platform::docker::ensure_image(&broker_bin).await?;
+    println!("{image}");
+    if let Some(tag) = tag {
+        platform::docker::docker(&["tag", &image, &tag]).await?;
+        println!("{tag}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_command(
     path: &Path,
     all: bool,
@@ -273,6 +300,7 @@ async fn run_command(
     broker_bin: Option<PathBuf>,
     seed: Option<u64>,
     duration_s: Option<u64>,
+    platform: Option<scenario::PlatformKind>,
     junit: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let files = if all {
@@ -299,9 +327,12 @@ async fn run_command(
         if let Some(d) = duration_s {
             scenario.duration_s = d;
         }
-        // The scenario as run (overrides included, and checked again) is what the run directory
-        // records.
-        if seed.is_some() || duration_s.is_some() {
+        if let Some(p) = platform {
+            scenario.platform = p;
+        }
+        // The scenario as run (overrides included, and checked again: a fault the platform cannot
+        // do is refused here) is what the run directory records.
+        if seed.is_some() || duration_s.is_some() || platform.is_some() {
             let text = toml::to_string(&scenario).context("writing the scenario with its overrides")?;
             scenarios.push((scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?, text));
         } else {

@@ -6,7 +6,7 @@
 use crate::clients::ClientSet;
 use crate::history::Recorder;
 use crate::netns::Endpoint;
-use crate::platform::LocalPlatform;
+use crate::platform::Platform;
 use crate::proxy::LinkFault;
 use crate::scenario::{Fault, Nemesis, Target};
 use rand::rngs::StdRng;
@@ -75,8 +75,8 @@ impl Resolver {
     }
 
     /// The platform index of the node a target names now.
-    async fn resolve(&mut self, target: &Target, platform: &LocalPlatform) -> Result<usize, String> {
-        let by_name = |name: &str| platform.nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name}"));
+    async fn resolve(&mut self, target: &Target, platform: &Platform) -> Result<usize, String> {
+        let by_name = |name: &str| platform.index_of(name).ok_or_else(|| format!("no node {name}"));
         let partition = match target {
             Target::Node(name) => return by_name(name),
             Target::Random => return Err("random targets are drawn in the schedule".into()),
@@ -115,7 +115,7 @@ impl Resolver {
 pub async fn run(
     nemesis: &Nemesis,
     events: &[FaultEvent],
-    platform: &mut LocalPlatform,
+    platform: &mut Platform,
     clients: &mut ClientSet,
     resolver: &mut Resolver,
     rec: &Recorder,
@@ -137,7 +137,7 @@ pub async fn run(
                 continue;
             }
         };
-        let name = platform.nodes[node].name.clone();
+        let name = platform.name(node).to_string();
         match ev.fault {
             Fault::Kill => {
                 rec.op("nemesis", "invoke", "kill", json!({"node": name, "target": target}), None).await;
@@ -159,7 +159,7 @@ pub async fn run(
             }
             Fault::Pause => {
                 rec.op("nemesis", "invoke", "pause", json!({"node": name, "target": target}), None).await;
-                match platform.pause(node, true) {
+                match platform.pause(node, true).await {
                     Ok(pid) => rec.op("nemesis", "ok", "pause", json!({"node": name, "pid": pid}), None).await,
                     Err(e) => rec.op("nemesis", "info", "pause", json!({"node": name}), Some(format!("{e:#}"))).await,
                 }
@@ -273,8 +273,8 @@ fn fault_name(fault: &Fault) -> &'static str {
 /// client side). Halves: the target and, drawn from `rng`, others up to (nodes - 1) / 2 in all on
 /// one side (the minority; the target alone with 3 or 4 nodes), the rest (the controller
 /// wherever the draw puts it) on the other.
-fn partition_of(fault: &Fault, node: usize, platform: &LocalPlatform, rng: &mut StdRng) -> (&'static str, Vec<(Vec<Endpoint>, Vec<Endpoint>)>, Vec<Vec<String>>) {
-    let count = platform.nodes.len();
+fn partition_of(fault: &Fault, node: usize, platform: &Platform, rng: &mut StdRng) -> (&'static str, Vec<(Vec<Endpoint>, Vec<Endpoint>)>, Vec<Vec<String>>) {
+    let count = platform.node_count();
     let others: Vec<usize> = (0..count).filter(|&j| j != node).collect();
     let (a, b): (Vec<Endpoint>, Vec<Endpoint>) = match fault {
         Fault::PartitionClients => (vec![Endpoint::Clients], vec![Endpoint::Node(node)]),
@@ -294,7 +294,7 @@ fn partition_of(fault: &Fault, node: usize, platform: &LocalPlatform, rng: &mut 
     let names = |side: &[Endpoint]| -> Vec<String> {
         side.iter()
             .map(|e| match e {
-                Endpoint::Node(j) => platform.nodes[*j].name.clone(),
+                Endpoint::Node(j) => platform.name(*j).to_string(),
                 Endpoint::Clients => "clients".to_string(),
             })
             .collect()
@@ -304,7 +304,7 @@ fn partition_of(fault: &Fault, node: usize, platform: &LocalPlatform, rng: &mut 
 }
 
 /// Lifts the partition or link fault on `node` (every one, with None) and records a `heal`.
-pub async fn heal(platform: &mut LocalPlatform, node: Option<&str>, rec: &Recorder) -> anyhow::Result<()> {
+pub async fn heal(platform: &mut Platform, node: Option<&str>, rec: &Recorder) -> anyhow::Result<()> {
     let value = node.map_or(serde_json::Value::Null, |n| json!({"node": n}));
     rec.op("nemesis", "invoke", "heal", value.clone(), None).await;
     match platform.heal_network() {
@@ -320,10 +320,10 @@ pub async fn heal(platform: &mut LocalPlatform, node: Option<&str>, rec: &Record
 }
 
 /// Wakes a paused node and records it.
-pub async fn resume(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
-    let name = platform.nodes[node].name.clone();
+pub async fn resume(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
+    let name = platform.name(node).to_string();
     rec.op("nemesis", "invoke", "resume", json!({"node": name}), None).await;
-    match platform.pause(node, false) {
+    match platform.pause(node, false).await {
         Ok(pid) => rec.op("nemesis", "ok", "resume", json!({"node": name, "pid": pid}), None).await,
         Err(e) => {
             rec.op("nemesis", "fail", "resume", json!({"node": name}), Some(format!("{e:#}"))).await;
@@ -334,11 +334,11 @@ pub async fn resume(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -
 }
 
 /// Restarts a node that is down and records it; a node that cannot start ends the run.
-pub async fn restart(platform: &mut LocalPlatform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
-    if platform.nodes[node].is_running() {
+pub async fn restart(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
+    if platform.is_running(node) {
         return Ok(());
     }
-    let name = platform.nodes[node].name.clone();
+    let name = platform.name(node).to_string();
     rec.op("nemesis", "invoke", "restart", json!({"node": name}), None).await;
     match platform.start(node).await {
         Ok(pid) => {

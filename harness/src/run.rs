@@ -6,7 +6,7 @@ use crate::clients::{ClientProcess, ClientSet};
 use crate::history::{self, Recorder};
 use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, REPLICAS_IN_SYNC_PROBE_MS, REPLICAS_IN_SYNC_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
 use crate::nemesis;
-use crate::platform::LocalPlatform;
+use crate::platform::Platform;
 use crate::scenario::{Client, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
@@ -39,10 +39,7 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
     let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
-    let mut platform = LocalPlatform::new(&opts.broker_bin, &dir.nodes_dir(), &scenario.cluster)?;
-    if scenario.uses_lazyfs() {
-        platform.use_lazyfs(&opts.kaos_bin, scenario.seed);
-    }
+    let mut platform = Platform::new(scenario, &opts.broker_bin, &opts.kaos_bin, &dir.nodes_dir()).await?;
     let phases = match network(scenario, &mut platform, &rec).await {
         Ok(()) => drive(scenario, opts, &dir, &rec, &mut platform).await,
         Err(e) => Err(e),
@@ -51,10 +48,7 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     if scenario.cluster.replica_dumps {
         dump_replicas(&opts.broker_bin, &platform, &rec).await;
     }
-    platform.unmount_all().await;
-    if let Err(e) = platform.remove_network() {
-        eprintln!("kaos: {e:#}");
-    }
+    platform.release().await;
     rec.op("harness", "ok", "end", json!({"ok": phases.is_ok()}), phases.as_ref().err().map(|e| format!("{e:#}"))).await;
     drop(rec);
     let op_count = writer.finish().await.context("writing history.jsonl")?;
@@ -68,27 +62,27 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 }
 
 /// For partitions and link faults: the nodes in network namespaces (and brokers behind proxies).
-async fn network(scenario: &Scenario, platform: &mut LocalPlatform, rec: &Recorder) -> Result<()> {
+async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -> Result<()> {
     if !scenario.uses_network() {
         return Ok(());
     }
     platform.use_network(scenario.uses_proxies()).await?;
-    let nodes: Vec<_> = (0..platform.nodes.len()).map(|i| json!({"node": platform.nodes[i].name, "addr": platform.nodes[i].addr, "netns": platform.netns_name(i)})).collect();
+    let nodes: Vec<_> = (0..platform.node_count()).map(|i| json!({"node": platform.name(i), "addr": platform.addr(i), "netns": platform.netns_name(i)})).collect();
     rec.op("harness", "info", "network", json!({"nodes": nodes, "bootstrap": platform.bootstrap()}), None).await;
     Ok(())
 }
 
 /// Everything between the first node start and the end of the final read.
-async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut LocalPlatform) -> Result<()> {
+async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut Platform) -> Result<()> {
     let targets = Target::parse_list(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
     let events = nemesis::schedule(&scenario.nemesis, &targets, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
     rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
     // The controller first (it is last in the list), then the brokers.
-    let mut order: Vec<usize> = (0..platform.nodes.len()).collect();
+    let mut order: Vec<usize> = (0..platform.node_count()).collect();
     order.rotate_right(usize::from(scenario.cluster.has_controller()));
     for i in order {
         let pid = platform.start(i).await?;
-        rec.op("harness", "info", "node_start", json!({"node": platform.nodes[i].name, "pid": pid, "addr": platform.nodes[i].addr}), None).await;
+        rec.op("harness", "info", "node_start", json!({"node": platform.name(i), "pid": pid, "addr": platform.addr(i)}), None).await;
     }
     let bootstrap = platform.bootstrap();
     create_topic(scenario, &bootstrap).await?;
@@ -157,7 +151,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     if scenario.uses_network() {
         nemesis::heal(platform, None, rec).await?;
     }
-    for i in 0..platform.nodes.len() {
+    for i in 0..platform.node_count() {
         nemesis::restart(platform, i, rec).await?;
     }
     rec.op("harness", "ok", "heal", json!(null), None).await;
@@ -219,17 +213,17 @@ async fn await_replicas_in_sync(bootstrap: &str, topic: &str, rec: &Recorder) {
 
 /// After the nodes stop: every replica each broker holds, as `kaos-broker dump` writes it, into
 /// `nodes/<name>/dump.jsonl`, so the checker can compare replicas without linking the broker.
-async fn dump_replicas(broker_bin: &Path, platform: &LocalPlatform, rec: &Recorder) {
-    for node in platform.brokers() {
-        let out_path = node.dir().join("dump.jsonl");
+async fn dump_replicas(broker_bin: &Path, platform: &Platform, rec: &Recorder) {
+    for (name, node_dir, data_dir) in platform.broker_dirs() {
+        let out_path = node_dir.join("dump.jsonl");
         let result = async {
             let file = std::fs::File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
-            let err_path = node.dir().join("dump.log");
+            let err_path = node_dir.join("dump.log");
             let err = std::fs::File::create(&err_path).with_context(|| format!("creating {}", err_path.display()))?;
             let status = crate::process::command(broker_bin)
                 .arg("dump")
                 .arg("--data-dir")
-                .arg(node.data_dir())
+                .arg(&data_dir)
                 .stdout(std::process::Stdio::from(file))
                 .stderr(std::process::Stdio::from(err))
                 .status()
@@ -240,8 +234,8 @@ async fn dump_replicas(broker_bin: &Path, platform: &LocalPlatform, rec: &Record
         }
         .await;
         match result {
-            Ok(()) => rec.op("harness", "ok", "replica_dump", json!({"node": node.name, "path": format!("nodes/{}/dump.jsonl", node.name)}), None).await,
-            Err(e) => rec.op("harness", "fail", "replica_dump", json!({"node": node.name}), Some(format!("{e:#}"))).await,
+            Ok(()) => rec.op("harness", "ok", "replica_dump", json!({"node": name, "path": format!("nodes/{name}/dump.jsonl")}), None).await,
+            Err(e) => rec.op("harness", "fail", "replica_dump", json!({"node": name}), Some(format!("{e:#}"))).await,
         }
     }
 }
@@ -296,13 +290,10 @@ fn read_replica_dumps(dir: &RunDir) -> Result<Vec<(String, String)>> {
     Ok(dumps)
 }
 
-fn summary(scenario: &Scenario, dir: &RunDir, platform: &LocalPlatform, started_at: SystemTime, duration_s: f64, analysis: Analysis, plots: PlotData) -> RunSummary {
+fn summary(scenario: &Scenario, dir: &RunDir, platform: &Platform, started_at: SystemTime, duration_s: f64, analysis: Analysis, plots: PlotData) -> RunSummary {
     let (_, started) = results::format_start_time(started_at);
-    let mut logs: Vec<(String, String)> = platform
-        .nodes
-        .iter()
-        .map(|n| (format!("{} log", n.name), relative(&dir.path, &n.log_path())))
-        .collect();
+    let mut logs: Vec<(String, String)> =
+        (0..platform.node_count()).map(|i| (format!("{} log", platform.name(i)), relative(&dir.path, &platform.log_path(i)))).collect();
     if let Ok(entries) = std::fs::read_dir(dir.clients_dir()) {
         let mut client_logs: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -20,6 +20,9 @@ pub struct Scenario {
     pub duration_s: u64,
     #[serde(default)]
     pub seed: u64,
+    /// Where the nodes run: `local` (child processes) or `docker` (one container per node).
+    #[serde(default)]
+    pub platform: PlatformKind,
     pub cluster: Cluster,
     pub topic: Topic,
     #[serde(default)]
@@ -28,6 +31,17 @@ pub struct Scenario {
     pub nemesis: Nemesis,
     #[serde(default)]
     pub expect: Expectations,
+}
+
+/// The platform a scenario's nodes run on (`kaos run --platform` overrides the file's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformKind {
+    /// Each node a child process on this machine, on 127.0.0.1.
+    #[default]
+    Local,
+    /// Each node in its own container on a private network (needs a Docker engine).
+    Docker,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,6 +345,12 @@ impl Scenario {
             }
         }
         let n = &self.nemesis;
+        if self.platform == PlatformKind::Docker {
+            if let Some(f) = n.faults.iter().find(|f| !docker_can(f)) {
+                let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                return Err(format!("the {name} fault is not available on the docker platform (it can kill, pause, power_loss and drop_caches); run this scenario with platform = \"local\""));
+            }
+        }
         if n.faults.contains(&Fault::DropCaches) {
             crate::faults::drop_caches_available()?;
         }
@@ -419,7 +439,8 @@ impl Scenario {
         })
     }
 
-    /// Whether the brokers' data directories are served by lazyfs (any power_loss fault).
+    /// Whether the brokers' data directories are served by lazyfs (any power_loss fault), on
+    /// either platform.
     pub fn uses_lazyfs(&self) -> bool {
         self.nemesis.faults.contains(&Fault::PowerLoss)
     }
@@ -451,6 +472,13 @@ impl Scenario {
         }
         rows
     }
+}
+
+/// The faults the docker platform carries out: kill (`docker kill -s KILL`), pause (`docker
+/// pause`), power_loss (lazyfs under the bind mount) and drop_caches (host-wide). A fault kind
+/// added later is refused on docker until the platform learns it.
+fn docker_can(fault: &Fault) -> bool {
+    matches!(fault, Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches)
 }
 
 fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) {
@@ -528,6 +556,8 @@ lost = "forbidden"
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"bandwidth\"]\nbandwidth_bytes_per_s = 0"), "bandwidth_bytes_per_s"),
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"delay\"]\nlinks = \"sideways\""), "sideways"),
             (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"vm\""), "vm"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"docker\"").replace("[\"kill\"]", "[\"kill\", \"partition_node\"]"), "partition_node fault is not available on the docker platform"),
             ("name = ".to_string(), "not valid"),
         ];
         for (text, needle) in cases {

@@ -205,7 +205,7 @@ impl LocalPlatform {
         let netns = self.network.as_ref().map(|n| n.netns_path(i));
         if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
             if self.nodes[i].lazyfs.is_none() {
-                let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i]).await?;
+                let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
                 self.nodes[i].lazyfs = Some(daemon);
             }
         }
@@ -335,21 +335,21 @@ impl Drop for LocalPlatform {
     }
 }
 
-/// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory and waits for its
-/// ready file.
-async fn start_lazyfs(kaos_bin: &Path, seed: u64, node: &Node) -> Result<Child> {
-    let backing = node.dir.join("disk");
+/// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory (`dir/data`) and waits
+/// for its ready file. The docker platform mounts it the same way, before it bind-mounts `data`.
+pub(super) async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &Path) -> Result<Child> {
+    let backing = dir.join("disk");
     std::fs::create_dir_all(&backing).with_context(|| format!("creating {}", backing.display()))?;
-    let ready = node.dir.join("lazyfs.ready");
+    let ready = dir.join("lazyfs.ready");
     let _ = std::fs::remove_file(&ready);
-    let log_path = node.dir.join("lazyfs.log");
+    let log_path = dir.join("lazyfs.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
     let mut daemon = process::command(kaos_bin)
         .arg("lazyfs")
         .arg("--backing")
         .arg(&backing)
         .arg("--mount")
-        .arg(node.data_dir())
+        .arg(dir.join("data"))
         .arg("--ready-file")
         .arg(&ready)
         .arg("--seed")
@@ -357,26 +357,26 @@ async fn start_lazyfs(kaos_bin: &Path, seed: u64, node: &Node) -> Result<Child> 
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .spawn()
-        .with_context(|| format!("starting kaos lazyfs for node {}", node.name))?;
+        .with_context(|| format!("starting kaos lazyfs for node {name}"))?;
     let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
     while read_ready(&ready).is_none() {
         if let Some(status) = daemon.try_wait()? {
-            bail!("kaos lazyfs for node {} exited ({status}); see {}", node.name, log_path.display());
+            bail!("kaos lazyfs for node {name} exited ({status}); see {}", log_path.display());
         }
         if Instant::now() > deadline {
             process::kill(&mut daemon).await.ok();
-            bail!("kaos lazyfs for node {} was not ready within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", node.name, log_path.display());
+            bail!("kaos lazyfs for node {name} was not ready within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", log_path.display());
         }
         tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
     }
     Ok(daemon)
 }
 
-fn read_ready(path: &Path) -> Option<serde_json::Value> {
+pub(super) fn read_ready(path: &Path) -> Option<serde_json::Value> {
     std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-fn power_losses(ready: &Path) -> u64 {
+pub(super) fn power_losses(ready: &Path) -> u64 {
     read_ready(ready).and_then(|v| v.get("power_losses").and_then(|n| n.as_u64())).unwrap_or(0)
 }
 

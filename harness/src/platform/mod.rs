@@ -1,5 +1,154 @@
 //! Platforms know how to start, stop, kill and restart a node; the nemesis only asks them to.
-//! `local` runs broker nodes as child processes on this machine.
+//! `local` runs broker nodes as child processes on this machine; `docker` runs each node in its
+//! own container on a private network. [`Platform`] is the one the run loop and the nemesis use.
 
+pub mod docker;
 pub mod local;
+pub use docker::DockerPlatform;
 pub use local::LocalPlatform;
+
+use crate::netns::Endpoint;
+use crate::proxy::{LinkFault, Links};
+use crate::scenario::{PlatformKind, Scenario};
+use anyhow::Result;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The platform a run's nodes live on.
+pub enum Platform {
+    Local(LocalPlatform),
+    Docker(DockerPlatform),
+}
+
+/// Forwards a method to whichever platform this is.
+macro_rules! each {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            Platform::Local($p) => $e,
+            Platform::Docker($p) => $e,
+        }
+    };
+}
+
+impl Platform {
+    /// Lays out the scenario's nodes under `nodes_dir` on the scenario's platform. For docker this
+    /// also builds (or reuses) the broker image and creates the run's network.
+    pub async fn new(scenario: &Scenario, broker_bin: &Path, kaos_bin: &Path, nodes_dir: &Path) -> Result<Self> {
+        Ok(match scenario.platform {
+            PlatformKind::Local => {
+                let mut p = LocalPlatform::new(broker_bin, nodes_dir, &scenario.cluster)?;
+                if scenario.uses_lazyfs() {
+                    p.use_lazyfs(kaos_bin, scenario.seed);
+                }
+                Platform::Local(p)
+            }
+            PlatformKind::Docker => {
+                let mut p = DockerPlatform::new(broker_bin, nodes_dir, &scenario.cluster).await?;
+                if scenario.uses_lazyfs() {
+                    p.use_lazyfs(kaos_bin, scenario.seed);
+                }
+                Platform::Docker(p)
+            }
+        })
+    }
+
+    pub fn node_count(&self) -> usize {
+        each!(self, p => p.nodes.len())
+    }
+    pub fn name(&self, i: usize) -> &str {
+        each!(self, p => &p.nodes[i].name)
+    }
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        each!(self, p => p.nodes[i].addr)
+    }
+    pub fn is_running(&self, i: usize) -> bool {
+        each!(self, p => p.nodes[i].is_running())
+    }
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        each!(self, p => p.nodes[i].log_path())
+    }
+    /// The index of the node called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        each!(self, p => p.nodes.iter().position(|n| n.name == name))
+    }
+    /// Each broker's name, directory (`nodes/<name>/`) and data directory, as seen from this host.
+    pub fn broker_dirs(&self) -> Vec<(String, PathBuf, PathBuf)> {
+        each!(self, p => p.brokers().map(|n| (n.name.clone(), n.dir().to_path_buf(), n.data_dir())).collect())
+    }
+    pub fn bootstrap(&self) -> String {
+        each!(self, p => p.bootstrap())
+    }
+    pub fn broker_index(&self, node_id: i32) -> Option<usize> {
+        each!(self, p => p.broker_index(node_id))
+    }
+    /// Starts node `i` and waits until it answers; returns its PID on this host.
+    pub async fn start(&mut self, i: usize) -> Result<u32> {
+        each!(self, p => p.start(i).await)
+    }
+    pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
+        each!(self, p => p.kill(i).await)
+    }
+    pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
+        each!(self, p => p.power_loss(i).await)
+    }
+    pub async fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
+        match self {
+            Platform::Local(p) => p.pause(i, pause),
+            Platform::Docker(p) => p.pause(i, pause).await,
+        }
+    }
+    /// For network faults (local only: the docker platform refuses them at load).
+    pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.use_network(proxies).await,
+            Platform::Docker(_) => anyhow::bail!("network faults are not available on the docker platform"),
+        }
+    }
+    pub fn netns_name(&self, i: usize) -> Option<&str> {
+        match self {
+            Platform::Local(p) => p.netns_name(i),
+            Platform::Docker(_) => None,
+        }
+    }
+    pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.partition(cuts),
+            Platform::Docker(_) => anyhow::bail!("partitions are not available on the docker platform"),
+        }
+    }
+    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.link_fault(i, fault),
+            Platform::Docker(_) => anyhow::bail!("link faults are not available on the docker platform"),
+        }
+    }
+    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+        match self {
+            Platform::Local(p) => p.reset_links(i, links),
+            Platform::Docker(_) => anyhow::bail!("link faults are not available on the docker platform"),
+        }
+    }
+    /// Lifts every partition and link fault; whether there was anything to lift.
+    pub fn heal_network(&mut self) -> Result<bool> {
+        match self {
+            Platform::Local(p) => p.heal_network(),
+            Platform::Docker(_) => Ok(false),
+        }
+    }
+    pub async fn stop_all(&mut self) {
+        each!(self, p => p.stop_all().await)
+    }
+    /// After the replica dumps: unmount lazyfs and remove the network namespaces (local), remove
+    /// every container, the network and the lazyfs mounts (docker).
+    pub async fn release(&mut self) {
+        match self {
+            Platform::Local(p) => {
+                p.unmount_all().await;
+                if let Err(e) = p.remove_network() {
+                    eprintln!("kaos: {e:#}");
+                }
+            }
+            Platform::Docker(p) => p.remove_all().await,
+        }
+    }
+}
