@@ -155,6 +155,9 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
         nemesis::restart(platform, i, rec).await?;
     }
     rec.op("harness", "ok", "heal", json!(null), None).await;
+    if scenario.topic.replication_factor > 1 {
+        await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
+    }
 
     rec.op("harness", "invoke", "final_read", json!({"topic": scenario.topic.name}), None).await;
     let spec = ClientSpec::FinalRead(FinalReadSpec {
@@ -173,10 +176,6 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
         rec.op("harness", "info", "final_read", json!({"topic": scenario.topic.name}), Some(why)).await;
     }
 
-    if scenario.topic.replication_factor > 1 {
-        await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
-    }
-
     rec.op("harness", "invoke", "stop_clients", json!({"clients": "consumers"}), None).await;
     clients.stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec).await?;
     rec.op("harness", "ok", "stop_clients", json!({"clients": "consumers"}), None).await;
@@ -184,8 +183,8 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
 }
 
 /// Waits (bounded) until every partition of the topic has all its replicas in the ISR, so that a
-/// follower restarted late in the run has caught up before the nodes stop and the replica dumps
-/// are compared; records how that ended. A replica still out of sync at the deadline stays so in
+/// follower restarted late in the run has caught up before the final read and before the nodes
+/// stop and the replica dumps are compared; records how that ended. A replica still out of sync at the deadline stays so in
 /// the dumps, where a gap below the high watermark is reported.
 async fn await_replicas_in_sync(bootstrap: &str, topic: &str, rec: &Recorder) {
     let started = Instant::now();

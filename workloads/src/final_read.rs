@@ -4,7 +4,7 @@
 //! when it could not reach every end within its timeout, and the harness records that.
 
 use crate::consumer::{create, partitions_of, poll_batch, Events};
-use crate::limits::{METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_WAIT_MS};
+use crate::limits::{FINAL_READ_SETTLE_MS, FINAL_READ_SETTLE_ROUNDS_MAX, METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_WAIT_MS};
 use crate::ops::OpSink;
 use crate::spec::FinalReadSpec;
 use crate::WorkloadError;
@@ -22,22 +22,19 @@ pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result
 
     sink.op("invoke", "end_offsets", json!({"topic": spec.topic}), None);
     sink.flush()?;
-    let mut ends: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
-    for &p in &partitions {
-        let mut attempt = 0;
-        let watermarks = loop {
-            attempt += 1;
-            match consumer.fetch_watermarks(&spec.topic, p, Duration::from_millis(METADATA_TIMEOUT_MS)) {
-                Ok(w) => break w,
-                Err(e) if attempt >= METADATA_ATTEMPTS_MAX || Instant::now() > deadline => {
-                    sink.op("fail", "end_offsets", json!({"topic": spec.topic}), Some(&e.to_string()));
-                    sink.flush()?;
-                    return Err(WorkloadError::kafka(format!("end offsets of partition {p}"))(e));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(POLL_WAIT_MS * 5)),
-            }
-        };
-        ends.insert(p, watermarks);
+    // The end offsets are the partitions' high watermarks, which may still be moving when the read
+    // starts (after heal, followers are catching up and the HW follows them, so records that were
+    // acknowledged and read earlier can sit just above it). Read them until two readings a second
+    // apart agree (bounded), so that the read goes to the end of what the cluster committed.
+    let mut ends = watermarks(&consumer, spec, &partitions, deadline, sink)?;
+    for _ in 0..FINAL_READ_SETTLE_ROUNDS_MAX {
+        std::thread::sleep(Duration::from_millis(FINAL_READ_SETTLE_MS));
+        let again = watermarks(&consumer, spec, &partitions, deadline, sink)?;
+        let settled = again == ends;
+        ends = again;
+        if settled {
+            break;
+        }
     }
     let listed: Vec<_> = ends.iter().map(|(p, (low, high))| json!({"partition": p, "low": low, "high": high})).collect();
     sink.op("ok", "end_offsets", json!({"topic": spec.topic, "partitions": listed}), None);
@@ -72,4 +69,32 @@ pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result
         })?;
     }
     Ok(())
+}
+
+/// Low and high watermarks of every partition, retried per partition (bounded).
+fn watermarks(
+    consumer: &crate::consumer::KaosConsumer,
+    spec: &FinalReadSpec,
+    partitions: &[i32],
+    deadline: Instant,
+    sink: &mut OpSink,
+) -> Result<BTreeMap<i32, (i64, i64)>, WorkloadError> {
+    let mut ends: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for &p in partitions {
+        let mut attempt = 0;
+        let watermarks = loop {
+            attempt += 1;
+            match consumer.fetch_watermarks(&spec.topic, p, Duration::from_millis(METADATA_TIMEOUT_MS)) {
+                Ok(w) => break w,
+                Err(e) if attempt >= METADATA_ATTEMPTS_MAX || Instant::now() > deadline => {
+                    sink.op("fail", "end_offsets", json!({"topic": spec.topic}), Some(&e.to_string()));
+                    sink.flush()?;
+                    return Err(WorkloadError::kafka(format!("end offsets of partition {p}"))(e));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(POLL_WAIT_MS * 5)),
+            }
+        };
+        ends.insert(p, watermarks);
+    }
+    Ok(ends)
 }

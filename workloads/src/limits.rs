@@ -17,6 +17,10 @@ pub const PROCESS_MS_MAX: u64 = 10_000;
 pub const COMMIT_INTERVAL_MS_MAX: u64 = 60_000;
 /// Synchronous commits wait at most this long.
 pub const COMMIT_TIMEOUT_MS: u64 = 10_000;
+/// The final read asks for the end offsets until two readings this far apart agree, at most this
+/// many more times.
+pub const FINAL_READ_SETTLE_MS: u64 = 1_000;
+pub const FINAL_READ_SETTLE_ROUNDS_MAX: u32 = 10;
 /// Size of a message value below which the id does not fit.
 pub const MESSAGE_SIZE_MIN_BYTES: usize = 32;
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 1 << 20;
