@@ -63,27 +63,22 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
 ];
 
-/// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320).
+/// The APIs a broker in a cluster implements: the above plus OffsetForLeaderEpoch (KIP-101/320),
+/// built from [`SUPPORTED_APIS`] so that the two lists cannot drift apart.
 /// InitProducerId stops at v4: v5 only adds KIP-890's semantics for transactional producers.
-pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 11),
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 7),
-    (ApiKey::Metadata, 0, 12),
-    (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::OffsetForLeaderEpoch, 2, 4),
-    (ApiKey::FindCoordinator, 0, 2),
-    (ApiKey::JoinGroup, 0, 5),
-    (ApiKey::SyncGroup, 0, 3),
-    (ApiKey::Heartbeat, 0, 3),
-    (ApiKey::LeaveGroup, 0, 1),
-    (ApiKey::OffsetCommit, 0, 9),
-    (ApiKey::OffsetFetch, 0, 9),
-    (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::DescribeGroups, 0, 4),
-    (ApiKey::ListGroups, 0, 5),
-];
+pub const CLUSTER_APIS: &[(ApiKey, i16, i16)] = &CLUSTER_APIS_LIST;
+
+const CLUSTER_ONLY_API: (ApiKey, i16, i16) = (ApiKey::OffsetForLeaderEpoch, 2, 4);
+
+const CLUSTER_APIS_LIST: [(ApiKey, i16, i16); SUPPORTED_APIS.len() + 1] = {
+    let mut list = [CLUSTER_ONLY_API; SUPPORTED_APIS.len() + 1];
+    let mut i = 0;
+    while i < SUPPORTED_APIS.len() {
+        list[i] = SUPPORTED_APIS[i];
+        i += 1;
+    }
+    list
+};
 
 /// A response on its way: ready bytes, bytes a future will produce, or nothing (acks=0).
 pub enum Reply {
