@@ -7,7 +7,6 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::{self, Route};
 use crate::state::Broker;
 
 fn s(text: String) -> StrBytes {
@@ -25,15 +24,9 @@ pub fn handle(
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let id = group_id.as_str();
-            if let Some(code) = group::group_id_error(id) {
-                return described.with_error_code(code);
-            }
             let (index, leader_epoch) = match broker.groups.route(broker, id) {
-                Route::Here {
-                    index,
-                    leader_epoch,
-                } => (index, leader_epoch),
-                Route::Refused(code) => return described.with_error_code(code),
+                Ok(shard) => shard,
+                Err(code) => return described.with_error_code(code),
             };
             let found = broker
                 .groups

@@ -5,20 +5,15 @@ use std::time::Instant;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::group::{self, Route};
 use crate::state::Broker;
 
 pub fn handle(broker: &Arc<Broker>, request: &HeartbeatRequest) -> HeartbeatResponse {
     let group_id = request.group_id.as_str();
-    let code = if let Some(code) = group::group_id_error(group_id) {
-        code
-    } else {
-        match broker.groups.route(broker, group_id) {
-            Route::Refused(code) => code,
-            Route::Here {
-                index,
-                leader_epoch,
-            } => broker
+    let code = broker
+        .groups
+        .route(broker, group_id)
+        .and_then(|(index, leader_epoch)| {
+            broker
                 .groups
                 .with_group(index, leader_epoch, group_id, false, |group| {
                     group.heartbeat(
@@ -27,8 +22,7 @@ pub fn handle(broker: &Arc<Broker>, request: &HeartbeatRequest) -> HeartbeatResp
                         Instant::now(),
                     )
                 })
-                .unwrap_or_else(|code| code),
-        }
-    };
+        })
+        .unwrap_or_else(|code| code);
     HeartbeatResponse::default().with_error_code(code)
 }

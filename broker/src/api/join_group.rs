@@ -11,7 +11,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::api::Answer;
-use crate::group::{self, JoinOutcome, JoinRequest, Pending, Route};
+use crate::group::{self, JoinOutcome, JoinRequest, Pending};
 use crate::limits;
 use crate::state::Broker;
 
@@ -92,11 +92,8 @@ pub fn handle(
         return error(ResponseError::InvalidRequest.code(), &member_id, version);
     }
     let (index, leader_epoch) = match broker.groups.route(broker, &group_id) {
-        Route::Here {
-            index,
-            leader_epoch,
-        } => (index, leader_epoch),
-        Route::Refused(code) => return error(code, &member_id, version),
+        Ok(shard) => shard,
+        Err(code) => return error(code, &member_id, version),
     };
     let join = JoinRequest {
         member_id: member_id.clone(),

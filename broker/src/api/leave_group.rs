@@ -5,26 +5,20 @@ use std::time::Instant;
 
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::group::{self, Route};
 use crate::state::Broker;
 
 pub fn handle(broker: &Arc<Broker>, request: &LeaveGroupRequest) -> LeaveGroupResponse {
     let group_id = request.group_id.as_str();
-    let code = if let Some(code) = group::group_id_error(group_id) {
-        code
-    } else {
-        match broker.groups.route(broker, group_id) {
-            Route::Refused(code) => code,
-            Route::Here {
-                index,
-                leader_epoch,
-            } => broker
+    let code = broker
+        .groups
+        .route(broker, group_id)
+        .and_then(|(index, leader_epoch)| {
+            broker
                 .groups
                 .with_group(index, leader_epoch, group_id, false, |group| {
                     group.leave(request.member_id.as_str(), Instant::now())
                 })
-                .unwrap_or_else(|code| code),
-        }
-    };
+        })
+        .unwrap_or_else(|code| code);
     LeaveGroupResponse::default().with_error_code(code)
 }

@@ -11,7 +11,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use crate::api::Answer;
-use crate::group::{self, CommitPlan, Committed, Route};
+use crate::group::{self, CommitPlan, Committed};
 use crate::state::Broker;
 
 /// The response with `code_of(topic, partition)` for every requested partition.
@@ -51,15 +51,9 @@ pub fn handle(
 ) -> Answer<OffsetCommitResponse> {
     let group_id = request.group_id.as_str().to_string();
     let refused = |code: i16| Answer::Now(response(&request, |_, _| code));
-    if let Some(code) = group::group_id_error(&group_id) {
-        return refused(code);
-    }
     let (index, leader_epoch) = match broker.groups.route(broker, &group_id) {
-        Route::Here {
-            index,
-            leader_epoch,
-        } => (index, leader_epoch),
-        Route::Refused(code) => return refused(code),
+        Ok(shard) => shard,
+        Err(code) => return refused(code),
     };
     // v0 has no generation or member: a simple commit.
     let (member_id, generation_id) = if version >= 1 {

@@ -11,7 +11,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::{self, Committed, Route};
+use crate::group::Committed;
 use crate::state::Broker;
 
 /// One group's answer: a group-level error, or (topic → partition → committed / none).
@@ -22,16 +22,7 @@ fn lookup(
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> GroupAnswer {
-    if let Some(code) = group::group_id_error(group_id) {
-        return Err(code);
-    }
-    let (index, leader_epoch) = match broker.groups.route(broker, group_id) {
-        Route::Here {
-            index,
-            leader_epoch,
-        } => (index, leader_epoch),
-        Route::Refused(code) => return Err(code),
-    };
+    let (index, leader_epoch) = broker.groups.route(broker, group_id)?;
     let committed = broker.groups.committed(index, leader_epoch, group_id)?;
     let mut out: BTreeMap<String, BTreeMap<i32, Option<Committed>>> = BTreeMap::new();
     match wanted {

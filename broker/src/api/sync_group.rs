@@ -8,7 +8,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::api::Answer;
-use crate::group::{self, Pending, Route, SyncOutcome};
+use crate::group::{Pending, SyncOutcome};
 use crate::limits;
 use crate::state::Broker;
 
@@ -35,15 +35,9 @@ pub fn handle(
     version: i16,
 ) -> Answer<SyncGroupResponse> {
     let group_id = request.group_id.as_str();
-    if let Some(code) = group::group_id_error(group_id) {
-        return error(code, version);
-    }
     let (index, leader_epoch) = match broker.groups.route(broker, group_id) {
-        Route::Here {
-            index,
-            leader_epoch,
-        } => (index, leader_epoch),
-        Route::Refused(code) => return error(code, version),
+        Ok(shard) => shard,
+        Err(code) => return error(code, version),
     };
     let assignments = request
         .assignments

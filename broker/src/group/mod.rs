@@ -39,13 +39,9 @@ struct Shard {
     offsets: OffsetsByGroup,
 }
 
-/// Which offsets partition serves a group, and whether this broker may answer for it.
-pub enum Route {
-    /// This broker coordinates the group: partition index and its leader epoch.
-    Here { index: i32, leader_epoch: i32 },
-    /// An error code: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE.
-    Refused(i16),
-}
+/// Where a group is served when this broker coordinates it: the offsets partition's index and
+/// its leader epoch. Otherwise [`Coordinator::route`] answers an error code.
+pub type Route = Result<(i32, i32), i16>;
 
 /// The coordinator of the groups whose offsets partitions this broker leads.
 #[derive(Debug, Default)]
@@ -111,29 +107,30 @@ impl Coordinator {
         true
     }
 
-    /// Where `group` is served, from this broker's point of view.
+    /// Where `group` is served, from this broker's point of view: `(index, leader_epoch)` when
+    /// this broker coordinates it, else INVALID_GROUP_ID, NOT_COORDINATOR,
+    /// COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE. Every group API starts here.
     pub fn route(&self, broker: &Broker, group: &str) -> Route {
+        if let Some(code) = group_id_error(group) {
+            return Err(code);
+        }
         let Some(count) = Self::offsets_partition_count(broker) else {
-            return Route::Refused(ResponseError::CoordinatorNotAvailable.code());
+            return Err(ResponseError::CoordinatorNotAvailable.code());
         };
         let index = partition_for(group, count);
         let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
-            return Route::Refused(ResponseError::NotCoordinator.code());
+            return Err(ResponseError::NotCoordinator.code());
         };
         let (role, _, leader_epoch) = partition.leadership();
         if role != Role::Leader {
-            return Route::Refused(ResponseError::NotCoordinator.code());
+            return Err(ResponseError::NotCoordinator.code());
         }
         match lock(&self.shards).get(&index) {
-            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => Route::Here {
-                index,
-                leader_epoch,
-            },
-            Some(shard) if shard.leader_epoch == leader_epoch => {
-                Route::Refused(ResponseError::CoordinatorLoadInProgress.code())
+            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => {
+                Ok((index, leader_epoch))
             }
-            // Leading, but the coordinator has not noticed yet (next tick).
-            _ => Route::Refused(ResponseError::CoordinatorLoadInProgress.code()),
+            // Loading, or leading but the coordinator has not noticed yet (next tick).
+            _ => Err(ResponseError::CoordinatorLoadInProgress.code()),
         }
     }
 
