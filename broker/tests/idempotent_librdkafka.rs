@@ -8,53 +8,22 @@
 mod cluster;
 mod common;
 mod proxy;
+mod rdk;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::*;
 use proxy::Proxy;
-use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdk::Deliveries;
+use rdkafka::producer::Producer;
 
 /// Messages each run sends.
 const MESSAGES: u64 = 3_000;
 /// The response of every Nth Produce request (per broker) is lost.
 const LOSE_EVERY: usize = 7;
-
-#[derive(Default)]
-struct Deliveries {
-    /// message id → offset, from successful delivery reports.
-    acked: Mutex<BTreeMap<u64, i64>>,
-    failed: Mutex<Vec<String>>,
-}
-
-struct Reports(Arc<Deliveries>);
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let id = broker::dump::message_id(message.payload().unwrap_or_default())
-                    .expect("our message");
-                self.0
-                    .acked
-                    .lock()
-                    .expect("lock")
-                    .insert(id, message.offset());
-            }
-            Err((e, _)) => self.0.failed.lock().expect("lock").push(e.to_string()),
-        }
-    }
-}
 
 struct Run {
     acked: BTreeMap<u64, i64>,
@@ -99,46 +68,31 @@ fn run(idempotence: bool) -> Run {
     let producer_thread = {
         let (deliveries, done) = (Arc::clone(&deliveries), Arc::clone(&done));
         std::thread::spawn(move || {
-            let producer: BaseProducer<Reports> = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("enable.idempotence", idempotence.to_string())
-                .set("acks", "all")
-                .set("linger.ms", "2")
-                .set("batch.num.messages", "50")
-                .set("retry.backoff.ms", "20")
-                .set("message.timeout.ms", "90000")
-                .set("topic.metadata.refresh.interval.ms", "1000")
-                .create_with_context(Reports(deliveries))
-                .expect("producer");
+            let idempotence = idempotence.to_string();
+            let producer = rdk::producer(
+                &bootstrap,
+                &[
+                    ("enable.idempotence", idempotence.as_str()),
+                    ("acks", "all"),
+                    ("linger.ms", "2"),
+                    ("batch.num.messages", "50"),
+                    ("retry.backoff.ms", "20"),
+                    ("message.timeout.ms", "90000"),
+                    ("topic.metadata.refresh.interval.ms", "1000"),
+                ],
+                &deliveries,
+            );
             let started = Instant::now();
-            'sending: for id in 0..MESSAGES {
-                let value = format!("kaos:{id}:payload");
-                let mut record: BaseRecord<'_, (), String> =
-                    BaseRecord::to("idem").partition(0).payload(&value);
-                for _ in 0..100_000 {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((
-                            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                            returned,
-                        )) => {
-                            record = returned;
-                            producer.poll(Duration::from_millis(10));
-                        }
-                        // A fatal idempotence error: stop, the assertions report it.
-                        Err((e, _)) => {
-                            eprintln!("send of id {id} failed: {e}");
-                            break 'sending;
-                        }
-                    }
+            for id in 0..MESSAGES {
+                // A fatal idempotence error: stop, the assertions report it.
+                if let Err(e) = rdk::send(&producer, "idem", 0, id) {
+                    eprintln!("send of id {id} failed: {e}");
+                    break;
                 }
                 producer.poll(Duration::from_millis(1));
             }
             eprintln!("idempotence={idempotence}: sent in {:?}", started.elapsed());
-            let started = Instant::now();
-            while producer.in_flight_count() > 0 && started.elapsed() < Duration::from_secs(120) {
-                producer.poll(Duration::from_millis(100));
-            }
+            rdk::drain(&producer, Duration::from_secs(120));
             done.store(true, Ordering::SeqCst);
             producer
                 .client()
@@ -146,7 +100,7 @@ fn run(idempotence: bool) -> Run {
                 .map(|(code, reason)| format!("{code:?}: {reason}"))
         })
     };
-    let acked = |d: &Deliveries| d.acked.lock().expect("lock").len();
+    let acked = |d: &Deliveries| d.acked_count();
     wait_until("a third acknowledged before the kill", 2400, || {
         (acked(&deliveries) as u64 >= MESSAGES / 3 || done.load(Ordering::SeqCst)).then_some(())
     });
@@ -156,8 +110,13 @@ fn run(idempotence: bool) -> Run {
     });
     let fatal = producer_thread.join().expect("producer thread");
     cluster.wait_topic_on(new_leader, "idem");
-    let acknowledged = deliveries.acked.lock().expect("lock").clone();
-    let failed = deliveries.failed.lock().expect("lock").clone();
+    // message id → offset
+    let acknowledged: BTreeMap<u64, i64> = deliveries
+        .acked_on(0)
+        .into_iter()
+        .map(|(offset, id)| (id, offset))
+        .collect();
+    let failed = deliveries.failed();
     let last_acked = acknowledged.values().copied().max().unwrap_or(-1);
     let log = wait_until("the new leader's HW covers every ack", 1200, || {
         let ids = try_read_ids(cluster.address(new_leader), "idem", 0)?;

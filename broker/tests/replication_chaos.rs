@@ -8,61 +8,19 @@
 
 mod cluster;
 mod common;
+mod rdk;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cluster::*;
-use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdk::Deliveries;
 
 const TOPIC: &str = "chaos";
 const PARTITIONS: i32 = 3;
 const ROUNDS: i32 = 6;
-
-/// Successful delivery reports: (partition, offset) → message id.
-#[derive(Default)]
-struct Deliveries {
-    acked: Mutex<BTreeMap<(i32, i64), u64>>,
-    failed: Mutex<usize>,
-}
-
-impl Deliveries {
-    fn per_partition(&self) -> [usize; PARTITIONS as usize] {
-        let mut counts = [0; PARTITIONS as usize];
-        for (partition, _) in self.acked.lock().expect("lock").keys() {
-            counts[*partition as usize] += 1;
-        }
-        counts
-    }
-}
-
-struct Reports(Arc<Deliveries>);
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let id = broker::dump::message_id(message.payload().unwrap_or_default())
-                    .expect("our message");
-                self.0
-                    .acked
-                    .lock()
-                    .expect("lock")
-                    .insert((message.partition(), message.offset()), id);
-            }
-            Err(_) => *self.0.failed.lock().expect("lock") += 1,
-        }
-    }
-}
 
 #[test]
 fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkills() {
@@ -91,59 +49,41 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
             cluster.bootstrap(),
         );
         std::thread::spawn(move || {
-            let mut config = ClientConfig::new();
-            config
-                .set("bootstrap.servers", &bootstrap)
-                .set("acks", "all")
-                .set("linger.ms", "2")
-                .set("message.timeout.ms", "60000")
-                .set("reconnect.backoff.max.ms", "1000")
-                .set("topic.metadata.refresh.interval.ms", "1000");
-            if let Ok(debug) = std::env::var("KAOS_RDKAFKA_DEBUG") {
-                config.set("debug", &debug);
-            }
-            let producer: BaseProducer<Reports> =
-                config.create_with_context(Reports(deliveries)).expect("producer");
+            let producer = rdk::producer(
+                &bootstrap,
+                &[
+                    ("acks", "all"),
+                    ("linger.ms", "2"),
+                    ("message.timeout.ms", "60000"),
+                    ("reconnect.backoff.max.ms", "1000"),
+                    ("topic.metadata.refresh.interval.ms", "1000"),
+                ],
+                &deliveries,
+            );
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let value = format!("kaos:{sent}:payload");
                 // Each partition in turn: a partition the producer cannot reach shows up as a
                 // partition without new acknowledgements.
                 let partition = (sent % PARTITIONS as u64) as i32;
-                let mut record: BaseRecord<'_, (), String> =
-                    BaseRecord::to(TOPIC).partition(partition).payload(&value);
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((
-                            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                            returned,
-                        )) => {
-                            record = returned;
-                            producer.poll(Duration::from_millis(10));
-                        }
-                        Err((e, _)) => panic!("send failed: {e}"),
-                    }
+                if let Err(e) = rdk::send(&producer, TOPIC, partition, sent) {
+                    panic!("send failed: {e}");
                 }
                 sent += 1;
                 producer.poll(Duration::from_millis(1));
             }
-            let started = Instant::now();
-            while producer.in_flight_count() > 0 && started.elapsed() < Duration::from_secs(90) {
-                producer.poll(Duration::from_millis(100));
-            }
+            rdk::drain(&producer, Duration::from_secs(90));
             sent
         })
     };
-    let every_partition_gains = |what: &str, before: [usize; PARTITIONS as usize]| {
+    let every_partition_gains = |what: &str, before: Vec<usize>| {
         wait_until(what, 1200, || {
-            let now = deliveries.per_partition();
+            let now = deliveries.per_partition(PARTITIONS as usize);
             (0..PARTITIONS as usize)
                 .all(|p| now[p] >= before[p] + 50)
                 .then_some(())
         });
     };
-    every_partition_gains("acks on every partition before the first kill", [0; 3]);
+    every_partition_gains("acks on every partition before the first kill", vec![0; PARTITIONS as usize]);
     for round in 0..ROUNDS {
         let partition = round % PARTITIONS;
         let (leader, epoch, _, _) =
@@ -154,10 +94,10 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
         cluster.wait_partition("failover", TOPIC, partition, |l, e, _, _| {
             l >= 0 && l != leader && e > epoch
         });
-        let before = deliveries.per_partition();
+        let before = deliveries.per_partition(PARTITIONS as usize);
         every_partition_gains(&format!("round {round}: acks on every partition after the failover"), before);
         cluster.start_broker(leader);
-        let before = deliveries.per_partition();
+        let before = deliveries.per_partition(PARTITIONS as usize);
         every_partition_gains(&format!("round {round}: acks on every partition after the restart"), before);
     }
     stop.store(true, Ordering::Relaxed);

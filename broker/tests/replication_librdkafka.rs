@@ -4,54 +4,19 @@
 
 mod cluster;
 mod common;
+mod rdk;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-
-#[derive(Default)]
-struct Deliveries {
-    /// offset → message id, from successful delivery reports only.
-    acked: Mutex<BTreeMap<i64, u64>>,
-    failed: Mutex<usize>,
-}
-
-struct Reports(Arc<Deliveries>);
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let id = broker::dump::message_id(message.payload().unwrap_or_default())
-                    .expect("our message");
-                let previous = self
-                    .0
-                    .acked
-                    .lock()
-                    .expect("lock")
-                    .insert(message.offset(), id);
-                assert!(
-                    previous.is_none(),
-                    "two acks for offset {}",
-                    message.offset()
-                );
-            }
-            Err(_) => *self.0.failed.lock().expect("lock") += 1,
-        }
-    }
-}
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use rdk::Deliveries;
 
 #[test]
 fn librdkafka_acks_all_keeps_producing_across_a_leader_sigkill() {
@@ -74,43 +39,29 @@ fn librdkafka_acks_all_keeps_producing_across_a_leader_sigkill() {
             cluster.bootstrap(),
         );
         std::thread::spawn(move || {
-            let producer: BaseProducer<Reports> = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("acks", "all")
-                .set("linger.ms", "2")
-                .set("message.timeout.ms", "60000")
-                .set("topic.metadata.refresh.interval.ms", "1000")
-                .create_with_context(Reports(deliveries))
-                .expect("producer");
+            let producer = rdk::producer(
+                &bootstrap,
+                &[
+                    ("acks", "all"),
+                    ("linger.ms", "2"),
+                    ("message.timeout.ms", "60000"),
+                    ("topic.metadata.refresh.interval.ms", "1000"),
+                ],
+                &deliveries,
+            );
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let value = format!("kaos:{sent}:payload");
-                let mut record: BaseRecord<'_, (), String> =
-                    BaseRecord::to("rdk").partition(0).payload(&value);
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((
-                            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                            returned,
-                        )) => {
-                            record = returned;
-                            producer.poll(Duration::from_millis(10));
-                        }
-                        Err((e, _)) => panic!("send failed: {e}"),
-                    }
+                if let Err(e) = rdk::send(&producer, "rdk", 0, sent) {
+                    panic!("send failed: {e}");
                 }
                 sent += 1;
                 producer.poll(Duration::from_millis(2));
             }
-            let started = Instant::now();
-            while producer.in_flight_count() > 0 && started.elapsed() < Duration::from_secs(90) {
-                producer.poll(Duration::from_millis(100));
-            }
+            rdk::drain(&producer, Duration::from_secs(90));
             sent
         })
     };
-    let acked = |d: &Deliveries| d.acked.lock().expect("lock").len();
+    let acked = |d: &Deliveries| d.acked_count();
     wait_until("acks before the kill", 1200, || {
         (acked(&deliveries) >= 200).then_some(())
     });
@@ -124,7 +75,7 @@ fn librdkafka_acks_all_keeps_producing_across_a_leader_sigkill() {
     });
     stop.store(true, Ordering::Relaxed);
     let sent = producer_thread.join().expect("producer thread");
-    let acknowledged = deliveries.acked.lock().expect("lock").clone();
+    let acknowledged = deliveries.acked_on(0);
     assert!(
         acknowledged.len() >= 400,
         "{} acked of {sent}",
