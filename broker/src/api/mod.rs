@@ -138,39 +138,83 @@ pub fn supported_range(apis: &[(ApiKey, i16, i16)], api: ApiKey) -> Option<(i16,
         .map(|&(_, min, max)| (min, max))
 }
 
-/// Handles one request frame (without its length prefix).
-pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, CloseReason> {
+/// A request frame past admission: an implemented API in a supported version, header decoded;
+/// `body` is what follows the header.
+pub struct Admitted {
+    pub api: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub header: RequestHeader,
+    pub body: Bytes,
+}
+
+/// What admission makes of a frame: a request to handle, or the answer already (Kafka's
+/// ApiVersions fallback for a version newer than ours).
+pub enum Admission {
+    Request(Admitted),
+    Answered(Reply),
+}
+
+/// Admits one request frame (without its length prefix) against the `apis` a server implements:
+/// an unknown API or version closes the connection, except that ApiVersions newer than ours gets
+/// UNSUPPORTED_VERSION encoded as v0, still listing our APIs (as Kafka answers it).
+pub fn admit(frame_bytes: Bytes, apis: &[(ApiKey, i16, i16)]) -> Result<Admission, CloseReason> {
     let (api_key, version, correlation_id) =
         frame::peek_request(&frame_bytes).ok_or(CloseReason::TooShort)?;
     let api = ApiKey::try_from(api_key).map_err(|_| CloseReason::UnknownApiKey { api_key })?;
+    let (min_version, max_version) =
+        supported_range(apis, api).ok_or(CloseReason::UnsupportedApi { api })?;
+    if version < min_version || version > max_version {
+        if api == ApiKey::ApiVersions && version > max_version {
+            let response = api_versions::unsupported_version_response_for(apis);
+            return Ok(Admission::Answered(Reply::Now(frame::encode_response(
+                api,
+                0,
+                correlation_id,
+                &response,
+            )?)));
+        }
+        return Err(CloseReason::UnsupportedVersion { api, version });
+    }
+    let mut body = frame_bytes;
+    let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+        .map_err(malformed(api, version))?;
+    Ok(Admission::Request(Admitted {
+        api,
+        version,
+        correlation_id,
+        header,
+        body,
+    }))
+}
+
+/// The close reason for a request body of `api` `version` that does not decode.
+pub fn malformed(api: ApiKey, version: i16) -> impl Fn(anyhow::Error) -> CloseReason {
+    move |e| CloseReason::Malformed {
+        api,
+        version,
+        message: format!("{e:#}"),
+    }
+}
+
+/// Handles one request frame (without its length prefix).
+pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, CloseReason> {
     let apis = if broker.in_cluster() {
         CLUSTER_APIS
     } else {
         SUPPORTED_APIS
     };
-    let (min_version, max_version) =
-        supported_range(apis, api).ok_or(CloseReason::UnsupportedApi { api })?;
-    if version < min_version || version > max_version {
-        if api == ApiKey::ApiVersions && version > max_version {
-            // Kafka's fallback: UNSUPPORTED_VERSION encoded as v0, still listing our APIs.
-            let response = api_versions::unsupported_version_response_for(apis);
-            return Ok(Reply::Now(frame::encode_response(
-                api,
-                0,
-                correlation_id,
-                &response,
-            )?));
-        }
-        return Err(CloseReason::UnsupportedVersion { api, version });
-    }
-    let malformed = |e: anyhow::Error| CloseReason::Malformed {
+    let Admitted {
         api,
         version,
-        message: format!("{e:#}"),
+        correlation_id,
+        header,
+        mut body,
+    } = match admit(frame_bytes, apis)? {
+        Admission::Request(admitted) => admitted,
+        Admission::Answered(reply) => return Ok(reply),
     };
-    let mut body = frame_bytes;
-    let header =
-        RequestHeader::decode(&mut body, api.request_header_version(version)).map_err(malformed)?;
+    let malformed = malformed(api, version);
     tracing::trace!(?api, version, correlation_id, client_id = ?header.client_id, "request");
     let encode_now = |bytes: Result<Bytes, EncodeError>| -> Result<Reply, CloseReason> {
         Ok(Reply::Now(bytes?))

@@ -14,11 +14,10 @@ use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, ApiVersionsRequest,
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
     BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest,
-    RequestHeader,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use crate::api::{api_versions, CloseReason, Reply};
+use crate::api::{admit, api_versions, malformed, Admission, Admitted, CloseReason, Reply};
 use crate::cluster::{BrokerAddress, ClusterImage, PartitionView, TopicView};
 use crate::controller::Controller;
 use crate::wire::frame;
@@ -93,33 +92,17 @@ pub fn handle_frame(
     controller: &Arc<Controller>,
     frame_bytes: Bytes,
 ) -> Result<Reply, CloseReason> {
-    let (api_key, version, correlation_id) =
-        frame::peek_request(&frame_bytes).ok_or(CloseReason::TooShort)?;
-    let api = ApiKey::try_from(api_key).map_err(|_| CloseReason::UnknownApiKey { api_key })?;
-    let (min, max) = CONTROLLER_APIS
-        .iter()
-        .find(|(key, _, _)| *key == api)
-        .map(|&(_, min, max)| (min, max))
-        .ok_or(CloseReason::UnsupportedApi { api })?;
-    if version < min || version > max {
-        if api == ApiKey::ApiVersions && version > max {
-            let response = api_versions::unsupported_version_response_for(CONTROLLER_APIS);
-            return Ok(Reply::Now(frame::encode_response(
-                api,
-                0,
-                correlation_id,
-                &response,
-            )?));
-        }
-        return Err(CloseReason::UnsupportedVersion { api, version });
-    }
-    let malformed = |e: anyhow::Error| CloseReason::Malformed {
+    let Admitted {
         api,
         version,
-        message: format!("{e:#}"),
+        correlation_id,
+        mut body,
+        ..
+    } = match admit(frame_bytes, CONTROLLER_APIS)? {
+        Admission::Request(admitted) => admitted,
+        Admission::Answered(reply) => return Ok(reply),
     };
-    let mut body = frame_bytes;
-    RequestHeader::decode(&mut body, api.request_header_version(version)).map_err(malformed)?;
+    let malformed = malformed(api, version);
     let bytes = match api {
         ApiKey::ApiVersions => {
             ApiVersionsRequest::decode(&mut body, version).map_err(malformed)?;
