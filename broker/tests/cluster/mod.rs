@@ -4,125 +4,16 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-use crate::common::{decode_response, RawClient};
+use crate::common::{decode_response, Proc, RawClient};
 
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const LOG_LINES_MAX: usize = 50_000;
-
-/// One child process (controller or broker); SIGKILLed on drop.
-pub struct Proc {
-    child: Child,
-    pub address: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn spawn(args: &[String], ready_marker: &'static str) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaos-broker"))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kaos-broker");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (ready_sender, ready_receiver) = mpsc::channel();
-        let writer = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split(ready_marker).nth(1) {
-                    if let Some(address) = rest.split("listen=").nth(1) {
-                        let _ = ready_sender.send(address.trim().to_string());
-                    }
-                }
-                let mut log = writer.lock().expect("log lock");
-                if log.len() < LOG_LINES_MAX {
-                    log.push(line);
-                }
-            }
-        });
-        match ready_receiver.recv_timeout(READY_TIMEOUT) {
-            Ok(address) => Proc {
-                child,
-                address: address.parse().expect("ready line has an address"),
-                log,
-            },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{ready_marker} not seen within {READY_TIMEOUT:?}; log:\n{}",
-                    log.lock().expect("log").join("\n")
-                );
-            }
-        }
-    }
-
-    pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    pub fn log_text(&self) -> String {
-        self.log.lock().expect("log").join("\n")
-    }
-
-    pub fn log_contains(&self, needle: &str) -> bool {
-        self.log
-            .lock()
-            .expect("log")
-            .iter()
-            .any(|l| l.contains(needle))
-    }
-
-    pub fn signal(&self, signal: Signal) {
-        let _ = kill(self.pid(), signal);
-    }
-
-    pub fn sigkill(mut self) {
-        let _ = kill(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM and wait (bounded); returns the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
-        let _ = kill(self.pid(), Signal::SIGTERM);
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "did not exit within 60 s of SIGTERM; log:\n{}",
-            self.log_text()
-        );
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(self.pid(), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A controller and brokers 1..=n.
 pub struct Cluster {

@@ -1,5 +1,5 @@
-//! Test support: start the real `kaos-broker` binary on 127.0.0.1 port 0 with its own data dir,
-//! wait for its ready line, kill it by PID on drop; plus a tiny raw Kafka client.
+//! Test support: start the real `kaos-broker` binary (a broker or the controller) on 127.0.0.1
+//! port 0, wait for its ready line, kill it by PID on drop; plus a tiny raw Kafka client.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,30 +13,27 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
-pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
-pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bound on the stderr lines kept per broker.
-const LOG_LINES_MAX: usize = 10_000;
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on the stderr lines kept per process.
+const LOG_LINES_MAX: usize = 50_000;
 
-/// A running broker process; SIGKILLed on drop.
-pub struct BrokerProcess {
+/// One child process (controller or broker); SIGKILLed on drop.
+pub struct Proc {
     child: Child,
     pub address: SocketAddr,
-    pub data_dir: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
 }
 
-impl BrokerProcess {
-    /// Starts the broker on `data_dir` with optional extra TOML config.
-    pub fn start(data_dir: &Path, config_toml: &str) -> BrokerProcess {
-        let config_path = data_dir.with_extension("toml");
-        std::fs::write(&config_path, config_toml).expect("write config");
+impl Proc {
+    /// Starts `kaos-broker ARGS` and waits (bounded) for the stderr line carrying `ready_marker`
+    /// and `listen=ADDRESS`; stderr is drained (and kept, bounded) for the process's whole life.
+    pub fn spawn(args: &[String], ready_marker: &'static str) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kaos-broker"))
-            .args(["--node-id", "1", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .arg("--config")
-            .arg(&config_path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -46,38 +43,123 @@ impl BrokerProcess {
         let stderr = child.stderr.take().expect("stderr piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (ready_sender, ready_receiver) = mpsc::channel();
-        let log_writer = Arc::clone(&log);
-        // Keep draining stderr for the broker's whole life (a full pipe would block it).
+        let writer = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("kaos-broker ready").nth(1) {
+                if let Some(rest) = line.split(ready_marker).nth(1) {
                     if let Some(address) = rest.split("listen=").nth(1) {
                         let _ = ready_sender.send(address.trim().to_string());
                     }
                 }
-                let mut log = log_writer.lock().expect("log lock");
+                let mut log = writer.lock().expect("log lock");
                 if log.len() < LOG_LINES_MAX {
                     log.push(line);
                 }
             }
         });
-        let address = match ready_receiver.recv_timeout(READY_TIMEOUT) {
-            Ok(address) => address.parse().expect("ready line has an address"),
+        match ready_receiver.recv_timeout(READY_TIMEOUT) {
+            Ok(address) => Proc {
+                child,
+                address: address.parse().expect("ready line has an address"),
+                log,
+            },
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "broker not ready within {READY_TIMEOUT:?}; log:\n{}",
+                    "{ready_marker} not seen within {READY_TIMEOUT:?}; log:\n{}",
                     log.lock().expect("log").join("\n")
                 );
             }
-        };
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill(self.pid(), signal);
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn sigkill(mut self) {
+        let _ = kill(self.pid(), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait (bounded); returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let _ = kill(self.pid(), Signal::SIGTERM);
+        let started = Instant::now();
+        while started.elapsed() < EXIT_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                if status.code() != Some(0) {
+                    eprintln!("exited with {status}; log:\n{}", self.log_text());
+                }
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "did not exit within {EXIT_TIMEOUT:?} of SIGTERM; log:\n{}",
+            self.log_text()
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A single broker (no controller) on its own data dir; SIGKILLed on drop.
+pub struct BrokerProcess {
+    process: Proc,
+    pub address: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl BrokerProcess {
+    /// Starts the broker on `data_dir` with optional extra TOML config.
+    pub fn start(data_dir: &Path, config_toml: &str) -> BrokerProcess {
+        let config_path = data_dir.with_extension("toml");
+        std::fs::write(&config_path, config_toml).expect("write config");
+        let args: Vec<String> = ["--node-id", "1", "--listen", "127.0.0.1:0", "--data-dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                data_dir.display().to_string(),
+                "--config".to_string(),
+                config_path.display().to_string(),
+            ])
+            .collect();
+        let process = Proc::spawn(&args, "kaos-broker ready");
         BrokerProcess {
-            child,
-            address,
+            address: process.address,
+            process,
             data_dir: data_dir.to_owned(),
-            log,
         }
     }
 
@@ -85,51 +167,26 @@ impl BrokerProcess {
         self.address.to_string()
     }
 
-    pub fn pid(&self) -> nix::unistd::Pid {
-        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    pub fn pid(&self) -> Pid {
+        self.process.pid()
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().expect("log").join("\n")
+        self.process.log_text()
     }
 
     /// SIGKILL and reap.
-    pub fn kill(mut self) {
-        let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.wait();
+    pub fn kill(self) {
+        self.process.sigkill();
     }
 
     /// SIGTERM and wait (bounded) for exit; returns the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
-        nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        let started = Instant::now();
-        while started.elapsed() < EXIT_TIMEOUT {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                if status.code() != Some(0) {
-                    eprintln!("broker exited with {status}; log:\n{}", self.log_text());
-                }
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "broker did not exit within {EXIT_TIMEOUT:?} of SIGTERM; log:\n{}",
-            self.log_text()
-        );
+    pub fn terminate(self) -> Option<i32> {
+        self.process.terminate()
     }
 
-    /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
+        self.process.is_running()
     }
 }
 
