@@ -132,8 +132,9 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP, returning once every thread of the broker is stopped.
     pub fn pause_broker(&self, id: i32) {
-        self.broker(id).signal(Signal::SIGSTOP);
+        self.broker(id).pause();
     }
 
     pub fn resume_broker(&self, id: i32) {

@@ -95,6 +95,36 @@ impl Proc {
         let _ = kill(self.pid(), signal);
     }
 
+    /// SIGSTOP, then waits (bounded) until every thread is stopped: kill(2) returns before the
+    /// stop reaches threads running on another core, which on a loaded machine can still serve
+    /// a response or send a fetch after the call. Returns once nothing of the process runs.
+    pub fn pause(&self) {
+        self.signal(Signal::SIGSTOP);
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let all_stopped = || -> Option<bool> {
+            let mut any = false;
+            for task in std::fs::read_dir(&tasks).ok()? {
+                let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+                // The state follows the command's closing parenthesis: "pid (comm) S ...".
+                let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+                if state != "T" && state != "t" {
+                    return Some(false);
+                }
+                any = true;
+            }
+            Some(any)
+        };
+        let started = Instant::now();
+        while all_stopped() != Some(true) {
+            assert!(
+                started.elapsed() < READY_TIMEOUT,
+                "process {} not stopped within {READY_TIMEOUT:?} of SIGSTOP",
+                self.child.id()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
