@@ -86,6 +86,8 @@ pub const EPOCH_QUERY_ROUNDS_MAX: usize = 64;
 
 /// Timeout of one broker-to-broker or broker-to-controller request (beyond its own wait).
 pub const PEER_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// How long the controller holds a broker's metadata watch when nothing changes.
+pub const METADATA_WATCH_WAIT_MS: u64 = 5_000;
 
 /// Timeout of connecting to a peer.
 pub const PEER_CONNECT_TIMEOUT_MS: u64 = 3_000;

@@ -201,6 +201,44 @@ fn sigterm_on_a_leader_moves_leadership_at_once_by_controlled_shutdown() {
 }
 
 #[test]
+fn brokers_learn_of_new_topics_and_elections_from_the_metadata_watch_not_the_heartbeat() {
+    // Heartbeats (and the metadata pulls that go with them) every 120 s: everything below is
+    // waited for at most 30 s, so the brokers can only know in time through the controller's
+    // metadata watch.
+    let config = "\"broker.session.timeout.ms\" = 360000\n\"broker.heartbeat.interval.ms\" = 120000\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
+    let mut cluster = Cluster::start(3, config);
+    assert_eq!(create_topic(cluster.address(1), "watched", 1, 3), 0);
+    let (leader, epoch, _, _) =
+        cluster.wait_partition("leader, ISR of 3", "watched", 0, |l, _, _, isr| {
+            l >= 0 && isr.len() == 3
+        });
+    for id in 1..=3 {
+        cluster.wait_topic_on(id, "watched");
+    }
+    assert_eq!(
+        produce_id(cluster.address(leader), "watched", 0, 1, -1, 10_000),
+        (0, 0)
+    );
+    let proc = cluster
+        .brokers
+        .get_mut(&leader)
+        .and_then(|b| b.take())
+        .expect("leader process");
+    assert_eq!(proc.terminate(), Some(0));
+    let (new_leader, _, _, _) =
+        cluster.wait_partition("leadership moved", "watched", 0, |l, e, _, _| {
+            l >= 0 && l != leader && e > epoch
+        });
+    for id in (1..=3).filter(|&id| id != leader) {
+        cluster.wait_topic_on(id, "watched");
+    }
+    assert_eq!(
+        produce_id(cluster.address(new_leader), "watched", 0, 2, -1, 10_000),
+        (0, 1)
+    );
+}
+
+#[test]
 fn a_paused_controller_does_not_fence_every_broker_when_it_resumes() {
     let cluster = Cluster::start(3, CONFIG);
     assert_eq!(create_topic(cluster.address(1), "pause", 1, 3), 0);
@@ -208,7 +246,7 @@ fn a_paused_controller_does_not_fence_every_broker_when_it_resumes() {
         l >= 0 && isr.len() == 3
     });
     let controller = cluster.controller.as_ref().expect("controller");
-    controller.signal(nix::sys::signal::Signal::SIGSTOP);
+    controller.pause();
     // Longer than broker.session.timeout.ms (3000): every session would have expired.
     std::thread::sleep(std::time::Duration::from_millis(4500));
     controller.signal(nix::sys::signal::Signal::SIGCONT);

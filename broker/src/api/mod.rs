@@ -365,7 +365,7 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
 
 /// Encodes a deferred response; an encoding failure (a bug) drops the response and is logged,
 /// and the client times the request out.
-fn encode_logged<R: kafka_protocol::protocol::Encodable>(
+pub fn encode_logged<R: kafka_protocol::protocol::Encodable>(
     api: ApiKey,
     version: i16,
     correlation_id: i32,

@@ -4,22 +4,27 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::alter_partition_response::{
     PartitionData as AlterPartitionData, TopicData as AlterTopicData,
 };
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, ApiVersionsRequest,
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
-    BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest,
+    BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse, FetchRequest,
+    FetchResponse, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use crate::api::{admit, api_versions, malformed, Admission, Admitted, CloseReason, Reply};
 use crate::cluster::{BrokerAddress, ClusterImage, PartitionView, TopicView};
 use crate::controller::Controller;
+use crate::limits;
 use crate::wire::frame;
 
 /// The APIs the controller implements.
@@ -30,7 +35,13 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartition, 2, 3),
     (ApiKey::BrokerRegistration, 0, 4),
     (ApiKey::BrokerHeartbeat, 0, 1),
+    // Only for the metadata watch (below); v12 is the last that names topics.
+    (ApiKey::Fetch, 4, 12),
 ];
+
+/// The topic a broker fetches from the controller to watch for metadata changes (KRaft's name
+/// for its metadata log).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// The controller's state as an image: live brokers, and every partition.
 pub fn image(controller: &Controller) -> ClusterImage {
@@ -183,9 +194,73 @@ pub fn handle_frame(
                 &alter_partition(controller, &request, version),
             )?
         }
+        ApiKey::Fetch => {
+            let request = FetchRequest::decode(&mut body, version).map_err(malformed)?;
+            return Ok(metadata_watch(controller, &request, version, correlation_id));
+        }
         _ => return Err(CloseReason::UnsupportedApi { api }),
     };
     Ok(Reply::Now(bytes))
+}
+
+/// The metadata watch, KRaft's metadata-log fetch without the records: a broker fetches
+/// `__cluster_metadata` partition 0 at the metadata version it last saw; the answer, whose high
+/// watermark is the current version, comes at once when the versions differ, else at the next
+/// change or after `max_wait_ms`. The broker then pulls the image with Metadata. So brokers learn
+/// of an election within a round trip, not at their next heartbeat.
+fn metadata_watch(
+    controller: &Arc<Controller>,
+    request: &FetchRequest,
+    version: i16,
+    correlation_id: i32,
+) -> Reply {
+    let seen = request
+        .topics
+        .iter()
+        .filter(|t| t.topic.as_str() == METADATA_TOPIC)
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition == 0)
+        .map(|p| p.fetch_offset);
+    let encode = move |current: Option<i64>| {
+        let partition = match current {
+            Some(v) => PartitionData::default()
+                .with_high_watermark(v)
+                .with_last_stable_offset(v)
+                .with_log_start_offset(0)
+                .with_records(Some(Bytes::new())),
+            None => PartitionData::default()
+                .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1),
+        };
+        let response = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+            .with_partitions(vec![partition])]);
+        crate::api::encode_logged(ApiKey::Fetch, version, correlation_id, &response)
+    };
+    let (current, mut changes) = controller.watch_version();
+    let Some(seen) = seen else {
+        return encode_reply(encode(None));
+    };
+    if current != seen {
+        return encode_reply(encode(Some(current)));
+    }
+    let wait = Duration::from_millis(
+        u64::try_from(request.max_wait_ms)
+            .unwrap_or(0)
+            .min(limits::FETCH_WAIT_MS_MAX),
+    );
+    Reply::Later(Box::pin(async move {
+        // A closed channel (the controller going away) answers with what there is.
+        let _ = tokio::time::timeout(wait, changes.changed()).await;
+        let current = *changes.borrow();
+        encode(Some(current))
+    }))
+}
+
+fn encode_reply(bytes: Option<Bytes>) -> Reply {
+    bytes.map_or(Reply::Nothing, Reply::Now)
 }
 
 fn create_topics(controller: &Controller, request: &CreateTopicsRequest) -> CreateTopicsResponse {

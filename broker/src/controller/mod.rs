@@ -136,6 +136,10 @@ struct Inner {
 pub struct Controller {
     pub config: ControllerConfig,
     inner: Mutex<Inner>,
+    /// The metadata version: bumped on every change of the state brokers act on (elections,
+    /// ISR, registrations, liveness, topics). Not durable: brokers watch it for a difference,
+    /// not for growth, so a restarted controller starting again at 0 still tells them.
+    version: tokio::sync::watch::Sender<i64>,
 }
 
 impl Controller {
@@ -161,6 +165,7 @@ impl Controller {
                 live,
                 last_tick: Instant::now(),
             }),
+            version: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -172,11 +177,20 @@ impl Controller {
         Duration::from_millis(self.config.broker_session_timeout_ms)
     }
 
+    /// Writes the state after a change, then tells the brokers watching the metadata version.
     fn persist(&self, inner: &Inner) {
         if let Err(e) = store::write(&self.config.data_dir, &inner.durable) {
             // The state in memory is still right; the next change retries the write.
             tracing::error!(error = %e, "cannot write the controller state");
         }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// The metadata version and a receiver that sees its next changes.
+    pub fn watch_version(&self) -> (i64, tokio::sync::watch::Receiver<i64>) {
+        let receiver = self.version.subscribe();
+        let version = *receiver.borrow();
+        (version, receiver)
     }
 
     /// A copy of the durable state and the live broker ids.

@@ -15,12 +15,15 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest,
     BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+    CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::controller::api::METADATA_TOPIC;
 use crate::cluster::{self, BrokerAddress, ClusterImage, PartitionView, RoleChange, TopicView};
 use crate::limits;
 use crate::partition::Role;
@@ -33,15 +36,18 @@ const REGISTRATION_VERSION: i16 = 0;
 const HEARTBEAT_VERSION: i16 = 0;
 const ALTER_PARTITION_VERSION: i16 = 2;
 const CREATE_TOPICS_VERSION: i16 = 7;
+const METADATA_WATCH_VERSION: i16 = 12;
 
 fn backoff() -> Duration {
     Duration::from_millis(limits::RETRY_BACKOFF_MS)
 }
 
-/// Starts the membership task and the ISR check.
+/// Starts the membership task, the metadata watch and the ISR check.
 pub fn spawn(broker: &Arc<Broker>, controller: SocketAddr) {
     let membership = Arc::clone(broker);
     tokio::spawn(async move { membership_loop(membership, controller).await });
+    let watch = Arc::clone(broker);
+    tokio::spawn(async move { metadata_watch_loop(watch, controller).await });
     let isr = Arc::clone(broker);
     tokio::spawn(async move { isr_loop(isr, controller).await });
 }
@@ -99,6 +105,68 @@ async fn membership_loop(broker: Arc<Broker>, controller: SocketAddr) {
             Ok(false) => connection = Some(conn),
             Err(e) => {
                 tracing::warn!(error = %e, "controller request failed");
+                tokio::time::sleep(backoff()).await;
+            }
+        }
+    }
+}
+
+/// Watches the controller's metadata version (a long-polling Fetch of `__cluster_metadata`, see
+/// `controller::api::metadata_watch`) and wakes the membership loop to pull the image as soon as
+/// it changes: an election reaches the brokers within a round trip, as KRaft's metadata log
+/// fetch does, instead of at the next heartbeat.
+async fn metadata_watch_loop(broker: Arc<Broker>, controller: SocketAddr) {
+    let wait_ms = limits::METADATA_WATCH_WAIT_MS;
+    let mut seen: i64 = -1;
+    let mut connection: Option<PeerConnection> = None;
+    loop {
+        let mut conn = match connection.take() {
+            Some(conn) => conn,
+            None => match PeerConnection::connect(&controller.to_string(), "kaos-broker").await {
+                Ok(conn) => conn,
+                Err(_) => {
+                    // The membership loop reports an unreachable controller.
+                    tokio::time::sleep(backoff()).await;
+                    continue;
+                }
+            },
+        };
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(broker.node_id()))
+            .with_max_wait_ms(i32::try_from(wait_ms).unwrap_or(i32::MAX))
+            .with_min_bytes(1)
+            .with_max_bytes(0)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(seen)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(0)])]);
+        let answer: Result<FetchResponse, PeerError> = conn
+            .request(
+                ApiKey::Fetch,
+                METADATA_WATCH_VERSION,
+                &request,
+                Duration::from_millis(wait_ms),
+            )
+            .await;
+        let version = answer.ok().and_then(|response| {
+            let data = response.responses.first()?.partitions.first()?;
+            (data.error_code == 0).then_some(data.high_watermark)
+        });
+        match version {
+            Some(version) => {
+                if version != seen {
+                    seen = version;
+                    broker.cluster.refresh.notify_one();
+                }
+                connection = Some(conn);
+            }
+            None => {
+                tracing::debug!("metadata watch failed; reconnecting");
                 tokio::time::sleep(backoff()).await;
             }
         }
