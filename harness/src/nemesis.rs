@@ -112,6 +112,15 @@ impl Resolver {
 
 /// Carries out the schedule against the platform and the clients; returns when the last fault
 /// has ended.
+///
+/// A fault that ends late (a kill, a restart or a container start slower than the schedule
+/// allowed) shifts every later fault by as much, so that the up time the schedule put between
+/// two faults is kept: without it a slow platform turns "down 1 s every 4 s" into faults back to
+/// back, the node never up long enough for the clients to deliver what waited for it. A fault
+/// that the shift would push past the end of the timed phase (`duration_s`) is not started; a
+/// `nemesis` `info` op `schedule_late` says how many were left out and by how much the schedule
+/// ran late.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     nemesis: &Nemesis,
     events: &[FaultEvent],
@@ -120,8 +129,21 @@ pub async fn run(
     resolver: &mut Resolver,
     rec: &Recorder,
     t0: Instant,
+    duration_s: f64,
 ) -> anyhow::Result<()> {
-    for ev in events {
+    let mut late_s = 0.0f64;
+    let mut previous_end_s: Option<f64> = None;
+    for (k, scheduled) in events.iter().enumerate() {
+        if let Some(end_s) = previous_end_s {
+            late_s = late_s.max(t0.elapsed().as_secs_f64() - end_s);
+        }
+        previous_end_s = Some(scheduled.end_s);
+        if scheduled.end_s + late_s >= duration_s {
+            let left_out = events.len() - k;
+            rec.op("nemesis", "info", "schedule_late", json!({"late_s": late_s, "faults_left_out": left_out}), None).await;
+            break;
+        }
+        let ev = &FaultEvent { start_s: scheduled.start_s + late_s, end_s: scheduled.end_s + late_s, ..scheduled.clone() };
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
         let target = serde_json::to_value(&ev.target).unwrap_or_default();
         if let Target::Client(name) = &ev.target {

@@ -7,7 +7,7 @@ use crate::history::{self, Recorder};
 use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, REPLICAS_IN_SYNC_PROBE_MS, REPLICAS_IN_SYNC_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
 use crate::nemesis;
 use crate::platform::Platform;
-use crate::scenario::{Client, Scenario, Target};
+use crate::scenario::{Client, PlatformKind, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
 use results::{PlotData, RunDir, RunSummary};
@@ -35,6 +35,13 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     let t0 = Instant::now();
     let dir = RunDir::create(&opts.store, &scenario.name, started_at)
         .with_context(|| format!("creating the run directory under {}", opts.store.display()))?;
+    let external;
+    let scenario = if scenario.platform == PlatformKind::External {
+        external = for_external_cluster(scenario, &dir);
+        &external
+    } else {
+        scenario
+    };
     std::fs::write(dir.scenario_path(), scenario_text).context("saving the scenario into the run directory")?;
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
@@ -59,6 +66,21 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis, plots);
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
     Ok(RunOutcome { dir, summary })
+}
+
+/// The scenario as it runs against an external cluster: its topic named after the run
+/// (`<topic>-<run directory name>`), since the cluster keeps earlier runs' topics and a new run
+/// reuses their message ids. The broker settings cannot be applied there; says so.
+fn for_external_cluster(scenario: &Scenario, dir: &RunDir) -> Scenario {
+    let mut s = scenario.clone();
+    let stamp: String = dir.path.file_name().map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).collect()).unwrap_or_default();
+    s.topic.name = format!("{}-{stamp}", scenario.topic.name);
+    let c = &scenario.cluster;
+    if !c.settings.is_empty() || !c.node_settings.is_empty() || !c.controller_settings.is_empty() {
+        eprintln!("kaos: external cluster: the scenario's [cluster] settings are not applied (the cluster runs with its own configuration)");
+    }
+    eprintln!("kaos: external cluster at {}: topic {}", s.bootstrap.as_deref().unwrap_or_default(), s.topic.name);
+    s
 }
 
 /// For partitions and link faults: the nodes in network namespaces (and brokers behind proxies).
@@ -139,7 +161,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
 
     let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
-    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
+    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start, scenario.duration_s as f64).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     drop(progress);
