@@ -101,7 +101,10 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
     // The controller first (it is last in the list), then the brokers.
     let mut order: Vec<usize> = (0..platform.node_count()).collect();
-    order.rotate_right(usize::from(scenario.cluster.has_controller()));
+    // (An external cluster has no nodes of this run.)
+    if !order.is_empty() {
+        order.rotate_right(usize::from(scenario.cluster.has_controller()));
+    }
     for i in order {
         let pid = platform.start(i).await?;
         rec.op("harness", "info", "node_start", json!({"node": platform.name(i), "pid": pid, "addr": platform.addr(i)}), None).await;
