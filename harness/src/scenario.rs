@@ -577,6 +577,17 @@ lost = "forbidden"
     }
 
     #[test]
+    fn an_external_cluster_takes_client_faults_only() {
+        let text = GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"10.0.0.1:9092, kafka:9093\"").replace("faults = [\"kill\"]", "faults = [\"kill\", \"pause\"]\ntarget = \"producer-1,consumer-1\"");
+        let s = Scenario::parse(&text, "external").expect("client faults on an external cluster are valid");
+        assert_eq!(s.platform, PlatformKind::External);
+        assert_eq!(s.bootstrap.as_deref(), Some("10.0.0.1:9092, kafka:9093"));
+        let node = text.replace("target = \"producer-1,consumer-1\"", "target = \"producer-1,n1\"");
+        let err = Scenario::parse(&node, "external").expect_err("a node target").to_string();
+        assert!(err.contains("does not control the cluster's nodes"), "{err}");
+    }
+
+    #[test]
     fn refuses_broken_scenarios_with_the_reason() {
         let cases = [
             (GOOD.replace("duration_s = 5", "duration_s = 0"), "duration_s"),

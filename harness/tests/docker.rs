@@ -684,3 +684,24 @@ fn partition_leader_acks_all_holds_on_the_docker_platform() {
     assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "heal" && o["type"] == "ok"), "and healed");
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
+
+#[test]
+fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/reset-acks-all.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    let ops = history(&store.join("latest"));
+    let network = ops.iter().find(|o| o["f"] == "network").expect("a network op");
+    let node: std::net::SocketAddr = network["value"]["nodes"][0]["addr"].as_str().expect("addr").parse().expect("addr");
+    let bootstrap = network["value"]["bootstrap"].as_str().expect("bootstrap");
+    let std::net::IpAddr::V4(ip) = node.ip() else { panic!("an IPv4 node address: {node}") };
+    let [a, b, c, _] = ip.octets();
+    assert!(bootstrap.starts_with(&format!("{a}.{b}.{c}.1:")), "the clients reach the broker through its proxy on the host's gateway address: {bootstrap} (node {node})");
+    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"), "the resets were made");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+}
