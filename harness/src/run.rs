@@ -88,7 +88,8 @@ async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -
     if !scenario.uses_network() {
         return Ok(());
     }
-    platform.use_network(scenario.uses_proxies()).await?;
+    let partitions = scenario.nemesis.faults.iter().any(crate::scenario::Fault::is_partition);
+    platform.use_network(scenario.uses_proxies(), partitions).await?;
     let nodes: Vec<_> = (0..platform.node_count()).map(|i| json!({"node": platform.name(i), "addr": platform.addr(i), "netns": platform.netns_name(i)})).collect();
     rec.op("harness", "info", "network", json!({"nodes": nodes, "bootstrap": platform.bootstrap()}), None).await;
     Ok(())

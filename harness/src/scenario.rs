@@ -356,9 +356,6 @@ impl Scenario {
                 let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
                 return Err(format!("the {name} fault is not available on the docker platform; run this scenario with platform = \"local\""));
             }
-            if n.faults.iter().any(Fault::is_partition) && n.faults.iter().any(Fault::is_link_fault) {
-                return Err("partitions and link faults in one scenario are not available on the docker platform: the proxies on the host relay every connection from the host's address on the run's network, so a node's partition rules could not tell a broker's relayed link from a client's; put them in separate scenarios, or run this one with platform = \"local\"".into());
-            }
         }
         match (&self.platform, &self.bootstrap) {
             (PlatformKind::External, None) => return Err("platform = \"external\" needs bootstrap = \"host:port[,host:port…]\" (or kaos run --bootstrap)".into()),
@@ -608,7 +605,6 @@ lost = "forbidden"
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"delay\"]\nlinks = \"sideways\""), "sideways"),
             (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"vm\""), "vm"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"docker\"").replace("brokers = 1", "brokers = 2").replace("[\"kill\"]", "[\"partition_node\", \"delay\"]"), "partitions and link faults in one scenario are not available on the docker platform"),
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\""), "needs bootstrap"),
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\""), "nemesis.target Random"),
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\"").replace("[\"kill\"]", "[\"power_loss\"]"), "power_loss fault is not available on the external platform"),

@@ -592,12 +592,13 @@ fn a_partition_on_docker_drops_real_packets_between_containers_and_heals() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
-    // n1 cut off from n2, n3 and the clients for 8 s at a time; no other fault.
+    // n1 cut off from n2, n3 and the clients for 8 s, then its links delayed (through the proxies
+    // on the host, which every broker advertises), in turn.
     let scenario = tmp.path().join("isolate.toml");
     std::fs::write(
         &scenario,
         r#"name = "docker-isolate"
-duration_s = 22
+duration_s = 28
 seed = 5
 [cluster]
 brokers = 3
@@ -612,8 +613,8 @@ kind = "producer"
 rate_per_s = 200
 config = { "acks" = "all", "message.timeout.ms" = "30000", "enable.idempotence" = "false" }
 [nemesis]
-faults = ["partition_node"]
-interval_s = 6.0
+faults = ["partition_node", "delay"]
+interval_s = 3.0
 down_s = 8.0
 target = "n1"
 [expect]
@@ -666,6 +667,11 @@ duplicates = "allowed"
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    let ops = history(&run_dir);
+    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"), "the delay on n1's proxy was put in force");
+    let network = ops.iter().find(|o| o["f"] == "network").expect("a network op");
+    let gateway = format!("{}.1:", n1.ip().to_string().rsplit_once('.').expect("dotted").0);
+    assert!(network["value"]["bootstrap"].as_str().is_some_and(|b| b.split(',').all(|a| a.starts_with(&gateway))), "the clients went through the proxies: {network}");
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 

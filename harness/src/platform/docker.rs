@@ -25,10 +25,12 @@
 //! Link faults go through the userspace [`Proxy`] on this host, one in front of each broker,
 //! listening on the network's gateway address; each broker advertises its proxy, so clients and
 //! the other brokers (replication) reach it through the proxy, which tells a broker's connection
-//! from a client's by its source address (a node's container address). All relayed connections
-//! come from the gateway address, so a node's rules could not tell a relayed broker from a client:
-//! partitions and link faults in one scenario are refused on this platform (the local platform
-//! relays them from two addresses).
+//! from a client's by its source address (a node's container address). It relays a client's
+//! connection from the gateway address; with partitions in the same run it relays a broker's from
+//! a second address of this host on the run's bridge (`.254`, added to the bridge, which the
+//! network's removal takes away), so that a node's partition rules can tell a relayed broker from a
+//! client, as on the local platform; a partition also cuts a node's links through the proxies of
+//! the nodes on the other side (by the proxies' ports).
 //!
 //! The engine is driven through the `docker` CLI, which negotiates the API version with any
 //! engine. The run-time paths (kill, restart) keep to as few CLI calls as they can: a call costs
@@ -109,6 +111,11 @@ pub struct DockerPlatform {
     proxies: Vec<Option<Proxy>>,
     /// The nodes (by index) holding this run's partition table now.
     ruled: Vec<usize>,
+    /// The bridge's name on this host (set at creation, so that an address can be added to it).
+    bridge: String,
+    /// With link faults and partitions together: this host's second address on the bridge, from
+    /// which the proxies relay the brokers' connections.
+    relay: Option<Ipv4Addr>,
 }
 
 impl DockerPlatform {
@@ -119,6 +126,8 @@ impl DockerPlatform {
         let image = ensure_image(broker_bin).await?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let id = format!("kaos-{}-{:x}", std::process::id(), nanos & 0xffff_ffff);
+        // An interface name has at most 15 bytes.
+        let bridge = format!("kd{:012x}", fnv1a(&[id.as_bytes()]) & 0xffff_ffff_ffff);
         let run_dir = std::path::absolute(nodes_dir.parent().unwrap_or(nodes_dir)).unwrap_or_else(|_| nodes_dir.to_path_buf());
         // Built before anything is created, so that its Drop removes whatever exists if a later
         // step fails.
@@ -132,6 +141,8 @@ impl DockerPlatform {
             gateway: Ipv4Addr::UNSPECIFIED,
             proxies: Vec::new(),
             ruled: Vec::new(),
+            bridge,
+            relay: None,
         };
         let subnet = platform.create_network().await?;
         // `docker network create --subnet` gives the bridge the first address.
@@ -173,8 +184,9 @@ impl DockerPlatform {
         for _ in 0..DOCKER_SUBNET_ATTEMPTS_MAX {
             let subnet = [172, 29, third];
             let cidr = format!("{}.{}.{}.0/24", subnet[0], subnet[1], subnet[2]);
+            let bridge_option = format!("com.docker.network.bridge.name={}", self.bridge);
             let result = docker(&[
-                "network", "create", "--driver", "bridge", "--subnet", &cidr,
+                "network", "create", "--driver", "bridge", "--subnet", &cidr, "--opt", &bridge_option,
                 "--label", &self.label(), "--label", &self.dir_label(), &self.id,
             ])
             .await;
@@ -222,12 +234,25 @@ impl DockerPlatform {
     }
 
     /// For link faults: a proxy on this host (on the gateway address) in front of each broker,
-    /// which the broker advertises (unless the scenario set its own `advertised.listener`).
-    /// Partitions need nothing set up: their tables are loaded when they start. Call before the
-    /// first start.
-    pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
+    /// which the broker advertises (unless the scenario set its own `advertised.listener`); with
+    /// `partitions` too, the relay address on the bridge (needs root). Partitions need nothing
+    /// else set up: their tables are loaded when they start. Call before the first start.
+    pub async fn use_network(&mut self, proxies: bool, partitions: bool) -> Result<()> {
         if !proxies {
             return Ok(());
+        }
+        if partitions {
+            let o = self.gateway.octets();
+            let relay = Ipv4Addr::new(o[0], o[1], o[2], 254);
+            let out = std::process::Command::new("ip")
+                .args(["addr", "add", &format!("{relay}/24"), "dev", &self.bridge])
+                .stdin(Stdio::null())
+                .output()
+                .context("running ip (iproute2) to add the relay address to the run's bridge")?;
+            if !out.status.success() {
+                bail!("adding {relay} to the bridge {}: {}", self.bridge, String::from_utf8_lossy(&out.stderr).trim());
+            }
+            self.relay = Some(relay);
         }
         let node_ips: Vec<Ipv4Addr> = self.nodes.iter().filter_map(|n| match n.addr.ip() {
             std::net::IpAddr::V4(ip) => Some(ip),
@@ -238,7 +263,7 @@ impl DockerPlatform {
             if !matches!(self.nodes[i].role, Role::Broker { .. }) {
                 continue;
             }
-            let sources = Sources { node_ips: node_ips.clone(), client_src: self.gateway, relay_src: self.gateway };
+            let sources = Sources { node_ips: node_ips.clone(), client_src: self.gateway, relay_src: self.relay.unwrap_or(self.gateway) };
             let proxy = Proxy::start(SocketAddr::from((self.gateway, 0)), self.nodes[i].addr, Some(sources)).await?;
             let path = self.nodes[i].dir.join("config.toml");
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -265,12 +290,7 @@ impl DockerPlatform {
                     let Endpoint::Node(i) = *me else { continue };
                     let entry = rules.entry(i).or_default();
                     for other in theirs {
-                        let ip = match other {
-                            Endpoint::Node(j) => self.nodes[*j].addr.ip(),
-                            Endpoint::Clients => std::net::IpAddr::V4(self.gateway),
-                        };
-                        entry.0.push(format!("  ip saddr {ip} drop"));
-                        entry.1.push(format!("  ip daddr {ip} drop"));
+                        self.rules_against(*other, &mut entry.0, &mut entry.1);
                     }
                 }
             }
@@ -289,6 +309,39 @@ impl DockerPlatform {
             nft_in_container(pid, &script).with_context(|| format!("partitioning node {}", node.name))?;
         }
         Ok(())
+    }
+
+    /// The rules, in one node's namespace, that cut it from `other`: by address, and with proxies
+    /// also its links through `other`'s proxy (this host's gateway address and that proxy's
+    /// port); the clients are the gateway address, except the proxies' ports (the node's own
+    /// links through them) and the relay address (brokers relayed to it).
+    fn rules_against(&self, other: Endpoint, input: &mut Vec<String>, output: &mut Vec<String>) {
+        let host = self.gateway;
+        let port_of = |j: usize| self.proxies.get(j).and_then(Option::as_ref).map(|p| p.addr.port());
+        match other {
+            Endpoint::Node(j) => {
+                let ip = self.nodes[j].addr.ip();
+                input.push(format!("  ip saddr {ip} drop"));
+                output.push(format!("  ip daddr {ip} drop"));
+                if let Some(port) = port_of(j) {
+                    input.push(format!("  ip saddr {host} tcp sport {port} drop"));
+                    output.push(format!("  ip daddr {host} tcp dport {port} drop"));
+                }
+            }
+            Endpoint::Clients => {
+                let ports: Vec<String> = (0..self.nodes.len()).filter_map(port_of).map(|p| p.to_string()).collect();
+                if ports.is_empty() {
+                    input.push(format!("  ip saddr {host} drop"));
+                    output.push(format!("  ip daddr {host} drop"));
+                } else {
+                    let set = ports.join(", ");
+                    input.push(format!("  ip saddr {host} tcp sport != {{ {set} }} drop"));
+                    input.push(format!("  ip saddr {host} meta l4proto != tcp drop"));
+                    output.push(format!("  ip daddr {host} tcp dport != {{ {set} }} drop"));
+                    output.push(format!("  ip daddr {host} meta l4proto != tcp drop"));
+                }
+            }
+        }
     }
 
     /// Removes this run's partition table from every node that has one. A node that is not

@@ -109,10 +109,10 @@ impl Platform {
     }
     /// For network faults: namespaces and proxies (local), proxies (docker; partitions need no
     /// set-up there). The external platform refuses network faults at load.
-    pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
+    pub async fn use_network(&mut self, proxies: bool, partitions: bool) -> Result<()> {
         match self {
             Platform::Local(p) => p.use_network(proxies).await,
-            Platform::Docker(p) => p.use_network(proxies).await,
+            Platform::Docker(p) => p.use_network(proxies, partitions).await,
             Platform::External(_) => anyhow::bail!("network faults need nodes this run controls; the external platform has none"),
         }
     }
