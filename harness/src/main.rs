@@ -76,6 +76,10 @@ enum Command {
         /// Run the nodes on this platform instead of the scenario's `platform`.
         #[arg(long, value_enum)]
         platform: Option<scenario::PlatformKind>,
+        /// Run against a cluster kaos does not start (platform external) at these addresses,
+        /// `host:port[,host:port…]`: clients, final read and checks only; faults on nodes refused.
+        #[arg(long, conflicts_with = "platform")]
+        bootstrap: Option<String>,
     },
     /// Run every combination of a matrix file (same seed, same faults) and compare them in
     /// comparison.html.
@@ -177,8 +181,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Client { spec } => return client(&spec),
         Command::Lazyfs(args) => return lazyfs::main(args),
-        Command::Run { scenario, all, store, broker_bin, seed, duration_s, junit, platform } => runtime().and_then(|rt| {
-            rt.block_on(run_command(&scenario, all, store, broker_bin, seed, duration_s, platform, junit))
+        Command::Run { scenario, all, store, broker_bin, seed, duration_s, junit, platform, bootstrap } => runtime().and_then(|rt| {
+            rt.block_on(run_command(&scenario, all, store, broker_bin, seed, duration_s, platform, bootstrap, junit))
         }),
         Command::Image { tag, broker_bin } => runtime().and_then(|rt| rt.block_on(image_command(tag, broker_bin))),
         Command::Matrix { matrix, store, broker_bin, duration_s, junit } => {
@@ -301,8 +305,10 @@ async fn run_command(
     seed: Option<u64>,
     duration_s: Option<u64>,
     platform: Option<scenario::PlatformKind>,
+    bootstrap: Option<String>,
     junit: Option<PathBuf>,
 ) -> Result<ExitCode> {
+    let platform = if bootstrap.is_some() { Some(scenario::PlatformKind::External) } else { platform };
     let files = if all {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("reading scenario directory {}", path.display()))?
@@ -330,9 +336,14 @@ async fn run_command(
         if let Some(p) = platform {
             scenario.platform = p;
         }
+        if bootstrap.is_some() {
+            scenario.bootstrap.clone_from(&bootstrap);
+        } else if platform.is_some_and(|p| p != scenario::PlatformKind::External) {
+            scenario.bootstrap = None;
+        }
         // The scenario as run (overrides included, and checked again: a fault the platform cannot
         // do is refused here) is what the run directory records.
-        if seed.is_some() || duration_s.is_some() || platform.is_some() {
+        if seed.is_some() || duration_s.is_some() || platform.is_some() || bootstrap.is_some() {
             let text = toml::to_string(&scenario).context("writing the scenario with its overrides")?;
             scenarios.push((scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?, text));
         } else {

@@ -112,6 +112,15 @@ impl Resolver {
 
 /// Carries out the schedule against the platform and the clients; returns when the last fault
 /// has ended.
+///
+/// A fault that ends late (a kill, a restart or a container start slower than the schedule
+/// allowed) shifts every later fault by as much, so that the up time the schedule put between
+/// two faults is kept: without it a slow platform turns "down 1 s every 4 s" into faults back to
+/// back, the node never up long enough for the clients to deliver what waited for it. A fault
+/// that the shift would push past the end of the timed phase (`duration_s`) is not started; a
+/// `nemesis` `info` op `schedule_late` says how many were left out and by how much the schedule
+/// ran late.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     nemesis: &Nemesis,
     events: &[FaultEvent],
@@ -120,8 +129,20 @@ pub async fn run(
     resolver: &mut Resolver,
     rec: &Recorder,
     t0: Instant,
+    duration_s: f64,
 ) -> anyhow::Result<()> {
-    for ev in events {
+    let mut late_s = 0.0f64;
+    let mut previous_end_s: Option<f64> = None;
+    for (k, scheduled) in events.iter().enumerate() {
+        if let Some(end_s) = previous_end_s {
+            late_s = late_s.max(t0.elapsed().as_secs_f64() - end_s);
+        }
+        previous_end_s = Some(scheduled.end_s);
+        let Some(ev) = &shifted(scheduled, late_s, duration_s) else {
+            let left_out = events.len() - k;
+            rec.op("nemesis", "info", "schedule_late", json!({"late_s": late_s, "faults_left_out": left_out}), None).await;
+            break;
+        };
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
         let target = serde_json::to_value(&ev.target).unwrap_or_default();
         if let Target::Client(name) = &ev.target {
@@ -213,6 +234,13 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// A scheduled fault moved `late_s` later, or None when it would then not end before the timed
+/// phase does (`duration_s`).
+fn shifted(scheduled: &FaultEvent, late_s: f64, duration_s: f64) -> Option<FaultEvent> {
+    let late_s = late_s.max(0.0);
+    (scheduled.end_s + late_s < duration_s).then(|| FaultEvent { start_s: scheduled.start_s + late_s, end_s: scheduled.end_s + late_s, ..scheduled.clone() })
 }
 
 /// A kill or pause of a client process; a killed client comes back as a new process.
@@ -396,6 +424,18 @@ mod tests {
         assert!(both.len() >= 4);
         assert!(both.iter().step_by(2).all(|e| e.target == Target::Leader(0)));
         assert!(both.iter().skip(1).step_by(2).all(|e| e.target == Target::Coordinator));
+    }
+
+    #[test]
+    fn a_late_fault_shifts_the_next_one_and_one_that_no_longer_fits_is_left_out() {
+        let ev = FaultEvent { fault: Fault::PowerLoss, target: Target::Node("n1".into()), start_s: 6.0, end_s: 7.0 };
+        assert_eq!(shifted(&ev, 0.0, 14.0), Some(ev.clone()), "on time: as scheduled");
+        let late = shifted(&ev, 2.5, 14.0).expect("still fits");
+        assert_eq!((late.start_s, late.end_s), (8.5, 9.5), "the up time before it is kept: it moves by the lateness");
+        assert_eq!(late.fault, ev.fault);
+        assert_eq!(late.target, ev.target);
+        assert_eq!(shifted(&ev, 7.0, 14.0), None, "ending at the end of the timed phase: left out");
+        assert_eq!(shifted(&ev, -1.0, 14.0), Some(ev.clone()), "early is not a reason to start sooner");
     }
 
     #[test]

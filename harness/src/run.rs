@@ -7,7 +7,7 @@ use crate::history::{self, Recorder};
 use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, REPLICAS_IN_SYNC_PROBE_MS, REPLICAS_IN_SYNC_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
 use crate::nemesis;
 use crate::platform::Platform;
-use crate::scenario::{Client, Scenario, Target};
+use crate::scenario::{Client, PlatformKind, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
 use results::{PlotData, RunDir, RunSummary};
@@ -35,6 +35,13 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     let t0 = Instant::now();
     let dir = RunDir::create(&opts.store, &scenario.name, started_at)
         .with_context(|| format!("creating the run directory under {}", opts.store.display()))?;
+    let external;
+    let scenario = if scenario.platform == PlatformKind::External {
+        external = for_external_cluster(scenario, &dir);
+        &external
+    } else {
+        scenario
+    };
     std::fs::write(dir.scenario_path(), scenario_text).context("saving the scenario into the run directory")?;
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
@@ -61,12 +68,28 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     Ok(RunOutcome { dir, summary })
 }
 
+/// The scenario as it runs against an external cluster: its topic named after the run
+/// (`<topic>-<run directory name>`), since the cluster keeps earlier runs' topics and a new run
+/// reuses their message ids. The broker settings cannot be applied there; says so.
+fn for_external_cluster(scenario: &Scenario, dir: &RunDir) -> Scenario {
+    let mut s = scenario.clone();
+    let stamp: String = dir.path.file_name().map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).collect()).unwrap_or_default();
+    s.topic.name = format!("{}-{stamp}", scenario.topic.name);
+    let c = &scenario.cluster;
+    if !c.settings.is_empty() || !c.node_settings.is_empty() || !c.controller_settings.is_empty() {
+        eprintln!("kaos: external cluster: the scenario's [cluster] settings are not applied (the cluster runs with its own configuration)");
+    }
+    eprintln!("kaos: external cluster at {}: topic {}", s.bootstrap.as_deref().unwrap_or_default(), s.topic.name);
+    s
+}
+
 /// For partitions and link faults: the nodes in network namespaces (and brokers behind proxies).
 async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -> Result<()> {
     if !scenario.uses_network() {
         return Ok(());
     }
-    platform.use_network(scenario.uses_proxies()).await?;
+    let partitions = scenario.nemesis.faults.iter().any(crate::scenario::Fault::is_partition);
+    platform.use_network(scenario.uses_proxies(), partitions).await?;
     let nodes: Vec<_> = (0..platform.node_count()).map(|i| json!({"node": platform.name(i), "addr": platform.addr(i), "netns": platform.netns_name(i)})).collect();
     rec.op("harness", "info", "network", json!({"nodes": nodes, "bootstrap": platform.bootstrap()}), None).await;
     Ok(())
@@ -79,7 +102,10 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
     // The controller first (it is last in the list), then the brokers.
     let mut order: Vec<usize> = (0..platform.node_count()).collect();
-    order.rotate_right(usize::from(scenario.cluster.has_controller()));
+    // (An external cluster has no nodes of this run.)
+    if !order.is_empty() {
+        order.rotate_right(usize::from(scenario.cluster.has_controller()));
+    }
     for i in order {
         let pid = platform.start(i).await?;
         rec.op("harness", "info", "node_start", json!({"node": platform.name(i), "pid": pid, "addr": platform.addr(i)}), None).await;
@@ -139,7 +165,7 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
 
     let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
-    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start).await?;
+    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start, scenario.duration_s as f64).await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     drop(progress);

@@ -20,9 +20,13 @@ pub struct Scenario {
     pub duration_s: u64,
     #[serde(default)]
     pub seed: u64,
-    /// Where the nodes run: `local` (child processes) or `docker` (one container per node).
+    /// Where the nodes run: `local` (child processes), `docker` (one container per node) or
+    /// `external` (a cluster kaos does not start, at `bootstrap`).
     #[serde(default)]
     pub platform: PlatformKind,
+    /// With `platform = "external"`: the cluster's bootstrap addresses, `host:port[,host:port…]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<String>,
     pub cluster: Cluster,
     pub topic: Topic,
     #[serde(default)]
@@ -42,6 +46,8 @@ pub enum PlatformKind {
     Local,
     /// Each node in its own container on a private network (needs a Docker engine).
     Docker,
+    /// A running cluster that kaos neither starts nor controls, at the scenario's `bootstrap`.
+    External,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -348,8 +354,30 @@ impl Scenario {
         if self.platform == PlatformKind::Docker {
             if let Some(f) = n.faults.iter().find(|f| !docker_can(f)) {
                 let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                return Err(format!("the {name} fault is not available on the docker platform (it can kill, pause, power_loss and drop_caches); run this scenario with platform = \"local\""));
+                return Err(format!("the {name} fault is not available on the docker platform; run this scenario with platform = \"local\""));
             }
+        }
+        match (&self.platform, &self.bootstrap) {
+            (PlatformKind::External, None) => return Err("platform = \"external\" needs bootstrap = \"host:port[,host:port…]\" (or kaos run --bootstrap)".into()),
+            (PlatformKind::External, Some(b)) => {
+                for addr in b.split(',') {
+                    let (host, port) = addr.trim().rsplit_once(':').unwrap_or_default();
+                    if host.is_empty() || port.parse::<u16>().is_err() {
+                        return Err(format!("bootstrap {addr:?} is not host:port"));
+                    }
+                }
+                if let Some(f) = n.faults.iter().find(|f| !matches!(f, Fault::Kill | Fault::Pause)) {
+                    let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                    return Err(format!("the {name} fault is not available on the external platform: kaos does not control an external cluster's nodes (it can kill and pause the scenario's own client processes, target = \"producer-N\" or \"consumer-N\"); run this scenario on platform local or docker"));
+                }
+                if let Some(t) = Target::parse_list(&n.target).unwrap_or_default().into_iter().find(|t| !matches!(t, Target::Client(_))) {
+                    if !n.faults.is_empty() {
+                        return Err(format!("nemesis.target {t:?}: on the external platform faults can only target the scenario's own client processes (producer-N, consumer-N): kaos does not control the cluster's nodes"));
+                    }
+                }
+            }
+            (_, Some(_)) => return Err("bootstrap is only for platform = \"external\" (the other platforms start their own nodes)".into()),
+            (_, None) => {}
         }
         if n.faults.contains(&Fault::DropCaches) {
             crate::faults::drop_caches_available()?;
@@ -361,7 +389,11 @@ impl Scenario {
             }
         }
         if self.uses_network() {
-            crate::netns::check_available().map_err(|e| format!("the partition and link faults: {e}"))?;
+            match self.platform {
+                PlatformKind::Local => crate::netns::check_available().map_err(|e| format!("the partition and link faults: {e}"))?,
+                PlatformKind::Docker if n.faults.iter().any(Fault::is_partition) => crate::platform::docker::partitions_available()?,
+                PlatformKind::Docker | PlatformKind::External => {}
+            }
             for target in Target::parse_list(&n.target).unwrap_or_default() {
                 if matches!(target, Target::Client(_)) {
                     return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
@@ -474,11 +506,17 @@ impl Scenario {
     }
 }
 
-/// The faults the docker platform carries out: kill (`docker kill -s KILL`), pause (`docker
-/// pause`), power_loss (lazyfs under the bind mount) and drop_caches (host-wide). A fault kind
-/// added later is refused on docker until the platform learns it.
+/// The faults the docker platform carries out: kill (SIGKILL to the container's process), pause
+/// (`docker pause`), power_loss (lazyfs under the bind mount), drop_caches (host-wide),
+/// partitions (nftables in the containers' network namespaces) and link faults (the proxies on
+/// the host): every kind there is. The match has no catch-all, so a fault kind added later must
+/// be decided here before it compiles.
 fn docker_can(fault: &Fault) -> bool {
-    matches!(fault, Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches)
+    match fault {
+        Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches => true,
+        Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => true,
+        Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => true,
+    }
 }
 
 fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) {
@@ -537,6 +575,17 @@ lost = "forbidden"
     }
 
     #[test]
+    fn an_external_cluster_takes_client_faults_only() {
+        let text = GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"10.0.0.1:9092, kafka:9093\"").replace("faults = [\"kill\"]", "faults = [\"kill\", \"pause\"]\ntarget = \"producer-1,consumer-1\"");
+        let s = Scenario::parse(&text, "external").expect("client faults on an external cluster are valid");
+        assert_eq!(s.platform, PlatformKind::External);
+        assert_eq!(s.bootstrap.as_deref(), Some("10.0.0.1:9092, kafka:9093"));
+        let node = text.replace("target = \"producer-1,consumer-1\"", "target = \"producer-1,n1\"");
+        let err = Scenario::parse(&node, "external").expect_err("a node target").to_string();
+        assert!(err.contains("does not control the cluster's nodes"), "{err}");
+    }
+
+    #[test]
     fn refuses_broken_scenarios_with_the_reason() {
         let cases = [
             (GOOD.replace("duration_s = 5", "duration_s = 0"), "duration_s"),
@@ -557,7 +606,11 @@ lost = "forbidden"
             (GOOD.replace("faults = [\"kill\"]", "faults = [\"delay\"]\nlinks = \"sideways\""), "sideways"),
             (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"vm\""), "vm"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"docker\"").replace("[\"kill\"]", "[\"kill\", \"partition_node\"]"), "partition_node fault is not available on the docker platform"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\""), "needs bootstrap"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\""), "nemesis.target Random"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\"").replace("[\"kill\"]", "[\"power_loss\"]"), "power_loss fault is not available on the external platform"),
+            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h\""), "not host:port"),
+            (GOOD.replace("seed = 3", "seed = 3\nbootstrap = \"h:1\""), "only for platform = \"external\""),
             ("name = ".to_string(), "not valid"),
         ];
         for (text, needle) in cases {

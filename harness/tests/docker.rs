@@ -2,8 +2,10 @@
 //! three-broker cluster with its controller, with librdkafka producing and consuming from this
 //! host; the leader's container SIGKILLed under acks=all; `kaos run --platform docker` on the demo
 //! scenario and on leader-kill-acks-all; a power loss through lazyfs under a container's bind
-//! mount; everything labelled removed after a failed run and after Ctrl-C; and
-//! docker/compose.yaml brought up and used by kcat.
+//! mount; partitions on containers dropping real packets and healing, and
+//! partition-leader-acks-all on docker; everything labelled removed after a failed run and after
+//! Ctrl-C; and docker/compose.yaml brought up, used by kcat, and run against by `kaos run
+//! --bootstrap` (the external platform).
 //!
 //! These tests need a Docker engine (CI has one). Without one they fail and say so: they never
 //! pass silently. Images are built here from the broker binary (`kaos image`), never pulled.
@@ -492,4 +494,220 @@ fn docker_compose_brings_up_a_cluster_that_kcat_can_use() {
     for k in 1..=3 {
         assert!(listing.contains(&format!("broker {k} at 172.28.0.1{k}:9092")), "{listing}");
     }
+
+    // `kaos run --bootstrap`: the same cluster as an external platform. A scenario that kills a
+    // node is refused at load; one whose faults hit only its own clients runs to its verdict.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let mut cmd = Command::new(kaos());
+    cmd.arg("run").arg(demo()).arg("--store").arg(&store).args(["--bootstrap", bootstrap]);
+    let out = cmd.output().expect("kaos run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("kill fault is not available on the external platform") || stderr.contains("not control"), "{stderr}");
+    let scenario = tmp.path().join("external.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "external-acks-all"
+duration_s = 12
+seed = 3
+[cluster]
+brokers = 3
+[topic]
+name = "ext"
+partitions = 2
+replication_factor = 3
+[[clients]]
+kind = "producer"
+mode = "async"
+rate_per_s = 300
+config = { "acks" = "all", "enable.idempotence" = "false", "message.timeout.ms" = "20000" }
+[[clients]]
+kind = "consumer"
+[nemesis]
+faults = ["kill"]
+interval_s = 4.0
+down_s = 1.0
+target = "consumer-1"
+[expect]
+lost = "forbidden"
+duplicates = "allowed"
+nonmonotonic_poll = "allowed"
+"#,
+    )
+    .expect("scenario");
+    for _ in 0..2 {
+        let mut cmd = Command::new(kaos());
+        cmd.arg("run").arg(&scenario).arg("--store").arg(&store).args(["--bootstrap", bootstrap]);
+        let out = cmd.output().expect("kaos run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    }
+    // Two runs, two topics of their own on the cluster; no node was started or killed by kaos.
+    let mut topics = BTreeSet::new();
+    for run in std::fs::read_dir(store.join("external-acks-all")).expect("runs").flatten() {
+        if run.file_type().expect("type").is_symlink() || !run.path().join("history.jsonl").is_file() {
+            continue;
+        }
+        let ops = history(&run.path());
+        assert!(!ops.iter().any(|o| o["f"] == "node_start"), "the external platform starts no node");
+        assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["value"]["node"] == "consumer-1" && o["type"] == "ok"), "the consumer process was killed");
+        let start = ops.iter().find(|o| o["f"] == "final_read" && o["type"] == "invoke").expect("final read");
+        topics.insert(start["value"]["topic"].as_str().expect("topic").to_string());
+    }
+    assert_eq!(topics.len(), 2, "each run wrote a topic of its own: {topics:?}");
+    assert!(topics.iter().all(|t| t.starts_with("ext-")), "{topics:?}");
+    let out = kcat(&["-b", bootstrap, "-L"], b"");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(topics.iter().all(|t| listing.contains(&format!("topic \"{t}\""))), "{listing}");
+}
+
+/// A TCP connection to `addr` made from inside the network namespace of process `pid` (a
+/// container's): a short-lived thread enters the namespace (setns affects only that thread).
+fn connects_from(pid: u32, addr: std::net::SocketAddr) -> bool {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the container's network namespace");
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+    })
+    .join()
+    .expect("the namespace thread")
+}
+
+fn connects(addr: std::net::SocketAddr) -> bool {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
+/// The host PID of the running container of node `node` of the run whose directory is `run_dir`.
+fn container_pid(run_dir: &Path, node: &str) -> u32 {
+    let label = format!("label=org.kaos.run_dir={}", run_dir.display());
+    let names = docker(&["ps", "--filter", &label, "--format", "{{.Names}}"]);
+    let name = names.lines().find(|n| n.ends_with(&format!("-{node}"))).unwrap_or_else(|| panic!("no running container of {node} in {names:?}"));
+    docker(&["inspect", "--format", "{{.State.Pid}}", name]).trim().parse().expect("a PID")
+}
+
+#[test]
+fn a_partition_on_docker_drops_real_packets_between_containers_and_heals() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    // n1 cut off from n2, n3 and the clients for 8 s, then its links delayed (through the proxies
+    // on the host, which every broker advertises), in turn.
+    let scenario = tmp.path().join("isolate.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "docker-isolate"
+duration_s = 28
+seed = 5
+[cluster]
+brokers = 3
+settings = { "min.insync.replicas" = 2, "broker.session.timeout.ms" = 3000, "broker.heartbeat.interval.ms" = 500, "replica.lag.time.max.ms" = 3000 }
+controller_settings = { "broker.session.timeout.ms" = 3000 }
+[topic]
+name = "kaos"
+partitions = 1
+replication_factor = 3
+[[clients]]
+kind = "producer"
+rate_per_s = 200
+config = { "acks" = "all", "message.timeout.ms" = "30000", "enable.idempotence" = "false" }
+[nemesis]
+faults = ["partition_node", "delay"]
+interval_s = 3.0
+down_s = 8.0
+target = "n1"
+[expect]
+lost = "forbidden"
+duplicates = "allowed"
+"#,
+    )
+    .expect("scenario");
+    let mut child = kaos_run(&scenario, &store, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kaos run");
+    let history_path = store.join("latest/history.jsonl");
+    let ops = |path: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    };
+    let has = |ops: &[serde_json::Value], f: &str| ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == f && o["type"] == "ok");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !has(&ops(&history_path), "isolate") {
+        assert!(Instant::now() < deadline, "the partition started in time");
+        assert!(child.try_wait().expect("try_wait").is_none(), "kaos run ended before the partition");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run_dir = std::fs::canonicalize(store.join("latest")).expect("run dir");
+    let started = ops(&history_path);
+    let addr_of = |node: &str| -> std::net::SocketAddr {
+        let op = started.iter().find(|o| o["f"] == "node_start" && o["value"]["node"] == node).expect("node_start");
+        op["value"]["addr"].as_str().expect("addr").parse().expect("a socket address")
+    };
+    let (n1, n2, n3) = (addr_of("n1"), addr_of("n2"), addr_of("n3"));
+    let n2_pid = container_pid(&run_dir, "n2");
+    let n1_pid = container_pid(&run_dir, "n1");
+    let during = [
+        ("host → n1", connects(n1)),
+        ("n2 → n1", connects_from(n2_pid, n1)),
+        ("n1 → n3", connects_from(n1_pid, n3)),
+        ("host → n2", connects(n2)),
+        ("n2 → n3", connects_from(n2_pid, n3)),
+    ];
+    assert!(!has(&ops(&history_path), "heal"), "the probes ran inside the partition (8 s); a heal came first, so they prove nothing");
+    assert_eq!(
+        during.map(|(what, ok)| (what, ok)),
+        [("host → n1", false), ("n2 → n1", false), ("n1 → n3", false), ("host → n2", true), ("n2 → n3", true)],
+        "during the partition n1 is unreachable from the clients and the other nodes, and the rest still talk"
+    );
+    while !has(&ops(&history_path), "heal") {
+        assert!(Instant::now() < deadline, "the partition healed in time");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(connects(n1) && connects_from(n2_pid, n1) && connects_from(n1_pid, n3), "after the heal n1 is reachable again");
+
+    let out = child.wait_with_output().expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    let ops = history(&run_dir);
+    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"), "the delay on n1's proxy was put in force");
+    let network = ops.iter().find(|o| o["f"] == "network").expect("a network op");
+    let gateway = format!("{}.1:", n1.ip().to_string().rsplit_once('.').expect("dotted").0);
+    assert!(network["value"]["bootstrap"].as_str().is_some_and(|b| b.split(',').all(|a| a.starts_with(&gateway))), "the clients went through the proxies: {network}");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+#[test]
+fn partition_leader_acks_all_holds_on_the_docker_platform() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/partition-leader-acks-all.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "20"]).output().expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    let ops = history(&store.join("latest"));
+    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "isolate" && o["type"] == "ok"), "the leader's container was cut off at least once");
+    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "heal" && o["type"] == "ok"), "and healed");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+#[test]
+fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/reset-acks-all.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    let ops = history(&store.join("latest"));
+    let network = ops.iter().find(|o| o["f"] == "network").expect("a network op");
+    let node: std::net::SocketAddr = network["value"]["nodes"][0]["addr"].as_str().expect("addr").parse().expect("addr");
+    let bootstrap = network["value"]["bootstrap"].as_str().expect("bootstrap");
+    let std::net::IpAddr::V4(ip) = node.ip() else { panic!("an IPv4 node address: {node}") };
+    let [a, b, c, _] = ip.octets();
+    assert!(bootstrap.starts_with(&format!("{a}.{b}.{c}.1:")), "the clients reach the broker through its proxy on the host's gateway address: {bootstrap} (node {node})");
+    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"), "the resets were made");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
 }

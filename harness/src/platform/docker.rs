@@ -15,14 +15,35 @@
 //! made, so that the broker in the container writes through it; a power loss is a
 //! `docker kill -s KILL`, then SIGUSR1 to that node's lazyfs.
 //!
+//! Partitions (`partition_node`, `partition_halves`, `partition_clients`) drop real packets: an
+//! nftables table `kaos_<harness pid>` in each affected container's network namespace, loaded from
+//! the host with `nsenter -t <container pid> -n nft -f -` (root), dropping by address (the other
+//! nodes' container addresses; the clients are the host, i.e. the network's gateway address). Heal
+//! deletes the tables; a container that was restarted meanwhile has a fresh namespace without them,
+//! and the tables die with the containers in any case.
+//!
+//! Link faults go through the userspace [`Proxy`] on this host, one in front of each broker,
+//! listening on the network's gateway address; each broker advertises its proxy, so clients and
+//! the other brokers (replication) reach it through the proxy, which tells a broker's connection
+//! from a client's by its source address (a node's container address). It relays a client's
+//! connection from the gateway address; with partitions in the same run it relays a broker's from
+//! a second address of this host on the run's bridge (`.254`, added to the bridge, which the
+//! network's removal takes away), so that a node's partition rules can tell a relayed broker from a
+//! client, as on the local platform; a partition also cuts a node's links through the proxies of
+//! the nodes on the other side (by the proxies' ports).
+//!
 //! The engine is driven through the `docker` CLI, which negotiates the API version with any
-//! engine.
+//! engine. The run-time paths (kill, restart) keep to as few CLI calls as they can: a call costs
+//! a process start and a round trip to the engine, and on a loaded two-core machine a restart that
+//! asked the engine about the container after every readiness probe took seconds.
 
 use super::local::{power_losses, probe, read_ready, start_lazyfs, Role};
 use crate::limits::{
     DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
+use crate::netns::Endpoint;
 use crate::process;
+use crate::proxy::{LinkFault, Links, Proxy, Sources};
 use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -50,6 +71,8 @@ pub struct Node {
     created: bool,
     running: bool,
     paused: bool,
+    /// The host PID of the container's process while it runs (asked once per start).
+    pid: Option<u32>,
     /// The `kaos lazyfs` daemon serving this node's data directory, when the cluster runs on it.
     lazyfs: Option<tokio::process::Child>,
 }
@@ -82,6 +105,17 @@ pub struct DockerPlatform {
     pub nodes: Vec<Node>,
     /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
     lazyfs: Option<(PathBuf, u64)>,
+    /// The network's gateway: this host's address on it, where client connections come from.
+    gateway: Ipv4Addr,
+    /// The proxy in front of each broker (by node index), when the run has link faults.
+    proxies: Vec<Option<Proxy>>,
+    /// The nodes (by index) holding this run's partition table now.
+    ruled: Vec<usize>,
+    /// The bridge's name on this host (set at creation, so that an address can be added to it).
+    bridge: String,
+    /// With link faults and partitions together: this host's second address on the bridge, from
+    /// which the proxies relay the brokers' connections.
+    relay: Option<Ipv4Addr>,
 }
 
 impl DockerPlatform {
@@ -92,11 +126,27 @@ impl DockerPlatform {
         let image = ensure_image(broker_bin).await?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let id = format!("kaos-{}-{:x}", std::process::id(), nanos & 0xffff_ffff);
+        // An interface name has at most 15 bytes.
+        let bridge = format!("kd{:012x}", fnv1a(&[id.as_bytes()]) & 0xffff_ffff_ffff);
         let run_dir = std::path::absolute(nodes_dir.parent().unwrap_or(nodes_dir)).unwrap_or_else(|_| nodes_dir.to_path_buf());
         // Built before anything is created, so that its Drop removes whatever exists if a later
         // step fails.
-        let mut platform = DockerPlatform { image, id, run_dir: run_dir.display().to_string(), network_created: false, nodes: Vec::new(), lazyfs: None };
+        let mut platform = DockerPlatform {
+            image,
+            id,
+            run_dir: run_dir.display().to_string(),
+            network_created: false,
+            nodes: Vec::new(),
+            lazyfs: None,
+            gateway: Ipv4Addr::UNSPECIFIED,
+            proxies: Vec::new(),
+            ruled: Vec::new(),
+            bridge,
+            relay: None,
+        };
         let subnet = platform.create_network().await?;
+        // `docker network create --subnet` gives the bridge the first address.
+        platform.gateway = Ipv4Addr::new(subnet[0], subnet[1], subnet[2], 1);
         let ip = |host: u8| SocketAddr::from((Ipv4Addr::new(subnet[0], subnet[1], subnet[2], host), NODE_PORT));
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
@@ -122,7 +172,7 @@ impl DockerPlatform {
         let text = toml::to_string(&config).context("writing a node config")?;
         std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
         let container = format!("{}-{name}", self.id);
-        self.nodes.push(Node { name, role, addr, dir, container, created: false, running: false, paused: false, lazyfs: None });
+        self.nodes.push(Node { name, role, addr, dir, container, created: false, running: false, paused: false, pid: None, lazyfs: None });
         Ok(())
     }
 
@@ -134,8 +184,9 @@ impl DockerPlatform {
         for _ in 0..DOCKER_SUBNET_ATTEMPTS_MAX {
             let subnet = [172, 29, third];
             let cidr = format!("{}.{}.{}.0/24", subnet[0], subnet[1], subnet[2]);
+            let bridge_option = format!("com.docker.network.bridge.name={}", self.bridge);
             let result = docker(&[
-                "network", "create", "--driver", "bridge", "--subnet", &cidr,
+                "network", "create", "--driver", "bridge", "--subnet", &cidr, "--opt", &bridge_option,
                 "--label", &self.label(), "--label", &self.dir_label(), &self.id,
             ])
             .await;
@@ -171,8 +222,167 @@ impl DockerPlatform {
         self.nodes.iter().filter(|n| matches!(n.role, Role::Broker { .. }))
     }
 
+    /// The brokers' addresses as clients should use them (their proxies', when they have one).
     pub fn bootstrap(&self) -> String {
-        self.brokers().map(|n| n.addr.to_string()).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.role, Role::Broker { .. }))
+            .map(|(i, n)| self.proxies.get(i).and_then(Option::as_ref).map_or(n.addr, |p| p.addr).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// For link faults: a proxy on this host (on the gateway address) in front of each broker,
+    /// which the broker advertises (unless the scenario set its own `advertised.listener`); with
+    /// `partitions` too, the relay address on the bridge (needs root). Partitions need nothing
+    /// else set up: their tables are loaded when they start. Call before the first start.
+    pub async fn use_network(&mut self, proxies: bool, partitions: bool) -> Result<()> {
+        if !proxies {
+            return Ok(());
+        }
+        if partitions {
+            let o = self.gateway.octets();
+            let relay = Ipv4Addr::new(o[0], o[1], o[2], 254);
+            let out = std::process::Command::new("ip")
+                .args(["addr", "add", &format!("{relay}/24"), "dev", &self.bridge])
+                .stdin(Stdio::null())
+                .output()
+                .context("running ip (iproute2) to add the relay address to the run's bridge")?;
+            if !out.status.success() {
+                bail!("adding {relay} to the bridge {}: {}", self.bridge, String::from_utf8_lossy(&out.stderr).trim());
+            }
+            self.relay = Some(relay);
+        }
+        let node_ips: Vec<Ipv4Addr> = self.nodes.iter().filter_map(|n| match n.addr.ip() {
+            std::net::IpAddr::V4(ip) => Some(ip),
+            std::net::IpAddr::V6(_) => None,
+        }).collect();
+        self.proxies = (0..self.nodes.len()).map(|_| None).collect();
+        for i in 0..self.nodes.len() {
+            if !matches!(self.nodes[i].role, Role::Broker { .. }) {
+                continue;
+            }
+            let sources = Sources { node_ips: node_ips.clone(), client_src: self.gateway, relay_src: self.relay.unwrap_or(self.gateway) };
+            let proxy = Proxy::start(SocketAddr::from((self.gateway, 0)), self.nodes[i].addr, Some(sources)).await?;
+            let path = self.nodes[i].dir.join("config.toml");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let mut config: toml::Table = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+            if config.get("advertised.listener").and_then(|v| v.as_str()) == Some(self.nodes[i].addr.to_string().as_str()) {
+                config.insert("advertised.listener".into(), toml::Value::String(proxy.addr.to_string()));
+                std::fs::write(&path, toml::to_string(&config)?).with_context(|| format!("writing {}", path.display()))?;
+            }
+            self.proxies[i] = Some(proxy);
+        }
+        Ok(())
+    }
+
+    /// Drops every packet across each cut (both directions) until [`Self::heal_network`],
+    /// replacing any partition in force: a table in each affected node's network namespace.
+    pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
+        let mut rules: std::collections::BTreeMap<usize, (Vec<String>, Vec<String>)> = std::collections::BTreeMap::new();
+        for (a, b) in cuts {
+            if a.iter().any(|e| b.contains(e)) {
+                bail!("a partition cannot put an endpoint on both sides: {a:?} / {b:?}");
+            }
+            for (mine, theirs) in [(a, b), (b, a)] {
+                for me in mine {
+                    let Endpoint::Node(i) = *me else { continue };
+                    let entry = rules.entry(i).or_default();
+                    for other in theirs {
+                        self.rules_against(*other, &mut entry.0, &mut entry.1);
+                    }
+                }
+            }
+        }
+        self.heal_partition()?;
+        let table = partition_table();
+        for (i, (input, output)) in rules {
+            let node = &self.nodes[i];
+            let pid = node.pid.filter(|_| node.running).with_context(|| format!("node {} is not running: its packets cannot be filtered", node.name))?;
+            let script = format!(
+                "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n chain input {{ type filter hook input priority -10; policy accept;\n{}\n }}\n chain output {{ type filter hook output priority -10; policy accept;\n{}\n }}\n}}\n",
+                input.join("\n"),
+                output.join("\n"),
+            );
+            self.ruled.push(i);
+            nft_in_container(pid, &script).with_context(|| format!("partitioning node {}", node.name))?;
+        }
+        Ok(())
+    }
+
+    /// The rules, in one node's namespace, that cut it from `other`: by address, and with proxies
+    /// also its links through `other`'s proxy (this host's gateway address and that proxy's
+    /// port); the clients are the gateway address, except the proxies' ports (the node's own
+    /// links through them) and the relay address (brokers relayed to it).
+    fn rules_against(&self, other: Endpoint, input: &mut Vec<String>, output: &mut Vec<String>) {
+        let host = self.gateway;
+        let port_of = |j: usize| self.proxies.get(j).and_then(Option::as_ref).map(|p| p.addr.port());
+        match other {
+            Endpoint::Node(j) => {
+                let ip = self.nodes[j].addr.ip();
+                input.push(format!("  ip saddr {ip} drop"));
+                output.push(format!("  ip daddr {ip} drop"));
+                if let Some(port) = port_of(j) {
+                    input.push(format!("  ip saddr {host} tcp sport {port} drop"));
+                    output.push(format!("  ip daddr {host} tcp dport {port} drop"));
+                }
+            }
+            Endpoint::Clients => {
+                let ports: Vec<String> = (0..self.nodes.len()).filter_map(port_of).map(|p| p.to_string()).collect();
+                if ports.is_empty() {
+                    input.push(format!("  ip saddr {host} drop"));
+                    output.push(format!("  ip daddr {host} drop"));
+                } else {
+                    let set = ports.join(", ");
+                    input.push(format!("  ip saddr {host} tcp sport != {{ {set} }} drop"));
+                    input.push(format!("  ip saddr {host} meta l4proto != tcp drop"));
+                    output.push(format!("  ip daddr {host} tcp dport != {{ {set} }} drop"));
+                    output.push(format!("  ip daddr {host} meta l4proto != tcp drop"));
+                }
+            }
+        }
+    }
+
+    /// Removes this run's partition table from every node that has one. A node that is not
+    /// running, or was restarted (a new namespace), has none left.
+    fn heal_partition(&mut self) -> Result<()> {
+        let table = partition_table();
+        let mut first_error = None;
+        for i in std::mem::take(&mut self.ruled) {
+            let node = &self.nodes[i];
+            let Some(pid) = node.pid.filter(|_| node.running) else { continue };
+            if let Err(e) = nft_in_container(pid, &format!("delete table inet {table}\n")) {
+                if !format!("{e:#}").contains("No such file or directory") {
+                    first_error.get_or_insert(e.context(format!("healing node {}", node.name)));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Puts a link fault on node `i`'s proxy (None lifts it).
+    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
+        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        proxy.set_fault(fault);
+        Ok(())
+    }
+
+    /// Resets the connections through node `i`'s proxy on `links`.
+    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        proxy.reset(links);
+        Ok(())
+    }
+
+    /// Lifts every partition and link fault; true if the run has network faults to heal.
+    pub fn heal_network(&mut self) -> Result<bool> {
+        for proxy in self.proxies.iter().flatten() {
+            proxy.set_fault(None);
+        }
+        let had = !self.proxies.is_empty() || !self.ruled.is_empty();
+        self.heal_partition()?;
+        Ok(had)
     }
 
     fn controller_addr(&self) -> Option<SocketAddr> {
@@ -226,13 +436,19 @@ impl DockerPlatform {
             docker(&args).await.with_context(|| format!("starting the container of node {}", node.name))?;
         }
         node.running = true;
+        // Asked once: while the node starts, whether it is still alive is read from /proc, not
+        // from the engine (a CLI call per probe stole the CPU the starting broker needed).
+        let pid = pid(&node.container).await.ok().filter(|&p| p != 0);
+        node.pid = pid;
         let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
         loop {
             if probe(node.addr).await {
                 break;
             }
-            if !container_running(&node.container).await {
+            let alive = pid.is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
+            if !alive && !container_running(&node.container).await {
                 node.running = false;
+                node.pid = None;
                 save_log(node).await;
                 bail!("node {} exited while starting; see {}", node.name, node.log_path().display());
             }
@@ -242,20 +458,28 @@ impl DockerPlatform {
             }
             tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
         }
-        pid(&node.container).await
+        match pid {
+            Some(p) => Ok(p),
+            None => self::pid(&node.container).await,
+        }
     }
 
-    /// `docker kill -s KILL`, then waits until the engine has seen the container exit (so that
-    /// it can be started again). Returns the PID it had.
+    /// SIGKILL to the container's process (its host PID, known since the start: the process
+    /// dies at once, with no engine round trip before it; `docker kill -s KILL` when the PID is
+    /// unknown or cannot be signalled), then waits until the engine has seen the container exit
+    /// (so that it can be started again). Returns the PID it had.
     pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
         let node = &mut self.nodes[i];
         if !node.running {
             return Ok(None);
         }
-        let pid = pid(&node.container).await.ok();
+        let pid = node.pid.take();
         node.running = false;
         node.paused = false;
-        docker(&["kill", "--signal", "KILL", &node.container]).await.with_context(|| format!("killing node {}", node.name))?;
+        let signalled = pid.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::Signal::SIGKILL).is_ok());
+        if !signalled {
+            docker(&["kill", "--signal", "KILL", &node.container]).await.with_context(|| format!("killing node {}", node.name))?;
+        }
         docker(&["wait", &node.container]).await.with_context(|| format!("waiting for node {} to exit", node.name))?;
         Ok(pid)
     }
@@ -294,7 +518,7 @@ impl DockerPlatform {
             .await
             .with_context(|| format!("{} node {}", if pause { "pausing" } else { "unpausing" }, node.name))?;
         node.paused = pause;
-        pid(&node.container).await.map(Some)
+        Ok(node.pid)
     }
 
     /// Stops every node gracefully (`docker stop`: SIGTERM, then SIGKILL after a grace period),
@@ -313,6 +537,7 @@ impl DockerPlatform {
                     eprintln!("kaos: stopping node {}: {e:#}", node.name);
                 }
                 node.running = false;
+                node.pid = None;
             }
             if node.created {
                 save_log(node).await;
@@ -324,6 +549,8 @@ impl DockerPlatform {
     /// whose creation was interrupted goes too), then stops every lazyfs daemon and makes sure no
     /// mount is left.
     pub async fn remove_all(&mut self) {
+        self.proxies.clear();
+        self.ruled.clear();
         match remove_labelled(&self.label(), self.network_created.then_some(self.id.as_str())).await {
             Ok(()) => {
                 self.network_created = false;
@@ -377,6 +604,48 @@ impl DockerPlatform {
             let _ = std::process::Command::new("docker").args(["network", "rm", &self.id]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
+}
+
+/// This harness's partition table: one name per harness process, as on the local platform.
+fn partition_table() -> String {
+    format!("kaos_{}", std::process::id())
+}
+
+/// Runs an nft script in the network namespace of the process `pid` (a container's), from this
+/// host: `nsenter -t PID -n nft -f -` (needs root). Only the network namespace is entered, so the
+/// host's nft runs, whatever the image holds.
+fn nft_in_container(pid: u32, script: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-n", "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running nsenter (util-linux) for nft")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).context("writing the nft script")?;
+    }
+    let out = child.wait_with_output().context("running nsenter nft")?;
+    if !out.status.success() {
+        bail!("nft in the namespace of PID {pid}: {}\n{script}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// Whether partitions can be made on containers here: root (nsenter into another process's
+/// namespace), `nsenter` and `nft`.
+pub fn partitions_available() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("partitions on the docker platform need root (nsenter into each container's network namespace to load nftables rules)".into());
+    }
+    for (tool, package) in [("nsenter", "util-linux"), ("nft", "nftables")] {
+        let ok = std::process::Command::new(tool).arg("--version").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("partitions on the docker platform need `{tool}` (Debian package {package})"));
+        }
+    }
+    Ok(())
 }
 
 /// Removes the containers carrying `label` (`key=value`), then the network `network`.

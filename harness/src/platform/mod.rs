@@ -1,10 +1,13 @@
 //! Platforms know how to start, stop, kill and restart a node; the nemesis only asks them to.
 //! `local` runs broker nodes as child processes on this machine; `docker` runs each node in its
-//! own container on a private network. [`Platform`] is the one the run loop and the nemesis use.
+//! own container on a private network; `external` is a cluster kaos neither starts nor controls.
+//! [`Platform`] is the one the run loop and the nemesis use.
 
 pub mod docker;
+pub mod external;
 pub mod local;
 pub use docker::DockerPlatform;
+pub use external::ExternalPlatform;
 pub use local::LocalPlatform;
 
 use crate::netns::Endpoint;
@@ -18,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub enum Platform {
     Local(LocalPlatform),
     Docker(DockerPlatform),
+    External(ExternalPlatform),
 }
 
 /// Forwards a method to whichever platform this is.
@@ -26,6 +30,7 @@ macro_rules! each {
         match $self {
             Platform::Local($p) => $e,
             Platform::Docker($p) => $e,
+            Platform::External($p) => $e,
         }
     };
 }
@@ -48,6 +53,10 @@ impl Platform {
                     p.use_lazyfs(kaos_bin, scenario.seed);
                 }
                 Platform::Docker(p)
+            }
+            PlatformKind::External => {
+                let bootstrap = scenario.bootstrap.as_deref().ok_or_else(|| anyhow::anyhow!("platform external needs bootstrap addresses"))?;
+                Platform::External(ExternalPlatform::new(bootstrap))
             }
         })
     }
@@ -95,44 +104,51 @@ impl Platform {
         match self {
             Platform::Local(p) => p.pause(i, pause),
             Platform::Docker(p) => p.pause(i, pause).await,
+            Platform::External(p) => p.pause(i, pause).await,
         }
     }
-    /// For network faults (local only: the docker platform refuses them at load).
-    pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
+    /// For network faults: namespaces and proxies (local), proxies (docker; partitions need no
+    /// set-up there). The external platform refuses network faults at load.
+    pub async fn use_network(&mut self, proxies: bool, partitions: bool) -> Result<()> {
         match self {
             Platform::Local(p) => p.use_network(proxies).await,
-            Platform::Docker(_) => anyhow::bail!("network faults are not available on the docker platform"),
+            Platform::Docker(p) => p.use_network(proxies, partitions).await,
+            Platform::External(_) => anyhow::bail!("network faults need nodes this run controls; the external platform has none"),
         }
     }
     pub fn netns_name(&self, i: usize) -> Option<&str> {
         match self {
             Platform::Local(p) => p.netns_name(i),
-            Platform::Docker(_) => None,
+            Platform::Docker(_) | Platform::External(_) => None,
         }
     }
     pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
         match self {
             Platform::Local(p) => p.partition(cuts),
-            Platform::Docker(_) => anyhow::bail!("partitions are not available on the docker platform"),
+            Platform::Docker(p) => p.partition(cuts),
+            Platform::External(_) => anyhow::bail!("partitions are not available on the external platform"),
         }
     }
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
         match self {
             Platform::Local(p) => p.link_fault(i, fault),
-            Platform::Docker(_) => anyhow::bail!("link faults are not available on the docker platform"),
+            Platform::Docker(p) => p.link_fault(i, fault),
+            Platform::External(_) => anyhow::bail!("link faults are not available on the external platform"),
         }
     }
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
         match self {
             Platform::Local(p) => p.reset_links(i, links),
-            Platform::Docker(_) => anyhow::bail!("link faults are not available on the docker platform"),
+            Platform::Docker(p) => p.reset_links(i, links),
+            Platform::External(_) => anyhow::bail!("link faults are not available on the external platform"),
         }
     }
     /// Lifts every partition and link fault; whether there was anything to lift.
     pub fn heal_network(&mut self) -> Result<bool> {
         match self {
             Platform::Local(p) => p.heal_network(),
-            Platform::Docker(_) => Ok(false),
+            Platform::Docker(p) => p.heal_network(),
+            Platform::External(_) => Ok(false),
         }
     }
     pub async fn stop_all(&mut self) {
@@ -149,6 +165,7 @@ impl Platform {
                 }
             }
             Platform::Docker(p) => p.remove_all().await,
+            Platform::External(_) => {}
         }
     }
 }
