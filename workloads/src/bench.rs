@@ -140,10 +140,20 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     let started = producer.context().started;
     for index in 0..spec.messages {
         if interval_ns > 0 {
+            // Wait for the message's time without spinning: on a 2-core machine a spinning sender
+            // takes a whole core from the brokers it measures. Sleeps overshoot by tens of µs, so
+            // messages go in small bursts, each stamped with its own send time.
             let due = Duration::from_nanos(index * interval_ns);
-            while started.elapsed() < due {
-                producer.poll(Duration::ZERO);
-                std::hint::spin_loop();
+            loop {
+                let now = started.elapsed();
+                let Some(ahead) = due.checked_sub(now).filter(|a| !a.is_zero()) else {
+                    break;
+                };
+                if ahead >= Duration::from_millis(1) {
+                    producer.poll(Duration::from_millis(ahead.as_millis() as u64));
+                } else {
+                    std::thread::sleep(ahead);
+                }
             }
         }
         loop {
