@@ -1,7 +1,18 @@
 //! Producer throughput and latency benchmark: one librdkafka producer sends `messages` records
 //! of `message_size_bytes` as fast as it can (or at `rate_per_s`), and delivery reports give the
-//! throughput and the produce latency distribution. No history is written: this measures the
+//! throughput and the send→ack latency distribution. No history is written: this measures the
 //! broker, not the harness.
+//!
+//! Two latencies, defined apart:
+//! - **send→ack** (`latency_ms_*`): from `send()` to the delivery report, per message (sampled
+//!   evenly). It includes the time the message waits in librdkafka's accumulator (up to
+//!   `linger.ms`), the request's time in librdkafka's output queue, and the request round trip.
+//! - **produce request round trip** (`request_rtt`): librdkafka's own `rtt` statistic of the
+//!   partition leader's connection (request written to the socket → response read), what Kafka's
+//!   Java producer calls request latency. librdkafka keeps it in windows of
+//!   `statistics.interval.ms`; the figures here are the largest of the windows' percentiles, so
+//!   an upper bound of the run's own percentile (no window has more than 1 % of its requests above
+//!   its p99, so no more than 1 % of all requests are above the largest p99).
 
 use crate::limits::POLL_WAIT_MS;
 use crate::WorkloadError;
@@ -10,13 +21,20 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
+use rdkafka::statistics::{Statistics, Window};
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Latency samples kept at most (every message is counted; latency is sampled evenly).
 pub const LATENCY_SAMPLES_MAX: usize = 1 << 20;
+/// librdkafka's statistics interval: the window of its rtt and queue-latency percentiles.
+pub const STATISTICS_INTERVAL_MS: u64 = 1_000;
+/// Statistics windows kept at most.
+pub const STATISTICS_WINDOWS_MAX: usize = 4_096;
 
 #[derive(Debug, Clone)]
 pub struct BenchSpec {
@@ -27,6 +45,33 @@ pub struct BenchSpec {
     /// 0 = as fast as possible.
     pub rate_per_s: u64,
     pub config: BTreeMap<String, String>,
+    /// Where to write the latency samples as CSV (`sent_ms,latency_ms`, in send order), if anywhere.
+    pub samples_csv: Option<PathBuf>,
+}
+
+/// Percentiles of one librdkafka statistics figure over the run, in milliseconds: the largest of
+/// the per-window values (see the module comment), and the number of values in all windows.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WindowedLatency {
+    pub count: i64,
+    pub windows: usize,
+    pub ms_p50_max: f64,
+    pub ms_p99_max: f64,
+    pub ms_max: f64,
+}
+
+impl WindowedLatency {
+    fn of(windows: &[Window]) -> WindowedLatency {
+        let ms = |us: i64| us as f64 / 1000.0;
+        let used: Vec<&Window> = windows.iter().filter(|w| w.cnt > 0).collect();
+        WindowedLatency {
+            count: used.iter().map(|w| w.cnt).sum(),
+            windows: used.len(),
+            ms_p50_max: ms(used.iter().map(|w| w.p50).max().unwrap_or(0)),
+            ms_p99_max: ms(used.iter().map(|w| w.p99).max().unwrap_or(0)),
+            ms_max: ms(used.iter().map(|w| w.max).max().unwrap_or(0)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +84,21 @@ pub struct BenchResult {
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_max: f64,
+    /// Produce request round trip to the partition leader (librdkafka's `rtt`).
+    pub request_rtt: WindowedLatency,
+    /// Time messages waited in librdkafka's partition queue before their request was made
+    /// (`int_latency`: linger and batching).
+    pub queue_wait: WindowedLatency,
+    /// Time requests waited in librdkafka's output buffer before being written (`outbuf_latency`).
+    pub send_wait: WindowedLatency,
+}
+
+/// librdkafka's per-window statistics of the partition leader's connection.
+#[derive(Default)]
+struct LeaderWindows {
+    rtt: Vec<Window>,
+    int_latency: Vec<Window>,
+    outbuf_latency: Vec<Window>,
 }
 
 struct Counter {
@@ -46,10 +106,27 @@ struct Counter {
     acked: AtomicU64,
     failed: AtomicU64,
     sample_every: u64,
-    latencies_us: Mutex<Vec<u32>>,
+    /// (sent µs since the start, latency µs) in delivery order.
+    latencies_us: Mutex<Vec<(u64, u32)>>,
+    /// `topic-partition` key of librdkafka's per-broker `toppars`: the leader's connection holds it.
+    toppar: String,
+    windows: Mutex<LeaderWindows>,
 }
 
-impl ClientContext for Counter {}
+impl ClientContext for Counter {
+    fn stats(&self, statistics: Statistics) {
+        let Some(leader) = statistics.brokers.values().find(|b| b.nodeid >= 0 && b.toppars.contains_key(&self.toppar)) else {
+            return;
+        };
+        if let Ok(mut w) = self.windows.lock() {
+            if w.rtt.len() < STATISTICS_WINDOWS_MAX {
+                w.rtt.extend(leader.rtt.clone());
+                w.int_latency.extend(leader.int_latency.clone());
+                w.outbuf_latency.extend(leader.outbuf_latency.clone());
+            }
+        }
+    }
+}
 
 impl ProducerContext for Counter {
     /// Microseconds since the start at which the message was handed to librdkafka, and its index.
@@ -64,7 +141,7 @@ impl ProducerContext for Counter {
                     let now_us = self.started.elapsed().as_micros() as u64;
                     if let Ok(mut l) = self.latencies_us.lock() {
                         if l.len() < LATENCY_SAMPLES_MAX {
-                            l.push(now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32);
+                            l.push((sent_us, now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32));
                         }
                     }
                 }
@@ -127,12 +204,15 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     for (k, v) in &spec.config {
         config.set(k, v);
     }
+    config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
     let counter = Counter {
         started: Instant::now(),
         acked: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         sample_every: (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1),
         latencies_us: Mutex::new(Vec::new()),
+        toppar: format!("{}-0", spec.topic),
+        windows: Mutex::new(LeaderWindows::default()),
     };
     let producer: BaseProducer<Counter> = config.create_with_context(counter).map_err(WorkloadError::kafka("creating the producer"))?;
     let value = vec![b'x'; spec.message_size_bytes];
@@ -178,7 +258,19 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     }
     let elapsed_s = started.elapsed().as_secs_f64();
     let acked = ctx.acked.load(Ordering::Relaxed);
-    let mut lat = ctx.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    // One last statistics window for the end of the run.
+    let waited = Instant::now();
+    let windows_before = ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0);
+    while ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0) == windows_before
+        && waited.elapsed() < Duration::from_millis(2 * STATISTICS_INTERVAL_MS)
+    {
+        producer.poll(Duration::from_millis(POLL_WAIT_MS));
+    }
+    let samples = ctx.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    if let Some(path) = &spec.samples_csv {
+        write_samples(path, &samples)?;
+    }
+    let mut lat: Vec<u32> = samples.iter().map(|&(_, latency_us)| latency_us).collect();
     lat.sort_unstable();
     let pct = |q: f64| -> f64 {
         if lat.is_empty() {
@@ -196,5 +288,23 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         latency_ms_p50: pct(0.5),
         latency_ms_p99: pct(0.99),
         latency_ms_max: pct(1.0),
+        request_rtt: ctx.windows.lock().map(|w| WindowedLatency::of(&w.rtt)).unwrap_or_default(),
+        queue_wait: ctx.windows.lock().map(|w| WindowedLatency::of(&w.int_latency)).unwrap_or_default(),
+        send_wait: ctx.windows.lock().map(|w| WindowedLatency::of(&w.outbuf_latency)).unwrap_or_default(),
     })
+}
+
+/// The latency samples as CSV, `sent_ms,latency_ms`, in send order.
+fn write_samples(path: &std::path::Path, samples: &[(u64, u32)]) -> Result<(), WorkloadError> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "sent_ms,latency_ms")?;
+        for (sent_us, latency_us) in sorted {
+            writeln!(out, "{:.3},{:.3}", sent_us as f64 / 1000.0, f64::from(latency_us) / 1000.0)?;
+        }
+        out.flush()
+    };
+    write().map_err(|e| WorkloadError::Incomplete(format!("writing the latency samples to {}: {e}", path.display())))
 }
