@@ -1,7 +1,12 @@
 //! `kaos bench broker`: producer throughput and latency against a cluster this command starts
 //! (kaos-broker, or another binary with `--broker-bin`) or against any running broker
-//! (`--bootstrap`). Figures go to standard output as JSON and as a readable line; BENCHMARKS.md
+//! (`--bootstrap`). Figures go to standard output as JSON and as readable lines; BENCHMARKS.md
 //! records them. Benchmarks measure; tests never assert on speed.
+//!
+//! Latency is given as send→ack and as produce request latency (see `workloads::bench`); with
+//! started kaos-brokers also as the brokers' own request metrics (`request-metrics.json`, written
+//! at their graceful stop: Produce and Fetch time per stage, a follower's fetch round trips), and
+//! each broker's CPU time, which is the figure to compare on a machine that other work loads.
 
 use crate::platform::LocalPlatform;
 use crate::scenario::Cluster;
