@@ -108,6 +108,11 @@ struct Counter {
     acked: AtomicU64,
     failed: AtomicU64,
     sample_every: u64,
+    /// Send time (µs since the start) of every `sample_every`th message, by index / sample_every:
+    /// kept here rather than boxed into each message, so that sending allocates nothing per
+    /// message and delivery frees nothing (a free on the delivery thread of a block allocated on
+    /// the sending thread is among the dearest things the producer process did).
+    sent_us: Box<[AtomicU64]>,
     /// (sent µs since the start, latency µs) in delivery order.
     latencies_us: Mutex<Vec<(u64, u32)>>,
     /// `topic-partition` key of librdkafka's per-broker `toppars`: the leader's connection holds it.
@@ -131,15 +136,19 @@ impl ClientContext for Counter {
 }
 
 impl ProducerContext for Counter {
-    /// Microseconds since the start at which the message was handed to librdkafka, and its index.
-    type DeliveryOpaque = Box<(u64, u64)>;
+    /// The message's index.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Box<(u64, u64)>) {
-        let (index, sent_us) = *opaque;
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let index = index as u64;
         match result {
             Ok(_) => {
                 self.acked.fetch_add(1, Ordering::Relaxed);
-                if index % self.sample_every == 0 {
+                let sent = (index % self.sample_every == 0)
+                    .then(|| self.sent_us.get((index / self.sample_every) as usize))
+                    .flatten();
+                if let Some(sent) = sent {
+                    let sent_us = sent.load(Ordering::Relaxed);
                     let now_us = self.started.elapsed().as_micros() as u64;
                     if let Ok(mut l) = self.latencies_us.lock() {
                         if l.len() < LATENCY_SAMPLES_MAX {
@@ -207,11 +216,13 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         config.set(k, v);
     }
     config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+    let sample_every = (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1);
     let counter = Counter {
         started: Instant::now(),
         acked: AtomicU64::new(0),
         failed: AtomicU64::new(0),
-        sample_every: (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1),
+        sample_every,
+        sent_us: (0..spec.messages.div_ceil(sample_every)).map(|_| AtomicU64::new(0)).collect(),
         latencies_us: Mutex::new(Vec::new()),
         toppar: format!("{}-0", spec.topic),
         windows: Mutex::new(LeaderWindows::default()),
@@ -225,8 +236,10 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     let value = vec![b'x'; spec.message_size_bytes];
     let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
     let started = producer.context().started;
+    // Messages below this index are due (read the clock once per burst, not once per message).
+    let mut due_below = 0u64;
     for index in 0..spec.messages {
-        if interval_ns > 0 {
+        if interval_ns > 0 && index >= due_below {
             // Wait for the message's time without spinning: on a 2-core machine a spinning sender
             // takes a whole core from the brokers it measures. A message due within
             // PACING_SLACK_US goes now, so that messages go in small bursts (each stamped with its
@@ -239,15 +252,22 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
                     .checked_sub(now)
                     .filter(|a| *a > Duration::from_micros(PACING_SLACK_US))
                 else {
+                    let horizon_ns = (now + Duration::from_micros(PACING_SLACK_US)).as_nanos() as u64;
+                    due_below = horizon_ns / interval_ns + 1;
                     break;
                 };
                 std::thread::sleep(ahead);
             }
         }
         loop {
-            let sent_us = started.elapsed().as_micros() as u64;
-            let record: BaseRecord<'_, (), [u8], Box<(u64, u64)>> =
-                BaseRecord::with_opaque_to(&spec.topic, Box::new((index, sent_us))).payload(&value[..]);
+            if index % sample_every == 0 {
+                let sent_us = started.elapsed().as_micros() as u64;
+                if let Some(sent) = producer.context().sent_us.get((index / sample_every) as usize) {
+                    sent.store(sent_us, Ordering::Relaxed);
+                }
+            }
+            let record: BaseRecord<'_, (), [u8], usize> =
+                BaseRecord::with_opaque_to(&spec.topic, index as usize).payload(&value[..]);
             match producer.send(record) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
