@@ -144,7 +144,7 @@ impl ProducerContext for Counter {
         match result {
             Ok(_) => {
                 self.acked.fetch_add(1, Ordering::Relaxed);
-                let sent = (index % self.sample_every == 0)
+                let sent = index.is_multiple_of(self.sample_every)
                     .then(|| self.sent_us.get((index / self.sample_every) as usize))
                     .flatten();
                 if let Some(sent) = sent {
@@ -260,7 +260,7 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
             }
         }
         loop {
-            if index % sample_every == 0 {
+            if index.is_multiple_of(sample_every) {
                 let sent_us = started.elapsed().as_micros() as u64;
                 if let Some(sent) = producer.context().sent_us.get((index / sample_every) as usize) {
                     sent.store(sent_us, Ordering::Relaxed);
