@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -57,9 +57,27 @@ pub async fn run(
         else {
             break;
         };
-        let mut frame_bytes = vec![0u8; length_bytes];
-        if let Err(e) = reader.read_exact(&mut frame_bytes).await {
-            tracing::debug!(%peer, error = %e, "connection closed inside a frame");
+        // Read into spare capacity (not zeroed first), and past the BufReader's buffer once it is
+        // drained: a produce frame is mostly record bytes, each copied once, from the socket.
+        let mut frame_bytes = BytesMut::with_capacity(length_bytes);
+        let mut frame_reader = (&mut reader).take(length_bytes as u64);
+        let mut complete = true;
+        while frame_bytes.len() < length_bytes {
+            match frame_reader.read_buf(&mut frame_bytes).await {
+                Ok(0) => {
+                    tracing::debug!(%peer, "connection closed inside a frame");
+                    complete = false;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection closed inside a frame");
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if !complete {
             break;
         }
         let received = Instant::now();
@@ -69,7 +87,7 @@ pub async fn run(
         let measured = metrics
             .as_ref()
             .is_some_and(|m| m.stages(api_key).is_some());
-        let handled = handler(Bytes::from(frame_bytes));
+        let handled = handler(frame_bytes.freeze());
         let times = measured.then(|| (api_key, received, Instant::now()));
         // The frame is consumed (records appended, request decoded): its budget is free again, so a
         // client that does not read its responses cannot hold other connections' budget.
