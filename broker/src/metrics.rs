@@ -10,6 +10,8 @@
 //!   the connection are written (responses go out in request order);
 //! - `send`: writing the response to the socket;
 //! - `total`: receipt to the response written (Kafka's `TotalTimeMs`).
+//!
+//! A request without a response (Produce with acks=0) is not counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
