@@ -16,6 +16,9 @@ pub const IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 1024;
 /// A frame waits for budget before it is read, so memory stays bounded whatever the clients do.
 pub const IN_FLIGHT_REQUEST_BYTES_MAX: usize = 512 * 1024 * 1024;
 
+/// Largest duration a request-metrics histogram tells apart (larger ones count as this), in µs.
+pub const METRICS_VALUE_US_MAX: u64 = (1 << 32) - 1;
+
 /// Concurrent client connections; further connections wait in the accept backlog.
 pub const CONNECTIONS_MAX: usize = 4096;
 

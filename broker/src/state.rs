@@ -118,6 +118,8 @@ pub struct Broker {
     pub groups: Arc<crate::group::Coordinator>,
     /// Producer ids handed out by InitProducerId.
     pub producer_ids: Mutex<crate::producer::ProducerIds>,
+    /// Per-stage request times, written to [`crate::metrics::METRICS_FILE_NAME`] at shutdown.
+    pub metrics: Arc<crate::metrics::RequestMetrics>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StateError {
@@ -278,6 +280,7 @@ impl Broker {
             cluster: crate::cluster::ClusterView::default(),
             groups: Arc::default(),
             producer_ids: Mutex::new(producer_ids),
+            metrics: Arc::default(),
         };
         // Recovered logs are fsynced: their recovery points are their LEOs now.
         broker.write_checkpoint()?;
@@ -496,7 +499,21 @@ impl Broker {
         let file = std::fs::File::create(&marker).map_err(|e| io_err(&marker, e))?;
         file.sync_all().map_err(|e| io_err(&marker, e))?;
         sync_dir(&self.config.data_dir)?;
+        self.write_metrics();
         Ok(())
+    }
+
+    /// Writes the request metrics' summary to the data dir (not fsynced: a measurement, not state).
+    fn write_metrics(&self) {
+        let path = self.config.data_dir.join(crate::metrics::METRICS_FILE_NAME);
+        let summary = self.metrics.summary();
+        tracing::info!(produce_total = ?summary.produce.total, produce_remote = ?summary.produce.remote, "request metrics");
+        let written = serde_json::to_vec_pretty(&summary)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&path, json));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the request metrics");
+        }
     }
 }
 

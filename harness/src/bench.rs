@@ -1,7 +1,12 @@
 //! `kaos bench broker`: producer throughput and latency against a cluster this command starts
 //! (kaos-broker, or another binary with `--broker-bin`) or against any running broker
-//! (`--bootstrap`). Figures go to standard output as JSON and as a readable line; BENCHMARKS.md
+//! (`--bootstrap`). Figures go to standard output as JSON and as readable lines; BENCHMARKS.md
 //! records them. Benchmarks measure; tests never assert on speed.
+//!
+//! Latency is given as send→ack and as produce request latency (see `workloads::bench`); with
+//! started kaos-brokers also as the brokers' own request metrics (`request-metrics.json`, written
+//! at their graceful stop: Produce and Fetch time per stage, a follower's fetch round trips), and
+//! each broker's CPU time, which is the figure to compare on a machine that other work loads.
 
 use crate::platform::LocalPlatform;
 use crate::scenario::Cluster;
@@ -24,6 +29,8 @@ pub struct BrokerBench {
     pub settings: toml::Table,
     /// `enable.idempotence=true` (librdkafka then requires acks=all).
     pub idempotence: bool,
+    /// Where to write every latency sample (`sent_ms,latency_ms`), to see when the slow ones were.
+    pub latency_csv: Option<PathBuf>,
 }
 
 /// What `kaos bench broker` measured: the producer's figures and each started broker's peak
@@ -35,7 +42,19 @@ pub struct BrokerBenchResult {
     pub linger_ms: u32,
     /// Node name → peak resident set size in KiB (empty with `--bootstrap`).
     pub broker_rss_peak_kib: BTreeMap<String, u64>,
+    /// Node name → CPU time (user + system, all threads) the broker used from its start to its
+    /// stop, in seconds: a cost that other load on the machine changes far less than latency.
+    pub broker_cpu_s: BTreeMap<String, f64>,
+    /// CPU time of this process (the producer and librdkafka) while producing, in seconds.
+    pub producer_cpu_s: f64,
+    /// Node name → the request metrics kaos-broker wrote at its graceful stop
+    /// (`request-metrics.json`: per-stage time percentiles of Produce and Fetch, and of a
+    /// follower's fetches); absent for other brokers.
+    pub broker_request_metrics: BTreeMap<String, serde_json::Value>,
 }
+
+/// File kaos-broker writes its request metrics to, in its data dir, at a graceful stop.
+const REQUEST_METRICS_FILE_NAME: &str = "request-metrics.json";
 
 /// Peak resident set size of a process in KiB (`VmHWM` in /proc/PID/status), if readable.
 pub fn rss_peak_kib(pid: u32) -> Option<u64> {
@@ -44,6 +63,18 @@ pub fn rss_peak_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) a process has used, in seconds (`/proc/PID/stat` fields 14 and 15).
+pub fn cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // In USER_HZ, which Linux fixes at 100 for everything it reports to user space.
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// librdkafka settings for throughput: large batches, a deep queue.
@@ -99,19 +130,33 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
         message_size_bytes: b.message_size_bytes,
         rate_per_s: b.rate_per_s,
         config: producer_config(&b.acks, b.idempotence, b.linger_ms),
+        samples_csv: b.latency_csv.clone(),
     };
+    let producer_cpu_before_s = cpu_s("self").unwrap_or(0.0);
     let result = tokio::task::spawn_blocking(move || workloads::bench::run(&spec)).await?.context("running the producer")?;
+    let producer_cpu_s = cpu_s("self").unwrap_or(0.0) - producer_cpu_before_s;
     let mut broker_rss_peak_kib = BTreeMap::new();
+    let mut broker_cpu_s = BTreeMap::new();
+    let mut broker_request_metrics = BTreeMap::new();
     if let Some(mut p) = platform {
         for node in p.brokers() {
             if let Some(kib) = node.pid().and_then(rss_peak_kib) {
                 broker_rss_peak_kib.insert(node.name.clone(), kib);
             }
+            if let Some(s) = node.pid().and_then(|pid| cpu_s(&pid.to_string())) {
+                broker_cpu_s.insert(node.name.clone(), s);
+            }
         }
         p.stop_all().await;
+        for node in p.brokers() {
+            let path = node.data_dir().join(REQUEST_METRICS_FILE_NAME);
+            if let Some(metrics) = std::fs::read(&path).ok().and_then(|json| serde_json::from_slice(&json).ok()) {
+                broker_request_metrics.insert(node.name.clone(), metrics);
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    Ok(BrokerBenchResult { producer: result, linger_ms: b.linger_ms, broker_rss_peak_kib })
+    Ok(BrokerBenchResult { producer: result, linger_ms: b.linger_ms, broker_rss_peak_kib, broker_cpu_s, producer_cpu_s, broker_request_metrics })
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

@@ -173,6 +173,9 @@ enum BenchWhat {
         /// An idempotent producer (`enable.idempotence=true`; needs `--acks all`).
         #[arg(long)]
         idempotence: bool,
+        /// Write every latency sample to this CSV file (`sent_ms,latency_ms`, in send order).
+        #[arg(long)]
+        latency_csv: Option<PathBuf>,
     },
 }
 
@@ -196,8 +199,8 @@ fn main() -> ExitCode {
             }),
         Command::Check { path, format: HistoryFormat::Kaos } => check_command(&path),
         Command::Check { path, format: HistoryFormat::Jepsen } => check_jepsen(&path),
-        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence } } => {
-            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence)))
+        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence, latency_csv } } => {
+            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence, latency_csv)))
         }
     };
     match result {
@@ -247,6 +250,7 @@ async fn bench_command(
     broker_bin: Option<PathBuf>,
     settings: Vec<String>,
     idempotence: bool,
+    latency_csv: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let mut table = toml::Table::new();
     for kv in &settings {
@@ -259,15 +263,46 @@ async fn bench_command(
         table.insert(key.trim().to_string(), value);
     }
     let broker_bin = locate_broker(broker_bin)?;
-    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, linger_ms, settings: table, idempotence };
+    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, linger_ms, settings: table, idempotence, latency_csv };
     let result = bench::run(bench).await?;
     println!("{}", serde_json::to_string(&result)?);
     let r = &result.producer;
     let rss: Vec<String> = result.broker_rss_peak_kib.iter().map(|(node, kib)| format!("{node} {:.1} MiB", *kib as f64 / 1024.0)).collect();
     eprintln!(
-        "{:.0} msg/s ({:.1} MB/s), latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s, linger.ms {}, broker peak RSS: {}",
+        "{:.0} msg/s ({:.1} MB/s), send→ack latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s, linger.ms {}, broker peak RSS: {}",
         r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s,
         result.linger_ms, if rss.is_empty() { "not measured".to_string() } else { rss.join(", ") }
+    );
+    let w = |name: &str, l: &workloads::bench::WindowedLatency| {
+        eprintln!("  {name}: p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms ({} in {} windows of librdkafka statistics)", l.ms_p50_max, l.ms_p99_max, l.ms_max, l.count, l.windows);
+    };
+    w("produce request round trip (librdkafka rtt)", &r.request_rtt);
+    w("wait in the producer's queue (int_latency)", &r.queue_wait);
+    w("wait in the output buffer (outbuf_latency)", &r.send_wait);
+    for (node, m) in &result.broker_request_metrics {
+        let ms = |path: &str| m.pointer(path).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        if ms("/produce/total/count") > 0.0 {
+            eprintln!(
+                "  {node} Produce requests ({:.0}): total p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms max {:.2} ms; p99 of local {:.2} ms, remote (HW wait) {:.2} ms, send {:.2} ms",
+                ms("/produce/total/count"), ms("/produce/total/p50_ms"), ms("/produce/total/p99_ms"), ms("/produce/total/p999_ms"), ms("/produce/total/max_ms"),
+                ms("/produce/local/p99_ms"), ms("/produce/remote/p99_ms"), ms("/produce/send/p99_ms")
+            );
+        }
+        if ms("/replica_fetch_round_trip/count") > 0.0 {
+            eprintln!(
+                "  {node} replica fetches ({:.0}): round trip p50 {:.2} ms p99 {:.2} ms max {:.2} ms; append p99 {:.2} ms max {:.2} ms",
+                ms("/replica_fetch_round_trip/count"), ms("/replica_fetch_round_trip/p50_ms"), ms("/replica_fetch_round_trip/p99_ms"), ms("/replica_fetch_round_trip/max_ms"),
+                ms("/replica_fetch_append/p99_ms"), ms("/replica_fetch_append/max_ms")
+            );
+        }
+    }
+    let cpu: Vec<String> = result.broker_cpu_s.iter().map(|(node, s)| format!("{node} {s:.2} s")).collect();
+    let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
+    eprintln!(
+        "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
+        result.producer_cpu_s,
+        if cpu.is_empty() { "not measured".to_string() } else { cpu.join(", ") },
+        per_million(result.broker_cpu_s.values().sum())
     );
     Ok(ExitCode::SUCCESS)
 }

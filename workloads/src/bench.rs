@@ -1,22 +1,42 @@
 //! Producer throughput and latency benchmark: one librdkafka producer sends `messages` records
 //! of `message_size_bytes` as fast as it can (or at `rate_per_s`), and delivery reports give the
-//! throughput and the produce latency distribution. No history is written: this measures the
+//! throughput and the send→ack latency distribution. No history is written: this measures the
 //! broker, not the harness.
+//!
+//! Two latencies, defined apart:
+//! - **send→ack** (`latency_ms_*`): from `send()` to the delivery report, per message (sampled
+//!   evenly). It includes the time the message waits in librdkafka's accumulator (up to
+//!   `linger.ms`), the request's time in librdkafka's output queue, and the request round trip.
+//! - **produce request round trip** (`request_rtt`): librdkafka's own `rtt` statistic of the
+//!   partition leader's connection (request written to the socket → response read), what Kafka's
+//!   Java producer calls request latency. librdkafka keeps it in windows of
+//!   `statistics.interval.ms`; the figures here are the largest of the windows' percentiles, so
+//!   an upper bound of the run's own percentile (no window has more than 1 % of its requests above
+//!   its p99, so no more than 1 % of all requests are above the largest p99).
 
 use crate::limits::POLL_WAIT_MS;
 use crate::WorkloadError;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
+use rdkafka::statistics::{Statistics, Window};
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Latency samples kept at most (every message is counted; latency is sampled evenly).
 pub const LATENCY_SAMPLES_MAX: usize = 1 << 20;
+/// librdkafka's statistics interval: the window of its rtt and queue-latency percentiles.
+pub const STATISTICS_INTERVAL_MS: u64 = 1_000;
+/// A paced message due within this many µs is sent at once (see `run`).
+pub const PACING_SLACK_US: u64 = 200;
+/// Statistics windows kept at most.
+pub const STATISTICS_WINDOWS_MAX: usize = 4_096;
 
 #[derive(Debug, Clone)]
 pub struct BenchSpec {
@@ -27,6 +47,33 @@ pub struct BenchSpec {
     /// 0 = as fast as possible.
     pub rate_per_s: u64,
     pub config: BTreeMap<String, String>,
+    /// Where to write the latency samples as CSV (`sent_ms,latency_ms`, in send order), if anywhere.
+    pub samples_csv: Option<PathBuf>,
+}
+
+/// Percentiles of one librdkafka statistics figure over the run, in milliseconds: the largest of
+/// the per-window values (see the module comment), and the number of values in all windows.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WindowedLatency {
+    pub count: i64,
+    pub windows: usize,
+    pub ms_p50_max: f64,
+    pub ms_p99_max: f64,
+    pub ms_max: f64,
+}
+
+impl WindowedLatency {
+    fn of(windows: &[Window]) -> WindowedLatency {
+        let ms = |us: i64| us as f64 / 1000.0;
+        let used: Vec<&Window> = windows.iter().filter(|w| w.cnt > 0).collect();
+        WindowedLatency {
+            count: used.iter().map(|w| w.cnt).sum(),
+            windows: used.len(),
+            ms_p50_max: ms(used.iter().map(|w| w.p50).max().unwrap_or(0)),
+            ms_p99_max: ms(used.iter().map(|w| w.p99).max().unwrap_or(0)),
+            ms_max: ms(used.iter().map(|w| w.max).max().unwrap_or(0)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +86,21 @@ pub struct BenchResult {
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_max: f64,
+    /// Produce request round trip to the partition leader (librdkafka's `rtt`).
+    pub request_rtt: WindowedLatency,
+    /// Time messages waited in librdkafka's partition queue before their request was made
+    /// (`int_latency`: linger and batching).
+    pub queue_wait: WindowedLatency,
+    /// Time requests waited in librdkafka's output buffer before being written (`outbuf_latency`).
+    pub send_wait: WindowedLatency,
+}
+
+/// librdkafka's per-window statistics of the partition leader's connection.
+#[derive(Default)]
+struct LeaderWindows {
+    rtt: Vec<Window>,
+    int_latency: Vec<Window>,
+    outbuf_latency: Vec<Window>,
 }
 
 struct Counter {
@@ -46,25 +108,51 @@ struct Counter {
     acked: AtomicU64,
     failed: AtomicU64,
     sample_every: u64,
-    latencies_us: Mutex<Vec<u32>>,
+    /// Send time (µs since the start) of every `sample_every`th message, by index / sample_every:
+    /// kept here rather than boxed into each message, so that sending allocates nothing per
+    /// message and delivery frees nothing (a free on the delivery thread of a block allocated on
+    /// the sending thread is among the dearest things the producer process did).
+    sent_us: Box<[AtomicU64]>,
+    /// (sent µs since the start, latency µs) in delivery order.
+    latencies_us: Mutex<Vec<(u64, u32)>>,
+    /// `topic-partition` key of librdkafka's per-broker `toppars`: the leader's connection holds it.
+    toppar: String,
+    windows: Mutex<LeaderWindows>,
 }
 
-impl ClientContext for Counter {}
+impl ClientContext for Counter {
+    fn stats(&self, statistics: Statistics) {
+        let Some(leader) = statistics.brokers.values().find(|b| b.nodeid >= 0 && b.toppars.contains_key(&self.toppar)) else {
+            return;
+        };
+        if let Ok(mut w) = self.windows.lock() {
+            if w.rtt.len() < STATISTICS_WINDOWS_MAX {
+                w.rtt.extend(leader.rtt.clone());
+                w.int_latency.extend(leader.int_latency.clone());
+                w.outbuf_latency.extend(leader.outbuf_latency.clone());
+            }
+        }
+    }
+}
 
 impl ProducerContext for Counter {
-    /// Microseconds since the start at which the message was handed to librdkafka, and its index.
-    type DeliveryOpaque = Box<(u64, u64)>;
+    /// The message's index.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Box<(u64, u64)>) {
-        let (index, sent_us) = *opaque;
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let index = index as u64;
         match result {
             Ok(_) => {
                 self.acked.fetch_add(1, Ordering::Relaxed);
-                if index % self.sample_every == 0 {
+                let sent = index.is_multiple_of(self.sample_every)
+                    .then(|| self.sent_us.get((index / self.sample_every) as usize))
+                    .flatten();
+                if let Some(sent) = sent {
+                    let sent_us = sent.load(Ordering::Relaxed);
                     let now_us = self.started.elapsed().as_micros() as u64;
                     if let Ok(mut l) = self.latencies_us.lock() {
                         if l.len() < LATENCY_SAMPLES_MAX {
-                            l.push(now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32);
+                            l.push((sent_us, now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32));
                         }
                     }
                 }
@@ -127,48 +215,87 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     for (k, v) in &spec.config {
         config.set(k, v);
     }
+    config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+    let sample_every = (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1);
     let counter = Counter {
         started: Instant::now(),
         acked: AtomicU64::new(0),
         failed: AtomicU64::new(0),
-        sample_every: (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1),
+        sample_every,
+        sent_us: (0..spec.messages.div_ceil(sample_every)).map(|_| AtomicU64::new(0)).collect(),
         latencies_us: Mutex::new(Vec::new()),
+        toppar: format!("{}-0", spec.topic),
+        windows: Mutex::new(LeaderWindows::default()),
     };
-    let producer: BaseProducer<Counter> = config.create_with_context(counter).map_err(WorkloadError::kafka("creating the producer"))?;
+    // A ThreadedProducer: its own thread serves delivery reports as they come, so that a report is
+    // stamped when librdkafka has it, not when this loop next polls (polling here served one
+    // event per call: with small batches the reports queued behind the sends and counted as
+    // hundreds of ms of latency).
+    let producer: ThreadedProducer<Counter> =
+        config.create_with_context(counter).map_err(WorkloadError::kafka("creating the producer"))?;
     let value = vec![b'x'; spec.message_size_bytes];
     let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
     let started = producer.context().started;
+    // Messages below this index are due (read the clock once per burst, not once per message).
+    let mut due_below = 0u64;
     for index in 0..spec.messages {
-        if interval_ns > 0 {
+        if interval_ns > 0 && index >= due_below {
+            // Wait for the message's time without spinning: on a 2-core machine a spinning sender
+            // takes a whole core from the brokers it measures. A message due within
+            // PACING_SLACK_US goes now, so that messages go in small bursts (each stamped with its
+            // own send time) rather than one sleep per message, which costs as much as spinning
+            // where sleeps are exact (no timer slack, as under a real-time policy).
             let due = Duration::from_nanos(index * interval_ns);
-            while started.elapsed() < due {
-                producer.poll(Duration::ZERO);
-                std::hint::spin_loop();
+            loop {
+                let now = started.elapsed();
+                let Some(ahead) = due
+                    .checked_sub(now)
+                    .filter(|a| *a > Duration::from_micros(PACING_SLACK_US))
+                else {
+                    let horizon_ns = (now + Duration::from_micros(PACING_SLACK_US)).as_nanos() as u64;
+                    due_below = horizon_ns / interval_ns + 1;
+                    break;
+                };
+                std::thread::sleep(ahead);
             }
         }
         loop {
-            let sent_us = started.elapsed().as_micros() as u64;
-            let record: BaseRecord<'_, (), [u8], Box<(u64, u64)>> =
-                BaseRecord::with_opaque_to(&spec.topic, Box::new((index, sent_us))).payload(&value[..]);
+            if index.is_multiple_of(sample_every) {
+                let sent_us = started.elapsed().as_micros() as u64;
+                if let Some(sent) = producer.context().sent_us.get((index / sample_every) as usize) {
+                    sent.store(sent_us, Ordering::Relaxed);
+                }
+            }
+            let record: BaseRecord<'_, (), [u8], usize> =
+                BaseRecord::with_opaque_to(&spec.topic, index as usize).payload(&value[..]);
             match producer.send(record) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    producer.poll(Duration::from_millis(1));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((e, _)) => return Err(WorkloadError::kafka("sending")(e)),
             }
         }
-        if index % 1024 == 0 {
-            producer.poll(Duration::ZERO);
-        }
     }
     let ctx = producer.context();
     while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < spec.messages {
-        producer.poll(Duration::from_millis(POLL_WAIT_MS));
+        std::thread::sleep(Duration::from_millis(1));
     }
     let elapsed_s = started.elapsed().as_secs_f64();
     let acked = ctx.acked.load(Ordering::Relaxed);
-    let mut lat = ctx.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    // One last statistics window for the end of the run.
+    let waited = Instant::now();
+    let windows_before = ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0);
+    while ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0) == windows_before
+        && waited.elapsed() < Duration::from_millis(2 * STATISTICS_INTERVAL_MS)
+    {
+        std::thread::sleep(Duration::from_millis(POLL_WAIT_MS));
+    }
+    let samples = ctx.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    if let Some(path) = &spec.samples_csv {
+        write_samples(path, &samples)?;
+    }
+    let mut lat: Vec<u32> = samples.iter().map(|&(_, latency_us)| latency_us).collect();
     lat.sort_unstable();
     let pct = |q: f64| -> f64 {
         if lat.is_empty() {
@@ -186,5 +313,23 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         latency_ms_p50: pct(0.5),
         latency_ms_p99: pct(0.99),
         latency_ms_max: pct(1.0),
+        request_rtt: ctx.windows.lock().map(|w| WindowedLatency::of(&w.rtt)).unwrap_or_default(),
+        queue_wait: ctx.windows.lock().map(|w| WindowedLatency::of(&w.int_latency)).unwrap_or_default(),
+        send_wait: ctx.windows.lock().map(|w| WindowedLatency::of(&w.outbuf_latency)).unwrap_or_default(),
     })
+}
+
+/// The latency samples as CSV, `sent_ms,latency_ms`, in send order.
+fn write_samples(path: &std::path::Path, samples: &[(u64, u32)]) -> Result<(), WorkloadError> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "sent_ms,latency_ms")?;
+        for (sent_us, latency_us) in sorted {
+            writeln!(out, "{:.3},{:.3}", sent_us as f64 / 1000.0, f64::from(latency_us) / 1000.0)?;
+        }
+        out.flush()
+    };
+    write().map_err(|e| WorkloadError::Incomplete(format!("writing the latency samples to {}: {e}", path.display())))
 }

@@ -141,9 +141,13 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, _version: i16) 
             }
         }
     }
-    // Subscribe before looking, so that a change between the look and the wait is not missed.
     let mut data_version = broker.signals.data_version.subscribe();
     loop {
+        // Mark the version seen before looking, never after: a change made while we look then
+        // wakes the wait below at once. (Marking it after the look lost such a change, and the
+        // fetch slept its whole max_wait_ms with data there: a follower's 500 ms stall held
+        // every acks=all produce behind the HW for that long.)
+        data_version.borrow_and_update();
         let timed_out = tokio::time::Instant::now() >= deadline;
         if timed_out || min_bytes == 0 || anything_ready(broker, &request) {
             let (topics, total_bytes, any_error) = read_once(broker, &request);
@@ -153,7 +157,6 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, _version: i16) 
                     .with_responses(topics);
             }
         }
-        data_version.borrow_and_update();
         tokio::select! {
             changed = data_version.changed() => {
                 if changed.is_err() {

@@ -1,10 +1,12 @@
 //! One client connection: the only place that touches sockets. A reader reads frames and hands
 //! them to the API layer in order; a writer sends the replies in the same order (pipelining).
+//! Both stamp the times of measured requests for [`crate::metrics`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -12,6 +14,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::api::{CloseReason, Reply};
 use crate::limits;
+use crate::metrics::{RequestMetrics, RequestTimes, Stages};
 use crate::wire::frame;
 
 /// What a connection hands each request frame to: the broker's or the controller's API layer.
@@ -23,11 +26,12 @@ pub async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     request_bytes: Arc<Semaphore>,
+    metrics: Option<Arc<RequestMetrics>>,
 ) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let (sender, receiver) = mpsc::channel(limits::IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX);
-    let writer = tokio::spawn(write_replies(write_half, receiver, peer));
+    let writer = tokio::spawn(write_replies(write_half, receiver, peer, metrics.clone()));
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     loop {
         let length = match reader.read_i32().await {
@@ -53,18 +57,44 @@ pub async fn run(
         else {
             break;
         };
-        let mut frame_bytes = vec![0u8; length_bytes];
-        if let Err(e) = reader.read_exact(&mut frame_bytes).await {
-            tracing::debug!(%peer, error = %e, "connection closed inside a frame");
+        // Read into spare capacity (not zeroed first), and past the BufReader's buffer once it is
+        // drained: a produce frame is mostly record bytes, each copied once, from the socket.
+        let mut frame_bytes = BytesMut::with_capacity(length_bytes);
+        let mut frame_reader = (&mut reader).take(length_bytes as u64);
+        let mut complete = true;
+        while frame_bytes.len() < length_bytes {
+            match frame_reader.read_buf(&mut frame_bytes).await {
+                Ok(0) => {
+                    tracing::debug!(%peer, "connection closed inside a frame");
+                    complete = false;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection closed inside a frame");
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if !complete {
             break;
         }
-        let handled = handler(Bytes::from(frame_bytes));
+        let received = Instant::now();
+        let api_key = frame_bytes
+            .first_chunk::<2>()
+            .map_or(-1, |key| i16::from_be_bytes(*key));
+        let measured = metrics
+            .as_ref()
+            .is_some_and(|m| m.stages(api_key).is_some());
+        let handled = handler(frame_bytes.freeze());
+        let times = measured.then(|| (api_key, received, Instant::now()));
         // The frame is consumed (records appended, request decoded): its budget is free again, so a
         // client that does not read its responses cannot hold other connections' budget.
         drop(budget);
         match handled {
             Ok(reply) => {
-                if sender.send(reply).await.is_err() {
+                if sender.send((reply, times)).await.is_err() {
                     break; // the writer stopped: the socket is gone
                 }
             }
@@ -79,21 +109,36 @@ pub async fn run(
     let _ = writer.await;
 }
 
+/// A reply and, for a measured request, its API key, when it was received and when handled.
+type Queued = (Reply, Option<(i16, Instant, Instant)>);
+
 async fn write_replies(
     mut socket: OwnedWriteHalf,
-    mut receiver: mpsc::Receiver<Reply>,
+    mut receiver: mpsc::Receiver<Queued>,
     peer: SocketAddr,
+    metrics: Option<Arc<RequestMetrics>>,
 ) {
-    while let Some(reply) = receiver.recv().await {
+    while let Some((reply, times)) = receiver.recv().await {
         let bytes = match reply {
             Reply::Now(bytes) => Some(bytes),
             Reply::Later(future) => future.await,
             Reply::Nothing => None,
         };
+        let ready = Instant::now();
         if let Some(bytes) = bytes {
             if let Err(e) = socket.write_all(&bytes).await {
                 tracing::debug!(%peer, error = %e, "write failed");
                 return;
+            }
+            let stages: Option<&Stages> = times
+                .and_then(|(api_key, _, _)| metrics.as_deref().and_then(|m| m.stages(api_key)));
+            if let (Some(stages), Some((_, received, handled))) = (stages, times) {
+                stages.record(&RequestTimes {
+                    received,
+                    handled,
+                    ready,
+                    written: Instant::now(),
+                });
             }
         }
     }

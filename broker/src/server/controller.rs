@@ -41,7 +41,7 @@ pub async fn run(
     let serving = Arc::clone(&controller);
     let handler: FrameHandler =
         Arc::new(move |frame| crate::controller::api::handle_frame(&serving, frame));
-    crate::server::serve_with(handler, listener, shutdown).await;
+    crate::server::serve_with(handler, None, listener, shutdown).await;
     ticker.abort();
     tracing::info!("controller stopped");
     Ok(())

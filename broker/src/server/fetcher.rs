@@ -193,6 +193,7 @@ async fn fetch_loop(
                     .with_fetch_offset(fetch_offset)
                     .with_log_start_offset(-1)
                     .with_partition_max_bytes(limits::REPLICA_FETCH_BYTES_MAX)])]);
+        let sent = std::time::Instant::now();
         let response: FetchResponse = conn
             .request(
                 ApiKey::Fetch,
@@ -201,6 +202,8 @@ async fn fetch_loop(
                 Duration::from_millis(wait_ms),
             )
             .await?;
+        let metrics = &broker.metrics.replica_fetch;
+        metrics.round_trip.record(sent.elapsed());
         if response.error_code != 0 {
             return Err(FollowError::Leader(response.error_code));
         }
@@ -228,7 +231,9 @@ async fn fetch_loop(
         }
         if let Some(records) = &data.records {
             if !records.is_empty() {
+                let appending = std::time::Instant::now();
                 partition.append_as_follower(records, limits::STORED_BATCH_BYTES_MAX)?;
+                metrics.append.record(appending.elapsed());
             }
         }
         partition.set_follower_high_watermark(data.high_watermark);

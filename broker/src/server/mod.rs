@@ -16,18 +16,22 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::limits;
+use crate::metrics::RequestMetrics;
 use crate::state::Broker;
 
 /// Accepts broker connections until `shutdown` completes; then stops accepting and returns.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let metrics = Arc::clone(&broker.metrics);
     let handler: connection::FrameHandler =
         Arc::new(move |frame| crate::api::handle_frame(&broker, frame));
-    serve_with(handler, listener, shutdown).await;
+    serve_with(handler, Some(metrics), listener, shutdown).await;
 }
 
-/// Accepts connections, each served by `handler`, until `shutdown` completes.
+/// Accepts connections, each served by `handler`, until `shutdown` completes; request times go
+/// to `metrics` when given.
 pub async fn serve_with(
     handler: connection::FrameHandler,
+    metrics: Option<Arc<RequestMetrics>>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -50,8 +54,9 @@ pub async fn serve_with(
             Ok((stream, peer)) => {
                 let handler = Arc::clone(&handler);
                 let request_bytes = Arc::clone(&request_bytes);
+                let metrics = metrics.clone();
                 tokio::spawn(async move {
-                    connection::run(handler, stream, peer, request_bytes).await;
+                    connection::run(handler, stream, peer, request_bytes, metrics).await;
                     drop(permit);
                 });
             }
