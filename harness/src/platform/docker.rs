@@ -58,6 +58,9 @@ impl Node {
     pub fn is_running(&self) -> bool {
         self.running
     }
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(match self.role {
             Role::Broker { .. } => "broker.log",
@@ -254,6 +257,10 @@ impl DockerPlatform {
         }
         let pid = pid(&node.container).await.ok();
         node.running = false;
+        if node.paused {
+            // The engine refuses to signal a paused container: thaw it, then kill at once.
+            docker(&["unpause", &node.container]).await.with_context(|| format!("unpausing node {} to kill it", node.name))?;
+        }
         node.paused = false;
         docker(&["kill", "--signal", "KILL", &node.container]).await.with_context(|| format!("killing node {}", node.name))?;
         docker(&["wait", &node.container]).await.with_context(|| format!("waiting for node {} to exit", node.name))?;
