@@ -299,10 +299,11 @@ fn fault_name(fault: &Fault) -> &'static str {
 /// Runs the steps of `nemesis.sequence` in order, as event number `number` of the schedule,
 /// between a `sequence` invoke and its `ok`. Each step resolves its target when it starts (or
 /// takes the node of the step it names) and is recorded as its own op (`kill`, `pause`, `resume`,
-/// `restart`, `power_loss`) with `"sequence"` and `"step"` (1-based) in its value. A step that
+/// `restart`, `power_loss`, `isolate`, `heal`) with `"sequence"` and `"step"` (1-based) in its
+/// value. A step that
 /// cannot act (no leader now, the node already down, not paused) is a `fail` and the sequence
 /// goes on; a node that cannot restart ends the run. What the sequence leaves down or paused is
-/// restarted or resumed by the heal at the end of the run.
+/// restarted or resumed, and what it left isolated healed, at the end of the run.
 async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, resolver: &mut Resolver, rec: &Recorder) -> anyhow::Result<()> {
     let steps = nemesis.planned_sequence().map_err(anyhow::Error::msg)?;
     rec.op("nemesis", "invoke", "sequence", json!({"sequence": number, "steps": nemesis.sequence}), None).await;
@@ -312,6 +313,16 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
         let (kind, target) = match step {
             PlannedStep::Wait { ms } => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
+                nodes.push(None);
+                continue;
+            }
+            PlannedStep::Heal => {
+                let value = json!({"sequence": number, "step": k});
+                rec.op("nemesis", "invoke", "heal", value.clone(), None).await;
+                match platform.heal_network() {
+                    Ok(_) => rec.op("nemesis", "ok", "heal", value, None).await,
+                    Err(e) => rec.op("nemesis", "info", "heal", value, Some(format!("{e:#}"))).await,
+                }
                 nodes.push(None);
                 continue;
             }
@@ -334,7 +345,15 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
         };
         nodes.push(Some(node));
         let name = platform.name(node).to_string();
-        let value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
+        let mut value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
+        let mut cuts = Vec::new();
+        if kind == StepKind::Isolate {
+            let (_, c, sides) = partition_of(&Fault::PartitionNode, node, platform, &mut resolver.rng);
+            cuts = c;
+            if let Some(v) = value.as_object_mut() {
+                v.insert("sides".into(), json!(sides));
+            }
+        }
         rec.op("nemesis", "invoke", f, value.clone(), None).await;
         let (running, paused) = (platform.is_running(node), platform.is_paused(node));
         let refusal = match kind {
@@ -354,9 +373,10 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
             StepKind::Pause => platform.pause(node, true).await.map(|pid| json!({"pid": pid})),
             StepKind::Resume => platform.pause(node, false).await.map(|pid| json!({"pid": pid})),
             StepKind::Restart => platform.start(node).await.map(|pid| json!({"pid": pid})),
-            StepKind::WaitMs => Ok(json!({})),
+            StepKind::Isolate => platform.partition(&cuts).map(|()| json!({})),
+            // Planned as waits and heals, handled above.
+            StepKind::WaitMs | StepKind::Heal => Ok(json!({})),
         };
-        let mut value = value;
         match done {
             Ok(extra) => {
                 if let (Some(v), Some(extra)) = (value.as_object_mut(), extra.as_object()) {

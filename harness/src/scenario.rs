@@ -287,6 +287,11 @@ pub enum StepKind {
     PowerLoss,
     /// Wait `ms` milliseconds.
     WaitMs,
+    /// Cut the node off from every other node and from the clients (as `partition_node`) until
+    /// a `heal` step or the end of the run. Local platform only.
+    Isolate,
+    /// Lift every partition (no target). Local platform only.
+    Heal,
 }
 
 impl StepKind {
@@ -298,6 +303,8 @@ impl StepKind {
             StepKind::Restart => "restart",
             StepKind::PowerLoss => "power_loss",
             StepKind::WaitMs => "wait_ms",
+            StepKind::Isolate => "isolate",
+            StepKind::Heal => "heal",
         }
     }
 }
@@ -315,6 +322,8 @@ pub enum StepTarget {
 pub enum PlannedStep {
     Fault { kind: StepKind, target: StepTarget },
     Wait { ms: u64 },
+    /// Lift every partition.
+    Heal,
 }
 
 impl Nemesis {
@@ -336,6 +345,13 @@ impl Nemesis {
                 planned.push(PlannedStep::Wait { ms });
                 continue;
             }
+            if step.step == StepKind::Heal {
+                if step.target.is_some() || step.ms.is_some() {
+                    return Err(at("heal lifts every partition: it takes no target and no `ms`".into()));
+                }
+                planned.push(PlannedStep::Heal);
+                continue;
+            }
             if step.ms.is_some() {
                 return Err(at("`ms` belongs to wait_ms steps (add a { step = \"wait_ms\", ms = … } step)".into()));
             }
@@ -347,7 +363,7 @@ impl Nemesis {
                         return Err(at(format!("{text:?} must name an earlier step (1..{})", k - 1)));
                     }
                     if !matches!(planned[j - 1], PlannedStep::Fault { .. }) {
-                        return Err(at(format!("{text:?} names a wait_ms step, which hits no node")));
+                        return Err(at(format!("{text:?} names a {} step, which hits no node", self.sequence[j - 1].step.name())));
                     }
                     StepTarget::SameAs(j)
                 }
@@ -501,7 +517,8 @@ impl Scenario {
         }
         if self.uses_network() {
             crate::netns::check_available().map_err(|e| format!("the partition and link faults: {e}"))?;
-            for target in Target::parse_list(&n.target).unwrap_or_default() {
+            let top_level = n.faults.iter().any(|f| f.is_partition() || f.is_link_fault());
+            for target in Target::parse_list(&n.target).unwrap_or_default().into_iter().filter(|_| top_level) {
                 if matches!(target, Target::Client(_)) {
                     return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
                 }
@@ -512,6 +529,9 @@ impl Scenario {
             let nodes = self.cluster.brokers as usize + usize::from(self.cluster.has_controller());
             if n.faults.iter().any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves)) && nodes < 2 {
                 return Err("partition_node and partition_halves need at least two nodes".into());
+            }
+            if n.sequence.iter().any(|s| s.step == StepKind::Isolate) && nodes < 2 {
+                return Err("an isolate step needs at least two nodes".into());
             }
             if n.faults.contains(&Fault::Bandwidth) && n.bandwidth_bytes_per_s == 0 {
                 return Err("nemesis.bandwidth_bytes_per_s must be positive".into());
@@ -596,7 +616,9 @@ impl Scenario {
 
     /// Whether the nodes run in network namespaces (any partition or link fault).
     pub fn uses_network(&self) -> bool {
-        self.nemesis.faults.iter().any(|f| f.is_partition() || f.is_link_fault())
+        let n = &self.nemesis;
+        n.faults.iter().any(|f| f.is_partition() || f.is_link_fault())
+            || (n.faults.contains(&Fault::Sequence) && n.sequence.iter().any(|s| matches!(s.step, StepKind::Isolate | StepKind::Heal)))
     }
 
     /// Whether each broker gets a proxy in front of it (any link fault).
@@ -630,11 +652,14 @@ fn docker_can(fault: &Fault) -> bool {
     matches!(fault, Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches | Fault::Sequence)
 }
 
-/// The steps a `sequence` can run on docker: all of them today (`docker kill`, `docker start`,
-/// `docker pause` / `unpause`, lazyfs under the bind mount). A step kind added later is refused
-/// on docker until the platform learns it.
+/// The steps a `sequence` can run on docker: `docker kill`, `docker start`, `docker pause` /
+/// `unpause`, lazyfs under the bind mount, waits; not the network steps (`isolate`, `heal`).
 fn docker_can_step(kind: StepKind) -> bool {
-    matches!(kind, StepKind::Kill | StepKind::Pause | StepKind::Resume | StepKind::Restart | StepKind::PowerLoss | StepKind::WaitMs)
+    match kind {
+        StepKind::Kill | StepKind::Pause | StepKind::Resume | StepKind::Restart | StepKind::PowerLoss | StepKind::WaitMs => true,
+        // Network faults are not implemented for containers yet.
+        StepKind::Isolate | StepKind::Heal => false,
+    }
 }
 
 /// The target a step finally names, following `step:K` references back (None for a wait).
@@ -645,7 +670,7 @@ fn base_target<'a>(steps: &'a [PlannedStep], target: &'a StepTarget) -> Option<&
             StepTarget::Target(t) => return Some(t),
             StepTarget::SameAs(j) => match steps.get(j - 1)? {
                 PlannedStep::Fault { target: t, .. } => target = t,
-                PlannedStep::Wait { .. } => return None,
+                PlannedStep::Wait { .. } | PlannedStep::Heal => return None,
             },
         }
     }
@@ -790,6 +815,12 @@ target = "n2"
         // On docker too: every step kind is one the platform can do.
         let docker = with_steps(KIP101).replace("seed = 3", "seed = 3\nplatform = \"docker\"");
         Scenario::parse(&docker, "docker").expect("docker runs kill, pause, restart, resume");
+        assert!(!s.uses_network());
+        let split = with_steps("[[nemesis.sequence]]\nstep = \"isolate\"\ntarget = \"leader\"\n[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"step:1\"\n[[nemesis.sequence]]\nstep = \"heal\"");
+        // (Network steps need root, ip and nft, as the partition faults.)
+        let s = Scenario::parse(&split, "split").expect("valid");
+        assert!(s.uses_network(), "an isolate step puts the nodes in namespaces");
+        assert_eq!(s.nemesis.planned_sequence().expect("steps").last(), Some(&PlannedStep::Heal));
     }
 
     #[test]
@@ -811,6 +842,9 @@ target = "n2"
             (step("step = \"pause\"\ntarget = \"boss\""), "not a target"),
             (step("step = \"pause\"\ntarget = \"coordinator\""), "coordinator needs a consumer group"),
             (step("step = \"pause\"\ntarget = \"n1\"\ncolour = 1"), "colour"),
+            (step("step = \"heal\"\ntarget = \"n1\""), "step 2 (heal): heal lifts every partition: it takes no target"),
+            (step("step = \"heal\"\n[[nemesis.sequence]]\nstep = \"restart\"\ntarget = \"step:2\""), "names a heal step, which hits no node"),
+            (step("step = \"isolate\"\ntarget = \"n1\"").replace("seed = 3", "seed = 3\nplatform = \"docker\""), "nemesis.sequence step 2: the isolate step is not available on the docker platform"),
             (with_steps("[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"follower\"").replace("replication_factor = 2", "replication_factor = 1"), "follower needs topic.replication_factor"),
         ];
         for (text, needle) in cases {

@@ -343,3 +343,63 @@ fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_l
     );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
 }
+
+/// Network steps: a node isolated and healed inside the sequence, another left isolated for the
+/// heal at the end of the run (needs root, `ip` and `nft`, as the partition faults). Runs once.
+const SEQUENCE_NET: &str = r#"
+name = "sequence-net"
+duration_s = 6
+seed = 2
+
+[cluster]
+brokers = 2
+settings = { "broker.session.timeout.ms" = 3000, "broker.heartbeat.interval.ms" = 500 }
+
+[topic]
+name = "t"
+partitions = 1
+replication_factor = 2
+
+[[clients]]
+kind = "producer"
+rate_per_s = 200
+config = { "acks" = "all", "message.timeout.ms" = "5000" }
+
+[nemesis]
+faults = ["sequence"]
+interval_s = 5.0
+
+[[nemesis.sequence]]
+step = "isolate"
+target = "leader"
+[[nemesis.sequence]]
+step = "wait_ms"
+ms = 500
+[[nemesis.sequence]]
+step = "heal"
+[[nemesis.sequence]]
+step = "isolate"
+target = "n2"
+"#;
+
+#[test]
+fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_off() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, latest) = run(tmp.path(), SEQUENCE_NET);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
+    let nemesis: Vec<(String, String, u64, serde_json::Value)> = ops
+        .iter()
+        .filter(|o| o["process"] == "nemesis" && o["type"] != "invoke" && o["f"] != "sequence")
+        .map(|o| (o["f"].as_str().unwrap_or("").to_owned(), o["type"].as_str().unwrap_or("").to_owned(), o["value"]["step"].as_u64().unwrap_or(0), o["value"]["node"].clone()))
+        .collect();
+    let steps: Vec<(&str, &str, u64)> = nemesis.iter().map(|(f, t, k, _)| (f.as_str(), t.as_str(), *k)).collect();
+    assert_eq!(steps, vec![("isolate", "ok", 1), ("heal", "ok", 3), ("isolate", "ok", 4), ("heal", "ok", 0)], "{nemesis:?}");
+    assert_eq!(nemesis[2].3, "n2");
+    let isolate = ops.iter().find(|o| o["f"] == "isolate" && o["type"] == "ok").expect("isolate");
+    let sides = &isolate["value"]["sides"];
+    assert_eq!(sides[0].as_array().map(Vec::len), Some(1), "the target alone on one side: {sides}");
+    assert!(sides[1].as_array().is_some_and(|s| s.iter().any(|n| n == "clients")), "{sides}");
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+}
