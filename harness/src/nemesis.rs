@@ -300,10 +300,9 @@ fn fault_name(fault: &Fault) -> &'static str {
 /// between a `sequence` invoke and its `ok`. Each step resolves its target when it starts (or
 /// takes the node of the step it names) and is recorded as its own op (`kill`, `pause`, `resume`,
 /// `restart`, `power_loss`, `isolate`, `heal`) with `"sequence"` and `"step"` (1-based) in its
-/// value. A step that
-/// cannot act (no leader now, the node already down, not paused) is a `fail` and the sequence
-/// goes on; a node that cannot restart ends the run. What the sequence leaves down or paused is
-/// restarted or resumed, and what it left isolated healed, at the end of the run.
+/// value. A step that cannot act (no leader now, the node already down, not paused) is a `fail`
+/// and the sequence goes on; a node that cannot restart ends the run. What the sequence leaves
+/// down, paused or isolated is restarted, resumed or healed at the end of the run.
 async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, resolver: &mut Resolver, rec: &Recorder) -> anyhow::Result<()> {
     let steps = nemesis.planned_sequence().map_err(anyhow::Error::msg)?;
     rec.op("nemesis", "invoke", "sequence", json!({"sequence": number, "steps": nemesis.sequence}), None).await;
