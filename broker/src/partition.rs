@@ -570,7 +570,8 @@ impl Partition {
         true
     }
 
-    /// Leader: a follower fetched from `fetch_offset`. Updates its progress and maybe the HW.
+    /// Leader: a follower fetched from `fetch_offset`. Updates its progress and maybe the HW,
+    /// unless the offset is beyond this log's end.
     pub fn follower_fetched(&self, replica_id: i32, fetch_offset: i64) {
         let log_end_offset = self.log_end_offset();
         let mut state = self.state();
@@ -581,7 +582,13 @@ impl Partition {
         let Some(progress) = state.followers.get_mut(&replica_id) else {
             return;
         };
-        progress.log_end_offset = fetch_offset.min(log_end_offset);
+        if fetch_offset > log_end_offset {
+            // The follower's log is longer than ours: its tail is not ours (it may differ below
+            // our LEO too), and the read answers OFFSET_OUT_OF_RANGE. As Kafka, only a fetch that
+            // reads counts: it neither moves the HW nor keeps or brings the follower in the ISR.
+            return;
+        }
+        progress.log_end_offset = fetch_offset;
         if fetch_offset >= log_end_offset {
             progress.last_caught_up = now;
         } else if fetch_offset >= progress.last_fetch_leader_log_end_offset
@@ -841,6 +848,28 @@ mod tests {
         let spans = validate_records(&records, 1 << 20).expect("valid");
         let appended = partition.append_as_leader(&records, &spans)?;
         Ok((appended.info.base_offset, appended.duplicate))
+    }
+
+    #[test]
+    fn a_follower_fetching_beyond_the_leaders_end_neither_moves_the_hw_nor_joins_the_isr() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        partition
+            .become_leader(3, vec![1, 2], vec![1], Instant::now())
+            .expect("lead");
+        append(&partition, 0, 4).expect("append");
+        assert_eq!(partition.high_watermark(), 4, "alone in the ISR");
+        // Replica 2 has a longer, divergent log (e.g. kept after HW truncation): fetch offset 9.
+        partition.follower_fetched(2, 9);
+        assert_eq!(partition.wanted_isr(Duration::from_secs(30)), None, "not caught up");
+        partition
+            .become_leader(3, vec![1, 2], vec![1, 2], Instant::now())
+            .expect("ISR grows by the controller");
+        append(&partition, 4, 4).expect("append");
+        partition.follower_fetched(2, 12);
+        assert_eq!(partition.high_watermark(), 4, "a fetch past the end does not count");
+        partition.follower_fetched(2, 8);
+        assert_eq!(partition.high_watermark(), 8, "a fetch that reads does");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! follower refetches): `high-watermark` loses acknowledged acks=all messages; `leader-epoch` keeps
 //! them. Scenario 2 (both replicas lose their unflushed tails and come back in the other order):
 //! `high-watermark` leaves two different records at one offset across the replicas, visible with
-//! `dump`; `leader-epoch` keeps the replicas consistent.
+//! `dump`; `leader-epoch` keeps the replicas consistent, also when the replica back first lost its
+//! whole log and with it the epochs the other one asks about.
 
 mod cluster;
 mod common;
@@ -305,4 +306,75 @@ fn high_watermark_truncation_follower_ahead_of_the_leader_truncates_to_its_leo_a
         Some(100),
         "B has m100 at offset 0: divergence"
     );
+}
+
+/// KIP-101 scenario 2 where B lost its whole replica, as a power loss does before anything
+/// fsynced the partition's directory: B comes back empty and leads in a new epoch, so its epoch
+/// cache starts there. A asks where its epoch 0 ends; B answers where its first known epoch
+/// starts (0), as Kafka does, and A cuts everything and fetches B's log. (B answered UNDEFINED
+/// before: A fell back to its HW, kept m1 and m2, was OFFSET_OUT_OF_RANGE, cut to B's LEO and kept
+/// m1 where B has m3.)
+#[test]
+fn leader_epoch_truncation_against_a_leader_that_lost_its_early_epochs_keeps_the_replicas_consistent() {
+    let extra = "\"broker.session.timeout.ms\" = 3000\n\"replica.high.watermark.checkpoint.interval.ms\" = 100\n";
+    let mut cluster = Cluster::start(2, &config("leader-epoch", extra));
+    assert_eq!(create_topic(cluster.address(1), "kip101c", 1, 2), 0);
+    let (a, epoch0, replicas, _) =
+        cluster.wait_partition("leader, ISR of 2", "kip101c", 0, |l, _, _, isr| {
+            l >= 0 && isr.len() == 2
+        });
+    let b = *replicas.iter().find(|&&r| r != a).expect("follower");
+    cluster.wait_topic_on(a, "kip101c");
+    for (id, offset) in [(1, 0), (2, 1)] {
+        assert_eq!(
+            produce_id(cluster.address(a), "kip101c", 0, id, -1, 10_000),
+            (0, offset)
+        );
+    }
+    let key = ("kip101c".to_string(), 0);
+    wait_until("A checkpointed HW 2 and B has both", 600, || {
+        let da = dump(&cluster.data_dir(a));
+        let db = dump(&cluster.data_dir(b));
+        (da.summaries.get(&key)?["high_watermark"].as_i64() == Some(2)
+            && db.summaries.get(&key)?["log_end_offset"].as_i64() == Some(2))
+        .then_some(())
+    });
+    cluster.kill_broker(a);
+    let (_, epoch1, _, _) =
+        cluster.wait_partition("B leads", "kip101c", 0, |l, e, _, _| l == b && e > epoch0);
+    cluster.kill_broker(b);
+    std::fs::remove_dir_all(cluster.data_dir(b).join("kip101c-0")).expect("B loses its replica");
+    cluster.wait_partition("offline", "kip101c", 0, |l, _, _, _| l == -1);
+    cluster.start_broker(b);
+    cluster.wait_partition("B leads again", "kip101c", 0, |l, e, _, _| {
+        l == b && e > epoch1
+    });
+    cluster.wait_topic_on(b, "kip101c");
+    assert_eq!(
+        wait_until("B accepts m3", 600, || {
+            let (code, offset) = produce_id(cluster.address(b), "kip101c", 0, 3, 1, 10_000);
+            (code == 0).then_some(offset)
+        }),
+        0,
+        "B starts over at offset 0"
+    );
+    cluster.start_broker(a);
+    cluster.wait_partition("A back in the ISR", "kip101c", 0, |_, _, _, isr| {
+        isr.contains(&a)
+    });
+    wait_until("A has one record", 600, || {
+        let da = dump(&cluster.data_dir(a));
+        (da.summaries.get(&key)?["log_end_offset"].as_i64() == Some(1)).then_some(())
+    });
+    cluster.kill_broker(a);
+    cluster.kill_broker(b);
+    let ids = |d: &Dump| {
+        d.records[&key]
+            .iter()
+            .map(|(o, (_, id, _))| (*o, *id))
+            .collect::<Vec<_>>()
+    };
+    let (da, db) = (dump(&cluster.data_dir(a)), dump(&cluster.data_dir(b)));
+    assert_eq!(ids(&db), vec![(0, Some(3))]);
+    assert_eq!(ids(&da), ids(&db), "A cut m1 and m2 and fetched m3");
 }

@@ -1159,7 +1159,8 @@ impl Checker {
 
     fn observe_nemesis(&mut self, op: &Op) {
         // A fault takes effect when its op completes ok (or info: probably happened).
-        if !matches!(op.kind, OpType::Ok | OpType::Info) {
+        // A `sequence` op only brackets its steps, which are faults of their own.
+        if !matches!(op.kind, OpType::Ok | OpType::Info) || op.f == "sequence" {
             return;
         }
         let target = history::fault_target(&op.value);
@@ -1284,7 +1285,8 @@ impl Interner {
 /// Nemesis ops that end fault windows, and the fault kinds each one ends.
 fn recovered_kinds(f: &str) -> Option<&'static [&'static str]> {
     match f {
-        "restart" | "start" => Some(&["kill", "power_loss", "stop", "crash"]),
+        // A restarted node is a new process: a pause of the one killed ends with it.
+        "restart" | "start" => Some(&["kill", "power_loss", "stop", "crash", "pause"]),
         "resume" => Some(&["pause"]),
         "heal" => Some(&[
             "partition",
@@ -1393,6 +1395,27 @@ mod tests {
             ]
         );
         assert_eq!(a.faults[0].start_s, 1.5);
+    }
+
+    #[test]
+    fn a_sequence_brackets_its_steps_and_a_restart_ends_a_pause_of_the_killed_process() {
+        let lines = [
+            r#"{"index":0,"time_ns":1000000000,"process":"nemesis","type":"invoke","f":"sequence","value":{"sequence":0}}"#,
+            r#"{"index":1,"time_ns":1100000000,"process":"nemesis","type":"ok","f":"pause","value":{"node":"n1","step":1}}"#,
+            r#"{"index":2,"time_ns":2000000000,"process":"nemesis","type":"ok","f":"kill","value":{"node":"n1","step":2}}"#,
+            r#"{"index":3,"time_ns":3000000000,"process":"nemesis","type":"ok","f":"restart","value":{"node":"n1","step":3}}"#,
+            r#"{"index":4,"time_ns":3100000000,"process":"nemesis","type":"ok","f":"sequence","value":{"sequence":0}}"#,
+        ];
+        let a = run(&lines, Expectations::default());
+        let windows: Vec<(String, Option<f64>)> =
+            a.faults.iter().map(|w| (w.label(), w.end_s)).collect();
+        assert_eq!(
+            windows,
+            vec![
+                ("pause n1".to_owned(), Some(3.0)),
+                ("kill n1".to_owned(), Some(3.0)),
+            ]
+        );
     }
 
     #[test]

@@ -398,3 +398,30 @@ fn every_fixture_is_checked() {
     listed.sort();
     assert_eq!(on_disk, listed);
 }
+
+/// Through the `Checker` (as `kaos run` and `kaos check` use it): a scenario that requires
+/// replica divergence is met by the dumps' cases, and unmet without them.
+#[test]
+fn required_replica_divergence_is_met_by_the_dumps() {
+    let dir = fixtures_dir();
+    let history = read(&dir.join("replica_divergence.jsonl"));
+    let (n1, n2) = (
+        read(&dir.join("replica_divergence.n1.dump.jsonl")),
+        read(&dir.join("replica_divergence.n2.dump.jsonl")),
+    );
+    let expect: Expectations =
+        serde_json::from_str(r#"{"replica_divergence": "required"}"#).expect("expectations");
+    let analyse = |dumps: &[(String, &str)]| {
+        let mut checker = checkers::Checker::new(expect.clone());
+        checkers::observe_text(&mut checker, &history).expect("history");
+        checker.observe_replica_dumps(dumps).expect("dumps");
+        checker.finish()
+    };
+    let met = analyse(&[("n1".to_owned(), n1.as_str()), ("n2".to_owned(), n2.as_str())]);
+    assert!(met.unmet.is_empty(), "{:?}", met.unmet);
+    assert_eq!(met.counts.replica_divergence, 1);
+    assert_ne!(met.verdict, Verdict::Invalid);
+    let unmet = analyse(&[]);
+    assert_eq!(unmet.verdict, Verdict::Invalid);
+    assert!(unmet.unmet.iter().any(|u| u.contains("replica_divergence")), "{:?}", unmet.unmet);
+}

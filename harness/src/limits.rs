@@ -31,6 +31,9 @@ pub const DOCKER_SUBNET_ATTEMPTS_MAX: u32 = 16;
 pub const BROKERS_MAX: u32 = 9;
 pub const DURATION_S_MAX: u64 = 24 * 3600;
 pub const CLIENTS_MAX: usize = 64;
+/// Steps of one `sequence` fault, and the longest `wait_ms` step.
+pub const SEQUENCE_STEPS_MAX: usize = 32;
+pub const SEQUENCE_WAIT_MS_MAX: u64 = 3_600_000;
 /// Message ids: each client of the scenario gets its own block of this many ids, and each of its
 /// incarnations (a restart after a kill) a sub-block.
 pub const ID_BLOCK_SIZE: u64 = 1 << 40;

@@ -8,7 +8,7 @@ use crate::history::Recorder;
 use crate::netns::Endpoint;
 use crate::platform::Platform;
 use crate::proxy::LinkFault;
-use crate::scenario::{Fault, Nemesis, Target};
+use crate::scenario::{Fault, Nemesis, PlannedStep, StepKind, StepTarget, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultEvent {
     pub fault: Fault,
-    pub target: Target,
+    /// None for a `sequence`, whose steps carry their own targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
     pub start_s: f64,
     pub end_s: f64,
 }
@@ -34,14 +36,19 @@ pub fn schedule(nemesis: &Nemesis, targets: &[Target], broker_count: usize, dura
     let mut rng = StdRng::seed_from_u64(seed);
     let mut t = nemesis.interval_s * rng.random_range(0.5..1.5);
     let mut k = 0;
-    while t + nemesis.down_s < duration_s {
-        let target = match &targets[k % targets.len()] {
-            Target::Random => Target::Node(format!("n{}", rng.random_range(1..=broker_count))),
-            other => other.clone(),
-        };
+    loop {
         let fault = nemesis.faults[k % nemesis.faults.len()].clone();
-        events.push(FaultEvent { fault, target, start_s: t, end_s: t + nemesis.down_s });
-        t += nemesis.down_s + nemesis.interval_s * rng.random_range(0.5..1.5);
+        let length_s = if fault == Fault::Sequence { nemesis.sequence_length_s() } else { nemesis.down_s };
+        if t + length_s >= duration_s {
+            break;
+        }
+        let target = match (&fault, &targets[k % targets.len()]) {
+            (Fault::Sequence, _) => None,
+            (_, Target::Random) => Some(Target::Node(format!("n{}", rng.random_range(1..=broker_count)))),
+            (_, other) => Some(other.clone()),
+        };
+        events.push(FaultEvent { fault, target, start_s: t, end_s: t + length_s });
+        t += length_s + nemesis.interval_s * rng.random_range(0.5..1.5);
         k += 1;
     }
     events
@@ -72,6 +79,20 @@ impl Resolver {
     pub fn new(bootstrap: String, topic: String, group: Option<String>, seed: u64) -> Self {
         // Its own stream, so that resolving does not shift the schedule's draws.
         Resolver { bootstrap, topic, group, rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73) }
+    }
+
+    /// Like [`Resolver::resolve`], and a `random` target drawn now among the brokers (a
+    /// sequence step's draw happens when the step starts).
+    async fn resolve_now(&mut self, target: &Target, platform: &Platform) -> Result<usize, String> {
+        if *target == Target::Random {
+            let brokers = platform.broker_dirs().len();
+            if brokers == 0 {
+                return Err("the cluster has no broker".into());
+            }
+            let name = format!("n{}", self.rng.random_range(1..=brokers));
+            return platform.index_of(&name).ok_or_else(|| format!("no node {name}"));
+        }
+        self.resolve(target, platform).await
     }
 
     /// The platform index of the node a target names now.
@@ -133,23 +154,27 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut late_s = 0.0f64;
     let mut previous_end_s: Option<f64> = None;
-    for (k, scheduled) in events.iter().enumerate() {
+    for (number, scheduled) in events.iter().enumerate() {
         if let Some(end_s) = previous_end_s {
             late_s = late_s.max(t0.elapsed().as_secs_f64() - end_s);
         }
         previous_end_s = Some(scheduled.end_s);
         let Some(ev) = &shifted(scheduled, late_s, duration_s) else {
-            let left_out = events.len() - k;
+            let left_out = events.len() - number;
             rec.op("nemesis", "info", "schedule_late", json!({"late_s": late_s, "faults_left_out": left_out}), None).await;
             break;
         };
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
-        let target = serde_json::to_value(&ev.target).unwrap_or_default();
-        if let Target::Client(name) = &ev.target {
+        let Some(ev_target) = &ev.target else {
+            sequence(nemesis, number, platform, resolver, rec).await?;
+            continue;
+        };
+        let target = serde_json::to_value(ev_target).unwrap_or_default();
+        if let Target::Client(name) = ev_target {
             client_fault(ev, name, clients, rec, t0).await?;
             continue;
         }
-        let node = match resolver.resolve(&ev.target, platform).await {
+        let node = match resolver.resolve(ev_target, platform).await {
             Ok(node) => node,
             Err(why) => {
                 // Nothing was done: the fault definitely did not happen.
@@ -224,6 +249,7 @@ pub async fn run(
                 tokio::time::sleep_until(end.into()).await;
                 heal(platform, Some(&name), rec).await?;
             }
+            Fault::Sequence => {} // carried out above
             Fault::DropCaches => {
                 rec.op("nemesis", "invoke", "drop_caches", json!({"node": name}), None).await;
                 match crate::faults::drop_caches() {
@@ -294,7 +320,107 @@ fn fault_name(fault: &Fault) -> &'static str {
         Fault::Reset => "reset",
         Fault::Blackhole => "blackhole",
         Fault::Bandwidth => "bandwidth",
+        Fault::Sequence => "sequence",
     }
+}
+
+/// Runs the steps of `nemesis.sequence` in order, as event number `number` of the schedule,
+/// between a `sequence` invoke and its `ok`. Each step resolves its target when it starts (or
+/// takes the node of the step it names) and is recorded as its own op (`kill`, `pause`, `resume`,
+/// `restart`, `power_loss`, `isolate`, `heal`) with `"sequence"` and `"step"` (1-based) in its
+/// value. A step that cannot act (no leader now, the node already down, not paused) is a `fail`
+/// and the sequence goes on; a node that cannot restart ends the run. What the sequence leaves
+/// down, paused or isolated is restarted, resumed or healed at the end of the run.
+async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, resolver: &mut Resolver, rec: &Recorder) -> anyhow::Result<()> {
+    let steps = nemesis.planned_sequence().map_err(anyhow::Error::msg)?;
+    rec.op("nemesis", "invoke", "sequence", json!({"sequence": number, "steps": nemesis.sequence}), None).await;
+    let mut nodes: Vec<Option<usize>> = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        let k = i + 1;
+        let (kind, target) = match step {
+            PlannedStep::Wait { ms } => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+                nodes.push(None);
+                continue;
+            }
+            PlannedStep::Heal => {
+                let value = json!({"sequence": number, "step": k});
+                rec.op("nemesis", "invoke", "heal", value.clone(), None).await;
+                match platform.heal_network() {
+                    Ok(_) => rec.op("nemesis", "ok", "heal", value, None).await,
+                    Err(e) => rec.op("nemesis", "info", "heal", value, Some(format!("{e:#}"))).await,
+                }
+                nodes.push(None);
+                continue;
+            }
+            PlannedStep::Fault { kind, target } => (*kind, target),
+        };
+        let f = kind.name();
+        let (target_value, resolved) = match target {
+            StepTarget::SameAs(j) => (json!(format!("step:{j}")), nodes.get(j - 1).copied().flatten().ok_or_else(|| format!("step {j} hit no node"))),
+            StepTarget::Target(t) => (serde_json::to_value(t).unwrap_or_default(), resolver.resolve_now(t, platform).await),
+        };
+        let node = match resolved {
+            Ok(node) => node,
+            Err(why) => {
+                let value = json!({"target": target_value, "sequence": number, "step": k});
+                rec.op("nemesis", "invoke", f, value.clone(), None).await;
+                rec.op("nemesis", "fail", f, value, Some(why)).await;
+                nodes.push(None);
+                continue;
+            }
+        };
+        nodes.push(Some(node));
+        let name = platform.name(node).to_string();
+        let mut value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
+        let mut cuts = Vec::new();
+        if kind == StepKind::Isolate {
+            let (_, c, sides) = partition_of(&Fault::PartitionNode, node, platform, &mut resolver.rng);
+            cuts = c;
+            if let Some(v) = value.as_object_mut() {
+                v.insert("sides".into(), json!(sides));
+            }
+        }
+        rec.op("nemesis", "invoke", f, value.clone(), None).await;
+        let (running, paused) = (platform.is_running(node), platform.is_paused(node));
+        let refusal = match kind {
+            StepKind::Kill | StepKind::PowerLoss | StepKind::Pause if !running => Some(format!("node {name} is down")),
+            StepKind::Pause if paused => Some(format!("node {name} is already paused")),
+            StepKind::Resume if !paused => Some(format!("node {name} is not paused")),
+            StepKind::Restart if running => Some(format!("node {name} is running")),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            rec.op("nemesis", "fail", f, value, Some(why)).await;
+            continue;
+        }
+        let done: anyhow::Result<serde_json::Value> = match kind {
+            StepKind::Kill => platform.kill(node).await.map(|pid| json!({"pid": pid})),
+            StepKind::PowerLoss => platform.power_loss(node).await.map(|(pid, dropped)| json!({"pid": pid, "lazyfs": dropped})),
+            StepKind::Pause => platform.pause(node, true).await.map(|pid| json!({"pid": pid})),
+            StepKind::Resume => platform.pause(node, false).await.map(|pid| json!({"pid": pid})),
+            StepKind::Restart => platform.start(node).await.map(|pid| json!({"pid": pid})),
+            StepKind::Isolate => platform.partition(&cuts).map(|()| json!({})),
+            // Planned as waits and heals, handled above.
+            StepKind::WaitMs | StepKind::Heal => Ok(json!({})),
+        };
+        match done {
+            Ok(extra) => {
+                if let (Some(v), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+                    v.extend(extra.clone());
+                }
+                rec.op("nemesis", "ok", f, value, None).await;
+            }
+            Err(e) if kind == StepKind::Restart => {
+                rec.op("nemesis", "fail", f, value, Some(format!("{e:#}"))).await;
+                return Err(e);
+            }
+            // A signal or a lazyfs report that failed: the fault may or may not have happened.
+            Err(e) => rec.op("nemesis", "info", f, value, Some(format!("{e:#}"))).await,
+        }
+    }
+    rec.op("nemesis", "ok", "sequence", json!({"sequence": number, "steps": nemesis.sequence.len()}), None).await;
+    Ok(())
 }
 
 /// The history name of a partition, its cuts, and its sides by node name (`clients` for the
@@ -409,7 +535,7 @@ mod tests {
             }
             for e in &events {
                 assert!(e.start_s > 0.0 && e.end_s < 30.0);
-                assert!(matches!(&e.target, Target::Node(n) if n == "n1" || n == "n2"));
+                assert!(matches!(&e.target, Some(Target::Node(n)) if n == "n1" || n == "n2"));
                 assert!((e.end_s - e.start_s - 1.5).abs() < 1e-9);
             }
         }
@@ -418,17 +544,53 @@ mod tests {
     #[test]
     fn fixed_and_dynamic_targets_are_kept_and_no_faults_means_none() {
         let n = kill_every(1.0, 0.5);
-        assert!(schedule(&n, &[Target::Leader(1)], 3, 20.0, 1).iter().all(|e| e.target == Target::Leader(1)));
+        assert!(schedule(&n, &[Target::Leader(1)], 3, 20.0, 1).iter().all(|e| e.target == Some(Target::Leader(1))));
         assert!(schedule(&Nemesis::default(), &[Target::Random], 3, 20.0, 1).is_empty());
         let both = schedule(&n, &[Target::Leader(0), Target::Coordinator], 3, 20.0, 1);
         assert!(both.len() >= 4);
-        assert!(both.iter().step_by(2).all(|e| e.target == Target::Leader(0)));
-        assert!(both.iter().skip(1).step_by(2).all(|e| e.target == Target::Coordinator));
+        assert!(both.iter().step_by(2).all(|e| e.target == Some(Target::Leader(0))));
+        assert!(both.iter().skip(1).step_by(2).all(|e| e.target == Some(Target::Coordinator)));
+    }
+
+    #[test]
+    fn a_sequence_is_one_event_as_long_as_its_waits_without_a_target() {
+        let text = r#"
+faults = ["sequence", "kill"]
+interval_s = 2.0
+target = "leader"
+[[sequence]]
+step = "kill"
+target = "follower"
+[[sequence]]
+step = "wait_ms"
+ms = 1500
+[[sequence]]
+step = "restart"
+target = "step:1"
+[[sequence]]
+step = "wait_ms"
+ms = 500
+"#;
+        let n: Nemesis = toml::from_str(text).expect("nemesis table");
+        let events = schedule(&n, &[Target::Leader(0)], 2, 30.0, 5);
+        assert!(events.len() >= 4, "{events:?}");
+        for pair in events.chunks(2) {
+            assert_eq!(pair[0].fault, Fault::Sequence);
+            assert_eq!(pair[0].target, None);
+            assert!((pair[0].end_s - pair[0].start_s - 2.0).abs() < 1e-9, "{:?}", pair[0]);
+            if let Some(kill) = pair.get(1) {
+                assert_eq!((kill.fault.clone(), kill.target.clone()), (Fault::Kill, Some(Target::Leader(0))));
+            }
+        }
+        // The scheduled events never overlap, whatever their lengths.
+        for w in events.windows(2) {
+            assert!(w[0].end_s <= w[1].start_s);
+        }
     }
 
     #[test]
     fn a_late_fault_shifts_the_next_one_and_one_that_no_longer_fits_is_left_out() {
-        let ev = FaultEvent { fault: Fault::PowerLoss, target: Target::Node("n1".into()), start_s: 6.0, end_s: 7.0 };
+        let ev = FaultEvent { fault: Fault::PowerLoss, target: Some(Target::Node("n1".into())), start_s: 6.0, end_s: 7.0 };
         assert_eq!(shifted(&ev, 0.0, 14.0), Some(ev.clone()), "on time: as scheduled");
         let late = shifted(&ev, 2.5, 14.0).expect("still fits");
         assert_eq!((late.start_s, late.end_s), (8.5, 9.5), "the up time before it is kept: it moves by the lateness");

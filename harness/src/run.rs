@@ -177,7 +177,11 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     if scenario.uses_network() {
         nemesis::heal(platform, None, rec).await?;
     }
+    // What a sequence left paused wakes up; what it (or any fault) left down starts again.
     for i in 0..platform.node_count() {
+        if platform.is_paused(i) {
+            nemesis::resume(platform, i, rec).await?;
+        }
         nemesis::restart(platform, i, rec).await?;
     }
     rec.op("harness", "ok", "heal", json!(null), None).await;

@@ -2,7 +2,7 @@
 //! duration and seed, and the expected outcome. A broken file is refused at load with the key and
 //! line at fault, never mid-run.
 
-use crate::limits::{BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX};
+use crate::limits::{BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX, SEQUENCE_STEPS_MAX, SEQUENCE_WAIT_MS_MAX};
 use crate::proxy::Links;
 use checkers::Expectations;
 use serde::{Deserialize, Serialize};
@@ -210,6 +210,10 @@ pub enum Fault {
     /// Limit each direction of each connection through the target broker's proxy to
     /// `bandwidth_bytes_per_s` for `down_s`.
     Bandwidth,
+    /// The steps of `nemesis.sequence`, one after the other, as one scheduled event: a double
+    /// fault whose order matters (kill a follower, pause the leader, restart the follower, kill
+    /// the leader). Each step's target is resolved when that step starts.
+    Sequence,
 }
 
 impl Fault {
@@ -254,6 +258,136 @@ pub struct Nemesis {
     /// `reset`: milliseconds between two resets while the fault lasts.
     #[serde(default = "default_reset_interval_ms")]
     pub reset_interval_ms: u64,
+    /// The steps of the `sequence` fault (`[[nemesis.sequence]]`), in order.
+    #[serde(default)]
+    pub sequence: Vec<Step>,
+}
+
+/// One step of a `sequence` fault: `{ step = "kill", target = "follower" }`,
+/// `{ step = "restart", target = "step:1" }` (the node step 1 hit), `{ step = "wait_ms", ms = 1500 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub step: StepKind,
+    /// Whom it hits (any node target of the nemesis, or `step:K` for the node of step K); not for
+    /// `wait_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `wait_ms`: how long to wait before the next step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// SIGKILL; the node stays down until a `restart` step or the end of the run.
+    Kill,
+    /// SIGSTOP; the node stays paused until a `resume` step or the end of the run.
+    Pause,
+    /// SIGCONT a node paused by an earlier step.
+    Resume,
+    /// Start a node that is down and wait until it answers.
+    Restart,
+    /// SIGKILL and drop every write not fsynced (lazyfs); down until `restart`.
+    PowerLoss,
+    /// Wait `ms` milliseconds.
+    WaitMs,
+    /// Cut the node off from every other node and from the clients (as `partition_node`) until
+    /// a `heal` step or the end of the run. Local platform only.
+    Isolate,
+    /// Lift every partition (no target). Local platform only.
+    Heal,
+}
+
+impl StepKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Kill => "kill",
+            StepKind::Pause => "pause",
+            StepKind::Resume => "resume",
+            StepKind::Restart => "restart",
+            StepKind::PowerLoss => "power_loss",
+            StepKind::WaitMs => "wait_ms",
+            StepKind::Isolate => "isolate",
+            StepKind::Heal => "heal",
+        }
+    }
+}
+
+/// Whom a step hits: a target resolved when the step starts, or the node an earlier step hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepTarget {
+    Target(Target),
+    /// The node of step K (1-based, an earlier step).
+    SameAs(usize),
+}
+
+/// A validated step: what it does, whom, or how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedStep {
+    Fault { kind: StepKind, target: StepTarget },
+    Wait { ms: u64 },
+    /// Lift every partition.
+    Heal,
+}
+
+impl Nemesis {
+    /// The sequence's steps checked: known targets, references to earlier steps that hit a
+    /// node, `ms` only (and always) on `wait_ms`. Errors name the step (1-based).
+    pub fn planned_sequence(&self) -> Result<Vec<PlannedStep>, String> {
+        let mut planned = Vec::with_capacity(self.sequence.len());
+        for (i, step) in self.sequence.iter().enumerate() {
+            let k = i + 1;
+            let at = |m: String| format!("nemesis.sequence step {k} ({}): {m}", step.step.name());
+            if step.step == StepKind::WaitMs {
+                if step.target.is_some() {
+                    return Err(at("wait_ms takes `ms`, not a target".into()));
+                }
+                let ms = step.ms.ok_or_else(|| at("needs `ms`".into()))?;
+                if ms > SEQUENCE_WAIT_MS_MAX {
+                    return Err(at(format!("ms {ms} is more than {SEQUENCE_WAIT_MS_MAX}")));
+                }
+                planned.push(PlannedStep::Wait { ms });
+                continue;
+            }
+            if step.step == StepKind::Heal {
+                if step.target.is_some() || step.ms.is_some() {
+                    return Err(at("heal lifts every partition: it takes no target and no `ms`".into()));
+                }
+                planned.push(PlannedStep::Heal);
+                continue;
+            }
+            if step.ms.is_some() {
+                return Err(at("`ms` belongs to wait_ms steps (add a { step = \"wait_ms\", ms = … } step)".into()));
+            }
+            let text = step.target.as_deref().ok_or_else(|| at("needs a target".into()))?;
+            let target = match text.strip_prefix("step:") {
+                Some(j) => {
+                    let j: usize = j.parse().map_err(|_| at(format!("{text:?}: the step number after 'step:' must be a number")))?;
+                    if j == 0 || j >= k {
+                        return Err(at(format!("{text:?} must name an earlier step (1..{})", k - 1)));
+                    }
+                    if !matches!(planned[j - 1], PlannedStep::Fault { .. }) {
+                        return Err(at(format!("{text:?} names a {} step, which hits no node", self.sequence[j - 1].step.name())));
+                    }
+                    StepTarget::SameAs(j)
+                }
+                None => match Target::parse(text).map_err(at)? {
+                    Target::Client(name) => return Err(at(format!("{name:?}: sequence steps act on nodes, not client processes"))),
+                    t => StepTarget::Target(t),
+                },
+            };
+            planned.push(PlannedStep::Fault { kind: step.step, target });
+        }
+        Ok(planned)
+    }
+
+    /// How long the schedule reserves for one sequence: its waits (the steps themselves take
+    /// what they take; a late sequence delays the next fault).
+    pub fn sequence_length_s(&self) -> f64 {
+        self.sequence.iter().filter_map(|s| (s.step == StepKind::WaitMs).then_some(s.ms.unwrap_or(0))).sum::<u64>() as f64 / 1000.0
+    }
 }
 
 impl Default for Nemesis {
@@ -268,6 +402,7 @@ impl Default for Nemesis {
             jitter_ms: 0,
             bandwidth_bytes_per_s: default_bandwidth(),
             reset_interval_ms: default_reset_interval_ms(),
+            sequence: Vec::new(),
         }
     }
 }
@@ -351,10 +486,23 @@ impl Scenario {
             }
         }
         let n = &self.nemesis;
+        let steps = n.planned_sequence()?;
+        if n.faults.contains(&Fault::Sequence) && steps.is_empty() {
+            return Err("the sequence fault needs steps: [[nemesis.sequence]] tables such as { step = \"kill\", target = \"leader\" }".into());
+        }
+        if !steps.is_empty() && !n.faults.contains(&Fault::Sequence) {
+            return Err("nemesis.sequence has steps but nemesis.faults has no \"sequence\" to run them".into());
+        }
+        if steps.len() > SEQUENCE_STEPS_MAX {
+            return Err(format!("nemesis.sequence has {} steps; at most {SEQUENCE_STEPS_MAX}", steps.len()));
+        }
         if self.platform == PlatformKind::Docker {
             if let Some(f) = n.faults.iter().find(|f| !docker_can(f)) {
                 let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
                 return Err(format!("the {name} fault is not available on the docker platform; run this scenario with platform = \"local\""));
+            }
+            if let Some((k, kind)) = n.sequence.iter().enumerate().find(|(_, s)| !docker_can_step(s.step)).map(|(k, s)| (k + 1, s.step)) {
+                return Err(format!("nemesis.sequence step {k}: the {} step is not available on the docker platform; run this scenario with platform = \"local\"", kind.name()));
             }
         }
         match (&self.platform, &self.bootstrap) {
@@ -384,8 +532,15 @@ impl Scenario {
         }
         if self.uses_lazyfs() {
             crate::lazyfs::check_available().map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
-            if Target::parse_list(&n.target).is_ok_and(|t| t.contains(&Target::Node("controller".into()))) {
+            if n.faults.contains(&Fault::PowerLoss) && Target::parse_list(&n.target).is_ok_and(|t| t.contains(&Target::Node("controller".into()))) {
                 return Err("power_loss targets brokers; the controller's data directory is not on lazyfs".into());
+            }
+            for (k, step) in steps.iter().enumerate() {
+                if let PlannedStep::Fault { kind: StepKind::PowerLoss, target } = step {
+                    if base_target(&steps, target) == Some(&Target::Node("controller".into())) {
+                        return Err(format!("nemesis.sequence step {}: power_loss targets brokers; the controller's data directory is not on lazyfs", k + 1));
+                    }
+                }
             }
         }
         if self.uses_network() {
@@ -394,7 +549,8 @@ impl Scenario {
                 PlatformKind::Docker if n.faults.iter().any(Fault::is_partition) => crate::platform::docker::partitions_available()?,
                 PlatformKind::Docker | PlatformKind::External => {}
             }
-            for target in Target::parse_list(&n.target).unwrap_or_default() {
+            let top_level = n.faults.iter().any(|f| f.is_partition() || f.is_link_fault());
+            for target in Target::parse_list(&n.target).unwrap_or_default().into_iter().filter(|_| top_level) {
                 if matches!(target, Target::Client(_)) {
                     return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
                 }
@@ -405,6 +561,9 @@ impl Scenario {
             let nodes = self.cluster.brokers as usize + usize::from(self.cluster.has_controller());
             if n.faults.iter().any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves)) && nodes < 2 {
                 return Err("partition_node and partition_halves need at least two nodes".into());
+            }
+            if n.sequence.iter().any(|s| s.step == StepKind::Isolate) && nodes < 2 {
+                return Err("an isolate step needs at least two nodes".into());
             }
             if n.faults.contains(&Fault::Bandwidth) && n.bandwidth_bytes_per_s == 0 {
                 return Err("nemesis.bandwidth_bytes_per_s must be positive".into());
@@ -417,22 +576,10 @@ impl Scenario {
             if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
                 return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
             }
+        }
+        if n.faults.iter().any(|f| *f != Fault::Sequence) {
             for target in Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
-            match target {
-                Target::Node(name) if self.node_index(&name).is_none() => {
-                    return Err(format!(
-                        "nemesis.target {name:?} is not a node of this cluster (n1..n{}{})",
-                        self.cluster.brokers,
-                        if self.cluster.has_controller() { ", controller" } else { "" }
-                    ));
-                }
-                Target::Leader(p) | Target::Follower(p) if p < 0 || p >= self.topic.partitions => {
-                    return Err(format!("nemesis.target {:?}: the topic has partitions 0..{}", n.target, self.topic.partitions - 1));
-                }
-                Target::Follower(_) if self.topic.replication_factor < 2 => {
-                    return Err("nemesis.target follower needs topic.replication_factor of at least 2".into());
-                }
-                Target::Client(name) => {
+                if let Target::Client(name) = &target {
                     let (kind, k) = name.split_once('-').unwrap_or_default();
                     let count = self.clients.iter().filter(|c| matches!((c, kind), (Client::Producer { .. }, "producer") | (Client::Consumer { .. }, "consumer"))).count();
                     if !k.parse::<usize>().is_ok_and(|k| (1..=count).contains(&k)) {
@@ -441,12 +588,14 @@ impl Scenario {
                     if let Some(f) = n.faults.iter().find(|f| !matches!(f, Fault::Kill | Fault::Pause)) {
                         return Err(format!("nemesis.target {name:?}: a client can be killed or paused, not {f:?}"));
                     }
+                    continue;
                 }
-                Target::Coordinator if self.consumer_group().is_none() => {
-                    return Err("nemesis.target coordinator needs a consumer group (a consumer with subscribe or processing)".into());
-                }
-                _ => {}
+                self.check_node_target(&target, "nemesis.target")?;
             }
+        }
+        for (k, step) in steps.iter().enumerate() {
+            if let PlannedStep::Fault { target: StepTarget::Target(target), .. } = step {
+                self.check_node_target(target, &format!("nemesis.sequence step {}", k + 1))?;
             }
         }
         for name in self.cluster.node_settings.keys() {
@@ -458,6 +607,25 @@ impl Scenario {
             return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
         }
         Ok(())
+    }
+
+    /// Whether a node target names something this scenario has; `what` says where it was written.
+    fn check_node_target(&self, target: &Target, what: &str) -> Result<(), String> {
+        match target {
+            Target::Node(name) if self.node_index(name).is_none() => Err(format!(
+                "{what} {name:?} is not a node of this cluster (n1..n{}{})",
+                self.cluster.brokers,
+                if self.cluster.has_controller() { ", controller" } else { "" }
+            )),
+            Target::Leader(p) | Target::Follower(p) if *p < 0 || *p >= self.topic.partitions => {
+                Err(format!("{what}: partition {p} is not in the topic, which has partitions 0..{}", self.topic.partitions - 1))
+            }
+            Target::Follower(_) if self.topic.replication_factor < 2 => Err(format!("{what}: follower needs topic.replication_factor of at least 2")),
+            Target::Coordinator if self.consumer_group().is_none() => {
+                Err(format!("{what}: coordinator needs a consumer group (a consumer with subscribe or processing)"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The consumer group of the scenario's consumers (the first one that joins a group): its
@@ -474,12 +642,15 @@ impl Scenario {
     /// Whether the brokers' data directories are served by lazyfs (any power_loss fault), on
     /// either platform.
     pub fn uses_lazyfs(&self) -> bool {
-        self.nemesis.faults.contains(&Fault::PowerLoss)
+        let n = &self.nemesis;
+        n.faults.contains(&Fault::PowerLoss) || (n.faults.contains(&Fault::Sequence) && n.sequence.iter().any(|s| s.step == StepKind::PowerLoss))
     }
 
     /// Whether the nodes run in network namespaces (any partition or link fault).
     pub fn uses_network(&self) -> bool {
-        self.nemesis.faults.iter().any(|f| f.is_partition() || f.is_link_fault())
+        let n = &self.nemesis;
+        n.faults.iter().any(|f| f.is_partition() || f.is_link_fault())
+            || (n.faults.contains(&Fault::Sequence) && n.sequence.iter().any(|s| matches!(s.step, StepKind::Isolate | StepKind::Heal)))
     }
 
     /// Whether each broker gets a proxy in front of it (any link fault).
@@ -508,15 +679,41 @@ impl Scenario {
 
 /// The faults the docker platform carries out: kill (SIGKILL to the container's process), pause
 /// (`docker pause`), power_loss (lazyfs under the bind mount), drop_caches (host-wide),
-/// partitions (nftables in the containers' network namespaces) and link faults (the proxies on
-/// the host): every kind there is. The match has no catch-all, so a fault kind added later must
-/// be decided here before it compiles.
+/// partitions (nftables in the containers' network namespaces), link faults (the proxies on
+/// the host) and sequences of the steps [`docker_can_step`] allows. The match has no catch-all,
+/// so a fault kind added later must be decided here before it compiles.
 fn docker_can(fault: &Fault) -> bool {
     match fault {
-        Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches => true,
+        Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches | Fault::Sequence => true,
         Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => true,
         Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => true,
     }
+}
+
+/// The steps a `sequence` can run on docker: `docker kill`, `docker start`, `docker pause` /
+/// `unpause`, lazyfs under the bind mount, waits; not the network steps (`isolate`, `heal`).
+fn docker_can_step(kind: StepKind) -> bool {
+    match kind {
+        StepKind::Kill | StepKind::Pause | StepKind::Resume | StepKind::Restart | StepKind::PowerLoss | StepKind::WaitMs => true,
+        // Built on the local platform's namespaces; the docker platform's partitions are faults of
+        // their own (partition_node and the rest), not steps yet.
+        StepKind::Isolate | StepKind::Heal => false,
+    }
+}
+
+/// The target a step finally names, following `step:K` references back (None for a wait).
+fn base_target<'a>(steps: &'a [PlannedStep], target: &'a StepTarget) -> Option<&'a Target> {
+    let mut target = target;
+    for _ in 0..=steps.len() {
+        match target {
+            StepTarget::Target(t) => return Some(t),
+            StepTarget::SameAs(j) => match steps.get(j - 1)? {
+                PlannedStep::Fault { target: t, .. } => target = t,
+                PlannedStep::Wait { .. } | PlannedStep::Heal => return None,
+            },
+        }
+    }
+    None
 }
 
 fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) {
@@ -612,10 +809,104 @@ lost = "forbidden"
             (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h\""), "not host:port"),
             (GOOD.replace("seed = 3", "seed = 3\nbootstrap = \"h:1\""), "only for platform = \"external\""),
             ("name = ".to_string(), "not valid"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"sequence\"]"), "the sequence fault needs steps"),
+            (GOOD.replace("[expect]", "[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"n1\"\n[expect]"), "faults has no \"sequence\""),
         ];
         for (text, needle) in cases {
             let err = Scenario::parse(&text, "case").expect_err(needle).to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    /// GOOD with two brokers, RF 2, the sequence fault and these `[[nemesis.sequence]]` tables.
+    fn with_steps(steps: &str) -> String {
+        GOOD.replace("brokers = 1", "brokers = 2")
+            .replace("partitions = 2", "partitions = 2\nreplication_factor = 2")
+            .replace("faults = [\"kill\"]", "faults = [\"sequence\"]")
+            .replace("[expect]", &format!("{steps}\n[expect]"))
+    }
+
+    const KIP101: &str = r#"
+[[nemesis.sequence]]
+step = "kill"
+target = "follower"
+[[nemesis.sequence]]
+step = "pause"
+target = "leader"
+[[nemesis.sequence]]
+step = "restart"
+target = "step:1"
+[[nemesis.sequence]]
+step = "wait_ms"
+ms = 1500
+[[nemesis.sequence]]
+step = "kill"
+target = "step:2"
+[[nemesis.sequence]]
+step = "resume"
+target = "n2"
+"#;
+
+    #[test]
+    fn a_sequence_parses_into_its_steps() {
+        let s = Scenario::parse(&with_steps(KIP101), "kip101").expect("valid");
+        let planned = s.nemesis.planned_sequence().expect("steps");
+        assert_eq!(
+            planned,
+            vec![
+                PlannedStep::Fault { kind: StepKind::Kill, target: StepTarget::Target(Target::Follower(0)) },
+                PlannedStep::Fault { kind: StepKind::Pause, target: StepTarget::Target(Target::Leader(0)) },
+                PlannedStep::Fault { kind: StepKind::Restart, target: StepTarget::SameAs(1) },
+                PlannedStep::Wait { ms: 1500 },
+                PlannedStep::Fault { kind: StepKind::Kill, target: StepTarget::SameAs(2) },
+                PlannedStep::Fault { kind: StepKind::Resume, target: StepTarget::Target(Target::Node("n2".into())) },
+            ]
+        );
+        assert!((s.nemesis.sequence_length_s() - 1.5).abs() < 1e-9);
+        assert!(!s.uses_lazyfs(), "no power_loss step");
+        let rows = s.settings_rows();
+        assert!(rows.iter().any(|(k, v)| k == "nemesis.sequence[2].target" && v == "step:1"), "{rows:?}");
+        // On docker too: every step kind is one the platform can do.
+        let docker = with_steps(KIP101).replace("seed = 3", "seed = 3\nplatform = \"docker\"");
+        Scenario::parse(&docker, "docker").expect("docker runs kill, pause, restart, resume");
+        assert!(!s.uses_network());
+        let split = with_steps("[[nemesis.sequence]]\nstep = \"isolate\"\ntarget = \"leader\"\n[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"step:1\"\n[[nemesis.sequence]]\nstep = \"heal\"");
+        // (Network steps need root, ip and nft, as the partition faults.)
+        let s = Scenario::parse(&split, "split").expect("valid");
+        assert!(s.uses_network(), "an isolate step puts the nodes in namespaces");
+        assert_eq!(s.nemesis.planned_sequence().expect("steps").last(), Some(&PlannedStep::Heal));
+    }
+
+    #[test]
+    fn broken_sequences_are_refused_with_the_step_at_fault() {
+        let step = |body: &str| with_steps(&format!("[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"n1\"\n[[nemesis.sequence]]\n{body}"));
+        let cases = [
+            (step("step = \"explode\"\ntarget = \"n1\""), "explode"),
+            (step("step = \"restart\"\ntarget = \"step:2\""), "step 2 (restart): \"step:2\" must name an earlier step (1..1)"),
+            (step("step = \"restart\"\ntarget = \"step:0\""), "must name an earlier step"),
+            (step("step = \"restart\"\ntarget = \"step:x\""), "the step number after 'step:' must be a number"),
+            (step("step = \"restart\""), "step 2 (restart): needs a target"),
+            (step("step = \"wait_ms\""), "step 2 (wait_ms): needs `ms`"),
+            (step("step = \"wait_ms\"\nms = 5\ntarget = \"n1\""), "wait_ms takes `ms`, not a target"),
+            (step("step = \"pause\"\ntarget = \"n1\"\nms = 5"), "`ms` belongs to wait_ms steps"),
+            (step("step = \"wait_ms\"\nms = 5\n[[nemesis.sequence]]\nstep = \"restart\"\ntarget = \"step:2\""), "names a wait_ms step"),
+            (step("step = \"pause\"\ntarget = \"n3\""), "nemesis.sequence step 2 \"n3\" is not a node"),
+            (step("step = \"pause\"\ntarget = \"leader:5\""), "nemesis.sequence step 2: partition 5 is not in the topic"),
+            (step("step = \"pause\"\ntarget = \"producer-1\""), "act on nodes, not client processes"),
+            (step("step = \"pause\"\ntarget = \"boss\""), "not a target"),
+            (step("step = \"pause\"\ntarget = \"coordinator\""), "coordinator needs a consumer group"),
+            (step("step = \"pause\"\ntarget = \"n1\"\ncolour = 1"), "colour"),
+            (step("step = \"heal\"\ntarget = \"n1\""), "step 2 (heal): heal lifts every partition: it takes no target"),
+            (step("step = \"heal\"\n[[nemesis.sequence]]\nstep = \"restart\"\ntarget = \"step:2\""), "names a heal step, which hits no node"),
+            (step("step = \"isolate\"\ntarget = \"n1\"").replace("seed = 3", "seed = 3\nplatform = \"docker\""), "nemesis.sequence step 2: the isolate step is not available on the docker platform"),
+            (with_steps("[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"follower\"").replace("replication_factor = 2", "replication_factor = 1"), "follower needs topic.replication_factor"),
+        ];
+        for (text, needle) in cases {
+            let err = Scenario::parse(&text, "case").expect_err(needle).to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        let many = "[[nemesis.sequence]]\nstep = \"wait_ms\"\nms = 1\n".repeat(SEQUENCE_STEPS_MAX + 1);
+        let err = Scenario::parse(&with_steps(&many), "many").expect_err("too many").to_string();
+        assert!(err.contains(&format!("at most {SEQUENCE_STEPS_MAX}")), "{err}");
     }
 }

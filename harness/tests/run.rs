@@ -231,3 +231,175 @@ fn check_reads_jepsen_kafka_histories() {
     assert_eq!(malformed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("line"), "{}", String::from_utf8_lossy(&malformed.stderr));
 }
+
+/// One broker and a sequence fault whose steps depend on their order: pause, kill the paused
+/// node, restart it, a resume that has nothing to resume, pause and resume again, and a last
+/// pause left for the heal. Runs once (interval 5 s in an 8 s run).
+const SEQUENCE: &str = r#"
+name = "sequence"
+duration_s = 8
+seed = 2
+
+[cluster]
+brokers = 1
+
+[topic]
+name = "t"
+partitions = 1
+
+[[clients]]
+kind = "producer"
+mode = "async"
+rate_per_s = 300
+config = { "acks" = "all", "message.timeout.ms" = "3000", "reconnect.backoff.max.ms" = "200" }
+
+[nemesis]
+faults = ["sequence"]
+interval_s = 5.0
+
+[[nemesis.sequence]]
+step = "pause"
+target = "leader"
+[[nemesis.sequence]]
+step = "wait_ms"
+ms = 300
+[[nemesis.sequence]]
+step = "kill"
+target = "step:1"
+[[nemesis.sequence]]
+step = "restart"
+target = "step:1"
+[[nemesis.sequence]]
+step = "wait_ms"
+ms = 1500
+[[nemesis.sequence]]
+step = "resume"
+target = "n1"
+[[nemesis.sequence]]
+step = "pause"
+target = "step:4"
+[[nemesis.sequence]]
+step = "wait_ms"
+ms = 200
+[[nemesis.sequence]]
+step = "resume"
+target = "step:7"
+[[nemesis.sequence]]
+step = "pause"
+target = "n1"
+
+[expect]
+# The broker is still paused when the producer stops: what it had accepted then times out.
+producer_loss = "allowed"
+"#;
+
+#[test]
+fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_left_paused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, latest) = run(tmp.path(), SEQUENCE);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let needle = tmp.path().display().to_string();
+    assert_eq!(processes_mentioning(&needle), Vec::<(u32, String)>::new(), "no process outlives the run");
+    let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
+    let nemesis: Vec<&serde_json::Value> = ops.iter().filter(|o| o["process"] == "nemesis").collect();
+    let completions: Vec<(String, String, u64)> = nemesis
+        .iter()
+        .filter(|o| o["type"] != "invoke" && o["f"] != "sequence")
+        .map(|o| (o["f"].as_str().unwrap_or("").to_owned(), o["type"].as_str().unwrap_or("").to_owned(), o["value"]["step"].as_u64().unwrap_or(0)))
+        .collect();
+    let expected: Vec<(String, String, u64)> = [
+        ("pause", "ok", 1),
+        ("kill", "ok", 3),
+        ("restart", "ok", 4),
+        ("resume", "fail", 6),
+        ("pause", "ok", 7),
+        ("resume", "ok", 9),
+        ("pause", "ok", 10),
+        // The heal at the end of the run wakes the node the sequence left paused.
+        ("resume", "ok", 0),
+    ]
+    .iter()
+    .map(|(f, t, k)| (f.to_string(), t.to_string(), *k))
+    .collect();
+    assert_eq!(completions, expected, "{nemesis:#?}");
+    assert_eq!(nemesis.iter().filter(|o| o["f"] == "sequence").count(), 2, "one sequence: its invoke and its ok");
+    assert!(nemesis.iter().all(|o| o["f"] == "sequence" || o["value"]["node"] == "n1" || o["type"] == "invoke"), "every step hit n1");
+    let value = |f: &str, step: u64| nemesis.iter().find(|o| o["f"] == f && o["type"] == "ok" && o["value"]["step"] == step).map(|o| o["value"].clone()).expect("op");
+    // The restarted broker is a new process, answered (the restart waits for it), and is the one
+    // paused next.
+    let killed_pid = value("kill", 3)["pid"].clone();
+    let restarted_pid = value("restart", 4)["pid"].clone();
+    assert_ne!(killed_pid, restarted_pid);
+    assert_eq!(value("pause", 7)["pid"], restarted_pid);
+    let fail = nemesis.iter().find(|o| o["f"] == "resume" && o["type"] == "fail").expect("refused resume");
+    assert!(fail["error"].as_str().is_some_and(|e| e.contains("not paused")), "{fail}");
+    // The broker served acks=all writes after its restart.
+    let restart_index = nemesis.iter().find(|o| o["f"] == "restart" && o["type"] == "ok").and_then(|o| o["index"].as_u64()).expect("restart");
+    let heal_index = ops.iter().find(|o| o["process"] == "harness" && o["f"] == "heal").and_then(|o| o["index"].as_u64()).expect("heal");
+    assert!(
+        ops.iter().any(|o| o["process"] == "producer-1" && o["type"] == "ok" && o["f"] == "send" && o["index"].as_u64().is_some_and(|i| i > restart_index && i < heal_index)),
+        "acknowledged sends after the restart"
+    );
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+}
+
+/// Network steps: a node isolated and healed inside the sequence, another left isolated for the
+/// heal at the end of the run (needs root, `ip` and `nft`, as the partition faults). Runs once.
+const SEQUENCE_NET: &str = r#"
+name = "sequence-net"
+duration_s = 6
+seed = 2
+
+[cluster]
+brokers = 2
+settings = { "broker.session.timeout.ms" = 3000, "broker.heartbeat.interval.ms" = 500 }
+
+[topic]
+name = "t"
+partitions = 1
+replication_factor = 2
+
+[[clients]]
+kind = "producer"
+rate_per_s = 200
+config = { "acks" = "all", "message.timeout.ms" = "5000" }
+
+[nemesis]
+faults = ["sequence"]
+interval_s = 5.0
+
+[[nemesis.sequence]]
+step = "isolate"
+target = "leader"
+[[nemesis.sequence]]
+step = "wait_ms"
+ms = 500
+[[nemesis.sequence]]
+step = "heal"
+[[nemesis.sequence]]
+step = "isolate"
+target = "n2"
+"#;
+
+#[test]
+fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_off() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, latest) = run(tmp.path(), SEQUENCE_NET);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
+    let nemesis: Vec<(String, String, u64, serde_json::Value)> = ops
+        .iter()
+        .filter(|o| o["process"] == "nemesis" && o["type"] != "invoke" && o["f"] != "sequence")
+        .map(|o| (o["f"].as_str().unwrap_or("").to_owned(), o["type"].as_str().unwrap_or("").to_owned(), o["value"]["step"].as_u64().unwrap_or(0), o["value"]["node"].clone()))
+        .collect();
+    let steps: Vec<(&str, &str, u64)> = nemesis.iter().map(|(f, t, k, _)| (f.as_str(), t.as_str(), *k)).collect();
+    assert_eq!(steps, vec![("isolate", "ok", 1), ("heal", "ok", 3), ("isolate", "ok", 4), ("heal", "ok", 0)], "{nemesis:?}");
+    assert_eq!(nemesis[2].3, "n2");
+    let isolate = ops.iter().find(|o| o["f"] == "isolate" && o["type"] == "ok").expect("isolate");
+    let sides = &isolate["value"]["sides"];
+    assert_eq!(sides[0].as_array().map(Vec::len), Some(1), "the target alone on one side: {sides}");
+    assert!(sides[1].as_array().is_some_and(|s| s.iter().any(|n| n == "clients")), "{sides}");
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+}

@@ -35,6 +35,10 @@ const RUNNABLE: &[&str] = &[
     "partition-halves-acks-1",
     "partition-halves-acks-all",
     "leader-kill-idempotent",
+    "truncation-hw-follower-restart",
+    "truncation-leader-epoch-follower-restart",
+    "truncation-hw-power-loss",
+    "truncation-leader-epoch-power-loss",
 ];
 
 #[test]
@@ -111,6 +115,14 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(!split_all.contains("× lost"), "{split_all}");
     let idempotent = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-idempotent")).expect("idempotent ran");
     assert!(!idempotent.contains("× lost") && !idempotent.contains("× duplicates"), "{idempotent}");
+    let hw_restart = stdout.split("scenario: ").find(|s| s.starts_with("truncation-hw-follower-restart")).expect("hw restart ran");
+    assert!(hw_restart.contains("× lost (required)"), "{hw_restart}");
+    let epoch_restart = stdout.split("scenario: ").find(|s| s.starts_with("truncation-leader-epoch-follower-restart")).expect("epoch restart ran");
+    assert!(!epoch_restart.contains("× lost"), "{epoch_restart}");
+    let hw_power = stdout.split("scenario: ").find(|s| s.starts_with("truncation-hw-power-loss")).expect("hw power loss ran");
+    assert!(hw_power.contains("× replica_divergence (required)"), "{hw_power}");
+    let epoch_power = stdout.split("scenario: ").find(|s| s.starts_with("truncation-leader-epoch-power-loss")).expect("epoch power loss ran");
+    assert!(!epoch_power.contains("× replica_divergence"), "{epoch_power}");
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

@@ -126,10 +126,16 @@ impl EpochCache {
     }
 
     /// The answer to OffsetForLeaderEpoch: the largest epoch at most `epoch` and the offset where
-    /// it ends (the next epoch's start, or the LEO for the latest); undefined if none.
+    /// it ends (the next epoch's start, or the LEO for the latest). An epoch older than every
+    /// known one (this replica lost that part of its log, e.g. to a power loss) ends where the
+    /// first known epoch starts, as Kafka answers: the asker must cut there, since nothing it holds
+    /// from that epoch is here. Undefined for an undefined epoch or an empty cache.
     pub fn end_offset_for(&self, epoch: i32, log_end_offset: i64) -> (i32, i64) {
         let Some(position) = self.entries.iter().rposition(|&(e, _)| e <= epoch) else {
-            return (UNDEFINED_EPOCH, UNDEFINED_OFFSET);
+            return match self.entries.first() {
+                Some(&(_, first_start)) if epoch != UNDEFINED_EPOCH => (epoch, first_start),
+                _ => (UNDEFINED_EPOCH, UNDEFINED_OFFSET),
+            };
         };
         let found_epoch = self.entries[position].0;
         match self.entries.get(position + 1) {
@@ -178,6 +184,17 @@ mod tests {
             .expect("present");
         assert_eq!(loaded.entries(), &[(0, 0)]);
         assert_eq!(parse("0\n1\n3 4\n"), Some(vec![(3, 4)]));
+    }
+
+    #[test]
+    fn an_epoch_older_than_every_known_one_ends_where_the_first_known_starts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cache = EpochCache::rebuilt(dir.path(), vec![(2, 5)]).expect("write");
+        assert_eq!(cache.end_offset_for(0, 9), (0, 5));
+        assert_eq!(cache.end_offset_for(1, 9), (1, 5));
+        assert_eq!(cache.end_offset_for(UNDEFINED_EPOCH, 9), (UNDEFINED_EPOCH, UNDEFINED_OFFSET));
+        cache.truncate_from_end(0).expect("truncate");
+        assert_eq!(cache.end_offset_for(0, 0), (UNDEFINED_EPOCH, UNDEFINED_OFFSET));
         assert_eq!(parse("1\n0\n"), None);
         assert_eq!(parse("0\n2\n3 4\n"), None);
     }

@@ -217,10 +217,17 @@ async fn fetch_loop(
             ));
         };
         if data.error_code == ResponseError::OffsetOutOfRange.code() {
-            // Our log is longer than the leader's (possible with HW truncation): cut to its LEO.
+            // Our log is longer than the leader's (with HW truncation, or a leader that lost its
+            // tail). Pre-KIP-101 (high-watermark) cuts to the leader's LEO and keeps whatever
+            // lies below it, even where it differs from the leader's. With leader epochs, what
+            // lies below the leader's LEO may differ too: find where the logs part by epoch first
+            // (KIP-101), then never keep more than the leader has.
             let leader_end = leader_log_end_offset(broker, partition, conn, leader_epoch).await?;
             if leader_end < fetch_offset {
-                let cut = partition.truncate_to(leader_end)?;
+                if broker.config.replication.truncation == Truncation::LeaderEpoch {
+                    truncate_by_leader_epoch(broker, partition, conn, leader_epoch).await?;
+                }
+                let cut = partition.truncate_to(leader_end.min(partition.log_end_offset()))?;
                 tracing::warn!(topic = %partition.topic, partition = partition.index, leader_log_end_offset = leader_end, log_end_offset = cut, "follower ahead of the leader: truncated to its LEO");
                 continue;
             }

@@ -81,6 +81,9 @@ impl Node {
     pub fn is_running(&self) -> bool {
         self.running
     }
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(match self.role {
             Role::Broker { .. } => "broker.log",
@@ -475,6 +478,10 @@ impl DockerPlatform {
         }
         let pid = node.pid.take();
         node.running = false;
+        if node.paused {
+            // The engine refuses to signal a paused container: thaw it, then kill at once.
+            docker(&["unpause", &node.container]).await.with_context(|| format!("unpausing node {} to kill it", node.name))?;
+        }
         node.paused = false;
         let signalled = pid.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::Signal::SIGKILL).is_ok());
         if !signalled {

@@ -32,6 +32,8 @@ pub struct Node {
     pub addr: SocketAddr,
     dir: PathBuf,
     child: Option<Child>,
+    /// Stopped by SIGSTOP (and not yet woken by SIGCONT).
+    paused: bool,
     /// The `kaos lazyfs` daemon serving this node's data directory, when the cluster runs on it.
     lazyfs: Option<Child>,
 }
@@ -39,6 +41,9 @@ pub struct Node {
 impl Node {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+    pub fn is_paused(&self) -> bool {
+        self.paused
     }
     /// The process id of the running node (its process group leader).
     pub fn pid(&self) -> Option<u32> {
@@ -252,6 +257,7 @@ impl LocalPlatform {
     pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
         let node = &mut self.nodes[i];
         let Some(mut child) = node.child.take() else { return Ok(None) };
+        node.paused = false;
         let pid = child.id();
         process::kill(&mut child).await.with_context(|| format!("killing node {}", node.name))?;
         Ok(pid)
@@ -296,10 +302,11 @@ impl LocalPlatform {
 
     /// Sends SIGSTOP (`pause = true`) or SIGCONT to node `i`'s process group; returns its PID.
     pub fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
-        let node = &self.nodes[i];
+        let node = &mut self.nodes[i];
         let Some(pid) = node.child.as_ref().and_then(|c| c.id()) else { return Ok(None) };
         let signal = if pause { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
         process::signal_group(pid, signal).with_context(|| format!("sending {signal} to node {}", node.name))?;
+        node.paused = pause;
         Ok(Some(pid))
     }
 
@@ -311,6 +318,7 @@ impl LocalPlatform {
                 if let Some(pid) = child.id() {
                     let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
                 }
+                node.paused = false;
                 if let Err(e) = process::stop(&mut child, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
                     eprintln!("kaos: stopping node {}: {e}", node.name);
                 }
@@ -389,7 +397,7 @@ fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) 
     }
     let text = toml::to_string(&config).context("writing a node config")?;
     std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
-    Ok(Node { name, role, addr, dir, child: None, lazyfs: None })
+    Ok(Node { name, role, addr, dir, child: None, paused: false, lazyfs: None })
 }
 
 fn free_port() -> Result<SocketAddr> {

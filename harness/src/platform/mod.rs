@@ -73,6 +73,10 @@ impl Platform {
     pub fn is_running(&self, i: usize) -> bool {
         each!(self, p => p.nodes[i].is_running())
     }
+    /// Stopped by a pause and not yet resumed.
+    pub fn is_paused(&self, i: usize) -> bool {
+        each!(self, p => p.nodes[i].is_paused())
+    }
     pub fn log_path(&self, i: usize) -> PathBuf {
         each!(self, p => p.nodes[i].log_path())
     }
