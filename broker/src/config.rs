@@ -266,12 +266,18 @@ impl ReplicationConfig {
                 "replica.fetch.wait.max.ms",
                 file.replica_fetch_wait_max_ms,
             )?,
-            replica_fetch_min_bytes: if (1..=limits::REPLICA_FETCH_MIN_BYTES_MAX).contains(&file.replica_fetch_min_bytes) {
+            replica_fetch_min_bytes: if (1..=limits::REPLICA_FETCH_MIN_BYTES_MAX)
+                .contains(&file.replica_fetch_min_bytes)
+            {
                 file.replica_fetch_min_bytes
             } else {
                 return Err(ConfigError::Invalid {
                     key: "replica.fetch.min.bytes",
-                    message: format!("{} is not in 1..={}", file.replica_fetch_min_bytes, limits::REPLICA_FETCH_MIN_BYTES_MAX),
+                    message: format!(
+                        "{} is not in 1..={}",
+                        file.replica_fetch_min_bytes,
+                        limits::REPLICA_FETCH_MIN_BYTES_MAX
+                    ),
                 });
             },
             high_watermark_checkpoint_interval_ms: positive(
@@ -329,7 +335,8 @@ pub struct GroupConfig {
 impl GroupConfig {
     /// Validates the group keys of the file.
     pub fn resolve(file: &FileConfig) -> Result<GroupConfig, ConfigError> {
-        if !(1..=limits::OFFSETS_TOPIC_PARTITIONS_MAX).contains(&file.offsets_topic_num_partitions) {
+        if !(1..=limits::OFFSETS_TOPIC_PARTITIONS_MAX).contains(&file.offsets_topic_num_partitions)
+        {
             return Err(ConfigError::Invalid {
                 key: "offsets.topic.num.partitions",
                 message: format!(
@@ -540,9 +547,16 @@ mod tests {
         assert!(ReplicationConfig::resolve(&bad).is_err());
         assert_eq!(defaults.replica_fetch_min_bytes, 1);
         let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");
-        assert_eq!(ReplicationConfig::resolve(&lagging).expect("valid").replica_fetch_min_bytes, 1_000_000);
+        assert_eq!(
+            ReplicationConfig::resolve(&lagging)
+                .expect("valid")
+                .replica_fetch_min_bytes,
+            1_000_000
+        );
         let zero = FileConfig::parse("\"replica.fetch.min.bytes\" = 0\n").expect("parses");
-        let err = ReplicationConfig::resolve(&zero).expect_err("0 is refused").to_string();
+        let err = ReplicationConfig::resolve(&zero)
+            .expect_err("0 is refused")
+            .to_string();
         assert!(err.contains("replica.fetch.min.bytes"), "{err}");
     }
 
@@ -556,7 +570,13 @@ mod tests {
         )
         .expect("parses");
         let group = GroupConfig::resolve(&file).expect("valid");
-        assert_eq!((group.offsets_topic_num_partitions, group.min_session_timeout_ms), (3, 1000));
+        assert_eq!(
+            (
+                group.offsets_topic_num_partitions,
+                group.min_session_timeout_ms
+            ),
+            (3, 1000)
+        );
         for bad in [
             "\"offsets.topic.num.partitions\" = 0\n",
             "\"group.min.session.timeout.ms\" = 2000000\n",

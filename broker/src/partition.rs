@@ -861,13 +861,21 @@ mod tests {
         assert_eq!(partition.high_watermark(), 4, "alone in the ISR");
         // Replica 2 has a longer, divergent log (e.g. kept after HW truncation): fetch offset 9.
         partition.follower_fetched(2, 9);
-        assert_eq!(partition.wanted_isr(Duration::from_secs(30)), None, "not caught up");
+        assert_eq!(
+            partition.wanted_isr(Duration::from_secs(30)),
+            None,
+            "not caught up"
+        );
         partition
             .become_leader(3, vec![1, 2], vec![1, 2], Instant::now())
             .expect("ISR grows by the controller");
         append(&partition, 4, 4).expect("append");
         partition.follower_fetched(2, 12);
-        assert_eq!(partition.high_watermark(), 4, "a fetch past the end does not count");
+        assert_eq!(
+            partition.high_watermark(),
+            4,
+            "a fetch past the end does not count"
+        );
         partition.follower_fetched(2, 8);
         assert_eq!(partition.high_watermark(), 8, "a fetch that reads does");
     }

@@ -474,7 +474,11 @@ impl Broker {
 
     /// One offset per partition into `file_name` in the data directory, one writer at a time
     /// (the writers share a temporary file).
-    fn write_offsets_checkpoint(&self, file_name: &str, offset_of: impl Fn(&Partition) -> i64) -> Result<(), StateError> {
+    fn write_offsets_checkpoint(
+        &self,
+        file_name: &str,
+        offset_of: impl Fn(&Partition) -> i64,
+    ) -> Result<(), StateError> {
         let _writing = self
             .checkpoint_lock
             .lock()

@@ -28,7 +28,10 @@ fn confluent_kafka_idempotent_producer_writes_exactly_once_across_lost_responses
     let mut client = RawClient::connect(broker.address);
     assert_eq!(create_topic(&mut client, "py-idem", 1, 1, false), 0);
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/idempotent_producer.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/py/idempotent_producer.py"
+    );
     let output = Command::new("python3")
         .arg(script)
         .arg(proxy.address.to_string())
@@ -51,7 +54,11 @@ fn confluent_kafka_idempotent_producer_writes_exactly_once_across_lost_responses
         proxy.produce_requests()
     );
     assert!(proxy.lost_responses() > 0, "the proxy lost no response");
-    assert_eq!(report["fatal"], serde_json::Value::Null, "fatal error: {report}");
+    assert_eq!(
+        report["fatal"],
+        serde_json::Value::Null,
+        "fatal error: {report}"
+    );
     assert_eq!(report["errors"], serde_json::json!([]), "delivery errors");
     assert_eq!(report["remaining"], 0, "messages still in flight");
     let acked: BTreeMap<u64, i64> = report["acked"]

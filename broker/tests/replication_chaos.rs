@@ -83,22 +83,33 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
                 .then_some(())
         });
     };
-    every_partition_gains("acks on every partition before the first kill", vec![0; PARTITIONS as usize]);
+    every_partition_gains(
+        "acks on every partition before the first kill",
+        vec![0; PARTITIONS as usize],
+    );
     for round in 0..ROUNDS {
         let partition = round % PARTITIONS;
-        let (leader, epoch, _, _) =
-            cluster.wait_partition("a leader with a full ISR", TOPIC, partition, |l, _, _, isr| {
-                l >= 0 && isr.len() == 3
-            });
+        let (leader, epoch, _, _) = cluster.wait_partition(
+            "a leader with a full ISR",
+            TOPIC,
+            partition,
+            |l, _, _, isr| l >= 0 && isr.len() == 3,
+        );
         cluster.kill_broker(leader);
         cluster.wait_partition("failover", TOPIC, partition, |l, e, _, _| {
             l >= 0 && l != leader && e > epoch
         });
         let before = deliveries.per_partition(PARTITIONS as usize);
-        every_partition_gains(&format!("round {round}: acks on every partition after the failover"), before);
+        every_partition_gains(
+            &format!("round {round}: acks on every partition after the failover"),
+            before,
+        );
         cluster.start_broker(leader);
         let before = deliveries.per_partition(PARTITIONS as usize);
-        every_partition_gains(&format!("round {round}: acks on every partition after the restart"), before);
+        every_partition_gains(
+            &format!("round {round}: acks on every partition after the restart"),
+            before,
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let sent = producer_thread.join().expect("producer thread");
@@ -106,9 +117,10 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
     assert!(!acknowledged.is_empty(), "nothing acknowledged of {sent}");
     // Every acknowledged message is served by the current leader of its partition.
     for partition in 0..PARTITIONS {
-        let (leader, _, _, _) = cluster.wait_partition("a leader", TOPIC, partition, |l, _, _, _| {
-            cluster.brokers.get(&l).is_some_and(|b| b.is_some())
-        });
+        let (leader, _, _, _) =
+            cluster.wait_partition("a leader", TOPIC, partition, |l, _, _, _| {
+                cluster.brokers.get(&l).is_some_and(|b| b.is_some())
+            });
         let last_acked = acknowledged
             .keys()
             .filter(|(p, _)| *p == partition)

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::*;
+use rdk::Deliveries;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use rdk::Deliveries;
 
 #[test]
 fn librdkafka_acks_all_keeps_producing_across_a_leader_sigkill() {

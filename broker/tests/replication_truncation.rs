@@ -315,7 +315,8 @@ fn high_watermark_truncation_follower_ahead_of_the_leader_truncates_to_its_leo_a
 /// before: A fell back to its HW, kept m1 and m2, was OFFSET_OUT_OF_RANGE, cut to B's LEO and kept
 /// m1 where B has m3.)
 #[test]
-fn leader_epoch_truncation_against_a_leader_that_lost_its_early_epochs_keeps_the_replicas_consistent() {
+fn leader_epoch_truncation_against_a_leader_that_lost_its_early_epochs_keeps_the_replicas_consistent(
+) {
     let extra = "\"broker.session.timeout.ms\" = 3000\n\"replica.high.watermark.checkpoint.interval.ms\" = 100\n";
     let mut cluster = Cluster::start(2, &config("leader-epoch", extra));
     assert_eq!(create_topic(cluster.address(1), "kip101c", 1, 2), 0);

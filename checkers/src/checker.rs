@@ -706,7 +706,8 @@ impl Checker {
                     // still holds. Only a read that precedes the invoke by more than that skew
                     // is provably in the future.
                     if msg.has(flag::READ_BEFORE_SEND)
-                        && millis(meta.time_ns).saturating_sub(msg.read_ms) > limits::RECEIPT_SKEW_MS
+                        && millis(meta.time_ns).saturating_sub(msg.read_ms)
+                            > limits::RECEIPT_SKEW_MS
                     {
                         msg.flags |= flag::FUTURE_READ;
                     }

@@ -209,7 +209,11 @@ impl Checker {
                 }
             } else if msg.has(flag::ACCEPTED) || msg.has(flag::DROPPED) {
                 if final_done && !in_final && !read {
-                    let sub = if msg.has(flag::DROPPED) { "dropped" } else { "never_sent" };
+                    let sub = if msg.has(flag::DROPPED) {
+                        "dropped"
+                    } else {
+                        "never_sent"
+                    };
                     class(AnomalyKind::ProducerLoss, Some(sub));
                 }
             } else if read {

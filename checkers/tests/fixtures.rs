@@ -417,11 +417,18 @@ fn required_replica_divergence_is_met_by_the_dumps() {
         checker.observe_replica_dumps(dumps).expect("dumps");
         checker.finish()
     };
-    let met = analyse(&[("n1".to_owned(), n1.as_str()), ("n2".to_owned(), n2.as_str())]);
+    let met = analyse(&[
+        ("n1".to_owned(), n1.as_str()),
+        ("n2".to_owned(), n2.as_str()),
+    ]);
     assert!(met.unmet.is_empty(), "{:?}", met.unmet);
     assert_eq!(met.counts.replica_divergence, 1);
     assert_ne!(met.verdict, Verdict::Invalid);
     let unmet = analyse(&[]);
     assert_eq!(unmet.verdict, Verdict::Invalid);
-    assert!(unmet.unmet.iter().any(|u| u.contains("replica_divergence")), "{:?}", unmet.unmet);
+    assert!(
+        unmet.unmet.iter().any(|u| u.contains("replica_divergence")),
+        "{:?}",
+        unmet.unmet
+    );
 }

@@ -122,7 +122,9 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
         }
     };
     let topic = format!("bench-{}", std::process::id());
-    workloads::admin::create_topic(&bootstrap, &topic, 1, b.brokers as i32).await.context("creating the bench topic")?;
+    workloads::admin::create_topic(&bootstrap, &topic, 1, b.brokers as i32)
+        .await
+        .context("creating the bench topic")?;
     let spec = BenchSpec {
         bootstrap,
         topic,
@@ -133,7 +135,9 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
         samples_csv: b.latency_csv.clone(),
     };
     let producer_cpu_before_s = cpu_s("self").unwrap_or(0.0);
-    let result = tokio::task::spawn_blocking(move || workloads::bench::run(&spec)).await?.context("running the producer")?;
+    let result = tokio::task::spawn_blocking(move || workloads::bench::run(&spec))
+        .await?
+        .context("running the producer")?;
     let producer_cpu_s = cpu_s("self").unwrap_or(0.0) - producer_cpu_before_s;
     let mut broker_rss_peak_kib = BTreeMap::new();
     let mut broker_cpu_s = BTreeMap::new();
@@ -150,13 +154,23 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
         p.stop_all().await;
         for node in p.brokers() {
             let path = node.data_dir().join(REQUEST_METRICS_FILE_NAME);
-            if let Some(metrics) = std::fs::read(&path).ok().and_then(|json| serde_json::from_slice(&json).ok()) {
+            if let Some(metrics) = std::fs::read(&path)
+                .ok()
+                .and_then(|json| serde_json::from_slice(&json).ok())
+            {
                 broker_request_metrics.insert(node.name.clone(), metrics);
             }
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    Ok(BrokerBenchResult { producer: result, linger_ms: b.linger_ms, broker_rss_peak_kib, broker_cpu_s, producer_cpu_s, broker_request_metrics })
+    Ok(BrokerBenchResult {
+        producer: result,
+        linger_ms: b.linger_ms,
+        broker_rss_peak_kib,
+        broker_cpu_s,
+        producer_cpu_s,
+        broker_request_metrics,
+    })
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

@@ -21,12 +21,23 @@ pub struct ClientProcess {
 impl ClientProcess {
     /// Writes the spec into `clients_dir`, starts the client and records a `client_start` op with
     /// its spec (so the checker can tie anomalies to the client's settings).
-    pub async fn spawn(kaos_bin: &Path, clients_dir: &Path, name: &str, spec: &ClientSpec, recorder: &Recorder) -> Result<Self> {
-        std::fs::create_dir_all(clients_dir).with_context(|| format!("creating {}", clients_dir.display()))?;
+    pub async fn spawn(
+        kaos_bin: &Path,
+        clients_dir: &Path,
+        name: &str,
+        spec: &ClientSpec,
+        recorder: &Recorder,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(clients_dir)
+            .with_context(|| format!("creating {}", clients_dir.display()))?;
         let spec_path: PathBuf = clients_dir.join(format!("{name}.json"));
-        std::fs::write(&spec_path, serde_json::to_vec_pretty(spec)?).with_context(|| format!("writing {}", spec_path.display()))?;
+        std::fs::write(&spec_path, serde_json::to_vec_pretty(spec)?)
+            .with_context(|| format!("writing {}", spec_path.display()))?;
         let log_path = clients_dir.join(format!("{name}.log"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
         let mut child = process::command(kaos_bin)
             .arg("client")
@@ -37,13 +48,23 @@ impl ClientProcess {
             .spawn()
             .with_context(|| format!("starting client {name} ({})", kaos_bin.display()))?;
         recorder
-            .op("harness", "info", "client_start", serde_json::json!({"client": name, "pid": child.id(), "spec": spec}), None)
+            .op(
+                "harness",
+                "info",
+                "client_start",
+                serde_json::json!({"client": name, "pid": child.id(), "spec": spec}),
+                None,
+            )
             .await;
         let stdout = child.stdout.take().context("client stdout was not piped")?;
         let recorder = recorder.clone();
         let process: Arc<str> = Arc::from(name);
         let pump = tokio::spawn(async move { recorder.pump(process, stdout).await });
-        Ok(ClientProcess { name: name.to_string(), child: Some(child), pump: Some(pump) })
+        Ok(ClientProcess {
+            name: name.to_string(),
+            child: Some(child),
+            pump: Some(pump),
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -52,7 +73,9 @@ impl ClientProcess {
 
     /// SIGKILLs the client's process group and drains what it had written.
     pub async fn kill(&mut self) -> Result<ExitStatus> {
-        let Some(child) = self.child.as_mut() else { anyhow::bail!("client {} already ended", self.name) };
+        let Some(child) = self.child.as_mut() else {
+            anyhow::bail!("client {} already ended", self.name)
+        };
         let status = process::kill(child).await?;
         self.child = None;
         self.finish_pump().await;
@@ -61,7 +84,9 @@ impl ClientProcess {
 
     /// Waits for the client to end by itself, at most `timeout`; then SIGKILLs it.
     pub async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let Some(child) = self.child.as_mut() else { anyhow::bail!("client {} already ended", self.name) };
+        let Some(child) = self.child.as_mut() else {
+            anyhow::bail!("client {} already ended", self.name)
+        };
         let status = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(status) => status?,
             Err(_) => process::kill(child).await?,
@@ -73,7 +98,9 @@ impl ClientProcess {
 
     /// Asks the client to stop (SIGTERM) and gives it `grace` to finish what is in flight.
     pub async fn stop(&mut self, grace: Duration) -> Result<ExitStatus> {
-        let Some(child) = self.child.as_mut() else { anyhow::bail!("client {} already ended", self.name) };
+        let Some(child) = self.child.as_mut() else {
+            anyhow::bail!("client {} already ended", self.name)
+        };
         let status = process::stop(child, grace).await?;
         self.child = None;
         self.finish_pump().await;
@@ -85,7 +112,10 @@ impl ClientProcess {
         if let Some(pump) = self.pump.take() {
             if let Ok(rejected) = pump.await {
                 if rejected > 0 {
-                    eprintln!("kaos: client {} printed {rejected} lines that were not ops", self.name);
+                    eprintln!(
+                        "kaos: client {} printed {rejected} lines that were not ops",
+                        self.name
+                    );
                 }
             }
         }
@@ -113,12 +143,29 @@ pub struct ClientEntry {
 
 impl ClientSet {
     pub fn new(kaos_bin: &Path, clients_dir: &Path) -> Self {
-        ClientSet { kaos_bin: kaos_bin.to_path_buf(), clients_dir: clients_dir.to_path_buf(), entries: Vec::new() }
+        ClientSet {
+            kaos_bin: kaos_bin.to_path_buf(),
+            clients_dir: clients_dir.to_path_buf(),
+            entries: Vec::new(),
+        }
     }
 
-    pub async fn start(&mut self, name: &str, spec: ClientSpec, stop_grace: Duration, rec: &Recorder) -> Result<()> {
-        let process = ClientProcess::spawn(&self.kaos_bin, &self.clients_dir, name, &spec, rec).await?;
-        self.entries.push(ClientEntry { name: name.to_string(), spec, stop_grace, incarnation: 1, process: Some(process) });
+    pub async fn start(
+        &mut self,
+        name: &str,
+        spec: ClientSpec,
+        stop_grace: Duration,
+        rec: &Recorder,
+    ) -> Result<()> {
+        let process =
+            ClientProcess::spawn(&self.kaos_bin, &self.clients_dir, name, &spec, rec).await?;
+        self.entries.push(ClientEntry {
+            name: name.to_string(),
+            spec,
+            stop_grace,
+            incarnation: 1,
+            process: Some(process),
+        });
         Ok(())
     }
 
@@ -128,7 +175,9 @@ impl ClientSet {
 
     /// SIGKILLs client `i`; returns the PID it had.
     pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
-        let Some(mut p) = self.entries[i].process.take() else { return Ok(None) };
+        let Some(mut p) = self.entries[i].process.take() else {
+            return Ok(None);
+        };
         let pid = p.pid();
         p.kill().await?;
         Ok(pid)
@@ -136,9 +185,16 @@ impl ClientSet {
 
     /// SIGSTOP / SIGCONT client `i`.
     pub fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
-        let Some(pid) = self.entries[i].process.as_ref().and_then(|p| p.pid()) else { return Ok(None) };
-        let signal = if pause { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
-        process::signal_group(pid, signal).with_context(|| format!("sending {signal} to {}", self.entries[i].name))?;
+        let Some(pid) = self.entries[i].process.as_ref().and_then(|p| p.pid()) else {
+            return Ok(None);
+        };
+        let signal = if pause {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        process::signal_group(pid, signal)
+            .with_context(|| format!("sending {signal} to {}", self.entries[i].name))?;
         Ok(Some(pid))
     }
 
@@ -155,13 +211,18 @@ impl ClientSet {
             p.id_base += u64::from(entry.incarnation - 1) * crate::limits::ID_INCARNATION_BLOCK;
         }
         let name = format!("{}.{}", entry.name, entry.incarnation);
-        entry.process = Some(ClientProcess::spawn(&self.kaos_bin, &self.clients_dir, &name, &spec, rec).await?);
+        entry.process =
+            Some(ClientProcess::spawn(&self.kaos_bin, &self.clients_dir, &name, &spec, rec).await?);
         Ok(name)
     }
 
     /// Stops (SIGTERM, then SIGKILL after its grace) every client for which `which` holds, waking
     /// paused ones first; records each exit.
-    pub async fn stop_where(&mut self, which: impl Fn(&ClientSpec) -> bool, rec: &Recorder) -> Result<()> {
+    pub async fn stop_where(
+        &mut self,
+        which: impl Fn(&ClientSpec) -> bool,
+        rec: &Recorder,
+    ) -> Result<()> {
         for entry in self.entries.iter_mut().filter(|e| which(&e.spec)) {
             if let Some(mut p) = entry.process.take() {
                 if let Some(pid) = p.pid() {

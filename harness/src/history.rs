@@ -5,9 +5,9 @@
 
 use crate::limits::{HISTORY_QUEUE_MAX, OP_LINE_BYTES_MAX};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -22,7 +22,13 @@ enum Entry {
     /// A client's line: a JSON object without index, time_ns and process.
     Client { process: Arc<str>, line: String },
     /// An op of the harness itself (nemesis, phases).
-    Op { process: &'static str, kind: &'static str, f: String, value: Value, error: Option<String> },
+    Op {
+        process: &'static str,
+        kind: &'static str,
+        f: String,
+        value: Value,
+        error: Option<String>,
+    },
 }
 
 /// A handle that sends ops to the history. Cheap to clone.
@@ -45,12 +51,20 @@ impl Live {
     /// Faults in force, as "kill n1, pause n3".
     pub fn faults_text(&self) -> String {
         let faults = self.faults.lock().map(|f| f.clone()).unwrap_or_default();
-        faults.iter().map(|(node, fault)| format!("{fault} {node}")).collect::<Vec<_>>().join(", ")
+        faults
+            .iter()
+            .map(|(node, fault)| format!("{fault} {node}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn observe_nemesis(&self, kind: &str, f: &str, value: &Value) {
-        let (Some(node), true) = (value.get("node").and_then(Value::as_str), kind == "ok") else { return };
-        let Ok(mut faults) = self.faults.lock() else { return };
+        let (Some(node), true) = (value.get("node").and_then(Value::as_str), kind == "ok") else {
+            return;
+        };
+        let Ok(mut faults) = self.faults.lock() else {
+            return;
+        };
         match f {
             "restart" | "resume" | "heal" => {
                 faults.remove(node);
@@ -69,10 +83,23 @@ pub struct Writer {
 }
 
 pub fn open(path: &Path, started: Instant) -> std::io::Result<(Recorder, Writer)> {
-    let file = std::fs::OpenOptions::new().create_new(true).write(true).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(path)?;
     let (tx, rx) = mpsc::channel(HISTORY_QUEUE_MAX);
-    let task = tokio::spawn(write_loop(rx, std::io::BufWriter::with_capacity(256 * 1024, file), started));
-    Ok((Recorder { tx, live: Arc::default() }, Writer { task }))
+    let task = tokio::spawn(write_loop(
+        rx,
+        std::io::BufWriter::with_capacity(256 * 1024, file),
+        started,
+    ));
+    Ok((
+        Recorder {
+            tx,
+            live: Arc::default(),
+        },
+        Writer { task },
+    ))
 }
 
 impl Writer {
@@ -88,12 +115,28 @@ impl Recorder {
     }
 
     /// Records an op of the nemesis or the harness.
-    pub async fn op(&self, process: &'static str, kind: &'static str, f: &str, value: Value, error: Option<String>) {
+    pub async fn op(
+        &self,
+        process: &'static str,
+        kind: &'static str,
+        f: &str,
+        value: Value,
+        error: Option<String>,
+    ) {
         if process == "nemesis" {
             self.live.observe_nemesis(kind, f, &value);
         }
         // The writer only stops once every recorder is gone, so this cannot fail while `self` lives.
-        let _ = self.tx.send(Entry::Op { process, kind, f: f.to_string(), value, error }).await;
+        let _ = self
+            .tx
+            .send(Entry::Op {
+                process,
+                kind,
+                f: f.to_string(),
+                value,
+                error,
+            })
+            .await;
     }
 
     /// Copies a client's op lines into the history until its pipe closes. Returns how many lines
@@ -105,16 +148,31 @@ impl Recorder {
             match lines.next_line().await {
                 Ok(Some(line)) => {
                     let t = line.trim();
-                    if t.len() > 2 && t.len() <= OP_LINE_BYTES_MAX && t.starts_with('{') && t.ends_with('}') {
+                    if t.len() > 2
+                        && t.len() <= OP_LINE_BYTES_MAX
+                        && t.starts_with('{')
+                        && t.ends_with('}')
+                    {
                         if t.starts_with(ACKED_SEND_PREFIX) {
                             self.live.acked.fetch_add(1, Ordering::Relaxed);
                         }
-                        if self.tx.send(Entry::Client { process: Arc::clone(&process), line }).await.is_err() {
+                        if self
+                            .tx
+                            .send(Entry::Client {
+                                process: Arc::clone(&process),
+                                line,
+                            })
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                     } else {
                         rejected += 1;
-                        eprintln!("kaos: {process} printed a line that is not an op: {:.200}", t);
+                        eprintln!(
+                            "kaos: {process} printed a line that is not an op: {:.200}",
+                            t
+                        );
                     }
                 }
                 Ok(None) => break,
@@ -148,18 +206,32 @@ async fn write_loop(
     Ok(index)
 }
 
-fn write_entry(out: &mut impl Write, index: u64, started: Instant, entry: Entry) -> std::io::Result<()> {
+fn write_entry(
+    out: &mut impl Write,
+    index: u64,
+    started: Instant,
+    entry: Entry,
+) -> std::io::Result<()> {
     let time_ns = started.elapsed().as_nanos() as u64;
     match entry {
         Entry::Client { process, line } => {
             // `{"index":…,"time_ns":…,"process":"…",` then the client's fields.
             let body = line.trim().strip_prefix('{').unwrap_or_default();
-            write!(out, "{{\"index\":{index},\"time_ns\":{time_ns},\"process\":")?;
+            write!(
+                out,
+                "{{\"index\":{index},\"time_ns\":{time_ns},\"process\":"
+            )?;
             serde_json::to_writer(&mut *out, &*process)?;
             out.write_all(b",")?;
             out.write_all(body.as_bytes())?;
         }
-        Entry::Op { process, kind, f, value, error } => {
+        Entry::Op {
+            process,
+            kind,
+            f,
+            value,
+            error,
+        } => {
             let mut op = json!({"index": index, "time_ns": time_ns, "process": process, "type": kind, "f": f, "value": value});
             if let (Some(e), Some(map)) = (error, op.as_object_mut()) {
                 map.insert("error".into(), Value::String(e));
@@ -179,20 +251,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("history.jsonl");
         let (rec, writer) = open(&path, Instant::now()).expect("open");
-        rec.op("harness", "invoke", "start", json!({"seed": 1}), None).await;
+        rec.op("harness", "invoke", "start", json!({"seed": 1}), None)
+            .await;
         let pipe: &[u8] = b"{\"type\":\"invoke\",\"f\":\"send\",\"value\":{\"id\":1}}\nnot an op\n{\"type\":\"ok\",\"f\":\"send\",\"value\":{\"id\":1,\"partition\":0,\"offset\":0}}\n";
         let rejected = rec.pump(Arc::from("producer-1"), pipe).await;
         assert_eq!(rejected, 1);
-        rec.op("nemesis", "info", "kill", json!({"node": "n1"}), Some("no such node".into())).await;
+        rec.op(
+            "nemesis",
+            "info",
+            "kill",
+            json!({"node": "n1"}),
+            Some("no such node".into()),
+        )
+        .await;
         drop(rec);
         assert_eq!(writer.finish().await.expect("finish"), 4);
         let text = std::fs::read_to_string(&path).expect("read");
-        let ops: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+        let ops: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
         assert_eq!(ops.len(), 4);
         for (i, op) in ops.iter().enumerate() {
             assert_eq!(op["index"], i as u64);
         }
-        assert!(ops.windows(2).all(|w| w[0]["time_ns"].as_u64() <= w[1]["time_ns"].as_u64()));
+        assert!(ops
+            .windows(2)
+            .all(|w| w[0]["time_ns"].as_u64() <= w[1]["time_ns"].as_u64()));
         assert_eq!(ops[1]["process"], "producer-1");
         assert_eq!(ops[2]["value"]["offset"], 0);
         assert_eq!(ops[3]["error"], "no such node");

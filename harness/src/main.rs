@@ -43,7 +43,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kaos", version, about = "Chaos and verification harness for Kafka-style brokers")]
+#[command(
+    name = "kaos",
+    version,
+    about = "Chaos and verification harness for Kafka-style brokers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -184,24 +188,79 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Client { spec } => return client(&spec),
         Command::Lazyfs(args) => return lazyfs::main(args),
-        Command::Run { scenario, all, store, broker_bin, seed, duration_s, junit, platform, bootstrap } => runtime().and_then(|rt| {
-            rt.block_on(run_command(&scenario, all, store, broker_bin, seed, duration_s, platform, bootstrap, junit))
+        Command::Run {
+            scenario,
+            all,
+            store,
+            broker_bin,
+            seed,
+            duration_s,
+            junit,
+            platform,
+            bootstrap,
+        } => runtime().and_then(|rt| {
+            rt.block_on(run_command(
+                &scenario, all, store, broker_bin, seed, duration_s, platform, bootstrap, junit,
+            ))
         }),
-        Command::Image { tag, broker_bin } => runtime().and_then(|rt| rt.block_on(image_command(tag, broker_bin))),
-        Command::Matrix { matrix, store, broker_bin, duration_s, junit } => {
-            runtime().and_then(|rt| rt.block_on(matrix_command(&matrix, store, broker_bin, duration_s, junit)))
+        Command::Image { tag, broker_bin } => {
+            runtime().and_then(|rt| rt.block_on(image_command(tag, broker_bin)))
         }
+        Command::Matrix {
+            matrix,
+            store,
+            broker_bin,
+            duration_s,
+            junit,
+        } => runtime().and_then(|rt| {
+            rt.block_on(matrix_command(
+                &matrix, store, broker_bin, duration_s, junit,
+            ))
+        }),
         Command::Report { store } => results::write_index(&store)
             .with_context(|| format!("writing the index of {}", store.display()))
             .map(|index| {
                 println!("index: {}", index.display());
                 ExitCode::SUCCESS
             }),
-        Command::Check { path, format: HistoryFormat::Kaos } => check_command(&path),
-        Command::Check { path, format: HistoryFormat::Jepsen } => check_jepsen(&path),
-        Command::Bench { what: BenchWhat::Broker { brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence, latency_csv } } => {
-            runtime().and_then(|rt| rt.block_on(bench_command(brokers, acks, messages, message_size, rate, linger_ms, bootstrap, broker_bin, settings, idempotence, latency_csv)))
-        }
+        Command::Check {
+            path,
+            format: HistoryFormat::Kaos,
+        } => check_command(&path),
+        Command::Check {
+            path,
+            format: HistoryFormat::Jepsen,
+        } => check_jepsen(&path),
+        Command::Bench {
+            what:
+                BenchWhat::Broker {
+                    brokers,
+                    acks,
+                    messages,
+                    message_size,
+                    rate,
+                    linger_ms,
+                    bootstrap,
+                    broker_bin,
+                    settings,
+                    idempotence,
+                    latency_csv,
+                },
+        } => runtime().and_then(|rt| {
+            rt.block_on(bench_command(
+                brokers,
+                acks,
+                messages,
+                message_size,
+                rate,
+                linger_ms,
+                bootstrap,
+                broker_bin,
+                settings,
+                idempotence,
+                latency_csv,
+            ))
+        }),
     };
     match result {
         Ok(code) => code,
@@ -215,17 +274,25 @@ fn main() -> ExitCode {
 /// Single-threaded on purpose: child processes are spawned from this thread, which lives as long
 /// as the harness, so their parent-death signal fires only when the harness dies.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn client(spec_path: &Path) -> ExitCode {
     let spec = std::fs::read(spec_path)
         .map_err(anyhow::Error::from)
-        .and_then(|bytes| serde_json::from_slice::<workloads::ClientSpec>(&bytes).map_err(anyhow::Error::from));
+        .and_then(|bytes| {
+            serde_json::from_slice::<workloads::ClientSpec>(&bytes).map_err(anyhow::Error::from)
+        });
     let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
-            eprintln!("kaos client: cannot read spec {}: {e:#}", spec_path.display());
+            eprintln!(
+                "kaos client: cannot read spec {}: {e:#}",
+                spec_path.display()
+            );
             return ExitCode::from(2);
         }
     };
@@ -254,7 +321,9 @@ async fn bench_command(
 ) -> Result<ExitCode> {
     let mut table = toml::Table::new();
     for kv in &settings {
-        let (key, value) = kv.split_once('=').with_context(|| format!("--set {kv}: expected key=value"))?;
+        let (key, value) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected key=value"))?;
         // A TOML value (1, true, "x") when it parses as one, a string otherwise.
         let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
@@ -263,11 +332,27 @@ async fn bench_command(
         table.insert(key.trim().to_string(), value);
     }
     let broker_bin = locate_broker(broker_bin)?;
-    let bench = bench::BrokerBench { broker_bin, bootstrap, brokers, acks, messages, message_size_bytes, rate_per_s, linger_ms, settings: table, idempotence, latency_csv };
+    let bench = bench::BrokerBench {
+        broker_bin,
+        bootstrap,
+        brokers,
+        acks,
+        messages,
+        message_size_bytes,
+        rate_per_s,
+        linger_ms,
+        settings: table,
+        idempotence,
+        latency_csv,
+    };
     let result = bench::run(bench).await?;
     println!("{}", serde_json::to_string(&result)?);
     let r = &result.producer;
-    let rss: Vec<String> = result.broker_rss_peak_kib.iter().map(|(node, kib)| format!("{node} {:.1} MiB", *kib as f64 / 1024.0)).collect();
+    let rss: Vec<String> = result
+        .broker_rss_peak_kib
+        .iter()
+        .map(|(node, kib)| format!("{node} {:.1} MiB", *kib as f64 / 1024.0))
+        .collect();
     eprintln!(
         "{:.0} msg/s ({:.1} MB/s), send→ack latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s, linger.ms {}, broker peak RSS: {}",
         r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s,
@@ -276,11 +361,18 @@ async fn bench_command(
     let w = |name: &str, l: &workloads::bench::WindowedLatency| {
         eprintln!("  {name}: p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms ({} in {} windows of librdkafka statistics)", l.ms_p50_max, l.ms_p99_max, l.ms_max, l.count, l.windows);
     };
-    w("produce request round trip (librdkafka rtt)", &r.request_rtt);
+    w(
+        "produce request round trip (librdkafka rtt)",
+        &r.request_rtt,
+    );
     w("wait in the producer's queue (int_latency)", &r.queue_wait);
     w("wait in the output buffer (outbuf_latency)", &r.send_wait);
     for (node, m) in &result.broker_request_metrics {
-        let ms = |path: &str| m.pointer(path).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        let ms = |path: &str| {
+            m.pointer(path)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0)
+        };
         if ms("/produce/total/count") > 0.0 {
             eprintln!(
                 "  {node} Produce requests ({:.0}): total p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms max {:.2} ms; p99 of local {:.2} ms, remote (HW wait) {:.2} ms, send {:.2} ms",
@@ -296,12 +388,20 @@ async fn bench_command(
             );
         }
     }
-    let cpu: Vec<String> = result.broker_cpu_s.iter().map(|(node, s)| format!("{node} {s:.2} s")).collect();
+    let cpu: Vec<String> = result
+        .broker_cpu_s
+        .iter()
+        .map(|(node, s)| format!("{node} {s:.2} s"))
+        .collect();
     let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
     eprintln!(
         "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
         result.producer_cpu_s,
-        if cpu.is_empty() { "not measured".to_string() } else { cpu.join(", ") },
+        if cpu.is_empty() {
+            "not measured".to_string()
+        } else {
+            cpu.join(", ")
+        },
         per_million(result.broker_cpu_s.values().sum())
     );
     Ok(ExitCode::SUCCESS)
@@ -343,7 +443,11 @@ async fn run_command(
     bootstrap: Option<String>,
     junit: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let platform = if bootstrap.is_some() { Some(scenario::PlatformKind::External) } else { platform };
+    let platform = if bootstrap.is_some() {
+        Some(scenario::PlatformKind::External)
+    } else {
+        platform
+    };
     let files = if all {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("reading scenario directory {}", path.display()))?
@@ -379,14 +483,22 @@ async fn run_command(
         // The scenario as run (overrides included, and checked again: a fault the platform cannot
         // do is refused here) is what the run directory records.
         if seed.is_some() || duration_s.is_some() || platform.is_some() || bootstrap.is_some() {
-            let text = toml::to_string(&scenario).context("writing the scenario with its overrides")?;
-            scenarios.push((scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?, text));
+            let text =
+                toml::to_string(&scenario).context("writing the scenario with its overrides")?;
+            scenarios.push((
+                scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?,
+                text,
+            ));
         } else {
             scenarios.push((scenario, text));
         }
     }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
-    let opts = run::RunOptions { store, broker_bin: locate_broker(broker_bin)?, kaos_bin };
+    let opts = run::RunOptions {
+        store,
+        broker_bin: locate_broker(broker_bin)?,
+        kaos_bin,
+    };
     let mut cases = Vec::with_capacity(scenarios.len());
     let mut verdicts = Vec::with_capacity(scenarios.len());
     for (scenario, text) in &scenarios {
@@ -398,12 +510,21 @@ async fn run_command(
             println!("scenario: {}", scenario.name);
         }
         print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
-        cases.push(results::JunitCase::from_summary(&scenario.name, &outcome.summary, Some(&outcome.dir.report_path())));
+        cases.push(results::JunitCase::from_summary(
+            &scenario.name,
+            &outcome.summary,
+            Some(&outcome.dir.report_path()),
+        ));
         verdicts.push((scenario.name.clone(), outcome.summary.analysis.verdict));
     }
     if let Some(junit) = junit {
-        let suite = if all { path.display().to_string() } else { scenarios[0].0.name.clone() };
-        results::write_junit(&junit, &suite, &cases).with_context(|| format!("writing {}", junit.display()))?;
+        let suite = if all {
+            path.display().to_string()
+        } else {
+            scenarios[0].0.name.clone()
+        };
+        results::write_junit(&junit, &suite, &cases)
+            .with_context(|| format!("writing {}", junit.display()))?;
     }
     if all {
         println!("summary:");
@@ -412,34 +533,70 @@ async fn run_command(
         }
     }
     let all_valid = verdicts.iter().all(|(_, v)| matches!(v, Verdict::Valid));
-    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-async fn matrix_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>, duration_s: Option<u64>, junit: Option<PathBuf>) -> Result<ExitCode> {
+async fn matrix_command(
+    path: &Path,
+    store: PathBuf,
+    broker_bin: Option<PathBuf>,
+    duration_s: Option<u64>,
+    junit: Option<PathBuf>,
+) -> Result<ExitCode> {
     let (matrix, mut combinations) = matrix::load(path)?;
     if let Some(d) = duration_s {
         for c in &mut combinations {
             c.scenario.duration_s = d;
-            c.text = toml::to_string(&c.scenario).context("writing a combination with its overrides")?;
-            c.scenario = scenario::Scenario::parse(&c.text, &format!("{} with --duration-s", path.display()))?;
+            c.text =
+                toml::to_string(&c.scenario).context("writing a combination with its overrides")?;
+            c.scenario = scenario::Scenario::parse(
+                &c.text,
+                &format!("{} with --duration-s", path.display()),
+            )?;
         }
     }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
-    let opts = run::RunOptions { store: store.clone(), broker_bin: locate_broker(broker_bin)?, kaos_bin };
+    let opts = run::RunOptions {
+        store: store.clone(),
+        broker_bin: locate_broker(broker_bin)?,
+        kaos_bin,
+    };
     let started = std::time::SystemTime::now();
     let total = combinations.len();
     let mut rows = Vec::with_capacity(total);
     let mut cases = Vec::with_capacity(total);
     for (k, c) in combinations.into_iter().enumerate() {
-        let label = c.settings.iter().map(|(key, v)| format!("{key}={v}")).collect::<Vec<_>>().join(" ");
-        eprintln!("kaos: matrix {} configuration {}/{total}: {label}", matrix.name, k + 1);
+        let label = c
+            .settings
+            .iter()
+            .map(|(key, v)| format!("{key}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        eprintln!(
+            "kaos: matrix {} configuration {}/{total}: {label}",
+            matrix.name,
+            k + 1
+        );
         let outcome = tokio::select! {
             outcome = run::run(&c.scenario, &c.text, &opts) => outcome?,
             _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
         };
         print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
-        cases.push(results::JunitCase::from_summary(&label, &outcome.summary, Some(&outcome.dir.report_path())));
-        rows.push(results::ComparisonRow { label, settings: c.settings, run_dir: outcome.dir.path.clone(), summary: outcome.summary });
+        cases.push(results::JunitCase::from_summary(
+            &label,
+            &outcome.summary,
+            Some(&outcome.dir.report_path()),
+        ));
+        rows.push(results::ComparisonRow {
+            label,
+            settings: c.settings,
+            run_dir: outcome.dir.path.clone(),
+            summary: outcome.summary,
+        });
     }
     let (dir_name, _) = results::format_start_time(started);
     let dir = store.join(&matrix.name).join(dir_name);
@@ -447,16 +604,26 @@ async fn matrix_command(path: &Path, store: PathBuf, broker_bin: Option<PathBuf>
     let page = results::write_comparison(&dir, &rows).context("writing comparison.html")?;
     println!("comparison: {}", page.display());
     if let Some(junit) = junit {
-        results::write_junit(&junit, &matrix.name, &cases).with_context(|| format!("writing {}", junit.display()))?;
+        results::write_junit(&junit, &matrix.name, &cases)
+            .with_context(|| format!("writing {}", junit.display()))?;
     }
-    let all_held = rows.iter().all(|r| matches!(r.summary.analysis.verdict, Verdict::Valid));
-    Ok(if all_held { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let all_held = rows
+        .iter()
+        .all(|r| matches!(r.summary.analysis.verdict, Verdict::Valid));
+    Ok(if all_held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.
 async fn interrupted() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -466,11 +633,13 @@ async fn interrupted() {
 }
 
 fn check_command(run_dir: &Path) -> Result<ExitCode> {
-    let dir = results::RunDir::open(run_dir).with_context(|| format!("opening run directory {}", run_dir.display()))?;
+    let dir = results::RunDir::open(run_dir)
+        .with_context(|| format!("opening run directory {}", run_dir.display()))?;
     let (scenario, _) = scenario::Scenario::load(&dir.scenario_path())?;
     let (analysis, plots) = run::analyse(&dir, &scenario)?;
-    let previous: Option<results::RunSummary> =
-        std::fs::read(dir.results_path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let previous: Option<results::RunSummary> = std::fs::read(dir.results_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let summary = match previous {
         Some(mut s) => {
             s.analysis = analysis;
@@ -494,7 +663,8 @@ fn check_command(run_dir: &Path) -> Result<ExitCode> {
 }
 
 fn check_jepsen(path: &Path) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let analysis = checkers::jepsen::check_edn(&text, checkers::Expectations::default())
         .with_context(|| format!("checking {}", path.display()))?;
     print_verdict(&analysis, None);
@@ -515,7 +685,12 @@ fn print_verdict(analysis: &checkers::Analysis, report: Option<&Path>) {
         }
     }
     for anomaly in &analysis.anomalies {
-        println!("anomaly: {} × {} ({})", anomaly.count, anomaly.kind.as_str(), anomaly.allowance.as_str());
+        println!(
+            "anomaly: {} × {} ({})",
+            anomaly.count,
+            anomaly.kind.as_str(),
+            anomaly.allowance.as_str()
+        );
     }
     for unmet in &analysis.unmet {
         println!("unmet: {unmet}");

@@ -81,7 +81,10 @@ pub struct Combination {
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
     #[error("cannot read matrix {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("matrix {path} is not valid: {message}")]
     Invalid { path: String, message: String },
     #[error(transparent)]
@@ -90,22 +93,43 @@ pub enum MatrixError {
 
 pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> {
     let origin = path.display().to_string();
-    let invalid = |message: String| MatrixError::Invalid { path: origin.clone(), message };
-    let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read { path: origin.clone(), source })?;
+    let invalid = |message: String| MatrixError::Invalid {
+        path: origin.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read {
+        path: origin.clone(),
+        source,
+    })?;
     let matrix: MatrixFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     if matrix.vary.is_empty() || matrix.vary.iter().any(|v| v.values.is_empty()) {
-        return Err(invalid("every [[vary]] needs at least one value, and there must be one [[vary]]".into()));
+        return Err(invalid(
+            "every [[vary]] needs at least one value, and there must be one [[vary]]".into(),
+        ));
     }
     let count: usize = matrix.vary.iter().map(|v| v.values.len()).product();
     if count > COMBINATIONS_MAX {
-        return Err(invalid(format!("{count} combinations; at most {COMBINATIONS_MAX}")));
+        return Err(invalid(format!(
+            "{count} combinations; at most {COMBINATIONS_MAX}"
+        )));
     }
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&matrix.base);
     let (_, base_text) = Scenario::load(&base_path)?;
-    let base: toml::Value = toml::from_str(&base_text).map_err(|e| invalid(format!("base {}: {e}", base_path.display())))?;
-    for rule in matrix.expect.iter().map(|r| &r.when).chain(matrix.skip.iter().map(|r| &r.when)) {
-        if let Some(key) = rule.keys().find(|key| !matrix.vary.iter().any(|v| &v.key == *key)) {
-            return Err(invalid(format!("a `when` names {key:?}, which no [[vary]] varies")));
+    let base: toml::Value = toml::from_str(&base_text)
+        .map_err(|e| invalid(format!("base {}: {e}", base_path.display())))?;
+    for rule in matrix
+        .expect
+        .iter()
+        .map(|r| &r.when)
+        .chain(matrix.skip.iter().map(|r| &r.when))
+    {
+        if let Some(key) = rule
+            .keys()
+            .find(|key| !matrix.vary.iter().any(|v| &v.key == *key))
+        {
+            return Err(invalid(format!(
+                "a `when` names {key:?}, which no [[vary]] varies"
+            )));
         }
     }
 
@@ -122,22 +146,35 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
         let mut settings = Vec::new();
         for (v, &pick) in matrix.vary.iter().zip(&picks) {
             let chosen = v.values[pick].clone();
-            set_path(&mut value, &v.key, chosen.clone()).map_err(|e| invalid(format!("vary key {:?}: {e}", v.key)))?;
+            set_path(&mut value, &v.key, chosen.clone())
+                .map_err(|e| invalid(format!("vary key {:?}: {e}", v.key)))?;
             settings.push((v.key.clone(), display(&chosen)));
         }
-        let matches = |when: &BTreeMap<String, toml::Value>| when.iter().all(|(key, want)| settings.iter().any(|(k, got)| k == key && *got == display(want)));
+        let matches = |when: &BTreeMap<String, toml::Value>| {
+            when.iter().all(|(key, want)| {
+                settings
+                    .iter()
+                    .any(|(k, got)| k == key && *got == display(want))
+            })
+        };
         if matrix.skip.iter().any(|rule| matches(&rule.when)) {
             continue;
         }
         for rule in &matrix.expect {
             if matches(&rule.when) {
                 for (key, allowance) in &rule.set {
-                    set_path(&mut value, &format!("expect.{key}"), allowance.clone()).map_err(invalid)?;
+                    set_path(&mut value, &format!("expect.{key}"), allowance.clone())
+                        .map_err(invalid)?;
                 }
             }
         }
         let slug: Vec<String> = settings.iter().map(|(_, v)| slug(v)).collect();
-        set_path(&mut value, "name", toml::Value::String(format!("{}-{}", matrix.name, slug.join("-")))).map_err(invalid)?;
+        set_path(
+            &mut value,
+            "name",
+            toml::Value::String(format!("{}-{}", matrix.name, slug.join("-"))),
+        )
+        .map_err(invalid)?;
         if let Some(d) = matrix.duration_s {
             set_path(&mut value, "duration_s", toml::Value::Integer(d as i64)).map_err(invalid)?;
         }
@@ -146,7 +183,11 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
         }
         let text = toml::to_string(&value).map_err(|e| invalid(e.to_string()))?;
         let scenario = Scenario::parse(&text, &format!("{origin} combination {}", k + 1))?;
-        combinations.push(Combination { settings, scenario, text });
+        combinations.push(Combination {
+            settings,
+            scenario,
+            text,
+        });
     }
     Ok((matrix, combinations))
 }
@@ -159,7 +200,9 @@ fn display(v: &toml::Value) -> String {
 }
 
 fn slug(v: &str) -> String {
-    v.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    v.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// Sets the value at `path` (`a.b[2]."dotted.key"`) inside `root`, creating tables on the way.
@@ -170,17 +213,25 @@ pub fn set_path(root: &mut toml::Value, path: &str, new: toml::Value) -> Result<
         let last = i + 1 == segments.len();
         cur = match seg {
             Segment::Key(k) => {
-                let table = cur.as_table_mut().ok_or_else(|| format!("{k:?} is not inside a table"))?;
+                let table = cur
+                    .as_table_mut()
+                    .ok_or_else(|| format!("{k:?} is not inside a table"))?;
                 if last {
                     table.insert(k.clone(), new);
                     return Ok(());
                 }
-                table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                table
+                    .entry(k.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             }
             Segment::Index(n) => {
-                let items = cur.as_array_mut().ok_or_else(|| format!("[{n}] is not inside an array"))?;
+                let items = cur
+                    .as_array_mut()
+                    .ok_or_else(|| format!("[{n}] is not inside an array"))?;
                 let len = items.len();
-                let item = items.get_mut(*n).ok_or_else(|| format!("index [{n}] is past the end ({len} items)"))?;
+                let item = items
+                    .get_mut(*n)
+                    .ok_or_else(|| format!("index [{n}] is past the end ({len} items)"))?;
                 if last {
                     *item = new;
                     return Ok(());
@@ -221,7 +272,12 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
             '[' => {
                 chars.next();
                 let digits: String = chars.by_ref().take_while(|&d| d != ']').collect();
-                out.push(Segment::Index(digits.trim().parse().map_err(|_| format!("[{digits}] is not an index"))?));
+                out.push(Segment::Index(
+                    digits
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("[{digits}] is not an index"))?,
+                ));
             }
             _ => {
                 let mut key = String::new();
@@ -236,8 +292,15 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
             }
         }
     }
-    if out.is_empty() || after_dot || out.iter().any(|s| matches!(s, Segment::Key(k) if k.is_empty())) {
-        return Err(format!("{path:?} is not a path such as clients[0].config.acks"));
+    if out.is_empty()
+        || after_dot
+        || out
+            .iter()
+            .any(|s| matches!(s, Segment::Key(k) if k.is_empty()))
+    {
+        return Err(format!(
+            "{path:?} is not a path such as clients[0].config.acks"
+        ));
     }
     Ok(out)
 }
@@ -248,14 +311,34 @@ mod tests {
 
     #[test]
     fn paths_reach_into_tables_arrays_and_dotted_keys() {
-        let mut v: toml::Value = toml::from_str("[[clients]]\nconfig = { acks = \"1\" }\n[cluster]\nbrokers = 1\n").expect("toml");
+        let mut v: toml::Value =
+            toml::from_str("[[clients]]\nconfig = { acks = \"1\" }\n[cluster]\nbrokers = 1\n")
+                .expect("toml");
         set_path(&mut v, "clients[0].config.acks", "all".into()).expect("set");
-        set_path(&mut v, "cluster.settings.\"flush.messages\"", toml::Value::Integer(1)).expect("set");
-        set_path(&mut v, "clients[0].config.'enable.idempotence'", "true".into()).expect("set");
+        set_path(
+            &mut v,
+            "cluster.settings.\"flush.messages\"",
+            toml::Value::Integer(1),
+        )
+        .expect("set");
+        set_path(
+            &mut v,
+            "clients[0].config.'enable.idempotence'",
+            "true".into(),
+        )
+        .expect("set");
         assert_eq!(v["clients"][0]["config"]["acks"].as_str(), Some("all"));
-        assert_eq!(v["clients"][0]["config"]["enable.idempotence"].as_str(), Some("true"));
-        assert_eq!(v["cluster"]["settings"]["flush.messages"].as_integer(), Some(1));
-        assert!(set_path(&mut v, "clients[3].config", "x".into()).unwrap_err().contains("past the end"));
+        assert_eq!(
+            v["clients"][0]["config"]["enable.idempotence"].as_str(),
+            Some("true")
+        );
+        assert_eq!(
+            v["cluster"]["settings"]["flush.messages"].as_integer(),
+            Some(1)
+        );
+        assert!(set_path(&mut v, "clients[3].config", "x".into())
+            .unwrap_err()
+            .contains("past the end"));
         assert!(set_path(&mut v, "cluster.brokers.x", "x".into()).is_err());
         assert!(parse_path("").is_err() && parse_path("a..b").is_err());
     }
@@ -285,9 +368,23 @@ mod tests {
         std::fs::write(&m, &text).expect("matrix with a skip");
         let (_, fewer) = load(&m).expect("load with a skip");
         assert_eq!(fewer.len(), 5);
-        assert!(!fewer.iter().any(|c| c.scenario.name == "m-0-1"), "the skipped combination is not run");
-        std::fs::write(&m, text.replace("reason = \"r\"", "reason = \"r\"\n[[skip]]\nwhen = { seed = 1 }\nreason = \"x\"")).expect("write");
-        assert!(load(&m).err().expect("unknown when key").to_string().contains("no [[vary]]"));
+        assert!(
+            !fewer.iter().any(|c| c.scenario.name == "m-0-1"),
+            "the skipped combination is not run"
+        );
+        std::fs::write(
+            &m,
+            text.replace(
+                "reason = \"r\"",
+                "reason = \"r\"\n[[skip]]\nwhen = { seed = 1 }\nreason = \"x\"",
+            ),
+        )
+        .expect("write");
+        assert!(load(&m)
+            .err()
+            .expect("unknown when key")
+            .to_string()
+            .contains("no [[vary]]"));
         let names: Vec<_> = combos.iter().map(|c| c.scenario.name.clone()).collect();
         assert_eq!(names[0], "m-0-0");
         assert_eq!(names[5], "m-all-1");
@@ -295,7 +392,12 @@ mod tests {
             assert_eq!(c.scenario.duration_s, 5);
             let acks = &c.settings[0].1;
             let lost = c.scenario.expect.lost;
-            assert_eq!(lost == checkers::Allowance::Allowed, acks == "1", "{:?}", c.settings);
+            assert_eq!(
+                lost == checkers::Allowance::Allowed,
+                acks == "1",
+                "{:?}",
+                c.settings
+            );
         }
     }
 
@@ -303,12 +405,31 @@ mod tests {
     fn the_shipped_matrix_loads_with_its_skips_and_expectations() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrices/acks-commit.toml");
         let (_, combos) = load(&path).expect("acks-commit.toml loads");
-        assert_eq!(combos.len(), 24, "3 acks × 2 idempotence × 3 commit × 2 flush, less 12 refused by librdkafka");
+        assert_eq!(
+            combos.len(),
+            24,
+            "3 acks × 2 idempotence × 3 commit × 2 flush, less 12 refused by librdkafka"
+        );
         for c in &combos {
-            let get = |key: &str| c.settings.iter().find(|(k, _)| k.contains(key)).map(|(_, v)| v.clone()).unwrap_or_default();
-            assert!(get("idempotence") == "false" || get("acks") == "all", "{:?}", c.settings);
+            let get = |key: &str| {
+                c.settings
+                    .iter()
+                    .find(|(k, _)| k.contains(key))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            assert!(
+                get("idempotence") == "false" || get("acks") == "all",
+                "{:?}",
+                c.settings
+            );
             let commit = get("processing.commit");
-            assert_eq!(c.scenario.expect.unprocessed == checkers::Allowance::Forbidden, commit == "after_processing", "{:?}", c.settings);
+            assert_eq!(
+                c.scenario.expect.unprocessed == checkers::Allowance::Forbidden,
+                commit == "after_processing",
+                "{:?}",
+                c.settings
+            );
         }
     }
 
@@ -316,10 +437,18 @@ mod tests {
     fn broken_matrices_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().expect("tempdir");
         let m = dir.path().join("m.toml");
-        std::fs::write(&m, "name = \"m\"\nbase = \"missing.toml\"\n[[vary]]\nkey = \"seed\"\nvalues = [1]\n").expect("write");
+        std::fs::write(
+            &m,
+            "name = \"m\"\nbase = \"missing.toml\"\n[[vary]]\nkey = \"seed\"\nvalues = [1]\n",
+        )
+        .expect("write");
         let err = load(&m).err().expect("missing base").to_string();
         assert!(err.contains("missing.toml"), "{err}");
         std::fs::write(&m, "name = \"m\"\nbase = \"b.toml\"\nvary = []\n").expect("write");
-        assert!(load(&m).err().expect("no vary").to_string().contains("[[vary]]"));
+        assert!(load(&m)
+            .err()
+            .expect("no vary")
+            .to_string()
+            .contains("[[vary]]"));
     }
 }

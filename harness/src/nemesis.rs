@@ -28,7 +28,13 @@ pub struct FaultEvent {
 /// The faults of a run, in time order, none overlapping, all ending before `duration_s`. A
 /// `random` target is drawn here, among the brokers `n1..n{broker_count}`; several targets are
 /// taken in turn.
-pub fn schedule(nemesis: &Nemesis, targets: &[Target], broker_count: usize, duration_s: f64, seed: u64) -> Vec<FaultEvent> {
+pub fn schedule(
+    nemesis: &Nemesis,
+    targets: &[Target],
+    broker_count: usize,
+    duration_s: f64,
+    seed: u64,
+) -> Vec<FaultEvent> {
     let mut events = Vec::new();
     if nemesis.faults.is_empty() || broker_count == 0 || targets.is_empty() {
         return events;
@@ -38,16 +44,28 @@ pub fn schedule(nemesis: &Nemesis, targets: &[Target], broker_count: usize, dura
     let mut k = 0;
     loop {
         let fault = nemesis.faults[k % nemesis.faults.len()].clone();
-        let length_s = if fault == Fault::Sequence { nemesis.sequence_length_s() } else { nemesis.down_s };
+        let length_s = if fault == Fault::Sequence {
+            nemesis.sequence_length_s()
+        } else {
+            nemesis.down_s
+        };
         if t + length_s >= duration_s {
             break;
         }
         let target = match (&fault, &targets[k % targets.len()]) {
             (Fault::Sequence, _) => None,
-            (_, Target::Random) => Some(Target::Node(format!("n{}", rng.random_range(1..=broker_count)))),
+            (_, Target::Random) => Some(Target::Node(format!(
+                "n{}",
+                rng.random_range(1..=broker_count)
+            ))),
             (_, other) => Some(other.clone()),
         };
-        events.push(FaultEvent { fault, target, start_s: t, end_s: t + length_s });
+        events.push(FaultEvent {
+            fault,
+            target,
+            start_s: t,
+            end_s: t + length_s,
+        });
         t += length_s + nemesis.interval_s * rng.random_range(0.5..1.5);
         k += 1;
     }
@@ -70,7 +88,9 @@ const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Java's `String.hashCode` over UTF-16 code units, then Kafka's `Utils.abs` (MIN_VALUE → 0), mod
 /// `partitions`: the `__consumer_offsets` partition of a group.
 fn group_partition(group: &str, partitions: usize) -> i32 {
-    let h = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let h = group
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
     let abs = if h == i32::MIN { 0 } else { h.abs() };
     (abs as usize % partitions.max(1)) as i32
 }
@@ -78,7 +98,12 @@ fn group_partition(group: &str, partitions: usize) -> i32 {
 impl Resolver {
     pub fn new(bootstrap: String, topic: String, group: Option<String>, seed: u64) -> Self {
         // Its own stream, so that resolving does not shift the schedule's draws.
-        Resolver { bootstrap, topic, group, rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73) }
+        Resolver {
+            bootstrap,
+            topic,
+            group,
+            rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73),
+        }
     }
 
     /// Like [`Resolver::resolve`], and a `random` target drawn now among the brokers (a
@@ -90,14 +115,20 @@ impl Resolver {
                 return Err("the cluster has no broker".into());
             }
             let name = format!("n{}", self.rng.random_range(1..=brokers));
-            return platform.index_of(&name).ok_or_else(|| format!("no node {name}"));
+            return platform
+                .index_of(&name)
+                .ok_or_else(|| format!("no node {name}"));
         }
         self.resolve(target, platform).await
     }
 
     /// The platform index of the node a target names now.
     async fn resolve(&mut self, target: &Target, platform: &Platform) -> Result<usize, String> {
-        let by_name = |name: &str| platform.index_of(name).ok_or_else(|| format!("no node {name}"));
+        let by_name = |name: &str| {
+            platform
+                .index_of(name)
+                .ok_or_else(|| format!("no node {name}"))
+        };
         let partition = match target {
             Target::Node(name) => return by_name(name),
             Target::Random => return Err("random targets are drawn in the schedule".into()),
@@ -105,29 +136,54 @@ impl Resolver {
             Target::Leader(p) | Target::Follower(p) => *p,
             Target::Coordinator => -1,
         };
-        let topic = if *target == Target::Coordinator { OFFSETS_TOPIC.to_string() } else { self.topic.clone() };
+        let topic = if *target == Target::Coordinator {
+            OFFSETS_TOPIC.to_string()
+        } else {
+            self.topic.clone()
+        };
         let (bootstrap, asked) = (self.bootstrap.clone(), topic.clone());
-        let roles = tokio::task::spawn_blocking(move || workloads::admin::partition_roles(&bootstrap, &asked))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let roles = tokio::task::spawn_blocking(move || {
+            workloads::admin::partition_roles(&bootstrap, &asked)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         let partition = match target {
-            Target::Coordinator => group_partition(self.group.as_deref().ok_or("the scenario has no consumer group")?, roles.len()),
+            Target::Coordinator => group_partition(
+                self.group
+                    .as_deref()
+                    .ok_or("the scenario has no consumer group")?,
+                roles.len(),
+            ),
             _ => partition,
         };
-        let roles = roles.iter().find(|r| r.partition == partition).ok_or_else(|| format!("partition {partition} of {topic} is not in the metadata"))?;
+        let roles = roles
+            .iter()
+            .find(|r| r.partition == partition)
+            .ok_or_else(|| format!("partition {partition} of {topic} is not in the metadata"))?;
         let node_id = match target {
             Target::Leader(_) | Target::Coordinator if roles.leader >= 0 => roles.leader,
-            Target::Leader(_) | Target::Coordinator => return Err(format!("partition {partition} of {topic} has no leader now")),
+            Target::Leader(_) | Target::Coordinator => {
+                return Err(format!(
+                    "partition {partition} of {topic} has no leader now"
+                ))
+            }
             _ => {
-                let followers: Vec<i32> = roles.replicas.iter().copied().filter(|&r| r != roles.leader).collect();
+                let followers: Vec<i32> = roles
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|&r| r != roles.leader)
+                    .collect();
                 if followers.is_empty() {
                     return Err(format!("partition {partition} has no follower"));
                 }
                 followers[self.rng.random_range(0..followers.len())]
             }
         };
-        platform.broker_index(node_id).ok_or_else(|| format!("metadata names node id {node_id}, which this cluster does not have"))
+        platform.broker_index(node_id).ok_or_else(|| {
+            format!("metadata names node id {node_id}, which this cluster does not have")
+        })
     }
 }
 
@@ -161,7 +217,14 @@ pub async fn run(
         previous_end_s = Some(scheduled.end_s);
         let Some(ev) = &shifted(scheduled, late_s, duration_s) else {
             let left_out = events.len() - number;
-            rec.op("nemesis", "info", "schedule_late", json!({"late_s": late_s, "faults_left_out": left_out}), None).await;
+            rec.op(
+                "nemesis",
+                "info",
+                "schedule_late",
+                json!({"late_s": late_s, "faults_left_out": left_out}),
+                None,
+            )
+            .await;
             break;
         };
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
@@ -178,46 +241,160 @@ pub async fn run(
             Ok(node) => node,
             Err(why) => {
                 // Nothing was done: the fault definitely did not happen.
-                rec.op("nemesis", "invoke", fault_name(&ev.fault), json!({"target": target}), None).await;
-                rec.op("nemesis", "fail", fault_name(&ev.fault), json!({"target": target}), Some(why)).await;
+                rec.op(
+                    "nemesis",
+                    "invoke",
+                    fault_name(&ev.fault),
+                    json!({"target": target}),
+                    None,
+                )
+                .await;
+                rec.op(
+                    "nemesis",
+                    "fail",
+                    fault_name(&ev.fault),
+                    json!({"target": target}),
+                    Some(why),
+                )
+                .await;
                 continue;
             }
         };
         let name = platform.name(node).to_string();
         match ev.fault {
             Fault::Kill => {
-                rec.op("nemesis", "invoke", "kill", json!({"node": name, "target": target}), None).await;
+                rec.op(
+                    "nemesis",
+                    "invoke",
+                    "kill",
+                    json!({"node": name, "target": target}),
+                    None,
+                )
+                .await;
                 match platform.kill(node).await {
-                    Ok(pid) => rec.op("nemesis", "ok", "kill", json!({"node": name, "pid": pid}), None).await,
-                    Err(e) => rec.op("nemesis", "info", "kill", json!({"node": name}), Some(format!("{e:#}"))).await,
+                    Ok(pid) => {
+                        rec.op(
+                            "nemesis",
+                            "ok",
+                            "kill",
+                            json!({"node": name, "pid": pid}),
+                            None,
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        rec.op(
+                            "nemesis",
+                            "info",
+                            "kill",
+                            json!({"node": name}),
+                            Some(format!("{e:#}")),
+                        )
+                        .await
+                    }
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 restart(platform, node, rec).await?;
             }
             Fault::PowerLoss => {
-                rec.op("nemesis", "invoke", "power_loss", json!({"node": name, "target": target}), None).await;
+                rec.op(
+                    "nemesis",
+                    "invoke",
+                    "power_loss",
+                    json!({"node": name, "target": target}),
+                    None,
+                )
+                .await;
                 match platform.power_loss(node).await {
-                    Ok((pid, dropped)) => rec.op("nemesis", "ok", "power_loss", json!({"node": name, "pid": pid, "lazyfs": dropped}), None).await,
-                    Err(e) => rec.op("nemesis", "info", "power_loss", json!({"node": name}), Some(format!("{e:#}"))).await,
+                    Ok((pid, dropped)) => {
+                        rec.op(
+                            "nemesis",
+                            "ok",
+                            "power_loss",
+                            json!({"node": name, "pid": pid, "lazyfs": dropped}),
+                            None,
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        rec.op(
+                            "nemesis",
+                            "info",
+                            "power_loss",
+                            json!({"node": name}),
+                            Some(format!("{e:#}")),
+                        )
+                        .await
+                    }
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 restart(platform, node, rec).await?;
             }
             Fault::Pause => {
-                rec.op("nemesis", "invoke", "pause", json!({"node": name, "target": target}), None).await;
+                rec.op(
+                    "nemesis",
+                    "invoke",
+                    "pause",
+                    json!({"node": name, "target": target}),
+                    None,
+                )
+                .await;
                 match platform.pause(node, true).await {
-                    Ok(pid) => rec.op("nemesis", "ok", "pause", json!({"node": name, "pid": pid}), None).await,
-                    Err(e) => rec.op("nemesis", "info", "pause", json!({"node": name}), Some(format!("{e:#}"))).await,
+                    Ok(pid) => {
+                        rec.op(
+                            "nemesis",
+                            "ok",
+                            "pause",
+                            json!({"node": name, "pid": pid}),
+                            None,
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        rec.op(
+                            "nemesis",
+                            "info",
+                            "pause",
+                            json!({"node": name}),
+                            Some(format!("{e:#}")),
+                        )
+                        .await
+                    }
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 resume(platform, node, rec).await?;
             }
             Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
                 let (f, cuts, sides) = partition_of(&ev.fault, node, platform, &mut resolver.rng);
-                rec.op("nemesis", "invoke", f, json!({"node": name, "target": target, "sides": sides}), None).await;
+                rec.op(
+                    "nemesis",
+                    "invoke",
+                    f,
+                    json!({"node": name, "target": target, "sides": sides}),
+                    None,
+                )
+                .await;
                 match platform.partition(&cuts) {
-                    Ok(()) => rec.op("nemesis", "ok", f, json!({"node": name, "sides": sides}), None).await,
-                    Err(e) => rec.op("nemesis", "info", f, json!({"node": name, "sides": sides}), Some(format!("{e:#}"))).await,
+                    Ok(()) => {
+                        rec.op(
+                            "nemesis",
+                            "ok",
+                            f,
+                            json!({"node": name, "sides": sides}),
+                            None,
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        rec.op(
+                            "nemesis",
+                            "info",
+                            f,
+                            json!({"node": name, "sides": sides}),
+                            Some(format!("{e:#}")),
+                        )
+                        .await
+                    }
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 heal(platform, Some(&name), rec).await?;
@@ -226,17 +403,43 @@ pub async fn run(
                 let n = nemesis;
                 let fault = LinkFault {
                     links: n.links,
-                    delay_ms: if ev.fault == Fault::Delay { n.delay_ms } else { 0 },
-                    jitter_ms: if ev.fault == Fault::Delay { n.jitter_ms } else { 0 },
-                    bandwidth_bytes_per_s: if ev.fault == Fault::Bandwidth { n.bandwidth_bytes_per_s } else { 0 },
+                    delay_ms: if ev.fault == Fault::Delay {
+                        n.delay_ms
+                    } else {
+                        0
+                    },
+                    jitter_ms: if ev.fault == Fault::Delay {
+                        n.jitter_ms
+                    } else {
+                        0
+                    },
+                    bandwidth_bytes_per_s: if ev.fault == Fault::Bandwidth {
+                        n.bandwidth_bytes_per_s
+                    } else {
+                        0
+                    },
                     blackhole: ev.fault == Fault::Blackhole,
                 };
                 let value = json!({"node": name, "target": target, "fault": fault_name(&ev.fault), "params": fault, "reset_interval_ms": (ev.fault == Fault::Reset).then_some(n.reset_interval_ms)});
-                rec.op("nemesis", "invoke", "link_fault", value.clone(), None).await;
-                let applied = if ev.fault == Fault::Reset { platform.reset_links(node, n.links) } else { platform.link_fault(node, Some(fault)) };
+                rec.op("nemesis", "invoke", "link_fault", value.clone(), None)
+                    .await;
+                let applied = if ev.fault == Fault::Reset {
+                    platform.reset_links(node, n.links)
+                } else {
+                    platform.link_fault(node, Some(fault))
+                };
                 match applied {
                     Ok(()) => rec.op("nemesis", "ok", "link_fault", value, None).await,
-                    Err(e) => rec.op("nemesis", "info", "link_fault", value, Some(format!("{e:#}"))).await,
+                    Err(e) => {
+                        rec.op(
+                            "nemesis",
+                            "info",
+                            "link_fault",
+                            value,
+                            Some(format!("{e:#}")),
+                        )
+                        .await
+                    }
                 }
                 let end = t0 + Duration::from_secs_f64(ev.end_s);
                 if ev.fault == Fault::Reset {
@@ -251,10 +454,29 @@ pub async fn run(
             }
             Fault::Sequence => {} // carried out above
             Fault::DropCaches => {
-                rec.op("nemesis", "invoke", "drop_caches", json!({"node": name}), None).await;
+                rec.op(
+                    "nemesis",
+                    "invoke",
+                    "drop_caches",
+                    json!({"node": name}),
+                    None,
+                )
+                .await;
                 match crate::faults::drop_caches() {
-                    Ok(()) => rec.op("nemesis", "ok", "drop_caches", json!({"node": name}), None).await,
-                    Err(e) => rec.op("nemesis", "fail", "drop_caches", json!({"node": name}), Some(e.to_string())).await,
+                    Ok(()) => {
+                        rec.op("nemesis", "ok", "drop_caches", json!({"node": name}), None)
+                            .await
+                    }
+                    Err(e) => {
+                        rec.op(
+                            "nemesis",
+                            "fail",
+                            "drop_caches",
+                            json!({"node": name}),
+                            Some(e.to_string()),
+                        )
+                        .await
+                    }
                 }
             }
         }
@@ -266,39 +488,112 @@ pub async fn run(
 /// phase does (`duration_s`).
 fn shifted(scheduled: &FaultEvent, late_s: f64, duration_s: f64) -> Option<FaultEvent> {
     let late_s = late_s.max(0.0);
-    (scheduled.end_s + late_s < duration_s).then(|| FaultEvent { start_s: scheduled.start_s + late_s, end_s: scheduled.end_s + late_s, ..scheduled.clone() })
+    (scheduled.end_s + late_s < duration_s).then(|| FaultEvent {
+        start_s: scheduled.start_s + late_s,
+        end_s: scheduled.end_s + late_s,
+        ..scheduled.clone()
+    })
 }
 
 /// A kill or pause of a client process; a killed client comes back as a new process.
-async fn client_fault(ev: &FaultEvent, name: &str, clients: &mut ClientSet, rec: &Recorder, t0: Instant) -> anyhow::Result<()> {
+async fn client_fault(
+    ev: &FaultEvent,
+    name: &str,
+    clients: &mut ClientSet,
+    rec: &Recorder,
+    t0: Instant,
+) -> anyhow::Result<()> {
     let Some(i) = clients.index(name) else {
-        rec.op("nemesis", "invoke", fault_name(&ev.fault), json!({"node": name}), None).await;
-        rec.op("nemesis", "fail", fault_name(&ev.fault), json!({"node": name}), Some(format!("no client {name}"))).await;
+        rec.op(
+            "nemesis",
+            "invoke",
+            fault_name(&ev.fault),
+            json!({"node": name}),
+            None,
+        )
+        .await;
+        rec.op(
+            "nemesis",
+            "fail",
+            fault_name(&ev.fault),
+            json!({"node": name}),
+            Some(format!("no client {name}")),
+        )
+        .await;
         return Ok(());
     };
     let f = fault_name(&ev.fault);
-    rec.op("nemesis", "invoke", f, json!({"node": name}), None).await;
+    rec.op("nemesis", "invoke", f, json!({"node": name}), None)
+        .await;
     let result = match ev.fault {
         Fault::Pause => clients.pause(i, true),
         _ => clients.kill(i).await,
     };
     match result {
-        Ok(pid) => rec.op("nemesis", "ok", f, json!({"node": name, "pid": pid}), None).await,
-        Err(e) => rec.op("nemesis", "info", f, json!({"node": name}), Some(format!("{e:#}"))).await,
+        Ok(pid) => {
+            rec.op("nemesis", "ok", f, json!({"node": name, "pid": pid}), None)
+                .await
+        }
+        Err(e) => {
+            rec.op(
+                "nemesis",
+                "info",
+                f,
+                json!({"node": name}),
+                Some(format!("{e:#}")),
+            )
+            .await
+        }
     }
     tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
     if ev.fault == Fault::Pause {
-        rec.op("nemesis", "invoke", "resume", json!({"node": name}), None).await;
+        rec.op("nemesis", "invoke", "resume", json!({"node": name}), None)
+            .await;
         match clients.pause(i, false) {
-            Ok(pid) => rec.op("nemesis", "ok", "resume", json!({"node": name, "pid": pid}), None).await,
-            Err(e) => rec.op("nemesis", "fail", "resume", json!({"node": name}), Some(format!("{e:#}"))).await,
+            Ok(pid) => {
+                rec.op(
+                    "nemesis",
+                    "ok",
+                    "resume",
+                    json!({"node": name, "pid": pid}),
+                    None,
+                )
+                .await
+            }
+            Err(e) => {
+                rec.op(
+                    "nemesis",
+                    "fail",
+                    "resume",
+                    json!({"node": name}),
+                    Some(format!("{e:#}")),
+                )
+                .await
+            }
         }
     } else {
-        rec.op("nemesis", "invoke", "restart", json!({"node": name}), None).await;
+        rec.op("nemesis", "invoke", "restart", json!({"node": name}), None)
+            .await;
         match clients.restart(i, rec).await {
-            Ok(process) => rec.op("nemesis", "ok", "restart", json!({"node": name, "process": process}), None).await,
+            Ok(process) => {
+                rec.op(
+                    "nemesis",
+                    "ok",
+                    "restart",
+                    json!({"node": name, "process": process}),
+                    None,
+                )
+                .await
+            }
             Err(e) => {
-                rec.op("nemesis", "fail", "restart", json!({"node": name}), Some(format!("{e:#}"))).await;
+                rec.op(
+                    "nemesis",
+                    "fail",
+                    "restart",
+                    json!({"node": name}),
+                    Some(format!("{e:#}")),
+                )
+                .await;
                 return Err(e);
             }
         }
@@ -331,9 +626,22 @@ fn fault_name(fault: &Fault) -> &'static str {
 /// value. A step that cannot act (no leader now, the node already down, not paused) is a `fail`
 /// and the sequence goes on; a node that cannot restart ends the run. What the sequence leaves
 /// down, paused or isolated is restarted, resumed or healed at the end of the run.
-async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, resolver: &mut Resolver, rec: &Recorder) -> anyhow::Result<()> {
+async fn sequence(
+    nemesis: &Nemesis,
+    number: usize,
+    platform: &mut Platform,
+    resolver: &mut Resolver,
+    rec: &Recorder,
+) -> anyhow::Result<()> {
     let steps = nemesis.planned_sequence().map_err(anyhow::Error::msg)?;
-    rec.op("nemesis", "invoke", "sequence", json!({"sequence": number, "steps": nemesis.sequence}), None).await;
+    rec.op(
+        "nemesis",
+        "invoke",
+        "sequence",
+        json!({"sequence": number, "steps": nemesis.sequence}),
+        None,
+    )
+    .await;
     let mut nodes: Vec<Option<usize>> = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         let k = i + 1;
@@ -345,10 +653,14 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
             }
             PlannedStep::Heal => {
                 let value = json!({"sequence": number, "step": k});
-                rec.op("nemesis", "invoke", "heal", value.clone(), None).await;
+                rec.op("nemesis", "invoke", "heal", value.clone(), None)
+                    .await;
                 match platform.heal_network() {
                     Ok(_) => rec.op("nemesis", "ok", "heal", value, None).await,
-                    Err(e) => rec.op("nemesis", "info", "heal", value, Some(format!("{e:#}"))).await,
+                    Err(e) => {
+                        rec.op("nemesis", "info", "heal", value, Some(format!("{e:#}")))
+                            .await
+                    }
                 }
                 nodes.push(None);
                 continue;
@@ -357,8 +669,18 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
         };
         let f = kind.name();
         let (target_value, resolved) = match target {
-            StepTarget::SameAs(j) => (json!(format!("step:{j}")), nodes.get(j - 1).copied().flatten().ok_or_else(|| format!("step {j} hit no node"))),
-            StepTarget::Target(t) => (serde_json::to_value(t).unwrap_or_default(), resolver.resolve_now(t, platform).await),
+            StepTarget::SameAs(j) => (
+                json!(format!("step:{j}")),
+                nodes
+                    .get(j - 1)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| format!("step {j} hit no node")),
+            ),
+            StepTarget::Target(t) => (
+                serde_json::to_value(t).unwrap_or_default(),
+                resolver.resolve_now(t, platform).await,
+            ),
         };
         let node = match resolved {
             Ok(node) => node,
@@ -372,10 +694,12 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
         };
         nodes.push(Some(node));
         let name = platform.name(node).to_string();
-        let mut value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
+        let mut value =
+            json!({"node": name, "target": target_value, "sequence": number, "step": k});
         let mut cuts = Vec::new();
         if kind == StepKind::Isolate {
-            let (_, c, sides) = partition_of(&Fault::PartitionNode, node, platform, &mut resolver.rng);
+            let (_, c, sides) =
+                partition_of(&Fault::PartitionNode, node, platform, &mut resolver.rng);
             cuts = c;
             if let Some(v) = value.as_object_mut() {
                 v.insert("sides".into(), json!(sides));
@@ -384,7 +708,9 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
         rec.op("nemesis", "invoke", f, value.clone(), None).await;
         let (running, paused) = (platform.is_running(node), platform.is_paused(node));
         let refusal = match kind {
-            StepKind::Kill | StepKind::PowerLoss | StepKind::Pause if !running => Some(format!("node {name} is down")),
+            StepKind::Kill | StepKind::PowerLoss | StepKind::Pause if !running => {
+                Some(format!("node {name} is down"))
+            }
             StepKind::Pause if paused => Some(format!("node {name} is already paused")),
             StepKind::Resume if !paused => Some(format!("node {name} is not paused")),
             StepKind::Restart if running => Some(format!("node {name} is running")),
@@ -396,9 +722,18 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
         }
         let done: anyhow::Result<serde_json::Value> = match kind {
             StepKind::Kill => platform.kill(node).await.map(|pid| json!({"pid": pid})),
-            StepKind::PowerLoss => platform.power_loss(node).await.map(|(pid, dropped)| json!({"pid": pid, "lazyfs": dropped})),
-            StepKind::Pause => platform.pause(node, true).await.map(|pid| json!({"pid": pid})),
-            StepKind::Resume => platform.pause(node, false).await.map(|pid| json!({"pid": pid})),
+            StepKind::PowerLoss => platform
+                .power_loss(node)
+                .await
+                .map(|(pid, dropped)| json!({"pid": pid, "lazyfs": dropped})),
+            StepKind::Pause => platform
+                .pause(node, true)
+                .await
+                .map(|pid| json!({"pid": pid})),
+            StepKind::Resume => platform
+                .pause(node, false)
+                .await
+                .map(|pid| json!({"pid": pid})),
             StepKind::Restart => platform.start(node).await.map(|pid| json!({"pid": pid})),
             StepKind::Isolate => platform.partition(&cuts).map(|()| json!({})),
             // Planned as waits and heals, handled above.
@@ -412,14 +747,25 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
                 rec.op("nemesis", "ok", f, value, None).await;
             }
             Err(e) if kind == StepKind::Restart => {
-                rec.op("nemesis", "fail", f, value, Some(format!("{e:#}"))).await;
+                rec.op("nemesis", "fail", f, value, Some(format!("{e:#}")))
+                    .await;
                 return Err(e);
             }
             // A signal or a lazyfs report that failed: the fault may or may not have happened.
-            Err(e) => rec.op("nemesis", "info", f, value, Some(format!("{e:#}"))).await,
+            Err(e) => {
+                rec.op("nemesis", "info", f, value, Some(format!("{e:#}")))
+                    .await
+            }
         }
     }
-    rec.op("nemesis", "ok", "sequence", json!({"sequence": number, "steps": nemesis.sequence.len()}), None).await;
+    rec.op(
+        "nemesis",
+        "ok",
+        "sequence",
+        json!({"sequence": number, "steps": nemesis.sequence.len()}),
+        None,
+    )
+    .await;
     Ok(())
 }
 
@@ -427,7 +773,16 @@ async fn sequence(nemesis: &Nemesis, number: usize, platform: &mut Platform, res
 /// client side). Halves: the target and, drawn from `rng`, others up to (nodes - 1) / 2 in all on
 /// one side (the minority; the target alone with 3 or 4 nodes), the rest (the controller
 /// wherever the draw puts it) on the other.
-fn partition_of(fault: &Fault, node: usize, platform: &Platform, rng: &mut StdRng) -> (&'static str, Vec<(Vec<Endpoint>, Vec<Endpoint>)>, Vec<Vec<String>>) {
+fn partition_of(
+    fault: &Fault,
+    node: usize,
+    platform: &Platform,
+    rng: &mut StdRng,
+) -> (
+    &'static str,
+    Vec<(Vec<Endpoint>, Vec<Endpoint>)>,
+    Vec<Vec<String>>,
+) {
     let count = platform.node_count();
     let others: Vec<usize> = (0..count).filter(|&j| j != node).collect();
     let (a, b): (Vec<Endpoint>, Vec<Endpoint>) = match fault {
@@ -439,11 +794,27 @@ fn partition_of(fault: &Fault, node: usize, platform: &Platform, rng: &mut StdRn
                 rest.swap(k, rng.random_range(0..=k));
             }
             // The target on the smaller side: (nodes - 1) / 2 nodes in all, at least itself.
-            let extra = ((count - 1) / 2).saturating_sub(1).min(rest.len().saturating_sub(1));
-            let side_a: Vec<Endpoint> = std::iter::once(node).chain(rest[..extra].iter().copied()).map(Endpoint::Node).collect();
-            (side_a, rest[extra..].iter().copied().map(Endpoint::Node).collect())
+            let extra = ((count - 1) / 2)
+                .saturating_sub(1)
+                .min(rest.len().saturating_sub(1));
+            let side_a: Vec<Endpoint> = std::iter::once(node)
+                .chain(rest[..extra].iter().copied())
+                .map(Endpoint::Node)
+                .collect();
+            (
+                side_a,
+                rest[extra..].iter().copied().map(Endpoint::Node).collect(),
+            )
         }
-        _ => (vec![Endpoint::Node(node)], others.iter().copied().map(Endpoint::Node).chain(std::iter::once(Endpoint::Clients)).collect()),
+        _ => (
+            vec![Endpoint::Node(node)],
+            others
+                .iter()
+                .copied()
+                .map(Endpoint::Node)
+                .chain(std::iter::once(Endpoint::Clients))
+                .collect(),
+        ),
     };
     let names = |side: &[Endpoint]| -> Vec<String> {
         side.iter()
@@ -458,16 +829,22 @@ fn partition_of(fault: &Fault, node: usize, platform: &Platform, rng: &mut StdRn
 }
 
 /// Lifts the partition or link fault on `node` (every one, with None) and records a `heal`.
-pub async fn heal(platform: &mut Platform, node: Option<&str>, rec: &Recorder) -> anyhow::Result<()> {
+pub async fn heal(
+    platform: &mut Platform,
+    node: Option<&str>,
+    rec: &Recorder,
+) -> anyhow::Result<()> {
     let value = node.map_or(serde_json::Value::Null, |n| json!({"node": n}));
-    rec.op("nemesis", "invoke", "heal", value.clone(), None).await;
+    rec.op("nemesis", "invoke", "heal", value.clone(), None)
+        .await;
     match platform.heal_network() {
         Ok(_) => {
             rec.op("nemesis", "ok", "heal", value, None).await;
             Ok(())
         }
         Err(e) => {
-            rec.op("nemesis", "fail", "heal", value, Some(format!("{e:#}"))).await;
+            rec.op("nemesis", "fail", "heal", value, Some(format!("{e:#}")))
+                .await;
             Err(e)
         }
     }
@@ -476,11 +853,28 @@ pub async fn heal(platform: &mut Platform, node: Option<&str>, rec: &Recorder) -
 /// Wakes a paused node and records it.
 pub async fn resume(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
     let name = platform.name(node).to_string();
-    rec.op("nemesis", "invoke", "resume", json!({"node": name}), None).await;
+    rec.op("nemesis", "invoke", "resume", json!({"node": name}), None)
+        .await;
     match platform.pause(node, false).await {
-        Ok(pid) => rec.op("nemesis", "ok", "resume", json!({"node": name, "pid": pid}), None).await,
+        Ok(pid) => {
+            rec.op(
+                "nemesis",
+                "ok",
+                "resume",
+                json!({"node": name, "pid": pid}),
+                None,
+            )
+            .await
+        }
         Err(e) => {
-            rec.op("nemesis", "fail", "resume", json!({"node": name}), Some(format!("{e:#}"))).await;
+            rec.op(
+                "nemesis",
+                "fail",
+                "resume",
+                json!({"node": name}),
+                Some(format!("{e:#}")),
+            )
+            .await;
             return Err(e);
         }
     }
@@ -493,14 +887,29 @@ pub async fn restart(platform: &mut Platform, node: usize, rec: &Recorder) -> an
         return Ok(());
     }
     let name = platform.name(node).to_string();
-    rec.op("nemesis", "invoke", "restart", json!({"node": name}), None).await;
+    rec.op("nemesis", "invoke", "restart", json!({"node": name}), None)
+        .await;
     match platform.start(node).await {
         Ok(pid) => {
-            rec.op("nemesis", "ok", "restart", json!({"node": name, "pid": pid}), None).await;
+            rec.op(
+                "nemesis",
+                "ok",
+                "restart",
+                json!({"node": name, "pid": pid}),
+                None,
+            )
+            .await;
             Ok(())
         }
         Err(e) => {
-            rec.op("nemesis", "fail", "restart", json!({"node": name}), Some(format!("{e:#}"))).await;
+            rec.op(
+                "nemesis",
+                "fail",
+                "restart",
+                json!({"node": name}),
+                Some(format!("{e:#}")),
+            )
+            .await;
             Err(e)
         }
     }
@@ -511,7 +920,13 @@ mod tests {
     use super::*;
 
     fn kill_every(interval_s: f64, down_s: f64) -> Nemesis {
-        Nemesis { faults: vec![Fault::Kill], interval_s, down_s, target: "random".into(), ..Default::default() }
+        Nemesis {
+            faults: vec![Fault::Kill],
+            interval_s,
+            down_s,
+            target: "random".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -544,12 +959,21 @@ mod tests {
     #[test]
     fn fixed_and_dynamic_targets_are_kept_and_no_faults_means_none() {
         let n = kill_every(1.0, 0.5);
-        assert!(schedule(&n, &[Target::Leader(1)], 3, 20.0, 1).iter().all(|e| e.target == Some(Target::Leader(1))));
+        assert!(schedule(&n, &[Target::Leader(1)], 3, 20.0, 1)
+            .iter()
+            .all(|e| e.target == Some(Target::Leader(1))));
         assert!(schedule(&Nemesis::default(), &[Target::Random], 3, 20.0, 1).is_empty());
         let both = schedule(&n, &[Target::Leader(0), Target::Coordinator], 3, 20.0, 1);
         assert!(both.len() >= 4);
-        assert!(both.iter().step_by(2).all(|e| e.target == Some(Target::Leader(0))));
-        assert!(both.iter().skip(1).step_by(2).all(|e| e.target == Some(Target::Coordinator)));
+        assert!(both
+            .iter()
+            .step_by(2)
+            .all(|e| e.target == Some(Target::Leader(0))));
+        assert!(both
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .all(|e| e.target == Some(Target::Coordinator)));
     }
 
     #[test]
@@ -577,9 +1001,16 @@ ms = 500
         for pair in events.chunks(2) {
             assert_eq!(pair[0].fault, Fault::Sequence);
             assert_eq!(pair[0].target, None);
-            assert!((pair[0].end_s - pair[0].start_s - 2.0).abs() < 1e-9, "{:?}", pair[0]);
+            assert!(
+                (pair[0].end_s - pair[0].start_s - 2.0).abs() < 1e-9,
+                "{:?}",
+                pair[0]
+            );
             if let Some(kill) = pair.get(1) {
-                assert_eq!((kill.fault.clone(), kill.target.clone()), (Fault::Kill, Some(Target::Leader(0))));
+                assert_eq!(
+                    (kill.fault.clone(), kill.target.clone()),
+                    (Fault::Kill, Some(Target::Leader(0)))
+                );
             }
         }
         // The scheduled events never overlap, whatever their lengths.
@@ -590,14 +1021,35 @@ ms = 500
 
     #[test]
     fn a_late_fault_shifts_the_next_one_and_one_that_no_longer_fits_is_left_out() {
-        let ev = FaultEvent { fault: Fault::PowerLoss, target: Some(Target::Node("n1".into())), start_s: 6.0, end_s: 7.0 };
-        assert_eq!(shifted(&ev, 0.0, 14.0), Some(ev.clone()), "on time: as scheduled");
+        let ev = FaultEvent {
+            fault: Fault::PowerLoss,
+            target: Some(Target::Node("n1".into())),
+            start_s: 6.0,
+            end_s: 7.0,
+        };
+        assert_eq!(
+            shifted(&ev, 0.0, 14.0),
+            Some(ev.clone()),
+            "on time: as scheduled"
+        );
         let late = shifted(&ev, 2.5, 14.0).expect("still fits");
-        assert_eq!((late.start_s, late.end_s), (8.5, 9.5), "the up time before it is kept: it moves by the lateness");
+        assert_eq!(
+            (late.start_s, late.end_s),
+            (8.5, 9.5),
+            "the up time before it is kept: it moves by the lateness"
+        );
         assert_eq!(late.fault, ev.fault);
         assert_eq!(late.target, ev.target);
-        assert_eq!(shifted(&ev, 7.0, 14.0), None, "ending at the end of the timed phase: left out");
-        assert_eq!(shifted(&ev, -1.0, 14.0), Some(ev.clone()), "early is not a reason to start sooner");
+        assert_eq!(
+            shifted(&ev, 7.0, 14.0),
+            None,
+            "ending at the end of the timed phase: left out"
+        );
+        assert_eq!(
+            shifted(&ev, -1.0, 14.0),
+            Some(ev.clone()),
+            "early is not a reason to start sooner"
+        );
     }
 
     #[test]

@@ -61,9 +61,15 @@ pub fn check_available() -> Result<(), String> {
         return Err("network faults need root (network namespaces and nftables)".into());
     }
     for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
-        let found = Command::new(tool).arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let found = Command::new(tool)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         if !found.is_ok_and(|s| s.success()) {
-            return Err(format!("network faults need the `{tool}` command (Debian package {package})"));
+            return Err(format!(
+                "network faults need the `{tool}` command (Debian package {package})"
+            ));
         }
     }
     Ok(())
@@ -84,7 +90,10 @@ impl Network {
         let net = free_subnet(pid, n)?;
         let mut network = Network {
             switch: format!("kaos_{id}_sw"),
-            node_ns: names.iter().map(|name| format!("kaos_{id}_{name}")).collect(),
+            node_ns: names
+                .iter()
+                .map(|name| format!("kaos_{id}_{name}"))
+                .collect(),
             id,
             net,
             table: format!("kaos_{pid}"),
@@ -93,7 +102,9 @@ impl Network {
             removed: false,
         };
         // On error the half-built network is dropped, which removes what exists of it.
-        network.build().context("creating the run's network namespaces")?;
+        network
+            .build()
+            .context("creating the run's network namespaces")?;
         Ok(network)
     }
 
@@ -103,18 +114,43 @@ impl Network {
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
         let host = self.host_veth();
-        ip(&["link", "add", &host, "type", "veth", "peer", "name", "uplink", "netns", &sw])?;
+        ip(&[
+            "link", "add", &host, "type", "veth", "peer", "name", "uplink", "netns", &sw,
+        ])?;
         ip(&["-n", &sw, "link", "set", "uplink", "master", "br0", "up"])?;
-        ip(&["addr", "add", &format!("{}/24", self.client_ip()), "dev", &host])?;
-        ip(&["addr", "add", &format!("{}/24", self.relay_ip()), "dev", &host])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", self.client_ip()),
+            "dev",
+            &host,
+        ])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", self.relay_ip()),
+            "dev",
+            &host,
+        ])?;
         ip(&["link", "set", &host, "up"])?;
         for i in 0..self.node_ns.len() {
             let ns = self.node_ns[i].clone();
             let port = format!("v{}", i + 2);
             ip(&["netns", "add", &ns])?;
-            ip(&["-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
+            ip(&[
+                "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ])?;
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
-            ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.node_ip(i)), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", self.node_ip(i)),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         }
@@ -182,7 +218,8 @@ impl Network {
                 t = self.table
             );
             self.ruled.push(i);
-            nft_in(&self.node_ns[i], &script).with_context(|| format!("partitioning in namespace {}", self.node_ns[i]))?;
+            nft_in(&self.node_ns[i], &script)
+                .with_context(|| format!("partitioning in namespace {}", self.node_ns[i]))?;
         }
         Ok(())
     }
@@ -201,7 +238,12 @@ impl Network {
                 }
             }
             Endpoint::Clients => {
-                let ports: Vec<String> = self.proxy_ports.iter().flatten().map(|p| p.to_string()).collect();
+                let ports: Vec<String> = self
+                    .proxy_ports
+                    .iter()
+                    .flatten()
+                    .map(|p| p.to_string())
+                    .collect();
                 if ports.is_empty() {
                     input.push(format!("  ip saddr {host} drop"));
                     output.push(format!("  ip daddr {host} drop"));
@@ -221,8 +263,12 @@ impl Network {
     pub fn heal(&mut self) -> Result<()> {
         let mut first_error = None;
         for i in std::mem::take(&mut self.ruled) {
-            if let Err(e) = nft_in(&self.node_ns[i], &format!("delete table inet {}\n", self.table)) {
-                first_error.get_or_insert(e.context(format!("healing namespace {}", self.node_ns[i])));
+            if let Err(e) = nft_in(
+                &self.node_ns[i],
+                &format!("delete table inet {}\n", self.table),
+            ) {
+                first_error
+                    .get_or_insert(e.context(format!("healing namespace {}", self.node_ns[i])));
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -263,9 +309,17 @@ impl Drop for Network {
 
 /// Runs `ip ARGS`; its standard error becomes the error.
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).stdin(Stdio::null()).output().context("running ip")?;
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running ip")?;
     if !out.status.success() {
-        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -280,11 +334,16 @@ fn nft_in(ns: &str, script: &str) -> Result<()> {
         .spawn()
         .context("running nft")?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).context("writing the nft script")?;
+        stdin
+            .write_all(script.as_bytes())
+            .context("writing the nft script")?;
     }
     let out = child.wait_with_output().context("running nft")?;
     if !out.status.success() {
-        bail!("nft in {ns}: {}\n{script}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "nft in {ns}: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -292,7 +351,10 @@ fn nft_in(ns: &str, script: &str) -> Result<()> {
 /// A 10.A.B.0/24 that no interface of the host uses and no other run holds, starting from a
 /// place drawn from the PID so that concurrent runs rarely even look at the same one.
 fn free_subnet(pid: u32, n: u32) -> Result<(u8, u8)> {
-    let out = Command::new("ip").args(["-o", "-4", "addr", "show"]).output().context("running ip addr")?;
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output()
+        .context("running ip addr")?;
     let used = String::from_utf8_lossy(&out.stdout).into_owned();
     let start = (pid.wrapping_mul(2_654_435_761) ^ n.wrapping_mul(40_503)) % (128 * 256);
     for k in 0..128 * 256 {
@@ -308,10 +370,18 @@ fn free_subnet(pid: u32, n: u32) -> Result<(u8, u8)> {
 /// Deletes the namespaces of harness processes that no longer exist (a harness killed with
 /// SIGKILL runs no destructor).
 fn remove_stale() {
-    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else { return };
+    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("kaos_").and_then(|rest| rest.split('_').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name
+            .strip_prefix("kaos_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if !Path::new("/proc").join(pid.to_string()).exists() {
             let _ = ip(&["netns", "delete", &name]);
         }
@@ -324,7 +394,8 @@ fn remove_stale() {
 pub fn bind_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
     let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
     std::thread::spawn(move || -> Result<std::net::TcpListener> {
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .context("entering the namespace")?;
         std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))
     })
     .join()
@@ -333,11 +404,17 @@ pub fn bind_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::Tcp
 
 #[cfg(test)]
 /// Connects to `addr` from inside the network namespace at `netns` (see [`bind_in`]).
-pub fn connect_from(netns: &Path, addr: std::net::SocketAddr, timeout: std::time::Duration) -> Result<std::net::TcpStream> {
+pub fn connect_from(
+    netns: &Path,
+    addr: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Result<std::net::TcpStream> {
     let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
     std::thread::spawn(move || -> Result<std::net::TcpStream> {
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
-        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .context("entering the namespace")?;
+        std::net::TcpStream::connect_timeout(&addr, timeout)
+            .with_context(|| format!("connecting to {addr}"))
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the namespace thread panicked"))?
@@ -394,33 +471,63 @@ mod tests {
         let mut net = Network::create(&names).expect("network");
         let ns: Vec<PathBuf> = (0..3).map(|i| net.netns_path(i)).collect();
         let (a1, a2, a3) = (echo_in(&net, 0), echo_in(&net, 1), echo_in(&net, 2));
-        assert!(reach(&net, None, a1) && reach(&net, Some(1), a1) && reach(&net, Some(0), a3), "all connected before");
+        assert!(
+            reach(&net, None, a1) && reach(&net, Some(1), a1) && reach(&net, Some(0), a3),
+            "all connected before"
+        );
         // A connection established before the partition stops carrying bytes during it.
         let mut established = connect_from(&ns[1], a1, WAIT).expect("n2 → n1");
         assert!(exchange(&mut established));
 
         // n1 isolated from the other nodes and the clients.
-        net.partition(&[(vec![Endpoint::Node(0)], vec![Endpoint::Node(1), Endpoint::Node(2), Endpoint::Clients])]).expect("isolate n1");
+        net.partition(&[(
+            vec![Endpoint::Node(0)],
+            vec![Endpoint::Node(1), Endpoint::Node(2), Endpoint::Clients],
+        )])
+        .expect("isolate n1");
         assert!(!reach(&net, None, a1), "host → n1 during isolation");
         assert!(!reach(&net, Some(1), a1), "n2 → n1 during isolation");
         assert!(!reach(&net, Some(0), a3), "n1 → n3 during isolation");
-        assert!(!exchange(&mut established), "an established connection is cut too");
-        assert!(reach(&net, Some(1), a3) && reach(&net, None, a2), "the others still talk");
+        assert!(
+            !exchange(&mut established),
+            "an established connection is cut too"
+        );
+        assert!(
+            reach(&net, Some(1), a3) && reach(&net, None, a2),
+            "the others still talk"
+        );
 
         net.heal().expect("heal");
-        assert!(reach(&net, None, a1) && reach(&net, Some(1), a1) && reach(&net, Some(0), a3), "all connected after heal");
+        assert!(
+            reach(&net, None, a1) && reach(&net, Some(1), a1) && reach(&net, Some(0), a3),
+            "all connected after heal"
+        );
 
         // Clients cut from n2 only: the nodes still reach it.
-        net.partition(&[(vec![Endpoint::Clients], vec![Endpoint::Node(1)])]).expect("cut clients");
+        net.partition(&[(vec![Endpoint::Clients], vec![Endpoint::Node(1)])])
+            .expect("cut clients");
         assert!(!reach(&net, None, a2), "host → n2 while clients are cut");
-        assert!(reach(&net, Some(0), a2) && reach(&net, None, a1), "n1 → n2 and host → n1 still work");
+        assert!(
+            reach(&net, Some(0), a2) && reach(&net, None, a1),
+            "n1 → n2 and host → n1 still work"
+        );
         net.heal().expect("heal");
         assert!(reach(&net, None, a2));
 
         // Halves {n1} | {n2, n3}: the clients reach both.
-        net.partition(&[(vec![Endpoint::Node(0)], vec![Endpoint::Node(1), Endpoint::Node(2)])]).expect("halves");
-        assert!(!reach(&net, Some(2), a1) && !reach(&net, Some(0), a2), "across the halves");
-        assert!(reach(&net, None, a1) && reach(&net, None, a3) && reach(&net, Some(1), a3), "within and from clients");
+        net.partition(&[(
+            vec![Endpoint::Node(0)],
+            vec![Endpoint::Node(1), Endpoint::Node(2)],
+        )])
+        .expect("halves");
+        assert!(
+            !reach(&net, Some(2), a1) && !reach(&net, Some(0), a2),
+            "across the halves"
+        );
+        assert!(
+            reach(&net, None, a1) && reach(&net, None, a3) && reach(&net, Some(1), a3),
+            "within and from clients"
+        );
 
         drop(established);
         drop(net);

@@ -19,7 +19,9 @@ pub struct Progress {
 impl Progress {
     pub fn start(live: Arc<Live>, duration_s: u64) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(duration_s), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} s  {msg}") {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} s  {msg}",
+        ) {
             bar.set_style(style);
         }
         let shown = bar.clone();
@@ -30,8 +32,15 @@ impl Progress {
                 tick.tick().await;
                 shown.set_position(started.elapsed().as_secs().min(duration_s));
                 let faults = live.faults_text();
-                let faults = if faults.is_empty() { "none".to_string() } else { faults };
-                shown.set_message(format!("acked {} · faults: {faults}", live.acked.load(Ordering::Relaxed)));
+                let faults = if faults.is_empty() {
+                    "none".to_string()
+                } else {
+                    faults
+                };
+                shown.set_message(format!(
+                    "acked {} · faults: {faults}",
+                    live.acked.load(Ordering::Relaxed)
+                ));
             }
         });
         Progress { task, bar }

@@ -91,11 +91,20 @@ pub struct Proxy {
 
 impl Proxy {
     /// Listens on `listen` (port 0 picks one) and forwards every connection to `upstream`.
-    pub async fn start(listen: SocketAddr, upstream: SocketAddr, sources: Option<Sources>) -> Result<Proxy> {
-        let listener = TcpListener::bind(listen).await.with_context(|| format!("proxy: binding {listen}"))?;
+    pub async fn start(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        sources: Option<Sources>,
+    ) -> Result<Proxy> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("proxy: binding {listen}"))?;
         let addr = listener.local_addr()?;
         let (reset, _) = watch::channel((0, Links::All));
-        let shared = Arc::new(Shared { fault: Mutex::new(None), reset });
+        let shared = Arc::new(Shared {
+            fault: Mutex::new(None),
+            reset,
+        });
         let task = tokio::spawn(accept_loop(listener, upstream, sources, shared.clone()));
         Ok(Proxy { addr, shared, task })
     }
@@ -121,7 +130,12 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, sources: Option<Sources>, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    sources: Option<Sources>,
+    shared: Arc<Shared>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -154,11 +168,19 @@ async fn connect(upstream: SocketAddr, src: Option<Ipv4Addr>) -> std::io::Result
     }
 }
 
-async fn serve(mut client: TcpStream, from_broker: bool, upstream: SocketAddr, src: Option<Ipv4Addr>, shared: Arc<Shared>) {
+async fn serve(
+    mut client: TcpStream,
+    from_broker: bool,
+    upstream: SocketAddr,
+    src: Option<Ipv4Addr>,
+    shared: Arc<Shared>,
+) {
     let mut resets = shared.reset.subscribe();
     resets.borrow_and_update();
     let _ = client.set_nodelay(true);
-    let Ok(Ok(mut up)) = tokio::time::timeout(Duration::from_secs(10), connect(upstream, src)).await else {
+    let Ok(Ok(mut up)) =
+        tokio::time::timeout(Duration::from_secs(10), connect(upstream, src)).await
+    else {
         // The broker is down or unreachable: the client sees its connection close.
         return;
     };
@@ -166,7 +188,12 @@ async fn serve(mut client: TcpStream, from_broker: bool, upstream: SocketAddr, s
     let reset = {
         let (cr, cw) = client.split();
         let (ur, uw) = up.split();
-        let both = async { tokio::try_join!(pump(cr, uw, from_broker, &shared), pump(ur, cw, from_broker, &shared)) };
+        let both = async {
+            tokio::try_join!(
+                pump(cr, uw, from_broker, &shared),
+                pump(ur, cw, from_broker, &shared)
+            )
+        };
         let reset = async {
             loop {
                 if resets.changed().await.is_err() {
@@ -190,7 +217,12 @@ async fn serve(mut client: TcpStream, from_broker: bool, upstream: SocketAddr, s
 }
 
 /// Forwards one direction until its end (then shuts the other side's writing half).
-async fn pump<R, W>(mut from: R, mut to: W, from_broker: bool, shared: &Shared) -> std::io::Result<()>
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    from_broker: bool,
+    shared: &Shared,
+) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -209,8 +241,13 @@ where
             if fault.blackhole {
                 continue;
             }
-            let jitter = if fault.jitter_ms > 0 { rand::random_range(0..=fault.jitter_ms) } else { 0 };
-            let deadline = (Instant::now() + Duration::from_millis(fault.delay_ms + jitter)).max(last);
+            let jitter = if fault.jitter_ms > 0 {
+                rand::random_range(0..=fault.jitter_ms)
+            } else {
+                0
+            };
+            let deadline =
+                (Instant::now() + Duration::from_millis(fault.delay_ms + jitter)).max(last);
             last = deadline;
             if tx.send((deadline, buf)).await.is_err() {
                 return Ok(());
@@ -221,7 +258,9 @@ where
         while let Some((deadline, buf)) = rx.recv().await {
             tokio::time::sleep_until(deadline).await;
             // A chunk leaves once the link would have carried it: its size over the rate.
-            let rate = shared.fault_for(from_broker).map_or(0, |f| f.bandwidth_bytes_per_s);
+            let rate = shared
+                .fault_for(from_broker)
+                .map_or(0, |f| f.bandwidth_bytes_per_s);
             if rate > 0 {
                 tokio::time::sleep(Duration::from_secs_f64(buf.len() as f64 / rate as f64)).await;
             }
@@ -260,7 +299,9 @@ mod tests {
         let mut back = vec![0u8; n];
         tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no echo within 5 s"))??;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no echo within 5 s")
+            })??;
         assert_eq!(back, out);
         Ok(t.elapsed())
     }
@@ -268,27 +309,53 @@ mod tests {
     #[tokio::test]
     async fn the_proxy_forwards_delays_limits_blackholes_and_resets() {
         let upstream = echo().await;
-        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, None).await.expect("proxy");
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, None)
+            .await
+            .expect("proxy");
         let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
         round_trip(&mut s, 100).await.expect("plain forwarding");
 
         // Delay: each direction holds the bytes 150 ms, so a round trip takes at least 300 ms.
-        proxy.set_fault(Some(LinkFault { delay_ms: 150, jitter_ms: 20, ..Default::default() }));
+        proxy.set_fault(Some(LinkFault {
+            delay_ms: 150,
+            jitter_ms: 20,
+            ..Default::default()
+        }));
         let took = round_trip(&mut s, 100).await.expect("delayed");
-        assert!(took >= Duration::from_millis(300), "a delayed round trip took {took:?}");
+        assert!(
+            took >= Duration::from_millis(300),
+            "a delayed round trip took {took:?}"
+        );
 
         // Bandwidth: 64 KiB at 128 KiB/s, each way, cannot come back in less than half a second.
-        proxy.set_fault(Some(LinkFault { bandwidth_bytes_per_s: 128 * 1024, ..Default::default() }));
+        proxy.set_fault(Some(LinkFault {
+            bandwidth_bytes_per_s: 128 * 1024,
+            ..Default::default()
+        }));
         let took = round_trip(&mut s, 64 * 1024).await.expect("limited");
-        assert!(took >= Duration::from_millis(500), "64 KiB at 128 KiB/s took {took:?}");
+        assert!(
+            took >= Duration::from_millis(500),
+            "64 KiB at 128 KiB/s took {took:?}"
+        );
 
         // A fault on broker links only does not touch a client connection.
-        proxy.set_fault(Some(LinkFault { links: Links::Brokers, blackhole: true, ..Default::default() }));
-        round_trip(&mut s, 10).await.expect("client links are not hit by a broker-links fault");
+        proxy.set_fault(Some(LinkFault {
+            links: Links::Brokers,
+            blackhole: true,
+            ..Default::default()
+        }));
+        round_trip(&mut s, 10)
+            .await
+            .expect("client links are not hit by a broker-links fault");
 
         // Blackhole: nothing comes back, the connection stays open; after it, bytes flow again.
-        proxy.set_fault(Some(LinkFault { blackhole: true, ..Default::default() }));
-        s.write_all(b"lost").await.expect("write into the blackhole");
+        proxy.set_fault(Some(LinkFault {
+            blackhole: true,
+            ..Default::default()
+        }));
+        s.write_all(b"lost")
+            .await
+            .expect("write into the blackhole");
         let mut b = [0u8; 1];
         let r = tokio::time::timeout(Duration::from_millis(500), s.read(&mut b)).await;
         assert!(r.is_err(), "a blackholed connection answered: {r:?}");
@@ -297,7 +364,9 @@ mod tests {
 
         // Reset: the client gets an RST (ECONNRESET), not an orderly end.
         proxy.reset(Links::All);
-        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await.expect("the reset arrives");
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+            .await
+            .expect("the reset arrives");
         let kind = r.as_ref().err().map(|e| e.kind());
         assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
         // A new connection works.
@@ -324,10 +393,15 @@ mod tests {
 
     async fn connect_from(src: Ipv4Addr, to: SocketAddr) -> (TcpStream, String) {
         let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind(SocketAddr::from((src, 0))).expect("bind source");
+        socket
+            .bind(SocketAddr::from((src, 0)))
+            .expect("bind source");
         let mut s = socket.connect(to).await.expect("connect");
         let mut seen = [0u8; 16];
-        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut seen)).await.expect("in time").expect("peer line");
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut seen))
+            .await
+            .expect("in time")
+            .expect("peer line");
         (s, String::from_utf8_lossy(&seen).trim().to_string())
     }
 
@@ -335,25 +409,56 @@ mod tests {
     async fn brokers_and_clients_are_told_apart_and_relayed_from_their_own_addresses() {
         let upstream = tell_peer().await;
         let node = Ipv4Addr::new(127, 0, 0, 3);
-        let sources = Sources { node_ips: vec![node], client_src: Ipv4Addr::new(127, 0, 0, 1), relay_src: Ipv4Addr::new(127, 0, 0, 2) };
-        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, Some(sources)).await.expect("proxy");
+        let sources = Sources {
+            node_ips: vec![node],
+            client_src: Ipv4Addr::new(127, 0, 0, 1),
+            relay_src: Ipv4Addr::new(127, 0, 0, 2),
+        };
+        let proxy = Proxy::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            upstream,
+            Some(sources),
+        )
+        .await
+        .expect("proxy");
         let (mut from_node, seen) = connect_from(node, proxy.addr).await;
-        assert_eq!(seen, "127.0.0.2", "a broker's connection is relayed from the relay address");
+        assert_eq!(
+            seen, "127.0.0.2",
+            "a broker's connection is relayed from the relay address"
+        );
         let (mut from_client, seen) = connect_from(Ipv4Addr::new(127, 0, 0, 9), proxy.addr).await;
-        assert_eq!(seen, "127.0.0.1", "a client's connection is relayed from the clients' address");
+        assert_eq!(
+            seen, "127.0.0.1",
+            "a client's connection is relayed from the clients' address"
+        );
 
         // A blackhole on broker links: the broker's connection goes silent, the client's does not.
-        proxy.set_fault(Some(LinkFault { links: Links::Brokers, blackhole: true, ..Default::default() }));
-        round_trip(&mut from_client, 10).await.expect("the client link works");
+        proxy.set_fault(Some(LinkFault {
+            links: Links::Brokers,
+            blackhole: true,
+            ..Default::default()
+        }));
+        round_trip(&mut from_client, 10)
+            .await
+            .expect("the client link works");
         from_node.write_all(b"x").await.expect("write");
         let mut b = [0u8; 1];
-        assert!(tokio::time::timeout(Duration::from_millis(500), from_node.read(&mut b)).await.is_err(), "the broker link is blackholed");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), from_node.read(&mut b))
+                .await
+                .is_err(),
+            "the broker link is blackholed"
+        );
 
         // A reset of client links leaves the broker's connection open.
         proxy.set_fault(None);
         proxy.reset(Links::Clients);
-        let r = tokio::time::timeout(Duration::from_secs(5), from_client.read(&mut b)).await.expect("the reset arrives");
+        let r = tokio::time::timeout(Duration::from_secs(5), from_client.read(&mut b))
+            .await
+            .expect("the reset arrives");
         assert!(r.is_err(), "the client connection was reset: {r:?}");
-        round_trip(&mut from_node, 10).await.expect("the broker link survives a reset of client links");
+        round_trip(&mut from_node, 10)
+            .await
+            .expect("the broker link survives a reset of client links");
     }
 }

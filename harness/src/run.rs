@@ -4,7 +4,10 @@
 
 use crate::clients::{ClientProcess, ClientSet};
 use crate::history::{self, Recorder};
-use crate::limits::{CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, REPLICAS_IN_SYNC_PROBE_MS, REPLICAS_IN_SYNC_TIMEOUT_MS, ID_BLOCK_SIZE, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS};
+use crate::limits::{
+    CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, REPLICAS_IN_SYNC_PROBE_MS,
+    REPLICAS_IN_SYNC_TIMEOUT_MS, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS,
+};
 use crate::nemesis;
 use crate::platform::Platform;
 use crate::scenario::{Client, PlatformKind, Scenario, Target};
@@ -30,7 +33,11 @@ pub struct RunOutcome {
 /// librdkafka's default `message.timeout.ms`.
 const LIBRDKAFKA_MESSAGE_TIMEOUT_MS: u64 = 300_000;
 
-pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) -> Result<RunOutcome> {
+pub async fn run(
+    scenario: &Scenario,
+    scenario_text: &str,
+    opts: &RunOptions,
+) -> Result<RunOutcome> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let dir = RunDir::create(&opts.store, &scenario.name, started_at)
@@ -42,11 +49,13 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
     } else {
         scenario
     };
-    std::fs::write(dir.scenario_path(), scenario_text).context("saving the scenario into the run directory")?;
+    std::fs::write(dir.scenario_path(), scenario_text)
+        .context("saving the scenario into the run directory")?;
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
     let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
-    let mut platform = Platform::new(scenario, &opts.broker_bin, &opts.kaos_bin, &dir.nodes_dir()).await?;
+    let mut platform =
+        Platform::new(scenario, &opts.broker_bin, &opts.kaos_bin, &dir.nodes_dir()).await?;
     let phases = match network(scenario, &mut platform, &rec).await {
         Ok(()) => drive(scenario, opts, &dir, &rec, &mut platform).await,
         Err(e) => Err(e),
@@ -56,14 +65,29 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
         dump_replicas(&opts.broker_bin, &platform, &rec).await;
     }
     platform.release().await;
-    rec.op("harness", "ok", "end", json!({"ok": phases.is_ok()}), phases.as_ref().err().map(|e| format!("{e:#}"))).await;
+    rec.op(
+        "harness",
+        "ok",
+        "end",
+        json!({"ok": phases.is_ok()}),
+        phases.as_ref().err().map(|e| format!("{e:#}")),
+    )
+    .await;
     drop(rec);
     let op_count = writer.finish().await.context("writing history.jsonl")?;
     phases?;
     eprintln!("kaos: {op_count} ops recorded; checking");
 
     let (analysis, plots) = analyse(&dir, scenario)?;
-    let summary = summary(scenario, &dir, &platform, started_at, t0.elapsed().as_secs_f64(), analysis, plots);
+    let summary = summary(
+        scenario,
+        &dir,
+        &platform,
+        started_at,
+        t0.elapsed().as_secs_f64(),
+        analysis,
+        plots,
+    );
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
     Ok(RunOutcome { dir, summary })
 }
@@ -73,13 +97,26 @@ pub async fn run(scenario: &Scenario, scenario_text: &str, opts: &RunOptions) ->
 /// reuses their message ids. The broker settings cannot be applied there; says so.
 fn for_external_cluster(scenario: &Scenario, dir: &RunDir) -> Scenario {
     let mut s = scenario.clone();
-    let stamp: String = dir.path.file_name().map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).collect()).unwrap_or_default();
+    let stamp: String = dir
+        .path
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect()
+        })
+        .unwrap_or_default();
     s.topic.name = format!("{}-{stamp}", scenario.topic.name);
     let c = &scenario.cluster;
     if !c.settings.is_empty() || !c.node_settings.is_empty() || !c.controller_settings.is_empty() {
         eprintln!("kaos: external cluster: the scenario's [cluster] settings are not applied (the cluster runs with its own configuration)");
     }
-    eprintln!("kaos: external cluster at {}: topic {}", s.bootstrap.as_deref().unwrap_or_default(), s.topic.name);
+    eprintln!(
+        "kaos: external cluster at {}: topic {}",
+        s.bootstrap.as_deref().unwrap_or_default(),
+        s.topic.name
+    );
     s
 }
 
@@ -88,18 +125,50 @@ async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -
     if !scenario.uses_network() {
         return Ok(());
     }
-    let partitions = scenario.nemesis.faults.iter().any(crate::scenario::Fault::is_partition);
-    platform.use_network(scenario.uses_proxies(), partitions).await?;
+    let partitions = scenario
+        .nemesis
+        .faults
+        .iter()
+        .any(crate::scenario::Fault::is_partition);
+    platform
+        .use_network(scenario.uses_proxies(), partitions)
+        .await?;
     let nodes: Vec<_> = (0..platform.node_count()).map(|i| json!({"node": platform.name(i), "addr": platform.addr(i), "netns": platform.netns_name(i)})).collect();
-    rec.op("harness", "info", "network", json!({"nodes": nodes, "bootstrap": platform.bootstrap()}), None).await;
+    rec.op(
+        "harness",
+        "info",
+        "network",
+        json!({"nodes": nodes, "bootstrap": platform.bootstrap()}),
+        None,
+    )
+    .await;
     Ok(())
 }
 
 /// Everything between the first node start and the end of the final read.
-async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recorder, platform: &mut Platform) -> Result<()> {
+async fn drive(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &RunDir,
+    rec: &Recorder,
+    platform: &mut Platform,
+) -> Result<()> {
     let targets = Target::parse_list(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
-    let events = nemesis::schedule(&scenario.nemesis, &targets, scenario.cluster.brokers as usize, scenario.duration_s as f64, scenario.seed);
-    rec.op("harness", "invoke", "start", json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}), None).await;
+    let events = nemesis::schedule(
+        &scenario.nemesis,
+        &targets,
+        scenario.cluster.brokers as usize,
+        scenario.duration_s as f64,
+        scenario.seed,
+    );
+    rec.op(
+        "harness",
+        "invoke",
+        "start",
+        json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}),
+        None,
+    )
+    .await;
     // The controller first (it is last in the list), then the brokers.
     let mut order: Vec<usize> = (0..platform.node_count()).collect();
     // (An external cluster has no nodes of this run.)
@@ -108,11 +177,25 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     }
     for i in order {
         let pid = platform.start(i).await?;
-        rec.op("harness", "info", "node_start", json!({"node": platform.name(i), "pid": pid, "addr": platform.addr(i)}), None).await;
+        rec.op(
+            "harness",
+            "info",
+            "node_start",
+            json!({"node": platform.name(i), "pid": pid, "addr": platform.addr(i)}),
+            None,
+        )
+        .await;
     }
     let bootstrap = platform.bootstrap();
     create_topic(scenario, &bootstrap).await?;
-    rec.op("harness", "ok", "start", json!({"bootstrap": bootstrap}), None).await;
+    rec.op(
+        "harness",
+        "ok",
+        "start",
+        json!({"bootstrap": bootstrap}),
+        None,
+    )
+    .await;
 
     // The timed phase starts now; fault times are relative to it.
     let timed_start = Instant::now();
@@ -122,7 +205,13 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
     for (k, client) in scenario.clients.iter().enumerate() {
         let id_base = (k as u64 + 1) * ID_BLOCK_SIZE;
         match client {
-            Client::Producer { mode, rate_per_s, message_size_bytes, on_full, config } => {
+            Client::Producer {
+                mode,
+                rate_per_s,
+                message_size_bytes,
+                on_full,
+                config,
+            } => {
                 np += 1;
                 let name = format!("producer-{np}");
                 let spec = ClientSpec::Producer(ProducerSpec {
@@ -134,13 +223,28 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                     message_size_bytes: *message_size_bytes,
                     count_max: 0,
                     on_full: *on_full,
-                    outbox: (*mode == ProducerMode::Outbox).then(|| dir.clients_dir().join(format!("{name}.outbox"))),
+                    outbox: (*mode == ProducerMode::Outbox)
+                        .then(|| dir.clients_dir().join(format!("{name}.outbox"))),
                     config: config.clone(),
                 });
-                let timeout_ms = config.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
-                clients.start(&name, spec, Duration::from_millis(timeout_ms + CLIENT_STOP_GRACE_MS), rec).await?;
+                let timeout_ms = config
+                    .get("message.timeout.ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
+                clients
+                    .start(
+                        &name,
+                        spec,
+                        Duration::from_millis(timeout_ms + CLIENT_STOP_GRACE_MS),
+                        rec,
+                    )
+                    .await?;
             }
-            Client::Consumer { subscribe, processing, config } => {
+            Client::Consumer {
+                subscribe,
+                processing,
+                config,
+            } => {
                 nc += 1;
                 let name = format!("consumer-{nc}");
                 let mut config = config.clone();
@@ -155,23 +259,63 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
                     topic: scenario.topic.name.clone(),
                     subscribe: *subscribe,
                     processing: processing.clone(),
-                    sink: processing.is_some().then(|| dir.clients_dir().join(format!("{name}.sink"))),
+                    sink: processing
+                        .is_some()
+                        .then(|| dir.clients_dir().join(format!("{name}.sink"))),
                     seed: scenario.seed,
                     config,
                 });
-                clients.start(&name, spec, Duration::from_millis(CLIENT_STOP_GRACE_MS), rec).await?;
+                clients
+                    .start(
+                        &name,
+                        spec,
+                        Duration::from_millis(CLIENT_STOP_GRACE_MS),
+                        rec,
+                    )
+                    .await?;
             }
         }
     }
 
-    let mut resolver = nemesis::Resolver::new(bootstrap.clone(), scenario.topic.name.clone(), scenario.consumer_group(), scenario.seed);
-    nemesis::run(&scenario.nemesis, &events, platform, &mut clients, &mut resolver, rec, timed_start, scenario.duration_s as f64).await?;
+    let mut resolver = nemesis::Resolver::new(
+        bootstrap.clone(),
+        scenario.topic.name.clone(),
+        scenario.consumer_group(),
+        scenario.seed,
+    );
+    nemesis::run(
+        &scenario.nemesis,
+        &events,
+        platform,
+        &mut clients,
+        &mut resolver,
+        rec,
+        timed_start,
+        scenario.duration_s as f64,
+    )
+    .await?;
     tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
 
     drop(progress);
-    rec.op("harness", "invoke", "stop_clients", json!({"clients": "producers"}), None).await;
-    clients.stop_where(|s| matches!(s, ClientSpec::Producer(_)), rec).await?;
-    rec.op("harness", "ok", "stop_clients", json!({"clients": "producers"}), None).await;
+    rec.op(
+        "harness",
+        "invoke",
+        "stop_clients",
+        json!({"clients": "producers"}),
+        None,
+    )
+    .await;
+    clients
+        .stop_where(|s| matches!(s, ClientSpec::Producer(_)), rec)
+        .await?;
+    rec.op(
+        "harness",
+        "ok",
+        "stop_clients",
+        json!({"clients": "producers"}),
+        None,
+    )
+    .await;
 
     rec.op("harness", "invoke", "heal", json!(null), None).await;
     if scenario.uses_network() {
@@ -189,26 +333,74 @@ async fn drive(scenario: &Scenario, opts: &RunOptions, dir: &RunDir, rec: &Recor
         await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
     }
 
-    rec.op("harness", "invoke", "final_read", json!({"topic": scenario.topic.name}), None).await;
+    rec.op(
+        "harness",
+        "invoke",
+        "final_read",
+        json!({"topic": scenario.topic.name}),
+        None,
+    )
+    .await;
     let spec = ClientSpec::FinalRead(FinalReadSpec {
         bootstrap: bootstrap.clone(),
         topic: scenario.topic.name.clone(),
         timeout_ms: FINAL_READ_TIMEOUT_MS,
         config: Default::default(),
     });
-    let mut reader = ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), "final-reader", &spec, rec).await?;
-    let status = reader.wait(Duration::from_millis(FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS)).await?;
+    let mut reader = ClientProcess::spawn(
+        &opts.kaos_bin,
+        &dir.clients_dir(),
+        "final-reader",
+        &spec,
+        rec,
+    )
+    .await?;
+    let status = reader
+        .wait(Duration::from_millis(
+            FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS,
+        ))
+        .await?;
     if status.success() {
-        rec.op("harness", "ok", "final_read", json!({"topic": scenario.topic.name}), None).await;
+        rec.op(
+            "harness",
+            "ok",
+            "final_read",
+            json!({"topic": scenario.topic.name}),
+            None,
+        )
+        .await;
     } else {
         let why = format!("final reader ended with {status}; see clients/final-reader.log");
         eprintln!("kaos: {why}");
-        rec.op("harness", "info", "final_read", json!({"topic": scenario.topic.name}), Some(why)).await;
+        rec.op(
+            "harness",
+            "info",
+            "final_read",
+            json!({"topic": scenario.topic.name}),
+            Some(why),
+        )
+        .await;
     }
 
-    rec.op("harness", "invoke", "stop_clients", json!({"clients": "consumers"}), None).await;
-    clients.stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec).await?;
-    rec.op("harness", "ok", "stop_clients", json!({"clients": "consumers"}), None).await;
+    rec.op(
+        "harness",
+        "invoke",
+        "stop_clients",
+        json!({"clients": "consumers"}),
+        None,
+    )
+    .await;
+    clients
+        .stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec)
+        .await?;
+    rec.op(
+        "harness",
+        "ok",
+        "stop_clients",
+        json!({"clients": "consumers"}),
+        None,
+    )
+    .await;
     Ok(())
 }
 
@@ -224,7 +416,11 @@ async fn await_replicas_in_sync(bootstrap: &str, topic: &str, rec: &Recorder) {
         let (b, t) = (bootstrap.to_string(), topic.to_string());
         match tokio::task::spawn_blocking(move || workloads::admin::partition_roles(&b, &t)).await {
             Ok(Ok(roles)) => {
-                lagging = roles.iter().filter(|r| r.replicas.iter().any(|x| !r.isr.contains(x))).map(|r| r.partition).collect();
+                lagging = roles
+                    .iter()
+                    .filter(|r| r.replicas.iter().any(|x| !r.isr.contains(x)))
+                    .map(|r| r.partition)
+                    .collect();
                 if lagging.is_empty() {
                     break;
                 }
@@ -246,9 +442,11 @@ async fn dump_replicas(broker_bin: &Path, platform: &Platform, rec: &Recorder) {
     for (name, node_dir, data_dir) in platform.broker_dirs() {
         let out_path = node_dir.join("dump.jsonl");
         let result = async {
-            let file = std::fs::File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
+            let file = std::fs::File::create(&out_path)
+                .with_context(|| format!("creating {}", out_path.display()))?;
             let err_path = node_dir.join("dump.log");
-            let err = std::fs::File::create(&err_path).with_context(|| format!("creating {}", err_path.display()))?;
+            let err = std::fs::File::create(&err_path)
+                .with_context(|| format!("creating {}", err_path.display()))?;
             let status = crate::process::command(broker_bin)
                 .arg("dump")
                 .arg("--data-dir")
@@ -258,13 +456,35 @@ async fn dump_replicas(broker_bin: &Path, platform: &Platform, rec: &Recorder) {
                 .status()
                 .await
                 .context("running kaos-broker dump")?;
-            anyhow::ensure!(status.success(), "kaos-broker dump ended with {status}; see {}", err_path.display());
+            anyhow::ensure!(
+                status.success(),
+                "kaos-broker dump ended with {status}; see {}",
+                err_path.display()
+            );
             Ok(())
         }
         .await;
         match result {
-            Ok(()) => rec.op("harness", "ok", "replica_dump", json!({"node": name, "path": format!("nodes/{name}/dump.jsonl")}), None).await,
-            Err(e) => rec.op("harness", "fail", "replica_dump", json!({"node": name}), Some(format!("{e:#}"))).await,
+            Ok(()) => {
+                rec.op(
+                    "harness",
+                    "ok",
+                    "replica_dump",
+                    json!({"node": name, "path": format!("nodes/{name}/dump.jsonl")}),
+                    None,
+                )
+                .await
+            }
+            Err(e) => {
+                rec.op(
+                    "harness",
+                    "fail",
+                    "replica_dump",
+                    json!({"node": name}),
+                    Some(format!("{e:#}")),
+                )
+                .await
+            }
         }
     }
 }
@@ -275,10 +495,13 @@ async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match workloads::admin::create_topic(bootstrap, &t.name, t.partitions, t.replication_factor).await {
+        match workloads::admin::create_topic(bootstrap, &t.name, t.partitions, t.replication_factor)
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(e) if attempt >= TOPIC_CREATE_ATTEMPTS_MAX => {
-                return Err(e).with_context(|| format!("creating topic {} after {attempt} attempts", t.name))
+                return Err(e)
+                    .with_context(|| format!("creating topic {} after {attempt} attempts", t.name))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(TOPIC_CREATE_RETRY_MS)).await,
         }
@@ -291,10 +514,14 @@ pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)
     let text = std::fs::read_to_string(dir.history_path())
         .with_context(|| format!("reading {}", dir.history_path().display()))?;
     let mut checker = checkers::Checker::new(scenario.expect.clone());
-    checkers::observe_text(&mut checker, &text).with_context(|| format!("checking {}", dir.history_path().display()))?;
+    checkers::observe_text(&mut checker, &text)
+        .with_context(|| format!("checking {}", dir.history_path().display()))?;
     let dumps = read_replica_dumps(dir)?;
     if !dumps.is_empty() {
-        let borrowed: Vec<(String, &str)> = dumps.iter().map(|(node, text)| (node.clone(), text.as_str())).collect();
+        let borrowed: Vec<(String, &str)> = dumps
+            .iter()
+            .map(|(node, text)| (node.clone(), text.as_str()))
+            .collect();
         if let Err(e) = checker.observe_replica_dumps(&borrowed) {
             checker.note(format!("replica dumps were not compared: {e}"));
         }
@@ -305,24 +532,44 @@ pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)
 /// `nodes/<name>/dump.jsonl` of every node that has one, by node name.
 fn read_replica_dumps(dir: &RunDir) -> Result<Vec<(String, String)>> {
     let mut dumps = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir.nodes_dir()) else { return Ok(dumps) };
+    let Ok(entries) = std::fs::read_dir(dir.nodes_dir()) else {
+        return Ok(dumps);
+    };
     let mut nodes: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     nodes.sort();
     for node in nodes {
         let path = node.join("dump.jsonl");
         if path.is_file() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let name = node.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let name = node
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             dumps.push((name, text));
         }
     }
     Ok(dumps)
 }
 
-fn summary(scenario: &Scenario, dir: &RunDir, platform: &Platform, started_at: SystemTime, duration_s: f64, analysis: Analysis, plots: PlotData) -> RunSummary {
+fn summary(
+    scenario: &Scenario,
+    dir: &RunDir,
+    platform: &Platform,
+    started_at: SystemTime,
+    duration_s: f64,
+    analysis: Analysis,
+    plots: PlotData,
+) -> RunSummary {
     let (_, started) = results::format_start_time(started_at);
-    let mut logs: Vec<(String, String)> =
-        (0..platform.node_count()).map(|i| (format!("{} log", platform.name(i)), relative(&dir.path, &platform.log_path(i)))).collect();
+    let mut logs: Vec<(String, String)> = (0..platform.node_count())
+        .map(|i| {
+            (
+                format!("{} log", platform.name(i)),
+                relative(&dir.path, &platform.log_path(i)),
+            )
+        })
+        .collect();
     if let Ok(entries) = std::fs::read_dir(dir.clients_dir()) {
         let mut client_logs: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -330,7 +577,10 @@ fn summary(scenario: &Scenario, dir: &RunDir, platform: &Platform, started_at: S
             .collect();
         client_logs.sort();
         for p in client_logs {
-            let label = p.file_stem().map(|s| format!("{} log", s.to_string_lossy())).unwrap_or_default();
+            let label = p
+                .file_stem()
+                .map(|s| format!("{} log", s.to_string_lossy()))
+                .unwrap_or_default();
             logs.push((label, relative(&dir.path, &p)));
         }
     }

@@ -2,7 +2,9 @@
 //! duration and seed, and the expected outcome. A broken file is refused at load with the key and
 //! line at fault, never mid-run.
 
-use crate::limits::{BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX, SEQUENCE_STEPS_MAX, SEQUENCE_WAIT_MS_MAX};
+use crate::limits::{
+    BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX, SEQUENCE_STEPS_MAX, SEQUENCE_WAIT_MS_MAX,
+};
 use crate::proxy::Links;
 use checkers::Expectations;
 use serde::{Deserialize, Serialize};
@@ -104,10 +106,16 @@ pub enum Target {
 
 impl Target {
     pub fn parse(text: &str) -> Result<Target, String> {
-        let (word, partition) = match text.split_once(':') {
-            Some((w, p)) => (w, Some(p.parse::<i32>().map_err(|_| format!("{text:?}: the partition after ':' must be a number"))?)),
-            None => (text, None),
-        };
+        let (word, partition) =
+            match text.split_once(':') {
+                Some((w, p)) => (
+                    w,
+                    Some(p.parse::<i32>().map_err(|_| {
+                        format!("{text:?}: the partition after ':' must be a number")
+                    })?),
+                ),
+                None => (text, None),
+            };
         match (word, partition) {
             ("random", None) => Ok(Target::Random),
             (name, None) if name.starts_with("producer-") || name.starts_with("consumer-") => Ok(Target::Client(name.to_string())),
@@ -219,11 +227,17 @@ pub enum Fault {
 impl Fault {
     /// Partitions: namespaces and nftables rules.
     pub fn is_partition(&self) -> bool {
-        matches!(self, Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients)
+        matches!(
+            self,
+            Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients
+        )
     }
     /// Link faults: the proxy in front of each broker.
     pub fn is_link_fault(&self) -> bool {
-        matches!(self, Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth)
+        matches!(
+            self,
+            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth
+        )
     }
 }
 
@@ -326,8 +340,13 @@ pub enum StepTarget {
 /// A validated step: what it does, whom, or how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlannedStep {
-    Fault { kind: StepKind, target: StepTarget },
-    Wait { ms: u64 },
+    Fault {
+        kind: StepKind,
+        target: StepTarget,
+    },
+    Wait {
+        ms: u64,
+    },
     /// Lift every partition.
     Heal,
 }
@@ -353,32 +372,57 @@ impl Nemesis {
             }
             if step.step == StepKind::Heal {
                 if step.target.is_some() || step.ms.is_some() {
-                    return Err(at("heal lifts every partition: it takes no target and no `ms`".into()));
+                    return Err(at(
+                        "heal lifts every partition: it takes no target and no `ms`".into(),
+                    ));
                 }
                 planned.push(PlannedStep::Heal);
                 continue;
             }
             if step.ms.is_some() {
-                return Err(at("`ms` belongs to wait_ms steps (add a { step = \"wait_ms\", ms = … } step)".into()));
+                return Err(at(
+                    "`ms` belongs to wait_ms steps (add a { step = \"wait_ms\", ms = … } step)"
+                        .into(),
+                ));
             }
-            let text = step.target.as_deref().ok_or_else(|| at("needs a target".into()))?;
+            let text = step
+                .target
+                .as_deref()
+                .ok_or_else(|| at("needs a target".into()))?;
             let target = match text.strip_prefix("step:") {
                 Some(j) => {
-                    let j: usize = j.parse().map_err(|_| at(format!("{text:?}: the step number after 'step:' must be a number")))?;
+                    let j: usize = j.parse().map_err(|_| {
+                        at(format!(
+                            "{text:?}: the step number after 'step:' must be a number"
+                        ))
+                    })?;
                     if j == 0 || j >= k {
-                        return Err(at(format!("{text:?} must name an earlier step (1..{})", k - 1)));
+                        return Err(at(format!(
+                            "{text:?} must name an earlier step (1..{})",
+                            k - 1
+                        )));
                     }
                     if !matches!(planned[j - 1], PlannedStep::Fault { .. }) {
-                        return Err(at(format!("{text:?} names a {} step, which hits no node", self.sequence[j - 1].step.name())));
+                        return Err(at(format!(
+                            "{text:?} names a {} step, which hits no node",
+                            self.sequence[j - 1].step.name()
+                        )));
                     }
                     StepTarget::SameAs(j)
                 }
                 None => match Target::parse(text).map_err(at)? {
-                    Target::Client(name) => return Err(at(format!("{name:?}: sequence steps act on nodes, not client processes"))),
+                    Target::Client(name) => {
+                        return Err(at(format!(
+                            "{name:?}: sequence steps act on nodes, not client processes"
+                        )))
+                    }
                     t => StepTarget::Target(t),
                 },
             };
-            planned.push(PlannedStep::Fault { kind: step.step, target });
+            planned.push(PlannedStep::Fault {
+                kind: step.step,
+                target,
+            });
         }
         Ok(planned)
     }
@@ -386,7 +430,11 @@ impl Nemesis {
     /// How long the schedule reserves for one sequence: its waits (the steps themselves take
     /// what they take; a late sequence delays the next fault).
     pub fn sequence_length_s(&self) -> f64 {
-        self.sequence.iter().filter_map(|s| (s.step == StepKind::WaitMs).then_some(s.ms.unwrap_or(0))).sum::<u64>() as f64 / 1000.0
+        self.sequence
+            .iter()
+            .filter_map(|s| (s.step == StepKind::WaitMs).then_some(s.ms.unwrap_or(0)))
+            .sum::<u64>() as f64
+            / 1000.0
     }
 }
 
@@ -430,7 +478,10 @@ fn default_target() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("cannot read scenario {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("scenario {path} is not valid: {message}")]
     Parse { path: String, message: String },
     #[error("scenario {path}: {message}")]
@@ -439,33 +490,51 @@ pub enum ScenarioError {
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<(Scenario, String), ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         let scenario = Scenario::parse(&text, &path.display().to_string())?;
         Ok((scenario, text))
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text)
-            .map_err(|e| ScenarioError::Parse { path: origin.to_string(), message: e.to_string() })?;
-        scenario.validate().map_err(|message| ScenarioError::Invalid { path: origin.to_string(), message })?;
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        scenario
+            .validate()
+            .map_err(|message| ScenarioError::Invalid {
+                path: origin.to_string(),
+                message,
+            })?;
         Ok(scenario)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(format!("name {:?} must be non-empty letters, digits, '-' or '_' (it names the store directory)", self.name));
         }
         if self.duration_s == 0 || self.duration_s > DURATION_S_MAX {
             return Err(format!("duration_s must be between 1 and {DURATION_S_MAX}"));
         }
         if self.cluster.brokers == 0 || self.cluster.brokers > BROKERS_MAX {
-            return Err(format!("cluster.brokers must be between 1 and {BROKERS_MAX}"));
+            return Err(format!(
+                "cluster.brokers must be between 1 and {BROKERS_MAX}"
+            ));
         }
         if self.topic.partitions < 1 {
             return Err("topic.partitions must be at least 1".into());
         }
-        if self.topic.replication_factor < 1 || self.topic.replication_factor as u32 > self.cluster.brokers {
+        if self.topic.replication_factor < 1
+            || self.topic.replication_factor as u32 > self.cluster.brokers
+        {
             return Err(format!(
                 "topic.replication_factor {} must be between 1 and cluster.brokers ({})",
                 self.topic.replication_factor, self.cluster.brokers
@@ -475,14 +544,25 @@ impl Scenario {
             return Err(format!("at most {CLIENTS_MAX} clients"));
         }
         for client in &self.clients {
-            if let Client::Producer { message_size_bytes, .. } = client {
-                let range = workloads::limits::MESSAGE_SIZE_MIN_BYTES..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
+            if let Client::Producer {
+                message_size_bytes, ..
+            } = client
+            {
+                let range = workloads::limits::MESSAGE_SIZE_MIN_BYTES
+                    ..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
                 if !range.contains(message_size_bytes) {
-                    return Err(format!("producer message_size_bytes {message_size_bytes} is outside {range:?}"));
+                    return Err(format!(
+                        "producer message_size_bytes {message_size_bytes} is outside {range:?}"
+                    ));
                 }
             }
-            if let Client::Consumer { processing: Some(p), .. } = client {
-                p.validate().map_err(|e| format!("consumer processing: {e}"))?;
+            if let Client::Consumer {
+                processing: Some(p),
+                ..
+            } = client
+            {
+                p.validate()
+                    .map_err(|e| format!("consumer processing: {e}"))?;
             }
         }
         let n = &self.nemesis;
@@ -491,17 +571,32 @@ impl Scenario {
             return Err("the sequence fault needs steps: [[nemesis.sequence]] tables such as { step = \"kill\", target = \"leader\" }".into());
         }
         if !steps.is_empty() && !n.faults.contains(&Fault::Sequence) {
-            return Err("nemesis.sequence has steps but nemesis.faults has no \"sequence\" to run them".into());
+            return Err(
+                "nemesis.sequence has steps but nemesis.faults has no \"sequence\" to run them"
+                    .into(),
+            );
         }
         if steps.len() > SEQUENCE_STEPS_MAX {
-            return Err(format!("nemesis.sequence has {} steps; at most {SEQUENCE_STEPS_MAX}", steps.len()));
+            return Err(format!(
+                "nemesis.sequence has {} steps; at most {SEQUENCE_STEPS_MAX}",
+                steps.len()
+            ));
         }
         if self.platform == PlatformKind::Docker {
             if let Some(f) = n.faults.iter().find(|f| !docker_can(f)) {
-                let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let name = serde_json::to_value(f)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
                 return Err(format!("the {name} fault is not available on the docker platform; run this scenario with platform = \"local\""));
             }
-            if let Some((k, kind)) = n.sequence.iter().enumerate().find(|(_, s)| !docker_can_step(s.step)).map(|(k, s)| (k + 1, s.step)) {
+            if let Some((k, kind)) = n
+                .sequence
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !docker_can_step(s.step))
+                .map(|(k, s)| (k + 1, s.step))
+            {
                 return Err(format!("nemesis.sequence step {k}: the {} step is not available on the docker platform; run this scenario with platform = \"local\"", kind.name()));
             }
         }
@@ -531,12 +626,23 @@ impl Scenario {
             crate::faults::drop_caches_available()?;
         }
         if self.uses_lazyfs() {
-            crate::lazyfs::check_available().map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
-            if n.faults.contains(&Fault::PowerLoss) && Target::parse_list(&n.target).is_ok_and(|t| t.contains(&Target::Node("controller".into()))) {
-                return Err("power_loss targets brokers; the controller's data directory is not on lazyfs".into());
+            crate::lazyfs::check_available()
+                .map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
+            if n.faults.contains(&Fault::PowerLoss)
+                && Target::parse_list(&n.target)
+                    .is_ok_and(|t| t.contains(&Target::Node("controller".into())))
+            {
+                return Err(
+                    "power_loss targets brokers; the controller's data directory is not on lazyfs"
+                        .into(),
+                );
             }
             for (k, step) in steps.iter().enumerate() {
-                if let PlannedStep::Fault { kind: StepKind::PowerLoss, target } = step {
+                if let PlannedStep::Fault {
+                    kind: StepKind::PowerLoss,
+                    target,
+                } = step
+                {
                     if base_target(&steps, target) == Some(&Target::Node("controller".into())) {
                         return Err(format!("nemesis.sequence step {}: power_loss targets brokers; the controller's data directory is not on lazyfs", k + 1));
                     }
@@ -545,21 +651,37 @@ impl Scenario {
         }
         if self.uses_network() {
             match self.platform {
-                PlatformKind::Local => crate::netns::check_available().map_err(|e| format!("the partition and link faults: {e}"))?,
-                PlatformKind::Docker if n.faults.iter().any(Fault::is_partition) => crate::platform::docker::partitions_available()?,
+                PlatformKind::Local => crate::netns::check_available()
+                    .map_err(|e| format!("the partition and link faults: {e}"))?,
+                PlatformKind::Docker if n.faults.iter().any(Fault::is_partition) => {
+                    crate::platform::docker::partitions_available()?
+                }
                 PlatformKind::Docker | PlatformKind::External => {}
             }
-            let top_level = n.faults.iter().any(|f| f.is_partition() || f.is_link_fault());
-            for target in Target::parse_list(&n.target).unwrap_or_default().into_iter().filter(|_| top_level) {
+            let top_level = n
+                .faults
+                .iter()
+                .any(|f| f.is_partition() || f.is_link_fault());
+            for target in Target::parse_list(&n.target)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|_| top_level)
+            {
                 if matches!(target, Target::Client(_)) {
                     return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
                 }
-                if self.uses_proxies() && matches!(target, Target::Node(ref name) if name == "controller") {
+                if self.uses_proxies()
+                    && matches!(target, Target::Node(ref name) if name == "controller")
+                {
                     return Err("nemesis.target: link faults act on a broker's proxy; the controller has none".into());
                 }
             }
             let nodes = self.cluster.brokers as usize + usize::from(self.cluster.has_controller());
-            if n.faults.iter().any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves)) && nodes < 2 {
+            if n.faults
+                .iter()
+                .any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves))
+                && nodes < 2
+            {
                 return Err("partition_node and partition_halves need at least two nodes".into());
             }
             if n.sequence.iter().any(|s| s.step == StepKind::Isolate) && nodes < 2 {
@@ -573,20 +695,44 @@ impl Scenario {
             }
         }
         if !n.faults.is_empty() {
-            if !(n.interval_s > 0.0 && n.interval_s.is_finite()) || !(n.down_s > 0.0 && n.down_s.is_finite()) {
-                return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
+            if !(n.interval_s > 0.0 && n.interval_s.is_finite())
+                || !(n.down_s > 0.0 && n.down_s.is_finite())
+            {
+                return Err(
+                    "nemesis.interval_s and nemesis.down_s must be positive numbers".into(),
+                );
             }
         }
         if n.faults.iter().any(|f| *f != Fault::Sequence) {
-            for target in Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))? {
+            for target in
+                Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))?
+            {
                 if let Target::Client(name) = &target {
                     let (kind, k) = name.split_once('-').unwrap_or_default();
-                    let count = self.clients.iter().filter(|c| matches!((c, kind), (Client::Producer { .. }, "producer") | (Client::Consumer { .. }, "consumer"))).count();
+                    let count = self
+                        .clients
+                        .iter()
+                        .filter(|c| {
+                            matches!(
+                                (c, kind),
+                                (Client::Producer { .. }, "producer")
+                                    | (Client::Consumer { .. }, "consumer")
+                            )
+                        })
+                        .count();
                     if !k.parse::<usize>().is_ok_and(|k| (1..=count).contains(&k)) {
-                        return Err(format!("nemesis.target {name:?}: the scenario has {count} {kind}(s)"));
+                        return Err(format!(
+                            "nemesis.target {name:?}: the scenario has {count} {kind}(s)"
+                        ));
                     }
-                    if let Some(f) = n.faults.iter().find(|f| !matches!(f, Fault::Kill | Fault::Pause)) {
-                        return Err(format!("nemesis.target {name:?}: a client can be killed or paused, not {f:?}"));
+                    if let Some(f) = n
+                        .faults
+                        .iter()
+                        .find(|f| !matches!(f, Fault::Kill | Fault::Pause))
+                    {
+                        return Err(format!(
+                            "nemesis.target {name:?}: a client can be killed or paused, not {f:?}"
+                        ));
                     }
                     continue;
                 }
@@ -594,13 +740,20 @@ impl Scenario {
             }
         }
         for (k, step) in steps.iter().enumerate() {
-            if let PlannedStep::Fault { target: StepTarget::Target(target), .. } = step {
+            if let PlannedStep::Fault {
+                target: StepTarget::Target(target),
+                ..
+            } = step
+            {
                 self.check_node_target(target, &format!("nemesis.sequence step {}", k + 1))?;
             }
         }
         for name in self.cluster.node_settings.keys() {
             if !name.starts_with('n') || self.node_index(name).is_none() {
-                return Err(format!("cluster.node_settings.{name}: no such broker (n1..n{})", self.cluster.brokers));
+                return Err(format!(
+                    "cluster.node_settings.{name}: no such broker (n1..n{})",
+                    self.cluster.brokers
+                ));
             }
         }
         if self.cluster.controller == Some(false) && self.cluster.brokers > 1 {
@@ -632,9 +785,16 @@ impl Scenario {
     /// `group.id`, else `kaos-<name>`.
     pub fn consumer_group(&self) -> Option<String> {
         self.clients.iter().find_map(|c| match c {
-            Client::Consumer { subscribe, processing, config } if *subscribe || processing.is_some() => {
-                Some(config.get("group.id").cloned().unwrap_or_else(|| format!("kaos-{}", self.name)))
-            }
+            Client::Consumer {
+                subscribe,
+                processing,
+                config,
+            } if *subscribe || processing.is_some() => Some(
+                config
+                    .get("group.id")
+                    .cloned()
+                    .unwrap_or_else(|| format!("kaos-{}", self.name)),
+            ),
             _ => None,
         })
     }
@@ -643,14 +803,21 @@ impl Scenario {
     /// either platform.
     pub fn uses_lazyfs(&self) -> bool {
         let n = &self.nemesis;
-        n.faults.contains(&Fault::PowerLoss) || (n.faults.contains(&Fault::Sequence) && n.sequence.iter().any(|s| s.step == StepKind::PowerLoss))
+        n.faults.contains(&Fault::PowerLoss)
+            || (n.faults.contains(&Fault::Sequence)
+                && n.sequence.iter().any(|s| s.step == StepKind::PowerLoss))
     }
 
     /// Whether the nodes run in network namespaces (any partition or link fault).
     pub fn uses_network(&self) -> bool {
         let n = &self.nemesis;
-        n.faults.iter().any(|f| f.is_partition() || f.is_link_fault())
-            || (n.faults.contains(&Fault::Sequence) && n.sequence.iter().any(|s| matches!(s.step, StepKind::Isolate | StepKind::Heal)))
+        n.faults
+            .iter()
+            .any(|f| f.is_partition() || f.is_link_fault())
+            || (n.faults.contains(&Fault::Sequence)
+                && n.sequence
+                    .iter()
+                    .any(|s| matches!(s.step, StepKind::Isolate | StepKind::Heal)))
     }
 
     /// Whether each broker gets a proxy in front of it (any link fault).
@@ -661,10 +828,15 @@ impl Scenario {
     /// The index of node `name` in the platform: `n1` is 0, …, the controller comes last.
     pub fn node_index(&self, name: &str) -> Option<usize> {
         if name == "controller" {
-            return self.cluster.has_controller().then_some(self.cluster.brokers as usize);
+            return self
+                .cluster
+                .has_controller()
+                .then_some(self.cluster.brokers as usize);
         }
         let k: u32 = name.strip_prefix('n')?.parse().ok()?;
-        (1..=self.cluster.brokers).contains(&k).then(|| (k - 1) as usize)
+        (1..=self.cluster.brokers)
+            .contains(&k)
+            .then(|| (k - 1) as usize)
     }
 
     /// The scenario as readable rows (dotted keys) for the report.
@@ -694,7 +866,12 @@ fn docker_can(fault: &Fault) -> bool {
 /// `unpause`, lazyfs under the bind mount, waits; not the network steps (`isolate`, `heal`).
 fn docker_can_step(kind: StepKind) -> bool {
     match kind {
-        StepKind::Kill | StepKind::Pause | StepKind::Resume | StepKind::Restart | StepKind::PowerLoss | StepKind::WaitMs => true,
+        StepKind::Kill
+        | StepKind::Pause
+        | StepKind::Resume
+        | StepKind::Restart
+        | StepKind::PowerLoss
+        | StepKind::WaitMs => true,
         // Built on the local platform's namespaces; the docker platform's partitions are faults of
         // their own (partition_node and the rest), not steps yet.
         StepKind::Isolate | StepKind::Heal => false,
@@ -717,11 +894,21 @@ fn base_target<'a>(steps: &'a [PlannedStep], target: &'a StepTarget) -> Option<&
 }
 
 fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) {
-    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if k.contains('.') { format!("\"{k}\"") } else { k.clone() };
+                let key = if k.contains('.') {
+                    format!("\"{k}\"")
+                } else {
+                    k.clone()
+                };
                 flatten(&join(&key), v, rows);
             }
         }
@@ -767,53 +954,195 @@ lost = "forbidden"
         assert_eq!(s.clients.len(), 2);
         assert_eq!(s.topic.replication_factor, 1);
         let rows = s.settings_rows();
-        assert!(rows.iter().any(|(k, v)| k == "clients[0].config.acks" && v == "all"), "{rows:?}");
-        assert!(rows.iter().any(|(k, v)| k == "cluster.settings.\"flush.messages\"" && v == "1"), "{rows:?}");
+        assert!(
+            rows.iter()
+                .any(|(k, v)| k == "clients[0].config.acks" && v == "all"),
+            "{rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .any(|(k, v)| k == "cluster.settings.\"flush.messages\"" && v == "1"),
+            "{rows:?}"
+        );
     }
 
     #[test]
     fn an_external_cluster_takes_client_faults_only() {
-        let text = GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"10.0.0.1:9092, kafka:9093\"").replace("faults = [\"kill\"]", "faults = [\"kill\", \"pause\"]\ntarget = \"producer-1,consumer-1\"");
-        let s = Scenario::parse(&text, "external").expect("client faults on an external cluster are valid");
+        let text = GOOD
+            .replace(
+                "seed = 3",
+                "seed = 3\nplatform = \"external\"\nbootstrap = \"10.0.0.1:9092, kafka:9093\"",
+            )
+            .replace(
+                "faults = [\"kill\"]",
+                "faults = [\"kill\", \"pause\"]\ntarget = \"producer-1,consumer-1\"",
+            );
+        let s = Scenario::parse(&text, "external")
+            .expect("client faults on an external cluster are valid");
         assert_eq!(s.platform, PlatformKind::External);
         assert_eq!(s.bootstrap.as_deref(), Some("10.0.0.1:9092, kafka:9093"));
-        let node = text.replace("target = \"producer-1,consumer-1\"", "target = \"producer-1,n1\"");
-        let err = Scenario::parse(&node, "external").expect_err("a node target").to_string();
-        assert!(err.contains("does not control the cluster's nodes"), "{err}");
+        let node = text.replace(
+            "target = \"producer-1,consumer-1\"",
+            "target = \"producer-1,n1\"",
+        );
+        let err = Scenario::parse(&node, "external")
+            .expect_err("a node target")
+            .to_string();
+        assert!(
+            err.contains("does not control the cluster's nodes"),
+            "{err}"
+        );
     }
 
     #[test]
     fn refuses_broken_scenarios_with_the_reason() {
         let cases = [
-            (GOOD.replace("duration_s = 5", "duration_s = 0"), "duration_s"),
-            (GOOD.replace("brokers = 1", "brokers = 0"), "cluster.brokers"),
-            (GOOD.replace("partitions = 2", "partitions = 2\nreplication_factor = 3"), "replication_factor"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"n7\""), "nemesis.target"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"controller\""), "not a node"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"leader:9\""), "partitions 0..1"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"follower\""), "replication_factor"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"boss\""), "not a target"),
-            (GOOD.replace("settings = {", "node_settings = { n4 = {} }\nsettings = {"), "node_settings.n4"),
-            (GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"), "colour"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"), "explode"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"partition_node\"]"), "at least two nodes"),
-            (GOOD.replace("brokers = 1", "brokers = 2").replace("faults = [\"kill\"]", "faults = [\"delay\"]\ntarget = \"controller\""), "the controller has none"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"reset\"]\ntarget = \"producer-1\""), "not client processes"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"bandwidth\"]\nbandwidth_bytes_per_s = 0"), "bandwidth_bytes_per_s"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"delay\"]\nlinks = \"sideways\""), "sideways"),
-            (GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""), "maybe"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"vm\""), "vm"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\""), "needs bootstrap"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\""), "nemesis.target Random"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\"").replace("[\"kill\"]", "[\"power_loss\"]"), "power_loss fault is not available on the external platform"),
-            (GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\"\nbootstrap = \"h\""), "not host:port"),
-            (GOOD.replace("seed = 3", "seed = 3\nbootstrap = \"h:1\""), "only for platform = \"external\""),
+            (
+                GOOD.replace("duration_s = 5", "duration_s = 0"),
+                "duration_s",
+            ),
+            (
+                GOOD.replace("brokers = 1", "brokers = 0"),
+                "cluster.brokers",
+            ),
+            (
+                GOOD.replace("partitions = 2", "partitions = 2\nreplication_factor = 3"),
+                "replication_factor",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"n7\"",
+                ),
+                "nemesis.target",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"controller\"",
+                ),
+                "not a node",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"leader:9\"",
+                ),
+                "partitions 0..1",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"follower\"",
+                ),
+                "replication_factor",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"boss\"",
+                ),
+                "not a target",
+            ),
+            (
+                GOOD.replace("settings = {", "node_settings = { n4 = {} }\nsettings = {"),
+                "node_settings.n4",
+            ),
+            (
+                GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"),
+                "colour",
+            ),
+            (
+                GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"),
+                "explode",
+            ),
+            (
+                GOOD.replace("faults = [\"kill\"]", "faults = [\"partition_node\"]"),
+                "at least two nodes",
+            ),
+            (
+                GOOD.replace("brokers = 1", "brokers = 2").replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"delay\"]\ntarget = \"controller\"",
+                ),
+                "the controller has none",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"reset\"]\ntarget = \"producer-1\"",
+                ),
+                "not client processes",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"bandwidth\"]\nbandwidth_bytes_per_s = 0",
+                ),
+                "bandwidth_bytes_per_s",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"delay\"]\nlinks = \"sideways\"",
+                ),
+                "sideways",
+            ),
+            (
+                GOOD.replace("lost = \"forbidden\"", "lost = \"maybe\""),
+                "maybe",
+            ),
+            (
+                GOOD.replace("seed = 3", "seed = 3\nplatform = \"vm\""),
+                "vm",
+            ),
+            (
+                GOOD.replace("seed = 3", "seed = 3\nplatform = \"external\""),
+                "needs bootstrap",
+            ),
+            (
+                GOOD.replace(
+                    "seed = 3",
+                    "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\"",
+                ),
+                "nemesis.target Random",
+            ),
+            (
+                GOOD.replace(
+                    "seed = 3",
+                    "seed = 3\nplatform = \"external\"\nbootstrap = \"h:1\"",
+                )
+                .replace("[\"kill\"]", "[\"power_loss\"]"),
+                "power_loss fault is not available on the external platform",
+            ),
+            (
+                GOOD.replace(
+                    "seed = 3",
+                    "seed = 3\nplatform = \"external\"\nbootstrap = \"h\"",
+                ),
+                "not host:port",
+            ),
+            (
+                GOOD.replace("seed = 3", "seed = 3\nbootstrap = \"h:1\""),
+                "only for platform = \"external\"",
+            ),
             ("name = ".to_string(), "not valid"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"sequence\"]"), "the sequence fault needs steps"),
-            (GOOD.replace("[expect]", "[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"n1\"\n[expect]"), "faults has no \"sequence\""),
+            (
+                GOOD.replace("faults = [\"kill\"]", "faults = [\"sequence\"]"),
+                "the sequence fault needs steps",
+            ),
+            (
+                GOOD.replace(
+                    "[expect]",
+                    "[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"n1\"\n[expect]",
+                ),
+                "faults has no \"sequence\"",
+            ),
         ];
         for (text, needle) in cases {
-            let err = Scenario::parse(&text, "case").expect_err(needle).to_string();
+            let err = Scenario::parse(&text, "case")
+                .expect_err(needle)
+                .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }
@@ -854,18 +1183,37 @@ target = "n2"
         assert_eq!(
             planned,
             vec![
-                PlannedStep::Fault { kind: StepKind::Kill, target: StepTarget::Target(Target::Follower(0)) },
-                PlannedStep::Fault { kind: StepKind::Pause, target: StepTarget::Target(Target::Leader(0)) },
-                PlannedStep::Fault { kind: StepKind::Restart, target: StepTarget::SameAs(1) },
+                PlannedStep::Fault {
+                    kind: StepKind::Kill,
+                    target: StepTarget::Target(Target::Follower(0))
+                },
+                PlannedStep::Fault {
+                    kind: StepKind::Pause,
+                    target: StepTarget::Target(Target::Leader(0))
+                },
+                PlannedStep::Fault {
+                    kind: StepKind::Restart,
+                    target: StepTarget::SameAs(1)
+                },
                 PlannedStep::Wait { ms: 1500 },
-                PlannedStep::Fault { kind: StepKind::Kill, target: StepTarget::SameAs(2) },
-                PlannedStep::Fault { kind: StepKind::Resume, target: StepTarget::Target(Target::Node("n2".into())) },
+                PlannedStep::Fault {
+                    kind: StepKind::Kill,
+                    target: StepTarget::SameAs(2)
+                },
+                PlannedStep::Fault {
+                    kind: StepKind::Resume,
+                    target: StepTarget::Target(Target::Node("n2".into()))
+                },
             ]
         );
         assert!((s.nemesis.sequence_length_s() - 1.5).abs() < 1e-9);
         assert!(!s.uses_lazyfs(), "no power_loss step");
         let rows = s.settings_rows();
-        assert!(rows.iter().any(|(k, v)| k == "nemesis.sequence[2].target" && v == "step:1"), "{rows:?}");
+        assert!(
+            rows.iter()
+                .any(|(k, v)| k == "nemesis.sequence[2].target" && v == "step:1"),
+            "{rows:?}"
+        );
         // On docker too: every step kind is one the platform can do.
         let docker = with_steps(KIP101).replace("seed = 3", "seed = 3\nplatform = \"docker\"");
         Scenario::parse(&docker, "docker").expect("docker runs kill, pause, restart, resume");
@@ -873,13 +1221,21 @@ target = "n2"
         let split = with_steps("[[nemesis.sequence]]\nstep = \"isolate\"\ntarget = \"leader\"\n[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"step:1\"\n[[nemesis.sequence]]\nstep = \"heal\"");
         // (Network steps need root, ip and nft, as the partition faults.)
         let s = Scenario::parse(&split, "split").expect("valid");
-        assert!(s.uses_network(), "an isolate step puts the nodes in namespaces");
-        assert_eq!(s.nemesis.planned_sequence().expect("steps").last(), Some(&PlannedStep::Heal));
+        assert!(
+            s.uses_network(),
+            "an isolate step puts the nodes in namespaces"
+        );
+        assert_eq!(
+            s.nemesis.planned_sequence().expect("steps").last(),
+            Some(&PlannedStep::Heal)
+        );
     }
 
     #[test]
     fn broken_sequences_are_refused_with_the_step_at_fault() {
-        let step = |body: &str| with_steps(&format!("[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"n1\"\n[[nemesis.sequence]]\n{body}"));
+        let step = |body: &str| {
+            with_steps(&format!("[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"n1\"\n[[nemesis.sequence]]\n{body}"))
+        };
         let cases = [
             (step("step = \"explode\"\ntarget = \"n1\""), "explode"),
             (step("step = \"restart\"\ntarget = \"step:2\""), "step 2 (restart): \"step:2\" must name an earlier step (1..1)"),
@@ -902,11 +1258,19 @@ target = "n2"
             (with_steps("[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"follower\"").replace("replication_factor = 2", "replication_factor = 1"), "follower needs topic.replication_factor"),
         ];
         for (text, needle) in cases {
-            let err = Scenario::parse(&text, "case").expect_err(needle).to_string();
+            let err = Scenario::parse(&text, "case")
+                .expect_err(needle)
+                .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
-        let many = "[[nemesis.sequence]]\nstep = \"wait_ms\"\nms = 1\n".repeat(SEQUENCE_STEPS_MAX + 1);
-        let err = Scenario::parse(&with_steps(&many), "many").expect_err("too many").to_string();
-        assert!(err.contains(&format!("at most {SEQUENCE_STEPS_MAX}")), "{err}");
+        let many =
+            "[[nemesis.sequence]]\nstep = \"wait_ms\"\nms = 1\n".repeat(SEQUENCE_STEPS_MAX + 1);
+        let err = Scenario::parse(&with_steps(&many), "many")
+            .expect_err("too many")
+            .to_string();
+        assert!(
+            err.contains(&format!("at most {SEQUENCE_STEPS_MAX}")),
+            "{err}"
+        );
     }
 }

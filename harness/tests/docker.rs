@@ -28,14 +28,25 @@ const TEST_LABEL: &str = "org.kaos.test=docker";
 
 /// `docker ARGS`; panics with its standard error if it fails.
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("running the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Fails (never skips) when no engine answers: CI expects one.
 fn require_docker() {
-    let out = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).stdin(Stdio::null()).output();
+    let out = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .output();
     match out {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
@@ -55,9 +66,21 @@ fn broker_image(extra_tag: Option<&str>) -> (String, String) {
         let mut built = IMAGE.lock().unwrap_or_else(|e| e.into_inner());
         built
             .get_or_insert_with(|| {
-                let out = Command::new(kaos()).arg("image").env("KAOS_BROKER_BIN", broker_bin()).output().expect("kaos image");
-                assert!(out.status.success(), "kaos image failed: {}", String::from_utf8_lossy(&out.stderr));
-                String::from_utf8_lossy(&out.stdout).lines().next().expect("kaos image prints the image").to_string()
+                let out = Command::new(kaos())
+                    .arg("image")
+                    .env("KAOS_BROKER_BIN", broker_bin())
+                    .output()
+                    .expect("kaos image");
+                assert!(
+                    out.status.success(),
+                    "kaos image failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .expect("kaos image prints the image")
+                    .to_string()
             })
             .clone()
     };
@@ -85,7 +108,15 @@ impl Network {
         for _ in 0..16 {
             let prefix = format!("172.30.{third}");
             let out = Command::new("docker")
-                .args(["network", "create", "--label", TEST_LABEL, "--subnet", &format!("{prefix}.0/24"), &name])
+                .args([
+                    "network",
+                    "create",
+                    "--label",
+                    TEST_LABEL,
+                    "--subnet",
+                    &format!("{prefix}.0/24"),
+                    &name,
+                ])
                 .stdin(Stdio::null())
                 .output()
                 .expect("docker network create");
@@ -93,7 +124,10 @@ impl Network {
                 return Network { name, prefix };
             }
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("overlap"), "docker network create {name}: {err}");
+            assert!(
+                err.contains("overlap"),
+                "docker network create {name}: {err}"
+            );
             third = third.wrapping_add(41) % 250;
         }
         panic!("no free /24 in 172.30.0.0/16 for the test network");
@@ -107,19 +141,44 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["network", "rm", &self.name]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
 /// A broker (or controller) container from the image, on `network`, listening on `addr` (which
 /// must be the address the engine gives it: otherwise the broker cannot bind and the test fails).
-fn node(image: &(String, String), network: &Network, name: &str, args: Vec<String>) -> RunnableImage<GenericImage> {
-    let image = GenericImage::new(image.0.clone(), image.1.clone()).with_wait_for(WaitFor::message_on_stderr(" listen="));
-    RunnableImage::from((image, args)).with_network(network.name.clone()).with_container_name(format!("{}-{name}", network.name))
+fn node(
+    image: &(String, String),
+    network: &Network,
+    name: &str,
+    args: Vec<String>,
+) -> RunnableImage<GenericImage> {
+    let image = GenericImage::new(image.0.clone(), image.1.clone())
+        .with_wait_for(WaitFor::message_on_stderr(" listen="));
+    RunnableImage::from((image, args))
+        .with_network(network.name.clone())
+        .with_container_name(format!("{}-{name}", network.name))
 }
 
-fn broker_args(node_id: u32, listen: &str, controller: Option<&str>, config: Option<&Path>) -> Vec<String> {
-    let mut args = vec!["--node-id".to_string(), node_id.to_string(), "--listen".into(), listen.into(), "--data-dir".into(), "/data".into()];
+fn broker_args(
+    node_id: u32,
+    listen: &str,
+    controller: Option<&str>,
+    config: Option<&Path>,
+) -> Vec<String> {
+    let mut args = vec![
+        "--node-id".to_string(),
+        node_id.to_string(),
+        "--listen".into(),
+        listen.into(),
+        "--data-dir".into(),
+        "/data".into(),
+    ];
     if let Some(c) = controller {
         args.extend(["--controller".into(), c.into()]);
     }
@@ -130,13 +189,21 @@ fn broker_args(node_id: u32, listen: &str, controller: Option<&str>, config: Opt
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn create_topic(bootstrap: &str, topic: &str, replication_factor: i32) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match runtime().block_on(workloads::admin::create_topic(bootstrap, topic, 1, replication_factor)) {
+        match runtime().block_on(workloads::admin::create_topic(
+            bootstrap,
+            topic,
+            1,
+            replication_factor,
+        )) {
             Ok(()) => return,
             Err(e) if Instant::now() > deadline => panic!("creating {topic} on {bootstrap}: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(500)),
@@ -161,7 +228,13 @@ fn produce(bootstrap: &str, topic: &str, values: impl Iterator<Item = String>) -
                 let producer = producer.clone();
                 let topic = topic.to_string();
                 async move {
-                    let ok = producer.send(FutureRecord::<(), _>::to(&topic).payload(&v), Duration::from_secs(25)).await.is_ok();
+                    let ok = producer
+                        .send(
+                            FutureRecord::<(), _>::to(&topic).payload(&v),
+                            Duration::from_secs(25),
+                        )
+                        .await
+                        .is_ok();
                     (v, ok)
                 }
             })
@@ -210,12 +283,16 @@ fn read_all(bootstrap: &str, topic: &str) -> Vec<String> {
         }
     };
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("offset");
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("offset");
     consumer.assign(&tpl).expect("assign");
     let mut values = Vec::new();
     let mut next = 0;
     while next < end {
-        assert!(Instant::now() < deadline, "read {next} of {end} records of {topic} in time");
+        assert!(
+            Instant::now() < deadline,
+            "read {next} of {end} records of {topic} in time"
+        );
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
             next = m.offset() + 1;
             values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
@@ -230,13 +307,25 @@ fn the_broker_image_serves_librdkafka_from_a_container() {
     let network = Network::create("one");
     let engine = clients::Cli::default();
     let addr = network.addr(1);
-    let broker = engine.run(node(&image, &network, "n1", broker_args(1, &addr, None, None)));
+    let broker = engine.run(node(
+        &image,
+        &network,
+        "n1",
+        broker_args(1, &addr, None, None),
+    ));
     let ip = broker.get_bridge_ip_address().to_string();
-    assert!(addr.starts_with(&format!("{ip}:")), "the broker listens on {addr}, the engine gave it {ip}");
+    assert!(
+        addr.starts_with(&format!("{ip}:")),
+        "the broker listens on {addr}, the engine gave it {ip}"
+    );
 
     create_topic(&addr, "one", 1);
     let acked = produce(&addr, "one", (0..500).map(|i| format!("m-{i}")));
-    assert_eq!(acked.len(), 500, "every send to a healthy broker is acknowledged");
+    assert_eq!(
+        acked.len(),
+        500,
+        "every send to a healthy broker is acknowledged"
+    );
     let read: BTreeSet<String> = read_all(&addr, "one").into_iter().collect();
     assert_eq!(read, acked);
     drop(broker);
@@ -259,59 +348,124 @@ fn a_three_broker_cluster_in_containers_loses_nothing_acknowledged_when_the_lead
         &image,
         &network,
         "controller",
-        vec!["controller".into(), "--listen".into(), controller_addr.clone(), "--data-dir".into(), "/data".into()],
+        vec![
+            "controller".into(),
+            "--listen".into(),
+            controller_addr.clone(),
+            "--data-dir".into(),
+            "/data".into(),
+        ],
     ));
     let mut brokers = Vec::new();
     for k in 1..=3u8 {
         let addr = network.addr(k + 1);
         let args = broker_args(u32::from(k), &addr, Some(&controller_addr), Some(&config));
-        let run = node(&image, &network, &format!("n{k}"), args).with_volume((config.display().to_string(), "/etc/kaos/config.toml".to_string()));
+        let run = node(&image, &network, &format!("n{k}"), args).with_volume((
+            config.display().to_string(),
+            "/etc/kaos/config.toml".to_string(),
+        ));
         brokers.push((addr, engine.run(run)));
     }
-    let bootstrap = brokers.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>().join(",");
+    let bootstrap = brokers
+        .iter()
+        .map(|(a, _)| a.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     create_topic(&bootstrap, "replicated", 3);
 
-    let mut acked = produce(&bootstrap, "replicated", (0..1000).map(|i| format!("before-{i}")));
-    assert_eq!(acked.len(), 1000, "a healthy cluster acknowledges every send");
+    let mut acked = produce(
+        &bootstrap,
+        "replicated",
+        (0..1000).map(|i| format!("before-{i}")),
+    );
+    assert_eq!(
+        acked.len(),
+        1000,
+        "a healthy cluster acknowledges every send"
+    );
     let roles = workloads::admin::partition_roles(&bootstrap, "replicated").expect("metadata");
-    let leader = roles.iter().find(|r| r.partition == 0).expect("partition 0").leader;
-    assert!((1..=3).contains(&leader), "partition 0 has a leader: {roles:?}");
+    let leader = roles
+        .iter()
+        .find(|r| r.partition == 0)
+        .expect("partition 0")
+        .leader;
+    assert!(
+        (1..=3).contains(&leader),
+        "partition 0 has a leader: {roles:?}"
+    );
     let (_, leader_container) = &brokers[(leader - 1) as usize];
     docker(&["kill", "--signal", "KILL", leader_container.id()]);
 
-    let after = produce(&bootstrap, "replicated", (0..1000).map(|i| format!("after-{i}")));
+    let after = produce(
+        &bootstrap,
+        "replicated",
+        (0..1000).map(|i| format!("after-{i}")),
+    );
     assert!(!after.is_empty(), "the two remaining brokers (min.insync.replicas 2) take writes after a new leader is elected");
     acked.extend(after);
     let read: BTreeSet<String> = read_all(&bootstrap, "replicated").into_iter().collect();
     let lost: Vec<&String> = acked.difference(&read).collect();
-    assert!(lost.is_empty(), "{} acknowledged messages lost after the leader (node {leader}) was killed, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages lost after the leader (node {leader}) was killed, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     drop(brokers);
     drop(controller);
 }
 
 /// Containers and networks whose org.kaos.run_dir label lies under `store`.
 fn leftovers(store: &Path) -> Vec<String> {
-    let store = std::path::absolute(store).expect("absolute").display().to_string();
+    let store = std::path::absolute(store)
+        .expect("absolute")
+        .display()
+        .to_string();
     // `ps` names with .Names, `network ls` with .Name.
-    let containers = docker(&["ps", "--all", "--filter", "label=org.kaos.run_dir", "--format", "{{.Names}} {{.Label \"org.kaos.run_dir\"}}"]);
-    let networks = docker(&["network", "ls", "--filter", "label=org.kaos.run_dir", "--format", "{{.Name}} {{.Label \"org.kaos.run_dir\"}}"]);
+    let containers = docker(&[
+        "ps",
+        "--all",
+        "--filter",
+        "label=org.kaos.run_dir",
+        "--format",
+        "{{.Names}} {{.Label \"org.kaos.run_dir\"}}",
+    ]);
+    let networks = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=org.kaos.run_dir",
+        "--format",
+        "{{.Name}} {{.Label \"org.kaos.run_dir\"}}",
+    ]);
     containers
         .lines()
         .chain(networks.lines())
-        .filter(|line| line.split_once(' ').is_some_and(|(_, dir)| dir.starts_with(&store)))
+        .filter(|line| {
+            line.split_once(' ')
+                .is_some_and(|(_, dir)| dir.starts_with(&store))
+        })
         .map(String::from)
         .collect()
 }
 
 fn kaos_run(scenario: &Path, store: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(kaos());
-    cmd.arg("run").arg(scenario).arg("--store").arg(store).args(["--platform", "docker"]).args(extra).env("KAOS_BROKER_BIN", broker_bin());
+    cmd.arg("run")
+        .arg(scenario)
+        .arg("--store")
+        .arg(store)
+        .args(["--platform", "docker"])
+        .args(extra)
+        .env("KAOS_BROKER_BIN", broker_bin());
     cmd
 }
 
 fn history(run_dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
-    text.lines().map(|l| serde_json::from_str(l).expect("a JSON op per line")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
+        .collect()
 }
 
 fn demo() -> PathBuf {
@@ -323,23 +477,62 @@ fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
-    let out: Output = kaos_run(&demo(), &store, &["--duration-s", "12"]).output().expect("kaos run");
+    let out: Output = kaos_run(&demo(), &store, &["--duration-s", "12"])
+        .output()
+        .expect("kaos run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
 
     let run_dir = store.join("latest");
     let ops = history(&run_dir);
-    let start = ops.iter().find(|o| o["f"] == "node_start").expect("a node_start op");
+    let start = ops
+        .iter()
+        .find(|o| o["f"] == "node_start")
+        .expect("a node_start op");
     let addr = start["value"]["addr"].as_str().expect("addr");
-    assert!(addr.starts_with("172.29."), "the node ran in a container on the run's network, not on 127.0.0.1: {addr}");
-    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok"), "the container was killed");
-    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "restart" && o["type"] == "ok"), "and started again");
-    assert!(ops.iter().any(|o| o["f"] == "replica_dump" && o["type"] == "ok"), "the replica dump read the bind-mounted data directory");
-    let log = std::fs::read_to_string(run_dir.join("nodes/n1/broker.log")).expect("the container's output in nodes/n1/broker.log");
-    assert!(log.matches("kaos-broker ready").count() >= 2, "the log holds every start of the container:\n{log}");
-    assert!(std::fs::read_dir(run_dir.join("nodes/n1/data")).expect("data dir").next().is_some(), "the broker's data is in the run directory");
-    assert_eq!(leftovers(&store), Vec::<String>::new(), "every container and network of the run was removed");
+    assert!(
+        addr.starts_with("172.29."),
+        "the node ran in a container on the run's network, not on 127.0.0.1: {addr}"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok"),
+        "the container was killed"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "restart" && o["type"] == "ok"),
+        "and started again"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o["f"] == "replica_dump" && o["type"] == "ok"),
+        "the replica dump read the bind-mounted data directory"
+    );
+    let log = std::fs::read_to_string(run_dir.join("nodes/n1/broker.log"))
+        .expect("the container's output in nodes/n1/broker.log");
+    assert!(
+        log.matches("kaos-broker ready").count() >= 2,
+        "the log holds every start of the container:\n{log}"
+    );
+    assert!(
+        std::fs::read_dir(run_dir.join("nodes/n1/data"))
+            .expect("data dir")
+            .next()
+            .is_some(),
+        "the broker's data is in the run directory"
+    );
+    assert_eq!(
+        leftovers(&store),
+        Vec::<String>::new(),
+        "every container and network of the run was removed"
+    );
 }
 
 #[test]
@@ -347,16 +540,36 @@ fn leader_kill_acks_all_holds_on_the_docker_platform() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-kill-acks-all.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-kill-acks-all.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"])
+        .output()
+        .expect("kaos run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
+        "{stdout}"
+    );
     let ops = history(&store.join("latest"));
-    let killed: BTreeSet<&str> =
-        ops.iter().filter(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok").filter_map(|o| o["value"]["node"].as_str()).collect();
-    assert!(!killed.is_empty(), "the leader's container was killed at least once");
-    assert!(ops.iter().filter(|o| o["f"] == "node_start").count() == 4, "three brokers and the controller, each in a container");
+    let killed: BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok")
+        .filter_map(|o| o["value"]["node"].as_str())
+        .collect();
+    assert!(
+        !killed.is_empty(),
+        "the leader's container was killed at least once"
+    );
+    assert!(
+        ops.iter().filter(|o| o["f"] == "node_start").count() == 4,
+        "three brokers and the controller, each in a container"
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 
@@ -365,23 +578,44 @@ fn a_power_loss_drops_unsynced_writes_under_the_bind_mount() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/power-loss-flush-none.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/power-loss-flush-none.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"])
+        .output()
+        .expect("kaos run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("verdict: VALID") && stdout.contains("× lost (required)"), "flush.messages = 0 loses acknowledged messages at a power loss in a container too:\n{stdout}");
     let ops = history(&store.join("latest"));
     let dropped: u64 = ops
         .iter()
         .filter(|o| o["process"] == "nemesis" && o["f"] == "power_loss" && o["type"] == "ok")
-        .filter_map(|o| o["value"]["lazyfs"].as_str().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()))
+        .filter_map(|o| {
+            o["value"]["lazyfs"]
+                .as_str()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        })
         .filter_map(|r| r["bytes_dropped"].as_u64())
         .sum();
-    assert!(dropped > 0, "lazyfs under the container's bind mount dropped unsynced bytes");
+    assert!(
+        dropped > 0,
+        "lazyfs under the container's bind mount dropped unsynced bytes"
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
     let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
-    let store = std::path::absolute(&store).expect("absolute").display().to_string();
-    assert!(!mounts.contains(&store), "no lazyfs mount is left under the store:\n{mounts}");
+    let store = std::path::absolute(&store)
+        .expect("absolute")
+        .display()
+        .to_string();
+    assert!(
+        !mounts.contains(&store),
+        "no lazyfs mount is left under the store:\n{mounts}"
+    );
 }
 
 #[test]
@@ -398,21 +632,48 @@ fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
     let store = tmp.path().join("failed");
     let out = kaos_run(&broken, &store, &[]).output().expect("kaos run");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "a node that cannot start is a harness error: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a node that cannot start is a harness error: {stderr}"
+    );
     assert!(stderr.contains("node n2 exited while starting"), "{stderr}");
-    assert_eq!(leftovers(&store), Vec::<String>::new(), "a failed run removes what it created");
+    assert_eq!(
+        leftovers(&store),
+        Vec::<String>::new(),
+        "a failed run removes what it created"
+    );
 
     // Ctrl-C mid-run: SIGINT to the kaos process we started, by its PID.
     let store = tmp.path().join("interrupted");
-    let mut child = kaos_run(&demo(), &store, &["--duration-s", "60"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("kaos run");
+    let mut child = kaos_run(&demo(), &store, &["--duration-s", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kaos run");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(store.join("latest/history.jsonl")).is_ok_and(|h| h.contains("\"f\":\"kill\"")) {
-        assert!(Instant::now() < deadline, "the run reached its first fault in time");
-        assert!(child.try_wait().expect("try_wait").is_none(), "kaos run ended before it was interrupted");
+    while !std::fs::read_to_string(store.join("latest/history.jsonl"))
+        .is_ok_and(|h| h.contains("\"f\":\"kill\""))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the run reached its first fault in time"
+        );
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "kaos run ended before it was interrupted"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(!leftovers(&store).is_empty(), "the running run has its containers");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    assert!(
+        !leftovers(&store).is_empty(),
+        "the running run has its containers"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -425,15 +686,23 @@ fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr).expect("stderr");
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr)
+        .expect("stderr");
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert_eq!(leftovers(&store), Vec::<String>::new(), "an interrupted run removes what it created");
+    assert_eq!(
+        leftovers(&store),
+        Vec::<String>::new(),
+        "an interrupted run removes what it created"
+    );
 }
 
 /// `docker compose` (the CLI plugin) or Debian's `docker-compose`, whichever this machine has.
 fn compose() -> Command {
-    let plugin = Command::new("docker").args(["compose", "version"]).stdin(Stdio::null()).output();
+    let plugin = Command::new("docker")
+        .args(["compose", "version"])
+        .stdin(Stdio::null())
+        .output();
     if plugin.is_ok_and(|o| o.status.success()) {
         let mut cmd = Command::new("docker");
         cmd.arg("compose");
@@ -448,7 +717,12 @@ struct ComposeProject(String, PathBuf);
 
 impl Drop for ComposeProject {
     fn drop(&mut self) {
-        let _ = compose().args(["-p", &self.0, "-f"]).arg(&self.1).args(["down", "--volumes", "--timeout", "5"]).stdin(Stdio::null()).output();
+        let _ = compose()
+            .args(["-p", &self.0, "-f"])
+            .arg(&self.1)
+            .args(["down", "--volumes", "--timeout", "5"])
+            .stdin(Stdio::null())
+            .output();
     }
 }
 
@@ -461,7 +735,12 @@ fn kcat(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kcat is not on PATH: install it (`apt-get install -y kcat`); CI installs it");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("kcat stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("kcat stdin");
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("try_wait").is_none() {
         if Instant::now() > deadline {
@@ -478,21 +757,62 @@ fn docker_compose_brings_up_a_cluster_that_kcat_can_use() {
     broker_image(Some("kaos-broker:dev"));
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/compose.yaml");
     let project = ComposeProject(format!("kaos-test-{}", std::process::id()), file.clone());
-    let out = compose().args(["-p", &project.0, "-f"]).arg(&file).args(["up", "--detach"]).stdin(Stdio::null()).output().expect("compose up");
-    assert!(out.status.success(), "compose up: {}", String::from_utf8_lossy(&out.stderr));
+    let out = compose()
+        .args(["-p", &project.0, "-f"])
+        .arg(&file)
+        .args(["up", "--detach"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("compose up");
+    assert!(
+        out.status.success(),
+        "compose up: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bootstrap = "172.28.0.11:9092,172.28.0.12:9092,172.28.0.13:9092";
     create_topic(bootstrap, "compose", 3);
     let lines: String = (0..100).map(|i| format!("line-{i}\n")).collect();
-    let out = kcat(&["-b", bootstrap, "-t", "compose", "-P", "-X", "acks=all"], lines.as_bytes());
-    assert!(out.status.success(), "kcat -P: {}", String::from_utf8_lossy(&out.stderr));
-    let out = kcat(&["-b", bootstrap, "-t", "compose", "-C", "-o", "beginning", "-e", "-q"], b"");
-    assert!(out.status.success(), "kcat -C: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), lines, "kcat reads back what it wrote, through the brokers' advertised addresses");
+    let out = kcat(
+        &["-b", bootstrap, "-t", "compose", "-P", "-X", "acks=all"],
+        lines.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "kcat -P: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kcat(
+        &[
+            "-b",
+            bootstrap,
+            "-t",
+            "compose",
+            "-C",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "kcat -C: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        lines,
+        "kcat reads back what it wrote, through the brokers' advertised addresses"
+    );
     let out = kcat(&["-b", bootstrap, "-L", "-t", "compose"], b"");
     let listing = String::from_utf8_lossy(&out.stdout);
     for k in 1..=3 {
-        assert!(listing.contains(&format!("broker {k} at 172.28.0.1{k}:9092")), "{listing}");
+        assert!(
+            listing.contains(&format!("broker {k} at 172.28.0.1{k}:9092")),
+            "{listing}"
+        );
     }
 
     // `kaos run --bootstrap`: the same cluster as an external platform. A scenario that kills a
@@ -500,11 +820,19 @@ fn docker_compose_brings_up_a_cluster_that_kcat_can_use() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
     let mut cmd = Command::new(kaos());
-    cmd.arg("run").arg(demo()).arg("--store").arg(&store).args(["--bootstrap", bootstrap]);
+    cmd.arg("run")
+        .arg(demo())
+        .arg("--store")
+        .arg(&store)
+        .args(["--bootstrap", bootstrap]);
     let out = cmd.output().expect("kaos run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("kill fault is not available on the external platform") || stderr.contains("not control"), "{stderr}");
+    assert!(
+        stderr.contains("kill fault is not available on the external platform")
+            || stderr.contains("not control"),
+        "{stderr}"
+    );
     let scenario = tmp.path().join("external.toml");
     std::fs::write(
         &scenario,
@@ -538,35 +866,74 @@ nonmonotonic_poll = "allowed"
     .expect("scenario");
     for _ in 0..2 {
         let mut cmd = Command::new(kaos());
-        cmd.arg("run").arg(&scenario).arg("--store").arg(&store).args(["--bootstrap", bootstrap]);
+        cmd.arg("run")
+            .arg(&scenario)
+            .arg("--store")
+            .arg(&store)
+            .args(["--bootstrap", bootstrap]);
         let out = cmd.output().expect("kaos run");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
+            "{stdout}"
+        );
     }
     // Two runs, two topics of their own on the cluster; no node was started or killed by kaos.
     let mut topics = BTreeSet::new();
-    for run in std::fs::read_dir(store.join("external-acks-all")).expect("runs").flatten() {
-        if run.file_type().expect("type").is_symlink() || !run.path().join("history.jsonl").is_file() {
+    for run in std::fs::read_dir(store.join("external-acks-all"))
+        .expect("runs")
+        .flatten()
+    {
+        if run.file_type().expect("type").is_symlink()
+            || !run.path().join("history.jsonl").is_file()
+        {
             continue;
         }
         let ops = history(&run.path());
-        assert!(!ops.iter().any(|o| o["f"] == "node_start"), "the external platform starts no node");
-        assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["value"]["node"] == "consumer-1" && o["type"] == "ok"), "the consumer process was killed");
-        let start = ops.iter().find(|o| o["f"] == "final_read" && o["type"] == "invoke").expect("final read");
+        assert!(
+            !ops.iter().any(|o| o["f"] == "node_start"),
+            "the external platform starts no node"
+        );
+        assert!(
+            ops.iter().any(|o| o["process"] == "nemesis"
+                && o["f"] == "kill"
+                && o["value"]["node"] == "consumer-1"
+                && o["type"] == "ok"),
+            "the consumer process was killed"
+        );
+        let start = ops
+            .iter()
+            .find(|o| o["f"] == "final_read" && o["type"] == "invoke")
+            .expect("final read");
         topics.insert(start["value"]["topic"].as_str().expect("topic").to_string());
     }
-    assert_eq!(topics.len(), 2, "each run wrote a topic of its own: {topics:?}");
+    assert_eq!(
+        topics.len(),
+        2,
+        "each run wrote a topic of its own: {topics:?}"
+    );
     assert!(topics.iter().all(|t| t.starts_with("ext-")), "{topics:?}");
     let out = kcat(&["-b", bootstrap, "-L"], b"");
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(topics.iter().all(|t| listing.contains(&format!("topic \"{t}\""))), "{listing}");
+    assert!(
+        topics
+            .iter()
+            .all(|t| listing.contains(&format!("topic \"{t}\""))),
+        "{listing}"
+    );
 }
 
 /// A TCP connection to `addr` made from inside the network namespace of process `pid` (a
 /// container's): a short-lived thread enters the namespace (setns affects only that thread).
 fn connects_from(pid: u32, addr: std::net::SocketAddr) -> bool {
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the container's network namespace");
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .expect("the container's network namespace");
     std::thread::spawn(move || {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
@@ -583,8 +950,14 @@ fn connects(addr: std::net::SocketAddr) -> bool {
 fn container_pid(run_dir: &Path, node: &str) -> u32 {
     let label = format!("label=org.kaos.run_dir={}", run_dir.display());
     let names = docker(&["ps", "--filter", &label, "--format", "{{.Names}}"]);
-    let name = names.lines().find(|n| n.ends_with(&format!("-{node}"))).unwrap_or_else(|| panic!("no running container of {node} in {names:?}"));
-    docker(&["inspect", "--format", "{{.State.Pid}}", name]).trim().parse().expect("a PID")
+    let name = names
+        .lines()
+        .find(|n| n.ends_with(&format!("-{node}")))
+        .unwrap_or_else(|| panic!("no running container of {node} in {names:?}"));
+    docker(&["inspect", "--format", "{{.State.Pid}}", name])
+        .trim()
+        .parse()
+        .expect("a PID")
 }
 
 #[test]
@@ -623,23 +996,44 @@ duplicates = "allowed"
 "#,
     )
     .expect("scenario");
-    let mut child = kaos_run(&scenario, &store, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kaos run");
+    let mut child = kaos_run(&scenario, &store, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kaos run");
     let history_path = store.join("latest/history.jsonl");
     let ops = |path: &Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     };
-    let has = |ops: &[serde_json::Value], f: &str| ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == f && o["type"] == "ok");
+    let has = |ops: &[serde_json::Value], f: &str| {
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == f && o["type"] == "ok")
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     while !has(&ops(&history_path), "isolate") {
         assert!(Instant::now() < deadline, "the partition started in time");
-        assert!(child.try_wait().expect("try_wait").is_none(), "kaos run ended before the partition");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "kaos run ended before the partition"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let run_dir = std::fs::canonicalize(store.join("latest")).expect("run dir");
     let started = ops(&history_path);
     let addr_of = |node: &str| -> std::net::SocketAddr {
-        let op = started.iter().find(|o| o["f"] == "node_start" && o["value"]["node"] == node).expect("node_start");
-        op["value"]["addr"].as_str().expect("addr").parse().expect("a socket address")
+        let op = started
+            .iter()
+            .find(|o| o["f"] == "node_start" && o["value"]["node"] == node)
+            .expect("node_start");
+        op["value"]["addr"]
+            .as_str()
+            .expect("addr")
+            .parse()
+            .expect("a socket address")
     };
     let (n1, n2, n3) = (addr_of("n1"), addr_of("n2"), addr_of("n3"));
     let n2_pid = container_pid(&run_dir, "n2");
@@ -651,7 +1045,10 @@ duplicates = "allowed"
         ("host → n2", connects(n2)),
         ("n2 → n3", connects_from(n2_pid, n3)),
     ];
-    assert!(!has(&ops(&history_path), "heal"), "the probes ran inside the partition (8 s); a heal came first, so they prove nothing");
+    assert!(
+        !has(&ops(&history_path), "heal"),
+        "the probes ran inside the partition (8 s); a heal came first, so they prove nothing"
+    );
     assert_eq!(
         during.map(|(what, ok)| (what, ok)),
         [("host → n1", false), ("n2 → n1", false), ("n1 → n3", false), ("host → n2", true), ("n2 → n3", true)],
@@ -661,17 +1058,43 @@ duplicates = "allowed"
         assert!(Instant::now() < deadline, "the partition healed in time");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(connects(n1) && connects_from(n2_pid, n1) && connects_from(n1_pid, n3), "after the heal n1 is reachable again");
+    assert!(
+        connects(n1) && connects_from(n2_pid, n1) && connects_from(n1_pid, n3),
+        "after the heal n1 is reachable again"
+    );
 
     let out = child.wait_with_output().expect("kaos run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
+        "{stdout}"
+    );
     let ops = history(&run_dir);
-    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"), "the delay on n1's proxy was put in force");
-    let network = ops.iter().find(|o| o["f"] == "network").expect("a network op");
-    let gateway = format!("{}.1:", n1.ip().to_string().rsplit_once('.').expect("dotted").0);
-    assert!(network["value"]["bootstrap"].as_str().is_some_and(|b| b.split(',').all(|a| a.starts_with(&gateway))), "the clients went through the proxies: {network}");
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"),
+        "the delay on n1's proxy was put in force"
+    );
+    let network = ops
+        .iter()
+        .find(|o| o["f"] == "network")
+        .expect("a network op");
+    let gateway = format!(
+        "{}.1:",
+        n1.ip().to_string().rsplit_once('.').expect("dotted").0
+    );
+    assert!(
+        network["value"]["bootstrap"]
+            .as_str()
+            .is_some_and(|b| b.split(',').all(|a| a.starts_with(&gateway))),
+        "the clients went through the proxies: {network}"
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 
@@ -680,14 +1103,33 @@ fn partition_leader_acks_all_holds_on_the_docker_platform() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/partition-leader-acks-all.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "20"]).output().expect("kaos run");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/partition-leader-acks-all.toml");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "20"])
+        .output()
+        .expect("kaos run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
+        "{stdout}"
+    );
     let ops = history(&store.join("latest"));
-    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "isolate" && o["type"] == "ok"), "the leader's container was cut off at least once");
-    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "heal" && o["type"] == "ok"), "and healed");
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "isolate" && o["type"] == "ok"),
+        "the leader's container was cut off at least once"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "heal" && o["type"] == "ok"),
+        "and healed"
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 
@@ -697,17 +1139,40 @@ fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/reset-acks-all.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"]).output().expect("kaos run");
+    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"])
+        .output()
+        .expect("kaos run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
+        "{stdout}"
+    );
     let ops = history(&store.join("latest"));
-    let network = ops.iter().find(|o| o["f"] == "network").expect("a network op");
-    let node: std::net::SocketAddr = network["value"]["nodes"][0]["addr"].as_str().expect("addr").parse().expect("addr");
+    let network = ops
+        .iter()
+        .find(|o| o["f"] == "network")
+        .expect("a network op");
+    let node: std::net::SocketAddr = network["value"]["nodes"][0]["addr"]
+        .as_str()
+        .expect("addr")
+        .parse()
+        .expect("addr");
     let bootstrap = network["value"]["bootstrap"].as_str().expect("bootstrap");
-    let std::net::IpAddr::V4(ip) = node.ip() else { panic!("an IPv4 node address: {node}") };
+    let std::net::IpAddr::V4(ip) = node.ip() else {
+        panic!("an IPv4 node address: {node}")
+    };
     let [a, b, c, _] = ip.octets();
     assert!(bootstrap.starts_with(&format!("{a}.{b}.{c}.1:")), "the clients reach the broker through its proxy on the host's gateway address: {bootstrap} (node {node})");
-    assert!(ops.iter().any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"), "the resets were made");
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"),
+        "the resets were made"
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }

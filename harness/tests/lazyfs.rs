@@ -44,7 +44,10 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -56,11 +59,17 @@ fn is_mounted(mount: &Path) -> bool {
 }
 
 fn sync_dir(dir: &Path) {
-    File::open(dir).and_then(|d| d.sync_all()).expect("fsync directory");
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .expect("fsync directory");
 }
 
 fn write_file(path: &Path, bytes: &[u8], fsync: bool) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).expect("open for writing");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for writing");
     f.write_all(bytes).expect("write");
     if fsync {
         f.sync_all().expect("fsync");
@@ -102,14 +111,29 @@ impl Daemon {
             .stderr(File::create(&log).expect("daemon log"))
             .spawn()
             .expect("start kaos lazyfs");
-        let mut daemon = Daemon { child, mount, backing, ready, log };
+        let mut daemon = Daemon {
+            child,
+            mount,
+            backing,
+            ready,
+            log,
+        };
         wait_for("the lazyfs ready file", || {
             if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("kaos lazyfs exited ({status}) before it was ready:\n{}", daemon.log_text());
+                panic!(
+                    "kaos lazyfs exited ({status}) before it was ready:\n{}",
+                    daemon.log_text()
+                );
             }
-            daemon.status().filter(|s| s["pid"].as_u64() == Some(u64::from(daemon.child.id())))
+            daemon
+                .status()
+                .filter(|s| s["pid"].as_u64() == Some(u64::from(daemon.child.id())))
         });
-        assert!(is_mounted(&daemon.mount), "ready, yet not mounted:\n{}", daemon.log_text());
+        assert!(
+            is_mounted(&daemon.mount),
+            "ready, yet not mounted:\n{}",
+            daemon.log_text()
+        );
         daemon
     }
 
@@ -123,7 +147,9 @@ impl Daemon {
     }
 
     fn power_losses(&self) -> u64 {
-        self.status().and_then(|s| s["power_losses"].as_u64()).unwrap_or(0)
+        self.status()
+            .and_then(|s| s["power_losses"].as_u64())
+            .unwrap_or(0)
     }
 
     /// SIGUSR1, then waits until the daemon reports the power loss done; returns its report.
@@ -132,9 +158,15 @@ impl Daemon {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).expect("SIGUSR1");
         let status = wait_for("the power loss to be reported", || {
-            self.status().filter(|s| s["power_losses"].as_u64() > Some(before))
+            self.status()
+                .filter(|s| s["power_losses"].as_u64() > Some(before))
         });
-        assert!(self.log_text().contains(&format!("power loss {}", before + 1)), "{}", self.log_text());
+        assert!(
+            self.log_text()
+                .contains(&format!("power loss {}", before + 1)),
+            "{}",
+            self.log_text()
+        );
         status["last_power_loss"].clone()
     }
 
@@ -142,8 +174,14 @@ impl Daemon {
     fn terminate(mut self) -> String {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        let status = wait_for("kaos lazyfs to exit after SIGTERM", || self.child.try_wait().ok().flatten());
-        assert!(status.success(), "kaos lazyfs exited with {status}:\n{}", self.log_text());
+        let status = wait_for("kaos lazyfs to exit after SIGTERM", || {
+            self.child.try_wait().ok().flatten()
+        });
+        assert!(
+            status.success(),
+            "kaos lazyfs exited with {status}:\n{}",
+            self.log_text()
+        );
         assert!(!is_mounted(&self.mount), "still mounted after SIGTERM");
         self.log_text()
     }
@@ -175,8 +213,14 @@ fn fsynced_bytes_survive_a_power_loss_and_unsynced_bytes_do_not() {
     assert_eq!(fs::read(&synced).expect("read"), b"kept: fsynced + lost");
     assert_eq!(fs::read(&unsynced).expect("read"), b"lost: never fsynced");
     assert_eq!(fs::metadata(&unsynced).expect("stat").len(), 19);
-    assert_eq!(fs::read(daemon.backing.join("synced")).expect("read"), b"kept: fsynced");
-    assert_eq!(fs::read(daemon.backing.join("unsynced")).expect("read"), b"");
+    assert_eq!(
+        fs::read(daemon.backing.join("synced")).expect("read"),
+        b"kept: fsynced"
+    );
+    assert_eq!(
+        fs::read(daemon.backing.join("unsynced")).expect("read"),
+        b""
+    );
 
     let report = daemon.power_loss();
     assert_eq!(report["files_dropped"], 2, "{report}");
@@ -188,7 +232,10 @@ fn fsynced_bytes_survive_a_power_loss_and_unsynced_bytes_do_not() {
     // A truncation (O_TRUNC here) is held like a write until fsync.
     fs::write(&synced, b"rewritten").expect("rewrite");
     assert_eq!(fs::read(&synced).expect("read"), b"rewritten");
-    assert_eq!(fs::read(daemon.backing.join("synced")).expect("read"), b"kept: fsynced");
+    assert_eq!(
+        fs::read(daemon.backing.join("synced")).expect("read"),
+        b"kept: fsynced"
+    );
     daemon.power_loss();
     assert_eq!(fs::read(&synced).expect("read"), b"kept: fsynced");
 
@@ -196,8 +243,14 @@ fn fsynced_bytes_survive_a_power_loss_and_unsynced_bytes_do_not() {
     write_file(&unsynced, b"again", true);
     assert_eq!(fs::read(&unsynced).expect("read"), b"again");
     let log = daemon.terminate();
-    assert!(log.contains("dropped 26 unsynced bytes in 2 files"), "{log}");
-    assert_eq!(fs::read(tmp.path().join("backing/unsynced")).expect("read"), b"again");
+    assert!(
+        log.contains("dropped 26 unsynced bytes in 2 files"),
+        "{log}"
+    );
+    assert_eq!(
+        fs::read(tmp.path().join("backing/unsynced")).expect("read"),
+        b"again"
+    );
 }
 
 #[test]
@@ -205,14 +258,24 @@ fn random_writes_and_truncates_read_back_as_written_and_a_power_loss_returns_the
     use rand::{Rng, SeedableRng};
     use std::os::unix::fs::FileExt;
     // A pinned seed; KAOS_LAZYFS_SEED tries another (a failure names its seed).
-    let seed = std::env::var("KAOS_LAZYFS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261127);
+    let seed = std::env::var("KAOS_LAZYFS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261127);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path(), &[]);
     let names = ["a", "b", "c"];
     let mut files: Vec<File> = names
         .iter()
-        .map(|n| OpenOptions::new().create_new(true).read(true).write(true).open(daemon.mount.join(n)).expect("create"))
+        .map(|n| {
+            OpenOptions::new()
+                .create_new(true)
+                .read(true)
+                .write(true)
+                .open(daemon.mount.join(n))
+                .expect("create")
+        })
         .collect();
     sync_dir(&daemon.mount);
     let mut model: Vec<Vec<u8>> = vec![Vec::new(); names.len()];
@@ -224,7 +287,9 @@ fn random_writes_and_truncates_read_back_as_written_and_a_power_loss_returns_the
                 let offset = rng.random_range(0..20_000usize);
                 let len = rng.random_range(1..9_000usize);
                 let byte = rng.random::<u8>();
-                files[k].write_all_at(&vec![byte; len], offset as u64).expect("write");
+                files[k]
+                    .write_all_at(&vec![byte; len], offset as u64)
+                    .expect("write");
                 if model[k].len() < offset + len {
                     model[k].resize(offset + len, 0);
                 }
@@ -241,7 +306,11 @@ fn random_writes_and_truncates_read_back_as_written_and_a_power_loss_returns_the
             }
             8 => {
                 // Close and reopen: close is not a sync.
-                files[k] = OpenOptions::new().read(true).write(true).open(daemon.mount.join(names[k])).expect("reopen");
+                files[k] = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(daemon.mount.join(names[k]))
+                    .expect("reopen");
             }
             _ => {
                 let offset = rng.random_range(0..26_000u64);
@@ -249,7 +318,12 @@ fn random_writes_and_truncates_read_back_as_written_and_a_power_loss_returns_the
                 let n = files[k].read_at(&mut buf, offset).expect("read");
                 let start = (offset as usize).min(model[k].len());
                 let end = (start + buf.len()).min(model[k].len());
-                assert_eq!(&buf[..n], &model[k][start..end], "seed {seed}, step {step}: partial read of {}", names[k]);
+                assert_eq!(
+                    &buf[..n],
+                    &model[k][start..end],
+                    "seed {seed}, step {step}: partial read of {}",
+                    names[k]
+                );
             }
         }
         assert_eq!(
@@ -274,7 +348,11 @@ fn random_writes_and_truncates_read_back_as_written_and_a_power_loss_returns_the
             durable[k],
             "seed {seed}: {name} after the power loss"
         );
-        assert_eq!(fs::read(daemon.backing.join(name)).expect("read"), durable[k], "seed {seed}: backing {name}");
+        assert_eq!(
+            fs::read(daemon.backing.join(name)).expect("read"),
+            durable[k],
+            "seed {seed}: backing {name}"
+        );
     }
 }
 
@@ -302,10 +380,19 @@ fn a_file_vanishes_after_a_power_loss_unless_its_directory_was_fsynced() {
     let report = daemon.power_loss();
     assert_eq!(report["entries_removed"], 2, "{report}");
     assert_eq!(fs::read(dir.join("kept")).expect("read"), b"k");
-    assert!(!dir.join("lost").exists(), "an entry whose directory was never fsynced survived");
-    assert!(!new_dir.exists(), "a directory whose parent was never fsynced survived");
+    assert!(
+        !dir.join("lost").exists(),
+        "an entry whose directory was never fsynced survived"
+    );
+    assert!(
+        !new_dir.exists(),
+        "a directory whose parent was never fsynced survived"
+    );
     assert!(!daemon.backing.join("new-dir").exists());
-    let names: Vec<_> = fs::read_dir(&dir).expect("readdir").map(|e| e.expect("entry").file_name()).collect();
+    let names: Vec<_> = fs::read_dir(&dir)
+        .expect("readdir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     assert_eq!(names, ["kept"]);
 }
 
@@ -313,7 +400,10 @@ fn a_file_vanishes_after_a_power_loss_unless_its_directory_was_fsynced() {
 fn a_rename_over_survives_once_the_directory_is_fsynced_and_is_undone_before() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path(), &[]);
-    let (ckpt, tmp_file) = (daemon.mount.join("checkpoint"), daemon.mount.join("checkpoint.tmp"));
+    let (ckpt, tmp_file) = (
+        daemon.mount.join("checkpoint"),
+        daemon.mount.join("checkpoint.tmp"),
+    );
     write_file(&ckpt, b"v1", true);
     sync_dir(&daemon.mount);
 
@@ -332,14 +422,22 @@ fn a_rename_over_survives_once_the_directory_is_fsynced_and_is_undone_before() {
     assert_eq!(fs::read(&ckpt).expect("read"), b"v3");
     let report = daemon.power_loss();
     assert_eq!(
-        (report["renames_reverted"].as_u64(), report["replaced_restored"].as_u64()),
+        (
+            report["renames_reverted"].as_u64(),
+            report["replaced_restored"].as_u64()
+        ),
         (Some(1), Some(1)),
         "{report}"
     );
     assert_eq!(fs::read(&ckpt).expect("read"), b"v2");
-    assert!(!tmp_file.exists(), "checkpoint.tmp was created after the last directory fsync");
-    let mut names: Vec<_> =
-        fs::read_dir(&daemon.mount).expect("readdir").map(|e| e.expect("entry").file_name()).collect();
+    assert!(
+        !tmp_file.exists(),
+        "checkpoint.tmp was created after the last directory fsync"
+    );
+    let mut names: Vec<_> = fs::read_dir(&daemon.mount)
+        .expect("readdir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     names.sort();
     assert_eq!(names, ["checkpoint"], "the stash stays hidden and empty");
 }
@@ -383,7 +481,8 @@ fn a_dead_daemons_mount_is_cleared_and_a_live_one_is_refused() {
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("already served by a running `kaos lazyfs`") && stderr.contains("fusermount3 -u"),
+        stderr.contains("already served by a running `kaos lazyfs`")
+            && stderr.contains("fusermount3 -u"),
         "{stderr}"
     );
 
@@ -391,7 +490,13 @@ fn a_dead_daemons_mount_is_cleared_and_a_live_one_is_refused() {
     let _ = first.child.wait();
     assert!(is_mounted(&first.mount));
     let second = Daemon::start(tmp.path(), &[]);
-    assert!(second.log_text().contains("cleared a dead kaos lazyfs mount"), "{}", second.log_text());
+    assert!(
+        second
+            .log_text()
+            .contains("cleared a dead kaos lazyfs mount"),
+        "{}",
+        second.log_text()
+    );
     second.terminate();
 }
 
@@ -400,7 +505,8 @@ fn without_root_it_refuses_with_a_clear_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut cmd = if nix::unistd::geteuid().is_root() {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(kaos());
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(kaos());
         c
     } else {
         Command::new(kaos())
@@ -415,7 +521,10 @@ fn without_root_it_refuses_with_a_clear_error() {
         .expect("run kaos lazyfs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("the power-loss fault needs root"), "{stderr}");
+    assert!(
+        stderr.contains("the power-loss fault needs root"),
+        "{stderr}"
+    );
 }
 
 // ---- the real broker on the mount ----
@@ -428,7 +537,11 @@ struct Broker {
 
 impl Broker {
     fn start(data_dir: &Path, addr: SocketAddr, config: &Path, log: &Path) -> Broker {
-        let out = OpenOptions::new().create(true).append(true).open(log).expect("broker log");
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("broker log");
         let child = Command::new(broker_bin())
             .args(["--node-id", "1", "--listen"])
             .arg(addr.to_string())
@@ -441,10 +554,16 @@ impl Broker {
             .stderr(out)
             .spawn()
             .expect("start kaos-broker");
-        let mut broker = Broker { child, log: log.to_path_buf() };
+        let mut broker = Broker {
+            child,
+            log: log.to_path_buf(),
+        };
         wait_for("kaos-broker to answer ApiVersions", || {
             if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!("kaos-broker exited ({status}) while starting:\n{}", broker.log_text());
+                panic!(
+                    "kaos-broker exited ({status}) while starting:\n{}",
+                    broker.log_text()
+                );
             }
             probe(addr).then_some(())
         });
@@ -496,7 +615,11 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
             Ok(m) => {
-                self.0 .0.lock().expect("lock").insert(m.offset(), m.payload().unwrap_or_default().to_vec());
+                self.0
+                     .0
+                    .lock()
+                    .expect("lock")
+                    .insert(m.offset(), m.payload().unwrap_or_default().to_vec());
             }
             Err((e, _)) => self.0 .1.lock().expect("lock").push(e.to_string()),
         }
@@ -517,7 +640,9 @@ fn produce(addr: SocketAddr, prefix: &str, count: usize) -> BTreeMap<i64, Vec<u8
         .expect("producer");
     for i in 0..count {
         let value = format!("{prefix}-{i:04}");
-        producer.send(BaseRecord::<(), _>::to(TOPIC).payload(&value).partition(0)).expect("enqueue");
+        producer
+            .send(BaseRecord::<(), _>::to(TOPIC).payload(&value).partition(0))
+            .expect("enqueue");
         // One message a request, so each is its own batch and its own write on the broker.
         wait_for("the ack of one message", || {
             producer.poll(Duration::from_millis(10));
@@ -538,13 +663,16 @@ fn read_all(addr: SocketAddr) -> BTreeMap<i64, Vec<u8>> {
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    let (_, high) = consumer.fetch_watermarks(TOPIC, 0, Duration::from_secs(20)).expect("watermarks");
+    let (_, high) = consumer
+        .fetch_watermarks(TOPIC, 0, Duration::from_secs(20))
+        .expect("watermarks");
     let mut read = BTreeMap::new();
     if high == 0 {
         return read;
     }
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning).expect("tpl");
+    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .expect("tpl");
     consumer.assign(&tpl).expect("assign");
     wait_for("the consumer to read up to the high watermark", || {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
@@ -571,54 +699,117 @@ fn crash_broker(config: &str, daemon_args: &[&str]) -> Crash {
     let daemon = Daemon::start(tmp.path(), daemon_args);
     let addr = free_port();
     let config_path = tmp.path().join("broker.toml");
-    fs::write(&config_path, format!("\"advertised.listener\" = \"{addr}\"\n{config}")).expect("broker config");
+    fs::write(
+        &config_path,
+        format!("\"advertised.listener\" = \"{addr}\"\n{config}"),
+    )
+    .expect("broker config");
     // The data directory exists (durably) before the broker first starts, as on a real host (the
     // broker creating it is the next test's case).
     let data_dir = daemon.mount.join("data");
     fs::create_dir(&data_dir).expect("data dir");
     sync_dir(&daemon.mount);
-    let broker = Broker::start(&data_dir, addr, &config_path, &tmp.path().join("broker-1.log"));
+    let broker = Broker::start(
+        &data_dir,
+        addr,
+        &config_path,
+        &tmp.path().join("broker-1.log"),
+    );
     let acked = produce(addr, "before", 20);
     assert_eq!(acked.len(), 20, "broker log:\n{}", broker.log_text());
     broker.kill();
     let report = daemon.power_loss();
-    let restarted = Broker::start(&data_dir, addr, &config_path, &tmp.path().join("broker-2.log"));
+    let restarted = Broker::start(
+        &data_dir,
+        addr,
+        &config_path,
+        &tmp.path().join("broker-2.log"),
+    );
     let after = read_all(addr);
     let produced_after = produce(addr, "after", 3);
     let restarted_log = restarted.log_text();
     drop(restarted);
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
-    eprintln!("power loss: {report}\nread back after restart: offsets {:?}", after.keys().collect::<Vec<_>>());
+    eprintln!(
+        "power loss: {report}\nread back after restart: offsets {:?}",
+        after.keys().collect::<Vec<_>>()
+    );
     let segments = fs::read_dir(daemon.backing.join("data").join(format!("{TOPIC}-0")))
         .expect("partition dir")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log")))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        })
         .count();
-    Crash { acked, report, after, restarted_log, produced_after, segments }
+    Crash {
+        acked,
+        report,
+        after,
+        restarted_log,
+        produced_after,
+        segments,
+    }
 }
 
 #[test]
 fn the_broker_without_fsync_loses_its_unflushed_messages_and_recovers_cleanly() {
     let crash = crash_broker("", &[]);
-    assert!(crash.report["bytes_dropped"].as_u64() > Some(0), "{}", crash.report);
-    assert!(crash.restarted_log.contains("clean_shutdown=false"), "{}", crash.restarted_log);
+    assert!(
+        crash.report["bytes_dropped"].as_u64() > Some(0),
+        "{}",
+        crash.report
+    );
+    assert!(
+        crash.restarted_log.contains("clean_shutdown=false"),
+        "{}",
+        crash.restarted_log
+    );
     // flush.messages = 0: the broker never fsynced a batch, so every one is gone; the topic
     // itself survives (the broker fsyncs directories when it creates partitions).
-    assert_eq!(crash.after, BTreeMap::new(), "acknowledged yet unflushed messages survived; report {}", crash.report);
-    assert!(crash.restarted_log.contains("partition loaded"), "{}", crash.restarted_log);
+    assert_eq!(
+        crash.after,
+        BTreeMap::new(),
+        "acknowledged yet unflushed messages survived; report {}",
+        crash.report
+    );
+    assert!(
+        crash.restarted_log.contains("partition loaded"),
+        "{}",
+        crash.restarted_log
+    );
     // Recovered cleanly: the log continues from where the disk says it ends.
-    assert_eq!(crash.produced_after.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        crash.produced_after.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
 }
 
 #[test]
 fn the_broker_with_flush_messages_1_keeps_every_acknowledged_message() {
     // Small segments and a dense index: segment rolls (create, fsync, directory fsync) and
     // checkpoint renames happen on the mount too.
-    let config = "\"flush.messages\" = 1\n\"segment.bytes\" = 1024\n\"index.interval.bytes\" = 128\n";
+    let config =
+        "\"flush.messages\" = 1\n\"segment.bytes\" = 1024\n\"index.interval.bytes\" = 128\n";
     let crash = crash_broker(config, &[]);
-    assert!(crash.restarted_log.contains("partition loaded"), "{}", crash.restarted_log);
-    assert!(crash.segments > 1, "the segments did not roll: {} segment(s)", crash.segments);
-    assert_eq!(crash.after, crash.acked, "report {}\nrestarted broker:\n{}", crash.report, crash.restarted_log);
-    assert_eq!(crash.produced_after.keys().copied().collect::<Vec<_>>(), vec![20, 21, 22]);
+    assert!(
+        crash.restarted_log.contains("partition loaded"),
+        "{}",
+        crash.restarted_log
+    );
+    assert!(
+        crash.segments > 1,
+        "the segments did not roll: {} segment(s)",
+        crash.segments
+    );
+    assert_eq!(
+        crash.after, crash.acked,
+        "report {}\nrestarted broker:\n{}",
+        crash.report, crash.restarted_log
+    );
+    assert_eq!(
+        crash.produced_after.keys().copied().collect::<Vec<_>>(),
+        vec![20, 21, 22]
+    );
 }
 
 #[test]
@@ -626,20 +817,50 @@ fn the_broker_cuts_a_torn_tail_at_recovery() {
     // Every third message is flushed: offsets 0..=17 are durable, 18 and 19 acknowledged but
     // unflushed when the power goes. A random prefix of the last write (offset 19's batch) reaches
     // the disk behind a hole where offset 18 was: the recovery scan must cut it.
-    let crash = crash_broker("\"flush.messages\" = 3\n", &["--torn-writes", "--seed", "7"]);
-    assert!(crash.report["torn_writes"].as_u64() >= Some(1), "{}", crash.report);
-    let flushed: BTreeMap<i64, Vec<u8>> = crash.acked.range(..18).map(|(k, v)| (*k, v.clone())).collect();
-    let kept: BTreeMap<i64, Vec<u8>> = crash.after.range(..18).map(|(k, v)| (*k, v.clone())).collect();
-    assert_eq!(kept, flushed, "flushed messages lost; report {}\n{}", crash.report, crash.restarted_log);
+    let crash = crash_broker(
+        "\"flush.messages\" = 3\n",
+        &["--torn-writes", "--seed", "7"],
+    );
+    assert!(
+        crash.report["torn_writes"].as_u64() >= Some(1),
+        "{}",
+        crash.report
+    );
+    let flushed: BTreeMap<i64, Vec<u8>> = crash
+        .acked
+        .range(..18)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    let kept: BTreeMap<i64, Vec<u8>> = crash
+        .after
+        .range(..18)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    assert_eq!(
+        kept, flushed,
+        "flushed messages lost; report {}\n{}",
+        crash.report, crash.restarted_log
+    );
     assert!(crash.after.len() <= 20, "{:?}", crash.after.keys());
     for (offset, value) in &crash.after {
-        assert_eq!(crash.acked.get(offset), Some(value), "offset {offset} holds something never acknowledged");
+        assert_eq!(
+            crash.acked.get(offset),
+            Some(value),
+            "offset {offset} holds something never acknowledged"
+        );
     }
     if crash.report["torn_bytes_kept"].as_u64() > Some(0) {
-        assert!(crash.restarted_log.contains("recovery truncated the log"), "{}", crash.restarted_log);
+        assert!(
+            crash.restarted_log.contains("recovery truncated the log"),
+            "{}",
+            crash.restarted_log
+        );
     }
     let next = crash.after.len() as i64;
-    assert_eq!(crash.produced_after.keys().copied().collect::<Vec<_>>(), vec![next, next + 1, next + 2]);
+    assert_eq!(
+        crash.produced_after.keys().copied().collect::<Vec<_>>(),
+        vec![next, next + 1, next + 2]
+    );
 }
 
 #[test]
@@ -651,16 +872,38 @@ fn the_broker_creates_its_data_dir_durably_so_a_power_loss_right_after_keeps_it(
     let daemon = Daemon::start(tmp.path(), &[]);
     let addr = free_port();
     let config_path = tmp.path().join("broker.toml");
-    fs::write(&config_path, format!("\"advertised.listener\" = \"{addr}\"\n\"flush.messages\" = 1\n")).expect("broker config");
+    fs::write(
+        &config_path,
+        format!("\"advertised.listener\" = \"{addr}\"\n\"flush.messages\" = 1\n"),
+    )
+    .expect("broker config");
     let data_dir = daemon.mount.join("kafka").join("data");
-    let broker = Broker::start(&data_dir, addr, &config_path, &tmp.path().join("broker-1.log"));
+    let broker = Broker::start(
+        &data_dir,
+        addr,
+        &config_path,
+        &tmp.path().join("broker-1.log"),
+    );
     let acked = produce(addr, "first-start", 5);
     assert_eq!(acked.len(), 5, "broker log:\n{}", broker.log_text());
     broker.kill();
     let report = daemon.power_loss();
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
-    assert!(data_dir.is_dir(), "the data dir vanished in the power loss; report {report}");
-    let restarted = Broker::start(&data_dir, addr, &config_path, &tmp.path().join("broker-2.log"));
+    assert!(
+        data_dir.is_dir(),
+        "the data dir vanished in the power loss; report {report}"
+    );
+    let restarted = Broker::start(
+        &data_dir,
+        addr,
+        &config_path,
+        &tmp.path().join("broker-2.log"),
+    );
     let after = read_all(addr);
-    assert_eq!(after, acked, "report {report}\nrestarted broker:\n{}", restarted.log_text());
+    assert_eq!(
+        after,
+        acked,
+        "report {report}\nrestarted broker:\n{}",
+        restarted.log_text()
+    );
 }

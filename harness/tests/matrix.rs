@@ -36,7 +36,12 @@ acknowledged_min = 1000000000
 "#;
 
 fn run(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(kaos()).args(args).current_dir(dir).env("KAOS_BROKER_BIN", broker_bin()).output().expect("run kaos")
+    Command::new(kaos())
+        .args(args)
+        .current_dir(dir)
+        .env("KAOS_BROKER_BIN", broker_bin())
+        .output()
+        .expect("run kaos")
 }
 
 #[test]
@@ -44,14 +49,25 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("base.toml"), BASE).expect("base");
     std::fs::write(tmp.path().join("m.toml"), MATRIX).expect("matrix");
-    let out = run(&["matrix", "m.toml", "--store", "store", "--junit", "out.xml"], tmp.path());
+    let out = run(
+        &["matrix", "m.toml", "--store", "store", "--junit", "out.xml"],
+        tmp.path(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // acks=1 carries an expectation no run can meet, so the matrix as a whole fails.
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.matches("verdict: VALID").count(), 1, "{stdout}");
     assert_eq!(stdout.matches("verdict: INVALID").count(), 1, "{stdout}");
 
-    let page = stdout.lines().find_map(|l| l.strip_prefix("comparison: ")).expect("comparison path printed");
+    let page = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("comparison: "))
+        .expect("comparison path printed");
     let html = std::fs::read_to_string(tmp.path().join(page)).expect("comparison.html");
     for name in ["mini-1", "mini-all"] {
         assert!(html.contains(name), "row for {name}");
@@ -63,7 +79,11 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
     assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
 
     let report = run(&["report", "store"], tmp.path());
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let index = std::fs::read_to_string(tmp.path().join("store/index.html")).expect("index.html");
     for name in ["mini-1", "mini-all"] {
         assert!(index.contains(name), "index lists {name}");
@@ -74,8 +94,15 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
 fn run_writes_junit_for_its_scenario() {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("base.toml"), BASE).expect("base");
-    let out = run(&["run", "base.toml", "--store", "store", "--junit", "one.xml"], tmp.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &["run", "base.toml", "--store", "store", "--junit", "one.xml"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let junit = std::fs::read_to_string(tmp.path().join("one.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");

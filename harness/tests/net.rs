@@ -53,7 +53,10 @@ fn leftovers(pid: u32, store: &Path) -> Vec<String> {
             }
         }
     }
-    let tables = Command::new("nft").args(["list", "tables"]).output().expect("nft");
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .expect("nft");
     let tables = String::from_utf8_lossy(&tables.stdout).into_owned();
     if tables.contains(&format!("kaos_{pid}")) {
         left.push(format!("host nft table: {tables}"));
@@ -70,9 +73,14 @@ fn leftovers(pid: u32, store: &Path) -> Vec<String> {
 fn descendants(root: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
         if let Some(ppid) = ppid {
             parent_of.push((pid, ppid));
         }
@@ -91,19 +99,31 @@ fn descendants(root: u32) -> Vec<u32> {
 /// A live (not zombie) process.
 fn alive(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('X')).unwrap_or('X');
+    let state = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.chars().next().unwrap_or('X'))
+        .unwrap_or('X');
     state != 'X' && state != 'Z'
 }
 
 fn history_of(store: &Path) -> Option<PathBuf> {
     let runs = store.join("net-cleanup");
-    std::fs::read_dir(runs).ok()?.flatten().map(|e| e.path().join("history.jsonl")).find(|p| p.is_file())
+    std::fs::read_dir(runs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("history.jsonl"))
+        .find(|p| p.is_file())
 }
 
 fn needs_root() {
     let uid = std::fs::read_to_string("/proc/self/status").expect("status");
-    let root = uid.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    assert!(root, "the network-fault tests need root (network namespaces, nftables, FUSE)");
+    let root = uid
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    assert!(
+        root,
+        "the network-fault tests need root (network namespaces, nftables, FUSE)"
+    );
 }
 
 #[test]
@@ -130,21 +150,41 @@ fn a_run_interrupted_during_a_partition_leaves_nothing_behind() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut partitioned = false;
     while Instant::now() < deadline && child.try_wait().expect("try_wait").is_none() {
-        let rules = Command::new("ip").args(["netns", "exec", &ns, "nft", "list", "tables"]).stderr(Stdio::null()).output().expect("nft in netns");
+        let rules = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "list", "tables"])
+            .stderr(Stdio::null())
+            .output()
+            .expect("nft in netns");
         if String::from_utf8_lossy(&rules.stdout).contains(&table) {
             partitioned = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(partitioned, "the partition of n1 never came into force (no table {table} in {ns})");
+    assert!(
+        partitioned,
+        "the partition of n1 never came into force (no table {table} in {ns})"
+    );
     let running = leftovers(pid, &store);
-    assert!(running.iter().any(|l| l.starts_with("mount")), "while running, lazyfs is mounted: {running:?}");
-    assert!(running.iter().any(|l| l.starts_with("namespace")), "while running, the namespaces exist: {running:?}");
+    assert!(
+        running.iter().any(|l| l.starts_with("mount")),
+        "while running, lazyfs is mounted: {running:?}"
+    );
+    assert!(
+        running.iter().any(|l| l.starts_with("namespace")),
+        "while running, the namespaces exist: {running:?}"
+    );
     let pids = descendants(pid);
-    assert!(pids.len() >= 8, "the nodes, lazyfs daemons and the producer run: {pids:?}");
+    assert!(
+        pids.len() >= 8,
+        "the nodes, lazyfs daemons and the producer run: {pids:?}"
+    );
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -156,7 +196,11 @@ fn a_run_interrupted_during_a_partition_leaves_nothing_behind() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(status.code(), Some(2), "an interrupted run is a harness error");
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an interrupted run is a harness error"
+    );
     // Orphans are reaped by init: give them a bounded moment.
     let deadline = Instant::now() + Duration::from_secs(10);
     while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
@@ -176,8 +220,16 @@ fn a_run_whose_brokers_cannot_start_removes_its_network() {
     std::fs::write(&scenario, SCENARIO).expect("write scenario");
     // A "broker" that exits at once: the run fails after its namespaces and mounts exist.
     let fake = tmp.path().join("broken-broker");
-    std::fs::write(&fake, "#!/bin/sh\necho 'this broker cannot start' >&2\nexit 3\n").expect("write fake broker");
-    Command::new("chmod").arg("755").arg(&fake).status().expect("chmod");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'this broker cannot start' >&2\nexit 3\n",
+    )
+    .expect("write fake broker");
+    Command::new("chmod")
+        .arg("755")
+        .arg(&fake)
+        .status()
+        .expect("chmod");
     let store = tmp.path().join("store");
     let out = Command::new(kaos())
         .args(["run", "--store"])
@@ -190,8 +242,12 @@ fn a_run_whose_brokers_cannot_start_removes_its_network() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("exited while starting"), "{stderr}");
-    let history = std::fs::read_to_string(history_of(&store).expect("history")).expect("read history");
-    assert!(history.contains(r#""f":"network""#), "the network existed before the failure:\n{history}");
+    let history =
+        std::fs::read_to_string(history_of(&store).expect("history")).expect("read history");
+    assert!(
+        history.contains(r#""f":"network""#),
+        "the network existed before the failure:\n{history}"
+    );
     // The kaos process has ended: nothing with its PID may remain.
     let left = leftovers(out_pid(&history), &store);
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -199,6 +255,11 @@ fn a_run_whose_brokers_cannot_start_removes_its_network() {
 
 /// The kaos PID, from the namespace names the history's `network` op records.
 fn out_pid(history: &str) -> u32 {
-    let at = history.find("\"netns\":\"kaos_").expect("netns in history") + "\"netns\":\"kaos_".len();
-    history[at..].split('_').next().and_then(|p| p.parse().ok()).expect("pid in the namespace name")
+    let at =
+        history.find("\"netns\":\"kaos_").expect("netns in history") + "\"netns\":\"kaos_".len();
+    history[at..]
+        .split('_')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid in the namespace name")
 }

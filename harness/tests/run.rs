@@ -53,7 +53,9 @@ fn run(dir: &Path, scenario: &str) -> (std::process::Output, PathBuf) {
 
 fn history_ops(run_dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
-    text.lines().map(|l| serde_json::from_str(l).expect("a JSON op per line")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
+        .collect()
 }
 
 #[test]
@@ -62,25 +64,64 @@ fn a_short_scenario_runs_end_to_end_and_is_valid() {
     let (out, latest) = run(tmp.path(), SHORT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
     let needle = tmp.path().display().to_string();
-    assert_eq!(processes_mentioning(&needle), Vec::<(u32, String)>::new(), "no process outlives the run");
+    assert_eq!(
+        processes_mentioning(&needle),
+        Vec::<(u32, String)>::new(),
+        "no process outlives the run"
+    );
 
     let run_dir = std::fs::canonicalize(&latest).expect("store/latest points at the run");
-    for f in ["history.jsonl", "results.json", "report.html", "scenario.toml", "nodes/n1/broker.log", "clients/producer-1.log"] {
-        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    for f in [
+        "history.jsonl",
+        "results.json",
+        "report.html",
+        "scenario.toml",
+        "nodes/n1/broker.log",
+        "clients/producer-1.log",
+    ] {
+        assert!(
+            run_dir.join(f).is_file(),
+            "{f} missing in {}",
+            run_dir.display()
+        );
     }
     let ops = history_ops(&run_dir);
     let count = |process: &str, kind: &str, f: &str| {
-        ops.iter().filter(|o| o["process"] == process && o["type"] == kind && o["f"] == f).count()
+        ops.iter()
+            .filter(|o| o["process"] == process && o["type"] == kind && o["f"] == f)
+            .count()
     };
-    assert!(count("nemesis", "ok", "kill") >= 1, "the broker was killed at least once");
-    assert_eq!(count("nemesis", "ok", "kill"), count("nemesis", "ok", "restart"));
-    assert!(count("nemesis", "ok", "pause") >= 1, "the broker was paused at least once");
-    assert_eq!(count("nemesis", "ok", "pause"), count("nemesis", "ok", "resume"));
-    assert!(count("harness", "info", "client_start") >= 3, "producer, consumer and final reader starts are recorded");
-    assert!(count("producer-1", "ok", "send") > 100, "sends were acknowledged");
+    assert!(
+        count("nemesis", "ok", "kill") >= 1,
+        "the broker was killed at least once"
+    );
+    assert_eq!(
+        count("nemesis", "ok", "kill"),
+        count("nemesis", "ok", "restart")
+    );
+    assert!(
+        count("nemesis", "ok", "pause") >= 1,
+        "the broker was paused at least once"
+    );
+    assert_eq!(
+        count("nemesis", "ok", "pause"),
+        count("nemesis", "ok", "resume")
+    );
+    assert!(
+        count("harness", "info", "client_start") >= 3,
+        "producer, consumer and final reader starts are recorded"
+    );
+    assert!(
+        count("producer-1", "ok", "send") > 100,
+        "sends were acknowledged"
+    );
     assert!(count("consumer-1", "ok", "poll") > 0, "the consumer read");
     assert_eq!(count("harness", "ok", "final_read"), 1);
     for (i, op) in ops.iter().enumerate() {
@@ -88,25 +129,45 @@ fn a_short_scenario_runs_end_to_end_and_is_valid() {
     }
 
     let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results.json")).expect("json");
+        serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results.json"))
+            .expect("json");
     assert_eq!(results["analysis"]["verdict"], "valid");
     let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
-    assert!(report.contains("<svg") && report.contains("kill n1"), "the plot shows the kill windows");
+    assert!(
+        report.contains("<svg") && report.contains("kill n1"),
+        "the plot shows the kill windows"
+    );
 
     // `kaos check` on the stored run reaches the same verdict.
-    let check = Command::new(kaos()).arg("check").arg(&run_dir).output().expect("kaos check");
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new(kaos())
+        .arg("check")
+        .arg(&run_dir)
+        .output()
+        .expect("kaos check");
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(String::from_utf8_lossy(&check.stdout).contains("verdict: VALID"));
 }
 
 #[test]
 fn an_impossible_expectation_exits_1() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let scenario = SHORT.replace("duration_s = 6", "duration_s = 3").replace("interval_s = 1.5", "interval_s = 60.0")
+    let scenario = SHORT
+        .replace("duration_s = 6", "duration_s = 3")
+        .replace("interval_s = 1.5", "interval_s = 60.0")
         + "\n[expect]\nacknowledged_min = 1000000000\n";
     let (out, _) = run(tmp.path(), &scenario);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("verdict: INVALID"), "{stdout}");
 }
 
@@ -116,24 +177,41 @@ fn usage_errors_exit_2_with_the_reason() {
     let (out, _) = run(tmp.path(), "name = \"x\"\nduration_s = 0\n");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("scenario") && stderr.contains("missing field"), "{stderr}");
+    assert!(
+        stderr.contains("scenario") && stderr.contains("missing field"),
+        "{stderr}"
+    );
 
-    let missing = Command::new(kaos()).args(["check", "/nonexistent/run"]).output().expect("kaos check");
+    let missing = Command::new(kaos())
+        .args(["check", "/nonexistent/run"])
+        .output()
+        .expect("kaos check");
     assert_eq!(missing.status.code(), Some(2));
 }
 
 #[test]
 fn check_reports_a_history_cut_mid_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (out, latest) = run(tmp.path(), &SHORT.replace("duration_s = 6", "duration_s = 2"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (out, latest) = run(
+        tmp.path(),
+        &SHORT.replace("duration_s = 6", "duration_s = 2"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run_dir = std::fs::canonicalize(&latest).expect("latest");
     // A harness killed mid-write leaves a partial last line.
     let history = run_dir.join("history.jsonl");
     let mut text = std::fs::read_to_string(&history).expect("history");
     text.push_str("{\"index\":999999,\"time_ns\":1,\"proc");
     std::fs::write(&history, text).expect("write");
-    let check = Command::new(kaos()).arg("check").arg(&run_dir).output().expect("kaos check");
+    let check = Command::new(kaos())
+        .arg("check")
+        .arg(&run_dir)
+        .output()
+        .expect("kaos check");
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert!(stdout.contains("truncated"), "{stdout}");
 }
@@ -142,7 +220,13 @@ fn check_reports_a_history_cut_mid_line() {
 fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             // Zombies have an empty cmdline; only live processes count.
@@ -180,7 +264,9 @@ fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
     let needle = tmp.path().display().to_string();
     loop {
         let history = store.join("latest/history.jsonl");
-        let sends = std::fs::read_to_string(&history).map(|t| t.matches("\"f\":\"send\"").count()).unwrap_or(0);
+        let sends = std::fs::read_to_string(&history)
+            .map(|t| t.matches("\"f\":\"send\"").count())
+            .unwrap_or(0);
         if sends > 50 {
             break;
         }
@@ -190,7 +276,10 @@ fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(processes_mentioning(&needle).len() >= 3, "broker, producer and consumer are running");
+    assert!(
+        processes_mentioning(&needle).len() >= 3,
+        "broker, producer and consumer are running"
+    );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -208,7 +297,11 @@ fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
     while !processes_mentioning(&needle).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(processes_mentioning(&needle), Vec::<(u32, String)>::new(), "orphans left behind");
+    assert_eq!(
+        processes_mentioning(&needle),
+        Vec::<(u32, String)>::new(),
+        "orphans left behind"
+    );
     // The history written so far is intact and checkable.
     let ops = history_ops(&std::fs::canonicalize(store.join("latest")).expect("latest"));
     assert!(ops.len() > 50);
@@ -219,17 +312,44 @@ fn check_reads_jepsen_kafka_histories() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/fixtures");
     // Jepsen histories have no final read, so a clean one cannot be proven valid: unknown, with
     // a note saying why.
-    let clean = Command::new(kaos()).args(["check", "--format", "jepsen"]).arg(fixtures.join("jepsen_clean.edn")).output().expect("kaos check");
+    let clean = Command::new(kaos())
+        .args(["check", "--format", "jepsen"])
+        .arg(fixtures.join("jepsen_clean.edn"))
+        .output()
+        .expect("kaos check");
     let stdout = String::from_utf8_lossy(&clean.stdout);
-    assert_eq!(clean.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&clean.stderr));
-    assert!(stdout.contains("verdict: UNKNOWN") && stdout.contains("Jepsen history"), "{stdout}");
-    let bad = Command::new(kaos()).args(["check", "--format", "jepsen"]).arg(fixtures.join("jepsen_anomalies.edn")).output().expect("kaos check");
+    assert_eq!(
+        clean.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(
+        stdout.contains("verdict: UNKNOWN") && stdout.contains("Jepsen history"),
+        "{stdout}"
+    );
+    let bad = Command::new(kaos())
+        .args(["check", "--format", "jepsen"])
+        .arg(fixtures.join("jepsen_anomalies.edn"))
+        .output()
+        .expect("kaos check");
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("verdict: INVALID") && stdout.contains("lost"), "{stdout}");
-    let malformed = Command::new(kaos()).args(["check", "--format", "jepsen"]).arg(fixtures.join("jepsen_malformed.edn")).output().expect("kaos check");
+    assert!(
+        stdout.contains("verdict: INVALID") && stdout.contains("lost"),
+        "{stdout}"
+    );
+    let malformed = Command::new(kaos())
+        .args(["check", "--format", "jepsen"])
+        .arg(fixtures.join("jepsen_malformed.edn"))
+        .output()
+        .expect("kaos check");
     assert_eq!(malformed.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&malformed.stderr).contains("line"), "{}", String::from_utf8_lossy(&malformed.stderr));
+    assert!(
+        String::from_utf8_lossy(&malformed.stderr).contains("line"),
+        "{}",
+        String::from_utf8_lossy(&malformed.stderr)
+    );
 }
 
 /// One broker and a sequence fault whose steps depend on their order: pause, kill the paused
@@ -298,15 +418,31 @@ fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_l
     let tmp = tempfile::tempdir().expect("tempdir");
     let (out, latest) = run(tmp.path(), SEQUENCE);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let needle = tmp.path().display().to_string();
-    assert_eq!(processes_mentioning(&needle), Vec::<(u32, String)>::new(), "no process outlives the run");
+    assert_eq!(
+        processes_mentioning(&needle),
+        Vec::<(u32, String)>::new(),
+        "no process outlives the run"
+    );
     let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
-    let nemesis: Vec<&serde_json::Value> = ops.iter().filter(|o| o["process"] == "nemesis").collect();
+    let nemesis: Vec<&serde_json::Value> =
+        ops.iter().filter(|o| o["process"] == "nemesis").collect();
     let completions: Vec<(String, String, u64)> = nemesis
         .iter()
         .filter(|o| o["type"] != "invoke" && o["f"] != "sequence")
-        .map(|o| (o["f"].as_str().unwrap_or("").to_owned(), o["type"].as_str().unwrap_or("").to_owned(), o["value"]["step"].as_u64().unwrap_or(0)))
+        .map(|o| {
+            (
+                o["f"].as_str().unwrap_or("").to_owned(),
+                o["type"].as_str().unwrap_or("").to_owned(),
+                o["value"]["step"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     let expected: Vec<(String, String, u64)> = [
         ("pause", "ok", 1),
@@ -323,22 +459,58 @@ fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_l
     .map(|(f, t, k)| (f.to_string(), t.to_string(), *k))
     .collect();
     assert_eq!(completions, expected, "{nemesis:#?}");
-    assert_eq!(nemesis.iter().filter(|o| o["f"] == "sequence").count(), 2, "one sequence: its invoke and its ok");
-    assert!(nemesis.iter().all(|o| o["f"] == "sequence" || o["value"]["node"] == "n1" || o["type"] == "invoke"), "every step hit n1");
-    let value = |f: &str, step: u64| nemesis.iter().find(|o| o["f"] == f && o["type"] == "ok" && o["value"]["step"] == step).map(|o| o["value"].clone()).expect("op");
+    assert_eq!(
+        nemesis.iter().filter(|o| o["f"] == "sequence").count(),
+        2,
+        "one sequence: its invoke and its ok"
+    );
+    assert!(
+        nemesis
+            .iter()
+            .all(|o| o["f"] == "sequence" || o["value"]["node"] == "n1" || o["type"] == "invoke"),
+        "every step hit n1"
+    );
+    let value = |f: &str, step: u64| {
+        nemesis
+            .iter()
+            .find(|o| o["f"] == f && o["type"] == "ok" && o["value"]["step"] == step)
+            .map(|o| o["value"].clone())
+            .expect("op")
+    };
     // The restarted broker is a new process, answered (the restart waits for it), and is the one
     // paused next.
     let killed_pid = value("kill", 3)["pid"].clone();
     let restarted_pid = value("restart", 4)["pid"].clone();
     assert_ne!(killed_pid, restarted_pid);
     assert_eq!(value("pause", 7)["pid"], restarted_pid);
-    let fail = nemesis.iter().find(|o| o["f"] == "resume" && o["type"] == "fail").expect("refused resume");
-    assert!(fail["error"].as_str().is_some_and(|e| e.contains("not paused")), "{fail}");
-    // The broker served acks=all writes after its restart.
-    let restart_index = nemesis.iter().find(|o| o["f"] == "restart" && o["type"] == "ok").and_then(|o| o["index"].as_u64()).expect("restart");
-    let heal_index = ops.iter().find(|o| o["process"] == "harness" && o["f"] == "heal").and_then(|o| o["index"].as_u64()).expect("heal");
+    let fail = nemesis
+        .iter()
+        .find(|o| o["f"] == "resume" && o["type"] == "fail")
+        .expect("refused resume");
     assert!(
-        ops.iter().any(|o| o["process"] == "producer-1" && o["type"] == "ok" && o["f"] == "send" && o["index"].as_u64().is_some_and(|i| i > restart_index && i < heal_index)),
+        fail["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not paused")),
+        "{fail}"
+    );
+    // The broker served acks=all writes after its restart.
+    let restart_index = nemesis
+        .iter()
+        .find(|o| o["f"] == "restart" && o["type"] == "ok")
+        .and_then(|o| o["index"].as_u64())
+        .expect("restart");
+    let heal_index = ops
+        .iter()
+        .find(|o| o["process"] == "harness" && o["f"] == "heal")
+        .and_then(|o| o["index"].as_u64())
+        .expect("heal");
+    assert!(
+        ops.iter().any(|o| o["process"] == "producer-1"
+            && o["type"] == "ok"
+            && o["f"] == "send"
+            && o["index"]
+                .as_u64()
+                .is_some_and(|i| i > restart_index && i < heal_index)),
         "acknowledged sends after the restart"
     );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
@@ -387,19 +559,55 @@ fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_o
     let tmp = tempfile::tempdir().expect("tempdir");
     let (out, latest) = run(tmp.path(), SEQUENCE_NET);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
     let nemesis: Vec<(String, String, u64, serde_json::Value)> = ops
         .iter()
         .filter(|o| o["process"] == "nemesis" && o["type"] != "invoke" && o["f"] != "sequence")
-        .map(|o| (o["f"].as_str().unwrap_or("").to_owned(), o["type"].as_str().unwrap_or("").to_owned(), o["value"]["step"].as_u64().unwrap_or(0), o["value"]["node"].clone()))
+        .map(|o| {
+            (
+                o["f"].as_str().unwrap_or("").to_owned(),
+                o["type"].as_str().unwrap_or("").to_owned(),
+                o["value"]["step"].as_u64().unwrap_or(0),
+                o["value"]["node"].clone(),
+            )
+        })
         .collect();
-    let steps: Vec<(&str, &str, u64)> = nemesis.iter().map(|(f, t, k, _)| (f.as_str(), t.as_str(), *k)).collect();
-    assert_eq!(steps, vec![("isolate", "ok", 1), ("heal", "ok", 3), ("isolate", "ok", 4), ("heal", "ok", 0)], "{nemesis:?}");
+    let steps: Vec<(&str, &str, u64)> = nemesis
+        .iter()
+        .map(|(f, t, k, _)| (f.as_str(), t.as_str(), *k))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("isolate", "ok", 1),
+            ("heal", "ok", 3),
+            ("isolate", "ok", 4),
+            ("heal", "ok", 0)
+        ],
+        "{nemesis:?}"
+    );
     assert_eq!(nemesis[2].3, "n2");
-    let isolate = ops.iter().find(|o| o["f"] == "isolate" && o["type"] == "ok").expect("isolate");
+    let isolate = ops
+        .iter()
+        .find(|o| o["f"] == "isolate" && o["type"] == "ok")
+        .expect("isolate");
     let sides = &isolate["value"]["sides"];
-    assert_eq!(sides[0].as_array().map(Vec::len), Some(1), "the target alone on one side: {sides}");
-    assert!(sides[1].as_array().is_some_and(|s| s.iter().any(|n| n == "clients")), "{sides}");
+    assert_eq!(
+        sides[0].as_array().map(Vec::len),
+        Some(1),
+        "the target alone on one side: {sides}"
+    );
+    assert!(
+        sides[1]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|n| n == "clients")),
+        "{sides}"
+    );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
 }

@@ -60,10 +60,18 @@ fn every_scenario_file_in_the_library_loads() {
                 .expect("kaos run");
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
-            assert!(stderr.contains("duration_s must be between"), "{}: {stderr}", path.display());
+            assert!(
+                stderr.contains("duration_s must be between"),
+                "{}: {stderr}",
+                path.display()
+            );
         }
     }
-    assert_eq!(count, RUNNABLE.len(), "every scenario of the library is run below");
+    assert_eq!(
+        count,
+        RUNNABLE.len(),
+        "every scenario of the library is run below"
+    );
 }
 
 #[test]
@@ -72,7 +80,11 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     let dir = tmp.path().join("library");
     std::fs::create_dir(&dir).expect("mkdir");
     for name in RUNNABLE {
-        std::fs::copy(library().join(format!("{name}.toml")), dir.join(format!("{name}.toml"))).expect("copy scenario");
+        std::fs::copy(
+            library().join(format!("{name}.toml")),
+            dir.join(format!("{name}.toml")),
+        )
+        .expect("copy scenario");
     }
     let out = Command::new(kaos())
         .args(["run", "--all", "--duration-s", "14", "--store"])
@@ -84,45 +96,123 @@ fn the_runnable_scenarios_reproduce_their_claims() {
         .output()
         .expect("kaos run --all");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.matches("verdict: VALID").count(), RUNNABLE.len(), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("verdict: VALID").count(),
+        RUNNABLE.len(),
+        "{stdout}"
+    );
     // The bad configuration did lose acknowledged messages; the good one did not.
-    let flush_none = stdout.split("scenario: ").find(|s| s.starts_with("power-loss-flush-none")).expect("flush none ran");
+    let flush_none = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("power-loss-flush-none"))
+        .expect("flush none ran");
     assert!(flush_none.contains("× lost (required)"), "{flush_none}");
-    let flush_every = stdout.split("scenario: ").find(|s| s.starts_with("power-loss-flush-every-message")).expect("flush every ran");
+    let flush_every = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("power-loss-flush-every-message"))
+        .expect("flush every ran");
     assert!(!flush_every.contains("× lost"), "{flush_every}");
-    let drop = stdout.split("scenario: ").find(|s| s.starts_with("buffer-full-drop")).expect("drop ran");
+    let drop = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("buffer-full-drop"))
+        .expect("drop ran");
     assert!(drop.contains("× producer_loss (required)"), "{drop}");
-    let block = stdout.split("scenario: ").find(|s| s.starts_with("buffer-full-block")).expect("block ran");
+    let block = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("buffer-full-block"))
+        .expect("block ran");
     assert!(!block.contains("× producer_loss"), "{block}");
-    let killed_async = stdout.split("scenario: ").find(|s| s.starts_with("producer-kill-async")).expect("async ran");
-    assert!(killed_async.contains("× producer_loss (required)"), "{killed_async}");
-    let killed_outbox = stdout.split("scenario: ").find(|s| s.starts_with("producer-kill-outbox")).expect("outbox ran");
-    assert!(!killed_outbox.contains("× producer_loss"), "{killed_outbox}");
-    let acks_1 = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-acks-1")).expect("acks=1 ran");
+    let killed_async = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("producer-kill-async"))
+        .expect("async ran");
+    assert!(
+        killed_async.contains("× producer_loss (required)"),
+        "{killed_async}"
+    );
+    let killed_outbox = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("producer-kill-outbox"))
+        .expect("outbox ran");
+    assert!(
+        !killed_outbox.contains("× producer_loss"),
+        "{killed_outbox}"
+    );
+    let acks_1 = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("leader-kill-acks-1"))
+        .expect("acks=1 ran");
     assert!(acks_1.contains("× lost (required)"), "{acks_1}");
-    let acks_all = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-acks-all")).expect("acks=all ran");
+    let acks_all = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("leader-kill-acks-all"))
+        .expect("acks=all ran");
     assert!(!acks_all.contains("× lost"), "{acks_all}");
-    let reset_0 = stdout.split("scenario: ").find(|s| s.starts_with("reset-acks-0")).expect("reset acks=0 ran");
+    let reset_0 = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("reset-acks-0"))
+        .expect("reset acks=0 ran");
     assert!(reset_0.contains("× lost (required)"), "{reset_0}");
-    let reset_all = stdout.split("scenario: ").find(|s| s.starts_with("reset-acks-all")).expect("reset acks=all ran");
+    let reset_all = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("reset-acks-all"))
+        .expect("reset acks=all ran");
     assert!(!reset_all.contains("× lost"), "{reset_all}");
-    let partition = stdout.split("scenario: ").find(|s| s.starts_with("partition-leader-acks-all")).expect("partition ran");
+    let partition = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("partition-leader-acks-all"))
+        .expect("partition ran");
     assert!(!partition.contains("× lost"), "{partition}");
-    let split = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-1")).expect("split ran");
+    let split = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("partition-halves-acks-1"))
+        .expect("split ran");
     assert!(split.contains("× lost (required)"), "{split}");
-    let split_all = stdout.split("scenario: ").find(|s| s.starts_with("partition-halves-acks-all")).expect("split acks=all ran");
+    let split_all = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("partition-halves-acks-all"))
+        .expect("split acks=all ran");
     assert!(!split_all.contains("× lost"), "{split_all}");
-    let idempotent = stdout.split("scenario: ").find(|s| s.starts_with("leader-kill-idempotent")).expect("idempotent ran");
-    assert!(!idempotent.contains("× lost") && !idempotent.contains("× duplicates"), "{idempotent}");
-    let hw_restart = stdout.split("scenario: ").find(|s| s.starts_with("truncation-hw-follower-restart")).expect("hw restart ran");
+    let idempotent = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("leader-kill-idempotent"))
+        .expect("idempotent ran");
+    assert!(
+        !idempotent.contains("× lost") && !idempotent.contains("× duplicates"),
+        "{idempotent}"
+    );
+    let hw_restart = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("truncation-hw-follower-restart"))
+        .expect("hw restart ran");
     assert!(hw_restart.contains("× lost (required)"), "{hw_restart}");
-    let epoch_restart = stdout.split("scenario: ").find(|s| s.starts_with("truncation-leader-epoch-follower-restart")).expect("epoch restart ran");
+    let epoch_restart = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("truncation-leader-epoch-follower-restart"))
+        .expect("epoch restart ran");
     assert!(!epoch_restart.contains("× lost"), "{epoch_restart}");
-    let hw_power = stdout.split("scenario: ").find(|s| s.starts_with("truncation-hw-power-loss")).expect("hw power loss ran");
-    assert!(hw_power.contains("× replica_divergence (required)"), "{hw_power}");
-    let epoch_power = stdout.split("scenario: ").find(|s| s.starts_with("truncation-leader-epoch-power-loss")).expect("epoch power loss ran");
-    assert!(!epoch_power.contains("× replica_divergence"), "{epoch_power}");
+    let hw_power = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("truncation-hw-power-loss"))
+        .expect("hw power loss ran");
+    assert!(
+        hw_power.contains("× replica_divergence (required)"),
+        "{hw_power}"
+    );
+    let epoch_power = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("truncation-leader-epoch-power-loss"))
+        .expect("epoch power loss ran");
+    assert!(
+        !epoch_power.contains("× replica_divergence"),
+        "{epoch_power}"
+    );
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

@@ -6,8 +6,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, UNIX_EPOCH};
 use std::time::Instant;
+use std::time::{Duration, UNIX_EPOCH};
 
 fn main() {
     let messages: u64 = std::env::var("KAOS_BENCH_MESSAGES")
@@ -33,7 +33,10 @@ fn main() {
     );
 
     let plots_json = serde_json::to_string(&plots).expect("plots serialise");
-    println!("plots in results.json: {:.1} KB", plots_json.len() as f64 / 1e3);
+    println!(
+        "plots in results.json: {:.1} KB",
+        plots_json.len() as f64 / 1e3
+    );
 
     // The text path (`write_results` without plots, or `from_history_text`): parse cost per line.
     let text_messages = (messages / 10).max(1);
@@ -84,7 +87,8 @@ fn main() {
     let t = Instant::now();
     results::write_results(&dir, &summary).expect("written");
     let written = t.elapsed();
-    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    let size =
+        |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
     println!(
         "write_results (results.json + report.html): {:.0} ms; results.json {:.2} MB, report.html {:.2} MB",
         written.as_secs_f64() * 1000.0,
@@ -101,7 +105,8 @@ fn main() {
         })
         .collect();
     let t = Instant::now();
-    let comparison = results::write_comparison(&store.path().join("matrix"), &rows).expect("comparison");
+    let comparison =
+        results::write_comparison(&store.path().join("matrix"), &rows).expect("comparison");
     println!(
         "comparison.html (12 configurations): {:.0} ms, {:.2} MB",
         t.elapsed().as_secs_f64() * 1000.0,
@@ -109,7 +114,11 @@ fn main() {
     );
     let t = Instant::now();
     let index = results::write_index(store.path()).expect("index");
-    println!("index.html: {:.0} ms, {:.3} MB", t.elapsed().as_secs_f64() * 1000.0, size(index));
+    println!(
+        "index.html: {:.0} ms, {:.3} MB",
+        t.elapsed().as_secs_f64() * 1000.0,
+        size(index)
+    );
     if let Some(out) = std::env::var_os("KAOS_BENCH_KEEP") {
         std::fs::copy(dir.report_path(), out).expect("keeping the report");
     }

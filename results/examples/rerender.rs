@@ -11,7 +11,8 @@ fn main() {
     let dir = results::RunDir::open(std::path::Path::new(&run)).expect("a run directory");
     let mut summary = results::read_results(&dir).expect("a readable results.json");
     if summary.plots.is_empty() {
-        summary.plots = results::plots_from_history_file(&dir.history_path()).expect("a readable history");
+        summary.plots =
+            results::plots_from_history_file(&dir.history_path()).expect("a readable history");
     }
     std::fs::write(&out, results::render_report(&summary)).expect("writing the report");
     println!("{}", std::path::Path::new(&out).display());

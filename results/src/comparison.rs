@@ -40,8 +40,17 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
         .map(|r| r.summary.scenario_name.clone())
         .unwrap_or_default();
     let mut html = page::head(&format!("kaos: comparison {scenario}"));
-    let count = |v: Verdict| shown.iter().filter(|r| r.summary.analysis.verdict == v).count();
-    let (valid, invalid, unknown) = (count(Verdict::Valid), count(Verdict::Invalid), count(Verdict::Unknown));
+    let count = |v: Verdict| {
+        shown
+            .iter()
+            .filter(|r| r.summary.analysis.verdict == v)
+            .count()
+    };
+    let (valid, invalid, unknown) = (
+        count(Verdict::Valid),
+        count(Verdict::Invalid),
+        count(Verdict::Unknown),
+    );
     let overall = if invalid > 0 {
         Verdict::Invalid
     } else if unknown > 0 {
@@ -99,7 +108,11 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
         }
         let expect = &row.summary.analysis.expect;
         let cell = |n: u64, allowance: checkers::Allowance| {
-            let class = if n > 0 && allowance == checkers::Allowance::Forbidden { " bad" } else { "" };
+            let class = if n > 0 && allowance == checkers::Allowance::Forbidden {
+                " bad"
+            } else {
+                ""
+            };
             format!("<td class=\"num{class}\">{n}</td>")
         };
         let _ = writeln!(
@@ -115,7 +128,11 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
     }
     html.push_str("</tbody>\n</table></div>\n");
     if rows.len() > shown.len() {
-        let _ = writeln!(html, "<p class=\"more\">{} more configurations not shown.</p>", rows.len() - shown.len());
+        let _ = writeln!(
+            html,
+            "<p class=\"more\">{} more configurations not shown.</p>",
+            rows.len() - shown.len()
+        );
     }
     html.push_str("<p class=\"caption\">Green rows held the scenario's expectation (valid), red rows broke it (invalid), grey rows are unknown. \
                    Acknowledged loss: acknowledged sends absent from the final read. Producer-side loss: sends never acknowledged and absent from the final read, plus messages the application accepted that were never written. \

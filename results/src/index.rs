@@ -159,12 +159,21 @@ fn read_outcome(path: &Path) -> RunOutcome {
     };
     match serde_json::from_str::<Stored>(&text) {
         Ok(stored) => {
-            let count = |key: &str| stored.analysis.counts.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let count = |key: &str| {
+                stored
+                    .analysis
+                    .counts
+                    .get(key)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            };
             let mut summary: Vec<String> = stored
                 .analysis
                 .anomalies
                 .iter()
-                .filter(|a| a.get("allowance").and_then(serde_json::Value::as_str) == Some("forbidden"))
+                .filter(|a| {
+                    a.get("allowance").and_then(serde_json::Value::as_str) == Some("forbidden")
+                })
                 .filter_map(|a| {
                     Some(format!(
                         "{} {}",
@@ -205,11 +214,21 @@ pub fn render_index(scenarios: &[Vec<RunEntry>], comparisons: &[String]) -> Stri
     let failing: Vec<&str> = scenarios
         .iter()
         .filter(|runs| {
-            matches!(runs[0].outcome, RunOutcome::Complete { verdict: Verdict::Invalid, .. })
+            matches!(
+                runs[0].outcome,
+                RunOutcome::Complete {
+                    verdict: Verdict::Invalid,
+                    ..
+                }
+            )
         })
         .map(|runs| runs[0].scenario.as_str())
         .collect();
-    let banner = if failing.is_empty() { "verdict-valid" } else { "verdict-invalid" };
+    let banner = if failing.is_empty() {
+        "verdict-valid"
+    } else {
+        "verdict-invalid"
+    };
     let _ = write!(
         html,
         "<header class=\"banner {banner}\" id=\"verdict\">\n<h1>kaos runs</h1>\n<p>{total} run{} of {} scenario{} · latest run invalid: {}</p>\n</header>\n",
@@ -267,7 +286,15 @@ pub fn render_index(scenarios: &[Vec<RunEntry>], comparisons: &[String]) -> Stri
                 escape(&run.name)
             };
             match &run.outcome {
-                RunOutcome::Complete { verdict, duration_s, acknowledged, lost, duplicates, summary, .. } => {
+                RunOutcome::Complete {
+                    verdict,
+                    duration_s,
+                    acknowledged,
+                    lost,
+                    duplicates,
+                    summary,
+                    ..
+                } => {
                     let _ = writeln!(
                         html,
                         "<tr class=\"run row-{v}\"><td>{name}</td><td><span class=\"pill verdict-{v}\">{v}</span></td><td class=\"num\">{duration_s:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
@@ -309,9 +336,18 @@ fn trend(runs: &[RunEntry]) -> String {
         let title = format!("{}: {v}", run.name);
         if run.path.join("report.html").is_file() {
             let href = relative_href(&format!("{}/{}/report.html", run.scenario, run.name));
-            let _ = write!(out, "<a class=\"verdict-{v}\" href=\"{}\" title=\"{}\"></a>", escape(&href), escape(&title));
+            let _ = write!(
+                out,
+                "<a class=\"verdict-{v}\" href=\"{}\" title=\"{}\"></a>",
+                escape(&href),
+                escape(&title)
+            );
         } else {
-            let _ = write!(out, "<span class=\"verdict-{v}\" title=\"{}\"></span>", escape(&title));
+            let _ = write!(
+                out,
+                "<span class=\"verdict-{v}\" title=\"{}\"></span>",
+                escape(&title)
+            );
         }
     }
     out.push_str("</span>");
@@ -321,7 +357,13 @@ fn trend(runs: &[RunEntry]) -> String {
 /// A scenario name as a fragment id: letters, digits, `-` and `_` kept, the rest `_`.
 fn anchor(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -331,11 +373,21 @@ mod tests {
 
     #[test]
     fn suffixes_sort_numerically() {
-        let mut names = vec!["20261127T104343.123Z-10", "20261127T104343.123Z", "20261127T104343.123Z-2", "20261128T000000.000Z"];
+        let mut names = vec![
+            "20261127T104343.123Z-10",
+            "20261127T104343.123Z",
+            "20261127T104343.123Z-2",
+            "20261128T000000.000Z",
+        ];
         names.sort_by_key(|n| run_order_key(n));
         assert_eq!(
             names,
-            ["20261127T104343.123Z", "20261127T104343.123Z-2", "20261127T104343.123Z-10", "20261128T000000.000Z"]
+            [
+                "20261127T104343.123Z",
+                "20261127T104343.123Z-2",
+                "20261127T104343.123Z-10",
+                "20261128T000000.000Z"
+            ]
         );
     }
 }

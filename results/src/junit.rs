@@ -40,7 +40,13 @@ impl JunitCase {
         };
         let mut details = String::new();
         for anomaly in analysis.forbidden() {
-            let _ = writeln!(details, "{} {}: {}", anomaly.count, anomaly.kind.as_str(), anomaly.kind.description());
+            let _ = writeln!(
+                details,
+                "{} {}: {}",
+                anomaly.count,
+                anomaly.kind.as_str(),
+                anomaly.kind.description()
+            );
             if let Some(case) = anomaly.cases.first() {
                 let _ = writeln!(details, "  e.g. message {}: {}", case.id, case.cause);
             }
@@ -75,8 +81,14 @@ pub fn write_junit(path: &Path, suite: &str, cases: &[JunitCase]) -> Result<(), 
 
 /// The XML text.
 pub fn render_junit(suite: &str, cases: &[JunitCase]) -> String {
-    let failures = cases.iter().filter(|c| c.verdict == Verdict::Invalid).count();
-    let errors = cases.iter().filter(|c| c.verdict == Verdict::Unknown).count();
+    let failures = cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Invalid)
+        .count();
+    let errors = cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Unknown)
+        .count();
     let time_s: f64 = cases.iter().map(|c| c.time_s.max(0.0)).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let counts = format!(
@@ -101,7 +113,11 @@ pub fn render_junit(suite: &str, cases: &[JunitCase]) -> String {
             Verdict::Invalid => "failure",
             Verdict::Unknown => "error",
         };
-        let message: String = case.message.chars().take(limits::JUNIT_MESSAGE_CHARS_MAX).collect();
+        let message: String = case
+            .message
+            .chars()
+            .take(limits::JUNIT_MESSAGE_CHARS_MAX)
+            .collect();
         let _ = write!(
             xml,
             ">\n      <{element} message=\"{}\" type=\"{}\">{}</{element}>\n    </testcase>\n",
@@ -140,6 +156,9 @@ mod tests {
 
     #[test]
     fn escapes_and_drops_invalid_characters() {
-        assert_eq!(xml_escape("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}");
+        assert_eq!(
+            xml_escape("a<b>&\"'\u{1}"),
+            "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}"
+        );
     }
 }

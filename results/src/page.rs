@@ -166,7 +166,11 @@ pub(crate) fn relative_path(from: &Path, target: &Path) -> String {
     let target: Vec<_> = target.components().collect();
     let common = from.iter().zip(&target).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
-    parts.extend(target[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        target[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     if parts.is_empty() {
         ".".to_owned()
     } else {
@@ -189,7 +193,10 @@ mod tests {
     #[test]
     fn links_stay_relative() {
         assert_eq!(relative_href("nodes/n1.log"), "nodes/n1.log");
-        assert_eq!(relative_href("javascript:alert(1)"), "./javascript:alert(1)");
+        assert_eq!(
+            relative_href("javascript:alert(1)"),
+            "./javascript:alert(1)"
+        );
         assert_eq!(relative_href("/etc/passwd"), "./etc/passwd");
         assert_eq!(relative_href("clients/p 1#x.log"), "clients/p%201%23x.log");
     }
@@ -197,8 +204,14 @@ mod tests {
     #[test]
     fn relative_paths() {
         let base = Path::new("/nonexistent-kaos/a/b");
-        assert_eq!(relative_path(base, Path::new("/nonexistent-kaos/a/b/c/r.html")), "c/r.html");
-        assert_eq!(relative_path(base, Path::new("/nonexistent-kaos/a/x/r.html")), "../x/r.html");
+        assert_eq!(
+            relative_path(base, Path::new("/nonexistent-kaos/a/b/c/r.html")),
+            "c/r.html"
+        );
+        assert_eq!(
+            relative_path(base, Path::new("/nonexistent-kaos/a/x/r.html")),
+            "../x/r.html"
+        );
         assert_eq!(relative_path(base, base), ".");
     }
 }

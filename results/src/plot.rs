@@ -141,13 +141,21 @@ pub(crate) fn fmt_num(v: f64) -> String {
 fn or_note(drawn: Result<(), String>, svg: String) -> String {
     match drawn {
         Ok(()) => svg,
-        Err(e) => format!("<p class=\"plot-error\">plot unavailable: {}</p>", escape(&e)),
+        Err(e) => format!(
+            "<p class=\"plot-error\">plot unavailable: {}</p>",
+            escape(&e)
+        ),
     }
 }
 
 /// An inline `<svg>` of the lines over `[0, duration_s]`, fault windows shaded behind them.
 /// On a drawing error, a short HTML note instead (the page is still written).
-pub(crate) fn time_svg(y_desc: &str, lines: &[Line], faults: &[FaultWindow], duration_s: f64) -> String {
+pub(crate) fn time_svg(
+    y_desc: &str,
+    lines: &[Line],
+    faults: &[FaultWindow],
+    duration_s: f64,
+) -> String {
     let mut svg = String::new();
     let drawn = draw_time(&mut svg, y_desc, lines, faults, duration_s);
     or_note(drawn, svg)
@@ -210,7 +218,10 @@ fn draw_time(
             let series = if segment.len() == 1 {
                 chart.draw_series(std::iter::once(Circle::new(segment[0], 2, color.filled())))
             } else {
-                chart.draw_series(std::iter::once(PathElement::new(segment, color.stroke_width(2))))
+                chart.draw_series(std::iter::once(PathElement::new(
+                    segment,
+                    color.stroke_width(2),
+                )))
             }
             .map_err(|e| e.to_string())?;
             if !labelled {
@@ -275,12 +286,20 @@ fn shade_faults(
 /// The shaded spans of the fault windows: each window on its own while there are at most
 /// `limits::PLOT_FAULTS_MAX`; beyond that, overlapping and nearby windows merged (the gap allowed
 /// doubling) until at most that many spans remain, so that every fault stays shaded.
-pub(crate) fn fault_spans(faults: &[FaultWindow], duration_s: f64, x_end: f64, sliver: f64) -> Vec<(f64, f64)> {
+pub(crate) fn fault_spans(
+    faults: &[FaultWindow],
+    duration_s: f64,
+    x_end: f64,
+    sliver: f64,
+) -> Vec<(f64, f64)> {
     let mut spans: Vec<(f64, f64)> = faults
         .iter()
         .map(|f| {
             let start = f.start_s.clamp(0.0, x_end);
-            (start, f.end_or(duration_s).clamp(start, x_end).max(start + sliver))
+            (
+                start,
+                f.end_or(duration_s).clamp(start, x_end).max(start + sliver),
+            )
         })
         .collect();
     if spans.len() <= limits::PLOT_FAULTS_MAX {
@@ -318,7 +337,10 @@ fn draw_histogram(svg: &mut String, bins: &[HistogramBin]) -> Result<(), String>
     let x0 = lg(first.low_ms).floor();
     let x1 = lg(last.high_ms).ceil().max(x0 + 1.0);
     let total: u64 = bins.iter().map(|b| b.count).sum();
-    let y_max = bins.iter().map(|b| b.count as f64 / total.max(1) as f64 * 100.0).fold(0.0, f64::max);
+    let y_max = bins
+        .iter()
+        .map(|b| b.count as f64 / total.max(1) as f64 * 100.0)
+        .fold(0.0, f64::max);
     let root = SVGBackend::with_string(svg, (limits::PLOT_WIDTH_PX, limits::PLOT_HEIGHT_PX))
         .into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -350,7 +372,10 @@ fn draw_histogram(svg: &mut String, bins: &[HistogramBin]) -> Result<(), String>
     chart
         .draw_series(bins.iter().filter(|b| b.count > 0).map(|b| {
             Rectangle::new(
-                [(lg(b.low_ms), 0.0), (lg(b.high_ms), b.count as f64 / total as f64 * 100.0)],
+                [
+                    (lg(b.low_ms), 0.0),
+                    (lg(b.high_ms), b.count as f64 / total as f64 * 100.0),
+                ],
                 BLUE.mix(0.8).filled(),
             )
         }))
@@ -375,10 +400,15 @@ pub(crate) fn scatter_svg(x_desc: &str, y_desc: &str, points: &[ScatterPoint]) -
     or_note(drawn, svg)
 }
 
-fn draw_scatter(svg: &mut String, x_desc: &str, y_desc: &str, points: &[ScatterPoint]) -> Result<(), String> {
-    let (x_min, x_max) = points
-        .iter()
-        .fold((f64::INFINITY, 0f64), |(lo, hi), p| (lo.min(p.x), hi.max(p.x)));
+fn draw_scatter(
+    svg: &mut String,
+    x_desc: &str,
+    y_desc: &str,
+    points: &[ScatterPoint],
+) -> Result<(), String> {
+    let (x_min, x_max) = points.iter().fold((f64::INFINITY, 0f64), |(lo, hi), p| {
+        (lo.min(p.x), hi.max(p.x))
+    });
     let x_min = if x_min.is_finite() { x_min } else { 0.0 };
     // Zoom on the configurations (throughputs are often close), centred, with a margin.
     let span = (x_max - x_min).max(x_max * 0.02).max(1e-6);
@@ -418,7 +448,11 @@ fn draw_scatter(svg: &mut String, x_desc: &str, y_desc: &str, points: &[ScatterP
             .draw_series(std::iter::once(
                 EmptyElement::at((p.x, p.y))
                     + Circle::new((0, 0), 6, color.filled())
-                    + Text::new(format!("{}", i + 1), (9, -16), ("sans-serif", 14).into_font().color(&BLACK)),
+                    + Text::new(
+                        format!("{}", i + 1),
+                        (9, -16),
+                        ("sans-serif", 14).into_font().color(&BLACK),
+                    ),
             ))
             .map_err(|e| e.to_string())?;
     }
@@ -510,7 +544,10 @@ pub(crate) fn timeline_svg(
         let y = top + i as f64 * row_h;
         let bar_y = y + (row_h - bar_h) / 2.0;
         if i % 2 == 1 {
-            let _ = writeln!(svg, "<rect x=\"0\" y=\"{y}\" width=\"{width}\" height=\"{row_h}\" fill=\"#fafafa\"/>");
+            let _ = writeln!(
+                svg,
+                "<rect x=\"0\" y=\"{y}\" width=\"{width}\" height=\"{row_h}\" fill=\"#fafafa\"/>"
+            );
         }
         let kind = if row.is_node { "node" } else { "client" };
         let label = format!(
@@ -521,7 +558,10 @@ pub(crate) fn timeline_svg(
         );
         // The row's name links to its log: the log whose file is named after it.
         let log = logs.iter().find(|(_, path)| {
-            std::path::Path::new(path).file_stem().and_then(|s| s.to_str()) == Some(row.name)
+            std::path::Path::new(path)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                == Some(row.name)
         });
         match log {
             Some((_, path)) => {
@@ -536,7 +576,10 @@ pub(crate) fn timeline_svg(
         }
         let (x0, x1) = (x(row.from_s), x(row.to_s).max(x(row.from_s) + 1.0));
         let title = match &row.ended {
-            Some(status) => format!("{}: {:.2} s to {:.2} s, {status}", row.name, row.from_s, row.to_s),
+            Some(status) => format!(
+                "{}: {:.2} s to {:.2} s, {status}",
+                row.name, row.from_s, row.to_s
+            ),
             None => format!("{}: up from {:.2} s", row.name, row.from_s),
         };
         let _ = writeln!(
@@ -555,12 +598,18 @@ pub(crate) fn timeline_svg(
             let end = if row.is_node {
                 f.end_or(duration_s)
             } else {
-                f.end_or(duration_s).min(row.to_s.max(f.start_s + x_end / 200.0))
+                f.end_or(duration_s)
+                    .min(row.to_s.max(f.start_s + x_end / 200.0))
             };
             let title = match f.end_s {
-                Some(e) if e > f.start_s => format!("{} {}: {:.2} s to {e:.2} s", f.kind, row.name, f.start_s),
+                Some(e) if e > f.start_s => {
+                    format!("{} {}: {:.2} s to {e:.2} s", f.kind, row.name, f.start_s)
+                }
                 Some(_) => format!("{} {} at {:.2} s", f.kind, row.name, f.start_s),
-                None => format!("{} {} from {:.2} s, never recovered", f.kind, row.name, f.start_s),
+                None => format!(
+                    "{} {} from {:.2} s, never recovered",
+                    f.kind, row.name, f.start_s
+                ),
             };
             if end > f.start_s {
                 let (fx0, fx1) = (x(f.start_s), x(end));
@@ -595,7 +644,11 @@ pub(crate) fn timeline_svg(
         }
     }
     // Axis with ticks.
-    let _ = writeln!(svg, "<line x1=\"{left}\" y1=\"{axis_y}\" x2=\"{:.1}\" y2=\"{axis_y}\" stroke=\"#999\"/>", left + plot_w);
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{axis_y}\" x2=\"{:.1}\" y2=\"{axis_y}\" stroke=\"#999\"/>",
+        left + plot_w
+    );
     let step = nice_step(x_end / 10.0);
     let mut t = 0.0;
     while t <= x_end + 1e-9 {

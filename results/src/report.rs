@@ -74,7 +74,11 @@ fn banner(html: &mut String, summary: &RunSummary) {
         page::verdict_class(analysis.verdict),
         escape(&headline(analysis)),
         escape(&summary.scenario_name),
-        escape(if summary.started_at.is_empty() { "(unknown)" } else { &summary.started_at }),
+        escape(if summary.started_at.is_empty() {
+            "(unknown)"
+        } else {
+            &summary.started_at
+        }),
         summary.duration_s,
         summary.seed
     );
@@ -102,19 +106,36 @@ fn figures_section(html: &mut String, summary: &RunSummary) {
         );
     };
     card(plot::fmt_count(f.acknowledged), "acknowledged sends", "");
-    card(plot::fmt_count(f.lost), "acknowledged, lost", class(f.lost, expect.lost));
+    card(
+        plot::fmt_count(f.lost),
+        "acknowledged, lost",
+        class(f.lost, expect.lost),
+    );
     card(
         plot::fmt_count(f.unacknowledged_absent),
         "never acknowledged, absent (producer-side loss)",
         class(f.unacknowledged_absent, expect.unacknowledged_absent),
     );
-    card(plot::fmt_count(f.duplicates), "duplicated ids", class(f.duplicates, expect.duplicates));
-    if let Some(unprocessed) = f.unprocessed {
-        card(plot::fmt_count(unprocessed), "unprocessed behind a committed offset", "");
-    }
-    card(plot::fmt_num(f.throughput_acks_per_s), "acknowledged per second", "");
     card(
-        f.latency_ms_p99.map_or("—".to_owned(), |v| format!("{} ms", plot::fmt_num(v))),
+        plot::fmt_count(f.duplicates),
+        "duplicated ids",
+        class(f.duplicates, expect.duplicates),
+    );
+    if let Some(unprocessed) = f.unprocessed {
+        card(
+            plot::fmt_count(unprocessed),
+            "unprocessed behind a committed offset",
+            "",
+        );
+    }
+    card(
+        plot::fmt_num(f.throughput_acks_per_s),
+        "acknowledged per second",
+        "",
+    );
+    card(
+        f.latency_ms_p99
+            .map_or("—".to_owned(), |v| format!("{} ms", plot::fmt_num(v))),
         "p99 produce latency",
         "",
     );
@@ -138,14 +159,22 @@ fn scenario_section(html: &mut String, summary: &RunSummary) {
         };
         if prefix != group {
             if let Some(prefix) = prefix {
-                let _ = writeln!(html, "<tr class=\"group\"><th colspan=\"2\">{}</th></tr>", escape(prefix));
+                let _ = writeln!(
+                    html,
+                    "<tr class=\"group\"><th colspan=\"2\">{}</th></tr>",
+                    escape(prefix)
+                );
             }
             group = prefix;
         }
         let _ = writeln!(
             html,
             "<tr{}><th scope=\"row\">{}</th><td>{}</td></tr>",
-            if prefix.is_some() { " class=\"in-group\"" } else { "" },
+            if prefix.is_some() {
+                " class=\"in-group\""
+            } else {
+                ""
+            },
             escape(rest),
             escape(value).replace('\n', "<br>")
         );
@@ -178,9 +207,13 @@ fn classes_section(html: &mut String, analysis: &Analysis) {
         let allowance = anomaly.map_or_else(|| kind.allowance(&analysis.expect), |a| a.allowance);
         let count = anomaly.map_or(0, |a| a.count);
         let (class, outcome) = match (count, allowance) {
-            (0, checkers::Allowance::Required) => ("bad", "required, yet absent: makes the run invalid"),
+            (0, checkers::Allowance::Required) => {
+                ("bad", "required, yet absent: makes the run invalid")
+            }
             (0, _) => ("zero", "none"),
-            (_, checkers::Allowance::Required) => ("allowed", "required by the scenario, which demonstrates it"),
+            (_, checkers::Allowance::Required) => {
+                ("allowed", "required by the scenario, which demonstrates it")
+            }
             (_, checkers::Allowance::Forbidden) => ("bad", "forbidden: makes the run invalid"),
             (_, checkers::Allowance::Allowed) => ("allowed", "allowed by the scenario"),
         };
@@ -233,7 +266,10 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
     let analysis = &summary.analysis;
     let series = &analysis.series;
     let plots = &summary.plots;
-    let duration_s = series.duration_s.max(summary.duration_s).max(plots.duration_s);
+    let duration_s = series
+        .duration_s
+        .max(summary.duration_s)
+        .max(plots.duration_s);
     let faults = &analysis.faults;
     html.push_str("<section class=\"card\" id=\"plots\">\n<h2>Plots</h2>\n");
     if faults.len() > limits::PLOT_FAULTS_MAX {
@@ -245,7 +281,10 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         );
     }
 
-    let sends = if series.sends_ok.is_empty() && series.sends_fail.is_empty() && series.sends_info.is_empty() {
+    let sends = if series.sends_ok.is_empty()
+        && series.sends_fail.is_empty()
+        && series.sends_info.is_empty()
+    {
         not_recorded("sends")
     } else {
         plot::time_svg(
@@ -303,7 +342,13 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         ),
         None => String::new(),
     };
-    figure(html, "plot-latency", "Produce latency over time (p50, p99)", &latency, &latency_caption);
+    figure(
+        html,
+        "plot-latency",
+        "Produce latency over time (p50, p99)",
+        &latency,
+        &latency_caption,
+    );
 
     let histogram = if plots.latency_histogram.is_empty() {
         not_recorded("produce latency")
@@ -335,7 +380,11 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
     } else if !series.records_polled.is_empty() {
         plot::time_svg(
             "records polled per second",
-            &[Line::counts("all consumers", &series.records_polled, plot::BLUE)],
+            &[Line::counts(
+                "all consumers",
+                &series.records_polled,
+                plot::BLUE,
+            )],
             faults,
             duration_s,
         )
@@ -352,13 +401,32 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
 
     let extra = extra_series(series);
     for (id, title, what, matcher, y_desc) in [
-        ("plot-unseen", "Unseen messages over time", "unseen messages over time", "unseen", "acknowledged, not yet read"),
-        ("plot-lag", "Realtime lag", "realtime lag", "lag", "realtime lag, ms"),
+        (
+            "plot-unseen",
+            "Unseen messages over time",
+            "unseen messages over time",
+            "unseen",
+            "acknowledged, not yet read",
+        ),
+        (
+            "plot-lag",
+            "Realtime lag",
+            "realtime lag",
+            "lag",
+            "realtime lag, ms",
+        ),
     ] {
-        let mut found: Vec<&(String, Vec<Option<f64>>)> =
-            extra.iter().filter(|(key, _)| key.contains(matcher)).collect();
+        let mut found: Vec<&(String, Vec<Option<f64>>)> = extra
+            .iter()
+            .filter(|(key, _)| key.contains(matcher))
+            .collect();
         // Percentiles in their natural order: p50, p99, then max.
-        let rank = |key: &str| ["p50", "p90", "p99", "max"].iter().position(|p| key.ends_with(p)).unwrap_or(9);
+        let rank = |key: &str| {
+            ["p50", "p90", "p99", "max"]
+                .iter()
+                .position(|p| key.ends_with(p))
+                .unwrap_or(9)
+        };
         found.sort_by_key(|(key, _)| rank(key));
         let colors = [plot::BLUE, plot::PURPLE, plot::PALETTE[1], plot::PALETTE[4]];
         let lines: Vec<Line> = found
@@ -372,7 +440,11 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
                 values: values.clone(),
                 bucket_s: 1.0,
                 color: *color,
-                reduce: if key.contains("lag") { Reduce::Max } else { Reduce::Mean },
+                reduce: if key.contains("lag") {
+                    Reduce::Max
+                } else {
+                    Reduce::Mean
+                },
             })
             .collect();
         let body = if lines.iter().any(|l| l.values.iter().any(Option::is_some)) {
@@ -390,7 +462,13 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
     let timeline = if plots.nodes.is_empty() && plots.processes.is_empty() && faults.is_empty() {
         not_recorded("node and client process states")
     } else {
-        plot::timeline_svg(&plots.nodes, &plots.processes, faults, duration_s, &summary.logs)
+        plot::timeline_svg(
+            &plots.nodes,
+            &plots.processes,
+            faults,
+            duration_s,
+            &summary.logs,
+        )
     };
     figure(
         html,
@@ -421,7 +499,13 @@ fn active_span(per_s: &[f64]) -> Vec<Option<f64>> {
 /// messages over time or realtime lag), found by name so that a newer checker's series show up
 /// without this crate naming them: every array of numbers (or nulls), one value per second.
 fn extra_series(series: &Series) -> Vec<(String, Vec<Option<f64>>)> {
-    const KNOWN: [&str; 5] = ["duration_s", "sends_ok", "sends_fail", "sends_info", "records_polled"];
+    const KNOWN: [&str; 5] = [
+        "duration_s",
+        "sends_ok",
+        "sends_fail",
+        "sends_info",
+        "records_polled",
+    ];
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(series) else {
         return Vec::new();
     };
@@ -461,7 +545,11 @@ fn evidence_section(html: &mut String, anomalies: &[Anomaly]) {
             "<div class=\"scroll\"><table>\n<thead><tr><th>message id</th><th>time</th><th>acknowledged at</th><th>read at</th>\
              <th>faults within ±2 s</th><th>op indexes</th><th>likely cause</th></tr></thead>\n<tbody>\n",
         );
-        for case in anomaly.cases.iter().take(limits::REPORT_CASES_PER_CLASS_MAX) {
+        for case in anomaly
+            .cases
+            .iter()
+            .take(limits::REPORT_CASES_PER_CLASS_MAX)
+        {
             case_row(html, case);
         }
         html.push_str("</tbody>\n</table></div>\n");
@@ -578,7 +666,9 @@ fn counts_section(html: &mut String, analysis: &Analysis) {
     if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&analysis.counts) {
         for (key, value) in map {
             let name = label(&key).map_or_else(|| key.replace('_', " "), str::to_owned);
-            let value = value.as_u64().map_or_else(|| value.to_string(), plot::fmt_count);
+            let value = value
+                .as_u64()
+                .map_or_else(|| value.to_string(), plot::fmt_count);
             let _ = writeln!(
                 html,
                 "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td></tr>",

@@ -403,7 +403,8 @@ impl PlotBuilder {
     fn coarsen(&mut self) {
         self.width_s *= 2;
         let latency = std::mem::take(&mut self.latency);
-        let mut merged: Vec<Option<Box<[u32; LATENCY_BINS]>>> = Vec::with_capacity(latency.len() / 2 + 1);
+        let mut merged: Vec<Option<Box<[u32; LATENCY_BINS]>>> =
+            Vec::with_capacity(latency.len() / 2 + 1);
         let mut pairs = latency.into_iter();
         while let Some(first) = pairs.next() {
             let second = pairs.next().flatten();
@@ -486,7 +487,11 @@ impl PlotBuilder {
                 per_s: rates(&p.records, buckets, bucket_s),
             })
             .collect();
-        consumers.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.process.cmp(&b.process)));
+        consumers.sort_by(|a, b| {
+            b.total
+                .cmp(&a.total)
+                .then_with(|| a.process.cmp(&b.process))
+        });
         if consumers.len() > limits::PLOT_CONSUMER_LINES_MAX {
             let rest = consumers.split_off(limits::PLOT_CONSUMER_LINES_MAX - 1);
             let mut sum = ProcessRate {
@@ -665,12 +670,33 @@ mod tests {
     #[test]
     fn latency_is_matched_per_process_and_id() {
         let text = [
-            op(0, 0, "harness", "info", "node_start", r#"{"node":"n1","pid":1}"#),
+            op(
+                0,
+                0,
+                "harness",
+                "info",
+                "node_start",
+                r#"{"node":"n1","pid":1}"#,
+            ),
             op(1, 100, "p1", "invoke", "send", r#"{"id":1}"#),
             // Same id, another process: its own invoke.
             op(2, 150, "p2", "invoke", "send", r#"{"id":1}"#),
-            op(3, 110, "p1", "ok", "send", r#"{"id":1,"partition":0,"offset":0}"#),
-            op(4, 1150, "p2", "ok", "send", r#"{"id":1,"partition":0,"offset":1}"#),
+            op(
+                3,
+                110,
+                "p1",
+                "ok",
+                "send",
+                r#"{"id":1,"partition":0,"offset":0}"#,
+            ),
+            op(
+                4,
+                1150,
+                "p2",
+                "ok",
+                "send",
+                r#"{"id":1,"partition":0,"offset":1}"#,
+            ),
             op(5, 1200, "p1", "invoke", "send", r#"{"id":2}"#),
             op(6, 1300, "p1", "info", "send", r#"{"id":2}"#),
             op(7, 1400, "c1", "ok", "poll", r#"{"records":[{},{},{}]}"#),
@@ -678,7 +704,14 @@ mod tests {
             op(9, 2000, "harness", "invoke", "final_read", "null"),
             op(10, 2100, "reader", "ok", "poll", r#"{"records":[{},{}]}"#),
             op(11, 2200, "harness", "ok", "final_read", "null"),
-            op(12, 2300, "harness", "info", "client_exit", r#"{"client":"c1","status":"exit status: 0","success":true}"#),
+            op(
+                12,
+                2300,
+                "harness",
+                "info",
+                "client_exit",
+                r#"{"client":"c1","status":"exit status: 0","success":true}"#,
+            ),
         ]
         .join("\n");
         let plots = PlotData::from_history_text(&text);
@@ -691,7 +724,10 @@ mod tests {
         assert!((1000.0..=1090.0).contains(&p99_1), "{p99_1}");
         let overall = plots.latency_ms_overall.expect("overall");
         assert!(overall.max_ms >= 1000.0 && overall.p50_ms < 11.0);
-        assert_eq!(plots.latency_histogram.iter().map(|b| b.count).sum::<u64>(), 2);
+        assert_eq!(
+            plots.latency_histogram.iter().map(|b| b.count).sum::<u64>(),
+            2
+        );
         // The final read is not consumer throughput.
         assert_eq!(plots.consumers.len(), 1);
         assert_eq!(plots.consumers[0].process, "c1");
@@ -699,7 +735,11 @@ mod tests {
         assert_eq!(plots.consumers[0].per_s[1], 3.0);
         let nodes: Vec<&str> = plots.nodes.iter().map(|n| n.node.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2"]);
-        let c1 = plots.processes.iter().find(|p| p.process == "c1").expect("c1");
+        let c1 = plots
+            .processes
+            .iter()
+            .find(|p| p.process == "c1")
+            .expect("c1");
         assert_eq!(c1.exit.as_deref(), Some("exit status: 0"));
         assert_eq!(c1.last_s, 2.3);
     }
@@ -709,8 +749,22 @@ mod tests {
         let mut ops = Vec::new();
         let seconds = limits::PLOT_BUCKETS_MAX as u64 * 3;
         for s in 0..seconds {
-            ops.push(op(2 * s, s * 1000, "p", "invoke", "send", &format!(r#"{{"id":{s}}}"#)));
-            ops.push(op(2 * s + 1, s * 1000 + 5, "p", "ok", "send", &format!(r#"{{"id":{s}}}"#)));
+            ops.push(op(
+                2 * s,
+                s * 1000,
+                "p",
+                "invoke",
+                "send",
+                &format!(r#"{{"id":{s}}}"#),
+            ));
+            ops.push(op(
+                2 * s + 1,
+                s * 1000 + 5,
+                "p",
+                "ok",
+                "send",
+                &format!(r#"{{"id":{s}}}"#),
+            ));
         }
         let plots = PlotData::from_history_text(&ops.join("\n"));
         assert_eq!(plots.bucket_s, 4.0);

@@ -20,7 +20,12 @@ fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("KAOS_CHROMIUM") {
         return PathBuf::from(path);
     }
-    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
         if let Some(dir) = std::env::var_os("PATH")
             .iter()
             .flat_map(std::env::split_paths)
@@ -42,7 +47,10 @@ struct BrowserRun {
 
 /// Runs Chromium headless on a file with extra arguments; kills it if it outlives the limit.
 fn run_chromium(page: &Path, profile: &Path, extra: &[String]) -> BrowserRun {
-    let url = format!("file://{}", page.canonicalize().expect("page exists").display());
+    let url = format!(
+        "file://{}",
+        page.canonicalize().expect("page exists").display()
+    );
     let out_dir = profile.join("out");
     std::fs::create_dir_all(&out_dir).expect("out dir");
     let (stdout_path, stderr_path) = (out_dir.join("stdout"), out_dir.join("stderr"));
@@ -90,7 +98,11 @@ fn run_chromium(page: &Path, profile: &Path, extra: &[String]) -> BrowserRun {
 fn console_lines(run: &BrowserRun) -> Vec<&str> {
     run.stderr
         .lines()
-        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught") || l.contains("Content Security Policy"))
+        .filter(|l| {
+            l.contains(":CONSOLE")
+                || l.contains("Uncaught")
+                || l.contains("Content Security Policy")
+        })
         .collect()
 }
 
@@ -111,7 +123,12 @@ fn png_variety(path: &Path) -> (u32, u32, usize, f64) {
             non_white += 1;
         }
     }
-    (info.width, info.height, colours.len(), non_white as f64 / pixels as f64)
+    (
+        info.width,
+        info.height,
+        colours.len(),
+        non_white as f64 / pixels as f64,
+    )
 }
 
 fn check_page(name: &str, page: &Path, work: &Path, must_contain: &[&str]) {
@@ -119,24 +136,42 @@ fn check_page(name: &str, page: &Path, work: &Path, must_contain: &[&str]) {
     // The DOM as the browser parsed it.
     let dom = run_chromium(page, &profile, &["--dump-dom".to_owned()]);
     for needle in must_contain {
-        assert!(dom.stdout.contains(needle), "{name}: the parsed DOM lacks {needle:?}");
+        assert!(
+            dom.stdout.contains(needle),
+            "{name}: the parsed DOM lacks {needle:?}"
+        );
     }
     let console = console_lines(&dom);
-    assert!(console.is_empty(), "{name}: console messages (errors or blocked requests):\n{}", console.join("\n"));
+    assert!(
+        console.is_empty(),
+        "{name}: console messages (errors or blocked requests):\n{}",
+        console.join("\n")
+    );
 
     // A screenshot, not blank.
     let shot = work.join(format!("{name}.png"));
     let run = run_chromium(
         page,
         &profile,
-        &["--window-size=1200,1800".to_owned(), format!("--screenshot={}", shot.display())],
+        &[
+            "--window-size=1200,1800".to_owned(),
+            format!("--screenshot={}", shot.display()),
+        ],
     );
     let console = console_lines(&run);
-    assert!(console.is_empty(), "{name}: console messages:\n{}", console.join("\n"));
+    assert!(
+        console.is_empty(),
+        "{name}: console messages:\n{}",
+        console.join("\n")
+    );
     let (width, height, colours, ink) = png_variety(&shot);
     assert_eq!((width, height), (1200, 1800), "{name}: screenshot size");
     assert!(colours >= 12, "{name}: only {colours} colours: blank page?");
-    assert!(ink > 0.03, "{name}: only {:.1}% of pixels are not white: blank page?", ink * 100.0);
+    assert!(
+        ink > 0.03,
+        "{name}: only {:.1}% of pixels are not white: blank page?",
+        ink * 100.0
+    );
     if let Some(dir) = std::env::var_os("KAOS_SCREENSHOTS_DIR") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("screenshots dir");
@@ -161,7 +196,11 @@ fn pages_render_in_headless_chromium_without_console_errors_or_requests() {
         ),
     )
     .expect("bad page");
-    let run = run_chromium(&bad, &work.path().join("profile-bad"), &["--dump-dom".to_owned()]);
+    let run = run_chromium(
+        &bad,
+        &work.path().join("profile-bad"),
+        &["--dump-dom".to_owned()],
+    );
     let console = console_lines(&run);
     assert!(
         console.iter().any(|l| l.contains("kaos.invalid")) && console.len() >= 2,
@@ -169,7 +208,22 @@ fn pages_render_in_headless_chromium_without_console_errors_or_requests() {
         run.stderr
     );
 
-    check_page("report", &pages.report, work.path(), &["id=\"verdict\"", "id=\"plot-timeline\"", "<svg"]);
-    check_page("comparison", &pages.comparison, work.path(), &["class=\"config row-", "id=\"plot-scatter\""]);
-    check_page("index", &pages.index, work.path(), &["id=\"scenarios\"", "incomplete"]);
+    check_page(
+        "report",
+        &pages.report,
+        work.path(),
+        &["id=\"verdict\"", "id=\"plot-timeline\"", "<svg"],
+    );
+    check_page(
+        "comparison",
+        &pages.comparison,
+        work.path(),
+        &["class=\"config row-", "id=\"plot-scatter\""],
+    );
+    check_page(
+        "index",
+        &pages.index,
+        work.path(),
+        &["id=\"scenarios\"", "incomplete"],
+    );
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use checkers::{check_text, Expectations};
 use results::{read_results, render_report, write_results, RunDir, RunSummary, LATEST_LINK};
 
-
 mod common;
 
 fn summary() -> RunSummary {
@@ -220,8 +219,17 @@ fn figure<'a>(html: &'a str, id: &str) -> &'a str {
 fn report_of_a_rich_run_has_every_plot_and_anomaly_section() {
     let summary = common::rich_summary("rich", 7, true);
     let html = render_report(&summary);
-    assert!(html.contains("http-equiv=\"Content-Security-Policy\""), "csp");
-    for id in ["plot-sends", "plot-latency", "plot-latency-histogram", "plot-consumers", "plot-timeline"] {
+    assert!(
+        html.contains("http-equiv=\"Content-Security-Policy\""),
+        "csp"
+    );
+    for id in [
+        "plot-sends",
+        "plot-latency",
+        "plot-latency-histogram",
+        "plot-consumers",
+        "plot-timeline",
+    ] {
         assert!(figure(&html, id).contains("<svg"), "{id} is drawn");
     }
     // Unseen messages and realtime lag: drawn when the checker's series carry them.
@@ -241,15 +249,31 @@ fn report_of_a_rich_run_has_every_plot_and_anomaly_section() {
     }
     // The timeline: a row per node and client process, fault states coloured.
     let timeline = figure(&html, "plot-timeline");
-    for row in ["n1 <tspan", "n2 <tspan", "n3 <tspan", "producer-1 <tspan", "consumer-1 <tspan", "consumer-2 <tspan"] {
+    for row in [
+        "n1 <tspan",
+        "n2 <tspan",
+        "n3 <tspan",
+        "producer-1 <tspan",
+        "consumer-1 <tspan",
+        "consumer-2 <tspan",
+    ] {
         assert!(timeline.contains(row), "timeline row {row}");
     }
     for state in ["state-killed", "state-paused", "state-cut-off"] {
         assert!(timeline.contains(state), "timeline state {state}");
     }
-    assert!(timeline.contains("signal: 9 (SIGKILL)"), "the killed consumer's exit");
-    assert!(timeline.contains("<a href=\"nodes/n2.log\">"), "node rows link to their logs");
-    assert!(timeline.contains("<a href=\"clients/consumer-1.log\">"), "client rows link to their logs");
+    assert!(
+        timeline.contains("signal: 9 (SIGKILL)"),
+        "the killed consumer's exit"
+    );
+    assert!(
+        timeline.contains("<a href=\"nodes/n2.log\">"),
+        "node rows link to their logs"
+    );
+    assert!(
+        timeline.contains("<a href=\"clients/consumer-1.log\">"),
+        "client rows link to their logs"
+    );
     // Latency percentiles in the caption, legend lines.
     assert!(figure(&html, "plot-latency").contains("Whole run: p50"));
     assert!(summary.plots.latency_count > 5000);
@@ -257,10 +281,17 @@ fn report_of_a_rich_run_has_every_plot_and_anomaly_section() {
     assert!(!summary.analysis.anomalies.is_empty());
     for anomaly in &summary.analysis.anomalies {
         let kind = anomaly.kind.as_str();
-        assert!(html.contains(&format!("id=\"anomaly-{kind}\"")), "evidence for {kind}");
+        assert!(
+            html.contains(&format!("id=\"anomaly-{kind}\"")),
+            "evidence for {kind}"
+        );
     }
     for kind in checkers::AnomalyKind::ALL {
-        assert!(html.contains(&results::escape(kind.description())), "class row for {}", kind.as_str());
+        assert!(
+            html.contains(&results::escape(kind.description())),
+            "class row for {}",
+            kind.as_str()
+        );
     }
     assert!(html.contains("id=\"figures\"") && html.contains("p99 produce latency"));
     assert!(!html.contains("<script"), "no script");
@@ -272,8 +303,18 @@ fn a_run_without_plot_data_says_not_recorded() {
     summary.plots = results::PlotData::default();
     summary.analysis.series = checkers::Series::default();
     let html = render_report(&summary);
-    for id in ["plot-sends", "plot-latency", "plot-latency-histogram", "plot-consumers", "plot-unseen", "plot-lag"] {
-        assert!(figure(&html, id).contains("not recorded in this run"), "{id}");
+    for id in [
+        "plot-sends",
+        "plot-latency",
+        "plot-latency-histogram",
+        "plot-consumers",
+        "plot-unseen",
+        "plot-lag",
+    ] {
+        assert!(
+            figure(&html, id).contains("not recorded in this run"),
+            "{id}"
+        );
     }
 }
 
@@ -292,13 +333,25 @@ fn write_results_computes_plots_from_the_stored_history() {
     assert_eq!(back.plots.latency_count, expected.latency_count);
     assert_eq!(back.plots.consumers, expected.consumers);
     assert_eq!(back.plots.processes, expected.processes);
-    assert_eq!(back.plots.latency_ms_p99.len(), expected.latency_ms_p99.len());
-    for (a, b) in back.plots.latency_ms_p99.iter().zip(&expected.latency_ms_p99) {
-        assert!(a.zip(*b).is_none_or(|(a, b)| (a - b).abs() < 1e-9), "{a:?} {b:?}");
+    assert_eq!(
+        back.plots.latency_ms_p99.len(),
+        expected.latency_ms_p99.len()
+    );
+    for (a, b) in back
+        .plots
+        .latency_ms_p99
+        .iter()
+        .zip(&expected.latency_ms_p99)
+    {
+        assert!(
+            a.zip(*b).is_none_or(|(a, b)| (a - b).abs() < 1e-9),
+            "{a:?} {b:?}"
+        );
     }
     // A results.json from before `plots` existed still reads.
     let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.results_path()).expect("json")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(dir.results_path()).expect("json"))
+            .expect("json");
     json.as_object_mut().expect("object").remove("plots");
     std::fs::write(dir.results_path(), json.to_string()).expect("rewrite");
     assert!(read_results(&dir).expect("old format").plots.is_empty());

@@ -9,14 +9,27 @@ use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
 /// Creates `topic`; an already existing topic is fine.
-pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replication_factor: i32) -> Result<(), WorkloadError> {
+pub async fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i32,
+) -> Result<(), WorkloadError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .map_err(WorkloadError::kafka("creating the admin client"))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication_factor));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_millis(METADATA_TIMEOUT_MS)));
-    let results = admin.create_topics([&new], &options).await.map_err(WorkloadError::kafka(format!("creating topic {topic}")))?;
+    let new = NewTopic::new(
+        topic,
+        partitions,
+        TopicReplication::Fixed(replication_factor),
+    );
+    let options =
+        AdminOptions::new().operation_timeout(Some(Duration::from_millis(METADATA_TIMEOUT_MS)));
+    let results = admin
+        .create_topics([&new], &options)
+        .await
+        .map_err(WorkloadError::kafka(format!("creating topic {topic}")))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -56,9 +69,16 @@ pub fn partition_roles(bootstrap: &str, topic: &str) -> Result<Vec<PartitionRole
         .topics()
         .iter()
         .find(|t| t.name() == topic)
-        .ok_or_else(|| WorkloadError::Incomplete(format!("topic {topic} is not in the metadata")))?;
+        .ok_or_else(|| {
+            WorkloadError::Incomplete(format!("topic {topic} is not in the metadata"))
+        })?;
     Ok(t.partitions()
         .iter()
-        .map(|p| PartitionRoles { partition: p.id(), leader: p.leader(), replicas: p.replicas().to_vec(), isr: p.isr().to_vec() })
+        .map(|p| PartitionRoles {
+            partition: p.id(),
+            leader: p.leader(),
+            replicas: p.replicas().to_vec(),
+            isr: p.isr().to_vec(),
+        })
         .collect())
 }

@@ -20,8 +20,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
 use rdkafka::statistics::{Statistics, Window};
+use rdkafka::ClientContext;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -122,7 +122,11 @@ struct Counter {
 
 impl ClientContext for Counter {
     fn stats(&self, statistics: Statistics) {
-        let Some(leader) = statistics.brokers.values().find(|b| b.nodeid >= 0 && b.toppars.contains_key(&self.toppar)) else {
+        let Some(leader) = statistics
+            .brokers
+            .values()
+            .find(|b| b.nodeid >= 0 && b.toppars.contains_key(&self.toppar))
+        else {
             return;
         };
         if let Ok(mut w) = self.windows.lock() {
@@ -144,7 +148,8 @@ impl ProducerContext for Counter {
         match result {
             Ok(_) => {
                 self.acked.fetch_add(1, Ordering::Relaxed);
-                let sent = index.is_multiple_of(self.sample_every)
+                let sent = index
+                    .is_multiple_of(self.sample_every)
                     .then(|| self.sent_us.get((index / self.sample_every) as usize))
                     .flatten();
                 if let Some(sent) = sent {
@@ -152,7 +157,10 @@ impl ProducerContext for Counter {
                     let now_us = self.started.elapsed().as_micros() as u64;
                     if let Ok(mut l) = self.latencies_us.lock() {
                         if l.len() < LATENCY_SAMPLES_MAX {
-                            l.push((sent_us, now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32));
+                            l.push((
+                                sent_us,
+                                now_us.saturating_sub(sent_us).min(u32::MAX as u64) as u32,
+                            ));
                         }
                     }
                 }
@@ -190,11 +198,14 @@ fn warm_up(spec: &BenchSpec) -> Result<(), WorkloadError> {
     for (k, v) in &spec.config {
         config.set(k, v);
     }
-    let producer: BaseProducer<WarmUp> =
-        config.create_with_context(WarmUp(AtomicU64::new(0))).map_err(WorkloadError::kafka("creating the warm-up producer"))?;
+    let producer: BaseProducer<WarmUp> = config
+        .create_with_context(WarmUp(AtomicU64::new(0)))
+        .map_err(WorkloadError::kafka("creating the warm-up producer"))?;
     let value = vec![b'w'; spec.message_size_bytes];
     let started = Instant::now();
-    while producer.context().0.load(Ordering::Relaxed) == 0 && started.elapsed() < Duration::from_millis(WARM_UP_MS_MAX) {
+    while producer.context().0.load(Ordering::Relaxed) == 0
+        && started.elapsed() < Duration::from_millis(WARM_UP_MS_MAX)
+    {
         let record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&spec.topic).payload(&value[..]);
         if producer.send(record).is_err() {
             producer.poll(Duration::from_millis(POLL_WAIT_MS));
@@ -203,7 +214,9 @@ fn warm_up(spec: &BenchSpec) -> Result<(), WorkloadError> {
         let _ = producer.flush(Duration::from_millis(WARM_UP_MS_MAX));
     }
     if producer.context().0.load(Ordering::Relaxed) == 0 {
-        return Err(WorkloadError::Incomplete(format!("no warm-up message acknowledged within {WARM_UP_MS_MAX} ms")));
+        return Err(WorkloadError::Incomplete(format!(
+            "no warm-up message acknowledged within {WARM_UP_MS_MAX} ms"
+        )));
     }
     Ok(())
 }
@@ -222,7 +235,9 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         acked: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         sample_every,
-        sent_us: (0..spec.messages.div_ceil(sample_every)).map(|_| AtomicU64::new(0)).collect(),
+        sent_us: (0..spec.messages.div_ceil(sample_every))
+            .map(|_| AtomicU64::new(0))
+            .collect(),
         latencies_us: Mutex::new(Vec::new()),
         toppar: format!("{}-0", spec.topic),
         windows: Mutex::new(LeaderWindows::default()),
@@ -231,10 +246,15 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     // stamped when librdkafka has it, not when this loop next polls (polling here served one
     // event per call: with small batches the reports queued behind the sends and counted as
     // hundreds of ms of latency).
-    let producer: ThreadedProducer<Counter> =
-        config.create_with_context(counter).map_err(WorkloadError::kafka("creating the producer"))?;
+    let producer: ThreadedProducer<Counter> = config
+        .create_with_context(counter)
+        .map_err(WorkloadError::kafka("creating the producer"))?;
     let value = vec![b'x'; spec.message_size_bytes];
-    let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
+    let interval_ns = if spec.rate_per_s == 0 {
+        0
+    } else {
+        1_000_000_000 / spec.rate_per_s
+    };
     let started = producer.context().started;
     // Messages below this index are due (read the clock once per burst, not once per message).
     let mut due_below = 0u64;
@@ -252,7 +272,8 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
                     .checked_sub(now)
                     .filter(|a| *a > Duration::from_micros(PACING_SLACK_US))
                 else {
-                    let horizon_ns = (now + Duration::from_micros(PACING_SLACK_US)).as_nanos() as u64;
+                    let horizon_ns =
+                        (now + Duration::from_micros(PACING_SLACK_US)).as_nanos() as u64;
                     due_below = horizon_ns / interval_ns + 1;
                     break;
                 };
@@ -262,7 +283,11 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         loop {
             if index.is_multiple_of(sample_every) {
                 let sent_us = started.elapsed().as_micros() as u64;
-                if let Some(sent) = producer.context().sent_us.get((index / sample_every) as usize) {
+                if let Some(sent) = producer
+                    .context()
+                    .sent_us
+                    .get((index / sample_every) as usize)
+                {
                     sent.store(sent_us, Ordering::Relaxed);
                 }
             }
@@ -291,7 +316,11 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     {
         std::thread::sleep(Duration::from_millis(POLL_WAIT_MS));
     }
-    let samples = ctx.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    let samples = ctx
+        .latencies_us
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
     if let Some(path) = &spec.samples_csv {
         write_samples(path, &samples)?;
     }
@@ -313,9 +342,21 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         latency_ms_p50: pct(0.5),
         latency_ms_p99: pct(0.99),
         latency_ms_max: pct(1.0),
-        request_rtt: ctx.windows.lock().map(|w| WindowedLatency::of(&w.rtt)).unwrap_or_default(),
-        queue_wait: ctx.windows.lock().map(|w| WindowedLatency::of(&w.int_latency)).unwrap_or_default(),
-        send_wait: ctx.windows.lock().map(|w| WindowedLatency::of(&w.outbuf_latency)).unwrap_or_default(),
+        request_rtt: ctx
+            .windows
+            .lock()
+            .map(|w| WindowedLatency::of(&w.rtt))
+            .unwrap_or_default(),
+        queue_wait: ctx
+            .windows
+            .lock()
+            .map(|w| WindowedLatency::of(&w.int_latency))
+            .unwrap_or_default(),
+        send_wait: ctx
+            .windows
+            .lock()
+            .map(|w| WindowedLatency::of(&w.outbuf_latency))
+            .unwrap_or_default(),
     })
 }
 
@@ -327,9 +368,19 @@ fn write_samples(path: &std::path::Path, samples: &[(u64, u32)]) -> Result<(), W
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         writeln!(out, "sent_ms,latency_ms")?;
         for (sent_us, latency_us) in sorted {
-            writeln!(out, "{:.3},{:.3}", sent_us as f64 / 1000.0, f64::from(latency_us) / 1000.0)?;
+            writeln!(
+                out,
+                "{:.3},{:.3}",
+                sent_us as f64 / 1000.0,
+                f64::from(latency_us) / 1000.0
+            )?;
         }
         out.flush()
     };
-    write().map_err(|e| WorkloadError::Incomplete(format!("writing the latency samples to {}: {e}", path.display())))
+    write().map_err(|e| {
+        WorkloadError::Incomplete(format!(
+            "writing the latency samples to {}: {e}",
+            path.display()
+        ))
+    })
 }

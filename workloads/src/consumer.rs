@@ -4,7 +4,9 @@
 //! Group events librdkafka reports through callbacks (rebalances, commits) become ops too, in the
 //! order they happened relative to the records.
 
-use crate::limits::{METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_BATCH_RECORDS_MAX, POLL_WAIT_MS};
+use crate::limits::{
+    METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_BATCH_RECORDS_MAX, POLL_WAIT_MS,
+};
 use crate::ops::OpSink;
 use crate::producer::error_name;
 use crate::spec::ConsumerSpec;
@@ -27,7 +29,12 @@ pub fn run(spec: &ConsumerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
     if let Some(processing) = &spec.processing {
         return crate::processing::run(spec, processing, sink, stop);
     }
-    let consumer = create(&spec.bootstrap, &spec.config, false, Events::new(&spec.topic, &spec.config, false, false))?;
+    let consumer = create(
+        &spec.bootstrap,
+        &spec.config,
+        false,
+        Events::new(&spec.topic, &spec.config, false, false),
+    )?;
     join(&consumer, spec, false, sink, stop)?;
     while !stop.load(Ordering::Relaxed) {
         poll_batch(&consumer, sink, |_| {})?;
@@ -37,27 +44,47 @@ pub fn run(spec: &ConsumerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
 
 /// Joins the group (`subscribe`) or assigns every partition: from the beginning, or from the
 /// group's committed offsets when `from_committed` (falling back to `auto.offset.reset`).
-pub(crate) fn join(consumer: &KaosConsumer, spec: &ConsumerSpec, from_committed: bool, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+pub(crate) fn join(
+    consumer: &KaosConsumer,
+    spec: &ConsumerSpec,
+    from_committed: bool,
+    sink: &mut OpSink,
+    stop: &AtomicBool,
+) -> Result<(), WorkloadError> {
     let group = consumer.context().group.clone();
     if spec.subscribe {
         let value = json!({"topic": spec.topic, "group": group});
         sink.op("invoke", "subscribe", value.clone(), None);
         sink.flush()?;
-        consumer.subscribe(&[&spec.topic]).map_err(WorkloadError::kafka("subscribing"))?;
+        consumer
+            .subscribe(&[&spec.topic])
+            .map_err(WorkloadError::kafka("subscribing"))?;
         // Owning nothing until the first rebalance assigns partitions.
-        sink.op("ok", "subscribe", json!({"topic": spec.topic, "group": group, "partitions": []}), None);
+        sink.op(
+            "ok",
+            "subscribe",
+            json!({"topic": spec.topic, "group": group, "partitions": []}),
+            None,
+        );
         return Ok(sink.flush()?);
     }
     let partitions = partitions_of(consumer, &spec.topic, stop)?;
-    let start = if from_committed { Offset::Stored } else { Offset::Beginning };
+    let start = if from_committed {
+        Offset::Stored
+    } else {
+        Offset::Beginning
+    };
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
-        tpl.add_partition_offset(&spec.topic, p, start).map_err(WorkloadError::kafka("building the assignment"))?;
+        tpl.add_partition_offset(&spec.topic, p, start)
+            .map_err(WorkloadError::kafka("building the assignment"))?;
     }
     let value = json!({"topic": spec.topic, "partitions": partitions, "group": group});
     sink.op("invoke", "assign", value.clone(), None);
     sink.flush()?;
-    consumer.assign(&tpl).map_err(WorkloadError::kafka("assigning partitions"))?;
+    consumer
+        .assign(&tpl)
+        .map_err(WorkloadError::kafka("assigning partitions"))?;
     sink.op("ok", "assign", value, None);
     if from_committed {
         // Where reading starts: the group's committed offsets, which the history may not hold
@@ -84,11 +111,16 @@ pub(crate) fn create(
     if !properties.contains_key("group.id") {
         config.set("enable.auto.commit", "false");
     }
-    config.set("enable.partition.eof", if partition_eof { "true" } else { "false" });
+    config.set(
+        "enable.partition.eof",
+        if partition_eof { "true" } else { "false" },
+    );
     for (k, v) in properties {
         config.set(k, v);
     }
-    config.create_with_context(events).map_err(WorkloadError::kafka("creating the consumer"))
+    config
+        .create_with_context(events)
+        .map_err(WorkloadError::kafka("creating the consumer"))
 }
 
 /// An op a librdkafka callback produced, waiting to be written in order with the records.
@@ -113,13 +145,35 @@ pub struct Events {
 impl Events {
     /// `processing`: the consumer commits (report the starting points after each assignment);
     /// `report_commits`: report librdkafka's own (automatic) commits.
-    pub(crate) fn new(topic: &str, properties: &BTreeMap<String, String>, processing: bool, report_commits: bool) -> Events {
-        let group = properties.get("group.id").cloned().unwrap_or_else(|| format!("kaos-assign-{}", std::process::id()));
-        Events { group, topic: topic.to_string(), report_commits, report_starts: processing, pending: Mutex::new(Vec::new()) }
+    pub(crate) fn new(
+        topic: &str,
+        properties: &BTreeMap<String, String>,
+        processing: bool,
+        report_commits: bool,
+    ) -> Events {
+        let group = properties
+            .get("group.id")
+            .cloned()
+            .unwrap_or_else(|| format!("kaos-assign-{}", std::process::id()));
+        Events {
+            group,
+            topic: topic.to_string(),
+            report_commits,
+            report_starts: processing,
+            pending: Mutex::new(Vec::new()),
+        }
     }
 
     fn push(&self, kind: &'static str, f: &'static str, value: Value, error: Option<String>) {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner).push(PendingOp { kind, f, value, error });
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(PendingOp {
+                kind,
+                f,
+                value,
+                error,
+            });
     }
 
     /// `seek` ops for the partitions with a committed offset: the consumer's next read of each is
@@ -133,12 +187,21 @@ impl Events {
                     }
                 }
             }
-            Err(e) => self.push("info", "seek", json!({"topic": self.topic}), Some(error_name(&e))),
+            Err(e) => self.push(
+                "info",
+                "seek",
+                json!({"topic": self.topic}),
+                Some(error_name(&e)),
+            ),
         }
     }
 
     fn has_pending(&self) -> bool {
-        !self.pending.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 
     /// Writes the ops the callbacks produced so far.
@@ -150,10 +213,17 @@ impl Events {
     }
 
     /// One `offset_commit` op per partition of a commit: ok with the committed offset, or fail.
-    pub(crate) fn commit_ops(&self, result: &KafkaResult<()>, offsets: &TopicPartitionList, sink: Option<&mut OpSink>) {
+    pub(crate) fn commit_ops(
+        &self,
+        result: &KafkaResult<()>,
+        offsets: &TopicPartitionList,
+        sink: Option<&mut OpSink>,
+    ) {
         let mut ops = Vec::new();
         for e in offsets.elements() {
-            let Offset::Offset(offset) = e.offset() else { continue };
+            let Offset::Offset(offset) = e.offset() else {
+                continue;
+            };
             let value = json!({"group": self.group, "topic": e.topic(), "partition": e.partition(), "offset": offset});
             let failure = match (result, e.error()) {
                 (Err(err), _) => Some(error_name(err)),
@@ -161,11 +231,22 @@ impl Events {
                 (Ok(()), Ok(())) => None,
             };
             let kind = if failure.is_some() { "fail" } else { "ok" };
-            ops.push(PendingOp { kind, f: "offset_commit", value, error: failure });
+            ops.push(PendingOp {
+                kind,
+                f: "offset_commit",
+                value,
+                error: failure,
+            });
         }
         match sink {
-            Some(sink) => ops.into_iter().for_each(|op| sink.op(op.kind, op.f, op.value, op.error.as_deref())),
-            None => self.pending.lock().unwrap_or_else(PoisonError::into_inner).extend(ops),
+            Some(sink) => ops
+                .into_iter()
+                .for_each(|op| sink.op(op.kind, op.f, op.value, op.error.as_deref())),
+            None => self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(ops),
         }
     }
 }
@@ -175,27 +256,51 @@ impl ClientContext for Events {}
 impl ConsumerContext for Events {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let owned = |tpl: &TopicPartitionList| -> Vec<i32> {
-            let mut p: Vec<i32> = tpl.elements().iter().filter(|e| e.topic() == self.topic).map(|e| e.partition()).collect();
+            let mut p: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect();
             p.sort_unstable();
             p
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": owned(tpl)}), None);
+                self.push(
+                    "ok",
+                    "rebalance",
+                    json!({"group": self.group, "topic": self.topic, "partitions": owned(tpl)}),
+                    None,
+                );
                 if self.report_starts {
-                    self.starting_points(consumer.committed_offsets((*tpl).clone(), Duration::from_millis(METADATA_TIMEOUT_MS)));
+                    self.starting_points(consumer.committed_offsets(
+                        (*tpl).clone(),
+                        Duration::from_millis(METADATA_TIMEOUT_MS),
+                    ));
                 }
             }
             // Eager rebalancing: a revocation takes every partition away.
-            Rebalance::Revoke(_) => self.push("ok", "rebalance", json!({"group": self.group, "topic": self.topic, "partitions": []}), None),
-            Rebalance::Error(e) => self.push("info", "rebalance", json!({"group": self.group, "topic": self.topic}), Some(e.to_string())),
+            Rebalance::Revoke(_) => self.push(
+                "ok",
+                "rebalance",
+                json!({"group": self.group, "topic": self.topic, "partitions": []}),
+                None,
+            ),
+            Rebalance::Error(e) => self.push(
+                "info",
+                "rebalance",
+                json!({"group": self.group, "topic": self.topic}),
+                Some(e.to_string()),
+            ),
         }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if self.report_commits {
             // librdkafka calls back with _NO_OFFSET when there was nothing new to commit.
-            if matches!(&result, Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset)) {
+            if matches!(&result, Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset))
+            {
                 return;
             }
             self.commit_ops(&result, offsets, None);
@@ -204,7 +309,11 @@ impl ConsumerContext for Events {
 }
 
 /// The partition ids of `topic`, asking the cluster until it answers (bounded).
-pub(crate) fn partitions_of(consumer: &KaosConsumer, topic: &str, stop: &AtomicBool) -> Result<Vec<i32>, WorkloadError> {
+pub(crate) fn partitions_of(
+    consumer: &KaosConsumer,
+    topic: &str,
+    stop: &AtomicBool,
+) -> Result<Vec<i32>, WorkloadError> {
     let mut last_error = String::from("no answer");
     for _ in 0..METADATA_ATTEMPTS_MAX {
         if stop.load(Ordering::Relaxed) {
@@ -227,7 +336,9 @@ pub(crate) fn partitions_of(consumer: &KaosConsumer, topic: &str, stop: &AtomicB
         }
         std::thread::sleep(Duration::from_millis(POLL_WAIT_MS * 5));
     }
-    Err(WorkloadError::Incomplete(format!("no metadata for topic {topic}: {last_error}")))
+    Err(WorkloadError::Incomplete(format!(
+        "no metadata for topic {topic}: {last_error}"
+    )))
 }
 
 /// A record one poll returned.
@@ -242,7 +353,11 @@ pub(crate) struct Record {
 /// there, up to `POLL_BATCH_RECORDS_MAX`. `on_record` sees each record; partition EOF events are
 /// passed with `offset = -1`. Ops from callbacks (rebalances, commits) are written where they
 /// happened: the records read before them first.
-pub(crate) fn poll_batch(consumer: &KaosConsumer, sink: &mut OpSink, mut on_record: impl FnMut(Record)) -> Result<(), WorkloadError> {
+pub(crate) fn poll_batch(
+    consumer: &KaosConsumer,
+    sink: &mut OpSink,
+    mut on_record: impl FnMut(Record),
+) -> Result<(), WorkloadError> {
     let mut records: Vec<Value> = Vec::new();
     let mut wait = Duration::from_millis(POLL_WAIT_MS);
     let events = consumer.context();
@@ -256,10 +371,18 @@ pub(crate) fn poll_batch(consumer: &KaosConsumer, sink: &mut OpSink, mut on_reco
             None => break,
             Some(Ok(m)) => {
                 let id = m.payload().and_then(message::decode);
-                on_record(Record { partition: m.partition(), offset: m.offset(), id });
+                on_record(Record {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    id,
+                });
                 records.push(json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "id": id}));
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => on_record(Record { partition: p, offset: -1, id: None }),
+            Some(Err(KafkaError::PartitionEOF(p))) => on_record(Record {
+                partition: p,
+                offset: -1,
+                id: None,
+            }),
             Some(Err(e)) => {
                 // Flush what this poll already read, then log the error as its own failed poll.
                 emit(sink, std::mem::take(&mut records))?;

@@ -4,7 +4,10 @@
 //! when it could not reach every end within its timeout, and the harness records that.
 
 use crate::consumer::{create, partitions_of, poll_batch, Events};
-use crate::limits::{FINAL_READ_SETTLE_MS, FINAL_READ_SETTLE_ROUNDS_MAX, METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_WAIT_MS};
+use crate::limits::{
+    FINAL_READ_SETTLE_MS, FINAL_READ_SETTLE_ROUNDS_MAX, METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS,
+    POLL_WAIT_MS,
+};
 use crate::ops::OpSink;
 use crate::spec::FinalReadSpec;
 use crate::WorkloadError;
@@ -15,9 +18,18 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+pub fn run(
+    spec: &FinalReadSpec,
+    sink: &mut OpSink,
+    stop: &AtomicBool,
+) -> Result<(), WorkloadError> {
     let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
-    let consumer = create(&spec.bootstrap, &spec.config, true, Events::new(&spec.topic, &spec.config, false, false))?;
+    let consumer = create(
+        &spec.bootstrap,
+        &spec.config,
+        true,
+        Events::new(&spec.topic, &spec.config, false, false),
+    )?;
     let partitions = partitions_of(&consumer, &spec.topic, stop)?;
 
     sink.op("invoke", "end_offsets", json!({"topic": spec.topic}), None);
@@ -36,8 +48,16 @@ pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result
             break;
         }
     }
-    let listed: Vec<_> = ends.iter().map(|(p, (low, high))| json!({"partition": p, "low": low, "high": high})).collect();
-    sink.op("ok", "end_offsets", json!({"topic": spec.topic, "partitions": listed}), None);
+    let listed: Vec<_> = ends
+        .iter()
+        .map(|(p, (low, high))| json!({"partition": p, "low": low, "high": high}))
+        .collect();
+    sink.op(
+        "ok",
+        "end_offsets",
+        json!({"topic": spec.topic, "partitions": listed}),
+        None,
+    );
     sink.flush()?;
 
     // Read each non-empty partition from its start; done when the next offset to read reaches the end.
@@ -50,15 +70,27 @@ pub fn run(spec: &FinalReadSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result
                 .map_err(WorkloadError::kafka("building the assignment"))?;
         }
     }
-    consumer.assign(&tpl).map_err(WorkloadError::kafka("assigning partitions"))?;
-    let done = |next: &BTreeMap<i32, i64>| next.iter().all(|(p, n)| ends.get(p).is_some_and(|&(_, high)| *n >= high));
+    consumer
+        .assign(&tpl)
+        .map_err(WorkloadError::kafka("assigning partitions"))?;
+    let done = |next: &BTreeMap<i32, i64>| {
+        next.iter()
+            .all(|(p, n)| ends.get(p).is_some_and(|&(_, high)| *n >= high))
+    };
     while !done(&next) {
         if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
             let missing: Vec<_> = next
                 .iter()
-                .filter_map(|(p, n)| ends.get(p).filter(|(_, high)| n < high).map(|(_, high)| format!("partition {p}: at {n} of {high}")))
+                .filter_map(|(p, n)| {
+                    ends.get(p)
+                        .filter(|(_, high)| n < high)
+                        .map(|(_, high)| format!("partition {p}: at {n} of {high}"))
+                })
                 .collect();
-            return Err(WorkloadError::Incomplete(format!("final read did not reach the end: {}", missing.join(", "))));
+            return Err(WorkloadError::Incomplete(format!(
+                "final read did not reach the end: {}",
+                missing.join(", ")
+            )));
         }
         poll_batch(&consumer, sink, |r| {
             if r.offset >= 0 {
@@ -84,12 +116,23 @@ fn watermarks(
         let mut attempt = 0;
         let watermarks = loop {
             attempt += 1;
-            match consumer.fetch_watermarks(&spec.topic, p, Duration::from_millis(METADATA_TIMEOUT_MS)) {
+            match consumer.fetch_watermarks(
+                &spec.topic,
+                p,
+                Duration::from_millis(METADATA_TIMEOUT_MS),
+            ) {
                 Ok(w) => break w,
                 Err(e) if attempt >= METADATA_ATTEMPTS_MAX || Instant::now() > deadline => {
-                    sink.op("fail", "end_offsets", json!({"topic": spec.topic}), Some(&e.to_string()));
+                    sink.op(
+                        "fail",
+                        "end_offsets",
+                        json!({"topic": spec.topic}),
+                        Some(&e.to_string()),
+                    );
                     sink.flush()?;
-                    return Err(WorkloadError::kafka(format!("end offsets of partition {p}"))(e));
+                    return Err(WorkloadError::kafka(format!(
+                        "end offsets of partition {p}"
+                    ))(e));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(POLL_WAIT_MS * 5)),
             }

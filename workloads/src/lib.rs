@@ -27,7 +27,10 @@ pub mod processing;
 pub mod producer;
 pub mod spec;
 
-pub use spec::{ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, Processing, ProducerMode, ProducerSpec};
+pub use spec::{
+    ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, Processing, ProducerMode,
+    ProducerSpec,
+};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -37,7 +40,10 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
     #[error("librdkafka: {context}: {source}")]
-    Kafka { context: String, source: rdkafka::error::KafkaError },
+    Kafka {
+        context: String,
+        source: rdkafka::error::KafkaError,
+    },
     #[error("writing the op stream: {0}")]
     Ops(#[from] std::io::Error),
     #[error("{0}")]
@@ -45,7 +51,9 @@ pub enum WorkloadError {
 }
 
 impl WorkloadError {
-    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+    pub(crate) fn kafka(
+        context: impl Into<String>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
         let context = context.into();
         move |source| WorkloadError::Kafka { context, source }
     }

@@ -42,7 +42,15 @@ mod tests {
 
     #[test]
     fn foreign_values_have_no_id() {
-        for v in [&b""[..], b"kaos:", b"kaos::", b"kaos:12", b"kaos:1x:", b"hello", b"kaos:99999999999999999999999:"] {
+        for v in [
+            &b""[..],
+            b"kaos:",
+            b"kaos::",
+            b"kaos:12",
+            b"kaos:1x:",
+            b"hello",
+            b"kaos:99999999999999999999999:",
+        ] {
             assert_eq!(decode(v), None, "{:?}", String::from_utf8_lossy(v));
         }
     }

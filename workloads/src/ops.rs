@@ -16,7 +16,10 @@ impl OpSink {
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        OpSink { out, buffer: Vec::with_capacity(64 * 1024) }
+        OpSink {
+            out,
+            buffer: Vec::with_capacity(64 * 1024),
+        }
     }
 
     /// Queues one op; it reaches the harness at the next [`OpSink::flush`]. Fields come in a
@@ -57,7 +60,10 @@ mod tests {
     struct Shared(Arc<Mutex<Vec<u8>>>);
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -74,11 +80,17 @@ mod tests {
         assert!(shared.0.lock().map(|b| b.is_empty()).unwrap_or(false));
         sink.flush().expect("flush");
         let text = String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8");
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["type"], "invoke");
         assert_eq!(lines[1]["error"], "MSG_TIMED_OUT");
         assert!(lines[0].get("error").is_none());
-        assert!(text.starts_with("{\"type\":\"invoke\",\"f\":\"send\","), "{text}");
+        assert!(
+            text.starts_with("{\"type\":\"invoke\",\"f\":\"send\","),
+            "{text}"
+        );
     }
 }

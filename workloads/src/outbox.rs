@@ -30,10 +30,19 @@ struct Entry {
     acked: bool,
 }
 
-pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+pub fn run(
+    spec: &ProducerSpec,
+    outbox: &Path,
+    sink: &mut OpSink,
+    stop: &AtomicBool,
+) -> Result<(), WorkloadError> {
     let cursor_path = cursor_path(outbox);
     let mut cursor = read_cursor(&cursor_path);
-    let mut file = OpenOptions::new().create(true).read(true).append(true).open(outbox)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(outbox)?;
     // A crash may have left half a line at the end: cut it (the application never counted it).
     let whole = last_newline_end(&mut file)?;
     file.set_len(whole)?;
@@ -45,7 +54,11 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
 
     let producer = create_producer(spec)?;
     let started = Instant::now();
-    let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
+    let interval_ns = if spec.rate_per_s == 0 {
+        0
+    } else {
+        1_000_000_000 / spec.rate_per_s
+    };
     let mut generated: u64 = 0;
     let mut window: VecDeque<Entry> = VecDeque::new();
     let mut by_id: HashMap<u64, usize> = HashMap::new();
@@ -67,7 +80,12 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
                 let ids: Vec<u64> = (0..count).map(|k| spec.id_base + generated + k).collect();
                 generated += count;
                 for id in &ids {
-                    sink.op("invoke", "enqueue", json!({"id": id, "topic": spec.topic}), None);
+                    sink.op(
+                        "invoke",
+                        "enqueue",
+                        json!({"id": id, "topic": spec.topic}),
+                        None,
+                    );
                 }
                 sink.flush()?;
                 let mut lines = String::new();
@@ -77,7 +95,12 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
                 file.write_all(lines.as_bytes())?;
                 file.sync_data()?;
                 for id in &ids {
-                    sink.op("ok", "enqueue", json!({"id": id, "topic": spec.topic}), None);
+                    sink.op(
+                        "ok",
+                        "enqueue",
+                        json!({"id": id, "topic": spec.topic}),
+                        None,
+                    );
                 }
                 sink.flush()?;
             }
@@ -93,9 +116,14 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
             while let Some(nl) = pending.find('\n') {
                 let line: String = pending.drain(..=nl).collect();
                 read_pos += line.len() as u64;
-                let Ok(id) = line.trim().parse::<u64>() else { continue };
+                let Ok(id) = line.trim().parse::<u64>() else {
+                    continue;
+                };
                 by_id.insert(id, window_base + window.len());
-                window.push_back(Entry { end: read_pos, acked: false });
+                window.push_back(Entry {
+                    end: read_pos,
+                    acked: false,
+                });
                 retry.push_back(id);
             }
         }
@@ -107,20 +135,35 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
             }
         }
         for id in &batch {
-            sink.op("invoke", "send", json!({"id": id, "topic": spec.topic}), None);
+            sink.op(
+                "invoke",
+                "send",
+                json!({"id": id, "topic": spec.topic}),
+                None,
+            );
         }
         sink.flush()?;
         for id in batch {
             let value = message::encode(id, spec.message_size_bytes);
-            let record: BaseRecord<'_, (), [u8], usize> = BaseRecord::with_opaque_to(&spec.topic, id as usize).payload(&value);
+            let record: BaseRecord<'_, (), [u8], usize> =
+                BaseRecord::with_opaque_to(&spec.topic, id as usize).payload(&value);
             if let Err((e, _)) = producer.send(record) {
                 // Not taken (a full buffer): it stays in the outbox and is tried again.
-                sink.op("fail", "send", json!({"id": id, "topic": spec.topic}), Some(&crate::producer::error_name(&e)));
+                sink.op(
+                    "fail",
+                    "send",
+                    json!({"id": id, "topic": spec.topic}),
+                    Some(&crate::producer::error_name(&e)),
+                );
                 retry.push_back(id);
                 break;
             }
         }
-        producer.poll(Duration::from_millis(if retry.is_empty() { POLL_WAIT_MS.min(20) } else { 0 }));
+        producer.poll(Duration::from_millis(if retry.is_empty() {
+            POLL_WAIT_MS.min(20)
+        } else {
+            0
+        }));
         for (id, outcome) in drain_reports(&producer, sink)? {
             let Some(&k) = by_id.get(&id) else { continue };
             match outcome {
@@ -144,7 +187,8 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
             write_cursor(&cursor_path, cursor)?;
             cursor_written = Instant::now();
         }
-        if stopping && (window.is_empty() || (producer.in_flight_count() == 0 && retry.is_empty())) {
+        if stopping && (window.is_empty() || (producer.in_flight_count() == 0 && retry.is_empty()))
+        {
             break;
         }
     }
@@ -154,13 +198,19 @@ pub fn run(spec: &ProducerSpec, outbox: &Path, sink: &mut OpSink, stop: &AtomicB
 }
 
 fn cursor_path(outbox: &Path) -> PathBuf {
-    let mut name = outbox.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = outbox
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".cursor");
     outbox.with_file_name(name)
 }
 
 fn read_cursor(path: &Path) -> u64 {
-    std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Atomically: a temporary file, fsynced, renamed over the cursor.
@@ -197,7 +247,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("outbox");
         std::fs::write(&path, b"1\n2\n3").expect("write");
-        let mut f = OpenOptions::new().read(true).append(true).open(&path).expect("open");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .expect("open");
         assert_eq!(last_newline_end(&mut f).expect("scan"), 4);
         std::fs::write(&path, b"").expect("write");
         assert_eq!(last_newline_end(&mut f).expect("scan"), 0);

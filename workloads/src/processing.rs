@@ -30,12 +30,21 @@ const IN_FLIGHT_MAX: usize = 2_000;
 /// Processed ids are fdatasync'd (and reported) at least this often.
 const SINK_SYNC_INTERVAL_MS: u64 = 20;
 
-pub fn run(spec: &ConsumerSpec, processing: &Processing, ops: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+pub fn run(
+    spec: &ConsumerSpec,
+    processing: &Processing,
+    ops: &mut OpSink,
+    stop: &AtomicBool,
+) -> Result<(), WorkloadError> {
     processing.validate().map_err(WorkloadError::Incomplete)?;
     if !spec.config.contains_key("group.id") {
-        return Err(WorkloadError::Incomplete("a processing consumer needs a group.id to commit to".into()));
+        return Err(WorkloadError::Incomplete(
+            "a processing consumer needs a group.id to commit to".into(),
+        ));
     }
-    let sink_path = spec.sink.as_deref().ok_or_else(|| WorkloadError::Incomplete("a processing consumer needs a sink path".into()))?;
+    let sink_path = spec.sink.as_deref().ok_or_else(|| {
+        WorkloadError::Incomplete("a processing consumer needs a sink path".into())
+    })?;
     let mut sink = Sink::open(sink_path)?;
 
     let mut properties = BTreeMap::new();
@@ -44,10 +53,18 @@ pub fn run(spec: &ConsumerSpec, processing: &Processing, ops: &mut OpSink, stop:
     properties.insert("enable.auto.commit".to_string(), auto.to_string());
     properties.insert("enable.auto.offset.store".to_string(), "true".to_string());
     properties.extend(spec.config.clone());
-    let consumer = create(&spec.bootstrap, &properties, false, Events::new(&spec.topic, &properties, true, auto))?;
+    let consumer = create(
+        &spec.bootstrap,
+        &properties,
+        false,
+        Events::new(&spec.topic, &properties, true, auto),
+    )?;
     join(&consumer, spec, true, ops, stop)?;
 
-    let failing = Failing { seed: spec.seed, fraction: processing.fail_fraction };
+    let failing = Failing {
+        seed: spec.seed,
+        fraction: processing.fail_fraction,
+    };
     let delay = Duration::from_millis(processing.process_ms);
     if processing.commit.threaded() {
         return threaded(&consumer, spec, processing, &mut sink, ops, stop, failing);
@@ -97,13 +114,19 @@ fn ends(batch: &[Record]) -> BTreeMap<i32, i64> {
 
 /// A synchronous commit of `offsets`, one `offset_commit` op per partition. A failed commit is
 /// logged and the application goes on (as applications do: the next commit covers it).
-fn commit(consumer: &KaosConsumer, topic: &str, offsets: &BTreeMap<i32, i64>, ops: &mut OpSink) -> Result<(), WorkloadError> {
+fn commit(
+    consumer: &KaosConsumer,
+    topic: &str,
+    offsets: &BTreeMap<i32, i64>,
+    ops: &mut OpSink,
+) -> Result<(), WorkloadError> {
     if offsets.is_empty() {
         return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in offsets {
-        tpl.add_partition_offset(topic, p, Offset::Offset(o)).map_err(WorkloadError::kafka("building the commit"))?;
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .map_err(WorkloadError::kafka("building the commit"))?;
     }
     let result = consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync);
     consumer.context().commit_ops(&result, &tpl, Some(ops));
@@ -142,15 +165,33 @@ struct Sink {
 
 impl Sink {
     fn open(path: &Path) -> Result<Sink, WorkloadError> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Sink { file, unsynced: Vec::new(), last_sync: Instant::now() })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Sink {
+            file,
+            unsynced: Vec::new(),
+            last_sync: Instant::now(),
+        })
     }
 
     /// One message processed (`failed`: its processing failed and left nothing in the sink).
-    fn processed(&mut self, r: Record, failed: bool, topic: &str, ops: &mut OpSink) -> Result<(), WorkloadError> {
+    fn processed(
+        &mut self,
+        r: Record,
+        failed: bool,
+        topic: &str,
+        ops: &mut OpSink,
+    ) -> Result<(), WorkloadError> {
         let Some(id) = r.id else { return Ok(()) };
         if failed {
-            ops.op("fail", "process", json!({"id": id, "topic": topic, "partition": r.partition, "offset": r.offset}), Some("processing failed"));
+            ops.op(
+                "fail",
+                "process",
+                json!({"id": id, "topic": topic, "partition": r.partition, "offset": r.offset}),
+                Some("processing failed"),
+            );
         } else {
             writeln!(self.file, "{id}")?;
             self.unsynced.push(r);
@@ -220,8 +261,15 @@ fn threaded(
     let mut last_commit = Instant::now();
     let topic = spec.topic.as_str();
 
-    let finish = |(r, failed): Done, sink: &mut Sink, ops: &mut OpSink, outstanding: &mut BTreeMap<i32, BTreeMap<i64, bool>>| -> Result<(), WorkloadError> {
-        if let Some(slot) = outstanding.get_mut(&r.partition).and_then(|m| m.get_mut(&r.offset)) {
+    let finish = |(r, failed): Done,
+                  sink: &mut Sink,
+                  ops: &mut OpSink,
+                  outstanding: &mut BTreeMap<i32, BTreeMap<i64, bool>>|
+     -> Result<(), WorkloadError> {
+        if let Some(slot) = outstanding
+            .get_mut(&r.partition)
+            .and_then(|m| m.get_mut(&r.offset))
+        {
             *slot = true;
         }
         sink.processed(r, failed, topic, ops)
@@ -236,11 +284,16 @@ fn threaded(
                 }
             })?;
             for r in batch {
-                outstanding.entry(r.partition).or_default().insert(r.offset, false);
+                outstanding
+                    .entry(r.partition)
+                    .or_default()
+                    .insert(r.offset, false);
                 let h = highest.entry(r.partition).or_insert(-1);
                 *h = (*h).max(r.offset);
                 if workers[next_worker % workers.len()].send(r).is_err() {
-                    return Err(WorkloadError::Incomplete("a processing thread ended".into()));
+                    return Err(WorkloadError::Incomplete(
+                        "a processing thread ended".into(),
+                    ));
                 }
                 next_worker += 1;
                 in_flight += 1;
@@ -260,14 +313,19 @@ fn threaded(
                 CommitMode::HighestReceived => highest.iter().map(|(&p, &h)| (p, h + 1)).collect(),
                 _ => contiguous_ends(&mut outstanding, &highest),
             };
-            let changed: BTreeMap<i32, i64> = wanted.into_iter().filter(|(p, o)| committed.get(p) != Some(o)).collect();
+            let changed: BTreeMap<i32, i64> = wanted
+                .into_iter()
+                .filter(|(p, o)| committed.get(p) != Some(o))
+                .collect();
             commit(consumer, topic, &changed, ops)?;
             committed.extend(changed);
         }
     }
     // Stopping: the workers finish what they hold (bounded by what is in flight).
     drop(workers);
-    let deadline = Instant::now() + delay * (in_flight as u32).min(IN_FLIGHT_MAX as u32) + Duration::from_millis(COMMIT_TIMEOUT_MS);
+    let deadline = Instant::now()
+        + delay * (in_flight as u32).min(IN_FLIGHT_MAX as u32)
+        + Duration::from_millis(COMMIT_TIMEOUT_MS);
     while in_flight > 0 && Instant::now() < deadline {
         match done_rx.recv_timeout(Duration::from_millis(POLL_WAIT_MS)) {
             Ok(d) => {
@@ -287,7 +345,10 @@ fn threaded(
 
 /// Per partition, the first offset not yet processed (or one past the highest handed out when all
 /// are), dropping the processed prefix from `outstanding`.
-fn contiguous_ends(outstanding: &mut BTreeMap<i32, BTreeMap<i64, bool>>, highest: &BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+fn contiguous_ends(
+    outstanding: &mut BTreeMap<i32, BTreeMap<i64, bool>>,
+    highest: &BTreeMap<i32, i64>,
+) -> BTreeMap<i32, i64> {
     let mut ends = BTreeMap::new();
     for (&p, offsets) in outstanding.iter_mut() {
         while let Some((_, true)) = offsets.first_key_value() {
@@ -312,28 +373,49 @@ mod tests {
     #[test]
     fn contiguous_prefix_stops_at_the_first_unfinished_offset() {
         let mut outstanding: BTreeMap<i32, BTreeMap<i64, bool>> = BTreeMap::new();
-        outstanding.insert(0, [(10, true), (11, false), (12, true)].into_iter().collect());
+        outstanding.insert(
+            0,
+            [(10, true), (11, false), (12, true)].into_iter().collect(),
+        );
         outstanding.insert(1, [(5, true), (6, true)].into_iter().collect());
         let highest: BTreeMap<i32, i64> = [(0, 12), (1, 6)].into_iter().collect();
         let ends = contiguous_ends(&mut outstanding, &highest);
         assert_eq!(ends.get(&0), Some(&11));
         assert_eq!(ends.get(&1), Some(&7));
-        assert_eq!(outstanding[&0].len(), 2, "offset 10 is committed past and forgotten");
+        assert_eq!(
+            outstanding[&0].len(),
+            2,
+            "offset 10 is committed past and forgotten"
+        );
     }
 
     #[test]
     fn failing_fraction_is_close_to_what_was_asked_and_repeatable() {
-        let f = Failing { seed: 7, fraction: 0.1 };
+        let f = Failing {
+            seed: 7,
+            fraction: 0.1,
+        };
         let failed = (0..100_000u64).filter(|&id| f.fails(Some(id))).count();
-        assert!((9_000..11_000).contains(&failed), "{failed} of 100000 failed");
+        assert!(
+            (9_000..11_000).contains(&failed),
+            "{failed} of 100000 failed"
+        );
         assert_eq!(f.fails(Some(42)), f.fails(Some(42)));
-        assert!(!Failing { seed: 7, fraction: 0.0 }.fails(Some(1)));
+        assert!(!Failing {
+            seed: 7,
+            fraction: 0.0
+        }
+        .fails(Some(1)));
         assert!(!f.fails(None));
     }
 
     #[test]
     fn batch_ends_are_one_past_the_last_offset_per_partition() {
-        let r = |partition, offset| Record { partition, offset, id: Some(1) };
+        let r = |partition, offset| Record {
+            partition,
+            offset,
+            id: Some(1),
+        };
         let e = ends(&[r(0, 4), r(1, 9), r(0, 7)]);
         assert_eq!(e.get(&0), Some(&8));
         assert_eq!(e.get(&1), Some(&10));

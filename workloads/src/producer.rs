@@ -4,7 +4,9 @@
 //! `flush()` returning Ok proves nothing (it does so even when every message timed out), so acks
 //! are counted from delivery reports only.
 
-use crate::limits::{MESSAGE_SIZE_MAX_BYTES, MESSAGE_SIZE_MIN_BYTES, POLL_WAIT_MS, SEND_BATCH_COUNT_MAX};
+use crate::limits::{
+    MESSAGE_SIZE_MAX_BYTES, MESSAGE_SIZE_MIN_BYTES, POLL_WAIT_MS, SEND_BATCH_COUNT_MAX,
+};
 use crate::ops::OpSink;
 use crate::spec::{OnFull, ProducerMode, ProducerSpec};
 use crate::{message, WorkloadError};
@@ -21,7 +23,11 @@ use std::time::{Duration, Instant};
 /// What a delivery report said about one message.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    Acked { topic: String, partition: i32, offset: i64 },
+    Acked {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
     /// librdkafka's message status NOT_PERSISTED: it never reached a broker's log.
     Failed(String),
     /// POSSIBLY_PERSISTED (for example a timeout with a request in flight): unknown.
@@ -45,8 +51,13 @@ pub(crate) struct Reports {
 
 impl Reports {
     fn for_config(config: &std::collections::BTreeMap<String, String>) -> Reports {
-        let acks = config.get("acks").or_else(|| config.get("request.required.acks"));
-        Reports { no_positions: acks.is_some_and(|a| a.trim() == "0"), ..Reports::default() }
+        let acks = config
+            .get("acks")
+            .or_else(|| config.get("request.required.acks"));
+        Reports {
+            no_positions: acks.is_some_and(|a| a.trim() == "0"),
+            ..Reports::default()
+        }
     }
 }
 
@@ -59,7 +70,11 @@ impl ProducerContext for Reports {
         let outcome = match result {
             Ok(msg) => {
                 let offset = if self.no_positions { -1 } else { msg.offset() };
-                Outcome::Acked { topic: msg.topic().to_string(), partition: msg.partition(), offset }
+                Outcome::Acked {
+                    topic: msg.topic().to_string(),
+                    partition: msg.partition(),
+                    offset,
+                }
             }
             Err((err, msg)) => {
                 let name = error_name(err);
@@ -71,7 +86,10 @@ impl ProducerContext for Reports {
             }
         };
         if let Ok(mut d) = self.deliveries.lock() {
-            d.push(Delivery { id: id as u64, outcome });
+            d.push(Delivery {
+                id: id as u64,
+                outcome,
+            });
         }
     }
 }
@@ -113,13 +131,20 @@ pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
         )));
     }
     if spec.mode == ProducerMode::Outbox {
-        let outbox = spec.outbox.as_ref().ok_or_else(|| WorkloadError::Incomplete("mode outbox needs an outbox path".into()))?;
+        let outbox = spec
+            .outbox
+            .as_ref()
+            .ok_or_else(|| WorkloadError::Incomplete("mode outbox needs an outbox path".into()))?;
         return crate::outbox::run(spec, outbox, sink, stop);
     }
     let producer = create_producer(spec)?;
 
     let started = Instant::now();
-    let interval_ns = if spec.rate_per_s == 0 { 0 } else { 1_000_000_000 / spec.rate_per_s };
+    let interval_ns = if spec.rate_per_s == 0 {
+        0
+    } else {
+        1_000_000_000 / spec.rate_per_s
+    };
     let mut sent: u64 = 0;
     let mut in_flight: u64 = 0;
     let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(SEND_BATCH_COUNT_MAX);
@@ -140,7 +165,8 @@ pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
             count = count.min(spec.count_max - sent);
         }
         if count == 0 {
-            let next_due_ns = (sent * interval_ns).saturating_sub(started.elapsed().as_nanos() as u64);
+            let next_due_ns =
+                (sent * interval_ns).saturating_sub(started.elapsed().as_nanos() as u64);
             let wait = Duration::from_nanos(next_due_ns).min(Duration::from_millis(POLL_WAIT_MS));
             producer.poll(wait);
             in_flight = in_flight.saturating_sub(drain(&producer, sink)?);
@@ -151,7 +177,12 @@ pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
         for _ in 0..count {
             let id = spec.id_base + sent;
             sent += 1;
-            sink.op("invoke", "send", json!({"id": id, "topic": spec.topic}), None);
+            sink.op(
+                "invoke",
+                "send",
+                json!({"id": id, "topic": spec.topic}),
+                None,
+            );
             batch.push((id, message::encode(id, spec.message_size_bytes)));
         }
         sink.flush()?;
@@ -202,18 +233,37 @@ fn send_one(
                 }
                 return Ok(());
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if spec.on_full == OnFull::Drop => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                if spec.on_full == OnFull::Drop =>
+            {
                 // The application's policy: give the message up rather than wait for room.
-                sink.op("fail", "send", json!({"id": id, "topic": spec.topic}), Some("QueueFull"));
-                sink.op("ok", "drop", json!({"id": id, "topic": spec.topic}), Some("QUEUE_FULL"));
+                sink.op(
+                    "fail",
+                    "send",
+                    json!({"id": id, "topic": spec.topic}),
+                    Some("QueueFull"),
+                );
+                sink.op(
+                    "ok",
+                    "drop",
+                    json!({"id": id, "topic": spec.topic}),
+                    Some("QUEUE_FULL"),
+                );
                 return Ok(());
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if !stop.load(Ordering::Relaxed) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                if !stop.load(Ordering::Relaxed) =>
+            {
                 producer.poll(Duration::from_millis(POLL_WAIT_MS));
                 *in_flight = in_flight.saturating_sub(drain(producer, sink)?);
             }
             Err((err, _)) => {
-                sink.op("fail", "send", json!({"id": id, "topic": spec.topic}), Some(&error_name(&err)));
+                sink.op(
+                    "fail",
+                    "send",
+                    json!({"id": id, "topic": spec.topic}),
+                    Some(&error_name(&err)),
+                );
                 sink.flush()?;
                 return Ok(());
             }
@@ -228,21 +278,37 @@ pub(crate) fn create_producer(spec: &ProducerSpec) -> Result<BaseProducer<Report
     for (k, v) in &spec.config {
         config.set(k, v);
     }
-    config.create_with_context(Reports::for_config(&spec.config)).map_err(WorkloadError::kafka("creating the producer"))
+    config
+        .create_with_context(Reports::for_config(&spec.config))
+        .map_err(WorkloadError::kafka("creating the producer"))
 }
 
 /// Writes out the delivery reports collected so far as `send` completions, and returns them.
-pub(crate) fn drain_reports(producer: &BaseProducer<Reports>, sink: &mut OpSink) -> Result<Vec<(u64, Outcome)>, WorkloadError> {
+pub(crate) fn drain_reports(
+    producer: &BaseProducer<Reports>,
+    sink: &mut OpSink,
+) -> Result<Vec<(u64, Outcome)>, WorkloadError> {
     let deliveries = match producer.context().deliveries.lock() {
         Ok(mut d) => std::mem::take(&mut *d),
-        Err(_) => return Err(WorkloadError::Incomplete("delivery report lock poisoned".into())),
+        Err(_) => {
+            return Err(WorkloadError::Incomplete(
+                "delivery report lock poisoned".into(),
+            ))
+        }
     };
     let mut out = Vec::with_capacity(deliveries.len());
     for d in deliveries {
         match &d.outcome {
-            Outcome::Acked { topic, partition, offset } => {
-                sink.op("ok", "send", json!({"id": d.id, "topic": topic, "partition": partition, "offset": offset}), None)
-            }
+            Outcome::Acked {
+                topic,
+                partition,
+                offset,
+            } => sink.op(
+                "ok",
+                "send",
+                json!({"id": d.id, "topic": topic, "partition": partition, "offset": offset}),
+                None,
+            ),
             Outcome::Failed(e) => sink.op("fail", "send", json!({"id": d.id}), Some(e)),
             Outcome::Unknown(e) => sink.op("info", "send", json!({"id": d.id}), Some(e)),
         }

@@ -129,7 +129,10 @@ pub enum CommitMode {
 
 impl CommitMode {
     pub fn threaded(self) -> bool {
-        matches!(self, CommitMode::HighestReceived | CommitMode::ContiguousProcessed)
+        matches!(
+            self,
+            CommitMode::HighestReceived | CommitMode::ContiguousProcessed
+        )
     }
 }
 
@@ -146,19 +149,39 @@ impl Processing {
     /// A clear reason when the settings cannot work.
     pub fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.fail_fraction) || self.fail_fraction.is_nan() {
-            return Err(format!("fail_fraction {} must be between 0 and 1", self.fail_fraction));
+            return Err(format!(
+                "fail_fraction {} must be between 0 and 1",
+                self.fail_fraction
+            ));
         }
         if !self.commit.threaded() && self.workers > 1 {
-            return Err(format!("workers = {} needs commit = \"highest_received\" or \"contiguous_processed\"", self.workers));
+            return Err(format!(
+                "workers = {} needs commit = \"highest_received\" or \"contiguous_processed\"",
+                self.workers
+            ));
         }
         if self.worker_count() > crate::limits::PROCESSING_WORKERS_MAX {
-            return Err(format!("workers = {} is more than {}", self.workers, crate::limits::PROCESSING_WORKERS_MAX));
+            return Err(format!(
+                "workers = {} is more than {}",
+                self.workers,
+                crate::limits::PROCESSING_WORKERS_MAX
+            ));
         }
         if self.process_ms > crate::limits::PROCESS_MS_MAX {
-            return Err(format!("process_ms = {} is more than {}", self.process_ms, crate::limits::PROCESS_MS_MAX));
+            return Err(format!(
+                "process_ms = {} is more than {}",
+                self.process_ms,
+                crate::limits::PROCESS_MS_MAX
+            ));
         }
-        if self.commit_interval_ms == 0 || self.commit_interval_ms > crate::limits::COMMIT_INTERVAL_MS_MAX {
-            return Err(format!("commit_interval_ms = {} must be within 1..={}", self.commit_interval_ms, crate::limits::COMMIT_INTERVAL_MS_MAX));
+        if self.commit_interval_ms == 0
+            || self.commit_interval_ms > crate::limits::COMMIT_INTERVAL_MS_MAX
+        {
+            return Err(format!(
+                "commit_interval_ms = {} must be within 1..={}",
+                self.commit_interval_ms,
+                crate::limits::COMMIT_INTERVAL_MS_MAX
+            ));
         }
         Ok(())
     }

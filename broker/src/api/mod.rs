@@ -11,9 +11,9 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
-pub mod init_producer_id;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -31,10 +31,10 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest,
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
-    RequestHeader, SyncGroupRequest, InitProducerIdRequest,
+    FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -94,7 +94,12 @@ pub enum Answer<R> {
 }
 
 impl<R: kafka_protocol::protocol::Encodable + Send + 'static> Answer<R> {
-    fn into_reply(self, api: ApiKey, version: i16, correlation_id: i32) -> Result<Reply, CloseReason> {
+    fn into_reply(
+        self,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> Result<Reply, CloseReason> {
         match self {
             Answer::Now(response) => Ok(Reply::Now(frame::encode_response(
                 api,
@@ -318,14 +323,20 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
         }
         ApiKey::FindCoordinator => {
             let request = FindCoordinatorRequest::decode(&mut body, version).map_err(malformed)?;
-            Answer::Now(find_coordinator::handle(broker, &request, version))
-                .into_reply(api, version, correlation_id)
+            Answer::Now(find_coordinator::handle(broker, &request, version)).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         ApiKey::JoinGroup => {
             let request = JoinGroupRequest::decode(&mut body, version).map_err(malformed)?;
             let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
-            join_group::handle(broker, request, version, client_id)
-                .into_reply(api, version, correlation_id)
+            join_group::handle(broker, request, version, client_id).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         ApiKey::SyncGroup => {
             let request = SyncGroupRequest::decode(&mut body, version).map_err(malformed)?;
@@ -333,12 +344,19 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
         }
         ApiKey::Heartbeat => {
             let request = HeartbeatRequest::decode(&mut body, version).map_err(malformed)?;
-            Answer::Now(heartbeat::handle(broker, &request)).into_reply(api, version, correlation_id)
+            Answer::Now(heartbeat::handle(broker, &request)).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         ApiKey::LeaveGroup => {
             let request = LeaveGroupRequest::decode(&mut body, version).map_err(malformed)?;
-            Answer::Now(leave_group::handle(broker, &request))
-                .into_reply(api, version, correlation_id)
+            Answer::Now(leave_group::handle(broker, &request)).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         ApiKey::OffsetCommit => {
             let request = OffsetCommitRequest::decode(&mut body, version).map_err(malformed)?;
@@ -346,18 +364,27 @@ pub fn handle_frame(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, C
         }
         ApiKey::OffsetFetch => {
             let request = OffsetFetchRequest::decode(&mut body, version).map_err(malformed)?;
-            Answer::Now(offset_fetch::handle(broker, &request, version))
-                .into_reply(api, version, correlation_id)
+            Answer::Now(offset_fetch::handle(broker, &request, version)).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         ApiKey::DescribeGroups => {
             let request = DescribeGroupsRequest::decode(&mut body, version).map_err(malformed)?;
-            Answer::Now(describe_groups::handle(broker, &request, version))
-                .into_reply(api, version, correlation_id)
+            Answer::Now(describe_groups::handle(broker, &request, version)).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         ApiKey::ListGroups => {
             let request = ListGroupsRequest::decode(&mut body, version).map_err(malformed)?;
-            Answer::Now(list_groups::handle(broker, &request, version))
-                .into_reply(api, version, correlation_id)
+            Answer::Now(list_groups::handle(broker, &request, version)).into_reply(
+                api,
+                version,
+                correlation_id,
+            )
         }
         _ => Err(CloseReason::UnsupportedApi { api }),
     }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_response::{
     PartitionData as AlterPartitionData, TopicData as AlterTopicData,
 };
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{
@@ -196,7 +196,12 @@ pub fn handle_frame(
         }
         ApiKey::Fetch => {
             let request = FetchRequest::decode(&mut body, version).map_err(malformed)?;
-            return Ok(metadata_watch(controller, &request, version, correlation_id));
+            return Ok(metadata_watch(
+                controller,
+                &request,
+                version,
+                correlation_id,
+            ));
         }
         _ => return Err(CloseReason::UnsupportedApi { api }),
     };
@@ -234,9 +239,10 @@ fn metadata_watch(
                 .with_last_stable_offset(-1)
                 .with_log_start_offset(-1),
         };
-        let response = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
-            .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
-            .with_partitions(vec![partition])]);
+        let response =
+            FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+                .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                .with_partitions(vec![partition])]);
         crate::api::encode_logged(ApiKey::Fetch, version, correlation_id, &response)
     };
     let (current, mut changes) = controller.watch_version();

@@ -232,7 +232,11 @@ impl Coordinator {
             if partition.isr().len() < min_insync {
                 return Err(ResponseError::CoordinatorNotAvailable.code());
             }
-            let crate::partition::LeaderAppend { info, leader_epoch: epoch, .. } = partition
+            let crate::partition::LeaderAppend {
+                info,
+                leader_epoch: epoch,
+                ..
+            } = partition
                 .append_as_leader(&bytes, &spans)
                 .map_err(|e| commit_error_code(&e))?;
             if epoch != plan.leader_epoch {

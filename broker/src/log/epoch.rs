@@ -192,9 +192,15 @@ mod tests {
         let mut cache = EpochCache::rebuilt(dir.path(), vec![(2, 5)]).expect("write");
         assert_eq!(cache.end_offset_for(0, 9), (0, 5));
         assert_eq!(cache.end_offset_for(1, 9), (1, 5));
-        assert_eq!(cache.end_offset_for(UNDEFINED_EPOCH, 9), (UNDEFINED_EPOCH, UNDEFINED_OFFSET));
+        assert_eq!(
+            cache.end_offset_for(UNDEFINED_EPOCH, 9),
+            (UNDEFINED_EPOCH, UNDEFINED_OFFSET)
+        );
         cache.truncate_from_end(0).expect("truncate");
-        assert_eq!(cache.end_offset_for(0, 0), (UNDEFINED_EPOCH, UNDEFINED_OFFSET));
+        assert_eq!(
+            cache.end_offset_for(0, 0),
+            (UNDEFINED_EPOCH, UNDEFINED_OFFSET)
+        );
         assert_eq!(parse("1\n0\n"), None);
         assert_eq!(parse("0\n2\n3 4\n"), None);
     }

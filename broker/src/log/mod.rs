@@ -1120,7 +1120,10 @@ mod tests {
         let mut rolls = 0;
         for _ in 0..12 {
             let info = append_values(&mut log, &[value, value]);
-            assert!(!info.recovery_point_advanced, "the append path fsyncs nothing");
+            assert!(
+                !info.recovery_point_advanced,
+                "the append path fsyncs nothing"
+            );
             rolls += usize::from(info.rolled);
         }
         assert!(rolls >= 2, "{rolls} rolls");
@@ -1131,7 +1134,10 @@ mod tests {
         plan.run().expect("fsync");
         assert!(log.rolled_flushed(plan.up_to));
         assert_eq!(log.recovery_point(), plan.up_to);
-        assert!(log.rolled_flush_plan().is_none(), "nothing rolled is left unflushed");
+        assert!(
+            log.rolled_flush_plan().is_none(),
+            "nothing rolled is left unflushed"
+        );
         // A later roll plans only the new rolled segment; flush() takes everything.
         while !append_values(&mut log, &[value, value]).rolled {}
         assert_eq!(log.rolled_flush_plan().expect("one more").files.len(), 1);

@@ -12,19 +12,19 @@ use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData
 use kafka_protocol::messages::broker_registration_request::Listener;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest,
     BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
     CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, MetadataRequest,
     MetadataResponse, TopicName,
 };
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::controller::api::METADATA_TOPIC;
 use crate::cluster::{self, BrokerAddress, ClusterImage, PartitionView, RoleChange, TopicView};
+use crate::controller::api::METADATA_TOPIC;
 use crate::limits;
 use crate::partition::Role;
 use crate::server::client::{PeerConnection, PeerError};

@@ -14,7 +14,6 @@ use nix::sys::signal::Signal;
 
 use crate::common::{decode_response, Proc, RawClient};
 
-
 /// A controller and brokers 1..=n.
 pub struct Cluster {
     pub dir: tempfile::TempDir,

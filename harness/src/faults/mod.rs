@@ -10,7 +10,9 @@ pub fn drop_caches_available() -> Result<(), String> {
         .write(true)
         .open(DROP_CACHES)
         .map(|_| ())
-        .map_err(|e| format!("the drop_caches fault needs write access to {DROP_CACHES} (run as root): {e}"))
+        .map_err(|e| {
+            format!("the drop_caches fault needs write access to {DROP_CACHES} (run as root): {e}")
+        })
 }
 
 /// Drops clean page-cache pages, dentries and inodes (`echo 3 > /proc/sys/vm/drop_caches`).

@@ -101,7 +101,11 @@ impl Dirty {
         let before = self.bytes;
         self.size = size;
         self.floor = self.floor.min(size);
-        let beyond: Vec<u64> = self.extents.range(size..).map(|(start, _)| *start).collect();
+        let beyond: Vec<u64> = self
+            .extents
+            .range(size..)
+            .map(|(start, _)| *start)
+            .collect();
         for start in beyond {
             if let Some(bytes) = self.extents.remove(&start) {
                 self.bytes -= bytes.len() as u64;
@@ -205,7 +209,14 @@ pub struct PageCache {
 
 impl PageCache {
     pub fn new(bytes_max: u64, extents_per_file_max: usize) -> PageCache {
-        PageCache { files: HashMap::new(), bytes: 0, bytes_max, extents_per_file_max, next_since: 0, crowded: None }
+        PageCache {
+            files: HashMap::new(),
+            bytes: 0,
+            bytes_max,
+            extents_per_file_max,
+            next_since: 0,
+            crowded: None,
+        }
     }
 
     /// Bytes held for all files.
@@ -218,13 +229,19 @@ impl PageCache {
         self.files.get(&key)
     }
 
-    fn entry(&mut self, key: u64, backing_len: impl FnOnce() -> io::Result<u64>) -> io::Result<&mut Dirty> {
+    fn entry(
+        &mut self,
+        key: u64,
+        backing_len: impl FnOnce() -> io::Result<u64>,
+    ) -> io::Result<&mut Dirty> {
         if !self.files.contains_key(&key) {
             let dirty = Dirty::new(backing_len()?, self.next_since);
             self.next_since += 1;
             self.files.insert(key, dirty);
         }
-        self.files.get_mut(&key).ok_or_else(|| io::Error::other("cache entry vanished"))
+        self.files
+            .get_mut(&key)
+            .ok_or_else(|| io::Error::other("cache entry vanished"))
     }
 
     fn account(&mut self, delta: i64) {
@@ -261,7 +278,12 @@ impl PageCache {
     }
 
     /// Holds a truncation (or extension) to `size`.
-    pub fn truncate(&mut self, key: u64, size: u64, backing_len: impl FnOnce() -> io::Result<u64>) -> io::Result<()> {
+    pub fn truncate(
+        &mut self,
+        key: u64,
+        size: u64,
+        backing_len: impl FnOnce() -> io::Result<u64>,
+    ) -> io::Result<()> {
         let dirty = self.entry(key, backing_len)?;
         dirty.mtime = SystemTime::now();
         let delta = dirty.truncate(size);
@@ -277,7 +299,9 @@ impl PageCache {
         buf: &mut [u8],
         read_backing: impl FnOnce(u64, &mut [u8]) -> io::Result<()>,
     ) -> Option<io::Result<usize>> {
-        self.files.get(&key).map(|dirty| dirty.read(offset, buf, read_backing))
+        self.files
+            .get(&key)
+            .map(|dirty| dirty.read(offset, buf, read_backing))
     }
 
     /// Takes a file's state out of the cache (to write it through, or to drop it).
@@ -308,7 +332,10 @@ impl PageCache {
         if self.bytes <= self.bytes_max {
             return None;
         }
-        self.files.iter().min_by_key(|(_, d)| d.since).map(|(key, _)| *key)
+        self.files
+            .iter()
+            .min_by_key(|(_, d)| d.since)
+            .map(|(key, _)| *key)
     }
 }
 
@@ -318,7 +345,10 @@ mod tests {
 
     /// A model of the same file as a plain byte vector, to compare the cache against.
     fn read_all(cache: &PageCache, key: u64, backing: &[u8]) -> Vec<u8> {
-        let size = cache.get(key).map(|d| d.size()).unwrap_or(backing.len() as u64) as usize;
+        let size = cache
+            .get(key)
+            .map(|d| d.size())
+            .unwrap_or(backing.len() as u64) as usize;
         let mut buf = vec![0xAA; size + 10];
         let n = cache
             .read(key, 0, &mut buf, |offset, out| {
@@ -346,7 +376,9 @@ mod tests {
         assert_eq!(cache.get(1).map(|d| d.extent_count()), Some(2));
         assert_eq!(cache.bytes(), 14);
         // A write bridging both extents merges them.
-        cache.write(1, 10, b"eeeeeeeeee", no_backing).expect("write");
+        cache
+            .write(1, 10, b"eeeeeeeeee", no_backing)
+            .expect("write");
         assert_eq!(read_all(&cache, 1, b""), b"aaccbbbbbbeeeeeeeeeedd");
         assert_eq!(cache.get(1).map(|d| d.extent_count()), Some(1));
         assert_eq!(cache.bytes(), 22);
@@ -365,7 +397,9 @@ mod tests {
         let backing = b"0123456789";
         let mut cache = PageCache::new(1 << 20, 16);
         cache.write(7, 3, b"xy", || Ok(10)).expect("write");
-        cache.write(7, 12, b"z", || unreachable!("asked once")).expect("write");
+        cache
+            .write(7, 12, b"z", || unreachable!("asked once"))
+            .expect("write");
         assert_eq!(read_all(&cache, 7, backing), b"012xy56789\0\0z");
         // A read in the middle, crossing backing, extent, backing.
         let mut buf = [0u8; 4];
@@ -405,7 +439,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").expect("write");
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
         let mut cache = PageCache::new(1 << 20, 16);
         cache.write(1, 8, b"ab", || Ok(10)).expect("write");
         cache.truncate(1, 4, || Ok(10)).expect("truncate");
@@ -420,17 +458,28 @@ mod tests {
     #[test]
     fn the_torn_prefix_is_taken_from_the_last_run_of_contiguous_writes() {
         let mut cache = PageCache::new(1 << 20, 16);
-        cache.write(1, 100, b"elsewhere", no_backing).expect("write");
+        cache
+            .write(1, 100, b"elsewhere", no_backing)
+            .expect("write");
         cache.write(1, 0, b"first", no_backing).expect("write");
         cache.write(1, 5, b"second", no_backing).expect("write");
         let dirty = cache.get(1).expect("dirty");
         assert_eq!(dirty.last_write_len(), Some(11));
         assert_eq!(dirty.last_write_prefix(7), Some((0, b"firstse".to_vec())));
-        assert_eq!(dirty.last_write_prefix(99), Some((0, b"firstsecond".to_vec())));
+        assert_eq!(
+            dirty.last_write_prefix(99),
+            Some((0, b"firstsecond".to_vec()))
+        );
         cache.write(1, 3, b"ST", no_backing).expect("write");
-        assert_eq!(cache.get(1).and_then(|d| d.last_write_prefix(99)), Some((3, b"ST".to_vec())));
+        assert_eq!(
+            cache.get(1).and_then(|d| d.last_write_prefix(99)),
+            Some((3, b"ST".to_vec()))
+        );
         cache.truncate(1, 4, no_backing).expect("truncate");
-        assert_eq!(cache.get(1).and_then(|d| d.last_write_prefix(99)), Some((3, b"S".to_vec())));
+        assert_eq!(
+            cache.get(1).and_then(|d| d.last_write_prefix(99)),
+            Some((3, b"S".to_vec()))
+        );
         cache.truncate(1, 2, no_backing).expect("truncate");
         assert_eq!(cache.get(1).and_then(|d| d.last_write_len()), None);
     }

@@ -10,13 +10,13 @@
 use super::cache::{Dirty, PageCache};
 use super::journal::{moved, Entry, FileId, Journal};
 use super::limits::{
-    ATTR_TTL_MS, DIRTY_EXTENTS_PER_FILE_MAX, DIR_ENTRIES_MAX, FILE_BYTES_MAX, HANDLES_MAX, INODES_MAX,
-    JOURNAL_ENTRIES_MAX, READ_BYTES_MAX, REPORT_PATHS_MAX,
+    ATTR_TTL_MS, DIRTY_EXTENTS_PER_FILE_MAX, DIR_ENTRIES_MAX, FILE_BYTES_MAX, HANDLES_MAX,
+    INODES_MAX, JOURNAL_ENTRIES_MAX, READ_BYTES_MAX, REPORT_PATHS_MAX,
 };
 use fuser::{
-    BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
-    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -97,7 +97,11 @@ impl PowerLossReport {
             self.took_ms,
         );
         if !self.dropped.is_empty() {
-            let files: Vec<String> = self.dropped.iter().map(|(p, b)| format!("{p} ({b} B)")).collect();
+            let files: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(p, b)| format!("{p} ({b} B)"))
+                .collect();
             line.push_str(&format!("; dropped: {}", files.join(", ")));
         }
         if !self.removed.is_empty() {
@@ -198,7 +202,12 @@ fn remove_any(path: &Path) -> io::Result<()> {
 fn open_backing(path: &Path) -> io::Result<(File, bool)> {
     match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => Ok((f, true)),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS | libc::ETXTBSY | libc::EPERM)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EROFS | libc::ETXTBSY | libc::EPERM)
+            ) =>
+        {
             Ok((File::open(path)?, false))
         }
         Err(e) => Err(e),
@@ -209,7 +218,10 @@ impl State {
     pub fn new(root: PathBuf, options: &Options) -> io::Result<State> {
         let meta = fs::metadata(&root)?;
         if !meta.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", root.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
         }
         let stash = root.join(STASH_NAME);
         if fs::symlink_metadata(&stash).is_ok() {
@@ -218,7 +230,15 @@ impl State {
         }
         let mut inodes = HashMap::new();
         let mut by_id = HashMap::new();
-        inodes.insert(1, Inode { path: Some(PathBuf::new()), id: file_id(&meta), nlookup: 1, open: 0 });
+        inodes.insert(
+            1,
+            Inode {
+                path: Some(PathBuf::new()),
+                id: file_id(&meta),
+                nlookup: 1,
+                open: 0,
+            },
+        );
         by_id.insert(file_id(&meta), 1);
         Ok(State {
             root,
@@ -259,7 +279,11 @@ impl State {
             return Err(Errno::ENOENT);
         }
         let dir = self.path_of(parent)?;
-        Ok(if dir.as_os_str().is_empty() { PathBuf::from(name) } else { dir.join(name) })
+        Ok(if dir.as_os_str().is_empty() {
+            PathBuf::from(name)
+        } else {
+            dir.join(name)
+        })
     }
 
     fn is_stash(&self, parent: u64, name: &OsStr) -> bool {
@@ -281,7 +305,15 @@ impl State {
         }
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.inodes.insert(ino, Inode { path: Some(path.to_path_buf()), id, nlookup: 1, open: 0 });
+        self.inodes.insert(
+            ino,
+            Inode {
+                path: Some(path.to_path_buf()),
+                id,
+                nlookup: 1,
+                open: 0,
+            },
+        );
         self.by_id.insert(id, ino);
         Ok(ino)
     }
@@ -316,7 +348,9 @@ impl State {
 
     /// Drops an inode the kernel has forgotten, once nothing else needs it.
     fn maybe_drop_inode(&mut self, ino: u64) {
-        let Some(inode) = self.inodes.get(&ino) else { return };
+        let Some(inode) = self.inodes.get(&ino) else {
+            return;
+        };
         if ino == 1 || inode.open > 0 {
             return;
         }
@@ -336,7 +370,11 @@ impl State {
     fn attr(&self, ino: u64, meta: &Metadata) -> FileAttr {
         let dirty = self.cache.get(ino);
         let size = dirty.map(Dirty::size).unwrap_or(meta.len());
-        let blocks = if dirty.is_some() { size.div_ceil(512) } else { meta.blocks() };
+        let blocks = if dirty.is_some() {
+            size.div_ceil(512)
+        } else {
+            meta.blocks()
+        };
         let mtime = match dirty {
             Some(d) => d.mtime,
             None => time(meta.mtime(), meta.mtime_nsec()),
@@ -361,7 +399,10 @@ impl State {
     }
 
     fn metadata(&self, ino: u64, fh: Option<u64>) -> Res<Metadata> {
-        if let Some(Handle { file: Some(file), .. }) = fh.and_then(|fh| self.handles.get(&fh)) {
+        if let Some(Handle {
+            file: Some(file), ..
+        }) = fh.and_then(|fh| self.handles.get(&fh))
+        {
             return Ok(file.metadata()?);
         }
         let path = self.path_of(ino)?;
@@ -392,12 +433,20 @@ impl State {
 
     /// Runs `f` on a writable backing file for `ino`: the handle `fh`, another open handle, or the
     /// file opened by its name.
-    fn with_writable<R>(&self, ino: u64, fh: Option<u64>, f: impl FnOnce(&File) -> io::Result<R>) -> Res<R> {
+    fn with_writable<R>(
+        &self,
+        ino: u64,
+        fh: Option<u64>,
+        f: impl FnOnce(&File) -> io::Result<R>,
+    ) -> Res<R> {
         let handle = fh
             .and_then(|fh| self.handles.get(&fh))
             .filter(|h| h.writable && h.ino == ino)
             .or_else(|| self.handles.values().find(|h| h.writable && h.ino == ino));
-        if let Some(Handle { file: Some(file), .. }) = handle {
+        if let Some(Handle {
+            file: Some(file), ..
+        }) = handle
+        {
             return Ok(f(file)?);
         }
         let path = self.path_of(ino)?;
@@ -408,7 +457,9 @@ impl State {
     /// Keeps the cache under its bounds by writing whole files back (no fsync), oldest first.
     fn enforce_bounds(&mut self) {
         while let Some(ino) = self.cache.writeback_candidate() {
-            let Some(dirty) = self.cache.take(ino) else { break };
+            let Some(dirty) = self.cache.take(ino) else {
+                break;
+            };
             if !self.writeback_noted {
                 self.writeback_noted = true;
                 note!(
@@ -436,7 +487,11 @@ impl State {
 
     /// An entry became durable: a file it replaced is gone for good.
     fn made_durable(&mut self, entry: Entry) {
-        if let Entry::Renamed { replaced: Some(stash), .. } = entry {
+        if let Entry::Renamed {
+            replaced: Some(stash),
+            ..
+        } = entry
+        {
             let _ = remove_any(&self.abs(&stash));
             self.remove_paths(&stash);
             self.journal.forget_below(&stash);
@@ -493,7 +548,9 @@ impl State {
     ) -> Res<FileAttr> {
         let meta = self.metadata(ino, fh)?;
         let path = self.path_of(ino).ok().map(|p| self.abs(&p));
-        let handle_file = fh.and_then(|fh| self.handles.get(&fh)).and_then(|h| h.file.as_ref());
+        let handle_file = fh
+            .and_then(|fh| self.handles.get(&fh))
+            .and_then(|h| h.file.as_ref());
         if let Some(mode) = mode {
             let perms = fs::Permissions::from_mode(mode & 0o7777);
             match (handle_file, &path) {
@@ -545,28 +602,54 @@ impl State {
     pub fn readlink(&self, ino: u64) -> Res<Vec<u8>> {
         use std::os::unix::ffi::OsStrExt;
         let path = self.path_of(ino)?;
-        Ok(fs::read_link(self.abs(&path))?.as_os_str().as_bytes().to_vec())
+        Ok(fs::read_link(self.abs(&path))?
+            .as_os_str()
+            .as_bytes()
+            .to_vec())
     }
 
-    pub fn mkdir(&mut self, parent: u64, name: &OsStr, mode: u32, umask: u32, req: (u32, u32)) -> Res<FileAttr> {
+    pub fn mkdir(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        req: (u32, u32),
+    ) -> Res<FileAttr> {
         let path = self.child_path(parent, name)?;
         let abs = self.abs(&path);
-        fs::DirBuilder::new().mode(mode & !umask & 0o7777).create(&abs)?;
+        fs::DirBuilder::new()
+            .mode(mode & !umask & 0o7777)
+            .create(&abs)?;
         self.chown_to(&abs, req.0, req.1);
         let meta = fs::symlink_metadata(&abs)?;
         let ino = self.intern(&path, &meta)?;
-        self.journal_push(Entry::Created { path, id: file_id(&meta), is_dir: true });
+        self.journal_push(Entry::Created {
+            path,
+            id: file_id(&meta),
+            is_dir: true,
+        });
         Ok(self.attr(ino, &meta))
     }
 
-    pub fn symlink(&mut self, parent: u64, name: &OsStr, target: &Path, req: (u32, u32)) -> Res<FileAttr> {
+    pub fn symlink(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        target: &Path,
+        req: (u32, u32),
+    ) -> Res<FileAttr> {
         let path = self.child_path(parent, name)?;
         let abs = self.abs(&path);
         std::os::unix::fs::symlink(target, &abs)?;
         self.chown_to(&abs, req.0, req.1);
         let meta = fs::symlink_metadata(&abs)?;
         let ino = self.intern(&path, &meta)?;
-        self.journal_push(Entry::Created { path, id: file_id(&meta), is_dir: false });
+        self.journal_push(Entry::Created {
+            path,
+            id: file_id(&meta),
+            is_dir: false,
+        });
         Ok(self.attr(ino, &meta))
     }
 
@@ -652,14 +735,24 @@ impl State {
             self.rename_paths(&to, stash);
         }
         self.rename_paths(&from, &to);
-        self.journal_push(Entry::Renamed { from, to, id: file_id(&from_meta), replaced });
+        self.journal_push(Entry::Renamed {
+            from,
+            to,
+            id: file_id(&from_meta),
+            replaced,
+        });
         Ok(())
     }
 
     pub fn open(&mut self, ino: u64) -> Res<u64> {
         let path = self.path_of(ino)?;
         let (file, writable) = open_backing(&self.abs(&path))?;
-        self.new_handle(Handle { ino, file: Some(file), writable, entries: Vec::new() })
+        self.new_handle(Handle {
+            ino,
+            file: Some(file),
+            writable,
+            entries: Vec::new(),
+        })
     }
 
     pub fn create(
@@ -673,8 +766,12 @@ impl State {
     ) -> Res<(FileAttr, u64)> {
         let path = self.child_path(parent, name)?;
         let abs = self.abs(&path);
-        let created =
-            OpenOptions::new().read(true).write(true).create_new(true).mode(mode & !umask & 0o7777).open(&abs);
+        let created = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(mode & !umask & 0o7777)
+            .open(&abs);
         let (file, writable, new) = match created {
             Ok(f) => (f, true, true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && flags & libc::O_EXCL == 0 => {
@@ -689,18 +786,34 @@ impl State {
         let meta = file.metadata()?;
         let ino = self.intern(&path, &meta)?;
         if new {
-            self.journal_push(Entry::Created { path, id: file_id(&meta), is_dir: false });
+            self.journal_push(Entry::Created {
+                path,
+                id: file_id(&meta),
+                is_dir: false,
+            });
         } else if flags & libc::O_TRUNC != 0 {
             self.cache.truncate(ino, 0, || Ok(meta.len()))?;
         }
-        let fh = self.new_handle(Handle { ino, file: Some(file), writable, entries: Vec::new() })?;
+        let fh = self.new_handle(Handle {
+            ino,
+            file: Some(file),
+            writable,
+            entries: Vec::new(),
+        })?;
         Ok((self.attr(ino, &meta), fh))
     }
 
     pub fn read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> Res<Vec<u8>> {
-        let Some(Handle { file: Some(file), .. }) = self.handles.get(&fh) else { return Err(Errno::EBADF) };
+        let Some(Handle {
+            file: Some(file), ..
+        }) = self.handles.get(&fh)
+        else {
+            return Err(Errno::EBADF);
+        };
         let mut buf = vec![0u8; size.min(READ_BYTES_MAX) as usize];
-        let n = match self.cache.read(ino, offset, &mut buf, |off, out| read_full_at(file, off, out).map(|_| ())) {
+        let n = match self.cache.read(ino, offset, &mut buf, |off, out| {
+            read_full_at(file, off, out).map(|_| ())
+        }) {
             Some(result) => result?,
             None => read_full_at(file, offset, &mut buf)?,
         };
@@ -709,12 +822,21 @@ impl State {
     }
 
     pub fn write(&mut self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> Res<u32> {
-        let Some(Handle { file: Some(file), .. }) = self.handles.get(&fh) else { return Err(Errno::EBADF) };
-        if offset.checked_add(data.len() as u64).is_none_or(|end| end > FILE_BYTES_MAX) {
+        let Some(Handle {
+            file: Some(file), ..
+        }) = self.handles.get(&fh)
+        else {
+            return Err(Errno::EBADF);
+        };
+        if offset
+            .checked_add(data.len() as u64)
+            .is_none_or(|end| end > FILE_BYTES_MAX)
+        {
             return Err(Errno::EFBIG);
         }
         let len = u32::try_from(data.len()).map_err(|_| Errno::EINVAL)?;
-        self.cache.write(ino, offset, data, || Ok(file.metadata()?.len()))?;
+        self.cache
+            .write(ino, offset, data, || Ok(file.metadata()?.len()))?;
         self.enforce_bounds();
         Ok(len)
     }
@@ -726,10 +848,19 @@ impl State {
     /// fsync/fdatasync: the file's cached state goes to the backing file, which is then fsynced.
     pub fn fsync(&mut self, ino: u64, fh: u64, datasync: bool) -> Res<()> {
         let dirty = self.cache.take(ino);
-        let sync = |file: &File| if datasync { file.sync_data() } else { file.sync_all() };
+        let sync = |file: &File| {
+            if datasync {
+                file.sync_data()
+            } else {
+                file.sync_all()
+            }
+        };
         if dirty.is_none() {
             // Nothing to write: the handle itself will do, even read-only (fsync(2) allows it).
-            if let Some(Handle { file: Some(file), .. }) = self.handles.get(&fh) {
+            if let Some(Handle {
+                file: Some(file), ..
+            }) = self.handles.get(&fh)
+            {
                 return Ok(sync(file)?);
             }
         }
@@ -743,8 +874,10 @@ impl State {
 
     pub fn opendir(&mut self, ino: u64) -> Res<u64> {
         let path = self.path_of(ino)?;
-        let mut entries =
-            vec![(ino, FileType::Directory, OsString::from(".")), (1, FileType::Directory, OsString::from(".."))];
+        let mut entries = vec![
+            (ino, FileType::Directory, OsString::from(".")),
+            (1, FileType::Directory, OsString::from("..")),
+        ];
         for entry in fs::read_dir(self.abs(&path))? {
             let entry = entry?;
             if ino == 1 && entry.file_name() == STASH_NAME {
@@ -753,15 +886,27 @@ impl State {
             if entries.len() >= DIR_ENTRIES_MAX {
                 return Err(Errno::EOVERFLOW);
             }
-            let kind = entry.file_type().ok().and_then(FileType::from_std).unwrap_or(FileType::RegularFile);
+            let kind = entry
+                .file_type()
+                .ok()
+                .and_then(FileType::from_std)
+                .unwrap_or(FileType::RegularFile);
             // The mount's number for a file it knows, else the backing one (readdir's d_ino is
             // only a hint: stat asks lookup, which numbers every file it answers).
             let backing_ino = std::os::unix::fs::DirEntryExt::ino(&entry);
-            let d_ino =
-                entry.metadata().ok().and_then(|m| self.by_id.get(&file_id(&m)).copied()).unwrap_or(backing_ino);
+            let d_ino = entry
+                .metadata()
+                .ok()
+                .and_then(|m| self.by_id.get(&file_id(&m)).copied())
+                .unwrap_or(backing_ino);
             entries.push((d_ino, kind, entry.file_name()));
         }
-        self.new_handle(Handle { ino, file: None, writable: false, entries })
+        self.new_handle(Handle {
+            ino,
+            file: None,
+            writable: false,
+            entries,
+        })
     }
 
     pub fn readdir(&self, fh: u64, offset: u64, reply: &mut ReplyDirectory) -> Res<()> {
@@ -796,7 +941,10 @@ impl State {
     pub fn power_loss(&mut self) -> PowerLossReport {
         let started = Instant::now();
         self.power_losses += 1;
-        let mut report = PowerLossReport { number: self.power_losses, ..PowerLossReport::default() };
+        let mut report = PowerLossReport {
+            number: self.power_losses,
+            ..PowerLossReport::default()
+        };
         for (ino, dirty) in self.cache.take_all() {
             report.files_dropped += 1;
             report.bytes_dropped += dirty.bytes();
@@ -811,7 +959,9 @@ impl State {
             if !self.torn_writes {
                 continue;
             }
-            let Some(len) = dirty.last_write_len() else { continue };
+            let Some(len) = dirty.last_write_len() else {
+                continue;
+            };
             let keep = self.rng.random_range(0..=len);
             report.torn_writes += 1;
             if keep == 0 {
@@ -842,7 +992,9 @@ impl State {
     }
 
     fn identity(&self, rel: &Path) -> Option<FileId> {
-        fs::symlink_metadata(self.abs(rel)).ok().map(|m| file_id(&m))
+        fs::symlink_metadata(self.abs(rel))
+            .ok()
+            .map(|m| file_id(&m))
     }
 
     fn undo(&mut self, entry: Entry, report: &mut PowerLossReport) {
@@ -852,7 +1004,11 @@ impl State {
                     return; // gone already, or the name now holds another file
                 }
                 let abs = self.abs(&path);
-                let removed = if is_dir { fs::remove_dir_all(&abs) } else { fs::remove_file(&abs) };
+                let removed = if is_dir {
+                    fs::remove_dir_all(&abs)
+                } else {
+                    fs::remove_file(&abs)
+                };
                 match removed {
                     Ok(()) => {
                         report.entries_removed += 1;
@@ -864,20 +1020,29 @@ impl State {
                     Err(e) => report.error(format!("removing {}: {e}", path.display())),
                 }
             }
-            Entry::Renamed { from, to, id, replaced } => {
+            Entry::Renamed {
+                from,
+                to,
+                id,
+                replaced,
+            } => {
                 if self.identity(&to) == Some(id) && self.identity(&from).is_none() {
                     match fs::rename(self.abs(&to), self.abs(&from)) {
                         Ok(()) => {
                             report.renames_reverted += 1;
                             self.rename_paths(&to, &from);
                         }
-                        Err(e) => {
-                            report.error(format!("renaming {} back to {}: {e}", to.display(), from.display()))
-                        }
+                        Err(e) => report.error(format!(
+                            "renaming {} back to {}: {e}",
+                            to.display(),
+                            from.display()
+                        )),
                     }
                 }
                 if let Some(stash) = replaced {
-                    if self.identity(&to).is_none() && fs::rename(self.abs(&stash), self.abs(&to)).is_ok() {
+                    if self.identity(&to).is_none()
+                        && fs::rename(self.abs(&stash), self.abs(&to)).is_ok()
+                    {
                         report.replaced_restored += 1;
                         self.rename_paths(&stash, &to);
                     } else {
@@ -903,7 +1068,9 @@ impl LazyFs {
 
 /// Locks the state; a panic elsewhere never leaves the mount unusable.
 pub fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 const TTL: Duration = Duration::from_millis(ATTR_TTL_MS);
@@ -946,7 +1113,10 @@ impl Filesystem for LazyFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.state().setattr(ino.0, fh.map(|f| f.0), mode, uid, gid, size, atime, mtime) {
+        match self
+            .state()
+            .setattr(ino.0, fh.map(|f| f.0), mode, uid, gid, size, atime, mtime)
+        {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -959,8 +1129,19 @@ impl Filesystem for LazyFs {
         }
     }
 
-    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        match self.state().mkdir(parent.0, name, mode, umask, (req.uid(), req.gid())) {
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        match self
+            .state()
+            .mkdir(parent.0, name, mode, umask, (req.uid(), req.gid()))
+        {
             Ok(attr) => reply.entry(&TTL, &attr, GENERATION),
             Err(e) => reply.error(e),
         }
@@ -980,8 +1161,18 @@ impl Filesystem for LazyFs {
         }
     }
 
-    fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
-        match self.state().symlink(parent.0, link_name, target, (req.uid(), req.gid())) {
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        match self
+            .state()
+            .symlink(parent.0, link_name, target, (req.uid(), req.gid()))
+        {
             Ok(attr) => reply.entry(&TTL, &attr, GENERATION),
             Err(e) => reply.error(e),
         }
@@ -1051,7 +1242,14 @@ impl Filesystem for LazyFs {
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         // close(2) is not a sync.
         reply.ok();
     }
@@ -1070,7 +1268,14 @@ impl Filesystem for LazyFs {
         reply.ok();
     }
 
-    fn fsync(&self, _req: &Request, ino: INodeNo, fh: FileHandle, datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         match self.state().fsync(ino.0, fh.0, datasync) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1084,19 +1289,40 @@ impl Filesystem for LazyFs {
         }
     }
 
-    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
         match self.state().readdir(fh.0, offset, &mut reply) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
         self.state().release(fh.0);
         reply.ok();
     }
 
-    fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         match self.state().fsyncdir(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1129,8 +1355,13 @@ impl Filesystem for LazyFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.state().create(parent.0, name, mode, umask, flags, (req.uid(), req.gid())) {
-            Ok((attr, fh)) => reply.created(&TTL, &attr, GENERATION, FileHandle(fh), FopenFlags::empty()),
+        match self
+            .state()
+            .create(parent.0, name, mode, umask, flags, (req.uid(), req.gid()))
+        {
+            Ok((attr, fh)) => {
+                reply.created(&TTL, &attr, GENERATION, FileHandle(fh), FopenFlags::empty())
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -1142,12 +1373,21 @@ mod tests {
     use super::*;
 
     fn state(dir: &Path) -> State {
-        State::new(dir.to_path_buf(), &Options { torn_writes: false, seed: 1, dirty_bytes_max: 1 << 20 })
-            .expect("state")
+        State::new(
+            dir.to_path_buf(),
+            &Options {
+                torn_writes: false,
+                seed: 1,
+                dirty_bytes_max: 1 << 20,
+            },
+        )
+        .expect("state")
     }
 
     fn create(s: &mut State, parent: u64, name: &str) -> (u64, u64) {
-        let (attr, fh) = s.create(parent, OsStr::new(name), 0o644, 0o022, 0, (0, 0)).expect("create");
+        let (attr, fh) = s
+            .create(parent, OsStr::new(name), 0o644, 0o022, 0, (0, 0))
+            .expect("create");
         (attr.ino.0, fh)
     }
 
@@ -1162,11 +1402,22 @@ mod tests {
         let (tmp, fh2) = create(&mut s, 1, "ckpt.tmp");
         s.write(tmp, fh2, 0, b"new").expect("write");
         s.fsync(tmp, fh2, false).expect("fsync");
-        s.rename(1, OsStr::new("ckpt.tmp"), 1, OsStr::new("ckpt"), RenameFlags::empty()).expect("rename");
+        s.rename(
+            1,
+            OsStr::new("ckpt.tmp"),
+            1,
+            OsStr::new("ckpt"),
+            RenameFlags::empty(),
+        )
+        .expect("rename");
         assert_eq!(fs::read(dir.path().join("ckpt")).expect("read"), b"new");
         let report = s.power_loss();
         assert_eq!(
-            (report.renames_reverted, report.replaced_restored, report.entries_removed),
+            (
+                report.renames_reverted,
+                report.replaced_restored,
+                report.entries_removed
+            ),
             (1, 1, 1),
             "{report:?}"
         );
@@ -1179,7 +1430,11 @@ mod tests {
     fn a_new_directory_vanishes_with_its_files_unless_its_parent_was_synced() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = state(dir.path());
-        let a = s.mkdir(1, OsStr::new("a"), 0o755, 0, (0, 0)).expect("mkdir").ino.0;
+        let a = s
+            .mkdir(1, OsStr::new("a"), 0o755, 0, (0, 0))
+            .expect("mkdir")
+            .ino
+            .0;
         let (_, fh) = create(&mut s, a, "x");
         s.release(fh);
         s.fsyncdir(a).expect("fsyncdir a");
@@ -1187,7 +1442,11 @@ mod tests {
         assert_eq!(report.entries_removed, 1, "{report:?}");
         assert!(!dir.path().join("a").exists());
 
-        let b = s.mkdir(1, OsStr::new("b"), 0o755, 0, (0, 0)).expect("mkdir").ino.0;
+        let b = s
+            .mkdir(1, OsStr::new("b"), 0o755, 0, (0, 0))
+            .expect("mkdir")
+            .ino
+            .0;
         let (_, fh) = create(&mut s, b, "y");
         s.release(fh);
         s.fsyncdir(b).expect("fsyncdir b");
@@ -1200,15 +1459,25 @@ mod tests {
     #[test]
     fn over_the_dirty_bound_the_oldest_file_is_written_back_and_survives_a_power_loss() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s =
-            State::new(dir.path().to_path_buf(), &Options { torn_writes: false, seed: 1, dirty_bytes_max: 100 })
-                .expect("state");
+        let mut s = State::new(
+            dir.path().to_path_buf(),
+            &Options {
+                torn_writes: false,
+                seed: 1,
+                dirty_bytes_max: 100,
+            },
+        )
+        .expect("state");
         let (old, fh1) = create(&mut s, 1, "old");
         let (new, fh2) = create(&mut s, 1, "new");
         s.fsyncdir(1).expect("fsyncdir");
         s.write(old, fh1, 0, &[b'o'; 60]).expect("write");
         s.write(new, fh2, 0, &[b'n'; 30]).expect("write");
-        assert_eq!(fs::read(dir.path().join("old")).expect("read").len(), 0, "under the bound nothing is written back");
+        assert_eq!(
+            fs::read(dir.path().join("old")).expect("read").len(),
+            0,
+            "under the bound nothing is written back"
+        );
         s.write(new, fh2, 30, &[b'n'; 30]).expect("write");
         assert_eq!(
             fs::read(dir.path().join("old")).expect("read"),
@@ -1217,16 +1486,29 @@ mod tests {
         );
         assert_eq!(fs::read(dir.path().join("new")).expect("read").len(), 0);
         let report = s.power_loss();
-        assert_eq!((report.files_dropped, report.bytes_dropped), (1, 60), "{report:?}");
-        assert_eq!(fs::read(dir.path().join("old")).expect("read"), vec![b'o'; 60]);
+        assert_eq!(
+            (report.files_dropped, report.bytes_dropped),
+            (1, 60),
+            "{report:?}"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("old")).expect("read"),
+            vec![b'o'; 60]
+        );
     }
 
     #[test]
     fn torn_writes_keep_a_seeded_prefix_of_the_last_write() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s =
-            State::new(dir.path().to_path_buf(), &Options { torn_writes: true, seed: 3, dirty_bytes_max: 1 << 20 })
-                .expect("state");
+        let mut s = State::new(
+            dir.path().to_path_buf(),
+            &Options {
+                torn_writes: true,
+                seed: 3,
+                dirty_bytes_max: 1 << 20,
+            },
+        )
+        .expect("state");
         let (ino, fh) = create(&mut s, 1, "log");
         s.fsyncdir(1).expect("fsyncdir");
         s.write(ino, fh, 0, b"synced.").expect("write");

@@ -14,10 +14,19 @@ pub type FileId = (u64, u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// A file or directory created at `path`; durable once `path`'s parent directory is fsynced.
-    Created { path: PathBuf, id: FileId, is_dir: bool },
+    Created {
+        path: PathBuf,
+        id: FileId,
+        is_dir: bool,
+    },
     /// A rename of `id` from `from` to `to`; durable once `to`'s parent directory is fsynced.
     /// `replaced` is where the file it replaced waits (in the stash) to be put back.
-    Renamed { from: PathBuf, to: PathBuf, id: FileId, replaced: Option<PathBuf> },
+    Renamed {
+        from: PathBuf,
+        to: PathBuf,
+        id: FileId,
+        replaced: Option<PathBuf>,
+    },
 }
 
 impl Entry {
@@ -34,7 +43,11 @@ impl Entry {
 /// `path` with its prefix `from` replaced by `to`, if it lies at or below `from`.
 pub fn moved(path: &Path, from: &Path, to: &Path) -> Option<PathBuf> {
     let rest = path.strip_prefix(from).ok()?;
-    Some(if rest.as_os_str().is_empty() { to.to_path_buf() } else { to.join(rest) })
+    Some(if rest.as_os_str().is_empty() {
+        to.to_path_buf()
+    } else {
+        to.join(rest)
+    })
 }
 
 #[derive(Debug, Default)]
@@ -63,7 +76,8 @@ impl Journal {
 
     /// `dir` was fsynced: its entries are durable; they are returned (to drop their stash).
     pub fn dir_synced(&mut self, dir: &Path) -> Vec<Entry> {
-        let (durable, pending): (Vec<Entry>, Vec<Entry>) = self.entries.drain(..).partition(|e| e.sync_dir() == dir);
+        let (durable, pending): (Vec<Entry>, Vec<Entry>) =
+            self.entries.drain(..).partition(|e| e.sync_dir() == dir);
         self.entries = pending.into();
         durable
     }
@@ -96,7 +110,9 @@ impl Journal {
 
     /// `path` was removed for good (unlink, rmdir): its creation needs no undo any more.
     pub fn removed(&mut self, path: &Path, id: FileId) {
-        self.entries.retain(|e| !matches!(e, Entry::Created { path: p, id: i, .. } if p == path && *i == id));
+        self.entries.retain(
+            |e| !matches!(e, Entry::Created { path: p, id: i, .. } if p == path && *i == id),
+        );
     }
 }
 
@@ -105,7 +121,11 @@ mod tests {
     use super::*;
 
     fn created(path: &str) -> Entry {
-        Entry::Created { path: path.into(), id: (1, 1), is_dir: false }
+        Entry::Created {
+            path: path.into(),
+            id: (1, 1),
+            is_dir: false,
+        }
     }
 
     #[test]
@@ -114,7 +134,12 @@ mod tests {
         j.push(created("a/x"));
         j.push(created("b/y"));
         j.push(created("top"));
-        j.push(Entry::Renamed { from: "b/t".into(), to: "a/z".into(), id: (1, 2), replaced: None });
+        j.push(Entry::Renamed {
+            from: "b/t".into(),
+            to: "a/z".into(),
+            id: (1, 2),
+            replaced: None,
+        });
         let durable = j.dir_synced(Path::new("a"));
         assert_eq!(durable.len(), 2);
         assert_eq!(j.len(), 2);

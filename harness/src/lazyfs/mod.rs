@@ -105,11 +105,19 @@ pub enum LazyfsError {
     #[error("{0}")]
     Unavailable(String),
     #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("{0}")]
     Usage(String),
     #[error("{mount} is already a mount point ({fstype} from {from}); unmount it first: `umount {mount}`")]
-    ForeignMount { mount: String, fstype: String, from: String },
+    ForeignMount {
+        mount: String,
+        fstype: String,
+        from: String,
+    },
     #[error("{mount} is already served by a running `kaos lazyfs`; stop that one (kill -TERM its pid) or unmount it: `fusermount3 -u {mount}`")]
     AlreadyServed { mount: String },
     #[error("mounting {mount}: {source}")]
@@ -132,7 +140,9 @@ pub fn main(args: Args) -> ExitCode {
 /// silently skips the fault.
 pub fn check_available() -> Result<(), String> {
     if !cfg!(target_os = "linux") {
-        return Err("the power-loss fault (kaos lazyfs, a FUSE file system) runs on Linux only".into());
+        return Err(
+            "the power-loss fault (kaos lazyfs, a FUSE file system) runs on Linux only".into(),
+        );
     }
     if !nix::unistd::geteuid().is_root() {
         return Err("the power-loss fault needs root: kaos lazyfs mounts a FUSE file system with mount(2); \
@@ -168,7 +178,10 @@ pub fn unmount(mount: &Path) -> io::Result<()> {
             if status.success() {
                 Ok(())
             } else {
-                Err(io::Error::other(format!("`fusermount3 -u -z {}` failed ({status})", mount.display())))
+                Err(io::Error::other(format!(
+                    "`fusermount3 -u -z {}` failed ({status})",
+                    mount.display()
+                )))
             }
         }
         Err(e) => Err(io::Error::from(e)),
@@ -195,9 +208,15 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let value =
-                (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
             out.push(value as u8);
             i += 4;
         } else {
@@ -215,12 +234,17 @@ fn mounted_at(mount: &Path) -> io::Result<Option<MountEntry>> {
     let mut found = None;
     for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
         if fields.len() < sep + 3 || fields.len() < 5 {
             continue;
         }
         if unescape(fields[4]) == wanted {
-            found = Some(MountEntry { fstype: fields[sep + 1].to_string(), source: unescape(fields[sep + 2]) });
+            found = Some(MountEntry {
+                fstype: fields[sep + 1].to_string(),
+                source: unescape(fields[sep + 2]),
+            });
         }
     }
     Ok(found)
@@ -237,7 +261,11 @@ fn prepare_mount_point(mount: &Path) -> Result<(), LazyfsError> {
     if let Some(entry) = entry {
         let ours = entry.fstype.starts_with("fuse") && entry.source == FS_NAME;
         if !ours {
-            return Err(LazyfsError::ForeignMount { mount: shown, fstype: entry.fstype, from: entry.source });
+            return Err(LazyfsError::ForeignMount {
+                mount: shown,
+                fstype: entry.fstype,
+                from: entry.source,
+            });
         }
         match std::fs::metadata(mount) {
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
@@ -253,8 +281,14 @@ fn prepare_mount_point(mount: &Path) -> Result<(), LazyfsError> {
     }
     match std::fs::metadata(mount) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(LazyfsError::Usage(format!("the mount point {shown} is not a directory"))),
-        Err(source) => Err(LazyfsError::Io { what: "the mount point", path: mount.into(), source }),
+        Ok(_) => Err(LazyfsError::Usage(format!(
+            "the mount point {shown} is not a directory"
+        ))),
+        Err(source) => Err(LazyfsError::Io {
+            what: "the mount point",
+            path: mount.into(),
+            source,
+        }),
     }
 }
 
@@ -285,7 +319,10 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
         source,
     })?;
     if !backing.is_dir() {
-        return Err(LazyfsError::Usage(format!("the backing path {} is not a directory", backing.display())));
+        return Err(LazyfsError::Usage(format!(
+            "the backing path {} is not a directory",
+            backing.display()
+        )));
     }
     let mount = absolute(&args.mount).map_err(|source| LazyfsError::Io {
         what: "the mount point",
@@ -302,12 +339,17 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
     prepare_mount_point(&mount)?;
 
     // Signals first, so that none is lost between the mount and the loop.
-    let mut signals = Signals::new([SIGUSR1, SIGTERM, SIGINT]).map_err(|source| LazyfsError::Io {
-        what: "installing signal handlers for",
-        path: mount.clone(),
-        source,
-    })?;
-    let options = Options { torn_writes: args.torn_writes, seed: args.seed, dirty_bytes_max: limits::DIRTY_BYTES_MAX };
+    let mut signals =
+        Signals::new([SIGUSR1, SIGTERM, SIGINT]).map_err(|source| LazyfsError::Io {
+            what: "installing signal handlers for",
+            path: mount.clone(),
+            source,
+        })?;
+    let options = Options {
+        torn_writes: args.torn_writes,
+        seed: args.seed,
+        dirty_bytes_max: limits::DIRTY_BYTES_MAX,
+    };
     let state = State::new(backing.clone(), &options).map_err(|source| LazyfsError::Io {
         what: "opening the backing directory",
         path: backing.clone(),
@@ -322,8 +364,17 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
         fuser::MountOption::NoAtime,
     ];
     config.acl = fuser::SessionACL::All;
-    let mut session = fuser::Session::new(LazyFs { state: state.clone() }, &mount, &config)
-        .map_err(|source| LazyfsError::Mount { mount: mount.display().to_string(), source })?;
+    let mut session = fuser::Session::new(
+        LazyFs {
+            state: state.clone(),
+        },
+        &mount,
+        &config,
+    )
+    .map_err(|source| LazyfsError::Mount {
+        mount: mount.display().to_string(),
+        source,
+    })?;
     let mut unmounter = session.unmount_callable();
     let notifier = session.notifier();
     let (done_tx, done_rx) = mpsc::channel();
@@ -335,7 +386,11 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
             let _ = done_tx.send(result);
             signals_handle.close();
         })
-        .map_err(|source| LazyfsError::Io { what: "starting the session thread for", path: mount.clone(), source })?;
+        .map_err(|source| LazyfsError::Io {
+            what: "starting the session thread for",
+            path: mount.clone(),
+            source,
+        })?;
 
     if let Err(e) = wait_serving(&mount) {
         if unmounter.unmount().is_err() {
@@ -346,7 +401,13 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
     let pid = std::process::id();
     let write = |power_losses: u64, last: Option<&PowerLossReport>| {
         if let Some(path) = &args.ready_file {
-            let status = Status { pid, backing: &backing, mount: &mount, power_losses, last_power_loss: last };
+            let status = Status {
+                pid,
+                backing: &backing,
+                mount: &mount,
+                power_losses,
+                last_power_loss: last,
+            };
             if let Err(e) = write_status(path, &status) {
                 note!("writing {}: {e}", path.display());
             }
@@ -378,7 +439,10 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
         // The session ended by itself: someone unmounted the file system from outside.
         let _ = session_thread.join();
         note!("{} was unmounted from outside; exiting", mount.display());
-        return result.map_err(|source| LazyfsError::Mount { mount: mount.display().to_string(), source });
+        return result.map_err(|source| LazyfsError::Mount {
+            mount: mount.display().to_string(),
+            source,
+        });
     }
     if unmounter.unmount().is_err() {
         // Busy (a program still has files open): detach it now, the kernel ends it when they close.
@@ -391,7 +455,10 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
             let _ = session_thread.join();
             note!("unmounted {}", mount.display());
         }
-        Err(_) => note!("the session did not end within {} ms; exiting anyway", limits::SHUTDOWN_TIMEOUT_MS),
+        Err(_) => note!(
+            "the session did not end within {} ms; exiting anyway",
+            limits::SHUTDOWN_TIMEOUT_MS
+        ),
     }
     Ok(())
 }
@@ -405,9 +472,11 @@ fn wait_serving(mount: &Path) -> Result<(), LazyfsError> {
     });
     match rx.recv_timeout(Duration::from_millis(limits::READY_TIMEOUT_MS)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => {
-            Err(LazyfsError::Io { what: "the new mount does not answer at", path: mount.into(), source })
-        }
+        Ok(Err(source)) => Err(LazyfsError::Io {
+            what: "the new mount does not answer at",
+            path: mount.into(),
+            source,
+        }),
         Err(_) => Err(LazyfsError::Usage(format!(
             "the new mount at {} did not answer within {} ms",
             mount.display(),

@@ -39,7 +39,8 @@
 
 use super::local::{power_losses, probe, read_ready, start_lazyfs, Role};
 use crate::limits::{
-    DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
+    DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, LAZYFS_READY_TIMEOUT_MS,
+    NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::Endpoint;
 use crate::process;
@@ -127,11 +128,15 @@ impl DockerPlatform {
     pub async fn new(broker_bin: &Path, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
         check_engine().await?;
         let image = ensure_image(broker_bin).await?;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let id = format!("kaos-{}-{:x}", std::process::id(), nanos & 0xffff_ffff);
         // An interface name has at most 15 bytes.
         let bridge = format!("kd{:012x}", fnv1a(&[id.as_bytes()]) & 0xffff_ffff_ffff);
-        let run_dir = std::path::absolute(nodes_dir.parent().unwrap_or(nodes_dir)).unwrap_or_else(|_| nodes_dir.to_path_buf());
+        let run_dir = std::path::absolute(nodes_dir.parent().unwrap_or(nodes_dir))
+            .unwrap_or_else(|_| nodes_dir.to_path_buf());
         // Built before anything is created, so that its Drop removes whatever exists if a later
         // step fails.
         let mut platform = DockerPlatform {
@@ -150,32 +155,68 @@ impl DockerPlatform {
         let subnet = platform.create_network().await?;
         // `docker network create --subnet` gives the bridge the first address.
         platform.gateway = Ipv4Addr::new(subnet[0], subnet[1], subnet[2], 1);
-        let ip = |host: u8| SocketAddr::from((Ipv4Addr::new(subnet[0], subnet[1], subnet[2], host), NODE_PORT));
+        let ip = |host: u8| {
+            SocketAddr::from((
+                Ipv4Addr::new(subnet[0], subnet[1], subnet[2], host),
+                NODE_PORT,
+            ))
+        };
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
             let mut config = cluster.settings.clone();
             // As on the local platform: Kafka's default of 3 cannot be met by a smaller cluster.
-            config.entry("offsets.topic.replication.factor").or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
+            config
+                .entry("offsets.topic.replication.factor")
+                .or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
             if let Some(overrides) = cluster.node_settings.get(&name) {
                 config.extend(overrides.clone());
             }
             let addr = ip(10 + k as u8);
-            config.entry("advertised.listener").or_insert_with(|| toml::Value::String(addr.to_string()));
+            config
+                .entry("advertised.listener")
+                .or_insert_with(|| toml::Value::String(addr.to_string()));
             platform.lay_out(nodes_dir, name, Role::Broker { node_id: k }, addr, config)?;
         }
         if cluster.has_controller() {
-            platform.lay_out(nodes_dir, "controller".into(), Role::Controller, ip(10), cluster.controller_settings.clone())?;
+            platform.lay_out(
+                nodes_dir,
+                "controller".into(),
+                Role::Controller,
+                ip(10),
+                cluster.controller_settings.clone(),
+            )?;
         }
         Ok(platform)
     }
 
-    fn lay_out(&mut self, nodes_dir: &Path, name: String, role: Role, addr: SocketAddr, config: toml::Table) -> Result<()> {
-        let dir = std::path::absolute(nodes_dir.join(&name)).context("resolving the nodes directory")?;
-        std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
+    fn lay_out(
+        &mut self,
+        nodes_dir: &Path,
+        name: String,
+        role: Role,
+        addr: SocketAddr,
+        config: toml::Table,
+    ) -> Result<()> {
+        let dir =
+            std::path::absolute(nodes_dir.join(&name)).context("resolving the nodes directory")?;
+        std::fs::create_dir_all(dir.join("data"))
+            .with_context(|| format!("creating {}", dir.display()))?;
         let text = toml::to_string(&config).context("writing a node config")?;
-        std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
+        std::fs::write(dir.join("config.toml"), text)
+            .with_context(|| format!("writing {}/config.toml", dir.display()))?;
         let container = format!("{}-{name}", self.id);
-        self.nodes.push(Node { name, role, addr, dir, container, created: false, running: false, paused: false, pid: None, lazyfs: None });
+        self.nodes.push(Node {
+            name,
+            role,
+            addr,
+            dir,
+            container,
+            created: false,
+            running: false,
+            paused: false,
+            pid: None,
+            lazyfs: None,
+        });
         Ok(())
     }
 
@@ -189,8 +230,19 @@ impl DockerPlatform {
             let cidr = format!("{}.{}.{}.0/24", subnet[0], subnet[1], subnet[2]);
             let bridge_option = format!("com.docker.network.bridge.name={}", self.bridge);
             let result = docker(&[
-                "network", "create", "--driver", "bridge", "--subnet", &cidr, "--opt", &bridge_option,
-                "--label", &self.label(), "--label", &self.dir_label(), &self.id,
+                "network",
+                "create",
+                "--driver",
+                "bridge",
+                "--subnet",
+                &cidr,
+                "--opt",
+                &bridge_option,
+                "--label",
+                &self.label(),
+                "--label",
+                &self.dir_label(),
+                &self.id,
             ])
             .await;
             match result {
@@ -222,7 +274,9 @@ impl DockerPlatform {
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().filter(|n| matches!(n.role, Role::Broker { .. }))
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.role, Role::Broker { .. }))
     }
 
     /// The brokers' addresses as clients should use them (their proxies', when they have one).
@@ -231,7 +285,13 @@ impl DockerPlatform {
             .iter()
             .enumerate()
             .filter(|(_, n)| matches!(n.role, Role::Broker { .. }))
-            .map(|(i, n)| self.proxies.get(i).and_then(Option::as_ref).map_or(n.addr, |p| p.addr).to_string())
+            .map(|(i, n)| {
+                self.proxies
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map_or(n.addr, |p| p.addr)
+                    .to_string()
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -253,27 +313,52 @@ impl DockerPlatform {
                 .output()
                 .context("running ip (iproute2) to add the relay address to the run's bridge")?;
             if !out.status.success() {
-                bail!("adding {relay} to the bridge {}: {}", self.bridge, String::from_utf8_lossy(&out.stderr).trim());
+                bail!(
+                    "adding {relay} to the bridge {}: {}",
+                    self.bridge,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             self.relay = Some(relay);
         }
-        let node_ips: Vec<Ipv4Addr> = self.nodes.iter().filter_map(|n| match n.addr.ip() {
-            std::net::IpAddr::V4(ip) => Some(ip),
-            std::net::IpAddr::V6(_) => None,
-        }).collect();
+        let node_ips: Vec<Ipv4Addr> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match n.addr.ip() {
+                std::net::IpAddr::V4(ip) => Some(ip),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
         self.proxies = (0..self.nodes.len()).map(|_| None).collect();
         for i in 0..self.nodes.len() {
             if !matches!(self.nodes[i].role, Role::Broker { .. }) {
                 continue;
             }
-            let sources = Sources { node_ips: node_ips.clone(), client_src: self.gateway, relay_src: self.relay.unwrap_or(self.gateway) };
-            let proxy = Proxy::start(SocketAddr::from((self.gateway, 0)), self.nodes[i].addr, Some(sources)).await?;
+            let sources = Sources {
+                node_ips: node_ips.clone(),
+                client_src: self.gateway,
+                relay_src: self.relay.unwrap_or(self.gateway),
+            };
+            let proxy = Proxy::start(
+                SocketAddr::from((self.gateway, 0)),
+                self.nodes[i].addr,
+                Some(sources),
+            )
+            .await?;
             let path = self.nodes[i].dir.join("config.toml");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let mut config: toml::Table = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-            if config.get("advertised.listener").and_then(|v| v.as_str()) == Some(self.nodes[i].addr.to_string().as_str()) {
-                config.insert("advertised.listener".into(), toml::Value::String(proxy.addr.to_string()));
-                std::fs::write(&path, toml::to_string(&config)?).with_context(|| format!("writing {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let mut config: toml::Table =
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+            if config.get("advertised.listener").and_then(|v| v.as_str())
+                == Some(self.nodes[i].addr.to_string().as_str())
+            {
+                config.insert(
+                    "advertised.listener".into(),
+                    toml::Value::String(proxy.addr.to_string()),
+                );
+                std::fs::write(&path, toml::to_string(&config)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             self.proxies[i] = Some(proxy);
         }
@@ -283,7 +368,8 @@ impl DockerPlatform {
     /// Drops every packet across each cut (both directions) until [`Self::heal_network`],
     /// replacing any partition in force: a table in each affected node's network namespace.
     pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
-        let mut rules: std::collections::BTreeMap<usize, (Vec<String>, Vec<String>)> = std::collections::BTreeMap::new();
+        let mut rules: std::collections::BTreeMap<usize, (Vec<String>, Vec<String>)> =
+            std::collections::BTreeMap::new();
         for (a, b) in cuts {
             if a.iter().any(|e| b.contains(e)) {
                 bail!("a partition cannot put an endpoint on both sides: {a:?} / {b:?}");
@@ -302,14 +388,20 @@ impl DockerPlatform {
         let table = partition_table();
         for (i, (input, output)) in rules {
             let node = &self.nodes[i];
-            let pid = node.pid.filter(|_| node.running).with_context(|| format!("node {} is not running: its packets cannot be filtered", node.name))?;
+            let pid = node.pid.filter(|_| node.running).with_context(|| {
+                format!(
+                    "node {} is not running: its packets cannot be filtered",
+                    node.name
+                )
+            })?;
             let script = format!(
                 "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n chain input {{ type filter hook input priority -10; policy accept;\n{}\n }}\n chain output {{ type filter hook output priority -10; policy accept;\n{}\n }}\n}}\n",
                 input.join("\n"),
                 output.join("\n"),
             );
             self.ruled.push(i);
-            nft_in_container(pid, &script).with_context(|| format!("partitioning node {}", node.name))?;
+            nft_in_container(pid, &script)
+                .with_context(|| format!("partitioning node {}", node.name))?;
         }
         Ok(())
     }
@@ -320,7 +412,12 @@ impl DockerPlatform {
     /// links through them) and the relay address (brokers relayed to it).
     fn rules_against(&self, other: Endpoint, input: &mut Vec<String>, output: &mut Vec<String>) {
         let host = self.gateway;
-        let port_of = |j: usize| self.proxies.get(j).and_then(Option::as_ref).map(|p| p.addr.port());
+        let port_of = |j: usize| {
+            self.proxies
+                .get(j)
+                .and_then(Option::as_ref)
+                .map(|p| p.addr.port())
+        };
         match other {
             Endpoint::Node(j) => {
                 let ip = self.nodes[j].addr.ip();
@@ -332,7 +429,10 @@ impl DockerPlatform {
                 }
             }
             Endpoint::Clients => {
-                let ports: Vec<String> = (0..self.nodes.len()).filter_map(port_of).map(|p| p.to_string()).collect();
+                let ports: Vec<String> = (0..self.nodes.len())
+                    .filter_map(port_of)
+                    .map(|p| p.to_string())
+                    .collect();
                 if ports.is_empty() {
                     input.push(format!("  ip saddr {host} drop"));
                     output.push(format!("  ip daddr {host} drop"));
@@ -354,7 +454,9 @@ impl DockerPlatform {
         let mut first_error = None;
         for i in std::mem::take(&mut self.ruled) {
             let node = &self.nodes[i];
-            let Some(pid) = node.pid.filter(|_| node.running) else { continue };
+            let Some(pid) = node.pid.filter(|_| node.running) else {
+                continue;
+            };
             if let Err(e) = nft_in_container(pid, &format!("delete table inet {table}\n")) {
                 if !format!("{e:#}").contains("No such file or directory") {
                     first_error.get_or_insert(e.context(format!("healing node {}", node.name)));
@@ -366,14 +468,22 @@ impl DockerPlatform {
 
     /// Puts a link fault on node `i`'s proxy (None lifts it).
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        let proxy = self
+            .proxies
+            .get(i)
+            .and_then(Option::as_ref)
+            .with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
         proxy.set_fault(fault);
         Ok(())
     }
 
     /// Resets the connections through node `i`'s proxy on `links`.
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        let proxy = self
+            .proxies
+            .get(i)
+            .and_then(Option::as_ref)
+            .with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
         proxy.reset(links);
         Ok(())
     }
@@ -389,21 +499,35 @@ impl DockerPlatform {
     }
 
     fn controller_addr(&self) -> Option<SocketAddr> {
-        self.nodes.iter().find(|n| n.role == Role::Controller).map(|n| n.addr)
+        self.nodes
+            .iter()
+            .find(|n| n.role == Role::Controller)
+            .map(|n| n.addr)
     }
 
     pub fn broker_index(&self, node_id: i32) -> Option<usize> {
-        self.nodes.iter().position(|n| n.role == Role::Broker { node_id: node_id as u32 })
+        self.nodes.iter().position(|n| {
+            n.role
+                == Role::Broker {
+                    node_id: node_id as u32,
+                }
+        })
     }
 
     /// Creates and starts node `i`'s container the first time, starts it again after a kill;
     /// waits until it answers ApiVersions on its address. Returns the host PID of its process.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         let controller = self.controller_addr();
-        let (label, dir_label, image, network) = (self.label(), self.dir_label(), self.image.clone(), self.id.clone());
+        let (label, dir_label, image, network) = (
+            self.label(),
+            self.dir_label(),
+            self.image.clone(),
+            self.id.clone(),
+        );
         if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
             if self.nodes[i].lazyfs.is_none() {
-                let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
+                let daemon =
+                    start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
                 self.nodes[i].lazyfs = Some(daemon);
             }
         }
@@ -412,18 +536,49 @@ impl DockerPlatform {
             bail!("node {} is already running", node.name);
         }
         if node.created {
-            docker(&["start", &node.container]).await.with_context(|| format!("restarting the container of node {}", node.name))?;
+            docker(&["start", &node.container])
+                .await
+                .with_context(|| format!("restarting the container of node {}", node.name))?;
         } else {
             let ip = node.addr.ip().to_string();
             let data = format!("{}:/data", node.data_dir().display());
-            let config = format!("{}:/etc/kaos/config.toml:ro", node.dir.join("config.toml").display());
+            let config = format!(
+                "{}:/etc/kaos/config.toml:ro",
+                node.dir.join("config.toml").display()
+            );
             // The broker runs as the harness's user, so the run directory stays the user's.
             let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-            let mut args: Vec<String> = ["run", "--detach", "--name", &node.container, "--hostname", &node.name, "--label", &label, "--label", &dir_label]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            args.extend(["--network", &network, "--ip", &ip, "--user", &user, "--volume", &data, "--volume", &config, &image].map(String::from));
+            let mut args: Vec<String> = [
+                "run",
+                "--detach",
+                "--name",
+                &node.container,
+                "--hostname",
+                &node.name,
+                "--label",
+                &label,
+                "--label",
+                &dir_label,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(
+                [
+                    "--network",
+                    &network,
+                    "--ip",
+                    &ip,
+                    "--user",
+                    &user,
+                    "--volume",
+                    &data,
+                    "--volume",
+                    &config,
+                    &image,
+                ]
+                .map(String::from),
+            );
             match node.role {
                 Role::Controller => args.push("controller".into()),
                 Role::Broker { node_id } => {
@@ -433,10 +588,22 @@ impl DockerPlatform {
                     }
                 }
             }
-            args.extend(["--listen", &format!("0.0.0.0:{NODE_PORT}"), "--data-dir", "/data", "--config", "/etc/kaos/config.toml"].map(String::from));
+            args.extend(
+                [
+                    "--listen",
+                    &format!("0.0.0.0:{NODE_PORT}"),
+                    "--data-dir",
+                    "/data",
+                    "--config",
+                    "/etc/kaos/config.toml",
+                ]
+                .map(String::from),
+            );
             node.created = true;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            docker(&args).await.with_context(|| format!("starting the container of node {}", node.name))?;
+            docker(&args)
+                .await
+                .with_context(|| format!("starting the container of node {}", node.name))?;
         }
         node.running = true;
         // Asked once: while the node starts, whether it is still alive is read from /proc, not
@@ -453,11 +620,20 @@ impl DockerPlatform {
                 node.running = false;
                 node.pid = None;
                 save_log(node).await;
-                bail!("node {} exited while starting; see {}", node.name, node.log_path().display());
+                bail!(
+                    "node {} exited while starting; see {}",
+                    node.name,
+                    node.log_path().display()
+                );
             }
             if Instant::now() > deadline {
                 save_log(node).await;
-                bail!("node {} did not answer on {} within {NODE_START_TIMEOUT_MS} ms; see {}", node.name, node.addr, node.log_path().display());
+                bail!(
+                    "node {} did not answer on {} within {NODE_START_TIMEOUT_MS} ms; see {}",
+                    node.name,
+                    node.addr,
+                    node.log_path().display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
         }
@@ -480,14 +656,26 @@ impl DockerPlatform {
         node.running = false;
         if node.paused {
             // The engine refuses to signal a paused container: thaw it, then kill at once.
-            docker(&["unpause", &node.container]).await.with_context(|| format!("unpausing node {} to kill it", node.name))?;
+            docker(&["unpause", &node.container])
+                .await
+                .with_context(|| format!("unpausing node {} to kill it", node.name))?;
         }
         node.paused = false;
-        let signalled = pid.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::Signal::SIGKILL).is_ok());
+        let signalled = pid.is_some_and(|p| {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        });
         if !signalled {
-            docker(&["kill", "--signal", "KILL", &node.container]).await.with_context(|| format!("killing node {}", node.name))?;
+            docker(&["kill", "--signal", "KILL", &node.container])
+                .await
+                .with_context(|| format!("killing node {}", node.name))?;
         }
-        docker(&["wait", &node.container]).await.with_context(|| format!("waiting for node {} to exit", node.name))?;
+        docker(&["wait", &node.container])
+            .await
+            .with_context(|| format!("waiting for node {} to exit", node.name))?;
         Ok(pid)
     }
 
@@ -497,14 +685,21 @@ impl DockerPlatform {
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
         let pid = self.kill(i).await?;
         let node = &self.nodes[i];
-        let daemon = node.lazyfs.as_ref().and_then(|d| d.id()).with_context(|| format!("node {} has no lazyfs", node.name))?;
+        let daemon = node
+            .lazyfs
+            .as_ref()
+            .and_then(|d| d.id())
+            .with_context(|| format!("node {} has no lazyfs", node.name))?;
         let ready = node.dir.join("lazyfs.ready");
         let before = power_losses(&ready);
-        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1).context("signalling lazyfs")?;
+        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1)
+            .context("signalling lazyfs")?;
         let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
         loop {
             if power_losses(&ready) > before {
-                let report = read_ready(&ready).and_then(|v| v.get("last_power_loss").map(|r| r.to_string())).unwrap_or_default();
+                let report = read_ready(&ready)
+                    .and_then(|v| v.get("last_power_loss").map(|r| r.to_string()))
+                    .unwrap_or_default();
                 return Ok((pid, report));
             }
             if Instant::now() > deadline {
@@ -523,7 +718,13 @@ impl DockerPlatform {
         }
         docker(&[if pause { "pause" } else { "unpause" }, &node.container])
             .await
-            .with_context(|| format!("{} node {}", if pause { "pausing" } else { "unpausing" }, node.name))?;
+            .with_context(|| {
+                format!(
+                    "{} node {}",
+                    if pause { "pausing" } else { "unpausing" },
+                    node.name
+                )
+            })?;
         node.paused = pause;
         Ok(node.pid)
     }
@@ -558,7 +759,12 @@ impl DockerPlatform {
     pub async fn remove_all(&mut self) {
         self.proxies.clear();
         self.ruled.clear();
-        match remove_labelled(&self.label(), self.network_created.then_some(self.id.as_str())).await {
+        match remove_labelled(
+            &self.label(),
+            self.network_created.then_some(self.id.as_str()),
+        )
+        .await
+        {
             Ok(()) => {
                 self.network_created = false;
                 for node in &mut self.nodes {
@@ -570,7 +776,9 @@ impl DockerPlatform {
         }
         for node in &mut self.nodes {
             if let Some(mut daemon) = node.lazyfs.take() {
-                if let Err(e) = process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
+                if let Err(e) =
+                    process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await
+                {
                     eprintln!("kaos: stopping lazyfs of node {}: {e}", node.name);
                 }
                 if let Err(e) = crate::lazyfs::unmount(&node.data_dir()) {
@@ -600,15 +808,32 @@ impl DockerPlatform {
             return;
         }
         let filter = format!("label={}", self.label());
-        let ids = std::process::Command::new("docker").args(["ps", "--all", "--quiet", "--filter", &filter]).stdin(Stdio::null()).output();
+        let ids = std::process::Command::new("docker")
+            .args(["ps", "--all", "--quiet", "--filter", &filter])
+            .stdin(Stdio::null())
+            .output();
         if let Ok(out) = ids {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
             if !ids.is_empty() {
-                let _ = std::process::Command::new("docker").args(["rm", "--force", "--volumes"]).args(&ids).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+                let _ = std::process::Command::new("docker")
+                    .args(["rm", "--force", "--volumes"])
+                    .args(&ids)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
             }
         }
         if self.network_created {
-            let _ = std::process::Command::new("docker").args(["network", "rm", &self.id]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = std::process::Command::new("docker")
+                .args(["network", "rm", &self.id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -631,11 +856,16 @@ fn nft_in_container(pid: u32, script: &str) -> Result<()> {
         .spawn()
         .context("running nsenter (util-linux) for nft")?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).context("writing the nft script")?;
+        stdin
+            .write_all(script.as_bytes())
+            .context("writing the nft script")?;
     }
     let out = child.wait_with_output().context("running nsenter nft")?;
     if !out.status.success() {
-        bail!("nft in the namespace of PID {pid}: {}\n{script}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "nft in the namespace of PID {pid}: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -647,9 +877,17 @@ pub fn partitions_available() -> Result<(), String> {
         return Err("partitions on the docker platform need root (nsenter into each container's network namespace to load nftables rules)".into());
     }
     for (tool, package) in [("nsenter", "util-linux"), ("nft", "nftables")] {
-        let ok = std::process::Command::new(tool).arg("--version").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok = std::process::Command::new(tool)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
-            return Err(format!("partitions on the docker platform need `{tool}` (Debian package {package})"));
+            return Err(format!(
+                "partitions on the docker platform need `{tool}` (Debian package {package})"
+            ));
         }
     }
     Ok(())
@@ -657,7 +895,14 @@ pub fn partitions_available() -> Result<(), String> {
 
 /// Removes the containers carrying `label` (`key=value`), then the network `network`.
 async fn remove_labelled(label: &str, network: Option<&str>) -> Result<()> {
-    let ids = docker(&["ps", "--all", "--quiet", "--filter", &format!("label={label}")]).await?;
+    let ids = docker(&[
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        &format!("label={label}"),
+    ])
+    .await?;
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if !ids.is_empty() {
         let mut args = vec!["rm", "--force", "--volumes"];
@@ -674,7 +919,8 @@ async fn remove_labelled(label: &str, network: Option<&str>) -> Result<()> {
 async fn save_log(node: &Node) {
     let path = node.log_path();
     let result = async {
-        let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let status = tokio::process::Command::new("docker")
             .args(["logs", &node.container])
             .stdin(Stdio::null())
@@ -692,12 +938,16 @@ async fn save_log(node: &Node) {
 }
 
 async fn container_running(container: &str) -> bool {
-    docker(&["inspect", "--format", "{{.State.Running}}", container]).await.is_ok_and(|s| s.trim() == "true")
+    docker(&["inspect", "--format", "{{.State.Running}}", container])
+        .await
+        .is_ok_and(|s| s.trim() == "true")
 }
 
 async fn pid(container: &str) -> Result<u32> {
     let text = docker(&["inspect", "--format", "{{.State.Pid}}", container]).await?;
-    text.trim().parse().with_context(|| format!("docker inspect gave PID {text:?} for {container}"))
+    text.trim()
+        .parse()
+        .with_context(|| format!("docker inspect gave PID {text:?} for {container}"))
 }
 
 /// Runs `docker ARGS`, bounded in time; its standard output, or an error with its standard error.
@@ -716,11 +966,24 @@ pub async fn docker(args: &[&str]) -> Result<String> {
                 anyhow::Error::from(e).context("running docker")
             }
         })?;
-    let out = tokio::time::timeout(Duration::from_millis(DOCKER_COMMAND_TIMEOUT_MS), child.wait_with_output())
-        .await
-        .with_context(|| format!("`docker {}` did not finish within {DOCKER_COMMAND_TIMEOUT_MS} ms", args.join(" ")))??;
+    let out = tokio::time::timeout(
+        Duration::from_millis(DOCKER_COMMAND_TIMEOUT_MS),
+        child.wait_with_output(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "`docker {}` did not finish within {DOCKER_COMMAND_TIMEOUT_MS} ms",
+            args.join(" ")
+        )
+    })??;
     if !out.status.success() {
-        bail!("`docker {}` failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`docker {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -737,36 +1000,63 @@ pub async fn check_engine() -> Result<()> {
 /// built `FROM scratch` from the binary and the shared libraries `ldd` names unless the engine
 /// already has it. Returns the tag.
 pub async fn ensure_image(broker_bin: &Path) -> Result<String> {
-    let bytes = std::fs::read(broker_bin).with_context(|| format!("reading the broker binary {}", broker_bin.display()))?;
-    let tag = format!("kaos-broker:{:016x}", fnv1a(&[&bytes, DOCKERFILE.as_bytes()]));
-    if docker(&["image", "inspect", "--format", "{{.Id}}", &tag]).await.is_ok() {
+    let bytes = std::fs::read(broker_bin)
+        .with_context(|| format!("reading the broker binary {}", broker_bin.display()))?;
+    let tag = format!(
+        "kaos-broker:{:016x}",
+        fnv1a(&[&bytes, DOCKERFILE.as_bytes()])
+    );
+    if docker(&["image", "inspect", "--format", "{{.Id}}", &tag])
+        .await
+        .is_ok()
+    {
         return Ok(tag);
     }
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let stage = std::env::temp_dir().join(format!("kaos-image-{}-{nanos:x}", std::process::id()));
     let result = build_image(broker_bin, &stage, &tag).await;
     let _ = std::fs::remove_dir_all(&stage);
-    result.with_context(|| format!("building the broker image {tag} from {}", broker_bin.display()))?;
+    result.with_context(|| {
+        format!(
+            "building the broker image {tag} from {}",
+            broker_bin.display()
+        )
+    })?;
     Ok(tag)
 }
 
 async fn build_image(broker_bin: &Path, stage: &Path, tag: &str) -> Result<()> {
     let rootfs = stage.join("rootfs");
     for dir in ["usr/local/bin", "data", "tmp", "etc/kaos"] {
-        std::fs::create_dir_all(rootfs.join(dir)).with_context(|| format!("creating {}", rootfs.join(dir).display()))?;
+        std::fs::create_dir_all(rootfs.join(dir))
+            .with_context(|| format!("creating {}", rootfs.join(dir).display()))?;
     }
-    std::fs::copy(broker_bin, rootfs.join("usr/local/bin/kaos-broker")).context("copying the broker binary")?;
+    std::fs::copy(broker_bin, rootfs.join("usr/local/bin/kaos-broker"))
+        .context("copying the broker binary")?;
     for lib in linked_libraries(broker_bin).await? {
         let target = rootfs.join(lib.strip_prefix("/").unwrap_or(&lib));
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         // std::fs::copy follows symbolic links: the loader finds the real file under the name.
         std::fs::copy(&lib, &target).with_context(|| format!("copying {}", lib.display()))?;
     }
     std::fs::write(stage.join("Dockerfile"), DOCKERFILE).context("writing the Dockerfile")?;
     let stage_text = stage.display().to_string();
-    docker(&["build", "--quiet", "--label", IMAGE_LABEL, "--tag", tag, &stage_text]).await?;
+    docker(&[
+        "build",
+        "--quiet",
+        "--label",
+        IMAGE_LABEL,
+        "--tag",
+        tag,
+        &stage_text,
+    ])
+    .await?;
     Ok(())
 }
 

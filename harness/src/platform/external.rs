@@ -7,8 +7,8 @@
 //! directory, and each run writes a topic of its own (`<topic>-<run start time>`) so that an
 //! earlier run's messages, whose ids a new run would reuse, are never read as this run's.
 
-use anyhow::{bail, Result};
 use super::local::Node;
+use anyhow::{bail, Result};
 
 pub struct ExternalPlatform {
     bootstrap: String,
@@ -18,7 +18,10 @@ pub struct ExternalPlatform {
 
 impl ExternalPlatform {
     pub fn new(bootstrap: &str) -> Self {
-        ExternalPlatform { bootstrap: bootstrap.to_string(), nodes: Vec::new() }
+        ExternalPlatform {
+            bootstrap: bootstrap.to_string(),
+            nodes: Vec::new(),
+        }
     }
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter()

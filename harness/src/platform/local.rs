@@ -6,10 +6,12 @@
 //! ([`crate::netns`]) with its own address, and (for link faults) each broker behind a
 //! [`Proxy`] on the host side that it advertises.
 
+use crate::limits::{
+    LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
+};
 use crate::netns::{Endpoint, Network};
-use crate::proxy::{LinkFault, Links, Proxy, Sources};
-use crate::limits::{LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::process;
+use crate::proxy::{LinkFault, Links, Proxy, Sources};
 use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -84,16 +86,34 @@ impl LocalPlatform {
             let mut config = cluster.settings.clone();
             // Kafka's default of 3 cannot be met by a smaller cluster: the offsets topic would
             // never be created there.
-            config.entry("offsets.topic.replication.factor").or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
+            config
+                .entry("offsets.topic.replication.factor")
+                .or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
             if let Some(overrides) = cluster.node_settings.get(&name) {
                 config.extend(overrides.clone());
             }
-            nodes.push(lay_out(nodes_dir, name, Role::Broker { node_id: k }, config)?);
+            nodes.push(lay_out(
+                nodes_dir,
+                name,
+                Role::Broker { node_id: k },
+                config,
+            )?);
         }
         if cluster.has_controller() {
-            nodes.push(lay_out(nodes_dir, "controller".into(), Role::Controller, cluster.controller_settings.clone())?);
+            nodes.push(lay_out(
+                nodes_dir,
+                "controller".into(),
+                Role::Controller,
+                cluster.controller_settings.clone(),
+            )?);
         }
-        Ok(LocalPlatform { broker_bin: broker_bin.to_path_buf(), nodes, lazyfs: None, proxies: Vec::new(), network: None })
+        Ok(LocalPlatform {
+            broker_bin: broker_bin.to_path_buf(),
+            nodes,
+            lazyfs: None,
+            proxies: Vec::new(),
+            network: None,
+        })
     }
 
     /// Serve every broker's data directory from `kaos lazyfs` (over `nodes/<n>/disk`), so that a
@@ -108,7 +128,8 @@ impl LocalPlatform {
     pub async fn use_network(&mut self, proxies: bool) -> Result<()> {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let mut network = Network::create(&names)?;
-        let node_ips: Vec<std::net::Ipv4Addr> = (0..names.len()).map(|i| network.node_ip(i)).collect();
+        let node_ips: Vec<std::net::Ipv4Addr> =
+            (0..names.len()).map(|i| network.node_ip(i)).collect();
         self.proxies = (0..names.len()).map(|_| None).collect();
         for i in 0..self.nodes.len() {
             let old = self.nodes[i].addr;
@@ -116,19 +137,36 @@ impl LocalPlatform {
             self.nodes[i].addr = addr;
             let mut advertised = addr;
             if proxies && matches!(self.nodes[i].role, Role::Broker { .. }) {
-                let sources = Sources { node_ips: node_ips.clone(), client_src: network.client_ip(), relay_src: network.relay_ip() };
-                let proxy = Proxy::start(SocketAddr::from((network.client_ip(), 0)), addr, Some(sources)).await?;
+                let sources = Sources {
+                    node_ips: node_ips.clone(),
+                    client_src: network.client_ip(),
+                    relay_src: network.relay_ip(),
+                };
+                let proxy = Proxy::start(
+                    SocketAddr::from((network.client_ip(), 0)),
+                    addr,
+                    Some(sources),
+                )
+                .await?;
                 network.set_proxy_port(i, proxy.addr.port());
                 advertised = proxy.addr;
                 self.proxies[i] = Some(proxy);
             }
             // The advertised listener the layout wrote (unless the scenario set its own).
             let path = self.nodes[i].dir.join("config.toml");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let mut config: toml::Table = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-            if config.get("advertised.listener").and_then(|v| v.as_str()) == Some(old.to_string().as_str()) {
-                config.insert("advertised.listener".into(), toml::Value::String(advertised.to_string()));
-                std::fs::write(&path, toml::to_string(&config)?).with_context(|| format!("writing {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let mut config: toml::Table =
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+            if config.get("advertised.listener").and_then(|v| v.as_str())
+                == Some(old.to_string().as_str())
+            {
+                config.insert(
+                    "advertised.listener".into(),
+                    toml::Value::String(advertised.to_string()),
+                );
+                std::fs::write(&path, toml::to_string(&config)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
         }
         self.network = Some(network);
@@ -142,19 +180,30 @@ impl LocalPlatform {
 
     /// Drops every packet across each cut until [`Self::heal_network`] (replaces any partition).
     pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
-        self.network.as_mut().context("partitions need the nodes in network namespaces")?.partition(cuts)
+        self.network
+            .as_mut()
+            .context("partitions need the nodes in network namespaces")?
+            .partition(cuts)
     }
 
     /// Puts a link fault on node `i`'s proxy (None lifts it).
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        let proxy = self
+            .proxies
+            .get(i)
+            .and_then(Option::as_ref)
+            .with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
         proxy.set_fault(fault);
         Ok(())
     }
 
     /// Resets the connections through node `i`'s proxy on `links`.
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        let proxy = self.proxies.get(i).and_then(Option::as_ref).with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        let proxy = self
+            .proxies
+            .get(i)
+            .and_then(Option::as_ref)
+            .with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
         proxy.reset(links);
         Ok(())
     }
@@ -180,7 +229,9 @@ impl LocalPlatform {
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().filter(|n| matches!(n.role, Role::Broker { .. }))
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.role, Role::Broker { .. }))
     }
 
     /// The brokers' addresses as clients should use them (their proxies', when they have one).
@@ -189,18 +240,32 @@ impl LocalPlatform {
             .iter()
             .enumerate()
             .filter(|(_, n)| matches!(n.role, Role::Broker { .. }))
-            .map(|(i, n)| self.proxies.get(i).and_then(Option::as_ref).map_or(n.addr, |p| p.addr).to_string())
+            .map(|(i, n)| {
+                self.proxies
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map_or(n.addr, |p| p.addr)
+                    .to_string()
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
 
     fn controller_addr(&self) -> Option<SocketAddr> {
-        self.nodes.iter().find(|n| n.role == Role::Controller).map(|n| n.addr)
+        self.nodes
+            .iter()
+            .find(|n| n.role == Role::Controller)
+            .map(|n| n.addr)
     }
 
     /// The index of the broker with Kafka node id `node_id`.
     pub fn broker_index(&self, node_id: i32) -> Option<usize> {
-        self.nodes.iter().position(|n| n.role == Role::Broker { node_id: node_id as u32 })
+        self.nodes.iter().position(|n| {
+            n.role
+                == Role::Broker {
+                    node_id: node_id as u32,
+                }
+        })
     }
 
     /// Starts node `i` and waits until it answers ApiVersions.
@@ -210,7 +275,8 @@ impl LocalPlatform {
         let netns = self.network.as_ref().map(|n| n.netns_path(i));
         if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
             if self.nodes[i].lazyfs.is_none() {
-                let daemon = start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
+                let daemon =
+                    start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
                 self.nodes[i].lazyfs = Some(daemon);
             }
         }
@@ -224,7 +290,8 @@ impl LocalPlatform {
             .open(node.log_path())
             .with_context(|| format!("opening {}", node.log_path().display()))?;
         let mut cmd = match &netns {
-            Some(ns) => process::command_in_netns(&bin, ns).with_context(|| format!("opening {}", ns.display()))?,
+            Some(ns) => process::command_in_netns(&bin, ns)
+                .with_context(|| format!("opening {}", ns.display()))?,
             None => process::command(&bin),
         };
         match node.role {
@@ -246,7 +313,9 @@ impl LocalPlatform {
             .arg(node.dir.join("config.toml"))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
-        let child = cmd.spawn().with_context(|| format!("starting {} for node {}", bin.display(), node.name))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} for node {}", bin.display(), node.name))?;
         let pid = child.id().unwrap_or(0);
         node.child = Some(child);
         wait_serving(node).await?;
@@ -256,10 +325,14 @@ impl LocalPlatform {
     /// SIGKILLs node `i`; returns the PID it had.
     pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
         let node = &mut self.nodes[i];
-        let Some(mut child) = node.child.take() else { return Ok(None) };
+        let Some(mut child) = node.child.take() else {
+            return Ok(None);
+        };
         node.paused = false;
         let pid = child.id();
-        process::kill(&mut child).await.with_context(|| format!("killing node {}", node.name))?;
+        process::kill(&mut child)
+            .await
+            .with_context(|| format!("killing node {}", node.name))?;
         Ok(pid)
     }
 
@@ -269,14 +342,21 @@ impl LocalPlatform {
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
         let pid = self.kill(i).await?;
         let node = &self.nodes[i];
-        let daemon = node.lazyfs.as_ref().and_then(|d| d.id()).with_context(|| format!("node {} has no lazyfs", node.name))?;
+        let daemon = node
+            .lazyfs
+            .as_ref()
+            .and_then(|d| d.id())
+            .with_context(|| format!("node {} has no lazyfs", node.name))?;
         let ready = node.dir.join("lazyfs.ready");
         let before = power_losses(&ready);
-        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1).context("signalling lazyfs")?;
+        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1)
+            .context("signalling lazyfs")?;
         let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
         loop {
             if power_losses(&ready) > before {
-                let report = read_ready(&ready).and_then(|v| v.get("last_power_loss").map(|r| r.to_string())).unwrap_or_default();
+                let report = read_ready(&ready)
+                    .and_then(|v| v.get("last_power_loss").map(|r| r.to_string()))
+                    .unwrap_or_default();
                 return Ok((pid, report));
             }
             if Instant::now() > deadline {
@@ -290,7 +370,9 @@ impl LocalPlatform {
     pub async fn unmount_all(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut daemon) = node.lazyfs.take() {
-                if let Err(e) = process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
+                if let Err(e) =
+                    process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await
+                {
                     eprintln!("kaos: stopping lazyfs of node {}: {e}", node.name);
                 }
                 if let Err(e) = crate::lazyfs::unmount(&node.data_dir()) {
@@ -303,9 +385,16 @@ impl LocalPlatform {
     /// Sends SIGSTOP (`pause = true`) or SIGCONT to node `i`'s process group; returns its PID.
     pub fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
         let node = &mut self.nodes[i];
-        let Some(pid) = node.child.as_ref().and_then(|c| c.id()) else { return Ok(None) };
-        let signal = if pause { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
-        process::signal_group(pid, signal).with_context(|| format!("sending {signal} to node {}", node.name))?;
+        let Some(pid) = node.child.as_ref().and_then(|c| c.id()) else {
+            return Ok(None);
+        };
+        let signal = if pause {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        process::signal_group(pid, signal)
+            .with_context(|| format!("sending {signal} to node {}", node.name))?;
         node.paused = pause;
         Ok(Some(pid))
     }
@@ -319,7 +408,9 @@ impl LocalPlatform {
                     let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
                 }
                 node.paused = false;
-                if let Err(e) = process::stop(&mut child, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await {
+                if let Err(e) =
+                    process::stop(&mut child, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await
+                {
                     eprintln!("kaos: stopping node {}: {e}", node.name);
                 }
             }
@@ -345,13 +436,22 @@ impl Drop for LocalPlatform {
 
 /// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory (`dir/data`) and waits
 /// for its ready file. The docker platform mounts it the same way, before it bind-mounts `data`.
-pub(super) async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &Path) -> Result<Child> {
+pub(super) async fn start_lazyfs(
+    kaos_bin: &Path,
+    seed: u64,
+    name: &str,
+    dir: &Path,
+) -> Result<Child> {
     let backing = dir.join("disk");
     std::fs::create_dir_all(&backing).with_context(|| format!("creating {}", backing.display()))?;
     let ready = dir.join("lazyfs.ready");
     let _ = std::fs::remove_file(&ready);
     let log_path = dir.join("lazyfs.log");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let mut daemon = process::command(kaos_bin)
         .arg("lazyfs")
         .arg("--backing")
@@ -369,7 +469,10 @@ pub(super) async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &P
     let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
     while read_ready(&ready).is_none() {
         if let Some(status) = daemon.try_wait()? {
-            bail!("kaos lazyfs for node {name} exited ({status}); see {}", log_path.display());
+            bail!(
+                "kaos lazyfs for node {name} exited ({status}); see {}",
+                log_path.display()
+            );
         }
         if Instant::now() > deadline {
             process::kill(&mut daemon).await.ok();
@@ -381,27 +484,44 @@ pub(super) async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &P
 }
 
 pub(super) fn read_ready(path: &Path) -> Option<serde_json::Value> {
-    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 pub(super) fn power_losses(ready: &Path) -> u64 {
-    read_ready(ready).and_then(|v| v.get("power_losses").and_then(|n| n.as_u64())).unwrap_or(0)
+    read_ready(ready)
+        .and_then(|v| v.get("power_losses").and_then(|n| n.as_u64()))
+        .unwrap_or(0)
 }
 
 fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) -> Result<Node> {
     let dir = nodes_dir.join(&name);
-    std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("data"))
+        .with_context(|| format!("creating {}", dir.display()))?;
     let addr = free_port()?;
     if let Role::Broker { .. } = role {
-        config.entry("advertised.listener").or_insert_with(|| toml::Value::String(addr.to_string()));
+        config
+            .entry("advertised.listener")
+            .or_insert_with(|| toml::Value::String(addr.to_string()));
     }
     let text = toml::to_string(&config).context("writing a node config")?;
-    std::fs::write(dir.join("config.toml"), text).with_context(|| format!("writing {}/config.toml", dir.display()))?;
-    Ok(Node { name, role, addr, dir, child: None, paused: false, lazyfs: None })
+    std::fs::write(dir.join("config.toml"), text)
+        .with_context(|| format!("writing {}/config.toml", dir.display()))?;
+    Ok(Node {
+        name,
+        role,
+        addr,
+        dir,
+        child: None,
+        paused: false,
+        lazyfs: None,
+    })
 }
 
 fn free_port() -> Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?;
     Ok(listener.local_addr()?)
 }
 
@@ -412,14 +532,24 @@ async fn wait_serving(node: &mut Node) -> Result<()> {
         if let Some(child) = node.child.as_mut() {
             if let Some(status) = child.try_wait()? {
                 node.child = None;
-                bail!("node {} exited while starting ({status}); see {}", node.name, node.log_path().display());
+                bail!(
+                    "node {} exited while starting ({status}); see {}",
+                    node.name,
+                    node.log_path().display()
+                );
             }
         }
         if probe(node.addr).await {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("node {} did not answer on {} within {} ms; see {}", node.name, node.addr, NODE_START_TIMEOUT_MS, node.log_path().display());
+            bail!(
+                "node {} did not answer on {} within {} ms; see {}",
+                node.name,
+                node.addr,
+                NODE_START_TIMEOUT_MS,
+                node.log_path().display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
     }
@@ -436,7 +566,10 @@ pub async fn probe(addr: SocketAddr) -> bool {
         s.read_exact(&mut head).await.ok()?;
         (head[4..8] == [0, 0, 0, 7]).then_some(())
     };
-    matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Some(())))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Some(()))
+    )
 }
 
 #[cfg(test)]
@@ -446,9 +579,16 @@ mod tests {
     /// `kaos-broker` beside the test binary's directory (target/<profile>/deps/..).
     fn broker_bin() -> PathBuf {
         let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+        let dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target/<profile>");
         let bin = dir.join("kaos-broker");
-        assert!(bin.is_file(), "{} is missing: build the workspace (cargo test --workspace builds it)", bin.display());
+        assert!(
+            bin.is_file(),
+            "{} is missing: build the workspace (cargo test --workspace builds it)",
+            bin.display()
+        );
         bin
     }
 
@@ -459,7 +599,8 @@ mod tests {
     #[tokio::test]
     async fn a_node_is_killed_paused_resumed_and_restarted_for_real() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut platform = LocalPlatform::new(&broker_bin(), tmp.path(), &one_broker()).expect("lay out");
+        let mut platform =
+            LocalPlatform::new(&broker_bin(), tmp.path(), &one_broker()).expect("lay out");
         let addr = platform.nodes[0].addr;
         platform.start(0).await.expect("start");
         assert!(probe(addr).await, "a started node answers");
@@ -468,7 +609,11 @@ mod tests {
         // The signal is delivered asynchronously: wait (bounded) for the stopped state.
         let state = |pid: u32| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("?").to_string()
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or("?")
+                .to_string()
         };
         let mut seen = state(pid);
         for _ in 0..200 {
@@ -483,11 +628,21 @@ mod tests {
         platform.pause(0, false).expect("resume");
         assert!(probe(addr).await, "a resumed node answers again");
 
-        let killed = platform.kill(0).await.expect("kill").expect("it was running");
-        assert!(!std::path::Path::new(&format!("/proc/{killed}")).exists(), "SIGKILLed and reaped");
+        let killed = platform
+            .kill(0)
+            .await
+            .expect("kill")
+            .expect("it was running");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{killed}")).exists(),
+            "SIGKILLed and reaped"
+        );
         assert!(!probe(addr).await, "a killed node answers nothing");
         platform.start(0).await.expect("restart");
-        assert!(probe(addr).await, "a restarted node answers on the same address");
+        assert!(
+            probe(addr).await,
+            "a restarted node answers on the same address"
+        );
         platform.stop_all().await;
         assert!(!probe(addr).await);
     }
@@ -503,11 +658,27 @@ mod tests {
         let names: Vec<_> = platform.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["n1", "n2", "controller"]);
         assert_eq!(platform.broker_index(2), Some(1));
-        assert_eq!(platform.bootstrap().split(',').count(), 2, "only brokers bootstrap clients");
-        let n2: toml::Table = toml::from_str(&std::fs::read_to_string(tmp.path().join("n2/config.toml")).expect("n2 config")).expect("toml");
-        assert_eq!(n2.get("flush.messages").and_then(|v| v.as_integer()), Some(5));
-        let n1: toml::Table = toml::from_str(&std::fs::read_to_string(tmp.path().join("n1/config.toml")).expect("n1 config")).expect("toml");
-        assert_eq!(n1.get("flush.messages").and_then(|v| v.as_integer()), Some(1));
+        assert_eq!(
+            platform.bootstrap().split(',').count(),
+            2,
+            "only brokers bootstrap clients"
+        );
+        let n2: toml::Table = toml::from_str(
+            &std::fs::read_to_string(tmp.path().join("n2/config.toml")).expect("n2 config"),
+        )
+        .expect("toml");
+        assert_eq!(
+            n2.get("flush.messages").and_then(|v| v.as_integer()),
+            Some(5)
+        );
+        let n1: toml::Table = toml::from_str(
+            &std::fs::read_to_string(tmp.path().join("n1/config.toml")).expect("n1 config"),
+        )
+        .expect("toml");
+        assert_eq!(
+            n1.get("flush.messages").and_then(|v| v.as_integer()),
+            Some(1)
+        );
         assert!(tmp.path().join("controller/config.toml").is_file());
     }
 }

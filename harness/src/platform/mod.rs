@@ -38,7 +38,12 @@ macro_rules! each {
 impl Platform {
     /// Lays out the scenario's nodes under `nodes_dir` on the scenario's platform. For docker this
     /// also builds (or reuses) the broker image and creates the run's network.
-    pub async fn new(scenario: &Scenario, broker_bin: &Path, kaos_bin: &Path, nodes_dir: &Path) -> Result<Self> {
+    pub async fn new(
+        scenario: &Scenario,
+        broker_bin: &Path,
+        kaos_bin: &Path,
+        nodes_dir: &Path,
+    ) -> Result<Self> {
         Ok(match scenario.platform {
             PlatformKind::Local => {
                 let mut p = LocalPlatform::new(broker_bin, nodes_dir, &scenario.cluster)?;
@@ -55,7 +60,9 @@ impl Platform {
                 Platform::Docker(p)
             }
             PlatformKind::External => {
-                let bootstrap = scenario.bootstrap.as_deref().ok_or_else(|| anyhow::anyhow!("platform external needs bootstrap addresses"))?;
+                let bootstrap = scenario.bootstrap.as_deref().ok_or_else(|| {
+                    anyhow::anyhow!("platform external needs bootstrap addresses")
+                })?;
                 Platform::External(ExternalPlatform::new(bootstrap))
             }
         })
@@ -117,7 +124,9 @@ impl Platform {
         match self {
             Platform::Local(p) => p.use_network(proxies).await,
             Platform::Docker(p) => p.use_network(proxies, partitions).await,
-            Platform::External(_) => anyhow::bail!("network faults need nodes this run controls; the external platform has none"),
+            Platform::External(_) => anyhow::bail!(
+                "network faults need nodes this run controls; the external platform has none"
+            ),
         }
     }
     pub fn netns_name(&self, i: usize) -> Option<&str> {
@@ -130,21 +139,27 @@ impl Platform {
         match self {
             Platform::Local(p) => p.partition(cuts),
             Platform::Docker(p) => p.partition(cuts),
-            Platform::External(_) => anyhow::bail!("partitions are not available on the external platform"),
+            Platform::External(_) => {
+                anyhow::bail!("partitions are not available on the external platform")
+            }
         }
     }
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
         match self {
             Platform::Local(p) => p.link_fault(i, fault),
             Platform::Docker(p) => p.link_fault(i, fault),
-            Platform::External(_) => anyhow::bail!("link faults are not available on the external platform"),
+            Platform::External(_) => {
+                anyhow::bail!("link faults are not available on the external platform")
+            }
         }
     }
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
         match self {
             Platform::Local(p) => p.reset_links(i, links),
             Platform::Docker(p) => p.reset_links(i, links),
-            Platform::External(_) => anyhow::bail!("link faults are not available on the external platform"),
+            Platform::External(_) => {
+                anyhow::bail!("link faults are not available on the external platform")
+            }
         }
     }
     /// Lifts every partition and link fault; whether there was anything to lift.

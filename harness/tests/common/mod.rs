@@ -10,6 +10,10 @@ pub fn kaos() -> PathBuf {
 /// `kaos-broker` beside it (`cargo test --workspace` builds it).
 pub fn broker_bin() -> PathBuf {
     let b = kaos().with_file_name("kaos-broker");
-    assert!(b.is_file(), "{} is missing: build the workspace (cargo test --workspace builds it)", b.display());
+    assert!(
+        b.is_file(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        b.display()
+    );
     b
 }

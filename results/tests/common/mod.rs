@@ -38,12 +38,18 @@ pub fn summary_of(name: &str, history: &str, duration_s: f64) -> RunSummary {
         duration_s,
         seed: 42,
         settings: vec![
-            ("cluster".to_owned(), "3 brokers, replication factor 3".to_owned()),
+            (
+                "cluster".to_owned(),
+                "3 brokers, replication factor 3".to_owned(),
+            ),
             ("producer".to_owned(), "acks=1 <b>not bold</b>".to_owned()),
         ],
         logs: vec![
             ("node n1".to_owned(), "nodes/n1.log".to_owned()),
-            ("client \"p1\"".to_owned(), "clients/producer-1.log".to_owned()),
+            (
+                "client \"p1\"".to_owned(),
+                "clients/producer-1.log".to_owned(),
+            ),
         ],
         analysis,
         plots: PlotData::from_history_text(history),
@@ -58,7 +64,10 @@ pub fn small_summary() -> RunSummary {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -71,27 +80,79 @@ pub fn rich_history(seed: u64, lossy: bool) -> String {
     let mut rng = Lcg(seed);
     let mut events: Vec<(u64, serde_json::Value)> = Vec::new();
     let ms = |t: f64| (t * 1e6) as u64;
-    let mut push = |t_ms: f64, process: &str, kind: &str, f: &str, value: serde_json::Value, error: Option<&str>| {
-        let mut op = json!({"time_ns": ms(t_ms), "process": process, "type": kind, "f": f, "value": value});
+    let mut push = |t_ms: f64,
+                    process: &str,
+                    kind: &str,
+                    f: &str,
+                    value: serde_json::Value,
+                    error: Option<&str>| {
+        let mut op =
+            json!({"time_ns": ms(t_ms), "process": process, "type": kind, "f": f, "value": value});
         if let Some(e) = error {
             op["error"] = json!(e);
         }
         events.push((ms(t_ms), op));
     };
-    push(0.0, "harness", "invoke", "start", json!({"scenario": "rich"}), None);
+    push(
+        0.0,
+        "harness",
+        "invoke",
+        "start",
+        json!({"scenario": "rich"}),
+        None,
+    );
     for (i, node) in ["n1", "n2", "n3"].iter().enumerate() {
-        push(20.0 + i as f64, "harness", "info", "node_start", json!({"node": node, "pid": 100 + i}), None);
+        push(
+            20.0 + i as f64,
+            "harness",
+            "info",
+            "node_start",
+            json!({"node": node, "pid": 100 + i}),
+            None,
+        );
     }
     push(100.0, "harness", "ok", "start", json!({}), None);
-    let faults = [("kill", "restart", "n2", 8000.0, 11000.0), ("pause", "resume", "n3", 15000.0, 17000.0), ("partition", "heal", "n1", 22000.0, 25000.0)];
+    let faults = [
+        ("kill", "restart", "n2", 8000.0, 11000.0),
+        ("pause", "resume", "n3", 15000.0, 17000.0),
+        ("partition", "heal", "n1", 22000.0, 25000.0),
+    ];
     for (f, recover, node, from, to) in faults {
         push(from, "nemesis", "invoke", f, json!({"node": node}), None);
         push(from + 1.0, "nemesis", "ok", f, json!({"node": node}), None);
-        push(to, "nemesis", "invoke", recover, json!({"node": node}), None);
-        push(to + 1.0, "nemesis", "ok", recover, json!({"node": node}), None);
+        push(
+            to,
+            "nemesis",
+            "invoke",
+            recover,
+            json!({"node": node}),
+            None,
+        );
+        push(
+            to + 1.0,
+            "nemesis",
+            "ok",
+            recover,
+            json!({"node": node}),
+            None,
+        );
     }
-    push(27000.0, "nemesis", "ok", "drop_caches", json!({"node": "n2"}), None);
-    push(20000.0, "nemesis", "ok", "kill", json!({"node": "consumer-1"}), None);
+    push(
+        27000.0,
+        "nemesis",
+        "ok",
+        "drop_caches",
+        json!({"node": "n2"}),
+        None,
+    );
+    push(
+        20000.0,
+        "nemesis",
+        "ok",
+        "kill",
+        json!({"node": "consumer-1"}),
+        None,
+    );
 
     let mut acked: Vec<(u64, f64, i64)> = Vec::new(); // id, ack time, offset
     let mut offset = 0i64;
@@ -100,16 +161,50 @@ pub fn rich_history(seed: u64, lossy: bool) -> String {
     while t < 30000.0 {
         let in_kill = (8000.0..11000.0).contains(&t);
         let in_pause = (15000.0..17000.0).contains(&t);
-        push(t, "producer-1", "invoke", "send", json!({"id": id, "topic": "kaos"}), None);
-        let base = if in_kill { 150.0 } else if in_pause { 60.0 } else { 2.0 };
+        push(
+            t,
+            "producer-1",
+            "invoke",
+            "send",
+            json!({"id": id, "topic": "kaos"}),
+            None,
+        );
+        let base = if in_kill {
+            150.0
+        } else if in_pause {
+            60.0
+        } else {
+            2.0
+        };
         let latency = base * (1.0 + 3.0 * rng.next() * rng.next());
         let r = rng.next();
         if in_kill && r < 0.2 {
-            push(t + 500.0, "producer-1", "info", "send", json!({"id": id, "topic": "kaos"}), Some("REQUEST_TIMED_OUT"));
+            push(
+                t + 500.0,
+                "producer-1",
+                "info",
+                "send",
+                json!({"id": id, "topic": "kaos"}),
+                Some("REQUEST_TIMED_OUT"),
+            );
         } else if in_kill && r < 0.3 {
-            push(t + latency, "producer-1", "fail", "send", json!({"id": id, "topic": "kaos"}), Some("NOT_ENOUGH_REPLICAS"));
+            push(
+                t + latency,
+                "producer-1",
+                "fail",
+                "send",
+                json!({"id": id, "topic": "kaos"}),
+                Some("NOT_ENOUGH_REPLICAS"),
+            );
         } else {
-            push(t + latency, "producer-1", "ok", "send", json!({"id": id, "topic": "kaos", "partition": 0, "offset": offset}), None);
+            push(
+                t + latency,
+                "producer-1",
+                "ok",
+                "send",
+                json!({"id": id, "topic": "kaos", "partition": 0, "offset": offset}),
+                None,
+            );
             acked.push((id, t + latency, offset));
             offset += 1;
         }
@@ -120,7 +215,13 @@ pub fn rich_history(seed: u64, lossy: bool) -> String {
     let mut next = 0usize;
     let mut t = 200.0;
     while t < 31000.0 {
-        let process = if t < 20000.0 { "consumer-1" } else if t >= 21000.0 { "consumer-2" } else { "" };
+        let process = if t < 20000.0 {
+            "consumer-1"
+        } else if t >= 21000.0 {
+            "consumer-2"
+        } else {
+            ""
+        };
         if !process.is_empty() {
             let mut records = Vec::new();
             while next < acked.len() && acked[next].1 <= t {
@@ -129,16 +230,44 @@ pub fn rich_history(seed: u64, lossy: bool) -> String {
             }
             if !records.is_empty() {
                 push(t, process, "invoke", "poll", serde_json::Value::Null, None);
-                push(t + 1.0, process, "ok", "poll", json!({"records": records}), None);
+                push(
+                    t + 1.0,
+                    process,
+                    "ok",
+                    "poll",
+                    json!({"records": records}),
+                    None,
+                );
             }
         } else {
             // The gap between the two consumers: what was acked then is read later.
         }
         t += 100.0;
     }
-    push(20000.5, "harness", "info", "client_exit", json!({"client": "consumer-1", "status": "signal: 9 (SIGKILL)", "success": false}), None);
-    push(31500.0, "harness", "info", "client_exit", json!({"client": "producer-1", "status": "exit status: 0", "success": true}), None);
-    push(32000.0, "harness", "invoke", "final_read", json!({"topic": "kaos"}), None);
+    push(
+        20000.5,
+        "harness",
+        "info",
+        "client_exit",
+        json!({"client": "consumer-1", "status": "signal: 9 (SIGKILL)", "success": false}),
+        None,
+    );
+    push(
+        31500.0,
+        "harness",
+        "info",
+        "client_exit",
+        json!({"client": "producer-1", "status": "exit status: 0", "success": true}),
+        None,
+    );
+    push(
+        32000.0,
+        "harness",
+        "invoke",
+        "final_read",
+        json!({"topic": "kaos"}),
+        None,
+    );
     let mut records: Vec<serde_json::Value> = acked
         .iter()
         .filter(|(_, at, _)| !(lossy && (7900.0..8000.0).contains(at)))
@@ -146,15 +275,45 @@ pub fn rich_history(seed: u64, lossy: bool) -> String {
         .collect();
     if lossy {
         for (k, (id, _, _)) in acked.iter().take(3).enumerate() {
-            records.push(json!({"topic": "kaos", "partition": 0, "offset": offset + k as i64, "id": id}));
+            records.push(
+                json!({"topic": "kaos", "partition": 0, "offset": offset + k as i64, "id": id}),
+            );
         }
     }
     for (k, chunk) in records.chunks(500).enumerate() {
-        push(32100.0 + k as f64, "final-reader", "invoke", "poll", serde_json::Value::Null, None);
-        push(32100.5 + k as f64, "final-reader", "ok", "poll", json!({"records": chunk}), None);
+        push(
+            32100.0 + k as f64,
+            "final-reader",
+            "invoke",
+            "poll",
+            serde_json::Value::Null,
+            None,
+        );
+        push(
+            32100.5 + k as f64,
+            "final-reader",
+            "ok",
+            "poll",
+            json!({"records": chunk}),
+            None,
+        );
     }
-    push(33000.0, "harness", "ok", "final_read", json!({"topic": "kaos"}), None);
-    push(33100.0, "harness", "info", "client_exit", json!({"client": "consumer-2", "status": "exit status: 0", "success": true}), None);
+    push(
+        33000.0,
+        "harness",
+        "ok",
+        "final_read",
+        json!({"topic": "kaos"}),
+        None,
+    );
+    push(
+        33100.0,
+        "harness",
+        "info",
+        "client_exit",
+        json!({"client": "consumer-2", "status": "exit status: 0", "success": true}),
+        None,
+    );
     push(33200.0, "harness", "ok", "end", json!({"ok": true}), None);
 
     events.sort_by_key(|(t, _)| *t);
@@ -200,12 +359,25 @@ pub fn demo_store(store: &std::path::Path) -> DemoStore {
     let t0 = UNIX_EPOCH + Duration::from_millis(1_795_776_223_123);
     let mut rows = Vec::new();
     let mut first_report = None;
-    let configs = [("acks=1", "false", true), ("acks=all", "false", true), ("acks=all", "true", false)];
+    let configs = [
+        ("acks=1", "false", true),
+        ("acks=all", "false", true),
+        ("acks=all", "true", false),
+    ];
     for (i, (acks, idempotence, lossy)) in configs.iter().enumerate() {
-        let dir = results::RunDir::create(store, "kill-leader", t0 + Duration::from_secs(60 * i as u64)).expect("run dir");
+        let dir = results::RunDir::create(
+            store,
+            "kill-leader",
+            t0 + Duration::from_secs(60 * i as u64),
+        )
+        .expect("run dir");
         let mut summary = rich_summary("kill-leader", 11 + i as u64, *lossy);
-        summary.settings.push(("acks".to_owned(), (*acks).to_owned()));
-        summary.settings.push(("enable.idempotence".to_owned(), (*idempotence).to_owned()));
+        summary
+            .settings
+            .push(("acks".to_owned(), (*acks).to_owned()));
+        summary
+            .settings
+            .push(("enable.idempotence".to_owned(), (*idempotence).to_owned()));
         results::write_results(&dir, &summary).expect("results");
         first_report.get_or_insert_with(|| dir.report_path());
         rows.push(results::ComparisonRow {
@@ -219,16 +391,24 @@ pub fn demo_store(store: &std::path::Path) -> DemoStore {
         });
     }
     // An unfinished run, and one with a damaged results.json.
-    let unfinished = results::RunDir::create(store, "kill-leader", t0 + Duration::from_secs(600)).expect("run dir");
+    let unfinished = results::RunDir::create(store, "kill-leader", t0 + Duration::from_secs(600))
+        .expect("run dir");
     std::fs::write(unfinished.history_path(), "").expect("history");
-    let damaged = results::RunDir::create(store, "kill-leader", t0 + Duration::from_secs(660)).expect("run dir");
+    let damaged = results::RunDir::create(store, "kill-leader", t0 + Duration::from_secs(660))
+        .expect("run dir");
     std::fs::write(damaged.results_path(), "{\"scenario_name\": \"kill-le").expect("damaged");
     for (i, lossy) in [false, true].into_iter().enumerate() {
-        let dir = results::RunDir::create(store, "pause-follower", t0 + Duration::from_secs(120 + 60 * i as u64)).expect("run dir");
+        let dir = results::RunDir::create(
+            store,
+            "pause-follower",
+            t0 + Duration::from_secs(120 + 60 * i as u64),
+        )
+        .expect("run dir");
         let summary = rich_summary("pause-follower", 21 + i as u64, lossy);
         results::write_results(&dir, &summary).expect("results");
     }
-    let comparison = results::write_comparison(&store.join("matrix-kill-leader"), &rows).expect("comparison");
+    let comparison =
+        results::write_comparison(&store.join("matrix-kill-leader"), &rows).expect("comparison");
     let index = results::write_index(store).expect("index");
     DemoStore {
         report: first_report.expect("a report"),
@@ -259,9 +439,7 @@ pub fn large_analysis(messages: u64, seconds: usize, faults: usize) -> checkers:
             .collect()
     };
     let cap = checkers::limits::CASES_PER_CLASS_MAX;
-    let anomaly = |kind: &str, allowance: &str, count: u64| {
-        json!({"kind": kind, "allowance": allowance, "count": count, "cases": cases(kind, cap), "cases_omitted": count - cap as u64})
-    };
+    let anomaly = |kind: &str, allowance: &str, count: u64| json!({"kind": kind, "allowance": allowance, "count": count, "cases": cases(kind, cap), "cases_omitted": count - cap as u64});
     let windows: Vec<serde_json::Value> = (0..faults)
         .map(|i| {
             let kind = ["kill", "pause", "partition", "power_loss"][i % 4];
@@ -318,7 +496,9 @@ pub fn feed_large_history(builder: &mut results::series::PlotBuilder, messages: 
         value: json!({"id": 0, "topic": "kaos", "partition": 0, "offset": 0}),
         error: None,
     };
-    let records: Vec<serde_json::Value> = (0..100).map(|i| json!({"topic": "kaos", "partition": 0, "offset": i, "id": i})).collect();
+    let records: Vec<serde_json::Value> = (0..100)
+        .map(|i| json!({"topic": "kaos", "partition": 0, "offset": i, "id": i}))
+        .collect();
     let poll = Op {
         index: 0,
         time_ns: 0,
