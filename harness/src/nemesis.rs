@@ -271,28 +271,16 @@ pub async fn run(
                     None,
                 )
                 .await;
-                match platform.kill(node).await {
-                    Ok(pid) => {
-                        rec.op(
-                            "nemesis",
-                            "ok",
-                            "kill",
-                            json!({"node": name, "pid": pid}),
-                            None,
-                        )
-                        .await
-                    }
-                    Err(e) => {
-                        rec.op(
-                            "nemesis",
-                            "info",
-                            "kill",
-                            json!({"node": name}),
-                            Some(format!("{e:#}")),
-                        )
-                        .await
-                    }
-                }
+                let result = platform.kill(node).await;
+                close(
+                    rec,
+                    "kill",
+                    &result,
+                    "info",
+                    |pid| json!({"node": name, "pid": pid}),
+                    json!({"node": name}),
+                )
+                .await;
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 restart(platform, node, rec).await?;
             }
@@ -339,28 +327,16 @@ pub async fn run(
                     None,
                 )
                 .await;
-                match platform.pause(node, true).await {
-                    Ok(pid) => {
-                        rec.op(
-                            "nemesis",
-                            "ok",
-                            "pause",
-                            json!({"node": name, "pid": pid}),
-                            None,
-                        )
-                        .await
-                    }
-                    Err(e) => {
-                        rec.op(
-                            "nemesis",
-                            "info",
-                            "pause",
-                            json!({"node": name}),
-                            Some(format!("{e:#}")),
-                        )
-                        .await
-                    }
-                }
+                let result = platform.pause(node, true).await;
+                close(
+                    rec,
+                    "pause",
+                    &result,
+                    "info",
+                    |pid| json!({"node": name, "pid": pid}),
+                    json!({"node": name}),
+                )
+                .await;
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
                 resume(platform, node, rec).await?;
             }
@@ -549,54 +525,30 @@ async fn client_fault(
     if ev.fault == Fault::Pause {
         rec.op("nemesis", "invoke", "resume", json!({"node": name}), None)
             .await;
-        match clients.pause(i, false) {
-            Ok(pid) => {
-                rec.op(
-                    "nemesis",
-                    "ok",
-                    "resume",
-                    json!({"node": name, "pid": pid}),
-                    None,
-                )
-                .await
-            }
-            Err(e) => {
-                rec.op(
-                    "nemesis",
-                    "fail",
-                    "resume",
-                    json!({"node": name}),
-                    Some(format!("{e:#}")),
-                )
-                .await
-            }
-        }
+        let result = clients.pause(i, false);
+        close(
+            rec,
+            "resume",
+            &result,
+            "fail",
+            |pid| json!({"node": name, "pid": pid}),
+            json!({"node": name}),
+        )
+        .await;
     } else {
         rec.op("nemesis", "invoke", "restart", json!({"node": name}), None)
             .await;
-        match clients.restart(i, rec).await {
-            Ok(process) => {
-                rec.op(
-                    "nemesis",
-                    "ok",
-                    "restart",
-                    json!({"node": name, "process": process}),
-                    None,
-                )
-                .await
-            }
-            Err(e) => {
-                rec.op(
-                    "nemesis",
-                    "fail",
-                    "restart",
-                    json!({"node": name}),
-                    Some(format!("{e:#}")),
-                )
-                .await;
-                return Err(e);
-            }
-        }
+        let result = clients.restart(i, rec).await;
+        close(
+            rec,
+            "restart",
+            &result,
+            "fail",
+            |process| json!({"node": name, "process": process}),
+            json!({"node": name}),
+        )
+        .await;
+        result?;
     }
     Ok(())
 }
@@ -850,34 +802,48 @@ pub async fn heal(
     }
 }
 
+/// Records how an action ended, as the op that closes its `invoke`: `ok` with `ok_value` of the
+/// result, or the error with `error_type` — "info" when the action may have happened all the same
+/// (a kill whose answer was lost), "fail" when it certainly did not.
+async fn close<T>(
+    rec: &Recorder,
+    f: &str,
+    result: &anyhow::Result<T>,
+    error_type: &'static str,
+    ok_value: impl FnOnce(&T) -> serde_json::Value,
+    error_value: serde_json::Value,
+) {
+    match result {
+        Ok(value) => rec.op("nemesis", "ok", f, ok_value(value), None).await,
+        Err(e) => {
+            rec.op(
+                "nemesis",
+                error_type,
+                f,
+                error_value,
+                Some(format!("{e:#}")),
+            )
+            .await
+        }
+    }
+}
+
 /// Wakes a paused node and records it.
 pub async fn resume(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
     let name = platform.name(node).to_string();
     rec.op("nemesis", "invoke", "resume", json!({"node": name}), None)
         .await;
-    match platform.pause(node, false).await {
-        Ok(pid) => {
-            rec.op(
-                "nemesis",
-                "ok",
-                "resume",
-                json!({"node": name, "pid": pid}),
-                None,
-            )
-            .await
-        }
-        Err(e) => {
-            rec.op(
-                "nemesis",
-                "fail",
-                "resume",
-                json!({"node": name}),
-                Some(format!("{e:#}")),
-            )
-            .await;
-            return Err(e);
-        }
-    }
+    let result = platform.pause(node, false).await;
+    close(
+        rec,
+        "resume",
+        &result,
+        "fail",
+        |pid| json!({"node": name, "pid": pid}),
+        json!({"node": name}),
+    )
+    .await;
+    result?;
     Ok(())
 }
 
