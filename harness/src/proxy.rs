@@ -83,6 +83,15 @@ impl Shared {
     }
 }
 
+/// Node `i`'s proxy among a platform's (one per broker when the run has link faults; none for the
+/// controller): the error names the node.
+pub fn of_node<'a>(proxies: &'a [Option<Proxy>], i: usize, name: &str) -> Result<&'a Proxy> {
+    proxies
+        .get(i)
+        .and_then(Option::as_ref)
+        .with_context(|| format!("node {name} has no proxy"))
+}
+
 pub struct Proxy {
     pub addr: SocketAddr,
     shared: Arc<Shared>,

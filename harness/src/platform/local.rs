@@ -188,22 +188,14 @@ impl LocalPlatform {
 
     /// Puts a link fault on node `i`'s proxy (None lifts it).
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        let proxy = self
-            .proxies
-            .get(i)
-            .and_then(Option::as_ref)
-            .with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        let proxy = crate::proxy::of_node(&self.proxies, i, &self.nodes[i].name)?;
         proxy.set_fault(fault);
         Ok(())
     }
 
     /// Resets the connections through node `i`'s proxy on `links`.
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        let proxy = self
-            .proxies
-            .get(i)
-            .and_then(Option::as_ref)
-            .with_context(|| format!("node {} has no proxy", self.nodes[i].name))?;
+        let proxy = crate::proxy::of_node(&self.proxies, i, &self.nodes[i].name)?;
         proxy.reset(links);
         Ok(())
     }
