@@ -37,10 +37,10 @@
 //! a process start and a round trip to the engine, and on a loaded two-core machine a restart that
 //! asked the engine about the container after every readiness probe took seconds.
 
-use super::local::{power_losses, probe, read_ready, start_lazyfs, Role};
+use super::local::{cut_power, probe, start_lazyfs, Role};
 use crate::limits::{
-    DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, LAZYFS_READY_TIMEOUT_MS,
-    NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
+    DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, NODE_PROBE_INTERVAL_MS,
+    NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::Endpoint;
 use crate::process;
@@ -677,28 +677,8 @@ impl DockerPlatform {
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
         let pid = self.kill(i).await?;
         let node = &self.nodes[i];
-        let daemon = node
-            .lazyfs
-            .as_ref()
-            .and_then(|d| d.id())
-            .with_context(|| format!("node {} has no lazyfs", node.name))?;
-        let ready = node.dir.join("lazyfs.ready");
-        let before = power_losses(&ready);
-        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1)
-            .context("signalling lazyfs")?;
-        let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
-        loop {
-            if power_losses(&ready) > before {
-                let report = read_ready(&ready)
-                    .and_then(|v| v.get("last_power_loss").map(|r| r.to_string()))
-                    .unwrap_or_default();
-                return Ok((pid, report));
-            }
-            if Instant::now() > deadline {
-                bail!("lazyfs of node {} did not report the power loss within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", node.name, node.dir.join("lazyfs.log").display());
-            }
-            tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
-        }
+        let report = cut_power(node.lazyfs.as_ref(), &node.name, &node.dir).await?;
+        Ok((pid, report))
     }
 
     /// `docker pause` (every process of the container frozen by the cgroup freezer) or

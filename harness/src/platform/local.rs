@@ -334,28 +334,8 @@ impl LocalPlatform {
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
         let pid = self.kill(i).await?;
         let node = &self.nodes[i];
-        let daemon = node
-            .lazyfs
-            .as_ref()
-            .and_then(|d| d.id())
-            .with_context(|| format!("node {} has no lazyfs", node.name))?;
-        let ready = node.dir.join("lazyfs.ready");
-        let before = power_losses(&ready);
-        process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1)
-            .context("signalling lazyfs")?;
-        let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
-        loop {
-            if power_losses(&ready) > before {
-                let report = read_ready(&ready)
-                    .and_then(|v| v.get("last_power_loss").map(|r| r.to_string()))
-                    .unwrap_or_default();
-                return Ok((pid, report));
-            }
-            if Instant::now() > deadline {
-                bail!("lazyfs of node {} did not report the power loss within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", node.name, node.dir.join("lazyfs.log").display());
-            }
-            tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
-        }
+        let report = cut_power(node.lazyfs.as_ref(), &node.name, &node.dir).await?;
+        Ok((pid, report))
     }
 
     /// Stops every lazyfs daemon (after the brokers) and makes sure no mount is left.
@@ -475,13 +455,38 @@ pub(super) async fn start_lazyfs(
     Ok(daemon)
 }
 
-pub(super) fn read_ready(path: &Path) -> Option<serde_json::Value> {
+/// The lazyfs half of a power loss (the broker is already dead): SIGUSR1 to the node's lazyfs,
+/// which drops every write not fsynced, then wait (bounded) for its ready file to count one more
+/// power loss. Returns what lazyfs says it dropped.
+pub(super) async fn cut_power(daemon: Option<&Child>, name: &str, dir: &Path) -> Result<String> {
+    let daemon = daemon
+        .and_then(|d| d.id())
+        .with_context(|| format!("node {name} has no lazyfs"))?;
+    let ready = dir.join("lazyfs.ready");
+    let before = power_losses(&ready);
+    process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1)
+        .context("signalling lazyfs")?;
+    let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
+    loop {
+        if power_losses(&ready) > before {
+            return Ok(read_ready(&ready)
+                .and_then(|v| v.get("last_power_loss").map(|r| r.to_string()))
+                .unwrap_or_default());
+        }
+        if Instant::now() > deadline {
+            bail!("lazyfs of node {name} did not report the power loss within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", dir.join("lazyfs.log").display());
+        }
+        tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
+    }
+}
+
+fn read_ready(path: &Path) -> Option<serde_json::Value> {
     std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-pub(super) fn power_losses(ready: &Path) -> u64 {
+fn power_losses(ready: &Path) -> u64 {
     read_ready(ready)
         .and_then(|v| v.get("power_losses").and_then(|n| n.as_u64()))
         .unwrap_or(0)
