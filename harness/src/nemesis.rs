@@ -241,22 +241,7 @@ pub async fn run(
             Ok(node) => node,
             Err(why) => {
                 // Nothing was done: the fault definitely did not happen.
-                rec.op(
-                    "nemesis",
-                    "invoke",
-                    fault_name(&ev.fault),
-                    json!({"target": target}),
-                    None,
-                )
-                .await;
-                rec.op(
-                    "nemesis",
-                    "fail",
-                    fault_name(&ev.fault),
-                    json!({"target": target}),
-                    Some(why),
-                )
-                .await;
+                not_done(rec, fault_name(&ev.fault), json!({"target": target}), why).await;
                 continue;
             }
         };
@@ -480,20 +465,11 @@ async fn client_fault(
     t0: Instant,
 ) -> anyhow::Result<()> {
     let Some(i) = clients.index(name) else {
-        rec.op(
-            "nemesis",
-            "invoke",
+        not_done(
+            rec,
             fault_name(&ev.fault),
             json!({"node": name}),
-            None,
-        )
-        .await;
-        rec.op(
-            "nemesis",
-            "fail",
-            fault_name(&ev.fault),
-            json!({"node": name}),
-            Some(format!("no client {name}")),
+            format!("no client {name}"),
         )
         .await;
         return Ok(());
@@ -638,8 +614,7 @@ async fn sequence(
             Ok(node) => node,
             Err(why) => {
                 let value = json!({"target": target_value, "sequence": number, "step": k});
-                rec.op("nemesis", "invoke", f, value.clone(), None).await;
-                rec.op("nemesis", "fail", f, value, Some(why)).await;
+                not_done(rec, f, value, why).await;
                 nodes.push(None);
                 continue;
             }
@@ -800,6 +775,13 @@ pub async fn heal(
             Err(e)
         }
     }
+}
+
+/// Records a fault that did not happen (its target could not be found): its `invoke` and a
+/// `fail` saying why.
+async fn not_done(rec: &Recorder, f: &str, value: serde_json::Value, why: String) {
+    rec.op("nemesis", "invoke", f, value.clone(), None).await;
+    rec.op("nemesis", "fail", f, value, Some(why)).await;
 }
 
 /// Records how an action ended, as the op that closes its `invoke`: `ok` with `ok_value` of the

@@ -326,13 +326,21 @@ fn ip(args: &[&str]) -> Result<()> {
 
 /// Runs an nft script in namespace `ns` (`ip netns exec NS nft -f -`).
 fn nft_in(ns: &str, script: &str) -> Result<()> {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
+    nft_script(&["ip", "netns", "exec", ns], ns, script)
+}
+
+/// Runs `nft -f -` with `script` on its stdin, under `launcher` (the command that enters the
+/// namespace, e.g. `ip netns exec NS` or `nsenter -t PID -n`); `place` names it in the error.
+pub fn nft_script(launcher: &[&str], place: &str, script: &str) -> Result<()> {
+    let (program, args) = launcher.split_first().context("no launcher for nft")?;
+    let mut child = Command::new(program)
+        .args(args)
+        .args(["nft", "-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .context("running nft")?;
+        .with_context(|| format!("running {program} nft"))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.as_bytes())
@@ -341,7 +349,7 @@ fn nft_in(ns: &str, script: &str) -> Result<()> {
     let out = child.wait_with_output().context("running nft")?;
     if !out.status.success() {
         bail!(
-            "nft in {ns}: {}\n{script}",
+            "nft in {place}: {}\n{script}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }

@@ -819,27 +819,12 @@ fn partition_table() -> String {
 /// host: `nsenter -t PID -n nft -f -` (needs root). Only the network namespace is entered, so the
 /// host's nft runs, whatever the image holds.
 fn nft_in_container(pid: u32, script: &str) -> Result<()> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-n", "nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running nsenter (util-linux) for nft")?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .context("writing the nft script")?;
-    }
-    let out = child.wait_with_output().context("running nsenter nft")?;
-    if !out.status.success() {
-        bail!(
-            "nft in the namespace of PID {pid}: {}\n{script}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    let pid = pid.to_string();
+    crate::netns::nft_script(
+        &["nsenter", "-t", &pid, "-n"],
+        &format!("the namespace of PID {pid}"),
+        script,
+    )
 }
 
 /// Whether partitions can be made on containers here: root (nsenter into another process's
