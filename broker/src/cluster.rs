@@ -129,6 +129,12 @@ pub fn apply_image(
                 tracing::warn!(topic = %name, partition = index, "local replica has another topic id; ignoring it");
                 continue;
             }
+            let (_, _, local_epoch) = partition.leadership();
+            if view.leader_epoch < local_epoch {
+                // An older image than what we already acted on: ignore (leader epochs never go
+                // back, see `invariant::Invariant::LeaderEpochNonDecreasing`).
+                continue;
+            }
             if !view.replicas.contains(&node_id) {
                 if partition.become_follower(
                     -1,
@@ -138,11 +144,6 @@ pub fn apply_image(
                 ) {
                     changes.push(RoleChange::Stop(partition));
                 }
-                continue;
-            }
-            let (_, _, local_epoch) = partition.leadership();
-            if view.leader_epoch < local_epoch {
-                // An older image than what we already acted on: ignore.
                 continue;
             }
             if view.leader_id == node_id {

@@ -17,6 +17,7 @@
 //! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state; its APIs in [`controller::api`] |
 //! | [`log`] | storage: segments, sparse offset index, flush policy, recovery, truncation, checkpoint files, leader-epoch cache ([`log::epoch`]) |
 //! | [`group`] | the group coordinator: the classic rebalance protocol per group ([`group::state`]), committed offsets in `__consumer_offsets` ([`group::records`]), loading and dropping offsets partitions as their leadership moves |
+//! | [`invariant`] | run-time invariants (HW ≤ LEO, offsets increasing, epochs non-decreasing, ISR ⊆ replicas, …): pure checks, and a stop with exit code 71 when one fails |
 //! | [`metrics`] | request metrics (Kafka's `RequestMetrics`): per-stage time histograms of Produce and Fetch, and of a follower's fetches; summarised to `request-metrics.json` at shutdown |
 //! | [`dump`] | `kaos-broker dump`: every record of every replica in a data dir as JSON lines, read-only |
 //!
@@ -31,6 +32,7 @@ pub mod config;
 pub mod controller;
 pub mod dump;
 pub mod group;
+pub mod invariant;
 pub mod limits;
 pub mod log;
 pub mod metrics;

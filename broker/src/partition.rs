@@ -14,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
+use crate::invariant::{self, PartitionPlace};
 use crate::limits;
 use crate::log::epoch::EpochCache;
 use crate::log::{AppendInfo, Log, LogError};
@@ -198,6 +199,11 @@ impl Partition {
             ProducerStates::new()
         });
         let log_end_offset = log.log_end_offset();
+        if !single_node && checkpointed_high_watermark > log_end_offset {
+            // Recovery cut the log below the HW it had (a lost unflushed tail): repair as Kafka
+            // does, by lowering the HW to the LEO.
+            tracing::warn!(topic = %topic, partition = index, checkpointed_high_watermark, log_end_offset, "HW checkpoint above the recovered log end: HW lowered to the LEO");
+        }
         let (role, leader_id, high_watermark) = if single_node {
             (Role::Leader, node_id, log_end_offset)
         } else {
@@ -217,6 +223,13 @@ impl Partition {
         } else {
             -1
         };
+        invariant::enforce(
+            invariant::high_watermark_within_log(high_watermark, log_end_offset),
+            PartitionPlace {
+                topic: &topic,
+                index,
+            },
+        );
         Partition {
             topic,
             topic_id,
@@ -242,6 +255,14 @@ impl Partition {
             high_watermark: watch::Sender::new(high_watermark),
             state_version: watch::Sender::new(0),
             signals,
+        }
+    }
+
+    /// This partition, as a place for [`invariant::enforce`].
+    fn place(&self) -> PartitionPlace<'_> {
+        PartitionPlace {
+            topic: &self.topic,
+            index: self.index,
         }
     }
 
@@ -293,11 +314,17 @@ impl Partition {
 
     pub fn offsets(&self) -> PartitionOffsets {
         let stored = self.stored();
-        PartitionOffsets {
+        let offsets = PartitionOffsets {
             log_start_offset: stored.log.log_start_offset(),
             high_watermark: self.high_watermark(),
             log_end_offset: stored.log.log_end_offset(),
-        }
+        };
+        // Every HW change happens under the log lock: with it held, HW <= LEO.
+        invariant::enforce(
+            invariant::high_watermark_within_log(offsets.high_watermark, offsets.log_end_offset),
+            self.place(),
+        );
+        offsets
     }
 
     pub fn recovery_point(&self) -> i64 {
@@ -374,6 +401,7 @@ impl Partition {
         }
         let info = stored.log.append(records, spans, leader_epoch)?;
         for append in &pending {
+            invariant::enforce(stored.producers.continues(append), self.place());
             stored.producers.record(append);
         }
         drop(stored);
@@ -419,9 +447,10 @@ impl Partition {
         Ok(log_end_offset)
     }
 
-    /// Sets a follower's HW from the leader's: `min(leader HW, own LEO)`.
-    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) {
-        let log_end_offset = self.log_end_offset();
+    /// Sets a follower's HW from the leader's: `min(leader HW, own LEO)`; returns it.
+    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) -> i64 {
+        let stored = self.stored();
+        let log_end_offset = stored.log.log_end_offset();
         let new = leader_high_watermark.min(log_end_offset).max(0);
         let changed = self.high_watermark.send_if_modified(|hw| {
             if *hw != new {
@@ -431,9 +460,15 @@ impl Partition {
                 false
             }
         });
+        invariant::enforce(
+            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
+            self.place(),
+        );
+        drop(stored);
         if changed {
             self.signals.data_changed();
         }
+        new
     }
 
     /// Truncates the log to at most `offset` (follower); the HW and the epoch cache follow.
@@ -443,16 +478,8 @@ impl Partition {
         let before = stored.log.log_end_offset();
         let log_end_offset = stored.log.truncate_to(offset.max(0))?;
         stored.truncations += 1;
-        stored.epochs.truncate_from_end(log_end_offset)?;
-        if log_end_offset < before {
-            // The producers' last batches may have been cut: rebuild from what the log keeps.
-            stored.producers = rebuild_producers(&stored.log)?;
-        }
-        drop(stored);
-        if log_end_offset < before {
-            tracing::warn!(topic = %self.topic, partition = self.index, from = before, to = log_end_offset, "truncated the log");
-            self.signals.checkpoint_needed.notify_one();
-        }
+        // The HW follows under the log lock, so that no reader sees HW > LEO.
+        let high_watermark = self.high_watermark();
         self.high_watermark.send_if_modified(|hw| {
             if *hw > log_end_offset {
                 *hw = log_end_offset;
@@ -461,6 +488,26 @@ impl Partition {
                 false
             }
         });
+        invariant::enforce(
+            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
+            self.place(),
+        );
+        stored.epochs.truncate_from_end(log_end_offset)?;
+        if log_end_offset < before {
+            // The producers' last batches may have been cut: rebuild from what the log keeps.
+            stored.producers = rebuild_producers(&stored.log)?;
+        }
+        drop(stored);
+        if log_end_offset < high_watermark {
+            // Kafka's warning: legitimate when the leader lacks what this replica had committed
+            // (an unclean election, a leader that lost its unflushed tail, HW truncation).
+            tracing::warn!(topic = %self.topic, partition = self.index, from = before, to = log_end_offset, high_watermark, "truncated the log below the high watermark");
+        } else if log_end_offset < before {
+            tracing::warn!(topic = %self.topic, partition = self.index, from = before, to = log_end_offset, "truncated the log");
+        }
+        if log_end_offset < before {
+            self.signals.checkpoint_needed.notify_one();
+        }
         Ok(log_end_offset)
     }
 
@@ -483,6 +530,10 @@ impl Partition {
         image_requested_at: Instant,
     ) -> Result<bool, LogError> {
         let mut state = self.state();
+        invariant::enforce(
+            invariant::leader_epoch_not_older(state.leader_epoch, leader_epoch),
+            self.place(),
+        );
         if state.role == Role::Leader && state.leader_epoch == leader_epoch {
             let stale = state
                 .isr_changed_at
@@ -496,6 +547,10 @@ impl Partition {
                 self.maybe_advance_high_watermark(&state);
             }
             state.replicas = replicas;
+            invariant::enforce(
+                invariant::isr_within_replicas(&state.isr, &state.replicas),
+                self.place(),
+            );
             return Ok(false);
         }
         let log_end_offset = {
@@ -528,6 +583,10 @@ impl Partition {
         state.isr_change_in_flight = false;
         state.isr_changed_at = None;
         state.leader_epoch_start_offset = log_end_offset;
+        invariant::enforce(
+            invariant::isr_within_replicas(&state.isr, &state.replicas),
+            self.place(),
+        );
         tracing::info!(topic = %self.topic, partition = self.index, leader_epoch, log_end_offset, isr = ?state.isr, "became leader");
         self.maybe_advance_high_watermark(&state);
         drop(state);
@@ -546,11 +605,19 @@ impl Partition {
         isr: Vec<i32>,
     ) -> bool {
         let mut state = self.state();
+        invariant::enforce(
+            invariant::leader_epoch_not_older(state.leader_epoch, leader_epoch),
+            self.place(),
+        );
         let changed = !(state.role == Role::Follower
             && state.leader_id == leader_id
             && state.leader_epoch == leader_epoch);
         state.replicas = replicas;
         state.isr = isr;
+        invariant::enforce(
+            invariant::isr_within_replicas(&state.isr, &state.replicas),
+            self.place(),
+        );
         if !changed {
             return false;
         }
@@ -638,6 +705,10 @@ impl Partition {
         if sorted == current {
             return None;
         }
+        invariant::enforce(
+            invariant::isr_within_replicas(&wanted, &state.replicas),
+            self.place(),
+        );
         state.isr_change_in_flight = true;
         Some((state.leader_epoch, wanted))
     }
@@ -652,6 +723,10 @@ impl Partition {
         if let Some(isr) = accepted {
             tracing::info!(topic = %self.topic, partition = self.index, from = ?state.isr, to = ?isr, "ISR changed");
             state.isr = isr;
+            invariant::enforce(
+                invariant::isr_within_replicas(&state.isr, &state.replicas),
+                self.place(),
+            );
             state.isr_changed_at = Some(Instant::now());
             self.maybe_advance_high_watermark(&state);
         }
@@ -662,7 +737,10 @@ impl Partition {
         if state.role != Role::Leader {
             return;
         }
-        let mut candidate = self.log_end_offset();
+        // Under the log lock, so that a truncation cannot slip in between.
+        let stored = self.stored();
+        let log_end_offset = stored.log.log_end_offset();
+        let mut candidate = log_end_offset;
         for member in &state.isr {
             if *member == self.node_id {
                 continue;
@@ -678,6 +756,11 @@ impl Partition {
                 false
             }
         });
+        invariant::enforce(
+            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
+            self.place(),
+        );
+        drop(stored);
         if advanced {
             self.signals.data_changed();
         }
@@ -732,6 +815,10 @@ impl Partition {
                 high_watermark,
                 log_end_offset: stored.log.log_end_offset(),
             };
+            invariant::enforce(
+                invariant::high_watermark_within_log(high_watermark, offsets.log_end_offset),
+                self.place(),
+            );
             (plan, offsets, stored.truncations)
         };
         if !at_least_one_batch && plan.len_bytes() > max_bytes {
@@ -743,13 +830,22 @@ impl Partition {
         // Read outside the lock. A truncation (this replica just became a follower) may have cut
         // the planned bytes: the read then fails its plan check, and the reader is told to go to
         // the leader rather than the broker stopping over an inconsistency that is not one.
-        match plan.read() {
-            Ok(records) => Ok(PartitionRead { offsets, records }),
-            Err(e) if self.stored().truncations != truncations => {
+        let raced = || self.stored().truncations != truncations;
+        let records = match plan.read_unchecked() {
+            Ok(records) => records,
+            Err(e) if raced() => {
                 tracing::info!(topic = %self.topic, partition = self.index, error = %e, "read raced a truncation");
+                return Err(LogError::Closed);
+            }
+            Err(e) => return Err(e),
+        };
+        match plan.check(&records) {
+            Ok(()) => Ok(PartitionRead { offsets, records }),
+            Err(violation) if raced() => {
+                tracing::info!(topic = %self.topic, partition = self.index, %violation, "read raced a truncation");
                 Err(LogError::Closed)
             }
-            Err(e) => Err(e),
+            Err(violation) => invariant::violated(&violation, &self.place()),
         }
     }
 
@@ -878,6 +974,46 @@ mod tests {
         );
         partition.follower_fetched(2, 8);
         assert_eq!(partition.high_watermark(), 8, "a fetch that reads does");
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "invariant leader_epoch_non_decreasing violated: current_leader_epoch=4 new_leader_epoch=3 at partition t-0"
+    )]
+    fn a_leader_epoch_going_back_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        partition.become_follower(2, 4, vec![1, 2], vec![1, 2]);
+        partition.become_follower(2, 3, vec![1, 2], vec![1, 2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "invariant isr_within_replicas violated: isr=[1, 3] replicas=[1, 2]")]
+    fn an_isr_outside_the_replicas_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        let _ = partition.become_leader(1, vec![1, 2], vec![1, 3], Instant::now());
+    }
+
+    #[test]
+    fn the_high_watermark_follows_a_truncation_under_the_log_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        append(&partition, 0, 6).expect("append");
+        assert_eq!(partition.high_watermark(), 6);
+        partition.become_follower(2, 1, vec![1, 2], vec![1, 2]);
+        assert_eq!(
+            partition.truncate_to(2).expect("truncate"),
+            0,
+            "whole batches"
+        );
+        let offsets = partition.offsets();
+        assert_eq!((offsets.high_watermark, offsets.log_end_offset), (0, 0));
+        assert_eq!(
+            partition.set_follower_high_watermark(9),
+            0,
+            "at most the LEO"
+        );
     }
 
     #[test]

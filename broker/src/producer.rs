@@ -212,6 +212,30 @@ impl ProducerStates {
         }
     }
 
+    /// Whether a leader may record `append`: it continues the producer's sequence in its epoch
+    /// at higher offsets, or starts a new epoch at 0 (the pair of [`ProducerStates::check`], as
+    /// the batch is recorded). Replicated and recovered batches are recorded without it: a log
+    /// may hold a gap where a leader had forgotten the producer (KIP-360).
+    pub fn continues(&self, append: &ProducerAppend) -> Result<(), crate::invariant::Violation> {
+        let previous =
+            self.producers
+                .get(&append.producer_id)
+                .map(|entry| crate::invariant::ProducerLast {
+                    epoch: entry.epoch,
+                    last: entry
+                        .batches
+                        .back()
+                        .map(|b| (b.last_sequence, b.last_offset)),
+                });
+        crate::invariant::sequence_continues(
+            append.producer_id,
+            previous,
+            append.producer_epoch,
+            append.batch.first_sequence,
+            append.batch.first_offset,
+        )
+    }
+
     /// Records an appended batch (leader after its checks, follower, recovery): no checks, as
     /// Kafka does for replicated batches. Keeps at most [`limits::PRODUCERS_PER_PARTITION_MAX`]
     /// producers, forgetting the one whose last batch is oldest.
@@ -411,6 +435,30 @@ mod tests {
             states.check(&header(5, 1, 2, 1), &pending),
             Ok(Check::Append)
         );
+    }
+
+    #[test]
+    fn a_leader_records_only_batches_that_continue_the_sequence() {
+        let mut states = ProducerStates::new();
+        let of = |h: &BatchHeader, offset| ProducerAppend::of(h, offset).expect("idempotent");
+        // Unknown producer: any sequence (KIP-360).
+        assert_eq!(states.continues(&of(&header(5, 0, 7, 2), 0)), Ok(()));
+        append(&mut states, &header(5, 0, 7, 2), 0);
+        assert_eq!(states.continues(&of(&header(5, 0, 9, 1), 2)), Ok(()));
+        assert_eq!(states.continues(&of(&header(5, 1, 0, 1), 2)), Ok(()));
+        for (bad, offset) in [
+            (header(5, 0, 10, 1), 2), // a gap
+            (header(5, 0, 7, 2), 2),  // a repeat
+            (header(5, 0, 9, 1), 1),  // an offset below the last
+            (header(5, 1, 3, 1), 2),  // a new epoch not at 0
+        ] {
+            let violation = states.continues(&of(&bad, offset)).expect_err("refused");
+            assert_eq!(
+                violation.invariant,
+                crate::invariant::Invariant::ProducerSequenceContinuous,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

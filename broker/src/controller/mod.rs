@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, FileConfig};
+use crate::invariant;
 use crate::limits;
 use crate::state::validate_topic_name;
 
@@ -151,6 +152,10 @@ impl Controller {
             source: std::io::Error::other(e.to_string()),
         })?;
         let mut durable = store::read(&config.data_dir)?.unwrap_or_default();
+        check_state(&durable).map_err(|violation| store::StoreError::Invalid {
+            path: config.data_dir.join(store::STATE_FILE_NAME),
+            message: violation.to_string(),
+        })?;
         if durable.cluster_id.is_empty() {
             durable.cluster_id = "kaos-cluster".to_string();
             durable.next_broker_epoch = 1;
@@ -578,6 +583,10 @@ impl Controller {
         if partition.isr != new_isr {
             tracing::info!(broker_id, topic_id = %topic_id, partition = index, from = ?partition.isr, to = ?new_isr, "ISR changed");
             partition.isr = new_isr;
+            invariant::enforce(
+                invariant::isr_within_replicas(&partition.isr, &partition.replicas),
+                "the controller's AlterPartition",
+            );
             partition.partition_epoch += 1;
             let answer = partition.clone();
             self.persist(&inner);
@@ -607,6 +616,7 @@ fn elect(
         .copied()
         .find(|r| Some(*r) != excluded)
         .or_else(|| live_isr.first().copied());
+    let leader_epoch_before = partition.leader_epoch;
     partition.leader_epoch += 1;
     partition.partition_epoch += 1;
     match choice {
@@ -627,6 +637,23 @@ fn elect(
             }
         }
     }
+    invariant::enforce(
+        invariant::leader_epoch_not_older(leader_epoch_before + 1, partition.leader_epoch)
+            .and_then(|()| invariant::isr_within_replicas(&partition.isr, &partition.replicas)),
+        "the controller's election",
+    );
+}
+
+/// The invariants of a loaded controller state (the read half of those asserted on every change):
+/// every ISR within its replicas, and leader epochs at least -1.
+fn check_state(state: &DurableState) -> Result<(), invariant::Violation> {
+    for topic in state.topics.values() {
+        for partition in &topic.partitions {
+            invariant::isr_within_replicas(&partition.isr, &partition.replicas)?;
+            invariant::leader_epoch_not_older(-1, partition.leader_epoch)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -643,6 +670,38 @@ mod tests {
             broker_session_timeout_ms: 60_000,
         })
         .expect("open")
+    }
+
+    #[test]
+    fn a_stored_state_with_an_isr_outside_the_replicas_is_refused_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = controller(dir.path(), false);
+        for id in 1..=2 {
+            c.register(id, Uuid::new_v4(), "h".into(), 9000 + id)
+                .expect("register");
+        }
+        c.create_topic("t", 1, 2, Vec::new(), false)
+            .expect("create");
+        drop(c);
+        let mut state = store::read(dir.path()).expect("read").expect("state");
+        state.topics.get_mut("t").expect("topic").partitions[0].isr = vec![1, 7];
+        store::write(dir.path(), &state).expect("write");
+        let error = Controller::open(ControllerConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().to_owned(),
+            num_partitions: 1,
+            default_replication_factor: 3,
+            unclean_leader_election_enable: false,
+            broker_session_timeout_ms: 60_000,
+        })
+        .expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("controller-state.json")
+                && message
+                    .contains("invariant isr_within_replicas violated: isr=[1, 7] replicas=[1, 2]"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -112,6 +112,11 @@ impl EpochCache {
             self.entries.pop();
         }
         self.entries.push((epoch, start_offset));
+        let tail = &self.entries[self.entries.len().saturating_sub(2)..];
+        crate::invariant::enforce(
+            crate::invariant::epoch_entries_increasing(tail),
+            self.path.display(),
+        );
         self.write()
     }
 

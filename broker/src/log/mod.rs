@@ -18,6 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::LogConfig;
+use crate::invariant;
 use crate::limits;
 use crate::log::index::OffsetIndex;
 use crate::log::segment::Segment;
@@ -131,8 +132,18 @@ impl ReadPlan {
         self.len_bytes
     }
 
-    /// Reads the planned bytes and checks the first batch header against the plan.
+    /// Reads the planned bytes and checks them ([`ReadPlan::check`]).
     pub fn read(&self) -> Result<Bytes, LogError> {
+        let data = self.read_unchecked()?;
+        self.check(&data).map_err(|violation| {
+            LogError::Inconsistent(format!("{}: {violation}", self.path.display()))
+        })?;
+        Ok(data)
+    }
+
+    /// Reads the planned bytes without checking them (the caller checks: a read that raced a
+    /// truncation may find other bytes without the log being wrong).
+    pub fn read_unchecked(&self) -> Result<Bytes, LogError> {
         let Some(file) = &self.file else {
             return Ok(Bytes::new());
         };
@@ -142,20 +153,40 @@ impl ReadPlan {
                 path: self.path.clone(),
                 source,
             })?;
-        let (base_offset, total_bytes) =
-            batch::parse_overhead(&data, limits::STORED_BATCH_BYTES_MAX).map_err(|e| {
-                LogError::Inconsistent(format!("{} at {}: {e}", self.path.display(), self.position))
-            })?;
-        if base_offset != self.first_base_offset || total_bytes > data.len() {
-            return Err(LogError::Inconsistent(format!(
-                "{} at {}: read batch at offset {base_offset} of {total_bytes} bytes, planned offset {} within {} bytes",
-                self.path.display(),
-                self.position,
-                self.first_base_offset,
-                data.len()
-            )));
-        }
         Ok(Bytes::from(data))
+    }
+
+    /// The read-back half of the paired assertions on the log: the bytes read are whole batches,
+    /// each with its length and CRC intact, at contiguous offsets from the planned one.
+    pub fn check(&self, data: &[u8]) -> Result<(), invariant::Violation> {
+        let mut at = 0usize;
+        let mut expected = self.first_base_offset;
+        while at < data.len() {
+            let position = self.position + at as u64;
+            let header = match batch::validate_batch(&data[at..], limits::STORED_BATCH_BYTES_MAX) {
+                Ok(header) => header,
+                Err(e) => {
+                    return Err(invariant::Violation::new(
+                        invariant::Invariant::StoredBatchIntact,
+                        format!(
+                            "position={position} read_bytes={} error={e}",
+                            data.len() - at
+                        ),
+                    ))
+                }
+            };
+            invariant::batch_follows(expected, header.base_offset, header.next_offset()).map_err(
+                |v| {
+                    invariant::Violation::new(
+                        v.invariant,
+                        format!("position={position} {}", v.state),
+                    )
+                },
+            )?;
+            expected = header.next_offset();
+            at += header.total_bytes;
+        }
+        Ok(())
     }
 }
 
@@ -635,6 +666,7 @@ impl Log {
             let epoch = leader_epoch.unwrap_or(span.header.partition_leader_epoch);
             let prefix = batch::patched_prefix(bytes, batch_base_offset, epoch);
             let index_interval_bytes = self.config.index_interval_bytes;
+            self.check_before_write(bytes, total_bytes, batch_base_offset, batch_next_offset);
             self.active()?.append_batch(
                 &prefix,
                 &bytes[PATCHED_PREFIX_BYTES..],
@@ -642,6 +674,10 @@ impl Log {
                 batch_next_offset,
                 index_interval_bytes,
             )?;
+            invariant::enforce(
+                invariant::log_end_moved_to(batch_next_offset, self.log_end_offset()),
+                self.dir.display(),
+            );
             last_offset = batch_next_offset - 1;
             messages += u64::from(span.header.record_count.unsigned_abs());
         }
@@ -656,6 +692,27 @@ impl Log {
             recovery_point_advanced,
             rolled,
         })
+    }
+
+    /// The write half of the paired assertions on the log: the batch about to be written at
+    /// `[base_offset, next_offset)` follows the LEO, and its length field and CRC are intact.
+    fn check_before_write(
+        &self,
+        bytes: &[u8],
+        total_bytes: usize,
+        base_offset: i64,
+        next_offset: i64,
+    ) {
+        let log_end_offset = self.log_end_offset();
+        let position = self.segments.last().map_or(0, |s| s.size_bytes);
+        let length_field = batch::parse_overhead(bytes, usize::MAX).map_or(0, |(_, bytes)| bytes);
+        let crc_ok = batch::validate_batch(bytes, usize::MAX).is_ok();
+        invariant::enforce(
+            invariant::batch_follows(log_end_offset, base_offset, next_offset).and_then(|()| {
+                invariant::batch_intact(position, total_bytes, length_field, crc_ok)
+            }),
+            self.dir.display(),
+        );
     }
 
     /// Starts a new active segment at the LEO. The old one is fsynced later, off the append path
@@ -787,13 +844,14 @@ impl Log {
                 )));
             }
             let (next_base, next_total, next_delta) = segment.read_scan_header(next_position)?;
-            if next_base != base_offset + i64::from(last_delta) + 1 {
-                return Err(LogError::Inconsistent(format!(
-                    "{}: batch at {next_position} has offset {next_base}, expected {}",
-                    segment.log_path.display(),
-                    base_offset + i64::from(last_delta) + 1
-                )));
-            }
+            invariant::enforce(
+                invariant::batch_follows(
+                    base_offset + i64::from(last_delta) + 1,
+                    next_base,
+                    next_base + i64::from(next_delta) + 1,
+                ),
+                format_args!("{} position {next_position}", segment.log_path.display()),
+            );
             (position, base_offset, total_bytes, last_delta) =
                 (next_position, next_base, next_total, next_delta);
         }
@@ -804,12 +862,14 @@ impl Log {
         let mut expected = base_offset + i64::from(last_delta) + 1;
         while cursor < segment.size_bytes && expected < upper_offset {
             let (next_base, next_total, next_delta) = segment.read_scan_header(cursor)?;
-            if next_base != expected {
-                return Err(LogError::Inconsistent(format!(
-                    "{}: batch at {cursor} has offset {next_base}, expected {expected}",
-                    segment.log_path.display()
-                )));
-            }
+            invariant::enforce(
+                invariant::batch_follows(
+                    expected,
+                    next_base,
+                    next_base + i64::from(next_delta) + 1,
+                ),
+                format_args!("{} position {cursor}", segment.log_path.display()),
+            );
             if len_bytes + next_total > max_bytes {
                 break;
             }
@@ -1097,6 +1157,66 @@ mod tests {
             .expect("scan");
         assert!(from > 0 && batches < 100, "{batches} batches from {from}");
         assert_eq!(last, Some(99));
+    }
+
+    #[test]
+    fn a_read_back_that_differs_from_what_was_written_is_refused() {
+        use crate::invariant::Invariant;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1 << 20), 0, false).expect("open");
+        for _ in 0..3 {
+            append_values(&mut log, &[b"value-value"]);
+        }
+        let plan = log.read_plan(0, 1 << 20, 3).expect("plan");
+        let data = plan.read_unchecked().expect("read");
+        assert_eq!(plan.check(&data), Ok(()));
+        let batch_bytes = data.len() / 3;
+        let segment_path = dir.path().join(segment::file_name(0, "log"));
+        let original = std::fs::read(&segment_path).expect("read");
+        // A flipped bit in the second batch's records: its CRC no longer matches.
+        let mut flipped = original.clone();
+        flipped[batch_bytes + 40] ^= 0x01;
+        std::fs::write(&segment_path, &flipped).expect("write");
+        let data = plan.read_unchecked().expect("read");
+        let violation = plan.check(&data).expect_err("CRC mismatch");
+        assert_eq!(violation.invariant, Invariant::StoredBatchIntact);
+        assert!(matches!(plan.read(), Err(LogError::Inconsistent(_))));
+        // The third batch's base offset (outside the CRC) repeats the second's.
+        let mut repeated = original.clone();
+        repeated[2 * batch_bytes..2 * batch_bytes + 8].copy_from_slice(&1i64.to_be_bytes());
+        std::fs::write(&segment_path, &repeated).expect("write");
+        let data = plan.read_unchecked().expect("read");
+        let violation = plan.check(&data).expect_err("offsets go back");
+        assert_eq!(violation.invariant, Invariant::OffsetsIncreasing);
+        assert!(
+            violation
+                .state
+                .contains("expected_base_offset=2 base_offset=1"),
+            "{violation}"
+        );
+        // A length field that no longer covers the batch.
+        let mut short = original;
+        short[batch_bytes + 11] ^= 0x04;
+        std::fs::write(&segment_path, &short).expect("write");
+        let data = plan.read_unchecked().expect("read");
+        let violation = plan.check(&data).expect_err("length changed");
+        assert_eq!(violation.invariant, Invariant::StoredBatchIntact);
+    }
+
+    #[test]
+    #[should_panic(expected = "invariant offsets_increasing violated")]
+    fn a_read_plan_over_offsets_that_go_back_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1 << 20), 0, false).expect("open");
+        for _ in 0..3 {
+            append_values(&mut log, &[b"value-value"]);
+        }
+        let batch_bytes = build_batch(0, 1000, &[b"value-value"]).len();
+        let segment_path = dir.path().join(segment::file_name(0, "log"));
+        let mut data = std::fs::read(&segment_path).expect("read");
+        data[2 * batch_bytes..2 * batch_bytes + 8].copy_from_slice(&1i64.to_be_bytes());
+        std::fs::write(&segment_path, &data).expect("write");
+        let _ = log.read_plan(0, 1 << 20, 3);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::Truncation;
+use crate::invariant::{self, PartitionPlace};
 use crate::limits;
 use crate::log::epoch::{UNDEFINED_EPOCH, UNDEFINED_OFFSET};
 use crate::partition::{Partition, ReplicaError};
@@ -54,6 +55,10 @@ pub async fn run(
 ) {
     let mode = broker.config.replication.truncation;
     let mut truncated = false;
+    // The highest HW taken from this leader in this epoch (-1: none yet). The truncations that
+    // start following may go below the replica's HW (the leader may lack what it had); later
+    // ones never go below this.
+    let mut acknowledged_high_watermark = -1i64;
     if mode == Truncation::HighWatermark {
         // Pre-KIP-101: whatever is above the own HW may not be on the leader: cut it.
         let high_watermark = partition.high_watermark();
@@ -92,7 +97,15 @@ pub async fn run(
                 }
             }
         }
-        if let Err(e) = fetch_loop(&broker, &partition, &mut conn, leader_epoch).await {
+        if let Err(e) = fetch_loop(
+            &broker,
+            &partition,
+            &mut conn,
+            leader_epoch,
+            &mut acknowledged_high_watermark,
+        )
+        .await
+        {
             tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "fetching paused");
             if matches!(e, FollowError::Leader(_)) {
                 broker.cluster.refresh.notify_one();
@@ -174,6 +187,7 @@ async fn fetch_loop(
     partition: &Partition,
     conn: &mut PeerConnection,
     leader_epoch: i32,
+    acknowledged_high_watermark: &mut i64,
 ) -> Result<(), FollowError> {
     let wait_ms = broker.config.replication.replica_fetch_wait_max_ms;
     loop {
@@ -224,10 +238,27 @@ async fn fetch_loop(
             // (KIP-101), then never keep more than the leader has.
             let leader_end = leader_log_end_offset(broker, partition, conn, leader_epoch).await?;
             if leader_end < fetch_offset {
+                // Within one epoch the leader's log only grows: it still has everything below the
+                // HW it gave us (asserted before and after the cut).
+                let place = PartitionPlace {
+                    topic: &partition.topic,
+                    index: partition.index,
+                };
+                invariant::enforce(
+                    invariant::truncation_not_below_acknowledged(
+                        leader_end,
+                        *acknowledged_high_watermark,
+                    ),
+                    place,
+                );
                 if broker.config.replication.truncation == Truncation::LeaderEpoch {
                     truncate_by_leader_epoch(broker, partition, conn, leader_epoch).await?;
                 }
                 let cut = partition.truncate_to(leader_end.min(partition.log_end_offset()))?;
+                invariant::enforce(
+                    invariant::truncation_not_below_acknowledged(cut, *acknowledged_high_watermark),
+                    place,
+                );
                 tracing::warn!(topic = %partition.topic, partition = partition.index, leader_log_end_offset = leader_end, log_end_offset = cut, "follower ahead of the leader: truncated to its LEO");
                 continue;
             }
@@ -243,7 +274,8 @@ async fn fetch_loop(
                 metrics.append.record(appending.elapsed());
             }
         }
-        partition.set_follower_high_watermark(data.high_watermark);
+        let high_watermark = partition.set_follower_high_watermark(data.high_watermark);
+        *acknowledged_high_watermark = (*acknowledged_high_watermark).max(high_watermark);
     }
 }
 

@@ -130,6 +130,18 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Waits (bounded by `timeout`) for the process to exit on its own; its exit status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn sigkill(mut self) {
         let _ = kill(self.pid(), Signal::SIGKILL);
         let _ = self.child.wait();
@@ -217,6 +229,11 @@ impl BrokerProcess {
 
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()
+    }
+
+    /// Waits (bounded) for the broker to exit on its own; its exit status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.process.wait_for_exit(timeout)
     }
 }
 
