@@ -985,6 +985,15 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                // kaos patch: every element takes at least one byte on the wire, so a count
+                // above the bytes left is malformed; refuse it before allocating (as Kafka's
+                // generated readers do: "Tried to allocate a collection of size ...").
+                if n as usize > buf.remaining() {
+                    bail!(
+                        "array length {n} is larger than the {} bytes left",
+                        buf.remaining()
+                    );
+                }
                 let mut result = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
@@ -1093,6 +1102,14 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                // kaos patch: as for Array above.
+                if (n - 1) as usize > buf.remaining() {
+                    bail!(
+                        "compact array length {} is larger than the {} bytes left",
+                        n - 1,
+                        buf.remaining()
+                    );
+                }
                 let mut result = Vec::with_capacity((n - 1) as usize);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
