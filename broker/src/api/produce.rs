@@ -12,9 +12,9 @@
 //! batches are refused with INVALID_TXN_STATE and control batches with INVALID_RECORD: this
 //! broker has no transaction coordinator.
 //!
-//! A batch whose length, magic or CRC is wrong gets CORRUPT_MESSAGE; one whose records are wrong
-//! (count, framing, codec, decompression: [`crate::wire::records`]) gets INVALID_RECORD, as Kafka's
-//! `LogValidator` answers. Either way nothing of that partition's data is stored. Produce to an
+//! A batch whose length, magic or CRC is wrong gets CORRUPT_MESSAGE; one whose lastOffsetDelta and
+//! recordCount disagree, or whose records are wrong (count, framing, codec, decompression:
+//! [`crate::wire::records`]), gets INVALID_RECORD, as Kafka's `LogValidator` answers. Either way nothing of that partition's data is stored. Produce to an
 //! internal topic (`__consumer_offsets`) gets INVALID_TOPIC_EXCEPTION.
 
 use std::future::Future;
@@ -66,6 +66,8 @@ fn append_one(
         tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "rejected produce batch");
         match e {
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            // LogValidator: "Inconsistent batch offset range ... and count of records".
+            BatchError::BadCount { .. } => ResponseError::InvalidRecord.code(),
             _ => ResponseError::CorruptMessage.code(),
         }
     })?;
