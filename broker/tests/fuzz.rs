@@ -116,7 +116,7 @@ struct RequestOutcomes {
 
 /// Admits and decodes `frame` as the broker (`apis` = its APIs) would; panics if an error has no
 /// message or the decoding allocates more than the bound.
-fn decode_frame(frame: &[u8], apis: &'static [(ApiKey, i16, i16)], outcomes: &mut RequestOutcomes) {
+fn decode_frame(frame: &[u8], apis: Apis, outcomes: &mut RequestOutcomes) {
     let (outcome, largest) =
         alloc_meter::measure(
             || match broker::api::admit(Bytes::copy_from_slice(frame), apis) {
@@ -145,7 +145,10 @@ fn decode_frame(frame: &[u8], apis: &'static [(ApiKey, i16, i16)], outcomes: &mu
     }
 }
 
-fn request_seeds() -> Vec<(Vec<u8>, &'static [(ApiKey, i16, i16)])> {
+/// The APIs (with version ranges) a process serves.
+type Apis = &'static [(ApiKey, i16, i16)];
+
+fn request_seeds() -> Vec<(Vec<u8>, Apis)> {
     let mut seeds = Vec::new();
     for (api, version) in hostile::all_api_versions() {
         let Some(body) = hostile::populated_body(api, version) else {
