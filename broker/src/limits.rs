@@ -44,6 +44,11 @@ pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Largest `message.max.bytes` (a record batch must fit in one request frame).
 pub const MESSAGE_BYTES_MAX: u32 = 64 * 1024 * 1024;
 
+/// Largest records section a compressed produced batch may decompress to; more is refused
+/// (INVALID_RECORD) as soon as decompression passes it, so a decompression bomb costs at most this.
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+const _: () = assert!(DECOMPRESSED_BATCH_BYTES_MAX >= MESSAGE_BYTES_MAX as usize);
+
 /// Smallest `segment.bytes` accepted (Kafka's minimum is 14; we want at least one batch header).
 pub const SEGMENT_BYTES_MIN: u64 = 1024;
 

@@ -1,4 +1,4 @@
-//! Produce: validate each record batch (no record decoding), append it with broker-assigned offsets,
+//! Produce: validate each record batch (header, CRC, records), append it with broker-assigned offsets,
 //! answer per `acks`: 0 = no response, 1 = after the append, -1 = once the HW passes the batch
 //! (REQUEST_TIMED_OUT after the request's timeout). Only the leader appends (else
 //! NOT_LEADER_OR_FOLLOWER). With acks=-1 an ISR smaller than `min.insync.replicas` refuses the
@@ -11,6 +11,11 @@
 //! returns to Produce since KIP-588; PRODUCER_FENCED is for transactional APIs). Transactional
 //! batches are refused with INVALID_TXN_STATE and control batches with INVALID_RECORD: this
 //! broker has no transaction coordinator.
+//!
+//! A batch whose length, magic or CRC is wrong gets CORRUPT_MESSAGE; one whose lastOffsetDelta and
+//! recordCount disagree, or whose records are wrong (count, framing, codec, decompression:
+//! [`crate::wire::records`]), gets INVALID_RECORD, as Kafka's `LogValidator` answers. Either way nothing of that partition's data is stored. Produce to an
+//! internal topic (`__consumer_offsets`) gets INVALID_TOPIC_EXCEPTION.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,11 +27,13 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::api::log_error_code;
+use crate::group::OFFSETS_TOPIC;
 use crate::limits;
 use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
 use crate::producer::ProducerError;
 use crate::state::Broker;
 use crate::wire::batch::{self, BatchError};
+use crate::wire::records;
 
 /// What the connection does with a produce request.
 pub enum Outcome {
@@ -59,9 +66,18 @@ fn append_one(
         tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "rejected produce batch");
         match e {
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            // LogValidator: "Inconsistent batch offset range ... and count of records".
+            BatchError::BadCount { .. } => ResponseError::InvalidRecord.code(),
             _ => ResponseError::CorruptMessage.code(),
         }
     })?;
+    for span in &spans {
+        let batch = &records[span.position..span.position + span.header.total_bytes];
+        if let Err(e) = records::validate_batch_records(batch, &span.header) {
+            tracing::info!(topic = %partition.topic, partition = partition.index, error = %e, "refused a produced batch: invalid records");
+            return Err(ResponseError::InvalidRecord.code());
+        }
+    }
     if let Some(span) = spans
         .iter()
         .find(|s| s.header.is_transactional() || s.header.is_control())
@@ -104,6 +120,16 @@ fn append_one(
     ))
 }
 
+/// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): clients may not produce to them
+/// (ReplicaManager answers INVALID_TOPIC_EXCEPTION, "Cannot append to internal topic"); the group
+/// coordinator appends to `__consumer_offsets` itself, not through this API.
+pub const INTERNAL_TOPICS: &[&str] = &[OFFSETS_TOPIC, "__transaction_state"];
+
+/// Whether `name` is one of Kafka's [`INTERNAL_TOPICS`].
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
@@ -118,6 +144,10 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
             let response = match (acks_valid, partition) {
                 (false, _) => {
                     partition_response(data.index, ResponseError::InvalidRequiredAcks.code())
+                }
+                (true, _) if is_internal_topic(topic_data.name.as_str()) => {
+                    tracing::info!(topic = %topic_data.name.as_str(), partition = data.index, "refused a client's produce to an internal topic");
+                    partition_response(data.index, ResponseError::InvalidTopicException.code())
                 }
                 (true, None) => {
                     partition_response(data.index, ResponseError::UnknownTopicOrPartition.code())

@@ -21,6 +21,7 @@ const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
 const LAST_OFFSET_DELTA_AT: usize = 23;
+const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 const PRODUCER_ID_AT: usize = 43;
 const PRODUCER_EPOCH_AT: usize = 51;
@@ -307,50 +308,81 @@ pub fn build_producer_batch(
     producer_epoch: i16,
     base_sequence: i32,
 ) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, value: i64) {
-        let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-        loop {
-            if zigzag < 0x80 {
-                out.push(zigzag as u8);
-                return;
-            }
-            out.push((zigzag as u8 & 0x7f) | 0x80);
-            zigzag >>= 7;
+    let count = values.len() as i32;
+    let mut batch = build_raw_batch(0, count - 1, count, &encode_records(values));
+    batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
+    batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    seal(&mut batch);
+    batch
+}
+
+/// Appends Kafka's zigzag varint of `value` to `out`.
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        if zigzag < 0x80 {
+            out.push(zigzag as u8);
+            return;
         }
+        out.push((zigzag as u8 & 0x7f) | 0x80);
+        zigzag >>= 7;
     }
+}
+
+/// The uncompressed records section holding `values` (null keys, no headers, offsetDeltas 0..n).
+pub fn encode_records(values: &[&[u8]]) -> Vec<u8> {
     let mut records = Vec::new();
     for (delta, value) in values.iter().enumerate() {
         let mut record = vec![0u8]; // attributes
-        varint(&mut record, 0); // timestamp delta
-        varint(&mut record, delta as i64);
-        varint(&mut record, -1); // null key
-        varint(&mut record, value.len() as i64);
+        put_varint(&mut record, 0); // timestamp delta
+        put_varint(&mut record, delta as i64);
+        put_varint(&mut record, -1); // null key
+        put_varint(&mut record, value.len() as i64);
         record.extend_from_slice(value);
-        varint(&mut record, 0); // headers
-        varint(&mut records, record.len() as i64);
+        put_varint(&mut record, 0); // headers
+        put_varint(&mut records, record.len() as i64);
         records.extend_from_slice(&record);
     }
-    let count = values.len() as i32;
+    records
+}
+
+/// A batch at offset 0 with the given `attributes`, counts and records section, whatever they
+/// hold, with a valid CRC: for tests and fuzzing of the record validation.
+pub fn build_raw_batch(
+    attributes: i16,
+    last_offset_delta: i32,
+    record_count: i32,
+    records: &[u8],
+) -> Vec<u8> {
     let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
-    batch.extend_from_slice(&base_offset.to_be_bytes());
+    batch.extend_from_slice(&0i64.to_be_bytes());
     batch.extend_from_slice(
         &((BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES + records.len()) as i32).to_be_bytes(),
     );
     batch.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
     batch.push(2); // magic
     batch.extend_from_slice(&[0; 4]); // crc, below
-    batch.extend_from_slice(&0i16.to_be_bytes()); // attributes
-    batch.extend_from_slice(&(count - 1).to_be_bytes());
-    batch.extend_from_slice(&timestamp_ms.to_be_bytes());
-    batch.extend_from_slice(&timestamp_ms.to_be_bytes());
-    batch.extend_from_slice(&producer_id.to_be_bytes());
-    batch.extend_from_slice(&producer_epoch.to_be_bytes());
-    batch.extend_from_slice(&base_sequence.to_be_bytes());
-    batch.extend_from_slice(&count.to_be_bytes());
-    batch.extend_from_slice(&records);
+    batch.extend_from_slice(&attributes.to_be_bytes());
+    batch.extend_from_slice(&last_offset_delta.to_be_bytes());
+    batch.extend_from_slice(&0i64.to_be_bytes()); // base timestamp
+    batch.extend_from_slice(&0i64.to_be_bytes()); // max timestamp
+    batch.extend_from_slice(&NO_PRODUCER_ID.to_be_bytes());
+    batch.extend_from_slice(&(-1i16).to_be_bytes());
+    batch.extend_from_slice(&(-1i32).to_be_bytes());
+    batch.extend_from_slice(&record_count.to_be_bytes());
+    batch.extend_from_slice(records);
+    seal(&mut batch);
+    batch
+}
+
+/// Rewrites the CRC of a whole batch after its fields changed.
+pub fn seal(batch: &mut [u8]) {
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
     batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    batch
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Bytes only, no I/O: the record batch v2 header (validation, offset patching) and response framing.
+//! Bytes only, no I/O: the record batch v2 header (validation, offset patching), the records inside
+//! a produced batch (framing, codecs), and response framing.
 
 pub mod batch;
 pub mod frame;
+pub mod records;

@@ -1,0 +1,363 @@
+//! The records inside a v2 batch whose header and CRC are already valid: what Kafka's
+//! `LogValidator` and `DefaultRecord.readFrom` check before a produced batch is appended.
+//!
+//! ```text
+//! record: length varint | attributes i8 | timestampDelta varlong | offsetDelta varint |
+//!         keyLength varint | key | valueLength varint | value | headerCount varint | headers
+//! header: keyLength varint | key | valueLength varint | value
+//! ```
+//! Checked: the compression codec exists (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd); compressed
+//! records decompress within [`limits::DECOMPRESSED_BATCH_BYTES_MAX`]; exactly `recordCount`
+//! records fill the records section; each record's fields fill exactly its length; varints are at
+//! most 5 bytes (varlongs 10), as Kafka's `ByteUtils` reads them; lengths are -1 (null) or ≥ 0
+//! (header keys ≥ 0); the i-th record has offsetDelta i, so offsets stay inside the batch.
+//! An uncompressed batch is one pass over its bytes, with no allocation.
+
+use std::io::Read;
+
+use crate::limits;
+use crate::wire::batch::{BatchHeader, BATCH_HEADER_BYTES};
+
+/// The codec bits of a batch's `attributes`.
+const COMPRESSION_MASK: i16 = 0x07;
+
+/// Why the records of a batch are invalid (Kafka: `InvalidRecordException`, INVALID_RECORD).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("unknown compression codec {codec} (0-4 exist)")]
+    UnknownCodec { codec: i16 },
+    #[error("{codec} records do not decompress: {message}")]
+    Decompress {
+        codec: &'static str,
+        message: String,
+    },
+    #[error("{codec} records decompress to more than {max_bytes} bytes")]
+    DecompressedTooLarge {
+        codec: &'static str,
+        max_bytes: usize,
+    },
+    #[error("batch declares {declared} records but holds {found}")]
+    CountMismatch { declared: i32, found: i64 },
+    #[error("{extra_bytes} bytes follow the batch's {declared} records")]
+    TrailingBytes { declared: i32, extra_bytes: usize },
+    #[error("record {index}: {problem}")]
+    Record { index: i64, problem: &'static str },
+    #[error("record {index}: offsetDelta {offset_delta} is not {index}")]
+    OffsetDelta { index: i64, offset_delta: i32 },
+}
+
+/// The codec name of `attributes`, or the error for a codec that does not exist.
+pub fn codec_name(attributes: i16) -> Result<&'static str, RecordError> {
+    match attributes & COMPRESSION_MASK {
+        0 => Ok("none"),
+        1 => Ok("gzip"),
+        2 => Ok("snappy"),
+        3 => Ok("lz4"),
+        4 => Ok("zstd"),
+        codec => Err(RecordError::UnknownCodec { codec }),
+    }
+}
+
+/// Validates the records of `batch` (one whole batch whose `header` was parsed and CRC checked).
+pub fn validate_batch_records(batch: &[u8], header: &BatchHeader) -> Result<(), RecordError> {
+    let codec = codec_name(header.attributes)?;
+    let section = &batch[BATCH_HEADER_BYTES.min(batch.len())..header.total_bytes.min(batch.len())];
+    if codec == "none" {
+        return validate_record_section(section, header.record_count);
+    }
+    let records = decompress(codec, section, limits::DECOMPRESSED_BATCH_BYTES_MAX)?;
+    validate_record_section(&records, header.record_count)
+}
+
+/// Decompresses a records section with `codec`, refusing output beyond `max_bytes` without
+/// producing more than `max_bytes + 1` bytes of it.
+pub fn decompress(
+    codec: &'static str,
+    section: &[u8],
+    max_bytes: usize,
+) -> Result<Vec<u8>, RecordError> {
+    let failed = |e: std::io::Error| RecordError::Decompress {
+        codec,
+        message: e.to_string(),
+    };
+    let reader: Box<dyn Read + '_> = match codec {
+        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(section)),
+        "snappy" => return snappy_decompress(section, max_bytes),
+        "lz4" => Box::new(lz4::Decoder::new(section).map_err(failed)?),
+        "zstd" => Box::new(zstd::stream::read::Decoder::with_buffer(section).map_err(failed)?),
+        _ => return Err(RecordError::UnknownCodec { codec: -1 }),
+    };
+    let mut out = Vec::new();
+    reader
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(failed)?;
+    if out.len() > max_bytes {
+        return Err(RecordError::DecompressedTooLarge { codec, max_bytes });
+    }
+    Ok(out)
+}
+
+/// snappy-java's stream header (Kafka's snappy framing); without it the section is raw snappy,
+/// as snappy-java's `SnappyInputStream` falls back to.
+const SNAPPY_JAVA_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+const SNAPPY_JAVA_HEADER_BYTES: usize = 16;
+
+fn snappy_decompress(section: &[u8], max_bytes: usize) -> Result<Vec<u8>, RecordError> {
+    let mut out = Vec::new();
+    let block = |compressed: &[u8], out: &mut Vec<u8>| -> Result<(), RecordError> {
+        let failed = |message: String| RecordError::Decompress {
+            codec: "snappy",
+            message,
+        };
+        let length = snap::raw::decompress_len(compressed).map_err(|e| failed(e.to_string()))?;
+        if out.len() + length > max_bytes {
+            return Err(RecordError::DecompressedTooLarge {
+                codec: "snappy",
+                max_bytes,
+            });
+        }
+        let start = out.len();
+        out.resize(start + length, 0);
+        snap::raw::Decoder::new()
+            .decompress(compressed, &mut out[start..])
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(())
+    };
+    if !section.starts_with(SNAPPY_JAVA_MAGIC) {
+        block(section, &mut out)?;
+        return Ok(out);
+    }
+    let mut rest = section.get(SNAPPY_JAVA_HEADER_BYTES..).unwrap_or_default();
+    while !rest.is_empty() {
+        let Some((length, tail)) = rest.split_first_chunk::<4>() else {
+            return Err(RecordError::Decompress {
+                codec: "snappy",
+                message: format!("{} bytes left for a 4-byte block length", rest.len()),
+            });
+        };
+        let length = u32::from_be_bytes(*length) as usize;
+        let Some(compressed) = tail.get(..length) else {
+            return Err(RecordError::Decompress {
+                codec: "snappy",
+                message: format!("block of {length} bytes with {} left", tail.len()),
+            });
+        };
+        block(compressed, &mut out)?;
+        rest = &tail[length..];
+    }
+    Ok(out)
+}
+
+/// A cursor over record bytes that reads Kafka's varints.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    /// An unsigned LEB128 of at most `max_bytes` bytes (5 for a varint, 10 for a varlong).
+    fn unsigned(&mut self, max_bytes: usize) -> Result<u64, &'static str> {
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let Some(&byte) = self.bytes.get(self.at) else {
+                return Err("a varint runs past the end");
+            };
+            self.at += 1;
+            value |= u64::from(byte & 0x7f).wrapping_shl(7 * i as u32);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("a varint is longer than Kafka allows")
+    }
+
+    /// A zigzag varint (i32), overflowing bits dropped as Kafka's `ByteUtils.readVarint` does.
+    fn varint(&mut self) -> Result<i32, &'static str> {
+        let raw = self.unsigned(5)? as u32;
+        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    }
+
+    fn varlong(&mut self) -> Result<i64, &'static str> {
+        let raw = self.unsigned(10)?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    /// Skips a length-prefixed field: -1 (null, if `nullable`) or that many bytes.
+    fn skip_field(&mut self, nullable: bool, what: &'static str) -> Result<(), &'static str> {
+        match self.varint()? {
+            -1 if nullable => Ok(()),
+            length if length < 0 => Err(what),
+            length if length as usize > self.left() => Err("a length runs past the record"),
+            length => {
+                self.at += length as usize;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks one record body (after its length varint): every field present, nothing left over.
+/// Returns its offsetDelta.
+fn validate_record_body(body: &[u8]) -> Result<i32, &'static str> {
+    let mut cursor = Cursor { bytes: body, at: 0 };
+    if body.is_empty() {
+        return Err("empty record");
+    }
+    cursor.at = 1; // attributes: unused in v2
+    cursor.varlong()?; // timestampDelta
+    let offset_delta = cursor.varint()?;
+    cursor.skip_field(true, "negative key length other than -1")?;
+    cursor.skip_field(true, "negative value length other than -1")?;
+    let headers = cursor.varint()?;
+    if headers < 0 {
+        return Err("negative header count");
+    }
+    if headers as usize > cursor.left() {
+        return Err("header count larger than the record");
+    }
+    for _ in 0..headers {
+        cursor.skip_field(false, "negative header key length")?;
+        cursor.skip_field(true, "negative header value length other than -1")?;
+    }
+    if cursor.left() != 0 {
+        return Err("fields end before the record length");
+    }
+    Ok(offset_delta)
+}
+
+/// Checks that `section` holds exactly `declared` well-framed records with offsetDeltas 0, 1, ….
+pub fn validate_record_section(section: &[u8], declared: i32) -> Result<(), RecordError> {
+    let mut cursor = Cursor {
+        bytes: section,
+        at: 0,
+    };
+    let mut index: i64 = 0;
+    while index < i64::from(declared) {
+        if cursor.left() == 0 {
+            return Err(RecordError::CountMismatch {
+                declared,
+                found: index,
+            });
+        }
+        let problem = |problem| RecordError::Record { index, problem };
+        let length = cursor.varint().map_err(problem)?;
+        if length < 0 {
+            return Err(problem("negative record length"));
+        }
+        let Some(body) = section.get(cursor.at..cursor.at + length as usize) else {
+            return Err(problem("record length runs past the batch"));
+        };
+        cursor.at += length as usize;
+        let offset_delta = validate_record_body(body).map_err(problem)?;
+        if i64::from(offset_delta) != index {
+            return Err(RecordError::OffsetDelta {
+                index,
+                offset_delta,
+            });
+        }
+        index += 1;
+    }
+    if cursor.left() != 0 {
+        return Err(RecordError::TrailingBytes {
+            declared,
+            extra_bytes: cursor.left(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::batch::{build_raw_batch, encode_records, put_varint, validate_batch};
+
+    fn check(batch: &[u8]) -> Result<(), RecordError> {
+        let header = validate_batch(batch, usize::MAX).expect("valid header");
+        validate_batch_records(batch, &header)
+    }
+
+    #[test]
+    fn exact_records_pass_and_counts_must_match() {
+        let section = encode_records(&[b"a", b"bb", b""]);
+        assert_eq!(check(&build_raw_batch(0, 2, 3, &section)), Ok(()));
+        assert_eq!(
+            check(&build_raw_batch(0, 3, 4, &section)),
+            Err(RecordError::CountMismatch {
+                declared: 4,
+                found: 3
+            })
+        );
+        assert_eq!(
+            check(&build_raw_batch(0, 1, 2, &section)),
+            Err(RecordError::TrailingBytes {
+                declared: 2,
+                extra_bytes: section.len() - encode_records(&[b"a", b"bb"]).len()
+            })
+        );
+    }
+
+    #[test]
+    fn varints_are_at_most_five_bytes_and_lengths_at_least_minus_one() {
+        let mut cursor = Cursor {
+            bytes: &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+            at: 0,
+        };
+        assert!(cursor.varint().is_err());
+        let mut cursor = Cursor {
+            bytes: &[0xfe, 0xff, 0xff, 0xff, 0x0f],
+            at: 0,
+        };
+        assert_eq!(cursor.varint(), Ok(i32::MAX));
+        for key_length in [-2i64, -5, i64::from(i32::MIN)] {
+            let mut body = vec![0u8, 0, 0];
+            put_varint(&mut body, key_length);
+            put_varint(&mut body, 0);
+            put_varint(&mut body, 0);
+            assert!(
+                validate_record_body(&body).is_err(),
+                "key length {key_length}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_codecs_and_undecodable_payloads_are_refused() {
+        let section = encode_records(&[b"x"]);
+        for codec in 5..=7 {
+            assert_eq!(
+                check(&build_raw_batch(codec, 0, 1, &section)),
+                Err(RecordError::UnknownCodec { codec })
+            );
+        }
+        for codec in 1..=4 {
+            assert!(
+                check(&build_raw_batch(codec, 0, 1, b"not compressed at all")).is_err(),
+                "codec {codec}"
+            );
+        }
+    }
+
+    #[test]
+    fn snappy_raw_and_framed_decompress_within_the_bound() {
+        let data = encode_records(&[b"snappy"]);
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(&data)
+            .expect("compress");
+        assert_eq!(snappy_decompress(&raw, 1024), Ok(data.clone()));
+        let mut framed = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+        framed.extend_from_slice(&(raw.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&raw);
+        assert_eq!(snappy_decompress(&framed, 1024), Ok(data.clone()));
+        assert!(matches!(
+            snappy_decompress(&framed, data.len() - 1),
+            Err(RecordError::DecompressedTooLarge { .. })
+        ));
+        framed.truncate(framed.len() - 1);
+        assert!(snappy_decompress(&framed, 1024).is_err());
+    }
+}
