@@ -48,6 +48,12 @@ pub use state::{Broker, CLEAN_SHUTDOWN_FILE_NAME};
 /// Exit code when the broker stops because its own log is inconsistent.
 pub const FATAL_EXIT_CODE: i32 = 70;
 
+/// Exit code of a graceful stop that could not finish cleanly: a partition's log failed while
+/// serving (a full disk, an I/O error) or a checkpoint could not be written. Everything flushed
+/// stays; no clean-shutdown marker is written, so the next start recovers every log as after a
+/// crash (sysexits' EX_IOERR).
+pub const UNCLEAN_SHUTDOWN_EXIT_CODE: i32 = 74;
+
 /// Stops the broker at once: used when the log contradicts itself while serving, so that no
 /// wrong offset is ever served. Not a panic: the process exits with [`FATAL_EXIT_CODE`].
 pub fn fatal(message: &str) -> ! {
