@@ -8,7 +8,7 @@
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
 //! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), response framing ([`wire::frame`]) |
-//! | [`server`] | sockets: accept loop, one connection ([`server::connection`]), peer client ([`server::client`]), background tasks, cluster membership ([`server::cluster`]), followers ([`server::fetcher`]), the controller's server ([`server::controller`]) |
+//! | [`server`] | sockets: accept loop, one connection ([`server::connection`]), admission, expiry and the request memory budget ([`server::connections`]), peer client ([`server::client`]), background tasks, cluster membership ([`server::cluster`]), followers ([`server::fetcher`]), the controller's server ([`server::controller`]) |
 //! | [`api`] | one module per Kafka API; decoded request in, response out, no socket I/O |
 //! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW), graceful shutdown |
 //! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |

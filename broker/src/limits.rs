@@ -13,7 +13,8 @@ pub const FRAME_BYTES_MIN: usize = 8;
 pub const IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 1024;
 
 /// Request bytes held in memory across all connections (frames being read, decoded and handled).
-/// A frame waits for budget before it is read, so memory stays bounded whatever the clients do.
+/// A frame's bytes wait for budget before they are read (reserved as they arrive, doubling from
+/// [`FRAME_READ_FIRST_BYTES`]), so memory stays bounded whatever the clients do.
 pub const IN_FLIGHT_REQUEST_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// Largest duration a request-metrics histogram tells apart (larger ones count as this), in µs.
