@@ -1,6 +1,7 @@
 //! Broker configuration: a TOML file with Kafka-like dotted keys, overridden by the command line.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -88,6 +89,17 @@ pub struct FileConfig {
     pub group_max_session_timeout_ms: i32,
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     pub group_initial_rebalance_delay_ms: u64,
+    // Connections (see `ConnectionConfig`).
+    #[serde(rename = "connections.max.idle.ms")]
+    pub connections_max_idle_ms: u64,
+    #[serde(rename = "max.connections")]
+    pub max_connections: i32,
+    #[serde(rename = "max.connections.per.ip")]
+    pub max_connections_per_ip: i32,
+    #[serde(rename = "max.connections.per.ip.overrides")]
+    pub max_connections_per_ip_overrides: String,
+    #[serde(rename = "socket.request.read.timeout.ms")]
+    pub socket_request_read_timeout_ms: u64,
 }
 
 impl Default for FileConfig {
@@ -121,6 +133,11 @@ impl Default for FileConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3_000,
+            connections_max_idle_ms: 600_000,
+            max_connections: i32::MAX,
+            max_connections_per_ip: i32::MAX,
+            max_connections_per_ip_overrides: String::new(),
+            socket_request_read_timeout_ms: 30_000,
         }
     }
 }
@@ -313,6 +330,134 @@ pub struct Config {
     pub controller: Option<SocketAddr>,
     pub replication: ReplicationConfig,
     pub group: GroupConfig,
+    pub connections: ConnectionConfig,
+}
+
+/// Connection settings: Kafka's names and defaults, plus `socket.request.read.timeout.ms`
+/// (kaos only: Kafka has no broker-side bound on how long one request may take to arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// `connections.max.idle.ms`: a connection with nothing in flight that reads and writes
+    /// nothing for this long is closed (Kafka's default, 10 minutes).
+    pub idle_ms: u64,
+    /// `max.connections`, capped at [`limits::CONNECTIONS_MAX`]: at the limit the least recently
+    /// used idle connection is closed to admit a new one; with none idle, accepts wait.
+    pub max_connections: usize,
+    /// `max.connections.per.ip`: one more from that address is accepted and closed at once.
+    pub max_per_ip: usize,
+    /// `max.connections.per.ip.overrides` (`host:count,ip:count`), hosts resolved at start.
+    pub per_ip_overrides: HashMap<IpAddr, usize>,
+    /// `socket.request.read.timeout.ms`: the longest one request frame may take to arrive, from
+    /// its first byte to its last; a slower connection is closed (default 30 s, the clients'
+    /// `request.timeout.ms`: by then the client has given up on the request).
+    pub request_read_timeout_ms: u64,
+}
+
+impl ConnectionConfig {
+    /// Validates the connection keys of the file (resolving the hosts of the overrides).
+    pub fn resolve(file: &FileConfig) -> Result<ConnectionConfig, ConfigError> {
+        let ms = |key: &'static str, value: u64| {
+            if (1..=limits::SETTING_MS_MAX).contains(&value) {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{value} is not in 1..={}", limits::SETTING_MS_MAX),
+                })
+            }
+        };
+        if file.max_connections < 1 {
+            return Err(ConfigError::Invalid {
+                key: "max.connections",
+                message: format!("{} is below 1", file.max_connections),
+            });
+        }
+        if file.max_connections_per_ip < 0 {
+            return Err(ConfigError::Invalid {
+                key: "max.connections.per.ip",
+                message: format!("{} is negative", file.max_connections_per_ip),
+            });
+        }
+        let per_ip_overrides = parse_overrides(&file.max_connections_per_ip_overrides)?;
+        if file.max_connections_per_ip == 0 && per_ip_overrides.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "max.connections.per.ip",
+                message: "0 admits nobody; it needs max.connections.per.ip.overrides".into(),
+            });
+        }
+        Ok(ConnectionConfig {
+            idle_ms: ms("connections.max.idle.ms", file.connections_max_idle_ms)?,
+            max_connections: (file.max_connections as usize).min(limits::CONNECTIONS_MAX),
+            max_per_ip: file.max_connections_per_ip as usize,
+            per_ip_overrides,
+            request_read_timeout_ms: ms(
+                "socket.request.read.timeout.ms",
+                file.socket_request_read_timeout_ms,
+            )?,
+        })
+    }
+
+    /// The most connections `ip` may hold.
+    pub fn max_for(&self, ip: IpAddr) -> usize {
+        self.per_ip_overrides
+            .get(&ip)
+            .copied()
+            .unwrap_or(self.max_per_ip)
+    }
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        #[allow(clippy::unwrap_used)] // the defaults are valid (checked by a unit test)
+        ConnectionConfig::resolve(&FileConfig::default()).unwrap()
+    }
+}
+
+/// Parses `max.connections.per.ip.overrides`: `host:count` entries separated by commas (an IPv6
+/// address keeps its colons: the count follows the last one); a host name stands for every
+/// address it resolves to.
+fn parse_overrides(text: &str) -> Result<HashMap<IpAddr, usize>, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        key: "max.connections.per.ip.overrides",
+        message,
+    };
+    let mut overrides = HashMap::new();
+    let entries: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.len() > limits::CONNECTION_OVERRIDES_MAX {
+        return Err(invalid(format!(
+            "{} entries, more than {}",
+            entries.len(),
+            limits::CONNECTION_OVERRIDES_MAX
+        )));
+    }
+    for entry in entries {
+        let (host, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(format!("{entry:?} is not host:count")))?;
+        let count: i32 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|c: &i32| *c >= 0)
+            .ok_or_else(|| invalid(format!("{entry:?}: the count is not a number >= 0")))?;
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => (host, 0)
+                .to_socket_addrs()
+                .map_err(|e| invalid(format!("{entry:?}: cannot resolve {host:?} ({e})")))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        for ip in addresses {
+            overrides.insert(ip, count as usize);
+        }
+    }
+    Ok(overrides)
 }
 
 /// Group coordinator settings (Kafka's names and, except the partition count, its defaults).
@@ -416,6 +561,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let replication = ReplicationConfig::resolve(&file)?;
         let group = GroupConfig::resolve(&file)?;
+        let connections = ConnectionConfig::resolve(&file)?;
         let node_id = node_id
             .or(file.node_id)
             .ok_or(ConfigError::Missing { key: "node.id" })?;
@@ -490,6 +636,7 @@ impl Config {
             controller: None,
             replication,
             group,
+            connections,
         })
     }
 }
@@ -585,6 +732,48 @@ mod tests {
         ] {
             let file = FileConfig::parse(bad).expect("parses");
             assert!(GroupConfig::resolve(&file).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_keys_default_to_kafka_and_are_checked() {
+        let defaults = ConnectionConfig::default();
+        assert_eq!(defaults.idle_ms, 600_000);
+        assert_eq!(defaults.max_per_ip, i32::MAX as usize);
+        assert_eq!(defaults.max_connections, limits::CONNECTIONS_MAX);
+        assert_eq!(defaults.request_read_timeout_ms, 30_000);
+        let file = FileConfig::parse(
+            "\"max.connections\" = 8\n\"max.connections.per.ip\" = 0\n\"max.connections.per.ip.overrides\" = \"127.0.0.2:3, ::1:4,localhost:5\"\n",
+        )
+        .expect("parses");
+        let connections = ConnectionConfig::resolve(&file).expect("valid");
+        assert_eq!(connections.max_connections, 8);
+        assert_eq!(connections.max_for("127.0.0.2".parse().expect("ip")), 3);
+        assert_eq!(connections.max_for("127.0.0.1".parse().expect("ip")), 5);
+        assert_eq!(connections.max_for("10.0.0.1".parse().expect("ip")), 0);
+        for (bad, key) in [
+            ("\"max.connections.per.ip\" = 0\n", "max.connections.per.ip"),
+            ("\"max.connections\" = 0\n", "max.connections"),
+            (
+                "\"connections.max.idle.ms\" = 0\n",
+                "connections.max.idle.ms",
+            ),
+            (
+                "\"socket.request.read.timeout.ms\" = 0\n",
+                "socket.request.read.timeout.ms",
+            ),
+            (
+                "\"max.connections.per.ip.overrides\" = \"127.0.0.1\"\n",
+                "overrides",
+            ),
+            (
+                "\"max.connections.per.ip.overrides\" = \"127.0.0.1:-1\"\n",
+                "overrides",
+            ),
+        ] {
+            let file = FileConfig::parse(bad).expect("parses");
+            let err = ConnectionConfig::resolve(&file).expect_err(bad).to_string();
+            assert!(err.contains(key), "{bad}: {err}");
         }
     }
 

@@ -8,7 +8,7 @@
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
 //! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), the records inside a produced batch: framing, codecs, decompression bound ([`wire::records`]), response framing ([`wire::frame`]) |
-//! | [`server`] | sockets: accept loop, one connection ([`server::connection`]), peer client ([`server::client`]), background tasks, cluster membership ([`server::cluster`]), followers ([`server::fetcher`]), the controller's server ([`server::controller`]) |
+//! | [`server`] | sockets: accept loop, one connection ([`server::connection`]), admission, expiry and the request memory budget ([`server::connections`]), peer client ([`server::client`]), background tasks, cluster membership ([`server::cluster`]), followers ([`server::fetcher`]), the controller's server ([`server::controller`]) |
 //! | [`api`] | one module per Kafka API; decoded request in, response out, no socket I/O |
 //! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW), graceful shutdown |
 //! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |
@@ -49,6 +49,12 @@ pub use state::{Broker, CLEAN_SHUTDOWN_FILE_NAME};
 
 /// Exit code when the broker stops because its own log is inconsistent.
 pub const FATAL_EXIT_CODE: i32 = 70;
+
+/// Exit code of a graceful stop that could not finish cleanly: a partition's log failed while
+/// serving (a full disk, an I/O error) or a checkpoint could not be written. Everything flushed
+/// stays; no clean-shutdown marker is written, so the next start recovers every log as after a
+/// crash (sysexits' EX_IOERR).
+pub const UNCLEAN_SHUTDOWN_EXIT_CODE: i32 = 74;
 
 /// Stops the broker at once: used when the log contradicts itself while serving, so that no
 /// wrong offset is ever served. Not a panic: the process exits with [`FATAL_EXIT_CODE`].

@@ -13,14 +13,29 @@ pub const FRAME_BYTES_MIN: usize = 8;
 pub const IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 1024;
 
 /// Request bytes held in memory across all connections (frames being read, decoded and handled).
-/// A frame waits for budget before it is read, so memory stays bounded whatever the clients do.
+/// A frame's bytes wait for budget before they are read (reserved as they arrive, doubling from
+/// [`FRAME_READ_FIRST_BYTES`]), so memory stays bounded whatever the clients do.
 pub const IN_FLIGHT_REQUEST_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// Largest duration a request-metrics histogram tells apart (larger ones count as this), in µs.
 pub const METRICS_VALUE_US_MAX: u64 = (1 << 32) - 1;
 
-/// Concurrent client connections; further connections wait in the accept backlog.
+/// Concurrent connections, whatever `max.connections` says (Kafka's default there is unbounded);
+/// further connections wait in the accept backlog ([`crate::server::connections`]).
 pub const CONNECTIONS_MAX: usize = 4096;
+
+/// Request memory a connection reserves when a frame's first bytes arrive; it reserves more,
+/// doubling, only as the frame's bytes come in, so a connection that announces a large frame and
+/// sends nothing holds at most this much.
+pub const FRAME_READ_FIRST_BYTES: usize = 64 * 1024;
+const _: () = assert!(CONNECTIONS_MAX * FRAME_READ_FIRST_BYTES <= IN_FLIGHT_REQUEST_BYTES_MAX / 2);
+
+/// Entries `max.connections.per.ip.overrides` may hold.
+pub const CONNECTION_OVERRIDES_MAX: usize = 1024;
+
+/// How often the accept loop looks again for an idle connection to close while every connection
+/// is busy and `max.connections` is reached.
+pub const ACCEPT_RECHECK_MS: u64 = 100;
 
 /// Upper bound of a whole fetch response's record bytes, whatever the client asks for
 /// (a single batch larger than this is still returned, KIP-74).

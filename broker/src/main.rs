@@ -126,14 +126,22 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting tokio")?;
-    runtime.block_on(async move {
+    let stopped = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
-        broker::run(config, shutdown)
-            .await
-            .context("kaos-broker stopped with an error")
+        anyhow::Ok(broker::run(config, shutdown).await)
     })?;
     // Connection tasks may still be parked; leave without waiting for them.
-    std::process::exit(0)
+    match stopped {
+        Ok(()) => std::process::exit(0),
+        Err(e @ broker::RunError::Shutdown(_)) => {
+            eprintln!(
+                "kaos-broker: {e}; stopped without the clean-shutdown marker (exit code {}): the next start recovers every log",
+                broker::UNCLEAN_SHUTDOWN_EXIT_CODE
+            );
+            std::process::exit(broker::UNCLEAN_SHUTDOWN_EXIT_CODE)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("kaos-broker stopped with an error")),
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

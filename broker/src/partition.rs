@@ -874,7 +874,10 @@ impl Partition {
                 None => return Ok(false),
             }
         };
-        plan.run()?;
+        if let Err(e) = plan.run() {
+            self.stored().log.fail();
+            return Err(e);
+        }
         let mut stored = self.stored();
         if stored.truncations != truncations {
             // The log was cut meanwhile: what was fsynced may not be what is there now.
@@ -903,6 +906,12 @@ impl Partition {
     /// Flushes and closes the log (graceful shutdown): later appends fail.
     pub fn close(&self) -> Result<(), LogError> {
         self.stored().log.close()
+    }
+
+    /// Whether the log failed (a write or fsync error, e.g. a full disk): every produce to this
+    /// replica gets KAFKA_STORAGE_ERROR until the broker restarts, as with Kafka's offline log dir.
+    pub fn is_failed(&self) -> bool {
+        self.stored().log.is_failed()
     }
 }
 

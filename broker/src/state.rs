@@ -38,6 +38,8 @@ pub enum StateError {
     BadMetadata { path: PathBuf, message: String },
     #[error(transparent)]
     ProducerIds(#[from] crate::producer::ProducerIdError),
+    #[error("{count} partition log(s) failed while serving (see the storage errors above)")]
+    FailedLogs { count: usize },
 }
 
 /// Why a topic cannot be created.
@@ -184,6 +186,9 @@ impl Broker {
                 tracing::warn!(entry = %name, "ignoring unexpected entry in the data dir");
                 continue;
             }
+            if remove_if_incomplete(&entry.path())? {
+                continue;
+            }
             found
                 .entry(topic.to_string())
                 .or_default()
@@ -225,7 +230,10 @@ impl Broker {
                     .copied()
                     .unwrap_or(0);
                 let (log, outcome) = Log::open(&dir, config.log, recovery_point, clean_shutdown)?;
-                write_partition_metadata(&dir, topic_id)?;
+                if let Err(e) = write_partition_metadata(&dir, topic_id) {
+                    // A full disk: the id holds in memory; a later start writes it.
+                    tracing::warn!(topic = %name, partition = index, error = %e, "cannot write partition.metadata; going on without it");
+                }
                 if let Some(t) = &outcome.truncated {
                     report.partitions_truncated += 1;
                     tracing::warn!(
@@ -282,8 +290,17 @@ impl Broker {
             producer_ids: Mutex::new(producer_ids),
             metrics: Arc::default(),
         };
-        // Recovered logs are fsynced: their recovery points are their LEOs now.
-        broker.write_checkpoint()?;
+        // Recovered logs are fsynced: their recovery points are their LEOs now. If that cannot be
+        // written (a full disk), the old checkpoint goes: it may name points this recovery cut
+        // away, and without one the next start recovers every log from its first segment.
+        if let Err(e) = broker.write_checkpoint() {
+            tracing::warn!(error = %e, "cannot write the recovery-point checkpoint at start: removing it");
+            match std::fs::remove_file(&checkpoint_path) {
+                Ok(()) => sync_dir(&data_dir)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&checkpoint_path, e)),
+            }
+        }
         match std::fs::remove_file(&marker) {
             Ok(()) => sync_dir(&data_dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -422,11 +439,49 @@ impl Broker {
                 partitions: BTreeMap::new(),
             }));
         }
+        let mut created = Vec::new();
+        let partitions = match self.create_partitions(name, topic_id, partition_count, &mut created)
+        {
+            Ok(partitions) => partitions,
+            Err(e) => {
+                // Nothing of a topic that was not created stays (a full disk must not leave a dir
+                // that the next start cannot open).
+                for dir in created.iter().rev() {
+                    if let Err(e) = std::fs::remove_dir_all(dir) {
+                        tracing::error!(dir = %dir.display(), error = %e, "cannot remove the partition dir of a failed topic creation");
+                    }
+                }
+                let _ = sync_dir(&self.config.data_dir);
+                tracing::warn!(topic = %name, partition_dirs_removed = created.len(), error = %e, "topic creation failed");
+                return Err(e.into());
+            }
+        };
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: topic_id,
+            partitions,
+        });
+        topics.insert(name.to_string(), Arc::clone(&topic));
+        tracing::info!(topic = %name, partitions = partition_count, topic_id = %topic_id, "created topic");
+        Ok(topic)
+    }
+
+    /// Creates the partition dirs of a new topic, each with its topic id first (written
+    /// atomically), then its log. `created` gets every dir made, for the caller to remove on error.
+    fn create_partitions(
+        &self,
+        name: &str,
+        topic_id: Uuid,
+        partition_count: i32,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
         let mut partitions = BTreeMap::new();
         for index in 0..partition_count {
             let dir = self.config.data_dir.join(format!("{name}-{index}"));
-            let (log, _) = Log::open(&dir, self.config.log, 0, true).map_err(StateError::from)?;
+            std::fs::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
+            created.push(dir.clone());
             write_partition_metadata(&dir, topic_id)?;
+            let (log, _) = Log::open(&dir, self.config.log, 0, true)?;
             let epochs = load_epochs(&dir, &log)?;
             partitions.insert(
                 index,
@@ -443,15 +498,8 @@ impl Broker {
                 )),
             );
         }
-        sync_dir(&self.config.data_dir).map_err(StateError::from)?;
-        let topic = Arc::new(Topic {
-            name: name.to_string(),
-            id: topic_id,
-            partitions,
-        });
-        topics.insert(name.to_string(), Arc::clone(&topic));
-        tracing::info!(topic = %name, partitions = partition_count, topic_id = %topic_id, "created topic");
-        Ok(topic)
+        sync_dir(&self.config.data_dir)?;
+        Ok(partitions)
     }
 
     /// fsyncs every partition (the `flush.ms` task).
@@ -493,17 +541,45 @@ impl Broker {
     }
 
     /// Graceful shutdown: flush and close every partition, write the checkpoints, then the marker.
+    /// A failed step does not stop the others. The clean-shutdown marker is written only when
+    /// every step succeeded and no log failed while serving (a full disk, an I/O error): without
+    /// it the next start recovers every log as after a crash, cutting what a failed write left.
     pub fn shutdown(&self) -> Result<(), StateError> {
+        let mut errors: Vec<StateError> = Vec::new();
+        let mut failed_logs = 0;
         for partition in self.partitions() {
-            partition.close()?;
+            if let Err(e) = partition.close() {
+                errors.push(e.into());
+            }
+            failed_logs += usize::from(partition.is_failed());
         }
-        self.write_checkpoint()?;
-        self.write_high_watermark_checkpoint()?;
+        if let Err(e) = self.write_checkpoint() {
+            errors.push(e);
+        }
+        if let Err(e) = self.write_high_watermark_checkpoint() {
+            errors.push(e);
+        }
+        if errors.is_empty() && failed_logs == 0 {
+            if let Err(e) = self.write_clean_shutdown_marker() {
+                errors.push(e);
+            }
+        }
+        self.write_metrics();
+        for e in &errors {
+            tracing::error!(error = %e, "graceful shutdown: a step failed");
+        }
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None if failed_logs > 0 => Err(StateError::FailedLogs { count: failed_logs }),
+            None => Ok(()),
+        }
+    }
+
+    fn write_clean_shutdown_marker(&self) -> Result<(), StateError> {
         let marker = self.config.data_dir.join(CLEAN_SHUTDOWN_FILE_NAME);
         let file = std::fs::File::create(&marker).map_err(|e| io_err(&marker, e))?;
         file.sync_all().map_err(|e| io_err(&marker, e))?;
         sync_dir(&self.config.data_dir)?;
-        self.write_metrics();
         Ok(())
     }
 
@@ -527,7 +603,46 @@ fn load_epochs(dir: &Path, log: &Log) -> Result<EpochCache, StateError> {
     if let Some(cache) = EpochCache::load(dir, log.log_end_offset())? {
         return Ok(cache);
     }
-    Ok(EpochCache::rebuilt(dir, log.scan_epochs()?)?)
+    let entries = log.scan_epochs()?;
+    match EpochCache::rebuilt(dir, entries.clone()) {
+        Ok(cache) => Ok(cache),
+        Err(e @ LogError::Io { .. }) => {
+            // A full disk: the cache holds in memory and is written at its next change.
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write the leader-epoch checkpoint; going on without it");
+            Ok(EpochCache::unwritten(dir, entries))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes a partition dir that a topic creation cannot have finished: no valid
+/// `partition.metadata` (written first, atomically) and no record in any segment. Returns true
+/// when it was removed. A dir holding records is kept, whatever else it lacks.
+fn remove_if_incomplete(dir: &Path) -> Result<bool, StateError> {
+    if read_partition_metadata(dir)?.is_some() {
+        return Ok(false);
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let is_segment = entry
+            .file_name()
+            .to_str()
+            .and_then(crate::log::segment::parse_file_name)
+            .is_some();
+        let length = entry
+            .metadata()
+            .map_err(|e| io_err(&entry.path(), e))?
+            .len();
+        if is_segment && length > 0 {
+            return Ok(false);
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    tracing::warn!(dir = %dir.display(), "removed a partition dir without partition.metadata or records: a topic creation that did not finish");
+    Ok(true)
 }
 
 /// Reads the topic id from `partition.metadata` (`version: 0` / `topic_id: <uuid>`).
@@ -582,6 +697,70 @@ fn write_partition_metadata(dir: &Path, topic_id: Uuid) -> Result<(), StateError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_broker(data_dir: &Path) -> Broker {
+        let config = Config::resolve(
+            crate::config::FileConfig::default(),
+            Some(1),
+            Some("127.0.0.1:0".into()),
+            Some(data_dir.to_owned()),
+        )
+        .expect("config");
+        Broker::open(config, "127.0.0.1".into(), 9092)
+            .expect("open")
+            .0
+    }
+
+    #[test]
+    fn startup_removes_a_partition_dir_a_creation_cannot_have_finished() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        // Left by a creation cut short: segment files, no partition.metadata, no record.
+        let half = data.join("half-0");
+        std::fs::create_dir_all(&half).expect("mkdir");
+        std::fs::write(half.join("00000000000000000000.log"), b"").expect("segment");
+        std::fs::write(half.join("00000000000000000000.index"), b"").expect("index");
+        std::fs::write(half.join("partition.metadata.tmp"), b"").expect("tmp");
+        // Records without partition.metadata: kept, whatever else it lacks.
+        let records = data.join("records-0");
+        {
+            let (mut log, _) =
+                Log::open(&records, crate::config::LogConfig::default(), 0, false).expect("log");
+            let batch = crate::wire::batch::build_batch(0, 1000, &[b"kept"]);
+            let spans = crate::wire::batch::validate_records(&batch, 1 << 20).expect("valid");
+            log.append(&batch, &spans, 0).expect("append");
+            log.close().expect("close");
+        }
+        let broker = open_broker(&data);
+        assert!(broker.topic("half").is_none());
+        assert!(!half.exists(), "the incomplete dir is removed");
+        let kept = broker
+            .partition("records", 0)
+            .expect("the dir with records is kept");
+        assert_eq!(kept.log_end_offset(), 1);
+    }
+
+    #[test]
+    fn a_failed_topic_creation_removes_the_dirs_it_made() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let broker = open_broker(&data);
+        // Partition 2's dir cannot be made: a file holds its name.
+        std::fs::write(data.join("x-2"), b"in the way").expect("file");
+        assert!(matches!(
+            broker.create_topic("x", 4, false),
+            Err(CreateTopicError::State(_))
+        ));
+        assert!(broker.topic("x").is_none());
+        for index in [0, 1, 3] {
+            assert!(
+                !data.join(format!("x-{index}")).exists(),
+                "x-{index} left behind"
+            );
+        }
+        assert!(data.join("x-2").is_file(), "what it did not make stays");
+        assert!(broker.create_topic("y", 2, false).is_ok());
+    }
 
     #[test]
     fn topic_names() {

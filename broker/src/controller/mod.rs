@@ -32,6 +32,7 @@ pub struct ControllerConfig {
     pub default_replication_factor: i16,
     pub unclean_leader_election_enable: bool,
     pub broker_session_timeout_ms: u64,
+    pub connections: crate::config::ConnectionConfig,
 }
 
 impl ControllerConfig {
@@ -62,6 +63,7 @@ impl ControllerConfig {
             default_replication_factor: replication.default_replication_factor,
             unclean_leader_election_enable: replication.unclean_leader_election_enable,
             broker_session_timeout_ms: replication.broker_session_timeout_ms,
+            connections: crate::config::ConnectionConfig::resolve(&file)?,
         })
     }
 }
@@ -668,6 +670,7 @@ mod tests {
             default_replication_factor: 3,
             unclean_leader_election_enable: unclean,
             broker_session_timeout_ms: 60_000,
+            connections: crate::config::ConnectionConfig::default(),
         })
         .expect("open")
     }

@@ -79,6 +79,15 @@ impl EpochCache {
         Ok(Some(cache))
     }
 
+    /// A cache of `entries` whose file is not written until the cache next changes (used when
+    /// the disk refuses the write at start).
+    pub fn unwritten(dir: &Path, entries: Vec<(i32, i64)>) -> EpochCache {
+        EpochCache {
+            path: dir.join(LEADER_EPOCH_FILE_NAME),
+            entries,
+        }
+    }
+
     /// A cache built from the epochs found in the log's batches (no checkpoint file yet).
     pub fn rebuilt(dir: &Path, entries: Vec<(i32, i64)>) -> Result<EpochCache, LogError> {
         let cache = EpochCache {

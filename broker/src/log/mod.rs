@@ -760,8 +760,28 @@ impl Log {
     }
 
     /// fsyncs every segment above the recovery point (rolled ones not flushed in the background
-    /// yet, and the active one); returns true when the recovery point advanced.
+    /// yet, and the active one); returns true when the recovery point advanced. A failed fsync
+    /// fails the log (the kernel may have dropped the unwritten pages: Kafka takes the log dir
+    /// offline).
     pub fn flush(&mut self) -> Result<bool, LogError> {
+        let result = self.flush_inner();
+        if let Err(LogError::Io { .. }) = &result {
+            self.state = LogState::Failed;
+        }
+        result
+    }
+
+    /// Whether a write or an fsync failed: the log takes no more writes until the broker restarts.
+    pub fn is_failed(&self) -> bool {
+        self.state == LogState::Failed
+    }
+
+    /// Fails the log after an I/O error outside it (a background fsync of rolled segments).
+    pub fn fail(&mut self) {
+        self.state = LogState::Failed;
+    }
+
+    fn flush_inner(&mut self) -> Result<bool, LogError> {
         let log_end_offset = self.log_end_offset();
         if self.recovery_point >= log_end_offset {
             self.unflushed_messages = 0;
@@ -782,11 +802,18 @@ impl Log {
         Ok(true)
     }
 
-    /// Flushes and refuses further appends (graceful shutdown).
+    /// Flushes and refuses further appends (graceful shutdown). A failed log is flushed too (what
+    /// it holds below its LEO was written whole) and stays failed.
     pub fn close(&mut self) -> Result<(), LogError> {
-        if self.state == LogState::Open {
-            self.flush()?;
-            self.state = LogState::Closed;
+        match self.state {
+            LogState::Open => {
+                self.flush()?;
+                self.state = LogState::Closed;
+            }
+            LogState::Failed => {
+                self.flush()?;
+            }
+            LogState::Closed => {}
         }
         Ok(())
     }

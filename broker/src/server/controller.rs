@@ -24,6 +24,7 @@ pub async fn run(
         address: config.listen,
         source,
     })?;
+    let connections = config.connections.clone();
     let controller = tokio::task::spawn_blocking(move || Controller::open(config))
         .await?
         .map_err(RunError::Controller)?;
@@ -41,7 +42,7 @@ pub async fn run(
     let serving = Arc::clone(&controller);
     let handler: FrameHandler =
         Arc::new(move |frame| crate::controller::api::handle_frame(&serving, frame));
-    crate::server::serve_with(handler, None, listener, shutdown).await;
+    crate::server::serve_with(handler, None, connections, listener, shutdown).await;
     ticker.abort();
     tracing::info!("controller stopped");
     Ok(())

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod cluster;
 pub mod connection;
+pub mod connections;
 pub mod controller;
 pub mod fetcher;
 
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use crate::config::ConnectionConfig;
 use crate::limits;
 use crate::metrics::RequestMetrics;
 use crate::state::Broker;
@@ -22,48 +23,60 @@ use crate::state::Broker;
 /// Accepts broker connections until `shutdown` completes; then stops accepting and returns.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let metrics = Arc::clone(&broker.metrics);
+    let connections = broker.config.connections.clone();
     let handler: connection::FrameHandler =
         Arc::new(move |frame| crate::api::handle_frame(&broker, frame));
-    serve_with(handler, Some(metrics), listener, shutdown).await;
+    serve_with(handler, Some(metrics), connections, listener, shutdown).await;
 }
 
 /// Accepts connections, each served by `handler`, until `shutdown` completes; request times go
-/// to `metrics` when given.
+/// to `metrics` when given. Admission and expiry follow `connections` ([`connections::Registry`]).
 pub async fn serve_with(
     handler: connection::FrameHandler,
     metrics: Option<Arc<RequestMetrics>>,
+    connections: ConnectionConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
-    let connections = Arc::new(Semaphore::new(limits::CONNECTIONS_MAX));
-    let request_bytes = Arc::new(Semaphore::new(limits::IN_FLIGHT_REQUEST_BYTES_MAX));
+    let registry = connections::Registry::new(connections);
+    let request_bytes = connections::Budget::new(limits::IN_FLIGHT_REQUEST_BYTES_MAX);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => return,
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
         let accepted = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => accepted,
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                let handler = Arc::clone(&handler);
-                let request_bytes = Arc::clone(&request_bytes);
-                let metrics = metrics.clone();
-                tokio::spawn(async move {
-                    connection::run(handler, stream, peer, request_bytes, metrics).await;
-                    drop(permit);
-                });
-            }
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Typically EMFILE: back off a little instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // As Kafka's acceptor: accepted first, then admitted (waiting for a slot) or closed.
+        let admitted = tokio::select! {
+            () = &mut shutdown => return,
+            admitted = registry.admit(peer) => admitted,
+        };
+        match admitted {
+            Ok(admitted) => {
+                let handler = Arc::clone(&handler);
+                let request_bytes = Arc::clone(&request_bytes);
+                let metrics = metrics.clone();
+                tokio::spawn(connection::run(
+                    handler,
+                    stream,
+                    peer,
+                    request_bytes,
+                    metrics,
+                    admitted,
+                ));
+            }
+            Err(refused) => {
+                tracing::info!(%peer, "rejected connection: {refused}");
+                drop(stream);
             }
         }
     }

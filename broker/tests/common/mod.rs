@@ -26,6 +26,8 @@ pub struct Proc {
     child: Child,
     pub address: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread draining stderr (ends at the process's exit).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -44,7 +46,7 @@ impl Proc {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (ready_sender, ready_receiver) = mpsc::channel();
         let writer = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split(ready_marker).nth(1) {
@@ -63,6 +65,7 @@ impl Proc {
                 child,
                 address: address.parse().expect("ready line has an address"),
                 log,
+                reader: Some(reader),
             },
             Err(_) => {
                 let _ = child.kill();
@@ -227,6 +230,19 @@ impl BrokerProcess {
         self.process.terminate()
     }
 
+    /// SIGTERM and wait (bounded) for exit; returns the exit code and the whole log.
+    pub fn terminate_with_log(mut self) -> (Option<i32>, String) {
+        let log = Arc::clone(&self.process.log);
+        let reader = self.process.reader.take();
+        let code = self.process.terminate();
+        // The stderr reader ends at the exited process's EOF.
+        if let Some(reader) = reader {
+            let _ = reader.join();
+        }
+        let text = log.lock().expect("log").join("\n");
+        (code, text)
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()
     }
@@ -247,6 +263,20 @@ impl RawClient {
     pub fn connect(address: SocketAddr) -> RawClient {
         let stream =
             TcpStream::connect_timeout(&address, Duration::from_secs(10)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        RawClient {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    /// Wraps a connected stream (e.g. one bound to a chosen source address).
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
             .expect("timeout");
