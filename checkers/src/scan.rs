@@ -670,4 +670,33 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn the_fast_path_reads_the_lines_kaos_writes() {
+        use kaos_history::line::{write_client_op, write_stamped};
+        let value = serde_json::json!({"id": 17, "topic": "kaos", "partition": 2, "offset": 42});
+        let mut client = Vec::new();
+        write_client_op(&mut client, OpType::Ok, F::Send, &value, Some("x"));
+        let client = String::from_utf8(client).expect("utf8");
+        let mut line = Vec::new();
+        write_stamped(&mut line, 5, 6, "producer-1", &client).expect("write");
+        let text = String::from_utf8(line).expect("utf8");
+        let mut c = Cursor {
+            s: text.trim_end(),
+            b: text.trim_end().as_bytes(),
+            i: 0,
+        };
+        let mut records = Vec::new();
+        let line = c.line_in_order(&mut records).expect("the in-order shape");
+        assert_eq!(
+            (line.index, line.time_ns, line.kind, line.f),
+            (5, 6, OpType::Ok, F::Send)
+        );
+        assert_eq!(line.process, "producer-1");
+        assert_eq!(line.error.as_deref(), Some("x"));
+        let Body::Flat(flat) = line.body else {
+            panic!("flat")
+        };
+        assert_eq!((flat.id, flat.offset), (Some(17), Some(42)));
+    }
 }

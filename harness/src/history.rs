@@ -273,4 +273,25 @@ mod tests {
         assert_eq!(ops[2]["value"]["offset"], 0);
         assert_eq!(ops[3]["error"], "no such node");
     }
+
+    #[tokio::test]
+    async fn the_progress_bar_counts_acked_sends_as_the_clients_write_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rec, writer) = open(&dir.path().join("history.jsonl"), Instant::now()).expect("open");
+        let mut pipe = Vec::new();
+        let value = json!({"id": 1, "topic": "t", "partition": 0, "offset": 0});
+        for (kind, f) in [
+            (OpType::Invoke, F::Send),
+            (OpType::Ok, F::Send),
+            (OpType::Ok, F::Accept),
+            (OpType::Ok, F::Send),
+            (OpType::Info, F::Send),
+        ] {
+            kaos_history::line::write_client_op(&mut pipe, kind, f, &value, None);
+        }
+        assert_eq!(rec.pump(Arc::from("producer-1"), pipe.as_slice()).await, 0);
+        assert_eq!(rec.live().acked.load(Ordering::Relaxed), 2);
+        drop(rec);
+        assert_eq!(writer.finish().await.expect("finish"), 5);
+    }
 }
