@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::expect::{Allowance, Expectations};
+use crate::classes::Allowance;
+pub use crate::classes::AnomalyKind;
+use crate::expect::Expectations;
 use crate::history::Position;
 
 /// `valid`: nothing forbidden happened. `invalid`: a forbidden anomaly occurred.
@@ -44,6 +46,8 @@ pub struct Analysis {
     pub series: Series,
     pub faults: Vec<FaultWindow>,
     pub notes: Vec<String>,
+    /// Read with the keys of earlier releases too (`duplicates`, now `duplicate`).
+    #[serde(deserialize_with = "Expectations::deserialize_stored")]
     pub expect: Expectations,
 }
 
@@ -61,7 +65,7 @@ impl Analysis {
         }
         let kind = AnomalyKind::ReplicaDivergence;
         let allowance = kind.allowance(&self.expect);
-        self.counts.replica_divergence += cases.len() as u64;
+        *self.counts.class_mut(kind) += cases.len() as u64;
         if !self.anomalies.iter().any(|a| a.kind == kind) {
             self.anomalies.push(Anomaly {
                 kind,
@@ -163,126 +167,39 @@ pub struct Counts {
     pub unprocessed: u64,
 }
 
-/// The anomaly classes the checker knows (definitions in `docs/history.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnomalyKind {
-    /// Acknowledged (or of unknown outcome yet read) and absent from the final read, or never read although reads went past its offset.
-    Lost,
-    /// Read by a consumer, absent from the final read.
-    ReadThenLost,
-    /// Accepted by the application (enqueue or accept ok), never written to the log.
-    ProducerLoss,
-    /// The send failed (definitely not written), yet the message was read.
-    AbortedRead,
-    /// Read by a poll that completed before the message's send was invoked.
-    FutureRead,
-    /// Read before its send was acknowledged.
-    PrecommittedRead,
-    /// Two different messages observed at one topic, partition and offset.
-    InconsistentOffsets,
-    /// Replicas hold different records (or miss records) below the high watermark.
-    ReplicaDivergence,
-    /// One message id read at two or more distinct positions.
-    Duplicate,
-    /// One message processed two or more times.
-    DuplicateProcessing,
-    /// A consumer jumped over offsets that hold messages.
-    PollSkip,
-    /// A consumer read a partition backwards.
-    NonmonotonicPoll,
-    /// One producer's acknowledged offsets out of its send order.
-    NonmonotonicSend,
-    /// Below an offset the group committed, never processed.
-    Unprocessed,
-    /// Never acknowledged, never read, absent from the final read.
-    UnacknowledgedAbsent,
-}
-
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 15] = [
-        AnomalyKind::Lost,
-        AnomalyKind::ReadThenLost,
-        AnomalyKind::ProducerLoss,
-        AnomalyKind::AbortedRead,
-        AnomalyKind::FutureRead,
-        AnomalyKind::PrecommittedRead,
-        AnomalyKind::InconsistentOffsets,
-        AnomalyKind::ReplicaDivergence,
-        AnomalyKind::Duplicate,
-        AnomalyKind::DuplicateProcessing,
-        AnomalyKind::PollSkip,
-        AnomalyKind::NonmonotonicPoll,
-        AnomalyKind::NonmonotonicSend,
-        AnomalyKind::Unprocessed,
-        AnomalyKind::UnacknowledgedAbsent,
-    ];
-
-    /// The snake_case name used in results.json and fixtures.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnomalyKind::Lost => "lost",
-            AnomalyKind::ReadThenLost => "read_then_lost",
-            AnomalyKind::ProducerLoss => "producer_loss",
-            AnomalyKind::AbortedRead => "aborted_read",
-            AnomalyKind::FutureRead => "future_read",
-            AnomalyKind::PrecommittedRead => "precommitted_read",
-            AnomalyKind::InconsistentOffsets => "inconsistent_offsets",
-            AnomalyKind::ReplicaDivergence => "replica_divergence",
-            AnomalyKind::Duplicate => "duplicate",
-            AnomalyKind::DuplicateProcessing => "duplicate_processing",
-            AnomalyKind::PollSkip => "poll_skip",
-            AnomalyKind::NonmonotonicPoll => "nonmonotonic_poll",
-            AnomalyKind::NonmonotonicSend => "nonmonotonic_send",
-            AnomalyKind::Unprocessed => "unprocessed",
-            AnomalyKind::UnacknowledgedAbsent => "unacknowledged_absent",
-        }
-    }
-
-    /// The class named `name` (its `as_str`).
-    pub fn from_name(name: &str) -> Option<AnomalyKind> {
-        AnomalyKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// What the class means, in one line, for reports.
-    pub fn description(self) -> &'static str {
-        match self {
-            AnomalyKind::Lost => "acknowledged (or of unknown outcome yet read) and absent from the final read, or never read although reads went past its offset",
-            AnomalyKind::ReadThenLost => "read by a consumer, absent from the final read",
-            AnomalyKind::ProducerLoss => "accepted by the application (enqueue or accept ok), never written to the log",
-            AnomalyKind::AbortedRead => "the send failed (definitely not written), yet the message was read",
-            AnomalyKind::FutureRead => "read by a poll that completed before the message's send was invoked",
-            AnomalyKind::PrecommittedRead => "read before its send was acknowledged",
-            AnomalyKind::InconsistentOffsets => "two different messages observed at one topic, partition and offset",
-            AnomalyKind::ReplicaDivergence => "replicas hold different records (or miss records) below the high watermark",
-            AnomalyKind::Duplicate => "one message id read at two or more distinct positions",
-            AnomalyKind::DuplicateProcessing => "one message processed two or more times",
-            AnomalyKind::PollSkip => "a consumer jumped over offsets that hold messages",
-            AnomalyKind::NonmonotonicPoll => "a consumer read a partition backwards",
-            AnomalyKind::NonmonotonicSend => "one producer's acknowledged offsets out of its send order",
-            AnomalyKind::Unprocessed => "below an offset the group committed, never processed",
-            AnomalyKind::UnacknowledgedAbsent => "never acknowledged, never read, absent from the final read",
-        }
-    }
-
     /// The scenario's allowance for this class.
     pub fn allowance(self, expect: &Expectations) -> Allowance {
-        match self {
-            AnomalyKind::Lost => expect.lost,
-            AnomalyKind::ReadThenLost => expect.read_then_lost,
-            AnomalyKind::ProducerLoss => expect.producer_loss,
-            AnomalyKind::AbortedRead => expect.aborted_read,
-            AnomalyKind::FutureRead => expect.future_read,
-            AnomalyKind::PrecommittedRead => expect.precommitted_read,
-            AnomalyKind::InconsistentOffsets => expect.inconsistent_offsets,
-            AnomalyKind::ReplicaDivergence => expect.replica_divergence,
-            AnomalyKind::Duplicate => expect.duplicates,
-            AnomalyKind::DuplicateProcessing => expect.duplicate_processing,
-            AnomalyKind::PollSkip => expect.poll_skip,
-            AnomalyKind::NonmonotonicPoll => expect.nonmonotonic_poll,
-            AnomalyKind::NonmonotonicSend => expect.nonmonotonic_send,
-            AnomalyKind::Unprocessed => expect.unprocessed,
-            AnomalyKind::UnacknowledgedAbsent => expect.unacknowledged_absent,
+        expect.of(self)
+    }
+}
+
+impl Counts {
+    /// The count of cases of one class.
+    pub fn class(&self, kind: AnomalyKind) -> u64 {
+        let mut copy = self.clone();
+        *copy.class_mut(kind)
+    }
+
+    /// Where the count of cases of one class is kept (`duplicates` for the class `duplicate`:
+    /// the field name `results.json` has always had).
+    pub fn class_mut(&mut self, kind: AnomalyKind) -> &mut u64 {
+        match kind {
+            AnomalyKind::Lost => &mut self.lost,
+            AnomalyKind::ReadThenLost => &mut self.read_then_lost,
+            AnomalyKind::ProducerLoss => &mut self.producer_loss,
+            AnomalyKind::AbortedRead => &mut self.aborted_read,
+            AnomalyKind::FutureRead => &mut self.future_read,
+            AnomalyKind::PrecommittedRead => &mut self.precommitted_read,
+            AnomalyKind::InconsistentOffsets => &mut self.inconsistent_offsets,
+            AnomalyKind::ReplicaDivergence => &mut self.replica_divergence,
+            AnomalyKind::Duplicate => &mut self.duplicates,
+            AnomalyKind::DuplicateProcessing => &mut self.duplicate_processing,
+            AnomalyKind::PollSkip => &mut self.poll_skip,
+            AnomalyKind::NonmonotonicPoll => &mut self.nonmonotonic_poll,
+            AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
+            AnomalyKind::Unprocessed => &mut self.unprocessed,
+            AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
         }
     }
 }

@@ -12,8 +12,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::analysis::{Case, Counts, FaultWindow, Series};
 use crate::expect::Expectations;
 use crate::history::{self, HistoryError, Op, OpType};
+use crate::history::{Flat, Rec};
 use crate::limits;
-use crate::scan::{self, Body, Flat, Rec};
+use crate::scan::{self, Body};
+use kaos_history::{fault_target, FaultKind, Recovery, F};
 
 pub(crate) const NS_PER_S: f64 = 1e9;
 pub(crate) const NONE: u64 = u64::MAX;
@@ -478,8 +480,8 @@ pub struct Checker {
 impl Checker {
     pub fn new(expect: Expectations) -> Self {
         let mut names = Interner::default();
-        let harness = names.intern("harness");
-        let nemesis = names.intern("nemesis");
+        let harness = names.intern(kaos_history::HARNESS);
+        let nemesis = names.intern(kaos_history::NEMESIS);
         Checker {
             expect,
             ops: 0,
@@ -574,7 +576,7 @@ impl Checker {
                     self.on_poll(&meta, records);
                 }
             }
-            Body::Flat(flat) => self.on_flat(&line.f, &meta, flat),
+            Body::Flat(flat) => self.on_flat(line.f, &meta, flat),
         }
     }
 
@@ -589,48 +591,58 @@ impl Checker {
             kind: op.kind,
             error: op.error.as_deref(),
         };
-        match op.f.as_str() {
-            "poll" if op.kind == OpType::Ok => {
+        let f = op.name();
+        match f {
+            Some(F::Poll) if op.kind == OpType::Ok => {
                 let (records, malformed) = history::polled_records(&op.value);
                 if malformed > 0 {
                     *self.oddities.entry(Oddity::MalformedRecords).or_default() += malformed;
                 }
                 self.on_poll(&meta, &records);
             }
-            "send" | "enqueue" | "accept" | "drop" | "process" | "offset_commit" | "seek" => {
-                self.on_flat(&op.f, &meta, &history::flat_of(&op.value));
+            Some(
+                f @ (F::Send
+                | F::Enqueue
+                | F::Accept
+                | F::Drop
+                | F::Process
+                | F::OffsetCommit
+                | F::Seek),
+            ) => {
+                self.on_flat(f, &meta, &history::flat_of(&op.value));
             }
-            "assign" | "subscribe" | "rebalance" if op.kind == OpType::Ok => {
+            Some(F::Assign | F::Subscribe | F::Rebalance) if op.kind == OpType::Ok => {
                 self.on_assignment(&meta, &op.value);
             }
-            "final_read" if meta.process == self.harness => self.observe_final_read(op),
-            "start"
+            Some(F::FinalRead) if meta.process == self.harness => self.observe_final_read(op),
+            Some(F::Start)
                 if meta.process == self.harness
                     && self.scenario.is_none()
                     && !op.value.is_null() =>
             {
                 self.scenario = Some(op.value.clone());
             }
-            "client_start" if meta.process == self.harness => {
+            Some(F::ClientStart) if meta.process == self.harness => {
                 let client = op.value.get("client").and_then(serde_json::Value::as_str);
                 if let (Some(client), Some(spec)) = (client, op.value.get("spec")) {
                     self.client_specs.insert(client.to_owned(), spec.clone());
                 }
             }
+            // Any name, ours or another nemesis's: an unknown one is an instant event.
             _ if meta.process == self.nemesis => self.observe_nemesis(op),
             _ => {}
         }
     }
 
-    fn on_flat(&mut self, f: &str, meta: &Meta<'_>, flat: &Flat<'_>) {
+    fn on_flat(&mut self, f: F, meta: &Meta<'_>, flat: &Flat<'_>) {
         match f {
-            "send" => self.on_send(meta, flat),
-            "enqueue" | "accept" | "drop" if meta.kind == OpType::Ok => {
-                self.on_accept(f == "drop", meta, flat)
+            F::Send => self.on_send(meta, flat),
+            F::Enqueue | F::Accept | F::Drop if meta.kind == OpType::Ok => {
+                self.on_accept(f == F::Drop, meta, flat)
             }
-            "process" if meta.kind == OpType::Ok => self.on_process(meta, flat),
-            "offset_commit" if meta.kind == OpType::Ok => self.on_offset_commit(meta, flat),
-            "seek" if meta.kind == OpType::Ok => self.on_seek(meta, flat),
+            F::Process if meta.kind == OpType::Ok => self.on_process(meta, flat),
+            F::OffsetCommit if meta.kind == OpType::Ok => self.on_offset_commit(meta, flat),
+            F::Seek if meta.kind == OpType::Ok => self.on_seek(meta, flat),
             _ => {}
         }
     }
@@ -1161,27 +1173,29 @@ impl Checker {
     fn observe_nemesis(&mut self, op: &Op) {
         // A fault takes effect when its op completes ok (or info: probably happened).
         // A `sequence` op only brackets its steps, which are faults of their own.
-        if !matches!(op.kind, OpType::Ok | OpType::Info) || op.f == "sequence" {
+        if !matches!(op.kind, OpType::Ok | OpType::Info) || op.name() == Some(F::Sequence) {
             return;
         }
-        let target = history::fault_target(&op.value);
+        let target = fault_target(&op.value);
         let now_s = seconds(op.time_ns);
-        if let Some(recovers) = recovered_kinds(&op.f) {
-            let closes_all = target.is_empty()
-                || !self.faults.iter().any(|w| {
-                    w.end_s.is_none() && w.target == target && recovers.contains(&w.kind.as_str())
-                });
+        if let Some(recovery) = Recovery::from_name(&op.f) {
+            let closes = |w: &FaultWindow| {
+                w.end_s.is_none()
+                    && FaultKind::from_name(&w.kind).is_some_and(|k| recovery.closes(k))
+            };
+            let closes_all =
+                target.is_empty() || !self.faults.iter().any(|w| closes(w) && w.target == target);
             let mut closed = 0;
             for window in &mut self.faults {
-                if window.end_s.is_none()
-                    && recovers.contains(&window.kind.as_str())
-                    && (window.target == target || (closes_all && op.f == "heal"))
+                if closes(window)
+                    && (window.target == target
+                        || (closes_all && recovery.closes_all_when_untargeted()))
                 {
                     window.end_s = Some(now_s);
                     closed += 1;
                 }
             }
-            if closed == 0 && op.f != "heal" && op.f != "start" {
+            if closed == 0 && recovery.expects_a_window() {
                 *self
                     .oddities
                     .entry(Oddity::RecoveryWithoutFault)
@@ -1189,7 +1203,7 @@ impl Checker {
             }
             return;
         }
-        let instantaneous = !is_lasting_fault(&op.f);
+        let instantaneous = !FaultKind::from_name(&op.f).is_some_and(FaultKind::is_lasting);
         if !instantaneous
             && self
                 .faults
@@ -1281,42 +1295,6 @@ impl Interner {
             .and_then(|i| self.names.get(i))
             .map_or("?", String::as_str)
     }
-}
-
-/// Nemesis ops that end fault windows, and the fault kinds each one ends.
-fn recovered_kinds(f: &str) -> Option<&'static [&'static str]> {
-    match f {
-        // A restarted node is a new process: a pause of the one killed ends with it.
-        "restart" | "start" => Some(&["kill", "power_loss", "stop", "crash", "pause"]),
-        "resume" => Some(&["pause"]),
-        "heal" => Some(&[
-            "partition",
-            "isolate",
-            "split",
-            "cut_clients",
-            "link_fault",
-            "degrade",
-        ]),
-        _ => None,
-    }
-}
-
-/// Faults that last until a recovery op; any other nemesis op is an instantaneous event.
-fn is_lasting_fault(f: &str) -> bool {
-    matches!(
-        f,
-        "kill"
-            | "power_loss"
-            | "stop"
-            | "crash"
-            | "pause"
-            | "partition"
-            | "isolate"
-            | "split"
-            | "cut_clients"
-            | "link_fault"
-            | "degrade"
-    )
 }
 
 #[cfg(test)]

@@ -340,23 +340,7 @@ impl Checker {
         let replica_cases = std::mem::take(&mut self.replica_cases);
         for anomaly in &anomalies {
             let n = anomaly.count;
-            match anomaly.kind {
-                AnomalyKind::Lost => counts.lost = n,
-                AnomalyKind::ReadThenLost => counts.read_then_lost = n,
-                AnomalyKind::ProducerLoss => counts.producer_loss = n,
-                AnomalyKind::AbortedRead => counts.aborted_read = n,
-                AnomalyKind::FutureRead => counts.future_read = n,
-                AnomalyKind::PrecommittedRead => counts.precommitted_read = n,
-                AnomalyKind::InconsistentOffsets => counts.inconsistent_offsets = n,
-                AnomalyKind::ReplicaDivergence => counts.replica_divergence = n,
-                AnomalyKind::Duplicate => counts.duplicates = n,
-                AnomalyKind::DuplicateProcessing => counts.duplicate_processing = n,
-                AnomalyKind::PollSkip => counts.poll_skip = n,
-                AnomalyKind::NonmonotonicPoll => counts.nonmonotonic_poll = n,
-                AnomalyKind::NonmonotonicSend => counts.nonmonotonic_send = n,
-                AnomalyKind::Unprocessed => counts.unprocessed = n,
-                AnomalyKind::UnacknowledgedAbsent => counts.unacknowledged_absent = n,
-            }
+            *counts.class_mut(anomaly.kind) = n;
         }
 
         let forbidden_found = anomalies
@@ -1410,18 +1394,9 @@ fn fault_phrase(w: &FaultWindow) -> String {
     } else {
         format!("node {}", w.target)
     };
-    let verb = match w.kind.as_str() {
-        "kill" => "was killed".to_owned(),
-        "crash" => "crashed".to_owned(),
-        "stop" => "was stopped".to_owned(),
-        "power_loss" => "lost power (unsynced writes gone)".to_owned(),
-        "pause" => "was paused".to_owned(),
-        "partition" | "isolate" | "split" | "cut_clients" => {
-            "was cut off by a network partition".to_owned()
-        }
-        "link_fault" | "degrade" => "had a degraded network link".to_owned(),
-        "drop_caches" => "had its page cache dropped".to_owned(),
-        other => format!("had a {other} fault"),
+    let verb = match kaos_history::FaultKind::from_name(&w.kind) {
+        Some(kind) => kind.explained().to_owned(),
+        None => format!("had a {} fault", w.kind),
     };
     format!("{subject} {verb} at {:.2} s", w.start_s)
 }

@@ -1,88 +1,35 @@
-//! What a scenario allows: each anomaly class is `allowed` or `forbidden`.
+//! What a scenario allows: each anomaly class is `allowed`, `forbidden` or `required`, keyed by
+//! the class's name (the table in `classes`), defaults from the same table.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
 
-/// Whether an anomaly class may occur in a valid run.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Allowance {
-    /// May occur; reported, does not make the run invalid.
-    Allowed,
-    /// Makes the run invalid when it occurs.
-    Forbidden,
-    /// Must occur: the scenario demonstrates this anomaly, and a run without it is invalid (the
-    /// scenario failed to reproduce what it claims).
-    Required,
-}
+use serde::de::{self, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl Allowance {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Allowance::Allowed => "allowed",
-            Allowance::Forbidden => "forbidden",
-            Allowance::Required => "required",
-        }
-    }
-}
+pub use crate::classes::Allowance;
+use crate::classes::AnomalyKind;
 
 /// The expected outcome of a scenario, read from its `[expect]` table, e.g.
-/// `[expect]\nlost = "forbidden"\nduplicates = "allowed"`. Missing keys take their defaults (the
-/// table in `docs/history.md`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[expect]\nlost = "forbidden"\nduplicate = "allowed"`: one key per anomaly class (its name),
+/// and `acknowledged_min`. Missing keys take their defaults (`AnomalyKind::default_allowance`,
+/// the table in `docs/history.md`); an unknown key is an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectations {
-    /// Acknowledged (or unknown-outcome yet read) messages absent from the final read, or never read although reads went past their offset. Default: forbidden.
-    pub lost: Allowance,
-    /// Read by a consumer, then absent from the final read. Default: forbidden.
-    pub read_then_lost: Allowance,
-    /// Accepted by the application (enqueue/accept ok), never written to the log. Default: forbidden.
-    pub producer_loss: Allowance,
-    /// One message id at two or more positions in the log. Default: allowed.
-    pub duplicates: Allowance,
-    /// One message processed two or more times (at-least-once delivery). Default: allowed.
-    pub duplicate_processing: Allowance,
-    /// Sends never acknowledged, never read, absent from the final read. Default: allowed.
-    pub unacknowledged_absent: Allowance,
-    /// Sends that failed (definitely not written) yet were read. Default: forbidden.
-    pub aborted_read: Allowance,
-    /// A read that completed before the send was invoked (impossible). Default: forbidden.
-    pub future_read: Allowance,
-    /// A read that completed before the send was acknowledged (the ack was in flight). Default: allowed.
-    pub precommitted_read: Allowance,
-    /// Two different messages at one topic, partition and offset. Default: forbidden.
-    pub inconsistent_offsets: Allowance,
-    /// Replicas disagree (or miss records) below the high watermark. Default: forbidden.
-    pub replica_divergence: Allowance,
-    /// A consumer skipped offsets holding messages inside one assignment generation. Default: forbidden.
-    pub poll_skip: Allowance,
-    /// A consumer read a partition backwards inside one assignment generation. Default: forbidden.
-    pub nonmonotonic_poll: Allowance,
-    /// One producer's acknowledged offsets out of its send order in a partition. Default: allowed.
-    pub nonmonotonic_send: Allowance,
-    /// Below an offset the group committed, never processed. Default: forbidden.
-    pub unprocessed: Allowance,
+    /// Per class, in the order of `AnomalyKind::ALL`.
+    allowances: [Allowance; AnomalyKind::COUNT],
     /// Liveness: the run must acknowledge at least this many sends. Default: 0 (no requirement).
     pub acknowledged_min: u64,
 }
 
+/// Keys an earlier release used, and the name each has now: refused in a scenario (with its new
+/// name), read in a stored `results.json`.
+const RENAMED: &[(&str, AnomalyKind)] = &[("duplicates", AnomalyKind::Duplicate)];
+
 impl Default for Expectations {
     fn default() -> Self {
         Expectations {
-            lost: Allowance::Forbidden,
-            read_then_lost: Allowance::Forbidden,
-            producer_loss: Allowance::Forbidden,
-            duplicates: Allowance::Allowed,
-            duplicate_processing: Allowance::Allowed,
-            unacknowledged_absent: Allowance::Allowed,
-            aborted_read: Allowance::Forbidden,
-            future_read: Allowance::Forbidden,
-            precommitted_read: Allowance::Allowed,
-            inconsistent_offsets: Allowance::Forbidden,
-            replica_divergence: Allowance::Forbidden,
-            poll_skip: Allowance::Forbidden,
-            nonmonotonic_poll: Allowance::Forbidden,
-            nonmonotonic_send: Allowance::Allowed,
-            unprocessed: Allowance::Forbidden,
+            allowances: AnomalyKind::ALL.map(AnomalyKind::default_allowance),
             acknowledged_min: 0,
         }
     }
@@ -92,23 +39,95 @@ impl Expectations {
     /// Every class allowed: list anomalies without judging (useful for Jepsen histories).
     pub fn allow_all() -> Self {
         Expectations {
-            lost: Allowance::Allowed,
-            read_then_lost: Allowance::Allowed,
-            producer_loss: Allowance::Allowed,
-            duplicates: Allowance::Allowed,
-            duplicate_processing: Allowance::Allowed,
-            unacknowledged_absent: Allowance::Allowed,
-            aborted_read: Allowance::Allowed,
-            future_read: Allowance::Allowed,
-            precommitted_read: Allowance::Allowed,
-            inconsistent_offsets: Allowance::Allowed,
-            replica_divergence: Allowance::Allowed,
-            poll_skip: Allowance::Allowed,
-            nonmonotonic_poll: Allowance::Allowed,
-            nonmonotonic_send: Allowance::Allowed,
-            unprocessed: Allowance::Allowed,
+            allowances: [Allowance::Allowed; AnomalyKind::COUNT],
             acknowledged_min: 0,
         }
+    }
+
+    /// The allowance of one class.
+    pub fn of(&self, kind: AnomalyKind) -> Allowance {
+        self.allowances[kind.index()]
+    }
+
+    /// Sets the allowance of one class.
+    pub fn set(&mut self, kind: AnomalyKind, allowance: Allowance) -> &mut Self {
+        self.allowances[kind.index()] = allowance;
+        self
+    }
+
+    /// Reads a stored `results.json`'s `expect`, where earlier releases wrote `duplicates`.
+    pub fn deserialize_stored<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ExpectVisitor { stored: true })
+    }
+}
+
+impl Serialize for Expectations {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 1))?;
+        for kind in AnomalyKind::ALL {
+            map.serialize_entry(kind.as_str(), &self.of(kind))?;
+        }
+        map.serialize_entry("acknowledged_min", &self.acknowledged_min)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Expectations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ExpectVisitor { stored: false })
+    }
+}
+
+struct ExpectVisitor {
+    /// Accept the keys of earlier releases (a stored results.json), rather than refuse them.
+    stored: bool,
+}
+
+impl<'de> Visitor<'de> for ExpectVisitor {
+    type Value = Expectations;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\") and acknowledged_min")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Expectations, A::Error> {
+        let mut expect = Expectations::default();
+        let mut seen = [false; AnomalyKind::COUNT];
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "acknowledged_min" {
+                expect.acknowledged_min = map.next_value()?;
+                continue;
+            }
+            let renamed = RENAMED.iter().find(|(old, _)| *old == key);
+            let kind = match (AnomalyKind::from_name(&key), renamed) {
+                (Some(kind), _) => kind,
+                (None, Some((old, new))) if self.stored => {
+                    let _ = old;
+                    *new
+                }
+                (None, Some((old, new))) => {
+                    return Err(de::Error::custom(format!(
+                        "expect key `{old}` is now `{}` (the anomaly class's name)",
+                        new.as_str()
+                    )))
+                }
+                (None, None) => {
+                    let known: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
+                    return Err(de::Error::custom(format!(
+                        "unknown expect key `{key}`: expected one of {}, acknowledged_min",
+                        known.join(", ")
+                    )));
+                }
+            };
+            if std::mem::replace(&mut seen[kind.index()], true) {
+                return Err(de::Error::custom(format!(
+                    "expect key `{}` given twice",
+                    kind.as_str()
+                )));
+            }
+            expect.set(kind, map.next_value()?);
+        }
+        Ok(expect)
     }
 }
 
@@ -116,7 +135,7 @@ impl Expectations {
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     struct Scenario {
         expect: Expectations,
     }
@@ -124,10 +143,16 @@ mod tests {
     #[test]
     fn reads_a_toml_expect_table_with_defaults() {
         let scenario: Scenario =
-            toml::from_str("[expect]\nduplicates = \"forbidden\"\n").expect("valid table");
-        assert_eq!(scenario.expect.duplicates, Allowance::Forbidden);
-        assert_eq!(scenario.expect.lost, Allowance::Forbidden);
-        assert_eq!(scenario.expect.unacknowledged_absent, Allowance::Allowed);
+            toml::from_str("[expect]\nduplicate = \"forbidden\"\n").expect("valid table");
+        assert_eq!(
+            scenario.expect.of(AnomalyKind::Duplicate),
+            Allowance::Forbidden
+        );
+        assert_eq!(scenario.expect.of(AnomalyKind::Lost), Allowance::Forbidden);
+        assert_eq!(
+            scenario.expect.of(AnomalyKind::UnacknowledgedAbsent),
+            Allowance::Allowed
+        );
         assert_eq!(scenario.expect.acknowledged_min, 0);
         let scenario: Scenario =
             toml::from_str("[expect]\nacknowledged_min = 5\n").expect("valid table");
@@ -140,30 +165,39 @@ mod tests {
             "[expect]\npoll_skip = \"allowed\"\nproducer_loss = \"allowed\"\nduplicate_processing = \"forbidden\"\n",
         )
         .expect("valid table");
-        assert_eq!(scenario.expect.poll_skip, Allowance::Allowed);
-        assert_eq!(scenario.expect.producer_loss, Allowance::Allowed);
-        assert_eq!(scenario.expect.duplicate_processing, Allowance::Forbidden);
+        assert_eq!(
+            scenario.expect.of(AnomalyKind::PollSkip),
+            Allowance::Allowed
+        );
+        assert_eq!(
+            scenario.expect.of(AnomalyKind::ProducerLoss),
+            Allowance::Allowed
+        );
+        assert_eq!(
+            scenario.expect.of(AnomalyKind::DuplicateProcessing),
+            Allowance::Forbidden
+        );
         let d = Expectations::default();
         for forbidden in [
-            d.lost,
-            d.read_then_lost,
-            d.producer_loss,
-            d.aborted_read,
-            d.future_read,
-            d.inconsistent_offsets,
-            d.replica_divergence,
-            d.poll_skip,
-            d.nonmonotonic_poll,
-            d.unprocessed,
+            d.of(AnomalyKind::Lost),
+            d.of(AnomalyKind::ReadThenLost),
+            d.of(AnomalyKind::ProducerLoss),
+            d.of(AnomalyKind::AbortedRead),
+            d.of(AnomalyKind::FutureRead),
+            d.of(AnomalyKind::InconsistentOffsets),
+            d.of(AnomalyKind::ReplicaDivergence),
+            d.of(AnomalyKind::PollSkip),
+            d.of(AnomalyKind::NonmonotonicPoll),
+            d.of(AnomalyKind::Unprocessed),
         ] {
             assert_eq!(forbidden, Allowance::Forbidden);
         }
         for allowed in [
-            d.duplicates,
-            d.duplicate_processing,
-            d.precommitted_read,
-            d.nonmonotonic_send,
-            d.unacknowledged_absent,
+            d.of(AnomalyKind::Duplicate),
+            d.of(AnomalyKind::DuplicateProcessing),
+            d.of(AnomalyKind::PrecommittedRead),
+            d.of(AnomalyKind::NonmonotonicSend),
+            d.of(AnomalyKind::UnacknowledgedAbsent),
         ] {
             assert_eq!(allowed, Allowance::Allowed);
         }
@@ -173,5 +207,30 @@ mod tests {
     fn rejects_unknown_keys_and_values() {
         assert!(toml::from_str::<Scenario>("[expect]\nlsot = \"allowed\"\n").is_err());
         assert!(toml::from_str::<Scenario>("[expect]\nlost = \"maybe\"\n").is_err());
+    }
+
+    #[test]
+    fn the_old_key_duplicates_is_refused_with_its_new_name_and_read_in_stored_results() {
+        let err = toml::from_str::<Scenario>("[expect]\nduplicates = \"forbidden\"\n")
+            .expect_err("renamed");
+        assert!(
+            err.to_string()
+                .contains("expect key `duplicates` is now `duplicate`"),
+            "{err}"
+        );
+        let err =
+            toml::from_str::<Scenario>("[expect]\nlost = \"allowed\"\nlost = \"forbidden\"\n");
+        assert!(err.is_err());
+        let stored: Expectations =
+            Expectations::deserialize_stored(&mut serde_json::Deserializer::from_str(
+                r#"{"duplicates":"forbidden","lost":"allowed"}"#,
+            ))
+            .expect("a stored results.json reads");
+        assert_eq!(stored.of(AnomalyKind::Duplicate), Allowance::Forbidden);
+        assert_eq!(stored.of(AnomalyKind::Lost), Allowance::Allowed);
+        let json = serde_json::to_value(&stored).expect("json");
+        assert_eq!(json["duplicate"], "forbidden");
+        assert!(json.get("duplicates").is_none());
+        assert_eq!(json["acknowledged_min"], 0);
     }
 }

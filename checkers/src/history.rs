@@ -1,47 +1,13 @@
-//! The history format (`docs/history.md`): one op a line, parsed one line at a time.
+//! The history format (`docs/history.md`, the contract in the `kaos-history` crate): one op a
+//! line, parsed one line at a time, and the op values the checker reads.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
-use crate::scan::{Flat, Rec};
 
-/// One operation of a history, as one line of `history.jsonl` holds it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Op {
-    /// 0, 1, 2, … in file order.
-    pub index: u64,
-    /// Monotonic nanoseconds since the run started, stamped by the harness.
-    pub time_ns: u64,
-    /// `producer-1`, `consumer-1`, `final-reader`, `nemesis`, `harness`, …
-    pub process: String,
-    #[serde(rename = "type")]
-    pub kind: OpType,
-    /// What kind of op: `send`, `poll`, `kill`, `final_read`, …
-    pub f: String,
-    #[serde(default)]
-    pub value: serde_json::Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Jepsen's op types: `invoke`, then `ok` (happened), `fail` (definitely did not happen) or
-/// `info` (unknown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpType {
-    Invoke,
-    Ok,
-    Fail,
-    Info,
-}
-
-impl OpType {
-    pub fn is_completion(self) -> bool {
-        !matches!(self, OpType::Invoke)
-    }
-}
+pub use kaos_history::{Op, OpType};
 
 /// A history that cannot be read. A checker verdict is never an error; this is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +82,25 @@ impl std::fmt::Display for Position {
     }
 }
 
+/// The fields of a flat op value: `{"id","topic","partition","offset","group"}`, any subset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Flat<'a> {
+    pub id: Option<u64>,
+    pub topic: Option<Cow<'a, str>>,
+    pub partition: Option<i64>,
+    pub offset: Option<i64>,
+    pub group: Option<Cow<'a, str>>,
+}
+
+/// One record of a poll's `value.records`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rec<'a> {
+    pub topic: Cow<'a, str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub id: Option<u64>,
+}
+
 /// `value.id` of a send as a u64 message id.
 pub(crate) fn message_id(value: &serde_json::Value) -> Option<u64> {
     value.get("id").and_then(serde_json::Value::as_u64)
@@ -165,25 +150,6 @@ pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<Rec<'_>>, u64) {
         }
     }
     (parsed, malformed)
-}
-
-/// Who or what a nemesis op targets: `value.node`, else `value.nodes` joined, else the value.
-pub(crate) fn fault_target(value: &serde_json::Value) -> String {
-    if let Some(node) = value.get("node").and_then(serde_json::Value::as_str) {
-        return node.to_owned();
-    }
-    if let Some(nodes) = value.get("nodes").and_then(serde_json::Value::as_array) {
-        let names: Vec<String> = nodes
-            .iter()
-            .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_owned))
-            .collect();
-        return names.join(",");
-    }
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -253,15 +219,5 @@ mod tests {
         assert_eq!(records[0].id, Some(17));
         assert_eq!(records[1].id, None);
         assert_eq!(malformed, 1);
-    }
-
-    #[test]
-    fn fault_targets() {
-        assert_eq!(fault_target(&serde_json::json!({"node":"n1"})), "n1");
-        assert_eq!(
-            fault_target(&serde_json::json!({"nodes":["n1","n2"]})),
-            "n1,n2"
-        );
-        assert_eq!(fault_target(&serde_json::Value::Null), "");
     }
 }

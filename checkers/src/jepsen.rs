@@ -28,6 +28,7 @@ use crate::checker::Checker;
 use crate::expect::Expectations;
 use crate::history::{HistoryError, Op, OpType};
 use crate::limits;
+use kaos_history::F;
 
 /// One EDN value.
 #[derive(Debug, Clone, PartialEq)]
@@ -595,9 +596,9 @@ impl Translator {
         };
         if process == "nemesis" {
             let f = match f.as_str() {
-                "start-partition" => "partition",
-                "stop-partition" => "heal",
-                "start" => "restart",
+                "start-partition" => F::Partition.name(),
+                "stop-partition" => F::Heal.name(),
+                "start" => F::Restart.name(),
                 other => other,
             };
             let nodes: Vec<serde_json::Value> = match value {
@@ -642,7 +643,7 @@ impl Translator {
                                 json["partition"] = partition.into();
                                 json["offset"] = offset.into();
                             }
-                            push("send", json, kind);
+                            push(F::Send.name(), json, kind);
                         }
                         (Some("poll"), Some(Edn::Map(by_key)), _) if kind == OpType::Ok => {
                             let mut records = Vec::new();
@@ -660,7 +661,11 @@ impl Translator {
                                     }));
                                 }
                             }
-                            push("poll", serde_json::json!({ "records": records }), kind);
+                            push(
+                                F::Poll.name(),
+                                serde_json::json!({ "records": records }),
+                                kind,
+                            );
                         }
                         _ => {}
                     }

@@ -5,7 +5,9 @@
 //! - [`history`]: the history format (`docs/history.md`): [`history::Op`], [`history::parse_op`].
 //! - `scan`: the fast path, a borrowing scanner for the hot lines (`send`, `poll`, `process`, …);
 //!   anything else goes through `serde_json` ([`history::parse_op`]).
-//! - `expect`: what a scenario allows: [`Expectations`], [`Allowance`].
+//! - `classes`: the anomaly classes from one table ([`AnomalyKind`]: name, meaning, default
+//!   [`Allowance`], sub-kinds).
+//! - `expect`: what a scenario allows: [`Expectations`], per class.
 //! - `checker`: the queue checker's streaming pass: [`Checker::observe`] (or
 //!   [`Checker::observe_line`]) each op; memory proportional to messages.
 //! - `conclude`: [`Checker::finish`], the per-class evidence and the sentence of cause.
@@ -23,6 +25,7 @@
 
 mod analysis;
 mod checker;
+mod classes;
 mod conclude;
 mod expect;
 pub mod history;
@@ -155,7 +158,14 @@ mod tests {
         assert_eq!(analysis.counts.poll_skip, 0);
         assert_eq!(analysis.anomalies[0].cases[0].sub_kind, None);
         assert!(analysis.series.unseen.is_empty());
-        assert_eq!(analysis.expect.poll_skip, Allowance::Forbidden);
+        assert_eq!(
+            analysis.expect.of(AnomalyKind::PollSkip),
+            Allowance::Forbidden
+        );
+        assert_eq!(
+            analysis.expect.of(AnomalyKind::Duplicate),
+            Allowance::Allowed
+        );
     }
 
     #[test]

@@ -9,27 +9,13 @@
 
 use std::borrow::Cow;
 
-use crate::history::OpType;
+use kaos_history::line::{
+    KEY_ERROR, KEY_F, KEY_INDEX, KEY_PROCESS, KEY_TIME_NS, KEY_TYPE, KEY_VALUE,
+};
+use kaos_history::F;
+
+use crate::history::{Flat, OpType, Rec};
 use crate::limits;
-
-/// The fields of a flat op value: `{"id","topic","partition","offset","group"}`, any subset.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Flat<'a> {
-    pub id: Option<u64>,
-    pub topic: Option<Cow<'a, str>>,
-    pub partition: Option<i64>,
-    pub offset: Option<i64>,
-    pub group: Option<Cow<'a, str>>,
-}
-
-/// One record of a poll's `value.records`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rec<'a> {
-    pub topic: Cow<'a, str>,
-    pub partition: i32,
-    pub offset: i64,
-    pub id: Option<u64>,
-}
 
 /// What a scanned line's value holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,20 +32,58 @@ pub(crate) struct Line<'a> {
     pub time_ns: u64,
     pub process: Cow<'a, str>,
     pub kind: OpType,
-    pub f: Cow<'a, str>,
+    pub f: F,
     pub error: Option<Cow<'a, str>>,
     pub body: Body<'a>,
 }
 
-/// Whether the fast path handles ops of kind `f`, and how.
-fn shape(f: &str) -> Option<bool> {
-    match f {
-        "poll" => Some(true),
-        "send" | "enqueue" | "accept" | "drop" | "process" | "offset_commit" | "seek" => {
-            Some(false)
+/// Whether the fast path handles ops named `f`, and how: `Some(true)` for a poll (records),
+/// `Some(false)` for a flat value, `None` for the generic path.
+#[inline]
+fn shape(f: &str) -> Option<(F, bool)> {
+    let f = F::from_name(f)?;
+    let poll = match f {
+        F::Poll => true,
+        F::Send | F::Enqueue | F::Accept | F::Drop | F::Process | F::OffsetCommit | F::Seek => {
+            false
         }
-        _ => None,
-    }
+        F::Assign
+        | F::Subscribe
+        | F::Rebalance
+        | F::EndOffsets
+        | F::Start
+        | F::ClientStart
+        | F::ClientExit
+        | F::NodeStart
+        | F::Network
+        | F::StopClients
+        | F::FinalRead
+        | F::ReplicasInSync
+        | F::ReplicaDump
+        | F::End
+        | F::Kill
+        | F::PowerLoss
+        | F::Pause
+        | F::DropCaches
+        | F::Isolate
+        | F::Split
+        | F::CutClients
+        | F::LinkFault
+        | F::Restart
+        | F::Resume
+        | F::Heal
+        | F::Sequence
+        | F::ScheduleLate
+        | F::Delay
+        | F::Reset
+        | F::Blackhole
+        | F::Bandwidth
+        | F::Partition
+        | F::Stop
+        | F::Crash
+        | F::Degrade => return None,
+    };
+    Some((f, poll))
 }
 
 /// Scans one line; `None` sends the caller to the generic path. `records` is cleared and filled
@@ -79,7 +103,7 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
     c.ws();
     c.eat(b'{')?;
     let (mut index, mut time_ns, mut process, mut kind, mut f, mut error) =
-        (None, None, None, None, None::<Cow<'a, str>>, None);
+        (None, None, None, None, None::<(F, bool)>, None);
     let mut value: Option<(usize, usize)> = None;
     let mut body: Option<Body<'a>> = None;
     let mut seen_error = false;
@@ -95,28 +119,15 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
                 "index" => set(&mut index, c.u64()?)?,
                 "time_ns" => set(&mut time_ns, c.u64()?)?,
                 "process" => set(&mut process, c.string()?)?,
-                "type" => {
-                    let t = match c.string()?.as_ref() {
-                        "invoke" => OpType::Invoke,
-                        "ok" => OpType::Ok,
-                        "fail" => OpType::Fail,
-                        "info" => OpType::Info,
-                        _ => return None,
-                    };
-                    set(&mut kind, t)?;
-                }
-                "f" => {
-                    let name = c.string()?;
-                    shape(&name)?;
-                    set(&mut f, name)?;
-                }
+                "type" => set(&mut kind, OpType::from_name(&c.string()?)?)?,
+                "f" => set(&mut f, shape(&c.string()?)?)?,
                 "value" => {
                     if value.is_some() {
                         return None;
                     }
                     let start = c.i;
-                    match f.as_deref().and_then(shape) {
-                        Some(poll) => body = Some(c.body(poll, records)?),
+                    match f {
+                        Some((_, poll)) => body = Some(c.body(poll, records)?),
                         None => c.skip()?,
                     }
                     value = Some((start, c.i));
@@ -148,8 +159,7 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
     if c.i != c.b.len() {
         return None;
     }
-    let f = f?;
-    let poll = shape(&f)?;
+    let (f, poll) = f?;
     let body = match (body, value) {
         (Some(body), _) => body,
         (None, Some((start, end))) => {
@@ -175,46 +185,39 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
 }
 
 impl<'a> Cursor<'a> {
-    /// The shape the harness writes, `{"index":…,"time_ns":…,"process":…,"type":…,"f":…,
-    /// "value":…[,"error":…]}`, read without looking keys up; `None` on any other shape.
+    /// The shape kaos writes (`kaos_history::line`), `{"index":…,"time_ns":…,"process":…,
+    /// "type":…,"f":…,"value":…[,"error":…]}`, read without looking keys up; `None` on any other
+    /// shape.
     #[inline]
     fn line_in_order(&mut self, records: &mut Vec<Rec<'a>>) -> Option<Line<'a>> {
-        if !self.lit(br#"{"index":"#) {
+        if !self.lit(KEY_INDEX) {
             return None;
         }
         let index = self.u64()?;
-        if !self.lit(br#","time_ns":"#) {
+        if !self.lit(KEY_TIME_NS) {
             return None;
         }
         let time_ns = self.u64()?;
-        if !self.lit(br#","process":"#) {
+        if !self.lit(KEY_PROCESS) {
             return None;
         }
         let process = self.string()?;
-        let kind = if self.lit(br#","type":"invoke""#) {
-            OpType::Invoke
-        } else if self.lit(br#","type":"ok""#) {
-            OpType::Ok
-        } else if self.lit(br#","type":"fail""#) {
-            OpType::Fail
-        } else if self.lit(br#","type":"info""#) {
-            OpType::Info
-        } else {
-            return None;
-        };
-        if !self.lit(br#","f":"#) {
+        if !self.lit(KEY_TYPE) {
             return None;
         }
-        let f = self.string()?;
-        let poll = shape(&f)?;
-        let body = if self.lit(br#","value":"#) {
+        let kind = OpType::from_name(&self.string()?)?;
+        if !self.lit(KEY_F) {
+            return None;
+        }
+        let (f, poll) = shape(&self.string()?)?;
+        let body = if self.lit(KEY_VALUE) {
             self.body(poll, records)?
         } else if poll {
             Body::Records
         } else {
             Body::Flat(Flat::default())
         };
-        let error = if self.lit(br#","error":"#) {
+        let error = if self.lit(KEY_ERROR) {
             if self.lit(b"null") {
                 None
             } else {
@@ -666,5 +669,34 @@ mod tests {
                 ..Flat::default()
             })
         );
+    }
+
+    #[test]
+    fn the_fast_path_reads_the_lines_kaos_writes() {
+        use kaos_history::line::{write_client_op, write_stamped};
+        let value = serde_json::json!({"id": 17, "topic": "kaos", "partition": 2, "offset": 42});
+        let mut client = Vec::new();
+        write_client_op(&mut client, OpType::Ok, F::Send, &value, Some("x"));
+        let client = String::from_utf8(client).expect("utf8");
+        let mut line = Vec::new();
+        write_stamped(&mut line, 5, 6, "producer-1", &client).expect("write");
+        let text = String::from_utf8(line).expect("utf8");
+        let mut c = Cursor {
+            s: text.trim_end(),
+            b: text.trim_end().as_bytes(),
+            i: 0,
+        };
+        let mut records = Vec::new();
+        let line = c.line_in_order(&mut records).expect("the in-order shape");
+        assert_eq!(
+            (line.index, line.time_ns, line.kind, line.f),
+            (5, 6, OpType::Ok, F::Send)
+        );
+        assert_eq!(line.process, "producer-1");
+        assert_eq!(line.error.as_deref(), Some("x"));
+        let Body::Flat(flat) = line.body else {
+            panic!("flat")
+        };
+        assert_eq!((flat.id, flat.offset), (Some(17), Some(42)));
     }
 }

@@ -139,6 +139,13 @@ fn compare(name: &str, expected: &Expected, analysis: &Analysis) {
                 "{name}: {:?} count",
                 a.kind
             );
+            for sub in a.cases.iter().filter_map(|c| c.sub_kind.as_deref()) {
+                assert!(
+                    a.kind.sub_kinds().contains(&sub),
+                    "{name}: sub-kind {sub} of {:?} is not in the class table",
+                    a.kind
+                );
+            }
             let mut ids: Vec<u64> = a.cases.iter().map(|c| c.id).collect();
             ids.sort_unstable();
             (a.kind.as_str().to_owned(), ids)

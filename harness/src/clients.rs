@@ -4,6 +4,7 @@
 use crate::history::Recorder;
 use crate::process;
 use anyhow::{Context, Result};
+use kaos_history::{OpType, F, HARNESS};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -49,9 +50,9 @@ impl ClientProcess {
             .with_context(|| format!("starting client {name} ({})", kaos_bin.display()))?;
         recorder
             .op(
-                "harness",
-                "info",
-                "client_start",
+                HARNESS,
+                OpType::Info,
+                F::ClientStart,
                 serde_json::json!({"client": name, "pid": child.id(), "spec": spec}),
                 None,
             )
@@ -229,7 +230,7 @@ impl ClientSet {
                     let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGCONT);
                 }
                 let status = p.stop(entry.stop_grace).await?;
-                rec.op("harness", "info", "client_exit", serde_json::json!({"client": p.name, "status": status.to_string(), "success": status.success()}), None).await;
+                rec.op(HARNESS, OpType::Info, F::ClientExit, serde_json::json!({"client": p.name, "status": status.to_string(), "success": status.success()}), None).await;
             }
         }
         Ok(())

@@ -4,7 +4,9 @@
 //! to the moment anything dies.
 
 use crate::limits::{HISTORY_QUEUE_MAX, OP_LINE_BYTES_MAX};
-use serde_json::{json, Value};
+use kaos_history::line::{client_prefix, write_op, write_stamped};
+use kaos_history::{FaultKind, OpType, Recovery, F, NEMESIS};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -14,18 +16,14 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
-/// How a producer's acknowledged send starts on the wire (see `workloads::ops`): the progress
-/// bar counts these without parsing the line.
-const ACKED_SEND_PREFIX: &str = "{\"type\":\"ok\",\"f\":\"send\"";
-
 enum Entry {
     /// A client's line: a JSON object without index, time_ns and process.
     Client { process: Arc<str>, line: String },
     /// An op of the harness itself (nemesis, phases).
     Op {
         process: &'static str,
-        kind: &'static str,
-        f: String,
+        kind: OpType,
+        f: F,
         value: Value,
         error: Option<String>,
     },
@@ -58,21 +56,17 @@ impl Live {
             .join(", ")
     }
 
-    fn observe_nemesis(&self, kind: &str, f: &str, value: &Value) {
-        let (Some(node), true) = (value.get("node").and_then(Value::as_str), kind == "ok") else {
+    fn observe_nemesis(&self, kind: OpType, f: F, value: &Value) {
+        let (Some(node), OpType::Ok) = (value.get("node").and_then(Value::as_str), kind) else {
             return;
         };
         let Ok(mut faults) = self.faults.lock() else {
             return;
         };
-        match f {
-            "restart" | "resume" | "heal" => {
-                faults.remove(node);
-            }
-            "drop_caches" => {}
-            fault => {
-                faults.insert(node.to_string(), fault.to_string());
-            }
+        if Recovery::from_name(f.name()).is_some() {
+            faults.remove(node);
+        } else if FaultKind::from_name(f.name()).is_none_or(FaultKind::is_lasting) {
+            faults.insert(node.to_string(), f.name().to_string());
         }
     }
 }
@@ -118,12 +112,12 @@ impl Recorder {
     pub async fn op(
         &self,
         process: &'static str,
-        kind: &'static str,
-        f: &str,
+        kind: OpType,
+        f: F,
         value: Value,
         error: Option<String>,
     ) {
-        if process == "nemesis" {
+        if process == NEMESIS {
             self.live.observe_nemesis(kind, f, &value);
         }
         // The writer only stops once every recorder is gone, so this cannot fail while `self` lives.
@@ -132,7 +126,7 @@ impl Recorder {
             .send(Entry::Op {
                 process,
                 kind,
-                f: f.to_string(),
+                f,
                 value,
                 error,
             })
@@ -144,6 +138,9 @@ impl Recorder {
     pub async fn pump<R: AsyncRead + Unpin>(&self, process: Arc<str>, pipe: R) -> u64 {
         let mut lines = BufReader::new(pipe).lines();
         let mut rejected = 0;
+        // How a producer's acknowledged send starts (the clients write with the same code): the
+        // progress bar counts these without parsing the line.
+        let acked_send = client_prefix(OpType::Ok, F::Send);
         loop {
             match lines.next_line().await {
                 Ok(Some(line)) => {
@@ -153,7 +150,7 @@ impl Recorder {
                         && t.starts_with('{')
                         && t.ends_with('}')
                     {
-                        if t.starts_with(ACKED_SEND_PREFIX) {
+                        if t.as_bytes().starts_with(&acked_send) {
                             self.live.acked.fetch_add(1, Ordering::Relaxed);
                         }
                         if self
@@ -214,52 +211,46 @@ fn write_entry(
 ) -> std::io::Result<()> {
     let time_ns = started.elapsed().as_nanos() as u64;
     match entry {
-        Entry::Client { process, line } => {
-            // `{"index":…,"time_ns":…,"process":"…",` then the client's fields.
-            let body = line.trim().strip_prefix('{').unwrap_or_default();
-            write!(
-                out,
-                "{{\"index\":{index},\"time_ns\":{time_ns},\"process\":"
-            )?;
-            serde_json::to_writer(&mut *out, &*process)?;
-            out.write_all(b",")?;
-            out.write_all(body.as_bytes())?;
-        }
+        Entry::Client { process, line } => write_stamped(out, index, time_ns, &process, &line),
         Entry::Op {
             process,
             kind,
             f,
             value,
             error,
-        } => {
-            let mut op = json!({"index": index, "time_ns": time_ns, "process": process, "type": kind, "f": f, "value": value});
-            if let (Some(e), Some(map)) = (error, op.as_object_mut()) {
-                map.insert("error".into(), Value::String(e));
-            }
-            serde_json::to_writer(&mut *out, &op)?;
-        }
+        } => write_op(
+            out,
+            index,
+            time_ns,
+            process,
+            kind,
+            f,
+            &value,
+            error.as_deref(),
+        ),
     }
-    out.write_all(b"\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kaos_history::HARNESS;
+    use serde_json::json;
 
     #[tokio::test]
     async fn stamps_and_orders_every_source() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("history.jsonl");
         let (rec, writer) = open(&path, Instant::now()).expect("open");
-        rec.op("harness", "invoke", "start", json!({"seed": 1}), None)
+        rec.op(HARNESS, OpType::Invoke, F::Start, json!({"seed": 1}), None)
             .await;
         let pipe: &[u8] = b"{\"type\":\"invoke\",\"f\":\"send\",\"value\":{\"id\":1}}\nnot an op\n{\"type\":\"ok\",\"f\":\"send\",\"value\":{\"id\":1,\"partition\":0,\"offset\":0}}\n";
         let rejected = rec.pump(Arc::from("producer-1"), pipe).await;
         assert_eq!(rejected, 1);
         rec.op(
-            "nemesis",
-            "info",
-            "kill",
+            NEMESIS,
+            OpType::Info,
+            F::Kill,
             json!({"node": "n1"}),
             Some("no such node".into()),
         )
@@ -281,5 +272,26 @@ mod tests {
         assert_eq!(ops[1]["process"], "producer-1");
         assert_eq!(ops[2]["value"]["offset"], 0);
         assert_eq!(ops[3]["error"], "no such node");
+    }
+
+    #[tokio::test]
+    async fn the_progress_bar_counts_acked_sends_as_the_clients_write_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rec, writer) = open(&dir.path().join("history.jsonl"), Instant::now()).expect("open");
+        let mut pipe = Vec::new();
+        let value = json!({"id": 1, "topic": "t", "partition": 0, "offset": 0});
+        for (kind, f) in [
+            (OpType::Invoke, F::Send),
+            (OpType::Ok, F::Send),
+            (OpType::Ok, F::Accept),
+            (OpType::Ok, F::Send),
+            (OpType::Info, F::Send),
+        ] {
+            kaos_history::line::write_client_op(&mut pipe, kind, f, &value, None);
+        }
+        assert_eq!(rec.pump(Arc::from("producer-1"), pipe.as_slice()).await, 0);
+        assert_eq!(rec.live().acked.load(Ordering::Relaxed), 2);
+        drop(rec);
+        assert_eq!(writer.finish().await.expect("finish"), 5);
     }
 }

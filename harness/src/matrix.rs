@@ -391,7 +391,7 @@ mod tests {
         for c in &combos {
             assert_eq!(c.scenario.duration_s, 5);
             let acks = &c.settings[0].1;
-            let lost = c.scenario.expect.lost;
+            let lost = c.scenario.expect.of(checkers::AnomalyKind::Lost);
             assert_eq!(
                 lost == checkers::Allowance::Allowed,
                 acks == "1",
@@ -425,7 +425,8 @@ mod tests {
             );
             let commit = get("processing.commit");
             assert_eq!(
-                c.scenario.expect.unprocessed == checkers::Allowance::Forbidden,
+                c.scenario.expect.of(checkers::AnomalyKind::Unprocessed)
+                    == checkers::Allowance::Forbidden,
                 commit == "after_processing",
                 "{:?}",
                 c.settings

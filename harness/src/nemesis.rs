@@ -9,6 +9,7 @@ use crate::netns::Endpoint;
 use crate::platform::Platform;
 use crate::proxy::LinkFault;
 use crate::scenario::{Fault, Nemesis, PlannedStep, StepKind, StepTarget, Target};
+use kaos_history::{OpType, F, NEMESIS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -218,9 +219,9 @@ pub async fn run(
         let Some(ev) = &shifted(scheduled, late_s, duration_s) else {
             let left_out = events.len() - number;
             rec.op(
-                "nemesis",
-                "info",
-                "schedule_late",
+                NEMESIS,
+                OpType::Info,
+                F::ScheduleLate,
                 json!({"late_s": late_s, "faults_left_out": left_out}),
                 None,
             )
@@ -249,9 +250,9 @@ pub async fn run(
         match ev.fault {
             Fault::Kill => {
                 rec.op(
-                    "nemesis",
-                    "invoke",
-                    "kill",
+                    NEMESIS,
+                    OpType::Invoke,
+                    F::Kill,
                     json!({"node": name, "target": target}),
                     None,
                 )
@@ -259,9 +260,9 @@ pub async fn run(
                 let result = platform.kill(node).await;
                 close(
                     rec,
-                    "kill",
+                    F::Kill,
                     &result,
-                    "info",
+                    OpType::Info,
                     |pid| json!({"node": name, "pid": pid}),
                     json!({"node": name}),
                 )
@@ -271,9 +272,9 @@ pub async fn run(
             }
             Fault::PowerLoss => {
                 rec.op(
-                    "nemesis",
-                    "invoke",
-                    "power_loss",
+                    NEMESIS,
+                    OpType::Invoke,
+                    F::PowerLoss,
                     json!({"node": name, "target": target}),
                     None,
                 )
@@ -281,9 +282,9 @@ pub async fn run(
                 match platform.power_loss(node).await {
                     Ok((pid, dropped)) => {
                         rec.op(
-                            "nemesis",
-                            "ok",
-                            "power_loss",
+                            NEMESIS,
+                            OpType::Ok,
+                            F::PowerLoss,
                             json!({"node": name, "pid": pid, "lazyfs": dropped}),
                             None,
                         )
@@ -291,9 +292,9 @@ pub async fn run(
                     }
                     Err(e) => {
                         rec.op(
-                            "nemesis",
-                            "info",
-                            "power_loss",
+                            NEMESIS,
+                            OpType::Info,
+                            F::PowerLoss,
                             json!({"node": name}),
                             Some(format!("{e:#}")),
                         )
@@ -305,9 +306,9 @@ pub async fn run(
             }
             Fault::Pause => {
                 rec.op(
-                    "nemesis",
-                    "invoke",
-                    "pause",
+                    NEMESIS,
+                    OpType::Invoke,
+                    F::Pause,
                     json!({"node": name, "target": target}),
                     None,
                 )
@@ -315,9 +316,9 @@ pub async fn run(
                 let result = platform.pause(node, true).await;
                 close(
                     rec,
-                    "pause",
+                    F::Pause,
                     &result,
-                    "info",
+                    OpType::Info,
                     |pid| json!({"node": name, "pid": pid}),
                     json!({"node": name}),
                 )
@@ -328,8 +329,8 @@ pub async fn run(
             Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
                 let (f, cuts, sides) = partition_of(&ev.fault, node, platform, &mut resolver.rng);
                 rec.op(
-                    "nemesis",
-                    "invoke",
+                    NEMESIS,
+                    OpType::Invoke,
                     f,
                     json!({"node": name, "target": target, "sides": sides}),
                     None,
@@ -338,8 +339,8 @@ pub async fn run(
                 match platform.partition(&cuts) {
                     Ok(()) => {
                         rec.op(
-                            "nemesis",
-                            "ok",
+                            NEMESIS,
+                            OpType::Ok,
                             f,
                             json!({"node": name, "sides": sides}),
                             None,
@@ -348,8 +349,8 @@ pub async fn run(
                     }
                     Err(e) => {
                         rec.op(
-                            "nemesis",
-                            "info",
+                            NEMESIS,
+                            OpType::Info,
                             f,
                             json!({"node": name, "sides": sides}),
                             Some(format!("{e:#}")),
@@ -381,8 +382,8 @@ pub async fn run(
                     },
                     blackhole: ev.fault == Fault::Blackhole,
                 };
-                let value = json!({"node": name, "target": target, "fault": fault_name(&ev.fault), "params": fault, "reset_interval_ms": (ev.fault == Fault::Reset).then_some(n.reset_interval_ms)});
-                rec.op("nemesis", "invoke", "link_fault", value.clone(), None)
+                let value = json!({"node": name, "target": target, "fault": fault_name(&ev.fault).name(), "params": fault, "reset_interval_ms": (ev.fault == Fault::Reset).then_some(n.reset_interval_ms)});
+                rec.op(NEMESIS, OpType::Invoke, F::LinkFault, value.clone(), None)
                     .await;
                 let applied = if ev.fault == Fault::Reset {
                     platform.reset_links(node, n.links)
@@ -390,12 +391,12 @@ pub async fn run(
                     platform.link_fault(node, Some(fault))
                 };
                 match applied {
-                    Ok(()) => rec.op("nemesis", "ok", "link_fault", value, None).await,
+                    Ok(()) => rec.op(NEMESIS, OpType::Ok, F::LinkFault, value, None).await,
                     Err(e) => {
                         rec.op(
-                            "nemesis",
-                            "info",
-                            "link_fault",
+                            NEMESIS,
+                            OpType::Info,
+                            F::LinkFault,
                             value,
                             Some(format!("{e:#}")),
                         )
@@ -416,23 +417,29 @@ pub async fn run(
             Fault::Sequence => {} // carried out above
             Fault::DropCaches => {
                 rec.op(
-                    "nemesis",
-                    "invoke",
-                    "drop_caches",
+                    NEMESIS,
+                    OpType::Invoke,
+                    F::DropCaches,
                     json!({"node": name}),
                     None,
                 )
                 .await;
                 match crate::faults::drop_caches() {
                     Ok(()) => {
-                        rec.op("nemesis", "ok", "drop_caches", json!({"node": name}), None)
-                            .await
+                        rec.op(
+                            NEMESIS,
+                            OpType::Ok,
+                            F::DropCaches,
+                            json!({"node": name}),
+                            None,
+                        )
+                        .await
                     }
                     Err(e) => {
                         rec.op(
-                            "nemesis",
-                            "fail",
-                            "drop_caches",
+                            NEMESIS,
+                            OpType::Fail,
+                            F::DropCaches,
                             json!({"node": name}),
                             Some(e.to_string()),
                         )
@@ -475,7 +482,7 @@ async fn client_fault(
         return Ok(());
     };
     let f = fault_name(&ev.fault);
-    rec.op("nemesis", "invoke", f, json!({"node": name}), None)
+    rec.op(NEMESIS, OpType::Invoke, f, json!({"node": name}), None)
         .await;
     let result = match ev.fault {
         Fault::Pause => clients.pause(i, true),
@@ -483,13 +490,19 @@ async fn client_fault(
     };
     match result {
         Ok(pid) => {
-            rec.op("nemesis", "ok", f, json!({"node": name, "pid": pid}), None)
-                .await
+            rec.op(
+                NEMESIS,
+                OpType::Ok,
+                f,
+                json!({"node": name, "pid": pid}),
+                None,
+            )
+            .await
         }
         Err(e) => {
             rec.op(
-                "nemesis",
-                "info",
+                NEMESIS,
+                OpType::Info,
                 f,
                 json!({"node": name}),
                 Some(format!("{e:#}")),
@@ -499,27 +512,39 @@ async fn client_fault(
     }
     tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
     if ev.fault == Fault::Pause {
-        rec.op("nemesis", "invoke", "resume", json!({"node": name}), None)
-            .await;
+        rec.op(
+            NEMESIS,
+            OpType::Invoke,
+            F::Resume,
+            json!({"node": name}),
+            None,
+        )
+        .await;
         let result = clients.pause(i, false);
         close(
             rec,
-            "resume",
+            F::Resume,
             &result,
-            "fail",
+            OpType::Fail,
             |pid| json!({"node": name, "pid": pid}),
             json!({"node": name}),
         )
         .await;
     } else {
-        rec.op("nemesis", "invoke", "restart", json!({"node": name}), None)
-            .await;
+        rec.op(
+            NEMESIS,
+            OpType::Invoke,
+            F::Restart,
+            json!({"node": name}),
+            None,
+        )
+        .await;
         let result = clients.restart(i, rec).await;
         close(
             rec,
-            "restart",
+            F::Restart,
             &result,
-            "fail",
+            OpType::Fail,
             |process| json!({"node": name, "process": process}),
             json!({"node": name}),
         )
@@ -529,21 +554,37 @@ async fn client_fault(
     Ok(())
 }
 
-fn fault_name(fault: &Fault) -> &'static str {
+/// The op a scheduled fault is recorded as (a link fault that starts is a `link_fault` op with
+/// this name as its `"fault"`).
+fn fault_name(fault: &Fault) -> F {
     match fault {
-        Fault::Kill => "kill",
-        Fault::Pause => "pause",
-        Fault::PowerLoss => "power_loss",
-        Fault::DropCaches => "drop_caches",
+        Fault::Kill => F::Kill,
+        Fault::Pause => F::Pause,
+        Fault::PowerLoss => F::PowerLoss,
+        Fault::DropCaches => F::DropCaches,
         // The names the checker knows as lasting faults closed by `heal`.
-        Fault::PartitionNode => "isolate",
-        Fault::PartitionHalves => "split",
-        Fault::PartitionClients => "cut_clients",
-        Fault::Delay => "delay",
-        Fault::Reset => "reset",
-        Fault::Blackhole => "blackhole",
-        Fault::Bandwidth => "bandwidth",
-        Fault::Sequence => "sequence",
+        Fault::PartitionNode => F::Isolate,
+        Fault::PartitionHalves => F::Split,
+        Fault::PartitionClients => F::CutClients,
+        Fault::Delay => F::Delay,
+        Fault::Reset => F::Reset,
+        Fault::Blackhole => F::Blackhole,
+        Fault::Bandwidth => F::Bandwidth,
+        Fault::Sequence => F::Sequence,
+    }
+}
+
+/// The op a step of a sequence is recorded as; `wait_ms` is no op.
+fn step_op(kind: StepKind) -> Option<F> {
+    match kind {
+        StepKind::Kill => Some(F::Kill),
+        StepKind::Pause => Some(F::Pause),
+        StepKind::Resume => Some(F::Resume),
+        StepKind::Restart => Some(F::Restart),
+        StepKind::PowerLoss => Some(F::PowerLoss),
+        StepKind::Isolate => Some(F::Isolate),
+        StepKind::Heal => Some(F::Heal),
+        StepKind::WaitMs => None,
     }
 }
 
@@ -563,9 +604,9 @@ async fn sequence(
 ) -> anyhow::Result<()> {
     let steps = nemesis.planned_sequence().map_err(anyhow::Error::msg)?;
     rec.op(
-        "nemesis",
-        "invoke",
-        "sequence",
+        NEMESIS,
+        OpType::Invoke,
+        F::Sequence,
         json!({"sequence": number, "steps": nemesis.sequence}),
         None,
     )
@@ -581,13 +622,19 @@ async fn sequence(
             }
             PlannedStep::Heal => {
                 let value = json!({"sequence": number, "step": k});
-                rec.op("nemesis", "invoke", "heal", value.clone(), None)
+                rec.op(NEMESIS, OpType::Invoke, F::Heal, value.clone(), None)
                     .await;
                 match platform.heal_network() {
-                    Ok(_) => rec.op("nemesis", "ok", "heal", value, None).await,
+                    Ok(_) => rec.op(NEMESIS, OpType::Ok, F::Heal, value, None).await,
                     Err(e) => {
-                        rec.op("nemesis", "info", "heal", value, Some(format!("{e:#}")))
-                            .await
+                        rec.op(
+                            NEMESIS,
+                            OpType::Info,
+                            F::Heal,
+                            value,
+                            Some(format!("{e:#}")),
+                        )
+                        .await
                     }
                 }
                 nodes.push(None);
@@ -595,7 +642,10 @@ async fn sequence(
             }
             PlannedStep::Fault { kind, target } => (*kind, target),
         };
-        let f = kind.name();
+        let Some(f) = step_op(kind) else {
+            nodes.push(None); // planned as a wait, never a fault step
+            continue;
+        };
         let (target_value, resolved) = match target {
             StepTarget::SameAs(j) => (
                 json!(format!("step:{j}")),
@@ -632,7 +682,8 @@ async fn sequence(
                 v.insert("sides".into(), json!(sides));
             }
         }
-        rec.op("nemesis", "invoke", f, value.clone(), None).await;
+        rec.op(NEMESIS, OpType::Invoke, f, value.clone(), None)
+            .await;
         let (running, paused) = (platform.is_running(node), platform.is_paused(node));
         let refusal = match kind {
             StepKind::Kill | StepKind::PowerLoss | StepKind::Pause if !running => {
@@ -644,7 +695,7 @@ async fn sequence(
             _ => None,
         };
         if let Some(why) = refusal {
-            rec.op("nemesis", "fail", f, value, Some(why)).await;
+            rec.op(NEMESIS, OpType::Fail, f, value, Some(why)).await;
             continue;
         }
         let done: anyhow::Result<serde_json::Value> = match kind {
@@ -671,30 +722,33 @@ async fn sequence(
                 if let (Some(v), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
                     v.extend(extra.clone());
                 }
-                rec.op("nemesis", "ok", f, value, None).await;
+                rec.op(NEMESIS, OpType::Ok, f, value, None).await;
             }
             Err(e) if kind == StepKind::Restart => {
-                rec.op("nemesis", "fail", f, value, Some(format!("{e:#}")))
+                rec.op(NEMESIS, OpType::Fail, f, value, Some(format!("{e:#}")))
                     .await;
                 return Err(e);
             }
             // A signal or a lazyfs report that failed: the fault may or may not have happened.
             Err(e) => {
-                rec.op("nemesis", "info", f, value, Some(format!("{e:#}")))
+                rec.op(NEMESIS, OpType::Info, f, value, Some(format!("{e:#}")))
                     .await
             }
         }
     }
     rec.op(
-        "nemesis",
-        "ok",
-        "sequence",
+        NEMESIS,
+        OpType::Ok,
+        F::Sequence,
         json!({"sequence": number, "steps": nemesis.sequence.len()}),
         None,
     )
     .await;
     Ok(())
 }
+
+/// Two sides a partition cuts apart.
+type Cut = (Vec<Endpoint>, Vec<Endpoint>);
 
 /// The history name of a partition, its cuts, and its sides by node name (`clients` for the
 /// client side). Halves: the target and, drawn from `rng`, others up to (nodes - 1) / 2 in all on
@@ -705,11 +759,7 @@ fn partition_of(
     node: usize,
     platform: &Platform,
     rng: &mut StdRng,
-) -> (
-    &'static str,
-    Vec<(Vec<Endpoint>, Vec<Endpoint>)>,
-    Vec<Vec<String>>,
-) {
+) -> (F, Vec<Cut>, Vec<Vec<String>>) {
     let count = platform.node_count();
     let others: Vec<usize> = (0..count).filter(|&j| j != node).collect();
     let (a, b): (Vec<Endpoint>, Vec<Endpoint>) = match fault {
@@ -762,16 +812,22 @@ pub async fn heal(
     rec: &Recorder,
 ) -> anyhow::Result<()> {
     let value = node.map_or(serde_json::Value::Null, |n| json!({"node": n}));
-    rec.op("nemesis", "invoke", "heal", value.clone(), None)
+    rec.op(NEMESIS, OpType::Invoke, F::Heal, value.clone(), None)
         .await;
     match platform.heal_network() {
         Ok(_) => {
-            rec.op("nemesis", "ok", "heal", value, None).await;
+            rec.op(NEMESIS, OpType::Ok, F::Heal, value, None).await;
             Ok(())
         }
         Err(e) => {
-            rec.op("nemesis", "fail", "heal", value, Some(format!("{e:#}")))
-                .await;
+            rec.op(
+                NEMESIS,
+                OpType::Fail,
+                F::Heal,
+                value,
+                Some(format!("{e:#}")),
+            )
+            .await;
             Err(e)
         }
     }
@@ -779,9 +835,10 @@ pub async fn heal(
 
 /// Records a fault that did not happen (its target could not be found): its `invoke` and a
 /// `fail` saying why.
-async fn not_done(rec: &Recorder, f: &str, value: serde_json::Value, why: String) {
-    rec.op("nemesis", "invoke", f, value.clone(), None).await;
-    rec.op("nemesis", "fail", f, value, Some(why)).await;
+async fn not_done(rec: &Recorder, f: F, value: serde_json::Value, why: String) {
+    rec.op(NEMESIS, OpType::Invoke, f, value.clone(), None)
+        .await;
+    rec.op(NEMESIS, OpType::Fail, f, value, Some(why)).await;
 }
 
 /// Records how an action ended, as the op that closes its `invoke`: `ok` with `ok_value` of the
@@ -789,23 +846,17 @@ async fn not_done(rec: &Recorder, f: &str, value: serde_json::Value, why: String
 /// (a kill whose answer was lost), "fail" when it certainly did not.
 async fn close<T>(
     rec: &Recorder,
-    f: &str,
+    f: F,
     result: &anyhow::Result<T>,
-    error_type: &'static str,
+    error_type: OpType,
     ok_value: impl FnOnce(&T) -> serde_json::Value,
     error_value: serde_json::Value,
 ) {
     match result {
-        Ok(value) => rec.op("nemesis", "ok", f, ok_value(value), None).await,
+        Ok(value) => rec.op(NEMESIS, OpType::Ok, f, ok_value(value), None).await,
         Err(e) => {
-            rec.op(
-                "nemesis",
-                error_type,
-                f,
-                error_value,
-                Some(format!("{e:#}")),
-            )
-            .await
+            rec.op(NEMESIS, error_type, f, error_value, Some(format!("{e:#}")))
+                .await
         }
     }
 }
@@ -813,14 +864,20 @@ async fn close<T>(
 /// Wakes a paused node and records it.
 pub async fn resume(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
     let name = platform.name(node).to_string();
-    rec.op("nemesis", "invoke", "resume", json!({"node": name}), None)
-        .await;
+    rec.op(
+        NEMESIS,
+        OpType::Invoke,
+        F::Resume,
+        json!({"node": name}),
+        None,
+    )
+    .await;
     let result = platform.pause(node, false).await;
     close(
         rec,
-        "resume",
+        F::Resume,
         &result,
-        "fail",
+        OpType::Fail,
         |pid| json!({"node": name, "pid": pid}),
         json!({"node": name}),
     )
@@ -835,14 +892,20 @@ pub async fn restart(platform: &mut Platform, node: usize, rec: &Recorder) -> an
         return Ok(());
     }
     let name = platform.name(node).to_string();
-    rec.op("nemesis", "invoke", "restart", json!({"node": name}), None)
-        .await;
+    rec.op(
+        NEMESIS,
+        OpType::Invoke,
+        F::Restart,
+        json!({"node": name}),
+        None,
+    )
+    .await;
     match platform.start(node).await {
         Ok(pid) => {
             rec.op(
-                "nemesis",
-                "ok",
-                "restart",
+                NEMESIS,
+                OpType::Ok,
+                F::Restart,
                 json!({"node": name, "pid": pid}),
                 None,
             )
@@ -851,9 +914,9 @@ pub async fn restart(platform: &mut Platform, node: usize, rec: &Recorder) -> an
         }
         Err(e) => {
             rec.op(
-                "nemesis",
-                "fail",
-                "restart",
+                NEMESIS,
+                OpType::Fail,
+                F::Restart,
                 json!({"node": name}),
                 Some(format!("{e:#}")),
             )

@@ -13,6 +13,7 @@ use crate::platform::Platform;
 use crate::scenario::{Client, PlatformKind, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
+use kaos_history::{OpType, F, HARNESS};
 use results::{PlotData, RunDir, RunSummary};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -66,9 +67,9 @@ pub async fn run(
     }
     platform.release().await;
     rec.op(
-        "harness",
-        "ok",
-        "end",
+        HARNESS,
+        OpType::Ok,
+        F::End,
         json!({"ok": phases.is_ok()}),
         phases.as_ref().err().map(|e| format!("{e:#}")),
     )
@@ -135,9 +136,9 @@ async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -
         .await?;
     let nodes: Vec<_> = (0..platform.node_count()).map(|i| json!({"node": platform.name(i), "addr": platform.addr(i), "netns": platform.netns_name(i)})).collect();
     rec.op(
-        "harness",
-        "info",
-        "network",
+        HARNESS,
+        OpType::Info,
+        F::Network,
         json!({"nodes": nodes, "bootstrap": platform.bootstrap()}),
         None,
     )
@@ -162,9 +163,9 @@ async fn drive(
         scenario.seed,
     );
     rec.op(
-        "harness",
-        "invoke",
-        "start",
+        HARNESS,
+        OpType::Invoke,
+        F::Start,
         json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}),
         None,
     )
@@ -178,9 +179,9 @@ async fn drive(
     for i in order {
         let pid = platform.start(i).await?;
         rec.op(
-            "harness",
-            "info",
-            "node_start",
+            HARNESS,
+            OpType::Info,
+            F::NodeStart,
             json!({"node": platform.name(i), "pid": pid, "addr": platform.addr(i)}),
             None,
         )
@@ -189,9 +190,9 @@ async fn drive(
     let bootstrap = platform.bootstrap();
     create_topic(scenario, &bootstrap).await?;
     rec.op(
-        "harness",
-        "ok",
-        "start",
+        HARNESS,
+        OpType::Ok,
+        F::Start,
         json!({"bootstrap": bootstrap}),
         None,
     )
@@ -298,9 +299,9 @@ async fn drive(
 
     drop(progress);
     rec.op(
-        "harness",
-        "invoke",
-        "stop_clients",
+        HARNESS,
+        OpType::Invoke,
+        F::StopClients,
         json!({"clients": "producers"}),
         None,
     )
@@ -309,15 +310,16 @@ async fn drive(
         .stop_where(|s| matches!(s, ClientSpec::Producer(_)), rec)
         .await?;
     rec.op(
-        "harness",
-        "ok",
-        "stop_clients",
+        HARNESS,
+        OpType::Ok,
+        F::StopClients,
         json!({"clients": "producers"}),
         None,
     )
     .await;
 
-    rec.op("harness", "invoke", "heal", json!(null), None).await;
+    rec.op(HARNESS, OpType::Invoke, F::Heal, json!(null), None)
+        .await;
     if scenario.uses_network() {
         nemesis::heal(platform, None, rec).await?;
     }
@@ -328,15 +330,16 @@ async fn drive(
         }
         nemesis::restart(platform, i, rec).await?;
     }
-    rec.op("harness", "ok", "heal", json!(null), None).await;
+    rec.op(HARNESS, OpType::Ok, F::Heal, json!(null), None)
+        .await;
     if scenario.topic.replication_factor > 1 {
         await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
     }
 
     rec.op(
-        "harness",
-        "invoke",
-        "final_read",
+        HARNESS,
+        OpType::Invoke,
+        F::FinalRead,
         json!({"topic": scenario.topic.name}),
         None,
     )
@@ -362,9 +365,9 @@ async fn drive(
         .await?;
     if status.success() {
         rec.op(
-            "harness",
-            "ok",
-            "final_read",
+            HARNESS,
+            OpType::Ok,
+            F::FinalRead,
             json!({"topic": scenario.topic.name}),
             None,
         )
@@ -373,9 +376,9 @@ async fn drive(
         let why = format!("final reader ended with {status}; see clients/final-reader.log");
         eprintln!("kaos: {why}");
         rec.op(
-            "harness",
-            "info",
-            "final_read",
+            HARNESS,
+            OpType::Info,
+            F::FinalRead,
             json!({"topic": scenario.topic.name}),
             Some(why),
         )
@@ -383,9 +386,9 @@ async fn drive(
     }
 
     rec.op(
-        "harness",
-        "invoke",
-        "stop_clients",
+        HARNESS,
+        OpType::Invoke,
+        F::StopClients,
         json!({"clients": "consumers"}),
         None,
     )
@@ -394,9 +397,9 @@ async fn drive(
         .stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec)
         .await?;
     rec.op(
-        "harness",
-        "ok",
-        "stop_clients",
+        HARNESS,
+        OpType::Ok,
+        F::StopClients,
         json!({"clients": "consumers"}),
         None,
     )
@@ -433,7 +436,7 @@ async fn await_replicas_in_sync(bootstrap: &str, topic: &str, rec: &Recorder) {
         tokio::time::sleep(Duration::from_millis(REPLICAS_IN_SYNC_PROBE_MS)).await;
     }
     let waited_ms = started.elapsed().as_millis() as u64;
-    rec.op("harness", "info", "replicas_in_sync", json!({"topic": topic, "in_sync": lagging.is_empty(), "lagging_partitions": lagging, "waited_ms": waited_ms}), None).await;
+    rec.op(HARNESS, OpType::Info, F::ReplicasInSync, json!({"topic": topic, "in_sync": lagging.is_empty(), "lagging_partitions": lagging, "waited_ms": waited_ms}), None).await;
 }
 
 /// After the nodes stop: every replica each broker holds, as `kaos-broker dump` writes it, into
@@ -467,9 +470,9 @@ async fn dump_replicas(broker_bin: &Path, platform: &Platform, rec: &Recorder) {
         match result {
             Ok(()) => {
                 rec.op(
-                    "harness",
-                    "ok",
-                    "replica_dump",
+                    HARNESS,
+                    OpType::Ok,
+                    F::ReplicaDump,
                     json!({"node": name, "path": format!("nodes/{name}/dump.jsonl")}),
                     None,
                 )
@@ -477,9 +480,9 @@ async fn dump_replicas(broker_bin: &Path, platform: &Platform, rec: &Recorder) {
             }
             Err(e) => {
                 rec.op(
-                    "harness",
-                    "fail",
-                    "replica_dump",
+                    HARNESS,
+                    OpType::Fail,
+                    F::ReplicaDump,
                     json!({"node": name}),
                     Some(format!("{e:#}")),
                 )

@@ -859,7 +859,7 @@ down_s = 1.0
 target = "consumer-1"
 [expect]
 lost = "forbidden"
-duplicates = "allowed"
+duplicate = "allowed"
 nonmonotonic_poll = "allowed"
 "#,
     )
@@ -992,7 +992,7 @@ down_s = 8.0
 target = "n1"
 [expect]
 lost = "forbidden"
-duplicates = "allowed"
+duplicate = "allowed"
 "#,
     )
     .expect("scenario");

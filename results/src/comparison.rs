@@ -4,13 +4,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use checkers::Verdict;
+use checkers::{AnomalyKind, Verdict};
 
 use crate::error::ResultsError;
 use crate::limits;
 use crate::page::{self, escape, relative_href, relative_path};
 use crate::plot::{self, ScatterPoint};
-use crate::summary::{write_atomically, RunSummary};
+use crate::store::write_atomically;
+use crate::summary::RunSummary;
 
 /// One configuration of a matrix run: what was varied, and the run it produced.
 #[derive(Debug, Clone)]
@@ -118,9 +119,9 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
         let _ = writeln!(
             html,
             "{}{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            cell(f.lost, expect.lost),
-            cell(f.producer_side_loss, expect.unacknowledged_absent),
-            cell(f.duplicates, expect.duplicates),
+            cell(f.lost, expect.of(AnomalyKind::Lost)),
+            cell(f.producer_side_loss, expect.of(AnomalyKind::UnacknowledgedAbsent)),
+            cell(f.duplicates, expect.of(AnomalyKind::Duplicate)),
             f.unprocessed.map_or("—".to_owned(), |n| n.to_string()),
             plot::fmt_num(f.throughput_acks_per_s),
             f.latency_ms_p99.map_or("—".to_owned(), plot::fmt_num),

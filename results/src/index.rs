@@ -13,7 +13,7 @@ use crate::error::ResultsError;
 use crate::limits;
 use crate::page::{self, escape, relative_href};
 use crate::run_dir::LATEST_LINK;
-use crate::summary::write_atomically;
+use crate::store::write_atomically;
 
 /// One run directory found in the store.
 #[derive(Debug, Clone, PartialEq)]

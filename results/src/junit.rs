@@ -8,7 +8,8 @@ use checkers::Verdict;
 
 use crate::error::ResultsError;
 use crate::limits;
-use crate::summary::{write_atomically, RunSummary};
+use crate::store::write_atomically;
+use crate::summary::RunSummary;
 
 /// One test case: a scenario, or one configuration of a matrix.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,8 +6,8 @@
 //! # Layout
 //! - `run_dir`: [`RunDir`], `store/<scenario>/<start time>/` and the `store/latest` link.
 //! - `time`: [`format_start_time`], start times as directory names and RFC 3339.
-//! - `summary`: [`RunSummary`] (`results.json`, fields in `results/SCHEMA.md`), [`write_results`],
-//!   [`read_results`], [`KeyFigures`].
+//! - `summary`: [`RunSummary`] (`results.json`, fields in `results/SCHEMA.md`), [`KeyFigures`].
+//! - `store`: [`write_results`] (`results.json` and `report.html`, atomically), [`read_results`].
 //! - [`series`]: [`PlotData`], plot series computed from the history ops (latency percentiles
 //!   and histogram, consumer throughput, process spans), bucketed and bounded.
 //! - `report`: [`render_report`], the run's page.
@@ -42,6 +42,7 @@ mod plot;
 mod report;
 mod run_dir;
 pub mod series;
+mod store;
 mod summary;
 mod time;
 
@@ -53,5 +54,6 @@ pub use page::{escape, CONTENT_SECURITY_POLICY};
 pub use report::render_report;
 pub use run_dir::{RunDir, LATEST_LINK};
 pub use series::PlotData;
-pub use summary::{plots_from_history_file, read_results, write_results, KeyFigures, RunSummary};
+pub use store::{plots_from_history_file, read_results, write_results};
+pub use summary::{KeyFigures, RunSummary};
 pub use time::format_start_time;

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use checkers::FaultWindow;
+use kaos_history::{FaultKind, Timeline};
 
 use crate::limits;
 use crate::page::escape;
@@ -460,15 +461,21 @@ fn draw_scatter(
     Ok(())
 }
 
-/// What a row of the timeline shows for a fault kind: (legend text, fill colour).
+/// What a row of the timeline shows for a fault kind (a `FaultWindow`'s op name): (legend text,
+/// fill colour). A name kaos does not know as a fault is drawn as an event.
 fn state_of(kind: &str) -> (&'static str, &'static str) {
-    match kind {
-        "kill" | "stop" | "crash" => ("killed", "#37474f"),
-        "power_loss" => ("power lost", "#6a1b9a"),
-        "pause" => ("paused", "#f9a825"),
-        "partition" | "isolate" | "split" | "cut_clients" => ("cut off", "#1565c0"),
-        "link_fault" | "degrade" => ("degraded link", "#64b5f6"),
-        _ => ("event", "#ff8f00"),
+    let row = FaultKind::from_name(kind).map_or(Timeline::Event, FaultKind::timeline);
+    (row.name(), timeline_fill(row))
+}
+
+fn timeline_fill(row: Timeline) -> &'static str {
+    match row {
+        Timeline::Killed => "#37474f",
+        Timeline::PowerLost => "#6a1b9a",
+        Timeline::Paused => "#f9a825",
+        Timeline::CutOff => "#1565c0",
+        Timeline::DegradedLink => "#64b5f6",
+        Timeline::Event => "#ff8f00",
     }
 }
 
@@ -671,15 +678,15 @@ pub(crate) fn timeline_svg(
     // Legend.
     let mut lx = left;
     let ly = axis_y + 44.0;
-    for (label, fill) in [
-        ("up / running", UP_FILL),
-        state_of("kill"),
-        state_of("power_loss"),
-        state_of("pause"),
-        state_of("partition"),
-        state_of("link_fault"),
-        ("instant event (drop caches…)", "#ff8f00"),
-    ] {
+    let rows = Timeline::ALL.iter().map(|row| match row {
+        Timeline::Event => ("instant event (drop caches…)", timeline_fill(*row)),
+        Timeline::Killed
+        | Timeline::PowerLost
+        | Timeline::Paused
+        | Timeline::CutOff
+        | Timeline::DegradedLink => (row.name(), timeline_fill(*row)),
+    });
+    for (label, fill) in std::iter::once(("up / running", UP_FILL)).chain(rows) {
         let _ = writeln!(
             svg,
             "<rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"12\" height=\"12\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">{label}</text>",

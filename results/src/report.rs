@@ -109,17 +109,20 @@ fn figures_section(html: &mut String, summary: &RunSummary) {
     card(
         plot::fmt_count(f.lost),
         "acknowledged, lost",
-        class(f.lost, expect.lost),
+        class(f.lost, expect.of(AnomalyKind::Lost)),
     );
     card(
         plot::fmt_count(f.unacknowledged_absent),
         "never acknowledged, absent (producer-side loss)",
-        class(f.unacknowledged_absent, expect.unacknowledged_absent),
+        class(
+            f.unacknowledged_absent,
+            expect.of(AnomalyKind::UnacknowledgedAbsent),
+        ),
     );
     card(
         plot::fmt_count(f.duplicates),
         "duplicated ids",
-        class(f.duplicates, expect.duplicates),
+        class(f.duplicates, expect.of(AnomalyKind::Duplicate)),
     );
     if let Some(unprocessed) = f.unprocessed {
         card(

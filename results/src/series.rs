@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use checkers::{Op, OpType};
+use kaos_history::{F, HARNESS, NEMESIS};
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
@@ -226,7 +227,7 @@ impl PlotBuilder {
     pub fn observe(&mut self, op: &Op) {
         let value = &op.value;
         let str_of = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
-        let nodes: Vec<&str> = if op.process == "nemesis" {
+        let nodes: Vec<&str> = if op.process == NEMESIS {
             value
                 .get("nodes")
                 .and_then(serde_json::Value::as_array)
@@ -257,30 +258,30 @@ impl PlotBuilder {
         let time_ns = op.time_ns.min(limits::PLOT_TIME_NS_MAX);
         self.last_time_ns = self.last_time_ns.max(time_ns);
         match op.process {
-            "harness" => return self.observe_harness(op, time_ns),
-            "nemesis" => return self.observe_nemesis(op),
+            HARNESS => return self.observe_harness(op, time_ns),
+            NEMESIS => return self.observe_nemesis(op),
             _ => {}
         }
         let process = self.process(op.process, time_ns);
-        match (op.f, op.kind) {
-            ("send", OpType::Invoke) => {
+        match (F::from_name(op.f), op.kind) {
+            (Some(F::Send), OpType::Invoke) => {
                 if let Some(id) = op.id {
                     if self.in_flight.len() < limits::PLOT_SENDS_IN_FLIGHT_MAX {
                         self.in_flight.insert((process, id), time_ns);
                     }
                 }
             }
-            ("send", OpType::Ok) => {
+            (Some(F::Send), OpType::Ok) => {
                 if let Some(invoked) = op.id.and_then(|id| self.in_flight.remove(&(process, id))) {
                     self.record_latency(time_ns, time_ns.saturating_sub(invoked));
                 }
             }
-            ("send", OpType::Fail | OpType::Info) => {
+            (Some(F::Send), OpType::Fail | OpType::Info) => {
                 if let Some(id) = op.id {
                     self.in_flight.remove(&(process, id));
                 }
             }
-            ("poll", OpType::Ok) if !self.in_final_read && op.records > 0 => {
+            (Some(F::Poll), OpType::Ok) if !self.in_final_read && op.records > 0 => {
                 let n = op.records as u64;
                 let bucket = self.bucket(time_ns);
                 let state = &mut self.processes[process as usize];
@@ -295,9 +296,9 @@ impl PlotBuilder {
     }
 
     fn observe_harness(&mut self, op: &Event<'_>, time_ns: u64) {
-        match op.f {
-            "final_read" => self.in_final_read = op.kind == OpType::Invoke,
-            "node_start" => {
+        match F::from_name(op.f) {
+            Some(F::FinalRead) => self.in_final_read = op.kind == OpType::Invoke,
+            Some(F::NodeStart) => {
                 if let Some(node) = op.node {
                     let started = time_ns as f64 / 1e9;
                     match self.nodes.iter_mut().find(|n| n.node == node) {
@@ -308,7 +309,7 @@ impl PlotBuilder {
                     }
                 }
             }
-            "client_exit" => {
+            Some(F::ClientExit) => {
                 if let Some(client) = op.client {
                     let status = op.status.unwrap_or("exited").to_owned();
                     let index = self.process(client, time_ns);

@@ -7,7 +7,7 @@
 use crate::limits::{
     METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS, POLL_BATCH_RECORDS_MAX, POLL_WAIT_MS,
 };
-use crate::ops::OpSink;
+use crate::ops::{OpSink, OpType, F};
 use crate::producer::error_name;
 use crate::spec::ConsumerSpec;
 use crate::{message, WorkloadError};
@@ -25,10 +25,8 @@ use std::time::Duration;
 
 pub type KaosConsumer = BaseConsumer<Events>;
 
+/// A plain consumer (a spec with `processing` is run by [`crate::processing::run`]).
 pub fn run(spec: &ConsumerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
-    if let Some(processing) = &spec.processing {
-        return crate::processing::run(spec, processing, sink, stop);
-    }
     let consumer = create(
         &spec.bootstrap,
         &spec.config,
@@ -54,15 +52,15 @@ pub(crate) fn join(
     let group = consumer.context().group.clone();
     if spec.subscribe {
         let value = json!({"topic": spec.topic, "group": group});
-        sink.op("invoke", "subscribe", value.clone(), None);
+        sink.op(OpType::Invoke, F::Subscribe, value.clone(), None);
         sink.flush()?;
         consumer
             .subscribe(&[&spec.topic])
             .map_err(WorkloadError::kafka("subscribing"))?;
         // Owning nothing until the first rebalance assigns partitions.
         sink.op(
-            "ok",
-            "subscribe",
+            OpType::Ok,
+            F::Subscribe,
             json!({"topic": spec.topic, "group": group, "partitions": []}),
             None,
         );
@@ -80,12 +78,12 @@ pub(crate) fn join(
             .map_err(WorkloadError::kafka("building the assignment"))?;
     }
     let value = json!({"topic": spec.topic, "partitions": partitions, "group": group});
-    sink.op("invoke", "assign", value.clone(), None);
+    sink.op(OpType::Invoke, F::Assign, value.clone(), None);
     sink.flush()?;
     consumer
         .assign(&tpl)
         .map_err(WorkloadError::kafka("assigning partitions"))?;
-    sink.op("ok", "assign", value, None);
+    sink.op(OpType::Ok, F::Assign, value, None);
     if from_committed {
         // Where reading starts: the group's committed offsets, which the history may not hold
         // (a commit the killed predecessor made but could not report before it died).
@@ -125,8 +123,8 @@ pub(crate) fn create(
 
 /// An op a librdkafka callback produced, waiting to be written in order with the records.
 struct PendingOp {
-    kind: &'static str,
-    f: &'static str,
+    kind: OpType,
+    f: F,
     value: Value,
     error: Option<String>,
 }
@@ -164,7 +162,7 @@ impl Events {
         }
     }
 
-    fn push(&self, kind: &'static str, f: &'static str, value: Value, error: Option<String>) {
+    fn push(&self, kind: OpType, f: F, value: Value, error: Option<String>) {
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -183,13 +181,13 @@ impl Events {
             Ok(tpl) => {
                 for e in tpl.elements() {
                     if let Offset::Offset(offset) = e.offset() {
-                        self.push("ok", "seek", json!({"topic": e.topic(), "partition": e.partition(), "offset": offset}), None);
+                        self.push(OpType::Ok, F::Seek, json!({"topic": e.topic(), "partition": e.partition(), "offset": offset}), None);
                     }
                 }
             }
             Err(e) => self.push(
-                "info",
-                "seek",
+                OpType::Info,
+                F::Seek,
                 json!({"topic": self.topic}),
                 Some(error_name(&e)),
             ),
@@ -230,10 +228,14 @@ impl Events {
                 (Ok(()), Err(err)) => Some(error_name(&err)),
                 (Ok(()), Ok(())) => None,
             };
-            let kind = if failure.is_some() { "fail" } else { "ok" };
+            let kind = if failure.is_some() {
+                OpType::Fail
+            } else {
+                OpType::Ok
+            };
             ops.push(PendingOp {
                 kind,
-                f: "offset_commit",
+                f: F::OffsetCommit,
                 value,
                 error: failure,
             });
@@ -268,8 +270,8 @@ impl ConsumerContext for Events {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.push(
-                    "ok",
-                    "rebalance",
+                    OpType::Ok,
+                    F::Rebalance,
                     json!({"group": self.group, "topic": self.topic, "partitions": owned(tpl)}),
                     None,
                 );
@@ -282,14 +284,14 @@ impl ConsumerContext for Events {
             }
             // Eager rebalancing: a revocation takes every partition away.
             Rebalance::Revoke(_) => self.push(
-                "ok",
-                "rebalance",
+                OpType::Ok,
+                F::Rebalance,
                 json!({"group": self.group, "topic": self.topic, "partitions": []}),
                 None,
             ),
             Rebalance::Error(e) => self.push(
-                "info",
-                "rebalance",
+                OpType::Info,
+                F::Rebalance,
                 json!({"group": self.group, "topic": self.topic}),
                 Some(e.to_string()),
             ),
@@ -386,8 +388,8 @@ pub(crate) fn poll_batch(
             Some(Err(e)) => {
                 // Flush what this poll already read, then log the error as its own failed poll.
                 emit(sink, std::mem::take(&mut records))?;
-                sink.op("invoke", "poll", Value::Null, None);
-                sink.op("fail", "poll", Value::Null, Some(&error_name(&e)));
+                sink.op(OpType::Invoke, F::Poll, Value::Null, None);
+                sink.op(OpType::Fail, F::Poll, Value::Null, Some(&error_name(&e)));
                 sink.flush()?;
                 break;
             }
@@ -402,8 +404,8 @@ fn emit(sink: &mut OpSink, records: Vec<Value>) -> Result<(), WorkloadError> {
     if records.is_empty() {
         return Ok(());
     }
-    sink.op("invoke", "poll", Value::Null, None);
-    sink.op("ok", "poll", json!({ "records": records }), None);
+    sink.op(OpType::Invoke, F::Poll, Value::Null, None);
+    sink.op(OpType::Ok, F::Poll, json!({ "records": records }), None);
     sink.flush()?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::limits::{
     FINAL_READ_SETTLE_MS, FINAL_READ_SETTLE_ROUNDS_MAX, METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS,
     POLL_WAIT_MS,
 };
-use crate::ops::OpSink;
+use crate::ops::{OpSink, OpType, F};
 use crate::spec::FinalReadSpec;
 use crate::WorkloadError;
 use rdkafka::consumer::Consumer;
@@ -32,7 +32,12 @@ pub fn run(
     )?;
     let partitions = partitions_of(&consumer, &spec.topic, stop)?;
 
-    sink.op("invoke", "end_offsets", json!({"topic": spec.topic}), None);
+    sink.op(
+        OpType::Invoke,
+        F::EndOffsets,
+        json!({"topic": spec.topic}),
+        None,
+    );
     sink.flush()?;
     // The end offsets are the partitions' high watermarks, which may still be moving when the read
     // starts (after heal, followers are catching up and the HW follows them, so records that were
@@ -53,8 +58,8 @@ pub fn run(
         .map(|(p, (low, high))| json!({"partition": p, "low": low, "high": high}))
         .collect();
     sink.op(
-        "ok",
-        "end_offsets",
+        OpType::Ok,
+        F::EndOffsets,
         json!({"topic": spec.topic, "partitions": listed}),
         None,
     );
@@ -124,8 +129,8 @@ fn watermarks(
                 Ok(w) => break w,
                 Err(e) if attempt >= METADATA_ATTEMPTS_MAX || Instant::now() > deadline => {
                     sink.op(
-                        "fail",
-                        "end_offsets",
+                        OpType::Fail,
+                        F::EndOffsets,
                         json!({"topic": spec.topic}),
                         Some(&e.to_string()),
                     );

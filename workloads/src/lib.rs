@@ -14,10 +14,12 @@
 //! - [`admin`]: topic creation and partition roles.
 //! - [`bench`]: the producer throughput/latency benchmark (no history).
 //! - [`limits`]: every bound in one place.
+//! - `error`: [`WorkloadError`], what a client can end with.
 
 pub mod admin;
 pub mod bench;
 pub mod consumer;
+mod error;
 pub mod final_read;
 pub mod limits;
 pub mod message;
@@ -27,6 +29,7 @@ pub mod processing;
 pub mod producer;
 pub mod spec;
 
+pub use error::WorkloadError;
 pub use spec::{
     ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, Processing, ProducerMode,
     ProducerSpec,
@@ -34,30 +37,6 @@ pub use spec::{
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-/// Errors a client can end with. A client that fails exits non-zero; its ops so far are already in
-/// the history.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkloadError {
-    #[error("librdkafka: {context}: {source}")]
-    Kafka {
-        context: String,
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("writing the op stream: {0}")]
-    Ops(#[from] std::io::Error),
-    #[error("{0}")]
-    Incomplete(String),
-}
-
-impl WorkloadError {
-    pub(crate) fn kafka(
-        context: impl Into<String>,
-    ) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
-        let context = context.into();
-        move |source| WorkloadError::Kafka { context, source }
-    }
-}
 
 /// Set when the process receives SIGTERM or SIGINT: the client stops starting new work, finishes
 /// what is in flight and exits.
@@ -93,8 +72,17 @@ pub fn run(spec: &ClientSpec) -> Result<(), WorkloadError> {
     let stop = stop_flag()?;
     let mut sink = ops::OpSink::stdout();
     match spec {
-        ClientSpec::Producer(p) => producer::run(p, &mut sink, &stop),
-        ClientSpec::Consumer(c) => consumer::run(c, &mut sink, &stop),
+        ClientSpec::Producer(p) => match (&p.mode, &p.outbox) {
+            (ProducerMode::Outbox, Some(path)) => outbox::run(p, path, &mut sink, &stop),
+            (ProducerMode::Outbox, None) => Err(WorkloadError::Incomplete(
+                "mode outbox needs an outbox path".into(),
+            )),
+            _ => producer::run(p, &mut sink, &stop),
+        },
+        ClientSpec::Consumer(c) => match &c.processing {
+            Some(processing) => processing::run(c, processing, &mut sink, &stop),
+            None => consumer::run(c, &mut sink, &stop),
+        },
         ClientSpec::FinalRead(r) => final_read::run(r, &mut sink, &stop),
     }
 }

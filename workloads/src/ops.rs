@@ -2,6 +2,9 @@
 //! `process` (the harness stamps those). Invokes are written through before the work they announce
 //! starts, so that a killed client never leaves in the log a record the history does not explain.
 
+pub use kaos_history::{OpType, F};
+
+use kaos_history::line;
 use serde_json::Value;
 use std::io::Write;
 
@@ -22,21 +25,11 @@ impl OpSink {
         }
     }
 
-    /// Queues one op; it reaches the harness at the next [`OpSink::flush`]. Fields come in a
-    /// fixed order (`type`, `f`, `value`, `error`), so a reader may recognise an op by its start.
-    pub fn op(&mut self, kind: &str, f: &str, value: Value, error: Option<&str>) {
-        // Serialising strings and a Value into a Vec cannot fail.
-        self.buffer.extend_from_slice(b"{\"type\":");
-        let _ = serde_json::to_writer(&mut self.buffer, kind);
-        self.buffer.extend_from_slice(b",\"f\":");
-        let _ = serde_json::to_writer(&mut self.buffer, f);
-        self.buffer.extend_from_slice(b",\"value\":");
-        let _ = serde_json::to_writer(&mut self.buffer, &value);
-        if let Some(error) = error {
-            self.buffer.extend_from_slice(b",\"error\":");
-            let _ = serde_json::to_writer(&mut self.buffer, error);
-        }
-        self.buffer.extend_from_slice(b"}\n");
+    /// Queues one op; it reaches the harness at the next [`OpSink::flush`]. The line is
+    /// `kaos_history::line::write_client_op`'s: fields in a fixed order (`type`, `f`, `value`,
+    /// `error`), so a reader may recognise an op by its start (`line::client_prefix`).
+    pub fn op(&mut self, kind: OpType, f: F, value: Value, error: Option<&str>) {
+        line::write_client_op(&mut self.buffer, kind, f, &value, error);
     }
 
     /// Writes every queued op in one go.
@@ -75,8 +68,13 @@ mod tests {
     fn ops_are_json_lines_written_on_flush() {
         let shared = Shared::default();
         let mut sink = OpSink::new(Box::new(shared.clone()));
-        sink.op("invoke", "send", json!({"id": 1}), None);
-        sink.op("info", "send", json!({"id": 1}), Some("MSG_TIMED_OUT"));
+        sink.op(OpType::Invoke, F::Send, json!({"id": 1}), None);
+        sink.op(
+            OpType::Info,
+            F::Send,
+            json!({"id": 1}),
+            Some("MSG_TIMED_OUT"),
+        );
         assert!(shared.0.lock().map(|b| b.is_empty()).unwrap_or(false));
         sink.flush().expect("flush");
         let text = String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8");

@@ -6,8 +6,8 @@
 //! may be duplicates).
 
 use crate::limits::{POLL_WAIT_MS, SEND_BATCH_COUNT_MAX};
-use crate::ops::OpSink;
-use crate::producer::{create_producer, drain_reports, Outcome};
+use crate::ops::{OpSink, OpType, F};
+use crate::producer::{check_message_size, create_producer, drain_reports, Outcome};
 use crate::spec::ProducerSpec;
 use crate::{message, WorkloadError};
 use rdkafka::producer::{BaseRecord, Producer};
@@ -36,6 +36,7 @@ pub fn run(
     sink: &mut OpSink,
     stop: &AtomicBool,
 ) -> Result<(), WorkloadError> {
+    check_message_size(spec)?;
     let cursor_path = cursor_path(outbox);
     let mut cursor = read_cursor(&cursor_path);
     let mut file = OpenOptions::new()
@@ -81,8 +82,8 @@ pub fn run(
                 generated += count;
                 for id in &ids {
                     sink.op(
-                        "invoke",
-                        "enqueue",
+                        OpType::Invoke,
+                        F::Enqueue,
                         json!({"id": id, "topic": spec.topic}),
                         None,
                     );
@@ -96,8 +97,8 @@ pub fn run(
                 file.sync_data()?;
                 for id in &ids {
                     sink.op(
-                        "ok",
-                        "enqueue",
+                        OpType::Ok,
+                        F::Enqueue,
                         json!({"id": id, "topic": spec.topic}),
                         None,
                     );
@@ -136,8 +137,8 @@ pub fn run(
         }
         for id in &batch {
             sink.op(
-                "invoke",
-                "send",
+                OpType::Invoke,
+                F::Send,
                 json!({"id": id, "topic": spec.topic}),
                 None,
             );
@@ -150,8 +151,8 @@ pub fn run(
             if let Err((e, _)) = producer.send(record) {
                 // Not taken (a full buffer): it stays in the outbox and is tried again.
                 sink.op(
-                    "fail",
-                    "send",
+                    OpType::Fail,
+                    F::Send,
                     json!({"id": id, "topic": spec.topic}),
                     Some(&crate::producer::error_name(&e)),
                 );

@@ -11,7 +11,7 @@
 
 use crate::consumer::{create, join, poll_batch, Events, KaosConsumer, Record};
 use crate::limits::{COMMIT_TIMEOUT_MS, POLL_WAIT_MS};
-use crate::ops::OpSink;
+use crate::ops::{OpSink, OpType, F};
 use crate::spec::{CommitMode, ConsumerSpec, Processing};
 use crate::WorkloadError;
 use rdkafka::consumer::Consumer;
@@ -187,8 +187,8 @@ impl Sink {
         let Some(id) = r.id else { return Ok(()) };
         if failed {
             ops.op(
-                "fail",
-                "process",
+                OpType::Fail,
+                F::Process,
                 json!({"id": id, "topic": topic, "partition": r.partition, "offset": r.offset}),
                 Some("processing failed"),
             );
@@ -208,7 +208,7 @@ impl Sink {
         if !self.unsynced.is_empty() {
             self.file.sync_data()?;
             for r in self.unsynced.drain(..) {
-                ops.op("ok", "process", json!({"id": r.id, "topic": topic, "partition": r.partition, "offset": r.offset}), None);
+                ops.op(OpType::Ok, F::Process, json!({"id": r.id, "topic": topic, "partition": r.partition, "offset": r.offset}), None);
             }
         }
         Ok(ops.flush()?)

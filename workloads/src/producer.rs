@@ -7,7 +7,7 @@
 use crate::limits::{
     MESSAGE_SIZE_MAX_BYTES, MESSAGE_SIZE_MIN_BYTES, POLL_WAIT_MS, SEND_BATCH_COUNT_MAX,
 };
-use crate::ops::OpSink;
+use crate::ops::{OpSink, OpType, F};
 use crate::spec::{OnFull, ProducerMode, ProducerSpec};
 use crate::{message, WorkloadError};
 use rdkafka::config::ClientConfig;
@@ -123,20 +123,21 @@ pub(crate) fn error_name(err: &KafkaError) -> String {
     }
 }
 
-pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+/// A message size within bounds: the producer's and the outbox's check before anything is sent.
+pub(crate) fn check_message_size(spec: &ProducerSpec) -> Result<(), WorkloadError> {
     if !(MESSAGE_SIZE_MIN_BYTES..=MESSAGE_SIZE_MAX_BYTES).contains(&spec.message_size_bytes) {
         return Err(WorkloadError::Incomplete(format!(
             "message_size_bytes {} is outside {MESSAGE_SIZE_MIN_BYTES}..={MESSAGE_SIZE_MAX_BYTES}",
             spec.message_size_bytes
         )));
     }
-    if spec.mode == ProducerMode::Outbox {
-        let outbox = spec
-            .outbox
-            .as_ref()
-            .ok_or_else(|| WorkloadError::Incomplete("mode outbox needs an outbox path".into()))?;
-        return crate::outbox::run(spec, outbox, sink, stop);
-    }
+    Ok(())
+}
+
+/// A producer application, synchronous or asynchronous (the `outbox` mode is
+/// [`crate::outbox::run`]).
+pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<(), WorkloadError> {
+    check_message_size(spec)?;
     let producer = create_producer(spec)?;
 
     let started = Instant::now();
@@ -178,8 +179,8 @@ pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
             let id = spec.id_base + sent;
             sent += 1;
             sink.op(
-                "invoke",
-                "send",
+                OpType::Invoke,
+                F::Send,
                 json!({"id": id, "topic": spec.topic}),
                 None,
             );
@@ -229,7 +230,12 @@ fn send_one(
                 *in_flight += 1;
                 if spec.mode == ProducerMode::Async {
                     // The application now considers the message handled: it is in the buffer.
-                    sink.op("ok", "accept", json!({"id": id, "topic": spec.topic}), None);
+                    sink.op(
+                        OpType::Ok,
+                        F::Accept,
+                        json!({"id": id, "topic": spec.topic}),
+                        None,
+                    );
                 }
                 return Ok(());
             }
@@ -238,14 +244,14 @@ fn send_one(
             {
                 // The application's policy: give the message up rather than wait for room.
                 sink.op(
-                    "fail",
-                    "send",
+                    OpType::Fail,
+                    F::Send,
                     json!({"id": id, "topic": spec.topic}),
                     Some("QueueFull"),
                 );
                 sink.op(
-                    "ok",
-                    "drop",
+                    OpType::Ok,
+                    F::Drop,
                     json!({"id": id, "topic": spec.topic}),
                     Some("QUEUE_FULL"),
                 );
@@ -259,8 +265,8 @@ fn send_one(
             }
             Err((err, _)) => {
                 sink.op(
-                    "fail",
-                    "send",
+                    OpType::Fail,
+                    F::Send,
                     json!({"id": id, "topic": spec.topic}),
                     Some(&error_name(&err)),
                 );
@@ -304,13 +310,13 @@ pub(crate) fn drain_reports(
                 partition,
                 offset,
             } => sink.op(
-                "ok",
-                "send",
+                OpType::Ok,
+                F::Send,
                 json!({"id": d.id, "topic": topic, "partition": partition, "offset": offset}),
                 None,
             ),
-            Outcome::Failed(e) => sink.op("fail", "send", json!({"id": d.id}), Some(e)),
-            Outcome::Unknown(e) => sink.op("info", "send", json!({"id": d.id}), Some(e)),
+            Outcome::Failed(e) => sink.op(OpType::Fail, F::Send, json!({"id": d.id}), Some(e)),
+            Outcome::Unknown(e) => sink.op(OpType::Info, F::Send, json!({"id": d.id}), Some(e)),
         }
         out.push((d.id, d.outcome));
     }

@@ -1,0 +1,161 @@
+//! The anomaly classes, from one table: per class its name (in `results.json`, fixtures and a
+//! scenario's `[expect]` table alike), its meaning, its default expectation and its sub-kinds.
+//! Adding a class is one row here; the compiler then asks `conclude` how to find it and
+//! `Counts::class_mut` where to count it. Definitions in `docs/history.md`.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether an anomaly class may occur in a valid run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Allowance {
+    /// May occur; reported, does not make the run invalid.
+    Allowed,
+    /// Makes the run invalid when it occurs.
+    Forbidden,
+    /// Must occur: the scenario demonstrates this anomaly, and a run without it is invalid (the
+    /// scenario failed to reproduce what it claims).
+    Required,
+}
+
+impl Allowance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Allowance::Allowed => "allowed",
+            Allowance::Forbidden => "forbidden",
+            Allowance::Required => "required",
+        }
+    }
+}
+
+macro_rules! anomaly_classes {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal, $default:ident, [$($sub:literal),*],
+            $meaning:literal;
+    )*) => {
+        /// The anomaly classes the checker knows, in report order.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        pub enum AnomalyKind {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl AnomalyKind {
+            /// How many classes there are.
+            pub const COUNT: usize = [$($name),*].len();
+
+            /// Every class, in report order.
+            pub const ALL: [AnomalyKind; Self::COUNT] = [$(AnomalyKind::$variant),*];
+
+            /// The class's one name: results.json, fixtures, the `[expect]` key.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AnomalyKind::$variant => $name,)*
+                }
+            }
+
+            /// What the class means, in one line, for reports.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(AnomalyKind::$variant => $meaning,)*
+                }
+            }
+
+            /// Its expectation when a scenario does not say.
+            pub fn default_allowance(self) -> Allowance {
+                match self {
+                    $(AnomalyKind::$variant => Allowance::$default,)*
+                }
+            }
+
+            /// The finer kinds a case of this class may name (`Case::sub_kind`).
+            pub fn sub_kinds(self) -> &'static [&'static str] {
+                match self {
+                    $(AnomalyKind::$variant => &[$($sub),*],)*
+                }
+            }
+        }
+    };
+}
+
+anomaly_classes! {
+    /// Acknowledged (or of unknown outcome yet read) and absent from the final read, or never
+    /// read although reads went past its offset.
+    Lost = "lost", Forbidden, ["unread", "absent", "unknown_outcome_read"],
+        "acknowledged (or of unknown outcome yet read) and absent from the final read, or never read although reads went past its offset";
+    /// Read by a consumer, absent from the final read.
+    ReadThenLost = "read_then_lost", Forbidden, [],
+        "read by a consumer, absent from the final read";
+    /// Accepted by the application (enqueue or accept ok), never written to the log.
+    ProducerLoss = "producer_loss", Forbidden, ["never_sent", "sent", "dropped"],
+        "accepted by the application (enqueue or accept ok), never written to the log";
+    /// The send failed (definitely not written), yet the message was read.
+    AbortedRead = "aborted_read", Forbidden, [],
+        "the send failed (definitely not written), yet the message was read";
+    /// Read by a poll that completed before the message's send was invoked.
+    FutureRead = "future_read", Forbidden, [],
+        "read by a poll that completed before the message's send was invoked";
+    /// Read before its send was acknowledged.
+    PrecommittedRead = "precommitted_read", Allowed, [],
+        "read before its send was acknowledged";
+    /// Two different messages observed at one topic, partition and offset.
+    InconsistentOffsets = "inconsistent_offsets", Forbidden, [],
+        "two different messages observed at one topic, partition and offset";
+    /// Replicas hold different records (or miss records) below the high watermark.
+    ReplicaDivergence = "replica_divergence", Forbidden,
+        ["different_records", "missing_below_hw", "corrupt_record"],
+        "replicas hold different records (or miss records) below the high watermark";
+    /// One message id read at two or more distinct positions.
+    Duplicate = "duplicate", Allowed, [],
+        "one message id read at two or more distinct positions";
+    /// One message processed two or more times.
+    DuplicateProcessing = "duplicate_processing", Allowed, [],
+        "one message processed two or more times";
+    /// A consumer jumped over offsets that hold messages.
+    PollSkip = "poll_skip", Forbidden,
+        ["within_poll", "between_polls", "after_assignment", "after_seek"],
+        "a consumer jumped over offsets that hold messages";
+    /// A consumer read a partition backwards.
+    NonmonotonicPoll = "nonmonotonic_poll", Forbidden,
+        ["within_poll", "between_polls", "below_committed", "below_seek"],
+        "a consumer read a partition backwards";
+    /// One producer's acknowledged offsets out of its send order.
+    NonmonotonicSend = "nonmonotonic_send", Allowed, [],
+        "one producer's acknowledged offsets out of its send order";
+    /// Below an offset the group committed, never processed.
+    Unprocessed = "unprocessed", Forbidden, [],
+        "below an offset the group committed, never processed";
+    /// Never acknowledged, never read, absent from the final read.
+    UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
+        "never acknowledged, never read, absent from the final read";
+}
+
+impl AnomalyKind {
+    /// The class named `name` (its `as_str`).
+    pub fn from_name(name: &str) -> Option<AnomalyKind> {
+        AnomalyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Its place in [`AnomalyKind::ALL`] (and in per-class arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_declaration_order_and_names_read_back() {
+        for (i, kind) in AnomalyKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i);
+            assert_eq!(AnomalyKind::from_name(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("json");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(AnomalyKind::from_name("duplicates"), None);
+    }
+}

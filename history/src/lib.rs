@@ -1,0 +1,24 @@
+//! The history contract (`docs/history.md`) in one place: what every crate that writes or reads
+//! `history.jsonl` shares. No I/O beyond serialising into a buffer.
+//!
+//! # Layout
+//! - [`op`]: [`OpType`] (Jepsen's `invoke` / `ok` / `fail` / `info`), [`F`] (every op name: a
+//!   new op is one variant there), [`Op`] (one line, owned), the process names [`NEMESIS`],
+//!   [`HARNESS`].
+//! - [`fault`]: [`FaultKind`] (each fault as the history names it: the op that opens its window,
+//!   the ops that close it, its timeline row, the words of an explanation), [`Recovery`] (the ops
+//!   that close windows), [`Timeline`] (the rows of the report's timeline), [`fault_target`].
+//! - [`line`]: the line format, written and recognised by the same code: [`line::write_client_op`]
+//!   (a client's line, fixed field order), [`line::write_stamped`] (the harness's line: `index`,
+//!   `time_ns`, `process` put in front of a client's line), [`line::write_op`], and the literal
+//!   field openings the checker's fast path reads ([`line::KEY_INDEX`], …).
+//!
+//! Adding an op or a fault kind is one variant here; every `match` on them in the workspace is
+//! exhaustive, so the compiler lists what else must decide about it.
+
+pub mod fault;
+pub mod line;
+pub mod op;
+
+pub use fault::{fault_target, FaultKind, Recovery, Timeline};
+pub use op::{Op, OpType, F, HARNESS, NEMESIS};
