@@ -696,6 +696,7 @@ mod tests {
             default_replication_factor: 3,
             unclean_leader_election_enable: false,
             broker_session_timeout_ms: 60_000,
+            connections: crate::config::ConnectionConfig::default(),
         })
         .expect_err("refused");
         let message = error.to_string();
