@@ -63,6 +63,10 @@ pub struct Expectations {
     pub unprocessed: Allowance,
     /// Liveness: the run must acknowledge at least this many sends. Default: 0 (no requirement).
     pub acknowledged_min: u64,
+    /// A kaos run in which a producer acknowledged nothing, or a consumer read nothing while sends
+    /// were acknowledged, verified nothing about that client: its verdict is `unknown` unless the
+    /// scenario sets this (it means to show such a client). Default: false.
+    pub idle_clients_allowed: bool,
 }
 
 impl Default for Expectations {
@@ -84,6 +88,7 @@ impl Default for Expectations {
             nonmonotonic_send: Allowance::Allowed,
             unprocessed: Allowance::Forbidden,
             acknowledged_min: 0,
+            idle_clients_allowed: false,
         }
     }
 }
@@ -108,6 +113,7 @@ impl Expectations {
             nonmonotonic_send: Allowance::Allowed,
             unprocessed: Allowance::Allowed,
             acknowledged_min: 0,
+            idle_clients_allowed: false,
         }
     }
 }
