@@ -80,16 +80,33 @@ fn check_config_validates_without_starting_and_names_the_refused_key() {
         }
         cmd.output().expect("run kaos-broker check-config")
     };
-    let ok = check("\"segment.bytes\" = 1048576\n\"min.insync.replicas\" = 2\n", false);
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = check(
+        "\"segment.bytes\" = 1048576\n\"min.insync.replicas\" = 2\n",
+        false,
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(
-        !dir.path().join("data").exists() && std::fs::read_dir(dir.path()).expect("dir").count() == 1,
+        !dir.path().join("data").exists()
+            && std::fs::read_dir(dir.path()).expect("dir").count() == 1,
         "nothing but the config file: nothing started"
     );
     for (text, controller, needle) in [
         ("\"segmnet.bytes\" = 1\n", false, "segmnet.bytes"),
-        ("\"min.insync.replicas\" = \"two\"\n", false, "min.insync.replicas"),
-        ("\"replication.truncation\" = \"none\"\n", false, "replication.truncation"),
+        (
+            "\"min.insync.replicas\" = \"two\"\n",
+            false,
+            "min.insync.replicas",
+        ),
+        (
+            "\"replication.truncation\" = \"none\"\n",
+            false,
+            "replication.truncation",
+        ),
         ("\"segment.bytes\" = 1\n", false, "segment.bytes"),
         ("\"num.partitions\" = 0\n", true, "num.partitions"),
     ] {
@@ -105,5 +122,9 @@ fn check_config_validates_without_starting_and_names_the_refused_key() {
         .expect("run");
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(missing.status.code(), Some(2));
-    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
 }

@@ -163,7 +163,11 @@ impl Reader<'_> {
         while !self.s.is_char_boundary(at) {
             at -= 1;
         }
-        let line = self.s.as_bytes()[..at].iter().filter(|&&c| c == b'\n').count() + 1;
+        let line = self.s.as_bytes()[..at]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count()
+            + 1;
         let start = self.s[..at].rfind('\n').map_or(0, |n| n + 1);
         let end = self.s[start..]
             .find('\n')
@@ -732,11 +736,18 @@ mod tests {
 
     #[test]
     fn an_error_at_the_end_of_a_one_line_file_names_line_1_and_quotes_it() {
-        for text in ["{:type :invoke, :f :send\n", "{:type :invoke, :f :send", "[{:a 1}\n\n"] {
+        for text in [
+            "{:type :invoke, :f :send\n",
+            "{:type :invoke, :f :send",
+            "[{:a 1}\n\n",
+        ] {
             let err = read_edn(text).expect_err("cut");
             assert_eq!(err.line_number(), 1, "{text:?}: {err}");
             let message = err.to_string();
-            assert!(message.contains("(line starts: ") && !message.contains("(line starts: )"), "{message}");
+            assert!(
+                message.contains("(line starts: ") && !message.contains("(line starts: )"),
+                "{message}"
+            );
         }
         let err = ops_from_edn("1\n").expect_err("not a map");
         assert!(!err.to_string().contains("line starts"), "{err}");

@@ -143,16 +143,30 @@ mod tests {
 
     #[test]
     fn a_line_that_is_not_utf8_is_blanked_and_named() {
-        let bytes = [SEND.as_bytes(), b"\n{\"bad\xff\"}\n", SEND.as_bytes(), b"\n"].concat();
+        let bytes = [
+            SEND.as_bytes(),
+            b"\n{\"bad\xff\"}\n",
+            SEND.as_bytes(),
+            b"\n",
+        ]
+        .concat();
         let (text, bad) = history_text(&bytes);
         assert_eq!(bad, vec![2]);
         assert_eq!(text.lines().nth(1), Some(""));
         assert_eq!(text.lines().nth(2), Some(SEND));
-        assert!(matches!(history_text(SEND.as_bytes()).0, std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            history_text(SEND.as_bytes()).0,
+            std::borrow::Cow::Borrowed(_)
+        ));
         let note = non_utf8_note(&bad).expect("a note");
-        assert!(note.starts_with("history line(s) 2 is not valid UTF-8"), "{note}");
+        assert!(
+            note.starts_with("history line(s) 2 is not valid UTF-8"),
+            "{note}"
+        );
         let many: Vec<usize> = (1..=12).collect();
-        assert!(non_utf8_note(&many).expect("a note").contains("10 and 2 more are"));
+        assert!(non_utf8_note(&many)
+            .expect("a note")
+            .contains("10 and 2 more are"));
         assert_eq!(non_utf8_note(&[]), None);
     }
 

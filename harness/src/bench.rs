@@ -100,7 +100,10 @@ fn producer_config(acks: &str, idempotence: bool, linger_ms: u32) -> BTreeMap<St
 /// idempotence without acks=all) and numbers out of range.
 fn validate(b: &BrokerBench) -> Result<()> {
     if !matches!(b.acks.as_str(), "0" | "1" | "-1" | "all") {
-        anyhow::bail!("--acks {:?}: expected 0, 1, -1 or all (Kafka's acks)", b.acks);
+        anyhow::bail!(
+            "--acks {:?}: expected 0, 1, -1 or all (Kafka's acks)",
+            b.acks
+        );
     }
     if b.bootstrap.is_none() && !(1..=crate::limits::BROKERS_MAX).contains(&b.brokers) {
         anyhow::bail!(
@@ -112,7 +115,8 @@ fn validate(b: &BrokerBench) -> Result<()> {
     if b.messages == 0 {
         anyhow::bail!("--messages must be at least 1");
     }
-    let sizes = workloads::limits::MESSAGE_SIZE_MIN_BYTES..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
+    let sizes =
+        workloads::limits::MESSAGE_SIZE_MIN_BYTES..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
     if !sizes.contains(&b.message_size_bytes) {
         anyhow::bail!(
             "--message-size {} is outside {sizes:?}",

@@ -727,7 +727,9 @@ kind = "producer"
 "#;
 
     fn line(process: &str, kind: &str, f: &str, value: &str) -> String {
-        format!(r#"{{"index":0,"time_ns":0,"process":"{process}","type":"{kind}","f":"{f}","value":{value}}}"#)
+        format!(
+            r#"{{"index":0,"time_ns":0,"process":"{process}","type":"{kind}","f":"{f}","value":{value}}}"#
+        )
     }
 
     #[test]
@@ -735,9 +737,19 @@ kind = "producer"
         let scenario = Scenario::parse(SCENARIO, "test").expect("scenario");
         let history = [
             line("producer-1", "invoke", "send", r#"{"id":1,"topic":"t"}"#),
-            line("producer-1.2", "ok", "send", r#"{"id":1,"topic":"t","partition":0,"offset":0}"#),
+            line(
+                "producer-1.2",
+                "ok",
+                "send",
+                r#"{"id":1,"topic":"t","partition":0,"offset":0}"#,
+            ),
             line("consumer-1", "ok", "poll", r#"{"records":[]}"#),
-            line("final-reader", "ok", "poll", r#"{"records":[{"topic":"t","partition":0,"offset":0,"id":1}]}"#),
+            line(
+                "final-reader",
+                "ok",
+                "poll",
+                r#"{"records":[{"topic":"t","partition":0,"offset":0,"id":1}]}"#,
+            ),
             line("producer-2", "info", "send", r#"{"id":2,"topic":"t"}"#),
         ]
         .join("\n");
@@ -754,9 +766,24 @@ kind = "producer"
             vec!["producer-2 acknowledged nothing".to_string()]
         );
         let busy = [
-            line("producer-1", "ok", "send", r#"{"id":1,"topic":"t","partition":0,"offset":0}"#),
-            line("producer-2", "ok", "send", r#"{"id":2,"topic":"t","partition":0,"offset":1}"#),
-            line("consumer-1.3", "ok", "poll", r#"{"records":[{"topic":"t","partition":0,"offset":0,"id":1}]}"#),
+            line(
+                "producer-1",
+                "ok",
+                "send",
+                r#"{"id":1,"topic":"t","partition":0,"offset":0}"#,
+            ),
+            line(
+                "producer-2",
+                "ok",
+                "send",
+                r#"{"id":2,"topic":"t","partition":0,"offset":1}"#,
+            ),
+            line(
+                "consumer-1.3",
+                "ok",
+                "poll",
+                r#"{"records":[{"topic":"t","partition":0,"offset":0,"id":1}]}"#,
+            ),
         ]
         .join("\n");
         assert!(idle_clients(&scenario, &busy, 2).is_empty());

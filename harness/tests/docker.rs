@@ -639,7 +639,8 @@ fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
         "a node that cannot start is a harness error: {stderr}"
     );
     assert!(
-        stderr.contains("the broker refuses the settings of node n2") && stderr.contains("num.partitions"),
+        stderr.contains("the broker refuses the settings of node n2")
+            && stderr.contains("num.partitions"),
         "{stderr}"
     );
     assert_eq!(

@@ -121,7 +121,10 @@ fn broker_settings_the_broker_refuses_are_refused_before_any_node_starts() {
         (r#""segmnet.bytes" = 1048576"#, "segmnet.bytes"),
         (r#""min.insync.replicas" = "two""#, "min.insync.replicas"),
     ] {
-        let scenario = SHORT.replace("brokers = 1\n", &format!("brokers = 1\nsettings = {{ {bad} }}\n"));
+        let scenario = SHORT.replace(
+            "brokers = 1\n",
+            &format!("brokers = 1\nsettings = {{ {bad} }}\n"),
+        );
         let out = kaos_run(tmp.path(), &scenario, &broker_bin());
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
@@ -178,14 +181,29 @@ fn a_node_that_dies_while_starting_is_reported_with_the_reason_from_its_log() {
 fn bench_arguments_are_validated_at_once() {
     let started = Instant::now();
     let out = Command::new(kaos())
-        .args(["bench", "broker", "--acks", "banana", "--bootstrap", "127.0.0.1:1"])
+        .args([
+            "bench",
+            "broker",
+            "--acks",
+            "banana",
+            "--bootstrap",
+            "127.0.0.1:1",
+        ])
         .output()
         .expect("kaos bench");
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--acks \"banana\""), "{stderr}");
     let out = Command::new(kaos())
-        .args(["bench", "broker", "--acks", "1", "--idempotence", "--bootstrap", "127.0.0.1:1"])
+        .args([
+            "bench",
+            "broker",
+            "--acks",
+            "1",
+            "--idempotence",
+            "--bootstrap",
+            "127.0.0.1:1",
+        ])
         .output()
         .expect("kaos bench");
     let (_, stderr) = text(&out);
@@ -369,9 +387,7 @@ fn a_dead_lazyfs_mount_of_a_sigkilled_run_is_removed_by_the_next_run() {
     });
     // The daemon dies with the harness (parent-death signal); its mount stays, dead.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let dead = |m: &PathBuf| {
-        matches!(std::fs::metadata(m), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
-    };
+    let dead = |m: &PathBuf| matches!(std::fs::metadata(m), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
     while !mounts_under(&root).iter().any(dead) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -210,13 +210,17 @@ pub fn remove_dead_mounts() -> (Vec<PathBuf>, Vec<String>) {
             continue;
         }
         let mount = PathBuf::from(unescape(fields[4]));
-        let dead = matches!(std::fs::metadata(&mount), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+        let dead =
+            matches!(std::fs::metadata(&mount), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
         if !dead || cleared.contains(&mount) {
             continue;
         }
         match unmount(&mount) {
             Ok(()) => cleared.push(mount),
-            Err(e) => errors.push(format!("unmounting the dead lazyfs mount {}: {e}", mount.display())),
+            Err(e) => errors.push(format!(
+                "unmounting the dead lazyfs mount {}: {e}",
+                mount.display()
+            )),
         }
     }
     (cleared, errors)

@@ -861,9 +861,16 @@ async fn remove_stale() {
     let containers = docker(&["ps", "--all", "--filter", &filter, "--format", &format])
         .await
         .unwrap_or_default();
-    let networks = docker(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"])
-        .await
-        .unwrap_or_default();
+    let networks = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Name}}",
+    ])
+    .await
+    .unwrap_or_default();
     let mut runs: Vec<&str> = containers
         .split_whitespace()
         .chain(networks.split_whitespace())

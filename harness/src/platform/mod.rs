@@ -274,7 +274,10 @@ mod tests {
         let lines: String = (0..40).map(|k| format!("line {k}\n")).collect();
         std::fs::write(&log, lines).expect("write");
         let tail = log_tail(&log);
-        assert!(tail.starts_with("line 28") && tail.ends_with("line 39"), "{tail}");
+        assert!(
+            tail.starts_with("line 28") && tail.ends_with("line 39"),
+            "{tail}"
+        );
         assert_eq!(log_tail(&tmp.path().join("missing.log")), "");
     }
 }
