@@ -11,7 +11,7 @@ use crate::limits;
 /// Errors loading or validating the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -165,9 +165,22 @@ impl FileConfig {
         })
     }
 
-    /// Parses config text; the error message names unknown keys.
+    /// Parses config text; the error message names unknown keys, and the line at fault (with
+    /// its text, so a wrong type names its key too).
     pub fn parse(text: &str) -> Result<FileConfig, String> {
-        toml::from_str(text).map_err(|e| e.message().to_string())
+        toml::from_str(text).map_err(|e| {
+            let Some(span) = e.span() else {
+                return e.message().to_string();
+            };
+            let at = span.start.min(text.len());
+            let line_number = text.as_bytes()[..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            let line = text.lines().nth(line_number - 1).unwrap_or_default().trim();
+            format!("line {line_number} ({line}): {}", e.message())
+        })
     }
 }
 

@@ -67,18 +67,18 @@ pub fn fatal(message: &str) -> ! {
 /// Errors that stop the broker from starting or shutting down cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         address: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot open the data dir: {0}")]
+    #[error("cannot open the data dir")]
     Startup(#[source] state::StateError),
-    #[error("graceful shutdown failed: {0}")]
+    #[error("graceful shutdown failed")]
     Shutdown(#[source] state::StateError),
-    #[error("startup task failed: {0}")]
+    #[error("startup task failed")]
     Join(#[from] tokio::task::JoinError),
-    #[error("cannot open the controller state: {0}")]
+    #[error("cannot open the controller state")]
     Controller(#[source] controller::ControllerError),
 }
 

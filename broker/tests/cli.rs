@@ -66,3 +66,65 @@ fn sigterm_shuts_down_cleanly_and_restart_is_clean() {
         "topic id persisted"
     );
 }
+
+#[test]
+fn check_config_validates_without_starting_and_names_the_refused_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |text: &str, controller: bool| {
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, text).expect("write");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaos-broker"));
+        cmd.arg("check-config").arg("--config").arg(&config);
+        if controller {
+            cmd.arg("--controller");
+        }
+        cmd.output().expect("run kaos-broker check-config")
+    };
+    let ok = check(
+        "\"segment.bytes\" = 1048576\n\"min.insync.replicas\" = 2\n",
+        false,
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        !dir.path().join("data").exists()
+            && std::fs::read_dir(dir.path()).expect("dir").count() == 1,
+        "nothing but the config file: nothing started"
+    );
+    for (text, controller, needle) in [
+        ("\"segmnet.bytes\" = 1\n", false, "segmnet.bytes"),
+        (
+            "\"min.insync.replicas\" = \"two\"\n",
+            false,
+            "min.insync.replicas",
+        ),
+        (
+            "\"replication.truncation\" = \"none\"\n",
+            false,
+            "replication.truncation",
+        ),
+        ("\"segment.bytes\" = 1\n", false, "segment.bytes"),
+        ("\"num.partitions\" = 0\n", true, "num.partitions"),
+    ] {
+        let out = check(text, controller);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(needle), "{text}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "{stderr}");
+    }
+    let missing = Command::new(env!("CARGO_BIN_EXE_kaos-broker"))
+        .args(["check-config", "--config", "/nonexistent/config.toml"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+}

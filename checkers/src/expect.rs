@@ -20,6 +20,10 @@ pub struct Expectations {
     allowances: [Allowance; AnomalyKind::COUNT],
     /// Liveness: the run must acknowledge at least this many sends. Default: 0 (no requirement).
     pub acknowledged_min: u64,
+    /// A kaos run in which a producer acknowledged nothing, or a consumer read nothing while sends
+    /// were acknowledged, verified nothing about that client: its verdict is `unknown` unless the
+    /// scenario sets this (it means to show such a client). Default: false.
+    pub idle_clients_allowed: bool,
 }
 
 /// Keys an earlier release used, and the name each has now: refused in a scenario (with its new
@@ -31,6 +35,7 @@ impl Default for Expectations {
         Expectations {
             allowances: AnomalyKind::ALL.map(AnomalyKind::default_allowance),
             acknowledged_min: 0,
+            idle_clients_allowed: false,
         }
     }
 }
@@ -41,6 +46,7 @@ impl Expectations {
         Expectations {
             allowances: [Allowance::Allowed; AnomalyKind::COUNT],
             acknowledged_min: 0,
+            idle_clients_allowed: false,
         }
     }
 

@@ -12,7 +12,7 @@ pub use kaos_history::{Op, OpType};
 /// A history that cannot be read. A checker verdict is never an error; this is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HistoryError {
-    #[error("history line {line_number}: {reason} (line starts: {quote})")]
+    #[error("history line {line_number}: {reason}{}", quoted(.quote))]
     InvalidLine {
         line_number: usize,
         reason: String,
@@ -20,6 +20,15 @@ pub enum HistoryError {
     },
     #[error("history line {line_number}: empty line")]
     EmptyLine { line_number: usize },
+}
+
+/// ` (line starts: …)` after an error, or nothing when there is nothing to quote.
+fn quoted(quote: &str) -> String {
+    if quote.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" (line starts: {quote})")
+    }
 }
 
 impl HistoryError {

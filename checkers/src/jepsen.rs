@@ -156,9 +156,19 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn error(&self, reason: impl Into<String>) -> HistoryError {
         let mut at = self.i.min(self.s.len());
+        // At the end of the text, the error is about its last form: name the line of its last
+        // character, not the empty one after a final newline.
+        if at == self.s.len() {
+            at = self.s.trim_end().len().saturating_sub(1);
+        }
         while !self.s.is_char_boundary(at) {
             at -= 1;
         }
+        let line = self.s.as_bytes()[..at]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count()
+            + 1;
         let start = self.s[..at].rfind('\n').map_or(0, |n| n + 1);
         let end = self.s[start..]
             .find('\n')
@@ -168,7 +178,7 @@ impl Reader<'_> {
             .take(limits::LINE_QUOTE_CHARS_MAX)
             .collect();
         HistoryError::InvalidLine {
-            line_number: self.line,
+            line_number: line,
             reason: format!("not valid EDN: {}", reason.into()),
             quote,
         }
@@ -727,6 +737,25 @@ mod tests {
             let _ = read_edn(text);
             let _ = check_edn(text, Expectations::default());
         }
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_a_one_line_file_names_line_1_and_quotes_it() {
+        for text in [
+            "{:type :invoke, :f :send\n",
+            "{:type :invoke, :f :send",
+            "[{:a 1}\n\n",
+        ] {
+            let err = read_edn(text).expect_err("cut");
+            assert_eq!(err.line_number(), 1, "{text:?}: {err}");
+            let message = err.to_string();
+            assert!(
+                message.contains("(line starts: ") && !message.contains("(line starts: )"),
+                "{message}"
+            );
+        }
+        let err = ops_from_edn("1\n").expect_err("not a map");
+        assert!(!err.to_string().contains("line starts"), "{err}");
     }
 
     #[test]

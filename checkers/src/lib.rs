@@ -50,6 +50,44 @@ pub fn check_text(history: &str, expect: Expectations) -> Result<Analysis, Histo
     Ok(checker.finish())
 }
 
+/// A `history.jsonl` read as bytes, as text: a line that is not UTF-8 (a corrupted byte) is
+/// blanked, so that the rest is checked with every line number unchanged, and its number is
+/// returned. Borrows the bytes when they are all UTF-8 (the usual case).
+pub fn history_text(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return (std::borrow::Cow::Borrowed(text), Vec::new());
+    }
+    let mut text = String::with_capacity(bytes.len());
+    let mut bad = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        match std::str::from_utf8(line) {
+            Ok(line) => text.push_str(line),
+            Err(_) => bad.push(i + 1),
+        }
+    }
+    (std::borrow::Cow::Owned(text), bad)
+}
+
+/// The note for the lines [`history_text`] blanked.
+pub fn non_utf8_note(lines: &[usize]) -> Option<String> {
+    let shown: Vec<String> = lines
+        .iter()
+        .take(limits::LINES_NAMED_MAX)
+        .map(usize::to_string)
+        .collect();
+    let more = lines.len().saturating_sub(limits::LINES_NAMED_MAX);
+    (!lines.is_empty()).then(|| {
+        format!(
+            "history line(s) {}{} not valid UTF-8 (a corrupted byte): skipped, the rest was checked; a skipped op may hide or fake an anomaly.",
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more are") } else if lines.len() > 1 { " are".to_owned() } else { " is".to_owned() }
+        )
+    })
+}
+
 /// Feeds a `history.jsonl` text (or a chunk of one that ends at a line end) to `checker`, with the
 /// tolerance of [`check_text`] for a cut last line. Line numbers count from 1 in `history`.
 pub fn observe_text(checker: &mut Checker, history: &str) -> Result<(), HistoryError> {
@@ -105,6 +143,35 @@ mod tests {
     use super::*;
 
     const SEND: &str = r#"{"index":0,"time_ns":0,"process":"p","type":"invoke","f":"send","value":{"id":1,"topic":"t"}}"#;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_blanked_and_named() {
+        let bytes = [
+            SEND.as_bytes(),
+            b"\n{\"bad\xff\"}\n",
+            SEND.as_bytes(),
+            b"\n",
+        ]
+        .concat();
+        let (text, bad) = history_text(&bytes);
+        assert_eq!(bad, vec![2]);
+        assert_eq!(text.lines().nth(1), Some(""));
+        assert_eq!(text.lines().nth(2), Some(SEND));
+        assert!(matches!(
+            history_text(SEND.as_bytes()).0,
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let note = non_utf8_note(&bad).expect("a note");
+        assert!(
+            note.starts_with("history line(s) 2 is not valid UTF-8"),
+            "{note}"
+        );
+        let many: Vec<usize> = (1..=12).collect();
+        assert!(non_utf8_note(&many)
+            .expect("a note")
+            .contains("10 and 2 more are"));
+        assert_eq!(non_utf8_note(&[]), None);
+    }
 
     #[test]
     fn a_cut_last_line_is_noted() {

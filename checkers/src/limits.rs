@@ -51,3 +51,6 @@ pub const DENSE_IDS_SLACK: usize = 1 << 16;
 /// How far apart the harness may receive two ops of different client processes from their real
 /// order (each process has its own pipe): orders across processes finer than this are not claimed.
 pub const RECEIPT_SKEW_MS: u32 = 100;
+
+/// A note about skipped history lines names at most this many of them.
+pub const LINES_NAMED_MAX: usize = 10;

@@ -96,7 +96,39 @@ fn producer_config(acks: &str, idempotence: bool, linger_ms: u32) -> BTreeMap<St
     .collect()
 }
 
+/// The arguments checked before anything starts: what librdkafka would refuse (`--acks banana`,
+/// idempotence without acks=all) and numbers out of range.
+fn validate(b: &BrokerBench) -> Result<()> {
+    if !matches!(b.acks.as_str(), "0" | "1" | "-1" | "all") {
+        anyhow::bail!(
+            "--acks {:?}: expected 0, 1, -1 or all (Kafka's acks)",
+            b.acks
+        );
+    }
+    if b.bootstrap.is_none() && !(1..=crate::limits::BROKERS_MAX).contains(&b.brokers) {
+        anyhow::bail!(
+            "--brokers {}: expected 1 to {}",
+            b.brokers,
+            crate::limits::BROKERS_MAX
+        );
+    }
+    if b.messages == 0 {
+        anyhow::bail!("--messages must be at least 1");
+    }
+    let sizes =
+        workloads::limits::MESSAGE_SIZE_MIN_BYTES..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
+    if !sizes.contains(&b.message_size_bytes) {
+        anyhow::bail!(
+            "--message-size {} is outside {sizes:?}",
+            b.message_size_bytes
+        );
+    }
+    workloads::check_client_config(&producer_config(&b.acks, b.idempotence, b.linger_ms), false)
+        .map_err(|e| anyhow::anyhow!("librdkafka refuses the producer's settings: {e}"))
+}
+
 pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
+    validate(&b)?;
     let tmp = tempfile_dir()?;
     let mut platform = None;
     let bootstrap = match &b.bootstrap {
@@ -111,6 +143,14 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
                 replica_dumps: false,
             };
             let mut p = LocalPlatform::new(&b.broker_bin, &tmp, &cluster)?;
+            for node in &p.nodes {
+                crate::platform::check_config(
+                    &b.broker_bin,
+                    &node.name,
+                    &node.dir().join("config.toml"),
+                )
+                .await?;
+            }
             let mut order: Vec<usize> = (0..p.nodes.len()).collect();
             order.rotate_right(usize::from(cluster.has_controller()));
             for i in order {

@@ -218,12 +218,15 @@ impl ClientSet {
     }
 
     /// Stops (SIGTERM, then SIGKILL after its grace) every client for which `which` holds, waking
-    /// paused ones first; records each exit.
+    /// paused ones first; records each exit. A client that exited with an error code (by itself,
+    /// or at the stop: not a SIGKILL of the nemesis, whose victims are restarted as new processes)
+    /// fails the run, with the end of its log: its ops cannot be trusted to be complete.
     pub async fn stop_where(
         &mut self,
         which: impl Fn(&ClientSpec) -> bool,
         rec: &Recorder,
     ) -> Result<()> {
+        let mut failed = Vec::new();
         for entry in self.entries.iter_mut().filter(|e| which(&e.spec)) {
             if let Some(mut p) = entry.process.take() {
                 if let Some(pid) = p.pid() {
@@ -231,7 +234,19 @@ impl ClientSet {
                 }
                 let status = p.stop(entry.stop_grace).await?;
                 rec.op(HARNESS, OpType::Info, F::ClientExit, serde_json::json!({"client": p.name, "status": status.to_string(), "success": status.success()}), None).await;
+                if status.code().is_some_and(|c| c != 0) {
+                    let log = self.clients_dir.join(format!("{}.log", p.name));
+                    failed.push(format!(
+                        "client {} exited with {status}:\n  {}\n(its log: {})",
+                        p.name,
+                        crate::platform::log_tail(&log),
+                        log.display()
+                    ));
+                }
             }
+        }
+        if !failed.is_empty() {
+            anyhow::bail!("{}", failed.join("\n"));
         }
         Ok(())
     }
@@ -242,5 +257,56 @@ impl Drop for ClientProcess {
         if let Some(child) = &self.child {
             process::kill_now(child);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A "kaos" whose client prints librdkafka-like lines and exits with an error code.
+    fn failing_client(dir: &Path) -> PathBuf {
+        let path = dir.join("failing-kaos");
+        std::fs::write(
+            &path,
+            "#!/bin/sh\necho 'INFO librdkafka: starting' >&2\necho 'kaos client: librdkafka: creating the producer: Client creation error: broken' >&2\nexit 3\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[tokio::test]
+    async fn a_client_that_exits_with_an_error_code_fails_the_stop_naming_it_with_its_log() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (rec, writer) =
+            crate::history::open(&tmp.path().join("h.jsonl"), std::time::Instant::now())
+                .expect("history");
+        let mut clients = ClientSet::new(&failing_client(tmp.path()), &tmp.path().join("clients"));
+        let spec = ClientSpec::FinalRead(workloads::FinalReadSpec {
+            bootstrap: "127.0.0.1:1".into(),
+            topic: "t".into(),
+            timeout_ms: 1,
+            config: Default::default(),
+        });
+        clients
+            .start("producer-1", spec, Duration::from_secs(5), &rec)
+            .await
+            .expect("start");
+        // Let it exit by itself.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let err = clients
+            .stop_where(|_| true, &rec)
+            .await
+            .expect_err("a failed client fails the stop");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("client producer-1 exited with exit status: 3")
+                && message.contains("Client creation error: broken"),
+            "{message}"
+        );
+        drop(rec);
+        writer.finish().await.expect("history");
     }
 }

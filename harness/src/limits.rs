@@ -27,6 +27,10 @@ pub const TOPIC_CREATE_RETRY_MS: u64 = 500;
 pub const DOCKER_COMMAND_TIMEOUT_MS: u64 = 120_000;
 /// /24 subnets tried for a run's docker network before giving up.
 pub const DOCKER_SUBNET_ATTEMPTS_MAX: u32 = 16;
+/// What an error message quotes of a log that explains it: at most this many lines, read from
+/// at most this many bytes at the log's end.
+pub const LOG_TAIL_LINES_MAX: usize = 12;
+pub const LOG_TAIL_BYTES_MAX: u64 = 64 * 1024;
 /// Scenario bounds.
 pub const BROKERS_MAX: u32 = 9;
 pub const DURATION_S_MAX: u64 = 24 * 3600;

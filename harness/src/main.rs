@@ -299,7 +299,7 @@ fn client(spec_path: &Path) -> ExitCode {
     match workloads::run(&spec) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kaos client: {e}");
+            eprintln!("kaos client: {:#}", anyhow::Error::from(e));
             ExitCode::from(1)
         }
     }
@@ -665,6 +665,12 @@ fn check_command(run_dir: &Path) -> Result<ExitCode> {
 fn check_jepsen(path: &Path) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text.trim().is_empty() {
+        bail!(
+            "{} is empty: it holds no Jepsen op to check",
+            path.display()
+        );
+    }
     let analysis = checkers::jepsen::check_edn(&text, checkers::Expectations::default())
         .with_context(|| format!("checking {}", path.display()))?;
     print_verdict(&analysis, None);

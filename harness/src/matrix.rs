@@ -80,7 +80,7 @@ pub struct Combination {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
-    #[error("cannot read matrix {path}: {source}")]
+    #[error("cannot read matrix {path}")]
     Read {
         path: String,
         source: std::io::Error,

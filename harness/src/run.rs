@@ -39,6 +39,7 @@ pub async fn run(
     scenario_text: &str,
     opts: &RunOptions,
 ) -> Result<RunOutcome> {
+    remove_dead_mounts();
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let dir = RunDir::create(&opts.store, &scenario.name, started_at)
@@ -54,9 +55,13 @@ pub async fn run(
         .context("saving the scenario into the run directory")?;
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
-    let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
     let mut platform =
         Platform::new(scenario, &opts.broker_bin, &opts.kaos_bin, &dir.nodes_dir()).await?;
+    if let Err(e) = platform.check_configs(&opts.broker_bin).await {
+        platform.release().await;
+        return Err(e);
+    }
+    let (rec, writer) = history::open(&dir.history_path(), t0).context("creating history.jsonl")?;
     let phases = match network(scenario, &mut platform, &rec).await {
         Ok(()) => drive(scenario, opts, &dir, &rec, &mut platform).await,
         Err(e) => Err(e),
@@ -91,6 +96,21 @@ pub async fn run(
     );
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
     Ok(RunOutcome { dir, summary })
+}
+
+/// What runs killed with SIGKILL left mounted (lazyfs mounts whose daemon died with them); stale
+/// network namespaces and docker containers are removed where those are set up.
+fn remove_dead_mounts() {
+    let (cleared, errors) = crate::lazyfs::remove_dead_mounts();
+    for mount in cleared {
+        eprintln!(
+            "kaos: unmounted {}, a dead lazyfs mount left by a harness that was killed",
+            mount.display()
+        );
+    }
+    for e in errors {
+        eprintln!("kaos: {e}");
+    }
 }
 
 /// The scenario as it runs against an external cluster: its topic named after the run
@@ -514,11 +534,16 @@ async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
 /// Checks the stored history of a run directory (with the replica dumps beside it, where the run
 /// wrote them), and draws its plot series from the same text.
 pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)> {
-    let text = std::fs::read_to_string(dir.history_path())
+    let bytes = std::fs::read(dir.history_path())
         .with_context(|| format!("reading {}", dir.history_path().display()))?;
+    let (text, non_utf8) = checkers::history_text(&bytes);
     let mut checker = checkers::Checker::new(scenario.expect.clone());
     checkers::observe_text(&mut checker, &text)
         .with_context(|| format!("checking {}", dir.history_path().display()))?;
+    if let Some(note) = checkers::non_utf8_note(&non_utf8) {
+        eprintln!("kaos: {note}");
+        checker.note(note);
+    }
     let dumps = read_replica_dumps(dir)?;
     if !dumps.is_empty() {
         let borrowed: Vec<(String, &str)> = dumps
@@ -529,7 +554,88 @@ pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)
             checker.note(format!("replica dumps were not compared: {e}"));
         }
     }
-    Ok((checker.finish(), PlotData::from_history_text(&text)))
+    let mut analysis = checker.finish();
+    judge_idle_clients(scenario, &text, &mut analysis);
+    Ok((analysis, PlotData::from_history_text(&text)))
+}
+
+/// A run in which a producer acknowledged nothing, or a consumer read nothing while sends were
+/// acknowledged, verified nothing about that client (a refused property, a wrong address, a
+/// client that never got going): never `valid`. Its verdict becomes `unknown` with the reason,
+/// unless the scenario says `[expect] idle_clients_allowed = true`.
+fn judge_idle_clients(scenario: &Scenario, history: &str, analysis: &mut Analysis) {
+    let idle = idle_clients(scenario, history, analysis.counts.sends_ok);
+    if idle.is_empty() {
+        return;
+    }
+    let reason = idle.join("; ");
+    if scenario.expect.idle_clients_allowed {
+        analysis.notes.push(format!(
+            "{reason} (the scenario allows idle clients: [expect] idle_clients_allowed = true)"
+        ));
+        return;
+    }
+    if analysis.verdict == checkers::Verdict::Valid {
+        analysis.verdict = checkers::Verdict::Unknown;
+    }
+    analysis.notes.insert(0, format!("{reason}: the run verified nothing about it, so it cannot be valid (see the client's log; a scenario that means it sets [expect] idle_clients_allowed = true)"));
+}
+
+/// The scenario's clients (by name, all incarnations together) that did nothing checkable.
+fn idle_clients(scenario: &Scenario, history: &str, sends_ok: u64) -> Vec<String> {
+    use std::collections::BTreeMap;
+    // Acknowledged sends per producer, records read per consumer (`producer-1.2` counts for
+    // `producer-1`).
+    let mut done: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut np, mut nc) = (0, 0);
+    for client in &scenario.clients {
+        let name = match client {
+            Client::Producer { .. } => {
+                np += 1;
+                format!("producer-{np}")
+            }
+            Client::Consumer { .. } => {
+                nc += 1;
+                format!("consumer-{nc}")
+            }
+        };
+        done.insert(name, 0);
+    }
+    for line in history.lines() {
+        let is_send = line.contains("\"send\"");
+        if !(is_send || line.contains("\"poll\"")) || !line.contains("\"ok\"") {
+            continue;
+        }
+        let Ok(op) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| op.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        if field("type") != "ok" {
+            continue;
+        }
+        let process = field("process");
+        let base = process.split('.').next().unwrap_or_default();
+        let n = match field("f") {
+            "send" => 1,
+            "poll" => op
+                .pointer("/value/records")
+                .and_then(|r| r.as_array())
+                .map_or(0, |r| r.len() as u64),
+            _ => 0,
+        };
+        if let Some(count) = done.get_mut(base) {
+            *count += n;
+        }
+    }
+    done.into_iter()
+        .filter_map(|(name, n)| match n {
+            0 if name.starts_with("producer-") => Some(format!("{name} acknowledged nothing")),
+            0 if sends_ok > 0 => Some(format!(
+                "{name} read nothing while {sends_ok} sends were acknowledged"
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `nodes/<name>/dump.jsonl` of every node that has one, by node name.
@@ -601,4 +707,88 @@ fn summary(
 
 fn relative(base: &Path, p: &Path) -> String {
     p.strip_prefix(base).unwrap_or(p).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "idle"
+duration_s = 1
+[cluster]
+brokers = 1
+[topic]
+name = "t"
+partitions = 1
+[[clients]]
+kind = "producer"
+[[clients]]
+kind = "consumer"
+[[clients]]
+kind = "producer"
+"#;
+
+    fn line(process: &str, kind: &str, f: &str, value: &str) -> String {
+        format!(
+            r#"{{"index":0,"time_ns":0,"process":"{process}","type":"{kind}","f":"{f}","value":{value}}}"#
+        )
+    }
+
+    #[test]
+    fn idle_producers_and_consumers_are_named() {
+        let scenario = Scenario::parse(SCENARIO, "test").expect("scenario");
+        let history = [
+            line("producer-1", "invoke", "send", r#"{"id":1,"topic":"t"}"#),
+            line(
+                "producer-1.2",
+                "ok",
+                "send",
+                r#"{"id":1,"topic":"t","partition":0,"offset":0}"#,
+            ),
+            line("consumer-1", "ok", "poll", r#"{"records":[]}"#),
+            line(
+                "final-reader",
+                "ok",
+                "poll",
+                r#"{"records":[{"topic":"t","partition":0,"offset":0,"id":1}]}"#,
+            ),
+            line("producer-2", "info", "send", r#"{"id":2,"topic":"t"}"#),
+        ]
+        .join("\n");
+        assert_eq!(
+            idle_clients(&scenario, &history, 1),
+            vec![
+                "consumer-1 read nothing while 1 sends were acknowledged".to_string(),
+                "producer-2 acknowledged nothing".to_string()
+            ]
+        );
+        // A consumer that reads nothing when nothing was acknowledged is not blamed.
+        assert_eq!(
+            idle_clients(&scenario, &history, 0),
+            vec!["producer-2 acknowledged nothing".to_string()]
+        );
+        let busy = [
+            line(
+                "producer-1",
+                "ok",
+                "send",
+                r#"{"id":1,"topic":"t","partition":0,"offset":0}"#,
+            ),
+            line(
+                "producer-2",
+                "ok",
+                "send",
+                r#"{"id":2,"topic":"t","partition":0,"offset":1}"#,
+            ),
+            line(
+                "consumer-1.3",
+                "ok",
+                "poll",
+                r#"{"records":[{"topic":"t","partition":0,"offset":0,"id":1}]}"#,
+            ),
+        ]
+        .join("\n");
+        assert!(idle_clients(&scenario, &busy, 2).is_empty());
+    }
 }

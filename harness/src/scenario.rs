@@ -477,7 +477,7 @@ fn default_target() -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
+    #[error("cannot read scenario {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -543,6 +543,14 @@ impl Scenario {
         if self.clients.len() > CLIENTS_MAX {
             return Err(format!("at most {CLIENTS_MAX} clients"));
         }
+        if !self
+            .clients
+            .iter()
+            .any(|c| matches!(c, Client::Producer { .. }))
+        {
+            return Err("the scenario has no producer ([[clients]] kind = \"producer\"): a run without one writes nothing, so it verifies nothing".into());
+        }
+        self.check_client_configs()?;
         for client in &self.clients {
             if let Client::Producer {
                 message_size_bytes, ..
@@ -758,6 +766,27 @@ impl Scenario {
         }
         if self.cluster.controller == Some(false) && self.cluster.brokers > 1 {
             return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
+        }
+        Ok(())
+    }
+
+    /// Every client's librdkafka properties, as librdkafka itself judges them (it builds each
+    /// client without connecting): a refused property names the client and librdkafka's reason.
+    fn check_client_configs(&self) -> Result<(), String> {
+        let (mut np, mut nc) = (0, 0);
+        for client in &self.clients {
+            let (name, config, consumer) = match client {
+                Client::Producer { config, .. } => {
+                    np += 1;
+                    (format!("producer-{np}"), config, false)
+                }
+                Client::Consumer { config, .. } => {
+                    nc += 1;
+                    (format!("consumer-{nc}"), config, true)
+                }
+            };
+            workloads::check_client_config(config, consumer)
+                .map_err(|e| format!("client {name}: librdkafka refuses its config: {e}"))?;
         }
         Ok(())
     }

@@ -623,7 +623,8 @@ fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
 
-    // A failure mid-start: n2 has a setting the broker refuses, so its container exits.
+    // A failure before start: n2 has a setting the broker refuses (`kaos-broker check-config`
+    // says so before any container starts; the network was already made).
     let broken = tmp.path().join("broken.toml");
     let text = std::fs::read_to_string(demo()).expect("demo")
         .replace("brokers = 1", "brokers = 2")
@@ -637,7 +638,11 @@ fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
         Some(2),
         "a node that cannot start is a harness error: {stderr}"
     );
-    assert!(stderr.contains("node n2 exited while starting"), "{stderr}");
+    assert!(
+        stderr.contains("the broker refuses the settings of node n2")
+            && stderr.contains("num.partitions"),
+        "{stderr}"
+    );
     assert_eq!(
         leftovers(&store),
         Vec::<String>::new(),
@@ -1175,4 +1180,67 @@ fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
         "the resets were made"
     );
     assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+/// Removes (best effort) every container and network whose run directory is under the path, even
+/// when the test fails.
+struct RemoveUnder(PathBuf);
+
+impl Drop for RemoveUnder {
+    fn drop(&mut self) {
+        for line in leftovers(&self.0) {
+            let name = line.split(' ').next().unwrap_or_default();
+            for args in [vec!["rm", "--force", name], vec!["network", "rm", name]] {
+                let _ = Command::new("docker")
+                    .args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn what_a_sigkilled_docker_run_left_is_removed_by_the_next_docker_run() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let _cleanup = RemoveUnder(tmp.path().to_path_buf());
+    let store = tmp.path().join("killed");
+    let mut child = kaos_run(&demo(), &store, &["--duration-s", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kaos run");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(store.join("latest/history.jsonl"))
+        .is_ok_and(|h| h.matches("\"f\":\"send\"").count() > 20)
+    {
+        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run never started producing");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().expect("SIGKILL the harness");
+    child.wait().expect("reap it");
+    assert!(
+        !leftovers(&store).is_empty(),
+        "a harness killed with SIGKILL leaves its containers and network"
+    );
+
+    let next = tmp.path().join("next");
+    let out = kaos_run(&demo(), &next, &["--duration-s", "2"])
+        .output()
+        .expect("kaos run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("whose harness (pid"), "{stderr}");
+    assert_eq!(
+        leftovers(&store),
+        Vec::<String>::new(),
+        "the next docker run removed what the killed one left"
+    );
 }

@@ -218,11 +218,12 @@ fn a_run_whose_brokers_cannot_start_removes_its_network() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let scenario = tmp.path().join("net-cleanup.toml");
     std::fs::write(&scenario, SCENARIO).expect("write scenario");
-    // A "broker" that exits at once: the run fails after its namespaces and mounts exist.
+    // A "broker" that accepts its config (check-config) and exits at once when started: the run
+    // fails after its namespaces and mounts exist.
     let fake = tmp.path().join("broken-broker");
     std::fs::write(
         &fake,
-        "#!/bin/sh\necho 'this broker cannot start' >&2\nexit 3\n",
+        "#!/bin/sh\n[ \"$1\" = check-config ] && exit 0\necho 'this broker cannot start' >&2\nexit 3\n",
     )
     .expect("write fake broker");
     Command::new("chmod")

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// What can go wrong storing or reading a run.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -14,12 +14,12 @@ pub enum ResultsError {
     NotARunDir { path: PathBuf },
     #[error("{dir} and its numbered variants all exist; clean up the store")]
     RunDirTaken { dir: PathBuf },
-    #[error("{path} is not a valid results.json: {source}")]
+    #[error("{path} is not a valid results.json")]
     Parse {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("cannot encode {what} as JSON: {source}")]
+    #[error("cannot encode {what} as JSON")]
     Json {
         what: &'static str,
         source: serde_json::Error,

@@ -4,12 +4,12 @@
 /// the history.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
-    #[error("librdkafka: {context}: {source}")]
+    #[error("librdkafka: {context}")]
     Kafka {
         context: String,
         source: rdkafka::error::KafkaError,
     },
-    #[error("writing the op stream: {0}")]
+    #[error("writing the op stream")]
     Ops(#[from] std::io::Error),
     #[error("{0}")]
     Incomplete(String),

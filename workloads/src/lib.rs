@@ -64,6 +64,32 @@ impl log::Log for StderrLogger {
 
 static LOGGER: StderrLogger = StderrLogger;
 
+/// Asks librdkafka to build a producer (or a consumer) with `properties` over the ones the client
+/// itself sets, without `bootstrap.servers` (so nothing connects), and drops it: a property it
+/// refuses (`"acks" = "bogus"`, an unknown name, idempotence without `acks=all`) comes back as
+/// librdkafka's message. The harness asks this of every client of a scenario at load.
+pub fn check_client_config(
+    properties: &std::collections::BTreeMap<String, String>,
+    consumer: bool,
+) -> Result<(), String> {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::producer::BaseProducer;
+    let mut config = rdkafka::config::ClientConfig::new();
+    if consumer {
+        config.set("group.id", "kaos-check-config");
+        config.set("enable.auto.commit", "false");
+    }
+    for (k, v) in properties {
+        config.set(k, v);
+    }
+    let created = if consumer {
+        config.create::<BaseConsumer>().map(drop)
+    } else {
+        config.create::<BaseProducer>().map(drop)
+    };
+    created.map_err(|e| e.to_string())
+}
+
 /// Runs the client a spec describes until it is done or told to stop.
 pub fn run(spec: &ClientSpec) -> Result<(), WorkloadError> {
     if log::set_logger(&LOGGER).is_ok() {

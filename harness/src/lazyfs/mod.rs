@@ -104,7 +104,7 @@ pub struct Args {
 pub enum LazyfsError {
     #[error("{0}")]
     Unavailable(String),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -120,7 +120,7 @@ pub enum LazyfsError {
     },
     #[error("{mount} is already served by a running `kaos lazyfs`; stop that one (kill -TERM its pid) or unmount it: `fusermount3 -u {mount}`")]
     AlreadyServed { mount: String },
-    #[error("mounting {mount}: {source}")]
+    #[error("mounting {mount}")]
     Mount { mount: String, source: io::Error },
 }
 
@@ -129,7 +129,7 @@ pub fn main(args: Args) -> ExitCode {
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            note!("error: {e}");
+            note!("error: {:#}", anyhow::Error::from(e));
             ExitCode::from(2)
         }
     }
@@ -186,6 +186,44 @@ pub fn unmount(mount: &Path) -> io::Result<()> {
         }
         Err(e) => Err(io::Error::from(e)),
     }
+}
+
+/// Lazily unmounts every `kaos lazyfs` mount (source `kaos-lazyfs` in /proc/self/mountinfo) whose
+/// daemon is gone, which its mount answers with ENOTCONN: what a harness killed with SIGKILL
+/// leaves (its daemons die with it, by their parent-death signal, but nobody unmounts). Live
+/// mounts, of this harness or of another one running beside it, are left alone. Returns the mount
+/// points cleared and the errors met.
+pub fn remove_dead_mounts() -> (Vec<PathBuf>, Vec<String>) {
+    let (mut cleared, mut errors) = (Vec::new(), Vec::new());
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return (cleared, errors);
+    };
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if fields.len() < sep + 3 || fields.len() < 5 {
+            continue;
+        }
+        if !fields[sep + 1].starts_with("fuse") || unescape(fields[sep + 2]) != FS_NAME {
+            continue;
+        }
+        let mount = PathBuf::from(unescape(fields[4]));
+        let dead =
+            matches!(std::fs::metadata(&mount), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+        if !dead || cleared.contains(&mount) {
+            continue;
+        }
+        match unmount(&mount) {
+            Ok(()) => cleared.push(mount),
+            Err(e) => errors.push(format!(
+                "unmounting the dead lazyfs mount {}: {e}",
+                mount.display()
+            )),
+        }
+    }
+    (cleared, errors)
 }
 
 /// `path` made absolute without resolving its last component (which may be a dead mount).

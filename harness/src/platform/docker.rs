@@ -127,6 +127,7 @@ impl DockerPlatform {
     /// under `nodes_dir` with their addresses and config files. Nothing is started yet.
     pub async fn new(broker_bin: &Path, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
         check_engine().await?;
+        remove_stale().await;
         let image = ensure_image(broker_bin).await?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -613,8 +614,9 @@ impl DockerPlatform {
                 node.pid = None;
                 save_log(node).await;
                 bail!(
-                    "node {} exited while starting; see {}",
+                    "node {} exited while starting:\n  {}\n(the whole log: {})",
                     node.name,
+                    super::log_tail(&node.log_path()),
                     node.log_path().display()
                 );
             }
@@ -848,6 +850,50 @@ pub fn partitions_available() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Removes the containers and networks of runs whose harness is dead (a harness killed with
+/// SIGKILL runs no destructor): the run id in their label is `kaos-<harness pid>-<n>`, and a
+/// pid with no /proc entry is a dead harness. Best effort; says what it removed.
+async fn remove_stale() {
+    let filter = format!("label={RUN_LABEL}");
+    let format = format!("{{{{.Label \"{RUN_LABEL}\"}}}}");
+    let containers = docker(&["ps", "--all", "--filter", &filter, "--format", &format])
+        .await
+        .unwrap_or_default();
+    let networks = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Name}}",
+    ])
+    .await
+    .unwrap_or_default();
+    let mut runs: Vec<&str> = containers
+        .split_whitespace()
+        .chain(networks.split_whitespace())
+        .collect();
+    runs.sort_unstable();
+    runs.dedup();
+    for run in runs {
+        let Some(pid) = run
+            .strip_prefix("kaos-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let network = networks.split_whitespace().any(|n| n == run).then_some(run);
+        match remove_labelled(&format!("{RUN_LABEL}={run}"), network).await {
+            Ok(()) => eprintln!("kaos: removed the containers and network of run {run}, whose harness (pid {pid}) is gone"),
+            Err(e) => eprintln!("kaos: removing what run {run} left (its harness is gone): {e:#}"),
+        }
+    }
 }
 
 /// Removes the containers carrying `label` (`key=value`), then the network `network`.

@@ -530,8 +530,9 @@ async fn wait_serving(node: &mut Node) -> Result<()> {
             if let Some(status) = child.try_wait()? {
                 node.child = None;
                 bail!(
-                    "node {} exited while starting ({status}); see {}",
+                    "node {} exited while starting ({status}):\n  {}\n(the whole log: {})",
                     node.name,
+                    super::log_tail(&node.log_path()),
                     node.log_path().display()
                 );
             }

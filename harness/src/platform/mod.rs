@@ -13,7 +13,7 @@ pub use local::LocalPlatform;
 use crate::netns::Endpoint;
 use crate::proxy::{LinkFault, Links};
 use crate::scenario::{PlatformKind, Scenario};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -83,6 +83,17 @@ impl Platform {
     /// Stopped by a pause and not yet resumed.
     pub fn is_paused(&self, i: usize) -> bool {
         each!(self, p => p.nodes[i].is_paused())
+    }
+    /// Asks the broker binary to validate every node's config file (`kaos-broker check-config`)
+    /// before anything starts, so that a setting the broker would refuse (a typo, a wrong type)
+    /// ends the run at once with the broker's own reason. A broker binary without that command
+    /// (not kaos-broker) is not asked.
+    pub async fn check_configs(&self, broker_bin: &Path) -> Result<()> {
+        for i in 0..self.node_count() {
+            let config = self.log_path(i).with_file_name("config.toml");
+            check_config(broker_bin, self.name(i), &config).await?;
+        }
+        Ok(())
     }
     pub fn log_path(&self, i: usize) -> PathBuf {
         each!(self, p => p.nodes[i].log_path())
@@ -186,5 +197,87 @@ impl Platform {
             Platform::Docker(p) => p.remove_all().await,
             Platform::External(_) => {}
         }
+    }
+}
+
+/// What a node's (or client's) log says at its end, for an error message: from the last line that
+/// starts an error report (`Error:`, the broker's exit) up to any backtrace, or else the last
+/// lines. Reads at most the log's last `LOG_TAIL_BYTES_MAX` bytes.
+pub fn log_tail(path: &Path) -> String {
+    use crate::limits::{LOG_TAIL_BYTES_MAX, LOG_TAIL_LINES_MAX};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES_MAX)));
+        let _ = f.take(LOG_TAIL_BYTES_MAX).read_to_end(&mut bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = match lines.iter().rposition(|l| l.starts_with("Error:")) {
+        Some(k) => k,
+        None => lines.len().saturating_sub(LOG_TAIL_LINES_MAX),
+    };
+    let end = lines[start..]
+        .iter()
+        .position(|l| l.contains("backtrace:") || l.contains("Backtrace"))
+        .map_or(lines.len(), |k| start + k);
+    lines[start..end]
+        .iter()
+        .take(LOG_TAIL_LINES_MAX)
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+/// `kaos-broker check-config` on node `name`'s config file (`--controller` for the controller):
+/// the broker's own reason when it refuses a setting. A broker binary without that command (not
+/// kaos-broker) is not asked.
+pub async fn check_config(broker_bin: &Path, name: &str, config: &Path) -> Result<()> {
+    let mut cmd = crate::process::command(broker_bin);
+    cmd.arg("check-config").arg("--config").arg(config);
+    if name == "controller" {
+        cmd.arg("--controller");
+    }
+    let out = cmd
+        .output()
+        .await
+        .with_context(|| format!("running {} check-config", broker_bin.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || stderr.contains("unrecognized subcommand") {
+        return Ok(());
+    }
+    bail!(
+        "the broker refuses the settings of node {name} ({}): {}",
+        config.display(),
+        stderr.trim()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_tail_is_the_error_report_without_its_backtrace_or_the_last_lines() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let log = tmp.path().join("broker.log");
+        std::fs::write(
+            &log,
+            "INFO a\nINFO b\nError: kaos-broker stopped with an error\n\nCaused by:\n    disk on fire\n\nStack backtrace:\n   0: frame\n",
+        )
+        .expect("write");
+        assert_eq!(
+            log_tail(&log),
+            "Error: kaos-broker stopped with an error\n  Caused by:\n      disk on fire"
+        );
+        let lines: String = (0..40).map(|k| format!("line {k}\n")).collect();
+        std::fs::write(&log, lines).expect("write");
+        let tail = log_tail(&log);
+        assert!(
+            tail.starts_with("line 28") && tail.ends_with("line 39"),
+            "{tail}"
+        );
+        assert_eq!(log_tail(&tmp.path().join("missing.log")), "");
     }
 }
