@@ -222,9 +222,10 @@ async fn write_replies(
         let ready = Instant::now();
         if let Some(mut bytes) = bytes {
             while !bytes.is_empty() {
+                let started_ns = admitted.now_ns();
                 match tokio::time::timeout(idle, socket.write(&bytes)).await {
                     Ok(Ok(written)) if written > 0 => {
-                        admitted.touch();
+                        admitted.touch_at(started_ns);
                         bytes = bytes.slice(written..);
                     }
                     Ok(Ok(_)) => return,

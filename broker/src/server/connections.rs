@@ -177,9 +177,20 @@ impl Drop for Admitted {
 impl Admitted {
     /// Bytes were read or written.
     pub fn touch(&self) {
-        self.activity
-            .last_ns
-            .store(self.registry.now_ns(), Ordering::Relaxed);
+        self.touch_at(self.now_ns());
+    }
+
+    /// Now, as the registry stamps activity.
+    pub fn now_ns(&self) -> u64 {
+        self.registry.now_ns()
+    }
+
+    /// Bytes were read or written at `ns` (a stamp taken before the I/O began: a write's stamp
+    /// taken after it returns may land after the peer has read the reply and gone on to use
+    /// another connection, which would then look less recently used than this one). Never moves
+    /// the stamp back.
+    pub fn touch_at(&self, ns: u64) {
+        self.activity.last_ns.fetch_max(ns, Ordering::Relaxed);
     }
 
     /// A request's first byte arrived.
