@@ -69,11 +69,12 @@ impl Expectations {
 
 impl Serialize for Expectations {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 1))?;
+        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 2))?;
         for kind in AnomalyKind::ALL {
             map.serialize_entry(kind.as_str(), &self.of(kind))?;
         }
         map.serialize_entry("acknowledged_min", &self.acknowledged_min)?;
+        map.serialize_entry("idle_clients_allowed", &self.idle_clients_allowed)?;
         map.end()
     }
 }
@@ -93,7 +94,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
     type Value = Expectations;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\") and acknowledged_min")
+        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\"), acknowledged_min and idle_clients_allowed")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Expectations, A::Error> {
@@ -102,6 +103,10 @@ impl<'de> Visitor<'de> for ExpectVisitor {
         while let Some(key) = map.next_key::<String>()? {
             if key == "acknowledged_min" {
                 expect.acknowledged_min = map.next_value()?;
+                continue;
+            }
+            if key == "idle_clients_allowed" {
+                expect.idle_clients_allowed = map.next_value()?;
                 continue;
             }
             let renamed = RENAMED.iter().find(|(old, _)| *old == key);
@@ -120,7 +125,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
                 (None, None) => {
                     let known: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
                     return Err(de::Error::custom(format!(
-                        "unknown expect key `{key}`: expected one of {}, acknowledged_min",
+                        "unknown expect key `{key}`: expected one of {}, acknowledged_min, idle_clients_allowed",
                         known.join(", ")
                     )));
                 }
@@ -163,6 +168,11 @@ mod tests {
         let scenario: Scenario =
             toml::from_str("[expect]\nacknowledged_min = 5\n").expect("valid table");
         assert_eq!(scenario.expect.acknowledged_min, 5);
+        let scenario: Scenario =
+            toml::from_str("[expect]\nidle_clients_allowed = true\n").expect("valid table");
+        assert!(scenario.expect.idle_clients_allowed);
+        let json = serde_json::to_value(scenario.expect).expect("serialise");
+        assert_eq!(json["idle_clients_allowed"], true);
     }
 
     #[test]
