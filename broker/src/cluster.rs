@@ -4,12 +4,18 @@
 //! controller and runs the followers.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use uuid::Uuid;
 
 use crate::partition::Partition;
-use crate::state::Broker;
 
 /// One partition as the controller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +60,59 @@ pub struct ClusterView {
     pub ready: tokio::sync::watch::Sender<bool>,
     /// Set by a graceful shutdown: images are no longer applied (no role comes back).
     pub stopping: std::sync::atomic::AtomicBool,
+    /// The way to the controller, set by `server::cluster` before the broker serves (the server
+    /// layer holds the sockets; the APIs above this module reach the controller through it).
+    pub controller_link: OnceLock<Box<dyn ControllerLink>>,
+}
+
+/// The topic a broker fetches from the controller to watch for metadata changes (KRaft's name
+/// for its metadata log).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// A CreateTopics answer on its way from the controller.
+pub type CreateTopicsFuture = Pin<Box<dyn Future<Output = CreateTopicsResponse> + Send>>;
+
+/// Requests a broker forwards to the controller (KRaft-style), implemented by the server layer.
+pub trait ControllerLink: Send + Sync + std::fmt::Debug {
+    /// Forwards `request` to the controller; its answer, or every topic refused.
+    fn create_topics(&self, request: CreateTopicsRequest) -> CreateTopicsFuture;
+    /// Asks the controller, in the background, to create `topics` with this broker's defaults.
+    fn auto_create(&self, topics: Vec<String>);
+}
+
+/// Every topic of `request` refused with REQUEST_TIMED_OUT and `message` (the controller could not
+/// be asked).
+pub fn refused(request: &CreateTopicsRequest, message: &str) -> CreateTopicsResponse {
+    CreateTopicsResponse::default().with_topics(
+        request
+            .topics
+            .iter()
+            .map(|t| {
+                CreatableTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_error_code(ResponseError::RequestTimedOut.code())
+                    .with_error_message(Some(StrBytes::from_string(message.to_string())))
+            })
+            .collect(),
+    )
 }
 
 impl ClusterView {
+    /// Forwards CreateTopics to the controller (refused if there is no way to it).
+    pub fn forward_create_topics(&self, request: CreateTopicsRequest) -> CreateTopicsFuture {
+        match self.controller_link.get() {
+            Some(link) => link.create_topics(request),
+            None => Box::pin(std::future::ready(refused(&request, "no controller"))),
+        }
+    }
+
+    /// Asks the controller to create `topics` in the background (nothing without a controller).
+    pub fn auto_create(&self, topics: Vec<String>) {
+        if let Some(link) = self.controller_link.get() {
+            link.auto_create(topics);
+        }
+    }
+
     pub fn image(&self) -> Arc<ClusterImage> {
         Arc::clone(&self.image.read().unwrap_or_else(|p| p.into_inner()))
     }
@@ -91,96 +147,4 @@ pub enum RoleChange {
     },
     /// No leader (offline) or not a replica any more: stop fetching.
     Stop(Arc<Partition>),
-}
-
-/// Applies a new image to the local replicas: creates the ones assigned here, changes roles
-/// whose leader or epoch moved. Returns the changes the fetchers must follow.
-/// `requested_at`: when the image was asked for (an image older than the leader's last accepted
-/// ISR change does not overwrite it).
-pub fn apply_image(
-    broker: &Broker,
-    image: &ClusterImage,
-    requested_at: std::time::Instant,
-) -> Vec<RoleChange> {
-    if broker
-        .cluster
-        .stopping
-        .load(std::sync::atomic::Ordering::SeqCst)
-    {
-        return Vec::new();
-    }
-    let node_id = broker.node_id();
-    let mut changes = Vec::new();
-    for (name, topic) in &image.topics {
-        for (&index, view) in &topic.partitions {
-            let local = if view.replicas.contains(&node_id) {
-                match broker.ensure_replica(name, topic.id, index) {
-                    Ok(partition) => Some(partition),
-                    Err(e) => {
-                        tracing::error!(topic = %name, partition = index, error = %e, "cannot create replica");
-                        None
-                    }
-                }
-            } else {
-                broker.partition(name, index)
-            };
-            let Some(partition) = local else { continue };
-            if partition.topic_id != topic.id {
-                tracing::warn!(topic = %name, partition = index, "local replica has another topic id; ignoring it");
-                continue;
-            }
-            let (_, _, local_epoch) = partition.leadership();
-            if view.leader_epoch < local_epoch {
-                // An older image than what we already acted on: ignore (leader epochs never go
-                // back, see `invariant::Invariant::LeaderEpochNonDecreasing`).
-                continue;
-            }
-            if !view.replicas.contains(&node_id) {
-                if partition.become_follower(
-                    -1,
-                    view.leader_epoch,
-                    view.replicas.clone(),
-                    view.isr.clone(),
-                ) {
-                    changes.push(RoleChange::Stop(partition));
-                }
-                continue;
-            }
-            if view.leader_id == node_id {
-                match partition.become_leader(
-                    view.leader_epoch,
-                    view.replicas.clone(),
-                    view.isr.clone(),
-                    requested_at,
-                ) {
-                    Ok(true) => changes.push(RoleChange::Lead(partition)),
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(topic = %name, partition = index, error = %e, "cannot become leader")
-                    }
-                }
-            } else if view.leader_id < 0 {
-                if partition.become_follower(
-                    -1,
-                    view.leader_epoch,
-                    view.replicas.clone(),
-                    view.isr.clone(),
-                ) {
-                    changes.push(RoleChange::Stop(partition));
-                }
-            } else if partition.become_follower(
-                view.leader_id,
-                view.leader_epoch,
-                view.replicas.clone(),
-                view.isr.clone(),
-            ) {
-                changes.push(RoleChange::Follow {
-                    partition,
-                    leader_id: view.leader_id,
-                    leader_epoch: view.leader_epoch,
-                });
-            }
-        }
-    }
-    changes
 }

@@ -92,21 +92,7 @@ fn dump_partition(
     out: &mut impl Write,
     problems: &mut impl Write,
 ) -> Result<(), DumpError> {
-    let mut bases: Vec<(i64, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|source| DumpError::Io {
-        path: dir.to_owned(),
-        source,
-    })? {
-        let Ok(entry) = entry else { continue };
-        if let Some(base) = entry
-            .file_name()
-            .to_str()
-            .and_then(segment::parse_file_name)
-        {
-            bases.push((base, entry.path()));
-        }
-    }
-    bases.sort();
+    let bases = segment_files(dir)?;
     let log_start_offset = bases.first().map_or(0, |(b, _)| *b);
     let mut log_end_offset = log_start_offset;
     let mut batch_epochs: Vec<(i32, i64)> = Vec::new();
@@ -163,24 +149,7 @@ fn dump_partition(
             if batch_epochs.last().is_none_or(|&(last, _)| epoch > last) {
                 batch_epochs.push((epoch, base_offset));
             }
-            let mut ids: Vec<(i64, Option<u64>)> = Vec::new();
-            if crc_ok {
-                let mut buffer = Bytes::copy_from_slice(bytes);
-                if let Ok(sets) =
-                    kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buffer)
-                {
-                    for set in sets {
-                        for record in set.records {
-                            ids.push((record.offset, record.value.as_deref().and_then(message_id)));
-                        }
-                    }
-                }
-            }
-            if ids.is_empty() {
-                let count =
-                    i64::from(header.last_offset_delta).min(limits::EPOCH_ENTRIES_MAX as i64);
-                ids = (0..=count).map(|d| (base_offset + d, None)).collect();
-            }
+            let ids = record_ids(bytes, crc_ok, base_offset, header.last_offset_delta);
             for (offset, id) in ids {
                 let line = json!({"topic": topic, "partition": index, "offset": offset, "leader_epoch": epoch, "id": id, "crc_ok": crc_ok});
                 writeln!(out, "{line}").map_err(DumpError::Output)?;
@@ -199,6 +168,52 @@ fn dump_partition(
     let epochs: Vec<[i64; 2]> = epochs.iter().map(|&(e, s)| [i64::from(e), s]).collect();
     let line = json!({"topic": topic, "partition": index, "summary": true, "log_start_offset": log_start_offset, "log_end_offset": log_end_offset, "high_watermark": high_watermark, "leader_epochs": epochs});
     writeln!(out, "{line}").map_err(DumpError::Output)
+}
+
+/// The segment files in `dir`, by base offset.
+fn segment_files(dir: &Path) -> Result<Vec<(i64, PathBuf)>, DumpError> {
+    let mut bases: Vec<(i64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|source| DumpError::Io {
+        path: dir.to_owned(),
+        source,
+    })? {
+        let Ok(entry) = entry else { continue };
+        if let Some(base) = entry
+            .file_name()
+            .to_str()
+            .and_then(segment::parse_file_name)
+        {
+            bases.push((base, entry.path()));
+        }
+    }
+    bases.sort();
+    Ok(bases)
+}
+
+/// The offset and message id of each record of a stored batch; offsets only (ids `None`) when
+/// its CRC fails or its records do not decode.
+fn record_ids(
+    bytes: &[u8],
+    crc_ok: bool,
+    base_offset: i64,
+    last_offset_delta: i32,
+) -> Vec<(i64, Option<u64>)> {
+    let mut ids: Vec<(i64, Option<u64>)> = Vec::new();
+    if crc_ok {
+        let mut buffer = Bytes::copy_from_slice(bytes);
+        if let Ok(sets) = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buffer) {
+            for set in sets {
+                for record in set.records {
+                    ids.push((record.offset, record.value.as_deref().and_then(message_id)));
+                }
+            }
+        }
+    }
+    if ids.is_empty() {
+        let count = i64::from(last_offset_delta).min(limits::EPOCH_ENTRIES_MAX as i64);
+        ids = (0..=count).map(|d| (base_offset + d, None)).collect();
+    }
+    ids
 }
 
 #[cfg(test)]

@@ -20,8 +20,19 @@
 use std::fmt;
 
 /// Exit code of a broker stopped by a violated invariant (the log's own inconsistencies found
-/// elsewhere stop it with [`crate::FATAL_EXIT_CODE`]).
+/// elsewhere stop it with [`FATAL_EXIT_CODE`]).
 pub const INVARIANT_EXIT_CODE: i32 = 71;
+
+/// Exit code when the broker stops because its own log is inconsistent.
+pub const FATAL_EXIT_CODE: i32 = 70;
+
+/// Stops the broker at once: used when the log contradicts itself while serving, so that no
+/// wrong offset is ever served. Not a panic: the process exits with [`FATAL_EXIT_CODE`].
+pub fn fatal(message: &str) -> ! {
+    tracing::error!(message, "fatal: stopping the broker");
+    eprintln!("kaos-broker fatal: {message}");
+    std::process::exit(FATAL_EXIT_CODE)
+}
 
 /// The invariants the broker asserts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
+use crate::cluster::{ClusterImage, RoleChange};
 use crate::config::Config;
+use crate::group::records::OFFSETS_TOPIC;
 use crate::limits;
 use crate::log::checkpoint::{self, Offsets, RECOVERY_POINT_FILE_NAME};
 use crate::log::epoch::EpochCache;
@@ -149,51 +151,17 @@ impl Broker {
             ..StartupReport::default()
         };
         let checkpoint_path = data_dir.join(RECOVERY_POINT_FILE_NAME);
-        let recovery_points = match checkpoint::read(&checkpoint_path) {
-            Ok(points) => points,
-            Err(e) => {
-                tracing::warn!(error = %e, "recovery-point checkpoint unreadable: recovering every partition from offset 0");
-                Offsets::new()
-            }
-        };
-        let high_watermarks = match checkpoint::read(&data_dir.join(HIGH_WATERMARK_FILE_NAME)) {
-            Ok(points) => points,
-            Err(e) => {
-                tracing::warn!(error = %e, "HW checkpoint unreadable: HWs start at 0");
-                Offsets::new()
-            }
-        };
+        let recovery_points = read_checkpoint(
+            &checkpoint_path,
+            "recovery-point checkpoint unreadable: recovering every partition from offset 0",
+        );
+        let high_watermarks = read_checkpoint(
+            &data_dir.join(HIGH_WATERMARK_FILE_NAME),
+            "HW checkpoint unreadable: HWs start at 0",
+        );
         let single_node = config.controller.is_none();
         let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
-        // Group partition directories by topic.
-        let mut found: BTreeMap<String, Vec<(i32, PathBuf)>> = BTreeMap::new();
-        for entry in std::fs::read_dir(&data_dir).map_err(|e| io_err(&data_dir, e))? {
-            let entry = entry.map_err(|e| io_err(&data_dir, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            let Some((topic, partition)) = name.rsplit_once('-') else {
-                continue;
-            };
-            let Ok(partition) = partition.parse::<i32>() else {
-                continue;
-            };
-            if !is_dir
-                || !(0..limits::PARTITIONS_PER_TOPIC_MAX).contains(&partition)
-                || validate_topic_name(topic).is_err()
-            {
-                tracing::warn!(entry = %name, "ignoring unexpected entry in the data dir");
-                continue;
-            }
-            if remove_if_incomplete(&entry.path())? {
-                continue;
-            }
-            found
-                .entry(topic.to_string())
-                .or_default()
-                .push((partition, entry.path()));
-        }
+        let found = partition_dirs(&data_dir)?;
         let signals = Signals::new();
         let mut topics = BTreeMap::new();
         for (name, mut dirs) in found {
@@ -205,14 +173,7 @@ impl Broker {
             } else {
                 dirs.iter().map(|(p, _)| *p).collect()
             };
-            let mut topic_id = None;
-            for (_, dir) in &dirs {
-                if let Some(id) = read_partition_metadata(dir)? {
-                    topic_id = Some(id);
-                    break;
-                }
-            }
-            let topic_id = match topic_id {
+            let topic_id = match first_topic_id(&dirs)? {
                 Some(id) => id,
                 None if single_node => Uuid::new_v4(),
                 None => {
@@ -223,50 +184,18 @@ impl Broker {
                 }
             };
             let mut partitions = BTreeMap::new();
+            let recovery = Recovery {
+                config: &config,
+                data_dir: &data_dir,
+                recovery_points: &recovery_points,
+                high_watermarks: &high_watermarks,
+                clean_shutdown,
+                signals: &signals,
+                single_node,
+            };
             for index in indexes {
-                let dir = data_dir.join(format!("{name}-{index}"));
-                let recovery_point = recovery_points
-                    .get(&(name.clone(), index))
-                    .copied()
-                    .unwrap_or(0);
-                let (log, outcome) = Log::open(&dir, config.log, recovery_point, clean_shutdown)?;
-                if let Err(e) = write_partition_metadata(&dir, topic_id) {
-                    // A full disk: the id holds in memory; a later start writes it.
-                    tracing::warn!(topic = %name, partition = index, error = %e, "cannot write partition.metadata; going on without it");
-                }
-                if let Some(t) = &outcome.truncated {
-                    report.partitions_truncated += 1;
-                    tracing::warn!(
-                        topic = %name, partition = index, segment = t.segment_base_offset, position = t.position,
-                        offset = t.offset, bytes_dropped = t.bytes_dropped, segments_deleted = t.segments_deleted,
-                        reason = %t.reason, "recovery truncated the log"
-                    );
-                }
-                tracing::info!(
-                    topic = %name, partition = index, log_start_offset = log.log_start_offset(),
-                    log_end_offset = log.log_end_offset(), segments_scanned = outcome.segments_scanned,
-                    bytes_scanned = outcome.batches_bytes_scanned, "partition loaded"
-                );
-                report.partitions_loaded += 1;
-                let epochs = load_epochs(&dir, &log)?;
-                let high_watermark = high_watermarks
-                    .get(&(name.clone(), index))
-                    .copied()
-                    .unwrap_or(0);
-                partitions.insert(
-                    index,
-                    Arc::new(Partition::new(
-                        name.clone(),
-                        topic_id,
-                        index,
-                        log,
-                        epochs,
-                        config.node_id,
-                        Arc::clone(&signals),
-                        single_node,
-                        high_watermark,
-                    )),
-                );
+                let partition = recovery.open_partition(&name, topic_id, index, &mut report)?;
+                partitions.insert(index, Arc::new(partition));
             }
             topics.insert(
                 name.clone(),
@@ -692,6 +621,258 @@ fn write_partition_metadata(dir: &Path, topic_id: Uuid) -> Result<(), StateError
     write().map_err(|e| io_err(&path, e))?;
     sync_dir(dir)?;
     Ok(())
+}
+
+/// What startup recovery opens each partition with.
+struct Recovery<'a> {
+    config: &'a Config,
+    data_dir: &'a Path,
+    recovery_points: &'a Offsets,
+    high_watermarks: &'a Offsets,
+    clean_shutdown: bool,
+    signals: &'a Arc<Signals>,
+    single_node: bool,
+}
+
+impl Recovery<'_> {
+    /// Opens (recovers) the log of `name`-`index` and its leader-epoch cache, counting it in
+    /// `report`.
+    fn open_partition(
+        &self,
+        name: &str,
+        topic_id: Uuid,
+        index: i32,
+        report: &mut StartupReport,
+    ) -> Result<Partition, StateError> {
+        let dir = self.data_dir.join(format!("{name}-{index}"));
+        let recovery_point = self
+            .recovery_points
+            .get(&(name.to_string(), index))
+            .copied()
+            .unwrap_or(0);
+        let (log, outcome) = Log::open(&dir, self.config.log, recovery_point, self.clean_shutdown)?;
+        if let Err(e) = write_partition_metadata(&dir, topic_id) {
+            // A full disk: the id holds in memory; a later start writes it.
+            tracing::warn!(topic = %name, partition = index, error = %e, "cannot write partition.metadata; going on without it");
+        }
+        if let Some(t) = &outcome.truncated {
+            report.partitions_truncated += 1;
+            tracing::warn!(
+                topic = %name, partition = index, segment = t.segment_base_offset, position = t.position,
+                offset = t.offset, bytes_dropped = t.bytes_dropped, segments_deleted = t.segments_deleted,
+                reason = %t.reason, "recovery truncated the log"
+            );
+        }
+        tracing::info!(
+            topic = %name, partition = index, log_start_offset = log.log_start_offset(),
+            log_end_offset = log.log_end_offset(), segments_scanned = outcome.segments_scanned,
+            bytes_scanned = outcome.batches_bytes_scanned, "partition loaded"
+        );
+        report.partitions_loaded += 1;
+        let epochs = load_epochs(&dir, &log)?;
+        let high_watermark = self
+            .high_watermarks
+            .get(&(name.to_string(), index))
+            .copied()
+            .unwrap_or(0);
+        Ok(Partition::new(
+            name.to_string(),
+            topic_id,
+            index,
+            log,
+            epochs,
+            self.config.node_id,
+            Arc::clone(self.signals),
+            self.single_node,
+            high_watermark,
+        ))
+    }
+}
+
+/// The topic id the first of `dirs` with a `partition.metadata` names.
+fn first_topic_id(dirs: &[(i32, PathBuf)]) -> Result<Option<Uuid>, StateError> {
+    for (_, dir) in dirs {
+        if let Some(id) = read_partition_metadata(dir)? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// The partition directories in `data_dir` (`<topic>-<index>`), by topic; an incomplete one
+/// (neither `partition.metadata` nor a record) is removed, anything else unexpected is ignored.
+fn partition_dirs(data_dir: &Path) -> Result<BTreeMap<String, Vec<(i32, PathBuf)>>, StateError> {
+    let mut found: BTreeMap<String, Vec<(i32, PathBuf)>> = BTreeMap::new();
+    for entry in std::fs::read_dir(data_dir).map_err(|e| io_err(data_dir, e))? {
+        let entry = entry.map_err(|e| io_err(data_dir, e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            continue;
+        };
+        if !is_dir
+            || !(0..limits::PARTITIONS_PER_TOPIC_MAX).contains(&partition)
+            || validate_topic_name(topic).is_err()
+        {
+            tracing::warn!(entry = %name, "ignoring unexpected entry in the data dir");
+            continue;
+        }
+        if remove_if_incomplete(&entry.path())? {
+            continue;
+        }
+        found
+            .entry(topic.to_string())
+            .or_default()
+            .push((partition, entry.path()));
+    }
+    Ok(found)
+}
+
+/// The offsets of a checkpoint file; none (and a warning saying what follows) if unreadable.
+fn read_checkpoint(path: &Path, unreadable: &str) -> Offsets {
+    checkpoint::read(path).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "{unreadable}");
+        Offsets::new()
+    })
+}
+
+impl crate::group::Host for Broker {
+    fn offsets_partition_count(&self) -> Option<i32> {
+        let count = if self.in_cluster() {
+            self.cluster
+                .image()
+                .topics
+                .get(OFFSETS_TOPIC)?
+                .partitions
+                .len()
+        } else {
+            self.topic(OFFSETS_TOPIC)?.partitions.len()
+        };
+        i32::try_from(count).ok().filter(|&n| n > 0)
+    }
+
+    fn offsets_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        self.partition(OFFSETS_TOPIC, index)
+    }
+
+    fn offsets_partitions(&self) -> Vec<(i32, Arc<Partition>)> {
+        self.topic(OFFSETS_TOPIC)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|(&i, p)| (i, Arc::clone(p)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn min_insync_replicas(&self) -> i32 {
+        self.config.replication.min_insync_replicas
+    }
+
+    fn group_config(&self) -> &crate::config::GroupConfig {
+        &self.config.group
+    }
+}
+
+/// In a cluster: the controller's image applied to the local replicas.
+impl Broker {
+    /// Applies a new image to the local replicas: creates the ones assigned here, changes roles
+    /// whose leader or epoch moved. Returns the changes the fetchers must follow.
+    /// `requested_at`: when the image was asked for (an image older than the leader's last accepted
+    /// ISR change does not overwrite it).
+    pub fn apply_image(
+        &self,
+        image: &ClusterImage,
+        requested_at: std::time::Instant,
+    ) -> Vec<RoleChange> {
+        if self
+            .cluster
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Vec::new();
+        }
+        let node_id = self.node_id();
+        let mut changes = Vec::new();
+        for (name, topic) in &image.topics {
+            for (&index, view) in &topic.partitions {
+                let local = if view.replicas.contains(&node_id) {
+                    match self.ensure_replica(name, topic.id, index) {
+                        Ok(partition) => Some(partition),
+                        Err(e) => {
+                            tracing::error!(topic = %name, partition = index, error = %e, "cannot create replica");
+                            None
+                        }
+                    }
+                } else {
+                    self.partition(name, index)
+                };
+                let Some(partition) = local else { continue };
+                if partition.topic_id != topic.id {
+                    tracing::warn!(topic = %name, partition = index, "local replica has another topic id; ignoring it");
+                    continue;
+                }
+                let (_, _, local_epoch) = partition.leadership();
+                if view.leader_epoch < local_epoch {
+                    // An older image than what we already acted on: ignore (leader epochs never go
+                    // back, see `invariant::Invariant::LeaderEpochNonDecreasing`).
+                    continue;
+                }
+                if !view.replicas.contains(&node_id) {
+                    if partition.become_follower(
+                        -1,
+                        view.leader_epoch,
+                        view.replicas.clone(),
+                        view.isr.clone(),
+                    ) {
+                        changes.push(RoleChange::Stop(partition));
+                    }
+                    continue;
+                }
+                if view.leader_id == node_id {
+                    match partition.become_leader(
+                        view.leader_epoch,
+                        view.replicas.clone(),
+                        view.isr.clone(),
+                        requested_at,
+                    ) {
+                        Ok(true) => changes.push(RoleChange::Lead(partition)),
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(topic = %name, partition = index, error = %e, "cannot become leader")
+                        }
+                    }
+                } else if view.leader_id < 0 {
+                    if partition.become_follower(
+                        -1,
+                        view.leader_epoch,
+                        view.replicas.clone(),
+                        view.isr.clone(),
+                    ) {
+                        changes.push(RoleChange::Stop(partition));
+                    }
+                } else if partition.become_follower(
+                    view.leader_id,
+                    view.leader_epoch,
+                    view.replicas.clone(),
+                    view.isr.clone(),
+                ) {
+                    changes.push(RoleChange::Follow {
+                        partition,
+                        leader_id: view.leader_id,
+                        leader_epoch: view.leader_epoch,
+                    });
+                }
+            }
+        }
+        changes
+    }
 }
 
 #[cfg(test)]

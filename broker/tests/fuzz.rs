@@ -14,10 +14,10 @@ mod hostile;
 
 use std::time::Instant;
 
+use broker::api::table::{serves, Role};
 use broker::wire::batch::{self, build_raw_batch, put_varint};
 use broker::wire::records;
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
 
 const ITERATIONS_DEFAULT: u64 = 20_000;
 const SEED_DEFAULT: u64 = 0x6b61_6f73_2d66_757a;
@@ -117,17 +117,16 @@ struct RequestOutcomes {
 /// Admits and decodes `frame` as the broker (`apis` = its APIs) would; panics if an error has no
 /// message or the decoding allocates more than the bound.
 fn decode_frame(frame: &[u8], apis: Apis, outcomes: &mut RequestOutcomes) {
-    let (outcome, largest) =
-        alloc_meter::measure(
-            || match broker::api::admit(Bytes::copy_from_slice(frame), apis) {
-                Err(reason) => Err(reason.to_string()),
-                Ok(broker::api::Admission::Answered(_)) => Ok(()),
-                Ok(broker::api::Admission::Request(admitted)) => {
-                    hostile::decode_body(admitted.api, admitted.version, admitted.body)
-                        .map_err(|e| format!("body: {e:#}"))
-                }
-            },
-        );
+    let (outcome, largest) = alloc_meter::measure(|| {
+        match broker::api::table::admit(Bytes::copy_from_slice(frame), apis) {
+            Err(reason) => Err(reason.to_string()),
+            Ok(broker::api::Admission::Answered(_)) => Ok(()),
+            Ok(broker::api::Admission::Request(admitted)) => {
+                hostile::decode_body(admitted.api, admitted.version, admitted.body)
+                    .map_err(|e| format!("body: {e:#}"))
+            }
+        }
+    });
     assert!(
         largest <= DECODE_ALLOCATION_BYTES_MAX,
         "decoding allocated {largest} bytes at once"
@@ -145,24 +144,19 @@ fn decode_frame(frame: &[u8], apis: Apis, outcomes: &mut RequestOutcomes) {
     }
 }
 
-/// The APIs (with version ranges) a process serves.
-type Apis = &'static [(ApiKey, i16, i16)];
+/// The process whose APIs (with version ranges) a frame is admitted against.
+type Apis = Role;
 
 fn request_seeds() -> Vec<(Vec<u8>, Apis)> {
     let mut seeds = Vec::new();
     for (api, version) in hostile::all_api_versions() {
-        let Some(body) = hostile::populated_body(api, version) else {
-            assert!(
-                hostile::codec_lacks_version(api, version),
-                "no request of {api:?} v{version}"
-            );
-            continue;
-        };
+        let body = hostile::populated_body(api, version)
+            .unwrap_or_else(|| panic!("no request of {api:?} v{version}"));
         let frame = hostile::frame(api, version, 1, &body);
-        let apis = if broker::api::supported_range(broker::api::CLUSTER_APIS, api).is_some() {
-            broker::api::CLUSTER_APIS
+        let apis = if serves(Role::ClusterBroker, api) {
+            Role::ClusterBroker
         } else {
-            broker::controller::api::CONTROLLER_APIS
+            Role::Controller
         };
         seeds.push((frame, apis));
     }
@@ -182,7 +176,7 @@ fn fuzz_requests(seed: u64, iterations: u64) -> RequestOutcomes {
             mutate(&mut rng, &mut frame, &donors);
         }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            decode_frame(&frame, apis, &mut outcomes)
+            decode_frame(&frame, *apis, &mut outcomes)
         }));
         if result.is_err() {
             panic!("request fuzz failed: KAOS_FUZZ_SEED={seed} iteration {iteration}, frame {frame:02x?}");

@@ -15,8 +15,8 @@ fn api_keys_of(apis: &[(kafka_protocol::messages::ApiKey, i16, i16)]) -> Vec<Api
         .collect()
 }
 
-/// The ApiVersions answer listing `apis` ([`crate::api::SUPPORTED_APIS`] on a single node,
-/// [`crate::api::CLUSTER_APIS`] in a cluster, the controller's own list). Tagged fields stay at
+/// The ApiVersions answer listing `apis` (what [`crate::api::table::advertised`] gives for the
+/// role that answers). Tagged fields stay at
 /// their defaults so that none are emitted (kcat 1.7.1 rejects a v3 response that carries them).
 pub fn response_for(apis: &[(kafka_protocol::messages::ApiKey, i16, i16)]) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(api_keys_of(apis))

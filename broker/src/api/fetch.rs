@@ -9,8 +9,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use crate::api::{leader_epoch_error, log_error_code};
+use crate::api::leader_epoch_error;
 use crate::limits;
+use crate::log::log_error_code;
 use crate::partition::Role;
 use crate::state::Broker;
 

@@ -70,7 +70,7 @@ async fn create_offsets_topic(
             .with_name(TopicName(StrBytes::from_static_str(OFFSETS_TOPIC)))
             .with_num_partitions(partitions)
             .with_replication_factor(replication_factor)]);
-    let response = crate::server::cluster::forward_create_topics(broker, request).await;
+    let response = broker.cluster.forward_create_topics(request).await;
     let code = response.topics.first().map_or(-1, |t| t.error_code);
     if code != 0 && code != ResponseError::TopicAlreadyExists.code() {
         tracing::warn!(

@@ -9,7 +9,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::api::{leader_epoch_error, log_error_code};
+use crate::api::leader_epoch_error;
+use crate::log::log_error_code;
 use crate::state::Broker;
 
 const EARLIEST_TIMESTAMP: i64 = -2;

@@ -58,54 +58,69 @@ pub fn handle(
     version: i16,
 ) -> OffsetFetchResponse {
     if version >= 8 {
-        let groups = request
-            .groups
-            .iter()
-            .map(|g| {
-                let wanted = g.topics.as_ref().map(|topics| {
-                    topics
-                        .iter()
-                        .map(|t| (t.name.as_str().to_string(), t.partition_indexes.clone()))
-                        .collect()
-                });
-                let answer = lookup(broker, g.group_id.as_str(), wanted);
-                let (code, topics) = match answer {
-                    Err(code) => (code, Vec::new()),
-                    Ok(topics) => (
-                        0,
-                        topics
-                            .into_iter()
-                            .map(|(name, partitions)| {
-                                OffsetFetchResponseTopics::default()
-                                    .with_name(TopicName(StrBytes::from_string(name)))
-                                    .with_partitions(
-                                        partitions
-                                            .into_iter()
-                                            .map(|(index, c)| {
-                                                OffsetFetchResponsePartitions::default()
-                                                    .with_partition_index(index)
-                                                    .with_committed_offset(
-                                                        c.as_ref().map_or(-1, |c| c.offset),
-                                                    )
-                                                    .with_committed_leader_epoch(
-                                                        c.as_ref().map_or(-1, |c| c.leader_epoch),
-                                                    )
-                                                    .with_metadata(metadata_of(&c))
-                                            })
-                                            .collect(),
-                                    )
-                            })
-                            .collect(),
-                    ),
-                };
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id.clone())
-                    .with_error_code(code)
-                    .with_topics(topics)
-            })
-            .collect();
-        return OffsetFetchResponse::default().with_groups(groups);
+        handle_groups(broker, request)
+    } else {
+        handle_one_group(broker, request, version)
     }
+}
+
+/// v8+: several groups per request.
+fn handle_groups(broker: &Arc<Broker>, request: &OffsetFetchRequest) -> OffsetFetchResponse {
+    let groups = request
+        .groups
+        .iter()
+        .map(|g| {
+            let wanted = g.topics.as_ref().map(|topics| {
+                topics
+                    .iter()
+                    .map(|t| (t.name.as_str().to_string(), t.partition_indexes.clone()))
+                    .collect()
+            });
+            let answer = lookup(broker, g.group_id.as_str(), wanted);
+            let (code, topics) = match answer {
+                Err(code) => (code, Vec::new()),
+                Ok(topics) => (
+                    0,
+                    topics
+                        .into_iter()
+                        .map(|(name, partitions)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(StrBytes::from_string(name)))
+                                .with_partitions(
+                                    partitions
+                                        .into_iter()
+                                        .map(|(index, c)| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(index)
+                                                .with_committed_offset(
+                                                    c.as_ref().map_or(-1, |c| c.offset),
+                                                )
+                                                .with_committed_leader_epoch(
+                                                    c.as_ref().map_or(-1, |c| c.leader_epoch),
+                                                )
+                                                .with_metadata(metadata_of(&c))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            };
+            OffsetFetchResponseGroup::default()
+                .with_group_id(g.group_id.clone())
+                .with_error_code(code)
+                .with_topics(topics)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_groups(groups)
+}
+
+/// v0-7: one group per request.
+fn handle_one_group(
+    broker: &Arc<Broker>,
+    request: &OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
     let wanted = request.topics.as_ref().map(|topics| {
         topics
             .iter()

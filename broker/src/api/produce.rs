@@ -26,9 +26,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use crate::api::log_error_code;
 use crate::group::OFFSETS_TOPIC;
 use crate::limits;
+use crate::log::log_error_code;
 use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
 use crate::producer::ProducerError;
 use crate::state::Broker;

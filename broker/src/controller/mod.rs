@@ -4,9 +4,9 @@
 //! rewritten atomically (tmp + fsync + rename) on every change ([`store`]).
 //!
 //! Brokers learn the state by asking for Metadata (KRaft-style pull); the Kafka APIs the
-//! controller answers are in [`api`]. No sockets here (`server::controller` holds them).
+//! controller answers are in [`crate::api::controller`]. No sockets here (`server::controller`
+//! holds them).
 
-pub mod api;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -393,6 +393,51 @@ impl Controller {
         }
     }
 
+    /// Replicas assigned round-robin over the `live` brokers, for `num_partitions` and
+    /// `replication_factor` (-1: the defaults).
+    fn assign_replicas(
+        &self,
+        live: &[i32],
+        num_partitions: i32,
+        replication_factor: i16,
+    ) -> Result<Vec<Vec<i32>>, Refusal> {
+        let count = if num_partitions == -1 {
+            self.config.num_partitions
+        } else {
+            num_partitions
+        };
+        if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&count) {
+            return Err(refuse(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "{count} partitions is not in 1..={}",
+                    limits::PARTITIONS_PER_TOPIC_MAX
+                ),
+            ));
+        }
+        let factor = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        if !(1..=limits::REPLICATION_FACTOR_MAX).contains(&factor) || factor as usize > live.len() {
+            return Err(refuse(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "replication factor {factor} with {} live brokers",
+                    live.len()
+                ),
+            ));
+        }
+        Ok((0..count as usize)
+            .map(|p| {
+                (0..factor as usize)
+                    .map(|r| live[(p + r) % live.len()])
+                    .collect()
+            })
+            .collect())
+    }
+
     /// CreateTopics: assigns replicas round-robin over live brokers (or as given).
     pub fn create_topic(
         &self,
@@ -415,67 +460,9 @@ impl Controller {
         }
         let live: Vec<i32> = inner.live.keys().copied().collect();
         let replica_lists: Vec<Vec<i32>> = if assignments.is_empty() {
-            let count = if num_partitions == -1 {
-                self.config.num_partitions
-            } else {
-                num_partitions
-            };
-            if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&count) {
-                return Err(refuse(
-                    ResponseError::InvalidPartitions,
-                    format!(
-                        "{count} partitions is not in 1..={}",
-                        limits::PARTITIONS_PER_TOPIC_MAX
-                    ),
-                ));
-            }
-            let factor = if replication_factor == -1 {
-                self.config.default_replication_factor
-            } else {
-                replication_factor
-            };
-            if !(1..=limits::REPLICATION_FACTOR_MAX).contains(&factor)
-                || factor as usize > live.len()
-            {
-                return Err(refuse(
-                    ResponseError::InvalidReplicationFactor,
-                    format!(
-                        "replication factor {factor} with {} live brokers",
-                        live.len()
-                    ),
-                ));
-            }
-            (0..count as usize)
-                .map(|p| {
-                    (0..factor as usize)
-                        .map(|r| live[(p + r) % live.len()])
-                        .collect()
-                })
-                .collect()
+            self.assign_replicas(&live, num_partitions, replication_factor)?
         } else {
-            if assignments.len() > limits::PARTITIONS_PER_TOPIC_MAX as usize {
-                return Err(refuse(
-                    ResponseError::InvalidPartitions,
-                    "too many partitions",
-                ));
-            }
-            for replicas in &assignments {
-                let mut sorted = replicas.clone();
-                sorted.sort_unstable();
-                sorted.dedup();
-                if replicas.is_empty()
-                    || sorted.len() != replicas.len()
-                    || replicas.len() > limits::REPLICATION_FACTOR_MAX as usize
-                    || replicas
-                        .iter()
-                        .any(|r| !inner.durable.brokers.contains_key(r))
-                {
-                    return Err(refuse(
-                        ResponseError::InvalidReplicaAssignment,
-                        format!("invalid replicas {replicas:?}"),
-                    ));
-                }
-            }
+            check_assignments(&assignments, &inner.durable.brokers)?;
             assignments
         };
         let factor = replica_lists.first().map_or(0, |r| r.len()) as i16;
@@ -658,6 +645,35 @@ fn check_state(state: &DurableState) -> Result<(), invariant::Violation> {
     Ok(())
 }
 
+/// Replica lists given by the request: each non-empty, without duplicates, of known brokers.
+fn check_assignments(
+    assignments: &[Vec<i32>],
+    brokers: &BTreeMap<i32, Registration>,
+) -> Result<(), Refusal> {
+    if assignments.len() > limits::PARTITIONS_PER_TOPIC_MAX as usize {
+        return Err(refuse(
+            ResponseError::InvalidPartitions,
+            "too many partitions",
+        ));
+    }
+    for replicas in assignments {
+        let mut sorted = replicas.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if replicas.is_empty()
+            || sorted.len() != replicas.len()
+            || replicas.len() > limits::REPLICATION_FACTOR_MAX as usize
+            || replicas.iter().any(|r| !brokers.contains_key(r))
+        {
+            return Err(refuse(
+                ResponseError::InvalidReplicaAssignment,
+                format!("invalid replicas {replicas:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,7 +702,7 @@ mod tests {
         c.create_topic("t", 1, 2, Vec::new(), false)
             .expect("create");
         drop(c);
-        let mut state = store::read(dir.path()).expect("read").expect("state");
+        let mut state: DurableState = store::read(dir.path()).expect("read").expect("state");
         state.topics.get_mut("t").expect("topic").partitions[0].isr = vec![1, 7];
         store::write(dir.path(), &state).expect("write");
         let error = Controller::open(ControllerConfig {

@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::controller::DurableState;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use crate::limits;
 
 pub const STATE_FILE_NAME: &str = "controller-state.json";
@@ -23,8 +25,8 @@ pub enum StoreError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// Reads the state; `None` when the file does not exist yet.
-pub fn read(dir: &Path) -> Result<Option<DurableState>, StoreError> {
+/// Reads the state (the controller's `DurableState`); `None` when the file does not exist yet.
+pub fn read<State: DeserializeOwned>(dir: &Path) -> Result<Option<State>, StoreError> {
     let path = dir.join(STATE_FILE_NAME);
     let io_err = |source| StoreError::Io {
         path: path.clone(),
@@ -51,7 +53,7 @@ pub fn read(dir: &Path) -> Result<Option<DurableState>, StoreError> {
 }
 
 /// Replaces the state file atomically.
-pub fn write(dir: &Path, state: &DurableState) -> Result<(), StoreError> {
+pub fn write<State: Serialize>(dir: &Path, state: &State) -> Result<(), StoreError> {
     let path = dir.join(STATE_FILE_NAME);
     let tmp = dir.join(format!("{STATE_FILE_NAME}.tmp"));
     let text = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Invalid {

@@ -22,7 +22,6 @@ use kafka_protocol::error::ResponseError;
 use crate::config::GroupConfig;
 use crate::limits;
 use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
-use crate::state::Broker;
 use crate::wire::batch;
 pub use records::{partition_for, Committed, OFFSETS_TOPIC};
 pub use state::{Group, GroupState, JoinOutcome, JoinRequest, Pending, SyncOutcome};
@@ -37,6 +36,38 @@ struct Shard {
     loaded: bool,
     groups: HashMap<String, Group>,
     offsets: OffsetsByGroup,
+}
+
+/// What the coordinator needs of the broker that holds it (implemented by `state::Broker`), so
+/// that the coordinator does not depend on the broker's state module.
+pub trait Host {
+    /// Partition count of `__consumer_offsets` as this broker knows it, `None` if it does not
+    /// exist yet.
+    fn offsets_partition_count(&self) -> Option<i32>;
+    /// The local replica of `__consumer_offsets` partition `index`.
+    fn offsets_partition(&self, index: i32) -> Option<Arc<Partition>>;
+    /// Every local replica of `__consumer_offsets`, by index.
+    fn offsets_partitions(&self) -> Vec<(i32, Arc<Partition>)>;
+    fn min_insync_replicas(&self) -> i32;
+    fn group_config(&self) -> &GroupConfig;
+}
+
+impl<H: Host + ?Sized> Host for Arc<H> {
+    fn offsets_partition_count(&self) -> Option<i32> {
+        (**self).offsets_partition_count()
+    }
+    fn offsets_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        (**self).offsets_partition(index)
+    }
+    fn offsets_partitions(&self) -> Vec<(i32, Arc<Partition>)> {
+        (**self).offsets_partitions()
+    }
+    fn min_insync_replicas(&self) -> i32 {
+        (**self).min_insync_replicas()
+    }
+    fn group_config(&self) -> &GroupConfig {
+        (**self).group_config()
+    }
 }
 
 /// Where a group is served when this broker coordinates it: the offsets partition's index and
@@ -62,7 +93,7 @@ fn commit_error_code(error: &ReplicaError) -> i16 {
             crate::log::LogError::Io { .. }
             | crate::log::LogError::Failed
             | crate::log::LogError::Closed => ResponseError::NotCoordinator.code(),
-            other => crate::api::log_error_code(other, "offset commit append"),
+            other => crate::log::log_error_code(other, "offset commit append"),
         },
         _ => ResponseError::NotCoordinator.code(),
     }
@@ -79,19 +110,8 @@ pub struct CommitPlan {
 impl Coordinator {
     /// Partition count of `__consumer_offsets` as this broker knows it (the controller's image in
     /// a cluster), or `None` if it does not exist yet.
-    pub fn offsets_partition_count(broker: &Broker) -> Option<i32> {
-        if broker.in_cluster() {
-            let image = broker.cluster.image();
-            let topic = image.topics.get(OFFSETS_TOPIC)?;
-            i32::try_from(topic.partitions.len())
-                .ok()
-                .filter(|&n| n > 0)
-        } else {
-            let topic = broker.topic(OFFSETS_TOPIC)?;
-            i32::try_from(topic.partitions.len())
-                .ok()
-                .filter(|&n| n > 0)
-        }
+    pub fn offsets_partition_count(host: &impl Host) -> Option<i32> {
+        host.offsets_partition_count()
     }
 
     /// Whether this broker may try to create the offsets topic now (rate-limited).
@@ -110,15 +130,15 @@ impl Coordinator {
     /// Where `group` is served, from this broker's point of view: `(index, leader_epoch)` when
     /// this broker coordinates it, else INVALID_GROUP_ID, NOT_COORDINATOR,
     /// COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE. Every group API starts here.
-    pub fn route(&self, broker: &Broker, group: &str) -> Route {
+    pub fn route(&self, host: &impl Host, group: &str) -> Route {
         if let Some(code) = group_id_error(group) {
             return Err(code);
         }
-        let Some(count) = Self::offsets_partition_count(broker) else {
+        let Some(count) = host.offsets_partition_count() else {
             return Err(ResponseError::CoordinatorNotAvailable.code());
         };
         let index = partition_for(group, count);
-        let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
+        let Some(partition) = host.offsets_partition(index) else {
             return Err(ResponseError::NotCoordinator.code());
         };
         let (role, _, leader_epoch) = partition.leadership();
@@ -203,8 +223,8 @@ impl Coordinator {
 
     /// Writes a commit's records to the offsets partition as leader and, once they are below the
     /// HW, applies them. Returns the error code for every entry (0 = committed).
-    pub async fn commit(&self, broker: &Broker, plan: CommitPlan) -> i16 {
-        let Some(partition) = broker.partition(OFFSETS_TOPIC, plan.index) else {
+    pub async fn commit(&self, host: &impl Host, plan: CommitPlan) -> i16 {
+        let Some(partition) = host.offsets_partition(plan.index) else {
             return ResponseError::NotCoordinator.code();
         };
         let now_ms = now_ms();
@@ -218,8 +238,7 @@ impl Coordinator {
                 )
             })
             .collect();
-        let min_insync =
-            usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
+        let min_insync = usize::try_from(host.min_insync_replicas()).unwrap_or(1);
         let appended = (|| -> Result<(i64, i64, i32), i16> {
             let bytes = records::build_batch(&entries, now_ms).map_err(|e| {
                 tracing::error!(error = %e, "cannot build an offsets batch");
@@ -249,7 +268,7 @@ impl Coordinator {
             Err(code) => return code,
         };
         let deadline = tokio::time::Instant::now()
-            + Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
+            + Duration::from_millis(host.group_config().offsets_commit_timeout_ms);
         match wait(&partition, last_offset + 1, epoch, deadline).await {
             // Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND becomes COORDINATOR_NOT_AVAILABLE.
             HighWatermarkWait::Reached if partition.isr().len() < min_insync => {
@@ -287,22 +306,18 @@ impl Coordinator {
     }
 
     /// The periodic task: follow offsets-partition leadership (load / unload), run group timers.
-    pub fn tick(self: &Arc<Self>, broker: &Arc<Broker>) {
+    pub fn tick(self: &Arc<Self>, host: &impl Host) {
         let now = Instant::now();
         let mut to_load = Vec::new();
         {
-            let leading: BTreeMap<i32, (Arc<Partition>, i32)> = broker
-                .topic(OFFSETS_TOPIC)
-                .map(|t| {
-                    t.partitions
-                        .iter()
-                        .filter_map(|(&i, p)| {
-                            let (role, _, epoch) = p.leadership();
-                            (role == Role::Leader).then(|| (i, (Arc::clone(p), epoch)))
-                        })
-                        .collect()
+            let leading: BTreeMap<i32, (Arc<Partition>, i32)> = host
+                .offsets_partitions()
+                .into_iter()
+                .filter_map(|(i, p)| {
+                    let (role, _, epoch) = p.leadership();
+                    (role == Role::Leader).then_some((i, (p, epoch)))
                 })
-                .unwrap_or_default();
+                .collect();
             let mut shards = lock(&self.shards);
             shards.retain(|index, shard| {
                 let keep = leading
@@ -456,19 +471,6 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts the coordinator's periodic task.
-pub fn spawn(broker: &Arc<Broker>) {
-    let broker = Arc::clone(broker);
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(limits::GROUP_TICK_MS));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            broker.groups.tick(&broker);
-        }
-    });
-}
-
 /// Validates a group id as Kafka does (non-empty), and bounds its length.
 pub fn group_id_error(group: &str) -> Option<i16> {
     if group.is_empty() || group.len() > limits::GROUP_STRING_BYTES_MAX {
@@ -479,6 +481,6 @@ pub fn group_id_error(group: &str) -> Option<i16> {
 }
 
 /// The config a handler needs.
-pub fn config(broker: &Broker) -> &GroupConfig {
-    &broker.config.group
+pub fn config(host: &impl Host) -> &GroupConfig {
+    host.group_config()
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::limits;
+use crate::log::error::LogError;
 use crate::log::index::{IndexError, OffsetIndex};
-use crate::log::LogError;
 use crate::wire::batch::{self, BatchError};
 
 /// File name of a segment or index: the base offset as 20 digits.

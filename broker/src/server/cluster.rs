@@ -11,7 +11,6 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
 use kafka_protocol::messages::broker_registration_request::Listener;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest,
@@ -23,8 +22,10 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::cluster::{self, BrokerAddress, ClusterImage, PartitionView, RoleChange, TopicView};
-use crate::controller::api::METADATA_TOPIC;
+use crate::cluster::METADATA_TOPIC;
+use crate::cluster::{
+    self, refused, BrokerAddress, ClusterImage, PartitionView, RoleChange, TopicView,
+};
 use crate::limits;
 use crate::partition::Role;
 use crate::server::client::{PeerConnection, PeerError};
@@ -40,6 +41,33 @@ const METADATA_WATCH_VERSION: i16 = 12;
 
 fn backoff() -> Duration {
     Duration::from_millis(limits::RETRY_BACKOFF_MS)
+}
+
+/// The broker's link to the controller for the APIs: forwards through this module.
+#[derive(Debug)]
+struct Link(std::sync::Weak<Broker>);
+
+impl cluster::ControllerLink for Link {
+    fn create_topics(&self, request: CreateTopicsRequest) -> cluster::CreateTopicsFuture {
+        match self.0.upgrade() {
+            Some(broker) => Box::pin(forward_create_topics(&broker, request)),
+            None => Box::pin(std::future::ready(refused(&request, "broker stopped"))),
+        }
+    }
+
+    fn auto_create(&self, topics: Vec<String>) {
+        if let Some(broker) = self.0.upgrade() {
+            spawn_auto_create(&broker, topics);
+        }
+    }
+}
+
+/// Gives the broker's APIs their way to the controller (before the broker serves).
+pub fn link(broker: &Arc<Broker>) {
+    let link: Box<dyn cluster::ControllerLink> = Box::new(Link(Arc::downgrade(broker)));
+    if broker.cluster.controller_link.set(link).is_err() {
+        tracing::warn!("the controller link was already set");
+    }
 }
 
 /// Starts the membership task, the metadata watch and the ISR check.
@@ -83,7 +111,7 @@ async fn membership_loop(broker: Arc<Broker>, controller: SocketAddr) {
             let image = pull_image(&mut conn).await?;
             // Roles first, then the image clients see: a broker named leader in our Metadata
             // answers already leads. Fetchers find the leader's address in the new image.
-            let changes = cluster::apply_image(&broker, &image, requested_at);
+            let changes = broker.apply_image(&image, requested_at);
             broker.cluster.set_image(image);
             for change in changes {
                 apply_change(&broker, &mut fetchers, change);
@@ -112,7 +140,7 @@ async fn membership_loop(broker: Arc<Broker>, controller: SocketAddr) {
 }
 
 /// Watches the controller's metadata version (a long-polling Fetch of `__cluster_metadata`, see
-/// `controller::api::metadata_watch`) and wakes the membership loop to pull the image as soon as
+/// `api::controller::metadata_watch`) and wakes the membership loop to pull the image as soon as
 /// it changes: an election reaches the brokers within a round trip, as KRaft's metadata log
 /// fetch does, instead of at the next heartbeat.
 async fn metadata_watch_loop(broker: Arc<Broker>, controller: SocketAddr) {
@@ -446,7 +474,7 @@ pub async fn controlled_shutdown(broker: &Broker) {
 }
 
 /// Forwards a CreateTopics request to the controller (KRaft-style forwarding).
-pub fn forward_create_topics(
+fn forward_create_topics(
     broker: &Arc<Broker>,
     request: CreateTopicsRequest,
 ) -> impl std::future::Future<Output = CreateTopicsResponse> + Send + 'static {
@@ -480,24 +508,9 @@ pub fn forward_create_topics(
     }
 }
 
-fn refused(request: &CreateTopicsRequest, message: &str) -> CreateTopicsResponse {
-    CreateTopicsResponse::default().with_topics(
-        request
-            .topics
-            .iter()
-            .map(|t| {
-                CreatableTopicResult::default()
-                    .with_name(t.name.clone())
-                    .with_error_code(ResponseError::RequestTimedOut.code())
-                    .with_error_message(Some(StrBytes::from_string(message.to_string())))
-            })
-            .collect(),
-    )
-}
-
 /// Auto-create on Metadata: asks the controller to create `topics` with this broker's
 /// `num.partitions` and `default.replication.factor` (in the background).
-pub fn spawn_auto_create(broker: &Arc<Broker>, topics: Vec<String>) {
+fn spawn_auto_create(broker: &Arc<Broker>, topics: Vec<String>) {
     let request = CreateTopicsRequest::default()
         .with_timeout_ms(10_000)
         .with_topics(

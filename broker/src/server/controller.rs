@@ -8,22 +8,13 @@ use std::time::Duration;
 use crate::controller::{Controller, ControllerConfig};
 use crate::limits;
 use crate::server::connection::FrameHandler;
-use crate::RunError;
+use crate::server::RunError;
 
 pub async fn run(
     config: ControllerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| RunError::Bind {
-            address: config.listen,
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| RunError::Bind {
-        address: config.listen,
-        source,
-    })?;
+    let (listener, bound) = crate::server::bind(config.listen).await?;
     let connections = config.connections.clone();
     let controller = tokio::task::spawn_blocking(move || Controller::open(config))
         .await?
@@ -41,7 +32,7 @@ pub async fn run(
     eprintln!("kaos-controller ready listen={bound}");
     let serving = Arc::clone(&controller);
     let handler: FrameHandler =
-        Arc::new(move |frame| crate::controller::api::handle_frame(&serving, frame));
+        Arc::new(move |frame| crate::api::table::handle_on_controller(&serving, frame));
     crate::server::serve_with(handler, None, connections, listener, shutdown).await;
     ticker.abort();
     tracing::info!("controller stopped");

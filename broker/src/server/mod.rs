@@ -2,6 +2,7 @@
 //! requests, and the background tasks (flush interval, checkpoint writers, cluster membership,
 //! followers, the controller's own server).
 
+pub mod broker;
 pub mod client;
 pub mod cluster;
 pub mod connection;
@@ -20,12 +21,40 @@ use crate::limits;
 use crate::metrics::RequestMetrics;
 use crate::state::Broker;
 
+/// Errors that stop the broker or the controller from starting or shutting down cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the data dir")]
+    Startup(#[source] crate::state::StateError),
+    #[error("graceful shutdown failed")]
+    Shutdown(#[source] crate::state::StateError),
+    #[error("startup task failed")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("cannot open the controller state")]
+    Controller(#[source] crate::controller::ControllerError),
+}
+
+/// Binds the listener of a broker or controller: the listener and the address it got.
+pub async fn bind(
+    address: std::net::SocketAddr,
+) -> Result<(TcpListener, std::net::SocketAddr), RunError> {
+    let bind_error = |source| RunError::Bind { address, source };
+    let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
+}
+
 /// Accepts broker connections until `shutdown` completes; then stops accepting and returns.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let metrics = Arc::clone(&broker.metrics);
     let connections = broker.config.connections.clone();
     let handler: connection::FrameHandler =
-        Arc::new(move |frame| crate::api::handle_frame(&broker, frame));
+        Arc::new(move |frame| crate::api::table::handle_on_broker(&broker, frame));
     serve_with(handler, Some(metrics), connections, listener, shutdown).await;
 }
 
@@ -82,8 +111,23 @@ pub async fn serve_with(
     }
 }
 
-/// Spawns the `flush.ms` task (if configured) and the checkpoint writer.
+/// Starts the group coordinator's periodic task.
+fn spawn_group_ticks(broker: &Arc<Broker>) {
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(limits::GROUP_TICK_MS));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            broker.groups.tick(&*broker);
+        }
+    });
+}
+
+/// Spawns the `flush.ms` task (if configured), the checkpoint writers and the group
+/// coordinator's periodic task.
 pub fn spawn_background_tasks(broker: &Arc<Broker>) {
+    spawn_group_ticks(broker);
     if broker.config.flush_interval_ms > 0 {
         let broker = Arc::clone(broker);
         tokio::spawn(async move {

@@ -4,6 +4,7 @@
 //! Also the in-process decoder dispatch that the fuzz test and the allocation test share.
 #![allow(dead_code)]
 
+use broker::api::table::{advertised, Role};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{self as m, ApiKey, BrokerId, GroupId, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -11,11 +12,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 /// Every (API, version) either process decodes: the broker in a cluster and the controller.
 pub fn all_api_versions() -> Vec<(ApiKey, i16)> {
     let mut all: Vec<(ApiKey, i16)> = Vec::new();
-    for apis in [
-        broker::api::CLUSTER_APIS,
-        broker::controller::api::CONTROLLER_APIS,
-    ] {
-        for &(api, min, max) in apis {
+    for role in [Role::ClusterBroker, Role::Controller] {
+        for (api, min, max) in advertised(role) {
             for version in min..=max {
                 if !all.contains(&(api, version)) {
                     all.push((api, version));
@@ -295,13 +293,6 @@ fn broker_registration() -> Vec<m::BrokerRegistrationRequest> {
         base.clone().with_log_dirs(vec![uuid::Uuid::from_u128(3)]),
         base,
     ]
-}
-
-/// Whether kafka-protocol 0.18 has no decoder for `api` `version` at all (OffsetCommit v0-1 and
-/// OffsetFetch v0, advertised by the broker): such a request is refused whatever it holds.
-pub fn codec_lacks_version(api: ApiKey, version: i16) -> bool {
-    decode_body(api, version, Bytes::new())
-        .is_err_and(|e| format!("{e:#}").contains("version not supported"))
 }
 
 /// Request header + body: a frame without its length prefix.
