@@ -55,8 +55,13 @@ pub async fn run(
         .context("saving the scenario into the run directory")?;
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
-    let mut platform =
-        Platform::new(scenario, &opts.broker_bin, &opts.kaos_bin, &dir.nodes_dir()).await?;
+    let mut platform = Platform::new(
+        setup(scenario),
+        &opts.broker_bin,
+        &opts.kaos_bin,
+        &dir.nodes_dir(),
+    )
+    .await?;
     if let Err(e) = platform.check_configs(&opts.broker_bin).await {
         platform.release().await;
         return Err(e);
@@ -142,6 +147,16 @@ fn for_external_cluster(scenario: &Scenario, dir: &RunDir) -> Scenario {
 }
 
 /// For partitions and link faults: the nodes in network namespaces (and brokers behind proxies).
+/// What the platform needs of the scenario to lay its nodes out.
+fn setup(scenario: &Scenario) -> crate::platform::Setup<'_> {
+    crate::platform::Setup {
+        kind: scenario.platform,
+        cluster: &scenario.cluster,
+        lazyfs_seed: scenario.uses_lazyfs().then_some(scenario.seed),
+        bootstrap: scenario.bootstrap.as_deref(),
+    }
+}
+
 async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -> Result<()> {
     if !scenario.uses_network() {
         return Ok(());

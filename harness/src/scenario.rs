@@ -2,9 +2,11 @@
 //! duration and seed, and the expected outcome. A broken file is refused at load with the key and
 //! line at fault, never mid-run.
 
+pub use crate::cluster::{Cluster, PlatformKind};
 use crate::limits::{
     BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX, SEQUENCE_STEPS_MAX, SEQUENCE_WAIT_MS_MAX,
 };
+use crate::platform::{self, Capability};
 use crate::proxy::Links;
 use checkers::Expectations;
 use serde::{Deserialize, Serialize};
@@ -37,52 +39,6 @@ pub struct Scenario {
     pub nemesis: Nemesis,
     #[serde(default)]
     pub expect: Expectations,
-}
-
-/// The platform a scenario's nodes run on (`kaos run --platform` overrides the file's).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum PlatformKind {
-    /// Each node a child process on this machine, on 127.0.0.1.
-    #[default]
-    Local,
-    /// Each node in its own container on a private network (needs a Docker engine).
-    Docker,
-    /// A running cluster that kaos neither starts nor controls, at the scenario's `bootstrap`.
-    External,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cluster {
-    pub brokers: u32,
-    /// Run a controller process (named `controller`) that the brokers register with. Default:
-    /// only when there is more than one broker.
-    #[serde(default)]
-    pub controller: Option<bool>,
-    /// Broker settings for every node, written into each node's config file.
-    #[serde(default)]
-    pub settings: toml::Table,
-    /// Per-node overrides on top of `settings`, e.g. `[cluster.node_settings.n2]`.
-    #[serde(default)]
-    pub node_settings: std::collections::BTreeMap<String, toml::Table>,
-    /// Settings for the controller's config file.
-    #[serde(default)]
-    pub controller_settings: toml::Table,
-    /// After the run, write every replica of every broker with `kaos-broker dump` so that the
-    /// checker can compare replicas. Turn off for a broker binary that is not kaos-broker.
-    #[serde(default = "yes")]
-    pub replica_dumps: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Cluster {
-    pub fn has_controller(&self) -> bool {
-        self.controller.unwrap_or(self.brokers > 1)
-    }
 }
 
 /// Whom a fault hits, resolved when the fault starts (leader and follower from live metadata).
@@ -225,6 +181,21 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// What a platform must be able to do to carry this fault out.
+    pub fn needs(&self) -> Capability {
+        match self {
+            Fault::Kill | Fault::Pause => Capability::SignalProcesses,
+            Fault::Sequence => Capability::ControlNodes,
+            Fault::PowerLoss => Capability::PowerLoss,
+            Fault::DropCaches => Capability::DropCaches,
+            Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
+                Capability::Partitions
+            }
+            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => {
+                Capability::LinkFaults
+            }
+        }
+    }
     /// Partitions: namespaces and nftables rules.
     pub fn is_partition(&self) -> bool {
         matches!(
@@ -315,6 +286,18 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// What a platform must be able to do to run this step.
+    pub fn needs(self) -> Capability {
+        match self {
+            StepKind::Kill
+            | StepKind::Pause
+            | StepKind::Resume
+            | StepKind::Restart
+            | StepKind::WaitMs => Capability::ControlNodes,
+            StepKind::PowerLoss => Capability::PowerLoss,
+            StepKind::Isolate | StepKind::Heal => Capability::IsolateSteps,
+        }
+    }
     pub fn name(self) -> &'static str {
         match self {
             StepKind::Kill => "kill",
@@ -591,7 +574,11 @@ impl Scenario {
             ));
         }
         if self.platform == PlatformKind::Docker {
-            if let Some(f) = n.faults.iter().find(|f| !docker_can(f)) {
+            if let Some(f) = n
+                .faults
+                .iter()
+                .find(|f| !platform::can(PlatformKind::Docker, f.needs()))
+            {
                 let name = serde_json::to_value(f)
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
@@ -602,7 +589,7 @@ impl Scenario {
                 .sequence
                 .iter()
                 .enumerate()
-                .find(|(_, s)| !docker_can_step(s.step))
+                .find(|(_, s)| !platform::can(PlatformKind::Docker, s.step.needs()))
                 .map(|(k, s)| (k + 1, s.step))
             {
                 return Err(format!("nemesis.sequence step {k}: the {} step is not available on the docker platform; run this scenario with platform = \"local\"", kind.name()));
@@ -617,7 +604,7 @@ impl Scenario {
                         return Err(format!("bootstrap {addr:?} is not host:port"));
                     }
                 }
-                if let Some(f) = n.faults.iter().find(|f| !matches!(f, Fault::Kill | Fault::Pause)) {
+                if let Some(f) = n.faults.iter().find(|f| !platform::can(PlatformKind::External, f.needs())) {
                     let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
                     return Err(format!("the {name} fault is not available on the external platform: kaos does not control an external cluster's nodes (it can kill and pause the scenario's own client processes, target = \"producer-N\" or \"consumer-N\"); run this scenario on platform local or docker"));
                 }
@@ -875,35 +862,6 @@ impl Scenario {
             flatten("", &value, &mut rows);
         }
         rows
-    }
-}
-
-/// The faults the docker platform carries out: kill (SIGKILL to the container's process), pause
-/// (`docker pause`), power_loss (lazyfs under the bind mount), drop_caches (host-wide),
-/// partitions (nftables in the containers' network namespaces), link faults (the proxies on
-/// the host) and sequences of the steps [`docker_can_step`] allows. The match has no catch-all,
-/// so a fault kind added later must be decided here before it compiles.
-fn docker_can(fault: &Fault) -> bool {
-    match fault {
-        Fault::Kill | Fault::Pause | Fault::PowerLoss | Fault::DropCaches | Fault::Sequence => true,
-        Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => true,
-        Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => true,
-    }
-}
-
-/// The steps a `sequence` can run on docker: `docker kill`, `docker start`, `docker pause` /
-/// `unpause`, lazyfs under the bind mount, waits; not the network steps (`isolate`, `heal`).
-fn docker_can_step(kind: StepKind) -> bool {
-    match kind {
-        StepKind::Kill
-        | StepKind::Pause
-        | StepKind::Resume
-        | StepKind::Restart
-        | StepKind::PowerLoss
-        | StepKind::WaitMs => true,
-        // Built on the local platform's namespaces; the docker platform's partitions are faults of
-        // their own (partition_node and the rest), not steps yet.
-        StepKind::Isolate | StepKind::Heal => false,
     }
 }
 

@@ -38,6 +38,7 @@
 //! asked the engine about the container after every readiness probe took seconds.
 
 use super::local::{cut_power, probe, start_lazyfs, Role};
+use crate::cluster::Cluster;
 use crate::limits::{
     DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, NODE_PROBE_INTERVAL_MS,
     NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
@@ -45,7 +46,6 @@ use crate::limits::{
 use crate::netns::Endpoint;
 use crate::process;
 use crate::proxy::{LinkFault, Links, Proxy, Sources};
-use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -1103,6 +1103,21 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
         }
     }
     h
+}
+
+/// What the docker platform carries out: kill (SIGKILL to the container's process), pause
+/// (`docker pause`), power_loss (lazyfs under the bind mount), drop_caches (host-wide),
+/// partitions (nftables in the containers' network namespaces), link faults (the proxies on the
+/// host), and the sequence steps `docker kill`, `docker start`, `docker pause` / `unpause` and
+/// waits make; not the `isolate` and `heal` steps, built on the local platform's namespaces
+/// (docker's partitions are faults of their own, not steps yet).
+pub fn can(capability: super::capability::Capability) -> bool {
+    use super::capability::Capability as C;
+    match capability {
+        C::SignalProcesses | C::ControlNodes | C::PowerLoss | C::DropCaches => true,
+        C::Partitions | C::LinkFaults => true,
+        C::IsolateSteps => false,
+    }
 }
 
 #[cfg(test)]

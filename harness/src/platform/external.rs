@@ -47,3 +47,14 @@ impl ExternalPlatform {
     }
     pub async fn stop_all(&mut self) {}
 }
+
+/// kaos does not control an external cluster's nodes: it can only signal the scenario's own
+/// client processes.
+pub fn can(capability: super::capability::Capability) -> bool {
+    use super::capability::Capability as C;
+    match capability {
+        C::SignalProcesses => true,
+        C::ControlNodes | C::PowerLoss | C::DropCaches => false,
+        C::Partitions | C::LinkFaults | C::IsolateSteps => false,
+    }
+}

@@ -6,13 +6,13 @@
 //! ([`crate::netns`]) with its own address, and (for link faults) each broker behind a
 //! [`Proxy`] on the host side that it advertises.
 
+use crate::cluster::Cluster;
 use crate::limits::{
     LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::{Endpoint, Network};
 use crate::process;
 use crate::proxy::{LinkFault, Links, Proxy, Sources};
-use crate::scenario::Cluster;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -568,6 +568,16 @@ pub async fn probe(addr: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_secs(2), attempt).await,
         Ok(Some(()))
     )
+}
+
+/// The local platform can do everything kaos knows how to do (partitions and `isolate` steps
+/// in network namespaces it creates, power loss with lazyfs).
+pub fn can(capability: super::capability::Capability) -> bool {
+    use super::capability::Capability as C;
+    match capability {
+        C::SignalProcesses | C::ControlNodes | C::PowerLoss | C::DropCaches => true,
+        C::Partitions | C::LinkFaults | C::IsolateSteps => true,
+    }
 }
 
 #[cfg(test)]

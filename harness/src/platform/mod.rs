@@ -3,19 +3,40 @@
 //! own container on a private network; `external` is a cluster kaos neither starts nor controls.
 //! [`Platform`] is the one the run loop and the nemesis use.
 
+pub mod capability;
 pub mod docker;
 pub mod external;
 pub mod local;
+pub use capability::Capability;
 pub use docker::DockerPlatform;
 pub use external::ExternalPlatform;
 pub use local::LocalPlatform;
 
+use crate::cluster::{Cluster, PlatformKind};
 use crate::netns::Endpoint;
 use crate::proxy::{LinkFault, Links};
-use crate::scenario::{PlatformKind, Scenario};
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// Whether a platform of this kind can do `capability` (each platform's own answer).
+pub fn can(kind: PlatformKind, capability: Capability) -> bool {
+    match kind {
+        PlatformKind::Local => local::can(capability),
+        PlatformKind::Docker => docker::can(capability),
+        PlatformKind::External => external::can(capability),
+    }
+}
+
+/// What [`Platform::new`] needs to lay a run's nodes out.
+pub struct Setup<'a> {
+    pub kind: PlatformKind,
+    pub cluster: &'a Cluster,
+    /// Serve the brokers' data directories from lazyfs, seeded so (power_loss faults).
+    pub lazyfs_seed: Option<u64>,
+    /// The addresses of an external cluster.
+    pub bootstrap: Option<&'a str>,
+}
 
 /// The platform a run's nodes live on.
 pub enum Platform {
@@ -36,31 +57,31 @@ macro_rules! each {
 }
 
 impl Platform {
-    /// Lays out the scenario's nodes under `nodes_dir` on the scenario's platform. For docker this
+    /// Lays out the cluster's nodes under `nodes_dir` on the chosen platform. For docker this
     /// also builds (or reuses) the broker image and creates the run's network.
     pub async fn new(
-        scenario: &Scenario,
+        setup: Setup<'_>,
         broker_bin: &Path,
         kaos_bin: &Path,
         nodes_dir: &Path,
     ) -> Result<Self> {
-        Ok(match scenario.platform {
+        Ok(match setup.kind {
             PlatformKind::Local => {
-                let mut p = LocalPlatform::new(broker_bin, nodes_dir, &scenario.cluster)?;
-                if scenario.uses_lazyfs() {
-                    p.use_lazyfs(kaos_bin, scenario.seed);
+                let mut p = LocalPlatform::new(broker_bin, nodes_dir, setup.cluster)?;
+                if let Some(seed) = setup.lazyfs_seed {
+                    p.use_lazyfs(kaos_bin, seed);
                 }
                 Platform::Local(p)
             }
             PlatformKind::Docker => {
-                let mut p = DockerPlatform::new(broker_bin, nodes_dir, &scenario.cluster).await?;
-                if scenario.uses_lazyfs() {
-                    p.use_lazyfs(kaos_bin, scenario.seed);
+                let mut p = DockerPlatform::new(broker_bin, nodes_dir, setup.cluster).await?;
+                if let Some(seed) = setup.lazyfs_seed {
+                    p.use_lazyfs(kaos_bin, seed);
                 }
                 Platform::Docker(p)
             }
             PlatformKind::External => {
-                let bootstrap = scenario.bootstrap.as_deref().ok_or_else(|| {
+                let bootstrap = setup.bootstrap.ok_or_else(|| {
                     anyhow::anyhow!("platform external needs bootstrap addresses")
                 })?;
                 Platform::External(ExternalPlatform::new(bootstrap))
@@ -257,6 +278,34 @@ pub async fn check_config(broker_bin: &Path, name: &str, config: &Path) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_platform_says_what_it_can_do() {
+        use super::{can, Capability as C};
+        let all = [
+            C::SignalProcesses,
+            C::ControlNodes,
+            C::PowerLoss,
+            C::DropCaches,
+            C::Partitions,
+            C::LinkFaults,
+            C::IsolateSteps,
+        ];
+        let able = |kind| all.iter().filter(|c| can(kind, **c)).count();
+        assert_eq!(
+            able(PlatformKind::Local),
+            all.len(),
+            "local can do everything"
+        );
+        assert!(!can(PlatformKind::Docker, C::IsolateSteps));
+        assert_eq!(able(PlatformKind::Docker), all.len() - 1);
+        assert!(can(PlatformKind::External, C::SignalProcesses));
+        assert_eq!(
+            able(PlatformKind::External),
+            1,
+            "external only signals clients"
+        );
+    }
 
     #[test]
     fn a_log_tail_is_the_error_report_without_its_backtrace_or_the_last_lines() {

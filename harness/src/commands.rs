@@ -1,0 +1,452 @@
+//! What each `kaos` subcommand does, given its parsed arguments.
+
+use crate::{bench, matrix, platform, run, scenario};
+use anyhow::{bail, Context, Result};
+use checkers::Verdict;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Single-threaded on purpose: child processes are spawned from this thread, which lives as long
+/// as the harness, so their parent-death signal fires only when the harness dies.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn client(spec_path: &Path) -> ExitCode {
+    let spec = std::fs::read(spec_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| {
+            serde_json::from_slice::<workloads::ClientSpec>(&bytes).map_err(anyhow::Error::from)
+        });
+    let spec = match spec {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!(
+                "kaos client: cannot read spec {}: {e:#}",
+                spec_path.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match workloads::run(&spec) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kaos client: {:#}", anyhow::Error::from(e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn bench_command(
+    brokers: u32,
+    acks: String,
+    messages: u64,
+    message_size_bytes: usize,
+    rate_per_s: u64,
+    linger_ms: u32,
+    bootstrap: Option<String>,
+    broker_bin: Option<PathBuf>,
+    settings: Vec<String>,
+    idempotence: bool,
+    latency_csv: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let mut table = toml::Table::new();
+    for kv in &settings {
+        let (key, value) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected key=value"))?;
+        // A TOML value (1, true, "x") when it parses as one, a string otherwise.
+        let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        table.insert(key.trim().to_string(), value);
+    }
+    let broker_bin = locate_broker(broker_bin)?;
+    let bench = bench::BrokerBench {
+        broker_bin,
+        bootstrap,
+        brokers,
+        acks,
+        messages,
+        message_size_bytes,
+        rate_per_s,
+        linger_ms,
+        settings: table,
+        idempotence,
+        latency_csv,
+    };
+    let result = bench::run(bench).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    let r = &result.producer;
+    let rss: Vec<String> = result
+        .broker_rss_peak_kib
+        .iter()
+        .map(|(node, kib)| format!("{node} {:.1} MiB", *kib as f64 / 1024.0))
+        .collect();
+    eprintln!(
+        "{:.0} msg/s ({:.1} MB/s), send→ack latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} acked, {} failed, {:.2} s, linger.ms {}, broker peak RSS: {}",
+        r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s,
+        result.linger_ms, if rss.is_empty() { "not measured".to_string() } else { rss.join(", ") }
+    );
+    let w = |name: &str, l: &workloads::bench::WindowedLatency| {
+        eprintln!("  {name}: p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms ({} in {} windows of librdkafka statistics)", l.ms_p50_max, l.ms_p99_max, l.ms_max, l.count, l.windows);
+    };
+    w(
+        "produce request round trip (librdkafka rtt)",
+        &r.request_rtt,
+    );
+    w("wait in the producer's queue (int_latency)", &r.queue_wait);
+    w("wait in the output buffer (outbuf_latency)", &r.send_wait);
+    for (node, m) in &result.broker_request_metrics {
+        let ms = |path: &str| {
+            m.pointer(path)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0)
+        };
+        if ms("/produce/total/count") > 0.0 {
+            eprintln!(
+                "  {node} Produce requests ({:.0}): total p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms max {:.2} ms; p99 of local {:.2} ms, remote (HW wait) {:.2} ms, send {:.2} ms",
+                ms("/produce/total/count"), ms("/produce/total/p50_ms"), ms("/produce/total/p99_ms"), ms("/produce/total/p999_ms"), ms("/produce/total/max_ms"),
+                ms("/produce/local/p99_ms"), ms("/produce/remote/p99_ms"), ms("/produce/send/p99_ms")
+            );
+        }
+        if ms("/replica_fetch_round_trip/count") > 0.0 {
+            eprintln!(
+                "  {node} replica fetches ({:.0}): round trip p50 {:.2} ms p99 {:.2} ms max {:.2} ms; append p99 {:.2} ms max {:.2} ms",
+                ms("/replica_fetch_round_trip/count"), ms("/replica_fetch_round_trip/p50_ms"), ms("/replica_fetch_round_trip/p99_ms"), ms("/replica_fetch_round_trip/max_ms"),
+                ms("/replica_fetch_append/p99_ms"), ms("/replica_fetch_append/max_ms")
+            );
+        }
+    }
+    let cpu: Vec<String> = result
+        .broker_cpu_s
+        .iter()
+        .map(|(node, s)| format!("{node} {s:.2} s"))
+        .collect();
+    let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
+    eprintln!(
+        "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
+        result.producer_cpu_s,
+        if cpu.is_empty() {
+            "not measured".to_string()
+        } else {
+            cpu.join(", ")
+        },
+        per_million(result.broker_cpu_s.values().sum())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {
+    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
+    let broker_bin = broker_bin.unwrap_or_else(|| kaos_bin.with_file_name("kaos-broker"));
+    if !broker_bin.is_file() {
+        bail!(
+            "broker binary {} not found; build it with `cargo build --release -p broker` or pass --broker-bin",
+            broker_bin.display()
+        );
+    }
+    Ok(broker_bin)
+}
+
+pub async fn image_command(tag: Option<String>, broker_bin: Option<PathBuf>) -> Result<ExitCode> {
+    let broker_bin = locate_broker(broker_bin)?;
+    platform::docker::check_engine().await?;
+    let image = platform::docker::ensure_image(&broker_bin).await?;
+    println!("{image}");
+    if let Some(tag) = tag {
+        platform::docker::docker(&["tag", &image, &tag]).await?;
+        println!("{tag}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run_command(
+    path: &Path,
+    all: bool,
+    store: PathBuf,
+    broker_bin: Option<PathBuf>,
+    seed: Option<u64>,
+    duration_s: Option<u64>,
+    platform: Option<scenario::PlatformKind>,
+    bootstrap: Option<String>,
+    junit: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let platform = if bootstrap.is_some() {
+        Some(scenario::PlatformKind::External)
+    } else {
+        platform
+    };
+    let files = if all {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading scenario directory {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("no *.toml scenario in {}", path.display());
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    // Every scenario is loaded (and refused if broken) before the first one runs.
+    let mut scenarios = Vec::with_capacity(files.len());
+    for file in &files {
+        let (mut scenario, text) = scenario::Scenario::load(file)?;
+        if let Some(seed) = seed {
+            scenario.seed = seed;
+        }
+        if let Some(d) = duration_s {
+            scenario.duration_s = d;
+        }
+        if let Some(p) = platform {
+            scenario.platform = p;
+        }
+        if bootstrap.is_some() {
+            scenario.bootstrap.clone_from(&bootstrap);
+        } else if platform.is_some_and(|p| p != scenario::PlatformKind::External) {
+            scenario.bootstrap = None;
+        }
+        // The scenario as run (overrides included, and checked again: a fault the platform cannot
+        // do is refused here) is what the run directory records.
+        if seed.is_some() || duration_s.is_some() || platform.is_some() || bootstrap.is_some() {
+            let text =
+                toml::to_string(&scenario).context("writing the scenario with its overrides")?;
+            scenarios.push((
+                scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?,
+                text,
+            ));
+        } else {
+            scenarios.push((scenario, text));
+        }
+    }
+    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
+    let opts = run::RunOptions {
+        store,
+        broker_bin: locate_broker(broker_bin)?,
+        kaos_bin,
+    };
+    let mut cases = Vec::with_capacity(scenarios.len());
+    let mut verdicts = Vec::with_capacity(scenarios.len());
+    for (scenario, text) in &scenarios {
+        let outcome = tokio::select! {
+            outcome = run::run(scenario, text, &opts) => outcome?,
+            _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
+        };
+        if all {
+            println!("scenario: {}", scenario.name);
+        }
+        print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
+        cases.push(results::JunitCase::from_summary(
+            &scenario.name,
+            &outcome.summary,
+            Some(&outcome.dir.report_path()),
+        ));
+        verdicts.push((scenario.name.clone(), outcome.summary.analysis.verdict));
+    }
+    if let Some(junit) = junit {
+        let suite = if all {
+            path.display().to_string()
+        } else {
+            scenarios[0].0.name.clone()
+        };
+        results::write_junit(&junit, &suite, &cases)
+            .with_context(|| format!("writing {}", junit.display()))?;
+    }
+    if all {
+        println!("summary:");
+        for (name, verdict) in &verdicts {
+            println!("  {:<8} {name}", verdict.as_str());
+        }
+    }
+    let all_valid = verdicts.iter().all(|(_, v)| matches!(v, Verdict::Valid));
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub async fn matrix_command(
+    path: &Path,
+    store: PathBuf,
+    broker_bin: Option<PathBuf>,
+    duration_s: Option<u64>,
+    junit: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let (matrix, mut combinations) = matrix::load(path)?;
+    if let Some(d) = duration_s {
+        for c in &mut combinations {
+            c.scenario.duration_s = d;
+            c.text =
+                toml::to_string(&c.scenario).context("writing a combination with its overrides")?;
+            c.scenario = scenario::Scenario::parse(
+                &c.text,
+                &format!("{} with --duration-s", path.display()),
+            )?;
+        }
+    }
+    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
+    let opts = run::RunOptions {
+        store: store.clone(),
+        broker_bin: locate_broker(broker_bin)?,
+        kaos_bin,
+    };
+    let started = std::time::SystemTime::now();
+    let total = combinations.len();
+    let mut rows = Vec::with_capacity(total);
+    let mut cases = Vec::with_capacity(total);
+    for (k, c) in combinations.into_iter().enumerate() {
+        let label = c
+            .settings
+            .iter()
+            .map(|(key, v)| format!("{key}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        eprintln!(
+            "kaos: matrix {} configuration {}/{total}: {label}",
+            matrix.name,
+            k + 1
+        );
+        let outcome = tokio::select! {
+            outcome = run::run(&c.scenario, &c.text, &opts) => outcome?,
+            _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
+        };
+        print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
+        cases.push(results::JunitCase::from_summary(
+            &label,
+            &outcome.summary,
+            Some(&outcome.dir.report_path()),
+        ));
+        rows.push(results::ComparisonRow {
+            label,
+            settings: c.settings,
+            run_dir: outcome.dir.path.clone(),
+            summary: outcome.summary,
+        });
+    }
+    let (dir_name, _) = results::format_start_time(started);
+    let dir = store.join(&matrix.name).join(dir_name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let page = results::write_comparison(&dir, &rows).context("writing comparison.html")?;
+    println!("comparison: {}", page.display());
+    if let Some(junit) = junit {
+        results::write_junit(&junit, &matrix.name, &cases)
+            .with_context(|| format!("writing {}", junit.display()))?;
+    }
+    let all_held = rows
+        .iter()
+        .all(|r| matches!(r.summary.analysis.verdict, Verdict::Valid));
+    Ok(if all_held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub fn check_command(run_dir: &Path) -> Result<ExitCode> {
+    let dir = results::RunDir::open(run_dir)
+        .with_context(|| format!("opening run directory {}", run_dir.display()))?;
+    let (scenario, _) = scenario::Scenario::load(&dir.scenario_path())?;
+    let (analysis, plots) = run::analyse(&dir, &scenario)?;
+    let previous: Option<results::RunSummary> = std::fs::read(dir.results_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let summary = match previous {
+        Some(mut s) => {
+            s.analysis = analysis;
+            s.plots = plots;
+            s
+        }
+        None => results::RunSummary {
+            scenario_name: scenario.name.clone(),
+            started_at: String::new(),
+            duration_s: 0.0,
+            seed: scenario.seed,
+            settings: scenario.settings_rows(),
+            logs: Vec::new(),
+            analysis,
+            plots,
+        },
+    };
+    results::write_results(&dir, &summary).context("writing results.json and report.html")?;
+    print_verdict(&summary.analysis, Some(&dir.report_path()));
+    Ok(exit_code(&summary.analysis))
+}
+
+pub fn check_jepsen(path: &Path) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text.trim().is_empty() {
+        bail!(
+            "{} is empty: it holds no Jepsen op to check",
+            path.display()
+        );
+    }
+    let analysis = checkers::jepsen::check_edn(&text, checkers::Expectations::default())
+        .with_context(|| format!("checking {}", path.display()))?;
+    print_verdict(&analysis, None);
+    Ok(exit_code(&analysis))
+}
+
+fn print_verdict(analysis: &checkers::Analysis, report: Option<&Path>) {
+    let verdict = match analysis.verdict {
+        Verdict::Valid => "VALID",
+        Verdict::Invalid => "INVALID",
+        Verdict::Unknown => "UNKNOWN",
+    };
+    println!("verdict: {verdict}");
+    if let Ok(counts) = serde_json::to_value(&analysis.counts) {
+        if let Some(map) = counts.as_object() {
+            let line: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("counts: {}", line.join(" "));
+        }
+    }
+    for anomaly in &analysis.anomalies {
+        println!(
+            "anomaly: {} × {} ({})",
+            anomaly.count,
+            anomaly.kind.as_str(),
+            anomaly.allowance.as_str()
+        );
+    }
+    for unmet in &analysis.unmet {
+        println!("unmet: {unmet}");
+    }
+    for note in &analysis.notes {
+        println!("note: {note}");
+    }
+    if let Some(report) = report {
+        println!("report: {}", report.display());
+    }
+}
+
+fn exit_code(analysis: &checkers::Analysis) -> ExitCode {
+    match analysis.verdict {
+        Verdict::Valid => ExitCode::SUCCESS,
+        Verdict::Invalid | Verdict::Unknown => ExitCode::from(1),
+    }
+}

@@ -1,0 +1,42 @@
+//! `kaos`: the chaos and verification harness, as a library (`main.rs` parses the command line
+//! and calls [`commands`]).
+//!
+//! # Layout
+//! - `commands`: what each `kaos` subcommand does.
+//! - `scenario`: scenario files (TOML), validated at load (asking the platforms what they can do).
+//! - `cluster`: the cluster a scenario describes and the platform kind (what platforms need).
+//! - `run`: the run loop (cluster, clients, nemesis, heal, final read, check, report).
+//! - `platform`: how nodes are started, killed and restarted (`local`: child processes;
+//!   `docker`: containers on a private network).
+//! - `nemesis`: the seeded fault schedule and its execution.
+//! - `faults`: fault primitives beyond the platform's (drop caches, …).
+//! - `netns`: the run's private network (a namespace per node, a bridge) and partitions (nftables).
+//! - `proxy`: the userspace TCP proxy in front of each broker for link faults (delay, reset, …).
+//! - `matrix`: matrix files (a base scenario and the settings to vary) and their combinations.
+//! - `clients`: client processes and their op pipes.
+//! - `bench`: `kaos bench broker`, producer throughput and latency.
+//! - `history`: the single writer of `history.jsonl`.
+//! - `process`: process groups, parent-death signal, signalling by PID.
+//! - `progress`: the progress bar (elapsed, acknowledged sends, faults in force).
+//! - `limits`: every bound in one place.
+//!
+//! Exit codes: 0 the verdict is valid; 1 anomalies the scenario does not allow were found, or the
+//! verdict is unknown (no complete final read); 2 usage or harness error.
+
+pub mod bench;
+pub mod clients;
+pub mod cluster;
+pub mod commands;
+pub mod faults;
+pub mod history;
+pub mod lazyfs;
+pub mod limits;
+pub mod matrix;
+pub mod nemesis;
+pub mod netns;
+pub mod platform;
+pub mod process;
+pub mod progress;
+pub mod proxy;
+pub mod run;
+pub mod scenario;
