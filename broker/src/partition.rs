@@ -76,6 +76,11 @@ struct FollowerProgress {
     last_caught_up: Instant,
     last_fetch_time: Instant,
     last_fetch_leader_log_end_offset: i64,
+    /// A fetch found this follower, outside the ISR, in sync (its LEO at the HW and at the start of
+    /// the leader's epoch) since the ISR last changed. As Kafka (`Partition.maybeExpandIsr` runs on
+    /// a follower's fetch), only such a fetch brings a replica in: a dead follower whose last
+    /// offset still reaches the HW of an idle partition is not re-added after it was shrunk out.
+    in_sync_fetch: bool,
 }
 
 #[derive(Debug)]
@@ -571,6 +576,7 @@ impl Partition {
                         last_caught_up: now,
                         last_fetch_time: now,
                         last_fetch_leader_log_end_offset: -1,
+                        in_sync_fetch: false,
                     },
                 )
             })
@@ -665,6 +671,13 @@ impl Partition {
         }
         progress.last_fetch_time = now;
         progress.last_fetch_leader_log_end_offset = log_end_offset;
+        let in_sync =
+            fetch_offset >= self.high_watermark() && fetch_offset >= state.leader_epoch_start_offset;
+        if !state.isr.contains(&replica_id) && in_sync {
+            if let Some(progress) = state.followers.get_mut(&replica_id) {
+                progress.in_sync_fetch = true;
+            }
+        }
         self.maybe_advance_high_watermark(&state);
     }
 
@@ -687,11 +700,13 @@ impl Partition {
                 continue;
             };
             // Kafka's rules: a member stays while it caught up within the lag time; another
-            // joins once its LEO reaches the HW and the start of this leader's epoch.
+            // joins once a fetch of its own found its LEO at the HW and the start of this
+            // leader's epoch.
             let keep = if state.isr.contains(&replica) {
                 now.duration_since(progress.last_caught_up) <= lag_time_max
             } else {
-                progress.log_end_offset >= high_watermark
+                progress.in_sync_fetch
+                    && progress.log_end_offset >= high_watermark
                     && progress.log_end_offset >= state.leader_epoch_start_offset
             };
             if keep {
@@ -723,6 +738,10 @@ impl Partition {
         if let Some(isr) = accepted {
             tracing::info!(topic = %self.topic, partition = self.index, from = ?state.isr, to = ?isr, "ISR changed");
             state.isr = isr;
+            // A replica joins again only after a fetch that finds it in sync under the new ISR.
+            for progress in state.followers.values_mut() {
+                progress.in_sync_fetch = false;
+            }
             invariant::enforce(
                 invariant::isr_within_replicas(&state.isr, &state.replicas),
                 self.place(),
@@ -983,6 +1002,36 @@ mod tests {
         );
         partition.follower_fetched(2, 8);
         assert_eq!(partition.high_watermark(), 8, "a fetch that reads does");
+    }
+
+    /// Issue 19: on a partition without new writes, a killed follower's last end offset still
+    /// reaches the HW; the ISR check re-added it every period until its session expired. Kafka
+    /// expands the ISR only when the follower itself fetches up to the HW.
+    #[test]
+    fn a_follower_that_stopped_fetching_is_not_re_added_to_the_isr() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        partition
+            .become_leader(3, vec![1, 2], vec![1, 2], Instant::now())
+            .expect("lead");
+        append(&partition, 0, 4).expect("append");
+        partition.follower_fetched(2, 4);
+        assert_eq!(partition.high_watermark(), 4, "the follower caught up");
+        // The follower dies. With no lag allowed it is shrunk out at the next check.
+        let (epoch, shrunk) = partition.wanted_isr(Duration::ZERO).expect("shrink");
+        assert_eq!(shrunk, vec![1]);
+        partition.isr_change_done(epoch, Some(shrunk));
+        assert_eq!(
+            partition.wanted_isr(Duration::from_secs(30)),
+            None,
+            "no fetch since it was shrunk out: it stays out although its last offset is the HW"
+        );
+        // It comes back and fetches at the HW: now it joins.
+        partition.follower_fetched(2, 4);
+        assert_eq!(
+            partition.wanted_isr(Duration::from_secs(30)),
+            Some((epoch, vec![1, 2]))
+        );
     }
 
     #[test]
