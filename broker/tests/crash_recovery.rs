@@ -3,45 +3,18 @@
 //! stays readable, and new produces continue from the cut.
 
 mod common;
+mod rdk;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use rdk::{ValueDeliveries, ValueReports};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
-use rdkafka::ClientContext;
-
-#[derive(Default)]
-struct Acks {
-    acked: Mutex<BTreeMap<(i32, i64), Vec<u8>>>,
-    failed: Mutex<usize>,
-}
-
-struct Reports(Arc<Acks>);
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let value = message.payload().unwrap_or_default().to_vec();
-                self.0
-                    .acked
-                    .lock()
-                    .expect("lock")
-                    .insert((message.partition(), message.offset()), value);
-            }
-            Err(_) => *self.0.failed.lock().expect("lock") += 1,
-        }
-    }
-}
+use rdkafka::producer::{BaseProducer, BaseRecord};
 
 #[test]
 fn sigkill_during_produce_keeps_every_acknowledged_message() {
@@ -52,19 +25,22 @@ fn sigkill_during_produce_keeps_every_acknowledged_message() {
     let mut client = RawClient::connect(broker.address);
     assert_eq!(create_topic(&mut client, "crash", 2, 1, false), 0);
 
-    let acks = Arc::new(Acks::default());
+    let acks = Arc::new(ValueDeliveries::default());
     let stop = Arc::new(AtomicBool::new(false));
     let producer_thread = {
         let (acks, stop, bootstrap) = (Arc::clone(&acks), Arc::clone(&stop), broker.bootstrap());
         std::thread::spawn(move || {
-            let producer: BaseProducer<Reports> = ClientConfig::new()
+            let producer: BaseProducer<ValueReports> = ClientConfig::new()
                 .set("bootstrap.servers", &bootstrap)
                 .set("acks", "all")
                 .set("linger.ms", "2")
                 .set("batch.num.messages", "100")
                 .set("message.timeout.ms", "3000")
                 .set("reconnect.backoff.max.ms", "200")
-                .create_with_context(Reports(Arc::clone(&acks)))
+                .create_with_context(ValueReports {
+                    deliveries: Arc::clone(&acks),
+                    one_ack_per_offset: false,
+                })
                 .expect("producer");
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) && sent < 2_000_000 {

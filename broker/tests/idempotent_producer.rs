@@ -10,12 +10,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::*;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProduceRequest, ProduceResponse, TransactionalId,
+    InitProducerIdResponse, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -64,25 +62,14 @@ fn batch(producer_id: i64, epoch: i16, first_sequence: i32, count: i32) -> Vec<u
 
 /// Produce v9 with `acks` on a fresh connection (bounded wait): (error code, base offset).
 fn produce(address: SocketAddr, topic: &str, records: Vec<u8>, acks: i16) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(Bytes::from(records)))])]);
-    let mut client = RawClient::connect(address);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(40)))
-        .expect("timeout");
-    let correlation_id = client.send(ApiKey::Produce, 9, &request);
-    let frame = client.read_frame().expect("Produce response");
-    let (got, response): (i32, ProduceResponse) = decode_response(ApiKey::Produce, 9, frame);
-    assert_eq!(got, correlation_id);
-    let p = &response.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    produce_on_new_connection(
+        address,
+        topic,
+        0,
+        records,
+        acks,
+        (10_000, Duration::from_secs(40)),
+    )
 }
 
 fn log_end_offset(address: SocketAddr, topic: &str) -> i64 {

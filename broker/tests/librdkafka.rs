@@ -2,63 +2,38 @@
 //! count acks only from delivery reports, read everything back with an assigned consumer.
 
 mod common;
+mod rdk;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use rdk::{ValueDeliveries, ValueReports};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(90);
 const CONSUME_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Delivery reports: acknowledged (partition, offset) → value, and failures.
-#[derive(Default)]
-pub struct Deliveries {
-    pub acked: Mutex<BTreeMap<(i32, i64), Vec<u8>>>,
-    pub failed: Mutex<Vec<String>>,
-}
-
-pub struct Reports(pub Arc<Deliveries>);
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                let value = message.payload().unwrap_or_default().to_vec();
-                let previous = self
-                    .0
-                    .acked
-                    .lock()
-                    .expect("lock")
-                    .insert((message.partition(), message.offset()), value);
-                assert!(previous.is_none(), "two acks for one offset");
-            }
-            Err((error, _)) => self.0.failed.lock().expect("lock").push(error.to_string()),
-        }
-    }
-}
-
 /// Produces `count` keyed messages with `acks`; returns the delivery reports once all are reported.
-fn produce(bootstrap: &str, topic: &str, count: usize, acks: &str) -> Arc<Deliveries> {
-    let deliveries = Arc::new(Deliveries::default());
-    let producer: BaseProducer<Reports> = ClientConfig::new()
+fn produce(bootstrap: &str, topic: &str, count: usize, acks: &str) -> Arc<ValueDeliveries> {
+    let deliveries = Arc::new(ValueDeliveries::default());
+    let producer: BaseProducer<ValueReports> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", acks)
         .set("linger.ms", "5")
         // Many batches per partition, so segment rolls and index lookups happen.
         .set("batch.num.messages", "50")
         .set("message.timeout.ms", "60000")
-        .create_with_context(Reports(Arc::clone(&deliveries)))
+        .create_with_context(ValueReports {
+            deliveries: Arc::clone(&deliveries),
+            one_ack_per_offset: true,
+        })
         .expect("producer");
     let started = Instant::now();
     for i in 0..count {

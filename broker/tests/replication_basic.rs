@@ -167,32 +167,12 @@ fn sigterm_on_a_leader_moves_leadership_at_once_by_controlled_shutdown() {
     // in time.
     let config = "\"broker.session.timeout.ms\" = 120000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
     let mut cluster = Cluster::start(3, config);
-    assert_eq!(create_topic(cluster.address(1), "graceful", 1, 3), 0);
-    let (leader, epoch, _, _) =
-        cluster.wait_partition("leader, ISR of 3", "graceful", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 3
-        });
-    cluster.wait_topic_on(leader, "graceful");
-    assert_eq!(
-        produce_id(cluster.address(leader), "graceful", 0, 1, -1, 10_000),
-        (0, 0)
-    );
-    let proc = cluster
-        .brokers
-        .get_mut(&leader)
-        .and_then(|b| b.take())
-        .expect("leader process");
-    assert_eq!(proc.terminate(), Some(0));
-    let (new_leader, _, _, isr) =
-        cluster.wait_partition("leadership moved", "graceful", 0, |l, e, _, _| {
-            l >= 0 && l != leader && e > epoch
-        });
+    let partition = cluster.create_in_sync("graceful", 3);
+    let leader = partition.leader;
+    let (new_leader, isr) = terminate_the_leader(&mut cluster, "graceful", &partition);
     assert!(!isr.contains(&leader));
     cluster.wait_topic_on(new_leader, "graceful");
-    assert_eq!(
-        produce_id(cluster.address(new_leader), "graceful", 0, 2, -1, 10_000),
-        (0, 1)
-    );
+    cluster.produce_ids(new_leader, "graceful", 2..3, 1);
     // It comes back clean and rejoins as a follower.
     cluster.start_broker(leader);
     cluster.wait_partition("back in the ISR", "graceful", 0, |_, _, _, isr| {
@@ -207,35 +187,34 @@ fn brokers_learn_of_new_topics_and_elections_from_the_metadata_watch_not_the_hea
     // metadata watch.
     let config = "\"broker.session.timeout.ms\" = 360000\n\"broker.heartbeat.interval.ms\" = 120000\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
     let mut cluster = Cluster::start(3, config);
-    assert_eq!(create_topic(cluster.address(1), "watched", 1, 3), 0);
-    let (leader, epoch, _, _) =
-        cluster.wait_partition("leader, ISR of 3", "watched", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 3
-        });
+    let partition = cluster.create_in_sync("watched", 3);
+    let leader = partition.leader;
     for id in 1..=3 {
         cluster.wait_topic_on(id, "watched");
     }
-    assert_eq!(
-        produce_id(cluster.address(leader), "watched", 0, 1, -1, 10_000),
-        (0, 0)
-    );
+    let (new_leader, _) = terminate_the_leader(&mut cluster, "watched", &partition);
+    for id in (1..=3).filter(|&id| id != leader) {
+        cluster.wait_topic_on(id, "watched");
+    }
+    cluster.produce_ids(new_leader, "watched", 2..3, 1);
+}
+
+/// Message 1 acknowledged (acks=-1) at offset 0, then the leader stopped with SIGTERM (it must
+/// exit 0) and a new leader elected at a higher epoch: (new leader, its ISR).
+fn terminate_the_leader(cluster: &mut Cluster, topic: &str, partition: &InSync) -> (i32, Vec<i32>) {
+    let (leader, epoch) = (partition.leader, partition.epoch);
+    cluster.produce_ids(leader, topic, 1..2, 0);
     let proc = cluster
         .brokers
         .get_mut(&leader)
         .and_then(|b| b.take())
         .expect("leader process");
     assert_eq!(proc.terminate(), Some(0));
-    let (new_leader, _, _, _) =
-        cluster.wait_partition("leadership moved", "watched", 0, |l, e, _, _| {
+    let (new_leader, _, _, isr) =
+        cluster.wait_partition("leadership moved", topic, 0, |l, e, _, _| {
             l >= 0 && l != leader && e > epoch
         });
-    for id in (1..=3).filter(|&id| id != leader) {
-        cluster.wait_topic_on(id, "watched");
-    }
-    assert_eq!(
-        produce_id(cluster.address(new_leader), "watched", 0, 2, -1, 10_000),
-        (0, 1)
-    );
+    (new_leader, isr)
 }
 
 #[test]

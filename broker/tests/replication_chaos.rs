@@ -42,39 +42,20 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
     }
     let deliveries = Arc::new(Deliveries::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let producer_thread = {
-        let (deliveries, stop, bootstrap) = (
-            Arc::clone(&deliveries),
-            Arc::clone(&stop),
-            cluster.bootstrap(),
-        );
-        std::thread::spawn(move || {
-            let producer = rdk::producer(
-                &bootstrap,
-                &[
-                    ("acks", "all"),
-                    ("linger.ms", "2"),
-                    ("message.timeout.ms", "60000"),
-                    ("reconnect.backoff.max.ms", "1000"),
-                    ("topic.metadata.refresh.interval.ms", "1000"),
-                ],
-                &deliveries,
-            );
-            let mut sent = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                // Each partition in turn: a partition the producer cannot reach shows up as a
-                // partition without new acknowledgements.
-                let partition = (sent % PARTITIONS as u64) as i32;
-                if let Err(e) = rdk::send(&producer, TOPIC, partition, sent) {
-                    panic!("send failed: {e}");
-                }
-                sent += 1;
-                producer.poll(Duration::from_millis(1));
-            }
-            rdk::drain(&producer, Duration::from_secs(90));
-            sent
-        })
-    };
+    let producer_thread = rdk::produce_until_stopped(
+        cluster.bootstrap(),
+        &[
+            ("acks", "all"),
+            ("linger.ms", "2"),
+            ("message.timeout.ms", "60000"),
+            ("reconnect.backoff.max.ms", "1000"),
+            ("topic.metadata.refresh.interval.ms", "1000"),
+        ],
+        (TOPIC, PARTITIONS),
+        Duration::from_millis(1),
+        &deliveries,
+        &stop,
+    );
     let every_partition_gains = |what: &str, before: Vec<usize>| {
         wait_until(what, 1200, || {
             let now = deliveries.per_partition(PARTITIONS as usize);

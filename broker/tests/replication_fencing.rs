@@ -44,18 +44,9 @@ fn fetch_with_epoch(address: std::net::SocketAddr, topic: &str, epoch: i32) -> i
 fn a_resumed_stale_leader_is_fenced_and_its_write_never_survives() {
     let config = "\"broker.session.timeout.ms\" = 3000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
     let cluster = Cluster::start(3, config);
-    assert_eq!(create_topic(cluster.address(1), "fence", 1, 3), 0);
-    let (old, epoch0, _, _) =
-        cluster.wait_partition("leader, ISR of 3", "fence", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 3
-        });
-    cluster.wait_topic_on(old, "fence");
-    for id in 0..5u64 {
-        assert_eq!(
-            produce_id(cluster.address(old), "fence", 0, id, -1, 10_000),
-            (0, id as i64)
-        );
-    }
+    let partition = cluster.create_in_sync("fence", 3);
+    let (old, epoch0) = (partition.leader, partition.epoch);
+    cluster.produce_ids(old, "fence", 0..5, 0);
     cluster.pause_broker(old);
     let (new, epoch1, _, _) = cluster.wait_partition("new leader", "fence", 0, |l, e, _, _| {
         l >= 0 && l != old && e > epoch0

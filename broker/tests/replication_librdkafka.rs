@@ -22,45 +22,26 @@ use rdkafka::{Offset, TopicPartitionList};
 fn librdkafka_acks_all_keeps_producing_across_a_leader_sigkill() {
     let config = "\"broker.session.timeout.ms\" = 3000\n\"broker.heartbeat.interval.ms\" = 200\n\"replica.fetch.wait.max.ms\" = 100\n\"min.insync.replicas\" = 2\n";
     let mut cluster = Cluster::start(3, config);
-    assert_eq!(create_topic(cluster.address(1), "rdk", 1, 3), 0);
-    let (leader, epoch, _, _) =
-        cluster.wait_partition("leader, ISR of 3", "rdk", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 3
-        });
+    let partition = cluster.create_in_sync("rdk", 3);
+    let (leader, epoch) = (partition.leader, partition.epoch);
     for id in 1..=3 {
         cluster.wait_topic_on(id, "rdk");
     }
     let deliveries = Arc::new(Deliveries::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let producer_thread = {
-        let (deliveries, stop, bootstrap) = (
-            Arc::clone(&deliveries),
-            Arc::clone(&stop),
-            cluster.bootstrap(),
-        );
-        std::thread::spawn(move || {
-            let producer = rdk::producer(
-                &bootstrap,
-                &[
-                    ("acks", "all"),
-                    ("linger.ms", "2"),
-                    ("message.timeout.ms", "60000"),
-                    ("topic.metadata.refresh.interval.ms", "1000"),
-                ],
-                &deliveries,
-            );
-            let mut sent = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = rdk::send(&producer, "rdk", 0, sent) {
-                    panic!("send failed: {e}");
-                }
-                sent += 1;
-                producer.poll(Duration::from_millis(2));
-            }
-            rdk::drain(&producer, Duration::from_secs(90));
-            sent
-        })
-    };
+    let producer_thread = rdk::produce_until_stopped(
+        cluster.bootstrap(),
+        &[
+            ("acks", "all"),
+            ("linger.ms", "2"),
+            ("message.timeout.ms", "60000"),
+            ("topic.metadata.refresh.interval.ms", "1000"),
+        ],
+        ("rdk", 1),
+        Duration::from_millis(2),
+        &deliveries,
+        &stop,
+    );
     let acked = |d: &Deliveries| d.acked_count();
     wait_until("acks before the kill", 1200, || {
         (acked(&deliveries) >= 200).then_some(())

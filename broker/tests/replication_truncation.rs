@@ -24,13 +24,8 @@ fn scenario_1(mode: &str) -> (Vec<Option<u64>>, Vec<u64>) {
     // SIGKILL it holds a stale HW, as Kafka's (written every 5 s) may.
     let extra = "\"broker.session.timeout.ms\" = 6000\n\"replica.high.watermark.checkpoint.interval.ms\" = 600000\n";
     let mut cluster = Cluster::start(2, &config(mode, extra));
-    assert_eq!(create_topic(cluster.address(1), "kip101a", 1, 2), 0);
-    let (leader, epoch, replicas, _) =
-        cluster.wait_partition("leader, ISR of 2", "kip101a", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 2
-        });
-    let follower = *replicas.iter().find(|&&r| r != leader).expect("follower");
-    cluster.wait_topic_on(leader, "kip101a");
+    let partition = cluster.create_in_sync("kip101a", 2);
+    let (leader, epoch, follower) = (partition.leader, partition.epoch, partition.follower());
     let acknowledged: Vec<u64> = (0..10).collect();
     for &id in &acknowledged {
         assert_eq!(
@@ -120,30 +115,11 @@ fn kip101_scenario_1_leader_epoch_truncation_keeps_acknowledged_messages() {
 fn scenario_2(mode: &str) -> (Dump, Dump) {
     let extra = "\"broker.session.timeout.ms\" = 3000\n\"replica.high.watermark.checkpoint.interval.ms\" = 100\n";
     let mut cluster = Cluster::start(2, &config(mode, extra));
-    assert_eq!(create_topic(cluster.address(1), "kip101b", 1, 2), 0);
-    let (a, epoch0, replicas, _) =
-        cluster.wait_partition("leader, ISR of 2", "kip101b", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 2
-        });
-    let b = *replicas.iter().find(|&&r| r != a).expect("follower");
-    cluster.wait_topic_on(a, "kip101b");
+    let partition = cluster.create_in_sync("kip101b", 2);
+    let (a, epoch0, b) = (partition.leader, partition.epoch, partition.follower());
     // m1 and m2 acknowledged by both; A's HW (checkpointed) is 2.
-    assert_eq!(
-        produce_id(cluster.address(a), "kip101b", 0, 1, -1, 10_000),
-        (0, 0)
-    );
-    assert_eq!(
-        produce_id(cluster.address(a), "kip101b", 0, 2, -1, 10_000),
-        (0, 1)
-    );
+    acknowledge_two_on_both(&cluster, "kip101b", a, b);
     let key = ("kip101b".to_string(), 0);
-    wait_until("A checkpointed HW 2 and B has both", 600, || {
-        let da = dump(&cluster.data_dir(a));
-        let db = dump(&cluster.data_dir(b));
-        (da.summaries.get(&key)?["high_watermark"].as_i64() == Some(2)
-            && db.summaries.get(&key)?["log_end_offset"].as_i64() == Some(2))
-        .then_some(())
-    });
     // A dies first (B takes over), then B; B lost its unflushed tail (m2).
     cluster.kill_broker(a);
     let (_, epoch1, _, _) =
@@ -319,27 +295,10 @@ fn leader_epoch_truncation_against_a_leader_that_lost_its_early_epochs_keeps_the
 ) {
     let extra = "\"broker.session.timeout.ms\" = 3000\n\"replica.high.watermark.checkpoint.interval.ms\" = 100\n";
     let mut cluster = Cluster::start(2, &config("leader-epoch", extra));
-    assert_eq!(create_topic(cluster.address(1), "kip101c", 1, 2), 0);
-    let (a, epoch0, replicas, _) =
-        cluster.wait_partition("leader, ISR of 2", "kip101c", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 2
-        });
-    let b = *replicas.iter().find(|&&r| r != a).expect("follower");
-    cluster.wait_topic_on(a, "kip101c");
-    for (id, offset) in [(1, 0), (2, 1)] {
-        assert_eq!(
-            produce_id(cluster.address(a), "kip101c", 0, id, -1, 10_000),
-            (0, offset)
-        );
-    }
+    let partition = cluster.create_in_sync("kip101c", 2);
+    let (a, epoch0, b) = (partition.leader, partition.epoch, partition.follower());
+    acknowledge_two_on_both(&cluster, "kip101c", a, b);
     let key = ("kip101c".to_string(), 0);
-    wait_until("A checkpointed HW 2 and B has both", 600, || {
-        let da = dump(&cluster.data_dir(a));
-        let db = dump(&cluster.data_dir(b));
-        (da.summaries.get(&key)?["high_watermark"].as_i64() == Some(2)
-            && db.summaries.get(&key)?["log_end_offset"].as_i64() == Some(2))
-        .then_some(())
-    });
     cluster.kill_broker(a);
     let (_, epoch1, _, _) =
         cluster.wait_partition("B leads", "kip101c", 0, |l, e, _, _| l == b && e > epoch0);
@@ -378,4 +337,18 @@ fn leader_epoch_truncation_against_a_leader_that_lost_its_early_epochs_keeps_the
     let (da, db) = (dump(&cluster.data_dir(a)), dump(&cluster.data_dir(b)));
     assert_eq!(ids(&db), vec![(0, Some(3))]);
     assert_eq!(ids(&da), ids(&db), "A cut m1 and m2 and fetched m3");
+}
+
+/// Messages 1 and 2 acknowledged (acks=-1) by leader `a` at offsets 0 and 1, then waits until
+/// `a` has checkpointed HW 2 and follower `b` holds both.
+fn acknowledge_two_on_both(cluster: &Cluster, topic: &str, a: i32, b: i32) {
+    cluster.produce_ids(a, topic, 1..3, 0);
+    let key = (topic.to_string(), 0);
+    wait_until("A checkpointed HW 2 and B has both", 600, || {
+        let da = dump(&cluster.data_dir(a));
+        let db = dump(&cluster.data_dir(b));
+        (da.summaries.get(&key)?["high_watermark"].as_i64() == Some(2)
+            && db.summaries.get(&key)?["log_end_offset"].as_i64() == Some(2))
+        .then_some(())
+    });
 }

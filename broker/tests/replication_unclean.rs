@@ -16,19 +16,9 @@ fn config(unclean: bool) -> String {
 /// Leaves the ISR = {leader}, with ids 0..3 on both replicas and 3..6 on the leader only (all
 /// acknowledged with acks=all), then kills the leader and resumes the out-of-sync follower.
 fn out_of_sync_follower_survives(cluster: &mut Cluster) -> (i32, i32, i32) {
-    assert_eq!(create_topic(cluster.address(1), "unclean", 1, 2), 0);
-    let (leader, _, replicas, _) =
-        cluster.wait_partition("leader, ISR of 2", "unclean", 0, |l, _, _, isr| {
-            l >= 0 && isr.len() == 2
-        });
-    let follower = *replicas.iter().find(|&&r| r != leader).expect("follower");
-    cluster.wait_topic_on(leader, "unclean");
-    for id in 0..3u64 {
-        assert_eq!(
-            produce_id(cluster.address(leader), "unclean", 0, id, -1, 10_000),
-            (0, id as i64)
-        );
-    }
+    let partition = cluster.create_in_sync("unclean", 2);
+    let (leader, follower) = (partition.leader, partition.follower());
+    cluster.produce_ids(leader, "unclean", 0..3, 0);
     cluster.pause_broker(follower);
     cluster.wait_partition("ISR = {leader}", "unclean", 0, |_, _, _, isr| {
         isr == [leader]

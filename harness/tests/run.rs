@@ -36,19 +36,8 @@ target = "n1"
 "#;
 
 fn run(dir: &Path, scenario: &str) -> (std::process::Output, PathBuf) {
-    let file = dir.join("scenario.toml");
-    std::fs::write(&file, scenario).expect("write scenario");
-    let store = dir.join("store");
-    let out = Command::new(kaos())
-        .arg("run")
-        .arg(&file)
-        .arg("--store")
-        .arg(&store)
-        .arg("--broker-bin")
-        .arg(broker_bin())
-        .output()
-        .expect("run kaos");
-    (out, store.join("latest"))
+    let out = common::kaos_run(dir, scenario, &broker_bin());
+    (out, dir.join("store").join("latest"))
 }
 
 fn history_ops(run_dir: &Path) -> Vec<serde_json::Value> {

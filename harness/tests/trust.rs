@@ -4,11 +4,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{broker_bin, kaos};
+use common::{broker_bin, kaos, kaos_run, text};
 
 const SHORT: &str = r#"
 name = "short"
@@ -30,27 +30,6 @@ config = { "acks" = "all", "message.timeout.ms" = "4000" }
 [[clients]]
 kind = "consumer"
 "#;
-
-fn kaos_run(dir: &Path, scenario: &str, broker: &Path) -> Output {
-    let file = dir.join("scenario.toml");
-    std::fs::write(&file, scenario).expect("write scenario");
-    Command::new(kaos())
-        .arg("run")
-        .arg(&file)
-        .arg("--store")
-        .arg(dir.join("store"))
-        .arg("--broker-bin")
-        .arg(broker)
-        .output()
-        .expect("run kaos")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn client_properties_librdkafka_refuses_are_refused_at_load_naming_the_client() {

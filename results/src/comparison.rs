@@ -41,6 +41,15 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
         .map(|r| r.summary.scenario_name.clone())
         .unwrap_or_default();
     let mut html = page::head(&format!("kaos: comparison {scenario}"));
+    banner(&mut html, shown);
+    configurations_section(&mut html, dir, shown, rows.len() - shown.len());
+    tradeoff_section(&mut html, shown);
+    html.push_str(page::FOOT);
+    html
+}
+
+/// The overall verdict and how many configurations held the expectation.
+fn banner(html: &mut String, shown: &[ComparisonRow]) {
     let count = |v: Verdict| {
         shown
             .iter()
@@ -67,7 +76,10 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
         shown.len(),
         if shown.len() == 1 { "" } else { "s" },
     );
+}
 
+/// The table of configurations, one row each; `hidden` more were not shown.
+fn configurations_section(html: &mut String, dir: &Path, shown: &[ComparisonRow], hidden: usize) {
     // Columns: every varied setting, in order of first appearance.
     let mut columns: Vec<&str> = Vec::new();
     for row in shown {
@@ -87,10 +99,26 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
          <th class=\"num\">unprocessed</th><th class=\"num\">throughput (acks/s)</th><th class=\"num\">p99 latency (ms)</th></tr></thead>\n<tbody>\n",
     );
     for row in shown {
-        let f = row.summary.key_figures();
-        let verdict = row.summary.analysis.verdict;
-        let href = relative_href(&relative_path(dir, &row.run_dir.join("report.html")));
-        let _ = write!(
+        configuration_row(html, dir, row, &columns);
+    }
+    html.push_str("</tbody>\n</table></div>\n");
+    if hidden > 0 {
+        let _ = writeln!(
+            html,
+            "<p class=\"more\">{hidden} more configurations not shown.</p>"
+        );
+    }
+    html.push_str("<p class=\"caption\">Green rows held the scenario's expectation (valid), red rows broke it (invalid), grey rows are unknown. \
+                   Acknowledged loss: acknowledged sends absent from the final read. Producer-side loss: sends never acknowledged and absent from the final read, plus messages the application accepted that were never written. \
+                   Red figures are anomalies the scenario forbids.</p>\n</section>\n");
+}
+
+/// One configuration: its link and verdict, its settings by column, its key figures.
+fn configuration_row(html: &mut String, dir: &Path, row: &ComparisonRow, columns: &[&str]) {
+    let f = row.summary.key_figures();
+    let verdict = row.summary.analysis.verdict;
+    let href = relative_href(&relative_path(dir, &row.run_dir.join("report.html")));
+    let _ = write!(
             html,
             "<tr class=\"config row-{}\"><td><a href=\"{}\">{}</a></td><td><span class=\"pill {}\">{}</span></td>",
             verdict.as_str(),
@@ -99,46 +127,40 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
             page::verdict_class(verdict),
             verdict.as_str()
         );
-        for column in &columns {
-            let value = row
-                .settings
-                .iter()
-                .find(|(name, _)| name == column)
-                .map_or("—", |(_, v)| v.as_str());
-            let _ = write!(html, "<td>{}</td>", escape(value));
-        }
-        let expect = &row.summary.analysis.expect;
-        let cell = |n: u64, allowance: checkers::Allowance| {
-            let class = if n > 0 && allowance == checkers::Allowance::Forbidden {
-                " bad"
-            } else {
-                ""
-            };
-            format!("<td class=\"num{class}\">{n}</td>")
+    for column in columns {
+        let value = row
+            .settings
+            .iter()
+            .find(|(name, _)| name == column)
+            .map_or("—", |(_, v)| v.as_str());
+        let _ = write!(html, "<td>{}</td>", escape(value));
+    }
+    let expect = &row.summary.analysis.expect;
+    let cell = |n: u64, allowance: checkers::Allowance| {
+        let class = if n > 0 && allowance == checkers::Allowance::Forbidden {
+            " bad"
+        } else {
+            ""
         };
-        let _ = writeln!(
-            html,
-            "{}{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            cell(f.lost, expect.of(AnomalyKind::Lost)),
-            cell(f.producer_side_loss, expect.of(AnomalyKind::UnacknowledgedAbsent)),
-            cell(f.duplicates, expect.of(AnomalyKind::Duplicate)),
-            f.unprocessed.map_or("—".to_owned(), |n| n.to_string()),
-            plot::fmt_num(f.throughput_acks_per_s),
-            f.latency_ms_p99.map_or("—".to_owned(), plot::fmt_num),
-        );
-    }
-    html.push_str("</tbody>\n</table></div>\n");
-    if rows.len() > shown.len() {
-        let _ = writeln!(
-            html,
-            "<p class=\"more\">{} more configurations not shown.</p>",
-            rows.len() - shown.len()
-        );
-    }
-    html.push_str("<p class=\"caption\">Green rows held the scenario's expectation (valid), red rows broke it (invalid), grey rows are unknown. \
-                   Acknowledged loss: acknowledged sends absent from the final read. Producer-side loss: sends never acknowledged and absent from the final read, plus messages the application accepted that were never written. \
-                   Red figures are anomalies the scenario forbids.</p>\n</section>\n");
+        format!("<td class=\"num{class}\">{n}</td>")
+    };
+    let _ = writeln!(
+        html,
+        "{}{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+        cell(f.lost, expect.of(AnomalyKind::Lost)),
+        cell(
+            f.producer_side_loss,
+            expect.of(AnomalyKind::UnacknowledgedAbsent)
+        ),
+        cell(f.duplicates, expect.of(AnomalyKind::Duplicate)),
+        f.unprocessed.map_or("—".to_owned(), |n| n.to_string()),
+        plot::fmt_num(f.throughput_acks_per_s),
+        f.latency_ms_p99.map_or("—".to_owned(), plot::fmt_num),
+    );
+}
 
+/// The scatter of loss + duplicates against throughput, and its numbered legend.
+fn tradeoff_section(html: &mut String, shown: &[ComparisonRow]) {
     let points: Vec<ScatterPoint> = shown
         .iter()
         .map(|row| {
@@ -174,6 +196,4 @@ pub fn render_comparison(dir: &Path, rows: &[ComparisonRow]) -> String {
         );
     }
     html.push_str("</ol>\n</section>\n");
-    html.push_str(page::FOOT);
-    html
 }

@@ -240,6 +240,16 @@ pub fn render_index(scenarios: &[Vec<RunEntry>], comparisons: &[String]) -> Stri
     if scenarios.is_empty() {
         html.push_str("<section class=\"card\"><p>No runs stored yet.</p></section>\n");
     }
+    scenarios_section(&mut html, scenarios, comparisons);
+    for runs in scenarios {
+        scenario_section(&mut html, runs);
+    }
+    html.push_str(page::FOOT);
+    html
+}
+
+/// The table of scenarios (latest verdict, trend) and the list of comparison pages.
+fn scenarios_section(html: &mut String, scenarios: &[Vec<RunEntry>], comparisons: &[String]) {
     html.push_str("<section class=\"card\" id=\"scenarios\">\n<h2>Scenarios</h2>\n<table>\n<thead><tr><th>scenario</th><th>latest</th><th>trend (oldest → newest)</th><th class=\"num\">runs</th></tr></thead>\n<tbody>\n");
     for runs in scenarios {
         let scenario = &runs[0].scenario;
@@ -266,66 +276,70 @@ pub fn render_index(scenarios: &[Vec<RunEntry>], comparisons: &[String]) -> Stri
         }
         html.push_str("</ul>\n</section>\n");
     }
+}
 
-    for runs in scenarios {
-        let scenario = &runs[0].scenario;
-        let _ = write!(
+/// One scenario's runs, newest first, at most `INDEX_RUNS_PER_SCENARIO_MAX`.
+fn scenario_section(html: &mut String, runs: &[RunEntry]) {
+    let scenario = &runs[0].scenario;
+    let _ = write!(
+        html,
+        "<section class=\"card scenario\" id=\"scenario-{}\">\n<h2>{}</h2>\n<p>{}</p>\n<div class=\"scroll\"><table>\n\
+         <thead><tr><th>run</th><th>verdict</th><th class=\"num\">duration</th><th class=\"num\">acknowledged</th><th class=\"num\">lost</th><th class=\"num\">duplicates</th><th>forbidden anomalies, or why incomplete</th></tr></thead>\n<tbody>\n",
+        escape(&anchor(scenario)),
+        escape(scenario),
+        trend(runs)
+    );
+    for run in runs.iter().take(limits::INDEX_RUNS_PER_SCENARIO_MAX) {
+        run_row(html, run);
+    }
+    html.push_str("</tbody>\n</table></div>\n");
+    if runs.len() > limits::INDEX_RUNS_PER_SCENARIO_MAX {
+        let _ = writeln!(
             html,
-            "<section class=\"card scenario\" id=\"scenario-{}\">\n<h2>{}</h2>\n<p>{}</p>\n<div class=\"scroll\"><table>\n\
-             <thead><tr><th>run</th><th>verdict</th><th class=\"num\">duration</th><th class=\"num\">acknowledged</th><th class=\"num\">lost</th><th class=\"num\">duplicates</th><th>forbidden anomalies, or why incomplete</th></tr></thead>\n<tbody>\n",
-            escape(&anchor(scenario)),
-            escape(scenario),
-            trend(runs)
+            "<p class=\"more\">{} older runs not listed.</p>",
+            runs.len() - limits::INDEX_RUNS_PER_SCENARIO_MAX
         );
-        for run in runs.iter().take(limits::INDEX_RUNS_PER_SCENARIO_MAX) {
-            let href = relative_href(&format!("{}/{}/report.html", run.scenario, run.name));
-            let has_report = run.path.join("report.html").is_file();
-            let name = if has_report {
-                format!("<a href=\"{}\">{}</a>", escape(&href), escape(&run.name))
-            } else {
-                escape(&run.name)
-            };
-            match &run.outcome {
-                RunOutcome::Complete {
-                    verdict,
-                    duration_s,
-                    acknowledged,
-                    lost,
-                    duplicates,
-                    summary,
-                    ..
-                } => {
-                    let _ = writeln!(
-                        html,
-                        "<tr class=\"run row-{v}\"><td>{name}</td><td><span class=\"pill verdict-{v}\">{v}</span></td><td class=\"num\">{duration_s:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                        crate::plot::fmt_count(*acknowledged),
-                        crate::plot::fmt_count(*lost),
-                        crate::plot::fmt_count(*duplicates),
-                        escape(if summary.is_empty() { "—" } else { summary }),
-                        v = verdict.as_str(),
-                    );
-                }
-                RunOutcome::Incomplete { reason } => {
-                    let _ = writeln!(
-                        html,
-                        "<tr class=\"run row-incomplete\"><td>{name}</td><td><span class=\"pill verdict-incomplete\">incomplete</span></td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"muted\">{}</td></tr>",
-                        escape(reason)
-                    );
-                }
-            }
-        }
-        html.push_str("</tbody>\n</table></div>\n");
-        if runs.len() > limits::INDEX_RUNS_PER_SCENARIO_MAX {
+    }
+    html.push_str("</section>\n");
+}
+
+/// One run: its link (when it has a report), verdict and figures, or why it is incomplete.
+fn run_row(html: &mut String, run: &RunEntry) {
+    let href = relative_href(&format!("{}/{}/report.html", run.scenario, run.name));
+    let has_report = run.path.join("report.html").is_file();
+    let name = if has_report {
+        format!("<a href=\"{}\">{}</a>", escape(&href), escape(&run.name))
+    } else {
+        escape(&run.name)
+    };
+    match &run.outcome {
+        RunOutcome::Complete {
+            verdict,
+            duration_s,
+            acknowledged,
+            lost,
+            duplicates,
+            summary,
+            ..
+        } => {
             let _ = writeln!(
                 html,
-                "<p class=\"more\">{} older runs not listed.</p>",
-                runs.len() - limits::INDEX_RUNS_PER_SCENARIO_MAX
+                "<tr class=\"run row-{v}\"><td>{name}</td><td><span class=\"pill verdict-{v}\">{v}</span></td><td class=\"num\">{duration_s:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                crate::plot::fmt_count(*acknowledged),
+                crate::plot::fmt_count(*lost),
+                crate::plot::fmt_count(*duplicates),
+                escape(if summary.is_empty() { "—" } else { summary }),
+                v = verdict.as_str(),
             );
         }
-        html.push_str("</section>\n");
+        RunOutcome::Incomplete { reason } => {
+            let _ = writeln!(
+                html,
+                "<tr class=\"run row-incomplete\"><td>{name}</td><td><span class=\"pill verdict-incomplete\">incomplete</span></td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"muted\">{}</td></tr>",
+                escape(reason)
+            );
+        }
     }
-    html.push_str(page::FOOT);
-    html
 }
 
 /// The verdict trend of one scenario's runs (given newest first), drawn oldest → newest.

@@ -481,6 +481,52 @@ fn timeline_fill(row: Timeline) -> &'static str {
 
 const UP_FILL: &str = "#c8e6c9";
 
+/// One row of the fault timeline: a node or a client process and when it was up.
+struct TimelineRow<'a> {
+    name: &'a str,
+    from_s: f64,
+    to_s: f64,
+    ended: Option<String>,
+    is_node: bool,
+}
+
+/// Where the timeline draws: the margins, the row sizes and the x scale.
+struct TimelineGeometry {
+    width: f64,
+    left: f64,
+    top: f64,
+    row_h: f64,
+    bar_h: f64,
+    plot_w: f64,
+    /// The last second on the x axis (at least 1).
+    x_end: f64,
+    duration_s: f64,
+    axis_y: f64,
+}
+
+impl TimelineGeometry {
+    fn new(rows: usize, duration_s: f64) -> TimelineGeometry {
+        let width = f64::from(limits::PLOT_WIDTH_PX);
+        let (left, right, top, row_h) = (150.0, 16.0, 8.0, 24.0);
+        TimelineGeometry {
+            width,
+            left,
+            top,
+            row_h,
+            bar_h: 14.0,
+            plot_w: width - left - right,
+            x_end: duration_s.max(1.0),
+            duration_s,
+            axis_y: top + rows as f64 * row_h + 4.0,
+        }
+    }
+
+    /// The x of second `s`, clamped to the axis.
+    fn x(&self, s: f64) -> f64 {
+        self.left + s.clamp(0.0, self.x_end) / self.x_end * self.plot_w
+    }
+}
+
 /// The fault timeline: one row per node and per client process, from when it was up to when it
 /// ended, with its fault windows drawn over it and instantaneous events as ticks.
 pub(crate) fn timeline_svg(
@@ -490,16 +536,34 @@ pub(crate) fn timeline_svg(
     duration_s: f64,
     logs: &[(String, String)],
 ) -> String {
-    struct Row<'a> {
-        name: &'a str,
-        from_s: f64,
-        to_s: f64,
-        ended: Option<String>,
-        is_node: bool,
+    let rows = timeline_rows(nodes, processes, faults, duration_s);
+    let g = TimelineGeometry::new(rows.len(), duration_s);
+    let (width, height) = (g.width, g.axis_y + 64.0);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{width}\" height=\"{height}\" fill=\"#fff\"/>\n"
+    );
+    for (i, row) in rows.iter().enumerate() {
+        timeline_row(&mut svg, &g, i, row, faults, logs);
     }
-    let mut rows: Vec<Row<'_>> = nodes
+    timeline_axis(&mut svg, &g);
+    timeline_legend(&mut svg, &g);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The nodes, then the targets only fault windows name (a history without `node_start` ops),
+/// then the client processes; at most `2 × PLOT_TIMELINE_ROWS_MAX`.
+fn timeline_rows<'a>(
+    nodes: &'a [NodeSpan],
+    processes: &'a [ProcessSpan],
+    faults: &'a [FaultWindow],
+    duration_s: f64,
+) -> Vec<TimelineRow<'a>> {
+    let mut rows: Vec<TimelineRow<'_>> = nodes
         .iter()
-        .map(|n| Row {
+        .map(|n| TimelineRow {
             name: &n.node,
             from_s: n.started_s.unwrap_or(0.0),
             to_s: duration_s,
@@ -507,7 +571,6 @@ pub(crate) fn timeline_svg(
             is_node: true,
         })
         .collect();
-    // Nodes only the fault windows name (a history without `node_start` ops).
     let mut extra: Vec<&str> = Vec::new();
     for f in faults {
         for target in f.target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -519,14 +582,14 @@ pub(crate) fn timeline_svg(
             }
         }
     }
-    rows.extend(extra.into_iter().map(|name| Row {
+    rows.extend(extra.into_iter().map(|name| TimelineRow {
         name,
         from_s: 0.0,
         to_s: duration_s,
         ended: None,
         is_node: true,
     }));
-    rows.extend(processes.iter().map(|p| Row {
+    rows.extend(processes.iter().map(|p| TimelineRow {
         name: &p.process,
         from_s: p.first_s,
         to_s: p.last_s,
@@ -534,132 +597,155 @@ pub(crate) fn timeline_svg(
         is_node: false,
     }));
     rows.truncate(limits::PLOT_TIMELINE_ROWS_MAX * 2);
+    rows
+}
 
-    let width = f64::from(limits::PLOT_WIDTH_PX);
-    let (left, right, top, row_h, bar_h) = (150.0, 16.0, 8.0, 24.0, 14.0);
-    let plot_w = width - left - right;
-    let x_end = duration_s.max(1.0);
-    let x = |s: f64| left + s.clamp(0.0, x_end) / x_end * plot_w;
-    let axis_y = top + rows.len() as f64 * row_h + 4.0;
-    let height = axis_y + 64.0;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{width}\" height=\"{height}\" fill=\"#fff\"/>\n"
-    );
-    for (i, row) in rows.iter().enumerate() {
-        let y = top + i as f64 * row_h;
-        let bar_y = y + (row_h - bar_h) / 2.0;
-        if i % 2 == 1 {
-            let _ = writeln!(
-                svg,
-                "<rect x=\"0\" y=\"{y}\" width=\"{width}\" height=\"{row_h}\" fill=\"#fafafa\"/>"
-            );
-        }
-        let kind = if row.is_node { "node" } else { "client" };
-        let label = format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#333\">{} <tspan fill=\"#888\">{kind}</tspan></text>",
-            left - 8.0,
-            y + row_h / 2.0 + 4.0,
-            escape(row.name)
-        );
-        // The row's name links to its log: the log whose file is named after it.
-        let log = logs.iter().find(|(_, path)| {
-            std::path::Path::new(path)
-                .file_stem()
-                .and_then(|s| s.to_str())
-                == Some(row.name)
-        });
-        match log {
-            Some((_, path)) => {
-                let _ = writeln!(
-                    svg,
-                    "<a href=\"{}\"><title>log of {}</title>{label}</a>",
-                    escape(&crate::page::relative_href(path)),
-                    escape(row.name)
-                );
-            }
-            None => svg.push_str(&label),
-        }
-        let (x0, x1) = (x(row.from_s), x(row.to_s).max(x(row.from_s) + 1.0));
-        let title = match &row.ended {
-            Some(status) => format!(
-                "{}: {:.2} s to {:.2} s, {status}",
-                row.name, row.from_s, row.to_s
-            ),
-            None => format!("{}: up from {:.2} s", row.name, row.from_s),
-        };
+/// Row `i`: its label (a link to its log), its up bar, its faults and how it ended.
+fn timeline_row(
+    svg: &mut String,
+    g: &TimelineGeometry,
+    i: usize,
+    row: &TimelineRow<'_>,
+    faults: &[FaultWindow],
+    logs: &[(String, String)],
+) {
+    let y = g.top + i as f64 * g.row_h;
+    let bar_y = y + (g.row_h - g.bar_h) / 2.0;
+    if i % 2 == 1 {
         let _ = writeln!(
             svg,
-            "<rect x=\"{x0:.1}\" y=\"{bar_y:.1}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"{UP_FILL}\"><title>{}</title></rect>",
-            x1 - x0,
-            escape(&title)
+            "<rect x=\"0\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\"/>",
+            g.width, g.row_h
         );
-        for f in faults.iter().take(limits::PLOT_TIMELINE_FAULTS_MAX) {
-            if !f.target.split(',').map(str::trim).any(|t| t == row.name) {
-                continue;
-            }
-            let (state, fill) = state_of(&f.kind);
-            // A client process killed is gone: its row ends there (a restarted client is a new
-            // process, with its own row).
-            let end = if row.is_node {
-                f.end_or(duration_s)
-            } else {
-                f.end_or(duration_s)
-                    .min(row.to_s.max(f.start_s + x_end / 200.0))
-            };
-            let title = match f.end_s {
-                Some(e) if e > f.start_s => {
-                    format!("{} {}: {:.2} s to {e:.2} s", f.kind, row.name, f.start_s)
-                }
-                Some(_) => format!("{} {} at {:.2} s", f.kind, row.name, f.start_s),
-                None => format!(
-                    "{} {} from {:.2} s, never recovered",
-                    f.kind, row.name, f.start_s
-                ),
-            };
-            if end > f.start_s {
-                let (fx0, fx1) = (x(f.start_s), x(end));
-                let _ = writeln!(
-                    svg,
-                    "<rect class=\"state-{}\" x=\"{fx0:.1}\" y=\"{bar_y:.1}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"{fill}\"><title>{}</title></rect>",
-                    state.replace(' ', "-"),
-                    (fx1 - fx0).max(1.5),
-                    escape(&title)
-                );
-            } else {
-                let fx = x(f.start_s);
-                let _ = writeln!(
-                    svg,
-                    "<path d=\"M{fx:.1} {:.1} l-4 -6 h8 z\" fill=\"{fill}\"><title>{}</title></path>",
-                    bar_y,
-                    escape(&title)
-                );
-            }
-        }
-
-        if let Some(status) = &row.ended {
-            let failed = !status.contains("status: 0");
-            let _ = writeln!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\" font-size=\"11\">{}</text>",
-                (x1 + 8.0).min(width - 120.0),
-                y + row_h / 2.0 + 4.0,
-                if failed { "#c62828" } else { "#555" },
-                escape(status)
-            );
+    }
+    timeline_label(svg, g, y, row, logs);
+    let (x0, x1) = (g.x(row.from_s), g.x(row.to_s).max(g.x(row.from_s) + 1.0));
+    let title = match &row.ended {
+        Some(status) => format!(
+            "{}: {:.2} s to {:.2} s, {status}",
+            row.name, row.from_s, row.to_s
+        ),
+        None => format!("{}: up from {:.2} s", row.name, row.from_s),
+    };
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{x0:.1}\" y=\"{bar_y:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{UP_FILL}\"><title>{}</title></rect>",
+        x1 - x0,
+        g.bar_h,
+        escape(&title)
+    );
+    for f in faults.iter().take(limits::PLOT_TIMELINE_FAULTS_MAX) {
+        if f.target.split(',').map(str::trim).any(|t| t == row.name) {
+            timeline_fault(svg, g, bar_y, row, f);
         }
     }
-    // Axis with ticks.
+    if let Some(status) = &row.ended {
+        let failed = !status.contains("status: 0");
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\" font-size=\"11\">{}</text>",
+            (x1 + 8.0).min(g.width - 120.0),
+            y + g.row_h / 2.0 + 4.0,
+            if failed { "#c62828" } else { "#555" },
+            escape(status)
+        );
+    }
+}
+
+/// The row's name and kind; a link to its log, the log whose file is named after it.
+fn timeline_label(
+    svg: &mut String,
+    g: &TimelineGeometry,
+    y: f64,
+    row: &TimelineRow<'_>,
+    logs: &[(String, String)],
+) {
+    let kind = if row.is_node { "node" } else { "client" };
+    let label = format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#333\">{} <tspan fill=\"#888\">{kind}</tspan></text>",
+        g.left - 8.0,
+        y + g.row_h / 2.0 + 4.0,
+        escape(row.name)
+    );
+    let log = logs.iter().find(|(_, path)| {
+        std::path::Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            == Some(row.name)
+    });
+    match log {
+        Some((_, path)) => {
+            let _ = writeln!(
+                svg,
+                "<a href=\"{}\"><title>log of {}</title>{label}</a>",
+                escape(&crate::page::relative_href(path)),
+                escape(row.name)
+            );
+        }
+        None => svg.push_str(&label),
+    }
+}
+
+/// One fault window over a row's bar: a span, or a tick for an instantaneous event.
+fn timeline_fault(
+    svg: &mut String,
+    g: &TimelineGeometry,
+    bar_y: f64,
+    row: &TimelineRow<'_>,
+    f: &FaultWindow,
+) {
+    let (state, fill) = state_of(&f.kind);
+    // A client process killed is gone: its row ends there (a restarted client is a new
+    // process, with its own row).
+    let end = if row.is_node {
+        f.end_or(g.duration_s)
+    } else {
+        f.end_or(g.duration_s)
+            .min(row.to_s.max(f.start_s + g.x_end / 200.0))
+    };
+    let title = match f.end_s {
+        Some(e) if e > f.start_s => {
+            format!("{} {}: {:.2} s to {e:.2} s", f.kind, row.name, f.start_s)
+        }
+        Some(_) => format!("{} {} at {:.2} s", f.kind, row.name, f.start_s),
+        None => format!(
+            "{} {} from {:.2} s, never recovered",
+            f.kind, row.name, f.start_s
+        ),
+    };
+    if end > f.start_s {
+        let (fx0, fx1) = (g.x(f.start_s), g.x(end));
+        let _ = writeln!(
+            svg,
+            "<rect class=\"state-{}\" x=\"{fx0:.1}\" y=\"{bar_y:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{fill}\"><title>{}</title></rect>",
+            state.replace(' ', "-"),
+            (fx1 - fx0).max(1.5),
+            g.bar_h,
+            escape(&title)
+        );
+    } else {
+        let fx = g.x(f.start_s);
+        let _ = writeln!(
+            svg,
+            "<path d=\"M{fx:.1} {:.1} l-4 -6 h8 z\" fill=\"{fill}\"><title>{}</title></path>",
+            bar_y,
+            escape(&title)
+        );
+    }
+}
+
+/// The time axis with its ticks and title.
+fn timeline_axis(svg: &mut String, g: &TimelineGeometry) {
+    let (left, axis_y) = (g.left, g.axis_y);
     let _ = writeln!(
         svg,
         "<line x1=\"{left}\" y1=\"{axis_y}\" x2=\"{:.1}\" y2=\"{axis_y}\" stroke=\"#999\"/>",
-        left + plot_w
+        left + g.plot_w
     );
-    let step = nice_step(x_end / 10.0);
+    let step = nice_step(g.x_end / 10.0);
     let mut t = 0.0;
-    while t <= x_end + 1e-9 {
-        let tx = x(t);
+    while t <= g.x_end + 1e-9 {
+        let tx = g.x(t);
         let _ = writeln!(
             svg,
             "<line x1=\"{tx:.1}\" y1=\"{axis_y}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#999\"/><text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
@@ -672,12 +758,15 @@ pub(crate) fn timeline_svg(
     let _ = writeln!(
         svg,
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333\" font-size=\"13\">seconds since start</text>",
-        left + plot_w / 2.0,
+        left + g.plot_w / 2.0,
         axis_y + 32.0
     );
-    // Legend.
-    let mut lx = left;
-    let ly = axis_y + 44.0;
+}
+
+/// The legend below the axis: up, then each fault state's colour.
+fn timeline_legend(svg: &mut String, g: &TimelineGeometry) {
+    let mut lx = g.left;
+    let ly = g.axis_y + 44.0;
     let rows = Timeline::ALL.iter().map(|row| match row {
         Timeline::Event => ("instant event (drop caches…)", timeline_fill(*row)),
         Timeline::Killed
@@ -695,8 +784,6 @@ pub(crate) fn timeline_svg(
         );
         lx += 22.0 + label.len() as f64 * 6.6;
     }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`.

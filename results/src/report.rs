@@ -12,6 +12,7 @@ use checkers::{Analysis, Anomaly, AnomalyKind, Case, FaultWindow, Series, Verdic
 use crate::limits;
 use crate::page::{self, escape, relative_href};
 use crate::plot::{self, Line, Reduce};
+use crate::series::PlotData;
 use crate::summary::RunSummary;
 
 const FAULT_CAPTION: &str =
@@ -265,25 +266,47 @@ fn not_recorded(what: &str) -> String {
     )
 }
 
+/// What every time plot of a run's page shares: the series, the fault windows shaded behind
+/// them, and the x range.
+struct PlotContext<'a> {
+    series: &'a Series,
+    plots: &'a PlotData,
+    faults: &'a [FaultWindow],
+    duration_s: f64,
+}
+
 fn plots_section(html: &mut String, summary: &RunSummary) {
     let analysis = &summary.analysis;
     let series = &analysis.series;
     let plots = &summary.plots;
-    let duration_s = series
-        .duration_s
-        .max(summary.duration_s)
-        .max(plots.duration_s);
-    let faults = &analysis.faults;
+    let context = PlotContext {
+        series,
+        plots,
+        faults: &analysis.faults,
+        duration_s: series
+            .duration_s
+            .max(summary.duration_s)
+            .max(plots.duration_s),
+    };
     html.push_str("<section class=\"card\" id=\"plots\">\n<h2>Plots</h2>\n");
-    if faults.len() > limits::PLOT_FAULTS_MAX {
+    if context.faults.len() > limits::PLOT_FAULTS_MAX {
         let _ = writeln!(
             html,
             "<p class=\"more\">{} fault windows: the plots merge nearby ones into at most {} shaded spans.</p>",
-            faults.len(),
+            context.faults.len(),
             limits::PLOT_FAULTS_MAX
         );
     }
+    sends_figure(html, &context);
+    latency_figures(html, &context);
+    consumers_figure(html, &context);
+    unseen_and_lag_figures(html, &context);
+    timeline_figure(html, &context, &summary.logs);
+    html.push_str("</section>\n");
+}
 
+fn sends_figure(html: &mut String, context: &PlotContext<'_>) {
+    let series = context.series;
     let sends = if series.sends_ok.is_empty()
         && series.sends_fail.is_empty()
         && series.sends_info.is_empty()
@@ -297,8 +320,8 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
                 Line::counts("failed (fail)", &series.sends_fail, plot::RED),
                 Line::counts("unknown (info)", &series.sends_info, plot::GREY),
             ],
-            faults,
-            duration_s,
+            context.faults,
+            context.duration_s,
         )
     };
     figure(
@@ -308,28 +331,27 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         &sends,
         &format!("By the time each send completed. {FAULT_CAPTION}"),
     );
+}
 
+/// Produce latency over time (p50, p99) and its distribution.
+fn latency_figures(html: &mut String, context: &PlotContext<'_>) {
+    let plots = context.plots;
     let latency = if plots.has_latency() {
+        let line = |label: &str, values: &[Option<f64>], color| Line {
+            label: label.to_owned(),
+            values: values.to_vec(),
+            bucket_s: plots.bucket_s,
+            color,
+            reduce: Reduce::Max,
+        };
         plot::time_svg(
             "produce latency, ms",
             &[
-                Line {
-                    label: "p50".to_owned(),
-                    values: plots.latency_ms_p50.clone(),
-                    bucket_s: plots.bucket_s,
-                    color: plot::BLUE,
-                    reduce: Reduce::Max,
-                },
-                Line {
-                    label: "p99".to_owned(),
-                    values: plots.latency_ms_p99.clone(),
-                    bucket_s: plots.bucket_s,
-                    color: plot::PURPLE,
-                    reduce: Reduce::Max,
-                },
+                line("p50", &plots.latency_ms_p50, plot::BLUE),
+                line("p99", &plots.latency_ms_p99, plot::PURPLE),
             ],
-            faults,
-            duration_s,
+            context.faults,
+            context.duration_s,
         )
     } else {
         not_recorded("produce latency")
@@ -352,7 +374,6 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         &latency,
         &latency_caption,
     );
-
     let histogram = if plots.latency_histogram.is_empty() {
         not_recorded("produce latency")
     } else {
@@ -365,7 +386,10 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         &histogram,
         &format!("{} acknowledged sends measured.", plots.latency_count),
     );
+}
 
+fn consumers_figure(html: &mut String, context: &PlotContext<'_>) {
+    let (plots, series) = (context.plots, context.series);
     let consumers = if !plots.consumers.is_empty() {
         let lines: Vec<Line> = plots
             .consumers
@@ -379,7 +403,12 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
                 reduce: Reduce::Mean,
             })
             .collect();
-        plot::time_svg("records polled per second", &lines, faults, duration_s)
+        plot::time_svg(
+            "records polled per second",
+            &lines,
+            context.faults,
+            context.duration_s,
+        )
     } else if !series.records_polled.is_empty() {
         plot::time_svg(
             "records polled per second",
@@ -388,8 +417,8 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
                 &series.records_polled,
                 plot::BLUE,
             )],
-            faults,
-            duration_s,
+            context.faults,
+            context.duration_s,
         )
     } else {
         not_recorded("consumer throughput")
@@ -401,8 +430,11 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         &consumers,
         &format!("Records returned by consumer polls, per consumer process; the final read is excluded. {FAULT_CAPTION}"),
     );
+}
 
-    let extra = extra_series(series);
+/// The unseen-messages and realtime-lag plots, from the series' extra keys.
+fn unseen_and_lag_figures(html: &mut String, context: &PlotContext<'_>) {
+    let extra = extra_series(context.series);
     for (id, title, what, matcher, y_desc) in [
         (
             "plot-unseen",
@@ -419,39 +451,9 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
             "realtime lag, ms",
         ),
     ] {
-        let mut found: Vec<&(String, Vec<Option<f64>>)> = extra
-            .iter()
-            .filter(|(key, _)| key.contains(matcher))
-            .collect();
-        // Percentiles in their natural order: p50, p99, then max.
-        let rank = |key: &str| {
-            ["p50", "p90", "p99", "max"]
-                .iter()
-                .position(|p| key.ends_with(p))
-                .unwrap_or(9)
-        };
-        found.sort_by_key(|(key, _)| rank(key));
-        let colors = [plot::BLUE, plot::PURPLE, plot::PALETTE[1], plot::PALETTE[4]];
-        let lines: Vec<Line> = found
-            .iter()
-            .zip(colors.iter().cycle())
-            .map(|((key, values), color)| Line {
-                label: key
-                    .trim_start_matches("lag_ms_")
-                    .trim_start_matches("lag_")
-                    .replace('_', " "),
-                values: values.clone(),
-                bucket_s: 1.0,
-                color: *color,
-                reduce: if key.contains("lag") {
-                    Reduce::Max
-                } else {
-                    Reduce::Mean
-                },
-            })
-            .collect();
+        let lines = extra_lines(&extra, matcher);
         let body = if lines.iter().any(|l| l.values.iter().any(Option::is_some)) {
-            plot::time_svg(y_desc, &lines, faults, duration_s)
+            plot::time_svg(y_desc, &lines, context.faults, context.duration_s)
         } else {
             not_recorded(what)
         };
@@ -461,18 +463,57 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         };
         figure(html, id, title, &body, &caption);
     }
+}
 
-    let timeline = if plots.nodes.is_empty() && plots.processes.is_empty() && faults.is_empty() {
-        not_recorded("node and client process states")
-    } else {
-        plot::timeline_svg(
-            &plots.nodes,
-            &plots.processes,
-            faults,
-            duration_s,
-            &summary.logs,
-        )
+/// The lines of the extra series whose key contains `matcher`, percentiles in their natural
+/// order (p50, p90, p99, then max).
+fn extra_lines(extra: &[(String, Vec<Option<f64>>)], matcher: &str) -> Vec<Line> {
+    let mut found: Vec<&(String, Vec<Option<f64>>)> = extra
+        .iter()
+        .filter(|(key, _)| key.contains(matcher))
+        .collect();
+    let rank = |key: &str| {
+        ["p50", "p90", "p99", "max"]
+            .iter()
+            .position(|p| key.ends_with(p))
+            .unwrap_or(9)
     };
+    found.sort_by_key(|(key, _)| rank(key));
+    let colors = [plot::BLUE, plot::PURPLE, plot::PALETTE[1], plot::PALETTE[4]];
+    found
+        .iter()
+        .zip(colors.iter().cycle())
+        .map(|((key, values), color)| Line {
+            label: key
+                .trim_start_matches("lag_ms_")
+                .trim_start_matches("lag_")
+                .replace('_', " "),
+            values: values.clone(),
+            bucket_s: 1.0,
+            color: *color,
+            reduce: if key.contains("lag") {
+                Reduce::Max
+            } else {
+                Reduce::Mean
+            },
+        })
+        .collect()
+}
+
+fn timeline_figure(html: &mut String, context: &PlotContext<'_>, logs: &[(String, String)]) {
+    let plots = context.plots;
+    let timeline =
+        if plots.nodes.is_empty() && plots.processes.is_empty() && context.faults.is_empty() {
+            not_recorded("node and client process states")
+        } else {
+            plot::timeline_svg(
+                &plots.nodes,
+                &plots.processes,
+                context.faults,
+                context.duration_s,
+                logs,
+            )
+        };
     figure(
         html,
         "plot-timeline",
@@ -480,11 +521,8 @@ fn plots_section(html: &mut String, summary: &RunSummary) {
         &timeline,
         "One row per node and client process: when it was up, and when it was killed, paused, cut off or lost power (from the fault windows and the history's process ops). Hover a bar for its times.",
     );
-    html.push_str("</section>\n");
 }
 
-/// A consumer's rates with gaps (`None`) before its first and after its last non-zero bucket, so
-/// that a process not yet started, or gone, draws no line at zero.
 fn active_span(per_s: &[f64]) -> Vec<Option<f64>> {
     let first = per_s.iter().position(|&v| v > 0.0);
     let last = per_s.iter().rposition(|&v| v > 0.0);

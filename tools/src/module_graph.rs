@@ -10,9 +10,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use syn::visit::Visit;
+
+use crate::sources::{self, is_test_only};
 
 /// One crate target's modules and the references between them.
 #[derive(Debug, Default)]
@@ -62,41 +64,9 @@ impl fmt::Display for Cycle {
 /// Every crate target of the workspace at `root` (its `Cargo.toml` `members`): `src/lib.rs`,
 /// `src/main.rs` and `src/bin/*.rs` of each, as separate graphs.
 pub fn crate_graphs(root: &Path) -> Result<Vec<ModuleGraph>, String> {
-    let manifest_path = root.join("Cargo.toml");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    let manifest: toml::Table =
-        toml::from_str(&manifest).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    let members = manifest
-        .get("workspace")
-        .and_then(|w| w.get("members"))
-        .and_then(toml::Value::as_array)
-        .ok_or_else(|| format!("{}: no workspace.members", manifest_path.display()))?;
     let mut graphs = Vec::new();
-    for member in members.iter().filter_map(toml::Value::as_str) {
-        let src = root.join(member).join("src");
-        let mut roots: Vec<PathBuf> = ["lib.rs", "main.rs"]
-            .iter()
-            .map(|f| src.join(f))
-            .filter(|p| p.is_file())
-            .collect();
-        if let Ok(bins) = std::fs::read_dir(src.join("bin")) {
-            let mut bins: Vec<PathBuf> = bins
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-                .collect();
-            bins.sort();
-            roots.extend(bins);
-        }
-        for file in roots {
-            let name = file
-                .strip_prefix(root)
-                .unwrap_or(&file)
-                .display()
-                .to_string();
-            graphs.push(ModuleGraph::read(name, &file)?);
-        }
+    for target in sources::crate_targets(root, None)? {
+        graphs.push(ModuleGraph::read(target.name, &target.root_file)?);
     }
     Ok(graphs)
 }
@@ -162,11 +132,7 @@ impl ModuleGraph {
         let parsed = syn::parse_file(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         for child in self.read_items(&path, &parsed.items, Some(dir))? {
             let name = child.last().cloned().unwrap_or_default();
-            let (flat, nested) = (
-                dir.join(format!("{name}.rs")),
-                dir.join(&name).join("mod.rs"),
-            );
-            let child_file = if flat.is_file() { flat } else { nested };
+            let child_file = sources::child_module_file(dir, &name);
             self.read_file(child, &child_file, &dir.join(&name))?;
         }
         Ok(())
@@ -457,41 +423,6 @@ struct Tarjan {
     stack: Vec<usize>,
     next: usize,
     components: Vec<Vec<usize>>,
-}
-
-/// `#[cfg(test)]` (also inside `all(…)`) on an item.
-fn is_test_only(item: &syn::Item) -> bool {
-    let attrs = match item {
-        syn::Item::Mod(i) => &i.attrs,
-        syn::Item::Fn(i) => &i.attrs,
-        syn::Item::Use(i) => &i.attrs,
-        syn::Item::Impl(i) => &i.attrs,
-        syn::Item::Struct(i) => &i.attrs,
-        syn::Item::Enum(i) => &i.attrs,
-        syn::Item::Const(i) => &i.attrs,
-        syn::Item::Static(i) => &i.attrs,
-        syn::Item::Trait(i) => &i.attrs,
-        syn::Item::Type(i) => &i.attrs,
-        syn::Item::Macro(i) => &i.attrs,
-        _ => return false,
-    };
-    attrs.iter().any(|a| {
-        a.path().is_ident("cfg") && {
-            let mut test = false;
-            let _ = a.parse_nested_meta(|meta| {
-                if meta.path.is_ident("test") {
-                    test = true;
-                } else if meta.path.is_ident("all") {
-                    meta.parse_nested_meta(|inner| {
-                        test |= inner.path.is_ident("test");
-                        Ok(())
-                    })?;
-                }
-                Ok(())
-            });
-            test
-        }
-    })
 }
 
 /// `use a::{b, c::d as e, f::*}` as (`a::b`, "b"), (`a::c::d`, "e"), (`a::f`, "*").

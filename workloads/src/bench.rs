@@ -223,6 +223,42 @@ fn warm_up(spec: &BenchSpec) -> Result<(), WorkloadError> {
 
 pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     warm_up(spec)?;
+    let producer = bench_producer(spec)?;
+    let value = vec![b'x'; spec.message_size_bytes];
+    let interval_ns = if spec.rate_per_s == 0 {
+        0
+    } else {
+        1_000_000_000 / spec.rate_per_s
+    };
+    let started = producer.context().started;
+    // Messages below this index are due (read the clock once per burst, not once per message).
+    let mut due_below = 0u64;
+    for index in 0..spec.messages {
+        if interval_ns > 0 && index >= due_below {
+            due_below = wait_until_due(index, interval_ns, started);
+        }
+        send_one(&producer, spec, index, &value)?;
+    }
+    let ctx = producer.context();
+    while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < spec.messages {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let acked = ctx.acked.load(Ordering::Relaxed);
+    // One last statistics window for the end of the run.
+    let waited = Instant::now();
+    let windows_before = ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0);
+    while ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0) == windows_before
+        && waited.elapsed() < Duration::from_millis(2 * STATISTICS_INTERVAL_MS)
+    {
+        std::thread::sleep(Duration::from_millis(POLL_WAIT_MS));
+    }
+    bench_result(spec, ctx, acked, elapsed_s)
+}
+
+/// The measured producer: the spec's config, statistics every `STATISTICS_INTERVAL_MS`, and a
+/// context that stamps a sample of sends and their delivery reports.
+fn bench_producer(spec: &BenchSpec) -> Result<ThreadedProducer<Counter>, WorkloadError> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &spec.bootstrap);
     for (k, v) in &spec.config {
@@ -246,76 +282,68 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     // stamped when librdkafka has it, not when this loop next polls (polling here served one
     // event per call: with small batches the reports queued behind the sends and counted as
     // hundreds of ms of latency).
-    let producer: ThreadedProducer<Counter> = config
+    config
         .create_with_context(counter)
-        .map_err(WorkloadError::kafka("creating the producer"))?;
-    let value = vec![b'x'; spec.message_size_bytes];
-    let interval_ns = if spec.rate_per_s == 0 {
-        0
-    } else {
-        1_000_000_000 / spec.rate_per_s
-    };
-    let started = producer.context().started;
-    // Messages below this index are due (read the clock once per burst, not once per message).
-    let mut due_below = 0u64;
-    for index in 0..spec.messages {
-        if interval_ns > 0 && index >= due_below {
-            // Wait for the message's time without spinning: on a 2-core machine a spinning sender
-            // takes a whole core from the brokers it measures. A message due within
-            // PACING_SLACK_US goes now, so that messages go in small bursts (each stamped with its
-            // own send time) rather than one sleep per message, which costs as much as spinning
-            // where sleeps are exact (no timer slack, as under a real-time policy).
-            let due = Duration::from_nanos(index * interval_ns);
-            loop {
-                let now = started.elapsed();
-                let Some(ahead) = due
-                    .checked_sub(now)
-                    .filter(|a| *a > Duration::from_micros(PACING_SLACK_US))
-                else {
-                    let horizon_ns =
-                        (now + Duration::from_micros(PACING_SLACK_US)).as_nanos() as u64;
-                    due_below = horizon_ns / interval_ns + 1;
-                    break;
-                };
-                std::thread::sleep(ahead);
-            }
-        }
-        loop {
-            if index.is_multiple_of(sample_every) {
-                let sent_us = started.elapsed().as_micros() as u64;
-                if let Some(sent) = producer
-                    .context()
-                    .sent_us
-                    .get((index / sample_every) as usize)
-                {
-                    sent.store(sent_us, Ordering::Relaxed);
-                }
-            }
-            let record: BaseRecord<'_, (), [u8], usize> =
-                BaseRecord::with_opaque_to(&spec.topic, index as usize).payload(&value[..]);
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => return Err(WorkloadError::kafka("sending")(e)),
-            }
-        }
+        .map_err(WorkloadError::kafka("creating the producer"))
+}
+
+/// Waits until message `index` is due; returns the index below which messages are due now.
+fn wait_until_due(index: u64, interval_ns: u64, started: Instant) -> u64 {
+    // Wait for the message's time without spinning: on a 2-core machine a spinning sender
+    // takes a whole core from the brokers it measures. A message due within
+    // PACING_SLACK_US goes now, so that messages go in small bursts (each stamped with its
+    // own send time) rather than one sleep per message, which costs as much as spinning
+    // where sleeps are exact (no timer slack, as under a real-time policy).
+    let due = Duration::from_nanos(index * interval_ns);
+    loop {
+        let now = started.elapsed();
+        let Some(ahead) = due
+            .checked_sub(now)
+            .filter(|a| *a > Duration::from_micros(PACING_SLACK_US))
+        else {
+            let horizon_ns = (now + Duration::from_micros(PACING_SLACK_US)).as_nanos() as u64;
+            return horizon_ns / interval_ns + 1;
+        };
+        std::thread::sleep(ahead);
     }
+}
+
+/// Sends message `index` (stamping its send time when it is sampled), waiting while
+/// librdkafka's queue is full.
+fn send_one(
+    producer: &ThreadedProducer<Counter>,
+    spec: &BenchSpec,
+    index: u64,
+    value: &[u8],
+) -> Result<(), WorkloadError> {
     let ctx = producer.context();
-    while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < spec.messages {
-        std::thread::sleep(Duration::from_millis(1));
+    loop {
+        if index.is_multiple_of(ctx.sample_every) {
+            let sent_us = ctx.started.elapsed().as_micros() as u64;
+            if let Some(sent) = ctx.sent_us.get((index / ctx.sample_every) as usize) {
+                sent.store(sent_us, Ordering::Relaxed);
+            }
+        }
+        let record: BaseRecord<'_, (), [u8], usize> =
+            BaseRecord::with_opaque_to(&spec.topic, index as usize).payload(value);
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(WorkloadError::kafka("sending")(e)),
+        }
     }
-    let elapsed_s = started.elapsed().as_secs_f64();
-    let acked = ctx.acked.load(Ordering::Relaxed);
-    // One last statistics window for the end of the run.
-    let waited = Instant::now();
-    let windows_before = ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0);
-    while ctx.windows.lock().map(|w| w.rtt.len()).unwrap_or(0) == windows_before
-        && waited.elapsed() < Duration::from_millis(2 * STATISTICS_INTERVAL_MS)
-    {
-        std::thread::sleep(Duration::from_millis(POLL_WAIT_MS));
-    }
+}
+
+/// The figures of a finished run: throughput, latency percentiles of the samples (written to
+/// `samples_csv` when asked), and the statistics windows.
+fn bench_result(
+    spec: &BenchSpec,
+    ctx: &Counter,
+    acked: u64,
+    elapsed_s: f64,
+) -> Result<BenchResult, WorkloadError> {
     let samples = ctx
         .latencies_us
         .lock()
@@ -333,6 +361,12 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         let i = ((lat.len() as f64 - 1.0) * q).round() as usize;
         lat[i.min(lat.len() - 1)] as f64 / 1000.0
     };
+    let windowed = |of: fn(&LeaderWindows) -> &[Window]| {
+        ctx.windows
+            .lock()
+            .map(|w| WindowedLatency::of(of(&w)))
+            .unwrap_or_default()
+    };
     Ok(BenchResult {
         messages_acked: acked,
         messages_failed: ctx.failed.load(Ordering::Relaxed),
@@ -342,21 +376,9 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         latency_ms_p50: pct(0.5),
         latency_ms_p99: pct(0.99),
         latency_ms_max: pct(1.0),
-        request_rtt: ctx
-            .windows
-            .lock()
-            .map(|w| WindowedLatency::of(&w.rtt))
-            .unwrap_or_default(),
-        queue_wait: ctx
-            .windows
-            .lock()
-            .map(|w| WindowedLatency::of(&w.int_latency))
-            .unwrap_or_default(),
-        send_wait: ctx
-            .windows
-            .lock()
-            .map(|w| WindowedLatency::of(&w.outbuf_latency))
-            .unwrap_or_default(),
+        request_rtt: windowed(|w| &w.rtt),
+        queue_wait: windowed(|w| &w.int_latency),
+        send_wait: windowed(|w| &w.outbuf_latency),
     })
 }
 

@@ -7,10 +7,10 @@
 
 use crate::limits::{POLL_WAIT_MS, SEND_BATCH_COUNT_MAX};
 use crate::ops::{OpSink, OpType, F};
-use crate::producer::{check_message_size, create_producer, drain_reports, Outcome};
+use crate::producer::{check_message_size, create_producer, drain_reports, Outcome, Reports};
 use crate::spec::ProducerSpec;
 use crate::{message, WorkloadError};
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -37,113 +37,201 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<(), WorkloadError> {
     check_message_size(spec)?;
-    let cursor_path = cursor_path(outbox);
-    let mut cursor = read_cursor(&cursor_path);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(outbox)?;
-    // A crash may have left half a line at the end: cut it (the application never counted it).
-    let whole = last_newline_end(&mut file)?;
-    file.set_len(whole)?;
-    cursor = cursor.min(whole);
-    let mut reader = File::open(outbox)?;
-    reader.seek(SeekFrom::Start(cursor))?;
-    let mut read_pos = cursor;
-    let mut pending = String::new();
-
+    let mut state = Outbox::open(outbox)?;
     let producer = create_producer(spec)?;
-    let started = Instant::now();
-    let interval_ns = if spec.rate_per_s == 0 {
-        0
-    } else {
-        1_000_000_000 / spec.rate_per_s
+    let mut application = Application {
+        started: Instant::now(),
+        interval_ns: if spec.rate_per_s == 0 {
+            0
+        } else {
+            1_000_000_000 / spec.rate_per_s
+        },
+        generated: 0,
     };
-    let mut generated: u64 = 0;
-    let mut window: VecDeque<Entry> = VecDeque::new();
-    let mut by_id: HashMap<u64, usize> = HashMap::new();
-    let mut window_base: usize = 0;
-    let mut retry: VecDeque<u64> = VecDeque::new();
     let mut cursor_written = Instant::now();
-
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        // The application: append what is due, fsync, then it is accepted.
-        if !stopping && (spec.count_max == 0 || generated < spec.count_max) {
-            let due = if interval_ns == 0 {
-                SEND_BATCH_COUNT_MAX as u64
-            } else {
-                (started.elapsed().as_nanos() as u64 / interval_ns + 1).saturating_sub(generated)
-            };
-            let count = due.min(SEND_BATCH_COUNT_MAX as u64);
-            if count > 0 {
-                let ids: Vec<u64> = (0..count).map(|k| spec.id_base + generated + k).collect();
-                generated += count;
-                for id in &ids {
-                    sink.op(
-                        OpType::Invoke,
-                        F::Enqueue,
-                        json!({"id": id, "topic": spec.topic}),
-                        None,
-                    );
-                }
-                sink.flush()?;
-                let mut lines = String::new();
-                for id in &ids {
-                    lines.push_str(&format!("{id}\n"));
-                }
-                file.write_all(lines.as_bytes())?;
-                file.sync_data()?;
-                for id in &ids {
-                    sink.op(
-                        OpType::Ok,
-                        F::Enqueue,
-                        json!({"id": id, "topic": spec.topic}),
-                        None,
-                    );
-                }
-                sink.flush()?;
-            }
+        if !stopping {
+            application.append_due(spec, &mut state.file, sink)?;
         }
         // The sender: new outbox lines, then retries.
+        state.read_new_lines()?;
+        state.send_batch(spec, &producer, sink)?;
+        producer.poll(Duration::from_millis(if state.retry.is_empty() {
+            POLL_WAIT_MS.min(20)
+        } else {
+            0
+        }));
+        state.apply_reports(drain_reports(&producer, sink)?);
+        if cursor_written.elapsed() >= Duration::from_millis(CURSOR_WRITE_INTERVAL_MS) {
+            write_cursor(&state.cursor_path, state.cursor)?;
+            cursor_written = Instant::now();
+        }
+        if stopping
+            && (state.window.is_empty()
+                || (producer.in_flight_count() == 0 && state.retry.is_empty()))
+        {
+            break;
+        }
+    }
+    write_cursor(&state.cursor_path, state.cursor)?;
+    sink.flush()?;
+    Ok(())
+}
+
+/// The application side: messages due by the rate, appended and fsynced before they count as
+/// accepted.
+struct Application {
+    started: Instant,
+    /// Nanoseconds between messages; 0: as fast as it can.
+    interval_ns: u64,
+    generated: u64,
+}
+
+impl Application {
+    /// Appends what is due (at most a batch), fsyncs, and records each as `enqueue` ok.
+    fn append_due(
+        &mut self,
+        spec: &ProducerSpec,
+        file: &mut File,
+        sink: &mut OpSink,
+    ) -> Result<(), WorkloadError> {
+        if spec.count_max != 0 && self.generated >= spec.count_max {
+            return Ok(());
+        }
+        let due = if self.interval_ns == 0 {
+            SEND_BATCH_COUNT_MAX as u64
+        } else {
+            (self.started.elapsed().as_nanos() as u64 / self.interval_ns + 1)
+                .saturating_sub(self.generated)
+        };
+        let count = due.min(SEND_BATCH_COUNT_MAX as u64);
+        if count == 0 {
+            return Ok(());
+        }
+        let ids: Vec<u64> = (0..count)
+            .map(|k| spec.id_base + self.generated + k)
+            .collect();
+        self.generated += count;
+        record_all(sink, OpType::Invoke, F::Enqueue, &ids, &spec.topic)?;
+        let mut lines = String::new();
+        for id in &ids {
+            lines.push_str(&format!("{id}\n"));
+        }
+        file.write_all(lines.as_bytes())?;
+        file.sync_data()?;
+        record_all(sink, OpType::Ok, F::Enqueue, &ids, &spec.topic)
+    }
+}
+
+/// One op per id, then a flush.
+fn record_all(
+    sink: &mut OpSink,
+    op: OpType,
+    f: F,
+    ids: &[u64],
+    topic: &str,
+) -> Result<(), WorkloadError> {
+    for id in ids {
+        sink.op(op, f, json!({"id": id, "topic": topic}), None);
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+/// The sender's view of the outbox file: what it has read, what is in flight, what to resend,
+/// and how far everything is acknowledged.
+struct Outbox {
+    /// The outbox, opened for appending.
+    file: File,
+    /// The outbox, read from the cursor on.
+    reader: File,
+    read_pos: u64,
+    /// Bytes read that do not end in a newline yet.
+    pending: String,
+    cursor_path: PathBuf,
+    /// Everything before this byte is acknowledged.
+    cursor: u64,
+    /// Entries read and not yet behind the cursor, in file order.
+    window: VecDeque<Entry>,
+    /// Unacknowledged id → its index (`window_base` + its place in `window`).
+    by_id: HashMap<u64, usize>,
+    window_base: usize,
+    /// Ids to send (again).
+    retry: VecDeque<u64>,
+}
+
+impl Outbox {
+    /// Opens the outbox and its cursor; a torn last line a crash left is cut (the application
+    /// never counted it).
+    fn open(outbox: &Path) -> Result<Outbox, WorkloadError> {
+        let cursor_path = cursor_path(outbox);
+        let cursor = read_cursor(&cursor_path);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(outbox)?;
+        let whole = last_newline_end(&mut file)?;
+        file.set_len(whole)?;
+        let cursor = cursor.min(whole);
+        let mut reader = File::open(outbox)?;
+        reader.seek(SeekFrom::Start(cursor))?;
+        Ok(Outbox {
+            file,
+            reader,
+            read_pos: cursor,
+            pending: String::new(),
+            cursor_path,
+            cursor,
+            window: VecDeque::new(),
+            by_id: HashMap::new(),
+            window_base: 0,
+            retry: VecDeque::new(),
+        })
+    }
+
+    /// Reads new outbox lines into the window (while it has room), each id to be sent.
+    fn read_new_lines(&mut self) -> Result<(), WorkloadError> {
         let mut buf = [0u8; 64 * 1024];
-        while window.len() < OUTBOX_IN_FLIGHT_MAX {
-            let n = reader.read(&mut buf)?;
+        while self.window.len() < OUTBOX_IN_FLIGHT_MAX {
+            let n = self.reader.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            pending.push_str(&String::from_utf8_lossy(&buf[..n]));
-            while let Some(nl) = pending.find('\n') {
-                let line: String = pending.drain(..=nl).collect();
-                read_pos += line.len() as u64;
+            self.pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+            while let Some(nl) = self.pending.find('\n') {
+                let line: String = self.pending.drain(..=nl).collect();
+                self.read_pos += line.len() as u64;
                 let Ok(id) = line.trim().parse::<u64>() else {
                     continue;
                 };
-                by_id.insert(id, window_base + window.len());
-                window.push_back(Entry {
-                    end: read_pos,
+                self.by_id.insert(id, self.window_base + self.window.len());
+                self.window.push_back(Entry {
+                    end: self.read_pos,
                     acked: false,
                 });
-                retry.push_back(id);
+                self.retry.push_back(id);
             }
         }
+        Ok(())
+    }
+
+    /// Sends a batch of the ids to send; one librdkafka does not take stays to be tried again.
+    fn send_batch(
+        &mut self,
+        spec: &ProducerSpec,
+        producer: &BaseProducer<Reports>,
+        sink: &mut OpSink,
+    ) -> Result<(), WorkloadError> {
         let mut batch = Vec::new();
-        while let Some(id) = retry.pop_front() {
+        while let Some(id) = self.retry.pop_front() {
             batch.push(id);
             if batch.len() >= SEND_BATCH_COUNT_MAX {
                 break;
             }
         }
-        for id in &batch {
-            sink.op(
-                OpType::Invoke,
-                F::Send,
-                json!({"id": id, "topic": spec.topic}),
-                None,
-            );
-        }
-        sink.flush()?;
+        record_all(sink, OpType::Invoke, F::Send, &batch, &spec.topic)?;
         for id in batch {
             let value = message::encode(id, spec.message_size_bytes);
             let record: BaseRecord<'_, (), [u8], usize> =
@@ -156,46 +244,37 @@ pub fn run(
                     json!({"id": id, "topic": spec.topic}),
                     Some(&crate::producer::error_name(&e)),
                 );
-                retry.push_back(id);
+                self.retry.push_back(id);
                 break;
             }
         }
-        producer.poll(Duration::from_millis(if retry.is_empty() {
-            POLL_WAIT_MS.min(20)
-        } else {
-            0
-        }));
-        for (id, outcome) in drain_reports(&producer, sink)? {
-            let Some(&k) = by_id.get(&id) else { continue };
+        Ok(())
+    }
+
+    /// Marks acknowledged ids; failed or unknown ones are sent again (the outbox still holds
+    /// them). Moves the cursor past the acknowledged front of the window.
+    fn apply_reports(&mut self, reports: Vec<(u64, Outcome)>) {
+        for (id, outcome) in reports {
+            let Some(&k) = self.by_id.get(&id) else {
+                continue;
+            };
             match outcome {
                 Outcome::Acked { .. } => {
-                    if let Some(e) = window.get_mut(k - window_base) {
+                    if let Some(e) = self.window.get_mut(k - self.window_base) {
                         e.acked = true;
                     }
-                    by_id.remove(&id);
+                    self.by_id.remove(&id);
                 }
-                // Failed or unknown: the outbox still holds it; send it again.
-                _ => retry.push_back(id),
+                _ => self.retry.push_back(id),
             }
         }
-        while window.front().is_some_and(|e| e.acked) {
-            if let Some(e) = window.pop_front() {
-                cursor = e.end;
-                window_base += 1;
+        while self.window.front().is_some_and(|e| e.acked) {
+            if let Some(e) = self.window.pop_front() {
+                self.cursor = e.end;
+                self.window_base += 1;
             }
-        }
-        if cursor_written.elapsed() >= Duration::from_millis(CURSOR_WRITE_INTERVAL_MS) {
-            write_cursor(&cursor_path, cursor)?;
-            cursor_written = Instant::now();
-        }
-        if stopping && (window.is_empty() || (producer.in_flight_count() == 0 && retry.is_empty()))
-        {
-            break;
         }
     }
-    write_cursor(&cursor_path, cursor)?;
-    sink.flush()?;
-    Ok(())
 }
 
 fn cursor_path(outbox: &Path) -> PathBuf {

@@ -231,10 +231,75 @@ fn threaded(
     failing: Failing,
 ) -> Result<(), WorkloadError> {
     let delay = Duration::from_millis(processing.process_ms);
+    let (workers, done_rx, handles) = spawn_workers(processing.worker_count(), delay, failing);
+    let mut tracker = Tracker {
+        topic: spec.topic.as_str(),
+        workers,
+        outstanding: BTreeMap::new(),
+        highest: BTreeMap::new(),
+        committed: BTreeMap::new(),
+        in_flight: 0,
+        next_worker: 0,
+    };
+    let interval = Duration::from_millis(processing.commit_interval_ms);
+    let mut last_commit = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if tracker.in_flight < IN_FLIGHT_MAX {
+            let mut batch = Vec::new();
+            poll_batch(consumer, ops, |r| {
+                if r.offset >= 0 {
+                    batch.push(r)
+                }
+            })?;
+            for r in batch {
+                tracker.hand_out(r)?;
+            }
+        } else if let Ok(d) = done_rx.recv_timeout(Duration::from_millis(POLL_WAIT_MS)) {
+            tracker.finish(d, sink, ops)?;
+        }
+        while let Ok(d) = done_rx.try_recv() {
+            tracker.finish(d, sink, ops)?;
+        }
+        sink.sync(tracker.topic, ops)?;
+        if last_commit.elapsed() >= interval {
+            last_commit = Instant::now();
+            tracker.commit(consumer, processing.commit, ops)?;
+        }
+    }
+    // Stopping: the workers finish what they hold (bounded by what is in flight).
+    drop(std::mem::take(&mut tracker.workers));
+    let deadline = Instant::now()
+        + delay * (tracker.in_flight as u32).min(IN_FLIGHT_MAX as u32)
+        + Duration::from_millis(COMMIT_TIMEOUT_MS);
+    while tracker.in_flight > 0 && Instant::now() < deadline {
+        match done_rx.recv_timeout(Duration::from_millis(POLL_WAIT_MS)) {
+            Ok(d) => tracker.finish(d, sink, ops)?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    sink.sync(tracker.topic, ops)?;
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+/// `count` worker threads, each taking records from its own channel, sleeping `delay` for
+/// each, and handing it back on the shared done channel with whether it failed.
+fn spawn_workers(
+    count: u32,
+    delay: Duration,
+    failing: Failing,
+) -> (
+    Vec<mpsc::Sender<Record>>,
+    mpsc::Receiver<Done>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let mut workers = Vec::new();
     let mut handles = Vec::new();
-    for _ in 0..processing.worker_count() {
+    for _ in 0..count {
         let (tx, rx) = mpsc::channel::<Record>();
         let done_tx = done_tx.clone();
         handles.push(std::thread::spawn(move || {
@@ -249,98 +314,80 @@ fn threaded(
         }));
         workers.push(tx);
     }
-    drop(done_tx);
+    (workers, done_rx, handles)
+}
 
-    // Per partition: offsets handed out and not yet committed past, with whether they are done.
-    let mut outstanding: BTreeMap<i32, BTreeMap<i64, bool>> = BTreeMap::new();
-    let mut highest: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut in_flight = 0usize;
-    let mut next_worker = 0usize;
-    let interval = Duration::from_millis(processing.commit_interval_ms);
-    let mut last_commit = Instant::now();
-    let topic = spec.topic.as_str();
+/// The polling thread's view of the records handed to the workers.
+struct Tracker<'a> {
+    topic: &'a str,
+    workers: Vec<mpsc::Sender<Record>>,
+    /// Per partition: offsets handed out and not yet committed past, with whether they are done.
+    outstanding: BTreeMap<i32, BTreeMap<i64, bool>>,
+    highest: BTreeMap<i32, i64>,
+    committed: BTreeMap<i32, i64>,
+    in_flight: usize,
+    next_worker: usize,
+}
 
-    let finish = |(r, failed): Done,
-                  sink: &mut Sink,
-                  ops: &mut OpSink,
-                  outstanding: &mut BTreeMap<i32, BTreeMap<i64, bool>>|
-     -> Result<(), WorkloadError> {
-        if let Some(slot) = outstanding
+impl Tracker<'_> {
+    /// Hands a record to the next worker, round robin.
+    fn hand_out(&mut self, r: Record) -> Result<(), WorkloadError> {
+        self.outstanding
+            .entry(r.partition)
+            .or_default()
+            .insert(r.offset, false);
+        let h = self.highest.entry(r.partition).or_insert(-1);
+        *h = (*h).max(r.offset);
+        if self.workers[self.next_worker % self.workers.len()]
+            .send(r)
+            .is_err()
+        {
+            return Err(WorkloadError::Incomplete(
+                "a processing thread ended".into(),
+            ));
+        }
+        self.next_worker += 1;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// A worker finished a record: mark it done and record it as processed.
+    fn finish(
+        &mut self,
+        (r, failed): Done,
+        sink: &mut Sink,
+        ops: &mut OpSink,
+    ) -> Result<(), WorkloadError> {
+        self.in_flight -= 1;
+        if let Some(slot) = self
+            .outstanding
             .get_mut(&r.partition)
             .and_then(|m| m.get_mut(&r.offset))
         {
             *slot = true;
         }
-        sink.processed(r, failed, topic, ops)
-    };
+        sink.processed(r, failed, self.topic, ops)
+    }
 
-    while !stop.load(Ordering::Relaxed) {
-        if in_flight < IN_FLIGHT_MAX {
-            let mut batch = Vec::new();
-            poll_batch(consumer, ops, |r| {
-                if r.offset >= 0 {
-                    batch.push(r)
-                }
-            })?;
-            for r in batch {
-                outstanding
-                    .entry(r.partition)
-                    .or_default()
-                    .insert(r.offset, false);
-                let h = highest.entry(r.partition).or_insert(-1);
-                *h = (*h).max(r.offset);
-                if workers[next_worker % workers.len()].send(r).is_err() {
-                    return Err(WorkloadError::Incomplete(
-                        "a processing thread ended".into(),
-                    ));
-                }
-                next_worker += 1;
-                in_flight += 1;
-            }
-        } else if let Ok(d) = done_rx.recv_timeout(Duration::from_millis(POLL_WAIT_MS)) {
-            in_flight -= 1;
-            finish(d, sink, ops, &mut outstanding)?;
-        }
-        while let Ok(d) = done_rx.try_recv() {
-            in_flight -= 1;
-            finish(d, sink, ops, &mut outstanding)?;
-        }
-        sink.sync(topic, ops)?;
-        if last_commit.elapsed() >= interval {
-            last_commit = Instant::now();
-            let wanted = match processing.commit {
-                CommitMode::HighestReceived => highest.iter().map(|(&p, &h)| (p, h + 1)).collect(),
-                _ => contiguous_ends(&mut outstanding, &highest),
-            };
-            let changed: BTreeMap<i32, i64> = wanted
-                .into_iter()
-                .filter(|(p, o)| committed.get(p) != Some(o))
-                .collect();
-            commit(consumer, topic, &changed, ops)?;
-            committed.extend(changed);
-        }
+    /// Commits, per partition whose position changed, what `mode` says is done.
+    fn commit(
+        &mut self,
+        consumer: &KaosConsumer,
+        mode: CommitMode,
+        ops: &mut OpSink,
+    ) -> Result<(), WorkloadError> {
+        let wanted = match mode {
+            CommitMode::HighestReceived => self.highest.iter().map(|(&p, &h)| (p, h + 1)).collect(),
+            _ => contiguous_ends(&mut self.outstanding, &self.highest),
+        };
+        let changed: BTreeMap<i32, i64> = wanted
+            .into_iter()
+            .filter(|(p, o)| self.committed.get(p) != Some(o))
+            .collect();
+        commit(consumer, self.topic, &changed, ops)?;
+        self.committed.extend(changed);
+        Ok(())
     }
-    // Stopping: the workers finish what they hold (bounded by what is in flight).
-    drop(workers);
-    let deadline = Instant::now()
-        + delay * (in_flight as u32).min(IN_FLIGHT_MAX as u32)
-        + Duration::from_millis(COMMIT_TIMEOUT_MS);
-    while in_flight > 0 && Instant::now() < deadline {
-        match done_rx.recv_timeout(Duration::from_millis(POLL_WAIT_MS)) {
-            Ok(d) => {
-                in_flight -= 1;
-                finish(d, sink, ops, &mut outstanding)?;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    sink.sync(topic, ops)?;
-    for h in handles {
-        let _ = h.join();
-    }
-    Ok(())
 }
 
 /// Per partition, the first offset not yet processed (or one past the highest handed out when all

@@ -214,6 +214,40 @@ impl Cluster {
         })
     }
 
+    /// Creates `topic` with one partition on `replicas` brokers and waits until it has a leader
+    /// with every replica in the ISR and the leader serves the topic.
+    pub fn create_in_sync(&self, topic: &str, replicas: i16) -> InSync {
+        assert_eq!(create_topic(self.address(1), topic, 1, replicas), 0);
+        let what = format!("leader, ISR of {replicas}");
+        let (leader, epoch, replicas, _) = self.wait_partition(&what, topic, 0, |l, _, _, isr| {
+            l >= 0 && isr.len() == replicas as usize
+        });
+        self.wait_topic_on(leader, topic);
+        InSync {
+            leader,
+            epoch,
+            replicas,
+        }
+    }
+
+    /// Produces each of `ids` with acks=-1 to `broker`, partition 0, one at a time; each must
+    /// land at the next offset from `first_offset`.
+    pub fn produce_ids(
+        &self,
+        broker: i32,
+        topic: &str,
+        ids: std::ops::Range<u64>,
+        first_offset: i64,
+    ) {
+        for (k, id) in ids.enumerate() {
+            assert_eq!(
+                produce_id(self.address(broker), topic, 0, id, -1, 10_000),
+                (0, first_offset + k as i64),
+                "message {id}"
+            );
+        }
+    }
+
     /// Waits until broker `id` answers Metadata showing `topic` with the controller's current
     /// leader and epoch for every partition (so that it acts on them).
     pub fn wait_topic_on(&self, id: i32, topic: &str) {
@@ -269,6 +303,24 @@ pub fn wait_until<T>(what: &str, attempts: usize, mut condition: impl FnMut() ->
     );
 }
 
+/// A partition [`Cluster::create_in_sync`] made: its leader, leader epoch and replicas.
+pub struct InSync {
+    pub leader: i32,
+    pub epoch: i32,
+    pub replicas: Vec<i32>,
+}
+
+impl InSync {
+    /// A replica that is not the leader.
+    pub fn follower(&self) -> i32 {
+        *self
+            .replicas
+            .iter()
+            .find(|&&r| r != self.leader)
+            .expect("a follower")
+    }
+}
+
 /// A record value carrying a kaos message id.
 pub fn value(id: u64) -> Vec<u8> {
     format!("kaos:{id}:payload").into_bytes()
@@ -283,29 +335,18 @@ pub fn produce_id(
     acks: i16,
     timeout_ms: i32,
 ) -> (i16, i64) {
-    use bytes::Bytes;
-    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
     let batch = broker::wire::batch::build_batch(0, 1_700_000_000_000, &[&value(id)]);
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(timeout_ms)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(crate::common::topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(Bytes::from(batch)))])]);
-    let mut client = RawClient::connect(address);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(timeout_ms as u64 + 30_000)))
-        .expect("timeout");
-    let correlation_id = client.send(ApiKey::Produce, 9, &request);
-    let frame = client.read_frame().expect("Produce response");
-    let (got, response): (i32, ProduceResponse) = decode_response(ApiKey::Produce, 9, frame);
-    assert_eq!(got, correlation_id);
-    let p = &response.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    crate::common::produce_on_new_connection(
+        address,
+        topic,
+        partition,
+        batch,
+        acks,
+        (
+            timeout_ms,
+            Duration::from_millis(timeout_ms as u64 + 30_000),
+        ),
+    )
 }
 
 /// Every message id readable from the leader at `address` (up to its HW), in offset order;

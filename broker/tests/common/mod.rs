@@ -263,16 +263,7 @@ impl RawClient {
     pub fn connect(address: SocketAddr) -> RawClient {
         let stream =
             TcpStream::connect_timeout(&address, Duration::from_secs(10)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .expect("timeout");
-        stream
-            .set_write_timeout(Some(Duration::from_secs(15)))
-            .expect("timeout");
-        RawClient {
-            stream,
-            correlation_id: 0,
-        }
+        RawClient::from_stream(stream)
     }
 
     /// Wraps a connected stream (e.g. one bound to a chosen source address).
@@ -449,9 +440,40 @@ pub fn produce_records(
     records: Vec<u8>,
     acks: i16,
 ) -> Option<(i16, i64)> {
+    produce_records_within(client, topic, partition, records, acks, 10_000)
+}
+
+/// Produce v9 on a fresh connection that waits `read_timeout` for the answer (the broker waits
+/// up to `timeout_ms` for acks=-1): (error code, base offset). `acks` must not be 0.
+pub fn produce_on_new_connection(
+    address: SocketAddr,
+    topic: &str,
+    partition: i32,
+    records: Vec<u8>,
+    acks: i16,
+    (timeout_ms, read_timeout): (i32, Duration),
+) -> (i16, i64) {
+    let mut client = RawClient::connect(address);
+    client
+        .stream
+        .set_read_timeout(Some(read_timeout))
+        .expect("timeout");
+    produce_records_within(&mut client, topic, partition, records, acks, timeout_ms)
+        .expect("a Produce response (acks is not 0)")
+}
+
+/// [`produce_records`] with the broker's wait for acks=-1 of `timeout_ms`.
+pub fn produce_records_within(
+    client: &mut RawClient,
+    topic: &str,
+    partition: i32,
+    records: Vec<u8>,
+    acks: i16,
+    timeout_ms: i32,
+) -> Option<(i16, i64)> {
     let request = ProduceRequest::default()
         .with_acks(acks)
-        .with_timeout_ms(10_000)
+        .with_timeout_ms(timeout_ms)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()

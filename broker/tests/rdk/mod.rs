@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,51 @@ impl ProducerContext for Reports {
     }
 }
 
+/// Successful delivery reports with the values they acknowledged, (partition, offset) → value,
+/// and the failed ones' errors: for producers whose payloads are not kaos message ids.
+#[derive(Default)]
+pub struct ValueDeliveries {
+    pub acked: Mutex<BTreeMap<(i32, i64), Vec<u8>>>,
+    pub failed: Mutex<Vec<String>>,
+}
+
+/// Records into [`ValueDeliveries`]; with `one_ack_per_offset`, a second ack for an offset fails
+/// the test (a broker that lost data after a crash may hand an offset out again: there it is
+/// left to the test to judge).
+pub struct ValueReports {
+    pub deliveries: Arc<ValueDeliveries>,
+    pub one_ack_per_offset: bool,
+}
+
+impl ClientContext for ValueReports {}
+
+impl ProducerContext for ValueReports {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => {
+                let value = message.payload().unwrap_or_default().to_vec();
+                let previous = self
+                    .deliveries
+                    .acked
+                    .lock()
+                    .expect("lock")
+                    .insert((message.partition(), message.offset()), value);
+                assert!(
+                    previous.is_none() || !self.one_ack_per_offset,
+                    "two acks for one offset"
+                );
+            }
+            Err((error, _)) => self
+                .deliveries
+                .failed
+                .lock()
+                .expect("lock")
+                .push(error.to_string()),
+        }
+    }
+}
+
 /// A producer on `bootstrap` with `settings`, reporting into `deliveries`.
 pub fn producer(
     bootstrap: &str,
@@ -126,6 +172,36 @@ pub fn send(
             Err((e, _)) => return Err(e),
         }
     }
+}
+
+/// A thread that produces message ids 0, 1, … to `topic` until `stop`, partition by partition in
+/// turn (a partition the producer cannot reach shows up as one without new acknowledgements),
+/// serving reports for `poll` after each send; then drains for up to 90 s and returns how many
+/// it sent. A send error other than a full queue fails the test.
+pub fn produce_until_stopped(
+    bootstrap: String,
+    settings: &[(&'static str, &'static str)],
+    (topic, partitions): (&'static str, i32),
+    poll: Duration,
+    deliveries: &Arc<Deliveries>,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    let (deliveries, stop) = (Arc::clone(deliveries), Arc::clone(stop));
+    let settings = settings.to_vec();
+    std::thread::spawn(move || {
+        let producer = producer(&bootstrap, &settings, &deliveries);
+        let mut sent = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let partition = (sent % partitions as u64) as i32;
+            if let Err(e) = send(&producer, topic, partition, sent) {
+                panic!("send failed: {e}");
+            }
+            sent += 1;
+            producer.poll(poll);
+        }
+        drain(&producer, Duration::from_secs(90));
+        sent
+    })
 }
 
 /// Serves delivery reports until nothing is in flight or `limit` has passed.
