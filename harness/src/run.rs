@@ -165,7 +165,7 @@ async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -
         .nemesis
         .faults
         .iter()
-        .any(crate::scenario::Fault::is_partition);
+        .any(crate::fault::Fault::is_partition);
     platform
         .use_network(scenario.uses_proxies(), partitions)
         .await?;
