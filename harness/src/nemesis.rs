@@ -1,6 +1,6 @@
 //! The nemesis: a seeded schedule of faults, drawn before the run starts so that the same seed
-//! gives the same faults, and the code that carries each fault out through the platform and
-//! records its start and end in the history. Targets such as "the leader of partition 0" are
+//! gives the same faults, and the loop that carries it out: each fault (defined in
+//! [`crate::fault`]) through its invoke and teardown actions, each `sequence` step as one action. Targets such as "the leader of partition 0" are
 //! resolved from live metadata at the moment the fault starts.
 
 use crate::clients::ClientSet;
@@ -13,7 +13,7 @@ use kaos_history::{OpType, F, NEMESIS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -229,7 +229,9 @@ pub async fn run(
                 .await;
             break;
         };
+        notice_crashes(ctx.platform, rec).await;
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
+        notice_crashes(ctx.platform, rec).await;
         let until = t0 + Duration::from_secs_f64(ev.end_s);
         match (ev.fault.protocol(), &ev.target) {
             (Protocol::Window { invoke, teardown }, Some(Target::Client(name))) => {
@@ -283,21 +285,9 @@ impl Ctx<'_> {
             }
         };
         let name = self.platform.name(node).to_string();
-        let mut value = json!({"node": name, "target": target_value});
-        let plan = Plan::new(
-            invoke,
-            node,
-            self.platform,
-            self.nemesis,
-            &mut self.resolver.rng,
-            &mut value,
-        );
-        let act = Act {
-            plan,
-            ..Act::new(invoke, Some(node), value)
-        };
+        let value = json!({"node": name, "target": target_value});
         // Recorded as info or fail; the schedule goes on.
-        let _ = act.run(self.platform, self.rec).await;
+        let _ = self.act(invoke, node, value, false).await;
         let Some(teardown) = teardown else {
             return Ok(());
         };
@@ -307,6 +297,25 @@ impl Ctx<'_> {
             Action::Resume => resume(self.platform, node, self.rec).await,
             _ => heal(self.platform, Some(&name), self.rec).await,
         }
+    }
+
+    /// `action` on `node`, planned (partition sides, link parameters) into `value` and carried
+    /// out; `checked`: refused when the node's state does not allow it.
+    async fn act(
+        &mut self,
+        action: Action,
+        node: usize,
+        mut value: Value,
+        checked: bool,
+    ) -> Outcome {
+        let rng = &mut self.resolver.rng;
+        let plan = Plan::new(action, node, self.platform, self.nemesis, rng, &mut value);
+        let act = Act {
+            plan,
+            checked,
+            ..Act::new(action, Some(node), value)
+        };
+        act.run(self.platform, self.rec).await
     }
 
     /// Runs the steps of `nemesis.sequence` in order, as event number `number` of the schedule,
@@ -387,26 +396,31 @@ impl Ctx<'_> {
             }
         };
         let name = self.platform.name(node).to_string();
-        let mut value =
-            json!({"node": name, "target": target_value, "sequence": number, "step": k});
-        let plan = Plan::new(
-            action,
-            node,
-            self.platform,
-            self.nemesis,
-            &mut self.resolver.rng,
-            &mut value,
-        );
-        let act = Act {
-            plan,
-            checked: true,
-            ..Act::new(action, Some(node), value)
-        };
-        match act.run(self.platform, self.rec).await {
+        let value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
+        match self.act(action, node, value, true).await {
             Outcome::Failed(e) if action == Action::Restart => Err(e),
             Outcome::Done | Outcome::Refused | Outcome::Failed(_) => Ok(Some(node)),
         }
     }
+}
+
+/// Records every node that exited on its own since the last look (outside any fault: what the
+/// nemesis kills it reaps itself) as a `crash` `info` of the nemesis, saying what its exit code
+/// means and the last lines of its log: "node n2 crashed: invariant violated (exit 71)". The
+/// node is down from then on, and the end of the run restarts it. Returns how many there were.
+pub async fn notice_crashes(platform: &mut Platform, rec: &Recorder) -> usize {
+    let exited = platform.exited();
+    for (node, status) in &exited {
+        let name = platform.name(*node).to_string();
+        let meaning = crate::platform::exit_meaning(status);
+        let log_tail = crate::platform::log_tail(&platform.log_path(*node));
+        let what = format!("node {name} crashed: {meaning}");
+        eprintln!("kaos: {what}; the last lines of its log:\n  {log_tail}");
+        let value = json!({"node": name, "exit_code": status.code(), "meaning": meaning, "log_tail": log_tail});
+        rec.op(NEMESIS, OpType::Info, F::Crash, value, Some(what))
+            .await;
+    }
+    exited.len()
 }
 
 /// Lifts the partition or link fault on `node` (every one, with None) and records a `heal`.

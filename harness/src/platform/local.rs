@@ -371,6 +371,24 @@ impl LocalPlatform {
         Ok(Some(pid))
     }
 
+    /// The nodes whose process ended on its own since the last look (not by a kill of the
+    /// nemesis, which reaps what it kills), with how each ended; each is down from now on.
+    pub fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        let mut ended = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let status = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = status {
+                node.child = None;
+                node.paused = false;
+                ended.push((i, status));
+            }
+        }
+        ended
+    }
+
     /// Stops every node gracefully (SIGTERM, then SIGKILL after a grace period). A paused node is
     /// woken first so that it can stop.
     pub async fn stop_all(&mut self) {
