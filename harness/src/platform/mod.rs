@@ -7,6 +7,7 @@ pub mod capability;
 pub mod docker;
 pub mod external;
 pub mod local;
+pub mod nodes;
 pub use capability::Capability;
 pub use docker::DockerPlatform;
 pub use external::ExternalPlatform;
