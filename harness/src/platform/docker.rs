@@ -45,7 +45,7 @@ use crate::limits::{
     NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::Endpoint;
-use crate::proxy::{LinkFault, Links, Proxy, Sources};
+use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -434,14 +434,9 @@ impl DockerPlatform {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Puts a link fault on node `i`'s proxy (None lifts it).
-    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        nodes::link_fault(&self.proxies, i, &self.nodes[i].name, fault)
-    }
-
-    /// Resets the connections through node `i`'s proxy on `links`.
-    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        nodes::reset_links(&self.proxies, i, &self.nodes[i].name, links)
+    /// The proxy in front of each broker (by node index), when the run has link faults.
+    pub fn proxies(&self) -> &[Option<Proxy>] {
+        &self.proxies
     }
 
     /// Lifts every partition and link fault; true if the run has network faults to heal.
@@ -459,14 +454,8 @@ impl DockerPlatform {
     /// Creates and starts node `i`'s container the first time, starts it again after a kill;
     /// waits until it answers ApiVersions on its address. Returns the host PID of its process.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
-        let controller = nodes::controller_addr(&self.nodes);
-        let (label, dir_label, image, network) = (
-            self.label(),
-            self.dir_label(),
-            self.image.clone(),
-            self.id.clone(),
-        );
         self.nodes[i].ensure_lazyfs(self.lazyfs.as_ref()).await?;
+        let args = self.run_args(i);
         let node = &mut self.nodes[i];
         if node.running {
             bail!("node {} is already running", node.name);
@@ -476,65 +465,6 @@ impl DockerPlatform {
                 .await
                 .with_context(|| format!("restarting the container of node {}", node.name))?;
         } else {
-            let ip = node.addr.ip().to_string();
-            let data = format!("{}:/data", node.data_dir().display());
-            let config = format!(
-                "{}:/etc/kaos/config.toml:ro",
-                node.dir.join("config.toml").display()
-            );
-            // The broker runs as the harness's user, so the run directory stays the user's.
-            let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-            let mut args: Vec<String> = [
-                "run",
-                "--detach",
-                "--name",
-                &node.container,
-                "--hostname",
-                &node.name,
-                "--label",
-                &label,
-                "--label",
-                &dir_label,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            args.extend(
-                [
-                    "--network",
-                    &network,
-                    "--ip",
-                    &ip,
-                    "--user",
-                    &user,
-                    "--volume",
-                    &data,
-                    "--volume",
-                    &config,
-                    &image,
-                ]
-                .map(String::from),
-            );
-            match node.role {
-                Role::Controller => args.push("controller".into()),
-                Role::Broker { node_id } => {
-                    args.extend(["--node-id".into(), node_id.to_string()]);
-                    if let Some(c) = controller {
-                        args.extend(["--controller".into(), c.to_string()]);
-                    }
-                }
-            }
-            args.extend(
-                [
-                    "--listen",
-                    &format!("0.0.0.0:{NODE_PORT}"),
-                    "--data-dir",
-                    "/data",
-                    "--config",
-                    "/etc/kaos/config.toml",
-                ]
-                .map(String::from),
-            );
             node.created = true;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             docker(&args)
@@ -546,38 +476,73 @@ impl DockerPlatform {
         // from the engine (a CLI call per probe stole the CPU the starting broker needed).
         let pid = pid(&node.container).await.ok().filter(|&p| p != 0);
         node.pid = pid;
-        let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
-        loop {
-            if probe(node.addr).await {
-                break;
-            }
-            let alive = pid.is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
-            if !alive && !container_running(&node.container).await {
-                node.running = false;
-                node.pid = None;
-                save_log(node).await;
-                bail!(
-                    "node {} exited while starting:\n  {}\n(the whole log: {})",
-                    node.name,
-                    super::log_tail(&node.log_path()),
-                    node.log_path().display()
-                );
-            }
-            if Instant::now() > deadline {
-                save_log(node).await;
-                bail!(
-                    "node {} did not answer on {} within {NODE_START_TIMEOUT_MS} ms; see {}",
-                    node.name,
-                    node.addr,
-                    node.log_path().display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
-        }
+        wait_serving(node, pid).await?;
         match pid {
             Some(p) => Ok(p),
             None => self::pid(&node.container).await,
         }
+    }
+
+    /// The `docker run` command line that creates node `i`'s container.
+    fn run_args(&self, i: usize) -> Vec<String> {
+        let controller = nodes::controller_addr(&self.nodes);
+        let node = &self.nodes[i];
+        let ip = node.addr.ip().to_string();
+        let data = format!("{}:/data", node.data_dir().display());
+        let config = format!(
+            "{}:/etc/kaos/config.toml:ro",
+            node.dir.join("config.toml").display()
+        );
+        // The broker runs as the harness's user, so the run directory stays the user's.
+        let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        let (label, dir_label) = (self.label(), self.dir_label());
+        let mut args: Vec<String> = [
+            "run",
+            "--detach",
+            "--name",
+            &node.container,
+            "--hostname",
+            &node.name,
+            "--label",
+            &label,
+            "--label",
+            &dir_label,
+            "--network",
+            &self.id,
+            "--ip",
+            &ip,
+            "--user",
+            &user,
+            "--volume",
+            &data,
+            "--volume",
+            &config,
+            &self.image,
+        ]
+        .map(String::from)
+        .to_vec();
+        match node.role {
+            Role::Controller => args.push("controller".into()),
+            Role::Broker { node_id } => {
+                args.extend(["--node-id".into(), node_id.to_string()]);
+                if let Some(c) = controller {
+                    args.extend(["--controller".into(), c.to_string()]);
+                }
+            }
+        }
+        let listen = format!("0.0.0.0:{NODE_PORT}");
+        args.extend(
+            [
+                "--listen",
+                &listen,
+                "--data-dir",
+                "/data",
+                "--config",
+                "/etc/kaos/config.toml",
+            ]
+            .map(String::from),
+        );
+        args
     }
 
     /// SIGKILL to the container's process (its host PID, known since the start: the process
@@ -756,6 +721,39 @@ fn nft_in_container(pid: u32, script: &str) -> Result<()> {
         &format!("the namespace of PID {pid}"),
         script,
     )
+}
+
+/// Polls a starting node until it answers ApiVersions, its process (`pid`) is gone, or time runs
+/// out.
+async fn wait_serving(node: &mut Node, pid: Option<u32>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
+    loop {
+        if probe(node.addr).await {
+            return Ok(());
+        }
+        let alive = pid.is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
+        if !alive && !container_running(&node.container).await {
+            node.running = false;
+            node.pid = None;
+            save_log(node).await;
+            bail!(
+                "node {} exited while starting:\n  {}\n(the whole log: {})",
+                node.name,
+                super::log_tail(&node.log_path()),
+                node.log_path().display()
+            );
+        }
+        if Instant::now() > deadline {
+            save_log(node).await;
+            bail!(
+                "node {} did not answer on {} within {NODE_START_TIMEOUT_MS} ms; see {}",
+                node.name,
+                node.addr,
+                node.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
+    }
 }
 
 /// Whether partitions can be made on containers here: root (nsenter into another process's

@@ -9,12 +9,10 @@
 pub use super::nodes::Role;
 use super::nodes::{self, Spot};
 use crate::cluster::Cluster;
-use crate::limits::{
-    NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
-};
+use crate::limits::{NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::netns::{Endpoint, Network};
 use crate::process;
-use crate::proxy::{LinkFault, Links, Proxy, Sources};
+use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -167,14 +165,9 @@ impl LocalPlatform {
             .partition(cuts)
     }
 
-    /// Puts a link fault on node `i`'s proxy (None lifts it).
-    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        nodes::link_fault(&self.proxies, i, &self.nodes[i].name, fault)
-    }
-
-    /// Resets the connections through node `i`'s proxy on `links`.
-    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        nodes::reset_links(&self.proxies, i, &self.nodes[i].name, links)
+    /// The proxy in front of each broker (by node index), when the run has link faults.
+    pub fn proxies(&self) -> &[Option<Proxy>] {
+        &self.proxies
     }
 
     /// Lifts every partition and link fault; true if the run has a network to heal.

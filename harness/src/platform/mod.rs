@@ -177,19 +177,21 @@ impl Platform {
             }
         }
     }
+    /// Puts a link fault on node `i`'s proxy (None lifts it).
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        match self {
-            Platform::Local(p) => p.link_fault(i, fault),
-            Platform::Docker(p) => p.link_fault(i, fault),
-            Platform::External(_) => {
-                anyhow::bail!("link faults are not available on the external platform")
-            }
-        }
+        let (proxies, name) = self.proxies(i)?;
+        nodes::link_fault(proxies, i, name, fault)
     }
+    /// Resets the connections through node `i`'s proxy on `links`.
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+        let (proxies, name) = self.proxies(i)?;
+        nodes::reset_links(proxies, i, name, links)
+    }
+    /// The proxies of the run and node `i`'s name.
+    fn proxies(&self, i: usize) -> Result<(&[Option<crate::proxy::Proxy>], &str)> {
         match self {
-            Platform::Local(p) => p.reset_links(i, links),
-            Platform::Docker(p) => p.reset_links(i, links),
+            Platform::Local(p) => Ok((p.proxies(), &p.nodes[i].name)),
+            Platform::Docker(p) => Ok((p.proxies(), &p.nodes[i].name)),
             Platform::External(_) => {
                 anyhow::bail!("link faults are not available on the external platform")
             }
