@@ -1,7 +1,8 @@
 //! The `[nemesis]` table of a scenario: which faults, how often and how long, the parameters of
 //! the link faults, and the steps of a `sequence` (checked into [`PlannedStep`]s).
 
-use super::{Action, Fault, Setup, Shape, Target};
+use super::kind::{Action, Fault, Setup, Shape};
+use super::target::Target;
 use crate::limits::SEQUENCE_WAIT_MS_MAX;
 use crate::platform::Capability;
 use crate::proxy::Links;
