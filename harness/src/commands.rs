@@ -183,51 +183,18 @@ pub async fn run_command(
     } else {
         platform
     };
-    let files = if all {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("reading scenario directory {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            bail!("no *.toml scenario in {}", path.display());
-        }
-        files
-    } else {
-        vec![path.to_path_buf()]
+    let files = scenario_files(path, all)?;
+    let overrides = Overrides {
+        seed,
+        duration_s,
+        platform,
+        bootstrap,
     };
     // Every scenario is loaded (and refused if broken) before the first one runs.
-    let mut scenarios = Vec::with_capacity(files.len());
-    for file in &files {
-        let (mut scenario, text) = scenario::Scenario::load(file)?;
-        if let Some(seed) = seed {
-            scenario.seed = seed;
-        }
-        if let Some(d) = duration_s {
-            scenario.duration_s = d;
-        }
-        if let Some(p) = platform {
-            scenario.platform = p;
-        }
-        if bootstrap.is_some() {
-            scenario.bootstrap.clone_from(&bootstrap);
-        } else if platform.is_some_and(|p| p != scenario::PlatformKind::External) {
-            scenario.bootstrap = None;
-        }
-        // The scenario as run (overrides included, and checked again: a fault the platform cannot
-        // do is refused here) is what the run directory records.
-        if seed.is_some() || duration_s.is_some() || platform.is_some() || bootstrap.is_some() {
-            let text =
-                toml::to_string(&scenario).context("writing the scenario with its overrides")?;
-            scenarios.push((
-                scenario::Scenario::parse(&text, &format!("{} with overrides", file.display()))?,
-                text,
-            ));
-        } else {
-            scenarios.push((scenario, text));
-        }
-    }
+    let scenarios = files
+        .iter()
+        .map(|file| overrides.load(file))
+        .collect::<Result<Vec<_>>>()?;
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
     let opts = run::RunOptions {
         store,
@@ -273,6 +240,66 @@ pub async fn run_command(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The scenario files `kaos run` runs: the one named, or (`--all`) every `*.toml` in a folder.
+fn scenario_files(path: &Path, all: bool) -> Result<Vec<PathBuf>> {
+    if !all {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("reading scenario directory {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.toml scenario in {}", path.display());
+    }
+    Ok(files)
+}
+
+/// What `kaos run` options change in every scenario it runs.
+struct Overrides {
+    seed: Option<u64>,
+    duration_s: Option<u64>,
+    platform: Option<scenario::PlatformKind>,
+    bootstrap: Option<String>,
+}
+
+impl Overrides {
+    /// The scenario in `file` with the overrides applied, checked again with them (a fault the
+    /// platform cannot do is refused here), and the text the run directory records.
+    fn load(&self, file: &Path) -> Result<(scenario::Scenario, String)> {
+        let (mut scenario, text) = scenario::Scenario::load(file)?;
+        if let Some(seed) = self.seed {
+            scenario.seed = seed;
+        }
+        if let Some(d) = self.duration_s {
+            scenario.duration_s = d;
+        }
+        if let Some(p) = self.platform {
+            scenario.platform = p;
+        }
+        if self.bootstrap.is_some() {
+            scenario.bootstrap.clone_from(&self.bootstrap);
+        } else if self
+            .platform
+            .is_some_and(|p| p != scenario::PlatformKind::External)
+        {
+            scenario.bootstrap = None;
+        }
+        let overridden = self.seed.is_some()
+            || self.duration_s.is_some()
+            || self.platform.is_some()
+            || self.bootstrap.is_some();
+        if !overridden {
+            return Ok((scenario, text));
+        }
+        let text = toml::to_string(&scenario).context("writing the scenario with its overrides")?;
+        let origin = format!("{} with overrides", file.display());
+        Ok((scenario::Scenario::parse(&text, &origin)?, text))
+    }
 }
 
 pub async fn matrix_command(

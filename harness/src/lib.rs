@@ -8,8 +8,9 @@
 //! - `run`: the run loop (cluster, clients, nemesis, heal, final read, check, report).
 //! - `platform`: how nodes are started, killed and restarted (`local`: child processes;
 //!   `docker`: containers on a private network).
-//! - `nemesis`: the seeded fault schedule and its execution.
-//! - `faults`: fault primitives beyond the platform's (drop caches, …).
+//! - `nemesis`: the seeded fault schedule, target resolution, and carrying both out.
+//! - `fault`: each fault kind defined once (parameters, checks, what it needs, how it starts and
+//!   ends, its history window), Jepsen's nemesis protocol.
 //! - `netns`: the run's private network (a namespace per node, a bridge) and partitions (nftables).
 //! - `proxy`: the userspace TCP proxy in front of each broker for link faults (delay, reset, …).
 //! - `matrix`: matrix files (a base scenario and the settings to vary) and their combinations.
@@ -27,7 +28,7 @@ pub mod bench;
 pub mod clients;
 pub mod cluster;
 pub mod commands;
-pub mod faults;
+pub mod fault;
 pub mod history;
 pub mod lazyfs;
 pub mod limits;

@@ -8,6 +8,8 @@ pub const OP_LINE_BYTES_MAX: usize = 16 << 20;
 pub const NODE_START_TIMEOUT_MS: u64 = 60_000;
 /// Between two readiness probes.
 pub const NODE_PROBE_INTERVAL_MS: u64 = 50;
+/// Between two looks for nodes that exited on their own, while the timed phase waits.
+pub const NODE_EXIT_PROBE_MS: u64 = 250;
 /// How long a lazyfs daemon may take to mount, or to report a power loss.
 pub const LAZYFS_READY_TIMEOUT_MS: u64 = 10_000;
 /// A graceful stop (SIGTERM) waits this long before SIGKILL.
@@ -44,6 +46,7 @@ pub const ID_BLOCK_SIZE: u64 = 1 << 40;
 pub const ID_INCARNATION_BLOCK: u64 = 1 << 32;
 
 const _: () = assert!(NODE_PROBE_INTERVAL_MS < NODE_START_TIMEOUT_MS);
+const _: () = assert!(NODE_EXIT_PROBE_MS < NODE_START_TIMEOUT_MS);
 const _: () = assert!(NODE_STOP_TIMEOUT_MS < DOCKER_COMMAND_TIMEOUT_MS);
 const _: () = assert!((CLIENTS_MAX as u64 + 2) < u64::MAX / ID_BLOCK_SIZE);
 const _: () = assert!(ID_INCARNATION_BLOCK < ID_BLOCK_SIZE);

@@ -1,19 +1,19 @@
 //! The nemesis: a seeded schedule of faults, drawn before the run starts so that the same seed
-//! gives the same faults, and the code that carries each fault out through the platform and
-//! records its start and end in the history. Targets such as "the leader of partition 0" are
+//! gives the same faults, and the loop that carries it out: each fault (defined in
+//! [`crate::fault`]) through its invoke and teardown actions, each `sequence` step as one action. Targets such as "the leader of partition 0" are
 //! resolved from live metadata at the moment the fault starts.
 
 use crate::clients::ClientSet;
+use crate::fault::act::{hold, not_done, Act, Outcome};
+use crate::fault::network::Plan;
+use crate::fault::{self, Action, Fault, Nemesis, PlannedStep, Protocol, StepTarget, Target};
 use crate::history::Recorder;
-use crate::netns::Endpoint;
 use crate::platform::Platform;
-use crate::proxy::LinkFault;
-use crate::scenario::{Fault, Nemesis, PlannedStep, StepKind, StepTarget, Target};
 use kaos_history::{OpType, F, NEMESIS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -209,6 +209,12 @@ pub async fn run(
     t0: Instant,
     duration_s: f64,
 ) -> anyhow::Result<()> {
+    let mut ctx = Ctx {
+        nemesis,
+        platform,
+        resolver,
+        rec,
+    };
     let mut late_s = 0.0f64;
     let mut previous_end_s: Option<f64> = None;
     for (number, scheduled) in events.iter().enumerate() {
@@ -218,235 +224,23 @@ pub async fn run(
         previous_end_s = Some(scheduled.end_s);
         let Some(ev) = &shifted(scheduled, late_s, duration_s) else {
             let left_out = events.len() - number;
-            rec.op(
-                NEMESIS,
-                OpType::Info,
-                F::ScheduleLate,
-                json!({"late_s": late_s, "faults_left_out": left_out}),
-                None,
-            )
-            .await;
+            let value = json!({"late_s": late_s, "faults_left_out": left_out});
+            rec.op(NEMESIS, OpType::Info, F::ScheduleLate, value, None)
+                .await;
             break;
         };
+        notice_crashes(ctx.platform, rec).await;
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.start_s)).into()).await;
-        let Some(ev_target) = &ev.target else {
-            sequence(nemesis, number, platform, resolver, rec).await?;
-            continue;
-        };
-        let target = serde_json::to_value(ev_target).unwrap_or_default();
-        if let Target::Client(name) = ev_target {
-            client_fault(ev, name, clients, rec, t0).await?;
-            continue;
-        }
-        let node = match resolver.resolve(ev_target, platform).await {
-            Ok(node) => node,
-            Err(why) => {
-                // Nothing was done: the fault definitely did not happen.
-                not_done(rec, fault_name(&ev.fault), json!({"target": target}), why).await;
-                continue;
+        notice_crashes(ctx.platform, rec).await;
+        let until = t0 + Duration::from_secs_f64(ev.end_s);
+        match (ev.fault.protocol(), &ev.target) {
+            (Protocol::Window { invoke, teardown }, Some(Target::Client(name))) => {
+                fault::client::window(invoke, teardown, name, clients, rec, until).await?
             }
-        };
-        let name = platform.name(node).to_string();
-        match ev.fault {
-            Fault::Kill => {
-                rec.op(
-                    NEMESIS,
-                    OpType::Invoke,
-                    F::Kill,
-                    json!({"node": name, "target": target}),
-                    None,
-                )
-                .await;
-                let result = platform.kill(node).await;
-                close(
-                    rec,
-                    F::Kill,
-                    &result,
-                    OpType::Info,
-                    |pid| json!({"node": name, "pid": pid}),
-                    json!({"node": name}),
-                )
-                .await;
-                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
-                restart(platform, node, rec).await?;
+            (Protocol::Window { invoke, teardown }, Some(target)) => {
+                ctx.window(invoke, teardown, target, until).await?
             }
-            Fault::PowerLoss => {
-                rec.op(
-                    NEMESIS,
-                    OpType::Invoke,
-                    F::PowerLoss,
-                    json!({"node": name, "target": target}),
-                    None,
-                )
-                .await;
-                match platform.power_loss(node).await {
-                    Ok((pid, dropped)) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Ok,
-                            F::PowerLoss,
-                            json!({"node": name, "pid": pid, "lazyfs": dropped}),
-                            None,
-                        )
-                        .await
-                    }
-                    Err(e) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Info,
-                            F::PowerLoss,
-                            json!({"node": name}),
-                            Some(format!("{e:#}")),
-                        )
-                        .await
-                    }
-                }
-                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
-                restart(platform, node, rec).await?;
-            }
-            Fault::Pause => {
-                rec.op(
-                    NEMESIS,
-                    OpType::Invoke,
-                    F::Pause,
-                    json!({"node": name, "target": target}),
-                    None,
-                )
-                .await;
-                let result = platform.pause(node, true).await;
-                close(
-                    rec,
-                    F::Pause,
-                    &result,
-                    OpType::Info,
-                    |pid| json!({"node": name, "pid": pid}),
-                    json!({"node": name}),
-                )
-                .await;
-                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
-                resume(platform, node, rec).await?;
-            }
-            Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
-                let (f, cuts, sides) = partition_of(&ev.fault, node, platform, &mut resolver.rng);
-                rec.op(
-                    NEMESIS,
-                    OpType::Invoke,
-                    f,
-                    json!({"node": name, "target": target, "sides": sides}),
-                    None,
-                )
-                .await;
-                match platform.partition(&cuts) {
-                    Ok(()) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Ok,
-                            f,
-                            json!({"node": name, "sides": sides}),
-                            None,
-                        )
-                        .await
-                    }
-                    Err(e) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Info,
-                            f,
-                            json!({"node": name, "sides": sides}),
-                            Some(format!("{e:#}")),
-                        )
-                        .await
-                    }
-                }
-                tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
-                heal(platform, Some(&name), rec).await?;
-            }
-            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => {
-                let n = nemesis;
-                let fault = LinkFault {
-                    links: n.links,
-                    delay_ms: if ev.fault == Fault::Delay {
-                        n.delay_ms
-                    } else {
-                        0
-                    },
-                    jitter_ms: if ev.fault == Fault::Delay {
-                        n.jitter_ms
-                    } else {
-                        0
-                    },
-                    bandwidth_bytes_per_s: if ev.fault == Fault::Bandwidth {
-                        n.bandwidth_bytes_per_s
-                    } else {
-                        0
-                    },
-                    blackhole: ev.fault == Fault::Blackhole,
-                };
-                let value = json!({"node": name, "target": target, "fault": fault_name(&ev.fault).name(), "params": fault, "reset_interval_ms": (ev.fault == Fault::Reset).then_some(n.reset_interval_ms)});
-                rec.op(NEMESIS, OpType::Invoke, F::LinkFault, value.clone(), None)
-                    .await;
-                let applied = if ev.fault == Fault::Reset {
-                    platform.reset_links(node, n.links)
-                } else {
-                    platform.link_fault(node, Some(fault))
-                };
-                match applied {
-                    Ok(()) => rec.op(NEMESIS, OpType::Ok, F::LinkFault, value, None).await,
-                    Err(e) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Info,
-                            F::LinkFault,
-                            value,
-                            Some(format!("{e:#}")),
-                        )
-                        .await
-                    }
-                }
-                let end = t0 + Duration::from_secs_f64(ev.end_s);
-                if ev.fault == Fault::Reset {
-                    let every = Duration::from_millis(n.reset_interval_ms);
-                    while Instant::now() + every < end {
-                        tokio::time::sleep(every).await;
-                        let _ = platform.reset_links(node, n.links);
-                    }
-                }
-                tokio::time::sleep_until(end.into()).await;
-                heal(platform, Some(&name), rec).await?;
-            }
-            Fault::Sequence => {} // carried out above
-            Fault::DropCaches => {
-                rec.op(
-                    NEMESIS,
-                    OpType::Invoke,
-                    F::DropCaches,
-                    json!({"node": name}),
-                    None,
-                )
-                .await;
-                match crate::faults::drop_caches() {
-                    Ok(()) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Ok,
-                            F::DropCaches,
-                            json!({"node": name}),
-                            None,
-                        )
-                        .await
-                    }
-                    Err(e) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Fail,
-                            F::DropCaches,
-                            json!({"node": name}),
-                            Some(e.to_string()),
-                        )
-                        .await
-                    }
-                }
-            }
+            (Protocol::Steps, _) | (_, None) => ctx.sequence(number).await?,
         }
     }
     Ok(())
@@ -463,188 +257,121 @@ fn shifted(scheduled: &FaultEvent, late_s: f64, duration_s: f64) -> Option<Fault
     })
 }
 
-/// A kill or pause of a client process; a killed client comes back as a new process.
-async fn client_fault(
-    ev: &FaultEvent,
-    name: &str,
-    clients: &mut ClientSet,
-    rec: &Recorder,
-    t0: Instant,
-) -> anyhow::Result<()> {
-    let Some(i) = clients.index(name) else {
-        not_done(
-            rec,
-            fault_name(&ev.fault),
-            json!({"node": name}),
-            format!("no client {name}"),
-        )
-        .await;
-        return Ok(());
-    };
-    let f = fault_name(&ev.fault);
-    rec.op(NEMESIS, OpType::Invoke, f, json!({"node": name}), None)
-        .await;
-    let result = match ev.fault {
-        Fault::Pause => clients.pause(i, true),
-        _ => clients.kill(i).await,
-    };
-    match result {
-        Ok(pid) => {
-            rec.op(
-                NEMESIS,
-                OpType::Ok,
-                f,
-                json!({"node": name, "pid": pid}),
-                None,
-            )
-            .await
-        }
-        Err(e) => {
-            rec.op(
-                NEMESIS,
-                OpType::Info,
-                f,
-                json!({"node": name}),
-                Some(format!("{e:#}")),
-            )
-            .await
+/// What the nemesis acts with while the schedule runs.
+struct Ctx<'a> {
+    nemesis: &'a Nemesis,
+    platform: &'a mut Platform,
+    resolver: &'a mut Resolver,
+    rec: &'a Recorder,
+}
+
+impl Ctx<'_> {
+    /// One scheduled fault on a node: its target resolved now, `invoke`, the fault held until
+    /// `until`, then `teardown`; a node that cannot come back ends the run.
+    async fn window(
+        &mut self,
+        invoke: Action,
+        teardown: Option<Action>,
+        target: &Target,
+        until: Instant,
+    ) -> anyhow::Result<()> {
+        let target_value = serde_json::to_value(target).unwrap_or_default();
+        let node = match self.resolver.resolve(target, self.platform).await {
+            Ok(node) => node,
+            Err(why) => {
+                // Nothing was done: the fault definitely did not happen.
+                not_done(self.rec, invoke.op(), json!({"target": target_value}), why).await;
+                return Ok(());
+            }
+        };
+        let name = self.platform.name(node).to_string();
+        let value = json!({"node": name, "target": target_value});
+        // Recorded as info or fail; the schedule goes on.
+        let _ = self.act(invoke, node, value, false).await;
+        let Some(teardown) = teardown else {
+            return Ok(());
+        };
+        hold(self.platform, invoke, node, self.nemesis, until).await;
+        match teardown {
+            Action::Restart => restart(self.platform, node, self.rec).await,
+            Action::Resume => resume(self.platform, node, self.rec).await,
+            _ => heal(self.platform, Some(&name), self.rec).await,
         }
     }
-    tokio::time::sleep_until((t0 + Duration::from_secs_f64(ev.end_s)).into()).await;
-    if ev.fault == Fault::Pause {
-        rec.op(
-            NEMESIS,
-            OpType::Invoke,
-            F::Resume,
-            json!({"node": name}),
-            None,
-        )
-        .await;
-        let result = clients.pause(i, false);
-        close(
-            rec,
-            F::Resume,
-            &result,
-            OpType::Fail,
-            |pid| json!({"node": name, "pid": pid}),
-            json!({"node": name}),
-        )
-        .await;
-    } else {
-        rec.op(
-            NEMESIS,
-            OpType::Invoke,
-            F::Restart,
-            json!({"node": name}),
-            None,
-        )
-        .await;
-        let result = clients.restart(i, rec).await;
-        close(
-            rec,
-            F::Restart,
-            &result,
-            OpType::Fail,
-            |process| json!({"node": name, "process": process}),
-            json!({"node": name}),
-        )
-        .await;
-        result?;
-    }
-    Ok(())
-}
 
-/// The op a scheduled fault is recorded as (a link fault that starts is a `link_fault` op with
-/// this name as its `"fault"`).
-fn fault_name(fault: &Fault) -> F {
-    match fault {
-        Fault::Kill => F::Kill,
-        Fault::Pause => F::Pause,
-        Fault::PowerLoss => F::PowerLoss,
-        Fault::DropCaches => F::DropCaches,
-        // The names the checker knows as lasting faults closed by `heal`.
-        Fault::PartitionNode => F::Isolate,
-        Fault::PartitionHalves => F::Split,
-        Fault::PartitionClients => F::CutClients,
-        Fault::Delay => F::Delay,
-        Fault::Reset => F::Reset,
-        Fault::Blackhole => F::Blackhole,
-        Fault::Bandwidth => F::Bandwidth,
-        Fault::Sequence => F::Sequence,
+    /// `action` on `node`, planned (partition sides, link parameters) into `value` and carried
+    /// out; `checked`: refused when the node's state does not allow it.
+    async fn act(
+        &mut self,
+        action: Action,
+        node: usize,
+        mut value: Value,
+        checked: bool,
+    ) -> Outcome {
+        let rng = &mut self.resolver.rng;
+        let plan = Plan::new(action, node, self.platform, self.nemesis, rng, &mut value);
+        let act = Act {
+            plan,
+            checked,
+            ..Act::new(action, Some(node), value)
+        };
+        act.run(self.platform, self.rec).await
     }
-}
 
-/// The op a step of a sequence is recorded as; `wait_ms` is no op.
-fn step_op(kind: StepKind) -> Option<F> {
-    match kind {
-        StepKind::Kill => Some(F::Kill),
-        StepKind::Pause => Some(F::Pause),
-        StepKind::Resume => Some(F::Resume),
-        StepKind::Restart => Some(F::Restart),
-        StepKind::PowerLoss => Some(F::PowerLoss),
-        StepKind::Isolate => Some(F::Isolate),
-        StepKind::Heal => Some(F::Heal),
-        StepKind::WaitMs => None,
+    /// Runs the steps of `nemesis.sequence` in order, as event number `number` of the schedule,
+    /// between a `sequence` invoke and its `ok`. Each step resolves its target when it starts
+    /// (or takes the node of the step it names) and is recorded as its own op (`kill`, `pause`,
+    /// `resume`, `restart`, `power_loss`, `isolate`, `heal`) with `"sequence"` and `"step"`
+    /// (1-based) in its value. A step that cannot act (no leader now, the node already down, not
+    /// paused) is a `fail` and the sequence goes on; a node that cannot restart ends the run.
+    /// What the sequence leaves down, paused or isolated is restarted, resumed or healed at the
+    /// end of the run.
+    async fn sequence(&mut self, number: usize) -> anyhow::Result<()> {
+        let steps = self
+            .nemesis
+            .planned_sequence()
+            .map_err(anyhow::Error::msg)?;
+        let value = json!({"sequence": number, "steps": self.nemesis.sequence});
+        self.rec
+            .op(NEMESIS, OpType::Invoke, F::Sequence, value, None)
+            .await;
+        let mut nodes: Vec<Option<usize>> = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            let node = self.step(number, i + 1, step, &nodes).await?;
+            nodes.push(node);
+        }
+        let value = json!({"sequence": number, "steps": self.nemesis.sequence.len()});
+        self.rec
+            .op(NEMESIS, OpType::Ok, F::Sequence, value, None)
+            .await;
+        Ok(())
     }
-}
 
-/// Runs the steps of `nemesis.sequence` in order, as event number `number` of the schedule,
-/// between a `sequence` invoke and its `ok`. Each step resolves its target when it starts (or
-/// takes the node of the step it names) and is recorded as its own op (`kill`, `pause`, `resume`,
-/// `restart`, `power_loss`, `isolate`, `heal`) with `"sequence"` and `"step"` (1-based) in its
-/// value. A step that cannot act (no leader now, the node already down, not paused) is a `fail`
-/// and the sequence goes on; a node that cannot restart ends the run. What the sequence leaves
-/// down, paused or isolated is restarted, resumed or healed at the end of the run.
-async fn sequence(
-    nemesis: &Nemesis,
-    number: usize,
-    platform: &mut Platform,
-    resolver: &mut Resolver,
-    rec: &Recorder,
-) -> anyhow::Result<()> {
-    let steps = nemesis.planned_sequence().map_err(anyhow::Error::msg)?;
-    rec.op(
-        NEMESIS,
-        OpType::Invoke,
-        F::Sequence,
-        json!({"sequence": number, "steps": nemesis.sequence}),
-        None,
-    )
-    .await;
-    let mut nodes: Vec<Option<usize>> = Vec::with_capacity(steps.len());
-    for (i, step) in steps.iter().enumerate() {
-        let k = i + 1;
+    /// Step `k` of sequence `number`; the node it hit, if any (`nodes`: those of the steps
+    /// before it).
+    async fn step(
+        &mut self,
+        number: usize,
+        k: usize,
+        step: &PlannedStep,
+        nodes: &[Option<usize>],
+    ) -> anyhow::Result<Option<usize>> {
         let (kind, target) = match step {
             PlannedStep::Wait { ms } => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
-                nodes.push(None);
-                continue;
+                return Ok(None);
             }
             PlannedStep::Heal => {
                 let value = json!({"sequence": number, "step": k});
-                rec.op(NEMESIS, OpType::Invoke, F::Heal, value.clone(), None)
+                let _ = Act::new(Action::Heal, None, value)
+                    .run(self.platform, self.rec)
                     .await;
-                match platform.heal_network() {
-                    Ok(_) => rec.op(NEMESIS, OpType::Ok, F::Heal, value, None).await,
-                    Err(e) => {
-                        rec.op(
-                            NEMESIS,
-                            OpType::Info,
-                            F::Heal,
-                            value,
-                            Some(format!("{e:#}")),
-                        )
-                        .await
-                    }
-                }
-                nodes.push(None);
-                continue;
+                return Ok(None);
             }
             PlannedStep::Fault { kind, target } => (*kind, target),
         };
-        let Some(f) = step_op(kind) else {
-            nodes.push(None); // planned as a wait, never a fault step
-            continue;
+        let Some(action) = kind.action() else {
+            return Ok(None); // planned as a wait, never a fault step
         };
         let (target_value, resolved) = match target {
             StepTarget::SameAs(j) => (
@@ -657,152 +384,43 @@ async fn sequence(
             ),
             StepTarget::Target(t) => (
                 serde_json::to_value(t).unwrap_or_default(),
-                resolver.resolve_now(t, platform).await,
+                self.resolver.resolve_now(t, self.platform).await,
             ),
         };
         let node = match resolved {
             Ok(node) => node,
             Err(why) => {
                 let value = json!({"target": target_value, "sequence": number, "step": k});
-                not_done(rec, f, value, why).await;
-                nodes.push(None);
-                continue;
+                not_done(self.rec, action.op(), value, why).await;
+                return Ok(None);
             }
         };
-        nodes.push(Some(node));
-        let name = platform.name(node).to_string();
-        let mut value =
-            json!({"node": name, "target": target_value, "sequence": number, "step": k});
-        let mut cuts = Vec::new();
-        if kind == StepKind::Isolate {
-            let (_, c, sides) =
-                partition_of(&Fault::PartitionNode, node, platform, &mut resolver.rng);
-            cuts = c;
-            if let Some(v) = value.as_object_mut() {
-                v.insert("sides".into(), json!(sides));
-            }
-        }
-        rec.op(NEMESIS, OpType::Invoke, f, value.clone(), None)
-            .await;
-        let (running, paused) = (platform.is_running(node), platform.is_paused(node));
-        let refusal = match kind {
-            StepKind::Kill | StepKind::PowerLoss | StepKind::Pause if !running => {
-                Some(format!("node {name} is down"))
-            }
-            StepKind::Pause if paused => Some(format!("node {name} is already paused")),
-            StepKind::Resume if !paused => Some(format!("node {name} is not paused")),
-            StepKind::Restart if running => Some(format!("node {name} is running")),
-            _ => None,
-        };
-        if let Some(why) = refusal {
-            rec.op(NEMESIS, OpType::Fail, f, value, Some(why)).await;
-            continue;
-        }
-        let done: anyhow::Result<serde_json::Value> = match kind {
-            StepKind::Kill => platform.kill(node).await.map(|pid| json!({"pid": pid})),
-            StepKind::PowerLoss => platform
-                .power_loss(node)
-                .await
-                .map(|(pid, dropped)| json!({"pid": pid, "lazyfs": dropped})),
-            StepKind::Pause => platform
-                .pause(node, true)
-                .await
-                .map(|pid| json!({"pid": pid})),
-            StepKind::Resume => platform
-                .pause(node, false)
-                .await
-                .map(|pid| json!({"pid": pid})),
-            StepKind::Restart => platform.start(node).await.map(|pid| json!({"pid": pid})),
-            StepKind::Isolate => platform.partition(&cuts).map(|()| json!({})),
-            // Planned as waits and heals, handled above.
-            StepKind::WaitMs | StepKind::Heal => Ok(json!({})),
-        };
-        match done {
-            Ok(extra) => {
-                if let (Some(v), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
-                    v.extend(extra.clone());
-                }
-                rec.op(NEMESIS, OpType::Ok, f, value, None).await;
-            }
-            Err(e) if kind == StepKind::Restart => {
-                rec.op(NEMESIS, OpType::Fail, f, value, Some(format!("{e:#}")))
-                    .await;
-                return Err(e);
-            }
-            // A signal or a lazyfs report that failed: the fault may or may not have happened.
-            Err(e) => {
-                rec.op(NEMESIS, OpType::Info, f, value, Some(format!("{e:#}")))
-                    .await
-            }
+        let name = self.platform.name(node).to_string();
+        let value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
+        match self.act(action, node, value, true).await {
+            Outcome::Failed(e) if action == Action::Restart => Err(e),
+            Outcome::Done | Outcome::Refused | Outcome::Failed(_) => Ok(Some(node)),
         }
     }
-    rec.op(
-        NEMESIS,
-        OpType::Ok,
-        F::Sequence,
-        json!({"sequence": number, "steps": nemesis.sequence.len()}),
-        None,
-    )
-    .await;
-    Ok(())
 }
 
-/// Two sides a partition cuts apart.
-type Cut = (Vec<Endpoint>, Vec<Endpoint>);
-
-/// The history name of a partition, its cuts, and its sides by node name (`clients` for the
-/// client side). Halves: the target and, drawn from `rng`, others up to (nodes - 1) / 2 in all on
-/// one side (the minority; the target alone with 3 or 4 nodes), the rest (the controller
-/// wherever the draw puts it) on the other.
-fn partition_of(
-    fault: &Fault,
-    node: usize,
-    platform: &Platform,
-    rng: &mut StdRng,
-) -> (F, Vec<Cut>, Vec<Vec<String>>) {
-    let count = platform.node_count();
-    let others: Vec<usize> = (0..count).filter(|&j| j != node).collect();
-    let (a, b): (Vec<Endpoint>, Vec<Endpoint>) = match fault {
-        Fault::PartitionClients => (vec![Endpoint::Clients], vec![Endpoint::Node(node)]),
-        Fault::PartitionHalves => {
-            let mut rest = others.clone();
-            // Fisher-Yates from the seeded stream.
-            for k in (1..rest.len()).rev() {
-                rest.swap(k, rng.random_range(0..=k));
-            }
-            // The target on the smaller side: (nodes - 1) / 2 nodes in all, at least itself.
-            let extra = ((count - 1) / 2)
-                .saturating_sub(1)
-                .min(rest.len().saturating_sub(1));
-            let side_a: Vec<Endpoint> = std::iter::once(node)
-                .chain(rest[..extra].iter().copied())
-                .map(Endpoint::Node)
-                .collect();
-            (
-                side_a,
-                rest[extra..].iter().copied().map(Endpoint::Node).collect(),
-            )
-        }
-        _ => (
-            vec![Endpoint::Node(node)],
-            others
-                .iter()
-                .copied()
-                .map(Endpoint::Node)
-                .chain(std::iter::once(Endpoint::Clients))
-                .collect(),
-        ),
-    };
-    let names = |side: &[Endpoint]| -> Vec<String> {
-        side.iter()
-            .map(|e| match e {
-                Endpoint::Node(j) => platform.name(*j).to_string(),
-                Endpoint::Clients => "clients".to_string(),
-            })
-            .collect()
-    };
-    let sides = vec![names(&a), names(&b)];
-    (fault_name(fault), vec![(a, b)], sides)
+/// Records every node that exited on its own since the last look (outside any fault: what the
+/// nemesis kills it reaps itself) as a `crash` `info` of the nemesis, saying what its exit code
+/// means and the last lines of its log: "node n2 crashed: invariant violated (exit 71)". The
+/// node is down from then on, and the end of the run restarts it. Returns how many there were.
+pub async fn notice_crashes(platform: &mut Platform, rec: &Recorder) -> usize {
+    let exited = platform.exited();
+    for (node, status) in &exited {
+        let name = platform.name(*node).to_string();
+        let meaning = crate::platform::exit_meaning(status);
+        let log_tail = crate::platform::log_tail(&platform.log_path(*node));
+        let what = format!("node {name} crashed: {meaning}");
+        eprintln!("kaos: {what}; the last lines of its log:\n  {log_tail}");
+        let value = json!({"node": name, "exit_code": status.code(), "meaning": meaning, "log_tail": log_tail});
+        rec.op(NEMESIS, OpType::Info, F::Crash, value, Some(what))
+            .await;
+    }
+    exited.len()
 }
 
 /// Lifts the partition or link fault on `node` (every one, with None) and records a `heal`.
@@ -812,78 +430,17 @@ pub async fn heal(
     rec: &Recorder,
 ) -> anyhow::Result<()> {
     let value = node.map_or(serde_json::Value::Null, |n| json!({"node": n}));
-    rec.op(NEMESIS, OpType::Invoke, F::Heal, value.clone(), None)
-        .await;
-    match platform.heal_network() {
-        Ok(_) => {
-            rec.op(NEMESIS, OpType::Ok, F::Heal, value, None).await;
-            Ok(())
-        }
-        Err(e) => {
-            rec.op(
-                NEMESIS,
-                OpType::Fail,
-                F::Heal,
-                value,
-                Some(format!("{e:#}")),
-            )
-            .await;
-            Err(e)
-        }
-    }
-}
-
-/// Records a fault that did not happen (its target could not be found): its `invoke` and a
-/// `fail` saying why.
-async fn not_done(rec: &Recorder, f: F, value: serde_json::Value, why: String) {
-    rec.op(NEMESIS, OpType::Invoke, f, value.clone(), None)
-        .await;
-    rec.op(NEMESIS, OpType::Fail, f, value, Some(why)).await;
-}
-
-/// Records how an action ended, as the op that closes its `invoke`: `ok` with `ok_value` of the
-/// result, or the error with `error_type` — "info" when the action may have happened all the same
-/// (a kill whose answer was lost), "fail" when it certainly did not.
-async fn close<T>(
-    rec: &Recorder,
-    f: F,
-    result: &anyhow::Result<T>,
-    error_type: OpType,
-    ok_value: impl FnOnce(&T) -> serde_json::Value,
-    error_value: serde_json::Value,
-) {
-    match result {
-        Ok(value) => rec.op(NEMESIS, OpType::Ok, f, ok_value(value), None).await,
-        Err(e) => {
-            rec.op(NEMESIS, error_type, f, error_value, Some(format!("{e:#}")))
-                .await
-        }
-    }
+    ended(Act::new(Action::Heal, None, value).run(platform, rec).await)
 }
 
 /// Wakes a paused node and records it.
 pub async fn resume(platform: &mut Platform, node: usize, rec: &Recorder) -> anyhow::Result<()> {
-    let name = platform.name(node).to_string();
-    rec.op(
-        NEMESIS,
-        OpType::Invoke,
-        F::Resume,
-        json!({"node": name}),
-        None,
+    let value = json!({"node": platform.name(node)});
+    ended(
+        Act::new(Action::Resume, Some(node), value)
+            .run(platform, rec)
+            .await,
     )
-    .await;
-    let result = platform.pause(node, false).await;
-    close(
-        rec,
-        F::Resume,
-        &result,
-        OpType::Fail,
-        |pid| json!({"node": name, "pid": pid}),
-        json!({"node": name}),
-    )
-    .await;
-    result?;
-    Ok(())
 }
 
 /// Restarts a node that is down and records it; a node that cannot start ends the run.
@@ -891,38 +448,19 @@ pub async fn restart(platform: &mut Platform, node: usize, rec: &Recorder) -> an
     if platform.is_running(node) {
         return Ok(());
     }
-    let name = platform.name(node).to_string();
-    rec.op(
-        NEMESIS,
-        OpType::Invoke,
-        F::Restart,
-        json!({"node": name}),
-        None,
+    let value = json!({"node": platform.name(node)});
+    ended(
+        Act::new(Action::Restart, Some(node), value)
+            .run(platform, rec)
+            .await,
     )
-    .await;
-    match platform.start(node).await {
-        Ok(pid) => {
-            rec.op(
-                NEMESIS,
-                OpType::Ok,
-                F::Restart,
-                json!({"node": name, "pid": pid}),
-                None,
-            )
-            .await;
-            Ok(())
-        }
-        Err(e) => {
-            rec.op(
-                NEMESIS,
-                OpType::Fail,
-                F::Restart,
-                json!({"node": name}),
-                Some(format!("{e:#}")),
-            )
-            .await;
-            Err(e)
-        }
+}
+
+/// A teardown that failed ends the run.
+fn ended(outcome: Outcome) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Failed(e) => Err(e),
+        Outcome::Done | Outcome::Refused => Ok(()),
     }
 }
 

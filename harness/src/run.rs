@@ -5,8 +5,9 @@
 use crate::clients::{ClientProcess, ClientSet};
 use crate::history::{self, Recorder};
 use crate::limits::{
-    CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, REPLICAS_IN_SYNC_PROBE_MS,
-    REPLICAS_IN_SYNC_TIMEOUT_MS, TOPIC_CREATE_ATTEMPTS_MAX, TOPIC_CREATE_RETRY_MS,
+    CLIENT_STOP_GRACE_MS, FINAL_READ_TIMEOUT_MS, ID_BLOCK_SIZE, NODE_EXIT_PROBE_MS,
+    REPLICAS_IN_SYNC_PROBE_MS, REPLICAS_IN_SYNC_TIMEOUT_MS, TOPIC_CREATE_ATTEMPTS_MAX,
+    TOPIC_CREATE_RETRY_MS,
 };
 use crate::nemesis;
 use crate::platform::Platform;
@@ -71,6 +72,7 @@ pub async fn run(
         Ok(()) => drive(scenario, opts, &dir, &rec, &mut platform).await,
         Err(e) => Err(e),
     };
+    nemesis::notice_crashes(&mut platform, &rec).await;
     platform.stop_all().await;
     if scenario.cluster.replica_dumps {
         dump_replicas(&opts.broker_bin, &platform, &rec).await;
@@ -165,7 +167,7 @@ async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -
         .nemesis
         .faults
         .iter()
-        .any(crate::scenario::Fault::is_partition);
+        .any(crate::fault::Fault::is_partition);
     platform
         .use_network(scenario.uses_proxies(), partitions)
         .await?;
@@ -181,7 +183,7 @@ async fn network(scenario: &Scenario, platform: &mut Platform, rec: &Recorder) -
     Ok(())
 }
 
-/// Everything between the first node start and the end of the final read.
+/// Everything between the first node start and the end of the final read, in its phases.
 async fn drive(
     scenario: &Scenario,
     opts: &RunOptions,
@@ -189,6 +191,55 @@ async fn drive(
     rec: &Recorder,
     platform: &mut Platform,
 ) -> Result<()> {
+    let events = start_cluster(scenario, rec, platform).await?;
+    let bootstrap = platform.bootstrap();
+    // The timed phase starts now; fault times are relative to it.
+    let timed_start = Instant::now();
+    let progress = crate::progress::Progress::start(rec.live(), scenario.duration_s);
+    let mut clients = ClientSet::new(&opts.kaos_bin, &dir.clients_dir());
+    start_clients(scenario, dir, &bootstrap, &mut clients, rec).await?;
+    let mut resolver = nemesis::Resolver::new(
+        bootstrap.clone(),
+        scenario.topic.name.clone(),
+        scenario.consumer_group(),
+        scenario.seed,
+    );
+    nemesis::run(
+        &scenario.nemesis,
+        &events,
+        platform,
+        &mut clients,
+        &mut resolver,
+        rec,
+        timed_start,
+        scenario.duration_s as f64,
+    )
+    .await?;
+    let timed_end = timed_start + Duration::from_secs(scenario.duration_s);
+    watch_nodes_until(platform, rec, timed_end).await;
+    drop(progress);
+    stop_clients(&mut clients, rec, "producers", |s| {
+        matches!(s, ClientSpec::Producer(_))
+    })
+    .await?;
+    heal_everything(scenario, platform, rec).await?;
+    if scenario.topic.replication_factor > 1 {
+        await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
+    }
+    final_read(scenario, opts, dir, &bootstrap, rec).await?;
+    stop_clients(&mut clients, rec, "consumers", |s| {
+        !matches!(s, ClientSpec::Producer(_))
+    })
+    .await
+}
+
+/// Draws the fault schedule, records the start, starts every node (the controller first) and
+/// creates the topic; returns the schedule.
+async fn start_cluster(
+    scenario: &Scenario,
+    rec: &Recorder,
+    platform: &mut Platform,
+) -> Result<Vec<nemesis::FaultEvent>> {
     let targets = Target::parse_list(&scenario.nemesis.target).map_err(anyhow::Error::msg)?;
     let events = nemesis::schedule(
         &scenario.nemesis,
@@ -232,11 +283,18 @@ async fn drive(
         None,
     )
     .await;
+    Ok(events)
+}
 
-    // The timed phase starts now; fault times are relative to it.
-    let timed_start = Instant::now();
-    let progress = crate::progress::Progress::start(rec.live(), scenario.duration_s);
-    let mut clients = ClientSet::new(&opts.kaos_bin, &dir.clients_dir());
+/// Starts the scenario's clients, each with its own block of message ids.
+async fn start_clients(
+    scenario: &Scenario,
+    dir: &RunDir,
+    bootstrap: &str,
+    clients: &mut ClientSet,
+    rec: &Recorder,
+) -> Result<()> {
+    let bootstrap = bootstrap.to_string();
     let (mut np, mut nc) = (0, 0);
     for (k, client) in scenario.clients.iter().enumerate() {
         let id_base = (k as u64 + 1) * ID_BLOCK_SIZE;
@@ -313,52 +371,48 @@ async fn drive(
         }
     }
 
-    let mut resolver = nemesis::Resolver::new(
-        bootstrap.clone(),
-        scenario.topic.name.clone(),
-        scenario.consumer_group(),
-        scenario.seed,
-    );
-    nemesis::run(
-        &scenario.nemesis,
-        &events,
-        platform,
-        &mut clients,
-        &mut resolver,
-        rec,
-        timed_start,
-        scenario.duration_s as f64,
-    )
-    .await?;
-    tokio::time::sleep_until((timed_start + Duration::from_secs(scenario.duration_s)).into()).await;
+    Ok(())
+}
 
-    drop(progress);
-    rec.op(
-        HARNESS,
-        OpType::Invoke,
-        F::StopClients,
-        json!({"clients": "producers"}),
-        None,
-    )
-    .await;
-    clients
-        .stop_where(|s| matches!(s, ClientSpec::Producer(_)), rec)
-        .await?;
-    rec.op(
-        HARNESS,
-        OpType::Ok,
-        F::StopClients,
-        json!({"clients": "producers"}),
-        None,
-    )
-    .await;
+/// Waits until `until`, looking for nodes that exit on their own meanwhile (and once at the end).
+async fn watch_nodes_until(platform: &mut Platform, rec: &Recorder, until: Instant) {
+    let every = Duration::from_millis(NODE_EXIT_PROBE_MS);
+    while Instant::now() + every < until {
+        nemesis::notice_crashes(platform, rec).await;
+        tokio::time::sleep(every).await;
+    }
+    tokio::time::sleep_until(until.into()).await;
+    nemesis::notice_crashes(platform, rec).await;
+}
 
+/// Stops the clients `which` names (`chosen` picks them), between a `stop_clients` invoke and ok.
+async fn stop_clients(
+    clients: &mut ClientSet,
+    rec: &Recorder,
+    which: &str,
+    chosen: impl Fn(&ClientSpec) -> bool,
+) -> Result<()> {
+    let value = json!({ "clients": which });
+    rec.op(HARNESS, OpType::Invoke, F::StopClients, value.clone(), None)
+        .await;
+    clients.stop_where(chosen, rec).await?;
+    rec.op(HARNESS, OpType::Ok, F::StopClients, value, None)
+        .await;
+    Ok(())
+}
+
+/// The end of the faults: every partition and link fault lifted, what a sequence left paused
+/// woken, what any fault (or a crash) left down started again.
+async fn heal_everything(
+    scenario: &Scenario,
+    platform: &mut Platform,
+    rec: &Recorder,
+) -> Result<()> {
     rec.op(HARNESS, OpType::Invoke, F::Heal, json!(null), None)
         .await;
     if scenario.uses_network() {
         nemesis::heal(platform, None, rec).await?;
     }
-    // What a sequence left paused wakes up; what it (or any fault) left down starts again.
     for i in 0..platform.node_count() {
         if platform.is_paused(i) {
             nemesis::resume(platform, i, rec).await?;
@@ -367,10 +421,18 @@ async fn drive(
     }
     rec.op(HARNESS, OpType::Ok, F::Heal, json!(null), None)
         .await;
-    if scenario.topic.replication_factor > 1 {
-        await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
-    }
+    Ok(())
+}
 
+/// The final read: a reader client reads every partition to its end offset.
+async fn final_read(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &RunDir,
+    bootstrap: &str,
+    rec: &Recorder,
+) -> Result<()> {
+    let bootstrap = bootstrap.to_string();
     rec.op(
         HARNESS,
         OpType::Invoke,
@@ -420,25 +482,6 @@ async fn drive(
         .await;
     }
 
-    rec.op(
-        HARNESS,
-        OpType::Invoke,
-        F::StopClients,
-        json!({"clients": "consumers"}),
-        None,
-    )
-    .await;
-    clients
-        .stop_where(|s| !matches!(s, ClientSpec::Producer(_)), rec)
-        .await?;
-    rec.op(
-        HARNESS,
-        OpType::Ok,
-        F::StopClients,
-        json!({"clients": "consumers"}),
-        None,
-    )
-    .await;
     Ok(())
 }
 
@@ -571,6 +614,7 @@ pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)
     }
     let mut analysis = checker.finish();
     judge_idle_clients(scenario, &text, &mut analysis);
+    judge_crashes(&text, &mut analysis);
     Ok((analysis, PlotData::from_history_text(&text)))
 }
 
@@ -594,6 +638,41 @@ fn judge_idle_clients(scenario: &Scenario, history: &str, analysis: &mut Analysi
         analysis.verdict = checkers::Verdict::Unknown;
     }
     analysis.notes.insert(0, format!("{reason}: the run verified nothing about it, so it cannot be valid (see the client's log; a scenario that means it sets [expect] idle_clients_allowed = true)"));
+}
+
+/// A node that exited on its own outside any fault (a `crash` the nemesis recorded as it noticed
+/// it) is reported first, as what its exit code says, with the last lines of its log. A broker
+/// that stopped on its own error (exit 70, 71) is wrong: the verdict is `invalid`; one that ended
+/// otherwise (a signal, an I/O error) leaves a verdict that was `valid` `unknown`.
+fn judge_crashes(history: &str, analysis: &mut Analysis) {
+    let mut crashes = Vec::new();
+    for line in history.lines().filter(|l| l.contains("\"crash\"")) {
+        let Ok(op) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| op.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        if field("process") != kaos_history::NEMESIS || field("f") != F::Crash.name() {
+            continue;
+        }
+        let what = field("error").to_string();
+        let tail = op
+            .pointer("/value/log_tail")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let code = op.pointer("/value/exit_code").and_then(|v| v.as_i64());
+        crashes.push((what, tail.to_string(), code));
+    }
+    for (k, (what, tail, code)) in crashes.into_iter().enumerate() {
+        let verdict = match code {
+            Some(70 | 71) => checkers::Verdict::Invalid,
+            _ => checkers::Verdict::Unknown,
+        };
+        if analysis.verdict == checkers::Verdict::Valid || verdict == checkers::Verdict::Invalid {
+            analysis.verdict = verdict;
+        }
+        let note = format!("{what}, outside any fault; the last lines of its log:\n  {tail}");
+        analysis.notes.insert(k, note);
+    }
 }
 
 /// The scenario's clients (by name, all incarnations together) that did nothing checkable.

@@ -3,11 +3,9 @@
 //! line at fault, never mid-run.
 
 pub use crate::cluster::{Cluster, PlatformKind};
-use crate::limits::{
-    BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX, SEQUENCE_STEPS_MAX, SEQUENCE_WAIT_MS_MAX,
-};
-use crate::platform::{self, Capability};
-use crate::proxy::Links;
+use crate::fault;
+pub use crate::fault::{Fault, Nemesis, PlannedStep, Step, StepKind, StepTarget, Target};
+use crate::limits::{BROKERS_MAX, CLIENTS_MAX, DURATION_S_MAX};
 use checkers::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,54 +37,6 @@ pub struct Scenario {
     pub nemesis: Nemesis,
     #[serde(default)]
     pub expect: Expectations,
-}
-
-/// Whom a fault hits, resolved when the fault starts (leader and follower from live metadata).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// A node drawn from the seed for each fault.
-    Random,
-    /// A node by name: `n1`, `n2`, … or `controller`.
-    Node(String),
-    /// The current leader of a partition of the scenario's topic (`leader` = partition 0).
-    Leader(i32),
-    /// A current follower (a replica that is not the leader) of a partition.
-    Follower(i32),
-    /// A client process of the scenario: `producer-1`, `consumer-2`, … (numbered per kind).
-    Client(String),
-    /// The group coordinator of the scenario's consumer group: the leader of the
-    /// `__consumer_offsets` partition the group hashes to (Kafka's `abs(hashCode) % partitions`).
-    Coordinator,
-}
-
-impl Target {
-    pub fn parse(text: &str) -> Result<Target, String> {
-        let (word, partition) =
-            match text.split_once(':') {
-                Some((w, p)) => (
-                    w,
-                    Some(p.parse::<i32>().map_err(|_| {
-                        format!("{text:?}: the partition after ':' must be a number")
-                    })?),
-                ),
-                None => (text, None),
-            };
-        match (word, partition) {
-            ("random", None) => Ok(Target::Random),
-            (name, None) if name.starts_with("producer-") || name.starts_with("consumer-") => Ok(Target::Client(name.to_string())),
-            ("coordinator", None) => Ok(Target::Coordinator),
-            ("leader", p) => Ok(Target::Leader(p.unwrap_or(0))),
-            ("follower", p) => Ok(Target::Follower(p.unwrap_or(0))),
-            (name, None) if name == "controller" || name.starts_with('n') => Ok(Target::Node(name.to_string())),
-            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, coordinator, a node n1..nN, or a client producer-N / consumer-N)")),
-        }
-    }
-
-    /// `target` of the nemesis: one target, or several separated by commas, taken in turn.
-    pub fn parse_list(text: &str) -> Result<Vec<Target>, String> {
-        text.split(',').map(|t| Target::parse(t.trim())).collect()
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,326 +88,6 @@ fn default_message_size() -> usize {
     100
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Fault {
-    /// SIGKILL the target, restart it after `down_s`.
-    #[default]
-    Kill,
-    /// SIGSTOP the target, SIGCONT it after `down_s`: it keeps its sockets and state but answers
-    /// nothing, then wakes up believing no time passed (a GC pause, a stalled VM).
-    Pause,
-    /// Power loss: SIGKILL the broker and drop every write it had not fsynced (its data directory
-    /// is served by `kaos lazyfs`), restart it after `down_s`. Needs root and /dev/fuse.
-    PowerLoss,
-    /// Write 3 to /proc/sys/vm/drop_caches: clean page-cache pages are dropped (dirty ones are
-    /// not: this loses nothing, it makes the next reads come from disk). Needs root.
-    DropCaches,
-    /// Cut the target node off from every other node and from the clients (nftables drops its
-    /// packets both ways in its network namespace) for `down_s`, then heal.
-    PartitionNode,
-    /// Split the nodes (the controller included) in two for `down_s`: the target on the minority
-    /// side with others drawn from the seed up to (nodes - 1) / 2 in all (alone with 3 or 4
-    /// nodes), the rest on the other; the clients reach both sides.
-    PartitionHalves,
-    /// Cut the clients off from the target broker (the other nodes still reach it) for `down_s`.
-    PartitionClients,
-    /// Hold every chunk through the target broker's proxy for `delay_ms` plus up to `jitter_ms`
-    /// (in order) on the `links` chosen, for `down_s`.
-    Delay,
-    /// Reset (RST both ways, buffered bytes lost) every connection through the target broker's
-    /// proxy on the `links` chosen, at the start and every `reset_interval_ms` for `down_s`.
-    Reset,
-    /// The target broker's proxy forwards nothing on the `links` chosen for `down_s`
-    /// (connections stay open, bytes vanish).
-    Blackhole,
-    /// Limit each direction of each connection through the target broker's proxy to
-    /// `bandwidth_bytes_per_s` for `down_s`.
-    Bandwidth,
-    /// The steps of `nemesis.sequence`, one after the other, as one scheduled event: a double
-    /// fault whose order matters (kill a follower, pause the leader, restart the follower, kill
-    /// the leader). Each step's target is resolved when that step starts.
-    Sequence,
-}
-
-impl Fault {
-    /// What a platform must be able to do to carry this fault out.
-    pub fn needs(&self) -> Capability {
-        match self {
-            Fault::Kill | Fault::Pause => Capability::SignalProcesses,
-            Fault::Sequence => Capability::ControlNodes,
-            Fault::PowerLoss => Capability::PowerLoss,
-            Fault::DropCaches => Capability::DropCaches,
-            Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
-                Capability::Partitions
-            }
-            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => {
-                Capability::LinkFaults
-            }
-        }
-    }
-    /// Partitions: namespaces and nftables rules.
-    pub fn is_partition(&self) -> bool {
-        matches!(
-            self,
-            Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients
-        )
-    }
-    /// Link faults: the proxy in front of each broker.
-    pub fn is_link_fault(&self) -> bool {
-        matches!(
-            self,
-            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth
-        )
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Nemesis {
-    #[serde(default)]
-    pub faults: Vec<Fault>,
-    /// Mean seconds between the end of one fault and the start of the next (each gap is drawn
-    /// uniformly from half to one and a half times this, from the seed).
-    #[serde(default = "default_interval")]
-    pub interval_s: f64,
-    /// How long a fault lasts.
-    #[serde(default = "default_down")]
-    pub down_s: f64,
-    /// `random` (a broker drawn from the seed each time), `leader` / `leader:P` (the current leader of
-    /// partition P, 0 by default), `follower` / `follower:P`, `controller`, or a node name (`n1`).
-    #[serde(default = "default_target")]
-    pub target: String,
-    /// Link faults: which connections through the target's proxy they hit — `all`, `clients`
-    /// (client processes → the broker) or `brokers` (the other brokers → the broker).
-    #[serde(default)]
-    pub links: Links,
-    /// `delay`: milliseconds each chunk is held, plus a uniform draw of up to `jitter_ms`.
-    #[serde(default = "default_delay_ms")]
-    pub delay_ms: u64,
-    #[serde(default)]
-    pub jitter_ms: u64,
-    /// `bandwidth`: bytes per second per direction of each connection.
-    #[serde(default = "default_bandwidth")]
-    pub bandwidth_bytes_per_s: u64,
-    /// `reset`: milliseconds between two resets while the fault lasts.
-    #[serde(default = "default_reset_interval_ms")]
-    pub reset_interval_ms: u64,
-    /// The steps of the `sequence` fault (`[[nemesis.sequence]]`), in order.
-    #[serde(default)]
-    pub sequence: Vec<Step>,
-}
-
-/// One step of a `sequence` fault: `{ step = "kill", target = "follower" }`,
-/// `{ step = "restart", target = "step:1" }` (the node step 1 hit), `{ step = "wait_ms", ms = 1500 }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    pub step: StepKind,
-    /// Whom it hits (any node target of the nemesis, or `step:K` for the node of step K); not for
-    /// `wait_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// `wait_ms`: how long to wait before the next step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepKind {
-    /// SIGKILL; the node stays down until a `restart` step or the end of the run.
-    Kill,
-    /// SIGSTOP; the node stays paused until a `resume` step or the end of the run.
-    Pause,
-    /// SIGCONT a node paused by an earlier step.
-    Resume,
-    /// Start a node that is down and wait until it answers.
-    Restart,
-    /// SIGKILL and drop every write not fsynced (lazyfs); down until `restart`.
-    PowerLoss,
-    /// Wait `ms` milliseconds.
-    WaitMs,
-    /// Cut the node off from every other node and from the clients (as `partition_node`) until
-    /// a `heal` step or the end of the run. Local platform only.
-    Isolate,
-    /// Lift every partition (no target). Local platform only.
-    Heal,
-}
-
-impl StepKind {
-    /// What a platform must be able to do to run this step.
-    pub fn needs(self) -> Capability {
-        match self {
-            StepKind::Kill
-            | StepKind::Pause
-            | StepKind::Resume
-            | StepKind::Restart
-            | StepKind::WaitMs => Capability::ControlNodes,
-            StepKind::PowerLoss => Capability::PowerLoss,
-            StepKind::Isolate | StepKind::Heal => Capability::IsolateSteps,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            StepKind::Kill => "kill",
-            StepKind::Pause => "pause",
-            StepKind::Resume => "resume",
-            StepKind::Restart => "restart",
-            StepKind::PowerLoss => "power_loss",
-            StepKind::WaitMs => "wait_ms",
-            StepKind::Isolate => "isolate",
-            StepKind::Heal => "heal",
-        }
-    }
-}
-
-/// Whom a step hits: a target resolved when the step starts, or the node an earlier step hit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepTarget {
-    Target(Target),
-    /// The node of step K (1-based, an earlier step).
-    SameAs(usize),
-}
-
-/// A validated step: what it does, whom, or how long.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlannedStep {
-    Fault {
-        kind: StepKind,
-        target: StepTarget,
-    },
-    Wait {
-        ms: u64,
-    },
-    /// Lift every partition.
-    Heal,
-}
-
-impl Nemesis {
-    /// The sequence's steps checked: known targets, references to earlier steps that hit a
-    /// node, `ms` only (and always) on `wait_ms`. Errors name the step (1-based).
-    pub fn planned_sequence(&self) -> Result<Vec<PlannedStep>, String> {
-        let mut planned = Vec::with_capacity(self.sequence.len());
-        for (i, step) in self.sequence.iter().enumerate() {
-            let k = i + 1;
-            let at = |m: String| format!("nemesis.sequence step {k} ({}): {m}", step.step.name());
-            if step.step == StepKind::WaitMs {
-                if step.target.is_some() {
-                    return Err(at("wait_ms takes `ms`, not a target".into()));
-                }
-                let ms = step.ms.ok_or_else(|| at("needs `ms`".into()))?;
-                if ms > SEQUENCE_WAIT_MS_MAX {
-                    return Err(at(format!("ms {ms} is more than {SEQUENCE_WAIT_MS_MAX}")));
-                }
-                planned.push(PlannedStep::Wait { ms });
-                continue;
-            }
-            if step.step == StepKind::Heal {
-                if step.target.is_some() || step.ms.is_some() {
-                    return Err(at(
-                        "heal lifts every partition: it takes no target and no `ms`".into(),
-                    ));
-                }
-                planned.push(PlannedStep::Heal);
-                continue;
-            }
-            if step.ms.is_some() {
-                return Err(at(
-                    "`ms` belongs to wait_ms steps (add a { step = \"wait_ms\", ms = … } step)"
-                        .into(),
-                ));
-            }
-            let text = step
-                .target
-                .as_deref()
-                .ok_or_else(|| at("needs a target".into()))?;
-            let target = match text.strip_prefix("step:") {
-                Some(j) => {
-                    let j: usize = j.parse().map_err(|_| {
-                        at(format!(
-                            "{text:?}: the step number after 'step:' must be a number"
-                        ))
-                    })?;
-                    if j == 0 || j >= k {
-                        return Err(at(format!(
-                            "{text:?} must name an earlier step (1..{})",
-                            k - 1
-                        )));
-                    }
-                    if !matches!(planned[j - 1], PlannedStep::Fault { .. }) {
-                        return Err(at(format!(
-                            "{text:?} names a {} step, which hits no node",
-                            self.sequence[j - 1].step.name()
-                        )));
-                    }
-                    StepTarget::SameAs(j)
-                }
-                None => match Target::parse(text).map_err(at)? {
-                    Target::Client(name) => {
-                        return Err(at(format!(
-                            "{name:?}: sequence steps act on nodes, not client processes"
-                        )))
-                    }
-                    t => StepTarget::Target(t),
-                },
-            };
-            planned.push(PlannedStep::Fault {
-                kind: step.step,
-                target,
-            });
-        }
-        Ok(planned)
-    }
-
-    /// How long the schedule reserves for one sequence: its waits (the steps themselves take
-    /// what they take; a late sequence delays the next fault).
-    pub fn sequence_length_s(&self) -> f64 {
-        self.sequence
-            .iter()
-            .filter_map(|s| (s.step == StepKind::WaitMs).then_some(s.ms.unwrap_or(0)))
-            .sum::<u64>() as f64
-            / 1000.0
-    }
-}
-
-impl Default for Nemesis {
-    fn default() -> Self {
-        Nemesis {
-            faults: Vec::new(),
-            interval_s: default_interval(),
-            down_s: default_down(),
-            target: default_target(),
-            links: Links::All,
-            delay_ms: default_delay_ms(),
-            jitter_ms: 0,
-            bandwidth_bytes_per_s: default_bandwidth(),
-            reset_interval_ms: default_reset_interval_ms(),
-            sequence: Vec::new(),
-        }
-    }
-}
-
-fn default_delay_ms() -> u64 {
-    200
-}
-fn default_bandwidth() -> u64 {
-    64 * 1024
-}
-fn default_reset_interval_ms() -> u64 {
-    500
-}
-
-fn default_interval() -> f64 {
-    5.0
-}
-fn default_down() -> f64 {
-    1.0
-}
-fn default_target() -> String {
-    "random".into()
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("cannot read scenario {path}")]
@@ -495,7 +125,23 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The scenario checked in named steps, each error saying what to change.
     fn validate(&self) -> Result<(), String> {
+        self.check_basics()?;
+        self.check_clients()?;
+        let steps = self.nemesis.planned_sequence()?;
+        let context = fault::check::Context {
+            platform: self.platform,
+            nodes: self.cluster.brokers as usize + usize::from(self.cluster.has_controller()),
+        };
+        fault::check::nemesis(&self.nemesis, &steps, &context)?;
+        self.check_external()?;
+        self.check_targets(&steps)?;
+        self.check_cluster()
+    }
+
+    /// The name, the duration, the cluster's and the topic's sizes.
+    fn check_basics(&self) -> Result<(), String> {
         if self.name.is_empty()
             || !self
                 .name
@@ -523,6 +169,11 @@ impl Scenario {
                 self.topic.replication_factor, self.cluster.brokers
             ));
         }
+        Ok(())
+    }
+
+    /// How many clients, a producer among them, and each client's settings.
+    fn check_clients(&self) -> Result<(), String> {
         if self.clients.len() > CLIENTS_MAX {
             return Err(format!("at most {CLIENTS_MAX} clients"));
         }
@@ -556,45 +207,13 @@ impl Scenario {
                     .map_err(|e| format!("consumer processing: {e}"))?;
             }
         }
+        Ok(())
+    }
+
+    /// `bootstrap` with the external platform only, as host:port addresses, and faults there
+    /// only on the scenario's own clients.
+    fn check_external(&self) -> Result<(), String> {
         let n = &self.nemesis;
-        let steps = n.planned_sequence()?;
-        if n.faults.contains(&Fault::Sequence) && steps.is_empty() {
-            return Err("the sequence fault needs steps: [[nemesis.sequence]] tables such as { step = \"kill\", target = \"leader\" }".into());
-        }
-        if !steps.is_empty() && !n.faults.contains(&Fault::Sequence) {
-            return Err(
-                "nemesis.sequence has steps but nemesis.faults has no \"sequence\" to run them"
-                    .into(),
-            );
-        }
-        if steps.len() > SEQUENCE_STEPS_MAX {
-            return Err(format!(
-                "nemesis.sequence has {} steps; at most {SEQUENCE_STEPS_MAX}",
-                steps.len()
-            ));
-        }
-        if self.platform == PlatformKind::Docker {
-            if let Some(f) = n
-                .faults
-                .iter()
-                .find(|f| !platform::can(PlatformKind::Docker, f.needs()))
-            {
-                let name = serde_json::to_value(f)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                return Err(format!("the {name} fault is not available on the docker platform; run this scenario with platform = \"local\""));
-            }
-            if let Some((k, kind)) = n
-                .sequence
-                .iter()
-                .enumerate()
-                .find(|(_, s)| !platform::can(PlatformKind::Docker, s.step.needs()))
-                .map(|(k, s)| (k + 1, s.step))
-            {
-                return Err(format!("nemesis.sequence step {k}: the {} step is not available on the docker platform; run this scenario with platform = \"local\"", kind.name()));
-            }
-        }
         match (&self.platform, &self.bootstrap) {
             (PlatformKind::External, None) => return Err("platform = \"external\" needs bootstrap = \"host:port[,host:port…]\" (or kaos run --bootstrap)".into()),
             (PlatformKind::External, Some(b)) => {
@@ -603,10 +222,6 @@ impl Scenario {
                     if host.is_empty() || port.parse::<u16>().is_err() {
                         return Err(format!("bootstrap {addr:?} is not host:port"));
                     }
-                }
-                if let Some(f) = n.faults.iter().find(|f| !platform::can(PlatformKind::External, f.needs())) {
-                    let name = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                    return Err(format!("the {name} fault is not available on the external platform: kaos does not control an external cluster's nodes (it can kill and pause the scenario's own client processes, target = \"producer-N\" or \"consumer-N\"); run this scenario on platform local or docker"));
                 }
                 if let Some(t) = Target::parse_list(&n.target).unwrap_or_default().into_iter().find(|t| !matches!(t, Target::Client(_))) {
                     if !n.faults.is_empty() {
@@ -617,87 +232,13 @@ impl Scenario {
             (_, Some(_)) => return Err("bootstrap is only for platform = \"external\" (the other platforms start their own nodes)".into()),
             (_, None) => {}
         }
-        if n.faults.contains(&Fault::DropCaches) {
-            crate::faults::drop_caches_available()?;
-        }
-        if self.uses_lazyfs() {
-            crate::lazyfs::check_available()
-                .map_err(|e| format!("the power_loss fault needs the lazyfs file system: {e}"))?;
-            if n.faults.contains(&Fault::PowerLoss)
-                && Target::parse_list(&n.target)
-                    .is_ok_and(|t| t.contains(&Target::Node("controller".into())))
-            {
-                return Err(
-                    "power_loss targets brokers; the controller's data directory is not on lazyfs"
-                        .into(),
-                );
-            }
-            for (k, step) in steps.iter().enumerate() {
-                if let PlannedStep::Fault {
-                    kind: StepKind::PowerLoss,
-                    target,
-                } = step
-                {
-                    if base_target(&steps, target) == Some(&Target::Node("controller".into())) {
-                        return Err(format!("nemesis.sequence step {}: power_loss targets brokers; the controller's data directory is not on lazyfs", k + 1));
-                    }
-                }
-            }
-        }
-        if self.uses_network() {
-            match self.platform {
-                PlatformKind::Local => crate::netns::check_available()
-                    .map_err(|e| format!("the partition and link faults: {e}"))?,
-                PlatformKind::Docker if n.faults.iter().any(Fault::is_partition) => {
-                    crate::platform::docker::partitions_available()?
-                }
-                PlatformKind::Docker | PlatformKind::External => {}
-            }
-            let top_level = n
-                .faults
-                .iter()
-                .any(|f| f.is_partition() || f.is_link_fault());
-            for target in Target::parse_list(&n.target)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|_| top_level)
-            {
-                if matches!(target, Target::Client(_)) {
-                    return Err("nemesis.target: partitions and link faults target nodes, not client processes".into());
-                }
-                if self.uses_proxies()
-                    && matches!(target, Target::Node(ref name) if name == "controller")
-                {
-                    return Err("nemesis.target: link faults act on a broker's proxy; the controller has none".into());
-                }
-            }
-            let nodes = self.cluster.brokers as usize + usize::from(self.cluster.has_controller());
-            if n.faults
-                .iter()
-                .any(|f| matches!(f, Fault::PartitionNode | Fault::PartitionHalves))
-                && nodes < 2
-            {
-                return Err("partition_node and partition_halves need at least two nodes".into());
-            }
-            if n.sequence.iter().any(|s| s.step == StepKind::Isolate) && nodes < 2 {
-                return Err("an isolate step needs at least two nodes".into());
-            }
-            if n.faults.contains(&Fault::Bandwidth) && n.bandwidth_bytes_per_s == 0 {
-                return Err("nemesis.bandwidth_bytes_per_s must be positive".into());
-            }
-            if n.faults.contains(&Fault::Reset) && n.reset_interval_ms == 0 {
-                return Err("nemesis.reset_interval_ms must be positive".into());
-            }
-        }
-        if !n.faults.is_empty() {
-            if !(n.interval_s > 0.0 && n.interval_s.is_finite())
-                || !(n.down_s > 0.0 && n.down_s.is_finite())
-            {
-                return Err(
-                    "nemesis.interval_s and nemesis.down_s must be positive numbers".into(),
-                );
-            }
-        }
+        Ok(())
+    }
+
+    /// Whom the faults hit: clients that exist (and only by kill or pause), nodes and partitions
+    /// that exist, a coordinator only with a group.
+    fn check_targets(&self, steps: &[PlannedStep]) -> Result<(), String> {
+        let n = &self.nemesis;
         if n.faults.iter().any(|f| *f != Fault::Sequence) {
             for target in
                 Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))?
@@ -720,11 +261,7 @@ impl Scenario {
                             "nemesis.target {name:?}: the scenario has {count} {kind}(s)"
                         ));
                     }
-                    if let Some(f) = n
-                        .faults
-                        .iter()
-                        .find(|f| !matches!(f, Fault::Kill | Fault::Pause))
-                    {
+                    if let Some(f) = n.faults.iter().find(|f| !f.hits_clients()) {
                         return Err(format!(
                             "nemesis.target {name:?}: a client can be killed or paused, not {f:?}"
                         ));
@@ -743,6 +280,11 @@ impl Scenario {
                 self.check_node_target(target, &format!("nemesis.sequence step {}", k + 1))?;
             }
         }
+        Ok(())
+    }
+
+    /// Per-node settings name brokers; several brokers need a controller.
+    fn check_cluster(&self) -> Result<(), String> {
         for name in self.cluster.node_settings.keys() {
             if !name.starts_with('n') || self.node_index(name).is_none() {
                 return Err(format!(
@@ -818,27 +360,17 @@ impl Scenario {
     /// Whether the brokers' data directories are served by lazyfs (any power_loss fault), on
     /// either platform.
     pub fn uses_lazyfs(&self) -> bool {
-        let n = &self.nemesis;
-        n.faults.contains(&Fault::PowerLoss)
-            || (n.faults.contains(&Fault::Sequence)
-                && n.sequence.iter().any(|s| s.step == StepKind::PowerLoss))
+        self.nemesis.setup().lazyfs
     }
 
     /// Whether the nodes run in network namespaces (any partition or link fault).
     pub fn uses_network(&self) -> bool {
-        let n = &self.nemesis;
-        n.faults
-            .iter()
-            .any(|f| f.is_partition() || f.is_link_fault())
-            || (n.faults.contains(&Fault::Sequence)
-                && n.sequence
-                    .iter()
-                    .any(|s| matches!(s.step, StepKind::Isolate | StepKind::Heal)))
+        self.nemesis.setup().network
     }
 
     /// Whether each broker gets a proxy in front of it (any link fault).
     pub fn uses_proxies(&self) -> bool {
-        self.nemesis.faults.iter().any(Fault::is_link_fault)
+        self.nemesis.setup().proxies
     }
 
     /// The index of node `name` in the platform: `n1` is 0, …, the controller comes last.
@@ -863,21 +395,6 @@ impl Scenario {
         }
         rows
     }
-}
-
-/// The target a step finally names, following `step:K` references back (None for a wait).
-fn base_target<'a>(steps: &'a [PlannedStep], target: &'a StepTarget) -> Option<&'a Target> {
-    let mut target = target;
-    for _ in 0..=steps.len() {
-        match target {
-            StepTarget::Target(t) => return Some(t),
-            StepTarget::SameAs(j) => match steps.get(j - 1)? {
-                PlannedStep::Fault { target: t, .. } => target = t,
-                PlannedStep::Wait { .. } | PlannedStep::Heal => return None,
-            },
-        }
-    }
-    None
 }
 
 fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) {
@@ -912,6 +429,7 @@ fn flatten(prefix: &str, value: &toml::Value, rows: &mut Vec<(String, String)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::SEQUENCE_STEPS_MAX;
 
     const GOOD: &str = r#"
 name = "t"

@@ -349,33 +349,11 @@ fn write_status(path: &Path, status: &Status<'_>) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Mounts the file system, serves it until SIGTERM or SIGINT (a power loss at each SIGUSR1),
+/// then unmounts it.
 fn serve(args: &Args) -> Result<(), LazyfsError> {
     check_available().map_err(LazyfsError::Unavailable)?;
-    let backing = std::fs::canonicalize(&args.backing).map_err(|source| LazyfsError::Io {
-        what: "the backing directory",
-        path: args.backing.clone(),
-        source,
-    })?;
-    if !backing.is_dir() {
-        return Err(LazyfsError::Usage(format!(
-            "the backing path {} is not a directory",
-            backing.display()
-        )));
-    }
-    let mount = absolute(&args.mount).map_err(|source| LazyfsError::Io {
-        what: "the mount point",
-        path: args.mount.clone(),
-        source,
-    })?;
-    if mount.starts_with(&backing) || backing.starts_with(&mount) {
-        return Err(LazyfsError::Usage(format!(
-            "the mount point {} and the backing directory {} must not contain one another (the file system would read its own mount)",
-            mount.display(),
-            backing.display()
-        )));
-    }
-    prepare_mount_point(&mount)?;
-
+    let (backing, mount) = checked_paths(args)?;
     // Signals first, so that none is lost between the mount and the loop.
     let mut signals =
         Signals::new([SIGUSR1, SIGTERM, SIGINT]).map_err(|source| LazyfsError::Io {
@@ -394,25 +372,7 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
         source,
     })?;
     let state = Arc::new(Mutex::new(state));
-
-    let mut config = fuser::Config::default();
-    config.mount_options = vec![
-        fuser::MountOption::FSName(FS_NAME.into()),
-        fuser::MountOption::DefaultPermissions,
-        fuser::MountOption::NoAtime,
-    ];
-    config.acl = fuser::SessionACL::All;
-    let mut session = fuser::Session::new(
-        LazyFs {
-            state: state.clone(),
-        },
-        &mount,
-        &config,
-    )
-    .map_err(|source| LazyfsError::Mount {
-        mount: mount.display().to_string(),
-        source,
-    })?;
+    let mut session = new_session(&state, &mount)?;
     let mut unmounter = session.unmount_callable();
     let notifier = session.notifier();
     let (done_tx, done_rx) = mpsc::channel();
@@ -457,7 +417,6 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
         backing.display(),
         mount.display()
     );
-
     for signal in signals.forever() {
         match signal {
             SIGUSR1 => {
@@ -473,6 +432,74 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
         }
     }
 
+    shut_down(&mount, &mut unmounter, &done_rx, session_thread)
+}
+
+/// The backing directory (canonical) and the mount point (absolute, prepared), checked: a
+/// directory each, neither inside the other.
+fn checked_paths(args: &Args) -> Result<(PathBuf, PathBuf), LazyfsError> {
+    let backing = std::fs::canonicalize(&args.backing).map_err(|source| LazyfsError::Io {
+        what: "the backing directory",
+        path: args.backing.clone(),
+        source,
+    })?;
+    if !backing.is_dir() {
+        return Err(LazyfsError::Usage(format!(
+            "the backing path {} is not a directory",
+            backing.display()
+        )));
+    }
+    let mount = absolute(&args.mount).map_err(|source| LazyfsError::Io {
+        what: "the mount point",
+        path: args.mount.clone(),
+        source,
+    })?;
+    if mount.starts_with(&backing) || backing.starts_with(&mount) {
+        return Err(LazyfsError::Usage(format!(
+            "the mount point {} and the backing directory {} must not contain one another (the file system would read its own mount)",
+            mount.display(),
+            backing.display()
+        )));
+    }
+    prepare_mount_point(&mount)?;
+
+    Ok((backing, mount))
+}
+
+/// The FUSE session of the file system over `state`, mounted at `mount`.
+fn new_session(
+    state: &Arc<Mutex<State>>,
+    mount: &Path,
+) -> Result<fuser::Session<LazyFs>, LazyfsError> {
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName(FS_NAME.into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+    ];
+    config.acl = fuser::SessionACL::All;
+    let session = fuser::Session::new(
+        LazyFs {
+            state: state.clone(),
+        },
+        mount,
+        &config,
+    )
+    .map_err(|source| LazyfsError::Mount {
+        mount: mount.display().to_string(),
+        source,
+    })?;
+    Ok(session)
+}
+
+/// After SIGTERM (or an unmount from outside, which ends the session by itself): unmount, then
+/// wait (bounded) for the session thread.
+fn shut_down(
+    mount: &Path,
+    unmounter: &mut fuser::SessionUnmounter,
+    done_rx: &mpsc::Receiver<io::Result<()>>,
+    session_thread: std::thread::JoinHandle<()>,
+) -> Result<(), LazyfsError> {
     if let Ok(result) = done_rx.try_recv() {
         // The session ended by itself: someone unmounted the file system from outside.
         let _ = session_thread.join();
@@ -484,7 +511,7 @@ fn serve(args: &Args) -> Result<(), LazyfsError> {
     }
     if unmounter.unmount().is_err() {
         // Busy (a program still has files open): detach it now, the kernel ends it when they close.
-        if let Err(e) = unmount(&mount) {
+        if let Err(e) = unmount(mount) {
             note!("unmounting {}: {e}", mount.display());
         }
     }

@@ -37,15 +37,15 @@
 //! a process start and a round trip to the engine, and on a loaded two-core machine a restart that
 //! asked the engine about the container after every readiness probe took seconds.
 
-use super::local::{cut_power, probe, start_lazyfs, Role};
+use super::local::probe;
+use super::nodes::{self, Role, Spot};
 use crate::cluster::Cluster;
 use crate::limits::{
     DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, NODE_PROBE_INTERVAL_MS,
     NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::Endpoint;
-use crate::process;
-use crate::proxy::{LinkFault, Links, Proxy, Sources};
+use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -64,19 +64,16 @@ pub const NODE_PORT: u16 = 9092;
 const DOCKERFILE: &str = include_str!("../../../docker/Dockerfile");
 
 pub struct Node {
-    pub name: String,
-    pub role: Role,
-    pub addr: SocketAddr,
-    dir: PathBuf,
+    spot: Spot,
     container: String,
     created: bool,
     running: bool,
     paused: bool,
     /// The host PID of the container's process while it runs (asked once per start).
     pid: Option<u32>,
-    /// The `kaos lazyfs` daemon serving this node's data directory, when the cluster runs on it.
-    lazyfs: Option<tokio::process::Child>,
 }
+
+super::nodes::derefs_to_spot!(Node);
 
 impl Node {
     pub fn is_running(&self) -> bool {
@@ -84,18 +81,6 @@ impl Node {
     }
     pub fn is_paused(&self) -> bool {
         self.paused
-    }
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.join(match self.role {
-            Role::Broker { .. } => "broker.log",
-            Role::Controller => "controller.log",
-        })
-    }
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -207,16 +192,12 @@ impl DockerPlatform {
             .with_context(|| format!("writing {}/config.toml", dir.display()))?;
         let container = format!("{}-{name}", self.id);
         self.nodes.push(Node {
-            name,
-            role,
-            addr,
-            dir,
+            spot: Spot::new(name, role, addr, dir),
             container,
             created: false,
             running: false,
             paused: false,
             pid: None,
-            lazyfs: None,
         });
         Ok(())
     }
@@ -275,26 +256,12 @@ impl DockerPlatform {
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
-        self.nodes
-            .iter()
-            .filter(|n| matches!(n.role, Role::Broker { .. }))
+        nodes::brokers(&self.nodes)
     }
 
     /// The brokers' addresses as clients should use them (their proxies', when they have one).
     pub fn bootstrap(&self) -> String {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| matches!(n.role, Role::Broker { .. }))
-            .map(|(i, n)| {
-                self.proxies
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map_or(n.addr, |p| p.addr)
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        nodes::bootstrap(&self.nodes, &self.proxies)
     }
 
     /// For link faults: a proxy on this host (on the gateway address) in front of each broker,
@@ -467,63 +434,28 @@ impl DockerPlatform {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Puts a link fault on node `i`'s proxy (None lifts it).
-    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        let proxy = crate::proxy::of_node(&self.proxies, i, &self.nodes[i].name)?;
-        proxy.set_fault(fault);
-        Ok(())
-    }
-
-    /// Resets the connections through node `i`'s proxy on `links`.
-    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        let proxy = crate::proxy::of_node(&self.proxies, i, &self.nodes[i].name)?;
-        proxy.reset(links);
-        Ok(())
+    /// The proxy in front of each broker (by node index), when the run has link faults.
+    pub fn proxies(&self) -> &[Option<Proxy>] {
+        &self.proxies
     }
 
     /// Lifts every partition and link fault; true if the run has network faults to heal.
     pub fn heal_network(&mut self) -> Result<bool> {
-        for proxy in self.proxies.iter().flatten() {
-            proxy.set_fault(None);
-        }
+        nodes::lift_link_faults(&self.proxies);
         let had = !self.proxies.is_empty() || !self.ruled.is_empty();
         self.heal_partition()?;
         Ok(had)
     }
 
-    fn controller_addr(&self) -> Option<SocketAddr> {
-        self.nodes
-            .iter()
-            .find(|n| n.role == Role::Controller)
-            .map(|n| n.addr)
-    }
-
     pub fn broker_index(&self, node_id: i32) -> Option<usize> {
-        self.nodes.iter().position(|n| {
-            n.role
-                == Role::Broker {
-                    node_id: node_id as u32,
-                }
-        })
+        nodes::broker_index(&self.nodes, node_id)
     }
 
     /// Creates and starts node `i`'s container the first time, starts it again after a kill;
     /// waits until it answers ApiVersions on its address. Returns the host PID of its process.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
-        let controller = self.controller_addr();
-        let (label, dir_label, image, network) = (
-            self.label(),
-            self.dir_label(),
-            self.image.clone(),
-            self.id.clone(),
-        );
-        if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
-            if self.nodes[i].lazyfs.is_none() {
-                let daemon =
-                    start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
-                self.nodes[i].lazyfs = Some(daemon);
-            }
-        }
+        self.nodes[i].ensure_lazyfs(self.lazyfs.as_ref()).await?;
+        let args = self.run_args(i);
         let node = &mut self.nodes[i];
         if node.running {
             bail!("node {} is already running", node.name);
@@ -533,65 +465,6 @@ impl DockerPlatform {
                 .await
                 .with_context(|| format!("restarting the container of node {}", node.name))?;
         } else {
-            let ip = node.addr.ip().to_string();
-            let data = format!("{}:/data", node.data_dir().display());
-            let config = format!(
-                "{}:/etc/kaos/config.toml:ro",
-                node.dir.join("config.toml").display()
-            );
-            // The broker runs as the harness's user, so the run directory stays the user's.
-            let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-            let mut args: Vec<String> = [
-                "run",
-                "--detach",
-                "--name",
-                &node.container,
-                "--hostname",
-                &node.name,
-                "--label",
-                &label,
-                "--label",
-                &dir_label,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            args.extend(
-                [
-                    "--network",
-                    &network,
-                    "--ip",
-                    &ip,
-                    "--user",
-                    &user,
-                    "--volume",
-                    &data,
-                    "--volume",
-                    &config,
-                    &image,
-                ]
-                .map(String::from),
-            );
-            match node.role {
-                Role::Controller => args.push("controller".into()),
-                Role::Broker { node_id } => {
-                    args.extend(["--node-id".into(), node_id.to_string()]);
-                    if let Some(c) = controller {
-                        args.extend(["--controller".into(), c.to_string()]);
-                    }
-                }
-            }
-            args.extend(
-                [
-                    "--listen",
-                    &format!("0.0.0.0:{NODE_PORT}"),
-                    "--data-dir",
-                    "/data",
-                    "--config",
-                    "/etc/kaos/config.toml",
-                ]
-                .map(String::from),
-            );
             node.created = true;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             docker(&args)
@@ -603,38 +476,73 @@ impl DockerPlatform {
         // from the engine (a CLI call per probe stole the CPU the starting broker needed).
         let pid = pid(&node.container).await.ok().filter(|&p| p != 0);
         node.pid = pid;
-        let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
-        loop {
-            if probe(node.addr).await {
-                break;
-            }
-            let alive = pid.is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
-            if !alive && !container_running(&node.container).await {
-                node.running = false;
-                node.pid = None;
-                save_log(node).await;
-                bail!(
-                    "node {} exited while starting:\n  {}\n(the whole log: {})",
-                    node.name,
-                    super::log_tail(&node.log_path()),
-                    node.log_path().display()
-                );
-            }
-            if Instant::now() > deadline {
-                save_log(node).await;
-                bail!(
-                    "node {} did not answer on {} within {NODE_START_TIMEOUT_MS} ms; see {}",
-                    node.name,
-                    node.addr,
-                    node.log_path().display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
-        }
+        wait_serving(node, pid).await?;
         match pid {
             Some(p) => Ok(p),
             None => self::pid(&node.container).await,
         }
+    }
+
+    /// The `docker run` command line that creates node `i`'s container.
+    fn run_args(&self, i: usize) -> Vec<String> {
+        let controller = nodes::controller_addr(&self.nodes);
+        let node = &self.nodes[i];
+        let ip = node.addr.ip().to_string();
+        let data = format!("{}:/data", node.data_dir().display());
+        let config = format!(
+            "{}:/etc/kaos/config.toml:ro",
+            node.dir.join("config.toml").display()
+        );
+        // The broker runs as the harness's user, so the run directory stays the user's.
+        let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        let (label, dir_label) = (self.label(), self.dir_label());
+        let mut args: Vec<String> = [
+            "run",
+            "--detach",
+            "--name",
+            &node.container,
+            "--hostname",
+            &node.name,
+            "--label",
+            &label,
+            "--label",
+            &dir_label,
+            "--network",
+            &self.id,
+            "--ip",
+            &ip,
+            "--user",
+            &user,
+            "--volume",
+            &data,
+            "--volume",
+            &config,
+            &self.image,
+        ]
+        .map(String::from)
+        .to_vec();
+        match node.role {
+            Role::Controller => args.push("controller".into()),
+            Role::Broker { node_id } => {
+                args.extend(["--node-id".into(), node_id.to_string()]);
+                if let Some(c) = controller {
+                    args.extend(["--controller".into(), c.to_string()]);
+                }
+            }
+        }
+        let listen = format!("0.0.0.0:{NODE_PORT}");
+        args.extend(
+            [
+                "--listen",
+                &listen,
+                "--data-dir",
+                "/data",
+                "--config",
+                "/etc/kaos/config.toml",
+            ]
+            .map(String::from),
+        );
+        args
     }
 
     /// SIGKILL to the container's process (its host PID, known since the start: the process
@@ -678,9 +586,7 @@ impl DockerPlatform {
     /// and what lazyfs says it dropped.
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
         let pid = self.kill(i).await?;
-        let node = &self.nodes[i];
-        let report = cut_power(node.lazyfs.as_ref(), &node.name, &node.dir).await?;
-        Ok((pid, report))
+        Ok((pid, self.nodes[i].cut_power().await?))
     }
 
     /// `docker pause` (every process of the container frozen by the cgroup freezer) or
@@ -749,16 +655,7 @@ impl DockerPlatform {
             Err(e) => eprintln!("kaos: removing the run's containers: {e:#}"),
         }
         for node in &mut self.nodes {
-            if let Some(mut daemon) = node.lazyfs.take() {
-                if let Err(e) =
-                    process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await
-                {
-                    eprintln!("kaos: stopping lazyfs of node {}: {e}", node.name);
-                }
-                if let Err(e) = crate::lazyfs::unmount(&node.data_dir()) {
-                    eprintln!("kaos: unmounting {}: {e}", node.data_dir().display());
-                }
-            }
+            node.stop_lazyfs().await;
         }
     }
 }
@@ -768,10 +665,7 @@ impl Drop for DockerPlatform {
     fn drop(&mut self) {
         self.remove_now();
         for node in &self.nodes {
-            if let Some(daemon) = &node.lazyfs {
-                process::kill_now(daemon);
-                let _ = crate::lazyfs::unmount(&node.data_dir());
-            }
+            node.kill_lazyfs_now();
         }
     }
 }
@@ -827,6 +721,39 @@ fn nft_in_container(pid: u32, script: &str) -> Result<()> {
         &format!("the namespace of PID {pid}"),
         script,
     )
+}
+
+/// Polls a starting node until it answers ApiVersions, its process (`pid`) is gone, or time runs
+/// out.
+async fn wait_serving(node: &mut Node, pid: Option<u32>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
+    loop {
+        if probe(node.addr).await {
+            return Ok(());
+        }
+        let alive = pid.is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
+        if !alive && !container_running(&node.container).await {
+            node.running = false;
+            node.pid = None;
+            save_log(node).await;
+            bail!(
+                "node {} exited while starting:\n  {}\n(the whole log: {})",
+                node.name,
+                super::log_tail(&node.log_path()),
+                node.log_path().display()
+            );
+        }
+        if Instant::now() > deadline {
+            save_log(node).await;
+            bail!(
+                "node {} did not answer on {} within {NODE_START_TIMEOUT_MS} ms; see {}",
+                node.name,
+                node.addr,
+                node.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
+    }
 }
 
 /// Whether partitions can be made on containers here: root (nsenter into another process's

@@ -6,13 +6,13 @@
 //! ([`crate::netns`]) with its own address, and (for link faults) each broker behind a
 //! [`Proxy`] on the host side that it advertises.
 
+pub use super::nodes::Role;
+use super::nodes::{self, Spot};
 use crate::cluster::Cluster;
-use crate::limits::{
-    LAZYFS_READY_TIMEOUT_MS, NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
-};
+use crate::limits::{NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::netns::{Endpoint, Network};
 use crate::process;
-use crate::proxy::{LinkFault, Links, Proxy, Sources};
+use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,23 +22,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Child;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Broker { node_id: u32 },
-    Controller,
-}
-
 pub struct Node {
-    pub name: String,
-    pub role: Role,
-    pub addr: SocketAddr,
-    dir: PathBuf,
+    spot: Spot,
     child: Option<Child>,
     /// Stopped by SIGSTOP (and not yet woken by SIGCONT).
     paused: bool,
-    /// The `kaos lazyfs` daemon serving this node's data directory, when the cluster runs on it.
-    lazyfs: Option<Child>,
 }
+
+super::nodes::derefs_to_spot!(Node);
 
 impl Node {
     pub fn is_running(&self) -> bool {
@@ -50,18 +41,6 @@ impl Node {
     /// The process id of the running node (its process group leader).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|c| c.id())
-    }
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.join(match self.role {
-            Role::Broker { .. } => "broker.log",
-            Role::Controller => "controller.log",
-        })
-    }
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -186,25 +165,14 @@ impl LocalPlatform {
             .partition(cuts)
     }
 
-    /// Puts a link fault on node `i`'s proxy (None lifts it).
-    pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        let proxy = crate::proxy::of_node(&self.proxies, i, &self.nodes[i].name)?;
-        proxy.set_fault(fault);
-        Ok(())
-    }
-
-    /// Resets the connections through node `i`'s proxy on `links`.
-    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
-        let proxy = crate::proxy::of_node(&self.proxies, i, &self.nodes[i].name)?;
-        proxy.reset(links);
-        Ok(())
+    /// The proxy in front of each broker (by node index), when the run has link faults.
+    pub fn proxies(&self) -> &[Option<Proxy>] {
+        &self.proxies
     }
 
     /// Lifts every partition and link fault; true if the run has a network to heal.
     pub fn heal_network(&mut self) -> Result<bool> {
-        for proxy in self.proxies.iter().flatten() {
-            proxy.set_fault(None);
-        }
+        nodes::lift_link_faults(&self.proxies);
         match self.network.as_mut() {
             Some(network) => network.heal().map(|()| true),
             None => Ok(false),
@@ -221,57 +189,25 @@ impl LocalPlatform {
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {
-        self.nodes
-            .iter()
-            .filter(|n| matches!(n.role, Role::Broker { .. }))
+        nodes::brokers(&self.nodes)
     }
 
     /// The brokers' addresses as clients should use them (their proxies', when they have one).
     pub fn bootstrap(&self) -> String {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| matches!(n.role, Role::Broker { .. }))
-            .map(|(i, n)| {
-                self.proxies
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map_or(n.addr, |p| p.addr)
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn controller_addr(&self) -> Option<SocketAddr> {
-        self.nodes
-            .iter()
-            .find(|n| n.role == Role::Controller)
-            .map(|n| n.addr)
+        nodes::bootstrap(&self.nodes, &self.proxies)
     }
 
     /// The index of the broker with Kafka node id `node_id`.
     pub fn broker_index(&self, node_id: i32) -> Option<usize> {
-        self.nodes.iter().position(|n| {
-            n.role
-                == Role::Broker {
-                    node_id: node_id as u32,
-                }
-        })
+        nodes::broker_index(&self.nodes, node_id)
     }
 
     /// Starts node `i` and waits until it answers ApiVersions.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         let bin = self.broker_bin.clone();
-        let controller = self.controller_addr();
+        let controller = nodes::controller_addr(&self.nodes);
         let netns = self.network.as_ref().map(|n| n.netns_path(i));
-        if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (&self.lazyfs, self.nodes[i].role) {
-            if self.nodes[i].lazyfs.is_none() {
-                let daemon =
-                    start_lazyfs(kaos_bin, *seed, &self.nodes[i].name, &self.nodes[i].dir).await?;
-                self.nodes[i].lazyfs = Some(daemon);
-            }
-        }
+        self.nodes[i].ensure_lazyfs(self.lazyfs.as_ref()).await?;
         let node = &mut self.nodes[i];
         if node.child.is_some() {
             bail!("node {} is already running", node.name);
@@ -333,24 +269,13 @@ impl LocalPlatform {
     /// what lazyfs says it dropped.
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
         let pid = self.kill(i).await?;
-        let node = &self.nodes[i];
-        let report = cut_power(node.lazyfs.as_ref(), &node.name, &node.dir).await?;
-        Ok((pid, report))
+        Ok((pid, self.nodes[i].cut_power().await?))
     }
 
     /// Stops every lazyfs daemon (after the brokers) and makes sure no mount is left.
     pub async fn unmount_all(&mut self) {
         for node in &mut self.nodes {
-            if let Some(mut daemon) = node.lazyfs.take() {
-                if let Err(e) =
-                    process::stop(&mut daemon, Duration::from_millis(NODE_STOP_TIMEOUT_MS)).await
-                {
-                    eprintln!("kaos: stopping lazyfs of node {}: {e}", node.name);
-                }
-                if let Err(e) = crate::lazyfs::unmount(&node.data_dir()) {
-                    eprintln!("kaos: unmounting {}: {e}", node.data_dir().display());
-                }
-            }
+            node.stop_lazyfs().await;
         }
     }
 
@@ -369,6 +294,24 @@ impl LocalPlatform {
             .with_context(|| format!("sending {signal} to node {}", node.name))?;
         node.paused = pause;
         Ok(Some(pid))
+    }
+
+    /// The nodes whose process ended on its own since the last look (not by a kill of the
+    /// nemesis, which reaps what it kills), with how each ended; each is down from now on.
+    pub fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        let mut ended = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let status = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = status {
+                node.child = None;
+                node.paused = false;
+                ended.push((i, status));
+            }
+        }
+        ended
     }
 
     /// Stops every node gracefully (SIGTERM, then SIGKILL after a grace period). A paused node is
@@ -398,98 +341,9 @@ impl Drop for LocalPlatform {
             }
         }
         for node in &self.nodes {
-            if let Some(daemon) = &node.lazyfs {
-                process::kill_now(daemon);
-                let _ = crate::lazyfs::unmount(&node.data_dir());
-            }
+            node.kill_lazyfs_now();
         }
     }
-}
-
-/// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory (`dir/data`) and waits
-/// for its ready file. The docker platform mounts it the same way, before it bind-mounts `data`.
-pub(super) async fn start_lazyfs(
-    kaos_bin: &Path,
-    seed: u64,
-    name: &str,
-    dir: &Path,
-) -> Result<Child> {
-    let backing = dir.join("disk");
-    std::fs::create_dir_all(&backing).with_context(|| format!("creating {}", backing.display()))?;
-    let ready = dir.join("lazyfs.ready");
-    let _ = std::fs::remove_file(&ready);
-    let log_path = dir.join("lazyfs.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
-    let mut daemon = process::command(kaos_bin)
-        .arg("lazyfs")
-        .arg("--backing")
-        .arg(&backing)
-        .arg("--mount")
-        .arg(dir.join("data"))
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--seed")
-        .arg(seed.to_string())
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .with_context(|| format!("starting kaos lazyfs for node {name}"))?;
-    let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
-    while read_ready(&ready).is_none() {
-        if let Some(status) = daemon.try_wait()? {
-            bail!(
-                "kaos lazyfs for node {name} exited ({status}); see {}",
-                log_path.display()
-            );
-        }
-        if Instant::now() > deadline {
-            process::kill(&mut daemon).await.ok();
-            bail!("kaos lazyfs for node {name} was not ready within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", log_path.display());
-        }
-        tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
-    }
-    Ok(daemon)
-}
-
-/// The lazyfs half of a power loss (the broker is already dead): SIGUSR1 to the node's lazyfs,
-/// which drops every write not fsynced, then wait (bounded) for its ready file to count one more
-/// power loss. Returns what lazyfs says it dropped.
-pub(super) async fn cut_power(daemon: Option<&Child>, name: &str, dir: &Path) -> Result<String> {
-    let daemon = daemon
-        .and_then(|d| d.id())
-        .with_context(|| format!("node {name} has no lazyfs"))?;
-    let ready = dir.join("lazyfs.ready");
-    let before = power_losses(&ready);
-    process::signal_group(daemon, nix::sys::signal::Signal::SIGUSR1)
-        .context("signalling lazyfs")?;
-    let deadline = Instant::now() + Duration::from_millis(LAZYFS_READY_TIMEOUT_MS);
-    loop {
-        if power_losses(&ready) > before {
-            return Ok(read_ready(&ready)
-                .and_then(|v| v.get("last_power_loss").map(|r| r.to_string()))
-                .unwrap_or_default());
-        }
-        if Instant::now() > deadline {
-            bail!("lazyfs of node {name} did not report the power loss within {LAZYFS_READY_TIMEOUT_MS} ms; see {}", dir.join("lazyfs.log").display());
-        }
-        tokio::time::sleep(Duration::from_millis(NODE_PROBE_INTERVAL_MS)).await;
-    }
-}
-
-fn read_ready(path: &Path) -> Option<serde_json::Value> {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-}
-
-fn power_losses(ready: &Path) -> u64 {
-    read_ready(ready)
-        .and_then(|v| v.get("power_losses").and_then(|n| n.as_u64()))
-        .unwrap_or(0)
 }
 
 fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) -> Result<Node> {
@@ -506,13 +360,9 @@ fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) 
     std::fs::write(dir.join("config.toml"), text)
         .with_context(|| format!("writing {}/config.toml", dir.display()))?;
     Ok(Node {
-        name,
-        role,
-        addr,
-        dir,
+        spot: Spot::new(name, role, addr, dir),
         child: None,
         paused: false,
-        lazyfs: None,
     })
 }
 

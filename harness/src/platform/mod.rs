@@ -7,6 +7,7 @@ pub mod capability;
 pub mod docker;
 pub mod external;
 pub mod local;
+pub mod nodes;
 pub use capability::Capability;
 pub use docker::DockerPlatform;
 pub use external::ExternalPlatform;
@@ -176,19 +177,21 @@ impl Platform {
             }
         }
     }
+    /// Puts a link fault on node `i`'s proxy (None lifts it).
     pub fn link_fault(&mut self, i: usize, fault: Option<LinkFault>) -> Result<()> {
-        match self {
-            Platform::Local(p) => p.link_fault(i, fault),
-            Platform::Docker(p) => p.link_fault(i, fault),
-            Platform::External(_) => {
-                anyhow::bail!("link faults are not available on the external platform")
-            }
-        }
+        let (proxies, name) = self.proxies(i)?;
+        nodes::link_fault(proxies, i, name, fault)
     }
+    /// Resets the connections through node `i`'s proxy on `links`.
     pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+        let (proxies, name) = self.proxies(i)?;
+        nodes::reset_links(proxies, i, name, links)
+    }
+    /// The proxies of the run and node `i`'s name.
+    fn proxies(&self, i: usize) -> Result<(&[Option<crate::proxy::Proxy>], &str)> {
         match self {
-            Platform::Local(p) => p.reset_links(i, links),
-            Platform::Docker(p) => p.reset_links(i, links),
+            Platform::Local(p) => Ok((p.proxies(), &p.nodes[i].name)),
+            Platform::Docker(p) => Ok((p.proxies(), &p.nodes[i].name)),
             Platform::External(_) => {
                 anyhow::bail!("link faults are not available on the external platform")
             }
@@ -200,6 +203,15 @@ impl Platform {
             Platform::Local(p) => p.heal_network(),
             Platform::Docker(p) => p.heal_network(),
             Platform::External(_) => Ok(false),
+        }
+    }
+    /// The nodes that exited on their own since the last look, with how (local: the child's exit
+    /// status). The docker platform does not look yet: a container whose broker exits is found
+    /// down only when a fault or the end of the run acts on it.
+    pub fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        match self {
+            Platform::Local(p) => p.exited(),
+            Platform::Docker(_) | Platform::External(_) => Vec::new(),
         }
     }
     pub async fn stop_all(&mut self) {
@@ -218,6 +230,26 @@ impl Platform {
             Platform::Docker(p) => p.remove_all().await,
             Platform::External(_) => {}
         }
+    }
+}
+
+/// What a node's exit status means, by kaos-broker's exit codes: "invariant violated (exit 71)",
+/// "killed by signal SIGSEGV".
+pub fn exit_meaning(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signal) = status.signal() {
+        return match nix::sys::signal::Signal::try_from(signal) {
+            Ok(s) => format!("killed by signal {s}"),
+            Err(_) => format!("killed by signal {signal}"),
+        };
+    }
+    match status.code() {
+        Some(70) => "internal error (exit 70)".into(),
+        Some(71) => "invariant violated (exit 71)".into(),
+        Some(74) => "I/O error on unclean stop (exit 74)".into(),
+        Some(0) => "stopped (exit 0)".into(),
+        Some(code) => format!("exited with code {code}"),
+        None => "ended".into(),
     }
 }
 
@@ -305,6 +337,18 @@ mod tests {
             1,
             "external only signals clients"
         );
+    }
+
+    #[test]
+    fn exit_codes_are_named_by_what_the_broker_means() {
+        use std::os::unix::process::ExitStatusExt;
+        let code = |c: i32| exit_meaning(&std::process::ExitStatus::from_raw(c << 8));
+        assert_eq!(code(71), "invariant violated (exit 71)");
+        assert_eq!(code(70), "internal error (exit 70)");
+        assert_eq!(code(74), "I/O error on unclean stop (exit 74)");
+        assert_eq!(code(3), "exited with code 3");
+        let signalled = std::process::ExitStatus::from_raw(11);
+        assert_eq!(exit_meaning(&signalled), "killed by signal SIGSEGV");
     }
 
     #[test]
