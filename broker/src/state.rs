@@ -159,53 +159,18 @@ impl Broker {
             &data_dir.join(HIGH_WATERMARK_FILE_NAME),
             "HW checkpoint unreadable: HWs start at 0",
         );
-        let single_node = config.controller.is_none();
         let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
-        let found = partition_dirs(&data_dir)?;
         let signals = Signals::new();
-        let mut topics = BTreeMap::new();
-        for (name, mut dirs) in found {
-            dirs.sort();
-            // A single node owns every partition 0..count (a missing one is recreated empty);
-            // in a cluster only the replicas found here exist.
-            let indexes: Vec<i32> = if single_node {
-                (0..dirs.last().map_or(0, |(p, _)| p + 1)).collect()
-            } else {
-                dirs.iter().map(|(p, _)| *p).collect()
-            };
-            let topic_id = match first_topic_id(&dirs)? {
-                Some(id) => id,
-                None if single_node => Uuid::new_v4(),
-                None => {
-                    // A replica whose creation was cut short (its topic id never written): leave
-                    // it to the controller's image, which reopens it under the cluster's topic id.
-                    tracing::warn!(topic = %name, "no partition.metadata: waiting for the controller to name this topic");
-                    continue;
-                }
-            };
-            let mut partitions = BTreeMap::new();
-            let recovery = Recovery {
-                config: &config,
-                data_dir: &data_dir,
-                recovery_points: &recovery_points,
-                high_watermarks: &high_watermarks,
-                clean_shutdown,
-                signals: &signals,
-                single_node,
-            };
-            for index in indexes {
-                let partition = recovery.open_partition(&name, topic_id, index, &mut report)?;
-                partitions.insert(index, Arc::new(partition));
-            }
-            topics.insert(
-                name.clone(),
-                Arc::new(Topic {
-                    name,
-                    id: topic_id,
-                    partitions,
-                }),
-            );
-        }
+        let recovery = Recovery {
+            config: &config,
+            data_dir: &data_dir,
+            recovery_points: &recovery_points,
+            high_watermarks: &high_watermarks,
+            clean_shutdown,
+            signals: &signals,
+            single_node: config.controller.is_none(),
+        };
+        let topics = recovery.open_topics(&mut report)?;
         let broker = Broker {
             cluster_id: "kaos-cluster".to_string(),
             advertised_host,
@@ -219,23 +184,31 @@ impl Broker {
             producer_ids: Mutex::new(producer_ids),
             metrics: Arc::default(),
         };
+        broker.finish_recovery(&checkpoint_path, &marker)?;
+        Ok((broker, report))
+    }
+
+    /// The last step of a start: the recovery-point checkpoint rewritten for the recovered logs,
+    /// and the clean-shutdown marker removed.
+    fn finish_recovery(&self, checkpoint_path: &Path, marker: &Path) -> Result<(), StateError> {
+        let data_dir = &self.config.data_dir;
         // Recovered logs are fsynced: their recovery points are their LEOs now. If that cannot be
         // written (a full disk), the old checkpoint goes: it may name points this recovery cut
         // away, and without one the next start recovers every log from its first segment.
-        if let Err(e) = broker.write_checkpoint() {
+        if let Err(e) = self.write_checkpoint() {
             tracing::warn!(error = %e, "cannot write the recovery-point checkpoint at start: removing it");
-            match std::fs::remove_file(&checkpoint_path) {
-                Ok(()) => sync_dir(&data_dir)?,
+            match std::fs::remove_file(checkpoint_path) {
+                Ok(()) => sync_dir(data_dir)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&checkpoint_path, e)),
+                Err(e) => return Err(io_err(checkpoint_path, e)),
             }
         }
-        match std::fs::remove_file(&marker) {
-            Ok(()) => sync_dir(&data_dir)?,
+        match std::fs::remove_file(marker) {
+            Ok(()) => sync_dir(data_dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&marker, e)),
+            Err(e) => return Err(io_err(marker, e)),
         }
-        Ok((broker, report))
+        Ok(())
     }
 
     pub fn node_id(&self) -> i32 {
@@ -268,6 +241,7 @@ impl Broker {
     pub fn in_cluster(&self) -> bool {
         self.config.controller.is_some()
     }
+
 
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics
@@ -635,6 +609,57 @@ struct Recovery<'a> {
 }
 
 impl Recovery<'_> {
+    /// Opens every topic with a partition dir in the data dir.
+    fn open_topics(
+        &self,
+        report: &mut StartupReport,
+    ) -> Result<BTreeMap<String, Arc<Topic>>, StateError> {
+        let mut topics = BTreeMap::new();
+        for (name, mut dirs) in partition_dirs(self.data_dir)? {
+            dirs.sort();
+            if let Some(topic) = self.open_topic(name.clone(), &dirs, report)? {
+                topics.insert(name, Arc::new(topic));
+            }
+        }
+        Ok(topics)
+    }
+
+    /// Opens the partitions of topic `name` found in `dirs` (sorted); `None` for a replica whose
+    /// creation was cut short before its topic id was written.
+    fn open_topic(
+        &self,
+        name: String,
+        dirs: &[(i32, PathBuf)],
+        report: &mut StartupReport,
+    ) -> Result<Option<Topic>, StateError> {
+        // A single node owns every partition 0..count (a missing one is recreated empty);
+        // in a cluster only the replicas found here exist.
+        let indexes: Vec<i32> = if self.single_node {
+            (0..dirs.last().map_or(0, |(p, _)| p + 1)).collect()
+        } else {
+            dirs.iter().map(|(p, _)| *p).collect()
+        };
+        let topic_id = match first_topic_id(dirs)? {
+            Some(id) => id,
+            None if self.single_node => Uuid::new_v4(),
+            None => {
+                // Leave it to the controller's image, which reopens it under the cluster's topic id.
+                tracing::warn!(topic = %name, "no partition.metadata: waiting for the controller to name this topic");
+                return Ok(None);
+            }
+        };
+        let mut partitions = BTreeMap::new();
+        for index in indexes {
+            let partition = self.open_partition(&name, topic_id, index, report)?;
+            partitions.insert(index, Arc::new(partition));
+        }
+        Ok(Some(Topic {
+            name,
+            id: topic_id,
+            partitions,
+        }))
+    }
+
     /// Opens (recovers) the log of `name`-`index` and its leader-epoch cache, counting it in
     /// `report`.
     fn open_partition(
