@@ -2,7 +2,7 @@
 # librdkafka's own integration tests against kaos-broker (or another broker by address).
 #
 #   broker/compat/run.sh [--list FILE] [--only SUBTEST[,SUBTEST...]] [--bootstrap HOST:PORT]
-#                        [--work DIR] [--out FILE] [--broker-bin PATH]
+#                        [--work DIR] [--out FILE] [--broker-bin PATH] [--table-only]
 #
 # Builds librdkafka's test runner from the rdkafka-sys sources in the cargo registry (the
 # librdkafka the workspace bundles; copied to WORK/librdkafka, built once: `./configure
@@ -13,7 +13,8 @@
 # dir, num.partitions=4; auto-create off for noautocreate; a controller and three brokers when the
 # test's source creates a topic with replication factor 3). With --bootstrap, no broker is started:
 # every run goes to that address. Writes a Markdown table (sub-test, mode, result, seconds,
-# reason) to --out (default WORK/results.md) and prints the counts.
+# reason) to --out (default WORK/results.md) and prints the counts; --table-only writes the table
+# of the runs already in WORK/runs again without running anything.
 #
 # Exit: 0 when every listed sub-test passed or was skipped, 1 otherwise, 2 on a usage or build
 # error.
@@ -27,6 +28,7 @@ bootstrap=""
 work="${TMPDIR:-/tmp}/kaos-compat"
 out=""
 broker_bin="$repo/target/release/kaos-broker"
+table_only=false
 test_timeout_s="${COMPAT_TEST_TIMEOUT_S:-900}"
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -38,6 +40,7 @@ while [[ $# -gt 0 ]]; do
         --work) work="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --broker-bin) broker_bin="$2"; shift 2 ;;
+        --table-only) table_only=true; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -73,8 +76,8 @@ build_runner() {
     ) || { echo "run.sh: the build failed, see $work/build.log" >&2; exit 2; }
     echo "$src" >"$work/librdkafka/.kaos-source"
 }
-build_runner
-if [[ -z "$bootstrap" && ! -x "$broker_bin" ]]; then
+$table_only || build_runner
+if ! $table_only && [[ -z "$bootstrap" && ! -x "$broker_bin" ]]; then
     echo "run.sh: no broker binary at $broker_bin: cargo build --release -p broker" >&2
     exit 2
 fi
@@ -173,9 +176,9 @@ while read -r name mode _; do
 done <"$list"
 
 runs="$work/runs"
-rm -rf "$runs"
-mkdir -p "$runs"
+$table_only || { rm -rf "$runs"; mkdir -p "$runs"; }
 for group in "${groups[@]}"; do
+    $table_only && break
     num="${group%%:*}"
     mode="${group#*:}"
     dir="$runs/$num-$mode"
@@ -221,8 +224,16 @@ pass=0 fail=0 skip=0
             SKIPPED) result=skip; skip=$((skip + 1)) ;;
             FAILED) result=fail; fail=$((fail + 1)) ;;
             *) result=fail; fail=$((fail + 1))
+               # A failed assertion aborts the runner before its summary: take its report.
+               failed="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/runner.out" 2>/dev/null |
+                   grep -a -A1 -E "^### Test \"$name[ \"].*failed" | head -2 | tr '\n' ' ' |
+                   sed -E 's/###//g; s/ at [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9:]+ [0-9]{4}//; s/\|/\\|/g' || true)"
                if grep -q BROKER-START-FAILED "$dir/runner.out" 2>/dev/null; then
                    reason="the broker did not start"
+               elif [[ -n "$failed" ]]; then
+                   reason="$failed"
+               elif [[ -n "$state" ]]; then
+                   reason="$state"
                else
                    reason="no result: the runner ended without a summary (timeout or crash)"
                fi ;;
