@@ -938,6 +938,36 @@ impl Log {
 
     /// Base offset of the first batch whose max timestamp is at least `timestamp_ms`, or `None`.
     /// Scans batch headers from the start (no time index yet).
+    /// (offset delta, timestamp) of the first record at or after `timestamp_ms` in the batch of
+    /// `total_bytes` at `position`, whose max timestamp says it holds one.
+    fn record_for_timestamp(
+        segment: &Segment,
+        position: u64,
+        total_bytes: usize,
+        timestamp_ms: i64,
+    ) -> Result<(i32, i64), LogError> {
+        let mut bytes = vec![0u8; total_bytes];
+        segment
+            .file
+            .read_exact_at(&mut bytes, position)
+            .map_err(|e| io_err(&segment.log_path, e))?;
+        let inconsistent = |what: String| {
+            LogError::Inconsistent(format!(
+                "{}: batch at {position}: {what}",
+                segment.log_path.display()
+            ))
+        };
+        let header = batch::parse_header(&bytes, limits::STORED_BATCH_BYTES_MAX)
+            .map_err(|e| inconsistent(e.to_string()))?;
+        match crate::wire::records::first_record_at_or_after(&bytes, &header, timestamp_ms) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(inconsistent(format!(
+                "no record at or after its max timestamp {timestamp_ms}"
+            ))),
+            Err(e) => Err(inconsistent(e.to_string())),
+        }
+    }
+
     pub fn offset_for_timestamp(
         &self,
         timestamp_ms: i64,
@@ -952,7 +982,9 @@ impl Log {
                 }
                 let max_timestamp = segment.read_max_timestamp(position)?;
                 if max_timestamp >= timestamp_ms {
-                    return Ok(Some((base_offset, max_timestamp)));
+                    // As Kafka: the first record of this batch at or after the timestamp.
+                    return Self::record_for_timestamp(segment, position, total_bytes, timestamp_ms)
+                        .map(|(delta, found)| Some((base_offset + i64::from(delta), found)));
                 }
                 position += total_bytes as u64;
             }
