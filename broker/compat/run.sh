@@ -14,7 +14,8 @@
 # test's source creates a topic with replication factor 3). With --bootstrap, no broker is started:
 # every run goes to that address. Writes a Markdown table (sub-test, mode, result, seconds,
 # reason) to --out (default WORK/results.md) and prints the counts; --table-only writes the table
-# of the runs already in WORK/runs again without running anything.
+# of the runs already in WORK/runs again without running anything (a run replaces only the runs
+# of the tests it runs, so `--only` re-runs some and `--table-only` then tabulates all).
 #
 # Exit: 0 when every listed sub-test passed or was skipped, 1 otherwise, 2 on a usage or build
 # error.
@@ -154,7 +155,9 @@ tests_dir="$work/librdkafka/tests"
 # The replication factor a test's source asks of test_create_topic*: 3 or 1.
 brokers_for() {
     local num="$1"
-    if grep -Eq 'test_create_topic[a-z_]*\([^;]*, *3, *[0-9]' "$tests_dir/$num"-*.c* 2>/dev/null; then
+    # The fourth argument of test_create_topic*(rk, name, partitions, replication_factor, …).
+    if grep -Eq 'create_topic[a-z_]*\([^,;]*,[^,;]*,[^,;]*, *3 *[,)]' \
+        "$tests_dir/$num"-*.c "$tests_dir/$num"-*.cpp 2>/dev/null; then
         echo 3
     else
         echo 1
@@ -176,12 +179,13 @@ while read -r name mode _; do
 done <"$list"
 
 runs="$work/runs"
-$table_only || { rm -rf "$runs"; mkdir -p "$runs"; }
+mkdir -p "$runs"
 for group in "${groups[@]}"; do
     $table_only && break
     num="${group%%:*}"
     mode="${group#*:}"
     dir="$runs/$num-$mode"
+    rm -rf "$dir"
     mkdir -p "$dir"
     count="$(brokers_for "$num")"
     if [[ -n "$bootstrap" ]]; then
