@@ -5,8 +5,8 @@
 //!
 //! Layers call only downward (no module cycle, checked by `tools/tests/module_cycles.rs`):
 //! [`server`] → [`api`] → domain ([`state`], [`group`], [`cluster`], [`controller`],
-//! [`partition`], [`producer`]) → [`log`] → [`wire`]; [`config`], [`limits`], [`invariant`] and
-//! [`metrics`] beside them.
+//! [`partition`], [`producer`]) → [`log`] → [`wire`]; [`config`], [`topic_config`], [`limits`],
+//! [`invariant`] and [`metrics`] beside them.
 //!
 //! | module | job |
 //! |---|---|
@@ -21,6 +21,7 @@
 //! | [`log`] | storage: segments ([`log::segment`]), sparse offset index ([`log::index`]), flush policy, recovery, truncation, checkpoint files ([`log::checkpoint`]), leader-epoch cache ([`log::epoch`]), errors and their Kafka codes ([`log::error`]) |
 //! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), the records inside a produced batch: framing, codecs, decompression bound ([`wire::records`]), response framing ([`wire::frame`]) |
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
+//! | [`topic_config`] | Kafka's topic-level configs: names, value types and ranges; validation for CreateTopics (INVALID_CONFIG) |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
 //! | [`invariant`] | run-time invariants (HW ≤ LEO, offsets increasing, epochs non-decreasing, ISR ⊆ replicas, …): pure checks, a stop with exit code 71 when one fails, and [`invariant::fatal`] (exit code 70) for a log that contradicts itself |
 //! | [`metrics`] | request metrics (Kafka's `RequestMetrics`): per-stage time histograms of Produce and Fetch, and of a follower's fetches; summarised to `request-metrics.json` at shutdown |
@@ -45,6 +46,7 @@ pub mod partition;
 pub mod producer;
 pub mod server;
 pub mod state;
+pub mod topic_config;
 pub mod wire;
 
 pub use config::{Config, FileConfig};

@@ -59,6 +59,33 @@ pub enum CreateTopicError {
     State(#[from] StateError),
 }
 
+/// Why a topic could not be deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteTopicError {
+    #[error("topic does not exist")]
+    Unknown,
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Why partitions could not be added to a topic (Kafka's codes in `api::create_partitions`).
+#[derive(Debug, thiserror::Error)]
+pub enum AddPartitionsError {
+    #[error("topic does not exist")]
+    Unknown,
+    #[error("Topic currently has {current} partitions, which is higher than the requested {count}.")]
+    NotMore { current: i32, count: i32 },
+    #[error("number of partitions {0} is over the limit {max}", max = limits::PARTITIONS_PER_TOPIC_MAX)]
+    TooMany(i32),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The end of the name a partition dir of a deleted topic is renamed to (as Kafka's
+/// `<topic>-<partition>.<id>-delete`): the rename is the deletion; the dir is removed after it,
+/// or at the next start when a crash came first.
+pub const DELETED_DIR_SUFFIX: &str = "-delete";
+
 /// A topic: its id and the partitions this broker holds a replica of (all of them on a single
 /// node; in a cluster, those the controller assigned here).
 #[derive(Debug)]
@@ -159,53 +186,18 @@ impl Broker {
             &data_dir.join(HIGH_WATERMARK_FILE_NAME),
             "HW checkpoint unreadable: HWs start at 0",
         );
-        let single_node = config.controller.is_none();
         let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
-        let found = partition_dirs(&data_dir)?;
         let signals = Signals::new();
-        let mut topics = BTreeMap::new();
-        for (name, mut dirs) in found {
-            dirs.sort();
-            // A single node owns every partition 0..count (a missing one is recreated empty);
-            // in a cluster only the replicas found here exist.
-            let indexes: Vec<i32> = if single_node {
-                (0..dirs.last().map_or(0, |(p, _)| p + 1)).collect()
-            } else {
-                dirs.iter().map(|(p, _)| *p).collect()
-            };
-            let topic_id = match first_topic_id(&dirs)? {
-                Some(id) => id,
-                None if single_node => Uuid::new_v4(),
-                None => {
-                    // A replica whose creation was cut short (its topic id never written): leave
-                    // it to the controller's image, which reopens it under the cluster's topic id.
-                    tracing::warn!(topic = %name, "no partition.metadata: waiting for the controller to name this topic");
-                    continue;
-                }
-            };
-            let mut partitions = BTreeMap::new();
-            let recovery = Recovery {
-                config: &config,
-                data_dir: &data_dir,
-                recovery_points: &recovery_points,
-                high_watermarks: &high_watermarks,
-                clean_shutdown,
-                signals: &signals,
-                single_node,
-            };
-            for index in indexes {
-                let partition = recovery.open_partition(&name, topic_id, index, &mut report)?;
-                partitions.insert(index, Arc::new(partition));
-            }
-            topics.insert(
-                name.clone(),
-                Arc::new(Topic {
-                    name,
-                    id: topic_id,
-                    partitions,
-                }),
-            );
-        }
+        let recovery = Recovery {
+            config: &config,
+            data_dir: &data_dir,
+            recovery_points: &recovery_points,
+            high_watermarks: &high_watermarks,
+            clean_shutdown,
+            signals: &signals,
+            single_node: config.controller.is_none(),
+        };
+        let topics = recovery.open_topics(&mut report)?;
         let broker = Broker {
             cluster_id: "kaos-cluster".to_string(),
             advertised_host,
@@ -219,23 +211,31 @@ impl Broker {
             producer_ids: Mutex::new(producer_ids),
             metrics: Arc::default(),
         };
+        broker.finish_recovery(&checkpoint_path, &marker)?;
+        Ok((broker, report))
+    }
+
+    /// The last step of a start: the recovery-point checkpoint rewritten for the recovered logs,
+    /// and the clean-shutdown marker removed.
+    fn finish_recovery(&self, checkpoint_path: &Path, marker: &Path) -> Result<(), StateError> {
+        let data_dir = &self.config.data_dir;
         // Recovered logs are fsynced: their recovery points are their LEOs now. If that cannot be
         // written (a full disk), the old checkpoint goes: it may name points this recovery cut
         // away, and without one the next start recovers every log from its first segment.
-        if let Err(e) = broker.write_checkpoint() {
+        if let Err(e) = self.write_checkpoint() {
             tracing::warn!(error = %e, "cannot write the recovery-point checkpoint at start: removing it");
-            match std::fs::remove_file(&checkpoint_path) {
-                Ok(()) => sync_dir(&data_dir)?,
+            match std::fs::remove_file(checkpoint_path) {
+                Ok(()) => sync_dir(data_dir)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&checkpoint_path, e)),
+                Err(e) => return Err(io_err(checkpoint_path, e)),
             }
         }
-        match std::fs::remove_file(&marker) {
-            Ok(()) => sync_dir(&data_dir)?,
+        match std::fs::remove_file(marker) {
+            Ok(()) => sync_dir(data_dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&marker, e)),
+            Err(e) => return Err(io_err(marker, e)),
         }
-        Ok((broker, report))
+        Ok(())
     }
 
     pub fn node_id(&self) -> i32 {
@@ -267,6 +267,21 @@ impl Broker {
     /// Whether this broker runs in a cluster (has a controller).
     pub fn in_cluster(&self) -> bool {
         self.config.controller.is_some()
+    }
+
+    /// Whether the cluster has partition `index` of `topic`: in a cluster as the controller's
+    /// image says (this broker need not hold a replica), on a single node as its topics say.
+    pub fn partition_exists(&self, topic: &str, index: i32) -> bool {
+        if self.in_cluster() {
+            self.cluster
+                .image()
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.partitions.contains_key(&index))
+        } else {
+            self.topic(topic)
+                .is_some_and(|t| t.partitions.contains_key(&index))
+        }
     }
 
     pub fn topics(&self) -> Vec<Arc<Topic>> {
@@ -368,23 +383,7 @@ impl Broker {
                 partitions: BTreeMap::new(),
             }));
         }
-        let mut created = Vec::new();
-        let partitions = match self.create_partitions(name, topic_id, partition_count, &mut created)
-        {
-            Ok(partitions) => partitions,
-            Err(e) => {
-                // Nothing of a topic that was not created stays (a full disk must not leave a dir
-                // that the next start cannot open).
-                for dir in created.iter().rev() {
-                    if let Err(e) = std::fs::remove_dir_all(dir) {
-                        tracing::error!(dir = %dir.display(), error = %e, "cannot remove the partition dir of a failed topic creation");
-                    }
-                }
-                let _ = sync_dir(&self.config.data_dir);
-                tracing::warn!(topic = %name, partition_dirs_removed = created.len(), error = %e, "topic creation failed");
-                return Err(e.into());
-            }
-        };
+        let partitions = self.create_partitions_or_none(name, topic_id, 0..partition_count)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: topic_id,
@@ -395,17 +394,107 @@ impl Broker {
         Ok(topic)
     }
 
+    /// Deletes topic `name` on a single node: it leaves the topic map at once (requests that
+    /// come after see no such topic; a later CreateTopics makes a new one with a new id), each
+    /// partition dir is renamed to `…-delete` and the data dir fsynced (the deletion is durable),
+    /// then the renamed dirs are removed. Returns the retired topic id.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, DeleteTopicError> {
+        let topic = self
+            .topics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+            .ok_or(DeleteTopicError::Unknown)?;
+        let data_dir = &self.config.data_dir;
+        let mut renamed = Vec::with_capacity(topic.partitions.len());
+        for &index in topic.partitions.keys() {
+            let dir = data_dir.join(format!("{name}-{index}"));
+            let deleted = data_dir.join(format!(
+                "{name}-{index}.{}{DELETED_DIR_SUFFIX}",
+                topic.id.simple()
+            ));
+            std::fs::rename(&dir, &deleted).map_err(|e| io_err(&dir, e))?;
+            renamed.push(deleted);
+        }
+        sync_dir(data_dir).map_err(StateError::from)?;
+        for dir in renamed {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                // The next start removes it.
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the dir of a deleted partition");
+            }
+        }
+        tracing::info!(topic = %name, topic_id = %topic.id, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// [`Self::create_partitions`], or, when one fails, none: the dirs made are removed (a full
+    /// disk must not leave a dir that the next start cannot open).
+    fn create_partitions_or_none(
+        &self,
+        name: &str,
+        topic_id: Uuid,
+        indexes: std::ops::Range<i32>,
+    ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
+        let mut created = Vec::new();
+        let error = match self.create_partitions(name, topic_id, indexes, &mut created) {
+            Ok(partitions) => return Ok(partitions),
+            Err(e) => e,
+        };
+        for dir in created.iter().rev() {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot remove the partition dir of a failed creation");
+            }
+        }
+        let _ = sync_dir(&self.config.data_dir);
+        tracing::warn!(topic = %name, partition_dirs_removed = created.len(), error = %error, "partition creation failed");
+        Err(error)
+    }
+
+    /// Grows topic `name` to `count` partitions on a single node (CreatePartitions): the new
+    /// ones are created empty, the existing ones are untouched. Nothing is created when
+    /// `validate_only`.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), AddPartitionsError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).ok_or(AddPartitionsError::Unknown)?;
+        let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        if count <= current {
+            return Err(AddPartitionsError::NotMore { current, count });
+        }
+        if count > limits::PARTITIONS_PER_TOPIC_MAX {
+            return Err(AddPartitionsError::TooMany(count));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let added = self.create_partitions_or_none(name, topic.id, current..count)?;
+        let mut partitions = topic.partitions.clone();
+        partitions.extend(added);
+        let grown = Topic {
+            name: name.to_string(),
+            id: topic.id,
+            partitions,
+        };
+        topics.insert(name.to_string(), Arc::new(grown));
+        tracing::info!(topic = %name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
     /// Creates the partition dirs of a new topic, each with its topic id first (written
     /// atomically), then its log. `created` gets every dir made, for the caller to remove on error.
     fn create_partitions(
         &self,
         name: &str,
         topic_id: Uuid,
-        partition_count: i32,
+        indexes: std::ops::Range<i32>,
         created: &mut Vec<PathBuf>,
     ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
         let mut partitions = BTreeMap::new();
-        for index in 0..partition_count {
+        for index in indexes {
             let dir = self.config.data_dir.join(format!("{name}-{index}"));
             std::fs::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
             created.push(dir.clone());
@@ -635,6 +724,57 @@ struct Recovery<'a> {
 }
 
 impl Recovery<'_> {
+    /// Opens every topic with a partition dir in the data dir.
+    fn open_topics(
+        &self,
+        report: &mut StartupReport,
+    ) -> Result<BTreeMap<String, Arc<Topic>>, StateError> {
+        let mut topics = BTreeMap::new();
+        for (name, mut dirs) in partition_dirs(self.data_dir)? {
+            dirs.sort();
+            if let Some(topic) = self.open_topic(name.clone(), &dirs, report)? {
+                topics.insert(name, Arc::new(topic));
+            }
+        }
+        Ok(topics)
+    }
+
+    /// Opens the partitions of topic `name` found in `dirs` (sorted); `None` for a replica whose
+    /// creation was cut short before its topic id was written.
+    fn open_topic(
+        &self,
+        name: String,
+        dirs: &[(i32, PathBuf)],
+        report: &mut StartupReport,
+    ) -> Result<Option<Topic>, StateError> {
+        // A single node owns every partition 0..count (a missing one is recreated empty);
+        // in a cluster only the replicas found here exist.
+        let indexes: Vec<i32> = if self.single_node {
+            (0..dirs.last().map_or(0, |(p, _)| p + 1)).collect()
+        } else {
+            dirs.iter().map(|(p, _)| *p).collect()
+        };
+        let topic_id = match first_topic_id(dirs)? {
+            Some(id) => id,
+            None if self.single_node => Uuid::new_v4(),
+            None => {
+                // Leave it to the controller's image, which reopens it under the cluster's topic id.
+                tracing::warn!(topic = %name, "no partition.metadata: waiting for the controller to name this topic");
+                return Ok(None);
+            }
+        };
+        let mut partitions = BTreeMap::new();
+        for index in indexes {
+            let partition = self.open_partition(&name, topic_id, index, report)?;
+            partitions.insert(index, Arc::new(partition));
+        }
+        Ok(Some(Topic {
+            name,
+            id: topic_id,
+            partitions,
+        }))
+    }
+
     /// Opens (recovers) the log of `name`-`index` and its leader-epoch cache, counting it in
     /// `report`.
     fn open_partition(
@@ -709,6 +849,13 @@ fn partition_dirs(data_dir: &Path) -> Result<BTreeMap<String, Vec<(i32, PathBuf)
             continue;
         };
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && name.ends_with(DELETED_DIR_SUFFIX) {
+            // A deleted partition whose removal a crash cut short.
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(|e| io_err(&path, e))?;
+            tracing::info!(dir = %path.display(), "removed the dir of a deleted partition");
+            continue;
+        }
         let Some((topic, partition)) = name.rsplit_once('-') else {
             continue;
         };

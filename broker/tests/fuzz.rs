@@ -155,6 +155,8 @@ fn request_seeds() -> Vec<(Vec<u8>, Apis)> {
         let frame = hostile::frame(api, version, 1, &body);
         let apis = if serves(Role::ClusterBroker, api) {
             Role::ClusterBroker
+        } else if serves(Role::SingleBroker, api) {
+            Role::SingleBroker
         } else {
             Role::Controller
         };

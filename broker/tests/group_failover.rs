@@ -193,6 +193,8 @@ fn offset_commit_waits_for_the_high_watermark() {
         },
     );
     let address = cluster.address(leader);
+    // Commits go to a partition that exists (Kafka refuses others: UNKNOWN_TOPIC_OR_PARTITION).
+    assert_eq!(create_topic(cluster.address(1), "t", 1, 3), 0);
     wait_until("the coordinator commits", 600, || {
         (simple_commit(address, group, "t", 0, 1) == 0).then_some(())
     });

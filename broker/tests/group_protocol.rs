@@ -295,6 +295,8 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
     })
     .expect("a coordinator");
     assert_eq!((code, node), (0, 1));
+    // Commits go to a partition that exists (Kafka refuses others: UNKNOWN_TOPIC_OR_PARTITION).
+    assert_eq!(create_topic(&mut RawClient::connect(address), "t", 2, 1, false), 0);
     let metadata = {
         let mut c = RawClient::connect(address);
         c.send(

@@ -226,6 +226,15 @@ fn create_topics_response(
                 .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
                 .collect();
             let result = CreatableTopicResult::default().with_name(topic.name.clone());
+            let configs = topic
+                .configs
+                .iter()
+                .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
+            if let Err(e) = crate::topic_config::validate_all(configs) {
+                return result
+                    .with_error_code(ResponseError::InvalidConfig.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string())));
+            }
             match controller.create_topic(
                 topic.name.as_str(),
                 topic.num_partitions,

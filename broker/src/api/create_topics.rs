@@ -1,4 +1,5 @@
-//! CreateTopics: replication factor 1 (or -1 = default) only, for now.
+//! CreateTopics: replication factor 1 (or -1 = default) only, for now; configs are validated
+//! (INVALID_CONFIG) but not yet stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +33,10 @@ pub fn handle(
             };
             if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
                 return fail(ResponseError::InvalidRequest, "topic appears more than once in the request".into());
+            }
+            let configs = topic.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
+            if let Err(e) = crate::topic_config::validate_all(configs) {
+                return fail(ResponseError::InvalidConfig, e.to_string());
             }
             if topic.replication_factor != 1 && topic.replication_factor != -1 {
                 return fail(

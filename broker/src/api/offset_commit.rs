@@ -1,5 +1,6 @@
 //! OffsetCommit: checks the member and generation, writes one record per partition to the
-//! group's `__consumer_offsets` partition, and answers once the records are below the HW.
+//! group's `__consumer_offsets` partition, and answers once the records are below the HW. A
+//! partition the cluster does not have gets UNKNOWN_TOPIC_OR_PARTITION, as from Kafka.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,6 +96,11 @@ pub fn handle(
             }
             if crate::state::validate_topic_name(topic.name.as_str()).is_err() {
                 codes.push(Some(ResponseError::InvalidTopicException.code()));
+                continue;
+            }
+            // As Kafka: a partition the cluster does not have takes no commit.
+            if !broker.partition_exists(topic.name.as_str(), partition.partition_index) {
+                codes.push(Some(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             }
             codes.push(None);

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
     FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
     LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
@@ -16,7 +18,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 
 use crate::api::{
-    api_versions, controller as on_controller, create_topics, describe_groups, fetch,
+    api_versions, controller as on_controller, create_partitions, create_topics, delete_topics,
+    describe_cluster,
+    describe_configs,
+    describe_groups, fetch,
     find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
     list_offsets, malformed, metadata, offset_commit, offset_fetch, offset_for_leader_epoch,
     produce, sync_group, Admission, Admitted, Answer, CloseReason, Reply,
@@ -56,6 +61,8 @@ pub enum OnBroker {
     Always(Handler<Broker>),
     /// Only in a cluster.
     InCluster(Handler<Broker>),
+    /// Only on a single node (not yet through the controller).
+    Single(Handler<Broker>),
 }
 
 /// One API: its key, the versions advertised (each one the codec decodes: see the test below),
@@ -73,7 +80,9 @@ impl Api {
     pub fn served_by(&self, role: Role) -> bool {
         match (role, self.broker) {
             (Role::Controller, _) => self.controller.is_some(),
-            (_, OnBroker::Always(_)) | (Role::ClusterBroker, OnBroker::InCluster(_)) => true,
+            (_, OnBroker::Always(_))
+            | (Role::ClusterBroker, OnBroker::InCluster(_))
+            | (Role::SingleBroker, OnBroker::Single(_)) => true,
             _ => false,
         }
     }
@@ -210,6 +219,33 @@ pub const APIS: &[Api] = &[
         5,
         OnBroker::Always(list_groups_on_broker),
     ),
+    // kafka-protocol 0.18 decodes DeleteTopics from v1. Not in a cluster yet (the controller
+    // does not delete topics).
+    api(
+        ApiKey::DeleteTopics,
+        1,
+        6,
+        OnBroker::Single(delete_topics_on_broker),
+    ),
+    api(
+        ApiKey::CreatePartitions,
+        0,
+        3,
+        OnBroker::Single(create_partitions_on_broker),
+    ),
+    // DescribeConfigs v0 is not decoded by kafka-protocol 0.18.
+    api(
+        ApiKey::DescribeConfigs,
+        1,
+        4,
+        OnBroker::Always(describe_configs_on_broker),
+    ),
+    api(
+        ApiKey::DescribeCluster,
+        0,
+        2,
+        OnBroker::Always(describe_cluster_on_broker),
+    ),
     // KIP-101/320: followers ask their leader where their log diverges.
     api(
         ApiKey::OffsetForLeaderEpoch,
@@ -306,7 +342,9 @@ fn dispatch<S>(
 pub fn handle_on_broker(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, CloseReason> {
     dispatch(broker, frame_bytes, Role::of(broker), |api| {
         match api.broker {
-            OnBroker::Always(handler) | OnBroker::InCluster(handler) => Some(handler),
+            OnBroker::Always(handler) | OnBroker::InCluster(handler) | OnBroker::Single(handler) => {
+                Some(handler)
+            }
             OnBroker::No => None,
         }
     })
@@ -448,4 +486,30 @@ fn list_groups_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply,
     r.reply(Answer::Now(list_groups::handle(
         broker, &request, r.version,
     )))
+}
+
+fn describe_configs_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DescribeConfigsRequest = r.decode()?;
+    r.reply(Answer::Now(describe_configs::handle(
+        broker, &request, r.version,
+    )))
+}
+
+fn describe_cluster_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DescribeClusterRequest = r.decode()?;
+    r.reply(Answer::Now(describe_cluster::handle(
+        broker, &request, r.version,
+    )))
+}
+
+fn delete_topics_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DeleteTopicsRequest = r.decode()?;
+    r.reply(Answer::Now(delete_topics::handle(
+        broker, &request, r.version,
+    )))
+}
+
+fn create_partitions_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: CreatePartitionsRequest = r.decode()?;
+    r.reply(Answer::Now(create_partitions::handle(broker, &request)))
 }

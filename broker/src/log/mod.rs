@@ -231,9 +231,6 @@ impl Log {
     /// Opens (or creates) the log in `dir`. Unless `clean_shutdown`, every segment from the one
     /// holding `recovery_point` is validated batch by batch and the log is cut at the first torn or
     /// corrupt batch; a clean log only has the tail of its active segment checked.
-    // Over 100 lines on purpose: the recovery scan is one pass over the segments whose every step
-    // reads and changes the same state (the segments kept, the truncation found, the recovery
-    // point); split, the pieces would hand most of it to each other (issue 14 leaves it whole).
     pub fn open(
         dir: &Path,
         config: LogConfig,
@@ -241,31 +238,12 @@ impl Log {
         clean_shutdown: bool,
     ) -> Result<(Log, RecoveryOutcome), LogError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let mut bases = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-            let entry = entry.map_err(|e| io_err(dir, e))?;
-            if let Some(base) = entry
-                .file_name()
-                .to_str()
-                .and_then(segment::parse_file_name)
-            {
-                bases.push(base);
-            }
-        }
-        bases.sort_unstable();
+        let bases = Self::segment_bases(dir)?;
         let mut outcome = RecoveryOutcome::default();
         if bases.is_empty() {
             let segment = Segment::create(dir, 0)?;
             sync_dir(dir)?;
-            let log = Log {
-                dir: dir.to_owned(),
-                config,
-                segments: vec![segment],
-                recovery_point: 0,
-                unflushed_messages: 0,
-                state: LogState::Open,
-            };
-            return Ok((log, outcome));
+            return Ok((Self::opened(dir, config, vec![segment]), outcome));
         }
         // The first segment that must be fully validated.
         let first_scanned = if clean_shutdown {
@@ -276,94 +254,8 @@ impl Log {
                 .rposition(|&base| base <= recovery_point)
                 .unwrap_or(0)
         };
-        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
-        let mut truncation: Option<Truncation> = None;
-        for (i, &base) in bases.iter().enumerate() {
-            let (file, log_path, index_path, size_bytes) = Segment::open(dir, base)?;
-            let expected_base = segments.last().map_or(base, |s: &Segment| s.next_offset);
-            if base != expected_base {
-                truncation = Some(Truncation {
-                    segment_base_offset: base,
-                    position: 0,
-                    offset: expected_base,
-                    bytes_dropped: 0,
-                    segments_deleted: 0,
-                    reason: format!("segment base {base} does not follow the previous segment end {expected_base}"),
-                });
-                // Drop this segment and all later ones (below).
-                drop(file);
-                Self::delete_segment_files(dir, &bases[i..])?;
-                if let Some(t) = truncation.as_mut() {
-                    t.segments_deleted = bases.len() - i;
-                }
-                break;
-            }
-            let is_last = i + 1 == bases.len();
-            let full_scan = i >= first_scanned;
-            let index = if full_scan {
-                None
-            } else {
-                OffsetIndex::open_checked(&index_path, base, size_bytes)?
-            };
-            let index_valid = index.is_some();
-            let placeholder = match index {
-                Some(index) => index,
-                None => OffsetIndex::create(&index_path, base)?,
-            };
-            let mut segment = Segment::from_parts(
-                base,
-                base,
-                size_bytes,
-                file,
-                log_path,
-                index_path,
-                placeholder,
-            );
-            let scan = if !index_valid {
-                outcome.segments_scanned += 1;
-                outcome.batches_bytes_scanned += size_bytes;
-                Some(segment.scan(0, base, true, config.index_interval_bytes)?)
-            } else if is_last {
-                let (entry_offset, entry_position) = segment.index.lookup(i64::MAX)?;
-                outcome.batches_bytes_scanned += size_bytes - u64::from(entry_position);
-                Some(segment.scan(
-                    u64::from(entry_position),
-                    entry_offset,
-                    false,
-                    config.index_interval_bytes,
-                )?)
-            } else {
-                None
-            };
-            match scan {
-                None => {
-                    segment.next_offset = bases[i + 1];
-                    segments.push(segment);
-                }
-                Some(scan) => {
-                    let stopped = scan.stopped.clone();
-                    if let Some((position, reason)) = stopped {
-                        let bytes_dropped = size_bytes - position;
-                        segment.truncate(position, scan.next_offset)?;
-                        let later = &bases[i + 1..];
-                        Self::delete_segment_files(dir, later)?;
-                        truncation = Some(Truncation {
-                            segment_base_offset: base,
-                            position,
-                            offset: scan.next_offset,
-                            bytes_dropped,
-                            segments_deleted: later.len(),
-                            reason,
-                        });
-                        segments.push(segment);
-                        break;
-                    }
-                    // If the next segment's base does not follow, the check at the top of the loop cuts there.
-                    segment.next_offset = scan.next_offset;
-                    segments.push(segment);
-                }
-            }
-        }
+        let (mut segments, truncation) =
+            Self::recover_segments(dir, &config, &bases, first_scanned, &mut outcome)?;
         if segments.is_empty() {
             segments.push(Segment::create(dir, 0)?);
         }
@@ -377,16 +269,145 @@ impl Log {
             sync_dir(dir)?;
         }
         outcome.truncated = truncation;
+        Ok((Self::opened(dir, config, segments), outcome))
+    }
+
+    /// An open log of `segments`, everything in them taken as flushed.
+    fn opened(dir: &Path, config: LogConfig, segments: Vec<Segment>) -> Log {
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
-        let log = Log {
+        Log {
             dir: dir.to_owned(),
             config,
             segments,
             recovery_point: log_end_offset,
             unflushed_messages: 0,
             state: LogState::Open,
+        }
+    }
+
+    /// The base offsets of the segment files in `dir`, sorted.
+    fn segment_bases(dir: &Path) -> Result<Vec<i64>, LogError> {
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+            let entry = entry.map_err(|e| io_err(dir, e))?;
+            if let Some(base) = entry
+                .file_name()
+                .to_str()
+                .and_then(segment::parse_file_name)
+            {
+                bases.push(base);
+            }
+        }
+        bases.sort_unstable();
+        Ok(bases)
+    }
+
+    /// The recovery scan: opens the segments of `bases` in order, validating from
+    /// `first_scanned` on (and the tail of the last one), and cuts the log at the first segment
+    /// that does not follow its predecessor or the first torn or corrupt batch, deleting every
+    /// later segment. Returns the segments kept and the truncation done, if any.
+    fn recover_segments(
+        dir: &Path,
+        config: &LogConfig,
+        bases: &[i64],
+        first_scanned: usize,
+        outcome: &mut RecoveryOutcome,
+    ) -> Result<(Vec<Segment>, Option<Truncation>), LogError> {
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        for (i, &base) in bases.iter().enumerate() {
+            let expected_base = segments.last().map_or(base, |s: &Segment| s.next_offset);
+            if base != expected_base {
+                // Drop this segment and all later ones.
+                Self::delete_segment_files(dir, &bases[i..])?;
+                let truncation = Truncation {
+                    segment_base_offset: base,
+                    position: 0,
+                    offset: expected_base,
+                    bytes_dropped: 0,
+                    segments_deleted: bases.len() - i,
+                    reason: format!("segment base {base} does not follow the previous segment end {expected_base}"),
+                };
+                return Ok((segments, Some(truncation)));
+            }
+            let is_last = i + 1 == bases.len();
+            let (mut segment, scan) =
+                Self::open_and_scan(dir, config, base, i >= first_scanned, is_last, outcome)?;
+            let Some(scan) = scan else {
+                segment.next_offset = bases[i + 1];
+                segments.push(segment);
+                continue;
+            };
+            if let Some((position, reason)) = scan.stopped {
+                let bytes_dropped = segment.size_bytes - position;
+                segment.truncate(position, scan.next_offset)?;
+                let later = &bases[i + 1..];
+                Self::delete_segment_files(dir, later)?;
+                segments.push(segment);
+                let truncation = Truncation {
+                    segment_base_offset: base,
+                    position,
+                    offset: scan.next_offset,
+                    bytes_dropped,
+                    segments_deleted: later.len(),
+                    reason,
+                };
+                return Ok((segments, Some(truncation)));
+            }
+            // If the next segment's base does not follow, the check at the top of the loop cuts there.
+            segment.next_offset = scan.next_offset;
+            segments.push(segment);
+        }
+        Ok((segments, None))
+    }
+
+    /// Opens the segment at `base` and scans what recovery must check of it: all of it when
+    /// `full_scan` or its index is not valid (rebuilding the index), the part after its last
+    /// index entry when it is the last segment, nothing otherwise (`None`).
+    fn open_and_scan(
+        dir: &Path,
+        config: &LogConfig,
+        base: i64,
+        full_scan: bool,
+        is_last: bool,
+        outcome: &mut RecoveryOutcome,
+    ) -> Result<(Segment, Option<segment::ScanOutcome>), LogError> {
+        let (file, log_path, index_path, size_bytes) = Segment::open(dir, base)?;
+        let index = if full_scan {
+            None
+        } else {
+            OffsetIndex::open_checked(&index_path, base, size_bytes)?
         };
-        Ok((log, outcome))
+        let index_valid = index.is_some();
+        let placeholder = match index {
+            Some(index) => index,
+            None => OffsetIndex::create(&index_path, base)?,
+        };
+        let mut segment = Segment::from_parts(
+            base,
+            base,
+            size_bytes,
+            file,
+            log_path,
+            index_path,
+            placeholder,
+        );
+        let scan = if !index_valid {
+            outcome.segments_scanned += 1;
+            outcome.batches_bytes_scanned += size_bytes;
+            Some(segment.scan(0, base, true, config.index_interval_bytes)?)
+        } else if is_last {
+            let (entry_offset, entry_position) = segment.index.lookup(i64::MAX)?;
+            outcome.batches_bytes_scanned += size_bytes - u64::from(entry_position);
+            Some(segment.scan(
+                u64::from(entry_position),
+                entry_offset,
+                false,
+                config.index_interval_bytes,
+            )?)
+        } else {
+            None
+        };
+        Ok((segment, scan))
     }
 
     fn delete_segment_files(dir: &Path, bases: &[i64]) -> Result<(), LogError> {
@@ -917,6 +938,36 @@ impl Log {
 
     /// Base offset of the first batch whose max timestamp is at least `timestamp_ms`, or `None`.
     /// Scans batch headers from the start (no time index yet).
+    /// (offset delta, timestamp) of the first record at or after `timestamp_ms` in the batch of
+    /// `total_bytes` at `position`, whose max timestamp says it holds one.
+    fn record_for_timestamp(
+        segment: &Segment,
+        position: u64,
+        total_bytes: usize,
+        timestamp_ms: i64,
+    ) -> Result<(i32, i64), LogError> {
+        let mut bytes = vec![0u8; total_bytes];
+        segment
+            .file
+            .read_exact_at(&mut bytes, position)
+            .map_err(|e| io_err(&segment.log_path, e))?;
+        let inconsistent = |what: String| {
+            LogError::Inconsistent(format!(
+                "{}: batch at {position}: {what}",
+                segment.log_path.display()
+            ))
+        };
+        let header = batch::parse_header(&bytes, limits::STORED_BATCH_BYTES_MAX)
+            .map_err(|e| inconsistent(e.to_string()))?;
+        match crate::wire::records::first_record_at_or_after(&bytes, &header, timestamp_ms) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(inconsistent(format!(
+                "no record at or after its max timestamp {timestamp_ms}"
+            ))),
+            Err(e) => Err(inconsistent(e.to_string())),
+        }
+    }
+
     pub fn offset_for_timestamp(
         &self,
         timestamp_ms: i64,
@@ -931,7 +982,9 @@ impl Log {
                 }
                 let max_timestamp = segment.read_max_timestamp(position)?;
                 if max_timestamp >= timestamp_ms {
-                    return Ok(Some((base_offset, max_timestamp)));
+                    // As Kafka: the first record of this batch at or after the timestamp.
+                    return Self::record_for_timestamp(segment, position, total_bytes, timestamp_ms)
+                        .map(|(delta, found)| Some((base_offset + i64::from(delta), found)));
                 }
                 position += total_bytes as u64;
             }

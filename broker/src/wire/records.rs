@@ -230,6 +230,64 @@ fn validate_record_body(body: &[u8]) -> Result<i32, &'static str> {
     Ok(offset_delta)
 }
 
+/// Byte offset of a batch's firstTimestamp (after base offset 8, length 4, leader epoch 4, magic
+/// 1, CRC 4, attributes 2 and last offset delta 4).
+const FIRST_TIMESTAMP_AT: usize = 27;
+/// The timestampType bit of a batch's attributes: LogAppendTime.
+const LOG_APPEND_TIME: i16 = 0x08;
+
+/// The first record of `batch` (one whole stored batch, `header` parsed from it) whose timestamp
+/// is at least `timestamp_ms`, as (offset delta, timestamp): what Kafka's ListOffsets by time
+/// answers (the record, not its batch). With LogAppendTime every record has the batch's max
+/// timestamp.
+pub fn first_record_at_or_after(
+    batch: &[u8],
+    header: &BatchHeader,
+    timestamp_ms: i64,
+) -> Result<Option<(i32, i64)>, RecordError> {
+    if header.attributes & LOG_APPEND_TIME != 0 {
+        return Ok((header.max_timestamp >= timestamp_ms).then_some((0, header.max_timestamp)));
+    }
+    let first_timestamp = batch
+        .get(FIRST_TIMESTAMP_AT..FIRST_TIMESTAMP_AT + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(i64::from_be_bytes)
+        .ok_or(RecordError::Record {
+            index: 0,
+            problem: "the batch is shorter than its header",
+        })?;
+    let codec = codec_name(header.attributes)?;
+    let section = &batch[BATCH_HEADER_BYTES.min(batch.len())..header.total_bytes.min(batch.len())];
+    let decompressed;
+    let records = if codec == "none" {
+        section
+    } else {
+        decompressed = decompress(codec, section, limits::DECOMPRESSED_BATCH_BYTES_MAX)?;
+        &decompressed[..]
+    };
+    let mut cursor = Cursor {
+        bytes: records,
+        at: 0,
+    };
+    for index in 0..i64::from(header.record_count) {
+        let problem = |problem| RecordError::Record { index, problem };
+        let length = usize::try_from(cursor.varint().map_err(problem)?)
+            .map_err(|_| problem("negative record length"))?;
+        let Some(body) = records.get(cursor.at..cursor.at + length) else {
+            return Err(problem("record length runs past the batch"));
+        };
+        cursor.at += length;
+        let mut fields = Cursor { bytes: body, at: 1 }; // after the attributes
+        let timestamp_delta = fields.varlong().map_err(problem)?;
+        let offset_delta = fields.varint().map_err(problem)?;
+        let timestamp = first_timestamp.saturating_add(timestamp_delta);
+        if timestamp >= timestamp_ms {
+            return Ok(Some((offset_delta, timestamp)));
+        }
+    }
+    Ok(None)
+}
+
 /// Checks that `section` holds exactly `declared` well-framed records with offsetDeltas 0, 1, ….
 pub fn validate_record_section(section: &[u8], declared: i32) -> Result<(), RecordError> {
     let mut cursor = Cursor {
@@ -279,6 +337,46 @@ mod tests {
     fn check(batch: &[u8]) -> Result<(), RecordError> {
         let header = validate_batch(batch, usize::MAX).expect("valid header");
         validate_batch_records(batch, &header)
+    }
+
+    #[test]
+    fn the_first_record_at_or_after_a_timestamp_is_found_inside_its_batch() {
+        let mut section = Vec::new();
+        for (delta, value) in [(0i64, b"a"), (5, b"b"), (9, b"c")] {
+            let mut body = vec![0u8];
+            put_varint(&mut body, delta);
+            put_varint(&mut body, section_count(&section));
+            put_varint(&mut body, -1);
+            put_varint(&mut body, 1);
+            body.extend_from_slice(value);
+            put_varint(&mut body, 0);
+            put_varint(&mut section, body.len() as i64);
+            section.extend_from_slice(&body);
+        }
+        let mut batch = build_raw_batch(0, 2, 3, &section);
+        batch[27..35].copy_from_slice(&1_000i64.to_be_bytes());
+        batch[35..43].copy_from_slice(&1_009i64.to_be_bytes());
+        crate::wire::batch::seal(&mut batch);
+        let header = validate_batch(&batch, usize::MAX).expect("valid header");
+        assert_eq!(check(&batch), Ok(()));
+        let find = |t| first_record_at_or_after(&batch, &header, t).expect("readable");
+        assert_eq!(find(0), Some((0, 1_000)));
+        assert_eq!(find(1_001), Some((1, 1_005)));
+        assert_eq!(find(1_005), Some((1, 1_005)));
+        assert_eq!(find(1_009), Some((2, 1_009)));
+        assert_eq!(find(1_010), None);
+    }
+
+    /// How many records `section` (built by the test above) holds so far.
+    fn section_count(section: &[u8]) -> i64 {
+        let mut cursor = Cursor { bytes: section, at: 0 };
+        let mut count = 0;
+        while cursor.left() > 0 {
+            let length = cursor.varint().expect("length") as usize;
+            cursor.at += length;
+            count += 1;
+        }
+        count
     }
 
     #[test]

@@ -9,10 +9,11 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{self as m, ApiKey, BrokerId, GroupId, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-/// Every (API, version) either process decodes: the broker in a cluster and the controller.
+/// Every (API, version) either process decodes: the broker (on its own and in a cluster) and the
+/// controller.
 pub fn all_api_versions() -> Vec<(ApiKey, i16)> {
     let mut all: Vec<(ApiKey, i16)> = Vec::new();
-    for role in [Role::ClusterBroker, Role::Controller] {
+    for role in [Role::SingleBroker, Role::ClusterBroker, Role::Controller] {
         for (api, min, max) in advertised(role) {
             for version in min..=max {
                 if !all.contains(&(api, version)) {
@@ -113,6 +114,43 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
                 m::BrokerHeartbeatRequest::default()
                     .with_offline_log_dirs(vec![uuid::Uuid::from_u128(7)]),
                 m::BrokerHeartbeatRequest::default(),
+            ],
+        ),
+        ApiKey::DeleteTopics => first_encodable(
+            v,
+            vec![
+                m::DeleteTopicsRequest::default().with_topics(vec![
+                    m::delete_topics_request::DeleteTopicState::default().with_name(Some(topic())),
+                ]),
+                m::DeleteTopicsRequest::default().with_topic_names(vec![topic()]),
+            ],
+        ),
+        ApiKey::CreatePartitions => first_encodable(
+            v,
+            vec![m::CreatePartitionsRequest::default().with_topics(vec![
+                m::create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(topic())
+                    .with_count(2)
+                    .with_assignments(Some(vec![
+                        m::create_partitions_request::CreatePartitionsAssignment::default()
+                            .with_broker_ids(vec![BrokerId(1)]),
+                    ])),
+            ])],
+        ),
+        ApiKey::DescribeConfigs => first_encodable(
+            v,
+            vec![m::DescribeConfigsRequest::default().with_resources(vec![
+                m::describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("hostile"))
+                    .with_configuration_keys(Some(vec![s("retention.ms")])),
+            ])],
+        ),
+        ApiKey::DescribeCluster => first_encodable(
+            v,
+            vec![
+                m::DescribeClusterRequest::default().with_endpoint_type(1),
+                m::DescribeClusterRequest::default(),
             ],
         ),
         _ => None,
@@ -366,6 +404,10 @@ pub fn decode_body(api: ApiKey, version: i16, body: Bytes) -> anyhow::Result<()>
         ApiKey::AlterPartition => decode::<m::AlterPartitionRequest>(body, version),
         ApiKey::BrokerRegistration => decode::<m::BrokerRegistrationRequest>(body, version),
         ApiKey::BrokerHeartbeat => decode::<m::BrokerHeartbeatRequest>(body, version),
+        ApiKey::DeleteTopics => decode::<m::DeleteTopicsRequest>(body, version),
+        ApiKey::CreatePartitions => decode::<m::CreatePartitionsRequest>(body, version),
+        ApiKey::DescribeConfigs => decode::<m::DescribeConfigsRequest>(body, version),
+        ApiKey::DescribeCluster => decode::<m::DescribeClusterRequest>(body, version),
         other => anyhow::bail!("no decoder for {other:?} in this test"),
     }
 }

@@ -1,0 +1,99 @@
+//! CreatePartitions on a single node (issue 17): a topic grows, the new partitions take records,
+//! the old ones keep theirs, the growth survives a restart; `validate_only` changes nothing;
+//! a count not above the current one, an unknown topic and an assignment to another node get
+//! Kafka's error codes.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse, MetadataRequest,
+    MetadataResponse,
+};
+
+fn create_partitions(
+    address: SocketAddr,
+    name: &str,
+    count: i32,
+    assignments: Option<Vec<i32>>,
+    validate_only: bool,
+) -> i16 {
+    let topic = CreatePartitionsTopic::default()
+        .with_name(topic_name(name))
+        .with_count(count)
+        .with_assignments(assignments.map(|ids| {
+            ids.into_iter()
+                .map(|id| CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(id)]))
+                .collect()
+        }));
+    let request = CreatePartitionsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(10_000)
+        .with_validate_only(validate_only);
+    let mut client = RawClient::connect(address);
+    let correlation_id = client.send(ApiKey::CreatePartitions, 3, &request);
+    let (got, response): (i32, CreatePartitionsResponse) = decode_response(
+        ApiKey::CreatePartitions,
+        3,
+        client.read_frame().expect("CreatePartitions response"),
+    );
+    assert_eq!(got, correlation_id);
+    response.results[0].error_code
+}
+
+fn partition_count(address: SocketAddr, name: &str) -> usize {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))]))
+        .with_allow_auto_topic_creation(false);
+    let mut client = RawClient::connect(address);
+    client.send(ApiKey::Metadata, 12, &request);
+    let (_, response): (i32, MetadataResponse) =
+        decode_response(ApiKey::Metadata, 12, client.read_frame().expect("Metadata response"));
+    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
+    response.topics[0].partitions.len()
+}
+
+#[test]
+fn a_topic_grows_and_keeps_what_it_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let broker = BrokerProcess::start(&data_dir, "");
+    let address = broker.address;
+    let mut client = RawClient::connect(address);
+    assert_eq!(create_topic(&mut client, "t", 2, 1, false), 0);
+    assert_eq!(produce_values(&mut client, "t", 0, &[b"a", b"b"]).0, 0);
+
+    assert_eq!(create_partitions(address, "t", 4, None, true), 0);
+    assert_eq!(partition_count(address, "t"), 2, "validate_only creates nothing");
+    assert_eq!(create_partitions(address, "t", 4, Some(vec![1, 1]), false), 0);
+    assert_eq!(partition_count(address, "t"), 4);
+    assert_eq!(produce_values(&mut client, "t", 3, &[b"c"]), (0, 0));
+    assert_eq!(list_offset(&mut client, "t", 0, -1), (0, 2), "partition 0 kept its records");
+
+    let invalid = ResponseError::InvalidPartitions.code();
+    assert_eq!(create_partitions(address, "t", 4, None, false), invalid);
+    assert_eq!(create_partitions(address, "t", 3, None, false), invalid);
+    assert_eq!(
+        create_partitions(address, "nowhere", 5, None, false),
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    assert_eq!(
+        create_partitions(address, "t", 5, Some(vec![2]), false),
+        ResponseError::InvalidReplicaAssignment.code()
+    );
+    assert_eq!(partition_count(address, "t"), 4);
+
+    drop(client);
+    assert_eq!(broker.terminate(), Some(0));
+    let broker = BrokerProcess::start(&data_dir, "");
+    assert_eq!(partition_count(broker.address, "t"), 4, "the growth is durable");
+    let mut client = RawClient::connect(broker.address);
+    assert_eq!(list_offset(&mut client, "t", 3, -1), (0, 1));
+}
