@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer;
 pub mod server;
+pub mod stable;
 pub mod state;
 pub mod wire;
 

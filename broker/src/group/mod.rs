@@ -371,7 +371,12 @@ impl Coordinator {
         let mut records_read = 0u64;
         let mut skipped = 0u64;
         while offset < end {
-            let read = match partition.read(offset, limits::OFFSETS_LOAD_READ_BYTES, true, true) {
+            let read = match partition.read(
+                offset,
+                limits::OFFSETS_LOAD_READ_BYTES,
+                true,
+                crate::partition::ReadUpTo::LogEnd,
+            ) {
                 Ok(read) => read,
                 Err(e) => {
                     tracing::warn!(partition = index, offset, error = %e, "cannot read the offsets partition; loading stopped (leadership probably moved)");
