@@ -46,6 +46,7 @@ pub mod producer;
 pub mod server;
 pub mod stable;
 pub mod state;
+pub mod txn;
 pub mod wire;
 
 pub use config::{Config, FileConfig};
