@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+};
+use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest,
     FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
     LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
@@ -15,6 +18,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::Decodable;
 
+use crate::api::{add_offsets_to_txn, add_partitions_to_txn, end_txn, txn_offset_commit};
 use crate::api::{
     api_versions, controller as on_controller, create_topics, describe_groups, fetch,
     find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
@@ -210,6 +214,28 @@ pub const APIS: &[Api] = &[
         5,
         OnBroker::Always(list_groups_on_broker),
     ),
+    // The transaction coordinator (KIP-98), at the versions before KIP-890's client changes
+    // (AddPartitionsToTxn v4+ is the brokers' batched verification; v4+ of the others only add
+    // TRANSACTION_ABORTABLE or the epoch bump of KIP-890 part 2).
+    api(
+        ApiKey::AddPartitionsToTxn,
+        0,
+        3,
+        OnBroker::Always(add_partitions_to_txn_on_broker),
+    ),
+    api(
+        ApiKey::AddOffsetsToTxn,
+        0,
+        3,
+        OnBroker::Always(add_offsets_to_txn_on_broker),
+    ),
+    api(ApiKey::EndTxn, 0, 3, OnBroker::Always(end_txn_on_broker)),
+    api(
+        ApiKey::TxnOffsetCommit,
+        0,
+        3,
+        OnBroker::Always(txn_offset_commit_on_broker),
+    ),
     // KIP-101/320: followers ask their leader where their log diverges.
     api(
         ApiKey::OffsetForLeaderEpoch,
@@ -368,7 +394,7 @@ fn offset_for_leader_epoch_on_broker(
 
 fn init_producer_id_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: InitProducerIdRequest = r.decode()?;
-    r.reply(Answer::Now(init_producer_id::handle(broker, &request)))
+    r.reply(init_producer_id::handle(broker, &request))
 }
 
 fn list_offsets_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
@@ -448,4 +474,34 @@ fn list_groups_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply,
     r.reply(Answer::Now(list_groups::handle(
         broker, &request, r.version,
     )))
+}
+
+fn add_partitions_to_txn_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: AddPartitionsToTxnRequest = r.decode()?;
+    r.reply(add_partitions_to_txn::handle(broker, request))
+}
+
+fn add_offsets_to_txn_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: AddOffsetsToTxnRequest = r.decode()?;
+    r.reply(add_offsets_to_txn::handle(broker, request))
+}
+
+fn end_txn_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: EndTxnRequest = r.decode()?;
+    r.reply(end_txn::handle(broker, request))
+}
+
+fn txn_offset_commit_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: TxnOffsetCommitRequest = r.decode()?;
+    let version = r.version;
+    r.reply(txn_offset_commit::handle(broker, request, version))
 }
