@@ -28,6 +28,8 @@ const WITHOUT_ARRAYS: &[ApiKey] = &[
     ApiKey::Heartbeat,
     ApiKey::LeaveGroup,
     ApiKey::InitProducerId,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
 ];
 
 /// Every version the broker or the controller advertises of every API is one the codec decodes
