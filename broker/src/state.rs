@@ -814,6 +814,23 @@ impl crate::txn::Host for Broker {
         self.partition(topic, index)
     }
 
+    fn leader_of(&self, topic: &str, index: i32) -> Option<i32> {
+        if !self.in_cluster() {
+            return None;
+        }
+        let image = self.cluster.image();
+        let leader = image.topics.get(topic)?.partitions.get(&index)?.leader_id;
+        (leader >= 0).then_some(leader)
+    }
+
+    fn send_markers(
+        &self,
+        node_id: i32,
+        request: kafka_protocol::messages::WriteTxnMarkersRequest,
+    ) -> crate::cluster::MarkersFuture {
+        self.cluster.write_txn_markers(node_id, request)
+    }
+
     fn partition_exists(&self, topic: &str, index: i32) -> bool {
         if self.in_cluster() {
             self.cluster

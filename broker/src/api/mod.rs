@@ -30,6 +30,7 @@ pub mod produce;
 pub mod sync_group;
 pub mod table;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+    WriteTxnMarkersRequest,
 };
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest,
@@ -18,7 +19,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::Decodable;
 
-use crate::api::{add_offsets_to_txn, add_partitions_to_txn, end_txn, txn_offset_commit};
+use crate::api::{
+    add_offsets_to_txn, add_partitions_to_txn, end_txn, txn_offset_commit, write_txn_markers,
+};
 use crate::api::{
     api_versions, controller as on_controller, create_topics, describe_groups, fetch,
     find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
@@ -235,6 +238,13 @@ pub const APIS: &[Api] = &[
         0,
         3,
         OnBroker::Always(txn_offset_commit_on_broker),
+    ),
+    // A transaction coordinator asks the leaders of its transaction's partitions for markers.
+    api(
+        ApiKey::WriteTxnMarkers,
+        1,
+        1,
+        OnBroker::InCluster(write_txn_markers_on_broker),
     ),
     // KIP-101/320: followers ask their leader where their log diverges.
     api(
@@ -504,4 +514,12 @@ fn txn_offset_commit_on_broker(
     let request: TxnOffsetCommitRequest = r.decode()?;
     let version = r.version;
     r.reply(txn_offset_commit::handle(broker, request, version))
+}
+
+fn write_txn_markers_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: WriteTxnMarkersRequest = r.decode()?;
+    r.reply(write_txn_markers::handle(broker, request))
 }

@@ -45,6 +45,15 @@ pub trait Host: Send + Sync + 'static {
     fn txn_partitions(&self) -> Vec<(i32, Arc<Partition>)>;
     /// A local replica of a partition a transaction writes to.
     fn data_partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>>;
+    /// The leader of a partition as the cluster's image says (`None` on a single node or when
+    /// it has none).
+    fn leader_of(&self, topic: &str, index: i32) -> Option<i32>;
+    /// Sends WriteTxnMarkers to broker `node_id`.
+    fn send_markers(
+        &self,
+        node_id: i32,
+        request: kafka_protocol::messages::WriteTxnMarkersRequest,
+    ) -> crate::cluster::MarkersFuture;
     /// Whether the cluster has this partition (AddPartitionsToTxn refuses unknown ones).
     fn partition_exists(&self, topic: &str, index: i32) -> bool;
     /// A producer id never handed out before.

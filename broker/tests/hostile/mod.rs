@@ -126,6 +126,7 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
             v,
             vec![m::EndTxnRequest::default().with_transactional_id(m::TransactionalId(s("t")))],
         ),
+        ApiKey::WriteTxnMarkers => first_encodable(v, vec![write_txn_markers()]),
         ApiKey::TxnOffsetCommit => first_encodable(
             v,
             vec![
@@ -135,6 +136,14 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
         ),
         _ => None,
     }
+}
+
+fn write_txn_markers() -> m::WriteTxnMarkersRequest {
+    use m::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+    m::WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+        .with_topics(vec![WritableTxnMarkerTopic::default()
+            .with_name(m::TopicName(s("t")))
+            .with_partition_indexes(vec![0])])])
 }
 
 fn add_partitions_to_txn() -> m::AddPartitionsToTxnRequest {
@@ -410,6 +419,7 @@ pub fn decode_body(api: ApiKey, version: i16, body: Bytes) -> anyhow::Result<()>
         ApiKey::AddPartitionsToTxn => decode::<m::AddPartitionsToTxnRequest>(body, version),
         ApiKey::AddOffsetsToTxn => decode::<m::AddOffsetsToTxnRequest>(body, version),
         ApiKey::EndTxn => decode::<m::EndTxnRequest>(body, version),
+        ApiKey::WriteTxnMarkers => decode::<m::WriteTxnMarkersRequest>(body, version),
         ApiKey::TxnOffsetCommit => decode::<m::TxnOffsetCommitRequest>(body, version),
         other => anyhow::bail!("no decoder for {other:?} in this test"),
     }
