@@ -218,3 +218,60 @@ fn an_invalid_transaction_timeout_is_refused() {
     );
     broker.terminate();
 }
+
+/// The offset the group `eos` has committed for `in`/0, as a `read_committed` consumer fetches it
+/// (OffsetFetch with require_stable).
+fn committed_offset(consumer: &BaseConsumer) -> Option<i64> {
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("in", 0);
+    let committed = consumer
+        .committed_offsets(wanted, Duration::from_secs(30))
+        .expect("committed offsets");
+    match committed.find_partition("in", 0).expect("in/0").offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
+#[test]
+fn offsets_sent_to_a_transaction_are_committed_with_it_and_dropped_with_an_abort() {
+    let (_dir, broker) = start();
+    topic(&broker, "in", 1);
+    topic(&broker, "out", 1);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "eos")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let group = consumer.group_metadata().expect("group metadata");
+    let (producer, _) = transactional(&broker, "txn-eos", &[]);
+    let offsets = |offset: i64| {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset("in", 0, Offset::Offset(offset))
+            .expect("offset");
+        list
+    };
+    producer.begin_transaction().expect("begin");
+    send_all(&producer, "out", 1, 1..=5);
+    producer
+        .send_offsets_to_transaction(&offsets(5), &group, TXN_TIMEOUT)
+        .expect("send offsets");
+    producer.commit_transaction(TXN_TIMEOUT).expect("commit");
+    assert_eq!(committed_offset(&consumer), Some(5));
+    producer.begin_transaction().expect("begin");
+    send_all(&producer, "out", 1, 6..=8);
+    producer
+        .send_offsets_to_transaction(&offsets(8), &group, TXN_TIMEOUT)
+        .expect("send offsets");
+    producer.flush(TXN_TIMEOUT).expect("flush");
+    producer.abort_transaction(TXN_TIMEOUT).expect("abort");
+    assert_eq!(
+        committed_offset(&consumer),
+        Some(5),
+        "an aborted transaction's offsets took effect"
+    );
+    assert_eq!(read_ids(&broker, "out", 1, "read_committed"), once(1..=5));
+    broker.terminate();
+}
