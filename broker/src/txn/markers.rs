@@ -20,24 +20,24 @@ use crate::group::OFFSETS_TOPIC;
 use crate::partition::Role;
 use crate::wire::control::{build_marker, Marker};
 
-/// Finishes `transactional_id`'s Prepare state in the background, unless that is under way.
-pub fn spawn_finish<H: Host>(
-    coordinator: &Arc<Coordinator>,
-    host: &Arc<H>,
-    index: i32,
-    leader_epoch: i32,
-    transactional_id: String,
-) {
-    let coordinator = Arc::clone(coordinator);
-    let host = Arc::clone(host);
-    tokio::spawn(async move {
-        coordinator
-            .finish(&*host, index, leader_epoch, &transactional_id)
-            .await
-    });
-}
-
 impl Coordinator {
+    /// Finishes `transactional_id`'s Prepare state in the background, unless that is under way.
+    pub fn spawn_finish<H: Host>(
+        self: &Arc<Self>,
+        host: &Arc<H>,
+        index: i32,
+        leader_epoch: i32,
+        transactional_id: String,
+    ) {
+        let coordinator = Arc::clone(self);
+        let host = Arc::clone(host);
+        tokio::spawn(async move {
+            coordinator
+                .finish(&*host, index, leader_epoch, &transactional_id)
+                .await
+        });
+    }
+
     /// Marks `transactional_id` pending if it is in a Prepare state and not pending: the caller
     /// then owns its completion.
     fn claim(&self, index: i32, leader_epoch: i32, transactional_id: &str) -> Option<TxnRecord> {

@@ -297,7 +297,7 @@ impl Coordinator {
             tokio::task::spawn_blocking(move || coordinator.load(index, &partition, epoch));
         }
         for (index, epoch, id) in to_finish {
-            markers::spawn_finish(self, host, index, epoch, id);
+            self.spawn_finish(host, index, epoch, id);
         }
         for (index, epoch, id) in to_expire {
             let coordinator = Arc::clone(self);

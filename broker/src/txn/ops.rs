@@ -130,13 +130,7 @@ impl Coordinator {
                 epoch = record.producer_epoch,
                 "fenced the previous producer; aborting its transaction"
             );
-            super::markers::spawn_finish(
-                self,
-                host,
-                route.0,
-                route.1,
-                transactional_id.to_string(),
-            );
+            self.spawn_finish(host, route.0, route.1, transactional_id.to_string());
             return Err(code(ResponseError::ConcurrentTransactions));
         }
         Ok((record.producer_id, record.producer_epoch))
@@ -218,13 +212,7 @@ impl Coordinator {
             record.status,
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort
         ) {
-            super::markers::spawn_finish(
-                self,
-                host,
-                route.0,
-                route.1,
-                transactional_id.to_string(),
-            );
+            self.spawn_finish(host, route.0, route.1, transactional_id.to_string());
         }
         Ok(())
     }
@@ -262,13 +250,7 @@ impl Coordinator {
                     epoch = record.producer_epoch,
                     "aborting a transaction past its timeout"
                 );
-                super::markers::spawn_finish(
-                    self,
-                    host,
-                    index,
-                    leader_epoch,
-                    transactional_id.to_string(),
-                );
+                self.spawn_finish(host, index, leader_epoch, transactional_id.to_string());
             }
             Ok(_) => {}
             Err(code) => tracing::info!(
