@@ -478,61 +478,10 @@ impl Coordinator {
             let next = last.header.next_offset();
             for span in &spans {
                 let bytes = &read.records[span.position..span.position + span.header.total_bytes];
-                let header = &span.header;
-                if header.is_transactional() && header.is_control() {
-                    if let Some(marker) = crate::wire::control::marker_of(bytes) {
-                        let commit = marker == crate::wire::control::Marker::Commit;
-                        end_pending(&mut loaded, &mut pending_txn, header.producer_id, commit);
-                    }
-                    continue;
-                }
-                if header.is_transactional() {
-                    if let Ok(decoded) = records::decode_batch(bytes) {
-                        let pending = pending_txn.entry(header.producer_id).or_default();
-                        for (record_offset, record) in decoded {
-                            if let records::OffsetsRecord::Commit {
-                                group,
-                                topic,
-                                partition: p,
-                                value: Some(c),
-                            } = record
-                            {
-                                pending.push((group, topic, p, c, record_offset));
-                            }
-                        }
-                    }
-                    continue;
-                }
-                match records::decode_batch(bytes) {
-                    Ok(decoded) => {
-                        for (record_offset, record) in decoded {
-                            records_read += 1;
-                            if let records::OffsetsRecord::Commit {
-                                group,
-                                topic,
-                                partition: p,
-                                value,
-                            } = record
-                            {
-                                let group_offsets = loaded.entry(group).or_default();
-                                match value {
-                                    Some(c) => {
-                                        if group_offsets.len() < limits::OFFSETS_PER_GROUP_MAX {
-                                            group_offsets.insert((topic, p), (c, record_offset));
-                                        }
-                                    }
-                                    None => {
-                                        group_offsets.remove(&(topic, p));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        skipped += 1;
-                        tracing::warn!(partition = index, batch_offset = span.header.base_offset, error = %e, "skipping an unreadable offsets batch");
-                    }
-                }
+                let (read_now, skipped_now) =
+                    load_batch(index, span, bytes, &mut loaded, &mut pending_txn);
+                records_read += read_now;
+                skipped += skipped_now;
             }
             if next <= offset {
                 break;
@@ -562,6 +511,74 @@ impl Coordinator {
             ),
         }
     }
+}
+
+/// Applies one batch of an offsets partition being loaded: committed offsets, transactional
+/// offsets pending until their marker, and markers. Returns (records read, batches skipped).
+fn load_batch(
+    index: i32,
+    span: &batch::BatchSpan,
+    bytes: &[u8],
+    loaded: &mut OffsetsByGroup,
+    pending_txn: &mut PendingTxnOffsets,
+) -> (u64, u64) {
+    let (mut records_read, mut skipped) = (0u64, 0u64);
+    let header = &span.header;
+    if header.is_transactional() && header.is_control() {
+        if let Some(marker) = crate::wire::control::marker_of(bytes) {
+            let commit = marker == crate::wire::control::Marker::Commit;
+            end_pending(loaded, pending_txn, header.producer_id, commit);
+        }
+        return (records_read, skipped);
+    }
+    if header.is_transactional() {
+        if let Ok(decoded) = records::decode_batch(bytes) {
+            let pending = pending_txn.entry(header.producer_id).or_default();
+            for (record_offset, record) in decoded {
+                if let records::OffsetsRecord::Commit {
+                    group,
+                    topic,
+                    partition: p,
+                    value: Some(c),
+                } = record
+                {
+                    pending.push((group, topic, p, c, record_offset));
+                }
+            }
+        }
+        return (records_read, skipped);
+    }
+    match records::decode_batch(bytes) {
+        Ok(decoded) => {
+            for (record_offset, record) in decoded {
+                records_read += 1;
+                if let records::OffsetsRecord::Commit {
+                    group,
+                    topic,
+                    partition: p,
+                    value,
+                } = record
+                {
+                    let group_offsets = loaded.entry(group).or_default();
+                    match value {
+                        Some(c) => {
+                            if group_offsets.len() < limits::OFFSETS_PER_GROUP_MAX {
+                                group_offsets.insert((topic, p), (c, record_offset));
+                            }
+                        }
+                        None => {
+                            group_offsets.remove(&(topic, p));
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            skipped += 1;
+            tracing::warn!(partition = index, batch_offset = span.header.base_offset, error = %e, "skipping an unreadable offsets batch");
+        }
+    }
+    (records_read, skipped)
 }
 
 /// Ends `producer_id`'s pending transactional offsets: applied on commit, dropped on abort.
