@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use uuid::Uuid;
@@ -72,12 +74,20 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// A CreateTopics answer on its way from the controller.
 pub type CreateTopicsFuture = Pin<Box<dyn Future<Output = CreateTopicsResponse> + Send>>;
 
-/// Requests a broker forwards to the controller (KRaft-style), implemented by the server layer.
+/// A WriteTxnMarkers answer on its way from a partition leader.
+pub type MarkersFuture =
+    Pin<Box<dyn Future<Output = Result<WriteTxnMarkersResponse, String>> + Send>>;
+
+/// Requests a broker forwards to the controller (KRaft-style) or sends to its peers,
+/// implemented by the server layer.
 pub trait ControllerLink: Send + Sync + std::fmt::Debug {
     /// Forwards `request` to the controller; its answer, or every topic refused.
     fn create_topics(&self, request: CreateTopicsRequest) -> CreateTopicsFuture;
     /// Asks the controller, in the background, to create `topics` with this broker's defaults.
     fn auto_create(&self, topics: Vec<String>);
+    /// Sends WriteTxnMarkers to broker `node_id` (a transaction coordinator to a partition
+    /// leader).
+    fn write_txn_markers(&self, node_id: i32, request: WriteTxnMarkersRequest) -> MarkersFuture;
 }
 
 /// Every topic of `request` refused with REQUEST_TIMED_OUT and `message` (the controller could not
@@ -103,6 +113,18 @@ impl ClusterView {
         match self.controller_link.get() {
             Some(link) => link.create_topics(request),
             None => Box::pin(std::future::ready(refused(&request, "no controller"))),
+        }
+    }
+
+    /// Sends WriteTxnMarkers to broker `node_id` (an error without a way to it).
+    pub fn write_txn_markers(
+        &self,
+        node_id: i32,
+        request: WriteTxnMarkersRequest,
+    ) -> MarkersFuture {
+        match self.controller_link.get() {
+            Some(link) => link.write_txn_markers(node_id, request),
+            None => Box::pin(std::future::ready(Err("no cluster link".to_string()))),
         }
     }
 

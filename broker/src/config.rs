@@ -89,6 +89,15 @@ pub struct FileConfig {
     pub group_max_session_timeout_ms: i32,
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     pub group_initial_rebalance_delay_ms: u64,
+    // Transaction coordinator (see `TxnConfig`).
+    #[serde(rename = "transaction.state.log.num.partitions")]
+    pub transaction_state_log_num_partitions: i32,
+    #[serde(rename = "transaction.state.log.replication.factor")]
+    pub transaction_state_log_replication_factor: i16,
+    #[serde(rename = "transaction.max.timeout.ms")]
+    pub transaction_max_timeout_ms: i32,
+    #[serde(rename = "transaction.partition.verification.enable")]
+    pub transaction_partition_verification_enable: bool,
     // Connections (see `ConnectionConfig`).
     #[serde(rename = "connections.max.idle.ms")]
     pub connections_max_idle_ms: u64,
@@ -133,6 +142,10 @@ impl Default for FileConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3_000,
+            transaction_state_log_num_partitions: 8,
+            transaction_state_log_replication_factor: 3,
+            transaction_max_timeout_ms: 900_000,
+            transaction_partition_verification_enable: true,
             connections_max_idle_ms: 600_000,
             max_connections: i32::MAX,
             max_connections_per_ip: i32::MAX,
@@ -343,6 +356,7 @@ pub struct Config {
     pub controller: Option<SocketAddr>,
     pub replication: ReplicationConfig,
     pub group: GroupConfig,
+    pub txn: TxnConfig,
     pub connections: ConnectionConfig,
 }
 
@@ -557,6 +571,76 @@ impl GroupConfig {
     }
 }
 
+/// Transaction coordinator settings: Kafka's names and defaults (8 partitions of the state log
+/// here, as for `__consumer_offsets`; Kafka: 50).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnConfig {
+    /// Partitions of `__transaction_state` when this broker creates it.
+    pub state_log_num_partitions: i32,
+    /// Its replication factor: not created until that many brokers live (as Kafka).
+    pub state_log_replication_factor: i16,
+    /// `transaction.max.timeout.ms`: a longer `transaction.timeout.ms` gets
+    /// INVALID_TRANSACTION_TIMEOUT.
+    pub max_timeout_ms: i32,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1, Kafka 3.6; default true):
+    /// a leader accepts a transactional batch only for a partition the producer's ongoing
+    /// transaction holds, in the producer's current epoch. `false` reproduces the hanging
+    /// transactions KIP-890 closed (KAFKA-14402): a late or zombie transactional write that
+    /// reaches a partition after its transaction ended opens a transaction there that no marker
+    /// ever ends, and the partition's last stable offset stops for good.
+    pub partition_verification: bool,
+}
+
+impl TxnConfig {
+    /// Validates the transaction keys of the file.
+    pub fn resolve(file: &FileConfig) -> Result<TxnConfig, ConfigError> {
+        if !(1..=limits::TXN_TOPIC_PARTITIONS_MAX)
+            .contains(&file.transaction_state_log_num_partitions)
+        {
+            return Err(ConfigError::Invalid {
+                key: "transaction.state.log.num.partitions",
+                message: format!(
+                    "{} is not in 1..={}",
+                    file.transaction_state_log_num_partitions,
+                    limits::TXN_TOPIC_PARTITIONS_MAX
+                ),
+            });
+        }
+        if file.transaction_state_log_replication_factor < 1 {
+            return Err(ConfigError::Invalid {
+                key: "transaction.state.log.replication.factor",
+                message: format!(
+                    "{} is below 1",
+                    file.transaction_state_log_replication_factor
+                ),
+            });
+        }
+        if file.transaction_max_timeout_ms < 1 {
+            return Err(ConfigError::Invalid {
+                key: "transaction.max.timeout.ms",
+                message: format!("{} is below 1", file.transaction_max_timeout_ms),
+            });
+        }
+        Ok(TxnConfig {
+            state_log_num_partitions: file.transaction_state_log_num_partitions,
+            state_log_replication_factor: file.transaction_state_log_replication_factor,
+            max_timeout_ms: file.transaction_max_timeout_ms,
+            partition_verification: file.transaction_partition_verification_enable,
+        })
+    }
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig::resolve(&FileConfig::default()).unwrap_or(TxnConfig {
+            state_log_num_partitions: 8,
+            state_log_replication_factor: 3,
+            max_timeout_ms: 900_000,
+            partition_verification: true,
+        })
+    }
+}
+
 impl Default for GroupConfig {
     fn default() -> Self {
         #[allow(clippy::unwrap_used)] // the defaults are valid
@@ -574,6 +658,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let replication = ReplicationConfig::resolve(&file)?;
         let group = GroupConfig::resolve(&file)?;
+        let txn = TxnConfig::resolve(&file)?;
         let connections = ConnectionConfig::resolve(&file)?;
         let node_id = node_id
             .or(file.node_id)
@@ -649,6 +734,7 @@ impl Config {
             controller: None,
             replication,
             group,
+            txn,
             connections,
         })
     }

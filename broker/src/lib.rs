@@ -4,9 +4,9 @@
 //! # Layout
 //!
 //! Layers call only downward (no module cycle, checked by `tools/tests/module_cycles.rs`):
-//! [`server`] → [`api`] → domain ([`state`], [`group`], [`cluster`], [`controller`],
-//! [`partition`], [`producer`]) → [`log`] → [`wire`]; [`config`], [`topic_config`], [`limits`],
-//! [`invariant`] and [`metrics`] beside them.
+//! [`server`] → [`api`] → domain ([`state`], [`group`], [`txn`], [`cluster`], [`controller`],
+//! [`partition`], [`producer`], [`stable`]) → [`log`] → [`wire`]; [`config`], [`topic_config`],
+//! [`limits`], [`invariant`] and [`metrics`] beside them.
 //!
 //! | module | job |
 //! |---|---|
@@ -18,8 +18,10 @@
 //! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state ([`controller::store`]) |
 //! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |
 //! | [`producer`] | idempotent producers: producer ids (InitProducerId), per-partition epochs and last batches for deduplication and sequence checks, rebuilt from the log |
+//! | [`stable`] | one partition's transactions: open ones, markers not yet below the HW, the aborted-transactions index, the last stable offset; rebuilt from the log |
+//! | [`txn`] | the transaction coordinator: transaction states in `__transaction_state` ([`txn::records`]), the state changes of the transactional APIs and timeouts ([`txn::ops`]), markers to every partition of a transaction ([`txn::markers`]); reaches the broker through [`txn::Host`] |
 //! | [`log`] | storage: segments ([`log::segment`]), sparse offset index ([`log::index`]), flush policy, recovery, truncation, checkpoint files ([`log::checkpoint`]), leader-epoch cache ([`log::epoch`]), errors and their Kafka codes ([`log::error`]) |
-//! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), the records inside a produced batch: framing, codecs, decompression bound ([`wire::records`]), response framing ([`wire::frame`]) |
+//! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), transaction markers ([`wire::control`]), the records inside a produced batch: framing, codecs, decompression bound ([`wire::records`]), response framing ([`wire::frame`]) |
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
 //! | [`topic_config`] | Kafka's topic-level configs: names, value types and ranges; validation for CreateTopics (INVALID_CONFIG) |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
@@ -45,8 +47,10 @@ pub mod metrics;
 pub mod partition;
 pub mod producer;
 pub mod server;
+pub mod stable;
 pub mod state;
 pub mod topic_config;
+pub mod txn;
 pub mod wire;
 
 pub use config::{Config, FileConfig};

@@ -197,6 +197,26 @@ pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
 /// Producer ids a node allocates durably at once (one fsync per block).
 pub const PRODUCER_ID_BLOCK_SIZE: u64 = 1_000;
 
+/// Aborted transactions kept per partition for read_committed fetches (the oldest is forgotten
+/// first: a consumer reading further back than that would see its records).
+pub const ABORTED_TXNS_PER_PARTITION_MAX: usize = 100_000;
+
+/// Aborted transactions returned with one partition of a Fetch response.
+pub const ABORTED_TXNS_PER_FETCH_MAX: usize = 10_000;
+
+/// Transactional ids one `__transaction_state` partition keeps in memory.
+pub const TRANSACTIONAL_IDS_PER_PARTITION_MAX: usize = 100_000;
+
+/// Partitions one transaction may span.
+pub const TXN_PARTITIONS_MAX: usize = 10_000;
+
+/// How long the transaction coordinator waits for one of its writes (a state record, a marker)
+/// to be below the HW.
+pub const TXN_APPEND_TIMEOUT_MS: u64 = 10_000;
+
+/// Partitions of `__transaction_state` at most.
+pub const TXN_TOPIC_PARTITIONS_MAX: i32 = 1_000;
+
 /// Log bytes scanned, from the end, to rebuild a partition's producer state at startup and after
 /// a truncation: whole segments from the newest back while they fit (the active segment always).
 pub const PRODUCER_STATE_SCAN_BYTES_MAX: u64 = 256 * 1024 * 1024;

@@ -19,7 +19,9 @@ use crate::limits;
 use crate::log::epoch::EpochCache;
 use crate::log::{AppendInfo, Log, LogError};
 use crate::producer::{Check, ProducerAppend, ProducerError, ProducerStates};
-use crate::wire::batch::{self, BatchSpan};
+use crate::stable::{AbortedTxn, PartitionTxns};
+use crate::wire::batch::{self, BatchHeader, BatchSpan};
+use crate::wire::control::{marker_of, Marker};
 
 /// Broker-wide signals partitions raise.
 #[derive(Debug)]
@@ -56,7 +58,19 @@ pub struct PartitionOffsets {
 #[derive(Debug, Clone)]
 pub struct PartitionRead {
     pub offsets: PartitionOffsets,
+    pub last_stable_offset: i64,
+    /// With [`ReadUpTo::LastStable`]: the aborted transactions whose records the read may hold.
+    pub aborted: Vec<AbortedTxn>,
     pub records: Bytes,
+}
+
+/// Where a read stops: the HW (`read_uncommitted` consumers), the last stable offset
+/// (`read_committed`), or the LEO (followers, the coordinators' loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadUpTo {
+    HighWatermark,
+    LastStable,
+    LogEnd,
 }
 
 /// This replica's part in the partition.
@@ -108,19 +122,67 @@ struct Stored {
     truncations: u64,
     /// Idempotent producers' epochs and last batches, always consistent with `log`.
     producers: ProducerStates,
+    /// Open and aborted transactions, always consistent with `log`.
+    txns: PartitionTxns,
 }
 
-/// Rebuilds a partition's producer state from the batch headers of its newest segments.
-fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
+impl Stored {
+    /// Records one appended batch in the producer and transaction state.
+    fn record_batch(&mut self, header: &BatchHeader, base_offset: i64, marker: Option<Marker>) {
+        record_batch(
+            &mut self.producers,
+            &mut self.txns,
+            header,
+            base_offset,
+            marker,
+        );
+    }
+}
+
+fn record_batch(
+    producers: &mut ProducerStates,
+    txns: &mut PartitionTxns,
+    header: &BatchHeader,
+    base_offset: i64,
+    marker: Option<Marker>,
+) {
+    if header.is_control() && header.has_producer_id() {
+        producers.record_marker(header.producer_id, header.producer_epoch);
+    } else if let Some(append) = ProducerAppend::of(header, base_offset) {
+        producers.record(&append);
+    }
+    txns.record(header, base_offset, marker);
+}
+
+/// Rebuilds a partition's producer and transaction state from the batch headers of its newest
+/// segments.
+fn rebuild_producers(log: &Log) -> Result<(ProducerStates, PartitionTxns), LogError> {
     let mut producers = ProducerStates::new();
-    let (batches, scanned_from) = log
-        .scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX, |append| {
-            producers.record(append)
+    let mut txns = PartitionTxns::new();
+    let (batches, scanned_from) =
+        log.scan_producer_batches(limits::PRODUCER_STATE_SCAN_BYTES_MAX, |header, marker| {
+            record_batch(
+                &mut producers,
+                &mut txns,
+                header,
+                header.base_offset,
+                marker,
+            )
         })?;
     if !producers.is_empty() || scanned_from > log.log_start_offset() {
         tracing::debug!(dir = %log.dir().display(), producers = producers.len(), batches, scanned_from, "rebuilt producer state");
     }
-    Ok(producers)
+    Ok((producers, txns))
+}
+
+/// The marker of the control batch `span` of `records`, if it is one.
+fn span_marker(records: &[u8], span: &BatchSpan) -> Option<Marker> {
+    if !span.header.is_control() {
+        return None;
+    }
+    records
+        .get(span.position..span.position + span.header.total_bytes)
+        .and_then(marker_of)
 }
 
 /// How an `acks=-1` wait ended.
@@ -197,11 +259,11 @@ impl Partition {
         single_node: bool,
         checkpointed_high_watermark: i64,
     ) -> Partition {
-        let producers = rebuild_producers(&log).unwrap_or_else(|e| {
+        let (producers, txns) = rebuild_producers(&log).unwrap_or_else(|e| {
             // The log was just recovered and validated: a header it cannot read again is a
             // storage failure; the producers start unknown (KIP-360: any sequence accepted).
             tracing::error!(topic = %topic, partition = index, error = %e, "cannot rebuild the producer state");
-            ProducerStates::new()
+            (ProducerStates::new(), PartitionTxns::new())
         });
         let log_end_offset = log.log_end_offset();
         if !single_node && checkpointed_high_watermark > log_end_offset {
@@ -245,6 +307,7 @@ impl Partition {
                 epochs,
                 truncations: 0,
                 producers,
+                txns,
             }),
             state: Mutex::new(ReplicaState {
                 role,
@@ -409,6 +472,19 @@ impl Partition {
             invariant::enforce(stored.producers.continues(append), self.place());
             stored.producers.record(append);
         }
+        let mut base_offset = info.base_offset;
+        for span in spans {
+            let header = &span.header;
+            if header.is_control() && header.has_producer_id() {
+                stored
+                    .producers
+                    .record_marker(header.producer_id, header.producer_epoch);
+            }
+            stored
+                .txns
+                .record(header, base_offset, span_marker(records, span));
+            base_offset = header.next_offset_from(base_offset);
+        }
         drop(stored);
         if info.recovery_point_advanced || info.rolled {
             self.signals.checkpoint_needed.notify_one();
@@ -440,9 +516,11 @@ impl Partition {
         for span in &spans {
             let epoch = span.header.partition_leader_epoch;
             stored.epochs.assign(epoch, span.header.base_offset)?;
-            if let Some(append) = ProducerAppend::of(&span.header, span.header.base_offset) {
-                stored.producers.record(&append);
-            }
+            stored.record_batch(
+                &span.header,
+                span.header.base_offset,
+                span_marker(records, span),
+            );
         }
         let log_end_offset = stored.log.log_end_offset();
         drop(stored);
@@ -454,7 +532,7 @@ impl Partition {
 
     /// Sets a follower's HW from the leader's: `min(leader HW, own LEO)`; returns it.
     pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) -> i64 {
-        let stored = self.stored();
+        let mut stored = self.stored();
         let log_end_offset = stored.log.log_end_offset();
         let new = leader_high_watermark.min(log_end_offset).max(0);
         let changed = self.high_watermark.send_if_modified(|hw| {
@@ -469,6 +547,9 @@ impl Partition {
             invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
             self.place(),
         );
+        if changed {
+            stored.txns.high_watermark_moved(new);
+        }
         drop(stored);
         if changed {
             self.signals.data_changed();
@@ -500,7 +581,7 @@ impl Partition {
         stored.epochs.truncate_from_end(log_end_offset)?;
         if log_end_offset < before {
             // The producers' last batches may have been cut: rebuild from what the log keeps.
-            stored.producers = rebuild_producers(&stored.log)?;
+            (stored.producers, stored.txns) = rebuild_producers(&stored.log)?;
         }
         drop(stored);
         if log_end_offset < high_watermark {
@@ -757,7 +838,7 @@ impl Partition {
             return;
         }
         // Under the log lock, so that a truncation cannot slip in between.
-        let stored = self.stored();
+        let mut stored = self.stored();
         let log_end_offset = stored.log.log_end_offset();
         let mut candidate = log_end_offset;
         for member in &state.isr {
@@ -775,6 +856,9 @@ impl Partition {
                 false
             }
         });
+        if advanced {
+            stored.txns.high_watermark_moved(candidate);
+        }
         invariant::enforce(
             invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
             self.place(),
@@ -818,15 +902,16 @@ impl Partition {
         fetch_offset: i64,
         max_bytes: usize,
         at_least_one_batch: bool,
-        to_log_end: bool,
+        up_to: ReadUpTo,
     ) -> Result<PartitionRead, LogError> {
-        let (plan, offsets, truncations) = {
+        let (plan, offsets, truncations, last_stable_offset) = {
             let stored = self.stored();
             let high_watermark = self.high_watermark();
-            let upper = if to_log_end {
-                stored.log.log_end_offset()
-            } else {
-                high_watermark
+            let last_stable_offset = stored.txns.last_stable_offset(high_watermark);
+            let upper = match up_to {
+                ReadUpTo::LogEnd => stored.log.log_end_offset(),
+                ReadUpTo::HighWatermark => high_watermark,
+                ReadUpTo::LastStable => last_stable_offset,
             };
             let plan = stored.log.read_plan(fetch_offset, max_bytes, upper)?;
             let offsets = PartitionOffsets {
@@ -838,13 +923,16 @@ impl Partition {
                 invariant::high_watermark_within_log(high_watermark, offsets.log_end_offset),
                 self.place(),
             );
-            (plan, offsets, stored.truncations)
+            (plan, offsets, stored.truncations, last_stable_offset)
+        };
+        let mut read = PartitionRead {
+            offsets,
+            last_stable_offset,
+            aborted: Vec::new(),
+            records: Bytes::new(),
         };
         if !at_least_one_batch && plan.len_bytes() > max_bytes {
-            return Ok(PartitionRead {
-                offsets,
-                records: Bytes::new(),
-            });
+            return Ok(read);
         }
         // Read outside the lock. A truncation (this replica just became a follower) may have cut
         // the planned bytes: the read then fails its plan check, and the reader is told to go to
@@ -859,7 +947,16 @@ impl Partition {
             Err(e) => return Err(e),
         };
         match plan.check(&records) {
-            Ok(()) => Ok(PartitionRead { offsets, records }),
+            Ok(()) => {
+                if up_to == ReadUpTo::LastStable && !records.is_empty() {
+                    read.aborted = self
+                        .stored()
+                        .txns
+                        .aborted_between(fetch_offset, last_stable_offset);
+                }
+                read.records = records;
+                Ok(read)
+            }
             Err(violation) if raced() => {
                 tracing::info!(topic = %self.topic, partition = self.index, %violation, "read raced a truncation");
                 Err(LogError::Closed)
@@ -920,6 +1017,22 @@ impl Partition {
         producer_id: i64,
     ) -> Option<(i16, Vec<crate::producer::ProducerBatch>)> {
         self.stored().producers.entry(producer_id)
+    }
+
+    /// The last stable offset: below it every transaction has ended (KIP-98).
+    pub fn last_stable_offset(&self) -> i64 {
+        let stored = self.stored();
+        stored.txns.last_stable_offset(self.high_watermark())
+    }
+
+    /// The first offset of `producer_id`'s open transaction in this partition, and the epoch
+    /// the partition knows for it.
+    pub fn open_transaction(&self, producer_id: i64) -> (Option<i64>, Option<i16>) {
+        let stored = self.stored();
+        (
+            stored.txns.open_transaction(producer_id),
+            stored.producers.epoch(producer_id),
+        )
     }
 
     /// Flushes and closes the log (graceful shutdown): later appends fail.

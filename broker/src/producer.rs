@@ -49,8 +49,13 @@ pub struct ProducerAppend {
 
 impl ProducerAppend {
     /// The producer fields of a batch header placed at `base_offset`, if it has a producer id.
+    /// Markers (control batches) and the transactional offset commits a group coordinator
+    /// writes (no sequence) carry a producer id but no sequence to check: `None` for them too.
     pub fn of(header: &BatchHeader, base_offset: i64) -> Option<ProducerAppend> {
-        if !header.has_producer_id() {
+        if !header.has_producer_id()
+            || header.is_control()
+            || (header.is_transactional() && header.base_sequence < 0)
+        {
             return None;
         }
         Some(ProducerAppend {
@@ -256,6 +261,37 @@ impl ProducerStates {
             self.producers.entry(append.producer_id).or_default(),
             append,
         );
+    }
+}
+
+impl ProducerStates {
+    /// Records a transaction marker of `producer_id` in `producer_epoch`: a newer epoch (the
+    /// coordinator fenced the producer, or bumped it on a timeout) replaces the producer's, so
+    /// that its older epoch is fenced from now on; the sequence restarts in the new epoch.
+    pub fn record_marker(&mut self, producer_id: i64, producer_epoch: i16) {
+        let full = self.producers.len() >= limits::PRODUCERS_PER_PARTITION_MAX;
+        match self.producers.get_mut(&producer_id) {
+            Some(entry) if entry.epoch >= producer_epoch => {}
+            Some(entry) => {
+                entry.epoch = producer_epoch;
+                entry.batches.clear();
+            }
+            None if full => {}
+            None => {
+                self.producers.insert(
+                    producer_id,
+                    ProducerEntry {
+                        epoch: producer_epoch,
+                        batches: VecDeque::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The epoch this partition knows for `producer_id`.
+    pub fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
     }
 }
 

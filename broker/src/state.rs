@@ -147,6 +147,9 @@ pub struct Broker {
     pub cluster: crate::cluster::ClusterView,
     /// The group coordinator (groups whose `__consumer_offsets` partitions this broker leads).
     pub groups: Arc<crate::group::Coordinator>,
+    /// The transaction coordinator (transactional ids whose `__transaction_state` partitions
+    /// this broker leads).
+    pub txns: Arc<crate::txn::Coordinator>,
     /// Producer ids handed out by InitProducerId.
     pub producer_ids: Mutex<crate::producer::ProducerIds>,
     /// Per-stage request times, written to [`crate::metrics::METRICS_FILE_NAME`] at shutdown.
@@ -208,6 +211,7 @@ impl Broker {
             config,
             cluster: crate::cluster::ClusterView::default(),
             groups: Arc::default(),
+            txns: Arc::default(),
             producer_ids: Mutex::new(producer_ids),
             metrics: Arc::default(),
         };
@@ -924,6 +928,78 @@ impl crate::group::Host for Broker {
 
     fn group_config(&self) -> &crate::config::GroupConfig {
         &self.config.group
+    }
+}
+
+impl crate::txn::Host for Broker {
+    fn txn_partition_count(&self) -> Option<i32> {
+        let topic = crate::txn::TRANSACTION_STATE_TOPIC;
+        let count = if self.in_cluster() {
+            self.cluster.image().topics.get(topic)?.partitions.len()
+        } else {
+            self.topic(topic)?.partitions.len()
+        };
+        i32::try_from(count).ok().filter(|&n| n > 0)
+    }
+
+    fn txn_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        self.partition(crate::txn::TRANSACTION_STATE_TOPIC, index)
+    }
+
+    fn txn_partitions(&self) -> Vec<(i32, Arc<Partition>)> {
+        self.topic(crate::txn::TRANSACTION_STATE_TOPIC)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|(&i, p)| (i, Arc::clone(p)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn data_partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.partition(topic, index)
+    }
+
+    fn leader_of(&self, topic: &str, index: i32) -> Option<i32> {
+        if !self.in_cluster() {
+            return None;
+        }
+        let image = self.cluster.image();
+        let leader = image.topics.get(topic)?.partitions.get(&index)?.leader_id;
+        (leader >= 0).then_some(leader)
+    }
+
+    fn send_markers(
+        &self,
+        node_id: i32,
+        request: kafka_protocol::messages::WriteTxnMarkersRequest,
+    ) -> crate::cluster::MarkersFuture {
+        self.cluster.write_txn_markers(node_id, request)
+    }
+
+    fn partition_exists(&self, topic: &str, index: i32) -> bool {
+        Broker::partition_exists(self, topic, index)
+    }
+
+    fn next_producer_id(&self) -> Result<i64, String> {
+        self.producer_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_id()
+            .map_err(|e| e.to_string())
+    }
+
+    fn min_insync_replicas(&self) -> i32 {
+        self.config.replication.min_insync_replicas
+    }
+
+    fn txn_config(&self) -> &crate::config::TxnConfig {
+        &self.config.txn
+    }
+
+    fn offsets_marker_written(&self, index: i32, producer_id: i64, commit: bool) {
+        self.groups.txn_marker_written(index, producer_id, commit);
     }
 }
 

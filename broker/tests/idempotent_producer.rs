@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 const NONE: i16 = 0;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-const INVALID_REQUEST: i16 = 42;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const LATEST: i64 = -1;
 
 /// InitProducerId v4 (flexible) with an optional transactional id: (error, producer id, epoch).
@@ -119,9 +119,11 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
         pid, other_pid,
         "every InitProducerId gets a new producer id"
     );
-    // Transactions are refused with a clear error, not a crash.
+    // A transactional id needs the transaction coordinator, whose topic FindCoordinator creates:
+    // asked before that, the broker answers COORDINATOR_NOT_AVAILABLE (the client looks for the
+    // coordinator first).
     let (error, refused_pid, _) = init_producer_id(&mut client, Some("txn-1"));
-    assert_eq!((error, refused_pid), (INVALID_REQUEST, -1));
+    assert_eq!((error, refused_pid), (COORDINATOR_NOT_AVAILABLE, -1));
 
     // Sequences 0..3 at offset 0, 3..5 at offset 3.
     assert_eq!(produce(address, "idem", batch(pid, 0, 0, 3), 1), (NONE, 0));

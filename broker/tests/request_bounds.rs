@@ -29,6 +29,8 @@ const WITHOUT_ARRAYS: &[ApiKey] = &[
     ApiKey::LeaveGroup,
     ApiKey::InitProducerId,
     ApiKey::DescribeCluster,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
 ];
 
 /// Every version the broker or the controller advertises of every API is one the codec decodes

@@ -1,18 +1,22 @@
-//! Fetch (consumer): whole stored batches from the fetch offset up to the HW, bounded by
-//! `partition_max_bytes` and `max_bytes` but at least one batch (KIP-74). Long poll: waits for
-//! `min_bytes` or `max_wait_ms`, woken by HW changes (no busy loop). No fetch sessions.
+//! Fetch (consumer): whole stored batches from the fetch offset up to the HW (`read_uncommitted`)
+//! or the last stable offset (`read_committed`, with the aborted transactions among them, KIP-98),
+//! bounded by `partition_max_bytes` and `max_bytes` but at least one batch (KIP-74). Followers
+//! read to the LEO. Long poll: waits for `min_bytes` or `max_wait_ms`, woken by HW changes (no
+//! busy loop). No fetch sessions.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use crate::api::leader_epoch_error;
 use crate::limits;
 use crate::log::log_error_code;
-use crate::partition::Role;
+use crate::partition::{ReadUpTo, Role};
 use crate::state::Broker;
 
 fn partition_error(index: i32, code: i16) -> PartitionData {
@@ -24,6 +28,9 @@ fn partition_error(index: i32, code: i16) -> PartitionData {
         .with_log_start_offset(-1)
         .with_records(Some(bytes::Bytes::new()))
 }
+
+/// Fetch's `isolation_level` of a `read_committed` consumer.
+const READ_COMMITTED: i8 = 1;
 
 /// Whether any requested partition has data to return (or an error to report), cheaply.
 fn anything_ready(broker: &Broker, request: &FetchRequest) -> bool {
@@ -38,6 +45,8 @@ fn anything_ready(broker: &Broker, request: &FetchRequest) -> bool {
             }
             if request.replica_id.0 >= 0 {
                 p.fetch_offset != partition.log_end_offset()
+            } else if request.isolation_level == READ_COMMITTED {
+                p.fetch_offset != partition.last_stable_offset()
             } else {
                 p.fetch_offset != partition.high_watermark()
             }
@@ -84,17 +93,32 @@ fn read_once(
             }
             let partition_bytes_max = usize::try_from(p.partition_max_bytes).unwrap_or(0);
             let budget = partition_bytes_max.min(response_bytes_max.saturating_sub(total_bytes));
-            let from_follower = request.replica_id.0 >= 0;
-            match partition.read(p.fetch_offset, budget, total_bytes == 0, from_follower) {
+            let up_to = if request.replica_id.0 >= 0 {
+                ReadUpTo::LogEnd
+            } else if request.isolation_level == READ_COMMITTED {
+                ReadUpTo::LastStable
+            } else {
+                ReadUpTo::HighWatermark
+            };
+            match partition.read(p.fetch_offset, budget, total_bytes == 0, up_to) {
                 Ok(read) => {
                     total_bytes += read.records.len();
+                    let aborted = read
+                        .aborted
+                        .iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect();
                     partitions.push(
                         PartitionData::default()
                             .with_partition_index(p.partition)
                             .with_high_watermark(read.offsets.high_watermark)
-                            .with_last_stable_offset(read.offsets.high_watermark)
+                            .with_last_stable_offset(read.last_stable_offset)
                             .with_log_start_offset(read.offsets.log_start_offset)
-                            .with_aborted_transactions(Some(Vec::new()))
+                            .with_aborted_transactions(Some(aborted))
                             .with_records(Some(read.records)),
                     );
                 }
@@ -105,7 +129,7 @@ fn read_once(
                     partitions.push(
                         partition_error(p.partition, code)
                             .with_high_watermark(offsets.high_watermark)
-                            .with_last_stable_offset(offsets.high_watermark)
+                            .with_last_stable_offset(partition.last_stable_offset())
                             .with_log_start_offset(offsets.log_start_offset),
                     );
                 }

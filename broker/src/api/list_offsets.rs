@@ -1,4 +1,5 @@
-//! ListOffsets: -2 = earliest (log start), -1 = latest (HW; also the LSO, no transactions),
+//! ListOffsets: -2 = earliest (log start), -1 = latest (the HW, or the last stable offset for
+//! `isolation_level` read_committed),
 //! -3 = the batch with the largest timestamp, otherwise the first batch at or after a timestamp.
 
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub fn handle(
                         // truncation after OFFSET_OUT_OF_RANGE); clients get the HW.
                         LATEST_TIMESTAMP if request.replica_id.0 >= 0 => response
                             .with_offset(offsets.log_end_offset)
+                            .with_timestamp(-1),
+                        LATEST_TIMESTAMP if request.isolation_level == 1 => response
+                            .with_offset(partition.last_stable_offset())
                             .with_timestamp(-1),
                         LATEST_TIMESTAMP => response
                             .with_offset(offsets.high_watermark)

@@ -129,6 +129,7 @@ pub fn handle(
         index,
         leader_epoch,
         entries,
+        producer: None,
     };
     let broker = Arc::clone(broker);
     Answer::Later(Box::pin(async move {

@@ -1,8 +1,11 @@
 //! OffsetFetch: the committed offsets of a group (-1 where none), for the requested partitions or
-//! (topics null, v2+) all of them. v8+ asks for several groups at once.
+//! (topics null, v2+) all of them. v8+ asks for several groups at once. With `require_stable`
+//! (v7+), offsets a transaction has not committed yet answer UNSTABLE_OFFSET_COMMIT.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -57,10 +60,57 @@ pub fn handle(
     request: &OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
-    if version >= 8 {
+    let mut response = if version >= 8 {
         handle_groups(broker, request)
     } else {
         handle_one_group(broker, request, version)
+    };
+    if request.require_stable {
+        mark_unstable(broker, request, &mut response);
+    }
+    response
+}
+
+/// KIP-447: with `require_stable`, a partition whose transactional offset commit waits for its
+/// transaction's marker answers UNSTABLE_OFFSET_COMMIT and no offset (the consumer asks again).
+fn mark_unstable(
+    broker: &Arc<Broker>,
+    request: &OffsetFetchRequest,
+    response: &mut OffsetFetchResponse,
+) {
+    let unstable = |group: &str, topic: &str, partition: i32| {
+        broker.groups.route(broker, group).is_ok_and(|(index, _)| {
+            broker
+                .groups
+                .has_pending_txn_offset(index, group, topic, partition)
+        })
+    };
+    let code = ResponseError::UnstableOffsetCommit.code();
+    for group in &mut response.groups {
+        for topic in &mut group.topics {
+            for p in &mut topic.partitions {
+                if unstable(
+                    group.group_id.as_str(),
+                    topic.name.as_str(),
+                    p.partition_index,
+                ) {
+                    p.error_code = code;
+                    p.committed_offset = -1;
+                }
+            }
+        }
+    }
+    for topic in &mut response.topics {
+        for p in &mut topic.partitions {
+            if unstable(
+                request.group_id.as_str(),
+                topic.name.as_str(),
+                p.partition_index,
+            ) {
+                p.error_code = code;
+                p.committed_offset = -1;
+            }
+        }
     }
 }
 

@@ -9,8 +9,11 @@
 //! is answered with its original offsets as success (waiting for the HW like any acks=-1 append);
 //! a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER and an old epoch INVALID_PRODUCER_EPOCH (what Kafka
 //! returns to Produce since KIP-588; PRODUCER_FENCED is for transactional APIs). Transactional
-//! batches are refused with INVALID_TXN_STATE and control batches with INVALID_RECORD: this
-//! broker has no transaction coordinator.
+//! batches must carry a sequence (INVALID_RECORD otherwise) and, with
+//! `transaction.partition.verification.enable` (KIP-890), belong to the producer's ongoing
+//! transaction on this partition when this broker is its coordinator (INVALID_TXN_STATE, or
+//! INVALID_PRODUCER_EPOCH for an old epoch). Control batches come only from coordinators:
+//! INVALID_RECORD from a client.
 //!
 //! A batch whose length, magic or CRC is wrong gets CORRUPT_MESSAGE; one whose lastOffsetDelta and
 //! recordCount disagree, or whose records are wrong (count, framing, codec, decompression:
@@ -53,11 +56,43 @@ fn partition_response(index: i32, code: i16) -> PartitionProduceResponse {
         .with_log_start_offset(-1)
 }
 
+/// Checks the transactional batches of a produce (see the module doc).
+fn transactional_error(
+    broker: &Broker,
+    partition: &Partition,
+    spans: &[batch::BatchSpan],
+    transactional_id: Option<&str>,
+) -> Option<i16> {
+    if spans.iter().any(|s| s.header.is_control()) {
+        return Some(ResponseError::InvalidRecord.code());
+    }
+    let header = &spans.iter().find(|s| s.header.is_transactional())?.header;
+    if !header.has_producer_id() || header.base_sequence < 0 {
+        return Some(ResponseError::InvalidRecord.code());
+    }
+    if !broker.config.txn.partition_verification {
+        return None;
+    }
+    let Some(transactional_id) = transactional_id else {
+        return Some(ResponseError::InvalidTxnState.code());
+    };
+    let verdict = broker.txns.verify(
+        broker,
+        transactional_id,
+        header.producer_id,
+        header.producer_epoch,
+        &partition.topic,
+        partition.index,
+    )?;
+    verdict.err()
+}
+
 fn append_one(
     broker: &Broker,
     partition: &Partition,
     records: Option<&bytes::Bytes>,
     acks: i16,
+    transactional_id: Option<&str>,
 ) -> Result<(i64, i64, i64, i32), i16> {
     let Some(records) = records else {
         return Err(ResponseError::CorruptMessage.code());
@@ -78,16 +113,9 @@ fn append_one(
             return Err(ResponseError::InvalidRecord.code());
         }
     }
-    if let Some(span) = spans
-        .iter()
-        .find(|s| s.header.is_transactional() || s.header.is_control())
-    {
-        tracing::debug!(topic = %partition.topic, partition = partition.index, attributes = span.header.attributes, "refused a transactional or control batch: no transaction coordinator");
-        return Err(if span.header.is_control() {
-            ResponseError::InvalidRecord.code()
-        } else {
-            ResponseError::InvalidTxnState.code()
-        });
+    if let Some(code) = transactional_error(broker, partition, &spans, transactional_id) {
+        tracing::info!(topic = %partition.topic, partition = partition.index, error_code = code, "refused a transactional or control batch");
+        return Err(code);
     }
     if partition.role() != Role::Leader {
         return Err(ResponseError::NotLeaderOrFollower.code());
@@ -153,7 +181,14 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
                     partition_response(data.index, ResponseError::UnknownTopicOrPartition.code())
                 }
                 (true, Some(partition)) => {
-                    match append_one(broker, partition, data.records.as_ref(), acks) {
+                    let transactional_id = request.transactional_id.as_ref().map(|t| t.as_str());
+                    match append_one(
+                        broker,
+                        partition,
+                        data.records.as_ref(),
+                        acks,
+                        transactional_id,
+                    ) {
                         Ok((base_offset, last_offset, log_start_offset, leader_epoch)) => {
                             if acks == -1 {
                                 waits.push((

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, EndTxnRequest, FetchRequest,
+    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
     FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
     LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
@@ -18,10 +19,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 
 use crate::api::{
-    api_versions, controller as on_controller, create_partitions, create_topics, delete_topics,
-    describe_cluster,
-    describe_configs,
-    describe_groups, fetch,
+    add_offsets_to_txn, add_partitions_to_txn, api_versions, controller as on_controller,
+    create_partitions, create_topics, delete_topics, describe_cluster, describe_configs,
+    describe_groups, end_txn, fetch, txn_offset_commit, write_txn_markers,
     find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
     list_offsets, malformed, metadata, offset_commit, offset_fetch, offset_for_leader_epoch,
     produce, sync_group, Admission, Admitted, Answer, CloseReason, Reply,
@@ -246,6 +246,35 @@ pub const APIS: &[Api] = &[
         2,
         OnBroker::Always(describe_cluster_on_broker),
     ),
+    // The transaction coordinator (KIP-98), at the versions before KIP-890's client changes
+    // (AddPartitionsToTxn v4+ is the brokers' batched verification; v4+ of the others only add
+    // TRANSACTION_ABORTABLE or the epoch bump of KIP-890 part 2).
+    api(
+        ApiKey::AddPartitionsToTxn,
+        0,
+        3,
+        OnBroker::Always(add_partitions_to_txn_on_broker),
+    ),
+    api(
+        ApiKey::AddOffsetsToTxn,
+        0,
+        3,
+        OnBroker::Always(add_offsets_to_txn_on_broker),
+    ),
+    api(ApiKey::EndTxn, 0, 3, OnBroker::Always(end_txn_on_broker)),
+    api(
+        ApiKey::TxnOffsetCommit,
+        0,
+        3,
+        OnBroker::Always(txn_offset_commit_on_broker),
+    ),
+    // A transaction coordinator asks the leaders of its transaction's partitions for markers.
+    api(
+        ApiKey::WriteTxnMarkers,
+        1,
+        1,
+        OnBroker::InCluster(write_txn_markers_on_broker),
+    ),
     // KIP-101/320: followers ask their leader where their log diverges.
     api(
         ApiKey::OffsetForLeaderEpoch,
@@ -406,7 +435,7 @@ fn offset_for_leader_epoch_on_broker(
 
 fn init_producer_id_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: InitProducerIdRequest = r.decode()?;
-    r.reply(Answer::Now(init_producer_id::handle(broker, &request)))
+    r.reply(init_producer_id::handle(broker, &request))
 }
 
 fn list_offsets_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
@@ -512,4 +541,42 @@ fn delete_topics_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Repl
 fn create_partitions_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: CreatePartitionsRequest = r.decode()?;
     r.reply(Answer::Now(create_partitions::handle(broker, &request)))
+}
+
+fn add_partitions_to_txn_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: AddPartitionsToTxnRequest = r.decode()?;
+    r.reply(add_partitions_to_txn::handle(broker, request))
+}
+
+fn add_offsets_to_txn_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: AddOffsetsToTxnRequest = r.decode()?;
+    r.reply(add_offsets_to_txn::handle(broker, request))
+}
+
+fn end_txn_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: EndTxnRequest = r.decode()?;
+    r.reply(end_txn::handle(broker, request))
+}
+
+fn txn_offset_commit_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: TxnOffsetCommitRequest = r.decode()?;
+    let version = r.version;
+    r.reply(txn_offset_commit::handle(broker, request, version))
+}
+
+fn write_txn_markers_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: WriteTxnMarkersRequest = r.decode()?;
+    r.reply(write_txn_markers::handle(broker, request))
 }

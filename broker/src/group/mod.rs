@@ -29,6 +29,10 @@ pub use state::{Group, GroupState, JoinOutcome, JoinRequest, Pending, SyncOutcom
 /// group → (topic, partition) → (committed offset, offset of its record in the log).
 type OffsetsByGroup = HashMap<String, BTreeMap<(String, i32), (Committed, i64)>>;
 
+/// Transactional offset commits (TxnOffsetCommit) waiting for their transaction's marker, by
+/// producer id: (group, topic, partition, offset, offset of its record).
+type PendingTxnOffsets = HashMap<i64, Vec<(String, String, i32, Committed, i64)>>;
+
 /// One offsets partition this broker leads.
 #[derive(Debug)]
 struct Shard {
@@ -36,6 +40,7 @@ struct Shard {
     loaded: bool,
     groups: HashMap<String, Group>,
     offsets: OffsetsByGroup,
+    pending_txn: PendingTxnOffsets,
 }
 
 /// What the coordinator needs of the broker that holds it (implemented by `state::Broker`), so
@@ -105,6 +110,34 @@ pub struct CommitPlan {
     pub index: i32,
     pub leader_epoch: i32,
     pub entries: Vec<(String, i32, Committed)>,
+    /// A transactional commit (TxnOffsetCommit): the producer id and epoch whose transaction
+    /// it belongs to; its offsets take effect when the commit marker is written.
+    pub producer: Option<(i64, i16)>,
+}
+
+/// Applies committed offsets whose records start at `base_offset` to a group's offsets.
+fn apply_offsets(
+    group: &str,
+    group_offsets: &mut BTreeMap<(String, i32), (Committed, i64)>,
+    entries: impl IntoIterator<Item = (String, i32, Committed, i64)>,
+) {
+    for (topic, p, committed, log_offset) in entries {
+        let key = (topic, p);
+        if group_offsets.len() >= limits::OFFSETS_PER_GROUP_MAX && !group_offsets.contains_key(&key)
+        {
+            tracing::warn!(
+                group,
+                "too many committed offsets for one group; not cached"
+            );
+            continue;
+        }
+        match group_offsets.get(&key) {
+            Some((_, existing)) if *existing > log_offset => {}
+            _ => {
+                group_offsets.insert(key, (committed, log_offset));
+            }
+        }
+    }
 }
 
 impl Coordinator {
@@ -240,10 +273,16 @@ impl Coordinator {
             .collect();
         let min_insync = usize::try_from(host.min_insync_replicas()).unwrap_or(1);
         let appended = (|| -> Result<(i64, i64, i32), i16> {
-            let bytes = records::build_batch(&entries, now_ms).map_err(|e| {
+            let mut bytes = records::build_batch(&entries, now_ms).map_err(|e| {
                 tracing::error!(error = %e, "cannot build an offsets batch");
                 ResponseError::UnknownServerError.code()
             })?;
+            if let Some((producer_id, producer_epoch)) = plan.producer {
+                let mut owned = bytes.to_vec();
+                batch::set_attributes(&mut owned, batch::ATTRIBUTE_TRANSACTIONAL);
+                batch::set_producer(&mut owned, producer_id, producer_epoch, -1, now_ms);
+                bytes = owned.into();
+            }
             let spans = batch::validate_records(&bytes, usize::MAX).map_err(|e| {
                 tracing::error!(error = %e, "built an invalid offsets batch");
                 ResponseError::UnknownServerError.code()
@@ -285,24 +324,63 @@ impl Coordinator {
         else {
             return ResponseError::NotCoordinator.code();
         };
-        let group_offsets = shard.offsets.entry(plan.group.clone()).or_default();
-        for (i, (topic, p, committed)) in plan.entries.into_iter().enumerate() {
-            let log_offset = base_offset + i64::try_from(i).unwrap_or(0);
-            let key = (topic, p);
-            if group_offsets.len() >= limits::OFFSETS_PER_GROUP_MAX
-                && !group_offsets.contains_key(&key)
-            {
-                tracing::warn!(group = %plan.group, "too many committed offsets for one group; not cached");
-                continue;
-            }
-            match group_offsets.get(&key) {
-                Some((_, existing)) if *existing > log_offset => {}
-                _ => {
-                    group_offsets.insert(key, (committed, log_offset));
+        let entries = plan
+            .entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, (topic, p, committed))| {
+                (
+                    topic,
+                    p,
+                    committed,
+                    base_offset + i64::try_from(i).unwrap_or(0),
+                )
+            });
+        if let Some((producer_id, _)) = plan.producer {
+            let pending = shard.pending_txn.entry(producer_id).or_default();
+            for (topic, p, committed, log_offset) in entries {
+                if pending.len() < limits::OFFSETS_PER_GROUP_MAX {
+                    pending.push((plan.group.clone(), topic, p, committed, log_offset));
                 }
             }
+            return 0;
         }
+        let group_offsets = shard.offsets.entry(plan.group.clone()).or_default();
+        apply_offsets(&plan.group, group_offsets, entries);
         0
+    }
+
+    /// A transaction marker of `producer_id` was written to offsets partition `index`: its
+    /// pending transactional offsets take effect (commit) or are dropped (abort).
+    pub fn txn_marker_written(&self, index: i32, producer_id: i64, commit: bool) {
+        let mut shards = lock(&self.shards);
+        let Some(shard) = shards.get_mut(&index).filter(|s| s.loaded) else {
+            return;
+        };
+        end_pending(
+            &mut shard.offsets,
+            &mut shard.pending_txn,
+            producer_id,
+            commit,
+        );
+    }
+
+    /// Whether `group` has transactional offsets waiting for a marker for `(topic, partition)`
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT then, KIP-447).
+    pub fn has_pending_txn_offset(
+        &self,
+        index: i32,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> bool {
+        let shards = lock(&self.shards);
+        shards.get(&index).is_some_and(|s| {
+            s.pending_txn
+                .values()
+                .flatten()
+                .any(|(g, t, p, _, _)| g == group && t == topic && *p == partition)
+        })
     }
 
     /// The periodic task: follow offsets-partition leadership (load / unload), run group timers.
@@ -340,6 +418,7 @@ impl Coordinator {
                         loaded: false,
                         groups: HashMap::new(),
                         offsets: HashMap::new(),
+                        pending_txn: HashMap::new(),
                     });
                     to_load.push((index, partition, epoch));
                 }
@@ -368,10 +447,16 @@ impl Coordinator {
         let end = partition.log_end_offset();
         let mut offset = partition.offsets().log_start_offset;
         let mut loaded: OffsetsByGroup = HashMap::new();
+        let mut pending_txn: PendingTxnOffsets = HashMap::new();
         let mut records_read = 0u64;
         let mut skipped = 0u64;
         while offset < end {
-            let read = match partition.read(offset, limits::OFFSETS_LOAD_READ_BYTES, true, true) {
+            let read = match partition.read(
+                offset,
+                limits::OFFSETS_LOAD_READ_BYTES,
+                true,
+                crate::partition::ReadUpTo::LogEnd,
+            ) {
                 Ok(read) => read,
                 Err(e) => {
                     tracing::warn!(partition = index, offset, error = %e, "cannot read the offsets partition; loading stopped (leadership probably moved)");
@@ -393,36 +478,10 @@ impl Coordinator {
             let next = last.header.next_offset();
             for span in &spans {
                 let bytes = &read.records[span.position..span.position + span.header.total_bytes];
-                match records::decode_batch(bytes) {
-                    Ok(decoded) => {
-                        for (record_offset, record) in decoded {
-                            records_read += 1;
-                            if let records::OffsetsRecord::Commit {
-                                group,
-                                topic,
-                                partition: p,
-                                value,
-                            } = record
-                            {
-                                let group_offsets = loaded.entry(group).or_default();
-                                match value {
-                                    Some(c) => {
-                                        if group_offsets.len() < limits::OFFSETS_PER_GROUP_MAX {
-                                            group_offsets.insert((topic, p), (c, record_offset));
-                                        }
-                                    }
-                                    None => {
-                                        group_offsets.remove(&(topic, p));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        skipped += 1;
-                        tracing::warn!(partition = index, batch_offset = span.header.base_offset, error = %e, "skipping an unreadable offsets batch");
-                    }
-                }
+                let (read_now, skipped_now) =
+                    load_batch(index, span, bytes, &mut loaded, &mut pending_txn);
+                records_read += read_now;
+                skipped += skipped_now;
             }
             if next <= offset {
                 break;
@@ -434,6 +493,7 @@ impl Coordinator {
         match shards.get_mut(&index) {
             Some(shard) if shard.leader_epoch == leader_epoch && !shard.loaded => {
                 shard.offsets = loaded;
+                shard.pending_txn = pending_txn;
                 shard.loaded = true;
                 tracing::info!(
                     partition = index,
@@ -450,6 +510,93 @@ impl Coordinator {
                 "offsets load finished after leadership moved; dropped"
             ),
         }
+    }
+}
+
+/// Applies one batch of an offsets partition being loaded: committed offsets, transactional
+/// offsets pending until their marker, and markers. Returns (records read, batches skipped).
+fn load_batch(
+    index: i32,
+    span: &batch::BatchSpan,
+    bytes: &[u8],
+    loaded: &mut OffsetsByGroup,
+    pending_txn: &mut PendingTxnOffsets,
+) -> (u64, u64) {
+    let (mut records_read, mut skipped) = (0u64, 0u64);
+    let header = &span.header;
+    if header.is_transactional() && header.is_control() {
+        if let Some(marker) = crate::wire::control::marker_of(bytes) {
+            let commit = marker == crate::wire::control::Marker::Commit;
+            end_pending(loaded, pending_txn, header.producer_id, commit);
+        }
+        return (records_read, skipped);
+    }
+    if header.is_transactional() {
+        if let Ok(decoded) = records::decode_batch(bytes) {
+            let pending = pending_txn.entry(header.producer_id).or_default();
+            for (record_offset, record) in decoded {
+                if let records::OffsetsRecord::Commit {
+                    group,
+                    topic,
+                    partition: p,
+                    value: Some(c),
+                } = record
+                {
+                    pending.push((group, topic, p, c, record_offset));
+                }
+            }
+        }
+        return (records_read, skipped);
+    }
+    match records::decode_batch(bytes) {
+        Ok(decoded) => {
+            for (record_offset, record) in decoded {
+                records_read += 1;
+                if let records::OffsetsRecord::Commit {
+                    group,
+                    topic,
+                    partition: p,
+                    value,
+                } = record
+                {
+                    let group_offsets = loaded.entry(group).or_default();
+                    match value {
+                        Some(c) => {
+                            if group_offsets.len() < limits::OFFSETS_PER_GROUP_MAX {
+                                group_offsets.insert((topic, p), (c, record_offset));
+                            }
+                        }
+                        None => {
+                            group_offsets.remove(&(topic, p));
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            skipped += 1;
+            tracing::warn!(partition = index, batch_offset = span.header.base_offset, error = %e, "skipping an unreadable offsets batch");
+        }
+    }
+    (records_read, skipped)
+}
+
+/// Ends `producer_id`'s pending transactional offsets: applied on commit, dropped on abort.
+fn end_pending(
+    offsets: &mut OffsetsByGroup,
+    pending_txn: &mut PendingTxnOffsets,
+    producer_id: i64,
+    commit: bool,
+) {
+    let Some(pending) = pending_txn.remove(&producer_id) else {
+        return;
+    };
+    if !commit {
+        return;
+    }
+    for (group, topic, p, committed, log_offset) in pending {
+        let group_offsets = offsets.entry(group.clone()).or_default();
+        apply_offsets(&group, group_offsets, [(topic, p, committed, log_offset)]);
     }
 }
 

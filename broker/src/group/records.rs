@@ -60,34 +60,34 @@ pub fn partition_for(group: &str, partition_count: i32) -> i32 {
     abs % partition_count.max(1)
 }
 
-fn put_string(buf: &mut BytesMut, s: &str) {
+pub(crate) fn put_string(buf: &mut BytesMut, s: &str) {
     let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
     buf.put_i16(len);
     buf.put_slice(&s.as_bytes()[..usize::try_from(len).unwrap_or(0)]);
 }
 
-fn get_i16(buf: &mut &[u8], what: &'static str) -> Result<i16, RecordError> {
+pub(crate) fn get_i16(buf: &mut &[u8], what: &'static str) -> Result<i16, RecordError> {
     if buf.remaining() < 2 {
         return Err(RecordError::Truncated { what });
     }
     Ok(buf.get_i16())
 }
 
-fn get_i32(buf: &mut &[u8], what: &'static str) -> Result<i32, RecordError> {
+pub(crate) fn get_i32(buf: &mut &[u8], what: &'static str) -> Result<i32, RecordError> {
     if buf.remaining() < 4 {
         return Err(RecordError::Truncated { what });
     }
     Ok(buf.get_i32())
 }
 
-fn get_i64(buf: &mut &[u8], what: &'static str) -> Result<i64, RecordError> {
+pub(crate) fn get_i64(buf: &mut &[u8], what: &'static str) -> Result<i64, RecordError> {
     if buf.remaining() < 8 {
         return Err(RecordError::Truncated { what });
     }
     Ok(buf.get_i64())
 }
 
-fn get_string(buf: &mut &[u8], what: &'static str) -> Result<String, RecordError> {
+pub(crate) fn get_string(buf: &mut &[u8], what: &'static str) -> Result<String, RecordError> {
     let len = get_i16(buf, what)?;
     let len = usize::try_from(len).unwrap_or(0);
     if buf.remaining() < len {

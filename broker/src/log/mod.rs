@@ -568,14 +568,14 @@ impl Log {
         Ok(entries)
     }
 
-    /// Calls `found` with the producer fields of every idempotent batch in the newest segments,
-    /// oldest first: whole segments from the newest back while their bytes fit in `bytes_max`
-    /// (the active segment always). Returns the number of batches scanned and the offset the
-    /// scan started at. Memory: one read buffer.
+    /// Calls `found` with the header of every batch that has a producer id in the newest
+    /// segments, oldest first, and for a control batch its marker: whole segments from the newest
+    /// back while their bytes fit in `bytes_max` (the active segment always). Returns the number
+    /// of batches scanned and the offset the scan started at. Memory: one read buffer.
     pub fn scan_producer_batches(
         &self,
         bytes_max: u64,
-        mut found: impl FnMut(&crate::producer::ProducerAppend),
+        mut found: impl FnMut(&batch::BatchHeader, Option<crate::wire::control::Marker>),
     ) -> Result<(usize, i64), LogError> {
         let mut first = self.segments.len().saturating_sub(1);
         let mut bytes = self.segments.last().map_or(0, |s| s.size_bytes);
@@ -616,10 +616,21 @@ impl Log {
                             ),
                         ));
                     }
-                    if let Some(append) =
-                        crate::producer::ProducerAppend::of(&header, header.base_offset)
-                    {
-                        found(&append);
+                    if header.is_control() && header.has_producer_id() {
+                        let start = position + at as u64;
+                        let marker = if at + header.total_bytes <= len {
+                            crate::wire::control::marker_of(&buffer[at..at + header.total_bytes])
+                        } else {
+                            let mut whole = vec![0u8; header.total_bytes];
+                            segment
+                                .file
+                                .read_exact_at(&mut whole, start)
+                                .map_err(|e| io_err(&segment.log_path, e))?;
+                            crate::wire::control::marker_of(&whole)
+                        };
+                        found(&header, marker);
+                    } else if header.has_producer_id() {
+                        found(&header, None);
                     }
                     batches += 1;
                     at += header.total_bytes;
@@ -1196,7 +1207,8 @@ mod tests {
         assert!(log.segments[0].size_bytes > limits::RECOVERY_READ_BUFFER_BYTES as u64);
         let mut sequences = Vec::new();
         let (batches, from) = log
-            .scan_producer_batches(u64::MAX, |a| {
+            .scan_producer_batches(u64::MAX, |h, _| {
+                let a = crate::producer::ProducerAppend::of(h, h.base_offset).expect("idempotent");
                 assert_eq!(a.batch.first_offset, i64::from(a.batch.first_sequence));
                 sequences.push(a.batch.first_sequence);
             })
@@ -1215,7 +1227,7 @@ mod tests {
         assert!(log.segment_count() > 5);
         let mut last = None;
         let (batches, from) = log
-            .scan_producer_batches(2048, |a| last = Some(a.batch.first_sequence))
+            .scan_producer_batches(2048, |h, _| last = Some(h.base_sequence))
             .expect("scan");
         assert!(from > 0 && batches < 100, "{batches} batches from {from}");
         assert_eq!(last, Some(99));

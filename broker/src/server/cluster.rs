@@ -60,6 +60,32 @@ impl cluster::ControllerLink for Link {
             spawn_auto_create(&broker, topics);
         }
     }
+
+    fn write_txn_markers(
+        &self,
+        node_id: i32,
+        request: kafka_protocol::messages::WriteTxnMarkersRequest,
+    ) -> cluster::MarkersFuture {
+        let address = self
+            .0
+            .upgrade()
+            .and_then(|broker| broker.cluster.broker_address(node_id));
+        Box::pin(async move {
+            let address = address.ok_or_else(|| format!("broker {node_id} is not known"))?;
+            let address = format!("{}:{}", address.host, address.port);
+            let mut conn = PeerConnection::connect(&address, "kaos-txn-coordinator")
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.request(
+                kafka_protocol::messages::ApiKey::WriteTxnMarkers,
+                1,
+                &request,
+                Duration::from_millis(limits::TXN_APPEND_TIMEOUT_MS),
+            )
+            .await
+            .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Gives the broker's APIs their way to the controller (before the broker serves).

@@ -120,6 +120,7 @@ fn spawn_group_ticks(broker: &Arc<Broker>) {
         loop {
             interval.tick().await;
             broker.groups.tick(&*broker);
+            broker.txns.tick(&broker);
         }
     });
 }

@@ -311,13 +311,36 @@ pub fn build_producer_batch(
     let count = values.len() as i32;
     let mut batch = build_raw_batch(0, count - 1, count, &encode_records(values));
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+    set_producer(
+        &mut batch,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        timestamp_ms,
+    );
+    batch
+}
+
+/// Sets the producer fields and both timestamps of a built batch and seals it again.
+pub fn set_producer(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    timestamp_ms: i64,
+) {
     batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
     batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
     batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
     batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
     batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
-    seal(&mut batch);
-    batch
+    seal(batch);
+}
+
+/// Sets the attributes of a built batch (transactional, control) and seals it again.
+pub fn set_attributes(batch: &mut [u8], attributes: i16) {
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    seal(batch);
 }
 
 /// Appends Kafka's zigzag varint of `value` to `out`.

@@ -2,5 +2,6 @@
 //! a produced batch (framing, codecs), and response framing.
 
 pub mod batch;
+pub mod control;
 pub mod frame;
 pub mod records;

@@ -201,6 +201,22 @@ impl Cursor<'_> {
     }
 }
 
+/// The key of the first record of an uncompressed records section (a control batch's), or
+/// `None` when it is null or the record is cut short.
+pub fn first_record_key(section: &[u8]) -> Option<&[u8]> {
+    let mut cursor = Cursor {
+        bytes: section,
+        at: 0,
+    };
+    let length = usize::try_from(cursor.varint().ok()?).ok()?;
+    let body = section.get(cursor.at..cursor.at + length)?;
+    let mut cursor = Cursor { bytes: body, at: 1 };
+    cursor.varlong().ok()?; // timestampDelta
+    cursor.varint().ok()?; // offsetDelta
+    let key_length = usize::try_from(cursor.varint().ok()?).ok()?;
+    body.get(cursor.at..cursor.at + key_length)
+}
+
 /// Checks one record body (after its length varint): every field present, nothing left over.
 /// Returns its offsetDelta.
 fn validate_record_body(body: &[u8]) -> Result<i32, &'static str> {

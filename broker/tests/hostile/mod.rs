@@ -153,8 +153,58 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
                 m::DescribeClusterRequest::default(),
             ],
         ),
+        ApiKey::AddPartitionsToTxn => first_encodable(v, vec![add_partitions_to_txn()]),
+        ApiKey::AddOffsetsToTxn => first_encodable(
+            v,
+            vec![m::AddOffsetsToTxnRequest::default()
+                .with_transactional_id(m::TransactionalId(s("t")))
+                .with_group_id(GroupId(s("g")))],
+        ),
+        ApiKey::EndTxn => first_encodable(
+            v,
+            vec![m::EndTxnRequest::default().with_transactional_id(m::TransactionalId(s("t")))],
+        ),
+        ApiKey::WriteTxnMarkers => first_encodable(v, vec![write_txn_markers()]),
+        ApiKey::TxnOffsetCommit => first_encodable(
+            v,
+            vec![
+                txn_offset_commit().with_member_id(s("m")),
+                txn_offset_commit(),
+            ],
+        ),
         _ => None,
     }
+}
+
+fn write_txn_markers() -> m::WriteTxnMarkersRequest {
+    use m::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+    m::WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+        .with_topics(vec![WritableTxnMarkerTopic::default()
+            .with_name(m::TopicName(s("t")))
+            .with_partition_indexes(vec![0])])])
+}
+
+fn add_partitions_to_txn() -> m::AddPartitionsToTxnRequest {
+    use m::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    m::AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(m::TransactionalId(s("t")))
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(m::TopicName(s("t")))
+            .with_partitions(vec![0])])
+}
+
+fn txn_offset_commit() -> m::TxnOffsetCommitRequest {
+    use m::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    m::TxnOffsetCommitRequest::default()
+        .with_transactional_id(m::TransactionalId(s("t")))
+        .with_group_id(GroupId(s("g")))
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(m::TopicName(s("t")))
+            .with_partitions(vec![
+                TxnOffsetCommitRequestPartition::default().with_committed_metadata(Some(s("x")))
+            ])])
 }
 
 fn produce() -> m::ProduceRequest {
@@ -408,6 +458,11 @@ pub fn decode_body(api: ApiKey, version: i16, body: Bytes) -> anyhow::Result<()>
         ApiKey::CreatePartitions => decode::<m::CreatePartitionsRequest>(body, version),
         ApiKey::DescribeConfigs => decode::<m::DescribeConfigsRequest>(body, version),
         ApiKey::DescribeCluster => decode::<m::DescribeClusterRequest>(body, version),
+        ApiKey::AddPartitionsToTxn => decode::<m::AddPartitionsToTxnRequest>(body, version),
+        ApiKey::AddOffsetsToTxn => decode::<m::AddOffsetsToTxnRequest>(body, version),
+        ApiKey::EndTxn => decode::<m::EndTxnRequest>(body, version),
+        ApiKey::WriteTxnMarkers => decode::<m::WriteTxnMarkersRequest>(body, version),
+        ApiKey::TxnOffsetCommit => decode::<m::TxnOffsetCommitRequest>(body, version),
         other => anyhow::bail!("no decoder for {other:?} in this test"),
     }
 }
