@@ -695,47 +695,53 @@ impl Checker {
     }
 
     fn on_send(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
-        let value_id = flat.id;
         let topic = flat.topic.as_deref().map(|t| self.topic_id(t));
         if meta.kind == OpType::Invoke {
-            let open = OpenSend { id: value_id };
-            self.open_sends
-                .entry(meta.process)
-                .or_default()
-                .push_back(open);
-            let Some(id) = value_id else {
-                self.counts.sends_without_id += 1;
-                return;
-            };
-            let slot = self.slot(id, meta.index);
-            let msg = self.msgs.get_mut(slot);
-            msg.attempts = msg.attempts.saturating_add(1);
-            if !msg.has(flag::HAS_INVOKE) {
-                if !msg.has(flag::HAS_SEND) {
-                    msg.first_index = meta.index;
-                    // The history orders ops as the harness received them, one pipe per client
-                    // process, so a read may arrive a moment before the invoke that another pipe
-                    // still holds. Only a read that precedes the invoke by more than that skew
-                    // is provably in the future.
-                    if msg.has(flag::READ_BEFORE_SEND)
-                        && millis(meta.time_ns).saturating_sub(msg.read_ms)
-                            > limits::RECEIPT_SKEW_MS
-                    {
-                        msg.flags |= flag::FUTURE_READ;
-                    }
-                }
-                msg.flags |= flag::HAS_INVOKE | flag::HAS_SEND;
-                msg.invoke_ms = millis(meta.time_ns);
-                msg.process = meta.process;
-            }
-            if msg.topic == u32::MAX {
-                if let Some(t) = topic {
-                    msg.topic = t;
-                }
-            }
-            return;
+            self.on_send_invoke(meta, flat.id, topic);
+        } else {
+            self.on_send_completion(meta, flat, topic);
         }
+    }
 
+    fn on_send_invoke(&mut self, meta: &Meta<'_>, value_id: Option<u64>, topic: Option<u32>) {
+        let open = OpenSend { id: value_id };
+        self.open_sends
+            .entry(meta.process)
+            .or_default()
+            .push_back(open);
+        let Some(id) = value_id else {
+            self.counts.sends_without_id += 1;
+            return;
+        };
+        let slot = self.slot(id, meta.index);
+        let msg = self.msgs.get_mut(slot);
+        msg.attempts = msg.attempts.saturating_add(1);
+        if !msg.has(flag::HAS_INVOKE) {
+            if !msg.has(flag::HAS_SEND) {
+                msg.first_index = meta.index;
+                // The history orders ops as the harness received them, one pipe per client
+                // process, so a read may arrive a moment before the invoke that another pipe
+                // still holds. Only a read that precedes the invoke by more than that skew
+                // is provably in the future.
+                if msg.has(flag::READ_BEFORE_SEND)
+                    && millis(meta.time_ns).saturating_sub(msg.read_ms) > limits::RECEIPT_SKEW_MS
+                {
+                    msg.flags |= flag::FUTURE_READ;
+                }
+            }
+            msg.flags |= flag::HAS_INVOKE | flag::HAS_SEND;
+            msg.invoke_ms = millis(meta.time_ns);
+            msg.process = meta.process;
+        }
+        if msg.topic == u32::MAX {
+            if let Some(t) = topic {
+                msg.topic = t;
+            }
+        }
+    }
+
+    fn on_send_completion(&mut self, meta: &Meta<'_>, flat: &Flat<'_>, topic: Option<u32>) {
+        let value_id = flat.id;
         // A completion: the next ok/fail/info of the same process and f completes the oldest
         // open invoke; when the completion names its id, the open invoke with that id.
         let matched = self.open_sends.get_mut(&meta.process).and_then(|queue| {
@@ -774,6 +780,17 @@ impl Checker {
             }
             _ => None,
         };
+        self.record_send_outcome(meta, id, topic, acked);
+    }
+
+    /// A send's completion on its message: the ack's position, or the failure or unknown outcome.
+    fn record_send_outcome(
+        &mut self,
+        meta: &Meta<'_>,
+        id: u64,
+        topic: Option<u32>,
+        acked: Option<(i32, i64)>,
+    ) {
         let slot = self.slot(id, meta.index);
         let known_topic = self.msgs.get(slot).topic;
         let topic = topic.unwrap_or(known_topic);

@@ -554,145 +554,175 @@ impl Translator {
         op: &Edn,
         out: &mut Vec<Op>,
     ) -> Result<(), HistoryError> {
-        let bad = |reason: &str| HistoryError::InvalidLine {
-            line_number: line,
-            reason: format!("not a Jepsen op: {reason}"),
-            quote: String::new(),
-        };
-        let kind = match op.get("type").and_then(Edn::as_keyword) {
-            Some("invoke") => OpType::Invoke,
-            Some("ok") => OpType::Ok,
-            Some("fail") => OpType::Fail,
-            Some("info") => OpType::Info,
-            _ => return Err(bad("no :type of :invoke, :ok, :fail or :info")),
-        };
-        let f = match op.get("f") {
-            Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f.clone(),
-            _ => return Err(bad("no :f")),
-        };
-        let index = op
-            .get("index")
-            .and_then(Edn::as_int)
-            .and_then(|i| u64::try_from(i).ok())
-            .unwrap_or(position as u64);
-        let time_ns = op
-            .get("time")
-            .and_then(Edn::as_int)
-            .and_then(|t| u64::try_from(t).ok())
-            .unwrap_or(0);
-        let process = match op.get("process") {
-            Some(Edn::Int(n)) => format!("jepsen-{n}"),
-            Some(Edn::Keyword(k)) | Some(Edn::Symbol(k)) | Some(Edn::Str(k)) => k.clone(),
-            _ => "jepsen-unknown".to_owned(),
-        };
-        let error = op
-            .get("error")
-            .filter(|e| **e != Edn::Nil)
-            .map(|e| match e {
-                Edn::Keyword(k) | Edn::Str(k) => k.clone(),
-                other => other.to_json().to_string(),
-            });
+        let head = header(line, position, op)?;
         let value = op.get("value").unwrap_or(&Edn::Nil);
-        let mut push = |f: &str, value: serde_json::Value, kind: OpType| {
-            out.push(Op {
-                index,
-                time_ns,
-                process: process.clone(),
-                kind,
-                f: f.to_owned(),
-                value,
-                error: error.clone(),
-            });
-        };
-        if process == "nemesis" {
-            let f = match f.as_str() {
-                "start-partition" => F::Partition.name(),
-                "stop-partition" => F::Heal.name(),
-                "start" => F::Restart.name(),
-                other => other,
-            };
-            let nodes: Vec<serde_json::Value> = match value {
-                Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
-                    items.iter().map(Edn::to_json).collect()
-                }
-                Edn::Map(entries) => entries.iter().map(|(k, _)| k.to_json()).collect(),
-                Edn::Str(s) | Edn::Keyword(s) => vec![serde_json::Value::String(s.clone())],
-                _ => Vec::new(),
-            };
-            let value = if nodes.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!({ "nodes": nodes })
-            };
-            push(f, value, kind);
+        if head.process == "nemesis" {
+            out.push(head.op(nemesis_name(&head.f), nemesis_value(value)));
             return Ok(());
         }
-        match f.as_str() {
+        match head.f.as_str() {
             "send" | "poll" | "txn" => {
-                let mops = value.items().unwrap_or(&[]);
-                for mop in mops {
-                    let Some(parts) = mop.items() else { continue };
-                    match (
-                        parts.first().and_then(Edn::as_keyword),
-                        parts.get(1),
-                        parts.get(2),
-                    ) {
-                        (Some("send"), Some(key), v) => {
-                            let partition = self.partition(key);
-                            let (offset, value) = match v {
-                                Some(Edn::Int(v)) => (None, Some(*v)),
-                                Some(pair) => match pair.items() {
-                                    Some([o, v, ..]) => (o.as_int(), v.as_int()),
-                                    _ => (None, None),
-                                },
-                                None => (None, None),
-                            };
-                            let id = value.and_then(|v| self.id(partition, v));
-                            let mut json = serde_json::json!({ "id": id, "topic": TOPIC });
-                            if let (OpType::Ok, Some(offset)) = (kind, offset) {
-                                json["partition"] = partition.into();
-                                json["offset"] = offset.into();
-                            }
-                            push(F::Send.name(), json, kind);
-                        }
-                        (Some("poll"), Some(Edn::Map(by_key)), _) if kind == OpType::Ok => {
-                            let mut records = Vec::new();
-                            for (key, pairs) in by_key {
-                                let partition = self.partition(key);
-                                for pair in pairs.items().unwrap_or(&[]) {
-                                    let Some([o, v, ..]) = pair.items() else {
-                                        continue;
-                                    };
-                                    let Some(offset) = o.as_int() else { continue };
-                                    let id = v.as_int().and_then(|v| self.id(partition, v));
-                                    records.push(serde_json::json!({
-                                        "topic": TOPIC, "partition": partition,
-                                        "offset": offset, "id": id,
-                                    }));
-                                }
-                            }
-                            push(
-                                F::Poll.name(),
-                                serde_json::json!({ "records": records }),
-                                kind,
-                            );
-                        }
-                        _ => {}
+                for mop in value.items().unwrap_or(&[]) {
+                    if let Some(op) = self.micro_op(&head, mop) {
+                        out.push(op);
                     }
                 }
             }
             "assign" | "subscribe" => {
                 let keys = value.items().unwrap_or(&[]).to_vec();
                 let partitions: Vec<i32> = keys.iter().map(|k| self.partition(k)).collect();
-                push(
-                    &f,
+                out.push(head.op(
+                    &head.f,
                     serde_json::json!({ "topic": TOPIC, "partitions": partitions }),
-                    kind,
-                );
+                ));
             }
-            other => push(other, value.to_json(), kind),
+            other => out.push(head.op(other, value.to_json())),
         }
         Ok(())
+    }
+
+    /// One `[:send k v]` or `[:poll {k [[o v] …]}]` micro-op as a kaos `send` or `poll`.
+    fn micro_op(&mut self, head: &Header, mop: &Edn) -> Option<Op> {
+        let parts = mop.items()?;
+        match (
+            parts.first().and_then(Edn::as_keyword),
+            parts.get(1),
+            parts.get(2),
+        ) {
+            (Some("send"), Some(key), v) => {
+                let partition = self.partition(key);
+                let (offset, value) = match v {
+                    Some(Edn::Int(v)) => (None, Some(*v)),
+                    Some(pair) => match pair.items() {
+                        Some([o, v, ..]) => (o.as_int(), v.as_int()),
+                        _ => (None, None),
+                    },
+                    None => (None, None),
+                };
+                let id = value.and_then(|v| self.id(partition, v));
+                let mut json = serde_json::json!({ "id": id, "topic": TOPIC });
+                if let (OpType::Ok, Some(offset)) = (head.kind, offset) {
+                    json["partition"] = partition.into();
+                    json["offset"] = offset.into();
+                }
+                Some(head.op(F::Send.name(), json))
+            }
+            (Some("poll"), Some(Edn::Map(by_key)), _) if head.kind == OpType::Ok => {
+                let mut records = Vec::new();
+                for (key, pairs) in by_key {
+                    let partition = self.partition(key);
+                    for pair in pairs.items().unwrap_or(&[]) {
+                        let Some([o, v, ..]) = pair.items() else {
+                            continue;
+                        };
+                        let Some(offset) = o.as_int() else { continue };
+                        let id = v.as_int().and_then(|v| self.id(partition, v));
+                        records.push(serde_json::json!({
+                            "topic": TOPIC, "partition": partition,
+                            "offset": offset, "id": id,
+                        }));
+                    }
+                }
+                Some(head.op(F::Poll.name(), serde_json::json!({ "records": records })))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The fields of a Jepsen op every kaos op made from it shares.
+struct Header {
+    index: u64,
+    time_ns: u64,
+    process: String,
+    kind: OpType,
+    f: String,
+    error: Option<String>,
+}
+
+impl Header {
+    fn op(&self, f: &str, value: serde_json::Value) -> Op {
+        Op {
+            index: self.index,
+            time_ns: self.time_ns,
+            process: self.process.clone(),
+            kind: self.kind,
+            f: f.to_owned(),
+            value,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// An op's `:type`, `:f`, `:index`, `:time`, `:process` and `:error`.
+fn header(line: usize, position: usize, op: &Edn) -> Result<Header, HistoryError> {
+    let bad = |reason: &str| HistoryError::InvalidLine {
+        line_number: line,
+        reason: format!("not a Jepsen op: {reason}"),
+        quote: String::new(),
+    };
+    let kind = match op.get("type").and_then(Edn::as_keyword) {
+        Some("invoke") => OpType::Invoke,
+        Some("ok") => OpType::Ok,
+        Some("fail") => OpType::Fail,
+        Some("info") => OpType::Info,
+        _ => return Err(bad("no :type of :invoke, :ok, :fail or :info")),
+    };
+    let f = match op.get("f") {
+        Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f.clone(),
+        _ => return Err(bad("no :f")),
+    };
+    let int = |key: &str| {
+        op.get(key)
+            .and_then(Edn::as_int)
+            .and_then(|i| u64::try_from(i).ok())
+    };
+    let process = match op.get("process") {
+        Some(Edn::Int(n)) => format!("jepsen-{n}"),
+        Some(Edn::Keyword(k)) | Some(Edn::Symbol(k)) | Some(Edn::Str(k)) => k.clone(),
+        _ => "jepsen-unknown".to_owned(),
+    };
+    let error = op
+        .get("error")
+        .filter(|e| **e != Edn::Nil)
+        .map(|e| match e {
+            Edn::Keyword(k) | Edn::Str(k) => k.clone(),
+            other => other.to_json().to_string(),
+        });
+    Ok(Header {
+        index: int("index").unwrap_or(position as u64),
+        time_ns: int("time").unwrap_or(0),
+        process,
+        kind,
+        f,
+        error,
+    })
+}
+
+/// A nemesis op's name in kaos's vocabulary.
+fn nemesis_name(f: &str) -> &str {
+    match f {
+        "start-partition" => F::Partition.name(),
+        "stop-partition" => F::Heal.name(),
+        "start" => F::Restart.name(),
+        other => other,
+    }
+}
+
+/// A nemesis op's value: the nodes it names, if any.
+fn nemesis_value(value: &Edn) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = match value {
+        Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
+            items.iter().map(Edn::to_json).collect()
+        }
+        Edn::Map(entries) => entries.iter().map(|(k, _)| k.to_json()).collect(),
+        Edn::Str(s) | Edn::Keyword(s) => vec![serde_json::Value::String(s.clone())],
+        _ => Vec::new(),
+    };
+    if nodes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!({ "nodes": nodes })
     }
 }
 
