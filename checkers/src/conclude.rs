@@ -278,7 +278,7 @@ impl Checker {
         if msg.has(flag::FUTURE_READ) {
             t.class(AnomalyKind::FutureRead, msg, None);
         } else if outcome == SendOutcome::Ok && msg.has(flag::READ_BEFORE_ACK) {
-            t.class(AnomalyKind::PrecommittedRead, msg, None);
+            t.class(AnomalyKind::ReadBeforeAck, msg, None);
         }
         let below_frontier = msg
             .acked_offset()
@@ -1018,6 +1018,7 @@ impl Checker {
             }),
             positions: Vec::new(),
             nodes: Vec::new(),
+            cycle: Vec::new(),
         }
     }
 
@@ -1144,7 +1145,7 @@ impl Checker {
                  the history is out of order; {fault_clause}.",
                 m.read_index, m.first_index
             ),
-            AnomalyKind::PrecommittedRead => format!(
+            AnomalyKind::ReadBeforeAck => format!(
                 "Message {id} was read at {time_s:.2} s (op {}), before its send was acknowledged \
                  at {:.2} s (op {}): the broker exposed the write before the producer heard back \
                  (normal while an ack is in flight; a problem only if the ack then failed); {fault_clause}.",

@@ -23,8 +23,9 @@
 
 use std::collections::HashMap;
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, AnomalyKind};
 use crate::checker::Checker;
+use crate::elle::{self, Mop, Outcome, Txn};
 use crate::expect::Expectations;
 use crate::history::{HistoryError, Op, OpType};
 use crate::limits;
@@ -416,7 +417,16 @@ fn atom(token: &str) -> Option<Edn> {
 
 /// Checks a Jepsen Kafka-workload history (EDN) with the kaos checker.
 pub fn check_edn(text: &str, expect: Expectations) -> Result<Analysis, HistoryError> {
-    let (ops, notes) = ops_from_edn(text)?;
+    check_edn_with(text, expect, elle::Options::default())
+}
+
+/// [`check_edn`] with the cycle analysis's options (e.g. ww dependencies, Jepsen's `:ww-deps`).
+pub fn check_edn_with(
+    text: &str,
+    expect: Expectations,
+    options: elle::Options,
+) -> Result<Analysis, HistoryError> {
+    let (ops, notes, txns) = translate_edn(text)?;
     let mut checker = Checker::new(expect);
     for op in &ops {
         checker.observe(op);
@@ -427,11 +437,35 @@ pub fn check_edn(text: &str, expect: Expectations) -> Result<Analysis, HistoryEr
     checker.note(
         "Jepsen history: there is no final-read phase, so loss is judged by Jepsen's definition (acknowledged, never read, although reads of the partition went past its offset).",
     );
-    Ok(checker.finish())
+    let mut analysis = checker.finish();
+    let cycles = elle::find_cycles(&elle::infer(&txns, options));
+    for kind in [
+        AnomalyKind::G0,
+        AnomalyKind::G1c,
+        AnomalyKind::GSingle,
+        AnomalyKind::G2Item,
+    ] {
+        let cases = cycles
+            .iter()
+            .filter(|c| elle::anomaly_kind(c.class) == kind)
+            .map(|c| elle::case(c, TOPIC))
+            .collect();
+        analysis.add_cases(kind, cases);
+    }
+    analysis.add_cases(
+        AnomalyKind::PrecommittedRead,
+        elle::precommitted_read_cases(&txns, TOPIC),
+    );
+    Ok(analysis)
 }
 
 /// The kaos ops a Jepsen history stands for, and notes about the translation.
 pub fn ops_from_edn(text: &str) -> Result<(Vec<Op>, Vec<String>), HistoryError> {
+    translate_edn(text).map(|(ops, notes, _)| (ops, notes))
+}
+
+/// The kaos ops, the notes, and the transactions (every completed `:send`, `:poll` or `:txn`).
+fn translate_edn(text: &str) -> Result<(Vec<Op>, Vec<String>, Vec<Txn>), HistoryError> {
     let forms = read_edn(text)?;
     // A history is one op map per form, or one vector of op maps.
     let ops: Vec<(usize, &Edn)> = match forms.as_slice() {
@@ -464,7 +498,7 @@ pub fn ops_from_edn(text: &str) -> Result<(Vec<Op>, Vec<String>), HistoryError> 
                 .to_owned(),
         );
     }
-    Ok((out, notes))
+    Ok((out, notes, translator.txns))
 }
 
 #[derive(Default)]
@@ -474,6 +508,10 @@ struct Translator {
     /// Value → the partitions it was sent to or read from.
     value_keys: HashMap<i64, Vec<i32>>,
     packed: bool,
+    /// Each completed `:send` / `:poll` / `:txn` op as a transaction, for the cycle analysis.
+    txns: Vec<Txn>,
+    /// Process name → number, for the transactions.
+    processes: HashMap<String, u32>,
 }
 
 const TOPIC: &str = "jepsen";
@@ -562,6 +600,10 @@ impl Translator {
         }
         match head.f.as_str() {
             "send" | "poll" | "txn" => {
+                if head.kind != OpType::Invoke {
+                    let txn = self.txn(&head, value);
+                    self.txns.push(txn);
+                }
                 for mop in value.items().unwrap_or(&[]) {
                     if let Some(op) = self.micro_op(&head, mop) {
                         out.push(op);
@@ -579,6 +621,62 @@ impl Translator {
             other => out.push(head.op(other, value.to_json())),
         }
         Ok(())
+    }
+
+    /// A completed op's micro-ops as a transaction: sends with the offsets their completion gave,
+    /// and every record its polls returned.
+    fn txn(&mut self, head: &Header, value: &Edn) -> Txn {
+        let next = self.processes.len() as u32;
+        let process = *self.processes.entry(head.process.clone()).or_insert(next);
+        let mut mops = Vec::new();
+        for mop in value.items().unwrap_or(&[]) {
+            let Some(parts) = mop.items() else { continue };
+            match (
+                parts.first().and_then(Edn::as_keyword),
+                parts.get(1),
+                parts.get(2),
+            ) {
+                (Some("send"), Some(key), Some(v)) => {
+                    let partition = self.partition(key);
+                    let (offset, value) = match (v, v.items()) {
+                        (Edn::Int(v), _) => (None, Some(*v)),
+                        (_, Some([o, v, ..])) => (o.as_int(), v.as_int()),
+                        _ => (None, None),
+                    };
+                    if let Some(value) = value.and_then(|v| self.id(partition, v)) {
+                        let key = partition as u32;
+                        mops.push(Mop::Send { key, value, offset });
+                    }
+                }
+                (Some("poll"), Some(Edn::Map(by_key)), _) => {
+                    for (key, pairs) in by_key {
+                        let partition = self.partition(key);
+                        for pair in pairs.items().unwrap_or(&[]) {
+                            let Some([o, v, ..]) = pair.items() else {
+                                continue;
+                            };
+                            let value = v.as_int().and_then(|v| self.id(partition, v));
+                            if let (Some(offset), Some(value)) = (o.as_int(), value) {
+                                let key = partition as u32;
+                                mops.push(Mop::Read { key, offset, value });
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let outcome = match head.kind {
+            OpType::Ok => Outcome::Ok,
+            OpType::Fail => Outcome::Fail,
+            OpType::Info | OpType::Invoke => Outcome::Info,
+        };
+        Txn {
+            index: head.index,
+            process,
+            outcome,
+            mops,
+        }
     }
 
     /// One `[:send k v]` or `[:poll {k [[o v] …]}]` micro-op as a kaos `send` or `poll`.

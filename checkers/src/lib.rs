@@ -19,7 +19,7 @@
 //! - [`check_text`]: the whole of a `history.jsonl` text, tolerating a last line cut mid-write.
 //!
 //! The anomaly classes ([`AnomalyKind::ALL`], defined in `docs/history.md`): `lost`,
-//! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `precommitted_read`,
+//! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
 //! `inconsistent_offsets`, `replica_divergence`, `duplicate`, `duplicate_processing`, `poll_skip`,
 //! `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`, `unacknowledged_absent`.
 
@@ -27,6 +27,7 @@ mod analysis;
 mod checker;
 mod classes;
 mod conclude;
+pub mod elle;
 mod expect;
 pub mod history;
 pub mod jepsen;
@@ -34,7 +35,9 @@ pub mod limits;
 pub mod replicas;
 mod scan;
 
-pub use analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Series, Verdict};
+pub use analysis::{
+    Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, Series, Verdict,
+};
 pub use checker::Checker;
 pub use expect::{Allowance, Expectations};
 pub use history::{HistoryError, Op, OpType, Position};

@@ -162,6 +162,7 @@ impl PartitionAt<'_> {
             process: None,
             positions: offsets.into_iter().map(|o| self.position(o)).collect(),
             nodes,
+            cycle: Vec::new(),
         }
     }
 }
