@@ -611,7 +611,11 @@ impl Checker {
             ) => {
                 self.on_flat(f, &meta, &history::flat_of(&op.value));
             }
-            Some(F::Assign | F::Subscribe | F::Rebalance) if op.kind == OpType::Ok => {
+            // An `info` assignment may have happened: its resets apply, so that no skip is
+            // claimed across it.
+            Some(F::Assign | F::Subscribe | F::Rebalance)
+                if matches!(op.kind, OpType::Ok | OpType::Info) =>
+            {
                 self.on_assignment(&meta, &op.value);
             }
             Some(F::FinalRead) if meta.process == self.harness => self.observe_final_read(op),
@@ -1029,6 +1033,12 @@ impl Checker {
         }
         // Without a partition list (a subscription), every partition held is reset and kept.
         let keep_all = topic.is_none() || value.get("partitions").is_none();
+        // Jepsen's clients (Java's KafkaConsumer) keep the positions of partitions that stay
+        // assigned; librdkafka's assign resets them.
+        let keeps = value
+            .get("keeps_positions")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         let process = meta.process;
         let committed = &self.committed;
         let expected = |pk: u32| {
@@ -1040,7 +1050,9 @@ impl Checker {
             if *p != process {
                 return true;
             }
-            if keep_all || owned.contains(pk) {
+            if keeps && owned.contains(pk) {
+                true
+            } else if keep_all || owned.contains(pk) {
                 state.pending = Some(expected(*pk));
                 state.generation = generation;
                 true
@@ -1053,8 +1065,10 @@ impl Checker {
             self.consumers
                 .entry((process, pk))
                 .and_modify(|s| {
-                    s.pending = pending;
-                    s.generation = generation;
+                    if !keeps {
+                        s.pending = pending;
+                        s.generation = generation;
+                    }
                 })
                 .or_insert(PartState {
                     last: NO_OFFSET,

@@ -112,9 +112,10 @@ anomaly_classes! {
     ReplicaDivergence = "replica_divergence", Forbidden,
         ["different_records", "missing_below_hw", "corrupt_record"],
         "replicas hold different records (or miss records) below the high watermark";
-    /// One message id read at two or more distinct positions.
-    Duplicate = "duplicate", Allowed, [],
-        "one message id read at two or more distinct positions";
+    /// One message id read at two or more distinct positions, or acknowledged at one and read
+    /// at another.
+    Duplicate = "duplicate", Allowed, ["read_twice", "acknowledged_elsewhere"],
+        "one message id read at two or more distinct positions, or acknowledged at one and read at another";
     /// One message processed two or more times.
     DuplicateProcessing = "duplicate_processing", Allowed, [],
         "one message processed two or more times";

@@ -231,7 +231,9 @@ impl Checker {
             t.class(AnomalyKind::ReadThenLost, msg, None);
         }
         if !msg.others().is_empty() {
-            t.class(AnomalyKind::Duplicate, msg, None);
+            t.class(AnomalyKind::Duplicate, msg, Some("read_twice"));
+        } else if acked_elsewhere(msg) {
+            t.class(AnomalyKind::Duplicate, msg, Some("acknowledged_elsewhere"));
         }
         let acked = msg.acked_offset();
         let mut ack_merged = false;
@@ -1558,7 +1560,27 @@ fn unacknowledged_cause(
     )
 }
 
+/// Acknowledged at one position and read (only) at another of the same partition: written twice,
+/// as Jepsen counts a duplicate by position (its ack is one of the positions).
+fn acked_elsewhere(msg: &Msg) -> bool {
+    msg.is_read()
+        && msg
+            .acked_offset()
+            .is_some_and(|(pk, offset)| pk == msg.read_pk && offset != msg.read_offset)
+}
+
 fn duplicate_cause(checker: &Checker, msg: &Msg, read_at: &[ReadAt], fault_clause: &str) -> String {
+    if let (true, Some((pk, offset))) = (acked_elsewhere(msg), msg.acked_offset()) {
+        if read_at.len() < 2 {
+            return format!(
+                "Acknowledged at partition {} offset {offset} but read at offset {}: the message \
+                 was written twice (a producer retry after a lost ack, or a log rewritten under \
+                 it); {fault_clause}.",
+                checker.partition_of(pk),
+                msg.read_offset
+            );
+        }
+    }
     let one_partition = read_at.windows(2).all(|w| w[0].pk == w[1].pk);
     let places: Vec<String> = read_at
         .iter()

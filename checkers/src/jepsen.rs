@@ -615,7 +615,9 @@ impl Translator {
                 let partitions: Vec<i32> = keys.iter().map(|k| self.partition(k)).collect();
                 out.push(head.op(
                     &head.f,
-                    serde_json::json!({ "topic": TOPIC, "partitions": partitions }),
+                    serde_json::json!({
+                        "topic": TOPIC, "partitions": partitions, "keeps_positions": true,
+                    }),
                 ));
             }
             other => out.push(head.op(other, value.to_json())),

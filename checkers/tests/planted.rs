@@ -431,6 +431,8 @@ fn generate(seed: u64, messages: u64) -> Planted {
                     None,
                 );
                 g.expect("inconsistent_offsets", previous_id.min(id));
+                // Acknowledged at one offset, read at another: a duplicate by position too.
+                g.expect("duplicate", id);
             }
             Fate::Reordered => {
                 let second = id + 1;
