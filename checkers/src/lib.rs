@@ -15,13 +15,16 @@
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
 //! - [`replicas`]: replica divergence from per-replica dumps.
 //! - [`jepsen`]: Jepsen Kafka-workload histories (EDN) read into kaos ops and checked.
+//! - [`elle`]: the dependency graph of transactional histories and its cycles (G0, G1c,
+//!   G-single, G2-item), explained step by step.
 //! - [`limits`]: every bound (evidence cap, fault neighbourhood, series length).
 //! - [`check_text`]: the whole of a `history.jsonl` text, tolerating a last line cut mid-write.
 //!
 //! The anomaly classes ([`AnomalyKind::ALL`], defined in `docs/history.md`): `lost`,
 //! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
-//! `inconsistent_offsets`, `replica_divergence`, `duplicate`, `duplicate_processing`, `poll_skip`,
-//! `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`, `unacknowledged_absent`.
+//! `precommitted_read`, `inconsistent_offsets`, `replica_divergence`, `duplicate`,
+//! `duplicate_processing`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
+//! `unacknowledged_absent`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
 
 mod analysis;
 mod checker;
