@@ -182,15 +182,18 @@ pub fn explain(class: CycleClass, process: bool, steps: &[Step]) -> String {
         let (a, b) = (name(s.from), name(s.to));
         let ((va, oa), (vb, ob)) = (s.from_version, s.to_version);
         let p = s.key;
+        // Short names after the first mention: "T1".
+        let short = |n: &str| n.split(' ').next().unwrap_or_default().to_owned();
+        let (sa, sb) = (short(&a), short(&b));
         sentences.push(match s.kind {
             "ww" => format!(
-                "{a} sent message {va} to partition {p} at offset {oa}, and {b} sent message {vb} at the next offset {ob}, so {a} < {b} (ww)"
+                "{a} sent message {va} to partition {p} at offset {oa}, and {b} sent message {vb} at the next offset {ob}, so {sa} < {sb} (ww)"
             ),
-            "wr" => format!("{b} read {a}'s message {va} at partition {p} offset {ob}, so {a} < {b} (wr)"),
+            "wr" => format!("{b} read {a}'s message {va} at partition {p} offset {ob}, so {sa} < {sb} (wr)"),
             "rw" => format!(
-                "{a} read partition {p} up to offset {oa} (message {va}) and did not see {b}'s message {vb} at the next offset {ob}, so {a} < {b} (rw)"
+                "{a} read partition {p} up to offset {oa} (message {va}) and did not see {b}'s message {vb} at the next offset {ob}, so {sa} < {sb} (rw)"
             ),
-            _ => format!("{a} completed before {b} in the same process, so {a} < {b} (process)"),
+            _ => format!("{a} completed before {b} in the same process, so {sa} < {sb} (process)"),
         });
     }
     let first = steps.first().map(|s| name(s.from)).unwrap_or_default();
