@@ -145,6 +145,8 @@ pub struct Counts {
     pub unacknowledged_absent: u64,
     /// Message ids read at two or more distinct positions.
     pub duplicates: u64,
+    /// Transactions whose sends to a partition were not contiguous (`elle`).
+    pub int_send_skip: u64,
     /// Dependency cycles between transactions, by class (`elle`).
     pub g0: u64,
     pub g1c: u64,
@@ -215,6 +217,7 @@ impl Counts {
             AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
             AnomalyKind::Unprocessed => &mut self.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
+            AnomalyKind::IntSendSkip => &mut self.int_send_skip,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,
             AnomalyKind::GSingle => &mut self.g_single,

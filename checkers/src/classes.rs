@@ -136,6 +136,10 @@ anomaly_classes! {
     /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
         "never acknowledged, never read, absent from the final read";
+    /// One transaction's successive sends to a partition with another message between them
+    /// (Jepsen's int-send-skip).
+    IntSendSkip = "int_send_skip", Allowed, [],
+        "one transaction's successive sends to a partition landed with another message between them";
     /// A cycle of write-write dependencies between transactions (Adya's G0, found by `elle`).
     G0 = "g0", Forbidden, ["process"],
         "transactions whose writes are ordered both ways: a cycle of ww dependencies (G0)";

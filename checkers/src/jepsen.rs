@@ -456,6 +456,10 @@ pub fn check_edn_with(
         AnomalyKind::PrecommittedRead,
         elle::precommitted_read_cases(&txns, TOPIC),
     );
+    analysis.add_cases(
+        AnomalyKind::IntSendSkip,
+        elle::int_send_skip_cases(&txns, TOPIC),
+    );
     Ok(analysis)
 }
 

@@ -182,7 +182,8 @@ fn run(seed: u64, size: usize) -> (Cycles, Cycles) {
         .map(|c| {
             let txns: BTreeSet<u64> = c.steps.iter().flat_map(|s| [s.from, s.to]).collect();
             assert!(
-                c.explanation.contains(&format!("a cycle, {}", c.class.name())),
+                c.explanation
+                    .contains(&format!("a cycle, {}", c.class.name())),
                 "seed {seed}: {}",
                 c.explanation
             );

@@ -485,6 +485,7 @@ jepsen_kafka_tests!(
     kafka_inconsistent_offsets_test_info_conflicts,
     kafka_int_nonmonotonic_poll_test,
     kafka_int_poll_skip_test,
+    kafka_int_send_skip_test,
     kafka_lost_write_test_atomic_unproven,
     kafka_lost_write_test_consistent,
     kafka_lost_write_test_inconsistent,

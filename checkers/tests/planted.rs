@@ -607,6 +607,7 @@ fn the_generator_plants_every_history_class() {
             ![
                 "replica_divergence",
                 "precommitted_read",
+                "int_send_skip",
                 "g0",
                 "g1c",
                 "g_single",

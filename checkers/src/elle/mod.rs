@@ -166,3 +166,108 @@ pub fn precommitted_read_cases(txns: &[Txn], topic: &str) -> Vec<Case> {
     }
     cases
 }
+
+/// Jepsen's internal send skip: one transaction's successive sends to a partition landed at
+/// offsets with another message between them (known from an ack or a read), as cases.
+pub fn int_send_skip_cases(txns: &[Txn], topic: &str) -> Vec<Case> {
+    use std::collections::{BTreeMap, HashMap};
+    // Every known (partition, offset) → message, and each message's offset.
+    let mut at: BTreeMap<(u32, i64), u64> = BTreeMap::new();
+    let mut offset_of: HashMap<(u32, u64), i64> = HashMap::new();
+    for txn in txns.iter().filter(|t| t.outcome != Outcome::Fail) {
+        for mop in &txn.mops {
+            let (key, value, offset) = match *mop {
+                Mop::Send {
+                    key,
+                    value,
+                    offset: Some(offset),
+                } => (key, value, offset),
+                Mop::Read { key, offset, value } => (key, value, offset),
+                Mop::Send { .. } => continue,
+            };
+            at.entry((key, offset)).or_insert(value);
+            offset_of.entry((key, value)).or_insert(offset);
+        }
+    }
+    let mut cases = Vec::new();
+    for txn in txns.iter().filter(|t| t.outcome != Outcome::Fail) {
+        let mut last: HashMap<u32, (u64, i64)> = HashMap::new();
+        for mop in &txn.mops {
+            let Mop::Send { key, value, .. } = *mop else {
+                continue;
+            };
+            let Some(&offset) = offset_of.get(&(key, value)) else {
+                continue;
+            };
+            if let Some((before, before_offset)) = last.insert(key, (value, offset)) {
+                let skipped: Vec<(i64, u64)> = at
+                    .range((key, before_offset + 1)..(key, offset))
+                    .map(|(&(_, o), &v)| (o, v))
+                    .collect();
+                if before_offset < offset && !skipped.is_empty() {
+                    cases.push(int_send_skip_case(
+                        txn,
+                        topic,
+                        key,
+                        (before, before_offset),
+                        (value, offset),
+                        &skipped,
+                    ));
+                }
+            }
+        }
+    }
+    cases
+}
+
+fn int_send_skip_case(
+    txn: &Txn,
+    topic: &str,
+    key: u32,
+    before: (u64, i64),
+    after: (u64, i64),
+    skipped: &[(i64, u64)],
+) -> Case {
+    let position = |offset| Position {
+        topic: topic.to_owned(),
+        partition: key as i32,
+        offset,
+    };
+    let between: Vec<String> = skipped
+        .iter()
+        .map(|(o, v)| format!("message {v} at offset {o}"))
+        .collect();
+    Case {
+        id: before.0,
+        topic: Some(topic.to_owned()),
+        acknowledged_at: None,
+        read_at: Vec::new(),
+        op_indexes: vec![txn.index],
+        time_s: 0.0,
+        faults_nearby: Vec::new(),
+        cause: format!(
+            "The transaction completed at op {} sent message {} (offset {}) and then message {} \
+             (offset {}) to partition {key}, but {} lie between them: its sends were not \
+             contiguous (another producer's writes interleaved, or a retry moved one).",
+            txn.index,
+            before.0,
+            before.1,
+            after.0,
+            after.1,
+            between.join(", ")
+        ),
+        sub_kind: None,
+        ids: [before.0, after.0]
+            .into_iter()
+            .chain(skipped.iter().map(|s| s.1))
+            .collect(),
+        process: None,
+        positions: [before.1, after.1]
+            .into_iter()
+            .chain(skipped.iter().map(|s| s.0))
+            .map(position)
+            .collect(),
+        nodes: Vec::new(),
+        cycle: Vec::new(),
+    }
+}
