@@ -460,6 +460,14 @@ pub fn check_edn_with(
         AnomalyKind::IntSendSkip,
         elle::int_send_skip_cases(&txns, TOPIC),
     );
+    let known: Vec<u64> = analysis
+        .anomaly(AnomalyKind::Duplicate)
+        .map(|a| a.cases.iter().map(|c| c.id).collect())
+        .unwrap_or_default();
+    analysis.add_cases(
+        AnomalyKind::Duplicate,
+        elle::aborted_poll_duplicate_cases(&txns, TOPIC, &known),
+    );
     Ok(analysis)
 }
 
@@ -564,17 +572,12 @@ impl Translator {
             return;
         };
         for mop in mops {
-            let Some(parts) = mop.items() else { continue };
-            match (
-                parts.first().and_then(Edn::as_keyword),
-                parts.get(1),
-                parts.get(2),
-            ) {
+            let Some(parts) = mop_parts(mop) else {
+                continue;
+            };
+            match parts {
                 (Some("send"), Some(key), Some(v)) => {
-                    let value = v
-                        .as_int()
-                        .or_else(|| v.items().and_then(|ov| ov.get(1)).and_then(Edn::as_int));
-                    self.note_value(key, value);
+                    self.note_value(key, send_value(v).1);
                 }
                 (Some("poll"), Some(Edn::Map(by_key)), _) => {
                     for (key, pairs) in by_key {
@@ -636,19 +639,13 @@ impl Translator {
         let process = *self.processes.entry(head.process.clone()).or_insert(next);
         let mut mops = Vec::new();
         for mop in value.items().unwrap_or(&[]) {
-            let Some(parts) = mop.items() else { continue };
-            match (
-                parts.first().and_then(Edn::as_keyword),
-                parts.get(1),
-                parts.get(2),
-            ) {
+            let Some(parts) = mop_parts(mop) else {
+                continue;
+            };
+            match parts {
                 (Some("send"), Some(key), Some(v)) => {
                     let partition = self.partition(key);
-                    let (offset, value) = match (v, v.items()) {
-                        (Edn::Int(v), _) => (None, Some(*v)),
-                        (_, Some([o, v, ..])) => (o.as_int(), v.as_int()),
-                        _ => (None, None),
-                    };
+                    let (offset, value) = send_value(v);
                     if let Some(value) = value.and_then(|v| self.id(partition, v)) {
                         let key = partition as u32;
                         mops.push(Mop::Send { key, value, offset });
@@ -687,22 +684,10 @@ impl Translator {
 
     /// One `[:send k v]` or `[:poll {k [[o v] …]}]` micro-op as a kaos `send` or `poll`.
     fn micro_op(&mut self, head: &Header, mop: &Edn) -> Option<Op> {
-        let parts = mop.items()?;
-        match (
-            parts.first().and_then(Edn::as_keyword),
-            parts.get(1),
-            parts.get(2),
-        ) {
+        match mop_parts(mop)? {
             (Some("send"), Some(key), v) => {
                 let partition = self.partition(key);
-                let (offset, value) = match v {
-                    Some(Edn::Int(v)) => (None, Some(*v)),
-                    Some(pair) => match pair.items() {
-                        Some([o, v, ..]) => (o.as_int(), v.as_int()),
-                        _ => (None, None),
-                    },
-                    None => (None, None),
-                };
+                let (offset, value) = v.map_or((None, None), send_value);
                 let id = value.and_then(|v| self.id(partition, v));
                 let mut json = serde_json::json!({ "id": id, "topic": TOPIC });
                 if let (OpType::Ok, Some(offset)) = (head.kind, offset) {
@@ -731,6 +716,25 @@ impl Translator {
             }
             _ => None,
         }
+    }
+}
+
+/// A micro-op `[:f key value]` as its keyword, key and value.
+fn mop_parts(mop: &Edn) -> Option<(Option<&str>, Option<&Edn>, Option<&Edn>)> {
+    let parts = mop.items()?;
+    Some((
+        parts.first().and_then(Edn::as_keyword),
+        parts.get(1),
+        parts.get(2),
+    ))
+}
+
+/// A send's value: `v` (invoke) or `[offset v]` (completion), as (offset, value).
+fn send_value(v: &Edn) -> (Option<i64>, Option<i64>) {
+    match (v, v.items()) {
+        (Edn::Int(v), _) => (None, Some(*v)),
+        (_, Some([o, v, ..])) => (o.as_int(), v.as_int()),
+        _ => (None, None),
     }
 }
 

@@ -474,6 +474,7 @@ macro_rules! jepsen_kafka_tests {
 }
 
 jepsen_kafka_tests!(
+    kafka_duplicate_test_aborted_txns,
     kafka_duplicate_test_basic,
     kafka_duplicate_test_hash_insensitive,
     kafka_empty_history_test,

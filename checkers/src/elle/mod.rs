@@ -271,3 +271,66 @@ fn int_send_skip_case(
         cycle: Vec::new(),
     }
 }
+
+/// Duplicates seen only by polls of transactions that failed or crashed (the streaming pass reads
+/// `ok` polls only): a committed send acknowledged at one offset and returned at another by such
+/// a poll, as Jepsen counts them ("a poller must never return bad information, whatever happens
+/// to its transaction"). `known` are ids the streaming pass already reported.
+pub fn aborted_poll_duplicate_cases(txns: &[Txn], topic: &str, known: &[u64]) -> Vec<Case> {
+    use std::collections::HashMap;
+    let mut acked: HashMap<(u32, u64), (i64, u64)> = HashMap::new();
+    for txn in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
+        for mop in &txn.mops {
+            if let Mop::Send {
+                key,
+                value,
+                offset: Some(offset),
+            } = *mop
+            {
+                acked.entry((key, value)).or_insert((offset, txn.index));
+            }
+        }
+    }
+    let mut cases = Vec::new();
+    for txn in txns.iter().filter(|t| t.outcome != Outcome::Ok) {
+        for mop in &txn.mops {
+            let Mop::Read { key, offset, value } = *mop else {
+                continue;
+            };
+            let Some(&(at, send_index)) = acked.get(&(key, value)) else {
+                continue;
+            };
+            if at == offset || known.contains(&value) || cases.iter().any(|c: &Case| c.id == value)
+            {
+                continue;
+            }
+            let position = |offset| Position {
+                topic: topic.to_owned(),
+                partition: key as i32,
+                offset,
+            };
+            cases.push(Case {
+                id: value,
+                topic: Some(topic.to_owned()),
+                acknowledged_at: Some(position(at)),
+                read_at: vec![position(offset)],
+                op_indexes: vec![send_index, txn.index],
+                time_s: 0.0,
+                faults_nearby: Vec::new(),
+                cause: format!(
+                    "Acknowledged at partition {key} offset {at} (op {send_index}) but returned at \
+                     offset {offset} by a poll of the transaction that ended without committing at \
+                     op {}: the message is in the log twice, whatever became of that transaction.",
+                    txn.index
+                ),
+                sub_kind: Some("acknowledged_elsewhere".to_owned()),
+                ids: Vec::new(),
+                process: None,
+                positions: Vec::new(),
+                nodes: Vec::new(),
+                cycle: Vec::new(),
+            });
+        }
+    }
+    cases
+}
