@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::graph::{Graph, PROCESS, RW, WR, WW};
-use super::{Mop, Outcome, Txn};
+use super::txn::{Mop, Outcome, Txn};
 
 /// The facts behind one edge: the partition, and the versions at its two ends (value, offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
