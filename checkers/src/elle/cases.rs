@@ -30,11 +30,7 @@ pub fn case(cycle: &Cycle, topic: &str) -> Case {
                 if !ids.contains(&id) {
                     ids.push(id);
                 }
-                let at = Position {
-                    topic: topic.to_owned(),
-                    partition: s.key as i32,
-                    offset,
-                };
+                let at = position(topic, s.key, offset);
                 if offset >= 0 && !positions.contains(&at) {
                     positions.push(at);
                 }
@@ -84,16 +80,11 @@ pub fn precommitted_read_cases(txns: &[Txn], topic: &str) -> Vec<Case> {
             if !own {
                 continue;
             }
-            let at = Position {
-                topic: topic.to_owned(),
-                partition: key as i32,
-                offset,
-            };
             cases.push(Case {
                 id: value,
                 topic: Some(topic.to_owned()),
                 acknowledged_at: None,
-                read_at: vec![at],
+                read_at: vec![position(topic, key, offset)],
                 op_indexes: vec![txn.index],
                 time_s: 0.0,
                 faults_nearby: Vec::new(),
@@ -176,11 +167,7 @@ fn int_send_skip_case(
     after: (u64, i64),
     skipped: &[(i64, u64)],
 ) -> Case {
-    let position = |offset| Position {
-        topic: topic.to_owned(),
-        partition: key as i32,
-        offset,
-    };
+    let position = |offset| position(topic, key, offset);
     let between: Vec<String> = skipped
         .iter()
         .map(|(o, v)| format!("message {v} at offset {o}"))
@@ -252,16 +239,11 @@ pub fn aborted_poll_duplicate_cases(txns: &[Txn], topic: &str, known: &[u64]) ->
             {
                 continue;
             }
-            let position = |offset| Position {
-                topic: topic.to_owned(),
-                partition: key as i32,
-                offset,
-            };
             cases.push(Case {
                 id: value,
                 topic: Some(topic.to_owned()),
-                acknowledged_at: Some(position(at)),
-                read_at: vec![position(offset)],
+                acknowledged_at: Some(position(topic, key, at)),
+                read_at: vec![position(topic, key, offset)],
                 op_indexes: vec![send_index, txn.index],
                 time_s: 0.0,
                 faults_nearby: Vec::new(),
@@ -281,4 +263,13 @@ pub fn aborted_poll_duplicate_cases(txns: &[Txn], topic: &str, known: &[u64]) ->
         }
     }
     cases
+}
+
+/// Partition `key` of `topic` at `offset`.
+fn position(topic: &str, key: u32, offset: i64) -> Position {
+    Position {
+        topic: topic.to_owned(),
+        partition: key as i32,
+        offset,
+    }
 }
