@@ -60,10 +60,14 @@ impl Analysis {
     /// Adds replica-divergence cases (from [`crate::replicas::divergence`]) to a finished
     /// analysis, with the allowance of `self.expect`, and recomputes the verdict.
     pub fn add_replica_divergence(&mut self, cases: Vec<Case>) {
+        self.add_cases(AnomalyKind::ReplicaDivergence, cases);
+    }
+
+    /// Folds in cases found outside the streaming pass (replica dumps, dependency cycles).
+    pub fn add_cases(&mut self, kind: AnomalyKind, cases: Vec<Case>) {
         if cases.is_empty() {
             return;
         }
-        let kind = AnomalyKind::ReplicaDivergence;
         let allowance = kind.allowance(&self.expect);
         *self.counts.class_mut(kind) += cases.len() as u64;
         if !self.anomalies.iter().any(|a| a.kind == kind) {
@@ -89,8 +93,10 @@ impl Analysis {
         if allowance == Allowance::Forbidden {
             self.verdict = Verdict::Invalid;
         } else {
-            self.notes
-                .push("replica_divergence case(s) occurred; this scenario allows them.".to_owned());
+            self.notes.push(format!(
+                "{} case(s) occurred; this scenario allows them.",
+                kind.as_str()
+            ));
         }
     }
 
@@ -139,6 +145,13 @@ pub struct Counts {
     pub unacknowledged_absent: u64,
     /// Message ids read at two or more distinct positions.
     pub duplicates: u64,
+    /// Transactions whose sends to a partition were not contiguous (`elle`).
+    pub int_send_skip: u64,
+    /// Dependency cycles between transactions, by class (`elle`).
+    pub g0: u64,
+    pub g1c: u64,
+    pub g_single: u64,
+    pub g2_item: u64,
     /// Never acknowledged (fail, info or open), yet present in the final read.
     pub recovered: u64,
     /// Every attempt failed, yet the message was read.
@@ -156,6 +169,9 @@ pub struct Counts {
     /// Cases of each class added after the first four (see `AnomalyKind`).
     pub read_then_lost: u64,
     pub producer_loss: u64,
+    pub read_before_ack: u64,
+    /// Jepsen's precommitted read (a transaction read its own send); before issue 15 this name
+    /// counted what is now `read_before_ack`.
     pub precommitted_read: u64,
     pub future_read: u64,
     pub inconsistent_offsets: u64,
@@ -190,6 +206,7 @@ impl Counts {
             AnomalyKind::ProducerLoss => &mut self.producer_loss,
             AnomalyKind::AbortedRead => &mut self.aborted_read,
             AnomalyKind::FutureRead => &mut self.future_read,
+            AnomalyKind::ReadBeforeAck => &mut self.read_before_ack,
             AnomalyKind::PrecommittedRead => &mut self.precommitted_read,
             AnomalyKind::InconsistentOffsets => &mut self.inconsistent_offsets,
             AnomalyKind::ReplicaDivergence => &mut self.replica_divergence,
@@ -200,6 +217,11 @@ impl Counts {
             AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
             AnomalyKind::Unprocessed => &mut self.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
+            AnomalyKind::IntSendSkip => &mut self.int_send_skip,
+            AnomalyKind::G0 => &mut self.g0,
+            AnomalyKind::G1c => &mut self.g1c,
+            AnomalyKind::GSingle => &mut self.g_single,
+            AnomalyKind::G2Item => &mut self.g2_item,
         }
     }
 }
@@ -252,6 +274,30 @@ pub struct Case {
     /// Broker nodes involved (replica divergence).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<String>,
+    /// The dependency cycle, step by step (g0, g1c, g_single, g2_item); the last step returns to
+    /// the first transaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cycle: Vec<CycleStep>,
+}
+
+/// One edge of a dependency cycle: the transaction completed at op `from_op` precedes the one at
+/// `to_op` because of `kind` (`ww`, `wr`, `rw` or `process`), shown by the versions at each end
+/// (message id and offset) of `partition` (none for a process edge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleStep {
+    pub from_op: u64,
+    pub to_op: u64,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_offset: Option<i64>,
 }
 
 /// Per-second counts for plots; element `i` covers `[i, i+1)` seconds since start.

@@ -611,7 +611,11 @@ impl Checker {
             ) => {
                 self.on_flat(f, &meta, &history::flat_of(&op.value));
             }
-            Some(F::Assign | F::Subscribe | F::Rebalance) if op.kind == OpType::Ok => {
+            // An `info` assignment may have happened: its resets apply, so that no skip is
+            // claimed across it.
+            Some(F::Assign | F::Subscribe | F::Rebalance)
+                if matches!(op.kind, OpType::Ok | OpType::Info) =>
+            {
                 self.on_assignment(&meta, &op.value);
             }
             Some(F::FinalRead) if meta.process == self.harness => self.observe_final_read(op),
@@ -695,47 +699,53 @@ impl Checker {
     }
 
     fn on_send(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
-        let value_id = flat.id;
         let topic = flat.topic.as_deref().map(|t| self.topic_id(t));
         if meta.kind == OpType::Invoke {
-            let open = OpenSend { id: value_id };
-            self.open_sends
-                .entry(meta.process)
-                .or_default()
-                .push_back(open);
-            let Some(id) = value_id else {
-                self.counts.sends_without_id += 1;
-                return;
-            };
-            let slot = self.slot(id, meta.index);
-            let msg = self.msgs.get_mut(slot);
-            msg.attempts = msg.attempts.saturating_add(1);
-            if !msg.has(flag::HAS_INVOKE) {
-                if !msg.has(flag::HAS_SEND) {
-                    msg.first_index = meta.index;
-                    // The history orders ops as the harness received them, one pipe per client
-                    // process, so a read may arrive a moment before the invoke that another pipe
-                    // still holds. Only a read that precedes the invoke by more than that skew
-                    // is provably in the future.
-                    if msg.has(flag::READ_BEFORE_SEND)
-                        && millis(meta.time_ns).saturating_sub(msg.read_ms)
-                            > limits::RECEIPT_SKEW_MS
-                    {
-                        msg.flags |= flag::FUTURE_READ;
-                    }
-                }
-                msg.flags |= flag::HAS_INVOKE | flag::HAS_SEND;
-                msg.invoke_ms = millis(meta.time_ns);
-                msg.process = meta.process;
-            }
-            if msg.topic == u32::MAX {
-                if let Some(t) = topic {
-                    msg.topic = t;
-                }
-            }
-            return;
+            self.on_send_invoke(meta, flat.id, topic);
+        } else {
+            self.on_send_completion(meta, flat, topic);
         }
+    }
 
+    fn on_send_invoke(&mut self, meta: &Meta<'_>, value_id: Option<u64>, topic: Option<u32>) {
+        let open = OpenSend { id: value_id };
+        self.open_sends
+            .entry(meta.process)
+            .or_default()
+            .push_back(open);
+        let Some(id) = value_id else {
+            self.counts.sends_without_id += 1;
+            return;
+        };
+        let slot = self.slot(id, meta.index);
+        let msg = self.msgs.get_mut(slot);
+        msg.attempts = msg.attempts.saturating_add(1);
+        if !msg.has(flag::HAS_INVOKE) {
+            if !msg.has(flag::HAS_SEND) {
+                msg.first_index = meta.index;
+                // The history orders ops as the harness received them, one pipe per client
+                // process, so a read may arrive a moment before the invoke that another pipe
+                // still holds. Only a read that precedes the invoke by more than that skew
+                // is provably in the future.
+                if msg.has(flag::READ_BEFORE_SEND)
+                    && millis(meta.time_ns).saturating_sub(msg.read_ms) > limits::RECEIPT_SKEW_MS
+                {
+                    msg.flags |= flag::FUTURE_READ;
+                }
+            }
+            msg.flags |= flag::HAS_INVOKE | flag::HAS_SEND;
+            msg.invoke_ms = millis(meta.time_ns);
+            msg.process = meta.process;
+        }
+        if msg.topic == u32::MAX {
+            if let Some(t) = topic {
+                msg.topic = t;
+            }
+        }
+    }
+
+    fn on_send_completion(&mut self, meta: &Meta<'_>, flat: &Flat<'_>, topic: Option<u32>) {
+        let value_id = flat.id;
         // A completion: the next ok/fail/info of the same process and f completes the oldest
         // open invoke; when the completion names its id, the open invoke with that id.
         let matched = self.open_sends.get_mut(&meta.process).and_then(|queue| {
@@ -774,6 +784,17 @@ impl Checker {
             }
             _ => None,
         };
+        self.record_send_outcome(meta, id, topic, acked);
+    }
+
+    /// A send's completion on its message: the ack's position, or the failure or unknown outcome.
+    fn record_send_outcome(
+        &mut self,
+        meta: &Meta<'_>,
+        id: u64,
+        topic: Option<u32>,
+        acked: Option<(i32, i64)>,
+    ) {
         let slot = self.slot(id, meta.index);
         let known_topic = self.msgs.get(slot).topic;
         let topic = topic.unwrap_or(known_topic);
@@ -1012,6 +1033,12 @@ impl Checker {
         }
         // Without a partition list (a subscription), every partition held is reset and kept.
         let keep_all = topic.is_none() || value.get("partitions").is_none();
+        // Jepsen's clients (Java's KafkaConsumer) keep the positions of partitions that stay
+        // assigned; librdkafka's assign resets them.
+        let keeps = value
+            .get("keeps_positions")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         let process = meta.process;
         let committed = &self.committed;
         let expected = |pk: u32| {
@@ -1023,7 +1050,9 @@ impl Checker {
             if *p != process {
                 return true;
             }
-            if keep_all || owned.contains(pk) {
+            if keeps && owned.contains(pk) {
+                true
+            } else if keep_all || owned.contains(pk) {
                 state.pending = Some(expected(*pk));
                 state.generation = generation;
                 true
@@ -1036,8 +1065,10 @@ impl Checker {
             self.consumers
                 .entry((process, pk))
                 .and_modify(|s| {
-                    s.pending = pending;
-                    s.generation = generation;
+                    if !keeps {
+                        s.pending = pending;
+                        s.generation = generation;
+                    }
                 })
                 .or_insert(PartState {
                     last: NO_OFFSET,

@@ -97,9 +97,14 @@ anomaly_classes! {
     /// Read by a poll that completed before the message's send was invoked.
     FutureRead = "future_read", Forbidden, [],
         "read by a poll that completed before the message's send was invoked";
-    /// Read before its send was acknowledged.
-    PrecommittedRead = "precommitted_read", Allowed, [],
+    /// Read before its send was acknowledged (kaos's; Jepsen's precommitted read is
+    /// `precommitted_read`). Named `precommitted_read` in results written before issue 15.
+    ReadBeforeAck = "read_before_ack", Allowed, [],
         "read before its send was acknowledged";
+    /// A transaction read its own send before it committed (Jepsen's precommitted read: consumers
+    /// at read committed must never see an uncommitted write).
+    PrecommittedRead = "precommitted_read", Forbidden, [],
+        "a transaction read its own send before it committed (Jepsen's precommitted read)";
     /// Two different messages observed at one topic, partition and offset.
     InconsistentOffsets = "inconsistent_offsets", Forbidden, [],
         "two different messages observed at one topic, partition and offset";
@@ -107,9 +112,10 @@ anomaly_classes! {
     ReplicaDivergence = "replica_divergence", Forbidden,
         ["different_records", "missing_below_hw", "corrupt_record"],
         "replicas hold different records (or miss records) below the high watermark";
-    /// One message id read at two or more distinct positions.
-    Duplicate = "duplicate", Allowed, [],
-        "one message id read at two or more distinct positions";
+    /// One message id read at two or more distinct positions, or acknowledged at one and read
+    /// at another.
+    Duplicate = "duplicate", Allowed, ["read_twice", "acknowledged_elsewhere"],
+        "one message id read at two or more distinct positions, or acknowledged at one and read at another";
     /// One message processed two or more times.
     DuplicateProcessing = "duplicate_processing", Allowed, [],
         "one message processed two or more times";
@@ -130,6 +136,22 @@ anomaly_classes! {
     /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
         "never acknowledged, never read, absent from the final read";
+    /// One transaction's successive sends to a partition with another message between them
+    /// (Jepsen's int-send-skip).
+    IntSendSkip = "int_send_skip", Allowed, [],
+        "one transaction's successive sends to a partition landed with another message between them";
+    /// A cycle of write-write dependencies between transactions (Adya's G0, found by `elle`).
+    G0 = "g0", Forbidden, ["process"],
+        "transactions whose writes are ordered both ways: a cycle of ww dependencies (G0)";
+    /// A cycle of write-write and write-read dependencies (G1c).
+    G1c = "g1c", Forbidden, ["process"],
+        "circular information flow between transactions: a cycle of ww and wr dependencies (G1c)";
+    /// A dependency cycle with exactly one read-write anti-dependency (G-single, read skew).
+    GSingle = "g_single", Forbidden, ["process"],
+        "a dependency cycle with exactly one rw anti-dependency: read skew (G-single)";
+    /// A dependency cycle with two or more read-write anti-dependencies (G2-item).
+    G2Item = "g2_item", Forbidden, ["process"],
+        "a dependency cycle with two or more rw anti-dependencies (G2-item)";
 }
 
 impl AnomalyKind {

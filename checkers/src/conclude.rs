@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Verdict};
 use crate::checker::{
-    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, Msg, Oddity, ReadAt, Reset,
-    SendOutcome, NONE,
+    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, Msg, Oddity, Processed, ReadAt,
+    Reset, SendOutcome, NONE,
 };
 use crate::expect::Allowance;
 use crate::history::{OpType, Position};
@@ -106,6 +106,46 @@ impl Class {
     }
 }
 
+/// What `finish` gathers from the messages before it concludes.
+struct Tally {
+    final_done: bool,
+    buckets: usize,
+    classes: BTreeMap<AnomalyKind, Class>,
+    /// Observations per partition (index: pk), each nearly in offset order already.
+    positions: Vec<Vec<PosEntry>>,
+    /// Per (producer process, partition): (first send index, acked offset, id), in slot order.
+    sends_order: SendsByPartition,
+    histogram: Vec<u64>,
+    unseen_diff: Vec<i64>,
+    lags: Vec<Vec<u32>>,
+}
+
+impl Tally {
+    fn new(partitions: usize, buckets: usize, final_done: bool) -> Tally {
+        Tally {
+            final_done,
+            buckets,
+            classes: BTreeMap::new(),
+            positions: vec![Vec::new(); partitions],
+            sends_order: FastMap::default(),
+            histogram: vec![0u64; limits::DELIVERIES_HISTOGRAM_MAX],
+            unseen_diff: vec![0i64; buckets + 1],
+            lags: vec![Vec::new(); buckets],
+        }
+    }
+
+    fn class(&mut self, kind: AnomalyKind, msg: &Msg, sub: Option<&'static str>) {
+        self.classes
+            .entry(kind)
+            .or_default()
+            .push(msg.first_index, Found::Msg { id: msg.id, sub });
+    }
+
+    fn second_of(&self, ms: u32) -> usize {
+        (ms as usize / 1000).min(self.buckets.saturating_sub(1))
+    }
+}
+
 impl Checker {
     /// Ends the pass and concludes.
     pub fn finish(mut self) -> Analysis {
@@ -113,155 +153,185 @@ impl Checker {
         self.close_open_sends();
         let mut counts = std::mem::take(&mut self.counts);
         counts.ops = self.ops;
-        let final_done = self.final_read.completed;
-        let buckets = self.buckets();
-
-        let mut classes: BTreeMap<AnomalyKind, Class> = BTreeMap::new();
-        // Observations per partition (index: pk), each nearly in offset order already.
-        let mut positions: Vec<Vec<PosEntry>> = vec![Vec::new(); self.pks.len()];
-        let _ = OFFSET_PACKED_MAX;
-        // Per (producer process, partition): (first send index, acked offset, id), in slot order.
-        let mut sends_order: SendsByPartition = FastMap::default();
-        let mut histogram = vec![0u64; limits::DELIVERIES_HISTOGRAM_MAX];
-        let mut unseen_diff = vec![0i64; buckets + 1];
-        let mut lags: Vec<Vec<u32>> = vec![Vec::new(); buckets];
-        let second_of = |ms: u32| (ms as usize / 1000).min(buckets.saturating_sub(1));
-
+        let mut t = Tally::new(self.pks.len(), self.buckets(), self.final_read.completed);
         for msg in self.msgs.iter() {
-            let id = msg.id;
-            let read = msg.is_read();
-            let in_final = msg.has(flag::IN_FINAL);
-            let outcome = msg.outcome();
-            let mut class = |kind: AnomalyKind, sub: Option<&'static str>| {
-                classes
-                    .entry(kind)
-                    .or_default()
-                    .push(msg.first_index, Found::Msg { id, sub });
-            };
-            if msg.has(flag::ACCEPTED) {
-                counts.accepted += 1;
-            }
-            if msg.has(flag::DROPPED) {
-                counts.dropped += 1;
-            }
-            if msg.has(flag::HAS_SEND) {
-                counts.sends_invoked += 1;
-                match outcome {
-                    SendOutcome::Ok => counts.sends_ok += 1,
-                    SendOutcome::Fail => counts.sends_fail += 1,
-                    SendOutcome::Info => counts.sends_info += 1,
-                }
-                if outcome != SendOutcome::Ok && in_final {
-                    counts.recovered += 1;
-                }
-                if outcome == SendOutcome::Fail && read {
-                    class(AnomalyKind::AbortedRead, None);
-                }
-                if msg.has(flag::FUTURE_READ) {
-                    class(AnomalyKind::FutureRead, None);
-                } else if outcome == SendOutcome::Ok && msg.has(flag::READ_BEFORE_ACK) {
-                    class(AnomalyKind::PrecommittedRead, None);
-                }
-                let below_frontier = msg.acked_offset().is_some_and(|(pk, offset)| {
-                    self.read_frontier.get(&pk).is_some_and(|f| offset < *f)
-                });
-                let unread_lost = outcome == SendOutcome::Ok && !read && below_frontier;
-                let absent = final_done && !in_final;
-                if unread_lost {
-                    class(AnomalyKind::Lost, Some("unread"));
-                } else if absent && outcome == SendOutcome::Ok {
-                    class(AnomalyKind::Lost, Some("absent"));
-                } else if absent && outcome == SendOutcome::Info && read {
-                    class(AnomalyKind::Lost, Some("unknown_outcome_read"));
-                }
-                if absent && outcome != SendOutcome::Ok && !read {
-                    if msg.has(flag::DROPPED) {
-                        class(AnomalyKind::ProducerLoss, Some("dropped"));
-                    } else if msg.has(flag::ACCEPTED) {
-                        class(AnomalyKind::ProducerLoss, Some("sent"));
-                    } else {
-                        class(AnomalyKind::UnacknowledgedAbsent, None);
-                    }
-                }
-                let d = usize::from(msg.deliveries).min(limits::DELIVERIES_HISTOGRAM_MAX - 1);
-                histogram[d] += 1;
-                if msg.deliveries >= 2 {
-                    counts.delivered_more_than_once += 1;
-                }
-                if outcome == SendOutcome::Ok && buckets > 0 {
-                    let acked = second_of(msg.ack_ms);
-                    unseen_diff[acked] += 1;
-                    let consumer_read =
-                        msg.has(flag::READ_BY_CONSUMER) && !msg.has(flag::FIRST_READ_FINAL);
-                    if consumer_read {
-                        unseen_diff[second_of(msg.read_ms).max(acked)] -= 1;
-                        lags[second_of(msg.read_ms)].push(msg.read_ms.saturating_sub(msg.ack_ms));
-                    }
-                }
-                if outcome == SendOutcome::Ok && msg.has(flag::HAS_INVOKE) {
-                    if let Some((pk, offset)) = msg.acked_offset() {
-                        sends_order.entry((msg.process, pk)).or_default().push((
-                            msg.first_index,
-                            offset,
-                            id,
-                        ));
-                    }
-                }
-            } else if msg.has(flag::ACCEPTED) || msg.has(flag::DROPPED) {
-                if final_done && !in_final && !read {
-                    let sub = if msg.has(flag::DROPPED) {
-                        "dropped"
-                    } else {
-                        "never_sent"
-                    };
-                    class(AnomalyKind::ProducerLoss, Some(sub));
-                }
-            } else if read {
-                counts.unknown_ids_read += 1;
-            }
-            if final_done && msg.has(flag::READ_BY_CONSUMER) && !in_final {
-                class(AnomalyKind::ReadThenLost, None);
-            }
-            if !msg.others().is_empty() {
-                class(AnomalyKind::Duplicate, None);
-            }
-            let acked = msg.acked_offset();
-            let mut ack_merged = false;
-            if read {
-                let final_bit = if msg.has(flag::FINAL_AT_FIRST) {
-                    SRC_FINAL
-                } else {
-                    0
-                };
-                ack_merged = acked == Some((msg.read_pk, msg.read_offset));
-                let ack_bit = if ack_merged { SRC_ACK } else { 0 };
-                positions[msg.read_pk as usize].extend(PosEntry::new(
-                    msg.read_offset,
-                    SRC_READ | final_bit | ack_bit,
-                    id,
-                ));
-                for r in msg.others() {
-                    let src = SRC_READ | if r.in_final { SRC_FINAL } else { 0 };
-                    positions[r.pk as usize].extend(PosEntry::new(r.offset, src, id));
-                }
-            }
-            if let (Some((pk, offset)), false) = (acked, ack_merged) {
-                positions[pk as usize].extend(PosEntry::new(offset, SRC_ACK, id));
-            }
+            self.tally_message(&mut t, &mut counts, msg);
         }
-        if !final_done {
+        if !t.final_done {
             // Without a final read only Jepsen's second definition of loss applies.
             for kind in [
                 AnomalyKind::ReadThenLost,
                 AnomalyKind::ProducerLoss,
                 AnomalyKind::UnacknowledgedAbsent,
             ] {
-                classes.remove(&kind);
+                t.classes.remove(&kind);
             }
         }
+        self.per_offset_cases(&mut t, counts.processed);
+        self.finish_all_series(&mut t, &counts, duration_s);
 
-        // Per-offset questions, from the sorted observations.
-        for bucket in &mut positions {
+        let anomalies = self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
+        drop(t);
+        let replica_cases = std::mem::take(&mut self.replica_cases);
+        for anomaly in &anomalies {
+            *counts.class_mut(anomaly.kind) = anomaly.count;
+        }
+        let unmet = self.unmet(&counts, &anomalies, !replica_cases.is_empty());
+        let forbidden_found = anomalies
+            .iter()
+            .any(|a| a.allowance == Allowance::Forbidden);
+        let verdict = if forbidden_found || !unmet.is_empty() {
+            Verdict::Invalid
+        } else if !self.final_read.completed {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        let notes = self.conclude_notes(&counts, &anomalies);
+        let mut analysis = Analysis {
+            verdict,
+            counts,
+            unmet,
+            anomalies,
+            series: std::mem::take(&mut self.series),
+            faults: std::mem::take(&mut self.faults),
+            notes,
+            expect: self.expect.clone(),
+        };
+        analysis.add_replica_divergence(replica_cases);
+        analysis
+    }
+
+    /// One message's counts, classes, series and observed positions.
+    fn tally_message(&self, t: &mut Tally, counts: &mut Counts, msg: &Msg) {
+        let id = msg.id;
+        let read = msg.is_read();
+        let in_final = msg.has(flag::IN_FINAL);
+        if msg.has(flag::ACCEPTED) {
+            counts.accepted += 1;
+        }
+        if msg.has(flag::DROPPED) {
+            counts.dropped += 1;
+        }
+        if msg.has(flag::HAS_SEND) {
+            self.tally_send(t, counts, msg);
+        } else if msg.has(flag::ACCEPTED) || msg.has(flag::DROPPED) {
+            if t.final_done && !in_final && !read {
+                let sub = if msg.has(flag::DROPPED) {
+                    "dropped"
+                } else {
+                    "never_sent"
+                };
+                t.class(AnomalyKind::ProducerLoss, msg, Some(sub));
+            }
+        } else if read {
+            counts.unknown_ids_read += 1;
+        }
+        if t.final_done && msg.has(flag::READ_BY_CONSUMER) && !in_final {
+            t.class(AnomalyKind::ReadThenLost, msg, None);
+        }
+        if !msg.others().is_empty() {
+            t.class(AnomalyKind::Duplicate, msg, Some("read_twice"));
+        } else if acked_elsewhere(msg) {
+            t.class(AnomalyKind::Duplicate, msg, Some("acknowledged_elsewhere"));
+        }
+        let acked = msg.acked_offset();
+        let mut ack_merged = false;
+        if read {
+            let final_bit = if msg.has(flag::FINAL_AT_FIRST) {
+                SRC_FINAL
+            } else {
+                0
+            };
+            ack_merged = acked == Some((msg.read_pk, msg.read_offset));
+            let ack_bit = if ack_merged { SRC_ACK } else { 0 };
+            t.positions[msg.read_pk as usize].extend(PosEntry::new(
+                msg.read_offset,
+                SRC_READ | final_bit | ack_bit,
+                id,
+            ));
+            for r in msg.others() {
+                let src = SRC_READ | if r.in_final { SRC_FINAL } else { 0 };
+                t.positions[r.pk as usize].extend(PosEntry::new(r.offset, src, id));
+            }
+        }
+        if let (Some((pk, offset)), false) = (acked, ack_merged) {
+            t.positions[pk as usize].extend(PosEntry::new(offset, SRC_ACK, id));
+        }
+    }
+
+    /// A message some producer sent: its outcome's counts and the classes about sends.
+    fn tally_send(&self, t: &mut Tally, counts: &mut Counts, msg: &Msg) {
+        let read = msg.is_read();
+        let in_final = msg.has(flag::IN_FINAL);
+        let outcome = msg.outcome();
+        counts.sends_invoked += 1;
+        match outcome {
+            SendOutcome::Ok => counts.sends_ok += 1,
+            SendOutcome::Fail => counts.sends_fail += 1,
+            SendOutcome::Info => counts.sends_info += 1,
+        }
+        if outcome != SendOutcome::Ok && in_final {
+            counts.recovered += 1;
+        }
+        if outcome == SendOutcome::Fail && read {
+            t.class(AnomalyKind::AbortedRead, msg, None);
+        }
+        if msg.has(flag::FUTURE_READ) {
+            t.class(AnomalyKind::FutureRead, msg, None);
+        } else if outcome == SendOutcome::Ok && msg.has(flag::READ_BEFORE_ACK) {
+            t.class(AnomalyKind::ReadBeforeAck, msg, None);
+        }
+        let below_frontier = msg
+            .acked_offset()
+            .is_some_and(|(pk, offset)| self.read_frontier.get(&pk).is_some_and(|f| offset < *f));
+        let unread_lost = outcome == SendOutcome::Ok && !read && below_frontier;
+        let absent = t.final_done && !in_final;
+        if unread_lost {
+            t.class(AnomalyKind::Lost, msg, Some("unread"));
+        } else if absent && outcome == SendOutcome::Ok {
+            t.class(AnomalyKind::Lost, msg, Some("absent"));
+        } else if absent && outcome == SendOutcome::Info && read {
+            t.class(AnomalyKind::Lost, msg, Some("unknown_outcome_read"));
+        }
+        if absent && outcome != SendOutcome::Ok && !read {
+            if msg.has(flag::DROPPED) {
+                t.class(AnomalyKind::ProducerLoss, msg, Some("dropped"));
+            } else if msg.has(flag::ACCEPTED) {
+                t.class(AnomalyKind::ProducerLoss, msg, Some("sent"));
+            } else {
+                t.class(AnomalyKind::UnacknowledgedAbsent, msg, None);
+            }
+        }
+        let d = usize::from(msg.deliveries).min(limits::DELIVERIES_HISTOGRAM_MAX - 1);
+        t.histogram[d] += 1;
+        if msg.deliveries >= 2 {
+            counts.delivered_more_than_once += 1;
+        }
+        if outcome == SendOutcome::Ok && t.buckets > 0 {
+            let acked = t.second_of(msg.ack_ms);
+            t.unseen_diff[acked] += 1;
+            let consumer_read = msg.has(flag::READ_BY_CONSUMER) && !msg.has(flag::FIRST_READ_FINAL);
+            if consumer_read {
+                let read_second = t.second_of(msg.read_ms);
+                t.unseen_diff[read_second.max(acked)] -= 1;
+                t.lags[read_second].push(msg.read_ms.saturating_sub(msg.ack_ms));
+            }
+        }
+        if outcome == SendOutcome::Ok && msg.has(flag::HAS_INVOKE) {
+            if let Some((pk, offset)) = msg.acked_offset() {
+                t.sends_order.entry((msg.process, pk)).or_default().push((
+                    msg.first_index,
+                    offset,
+                    msg.id,
+                ));
+            }
+        }
+    }
+
+    /// The per-offset questions, from the sorted observations, and the classes kept aside.
+    fn per_offset_cases(&mut self, t: &mut Tally, processed_count: u64) {
+        for bucket in &mut t.positions {
             // Stable sort: it merges the natural runs, near linear on nearly sorted input.
             bucket.sort_by_key(|e| (e.packed >> 3, e.id));
             bucket.dedup_by(|b, a| {
@@ -272,10 +342,11 @@ impl Checker {
                 same
             });
         }
-        self.inconsistent_offset_cases(&positions, &mut classes);
-        self.poll_skip_cases(&positions, &mut classes);
-        self.unprocessed_cases(&positions, final_done, counts.processed, &mut classes);
-        self.nonmonotonic_send_cases(sends_order, &mut classes);
+        let classes = &mut t.classes;
+        self.inconsistent_offset_cases(&t.positions, classes);
+        self.poll_skip_cases(&t.positions, classes);
+        self.unprocessed_cases(&t.positions, t.final_done, processed_count, classes);
+        self.nonmonotonic_send_cases(std::mem::take(&mut t.sends_order), classes);
         for jump in std::mem::take(&mut self.rewinds) {
             classes
                 .entry(AnomalyKind::NonmonotonicPoll)
@@ -298,25 +369,35 @@ impl Checker {
                 .or_default()
                 .push(order, Found::Msg { id, sub: None });
         }
+    }
 
-        // Series.
-        self.finish_series(duration_s, buckets);
-        let mut unseen = Vec::with_capacity(buckets);
+    /// The series from the tally: unseen, lag, the deliveries histogram.
+    fn finish_all_series(&mut self, t: &mut Tally, counts: &Counts, duration_s: f64) {
+        self.finish_series(duration_s, t.buckets);
+        let mut unseen = Vec::with_capacity(t.buckets);
         let mut level = 0i64;
-        for d in unseen_diff.iter().take(buckets) {
+        for d in t.unseen_diff.iter().take(t.buckets) {
             level += d;
             unseen.push(u64::try_from(level).unwrap_or(0));
         }
         self.series.unseen = unseen;
-        self.lag_series(lags);
+        self.lag_series(std::mem::take(&mut t.lags));
+        let mut histogram = std::mem::take(&mut t.histogram);
         while histogram.len() > 1 && histogram.last() == Some(&0) {
             histogram.pop();
         }
         if counts.sends_invoked > 0 {
             self.series.deliveries_histogram = histogram;
         }
+    }
 
-        // Cases.
+    /// Each class found, with its first cases by order.
+    fn anomalies(
+        &self,
+        classes: BTreeMap<AnomalyKind, Class>,
+        positions: &[Vec<PosEntry>],
+        duration_s: f64,
+    ) -> Vec<Anomaly> {
         let mut anomalies = Vec::new();
         for (kind, mut class) in classes {
             if class.count == 0 {
@@ -326,7 +407,7 @@ impl Checker {
             let cases: Vec<Case> = class
                 .found
                 .iter()
-                .map(|(_, found)| self.case(kind, found, &positions, duration_s))
+                .map(|(_, found)| self.case(kind, found, positions, duration_s))
                 .collect();
             anomalies.push(Anomaly {
                 kind,
@@ -336,21 +417,21 @@ impl Checker {
                 cases,
             });
         }
-        drop(positions);
-        let replica_cases = std::mem::take(&mut self.replica_cases);
-        for anomaly in &anomalies {
-            let n = anomaly.count;
-            *counts.class_mut(anomaly.kind) = n;
-        }
+        anomalies
+    }
 
-        let forbidden_found = anomalies
-            .iter()
-            .any(|a| a.allowance == Allowance::Forbidden);
+    /// What the scenario required and the run did not show.
+    fn unmet(
+        &self,
+        counts: &Counts,
+        anomalies: &[Anomaly],
+        replicas_diverged: bool,
+    ) -> Vec<String> {
         let mut unmet = Vec::new();
         for kind in AnomalyKind::ALL {
-            // Replica divergence comes from the dumps, added below: it counts as found here.
+            // Replica divergence comes from the dumps, added later: it counts as found here.
             let found = anomalies.iter().any(|a| a.kind == kind)
-                || (kind == AnomalyKind::ReplicaDivergence && !replica_cases.is_empty());
+                || (kind == AnomalyKind::ReplicaDivergence && replicas_diverged);
             if kind.allowance(&self.expect) == Allowance::Required && !found {
                 unmet.push(format!(
                     "expected {} to occur (this scenario demonstrates it), found none",
@@ -364,26 +445,7 @@ impl Checker {
                 self.expect.acknowledged_min, counts.sends_ok
             ));
         }
-        let verdict = if forbidden_found || !unmet.is_empty() {
-            Verdict::Invalid
-        } else if !final_done {
-            Verdict::Unknown
-        } else {
-            Verdict::Valid
-        };
-        let notes = self.conclude_notes(&counts, &anomalies);
-        let mut analysis = Analysis {
-            verdict,
-            counts,
-            unmet,
-            anomalies,
-            series: std::mem::take(&mut self.series),
-            faults: std::mem::take(&mut self.faults),
-            notes,
-            expect: self.expect.clone(),
-        };
-        analysis.add_replica_divergence(replica_cases);
-        analysis
+        unmet
     }
 
     fn buckets(&self) -> usize {
@@ -663,225 +725,260 @@ impl Checker {
                 offset,
                 ids,
                 src,
-            } => {
-                let first = ids.first().and_then(|id| self.msg(*id));
-                let time_ms = ids
-                    .iter()
-                    .filter_map(|id| self.msg(*id))
-                    .map(|m| {
-                        if m.ack_index != NONE {
-                            m.ack_ms
-                        } else {
-                            m.read_ms
-                        }
-                    })
-                    .max()
-                    .unwrap_or(0);
-                let time_s = ms_seconds(time_ms);
-                let nearby = self.faults_near(time_s, duration_s);
-                let seen: Vec<String> = ids
-                    .iter()
-                    .zip(src)
-                    .map(|(id, s)| format!("message {id} ({})", source_words(*s)))
-                    .collect();
-                let cause = format!(
-                    "{} were all observed at partition {} offset {offset}: the log at that offset \
-                     was rewritten, most likely truncated and overwritten after a leader change{}; {}.",
-                    seen.join(" and "),
-                    self.partition_of(*pk),
-                    self.scenario_clause(),
-                    self.fault_clause(&nearby)
-                );
-                let mut case = self.base_case(
-                    ids.first().copied().unwrap_or(0),
-                    first,
-                    time_s,
-                    &nearby,
-                    cause,
-                );
-                case.ids = ids.clone();
-                case.positions = vec![self.position_of(*pk, *offset)];
-                case.op_indexes = ids
-                    .iter()
-                    .filter_map(|id| self.msg(*id))
-                    .flat_map(|m| [m.ack_index, m.read_index])
-                    .filter(|i| *i != NONE)
-                    .collect();
-                case.op_indexes.sort_unstable();
-                case.op_indexes.dedup();
-                case
-            }
-            Found::Skip { jump, skipped } => {
-                let time_s = ms_seconds(jump.time_ms);
-                let nearby = self.faults_near(time_s, duration_s);
-                let process = self.names.name(jump.process);
-                let offsets: Vec<String> = skipped.iter().map(|(o, _)| o.to_string()).collect();
-                let how = match jump.after {
-                    Some(Reset::Committed) => format!(
-                        "its first read after an assignment (generation {}) started at offset {} \
-                         although the group had committed offset {}",
-                        jump.generation,
-                        jump.to,
-                        jump.from + 1
-                    ),
-                    Some(Reset::Seek) => format!(
-                        "its first read after a seek to offset {} returned offset {}",
-                        jump.from + 1,
-                        jump.to
-                    ),
-                    None => format!(
-                        "it read offset {} then offset {}{}",
-                        jump.from,
-                        jump.to,
-                        if jump.within_poll {
-                            " in the same poll"
-                        } else {
-                            " in its next poll"
-                        }
-                    ),
-                };
-                let cause = format!(
-                    "{process} skipped message(s) at offset(s) {} of partition {}: {how}, so the \
-                     application never saw them (a fetch that jumped past records, or an offset \
-                     reset); {}.",
-                    offsets.join(", "),
-                    self.partition_of(jump.pk),
-                    self.fault_clause(&nearby)
-                );
-                let id = jump.id.or(skipped.first().map(|s| s.1)).unwrap_or(0);
-                let mut case = self.base_case(id, self.msg(id), time_s, &nearby, cause);
-                case.sub_kind = Some(
-                    match jump.after {
-                        Some(Reset::Committed) => "after_assignment",
-                        Some(Reset::Seek) => "after_seek",
-                        None if jump.within_poll => "within_poll",
-                        None => "between_polls",
-                    }
-                    .to_owned(),
-                );
-                case.ids = skipped.iter().map(|s| s.1).collect();
-                case.process = Some(process.to_owned());
-                case.positions = skipped
-                    .iter()
-                    .map(|(o, _)| self.position_of(jump.pk, *o))
-                    .collect();
-                case.read_at = vec![self.position_of(jump.pk, jump.to)];
-                case.op_indexes = vec![jump.index];
-                case
-            }
-            Found::Rewind { jump } => {
-                let time_s = ms_seconds(jump.time_ms);
-                let nearby = self.faults_near(time_s, duration_s);
-                let process = self.names.name(jump.process);
-                let (sub, how) = match jump.after {
-                    Some(Reset::Committed) => (
-                        "below_committed",
-                        format!(
-                            "after an assignment (generation {}) it started at offset {}, below the \
-                             group's committed offset {}, so committed messages were delivered again",
-                            jump.generation,
-                            jump.to,
-                            jump.from + 1
-                        ),
-                    ),
-                    Some(Reset::Seek) => (
-                        "below_seek",
-                        format!(
-                            "after a seek to offset {} it read offset {}",
-                            jump.from + 1,
-                            jump.to
-                        ),
-                    ),
-                    None if jump.within_poll => (
-                        "within_poll",
-                        format!(
-                            "one poll returned offset {} after offset {}",
-                            jump.to, jump.from
-                        ),
-                    ),
-                    None => (
-                        "between_polls",
-                        format!(
-                            "it read offset {} and then, in a later poll, offset {} without a \
-                             seek or rebalance in between",
-                            jump.from, jump.to
-                        ),
-                    ),
-                };
-                let cause = format!(
-                    "{process} read partition {} backwards: {how} (a fetch from a stale leader or \
-                     a log truncated under the consumer); {}.",
-                    self.partition_of(jump.pk),
-                    self.fault_clause(&nearby)
-                );
-                let id = jump.id.unwrap_or(0);
-                let mut case = self.base_case(id, self.msg(id), time_s, &nearby, cause);
-                case.sub_kind = Some(sub.to_owned());
-                case.process = Some(process.to_owned());
-                case.read_at = vec![self.position_of(jump.pk, jump.to)];
-                case.positions = vec![self.position_of(jump.pk, jump.from)];
-                case.op_indexes = vec![jump.index];
-                case
-            }
+            } => self.inconsistent_case(*pk, *offset, ids, src, duration_s),
+            Found::Skip { jump, skipped } => self.skip_case(jump, skipped, duration_s),
+            Found::Rewind { jump } => self.rewind_case(jump, duration_s),
             Found::NonmonotonicSend {
                 id,
                 earlier,
                 earlier_offset,
-            } => {
-                let msg = self.msg(*id);
-                let time_s = msg.map_or(0.0, |m| ms_seconds(m.ack_ms));
-                let nearby = self.faults_near(time_s, duration_s);
-                let process = msg.map_or("?", |m| self.names.name(m.process));
-                let (pk, offset) = msg.and_then(Msg::acked_offset).unwrap_or((u32::MAX, -1));
-                let idempotence = match self.client_setting(process, &["enable.idempotence", "enable_idempotence", "idempotence"]) {
-                    Some(v) if is_true(&v) => "with enable.idempotence on, which promises per-partition order: a producer or broker bug".to_owned(),
-                    Some(_) => "with enable.idempotence off, so retries with more than one request in flight may reorder".to_owned(),
-                    None => "whether idempotence was on is not in the history; without it, retries with more than one request in flight reorder".to_owned(),
-                };
-                let cause = format!(
-                    "{process} sent message {earlier} before message {id}, yet the broker acknowledged \
-                     message {earlier} at offset {earlier_offset} and message {id} at offset {offset} \
-                     of partition {}, {idempotence}; {}.",
-                    self.partition_of(pk),
-                    self.fault_clause(&nearby)
-                );
-                let mut case = self.base_case(*id, msg, time_s, &nearby, cause);
-                case.ids = vec![*id, *earlier];
-                case.process = Some(process.to_owned());
-                case.positions = vec![self.position_of(pk, *earlier_offset)];
-                case
-            }
+            } => self.nonmonotonic_send_case(*id, *earlier, *earlier_offset, duration_s),
             Found::Unprocessed {
                 id,
                 group,
                 pk,
                 offset,
                 committed,
-            } => {
-                let msg = self.msg(*id);
-                let time_s = msg.map_or(0.0, |m| {
-                    ms_seconds(if m.read_index != NONE {
-                        m.read_ms
-                    } else {
-                        m.ack_ms
-                    })
-                });
-                let nearby = self.faults_near(time_s, duration_s);
-                let group_name = self.names.name(*group);
-                let cause = format!(
-                    "Message {id} sits at partition {} offset {offset}, below offset {committed} that \
-                     group {} committed, yet no consumer processed it: the offset was committed \
-                     before processing finished and the consumer died or moved on (commit before \
-                     processing, or naive commits of concurrent work); {}.",
-                    self.partition_of(*pk),
-                    if group_name.is_empty() { "(unnamed)" } else { group_name },
-                    self.fault_clause(&nearby)
-                );
-                let mut case = self.base_case(*id, msg, time_s, &nearby, cause);
-                case.positions = vec![self.position_of(*pk, *offset)];
-                case
-            }
+            } => self.unprocessed_case(*id, *group, *pk, *offset, *committed, duration_s),
         }
+    }
+
+    fn inconsistent_case(
+        &self,
+        pk: u32,
+        offset: i64,
+        ids: &[u64],
+        src: &[u8],
+        duration_s: f64,
+    ) -> Case {
+        let first = ids.first().and_then(|id| self.msg(*id));
+        let time_ms = ids
+            .iter()
+            .filter_map(|id| self.msg(*id))
+            .map(|m| {
+                if m.ack_index != NONE {
+                    m.ack_ms
+                } else {
+                    m.read_ms
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let time_s = ms_seconds(time_ms);
+        let nearby = self.faults_near(time_s, duration_s);
+        let seen: Vec<String> = ids
+            .iter()
+            .zip(src)
+            .map(|(id, s)| format!("message {id} ({})", source_words(*s)))
+            .collect();
+        let cause = format!(
+            "{} were all observed at partition {} offset {offset}: the log at that offset \
+             was rewritten, most likely truncated and overwritten after a leader change{}; {}.",
+            seen.join(" and "),
+            self.partition_of(pk),
+            self.scenario_clause(),
+            self.fault_clause(&nearby)
+        );
+        let mut case = self.base_case(
+            ids.first().copied().unwrap_or(0),
+            first,
+            time_s,
+            &nearby,
+            cause,
+        );
+        case.ids = ids.to_vec();
+        case.positions = vec![self.position_of(pk, offset)];
+        case.op_indexes = ids
+            .iter()
+            .filter_map(|id| self.msg(*id))
+            .flat_map(|m| [m.ack_index, m.read_index])
+            .filter(|i| *i != NONE)
+            .collect();
+        case.op_indexes.sort_unstable();
+        case.op_indexes.dedup();
+        case
+    }
+
+    fn skip_case(&self, jump: &Jump, skipped: &[(i64, u64)], duration_s: f64) -> Case {
+        let time_s = ms_seconds(jump.time_ms);
+        let nearby = self.faults_near(time_s, duration_s);
+        let process = self.names.name(jump.process);
+        let offsets: Vec<String> = skipped.iter().map(|(o, _)| o.to_string()).collect();
+        let how = match jump.after {
+            Some(Reset::Committed) => format!(
+                "its first read after an assignment (generation {}) started at offset {} \
+                 although the group had committed offset {}",
+                jump.generation,
+                jump.to,
+                jump.from + 1
+            ),
+            Some(Reset::Seek) => format!(
+                "its first read after a seek to offset {} returned offset {}",
+                jump.from + 1,
+                jump.to
+            ),
+            None => format!(
+                "it read offset {} then offset {}{}",
+                jump.from,
+                jump.to,
+                if jump.within_poll {
+                    " in the same poll"
+                } else {
+                    " in its next poll"
+                }
+            ),
+        };
+        let cause = format!(
+            "{process} skipped message(s) at offset(s) {} of partition {}: {how}, so the \
+             application never saw them (a fetch that jumped past records, or an offset \
+             reset); {}.",
+            offsets.join(", "),
+            self.partition_of(jump.pk),
+            self.fault_clause(&nearby)
+        );
+        let id = jump.id.or(skipped.first().map(|s| s.1)).unwrap_or(0);
+        let mut case = self.base_case(id, self.msg(id), time_s, &nearby, cause);
+        case.sub_kind = Some(
+            match jump.after {
+                Some(Reset::Committed) => "after_assignment",
+                Some(Reset::Seek) => "after_seek",
+                None if jump.within_poll => "within_poll",
+                None => "between_polls",
+            }
+            .to_owned(),
+        );
+        case.ids = skipped.iter().map(|s| s.1).collect();
+        case.process = Some(process.to_owned());
+        case.positions = skipped
+            .iter()
+            .map(|(o, _)| self.position_of(jump.pk, *o))
+            .collect();
+        case.read_at = vec![self.position_of(jump.pk, jump.to)];
+        case.op_indexes = vec![jump.index];
+        case
+    }
+
+    fn rewind_case(&self, jump: &Jump, duration_s: f64) -> Case {
+        let time_s = ms_seconds(jump.time_ms);
+        let nearby = self.faults_near(time_s, duration_s);
+        let process = self.names.name(jump.process);
+        let (sub, how) = match jump.after {
+            Some(Reset::Committed) => (
+                "below_committed",
+                format!(
+                    "after an assignment (generation {}) it started at offset {}, below the \
+                     group's committed offset {}, so committed messages were delivered again",
+                    jump.generation,
+                    jump.to,
+                    jump.from + 1
+                ),
+            ),
+            Some(Reset::Seek) => (
+                "below_seek",
+                format!(
+                    "after a seek to offset {} it read offset {}",
+                    jump.from + 1,
+                    jump.to
+                ),
+            ),
+            None if jump.within_poll => (
+                "within_poll",
+                format!(
+                    "one poll returned offset {} after offset {}",
+                    jump.to, jump.from
+                ),
+            ),
+            None => (
+                "between_polls",
+                format!(
+                    "it read offset {} and then, in a later poll, offset {} without a \
+                     seek or rebalance in between",
+                    jump.from, jump.to
+                ),
+            ),
+        };
+        let cause = format!(
+            "{process} read partition {} backwards: {how} (a fetch from a stale leader or \
+             a log truncated under the consumer); {}.",
+            self.partition_of(jump.pk),
+            self.fault_clause(&nearby)
+        );
+        let id = jump.id.unwrap_or(0);
+        let mut case = self.base_case(id, self.msg(id), time_s, &nearby, cause);
+        case.sub_kind = Some(sub.to_owned());
+        case.process = Some(process.to_owned());
+        case.read_at = vec![self.position_of(jump.pk, jump.to)];
+        case.positions = vec![self.position_of(jump.pk, jump.from)];
+        case.op_indexes = vec![jump.index];
+        case
+    }
+
+    fn nonmonotonic_send_case(
+        &self,
+        id: u64,
+        earlier: u64,
+        earlier_offset: i64,
+        duration_s: f64,
+    ) -> Case {
+        let msg = self.msg(id);
+        let time_s = msg.map_or(0.0, |m| ms_seconds(m.ack_ms));
+        let nearby = self.faults_near(time_s, duration_s);
+        let process = msg.map_or("?", |m| self.names.name(m.process));
+        let (pk, offset) = msg.and_then(Msg::acked_offset).unwrap_or((u32::MAX, -1));
+        let idempotence = match self.client_setting(process, &["enable.idempotence", "enable_idempotence", "idempotence"]) {
+            Some(v) if is_true(&v) => "with enable.idempotence on, which promises per-partition order: a producer or broker bug".to_owned(),
+            Some(_) => "with enable.idempotence off, so retries with more than one request in flight may reorder".to_owned(),
+            None => "whether idempotence was on is not in the history; without it, retries with more than one request in flight reorder".to_owned(),
+        };
+        let cause = format!(
+            "{process} sent message {earlier} before message {id}, yet the broker acknowledged \
+             message {earlier} at offset {earlier_offset} and message {id} at offset {offset} \
+             of partition {}, {idempotence}; {}.",
+            self.partition_of(pk),
+            self.fault_clause(&nearby)
+        );
+        let mut case = self.base_case(id, msg, time_s, &nearby, cause);
+        case.ids = vec![id, earlier];
+        case.process = Some(process.to_owned());
+        case.positions = vec![self.position_of(pk, earlier_offset)];
+        case
+    }
+
+    fn unprocessed_case(
+        &self,
+        id: u64,
+        group: u32,
+        pk: u32,
+        offset: i64,
+        committed: i64,
+        duration_s: f64,
+    ) -> Case {
+        let msg = self.msg(id);
+        let time_s = msg.map_or(0.0, |m| {
+            ms_seconds(if m.read_index != NONE {
+                m.read_ms
+            } else {
+                m.ack_ms
+            })
+        });
+        let nearby = self.faults_near(time_s, duration_s);
+        let group_name = self.names.name(group);
+        let cause = format!(
+            "Message {id} sits at partition {} offset {offset}, below offset {committed} that \
+             group {} committed, yet no consumer processed it: the offset was committed \
+             before processing finished and the consumer died or moved on (commit before \
+             processing, or naive commits of concurrent work); {}.",
+            self.partition_of(pk),
+            if group_name.is_empty() {
+                "(unnamed)"
+            } else {
+                group_name
+            },
+            self.fault_clause(&nearby)
+        );
+        let mut case = self.base_case(id, msg, time_s, &nearby, cause);
+        case.positions = vec![self.position_of(pk, offset)];
+        case
     }
 
     /// The fields every case about one message shares.
@@ -923,6 +1020,7 @@ impl Checker {
             }),
             positions: Vec::new(),
             nodes: Vec::new(),
+            cycle: Vec::new(),
         }
     }
 
@@ -974,7 +1072,39 @@ impl Checker {
         let msg = self.msg(id);
         let read_at = msg.map(|m| self.read_positions(m)).unwrap_or_default();
         let processed = self.processed.get(&id);
-        let time_ms = match (kind, msg) {
+        let time_ms = self.message_time_ms(kind, msg, &read_at, processed);
+        let time_s = ms_seconds(time_ms);
+        let nearby = self.faults_near(time_s, duration_s);
+        let facts = Facts {
+            id,
+            msg,
+            sub,
+            read_at: &read_at,
+            processed,
+            process: msg
+                .filter(|m| m.process != u32::MAX)
+                .map(|m| self.names.name(m.process)),
+            time_s,
+            fault_clause: self.fault_clause(&nearby),
+        };
+        let cause = self.message_cause(kind, &facts, positions);
+        let mut case = self.base_case(id, msg, time_s, &nearby, cause);
+        case.sub_kind = sub.map(str::to_owned);
+        if kind == AnomalyKind::DuplicateProcessing {
+            self.add_processing(&mut case, processed);
+        }
+        case
+    }
+
+    /// When the case happened, by its class: the moment its evidence completed.
+    fn message_time_ms(
+        &self,
+        kind: AnomalyKind,
+        msg: Option<&Msg>,
+        read_at: &[ReadAt],
+        processed: Option<&Processed>,
+    ) -> u32 {
+        match (kind, msg) {
             (_, None) => 0,
             (AnomalyKind::Lost, Some(m)) if m.ack_index != NONE => m.ack_ms,
             (AnomalyKind::Lost | AnomalyKind::UnacknowledgedAbsent, Some(m)) => m.invoke_ms,
@@ -989,83 +1119,35 @@ impl Checker {
                 processed.and_then(|p| p.second).map_or(m.read_ms, |s| s.1)
             }
             (_, Some(m)) => m.read_ms,
+        }
+    }
+
+    /// The sentence of cause of a case about one message.
+    fn message_cause(
+        &self,
+        kind: AnomalyKind,
+        f: &Facts<'_>,
+        positions: &[Vec<PosEntry>],
+    ) -> String {
+        let (id, time_s, fault_clause) = (f.id, f.time_s, f.fault_clause.as_str());
+        let Some(m) = f.msg else {
+            return format!("Message {id}; {fault_clause}.");
         };
-        let time_s = ms_seconds(time_ms);
-        let nearby = self.faults_near(time_s, duration_s);
-        let fault_clause = self.fault_clause(&nearby);
-        let process = msg
-            .filter(|m| m.process != u32::MAX)
-            .map(|m| self.names.name(m.process));
-        let cause = match (kind, msg) {
-            (_, None) => format!("Message {id}; {fault_clause}."),
-            (AnomalyKind::Lost, Some(m)) => self.lost_cause(m, sub, positions, time_s, &fault_clause),
-            (AnomalyKind::ReadThenLost, Some(m)) => {
-                let first = read_at.iter().find(|r| !r.in_final).or(read_at.first());
-                let at = first.map_or_else(String::new, |r| {
-                    format!(
-                        " at partition {} offset {} at {:.2} s",
-                        self.partition_of(r.pk),
-                        r.offset,
-                        ms_seconds(r.time_ms)
-                    )
-                });
-                format!(
-                    "A consumer read message {id}{at}, yet the final read does not have it: the \
-                     broker exposed a record it later lost (a leader change truncated it{}){}; {fault_clause}.",
-                    self.scenario_clause(),
-                    self.acks_clause(process, m)
-                )
+        match kind {
+            AnomalyKind::Lost => self.lost_cause(m, f.sub, positions, time_s, fault_clause),
+            AnomalyKind::ReadThenLost => self.read_then_lost_cause(m, f),
+            AnomalyKind::ProducerLoss => producer_loss_cause(m, id, time_s, fault_clause),
+            AnomalyKind::UnacknowledgedAbsent => {
+                unacknowledged_cause(m, f.process, time_s, fault_clause)
             }
-            (AnomalyKind::ProducerLoss, Some(m)) if m.has(flag::DROPPED) => format!(
-                "The application dropped message {id} at {time_s:.2} s: the producer's buffer was \
-                 full and the application's policy is to drop rather than block, so it was lost on \
-                 the producer's side by design (block, or an outbox, keeps it); {fault_clause}."
-            ),
-            (AnomalyKind::ProducerLoss, Some(m)) => {
-                let how = if m.has(flag::HAS_SEND) {
-                    match m.last_unacked() {
-                        Some(u) => format!(
-                            "its send ended {}{}",
-                            if u.kind == OpType::Fail { "failed" } else { "with an unknown outcome" },
-                            u.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
-                        ),
-                        None => "its send never completed".to_owned(),
-                    }
-                } else {
-                    "no send was ever attempted for it".to_owned()
-                };
-                format!(
-                    "The application accepted message {id} at {time_s:.2} s, but it never reached \
-                     the log ({how}): the producer lost it on its side (a buffer or outbox lost \
-                     when the client died, or never retried); {fault_clause}."
-                )
-            }
-            (AnomalyKind::UnacknowledgedAbsent, Some(m)) => {
-                unacknowledged_cause(m, process, time_s, &fault_clause)
-            }
-            (AnomalyKind::AbortedRead, Some(m)) => {
-                let error = m
-                    .last_unacked()
-                    .and_then(|u| u.error.clone())
-                    .map(|e| format!(" with {e}"))
-                    .unwrap_or_default();
-                let at = read_at
-                    .first()
-                    .map(|r| format!("partition {} offset {}", self.partition_of(r.pk), r.offset))
-                    .unwrap_or_else(|| "an unknown position".to_owned());
-                format!(
-                    "The send failed{error} at {time_s:.2} s, yet the message was read at {at}; \
-                     the client reported a definite failure for a write the broker kept \
-                     (a retry that landed after the failure was reported?); {fault_clause}."
-                )
-            }
-            (AnomalyKind::FutureRead, Some(m)) => format!(
+            AnomalyKind::AbortedRead => self.aborted_read_cause(m, f),
+            AnomalyKind::FutureRead => format!(
                 "Message {id} was read by a poll that completed at {time_s:.2} s (op {}), before \
                  its send was invoked (op {}): impossible for one message, so its id was reused or \
                  the history is out of order; {fault_clause}.",
                 m.read_index, m.first_index
             ),
-            (AnomalyKind::PrecommittedRead, Some(m)) => format!(
+            AnomalyKind::ReadBeforeAck => format!(
                 "Message {id} was read at {time_s:.2} s (op {}), before its send was acknowledged \
                  at {:.2} s (op {}): the broker exposed the write before the producer heard back \
                  (normal while an ack is in flight; a problem only if the ack then failed); {fault_clause}.",
@@ -1073,55 +1155,94 @@ impl Checker {
                 ms_seconds(m.ack_ms),
                 m.ack_index
             ),
-            (AnomalyKind::Duplicate, Some(m)) => {
-                duplicate_cause(self, m, &read_at, &fault_clause)
-            }
-            (AnomalyKind::DuplicateProcessing, Some(_)) => match processed {
-                Some(p) => {
-                    let (i1, _, p1, _, o1) = p.first;
-                    let second = p.second.unwrap_or(p.first);
-                    let (i2, _, p2, _, o2) = second;
-                    let why = if p1 == p2 {
-                        "the same consumer processed it again (a rewind after an error, or a \
-                         restart from an older committed offset)"
-                    } else {
-                        "the partition moved to another consumer before an offset commit covered \
-                         it (at-least-once delivery across a rebalance or crash)"
-                    };
-                    format!(
-                        "Message {id} was processed {} times: by {} (op {i1}, offset {o1}) and by {} \
-                         (op {i2}, offset {o2}); {why}; {fault_clause}.",
-                        p.count,
-                        self.names.name(p1),
-                        self.names.name(p2)
-                    )
-                }
-                None => format!("Message {id} was processed more than once; {fault_clause}."),
-            },
-            (_, Some(_)) => format!("Message {id}; {fault_clause}."),
-        };
-        let mut case = self.base_case(id, msg, time_s, &nearby, cause);
-        case.sub_kind = sub.map(str::to_owned);
-        if kind == AnomalyKind::DuplicateProcessing {
-            if let Some(p) = processed {
-                let mut indexes = vec![p.first.0];
-                let mut ats = vec![p.first];
-                if let Some(s) = p.second {
-                    indexes.push(s.0);
-                    ats.push(s);
-                }
-                case.op_indexes.extend(indexes);
-                case.op_indexes.sort_unstable();
-                case.op_indexes.dedup();
-                case.positions = ats
-                    .iter()
-                    .filter(|a| a.3 != u32::MAX)
-                    .map(|a| self.position_of(a.3, a.4))
-                    .collect();
-                case.process = Some(self.names.name(p.first.2).to_owned());
-            }
+            AnomalyKind::Duplicate => duplicate_cause(self, m, f.read_at, fault_clause),
+            AnomalyKind::DuplicateProcessing => self.duplicate_processing_cause(f),
+            _ => format!("Message {id}; {fault_clause}."),
         }
-        case
+    }
+
+    fn read_then_lost_cause(&self, m: &Msg, f: &Facts<'_>) -> String {
+        let first = f.read_at.iter().find(|r| !r.in_final).or(f.read_at.first());
+        let at = first.map_or_else(String::new, |r| {
+            format!(
+                " at partition {} offset {} at {:.2} s",
+                self.partition_of(r.pk),
+                r.offset,
+                ms_seconds(r.time_ms)
+            )
+        });
+        format!(
+            "A consumer read message {}{at}, yet the final read does not have it: the \
+             broker exposed a record it later lost (a leader change truncated it{}){}; {}.",
+            f.id,
+            self.scenario_clause(),
+            self.acks_clause(f.process, m),
+            f.fault_clause
+        )
+    }
+
+    fn aborted_read_cause(&self, m: &Msg, f: &Facts<'_>) -> String {
+        let error = m
+            .last_unacked()
+            .and_then(|u| u.error.clone())
+            .map(|e| format!(" with {e}"))
+            .unwrap_or_default();
+        let at = f
+            .read_at
+            .first()
+            .map(|r| format!("partition {} offset {}", self.partition_of(r.pk), r.offset))
+            .unwrap_or_else(|| "an unknown position".to_owned());
+        format!(
+            "The send failed{error} at {:.2} s, yet the message was read at {at}; \
+             the client reported a definite failure for a write the broker kept \
+             (a retry that landed after the failure was reported?); {}.",
+            f.time_s, f.fault_clause
+        )
+    }
+
+    fn duplicate_processing_cause(&self, f: &Facts<'_>) -> String {
+        let (id, fault_clause) = (f.id, &f.fault_clause);
+        let Some(p) = f.processed else {
+            return format!("Message {id} was processed more than once; {fault_clause}.");
+        };
+        let (i1, _, p1, _, o1) = p.first;
+        let second = p.second.unwrap_or(p.first);
+        let (i2, _, p2, _, o2) = second;
+        let why = if p1 == p2 {
+            "the same consumer processed it again (a rewind after an error, or a \
+             restart from an older committed offset)"
+        } else {
+            "the partition moved to another consumer before an offset commit covered \
+             it (at-least-once delivery across a rebalance or crash)"
+        };
+        format!(
+            "Message {id} was processed {} times: by {} (op {i1}, offset {o1}) and by {} \
+             (op {i2}, offset {o2}); {why}; {fault_clause}.",
+            p.count,
+            self.names.name(p1),
+            self.names.name(p2)
+        )
+    }
+
+    /// A duplicate_processing case: the two `process` ops, their positions and the first process.
+    fn add_processing(&self, case: &mut Case, processed: Option<&Processed>) {
+        if let Some(p) = processed {
+            let mut indexes = vec![p.first.0];
+            let mut ats = vec![p.first];
+            if let Some(s) = p.second {
+                indexes.push(s.0);
+                ats.push(s);
+            }
+            case.op_indexes.extend(indexes);
+            case.op_indexes.sort_unstable();
+            case.op_indexes.dedup();
+            case.positions = ats
+                .iter()
+                .filter(|a| a.3 != u32::MAX)
+                .map(|a| self.position_of(a.3, a.4))
+                .collect();
+            case.process = Some(self.names.name(p.first.2).to_owned());
+        }
     }
 
     /// lost: says what the final read found instead, and what the configuration suggests.
@@ -1439,7 +1560,27 @@ fn unacknowledged_cause(
     )
 }
 
+/// Acknowledged at one position and read (only) at another of the same partition: written twice,
+/// as Jepsen counts a duplicate by position (its ack is one of the positions).
+fn acked_elsewhere(msg: &Msg) -> bool {
+    msg.is_read()
+        && msg
+            .acked_offset()
+            .is_some_and(|(pk, offset)| pk == msg.read_pk && offset != msg.read_offset)
+}
+
 fn duplicate_cause(checker: &Checker, msg: &Msg, read_at: &[ReadAt], fault_clause: &str) -> String {
+    if let (true, Some((pk, offset))) = (acked_elsewhere(msg), msg.acked_offset()) {
+        if read_at.len() < 2 {
+            return format!(
+                "Acknowledged at partition {} offset {offset} but read at offset {}: the message \
+                 was written twice (a producer retry after a lost ack, or a log rewritten under \
+                 it); {fault_clause}.",
+                checker.partition_of(pk),
+                msg.read_offset
+            );
+        }
+    }
     let one_partition = read_at.windows(2).all(|w| w[0].pk == w[1].pk);
     let places: Vec<String> = read_at
         .iter()
@@ -1471,4 +1612,51 @@ fn duplicate_cause(checker: &Checker, msg: &Msg, read_at: &[ReadAt], fault_claus
             .to_owned()
     };
     format!("Read at {}: {why}; {fault_clause}.", places.join(" and "))
+}
+
+/// producer_loss: dropped by the application's policy, or lost on the producer's side.
+fn producer_loss_cause(m: &Msg, id: u64, time_s: f64, fault_clause: &str) -> String {
+    if m.has(flag::DROPPED) {
+        return format!(
+            "The application dropped message {id} at {time_s:.2} s: the producer's buffer was \
+             full and the application's policy is to drop rather than block, so it was lost on \
+             the producer's side by design (block, or an outbox, keeps it); {fault_clause}."
+        );
+    }
+    let how = if m.has(flag::HAS_SEND) {
+        match m.last_unacked() {
+            Some(u) => format!(
+                "its send ended {}{}",
+                if u.kind == OpType::Fail {
+                    "failed"
+                } else {
+                    "with an unknown outcome"
+                },
+                u.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+            None => "its send never completed".to_owned(),
+        }
+    } else {
+        "no send was ever attempted for it".to_owned()
+    };
+    format!(
+        "The application accepted message {id} at {time_s:.2} s, but it never reached \
+         the log ({how}): the producer lost it on its side (a buffer or outbox lost \
+         when the client died, or never retried); {fault_clause}."
+    )
+}
+
+/// What a case about one message is built from.
+struct Facts<'a> {
+    id: u64,
+    msg: Option<&'a Msg>,
+    sub: Option<&'static str>,
+    read_at: &'a [ReadAt],
+    processed: Option<&'a Processed>,
+    process: Option<&'a str>,
+    time_s: f64,
+    fault_clause: String,
 }

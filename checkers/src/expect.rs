@@ -211,7 +211,7 @@ mod tests {
         for allowed in [
             d.of(AnomalyKind::Duplicate),
             d.of(AnomalyKind::DuplicateProcessing),
-            d.of(AnomalyKind::PrecommittedRead),
+            d.of(AnomalyKind::ReadBeforeAck),
             d.of(AnomalyKind::NonmonotonicSend),
             d.of(AnomalyKind::UnacknowledgedAbsent),
         ] {

@@ -23,8 +23,9 @@
 
 use std::collections::HashMap;
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, AnomalyKind};
 use crate::checker::Checker;
+use crate::elle::{self, Mop, Outcome, Txn};
 use crate::expect::Expectations;
 use crate::history::{HistoryError, Op, OpType};
 use crate::limits;
@@ -416,7 +417,16 @@ fn atom(token: &str) -> Option<Edn> {
 
 /// Checks a Jepsen Kafka-workload history (EDN) with the kaos checker.
 pub fn check_edn(text: &str, expect: Expectations) -> Result<Analysis, HistoryError> {
-    let (ops, notes) = ops_from_edn(text)?;
+    check_edn_with(text, expect, elle::Options::default())
+}
+
+/// [`check_edn`] with the cycle analysis's options (e.g. ww dependencies, Jepsen's `:ww-deps`).
+pub fn check_edn_with(
+    text: &str,
+    expect: Expectations,
+    options: elle::Options,
+) -> Result<Analysis, HistoryError> {
+    let (ops, notes, txns) = translate_edn(text)?;
     let mut checker = Checker::new(expect);
     for op in &ops {
         checker.observe(op);
@@ -427,11 +437,47 @@ pub fn check_edn(text: &str, expect: Expectations) -> Result<Analysis, HistoryEr
     checker.note(
         "Jepsen history: there is no final-read phase, so loss is judged by Jepsen's definition (acknowledged, never read, although reads of the partition went past its offset).",
     );
-    Ok(checker.finish())
+    let mut analysis = checker.finish();
+    let cycles = elle::find_cycles(&elle::infer(&txns, options));
+    for kind in [
+        AnomalyKind::G0,
+        AnomalyKind::G1c,
+        AnomalyKind::GSingle,
+        AnomalyKind::G2Item,
+    ] {
+        let cases = cycles
+            .iter()
+            .filter(|c| elle::anomaly_kind(c.class) == kind)
+            .map(|c| elle::case(c, TOPIC))
+            .collect();
+        analysis.add_cases(kind, cases);
+    }
+    analysis.add_cases(
+        AnomalyKind::PrecommittedRead,
+        elle::precommitted_read_cases(&txns, TOPIC),
+    );
+    analysis.add_cases(
+        AnomalyKind::IntSendSkip,
+        elle::int_send_skip_cases(&txns, TOPIC),
+    );
+    let known: Vec<u64> = analysis
+        .anomaly(AnomalyKind::Duplicate)
+        .map(|a| a.cases.iter().map(|c| c.id).collect())
+        .unwrap_or_default();
+    analysis.add_cases(
+        AnomalyKind::Duplicate,
+        elle::aborted_poll_duplicate_cases(&txns, TOPIC, &known),
+    );
+    Ok(analysis)
 }
 
 /// The kaos ops a Jepsen history stands for, and notes about the translation.
 pub fn ops_from_edn(text: &str) -> Result<(Vec<Op>, Vec<String>), HistoryError> {
+    translate_edn(text).map(|(ops, notes, _)| (ops, notes))
+}
+
+/// The kaos ops, the notes, and the transactions (every completed `:send`, `:poll` or `:txn`).
+fn translate_edn(text: &str) -> Result<(Vec<Op>, Vec<String>, Vec<Txn>), HistoryError> {
     let forms = read_edn(text)?;
     // A history is one op map per form, or one vector of op maps.
     let ops: Vec<(usize, &Edn)> = match forms.as_slice() {
@@ -464,7 +510,7 @@ pub fn ops_from_edn(text: &str) -> Result<(Vec<Op>, Vec<String>), HistoryError> 
                 .to_owned(),
         );
     }
-    Ok((out, notes))
+    Ok((out, notes, translator.txns))
 }
 
 #[derive(Default)]
@@ -474,6 +520,10 @@ struct Translator {
     /// Value → the partitions it was sent to or read from.
     value_keys: HashMap<i64, Vec<i32>>,
     packed: bool,
+    /// Each completed `:send` / `:poll` / `:txn` op as a transaction, for the cycle analysis.
+    txns: Vec<Txn>,
+    /// Process name → number, for the transactions.
+    processes: HashMap<String, u32>,
 }
 
 const TOPIC: &str = "jepsen";
@@ -522,17 +572,12 @@ impl Translator {
             return;
         };
         for mop in mops {
-            let Some(parts) = mop.items() else { continue };
-            match (
-                parts.first().and_then(Edn::as_keyword),
-                parts.get(1),
-                parts.get(2),
-            ) {
+            let Some(parts) = mop_parts(mop) else {
+                continue;
+            };
+            match parts {
                 (Some("send"), Some(key), Some(v)) => {
-                    let value = v
-                        .as_int()
-                        .or_else(|| v.items().and_then(|ov| ov.get(1)).and_then(Edn::as_int));
-                    self.note_value(key, value);
+                    self.note_value(key, send_value(v).1);
                 }
                 (Some("poll"), Some(Edn::Map(by_key)), _) => {
                     for (key, pairs) in by_key {
@@ -554,145 +599,238 @@ impl Translator {
         op: &Edn,
         out: &mut Vec<Op>,
     ) -> Result<(), HistoryError> {
-        let bad = |reason: &str| HistoryError::InvalidLine {
-            line_number: line,
-            reason: format!("not a Jepsen op: {reason}"),
-            quote: String::new(),
-        };
-        let kind = match op.get("type").and_then(Edn::as_keyword) {
-            Some("invoke") => OpType::Invoke,
-            Some("ok") => OpType::Ok,
-            Some("fail") => OpType::Fail,
-            Some("info") => OpType::Info,
-            _ => return Err(bad("no :type of :invoke, :ok, :fail or :info")),
-        };
-        let f = match op.get("f") {
-            Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f.clone(),
-            _ => return Err(bad("no :f")),
-        };
-        let index = op
-            .get("index")
-            .and_then(Edn::as_int)
-            .and_then(|i| u64::try_from(i).ok())
-            .unwrap_or(position as u64);
-        let time_ns = op
-            .get("time")
-            .and_then(Edn::as_int)
-            .and_then(|t| u64::try_from(t).ok())
-            .unwrap_or(0);
-        let process = match op.get("process") {
-            Some(Edn::Int(n)) => format!("jepsen-{n}"),
-            Some(Edn::Keyword(k)) | Some(Edn::Symbol(k)) | Some(Edn::Str(k)) => k.clone(),
-            _ => "jepsen-unknown".to_owned(),
-        };
-        let error = op
-            .get("error")
-            .filter(|e| **e != Edn::Nil)
-            .map(|e| match e {
-                Edn::Keyword(k) | Edn::Str(k) => k.clone(),
-                other => other.to_json().to_string(),
-            });
+        let head = header(line, position, op)?;
         let value = op.get("value").unwrap_or(&Edn::Nil);
-        let mut push = |f: &str, value: serde_json::Value, kind: OpType| {
-            out.push(Op {
-                index,
-                time_ns,
-                process: process.clone(),
-                kind,
-                f: f.to_owned(),
-                value,
-                error: error.clone(),
-            });
-        };
-        if process == "nemesis" {
-            let f = match f.as_str() {
-                "start-partition" => F::Partition.name(),
-                "stop-partition" => F::Heal.name(),
-                "start" => F::Restart.name(),
-                other => other,
-            };
-            let nodes: Vec<serde_json::Value> = match value {
-                Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
-                    items.iter().map(Edn::to_json).collect()
-                }
-                Edn::Map(entries) => entries.iter().map(|(k, _)| k.to_json()).collect(),
-                Edn::Str(s) | Edn::Keyword(s) => vec![serde_json::Value::String(s.clone())],
-                _ => Vec::new(),
-            };
-            let value = if nodes.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!({ "nodes": nodes })
-            };
-            push(f, value, kind);
+        if head.process == "nemesis" {
+            out.push(head.op(nemesis_name(&head.f), nemesis_value(value)));
             return Ok(());
         }
-        match f.as_str() {
+        match head.f.as_str() {
             "send" | "poll" | "txn" => {
-                let mops = value.items().unwrap_or(&[]);
-                for mop in mops {
-                    let Some(parts) = mop.items() else { continue };
-                    match (
-                        parts.first().and_then(Edn::as_keyword),
-                        parts.get(1),
-                        parts.get(2),
-                    ) {
-                        (Some("send"), Some(key), v) => {
-                            let partition = self.partition(key);
-                            let (offset, value) = match v {
-                                Some(Edn::Int(v)) => (None, Some(*v)),
-                                Some(pair) => match pair.items() {
-                                    Some([o, v, ..]) => (o.as_int(), v.as_int()),
-                                    _ => (None, None),
-                                },
-                                None => (None, None),
-                            };
-                            let id = value.and_then(|v| self.id(partition, v));
-                            let mut json = serde_json::json!({ "id": id, "topic": TOPIC });
-                            if let (OpType::Ok, Some(offset)) = (kind, offset) {
-                                json["partition"] = partition.into();
-                                json["offset"] = offset.into();
-                            }
-                            push(F::Send.name(), json, kind);
-                        }
-                        (Some("poll"), Some(Edn::Map(by_key)), _) if kind == OpType::Ok => {
-                            let mut records = Vec::new();
-                            for (key, pairs) in by_key {
-                                let partition = self.partition(key);
-                                for pair in pairs.items().unwrap_or(&[]) {
-                                    let Some([o, v, ..]) = pair.items() else {
-                                        continue;
-                                    };
-                                    let Some(offset) = o.as_int() else { continue };
-                                    let id = v.as_int().and_then(|v| self.id(partition, v));
-                                    records.push(serde_json::json!({
-                                        "topic": TOPIC, "partition": partition,
-                                        "offset": offset, "id": id,
-                                    }));
-                                }
-                            }
-                            push(
-                                F::Poll.name(),
-                                serde_json::json!({ "records": records }),
-                                kind,
-                            );
-                        }
-                        _ => {}
+                if head.kind != OpType::Invoke {
+                    let txn = self.txn(&head, value);
+                    self.txns.push(txn);
+                }
+                for mop in value.items().unwrap_or(&[]) {
+                    if let Some(op) = self.micro_op(&head, mop) {
+                        out.push(op);
                     }
                 }
             }
             "assign" | "subscribe" => {
                 let keys = value.items().unwrap_or(&[]).to_vec();
                 let partitions: Vec<i32> = keys.iter().map(|k| self.partition(k)).collect();
-                push(
-                    &f,
-                    serde_json::json!({ "topic": TOPIC, "partitions": partitions }),
-                    kind,
-                );
+                out.push(head.op(
+                    &head.f,
+                    serde_json::json!({
+                        "topic": TOPIC, "partitions": partitions, "keeps_positions": true,
+                    }),
+                ));
             }
-            other => push(other, value.to_json(), kind),
+            other => out.push(head.op(other, value.to_json())),
         }
         Ok(())
+    }
+
+    /// A completed op's micro-ops as a transaction: sends with the offsets their completion gave,
+    /// and every record its polls returned.
+    fn txn(&mut self, head: &Header, value: &Edn) -> Txn {
+        let next = self.processes.len() as u32;
+        let process = *self.processes.entry(head.process.clone()).or_insert(next);
+        let mut mops = Vec::new();
+        for mop in value.items().unwrap_or(&[]) {
+            let Some(parts) = mop_parts(mop) else {
+                continue;
+            };
+            match parts {
+                (Some("send"), Some(key), Some(v)) => {
+                    let partition = self.partition(key);
+                    let (offset, value) = send_value(v);
+                    if let Some(value) = value.and_then(|v| self.id(partition, v)) {
+                        let key = partition as u32;
+                        mops.push(Mop::Send { key, value, offset });
+                    }
+                }
+                (Some("poll"), Some(Edn::Map(by_key)), _) => {
+                    for (key, pairs) in by_key {
+                        let partition = self.partition(key);
+                        for pair in pairs.items().unwrap_or(&[]) {
+                            let Some([o, v, ..]) = pair.items() else {
+                                continue;
+                            };
+                            let value = v.as_int().and_then(|v| self.id(partition, v));
+                            if let (Some(offset), Some(value)) = (o.as_int(), value) {
+                                let key = partition as u32;
+                                mops.push(Mop::Read { key, offset, value });
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let outcome = match head.kind {
+            OpType::Ok => Outcome::Ok,
+            OpType::Fail => Outcome::Fail,
+            OpType::Info | OpType::Invoke => Outcome::Info,
+        };
+        Txn {
+            index: head.index,
+            process,
+            outcome,
+            mops,
+        }
+    }
+
+    /// One `[:send k v]` or `[:poll {k [[o v] …]}]` micro-op as a kaos `send` or `poll`.
+    fn micro_op(&mut self, head: &Header, mop: &Edn) -> Option<Op> {
+        match mop_parts(mop)? {
+            (Some("send"), Some(key), v) => {
+                let partition = self.partition(key);
+                let (offset, value) = v.map_or((None, None), send_value);
+                let id = value.and_then(|v| self.id(partition, v));
+                let mut json = serde_json::json!({ "id": id, "topic": TOPIC });
+                if let (OpType::Ok, Some(offset)) = (head.kind, offset) {
+                    json["partition"] = partition.into();
+                    json["offset"] = offset.into();
+                }
+                Some(head.op(F::Send.name(), json))
+            }
+            (Some("poll"), Some(Edn::Map(by_key)), _) if head.kind == OpType::Ok => {
+                let mut records = Vec::new();
+                for (key, pairs) in by_key {
+                    let partition = self.partition(key);
+                    for pair in pairs.items().unwrap_or(&[]) {
+                        let Some([o, v, ..]) = pair.items() else {
+                            continue;
+                        };
+                        let Some(offset) = o.as_int() else { continue };
+                        let id = v.as_int().and_then(|v| self.id(partition, v));
+                        records.push(serde_json::json!({
+                            "topic": TOPIC, "partition": partition,
+                            "offset": offset, "id": id,
+                        }));
+                    }
+                }
+                Some(head.op(F::Poll.name(), serde_json::json!({ "records": records })))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A micro-op `[:f key value]` as its keyword, key and value.
+fn mop_parts(mop: &Edn) -> Option<(Option<&str>, Option<&Edn>, Option<&Edn>)> {
+    let parts = mop.items()?;
+    Some((
+        parts.first().and_then(Edn::as_keyword),
+        parts.get(1),
+        parts.get(2),
+    ))
+}
+
+/// A send's value: `v` (invoke) or `[offset v]` (completion), as (offset, value).
+fn send_value(v: &Edn) -> (Option<i64>, Option<i64>) {
+    match (v, v.items()) {
+        (Edn::Int(v), _) => (None, Some(*v)),
+        (_, Some([o, v, ..])) => (o.as_int(), v.as_int()),
+        _ => (None, None),
+    }
+}
+
+/// The fields of a Jepsen op every kaos op made from it shares.
+struct Header {
+    index: u64,
+    time_ns: u64,
+    process: String,
+    kind: OpType,
+    f: String,
+    error: Option<String>,
+}
+
+impl Header {
+    fn op(&self, f: &str, value: serde_json::Value) -> Op {
+        Op {
+            index: self.index,
+            time_ns: self.time_ns,
+            process: self.process.clone(),
+            kind: self.kind,
+            f: f.to_owned(),
+            value,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// An op's `:type`, `:f`, `:index`, `:time`, `:process` and `:error`.
+fn header(line: usize, position: usize, op: &Edn) -> Result<Header, HistoryError> {
+    let bad = |reason: &str| HistoryError::InvalidLine {
+        line_number: line,
+        reason: format!("not a Jepsen op: {reason}"),
+        quote: String::new(),
+    };
+    let kind = match op.get("type").and_then(Edn::as_keyword) {
+        Some("invoke") => OpType::Invoke,
+        Some("ok") => OpType::Ok,
+        Some("fail") => OpType::Fail,
+        Some("info") => OpType::Info,
+        _ => return Err(bad("no :type of :invoke, :ok, :fail or :info")),
+    };
+    let f = match op.get("f") {
+        Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f.clone(),
+        _ => return Err(bad("no :f")),
+    };
+    let int = |key: &str| {
+        op.get(key)
+            .and_then(Edn::as_int)
+            .and_then(|i| u64::try_from(i).ok())
+    };
+    let process = match op.get("process") {
+        Some(Edn::Int(n)) => format!("jepsen-{n}"),
+        Some(Edn::Keyword(k)) | Some(Edn::Symbol(k)) | Some(Edn::Str(k)) => k.clone(),
+        _ => "jepsen-unknown".to_owned(),
+    };
+    let error = op
+        .get("error")
+        .filter(|e| **e != Edn::Nil)
+        .map(|e| match e {
+            Edn::Keyword(k) | Edn::Str(k) => k.clone(),
+            other => other.to_json().to_string(),
+        });
+    Ok(Header {
+        index: int("index").unwrap_or(position as u64),
+        time_ns: int("time").unwrap_or(0),
+        process,
+        kind,
+        f,
+        error,
+    })
+}
+
+/// A nemesis op's name in kaos's vocabulary.
+fn nemesis_name(f: &str) -> &str {
+    match f {
+        "start-partition" => F::Partition.name(),
+        "stop-partition" => F::Heal.name(),
+        "start" => F::Restart.name(),
+        other => other,
+    }
+}
+
+/// A nemesis op's value: the nodes it names, if any.
+fn nemesis_value(value: &Edn) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = match value {
+        Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
+            items.iter().map(Edn::to_json).collect()
+        }
+        Edn::Map(entries) => entries.iter().map(|(k, _)| k.to_json()).collect(),
+        Edn::Str(s) | Edn::Keyword(s) => vec![serde_json::Value::String(s.clone())],
+        _ => Vec::new(),
+    };
+    if nodes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!({ "nodes": nodes })
     }
 }
 

@@ -15,18 +15,22 @@
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
 //! - [`replicas`]: replica divergence from per-replica dumps.
 //! - [`jepsen`]: Jepsen Kafka-workload histories (EDN) read into kaos ops and checked.
+//! - [`elle`]: the dependency graph of transactional histories and its cycles (G0, G1c,
+//!   G-single, G2-item), explained step by step.
 //! - [`limits`]: every bound (evidence cap, fault neighbourhood, series length).
 //! - [`check_text`]: the whole of a `history.jsonl` text, tolerating a last line cut mid-write.
 //!
 //! The anomaly classes ([`AnomalyKind::ALL`], defined in `docs/history.md`): `lost`,
-//! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `precommitted_read`,
-//! `inconsistent_offsets`, `replica_divergence`, `duplicate`, `duplicate_processing`, `poll_skip`,
-//! `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`, `unacknowledged_absent`.
+//! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
+//! `precommitted_read`, `inconsistent_offsets`, `replica_divergence`, `duplicate`,
+//! `duplicate_processing`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
+//! `unacknowledged_absent`, `int_send_skip`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
 
 mod analysis;
 mod checker;
 mod classes;
 mod conclude;
+pub mod elle;
 mod expect;
 pub mod history;
 pub mod jepsen;
@@ -34,7 +38,9 @@ pub mod limits;
 pub mod replicas;
 mod scan;
 
-pub use analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Series, Verdict};
+pub use analysis::{
+    Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, Series, Verdict,
+};
 pub use checker::Checker;
 pub use expect::{Allowance, Expectations};
 pub use history::{HistoryError, Op, OpType, Position};

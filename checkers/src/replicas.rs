@@ -58,176 +58,240 @@ pub fn divergence(dumps: &[(String, &str)]) -> Result<Vec<Case>, DumpError> {
             if line.is_empty() {
                 continue;
             }
-            let error = |reason: String| DumpError {
+            read_dump_line(&mut partitions, node, line).map_err(|reason| DumpError {
                 node: name.clone(),
                 line_number: i + 1,
                 reason,
-            };
-            let value: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| error(format!("not valid JSON: {e}")))?;
-            let int = |key: &str| value.get(key).and_then(serde_json::Value::as_i64);
-            let topic = value
-                .get("topic")
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| error("no topic".to_owned()))?;
-            let partition = int("partition")
-                .and_then(|p| i32::try_from(p).ok())
-                .ok_or_else(|| error("no partition".to_owned()))?;
-            let dumps = partitions.entry((topic.to_owned(), partition)).or_default();
-            if value.get("summary").and_then(serde_json::Value::as_bool) == Some(true) {
-                let hw =
-                    int("high_watermark").ok_or_else(|| error("no high_watermark".to_owned()))?;
-                dumps.summaries.insert(
-                    node,
-                    Summary {
-                        log_start: int("log_start_offset").unwrap_or(0),
-                        hw,
-                    },
-                );
-                continue;
-            }
-            let offset = int("offset").ok_or_else(|| error("no offset".to_owned()))?;
-            dumps.offsets.entry(offset).or_default().push(Held {
-                node,
-                id: value.get("id").and_then(serde_json::Value::as_u64),
-                epoch: int("leader_epoch").unwrap_or(-1),
-                crc_ok: value
-                    .get("crc_ok")
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(true),
-            });
+            })?;
+        }
+    }
+    let names: Vec<&str> = dumps.iter().map(|(n, _)| n.as_str()).collect();
+    let mut cases = Vec::new();
+    for ((topic, partition), part) in &partitions {
+        let at = PartitionAt {
+            topic,
+            partition: *partition,
+            names: &names,
+        };
+        partition_cases(&at, part, &mut cases);
+    }
+    Ok(cases)
+}
+
+/// One dump line into `partitions`; the reason it cannot be read, if so.
+fn read_dump_line(
+    partitions: &mut BTreeMap<(String, i32), PartitionDumps>,
+    node: usize,
+    line: &str,
+) -> Result<(), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let int = |key: &str| value.get(key).and_then(serde_json::Value::as_i64);
+    let topic = value
+        .get("topic")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| "no topic".to_owned())?;
+    let partition = int("partition")
+        .and_then(|p| i32::try_from(p).ok())
+        .ok_or_else(|| "no partition".to_owned())?;
+    let dumps = partitions.entry((topic.to_owned(), partition)).or_default();
+    if value.get("summary").and_then(serde_json::Value::as_bool) == Some(true) {
+        let hw = int("high_watermark").ok_or_else(|| "no high_watermark".to_owned())?;
+        dumps.summaries.insert(
+            node,
+            Summary {
+                log_start: int("log_start_offset").unwrap_or(0),
+                hw,
+            },
+        );
+        return Ok(());
+    }
+    let offset = int("offset").ok_or_else(|| "no offset".to_owned())?;
+    dumps.offsets.entry(offset).or_default().push(Held {
+        node,
+        id: value.get("id").and_then(serde_json::Value::as_u64),
+        epoch: int("leader_epoch").unwrap_or(-1),
+        crc_ok: value
+            .get("crc_ok")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true),
+    });
+    Ok(())
+}
+
+/// The partition a case is about, and the nodes' names.
+struct PartitionAt<'a> {
+    topic: &'a str,
+    partition: i32,
+    names: &'a [&'a str],
+}
+
+impl PartitionAt<'_> {
+    fn name(&self, node: usize) -> &str {
+        self.names.get(node).copied().unwrap_or("?")
+    }
+
+    fn position(&self, offset: i64) -> Position {
+        Position {
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            offset,
         }
     }
 
-    let name = |node: usize| dumps.get(node).map_or("?", |(n, _)| n.as_str());
-    let mut cases = Vec::new();
-    for ((topic, partition), part) in &partitions {
-        let position = |offset: i64| Position {
-            topic: topic.clone(),
-            partition: *partition,
-            offset,
-        };
-        let hw_of = |node: usize| part.summaries.get(&node).map(|s| s.hw);
-        let Some(max_hw) = part.summaries.values().map(|s| s.hw).max() else {
-            continue; // no summary: nothing says what the replicas promised
-        };
-        // Runs of missing offsets per node: (first, last, an id another replica holds there).
-        let mut missing: BTreeMap<usize, Vec<(i64, i64, Option<u64>)>> = BTreeMap::new();
-        for (&offset, held) in &part.offsets {
-            let below: Vec<&Held> = held
-                .iter()
-                .filter(|h| hw_of(h.node).is_some_and(|hw| offset < hw))
-                .collect();
-            let mut ids: Vec<Option<u64>> = below.iter().map(|h| h.id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.len() >= 2 {
-                let described: Vec<String> = below
-                    .iter()
-                    .map(|h| {
-                        format!(
-                            "{} holds {} (leader epoch {}, high watermark {})",
-                            name(h.node),
-                            h.id.map_or_else(
-                                || "a record without id".to_owned(),
-                                |i| format!("message {i}")
-                            ),
-                            h.epoch,
-                            hw_of(h.node).unwrap_or(-1)
-                        )
-                    })
-                    .collect();
-                let ids: Vec<u64> = ids.iter().flatten().copied().collect();
-                cases.push(Case {
-                    id: ids.first().copied().unwrap_or(0),
-                    topic: Some(topic.clone()),
-                    acknowledged_at: None,
-                    read_at: Vec::new(),
-                    op_indexes: Vec::new(),
-                    time_s: 0.0,
-                    faults_nearby: Vec::new(),
-                    cause: format!(
-                        "At partition {partition} offset {offset}, below the high watermarks: {}; the replicas' logs forked, so a leader change kept a record another replica had overwritten (high-watermark truncation or an unclean election).",
-                        described.join("; ")
-                    ),
-                    sub_kind: Some("different_records".to_owned()),
-                    ids,
-                    process: None,
-                    positions: vec![position(offset)],
-                    nodes: below.iter().map(|h| name(h.node).to_owned()).collect(),
-                });
-            }
-            if offset < max_hw {
-                for h in held.iter().filter(|h| !h.crc_ok) {
-                    cases.push(Case {
-                        id: h.id.unwrap_or(0),
-                        topic: Some(topic.clone()),
-                        acknowledged_at: None,
-                        read_at: Vec::new(),
-                        op_indexes: Vec::new(),
-                        time_s: 0.0,
-                        faults_nearby: Vec::new(),
-                        cause: format!(
-                            "{} holds a record whose CRC fails at partition {partition} offset {offset}, below the high watermark {max_hw}: a torn or corrupted write that recovery did not truncate.",
-                            name(h.node)
-                        ),
-                        sub_kind: Some("corrupt_record".to_owned()),
-                        ids: Vec::new(),
-                        process: None,
-                        positions: vec![position(offset)],
-                        nodes: vec![name(h.node).to_owned()],
-                    });
-                }
-                let other_id = held.iter().find_map(|h| h.id);
-                for (&node, summary) in &part.summaries {
-                    if offset < summary.log_start || held.iter().any(|h| h.node == node) {
-                        continue;
-                    }
-                    let runs = missing.entry(node).or_default();
-                    match runs.last_mut() {
-                        Some(run) if run.1 + 1 == offset => run.1 = offset,
-                        _ => runs.push((offset, offset, other_id)),
-                    }
-                }
-            }
+    /// A case at `offsets` of this partition, seen on `nodes`.
+    fn case(
+        &self,
+        sub: &str,
+        ids: Vec<u64>,
+        offsets: Vec<i64>,
+        nodes: Vec<String>,
+        cause: String,
+    ) -> Case {
+        Case {
+            id: ids.first().copied().unwrap_or(0),
+            topic: Some(self.topic.to_owned()),
+            acknowledged_at: None,
+            read_at: Vec::new(),
+            op_indexes: Vec::new(),
+            time_s: 0.0,
+            faults_nearby: Vec::new(),
+            cause,
+            sub_kind: Some(sub.to_owned()),
+            ids,
+            process: None,
+            positions: offsets.into_iter().map(|o| self.position(o)).collect(),
+            nodes,
+            cycle: Vec::new(),
         }
-        for (node, runs) in missing {
-            let summary = part.summaries.get(&node).copied().unwrap_or(Summary {
-                log_start: 0,
-                hw: -1,
-            });
-            for (first, last, id) in runs {
-                let range = if first == last {
-                    format!("offset {first}")
-                } else {
-                    format!("offsets {first} to {last}")
-                };
-                cases.push(Case {
-                    id: id.unwrap_or(0),
-                    topic: Some(topic.clone()),
-                    acknowledged_at: None,
-                    read_at: Vec::new(),
-                    op_indexes: Vec::new(),
-                    time_s: 0.0,
-                    faults_nearby: Vec::new(),
-                    cause: format!(
-                        "{} lacks partition {partition} {range}, which another replica holds and the highest high watermark ({max_hw}) covers (its own high watermark is {}): it truncated records the partition had committed, or never caught up.",
-                        name(node),
-                        summary.hw
-                    ),
-                    sub_kind: Some("missing_below_hw".to_owned()),
-                    ids: id.into_iter().collect(),
-                    process: None,
-                    positions: (first..=last)
-                        .take(limits::SKIPPED_EVIDENCE_MAX)
-                        .map(position)
-                        .collect(),
-                    nodes: vec![name(node).to_owned()],
-                });
+    }
+}
+
+/// Runs of missing offsets per node: (first, last, an id another replica holds there).
+type MissingRuns = BTreeMap<usize, Vec<(i64, i64, Option<u64>)>>;
+
+/// The divergence cases of one partition.
+fn partition_cases(at: &PartitionAt<'_>, part: &PartitionDumps, cases: &mut Vec<Case>) {
+    let Some(max_hw) = part.summaries.values().map(|s| s.hw).max() else {
+        return; // no summary: nothing says what the replicas promised
+    };
+    let mut missing: MissingRuns = BTreeMap::new();
+    for (&offset, held) in &part.offsets {
+        different_records_case(at, part, offset, held, cases);
+        if offset < max_hw {
+            for h in held.iter().filter(|h| !h.crc_ok) {
+                let cause = format!(
+                    "{} holds a record whose CRC fails at partition {} offset {offset}, below the high watermark {max_hw}: a torn or corrupted write that recovery did not truncate.",
+                    at.name(h.node),
+                    at.partition
+                );
+                let mut case = at.case(
+                    "corrupt_record",
+                    Vec::new(),
+                    vec![offset],
+                    vec![at.name(h.node).to_owned()],
+                    cause,
+                );
+                case.id = h.id.unwrap_or(0);
+                cases.push(case);
+            }
+            let other_id = held.iter().find_map(|h| h.id);
+            for (&node, summary) in &part.summaries {
+                if offset < summary.log_start || held.iter().any(|h| h.node == node) {
+                    continue;
+                }
+                let runs = missing.entry(node).or_default();
+                match runs.last_mut() {
+                    Some(run) if run.1 + 1 == offset => run.1 = offset,
+                    _ => runs.push((offset, offset, other_id)),
+                }
             }
         }
     }
-    Ok(cases)
+    missing_cases(at, part, max_hw, missing, cases);
+}
+
+/// `different_records`: replicas holding different ids at `offset`, below their high watermarks.
+fn different_records_case(
+    at: &PartitionAt<'_>,
+    part: &PartitionDumps,
+    offset: i64,
+    held: &[Held],
+    cases: &mut Vec<Case>,
+) {
+    let hw_of = |node: usize| part.summaries.get(&node).map(|s| s.hw);
+    let below: Vec<&Held> = held
+        .iter()
+        .filter(|h| hw_of(h.node).is_some_and(|hw| offset < hw))
+        .collect();
+    let mut ids: Vec<Option<u64>> = below.iter().map(|h| h.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < 2 {
+        return;
+    }
+    let described: Vec<String> = below
+        .iter()
+        .map(|h| {
+            format!(
+                "{} holds {} (leader epoch {}, high watermark {})",
+                at.name(h.node),
+                h.id.map_or_else(
+                    || "a record without id".to_owned(),
+                    |i| format!("message {i}")
+                ),
+                h.epoch,
+                hw_of(h.node).unwrap_or(-1)
+            )
+        })
+        .collect();
+    let ids: Vec<u64> = ids.iter().flatten().copied().collect();
+    let cause = format!(
+        "At partition {} offset {offset}, below the high watermarks: {}; the replicas' logs forked, so a leader change kept a record another replica had overwritten (high-watermark truncation or an unclean election).",
+        at.partition,
+        described.join("; ")
+    );
+    let nodes = below.iter().map(|h| at.name(h.node).to_owned()).collect();
+    cases.push(at.case("different_records", ids, vec![offset], nodes, cause));
+}
+
+/// `missing_below_hw`: one case per run of offsets a replica lacks.
+fn missing_cases(
+    at: &PartitionAt<'_>,
+    part: &PartitionDumps,
+    max_hw: i64,
+    missing: MissingRuns,
+    cases: &mut Vec<Case>,
+) {
+    for (node, runs) in missing {
+        let summary = part.summaries.get(&node).copied().unwrap_or(Summary {
+            log_start: 0,
+            hw: -1,
+        });
+        for (first, last, id) in runs {
+            let range = if first == last {
+                format!("offset {first}")
+            } else {
+                format!("offsets {first} to {last}")
+            };
+            let cause = format!(
+                "{} lacks partition {} {range}, which another replica holds and the highest high watermark ({max_hw}) covers (its own high watermark is {}): it truncated records the partition had committed, or never caught up.",
+                at.name(node),
+                at.partition,
+                summary.hw
+            );
+            let offsets = (first..=last).take(limits::SKIPPED_EVIDENCE_MAX).collect();
+            let mut case = at.case(
+                "missing_below_hw",
+                id.into_iter().collect(),
+                offsets,
+                vec![at.name(node).to_owned()],
+                cause,
+            );
+            case.id = id.unwrap_or(0);
+            cases.push(case);
+        }
+    }
 }
 
 #[cfg(test)]

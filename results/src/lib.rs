@@ -14,6 +14,7 @@
 //! - [`comparison`]: [`write_comparison`], configurations side by side.
 //! - [`index`]: [`write_index`], every stored run, each scenario's trend, the comparison pages.
 //! - [`junit`]: [`write_junit`], JUnit XML for CI.
+//! - `cycle`: a dependency cycle of a case drawn as a small SVG beside its explanation.
 //! - `page`: what the pages share (head, style, [`escape`], relative links); `plot`: the SVGs.
 //! - [`limits`]: every bound (cases per class on the page, plot points, table rows).
 //! - `error`: [`ResultsError`].
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod comparison;
+mod cycle;
 mod error;
 pub mod index;
 pub mod junit;

@@ -640,7 +640,7 @@ fn case_row(html: &mut String, case: &Case) {
         escape(&read),
         escape(&faults),
         escape(&indexes.join(", ")),
-        escape(&case.cause)
+        escape(&case.cause) + &crate::cycle::cycle_svg(case).unwrap_or_default()
     );
 }
 

@@ -214,6 +214,33 @@ fn pages_render_in_headless_chromium_without_console_errors_or_requests() {
         work.path(),
         &["id=\"verdict\"", "id=\"plot-timeline\"", "<svg"],
     );
+    // A transactional history with a G1c cycle: its picture is drawn beside its explanation.
+    let history = "[{:index 0, :time 0, :process 0, :type :invoke, :f :txn, :value [[:send :x 1] [:poll]]}\n\
+         {:index 1, :time 1, :process 1, :type :invoke, :f :txn, :value [[:send :y 2] [:poll]]}\n\
+         {:index 2, :time 2, :process 0, :type :ok, :f :txn, :value [[:send :x [0 1]] [:poll {:y [[0 2]]}]]}\n\
+         {:index 3, :time 3, :process 1, :type :ok, :f :txn, :value [[:send :y [0 2]] [:poll {:x [[0 1]]}]]}]";
+    let mut summary = common::small_summary();
+    summary.analysis =
+        checkers::jepsen::check_edn(history, checkers::Expectations::default()).expect("history");
+    let dir = results::RunDir::create(
+        &work.path().join("cycle-store"),
+        "g1c",
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_776_223),
+    )
+    .expect("run dir");
+    results::write_results(&dir, &summary).expect("results");
+    check_page(
+        "cycle",
+        &dir.report_path(),
+        work.path(),
+        &[
+            "<svg class=\"cycle\"",
+            "<line class=\"step wr\"",
+            "T2</text>",
+            "a cycle, G1c.",
+        ],
+    );
+
     check_page(
         "comparison",
         &pages.comparison,

@@ -1,0 +1,33 @@
+//! The input of the cycle analysis: transactions of micro-operations.
+
+/// One micro-operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mop {
+    /// A send of `value` to partition `key`, and the offset its ack (or a read) gave it.
+    Send {
+        key: u32,
+        value: u64,
+        offset: Option<i64>,
+    },
+    /// One record a poll returned.
+    Read { key: u32, offset: i64, value: u64 },
+}
+
+/// How a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Info,
+    Fail,
+}
+
+/// One transaction: a completed op whose value is a list of micro-ops.
+#[derive(Debug, Clone)]
+pub struct Txn {
+    /// The completion's op index.
+    pub index: u64,
+    /// The client process (for process edges).
+    pub process: u32,
+    pub outcome: Outcome,
+    pub mops: Vec<Mop>,
+}
