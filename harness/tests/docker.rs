@@ -472,15 +472,31 @@ fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.toml")
 }
 
-#[test]
-fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
+fn library(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"))
+}
+
+/// A finished `kaos run` on the docker platform that exited 0 with a VALID verdict. Bind `_tmp`
+/// when destructuring: a field left to `..` is dropped at once, and with it the store.
+struct ValidRun {
+    /// Keeps the store until the test ends.
+    _tmp: tempfile::TempDir,
+    store: PathBuf,
+    stdout: String,
+    /// The run's history, one JSON value per op.
+    ops: Vec<serde_json::Value>,
+}
+
+/// Builds the broker image, runs `scenario` for `duration_s` seconds on the docker platform and
+/// asserts that it exited 0 with `verdict: VALID`.
+fn run_valid(scenario: &Path, duration_s: &str) -> ValidRun {
     broker_image(None);
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("store");
-    let out: Output = kaos_run(&demo(), &store, &["--duration-s", "12"])
+    let out: Output = kaos_run(scenario, &store, &["--duration-s", duration_s])
         .output()
         .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -488,9 +504,21 @@ fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    let ops = history(&store.join("latest"));
+    ValidRun {
+        _tmp: tmp,
+        store,
+        stdout,
+        ops,
+    }
+}
 
+#[test]
+fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
+    let ValidRun {
+        _tmp, store, ops, ..
+    } = run_valid(&demo(), "12");
     let run_dir = store.join("latest");
-    let ops = history(&run_dir);
     let start = ops
         .iter()
         .find(|o| o["f"] == "node_start")
@@ -537,26 +565,14 @@ fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
 
 #[test]
 fn leader_kill_acks_all_holds_on_the_docker_platform() {
-    broker_image(None);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let store = tmp.path().join("store");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-kill-acks-all.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"])
-        .output()
-        .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
-        "{stdout}"
-    );
-    let ops = history(&store.join("latest"));
+    let ValidRun {
+        _tmp,
+        store,
+        stdout,
+        ops,
+        ..
+    } = run_valid(&library("leader-kill-acks-all"), "14");
+    assert!(stdout.contains(" lost=0 "), "{stdout}");
     let killed: BTreeSet<&str> = ops
         .iter()
         .filter(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok")
@@ -575,23 +591,17 @@ fn leader_kill_acks_all_holds_on_the_docker_platform() {
 
 #[test]
 fn a_power_loss_drops_unsynced_writes_under_the_bind_mount() {
-    broker_image(None);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let store = tmp.path().join("store");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/power-loss-flush-none.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"])
-        .output()
-        .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let ValidRun {
+        _tmp,
+        store,
+        stdout,
+        ops,
+        ..
+    } = run_valid(&library("power-loss-flush-none"), "14");
+    assert!(
+        stdout.contains("× lost (required)"),
+        "flush.messages = 0 loses acknowledged messages at a power loss in a container too:\n{stdout}"
     );
-    assert!(stdout.contains("verdict: VALID") && stdout.contains("× lost (required)"), "flush.messages = 0 loses acknowledged messages at a power loss in a container too:\n{stdout}");
-    let ops = history(&store.join("latest"));
     let dropped: u64 = ops
         .iter()
         .filter(|o| o["process"] == "nemesis" && o["f"] == "power_loss" && o["type"] == "ok")
@@ -1105,26 +1115,14 @@ duplicate = "allowed"
 
 #[test]
 fn partition_leader_acks_all_holds_on_the_docker_platform() {
-    broker_image(None);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let store = tmp.path().join("store");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/partition-leader-acks-all.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "20"])
-        .output()
-        .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
-        "{stdout}"
-    );
-    let ops = history(&store.join("latest"));
+    let ValidRun {
+        _tmp,
+        store,
+        stdout,
+        ops,
+        ..
+    } = run_valid(&library("partition-leader-acks-all"), "20");
+    assert!(stdout.contains(" lost=0 "), "{stdout}");
     assert!(
         ops.iter()
             .any(|o| o["process"] == "nemesis" && o["f"] == "isolate" && o["type"] == "ok"),
@@ -1140,25 +1138,14 @@ fn partition_leader_acks_all_holds_on_the_docker_platform() {
 
 #[test]
 fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
-    broker_image(None);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let store = tmp.path().join("store");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/reset-acks-all.toml");
-    let out: Output = kaos_run(&scenario, &store, &["--duration-s", "14"])
-        .output()
-        .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
-        "{stdout}"
-    );
-    let ops = history(&store.join("latest"));
+    let ValidRun {
+        _tmp,
+        store,
+        stdout,
+        ops,
+        ..
+    } = run_valid(&library("reset-acks-all"), "14");
+    assert!(stdout.contains(" lost=0 "), "{stdout}");
     let network = ops
         .iter()
         .find(|o| o["f"] == "network")
