@@ -202,11 +202,20 @@ pub async fn run_command(
         broker,
         broker_bin,
     };
-    // Every scenario is loaded (and refused if broken) before the first one runs.
-    let scenarios = files
-        .iter()
-        .map(|file| overrides.load(file))
-        .collect::<Result<Vec<_>>>()?;
+    // Every scenario is loaded (and refused if broken) before the first one runs. With --all, one
+    // that needs what the broker profile lacks is left out with the reason, and the rest run.
+    let mut scenarios = Vec::with_capacity(files.len());
+    let mut refused = Vec::new();
+    for file in &files {
+        match overrides.load(file) {
+            Ok(loaded) => scenarios.push(loaded),
+            Err(e) if all && e.downcast_ref::<Refused>().is_some() => {
+                println!("refused: {e:#}");
+                refused.push(file.display().to_string());
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
     let opts = run::RunOptions { store, kaos_bin };
     let mut cases = Vec::with_capacity(scenarios.len());
@@ -240,6 +249,9 @@ pub async fn run_command(
         println!("summary:");
         for (name, verdict) in &verdicts {
             println!("  {:<8} {name}", verdict.as_str());
+        }
+        for file in &refused {
+            println!("  {:<8} {file}", "refused");
         }
     }
     let all_valid = verdicts.iter().all(|(_, v)| matches!(v, Verdict::Valid));
@@ -426,15 +438,28 @@ fn broker_for(
     let chosen = profile::choose(choice).with_context(context)?;
     if scenario.platform != scenario::PlatformKind::External {
         if let Err(why) = chosen.admits(&scenario.needs()) {
-            bail!(
+            let what = format!(
                 "scenario {} cannot run on broker profile {}: {why}",
                 file.display(),
                 chosen.name
             );
+            return Err(Refused(what).into());
         }
     }
     Broker::new(chosen, program).with_context(context)
 }
+
+/// A scenario that needs what its broker profile lacks (`kaos run --all` leaves it out).
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Resolves on SIGINT or SIGTERM.
 async fn interrupted() {

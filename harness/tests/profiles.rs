@@ -149,3 +149,100 @@ fn a_scenario_needing_what_a_profile_lacks_is_refused_at_load() {
         "{stderr}"
     );
 }
+
+/// The demo's SIGKILLs at a rate tansu keeps up with on this machine (300 messages/s: at the
+/// demo's 2000/s its sqlite engine acknowledges fewer than it is sent, and the backlog times out
+/// in the producer).
+fn tansu_kill_scenario() -> String {
+    std::fs::read_to_string(library("demo.toml"))
+        .expect("demo")
+        .replace("name = \"demo\"", "name = \"tansu-kill\"")
+        .replace("rate_per_s = 2000", "rate_per_s = 300")
+}
+
+/// Measured here: valid, nothing acknowledged lost, a few duplicates (3 runs: 0–2). A SIGKILL
+/// leaves what tansu committed in the page cache, where the restarted process reads it back.
+#[test]
+fn tansu_loses_nothing_acknowledged_to_a_sigkill() {
+    assert_tansu_installed();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = write(tmp.path(), "kill.toml", &tansu_kill_scenario());
+    let out = kaos_run(tmp.path(), &file, &["--broker", "tansu", "--duration-s", "15"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    assert_eq!(count(&stdout, "lost"), 0, "{stdout}");
+    assert!(count(&stdout, "sends_ok") > 1000, "{stdout}");
+    let history = std::fs::read_to_string(history_of(tmp.path(), "tansu-kill")).expect("history");
+    assert!(
+        history.contains("\"broker\":\"tansu\"") && history.contains("\"f\":\"kill\""),
+        "the run was on tansu, and it was killed"
+    );
+}
+
+/// The power-loss scenario on tansu's sqlite engine, acks=all, 300 messages/s, its power cut
+/// every ~4 s.
+const TANSU_POWER_LOSS: &str = r#"
+name = "tansu-power-loss"
+duration_s = 20
+seed = 7
+broker = "tansu"
+[cluster]
+brokers = 1
+[topic]
+name = "kaos"
+partitions = 1
+[[clients]]
+kind = "producer"
+mode = "async"
+rate_per_s = 300
+config = { "acks" = "all", "linger.ms" = "50", "message.timeout.ms" = "8000", "reconnect.backoff.max.ms" = "500" }
+[[clients]]
+kind = "consumer"
+config = { "reconnect.backoff.max.ms" = "500" }
+[nemesis]
+faults = ["power_loss"]
+interval_s = 4.0
+down_s = 1.0
+target = "n1"
+"#;
+
+/// Measured here: UNKNOWN, because after the first power loss the topic itself is gone. tansu's
+/// sqlite engine commits in WAL mode with `synchronous = NORMAL`, which fsyncs the WAL only at a
+/// checkpoint (every 1000 pages); the power loss drops the unsynced WAL (lazyfs names
+/// `tansu.db-wal`), and with it the CreateTopics that tansu had answered and every message it had
+/// acknowledged. The producer then gets UNKNOWN_TOPIC_OR_PARTITION, and the final read finds no
+/// topic, so the checker makes no claim from absence: the verdict cannot be valid.
+#[test]
+fn a_power_loss_takes_tansu_s_unsynced_wal_with_the_topic_and_every_acknowledged_message() {
+    assert_tansu_installed();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = write(tmp.path(), "power-loss.toml", TANSU_POWER_LOSS);
+    let out = kaos_run(tmp.path(), &file, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("verdict: UNKNOWN"), "{stdout}");
+    assert!(stdout.contains("No completed final read"), "{stdout}");
+    assert!(count(&stdout, "sends_ok") > 0, "tansu acknowledged before the power loss: {stdout}");
+    assert!(count(&stdout, "sends_fail") > 0, "and refused after it: {stdout}");
+    let history = history_of(tmp.path(), "tansu-power-loss");
+    let run = history.parent().expect("run dir");
+    let lazyfs = std::fs::read_to_string(run.join("nodes/n1/lazyfs.log")).expect("lazyfs log");
+    assert!(
+        lazyfs.contains("power loss 1: dropped") && lazyfs.contains("tansu.db-wal ("),
+        "{lazyfs}"
+    );
+    let reader = std::fs::read_to_string(run.join("clients/final-reader.log")).expect("reader log");
+    assert!(reader.contains("UNKNOWN_TOPIC_OR_PART"), "{reader}");
+}
+
+/// The history of the one run of `scenario` under `dir/store`.
+fn history_of(dir: &Path, scenario: &str) -> PathBuf {
+    let runs = dir.join("store").join(scenario);
+    let run = std::fs::read_dir(&runs)
+        .unwrap_or_else(|e| panic!("{}: {e}", runs.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("history.jsonl").is_file())
+        .expect("a run directory");
+    run.join("history.jsonl")
+}
