@@ -197,7 +197,7 @@ impl DockerPlatform {
         };
         match self.broker.check_args(role, &vars)? {
             Some(args) => {
-                super::check_config(&self.broker.program, &node.name, &args, &config).await
+                nodes::check_config(&self.broker.program, &node.name, &args, &config).await
             }
             None => Ok(()),
         }

@@ -182,7 +182,7 @@ impl LocalPlatform {
         let Some(args) = self.broker.check_args(self.role(i), &self.vars(i))? else {
             return Ok(());
         };
-        super::check_config(
+        nodes::check_config(
             &self.broker.program,
             &self.nodes[i].name,
             &args,

@@ -17,7 +17,7 @@ use crate::cluster::{Cluster, PlatformKind};
 use crate::netns::Endpoint;
 use crate::profile::Broker;
 use crate::proxy::{LinkFault, Links};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -280,31 +280,6 @@ pub fn log_tail(path: &Path) -> String {
         .map(|l| l.trim_end())
         .collect::<Vec<_>>()
         .join("\n  ")
-}
-
-/// The broker `program` run with `args` (a profile's `check`) on node `name`'s settings file
-/// `config`: the broker's own reason when it refuses a setting. A program that does not know the
-/// command (`--broker-bin` of another broker under the default profile) is not asked further.
-pub async fn check_config(
-    program: &Path,
-    name: &str,
-    args: &[String],
-    config: &Path,
-) -> Result<()> {
-    let out = crate::process::command(program)
-        .args(args)
-        .output()
-        .await
-        .with_context(|| format!("running {} {}", program.display(), args.join(" ")))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() || stderr.contains("unrecognized subcommand") {
-        return Ok(());
-    }
-    bail!(
-        "the broker refuses the settings of node {name} ({}): {}",
-        config.display(),
-        stderr.trim()
-    )
 }
 
 #[cfg(test)]
