@@ -141,6 +141,24 @@ fn a_scenario_needing_what_a_profile_lacks_is_refused_at_load() {
         stderr.contains("2 brokers") && stderr.contains("tansu-memory"),
         "{stderr}"
     );
+    // `--all` leaves out what the profile cannot run, with the reason, and runs the rest (here:
+    // nothing else).
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).expect("mkdir");
+    std::fs::copy(library("leader-kill-acks-all.toml"), lib.join("l.toml")).expect("copy");
+    let out = Command::new(kaos())
+        .args(["run", "--all", "--broker", "tansu", "--store"])
+        .arg(tmp.path().join("store"))
+        .arg(&lib)
+        .env_remove("KAOS_BROKER_BIN")
+        .output()
+        .expect("kaos run --all");
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("refused: scenario") && stdout.contains("features.multi_node = false"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("  refused  "), "{stdout}");
     // The unknown profile names the library.
     let out = kaos_run(tmp.path(), &library("demo.toml"), &["--broker", "kafka"]);
     let (_, stderr) = text(&out);
@@ -167,7 +185,11 @@ fn tansu_loses_nothing_acknowledged_to_a_sigkill() {
     assert_tansu_installed();
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = write(tmp.path(), "kill.toml", &tansu_kill_scenario());
-    let out = kaos_run(tmp.path(), &file, &["--broker", "tansu", "--duration-s", "15"]);
+    let out = kaos_run(
+        tmp.path(),
+        &file,
+        &["--broker", "tansu", "--duration-s", "15"],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
@@ -223,8 +245,14 @@ fn a_power_loss_takes_tansu_s_unsynced_wal_with_the_topic_and_every_acknowledged
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("verdict: UNKNOWN"), "{stdout}");
     assert!(stdout.contains("No completed final read"), "{stdout}");
-    assert!(count(&stdout, "sends_ok") > 0, "tansu acknowledged before the power loss: {stdout}");
-    assert!(count(&stdout, "sends_fail") > 0, "and refused after it: {stdout}");
+    assert!(
+        count(&stdout, "sends_ok") > 0,
+        "tansu acknowledged before the power loss: {stdout}"
+    );
+    assert!(
+        count(&stdout, "sends_fail") > 0,
+        "and refused after it: {stdout}"
+    );
     let history = history_of(tmp.path(), "tansu-power-loss");
     let run = history.parent().expect("run dir");
     let lazyfs = std::fs::read_to_string(run.join("nodes/n1/lazyfs.log")).expect("lazyfs log");
