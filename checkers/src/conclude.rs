@@ -1365,6 +1365,9 @@ impl Checker {
                 );
             }
         }
+        if let Some(v) = find_key(scenario, &["broker_durability"]) {
+            parts.push(format!("its broker profile says: {}", setting_text(v)));
+        }
         if parts.is_empty() {
             String::new()
         } else {

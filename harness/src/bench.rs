@@ -1,5 +1,6 @@
 //! `kaos bench broker`: producer throughput and latency against a cluster this command starts
-//! (kaos-broker, or another binary with `--broker-bin`) or against any running broker
+//! (on a broker profile: kaos-broker by default, `--broker tansu`, several in turn for a side by
+//! side comparison; `--broker-bin` replaces the program) or against any running broker
 //! (`--bootstrap`). Figures go to standard output as JSON and as readable lines; BENCHMARKS.md
 //! records them. Benchmarks measure; tests never assert on speed.
 //!
@@ -9,6 +10,7 @@
 //! each broker's CPU time, which is the figure to compare on a machine that other work loads.
 
 use crate::platform::LocalPlatform;
+use crate::profile::{Broker, Needs};
 use crate::scenario::Cluster;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -16,7 +18,8 @@ use std::path::PathBuf;
 use workloads::bench::{BenchResult, BenchSpec};
 
 pub struct BrokerBench {
-    pub broker_bin: PathBuf,
+    /// The broker profile to start (unused with `bootstrap`).
+    pub broker: Broker,
     pub bootstrap: Option<String>,
     pub brokers: u32,
     pub acks: String,
@@ -37,6 +40,8 @@ pub struct BrokerBench {
 /// resident memory (VmHWM of /proc/PID/status, read just before the broker stops).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BrokerBenchResult {
+    /// The broker profile measured (or `bootstrap` for a running broker).
+    pub broker: String,
     #[serde(flatten)]
     pub producer: BenchResult,
     pub linger_ms: u32,
@@ -142,14 +147,23 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
                 controller_settings: toml::Table::new(),
                 replica_dumps: false,
             };
-            let mut p = LocalPlatform::new(&b.broker_bin, &tmp, &cluster)?;
-            for node in &p.nodes {
-                crate::platform::check_config(
-                    &b.broker_bin,
-                    &node.name,
-                    &node.dir().join("config.toml"),
-                )
-                .await?;
+            let needs = Needs {
+                brokers: b.brokers,
+                controller: cluster.has_controller(),
+                replication_factor: b.brokers as i32,
+                idempotence: b.idempotence,
+                settings: b.settings.keys().cloned().collect(),
+                ..Needs::default()
+            };
+            if let Err(why) = b.broker.profile.admits(&needs) {
+                anyhow::bail!(
+                    "broker profile {} cannot run this bench: {why}",
+                    b.broker.profile.name
+                );
+            }
+            let mut p = LocalPlatform::new(&b.broker, &tmp, &cluster)?;
+            for i in 0..p.nodes.len() {
+                p.check_config(i).await?;
             }
             let mut order: Vec<usize> = (0..p.nodes.len()).collect();
             order.rotate_right(usize::from(cluster.has_controller()));
@@ -204,6 +218,10 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(BrokerBenchResult {
+        broker: match &b.bootstrap {
+            Some(_) => "bootstrap".into(),
+            None => b.broker.profile.name.clone(),
+        },
         producer: result,
         linger_ms: b.linger_ms,
         broker_rss_peak_kib,

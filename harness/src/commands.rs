@@ -1,5 +1,6 @@
 //! What each `kaos` subcommand does, given its parsed arguments.
 
+use crate::profile::{self, Broker};
 use crate::{bench, matrix, platform, run, scenario};
 use anyhow::{bail, Context, Result};
 use checkers::Verdict;
@@ -49,6 +50,7 @@ pub async fn bench_command(
     rate_per_s: u64,
     linger_ms: u32,
     bootstrap: Option<String>,
+    profiles: Vec<String>,
     broker_bin: Option<PathBuf>,
     settings: Vec<String>,
     idempotence: bool,
@@ -66,22 +68,42 @@ pub async fn bench_command(
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
         table.insert(key.trim().to_string(), value);
     }
-    let broker_bin = locate_broker(broker_bin)?;
-    let bench = bench::BrokerBench {
-        broker_bin,
-        bootstrap,
-        brokers,
-        acks,
-        messages,
-        message_size_bytes,
-        rate_per_s,
-        linger_ms,
-        settings: table,
-        idempotence,
-        latency_csv,
+    // One run per profile, in turn (`--broker kaos-broker --broker tansu`: side by side, same
+    // producer, same minute).
+    let profiles = if profiles.is_empty() {
+        vec![profile::DEFAULT.to_string()]
+    } else {
+        profiles
     };
-    let result = bench::run(bench).await?;
-    println!("{}", serde_json::to_string(&result)?);
+    for name in &profiles {
+        let choice = profile::Choice {
+            cli: Some(name),
+            program: broker_bin.as_deref(),
+            ..profile::Choice::default()
+        };
+        let bench = bench::BrokerBench {
+            broker: profile::resolve(choice)?,
+            bootstrap: bootstrap.clone(),
+            brokers,
+            acks: acks.clone(),
+            messages,
+            message_size_bytes,
+            rate_per_s,
+            linger_ms,
+            settings: table.clone(),
+            idempotence,
+            latency_csv: latency_csv.clone(),
+        };
+        let result = bench::run(bench).await?;
+        println!("{}", serde_json::to_string(&result)?);
+        print_bench(&result);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The readable lines of one bench result, on stderr.
+fn print_bench(result: &bench::BrokerBenchResult) {
+    eprintln!("broker {}:", result.broker);
     let r = &result.producer;
     let rss: Vec<String> = result
         .broker_rss_peak_kib
@@ -139,25 +161,12 @@ pub async fn bench_command(
         },
         per_million(result.broker_cpu_s.values().sum())
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {
-    let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
-    let broker_bin = broker_bin.unwrap_or_else(|| kaos_bin.with_file_name("kaos-broker"));
-    if !broker_bin.is_file() {
-        bail!(
-            "broker binary {} not found; build it with `cargo build --release -p broker` or pass --broker-bin",
-            broker_bin.display()
-        );
-    }
-    Ok(broker_bin)
 }
 
 pub async fn image_command(tag: Option<String>, broker_bin: Option<PathBuf>) -> Result<ExitCode> {
-    let broker_bin = locate_broker(broker_bin)?;
+    let broker = Broker::default_with(broker_bin.as_deref())?;
     platform::docker::check_engine().await?;
-    let image = platform::docker::ensure_image(&broker_bin).await?;
+    let image = platform::docker::ensure_image(&broker.program).await?;
     println!("{image}");
     if let Some(tag) = tag {
         platform::docker::docker(&["tag", &image, &tag]).await?;
@@ -171,6 +180,7 @@ pub async fn run_command(
     path: &Path,
     all: bool,
     store: PathBuf,
+    broker: Option<String>,
     broker_bin: Option<PathBuf>,
     seed: Option<u64>,
     duration_s: Option<u64>,
@@ -189,23 +199,30 @@ pub async fn run_command(
         duration_s,
         platform,
         bootstrap,
+        broker,
+        broker_bin,
     };
-    // Every scenario is loaded (and refused if broken) before the first one runs.
-    let scenarios = files
-        .iter()
-        .map(|file| overrides.load(file))
-        .collect::<Result<Vec<_>>>()?;
+    // Every scenario is loaded (and refused if broken) before the first one runs. With --all, one
+    // that needs what the broker profile lacks is left out with the reason, and the rest run.
+    let mut scenarios = Vec::with_capacity(files.len());
+    let mut refused = Vec::new();
+    for file in &files {
+        match overrides.load(file) {
+            Ok(loaded) => scenarios.push(loaded),
+            Err(e) if all && e.downcast_ref::<Refused>().is_some() => {
+                println!("refused: {e:#}");
+                refused.push(file.display().to_string());
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
-    let opts = run::RunOptions {
-        store,
-        broker_bin: locate_broker(broker_bin)?,
-        kaos_bin,
-    };
+    let opts = run::RunOptions { store, kaos_bin };
     let mut cases = Vec::with_capacity(scenarios.len());
     let mut verdicts = Vec::with_capacity(scenarios.len());
-    for (scenario, text) in &scenarios {
+    for (scenario, text, broker) in &scenarios {
         let outcome = tokio::select! {
-            outcome = run::run(scenario, text, &opts) => outcome?,
+            outcome = run::run(scenario, text, broker, &opts) => outcome?,
             _ = interrupted() => bail!("interrupted: every process this run started was killed; the history so far is in the run directory (`kaos check` it)"),
         };
         if all {
@@ -232,6 +249,9 @@ pub async fn run_command(
         println!("summary:");
         for (name, verdict) in &verdicts {
             println!("  {:<8} {name}", verdict.as_str());
+        }
+        for file in &refused {
+            println!("  {:<8} {file}", "refused");
         }
     }
     let all_valid = verdicts.iter().all(|(_, v)| matches!(v, Verdict::Valid));
@@ -265,12 +285,27 @@ struct Overrides {
     duration_s: Option<u64>,
     platform: Option<scenario::PlatformKind>,
     bootstrap: Option<String>,
+    /// `--broker`: the broker profile, instead of the scenario's.
+    broker: Option<String>,
+    broker_bin: Option<PathBuf>,
 }
 
 impl Overrides {
     /// The scenario in `file` with the overrides applied, checked again with them (a fault the
-    /// platform cannot do is refused here), and the text the run directory records.
-    fn load(&self, file: &Path) -> Result<(scenario::Scenario, String)> {
+    /// platform cannot do is refused here), the text the run directory records, and the broker
+    /// profile it runs on (a scenario that needs what the profile lacks is refused here).
+    fn load(&self, file: &Path) -> Result<(scenario::Scenario, String, Broker)> {
+        let (scenario, text) = self.apply(file)?;
+        let broker = broker_for(
+            &scenario,
+            file,
+            self.broker.as_deref(),
+            self.broker_bin.as_deref(),
+        )?;
+        Ok((scenario, text, broker))
+    }
+
+    fn apply(&self, file: &Path) -> Result<(scenario::Scenario, String)> {
         let (mut scenario, text) = scenario::Scenario::load(file)?;
         if let Some(seed) = self.seed {
             scenario.seed = seed;
@@ -305,6 +340,7 @@ impl Overrides {
 pub async fn matrix_command(
     path: &Path,
     store: PathBuf,
+    broker: Option<String>,
     broker_bin: Option<PathBuf>,
     duration_s: Option<u64>,
     junit: Option<PathBuf>,
@@ -324,14 +360,17 @@ pub async fn matrix_command(
     let kaos_bin = std::env::current_exe().context("locating the kaos binary")?;
     let opts = run::RunOptions {
         store: store.clone(),
-        broker_bin: locate_broker(broker_bin)?,
         kaos_bin,
     };
+    let brokers = combinations
+        .iter()
+        .map(|c| broker_for(&c.scenario, path, broker.as_deref(), broker_bin.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
     let started = std::time::SystemTime::now();
     let total = combinations.len();
     let mut rows = Vec::with_capacity(total);
     let mut cases = Vec::with_capacity(total);
-    for (k, c) in combinations.into_iter().enumerate() {
+    for (k, (c, broker)) in combinations.into_iter().zip(&brokers).enumerate() {
         let label = c
             .settings
             .iter()
@@ -344,7 +383,7 @@ pub async fn matrix_command(
             k + 1
         );
         let outcome = tokio::select! {
-            outcome = run::run(&c.scenario, &c.text, &opts) => outcome?,
+            outcome = run::run(&c.scenario, &c.text, broker, &opts) => outcome?,
             _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
         };
         print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
@@ -378,6 +417,49 @@ pub async fn matrix_command(
         ExitCode::from(1)
     })
 }
+
+/// The broker profile `scenario` (from `file`) runs on, `cli` (`--broker`) first, with its
+/// program (`--broker-bin` replaces it); refused with the reason when the scenario needs what the
+/// profile lacks. An external cluster is whatever it is: no profile is asked.
+fn broker_for(
+    scenario: &scenario::Scenario,
+    file: &Path,
+    cli: Option<&str>,
+    program: Option<&Path>,
+) -> Result<Broker> {
+    let choice = profile::Choice {
+        cli,
+        broker: scenario.broker.as_deref(),
+        broker_profile: scenario.broker_profile.as_deref(),
+        scenario_dir: file.parent(),
+        program,
+    };
+    let context = || format!("scenario {}", file.display());
+    let chosen = profile::choose(choice).with_context(context)?;
+    if scenario.platform != scenario::PlatformKind::External {
+        if let Err(why) = chosen.admits(&scenario.needs()) {
+            let what = format!(
+                "scenario {} cannot run on broker profile {}: {why}",
+                file.display(),
+                chosen.name
+            );
+            return Err(Refused(what).into());
+        }
+    }
+    Broker::new(chosen, program).with_context(context)
+}
+
+/// A scenario that needs what its broker profile lacks (`kaos run --all` leaves it out).
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Resolves on SIGINT or SIGTERM.
 async fn interrupted() {

@@ -17,6 +17,8 @@
 //! - `clients`: client processes and their op pipes.
 //! - `bench`: `kaos bench broker`, producer throughput and latency.
 //! - `history`: the single writer of `history.jsonl`.
+//! - `profile`: broker profiles (how to start, configure and judge any Kafka-compatible broker;
+//!   the built-in library is `harness/profiles/*.toml`).
 //! - `process`: process groups, parent-death signal, signalling by PID.
 //! - `progress`: the progress bar (elapsed, acknowledged sends, faults in force).
 //! - `limits`: every bound in one place.
@@ -37,6 +39,7 @@ pub mod nemesis;
 pub mod netns;
 pub mod platform;
 pub mod process;
+pub mod profile;
 pub mod progress;
 pub mod proxy;
 pub mod run;

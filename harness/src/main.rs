@@ -34,7 +34,11 @@ enum Command {
         /// Where runs are stored (store/<scenario>/<start-time>/).
         #[arg(long, default_value = "store")]
         store: PathBuf,
-        /// The broker binary to start for each node (default: kaos-broker beside this binary).
+        /// The broker profile to run the nodes on, instead of the scenario's: a built-in name
+        /// (kaos-broker, the default; tansu; tansu-memory) or a profile file (docs/profiles.md).
+        #[arg(long, env = "KAOS_BROKER")]
+        broker: Option<String>,
+        /// The broker program, instead of the profile's (default: kaos-broker beside this binary).
         #[arg(long, env = "KAOS_BROKER_BIN")]
         broker_bin: Option<PathBuf>,
         /// Override the scenario's seed.
@@ -60,6 +64,11 @@ enum Command {
         matrix: PathBuf,
         #[arg(long, default_value = "store")]
         store: PathBuf,
+        /// The broker profile to run the nodes on, instead of the scenario's: a built-in name
+        /// (kaos-broker, the default; tansu; tansu-memory) or a profile file (docs/profiles.md).
+        #[arg(long, env = "KAOS_BROKER")]
+        broker: Option<String>,
+        /// The broker program, instead of the profile's (default: kaos-broker beside this binary).
         #[arg(long, env = "KAOS_BROKER_BIN")]
         broker_bin: Option<PathBuf>,
         /// Override the matrix's duration of each run's timed phase, in seconds.
@@ -138,6 +147,11 @@ enum BenchWhat {
         /// Measure a broker that is already running instead of starting one.
         #[arg(long)]
         bootstrap: Option<String>,
+        /// The broker profile to start; repeat it to measure several in turn, side by side
+        /// (default kaos-broker).
+        #[arg(long = "broker")]
+        brokers_profiles: Vec<String>,
+        /// The broker program, instead of the profile's.
         #[arg(long, env = "KAOS_BROKER_BIN")]
         broker_bin: Option<PathBuf>,
         /// Broker settings, `key=value` (TOML value), repeatable: --set min.insync.replicas=2
@@ -161,6 +175,7 @@ fn main() -> ExitCode {
             scenario,
             all,
             store,
+            broker,
             broker_bin,
             seed,
             duration_s,
@@ -169,7 +184,8 @@ fn main() -> ExitCode {
             bootstrap,
         } => runtime().and_then(|rt| {
             rt.block_on(run_command(
-                &scenario, all, store, broker_bin, seed, duration_s, platform, bootstrap, junit,
+                &scenario, all, store, broker, broker_bin, seed, duration_s, platform, bootstrap,
+                junit,
             ))
         }),
         Command::Image { tag, broker_bin } => {
@@ -178,12 +194,13 @@ fn main() -> ExitCode {
         Command::Matrix {
             matrix,
             store,
+            broker,
             broker_bin,
             duration_s,
             junit,
         } => runtime().and_then(|rt| {
             rt.block_on(matrix_command(
-                &matrix, store, broker_bin, duration_s, junit,
+                &matrix, store, broker, broker_bin, duration_s, junit,
             ))
         }),
         Command::Report { store } => results::write_index(&store)
@@ -210,6 +227,7 @@ fn main() -> ExitCode {
                     rate,
                     linger_ms,
                     bootstrap,
+                    brokers_profiles,
                     broker_bin,
                     settings,
                     idempotence,
@@ -224,6 +242,7 @@ fn main() -> ExitCode {
                 rate,
                 linger_ms,
                 bootstrap,
+                brokers_profiles,
                 broker_bin,
                 settings,
                 idempotence,

@@ -412,11 +412,11 @@ pub async fn notice_crashes(platform: &mut Platform, rec: &Recorder) -> usize {
     let exited = platform.exited();
     for (node, status) in &exited {
         let name = platform.name(*node).to_string();
-        let meaning = crate::platform::exit_meaning(status);
+        let (meaning, invalid) = platform.exit_meaning(status);
         let log_tail = crate::platform::log_tail(&platform.log_path(*node));
         let what = format!("node {name} crashed: {meaning}");
         eprintln!("kaos: {what}; the last lines of its log:\n  {log_tail}");
-        let value = json!({"node": name, "exit_code": status.code(), "meaning": meaning, "log_tail": log_tail});
+        let value = json!({"node": name, "exit_code": status.code(), "meaning": meaning, "invalid": invalid, "log_tail": log_tail});
         rec.op(NEMESIS, OpType::Info, F::Crash, value, Some(what))
             .await;
     }

@@ -11,6 +11,7 @@ use crate::limits::{
 };
 use crate::nemesis;
 use crate::platform::Platform;
+use crate::profile::Broker;
 use crate::scenario::{Client, PlatformKind, Scenario, Target};
 use anyhow::{Context, Result};
 use checkers::Analysis;
@@ -23,7 +24,6 @@ use workloads::{ClientSpec, ConsumerSpec, FinalReadSpec, ProducerMode, ProducerS
 
 pub struct RunOptions {
     pub store: PathBuf,
-    pub broker_bin: PathBuf,
     pub kaos_bin: PathBuf,
 }
 
@@ -35,9 +35,11 @@ pub struct RunOutcome {
 /// librdkafka's default `message.timeout.ms`.
 const LIBRDKAFKA_MESSAGE_TIMEOUT_MS: u64 = 300_000;
 
+/// Runs `scenario` on `broker` (its profile, resolved at load: [`crate::profile::resolve`]).
 pub async fn run(
     scenario: &Scenario,
     scenario_text: &str,
+    broker: &Broker,
     opts: &RunOptions,
 ) -> Result<RunOutcome> {
     remove_dead_mounts();
@@ -56,14 +58,9 @@ pub async fn run(
         .context("saving the scenario into the run directory")?;
     eprintln!("kaos: run {} → {}", scenario.name, dir.path.display());
 
-    let mut platform = Platform::new(
-        setup(scenario),
-        &opts.broker_bin,
-        &opts.kaos_bin,
-        &dir.nodes_dir(),
-    )
-    .await?;
-    if let Err(e) = platform.check_configs(&opts.broker_bin).await {
+    let mut platform =
+        Platform::new(setup(scenario), broker, &opts.kaos_bin, &dir.nodes_dir()).await?;
+    if let Err(e) = platform.check_configs().await {
         platform.release().await;
         return Err(e);
     }
@@ -75,7 +72,7 @@ pub async fn run(
     nemesis::notice_crashes(&mut platform, &rec).await;
     platform.stop_all().await;
     if scenario.cluster.replica_dumps {
-        dump_replicas(&opts.broker_bin, &platform, &rec).await;
+        dump_replicas(&platform, &rec).await;
     }
     platform.release().await;
     rec.op(
@@ -248,14 +245,18 @@ async fn start_cluster(
         scenario.duration_s as f64,
         scenario.seed,
     );
-    rec.op(
-        HARNESS,
-        OpType::Invoke,
-        F::Start,
-        json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events}),
-        None,
-    )
-    .await;
+    let mut start = json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events});
+    if let Some(broker) = platform.broker() {
+        start["broker"] = json!(broker.profile.name);
+        // What the broker does about durability when the scenario does not say, for the
+        // checker's explanation of a loss.
+        if !scenario.cluster.settings.contains_key("flush.messages") {
+            if let Some(flush) = broker.profile.explains.get("flush.messages") {
+                start["broker_durability"] = json!(flush);
+            }
+        }
+    }
+    rec.op(HARNESS, OpType::Invoke, F::Start, start, None).await;
     // The controller first (it is last in the list), then the brokers.
     let mut order: Vec<usize> = (0..platform.node_count()).collect();
     // (An external cluster has no nodes of this run.)
@@ -517,55 +518,70 @@ async fn await_replicas_in_sync(bootstrap: &str, topic: &str, rec: &Recorder) {
     rec.op(HARNESS, OpType::Info, F::ReplicasInSync, json!({"topic": topic, "in_sync": lagging.is_empty(), "lagging_partitions": lagging, "waited_ms": waited_ms}), None).await;
 }
 
-/// After the nodes stop: every replica each broker holds, as `kaos-broker dump` writes it, into
-/// `nodes/<name>/dump.jsonl`, so the checker can compare replicas without linking the broker.
-async fn dump_replicas(broker_bin: &Path, platform: &Platform, rec: &Recorder) {
+/// After the nodes stop: every replica each broker holds, as its profile's `dump` writes it
+/// (kaos-broker's `dump`), into `nodes/<name>/dump.jsonl`, so the checker can compare replicas
+/// without linking the broker. Nothing for a profile without dumps.
+async fn dump_replicas(platform: &Platform, rec: &Recorder) {
+    let Some(broker) = platform.broker() else {
+        return;
+    };
     for (name, node_dir, data_dir) in platform.broker_dirs() {
-        let out_path = node_dir.join("dump.jsonl");
-        let result = async {
-            let file = std::fs::File::create(&out_path)
-                .with_context(|| format!("creating {}", out_path.display()))?;
-            let err_path = node_dir.join("dump.log");
-            let err = std::fs::File::create(&err_path)
-                .with_context(|| format!("creating {}", err_path.display()))?;
-            let status = crate::process::command(broker_bin)
-                .arg("dump")
-                .arg("--data-dir")
-                .arg(&data_dir)
-                .stdout(std::process::Stdio::from(file))
-                .stderr(std::process::Stdio::from(err))
-                .status()
+        // A dump reads a stopped node's files: its name and directories are all it is told.
+        let mut vars = crate::profile::Vars::default();
+        vars.set("name", &name);
+        vars.set("dir", node_dir.display());
+        vars.set("data_dir", data_dir.display());
+        let result = match broker.dump_args(&vars) {
+            Ok(Some(args)) => dump_one(&broker.program, &args, &node_dir).await,
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        record_dump(rec, &name, result).await;
+    }
+}
+
+/// `program args` into `node_dir/dump.jsonl`, its stderr into `node_dir/dump.log`.
+async fn dump_one(program: &Path, args: &[String], node_dir: &Path) -> Result<()> {
+    let out_path = node_dir.join("dump.jsonl");
+    let file = std::fs::File::create(&out_path)
+        .with_context(|| format!("creating {}", out_path.display()))?;
+    let err_path = node_dir.join("dump.log");
+    let err = std::fs::File::create(&err_path)
+        .with_context(|| format!("creating {}", err_path.display()))?;
+    let status = crate::process::command(program)
+        .args(args)
+        .stdout(std::process::Stdio::from(file))
+        .stderr(std::process::Stdio::from(err))
+        .status()
+        .await
+        .with_context(|| format!("running {} {}", program.display(), args.join(" ")))?;
+    anyhow::ensure!(
+        status.success(),
+        "{} {} ended with {status}; see {}",
+        program.display(),
+        args.join(" "),
+        err_path.display()
+    );
+    Ok(())
+}
+
+async fn record_dump(rec: &Recorder, name: &str, result: Result<()>) {
+    match result {
+        Ok(()) => {
+            let value = json!({"node": name, "path": format!("nodes/{name}/dump.jsonl")});
+            rec.op(HARNESS, OpType::Ok, F::ReplicaDump, value, None)
                 .await
-                .context("running kaos-broker dump")?;
-            anyhow::ensure!(
-                status.success(),
-                "kaos-broker dump ended with {status}; see {}",
-                err_path.display()
-            );
-            Ok(())
         }
-        .await;
-        match result {
-            Ok(()) => {
-                rec.op(
-                    HARNESS,
-                    OpType::Ok,
-                    F::ReplicaDump,
-                    json!({"node": name, "path": format!("nodes/{name}/dump.jsonl")}),
-                    None,
-                )
-                .await
-            }
-            Err(e) => {
-                rec.op(
-                    HARNESS,
-                    OpType::Fail,
-                    F::ReplicaDump,
-                    json!({"node": name}),
-                    Some(format!("{e:#}")),
-                )
-                .await
-            }
+        Err(e) => {
+            let why = Some(format!("{e:#}"));
+            rec.op(
+                HARNESS,
+                OpType::Fail,
+                F::ReplicaDump,
+                json!({"node": name}),
+                why,
+            )
+            .await
         }
     }
 }
@@ -659,19 +675,37 @@ fn judge_crashes(history: &str, analysis: &mut Analysis) {
             .pointer("/value/log_tail")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        let code = op.pointer("/value/exit_code").and_then(|v| v.as_i64());
-        crashes.push((what, tail.to_string(), code));
+        crashes.push((what, tail.to_string(), crash_is_invalid(&op)));
     }
-    for (k, (what, tail, code)) in crashes.into_iter().enumerate() {
-        let verdict = match code {
-            Some(70 | 71) => checkers::Verdict::Invalid,
-            _ => checkers::Verdict::Unknown,
+    for (k, (what, tail, invalid)) in crashes.into_iter().enumerate() {
+        let verdict = if invalid {
+            checkers::Verdict::Invalid
+        } else {
+            checkers::Verdict::Unknown
         };
         if analysis.verdict == checkers::Verdict::Valid || verdict == checkers::Verdict::Invalid {
             analysis.verdict = verdict;
         }
         let note = format!("{what}, outside any fault; the last lines of its log:\n  {tail}");
         analysis.notes.insert(k, note);
+    }
+}
+
+/// Whether a `crash` op says its node stopped because it found itself wrong (its profile's exit
+/// code says so: `invalid`); a history written before profiles has only the exit code, read by
+/// the default profile's exit codes.
+fn crash_is_invalid(op: &serde_json::Value) -> bool {
+    if let Some(invalid) = op.pointer("/value/invalid").and_then(|v| v.as_bool()) {
+        return invalid;
+    }
+    let code = op.pointer("/value/exit_code").and_then(|v| v.as_i64());
+    let default = crate::profile::Profile::builtin(crate::profile::DEFAULT).ok();
+    match (code, default) {
+        (Some(code), Some(p)) => p
+            .exit_codes
+            .get(&code.to_string())
+            .is_some_and(|m| m.invalid),
+        _ => false,
     }
 }
 

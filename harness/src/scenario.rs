@@ -29,6 +29,13 @@ pub struct Scenario {
     /// With `platform = "external"`: the cluster's bootstrap addresses, `host:port[,host:port…]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<String>,
+    /// The broker profile the nodes run (a built-in name: `kaos-broker`, the default, `tansu`, …;
+    /// `kaos run --broker` overrides it). See [`crate::profile`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
+    /// A profile file of the user's own, relative to the scenario file (instead of `broker`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_profile: Option<String>,
     pub cluster: Cluster,
     pub topic: Topic,
     #[serde(default)]
@@ -160,6 +167,9 @@ impl Scenario {
         }
         if self.topic.partitions < 1 {
             return Err("topic.partitions must be at least 1".into());
+        }
+        if self.broker.is_some() && self.broker_profile.is_some() {
+            return Err("broker and broker_profile both name a profile: keep one".into());
         }
         if self.topic.replication_factor < 1
             || self.topic.replication_factor as u32 > self.cluster.brokers
@@ -355,6 +365,33 @@ impl Scenario {
             ),
             _ => None,
         })
+    }
+
+    /// What the scenario needs of its broker profile (checked by [`crate::profile::Profile::admits`]).
+    pub fn needs(&self) -> crate::profile::Needs {
+        let configs = || {
+            self.clients.iter().map(|c| match c {
+                Client::Producer { config, .. } | Client::Consumer { config, .. } => config,
+            })
+        };
+        let set = |key: &str, value: Option<&str>| {
+            configs().any(|c| {
+                c.get(key)
+                    .is_some_and(|v| value.is_none_or(|want| v == want))
+            })
+        };
+        let c = &self.cluster;
+        let node_keys = c.node_settings.values().flat_map(|t| t.keys());
+        crate::profile::Needs {
+            brokers: c.brokers,
+            controller: c.has_controller(),
+            replication_factor: self.topic.replication_factor,
+            groups: self.consumer_group().is_some(),
+            idempotence: set("enable.idempotence", Some("true")),
+            transactions: set("transactional.id", None),
+            docker: self.platform == PlatformKind::Docker,
+            settings: c.settings.keys().chain(node_keys).cloned().collect(),
+        }
     }
 
     /// Whether the brokers' data directories are served by lazyfs (any power_loss fault), on

@@ -45,6 +45,7 @@ use crate::limits::{
     NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::Endpoint;
+use crate::profile::Broker;
 use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -86,6 +87,9 @@ impl Node {
 
 /// Brokers `n1`…`nN` at indexes 0…N-1, then the controller (if any) last, as on the local platform.
 pub struct DockerPlatform {
+    /// The broker profile (only one with `features.docker`: the image runs its program with
+    /// kaos-broker's command line).
+    broker: Broker,
     image: String,
     /// The run's id: the network's name, the containers' name prefix and the label's value.
     id: String,
@@ -110,10 +114,10 @@ pub struct DockerPlatform {
 impl DockerPlatform {
     /// Checks the engine, builds or reuses the image, creates the network and lays out the nodes
     /// under `nodes_dir` with their addresses and config files. Nothing is started yet.
-    pub async fn new(broker_bin: &Path, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
+    pub async fn new(broker: &Broker, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
         check_engine().await?;
         remove_stale().await;
-        let image = ensure_image(broker_bin).await?;
+        let image = ensure_image(&broker.program).await?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -126,6 +130,7 @@ impl DockerPlatform {
         // Built before anything is created, so that its Drop removes whatever exists if a later
         // step fails.
         let mut platform = DockerPlatform {
+            broker: broker.clone(),
             image,
             id,
             run_dir: run_dir.display().to_string(),
@@ -173,6 +178,29 @@ impl DockerPlatform {
             )?;
         }
         Ok(platform)
+    }
+
+    /// The broker profile the nodes run.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Asks the broker program to validate node `i`'s settings file (the profile's `check`).
+    pub async fn check_config(&self, i: usize) -> Result<()> {
+        let node = &self.nodes[i];
+        let config = node.dir.join("config.toml");
+        let mut vars = crate::profile::Vars::default();
+        vars.set("config", config.display());
+        let role = match node.role {
+            Role::Broker { .. } => crate::profile::NodeRole::Broker,
+            Role::Controller => crate::profile::NodeRole::Controller,
+        };
+        match self.broker.check_args(role, &vars)? {
+            Some(args) => {
+                nodes::check_config(&self.broker.program, &node.name, &args, &config).await
+            }
+            None => Ok(()),
+        }
     }
 
     fn lay_out(

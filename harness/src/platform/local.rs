@@ -12,6 +12,7 @@ use crate::cluster::Cluster;
 use crate::limits::{NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::netns::{Endpoint, Network};
 use crate::process;
+use crate::profile::{Broker, NodeRole, Vars};
 use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -24,6 +25,14 @@ use tokio::process::Child;
 
 pub struct Node {
     spot: Spot,
+    /// The node's number (1…N for brokers, 0 for the controller).
+    k: u32,
+    /// The address the broker advertises (its own, or its proxy's with link faults).
+    advertised: SocketAddr,
+    /// A second address of the node's own ({aux_listen} in a profile).
+    aux: SocketAddr,
+    /// The scenario's settings for this node (the profile's defaults are added when written).
+    settings: toml::Table,
     child: Option<Child>,
     /// Stopped by SIGSTOP (and not yet woken by SIGCONT).
     paused: bool,
@@ -46,7 +55,7 @@ impl Node {
 
 /// Brokers `n1`…`nN` at indexes 0…N-1, then the controller (if any) last.
 pub struct LocalPlatform {
-    broker_bin: PathBuf,
+    broker: Broker,
     pub nodes: Vec<Node>,
     /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
     lazyfs: Option<(PathBuf, u64)>,
@@ -57,42 +66,129 @@ pub struct LocalPlatform {
 }
 
 impl LocalPlatform {
-    /// Lays out the cluster's nodes under `nodes_dir`, each with its config file and a free port.
-    pub fn new(broker_bin: &Path, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
+    /// Lays out the cluster's nodes under `nodes_dir`, each with its settings file (as the
+    /// broker's profile writes it) and a free port.
+    pub fn new(broker: &Broker, nodes_dir: &Path, cluster: &Cluster) -> Result<Self> {
         let mut nodes = Vec::new();
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
-            let mut config = cluster.settings.clone();
-            // Kafka's default of 3 cannot be met by a smaller cluster: the offsets topic would
-            // never be created there.
-            config
-                .entry("offsets.topic.replication.factor")
-                .or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
+            let mut settings = cluster.settings.clone();
             if let Some(overrides) = cluster.node_settings.get(&name) {
-                config.extend(overrides.clone());
+                settings.extend(overrides.clone());
             }
+            let node_id = broker.profile.node_id_of(k)?;
             nodes.push(lay_out(
                 nodes_dir,
                 name,
-                Role::Broker { node_id: k },
-                config,
+                Role::Broker { node_id },
+                k,
+                settings,
             )?);
         }
         if cluster.has_controller() {
+            let settings = cluster.controller_settings.clone();
             nodes.push(lay_out(
                 nodes_dir,
                 "controller".into(),
                 Role::Controller,
-                cluster.controller_settings.clone(),
+                0,
+                settings,
             )?);
         }
-        Ok(LocalPlatform {
-            broker_bin: broker_bin.to_path_buf(),
+        let platform = LocalPlatform {
+            broker: broker.clone(),
             nodes,
             lazyfs: None,
             proxies: Vec::new(),
             network: None,
-        })
+        };
+        for i in 0..platform.nodes.len() {
+            platform.write_settings(i)?;
+        }
+        Ok(platform)
+    }
+
+    /// The broker profile the nodes run.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// The template variables of node `i` (see [`crate::profile::VARIABLES`]).
+    pub fn vars(&self, i: usize) -> Vars {
+        let node = &self.nodes[i];
+        let brokers: Vec<&Node> = nodes::brokers(&self.nodes).collect();
+        let mut v = Vars::default();
+        if let Role::Broker { node_id } = node.role {
+            v.set("k", node.k);
+            v.set("node_id", node_id);
+        }
+        v.set("name", &node.name);
+        v.set("listen", node.addr);
+        v.set("listen_host", node.addr.ip());
+        v.set("listen_port", node.addr.port());
+        v.set("advertised", node.advertised);
+        v.set("advertised_host", node.advertised.ip());
+        v.set("advertised_port", node.advertised.port());
+        v.set("aux_listen", node.aux);
+        let voters: Vec<String> = brokers
+            .iter()
+            .filter_map(|b| match b.role {
+                Role::Broker { node_id } => Some(format!("{node_id}@{}", b.aux)),
+                Role::Controller => None,
+            })
+            .collect();
+        v.set("voters", voters.join(","));
+        let peers: Vec<String> = brokers.iter().map(|b| b.aux.to_string()).collect();
+        v.set("aux_peers", peers.join(","));
+        if let Some(c) = nodes::controller_addr(&self.nodes) {
+            v.set("controller", c);
+        }
+        v.set("brokers", brokers.len());
+        v.set("brokers_up_to_3", brokers.len().min(3));
+        v.set("data_dir", node.data_dir().display());
+        v.set("dir", node.dir.display());
+        v.set("config", self.config_path(i).display());
+        v
+    }
+
+    /// Node `i`'s settings file (whether or not the profile writes one).
+    pub fn config_path(&self, i: usize) -> PathBuf {
+        self.nodes[i].dir.join(&self.broker.profile.settings.file)
+    }
+
+    /// The node's role as the profile knows it.
+    fn role(&self, i: usize) -> NodeRole {
+        match self.nodes[i].role {
+            Role::Broker { .. } => NodeRole::Broker,
+            Role::Controller => NodeRole::Controller,
+        }
+    }
+
+    /// Writes node `i`'s settings file as its profile says (nothing with format `none`).
+    fn write_settings(&self, i: usize) -> Result<()> {
+        let text =
+            self.broker
+                .settings_text(self.role(i), &self.nodes[i].settings, &self.vars(i))?;
+        if let Some(text) = text {
+            let path = self.config_path(i);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Asks the broker program to validate node `i`'s settings (the profile's `check`), so that
+    /// a setting it would refuse ends the run before anything starts, with its own reason.
+    pub async fn check_config(&self, i: usize) -> Result<()> {
+        let Some(args) = self.broker.check_args(self.role(i), &self.vars(i))? else {
+            return Ok(());
+        };
+        nodes::check_config(
+            &self.broker.program,
+            &self.nodes[i].name,
+            &args,
+            &self.config_path(i),
+        )
+        .await
     }
 
     /// Serve every broker's data directory from `kaos lazyfs` (over `nodes/<n>/disk`), so that a
@@ -111,10 +207,10 @@ impl LocalPlatform {
             (0..names.len()).map(|i| network.node_ip(i)).collect();
         self.proxies = (0..names.len()).map(|_| None).collect();
         for i in 0..self.nodes.len() {
-            let old = self.nodes[i].addr;
-            let addr = SocketAddr::from((network.node_ip(i), old.port()));
+            let addr = SocketAddr::from((network.node_ip(i), self.nodes[i].addr.port()));
             self.nodes[i].addr = addr;
-            let mut advertised = addr;
+            self.nodes[i].aux = SocketAddr::from((network.node_ip(i), self.nodes[i].aux.port()));
+            self.nodes[i].advertised = addr;
             if proxies && matches!(self.nodes[i].role, Role::Broker { .. }) {
                 let sources = Sources {
                     node_ips: node_ips.clone(),
@@ -128,30 +224,18 @@ impl LocalPlatform {
                 )
                 .await?;
                 network.set_proxy_port(i, proxy.addr.port());
-                advertised = proxy.addr;
+                self.nodes[i].advertised = proxy.addr;
                 self.proxies[i] = Some(proxy);
             }
-            // The advertised listener the layout wrote (unless the scenario set its own).
-            let path = self.nodes[i].dir.join("config.toml");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let mut config: toml::Table =
-                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-            if config.get("advertised.listener").and_then(|v| v.as_str())
-                == Some(old.to_string().as_str())
-            {
-                config.insert(
-                    "advertised.listener".into(),
-                    toml::Value::String(advertised.to_string()),
-                );
-                std::fs::write(&path, toml::to_string(&config)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+        }
+        // The settings again, with the addresses in the namespaces (a scenario's own
+        // advertised address stays as it wrote it).
+        for i in 0..self.nodes.len() {
+            self.write_settings(i)?;
         }
         self.network = Some(network);
         Ok(())
     }
-
     /// The node's namespace name, when the nodes run in namespaces.
     pub fn netns_name(&self, i: usize) -> Option<&str> {
         self.network.as_ref().map(|n| n.netns_name(i))
@@ -202,10 +286,12 @@ impl LocalPlatform {
         nodes::broker_index(&self.nodes, node_id)
     }
 
-    /// Starts node `i` and waits until it answers ApiVersions.
+    /// Starts node `i` as its profile says and waits until it answers a Kafka Metadata request.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
-        let bin = self.broker_bin.clone();
-        let controller = nodes::controller_addr(&self.nodes);
+        let with_controller = nodes::controller_addr(&self.nodes).is_some();
+        let launch = self
+            .broker
+            .command(self.role(i), &self.vars(i), with_controller)?;
         let netns = self.network.as_ref().map(|n| n.netns_path(i));
         self.nodes[i].ensure_lazyfs(self.lazyfs.as_ref()).await?;
         let node = &mut self.nodes[i];
@@ -217,33 +303,25 @@ impl LocalPlatform {
             .append(true)
             .open(node.log_path())
             .with_context(|| format!("opening {}", node.log_path().display()))?;
+        let bin = &launch.program;
         let mut cmd = match &netns {
-            Some(ns) => process::command_in_netns(&bin, ns)
+            Some(ns) => process::command_in_netns(bin, ns)
                 .with_context(|| format!("opening {}", ns.display()))?,
-            None => process::command(&bin),
+            None => process::command(bin),
         };
-        match node.role {
-            Role::Controller => {
-                cmd.arg("controller");
-            }
-            Role::Broker { node_id } => {
-                cmd.arg("--node-id").arg(node_id.to_string());
-                if let Some(c) = controller {
-                    cmd.arg("--controller").arg(c.to_string());
-                }
-            }
-        }
-        cmd.arg("--listen")
-            .arg(node.addr.to_string())
-            .arg("--data-dir")
-            .arg(node.data_dir())
-            .arg("--config")
-            .arg(node.dir.join("config.toml"))
+        cmd.args(&launch.args)
+            .envs(&launch.env)
+            .current_dir(launch.cwd.as_deref().unwrap_or(&node.dir))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {} for node {}", bin.display(), node.name))?;
+        let child = cmd.spawn().with_context(|| {
+            format!(
+                "starting {} {} for node {}",
+                bin.display(),
+                launch.args.join(" "),
+                node.name
+            )
+        })?;
         let pid = child.id().unwrap_or(0);
         node.child = Some(child);
         wait_serving(node).await?;
@@ -346,21 +424,23 @@ impl Drop for LocalPlatform {
     }
 }
 
-fn lay_out(nodes_dir: &Path, name: String, role: Role, mut config: toml::Table) -> Result<Node> {
+fn lay_out(
+    nodes_dir: &Path,
+    name: String,
+    role: Role,
+    k: u32,
+    settings: toml::Table,
+) -> Result<Node> {
     let dir = nodes_dir.join(&name);
     std::fs::create_dir_all(dir.join("data"))
         .with_context(|| format!("creating {}", dir.display()))?;
     let addr = free_port()?;
-    if let Role::Broker { .. } = role {
-        config
-            .entry("advertised.listener")
-            .or_insert_with(|| toml::Value::String(addr.to_string()));
-    }
-    let text = toml::to_string(&config).context("writing a node config")?;
-    std::fs::write(dir.join("config.toml"), text)
-        .with_context(|| format!("writing {}/config.toml", dir.display()))?;
     Ok(Node {
         spot: Spot::new(name, role, addr, dir),
+        k,
+        advertised: addr,
+        aux: free_port()?,
+        settings,
         child: None,
         paused: false,
     })
@@ -372,7 +452,7 @@ fn free_port() -> Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// Polls the node with an ApiVersions v0 request until it answers, it exits, or time runs out.
+/// Polls the node with a Kafka Metadata request until it answers, it exits, or time runs out.
 async fn wait_serving(node: &mut Node) -> Result<()> {
     let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
     loop {
@@ -403,12 +483,16 @@ async fn wait_serving(node: &mut Node) -> Result<()> {
     }
 }
 
-/// One ApiVersions v0 round trip: true when a response with our correlation id comes back.
+/// One Kafka Metadata round trip (v4, for no topic: every Kafka-compatible broker answers it, Kafka
+/// 4 included, which dropped v0–v3): true when a response with our correlation id comes back.
 pub async fn probe(addr: SocketAddr) -> bool {
     let attempt = async {
         let mut s = TcpStream::connect(addr).await.ok()?;
-        // size, api_key 18, version 0, correlation id 7, null client id
-        let request: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0xff, 0xff];
+        // size 15; api_key 3, version 4, correlation id 7, null client id; an empty topic array,
+        // allow_auto_topic_creation false.
+        let request: [u8; 19] = [
+            0, 0, 0, 15, 0, 3, 0, 4, 0, 0, 0, 7, 0xff, 0xff, 0, 0, 0, 0, 0,
+        ];
         s.write_all(&request).await.ok()?;
         let mut head = [0u8; 8];
         s.read_exact(&mut head).await.ok()?;
@@ -434,8 +518,9 @@ pub fn can(capability: super::capability::Capability) -> bool {
 mod tests {
     use super::*;
 
-    /// `kaos-broker` beside the test binary's directory (target/<profile>/deps/..).
-    fn broker_bin() -> PathBuf {
+    /// The default profile with `kaos-broker` beside the test binary's directory
+    /// (target/<profile>/deps/..).
+    fn broker_bin() -> Broker {
         let exe = std::env::current_exe().expect("test binary path");
         let dir = exe
             .parent()
@@ -447,7 +532,7 @@ mod tests {
             "{} is missing: build the workspace (cargo test --workspace builds it)",
             bin.display()
         );
-        bin
+        Broker::default_with(Some(&bin)).expect("the default profile")
     }
 
     fn one_broker() -> Cluster {

@@ -15,8 +15,9 @@ pub use local::LocalPlatform;
 
 use crate::cluster::{Cluster, PlatformKind};
 use crate::netns::Endpoint;
+use crate::profile::Broker;
 use crate::proxy::{LinkFault, Links};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -62,20 +63,20 @@ impl Platform {
     /// also builds (or reuses) the broker image and creates the run's network.
     pub async fn new(
         setup: Setup<'_>,
-        broker_bin: &Path,
+        broker: &Broker,
         kaos_bin: &Path,
         nodes_dir: &Path,
     ) -> Result<Self> {
         Ok(match setup.kind {
             PlatformKind::Local => {
-                let mut p = LocalPlatform::new(broker_bin, nodes_dir, setup.cluster)?;
+                let mut p = LocalPlatform::new(broker, nodes_dir, setup.cluster)?;
                 if let Some(seed) = setup.lazyfs_seed {
                     p.use_lazyfs(kaos_bin, seed);
                 }
                 Platform::Local(p)
             }
             PlatformKind::Docker => {
-                let mut p = DockerPlatform::new(broker_bin, nodes_dir, setup.cluster).await?;
+                let mut p = DockerPlatform::new(broker, nodes_dir, setup.cluster).await?;
                 if let Some(seed) = setup.lazyfs_seed {
                     p.use_lazyfs(kaos_bin, seed);
                 }
@@ -106,16 +107,34 @@ impl Platform {
     pub fn is_paused(&self, i: usize) -> bool {
         each!(self, p => p.nodes[i].is_paused())
     }
-    /// Asks the broker binary to validate every node's config file (`kaos-broker check-config`)
-    /// before anything starts, so that a setting the broker would refuse (a typo, a wrong type)
-    /// ends the run at once with the broker's own reason. A broker binary without that command
-    /// (not kaos-broker) is not asked.
-    pub async fn check_configs(&self, broker_bin: &Path) -> Result<()> {
+    /// Asks the broker program to validate every node's settings (its profile's `check`, e.g.
+    /// `kaos-broker check-config`) before anything starts, so that a setting the broker would
+    /// refuse (a typo, a wrong type) ends the run at once with the broker's own reason.
+    pub async fn check_configs(&self) -> Result<()> {
         for i in 0..self.node_count() {
-            let config = self.log_path(i).with_file_name("config.toml");
-            check_config(broker_bin, self.name(i), &config).await?;
+            match self {
+                Platform::Local(p) => p.check_config(i).await?,
+                Platform::Docker(p) => p.check_config(i).await?,
+                Platform::External(_) => {}
+            }
         }
         Ok(())
+    }
+    /// The broker profile the nodes run (none on the external platform).
+    pub fn broker(&self) -> Option<&Broker> {
+        match self {
+            Platform::Local(p) => Some(p.broker()),
+            Platform::Docker(p) => Some(p.broker()),
+            Platform::External(_) => None,
+        }
+    }
+    /// What a node's exit status means, by its profile's exit codes, and whether it makes the
+    /// run invalid.
+    pub fn exit_meaning(&self, status: &std::process::ExitStatus) -> (String, bool) {
+        match self.broker() {
+            Some(b) => b.profile.exit_meaning(status),
+            None => crate::profile::Profile::generic_exit_meaning(status),
+        }
     }
     pub fn log_path(&self, i: usize) -> PathBuf {
         each!(self, p => p.nodes[i].log_path())
@@ -233,26 +252,6 @@ impl Platform {
     }
 }
 
-/// What a node's exit status means, by kaos-broker's exit codes: "invariant violated (exit 71)",
-/// "killed by signal SIGSEGV".
-pub fn exit_meaning(status: &std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(signal) = status.signal() {
-        return match nix::sys::signal::Signal::try_from(signal) {
-            Ok(s) => format!("killed by signal {s}"),
-            Err(_) => format!("killed by signal {signal}"),
-        };
-    }
-    match status.code() {
-        Some(70) => "internal error (exit 70)".into(),
-        Some(71) => "invariant violated (exit 71)".into(),
-        Some(74) => "I/O error on unclean stop (exit 74)".into(),
-        Some(0) => "stopped (exit 0)".into(),
-        Some(code) => format!("exited with code {code}"),
-        None => "ended".into(),
-    }
-}
-
 /// What a node's (or client's) log says at its end, for an error message: from the last line that
 /// starts an error report (`Error:`, the broker's exit) up to any backtrace, or else the last
 /// lines. Reads at most the log's last `LOG_TAIL_BYTES_MAX` bytes.
@@ -281,30 +280,6 @@ pub fn log_tail(path: &Path) -> String {
         .map(|l| l.trim_end())
         .collect::<Vec<_>>()
         .join("\n  ")
-}
-
-/// `kaos-broker check-config` on node `name`'s config file (`--controller` for the controller):
-/// the broker's own reason when it refuses a setting. A broker binary without that command (not
-/// kaos-broker) is not asked.
-pub async fn check_config(broker_bin: &Path, name: &str, config: &Path) -> Result<()> {
-    let mut cmd = crate::process::command(broker_bin);
-    cmd.arg("check-config").arg("--config").arg(config);
-    if name == "controller" {
-        cmd.arg("--controller");
-    }
-    let out = cmd
-        .output()
-        .await
-        .with_context(|| format!("running {} check-config", broker_bin.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() || stderr.contains("unrecognized subcommand") {
-        return Ok(());
-    }
-    bail!(
-        "the broker refuses the settings of node {name} ({}): {}",
-        config.display(),
-        stderr.trim()
-    )
 }
 
 #[cfg(test)]
@@ -337,18 +312,6 @@ mod tests {
             1,
             "external only signals clients"
         );
-    }
-
-    #[test]
-    fn exit_codes_are_named_by_what_the_broker_means() {
-        use std::os::unix::process::ExitStatusExt;
-        let code = |c: i32| exit_meaning(&std::process::ExitStatus::from_raw(c << 8));
-        assert_eq!(code(71), "invariant violated (exit 71)");
-        assert_eq!(code(70), "internal error (exit 70)");
-        assert_eq!(code(74), "I/O error on unclean stop (exit 74)");
-        assert_eq!(code(3), "exited with code 3");
-        let signalled = std::process::ExitStatus::from_raw(11);
-        assert_eq!(exit_meaning(&signalled), "killed by signal SIGSEGV");
     }
 
     #[test]

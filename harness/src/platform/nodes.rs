@@ -175,6 +175,31 @@ pub fn lift_link_faults(proxies: &[Option<Proxy>]) {
     }
 }
 
+/// The broker `program` run with `args` (a profile's `check`) on node `name`'s settings file
+/// `config`: the broker's own reason when it refuses a setting. A program that does not know the
+/// command (`--broker-bin` of another broker under the default profile) is not asked further.
+pub async fn check_config(
+    program: &Path,
+    name: &str,
+    args: &[String],
+    config: &Path,
+) -> Result<()> {
+    let out = crate::process::command(program)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {} {}", program.display(), args.join(" ")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || stderr.contains("unrecognized subcommand") {
+        return Ok(());
+    }
+    bail!(
+        "the broker refuses the settings of node {name} ({}): {}",
+        config.display(),
+        stderr.trim()
+    )
+}
+
 /// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory (`dir/data`) and waits
 /// for its ready file. The docker platform mounts it the same way, before it bind-mounts `data`.
 async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &Path) -> Result<Child> {
