@@ -211,8 +211,7 @@ fn runs(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             return runtime().and_then(|rt| {
                 rt.block_on(run_command(
-                    &scenario, all, store, broker_bin, seed, duration_s, platform, bootstrap,
-                    junit,
+                    &scenario, all, store, broker_bin, seed, duration_s, platform, bootstrap, junit,
                 ))
             })
         }

@@ -109,18 +109,7 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
         source,
     })?;
     let matrix: MatrixFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    check_seeds(matrix.seeds).map_err(|m| invalid(format!("seeds: {m}")))?;
-    if matrix.vary.is_empty() || matrix.vary.iter().any(|v| v.values.is_empty()) {
-        return Err(invalid(
-            "every [[vary]] needs at least one value, and there must be one [[vary]]".into(),
-        ));
-    }
-    let count: usize = matrix.vary.iter().map(|v| v.values.len()).product();
-    if count > COMBINATIONS_MAX {
-        return Err(invalid(format!(
-            "{count} combinations; at most {COMBINATIONS_MAX}"
-        )));
-    }
+    let count = combinations(&matrix).map_err(invalid)?;
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&matrix.base);
     let (_, base_text) = Scenario::load(&base_path)?;
     let base: toml::Value = toml::from_str(&base_text)
@@ -198,6 +187,21 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
         });
     }
     Ok((matrix, combinations))
+}
+
+/// How many combinations the matrix varies, once its `[[vary]]` tables and `seeds` are checked.
+fn combinations(matrix: &MatrixFile) -> Result<usize, String> {
+    check_seeds(matrix.seeds).map_err(|m| format!("seeds: {m}"))?;
+    if matrix.vary.is_empty() || matrix.vary.iter().any(|v| v.values.is_empty()) {
+        return Err(
+            "every [[vary]] needs at least one value, and there must be one [[vary]]".into(),
+        );
+    }
+    let count: usize = matrix.vary.iter().map(|v| v.values.len()).product();
+    if count > COMBINATIONS_MAX {
+        return Err(format!("{count} combinations; at most {COMBINATIONS_MAX}"));
+    }
+    Ok(count)
 }
 
 fn one_seed() -> u32 {

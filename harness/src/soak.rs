@@ -4,10 +4,10 @@
 //! is kept of a run; `commands::soak_command` runs them.
 
 use crate::limits::{SOAK_FOR_S_MAX, SOAK_SEEDS_MAX};
+use crate::run::RunOutcome;
 use crate::scenario::Scenario;
 use anyhow::{Context, Result};
 use checkers::Verdict;
-use crate::run::RunOutcome;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,7 +23,8 @@ pub enum Seeds {
 impl Seeds {
     /// Parses `A..B` (both included: `1..10` is ten seeds).
     pub fn parse_range(text: &str) -> Result<Seeds, String> {
-        let bad = || format!("--seeds {text:?}: expected A..B, two seeds with A ≤ B, such as 1..10");
+        let bad =
+            || format!("--seeds {text:?}: expected A..B, two seeds with A ≤ B, such as 1..10");
         let (a, b) = text.split_once("..").ok_or_else(bad)?;
         let first: u64 = a.trim().parse().map_err(|_| bad())?;
         let last: u64 = b.trim().parse().map_err(|_| bad())?;

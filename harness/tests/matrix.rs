@@ -76,10 +76,18 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
     let rows: Vec<&str> = html.split("<tr class=\"config ").skip(1).collect();
     assert_eq!(rows.len(), 2, "{html}");
     for row in rows {
-        assert_eq!(row[..row.find("</tr>").expect("row end")].matches("report.html").count(), 2);
+        assert_eq!(
+            row[..row.find("</tr>").expect("row end")]
+                .matches("report.html")
+                .count(),
+            2
+        );
         assert!(row.contains(">5</a>") && row.contains(">6</a>"), "{row}");
     }
-    assert!(html.contains("id=\"heatmap-lost\""), "the chart leads the page");
+    assert!(
+        html.contains("id=\"heatmap-lost\""),
+        "the chart leads the page"
+    );
 
     let junit = std::fs::read_to_string(tmp.path().join("out.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), 4, "{junit}");

@@ -289,5 +289,8 @@ fn torn_writes_reach_the_power_losses_and_need_one() {
         .expect("kaos run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("torn_writes") && stderr.contains("power_loss"), "{stderr}");
+    assert!(
+        stderr.contains("torn_writes") && stderr.contains("power_loss"),
+        "{stderr}"
+    );
 }

@@ -52,8 +52,15 @@ fn record(dir: &Path, stdout: &str) -> serde_json::Value {
         "{}",
         path.display()
     );
-    let name = path.file_name().expect("name").to_string_lossy().into_owned();
-    assert!(name.starts_with("soak-") && name.ends_with(".json"), "{name}");
+    let name = path
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("soak-") && name.ends_with(".json"),
+        "{name}"
+    );
     serde_json::from_slice(&std::fs::read(&path).expect("record")).expect("JSON")
 }
 
@@ -72,25 +79,39 @@ fn run_with_a_seed_range_runs_every_seed_and_counts_the_invalid_ones() {
     std::fs::write(tmp.path().join("s.toml"), invalid()).expect("scenario");
     let out = kaos_in(
         tmp.path(),
-        &["run", "s.toml", "--seeds", "5..7", "--store", "store", "--junit", "j.xml"],
+        &[
+            "run", "s.toml", "--seeds", "5..7", "--store", "store", "--junit", "j.xml",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("soak: invalid in 3 of 3 seeds (first: seed 5, after "), "{stdout}");
+    assert!(
+        stdout.contains("soak: invalid in 3 of 3 seeds (first: seed 5, after "),
+        "{stdout}"
+    );
     assert!(stdout.contains("every seed ran"), "{stdout}");
     let r = record(tmp.path(), &stdout);
     assert_eq!(seeds(&r), [5, 6, 7], "an invalid run does not stop a range");
     assert_eq!(r["ended"], "seeds_done");
-    assert_eq!((r["first_seed"].as_u64(), r["last_seed"].as_u64()), (Some(5), Some(7)));
+    assert_eq!(
+        (r["first_seed"].as_u64(), r["last_seed"].as_u64()),
+        (Some(5), Some(7))
+    );
     for run in r["runs"].as_array().expect("runs") {
         assert_eq!(run["verdict"], "invalid");
         assert_eq!(run["data_kept"], true);
         let dir = tmp.path().join(run["run_dir"].as_str().expect("run dir"));
         assert!(dir.join("results.json").is_file(), "{}", dir.display());
-        assert!(dir.join("nodes/n1/data").is_dir(), "invalid runs keep their data");
+        assert!(
+            dir.join("nodes/n1/data").is_dir(),
+            "invalid runs keep their data"
+        );
         // The stored scenario replays the run: it carries the run's seed.
         let stored = std::fs::read_to_string(dir.join("scenario.toml")).expect("scenario");
-        assert!(stored.contains(&format!("seed = {}", run["seed"])), "{stored}");
+        assert!(
+            stored.contains(&format!("seed = {}", run["seed"])),
+            "{stored}"
+        );
         let replay = Path::new(run["run_dir"].as_str().expect("dir")).join("scenario.toml");
         assert!(
             stdout.contains(&format!("kaos run {}", replay.display())),
@@ -115,46 +136,89 @@ fn a_soak_stops_at_the_first_invalid_run_or_when_its_time_is_up() {
     // Two seconds of run outlast a one-second soak: one run, whatever the machine's speed.
     let out = kaos_in(
         tmp.path(),
-        &["soak", "bad.toml", "--for", "1s", "--first-seed", "40", "--store", "store"],
+        &[
+            "soak",
+            "bad.toml",
+            "--for",
+            "1s",
+            "--first-seed",
+            "40",
+            "--store",
+            "store",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("soak: invalid in 1 of 1 seed (first: seed 40"), "{stdout}");
+    assert!(
+        stdout.contains("soak: invalid in 1 of 1 seed (first: seed 40"),
+        "{stdout}"
+    );
     let r = record(tmp.path(), &stdout);
     assert_eq!(seeds(&r), [40]);
     assert_eq!(r["ended"], "first_invalid");
     assert_eq!(r["budget_s"].as_f64(), Some(1.0));
     assert!(r["runs"][0]["finished_after_s"].as_f64().expect("time") > 0.0);
-    assert!(!r["runs"][0]["problems"].as_array().expect("problems").is_empty());
+    assert!(!r["runs"][0]["problems"]
+        .as_array()
+        .expect("problems")
+        .is_empty());
 
     std::fs::write(tmp.path().join("good.toml"), VALID).expect("scenario");
     let out = kaos_in(
         tmp.path(),
-        &["soak", "good.toml", "--for", "1s", "--first-seed", "9", "--store", "store"],
+        &[
+            "soak",
+            "good.toml",
+            "--for",
+            "1s",
+            "--first-seed",
+            "9",
+            "--store",
+            "store",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("soak: invalid in 0 of 1 seed\n"), "{stdout}");
+    assert!(
+        stdout.contains("soak: invalid in 0 of 1 seed\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("its time was up"), "{stdout}");
     assert!(!stdout.contains("replay"), "nothing to replay: {stdout}");
     let r = record(tmp.path(), &stdout);
     assert_eq!(seeds(&r), [9]);
     assert_eq!(r["ended"], "time_up");
     let run = &r["runs"][0];
-    assert_eq!((run["verdict"].as_str(), run["data_kept"].as_bool()), (Some("valid"), Some(false)));
+    assert_eq!(
+        (run["verdict"].as_str(), run["data_kept"].as_bool()),
+        (Some("valid"), Some(false))
+    );
     let dir = tmp.path().join(run["run_dir"].as_str().expect("run dir"));
     assert!(dir.join("results.json").is_file() && dir.join("history.jsonl").is_file());
-    assert!(!dir.join("nodes/n1/data").exists(), "a valid run's data directory is dropped");
+    assert!(
+        !dir.join("nodes/n1/data").exists(),
+        "a valid run's data directory is dropped"
+    );
 
     // --keep-valid keeps it; a malformed length is refused before anything runs.
     let out = kaos_in(
         tmp.path(),
-        &["soak", "good.toml", "--for", "1s", "--keep-valid", "--store", "store"],
+        &[
+            "soak",
+            "good.toml",
+            "--for",
+            "1s",
+            "--keep-valid",
+            "--store",
+            "store",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let r = record(tmp.path(), &stdout);
-    let dir = tmp.path().join(r["runs"][0]["run_dir"].as_str().expect("run dir"));
+    let dir = tmp
+        .path()
+        .join(r["runs"][0]["run_dir"].as_str().expect("run dir"));
     assert!(dir.join("nodes/n1/data").is_dir(), "--keep-valid");
     let out = kaos_in(tmp.path(), &["soak", "good.toml", "--for", "1 hour"]);
     let (_, stderr) = text(&out);

@@ -92,7 +92,10 @@ impl Config<'_> {
 fn configurations(rows: &[ComparisonRow]) -> Vec<Config<'_>> {
     let mut configs: Vec<Config<'_>> = Vec::new();
     for row in rows {
-        match configs.iter_mut().find(|c| c.settings == row.settings.as_slice()) {
+        match configs
+            .iter_mut()
+            .find(|c| c.settings == row.settings.as_slice())
+        {
             Some(c) => c.runs.push(row),
             None => configs.push(Config {
                 settings: &row.settings,
@@ -262,7 +265,10 @@ fn charts_section(html: &mut String, configs: &[Config<'_>], keys: &Keys) {
             continue;
         }
         let panels = panels(configs, keys, col, figure);
-        if panels.iter().all(|p| p.cells.iter().flatten().all(Option::is_none)) {
+        if panels
+            .iter()
+            .all(|p| p.cells.iter().flatten().all(Option::is_none))
+        {
             continue;
         }
         let scale_max = panels
@@ -322,7 +328,11 @@ fn panels(
     };
     let mut out = Vec::new();
     for combo in combos {
-        let matches = |c: &Config<'_>| combo.iter().all(|&(k, v)| c.value(&keys.full[k]) == Some(v));
+        let matches = |c: &Config<'_>| {
+            combo
+                .iter()
+                .all(|&(k, v)| c.value(&keys.full[k]) == Some(v))
+        };
         if !configs.iter().any(matches) {
             continue;
         }
@@ -442,11 +452,9 @@ fn configuration_row(html: &mut String, dir: &Path, n: usize, config: &Config<'_
     }
     html.push_str("</span></td>");
     let forbidden_hit = |kind: AnomalyKind, n: fn(&KeyFigures) -> u64| {
-        config
-            .runs
-            .iter()
-            .zip(&config.figures)
-            .any(|(r, f)| n(f) > 0 && r.summary.analysis.expect.of(kind) == checkers::Allowance::Forbidden)
+        config.runs.iter().zip(&config.figures).any(|(r, f)| {
+            n(f) > 0 && r.summary.analysis.expect.of(kind) == checkers::Allowance::Forbidden
+        })
     };
     let cell = |stat: Option<Stat>, bad: bool| {
         let class = if bad { " bad" } else { "" };
@@ -458,7 +466,10 @@ fn configuration_row(html: &mut String, dir: &Path, n: usize, config: &Config<'_
     let _ = writeln!(
         html,
         "{}{}{}{}{}{}</tr>",
-        cell(config.stat(|f| Some(f.lost as f64)), forbidden_hit(AnomalyKind::Lost, |f| f.lost)),
+        cell(
+            config.stat(|f| Some(f.lost as f64)),
+            forbidden_hit(AnomalyKind::Lost, |f| f.lost)
+        ),
         cell(
             config.stat(|f| Some(f.producer_side_loss as f64)),
             forbidden_hit(AnomalyKind::UnacknowledgedAbsent, |f| f.producer_side_loss)
@@ -483,7 +494,9 @@ fn tradeoff_section(html: &mut String, configs: &[Config<'_>], keys: &Keys) {
         .map(|c| ScatterPoint {
             label: compact_label(c, keys),
             x: median(c, &|f| f.throughput_acks_per_s),
-            y: median(c, &|f| (f.lost + f.producer_side_loss + f.duplicates) as f64),
+            y: median(c, &|f| {
+                (f.lost + f.producer_side_loss + f.duplicates) as f64
+            }),
             color: match c.verdict() {
                 Verdict::Valid => plot::GREEN,
                 Verdict::Invalid => plot::RED,

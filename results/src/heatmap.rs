@@ -122,7 +122,12 @@ pub(crate) fn heatmap_svg(panel: &Panel, scale_max: f64) -> String {
         );
         for c in 0..panel.cols.len() {
             let x = LABEL_W + COL_W * c as f64;
-            let cell = panel.cells.get(r).and_then(|row| row.get(c)).copied().flatten();
+            let cell = panel
+                .cells
+                .get(r)
+                .and_then(|row| row.get(c))
+                .copied()
+                .flatten();
             heat_cell(&mut svg, x, y, cell, scale_max);
         }
     }

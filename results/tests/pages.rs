@@ -100,9 +100,24 @@ fn comparison_has_one_row_per_configuration_with_the_median_and_range_of_its_see
     let rows = vec![
         // acks=1 over three seeds, listed out of seed order: 38, 7265 and 100 lost.
         run_of(&acks1, 12, store.join("r2"), fast),
-        run_of(&acks1, 11, store.join("r1"), with_figures(Verdict::Valid, 38, 0, 0, 20_000)),
-        run_of(&acks1, 13, store.join("r3"), with_figures(Verdict::Valid, 100, 0, 3, 15_000)),
-        run_of(&idem, 11, store.join("r4"), with_figures(Verdict::Valid, 0, 0, 0, 12_000)),
+        run_of(
+            &acks1,
+            11,
+            store.join("r1"),
+            with_figures(Verdict::Valid, 38, 0, 0, 20_000),
+        ),
+        run_of(
+            &acks1,
+            13,
+            store.join("r3"),
+            with_figures(Verdict::Valid, 100, 0, 3, 15_000),
+        ),
+        run_of(
+            &idem,
+            11,
+            store.join("r4"),
+            with_figures(Verdict::Valid, 0, 0, 0, 12_000),
+        ),
         run_of(
             &[("clients[0].config.acks", "0")],
             11,
@@ -115,16 +130,27 @@ fn comparison_has_one_row_per_configuration_with_the_median_and_range_of_its_see
     let html = std::fs::read_to_string(&path).expect("page");
     let found = config_rows(&html);
     assert_eq!(found.len(), 3, "one row per configuration, not per run");
-    assert!(found[0].starts_with("row-invalid"), "one invalid seed makes the row invalid");
+    assert!(
+        found[0].starts_with("row-invalid"),
+        "one invalid seed makes the row invalid"
+    );
     assert!(found[1].starts_with("row-valid"));
     assert!(found[2].starts_with("row-unknown"));
     // #, configuration, runs, acknowledged loss, producer-side loss, duplicates, unprocessed,
     // throughput, p99.
     let first = cells(found[0]);
     assert_eq!(first.len(), 9, "{first:?}");
-    assert_eq!(first[1].trim(), "acks=1", "the short name of the varied setting");
+    assert_eq!(
+        first[1].trim(),
+        "acks=1",
+        "the short name of the varied setting"
+    );
     assert!(first[2].contains("2/3 valid"), "{}", first[2]);
-    assert!(first[2].contains("11 12 13"), "seeds in order: {}", first[2]);
+    assert!(
+        first[2].contains("11 12 13"),
+        "seeds in order: {}",
+        first[2]
+    );
     assert_eq!(first[3], "100 (38–7265)", "median and range of the loss");
     assert_eq!(first[4], "0 (0–2)");
     assert_eq!(first[5], "1 (0–3)");
@@ -136,19 +162,33 @@ fn comparison_has_one_row_per_configuration_with_the_median_and_range_of_its_see
     assert_eq!(second[8], "—", "no latency measured");
     // The full name of each setting is its title; no column repeats it.
     assert!(found[1].contains("title=\"clients[0].config.&quot;enable.idempotence&quot;\""));
-    assert!(!html.contains("<th>clients[0]"), "no column per full setting name");
+    assert!(
+        !html.contains("<th>clients[0]"),
+        "no column per full setting name"
+    );
     // Relative links to each seed's report, in seed order.
-    let r1 = found[0].find("href=\"../store/s/r1/report.html\"").expect("seed 11");
-    let r2 = found[0].find("href=\"../store/s/r2/report.html\"").expect("seed 12");
+    let r1 = found[0]
+        .find("href=\"../store/s/r1/report.html\"")
+        .expect("seed 11");
+    let r2 = found[0]
+        .find("href=\"../store/s/r2/report.html\"")
+        .expect("seed 12");
     assert!(r1 < r2);
     assert!(found[0].contains("class=\"s-invalid\" href=\"../store/s/r2/"));
     // The chart leads: a heatmap of the loss over acks (no other setting takes two values).
     let charts = html.find("id=\"charts\"").expect("charts");
     assert!(charts < html.find("id=\"configurations\"").expect("table"));
     assert!(html.contains("id=\"heatmap-lost\""));
-    assert_eq!(html.matches("<svg class=\"heatmap\"").count(), 1, "one panel");
+    assert_eq!(
+        html.matches("<svg class=\"heatmap\"").count(),
+        1,
+        "one panel"
+    );
     assert!(html.contains(">100</text>") && html.contains(">38–7265</text>"));
-    assert!(!html.contains("id=\"heatmap-unprocessed\""), "no consumer processed anything");
+    assert!(
+        !html.contains("id=\"heatmap-unprocessed\""),
+        "no consumer processed anything"
+    );
     // The scatter: one dot per configuration.
     assert!(html.contains("id=\"plot-scatter\"") && html.contains("<svg"));
     assert_eq!(html.matches("<circle").count(), 3);
