@@ -1,6 +1,7 @@
 //! What each `kaos` subcommand does, given its parsed arguments.
 
 use crate::profile::{self, Broker};
+use crate::soak::{self, Next};
 use crate::{bench, matrix, platform, run, scenario};
 use anyhow::{bail, Context, Result};
 use checkers::Verdict;
@@ -262,6 +263,116 @@ pub async fn run_command(
     })
 }
 
+/// Where and how a soak's runs run: `kaos run`'s options that apply to each of them.
+pub struct SoakOptions {
+    pub store: PathBuf,
+    pub broker: Option<String>,
+    pub broker_bin: Option<PathBuf>,
+    pub duration_s: Option<u64>,
+    pub platform: Option<scenario::PlatformKind>,
+    pub bootstrap: Option<String>,
+    pub junit: Option<PathBuf>,
+}
+
+/// `kaos soak SCENARIO --for D` and `kaos run SCENARIO --seeds A..B`: the scenario with one seed
+/// after another as the plan says; prints and stores (`store/<scenario>/soak-<start>.json`)
+/// "invalid in k of n seeds" and the time to the first invalid run. Exit 0 only if every run
+/// was valid.
+pub async fn soak_command(path: &Path, plan: soak::Plan, o: SoakOptions) -> Result<ExitCode> {
+    let platform = if o.bootstrap.is_some() {
+        Some(scenario::PlatformKind::External)
+    } else {
+        o.platform
+    };
+    let overrides = Overrides {
+        seed: None,
+        duration_s: o.duration_s,
+        platform,
+        bootstrap: o.bootstrap,
+        broker: o.broker,
+        broker_bin: o.broker_bin,
+    };
+    let (base, _, broker) = overrides.load(path)?;
+    let opts = run::RunOptions {
+        store: o.store.clone(),
+        kaos_bin: std::env::current_exe().context("locating the kaos binary")?,
+    };
+    let mut record = soak::Record::new(&o.store, &base, path, &plan);
+    eprintln!(
+        "kaos: soak {} from seed {}{}",
+        base.name,
+        plan.seeds.first(),
+        plan.budget
+            .map(|b| format!(" for {} s", b.as_secs()))
+            .unwrap_or_default()
+    );
+    let mut cases = Vec::new();
+    let mut k = 0;
+    let ended = loop {
+        let invalid = record.summary.count(Verdict::Invalid) > 0;
+        let seed = match plan.next_seed(k, record.started(), invalid) {
+            Next::Run(seed) => seed,
+            Next::Stop(ended) => break ended,
+        };
+        k += 1;
+        let (scenario, text) = soak::reseeded(&base, seed, &path.display().to_string())?;
+        eprintln!("kaos: soak {} run {k}: seed {seed}", base.name);
+        let outcome = tokio::select! {
+            outcome = run::run(&scenario, &text, &broker, &opts) => outcome,
+            _ = interrupted() => {
+                record.end(results::SoakEnd::Interrupted, None)?;
+                bail!("interrupted at seed {seed}: every process this run started was killed; the soak's record so far is in the store");
+            }
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                record.end(results::SoakEnd::Error, Some(format!("seed {seed}: {e:#}")))?;
+                return Err(e.context(format!("soak {} at seed {seed}", base.name)));
+            }
+        };
+        print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
+        cases.push(results::JunitCase::from_summary(
+            &format!("{} seed {seed}", base.name),
+            &outcome.summary,
+            Some(&outcome.dir.report_path()),
+        ));
+        record.add(seed, &outcome, &plan)?;
+    };
+    let saved = record.end(ended, None)?;
+    print_soak(&record.summary, &saved);
+    if let Some(junit) = o.junit {
+        results::write_junit(&junit, &base.name, &cases)
+            .with_context(|| format!("writing {}", junit.display()))?;
+    }
+    let all_valid = record.summary.count(Verdict::Valid) == record.summary.runs.len();
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The soak's outcome: the headline, why it ended, where its record is, how to replay each run
+/// that was not valid.
+fn print_soak(summary: &results::SoakSummary, saved: &Path) {
+    println!("soak: {}", summary.headline());
+    println!(
+        "soak ended after {:.0} s: {}",
+        summary.elapsed_s,
+        summary.ended.words()
+    );
+    for run in summary.runs.iter().filter(|r| r.verdict != Verdict::Valid) {
+        println!(
+            "replay ({} seed {}): kaos run {}",
+            run.verdict.as_str(),
+            run.seed,
+            run.run_dir.join("scenario.toml").display()
+        );
+    }
+    println!("soak record: {}", saved.display());
+}
+
 /// The scenario files `kaos run` runs: the one named, or (`--all`) every `*.toml` in a folder.
 fn scenario_files(path: &Path, all: bool) -> Result<Vec<PathBuf>> {
     if !all {
@@ -343,9 +454,12 @@ pub async fn matrix_command(
     broker: Option<String>,
     broker_bin: Option<PathBuf>,
     duration_s: Option<u64>,
+    seeds: Option<u32>,
     junit: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let (matrix, mut combinations) = matrix::load(path)?;
+    let seeds = seeds.unwrap_or(matrix.seeds);
+    matrix::check_seeds(seeds).map_err(|m| anyhow::anyhow!("--seeds: {m}"))?;
     if let Some(d) = duration_s {
         for c in &mut combinations {
             c.scenario.duration_s = d;
@@ -367,7 +481,7 @@ pub async fn matrix_command(
         .map(|c| broker_for(&c.scenario, path, broker.as_deref(), broker_bin.as_deref()))
         .collect::<Result<Vec<_>>>()?;
     let started = std::time::SystemTime::now();
-    let total = combinations.len();
+    let total = combinations.len() * seeds as usize;
     let mut rows = Vec::with_capacity(total);
     let mut cases = Vec::with_capacity(total);
     for (k, (c, broker)) in combinations.into_iter().zip(&brokers).enumerate() {
@@ -377,27 +491,37 @@ pub async fn matrix_command(
             .map(|(key, v)| format!("{key}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
-        eprintln!(
-            "kaos: matrix {} configuration {}/{total}: {label}",
-            matrix.name,
-            k + 1
-        );
-        let outcome = tokio::select! {
-            outcome = run::run(&c.scenario, &c.text, broker, &opts) => outcome?,
-            _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
-        };
-        print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
-        cases.push(results::JunitCase::from_summary(
-            &label,
-            &outcome.summary,
-            Some(&outcome.dir.report_path()),
-        ));
-        rows.push(results::ComparisonRow {
-            label,
-            settings: c.settings,
-            run_dir: outcome.dir.path.clone(),
-            summary: outcome.summary,
-        });
+        for i in 0..u64::from(seeds) {
+            let seed = c.scenario.seed.saturating_add(i);
+            let (scenario, text) = soak::reseeded(&c.scenario, seed, &path.display().to_string())?;
+            eprintln!(
+                "kaos: matrix {} configuration {}, seed {seed} (run {}/{total}): {label}",
+                matrix.name,
+                k + 1,
+                rows.len() + 1
+            );
+            let outcome = tokio::select! {
+                outcome = run::run(&scenario, &text, broker, &opts) => outcome?,
+                _ = interrupted() => bail!("interrupted during configuration {}: every process it started was killed", k + 1),
+            };
+            print_verdict(&outcome.summary.analysis, Some(&outcome.dir.report_path()));
+            let case = if seeds > 1 {
+                format!("{label} seed {seed}")
+            } else {
+                label.clone()
+            };
+            cases.push(results::JunitCase::from_summary(
+                &case,
+                &outcome.summary,
+                Some(&outcome.dir.report_path()),
+            ));
+            rows.push(results::ComparisonRow {
+                label: label.clone(),
+                settings: c.settings.clone(),
+                run_dir: outcome.dir.path.clone(),
+                summary: outcome.summary,
+            });
+        }
     }
     let (dir_name, _) = results::format_start_time(started);
     let dir = store.join(&matrix.name).join(dir_name);

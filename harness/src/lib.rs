@@ -13,6 +13,7 @@
 //!   ends, its history window), Jepsen's nemesis protocol.
 //! - `netns`: the run's private network (a namespace per node, a bridge) and partitions (nftables).
 //! - `proxy`: the userspace TCP proxy in front of each broker for link faults (delay, reset, …).
+//! - `soak`: `kaos soak` and `kaos run --seeds`: seeds, when to stop, what a run keeps, the record.
 //! - `matrix`: matrix files (a base scenario and the settings to vary) and their combinations.
 //! - `clients`: client processes and their op pipes.
 //! - `bench`: `kaos bench broker`, producer throughput and latency.
@@ -44,3 +45,4 @@ pub mod progress;
 pub mod proxy;
 pub mod run;
 pub mod scenario;
+pub mod soak;

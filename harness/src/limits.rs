@@ -37,6 +37,11 @@ pub const LOG_TAIL_BYTES_MAX: u64 = 64 * 1024;
 pub const BROKERS_MAX: u32 = 9;
 pub const DURATION_S_MAX: u64 = 24 * 3600;
 pub const CLIENTS_MAX: usize = 64;
+/// `kaos soak --for`: the longest soak; `--seeds A..B`: the most seeds of one range; a matrix's
+/// `seeds` per configuration.
+pub const SOAK_FOR_S_MAX: u64 = 7 * 24 * 3600;
+pub const SOAK_SEEDS_MAX: u64 = 10_000;
+pub const MATRIX_SEEDS_MAX: u32 = 100;
 /// Steps of one `sequence` fault, and the longest `wait_ms` step.
 pub const SEQUENCE_STEPS_MAX: usize = 32;
 pub const SEQUENCE_WAIT_MS_MAX: u64 = 3_600_000;

@@ -5,9 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use harness::commands::{
     bench_command, check_command, check_jepsen, client, image_command, matrix_command, run_command,
-    runtime,
+    runtime, soak_command, SoakOptions,
 };
-use harness::{lazyfs, scenario};
+use harness::{lazyfs, scenario, soak};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,8 +42,12 @@ enum Command {
         #[arg(long, env = "KAOS_BROKER_BIN")]
         broker_bin: Option<PathBuf>,
         /// Override the scenario's seed.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
+        /// Run the scenario once per seed, A to B (both included: `1..10` is ten runs), and
+        /// report "invalid in k of n seeds" as `kaos soak` does.
+        #[arg(long, conflicts_with = "all", value_parser = soak::Seeds::parse_range)]
+        seeds: Option<soak::Seeds>,
         /// Override the scenario's duration of the timed phase, in seconds.
         #[arg(long)]
         duration_s: Option<u64>,
@@ -55,6 +59,43 @@ enum Command {
         platform: Option<scenario::PlatformKind>,
         /// Run against a cluster kaos does not start (platform external) at these addresses,
         /// `host:port[,host:port…]`: clients, final read and checks only; faults on nodes refused.
+        #[arg(long, conflicts_with = "platform")]
+        bootstrap: Option<String>,
+    },
+    /// Run one scenario with new seeds, one after another, until the time is up or a run is
+    /// invalid; keep every run that is not valid for replay; print and store (as
+    /// store/<scenario>/soak-<start>.json) "invalid in k of n seeds" and the time to the first
+    /// invalid run.
+    Soak {
+        scenario: PathBuf,
+        /// How long: 90s, 30m, 1h, 1h30m (no run starts after that; the one under way finishes).
+        #[arg(long = "for", value_parser = soak::parse_for)]
+        length: std::time::Duration,
+        /// The first seed (the next runs take the next seeds); default: a new one, printed.
+        #[arg(long)]
+        first_seed: Option<u64>,
+        /// Go on after an invalid run until the time is up.
+        #[arg(long)]
+        keep_going: bool,
+        /// Keep the nodes' data directories of valid runs too (they are removed by default;
+        /// their history, results, report and logs stay).
+        #[arg(long)]
+        keep_valid: bool,
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+        /// The broker profile (a built-in name or a file), instead of the scenario's.
+        #[arg(long)]
+        broker: Option<String>,
+        #[arg(long, env = "KAOS_BROKER_BIN")]
+        broker_bin: Option<PathBuf>,
+        /// Override the scenario's duration of each run's timed phase, in seconds.
+        #[arg(long)]
+        duration_s: Option<u64>,
+        /// Also write a JUnit XML file (one testcase per seed).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        platform: Option<scenario::PlatformKind>,
         #[arg(long, conflicts_with = "platform")]
         bootstrap: Option<String>,
     },
@@ -74,7 +115,11 @@ enum Command {
         /// Override the matrix's duration of each run's timed phase, in seconds.
         #[arg(long)]
         duration_s: Option<u64>,
-        /// Also write a JUnit XML file (one testcase per configuration).
+        /// Run each configuration with this many seeds (the base seed and the next ones, the
+        /// same for every configuration); overrides the matrix's `seeds`.
+        #[arg(long)]
+        seeds: Option<u32>,
+        /// Also write a JUnit XML file (one testcase per configuration and seed).
         #[arg(long)]
         junit: Option<PathBuf>,
     },
@@ -166,11 +211,9 @@ enum BenchWhat {
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Client { spec } => return client(&spec),
-        Command::Lazyfs(args) => return lazyfs::main(args),
+/// `kaos run` (one run, `--all`, or `--seeds`) and `kaos soak`.
+fn runs(command: Command) -> anyhow::Result<ExitCode> {
+    let (scenario, plan, options) = match command {
         Command::Run {
             scenario,
             all,
@@ -178,16 +221,91 @@ fn main() -> ExitCode {
             broker,
             broker_bin,
             seed,
+            seeds: None,
             duration_s,
             junit,
             platform,
             bootstrap,
-        } => runtime().and_then(|rt| {
-            rt.block_on(run_command(
-                &scenario, all, store, broker, broker_bin, seed, duration_s, platform, bootstrap,
+        } => {
+            return runtime().and_then(|rt| {
+                rt.block_on(run_command(
+                    &scenario, all, store, broker, broker_bin, seed, duration_s, platform, bootstrap,
+                    junit,
+                ))
+            })
+        }
+        Command::Run {
+            scenario,
+            store,
+            broker,
+            broker_bin,
+            seeds: Some(seeds),
+            duration_s,
+            junit,
+            platform,
+            bootstrap,
+            ..
+        } => {
+            // Every seed of a range runs, and every run keeps what `kaos run` keeps.
+            let plan = soak::Plan {
+                seeds,
+                budget: None,
+                keep_going: true,
+                keep_valid: true,
+            };
+            let options = SoakOptions {
+                store,
+                broker,
+                broker_bin,
+                duration_s,
+                platform,
+                bootstrap,
                 junit,
-            ))
-        }),
+            };
+            (scenario, plan, options)
+        }
+        Command::Soak {
+            scenario,
+            length,
+            first_seed,
+            keep_going,
+            keep_valid,
+            store,
+            broker,
+            broker_bin,
+            duration_s,
+            junit,
+            platform,
+            bootstrap,
+        } => {
+            let plan = soak::Plan {
+                seeds: soak::Seeds::From(first_seed.unwrap_or_else(soak::fresh_seed)),
+                budget: Some(length),
+                keep_going,
+                keep_valid,
+            };
+            let options = SoakOptions {
+                store,
+                broker,
+                broker_bin,
+                duration_s,
+                platform,
+                bootstrap,
+                junit,
+            };
+            (scenario, plan, options)
+        }
+        _ => anyhow::bail!("not a run or soak command"),
+    };
+    runtime().and_then(|rt| rt.block_on(soak_command(&scenario, plan, options)))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Client { spec } => return client(&spec),
+        Command::Lazyfs(args) => return lazyfs::main(args),
+        command @ (Command::Run { .. } | Command::Soak { .. }) => runs(command),
         Command::Image { tag, broker_bin } => {
             runtime().and_then(|rt| rt.block_on(image_command(tag, broker_bin)))
         }
@@ -197,10 +315,11 @@ fn main() -> ExitCode {
             broker,
             broker_bin,
             duration_s,
+            seeds,
             junit,
         } => runtime().and_then(|rt| {
             rt.block_on(matrix_command(
-                &matrix, store, broker, broker_bin, duration_s, junit,
+                &matrix, store, broker, broker_bin, duration_s, seeds, junit,
             ))
         }),
         Command::Report { store } => results::write_index(&store)

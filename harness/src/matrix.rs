@@ -5,6 +5,8 @@
 //! name = "acks-commit"
 //! base = "../scenarios/leader-kill-acks-all.toml"   # relative to this file
 //! duration_s = 20                                     # optional: overrides the base's
+//! seeds = 3                                           # optional: runs per configuration, with
+//!                                                     # the seed and the next ones (default 1)
 //!
 //! [[vary]]
 //! key = 'clients[0].config.acks'                      # a path into the base scenario
@@ -19,6 +21,7 @@
 //! reason = "librdkafka refuses enable.idempotence without acks=all"
 //! ```
 
+use crate::limits::MATRIX_SEEDS_MAX;
 use crate::scenario::{Scenario, ScenarioError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -36,6 +39,10 @@ pub struct MatrixFile {
     pub duration_s: Option<u64>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Runs per configuration: seeds `seed`, `seed + 1`, …, the same for every configuration
+    /// (`kaos matrix --seeds N` overrides it).
+    #[serde(default = "one_seed")]
+    pub seeds: u32,
     pub vary: Vec<Vary>,
     #[serde(default)]
     pub expect: Vec<ExpectRule>,
@@ -102,17 +109,7 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
         source,
     })?;
     let matrix: MatrixFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    if matrix.vary.is_empty() || matrix.vary.iter().any(|v| v.values.is_empty()) {
-        return Err(invalid(
-            "every [[vary]] needs at least one value, and there must be one [[vary]]".into(),
-        ));
-    }
-    let count: usize = matrix.vary.iter().map(|v| v.values.len()).product();
-    if count > COMBINATIONS_MAX {
-        return Err(invalid(format!(
-            "{count} combinations; at most {COMBINATIONS_MAX}"
-        )));
-    }
+    let count = combinations(&matrix).map_err(invalid)?;
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&matrix.base);
     let (_, base_text) = Scenario::load(&base_path)?;
     let base: toml::Value = toml::from_str(&base_text)
@@ -190,6 +187,35 @@ pub fn load(path: &Path) -> Result<(MatrixFile, Vec<Combination>), MatrixError> 
         });
     }
     Ok((matrix, combinations))
+}
+
+/// How many combinations the matrix varies, once its `[[vary]]` tables and `seeds` are checked.
+fn combinations(matrix: &MatrixFile) -> Result<usize, String> {
+    check_seeds(matrix.seeds).map_err(|m| format!("seeds: {m}"))?;
+    if matrix.vary.is_empty() || matrix.vary.iter().any(|v| v.values.is_empty()) {
+        return Err(
+            "every [[vary]] needs at least one value, and there must be one [[vary]]".into(),
+        );
+    }
+    let count: usize = matrix.vary.iter().map(|v| v.values.len()).product();
+    if count > COMBINATIONS_MAX {
+        return Err(format!("{count} combinations; at most {COMBINATIONS_MAX}"));
+    }
+    Ok(count)
+}
+
+fn one_seed() -> u32 {
+    1
+}
+
+/// A matrix's seeds per configuration: at least one, at most `MATRIX_SEEDS_MAX`.
+pub fn check_seeds(seeds: u32) -> Result<(), String> {
+    if seeds == 0 || seeds > MATRIX_SEEDS_MAX {
+        return Err(format!(
+            "{seeds} seeds per configuration; from 1 to {MATRIX_SEEDS_MAX}"
+        ));
+    }
+    Ok(())
 }
 
 fn display(v: &toml::Value) -> String {

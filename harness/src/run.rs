@@ -152,6 +152,7 @@ fn setup(scenario: &Scenario) -> crate::platform::Setup<'_> {
         kind: scenario.platform,
         cluster: &scenario.cluster,
         lazyfs_seed: scenario.uses_lazyfs().then_some(scenario.seed),
+        torn_writes: scenario.nemesis.torn_writes,
         bootstrap: scenario.bootstrap.as_deref(),
     }
 }

@@ -50,7 +50,9 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
     std::fs::write(tmp.path().join("base.toml"), BASE).expect("base");
     std::fs::write(tmp.path().join("m.toml"), MATRIX).expect("matrix");
     let out = run(
-        &["matrix", "m.toml", "--store", "store", "--junit", "out.xml"],
+        &[
+            "matrix", "m.toml", "--seeds", "2", "--store", "store", "--junit", "out.xml",
+        ],
         tmp.path(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -61,22 +63,35 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
         "stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("verdict: VALID").count(), 1, "{stdout}");
-    assert_eq!(stdout.matches("verdict: INVALID").count(), 1, "{stdout}");
+    // Two configurations × two seeds.
+    assert_eq!(stdout.matches("verdict: VALID").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("verdict: INVALID").count(), 2, "{stdout}");
 
     let page = stdout
         .lines()
         .find_map(|l| l.strip_prefix("comparison: "))
         .expect("comparison path printed");
     let html = std::fs::read_to_string(tmp.path().join(page)).expect("comparison.html");
-    for name in ["mini-1", "mini-all"] {
-        assert!(html.contains(name), "row for {name}");
+    // One row per configuration, each linking the reports of its two seeds (5 and 6).
+    let rows: Vec<&str> = html.split("<tr class=\"config ").skip(1).collect();
+    assert_eq!(rows.len(), 2, "{html}");
+    for row in rows {
+        assert_eq!(
+            row[..row.find("</tr>").expect("row end")]
+                .matches("report.html")
+                .count(),
+            2
+        );
+        assert!(row.contains(">5</a>") && row.contains(">6</a>"), "{row}");
     }
-    assert!(html.contains("report.html"), "rows link to their reports");
+    assert!(
+        html.contains("id=\"heatmap-lost\""),
+        "the chart leads the page"
+    );
 
     let junit = std::fs::read_to_string(tmp.path().join("out.xml")).expect("junit");
-    assert_eq!(junit.matches("<testcase").count(), 2, "{junit}");
-    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    assert_eq!(junit.matches("<testcase").count(), 4, "{junit}");
+    assert_eq!(junit.matches("<failure").count(), 2, "{junit}");
 
     let report = run(&["report", "store"], tmp.path());
     assert!(

@@ -11,9 +11,12 @@
 //! - [`series`]: [`PlotData`], plot series computed from the history ops (latency percentiles
 //!   and histogram, consumer throughput, process spans), bucketed and bounded.
 //! - `report`: [`render_report`], the run's page.
-//! - [`comparison`]: [`write_comparison`], configurations side by side.
+//! - [`comparison`]: [`write_comparison`], configurations side by side, each over its seeds
+//!   (median and range), led by `heatmap`s of what each setting loses.
 //! - [`index`]: [`write_index`], every stored run, each scenario's trend, the comparison pages.
 //! - [`junit`]: [`write_junit`], JUnit XML for CI.
+//! - [`soak`]: [`SoakSummary`], one scenario run with seed after seed (`kaos soak`), and
+//!   [`write_soak`], its record beside the scenario's runs.
 //! - `cycle`: a dependency cycle of a case drawn as a small SVG beside its explanation.
 //! - `page`: what the pages share (head, style, [`escape`], relative links); `plot`: the SVGs.
 //! - [`limits`]: every bound (cases per class on the page, plot points, table rows).
@@ -36,6 +39,7 @@
 pub mod comparison;
 mod cycle;
 mod error;
+mod heatmap;
 pub mod index;
 pub mod junit;
 pub mod limits;
@@ -44,6 +48,7 @@ mod plot;
 mod report;
 mod run_dir;
 pub mod series;
+pub mod soak;
 mod store;
 mod summary;
 mod time;
@@ -56,6 +61,7 @@ pub use page::{escape, CONTENT_SECURITY_POLICY};
 pub use report::render_report;
 pub use run_dir::{RunDir, LATEST_LINK};
 pub use series::PlotData;
+pub use soak::{write_soak, SoakEnd, SoakRun, SoakSummary};
 pub use store::{plots_from_history_file, read_results, write_results};
 pub use summary::{KeyFigures, RunSummary};
 pub use time::format_start_time;

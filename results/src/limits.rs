@@ -51,6 +51,9 @@ pub const PLOT_TIMELINE_ROWS_MAX: usize = 40;
 
 /// Rows of the comparison page.
 pub const COMPARISON_ROWS_MAX: usize = 500;
+/// Heatmap panels per count on a comparison page (one per combination of the settings beyond
+/// the two the heatmap spans).
+pub const COMPARISON_PANELS_MAX: usize = 16;
 
 /// Runs listed per scenario on the index page, and squares in its trend.
 pub const INDEX_RUNS_PER_SCENARIO_MAX: usize = 200;

@@ -88,6 +88,16 @@ tr.row-invalid td { background: #fdecea !important; }
 tr.row-valid td { background: #f1f8f1 !important; }
 .pill { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em; }
 .pill.verdict-incomplete { color: var(--muted); }
+.heatmaps { display: flex; flex-wrap: wrap; gap: 12px 20px; margin: 4px 0 12px; }
+figure.heatmap { margin: 0; }
+figure.heatmap svg { display: block; max-width: 100%; height: auto; }
+td.settings { max-width: 300px; }
+.setting { display: inline-block; background: #eef1f4; border-radius: 4px; padding: 0 5px; margin: 1px 0; font-size: 12px; white-space: nowrap; }
+.seeds { font-size: 12px; }
+td .range { display: block; font-size: 11px; color: var(--muted); }
+.seeds a { margin-right: 2px; }
+a.s-invalid { color: var(--invalid); font-weight: 600; }
+a.s-unknown { color: var(--unknown); }
 .trend { display: inline-flex; gap: 2px; vertical-align: middle; }
 .trend a, .trend span { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
 "#;

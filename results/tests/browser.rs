@@ -245,7 +245,12 @@ fn pages_render_in_headless_chromium_without_console_errors_or_requests() {
         "comparison",
         &pages.comparison,
         work.path(),
-        &["class=\"config row-", "id=\"plot-scatter\""],
+        &[
+            "class=\"config row-",
+            "id=\"plot-scatter\"",
+            "id=\"heatmap-lost\"",
+            "<svg class=\"heatmap\"",
+        ],
     );
     check_page(
         "index",

@@ -56,79 +56,189 @@ fn cells(row: &str) -> Vec<String> {
         .collect()
 }
 
+/// A run of a configuration with one seed.
+fn run_of(
+    settings: &[(&str, &str)],
+    seed: u64,
+    dir: std::path::PathBuf,
+    summary: RunSummary,
+) -> ComparisonRow {
+    let mut summary = summary;
+    summary.seed = seed;
+    ComparisonRow {
+        label: settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        settings: settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        run_dir: dir,
+        summary,
+    }
+}
+
 #[test]
-fn comparison_has_one_row_per_configuration_with_its_figures() {
+fn comparison_has_one_row_per_configuration_with_the_median_and_range_of_its_seeds() {
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path().join("matrix");
-    let mut fast = with_figures(Verdict::Invalid, 7, 2, 1, 25_000);
+    let mut fast = with_figures(Verdict::Invalid, 7265, 2, 1, 25_000);
     fast.plots.latency_ms_overall = Some(results::series::LatencySummary {
         p50_ms: 1.0,
         p90_ms: 2.0,
         p99_ms: 4.5,
         max_ms: 9.0,
     });
+    let acks1 = [("clients[0].config.acks", "1")];
+    let idem = [
+        ("clients[0].config.acks", "all"),
+        ("clients[0].config.\"enable.idempotence\"", "true"),
+    ];
+    let store = work.path().join("store/s");
     let rows = vec![
-        ComparisonRow {
-            label: "acks=1".to_owned(),
-            settings: vec![("acks".to_owned(), "1".to_owned())],
-            run_dir: work.path().join("store/s/r1"),
-            summary: fast,
-        },
-        ComparisonRow {
-            label: "acks=all <idem>".to_owned(),
-            settings: vec![
-                ("acks".to_owned(), "all".to_owned()),
-                ("enable.idempotence".to_owned(), "true".to_owned()),
-            ],
-            run_dir: work.path().join("store/s/r2"),
-            summary: with_figures(Verdict::Valid, 0, 0, 0, 12_000),
-        },
-        ComparisonRow {
-            label: "acks=0".to_owned(),
-            settings: vec![("acks".to_owned(), "0".to_owned())],
-            run_dir: work.path().join("store/s/r3"),
-            summary: with_figures(Verdict::Unknown, 0, 0, 0, 0),
-        },
+        // acks=1 over three seeds, listed out of seed order: 38, 7265 and 100 lost.
+        run_of(&acks1, 12, store.join("r2"), fast),
+        run_of(
+            &acks1,
+            11,
+            store.join("r1"),
+            with_figures(Verdict::Valid, 38, 0, 0, 20_000),
+        ),
+        run_of(
+            &acks1,
+            13,
+            store.join("r3"),
+            with_figures(Verdict::Valid, 100, 0, 3, 15_000),
+        ),
+        run_of(
+            &idem,
+            11,
+            store.join("r4"),
+            with_figures(Verdict::Valid, 0, 0, 0, 12_000),
+        ),
+        run_of(
+            &[("clients[0].config.acks", "0")],
+            11,
+            store.join("r5"),
+            with_figures(Verdict::Unknown, 0, 0, 0, 0),
+        ),
     ];
     let path = results::write_comparison(&dir, &rows).expect("written");
     assert_eq!(path, dir.join("comparison.html"));
     let html = std::fs::read_to_string(&path).expect("page");
     let found = config_rows(&html);
-    assert_eq!(found.len(), 3, "one row per configuration");
-    assert!(found[0].starts_with("row-invalid"), "{}", found[0]);
+    assert_eq!(found.len(), 3, "one row per configuration, not per run");
+    assert!(
+        found[0].starts_with("row-invalid"),
+        "one invalid seed makes the row invalid"
+    );
     assert!(found[1].starts_with("row-valid"));
     assert!(found[2].starts_with("row-unknown"));
-    // configuration, verdict, acks, enable.idempotence, acknowledged loss, producer-side loss,
-    // duplicates, unprocessed, throughput, p99.
+    // #, configuration, runs, acknowledged loss, producer-side loss, duplicates, unprocessed,
+    // throughput, p99.
     let first = cells(found[0]);
-    assert_eq!(first.len(), 10);
-    assert_eq!(first[0], "acks=1");
-    assert_eq!(first[1], "invalid");
-    assert_eq!(&first[2..4], ["1", "—"]);
+    assert_eq!(first.len(), 9, "{first:?}");
     assert_eq!(
-        &first[4..7],
-        ["7", "2", "1"],
-        "loss, producer-side loss, duplicates"
+        first[1].trim(),
+        "acks=1",
+        "the short name of the varied setting"
     );
-    assert_eq!(first[8], "2500", "25000 acks over 10 s");
-    assert_eq!(first[9], "4.5", "p99 ms");
-    let second = cells(found[1]);
-    assert_eq!(second[0], "acks=all &lt;idem&gt;", "escaped label");
-    assert_eq!(second[1], "valid");
-    assert_eq!(&second[2..4], ["all", "true"]);
-    assert_eq!(second[8], "1200");
-    assert_eq!(second[9], "—", "no latency measured");
-    assert_eq!(cells(found[2])[1], "unknown");
-    // Relative links to each run's report.
+    assert!(first[2].contains("2/3 valid"), "{}", first[2]);
     assert!(
-        found[0].contains("href=\"../store/s/r1/report.html\""),
-        "{}",
-        found[0]
+        first[2].contains("11 12 13"),
+        "seeds in order: {}",
+        first[2]
+    );
+    assert_eq!(first[3], "100 (38–7265)", "median and range of the loss");
+    assert_eq!(first[4], "0 (0–2)");
+    assert_eq!(first[5], "1 (0–3)");
+    assert_eq!(first[7], "2000 (1500–2500)", "acks/s over 10 s");
+    assert_eq!(first[8], "4.5", "p99 ms measured in one run");
+    let second = cells(found[1]);
+    assert_eq!(second[1].trim(), "acks=all enable.idempotence=true");
+    assert_eq!(second[3], "0", "one seed: no range");
+    assert_eq!(second[8], "—", "no latency measured");
+    // The full name of each setting is its title; no column repeats it.
+    assert!(found[1].contains("title=\"clients[0].config.&quot;enable.idempotence&quot;\""));
+    assert!(
+        !html.contains("<th>clients[0]"),
+        "no column per full setting name"
+    );
+    // Relative links to each seed's report, in seed order.
+    let r1 = found[0]
+        .find("href=\"../store/s/r1/report.html\"")
+        .expect("seed 11");
+    let r2 = found[0]
+        .find("href=\"../store/s/r2/report.html\"")
+        .expect("seed 12");
+    assert!(r1 < r2);
+    assert!(found[0].contains("class=\"s-invalid\" href=\"../store/s/r2/"));
+    // The chart leads: a heatmap of the loss over acks (no other setting takes two values).
+    let charts = html.find("id=\"charts\"").expect("charts");
+    assert!(charts < html.find("id=\"configurations\"").expect("table"));
+    assert!(html.contains("id=\"heatmap-lost\""));
+    assert_eq!(
+        html.matches("<svg class=\"heatmap\"").count(),
+        1,
+        "one panel"
+    );
+    assert!(html.contains(">100</text>") && html.contains(">38–7265</text>"));
+    assert!(
+        !html.contains("id=\"heatmap-unprocessed\""),
+        "no consumer processed anything"
     );
     // The scatter: one dot per configuration.
     assert!(html.contains("id=\"plot-scatter\"") && html.contains("<svg"));
     assert_eq!(html.matches("<circle").count(), 3);
     assert!(html.contains("http-equiv=\"Content-Security-Policy\""));
+}
+
+#[test]
+fn comparison_heatmaps_span_the_two_main_settings_with_a_panel_per_other_value() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut rows = Vec::new();
+    let mut n = 0;
+    for flush in ["0", "1"] {
+        for acks in ["0", "1", "all"] {
+            for commit in ["auto", "before_processing", "after_processing"] {
+                if acks == "0" && commit == "after_processing" {
+                    continue; // left out, as a [[skip]] would
+                }
+                for seed in [101, 102] {
+                    n += 1;
+                    let mut s = with_figures(Verdict::Valid, n * 100, 0, 0, 1_000);
+                    s.analysis.counts.processed = 10;
+                    s.analysis.counts.unprocessed = if commit == "auto" { 5 + seed % 2 } else { 0 };
+                    rows.push(run_of(
+                        &[
+                            ("clients[0].config.acks", acks),
+                            ("clients[1].processing.commit", commit),
+                            ("cluster.settings.\"flush.messages\"", flush),
+                        ],
+                        seed,
+                        work.path().join(format!("r{n}")),
+                        s,
+                    ));
+                }
+            }
+        }
+    }
+    let html = results::comparison::render_comparison(work.path(), &rows);
+    assert_eq!(config_rows(&html).len(), 16);
+    // Two counts × two flush policies.
+    assert_eq!(html.matches("<svg class=\"heatmap\"").count(), 4);
+    assert!(html.contains("id=\"heatmap-unprocessed\""));
+    for title in ["flush.messages=0</text>", "flush.messages=1</text>"] {
+        assert_eq!(html.matches(title).count(), 2, "{title}");
+    }
+    // Rows acks, columns commit: 3 × 3 cells a panel, one of them not run.
+    assert_eq!(html.matches("<rect class=\"cell").count(), 4 * 9);
+    assert_eq!(html.matches("class=\"cell none\"").count(), 4);
+    assert!(html.contains(">acks ↓</text>") && html.contains(">commit</text>"));
+    // Auto commit lost 5 and 6 messages over its seeds: median 5.5.
+    assert!(html.contains(">5.5</text>") && html.contains(">5–6</text>"));
 }
 
 /// Writes a run with a results.json into `store/scenario/name`.

@@ -26,6 +26,9 @@ pub fn nemesis(n: &Nemesis, steps: &[PlannedStep], c: &Context) -> Result<(), St
     for (k, step) in steps.iter().enumerate() {
         step_params(k + 1, step, steps, c)?;
     }
+    if n.torn_writes && !n.setup().lazyfs {
+        return Err("nemesis.torn_writes tears the writes a power loss drops: it needs a \"power_loss\" fault or a power_loss step in nemesis.sequence".into());
+    }
     machine(n, c.platform)?;
     if !n.faults.is_empty()
         && (!(n.interval_s > 0.0 && n.interval_s.is_finite())

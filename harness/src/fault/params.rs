@@ -42,6 +42,10 @@ pub struct Nemesis {
     /// The steps of the `sequence` fault (`[[nemesis.sequence]]`), in order.
     #[serde(default)]
     pub sequence: Vec<Step>,
+    /// Power loss leaves torn writes: a seeded prefix of each file's last unsynced write reaches
+    /// the disk (`kaos lazyfs --torn-writes`). Needs a `power_loss` fault or step.
+    #[serde(default)]
+    pub torn_writes: bool,
 }
 
 /// One step of a `sequence` fault: `{ step = "kill", target = "follower" }`,
@@ -258,6 +262,7 @@ impl Default for Nemesis {
             bandwidth_bytes_per_s: default_bandwidth(),
             reset_interval_ms: default_reset_interval_ms(),
             sequence: Vec::new(),
+            torn_writes: false,
         }
     }
 }

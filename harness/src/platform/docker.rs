@@ -38,7 +38,7 @@
 //! asked the engine about the container after every readiness probe took seconds.
 
 use super::local::probe;
-use super::nodes::{self, Role, Spot};
+use super::nodes::{self, Lazyfs, Role, Spot};
 use crate::cluster::Cluster;
 use crate::limits::{
     DOCKER_COMMAND_TIMEOUT_MS, DOCKER_SUBNET_ATTEMPTS_MAX, NODE_PROBE_INTERVAL_MS,
@@ -96,8 +96,8 @@ pub struct DockerPlatform {
     run_dir: String,
     network_created: bool,
     pub nodes: Vec<Node>,
-    /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
-    lazyfs: Option<(PathBuf, u64)>,
+    /// With lazyfs (power loss): how it serves the brokers' data directories.
+    lazyfs: Option<Lazyfs>,
     /// The network's gateway: this host's address on it, where client connections come from.
     gateway: Ipv4Addr,
     /// The proxy in front of each broker (by node index), when the run has link faults.
@@ -279,8 +279,8 @@ impl DockerPlatform {
 
     /// Serve every broker's data directory from `kaos lazyfs` (see the module's documentation).
     /// Call before the first start.
-    pub fn use_lazyfs(&mut self, kaos_bin: &Path, seed: u64) {
-        self.lazyfs = Some((kaos_bin.to_path_buf(), seed));
+    pub fn use_lazyfs(&mut self, lazyfs: Lazyfs) {
+        self.lazyfs = Some(lazyfs);
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {

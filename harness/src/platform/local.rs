@@ -7,7 +7,7 @@
 //! [`Proxy`] on the host side that it advertises.
 
 pub use super::nodes::Role;
-use super::nodes::{self, Spot};
+use super::nodes::{self, Lazyfs, Spot};
 use crate::cluster::Cluster;
 use crate::limits::{NODE_PROBE_INTERVAL_MS, NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS};
 use crate::netns::{Endpoint, Network};
@@ -57,8 +57,8 @@ impl Node {
 pub struct LocalPlatform {
     broker: Broker,
     pub nodes: Vec<Node>,
-    /// With lazyfs: the kaos binary (it serves `kaos lazyfs`) and the seed for torn writes.
-    lazyfs: Option<(PathBuf, u64)>,
+    /// With lazyfs (power loss): how it serves the brokers' data directories.
+    lazyfs: Option<Lazyfs>,
     /// The proxy in front of each broker (by node index), when the run has link faults.
     proxies: Vec<Option<Proxy>>,
     /// The nodes' namespaces; last, so that it is removed after the nodes are killed.
@@ -193,8 +193,8 @@ impl LocalPlatform {
 
     /// Serve every broker's data directory from `kaos lazyfs` (over `nodes/<n>/disk`), so that a
     /// power loss can drop what the broker had not fsynced. Call before the first start.
-    pub fn use_lazyfs(&mut self, kaos_bin: &Path, seed: u64) {
-        self.lazyfs = Some((kaos_bin.to_path_buf(), seed));
+    pub fn use_lazyfs(&mut self, lazyfs: Lazyfs) {
+        self.lazyfs = Some(lazyfs);
     }
 
     /// Moves every node into a network namespace of its own (see [`crate::netns`]), with its own

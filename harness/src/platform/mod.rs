@@ -36,6 +36,8 @@ pub struct Setup<'a> {
     pub cluster: &'a Cluster,
     /// Serve the brokers' data directories from lazyfs, seeded so (power_loss faults).
     pub lazyfs_seed: Option<u64>,
+    /// With lazyfs: a power loss leaves torn writes (`[nemesis] torn_writes`).
+    pub torn_writes: bool,
     /// The addresses of an external cluster.
     pub bootstrap: Option<&'a str>,
 }
@@ -58,6 +60,16 @@ macro_rules! each {
     };
 }
 
+impl Setup<'_> {
+    fn lazyfs(&self, kaos_bin: &Path) -> Option<nodes::Lazyfs> {
+        self.lazyfs_seed.map(|seed| nodes::Lazyfs {
+            kaos_bin: kaos_bin.to_path_buf(),
+            seed,
+            torn_writes: self.torn_writes,
+        })
+    }
+}
+
 impl Platform {
     /// Lays out the cluster's nodes under `nodes_dir` on the chosen platform. For docker this
     /// also builds (or reuses) the broker image and creates the run's network.
@@ -70,15 +82,15 @@ impl Platform {
         Ok(match setup.kind {
             PlatformKind::Local => {
                 let mut p = LocalPlatform::new(broker, nodes_dir, setup.cluster)?;
-                if let Some(seed) = setup.lazyfs_seed {
-                    p.use_lazyfs(kaos_bin, seed);
+                if let Some(lazyfs) = setup.lazyfs(kaos_bin) {
+                    p.use_lazyfs(lazyfs);
                 }
                 Platform::Local(p)
             }
             PlatformKind::Docker => {
                 let mut p = DockerPlatform::new(broker, nodes_dir, setup.cluster).await?;
-                if let Some(seed) = setup.lazyfs_seed {
-                    p.use_lazyfs(kaos_bin, seed);
+                if let Some(lazyfs) = setup.lazyfs(kaos_bin) {
+                    p.use_lazyfs(lazyfs);
                 }
                 Platform::Docker(p)
             }

@@ -52,12 +52,11 @@ impl Spot {
         &self.dir
     }
 
-    /// A broker's lazyfs daemon started (once) when the run serves data directories from it
-    /// (`lazyfs`: the kaos binary and the seed).
-    pub(super) async fn ensure_lazyfs(&mut self, lazyfs: Option<&(PathBuf, u64)>) -> Result<()> {
-        if let (Some((kaos_bin, seed)), Role::Broker { .. }) = (lazyfs, self.role) {
+    /// A broker's lazyfs daemon started (once) when the run serves data directories from it.
+    pub(super) async fn ensure_lazyfs(&mut self, lazyfs: Option<&Lazyfs>) -> Result<()> {
+        if let (Some(lazyfs), Role::Broker { .. }) = (lazyfs, self.role) {
             if self.lazyfs.is_none() {
-                let daemon = start_lazyfs(kaos_bin, *seed, &self.name, &self.dir).await?;
+                let daemon = start_lazyfs(lazyfs, &self.name, &self.dir).await?;
                 self.lazyfs = Some(daemon);
             }
         }
@@ -200,9 +199,21 @@ pub async fn check_config(
     )
 }
 
+/// How a run serves its brokers' data directories from `kaos lazyfs` (power loss).
+#[derive(Debug, Clone)]
+pub struct Lazyfs {
+    /// The kaos binary (it serves `kaos lazyfs`).
+    pub kaos_bin: PathBuf,
+    /// The seed of the torn-write prefixes.
+    pub seed: u64,
+    /// `--torn-writes`: a power loss leaves a prefix of each file's last unsynced write
+    /// (`[nemesis] torn_writes`).
+    pub torn_writes: bool,
+}
+
 /// Starts `kaos lazyfs` over `nodes/<n>/disk` at the node's data directory (`dir/data`) and waits
 /// for its ready file. The docker platform mounts it the same way, before it bind-mounts `data`.
-async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &Path) -> Result<Child> {
+async fn start_lazyfs(lazyfs: &Lazyfs, name: &str, dir: &Path) -> Result<Child> {
     let backing = dir.join("disk");
     std::fs::create_dir_all(&backing).with_context(|| format!("creating {}", backing.display()))?;
     let ready = dir.join("lazyfs.ready");
@@ -213,8 +224,12 @@ async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &Path) -> Res
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
-    let mut daemon = process::command(kaos_bin)
-        .arg("lazyfs")
+    let mut command = process::command(&lazyfs.kaos_bin);
+    command.arg("lazyfs");
+    if lazyfs.torn_writes {
+        command.arg("--torn-writes");
+    }
+    let mut daemon = command
         .arg("--backing")
         .arg(&backing)
         .arg("--mount")
@@ -222,7 +237,7 @@ async fn start_lazyfs(kaos_bin: &Path, seed: u64, name: &str, dir: &Path) -> Res
         .arg("--ready-file")
         .arg(&ready)
         .arg("--seed")
-        .arg(seed.to_string())
+        .arg(lazyfs.seed.to_string())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .spawn()
