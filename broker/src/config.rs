@@ -109,6 +109,9 @@ pub struct FileConfig {
     pub max_connections_per_ip_overrides: String,
     #[serde(rename = "socket.request.read.timeout.ms")]
     pub socket_request_read_timeout_ms: u64,
+    /// A test's planted crash (see [`Config::debug_crash_after_ms`]); 0 = never.
+    #[serde(rename = "debug.crash.after.ms")]
+    pub debug_crash_after_ms: u64,
 }
 
 impl Default for FileConfig {
@@ -151,6 +154,7 @@ impl Default for FileConfig {
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: String::new(),
             socket_request_read_timeout_ms: 30_000,
+            debug_crash_after_ms: 0,
         }
     }
 }
@@ -358,6 +362,12 @@ pub struct Config {
     pub group: GroupConfig,
     pub txn: TxnConfig,
     pub connections: ConnectionConfig,
+    /// `debug.crash.after.ms` (kaos only, for the harness's tests of a node that crashes on its
+    /// own outside any fault): this many ms after the broker is ready, the first time it starts
+    /// on its data dir (a marker file `debug-crashed` there remembers it), it stops as a violated
+    /// invariant stops it: a `kaos-broker fatal: invariant …` line and exit code 71. Restarts
+    /// serve normally. `None` (0, the default): never.
+    pub debug_crash_after_ms: Option<u64>,
 }
 
 /// Connection settings: Kafka's names and defaults, plus `socket.request.read.timeout.ms`
@@ -736,7 +746,20 @@ impl Config {
             group,
             txn,
             connections,
+            debug_crash_after_ms: debug_crash_after_ms(file.debug_crash_after_ms)?,
         })
+    }
+}
+
+/// `debug.crash.after.ms`: 0 is off, else a delay in 1..=[`limits::SETTING_MS_MAX`].
+fn debug_crash_after_ms(ms: u64) -> Result<Option<u64>, ConfigError> {
+    match ms {
+        0 => Ok(None),
+        ms if ms <= limits::SETTING_MS_MAX => Ok(Some(ms)),
+        ms => Err(ConfigError::Invalid {
+            key: "debug.crash.after.ms",
+            message: format!("{ms} is not in 0..={}", limits::SETTING_MS_MAX),
+        }),
     }
 }
 

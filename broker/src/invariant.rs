@@ -54,6 +54,9 @@ pub enum Invariant {
     /// A leader records an idempotent producer's batch only where it continues the producer's
     /// sequence (or starts a new epoch at 0), at higher offsets.
     ProducerSequenceContinuous,
+    /// Not a property of the state: the crash a test planted with `debug.crash.after.ms`
+    /// (`server::broker`), stopping the broker the way a violated invariant does.
+    PlantedCrash,
 }
 
 impl Invariant {
@@ -69,6 +72,7 @@ impl Invariant {
                 "truncation_not_below_acknowledged_high_watermark"
             }
             Invariant::ProducerSequenceContinuous => "producer_sequence_continuous",
+            Invariant::PlantedCrash => "planted_crash",
         }
     }
 }

@@ -4,8 +4,8 @@
 //! # Layout
 //!
 //! Layers call only downward (no module cycle, checked by `tools/tests/module_cycles.rs`):
-//! [`server`] → [`api`] → domain ([`state`], [`group`], [`txn`], [`cluster`], [`controller`],
-//! [`partition`], [`producer`], [`stable`]) → [`log`] → [`wire`]; [`config`], [`topic_config`],
+//! [`server`] → [`api`] → domain ([`state`], [`group`], [`txn`] over [`internal_topic`],
+//! [`cluster`], [`controller`], [`partition`], [`producer`], [`stable`]) → [`log`] → [`wire`]; [`config`], [`topic_config`],
 //! [`limits`], [`invariant`] and [`metrics`] beside them.
 //!
 //! | module | job |
@@ -14,6 +14,7 @@
 //! | [`api`] | Kafka APIs, no socket I/O: the table of APIs, admission and dispatch for both roles ([`api::table`]), one module per API, the controller's handlers ([`api::controller`]) |
 //! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW), applying the controller's image, graceful shutdown |
 //! | [`group`] | the group coordinator: the classic rebalance protocol per group ([`group::state`]), committed offsets in `__consumer_offsets` ([`group::records`]), loading and dropping offsets partitions as their leadership moves; reaches the broker through [`group::Host`] |
+//! | [`internal_topic`] | what the group and transaction coordinators share: a key's partition of its internal topic, the shards of the partitions this broker leads (routing a key, loading a partition's log when leadership comes, forgetting it when it goes), the rate limit on creating the topic on first use |
 //! | [`cluster`] | the broker's view of the cluster from the controller, the role changes it implies, and [`cluster::ControllerLink`], the way to the controller |
 //! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state ([`controller::store`]) |
 //! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |
@@ -40,6 +41,7 @@ pub mod config;
 pub mod controller;
 pub mod dump;
 pub mod group;
+pub mod internal_topic;
 pub mod invariant;
 pub mod limits;
 pub mod log;

@@ -892,27 +892,21 @@ fn read_checkpoint(path: &Path, unreadable: &str) -> Offsets {
     })
 }
 
-impl crate::group::Host for Broker {
-    fn offsets_partition_count(&self) -> Option<i32> {
+impl Broker {
+    /// Partition count of an internal topic (`__consumer_offsets`, `__transaction_state`) as
+    /// this broker knows it (the controller's image in a cluster), `None` if it does not exist.
+    fn internal_partition_count(&self, topic: &str) -> Option<i32> {
         let count = if self.in_cluster() {
-            self.cluster
-                .image()
-                .topics
-                .get(OFFSETS_TOPIC)?
-                .partitions
-                .len()
+            self.cluster.image().topics.get(topic)?.partitions.len()
         } else {
-            self.topic(OFFSETS_TOPIC)?.partitions.len()
+            self.topic(topic)?.partitions.len()
         };
         i32::try_from(count).ok().filter(|&n| n > 0)
     }
 
-    fn offsets_partition(&self, index: i32) -> Option<Arc<Partition>> {
-        self.partition(OFFSETS_TOPIC, index)
-    }
-
-    fn offsets_partitions(&self) -> Vec<(i32, Arc<Partition>)> {
-        self.topic(OFFSETS_TOPIC)
+    /// Every local replica of `topic`, by index.
+    fn local_partitions(&self, topic: &str) -> Vec<(i32, Arc<Partition>)> {
+        self.topic(topic)
             .map(|t| {
                 t.partitions
                     .iter()
@@ -920,6 +914,20 @@ impl crate::group::Host for Broker {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+impl crate::group::Host for Broker {
+    fn offsets_partition_count(&self) -> Option<i32> {
+        self.internal_partition_count(OFFSETS_TOPIC)
+    }
+
+    fn offsets_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        self.partition(OFFSETS_TOPIC, index)
+    }
+
+    fn offsets_partitions(&self) -> Vec<(i32, Arc<Partition>)> {
+        self.local_partitions(OFFSETS_TOPIC)
     }
 
     fn min_insync_replicas(&self) -> i32 {
@@ -933,13 +941,7 @@ impl crate::group::Host for Broker {
 
 impl crate::txn::Host for Broker {
     fn txn_partition_count(&self) -> Option<i32> {
-        let topic = crate::txn::TRANSACTION_STATE_TOPIC;
-        let count = if self.in_cluster() {
-            self.cluster.image().topics.get(topic)?.partitions.len()
-        } else {
-            self.topic(topic)?.partitions.len()
-        };
-        i32::try_from(count).ok().filter(|&n| n > 0)
+        self.internal_partition_count(crate::txn::TRANSACTION_STATE_TOPIC)
     }
 
     fn txn_partition(&self, index: i32) -> Option<Arc<Partition>> {
@@ -947,14 +949,7 @@ impl crate::txn::Host for Broker {
     }
 
     fn txn_partitions(&self) -> Vec<(i32, Arc<Partition>)> {
-        self.topic(crate::txn::TRANSACTION_STATE_TOPIC)
-            .map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|(&i, p)| (i, Arc::clone(p)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.local_partitions(crate::txn::TRANSACTION_STATE_TOPIC)
     }
 
     fn data_partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {

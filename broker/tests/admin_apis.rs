@@ -112,22 +112,11 @@ fn describe_cluster_and_configs_on_a_single_broker() {
 
 #[test]
 fn librdkafka_admin_reads_a_topics_configs() {
-    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::ClientConfig;
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let broker = BrokerProcess::start(&dir.path().join("data"), CONFIG);
-    let address: SocketAddr = broker.bootstrap().parse().expect("address");
-    assert_eq!(create_topic(&mut RawClient::connect(address), "t", 2, 1, false), 0);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (_dir, broker) = start_broker(CONFIG);
+    assert_eq!(create_topic(&mut RawClient::connect(broker.address), "t", 2, 1, false), 0);
+    let (admin, runtime) = admin_client(&broker.bootstrap());
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     let results = runtime
         .block_on(admin.describe_configs(&[ResourceSpecifier::Topic("t")], &options))

@@ -12,10 +12,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse, MetadataRequest,
-    MetadataResponse,
+    ApiKey, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse,
 };
 
 fn create_partitions(
@@ -37,34 +35,21 @@ fn create_partitions(
         .with_topics(vec![topic])
         .with_timeout_ms(10_000)
         .with_validate_only(validate_only);
-    let mut client = RawClient::connect(address);
-    let correlation_id = client.send(ApiKey::CreatePartitions, 3, &request);
-    let (got, response): (i32, CreatePartitionsResponse) = decode_response(
-        ApiKey::CreatePartitions,
-        3,
-        client.read_frame().expect("CreatePartitions response"),
-    );
-    assert_eq!(got, correlation_id);
+    let response: CreatePartitionsResponse =
+        call(address, ApiKey::CreatePartitions, 3, &request);
     response.results[0].error_code
 }
 
 fn partition_count(address: SocketAddr, name: &str) -> usize {
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))]))
-        .with_allow_auto_topic_creation(false);
-    let mut client = RawClient::connect(address);
-    client.send(ApiKey::Metadata, 12, &request);
-    let (_, response): (i32, MetadataResponse) =
-        decode_response(ApiKey::Metadata, 12, client.read_frame().expect("Metadata response"));
-    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
-    response.topics[0].partitions.len()
+    let topic = topic_metadata(address, name);
+    assert_eq!(topic.error_code, 0, "{topic:?}");
+    topic.partitions.len()
 }
 
 #[test]
 fn a_topic_grows_and_keeps_what_it_held() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data_dir = dir.path().join("data");
-    let broker = BrokerProcess::start(&data_dir, "");
+    let (_dir, broker) = start_broker("");
+    let data_dir = broker.data_dir.clone();
     let address = broker.address;
     let mut client = RawClient::connect(address);
     assert_eq!(create_topic(&mut client, "t", 2, 1, false), 0);

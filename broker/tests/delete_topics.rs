@@ -12,9 +12,7 @@ use common::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::{
-    ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse,
-};
+use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse};
 
 /// DeleteTopics v`version` of `names` (v6: by name, or by id where the name is empty).
 fn delete(address: SocketAddr, version: i16, names: &[&str], ids: &[uuid::Uuid]) -> Vec<DeletableTopicResult> {
@@ -28,28 +26,13 @@ fn delete(address: SocketAddr, version: i16, names: &[&str], ids: &[uuid::Uuid])
         DeleteTopicsRequest::default().with_topic_names(names.iter().map(|n| topic_name(n)).collect())
     }
     .with_timeout_ms(10_000);
-    let mut client = RawClient::connect(address);
-    let correlation_id = client.send(ApiKey::DeleteTopics, version, &request);
-    let (got, response): (i32, DeleteTopicsResponse) = decode_response(
-        ApiKey::DeleteTopics,
-        version,
-        client.read_frame().expect("DeleteTopics response"),
-    );
-    assert_eq!(got, correlation_id);
+    let response: DeleteTopicsResponse = call(address, ApiKey::DeleteTopics, version, &request);
     response.responses
 }
 
 /// The topic id Metadata v12 gives `name` (no auto-create), or its error code.
 fn topic_id(address: SocketAddr, name: &str) -> Result<uuid::Uuid, i16> {
-    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))]))
-        .with_allow_auto_topic_creation(false);
-    let mut client = RawClient::connect(address);
-    client.send(ApiKey::Metadata, 12, &request);
-    let (_, response): (i32, MetadataResponse) =
-        decode_response(ApiKey::Metadata, 12, client.read_frame().expect("Metadata response"));
-    let topic = &response.topics[0];
+    let topic = topic_metadata(address, name);
     if topic.error_code != 0 {
         return Err(topic.error_code);
     }
@@ -58,9 +41,8 @@ fn topic_id(address: SocketAddr, name: &str) -> Result<uuid::Uuid, i16> {
 
 #[test]
 fn a_deleted_topic_loses_its_data_and_id_and_can_be_created_anew() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data_dir = dir.path().join("data");
-    let broker = BrokerProcess::start(&data_dir, "\"auto.create.topics.enable\" = false\n");
+    let (_dir, broker) = start_broker("\"auto.create.topics.enable\" = false\n");
+    let data_dir = broker.data_dir.clone();
     let address = broker.address;
     let mut client = RawClient::connect(address);
     assert_eq!(create_topic(&mut client, "t", 2, 1, false), 0);
@@ -96,9 +78,8 @@ fn a_deleted_topic_loses_its_data_and_id_and_can_be_created_anew() {
 
 #[test]
 fn the_offsets_topic_is_not_deleted_and_a_cut_deletion_finishes_at_start() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data_dir = dir.path().join("data");
-    let broker = BrokerProcess::start(&data_dir, "");
+    let (_dir, broker) = start_broker("");
+    let data_dir = broker.data_dir.clone();
     let address = broker.address;
     // The first FindCoordinator-like Metadata of the offsets topic is not needed: create it.
     let mut client = RawClient::connect(address);
@@ -120,21 +101,11 @@ fn the_offsets_topic_is_not_deleted_and_a_cut_deletion_finishes_at_start() {
 
 #[test]
 fn librdkafka_admin_deletes_a_topic() {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::ClientConfig;
+    use rdkafka::admin::AdminOptions;
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let broker = BrokerProcess::start(&dir.path().join("data"), "");
+    let (_dir, broker) = start_broker("");
     assert_eq!(create_topic(&mut RawClient::connect(broker.address), "t", 1, 1, false), 0);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (admin, runtime) = admin_client(&broker.bootstrap());
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = runtime
         .block_on(admin.delete_topics(&["t", "nowhere"], &options))

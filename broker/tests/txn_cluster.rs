@@ -9,21 +9,16 @@ mod cluster;
 mod common;
 mod rdk;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cluster::*;
 use common::{decode_response, RawClient};
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
-use rdk::Deliveries;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdk::{Deliveries, OnError};
 use rdkafka::producer::Producer;
-use rdkafka::{Offset, TopicPartitionList};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 const PARTITIONS: i32 = 3;
@@ -45,44 +40,8 @@ fn coordinator(cluster: &Cluster, via: i32, transactional_id: &str) -> Option<i3
 /// Every message id a `read_committed` consumer reads from the start of every partition until
 /// each reports its end: id → times seen.
 fn read_committed(bootstrap: &str, topic: &str) -> BTreeMap<u64, usize> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut seen = BTreeMap::new();
-    let mut at_end = BTreeSet::new();
-    let started = Instant::now();
-    while at_end.len() < PARTITIONS as usize {
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "read_committed stuck (a hanging LSO?): partitions at their end {at_end:?}, seen {seen:?}"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Ok(message)) => {
-                let id = broker::dump::message_id(message.payload().unwrap_or_default())
-                    .expect("our message");
-                *seen.entry(id).or_insert(0) += 1;
-                at_end.remove(&message.partition());
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => eprintln!("consumer: {e}"),
-        }
-    }
-    seen
+    let limit = Duration::from_secs(90);
+    rdk::read_to_end(bootstrap, topic, PARTITIONS, "read_committed", limit, OnError::Print)
 }
 
 #[test]

@@ -8,16 +8,14 @@
 mod common;
 mod rdk;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use rdk::Deliveries;
+use rdk::{Deliveries, OnError};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -70,44 +68,8 @@ fn read_ids(
     partitions: i32,
     isolation: &str,
 ) -> BTreeMap<u64, usize> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", format!("reader-{isolation}"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut seen = BTreeMap::new();
-    let mut at_end = BTreeSet::new();
-    let started = Instant::now();
-    while at_end.len() < partitions as usize {
-        assert!(
-            started.elapsed() < READ_TIMEOUT,
-            "{isolation}: partitions at their end: {at_end:?}, seen {seen:?}"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Ok(message)) => {
-                let id = broker::dump::message_id(message.payload().unwrap_or_default())
-                    .expect("our message");
-                *seen.entry(id).or_insert(0) += 1;
-                at_end.remove(&message.partition());
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => panic!("{isolation} consumer: {e}"),
-        }
-    }
-    seen
+    let bootstrap = broker.bootstrap();
+    rdk::read_to_end(&bootstrap, topic, partitions, isolation, READ_TIMEOUT, OnError::Fail)
 }
 
 fn once(ids: impl IntoIterator<Item = u64>) -> BTreeMap<u64, usize> {

@@ -68,8 +68,49 @@ impl Analysis {
         if cases.is_empty() {
             return;
         }
+        let allowance = self.insert_cases(kind, cases, 0);
+        if allowance == Allowance::Forbidden {
+            self.verdict = Verdict::Invalid;
+        } else {
+            self.notes.push(format!(
+                "{} case(s) occurred; this scenario allows them.",
+                kind.as_str()
+            ));
+        }
+    }
+
+    /// Folds in the nodes that exited on their own (`node_crash`: `cases` kept, `omitted`
+    /// beyond the evidence cap), each first in the notes. Forbidden: a broker's own stop (exit
+    /// 71, 70) makes the run invalid, any other end leaves a valid run unknown.
+    pub fn add_node_crashes(&mut self, cases: Vec<Case>, omitted: u64) {
+        let kind = AnomalyKind::NodeCrash;
+        if cases.is_empty() {
+            return;
+        }
+        for (k, exit) in cases.iter().filter_map(|c| c.exit.as_ref()).enumerate() {
+            self.notes.insert(k, exit.note());
+        }
+        let broker_stop = cases
+            .iter()
+            .any(|c| c.exit.as_ref().is_some_and(NodeExit::is_broker_stop));
+        match self.insert_cases(kind, cases, omitted) {
+            Allowance::Forbidden if broker_stop => self.verdict = Verdict::Invalid,
+            Allowance::Forbidden if self.verdict == Verdict::Valid => {
+                self.verdict = Verdict::Unknown
+            }
+            Allowance::Forbidden | Allowance::Required => {}
+            Allowance::Allowed => self.notes.push(format!(
+                "{} case(s) occurred; this scenario allows them.",
+                kind.as_str()
+            )),
+        }
+    }
+
+    /// Adds `cases` (and `omitted` more, counted without evidence) to the entry of `kind` and
+    /// its count; returns the class's allowance.
+    fn insert_cases(&mut self, kind: AnomalyKind, cases: Vec<Case>, omitted: u64) -> Allowance {
         let allowance = kind.allowance(&self.expect);
-        *self.counts.class_mut(kind) += cases.len() as u64;
+        *self.counts.class_mut(kind) += cases.len() as u64 + omitted;
         if !self.anomalies.iter().any(|a| a.kind == kind) {
             self.anomalies.push(Anomaly {
                 kind,
@@ -89,15 +130,10 @@ impl Analysis {
                     anomaly.cases_omitted += 1;
                 }
             }
+            anomaly.count += omitted;
+            anomaly.cases_omitted += omitted;
         }
-        if allowance == Allowance::Forbidden {
-            self.verdict = Verdict::Invalid;
-        } else {
-            self.notes.push(format!(
-                "{} case(s) occurred; this scenario allows them.",
-                kind.as_str()
-            ));
-        }
+        allowance
     }
 
     /// The anomaly classes that occurred and that the scenario forbids (what makes it invalid).
@@ -181,6 +217,8 @@ pub struct Counts {
     pub nonmonotonic_poll: u64,
     pub nonmonotonic_send: u64,
     pub unprocessed: u64,
+    /// Nodes that exited on their own outside any fault (`crash` ops).
+    pub node_crash: u64,
 }
 
 impl AnomalyKind {
@@ -222,6 +260,7 @@ impl Counts {
             AnomalyKind::G1c => &mut self.g1c,
             AnomalyKind::GSingle => &mut self.g_single,
             AnomalyKind::G2Item => &mut self.g2_item,
+            AnomalyKind::NodeCrash => &mut self.node_crash,
         }
     }
 }
@@ -239,7 +278,7 @@ pub struct Anomaly {
 }
 
 /// One occurrence: one message, where and when it was seen, and the likely cause.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Case {
     pub id: u64,
     pub topic: Option<String>,
@@ -278,6 +317,75 @@ pub struct Case {
     /// the first transaction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cycle: Vec<CycleStep>,
+    /// How the node of a `node_crash` ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<NodeExit>,
+}
+
+/// A node's end of its own (`node_crash`), as the harness's `crash` op recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeExit {
+    pub node: String,
+    /// `None`: killed by a signal.
+    pub exit_code: Option<i64>,
+    /// The exit code's meaning by kaos-broker's codes: "invariant violated (exit 71)".
+    pub meaning: String,
+    /// The last lines of the node's log.
+    pub log_tail: String,
+}
+
+impl NodeExit {
+    /// The `node_crash` sub-kind of this end: `invariant` (exit 71), `fatal` (exit 70), `other`.
+    pub fn sub_kind(&self) -> &'static str {
+        match self.exit_code {
+            Some(71) => "invariant",
+            Some(70) => "fatal",
+            _ => "other",
+        }
+    }
+
+    /// Whether the node stopped itself because its state was wrong (exit 70 or 71).
+    pub fn is_broker_stop(&self) -> bool {
+        self.sub_kind() != "other"
+    }
+
+    /// The `node_crash` case of a `crash` op (`{"node", "exit_code", "meaning", "log_tail"}`),
+    /// at `time_s`.
+    pub fn case_of(op: &crate::history::Op, time_s: f64) -> Case {
+        let text = |key: &str| {
+            op.value
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let exit = NodeExit {
+            node: text("node"),
+            exit_code: op.value.get("exit_code").and_then(serde_json::Value::as_i64),
+            meaning: text("meaning"),
+            log_tail: text("log_tail"),
+        };
+        Case {
+            op_indexes: vec![op.index],
+            time_s,
+            cause: format!(
+                "node {} crashed: {}, outside any fault (see the last lines of its log)",
+                exit.node, exit.meaning
+            ),
+            sub_kind: Some(exit.sub_kind().to_owned()),
+            nodes: vec![exit.node.clone()],
+            exit: Some(exit),
+            ..Case::default()
+        }
+    }
+
+    /// The note that leads a run's notes: what ended, how, and the log's last lines.
+    pub fn note(&self) -> String {
+        format!(
+            "node {} crashed: {}, outside any fault; the last lines of its log:\n  {}",
+            self.node, self.meaning, self.log_tail
+        )
+    }
 }
 
 /// One edge of a dependency cycle: the transaction completed at op `from_op` precedes the one at

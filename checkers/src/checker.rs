@@ -474,6 +474,9 @@ pub struct Checker {
     /// `client_start` specs by client (process) name.
     pub(crate) client_specs: HashMap<String, serde_json::Value>,
     pub(crate) replica_cases: Vec<Case>,
+    /// `node_crash` cases (from `crash` ops), up to the evidence cap, and how many more.
+    pub(crate) crashes: Vec<Case>,
+    pub(crate) crashes_omitted: u64,
     last_topic: Option<(String, u32)>,
 }
 
@@ -513,6 +516,8 @@ impl Checker {
             scenario: None,
             client_specs: HashMap::new(),
             replica_cases: Vec::new(),
+            crashes: Vec::new(),
+            crashes_omitted: 0,
             last_topic: None,
         }
     }
@@ -1207,6 +1212,14 @@ impl Checker {
         if !matches!(op.kind, OpType::Ok | OpType::Info) || op.name() == Some(F::Sequence) {
             return;
         }
+        if op.name() == Some(F::Crash) {
+            if self.crashes.len() < crate::limits::CASES_PER_CLASS_MAX {
+                let case = crate::analysis::NodeExit::case_of(op, seconds(op.time_ns));
+                self.crashes.push(case);
+            } else {
+                self.crashes_omitted += 1;
+            }
+        }
         let target = fault_target(&op.value);
         let now_s = seconds(op.time_ns);
         if let Some(recovery) = Recovery::from_name(&op.f) {
@@ -1405,6 +1418,62 @@ mod tests {
             ]
         );
         assert_eq!(a.faults[0].start_s, 1.5);
+    }
+
+    #[test]
+    fn an_old_format_link_fault_line_reads_as_the_link_fault_window_it_meant() {
+        // Before issue 14 a link fault was also recorded under its kind's name (`delay`, …).
+        let lines = [
+            r#"{"index":0,"time_ns":1000000000,"process":"nemesis","type":"invoke","f":"delay","value":{"node":"n1","target":"n1"}}"#,
+            r#"{"index":1,"time_ns":1500000000,"process":"nemesis","type":"ok","f":"delay","value":{"node":"n1"}}"#,
+            r#"{"index":2,"time_ns":2000000000,"process":"nemesis","type":"fail","f":"blackhole","value":{"target":"leader"},"error":"no leader"}"#,
+            r#"{"index":3,"time_ns":3000000000,"process":"nemesis","type":"ok","f":"heal","value":{"node":"n1"}}"#,
+        ];
+        let a = run(&lines, Expectations::default());
+        let windows: Vec<(String, Option<f64>)> =
+            a.faults.iter().map(|w| (w.label(), w.end_s)).collect();
+        assert_eq!(windows, vec![("link_fault n1".to_owned(), Some(3.0))]);
+        assert_eq!(a.counts.ops, 4);
+    }
+
+    #[test]
+    fn a_crash_op_is_a_node_crash_with_its_exit_as_evidence_and_the_verdict_follows_the_code() {
+        let crash = |code: &str| {
+            format!(
+                r#"{{"index":0,"time_ns":1000000000,"process":"nemesis","type":"info","f":"crash","value":{{"node":"n2","exit_code":{code},"meaning":"m","log_tail":"tail"}},"error":"node n2 crashed: m"}}"#
+            )
+        };
+        let check = |code: &str| {
+            let line = crash(code);
+            run(&[line.as_str(), FINAL_READ[0], FINAL_READ[1]], Expectations::default())
+        };
+        assert_eq!(
+            run(&FINAL_READ, Expectations::default()).verdict,
+            Verdict::Valid,
+            "the same history without the crash"
+        );
+        let a = check("71");
+        assert_eq!(a.verdict, Verdict::Invalid);
+        assert_eq!(a.counts.node_crash, 1);
+        let case = &a.anomaly(AnomalyKind::NodeCrash).expect("node_crash").cases[0];
+        assert_eq!(case.sub_kind.as_deref(), Some("invariant"));
+        assert_eq!(case.nodes, vec!["n2".to_owned()]);
+        assert_eq!(case.op_indexes, vec![0]);
+        let exit = case.exit.as_ref().expect("its exit");
+        assert_eq!((exit.exit_code, exit.log_tail.as_str()), (Some(71), "tail"));
+        assert!(a.notes[0].starts_with("node n2 crashed: m, outside any fault"), "{:?}", a.notes);
+        assert_eq!(check("70").verdict, Verdict::Invalid);
+        // Another end (here a signal: no code) is no proof of a wrong state: unknown, not valid.
+        let signalled = check("null");
+        assert_eq!(signalled.verdict, Verdict::Unknown);
+        assert_eq!(signalled.counts.node_crash, 1);
+        // Allowed, it is listed and noted and changes nothing.
+        let mut expect = Expectations::default();
+        expect.set(AnomalyKind::NodeCrash, crate::expect::Allowance::Allowed);
+        let line = crash("71");
+        let allowed = run(&[line.as_str(), FINAL_READ[0], FINAL_READ[1]], expect);
+        assert_eq!(allowed.verdict, Verdict::Valid);
+        assert_eq!(allowed.counts.node_crash, 1);
     }
 
     #[test]

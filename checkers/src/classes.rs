@@ -152,6 +152,12 @@ anomaly_classes! {
     /// A dependency cycle with two or more read-write anti-dependencies (G2-item).
     G2Item = "g2_item", Forbidden, ["process"],
         "a dependency cycle with two or more rw anti-dependencies (G2-item)";
+    /// A node exited on its own outside any fault (a crash, a failed assertion): the history's
+    /// `crash` ops. Forbidden, a broker's own stop (exit 71: an invariant; 70: its log
+    /// contradicts itself) makes the run invalid, any other end (a signal, another code) leaves
+    /// it at best unknown (what it meant to verify was cut short).
+    NodeCrash = "node_crash", Forbidden, ["invariant", "fatal", "other"],
+        "a node exited on its own outside any fault (a crash, a failed assertion)";
 }
 
 impl AnomalyKind {

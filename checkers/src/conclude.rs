@@ -199,6 +199,8 @@ impl Checker {
             expect: self.expect.clone(),
         };
         analysis.add_replica_divergence(replica_cases);
+        let crashes = std::mem::take(&mut self.crashes);
+        analysis.add_node_crashes(crashes, self.crashes_omitted);
         analysis
     }
 
@@ -430,8 +432,10 @@ impl Checker {
         let mut unmet = Vec::new();
         for kind in AnomalyKind::ALL {
             // Replica divergence comes from the dumps, added later: it counts as found here.
+            // So do node crashes, added after the streaming classes.
             let found = anomalies.iter().any(|a| a.kind == kind)
-                || (kind == AnomalyKind::ReplicaDivergence && replicas_diverged);
+                || (kind == AnomalyKind::ReplicaDivergence && replicas_diverged)
+                || (kind == AnomalyKind::NodeCrash && !self.crashes.is_empty());
             if kind.allowance(&self.expect) == Allowance::Required && !found {
                 unmet.push(format!(
                     "expected {} to occur (this scenario demonstrates it), found none",
@@ -1021,6 +1025,7 @@ impl Checker {
             positions: Vec::new(),
             nodes: Vec::new(),
             cycle: Vec::new(),
+            exit: None,
         }
     }
 

@@ -47,11 +47,13 @@ pub fn parse_op(line: &str, line_number: usize) -> Result<Op, HistoryError> {
     if trimmed.is_empty() {
         return Err(HistoryError::EmptyLine { line_number });
     }
-    serde_json::from_str::<Op>(trimmed).map_err(|e| HistoryError::InvalidLine {
+    let mut op = serde_json::from_str::<Op>(trimmed).map_err(|e| HistoryError::InvalidLine {
         line_number,
         reason: describe_json_error(&e),
         quote: quote(trimmed),
-    })
+    })?;
+    op.upgrade_legacy();
+    Ok(op)
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {

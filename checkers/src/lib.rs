@@ -39,7 +39,8 @@ pub mod replicas;
 mod scan;
 
 pub use analysis::{
-    Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, Series, Verdict,
+    Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, NodeExit, Series,
+    Verdict,
 };
 pub use checker::Checker;
 pub use expect::{Allowance, Expectations};

@@ -163,6 +163,7 @@ impl PartitionAt<'_> {
             positions: offsets.into_iter().map(|o| self.position(o)).collect(),
             nodes,
             cycle: Vec::new(),
+            exit: None,
         }
     }
 }

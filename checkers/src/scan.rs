@@ -74,10 +74,6 @@ fn shape(f: &str) -> Option<(F, bool)> {
         | F::Heal
         | F::Sequence
         | F::ScheduleLate
-        | F::Delay
-        | F::Reset
-        | F::Blackhole
-        | F::Bandwidth
         | F::Partition
         | F::Stop
         | F::Crash

@@ -409,7 +409,7 @@ impl Ctx<'_> {
 /// means and the last lines of its log: "node n2 crashed: invariant violated (exit 71)". The
 /// node is down from then on, and the end of the run restarts it. Returns how many there were.
 pub async fn notice_crashes(platform: &mut Platform, rec: &Recorder) -> usize {
-    let exited = platform.exited();
+    let exited = platform.exited().await;
     for (node, status) in &exited {
         let name = platform.name(*node).to_string();
         let (meaning, invalid) = platform.exit_meaning(status);

@@ -631,7 +631,6 @@ pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)
     }
     let mut analysis = checker.finish();
     judge_idle_clients(scenario, &text, &mut analysis);
-    judge_crashes(&text, &mut analysis);
     Ok((analysis, PlotData::from_history_text(&text)))
 }
 
@@ -654,60 +653,11 @@ fn judge_idle_clients(scenario: &Scenario, history: &str, analysis: &mut Analysi
     if analysis.verdict == checkers::Verdict::Valid {
         analysis.verdict = checkers::Verdict::Unknown;
     }
-    analysis.notes.insert(0, format!("{reason}: the run verified nothing about it, so it cannot be valid (see the client's log; a scenario that means it sets [expect] idle_clients_allowed = true)"));
-}
-
-/// A node that exited on its own outside any fault (a `crash` the nemesis recorded as it noticed
-/// it) is reported first, as what its exit code says, with the last lines of its log. A broker
-/// that stopped on its own error (exit 70, 71) is wrong: the verdict is `invalid`; one that ended
-/// otherwise (a signal, an I/O error) leaves a verdict that was `valid` `unknown`.
-fn judge_crashes(history: &str, analysis: &mut Analysis) {
-    let mut crashes = Vec::new();
-    for line in history.lines().filter(|l| l.contains("\"crash\"")) {
-        let Ok(op) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let field = |k: &str| op.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-        if field("process") != kaos_history::NEMESIS || field("f") != F::Crash.name() {
-            continue;
-        }
-        let what = field("error").to_string();
-        let tail = op
-            .pointer("/value/log_tail")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        crashes.push((what, tail.to_string(), crash_is_invalid(&op)));
-    }
-    for (k, (what, tail, invalid)) in crashes.into_iter().enumerate() {
-        let verdict = if invalid {
-            checkers::Verdict::Invalid
-        } else {
-            checkers::Verdict::Unknown
-        };
-        if analysis.verdict == checkers::Verdict::Valid || verdict == checkers::Verdict::Invalid {
-            analysis.verdict = verdict;
-        }
-        let note = format!("{what}, outside any fault; the last lines of its log:\n  {tail}");
-        analysis.notes.insert(k, note);
-    }
-}
-
-/// Whether a `crash` op says its node stopped because it found itself wrong (its profile's exit
-/// code says so: `invalid`); a history written before profiles has only the exit code, read by
-/// the default profile's exit codes.
-fn crash_is_invalid(op: &serde_json::Value) -> bool {
-    if let Some(invalid) = op.pointer("/value/invalid").and_then(|v| v.as_bool()) {
-        return invalid;
-    }
-    let code = op.pointer("/value/exit_code").and_then(|v| v.as_i64());
-    let default = crate::profile::Profile::builtin(crate::profile::DEFAULT).ok();
-    match (code, default) {
-        (Some(code), Some(p)) => p
-            .exit_codes
-            .get(&code.to_string())
-            .is_some_and(|m| m.invalid),
-        _ => false,
-    }
+    // After the crashed nodes' notes, which come first.
+    let first = analysis
+        .anomaly(checkers::AnomalyKind::NodeCrash)
+        .map_or(0, |a| a.cases.len());
+    analysis.notes.insert(first, format!("{reason}: the run verified nothing about it, so it cannot be valid (see the client's log; a scenario that means it sets [expect] idle_clients_allowed = true)"));
 }
 
 /// The scenario's clients (by name, all incarnations together) that did nothing checkable.

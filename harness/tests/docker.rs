@@ -2,7 +2,7 @@
 //! three-broker cluster with its controller, with librdkafka producing and consuming from this
 //! host; the leader's container SIGKILLed under acks=all; `kaos run --platform docker` on the demo
 //! scenario and on leader-kill-acks-all; a power loss through lazyfs under a container's bind
-//! mount; partitions on containers dropping real packets and healing, and
+//! mount; a container whose broker crashes on its own reported as a `node_crash`; partitions on containers dropping real packets and healing, and
 //! partition-leader-acks-all on docker; everything labelled removed after a failed run and after
 //! Ctrl-C; and docker/compose.yaml brought up, used by kcat, and run against by `kaos run
 //! --bootstrap` (the external platform).
@@ -626,6 +626,25 @@ fn a_power_loss_drops_unsynced_writes_under_the_bind_mount() {
         !mounts.contains(&store),
         "no lazyfs mount is left under the store:\n{mounts}"
     );
+}
+
+#[test]
+fn a_container_whose_broker_exits_on_its_own_is_reported_as_a_node_crash() {
+    broker_image(None);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenario = tmp.path().join("crash.toml");
+    std::fs::write(&scenario, common::crashing_scenario()).expect("write scenario");
+    let store = tmp.path().join("store");
+    let out = kaos_run(&scenario, &store, &[]).output().expect("kaos run");
+    common::assert_crash_reported(&out, &store);
+    let run_dir = store.join("latest");
+    let log = std::fs::read_to_string(run_dir.join("nodes/n1/broker.log"))
+        .expect("the container's output in nodes/n1/broker.log");
+    assert!(
+        log.matches("kaos-broker ready").count() >= 2,
+        "the crashed container was started again:\n{log}"
+    );
+    assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 
 #[test]

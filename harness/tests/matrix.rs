@@ -4,25 +4,13 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos};
+use common::{broker_bin, kaos, one_broker, producer, CONSUMER};
 
-const BASE: &str = r#"
-name = "base"
-duration_s = 2
-seed = 5
-[cluster]
-brokers = 1
-[topic]
-name = "t"
-partitions = 1
-[[clients]]
-kind = "producer"
-mode = "async"
-rate_per_s = 300
-config = { "acks" = "all", "message.timeout.ms" = "5000" }
-[[clients]]
-kind = "consumer"
-"#;
+/// The matrix's base scenario: two seconds of an async producer and a consumer on one broker.
+fn base() -> String {
+    let producer = producer("async", 300, r#""acks" = "all", "message.timeout.ms" = "5000""#);
+    one_broker("base", 2, 5, 1, &(producer + CONSUMER))
+}
 
 const MATRIX: &str = r#"
 name = "mini"
@@ -47,7 +35,7 @@ fn run(args: &[&str], dir: &Path) -> std::process::Output {
 #[test]
 fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("base.toml"), BASE).expect("base");
+    std::fs::write(tmp.path().join("base.toml"), base()).expect("base");
     std::fs::write(tmp.path().join("m.toml"), MATRIX).expect("matrix");
     let out = run(
         &[
@@ -108,7 +96,7 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
 #[test]
 fn run_writes_junit_for_its_scenario() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("base.toml"), BASE).expect("base");
+    std::fs::write(tmp.path().join("base.toml"), base()).expect("base");
     let out = run(
         &["run", "base.toml", "--store", "store", "--junit", "one.xml"],
         tmp.path(),

@@ -5,35 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos};
+use common::{broker_bin, kaos, one_broker, producer, CONSUMER};
 
-const SHORT: &str = r#"
-name = "short"
-duration_s = 6
-seed = 7
-
-[cluster]
-brokers = 1
-
-[topic]
-name = "t"
-partitions = 2
-
-[[clients]]
-kind = "producer"
-mode = "async"
-rate_per_s = 500
-config = { "acks" = "all", "message.timeout.ms" = "8000" }
-
-[[clients]]
-kind = "consumer"
-
-[nemesis]
-faults = ["kill", "pause"]
-interval_s = 1.5
-down_s = 0.5
-target = "n1"
-"#;
+/// Six seconds of an async producer and a consumer on one broker, two partitions, with kills and
+/// pauses of the broker.
+fn short() -> String {
+    let producer = producer("async", 500, r#""acks" = "all", "message.timeout.ms" = "8000""#);
+    let nemesis = "[nemesis]\nfaults = [\"kill\", \"pause\"]\ninterval_s = 1.5\ndown_s = 0.5\n\
+                   target = \"n1\"\n";
+    one_broker("short", 6, 7, 2, &(producer + CONSUMER + nemesis))
+}
 
 fn run(dir: &Path, scenario: &str) -> (std::process::Output, PathBuf) {
     let out = common::kaos_run(dir, scenario, &broker_bin());
@@ -50,7 +31,7 @@ fn history_ops(run_dir: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn a_short_scenario_runs_end_to_end_and_is_valid() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (out, latest) = run(tmp.path(), SHORT);
+    let (out, latest) = run(tmp.path(), &short());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -145,7 +126,7 @@ fn a_short_scenario_runs_end_to_end_and_is_valid() {
 #[test]
 fn an_impossible_expectation_exits_1() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let scenario = SHORT
+    let scenario = short()
         .replace("duration_s = 6", "duration_s = 3")
         .replace("interval_s = 1.5", "interval_s = 60.0")
         + "\n[expect]\nacknowledged_min = 1000000000\n";
@@ -183,7 +164,7 @@ fn check_reports_a_history_cut_mid_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (out, latest) = run(
         tmp.path(),
-        &SHORT.replace("duration_s = 6", "duration_s = 2"),
+        &short().replace("duration_s = 6", "duration_s = 2"),
     );
     assert!(
         out.status.success(),
@@ -234,16 +215,9 @@ fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
     use std::time::{Duration, Instant};
 
     let tmp = tempfile::tempdir().expect("tempdir");
-    let file = tmp.path().join("scenario.toml");
-    std::fs::write(&file, SHORT.replace("duration_s = 6", "duration_s = 120")).expect("write");
+    let scenario = short().replace("duration_s = 6", "duration_s = 120");
     let store = tmp.path().join("store");
-    let mut child = Command::new(kaos())
-        .arg("run")
-        .arg(&file)
-        .arg("--store")
-        .arg(&store)
-        .arg("--broker-bin")
-        .arg(broker_bin())
+    let mut child = common::kaos_run_command(tmp.path(), &scenario, &broker_bin())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -344,24 +318,12 @@ fn check_reads_jepsen_kafka_histories() {
 /// One broker and a sequence fault whose steps depend on their order: pause, kill the paused
 /// node, restart it, a resume that has nothing to resume, pause and resume again, and a last
 /// pause left for the heal. Runs once (interval 5 s in an 8 s run).
-const SEQUENCE: &str = r#"
-name = "sequence"
-duration_s = 8
-seed = 2
+fn sequence() -> String {
+    let config = r#""acks" = "all", "message.timeout.ms" = "3000", "reconnect.backoff.max.ms" = "200""#;
+    one_broker("sequence", 8, 2, 1, &(producer("async", 300, config) + SEQUENCE_STEPS))
+}
 
-[cluster]
-brokers = 1
-
-[topic]
-name = "t"
-partitions = 1
-
-[[clients]]
-kind = "producer"
-mode = "async"
-rate_per_s = 300
-config = { "acks" = "all", "message.timeout.ms" = "3000", "reconnect.backoff.max.ms" = "200" }
-
+const SEQUENCE_STEPS: &str = r#"
 [nemesis]
 faults = ["sequence"]
 interval_s = 5.0
@@ -405,7 +367,7 @@ producer_loss = "allowed"
 #[test]
 fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_left_paused() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (out, latest) = run(tmp.path(), SEQUENCE);
+    let (out, latest) = run(tmp.path(), &sequence());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

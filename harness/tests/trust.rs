@@ -4,32 +4,21 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{broker_bin, kaos, kaos_run, text};
+use common::{
+    broker_bin, kaos_run, kaos_run_command, kaos_with, one_broker, producer, text, CONSUMER,
+};
 
-const SHORT: &str = r#"
-name = "short"
-duration_s = 3
-seed = 7
+const PRODUCER_CONFIG: &str = r#""acks" = "all", "message.timeout.ms" = "4000""#;
 
-[cluster]
-brokers = 1
-
-[topic]
-name = "t"
-partitions = 1
-
-[[clients]]
-kind = "producer"
-rate_per_s = 200
-config = { "acks" = "all", "message.timeout.ms" = "4000" }
-
-[[clients]]
-kind = "consumer"
-"#;
+/// Three seconds of a producer and a consumer on one broker.
+fn short() -> String {
+    let clients = producer("sync", 200, PRODUCER_CONFIG) + CONSUMER;
+    one_broker("short", 3, 7, 1, &clients)
+}
 
 #[test]
 fn client_properties_librdkafka_refuses_are_refused_at_load_naming_the_client() {
@@ -38,7 +27,7 @@ fn client_properties_librdkafka_refuses_are_refused_at_load_naming_the_client() 
         (r#""acks" = "bogus""#, "acks"),
         (r#""no.such.property" = "x""#, "no.such.property"),
     ] {
-        let scenario = SHORT.replace(r#""acks" = "all""#, bad);
+        let scenario = short().replace(r#""acks" = "all""#, bad);
         let out = kaos_run(tmp.path(), &scenario, &broker_bin());
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
@@ -56,10 +45,7 @@ fn client_properties_librdkafka_refuses_are_refused_at_load_naming_the_client() 
 #[test]
 fn a_scenario_without_producers_is_refused_at_load() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let scenario = SHORT.replace(
-        "[[clients]]\nkind = \"producer\"\nrate_per_s = 200\nconfig = { \"acks\" = \"all\", \"message.timeout.ms\" = \"4000\" }\n",
-        "",
-    );
+    let scenario = one_broker("short", 3, 7, 1, CONSUMER);
     assert!(!scenario.contains("producer"));
     let out = kaos_run(tmp.path(), &scenario, &broker_bin());
     let (_, stderr) = text(&out);
@@ -72,7 +58,7 @@ fn a_run_whose_producer_acknowledged_nothing_is_unknown_not_valid() {
     let tmp = tempfile::tempdir().expect("tempdir");
     // One broker cannot meet min.insync.replicas = 2: every acks=all send is refused
     // (NOT_ENOUGH_REPLICAS) until it times out, so nothing is acknowledged and nothing can be lost.
-    let scenario = SHORT.replace(
+    let scenario = short().replace(
         "brokers = 1\n",
         "brokers = 1\nsettings = { \"min.insync.replicas\" = 2 }\n",
     );
@@ -100,7 +86,7 @@ fn broker_settings_the_broker_refuses_are_refused_before_any_node_starts() {
         (r#""segmnet.bytes" = 1048576"#, "segmnet.bytes"),
         (r#""min.insync.replicas" = "two""#, "min.insync.replicas"),
     ] {
-        let scenario = SHORT.replace(
+        let scenario = short().replace(
             "brokers = 1\n",
             &format!("brokers = 1\nsettings = {{ {bad} }}\n"),
         );
@@ -144,7 +130,7 @@ fn dying_broker(dir: &Path) -> PathBuf {
 fn a_node_that_dies_while_starting_is_reported_with_the_reason_from_its_log() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let broker = dying_broker(tmp.path());
-    let out = kaos_run(tmp.path(), SHORT, &broker);
+    let out = kaos_run(tmp.path(), &short(), &broker);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(
@@ -159,46 +145,20 @@ fn a_node_that_dies_while_starting_is_reported_with_the_reason_from_its_log() {
 #[test]
 fn bench_arguments_are_validated_at_once() {
     let started = Instant::now();
-    let out = Command::new(kaos())
-        .args([
-            "bench",
-            "broker",
-            "--acks",
-            "banana",
-            "--bootstrap",
-            "127.0.0.1:1",
-        ])
-        .output()
-        .expect("kaos bench");
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let bench = ["bench", "broker", "--bootstrap", "127.0.0.1:1", "--acks"];
+    let (code, _, stderr) = kaos_with(&[&bench[..], &["banana"]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--acks \"banana\""), "{stderr}");
-    let out = Command::new(kaos())
-        .args([
-            "bench",
-            "broker",
-            "--acks",
-            "1",
-            "--idempotence",
-            "--bootstrap",
-            "127.0.0.1:1",
-        ])
-        .output()
-        .expect("kaos bench");
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, _, stderr) = kaos_with(&[&bench[..], &["1", "--idempotence"]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("librdkafka refuses"), "{stderr}");
     eprintln!("both refused after {:?}", started.elapsed());
 }
 
 #[test]
 fn a_missing_file_names_its_cause_once() {
-    let out = Command::new(kaos())
-        .args(["run", "/nonexistent/scenario.toml"])
-        .output()
-        .expect("kaos run");
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, _, stderr) = kaos_with(&["run", "/nonexistent/scenario.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr.matches("No such file or directory").count(),
         1,
@@ -206,24 +166,13 @@ fn a_missing_file_names_its_cause_once() {
     );
 }
 
-const CHECKED_SCENARIO: &str = r#"
-name = "checked"
-duration_s = 1
-[cluster]
-brokers = 1
-[topic]
-name = "t"
-partitions = 1
-[[clients]]
-kind = "producer"
-"#;
-
 #[test]
 fn check_skips_a_line_that_is_not_utf8_names_it_and_checks_the_rest() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let run = tmp.path().join("run");
     std::fs::create_dir_all(&run).expect("mkdir");
-    std::fs::write(run.join("scenario.toml"), CHECKED_SCENARIO).expect("write");
+    let scenario = one_broker("checked", 1, 1, 1, &producer("sync", 100, ""));
+    std::fs::write(run.join("scenario.toml"), scenario).expect("write");
     let mut history = Vec::new();
     history.extend_from_slice(br#"{"index":0,"time_ns":1,"process":"producer-1","type":"invoke","f":"send","value":{"id":1,"topic":"t"}}"#);
     history.push(b'\n');
@@ -233,13 +182,8 @@ fn check_skips_a_line_that_is_not_utf8_names_it_and_checks_the_rest() {
     history.extend_from_slice(br#"{"index":3,"time_ns":4,"process":"producer-1","type":"invoke","f":"send","value":{"id":2,"topic":"t"}}"#);
     history.push(b'\n');
     std::fs::write(run.join("history.jsonl"), history).expect("write");
-    let out = Command::new(kaos())
-        .arg("check")
-        .arg(&run)
-        .output()
-        .expect("kaos check");
-    let (stdout, stderr) = text(&out);
-    assert_ne!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = kaos_with(&[std::ffi::OsStr::new("check"), run.as_os_str()]);
+    assert_ne!(code, Some(2), "{stdout}\n{stderr}");
     assert!(stdout.contains("verdict:"), "{stdout}");
     assert!(
         stdout.contains("history line(s) 3 is not valid UTF-8"),
@@ -254,53 +198,34 @@ fn an_empty_jepsen_file_is_an_error_and_edn_errors_name_the_right_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let empty = tmp.path().join("empty.edn");
     std::fs::write(&empty, "").expect("write");
-    let out = Command::new(kaos())
-        .args(["check", "--format", "jepsen"])
-        .arg(&empty)
-        .output()
-        .expect("kaos check");
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let check = |file: &Path| {
+        kaos_with(&[
+            std::ffi::OsStr::new("check"),
+            "--format".as_ref(),
+            "jepsen".as_ref(),
+            file.as_os_str(),
+        ])
+    };
+    let (code, stdout, stderr) = check(&empty);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     assert!(stderr.contains("is empty"), "{stderr}");
 
     let one_line = tmp.path().join("one.edn");
     std::fs::write(&one_line, "{:type :invoke, :f :send\n").expect("write");
-    let out = Command::new(kaos())
-        .args(["check", "--format", "jepsen"])
-        .arg(&one_line)
-        .output()
-        .expect("kaos check");
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, _, stderr) = check(&one_line);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("history line 1:"), "{stderr}");
     assert!(!stderr.contains("(line starts: )"), "{stderr}");
 }
 
 // ---- Nothing outlives a run, even a SIGKILLed one ----
 
-const POWER_LOSS: &str = r#"
-name = "killed-power-loss"
-duration_s = 60
-seed = 3
-
-[cluster]
-brokers = 1
-
-[topic]
-name = "t"
-partitions = 1
-
-[[clients]]
-kind = "producer"
-rate_per_s = 200
-config = { "acks" = "all" }
-
-[nemesis]
-faults = ["power_loss"]
-interval_s = 30.0
-down_s = 0.5
-target = "n1"
-"#;
+/// A minute of power losses of n1, every 30 s.
+fn power_loss() -> String {
+    let nemesis = "[nemesis]\nfaults = [\"power_loss\"]\ninterval_s = 30.0\ndown_s = 0.5\ntarget = \"n1\"\n";
+    let tables = producer("sync", 200, r#""acks" = "all""#) + nemesis;
+    one_broker("killed-power-loss", 60, 3, 1, &tables)
+}
 
 /// The fuse mounts of /proc/self/mountinfo under `dir`.
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
@@ -327,16 +252,8 @@ impl Drop for Unmount {
 
 /// Starts `kaos run` of `scenario` and SIGKILLs it once `ready` holds for its store (bounded).
 fn run_and_sigkill(dir: &Path, scenario: &str, extra: &[&str], ready: impl Fn(&Path) -> bool) {
-    let file = dir.join("scenario.toml");
-    std::fs::write(&file, scenario).expect("write scenario");
     let store = dir.join("store");
-    let mut child = Command::new(kaos())
-        .arg("run")
-        .arg(&file)
-        .arg("--store")
-        .arg(&store)
-        .arg("--broker-bin")
-        .arg(broker_bin())
+    let mut child = kaos_run_command(dir, scenario, &broker_bin())
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -360,7 +277,7 @@ fn a_dead_lazyfs_mount_of_a_sigkilled_run_is_removed_by_the_next_run() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = std::fs::canonicalize(tmp.path()).expect("canonical");
     let _unmount = Unmount(root.clone());
-    run_and_sigkill(&root, POWER_LOSS, &[], |store| {
+    run_and_sigkill(&root, &power_loss(), &[], |store| {
         std::fs::read_to_string(store.join("latest/history.jsonl"))
             .is_ok_and(|t| t.matches("\"f\":\"send\"").count() > 20)
     });
@@ -376,7 +293,7 @@ fn a_dead_lazyfs_mount_of_a_sigkilled_run_is_removed_by_the_next_run() {
     // The next run (any scenario) removes it.
     let next = root.join("next");
     std::fs::create_dir_all(&next).expect("mkdir");
-    let out = kaos_run(&next, SHORT, &broker_bin());
+    let out = kaos_run(&next, &short(), &broker_bin());
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("dead lazyfs mount"), "{stderr}");

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`op`]: [`OpType`] (Jepsen's `invoke` / `ok` / `fail` / `info`), [`F`] (every op name: a
 //!   new op is one variant there), [`Op`] (one line, owned), the process names [`NEMESIS`],
-//!   [`HARNESS`].
+//!   [`HARNESS`]; [`op::LEGACY_LINK_FAULT_NAMES`], names earlier releases wrote that a stored
+//!   history may still hold ([`Op::upgrade_legacy`] reads them as the op they meant).
 //! - [`fault`]: [`FaultKind`] (each fault as the history names it: the op that opens its window,
 //!   the ops that close it, its timeline row, the words of an explanation), [`Recovery`] (the ops
 //!   that close windows), [`Timeline`] (the rows of the report's timeline), [`fault_target`].

@@ -145,12 +145,6 @@ names! {
         Sequence = "sequence",
         /// The schedule ran late: later faults shifted, the last ones left out.
         ScheduleLate = "schedule_late",
-        /// Link faults whose target was not found are recorded under their own name (an
-        /// `invoke` and a `fail`); one that starts is a `link_fault`.
-        Delay = "delay",
-        Reset = "reset",
-        Blackhole = "blackhole",
-        Bandwidth = "bandwidth",
         // Names of other histories (Jepsen's nemesis) that the checker knows as faults.
         Partition = "partition",
         Stop = "stop",
@@ -184,7 +178,32 @@ impl Op {
     pub fn name(&self) -> Option<F> {
         F::from_name(&self.f)
     }
+
+    /// An op of an earlier release's vocabulary as the op it meant (reading a stored history):
+    /// a [`LEGACY_LINK_FAULT_NAMES`] op becomes the `link_fault` it was, its old name kept as the
+    /// value's `"fault"` (as a `link_fault` names its kind) unless the value has one.
+    pub fn upgrade_legacy(&mut self) {
+        if !LEGACY_LINK_FAULT_NAMES.contains(&self.f.as_str()) {
+            return;
+        }
+        let old = std::mem::replace(&mut self.f, F::LinkFault.name().to_owned());
+        match &mut self.value {
+            serde_json::Value::Object(map) => {
+                map.entry("fault")
+                    .or_insert(serde_json::Value::String(old));
+            }
+            serde_json::Value::Null => self.value = serde_json::json!({ "fault": old }),
+            _ => {}
+        }
+    }
 }
+
+/// Names earlier releases wrote for link faults, and nothing writes now: before issue 14 a link
+/// fault whose target was not found was recorded under its own kind's name (an `invoke` and a
+/// `fail` of `delay`, `reset`, `blackhole` or `bandwidth`); every link fault is a `link_fault`
+/// now, its kind in the value's `"fault"`. A stored history that has them still reads
+/// ([`Op::upgrade_legacy`]).
+pub const LEGACY_LINK_FAULT_NAMES: [&str; 4] = ["delay", "reset", "blackhole", "bandwidth"];
 
 #[cfg(test)]
 mod tests {
@@ -200,6 +219,27 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), F::ALL.len());
         assert_eq!(F::from_name("txn"), None);
+    }
+
+    #[test]
+    fn a_legacy_link_fault_name_reads_as_the_link_fault_it_was() {
+        // A line as releases before issue 14 wrote it: a delay whose target was not found.
+        let line = r#"{"index":7,"time_ns":5,"process":"nemesis","type":"fail","f":"delay","value":{"target":"leader"},"error":"no leader"}"#;
+        let mut op: Op = serde_json::from_str(line).expect("an op");
+        assert_eq!(op.name(), None, "no variant of F writes it any more");
+        op.upgrade_legacy();
+        assert_eq!(op.name(), Some(F::LinkFault));
+        assert_eq!(op.value["fault"], "delay");
+        assert_eq!(op.value["target"], "leader");
+        let mut bare: Op = serde_json::from_str(
+            r#"{"index":8,"time_ns":6,"process":"nemesis","type":"invoke","f":"blackhole"}"#,
+        )
+        .expect("an op");
+        bare.upgrade_legacy();
+        assert_eq!((bare.f.as_str(), &bare.value), ("link_fault", &serde_json::json!({"fault": "blackhole"})));
+        for name in LEGACY_LINK_FAULT_NAMES {
+            assert_eq!(F::from_name(name), None, "{name}");
+        }
     }
 
     #[test]

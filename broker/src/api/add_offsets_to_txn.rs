@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
+use crate::api::add_partitions_to_txn::add_then;
 use crate::api::Answer;
 use crate::group::{partition_for, Coordinator, OFFSETS_TOPIC};
 use crate::state::Broker;
@@ -25,19 +26,9 @@ pub fn handle(
         );
     };
     let partition = (OFFSETS_TOPIC.to_string(), partition_for(group, count));
-    let broker = Arc::clone(broker);
-    Answer::Later(Box::pin(async move {
-        let code = broker
-            .txns
-            .add_partitions(
-                &*broker,
-                request.transactional_id.as_str(),
-                (request.producer_id.0, request.producer_epoch),
-                vec![partition],
-            )
-            .await
-            .err()
-            .unwrap_or(0);
+    let id = request.transactional_id.as_str().to_string();
+    let producer = (request.producer_id.0, request.producer_epoch);
+    add_then(broker, id, producer, vec![partition], |code| {
         AddOffsetsToTxnResponse::default().with_error_code(code)
-    }))
+    })
 }

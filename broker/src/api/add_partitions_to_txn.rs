@@ -71,22 +71,31 @@ pub fn handle(
             }
         }));
     }
+    let id = request.v3_and_below_transactional_id.as_str().to_string();
+    let producer = (
+        request.v3_and_below_producer_id.0,
+        request.v3_and_below_producer_epoch,
+    );
+    add_then(broker, id, producer, partitions, move |code| {
+        response(&request, |_, _| code)
+    })
+}
+
+/// Adds `partitions` to the ongoing transaction of `transactional_id` (AddPartitionsToTxn,
+/// AddOffsetsToTxn) and answers `respond(error code)` once the coordinator has written it.
+pub(crate) fn add_then<R: Send + 'static>(
+    broker: &Arc<Broker>,
+    transactional_id: String,
+    producer: (i64, i16),
+    partitions: Vec<(String, i32)>,
+    respond: impl FnOnce(i16) -> R + Send + 'static,
+) -> Answer<R> {
     let broker = Arc::clone(broker);
     Answer::Later(Box::pin(async move {
-        let code = broker
+        let added = broker
             .txns
-            .add_partitions(
-                &*broker,
-                request.v3_and_below_transactional_id.as_str(),
-                (
-                    request.v3_and_below_producer_id.0,
-                    request.v3_and_below_producer_epoch,
-                ),
-                partitions,
-            )
-            .await
-            .err()
-            .unwrap_or(0);
-        response(&request, |_, _| code)
+            .add_partitions(&*broker, &transactional_id, producer, partitions)
+            .await;
+        respond(added.err().unwrap_or(0))
     }))
 }

@@ -4,7 +4,6 @@
 //! other than this node INVALID_REPLICA_ASSIGNMENT, a topic named twice INVALID_REQUEST, as from
 //! Kafka. In a cluster the API is not served yet (not advertised).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -16,16 +15,13 @@ use kafka_protocol::protocol::StrBytes;
 use crate::state::{AddPartitionsError, Broker};
 
 pub fn handle(broker: &Arc<Broker>, request: &CreatePartitionsRequest) -> CreatePartitionsResponse {
-    let mut name_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for topic in &request.topics {
-        *name_counts.entry(topic.name.as_str()).or_default() += 1;
-    }
+    let repeated = crate::api::repeated_names(request.topics.iter().map(|t| t.name.as_str()));
     let results = request
         .topics
         .iter()
         .map(|topic| {
             let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            let code = if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
+            let code = if repeated.contains(topic.name.as_str()) {
                 Err((ResponseError::InvalidRequest, "topic appears more than once in the request".to_string()))
             } else {
                 grow(broker, topic, request.validate_only)

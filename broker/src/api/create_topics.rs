@@ -1,7 +1,6 @@
 //! CreateTopics: replication factor 1 (or -1 = default) only, for now; configs are validated
 //! (INVALID_CONFIG) but not yet stored.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -16,10 +15,7 @@ pub fn handle(
     request: &CreateTopicsRequest,
     _version: i16,
 ) -> CreateTopicsResponse {
-    let mut name_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for topic in &request.topics {
-        *name_counts.entry(topic.name.as_str()).or_default() += 1;
-    }
+    let repeated = crate::api::repeated_names(request.topics.iter().map(|t| t.name.as_str()));
     let results = request
         .topics
         .iter()
@@ -31,7 +27,7 @@ pub fn handle(
                     .with_error_code(code.code())
                     .with_error_message(Some(StrBytes::from_string(message)))
             };
-            if name_counts.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
+            if repeated.contains(topic.name.as_str()) {
                 return fail(ResponseError::InvalidRequest, "topic appears more than once in the request".into());
             }
             let configs = topic.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));

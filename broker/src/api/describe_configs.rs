@@ -106,55 +106,27 @@ fn entry(applied: Applied, version: i16) -> DescribeConfigsResourceResult {
     }
 }
 
-/// This broker's settings that Kafka's broker configs name alike.
+/// This broker's settings that Kafka's broker configs name alike: name, type, value.
 fn broker_configs(broker: &Broker) -> Vec<Applied> {
+    use ValueType::{Boolean, Int};
     let config = &broker.config;
-    let row = |name, value: String, value_type| Applied {
-        name,
-        value,
-        source: Source::Broker,
-        value_type,
-    };
-    vec![
-        row(
-            "auto.create.topics.enable",
-            config.auto_create_topics_enable.to_string(),
-            ValueType::Boolean,
-        ),
-        row(
-            "broker.id",
-            config.node_id.to_string(),
-            ValueType::Int,
-        ),
-        row(
-            "default.replication.factor",
-            config.replication.default_replication_factor.to_string(),
-            ValueType::Int,
-        ),
-        row(
-            "log.segment.bytes",
-            config.log.segment_bytes.to_string(),
-            ValueType::Int,
-        ),
-        row(
-            "message.max.bytes",
-            config.message_max_bytes.to_string(),
-            ValueType::Int,
-        ),
-        row(
-            "min.insync.replicas",
-            config.replication.min_insync_replicas.to_string(),
-            ValueType::Int,
-        ),
-        row(
-            "num.partitions",
-            config.num_partitions.to_string(),
-            ValueType::Int,
-        ),
-        row(
-            "unclean.leader.election.enable",
-            config.replication.unclean_leader_election_enable.to_string(),
-            ValueType::Boolean,
-        ),
-    ]
+    let r = &config.replication;
+    let rows = [
+        ("auto.create.topics.enable", Boolean, config.auto_create_topics_enable.to_string()),
+        ("broker.id", Int, config.node_id.to_string()),
+        ("default.replication.factor", Int, r.default_replication_factor.to_string()),
+        ("log.segment.bytes", Int, config.log.segment_bytes.to_string()),
+        ("message.max.bytes", Int, config.message_max_bytes.to_string()),
+        ("min.insync.replicas", Int, r.min_insync_replicas.to_string()),
+        ("num.partitions", Int, config.num_partitions.to_string()),
+        ("unclean.leader.election.enable", Boolean, r.unclean_leader_election_enable.to_string()),
+    ];
+    rows.into_iter()
+        .map(|(name, value_type, value)| Applied {
+            name,
+            value,
+            source: Source::Broker,
+            value_type,
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use crate::group::{self, Coordinator, OFFSETS_TOPIC};
+use crate::internal_topic;
 use crate::state::{Broker, CreateTopicError};
 use crate::txn::{self, TRANSACTION_STATE_TOPIC};
 
@@ -49,7 +50,7 @@ impl Internal {
     /// Whether this broker may ask for its creation now (rate-limited).
     fn may_create(&self, broker: &Broker) -> bool {
         if self.topic == OFFSETS_TOPIC {
-            broker.groups.may_create_offsets_topic()
+            broker.groups.may_create_topic()
         } else {
             broker.txns.may_create_topic()
         }
@@ -163,7 +164,7 @@ pub fn handle(
             version,
         );
     };
-    let index = group::partition_for(key, count);
+    let index = internal_topic::partition_for(key, count);
     let (node_id, host, port) = if broker.in_cluster() {
         let image = broker.cluster.image();
         let leader = image

@@ -163,6 +163,13 @@ pub fn encode_logged<R: kafka_protocol::protocol::Encodable>(
     }
 }
 
+/// The names a request gives more than once (CreateTopics, CreatePartitions refuse each such
+/// topic with INVALID_REQUEST, as Kafka does).
+pub fn repeated_names<'a>(names: impl IntoIterator<Item = &'a str>) -> std::collections::BTreeSet<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    names.into_iter().filter(|name| !seen.insert(*name)).collect()
+}
+
 /// Checks a client's `current_leader_epoch` (-1 = not given) against the partition's.
 pub fn leader_epoch_error(current_leader_epoch: i32, leader_epoch: i32) -> Option<i16> {
     if current_leader_epoch < 0 || current_leader_epoch == leader_epoch {

@@ -10,39 +10,74 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::api::Answer;
 use crate::group::{self, CommitPlan, Committed};
 use crate::state::Broker;
+
+/// A commit response's topics (OffsetCommit, TxnOffsetCommit): one `topic` answer per requested
+/// topic holding one `partition` answer per requested partition, with the error code
+/// `code_of(topic's position, partition's position)`.
+pub(crate) fn per_partition<T, P, RT, RP>(
+    topics: &[T],
+    partitions_of: impl Fn(&T) -> &[P],
+    code_of: impl Fn(usize, usize) -> i16,
+    partition: impl Fn(&P, i16) -> RP,
+    topic: impl Fn(&T, Vec<RP>) -> RT,
+) -> Vec<RT> {
+    let answer = |(t, requested): (usize, &T)| {
+        let answers = partitions_of(requested)
+            .iter()
+            .enumerate()
+            .map(|(p, requested)| partition(requested, code_of(t, p)))
+            .collect();
+        topic(requested, answers)
+    };
+    topics.iter().enumerate().map(answer).collect()
+}
+
+/// One partition's commit as a request gives it, stamped `now_ms`; OFFSET_METADATA_TOO_LARGE
+/// when its metadata is longer than `metadata_max`.
+pub(crate) fn committed(
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<&StrBytes>,
+    metadata_max: usize,
+    now_ms: i64,
+) -> Result<Committed, i16> {
+    let metadata = metadata.map(|m| m.as_str().to_string()).unwrap_or_default();
+    if metadata.len() > metadata_max {
+        return Err(ResponseError::OffsetMetadataTooLarge.code());
+    }
+    Ok(Committed {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms: now_ms,
+    })
+}
 
 /// The response with `code_of(topic, partition)` for every requested partition.
 fn response(
     request: &OffsetCommitRequest,
     code_of: impl Fn(usize, usize) -> i16,
 ) -> OffsetCommitResponse {
-    OffsetCommitResponse::default().with_topics(
-        request
-            .topics
-            .iter()
-            .enumerate()
-            .map(|(t, topic)| {
-                OffsetCommitResponseTopic::default()
-                    .with_name(topic.name.clone())
-                    .with_partitions(
-                        topic
-                            .partitions
-                            .iter()
-                            .enumerate()
-                            .map(|(p, partition)| {
-                                OffsetCommitResponsePartition::default()
-                                    .with_partition_index(partition.partition_index)
-                                    .with_error_code(code_of(t, p))
-                            })
-                            .collect(),
-                    )
-            })
-            .collect(),
-    )
+    OffsetCommitResponse::default().with_topics(per_partition(
+        &request.topics,
+        |topic| &topic.partitions,
+        code_of,
+        |p, code| {
+            OffsetCommitResponsePartition::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(code)
+        },
+        |topic, partitions| {
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        },
+    ))
 }
 
 pub fn handle(
@@ -75,25 +110,31 @@ pub fn handle(
         Ok(code) | Err(code) => return refused(code),
     }
     let metadata_max = group::config(broker).offset_metadata_max_bytes;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
+    let now_ms = crate::internal_topic::now_ms();
     // Per partition: Some(code) decided now, None = part of the write.
     let mut decided: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
     let mut entries = Vec::new();
     for topic in &request.topics {
         let mut codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
-            let metadata = partition
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default();
-            if metadata.len() > metadata_max {
-                codes.push(Some(ResponseError::OffsetMetadataTooLarge.code()));
-                continue;
-            }
+            let leader_epoch = if version >= 6 {
+                partition.committed_leader_epoch
+            } else {
+                -1
+            };
+            let committed = match committed(
+                partition.committed_offset,
+                leader_epoch,
+                partition.committed_metadata.as_ref(),
+                metadata_max,
+                now_ms,
+            ) {
+                Ok(committed) => committed,
+                Err(code) => {
+                    codes.push(Some(code));
+                    continue;
+                }
+            };
             if crate::state::validate_topic_name(topic.name.as_str()).is_err() {
                 codes.push(Some(ResponseError::InvalidTopicException.code()));
                 continue;
@@ -107,16 +148,7 @@ pub fn handle(
             entries.push((
                 topic.name.as_str().to_string(),
                 partition.partition_index,
-                Committed {
-                    offset: partition.committed_offset,
-                    leader_epoch: if version >= 6 {
-                        partition.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata,
-                    commit_timestamp_ms: now_ms,
-                },
+                committed,
             ));
         }
         decided.push(codes);

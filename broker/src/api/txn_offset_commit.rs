@@ -14,32 +14,27 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use crate::api::offset_commit::{committed, per_partition};
 use crate::api::Answer;
-use crate::group::{CommitPlan, Committed, OFFSETS_TOPIC};
+use crate::group::{CommitPlan, OFFSETS_TOPIC};
 use crate::state::Broker;
 
 fn response(request: &TxnOffsetCommitRequest, code: i16) -> TxnOffsetCommitResponse {
-    TxnOffsetCommitResponse::default().with_topics(
-        request
-            .topics
-            .iter()
-            .map(|topic| {
-                TxnOffsetCommitResponseTopic::default()
-                    .with_name(topic.name.clone())
-                    .with_partitions(
-                        topic
-                            .partitions
-                            .iter()
-                            .map(|p| {
-                                TxnOffsetCommitResponsePartition::default()
-                                    .with_partition_index(p.partition_index)
-                                    .with_error_code(code)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect(),
-    )
+    TxnOffsetCommitResponse::default().with_topics(per_partition(
+        &request.topics,
+        |topic| &topic.partitions,
+        |_, _| code,
+        |p, code| {
+            TxnOffsetCommitResponsePartition::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(code)
+        },
+        |topic, partitions| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        },
+    ))
 }
 
 /// The producer's check at its own coordinator: the offsets partition must be in its ongoing
@@ -90,36 +85,26 @@ pub fn handle(
             Ok(code) | Err(code) => return Answer::Now(response(&request, code)),
         }
     }
-    let now_ms = crate::txn::now_ms();
+    let now_ms = crate::internal_topic::now_ms();
     let metadata_max = broker.config.group.offset_metadata_max_bytes;
     let mut entries = Vec::new();
     for topic in &request.topics {
         for p in &topic.partitions {
-            let metadata = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default();
-            if metadata.len() > metadata_max {
-                return Answer::Now(response(
-                    &request,
-                    ResponseError::OffsetMetadataTooLarge.code(),
-                ));
+            let leader_epoch = if version >= 2 {
+                p.committed_leader_epoch
+            } else {
+                -1
+            };
+            match committed(
+                p.committed_offset,
+                leader_epoch,
+                p.committed_metadata.as_ref(),
+                metadata_max,
+                now_ms,
+            ) {
+                Ok(c) => entries.push((topic.name.as_str().to_string(), p.partition_index, c)),
+                Err(code) => return Answer::Now(response(&request, code)),
             }
-            entries.push((
-                topic.name.as_str().to_string(),
-                p.partition_index,
-                Committed {
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 2 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata,
-                    commit_timestamp_ms: now_ms,
-                },
-            ));
         }
     }
     if entries.is_empty() {

@@ -14,16 +14,18 @@ pub mod records;
 pub mod state;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 
 use crate::config::GroupConfig;
+use crate::internal_topic::{now_ms, Shards};
+pub use crate::internal_topic::{partition_for, Route};
 use crate::limits;
-use crate::partition::{HighWatermarkWait, Partition, ReplicaError, Role};
+use crate::partition::{HighWatermarkWait, Partition, ReplicaError};
 use crate::wire::batch;
-pub use records::{partition_for, Committed, OFFSETS_TOPIC};
+pub use records::{Committed, OFFSETS_TOPIC};
 pub use state::{Group, GroupState, JoinOutcome, JoinRequest, Pending, SyncOutcome};
 
 /// group → (topic, partition) → (committed offset, offset of its record in the log).
@@ -33,11 +35,9 @@ type OffsetsByGroup = HashMap<String, BTreeMap<(String, i32), (Committed, i64)>>
 /// producer id: (group, topic, partition, offset, offset of its record).
 type PendingTxnOffsets = HashMap<i64, Vec<(String, String, i32, Committed, i64)>>;
 
-/// One offsets partition this broker leads.
-#[derive(Debug)]
-struct Shard {
-    leader_epoch: i32,
-    loaded: bool,
+/// The state of one offsets partition this broker leads.
+#[derive(Debug, Default)]
+struct Offsets {
     groups: HashMap<String, Group>,
     offsets: OffsetsByGroup,
     pending_txn: PendingTxnOffsets,
@@ -75,20 +75,18 @@ impl<H: Host + ?Sized> Host for Arc<H> {
     }
 }
 
-/// Where a group is served when this broker coordinates it: the offsets partition's index and
-/// its leader epoch. Otherwise [`Coordinator::route`] answers an error code.
-pub type Route = Result<(i32, i32), i16>;
-
 /// The coordinator of the groups whose offsets partitions this broker leads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Coordinator {
-    shards: Mutex<BTreeMap<i32, Shard>>,
-    /// When this broker last asked for `__consumer_offsets` to be created.
-    last_create_attempt: Mutex<Option<Instant>>,
+    shards: Shards<Offsets>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+impl Default for Coordinator {
+    fn default() -> Self {
+        Coordinator {
+            shards: Shards::new(OFFSETS_TOPIC),
+        }
+    }
 }
 
 /// Why a commit failed, as OffsetCommit's error code (Kafka's `GroupMetadataManager` mapping).
@@ -148,16 +146,8 @@ impl Coordinator {
     }
 
     /// Whether this broker may try to create the offsets topic now (rate-limited).
-    pub fn may_create_offsets_topic(&self) -> bool {
-        let mut last = lock(&self.last_create_attempt);
-        let now = Instant::now();
-        if last.is_some_and(|at| {
-            now.duration_since(at) < Duration::from_millis(limits::OFFSETS_TOPIC_CREATE_RETRY_MS)
-        }) {
-            return false;
-        }
-        *last = Some(now);
-        true
+    pub fn may_create_topic(&self) -> bool {
+        self.shards.may_create_topic()
     }
 
     /// Where `group` is served, from this broker's point of view: `(index, leader_epoch)` when
@@ -167,24 +157,10 @@ impl Coordinator {
         if let Some(code) = group_id_error(group) {
             return Err(code);
         }
-        let Some(count) = host.offsets_partition_count() else {
-            return Err(ResponseError::CoordinatorNotAvailable.code());
-        };
-        let index = partition_for(group, count);
-        let Some(partition) = host.offsets_partition(index) else {
-            return Err(ResponseError::NotCoordinator.code());
-        };
-        let (role, _, leader_epoch) = partition.leadership();
-        if role != Role::Leader {
-            return Err(ResponseError::NotCoordinator.code());
-        }
-        match lock(&self.shards).get(&index) {
-            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => {
-                Ok((index, leader_epoch))
-            }
-            // Loading, or leading but the coordinator has not noticed yet (next tick).
-            _ => Err(ResponseError::CoordinatorLoadInProgress.code()),
-        }
+        self.shards
+            .route(group, host.offsets_partition_count(), |index| {
+                host.offsets_partition(index)
+            })
     }
 
     /// Runs `f` on the group (created if `create`) of a loaded shard in `leader_epoch`.
@@ -196,25 +172,22 @@ impl Coordinator {
         create: bool,
         f: impl FnOnce(&mut Group) -> T,
     ) -> Result<T, i16> {
-        let mut shards = lock(&self.shards);
-        let shard = shards
-            .get_mut(&index)
-            .filter(|s| s.leader_epoch == leader_epoch && s.loaded)
-            .ok_or(ResponseError::NotCoordinator.code())?;
-        if !shard.groups.contains_key(group) {
-            if !create {
-                return Err(ResponseError::UnknownMemberId.code());
+        self.shards.with_loaded(index, leader_epoch, |shard| {
+            if !shard.groups.contains_key(group) {
+                if !create {
+                    return Err(ResponseError::UnknownMemberId.code());
+                }
+                if shard.groups.len() >= limits::GROUPS_PER_OFFSETS_PARTITION_MAX {
+                    return Err(ResponseError::CoordinatorNotAvailable.code());
+                }
+                shard.groups.insert(group.to_string(), Group::new(group));
             }
-            if shard.groups.len() >= limits::GROUPS_PER_OFFSETS_PARTITION_MAX {
-                return Err(ResponseError::CoordinatorNotAvailable.code());
-            }
-            shard.groups.insert(group.to_string(), Group::new(group));
-        }
-        let entry = shard
-            .groups
-            .get_mut(group)
-            .ok_or(ResponseError::NotCoordinator.code())?;
-        Ok(f(entry))
+            let entry = shard
+                .groups
+                .get_mut(group)
+                .ok_or(ResponseError::NotCoordinator.code())?;
+            Ok(f(entry))
+        })?
     }
 
     /// Committed offsets of `group` (all of them when `wanted` is `None`).
@@ -224,26 +197,23 @@ impl Coordinator {
         leader_epoch: i32,
         group: &str,
     ) -> Result<BTreeMap<(String, i32), Committed>, i16> {
-        let shards = lock(&self.shards);
-        let shard = shards
-            .get(&index)
-            .filter(|s| s.leader_epoch == leader_epoch && s.loaded)
-            .ok_or(ResponseError::NotCoordinator.code())?;
-        Ok(shard
-            .offsets
-            .get(group)
-            .map(|o| o.iter().map(|(k, (c, _))| (k.clone(), c.clone())).collect())
-            .unwrap_or_default())
+        self.shards.with_loaded(index, leader_epoch, |shard| {
+            shard
+                .offsets
+                .get(group)
+                .map(|o| o.iter().map(|(k, (c, _))| (k.clone(), c.clone())).collect())
+                .unwrap_or_default()
+        })
     }
 
     /// Groups of every loaded shard: (group id, protocol type, state name).
     pub fn list_groups(&self) -> Vec<(String, String, &'static str)> {
-        let shards = lock(&self.shards);
+        let shards = self.shards.lock();
         shards
             .values()
             .filter(|s| s.loaded)
             .flat_map(|s| {
-                s.groups.values().map(|g| {
+                s.state.groups.values().map(|g| {
                     (
                         g.id.clone(),
                         g.protocol_type.clone().unwrap_or_default(),
@@ -317,46 +287,20 @@ impl Coordinator {
             HighWatermarkWait::TimedOut => return ResponseError::RequestTimedOut.code(),
             HighWatermarkWait::NotLeader => return ResponseError::NotCoordinator.code(),
         }
-        let mut shards = lock(&self.shards);
-        let Some(shard) = shards
-            .get_mut(&plan.index)
-            .filter(|s| s.leader_epoch == plan.leader_epoch && s.loaded)
-        else {
-            return ResponseError::NotCoordinator.code();
-        };
-        let entries = plan
-            .entries
-            .into_iter()
-            .enumerate()
-            .map(|(i, (topic, p, committed))| {
-                (
-                    topic,
-                    p,
-                    committed,
-                    base_offset + i64::try_from(i).unwrap_or(0),
-                )
-            });
-        if let Some((producer_id, _)) = plan.producer {
-            let pending = shard.pending_txn.entry(producer_id).or_default();
-            for (topic, p, committed, log_offset) in entries {
-                if pending.len() < limits::OFFSETS_PER_GROUP_MAX {
-                    pending.push((plan.group.clone(), topic, p, committed, log_offset));
-                }
-            }
-            return 0;
-        }
-        let group_offsets = shard.offsets.entry(plan.group.clone()).or_default();
-        apply_offsets(&plan.group, group_offsets, entries);
-        0
+        let applied = self.shards.with_loaded(plan.index, plan.leader_epoch, |shard| {
+            apply_commit(shard, plan, base_offset)
+        });
+        applied.err().unwrap_or(0)
     }
 
     /// A transaction marker of `producer_id` was written to offsets partition `index`: its
     /// pending transactional offsets take effect (commit) or are dropped (abort).
     pub fn txn_marker_written(&self, index: i32, producer_id: i64, commit: bool) {
-        let mut shards = lock(&self.shards);
+        let mut shards = self.shards.lock();
         let Some(shard) = shards.get_mut(&index).filter(|s| s.loaded) else {
             return;
         };
+        let shard = &mut shard.state;
         end_pending(
             &mut shard.offsets,
             &mut shard.pending_txn,
@@ -374,9 +318,10 @@ impl Coordinator {
         topic: &str,
         partition: i32,
     ) -> bool {
-        let shards = lock(&self.shards);
+        let shards = self.shards.lock();
         shards.get(&index).is_some_and(|s| {
-            s.pending_txn
+            s.state
+                .pending_txn
                 .values()
                 .flatten()
                 .any(|(g, t, p, _, _)| g == group && t == topic && *p == partition)
@@ -386,57 +331,22 @@ impl Coordinator {
     /// The periodic task: follow offsets-partition leadership (load / unload), run group timers.
     pub fn tick(self: &Arc<Self>, host: &impl Host) {
         let now = Instant::now();
-        let mut to_load = Vec::new();
-        {
-            let leading: BTreeMap<i32, (Arc<Partition>, i32)> = host
-                .offsets_partitions()
-                .into_iter()
-                .filter_map(|(i, p)| {
-                    let (role, _, epoch) = p.leadership();
-                    (role == Role::Leader).then_some((i, (p, epoch)))
-                })
-                .collect();
-            let mut shards = lock(&self.shards);
-            shards.retain(|index, shard| {
-                let keep = leading
-                    .get(index)
-                    .is_some_and(|(_, epoch)| *epoch == shard.leader_epoch);
-                if !keep {
-                    tracing::info!(
-                        partition = index,
-                        leader_epoch = shard.leader_epoch,
-                        groups = shard.groups.len(),
-                        "no longer coordinator for this offsets partition"
-                    );
-                }
-                keep
-            });
-            for (index, (partition, epoch)) in leading {
-                if let std::collections::btree_map::Entry::Vacant(vacant) = shards.entry(index) {
-                    vacant.insert(Shard {
-                        leader_epoch: epoch,
-                        loaded: false,
-                        groups: HashMap::new(),
-                        offsets: HashMap::new(),
-                        pending_txn: HashMap::new(),
-                    });
-                    to_load.push((index, partition, epoch));
-                }
+        let to_load = self.shards.follow(host.offsets_partitions(), |index, shard| {
+            tracing::info!(
+                partition = index,
+                leader_epoch = shard.leader_epoch,
+                groups = shard.state.groups.len(),
+                "no longer coordinator for this offsets partition"
+            );
+        });
+        for shard in self.shards.lock().values_mut().filter(|s| s.loaded) {
+            for group in shard.state.groups.values_mut() {
+                group.tick(now);
             }
-            for shard in shards.values_mut().filter(|s| s.loaded) {
-                for group in shard.groups.values_mut() {
-                    group.tick(now);
-                }
-                shard.groups.retain(|_, g| !g.is_idle());
-            }
+            shard.state.groups.retain(|_, g| !g.is_idle());
         }
         for (index, partition, epoch) in to_load {
             let coordinator = Arc::clone(self);
-            tracing::info!(
-                partition = index,
-                leader_epoch = epoch,
-                "loading offsets partition"
-            );
             tokio::task::spawn_blocking(move || coordinator.load(index, &partition, epoch));
         }
     }
@@ -444,73 +354,63 @@ impl Coordinator {
     /// Reads an offsets partition from its log start to its LEO into a new shard.
     fn load(&self, index: i32, partition: &Partition, leader_epoch: i32) {
         let started = Instant::now();
-        let end = partition.log_end_offset();
-        let mut offset = partition.offsets().log_start_offset;
-        let mut loaded: OffsetsByGroup = HashMap::new();
-        let mut pending_txn: PendingTxnOffsets = HashMap::new();
-        let mut records_read = 0u64;
-        let mut skipped = 0u64;
-        while offset < end {
-            let read = match partition.read(
-                offset,
-                limits::OFFSETS_LOAD_READ_BYTES,
-                true,
-                crate::partition::ReadUpTo::LogEnd,
-            ) {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::warn!(partition = index, offset, error = %e, "cannot read the offsets partition; loading stopped (leadership probably moved)");
-                    lock(&self.shards).remove(&index);
-                    return;
-                }
-            };
-            if read.records.is_empty() {
-                break;
-            }
-            let spans = match batch::validate_records(&read.records, usize::MAX) {
-                Ok(spans) => spans,
-                Err(e) => {
-                    tracing::error!(partition = index, offset, error = %e, "invalid batch in the offsets partition; loading stopped there");
-                    break;
-                }
-            };
-            let Some(last) = spans.last() else { break };
-            let next = last.header.next_offset();
-            for span in &spans {
-                let bytes = &read.records[span.position..span.position + span.header.total_bytes];
-                let (read_now, skipped_now) =
-                    load_batch(index, span, bytes, &mut loaded, &mut pending_txn);
-                records_read += read_now;
-                skipped += skipped_now;
-            }
-            if next <= offset {
-                break;
-            }
-            offset = next;
+        let mut loaded = Offsets::default();
+        let (mut records_read, mut skipped) = (0u64, 0u64);
+        let complete = self.shards.read_log(index, partition, |span, bytes| {
+            let (read_now, skipped_now) = load_batch(
+                index,
+                span,
+                bytes,
+                &mut loaded.offsets,
+                &mut loaded.pending_txn,
+            );
+            records_read += read_now;
+            skipped += skipped_now;
+        });
+        if !complete {
+            return;
         }
-        loaded.retain(|_, o| !o.is_empty());
-        let mut shards = lock(&self.shards);
-        match shards.get_mut(&index) {
-            Some(shard) if shard.leader_epoch == leader_epoch && !shard.loaded => {
-                shard.offsets = loaded;
-                shard.pending_txn = pending_txn;
-                shard.loaded = true;
-                tracing::info!(
-                    partition = index,
-                    leader_epoch,
-                    groups = shard.offsets.len(),
-                    records = records_read,
-                    batches_skipped = skipped,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "offsets partition loaded"
-                );
-            }
-            _ => tracing::info!(
+        loaded.offsets.retain(|_, o| !o.is_empty());
+        self.shards.install(index, leader_epoch, loaded, |shard| {
+            tracing::info!(
                 partition = index,
-                "offsets load finished after leadership moved; dropped"
-            ),
-        }
+                leader_epoch,
+                groups = shard.offsets.len(),
+                records = records_read,
+                batches_skipped = skipped,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "offsets partition loaded"
+            );
+        });
     }
+}
+
+/// Applies a written commit whose records start at `base_offset`: a transactional one waits for
+/// its marker, any other takes effect.
+fn apply_commit(shard: &mut Offsets, plan: CommitPlan, base_offset: i64) {
+    let entries = plan
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, (topic, p, committed))| {
+            (
+                topic,
+                p,
+                committed,
+                base_offset + i64::try_from(i).unwrap_or(0),
+            )
+        });
+    if let Some((producer_id, _)) = plan.producer {
+        let pending = shard.pending_txn.entry(producer_id).or_default();
+        for (topic, p, committed, log_offset) in entries {
+            if pending.len() < limits::OFFSETS_PER_GROUP_MAX {
+                pending.push((plan.group.clone(), topic, p, committed, log_offset));
+            }
+        }
+        return;
+    }
+    let group_offsets = shard.offsets.entry(plan.group.clone()).or_default();
+    apply_offsets(&plan.group, group_offsets, entries);
 }
 
 /// Applies one batch of an offsets partition being loaded: committed offsets, transactional
@@ -609,13 +509,6 @@ async fn wait(
     partition
         .wait_for_high_watermark(offset, epoch, deadline)
         .await
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Validates a group id as Kafka does (non-empty), and bounds its length.

@@ -49,17 +49,6 @@ pub enum RecordError {
     Encode(String),
 }
 
-/// Kafka's `abs(groupId.hashCode()) % partitions`: Java's String hash over UTF-16 code units,
-/// and Kafka's `Utils.abs` (which maps `i32::MIN` to 0).
-pub fn partition_for(group: &str, partition_count: i32) -> i32 {
-    let mut hash: i32 = 0;
-    for unit in group.encode_utf16() {
-        hash = hash.wrapping_mul(31).wrapping_add(i32::from(unit));
-    }
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partition_count.max(1)
-}
-
 pub(crate) fn put_string(buf: &mut BytesMut, s: &str) {
     let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
     buf.put_i16(len);
@@ -222,16 +211,6 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<(i64, OffsetsRecord)>, RecordErr
 mod tests {
     use super::*;
     use crate::wire::batch;
-
-    #[test]
-    fn java_string_hash_partitioning() {
-        // "".hashCode() == 0; "a".hashCode() == 97; "group".hashCode() == 98629247.
-        assert_eq!(partition_for("", 50), 0);
-        assert_eq!(partition_for("a", 50), 97 % 50);
-        assert_eq!(partition_for("group", 50), 98_629_247 % 50);
-        // "polygenelubricants".hashCode() == Integer.MIN_VALUE → Utils.abs gives 0.
-        assert_eq!(partition_for("polygenelubricants", 7), 0);
-    }
 
     #[test]
     fn commit_record_round_trip_through_a_batch() {

@@ -63,11 +63,40 @@ pub async fn run(
         "kaos-broker ready node_id={} listen={bound}",
         broker.node_id()
     );
+    if let Some(after_ms) = broker.config.debug_crash_after_ms {
+        plant_crash(after_ms, &broker.config.data_dir);
+    }
     serving.await;
     if broker.in_cluster() {
         server::cluster::controlled_shutdown(&broker).await;
     }
     finish(broker).await
+}
+
+/// The marker of a planted crash in the data dir: the crash happens once per data dir.
+pub const DEBUG_CRASH_MARKER: &str = "debug-crashed";
+
+/// `debug.crash.after.ms`: unless the data dir holds [`DEBUG_CRASH_MARKER`], writes it and stops
+/// the process `after_ms` later as a violated invariant does (its stderr line, exit code 71), on
+/// a thread of its own so that nothing the broker does can delay it.
+fn plant_crash(after_ms: u64, data_dir: &std::path::Path) {
+    let marker = data_dir.join(DEBUG_CRASH_MARKER);
+    if marker.exists() {
+        return;
+    }
+    if let Err(e) = std::fs::write(&marker, b"") {
+        tracing::error!(error = %e, path = %marker.display(), "cannot write the planted crash's marker; not crashing");
+        return;
+    }
+    tracing::warn!(after_ms, "debug.crash.after.ms: this broker will crash");
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        let violation = crate::invariant::Violation::new(
+            crate::invariant::Invariant::PlantedCrash,
+            format!("debug.crash.after.ms={after_ms}"),
+        );
+        crate::invariant::violated(&violation, &"this broker (a planted crash)")
+    });
 }
 
 /// Graceful shutdown after serving stopped.

@@ -1,11 +1,11 @@
 //! The transaction coordinator (KIP-98, KIP-360, KIP-588, partition verification of KIP-890).
 //!
-//! A transactional id belongs to partition `abs(hash(id)) % N` of `__transaction_state` (the hash
-//! of [`crate::group::partition_for`]), and the broker leading that partition coordinates it. As
-//! the group coordinator does with `__consumer_offsets`, it loads the partition's log when it
-//! becomes leader (COORDINATOR_LOAD_IN_PROGRESS meanwhile) and forgets it when it stops leading
-//! (NOT_COORDINATOR). Each state change is written to the log ([`records`], Kafka's format) and
-//! takes effect once the record is below the HW.
+//! A transactional id belongs to partition `abs(hash(id)) % N` of `__transaction_state`, and the
+//! broker leading that partition coordinates it. As the group coordinator does with
+//! `__consumer_offsets` (both through [`crate::internal_topic`]), it loads the partition's log
+//! when it becomes leader (COORDINATOR_LOAD_IN_PROGRESS meanwhile) and forgets it when it stops
+//! leading (NOT_COORDINATOR). Each state change is written to the log ([`records`], Kafka's
+//! format) and takes effect once the record is below the HW.
 //!
 //! A transaction: InitProducerId (a producer id, or the next epoch of it: that fences the previous
 //! producer and aborts its open transaction) → AddPartitionsToTxn / AddOffsetsToTxn (state
@@ -23,15 +23,17 @@ pub mod markers;
 pub mod ops;
 pub mod records;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 
 use crate::config::TxnConfig;
+use crate::internal_topic::Shards;
+pub use crate::internal_topic::{now_ms, Route};
 use crate::limits;
-use crate::partition::{HighWatermarkWait, Partition, ReadUpTo, Role};
+use crate::partition::{HighWatermarkWait, Partition};
 use crate::wire::batch;
 pub use records::{TxnRecord, TxnStatus, TRANSACTION_STATE_TOPIC};
 
@@ -76,34 +78,21 @@ pub struct TxnMetadata {
     pub pending: bool,
 }
 
-#[derive(Debug)]
-struct Shard {
-    leader_epoch: i32,
-    loaded: bool,
-    txns: HashMap<String, TxnMetadata>,
-}
-
-/// Where a transactional id is served: `(index, leader epoch)` of its `__transaction_state`
-/// partition when this broker coordinates it, else an error code.
-pub type Route = Result<(i32, i32), i16>;
+/// The transactional ids of one `__transaction_state` partition this broker leads.
+type Txns = HashMap<String, TxnMetadata>;
 
 /// The coordinator of the transactional ids whose partitions this broker leads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Coordinator {
-    shards: Mutex<BTreeMap<i32, Shard>>,
-    /// When this broker last asked for `__transaction_state` to be created.
-    last_create_attempt: Mutex<Option<Instant>>,
+    shards: Shards<Txns>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+impl Default for Coordinator {
+    fn default() -> Self {
+        Coordinator {
+            shards: Shards::new(TRANSACTION_STATE_TOPIC),
+        }
+    }
 }
 
 /// Validates a transactional id (non-empty, bounded).
@@ -118,15 +107,7 @@ pub fn transactional_id_error(id: &str) -> Option<i16> {
 impl Coordinator {
     /// Whether this broker may try to create `__transaction_state` now (rate-limited).
     pub fn may_create_topic(&self) -> bool {
-        let mut last = lock(&self.last_create_attempt);
-        let now = Instant::now();
-        if last.is_some_and(|at| {
-            now.duration_since(at) < Duration::from_millis(limits::OFFSETS_TOPIC_CREATE_RETRY_MS)
-        }) {
-            return false;
-        }
-        *last = Some(now);
-        true
+        self.shards.may_create_topic()
     }
 
     /// Where `transactional_id` is served from this broker's point of view.
@@ -134,23 +115,10 @@ impl Coordinator {
         if let Some(code) = transactional_id_error(transactional_id) {
             return Err(code);
         }
-        let Some(count) = host.txn_partition_count() else {
-            return Err(ResponseError::CoordinatorNotAvailable.code());
-        };
-        let index = crate::group::partition_for(transactional_id, count);
-        let Some(partition) = host.txn_partition(index) else {
-            return Err(ResponseError::NotCoordinator.code());
-        };
-        let (role, _, leader_epoch) = partition.leadership();
-        if role != Role::Leader {
-            return Err(ResponseError::NotCoordinator.code());
-        }
-        match lock(&self.shards).get(&index) {
-            Some(shard) if shard.leader_epoch == leader_epoch && shard.loaded => {
-                Ok((index, leader_epoch))
-            }
-            _ => Err(ResponseError::CoordinatorLoadInProgress.code()),
-        }
+        self.shards
+            .route(transactional_id, host.txn_partition_count(), |index| {
+                host.txn_partition(index)
+            })
     }
 
     /// Runs `f` on the loaded shard `index` in `leader_epoch` (NOT_COORDINATOR otherwise).
@@ -158,14 +126,9 @@ impl Coordinator {
         &self,
         index: i32,
         leader_epoch: i32,
-        f: impl FnOnce(&mut HashMap<String, TxnMetadata>) -> T,
+        f: impl FnOnce(&mut Txns) -> T,
     ) -> Result<T, i16> {
-        let mut shards = lock(&self.shards);
-        let shard = shards
-            .get_mut(&index)
-            .filter(|s| s.leader_epoch == leader_epoch && s.loaded)
-            .ok_or(ResponseError::NotCoordinator.code())?;
-        Ok(f(&mut shard.txns))
+        self.shards.with_loaded(index, leader_epoch, f)
     }
 
     /// The state of `transactional_id` (tests, DescribeTransactions-like reads).
@@ -234,66 +197,33 @@ impl Coordinator {
     /// The periodic task: follow `__transaction_state` leadership (load / forget), abort the
     /// transactions past their timeout, finish the ones left in a Prepare state.
     pub fn tick<H: Host>(self: &Arc<Self>, host: &Arc<H>) {
-        let mut to_load = Vec::new();
         let mut to_finish = Vec::new();
         let mut to_expire = Vec::new();
         let now = now_ms();
-        {
-            let leading: BTreeMap<i32, (Arc<Partition>, i32)> = host
-                .txn_partitions()
-                .into_iter()
-                .filter_map(|(i, p)| {
-                    let (role, _, epoch) = p.leadership();
-                    (role == Role::Leader).then_some((i, (p, epoch)))
-                })
-                .collect();
-            let mut shards = lock(&self.shards);
-            shards.retain(|index, shard| {
-                let keep = leading
-                    .get(index)
-                    .is_some_and(|(_, epoch)| *epoch == shard.leader_epoch);
-                if !keep {
-                    tracing::info!(
-                        partition = index,
-                        "no longer transaction coordinator for this partition"
-                    );
-                }
-                keep
-            });
-            for (index, (partition, epoch)) in leading {
-                if let std::collections::btree_map::Entry::Vacant(vacant) = shards.entry(index) {
-                    vacant.insert(Shard {
-                        leader_epoch: epoch,
-                        loaded: false,
-                        txns: HashMap::new(),
-                    });
-                    to_load.push((index, partition, epoch));
-                }
-            }
-            for (&index, shard) in shards.iter().filter(|(_, s)| s.loaded) {
-                for (id, meta) in shard.txns.iter().filter(|(_, m)| !m.pending) {
-                    let r = &meta.record;
-                    match r.status {
-                        TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
-                            to_finish.push((index, shard.leader_epoch, id.clone()))
-                        }
-                        TxnStatus::Ongoing
-                            if now.saturating_sub(r.start_ms) > i64::from(r.timeout_ms) =>
-                        {
-                            to_expire.push((index, shard.leader_epoch, id.clone()))
-                        }
-                        _ => {}
+        let to_load = self.shards.follow(host.txn_partitions(), |index, _| {
+            tracing::info!(
+                partition = index,
+                "no longer transaction coordinator for this partition"
+            );
+        });
+        for (&index, shard) in self.shards.lock().iter().filter(|(_, s)| s.loaded) {
+            for (id, meta) in shard.state.iter().filter(|(_, m)| !m.pending) {
+                let r = &meta.record;
+                match r.status {
+                    TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
+                        to_finish.push((index, shard.leader_epoch, id.clone()))
                     }
+                    TxnStatus::Ongoing
+                        if now.saturating_sub(r.start_ms) > i64::from(r.timeout_ms) =>
+                    {
+                        to_expire.push((index, shard.leader_epoch, id.clone()))
+                    }
+                    _ => {}
                 }
             }
         }
         for (index, partition, epoch) in to_load {
             let coordinator = Arc::clone(self);
-            tracing::info!(
-                partition = index,
-                leader_epoch = epoch,
-                "loading transaction state partition"
-            );
             tokio::task::spawn_blocking(move || coordinator.load(index, &partition, epoch));
         }
         for (index, epoch, id) in to_finish {
@@ -309,65 +239,26 @@ impl Coordinator {
     /// Reads a `__transaction_state` partition from its log start to its LEO into a new shard
     /// (the last record of each transactional id wins).
     fn load(&self, index: i32, partition: &Partition, leader_epoch: i32) {
-        let end = partition.log_end_offset();
-        let mut offset = partition.offsets().log_start_offset;
-        let mut loaded: HashMap<String, TxnMetadata> = HashMap::new();
-        while offset < end {
-            let read = match partition.read(
-                offset,
-                limits::OFFSETS_LOAD_READ_BYTES,
-                true,
-                ReadUpTo::LogEnd,
-            ) {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::warn!(partition = index, offset, error = %e, "cannot read the transaction state partition; loading stopped");
-                    lock(&self.shards).remove(&index);
-                    return;
-                }
-            };
-            let Ok(spans) = batch::validate_records(&read.records, usize::MAX) else {
-                tracing::error!(
-                    partition = index,
-                    offset,
-                    "invalid batch in the transaction state partition; loading stopped there"
-                );
-                break;
-            };
-            let Some(next) = spans.last().map(|s| s.header.next_offset()) else {
-                break;
-            };
-            for span in &spans {
-                let bytes = &read.records[span.position..span.position + span.header.total_bytes];
-                load_batch(index, bytes, &mut loaded);
-            }
-            if next <= offset {
-                break;
-            }
-            offset = next;
+        let mut loaded = Txns::new();
+        let complete = self.shards.read_log(index, partition, |_, bytes| {
+            load_batch(index, bytes, &mut loaded)
+        });
+        if !complete {
+            return;
         }
-        let mut shards = lock(&self.shards);
-        match shards.get_mut(&index) {
-            Some(shard) if shard.leader_epoch == leader_epoch && !shard.loaded => {
-                tracing::info!(
-                    partition = index,
-                    leader_epoch,
-                    transactional_ids = loaded.len(),
-                    "transaction state partition loaded"
-                );
-                shard.txns = loaded;
-                shard.loaded = true;
-            }
-            _ => tracing::info!(
+        self.shards.install(index, leader_epoch, loaded, |txns| {
+            tracing::info!(
                 partition = index,
-                "transaction state load finished after leadership moved; dropped"
-            ),
-        }
+                leader_epoch,
+                transactional_ids = txns.len(),
+                "transaction state partition loaded"
+            );
+        });
     }
 }
 
 /// Applies the records of one `__transaction_state` batch to `loaded`.
-fn load_batch(index: i32, bytes: &[u8], loaded: &mut HashMap<String, TxnMetadata>) {
+fn load_batch(index: i32, bytes: &[u8], loaded: &mut Txns) {
     let mut owned = bytes::Bytes::copy_from_slice(bytes);
     let sets = match kafka_protocol::records::RecordBatchDecoder::decode_all(&mut owned) {
         Ok(sets) => sets,

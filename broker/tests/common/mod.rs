@@ -337,6 +337,73 @@ impl RawClient {
     }
 }
 
+impl RawClient {
+    /// Sends `request` and reads and decodes its response (of the same correlation id).
+    pub fn call<Q: Encodable, R: kafka_protocol::protocol::Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &Q,
+    ) -> R {
+        let correlation_id = self.send(api, version, request);
+        let frame = self
+            .read_frame()
+            .unwrap_or_else(|| panic!("{api:?} v{version}: the broker closed the connection"));
+        let (got, response) = decode_response(api, version, frame);
+        assert_eq!(got, correlation_id, "{api:?} v{version}: correlation id");
+        response
+    }
+}
+
+/// [`RawClient::call`] on a connection of its own.
+pub fn call<Q: Encodable, R: kafka_protocol::protocol::Decodable>(
+    address: SocketAddr,
+    api: ApiKey,
+    version: i16,
+    request: &Q,
+) -> R {
+    RawClient::connect(address).call(api, version, request)
+}
+
+/// A broker on a data dir `data` in a new temporary dir (removed when the dir is dropped).
+pub fn start_broker(config_toml: &str) -> (tempfile::TempDir, BrokerProcess) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = BrokerProcess::start(&dir.path().join("data"), config_toml);
+    (dir, broker)
+}
+
+/// What Metadata v12 says of topic `name` (no auto-creation).
+pub fn topic_metadata(
+    address: SocketAddr,
+    name: &str,
+) -> kafka_protocol::messages::metadata_response::MetadataResponseTopic {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))]))
+        .with_allow_auto_topic_creation(false);
+    let response: MetadataResponse = call(address, ApiKey::Metadata, 12, &request);
+    response.topics.into_iter().next().expect("one topic")
+}
+
+/// librdkafka's admin client for `bootstrap`, and a runtime to wait for its futures on.
+pub fn admin_client(
+    bootstrap: &str,
+) -> (
+    rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+    tokio::runtime::Runtime,
+) {
+    let admin = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (admin, runtime)
+}
+
 /// Reads the response header (correlation id) and decodes the body.
 pub fn decode_response<R: kafka_protocol::protocol::Decodable>(
     api: ApiKey,

@@ -1,20 +1,22 @@
 //! A librdkafka producer for the broker's tests: delivery reports collected as the only source of
 //! acknowledgements (`flush()` can return Ok although every message timed out), sends that wait
-//! out a full local queue, and a bounded drain. `KAOS_RDKAFKA_DEBUG=broker,topic,msg` turns on
-//! librdkafka's debug log for a failing run.
+//! out a full local queue, and a bounded drain; and a consumer that reads partitions to their end
+//! with an isolation level. `KAOS_RDKAFKA_DEBUG=broker,topic,msg` turns on librdkafka's debug log
+//! for a failing run.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// How long a send waits for room in a full local queue before it gives up.
 const QUEUE_FULL_WAIT: Duration = Duration::from_secs(120);
@@ -210,4 +212,66 @@ pub fn drain(producer: &BaseProducer<Reports>, limit: Duration) {
     while producer.in_flight_count() > 0 && started.elapsed() < limit {
         producer.poll(Duration::from_millis(100));
     }
+}
+
+/// How a reader takes a consumer error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// The test fails.
+    Fail,
+    /// It is printed and the read goes on (a cluster answers errors while a killed broker's
+    /// partitions move).
+    Print,
+}
+
+/// Every message id a consumer with `isolation` (`read_committed`, `read_uncommitted`) reads from
+/// the start of partitions `0..partitions` of `topic` until each reports its end: id → times
+/// seen. The test fails if that takes longer than `limit` (a hanging last stable offset).
+pub fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    limit: Duration,
+    on_error: OnError,
+) -> BTreeMap<u64, usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{isolation}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut seen = BTreeMap::new();
+    let mut at_end = BTreeSet::new();
+    let started = Instant::now();
+    while at_end.len() < partitions as usize {
+        assert!(
+            started.elapsed() < limit,
+            "{isolation} stuck (a hanging LSO?): partitions at their end {at_end:?}, seen {seen:?}"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(message)) => {
+                let id = broker::dump::message_id(message.payload().unwrap_or_default())
+                    .expect("our message");
+                *seen.entry(id).or_insert(0) += 1;
+                at_end.remove(&message.partition());
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) if on_error == OnError::Fail => panic!("{isolation} consumer: {e}"),
+            Some(Err(e)) => eprintln!("{isolation} consumer: {e}"),
+        }
+    }
+    seen
 }

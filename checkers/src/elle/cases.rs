@@ -62,6 +62,7 @@ pub fn case(cycle: &Cycle, topic: &str) -> Case {
         positions,
         nodes: Vec::new(),
         cycle: steps,
+        exit: None,
     }
 }
 
@@ -96,10 +97,7 @@ pub fn precommitted_read_cases(txns: &[Txn], topic: &str) -> Vec<Case> {
                 ),
                 sub_kind: None,
                 ids: vec![value],
-                process: None,
-                positions: Vec::new(),
-                nodes: Vec::new(),
-                cycle: Vec::new(),
+                ..Case::default()
             });
         }
     }
@@ -204,6 +202,7 @@ fn int_send_skip_case(
             .collect(),
         nodes: Vec::new(),
         cycle: Vec::new(),
+        exit: None,
     }
 }
 
@@ -255,10 +254,7 @@ pub fn aborted_poll_duplicate_cases(txns: &[Txn], topic: &str, known: &[u64]) ->
                 ),
                 sub_kind: Some("acknowledged_elsewhere".to_owned()),
                 ids: Vec::new(),
-                process: None,
-                positions: Vec::new(),
-                nodes: Vec::new(),
-                cycle: Vec::new(),
+                ..Case::default()
             });
         }
     }

@@ -195,21 +195,11 @@ pub fn unmount(mount: &Path) -> io::Result<()> {
 /// points cleared and the errors met.
 pub fn remove_dead_mounts() -> (Vec<PathBuf>, Vec<String>) {
     let (mut cleared, mut errors) = (Vec::new(), Vec::new());
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(entries) = mounts() else {
         return (cleared, errors);
     };
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if fields.len() < sep + 3 || fields.len() < 5 {
-            continue;
-        }
-        if !fields[sep + 1].starts_with("fuse") || unescape(fields[sep + 2]) != FS_NAME {
-            continue;
-        }
-        let mount = PathBuf::from(unescape(fields[4]));
+    for entry in entries.into_iter().filter(MountEntry::is_lazyfs) {
+        let mount = entry.mount_point;
         let dead =
             matches!(std::fs::metadata(&mount), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
         if !dead || cleared.contains(&mount) {
@@ -235,9 +225,36 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
+/// One line of /proc/self/mountinfo, unescaped.
 struct MountEntry {
+    mount_point: PathBuf,
     fstype: String,
     source: String,
+}
+
+impl MountEntry {
+    /// Whether it is a `kaos lazyfs` mount.
+    fn is_lazyfs(&self) -> bool {
+        self.fstype.starts_with("fuse") && self.source == FS_NAME
+    }
+}
+
+/// Every mount of /proc/self/mountinfo, in its order (a line it cannot read is passed over).
+fn mounts() -> io::Result<Vec<MountEntry>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let entry = |line: &str| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let sep = fields.iter().position(|f| *f == "-")?;
+        if fields.len() < sep + 3 || fields.len() < 5 {
+            return None;
+        }
+        Some(MountEntry {
+            mount_point: PathBuf::from(unescape(fields[4])),
+            fstype: fields[sep + 1].to_string(),
+            source: unescape(fields[sep + 2]),
+        })
+    };
+    Ok(text.lines().filter_map(entry).collect())
 }
 
 /// Decodes the octal escapes of /proc/self/mountinfo (`\040` for a space, and so on).
@@ -267,25 +284,11 @@ fn unescape(field: &str) -> String {
 
 /// The topmost mount at exactly `mount`, if any.
 fn mounted_at(mount: &Path) -> io::Result<Option<MountEntry>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let wanted = mount.to_string_lossy();
-    let mut found = None;
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if fields.len() < sep + 3 || fields.len() < 5 {
-            continue;
-        }
-        if unescape(fields[4]) == wanted {
-            found = Some(MountEntry {
-                fstype: fields[sep + 1].to_string(),
-                source: unescape(fields[sep + 2]),
-            });
-        }
-    }
-    Ok(found)
+    let wanted = PathBuf::from(mount.to_string_lossy().into_owned());
+    Ok(mounts()?
+        .into_iter()
+        .filter(|entry| entry.mount_point == wanted)
+        .last())
 }
 
 /// Clears a dead `kaos lazyfs` mount at `mount`; refuses a live one or any other mount.
@@ -297,7 +300,7 @@ fn prepare_mount_point(mount: &Path) -> Result<(), LazyfsError> {
         source,
     })?;
     if let Some(entry) = entry {
-        let ours = entry.fstype.starts_with("fuse") && entry.source == FS_NAME;
+        let ours = entry.is_lazyfs();
         if !ours {
             return Err(LazyfsError::ForeignMount {
                 mount: shown,

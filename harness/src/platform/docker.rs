@@ -637,6 +637,42 @@ impl DockerPlatform {
         Ok(node.pid)
     }
 
+    /// The nodes whose container's process ended on its own since the last look (not by a kill
+    /// of the nemesis, which marks a node down before it kills it), with how each ended: the exit
+    /// code `docker wait` reports (the engine's 128 + n for a process killed by signal n is
+    /// given back as that signal, as the local platform sees it). Each is down from now on, and
+    /// its output (`docker logs`) is saved to its log file, where its last lines are read.
+    /// Whether a node's process lives is read from /proc by its host PID (asked at its start),
+    /// so that a look costs no engine call while every node runs; the engine confirms a death.
+    pub async fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        let mut ended = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if !node.running {
+                continue;
+            }
+            // The engine is asked only when /proc has no such process (or no PID is known).
+            let alive = node
+                .pid
+                .is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
+            if alive || container_running(&node.container).await {
+                continue;
+            }
+            let code = match docker(&["wait", &node.container]).await {
+                Ok(text) => text.trim().parse::<i32>().ok(),
+                Err(e) => {
+                    eprintln!("kaos: asking how node {} ended: {e:#}", node.name);
+                    None
+                }
+            };
+            node.running = false;
+            node.paused = false;
+            node.pid = None;
+            save_log(node).await;
+            ended.push((i, exit_status(code.unwrap_or(-1))));
+        }
+        ended
+    }
+
     /// Stops every node gracefully (`docker stop`: SIGTERM, then SIGKILL after a grace period),
     /// unpausing it first, and saves every container's output to the node's log file.
     pub async fn stop_all(&mut self) {
@@ -895,6 +931,16 @@ async fn save_log(node: &Node) {
     }
 }
 
+/// A container's exit code as the exit status of its process: the engine reports a process
+/// killed by signal n as 128 + n.
+fn exit_status(code: i32) -> std::process::ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match code {
+        129..=192 => std::process::ExitStatus::from_raw(code - 128),
+        code => std::process::ExitStatus::from_raw((code & 0xff) << 8),
+    }
+}
+
 async fn container_running(container: &str) -> bool {
     docker(&["inspect", "--format", "{{.State.Running}}", container])
         .await
@@ -1084,5 +1130,16 @@ mod tests {
         assert_eq!(fnv1a(&[b""]), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
         assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"ab", b"d"]));
+    }
+
+    #[test]
+    fn a_containers_exit_code_reads_as_the_local_platforms_exit_status() {
+        let meaning = |code| super::super::exit_meaning(&exit_status(code));
+        assert_eq!(meaning(71), "invariant violated (exit 71)");
+        assert_eq!(meaning(70), "internal error (exit 70)");
+        assert_eq!(meaning(0), "stopped (exit 0)");
+        assert_eq!(meaning(137), "killed by signal SIGKILL");
+        assert_eq!(meaning(139), "killed by signal SIGSEGV");
+        assert_eq!(meaning(-1), "exited with code 255");
     }
 }

@@ -237,12 +237,13 @@ impl Platform {
         }
     }
     /// The nodes that exited on their own since the last look, with how (local: the child's exit
-    /// status). The docker platform does not look yet: a container whose broker exits is found
-    /// down only when a fault or the end of the run acts on it.
-    pub fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+    /// status; docker: the container's exit code, its output saved to the node's log). The
+    /// external platform's nodes are not ours to watch.
+    pub async fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
         match self {
             Platform::Local(p) => p.exited(),
-            Platform::Docker(_) | Platform::External(_) => Vec::new(),
+            Platform::Docker(p) => p.exited().await,
+            Platform::External(_) => Vec::new(),
         }
     }
     pub async fn stop_all(&mut self) {

@@ -21,20 +21,34 @@ pub fn broker_bin() -> PathBuf {
     b
 }
 
-/// Writes `scenario` to `dir/scenario.toml` and runs it with `kaos run`, storing under
-/// `dir/store`, with the broker binary `broker`.
-pub fn kaos_run(dir: &Path, scenario: &str, broker: &Path) -> Output {
+/// Writes `scenario` to `dir/scenario.toml` and returns the command that runs it with `kaos run`,
+/// storing under `dir/store`, with the broker binary `broker`.
+pub fn kaos_run_command(dir: &Path, scenario: &str, broker: &Path) -> Command {
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario).expect("write scenario");
-    Command::new(kaos())
+    let mut command = Command::new(kaos());
+    command
         .arg("run")
         .arg(&file)
         .arg("--store")
         .arg(dir.join("store"))
         .arg("--broker-bin")
-        .arg(broker)
+        .arg(broker);
+    command
+}
+
+/// [`kaos_run_command`], run to its end.
+pub fn kaos_run(dir: &Path, scenario: &str, broker: &Path) -> Output {
+    kaos_run_command(dir, scenario, broker)
         .output()
         .expect("run kaos")
+}
+
+/// `kaos` with `args`, run to its end: (exit code, stdout, stderr).
+pub fn kaos_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+    let out = Command::new(kaos()).args(args).output().expect("run kaos");
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
 }
 
 /// A command's stdout and stderr, as text.
@@ -43,4 +57,114 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The text of a scenario on one broker with topic `t` of `partitions` partitions: `name`,
+/// `duration_s` and `seed`, then `tables` (its `[[clients]]`, `[nemesis]`, … tables).
+pub fn one_broker(name: &str, duration_s: u32, seed: u64, partitions: u32, tables: &str) -> String {
+    format!(
+        "name = \"{name}\"\nduration_s = {duration_s}\nseed = {seed}\n\n[cluster]\nbrokers = 1\n\n\
+         [topic]\nname = \"t\"\npartitions = {partitions}\n\n{tables}"
+    )
+}
+
+/// A producer's `[[clients]]` table: its `mode` (`sync`, `async`), rate and librdkafka `config`
+/// (inline TOML pairs).
+pub fn producer(mode: &str, rate_per_s: u32, config: &str) -> String {
+    format!(
+        "[[clients]]\nkind = \"producer\"\nmode = \"{mode}\"\nrate_per_s = {rate_per_s}\n\
+         config = {{ {config} }}\n\n"
+    )
+}
+
+/// A consumer's `[[clients]]` table (defaults: subscribes to the topic).
+pub const CONSUMER: &str = "[[clients]]\nkind = \"consumer\"\n\n";
+
+/// What kaos-broker writes when its planted crash (`debug.crash.after.ms = 2000`) stops it.
+pub const PLANTED_CRASH: &str =
+    "kaos-broker fatal: invariant planted_crash violated: debug.crash.after.ms=2000";
+
+/// Six seconds of an async producer and a consumer on one broker whose node n1 crashes on its own
+/// two seconds after its first start (kaos-broker's `debug.crash.after.ms`: exit 71, as a
+/// violated invariant stops it); its restart at the end of the run serves normally.
+pub fn crashing_scenario() -> String {
+    let producer = producer("async", 200, r#""acks" = "all", "message.timeout.ms" = "20000""#);
+    one_broker("crash", 6, 3, 1, &(producer + CONSUMER)).replace(
+        "brokers = 1\n",
+        "brokers = 1\nsettings = { \"debug.crash.after.ms\" = 2000 }\n",
+    )
+}
+
+/// Asserts how a run of [`crashing_scenario`] (its output `out`, its store `store`) reports the
+/// crash: `invalid`, the `node_crash` anomaly with the node's exit code, meaning and log tail as
+/// its case and count, the note first, the `crash` op then the node's restart in the history;
+/// and `kaos check` of the stored run says the same.
+pub fn assert_crash_reported(out: &Output, store: &Path) {
+    let (stdout, stderr) = text(out);
+    let both = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{both}");
+    assert!(stdout.contains("verdict: INVALID"), "{both}");
+    assert!(
+        stdout.contains("node n1 crashed: invariant violated (exit 71), outside any fault"),
+        "{both}"
+    );
+    assert!(stdout.contains(PLANTED_CRASH), "the log's last lines: {both}");
+    assert!(
+        stdout.contains("anomaly: 1 × node_crash (forbidden)"),
+        "{both}"
+    );
+
+    let run_dir = std::fs::canonicalize(store.join("latest")).expect("store/latest");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results"))
+            .expect("json");
+    let analysis = &results["analysis"];
+    assert_eq!(analysis["verdict"], "invalid");
+    assert_eq!(analysis["counts"]["node_crash"], 1, "{analysis}");
+    let anomaly = analysis["anomalies"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == "node_crash"))
+        .unwrap_or_else(|| panic!("a node_crash anomaly: {analysis}"));
+    assert_eq!(anomaly["allowance"], "forbidden");
+    let case = &anomaly["cases"][0];
+    assert_eq!(case["sub_kind"], "invariant", "{case}");
+    assert_eq!(case["exit"]["node"], "n1", "{case}");
+    assert_eq!(case["exit"]["exit_code"], 71, "{case}");
+    assert_eq!(case["exit"]["meaning"], "invariant violated (exit 71)", "{case}");
+    let tail = case["exit"]["log_tail"].as_str().unwrap_or_default();
+    assert!(tail.contains(PLANTED_CRASH), "{case}");
+    let first_note = analysis["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        first_note.starts_with("node n1 crashed: invariant violated (exit 71)")
+            && first_note.contains(PLANTED_CRASH),
+        "{first_note}"
+    );
+
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history");
+    let ops: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
+        .collect();
+    let crash = ops
+        .iter()
+        .find(|o| o["process"] == "nemesis" && o["f"] == "crash")
+        .expect("a crash op");
+    assert_eq!(crash["type"], "info");
+    assert_eq!(crash["value"]["node"], "n1");
+    assert_eq!(crash["value"]["exit_code"], 71);
+    assert_eq!(case["op_indexes"][0], crash["index"], "{case}");
+    assert!(
+        ops.iter().any(|o| o["process"] == "nemesis"
+            && o["f"] == "restart"
+            && o["type"] == "ok"
+            && o["index"].as_u64() > crash["index"].as_u64()),
+        "the end of the run restarts the crashed node"
+    );
+
+    let (code, checked, stderr) = kaos_with(&[std::ffi::OsStr::new("check"), run_dir.as_os_str()]);
+    assert_eq!(code, Some(1), "{checked}\n{stderr}");
+    assert!(
+        checked.contains("node n1 crashed: invariant violated (exit 71)"),
+        "{checked}"
+    );
 }
