@@ -332,6 +332,11 @@ pub struct NodeExit {
     pub meaning: String,
     /// The last lines of the node's log.
     pub log_tail: String,
+    /// Whether the node's profile says this exit means the broker found itself wrong (the
+    /// `crash` op's `invalid`); `None` in histories written before profiles: then exit 70 and 71
+    /// (kaos-broker's codes) mean it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<bool>,
 }
 
 impl NodeExit {
@@ -344,9 +349,10 @@ impl NodeExit {
         }
     }
 
-    /// Whether the node stopped itself because its state was wrong (exit 70 or 71).
+    /// Whether the node stopped itself because its state was wrong: as its profile's exit codes
+    /// say, or exit 70 or 71 when the op does not say.
     pub fn is_broker_stop(&self) -> bool {
-        self.sub_kind() != "other"
+        self.invalid.unwrap_or(self.sub_kind() != "other")
     }
 
     /// The `node_crash` case of a `crash` op (`{"node", "exit_code", "meaning", "log_tail"}`),
@@ -364,6 +370,7 @@ impl NodeExit {
             exit_code: op.value.get("exit_code").and_then(serde_json::Value::as_i64),
             meaning: text("meaning"),
             log_tail: text("log_tail"),
+            invalid: op.value.get("invalid").and_then(serde_json::Value::as_bool),
         };
         Case {
             op_indexes: vec![op.index],
