@@ -829,11 +829,12 @@ impl Checker {
             ),
         };
         let cause = format!(
-            "{process} skipped message(s) at offset(s) {} of partition {}: {how}, so the \
+            "{process} skipped message(s) at offset(s) {} of partition {}: {how}{}, so the \
              application never saw them (a fetch that jumped past records, or an offset \
              reset); {}.",
             offsets.join(", "),
             self.partition_of(jump.pk),
+            uncommitted_clause(jump),
             self.fault_clause(&nearby)
         );
         let id = jump.id.or(skipped.first().map(|s| s.1)).unwrap_or(0);
@@ -898,9 +899,10 @@ impl Checker {
             ),
         };
         let cause = format!(
-            "{process} read partition {} backwards: {how} (a fetch from a stale leader or \
+            "{process} read partition {} backwards: {how}{} (a fetch from a stale leader or \
              a log truncated under the consumer); {}.",
             self.partition_of(jump.pk),
+            uncommitted_clause(jump),
             self.fault_clause(&nearby)
         );
         let id = jump.id.unwrap_or(0);
@@ -1454,6 +1456,18 @@ impl Checker {
         }
         notes.extend(std::mem::take(&mut self.notes));
         notes
+    }
+}
+
+/// For a jump read by a transaction that did not commit: why its poll is still held to the
+/// consumer's position.
+fn uncommitted_clause(jump: &Jump) -> &'static str {
+    if jump.uncommitted {
+        " (that poll's transaction then failed or ended unknown, yet it still had to start where \
+         the consumer's last committed poll left off: an aborted transaction rewinds the consumer \
+         and its polls do not move it)"
+    } else {
+        ""
     }
 }
 
