@@ -145,6 +145,9 @@ pub struct Counts {
     pub unacknowledged_absent: u64,
     /// Message ids read at two or more distinct positions.
     pub duplicates: u64,
+    /// Acknowledged, never read, no completed final read and not `lost`.
+    #[serde(default)]
+    pub unseen: u64,
     /// Transactions whose sends to a partition were not contiguous (`elle`).
     pub int_send_skip: u64,
     /// Dependency cycles between transactions, by class (`elle`).
@@ -217,6 +220,7 @@ impl Counts {
             AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
             AnomalyKind::Unprocessed => &mut self.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
+            AnomalyKind::Unseen => &mut self.unseen,
             AnomalyKind::IntSendSkip => &mut self.int_send_skip,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,
