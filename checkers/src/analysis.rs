@@ -284,6 +284,34 @@ pub struct Case {
     pub cycle: Vec<CycleStep>,
 }
 
+impl Case {
+    /// The case's evidence on one line, without its prose: the message, sub-kind, where it was
+    /// acknowledged and read, the other messages and positions, and the op indexes, e.g.
+    /// `id 3 (between_polls) acked p0@3 read [p0@3] ids [1, 2] positions [p0@1, p0@2] ops [6]`.
+    pub fn evidence(&self) -> String {
+        let at = |p: &Position| format!("p{}@{}", p.partition, p.offset);
+        let list = |ps: &[Position]| ps.iter().map(at).collect::<Vec<_>>().join(", ");
+        let mut line = format!("id {}", self.id);
+        if let Some(sub) = &self.sub_kind {
+            line.push_str(&format!(" ({sub})"));
+        }
+        if let Some(p) = &self.acknowledged_at {
+            line.push_str(&format!(" acked {}", at(p)));
+        }
+        if !self.read_at.is_empty() {
+            line.push_str(&format!(" read [{}]", list(&self.read_at)));
+        }
+        if !self.ids.is_empty() {
+            line.push_str(&format!(" ids {:?}", self.ids));
+        }
+        if !self.positions.is_empty() {
+            line.push_str(&format!(" positions [{}]", list(&self.positions)));
+        }
+        line.push_str(&format!(" ops {:?}", self.op_indexes));
+        line
+    }
+}
+
 /// One edge of a dependency cycle: the transaction completed at op `from_op` precedes the one at
 /// `to_op` because of `kind` (`ww`, `wr`, `rw` or `process`), shown by the versions at each end
 /// (message id and offset) of `partition` (none for a process edge).
