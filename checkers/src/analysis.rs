@@ -181,6 +181,9 @@ pub struct Counts {
     pub unacknowledged_absent: u64,
     /// Message ids read at two or more distinct positions.
     pub duplicates: u64,
+    /// Acknowledged, never read, no completed final read and not `lost`.
+    #[serde(default)]
+    pub unseen: u64,
     /// Transactions whose sends to a partition were not contiguous (`elle`).
     pub int_send_skip: u64,
     /// Dependency cycles between transactions, by class (`elle`).
@@ -255,6 +258,7 @@ impl Counts {
             AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
             AnomalyKind::Unprocessed => &mut self.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
+            AnomalyKind::Unseen => &mut self.unseen,
             AnomalyKind::IntSendSkip => &mut self.int_send_skip,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,
@@ -392,6 +396,34 @@ impl NodeExit {
             "node {} crashed: {}, outside any fault; the last lines of its log:\n  {}",
             self.node, self.meaning, self.log_tail
         )
+    }
+}
+
+impl Case {
+    /// The case's evidence on one line, without its prose: the message, sub-kind, where it was
+    /// acknowledged and read, the other messages and positions, and the op indexes, e.g.
+    /// `id 3 (between_polls) acked p0@3 read [p0@3] ids [1, 2] positions [p0@1, p0@2] ops [6]`.
+    pub fn evidence(&self) -> String {
+        let at = |p: &Position| format!("p{}@{}", p.partition, p.offset);
+        let list = |ps: &[Position]| ps.iter().map(at).collect::<Vec<_>>().join(", ");
+        let mut line = format!("id {}", self.id);
+        if let Some(sub) = &self.sub_kind {
+            line.push_str(&format!(" ({sub})"));
+        }
+        if let Some(p) = &self.acknowledged_at {
+            line.push_str(&format!(" acked {}", at(p)));
+        }
+        if !self.read_at.is_empty() {
+            line.push_str(&format!(" read [{}]", list(&self.read_at)));
+        }
+        if !self.ids.is_empty() {
+            line.push_str(&format!(" ids {:?}", self.ids));
+        }
+        if !self.positions.is_empty() {
+            line.push_str(&format!(" positions [{}]", list(&self.positions)));
+        }
+        line.push_str(&format!(" ops {:?}", self.op_indexes));
+        line
     }
 }
 

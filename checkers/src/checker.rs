@@ -420,6 +420,9 @@ pub(crate) struct Jump {
     /// `None`: between or within polls in one generation; `Some`: the first read after a reset.
     pub after: Option<Reset>,
     pub within_poll: bool,
+    /// Read by a poll of a transaction that did not commit (`fail` or `info`), which does not
+    /// move the consumer's position.
+    pub uncommitted: bool,
 }
 
 /// A `process` ok op's record of one message.
@@ -579,6 +582,8 @@ impl Checker {
             Body::Records => {
                 if meta.kind == OpType::Ok {
                     self.on_poll(&meta, records);
+                } else if !records.is_empty() {
+                    self.on_uncommitted_poll(&meta, records);
                 }
             }
             Body::Flat(flat) => self.on_flat(line.f, &meta, flat),
@@ -604,6 +609,12 @@ impl Checker {
                     *self.oddities.entry(Oddity::MalformedRecords).or_default() += malformed;
                 }
                 self.on_poll(&meta, &records);
+            }
+            Some(F::Poll) if !op.value.is_null() => {
+                let (records, _) = history::polled_records(&op.value);
+                if !records.is_empty() {
+                    self.on_uncommitted_poll(&meta, &records);
+                }
             }
             Some(
                 f @ (F::Send
@@ -933,6 +944,35 @@ impl Checker {
         }
     }
 
+    /// A `poll` `fail` / `info` that carries records: a transaction that did not commit (Jepsen's
+    /// aborted or crashed `:txn`) read them. They are checked for skips and rewinds against the
+    /// consumer's position, which they do not move: the transaction's abort rewinds the
+    /// consumer, so its next poll must start where the last committed one left off. They are no
+    /// read of the messages (an aborted poll's duplicates are the cycle pass's).
+    fn on_uncommitted_poll(&mut self, meta: &Meta<'_>, records: &[Rec<'_>]) {
+        let time_ms = millis(meta.time_ns);
+        let mut saved: Vec<((u32, u32), Option<PartState>)> = Vec::new();
+        for record in records {
+            let topic = self.topic_id(&record.topic);
+            let pk = self.pk(topic, record.partition);
+            let key = (meta.process, pk);
+            if !saved.iter().any(|(k, _)| *k == key) {
+                saved.push((key, self.consumers.get(&key).copied()));
+            }
+            self.consumer_order(meta, pk, record.offset, record.id, time_ms);
+        }
+        for (key, state) in saved {
+            match state {
+                Some(state) => {
+                    self.consumers.insert(key, state);
+                }
+                None => {
+                    self.consumers.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Poll skip and nonmonotonic poll, per consumer and partition within one generation.
     fn consumer_order(
         &mut self,
@@ -962,6 +1002,7 @@ impl Checker {
             generation,
             after,
             within_poll,
+            uncommitted: meta.kind != OpType::Ok,
         };
         let (forward, backward) = match state.pending.take() {
             Some(None) => (None, None),
@@ -1359,6 +1400,87 @@ mod tests {
         r#"{"index":90,"time_ns":9000000000,"process":"harness","type":"invoke","f":"final_read"}"#,
         r#"{"index":99,"time_ns":9900000000,"process":"harness","type":"ok","f":"final_read"}"#,
     ];
+
+    /// The same lines through `observe` (parsed ops) and `observe_line` (the fast path).
+    fn both_paths(lines: &[&str]) -> [Analysis; 2] {
+        let mut fast = Checker::new(Expectations::default());
+        for (i, line) in lines.iter().enumerate() {
+            fast.observe_line(line, i + 1).expect("valid fixture line");
+        }
+        [run(lines, Expectations::default()), fast.finish()]
+    }
+
+    fn case_ids(a: &Analysis, kind: AnomalyKind) -> Vec<u64> {
+        a.anomaly(kind)
+            .map(|x| x.cases.iter().map(|c| c.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// A poll of a transaction that did not commit (`fail`/`info` with records) is held to the
+    /// consumer's position and does not move it: the next poll starts where the last committed
+    /// one left off (Jepsen's poll-skip-test "txn abort").
+    #[test]
+    fn uncommitted_polls_are_checked_and_rewound() {
+        let send = |i: u64| {
+            format!(
+                r#"{{"index":{i},"time_ns":{i},"process":"p","type":"ok","f":"send","value":{{"id":{i},"topic":"t","partition":0,"offset":{i}}}}}"#
+            )
+        };
+        let poll = |index: u64, kind: &str, offsets: &[u64]| {
+            let records: Vec<String> = offsets
+                .iter()
+                .map(|o| format!(r#"{{"topic":"t","partition":0,"offset":{o},"id":{o}}}"#))
+                .collect();
+            format!(
+                r#"{{"index":{index},"time_ns":{index},"process":"c","type":"{kind}","f":"poll","value":{{"records":[{}]}}}}"#,
+                records.join(",")
+            )
+        };
+        let mut lines: Vec<String> = (0..5).map(send).collect();
+        // 0 (ok), 1 2 (fail: fine, rewinds), 1 2 (ok: fine), then 4 (info: skips 3), 3 (ok:
+        // fine, the info poll did not move the position).
+        lines.push(poll(10, "ok", &[0]));
+        lines.push(poll(11, "fail", &[1, 2]));
+        lines.push(poll(12, "ok", &[1, 2]));
+        lines.push(poll(13, "info", &[4]));
+        lines.push(poll(14, "ok", &[3]));
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for a in both_paths(&lines) {
+            assert_eq!(case_ids(&a, AnomalyKind::PollSkip), vec![4]);
+            assert_eq!(
+                case_ids(&a, AnomalyKind::NonmonotonicPoll),
+                Vec::<u64>::new()
+            );
+            // The uncommitted polls are no reads: 4 was read by none that committed.
+            assert_eq!(a.counts.records_polled, 4);
+        }
+    }
+
+    /// A kaos consumer's `info` assignment (it may have happened) resets the positions like an
+    /// `ok` one, so no skip is claimed across it; with Jepsen's `keeps_positions`, a partition
+    /// that stays assigned keeps its position, so a skip across the re-assignment is seen.
+    #[test]
+    fn an_info_assignment_resets_and_a_covering_reassignment_keeps_positions() {
+        let lines = |keeps: bool| {
+            let mut out: Vec<String> = (0..4)
+                .map(|i| format!(r#"{{"index":{i},"time_ns":{i},"process":"p","type":"ok","f":"send","value":{{"id":{i},"topic":"t","partition":0,"offset":{i}}}}}"#))
+                .collect();
+            out.push(r#"{"index":10,"time_ns":10,"process":"c","type":"ok","f":"poll","value":{"records":[{"topic":"t","partition":0,"offset":0,"id":0}]}}"#.to_owned());
+            out.push(format!(r#"{{"index":11,"time_ns":11,"process":"c","type":"info","f":"assign","value":{{"topic":"t","partitions":[0],"keeps_positions":{keeps}}},"error":"timeout"}}"#));
+            out.push(r#"{"index":12,"time_ns":12,"process":"c","type":"ok","f":"poll","value":{"records":[{"topic":"t","partition":0,"offset":3,"id":3}]}}"#.to_owned());
+            out
+        };
+        let resets = lines(false);
+        let resets: Vec<&str> = resets.iter().map(String::as_str).collect();
+        for a in both_paths(&resets) {
+            assert_eq!(case_ids(&a, AnomalyKind::PollSkip), Vec::<u64>::new());
+        }
+        let keeps = lines(true);
+        let keeps: Vec<&str> = keeps.iter().map(String::as_str).collect();
+        for a in both_paths(&keeps) {
+            assert_eq!(case_ids(&a, AnomalyKind::PollSkip), vec![3]);
+        }
+    }
 
     #[test]
     fn async_completions_match_by_id() {

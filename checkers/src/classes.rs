@@ -128,7 +128,7 @@ anomaly_classes! {
         ["within_poll", "between_polls", "below_committed", "below_seek"],
         "a consumer read a partition backwards";
     /// One producer's acknowledged offsets out of its send order.
-    NonmonotonicSend = "nonmonotonic_send", Allowed, [],
+    NonmonotonicSend = "nonmonotonic_send", Allowed, ["within_transaction", "between_sends"],
         "one producer's acknowledged offsets out of its send order";
     /// Below an offset the group committed, never processed.
     Unprocessed = "unprocessed", Forbidden, [],
@@ -136,6 +136,10 @@ anomaly_classes! {
     /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
         "never acknowledged, never read, absent from the final read";
+    /// Acknowledged and never returned by any poll by the end of a run without a completed final
+    /// read (Jepsen's `unseen` at the end of its history); with one, such a message is `lost`.
+    Unseen = "unseen", Allowed, [],
+        "acknowledged and never returned by any poll by the end of a run without a completed final read";
     /// One transaction's successive sends to a partition with another message between them
     /// (Jepsen's int-send-skip).
     IntSendSkip = "int_send_skip", Allowed, [],

@@ -291,6 +291,8 @@ impl Checker {
         let absent = t.final_done && !in_final;
         if unread_lost {
             t.class(AnomalyKind::Lost, msg, Some("unread"));
+        } else if !t.final_done && outcome == SendOutcome::Ok && !read {
+            t.class(AnomalyKind::Unseen, msg, None);
         } else if absent && outcome == SendOutcome::Ok {
             t.class(AnomalyKind::Lost, msg, Some("absent"));
         } else if absent && outcome == SendOutcome::Info && read {
@@ -833,11 +835,12 @@ impl Checker {
             ),
         };
         let cause = format!(
-            "{process} skipped message(s) at offset(s) {} of partition {}: {how}, so the \
+            "{process} skipped message(s) at offset(s) {} of partition {}: {how}{}, so the \
              application never saw them (a fetch that jumped past records, or an offset \
              reset); {}.",
             offsets.join(", "),
             self.partition_of(jump.pk),
+            uncommitted_clause(jump),
             self.fault_clause(&nearby)
         );
         let id = jump.id.or(skipped.first().map(|s| s.1)).unwrap_or(0);
@@ -902,9 +905,10 @@ impl Checker {
             ),
         };
         let cause = format!(
-            "{process} read partition {} backwards: {how} (a fetch from a stale leader or \
+            "{process} read partition {} backwards: {how}{} (a fetch from a stale leader or \
              a log truncated under the consumer); {}.",
             self.partition_of(jump.pk),
+            uncommitted_clause(jump),
             self.fault_clause(&nearby)
         );
         let id = jump.id.unwrap_or(0);
@@ -934,14 +938,30 @@ impl Checker {
             Some(_) => "with enable.idempotence off, so retries with more than one request in flight may reorder".to_owned(),
             None => "whether idempotence was on is not in the history; without it, retries with more than one request in flight reorder".to_owned(),
         };
+        // Both sends invoked by one op: one transaction's (Jepsen's int-nonmonotonic-send).
+        let within = msg
+            .zip(self.msg(earlier))
+            .filter(|(m, e)| m.first_index == e.first_index)
+            .map(|(m, _)| m.first_index);
+        let how = within.map_or(String::new(), |op| {
+            format!(" (both sends of the transaction invoked at op {op})")
+        });
         let cause = format!(
-            "{process} sent message {earlier} before message {id}, yet the broker acknowledged \
-             message {earlier} at offset {earlier_offset} and message {id} at offset {offset} \
-             of partition {}, {idempotence}; {}.",
+            "{process} sent message {earlier} before message {id}{how}, yet the broker \
+             acknowledged message {earlier} at offset {earlier_offset} and message {id} at offset \
+             {offset} of partition {}, {idempotence}; {}.",
             self.partition_of(pk),
             self.fault_clause(&nearby)
         );
         let mut case = self.base_case(id, msg, time_s, &nearby, cause);
+        case.sub_kind = Some(
+            if within.is_some() {
+                "within_transaction"
+            } else {
+                "between_sends"
+            }
+            .to_owned(),
+        );
         case.ids = vec![id, earlier];
         case.process = Some(process.to_owned());
         case.positions = vec![self.position_of(pk, earlier_offset)];
@@ -1111,7 +1131,7 @@ impl Checker {
     ) -> u32 {
         match (kind, msg) {
             (_, None) => 0,
-            (AnomalyKind::Lost, Some(m)) if m.ack_index != NONE => m.ack_ms,
+            (AnomalyKind::Lost | AnomalyKind::Unseen, Some(m)) if m.ack_index != NONE => m.ack_ms,
             (AnomalyKind::Lost | AnomalyKind::UnacknowledgedAbsent, Some(m)) => m.invoke_ms,
             (AnomalyKind::ProducerLoss, Some(m)) => m
                 .extra
@@ -1162,8 +1182,29 @@ impl Checker {
             ),
             AnomalyKind::Duplicate => duplicate_cause(self, m, f.read_at, fault_clause),
             AnomalyKind::DuplicateProcessing => self.duplicate_processing_cause(f),
+            AnomalyKind::Unseen => self.unseen_cause(m, time_s, fault_clause),
             _ => format!("Message {id}; {fault_clause}."),
         }
+    }
+
+    fn unseen_cause(&self, m: &Msg, time_s: f64, fault_clause: &str) -> String {
+        let at = match m.acked_offset() {
+            Some((pk, offset)) => format!(
+                " at partition {} offset {offset}, at or past the highest offset any poll of that \
+                 partition returned{}",
+                self.partition_of(pk),
+                match self.read_frontier.get(&pk) {
+                    Some(f) => format!(" ({f})"),
+                    None => " (none did)".to_owned(),
+                }
+            ),
+            None => String::new(),
+        };
+        format!(
+            "Acknowledged at {time_s:.2} s{at}, and no poll returned it by the end of the history, \
+             which has no completed final read: it may not have been fetched yet, or it was lost \
+             (a final read would tell); {fault_clause}."
+        )
     }
 
     fn read_then_lost_cause(&self, m: &Msg, f: &Facts<'_>) -> String {
@@ -1462,6 +1503,18 @@ impl Checker {
         }
         notes.extend(std::mem::take(&mut self.notes));
         notes
+    }
+}
+
+/// For a jump read by a transaction that did not commit: why its poll is still held to the
+/// consumer's position.
+fn uncommitted_clause(jump: &Jump) -> &'static str {
+    if jump.uncommitted {
+        " (that poll's transaction then failed or ended unknown, yet it still had to start where \
+         the consumer's last committed poll left off: an aborted transaction rewinds the consumer \
+         and its polls do not move it)"
+    } else {
+        ""
     }
 }
 

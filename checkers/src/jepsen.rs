@@ -8,7 +8,11 @@
 //! - `:f :send`, `:poll`, `:txn` carry micro-ops: `[:send k v]` is a kaos `send` of message `v`
 //!   (invoke) and `[:send k [offset v]]` its ack at partition `k`, offset `offset` (ok);
 //!   `[:poll {k [[offset v] …]}]` is a kaos `poll` ok with those records; a `:fail`/`:info`
-//!   completion fails/leaves unknown each of its sends;
+//!   completion fails/leaves unknown each of its sends — except an `:info` one that an `:ok`
+//!   poll proves committed (it read one of its sends): its sends are acks, at the offsets the
+//!   completion gave or where an `:ok` poll read them; the polls of a `:fail`/`:info` completion
+//!   are `poll` `fail`/`info` ops with their records (checked against the consumer's position,
+//!   which they do not move);
 //! - every key is a partition of topic `jepsen` (an integer key is the partition number; any other
 //!   key gets the next free number); every value is a message id — unless one value appears under
 //!   two keys, then the id is `key_number << 32 | value` (and a note says so);
@@ -499,11 +503,23 @@ fn translate_edn(text: &str) -> Result<(Vec<Op>, Vec<String>, Vec<Txn>), History
         translator.scan_values(op);
     }
     translator.packed = translator.value_keys.values().any(|keys| keys.len() > 1);
+    for (position, (line, op)) in ops.iter().enumerate() {
+        translator.scan_txn(*line, position, op)?;
+    }
+    translator.prove_commits();
     let mut out = Vec::new();
     for (position, (line, op)) in ops.iter().enumerate() {
         translator.translate(*line, position, op, &mut out)?;
     }
     let mut notes = Vec::new();
+    if translator.proven.iter().any(|p| *p) {
+        notes.push(
+            "Jepsen :info transactions whose send an :ok poll read committed (Jepsen's \
+             must-have-committed): their sends count as acknowledged, at the offsets their \
+             completion gave or, without one, where an :ok poll read them."
+                .to_owned(),
+        );
+    }
     if translator.packed {
         notes.push(
             "Jepsen values repeat across keys, so message ids are key_number << 32 | value."
@@ -524,6 +540,13 @@ struct Translator {
     txns: Vec<Txn>,
     /// Process name → number, for the transactions.
     processes: HashMap<String, u32>,
+    /// Op position → its transaction's place in `txns` (completions of sends, polls and txns).
+    txn_at: HashMap<usize, usize>,
+    /// Per transaction: an `:info` one that must have committed, since an `:ok` poll read one
+    /// of its sends (Jepsen's `must-have-committed?`).
+    proven: Vec<bool>,
+    /// (partition, id) → the lowest offset an `:ok` poll read it at.
+    ok_reads: HashMap<(u32, u64), i64>,
 }
 
 const TOPIC: &str = "jepsen";
@@ -607,12 +630,9 @@ impl Translator {
         }
         match head.f.as_str() {
             "send" | "poll" | "txn" => {
-                if head.kind != OpType::Invoke {
-                    let txn = self.txn(&head, value);
-                    self.txns.push(txn);
-                }
+                let proven = self.txn_at.get(&position).is_some_and(|&t| self.proven[t]);
                 for mop in value.items().unwrap_or(&[]) {
-                    if let Some(op) = self.micro_op(&head, mop) {
+                    if let Some(op) = self.micro_op(&head, mop, proven) {
                         out.push(op);
                     }
                 }
@@ -630,6 +650,46 @@ impl Translator {
             other => out.push(head.op(other, value.to_json())),
         }
         Ok(())
+    }
+
+    /// Second pass: each completed `:send` / `:poll` / `:txn` op as a transaction.
+    fn scan_txn(&mut self, line: usize, position: usize, op: &Edn) -> Result<(), HistoryError> {
+        let head = header(line, position, op)?;
+        if head.process == "nemesis"
+            || head.kind == OpType::Invoke
+            || !matches!(head.f.as_str(), "send" | "poll" | "txn")
+        {
+            return Ok(());
+        }
+        let txn = self.txn(&head, op.get("value").unwrap_or(&Edn::Nil));
+        self.txn_at.insert(position, self.txns.len());
+        self.txns.push(txn);
+        Ok(())
+    }
+
+    /// Which `:info` transactions an `:ok` poll proves committed, and where `:ok` polls read
+    /// each message.
+    fn prove_commits(&mut self) {
+        for txn in self.txns.iter().filter(|t| t.outcome == Outcome::Ok) {
+            for mop in &txn.mops {
+                if let Mop::Read { key, offset, value } = *mop {
+                    let at = self.ok_reads.entry((key, value)).or_insert(offset);
+                    *at = (*at).min(offset);
+                }
+            }
+        }
+        let ok_reads = &self.ok_reads;
+        self.proven = self
+            .txns
+            .iter()
+            .map(|t| {
+                t.outcome == Outcome::Info
+                    && t.mops.iter().any(|m| {
+                        matches!(*m, Mop::Send { key, value, .. }
+                            if ok_reads.contains_key(&(key, value)))
+                    })
+            })
+            .collect();
     }
 
     /// A completed op's micro-ops as a transaction: sends with the offsets their completion gave,
@@ -682,21 +742,34 @@ impl Translator {
         }
     }
 
-    /// One `[:send k v]` or `[:poll {k [[o v] …]}]` micro-op as a kaos `send` or `poll`.
-    fn micro_op(&mut self, head: &Header, mop: &Edn) -> Option<Op> {
+    /// One `[:send k v]` or `[:poll {k [[o v] …]}]` micro-op as a kaos `send` or `poll`. The
+    /// sends of a `proven` `:info` transaction are acknowledged (`ok`), at the offset the
+    /// completion gave or the one an `:ok` poll read them at. The polls of a `:fail` / `:info`
+    /// transaction are `poll` `fail` / `info` ops with their records.
+    fn micro_op(&mut self, head: &Header, mop: &Edn, proven: bool) -> Option<Op> {
         match mop_parts(mop)? {
             (Some("send"), Some(key), v) => {
                 let partition = self.partition(key);
                 let (offset, value) = v.map_or((None, None), send_value);
                 let id = value.and_then(|v| self.id(partition, v));
                 let mut json = serde_json::json!({ "id": id, "topic": TOPIC });
-                if let (OpType::Ok, Some(offset)) = (head.kind, offset) {
+                let offset = match (proven, offset, id) {
+                    (true, None, Some(id)) => self.ok_reads.get(&(partition as u32, id)).copied(),
+                    _ => offset,
+                };
+                let mut op = head.op(F::Send.name(), serde_json::Value::Null);
+                if proven {
+                    op.kind = OpType::Ok;
+                    op.error = None;
+                }
+                if let (OpType::Ok, Some(offset)) = (op.kind, offset) {
                     json["partition"] = partition.into();
                     json["offset"] = offset.into();
                 }
-                Some(head.op(F::Send.name(), json))
+                op.value = json;
+                Some(op)
             }
-            (Some("poll"), Some(Edn::Map(by_key)), _) if head.kind == OpType::Ok => {
+            (Some("poll"), Some(Edn::Map(by_key)), _) if head.kind != OpType::Invoke => {
                 let mut records = Vec::new();
                 for (key, pairs) in by_key {
                     let partition = self.partition(key);

@@ -24,7 +24,7 @@
 //! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
 //! `precommitted_read`, `inconsistent_offsets`, `replica_divergence`, `duplicate`,
 //! `duplicate_processing`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
-//! `unacknowledged_absent`, `int_send_skip`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
+//! `unacknowledged_absent`, `unseen`, `int_send_skip`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
 
 mod analysis;
 mod checker;

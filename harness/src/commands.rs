@@ -600,7 +600,7 @@ async fn interrupted() {
     }
 }
 
-pub fn check_command(run_dir: &Path) -> Result<ExitCode> {
+pub fn check_command(run_dir: &Path, json: bool) -> Result<ExitCode> {
     let dir = results::RunDir::open(run_dir)
         .with_context(|| format!("opening run directory {}", run_dir.display()))?;
     let (scenario, _) = scenario::Scenario::load(&dir.scenario_path())?;
@@ -626,11 +626,11 @@ pub fn check_command(run_dir: &Path) -> Result<ExitCode> {
         },
     };
     results::write_results(&dir, &summary).context("writing results.json and report.html")?;
-    print_verdict(&summary.analysis, Some(&dir.report_path()));
+    print_analysis(&summary.analysis, Some(&dir.report_path()), json)?;
     Ok(exit_code(&summary.analysis))
 }
 
-pub fn check_jepsen(path: &Path) -> Result<ExitCode> {
+pub fn check_jepsen(path: &Path, json: bool) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if text.trim().is_empty() {
@@ -641,9 +641,26 @@ pub fn check_jepsen(path: &Path) -> Result<ExitCode> {
     }
     let analysis = checkers::jepsen::check_edn(&text, checkers::Expectations::default())
         .with_context(|| format!("checking {}", path.display()))?;
-    print_verdict(&analysis, None);
+    print_analysis(&analysis, None, json)?;
     Ok(exit_code(&analysis))
 }
+
+/// The analysis on standard output: as JSON (exactly what results.json carries under
+/// `analysis`), or as text.
+fn print_analysis(analysis: &checkers::Analysis, report: Option<&Path>, json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(analysis).context("serialising the analysis")?
+        );
+    } else {
+        print_verdict(analysis, report);
+    }
+    Ok(())
+}
+
+/// Cases printed per class by `kaos check`'s text output.
+const CASES_PRINTED_MAX: usize = 20;
 
 fn print_verdict(analysis: &checkers::Analysis, report: Option<&Path>) {
     let verdict = match analysis.verdict {
@@ -665,6 +682,14 @@ fn print_verdict(analysis: &checkers::Analysis, report: Option<&Path>) {
             anomaly.kind.as_str(),
             anomaly.allowance.as_str()
         );
+        let shown = anomaly.cases.len().min(CASES_PRINTED_MAX);
+        for case in &anomaly.cases[..shown] {
+            println!("  case: {}", case.evidence());
+        }
+        let more = anomaly.count.saturating_sub(shown as u64);
+        if more > 0 {
+            println!("  … and {more} more (all kept: --json, results.json)");
+        }
     }
     for unmet in &analysis.unmet {
         println!("unmet: {unmet}");

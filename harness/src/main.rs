@@ -136,6 +136,10 @@ enum Command {
         path: PathBuf,
         #[arg(long, value_enum, default_value_t = HistoryFormat::Kaos)]
         format: HistoryFormat,
+        /// Print the analysis as JSON (what results.json carries under `analysis`: every case's
+        /// partition, offsets, ids and op indexes) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure: `kaos bench broker` (producer throughput and latency).
     Bench {
@@ -331,11 +335,13 @@ fn main() -> ExitCode {
         Command::Check {
             path,
             format: HistoryFormat::Kaos,
-        } => check_command(&path),
+            json,
+        } => check_command(&path, json),
         Command::Check {
             path,
             format: HistoryFormat::Jepsen,
-        } => check_jepsen(&path),
+            json,
+        } => check_jepsen(&path, json),
         Command::Bench {
             what:
                 BenchWhat::Broker {

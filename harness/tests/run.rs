@@ -562,3 +562,71 @@ fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_o
     );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
 }
+
+/// `kaos check --json` prints the analysis as results.json carries it: every case's message,
+/// sub-kind, positions (acknowledged, read, skipped) and op indexes, compared here exactly with
+/// the answer Jepsen's test asserts (poll-skip-test "abort doesn't roll back": skips at 3 and 5,
+/// offsets 1 2 and 1..4 skipped, by the polls completed at ops 6 and 8); the text names them too.
+#[test]
+fn check_json_gives_every_case_exactly() {
+    let edn = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../checkers/tests/fixtures/kafka_poll_skip_test_txn_abort_no_rollback.edn");
+    let out = Command::new(kaos())
+        .args(["check", "--format", "jepsen", "--json"])
+        .arg(&edn)
+        .output()
+        .expect("kaos check --json");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let analysis: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let skip = analysis["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .find(|a| a["kind"] == "poll_skip")
+        .expect("poll_skip");
+    let p = 1 << 20; // Jepsen's key :x, the first non-integer key
+    let at = |o: i64| serde_json::json!({"topic": "jepsen", "partition": p, "offset": o});
+    let evidence: Vec<serde_json::Value> = skip["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c["id"], "sub_kind": c["sub_kind"], "ids": c["ids"],
+                "acknowledged_at": c["acknowledged_at"],
+                "read_at": c["read_at"], "positions": c["positions"],
+                "op_indexes": c["op_indexes"],
+            })
+        })
+        .collect();
+    assert_eq!(
+        evidence,
+        vec![
+            serde_json::json!({
+                "id": 3, "sub_kind": "between_polls", "ids": [1, 2], "acknowledged_at": at(3),
+                "read_at": [at(3)], "positions": [at(1), at(2)], "op_indexes": [6],
+            }),
+            serde_json::json!({
+                "id": 5, "sub_kind": "between_polls", "ids": [1, 2, 3, 4], "acknowledged_at": at(5),
+                "read_at": [at(5)], "positions": [at(1), at(2), at(3), at(4)], "op_indexes": [8],
+            }),
+        ],
+        "{stdout}"
+    );
+    assert_eq!(skip["count"], 2);
+    assert_eq!(analysis["verdict"], "invalid");
+
+    let text = Command::new(kaos())
+        .args(["check", "--format", "jepsen"])
+        .arg(&edn)
+        .output()
+        .expect("kaos check");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!(
+            "  case: id 5 (between_polls) acked p{p}@5 read [p{p}@5] ids [1, 2, 3, 4] positions [p{p}@1, p{p}@2, p{p}@3, p{p}@4] ops [8]"
+        )),
+        "{text}"
+    );
+}
