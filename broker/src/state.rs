@@ -11,10 +11,16 @@ use crate::cluster::{ClusterImage, RoleChange};
 use crate::config::Config;
 use crate::group::records::OFFSETS_TOPIC;
 use crate::limits;
-use crate::log::checkpoint::{self, Offsets, RECOVERY_POINT_FILE_NAME};
+use crate::log::checkpoint::{
+    self, Offsets, LOG_START_OFFSET_FILE_NAME, RECOVERY_POINT_FILE_NAME,
+};
 use crate::log::epoch::EpochCache;
 use crate::log::{sync_dir, Log, LogError};
 use crate::partition::{Partition, Signals};
+use crate::topic_config::TopicConfigs;
+
+mod configs;
+pub use configs::{AlterConfigsError, TOPIC_CONFIGS_FILE_NAME};
 
 /// Kafka's HW checkpoint file (same format as the recovery-point checkpoint).
 pub const HIGH_WATERMARK_FILE_NAME: &str = "replication-offset-checkpoint";
@@ -93,6 +99,8 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub partitions: BTreeMap<i32, Arc<Partition>>,
+    /// Its own configs (CreateTopics, AlterConfigs), over the broker's settings.
+    pub configs: TopicConfigs,
 }
 
 impl Topic {
@@ -189,6 +197,11 @@ impl Broker {
             &data_dir.join(HIGH_WATERMARK_FILE_NAME),
             "HW checkpoint unreadable: HWs start at 0",
         );
+        let log_start_offsets = read_checkpoint(
+            &data_dir.join(LOG_START_OFFSET_FILE_NAME),
+            "log-start-offset checkpoint unreadable: logs start at their first segment",
+        );
+        let topic_configs = configs::read(&data_dir)?;
         let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
         let signals = Signals::new();
         let recovery = Recovery {
@@ -196,6 +209,8 @@ impl Broker {
             data_dir: &data_dir,
             recovery_points: &recovery_points,
             high_watermarks: &high_watermarks,
+            log_start_offsets: &log_start_offsets,
+            topic_configs: &topic_configs,
             clean_shutdown,
             signals: &signals,
             single_node: config.controller.is_none(),
@@ -331,7 +346,9 @@ impl Broker {
         write_partition_metadata(&dir, topic_id)?;
         sync_dir(&self.config.data_dir).map_err(StateError::from)?;
         // A dir left by an interrupted creation is recovered like any unclean log.
-        let (log, _) = Log::open(&dir, self.config.log, 0, false).map_err(StateError::from)?;
+        let configs = topics.get(topic).map(|t| t.configs.clone()).unwrap_or_default();
+        let log_config = crate::topic_config::log_config(self.config.log, topic, &configs);
+        let (log, _) = Log::open(&dir, log_config, 0, false).map_err(StateError::from)?;
         let epochs = load_epochs(&dir, &log)?;
         let partition = Arc::new(Partition::new(
             topic.to_string(),
@@ -355,18 +372,31 @@ impl Broker {
                 name: topic.to_string(),
                 id: topic_id,
                 partitions,
+                configs,
             }),
         );
         tracing::info!(topic, partition = index, topic_id = %topic_id, "created replica");
         Ok(partition)
     }
 
-    /// Creates a topic (or only validates the request when `validate_only`).
+    /// Creates a topic with the broker's settings (or only validates the request when
+    /// `validate_only`).
     pub fn create_topic(
         &self,
         name: &str,
         partition_count: i32,
         validate_only: bool,
+    ) -> Result<Arc<Topic>, CreateTopicError> {
+        self.create_topic_with(name, partition_count, validate_only, TopicConfigs::new())
+    }
+
+    /// Creates a topic with its own `configs` (validated by the caller), stored durably first.
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        partition_count: i32,
+        validate_only: bool,
+        configs: TopicConfigs,
     ) -> Result<Arc<Topic>, CreateTopicError> {
         validate_topic_name(name).map_err(CreateTopicError::InvalidName)?;
         if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&partition_count) {
@@ -385,13 +415,20 @@ impl Broker {
                 name: name.to_string(),
                 id: topic_id,
                 partitions: BTreeMap::new(),
+                configs,
             }));
         }
-        let partitions = self.create_partitions_or_none(name, topic_id, 0..partition_count)?;
+        // The configs first: a topic never exists without them (a creation that fails leaves an
+        // entry no topic has, which the next write drops).
+        configs::persist(&self.config.data_dir, &topics, Some((name, &configs)))?;
+        let log_config = crate::topic_config::log_config(self.config.log, name, &configs);
+        let partitions =
+            self.create_partitions_or_none(name, topic_id, 0..partition_count, log_config)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: topic_id,
             partitions,
+            configs,
         });
         topics.insert(name.to_string(), Arc::clone(&topic));
         tracing::info!(topic = %name, partitions = partition_count, topic_id = %topic_id, "created topic");
@@ -427,6 +464,13 @@ impl Broker {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the dir of a deleted partition");
             }
         }
+        if !topic.configs.is_empty() {
+            let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = configs::persist(data_dir, &topics, None) {
+                // A stale entry applies to no topic; the next write drops it.
+                tracing::warn!(topic = %name, error = %e, "cannot rewrite the topic configs");
+            }
+        }
         tracing::info!(topic = %name, topic_id = %topic.id, "deleted topic");
         Ok(topic.id)
     }
@@ -438,9 +482,11 @@ impl Broker {
         name: &str,
         topic_id: Uuid,
         indexes: std::ops::Range<i32>,
+        log_config: crate::config::LogConfig,
     ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
         let mut created = Vec::new();
-        let error = match self.create_partitions(name, topic_id, indexes, &mut created) {
+        let error = match self.create_partitions(name, topic_id, indexes, log_config, &mut created)
+        {
             Ok(partitions) => return Ok(partitions),
             Err(e) => e,
         };
@@ -475,13 +521,15 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let added = self.create_partitions_or_none(name, topic.id, current..count)?;
+        let log_config = crate::topic_config::log_config(self.config.log, name, &topic.configs);
+        let added = self.create_partitions_or_none(name, topic.id, current..count, log_config)?;
         let mut partitions = topic.partitions.clone();
         partitions.extend(added);
         let grown = Topic {
             name: name.to_string(),
             id: topic.id,
             partitions,
+            configs: topic.configs.clone(),
         };
         topics.insert(name.to_string(), Arc::new(grown));
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
@@ -495,6 +543,7 @@ impl Broker {
         name: &str,
         topic_id: Uuid,
         indexes: std::ops::Range<i32>,
+        log_config: crate::config::LogConfig,
         created: &mut Vec<PathBuf>,
     ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
         let mut partitions = BTreeMap::new();
@@ -503,7 +552,7 @@ impl Broker {
             std::fs::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
             created.push(dir.clone());
             write_partition_metadata(&dir, topic_id)?;
-            let (log, _) = Log::open(&dir, self.config.log, 0, true)?;
+            let (log, _) = Log::open(&dir, log_config, 0, true)?;
             let epochs = load_epochs(&dir, &log)?;
             partitions.insert(
                 index,
@@ -534,7 +583,8 @@ impl Broker {
 
     /// Rewrites the recovery-point checkpoint from every partition's recovery point.
     pub fn write_checkpoint(&self) -> Result<(), StateError> {
-        self.write_offsets_checkpoint(RECOVERY_POINT_FILE_NAME, |p| p.recovery_point())
+        self.write_offsets_checkpoint(RECOVERY_POINT_FILE_NAME, |p| p.recovery_point())?;
+        self.write_offsets_checkpoint(LOG_START_OFFSET_FILE_NAME, |p| p.log_start_offset())
     }
 
     /// Rewrites the HW checkpoint (`replication-offset-checkpoint`) from every partition's HW.
@@ -722,6 +772,8 @@ struct Recovery<'a> {
     data_dir: &'a Path,
     recovery_points: &'a Offsets,
     high_watermarks: &'a Offsets,
+    log_start_offsets: &'a Offsets,
+    topic_configs: &'a BTreeMap<String, TopicConfigs>,
     clean_shutdown: bool,
     signals: &'a Arc<Signals>,
     single_node: bool,
@@ -767,15 +819,18 @@ impl Recovery<'_> {
                 return Ok(None);
             }
         };
+        let configs = self.topic_configs.get(&name).cloned().unwrap_or_default();
+        let log_config = crate::topic_config::log_config(self.config.log, &name, &configs);
         let mut partitions = BTreeMap::new();
         for index in indexes {
-            let partition = self.open_partition(&name, topic_id, index, report)?;
+            let partition = self.open_partition(&name, topic_id, index, log_config, report)?;
             partitions.insert(index, Arc::new(partition));
         }
         Ok(Some(Topic {
             name,
             id: topic_id,
             partitions,
+            configs,
         }))
     }
 
@@ -786,6 +841,7 @@ impl Recovery<'_> {
         name: &str,
         topic_id: Uuid,
         index: i32,
+        log_config: crate::config::LogConfig,
         report: &mut StartupReport,
     ) -> Result<Partition, StateError> {
         let dir = self.data_dir.join(format!("{name}-{index}"));
@@ -794,7 +850,10 @@ impl Recovery<'_> {
             .get(&(name.to_string(), index))
             .copied()
             .unwrap_or(0);
-        let (log, outcome) = Log::open(&dir, self.config.log, recovery_point, self.clean_shutdown)?;
+        let (mut log, outcome) = Log::open(&dir, log_config, recovery_point, self.clean_shutdown)?;
+        if let Some(&start) = self.log_start_offsets.get(&(name.to_string(), index)) {
+            log.restore_log_start_offset(start);
+        }
         if let Err(e) = write_partition_metadata(&dir, topic_id) {
             // A full disk: the id holds in memory; a later start writes it.
             tracing::warn!(topic = %name, partition = index, error = %e, "cannot write partition.metadata; going on without it");
@@ -1093,6 +1152,7 @@ impl Broker {
                     });
                 }
             }
+            self.apply_topic_configs(name, &topic.configs);
         }
         changes
     }

@@ -181,6 +181,7 @@ pub struct Counts {
     pub nonmonotonic_poll: u64,
     pub nonmonotonic_send: u64,
     pub unprocessed: u64,
+    pub retention_deleted: u64,
 }
 
 impl AnomalyKind {
@@ -217,6 +218,7 @@ impl Counts {
             AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
             AnomalyKind::Unprocessed => &mut self.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
+            AnomalyKind::RetentionDeleted => &mut self.retention_deleted,
             AnomalyKind::IntSendSkip => &mut self.int_send_skip,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,

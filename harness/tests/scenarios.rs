@@ -39,6 +39,8 @@ const RUNNABLE: &[&str] = &[
     "truncation-leader-epoch-follower-restart",
     "truncation-hw-power-loss",
     "truncation-leader-epoch-power-loss",
+    "retention-slow-consumer",
+    "retention-soak",
 ];
 
 #[test]
@@ -212,6 +214,14 @@ fn the_runnable_scenarios_reproduce_their_claims() {
     assert!(
         !epoch_power.contains("× replica_divergence"),
         "{epoch_power}"
+    );
+    let slow = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("retention-slow-consumer"))
+        .expect("slow consumer ran");
+    assert!(
+        slow.contains("× retention_deleted (required)") && !slow.contains("× lost"),
+        "{slow}"
     );
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
