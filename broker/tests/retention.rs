@@ -133,7 +133,8 @@ fn alter(address: SocketAddr, name: &str, configs: &[(&str, &str)]) -> i16 {
 fn describe(address: SocketAddr, name: &str) -> std::collections::BTreeMap<String, (String, i8)> {
     let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
         .with_resource_type(2)
-        .with_resource_name(text(name))]);
+        .with_resource_name(text(name))
+        .with_configuration_keys(None)]);
     let mut client = RawClient::connect(address);
     client.send(ApiKey::DescribeConfigs, 4, &request);
     let (_, response): (i32, DescribeConfigsResponse) =
@@ -314,7 +315,8 @@ fn time_retention_deletes_segments_whose_records_are_older_than_retention_ms() {
 
 #[test]
 fn a_follower_takes_its_leaders_log_start_offset_and_keeps_it_as_the_next_leader() {
-    let config = format!("{CONFIG}\"broker.heartbeat.interval.ms\" = 200\n");
+    // The records carry 2023 timestamps: no time retention here, DeleteRecords alone.
+    let config = format!("{CONFIG}\"broker.heartbeat.interval.ms\" = 200\n\"log.retention.ms\" = -1\n");
     let mut cluster = cluster::Cluster::start(3, &config);
     cluster.wait_brokers_live(3);
     let partition = cluster.create_in_sync("t", 3);

@@ -385,6 +385,7 @@ async fn pull_topic_configs(
             DescribeConfigsResource::default()
                 .with_resource_type(2)
                 .with_resource_name(StrBytes::from_string(name.clone()))
+                .with_configuration_keys(None)
         })
         .collect();
     let request = DescribeConfigsRequest::default().with_resources(resources);

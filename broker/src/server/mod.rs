@@ -131,7 +131,8 @@ fn spawn_retention(broker: &Arc<Broker>) {
     let broker = Arc::clone(broker);
     tokio::spawn(async move {
         let period = Duration::from_millis(broker.config.retention_check_interval_ms);
-        let mut interval = tokio::time::interval(period);
+        // The first pass one period after the start, as Kafka schedules it.
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
