@@ -20,7 +20,7 @@ use crate::partition::{Partition, Signals};
 use crate::topic_config::TopicConfigs;
 
 mod configs;
-pub use configs::{AlterConfigsError, TOPIC_CONFIGS_FILE_NAME};
+pub use configs::TOPIC_CONFIGS_FILE_NAME;
 
 /// Kafka's HW checkpoint file (same format as the recovery-point checkpoint).
 pub const HIGH_WATERMARK_FILE_NAME: &str = "replication-offset-checkpoint";
@@ -48,7 +48,19 @@ pub enum StateError {
     ProducerIds(#[from] crate::producer::ProducerIdError),
     #[error("{count} partition log(s) failed while serving (see the storage errors above)")]
     FailedLogs { count: usize },
+    #[error(transparent)]
+    TopicConfigs(#[from] configs::ConfigsFileError),
 }
+
+/// Why a topic's configs could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlterConfigsError {
+    #[error("Topic '{0}' does not exist")]
+    Unknown(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 
 /// Why a topic cannot be created.
 #[derive(Debug, thiserror::Error)]
@@ -420,7 +432,9 @@ impl Broker {
         }
         // The configs first: a topic never exists without them (a creation that fails leaves an
         // entry no topic has, which the next write drops).
-        configs::persist(&self.config.data_dir, &topics, Some((name, &configs)))?;
+        let others = topics.iter().map(|(n, t)| (n.as_str(), &t.configs));
+        configs::persist(&self.config.data_dir, others.chain([(name, &configs)]))
+            .map_err(StateError::from)?;
         let log_config = crate::topic_config::log_config(self.config.log, name, &configs);
         let partitions =
             self.create_partitions_or_none(name, topic_id, 0..partition_count, log_config)?;
@@ -466,7 +480,8 @@ impl Broker {
         }
         if !topic.configs.is_empty() {
             let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = configs::persist(data_dir, &topics, None) {
+            let all = topics.iter().map(|(n, t)| (n.as_str(), &t.configs));
+            if let Err(e) = configs::persist(data_dir, all) {
                 // A stale entry applies to no topic; the next write drops it.
                 tracing::warn!(topic = %name, error = %e, "cannot rewrite the topic configs");
             }
@@ -1155,6 +1170,70 @@ impl Broker {
             self.apply_topic_configs(name, &topic.configs);
         }
         changes
+    }
+}
+
+/// Topics' configs and retention.
+impl Broker {
+    /// Replaces topic `name`'s configs (validated by the caller): stored durably, then applied to
+    /// every partition's log.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+    ) -> Result<(), AlterConfigsError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics
+            .get(name)
+            .ok_or_else(|| AlterConfigsError::Unknown(name.to_string()))?;
+        if topic.configs == configs {
+            return Ok(());
+        }
+        if !self.in_cluster() {
+            let others = topics.iter().filter(|(n, _)| n.as_str() != name);
+            let others = others.map(|(n, t)| (n.as_str(), &t.configs));
+            configs::persist(&self.config.data_dir, others.chain([(name, &configs)]))
+                .map_err(StateError::from)?;
+        }
+        let changed = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.clone(),
+            configs,
+        });
+        let log_config = crate::topic_config::log_config(self.config.log, name, &changed.configs);
+        for partition in changed.partitions.values() {
+            partition.set_log_config(log_config);
+        }
+        tracing::info!(topic = %name, configs = ?changed.configs, "topic configs changed");
+        topics.insert(name.to_string(), changed);
+        Ok(())
+    }
+
+    /// In a cluster: applies the controller's configs of topic `name` to its local replicas
+    /// (nothing when this broker has none of them, or they did not change).
+    pub fn apply_topic_configs(&self, name: &str, configs: &TopicConfigs) {
+        let changed = self.topic(name).is_some_and(|t| &t.configs != configs);
+        if changed {
+            if let Err(e) = self.set_topic_configs(name, configs.clone()) {
+                tracing::warn!(topic = name, error = %e, "cannot apply the topic's configs");
+            }
+        }
+    }
+
+    /// One retention pass over every partition at wall-clock time `now_ms` (the
+    /// `log.retention.check.interval.ms` task); returns the segments deleted.
+    pub fn delete_retained(&self, now_ms: i64) -> usize {
+        let mut segments = 0;
+        for partition in self.partitions() {
+            match partition.delete_retained(now_ms) {
+                Ok(deleted) => segments += deleted.iter().map(|d| d.segments).sum::<usize>(),
+                Err(e) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed")
+                }
+            }
+        }
+        segments
     }
 }
 
