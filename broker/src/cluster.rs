@@ -35,6 +35,8 @@ pub struct PartitionView {
 pub struct TopicView {
     pub id: Uuid,
     pub partitions: BTreeMap<i32, PartitionView>,
+    /// The topic's own configs (the controller's; brokers pull them with DescribeConfigs).
+    pub configs: crate::topic_config::TopicConfigs,
 }
 
 /// A live broker's advertised address.
@@ -74,6 +76,9 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// A CreateTopics answer on its way from the controller.
 pub type CreateTopicsFuture = Pin<Box<dyn Future<Output = CreateTopicsResponse> + Send>>;
 
+/// An answer on its way from the controller to a forwarded request, or why there is none.
+pub type Forwarded<R> = Pin<Box<dyn Future<Output = Result<R, String>> + Send>>;
+
 /// A WriteTxnMarkers answer on its way from a partition leader.
 pub type MarkersFuture =
     Pin<Box<dyn Future<Output = Result<WriteTxnMarkersResponse, String>> + Send>>;
@@ -83,6 +88,16 @@ pub type MarkersFuture =
 pub trait ControllerLink: Send + Sync + std::fmt::Debug {
     /// Forwards `request` to the controller; its answer, or every topic refused.
     fn create_topics(&self, request: CreateTopicsRequest) -> CreateTopicsFuture;
+    /// Forwards AlterConfigs to the controller, which stores topics' configs in a cluster.
+    fn alter_configs(
+        &self,
+        request: kafka_protocol::messages::AlterConfigsRequest,
+    ) -> Forwarded<kafka_protocol::messages::AlterConfigsResponse>;
+    /// Forwards IncrementalAlterConfigs to the controller.
+    fn incremental_alter_configs(
+        &self,
+        request: kafka_protocol::messages::IncrementalAlterConfigsRequest,
+    ) -> Forwarded<kafka_protocol::messages::IncrementalAlterConfigsResponse>;
     /// Asks the controller, in the background, to create `topics` with this broker's defaults.
     fn auto_create(&self, topics: Vec<String>);
     /// Sends WriteTxnMarkers to broker `node_id` (a transaction coordinator to a partition

@@ -112,6 +112,15 @@ pub struct FileConfig {
     /// A test's planted crash (see [`Config::debug_crash_after_ms`]); 0 = never.
     #[serde(rename = "debug.crash.after.ms")]
     pub debug_crash_after_ms: u64,
+    // Retention (see `LogConfig`): Kafka's broker defaults for every topic.
+    #[serde(rename = "log.retention.ms")]
+    pub log_retention_ms: i64,
+    #[serde(rename = "log.retention.bytes")]
+    pub log_retention_bytes: i64,
+    #[serde(rename = "log.roll.ms")]
+    pub log_roll_ms: i64,
+    #[serde(rename = "log.retention.check.interval.ms")]
+    pub log_retention_check_interval_ms: u64,
 }
 
 impl Default for FileConfig {
@@ -155,6 +164,10 @@ impl Default for FileConfig {
             max_connections_per_ip_overrides: String::new(),
             socket_request_read_timeout_ms: 30_000,
             debug_crash_after_ms: 0,
+            log_retention_ms: 7 * 24 * 3_600_000,
+            log_retention_bytes: -1,
+            log_roll_ms: 7 * 24 * 3_600_000,
+            log_retention_check_interval_ms: 300_000,
         }
     }
 }
@@ -201,22 +214,39 @@ impl FileConfig {
     }
 }
 
-/// Log settings every partition uses.
+/// Log settings of a partition: the broker's, with its topic's configs over them
+/// (`topic_config::log_config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogConfig {
     pub segment_bytes: u64,
     pub index_interval_bytes: u32,
     /// fsync after this many messages since the last flush; 0 = never by count.
     pub flush_messages: u64,
+    /// `retention.ms`: a segment whose newest timestamp is older than this is deleted; -1 = never.
+    pub retention_ms: i64,
+    /// `retention.bytes`: the oldest segments are deleted while the log stays at least this
+    /// large without them; -1 = no bound.
+    pub retention_bytes: i64,
+    /// `segment.ms`: an append rolls the active segment once it is this old.
+    pub segment_ms: i64,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         let file = FileConfig::default();
+        LogConfig::of(&file)
+    }
+}
+
+impl LogConfig {
+    fn of(file: &FileConfig) -> LogConfig {
         LogConfig {
             segment_bytes: file.segment_bytes,
             index_interval_bytes: file.index_interval_bytes,
             flush_messages: file.flush_messages,
+            retention_ms: file.log_retention_ms,
+            retention_bytes: file.log_retention_bytes,
+            segment_ms: file.log_roll_ms,
         }
     }
 }
@@ -353,6 +383,8 @@ pub struct Config {
     pub num_partitions: i32,
     pub auto_create_topics_enable: bool,
     pub log: LogConfig,
+    /// `log.retention.check.interval.ms`: how often retention deletes what it may.
+    pub retention_check_interval_ms: u64,
     /// fsync every this many ms; 0 = never by interval.
     pub flush_interval_ms: u64,
     pub message_max_bytes: u32,
@@ -666,6 +698,8 @@ impl Config {
         listen: Option<String>,
         data_dir: Option<PathBuf>,
     ) -> Result<Config, ConfigError> {
+        check_retention(&file)?;
+        let log = LogConfig::of(&file);
         let replication = ReplicationConfig::resolve(&file)?;
         let group = GroupConfig::resolve(&file)?;
         let txn = TxnConfig::resolve(&file)?;
@@ -734,11 +768,8 @@ impl Config {
             advertised_listener,
             num_partitions: file.num_partitions,
             auto_create_topics_enable: file.auto_create_topics_enable,
-            log: LogConfig {
-                segment_bytes: file.segment_bytes,
-                index_interval_bytes: file.index_interval_bytes,
-                flush_messages: file.flush_messages,
-            },
+            log,
+            retention_check_interval_ms: file.log_retention_check_interval_ms,
             flush_interval_ms: file.flush_interval_ms,
             message_max_bytes: file.message_max_bytes,
             controller: None,
@@ -761,6 +792,21 @@ fn debug_crash_after_ms(ms: u64) -> Result<Option<u64>, ConfigError> {
             message: format!("{ms} is not in 0..={}", limits::SETTING_MS_MAX),
         }),
     }
+}
+
+/// The retention settings in the ranges Kafka accepts.
+fn check_retention(file: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+    if file.log_retention_ms < -1 {
+        return invalid("log.retention.ms", format!("{} is below -1", file.log_retention_ms));
+    }
+    if file.log_roll_ms < 1 {
+        return invalid("log.roll.ms", format!("{} is below 1", file.log_roll_ms));
+    }
+    if file.log_retention_check_interval_ms < 1 {
+        return invalid("log.retention.check.interval.ms", "0 is below 1".to_string());
+    }
+    Ok(())
 }
 
 /// Splits `host:port` (host may be `[v6]`).

@@ -10,21 +10,21 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`server`] | the only socket code: binding ([`server::bind`]), the broker process ([`server::broker`]) and the controller's ([`server::controller`]), the accept loop, one connection ([`server::connection`]), admission, expiry and the request memory budget ([`server::connections`]), peer client ([`server::client`]), cluster membership and the link to the controller ([`server::cluster`]), followers ([`server::fetcher`]), background tasks (flush, checkpoints, group ticks) |
+//! | [`server`] | the only socket code: binding ([`server::bind`]), the broker process ([`server::broker`]) and the controller's ([`server::controller`]), the accept loop, one connection ([`server::connection`]), admission, expiry and the request memory budget ([`server::connections`]), peer client ([`server::client`]), cluster membership and the link to the controller ([`server::cluster`]), followers ([`server::fetcher`]), background tasks (flush, checkpoints, retention, group ticks) |
 //! | [`api`] | Kafka APIs, no socket I/O: the table of APIs, admission and dispatch for both roles ([`api::table`]), one module per API, the controller's handlers ([`api::controller`]) |
-//! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW), applying the controller's image, graceful shutdown |
+//! | [`state`] | the broker's topics and partitions, startup recovery, checkpoints (recovery point, HW, log start offset), topics' configs (stored on a single node, from the controller's image in a cluster), applying the controller's image, graceful shutdown |
 //! | [`group`] | the group coordinator: the classic rebalance protocol per group ([`group::state`]), committed offsets in `__consumer_offsets` ([`group::records`]), loading and dropping offsets partitions as their leadership moves; reaches the broker through [`group::Host`] |
 //! | [`internal_topic`] | what the group and transaction coordinators share: a key's partition of its internal topic, the shards of the partitions this broker leads (routing a key, loading a partition's log when leadership comes, forgetting it when it goes), the rate limit on creating the topic on first use |
 //! | [`cluster`] | the broker's view of the cluster from the controller, the role changes it implies, and [`cluster::ControllerLink`], the way to the controller |
-//! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, durable state ([`controller::store`]) |
-//! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress |
+//! | [`controller`] | the controller: registrations, liveness, elections, ISR changes, topics' configs, durable state ([`controller::store`]) |
+//! | [`partition`] | one partition replica: log, leader-epoch cache, role, leader epoch, HW (a watch), ISR, follower progress; its side of retention (DeleteRecords, a leader's log start followed) |
 //! | [`producer`] | idempotent producers: producer ids (InitProducerId), per-partition epochs and last batches for deduplication and sequence checks, rebuilt from the log |
 //! | [`stable`] | one partition's transactions: open ones, markers not yet below the HW, the aborted-transactions index, the last stable offset; rebuilt from the log |
 //! | [`txn`] | the transaction coordinator: transaction states in `__transaction_state` ([`txn::records`]), the state changes of the transactional APIs and timeouts ([`txn::ops`]), markers to every partition of a transaction ([`txn::markers`]); reaches the broker through [`txn::Host`] |
-//! | [`log`] | storage: segments ([`log::segment`]), sparse offset index ([`log::index`]), flush policy, recovery, truncation, checkpoint files ([`log::checkpoint`]), leader-epoch cache ([`log::epoch`]), errors and their Kafka codes ([`log::error`]) |
+//! | [`log`] | storage: segments ([`log::segment`]), sparse offset index ([`log::index`]), flush policy, recovery, truncation, retention and the log start offset ([`log::retention`]), checkpoint files ([`log::checkpoint`]), leader-epoch cache ([`log::epoch`]), errors and their Kafka codes ([`log::error`]) |
 //! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), transaction markers ([`wire::control`]), the records inside a produced batch: framing, codecs, decompression bound ([`wire::records`]), response framing ([`wire::frame`]) |
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
-//! | [`topic_config`] | Kafka's topic-level configs: names, value types and ranges; validation for CreateTopics (INVALID_CONFIG) |
+//! | [`topic_config`] | Kafka's topic-level configs: names, value types and ranges; validation (INVALID_CONFIG), incremental changes, the log settings they give a partition, DescribeConfigs' rows |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
 //! | [`invariant`] | run-time invariants (HW ≤ LEO, offsets increasing, epochs non-decreasing, ISR ⊆ replicas, …): pure checks, a stop with exit code 71 when one fails, and [`invariant::fatal`] (exit code 70) for a log that contradicts itself |
 //! | [`metrics`] | request metrics (Kafka's `RequestMetrics`): per-stage time histograms of Produce and Fetch, and of a follower's fetches; summarised to `request-metrics.json` at shutdown |

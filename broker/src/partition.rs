@@ -23,6 +23,8 @@ use crate::stable::{AbortedTxn, PartitionTxns};
 use crate::wire::batch::{self, BatchHeader, BatchSpan};
 use crate::wire::control::{marker_of, Marker};
 
+mod retention;
+
 /// Broker-wide signals partitions raise.
 #[derive(Debug)]
 pub struct Signals {
@@ -1058,6 +1060,7 @@ mod tests {
             segment_bytes: 1024,
             index_interval_bytes: 100,
             flush_messages: 0,
+            ..LogConfig::default()
         };
         let (log, _) = Log::open(dir, config, 0, false).expect("open");
         let epochs = EpochCache::rebuilt(dir, log.scan_epochs().expect("epochs")).expect("epochs");

@@ -11,10 +11,16 @@ use crate::cluster::{ClusterImage, RoleChange};
 use crate::config::Config;
 use crate::group::records::OFFSETS_TOPIC;
 use crate::limits;
-use crate::log::checkpoint::{self, Offsets, RECOVERY_POINT_FILE_NAME};
+use crate::log::checkpoint::{
+    self, Offsets, LOG_START_OFFSET_FILE_NAME, RECOVERY_POINT_FILE_NAME,
+};
 use crate::log::epoch::EpochCache;
 use crate::log::{sync_dir, Log, LogError};
 use crate::partition::{Partition, Signals};
+use crate::topic_config::TopicConfigs;
+
+mod configs;
+pub use configs::TOPIC_CONFIGS_FILE_NAME;
 
 /// Kafka's HW checkpoint file (same format as the recovery-point checkpoint).
 pub const HIGH_WATERMARK_FILE_NAME: &str = "replication-offset-checkpoint";
@@ -42,7 +48,19 @@ pub enum StateError {
     ProducerIds(#[from] crate::producer::ProducerIdError),
     #[error("{count} partition log(s) failed while serving (see the storage errors above)")]
     FailedLogs { count: usize },
+    #[error(transparent)]
+    TopicConfigs(#[from] configs::ConfigsFileError),
 }
+
+/// Why a topic's configs could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlterConfigsError {
+    #[error("Topic '{0}' does not exist")]
+    Unknown(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 
 /// Why a topic cannot be created.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +111,8 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub partitions: BTreeMap<i32, Arc<Partition>>,
+    /// Its own configs (CreateTopics, AlterConfigs), over the broker's settings.
+    pub configs: TopicConfigs,
 }
 
 impl Topic {
@@ -189,6 +209,11 @@ impl Broker {
             &data_dir.join(HIGH_WATERMARK_FILE_NAME),
             "HW checkpoint unreadable: HWs start at 0",
         );
+        let log_start_offsets = read_checkpoint(
+            &data_dir.join(LOG_START_OFFSET_FILE_NAME),
+            "log-start-offset checkpoint unreadable: logs start at their first segment",
+        );
+        let topic_configs = configs::read(&data_dir)?;
         let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
         let signals = Signals::new();
         let recovery = Recovery {
@@ -196,6 +221,8 @@ impl Broker {
             data_dir: &data_dir,
             recovery_points: &recovery_points,
             high_watermarks: &high_watermarks,
+            log_start_offsets: &log_start_offsets,
+            topic_configs: &topic_configs,
             clean_shutdown,
             signals: &signals,
             single_node: config.controller.is_none(),
@@ -331,7 +358,9 @@ impl Broker {
         write_partition_metadata(&dir, topic_id)?;
         sync_dir(&self.config.data_dir).map_err(StateError::from)?;
         // A dir left by an interrupted creation is recovered like any unclean log.
-        let (log, _) = Log::open(&dir, self.config.log, 0, false).map_err(StateError::from)?;
+        let configs = topics.get(topic).map(|t| t.configs.clone()).unwrap_or_default();
+        let log_config = crate::topic_config::log_config(self.config.log, topic, &configs);
+        let (log, _) = Log::open(&dir, log_config, 0, false).map_err(StateError::from)?;
         let epochs = load_epochs(&dir, &log)?;
         let partition = Arc::new(Partition::new(
             topic.to_string(),
@@ -355,18 +384,31 @@ impl Broker {
                 name: topic.to_string(),
                 id: topic_id,
                 partitions,
+                configs,
             }),
         );
         tracing::info!(topic, partition = index, topic_id = %topic_id, "created replica");
         Ok(partition)
     }
 
-    /// Creates a topic (or only validates the request when `validate_only`).
+    /// Creates a topic with the broker's settings (or only validates the request when
+    /// `validate_only`).
     pub fn create_topic(
         &self,
         name: &str,
         partition_count: i32,
         validate_only: bool,
+    ) -> Result<Arc<Topic>, CreateTopicError> {
+        self.create_topic_with(name, partition_count, validate_only, TopicConfigs::new())
+    }
+
+    /// Creates a topic with its own `configs` (validated by the caller), stored durably first.
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        partition_count: i32,
+        validate_only: bool,
+        configs: TopicConfigs,
     ) -> Result<Arc<Topic>, CreateTopicError> {
         validate_topic_name(name).map_err(CreateTopicError::InvalidName)?;
         if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&partition_count) {
@@ -385,13 +427,22 @@ impl Broker {
                 name: name.to_string(),
                 id: topic_id,
                 partitions: BTreeMap::new(),
+                configs,
             }));
         }
-        let partitions = self.create_partitions_or_none(name, topic_id, 0..partition_count)?;
+        // The configs first: a topic never exists without them (a creation that fails leaves an
+        // entry no topic has, which the next write drops).
+        let others = topics.iter().map(|(n, t)| (n.as_str(), &t.configs));
+        configs::persist(&self.config.data_dir, others.chain([(name, &configs)]))
+            .map_err(StateError::from)?;
+        let log_config = crate::topic_config::log_config(self.config.log, name, &configs);
+        let partitions =
+            self.create_partitions_or_none(name, topic_id, 0..partition_count, log_config)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: topic_id,
             partitions,
+            configs,
         });
         topics.insert(name.to_string(), Arc::clone(&topic));
         tracing::info!(topic = %name, partitions = partition_count, topic_id = %topic_id, "created topic");
@@ -427,6 +478,14 @@ impl Broker {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the dir of a deleted partition");
             }
         }
+        if !topic.configs.is_empty() {
+            let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+            let all = topics.iter().map(|(n, t)| (n.as_str(), &t.configs));
+            if let Err(e) = configs::persist(data_dir, all) {
+                // A stale entry applies to no topic; the next write drops it.
+                tracing::warn!(topic = %name, error = %e, "cannot rewrite the topic configs");
+            }
+        }
         tracing::info!(topic = %name, topic_id = %topic.id, "deleted topic");
         Ok(topic.id)
     }
@@ -438,9 +497,11 @@ impl Broker {
         name: &str,
         topic_id: Uuid,
         indexes: std::ops::Range<i32>,
+        log_config: crate::config::LogConfig,
     ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
         let mut created = Vec::new();
-        let error = match self.create_partitions(name, topic_id, indexes, &mut created) {
+        let error = match self.create_partitions(name, topic_id, indexes, log_config, &mut created)
+        {
             Ok(partitions) => return Ok(partitions),
             Err(e) => e,
         };
@@ -475,13 +536,15 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let added = self.create_partitions_or_none(name, topic.id, current..count)?;
+        let log_config = crate::topic_config::log_config(self.config.log, name, &topic.configs);
+        let added = self.create_partitions_or_none(name, topic.id, current..count, log_config)?;
         let mut partitions = topic.partitions.clone();
         partitions.extend(added);
         let grown = Topic {
             name: name.to_string(),
             id: topic.id,
             partitions,
+            configs: topic.configs.clone(),
         };
         topics.insert(name.to_string(), Arc::new(grown));
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
@@ -495,6 +558,7 @@ impl Broker {
         name: &str,
         topic_id: Uuid,
         indexes: std::ops::Range<i32>,
+        log_config: crate::config::LogConfig,
         created: &mut Vec<PathBuf>,
     ) -> Result<BTreeMap<i32, Arc<Partition>>, StateError> {
         let mut partitions = BTreeMap::new();
@@ -503,7 +567,7 @@ impl Broker {
             std::fs::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
             created.push(dir.clone());
             write_partition_metadata(&dir, topic_id)?;
-            let (log, _) = Log::open(&dir, self.config.log, 0, true)?;
+            let (log, _) = Log::open(&dir, log_config, 0, true)?;
             let epochs = load_epochs(&dir, &log)?;
             partitions.insert(
                 index,
@@ -534,7 +598,8 @@ impl Broker {
 
     /// Rewrites the recovery-point checkpoint from every partition's recovery point.
     pub fn write_checkpoint(&self) -> Result<(), StateError> {
-        self.write_offsets_checkpoint(RECOVERY_POINT_FILE_NAME, |p| p.recovery_point())
+        self.write_offsets_checkpoint(RECOVERY_POINT_FILE_NAME, |p| p.recovery_point())?;
+        self.write_offsets_checkpoint(LOG_START_OFFSET_FILE_NAME, |p| p.log_start_offset())
     }
 
     /// Rewrites the HW checkpoint (`replication-offset-checkpoint`) from every partition's HW.
@@ -722,6 +787,8 @@ struct Recovery<'a> {
     data_dir: &'a Path,
     recovery_points: &'a Offsets,
     high_watermarks: &'a Offsets,
+    log_start_offsets: &'a Offsets,
+    topic_configs: &'a BTreeMap<String, TopicConfigs>,
     clean_shutdown: bool,
     signals: &'a Arc<Signals>,
     single_node: bool,
@@ -767,15 +834,18 @@ impl Recovery<'_> {
                 return Ok(None);
             }
         };
+        let configs = self.topic_configs.get(&name).cloned().unwrap_or_default();
+        let log_config = crate::topic_config::log_config(self.config.log, &name, &configs);
         let mut partitions = BTreeMap::new();
         for index in indexes {
-            let partition = self.open_partition(&name, topic_id, index, report)?;
+            let partition = self.open_partition(&name, topic_id, index, log_config, report)?;
             partitions.insert(index, Arc::new(partition));
         }
         Ok(Some(Topic {
             name,
             id: topic_id,
             partitions,
+            configs,
         }))
     }
 
@@ -786,6 +856,7 @@ impl Recovery<'_> {
         name: &str,
         topic_id: Uuid,
         index: i32,
+        log_config: crate::config::LogConfig,
         report: &mut StartupReport,
     ) -> Result<Partition, StateError> {
         let dir = self.data_dir.join(format!("{name}-{index}"));
@@ -794,7 +865,10 @@ impl Recovery<'_> {
             .get(&(name.to_string(), index))
             .copied()
             .unwrap_or(0);
-        let (log, outcome) = Log::open(&dir, self.config.log, recovery_point, self.clean_shutdown)?;
+        let (mut log, outcome) = Log::open(&dir, log_config, recovery_point, self.clean_shutdown)?;
+        if let Some(&start) = self.log_start_offsets.get(&(name.to_string(), index)) {
+            log.restore_log_start_offset(start);
+        }
         if let Err(e) = write_partition_metadata(&dir, topic_id) {
             // A full disk: the id holds in memory; a later start writes it.
             tracing::warn!(topic = %name, partition = index, error = %e, "cannot write partition.metadata; going on without it");
@@ -1088,8 +1162,73 @@ impl Broker {
                     });
                 }
             }
+            self.apply_topic_configs(name, &topic.configs);
         }
         changes
+    }
+}
+
+/// Topics' configs and retention.
+impl Broker {
+    /// Replaces topic `name`'s configs (validated by the caller): stored durably, then applied to
+    /// every partition's log.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+    ) -> Result<(), AlterConfigsError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics
+            .get(name)
+            .ok_or_else(|| AlterConfigsError::Unknown(name.to_string()))?;
+        if topic.configs == configs {
+            return Ok(());
+        }
+        if !self.in_cluster() {
+            let others = topics.iter().filter(|(n, _)| n.as_str() != name);
+            let others = others.map(|(n, t)| (n.as_str(), &t.configs));
+            configs::persist(&self.config.data_dir, others.chain([(name, &configs)]))
+                .map_err(StateError::from)?;
+        }
+        let changed = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.clone(),
+            configs,
+        });
+        let log_config = crate::topic_config::log_config(self.config.log, name, &changed.configs);
+        for partition in changed.partitions.values() {
+            partition.set_log_config(log_config);
+        }
+        tracing::info!(topic = %name, configs = ?changed.configs, "topic configs changed");
+        topics.insert(name.to_string(), changed);
+        Ok(())
+    }
+
+    /// In a cluster: applies the controller's configs of topic `name` to its local replicas
+    /// (nothing when this broker has none of them, or they did not change).
+    pub fn apply_topic_configs(&self, name: &str, configs: &TopicConfigs) {
+        let changed = self.topic(name).is_some_and(|t| &t.configs != configs);
+        if changed {
+            if let Err(e) = self.set_topic_configs(name, configs.clone()) {
+                tracing::warn!(topic = name, error = %e, "cannot apply the topic's configs");
+            }
+        }
+    }
+
+    /// One retention pass over every partition at wall-clock time `now_ms` (the
+    /// `log.retention.check.interval.ms` task); returns the segments deleted.
+    pub fn delete_retained(&self, now_ms: i64) -> usize {
+        let mut segments = 0;
+        for partition in self.partitions() {
+            match partition.delete_retained(now_ms) {
+                Ok(deleted) => segments += deleted.iter().map(|d| d.segments).sum::<usize>(),
+                Err(e) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed")
+                }
+            }
+        }
+        segments
     }
 }
 

@@ -1,10 +1,17 @@
 //! Kafka's topic-level configs: their names and the values each accepts (Kafka's `LogConfig`
 //! definitions: type and range), so that a request naming a config Kafka does not know, or giving
-//! a value Kafka would refuse, is answered INVALID_CONFIG as Kafka answers it; and the values
-//! kaos-broker applies to every topic ([`applied`]), for DescribeConfigs. kaos-broker does not
-//! store or apply per-topic configs yet (issue 17): every topic has the broker's values.
+//! a value Kafka would refuse, is answered INVALID_CONFIG as Kafka answers it; a topic's stored
+//! configs ([`TopicConfigs`]) changed as AlterConfigs and IncrementalAlterConfigs ask
+//! ([`alter_incrementally`]); the log settings they give a partition ([`log_config`]:
+//! `segment.bytes`, `segment.ms`, `retention.ms`, `retention.bytes` are applied; the others are
+//! stored and described only); and what DescribeConfigs reports of a topic ([`applied`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::LogConfig;
+
+/// A topic's configs as stored: name → value, each one [`validate`]d.
+pub type TopicConfigs = BTreeMap<String, String>;
 
 /// The kind of value a config takes, with its lower bound where Kafka sets one.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +184,8 @@ fn one_of(words: &[&str], value: &str) -> Result<(), String> {
 /// Where an applied value comes from (Kafka's DescribeConfigs `config_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// The topic's own config (CreateTopics, AlterConfigs, IncrementalAlterConfigs).
+    DynamicTopic = 1,
     /// A setting of the broker (its config file or its default).
     Broker = 4,
     /// Fixed: kaos-broker has no setting for it.
@@ -190,6 +199,7 @@ pub enum ValueType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -205,11 +215,190 @@ pub struct Applied {
 /// Kafka's value for "never" of the flush settings.
 const NEVER: i64 = i64::MAX;
 
-/// The topic configs whose value describes what kaos-broker does with every topic, under
-/// `config`'s settings: the log's segment size, index interval, flush policy and batch size
-/// bound, the replication settings, and what it does not do (no retention: -1; no compaction:
-/// `delete`; batches kept as produced: `producer`; timestamps as produced: `CreateTime`).
-pub fn applied(config: &crate::config::Config) -> Vec<Applied> {
+/// The topic configs of a topic with `topic`'s own configs over what kaos-broker does with
+/// every topic under `config`'s settings: the log's segment size and age, retention, index
+/// interval, flush policy and batch size bound, the replication settings, and what it does not
+/// do (no compaction: `delete`; batches kept as produced: `producer`; timestamps as produced:
+/// `CreateTime`).
+pub fn applied(config: &crate::config::Config, topic: &TopicConfigs) -> Vec<Applied> {
+    let mut rows = broker_applied(config);
+    for (name, value) in topic {
+        let Some(kind) = kind_of(name) else { continue };
+        match rows.iter_mut().find(|row| row.name == name.as_str()) {
+            Some(row) => {
+                row.value = value.clone();
+                row.source = Source::DynamicTopic;
+            }
+            None => rows.push(Applied {
+                name: name_of(name),
+                value: value.clone(),
+                source: Source::DynamicTopic,
+                value_type: kind.value_type(),
+            }),
+        }
+    }
+    rows.sort_by(|a, b| a.name.cmp(b.name));
+    rows
+}
+
+/// A topic's own configs only, as DescribeConfigs rows (what the controller holds).
+pub fn applied_own(topic: &TopicConfigs) -> Vec<Applied> {
+    topic
+        .iter()
+        .filter_map(|(name, value)| {
+            let kind = kind_of(name)?;
+            Some(Applied {
+                name: name_of(name),
+                value: value.clone(),
+                source: Source::DynamicTopic,
+                value_type: kind.value_type(),
+            })
+        })
+        .collect()
+}
+
+/// The `'static` name of a config Kafka knows (the table's).
+fn name_of(name: &str) -> &'static str {
+    CONFIGS
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .map_or("", |i| CONFIGS[i].0)
+}
+
+impl Kind {
+    fn value_type(self) -> ValueType {
+        match self {
+            Kind::Long(_) => ValueType::Long,
+            Kind::Int(_) => ValueType::Int,
+            Kind::Ratio => ValueType::Double,
+            Kind::Bool => ValueType::Boolean,
+            Kind::OneOf(_) | Kind::Text => ValueType::String,
+            Kind::ListOf(_) => ValueType::List,
+        }
+    }
+}
+
+/// The topics Kafka creates compacted (`cleanup.policy=compact`): its internal ones.
+const COMPACTED_BY_DEFAULT: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// The log settings of a partition of topic `name` with `topic`'s configs, over the broker's
+/// `base`. As in Kafka, time and size retention apply only to a topic whose `cleanup.policy`
+/// includes `delete` (the internal topics are `compact`).
+pub fn log_config(base: LogConfig, name: &str, topic: &TopicConfigs) -> LogConfig {
+    let long = |name: &str| topic.get(name).and_then(|v| v.trim().parse::<i64>().ok());
+    let mut config = base;
+    let policy = topic.get("cleanup.policy").map_or_else(
+        || if COMPACTED_BY_DEFAULT.contains(&name) { "compact" } else { "delete" },
+        String::as_str,
+    );
+    let deletes = policy.split(',').any(|p| p.trim() == "delete");
+    if let Some(n) = long("segment.bytes").and_then(|n| u64::try_from(n).ok()) {
+        config.segment_bytes = n.max(crate::limits::SEGMENT_BYTES_MIN);
+    }
+    if let Some(n) = long("segment.ms") {
+        config.segment_ms = n;
+    }
+    if let Some(n) = long("retention.ms") {
+        config.retention_ms = n;
+    }
+    if let Some(n) = long("retention.bytes") {
+        config.retention_bytes = n;
+    }
+    if !deletes {
+        config.retention_ms = -1;
+        config.retention_bytes = -1;
+    }
+    config
+}
+
+/// IncrementalAlterConfigs' operations (Kafka's `AlterConfigOp.OpType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlterOp {
+    Set,
+    Delete,
+    Append,
+    Subtract,
+}
+
+impl AlterOp {
+    pub fn of(code: i8) -> Option<AlterOp> {
+        match code {
+            0 => Some(AlterOp::Set),
+            1 => Some(AlterOp::Delete),
+            2 => Some(AlterOp::Append),
+            3 => Some(AlterOp::Subtract),
+            _ => None,
+        }
+    }
+}
+
+/// `current` changed by `ops` in order, as IncrementalAlterConfigs does: SET and DELETE on any
+/// config, APPEND and SUBTRACT on list configs only; the result validated.
+pub fn alter_incrementally<'a>(
+    current: &TopicConfigs,
+    ops: impl IntoIterator<Item = (&'a str, AlterOp, Option<&'a str>)>,
+) -> Result<TopicConfigs, ConfigError> {
+    let mut configs = current.clone();
+    let mut seen = BTreeSet::new();
+    for (name, op, value) in ops {
+        let kind = kind_of(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        if !seen.insert(name) {
+            return Err(ConfigError::Duplicate(name.to_string()));
+        }
+        let is_list = matches!(kind, Kind::ListOf(_));
+        match op {
+            AlterOp::Set => {
+                validate(name, value)?;
+                configs.insert(name.to_string(), value.unwrap_or_default().to_string());
+            }
+            AlterOp::Delete => {
+                configs.remove(name);
+            }
+            AlterOp::Append | AlterOp::Subtract if !is_list => {
+                return Err(ConfigError::Invalid {
+                    name: name.to_string(),
+                    value: value.unwrap_or_default().to_string(),
+                    reason: format!("{op:?} is only for list configs"),
+                });
+            }
+            AlterOp::Append | AlterOp::Subtract => {
+                let given = value.ok_or_else(|| ConfigError::Null(name.to_string()))?;
+                let mut items: Vec<String> = configs
+                    .get(name)
+                    .map(|v| v.split(',').map(|w| w.trim().to_string()).collect())
+                    .unwrap_or_default();
+                for item in given.split(',').map(str::trim) {
+                    if op == AlterOp::Append && !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    } else if op == AlterOp::Subtract {
+                        items.retain(|i| i != item);
+                    }
+                }
+                if items.is_empty() {
+                    configs.remove(name);
+                } else {
+                    let joined = items.join(",");
+                    validate(name, Some(&joined))?;
+                    configs.insert(name.to_string(), joined);
+                }
+            }
+        }
+    }
+    Ok(configs)
+}
+
+/// The configs of one request's topic as stored, refused as [`validate_all`] refuses them.
+pub fn stored<'a>(
+    configs: impl IntoIterator<Item = (&'a str, Option<&'a str>)> + Clone,
+) -> Result<TopicConfigs, ConfigError> {
+    validate_all(configs.clone())?;
+    Ok(configs
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.unwrap_or_default().trim().to_string()))
+        .collect())
+}
+
+/// The broker's values for every topic (what a topic without configs of its own gets).
+fn broker_applied(config: &crate::config::Config) -> Vec<Applied> {
     use Source::{Broker, Default};
     use ValueType::{Boolean, Int, List, Long, String};
     let never_if_zero = |n: u64| if n == 0 { NEVER } else { i64::try_from(n).unwrap_or(NEVER) };
@@ -228,9 +417,10 @@ pub fn applied(config: &crate::config::Config) -> Vec<Applied> {
             Int,
         ),
         ("preallocate", "false".to_string(), Default, Boolean),
-        ("retention.bytes", "-1".to_string(), Default, Long),
-        ("retention.ms", "-1".to_string(), Default, Long),
+        ("retention.bytes", config.log.retention_bytes.to_string(), Broker, Long),
+        ("retention.ms", config.log.retention_ms.to_string(), Broker, Long),
         ("segment.bytes", config.log.segment_bytes.to_string(), Broker, Int),
+        ("segment.ms", config.log.segment_ms.to_string(), Broker, Long),
         (
             "unclean.leader.election.enable",
             config.replication.unclean_leader_election_enable.to_string(),
@@ -311,7 +501,7 @@ mod tests {
             Some("/nonexistent".into()),
         )
         .expect("the defaults are valid");
-        for applied in applied(&config) {
+        for applied in applied(&config, &TopicConfigs::new()) {
             assert_eq!(validate(applied.name, Some(&applied.value)), Ok(()), "{applied:?}");
         }
     }
@@ -326,5 +516,76 @@ mod tests {
             validate_all([("retention.ms", Some("1")), ("segment.ms", Some("2"))]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn incremental_alters_set_delete_append_and_subtract() {
+        let current: TopicConfigs = [("cleanup.policy".to_string(), "delete".to_string())].into();
+        let altered = alter_incrementally(
+            &current,
+            [
+                ("retention.ms", AlterOp::Set, Some("1000")),
+                ("cleanup.policy", AlterOp::Append, Some("compact")),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(altered.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(altered.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
+        let altered = alter_incrementally(
+            &altered,
+            [
+                ("retention.ms", AlterOp::Delete, None),
+                ("cleanup.policy", AlterOp::Subtract, Some("delete")),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(altered.len(), 1);
+        assert_eq!(altered.get("cleanup.policy").map(String::as_str), Some("compact"));
+        for refused in [
+            alter_incrementally(&current, [("retention.ms", AlterOp::Set, Some("soon"))]),
+            alter_incrementally(&current, [("retention.ms", AlterOp::Append, Some("1"))]),
+            alter_incrementally(&current, [("no.such", AlterOp::Delete, None)]),
+        ] {
+            assert!(refused.is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_topics_configs_override_the_brokers_in_its_log_and_its_description() {
+        let base = LogConfig::default();
+        let topic: TopicConfigs = [
+            ("retention.ms".to_string(), "5000".to_string()),
+            ("retention.bytes".to_string(), "4096".to_string()),
+            ("segment.ms".to_string(), "100".to_string()),
+            ("segment.bytes".to_string(), "2048".to_string()),
+            ("cleanup.policy".to_string(), "compact".to_string()),
+        ]
+        .into();
+        let log = log_config(base, "t", &topic);
+        assert_eq!((log.retention_ms, log.retention_bytes), (-1, -1), "compact: no retention");
+        let mut deleting = topic.clone();
+        deleting.insert("cleanup.policy".into(), "compact,delete".into());
+        let log = log_config(base, "t", &deleting);
+        assert_eq!(
+            (log.retention_ms, log.retention_bytes, log.segment_ms, log.segment_bytes),
+            (5000, 4096, 100, 2048)
+        );
+        assert_eq!(log.index_interval_bytes, base.index_interval_bytes);
+        let internal = log_config(base, "__consumer_offsets", &TopicConfigs::new());
+        assert_eq!(internal.retention_ms, -1);
+        assert_eq!(log_config(base, "t", &TopicConfigs::new()).retention_ms, base.retention_ms);
+        let config = crate::config::Config::resolve(
+            crate::config::FileConfig::default(),
+            Some(1),
+            Some("127.0.0.1:0".into()),
+            Some("/nonexistent".into()),
+        )
+        .expect("the defaults are valid");
+        let described = applied(&config, &topic);
+        let row = |name: &str| described.iter().find(|a| a.name == name).expect(name).clone();
+        assert_eq!((row("retention.ms").value.as_str(), row("retention.ms").source), ("5000", Source::DynamicTopic));
+        assert_eq!(row("retention.bytes").source, Source::DynamicTopic);
+        assert_eq!(row("flush.ms").source, Source::Broker);
+        assert_eq!(row("cleanup.policy").value, "compact");
     }
 }

@@ -1,7 +1,7 @@
 //! Admin APIs on the wire (issue 17): DescribeCluster lists the brokers (one on a single node,
 //! every registered one in a cluster) and refuses the controllers' endpoint type;
-//! DescribeConfigs describes a topic's configs as the broker applies them (its settings, no
-//! retention), this broker's settings, and answers an unknown topic, another broker's id and an
+//! DescribeConfigs describes a topic's configs as the broker applies them (its settings, Kafka's
+//! retention defaults), this broker's settings, and answers an unknown topic, another broker's id and an
 //! unknown resource type with Kafka's error codes; librdkafka's admin client reads them too.
 
 mod cluster;
@@ -90,7 +90,7 @@ fn describe_cluster_and_configs_on_a_single_broker() {
     let topic = describe_configs(address, 2, "t", None);
     assert_eq!(topic.error_code, 0, "{topic:?}");
     assert_eq!(value_of(&topic, "segment.bytes").as_deref(), Some("1048576"));
-    assert_eq!(value_of(&topic, "retention.ms").as_deref(), Some("-1"));
+    assert_eq!(value_of(&topic, "retention.ms").as_deref(), Some("604800000"));
     assert_eq!(value_of(&topic, "cleanup.policy").as_deref(), Some("delete"));
     let only = describe_configs(address, 2, "t", Some(&["segment.bytes"]));
     let names: Vec<&str> = only.configs.iter().map(|c| c.name.as_str()).collect();

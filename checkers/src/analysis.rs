@@ -222,6 +222,7 @@ pub struct Counts {
     pub unprocessed: u64,
     /// Nodes that exited on their own outside any fault (`crash` ops).
     pub node_crash: u64,
+    pub retention_deleted: u64,
 }
 
 impl AnomalyKind {
@@ -259,6 +260,7 @@ impl Counts {
             AnomalyKind::Unprocessed => &mut self.unprocessed,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
             AnomalyKind::Unseen => &mut self.unseen,
+            AnomalyKind::RetentionDeleted => &mut self.retention_deleted,
             AnomalyKind::IntSendSkip => &mut self.int_send_skip,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,

@@ -457,6 +457,9 @@ pub struct Checker {
     pub(crate) final_without_id: FastSet<(u32, i64)>,
     /// Highest offset any successful poll returned per partition.
     pub(crate) read_frontier: FastMap<u32, i64>,
+    /// The log start offset per partition the final read found (its `end_offsets` `low`):
+    /// what lies below it was deleted by retention.
+    pub(crate) log_start: FastMap<u32, i64>,
     consumers: FastMap<(u32, u32), PartState>,
     pub(crate) process_group: FastMap<u32, u32>,
     /// Highest committed offset per (group, partition).
@@ -503,6 +506,7 @@ impl Checker {
             final_ends: FastMap::default(),
             final_without_id: FastSet::default(),
             read_frontier: FastMap::default(),
+            log_start: FastMap::default(),
             consumers: FastMap::default(),
             process_group: FastMap::default(),
             committed: FastMap::default(),
@@ -635,6 +639,7 @@ impl Checker {
                 self.on_assignment(&meta, &op.value);
             }
             Some(F::FinalRead) if meta.process == self.harness => self.observe_final_read(op),
+            Some(F::EndOffsets) if op.kind == OpType::Ok => self.on_end_offsets(&op.value),
             Some(F::Start)
                 if meta.process == self.harness
                     && self.scenario.is_none()
@@ -676,6 +681,23 @@ impl Checker {
         let id = self.names.intern(topic);
         self.last_topic = Some((topic.to_owned(), id));
         id
+    }
+
+    /// The final read's `end_offsets`: each partition's log start offset (`low`).
+    fn on_end_offsets(&mut self, value: &serde_json::Value) {
+        let Some(topic) = value.get("topic").and_then(serde_json::Value::as_str) else {
+            return;
+        };
+        let topic = self.topic_id(topic);
+        let partitions = value.get("partitions").and_then(serde_json::Value::as_array);
+        for p in partitions.into_iter().flatten() {
+            let partition = p.get("partition").and_then(serde_json::Value::as_i64);
+            let low = p.get("low").and_then(serde_json::Value::as_i64);
+            if let (Some(partition), Some(low)) = (partition.and_then(|n| i32::try_from(n).ok()), low) {
+                let pk = self.pk(topic, partition);
+                self.log_start.insert(pk, low);
+            }
+        }
     }
 
     pub(crate) fn pk(&mut self, topic: u32, partition: i32) -> u32 {
@@ -1632,6 +1654,47 @@ mod tests {
         assert_eq!(a.series.records_polled, vec![0, 0, 1]);
         assert_eq!(a.series.duration_s, 2.5);
         assert_eq!(a.counts.sends_open, 1);
+    }
+
+    /// Four acknowledged messages at offsets 0..=3; a consumer reads offset 0 then 3 (a reset
+    /// past 1 and 2); the final read finds the log starting at `low` and reads from there.
+    fn retention_history(low: i64) -> Vec<String> {
+        let mut lines = Vec::new();
+        for id in 1..=4u64 {
+            let offset = id - 1;
+            lines.push(format!(r#"{{"index":{},"time_ns":{},"process":"p","type":"invoke","f":"send","value":{{"id":{id},"topic":"t"}}}}"#, 2 * id, 2 * id));
+            lines.push(format!(r#"{{"index":{},"time_ns":{},"process":"p","type":"ok","f":"send","value":{{"id":{id},"topic":"t","partition":0,"offset":{offset}}}}}"#, 2 * id + 1, 2 * id + 1));
+        }
+        for (index, offset) in [(20, 0), (21, 3)] {
+            lines.push(format!(r#"{{"index":{index},"time_ns":{index},"process":"c","type":"ok","f":"poll","value":{{"records":[{{"topic":"t","partition":0,"offset":{offset},"id":{}}}]}}}}"#, offset + 1));
+        }
+        lines.push(FINAL_READ[0].to_string());
+        lines.push(format!(r#"{{"index":91,"time_ns":9100000000,"process":"final-reader","type":"ok","f":"end_offsets","value":{{"topic":"t","partitions":[{{"partition":0,"low":{low},"high":4}}]}}}}"#));
+        for offset in low..4 {
+            lines.push(format!(r#"{{"index":{},"time_ns":9200000000,"process":"final-reader","type":"ok","f":"poll","value":{{"records":[{{"topic":"t","partition":0,"offset":{offset},"id":{}}}]}}}}"#, 92 + offset, offset + 1));
+        }
+        lines.push(FINAL_READ[1].to_string());
+        lines
+    }
+
+    #[test]
+    fn messages_below_the_final_log_start_are_deleted_by_retention_not_lost() {
+        let deleted = retention_history(3);
+        let lines: Vec<&str> = deleted.iter().map(String::as_str).collect();
+        let a = run(&lines, Expectations::default());
+        assert_eq!(a.counts.retention_deleted, 2, "{a:?}");
+        assert_eq!((a.counts.lost, a.counts.poll_skip), (0, 0));
+        assert_eq!(a.verdict, Verdict::Valid);
+        let case = &a.anomaly(AnomalyKind::RetentionDeleted).expect("present").cases[0];
+        assert!(case.cause.contains("log start offset at 3"), "{}", case.cause);
+        // The same reads with the log starting at 0: the two never-read messages are lost, and the
+        // consumer's jump over them is a skip.
+        let kept = retention_history(0);
+        let lines: Vec<&str> = kept.iter().map(String::as_str).collect();
+        let a = run(&lines, Expectations::default());
+        assert_eq!(a.counts.retention_deleted, 0);
+        assert_eq!(a.counts.poll_skip, 1);
+        assert_eq!(a.verdict, Verdict::Invalid);
     }
 
     #[test]

@@ -133,6 +133,10 @@ anomaly_classes! {
     /// Below an offset the group committed, never processed.
     Unprocessed = "unprocessed", Forbidden, [],
         "below an offset the group committed, never processed";
+    /// Acknowledged, never read, at an offset below the log start offset the final read found:
+    /// deleted by retention (or DeleteRecords) before any consumer read it, as Kafka promises.
+    RetentionDeleted = "retention_deleted", Allowed, ["unread"],
+        "acknowledged and never read, below the log start offset the final read found: deleted by retention before any consumer read it";
     /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
         "never acknowledged, never read, absent from the final read";

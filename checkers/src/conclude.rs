@@ -229,7 +229,7 @@ impl Checker {
         } else if read {
             counts.unknown_ids_read += 1;
         }
-        if t.final_done && msg.has(flag::READ_BY_CONSUMER) && !in_final {
+        if t.final_done && msg.has(flag::READ_BY_CONSUMER) && !in_final && !self.below_log_start(msg) {
             t.class(AnomalyKind::ReadThenLost, msg, None);
         }
         if !msg.others().is_empty() {
@@ -262,6 +262,15 @@ impl Checker {
         }
     }
 
+    /// Whether `msg`'s position (acknowledged, else read) lies below the log start offset the
+    /// final read found: retention deleted it.
+    fn below_log_start(&self, msg: &Msg) -> bool {
+        let position = msg
+            .acked_offset()
+            .or_else(|| msg.is_read().then_some((msg.read_pk, msg.read_offset)));
+        position.is_some_and(|(pk, offset)| self.log_start.get(&pk).is_some_and(|s| offset < *s))
+    }
+
     /// A message some producer sent: its outcome's counts and the classes about sends.
     fn tally_send(&self, t: &mut Tally, counts: &mut Counts, msg: &Msg) {
         let read = msg.is_read();
@@ -289,7 +298,13 @@ impl Checker {
             .is_some_and(|(pk, offset)| self.read_frontier.get(&pk).is_some_and(|f| offset < *f));
         let unread_lost = outcome == SendOutcome::Ok && !read && below_frontier;
         let absent = t.final_done && !in_final;
-        if unread_lost {
+        let below_log_start = self.below_log_start(msg);
+        if below_log_start && (unread_lost || absent) {
+            // Retention deleted it: never read, it is `retention_deleted`; read, it was delivered.
+            if outcome == SendOutcome::Ok && !read {
+                t.class(AnomalyKind::RetentionDeleted, msg, Some("unread"));
+            }
+        } else if unread_lost {
             t.class(AnomalyKind::Lost, msg, Some("unread"));
         } else if !t.final_done && outcome == SendOutcome::Ok && !read {
             t.class(AnomalyKind::Unseen, msg, None);
@@ -550,6 +565,11 @@ impl Checker {
         classes: &mut BTreeMap<AnomalyKind, Class>,
     ) {
         for jump in &self.jumps {
+            if self.log_start.get(&jump.pk).is_some_and(|s| jump.to <= *s) {
+                // A reset to the log start past what retention deleted (OFFSET_OUT_OF_RANGE and
+                // `auto.offset.reset`): its messages are `retention_deleted` when never read.
+                continue;
+            }
             let bucket = positions
                 .get(jump.pk as usize)
                 .map_or(&[][..], Vec::as_slice);
@@ -1131,7 +1151,7 @@ impl Checker {
     ) -> u32 {
         match (kind, msg) {
             (_, None) => 0,
-            (AnomalyKind::Lost | AnomalyKind::Unseen, Some(m)) if m.ack_index != NONE => m.ack_ms,
+            (AnomalyKind::Lost | AnomalyKind::Unseen | AnomalyKind::RetentionDeleted, Some(m)) if m.ack_index != NONE => m.ack_ms,
             (AnomalyKind::Lost | AnomalyKind::UnacknowledgedAbsent, Some(m)) => m.invoke_ms,
             (AnomalyKind::ProducerLoss, Some(m)) => m
                 .extra
@@ -1161,6 +1181,15 @@ impl Checker {
         match kind {
             AnomalyKind::Lost => self.lost_cause(m, f.sub, positions, time_s, fault_clause),
             AnomalyKind::ReadThenLost => self.read_then_lost_cause(m, f),
+            AnomalyKind::RetentionDeleted => {
+                let (pk, offset) = m.acked_offset().unwrap_or((0, -1));
+                let start = self.log_start.get(&pk).copied().unwrap_or(-1);
+                format!(
+                    "Message {id} was acknowledged at offset {offset} at {time_s:.2} s and never \
+                     read; the final read found the partition's log start offset at {start}: \
+                     retention (or DeleteRecords) deleted it before any consumer read it; {fault_clause}."
+                )
+            }
             AnomalyKind::ProducerLoss => producer_loss_cause(m, id, time_s, fault_clause),
             AnomalyKind::UnacknowledgedAbsent => {
                 unacknowledged_cause(m, f.process, time_s, fault_clause)

@@ -43,6 +43,8 @@ const RUNNABLE: &[&str] = &[
     "power-loss-small-segments",
     "isr-last-member-dies-unclean-off",
     "isr-last-member-dies-unclean-on",
+    "retention-slow-consumer",
+    "retention-soak",
 ];
 
 #[test]
@@ -232,6 +234,14 @@ fn the_runnable_scenarios_reproduce_their_claims() {
         .find(|s| s.starts_with("isr-last-member-dies-unclean-on"))
         .expect("unclean on ran");
     assert!(unclean.contains("× lost (required)"), "{unclean}");
+    let slow = stdout
+        .split("scenario: ")
+        .find(|s| s.starts_with("retention-slow-consumer"))
+        .expect("slow consumer ran");
+    assert!(
+        slow.contains("× retention_deleted (required)") && !slow.contains("× lost"),
+        "{slow}"
+    );
     let junit = std::fs::read_to_string(tmp.path().join("library.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), RUNNABLE.len());
 }

@@ -74,6 +74,7 @@ pub fn image(controller: &Controller) -> ClusterImage {
                 TopicView {
                     id: topic.id,
                     partitions,
+                    configs: topic.configs.clone(),
                 },
             )
         })
@@ -95,6 +96,28 @@ pub fn metadata(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, 
         false,
     );
     r.reply(Answer::Now(answer.response))
+}
+
+pub fn alter_configs(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::AlterConfigsRequest = r.decode()?;
+    let response = crate::api::alter_configs::handle(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
+pub fn incremental_alter_configs(
+    controller: &Arc<Controller>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::IncrementalAlterConfigsRequest = r.decode()?;
+    let response = crate::api::alter_configs::handle_incremental(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
+/// DescribeConfigs on the controller: each topic's stored configs (what brokers pull).
+pub fn describe_configs(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::DescribeConfigsRequest = r.decode()?;
+    let response = crate::api::describe_configs::handle_on_controller(controller, &request, r.version);
+    r.reply(Answer::Now(response))
 }
 
 pub fn create_topics(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
@@ -230,17 +253,20 @@ fn create_topics_response(
                 .configs
                 .iter()
                 .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
-            if let Err(e) = crate::topic_config::validate_all(configs) {
-                return result
-                    .with_error_code(ResponseError::InvalidConfig.code())
-                    .with_error_message(Some(StrBytes::from_string(e.to_string())));
-            }
-            match controller.create_topic(
+            let configs = match crate::topic_config::stored(configs) {
+                Ok(configs) => configs,
+                Err(e) => {
+                    return result
+                        .with_error_code(ResponseError::InvalidConfig.code())
+                        .with_error_message(Some(StrBytes::from_string(e.to_string())))
+                }
+            };
+            let placement = (topic.num_partitions, topic.replication_factor, assignments);
+            match controller.create_topic_with(
                 topic.name.as_str(),
-                topic.num_partitions,
-                topic.replication_factor,
-                assignments,
+                placement,
                 request.validate_only,
+                configs,
             ) {
                 Ok((id, partitions, factor)) => result
                     .with_topic_id(id)

@@ -1,5 +1,5 @@
-//! CreateTopics: replication factor 1 (or -1 = default) only, for now; configs are validated
-//! (INVALID_CONFIG) but not yet stored.
+//! CreateTopics on a single node: replication factor 1 (or -1 = default) only; configs are
+//! validated (INVALID_CONFIG) and stored with the topic.
 
 use std::sync::Arc;
 
@@ -31,9 +31,10 @@ pub fn handle(
                 return fail(ResponseError::InvalidRequest, "topic appears more than once in the request".into());
             }
             let configs = topic.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
-            if let Err(e) = crate::topic_config::validate_all(configs) {
-                return fail(ResponseError::InvalidConfig, e.to_string());
-            }
+            let configs = match crate::topic_config::stored(configs) {
+                Ok(configs) => configs,
+                Err(e) => return fail(ResponseError::InvalidConfig, e.to_string()),
+            };
             if topic.replication_factor != 1 && topic.replication_factor != -1 {
                 return fail(
                     ResponseError::InvalidReplicationFactor,
@@ -58,7 +59,7 @@ pub fn handle(
                 }
                 partition_count = topic.assignments.len() as i32;
             }
-            match broker.create_topic(topic.name.as_str(), partition_count, request.validate_only) {
+            match broker.create_topic_with(topic.name.as_str(), partition_count, request.validate_only, configs) {
                 Ok(created) => result
                     .with_topic_id(created.id)
                     .with_num_partitions(partition_count)

@@ -1,5 +1,5 @@
 //! DescribeConfigs: a topic's configs as kaos-broker applies them ([`topic_config::applied`]: the
-//! broker's settings, the same for every topic until per-topic configs are stored) and this
+//! topic's own configs, source DYNAMIC_TOPIC_CONFIG, over the broker's settings) and this
 //! broker's own settings under Kafka's names. A topic the cluster does not have gets
 //! UNKNOWN_TOPIC_OR_PARTITION, another broker's id or another resource type INVALID_REQUEST, as
 //! from Kafka.
@@ -52,7 +52,14 @@ fn describe(
     let configs = match resource.resource_type {
         RESOURCE_TOPIC => {
             if broker.partition_exists(name, 0) {
-                topic_config::applied(&broker.config)
+                let own = if broker.in_cluster() {
+                    let image = broker.cluster.image();
+                    image.topics.get(name).map(|t| t.configs.clone())
+                } else {
+                    broker.topic(name).map(|t| t.configs.clone())
+                };
+                let own = own.unwrap_or_default();
+                topic_config::applied(&broker.config, &own)
             } else {
                 return refuse(
                     ResponseError::UnknownTopicOrPartition,
@@ -77,6 +84,7 @@ fn describe(
             )
         }
     };
+    let alterable = resource.resource_type == RESOURCE_TOPIC;
     let wanted = |applied: &Applied| {
         resource
             .configuration_keys
@@ -87,23 +95,62 @@ fn describe(
         configs
             .into_iter()
             .filter(wanted)
-            .map(|applied| entry(applied, version))
+            .map(|applied| entry(applied, version, alterable))
             .collect(),
     )
 }
 
-fn entry(applied: Applied, version: i16) -> DescribeConfigsResourceResult {
+fn entry(applied: Applied, version: i16, alterable: bool) -> DescribeConfigsResourceResult {
     let entry = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(applied.name))
         .with_value(Some(StrBytes::from_string(applied.value)))
-        // Nothing can be altered yet (no AlterConfigs).
-        .with_read_only(true)
+        // A topic's configs can be altered; a broker's cannot.
+        .with_read_only(applied.source != Source::DynamicTopic && !alterable)
         .with_config_source(applied.source as i8);
     if version >= 3 {
         entry.with_config_type(applied.value_type as i8)
     } else {
         entry
     }
+}
+
+/// DescribeConfigs on the controller: the stored configs of each topic resource (source
+/// DYNAMIC_TOPIC_CONFIG), as brokers pull them; an unknown topic UNKNOWN_TOPIC_OR_PARTITION, any
+/// other resource INVALID_REQUEST.
+pub fn handle_on_controller(
+    controller: &crate::controller::Controller,
+    request: &DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let name = resource.resource_name.as_str();
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let configs = (resource.resource_type == RESOURCE_TOPIC)
+                .then(|| controller.topic_configs(name))
+                .flatten();
+            let Some(configs) = configs else {
+                let code = if resource.resource_type == RESOURCE_TOPIC {
+                    ResponseError::UnknownTopicOrPartition
+                } else {
+                    ResponseError::InvalidRequest
+                };
+                return result
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(format!("no configs of {name}"))));
+            };
+            let entries = topic_config::applied_own(&configs)
+                .into_iter()
+                .map(|applied| entry(applied, version, true))
+                .collect();
+            result.with_configs(entries)
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
 }
 
 /// This broker's settings that Kafka's broker configs name alike: name, type, value.

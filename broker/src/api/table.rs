@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey,
+    ApiVersionsRequest, DeleteRecordsRequest, DescribeLogDirsRequest,
+    IncrementalAlterConfigsRequest,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, EndTxnRequest, FetchRequest,
     TxnOffsetCommitRequest, WriteTxnMarkersRequest,
@@ -19,9 +21,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 
 use crate::api::{
-    add_offsets_to_txn, add_partitions_to_txn, api_versions, controller as on_controller,
-    create_partitions, create_topics, delete_topics, describe_cluster, describe_configs,
-    describe_groups, end_txn, fetch, txn_offset_commit, write_txn_markers,
+    add_offsets_to_txn, add_partitions_to_txn, alter_configs, api_versions,
+    controller as on_controller, create_partitions, create_topics, delete_records, delete_topics, describe_cluster, describe_configs,
+    describe_groups, describe_log_dirs, end_txn, fetch, txn_offset_commit, write_txn_markers,
     find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
     list_offsets, malformed, metadata, offset_commit, offset_fetch, offset_for_leader_epoch,
     produce, sync_group, Admission, Admitted, Answer, CloseReason, Reply,
@@ -233,12 +235,44 @@ pub const APIS: &[Api] = &[
         3,
         OnBroker::Single(create_partitions_on_broker),
     ),
-    // DescribeConfigs v0 is not decoded by kafka-protocol 0.18.
-    api(
+    // DescribeConfigs v0 is not decoded by kafka-protocol 0.18. On the controller: the topics'
+    // stored configs (brokers pull them with their image).
+    both(
         ApiKey::DescribeConfigs,
         1,
         4,
-        OnBroker::Always(describe_configs_on_broker),
+        describe_configs_on_broker,
+        on_controller::describe_configs,
+    ),
+    // Topics' configs: stored by a single broker itself, in a cluster by the controller (brokers
+    // forward to it, KRaft-style).
+    both(
+        ApiKey::AlterConfigs,
+        0,
+        2,
+        alter_configs_on_broker,
+        on_controller::alter_configs,
+    ),
+    both(
+        ApiKey::IncrementalAlterConfigs,
+        0,
+        1,
+        incremental_alter_configs_on_broker,
+        on_controller::incremental_alter_configs,
+    ),
+    // Sent to each partition's leader, as Produce.
+    api(
+        ApiKey::DeleteRecords,
+        0,
+        2,
+        OnBroker::Always(delete_records_on_broker),
+    ),
+    // kafka-protocol 0.18 decodes DescribeLogDirs from v1.
+    api(
+        ApiKey::DescribeLogDirs,
+        1,
+        4,
+        OnBroker::Always(describe_log_dirs_on_broker),
     ),
     api(
         ApiKey::DescribeCluster,
@@ -529,6 +563,45 @@ fn describe_cluster_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<R
     r.reply(Answer::Now(describe_cluster::handle(
         broker, &request, r.version,
     )))
+}
+
+fn alter_configs_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: AlterConfigsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.alter_configs(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| alter_configs::refused(&request, e),
+        ))));
+    }
+    r.reply(Answer::Now(alter_configs::handle(&**broker, &request)))
+}
+
+fn incremental_alter_configs_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: IncrementalAlterConfigsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.incremental_alter_configs(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| alter_configs::refused_incremental(&request, e),
+        ))));
+    }
+    r.reply(Answer::Now(alter_configs::handle_incremental(&**broker, &request)))
+}
+
+fn describe_log_dirs_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DescribeLogDirsRequest = r.decode()?;
+    r.reply(Answer::Now(describe_log_dirs::handle(broker, &request)))
+}
+
+fn delete_records_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DeleteRecordsRequest = r.decode()?;
+    r.reply(Answer::Now(delete_records::handle(broker, &request)))
 }
 
 fn delete_topics_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {

@@ -92,6 +92,9 @@ pub struct PartitionState {
 pub struct TopicState {
     pub id: Uuid,
     pub partitions: Vec<PartitionState>,
+    /// The topic's own configs (CreateTopics, AlterConfigs), which every replica applies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: crate::topic_config::TopicConfigs,
 }
 
 /// Everything durable.
@@ -447,6 +450,45 @@ impl Controller {
         assignments: Vec<Vec<i32>>,
         validate_only: bool,
     ) -> Result<(Uuid, i32, i16), Refusal> {
+        let placement = (num_partitions, replication_factor, assignments);
+        self.create_topic_with(name, placement, validate_only, BTreeMap::new())
+    }
+
+    /// The configs of topic `name`, if it exists.
+    pub fn topic_configs(&self, name: &str) -> Option<crate::topic_config::TopicConfigs> {
+        self.inner().durable.topics.get(name).map(|t| t.configs.clone())
+    }
+
+    /// Replaces topic `name`'s configs (validated by the caller), durably; brokers apply them
+    /// at their next image.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: crate::topic_config::TopicConfigs,
+    ) -> Result<(), Refusal> {
+        let mut inner = self.inner();
+        let topic = inner.durable.topics.get_mut(name).ok_or_else(|| {
+            refuse(ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist"))
+        })?;
+        if topic.configs == configs {
+            return Ok(());
+        }
+        topic.configs = configs;
+        tracing::info!(topic = name, configs = ?topic.configs, "topic configs changed");
+        self.persist(&inner);
+        Ok(())
+    }
+
+    /// CreateTopics with the topic's own `configs` (validated by the caller); `placement` is
+    /// (partitions, replication factor, explicit assignments).
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        placement: (i32, i16, Vec<Vec<i32>>),
+        validate_only: bool,
+        configs: crate::topic_config::TopicConfigs,
+    ) -> Result<(Uuid, i32, i16), Refusal> {
+        let (num_partitions, replication_factor, assignments) = placement;
         validate_topic_name(name).map_err(|m| refuse(ResponseError::InvalidTopicException, m))?;
         let mut inner = self.inner();
         if inner.durable.topics.contains_key(name) {
@@ -489,7 +531,7 @@ impl Controller {
         inner
             .durable
             .topics
-            .insert(name.to_string(), TopicState { id, partitions });
+            .insert(name.to_string(), TopicState { id, partitions, configs });
         tracing::info!(
             topic = name,
             partitions = count,

@@ -2,7 +2,6 @@
 //! (write a tmp file, fsync, rename over the old one, fsync the dir) on every change, so that a
 //! SIGKILL at any instant leaves either the old or the new state.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -55,20 +54,15 @@ pub fn read<State: DeserializeOwned>(dir: &Path) -> Result<Option<State>, StoreE
 /// Replaces the state file atomically.
 pub fn write<State: Serialize>(dir: &Path, state: &State) -> Result<(), StoreError> {
     let path = dir.join(STATE_FILE_NAME);
-    let tmp = dir.join(format!("{STATE_FILE_NAME}.tmp"));
     let text = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Invalid {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|source| StoreError::Io {
-        path: path.clone(),
-        source,
+    crate::log::write_file_atomically(dir, STATE_FILE_NAME, &text).map_err(|e| match e {
+        crate::log::LogError::Io { path, source } => StoreError::Io { path, source },
+        other => StoreError::Io {
+            path,
+            source: std::io::Error::other(other.to_string()),
+        },
     })
 }

@@ -16,6 +16,8 @@ use crate::limits;
 
 /// Name of the recovery-point checkpoint in the data dir.
 pub const RECOVERY_POINT_FILE_NAME: &str = "recovery-point-offset-checkpoint";
+/// Name of the log-start-offset checkpoint in the data dir (Kafka's).
+pub const LOG_START_OFFSET_FILE_NAME: &str = "log-start-offset-checkpoint";
 
 /// Checkpoint errors.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod epoch;
 pub mod error;
 pub mod index;
+pub mod retention;
 pub mod segment;
 
 use std::fs::File;
@@ -186,6 +187,9 @@ pub struct Log {
     recovery_point: i64,
     unflushed_messages: u64,
     state: LogState,
+    /// The first offset a reader may ask for: at least the first segment's base, moved up by
+    /// retention and DeleteRecords ([`retention`]), kept in the log-start-offset checkpoint.
+    log_start_offset: i64,
 }
 
 fn io_err(path: &Path, source: io::Error) -> LogError {
@@ -200,6 +204,21 @@ pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err(dir, e))
+}
+
+/// Replaces `dir/file_name` with `bytes` atomically: a temporary file written and fsynced, renamed
+/// over the old one, the dir fsynced. A crash at any instant leaves the old or the new file.
+pub fn write_file_atomically(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<(), LogError> {
+    let path = dir.join(file_name);
+    let tmp = dir.join(format!("{file_name}.tmp"));
+    let write = || -> io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| io_err(&path, e))?;
+    sync_dir(dir)
 }
 
 /// Creates `dir` and any missing parents durably: each directory this call creates is fsynced
@@ -275,7 +294,9 @@ impl Log {
     /// An open log of `segments`, everything in them taken as flushed.
     fn opened(dir: &Path, config: LogConfig, segments: Vec<Segment>) -> Log {
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
+        let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         Log {
+            log_start_offset,
             dir: dir.to_owned(),
             config,
             segments,
@@ -429,7 +450,7 @@ impl Log {
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.segments.first().map_or(0, |s| s.base_offset)
+        self.log_start_offset
     }
 
     /// LEO: the offset the next record will get.
@@ -548,6 +569,7 @@ impl Log {
             sync_dir(&self.dir)?;
         }
         self.recovery_point = self.recovery_point.min(cut_offset);
+        self.log_start_offset = self.log_start_offset.min(cut_offset);
         Ok(cut_offset)
     }
 
@@ -670,10 +692,13 @@ impl Log {
             let batch_next_offset =
                 batch_base_offset + i64::from(span.header.last_offset_delta) + 1;
             let segment_bytes = self.config.segment_bytes;
+            let segment_ms = self.config.segment_ms;
             let active = self.active()?;
             let too_big = active.size_bytes + total_bytes as u64 > segment_bytes;
             let too_far = batch_next_offset - active.base_offset > i64::from(u32::MAX);
-            if !active.is_empty() && (too_big || too_far) {
+            let too_old = active.opened.elapsed().as_millis()
+                >= u128::try_from(segment_ms).unwrap_or(u128::MAX);
+            if !active.is_empty() && (too_big || too_far || too_old) {
                 self.roll()?;
                 rolled = true;
             }
@@ -688,6 +713,7 @@ impl Log {
                 batch_next_offset,
                 index_interval_bytes,
             )?;
+            self.active()?.note_timestamp(span.header.max_timestamp);
             invariant::enforce(
                 invariant::log_end_moved_to(batch_next_offset, self.log_end_offset()),
                 self.dir.display(),
@@ -1014,6 +1040,7 @@ mod tests {
             segment_bytes,
             index_interval_bytes: 100,
             flush_messages: 0,
+            ..LogConfig::default()
         }
     }
 

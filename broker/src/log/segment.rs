@@ -37,6 +37,11 @@ pub struct Segment {
     pub index_path: PathBuf,
     pub index: OffsetIndex,
     bytes_since_index_entry: u64,
+    /// The largest batch max timestamp in it (time retention), once known: -1 when it has no
+    /// batch; `None` for a segment opened from disk until [`Segment::largest_timestamp`] reads it.
+    max_timestamp: Option<i64>,
+    /// When this process created or opened it (`segment.ms` rolls by it).
+    pub opened: std::time::Instant,
 }
 
 /// Outcome of validating a segment's batches from some position.
@@ -88,6 +93,8 @@ impl Segment {
             index_path,
             index,
             bytes_since_index_entry: 0,
+            max_timestamp: Some(-1),
+            opened: std::time::Instant::now(),
         })
     }
 
@@ -123,6 +130,8 @@ impl Segment {
             index_path,
             index,
             bytes_since_index_entry: 0,
+            max_timestamp: None,
+            opened: std::time::Instant::now(),
         }
     }
 
@@ -293,6 +302,8 @@ impl Segment {
             .map_err(|e| io_err(&self.log_path, e))?;
         self.size_bytes = size_bytes;
         self.next_offset = next_offset;
+        // What was cut may have held the largest timestamp.
+        self.max_timestamp = if size_bytes == 0 { Some(-1) } else { None };
         Ok(())
     }
 
@@ -343,6 +354,30 @@ impl Segment {
             .read_exact_at(&mut raw, position + 35)
             .map_err(|e| io_err(&self.log_path, e))?;
         Ok(i64::from_be_bytes(raw))
+    }
+
+    /// Takes an appended batch's max timestamp into the segment's largest one.
+    pub fn note_timestamp(&mut self, max_timestamp: i64) {
+        if let Some(known) = &mut self.max_timestamp {
+            *known = (*known).max(max_timestamp);
+        }
+    }
+
+    /// The largest max timestamp of its batches (-1 when empty), read from the batch headers
+    /// the first time for a segment opened from disk.
+    pub fn largest_timestamp(&mut self) -> Result<i64, LogError> {
+        if let Some(known) = self.max_timestamp {
+            return Ok(known);
+        }
+        let mut largest = -1i64;
+        let mut position = 0u64;
+        while position < self.size_bytes {
+            let (_, total_bytes, _) = self.read_scan_header(position)?;
+            largest = largest.max(self.read_max_timestamp(position)?);
+            position += total_bytes as u64;
+        }
+        self.max_timestamp = Some(largest);
+        Ok(largest)
     }
 
     /// Deletes the segment's files.

@@ -55,6 +55,20 @@ impl cluster::ControllerLink for Link {
         }
     }
 
+    fn alter_configs(
+        &self,
+        request: kafka_protocol::messages::AlterConfigsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::AlterConfigsResponse> {
+        forward_to_controller(&self.0, ApiKey::AlterConfigs, 1, request)
+    }
+
+    fn incremental_alter_configs(
+        &self,
+        request: kafka_protocol::messages::IncrementalAlterConfigsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::IncrementalAlterConfigsResponse> {
+        forward_to_controller(&self.0, ApiKey::IncrementalAlterConfigs, 1, request)
+    }
+
     fn auto_create(&self, topics: Vec<String>) {
         if let Some(broker) = self.0.upgrade() {
             spawn_auto_create(&broker, topics);
@@ -86,6 +100,36 @@ impl cluster::ControllerLink for Link {
             .map_err(|e| e.to_string())
         })
     }
+}
+
+/// Sends `request` to the controller on a connection of its own and returns its answer; the
+/// membership loop then pulls the image at once (the change is in it).
+fn forward_to_controller<Req, Resp>(
+    broker: &std::sync::Weak<Broker>,
+    api: ApiKey,
+    version: i16,
+    request: Req,
+) -> cluster::Forwarded<Resp>
+where
+    Req: kafka_protocol::protocol::Encodable + Send + Sync + 'static,
+    Resp: kafka_protocol::protocol::Decodable + Send + 'static,
+{
+    let broker = broker.upgrade();
+    Box::pin(async move {
+        let broker = broker.ok_or_else(|| "broker stopped".to_string())?;
+        let controller = broker.config.controller.ok_or_else(|| "no controller".to_string())?;
+        let result = async {
+            let mut conn =
+                PeerConnection::connect(&controller.to_string(), "kaos-broker-forward").await?;
+            conn.request::<_, Resp>(api, version, &request, Duration::ZERO).await
+        }
+        .await;
+        broker.cluster.refresh.notify_one();
+        result.map_err(|e| {
+            tracing::warn!(?api, error = %e, "forwarding to the controller failed");
+            e.to_string()
+        })
+    })
 }
 
 /// Gives the broker's APIs their way to the controller (before the broker serves).
@@ -134,7 +178,8 @@ async fn membership_loop(broker: Arc<Broker>, controller: SocketAddr) {
                 return Ok::<bool, PeerError>(false);
             }
             let requested_at = std::time::Instant::now();
-            let image = pull_image(&mut conn).await?;
+            let mut image = pull_image(&mut conn).await?;
+            pull_topic_configs(&mut conn, &mut image).await?;
             // Roles first, then the image clients see: a broker named leader in our Metadata
             // answers already leads. Fetchers find the leader's address in the new image.
             let changes = broker.apply_image(&image, requested_at);
@@ -323,6 +368,42 @@ async fn pull_image(conn: &mut PeerConnection) -> Result<ClusterImage, PeerError
     Ok(image_of(&response))
 }
 
+/// Fills the image's topics with their configs, from the controller's DescribeConfigs.
+async fn pull_topic_configs(
+    conn: &mut PeerConnection,
+    image: &mut ClusterImage,
+) -> Result<(), PeerError> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+    if image.topics.is_empty() {
+        return Ok(());
+    }
+    let resources = image
+        .topics
+        .keys()
+        .map(|name| {
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(name.clone()))
+                .with_configuration_keys(None)
+        })
+        .collect();
+    let request = DescribeConfigsRequest::default().with_resources(resources);
+    let response: DescribeConfigsResponse = conn
+        .request(ApiKey::DescribeConfigs, 4, &request, Duration::ZERO)
+        .await?;
+    for result in response.results.iter().filter(|r| r.error_code == 0) {
+        if let Some(topic) = image.topics.get_mut(result.resource_name.as_str()) {
+            topic.configs = result
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect();
+        }
+    }
+    Ok(())
+}
+
 /// The image a controller's Metadata response describes.
 pub fn image_of(response: &MetadataResponse) -> ClusterImage {
     let brokers = response
@@ -364,6 +445,7 @@ pub fn image_of(response: &MetadataResponse) -> ClusterImage {
                 TopicView {
                     id: t.topic_id,
                     partitions,
+                    configs: Default::default(),
                 },
             ))
         })

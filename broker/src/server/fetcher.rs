@@ -231,38 +231,10 @@ async fn fetch_loop(
             ));
         };
         if data.error_code == ResponseError::OffsetOutOfRange.code() {
-            // Our log is longer than the leader's (with HW truncation, or a leader that lost its
-            // tail). Pre-KIP-101 (high-watermark) cuts to the leader's LEO and keeps whatever
-            // lies below it, even where it differs from the leader's. With leader epochs, what
-            // lies below the leader's LEO may differ too: find where the logs part by epoch first
-            // (KIP-101), then never keep more than the leader has.
-            let leader_end = leader_log_end_offset(broker, partition, conn, leader_epoch).await?;
-            if leader_end < fetch_offset {
-                // Within one epoch the leader's log only grows: it still has everything below the
-                // HW it gave us (asserted before and after the cut).
-                let place = PartitionPlace {
-                    topic: &partition.topic,
-                    index: partition.index,
-                };
-                invariant::enforce(
-                    invariant::truncation_not_below_acknowledged(
-                        leader_end,
-                        *acknowledged_high_watermark,
-                    ),
-                    place,
-                );
-                if broker.config.replication.truncation == Truncation::LeaderEpoch {
-                    truncate_by_leader_epoch(broker, partition, conn, leader_epoch).await?;
-                }
-                let cut = partition.truncate_to(leader_end.min(partition.log_end_offset()))?;
-                invariant::enforce(
-                    invariant::truncation_not_below_acknowledged(cut, *acknowledged_high_watermark),
-                    place,
-                );
-                tracing::warn!(topic = %partition.topic, partition = partition.index, leader_log_end_offset = leader_end, log_end_offset = cut, "follower ahead of the leader: truncated to its LEO");
-                continue;
-            }
-            return Err(FollowError::Leader(data.error_code));
+            let at = (fetch_offset, data.log_start_offset);
+            out_of_range(broker, partition, conn, leader_epoch, at, acknowledged_high_watermark)
+                .await?;
+            continue;
         }
         if data.error_code != 0 {
             return Err(FollowError::Leader(data.error_code));
@@ -276,7 +248,55 @@ async fn fetch_loop(
         }
         let high_watermark = partition.set_follower_high_watermark(data.high_watermark);
         *acknowledged_high_watermark = (*acknowledged_high_watermark).max(high_watermark);
+        partition.follow_log_start_offset(data.log_start_offset)?;
     }
+}
+
+/// A fetch answered OFFSET_OUT_OF_RANGE at `fetch_offset`, with the leader's log start offset:
+/// `Ok` when this replica repaired its log and fetches again.
+async fn out_of_range(
+    broker: &Broker,
+    partition: &Partition,
+    conn: &mut PeerConnection,
+    leader_epoch: i32,
+    (fetch_offset, leader_log_start_offset): (i64, i64),
+    acknowledged_high_watermark: &mut i64,
+) -> Result<(), FollowError> {
+    if fetch_offset < leader_log_start_offset {
+        // The leader deleted (retention, DeleteRecords) what this replica would fetch next:
+        // start again at its log start offset (Kafka's `truncateFullyAndStartAt`).
+        partition.truncate_fully_and_start_at(leader_log_start_offset)?;
+        return Ok(());
+    }
+    // Our log is longer than the leader's (with HW truncation, or a leader that lost its
+    // tail). Pre-KIP-101 (high-watermark) cuts to the leader's LEO and keeps whatever
+    // lies below it, even where it differs from the leader's. With leader epochs, what
+    // lies below the leader's LEO may differ too: find where the logs part by epoch first
+    // (KIP-101), then never keep more than the leader has.
+    let leader_end = leader_log_end_offset(broker, partition, conn, leader_epoch).await?;
+    if leader_end >= fetch_offset {
+        return Err(FollowError::Leader(ResponseError::OffsetOutOfRange.code()));
+    }
+    // Within one epoch the leader's log only grows: it still has everything below the
+    // HW it gave us (asserted before and after the cut).
+    let place = PartitionPlace {
+        topic: &partition.topic,
+        index: partition.index,
+    };
+    invariant::enforce(
+        invariant::truncation_not_below_acknowledged(leader_end, *acknowledged_high_watermark),
+        place,
+    );
+    if broker.config.replication.truncation == Truncation::LeaderEpoch {
+        truncate_by_leader_epoch(broker, partition, conn, leader_epoch).await?;
+    }
+    let cut = partition.truncate_to(leader_end.min(partition.log_end_offset()))?;
+    invariant::enforce(
+        invariant::truncation_not_below_acknowledged(cut, *acknowledged_high_watermark),
+        place,
+    );
+    tracing::warn!(topic = %partition.topic, partition = partition.index, leader_log_end_offset = leader_end, log_end_offset = cut, "follower ahead of the leader: truncated to its LEO");
+    Ok(())
 }
 
 async fn leader_log_end_offset(

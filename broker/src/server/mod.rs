@@ -125,10 +125,36 @@ fn spawn_group_ticks(broker: &Arc<Broker>) {
     });
 }
 
-/// Spawns the `flush.ms` task (if configured), the checkpoint writers and the group
-/// coordinator's periodic task.
+/// Starts the retention task: every `log.retention.check.interval.ms`, each partition deletes
+/// the segments its retention settings and log start offset let go.
+fn spawn_retention(broker: &Arc<Broker>) {
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        let period = Duration::from_millis(broker.config.retention_check_interval_ms);
+        // The first pass one period after the start, as Kafka schedules it.
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let deleting = Arc::clone(&broker);
+            let pass = move || {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                deleting.delete_retained(now_ms)
+            };
+            if let Err(e) = tokio::task::spawn_blocking(pass).await {
+                tracing::error!(error = %e, "retention task failed");
+            }
+        }
+    });
+}
+
+/// Spawns the `flush.ms` task (if configured), the checkpoint writers, the retention task and
+/// the group coordinator's periodic task.
 pub fn spawn_background_tasks(broker: &Arc<Broker>) {
     spawn_group_ticks(broker);
+    spawn_retention(broker);
     if broker.config.flush_interval_ms > 0 {
         let broker = Arc::clone(broker);
         tokio::spawn(async move {

@@ -1,0 +1,224 @@
+//! AlterConfigs (a topic's whole set of configs replaced: those not named return to the
+//! broker's) and IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT per config) of topic
+//! resources, validated as CreateTopics validates (INVALID_CONFIG with Kafka's words), honouring
+//! `validate_only`, and stored durably by the [`ConfigStore`]: a single broker itself (then
+//! applied to every partition of the topic, [`Broker::set_topic_configs`]), or in a cluster the
+//! controller (brokers forward these requests to it; every replica applies the configs from its
+//! next image). A topic the cluster does not have gets UNKNOWN_TOPIC_OR_PARTITION; a broker
+//! resource INVALID_REQUEST (kaos-broker has no dynamic broker configs), any other resource
+//! type INVALID_REQUEST.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::controller::Controller;
+use crate::state::{AlterConfigsError, Broker};
+use crate::topic_config::{self, AlterOp, ConfigError, TopicConfigs};
+
+/// Where topics' configs are kept.
+pub trait ConfigStore {
+    /// The configs of topic `name`; `None` when the topic does not exist.
+    fn current(&self, name: &str) -> Option<TopicConfigs>;
+    /// Replaces them durably.
+    fn store(&self, name: &str, configs: TopicConfigs) -> Result<(), (ResponseError, String)>;
+}
+
+impl ConfigStore for Broker {
+    fn current(&self, name: &str) -> Option<TopicConfigs> {
+        self.topic(name).map(|t| t.configs.clone())
+    }
+
+    fn store(&self, name: &str, configs: TopicConfigs) -> Result<(), (ResponseError, String)> {
+        self.set_topic_configs(name, configs).map_err(|e| match e {
+            AlterConfigsError::Unknown(_) => (ResponseError::UnknownTopicOrPartition, e.to_string()),
+            AlterConfigsError::State(e) => {
+                tracing::error!(topic = name, error = %e, "cannot store the topic configs");
+                (ResponseError::KafkaStorageError, e.to_string())
+            }
+        })
+    }
+}
+
+impl ConfigStore for Controller {
+    fn current(&self, name: &str) -> Option<TopicConfigs> {
+        self.topic_configs(name)
+    }
+
+    fn store(&self, name: &str, configs: TopicConfigs) -> Result<(), (ResponseError, String)> {
+        self.set_topic_configs(name, configs).map_err(|refusal| {
+            let code = ResponseError::try_from_code(refusal.code)
+                .unwrap_or(ResponseError::UnknownServerError);
+            (code, refusal.message)
+        })
+    }
+}
+
+/// Kafka's `ConfigResource.Type` codes.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// One resource's outcome: (error code, message).
+type Outcome = (i16, Option<String>);
+
+pub fn handle(store: &dyn ConfigStore, request: &AlterConfigsRequest) -> AlterConfigsResponse {
+    use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let pairs = || {
+                resource
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())))
+            };
+            let (code, message) = alter(
+                store,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+                request.validate_only,
+                |_| topic_config::stored(pairs()),
+            );
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message.map(StrBytes::from_string))
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+pub fn handle_incremental(
+    store: &dyn ConfigStore,
+    request: &IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let (code, message) = alter(
+                store,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+                request.validate_only,
+                |current| {
+                    let mut ops = Vec::with_capacity(resource.configs.len());
+                    for c in &resource.configs {
+                        let op = AlterOp::of(c.config_operation).ok_or_else(|| {
+                            ConfigError::Invalid {
+                                name: c.name.to_string(),
+                                value: c.config_operation.to_string(),
+                                reason: "unknown config operation".to_string(),
+                            }
+                        })?;
+                        ops.push((c.name.as_str(), op, c.value.as_ref().map(|v| v.as_str())));
+                    }
+                    topic_config::alter_incrementally(current, ops)
+                },
+            );
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message.map(StrBytes::from_string))
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Changes topic `name`'s configs to what `change` makes of its current ones.
+fn alter(
+    store: &dyn ConfigStore,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&TopicConfigs) -> Result<TopicConfigs, ConfigError>,
+) -> Outcome {
+    let refuse = |code: ResponseError, message: String| (code.code(), Some(message));
+    match resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return refuse(
+                ResponseError::InvalidRequest,
+                "kaos-broker has no dynamic broker configs".to_string(),
+            )
+        }
+        other => {
+            return refuse(
+                ResponseError::InvalidRequest,
+                format!("Unsupported resource type {other}"),
+            )
+        }
+    }
+    let Some(current) = store.current(name) else {
+        return refuse(
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist"),
+        );
+    };
+    let configs = match change(&current) {
+        Ok(configs) => configs,
+        Err(e) => return refuse(ResponseError::InvalidConfig, e.to_string()),
+    };
+    if validate_only {
+        return (0, None);
+    }
+    match store.store(name, configs) {
+        Ok(()) => (0, None),
+        Err((code, message)) => refuse(code, message),
+    }
+}
+
+/// A forwarded request's answer, or `refused` with why there is none.
+pub async fn answer_of<R>(
+    forwarded: Option<crate::cluster::Forwarded<R>>,
+    refused: impl FnOnce(String) -> R,
+) -> R {
+    match forwarded {
+        Some(answer) => answer.await.unwrap_or_else(refused),
+        None => refused("no controller".to_string()),
+    }
+}
+
+/// Every resource of `request` refused with REQUEST_TIMED_OUT (the controller could not be asked).
+pub fn refused(request: &AlterConfigsRequest, message: String) -> AlterConfigsResponse {
+    use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+    let responses = request
+        .resources
+        .iter()
+        .map(|r| {
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_code(ResponseError::RequestTimedOut.code())
+                .with_error_message(Some(StrBytes::from_string(message.clone())))
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// [`refused`] for IncrementalAlterConfigs.
+pub fn refused_incremental(
+    request: &IncrementalAlterConfigsRequest,
+    message: String,
+) -> IncrementalAlterConfigsResponse {
+    use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+    let responses = request
+        .resources
+        .iter()
+        .map(|r| {
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_code(ResponseError::RequestTimedOut.code())
+                .with_error_message(Some(StrBytes::from_string(message.clone())))
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
