@@ -39,6 +39,9 @@ const RUNNABLE: &[&str] = &[
     "truncation-leader-epoch-follower-restart",
     "truncation-hw-power-loss",
     "truncation-leader-epoch-power-loss",
+    "coordinator-kill-after-commit",
+    "leader-kill-uncommitted-reads",
+    "idempotent-dropped-responses",
 ];
 
 #[test]

@@ -433,6 +433,11 @@ impl Log {
     }
 
     /// LEO: the offset the next record will get.
+    /// The settings this log was opened with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.segments.last().map_or(0, |s| s.next_offset)
     }
@@ -1014,6 +1019,7 @@ mod tests {
             segment_bytes,
             index_interval_bytes: 100,
             flush_messages: 0,
+            producer_batches_retained: crate::limits::PRODUCER_BATCHES_KEPT,
         }
     }
 
