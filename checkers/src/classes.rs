@@ -138,7 +138,7 @@ anomaly_classes! {
     /// lower offset since: the coordinator lost the commit.
     LostCommit = "lost_commit", Forbidden, ["seek", "first_poll"],
         "a group started reading below an offset it had committed (acknowledged) and never committed lower since";
-    /// A consumer read a record before its send was acknowledged there, and the final read holds
+    /// A consumer read a record before its send was acknowledged, and the final read holds
     /// another record at that position or none: a record above the high watermark, never
     /// committed (distinct from `read_before_ack`, whose records stay).
     UncommittedRead = "uncommitted_read", Forbidden, ["truncated", "overwritten"],

@@ -1574,14 +1574,13 @@ fn fault_summary(w: &FaultWindow) -> String {
     }
 }
 
-/// A consumer-read message's positions where it was not acknowledged before the read (its
-/// ack is elsewhere, later or absent) and that the final read did not return it at.
+/// A consumer-read message's reads made before it was acknowledged (its ack later or absent)
+/// at positions the final read did not return it at. A read after the ack, at another position,
+/// is `inconsistent_offsets`' (a divergent replica), not a read of an uncommitted record.
 fn unsure_reads(msg: &Msg, out: &mut Vec<UnsureRead>) {
-    let acked_before = |pk: u32, offset: i64, time_ms: u32| {
-        msg.acked_offset() == Some((pk, offset)) && msg.ack_ms <= time_ms
-    };
+    let acked_before = |time_ms: u32| msg.ack_index != NONE && msg.ack_ms <= time_ms;
     let mut push = |pk: u32, offset: i64, index: u64, time_ms: u32| {
-        if !acked_before(pk, offset, time_ms) {
+        if !acked_before(time_ms) {
             out.push(UnsureRead {
                 id: msg.id,
                 pk,

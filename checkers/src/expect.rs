@@ -182,11 +182,13 @@ mod tests {
         let scenario: Scenario =
             toml::from_str("[expect]\nidle_clients_allowed = true\n").expect("valid table");
         assert!(scenario.expect.idle_clients_allowed);
+        let json = serde_json::to_value(scenario.expect).expect("serialise");
+        assert_eq!(json["idle_clients_allowed"], true);
         let scenario: Scenario =
             toml::from_str("[expect]\nduplicate_batches_min = 3\n").expect("valid table");
         assert_eq!(scenario.expect.duplicate_batches_min, 3);
         let json = serde_json::to_value(scenario.expect).expect("serialise");
-        assert_eq!(json["idle_clients_allowed"], true);
+        assert_eq!(json["duplicate_batches_min"], 3);
     }
 
     #[test]
