@@ -307,19 +307,16 @@ impl Coordinator {
             Ok(a) => a,
             Err(code) => return code,
         };
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_millis(host.group_config().offsets_commit_timeout_ms);
         // `offsets.commit.required.acks = 1` (a bug switch): answered once the own log has it.
         let local_only = host.group_config().commit_required_acks == 1 && plan.producer.is_none();
         let waited = if local_only {
             HighWatermarkWait::Reached
         } else {
-            wait(&partition, last_offset + 1, epoch, deadline).await
+            wait(host, &partition, last_offset + 1, epoch).await
         };
         match waited {
-            HighWatermarkWait::Reached if local_only => {}
             // Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND becomes COORDINATOR_NOT_AVAILABLE.
-            HighWatermarkWait::Reached if partition.isr().len() < min_insync => {
+            HighWatermarkWait::Reached if !local_only && partition.isr().len() < min_insync => {
                 return ResponseError::CoordinatorNotAvailable.code()
             }
             HighWatermarkWait::Reached => {}
@@ -609,12 +606,15 @@ fn end_pending(
     }
 }
 
+/// Waits until `offset` is below the HW, at most `offsets.commit.timeout.ms`.
 async fn wait(
+    host: &impl Host,
     partition: &Partition,
     offset: i64,
     epoch: i32,
-    deadline: tokio::time::Instant,
 ) -> HighWatermarkWait {
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(host.group_config().offsets_commit_timeout_ms);
     partition
         .wait_for_high_watermark(offset, epoch, deadline)
         .await
