@@ -47,6 +47,9 @@ pub struct FileConfig {
     pub index_interval_bytes: u32,
     #[serde(rename = "flush.messages")]
     pub flush_messages: u64,
+    /// A bug switch: see `LogConfig::producer_batches_retained`.
+    #[serde(rename = "producer.state.batches.retained")]
+    pub producer_state_batches_retained: usize,
     #[serde(rename = "flush.ms")]
     pub flush_interval_ms: u64,
     #[serde(rename = "message.max.bytes")]
@@ -56,6 +59,9 @@ pub struct FileConfig {
     /// `leader-epoch` (KIP-101/279, default) or `high-watermark` (pre-KIP-101).
     #[serde(rename = "replication.truncation")]
     pub replication_truncation: String,
+    /// `high-watermark` (default) or `log-end` (a bug switch: see `ReplicationConfig`).
+    #[serde(rename = "consumer.fetch.bound")]
+    pub consumer_fetch_bound: String,
     #[serde(rename = "min.insync.replicas")]
     pub min_insync_replicas: i32,
     #[serde(rename = "replica.lag.time.max.ms")]
@@ -81,6 +87,9 @@ pub struct FileConfig {
     pub offsets_topic_replication_factor: i16,
     #[serde(rename = "offsets.commit.timeout.ms")]
     pub offsets_commit_timeout_ms: u64,
+    /// `-1` (default) or `1`: see `GroupConfig::commit_required_acks`.
+    #[serde(rename = "offsets.commit.required.acks")]
+    pub offsets_commit_required_acks: i16,
     #[serde(rename = "offset.metadata.max.bytes")]
     pub offset_metadata_max_bytes: usize,
     #[serde(rename = "group.min.session.timeout.ms")]
@@ -134,10 +143,12 @@ impl Default for FileConfig {
             segment_bytes: 1024 * 1024 * 1024,
             index_interval_bytes: 4096,
             flush_messages: 0,
+            producer_state_batches_retained: limits::PRODUCER_BATCHES_KEPT,
             flush_interval_ms: 0,
             message_max_bytes: 1_048_588,
             advertised_listener: None,
             replication_truncation: "leader-epoch".to_string(),
+            consumer_fetch_bound: "high-watermark".to_string(),
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 30_000,
             unclean_leader_election_enable: false,
@@ -150,6 +161,7 @@ impl Default for FileConfig {
             offsets_topic_num_partitions: 8,
             offsets_topic_replication_factor: 3,
             offsets_commit_timeout_ms: 5_000,
+            offsets_commit_required_acks: -1,
             offset_metadata_max_bytes: 4096,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -229,6 +241,13 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `segment.ms`: an append rolls the active segment once it is this old.
     pub segment_ms: i64,
+    /// `producer.state.batches.retained` (kaos; 1..=5, default 5): how many of an idempotent
+    /// producer's last batches per partition a leader compares a batch with to recognise a retry
+    /// (Kafka keeps 5, `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`, since KAFKA-5494 in 1.0, which
+    /// let idempotent producers keep 5 requests in flight). `1` is a bug switch: Kafka 0.11's
+    /// broker, which remembered only the last batch — a retry of any earlier batch in flight is
+    /// not recognised and is refused OUT_OF_ORDER_SEQUENCE_NUMBER.
+    pub producer_batches_retained: usize,
 }
 
 impl Default for LogConfig {
@@ -247,6 +266,7 @@ impl LogConfig {
             retention_ms: file.log_retention_ms,
             retention_bytes: file.log_retention_bytes,
             segment_ms: file.log_roll_ms,
+            producer_batches_retained: file.producer_state_batches_retained,
         }
     }
 }
@@ -260,10 +280,25 @@ pub enum Truncation {
     LeaderEpoch,
 }
 
+/// How far a consumer's Fetch may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchBound {
+    /// Kafka: consumers read below the HW (`read_uncommitted`) or the last stable offset
+    /// (`read_committed`); only followers read to the log end.
+    HighWatermark,
+    /// A bug switch: consumers read to the log end, as followers do — records no follower has
+    /// yet, which a leader change truncates. No Kafka release had it as a setting; it is Kafka's
+    /// follower isolation (`FetchIsolation.LOG_END` in `ReplicaManager`) given to consumers, the
+    /// read of uncommitted data the HW exists to prevent (the checker's `uncommitted_read`).
+    LogEnd,
+}
+
 /// Replication settings (broker and controller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplicationConfig {
     pub truncation: Truncation,
+    /// `consumer.fetch.bound`: `high-watermark` (default) or `log-end` (a bug switch).
+    pub consumer_fetch_bound: FetchBound,
     pub min_insync_replicas: i32,
     pub replica_lag_time_max_ms: u64,
     pub unclean_leader_election_enable: bool,
@@ -289,6 +324,16 @@ impl ReplicationConfig {
                     message: format!(
                         "{other:?} is neither \"leader-epoch\" nor \"high-watermark\""
                     ),
+                })
+            }
+        };
+        let consumer_fetch_bound = match file.consumer_fetch_bound.as_str() {
+            "high-watermark" => FetchBound::HighWatermark,
+            "log-end" => FetchBound::LogEnd,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "consumer.fetch.bound",
+                    message: format!("{other:?} is neither \"high-watermark\" nor \"log-end\""),
                 })
             }
         };
@@ -324,6 +369,7 @@ impl ReplicationConfig {
         }
         Ok(ReplicationConfig {
             truncation,
+            consumer_fetch_bound,
             min_insync_replicas: file.min_insync_replicas,
             replica_lag_time_max_ms: positive(
                 "replica.lag.time.max.ms",
@@ -538,6 +584,13 @@ pub struct GroupConfig {
     pub offsets_topic_replication_factor: i16,
     /// How long an OffsetCommit waits for its record to be below the HW.
     pub offsets_commit_timeout_ms: u64,
+    /// `offsets.commit.required.acks`, Kafka's own key (deprecated in 3.8 by KIP-1041,
+    /// KAFKA-16735; removed in 4.0, KAFKA-16736): `-1` (the default) answers an OffsetCommit once
+    /// its `__consumer_offsets` record is below the HW, on every in-sync replica. `1` answers it
+    /// as soon as the coordinator's own log has it, acks=1-style: a coordinator that dies before
+    /// its followers fetched the record takes the commit with it, and the group resumes from an
+    /// older offset (a bug switch: the checker's `lost_commit`).
+    pub commit_required_acks: i16,
     /// Largest metadata string of one committed offset.
     pub offset_metadata_max_bytes: usize,
     pub min_session_timeout_ms: i32,
@@ -589,6 +642,15 @@ impl GroupConfig {
                 ),
             });
         }
+        if !matches!(file.offsets_commit_required_acks, -1 | 1) {
+            return Err(ConfigError::Invalid {
+                key: "offsets.commit.required.acks",
+                message: format!(
+                    "{} is neither -1 (every in-sync replica, the default) nor 1 (the coordinator alone)",
+                    file.offsets_commit_required_acks
+                ),
+            });
+        }
         if file.offset_metadata_max_bytes > limits::OFFSET_METADATA_BYTES_MAX {
             return Err(ConfigError::Invalid {
                 key: "offset.metadata.max.bytes",
@@ -603,6 +665,7 @@ impl GroupConfig {
             offsets_topic_num_partitions: file.offsets_topic_num_partitions,
             offsets_topic_replication_factor: file.offsets_topic_replication_factor,
             offsets_commit_timeout_ms: file.offsets_commit_timeout_ms,
+            commit_required_acks: file.offsets_commit_required_acks,
             offset_metadata_max_bytes: file.offset_metadata_max_bytes,
             min_session_timeout_ms: file.group_min_session_timeout_ms,
             max_session_timeout_ms: file.group_max_session_timeout_ms,
@@ -751,6 +814,16 @@ impl Config {
                 ),
             });
         }
+        if !(1..=limits::PRODUCER_BATCHES_KEPT).contains(&file.producer_state_batches_retained) {
+            return Err(ConfigError::Invalid {
+                key: "producer.state.batches.retained",
+                message: format!(
+                    "{} is not in 1..={}",
+                    file.producer_state_batches_retained,
+                    limits::PRODUCER_BATCHES_KEPT
+                ),
+            });
+        }
         if file.message_max_bytes < 61 || file.message_max_bytes > limits::MESSAGE_BYTES_MAX {
             return Err(ConfigError::Invalid {
                 key: "message.max.bytes",
@@ -860,6 +933,17 @@ mod tests {
         assert_eq!(replication.min_insync_replicas, 2);
         let bad = FileConfig::parse("\"replication.truncation\" = \"none\"\n").expect("parses");
         assert!(ReplicationConfig::resolve(&bad).is_err());
+        assert_eq!(defaults.consumer_fetch_bound, FetchBound::HighWatermark);
+        let log_end = FileConfig::parse("\"consumer.fetch.bound\" = \"log-end\"\n").expect("parses");
+        assert_eq!(
+            ReplicationConfig::resolve(&log_end)
+                .expect("valid")
+                .consumer_fetch_bound,
+            FetchBound::LogEnd
+        );
+        let bad = FileConfig::parse("\"consumer.fetch.bound\" = \"lso\"\n").expect("parses");
+        let err = ReplicationConfig::resolve(&bad).expect_err("refused").to_string();
+        assert!(err.contains("consumer.fetch.bound"), "{err}");
         assert_eq!(defaults.replica_fetch_min_bytes, 1);
         let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");
         assert_eq!(
@@ -880,6 +964,14 @@ mod tests {
         let defaults = GroupConfig::default();
         assert_eq!(defaults.offsets_topic_num_partitions, 8);
         assert_eq!(defaults.min_session_timeout_ms, 6_000);
+        assert_eq!(defaults.commit_required_acks, -1);
+        let acks_1 = FileConfig::parse("\"offsets.commit.required.acks\" = 1\n").expect("parses");
+        assert_eq!(
+            GroupConfig::resolve(&acks_1)
+                .expect("valid")
+                .commit_required_acks,
+            1
+        );
         let file = FileConfig::parse(
             "\"offsets.topic.num.partitions\" = 3\n\"group.min.session.timeout.ms\" = 1000\n",
         )
@@ -897,6 +989,8 @@ mod tests {
             "\"group.min.session.timeout.ms\" = 2000000\n",
             "\"offset.metadata.max.bytes\" = 40000\n",
             "\"offsets.topic.replication.factor\" = 0\n",
+            "\"offsets.commit.required.acks\" = 0\n",
+            "\"offsets.commit.required.acks\" = 2\n",
         ] {
             let file = FileConfig::parse(bad).expect("parses");
             assert!(GroupConfig::resolve(&file).is_err(), "{bad}");
@@ -962,5 +1056,20 @@ mod tests {
         )
         .expect_err("too small");
         assert!(err.to_string().contains("segment.bytes"));
+        for bad in ["0", "6"] {
+            let file = FileConfig::parse(&format!("\"producer.state.batches.retained\" = {bad}\n"))
+                .expect("parses");
+            let err = Config::resolve(
+                file,
+                Some(1),
+                Some("127.0.0.1:1".into()),
+                Some("/tmp".into()),
+            )
+            .expect_err("out of range");
+            assert!(
+                err.to_string().contains("producer.state.batches.retained"),
+                "{err}"
+            );
+        }
     }
 }

@@ -448,11 +448,15 @@ impl Partition {
         for span in spans {
             let header = &span.header;
             if let Some(append) = ProducerAppend::of(header, next_offset) {
-                match stored.producers.check(header, &pending)? {
+                let window = stored.log.config().producer_batches_retained;
+                match stored.producers.check(header, &pending, window)? {
                     Check::Append => pending.push(append),
                     Check::Duplicate(original) => {
                         // Kafka answers a request holding a duplicate with the duplicate alone.
-                        tracing::debug!(topic = %self.topic, partition = self.index, producer_id = header.producer_id, sequence = header.base_sequence, offset = original.first_offset, "duplicate batch");
+                        // One line per retry recognised: `kaos run` counts them in the node's
+                        // log (DUPLICATE_BATCH_LOG_LINE), so a scenario can require the
+                        // idempotence window to have been exercised.
+                        tracing::info!(topic = %self.topic, partition = self.index, producer_id = header.producer_id, sequence = header.base_sequence, offset = original.first_offset, "{}", crate::producer::DUPLICATE_BATCH_LOG_LINE);
                         return Ok(LeaderAppend {
                             info: AppendInfo {
                                 base_offset: original.first_offset,

@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 use crate::limits;
 use crate::wire::batch::{increment_sequence, BatchHeader};
 
+/// What the leader logs (at info) for each retried batch it recognised as a duplicate and
+/// answered with the original offsets; `kaos run` counts these lines per node.
+pub const DUPLICATE_BATCH_LOG_LINE: &str = "recognised a retried batch as a duplicate";
+
 /// File in the data dir holding the end of the last producer-id block allocated on this node.
 pub const PRODUCER_ID_BLOCK_FILE_NAME: &str = "producer-id-block";
 
@@ -152,10 +156,13 @@ impl ProducerStates {
 
     /// Leader: checks a client's batch against the state. `pending` are batches of the same
     /// request checked before this one and not yet recorded (a request may hold several).
+    /// `window`: how many of the producer's last batches a retry is recognised among (5, as
+    /// Kafka; 1 is the bug switch `producer.state.batches.retained`, Kafka 0.11's broker).
     pub fn check(
         &self,
         header: &BatchHeader,
         pending: &[ProducerAppend],
+        window: usize,
     ) -> Result<Check, ProducerError> {
         let producer_id = header.producer_id;
         let epoch = header.producer_epoch;
@@ -180,6 +187,8 @@ impl ProducerStates {
             if let Some(duplicate) = entry
                 .batches
                 .iter()
+                .rev()
+                .take(window)
                 .find(|b| b.first_sequence == first && b.last_sequence == last)
             {
                 return Ok(Check::Duplicate(*duplicate));
@@ -417,17 +426,17 @@ mod tests {
     fn duplicates_gaps_and_epochs() {
         let mut states = ProducerStates::new();
         // Unknown producer: any sequence is accepted (KIP-360).
-        assert_eq!(states.check(&header(5, 0, 7, 2), &[]), Ok(Check::Append));
+        assert_eq!(states.check(&header(5, 0, 7, 2), &[], limits::PRODUCER_BATCHES_KEPT), Ok(Check::Append));
         let mut offset = 0;
         for sequence in (0..20).step_by(2) {
             let h = header(5, 0, sequence, 2);
-            assert_eq!(states.check(&h, &[]), Ok(Check::Append), "seq {sequence}");
+            assert_eq!(states.check(&h, &[], limits::PRODUCER_BATCHES_KEPT), Ok(Check::Append), "seq {sequence}");
             append(&mut states, &h, offset);
             offset += 2;
         }
         // The last five batches are duplicates, with their offsets.
         for (i, sequence) in (10..20).step_by(2).enumerate() {
-            let Ok(Check::Duplicate(batch)) = states.check(&header(5, 0, sequence, 2), &[]) else {
+            let Ok(Check::Duplicate(batch)) = states.check(&header(5, 0, sequence, 2), &[], limits::PRODUCER_BATCHES_KEPT) else {
                 panic!("seq {sequence} not a duplicate");
             };
             assert_eq!(batch.first_offset, 10 + 2 * i as i64);
@@ -435,28 +444,28 @@ mod tests {
         }
         // Older than the window, or a gap: out of order.
         assert!(matches!(
-            states.check(&header(5, 0, 8, 2), &[]),
+            states.check(&header(5, 0, 8, 2), &[], limits::PRODUCER_BATCHES_KEPT),
             Err(ProducerError::OutOfOrder { .. })
         ));
         assert!(matches!(
-            states.check(&header(5, 0, 21, 1), &[]),
+            states.check(&header(5, 0, 21, 1), &[], limits::PRODUCER_BATCHES_KEPT),
             Err(ProducerError::OutOfOrder { .. })
         ));
         // Same first sequence, other length: not a duplicate.
         assert!(matches!(
-            states.check(&header(5, 0, 18, 1), &[]),
+            states.check(&header(5, 0, 18, 1), &[], limits::PRODUCER_BATCHES_KEPT),
             Err(ProducerError::OutOfOrder { .. })
         ));
         // A new epoch starts at 0; an old epoch is fenced.
         assert!(matches!(
-            states.check(&header(5, 1, 3, 1), &[]),
+            states.check(&header(5, 1, 3, 1), &[], limits::PRODUCER_BATCHES_KEPT),
             Err(ProducerError::NewEpochNotAtZero { .. })
         ));
         let bumped = header(5, 1, 0, 1);
-        assert_eq!(states.check(&bumped, &[]), Ok(Check::Append));
+        assert_eq!(states.check(&bumped, &[], limits::PRODUCER_BATCHES_KEPT), Ok(Check::Append));
         append(&mut states, &bumped, offset);
         assert!(matches!(
-            states.check(&header(5, 0, 20, 1), &[]),
+            states.check(&header(5, 0, 20, 1), &[], limits::PRODUCER_BATCHES_KEPT),
             Err(ProducerError::FencedEpoch { .. })
         ));
         assert_eq!(states.entry(5).expect("known").1.len(), 1);
@@ -464,13 +473,35 @@ mod tests {
         let next = header(5, 1, 1, 1);
         let pending = [ProducerAppend::of(&next, offset + 1).expect("idempotent")];
         assert!(matches!(
-            states.check(&next, &pending),
+            states.check(&next, &pending, limits::PRODUCER_BATCHES_KEPT),
             Ok(Check::Duplicate(_))
         ));
         assert_eq!(
-            states.check(&header(5, 1, 2, 1), &pending),
+            states.check(&header(5, 1, 2, 1), &pending, limits::PRODUCER_BATCHES_KEPT),
             Ok(Check::Append)
         );
+    }
+
+    #[test]
+    fn with_a_window_of_one_only_the_last_batch_is_recognised() {
+        let mut states = ProducerStates::new();
+        for (i, sequence) in (0..10).step_by(2).enumerate() {
+            append(&mut states, &header(5, 0, sequence, 2), 2 * i as i64);
+        }
+        // Kafka 0.11's broker (the bug switch): the retry of the batch before the last is not
+        // recognised, and does not continue the sequence either.
+        assert!(matches!(
+            states.check(&header(5, 0, 8, 2), &[], 1),
+            Ok(Check::Duplicate(b)) if b.first_offset == 8
+        ));
+        assert!(matches!(
+            states.check(&header(5, 0, 6, 2), &[], 1),
+            Err(ProducerError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            states.check(&header(5, 0, 6, 2), &[], limits::PRODUCER_BATCHES_KEPT),
+            Ok(Check::Duplicate(b)) if b.first_offset == 6
+        ));
     }
 
     #[test]

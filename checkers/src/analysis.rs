@@ -203,6 +203,10 @@ pub struct Counts {
     pub processed: u64,
     /// `offset_commit` ok ops.
     pub offset_commits: u64,
+    /// Retried batches the brokers recognised as duplicates (answered with their original
+    /// offsets), counted by `kaos run` and `kaos check` in kaos-broker's logs; 0 when no broker
+    /// log says (another broker, or the checker alone).
+    pub duplicate_batches: u64,
     /// Messages delivered two or more times to the application by consumer polls.
     pub delivered_more_than_once: u64,
     /// Cases of each class added after the first four (see `AnomalyKind`).
@@ -223,6 +227,8 @@ pub struct Counts {
     /// Nodes that exited on their own outside any fault (`crash` ops).
     pub node_crash: u64,
     pub retention_deleted: u64,
+    pub lost_commit: u64,
+    pub uncommitted_read: u64,
 }
 
 impl AnomalyKind {
@@ -258,6 +264,8 @@ impl Counts {
             AnomalyKind::NonmonotonicPoll => &mut self.nonmonotonic_poll,
             AnomalyKind::NonmonotonicSend => &mut self.nonmonotonic_send,
             AnomalyKind::Unprocessed => &mut self.unprocessed,
+            AnomalyKind::LostCommit => &mut self.lost_commit,
+            AnomalyKind::UncommittedRead => &mut self.uncommitted_read,
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
             AnomalyKind::Unseen => &mut self.unseen,
             AnomalyKind::RetentionDeleted => &mut self.retention_deleted,

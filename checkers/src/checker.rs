@@ -425,6 +425,29 @@ pub(crate) struct Jump {
     pub uncommitted: bool,
 }
 
+/// The latest acknowledged commit of a group for one partition (history order).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CommitAt {
+    pub offset: i64,
+    pub index: u64,
+    pub time_ns: u64,
+    pub process: u32,
+}
+
+/// A start of a group on a partition below the group's latest acknowledged commit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LostCommit {
+    pub group: u32,
+    pub pk: u32,
+    pub commit: CommitAt,
+    /// Where reading started, by a `seek` or the first read after an assignment.
+    pub start: i64,
+    pub index: u64,
+    pub time_ns: u64,
+    pub process: u32,
+    pub after: Reset,
+}
+
 /// A `process` ok op's record of one message.
 #[derive(Debug, Clone)]
 pub(crate) struct Processed {
@@ -464,6 +487,11 @@ pub struct Checker {
     pub(crate) process_group: FastMap<u32, u32>,
     /// Highest committed offset per (group, partition).
     pub(crate) committed: FastMap<(u32, u32), i64>,
+    /// The latest acknowledged commit per (group, partition), for `lost_commit`.
+    last_commit: FastMap<(u32, u32), CommitAt>,
+    /// Starts below the latest commit, kept up to the evidence cap; the count is exact.
+    pub(crate) lost_commits: Vec<LostCommit>,
+    pub(crate) lost_commits_count: u64,
     pub(crate) jumps: Vec<Jump>,
     /// Reads that went backwards: (jump, why), kept up to the evidence cap; the count is exact.
     pub(crate) rewinds: Vec<Jump>,
@@ -510,6 +538,9 @@ impl Checker {
             consumers: FastMap::default(),
             process_group: FastMap::default(),
             committed: FastMap::default(),
+            last_commit: FastMap::default(),
+            lost_commits: Vec::new(),
+            lost_commits_count: 0,
             jumps: Vec::new(),
             rewinds: Vec::new(),
             rewinds_count: 0,
@@ -1026,6 +1057,7 @@ impl Checker {
             within_poll,
             uncommitted: meta.kind != OpType::Ok,
         };
+        let assigned_start = matches!(state.pending, Some(Some((_, Reset::Committed))));
         let (forward, backward) = match state.pending.take() {
             Some(None) => (None, None),
             Some(Some((expected, why))) => {
@@ -1064,6 +1096,38 @@ impl Checker {
             if self.rewinds.len() < limits::CASES_PER_CLASS_MAX {
                 self.rewinds.push(j);
             }
+        }
+        if assigned_start {
+            self.check_start(meta, pk, offset, Reset::Committed);
+        }
+    }
+
+    /// `lost_commit`: `meta.process` started reading `pk` at `start` (after `after`) below the
+    /// latest commit its group had acknowledged — received at least `RECEIPT_SKEW_MS` earlier,
+    /// so that a commit and a start racing through different pipes are not claimed.
+    fn check_start(&mut self, meta: &Meta<'_>, pk: u32, start: i64, after: Reset) {
+        let Some(group) = self.process_group.get(&meta.process).copied() else {
+            return;
+        };
+        let Some(commit) = self.last_commit.get(&(group, pk)).copied() else {
+            return;
+        };
+        let skew_ns = u64::from(limits::RECEIPT_SKEW_MS) * 1_000_000;
+        if start >= commit.offset || meta.time_ns < commit.time_ns.saturating_add(skew_ns) {
+            return;
+        }
+        self.lost_commits_count += 1;
+        if self.lost_commits.len() < limits::CASES_PER_CLASS_MAX {
+            self.lost_commits.push(LostCommit {
+                group,
+                pk,
+                commit,
+                start,
+                index: meta.index,
+                time_ns: meta.time_ns,
+                process: meta.process,
+                after,
+            });
         }
     }
 
@@ -1167,6 +1231,7 @@ impl Checker {
                 generation: -1,
             });
         state.pending = Some(Some((offset, Reset::Seek)));
+        self.check_start(meta, pk, offset, Reset::Seek);
     }
 
     fn on_offset_commit(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {
@@ -1187,6 +1252,13 @@ impl Checker {
         };
         let c = self.committed.entry((group, pk)).or_insert(offset);
         *c = (*c).max(offset);
+        let at = CommitAt {
+            offset,
+            index: meta.index,
+            time_ns: meta.time_ns,
+            process: meta.process,
+        };
+        self.last_commit.insert((group, pk), at);
     }
 
     fn on_process(&mut self, meta: &Meta<'_>, flat: &Flat<'_>) {

@@ -137,6 +137,16 @@ anomaly_classes! {
     /// deleted by retention (or DeleteRecords) before any consumer read it, as Kafka promises.
     RetentionDeleted = "retention_deleted", Allowed, ["unread"],
         "acknowledged and never read, below the log start offset the final read found: deleted by retention before any consumer read it";
+    /// A group started reading a partition (a seek, or the first poll after an assignment)
+    /// below an offset it had committed with an acknowledged OffsetCommit, and had committed no
+    /// lower offset since: the coordinator lost the commit.
+    LostCommit = "lost_commit", Forbidden, ["seek", "first_poll"],
+        "a group started reading below an offset it had committed (acknowledged) and never committed lower since";
+    /// A consumer read a record before its send was acknowledged, and the final read holds
+    /// another record at that position or none: a record above the high watermark, never
+    /// committed (distinct from `read_before_ack`, whose records stay).
+    UncommittedRead = "uncommitted_read", Forbidden, ["truncated", "overwritten"],
+        "a consumer read a record before it was acknowledged, and the final read holds another record at that position or none (it was never committed)";
     /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
         "never acknowledged, never read, absent from the final read";

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Verdict};
 use crate::checker::{
-    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, Msg, Oddity, Processed, ReadAt,
-    Reset, SendOutcome, NONE,
+    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, LostCommit, Msg, Oddity,
+    Processed, ReadAt, Reset, SendOutcome, NONE,
 };
 use crate::expect::Allowance;
 use crate::history::{OpType, Position};
@@ -82,6 +82,23 @@ enum Found {
         offset: i64,
         committed: i64,
     },
+    LostCommit(LostCommit),
+    UncommittedRead {
+        read: UnsureRead,
+        /// What the final read holds there: another message, or nothing (the log ends before).
+        final_id: Option<u64>,
+    },
+}
+
+/// A consumer's read of a message at a position where it was not (yet) acknowledged: a read of
+/// a record that may not have been committed, judged against the final read at `finish`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnsureRead {
+    pub id: u64,
+    pub pk: u32,
+    pub offset: i64,
+    pub index: u64,
+    pub time_ms: u32,
 }
 
 /// The occurrences of one class: the exact count and the evidence kept so far.
@@ -118,6 +135,8 @@ struct Tally {
     histogram: Vec<u64>,
     unseen_diff: Vec<i64>,
     lags: Vec<Vec<u32>>,
+    /// Consumer reads of messages not acknowledged at that position before the read.
+    unsure_reads: Vec<UnsureRead>,
 }
 
 impl Tally {
@@ -131,6 +150,7 @@ impl Tally {
             histogram: vec![0u64; limits::DELIVERIES_HISTOGRAM_MAX],
             unseen_diff: vec![0i64; buckets + 1],
             lags: vec![Vec::new(); buckets],
+            unsure_reads: Vec::new(),
         }
     }
 
@@ -260,6 +280,9 @@ impl Checker {
         if let (Some((pk, offset)), false) = (acked, ack_merged) {
             t.positions[pk as usize].extend(PosEntry::new(offset, SRC_ACK, id));
         }
+        if t.final_done && msg.has(flag::READ_BY_CONSUMER) {
+            unsure_reads(msg, &mut t.unsure_reads);
+        }
     }
 
     /// Whether `msg`'s position (acknowledged, else read) lies below the log start offset the
@@ -362,6 +385,16 @@ impl Checker {
             });
         }
         let classes = &mut t.classes;
+        self.uncommitted_read_cases(&t.positions, &t.unsure_reads, classes);
+        for lost in std::mem::take(&mut self.lost_commits) {
+            classes
+                .entry(AnomalyKind::LostCommit)
+                .or_default()
+                .push(lost.index, Found::LostCommit(lost));
+        }
+        if let Some(class) = classes.get_mut(&AnomalyKind::LostCommit) {
+            class.count = self.lost_commits_count;
+        }
         self.inconsistent_offset_cases(&t.positions, classes);
         self.poll_skip_cases(&t.positions, classes);
         self.unprocessed_cases(&t.positions, t.final_done, processed_count, classes);
@@ -647,6 +680,35 @@ impl Checker {
         }
     }
 
+    /// `uncommitted_read`: of the consumer reads made where the message was not acknowledged
+    /// yet, those whose position the final read ends before (truncated) or holds another
+    /// message at (overwritten). A gap the final read skipped (a control record) is not claimed.
+    fn uncommitted_read_cases(
+        &self,
+        positions: &[Vec<PosEntry>],
+        reads: &[UnsureRead],
+        classes: &mut BTreeMap<AnomalyKind, Class>,
+    ) {
+        for read in reads {
+            let final_id = match self.final_ends.get(&read.pk) {
+                Some(end) if read.offset <= *end => {
+                    match self.final_holder(positions, read.pk, read.offset) {
+                        Some(Some(other)) if other != read.id => Some(other),
+                        _ => continue,
+                    }
+                }
+                _ => None,
+            };
+            classes.entry(AnomalyKind::UncommittedRead).or_default().push(
+                read.index,
+                Found::UncommittedRead {
+                    read: *read,
+                    final_id,
+                },
+            );
+        }
+    }
+
     /// Within one producer process and partition, acknowledged offsets must follow send order.
     fn nonmonotonic_send_cases(
         &self,
@@ -687,11 +749,11 @@ impl Checker {
         }
     }
 
-    fn partition_of(&self, pk: u32) -> i32 {
+    pub(crate) fn partition_of(&self, pk: u32) -> i32 {
         self.pks.get(pk as usize).map_or(-1, |(_, p)| *p)
     }
 
-    fn faults_near(&self, time_s: f64, duration_s: f64) -> Vec<&FaultWindow> {
+    pub(crate) fn faults_near(&self, time_s: f64, duration_s: f64) -> Vec<&FaultWindow> {
         self.faults
             .iter()
             .filter(|w| {
@@ -701,7 +763,7 @@ impl Checker {
             .collect()
     }
 
-    fn fault_clause(&self, nearby: &[&FaultWindow]) -> String {
+    pub(crate) fn fault_clause(&self, nearby: &[&FaultWindow]) -> String {
         match nearby {
             [] => format!("no fault was active within {} s", limits::FAULT_NEARBY_S),
             [one] => fault_phrase(one),
@@ -766,6 +828,10 @@ impl Checker {
                 offset,
                 committed,
             } => self.unprocessed_case(*id, *group, *pk, *offset, *committed, duration_s),
+            Found::LostCommit(lost) => self.lost_commit_case(lost, duration_s),
+            Found::UncommittedRead { read, final_id } => {
+                self.uncommitted_read_case(read, *final_id, duration_s)
+            }
         }
     }
 
@@ -1026,7 +1092,7 @@ impl Checker {
     }
 
     /// The fields every case about one message shares.
-    fn base_case(
+    pub(crate) fn base_case(
         &self,
         id: u64,
         msg: Option<&Msg>,
@@ -1414,7 +1480,7 @@ impl Checker {
     }
 
     /// The scenario's broker settings that explain loss, when the `start` op names them.
-    fn scenario_clause(&self) -> String {
+    pub(crate) fn scenario_clause(&self) -> String {
         let Some(scenario) = &self.scenario else {
             return String::new();
         };
@@ -1595,6 +1661,30 @@ fn fault_summary(w: &FaultWindow) -> String {
         }
         Some(_) => format!("{} at {:.2} s", w.label(), w.start_s),
         None => format!("{} at {:.2} s (never recovered)", w.label(), w.start_s),
+    }
+}
+
+/// A consumer-read message's reads made before it was acknowledged (its ack later or absent)
+/// at positions the final read did not return it at. A read after the ack, at another position,
+/// is `inconsistent_offsets`' (a divergent replica), not a read of an uncommitted record.
+fn unsure_reads(msg: &Msg, out: &mut Vec<UnsureRead>) {
+    let acked_before = |time_ms: u32| msg.ack_index != NONE && msg.ack_ms <= time_ms;
+    let mut push = |pk: u32, offset: i64, index: u64, time_ms: u32| {
+        if !acked_before(time_ms) {
+            out.push(UnsureRead {
+                id: msg.id,
+                pk,
+                offset,
+                index,
+                time_ms,
+            });
+        }
+    };
+    if !msg.has(flag::FIRST_READ_FINAL) && !msg.has(flag::FINAL_AT_FIRST) {
+        push(msg.read_pk, msg.read_offset, msg.read_index, msg.read_ms);
+    }
+    for r in msg.others().iter().filter(|r| !r.in_final) {
+        push(r.pk, r.offset, r.index, r.time_ms);
     }
 }
 

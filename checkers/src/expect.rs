@@ -24,6 +24,10 @@ pub struct Expectations {
     /// were acknowledged, verified nothing about that client: its verdict is `unknown` unless the
     /// scenario sets this (it means to show such a client). Default: false.
     pub idle_clients_allowed: bool,
+    /// The brokers must have recognised at least this many retried batches as duplicates (the
+    /// idempotence window exercised; counted by `kaos run` from kaos-broker's logs, read by the
+    /// harness, not the checker). Default: 0.
+    pub duplicate_batches_min: u64,
 }
 
 /// Keys an earlier release used, and the name each has now: refused in a scenario (with its new
@@ -36,6 +40,7 @@ impl Default for Expectations {
             allowances: AnomalyKind::ALL.map(AnomalyKind::default_allowance),
             acknowledged_min: 0,
             idle_clients_allowed: false,
+            duplicate_batches_min: 0,
         }
     }
 }
@@ -47,6 +52,7 @@ impl Expectations {
             allowances: [Allowance::Allowed; AnomalyKind::COUNT],
             acknowledged_min: 0,
             idle_clients_allowed: false,
+            duplicate_batches_min: 0,
         }
     }
 
@@ -69,12 +75,13 @@ impl Expectations {
 
 impl Serialize for Expectations {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 2))?;
+        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 3))?;
         for kind in AnomalyKind::ALL {
             map.serialize_entry(kind.as_str(), &self.of(kind))?;
         }
         map.serialize_entry("acknowledged_min", &self.acknowledged_min)?;
         map.serialize_entry("idle_clients_allowed", &self.idle_clients_allowed)?;
+        map.serialize_entry("duplicate_batches_min", &self.duplicate_batches_min)?;
         map.end()
     }
 }
@@ -94,7 +101,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
     type Value = Expectations;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\"), acknowledged_min and idle_clients_allowed")
+        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\"), acknowledged_min, idle_clients_allowed and duplicate_batches_min")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Expectations, A::Error> {
@@ -107,6 +114,10 @@ impl<'de> Visitor<'de> for ExpectVisitor {
             }
             if key == "idle_clients_allowed" {
                 expect.idle_clients_allowed = map.next_value()?;
+                continue;
+            }
+            if key == "duplicate_batches_min" {
+                expect.duplicate_batches_min = map.next_value()?;
                 continue;
             }
             let renamed = RENAMED.iter().find(|(old, _)| *old == key);
@@ -125,7 +136,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
                 (None, None) => {
                     let known: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
                     return Err(de::Error::custom(format!(
-                        "unknown expect key `{key}`: expected one of {}, acknowledged_min, idle_clients_allowed",
+                        "unknown expect key `{key}`: expected one of {}, acknowledged_min, idle_clients_allowed, duplicate_batches_min",
                         known.join(", ")
                     )));
                 }
@@ -173,6 +184,11 @@ mod tests {
         assert!(scenario.expect.idle_clients_allowed);
         let json = serde_json::to_value(scenario.expect).expect("serialise");
         assert_eq!(json["idle_clients_allowed"], true);
+        let scenario: Scenario =
+            toml::from_str("[expect]\nduplicate_batches_min = 3\n").expect("valid table");
+        assert_eq!(scenario.expect.duplicate_batches_min, 3);
+        let json = serde_json::to_value(scenario.expect).expect("serialise");
+        assert_eq!(json["duplicate_batches_min"], 3);
     }
 
     #[test]
@@ -205,6 +221,8 @@ mod tests {
             d.of(AnomalyKind::PollSkip),
             d.of(AnomalyKind::NonmonotonicPoll),
             d.of(AnomalyKind::Unprocessed),
+            d.of(AnomalyKind::LostCommit),
+            d.of(AnomalyKind::UncommittedRead),
         ] {
             assert_eq!(forbidden, Allowance::Forbidden);
         }

@@ -11,6 +11,8 @@
 //! - `checker`: the queue checker's streaming pass: [`Checker::observe`] (or
 //!   [`Checker::observe_line`]) each op; memory proportional to messages.
 //! - `conclude`: [`Checker::finish`], the per-class evidence and the sentence of cause.
+//! - `durability`: the evidence of `lost_commit` and `uncommitted_read` (what a broker
+//!   acknowledged or served and did not keep).
 //! - `analysis`: its output: [`Analysis`] with [`Verdict`], [`Counts`], [`Anomaly`] classes and their
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
 //! - [`replicas`]: replica divergence from per-replica dumps.
@@ -24,12 +26,13 @@
 //! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
 //! `precommitted_read`, `inconsistent_offsets`, `replica_divergence`, `duplicate`,
 //! `duplicate_processing`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
-//! `unacknowledged_absent`, `unseen`, `int_send_skip`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
+//! `lost_commit`, `uncommitted_read`, `unacknowledged_absent`, `unseen`, `int_send_skip`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
 
 mod analysis;
 mod checker;
 mod classes;
 mod conclude;
+mod durability;
 pub mod elle;
 mod expect;
 pub mod history;

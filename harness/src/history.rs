@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 enum Entry {
     /// A client's line: a JSON object without index, time_ns and process.
@@ -43,9 +43,30 @@ pub struct Live {
     pub acked: AtomicU64,
     /// Faults in force: node → fault name.
     pub faults: Mutex<BTreeMap<String, String>>,
+    /// The nemesis's trigger, once armed: how a client's `ok` line of its op starts, and the
+    /// count of such lines so far (a fault waits for it to change).
+    trigger: OnceLock<(Vec<u8>, watch::Sender<u64>)>,
 }
 
 impl Live {
+    /// Counts the client ops of kind `f` that complete `ok` from now on; the receiver sees each
+    /// one. One trigger per run: a second arming returns the first one's count.
+    pub fn arm_trigger(&self, f: F) -> watch::Receiver<u64> {
+        self.trigger
+            .get_or_init(|| (client_prefix(OpType::Ok, f), watch::channel(0).0))
+            .1
+            .subscribe()
+    }
+
+    /// Counts `line` if it is the armed trigger's op.
+    fn observe_trigger(&self, line: &[u8]) {
+        if let Some((prefix, count)) = self.trigger.get() {
+            if line.starts_with(prefix) {
+                count.send_modify(|n| *n += 1);
+            }
+        }
+    }
+
     /// Faults in force, as "kill n1, pause n3".
     pub fn faults_text(&self) -> String {
         let faults = self.faults.lock().map(|f| f.clone()).unwrap_or_default();
@@ -153,6 +174,7 @@ impl Recorder {
                         if t.as_bytes().starts_with(&acked_send) {
                             self.live.acked.fetch_add(1, Ordering::Relaxed);
                         }
+                        self.live.observe_trigger(t.as_bytes());
                         if self
                             .tx
                             .send(Entry::Client {
@@ -272,6 +294,29 @@ mod tests {
         assert_eq!(ops[1]["process"], "producer-1");
         assert_eq!(ops[2]["value"]["offset"], 0);
         assert_eq!(ops[3]["error"], "no such node");
+    }
+
+    #[tokio::test]
+    async fn an_armed_trigger_counts_the_ok_ops_of_its_kind_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rec, writer) = open(&dir.path().join("history.jsonl"), Instant::now()).expect("open");
+        let mut seen = rec.live().arm_trigger(F::OffsetCommit);
+        let mut pipe = Vec::new();
+        let value = json!({"group": "g", "topic": "t", "partition": 0, "offset": 5});
+        for (kind, f) in [
+            (OpType::Invoke, F::OffsetCommit),
+            (OpType::Ok, F::OffsetCommit),
+            (OpType::Fail, F::OffsetCommit),
+            (OpType::Ok, F::Seek),
+            (OpType::Ok, F::OffsetCommit),
+        ] {
+            kaos_history::line::write_client_op(&mut pipe, kind, f, &value, None);
+        }
+        assert_eq!(rec.pump(Arc::from("consumer-1"), pipe.as_slice()).await, 0);
+        assert!(seen.has_changed().expect("sender alive"));
+        assert_eq!(*seen.borrow_and_update(), 2);
+        drop(rec);
+        assert_eq!(writer.finish().await.expect("finish"), 5);
     }
 
     #[tokio::test]

@@ -45,6 +45,10 @@ pub const MATRIX_SEEDS_MAX: u32 = 100;
 /// Steps of one `sequence` fault, and the longest `wait_ms` step.
 pub const SEQUENCE_STEPS_MAX: usize = 32;
 pub const SEQUENCE_WAIT_MS_MAX: u64 = 3_600_000;
+/// A triggered fault (`nemesis.trigger`): the longest delay after its op, and how long it waits
+/// for that op before it is not done.
+pub const TRIGGER_WITHIN_MS_MAX: u64 = 60_000;
+pub const TRIGGER_WAIT_MS_MAX: u64 = 30_000;
 /// Message ids: each client of the scenario gets its own block of this many ids, and each of its
 /// incarnations (a restart after a kill) a sub-block.
 pub const ID_BLOCK_SIZE: u64 = 1 << 40;

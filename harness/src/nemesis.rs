@@ -14,7 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
+use crate::limits::TRIGGER_WAIT_MS_MAX;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultEvent {
@@ -209,11 +211,14 @@ pub async fn run(
     t0: Instant,
     duration_s: f64,
 ) -> anyhow::Result<()> {
+    let trigger = nemesis.trigger_op().map_err(anyhow::Error::msg)?;
     let mut ctx = Ctx {
         nemesis,
         platform,
         resolver,
         rec,
+        trigger: trigger.map(|f| (f, rec.live().arm_trigger(f))),
+        phase_end: t0 + Duration::from_secs_f64(duration_s),
     };
     let mut late_s = 0.0f64;
     let mut previous_end_s: Option<f64> = None;
@@ -263,6 +268,10 @@ struct Ctx<'a> {
     platform: &'a mut Platform,
     resolver: &'a mut Resolver,
     rec: &'a Recorder,
+    /// `nemesis.trigger`: its op and the count of its `ok`s as the history writer sees them.
+    trigger: Option<(F, watch::Receiver<u64>)>,
+    /// The end of the timed phase: a trigger is not awaited past it.
+    phase_end: Instant,
 }
 
 impl Ctx<'_> {
@@ -285,7 +294,18 @@ impl Ctx<'_> {
             }
         };
         let name = self.platform.name(node).to_string();
-        let value = json!({"node": name, "target": target_value});
+        let mut value = json!({"node": name, "target": target_value});
+        let until = match self.aim().await {
+            Ok(None) => until,
+            Ok(Some(fired)) => {
+                value["trigger"] = fired;
+                Instant::now() + Duration::from_secs_f64(self.nemesis.down_s)
+            }
+            Err(why) => {
+                not_done(self.rec, invoke.op(), value, why).await;
+                return Ok(());
+            }
+        };
         // Recorded as info or fail; the schedule goes on.
         let _ = self.act(invoke, node, value, false).await;
         let Some(teardown) = teardown else {
@@ -297,6 +317,36 @@ impl Ctx<'_> {
             Action::Resume => resume(self.platform, node, self.rec).await,
             _ => heal(self.platform, Some(&name), self.rec).await,
         }
+    }
+
+    /// With a trigger: waits for the next `ok` of its op (at most `TRIGGER_WAIT_MS_MAX`, never
+    /// past the timed phase), then a delay drawn from the seed in `0..=trigger_within_ms`;
+    /// returns what the fault's op records of it (`{"op", "delay_ms"}`). None without a trigger;
+    /// an error when the op did not come.
+    async fn aim(&mut self) -> Result<Option<Value>, String> {
+        let Some((f, seen)) = &mut self.trigger else {
+            return Ok(None);
+        };
+        seen.borrow_and_update();
+        let wait = Duration::from_millis(TRIGGER_WAIT_MS_MAX)
+            .min(self.phase_end.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(wait, seen.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err("the history writer stopped".into()),
+            Err(_) => {
+                return Err(format!(
+                    "trigger: no {} ok within {:.1} s of the fault's start",
+                    f.name(),
+                    wait.as_secs_f64()
+                ))
+            }
+        }
+        let delay_ms = self
+            .resolver
+            .rng
+            .random_range(0..=self.nemesis.trigger_within_ms);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        Ok(Some(json!({"op": f.name(), "delay_ms": delay_ms})))
     }
 
     /// `action` on `node`, planned (partition sides, link parameters) into `value` and carried

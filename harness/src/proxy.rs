@@ -1,5 +1,5 @@
 //! A userspace TCP proxy in front of a broker, for the link faults the kernel cannot do here (no
-//! netem): delay, jitter, bandwidth limit, connection reset, blackhole. Each broker advertises its
+//! netem): delay, jitter, bandwidth limit, connection reset, blackhole, dropped responses. Each broker advertises its
 //! proxy's address, so clients and the other brokers reach it through the proxy; the proxy tells
 //! a broker's connection from a client's by the peer address (a node's own address in the run's
 //! network) and applies a fault to the links it names (`clients`, `brokers` or `all`).
@@ -7,7 +7,10 @@
 //! Bytes are forwarded in chunks in order; a delayed chunk is held until its deadline (the
 //! deadlines never decrease, so jitter does not reorder a stream); a bandwidth limit sleeps after
 //! each chunk for its size over the rate; a blackhole reads and discards (the connection stays
-//! open, nothing arrives, as when packets vanish); a reset closes both sockets with SO_LINGER 0 so
+//! open, nothing arrives, as when packets vanish); dropped responses discard only what the broker
+//! sends back (its requests arrive and are carried out, their answers never do), and lifting
+//! that fault resets the connections it hit, so that a client retries every request it has in
+//! flight at once (several appended batches retried together); a reset closes both sockets with SO_LINGER 0 so
 //! that both peers get an RST and whatever was buffered in the proxy is lost.
 
 use anyhow::{Context, Result};
@@ -57,6 +60,8 @@ pub struct LinkFault {
     pub jitter_ms: u64,
     pub bandwidth_bytes_per_s: u64,
     pub blackhole: bool,
+    /// Discard what the broker sends (responses), forward what it is sent (requests).
+    pub drop_responses: bool,
 }
 
 /// How the proxy tells brokers from clients and which source address it relays each from.
@@ -118,9 +123,19 @@ impl Proxy {
         Ok(Proxy { addr, shared, task })
     }
 
-    /// Puts `fault` in force (replacing any other), or none.
+    /// Puts `fault` in force (replacing any other), or none. Lifting a fault that dropped
+    /// responses resets the connections it hit: their clients wait for answers that were
+    /// discarded, and retry every request in flight when their connection goes.
     pub fn set_fault(&self, fault: Option<LinkFault>) {
-        *self.shared.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+        let previous = std::mem::replace(
+            &mut *self.shared.fault.lock().unwrap_or_else(|e| e.into_inner()),
+            fault,
+        );
+        if let Some(p) = previous.filter(|p| p.drop_responses) {
+            if !fault.is_some_and(|f| f.drop_responses && f.links == p.links) {
+                self.reset(p.links);
+            }
+        }
     }
 
     /// Resets (RST to both peers) every connection open now on the given links.
@@ -199,8 +214,8 @@ async fn serve(
         let (ur, uw) = up.split();
         let both = async {
             tokio::try_join!(
-                pump(cr, uw, from_broker, &shared),
-                pump(ur, cw, from_broker, &shared)
+                pump(cr, uw, from_broker, false, &shared),
+                pump(ur, cw, from_broker, true, &shared)
             )
         };
         let reset = async {
@@ -225,11 +240,13 @@ async fn serve(
     }
 }
 
-/// Forwards one direction until its end (then shuts the other side's writing half).
+/// Forwards one direction until its end (then shuts the other side's writing half);
+/// `responses`: the direction from the broker behind the proxy.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
     from_broker: bool,
+    responses: bool,
     shared: &Shared,
 ) -> std::io::Result<()>
 where
@@ -247,7 +264,7 @@ where
             }
             buf.truncate(n);
             let fault = shared.fault_for(from_broker).unwrap_or_default();
-            if fault.blackhole {
+            if fault.blackhole || (responses && fault.drop_responses) {
                 continue;
             }
             let jitter = if fault.jitter_ms > 0 {
@@ -381,6 +398,53 @@ mod tests {
         // A new connection works.
         let mut s2 = TcpStream::connect(proxy.addr).await.expect("connect again");
         round_trip(&mut s2, 10).await.expect("after the reset");
+    }
+
+    #[tokio::test]
+    async fn dropped_responses_let_requests_through_and_lifting_them_resets_the_connection() {
+        // An upstream that counts the bytes it receives and echoes them.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let upstream = listener.local_addr().expect("addr");
+        let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        counted.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, None)
+            .await
+            .expect("proxy");
+        let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
+        round_trip(&mut s, 10).await.expect("plain forwarding");
+        proxy.set_fault(Some(LinkFault {
+            drop_responses: true,
+            ..Default::default()
+        }));
+        s.write_all(b"request").await.expect("write");
+        let mut b = [0u8; 16];
+        let r = tokio::time::timeout(Duration::from_millis(500), s.read(&mut b)).await;
+        assert!(r.is_err(), "a response came back: {r:?}");
+        assert_eq!(
+            received.load(std::sync::atomic::Ordering::SeqCst),
+            10 + 7,
+            "the request reached the broker"
+        );
+        proxy.set_fault(None);
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+            .await
+            .expect("the reset arrives");
+        let kind = r.as_ref().err().map(|e| e.kind());
+        assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
     }
 
     /// An upstream that writes back the peer address it sees, then echoes.

@@ -631,6 +631,7 @@ pub fn analyse(dir: &RunDir, scenario: &Scenario) -> Result<(Analysis, PlotData)
     }
     let mut analysis = checker.finish();
     judge_idle_clients(scenario, &text, &mut analysis);
+    judge_duplicate_batches(dir, scenario, &mut analysis);
     Ok((analysis, PlotData::from_history_text(&text)))
 }
 
@@ -658,6 +659,42 @@ fn judge_idle_clients(scenario: &Scenario, history: &str, analysis: &mut Analysi
         .anomaly(checkers::AnomalyKind::NodeCrash)
         .map_or(0, |a| a.cases.len());
     analysis.notes.insert(first, format!("{reason}: the run verified nothing about it, so it cannot be valid (see the client's log; a scenario that means it sets [expect] idle_clients_allowed = true)"));
+}
+
+/// What kaos-broker logs for each retried batch it recognised as a duplicate (its
+/// `producer::DUPLICATE_BATCH_LOG_LINE`; the harness reads the broker's log, it does not link it).
+const DUPLICATE_BATCH_LOG_LINE: &str = "recognised a retried batch as a duplicate";
+
+/// The retried batches the brokers recognised as duplicates, counted in their logs in the run
+/// directory (`nodes/<n>/broker.log`, appended across restarts, so a SIGKILL loses none), into
+/// `counts.duplicate_batches`; fewer than `[expect] duplicate_batches_min` is unmet: the
+/// scenario did not exercise the idempotence window it claims to.
+fn judge_duplicate_batches(dir: &RunDir, scenario: &Scenario, analysis: &mut Analysis) {
+    use std::io::BufRead;
+    let mut count = 0u64;
+    if let Ok(entries) = std::fs::read_dir(dir.nodes_dir()) {
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(log) = std::fs::File::open(entry.path().join("broker.log")) else {
+                continue;
+            };
+            count += std::io::BufReader::new(log)
+                .split(b'\n')
+                .filter_map(Result::ok)
+                .filter(|line| {
+                    line.windows(DUPLICATE_BATCH_LOG_LINE.len())
+                        .any(|w| w == DUPLICATE_BATCH_LOG_LINE.as_bytes())
+                })
+                .count() as u64;
+        }
+    }
+    analysis.counts.duplicate_batches = count;
+    let min = scenario.expect.duplicate_batches_min;
+    if count < min {
+        analysis.unmet.push(format!(
+            "expected the brokers to recognise at least {min} retried batches as duplicates (the idempotence window exercised), their logs show {count}"
+        ));
+        analysis.verdict = checkers::Verdict::Invalid;
+    }
 }
 
 /// The scenario's clients (by name, all incarnations together) that did nothing checkable.

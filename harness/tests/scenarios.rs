@@ -45,6 +45,9 @@ const RUNNABLE: &[&str] = &[
     "isr-last-member-dies-unclean-on",
     "retention-slow-consumer",
     "retention-soak",
+    "coordinator-kill-after-commit",
+    "leader-kill-uncommitted-reads",
+    "idempotent-dropped-responses",
 ];
 
 #[test]

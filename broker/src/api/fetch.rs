@@ -1,7 +1,7 @@
 //! Fetch (consumer): whole stored batches from the fetch offset up to the HW (`read_uncommitted`)
 //! or the last stable offset (`read_committed`, with the aborted transactions among them, KIP-98),
 //! bounded by `partition_max_bytes` and `max_bytes` but at least one batch (KIP-74). Followers
-//! read to the LEO. Long poll: waits for `min_bytes` or `max_wait_ms`, woken by HW changes (no
+//! read to the LEO (consumers too with the bug switch `consumer.fetch.bound = "log-end"`). Long poll: waits for `min_bytes` or `max_wait_ms`, woken by HW changes (no
 //! busy loop). No fetch sessions.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use crate::api::leader_epoch_error;
+use crate::config::FetchBound;
 use crate::limits;
 use crate::log::log_error_code;
 use crate::partition::{ReadUpTo, Role};
@@ -32,6 +33,13 @@ fn partition_error(index: i32, code: i16) -> PartitionData {
 /// Fetch's `isolation_level` of a `read_committed` consumer.
 const READ_COMMITTED: i8 = 1;
 
+/// Followers read to the log end; consumers too with the bug switch
+/// `consumer.fetch.bound = "log-end"`.
+fn reads_to_log_end(broker: &Broker, request: &FetchRequest) -> bool {
+    request.replica_id.0 >= 0
+        || broker.config.replication.consumer_fetch_bound == FetchBound::LogEnd
+}
+
 /// Whether any requested partition has data to return (or an error to report), cheaply.
 fn anything_ready(broker: &Broker, request: &FetchRequest) -> bool {
     request.topics.iter().any(|topic| {
@@ -43,7 +51,7 @@ fn anything_ready(broker: &Broker, request: &FetchRequest) -> bool {
             if partition.role() != Role::Leader {
                 return true;
             }
-            if request.replica_id.0 >= 0 {
+            if reads_to_log_end(broker, request) {
                 p.fetch_offset != partition.log_end_offset()
             } else if request.isolation_level == READ_COMMITTED {
                 p.fetch_offset != partition.last_stable_offset()
@@ -93,7 +101,7 @@ fn read_once(
             }
             let partition_bytes_max = usize::try_from(p.partition_max_bytes).unwrap_or(0);
             let budget = partition_bytes_max.min(response_bytes_max.saturating_sub(total_bytes));
-            let up_to = if request.replica_id.0 >= 0 {
+            let up_to = if reads_to_log_end(broker, request) {
                 ReadUpTo::LogEnd
             } else if request.isolation_level == READ_COMMITTED {
                 ReadUpTo::LastStable

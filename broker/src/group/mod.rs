@@ -8,7 +8,8 @@
 //! partition's groups and answers NOT_COORDINATOR. Group membership is not persisted: after a
 //! coordinator move, members find the new coordinator, are told UNKNOWN_MEMBER_ID and join again,
 //! while their committed offsets survive in the log. An OffsetCommit is answered only once its
-//! record is below the HW (Kafka's `offsets.commit.required.acks = -1`).
+//! record is below the HW (Kafka's `offsets.commit.required.acks = -1`; `1`, a bug switch,
+//! answers it once the coordinator's own log has it).
 
 pub mod records;
 pub mod state;
@@ -276,11 +277,16 @@ impl Coordinator {
             Ok(a) => a,
             Err(code) => return code,
         };
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_millis(host.group_config().offsets_commit_timeout_ms);
-        match wait(&partition, last_offset + 1, epoch, deadline).await {
+        // `offsets.commit.required.acks = 1` (a bug switch): answered once the own log has it.
+        let local_only = host.group_config().commit_required_acks == 1 && plan.producer.is_none();
+        let waited = if local_only {
+            HighWatermarkWait::Reached
+        } else {
+            wait(host, &partition, last_offset + 1, epoch).await
+        };
+        match waited {
             // Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND becomes COORDINATOR_NOT_AVAILABLE.
-            HighWatermarkWait::Reached if partition.isr().len() < min_insync => {
+            HighWatermarkWait::Reached if !local_only && partition.isr().len() < min_insync => {
                 return ResponseError::CoordinatorNotAvailable.code()
             }
             HighWatermarkWait::Reached => {}
@@ -500,12 +506,15 @@ fn end_pending(
     }
 }
 
+/// Waits until `offset` is below the HW, at most `offsets.commit.timeout.ms`.
 async fn wait(
+    host: &impl Host,
     partition: &Partition,
     offset: i64,
     epoch: i32,
-    deadline: tokio::time::Instant,
 ) -> HighWatermarkWait {
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(host.group_config().offsets_commit_timeout_ms);
     partition
         .wait_for_high_watermark(offset, epoch, deadline)
         .await

@@ -4,7 +4,7 @@
 
 use super::{Fault, Nemesis, PlannedStep, StepKind, StepTarget, Target};
 use crate::cluster::PlatformKind;
-use crate::limits::SEQUENCE_STEPS_MAX;
+use crate::limits::{SEQUENCE_STEPS_MAX, TRIGGER_WITHIN_MS_MAX};
 use crate::platform;
 
 /// What the checks need of the rest of the scenario.
@@ -30,11 +30,30 @@ pub fn nemesis(n: &Nemesis, steps: &[PlannedStep], c: &Context) -> Result<(), St
         return Err("nemesis.torn_writes tears the writes a power loss drops: it needs a \"power_loss\" fault or a power_loss step in nemesis.sequence".into());
     }
     machine(n, c.platform)?;
+    trigger(n)?;
     if !n.faults.is_empty()
         && (!(n.interval_s > 0.0 && n.interval_s.is_finite())
             || !(n.down_s > 0.0 && n.down_s.is_finite()))
     {
         return Err("nemesis.interval_s and nemesis.down_s must be positive numbers".into());
+    }
+    Ok(())
+}
+
+/// A trigger names an op, aims faults that have a window on a node (a sequence's steps have no
+/// single start to aim), and waits a bounded time after its op.
+fn trigger(n: &Nemesis) -> Result<(), String> {
+    if n.trigger_op()?.is_none() {
+        return Ok(());
+    }
+    if n.faults.contains(&Fault::Sequence) {
+        return Err("nemesis.trigger aims scheduled faults; a sequence's steps cannot be aimed (remove the trigger or the sequence)".into());
+    }
+    if n.trigger_within_ms > TRIGGER_WITHIN_MS_MAX {
+        return Err(format!(
+            "nemesis.trigger_within_ms {} is more than {TRIGGER_WITHIN_MS_MAX}",
+            n.trigger_within_ms
+        ));
     }
     Ok(())
 }

@@ -41,6 +41,10 @@ pub enum Fault {
     /// Limit each direction of each connection through the target broker's proxy to
     /// `bandwidth_bytes_per_s` for `down_s`.
     Bandwidth,
+    /// The target broker's proxy discards what the broker sends back on the `links` chosen for
+    /// `down_s` (requests arrive and are carried out, no answer returns), then resets those
+    /// connections: a producer retries every request it had in flight at once.
+    DropResponses,
     /// The steps of `nemesis.sequence`, one after the other, as one scheduled event: a double
     /// fault whose order matters (kill a follower, pause the leader, restart the follower, kill
     /// the leader). Each step's target is resolved when that step starts.
@@ -84,7 +88,7 @@ pub enum Protocol {
 
 impl Fault {
     /// Every fault kind, for tests and listings.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 13] = [
         Fault::Kill,
         Fault::Pause,
         Fault::PowerLoss,
@@ -96,6 +100,7 @@ impl Fault {
         Fault::Reset,
         Fault::Blackhole,
         Fault::Bandwidth,
+        Fault::DropResponses,
         Fault::Sequence,
     ];
 
@@ -113,6 +118,7 @@ impl Fault {
             Fault::Reset => "reset",
             Fault::Blackhole => "blackhole",
             Fault::Bandwidth => "bandwidth",
+            Fault::DropResponses => "drop_responses",
             Fault::Sequence => "sequence",
         }
     }
@@ -127,9 +133,11 @@ impl Fault {
             Fault::PartitionNode | Fault::PartitionHalves | Fault::PartitionClients => {
                 Capability::Partitions
             }
-            Fault::Delay | Fault::Reset | Fault::Blackhole | Fault::Bandwidth => {
-                Capability::LinkFaults
-            }
+            Fault::Delay
+            | Fault::Reset
+            | Fault::Blackhole
+            | Fault::Bandwidth
+            | Fault::DropResponses => Capability::LinkFaults,
         }
     }
 
@@ -149,6 +157,7 @@ impl Fault {
             Fault::Reset => window(A::Link(LinkKind::Reset), Some(A::Heal)),
             Fault::Blackhole => window(A::Link(LinkKind::Blackhole), Some(A::Heal)),
             Fault::Bandwidth => window(A::Link(LinkKind::Bandwidth), Some(A::Heal)),
+            Fault::DropResponses => window(A::Link(LinkKind::DropResponses), Some(A::Heal)),
             Fault::Sequence => Protocol::Steps,
         }
     }
@@ -209,6 +218,7 @@ pub enum LinkKind {
     Reset,
     Blackhole,
     Bandwidth,
+    DropResponses,
 }
 
 impl LinkKind {
@@ -219,6 +229,7 @@ impl LinkKind {
             LinkKind::Reset => "reset",
             LinkKind::Blackhole => "blackhole",
             LinkKind::Bandwidth => "bandwidth",
+            LinkKind::DropResponses => "drop_responses",
         }
     }
 }

@@ -73,6 +73,7 @@ fn link_fault(kind: LinkKind, n: &Nemesis) -> LinkFault {
             0
         },
         blackhole: kind == LinkKind::Blackhole,
+        drop_responses: kind == LinkKind::DropResponses,
     }
 }
 

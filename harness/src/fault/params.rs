@@ -6,6 +6,7 @@ use super::target::Target;
 use crate::limits::SEQUENCE_WAIT_MS_MAX;
 use crate::platform::Capability;
 use crate::proxy::Links;
+use kaos_history::F;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +47,15 @@ pub struct Nemesis {
     /// the disk (`kaos lazyfs --torn-writes`). Needs a `power_loss` fault or step.
     #[serde(default)]
     pub torn_writes: bool,
+    /// Aim each scheduled fault at a moment of the history: at its scheduled start the fault
+    /// waits for the next op of this name that a client completes `ok` (`"offset_commit"`: kill
+    /// the group coordinator right after a commit was acknowledged), then up to
+    /// `trigger_within_ms` more (drawn from the seed), and starts; it lasts `down_s` from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// The longest delay after the triggering op (each fault draws 0..=this from the seed).
+    #[serde(default = "default_trigger_within_ms")]
+    pub trigger_within_ms: u64,
 }
 
 /// One step of a `sequence` fault: `{ step = "kill", target = "follower" }`,
@@ -238,6 +248,16 @@ impl Nemesis {
             .fold(faults, |s, a| s.and(a.setup()))
     }
 
+    /// The op named by `trigger`, checked: one of kaos's op names (`kaos_history::F`).
+    pub fn trigger_op(&self) -> Result<Option<F>, String> {
+        let Some(name) = self.trigger.as_deref() else {
+            return Ok(None);
+        };
+        F::from_name(name).map(Some).ok_or_else(|| {
+            format!("nemesis.trigger {name:?} is not an op of the history (e.g. \"offset_commit\", \"send\", \"poll\"; see docs/history.md)")
+        })
+    }
+
     /// How long the schedule reserves for one sequence: its waits (the steps themselves take
     /// what they take; a late sequence delays the next fault).
     pub fn sequence_length_s(&self) -> f64 {
@@ -263,8 +283,14 @@ impl Default for Nemesis {
             reset_interval_ms: default_reset_interval_ms(),
             sequence: Vec::new(),
             torn_writes: false,
+            trigger: None,
+            trigger_within_ms: default_trigger_within_ms(),
         }
     }
+}
+
+fn default_trigger_within_ms() -> u64 {
+    50
 }
 
 fn default_delay_ms() -> u64 {
