@@ -53,6 +53,7 @@ pub async fn bench_command(
     settings: Vec<String>,
     idempotence: bool,
     latency_csv: Option<PathBuf>,
+    transaction_messages: u64,
 ) -> Result<ExitCode> {
     let mut table = toml::Table::new();
     for kv in &settings {
@@ -79,6 +80,7 @@ pub async fn bench_command(
         settings: table,
         idempotence,
         latency_csv,
+        transaction_messages,
     };
     let result = bench::run(bench).await?;
     println!("{}", serde_json::to_string(&result)?);
@@ -93,6 +95,12 @@ pub async fn bench_command(
         r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s,
         result.linger_ms, if rss.is_empty() { "not measured".to_string() } else { rss.join(", ") }
     );
+    if r.transactions > 0 {
+        eprintln!(
+            "  {} transactions committed, {:.1} transactions/s",
+            r.transactions, r.transactions_per_s
+        );
+    }
     let w = |name: &str, l: &workloads::bench::WindowedLatency| {
         eprintln!("  {name}: p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms ({} in {} windows of librdkafka statistics)", l.ms_p50_max, l.ms_p99_max, l.ms_max, l.count, l.windows);
     };

@@ -39,6 +39,9 @@ const RUNNABLE: &[&str] = &[
     "truncation-leader-epoch-follower-restart",
     "truncation-hw-power-loss",
     "truncation-leader-epoch-power-loss",
+    "txn-isolation",
+    "txn-leader-kill",
+    "txn-zombie",
 ];
 
 #[test]

@@ -30,7 +30,7 @@ pub fn run(
         true,
         Events::new(&spec.topic, &spec.config, false, false),
     )?;
-    let partitions = partitions_of(&consumer, &spec.topic, stop)?;
+    let partitions = partitions_of(consumer.client(), &spec.topic, stop)?;
 
     sink.op(
         OpType::Invoke,

@@ -62,15 +62,7 @@ impl LocalPlatform {
         let mut nodes = Vec::new();
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
-            let mut config = cluster.settings.clone();
-            // Kafka's default of 3 cannot be met by a smaller cluster: the offsets topic would
-            // never be created there.
-            config
-                .entry("offsets.topic.replication.factor")
-                .or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
-            if let Some(overrides) = cluster.node_settings.get(&name) {
-                config.extend(overrides.clone());
-            }
+            let config = cluster.broker_settings(&name);
             nodes.push(lay_out(
                 nodes_dir,
                 name,
