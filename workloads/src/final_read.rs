@@ -97,13 +97,28 @@ pub fn run(
                 missing.join(", ")
             )));
         }
+        let mut at_end = false;
         poll_batch(&consumer, sink, |r| {
             if r.offset >= 0 {
                 if let Some(n) = next.get_mut(&r.partition) {
                     *n = (*n).max(r.offset + 1);
                 }
+            } else {
+                at_end = true;
             }
         })?;
+        if at_end {
+            // The end of a partition may be a transaction marker (a control record, which a
+            // consumer never returns) or an aborted transaction's records, which read_committed
+            // skips: the consumer's position, not the last record read, says how far it got.
+            if let Ok(positions) = consumer.position() {
+                for e in positions.elements() {
+                    if let (Offset::Offset(at), Some(n)) = (e.offset(), next.get_mut(&e.partition())) {
+                        *n = (*n).max(at);
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }

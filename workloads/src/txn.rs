@@ -314,6 +314,10 @@ fn commit_transaction(producer: &TxnProducer) -> Ending {
 /// "aborted"), `info` when even the abort could not be completed.
 fn abort(producer: &TxnProducer, cause: Option<String>) -> Ending {
     let error = cause.unwrap_or_else(|| "aborted".to_owned());
+    // abort_transaction waits until every message of the transaction has had its delivery report
+    // served, which a BaseProducer does only when polled: flush first (the records reach the log,
+    // where the abort marker then closes them, as an application's aborted writes do).
+    let _ = producer.flush(Duration::from_millis(TXN_TIMEOUT_MS));
     match producer.abort_transaction(Duration::from_millis(TXN_TIMEOUT_MS)) {
         Ok(()) => Ending::new(OpType::Fail, Some(error), false),
         Err(KafkaError::Transaction(rd)) if fenced(rd.code()) => {
