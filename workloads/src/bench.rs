@@ -298,6 +298,7 @@ fn bench_producer(spec: &BenchSpec) -> Result<ThreadedProducer<Counter>, Workloa
             "transactional.id",
             format!("kaos-bench-{}", std::process::id()),
         );
+        config.set("enable.idempotence", "true");
     }
     let sample_every = (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1);
     let counter = Counter {
