@@ -54,6 +54,9 @@ for t in range(count):
     main.begin_transaction()
     send(main, ids)
     if t % 3 == 2:
+        # Flushed first, so that the aborted records are in the log (read_uncommitted sees them);
+        # an abort purges what is still queued.
+        main.flush(30)
         main.abort_transaction(30)
         aborted.extend(ids)
     else:
