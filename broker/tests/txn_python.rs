@@ -72,7 +72,12 @@ fn confluent_kafka_transactions_commit_abort_and_fence_a_zombie() {
         "read_committed: the committed transactions and the successor's, nothing aborted, nothing of the zombie"
     );
     let uncommitted = ids(&report, "read_uncommitted");
-    for id in committed.iter().chain(&aborted).chain(&successor).chain(&zombie) {
+    for id in committed
+        .iter()
+        .chain(&aborted)
+        .chain(&successor)
+        .chain(&zombie)
+    {
         assert!(
             uncommitted.binary_search(id).is_ok(),
             "read_uncommitted returns every record below the high watermark, aborted ones too: {id} missing"

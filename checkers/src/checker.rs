@@ -653,7 +653,7 @@ impl Checker {
             Some(F::ClientStart) if meta.process == self.harness => {
                 let client = op.value.get("client").and_then(serde_json::Value::as_str);
                 if let (Some(client), Some(spec)) = (client, op.value.get("spec")) {
-                    if crate::transactions::reads_uncommitted(spec) {
+                    if history::reads_uncommitted(spec) {
                         let process = self.names.intern(client);
                         self.uncommitted_readers.insert(process);
                     }
@@ -736,7 +736,12 @@ impl Checker {
         }
     }
 
-    pub(crate) fn on_send_invoke(&mut self, meta: &Meta<'_>, value_id: Option<u64>, topic: Option<u32>) {
+    pub(crate) fn on_send_invoke(
+        &mut self,
+        meta: &Meta<'_>,
+        value_id: Option<u64>,
+        topic: Option<u32>,
+    ) {
         let open = OpenSend { id: value_id };
         self.open_sends
             .entry(meta.process)
@@ -773,7 +778,12 @@ impl Checker {
         }
     }
 
-    pub(crate) fn on_send_completion(&mut self, meta: &Meta<'_>, flat: &Flat<'_>, topic: Option<u32>) {
+    pub(crate) fn on_send_completion(
+        &mut self,
+        meta: &Meta<'_>,
+        flat: &Flat<'_>,
+        topic: Option<u32>,
+    ) {
         let value_id = flat.id;
         // A completion: the next ok/fail/info of the same process and f completes the oldest
         // open invoke; when the completion names its id, the open invoke with that id.

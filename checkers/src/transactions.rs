@@ -8,15 +8,6 @@ use crate::checker::{flag, Checker, Meta};
 use crate::elle::{Mop, Outcome, Txn};
 use crate::history::{self, Flat, OpType};
 
-/// Whether a client spec (a `client_start` value's `spec`) reads with
-/// `isolation.level = read_uncommitted` (librdkafka's default is read_committed).
-pub(crate) fn reads_uncommitted(spec: &serde_json::Value) -> bool {
-    spec.get("config")
-        .and_then(|c| c.get("isolation.level"))
-        .and_then(serde_json::Value::as_str)
-        .is_some_and(|level| level.trim() == "read_uncommitted")
-}
-
 /// The micro-ops of a `txn` value (`{"mops": [...]}`), each with its `f`.
 fn mops(value: &serde_json::Value) -> impl Iterator<Item = (&str, &serde_json::Value)> {
     value

@@ -32,7 +32,12 @@ impl History {
     }
 
     /// A transaction of `sends` (id, partition, offset), invoked then completed as `kind`.
-    fn txn(&mut self, kind: &str, sends: &[(u64, i32, i64)], polled: &[(u64, i32, i64)]) -> &mut Self {
+    fn txn(
+        &mut self,
+        kind: &str,
+        sends: &[(u64, i32, i64)],
+        polled: &[(u64, i32, i64)],
+    ) -> &mut Self {
         let planned: Vec<Value> = sends
             .iter()
             .map(|&(id, p, _)| json!({"f": "send", "id": id, "topic": "t", "partition": p}))
@@ -45,8 +50,18 @@ impl History {
             done.push(json!({"f": "poll", "records": records(polled)}));
         }
         let commit = kind != "fail";
-        self.op("producer-1", "invoke", "txn", json!({"commit": commit, "mops": planned}));
-        self.op("producer-1", kind, "txn", json!({"commit": commit, "mops": done}))
+        self.op(
+            "producer-1",
+            "invoke",
+            "txn",
+            json!({"commit": commit, "mops": planned}),
+        );
+        self.op(
+            "producer-1",
+            kind,
+            "txn",
+            json!({"commit": commit, "mops": done}),
+        )
     }
 
     fn poll(&mut self, process: &str, read: &[(u64, i32, i64)]) -> &mut Self {
@@ -88,7 +103,10 @@ fn committed_and_aborted(committed_reader_sees: &[(u64, i32, i64)]) -> String {
         .txn("ok", &[(1, 0, 0), (2, 1, 0)], &[])
         .txn("fail", &[(3, 0, 1), (4, 1, 1)], &[])
         .txn("ok", &[(5, 0, 3)], &[])
-        .poll("consumer-2", &[(1, 0, 0), (3, 0, 1), (5, 0, 3), (2, 1, 0), (4, 1, 1)])
+        .poll(
+            "consumer-2",
+            &[(1, 0, 0), (3, 0, 1), (5, 0, 3), (2, 1, 0), (4, 1, 1)],
+        )
         .poll("consumer-1", committed_reader_sees)
         .final_read(&[(1, 0, 0), (5, 0, 3), (2, 1, 0)]);
     h.text()
@@ -101,7 +119,10 @@ fn aborted_sends_are_not_lost_and_read_uncommitted_sees_them() {
     assert_eq!(analysis.verdict, Verdict::Valid, "{analysis:#?}");
     assert_eq!(analysis.counts.sends_ok, 3);
     assert_eq!(analysis.counts.sends_fail, 2);
-    assert_eq!(ids(&analysis, AnomalyKind::AbortedReadUncommitted), vec![3, 4]);
+    assert_eq!(
+        ids(&analysis, AnomalyKind::AbortedReadUncommitted),
+        vec![3, 4]
+    );
     for kind in [
         AnomalyKind::AbortedRead,
         AnomalyKind::Lost,
@@ -119,10 +140,16 @@ fn an_aborted_message_read_at_read_committed_is_an_aborted_read() {
     let analysis = check_text(&text, Expectations::default()).expect("valid history");
     assert_eq!(analysis.verdict, Verdict::Invalid);
     assert_eq!(ids(&analysis, AnomalyKind::AbortedRead), vec![3]);
-    let case = &analysis.anomaly(AnomalyKind::AbortedRead).expect("class").cases[0];
+    let case = &analysis
+        .anomaly(AnomalyKind::AbortedRead)
+        .expect("class")
+        .cases[0];
     assert!(case.cause.contains("transaction aborted"), "{}", case.cause);
     // Read by both kinds of consumer: both classes name it.
-    assert_eq!(ids(&analysis, AnomalyKind::AbortedReadUncommitted), vec![3, 4]);
+    assert_eq!(
+        ids(&analysis, AnomalyKind::AbortedReadUncommitted),
+        vec![3, 4]
+    );
 }
 
 #[test]
@@ -192,6 +219,9 @@ fn transactions_that_read_each_other_form_a_g1c_cycle() {
 
     // T2 not reading T1's write: no cycle.
     let analysis = check_text(&two_transactions(false), Expectations::default()).expect("valid");
-    assert!(analysis.anomaly(AnomalyKind::G1c).is_none(), "{analysis:#?}");
+    assert!(
+        analysis.anomaly(AnomalyKind::G1c).is_none(),
+        "{analysis:#?}"
+    );
     assert_eq!(analysis.verdict, Verdict::Valid, "{analysis:#?}");
 }

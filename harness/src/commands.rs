@@ -110,6 +110,28 @@ pub async fn bench_command(
     );
     w("wait in the producer's queue (int_latency)", &r.queue_wait);
     w("wait in the output buffer (outbuf_latency)", &r.send_wait);
+    print_request_metrics(&result);
+    let cpu: Vec<String> = result
+        .broker_cpu_s
+        .iter()
+        .map(|(node, s)| format!("{node} {s:.2} s"))
+        .collect();
+    let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
+    eprintln!(
+        "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
+        result.producer_cpu_s,
+        if cpu.is_empty() {
+            "not measured".to_string()
+        } else {
+            cpu.join(", ")
+        },
+        per_million(result.broker_cpu_s.values().sum())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// kaos-broker's own request metrics of a bench run, one line per kind and node.
+fn print_request_metrics(result: &bench::BrokerBenchResult) {
     for (node, m) in &result.broker_request_metrics {
         let ms = |path: &str| {
             m.pointer(path)
@@ -131,23 +153,6 @@ pub async fn bench_command(
             );
         }
     }
-    let cpu: Vec<String> = result
-        .broker_cpu_s
-        .iter()
-        .map(|(node, s)| format!("{node} {s:.2} s"))
-        .collect();
-    let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
-    eprintln!(
-        "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
-        result.producer_cpu_s,
-        if cpu.is_empty() {
-            "not measured".to_string()
-        } else {
-            cpu.join(", ")
-        },
-        per_million(result.broker_cpu_s.values().sum())
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 fn locate_broker(broker_bin: Option<PathBuf>) -> Result<PathBuf> {

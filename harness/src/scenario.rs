@@ -202,7 +202,9 @@ impl Scenario {
                         .map_err(|e| format!("producer transaction: {e}"))?,
                     (ProducerMode::Transactional, None) => {}
                     (_, Some(_)) => {
-                        return Err("a producer's transaction table needs mode = \"transactional\"".into())
+                        return Err(
+                            "a producer's transaction table needs mode = \"transactional\"".into(),
+                        )
                     }
                     (_, None) => {}
                 }

@@ -108,19 +108,23 @@ pub fn run(
             }
         })?;
         if at_end {
-            // The end of a partition may be a transaction marker (a control record, which a
-            // consumer never returns) or an aborted transaction's records, which read_committed
-            // skips: the consumer's position, not the last record read, says how far it got.
-            if let Ok(positions) = consumer.position() {
-                for e in positions.elements() {
-                    if let (Offset::Offset(at), Some(n)) = (e.offset(), next.get_mut(&e.partition())) {
-                        *n = (*n).max(at);
-                    }
-                }
-            }
+            advance_to_positions(&consumer, &mut next);
         }
     }
     Ok(())
+}
+
+/// The end of a partition may be a transaction marker (a control record, which a consumer never
+/// returns) or an aborted transaction's records, which read_committed skips: at a partition's end
+/// the consumer's position, not the last record read, says how far it got.
+fn advance_to_positions(consumer: &crate::consumer::KaosConsumer, next: &mut BTreeMap<i32, i64>) {
+    if let Ok(positions) = consumer.position() {
+        for e in positions.elements() {
+            if let (Offset::Offset(at), Some(n)) = (e.offset(), next.get_mut(&e.partition())) {
+                *n = (*n).max(at);
+            }
+        }
+    }
 }
 
 /// Low and high watermarks of every partition, retried per partition (bounded).

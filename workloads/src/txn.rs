@@ -93,8 +93,8 @@ pub fn run(spec: &ProducerSpec, sink: &mut OpSink, stop: &AtomicBool) -> Result<
         let plan: Vec<(u64, i32)> = (first..first + count)
             .map(|id| (id, partition_for(spec.seed, id, &partitions)))
             .collect();
-        let commit = message::seeded_unit(spec.seed ^ 0x7458_6e00, first)
-            >= spec.transaction.abort_fraction;
+        let commit =
+            message::seeded_unit(spec.seed ^ 0x7458_6e00, first) >= spec.transaction.abort_fraction;
         let ending = transaction(&producer, spec, &plan, commit, reader.as_ref(), sink)?;
         if ending.fenced {
             eprintln!(
@@ -320,10 +320,15 @@ fn abort(producer: &TxnProducer, cause: Option<String>) -> Ending {
     let _ = producer.flush(Duration::from_millis(TXN_TIMEOUT_MS));
     match producer.abort_transaction(Duration::from_millis(TXN_TIMEOUT_MS)) {
         Ok(()) => Ending::new(OpType::Fail, Some(error), false),
-        Err(KafkaError::Transaction(rd)) if fenced(rd.code()) => {
-            Ending::fenced(format!("{error}; abort: {}", error_name(&KafkaError::Transaction(rd))))
-        }
-        Err(e) => Ending::new(OpType::Info, Some(format!("{error}; abort: {}", error_name(&e))), true),
+        Err(KafkaError::Transaction(rd)) if fenced(rd.code()) => Ending::fenced(format!(
+            "{error}; abort: {}",
+            error_name(&KafkaError::Transaction(rd))
+        )),
+        Err(e) => Ending::new(
+            OpType::Info,
+            Some(format!("{error}; abort: {}", error_name(&e))),
+            true,
+        ),
     }
 }
 
@@ -344,11 +349,15 @@ mod tests {
     #[test]
     fn partitions_are_spread_and_repeat_with_the_seed() {
         let partitions = [0, 1, 2];
-        let drawn: Vec<i32> = (0..300).map(|id| partition_for(7, id, &partitions)).collect();
+        let drawn: Vec<i32> = (0..300)
+            .map(|id| partition_for(7, id, &partitions))
+            .collect();
         for p in partitions {
             assert!(drawn.iter().filter(|&&d| d == p).count() > 50, "{drawn:?}");
         }
-        let again: Vec<i32> = (0..300).map(|id| partition_for(7, id, &partitions)).collect();
+        let again: Vec<i32> = (0..300)
+            .map(|id| partition_for(7, id, &partitions))
+            .collect();
         assert_eq!(drawn, again);
         assert_eq!(partition_for(1, 5, &[4]), 4);
     }
