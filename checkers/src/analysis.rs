@@ -195,6 +195,9 @@ pub struct Counts {
     pub recovered: u64,
     /// Every attempt failed, yet the message was read.
     pub aborted_read: u64,
+    /// A transaction aborted, yet a read_uncommitted consumer read its message.
+    #[serde(default)]
+    pub aborted_read_uncommitted: u64,
     /// Message ids the application accepted (`enqueue` or `accept` ok).
     pub accepted: u64,
     /// Message ids the application dropped (`drop` ok: a full buffer).
@@ -253,6 +256,7 @@ impl Counts {
             AnomalyKind::ReadThenLost => &mut self.read_then_lost,
             AnomalyKind::ProducerLoss => &mut self.producer_loss,
             AnomalyKind::AbortedRead => &mut self.aborted_read,
+            AnomalyKind::AbortedReadUncommitted => &mut self.aborted_read_uncommitted,
             AnomalyKind::FutureRead => &mut self.future_read,
             AnomalyKind::ReadBeforeAck => &mut self.read_before_ack,
             AnomalyKind::PrecommittedRead => &mut self.precommitted_read,

@@ -128,6 +128,13 @@ pub(crate) mod flag {
     pub const ACCEPTED: u16 = 1 << 9;
     /// `drop` ok.
     pub const DROPPED: u16 = 1 << 10;
+    /// Sent in a transaction (a `txn` op's `send` micro-op).
+    pub const TXN: u16 = 1 << 11;
+    /// Read by a reader that sees committed transactions only (any reader not known to use
+    /// `isolation.level = read_uncommitted`, the final read included).
+    pub const READ_COMMITTED: u16 = 1 << 12;
+    /// Read by a consumer with `isolation.level = read_uncommitted`.
+    pub const READ_UNCOMMITTED: u16 = 1 << 13;
 }
 
 /// Everything known about one message id, kept small: ten million of them must fit in well under
@@ -232,6 +239,12 @@ impl Msg {
         }
     }
 
+    /// Sent in a transaction that did not commit (as far as the history knows) and read only by
+    /// `read_uncommitted` consumers: those reads prove nothing about what the log keeps.
+    pub fn uncommitted_only(&self) -> bool {
+        self.has(flag::TXN) && self.outcome() != SendOutcome::Ok && !self.has(flag::READ_COMMITTED)
+    }
+
     pub fn is_read(&self) -> bool {
         self.read_index != NONE
     }
@@ -287,7 +300,7 @@ impl Msgs {
     }
 
     #[inline]
-    fn get_mut(&mut self, slot: usize) -> &mut Msg {
+    pub(crate) fn get_mut(&mut self, slot: usize) -> &mut Msg {
         &mut self.chunks[slot / CHUNK_LEN][slot % CHUNK_LEN]
     }
 
@@ -512,6 +525,13 @@ pub struct Checker {
     pub(crate) crashes: Vec<Case>,
     pub(crate) crashes_omitted: u64,
     last_topic: Option<(String, u32)>,
+    /// Consumer processes with `isolation.level = read_uncommitted` (from `client_start`).
+    pub(crate) uncommitted_readers: FastSet<u32>,
+    /// Completed transactions (`txn` ops, or Jepsen's), for the cycle analysis at `finish`.
+    pub(crate) txns: Vec<crate::elle::Txn>,
+    /// The topic whose partitions the transactions' keys are, and the cycle analysis's options.
+    pub(crate) txn_topic: Option<String>,
+    pub(crate) elle_options: crate::elle::Options,
 }
 
 impl Checker {
@@ -557,6 +577,10 @@ impl Checker {
             crashes: Vec::new(),
             crashes_omitted: 0,
             last_topic: None,
+            uncommitted_readers: FastSet::default(),
+            txns: Vec::new(),
+            txn_topic: None,
+            elle_options: crate::elle::Options::default(),
         }
     }
 
@@ -681,9 +705,14 @@ impl Checker {
             Some(F::ClientStart) if meta.process == self.harness => {
                 let client = op.value.get("client").and_then(serde_json::Value::as_str);
                 if let (Some(client), Some(spec)) = (client, op.value.get("spec")) {
+                    if history::reads_uncommitted(spec) {
+                        let process = self.names.intern(client);
+                        self.uncommitted_readers.insert(process);
+                    }
                     self.client_specs.insert(client.to_owned(), spec.clone());
                 }
             }
+            Some(F::Txn) => self.on_txn(&meta, &op.value),
             // Any name, ours or another nemesis's: an unknown one is an instant event.
             _ if meta.process == self.nemesis => self.observe_nemesis(op),
             _ => {}
@@ -743,7 +772,7 @@ impl Checker {
 
     /// The slot of message `id`, created (first mentioned at `index`) when new.
     #[inline]
-    fn slot(&mut self, id: u64, index: u64) -> usize {
+    pub(crate) fn slot(&mut self, id: u64, index: u64) -> usize {
         if let Some(slot) = self.slots.get(id) {
             return slot as usize;
         }
@@ -776,7 +805,12 @@ impl Checker {
         }
     }
 
-    fn on_send_invoke(&mut self, meta: &Meta<'_>, value_id: Option<u64>, topic: Option<u32>) {
+    pub(crate) fn on_send_invoke(
+        &mut self,
+        meta: &Meta<'_>,
+        value_id: Option<u64>,
+        topic: Option<u32>,
+    ) {
         let open = OpenSend { id: value_id };
         self.open_sends
             .entry(meta.process)
@@ -813,7 +847,12 @@ impl Checker {
         }
     }
 
-    fn on_send_completion(&mut self, meta: &Meta<'_>, flat: &Flat<'_>, topic: Option<u32>) {
+    pub(crate) fn on_send_completion(
+        &mut self,
+        meta: &Meta<'_>,
+        flat: &Flat<'_>,
+        topic: Option<u32>,
+    ) {
         let value_id = flat.id;
         // A completion: the next ok/fail/info of the same process and f completes the oldest
         // open invoke; when the completion names its id, the open invoke with that id.
@@ -916,7 +955,7 @@ impl Checker {
         }
     }
 
-    fn on_poll(&mut self, meta: &Meta<'_>, records: &[Rec<'_>]) {
+    pub(crate) fn on_poll(&mut self, meta: &Meta<'_>, records: &[Rec<'_>]) {
         self.counts.polls_ok += 1;
         let in_final = self.final_read.active;
         if !in_final {
@@ -928,6 +967,11 @@ impl Checker {
             );
         }
         let time_ms = millis(meta.time_ns);
+        let view = if self.uncommitted_readers.contains(&meta.process) {
+            flag::READ_UNCOMMITTED
+        } else {
+            flag::READ_COMMITTED
+        };
         for record in records {
             let topic = self.topic_id(&record.topic);
             let pk = self.pk(topic, record.partition);
@@ -954,6 +998,7 @@ impl Checker {
             } else if msg.ack_index == NONE {
                 msg.flags |= flag::READ_BEFORE_ACK;
             }
+            msg.flags |= view;
             if !in_final {
                 msg.deliveries = msg.deliveries.saturating_add(1);
                 msg.flags |= flag::READ_BY_CONSUMER;

@@ -91,9 +91,14 @@ anomaly_classes! {
     /// Accepted by the application (enqueue or accept ok), never written to the log.
     ProducerLoss = "producer_loss", Forbidden, ["never_sent", "sent", "dropped"],
         "accepted by the application (enqueue or accept ok), never written to the log";
-    /// The send failed (definitely not written), yet the message was read.
+    /// The send failed (definitely not written, or its transaction aborted), yet the message was
+    /// read (by a reader at read_committed, for a transaction's message): Jepsen's G1a.
     AbortedRead = "aborted_read", Forbidden, [],
-        "the send failed (definitely not written), yet the message was read";
+        "the send failed (definitely not written, or its transaction aborted), yet the message was read";
+    /// A `read_uncommitted` consumer read a message whose transaction aborted: what that
+    /// isolation level permits (Adya's G1a at PL-1), never seen by `read_committed` readers.
+    AbortedReadUncommitted = "aborted_read_uncommitted", Allowed, [],
+        "a read_uncommitted consumer read a message whose transaction aborted (what read_uncommitted permits)";
     /// Read by a poll that completed before the message's send was invoked.
     FutureRead = "future_read", Forbidden, [],
         "read by a poll that completed before the message's send was invoked";

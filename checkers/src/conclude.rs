@@ -221,6 +221,9 @@ impl Checker {
         analysis.add_replica_divergence(replica_cases);
         let crashes = std::mem::take(&mut self.crashes);
         analysis.add_node_crashes(crashes, self.crashes_omitted);
+        if let (false, Some(topic)) = (self.txns.is_empty(), &self.txn_topic) {
+            crate::elle::judge(&mut analysis, &self.txns, topic, self.elle_options);
+        }
         analysis
     }
 
@@ -249,7 +252,15 @@ impl Checker {
         } else if read {
             counts.unknown_ids_read += 1;
         }
-        if t.final_done && msg.has(flag::READ_BY_CONSUMER) && !in_final && !self.below_log_start(msg) {
+        // A transaction that did not commit, seen by read_uncommitted consumers only, is
+        // rightly absent from the (read_committed) final read.
+        let uncommitted_only = msg.uncommitted_only();
+        if t.final_done
+            && msg.has(flag::READ_BY_CONSUMER)
+            && !in_final
+            && !self.below_log_start(msg)
+            && !uncommitted_only
+        {
             t.class(AnomalyKind::ReadThenLost, msg, None);
         }
         if !msg.others().is_empty() {
@@ -259,7 +270,9 @@ impl Checker {
         }
         let acked = msg.acked_offset();
         let mut ack_merged = false;
-        if read {
+        // Positions known only from reads of uncommitted data are not the log's committed
+        // content: a read_committed consumer rightly skips them.
+        if read && !uncommitted_only {
             let final_bit = if msg.has(flag::FINAL_AT_FIRST) {
                 SRC_FINAL
             } else {
@@ -309,7 +322,12 @@ impl Checker {
             counts.recovered += 1;
         }
         if outcome == SendOutcome::Fail && read {
-            t.class(AnomalyKind::AbortedRead, msg, None);
+            if !msg.has(flag::TXN) || msg.has(flag::READ_COMMITTED) {
+                t.class(AnomalyKind::AbortedRead, msg, None);
+            }
+            if msg.has(flag::TXN) && msg.has(flag::READ_UNCOMMITTED) {
+                t.class(AnomalyKind::AbortedReadUncommitted, msg, None);
+            }
         }
         if msg.has(flag::FUTURE_READ) {
             t.class(AnomalyKind::FutureRead, msg, None);
@@ -333,7 +351,7 @@ impl Checker {
             t.class(AnomalyKind::Unseen, msg, None);
         } else if absent && outcome == SendOutcome::Ok {
             t.class(AnomalyKind::Lost, msg, Some("absent"));
-        } else if absent && outcome == SendOutcome::Info && read {
+        } else if absent && outcome == SendOutcome::Info && read && !msg.uncommitted_only() {
             t.class(AnomalyKind::Lost, msg, Some("unknown_outcome_read"));
         }
         if absent && outcome != SendOutcome::Ok && !read {
@@ -1224,7 +1242,9 @@ impl Checker {
                 .as_ref()
                 .and_then(|e| e.accepted_at)
                 .map_or(m.invoke_ms, |a| a.1),
-            (AnomalyKind::AbortedRead, Some(m)) => m.last_unacked().map_or(0, |u| u.time_ms),
+            (AnomalyKind::AbortedRead | AnomalyKind::AbortedReadUncommitted, Some(m)) => {
+                m.last_unacked().map_or(0, |u| u.time_ms)
+            }
             (AnomalyKind::Duplicate, Some(_)) => read_at.get(1).map_or(0, |r| r.time_ms),
             (AnomalyKind::DuplicateProcessing, Some(m)) => {
                 processed.and_then(|p| p.second).map_or(m.read_ms, |s| s.1)
@@ -1261,6 +1281,16 @@ impl Checker {
                 unacknowledged_cause(m, f.process, time_s, fault_clause)
             }
             AnomalyKind::AbortedRead => self.aborted_read_cause(m, f),
+            AnomalyKind::AbortedReadUncommitted => format!(
+                "Message {id}'s transaction aborted{}, and a consumer at \
+                 isolation.level=read_uncommitted read it at {time_s:.2} s: read_uncommitted \
+                 returns every record below the high watermark, aborted transactions' included \
+                 (read_committed consumers must not see it); {fault_clause}.",
+                m.last_unacked().map_or_else(String::new, |u| format!(
+                    " at {:.2} s",
+                    ms_seconds(u.time_ms)
+                ))
+            ),
             AnomalyKind::FutureRead => format!(
                 "Message {id} was read by a poll that completed at {time_s:.2} s (op {}), before \
                  its send was invoked (op {}): impossible for one message, so its id was reused or \
@@ -1333,6 +1363,15 @@ impl Checker {
             .first()
             .map(|r| format!("partition {} offset {}", self.partition_of(r.pk), r.offset))
             .unwrap_or_else(|| "an unknown position".to_owned());
+        if m.has(flag::TXN) {
+            return format!(
+                "The message's transaction aborted{error} at {:.2} s, yet a reader at \
+                 read_committed read it at {at}: an aborted transaction's record was served as \
+                 committed (a missing abort marker or aborted-transactions index entry, or a \
+                 last stable offset past an open transaction: Jepsen's G1a); {}.",
+                f.time_s, f.fault_clause
+            );
+        }
         format!(
             "The send failed{error} at {:.2} s, yet the message was read at {at}; \
              the client reported a definite failure for a write the broker kept \

@@ -135,6 +135,15 @@ pub(crate) fn flat_of(value: &serde_json::Value) -> Flat<'_> {
     }
 }
 
+/// Whether a client spec (a `client_start` value's `spec`) reads with
+/// `isolation.level = read_uncommitted` (librdkafka's default is read_committed).
+pub(crate) fn reads_uncommitted(spec: &serde_json::Value) -> bool {
+    spec.get("config")
+        .and_then(|c| c.get("isolation.level"))
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|level| level.trim() == "read_uncommitted")
+}
+
 /// The records of a poll ok value. Records that lack a topic, partition or offset are counted in
 /// the second element and skipped.
 pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<Rec<'_>>, u64) {

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 
-use crate::analysis::{Analysis, AnomalyKind};
+use crate::analysis::Analysis;
 use crate::checker::Checker;
 use crate::elle::{self, Mop, Outcome, Txn};
 use crate::expect::Expectations;
@@ -441,38 +441,8 @@ pub fn check_edn_with(
     checker.note(
         "Jepsen history: there is no final-read phase, so loss is judged by Jepsen's definition (acknowledged, never read, although reads of the partition went past its offset).",
     );
-    let mut analysis = checker.finish();
-    let cycles = elle::find_cycles(&elle::infer(&txns, options));
-    for kind in [
-        AnomalyKind::G0,
-        AnomalyKind::G1c,
-        AnomalyKind::GSingle,
-        AnomalyKind::G2Item,
-    ] {
-        let cases = cycles
-            .iter()
-            .filter(|c| elle::anomaly_kind(c.class) == kind)
-            .map(|c| elle::case(c, TOPIC))
-            .collect();
-        analysis.add_cases(kind, cases);
-    }
-    analysis.add_cases(
-        AnomalyKind::PrecommittedRead,
-        elle::precommitted_read_cases(&txns, TOPIC),
-    );
-    analysis.add_cases(
-        AnomalyKind::IntSendSkip,
-        elle::int_send_skip_cases(&txns, TOPIC),
-    );
-    let known: Vec<u64> = analysis
-        .anomaly(AnomalyKind::Duplicate)
-        .map(|a| a.cases.iter().map(|c| c.id).collect())
-        .unwrap_or_default();
-    analysis.add_cases(
-        AnomalyKind::Duplicate,
-        elle::aborted_poll_duplicate_cases(&txns, TOPIC, &known),
-    );
-    Ok(analysis)
+    checker.transactions(txns, TOPIC, options);
+    Ok(checker.finish())
 }
 
 /// The kaos ops a Jepsen history stands for, and notes about the translation.

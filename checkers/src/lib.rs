@@ -17,6 +17,8 @@
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
 //! - [`replicas`]: replica divergence from per-replica dumps.
 //! - [`jepsen`]: Jepsen Kafka-workload histories (EDN) read into kaos ops and checked.
+//! - `transactions`: a transactional producer's `txn` ops read as their sends and polls, and as
+//!   transactions for [`elle`]; which consumers read uncommitted data.
 //! - [`elle`]: the dependency graph of transactional histories and its cycles (G0, G1c,
 //!   G-single, G2-item), explained step by step.
 //! - [`limits`]: every bound (evidence cap, fault neighbourhood, series length).
@@ -40,6 +42,7 @@ pub mod jepsen;
 pub mod limits;
 pub mod replicas;
 mod scan;
+mod transactions;
 
 pub use analysis::{
     Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, NodeExit, Series,

@@ -47,7 +47,9 @@ fn shape(f: &str) -> Option<(F, bool)> {
         F::Send | F::Enqueue | F::Accept | F::Drop | F::Process | F::OffsetCommit | F::Seek => {
             false
         }
-        F::Assign
+        // A transaction's micro-ops are nested: the generic path.
+        F::Txn
+        | F::Assign
         | F::Subscribe
         | F::Rebalance
         | F::EndOffsets

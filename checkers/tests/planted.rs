@@ -601,8 +601,9 @@ fn the_generator_plants_every_history_class() {
     let all: BTreeSet<&'static str> = AnomalyKind::ALL
         .iter()
         .map(|k| k.as_str())
-        // Replica dumps and transactions (cycles, Jepsen's precommitted read) are not in the
-        // generated histories: `elle_planted` plants the transactional classes. `unseen` needs
+        // Replica dumps and transactions (cycles, Jepsen's precommitted read, aborted
+        // transactions read at read_uncommitted) are not in the
+        // generated histories: `elle_planted` and `transactions` plant the transactional classes. `unseen` needs
         // a run without a completed final read, and every generated history has one (the
         // fixtures `no_final_read`, `final_read_unfinished` and Jepsen's have none). A lost commit
         // and a read of an uncommitted record need a broker that lost what it acknowledged or
@@ -614,6 +615,7 @@ fn the_generator_plants_every_history_class() {
                 "lost_commit",
                 "uncommitted_read",
                 "replica_divergence",
+                "aborted_read_uncommitted",
                 "precommitted_read",
                 "int_send_skip",
                 "g0",

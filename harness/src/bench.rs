@@ -34,6 +34,8 @@ pub struct BrokerBench {
     pub idempotence: bool,
     /// Where to write every latency sample (`sent_ms,latency_ms`), to see when the slow ones were.
     pub latency_csv: Option<PathBuf>,
+    /// Messages per transaction of a transactional producer (needs `--acks all`); 0: none.
+    pub transaction_messages: u64,
 }
 
 /// What `kaos bench broker` measured: the producer's figures and each started broker's peak
@@ -120,6 +122,12 @@ fn validate(b: &BrokerBench) -> Result<()> {
     if b.messages == 0 {
         anyhow::bail!("--messages must be at least 1");
     }
+    if b.transaction_messages > 0 && !matches!(b.acks.as_str(), "-1" | "all") {
+        anyhow::bail!(
+            "--transactional {} needs --acks all (a transactional producer is idempotent)",
+            b.transaction_messages
+        );
+    }
     let sizes =
         workloads::limits::MESSAGE_SIZE_MIN_BYTES..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
     if !sizes.contains(&b.message_size_bytes) {
@@ -187,6 +195,7 @@ pub async fn run(b: BrokerBench) -> Result<BrokerBenchResult> {
         rate_per_s: b.rate_per_s,
         config: producer_config(&b.acks, b.idempotence, b.linger_ms),
         samples_csv: b.latency_csv.clone(),
+        transaction_messages: b.transaction_messages,
     };
     let producer_cpu_before_s = cpu_s("self").unwrap_or(0.0);
     let result = tokio::task::spawn_blocking(move || workloads::bench::run(&spec))

@@ -56,6 +56,7 @@ pub async fn bench_command(
     settings: Vec<String>,
     idempotence: bool,
     latency_csv: Option<PathBuf>,
+    transaction_messages: u64,
 ) -> Result<ExitCode> {
     let mut table = toml::Table::new();
     for kv in &settings {
@@ -94,6 +95,7 @@ pub async fn bench_command(
             settings: table.clone(),
             idempotence,
             latency_csv: latency_csv.clone(),
+            transaction_messages,
         };
         let result = bench::run(bench).await?;
         println!("{}", serde_json::to_string(&result)?);
@@ -116,6 +118,12 @@ fn print_bench(result: &bench::BrokerBenchResult) {
         r.messages_per_s, r.megabytes_per_s, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_max, r.messages_acked, r.messages_failed, r.elapsed_s,
         result.linger_ms, if rss.is_empty() { "not measured".to_string() } else { rss.join(", ") }
     );
+    if r.transactions > 0 {
+        eprintln!(
+            "  {} transactions committed, {:.1} transactions/s",
+            r.transactions, r.transactions_per_s
+        );
+    }
     let w = |name: &str, l: &workloads::bench::WindowedLatency| {
         eprintln!("  {name}: p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms ({} in {} windows of librdkafka statistics)", l.ms_p50_max, l.ms_p99_max, l.ms_max, l.count, l.windows);
     };
@@ -125,6 +133,28 @@ fn print_bench(result: &bench::BrokerBenchResult) {
     );
     w("wait in the producer's queue (int_latency)", &r.queue_wait);
     w("wait in the output buffer (outbuf_latency)", &r.send_wait);
+    print_request_metrics(&result);
+    let cpu: Vec<String> = result
+        .broker_cpu_s
+        .iter()
+        .map(|(node, s)| format!("{node} {s:.2} s"))
+        .collect();
+    let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
+    eprintln!(
+        "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
+        result.producer_cpu_s,
+        if cpu.is_empty() {
+            "not measured".to_string()
+        } else {
+            cpu.join(", ")
+        },
+        per_million(result.broker_cpu_s.values().sum())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// kaos-broker's own request metrics of a bench run, one line per kind and node.
+fn print_request_metrics(result: &bench::BrokerBenchResult) {
     for (node, m) in &result.broker_request_metrics {
         let ms = |path: &str| {
             m.pointer(path)

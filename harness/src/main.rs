@@ -212,6 +212,9 @@ enum BenchWhat {
         /// Write every latency sample to this CSV file (`sent_ms,latency_ms`, in send order).
         #[arg(long)]
         latency_csv: Option<PathBuf>,
+        /// A transactional producer committing every N messages (needs `--acks all`); 0: none.
+        #[arg(long, default_value_t = 0)]
+        transactional: u64,
     },
 }
 
@@ -357,6 +360,7 @@ fn main() -> ExitCode {
                     settings,
                     idempotence,
                     latency_csv,
+                    transactional,
                 },
         } => runtime().and_then(|rt| {
             rt.block_on(bench_command(
@@ -372,6 +376,7 @@ fn main() -> ExitCode {
                 settings,
                 idempotence,
                 latency_csv,
+                transactional,
             ))
         }),
     };

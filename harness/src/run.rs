@@ -307,9 +307,17 @@ async fn start_clients(
                 message_size_bytes,
                 on_full,
                 config,
+                transaction,
             } => {
                 np += 1;
                 let name = format!("producer-{np}");
+                let mut config = config.clone();
+                if *mode == ProducerMode::Transactional {
+                    // Kept by a restarted producer: its init_transactions fences the old one.
+                    config
+                        .entry("transactional.id".into())
+                        .or_insert_with(|| format!("kaos-{}-{name}", scenario.name));
+                }
                 let spec = ClientSpec::Producer(ProducerSpec {
                     bootstrap: bootstrap.clone(),
                     topic: scenario.topic.name.clone(),
@@ -322,6 +330,8 @@ async fn start_clients(
                     outbox: (*mode == ProducerMode::Outbox)
                         .then(|| dir.clients_dir().join(format!("{name}.outbox"))),
                     config: config.clone(),
+                    transaction: transaction.clone().unwrap_or_default(),
+                    seed: scenario.seed,
                 });
                 let timeout_ms = config
                     .get("message.timeout.ms")
@@ -720,6 +730,7 @@ fn idle_clients(scenario: &Scenario, history: &str, sends_ok: u64) -> Vec<String
     for line in history.lines() {
         let is_send = line.contains("\"send\"");
         if !(is_send || line.contains("\"poll\"")) || !line.contains("\"ok\"") {
+            // (A transaction's op holds "send" micro-ops: it passes here.)
             continue;
         }
         let Ok(op) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -733,6 +744,11 @@ fn idle_clients(scenario: &Scenario, history: &str, sends_ok: u64) -> Vec<String
         let base = process.split('.').next().unwrap_or_default();
         let n = match field("f") {
             "send" => 1,
+            // A committed transaction: its sends are acknowledged.
+            f if f == F::Txn.name() => op
+                .pointer("/value/mops")
+                .and_then(|m| m.as_array())
+                .map_or(0, |m| m.len() as u64),
             "poll" => op
                 .pointer("/value/records")
                 .and_then(|r| r.as_array())

@@ -10,7 +10,7 @@ use checkers::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use workloads::{OnFull, Processing, ProducerMode};
+use workloads::{OnFull, Processing, ProducerMode, TxnSettings};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +76,9 @@ pub enum Client {
         /// librdkafka properties (acks, linger.ms, retries, enable.idempotence, …).
         #[serde(default)]
         config: BTreeMap<String, String>,
+        /// `mode = "transactional"`: sends per transaction, the fraction aborted, polls.
+        #[serde(default)]
+        transaction: Option<TxnSettings>,
     },
     Consumer {
         /// Join the group (`config."group.id"`, default `kaos-<scenario name>`) with subscribe()
@@ -197,9 +200,24 @@ impl Scenario {
         self.check_client_configs()?;
         for client in &self.clients {
             if let Client::Producer {
-                message_size_bytes, ..
+                message_size_bytes,
+                mode,
+                transaction,
+                ..
             } = client
             {
+                match (mode, transaction) {
+                    (ProducerMode::Transactional, Some(t)) => t
+                        .validate()
+                        .map_err(|e| format!("producer transaction: {e}"))?,
+                    (ProducerMode::Transactional, None) => {}
+                    (_, Some(_)) => {
+                        return Err(
+                            "a producer's transaction table needs mode = \"transactional\"".into(),
+                        )
+                    }
+                    (_, None) => {}
+                }
                 let range = workloads::limits::MESSAGE_SIZE_MIN_BYTES
                     ..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
                 if !range.contains(message_size_bytes) {

@@ -48,6 +48,9 @@ const RUNNABLE: &[&str] = &[
     "coordinator-kill-after-commit",
     "leader-kill-uncommitted-reads",
     "idempotent-dropped-responses",
+    "txn-isolation",
+    "txn-leader-kill",
+    "txn-zombie",
 ];
 
 #[test]

@@ -91,6 +91,9 @@ names! {
         Accept = "accept",
         /// Dropped by the application itself (a full buffer whose policy is to drop).
         Drop = "drop",
+        /// One transaction of a transactional producer: its value lists its micro-ops (`send`s,
+        /// and `poll`s with their records); `ok` committed, `fail` aborted, `info` unknown.
+        Txn = "txn",
         // Consumers and the final reader.
         /// One poll batch; its `ok` carries the records.
         Poll = "poll",
@@ -218,7 +221,8 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), F::ALL.len());
-        assert_eq!(F::from_name("txn"), None);
+        assert_eq!(F::from_name("txn"), Some(F::Txn));
+        assert_eq!(F::from_name("transaction"), None);
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct BenchSpec {
     pub config: BTreeMap<String, String>,
     /// Where to write the latency samples as CSV (`sent_ms,latency_ms`, in send order), if anywhere.
     pub samples_csv: Option<PathBuf>,
+    /// Messages per transaction (a transactional producer, `transactional.id` of its own, each
+    /// transaction committed before the next begins); 0: no transactions.
+    pub transaction_messages: u64,
 }
 
 /// Percentiles of one librdkafka statistics figure over the run, in milliseconds: the largest of
@@ -78,6 +81,9 @@ impl WindowedLatency {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchResult {
+    /// Transactions committed (0 without `transaction_messages`), and per second.
+    pub transactions: u64,
+    pub transactions_per_s: f64,
     pub messages_acked: u64,
     pub messages_failed: u64,
     pub elapsed_s: f64,
@@ -231,13 +237,32 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
         1_000_000_000 / spec.rate_per_s
     };
     let started = producer.context().started;
+    let per_txn = spec.transaction_messages;
+    let txn_timeout = Duration::from_millis(crate::limits::TXN_TIMEOUT_MS);
+    if per_txn > 0 {
+        producer
+            .init_transactions(txn_timeout)
+            .map_err(WorkloadError::kafka("init_transactions"))?;
+    }
+    let mut transactions = 0u64;
     // Messages below this index are due (read the clock once per burst, not once per message).
     let mut due_below = 0u64;
     for index in 0..spec.messages {
         if interval_ns > 0 && index >= due_below {
             due_below = wait_until_due(index, interval_ns, started);
         }
+        if per_txn > 0 && index % per_txn == 0 {
+            producer
+                .begin_transaction()
+                .map_err(WorkloadError::kafka("begin_transaction"))?;
+        }
         send_one(&producer, spec, index, &value)?;
+        if per_txn > 0 && ((index + 1) % per_txn == 0 || index + 1 == spec.messages) {
+            producer
+                .commit_transaction(txn_timeout)
+                .map_err(WorkloadError::kafka("commit_transaction"))?;
+            transactions += 1;
+        }
     }
     let ctx = producer.context();
     while ctx.acked.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < spec.messages {
@@ -253,7 +278,10 @@ pub fn run(spec: &BenchSpec) -> Result<BenchResult, WorkloadError> {
     {
         std::thread::sleep(Duration::from_millis(POLL_WAIT_MS));
     }
-    bench_result(spec, ctx, acked, elapsed_s)
+    let mut result = bench_result(spec, ctx, acked, elapsed_s)?;
+    result.transactions = transactions;
+    result.transactions_per_s = transactions as f64 / elapsed_s;
+    Ok(result)
 }
 
 /// The measured producer: the spec's config, statistics every `STATISTICS_INTERVAL_MS`, and a
@@ -265,6 +293,13 @@ fn bench_producer(spec: &BenchSpec) -> Result<ThreadedProducer<Counter>, Workloa
         config.set(k, v);
     }
     config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+    if spec.transaction_messages > 0 {
+        config.set(
+            "transactional.id",
+            format!("kaos-bench-{}", std::process::id()),
+        );
+        config.set("enable.idempotence", "true");
+    }
     let sample_every = (spec.messages / LATENCY_SAMPLES_MAX as u64).max(1);
     let counter = Counter {
         started: Instant::now(),
@@ -368,6 +403,8 @@ fn bench_result(
             .unwrap_or_default()
     };
     Ok(BenchResult {
+        transactions: 0,
+        transactions_per_s: 0.0,
         messages_acked: acked,
         messages_failed: ctx.failed.load(Ordering::Relaxed),
         elapsed_s,

@@ -66,7 +66,7 @@ pub(crate) fn join(
         );
         return Ok(sink.flush()?);
     }
-    let partitions = partitions_of(consumer, &spec.topic, stop)?;
+    let partitions = partitions_of(consumer.client(), &spec.topic, stop)?;
     let start = if from_committed {
         Offset::Stored
     } else {
@@ -311,8 +311,8 @@ impl ConsumerContext for Events {
 }
 
 /// The partition ids of `topic`, asking the cluster until it answers (bounded).
-pub(crate) fn partitions_of(
-    consumer: &KaosConsumer,
+pub(crate) fn partitions_of<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
     topic: &str,
     stop: &AtomicBool,
 ) -> Result<Vec<i32>, WorkloadError> {
@@ -321,7 +321,7 @@ pub(crate) fn partitions_of(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        match consumer.fetch_metadata(Some(topic), Duration::from_millis(METADATA_TIMEOUT_MS)) {
+        match client.fetch_metadata(Some(topic), Duration::from_millis(METADATA_TIMEOUT_MS)) {
             Ok(md) => {
                 let found = md.topics().iter().find(|t| t.name() == topic);
                 match found {
@@ -378,7 +378,7 @@ pub(crate) fn poll_batch(
                     offset: m.offset(),
                     id,
                 });
-                records.push(json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "id": id}));
+                records.push(record_json(&m));
             }
             Some(Err(KafkaError::PartitionEOF(p))) => on_record(Record {
                 partition: p,
@@ -398,6 +398,12 @@ pub(crate) fn poll_batch(
     }
     emit(sink, records)?;
     Ok(sink.flush()?)
+}
+
+/// A record as a poll op lists it: topic, partition, offset and message id.
+pub(crate) fn record_json(m: &rdkafka::message::BorrowedMessage<'_>) -> Value {
+    let id = m.payload().and_then(message::decode);
+    json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "id": id})
 }
 
 fn emit(sink: &mut OpSink, records: Vec<Value>) -> Result<(), WorkloadError> {

@@ -30,7 +30,7 @@ pub fn run(
         true,
         Events::new(&spec.topic, &spec.config, false, false),
     )?;
-    let partitions = partitions_of(&consumer, &spec.topic, stop)?;
+    let partitions = partitions_of(consumer.client(), &spec.topic, stop)?;
 
     sink.op(
         OpType::Invoke,
@@ -97,15 +97,34 @@ pub fn run(
                 missing.join(", ")
             )));
         }
+        let mut at_end = false;
         poll_batch(&consumer, sink, |r| {
             if r.offset >= 0 {
                 if let Some(n) = next.get_mut(&r.partition) {
                     *n = (*n).max(r.offset + 1);
                 }
+            } else {
+                at_end = true;
             }
         })?;
+        if at_end {
+            advance_to_positions(&consumer, &mut next);
+        }
     }
     Ok(())
+}
+
+/// The end of a partition may be a transaction marker (a control record, which a consumer never
+/// returns) or an aborted transaction's records, which read_committed skips: at a partition's end
+/// the consumer's position, not the last record read, says how far it got.
+fn advance_to_positions(consumer: &crate::consumer::KaosConsumer, next: &mut BTreeMap<i32, i64>) {
+    if let Ok(positions) = consumer.position() {
+        for e in positions.elements() {
+            if let (Offset::Offset(at), Some(n)) = (e.offset(), next.get_mut(&e.partition())) {
+                *n = (*n).max(at);
+            }
+        }
+    }
 }
 
 /// Low and high watermarks of every partition, retried per partition (bounded).

@@ -8,6 +8,7 @@
 //! - [`message`]: the message id carried in every record value.
 //! - [`producer`]: a producer application (synchronous or asynchronous sends).
 //! - [`outbox`]: the outbox producer (durable local file first, a sender drains it).
+//! - [`txn`]: the transactional producer (transactions of sends and polls, committed or aborted).
 //! - [`consumer`]: a consumer that polls assigned or subscribed partitions.
 //! - [`processing`]: a consumer application that processes into a durable sink and commits.
 //! - [`final_read`]: the drain after the faults heal: every partition from its start to its end.
@@ -28,11 +29,12 @@ pub mod outbox;
 pub mod processing;
 pub mod producer;
 pub mod spec;
+pub mod txn;
 
 pub use error::WorkloadError;
 pub use spec::{
     ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, Processing, ProducerMode,
-    ProducerSpec,
+    ProducerSpec, TxnSettings,
 };
 
 use std::sync::atomic::AtomicBool;
@@ -103,6 +105,7 @@ pub fn run(spec: &ClientSpec) -> Result<(), WorkloadError> {
             (ProducerMode::Outbox, None) => Err(WorkloadError::Incomplete(
                 "mode outbox needs an outbox path".into(),
             )),
+            (ProducerMode::Transactional, _) => txn::run(p, &mut sink, &stop),
             _ => producer::run(p, &mut sink, &stop),
         },
         ClientSpec::Consumer(c) => match &c.processing {

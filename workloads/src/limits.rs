@@ -21,6 +21,14 @@ pub const COMMIT_TIMEOUT_MS: u64 = 10_000;
 /// many more times.
 pub const FINAL_READ_SETTLE_MS: u64 = 1_000;
 pub const FINAL_READ_SETTLE_ROUNDS_MAX: u32 = 10;
+/// Sends in one transaction, at most.
+pub const TXN_SENDS_MAX: u32 = 10_000;
+/// init_transactions, commit_transaction and abort_transaction wait at most this long.
+pub const TXN_TIMEOUT_MS: u64 = 10_000;
+/// A transactional producer waits at most this long before it initialises.
+pub const TXN_INIT_DELAY_MS_MAX: u64 = 3_600_000;
+/// A commit_transaction that times out (a retriable error) is called again this many times.
+pub const TXN_COMMIT_ATTEMPTS_MAX: u32 = 3;
 /// Size of a message value below which the id does not fit.
 pub const MESSAGE_SIZE_MIN_BYTES: usize = 32;
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 1 << 20;

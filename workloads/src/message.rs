@@ -26,6 +26,17 @@ pub fn decode(value: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// A number in [0, 1) drawn from `seed` and message `id` (splitmix64's mixer): the same for the
+/// same pair in every run, so that a choice made per message (a poison message, an aborted
+/// transaction) repeats with the seed.
+pub(crate) fn seeded_unit(seed: u64, id: u64) -> f64 {
+    let mut z = id ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    z as f64 / u64::MAX as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,11 +147,7 @@ impl Failing {
         if self.fraction <= 0.0 {
             return false;
         }
-        let mut z = id ^ self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z as f64 / u64::MAX as f64) < self.fraction
+        crate::message::seeded_unit(self.seed, id) < self.fraction
     }
 }
 

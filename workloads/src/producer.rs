@@ -289,21 +289,30 @@ pub(crate) fn create_producer(spec: &ProducerSpec) -> Result<BaseProducer<Report
         .map_err(WorkloadError::kafka("creating the producer"))
 }
 
+/// The delivery reports collected so far, taken: (message id, outcome).
+pub(crate) fn take_deliveries(
+    producer: &BaseProducer<Reports>,
+) -> Result<Vec<(u64, Outcome)>, WorkloadError> {
+    match producer.context().deliveries.lock() {
+        Ok(mut d) => Ok(std::mem::take(&mut *d)
+            .into_iter()
+            .map(|d| (d.id, d.outcome))
+            .collect()),
+        Err(_) => Err(WorkloadError::Incomplete(
+            "delivery report lock poisoned".into(),
+        )),
+    }
+}
+
 /// Writes out the delivery reports collected so far as `send` completions, and returns them.
 pub(crate) fn drain_reports(
     producer: &BaseProducer<Reports>,
     sink: &mut OpSink,
 ) -> Result<Vec<(u64, Outcome)>, WorkloadError> {
-    let deliveries = match producer.context().deliveries.lock() {
-        Ok(mut d) => std::mem::take(&mut *d),
-        Err(_) => {
-            return Err(WorkloadError::Incomplete(
-                "delivery report lock poisoned".into(),
-            ))
-        }
-    };
+    let deliveries = take_deliveries(producer)?;
     let mut out = Vec::with_capacity(deliveries.len());
-    for d in deliveries {
+    for (id, outcome) in deliveries {
+        let d = Delivery { id, outcome };
         match &d.outcome {
             Outcome::Acked {
                 topic,

@@ -23,6 +23,9 @@ pub enum ProducerMode {
     /// Write each message durably to a local outbox first; a sender drains the outbox and a
     /// restarted producer resumes it.
     Outbox,
+    /// Transactions of several sends across partitions (and, with `transaction.polls`, a poll),
+    /// committed or aborted as the seed says; one `txn` op each (needs `transactional.id`).
+    Transactional,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +51,75 @@ pub struct ProducerSpec {
     /// librdkafka properties, passed through unchanged.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Mode transactional: the shape of each transaction.
+    #[serde(default)]
+    pub transaction: TxnSettings,
+    /// Seeds which transactions abort (mode transactional) and where their sends go.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// What each transaction of a transactional producer does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TxnSettings {
+    /// Sends per transaction, spread over the topic's partitions by the seed.
+    #[serde(default = "default_txn_sends")]
+    pub sends: u32,
+    /// The fraction of transactions the application aborts instead of committing (chosen from
+    /// the seed and the transaction's first message id).
+    #[serde(default)]
+    pub abort_fraction: f64,
+    /// Jepsen-style: each transaction also polls the topic once (a read_committed consumer
+    /// assigned every partition), its records part of the transaction's op.
+    #[serde(default)]
+    pub polls: bool,
+    /// Wait this long before `init_transactions`: a successor instance that starts later and
+    /// fences an earlier one with the same `transactional.id` (a zombie, when that one is paused).
+    #[serde(default)]
+    pub init_delay_ms: u64,
+}
+
+fn default_txn_sends() -> u32 {
+    4
+}
+
+impl Default for TxnSettings {
+    fn default() -> Self {
+        TxnSettings {
+            sends: default_txn_sends(),
+            abort_fraction: 0.0,
+            polls: false,
+            init_delay_ms: 0,
+        }
+    }
+}
+
+impl TxnSettings {
+    /// A clear reason when the settings cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sends == 0 || self.sends > crate::limits::TXN_SENDS_MAX {
+            return Err(format!(
+                "transaction.sends = {} must be within 1..={}",
+                self.sends,
+                crate::limits::TXN_SENDS_MAX
+            ));
+        }
+        if self.init_delay_ms > crate::limits::TXN_INIT_DELAY_MS_MAX {
+            return Err(format!(
+                "transaction.init_delay_ms = {} is more than {}",
+                self.init_delay_ms,
+                crate::limits::TXN_INIT_DELAY_MS_MAX
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.abort_fraction) || self.abort_fraction.is_nan() {
+            return Err(format!(
+                "transaction.abort_fraction {} must be between 0 and 1",
+                self.abort_fraction
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The application's choice when the producer's buffer (`queue.buffering.max.messages` /

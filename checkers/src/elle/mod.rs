@@ -30,3 +30,39 @@ pub use cases::{
 pub use cycles::{find_cycles, Cycle, CycleClass, Step};
 pub use infer::{infer, Dependencies, Options};
 pub use txn::{Mop, Outcome, Txn};
+
+use crate::analysis::{Analysis, AnomalyKind};
+
+/// Adds to `analysis` what the transactions show: the cycles (G0, G1c, G-single, G2-item),
+/// precommitted reads, internal send skips, and duplicates returned by polls of failed or unknown
+/// transactions that the per-message pass has not already reported. Keys are partitions of
+/// `topic`.
+pub fn judge(analysis: &mut Analysis, txns: &[Txn], topic: &str, options: Options) {
+    let cycles = find_cycles(&infer(txns, options));
+    for kind in [
+        AnomalyKind::G0,
+        AnomalyKind::G1c,
+        AnomalyKind::GSingle,
+        AnomalyKind::G2Item,
+    ] {
+        let cases = cycles
+            .iter()
+            .filter(|c| anomaly_kind(c.class) == kind)
+            .map(|c| case(c, topic))
+            .collect();
+        analysis.add_cases(kind, cases);
+    }
+    analysis.add_cases(
+        AnomalyKind::PrecommittedRead,
+        precommitted_read_cases(txns, topic),
+    );
+    analysis.add_cases(AnomalyKind::IntSendSkip, int_send_skip_cases(txns, topic));
+    let known: Vec<u64> = analysis
+        .anomaly(AnomalyKind::Duplicate)
+        .map(|a| a.cases.iter().map(|c| c.id).collect())
+        .unwrap_or_default();
+    analysis.add_cases(
+        AnomalyKind::Duplicate,
+        aborted_poll_duplicate_cases(txns, topic, &known),
+    );
+}

@@ -154,14 +154,7 @@ impl DockerPlatform {
         };
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
-            let mut config = cluster.settings.clone();
-            // As on the local platform: Kafka's default of 3 cannot be met by a smaller cluster.
-            config
-                .entry("offsets.topic.replication.factor")
-                .or_insert(toml::Value::Integer(i64::from(cluster.brokers.min(3))));
-            if let Some(overrides) = cluster.node_settings.get(&name) {
-                config.extend(overrides.clone());
-            }
+            let mut config = cluster.broker_settings(&name);
             let addr = ip(10 + k as u8);
             config
                 .entry("advertised.listener")

@@ -72,10 +72,7 @@ impl LocalPlatform {
         let mut nodes = Vec::new();
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
-            let mut settings = cluster.settings.clone();
-            if let Some(overrides) = cluster.node_settings.get(&name) {
-                settings.extend(overrides.clone());
-            }
+            let settings = cluster.broker_settings(&name);
             let node_id = broker.profile.node_id_of(k)?;
             nodes.push(lay_out(
                 nodes_dir,
