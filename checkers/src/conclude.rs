@@ -708,6 +708,11 @@ impl Checker {
         classes: &mut BTreeMap<AnomalyKind, Class>,
     ) {
         for read in reads {
+            // An aborted (or unknown) transaction's record read at read_uncommitted is what that
+            // isolation level returns, not a record the broker lost: `aborted_read_uncommitted`.
+            if self.msg(read.id).is_some_and(|m| m.uncommitted_only()) {
+                continue;
+            }
             let final_id = match self.final_ends.get(&read.pk) {
                 Some(end) if read.offset <= *end => {
                     match self.final_holder(positions, read.pk, read.offset) {

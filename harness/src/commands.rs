@@ -150,7 +150,6 @@ fn print_bench(result: &bench::BrokerBenchResult) {
         },
         per_million(result.broker_cpu_s.values().sum())
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// kaos-broker's own request metrics of a bench run, one line per kind and node.
@@ -176,22 +175,6 @@ fn print_request_metrics(result: &bench::BrokerBenchResult) {
             );
         }
     }
-    let cpu: Vec<String> = result
-        .broker_cpu_s
-        .iter()
-        .map(|(node, s)| format!("{node} {s:.2} s"))
-        .collect();
-    let per_million = |s: f64| s / (r.messages_acked.max(1) as f64 / 1e6);
-    eprintln!(
-        "  CPU: producer {:.2} s, brokers {} (together {:.2} s per million messages)",
-        result.producer_cpu_s,
-        if cpu.is_empty() {
-            "not measured".to_string()
-        } else {
-            cpu.join(", ")
-        },
-        per_million(result.broker_cpu_s.values().sum())
-    );
 }
 
 pub async fn image_command(tag: Option<String>, broker_bin: Option<PathBuf>) -> Result<ExitCode> {

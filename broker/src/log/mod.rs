@@ -454,11 +454,6 @@ impl Log {
     }
 
     /// LEO: the offset the next record will get.
-    /// The settings this log was opened with.
-    pub fn config(&self) -> &LogConfig {
-        &self.config
-    }
-
     pub fn log_end_offset(&self) -> i64 {
         self.segments.last().map_or(0, |s| s.next_offset)
     }

@@ -27,6 +27,7 @@ pub struct Deleted {
 }
 
 impl Log {
+    /// The settings this log applies now (a topic config change replaces them).
     pub fn config(&self) -> LogConfig {
         self.config
     }

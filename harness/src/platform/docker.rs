@@ -1127,7 +1127,8 @@ mod tests {
 
     #[test]
     fn a_containers_exit_code_reads_as_the_local_platforms_exit_status() {
-        let meaning = |code| super::super::exit_meaning(&exit_status(code));
+        let profile = crate::profile::Profile::builtin(crate::profile::DEFAULT).expect("default");
+        let meaning = |code| profile.exit_meaning(&exit_status(code)).0;
         assert_eq!(meaning(71), "invariant violated (exit 71)");
         assert_eq!(meaning(70), "internal error (exit 70)");
         assert_eq!(meaning(0), "stopped (exit 0)");
