@@ -8,7 +8,6 @@ mod common;
 mod proxy;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 
 use common::*;
 use proxy::Proxy;
@@ -28,25 +27,14 @@ fn confluent_kafka_idempotent_producer_writes_exactly_once_across_lost_responses
     let mut client = RawClient::connect(broker.address);
     assert_eq!(create_topic(&mut client, "py-idem", 1, 1, false), 0);
 
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/py/idempotent_producer.py"
+    let report = run_python_report(
+        "idempotent_producer.py",
+        &[
+            proxy.address.to_string(),
+            "py-idem".into(),
+            MESSAGES.to_string(),
+        ],
     );
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(proxy.address.to_string())
-        .arg("py-idem")
-        .arg(MESSAGES.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 must be installed (.ci/run installs it)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the Python producer failed (is confluent-kafka installed? `python3 -m pip install confluent-kafka`):\n{stderr}"
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("the script prints one JSON object");
     eprintln!(
         "confluent-kafka with librdkafka {}: {} responses lost of {} produce requests",
         report["librdkafka"],

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -32,23 +31,15 @@ fn confluent_kafka_transactions_commit_abort_and_fence_a_zombie() {
     let mut client = RawClient::connect(broker.address);
     assert_eq!(create_topic(&mut client, "py-txn", 2, 1, false), 0);
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/txn_producer.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(broker.bootstrap())
-        .arg("py-txn")
-        .arg(TRANSACTIONS.to_string())
-        .arg(SENDS.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 must be installed (.ci/run installs it)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the Python client failed (is confluent-kafka installed? `python3 -m pip install confluent-kafka`):\n{stderr}"
+    let report = run_python_report(
+        "txn_producer.py",
+        &[
+            broker.bootstrap(),
+            "py-txn".into(),
+            TRANSACTIONS.to_string(),
+            SENDS.to_string(),
+        ],
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("the script prints one JSON object");
     eprintln!("confluent-kafka with librdkafka {}", report["librdkafka"]);
     assert_eq!(report["errors"], serde_json::json!([]), "delivery errors");
 

@@ -699,7 +699,7 @@ impl Checker {
     }
 
     /// `uncommitted_read`: of the consumer reads made where the message was not acknowledged
-    /// yet, those whose position the final read ends before (truncated) or holds another
+    /// yet (and whose ack, if it came, named another position), those whose position the final read ends before (truncated) or holds another
     /// message at (overwritten). A gap the final read skipped (a control record) is not claimed.
     fn uncommitted_read_cases(
         &self,
@@ -707,10 +707,30 @@ impl Checker {
         reads: &[UnsureRead],
         classes: &mut BTreeMap<AnomalyKind, Class>,
     ) {
+        // One replica: the high watermark is the log end, so every record served was committed
+        // (its later absence is a loss of committed data, `lost` / `read_then_lost`).
+        let single_replica = self
+            .scenario
+            .as_ref()
+            .and_then(|s| s.pointer("/topic/replication_factor"))
+            .and_then(serde_json::Value::as_u64)
+            == Some(1);
+        if single_replica {
+            return;
+        }
         for read in reads {
             // An aborted (or unknown) transaction's record read at read_uncommitted is what that
             // isolation level returns, not a record the broker lost: `aborted_read_uncommitted`.
             if self.msg(read.id).is_some_and(|m| m.uncommitted_only()) {
+                continue;
+            }
+            // Acknowledged at the very position it was read: the broker committed that record
+            // there, so its later absence is a loss of committed data (`lost`, `read_then_lost`),
+            // not a read of a record that was never committed.
+            if self
+                .msg(read.id)
+                .is_some_and(|m| m.acked_offset() == Some((read.pk, read.offset)))
+            {
                 continue;
             }
             let final_id = match self.final_ends.get(&read.pk) {

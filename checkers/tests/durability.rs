@@ -254,3 +254,15 @@ fn a_read_before_the_ack_of_a_record_that_stays_is_only_read_before_ack() {
     assert!(a.anomaly(AnomalyKind::ReadBeforeAck).is_some());
     assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.anomalies);
 }
+
+#[test]
+fn a_record_acknowledged_where_it_was_read_and_then_lost_is_lost_not_an_uncommitted_read() {
+    // Message 1 read at offset 1, acknowledged at offset 1 (so committed there), and gone from the
+    // final read (a power loss on one node): a loss of committed data.
+    let a = check_text(&read_history(&[(0, 0)], Some(1), None), Expectations::default())
+        .expect("valid history");
+    assert!(a.anomaly(AnomalyKind::UncommittedRead).is_none(), "{:?}", a.anomalies);
+    assert_eq!(a.counts.lost, 1, "{:?}", a.anomalies);
+    assert_eq!(a.counts.read_then_lost, 1, "{:?}", a.anomalies);
+    assert_eq!(a.verdict, Verdict::Invalid);
+}

@@ -45,8 +45,12 @@ pub async fn run(
     remove_dead_mounts();
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let dir = RunDir::create(&opts.store, &scenario.name, started_at)
-        .with_context(|| format!("creating the run directory under {}", opts.store.display()))?;
+    // Absolute: a node's process runs in a directory of its own (its profile's `cwd`, by default
+    // its node directory), so every path handed to it must not depend on this process's.
+    let store = std::path::absolute(&opts.store)
+        .with_context(|| format!("resolving the store {}", opts.store.display()))?;
+    let dir = RunDir::create(&store, &scenario.name, started_at)
+        .with_context(|| format!("creating the run directory under {}", store.display()))?;
     let external;
     let scenario = if scenario.platform == PlatformKind::External {
         external = for_external_cluster(scenario, &dir);
@@ -246,7 +250,14 @@ async fn start_cluster(
         scenario.duration_s as f64,
         scenario.seed,
     );
-    let mut start = json!({"scenario": scenario.name, "seed": scenario.seed, "schedule": events});
+    let mut start = json!({
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "schedule": events,
+        // The checker's `uncommitted_read` needs it: with one replica every record served is
+        // committed.
+        "topic": {"replication_factor": scenario.topic.replication_factor},
+    });
     if let Some(broker) = platform.broker() {
         start["broker"] = json!(broker.profile.name);
         // What the broker does about durability when the scenario does not say, for the

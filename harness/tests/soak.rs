@@ -5,30 +5,17 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos, text};
+use common::{broker_bin, kaos, one_broker, producer, text, CONSUMER};
 
 /// Two seconds of an acks=all producer and a consumer on one broker: valid.
-const VALID: &str = r#"
-name = "tiny"
-duration_s = 2
-seed = 5
-[cluster]
-brokers = 1
-[topic]
-name = "t"
-partitions = 1
-[[clients]]
-kind = "producer"
-mode = "async"
-rate_per_s = 300
-config = { "acks" = "all", "message.timeout.ms" = "5000" }
-[[clients]]
-kind = "consumer"
-"#;
+fn valid() -> String {
+    let producer = producer("async", 300, r#""acks" = "all", "message.timeout.ms" = "5000""#);
+    one_broker("tiny", 2, 5, 1, &format!("{producer}{CONSUMER}"))
+}
 
 /// The same with a liveness floor no run can reach: invalid, whatever the seed.
 fn invalid() -> String {
-    format!("{VALID}[expect]\nacknowledged_min = 1000000000\n")
+    format!("{}[expect]\nacknowledged_min = 1000000000\n", valid())
 }
 
 fn kaos_in(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -163,7 +150,7 @@ fn a_soak_stops_at_the_first_invalid_run_or_when_its_time_is_up() {
         .expect("problems")
         .is_empty());
 
-    std::fs::write(tmp.path().join("good.toml"), VALID).expect("scenario");
+    std::fs::write(tmp.path().join("good.toml"), valid()).expect("scenario");
     let out = kaos_in(
         tmp.path(),
         &[

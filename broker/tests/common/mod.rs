@@ -726,3 +726,22 @@ pub fn assert_api_versions_served(address: SocketAddr) {
         "{keys:?}"
     );
 }
+
+/// Runs `broker/tests/py/<script>` with `args` under python3 (confluent-kafka, which .ci/run
+/// installs), asserts it succeeded (its stderr in the message) and returns the one JSON object it
+/// prints on stdout.
+pub fn run_python_report(script: &str, args: &[String]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script);
+    let output = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 must be installed (.ci/run installs it)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the Python client {script} failed (is confluent-kafka installed? `python3 -m pip install confluent-kafka`):\n{stderr}"
+    );
+    serde_json::from_slice(&output.stdout).expect("the script prints one JSON object")
+}

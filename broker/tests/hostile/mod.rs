@@ -172,8 +172,58 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
                 txn_offset_commit(),
             ],
         ),
+        ApiKey::AlterConfigs => first_encodable(v, vec![alter_configs()]),
+        ApiKey::IncrementalAlterConfigs => {
+            first_encodable(v, vec![incremental_alter_configs()])
+        }
+        ApiKey::DeleteRecords => first_encodable(v, vec![delete_records()]),
+        ApiKey::DescribeLogDirs => first_encodable(
+            v,
+            vec![
+                m::DescribeLogDirsRequest::default().with_topics(Some(vec![
+                    m::describe_log_dirs_request::DescribableLogDirTopic::default()
+                        .with_topic(m::TopicName(s("t")))
+                        .with_partitions(vec![0]),
+                ])),
+                m::DescribeLogDirsRequest::default(),
+            ],
+        ),
         _ => None,
     }
+}
+
+fn alter_configs() -> m::AlterConfigsRequest {
+    use m::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    m::AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(s("t"))
+        .with_configs(vec![AlterableConfig::default()
+            .with_name(s("retention.ms"))
+            .with_value(Some(s("1000")))])])
+}
+
+fn incremental_alter_configs() -> m::IncrementalAlterConfigsRequest {
+    use m::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    m::IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("t"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(s("retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(s("1000")))]),
+    ])
+}
+
+fn delete_records() -> m::DeleteRecordsRequest {
+    use m::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    m::DeleteRecordsRequest::default()
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(m::TopicName(s("t")))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(1)])])
+        .with_timeout_ms(100)
 }
 
 fn write_txn_markers() -> m::WriteTxnMarkersRequest {
@@ -463,6 +513,12 @@ pub fn decode_body(api: ApiKey, version: i16, body: Bytes) -> anyhow::Result<()>
         ApiKey::EndTxn => decode::<m::EndTxnRequest>(body, version),
         ApiKey::WriteTxnMarkers => decode::<m::WriteTxnMarkersRequest>(body, version),
         ApiKey::TxnOffsetCommit => decode::<m::TxnOffsetCommitRequest>(body, version),
+        ApiKey::AlterConfigs => decode::<m::AlterConfigsRequest>(body, version),
+        ApiKey::IncrementalAlterConfigs => {
+            decode::<m::IncrementalAlterConfigsRequest>(body, version)
+        }
+        ApiKey::DeleteRecords => decode::<m::DeleteRecordsRequest>(body, version),
+        ApiKey::DescribeLogDirs => decode::<m::DescribeLogDirsRequest>(body, version),
         other => anyhow::bail!("no decoder for {other:?} in this test"),
     }
 }
