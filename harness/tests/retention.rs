@@ -4,10 +4,9 @@
 //! plus one segment, whatever the run's length), while nothing acknowledged is lost.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos};
+use common::{broker_bin, kaos_with};
 
 /// The scenario's `log.retention.bytes` and `segment.bytes`.
 const RETENTION_BYTES: u64 = 65_536;
@@ -49,20 +48,18 @@ fn partition_dirs(store: &Path) -> Vec<PathBuf> {
 fn retention_soak_keeps_every_data_dir_bounded() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/retention-soak.toml");
-    let out = Command::new(kaos())
-        .args(["run", "--duration-s", "20", "--store"])
-        .arg(tmp.path().join("store"))
-        .arg(&scenario)
-        .env("KAOS_BROKER_BIN", broker_bin())
-        .output()
-        .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let store = tmp.path().join("store");
+    let (code, stdout, stderr) = kaos_with(&[
+        "run".as_ref(),
+        "--duration-s".as_ref(),
+        "20".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+        "--broker-bin".as_ref(),
+        broker_bin().as_os_str(),
+        scenario.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
     let dirs = partition_dirs(&tmp.path().join("store"));
     assert_eq!(dirs.len(), 3 * 2, "3 replicas of 2 partitions: {dirs:?}");
