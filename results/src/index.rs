@@ -1,6 +1,7 @@
 //! `store/index.html`: every stored run, grouped by scenario, newest first, with each scenario's
 //! verdict trend (oldest → newest), a link to each report, and the comparison pages found one
-//! level down (`<dir>/comparison.html`). A run whose `results.json` is
+//! or two levels down (`<dir>/comparison.html`, and `<matrix>/<start time>/comparison.html` as
+//! `kaos matrix` writes them). A run whose `results.json` is
 //! missing or unreadable is listed as incomplete with the reason; it never stops the page.
 
 use std::fmt::Write as _;
@@ -71,6 +72,7 @@ pub fn scan_store(store: &Path) -> Result<Vec<Vec<RunEntry>>, ResultsError> {
         let mut runs: Vec<RunEntry> = sorted_dirs(&runs_dir)
             .unwrap_or_default()
             .into_iter()
+            .filter(|name| !is_comparison_dir(&runs_dir.join(name)))
             .map(|name| {
                 let path = runs_dir.join(&name);
                 let outcome = read_outcome(&path.join("results.json"));
@@ -96,15 +98,27 @@ pub fn scan_store(store: &Path) -> Result<Vec<Vec<RunEntry>>, ResultsError> {
     Ok(scenarios)
 }
 
-/// Comparison pages in the store: `<dir>/comparison.html` one level down, as hrefs relative to
-/// the store, sorted.
+/// Comparison pages in the store, as hrefs relative to the store, sorted: `<dir>/comparison.html`
+/// one level down, and `<matrix>/<start time>/comparison.html` two levels down (where `kaos
+/// matrix` writes them, beside nothing else).
 pub fn scan_comparisons(store: &Path) -> Vec<String> {
-    sorted_dirs(store)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|dir| store.join(dir).join("comparison.html").is_file())
-        .map(|dir| format!("{dir}/comparison.html"))
-        .collect()
+    let mut pages = Vec::new();
+    for dir in sorted_dirs(store).unwrap_or_default() {
+        if is_comparison_dir(&store.join(&dir)) {
+            pages.push(format!("{dir}/comparison.html"));
+        }
+        for sub in sorted_dirs(&store.join(&dir)).unwrap_or_default() {
+            if is_comparison_dir(&store.join(&dir).join(&sub)) {
+                pages.push(format!("{dir}/{sub}/comparison.html"));
+            }
+        }
+    }
+    pages
+}
+
+/// A directory that holds a comparison page and no run's results: not a run.
+fn is_comparison_dir(dir: &Path) -> bool {
+    dir.join("comparison.html").is_file() && !dir.join("results.json").exists()
 }
 
 /// Writes `store/index.html` (atomically) and returns its path.

@@ -281,6 +281,10 @@ fn index_lists_runs_newest_first_and_survives_broken_results() {
     std::fs::write(s.join("kill-leader/stray-file"), "x").expect("a stray file");
     std::fs::create_dir_all(s.join("matrix-acks")).expect("dir");
     std::fs::write(s.join("matrix-acks/comparison.html"), "<!DOCTYPE html>").expect("a comparison");
+    // Where `kaos matrix` writes them: <matrix>/<start time>/comparison.html.
+    let matrix_run = s.join("acks-commit/20261127T130000.000Z");
+    std::fs::create_dir_all(&matrix_run).expect("dir");
+    std::fs::write(matrix_run.join("comparison.html"), "<!DOCTYPE html>").expect("a comparison");
     #[cfg(unix)]
     std::os::unix::fs::symlink(
         "kill-leader/20261127T110000.000Z",
@@ -316,7 +320,13 @@ fn index_lists_runs_newest_first_and_survives_broken_results() {
         "comparison pages listed"
     );
     assert!(
-        !html.contains("id=\"scenario-matrix-acks\""),
+        html.contains(
+            "<a href=\"acks-commit/20261127T130000.000Z/comparison.html\">acks-commit/20261127T130000.000Z</a>"
+        ),
+        "a matrix's comparison pages listed, two levels down"
+    );
+    assert!(
+        !html.contains("id=\"scenario-matrix-acks\"") && !html.contains("id=\"scenario-acks-commit\""),
         "a comparison directory is no scenario"
     );
     assert!(html.contains("results.json is not valid"), "the reason");
