@@ -739,33 +739,32 @@ fn idle_clients(scenario: &Scenario, history: &str, sends_ok: u64) -> Vec<String
         done.insert(name, 0);
     }
     for line in history.lines() {
-        let is_send = line.contains("\"send\"");
-        if !(is_send || line.contains("\"poll\"")) || !line.contains("\"ok\"") {
-            // (A transaction's op holds "send" micro-ops: it passes here.)
+        // Only completions can count (a cheap test before parsing the line).
+        if !line.contains("\"ok\"") {
             continue;
         }
-        let Ok(op) = serde_json::from_str::<serde_json::Value>(line) else {
+        let Ok(op) = serde_json::from_str::<kaos_history::Op>(line) else {
             continue;
         };
-        let field = |k: &str| op.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-        if field("type") != "ok" {
+        if op.kind != OpType::Ok {
             continue;
         }
-        let process = field("process");
-        let base = process.split('.').next().unwrap_or_default();
-        let n = match field("f") {
-            "send" => 1,
+        let n = match op.name() {
+            Some(F::Send) => 1,
             // A committed transaction: its sends are acknowledged.
-            f if f == F::Txn.name() => op
-                .pointer("/value/mops")
+            Some(F::Txn) => op
+                .value
+                .pointer("/mops")
                 .and_then(|m| m.as_array())
                 .map_or(0, |m| m.len() as u64),
-            "poll" => op
-                .pointer("/value/records")
+            Some(F::Poll) => op
+                .value
+                .pointer("/records")
                 .and_then(|r| r.as_array())
                 .map_or(0, |r| r.len() as u64),
             _ => 0,
         };
+        let base = op.process.split('.').next().unwrap_or_default();
         if let Some(count) = done.get_mut(base) {
             *count += n;
         }
