@@ -337,36 +337,17 @@ impl ReplicationConfig {
                 })
             }
         };
-        let positive = |key: &'static str, value: u64| {
-            if (1..=limits::SETTING_MS_MAX).contains(&value) {
-                Ok(value)
-            } else {
-                Err(ConfigError::Invalid {
-                    key,
-                    message: format!("{value} is not in 1..={}", limits::SETTING_MS_MAX),
-                })
-            }
-        };
-        if !(1..=i32::from(limits::REPLICATION_FACTOR_MAX)).contains(&file.min_insync_replicas) {
-            return Err(ConfigError::Invalid {
-                key: "min.insync.replicas",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.min_insync_replicas,
-                    limits::REPLICATION_FACTOR_MAX
-                ),
-            });
-        }
-        if !(1..=limits::REPLICATION_FACTOR_MAX).contains(&file.default_replication_factor) {
-            return Err(ConfigError::Invalid {
-                key: "default.replication.factor",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.default_replication_factor,
-                    limits::REPLICATION_FACTOR_MAX
-                ),
-            });
-        }
+        let positive = |key, value| in_range(key, value, 1..=limits::SETTING_MS_MAX);
+        in_range(
+            "min.insync.replicas",
+            file.min_insync_replicas,
+            1..=i32::from(limits::REPLICATION_FACTOR_MAX),
+        )?;
+        in_range(
+            "default.replication.factor",
+            file.default_replication_factor,
+            1..=limits::REPLICATION_FACTOR_MAX,
+        )?;
         Ok(ReplicationConfig {
             truncation,
             consumer_fetch_bound,
@@ -389,20 +370,11 @@ impl ReplicationConfig {
                 "replica.fetch.wait.max.ms",
                 file.replica_fetch_wait_max_ms,
             )?,
-            replica_fetch_min_bytes: if (1..=limits::REPLICA_FETCH_MIN_BYTES_MAX)
-                .contains(&file.replica_fetch_min_bytes)
-            {
-                file.replica_fetch_min_bytes
-            } else {
-                return Err(ConfigError::Invalid {
-                    key: "replica.fetch.min.bytes",
-                    message: format!(
-                        "{} is not in 1..={}",
-                        file.replica_fetch_min_bytes,
-                        limits::REPLICA_FETCH_MIN_BYTES_MAX
-                    ),
-                });
-            },
+            replica_fetch_min_bytes: in_range(
+                "replica.fetch.min.bytes",
+                file.replica_fetch_min_bytes,
+                1..=limits::REPLICA_FETCH_MIN_BYTES_MAX,
+            )?,
             high_watermark_checkpoint_interval_ms: positive(
                 "replica.high.watermark.checkpoint.interval.ms",
                 file.replica_high_watermark_checkpoint_interval_ms,
@@ -471,16 +443,7 @@ pub struct ConnectionConfig {
 impl ConnectionConfig {
     /// Validates the connection keys of the file (resolving the hosts of the overrides).
     pub fn resolve(file: &FileConfig) -> Result<ConnectionConfig, ConfigError> {
-        let ms = |key: &'static str, value: u64| {
-            if (1..=limits::SETTING_MS_MAX).contains(&value) {
-                Ok(value)
-            } else {
-                Err(ConfigError::Invalid {
-                    key,
-                    message: format!("{value} is not in 1..={}", limits::SETTING_MS_MAX),
-                })
-            }
-        };
+        let ms = |key, value| in_range(key, value, 1..=limits::SETTING_MS_MAX);
         if file.max_connections < 1 {
             return Err(ConfigError::Invalid {
                 key: "max.connections",
@@ -602,17 +565,11 @@ pub struct GroupConfig {
 impl GroupConfig {
     /// Validates the group keys of the file.
     pub fn resolve(file: &FileConfig) -> Result<GroupConfig, ConfigError> {
-        if !(1..=limits::OFFSETS_TOPIC_PARTITIONS_MAX).contains(&file.offsets_topic_num_partitions)
-        {
-            return Err(ConfigError::Invalid {
-                key: "offsets.topic.num.partitions",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.offsets_topic_num_partitions,
-                    limits::OFFSETS_TOPIC_PARTITIONS_MAX
-                ),
-            });
-        }
+        in_range(
+            "offsets.topic.num.partitions",
+            file.offsets_topic_num_partitions,
+            1..=limits::OFFSETS_TOPIC_PARTITIONS_MAX,
+        )?;
         if file.offsets_topic_replication_factor < 1 {
             return Err(ConfigError::Invalid {
                 key: "offsets.topic.replication.factor",
@@ -630,18 +587,11 @@ impl GroupConfig {
                 ),
             });
         }
-        if file.offsets_commit_timeout_ms == 0
-            || file.offsets_commit_timeout_ms > limits::PRODUCE_TIMEOUT_MS_MAX
-        {
-            return Err(ConfigError::Invalid {
-                key: "offsets.commit.timeout.ms",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.offsets_commit_timeout_ms,
-                    limits::PRODUCE_TIMEOUT_MS_MAX
-                ),
-            });
-        }
+        in_range(
+            "offsets.commit.timeout.ms",
+            file.offsets_commit_timeout_ms,
+            1..=limits::PRODUCE_TIMEOUT_MS_MAX,
+        )?;
         if !matches!(file.offsets_commit_required_acks, -1 | 1) {
             return Err(ConfigError::Invalid {
                 key: "offsets.commit.required.acks",
@@ -699,18 +649,11 @@ pub struct TxnConfig {
 impl TxnConfig {
     /// Validates the transaction keys of the file.
     pub fn resolve(file: &FileConfig) -> Result<TxnConfig, ConfigError> {
-        if !(1..=limits::TXN_TOPIC_PARTITIONS_MAX)
-            .contains(&file.transaction_state_log_num_partitions)
-        {
-            return Err(ConfigError::Invalid {
-                key: "transaction.state.log.num.partitions",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.transaction_state_log_num_partitions,
-                    limits::TXN_TOPIC_PARTITIONS_MAX
-                ),
-            });
-        }
+        in_range(
+            "transaction.state.log.num.partitions",
+            file.transaction_state_log_num_partitions,
+            1..=limits::TXN_TOPIC_PARTITIONS_MAX,
+        )?;
         if file.transaction_state_log_replication_factor < 1 {
             return Err(ConfigError::Invalid {
                 key: "transaction.state.log.replication.factor",
@@ -793,47 +736,26 @@ impl Config {
                 message: format!("{text:?} is not host:port"),
             })?),
         };
-        if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&file.num_partitions) {
-            return Err(ConfigError::Invalid {
-                key: "num.partitions",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.num_partitions,
-                    limits::PARTITIONS_PER_TOPIC_MAX
-                ),
-            });
-        }
-        if !(limits::SEGMENT_BYTES_MIN..=limits::SEGMENT_BYTES_MAX).contains(&file.segment_bytes) {
-            return Err(ConfigError::Invalid {
-                key: "segment.bytes",
-                message: format!(
-                    "{} is not in {}..={}",
-                    file.segment_bytes,
-                    limits::SEGMENT_BYTES_MIN,
-                    limits::SEGMENT_BYTES_MAX
-                ),
-            });
-        }
-        if !(1..=limits::PRODUCER_BATCHES_KEPT).contains(&file.producer_state_batches_retained) {
-            return Err(ConfigError::Invalid {
-                key: "producer.state.batches.retained",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.producer_state_batches_retained,
-                    limits::PRODUCER_BATCHES_KEPT
-                ),
-            });
-        }
-        if file.message_max_bytes < 61 || file.message_max_bytes > limits::MESSAGE_BYTES_MAX {
-            return Err(ConfigError::Invalid {
-                key: "message.max.bytes",
-                message: format!(
-                    "{} is not in 61..={}",
-                    file.message_max_bytes,
-                    limits::MESSAGE_BYTES_MAX
-                ),
-            });
-        }
+        in_range(
+            "num.partitions",
+            file.num_partitions,
+            1..=limits::PARTITIONS_PER_TOPIC_MAX,
+        )?;
+        in_range(
+            "segment.bytes",
+            file.segment_bytes,
+            limits::SEGMENT_BYTES_MIN..=limits::SEGMENT_BYTES_MAX,
+        )?;
+        in_range(
+            "producer.state.batches.retained",
+            file.producer_state_batches_retained,
+            1..=limits::PRODUCER_BATCHES_KEPT,
+        )?;
+        in_range(
+            "message.max.bytes",
+            file.message_max_bytes,
+            61..=limits::MESSAGE_BYTES_MAX,
+        )?;
         Ok(Config {
             node_id,
             listen,
@@ -851,6 +773,22 @@ impl Config {
             txn,
             connections,
             debug_crash_after_ms: debug_crash_after_ms(file.debug_crash_after_ms)?,
+        })
+    }
+}
+
+/// `value` of setting `key` when it is in `range`, else why not ("… is not in A..=B").
+pub(crate) fn in_range<T: PartialOrd + std::fmt::Display>(
+    key: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            message: format!("{value} is not in {}..={}", range.start(), range.end()),
         })
     }
 }

@@ -541,18 +541,7 @@ impl Partition {
         let mut stored = self.stored();
         let log_end_offset = stored.log.log_end_offset();
         let new = leader_high_watermark.min(log_end_offset).max(0);
-        let changed = self.high_watermark.send_if_modified(|hw| {
-            if *hw != new {
-                *hw = new;
-                true
-            } else {
-                false
-            }
-        });
-        invariant::enforce(
-            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
-            self.place(),
-        );
+        let changed = self.move_high_watermark(new, log_end_offset, |hw| hw != new);
         if changed {
             stored.txns.high_watermark_moved(new);
         }
@@ -572,18 +561,7 @@ impl Partition {
         stored.truncations += 1;
         // The HW follows under the log lock, so that no reader sees HW > LEO.
         let high_watermark = self.high_watermark();
-        self.high_watermark.send_if_modified(|hw| {
-            if *hw > log_end_offset {
-                *hw = log_end_offset;
-                true
-            } else {
-                false
-            }
-        });
-        invariant::enforce(
-            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
-            self.place(),
-        );
+        self.move_high_watermark(log_end_offset, log_end_offset, |hw| hw > log_end_offset);
         stored.epochs.truncate_from_end(log_end_offset)?;
         if log_end_offset < before {
             // The producers' last batches may have been cut: rebuild from what the log keeps.
@@ -838,6 +816,29 @@ impl Partition {
         }
     }
 
+    /// Sets the HW to `new` if `moves(HW)`, then asserts HW ≤ LEO (`log_end_offset`: the caller
+    /// holds the log lock); returns whether the HW changed.
+    fn move_high_watermark(
+        &self,
+        new: i64,
+        log_end_offset: i64,
+        moves: impl FnOnce(i64) -> bool,
+    ) -> bool {
+        let moved = self.high_watermark.send_if_modified(|hw| {
+            if moves(*hw) {
+                *hw = new;
+                true
+            } else {
+                false
+            }
+        });
+        invariant::enforce(
+            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
+            self.place(),
+        );
+        moved
+    }
+
     /// Moves the HW forward (never back) to the minimum LEO of the ISR.
     fn maybe_advance_high_watermark(&self, state: &ReplicaState) {
         if state.role != Role::Leader {
@@ -854,21 +855,12 @@ impl Partition {
             let follower_leo = state.followers.get(member).map_or(-1, |p| p.log_end_offset);
             candidate = candidate.min(follower_leo);
         }
-        let advanced = self.high_watermark.send_if_modified(|high_watermark| {
-            if candidate > *high_watermark {
-                *high_watermark = candidate;
-                true
-            } else {
-                false
-            }
+        let advanced = self.move_high_watermark(candidate, log_end_offset, |high_watermark| {
+            candidate > high_watermark
         });
         if advanced {
             stored.txns.high_watermark_moved(candidate);
         }
-        invariant::enforce(
-            invariant::high_watermark_within_log(self.high_watermark(), log_end_offset),
-            self.place(),
-        );
         drop(stored);
         if advanced {
             self.signals.data_changed();

@@ -1116,18 +1116,14 @@ impl Broker {
                     // back, see `invariant::Invariant::LeaderEpochNonDecreasing`).
                     continue;
                 }
-                if !view.replicas.contains(&node_id) {
-                    if partition.become_follower(
-                        -1,
-                        view.leader_epoch,
-                        view.replicas.clone(),
-                        view.isr.clone(),
-                    ) {
-                        changes.push(RoleChange::Stop(partition));
-                    }
-                    continue;
-                }
-                if view.leader_id == node_id {
+                // -1: no leader to follow (none elected, or this node is no longer a replica and
+                // stops); node ids are never negative.
+                let leader_id = if view.leader_id >= 0 && view.replicas.contains(&node_id) {
+                    view.leader_id
+                } else {
+                    -1
+                };
+                if leader_id == node_id {
                     match partition.become_leader(
                         view.leader_epoch,
                         view.replicas.clone(),
@@ -1140,25 +1136,20 @@ impl Broker {
                             tracing::error!(topic = %name, partition = index, error = %e, "cannot become leader")
                         }
                     }
-                } else if view.leader_id < 0 {
-                    if partition.become_follower(
-                        -1,
-                        view.leader_epoch,
-                        view.replicas.clone(),
-                        view.isr.clone(),
-                    ) {
-                        changes.push(RoleChange::Stop(partition));
-                    }
                 } else if partition.become_follower(
-                    view.leader_id,
+                    leader_id,
                     view.leader_epoch,
                     view.replicas.clone(),
                     view.isr.clone(),
                 ) {
-                    changes.push(RoleChange::Follow {
-                        partition,
-                        leader_id: view.leader_id,
-                        leader_epoch: view.leader_epoch,
+                    changes.push(if leader_id < 0 {
+                        RoleChange::Stop(partition)
+                    } else {
+                        RoleChange::Follow {
+                            partition,
+                            leader_id,
+                            leader_epoch: view.leader_epoch,
+                        }
                     });
                 }
             }

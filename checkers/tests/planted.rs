@@ -139,6 +139,11 @@ impl Gen {
         offset
     }
 
+    /// `process`'s send of `id` acknowledged at (`partition`, `offset`).
+    fn acked(&mut self, process: &str, id: u64, partition: usize, offset: i64) {
+        self.op(process, "ok", "send", Gen::ack(id, partition, offset), None);
+    }
+
     fn ack(id: u64, partition: usize, offset: i64) -> String {
         format!("{{\"id\":{id},\"topic\":\"kaos\",\"partition\":{partition},\"offset\":{offset}}}")
     }
@@ -329,17 +334,11 @@ fn generate(seed: u64, messages: u64) -> Planted {
             Fate::Fine => {
                 g.op(&process, "invoke", "send", send, None);
                 let offset = g.write(partition, id);
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(id, partition, offset),
-                    None,
-                );
+                g.acked(&process, id, partition, offset);
             }
             Fate::LostAcks0 => {
                 g.op(&process, "invoke", "send", send, None);
-                g.op(&process, "ok", "send", Gen::ack(id, partition, -1), None);
+                g.acked(&process, id, partition, -1);
                 g.expect("lost", id);
             }
             Fate::InfoAbsent | Fate::InfoPresent => {
@@ -371,26 +370,14 @@ fn generate(seed: u64, messages: u64) -> Planted {
                 g.op(&process, "invoke", "send", send, None);
                 let offset = g.write(partition, id);
                 g.write(partition, id);
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(id, partition, offset),
-                    None,
-                );
+                g.acked(&process, id, partition, offset);
                 g.expect("duplicate", id);
             }
             Fate::Precommitted => {
                 g.op(&process, "invoke", "send", send, None);
                 let offset = g.write(partition, id);
                 g.catch_up(partition);
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(id, partition, offset),
-                    None,
-                );
+                g.acked(&process, id, partition, offset);
                 g.expect("read_before_ack", id);
             }
             Fate::Future => {
@@ -399,13 +386,7 @@ fn generate(seed: u64, messages: u64) -> Planted {
                 // Well past the receipt skew the checker allows between processes.
                 g.time_ns += 200_000_000;
                 g.op(&process, "invoke", "send", send, None);
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(id, partition, offset),
-                    None,
-                );
+                g.acked(&process, id, partition, offset);
                 g.expect("future_read", id);
             }
             Fate::AcceptedNeverSent => {
@@ -423,13 +404,7 @@ fn generate(seed: u64, messages: u64) -> Planted {
                     *g.log[partition].last().expect("checked non-empty");
                 g.op(&process, "invoke", "send", send, None);
                 g.write(partition, id);
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(id, partition, previous_offset),
-                    None,
-                );
+                g.acked(&process, id, partition, previous_offset);
                 g.expect("inconsistent_offsets", previous_id.min(id));
                 // Acknowledged at one offset, read at another: a duplicate by position too.
                 g.expect("duplicate", id);
@@ -447,20 +422,8 @@ fn generate(seed: u64, messages: u64) -> Planted {
                 );
                 let second_offset = g.write(partition, second);
                 let first_offset = g.write(partition, id);
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(second, partition, second_offset),
-                    None,
-                );
-                g.op(
-                    &process,
-                    "ok",
-                    "send",
-                    Gen::ack(id, partition, first_offset),
-                    None,
-                );
+                g.acked(&process, second, partition, second_offset);
+                g.acked(&process, id, partition, first_offset);
                 g.expect("nonmonotonic_send", second);
                 id += 1;
             }

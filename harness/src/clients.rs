@@ -189,13 +189,7 @@ impl ClientSet {
         let Some(pid) = self.entries[i].process.as_ref().and_then(|p| p.pid()) else {
             return Ok(None);
         };
-        let signal = if pause {
-            nix::sys::signal::Signal::SIGSTOP
-        } else {
-            nix::sys::signal::Signal::SIGCONT
-        };
-        process::signal_group(pid, signal)
-            .with_context(|| format!("sending {signal} to {}", self.entries[i].name))?;
+        process::pause_group(pid, pause, &self.entries[i].name)?;
         Ok(Some(pid))
     }
 

@@ -193,29 +193,12 @@ pub async fn image_command(tag: Option<String>, broker_bin: Option<PathBuf>) -> 
 pub async fn run_command(
     path: &Path,
     all: bool,
-    store: PathBuf,
-    broker: Option<String>,
-    broker_bin: Option<PathBuf>,
     seed: Option<u64>,
-    duration_s: Option<u64>,
-    platform: Option<scenario::PlatformKind>,
-    bootstrap: Option<String>,
-    junit: Option<PathBuf>,
+    args: RunArgs,
 ) -> Result<ExitCode> {
-    let platform = if bootstrap.is_some() {
-        Some(scenario::PlatformKind::External)
-    } else {
-        platform
-    };
     let files = scenario_files(path, all)?;
-    let overrides = Overrides {
-        seed,
-        duration_s,
-        platform,
-        bootstrap,
-        broker,
-        broker_bin,
-    };
+    let overrides = args.overrides(seed);
+    let RunArgs { store, junit, .. } = args;
     // Every scenario is loaded (and refused if broken) before the first one runs. With --all, one
     // that needs what the broker profile lacks is left out with the reason, and the rest run.
     let mut scenarios = Vec::with_capacity(files.len());
@@ -276,36 +259,62 @@ pub async fn run_command(
     })
 }
 
-/// Where and how a soak's runs run: `kaos run`'s options that apply to each of them.
-pub struct SoakOptions {
+/// The options `kaos run` (one run, `--all`, `--seeds`) and `kaos soak` share: where the runs
+/// are stored and what they override in the scenario. Both subcommands flatten it.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Where runs are stored (store/<scenario>/<start-time>/).
+    #[arg(long, default_value = "store")]
     pub store: PathBuf,
+    /// The broker profile to run the nodes on, instead of the scenario's: a built-in name
+    /// (kaos-broker, the default; tansu; tansu-memory) or a profile file (docs/profiles.md).
+    #[arg(long, env = "KAOS_BROKER")]
     pub broker: Option<String>,
+    /// The broker program, instead of the profile's (default: kaos-broker beside this binary).
+    #[arg(long, env = "KAOS_BROKER_BIN")]
     pub broker_bin: Option<PathBuf>,
+    /// Override the scenario's duration of the timed phase (of each run's), in seconds.
+    #[arg(long)]
     pub duration_s: Option<u64>,
-    pub platform: Option<scenario::PlatformKind>,
-    pub bootstrap: Option<String>,
+    /// Also write a JUnit XML file (one testcase per scenario, or per seed with --seeds and
+    /// `kaos soak`).
+    #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Run the nodes on this platform instead of the scenario's `platform`.
+    #[arg(long, value_enum)]
+    pub platform: Option<scenario::PlatformKind>,
+    /// Run against a cluster kaos does not start (platform external) at these addresses,
+    /// `host:port[,host:port…]`: clients, final read and checks only; faults on nodes refused.
+    #[arg(long, conflicts_with = "platform")]
+    pub bootstrap: Option<String>,
+}
+
+impl RunArgs {
+    /// What these options, and `seed`, change in every scenario run (`--bootstrap` makes the
+    /// platform external).
+    fn overrides(&self, seed: Option<u64>) -> Overrides {
+        let platform = if self.bootstrap.is_some() {
+            Some(scenario::PlatformKind::External)
+        } else {
+            self.platform
+        };
+        Overrides {
+            seed,
+            duration_s: self.duration_s,
+            platform,
+            bootstrap: self.bootstrap.clone(),
+            broker: self.broker.clone(),
+            broker_bin: self.broker_bin.clone(),
+        }
+    }
 }
 
 /// `kaos soak SCENARIO --for D` and `kaos run SCENARIO --seeds A..B`: the scenario with one seed
 /// after another as the plan says; prints and stores (`store/<scenario>/soak-<start>.json`)
 /// "invalid in k of n seeds" and the time to the first invalid run. Exit 0 only if every run
 /// was valid.
-pub async fn soak_command(path: &Path, plan: soak::Plan, o: SoakOptions) -> Result<ExitCode> {
-    let platform = if o.bootstrap.is_some() {
-        Some(scenario::PlatformKind::External)
-    } else {
-        o.platform
-    };
-    let overrides = Overrides {
-        seed: None,
-        duration_s: o.duration_s,
-        platform,
-        bootstrap: o.bootstrap,
-        broker: o.broker,
-        broker_bin: o.broker_bin,
-    };
-    let (base, _, broker) = overrides.load(path)?;
+pub async fn soak_command(path: &Path, plan: soak::Plan, o: RunArgs) -> Result<ExitCode> {
+    let (base, _, broker) = o.overrides(None).load(path)?;
     let opts = run::RunOptions {
         store: o.store.clone(),
         kaos_bin: std::env::current_exe().context("locating the kaos binary")?,

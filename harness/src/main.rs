@@ -5,9 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use harness::commands::{
     bench_command, check_command, check_jepsen, client, image_command, matrix_command, run_command,
-    runtime, soak_command, SoakOptions,
+    runtime, soak_command, RunArgs,
 };
-use harness::{lazyfs, scenario, soak};
+use harness::{lazyfs, soak};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,16 +31,6 @@ enum Command {
         /// Run every scenario in the directory; the exit code is 0 only if every verdict is valid.
         #[arg(long)]
         all: bool,
-        /// Where runs are stored (store/<scenario>/<start-time>/).
-        #[arg(long, default_value = "store")]
-        store: PathBuf,
-        /// The broker profile to run the nodes on, instead of the scenario's: a built-in name
-        /// (kaos-broker, the default; tansu; tansu-memory) or a profile file (docs/profiles.md).
-        #[arg(long, env = "KAOS_BROKER")]
-        broker: Option<String>,
-        /// The broker program, instead of the profile's (default: kaos-broker beside this binary).
-        #[arg(long, env = "KAOS_BROKER_BIN")]
-        broker_bin: Option<PathBuf>,
         /// Override the scenario's seed.
         #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
@@ -48,19 +38,8 @@ enum Command {
         /// report "invalid in k of n seeds" as `kaos soak` does.
         #[arg(long, conflicts_with = "all", value_parser = soak::Seeds::parse_range)]
         seeds: Option<soak::Seeds>,
-        /// Override the scenario's duration of the timed phase, in seconds.
-        #[arg(long)]
-        duration_s: Option<u64>,
-        /// Also write a JUnit XML file (one testcase per scenario).
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Run the nodes on this platform instead of the scenario's `platform`.
-        #[arg(long, value_enum)]
-        platform: Option<scenario::PlatformKind>,
-        /// Run against a cluster kaos does not start (platform external) at these addresses,
-        /// `host:port[,host:port…]`: clients, final read and checks only; faults on nodes refused.
-        #[arg(long, conflicts_with = "platform")]
-        bootstrap: Option<String>,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Run one scenario with new seeds, one after another, until the time is up or a run is
     /// invalid; keep every run that is not valid for replay; print and store (as
@@ -81,23 +60,8 @@ enum Command {
         /// their history, results, report and logs stay).
         #[arg(long)]
         keep_valid: bool,
-        #[arg(long, default_value = "store")]
-        store: PathBuf,
-        /// The broker profile (a built-in name or a file), instead of the scenario's.
-        #[arg(long)]
-        broker: Option<String>,
-        #[arg(long, env = "KAOS_BROKER_BIN")]
-        broker_bin: Option<PathBuf>,
-        /// Override the scenario's duration of each run's timed phase, in seconds.
-        #[arg(long)]
-        duration_s: Option<u64>,
-        /// Also write a JUnit XML file (one testcase per seed).
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        #[arg(long, value_enum)]
-        platform: Option<scenario::PlatformKind>,
-        #[arg(long, conflicts_with = "platform")]
-        bootstrap: Option<String>,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Run every combination of a matrix file (same seed, same faults) and compare them in
     /// comparison.html.
@@ -220,56 +184,28 @@ enum BenchWhat {
 
 /// `kaos run` (one run, `--all`, or `--seeds`) and `kaos soak`.
 fn runs(command: Command) -> anyhow::Result<ExitCode> {
-    let (scenario, plan, options) = match command {
+    let (scenario, plan, args) = match command {
         Command::Run {
             scenario,
             all,
-            store,
-            broker,
-            broker_bin,
             seed,
             seeds: None,
-            duration_s,
-            junit,
-            platform,
-            bootstrap,
-        } => {
-            return runtime().and_then(|rt| {
-                rt.block_on(run_command(
-                    &scenario, all, store, broker, broker_bin, seed, duration_s, platform, bootstrap,
-                    junit,
-                ))
-            })
-        }
+            args,
+        } => return runtime().and_then(|rt| rt.block_on(run_command(&scenario, all, seed, args))),
+        // Every seed of a range runs, and every run keeps what `kaos run` keeps.
         Command::Run {
             scenario,
-            store,
-            broker,
-            broker_bin,
             seeds: Some(seeds),
-            duration_s,
-            junit,
-            platform,
-            bootstrap,
+            args,
             ..
         } => {
-            // Every seed of a range runs, and every run keeps what `kaos run` keeps.
             let plan = soak::Plan {
                 seeds,
                 budget: None,
                 keep_going: true,
                 keep_valid: true,
             };
-            let options = SoakOptions {
-                store,
-                broker,
-                broker_bin,
-                duration_s,
-                platform,
-                bootstrap,
-                junit,
-            };
-            (scenario, plan, options)
+            (scenario, plan, args)
         }
         Command::Soak {
             scenario,
@@ -277,13 +213,7 @@ fn runs(command: Command) -> anyhow::Result<ExitCode> {
             first_seed,
             keep_going,
             keep_valid,
-            store,
-            broker,
-            broker_bin,
-            duration_s,
-            junit,
-            platform,
-            bootstrap,
+            args,
         } => {
             let plan = soak::Plan {
                 seeds: soak::Seeds::From(first_seed.unwrap_or_else(soak::fresh_seed)),
@@ -291,20 +221,11 @@ fn runs(command: Command) -> anyhow::Result<ExitCode> {
                 keep_going,
                 keep_valid,
             };
-            let options = SoakOptions {
-                store,
-                broker,
-                broker_bin,
-                duration_s,
-                platform,
-                bootstrap,
-                junit,
-            };
-            (scenario, plan, options)
+            (scenario, plan, args)
         }
         _ => anyhow::bail!("not a run or soak command"),
     };
-    runtime().and_then(|rt| rt.block_on(soak_command(&scenario, plan, options)))
+    runtime().and_then(|rt| rt.block_on(soak_command(&scenario, plan, args)))
 }
 
 fn main() -> ExitCode {

@@ -23,7 +23,7 @@
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -194,69 +194,19 @@ impl Network {
     /// Drops every packet between the two sides of each cut (both directions), replacing any
     /// partition in force. A node on both sides of one cut is refused.
     pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
-        let mut rules: BTreeMap<usize, (Vec<String>, Vec<String>)> = BTreeMap::new();
-        for (a, b) in cuts {
-            if a.iter().any(|e| b.contains(e)) {
-                bail!("a partition cannot put an endpoint on both sides: {a:?} / {b:?}");
-            }
-            for (mine, theirs) in [(a, b), (b, a)] {
-                for me in mine {
-                    let Endpoint::Node(i) = *me else { continue };
-                    let entry = rules.entry(i).or_default();
-                    for other in theirs {
-                        self.rules_against(*other, &mut entry.0, &mut entry.1);
-                    }
-                }
-            }
-        }
+        let rules = cut_rules(
+            cuts,
+            |j| self.node_ip(j).into(),
+            self.client_ip().into(),
+            &self.proxy_ports,
+        )?;
         self.heal()?;
         for (i, (input, output)) in rules {
-            let script = format!(
-                "add table inet {t}\ndelete table inet {t}\ntable inet {t} {{\n chain input {{ type filter hook input priority -10; policy accept;\n{}\n }}\n chain output {{ type filter hook output priority -10; policy accept;\n{}\n }}\n}}\n",
-                input.join("\n"),
-                output.join("\n"),
-                t = self.table
-            );
             self.ruled.push(i);
-            nft_in(&self.node_ns[i], &script)
+            nft_in(&self.node_ns[i], &cut_script(&self.table, &input, &output))
                 .with_context(|| format!("partitioning in namespace {}", self.node_ns[i]))?;
         }
         Ok(())
-    }
-
-    /// The rules, in one node's namespace, that cut it from `other`.
-    fn rules_against(&self, other: Endpoint, input: &mut Vec<String>, output: &mut Vec<String>) {
-        let host = self.client_ip();
-        match other {
-            Endpoint::Node(j) => {
-                let ip = self.node_ip(j);
-                input.push(format!("  ip saddr {ip} drop"));
-                output.push(format!("  ip daddr {ip} drop"));
-                if let Some(port) = self.proxy_ports[j] {
-                    input.push(format!("  ip saddr {host} tcp sport {port} drop"));
-                    output.push(format!("  ip daddr {host} tcp dport {port} drop"));
-                }
-            }
-            Endpoint::Clients => {
-                let ports: Vec<String> = self
-                    .proxy_ports
-                    .iter()
-                    .flatten()
-                    .map(|p| p.to_string())
-                    .collect();
-                if ports.is_empty() {
-                    input.push(format!("  ip saddr {host} drop"));
-                    output.push(format!("  ip daddr {host} drop"));
-                } else {
-                    // The node's own links through the other nodes' proxies stay up.
-                    let set = ports.join(", ");
-                    input.push(format!("  ip saddr {host} tcp sport != {{ {set} }} drop"));
-                    input.push(format!("  ip saddr {host} meta l4proto != tcp drop"));
-                    output.push(format!("  ip daddr {host} tcp dport != {{ {set} }} drop"));
-                    output.push(format!("  ip daddr {host} meta l4proto != tcp drop"));
-                }
-            }
-        }
     }
 
     /// Removes every partition rule.
@@ -297,6 +247,86 @@ impl Network {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// The nftables rules of a partition, by node index: (input, output) rules in that node's
+/// network namespace, dropping every packet across each cut (both directions). A node is its
+/// address (`node_ip`); with proxies (`proxy_ports`, by node index) a node's links through
+/// another node's proxy are `host`:<that proxy's port>; the clients are `host`, except the
+/// proxies' ports (the node's own links through them stay up). A node on both sides of one cut
+/// is refused. The local and docker platforms both cut with these rules.
+pub fn cut_rules(
+    cuts: &[(Vec<Endpoint>, Vec<Endpoint>)],
+    node_ip: impl Fn(usize) -> IpAddr,
+    host: IpAddr,
+    proxy_ports: &[Option<u16>],
+) -> Result<BTreeMap<usize, (Vec<String>, Vec<String>)>> {
+    let mut rules: BTreeMap<usize, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for (a, b) in cuts {
+        if a.iter().any(|e| b.contains(e)) {
+            bail!("a partition cannot put an endpoint on both sides: {a:?} / {b:?}");
+        }
+        for (mine, theirs) in [(a, b), (b, a)] {
+            for me in mine {
+                let Endpoint::Node(i) = *me else { continue };
+                let (input, output) = rules.entry(i).or_default();
+                for other in theirs {
+                    rules_against(*other, &node_ip, host, proxy_ports, input, output);
+                }
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// The rules, in one node's namespace, that cut it from `other` (see [`cut_rules`]).
+fn rules_against(
+    other: Endpoint,
+    node_ip: &impl Fn(usize) -> IpAddr,
+    host: IpAddr,
+    proxy_ports: &[Option<u16>],
+    input: &mut Vec<String>,
+    output: &mut Vec<String>,
+) {
+    match other {
+        Endpoint::Node(j) => {
+            let ip = node_ip(j);
+            input.push(format!("  ip saddr {ip} drop"));
+            output.push(format!("  ip daddr {ip} drop"));
+            if let Some(port) = proxy_ports.get(j).copied().flatten() {
+                input.push(format!("  ip saddr {host} tcp sport {port} drop"));
+                output.push(format!("  ip daddr {host} tcp dport {port} drop"));
+            }
+        }
+        Endpoint::Clients => {
+            let ports: Vec<String> = proxy_ports
+                .iter()
+                .flatten()
+                .map(|p| p.to_string())
+                .collect();
+            if ports.is_empty() {
+                input.push(format!("  ip saddr {host} drop"));
+                output.push(format!("  ip daddr {host} drop"));
+            } else {
+                // The node's own links through the other nodes' proxies stay up.
+                let set = ports.join(", ");
+                input.push(format!("  ip saddr {host} tcp sport != {{ {set} }} drop"));
+                input.push(format!("  ip saddr {host} meta l4proto != tcp drop"));
+                output.push(format!("  ip daddr {host} tcp dport != {{ {set} }} drop"));
+                output.push(format!("  ip daddr {host} meta l4proto != tcp drop"));
+            }
+        }
+    }
+}
+
+/// The nft script that puts one node's partition rules (see [`cut_rules`]) in table `table`,
+/// replacing the table if it is there.
+pub fn cut_script(table: &str, input: &[String], output: &[String]) -> String {
+    format!(
+        "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n chain input {{ type filter hook input priority -10; policy accept;\n{}\n }}\n chain output {{ type filter hook output priority -10; policy accept;\n{}\n }}\n}}\n",
+        input.join("\n"),
+        output.join("\n"),
+    )
 }
 
 impl Drop for Network {
@@ -468,6 +498,42 @@ mod tests {
             Some(i) => connect_from(&net.netns_path(i), to, WAIT),
         };
         s.is_ok_and(|mut s| exchange(&mut s))
+    }
+
+    #[test]
+    fn cut_rules_drop_by_address_and_keep_a_node_s_links_through_the_proxies() {
+        let ip = |j: usize| IpAddr::from([10, 0, 0, 2 + j as u8]);
+        let host = IpAddr::from([10, 0, 0, 1]);
+        let cut = [(
+            vec![Endpoint::Node(0)],
+            vec![Endpoint::Node(1), Endpoint::Clients],
+        )];
+        let rules = cut_rules(&cut, ip, host, &[None, None]).expect("rules");
+        assert_eq!(rules.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(
+            rules[&0].0,
+            vec!["  ip saddr 10.0.0.3 drop", "  ip saddr 10.0.0.1 drop"]
+        );
+        assert_eq!(rules[&1].1, vec!["  ip daddr 10.0.0.2 drop"]);
+        let proxied = cut_rules(&cut, ip, host, &[Some(7000), Some(7001)]).expect("rules");
+        assert_eq!(
+            proxied[&0].1,
+            vec![
+                "  ip daddr 10.0.0.3 drop",
+                "  ip daddr 10.0.0.1 tcp dport 7001 drop",
+                "  ip daddr 10.0.0.1 tcp dport != { 7000, 7001 } drop",
+                "  ip daddr 10.0.0.1 meta l4proto != tcp drop",
+            ]
+        );
+        let both = [(vec![Endpoint::Node(0)], vec![Endpoint::Node(0)])];
+        let refused = cut_rules(&both, ip, host, &[None]).expect_err("refused");
+        assert!(format!("{refused}").contains("both sides"), "{refused}");
+        let script = cut_script("kaos_1", &rules[&1].0, &rules[&1].1);
+        assert!(
+            script.starts_with("add table inet kaos_1\ndelete table inet kaos_1\n")
+                && script.contains("  ip saddr 10.0.0.2 drop"),
+            "{script}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Child processes of the harness: each in its own process group, killed with the harness
 //! (PR_SET_PDEATHSIG), signalled by PID only — never by name.
 
+use anyhow::Context;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -65,6 +66,17 @@ pub fn signal_group(pid: u32, signal: Signal) -> nix::Result<()> {
         Err(nix::errno::Errno::ESRCH) => Ok(()),
         other => other,
     }
+}
+
+/// SIGSTOPs (`pause = true`) or SIGCONTs the process group led by `pid` (a node's broker, a
+/// client); `what` names it in the error.
+pub fn pause_group(pid: u32, pause: bool, what: &str) -> anyhow::Result<()> {
+    let signal = if pause {
+        Signal::SIGSTOP
+    } else {
+        Signal::SIGCONT
+    };
+    signal_group(pid, signal).with_context(|| format!("sending {signal} to {what}"))
 }
 
 /// Asks a child to stop with SIGTERM, waits up to `grace`, then SIGKILLs its group. Returns how

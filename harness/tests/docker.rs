@@ -21,7 +21,7 @@ use testcontainers::core::WaitFor;
 use testcontainers::{clients, GenericImage, RunnableImage};
 
 mod common;
-use common::{broker_bin, kaos};
+use common::{broker_bin, exited, has_op, history_ops, interrupt, kaos};
 
 /// Labels what the tests create themselves (the harness labels its own with org.kaos.run).
 const TEST_LABEL: &str = "org.kaos.test=docker";
@@ -461,13 +461,6 @@ fn kaos_run(scenario: &Path, store: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-fn history(run_dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
-        .collect()
-}
-
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.toml")
 }
@@ -496,15 +489,9 @@ fn run_valid(scenario: &Path, duration_s: &str) -> ValidRun {
     let out: Output = kaos_run(scenario, &store, &["--duration-s", duration_s])
         .output()
         .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
-    let ops = history(&store.join("latest"));
+    let ops = history_ops(&store.join("latest"));
     ValidRun {
         _tmp: tmp,
         store,
@@ -529,13 +516,11 @@ fn the_demo_scenario_passes_on_the_docker_platform_and_leaves_nothing_behind() {
         "the node ran in a container on the run's network, not on 127.0.0.1: {addr}"
     );
     assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok"),
+        has_op(&ops, "nemesis", "ok", "kill"),
         "the container was killed"
     );
     assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "restart" && o["type"] == "ok"),
+        has_op(&ops, "nemesis", "ok", "restart"),
         "and started again"
     );
     assert!(
@@ -703,22 +688,7 @@ fn a_failed_run_and_an_interrupted_run_remove_every_container_and_network() {
         !leftovers(&store).is_empty(),
         "the running run has its containers"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("kaos run did not stop within 60 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(&mut child, 60);
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr)
         .expect("stderr");
@@ -906,13 +876,7 @@ nonmonotonic_poll = "allowed"
             .arg(&store)
             .args(["--bootstrap", bootstrap]);
         let out = cmd.output().expect("kaos run");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = exited(&out, 0);
         assert!(
             stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
             "{stdout}"
@@ -929,7 +893,7 @@ nonmonotonic_poll = "allowed"
         {
             continue;
         }
-        let ops = history(&run.path());
+        let ops = history_ops(&run.path());
         assert!(
             !ops.iter().any(|o| o["f"] == "node_start"),
             "the external platform starts no node"
@@ -1043,12 +1007,8 @@ duplicate = "allowed"
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     };
-    let has = |ops: &[serde_json::Value], f: &str| {
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == f && o["type"] == "ok")
-    };
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !has(&ops(&history_path), "isolate") {
+    while !has_op(&ops(&history_path), "nemesis", "ok", "isolate") {
         assert!(Instant::now() < deadline, "the partition started in time");
         assert!(
             child.try_wait().expect("try_wait").is_none(),
@@ -1080,7 +1040,7 @@ duplicate = "allowed"
         ("n2 → n3", connects_from(n2_pid, n3)),
     ];
     assert!(
-        !has(&ops(&history_path), "heal"),
+        !has_op(&ops(&history_path), "nemesis", "ok", "heal"),
         "the probes ran inside the partition (8 s); a heal came first, so they prove nothing"
     );
     assert_eq!(
@@ -1088,7 +1048,7 @@ duplicate = "allowed"
         [("host → n1", false), ("n2 → n1", false), ("n1 → n3", false), ("host → n2", true), ("n2 → n3", true)],
         "during the partition n1 is unreachable from the clients and the other nodes, and the rest still talk"
     );
-    while !has(&ops(&history_path), "heal") {
+    while !has_op(&ops(&history_path), "nemesis", "ok", "heal") {
         assert!(Instant::now() < deadline, "the partition healed in time");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1098,21 +1058,14 @@ duplicate = "allowed"
     );
 
     let out = child.wait_with_output().expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert!(
         stdout.contains("verdict: VALID") && stdout.contains(" lost=0 "),
         "{stdout}"
     );
-    let ops = history(&run_dir);
+    let ops = history_ops(&run_dir);
     assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"),
+        has_op(&ops, "nemesis", "ok", "link_fault"),
         "the delay on n1's proxy was put in force"
     );
     let network = ops
@@ -1143,15 +1096,10 @@ fn partition_leader_acks_all_holds_on_the_docker_platform() {
     } = run_valid(&library("partition-leader-acks-all"), "20");
     assert!(stdout.contains(" lost=0 "), "{stdout}");
     assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "isolate" && o["type"] == "ok"),
+        has_op(&ops, "nemesis", "ok", "isolate"),
         "the leader's container was cut off at least once"
     );
-    assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "heal" && o["type"] == "ok"),
-        "and healed"
-    );
+    assert!(has_op(&ops, "nemesis", "ok", "heal"), "and healed");
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 
@@ -1181,8 +1129,7 @@ fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
     let [a, b, c, _] = ip.octets();
     assert!(bootstrap.starts_with(&format!("{a}.{b}.{c}.1:")), "the clients reach the broker through its proxy on the host's gateway address: {bootstrap} (node {node})");
     assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "link_fault" && o["type"] == "ok"),
+        has_op(&ops, "nemesis", "ok", "link_fault"),
         "the resets were made"
     );
     assert_eq!(leftovers(&store), Vec::<String>::new());

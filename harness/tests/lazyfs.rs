@@ -605,6 +605,16 @@ fn free_port() -> SocketAddr {
     l.local_addr().expect("addr")
 }
 
+/// A free loopback address for a broker, and its config file `dir/broker.toml`: advertising that
+/// address, then `config`.
+fn broker_config(dir: &Path, config: &str) -> (SocketAddr, PathBuf) {
+    let addr = free_port();
+    let path = dir.join("broker.toml");
+    fs::write(&path, format!("\"advertised.listener\" = \"{addr}\"\n{config}"))
+        .expect("broker config");
+    (addr, path)
+}
+
 #[derive(Default)]
 struct Acks(Mutex<BTreeMap<i64, Vec<u8>>>, Mutex<Vec<String>>);
 
@@ -697,13 +707,7 @@ struct Crash {
 fn crash_broker(config: &str, daemon_args: &[&str]) -> Crash {
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path(), daemon_args);
-    let addr = free_port();
-    let config_path = tmp.path().join("broker.toml");
-    fs::write(
-        &config_path,
-        format!("\"advertised.listener\" = \"{addr}\"\n{config}"),
-    )
-    .expect("broker config");
+    let (addr, config_path) = broker_config(tmp.path(), config);
     // The data directory exists (durably) before the broker first starts, as on a real host (the
     // broker creating it is the next test's case).
     let data_dir = daemon.mount.join("data");
@@ -870,13 +874,7 @@ fn the_broker_creates_its_data_dir_durably_so_a_power_loss_right_after_keeps_it(
     // there only if the broker also fsynced each new directory into its parent.
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path(), &[]);
-    let addr = free_port();
-    let config_path = tmp.path().join("broker.toml");
-    fs::write(
-        &config_path,
-        format!("\"advertised.listener\" = \"{addr}\"\n\"flush.messages\" = 1\n"),
-    )
-    .expect("broker config");
+    let (addr, config_path) = broker_config(tmp.path(), "\"flush.messages\" = 1\n");
     let data_dir = daemon.mount.join("kafka").join("data");
     let broker = Broker::start(
         &data_dir,

@@ -1,10 +1,7 @@
 //! `kaos run --junit`, `kaos matrix` and `kaos report` end to end on a single real broker.
 
-use std::path::Path;
-use std::process::Command;
-
 mod common;
-use common::{broker_bin, kaos, one_broker, producer, CONSUMER};
+use common::{exited, kaos_in, one_broker, producer, CONSUMER};
 
 /// The matrix's base scenario: two seconds of an async producer and a consumer on one broker.
 fn base() -> String {
@@ -23,34 +20,19 @@ when = { 'clients[0].config.acks' = "1" }
 acknowledged_min = 1000000000
 "#;
 
-fn run(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(kaos())
-        .args(args)
-        .current_dir(dir)
-        .env("KAOS_BROKER_BIN", broker_bin())
-        .output()
-        .expect("run kaos")
-}
-
 #[test]
 fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index() {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("base.toml"), base()).expect("base");
     std::fs::write(tmp.path().join("m.toml"), MATRIX).expect("matrix");
-    let out = run(
+    let out = kaos_in(
+        tmp.path(),
         &[
             "matrix", "m.toml", "--seeds", "2", "--store", "store", "--junit", "out.xml",
         ],
-        tmp.path(),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     // acks=1 carries an expectation no run can meet, so the matrix as a whole fails.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 1);
     // Two configurations × two seeds.
     assert_eq!(stdout.matches("verdict: VALID").count(), 2, "{stdout}");
     assert_eq!(stdout.matches("verdict: INVALID").count(), 2, "{stdout}");
@@ -81,7 +63,7 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
     assert_eq!(junit.matches("<testcase").count(), 4, "{junit}");
     assert_eq!(junit.matches("<failure").count(), 2, "{junit}");
 
-    let report = run(&["report", "store"], tmp.path());
+    let report = kaos_in(tmp.path(), &["report", "store"]);
     assert!(
         report.status.success(),
         "{}",
@@ -97,9 +79,9 @@ fn a_matrix_runs_every_configuration_compares_them_and_the_store_gets_an_index()
 fn run_writes_junit_for_its_scenario() {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("base.toml"), base()).expect("base");
-    let out = run(
-        &["run", "base.toml", "--store", "store", "--junit", "one.xml"],
+    let out = kaos_in(
         tmp.path(),
+        &["run", "base.toml", "--store", "store", "--junit", "one.xml"],
     );
     assert!(
         out.status.success(),

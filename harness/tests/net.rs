@@ -180,22 +180,7 @@ fn a_run_interrupted_during_a_partition_leaves_nothing_behind() {
         "the nodes, lazyfs daemons and the producer run: {pids:?}"
     );
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("kaos did not end within 60 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = common::interrupt(&mut child, 60);
     assert_eq!(
         status.code(),
         Some(2),

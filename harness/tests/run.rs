@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos, one_broker, producer, CONSUMER};
+use common::{broker_bin, exited, history_ops, kaos, one_broker, producer, CONSUMER};
 
 /// Six seconds of an async producer and a consumer on one broker, two partitions, with kills and
 /// pauses of the broker.
@@ -19,13 +19,6 @@ fn short() -> String {
 fn run(dir: &Path, scenario: &str) -> (std::process::Output, PathBuf) {
     let out = common::kaos_run(dir, scenario, &broker_bin());
     (out, dir.join("store").join("latest"))
-}
-
-fn history_ops(run_dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
-        .collect()
 }
 
 #[test]
@@ -131,13 +124,7 @@ fn an_impossible_expectation_exits_1() {
         .replace("interval_s = 1.5", "interval_s = 60.0")
         + "\n[expect]\nacknowledged_min = 1000000000\n";
     let (out, _) = run(tmp.path(), &scenario);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 1);
     assert!(stdout.contains("verdict: INVALID"), "{stdout}");
 }
 
@@ -210,8 +197,6 @@ fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
 
 #[test]
 fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
     use std::time::{Duration, Instant};
 
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -243,17 +228,7 @@ fn ctrl_c_ends_the_run_and_leaves_no_process_behind() {
         processes_mentioning(&needle).len() >= 3,
         "broker, producer and consumer are running"
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline + Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("kaos did not exit after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = common::interrupt(&mut child, 30);
     assert_eq!(status.code(), Some(2));
     // Children die with the harness; give the kernel a moment to reap them (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -280,13 +255,7 @@ fn check_reads_jepsen_kafka_histories() {
         .arg(fixtures.join("jepsen_clean.edn"))
         .output()
         .expect("kaos check");
-    let stdout = String::from_utf8_lossy(&clean.stdout);
-    assert_eq!(
-        clean.status.code(),
-        Some(1),
-        "{stdout}{}",
-        String::from_utf8_lossy(&clean.stderr)
-    );
+    let stdout = exited(&clean, 1);
     assert!(
         stdout.contains("verdict: UNKNOWN") && stdout.contains("Jepsen history"),
         "{stdout}"
@@ -364,17 +333,26 @@ target = "n1"
 producer_loss = "allowed"
 "#;
 
+/// The completions of the nemesis's steps (not their invokes, nor the `sequence` op itself).
+fn completed_steps(ops: &[serde_json::Value]) -> impl Iterator<Item = &serde_json::Value> {
+    ops.iter()
+        .filter(|o| o["process"] == "nemesis" && o["type"] != "invoke" && o["f"] != "sequence")
+}
+
+/// A step's (f, type, step index; 0: not a step of the sequence).
+fn step_row(o: &serde_json::Value) -> (&str, &str, u64) {
+    (
+        o["f"].as_str().unwrap_or(""),
+        o["type"].as_str().unwrap_or(""),
+        o["value"]["step"].as_u64().unwrap_or(0),
+    )
+}
+
 #[test]
 fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_left_paused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (out, latest) = run(tmp.path(), &sequence());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     let needle = tmp.path().display().to_string();
     assert_eq!(
         processes_mentioning(&needle),
@@ -384,18 +362,8 @@ fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_l
     let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
     let nemesis: Vec<&serde_json::Value> =
         ops.iter().filter(|o| o["process"] == "nemesis").collect();
-    let completions: Vec<(String, String, u64)> = nemesis
-        .iter()
-        .filter(|o| o["type"] != "invoke" && o["f"] != "sequence")
-        .map(|o| {
-            (
-                o["f"].as_str().unwrap_or("").to_owned(),
-                o["type"].as_str().unwrap_or("").to_owned(),
-                o["value"]["step"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    let expected: Vec<(String, String, u64)> = [
+    let completions: Vec<(&str, &str, u64)> = completed_steps(&ops).map(step_row).collect();
+    let expected = [
         ("pause", "ok", 1),
         ("kill", "ok", 3),
         ("restart", "ok", 4),
@@ -405,10 +373,7 @@ fn a_sequence_runs_its_steps_in_order_on_real_processes_and_heal_wakes_what_it_l
         ("pause", "ok", 10),
         // The heal at the end of the run wakes the node the sequence left paused.
         ("resume", "ok", 0),
-    ]
-    .iter()
-    .map(|(f, t, k)| (f.to_string(), t.to_string(), *k))
-    .collect();
+    ];
     assert_eq!(completions, expected, "{nemesis:#?}");
     assert_eq!(
         nemesis.iter().filter(|o| o["f"] == "sequence").count(),
@@ -509,30 +474,10 @@ target = "n2"
 fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_off() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (out, latest) = run(tmp.path(), SEQUENCE_NET);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     let ops = history_ops(&std::fs::canonicalize(&latest).expect("latest"));
-    let nemesis: Vec<(String, String, u64, serde_json::Value)> = ops
-        .iter()
-        .filter(|o| o["process"] == "nemesis" && o["type"] != "invoke" && o["f"] != "sequence")
-        .map(|o| {
-            (
-                o["f"].as_str().unwrap_or("").to_owned(),
-                o["type"].as_str().unwrap_or("").to_owned(),
-                o["value"]["step"].as_u64().unwrap_or(0),
-                o["value"]["node"].clone(),
-            )
-        })
-        .collect();
-    let steps: Vec<(&str, &str, u64)> = nemesis
-        .iter()
-        .map(|(f, t, k, _)| (f.as_str(), t.as_str(), *k))
-        .collect();
+    let nemesis: Vec<&serde_json::Value> = completed_steps(&ops).collect();
+    let steps: Vec<(&str, &str, u64)> = nemesis.iter().copied().map(step_row).collect();
     assert_eq!(
         steps,
         vec![
@@ -543,7 +488,7 @@ fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_o
         ],
         "{nemesis:?}"
     );
-    assert_eq!(nemesis[2].3, "n2");
+    assert_eq!(nemesis[2]["value"]["node"], "n2");
     let isolate = ops
         .iter()
         .find(|o| o["f"] == "isolate" && o["type"] == "ok")

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos};
+use common::{broker_bin, exited, kaos};
 
 fn library() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
@@ -107,13 +107,7 @@ fn the_runnable_scenarios_reproduce_their_claims() {
         .env("KAOS_BROKER_BIN", broker_bin())
         .output()
         .expect("kaos run --all");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert_eq!(
         stdout.matches("verdict: VALID").count(),
         RUNNABLE.len(),
@@ -266,13 +260,7 @@ fn torn_writes_reach_the_power_losses_and_need_one() {
         .env("KAOS_BROKER_BIN", broker_bin())
         .output()
         .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     let history = std::fs::read_to_string(store.join("latest/history.jsonl")).expect("history");
     let torn: u64 = history
         .lines()

@@ -2,10 +2,9 @@
 //! seeds, the record in the store, what is kept of each run, the exit code.
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
-use common::{broker_bin, kaos, one_broker, producer, text, CONSUMER};
+use common::{kaos_in, one_broker, producer, text, CONSUMER};
 
 /// Two seconds of an acks=all producer and a consumer on one broker: valid.
 fn valid() -> String {
@@ -16,15 +15,6 @@ fn valid() -> String {
 /// The same with a liveness floor no run can reach: invalid, whatever the seed.
 fn invalid() -> String {
     format!("{}[expect]\nacknowledged_min = 1000000000\n", valid())
-}
-
-fn kaos_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(kaos())
-        .args(args)
-        .current_dir(dir)
-        .env("KAOS_BROKER_BIN", broker_bin())
-        .output()
-        .expect("run kaos")
 }
 
 /// The soak record the output names (`soak record: PATH`), parsed.

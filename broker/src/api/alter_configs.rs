@@ -9,6 +9,8 @@
 //! type INVALID_REQUEST.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource as IncrementalResource;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
@@ -64,33 +66,49 @@ const RESOURCE_BROKER: i8 = 4;
 /// One resource's outcome: (error code, message).
 type Outcome = (i16, Option<String>);
 
+/// The response of an AlterConfigs or IncrementalAlterConfigs request (alike, but distinct
+/// types): each resource of `$request` with its [`Outcome`], `$outcome(resource)`.
+macro_rules! answer_resources {
+    ($request:expr, $response:ty, $resource_response:ty, $outcome:expr) => {{
+        let outcome = $outcome;
+        let responses = $request
+            .resources
+            .iter()
+            .map(|resource| {
+                let (code, message): Outcome = outcome(resource);
+                <$resource_response>::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name.clone())
+                    .with_error_code(code)
+                    .with_error_message(message.map(StrBytes::from_string))
+            })
+            .collect();
+        <$response>::default().with_responses(responses)
+    }};
+}
+
 pub fn handle(store: &dyn ConfigStore, request: &AlterConfigsRequest) -> AlterConfigsResponse {
     use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
-    let responses = request
-        .resources
-        .iter()
-        .map(|resource| {
+    answer_resources!(
+        request,
+        AlterConfigsResponse,
+        AlterConfigsResourceResponse,
+        |resource: &AlterConfigsResource| {
             let pairs = || {
                 resource
                     .configs
                     .iter()
                     .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())))
             };
-            let (code, message) = alter(
+            alter(
                 store,
                 resource.resource_type,
                 resource.resource_name.as_str(),
                 request.validate_only,
                 |_| topic_config::stored(pairs()),
-            );
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone())
-                .with_error_code(code)
-                .with_error_message(message.map(StrBytes::from_string))
-        })
-        .collect();
-    AlterConfigsResponse::default().with_responses(responses)
+            )
+        }
+    )
 }
 
 pub fn handle_incremental(
@@ -98,11 +116,12 @@ pub fn handle_incremental(
     request: &IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-    let responses = request
-        .resources
-        .iter()
-        .map(|resource| {
-            let (code, message) = alter(
+    answer_resources!(
+        request,
+        IncrementalAlterConfigsResponse,
+        AlterConfigsResourceResponse,
+        |resource: &IncrementalResource| {
+            alter(
                 store,
                 resource.resource_type,
                 resource.resource_name.as_str(),
@@ -121,15 +140,9 @@ pub fn handle_incremental(
                     }
                     topic_config::alter_incrementally(current, ops)
                 },
-            );
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone())
-                .with_error_code(code)
-                .with_error_message(message.map(StrBytes::from_string))
-        })
-        .collect();
-    IncrementalAlterConfigsResponse::default().with_responses(responses)
+            )
+        }
+    )
 }
 
 /// Changes topic `name`'s configs to what `change` makes of its current ones.
@@ -189,18 +202,12 @@ pub async fn answer_of<R>(
 /// Every resource of `request` refused with REQUEST_TIMED_OUT (the controller could not be asked).
 pub fn refused(request: &AlterConfigsRequest, message: String) -> AlterConfigsResponse {
     use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
-    let responses = request
-        .resources
-        .iter()
-        .map(|r| {
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone())
-                .with_error_code(ResponseError::RequestTimedOut.code())
-                .with_error_message(Some(StrBytes::from_string(message.clone())))
-        })
-        .collect();
-    AlterConfigsResponse::default().with_responses(responses)
+    answer_resources!(
+        request,
+        AlterConfigsResponse,
+        AlterConfigsResourceResponse,
+        |_: &AlterConfigsResource| timed_out(&message)
+    )
 }
 
 /// [`refused`] for IncrementalAlterConfigs.
@@ -209,16 +216,18 @@ pub fn refused_incremental(
     message: String,
 ) -> IncrementalAlterConfigsResponse {
     use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-    let responses = request
-        .resources
-        .iter()
-        .map(|r| {
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone())
-                .with_error_code(ResponseError::RequestTimedOut.code())
-                .with_error_message(Some(StrBytes::from_string(message.clone())))
-        })
-        .collect();
-    IncrementalAlterConfigsResponse::default().with_responses(responses)
+    answer_resources!(
+        request,
+        IncrementalAlterConfigsResponse,
+        AlterConfigsResourceResponse,
+        |_: &IncrementalResource| timed_out(&message)
+    )
+}
+
+/// The outcome of a resource whose request the controller could not be asked about.
+fn timed_out(message: &str) -> Outcome {
+    (
+        ResponseError::RequestTimedOut.code(),
+        Some(message.to_string()),
+    )
 }

@@ -286,47 +286,42 @@ fn alter_partition_response(
     request: &AlterPartitionRequest,
     version: i16,
 ) -> AlterPartitionResponse {
-    let topics = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let new_isr: Vec<i32> = if version >= 3 {
-                        p.new_isr_with_epochs
-                            .iter()
-                            .map(|b| b.broker_id.0)
-                            .collect()
-                    } else {
-                        p.new_isr.iter().map(|b| b.0).collect()
-                    };
-                    let answer =
-                        AlterPartitionData::default().with_partition_index(p.partition_index);
-                    match controller.alter_partition(
-                        request.broker_id.0,
-                        request.broker_epoch,
-                        topic.topic_id,
-                        p.partition_index,
-                        p.leader_epoch,
-                        new_isr,
-                    ) {
-                        Ok(state) => answer
-                            .with_leader_id(BrokerId(state.leader))
-                            .with_leader_epoch(state.leader_epoch)
-                            .with_isr(state.isr.into_iter().map(BrokerId).collect())
-                            .with_partition_epoch(state.partition_epoch),
-                        Err(refusal) => answer
-                            .with_error_code(refusal.code)
-                            .with_leader_id(BrokerId(-1)),
-                    }
-                })
-                .collect();
+    let topics = crate::api::per_partition(
+        &request.topics,
+        |topic| &topic.partitions[..],
+        |topic, p| {
+            let new_isr: Vec<i32> = if version >= 3 {
+                p.new_isr_with_epochs
+                    .iter()
+                    .map(|b| b.broker_id.0)
+                    .collect()
+            } else {
+                p.new_isr.iter().map(|b| b.0).collect()
+            };
+            let answer = AlterPartitionData::default().with_partition_index(p.partition_index);
+            match controller.alter_partition(
+                request.broker_id.0,
+                request.broker_epoch,
+                topic.topic_id,
+                p.partition_index,
+                p.leader_epoch,
+                new_isr,
+            ) {
+                Ok(state) => answer
+                    .with_leader_id(BrokerId(state.leader))
+                    .with_leader_epoch(state.leader_epoch)
+                    .with_isr(state.isr.into_iter().map(BrokerId).collect())
+                    .with_partition_epoch(state.partition_epoch),
+                Err(refusal) => answer
+                    .with_error_code(refusal.code)
+                    .with_leader_id(BrokerId(-1)),
+            }
+        },
+        |topic, partitions| {
             AlterTopicData::default()
                 .with_topic_id(topic.topic_id)
                 .with_partitions(partitions)
-        })
-        .collect();
+        },
+    );
     AlterPartitionResponse::default().with_topics(topics)
 }

@@ -19,31 +19,27 @@ use crate::state::Broker;
 
 pub fn handle(broker: &Arc<Broker>, request: &DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut moved = false;
-    let topics: Vec<DeleteRecordsTopicResult> = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let answer = DeleteRecordsPartitionResult::default()
-                        .with_partition_index(p.partition_index)
-                        .with_low_watermark(-1);
-                    match delete_one(broker, topic.name.as_str(), p.partition_index, p.offset) {
-                        Ok(low_watermark) => {
-                            moved = true;
-                            answer.with_low_watermark(low_watermark)
-                        }
-                        Err(code) => answer.with_error_code(code),
-                    }
-                })
-                .collect();
+    let topics = crate::api::per_partition(
+        &request.topics,
+        |topic| &topic.partitions[..],
+        |topic, p| {
+            let answer = DeleteRecordsPartitionResult::default()
+                .with_partition_index(p.partition_index)
+                .with_low_watermark(-1);
+            match delete_one(broker, topic.name.as_str(), p.partition_index, p.offset) {
+                Ok(low_watermark) => {
+                    moved = true;
+                    answer.with_low_watermark(low_watermark)
+                }
+                Err(code) => answer.with_error_code(code),
+            }
+        },
+        |topic, partitions| {
             DeleteRecordsTopicResult::default()
                 .with_name(topic.name.clone())
                 .with_partitions(partitions)
-        })
-        .collect();
+        },
+    );
     if moved {
         if let Err(e) = broker.write_checkpoint() {
             tracing::error!(error = %e, "DeleteRecords: cannot write the log-start-offset checkpoint");

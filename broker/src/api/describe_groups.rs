@@ -23,14 +23,10 @@ pub fn handle(
         .iter()
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
-            let id = group_id.as_str();
-            let (index, leader_epoch) = match broker.groups.route(broker, id) {
-                Ok(shard) => shard,
-                Err(code) => return described.with_error_code(code),
-            };
+            // A routing error is never UNKNOWN_MEMBER_ID, the "no such group" of `with_group`.
             let found = broker
                 .groups
-                .with_group(index, leader_epoch, id, false, |g| {
+                .with_routed_group(broker, group_id.as_str(), |g| {
                     (
                         g.state.name(),
                         g.protocol_type.clone().unwrap_or_default(),

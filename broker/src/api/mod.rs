@@ -173,6 +173,25 @@ pub fn repeated_names<'a>(names: impl IntoIterator<Item = &'a str>) -> std::coll
     names.into_iter().filter(|name| !seen.insert(*name)).collect()
 }
 
+/// A response's topics, in the request's order, each with the answers of its partitions:
+/// `answer(topic, partition)` for each of `partitions(topic)`, then `topic_result(topic,
+/// answers)`. The per-partition APIs (DeleteRecords, OffsetForLeaderEpoch, AlterPartition) nest
+/// their answers so.
+pub fn per_partition<T, P, A, R>(
+    topics: &[T],
+    partitions: impl Fn(&T) -> &[P],
+    mut answer: impl FnMut(&T, &P) -> A,
+    topic_result: impl Fn(&T, Vec<A>) -> R,
+) -> Vec<R> {
+    topics
+        .iter()
+        .map(|topic| {
+            let answers = partitions(topic).iter().map(|p| answer(topic, p)).collect();
+            topic_result(topic, answers)
+        })
+        .collect()
+}
+
 /// Checks a client's `current_leader_epoch` (-1 = not given) against the partition's.
 pub fn leader_epoch_error(current_leader_epoch: i32, leader_epoch: i32) -> Option<i16> {
     if current_leader_epoch < 0 || current_leader_epoch == leader_epoch {

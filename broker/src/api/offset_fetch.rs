@@ -55,6 +55,37 @@ fn metadata_of(c: &Option<Committed>) -> Option<StrBytes> {
     ))
 }
 
+/// A response's topics from one group's answer (topic → partition → committed / none): each
+/// partition with its committed offset and metadata (-1 and "" where none), and where
+/// `$with_epoch` the leader epoch of the commit. v8+ and v0-7 responses hold distinct types
+/// (`$topic`, `$partition`) with these same fields.
+macro_rules! answered_topics {
+    ($topics:expr, $topic:ty, $partition:ty, $with_epoch:expr) => {
+        $topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|(index, c): (i32, Option<Committed>)| {
+                        let p = <$partition>::default()
+                            .with_partition_index(index)
+                            .with_committed_offset(c.as_ref().map_or(-1, |c| c.offset))
+                            .with_metadata(metadata_of(&c));
+                        if $with_epoch {
+                            p.with_committed_leader_epoch(c.as_ref().map_or(-1, |c| c.leader_epoch))
+                        } else {
+                            p
+                        }
+                    })
+                    .collect();
+                <$topic>::default()
+                    .with_name(TopicName(StrBytes::from_string(name)))
+                    .with_partitions(partitions)
+            })
+            .collect()
+    };
+}
+
 pub fn handle(
     broker: &Arc<Broker>,
     request: &OffsetFetchRequest,
@@ -86,32 +117,23 @@ fn mark_unstable(
         })
     };
     let code = ResponseError::UnstableOffsetCommit.code();
-    for group in &mut response.groups {
-        for topic in &mut group.topics {
-            for p in &mut topic.partitions {
-                if unstable(
-                    group.group_id.as_str(),
-                    topic.name.as_str(),
-                    p.partition_index,
-                ) {
-                    p.error_code = code;
-                    p.committed_offset = -1;
+    // The v8+ and v0-7 responses hold partitions of distinct types with the same fields.
+    macro_rules! mark {
+        ($group:expr, $topics:expr) => {
+            for topic in $topics {
+                for p in &mut topic.partitions {
+                    if unstable($group, topic.name.as_str(), p.partition_index) {
+                        p.error_code = code;
+                        p.committed_offset = -1;
+                    }
                 }
             }
-        }
+        };
     }
-    for topic in &mut response.topics {
-        for p in &mut topic.partitions {
-            if unstable(
-                request.group_id.as_str(),
-                topic.name.as_str(),
-                p.partition_index,
-            ) {
-                p.error_code = code;
-                p.committed_offset = -1;
-            }
-        }
+    for group in &mut response.groups {
+        mark!(group.group_id.as_str(), &mut group.topics);
     }
+    mark!(request.group_id.as_str(), &mut response.topics);
 }
 
 /// v8+: several groups per request.
@@ -131,29 +153,12 @@ fn handle_groups(broker: &Arc<Broker>, request: &OffsetFetchRequest) -> OffsetFe
                 Err(code) => (code, Vec::new()),
                 Ok(topics) => (
                     0,
-                    topics
-                        .into_iter()
-                        .map(|(name, partitions)| {
-                            OffsetFetchResponseTopics::default()
-                                .with_name(TopicName(StrBytes::from_string(name)))
-                                .with_partitions(
-                                    partitions
-                                        .into_iter()
-                                        .map(|(index, c)| {
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(index)
-                                                .with_committed_offset(
-                                                    c.as_ref().map_or(-1, |c| c.offset),
-                                                )
-                                                .with_committed_leader_epoch(
-                                                    c.as_ref().map_or(-1, |c| c.leader_epoch),
-                                                )
-                                                .with_metadata(metadata_of(&c))
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
+                    answered_topics!(
+                        topics,
+                        OffsetFetchResponseTopics,
+                        OffsetFetchResponsePartitions,
+                        true
+                    ),
                 ),
             };
             OffsetFetchResponseGroup::default()
@@ -178,33 +183,12 @@ fn handle_one_group(
             .collect::<Vec<_>>()
     });
     match lookup(broker, request.group_id.as_str(), wanted.clone()) {
-        Ok(topics) => OffsetFetchResponse::default().with_topics(
-            topics
-                .into_iter()
-                .map(|(name, partitions)| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name)))
-                        .with_partitions(
-                            partitions
-                                .into_iter()
-                                .map(|(index, c)| {
-                                    let p = OffsetFetchResponsePartition::default()
-                                        .with_partition_index(index)
-                                        .with_committed_offset(c.as_ref().map_or(-1, |c| c.offset))
-                                        .with_metadata(metadata_of(&c));
-                                    if version >= 5 {
-                                        p.with_committed_leader_epoch(
-                                            c.as_ref().map_or(-1, |c| c.leader_epoch),
-                                        )
-                                    } else {
-                                        p
-                                    }
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        ),
+        Ok(topics) => OffsetFetchResponse::default().with_topics(answered_topics!(
+            topics,
+            OffsetFetchResponseTopic,
+            OffsetFetchResponsePartition,
+            version >= 5
+        )),
         Err(code) => {
             // v2+ carries a group-level error; v0-1 only per partition.
             let topics = wanted

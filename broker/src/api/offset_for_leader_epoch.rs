@@ -17,43 +17,35 @@ pub fn handle(
     broker: &Arc<Broker>,
     request: &OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    let topics = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let answer = EpochEndOffset::default()
-                        .with_partition(p.partition)
-                        .with_leader_epoch(-1)
-                        .with_end_offset(-1);
-                    let Some(partition) = broker.partition(topic.topic.as_str(), p.partition)
-                    else {
-                        return answer
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
-                    };
-                    if let Err(e) = partition.check_epoch(p.current_leader_epoch) {
-                        let code = match e {
-                            ReplicaError::UnknownLeaderEpoch { .. } => {
-                                ResponseError::UnknownLeaderEpoch
-                            }
-                            _ => ResponseError::FencedLeaderEpoch,
-                        };
-                        return answer.with_error_code(code.code());
-                    }
-                    if partition.role() != Role::Leader {
-                        return answer.with_error_code(ResponseError::NotLeaderOrFollower.code());
-                    }
-                    let (epoch, end_offset) = partition.end_offset_for_epoch(p.leader_epoch);
-                    answer.with_leader_epoch(epoch).with_end_offset(end_offset)
-                })
-                .collect();
+    let topics = crate::api::per_partition(
+        &request.topics,
+        |topic| &topic.partitions[..],
+        |topic, p| {
+            let answer = EpochEndOffset::default()
+                .with_partition(p.partition)
+                .with_leader_epoch(-1)
+                .with_end_offset(-1);
+            let Some(partition) = broker.partition(topic.topic.as_str(), p.partition) else {
+                return answer.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+            };
+            if let Err(e) = partition.check_epoch(p.current_leader_epoch) {
+                let code = match e {
+                    ReplicaError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+                    _ => ResponseError::FencedLeaderEpoch,
+                };
+                return answer.with_error_code(code.code());
+            }
+            if partition.role() != Role::Leader {
+                return answer.with_error_code(ResponseError::NotLeaderOrFollower.code());
+            }
+            let (epoch, end_offset) = partition.end_offset_for_epoch(p.leader_epoch);
+            answer.with_leader_epoch(epoch).with_end_offset(end_offset)
+        },
+        |topic, partitions| {
             OffsetForLeaderTopicResult::default()
                 .with_topic(topic.topic.clone())
                 .with_partitions(partitions)
-        })
-        .collect();
+        },
+    );
     OffsetForLeaderEpochResponse::default().with_topics(topics)
 }

@@ -46,16 +46,11 @@ impl ControllerConfig {
             key: "listeners",
             message: format!("{listen:?} is not an ip:port address ({e})"),
         })?;
-        if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&file.num_partitions) {
-            return Err(ConfigError::Invalid {
-                key: "num.partitions",
-                message: format!(
-                    "{} is not in 1..={}",
-                    file.num_partitions,
-                    limits::PARTITIONS_PER_TOPIC_MAX
-                ),
-            });
-        }
+        crate::config::in_range(
+            "num.partitions",
+            file.num_partitions,
+            1..=limits::PARTITIONS_PER_TOPIC_MAX,
+        )?;
         Ok(ControllerConfig {
             listen,
             data_dir,

@@ -164,6 +164,18 @@ impl Coordinator {
             })
     }
 
+    /// [`Self::route`], then `f` on the group if it exists ([`Self::with_group`]): what a request
+    /// of one of its members (Heartbeat, LeaveGroup) does.
+    pub fn with_routed_group<T>(
+        &self,
+        host: &impl Host,
+        group: &str,
+        f: impl FnOnce(&mut Group) -> T,
+    ) -> Result<T, i16> {
+        let (index, leader_epoch) = self.route(host, group)?;
+        self.with_group(index, leader_epoch, group, false, f)
+    }
+
     /// Runs `f` on the group (created if `create`) of a loaded shard in `leader_epoch`.
     pub fn with_group<T>(
         &self,

@@ -356,23 +356,23 @@ impl DockerPlatform {
 
     /// Drops every packet across each cut (both directions) until [`Self::heal_network`],
     /// replacing any partition in force: a table in each affected node's network namespace.
+    /// The rules are [`crate::netns::cut_rules`]: a node is its container's address, the clients
+    /// and the proxies are this host's gateway address.
     pub fn partition(&mut self, cuts: &[(Vec<Endpoint>, Vec<Endpoint>)]) -> Result<()> {
-        let mut rules: std::collections::BTreeMap<usize, (Vec<String>, Vec<String>)> =
-            std::collections::BTreeMap::new();
-        for (a, b) in cuts {
-            if a.iter().any(|e| b.contains(e)) {
-                bail!("a partition cannot put an endpoint on both sides: {a:?} / {b:?}");
-            }
-            for (mine, theirs) in [(a, b), (b, a)] {
-                for me in mine {
-                    let Endpoint::Node(i) = *me else { continue };
-                    let entry = rules.entry(i).or_default();
-                    for other in theirs {
-                        self.rules_against(*other, &mut entry.0, &mut entry.1);
-                    }
-                }
-            }
-        }
+        let proxy_ports: Vec<Option<u16>> = (0..self.nodes.len())
+            .map(|j| {
+                self.proxies
+                    .get(j)
+                    .and_then(Option::as_ref)
+                    .map(|p| p.addr.port())
+            })
+            .collect();
+        let rules = crate::netns::cut_rules(
+            cuts,
+            |j| self.nodes[j].addr.ip(),
+            self.gateway.into(),
+            &proxy_ports,
+        )?;
         self.heal_partition()?;
         let table = partition_table();
         for (i, (input, output)) in rules {
@@ -383,57 +383,11 @@ impl DockerPlatform {
                     node.name
                 )
             })?;
-            let script = format!(
-                "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n chain input {{ type filter hook input priority -10; policy accept;\n{}\n }}\n chain output {{ type filter hook output priority -10; policy accept;\n{}\n }}\n}}\n",
-                input.join("\n"),
-                output.join("\n"),
-            );
             self.ruled.push(i);
-            nft_in_container(pid, &script)
+            nft_in_container(pid, &crate::netns::cut_script(&table, &input, &output))
                 .with_context(|| format!("partitioning node {}", node.name))?;
         }
         Ok(())
-    }
-
-    /// The rules, in one node's namespace, that cut it from `other`: by address, and with proxies
-    /// also its links through `other`'s proxy (this host's gateway address and that proxy's
-    /// port); the clients are the gateway address, except the proxies' ports (the node's own
-    /// links through them) and the relay address (brokers relayed to it).
-    fn rules_against(&self, other: Endpoint, input: &mut Vec<String>, output: &mut Vec<String>) {
-        let host = self.gateway;
-        let port_of = |j: usize| {
-            self.proxies
-                .get(j)
-                .and_then(Option::as_ref)
-                .map(|p| p.addr.port())
-        };
-        match other {
-            Endpoint::Node(j) => {
-                let ip = self.nodes[j].addr.ip();
-                input.push(format!("  ip saddr {ip} drop"));
-                output.push(format!("  ip daddr {ip} drop"));
-                if let Some(port) = port_of(j) {
-                    input.push(format!("  ip saddr {host} tcp sport {port} drop"));
-                    output.push(format!("  ip daddr {host} tcp dport {port} drop"));
-                }
-            }
-            Endpoint::Clients => {
-                let ports: Vec<String> = (0..self.nodes.len())
-                    .filter_map(port_of)
-                    .map(|p| p.to_string())
-                    .collect();
-                if ports.is_empty() {
-                    input.push(format!("  ip saddr {host} drop"));
-                    output.push(format!("  ip daddr {host} drop"));
-                } else {
-                    let set = ports.join(", ");
-                    input.push(format!("  ip saddr {host} tcp sport != {{ {set} }} drop"));
-                    input.push(format!("  ip saddr {host} meta l4proto != tcp drop"));
-                    output.push(format!("  ip daddr {host} tcp dport != {{ {set} }} drop"));
-                    output.push(format!("  ip daddr {host} meta l4proto != tcp drop"));
-                }
-            }
-        }
     }
 
     /// Removes this run's partition table from every node that has one. A node that is not

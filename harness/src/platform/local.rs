@@ -360,13 +360,7 @@ impl LocalPlatform {
         let Some(pid) = node.child.as_ref().and_then(|c| c.id()) else {
             return Ok(None);
         };
-        let signal = if pause {
-            nix::sys::signal::Signal::SIGSTOP
-        } else {
-            nix::sys::signal::Signal::SIGCONT
-        };
-        process::signal_group(pid, signal)
-            .with_context(|| format!("sending {signal} to node {}", node.name))?;
+        process::pause_group(pid, pause, &format!("node {}", node.name))?;
         node.paused = pause;
         Ok(Some(pid))
     }

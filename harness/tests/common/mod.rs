@@ -51,12 +51,70 @@ pub fn kaos_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String,
     (out.status.code(), stdout, stderr)
 }
 
+/// `kaos` with `args`, run to its end in `dir`, with `kaos-broker` beside it as the broker.
+pub fn kaos_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(kaos())
+        .args(args)
+        .current_dir(dir)
+        .env("KAOS_BROKER_BIN", broker_bin())
+        .output()
+        .expect("run kaos")
+}
+
+/// Sends SIGINT to a running `kaos` and waits (at most `within_s` seconds, then SIGKILL and
+/// panic) for it to end; returns how it ended.
+pub fn interrupt(child: &mut std::process::Child, within_s: u64) -> std::process::ExitStatus {
+    use std::time::{Duration, Instant};
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let deadline = Instant::now() + Duration::from_secs(within_s);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("kaos did not end within {within_s} s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A command's stdout and stderr, as text.
 pub fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Asserts that a command exited with `code` (its stdout and stderr in the message, if not) and
+/// returns its stdout.
+pub fn exited(out: &Output, code: i32) -> String {
+    let (stdout, stderr) = text(out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+/// The ops of a run's `history.jsonl`, one JSON value per line.
+pub fn history_ops(run_dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
+        .collect()
+}
+
+/// Whether `ops` hold an op of `process` with type `kind` and function `f`.
+pub fn has_op(ops: &[serde_json::Value], process: &str, kind: &str, f: &str) -> bool {
+    ops.iter()
+        .any(|o| o["process"] == process && o["type"] == kind && o["f"] == f)
 }
 
 /// The text of a scenario on one broker with topic `t` of `partitions` partitions: `name`,
@@ -140,11 +198,7 @@ pub fn assert_crash_reported(out: &Output, store: &Path) {
         "{first_note}"
     );
 
-    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history");
-    let ops: Vec<serde_json::Value> = history
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON op per line"))
-        .collect();
+    let ops = history_ops(&run_dir);
     let crash = ops
         .iter()
         .find(|o| o["process"] == "nemesis" && o["f"] == "crash")
