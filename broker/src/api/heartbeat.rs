@@ -18,6 +18,7 @@ pub fn handle(broker: &Arc<Broker>, request: &HeartbeatRequest) -> HeartbeatResp
                 .with_group(index, leader_epoch, group_id, false, |group| {
                     group.heartbeat(
                         request.member_id.as_str(),
+                        request.group_instance_id.as_ref().map(|i| i.as_str()),
                         request.generation_id,
                         Instant::now(),
                     )
