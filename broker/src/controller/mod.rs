@@ -520,21 +520,7 @@ impl Controller {
         if validate_only {
             return Ok((id, count, factor));
         }
-        let live_map = inner.live.clone();
-        let partitions = replica_lists
-            .into_iter()
-            .map(|replicas| {
-                let mut partition = PartitionState {
-                    isr: replicas.clone(),
-                    leader: -1,
-                    leader_epoch: -1,
-                    partition_epoch: 0,
-                    replicas,
-                };
-                elect(&mut partition, &live_map, None, false);
-                partition
-            })
-            .collect();
+        let partitions = new_partitions(replica_lists, &inner.live);
         inner.durable.topics.insert(
             name.to_string(),
             TopicState {
@@ -635,23 +621,9 @@ impl Controller {
         if validate_only {
             return Ok(());
         }
-        let live_map = inner.live.clone();
-        let new_partitions: Vec<PartitionState> = replica_lists
-            .into_iter()
-            .map(|replicas| {
-                let mut partition = PartitionState {
-                    isr: replicas.clone(),
-                    leader: -1,
-                    leader_epoch: -1,
-                    partition_epoch: 0,
-                    replicas,
-                };
-                elect(&mut partition, &live_map, None, false);
-                partition
-            })
-            .collect();
+        let added = new_partitions(replica_lists, &inner.live);
         if let Some(topic) = inner.durable.topics.get_mut(name) {
-            topic.partitions.extend(new_partitions);
+            topic.partitions.extend(added);
         }
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         self.persist(&inner);
@@ -804,6 +776,28 @@ fn check_state(state: &DurableState) -> Result<(), invariant::Violation> {
 }
 
 /// Replica lists given by the request: each non-empty, without duplicates, of known brokers.
+/// New partitions on `replica_lists`, every replica in the ISR, each with a leader elected among
+/// the live ones.
+fn new_partitions(
+    replica_lists: Vec<Vec<i32>>,
+    live: &BTreeMap<i32, Instant>,
+) -> Vec<PartitionState> {
+    replica_lists
+        .into_iter()
+        .map(|replicas| {
+            let mut partition = PartitionState {
+                isr: replicas.clone(),
+                leader: -1,
+                leader_epoch: -1,
+                partition_epoch: 0,
+                replicas,
+            };
+            elect(&mut partition, live, None, false);
+            partition
+        })
+        .collect()
+}
+
 fn check_assignments(
     assignments: &[Vec<i32>],
     brokers: &BTreeMap<i32, Registration>,
