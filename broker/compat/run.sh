@@ -6,7 +6,8 @@
 #
 # Builds librdkafka's test runner from the rdkafka-sys sources in the cargo registry (the
 # librdkafka the workspace bundles; copied to WORK/librdkafka, built once: `./configure
-# --no-download`, `make libs`, `make -C tests build`), then runs the sub-tests of the list
+# --no-download`, `make libs`, `make -C tests build`; built again when rapidjson-dev appears,
+# which the stats tests need), then runs the sub-tests of the list
 # (default: broker/compat/librdkafka-tests.txt, lines `SUBTEST MODE`, MODE quick | full |
 # noautocreate). The runner selects tests by number, so the sub-tests of one number and mode run
 # together in one invocation, against a fresh kaos-broker on a free loopback port (fresh data
@@ -17,6 +18,9 @@
 # of the runs already in WORK/runs again without running anything (a run replaces only the runs
 # of the tests it runs, so `--only` re-runs some and `--table-only` then tabulates all).
 #
+# WORK defaults to target/compat of this checkout, so that two worktrees run side by side; two
+# invocations on one WORK wait for each other (a lock on WORK/.lock).
+#
 # Exit: 0 when every listed sub-test passed or was skipped, 1 otherwise, 2 on a usage or build
 # error.
 set -euo pipefail
@@ -26,13 +30,13 @@ repo="$(cd "$here/../.." && pwd)"
 list="$here/librdkafka-tests.txt"
 only=""
 bootstrap=""
-work="${TMPDIR:-/tmp}/kaos-compat"
+work="$repo/target/compat"
 out=""
 broker_bin="$repo/target/release/kaos-broker"
 table_only=false
 test_timeout_s="${COMPAT_TEST_TIMEOUT_S:-900}"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --list) list="$2"; shift 2 ;;
@@ -50,6 +54,12 @@ done
 out="${out:-$work/results.md}"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
+# One invocation at a time per work directory (the runner's build and WORK/runs are shared).
+exec 9>"$work/.lock"
+if ! flock -n 9; then
+    echo "run.sh: another run.sh uses $work; waiting for it (or pass another --work)" >&2
+    flock 9
+fi
 
 # --- build ---------------------------------------------------------------------------------
 build_runner() {
@@ -62,8 +72,12 @@ build_runner() {
         echo "run.sh: rdkafka-sys $version is not in the cargo registry: run \`cargo fetch\` first" >&2
         exit 2
     fi
+    # The build's identity: its sources and whether RapidJSON (rapidjson-dev, for the tests that
+    # check statistics JSON: 0053, 0098, 0101, 0110) was there for `./configure` to find.
+    local stamp="$src"
+    [[ -f /usr/include/rapidjson/schema.h ]] && stamp="$stamp rapidjson"
     if [[ -x "$work/librdkafka/tests/test-runner" && -f "$work/librdkafka/.kaos-source" ]] &&
-        [[ "$(cat "$work/librdkafka/.kaos-source")" == "$src" ]]; then
+        [[ "$(cat "$work/librdkafka/.kaos-source")" == "$stamp" ]]; then
         return
     fi
     echo "building librdkafka's test runner from $src in $work/librdkafka (minutes)" >&2
@@ -75,7 +89,9 @@ build_runner() {
         make -j"${CARGO_BUILD_JOBS:-2}" libs >>"$work/build.log" 2>&1
         make -C tests -j"${CARGO_BUILD_JOBS:-2}" build >>"$work/build.log" 2>&1
     ) || { echo "run.sh: the build failed, see $work/build.log" >&2; exit 2; }
-    echo "$src" >"$work/librdkafka/.kaos-source"
+    grep -q 'WITH_RAPIDJSON' "$work/librdkafka/config.h" 2>/dev/null ||
+        echo "run.sh: built without RapidJSON: 0053, 0098, 0101, 0110 will skip" >&2
+    echo "$stamp" >"$work/librdkafka/.kaos-source"
 }
 $table_only || build_runner
 if ! $table_only && [[ -z "$bootstrap" && ! -x "$broker_bin" ]]; then

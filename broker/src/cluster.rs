@@ -98,6 +98,17 @@ pub trait ControllerLink: Send + Sync + std::fmt::Debug {
         &self,
         request: kafka_protocol::messages::IncrementalAlterConfigsRequest,
     ) -> Forwarded<kafka_protocol::messages::IncrementalAlterConfigsResponse>;
+    /// Forwards DeleteTopics (at `version`) to the controller.
+    fn delete_topics(
+        &self,
+        request: kafka_protocol::messages::DeleteTopicsRequest,
+        version: i16,
+    ) -> Forwarded<kafka_protocol::messages::DeleteTopicsResponse>;
+    /// Forwards CreatePartitions to the controller.
+    fn create_partitions(
+        &self,
+        request: kafka_protocol::messages::CreatePartitionsRequest,
+    ) -> Forwarded<kafka_protocol::messages::CreatePartitionsResponse>;
     /// Asks the controller, in the background, to create `topics` with this broker's defaults.
     fn auto_create(&self, topics: Vec<String>);
     /// Sends WriteTxnMarkers to broker `node_id` (a transaction coordinator to a partition

@@ -11,9 +11,7 @@ use crate::cluster::{ClusterImage, RoleChange};
 use crate::config::Config;
 use crate::group::records::OFFSETS_TOPIC;
 use crate::limits;
-use crate::log::checkpoint::{
-    self, Offsets, LOG_START_OFFSET_FILE_NAME, RECOVERY_POINT_FILE_NAME,
-};
+use crate::log::checkpoint::{self, Offsets, LOG_START_OFFSET_FILE_NAME, RECOVERY_POINT_FILE_NAME};
 use crate::log::epoch::EpochCache;
 use crate::log::{sync_dir, Log, LogError};
 use crate::partition::{Partition, Signals};
@@ -61,7 +59,6 @@ pub enum AlterConfigsError {
     State(#[from] StateError),
 }
 
-
 /// Why a topic cannot be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateTopicError {
@@ -91,7 +88,9 @@ pub enum DeleteTopicError {
 pub enum AddPartitionsError {
     #[error("topic does not exist")]
     Unknown,
-    #[error("Topic currently has {current} partitions, which is higher than the requested {count}.")]
+    #[error(
+        "Topic currently has {current} partitions, which is higher than the requested {count}."
+    )]
     NotMore { current: i32, count: i32 },
     #[error("number of partitions {0} is over the limit {max}", max = limits::PARTITIONS_PER_TOPIC_MAX)]
     TooMany(i32),
@@ -358,7 +357,10 @@ impl Broker {
         write_partition_metadata(&dir, topic_id)?;
         sync_dir(&self.config.data_dir).map_err(StateError::from)?;
         // A dir left by an interrupted creation is recovered like any unclean log.
-        let configs = topics.get(topic).map(|t| t.configs.clone()).unwrap_or_default();
+        let configs = topics
+            .get(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default();
         let log_config = crate::topic_config::log_config(self.config.log, topic, &configs);
         let (log, _) = Log::open(&dir, log_config, 0, false).map_err(StateError::from)?;
         let epochs = load_epochs(&dir, &log)?;
@@ -449,7 +451,8 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Deletes topic `name` on a single node: it leaves the topic map at once (requests that
+    /// Deletes topic `name`'s local replicas (a single node's DeleteTopics; in a cluster, a topic
+    /// the controller's image no longer has): it leaves the topic map at once (requests that
     /// come after see no such topic; a later CreateTopics makes a new one with a new id), each
     /// partition dir is renamed to `…-delete` and the data dir fsynced (the deletion is durable),
     /// then the renamed dirs are removed. Returns the retired topic id.
@@ -478,7 +481,8 @@ impl Broker {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the dir of a deleted partition");
             }
         }
-        if !topic.configs.is_empty() {
+        // In a cluster the controller keeps topics' configs.
+        if !topic.configs.is_empty() && !self.in_cluster() {
             let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
             let all = topics.iter().map(|(n, t)| (n.as_str(), &t.configs));
             if let Err(e) = configs::persist(data_dir, all) {
@@ -1074,8 +1078,11 @@ impl crate::txn::Host for Broker {
 
 /// In a cluster: the controller's image applied to the local replicas.
 impl Broker {
-    /// Applies a new image to the local replicas: creates the ones assigned here, changes roles
-    /// whose leader or epoch moved. Returns the changes the fetchers must follow.
+    /// Applies a new image to the local replicas: deletes the topics it no longer has (or has
+    /// under another topic id: deleted, then created again), creates the replicas assigned here,
+    /// changes roles whose leader or epoch moved. Returns the changes the fetchers must follow.
+    /// The controller's state is durable and complete, so a local topic it does not list was
+    /// deleted (as KRaft brokers delete stray replicas).
     /// `requested_at`: when the image was asked for (an image older than the leader's last accepted
     /// ISR change does not overwrite it).
     pub fn apply_image(
@@ -1092,6 +1099,31 @@ impl Broker {
         }
         let node_id = self.node_id();
         let mut changes = Vec::new();
+        let strays: Vec<Arc<Topic>> = self
+            .topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|local| {
+                image
+                    .topics
+                    .get(&local.name)
+                    .is_none_or(|t| t.id != local.id)
+            })
+            .cloned()
+            .collect();
+        for stray in strays {
+            // Fetchers stop first (a Stop precedes any Follow of a new topic of the same name).
+            changes.extend(stray.partitions.values().cloned().map(RoleChange::Stop));
+            match self.delete_topic(&stray.name) {
+                Ok(id) => {
+                    tracing::info!(topic = %stray.name, topic_id = %id, "deleted the replicas of a topic the controller no longer has")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %stray.name, error = %e, "cannot delete the replicas of a deleted topic")
+                }
+            }
+        }
         for (name, topic) in &image.topics {
             for (&index, view) in &topic.partitions {
                 let local = if view.replicas.contains(&node_id) {

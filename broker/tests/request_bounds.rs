@@ -26,7 +26,6 @@ const WITHOUT_ARRAYS: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::FindCoordinator,
     ApiKey::Heartbeat,
-    ApiKey::LeaveGroup,
     ApiKey::InitProducerId,
     ApiKey::DescribeCluster,
     ApiKey::AddOffsetsToTxn,

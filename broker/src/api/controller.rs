@@ -113,6 +113,21 @@ pub fn incremental_alter_configs(
     r.reply(Answer::Now(response))
 }
 
+pub fn delete_topics(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::DeleteTopicsRequest = r.decode()?;
+    let response = crate::api::delete_topics::handle(&**controller, &request, r.version);
+    r.reply(Answer::Now(response))
+}
+
+pub fn create_partitions(
+    controller: &Arc<Controller>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::CreatePartitionsRequest = r.decode()?;
+    let response = crate::api::create_partitions::handle(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
 /// DescribeConfigs on the controller: each topic's stored configs (what brokers pull).
 pub fn describe_configs(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: kafka_protocol::messages::DescribeConfigsRequest = r.decode()?;

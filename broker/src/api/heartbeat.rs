@@ -13,6 +13,7 @@ pub fn handle(broker: &Arc<Broker>, request: &HeartbeatRequest) -> HeartbeatResp
         .with_routed_group(broker, request.group_id.as_str(), |group| {
             group.heartbeat(
                 request.member_id.as_str(),
+                request.group_instance_id.as_ref().map(|i| i.as_str()),
                 request.generation_id,
                 Instant::now(),
             )

@@ -103,7 +103,8 @@ pub fn handle(
     let check = broker
         .groups
         .with_group(index, leader_epoch, &group_id, true, |group| {
-            group.check_commit(member_id, generation_id, Instant::now())
+            let instance = request.group_instance_id.as_ref().map(|i| i.as_str());
+            group.check_commit(member_id, instance, generation_id, Instant::now())
         });
     match check {
         Ok(0) => {}

@@ -49,6 +49,7 @@ pub fn handle(
         .with_group(index, leader_epoch, group_id, false, |group| {
             group.sync(
                 request.member_id.as_str(),
+                request.group_instance_id.as_ref().map(|i| i.as_str()),
                 request.generation_id,
                 assignments,
                 Instant::now(),

@@ -8,25 +8,24 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey,
-    ApiVersionsRequest, DeleteRecordsRequest, DescribeLogDirsRequest,
-    IncrementalAlterConfigsRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, EndTxnRequest, FetchRequest,
-    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
-    FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    DescribeLogDirsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
-    SyncGroupRequest,
+    SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
 use crate::api::{
     add_offsets_to_txn, add_partitions_to_txn, alter_configs, api_versions,
-    controller as on_controller, create_partitions, create_topics, delete_records, delete_topics, describe_cluster, describe_configs,
-    describe_groups, describe_log_dirs, end_txn, fetch, txn_offset_commit, write_txn_markers,
+    controller as on_controller, create_partitions, create_topics, delete_records, delete_topics,
+    describe_cluster, describe_configs, describe_groups, describe_log_dirs, end_txn, fetch,
     find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
     list_offsets, malformed, metadata, offset_commit, offset_fetch, offset_for_leader_epoch,
-    produce, sync_group, Admission, Admitted, Answer, CloseReason, Reply,
+    produce, sync_group, txn_offset_commit, write_txn_markers, Admission, Admitted, Answer,
+    CloseReason, Reply,
 };
 use crate::controller::Controller;
 use crate::state::Broker;
@@ -63,8 +62,6 @@ pub enum OnBroker {
     Always(Handler<Broker>),
     /// Only in a cluster.
     InCluster(Handler<Broker>),
-    /// Only on a single node (not yet through the controller).
-    Single(Handler<Broker>),
 }
 
 /// One API: its key, the versions advertised (each one the codec decodes: see the test below),
@@ -82,9 +79,7 @@ impl Api {
     pub fn served_by(&self, role: Role) -> bool {
         match (role, self.broker) {
             (Role::Controller, _) => self.controller.is_some(),
-            (_, OnBroker::Always(_))
-            | (Role::ClusterBroker, OnBroker::InCluster(_))
-            | (Role::SingleBroker, OnBroker::Single(_)) => true,
+            (_, OnBroker::Always(_)) | (Role::ClusterBroker, OnBroker::InCluster(_)) => true,
             _ => false,
         }
     }
@@ -183,10 +178,11 @@ pub const APIS: &[Api] = &[
         3,
         OnBroker::Always(heartbeat_on_broker),
     ),
+    // LeaveGroup v3+ lists members by id or instance id (KIP-345), as Java clients send it.
     api(
         ApiKey::LeaveGroup,
         0,
-        1,
+        5,
         OnBroker::Always(leave_group_on_broker),
     ),
     // From v2: kafka-protocol 0.18 decodes no older OffsetCommit (nor OffsetFetch v0).
@@ -221,19 +217,21 @@ pub const APIS: &[Api] = &[
         5,
         OnBroker::Always(list_groups_on_broker),
     ),
-    // kafka-protocol 0.18 decodes DeleteTopics from v1. Not in a cluster yet (the controller
-    // does not delete topics).
-    api(
+    // kafka-protocol 0.18 decodes DeleteTopics from v1. In a cluster brokers forward both to
+    // the controller, which changes its state (brokers follow its image).
+    both(
         ApiKey::DeleteTopics,
         1,
         6,
-        OnBroker::Single(delete_topics_on_broker),
+        delete_topics_on_broker,
+        on_controller::delete_topics,
     ),
-    api(
+    both(
         ApiKey::CreatePartitions,
         0,
         3,
-        OnBroker::Single(create_partitions_on_broker),
+        create_partitions_on_broker,
+        on_controller::create_partitions,
     ),
     // DescribeConfigs v0 is not decoded by kafka-protocol 0.18. On the controller: the topics'
     // stored configs (brokers pull them with their image).
@@ -405,9 +403,7 @@ fn dispatch<S>(
 pub fn handle_on_broker(broker: &Arc<Broker>, frame_bytes: Bytes) -> Result<Reply, CloseReason> {
     dispatch(broker, frame_bytes, Role::of(broker), |api| {
         match api.broker {
-            OnBroker::Always(handler) | OnBroker::InCluster(handler) | OnBroker::Single(handler) => {
-                Some(handler)
-            }
+            OnBroker::Always(handler) | OnBroker::InCluster(handler) => Some(handler),
             OnBroker::No => None,
         }
     })
@@ -522,7 +518,9 @@ fn heartbeat_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, C
 
 fn leave_group_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: LeaveGroupRequest = r.decode()?;
-    r.reply(Answer::Now(leave_group::handle(broker, &request)))
+    r.reply(Answer::Now(leave_group::handle(
+        broker, &request, r.version,
+    )))
 }
 
 fn offset_commit_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
@@ -591,10 +589,15 @@ fn incremental_alter_configs_on_broker(
             move |e| alter_configs::refused_incremental(&request, e),
         ))));
     }
-    r.reply(Answer::Now(alter_configs::handle_incremental(&**broker, &request)))
+    r.reply(Answer::Now(alter_configs::handle_incremental(
+        &**broker, &request,
+    )))
 }
 
-fn describe_log_dirs_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+fn describe_log_dirs_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
     let request: DescribeLogDirsRequest = r.decode()?;
     r.reply(Answer::Now(describe_log_dirs::handle(broker, &request)))
 }
@@ -606,14 +609,34 @@ fn delete_records_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Rep
 
 fn delete_topics_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: DeleteTopicsRequest = r.decode()?;
+    let version = r.version;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.delete_topics(request.clone(), version));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| delete_topics::refused(&request, version, e),
+        ))));
+    }
     r.reply(Answer::Now(delete_topics::handle(
-        broker, &request, r.version,
+        &**broker, &request, version,
     )))
 }
 
-fn create_partitions_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+fn create_partitions_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
     let request: CreatePartitionsRequest = r.decode()?;
-    r.reply(Answer::Now(create_partitions::handle(broker, &request)))
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.create_partitions(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| create_partitions::refused(&request, e),
+        ))));
+    }
+    r.reply(Answer::Now(create_partitions::handle(&**broker, &request)))
 }
 
 fn add_partitions_to_txn_on_broker(

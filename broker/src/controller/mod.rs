@@ -451,7 +451,11 @@ impl Controller {
 
     /// The configs of topic `name`, if it exists.
     pub fn topic_configs(&self, name: &str) -> Option<crate::topic_config::TopicConfigs> {
-        self.inner().durable.topics.get(name).map(|t| t.configs.clone())
+        self.inner()
+            .durable
+            .topics
+            .get(name)
+            .map(|t| t.configs.clone())
     }
 
     /// Replaces topic `name`'s configs (validated by the caller), durably; brokers apply them
@@ -463,7 +467,10 @@ impl Controller {
     ) -> Result<(), Refusal> {
         let mut inner = self.inner();
         let topic = inner.durable.topics.get_mut(name).ok_or_else(|| {
-            refuse(ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist"))
+            refuse(
+                ResponseError::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist"),
+            )
         })?;
         if topic.configs == configs {
             return Ok(());
@@ -508,25 +515,15 @@ impl Controller {
         if validate_only {
             return Ok((id, count, factor));
         }
-        let live_map = inner.live.clone();
-        let partitions = replica_lists
-            .into_iter()
-            .map(|replicas| {
-                let mut partition = PartitionState {
-                    isr: replicas.clone(),
-                    leader: -1,
-                    leader_epoch: -1,
-                    partition_epoch: 0,
-                    replicas,
-                };
-                elect(&mut partition, &live_map, None, false);
-                partition
-            })
-            .collect();
-        inner
-            .durable
-            .topics
-            .insert(name.to_string(), TopicState { id, partitions, configs });
+        let partitions = new_partitions(replica_lists, &inner.live);
+        inner.durable.topics.insert(
+            name.to_string(),
+            TopicState {
+                id,
+                partitions,
+                configs,
+            },
+        );
         tracing::info!(
             topic = name,
             partitions = count,
@@ -535,6 +532,97 @@ impl Controller {
         );
         self.persist(&inner);
         Ok((id, count, factor))
+    }
+
+    /// The name of the topic with id `id`, if there is one.
+    pub fn topic_name_by_id(&self, id: Uuid) -> Option<String> {
+        let inner = self.inner();
+        let found = inner.durable.topics.iter().find(|(_, t)| t.id == id);
+        found.map(|(name, _)| name.clone())
+    }
+
+    /// DeleteTopics: topic `name` leaves the state durably; every broker deletes its replicas
+    /// when its image no longer has the topic (or has the name with another id). Returns the
+    /// retired topic id: a later CreateTopics of the name makes a new topic with a new id.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, Refusal> {
+        let mut inner = self.inner();
+        let topic = inner.durable.topics.remove(name).ok_or_else(|| {
+            refuse(
+                ResponseError::UnknownTopicOrPartition,
+                "This server does not host this topic-partition.",
+            )
+        })?;
+        tracing::info!(topic = name, topic_id = %topic.id, "deleted topic");
+        self.persist(&inner);
+        Ok(topic.id)
+    }
+
+    /// CreatePartitions: grows topic `name` to `count` partitions, the new ones placed on
+    /// `assignments` (one replica list per new partition) or round-robin over the live brokers
+    /// with the topic's replication factor. Nothing changes when `validate_only`.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), Refusal> {
+        let mut inner = self.inner();
+        let topic = inner.durable.topics.get(name).ok_or_else(|| {
+            refuse(
+                ResponseError::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist"),
+            )
+        })?;
+        let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        if count <= current {
+            return Err(refuse(
+                ResponseError::InvalidPartitions,
+                format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
+            ));
+        }
+        if count > limits::PARTITIONS_PER_TOPIC_MAX {
+            return Err(refuse(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "{count} partitions is more than {}",
+                    limits::PARTITIONS_PER_TOPIC_MAX
+                ),
+            ));
+        }
+        let added = usize::try_from(count - current).unwrap_or(0);
+        let factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        let replica_lists = match assignments {
+            Some(assignments) => {
+                if assignments.len() != added {
+                    return Err(refuse(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!(
+                            "{} assignments for {added} new partitions",
+                            assignments.len()
+                        ),
+                    ));
+                }
+                check_assignments(&assignments, &inner.durable.brokers)?;
+                assignments
+            }
+            None => {
+                let live: Vec<i32> = inner.live.keys().copied().collect();
+                let factor = i16::try_from(factor).unwrap_or(i16::MAX);
+                let all = self.assign_replicas(&live, count, factor)?;
+                all.into_iter().skip(current as usize).collect()
+            }
+        };
+        if validate_only {
+            return Ok(());
+        }
+        let added = new_partitions(replica_lists, &inner.live);
+        if let Some(topic) = inner.durable.topics.get_mut(name) {
+            topic.partitions.extend(added);
+        }
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        self.persist(&inner);
+        Ok(())
     }
 
     /// AlterPartition from a leader: a new ISR for a partition it leads in `leader_epoch`.
@@ -683,6 +771,28 @@ fn check_state(state: &DurableState) -> Result<(), invariant::Violation> {
 }
 
 /// Replica lists given by the request: each non-empty, without duplicates, of known brokers.
+/// New partitions on `replica_lists`, every replica in the ISR, each with a leader elected among
+/// the live ones.
+fn new_partitions(
+    replica_lists: Vec<Vec<i32>>,
+    live: &BTreeMap<i32, Instant>,
+) -> Vec<PartitionState> {
+    replica_lists
+        .into_iter()
+        .map(|replicas| {
+            let mut partition = PartitionState {
+                isr: replicas.clone(),
+                leader: -1,
+                leader_epoch: -1,
+                partition_epoch: 0,
+                replicas,
+            };
+            elect(&mut partition, live, None, false);
+            partition
+        })
+        .collect()
+}
+
 fn check_assignments(
     assignments: &[Vec<i32>],
     brokers: &BTreeMap<i32, Registration>,

@@ -2,7 +2,11 @@
 //! Empty → PreparingRebalance (members (re)join) → CompletingRebalance (the leader computes the
 //! assignment and sends it with its SyncGroup) → Stable; a member leaving, dying (no heartbeat
 //! within its session timeout) or joining again with other protocols starts a new rebalance.
-//! The coordinator only relays the leader's assignment. No I/O: answers that must wait (JoinGroup
+//! The coordinator only relays the leader's assignment. Static members (KIP-345, a
+//! `group.instance.id`): one joining without a member id takes the place of the member with its
+//! instance id, keeping its assignment (no rebalance while the group is stable), and the member
+//! id it replaced is fenced (FENCED_INSTANCE_ID); a static member that did not rejoin in time is
+//! not dropped at the end of a join phase (only when its session expires). No I/O: answers that must wait (JoinGroup
 //! until every member rejoined, SyncGroup until the leader's assignment) go through oneshot
 //! channels that the API handlers await.
 
@@ -174,6 +178,23 @@ impl Group {
             && self.state == GroupState::Empty
     }
 
+    /// The member id of the static member with `instance`, if there is one.
+    pub fn static_member_id(&self, instance: &str) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.group_instance_id.as_deref() == Some(instance))
+            .map(|m| m.id.as_str())
+    }
+
+    /// FENCED_INSTANCE_ID when `instance` belongs to a static member with another member id
+    /// (Kafka's `isStaticMemberFenced`): an older instance of a restarted static member.
+    fn fenced(&self, member_id: &str, instance: Option<&str>) -> Result<(), i16> {
+        match instance.and_then(|i| self.static_member_id(i)) {
+            Some(current) if current != member_id => Err(code(ResponseError::FencedInstanceId)),
+            _ => Ok(()),
+        }
+    }
+
     /// Protocols every member (and the candidate) supports.
     fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
         if self.members.is_empty() {
@@ -203,6 +224,16 @@ impl Group {
                 &request.member_id,
             ));
         }
+        if let Some(instance) = request.group_instance_id.as_deref() {
+            if request.member_id.is_empty() {
+                if let Some(old_id) = self.static_member_id(instance).map(str::to_string) {
+                    let new_id = new_member_id();
+                    return self.replace_static_member(request, old_id, new_id, now);
+                }
+            } else if let Err(e) = self.fenced(&request.member_id, Some(instance)) {
+                return Pending::Now(JoinOutcome::error(e, &request.member_id));
+            }
+        }
         if request.member_id.is_empty() {
             if self.members.len() + self.pending_members.len() >= limits::GROUP_MEMBERS_MAX {
                 return Pending::Now(JoinOutcome::error(
@@ -211,7 +242,8 @@ impl Group {
                 ));
             }
             let member_id = new_member_id();
-            if request.require_known_member_id {
+            // A new static member joins at once (Kafka's `doStaticNewMemberJoinGroup`).
+            if request.require_known_member_id && request.group_instance_id.is_none() {
                 let session =
                     Duration::from_millis(u64::try_from(request.session_timeout_ms).unwrap_or(0));
                 self.pending_members
@@ -252,6 +284,63 @@ impl Group {
                 &request.member_id,
             )),
         }
+    }
+
+    /// A static member joined again without a member id: it takes the place (assignment, join
+    /// order, leadership) of the member `old_id` with its instance id, which is fenced. In a
+    /// stable group whose protocol does not change, it is answered at once with the current
+    /// generation and the old leader id, so that it syncs as a follower and gets its assignment
+    /// back without a rebalance (Kafka's `updateStaticMemberAndRebalance`).
+    fn replace_static_member(
+        &mut self,
+        request: JoinRequest,
+        old_id: String,
+        new_id: String,
+        now: Instant,
+    ) -> Pending<JoinOutcome> {
+        let Some(mut member) = self.members.remove(&old_id) else {
+            return Pending::Now(JoinOutcome::error(code(ResponseError::UnknownMemberId), ""));
+        };
+        let current_leader = self.leader.clone().unwrap_or_default();
+        if let Some(waiter) = member.join_waiter.take() {
+            let _ = waiter.send(JoinOutcome::error(
+                code(ResponseError::FencedInstanceId),
+                &old_id,
+            ));
+        }
+        if let Some(waiter) = member.sync_waiter.take() {
+            let _ = waiter.send(SyncOutcome::error(code(ResponseError::FencedInstanceId)));
+        }
+        member.id = new_id.clone();
+        member.rebalance_timeout = rebalance_timeout_of(&request);
+        member.client_id = request.client_id;
+        member.client_host = request.client_host;
+        member.session_timeout =
+            Duration::from_millis(u64::try_from(request.session_timeout_ms).unwrap_or(0));
+        member.session_deadline = now + member.session_timeout;
+        member.protocols = request.protocols;
+        if self.leader.as_deref() == Some(old_id.as_str()) {
+            self.leader = Some(new_id.clone());
+        }
+        tracing::info!(group = %self.id, instance = ?member.group_instance_id, old = %old_id, new = %new_id, state = self.state.name(), "static member rejoined");
+        self.members.insert(new_id.clone(), member);
+        if self.state == GroupState::Stable && self.select_protocol() == self.protocol_name {
+            return Pending::Now(JoinOutcome {
+                error_code: 0,
+                generation_id: self.generation_id,
+                protocol_type: self.protocol_type.clone(),
+                protocol_name: self.protocol_name.clone(),
+                leader: current_leader,
+                member_id: new_id,
+                members: Vec::new(),
+            });
+        }
+        let (sender, receiver) = oneshot::channel();
+        if let Some(member) = self.members.get_mut(&new_id) {
+            member.join_waiter = Some(sender);
+        }
+        self.prepare_rebalance(now);
+        Pending::Later(receiver)
     }
 
     fn add_member_and_rebalance(
@@ -365,10 +454,11 @@ impl Group {
         if !((all_joined && delay_over) || deadline_passed) {
             return;
         }
+        // Static members stay (their session decides); dynamic ones that did not rejoin go.
         let gone: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.join_waiter.is_none())
+            .filter(|m| m.join_waiter.is_none() && m.group_instance_id.is_none())
             .map(|m| m.id.clone())
             .collect();
         for id in gone {
@@ -497,8 +587,14 @@ impl Group {
         }
     }
 
-    /// Generation and member checks shared by SyncGroup, Heartbeat and OffsetCommit.
-    fn check_member(&self, member_id: &str, generation_id: i32) -> Result<(), i16> {
+    /// Instance, generation and member checks shared by SyncGroup, Heartbeat and OffsetCommit.
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), i16> {
+        self.fenced(member_id, instance)?;
         if !self.members.contains_key(member_id) {
             return Err(code(ResponseError::UnknownMemberId));
         }
@@ -512,11 +608,12 @@ impl Group {
     pub fn sync(
         &mut self,
         member_id: &str,
+        instance: Option<&str>,
         generation_id: i32,
         assignments: Vec<(String, Bytes)>,
         now: Instant,
     ) -> Pending<SyncOutcome> {
-        if let Err(e) = self.check_member(member_id, generation_id) {
+        if let Err(e) = self.check_member(member_id, instance, generation_id) {
             return Pending::Now(SyncOutcome::error(e));
         }
         match self.state {
@@ -578,11 +675,17 @@ impl Group {
     }
 
     /// Heartbeat: refreshes the session; tells the member when a rebalance is going on.
-    pub fn heartbeat(&mut self, member_id: &str, generation_id: i32, now: Instant) -> i16 {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        now: Instant,
+    ) -> i16 {
         if self.state == GroupState::Empty {
             return code(ResponseError::UnknownMemberId);
         }
-        if let Err(e) = self.check_member(member_id, generation_id) {
+        if let Err(e) = self.check_member(member_id, instance, generation_id) {
             return e;
         }
         if let Some(member) = self.members.get_mut(member_id) {
@@ -596,14 +699,20 @@ impl Group {
 
     /// OffsetCommit's membership check (Kafka: a commit with generation -1 is a simple
     /// consumer's, allowed while the group has no members).
-    pub fn check_commit(&mut self, member_id: &str, generation_id: i32, now: Instant) -> i16 {
+    pub fn check_commit(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        now: Instant,
+    ) -> i16 {
         if generation_id < 0 && self.state == GroupState::Empty && member_id.is_empty() {
             return 0;
         }
         if self.state == GroupState::Empty && self.members.is_empty() {
             return code(ResponseError::IllegalGeneration);
         }
-        if let Err(e) = self.check_member(member_id, generation_id) {
+        if let Err(e) = self.check_member(member_id, instance, generation_id) {
             return e;
         }
         if self.state == GroupState::CompletingRebalance {
@@ -615,10 +724,22 @@ impl Group {
         0
     }
 
-    /// LeaveGroup for one member.
-    pub fn leave(&mut self, member_id: &str, now: Instant) -> i16 {
-        if self.pending_members.remove(member_id).is_some() {
+    /// LeaveGroup for one member. A static member may be named by its instance id alone (an
+    /// empty member id: KIP-345's removal by an admin); with another member's id it is fenced.
+    pub fn leave(&mut self, member_id: &str, instance: Option<&str>, now: Instant) -> i16 {
+        if !member_id.is_empty() && self.pending_members.remove(member_id).is_some() {
             self.try_complete_join(now);
+            return 0;
+        }
+        if let Some(instance) = instance {
+            let Some(current) = self.static_member_id(instance).map(str::to_string) else {
+                return code(ResponseError::UnknownMemberId);
+            };
+            if !member_id.is_empty() && member_id != current {
+                return code(ResponseError::FencedInstanceId);
+            }
+            tracing::info!(group = %self.id, member = %current, instance, "static member left");
+            self.remove_member(&current, now);
             return 0;
         }
         if !self.members.contains_key(member_id) {
@@ -752,8 +873,13 @@ mod tests {
             (a.generation_id, a.leader.as_str(), a.members.len()),
             (1, "a", 1)
         );
-        let mut a_sync =
-            later(group.sync("a", 1, vec![("a".into(), Bytes::from_static(b"all"))], t0));
+        let mut a_sync = later(group.sync(
+            "a",
+            None,
+            1,
+            vec![("a".into(), Bytes::from_static(b"all"))],
+            t0,
+        ));
         assert_eq!(
             a_sync.try_recv().expect("stable").assignment,
             Bytes::from_static(b"all")
@@ -763,7 +889,7 @@ mod tests {
             now_outcome(group.join(request(""), || "b".into(), Duration::ZERO, t0)).member_id;
         let mut b_join = later(group.join(request(&b_id), || unreachable!(), Duration::ZERO, t0));
         assert_eq!(
-            group.heartbeat("a", 1, t0),
+            group.heartbeat("a", None, 1, t0),
             ResponseError::RebalanceInProgress.code()
         );
         assert!(b_join.try_recv().is_err(), "waits for a");
@@ -774,13 +900,14 @@ mod tests {
         assert_eq!((a.members.len(), b.members.len()), (2, 0));
         // Stale generation is fenced.
         assert_eq!(
-            now_outcome(group.sync("b", 1, vec![], t0)).error_code,
+            now_outcome(group.sync("b", None, 1, vec![], t0)).error_code,
             ResponseError::IllegalGeneration.code()
         );
-        let mut b_sync = later(group.sync("b", 2, vec![], t0));
+        let mut b_sync = later(group.sync("b", None, 2, vec![], t0));
         assert!(b_sync.try_recv().is_err(), "waits for the leader");
         let mut a_sync = later(group.sync(
             "a",
+            None,
             2,
             vec![
                 ("a".into(), Bytes::from_static(b"p0")),
@@ -799,7 +926,7 @@ mod tests {
         assert_eq!(group.state, GroupState::Stable);
         // b stops heartbeating; a keeps on. After b's session: a rebalance without b.
         let t1 = t0 + Duration::from_millis(800);
-        assert_eq!(group.heartbeat("a", 2, t1), 0);
+        assert_eq!(group.heartbeat("a", None, 2, t1), 0);
         group.tick(t0 + Duration::from_millis(1100));
         assert!(!group.members.contains_key("b"));
         assert_eq!(group.state, GroupState::PreparingRebalance);
@@ -807,7 +934,7 @@ mod tests {
         let a = a_join.try_recv().expect("alone");
         assert_eq!((a.generation_id, a.members.len()), (3, 1));
         assert_eq!(
-            group.heartbeat("b", 3, t1),
+            group.heartbeat("b", None, 3, t1),
             ResponseError::UnknownMemberId.code()
         );
     }
@@ -820,16 +947,16 @@ mod tests {
         old.require_known_member_id = false;
         let mut a_join = later(group.join(old.clone(), || "a".into(), Duration::ZERO, t0));
         a_join.try_recv().expect("joined");
-        drop(later(group.sync("a", 1, vec![], t0)));
+        drop(later(group.sync("a", None, 1, vec![], t0)));
         let mut b_join = later(group.join(old, || "b".into(), Duration::ZERO, t0));
         // a never rejoins but keeps heartbeating: after 2 s the join ends without it.
         assert_eq!(
-            group.heartbeat("a", 1, t0 + Duration::from_millis(900)),
+            group.heartbeat("a", None, 1, t0 + Duration::from_millis(900)),
             ResponseError::RebalanceInProgress.code()
         );
         group.tick(t0 + Duration::from_millis(1800));
         assert_eq!(
-            group.heartbeat("a", 1, t0 + Duration::from_millis(1800)),
+            group.heartbeat("a", None, 1, t0 + Duration::from_millis(1800)),
             ResponseError::RebalanceInProgress.code()
         );
         group.tick(t0 + Duration::from_millis(1999));
@@ -838,6 +965,122 @@ mod tests {
         let b = b_join.try_recv().expect("answered");
         assert_eq!((b.generation_id, b.leader.as_str()), (2, "b"));
         assert!(!group.members.contains_key("a"));
+    }
+
+    fn static_request(member_id: &str, instance: &str) -> JoinRequest {
+        JoinRequest {
+            group_instance_id: Some(instance.into()),
+            ..request(member_id)
+        }
+    }
+
+    /// Two static members reach a stable generation: a joins first and leads.
+    fn stable_static_pair(t0: Instant) -> Group {
+        let mut group = Group::new("g");
+        // A static member joins without the MEMBER_ID_REQUIRED round.
+        let mut a_join =
+            later(group.join(static_request("", "ia"), || "a".into(), Duration::ZERO, t0));
+        a_join.try_recv().expect("a alone");
+        drop(later(group.sync("a", Some("ia"), 1, vec![], t0)));
+        let mut b_join =
+            later(group.join(static_request("", "ib"), || "b".into(), Duration::ZERO, t0));
+        let mut a_join = later(group.join(
+            static_request("a", "ia"),
+            || unreachable!(),
+            Duration::ZERO,
+            t0,
+        ));
+        assert_eq!(a_join.try_recv().expect("a").generation_id, 2);
+        assert_eq!(b_join.try_recv().expect("b").generation_id, 2);
+        let mut b_sync = later(group.sync("b", Some("ib"), 2, vec![], t0));
+        let assignment = vec![
+            ("a".into(), Bytes::from_static(b"p0")),
+            ("b".into(), Bytes::from_static(b"p1")),
+        ];
+        drop(later(group.sync("a", Some("ia"), 2, assignment, t0)));
+        assert_eq!(
+            b_sync.try_recv().expect("b").assignment,
+            Bytes::from_static(b"p1")
+        );
+        assert_eq!(group.state, GroupState::Stable);
+        group
+    }
+
+    #[test]
+    fn a_restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
+        let t0 = Instant::now();
+        let mut group = stable_static_pair(t0);
+        // b restarts: a new process, the same instance id, no member id.
+        let b2 =
+            now_outcome(group.join(static_request("", "ib"), || "b2".into(), Duration::ZERO, t0));
+        assert_eq!(b2.error_code, 0);
+        assert_eq!((b2.generation_id, b2.member_id.as_str()), (2, "b2"));
+        assert_eq!(b2.leader, "a", "b2 syncs as a follower");
+        assert_eq!(group.state, GroupState::Stable, "no rebalance");
+        let synced = now_outcome(group.sync("b2", Some("ib"), 2, vec![], t0));
+        assert_eq!(
+            (synced.error_code, synced.assignment),
+            (0, Bytes::from_static(b"p1"))
+        );
+        assert_eq!(
+            group.heartbeat("a", Some("ia"), 2, t0),
+            0,
+            "a sees no rebalance"
+        );
+        // The old instance is fenced wherever it shows up.
+        let fenced = ResponseError::FencedInstanceId.code();
+        assert_eq!(group.heartbeat("b", Some("ib"), 2, t0), fenced);
+        assert_eq!(
+            now_outcome(group.sync("b", Some("ib"), 2, vec![], t0)).error_code,
+            fenced
+        );
+        assert_eq!(group.check_commit("b", Some("ib"), 2, t0), fenced);
+        let rejoin = group.join(
+            static_request("b", "ib"),
+            || unreachable!(),
+            Duration::ZERO,
+            t0,
+        );
+        assert_eq!(now_outcome(rejoin).error_code, fenced);
+        assert_eq!(group.leave("b", Some("ib"), t0), fenced);
+        assert_eq!(group.state, GroupState::Stable);
+        // The leader restarts: it comes back as a follower of its own old id, still no rebalance.
+        let a2 =
+            now_outcome(group.join(static_request("", "ia"), || "a2".into(), Duration::ZERO, t0));
+        assert_eq!(
+            (a2.member_id.as_str(), a2.leader.as_str(), a2.members.len()),
+            ("a2", "a", 0)
+        );
+        assert_eq!(group.leader.as_deref(), Some("a2"));
+        let synced = now_outcome(group.sync("a2", Some("ia"), 2, vec![], t0));
+        assert_eq!(synced.assignment, Bytes::from_static(b"p0"));
+    }
+
+    #[test]
+    fn a_static_member_leaves_by_instance_id_and_expires_with_its_session() {
+        let t0 = Instant::now();
+        let mut group = stable_static_pair(t0);
+        assert_eq!(
+            group.leave("", Some("nobody"), t0),
+            ResponseError::UnknownMemberId.code()
+        );
+        // Removal by instance id alone (an admin's LeaveGroup v3+): a rebalance without b.
+        assert_eq!(group.leave("", Some("ib"), t0), 0);
+        assert!(group.static_member_id("ib").is_none());
+        assert_eq!(group.state, GroupState::PreparingRebalance);
+        let mut a_join = later(group.join(
+            static_request("a", "ia"),
+            || unreachable!(),
+            Duration::ZERO,
+            t0,
+        ));
+        assert_eq!(a_join.try_recv().expect("a alone").generation_id, 3);
+        drop(later(group.sync("a", Some("ia"), 3, vec![], t0)));
+        // A static member that stops heartbeating is removed when its session expires.
+        group.tick(t0 + Duration::from_millis(999));
+        assert!(group.static_member_id("ia").is_some());
+        group.tick(t0 + Duration::from_millis(1000));
+        assert!(group.static_member_id("ia").is_none());
     }
 
     #[test]

@@ -69,6 +69,21 @@ impl cluster::ControllerLink for Link {
         forward_to_controller(&self.0, ApiKey::IncrementalAlterConfigs, 1, request)
     }
 
+    fn delete_topics(
+        &self,
+        request: kafka_protocol::messages::DeleteTopicsRequest,
+        version: i16,
+    ) -> cluster::Forwarded<kafka_protocol::messages::DeleteTopicsResponse> {
+        forward_to_controller(&self.0, ApiKey::DeleteTopics, version, request)
+    }
+
+    fn create_partitions(
+        &self,
+        request: kafka_protocol::messages::CreatePartitionsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::CreatePartitionsResponse> {
+        forward_to_controller(&self.0, ApiKey::CreatePartitions, 3, request)
+    }
+
     fn auto_create(&self, topics: Vec<String>) {
         if let Some(broker) = self.0.upgrade() {
             spawn_auto_create(&broker, topics);

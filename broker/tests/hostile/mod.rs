@@ -78,9 +78,17 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
         ),
         ApiKey::LeaveGroup => first_encodable(
             v,
-            vec![m::LeaveGroupRequest::default()
-                .with_group_id(GroupId(s("g")))
-                .with_member_id(s("m"))],
+            vec![
+                m::LeaveGroupRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_member_id(s("m")),
+                // v3+: a list of members (KIP-345).
+                m::LeaveGroupRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_members(vec![m::leave_group_request::MemberIdentity::default()
+                        .with_member_id(s("m"))
+                        .with_group_instance_id(Some(s("i")))]),
+            ],
         ),
         ApiKey::OffsetCommit => first_encodable(
             v,
