@@ -11,9 +11,7 @@ use crate::cluster::{ClusterImage, RoleChange};
 use crate::config::Config;
 use crate::group::records::OFFSETS_TOPIC;
 use crate::limits;
-use crate::log::checkpoint::{
-    self, Offsets, LOG_START_OFFSET_FILE_NAME, RECOVERY_POINT_FILE_NAME,
-};
+use crate::log::checkpoint::{self, Offsets, LOG_START_OFFSET_FILE_NAME, RECOVERY_POINT_FILE_NAME};
 use crate::log::epoch::EpochCache;
 use crate::log::{sync_dir, Log, LogError};
 use crate::partition::{Partition, Signals};
@@ -61,7 +59,6 @@ pub enum AlterConfigsError {
     State(#[from] StateError),
 }
 
-
 /// Why a topic cannot be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateTopicError {
@@ -91,7 +88,9 @@ pub enum DeleteTopicError {
 pub enum AddPartitionsError {
     #[error("topic does not exist")]
     Unknown,
-    #[error("Topic currently has {current} partitions, which is higher than the requested {count}.")]
+    #[error(
+        "Topic currently has {current} partitions, which is higher than the requested {count}."
+    )]
     NotMore { current: i32, count: i32 },
     #[error("number of partitions {0} is over the limit {max}", max = limits::PARTITIONS_PER_TOPIC_MAX)]
     TooMany(i32),
@@ -358,7 +357,10 @@ impl Broker {
         write_partition_metadata(&dir, topic_id)?;
         sync_dir(&self.config.data_dir).map_err(StateError::from)?;
         // A dir left by an interrupted creation is recovered like any unclean log.
-        let configs = topics.get(topic).map(|t| t.configs.clone()).unwrap_or_default();
+        let configs = topics
+            .get(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default();
         let log_config = crate::topic_config::log_config(self.config.log, topic, &configs);
         let (log, _) = Log::open(&dir, log_config, 0, false).map_err(StateError::from)?;
         let epochs = load_epochs(&dir, &log)?;
@@ -1225,6 +1227,24 @@ impl Broker {
                 Ok(deleted) => segments += deleted.iter().map(|d| d.segments).sum::<usize>(),
                 Err(e) => {
                     tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed")
+                }
+            }
+        }
+        segments
+    }
+
+    /// One log cleaner pass over every partition of a compacted topic at wall-clock `now_ms`
+    /// (the `log.cleaner.backoff.ms` task); returns the segments cleaned.
+    pub fn clean_logs(&self, now_ms: i64) -> usize {
+        let mut segments = 0;
+        for partition in self.partitions() {
+            if !partition.log_config().compact {
+                continue;
+            }
+            match partition.clean(now_ms) {
+                Ok(cleaned) => segments += cleaned.segments,
+                Err(e) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "log cleaning failed")
                 }
             }
         }

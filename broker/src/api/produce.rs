@@ -93,11 +93,12 @@ fn append_one(
     records: Option<&bytes::Bytes>,
     acks: i16,
     transactional_id: Option<&str>,
+    compacted: bool,
 ) -> Result<(i64, i64, i64, i32), i16> {
     let Some(records) = records else {
         return Err(ResponseError::CorruptMessage.code());
     };
-    let spans = batch::validate_records(records, broker.config.message_max_bytes as usize).map_err(|e| {
+    let spans = batch::validate_produced_records(records, broker.config.message_max_bytes as usize).map_err(|e| {
         tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "rejected produce batch");
         match e {
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
@@ -108,7 +109,7 @@ fn append_one(
     })?;
     for span in &spans {
         let batch = &records[span.position..span.position + span.header.total_bytes];
-        if let Err(e) = records::validate_batch_records(batch, &span.header) {
+        if let Err(e) = records::validate_batch_records_for(batch, &span.header, compacted) {
             tracing::info!(topic = %partition.topic, partition = partition.index, error = %e, "refused a produced batch: invalid records");
             return Err(ResponseError::InvalidRecord.code());
         }
@@ -166,6 +167,9 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for (topic_position, topic_data) in request.topic_data.iter().enumerate() {
         let topic = broker.topic(topic_data.name.as_str());
+        let compacted = topic.as_ref().is_some_and(|t| {
+            crate::topic_config::is_compacted(&broker.config.log, &t.name, &t.configs)
+        });
         let mut responses = Vec::with_capacity(topic_data.partition_data.len());
         for (partition_position, data) in topic_data.partition_data.iter().enumerate() {
             let partition = topic.as_ref().and_then(|t| t.partition(data.index));
@@ -188,6 +192,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
                         data.records.as_ref(),
                         acks,
                         transactional_id,
+                        compacted,
                     ) {
                         Ok((base_offset, last_offset, log_start_offset, leader_epoch)) => {
                             if acks == -1 {
