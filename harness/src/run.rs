@@ -319,6 +319,7 @@ async fn start_clients(
                 on_full,
                 config,
                 transaction,
+                keys,
             } => {
                 np += 1;
                 let name = format!("producer-{np}");
@@ -343,6 +344,7 @@ async fn start_clients(
                     config: config.clone(),
                     transaction: transaction.clone().unwrap_or_default(),
                     seed: scenario.seed,
+                    keys: *keys,
                 });
                 let timeout_ms = config
                     .get("message.timeout.ms")
