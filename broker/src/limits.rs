@@ -233,3 +233,6 @@ const _: () = assert!(CLEANER_MAP_BYTES_MAX >= MESSAGE_BYTES_MAX as usize);
 /// Empty batches (emptied by the log cleaner) a consumer's read skips to find a record; past
 /// this it is served the empty batches, which move its position all the same.
 pub const CLEANER_EMPTY_BATCHES_SKIPPED_MAX: usize = 100_000;
+/// Record errors a Produce response lists per partition (KIP-467's `record_errors`); a batch
+/// with more invalid records is refused whole all the same.
+pub const RECORD_ERRORS_MAX: usize = 1024;

@@ -44,9 +44,11 @@ pub enum RecordError {
     Record { index: i64, problem: &'static str },
     #[error("record {index}: offsetDelta {offset_delta} is not {index}")]
     OffsetDelta { index: i64, offset_delta: i32 },
-    /// Kafka's `LogValidator`: "Compacted topic cannot accept message without key".
-    #[error("record {index}: a compacted topic cannot accept a record without a key")]
-    NullKey { index: i64 },
+    /// Kafka's `LogValidator`: "Compacted topic cannot accept message without key"; every
+    /// such record of the batch, by its index in the batch (the Produce response's
+    /// `record_errors`, KIP-467).
+    #[error("records {indexes:?}: a compacted topic cannot accept a record without a key")]
+    NullKey { indexes: Vec<i32> },
 }
 
 /// The codec name of `attributes`, or the error for a codec that does not exist.
@@ -395,6 +397,7 @@ fn check_record_section(
         at: 0,
     };
     let mut index: i64 = 0;
+    let mut null_keys: Vec<i32> = Vec::new();
     while index < i64::from(declared) {
         if cursor.left() == 0 {
             return Err(RecordError::CountMismatch {
@@ -412,8 +415,8 @@ fn check_record_section(
         };
         cursor.at += length as usize;
         let (offset_delta, key_is_null) = validate_record_body(body).map_err(problem)?;
-        if keys_required && key_is_null {
-            return Err(RecordError::NullKey { index });
+        if keys_required && key_is_null && null_keys.len() < limits::RECORD_ERRORS_MAX {
+            null_keys.push(i32::try_from(index).unwrap_or(i32::MAX));
         }
         if i64::from(offset_delta) != index {
             return Err(RecordError::OffsetDelta {
@@ -428,6 +431,9 @@ fn check_record_section(
             declared,
             extra_bytes: cursor.left(),
         });
+    }
+    if !null_keys.is_empty() {
+        return Err(RecordError::NullKey { indexes: null_keys });
     }
     Ok(())
 }
@@ -514,7 +520,7 @@ mod tests {
         assert_eq!(validate_batch_records_for(&batch, &header, false), Ok(()));
         assert_eq!(
             validate_batch_records_for(&batch, &header, true),
-            Err(RecordError::NullKey { index: 2 })
+            Err(RecordError::NullKey { indexes: vec![2] })
         );
         let records = records_of(&section, 3).expect("records");
         let seen: Vec<(i32, Option<&[u8]>, bool)> = records
