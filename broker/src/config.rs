@@ -130,6 +130,22 @@ pub struct FileConfig {
     pub log_roll_ms: i64,
     #[serde(rename = "log.retention.check.interval.ms")]
     pub log_retention_check_interval_ms: u64,
+    /// Every topic's `cleanup.policy` (`delete`, `compact` or both, comma-separated) unless
+    /// the topic has its own; the internal topics are always `compact`.
+    #[serde(rename = "log.cleanup.policy")]
+    pub log_cleanup_policy: String,
+    // Compaction (see `LogConfig`): Kafka's broker defaults for every compacted topic.
+    #[serde(rename = "log.cleaner.backoff.ms")]
+    pub log_cleaner_backoff_ms: u64,
+    #[serde(rename = "log.cleaner.delete.retention.ms")]
+    pub log_cleaner_delete_retention_ms: i64,
+    #[serde(rename = "log.cleaner.min.compaction.lag.ms")]
+    pub log_cleaner_min_compaction_lag_ms: i64,
+    #[serde(rename = "log.cleaner.min.cleanable.ratio")]
+    pub log_cleaner_min_cleanable_ratio: f64,
+    /// A bug switch: see `LogConfig::cleaner_key_hash_bytes`.
+    #[serde(rename = "log.cleaner.key.hash.bytes")]
+    pub log_cleaner_key_hash_bytes: u8,
 }
 
 impl Default for FileConfig {
@@ -180,6 +196,12 @@ impl Default for FileConfig {
             log_retention_bytes: -1,
             log_roll_ms: 7 * 24 * 3_600_000,
             log_retention_check_interval_ms: 300_000,
+            log_cleanup_policy: "delete".to_string(),
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_delete_retention_ms: 24 * 3_600_000,
+            log_cleaner_min_compaction_lag_ms: 0,
+            log_cleaner_min_cleanable_ratio: 0.5,
+            log_cleaner_key_hash_bytes: 0,
         }
     }
 }
@@ -248,6 +270,26 @@ pub struct LogConfig {
     /// broker, which remembered only the last batch — a retry of any earlier batch in flight is
     /// not recognised and is refused OUT_OF_ORDER_SEQUENCE_NUMBER.
     pub producer_batches_retained: usize,
+    /// `cleanup.policy` includes `compact`: the log cleaner keeps the latest record per key.
+    pub compact: bool,
+    /// `cleanup.policy` includes `delete`: `retention.ms` and `retention.bytes` apply.
+    pub delete: bool,
+    /// `delete.retention.ms`: a tombstone (a null value) is kept this long after the newest
+    /// record of its segment before the cleaner removes it.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: a segment whose newest record is younger than this is not
+    /// cleaned (nor any later one).
+    pub min_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio` in thousandths: the cleaner cleans a log once this share of
+    /// its cleanable bytes was not cleaned yet.
+    pub min_cleanable_dirty_ratio_permille: u32,
+    /// `log.cleaner.key.hash.bytes` (kaos; 0, the default, or 1..=8): a bug switch. 0 keys the
+    /// cleaner's offset map by the whole record key. N keys it by N bytes of a 64-bit hash of
+    /// the key, as Kafka's `SkimpyOffsetMap` keys it by a hash (16 bytes of MD5) standing for the
+    /// key: two keys whose hashes agree are one key to the cleaner, which then removes the older
+    /// one's latest record as superseded by the other's. At 16 bytes Kafka takes that risk by
+    /// design; at 1 byte it is the common case, and the latest value of most keys is lost.
+    pub cleaner_key_hash_bytes: u8,
 }
 
 impl Default for LogConfig {
@@ -267,6 +309,14 @@ impl LogConfig {
             retention_bytes: file.log_retention_bytes,
             segment_ms: file.log_roll_ms,
             producer_batches_retained: file.producer_state_batches_retained,
+            compact: policy_has(&file.log_cleanup_policy, "compact"),
+            delete: policy_has(&file.log_cleanup_policy, "delete"),
+            delete_retention_ms: file.log_cleaner_delete_retention_ms,
+            min_compaction_lag_ms: file.log_cleaner_min_compaction_lag_ms,
+            min_cleanable_dirty_ratio_permille: ratio_permille(
+                file.log_cleaner_min_cleanable_ratio,
+            ),
+            cleaner_key_hash_bytes: file.log_cleaner_key_hash_bytes,
         }
     }
 }
@@ -403,6 +453,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `log.retention.check.interval.ms`: how often retention deletes what it may.
     pub retention_check_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`: how often the log cleaner looks for a log to clean.
+    pub cleaner_backoff_ms: u64,
     /// fsync every this many ms; 0 = never by interval.
     pub flush_interval_ms: u64,
     pub message_max_bytes: u32,
@@ -765,6 +817,7 @@ impl Config {
             auto_create_topics_enable: file.auto_create_topics_enable,
             log,
             retention_check_interval_ms: file.log_retention_check_interval_ms,
+            cleaner_backoff_ms: file.log_cleaner_backoff_ms,
             flush_interval_ms: file.flush_interval_ms,
             message_max_bytes: file.message_max_bytes,
             controller: None,
@@ -809,13 +862,82 @@ fn debug_crash_after_ms(ms: u64) -> Result<Option<u64>, ConfigError> {
 fn check_retention(file: &FileConfig) -> Result<(), ConfigError> {
     let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
     if file.log_retention_ms < -1 {
-        return invalid("log.retention.ms", format!("{} is below -1", file.log_retention_ms));
+        return invalid(
+            "log.retention.ms",
+            format!("{} is below -1", file.log_retention_ms),
+        );
     }
     if file.log_roll_ms < 1 {
         return invalid("log.roll.ms", format!("{} is below 1", file.log_roll_ms));
     }
     if file.log_retention_check_interval_ms < 1 {
-        return invalid("log.retention.check.interval.ms", "0 is below 1".to_string());
+        return invalid(
+            "log.retention.check.interval.ms",
+            "0 is below 1".to_string(),
+        );
+    }
+    check_cleaner(file)
+}
+
+/// Whether a `cleanup.policy` list names `policy`.
+pub fn policy_has(list: &str, policy: &str) -> bool {
+    list.split(',').any(|p| p.trim() == policy)
+}
+
+/// A ratio in 0..=1 as thousandths.
+pub fn ratio_permille(ratio: f64) -> u32 {
+    (ratio.clamp(0.0, 1.0) * 1000.0).round() as u32
+}
+
+/// The log cleaner's settings in the ranges Kafka accepts.
+fn check_cleaner(file: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+    let policies: Vec<&str> = file.log_cleanup_policy.split(',').map(str::trim).collect();
+    if policies.iter().any(|p| !matches!(*p, "compact" | "delete")) {
+        return invalid(
+            "log.cleanup.policy",
+            format!(
+                "{:?} is not a list of \"compact\" and \"delete\"",
+                file.log_cleanup_policy
+            ),
+        );
+    }
+    if !(1..=limits::SETTING_MS_MAX).contains(&file.log_cleaner_backoff_ms) {
+        return invalid(
+            "log.cleaner.backoff.ms",
+            format!(
+                "{} is not in 1..={}",
+                file.log_cleaner_backoff_ms,
+                limits::SETTING_MS_MAX
+            ),
+        );
+    }
+    if file.log_cleaner_delete_retention_ms < 0 {
+        return invalid(
+            "log.cleaner.delete.retention.ms",
+            format!("{} is below 0", file.log_cleaner_delete_retention_ms),
+        );
+    }
+    if file.log_cleaner_min_compaction_lag_ms < 0 {
+        return invalid(
+            "log.cleaner.min.compaction.lag.ms",
+            format!("{} is below 0", file.log_cleaner_min_compaction_lag_ms),
+        );
+    }
+    if !(0.0..=1.0).contains(&file.log_cleaner_min_cleanable_ratio) {
+        return invalid(
+            "log.cleaner.min.cleanable.ratio",
+            format!("{} is not in 0..=1", file.log_cleaner_min_cleanable_ratio),
+        );
+    }
+    if file.log_cleaner_key_hash_bytes > 8 {
+        return invalid(
+            "log.cleaner.key.hash.bytes",
+            format!(
+                "{} is not 0 (the whole key) or 1..=8",
+                file.log_cleaner_key_hash_bytes
+            ),
+        );
     }
     Ok(())
 }
@@ -872,7 +994,8 @@ mod tests {
         let bad = FileConfig::parse("\"replication.truncation\" = \"none\"\n").expect("parses");
         assert!(ReplicationConfig::resolve(&bad).is_err());
         assert_eq!(defaults.consumer_fetch_bound, FetchBound::HighWatermark);
-        let log_end = FileConfig::parse("\"consumer.fetch.bound\" = \"log-end\"\n").expect("parses");
+        let log_end =
+            FileConfig::parse("\"consumer.fetch.bound\" = \"log-end\"\n").expect("parses");
         assert_eq!(
             ReplicationConfig::resolve(&log_end)
                 .expect("valid")
@@ -880,7 +1003,9 @@ mod tests {
             FetchBound::LogEnd
         );
         let bad = FileConfig::parse("\"consumer.fetch.bound\" = \"lso\"\n").expect("parses");
-        let err = ReplicationConfig::resolve(&bad).expect_err("refused").to_string();
+        let err = ReplicationConfig::resolve(&bad)
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("consumer.fetch.bound"), "{err}");
         assert_eq!(defaults.replica_fetch_min_bytes, 1);
         let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");

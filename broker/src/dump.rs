@@ -191,7 +191,7 @@ fn segment_files(dir: &Path) -> Result<Vec<(i64, PathBuf)>, DumpError> {
 }
 
 /// The offset and message id of each record of a stored batch; offsets only (ids `None`) when
-/// its CRC fails or its records do not decode.
+/// its CRC fails or its records do not decode. A batch the log cleaner emptied has none.
 fn record_ids(
     bytes: &[u8],
     crc_ok: bool,
@@ -199,9 +199,11 @@ fn record_ids(
     last_offset_delta: i32,
 ) -> Vec<(i64, Option<u64>)> {
     let mut ids: Vec<(i64, Option<u64>)> = Vec::new();
+    let mut decoded = false;
     if crc_ok {
         let mut buffer = Bytes::copy_from_slice(bytes);
         if let Ok(sets) = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buffer) {
+            decoded = true;
             for set in sets {
                 for record in set.records {
                     ids.push((record.offset, record.value.as_deref().and_then(message_id)));
@@ -209,7 +211,7 @@ fn record_ids(
             }
         }
     }
-    if ids.is_empty() {
+    if !decoded {
         let count = i64::from(last_offset_delta).min(limits::EPOCH_ENTRIES_MAX as i64);
         ids = (0..=count).map(|d| (base_offset + d, None)).collect();
     }

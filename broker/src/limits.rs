@@ -222,3 +222,17 @@ pub const TXN_TOPIC_PARTITIONS_MAX: i32 = 1_000;
 pub const PRODUCER_STATE_SCAN_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
 const _: () = assert!(PRODUCER_ID_BLOCK_SIZE > 0);
+
+/// The log cleaner's offset map (Kafka's `log.cleaner.dedupe.buffer.size`, 128 MiB across its
+/// threads): the bytes of keys it holds in one pass; a pass whose keys do not fit cleans the
+/// segments mapped before the map filled, the rest in a later pass.
+pub const CLEANER_MAP_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// What one key costs the map beyond its bytes (its offset and the map's own bookkeeping).
+pub const CLEANER_MAP_ENTRY_OVERHEAD_BYTES: usize = 48;
+const _: () = assert!(CLEANER_MAP_BYTES_MAX >= MESSAGE_BYTES_MAX as usize);
+/// Empty batches (emptied by the log cleaner) a consumer's read skips to find a record; past
+/// this it is served the empty batches, which move its position all the same.
+pub const CLEANER_EMPTY_BATCHES_SKIPPED_MAX: usize = 100_000;
+/// Record errors a Produce response lists per partition (KIP-467's `record_errors`); a batch
+/// with more invalid records is refused whole all the same.
+pub const RECORD_ERRORS_MAX: usize = 1024;

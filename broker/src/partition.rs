@@ -736,8 +736,8 @@ impl Partition {
         }
         progress.last_fetch_time = now;
         progress.last_fetch_leader_log_end_offset = log_end_offset;
-        let in_sync =
-            fetch_offset >= self.high_watermark() && fetch_offset >= state.leader_epoch_start_offset;
+        let in_sync = fetch_offset >= self.high_watermark()
+            && fetch_offset >= state.leader_epoch_start_offset;
         if !state.isr.contains(&replica_id) && in_sync {
             if let Some(progress) = state.followers.get_mut(&replica_id) {
                 progress.in_sync_fetch = true;
@@ -911,7 +911,16 @@ impl Partition {
                 ReadUpTo::HighWatermark => high_watermark,
                 ReadUpTo::LastStable => last_stable_offset,
             };
-            let plan = stored.log.read_plan(fetch_offset, max_bytes, upper)?;
+            // A consumer is served from the first record at or after its offset: batches the
+            // log cleaner emptied are skipped (a fetch of only empty batches makes librdkafka
+            // double its fetch size and, after ten, report MSG_SIZE_TOO_LARGE). A follower
+            // gets every batch, contiguous.
+            let start = if up_to != ReadUpTo::LogEnd && stored.log.config().compact {
+                stored.log.first_record_offset(fetch_offset, upper)?
+            } else {
+                fetch_offset
+            };
+            let plan = stored.log.read_plan(start, max_bytes, upper)?;
             let offsets = PartitionOffsets {
                 log_start_offset: stored.log.log_start_offset(),
                 high_watermark,

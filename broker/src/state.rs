@@ -1253,6 +1253,24 @@ impl Broker {
         }
         segments
     }
+
+    /// One log cleaner pass over every partition of a compacted topic at wall-clock `now_ms`
+    /// (the `log.cleaner.backoff.ms` task); returns the segments cleaned.
+    pub fn clean_logs(&self, now_ms: i64) -> usize {
+        let mut segments = 0;
+        for partition in self.partitions() {
+            if !partition.log_config().compact {
+                continue;
+            }
+            match partition.clean(now_ms) {
+                Ok(cleaned) => segments += cleaned.segments,
+                Err(e) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "log cleaning failed")
+                }
+            }
+        }
+        segments
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! a value Kafka would refuse, is answered INVALID_CONFIG as Kafka answers it; a topic's stored
 //! configs ([`TopicConfigs`]) changed as AlterConfigs and IncrementalAlterConfigs ask
 //! ([`alter_incrementally`]); the log settings they give a partition ([`log_config`]:
-//! `segment.bytes`, `segment.ms`, `retention.ms`, `retention.bytes` are applied; the others are
-//! stored and described only); and what DescribeConfigs reports of a topic ([`applied`]).
+//! `segment.bytes`, `segment.ms`, `retention.ms`, `retention.bytes`, `cleanup.policy`,
+//! `delete.retention.ms`, `min.compaction.lag.ms`, `min.cleanable.dirty.ratio` are applied; the
+//! others are stored and described only); and what DescribeConfigs reports of a topic ([`applied`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -217,9 +218,9 @@ const NEVER: i64 = i64::MAX;
 
 /// The topic configs of a topic with `topic`'s own configs over what kaos-broker does with
 /// every topic under `config`'s settings: the log's segment size and age, retention, index
-/// interval, flush policy and batch size bound, the replication settings, and what it does not
-/// do (no compaction: `delete`; batches kept as produced: `producer`; timestamps as produced:
-/// `CreateTime`).
+/// interval, flush policy and batch size bound, the replication settings, compaction's settings,
+/// and its defaults for what it does not vary (`cleanup.policy` `delete`; batches kept as
+/// produced: `producer`; timestamps as produced: `CreateTime`).
 pub fn applied(config: &crate::config::Config, topic: &TopicConfigs) -> Vec<Applied> {
     let mut rows = broker_applied(config);
     for (name, value) in topic {
@@ -286,11 +287,14 @@ const COMPACTED_BY_DEFAULT: &[&str] = &["__consumer_offsets", "__transaction_sta
 pub fn log_config(base: LogConfig, name: &str, topic: &TopicConfigs) -> LogConfig {
     let long = |name: &str| topic.get(name).and_then(|v| v.trim().parse::<i64>().ok());
     let mut config = base;
-    let policy = topic.get("cleanup.policy").map_or_else(
-        || if COMPACTED_BY_DEFAULT.contains(&name) { "compact" } else { "delete" },
-        String::as_str,
-    );
-    let deletes = policy.split(',').any(|p| p.trim() == "delete");
+    let (compacts, deletes) = match topic.get("cleanup.policy") {
+        Some(policy) => (
+            crate::config::policy_has(policy, "compact"),
+            crate::config::policy_has(policy, "delete"),
+        ),
+        None if COMPACTED_BY_DEFAULT.contains(&name) => (true, false),
+        None => (base.compact, base.delete),
+    };
     if let Some(n) = long("segment.bytes").and_then(|n| u64::try_from(n).ok()) {
         config.segment_bytes = n.max(crate::limits::SEGMENT_BYTES_MIN);
     }
@@ -307,7 +311,30 @@ pub fn log_config(base: LogConfig, name: &str, topic: &TopicConfigs) -> LogConfi
         config.retention_ms = -1;
         config.retention_bytes = -1;
     }
+    config.compact = compacts;
+    config.delete = deletes;
+    if let Some(n) = long("delete.retention.ms") {
+        config.delete_retention_ms = n;
+    }
+    if let Some(n) = long("min.compaction.lag.ms") {
+        config.min_compaction_lag_ms = n;
+    }
+    if let Some(ratio) = topic
+        .get("min.cleanable.dirty.ratio")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        config.min_cleanable_dirty_ratio_permille = crate::config::ratio_permille(ratio);
+    }
     config
+}
+
+/// Whether a topic with these configs, under the broker's `base`, is compacted
+/// (`cleanup.policy` includes `compact`): its produced records must have keys.
+pub fn is_compacted(base: &LogConfig, name: &str, topic: &TopicConfigs) -> bool {
+    match topic.get("cleanup.policy") {
+        Some(policy) => crate::config::policy_has(policy, "compact"),
+        None => COMPACTED_BY_DEFAULT.contains(&name) || base.compact,
+    }
 }
 
 /// IncrementalAlterConfigs' operations (Kafka's `AlterConfigOp.OpType`).
@@ -393,23 +420,87 @@ pub fn stored<'a>(
     validate_all(configs.clone())?;
     Ok(configs
         .into_iter()
-        .map(|(name, value)| (name.to_string(), value.unwrap_or_default().trim().to_string()))
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                value.unwrap_or_default().trim().to_string(),
+            )
+        })
         .collect())
 }
 
 /// The broker's values for every topic (what a topic without configs of its own gets).
 fn broker_applied(config: &crate::config::Config) -> Vec<Applied> {
     use Source::{Broker, Default};
-    use ValueType::{Boolean, Int, List, Long, String};
-    let never_if_zero = |n: u64| if n == 0 { NEVER } else { i64::try_from(n).unwrap_or(NEVER) };
+    use ValueType::{Boolean, Double, Int, List, Long, String};
+    let never_if_zero = |n: u64| {
+        if n == 0 {
+            NEVER
+        } else {
+            i64::try_from(n).unwrap_or(NEVER)
+        }
+    };
     let rows = [
-        ("cleanup.policy", "delete".to_string(), Default, List),
+        (
+            "cleanup.policy",
+            match (config.log.compact, config.log.delete) {
+                (true, true) => "compact,delete",
+                (true, false) => "compact",
+                _ => "delete",
+            }
+            .to_string(),
+            if config.log.compact { Broker } else { Default },
+            List,
+        ),
         ("compression.type", "producer".to_string(), Default, String),
-        ("flush.messages", never_if_zero(config.log.flush_messages).to_string(), Broker, Long),
-        ("flush.ms", never_if_zero(config.flush_interval_ms).to_string(), Broker, Long),
-        ("index.interval.bytes", config.log.index_interval_bytes.to_string(), Broker, Int),
-        ("max.message.bytes", config.message_max_bytes.to_string(), Broker, Int),
-        ("message.timestamp.type", "CreateTime".to_string(), Default, String),
+        (
+            "delete.retention.ms",
+            config.log.delete_retention_ms.to_string(),
+            Broker,
+            Long,
+        ),
+        (
+            "min.compaction.lag.ms",
+            config.log.min_compaction_lag_ms.to_string(),
+            Broker,
+            Long,
+        ),
+        (
+            "min.cleanable.dirty.ratio",
+            (f64::from(config.log.min_cleanable_dirty_ratio_permille) / 1000.0).to_string(),
+            Broker,
+            Double,
+        ),
+        (
+            "flush.messages",
+            never_if_zero(config.log.flush_messages).to_string(),
+            Broker,
+            Long,
+        ),
+        (
+            "flush.ms",
+            never_if_zero(config.flush_interval_ms).to_string(),
+            Broker,
+            Long,
+        ),
+        (
+            "index.interval.bytes",
+            config.log.index_interval_bytes.to_string(),
+            Broker,
+            Int,
+        ),
+        (
+            "max.message.bytes",
+            config.message_max_bytes.to_string(),
+            Broker,
+            Int,
+        ),
+        (
+            "message.timestamp.type",
+            "CreateTime".to_string(),
+            Default,
+            String,
+        ),
         (
             "min.insync.replicas",
             config.replication.min_insync_replicas.to_string(),
@@ -417,13 +508,36 @@ fn broker_applied(config: &crate::config::Config) -> Vec<Applied> {
             Int,
         ),
         ("preallocate", "false".to_string(), Default, Boolean),
-        ("retention.bytes", config.log.retention_bytes.to_string(), Broker, Long),
-        ("retention.ms", config.log.retention_ms.to_string(), Broker, Long),
-        ("segment.bytes", config.log.segment_bytes.to_string(), Broker, Int),
-        ("segment.ms", config.log.segment_ms.to_string(), Broker, Long),
+        (
+            "retention.bytes",
+            config.log.retention_bytes.to_string(),
+            Broker,
+            Long,
+        ),
+        (
+            "retention.ms",
+            config.log.retention_ms.to_string(),
+            Broker,
+            Long,
+        ),
+        (
+            "segment.bytes",
+            config.log.segment_bytes.to_string(),
+            Broker,
+            Int,
+        ),
+        (
+            "segment.ms",
+            config.log.segment_ms.to_string(),
+            Broker,
+            Long,
+        ),
         (
             "unclean.leader.election.enable",
-            config.replication.unclean_leader_election_enable.to_string(),
+            config
+                .replication
+                .unclean_leader_election_enable
+                .to_string(),
             Broker,
             Boolean,
         ),
@@ -478,7 +592,10 @@ mod tests {
         );
         let refused = |name: &str, value: &str| {
             let e = validate(name, Some(value)).expect_err(value);
-            assert!(matches!(e, ConfigError::Invalid { .. }), "{name}={value}: {e}");
+            assert!(
+                matches!(e, ConfigError::Invalid { .. }),
+                "{name}={value}: {e}"
+            );
             e.to_string()
         };
         assert!(refused("retention.ms", "soon").contains("Not a number of type LONG"));
@@ -502,7 +619,11 @@ mod tests {
         )
         .expect("the defaults are valid");
         for applied in applied(&config, &TopicConfigs::new()) {
-            assert_eq!(validate(applied.name, Some(&applied.value)), Ok(()), "{applied:?}");
+            assert_eq!(
+                validate(applied.name, Some(&applied.value)),
+                Ok(()),
+                "{applied:?}"
+            );
         }
     }
 
@@ -529,8 +650,14 @@ mod tests {
             ],
         )
         .expect("valid");
-        assert_eq!(altered.get("retention.ms").map(String::as_str), Some("1000"));
-        assert_eq!(altered.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
+        assert_eq!(
+            altered.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
+        assert_eq!(
+            altered.get("cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
         let altered = alter_incrementally(
             &altered,
             [
@@ -540,7 +667,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(altered.len(), 1);
-        assert_eq!(altered.get("cleanup.policy").map(String::as_str), Some("compact"));
+        assert_eq!(
+            altered.get("cleanup.policy").map(String::as_str),
+            Some("compact")
+        );
         for refused in [
             alter_incrementally(&current, [("retention.ms", AlterOp::Set, Some("soon"))]),
             alter_incrementally(&current, [("retention.ms", AlterOp::Append, Some("1"))]),
@@ -562,18 +692,30 @@ mod tests {
         ]
         .into();
         let log = log_config(base, "t", &topic);
-        assert_eq!((log.retention_ms, log.retention_bytes), (-1, -1), "compact: no retention");
+        assert_eq!(
+            (log.retention_ms, log.retention_bytes),
+            (-1, -1),
+            "compact: no retention"
+        );
         let mut deleting = topic.clone();
         deleting.insert("cleanup.policy".into(), "compact,delete".into());
         let log = log_config(base, "t", &deleting);
         assert_eq!(
-            (log.retention_ms, log.retention_bytes, log.segment_ms, log.segment_bytes),
+            (
+                log.retention_ms,
+                log.retention_bytes,
+                log.segment_ms,
+                log.segment_bytes
+            ),
             (5000, 4096, 100, 2048)
         );
         assert_eq!(log.index_interval_bytes, base.index_interval_bytes);
         let internal = log_config(base, "__consumer_offsets", &TopicConfigs::new());
         assert_eq!(internal.retention_ms, -1);
-        assert_eq!(log_config(base, "t", &TopicConfigs::new()).retention_ms, base.retention_ms);
+        assert_eq!(
+            log_config(base, "t", &TopicConfigs::new()).retention_ms,
+            base.retention_ms
+        );
         let config = crate::config::Config::resolve(
             crate::config::FileConfig::default(),
             Some(1),
@@ -582,8 +724,20 @@ mod tests {
         )
         .expect("the defaults are valid");
         let described = applied(&config, &topic);
-        let row = |name: &str| described.iter().find(|a| a.name == name).expect(name).clone();
-        assert_eq!((row("retention.ms").value.as_str(), row("retention.ms").source), ("5000", Source::DynamicTopic));
+        let row = |name: &str| {
+            described
+                .iter()
+                .find(|a| a.name == name)
+                .expect(name)
+                .clone()
+        };
+        assert_eq!(
+            (
+                row("retention.ms").value.as_str(),
+                row("retention.ms").source
+            ),
+            ("5000", Source::DynamicTopic)
+        );
         assert_eq!(row("retention.bytes").source, Source::DynamicTopic);
         assert_eq!(row("flush.ms").source, Source::Broker);
         assert_eq!(row("cleanup.policy").value, "compact");

@@ -230,6 +230,8 @@ pub struct Counts {
     /// Nodes that exited on their own outside any fault (`crash` ops).
     pub node_crash: u64,
     pub retention_deleted: u64,
+    /// Removed by compaction as superseded by a later record of the same key (not lost).
+    pub compacted: u64,
     pub lost_commit: u64,
     pub uncommitted_read: u64,
 }
@@ -273,6 +275,7 @@ impl Counts {
             AnomalyKind::UnacknowledgedAbsent => &mut self.unacknowledged_absent,
             AnomalyKind::Unseen => &mut self.unseen,
             AnomalyKind::RetentionDeleted => &mut self.retention_deleted,
+            AnomalyKind::Compacted => &mut self.compacted,
             AnomalyKind::IntSendSkip => &mut self.int_send_skip,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,
@@ -385,7 +388,10 @@ impl NodeExit {
         };
         let exit = NodeExit {
             node: text("node"),
-            exit_code: op.value.get("exit_code").and_then(serde_json::Value::as_i64),
+            exit_code: op
+                .value
+                .get("exit_code")
+                .and_then(serde_json::Value::as_i64),
             meaning: text("meaning"),
             log_tail: text("log_tail"),
             invalid: op.value.get("invalid").and_then(serde_json::Value::as_bool),

@@ -518,6 +518,10 @@ pub struct Checker {
     pub(crate) notes: Vec<String>,
     /// The harness `start` op's value (the scenario), if any.
     pub(crate) scenario: Option<serde_json::Value>,
+    /// On a compacted topic: the producers' key space and, per (partition, key), the highest
+    /// offset the final read holds a record of that key at (filled in by `finish`; see
+    /// `conclude::superseded`).
+    pub(crate) latest_by_key: Option<(u64, FastMap<(u32, u64), i64>)>,
     /// `client_start` specs by client (process) name.
     pub(crate) client_specs: HashMap<String, serde_json::Value>,
     pub(crate) replica_cases: Vec<Case>,
@@ -572,6 +576,7 @@ impl Checker {
             oddities: FastMap::default(),
             notes: Vec::new(),
             scenario: None,
+            latest_by_key: None,
             client_specs: HashMap::new(),
             replica_cases: Vec::new(),
             crashes: Vec::new(),
@@ -1812,6 +1817,49 @@ mod tests {
         assert_eq!(a.counts.retention_deleted, 0);
         assert_eq!(a.counts.poll_skip, 1);
         assert_eq!(a.verdict, Verdict::Invalid);
+    }
+
+    /// Four acknowledged messages at offsets 0..=3 over two keys (`keys = 2`: ids 1 and 3 are
+    /// key 1, ids 2 and 4 key 0) on a topic whose brokers compact (`policy`); the final read
+    /// holds the records at `kept` only.
+    fn compaction_history(policy: &str, kept: &[i64]) -> Vec<String> {
+        let mut lines = vec![format!(
+            r#"{{"index":0,"time_ns":0,"process":"harness","type":"invoke","f":"start","value":{{"cluster":{{"settings":{{"log.cleanup.policy":"{policy}"}}}},"topic":{{"name":"t","partitions":1,"replication_factor":1}},"clients":[{{"kind":"producer","keys":2}}]}}}}"#
+        )];
+        for id in 1..=4u64 {
+            let offset = id - 1;
+            lines.push(format!(r#"{{"index":{},"time_ns":{},"process":"p","type":"invoke","f":"send","value":{{"id":{id},"topic":"t"}}}}"#, 2 * id, 2 * id));
+            lines.push(format!(r#"{{"index":{},"time_ns":{},"process":"p","type":"ok","f":"send","value":{{"id":{id},"topic":"t","partition":0,"offset":{offset}}}}}"#, 2 * id + 1, 2 * id + 1));
+        }
+        lines.push(FINAL_READ[0].to_string());
+        lines.push(r#"{"index":91,"time_ns":9100000000,"process":"final-reader","type":"ok","f":"end_offsets","value":{"topic":"t","partitions":[{"partition":0,"low":0,"high":4}]}}"#.to_string());
+        for &offset in kept {
+            lines.push(format!(r#"{{"index":{},"time_ns":9200000000,"process":"final-reader","type":"ok","f":"poll","value":{{"records":[{{"topic":"t","partition":0,"offset":{offset},"id":{}}}]}}}}"#, 92 + offset, offset + 1));
+        }
+        lines.push(FINAL_READ[1].to_string());
+        lines
+    }
+
+    #[test]
+    fn a_message_superseded_by_a_later_record_of_its_key_is_compacted_not_lost() {
+        let check = |policy: &str, kept: &[i64]| {
+            let history = compaction_history(policy, kept);
+            let lines: Vec<&str> = history.iter().map(String::as_str).collect();
+            run(&lines, Expectations::default())
+        };
+        // The latest record of each key kept: the two older ones were compacted.
+        let a = check("compact", &[2, 3]);
+        assert_eq!((a.counts.compacted, a.counts.lost), (2, 0), "{a:?}");
+        assert_eq!(a.verdict, Verdict::Valid);
+        let case = &a.anomaly(AnomalyKind::Compacted).expect("present").cases[0];
+        assert!(case.cause.contains("later record of key"), "{}", case.cause);
+        // Key 1's latest record (id 3, offset 2) gone: it and id 1 are lost, id 2 compacted.
+        let a = check("compact,delete", &[3]);
+        assert_eq!((a.counts.compacted, a.counts.lost), (1, 2), "{a:?}");
+        assert_eq!(a.verdict, Verdict::Invalid);
+        // A topic that does not compact: every absence is a loss.
+        let a = check("delete", &[2, 3]);
+        assert_eq!((a.counts.compacted, a.counts.lost), (0, 2), "{a:?}");
     }
 
     #[test]

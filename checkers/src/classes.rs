@@ -142,6 +142,12 @@ anomaly_classes! {
     /// deleted by retention (or DeleteRecords) before any consumer read it, as Kafka promises.
     RetentionDeleted = "retention_deleted", Allowed, ["unread"],
         "acknowledged and never read, below the log start offset the final read found: deleted by retention before any consumer read it";
+    /// Acknowledged, absent from the final read, on a compacted topic whose final read holds a
+    /// later record with the message's key at a higher offset of its partition: the log cleaner
+    /// removed it as superseded, as Kafka's compaction promises (the latest record of a key
+    /// stays; losing it is `lost`).
+    Compacted = "compacted", Allowed, ["superseded"],
+        "acknowledged, absent from the final read of a compacted topic, which holds a later record with its key at a higher offset: removed by compaction as superseded";
     /// A group started reading a partition (a seek, or the first poll after an assignment)
     /// below an offset it had committed with an acknowledged OffsetCommit, and had committed no
     /// lower offset since: the coordinator lost the commit.

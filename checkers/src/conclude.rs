@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Verdict};
 use crate::checker::{
-    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, LostCommit, Msg, Oddity,
-    Processed, ReadAt, Reset, SendOutcome, NONE,
+    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, LostCommit, Msg, Oddity, Processed,
+    ReadAt, Reset, SendOutcome, NONE,
 };
 use crate::expect::Allowance;
 use crate::history::{OpType, Position};
@@ -174,6 +174,7 @@ impl Checker {
         let mut counts = std::mem::take(&mut self.counts);
         counts.ops = self.ops;
         let mut t = Tally::new(self.pks.len(), self.buckets(), self.final_read.completed);
+        self.latest_by_key = self.latest_by_key();
         for msg in self.msgs.iter() {
             self.tally_message(&mut t, &mut counts, msg);
         }
@@ -192,7 +193,12 @@ impl Checker {
 
         let anomalies = self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
         drop(t);
-        let replica_cases = std::mem::take(&mut self.replica_cases);
+        let mut replica_cases = std::mem::take(&mut self.replica_cases);
+        if self.latest_by_key.is_some() {
+            // Each replica cleans its own log when it will: one lacking a record another still
+            // holds is compaction, not divergence (a record differing at an offset still is).
+            replica_cases.retain(|c| c.sub_kind.as_deref() != Some("missing_below_hw"));
+        }
         for anomaly in &anomalies {
             *counts.class_mut(anomaly.kind) = anomaly.count;
         }
@@ -259,6 +265,7 @@ impl Checker {
             && msg.has(flag::READ_BY_CONSUMER)
             && !in_final
             && !self.below_log_start(msg)
+            && !self.superseded(msg)
             && !uncommitted_only
         {
             t.class(AnomalyKind::ReadThenLost, msg, None);
@@ -307,6 +314,69 @@ impl Checker {
         position.is_some_and(|(pk, offset)| self.log_start.get(&pk).is_some_and(|s| offset < *s))
     }
 
+    /// On a compacted topic (the scenario's `cleanup.policy`, or its brokers'
+    /// `log.cleanup.policy`, includes `compact`, and its producers write `keys`): per
+    /// (partition, key) the highest offset the final read holds a record of that key at.
+    fn latest_by_key(&self) -> Option<(u64, FastMap<(u32, u64), i64>)> {
+        let keys = self.compaction_keys()?;
+        let mut latest: FastMap<(u32, u64), i64> = FastMap::default();
+        for msg in self.msgs.iter() {
+            if !msg.has(flag::IN_FINAL) {
+                continue;
+            }
+            let first = msg
+                .has(flag::FINAL_AT_FIRST)
+                .then_some((msg.read_pk, msg.read_offset));
+            let others = msg
+                .others()
+                .iter()
+                .filter(|r| r.in_final)
+                .map(|r| (r.pk, r.offset));
+            for (pk, offset) in first.into_iter().chain(others) {
+                let entry = latest
+                    .entry((pk, kaos_history::message_key(msg.id, keys)))
+                    .or_insert(offset);
+                *entry = (*entry).max(offset);
+            }
+        }
+        Some((keys, latest))
+    }
+
+    /// The producers' key space when the scenario's topic is compacted.
+    fn compaction_keys(&self) -> Option<u64> {
+        let scenario = self.scenario.as_ref()?;
+        let policy = scenario
+            .pointer("/topic/configs/cleanup.policy")
+            .or_else(|| scenario.pointer("/cluster/settings/log.cleanup.policy"))
+            .and_then(serde_json::Value::as_str)?;
+        if !policy.split(',').any(|p| p.trim() == "compact") {
+            return None;
+        }
+        scenario
+            .get("clients")?
+            .as_array()?
+            .iter()
+            .find_map(|c| c.get("keys").and_then(serde_json::Value::as_u64))
+            .filter(|&keys| keys > 0)
+    }
+
+    /// Whether `msg`'s position (acknowledged, else read) is below a record of its key the final
+    /// read holds in the same partition: compaction may remove it.
+    pub(crate) fn superseded(&self, msg: &Msg) -> bool {
+        let Some((keys, latest)) = &self.latest_by_key else {
+            return false;
+        };
+        let keys = *keys;
+        let position = msg
+            .acked_offset()
+            .or_else(|| msg.is_read().then_some((msg.read_pk, msg.read_offset)));
+        position.is_some_and(|(pk, offset)| {
+            latest
+                .get(&(pk, kaos_history::message_key(msg.id, keys)))
+                .is_some_and(|&l| l > offset)
+        })
+    }
+
     /// A message some producer sent: its outcome's counts and the classes about sends.
     fn tally_send(&self, t: &mut Tally, counts: &mut Counts, msg: &Msg) {
         let read = msg.is_read();
@@ -344,6 +414,11 @@ impl Checker {
             // Retention deleted it: never read, it is `retention_deleted`; read, it was delivered.
             if outcome == SendOutcome::Ok && !read {
                 t.class(AnomalyKind::RetentionDeleted, msg, Some("unread"));
+            }
+        } else if (unread_lost || absent) && self.superseded(msg) {
+            // The cleaner removed it: a later record of its key is in the final read.
+            if outcome == SendOutcome::Ok {
+                t.class(AnomalyKind::Compacted, msg, Some("superseded"));
             }
         } else if unread_lost {
             t.class(AnomalyKind::Lost, msg, Some("unread"));
@@ -632,6 +707,9 @@ impl Checker {
                 if e.offset() >= jump.to {
                     break;
                 }
+                if self.msg(e.id).is_some_and(|m| self.superseded(m)) {
+                    continue; // the cleaner removed it: a consumer rightly reads past it
+                }
                 if last_offset != Some(e.offset()) {
                     count += 1;
                     last_offset = Some(e.offset());
@@ -742,13 +820,16 @@ impl Checker {
                 }
                 _ => None,
             };
-            classes.entry(AnomalyKind::UncommittedRead).or_default().push(
-                read.index,
-                Found::UncommittedRead {
-                    read: *read,
-                    final_id,
-                },
-            );
+            classes
+                .entry(AnomalyKind::UncommittedRead)
+                .or_default()
+                .push(
+                    read.index,
+                    Found::UncommittedRead {
+                        read: *read,
+                        final_id,
+                    },
+                );
         }
     }
 
@@ -1260,7 +1341,11 @@ impl Checker {
     ) -> u32 {
         match (kind, msg) {
             (_, None) => 0,
-            (AnomalyKind::Lost | AnomalyKind::Unseen | AnomalyKind::RetentionDeleted, Some(m)) if m.ack_index != NONE => m.ack_ms,
+            (AnomalyKind::Lost | AnomalyKind::Unseen | AnomalyKind::RetentionDeleted, Some(m))
+                if m.ack_index != NONE =>
+            {
+                m.ack_ms
+            }
             (AnomalyKind::Lost | AnomalyKind::UnacknowledgedAbsent, Some(m)) => m.invoke_ms,
             (AnomalyKind::ProducerLoss, Some(m)) => m
                 .extra
@@ -1292,6 +1377,21 @@ impl Checker {
         match kind {
             AnomalyKind::Lost => self.lost_cause(m, f.sub, positions, time_s, fault_clause),
             AnomalyKind::ReadThenLost => self.read_then_lost_cause(m, f),
+            AnomalyKind::Compacted => {
+                let (pk, offset) = m.acked_offset().unwrap_or((0, -1));
+                let (keys, latest) = self
+                    .latest_by_key
+                    .as_ref()
+                    .map_or((1, None), |(keys, l)| (*keys, Some(l)));
+                let key = kaos_history::message_key(m.id, keys);
+                let latest = latest.and_then(|l| l.get(&(pk, key)).copied()).unwrap_or(-1);
+                format!(
+                    "Message {id} (key {key}) was acknowledged at offset {offset} at {time_s:.2} s; \
+                     the final read holds a later record of key {key} at offset {latest} of the \
+                     same partition, therefore the log cleaner removed it as superseded, which \
+                     compaction permits."
+                )
+            }
             AnomalyKind::RetentionDeleted => {
                 let (pk, offset) = m.acked_offset().unwrap_or((0, -1));
                 let start = self.log_start.get(&pk).copied().unwrap_or(-1);

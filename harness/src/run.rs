@@ -257,7 +257,21 @@ async fn start_cluster(
         // The checker's `uncommitted_read` needs it: with one replica every record served is
         // committed.
         "topic": {"replication_factor": scenario.topic.replication_factor},
+        // The checker's `compacted` needs them: whether the brokers compact the topic, and
+        // the producers' key space.
+        "clients": scenario.clients.iter().filter_map(|c| match c {
+            Client::Producer { keys, .. } => Some(json!({"kind": "producer", "keys": keys})),
+            Client::Consumer { .. } => None,
+        }).collect::<Vec<_>>(),
     });
+    if let Some(policy) = scenario
+        .cluster
+        .settings
+        .get("log.cleanup.policy")
+        .and_then(toml::Value::as_str)
+    {
+        start["cluster"] = json!({"settings": {"log.cleanup.policy": policy}});
+    }
     if let Some(broker) = platform.broker() {
         start["broker"] = json!(broker.profile.name);
         // What the broker does about durability when the scenario does not say, for the
@@ -319,6 +333,7 @@ async fn start_clients(
                 on_full,
                 config,
                 transaction,
+                keys,
             } => {
                 np += 1;
                 let name = format!("producer-{np}");
@@ -343,6 +358,7 @@ async fn start_clients(
                     config: config.clone(),
                     transaction: transaction.clone().unwrap_or_default(),
                     seed: scenario.seed,
+                    keys: *keys,
                 });
                 let timeout_ms = config
                     .get("message.timeout.ms")

@@ -79,6 +79,10 @@ pub enum Client {
         /// `mode = "transactional"`: sends per transaction, the fraction aborted, polls.
         #[serde(default)]
         transaction: Option<TxnSettings>,
+        /// A key space for a compacted topic (modes sync and async): message `id` gets the
+        /// record key `k<id % keys>`; 0 (the default) writes keyless records.
+        #[serde(default)]
+        keys: u64,
     },
     Consumer {
         /// Join the group (`config."group.id"`, default `kaos-<scenario name>`) with subscribe()
@@ -198,14 +202,33 @@ impl Scenario {
             return Err("the scenario has no producer ([[clients]] kind = \"producer\"): a run without one writes nothing, so it verifies nothing".into());
         }
         self.check_client_configs()?;
+        let key_spaces: std::collections::BTreeSet<u64> = self
+            .clients
+            .iter()
+            .filter_map(|c| match c {
+                Client::Producer { keys, .. } => Some(*keys),
+                Client::Consumer { .. } => None,
+            })
+            .collect();
+        if key_spaces.len() > 1 {
+            return Err(format!(
+                "the producers' keys differ ({key_spaces:?}): the checker reads one key space for a compacted topic"
+            ));
+        }
         for client in &self.clients {
             if let Client::Producer {
                 message_size_bytes,
                 mode,
                 transaction,
+                keys,
                 ..
             } = client
             {
+                if *keys > 0 && !matches!(mode, ProducerMode::Sync | ProducerMode::Async) {
+                    return Err(format!(
+                        "producer keys = {keys} needs mode \"sync\" or \"async\" (mode {mode:?} writes keyless records)"
+                    ));
+                }
                 match (mode, transaction) {
                     (ProducerMode::Transactional, Some(t)) => t
                         .validate()

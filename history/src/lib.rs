@@ -14,6 +14,9 @@
 //!   `time_ns`, `process` put in front of a client's line), [`line::write_op`], and the literal
 //!   field openings the checker's fast path reads ([`line::KEY_INDEX`], …).
 //!
+//! - [`message_key`]: the record key of a message a producer with a key space writes (a
+//!   compacted topic's), which the checker computes back from the message id.
+//!
 //! Adding an op or a fault kind is one variant here; every `match` on them in the workspace is
 //! exhaustive, so the compiler lists what else must decide about it.
 
@@ -23,3 +26,15 @@ pub mod op;
 
 pub use fault::{fault_target, FaultKind, Recovery, Timeline};
 pub use op::{Op, OpType, F, HARNESS, NEMESIS};
+
+/// The key (an index into the producer's key space of `keys` keys) of message `id`: a producer
+/// with `keys` writes it as the record key `k<index>`, and the checker of a compacted topic
+/// reads which messages share a key from the ids alone.
+pub fn message_key(id: u64, keys: u64) -> u64 {
+    id % keys.max(1)
+}
+
+/// The record key bytes of key index `key` ([`message_key`]).
+pub fn key_bytes(key: u64) -> Vec<u8> {
+    format!("k{key}").into_bytes()
+}

@@ -57,6 +57,10 @@ pub struct ProducerSpec {
     /// Seeds which transactions abort (mode transactional) and where their sends go.
     #[serde(default)]
     pub seed: u64,
+    /// A key space (modes sync and async): message `id` gets the record key
+    /// `k<id % keys>` (`kaos_history::message_key`), for a compacted topic; 0 = keyless.
+    #[serde(default)]
+    pub keys: u64,
 }
 
 /// What each transaction of a transactional producer does.

@@ -26,8 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::group::OFFSETS_TOPIC;
 use crate::limits;
@@ -54,6 +57,34 @@ fn partition_response(index: i32, code: i16) -> PartitionProduceResponse {
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)
+}
+
+/// The answer to a batch some of whose records are invalid (KIP-467, Produce v8+): which
+/// records, each with Kafka's words, so that the producer fails those with INVALID_RECORD and
+/// the others of the batch as not at fault (librdkafka's `_INVALID_DIFFERENT_RECORD`).
+fn refused_records(
+    index: i32,
+    code: i16,
+    topic: &str,
+    indexes: &[i32],
+) -> PartitionProduceResponse {
+    let message = format!(
+        "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+    );
+    let errors = indexes
+        .iter()
+        .map(|&i| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(i)
+                .with_batch_index_error_message(Some(StrBytes::from_string(message.clone())))
+        })
+        .collect();
+    partition_response(index, code)
+        .with_record_errors(errors)
+        .with_error_message(Some(StrBytes::from_string(format!(
+            "One or more records have been rejected due to {} record errors in total",
+            indexes.len()
+        ))))
 }
 
 /// Checks the transactional batches of a produce (see the module doc).
@@ -93,11 +124,13 @@ fn append_one(
     records: Option<&bytes::Bytes>,
     acks: i16,
     transactional_id: Option<&str>,
+    compacted: bool,
+    record_errors: &mut Vec<i32>,
 ) -> Result<(i64, i64, i64, i32), i16> {
     let Some(records) = records else {
         return Err(ResponseError::CorruptMessage.code());
     };
-    let spans = batch::validate_records(records, broker.config.message_max_bytes as usize).map_err(|e| {
+    let spans = batch::validate_produced_records(records, broker.config.message_max_bytes as usize).map_err(|e| {
         tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "rejected produce batch");
         match e {
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
@@ -108,8 +141,11 @@ fn append_one(
     })?;
     for span in &spans {
         let batch = &records[span.position..span.position + span.header.total_bytes];
-        if let Err(e) = records::validate_batch_records(batch, &span.header) {
+        if let Err(e) = records::validate_batch_records_for(batch, &span.header, compacted) {
             tracing::info!(topic = %partition.topic, partition = partition.index, error = %e, "refused a produced batch: invalid records");
+            if let records::RecordError::NullKey { indexes } = e {
+                *record_errors = indexes;
+            }
             return Err(ResponseError::InvalidRecord.code());
         }
     }
@@ -166,6 +202,9 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for (topic_position, topic_data) in request.topic_data.iter().enumerate() {
         let topic = broker.topic(topic_data.name.as_str());
+        let compacted = topic.as_ref().is_some_and(|t| {
+            crate::topic_config::is_compacted(&broker.config.log, &t.name, &t.configs)
+        });
         let mut responses = Vec::with_capacity(topic_data.partition_data.len());
         for (partition_position, data) in topic_data.partition_data.iter().enumerate() {
             let partition = topic.as_ref().and_then(|t| t.partition(data.index));
@@ -182,12 +221,15 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
                 }
                 (true, Some(partition)) => {
                     let transactional_id = request.transactional_id.as_ref().map(|t| t.as_str());
+                    let mut record_errors = Vec::new();
                     match append_one(
                         broker,
                         partition,
                         data.records.as_ref(),
                         acks,
                         transactional_id,
+                        compacted,
+                        &mut record_errors,
                     ) {
                         Ok((base_offset, last_offset, log_start_offset, leader_epoch)) => {
                             if acks == -1 {
@@ -202,6 +244,9 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
                             partition_response(data.index, 0)
                                 .with_base_offset(base_offset)
                                 .with_log_start_offset(log_start_offset)
+                        }
+                        Err(code) if !record_errors.is_empty() => {
+                            refused_records(data.index, code, &partition.topic, &record_errors)
                         }
                         Err(code) => partition_response(data.index, code),
                     }

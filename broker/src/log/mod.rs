@@ -5,6 +5,7 @@
 //! kept; index lookups and batch scans use positioned reads.
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod epoch;
 pub mod error;
 pub mod index;
@@ -190,6 +191,9 @@ pub struct Log {
     /// The first offset a reader may ask for: at least the first segment's base, moved up by
     /// retention and DeleteRecords ([`retention`]), kept in the log-start-offset checkpoint.
     log_start_offset: i64,
+    /// The end of what the log cleaner cleaned since this log was opened ([`cleaner`]): the
+    /// segments above it are dirty.
+    first_dirty_offset: i64,
 }
 
 fn io_err(path: &Path, source: io::Error) -> LogError {
@@ -257,6 +261,7 @@ impl Log {
         clean_shutdown: bool,
     ) -> Result<(Log, RecoveryOutcome), LogError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        cleaner::remove_leftovers(dir)?;
         let bases = Self::segment_bases(dir)?;
         let mut outcome = RecoveryOutcome::default();
         if bases.is_empty() {
@@ -297,6 +302,7 @@ impl Log {
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         Log {
             log_start_offset,
+            first_dirty_offset: log_start_offset,
             dir: dir.to_owned(),
             config,
             segments,

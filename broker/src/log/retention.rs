@@ -121,7 +121,7 @@ impl Log {
         self.log_start_offset = checkpointed.clamp(first, self.log_end_offset().max(first));
     }
 
-    fn writable(&self) -> Result<(), LogError> {
+    pub(super) fn writable(&self) -> Result<(), LogError> {
         match self.state {
             LogState::Open => Ok(()),
             LogState::Closed => Err(LogError::Closed),

@@ -1,7 +1,9 @@
 //! A replica's side of retention: the topic's log settings applied, retention passes below its
-//! HW, DeleteRecords on the leader, and a follower following its leader's log start offset.
+//! HW, DeleteRecords on the leader, a follower following its leader's log start offset, and
+//! the log cleaner's passes on a compacted topic.
 
 use crate::config::LogConfig;
+use crate::log::cleaner::Cleaned;
 use crate::log::retention::Deleted;
 use crate::log::LogError;
 use crate::partition::{Partition, ReplicaError, Role};
@@ -53,7 +55,9 @@ impl Partition {
                 log_end_offset: high_watermark,
             }));
         }
-        stored.log.advance_log_start_offset(offset, high_watermark)?;
+        stored
+            .log
+            .advance_log_start_offset(offset, high_watermark)?;
         let log_start_offset = stored.log.log_start_offset();
         drop(stored);
         Ok(log_start_offset)
@@ -68,7 +72,9 @@ impl Partition {
         if target <= stored.log.log_start_offset() {
             return Ok(());
         }
-        stored.log.advance_log_start_offset(target, high_watermark)?;
+        stored
+            .log
+            .advance_log_start_offset(target, high_watermark)?;
         drop(stored);
         self.signals.checkpoint_needed.notify_one();
         Ok(())
@@ -98,5 +104,33 @@ impl Partition {
     /// Sets the log start offset from the checkpoint at start.
     pub fn restore_log_start_offset(&self, checkpointed: i64) {
         self.stored().log.restore_log_start_offset(checkpointed);
+    }
+}
+
+impl Partition {
+    /// One log cleaner pass at `now_ms` on a compacted topic's replica, below its HW and its
+    /// last stable offset (Kafka's rule: every replica cleans its own log, none what is not
+    /// committed or not decided). The segments are read and rewritten without the lock; a
+    /// truncation meanwhile makes the pass drop its copies.
+    pub fn clean(&self, now_ms: i64) -> Result<Cleaned, LogError> {
+        let upper_offset = self.last_stable_offset().min(self.high_watermark());
+        let (plan, truncations) = {
+            let mut stored = self.stored();
+            (
+                stored.log.clean_plan(upper_offset, now_ms)?,
+                stored.truncations,
+            )
+        };
+        let Some(plan) = plan else {
+            return Ok(Cleaned::default());
+        };
+        let copies = plan.build(now_ms)?;
+        let mut stored = self.stored();
+        if stored.truncations != truncations {
+            drop(stored);
+            plan.discard(copies)?;
+            return Ok(Cleaned::default());
+        }
+        stored.log.swap_cleaned(copies)
     }
 }

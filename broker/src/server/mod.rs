@@ -137,12 +137,7 @@ fn spawn_retention(broker: &Arc<Broker>) {
         loop {
             interval.tick().await;
             let deleting = Arc::clone(&broker);
-            let pass = move || {
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-                deleting.delete_retained(now_ms)
-            };
+            let pass = move || deleting.delete_retained(now_ms());
             if let Err(e) = tokio::task::spawn_blocking(pass).await {
                 tracing::error!(error = %e, "retention task failed");
             }
@@ -150,11 +145,39 @@ fn spawn_retention(broker: &Arc<Broker>) {
     });
 }
 
-/// Spawns the `flush.ms` task (if configured), the checkpoint writers, the retention task and
-/// the group coordinator's periodic task.
+/// Starts the log cleaner: every `log.cleaner.backoff.ms`, each partition of a compacted topic
+/// cleans what its settings let it (Kafka's cleaner threads back off as long between passes
+/// that found nothing to clean).
+fn spawn_cleaner(broker: &Arc<Broker>) {
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        let period = Duration::from_millis(broker.config.cleaner_backoff_ms);
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let cleaning = Arc::clone(&broker);
+            let pass = move || cleaning.clean_logs(now_ms());
+            if let Err(e) = tokio::task::spawn_blocking(pass).await {
+                tracing::error!(error = %e, "log cleaner task failed");
+            }
+        }
+    });
+}
+
+/// Wall-clock milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Spawns the `flush.ms` task (if configured), the checkpoint writers, the retention task, the
+/// log cleaner and the group coordinator's periodic task.
 pub fn spawn_background_tasks(broker: &Arc<Broker>) {
     spawn_group_ticks(broker);
     spawn_retention(broker);
+    spawn_cleaner(broker);
     if broker.config.flush_interval_ms > 0 {
         let broker = Arc::clone(broker);
         tokio::spawn(async move {

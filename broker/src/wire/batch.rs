@@ -194,9 +194,12 @@ pub fn parse_header(bytes: &[u8], max_bytes: usize) -> Result<BatchHeader, Batch
     }
     let last_offset_delta = i32_at(bytes, LAST_OFFSET_DELTA_AT);
     let record_count = i32_at(bytes, RECORD_COUNT_AT);
+    // A stored batch may hold fewer records than its offset range (the log cleaner removed
+    // some, keeping base offset and last offset delta) or none; a produced one holds exactly
+    // its range ([`validate_produced_records`]).
     if last_offset_delta < 0
-        || record_count < 1
-        || i64::from(record_count) != i64::from(last_offset_delta) + 1
+        || record_count < 0
+        || i64::from(record_count) > i64::from(last_offset_delta) + 1
     {
         return Err(BatchError::BadCount {
             last_offset_delta,
@@ -276,6 +279,28 @@ pub fn validate_records(
         let header = validate_batch(rest, message_max_bytes)?;
         spans.push(BatchSpan { position, header });
         position += header.total_bytes;
+    }
+    Ok(spans)
+}
+
+/// [`validate_records`] for a produce request: each batch also holds exactly one record per
+/// offset of its range, at least one (Kafka's `LogValidator`: "Inconsistent batch offset range
+/// and count of records"); only the log cleaner makes batches with fewer.
+pub fn validate_produced_records(
+    records: &[u8],
+    message_max_bytes: usize,
+) -> Result<Vec<BatchSpan>, BatchError> {
+    let spans = validate_records(records, message_max_bytes)?;
+    for span in &spans {
+        let header = &span.header;
+        if header.record_count < 1
+            || i64::from(header.record_count) != i64::from(header.last_offset_delta) + 1
+        {
+            return Err(BatchError::BadCount {
+                last_offset_delta: header.last_offset_delta,
+                record_count: header.record_count,
+            });
+        }
     }
     Ok(spans)
 }
@@ -398,6 +423,24 @@ pub fn build_raw_batch(
     batch.extend_from_slice(&(-1i32).to_be_bytes());
     batch.extend_from_slice(&record_count.to_be_bytes());
     batch.extend_from_slice(records);
+    seal(&mut batch);
+    batch
+}
+
+/// The batch `original` (whole, valid) with its records section replaced by `records` holding
+/// `record_count` uncompressed records: base offset, last offset delta, timestamps, producer
+/// fields and attributes kept (the codec bits cleared: the records are no longer compressed),
+/// length and CRC written anew. What the log cleaner writes for a batch it removed records from
+/// (Kafka keeps base offset and last offset delta too, so offsets never move).
+pub fn with_records(original: &[u8], records: &[u8], record_count: i32) -> Vec<u8> {
+    let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
+    batch.extend_from_slice(&original[..BATCH_HEADER_BYTES]);
+    batch.extend_from_slice(records);
+    let batch_length = (batch.len() - LOG_OVERHEAD_BYTES) as i32;
+    batch[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+    let attributes = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) & !0x07;
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&record_count.to_be_bytes());
     seal(&mut batch);
     batch
 }

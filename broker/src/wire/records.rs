@@ -44,6 +44,11 @@ pub enum RecordError {
     Record { index: i64, problem: &'static str },
     #[error("record {index}: offsetDelta {offset_delta} is not {index}")]
     OffsetDelta { index: i64, offset_delta: i32 },
+    /// Kafka's `LogValidator`: "Compacted topic cannot accept message without key"; every
+    /// such record of the batch, by its index in the batch (the Produce response's
+    /// `record_errors`, KIP-467).
+    #[error("records {indexes:?}: a compacted topic cannot accept a record without a key")]
+    NullKey { indexes: Vec<i32> },
 }
 
 /// The codec name of `attributes`, or the error for a codec that does not exist.
@@ -60,13 +65,78 @@ pub fn codec_name(attributes: i16) -> Result<&'static str, RecordError> {
 
 /// Validates the records of `batch` (one whole batch whose `header` was parsed and CRC checked).
 pub fn validate_batch_records(batch: &[u8], header: &BatchHeader) -> Result<(), RecordError> {
+    validate_batch_records_for(batch, header, false)
+}
+
+/// [`validate_batch_records`] for a topic that may be compacted: with `keys_required` a record
+/// with a null key is refused ([`RecordError::NullKey`]), as Kafka refuses it on a compacted topic
+/// (the check rides on the same pass over the records).
+pub fn validate_batch_records_for(
+    batch: &[u8],
+    header: &BatchHeader,
+    keys_required: bool,
+) -> Result<(), RecordError> {
     let codec = codec_name(header.attributes)?;
     let section = &batch[BATCH_HEADER_BYTES.min(batch.len())..header.total_bytes.min(batch.len())];
     if codec == "none" {
-        return validate_record_section(section, header.record_count);
+        return check_record_section(section, header.record_count, keys_required);
     }
     let records = decompress(codec, section, limits::DECOMPRESSED_BATCH_BYTES_MAX)?;
-    validate_record_section(&records, header.record_count)
+    check_record_section(&records, header.record_count, keys_required)
+}
+
+/// One record of an uncompressed records section, as the log cleaner reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The whole record, its length varint included (copied as is when the record is kept).
+    pub bytes: &'a [u8],
+    pub offset_delta: i32,
+    /// `None`: a null key.
+    pub key: Option<&'a [u8]>,
+    /// A null value: a tombstone.
+    pub value_is_null: bool,
+}
+
+/// The records of a batch's records section, uncompressed (`section` is already decompressed),
+/// each with its key and whether its value is null.
+pub fn records_of(section: &[u8], count: i32) -> Result<Vec<RecordView<'_>>, RecordError> {
+    let mut cursor = Cursor {
+        bytes: section,
+        at: 0,
+    };
+    let mut records = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(section.len()));
+    for index in 0..i64::from(count) {
+        let problem = |problem| RecordError::Record { index, problem };
+        let start = cursor.at;
+        let length = usize::try_from(cursor.varint().map_err(problem)?)
+            .map_err(|_| problem("negative record length"))?;
+        let Some(body) = section.get(cursor.at..cursor.at + length) else {
+            return Err(problem("record length runs past the batch"));
+        };
+        cursor.at += length;
+        let mut fields = Cursor { bytes: body, at: 1 };
+        fields.varlong().map_err(problem)?; // timestampDelta
+        let offset_delta = fields.varint().map_err(problem)?;
+        let key = match fields.varint().map_err(problem)? {
+            -1 => None,
+            n => {
+                let n = usize::try_from(n).map_err(|_| problem("negative key length"))?;
+                let key = body
+                    .get(fields.at..fields.at + n)
+                    .ok_or_else(|| problem("a length runs past the record"))?;
+                fields.at += n;
+                Some(key)
+            }
+        };
+        let value_is_null = fields.varint().map_err(problem)? == -1;
+        records.push(RecordView {
+            bytes: &section[start..cursor.at],
+            offset_delta,
+            key,
+            value_is_null,
+        });
+    }
+    Ok(records)
 }
 
 /// Decompresses a records section with `codec`, refusing output beyond `max_bytes` without
@@ -218,8 +288,8 @@ pub fn first_record_key(section: &[u8]) -> Option<&[u8]> {
 }
 
 /// Checks one record body (after its length varint): every field present, nothing left over.
-/// Returns its offsetDelta.
-fn validate_record_body(body: &[u8]) -> Result<i32, &'static str> {
+/// Returns its offsetDelta and whether its key is null.
+fn validate_record_body(body: &[u8]) -> Result<(i32, bool), &'static str> {
     let mut cursor = Cursor { bytes: body, at: 0 };
     if body.is_empty() {
         return Err("empty record");
@@ -227,7 +297,14 @@ fn validate_record_body(body: &[u8]) -> Result<i32, &'static str> {
     cursor.at = 1; // attributes: unused in v2
     cursor.varlong()?; // timestampDelta
     let offset_delta = cursor.varint()?;
+    let key_at = cursor.at;
     cursor.skip_field(true, "negative key length other than -1")?;
+    let key_is_null = Cursor {
+        bytes: body,
+        at: key_at,
+    }
+    .varint()
+        == Ok(-1);
     cursor.skip_field(true, "negative value length other than -1")?;
     let headers = cursor.varint()?;
     if headers < 0 {
@@ -243,7 +320,7 @@ fn validate_record_body(body: &[u8]) -> Result<i32, &'static str> {
     if cursor.left() != 0 {
         return Err("fields end before the record length");
     }
-    Ok(offset_delta)
+    Ok((offset_delta, key_is_null))
 }
 
 /// Byte offset of a batch's firstTimestamp (after base offset 8, length 4, leader epoch 4, magic
@@ -306,11 +383,21 @@ pub fn first_record_at_or_after(
 
 /// Checks that `section` holds exactly `declared` well-framed records with offsetDeltas 0, 1, ….
 pub fn validate_record_section(section: &[u8], declared: i32) -> Result<(), RecordError> {
+    check_record_section(section, declared, false)
+}
+
+/// [`validate_record_section`], refusing a null key when `keys_required`.
+fn check_record_section(
+    section: &[u8],
+    declared: i32,
+    keys_required: bool,
+) -> Result<(), RecordError> {
     let mut cursor = Cursor {
         bytes: section,
         at: 0,
     };
     let mut index: i64 = 0;
+    let mut null_keys: Vec<i32> = Vec::new();
     while index < i64::from(declared) {
         if cursor.left() == 0 {
             return Err(RecordError::CountMismatch {
@@ -327,7 +414,10 @@ pub fn validate_record_section(section: &[u8], declared: i32) -> Result<(), Reco
             return Err(problem("record length runs past the batch"));
         };
         cursor.at += length as usize;
-        let offset_delta = validate_record_body(body).map_err(problem)?;
+        let (offset_delta, key_is_null) = validate_record_body(body).map_err(problem)?;
+        if keys_required && key_is_null && null_keys.len() < limits::RECORD_ERRORS_MAX {
+            null_keys.push(i32::try_from(index).unwrap_or(i32::MAX));
+        }
         if i64::from(offset_delta) != index {
             return Err(RecordError::OffsetDelta {
                 index,
@@ -341,6 +431,9 @@ pub fn validate_record_section(section: &[u8], declared: i32) -> Result<(), Reco
             declared,
             extra_bytes: cursor.left(),
         });
+    }
+    if !null_keys.is_empty() {
+        return Err(RecordError::NullKey { indexes: null_keys });
     }
     Ok(())
 }
@@ -385,7 +478,10 @@ mod tests {
 
     /// How many records `section` (built by the test above) holds so far.
     fn section_count(section: &[u8]) -> i64 {
-        let mut cursor = Cursor { bytes: section, at: 0 };
+        let mut cursor = Cursor {
+            bytes: section,
+            at: 0,
+        };
         let mut count = 0;
         while cursor.left() > 0 {
             let length = cursor.varint().expect("length") as usize;
@@ -393,6 +489,70 @@ mod tests {
             count += 1;
         }
         count
+    }
+
+    #[test]
+    fn a_compacted_topic_refuses_a_null_key_and_the_cleaner_reads_keys_and_tombstones() {
+        let mut section = Vec::new();
+        for (delta, key, value) in [
+            (0i64, Some(&b"k"[..]), Some(&b"v"[..])),
+            (1, Some(b"k"), None),
+            (2, None, Some(b"v")),
+        ] {
+            let mut body = vec![0u8];
+            put_varint(&mut body, 0);
+            put_varint(&mut body, delta);
+            for field in [key, value] {
+                match field {
+                    Some(bytes) => {
+                        put_varint(&mut body, bytes.len() as i64);
+                        body.extend_from_slice(bytes);
+                    }
+                    None => put_varint(&mut body, -1),
+                }
+            }
+            put_varint(&mut body, 0);
+            put_varint(&mut section, body.len() as i64);
+            section.extend_from_slice(&body);
+        }
+        let batch = build_raw_batch(0, 2, 3, &section);
+        let header = validate_batch(&batch, usize::MAX).expect("valid header");
+        assert_eq!(validate_batch_records_for(&batch, &header, false), Ok(()));
+        assert_eq!(
+            validate_batch_records_for(&batch, &header, true),
+            Err(RecordError::NullKey { indexes: vec![2] })
+        );
+        let records = records_of(&section, 3).expect("records");
+        let seen: Vec<(i32, Option<&[u8]>, bool)> = records
+            .iter()
+            .map(|r| (r.offset_delta, r.key, r.value_is_null))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (0, Some(&b"k"[..]), false),
+                (1, Some(&b"k"[..]), true),
+                (2, None, false)
+            ]
+        );
+        assert_eq!(
+            records.iter().map(|r| r.bytes.len()).sum::<usize>(),
+            section.len()
+        );
+        // Kept records copied into a batch of the same offset range: valid as stored, not as
+        // produced (fewer records than offsets).
+        let kept = crate::wire::batch::with_records(&batch, records[1].bytes, 1);
+        let stored = validate_batch(&kept, usize::MAX).expect("a valid stored batch");
+        assert_eq!(
+            (
+                stored.base_offset,
+                stored.last_offset_delta,
+                stored.record_count
+            ),
+            (0, 2, 1)
+        );
+        assert!(crate::wire::batch::validate_produced_records(&kept, usize::MAX).is_err());
+        assert!(crate::wire::batch::validate_produced_records(&batch, usize::MAX).is_ok());
     }
 
     #[test]
