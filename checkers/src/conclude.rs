@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Verdict};
 use crate::checker::{
-    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, LostCommit, Msg, Oddity,
-    Processed, ReadAt, Reset, SendOutcome, NONE,
+    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, LostCommit, Msg, Oddity, Processed,
+    ReadAt, Reset, SendOutcome, NONE,
 };
 use crate::expect::Allowance;
 use crate::history::{OpType, Position};
@@ -742,13 +742,16 @@ impl Checker {
                 }
                 _ => None,
             };
-            classes.entry(AnomalyKind::UncommittedRead).or_default().push(
-                read.index,
-                Found::UncommittedRead {
-                    read: *read,
-                    final_id,
-                },
-            );
+            classes
+                .entry(AnomalyKind::UncommittedRead)
+                .or_default()
+                .push(
+                    read.index,
+                    Found::UncommittedRead {
+                        read: *read,
+                        final_id,
+                    },
+                );
         }
     }
 
@@ -1260,7 +1263,11 @@ impl Checker {
     ) -> u32 {
         match (kind, msg) {
             (_, None) => 0,
-            (AnomalyKind::Lost | AnomalyKind::Unseen | AnomalyKind::RetentionDeleted, Some(m)) if m.ack_index != NONE => m.ack_ms,
+            (AnomalyKind::Lost | AnomalyKind::Unseen | AnomalyKind::RetentionDeleted, Some(m))
+                if m.ack_index != NONE =>
+            {
+                m.ack_ms
+            }
             (AnomalyKind::Lost | AnomalyKind::UnacknowledgedAbsent, Some(m)) => m.invoke_ms,
             (AnomalyKind::ProducerLoss, Some(m)) => m
                 .extra

@@ -140,6 +140,15 @@ enum Command {
         /// partition, offsets, ids and op indexes) instead of text.
         #[arg(long)]
         json: bool,
+        /// With `--format jepsen`: infer write-write dependencies from each partition's offsets
+        /// in the cycle analysis (Jepsen's `:ww-deps`; off by default, as in Jepsen).
+        #[arg(long)]
+        ww_deps: bool,
+        /// With `--format jepsen`: order transactions in real time by the history's order
+        /// (Elle's realtime edges; off by default, as Jepsen's own test histories list sends
+        /// after the polls that read them).
+        #[arg(long)]
+        realtime: bool,
     },
     /// Measure: `kaos bench broker` (producer throughput and latency).
     Bench {
@@ -236,8 +245,8 @@ fn runs(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             return runtime().and_then(|rt| {
                 rt.block_on(run_command(
-                    &scenario, all, store, broker, broker_bin, seed, duration_s, platform, bootstrap,
-                    junit,
+                    &scenario, all, store, broker, broker_bin, seed, duration_s, platform,
+                    bootstrap, junit,
                 ))
             })
         }
@@ -339,12 +348,22 @@ fn main() -> ExitCode {
             path,
             format: HistoryFormat::Kaos,
             json,
+            ww_deps: false,
+            realtime: false,
         } => check_command(&path, json),
+        Command::Check {
+            format: HistoryFormat::Kaos,
+            ..
+        } => Err(anyhow::anyhow!(
+            "--ww-deps and --realtime apply to --format jepsen only: a kaos run is checked as its scenario says"
+        )),
         Command::Check {
             path,
             format: HistoryFormat::Jepsen,
             json,
-        } => check_jepsen(&path, json),
+            ww_deps,
+            realtime,
+        } => check_jepsen(&path, json, ww_deps, realtime),
         Command::Bench {
             what:
                 BenchWhat::Broker {
