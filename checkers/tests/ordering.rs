@@ -37,6 +37,34 @@ fn records(read: &[(i32, i64, u64)]) -> String {
     format!(r#"{{"records":[{}]}}"#, records.join(","))
 }
 
+/// consumer-1's poll `ok` with `read`, received at `t_ms`, stamped `stamp_ms`.
+fn polled(index: u64, t_ms: u64, stamp_ms: u64, read: &[(i32, i64, u64)]) -> String {
+    let value = records(read);
+    op(
+        index,
+        t_ms,
+        Some(stamp_ms),
+        "consumer-1",
+        "ok",
+        "poll",
+        &value,
+    )
+}
+
+/// producer-1's ack of message `id` at partition 0 offset 0.
+fn acked(index: u64, t_ms: u64, stamp_ms: u64, id: u64) -> String {
+    let value = format!(r#"{{"id":{id},"topic":"t","partition":0,"offset":0}}"#);
+    op(
+        index,
+        t_ms,
+        Some(stamp_ms),
+        "producer-1",
+        "ok",
+        "send",
+        &value,
+    )
+}
+
 fn final_read(index: u64, t_ms: u64, read: &[(i32, i64, u64)]) -> Vec<String> {
     vec![
         op(index, t_ms, None, "harness", "invoke", "final_read", "null"),
@@ -105,15 +133,7 @@ fn removing_the_stamps_leaves_the_line_an_older_history_has() {
 fn a_read_received_before_the_invoke_is_no_future_read_when_the_clocks_say_otherwise() {
     let mut lines = vec![
         op(0, 10, Some(1_000), "consumer-1", "invoke", "poll", "null"),
-        op(
-            1,
-            20,
-            Some(1_300),
-            "consumer-1",
-            "ok",
-            "poll",
-            &records(&[(0, 0, 7)]),
-        ),
+        polled(1, 20, 1_300, &[(0, 0, 7)]),
         op(
             2,
             270,
@@ -123,15 +143,7 @@ fn a_read_received_before_the_invoke_is_no_future_read_when_the_clocks_say_other
             "send",
             r#"{"id":7,"topic":"t"}"#,
         ),
-        op(
-            3,
-            280,
-            Some(1_350),
-            "producer-1",
-            "ok",
-            "send",
-            r#"{"id":7,"topic":"t","partition":0,"offset":0}"#,
-        ),
+        acked(3, 280, 1_350, 7),
     ];
     lines.extend(final_read(4, 400, &[(0, 0, 7)]));
     let history = lines.join("\n");
@@ -154,15 +166,7 @@ fn a_read_received_before_the_invoke_is_no_future_read_when_the_clocks_say_other
 fn a_future_read_inside_the_receipt_skew_is_found_by_the_stamps() {
     let mut lines = vec![
         op(0, 10, Some(900), "consumer-1", "invoke", "poll", "null"),
-        op(
-            1,
-            20,
-            Some(1_000),
-            "consumer-1",
-            "ok",
-            "poll",
-            &records(&[(0, 0, 7)]),
-        ),
+        polled(1, 20, 1_000, &[(0, 0, 7)]),
         op(
             2,
             60,
@@ -172,15 +176,7 @@ fn a_future_read_inside_the_receipt_skew_is_found_by_the_stamps() {
             "send",
             r#"{"id":7,"topic":"t"}"#,
         ),
-        op(
-            3,
-            70,
-            Some(1_060),
-            "producer-1",
-            "ok",
-            "send",
-            r#"{"id":7,"topic":"t","partition":0,"offset":0}"#,
-        ),
+        acked(3, 70, 1_060, 7),
     ];
     lines.extend(final_read(4, 400, &[(0, 0, 7)]));
     let history = lines.join("\n");
@@ -210,24 +206,8 @@ fn a_read_received_before_the_ack_but_made_after_it_is_no_read_before_ack() {
             r#"{"id":7,"topic":"t"}"#,
         ),
         op(1, 20, Some(1_150), "consumer-1", "invoke", "poll", "null"),
-        op(
-            2,
-            30,
-            Some(1_200),
-            "consumer-1",
-            "ok",
-            "poll",
-            &records(&[(0, 0, 7)]),
-        ),
-        op(
-            3,
-            40,
-            Some(1_100),
-            "producer-1",
-            "ok",
-            "send",
-            r#"{"id":7,"topic":"t","partition":0,"offset":0}"#,
-        ),
+        polled(2, 30, 1_200, &[(0, 0, 7)]),
+        acked(3, 40, 1_100, 7),
     ];
     lines.extend(final_read(4, 400, &[(0, 0, 7)]));
     let history = lines.join("\n");
@@ -255,15 +235,7 @@ fn a_start_below_a_commit_inside_the_receipt_skew_is_a_lost_commit_by_the_stamps
             "send",
             r#"{"id":0,"topic":"t"}"#,
         ),
-        op(
-            1,
-            1,
-            Some(1),
-            "producer-1",
-            "ok",
-            "send",
-            r#"{"id":0,"topic":"t","partition":0,"offset":0}"#,
-        ),
+        acked(1, 1, 1, 0),
         op(2, 10, Some(10), "consumer-1", "ok", "rebalance", rebalance),
         op(
             3,
