@@ -15,7 +15,8 @@
 //! checker's time counts; the peak memory is then the checker's (plus one 16 MB chunk). Each size runs in
 //! its own process so that each peak is its own. `KAOS_BENCH_MESSAGES=N` runs one size instead.
 //! Events per second are given against wall time and against this thread's CPU time (the
-//! machine may be busy with other work).
+//! machine may be busy with other work). Client lines carry the clients' `monotonic_ns` stamp, as
+//! kaos writes them since issue 15; `KAOS_BENCH_STAMPS=0` generates them without (as before).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -56,7 +57,12 @@ struct Generator {
     final_offset: u64,
     killed: bool,
     events: u64,
+    /// Client lines carry `monotonic_ns`.
+    stamps: bool,
 }
+
+/// Where the generated clients' CLOCK_MONOTONIC stands when the run starts (an uptime of hours).
+const CLOCK_ORIGIN_NS: u64 = 7_000_000_000_000;
 
 impl Generator {
     fn new(messages: u64) -> Self {
@@ -71,17 +77,28 @@ impl Generator {
             final_offset: 0,
             killed: false,
             events: 0,
+            stamps: std::env::var("KAOS_BENCH_STAMPS").map_or(true, |v| v != "0"),
         }
     }
 
     fn line(&mut self, out: &mut String, process: &str, kind: &str, f: &str, value: &str) {
         self.time_ns += 5_000;
         self.events += 1;
-        let _ = writeln!(
+        let _ = write!(
             out,
-            r#"{{"index":{},"time_ns":{},"process":"{process}","type":"{kind}","f":"{f}","value":{value}}}"#,
+            r#"{{"index":{},"time_ns":{},"process":"{process}","type":"{kind}","f":"{f}""#,
             self.index, self.time_ns
         );
+        // A client's own CLOCK_MONOTONIC stamp, as kaos clients write it (the harness's ops
+        // have none); `KAOS_BENCH_STAMPS=0` writes histories as before the stamps.
+        if self.stamps && process != "harness" && process != "nemesis" {
+            let _ = write!(
+                out,
+                r#","monotonic_ns":{}"#,
+                CLOCK_ORIGIN_NS + self.time_ns - 1_000
+            );
+        }
+        let _ = writeln!(out, r#","value":{value}}}"#);
         self.index += 1;
     }
 

@@ -61,6 +61,8 @@ fn generate(count: u64) -> (Vec<Txn>, u64, u64) {
             process: (r >> 20) as u32 % 32,
             outcome: Outcome::Ok,
             mops,
+            invoked_ns: None,
+            completed_ns: None,
         });
         if n % PLANT_EVERY == PLANT_EVERY - 1 {
             let (x, y) = (plant_key, plant_key + 1);
@@ -115,6 +117,8 @@ fn generate(count: u64) -> (Vec<Txn>, u64, u64) {
                             offset: Some(0),
                         },
                     ],
+                    invoked_ns: None,
+                    completed_ns: None,
                 });
                 (
                     vec![
@@ -149,6 +153,8 @@ fn generate(count: u64) -> (Vec<Txn>, u64, u64) {
                     process: 100,
                     outcome: Outcome::Ok,
                     mops,
+                    invoked_ns: None,
+                    completed_ns: None,
                 });
             }
         }
@@ -196,6 +202,7 @@ fn main() {
         elle::Options {
             ww: true,
             process: false,
+            ..elle::Options::default()
         },
     );
     let cycles = elle::find_cycles(&deps);

@@ -186,6 +186,8 @@ pub struct Counts {
     pub unseen: u64,
     /// Transactions whose sends to a partition were not contiguous (`elle`).
     pub int_send_skip: u64,
+    /// Reads that ended at a transaction's intermediate send (`elle`, Elle's G1b).
+    pub g1b: u64,
     /// Dependency cycles between transactions, by class (`elle`).
     pub g0: u64,
     pub g1c: u64,
@@ -277,6 +279,7 @@ impl Counts {
             AnomalyKind::RetentionDeleted => &mut self.retention_deleted,
             AnomalyKind::Compacted => &mut self.compacted,
             AnomalyKind::IntSendSkip => &mut self.int_send_skip,
+            AnomalyKind::G1b => &mut self.g1b,
             AnomalyKind::G0 => &mut self.g0,
             AnomalyKind::G1c => &mut self.g1c,
             AnomalyKind::GSingle => &mut self.g_single,
@@ -448,8 +451,10 @@ impl Case {
 }
 
 /// One edge of a dependency cycle: the transaction completed at op `from_op` precedes the one at
-/// `to_op` because of `kind` (`ww`, `wr`, `rw` or `process`), shown by the versions at each end
-/// (message id and offset) of `partition` (none for a process edge).
+/// `to_op` because of `kind` (`ww`, `wr`, `rw`, `process` or `realtime`), shown by the versions at
+/// each end (message id and offset) of `partition` (none for a process or realtime edge; a
+/// realtime edge's `from_id` / `to_id` are the first transaction's completion stamp and the
+/// second's invoke stamp, the clients' CLOCK_MONOTONIC in ns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleStep {
     pub from_op: u64,

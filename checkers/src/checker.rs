@@ -179,6 +179,12 @@ pub(crate) struct Extra {
     /// First `enqueue`/`accept` ok, `drop` ok: (op index, ms).
     pub accepted_at: Option<(u64, u32)>,
     pub dropped_at: Option<(u64, u32)>,
+    /// The earliest client stamp (CLOCK_MONOTONIC) of a poll that read the message before any
+    /// send of it was seen: `future_read` compares it with the send's invoke stamp.
+    pub read_before_send_monotonic_ns: Option<u64>,
+    /// The earliest client stamp of a poll that read the message before its ack arrived (in
+    /// history order): the ack's own stamp decides whether the read really came first.
+    pub read_before_ack_monotonic_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -444,6 +450,8 @@ pub(crate) struct CommitAt {
     pub offset: i64,
     pub index: u64,
     pub time_ns: u64,
+    /// The committing client's CLOCK_MONOTONIC stamp of the commit's `ok`, when it has one.
+    pub monotonic_ns: Option<u64>,
     pub process: u32,
 }
 
@@ -533,6 +541,8 @@ pub struct Checker {
     pub(crate) uncommitted_readers: FastSet<u32>,
     /// Completed transactions (`txn` ops, or Jepsen's), for the cycle analysis at `finish`.
     pub(crate) txns: Vec<crate::elle::Txn>,
+    /// Each process's open `txn` invoke's client stamp (its realtime start).
+    pub(crate) txn_invoked: HashMap<u32, u64>,
     /// The topic whose partitions the transactions' keys are, and the cycle analysis's options.
     pub(crate) txn_topic: Option<String>,
     pub(crate) elle_options: crate::elle::Options,
@@ -584,6 +594,7 @@ impl Checker {
             last_topic: None,
             uncommitted_readers: FastSet::default(),
             txns: Vec::new(),
+            txn_invoked: HashMap::new(),
             txn_topic: None,
             elle_options: crate::elle::Options::default(),
         }
@@ -638,6 +649,7 @@ impl Checker {
         let meta = Meta {
             index: line.index,
             time_ns: line.time_ns,
+            monotonic_ns: line.monotonic_ns,
             process: self.names.intern(&line.process),
             kind: line.kind,
             error: line.error.as_deref(),
@@ -661,6 +673,7 @@ impl Checker {
         let meta = Meta {
             index: op.index,
             time_ns: op.time_ns,
+            monotonic_ns: op.monotonic_ns,
             process: self.names.intern(&op.process),
             kind: op.kind,
             error: op.error.as_deref(),
@@ -754,11 +767,15 @@ impl Checker {
             return;
         };
         let topic = self.topic_id(topic);
-        let partitions = value.get("partitions").and_then(serde_json::Value::as_array);
+        let partitions = value
+            .get("partitions")
+            .and_then(serde_json::Value::as_array);
         for p in partitions.into_iter().flatten() {
             let partition = p.get("partition").and_then(serde_json::Value::as_i64);
             let low = p.get("low").and_then(serde_json::Value::as_i64);
-            if let (Some(partition), Some(low)) = (partition.and_then(|n| i32::try_from(n).ok()), low) {
+            if let (Some(partition), Some(low)) =
+                (partition.and_then(|n| i32::try_from(n).ok()), low)
+            {
                 let pk = self.pk(topic, partition);
                 self.log_start.insert(pk, low);
             }
@@ -833,12 +850,30 @@ impl Checker {
                 msg.first_index = meta.index;
                 // The history orders ops as the harness received them, one pipe per client
                 // process, so a read may arrive a moment before the invoke that another pipe
-                // still holds. Only a read that precedes the invoke by more than that skew
-                // is provably in the future.
-                if msg.has(flag::READ_BEFORE_SEND)
-                    && millis(meta.time_ns).saturating_sub(msg.read_ms) > limits::RECEIPT_SKEW_MS
-                {
-                    msg.flags |= flag::FUTURE_READ;
+                // still holds. With the clients' own CLOCK_MONOTONIC stamps on both ops the
+                // order is exact: a poll that completed before the send was invoked read the
+                // future. Without them (an older history), only a read that precedes the invoke
+                // by more than the receipt skew is provably in the future.
+                if msg.has(flag::READ_BEFORE_SEND) {
+                    let read_ns = msg
+                        .extra
+                        .as_ref()
+                        .and_then(|e| e.read_before_send_monotonic_ns);
+                    let future = match (read_ns, meta.monotonic_ns) {
+                        (Some(read), Some(invoke)) => read < invoke,
+                        _ => {
+                            millis(meta.time_ns).saturating_sub(msg.read_ms)
+                                > limits::RECEIPT_SKEW_MS
+                        }
+                    };
+                    if future {
+                        msg.flags |= flag::FUTURE_READ;
+                    } else if let (Some(read), Some(_)) = (read_ns, meta.monotonic_ns) {
+                        // Received before the invoke, made after it: a read before the ack
+                        // unless the ack's stamp comes first.
+                        msg.flags |= flag::READ_BEFORE_ACK;
+                        msg.extra().read_before_ack_monotonic_ns = Some(read);
+                    }
                 }
             }
             msg.flags |= flag::HAS_INVOKE | flag::HAS_SEND;
@@ -938,6 +973,17 @@ impl Checker {
                 if msg.ack_index == NONE {
                     msg.ack_index = meta.index;
                     msg.ack_ms = millis(meta.time_ns);
+                    // A read that reached the history before the ack, while the clients' clocks
+                    // say the producer had its ack first, was not a read before the ack.
+                    let read_ns = msg
+                        .extra
+                        .as_ref()
+                        .and_then(|e| e.read_before_ack_monotonic_ns);
+                    if let (Some(read), Some(ack)) = (read_ns, meta.monotonic_ns) {
+                        if ack < read {
+                            msg.flags &= !flag::READ_BEFORE_ACK;
+                        }
+                    }
                     if let Some((pk, offset)) = pos {
                         msg.ack_pk = pk;
                         msg.ack_offset = offset;
@@ -1000,8 +1046,16 @@ impl Checker {
             let msg = self.msgs.get_mut(slot);
             if !msg.has(flag::HAS_SEND) {
                 msg.flags |= flag::READ_BEFORE_SEND;
+                if let Some(ns) = meta.monotonic_ns {
+                    let earliest = &mut msg.extra().read_before_send_monotonic_ns;
+                    *earliest = Some(earliest.map_or(ns, |e| e.min(ns)));
+                }
             } else if msg.ack_index == NONE {
                 msg.flags |= flag::READ_BEFORE_ACK;
+                if let Some(ns) = meta.monotonic_ns {
+                    let earliest = &mut msg.extra().read_before_ack_monotonic_ns;
+                    *earliest = Some(earliest.map_or(ns, |e| e.min(ns)));
+                }
             }
             msg.flags |= view;
             if !in_final {
@@ -1153,8 +1207,9 @@ impl Checker {
     }
 
     /// `lost_commit`: `meta.process` started reading `pk` at `start` (after `after`) below the
-    /// latest commit its group had acknowledged — received at least `RECEIPT_SKEW_MS` earlier,
-    /// so that a commit and a start racing through different pipes are not claimed.
+    /// latest commit its group had acknowledged before the start: by the clients' CLOCK_MONOTONIC
+    /// stamps when both ops have one, else received at least `RECEIPT_SKEW_MS` earlier, so that
+    /// a commit and a start racing through different pipes are not claimed.
     fn check_start(&mut self, meta: &Meta<'_>, pk: u32, start: i64, after: Reset) {
         let Some(group) = self.process_group.get(&meta.process).copied() else {
             return;
@@ -1162,8 +1217,14 @@ impl Checker {
         let Some(commit) = self.last_commit.get(&(group, pk)).copied() else {
             return;
         };
-        let skew_ns = u64::from(limits::RECEIPT_SKEW_MS) * 1_000_000;
-        if start >= commit.offset || meta.time_ns < commit.time_ns.saturating_add(skew_ns) {
+        let before = match (commit.monotonic_ns, meta.monotonic_ns) {
+            (Some(committed), Some(started)) => committed < started,
+            _ => {
+                let skew_ns = u64::from(limits::RECEIPT_SKEW_MS) * 1_000_000;
+                meta.time_ns >= commit.time_ns.saturating_add(skew_ns)
+            }
+        };
+        if start >= commit.offset || !before {
             return;
         }
         self.lost_commits_count += 1;
@@ -1306,6 +1367,7 @@ impl Checker {
             offset,
             index: meta.index,
             time_ns: meta.time_ns,
+            monotonic_ns: meta.monotonic_ns,
             process: meta.process,
         };
         self.last_commit.insert((group, pk), at);
@@ -1477,6 +1539,9 @@ impl Checker {
 pub(crate) struct Meta<'a> {
     pub index: u64,
     pub time_ns: u64,
+    /// The client's CLOCK_MONOTONIC stamp (`None` in histories without it, and for the
+    /// harness's own ops): comparable across client processes, unlike `time_ns`.
+    pub monotonic_ns: Option<u64>,
     pub process: u32,
     pub kind: OpType,
     pub error: Option<&'a str>,
@@ -1711,7 +1776,10 @@ mod tests {
         };
         let check = |code: &str| {
             let line = crash(code);
-            run(&[line.as_str(), FINAL_READ[0], FINAL_READ[1]], Expectations::default())
+            run(
+                &[line.as_str(), FINAL_READ[0], FINAL_READ[1]],
+                Expectations::default(),
+            )
         };
         assert_eq!(
             run(&FINAL_READ, Expectations::default()).verdict,
@@ -1727,7 +1795,11 @@ mod tests {
         assert_eq!(case.op_indexes, vec![0]);
         let exit = case.exit.as_ref().expect("its exit");
         assert_eq!((exit.exit_code, exit.log_tail.as_str()), (Some(71), "tail"));
-        assert!(a.notes[0].starts_with("node n2 crashed: m, outside any fault"), "{:?}", a.notes);
+        assert!(
+            a.notes[0].starts_with("node n2 crashed: m, outside any fault"),
+            "{:?}",
+            a.notes
+        );
         assert_eq!(check("70").verdict, Verdict::Invalid);
         // Another end (here a signal: no code) is no proof of a wrong state: unknown, not valid.
         let signalled = check("null");
@@ -1807,8 +1879,15 @@ mod tests {
         assert_eq!(a.counts.retention_deleted, 2, "{a:?}");
         assert_eq!((a.counts.lost, a.counts.poll_skip), (0, 0));
         assert_eq!(a.verdict, Verdict::Valid);
-        let case = &a.anomaly(AnomalyKind::RetentionDeleted).expect("present").cases[0];
-        assert!(case.cause.contains("log start offset at 3"), "{}", case.cause);
+        let case = &a
+            .anomaly(AnomalyKind::RetentionDeleted)
+            .expect("present")
+            .cases[0];
+        assert!(
+            case.cause.contains("log start offset at 3"),
+            "{}",
+            case.cause
+        );
         // The same reads with the log starting at 0: the two never-read messages are lost, and the
         // consumer's jump over them is a skip.
         let kept = retention_history(0);

@@ -169,17 +169,23 @@ anomaly_classes! {
     /// (Jepsen's int-send-skip).
     IntSendSkip = "int_send_skip", Allowed, [],
         "one transaction's successive sends to a partition landed with another message between them";
+    /// Elle's G1b, intermediate read: a transaction's last read of a partition is a message
+    /// another transaction sent there before a further send of its own to that partition (it
+    /// saw that transaction's writes in part). Allowed: a Kafka poll is a cursor read that may
+    /// end anywhere (`max.poll.records`, fetch size), even inside a committed transaction.
+    G1b = "g1b", Allowed, [],
+        "a transaction's last read of a partition is another transaction's intermediate send there (Elle's G1b)";
     /// A cycle of write-write dependencies between transactions (Adya's G0, found by `elle`).
-    G0 = "g0", Forbidden, ["process"],
+    G0 = "g0", Forbidden, ["process", "realtime"],
         "transactions whose writes are ordered both ways: a cycle of ww dependencies (G0)";
     /// A cycle of write-write and write-read dependencies (G1c).
-    G1c = "g1c", Forbidden, ["process"],
+    G1c = "g1c", Forbidden, ["process", "realtime"],
         "circular information flow between transactions: a cycle of ww and wr dependencies (G1c)";
     /// A dependency cycle with exactly one read-write anti-dependency (G-single, read skew).
-    GSingle = "g_single", Forbidden, ["process"],
+    GSingle = "g_single", Forbidden, ["process", "realtime"],
         "a dependency cycle with exactly one rw anti-dependency: read skew (G-single)";
     /// A dependency cycle with two or more read-write anti-dependencies (G2-item).
-    G2Item = "g2_item", Forbidden, ["process"],
+    G2Item = "g2_item", Forbidden, ["process", "realtime"],
         "a dependency cycle with two or more rw anti-dependencies (G2-item)";
     /// A node exited on its own outside any fault (a crash, a failed assertion): the history's
     /// `crash` ops. Forbidden, a broker's own stop (exit 71: an invariant; 70: its log

@@ -20,7 +20,8 @@
 //! - `transactions`: a transactional producer's `txn` ops read as their sends and polls, and as
 //!   transactions for [`elle`]; which consumers read uncommitted data.
 //! - [`elle`]: the dependency graph of transactional histories and its cycles (G0, G1c,
-//!   G-single, G2-item), explained step by step.
+//!   G-single, G2-item, with their `-process` / `-realtime` variants), explained step by step;
+//!   intermediate reads (G1b).
 //! - [`limits`]: every bound (evidence cap, fault neighbourhood, series length).
 //! - [`check_text`]: the whole of a `history.jsonl` text, tolerating a last line cut mid-write.
 //!
@@ -28,7 +29,7 @@
 //! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
 //! `precommitted_read`, `inconsistent_offsets`, `replica_divergence`, `duplicate`,
 //! `duplicate_processing`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
-//! `lost_commit`, `uncommitted_read`, `unacknowledged_absent`, `unseen`, `int_send_skip`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
+//! `lost_commit`, `uncommitted_read`, `unacknowledged_absent`, `unseen`, `int_send_skip`, `g1b`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
 
 mod analysis;
 mod checker;
@@ -45,8 +46,7 @@ mod scan;
 mod transactions;
 
 pub use analysis::{
-    Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, NodeExit, Series,
-    Verdict,
+    Analysis, Anomaly, AnomalyKind, Case, Counts, CycleStep, FaultWindow, NodeExit, Series, Verdict,
 };
 pub use checker::Checker;
 pub use expect::{Allowance, Expectations};

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use kaos_history::line::{
-    KEY_ERROR, KEY_F, KEY_INDEX, KEY_PROCESS, KEY_TIME_NS, KEY_TYPE, KEY_VALUE,
+    KEY_ERROR, KEY_F, KEY_INDEX, KEY_MONOTONIC_NS, KEY_PROCESS, KEY_TIME_NS, KEY_TYPE, KEY_VALUE,
 };
 use kaos_history::F;
 
@@ -33,6 +33,8 @@ pub(crate) struct Line<'a> {
     pub process: Cow<'a, str>,
     pub kind: OpType,
     pub f: F,
+    /// The client's CLOCK_MONOTONIC stamp, when the line has one.
+    pub monotonic_ns: Option<u64>,
     pub error: Option<Cow<'a, str>>,
     pub body: Body<'a>,
 }
@@ -102,6 +104,7 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
     c.eat(b'{')?;
     let (mut index, mut time_ns, mut process, mut kind, mut f, mut error) =
         (None, None, None, None, None::<(F, bool)>, None);
+    let mut monotonic_ns = None;
     let mut value: Option<(usize, usize)> = None;
     let mut body: Option<Body<'a>> = None;
     let mut seen_error = false;
@@ -116,6 +119,7 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
             match key.as_ref() {
                 "index" => set(&mut index, c.u64()?)?,
                 "time_ns" => set(&mut time_ns, c.u64()?)?,
+                "monotonic_ns" => set(&mut monotonic_ns, c.u64()?)?,
                 "process" => set(&mut process, c.string()?)?,
                 "type" => set(&mut kind, OpType::from_name(&c.string()?)?)?,
                 "f" => set(&mut f, shape(&c.string()?)?)?,
@@ -177,6 +181,7 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
         process: process?,
         kind: kind?,
         f,
+        monotonic_ns,
         error,
         body,
     })
@@ -184,7 +189,7 @@ pub(crate) fn scan_line<'a>(line: &'a str, records: &mut Vec<Rec<'a>>) -> Option
 
 impl<'a> Cursor<'a> {
     /// The shape kaos writes (`kaos_history::line`), `{"index":…,"time_ns":…,"process":…,
-    /// "type":…,"f":…,"value":…[,"error":…]}`, read without looking keys up; `None` on any other
+    /// "type":…,"f":…[,"monotonic_ns":…],"value":…[,"error":…]}`, read without looking keys up; `None` on any other
     /// shape.
     #[inline]
     fn line_in_order(&mut self, records: &mut Vec<Rec<'a>>) -> Option<Line<'a>> {
@@ -208,6 +213,11 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let (f, poll) = shape(&self.string()?)?;
+        let monotonic_ns = if self.lit(KEY_MONOTONIC_NS) {
+            Some(self.u64()?)
+        } else {
+            None
+        };
         let body = if self.lit(KEY_VALUE) {
             self.body(poll, records)?
         } else if poll {
@@ -237,6 +247,7 @@ impl<'a> Cursor<'a> {
             process,
             kind,
             f,
+            monotonic_ns,
             error,
             body,
         })
@@ -670,11 +681,41 @@ mod tests {
     }
 
     #[test]
+    fn the_monotonic_stamp_is_read_in_any_field_order_and_may_be_absent() {
+        let mut records = Vec::new();
+        let stamp = |line: &str| {
+            let mut records = Vec::new();
+            scan_line(line, &mut records).map(|l| (l.index, l.monotonic_ns))
+        };
+        let in_order = r#"{"index":1,"time_ns":2,"process":"p","type":"ok","f":"send","monotonic_ns":77,"value":{"id":1}}"#;
+        let reordered = r#"{"monotonic_ns":77,"index":1,"time_ns":2,"process":"p","type":"ok","f":"send","value":{"id":1}}"#;
+        let without =
+            r#"{"index":1,"time_ns":2,"process":"p","type":"ok","f":"send","value":{"id":1}}"#;
+        assert_eq!(stamp(in_order), Some((1, Some(77))));
+        assert_eq!(stamp(reordered), Some((1, Some(77))));
+        assert_eq!(stamp(without), Some((1, None)));
+        // A stamp that is not an integer sends the line to the generic path (which names it).
+        let odd = r#"{"index":1,"time_ns":2,"process":"p","type":"ok","f":"send","monotonic_ns":"x","value":{"id":1}}"#;
+        assert!(scan_line(odd, &mut records).is_none());
+        assert!(crate::history::parse_op(odd, 4)
+            .expect_err("not a u64")
+            .to_string()
+            .contains("line 4"));
+    }
+
+    #[test]
     fn the_fast_path_reads_the_lines_kaos_writes() {
         use kaos_history::line::{write_client_op, write_stamped};
         let value = serde_json::json!({"id": 17, "topic": "kaos", "partition": 2, "offset": 42});
         let mut client = Vec::new();
-        write_client_op(&mut client, OpType::Ok, F::Send, &value, Some("x"));
+        write_client_op(
+            &mut client,
+            OpType::Ok,
+            F::Send,
+            Some(99),
+            &value,
+            Some("x"),
+        );
         let client = String::from_utf8(client).expect("utf8");
         let mut line = Vec::new();
         write_stamped(&mut line, 5, 6, "producer-1", &client).expect("write");
@@ -687,8 +728,14 @@ mod tests {
         let mut records = Vec::new();
         let line = c.line_in_order(&mut records).expect("the in-order shape");
         assert_eq!(
-            (line.index, line.time_ns, line.kind, line.f),
-            (5, 6, OpType::Ok, F::Send)
+            (
+                line.index,
+                line.time_ns,
+                line.kind,
+                line.f,
+                line.monotonic_ns
+            ),
+            (5, 6, OpType::Ok, F::Send, Some(99))
         );
         assert_eq!(line.process, "producer-1");
         assert_eq!(line.error.as_deref(), Some("x"));

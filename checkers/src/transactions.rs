@@ -23,6 +23,12 @@ impl Checker {
     /// transaction for the cycle analysis.
     pub(crate) fn on_txn(&mut self, meta: &Meta<'_>, value: &serde_json::Value) {
         let invoke = meta.kind == OpType::Invoke;
+        if invoke {
+            match meta.monotonic_ns {
+                Some(ns) => self.txn_invoked.insert(meta.process, ns),
+                None => self.txn_invoked.remove(&meta.process),
+            };
+        }
         let mut elle_mops = Vec::new();
         for (f, mop) in mops(value) {
             match f {
@@ -76,11 +82,17 @@ impl Checker {
                 OpType::Fail => Outcome::Fail,
                 OpType::Info | OpType::Invoke => Outcome::Info,
             };
+            // The realtime order: the client's stamps of the invoke and (for a known outcome) of
+            // the completion; a transaction of unknown outcome may commit any time later.
+            let invoked_ns = self.txn_invoked.remove(&meta.process);
+            let completed_ns = meta.monotonic_ns.filter(|_| outcome == Outcome::Ok);
             self.txns.push(Txn {
                 index: meta.index,
                 process: meta.process,
                 outcome,
                 mops: elle_mops,
+                invoked_ns,
+                completed_ns,
             });
         }
     }

@@ -1,11 +1,16 @@
 //! Property test of the cycle analysis: random serializable transactional histories (every
 //! transaction's polls read each partition up to its end at the moment the transaction runs, in
-//! one serial order), with planted cycles of each class on partitions of their own. The analysis
-//! must return exactly the planted cycles: their classes and their transactions, nothing else.
+//! one serial order, which is also their real-time order: each is invoked after the previous one
+//! completed), with planted cycles of each class — and of the realtime variants, and intermediate
+//! reads (G1b) — on partitions of their own. The analysis must return exactly the planted
+//! anomalies: their classes and their transactions, nothing else.
 
 use std::collections::BTreeSet;
 
 use checkers::elle::{self, CycleClass, Mop, Outcome, Txn};
+
+/// What a test plants: a cycle of a class, needing realtime order or not.
+type Plant = (CycleClass, Option<&'static str>);
 
 /// splitmix64: a seed drives every choice, and a failure prints it.
 struct Rng(u64);
@@ -31,6 +36,8 @@ struct Gen {
     txns: Vec<Txn>,
     next_value: u64,
     next_index: u64,
+    /// The clients' clock: each transaction is invoked at it and completes 1 later.
+    clock: u64,
 }
 
 const BACKGROUND_KEYS: u32 = 8;
@@ -45,6 +52,7 @@ impl Gen {
             txns: Vec::new(),
             next_value: 1,
             next_index: 0,
+            clock: 1_000,
         }
     }
 
@@ -57,11 +65,14 @@ impl Gen {
         self.next_index += 2;
         let index = self.next_index;
         let process = self.rng.below(5) as u32;
+        self.clock += 10;
         self.txns.push(Txn {
             index,
             process,
             outcome: Outcome::Ok,
             mops,
+            invoked_ns: Some(self.clock),
+            completed_ns: Some(self.clock + 1),
         });
         index
     }
@@ -110,11 +121,50 @@ impl Gen {
         Mop::Read { key, offset, value }
     }
 
-    /// Plants a cycle of `class` on fresh partitions; returns its transactions' op indexes.
-    fn plant(&mut self, class: CycleClass, keys: u32) -> BTreeSet<u64> {
+    /// Plants a cycle of `class` (needing realtime order if `order` says so) on fresh
+    /// partitions; returns its transactions' op indexes.
+    fn plant(&mut self, (class, order): Plant, keys: u32) -> BTreeSet<u64> {
         let (x, y) = (PLANT_KEY_BASE + 2 * keys, PLANT_KEY_BASE + 2 * keys + 1);
         let (v1, v2, v3, v4) = (self.value(), self.value(), self.value(), self.value());
-        let indexes: Vec<u64> = match class {
+        let indexes: Vec<u64> = match (class, order) {
+            // A completes, then B is invoked and writes what A read: G1c-realtime.
+            (CycleClass::G1c, Some("realtime")) => vec![
+                self.push(vec![Gen::read(y, 0, v2)]),
+                self.push(vec![Gen::send(y, v2, 0)]),
+            ],
+            // B's write to x completes before C is invoked, and C reads x without it: the rw
+            // edge and the realtime edge close G-single-realtime.
+            (CycleClass::GSingle, Some("realtime")) => {
+                self.push(vec![Gen::send(x, v1, 0)]);
+                vec![
+                    self.push(vec![Gen::send(x, v2, 1)]),
+                    self.push(vec![Gen::read(x, 0, v1)]),
+                ]
+            }
+            (_, Some(other)) => panic!("no plant for {class:?}-{other}"),
+            (class, None) => self.plant_data_cycle(class, (x, y), (v1, v2, v3, v4)),
+        };
+        indexes.into_iter().collect()
+    }
+
+    /// Plants an intermediate read on a fresh partition: W sends two messages there, R (a later
+    /// transaction) reads only the first. Returns (W, R) op indexes.
+    fn plant_intermediate_read(&mut self, keys: u32) -> (u64, u64) {
+        let z = PLANT_KEY_BASE + 2 * keys;
+        let (v1, v2) = (self.value(), self.value());
+        let w = self.push(vec![Gen::send(z, v1, 0), Gen::send(z, v2, 1)]);
+        let r = self.push(vec![Gen::read(z, 0, v1)]);
+        (w, r)
+    }
+
+    /// Plants a cycle of data edges alone.
+    fn plant_data_cycle(
+        &mut self,
+        class: CycleClass,
+        (x, y): (u32, u32),
+        (v1, v2, v3, v4): (u64, u64, u64, u64),
+    ) -> Vec<u64> {
+        match class {
             // A and B write x and y in opposite orders.
             CycleClass::G0 => vec![
                 self.push(vec![Gen::send(x, v1, 0), Gen::send(y, v2, 1)]),
@@ -142,66 +192,140 @@ impl Gen {
                     self.push(vec![Gen::read(y, 0, v2), Gen::send(x, v6, 1)]),
                 ]
             }
-        };
-        let _ = v4;
-        indexes.into_iter().collect()
+        }
     }
 }
 
-const CLASSES: [CycleClass; 4] = [
-    CycleClass::G0,
-    CycleClass::G1c,
-    CycleClass::GSingle,
-    CycleClass::G2Item,
+const PLANTS: [Plant; 6] = [
+    (CycleClass::G0, None),
+    (CycleClass::G1c, None),
+    (CycleClass::GSingle, None),
+    (CycleClass::G2Item, None),
+    (CycleClass::G1c, Some("realtime")),
+    (CycleClass::GSingle, Some("realtime")),
 ];
 
-/// The planted cycles, and the found ones, as (class, transactions).
-type Cycles = BTreeSet<(CycleClass, BTreeSet<u64>)>;
+/// The planted cycles, and the found ones, as (class, order, transactions).
+type Cycles = BTreeSet<(CycleClass, Option<&'static str>, BTreeSet<u64>)>;
 
-fn run(seed: u64, size: usize) -> (Cycles, Cycles) {
+/// The cycles of `txns` as (class, order, transactions), each explanation checked.
+fn cycles_of(txns: &[Txn], options: elle::Options, seed: u64) -> Cycles {
+    let deps = elle::infer(txns, options);
+    elle::find_cycles(&deps)
+        .into_iter()
+        .map(|c| {
+            let txns: BTreeSet<u64> = c.steps.iter().flat_map(|s| [s.from, s.to]).collect();
+            let name = format!(
+                "a cycle, {}{}.",
+                c.class.name(),
+                c.order.map(|o| format!("-{o}")).unwrap_or_default()
+            );
+            assert!(
+                c.explanation.ends_with(&name),
+                "seed {seed}: {}",
+                c.explanation
+            );
+            (c.class, c.order, txns)
+        })
+        .collect()
+}
+
+/// Every option on: ww dependencies, and realtime edges through rw edges too.
+fn everything() -> elle::Options {
+    elle::Options {
+        ww: true,
+        realtime_rw: true,
+        ..elle::Options::default()
+    }
+}
+
+fn run(seed: u64, size: usize) -> (Gen, Cycles) {
     let mut g = Gen::new(seed);
     let mut planted = Cycles::new();
     let mut keys = 0;
     for _ in 0..size {
         g.background();
         if g.rng.below(50) == 0 {
-            let class = CLASSES[g.rng.below(4) as usize];
-            planted.insert((class, g.plant(class, keys)));
+            let plant = PLANTS[g.rng.below(PLANTS.len() as u64) as usize];
+            planted.insert((plant.0, plant.1, g.plant(plant, keys)));
             keys += 1;
         }
     }
-    let deps = elle::infer(
-        &g.txns,
-        elle::Options {
-            ww: true,
-            process: false,
-        },
-    );
-    let found: Cycles = elle::find_cycles(&deps)
-        .into_iter()
-        .map(|c| {
-            let txns: BTreeSet<u64> = c.steps.iter().flat_map(|s| [s.from, s.to]).collect();
-            assert!(
-                c.explanation
-                    .contains(&format!("a cycle, {}", c.class.name())),
-                "seed {seed}: {}",
-                c.explanation
-            );
-            (c.class, txns)
-        })
-        .collect();
-    (planted, found)
+    (g, planted)
 }
 
 #[test]
 fn planted_cycles_are_found_exactly() {
-    let mut classes_seen = BTreeSet::new();
+    let mut plants_seen = BTreeSet::new();
     for seed in 1..=60 {
-        let (planted, found) = run(seed, 400);
+        let (g, planted) = run(seed, 400);
+        let found = cycles_of(&g.txns, everything(), seed);
         assert_eq!(found, planted, "seed {seed}");
-        classes_seen.extend(planted.iter().map(|(c, _)| *c));
+        plants_seen.extend(planted.iter().map(|(c, o, _)| (*c, *o)));
     }
-    assert_eq!(classes_seen, CLASSES.into_iter().collect());
+    assert_eq!(plants_seen, PLANTS.into_iter().collect());
+}
+
+/// By default realtime order closes cycles through ww and wr edges only (a Kafka poll that did
+/// not return a write completed before it began is fetch lag): the G-single-realtime plants are
+/// no anomaly then, every other plant is found all the same; without stamps, no realtime cycle.
+#[test]
+fn realtime_closes_rw_cycles_only_when_asked_and_needs_stamps() {
+    for seed in 1..=20 {
+        let (mut g, planted) = run(seed, 400);
+        let default = elle::Options {
+            ww: true,
+            ..elle::Options::default()
+        };
+        let found = cycles_of(&g.txns, default, seed);
+        let want: Cycles = planted
+            .iter()
+            .filter(|(c, o, _)| (*c, *o) != (CycleClass::GSingle, Some("realtime")))
+            .cloned()
+            .collect();
+        assert_eq!(found, want, "seed {seed}");
+        for txn in &mut g.txns {
+            txn.invoked_ns = None;
+            txn.completed_ns = None;
+        }
+        let found = cycles_of(&g.txns, everything(), seed);
+        let want: Cycles = planted.iter().filter(|p| p.1.is_none()).cloned().collect();
+        assert_eq!(found, want, "seed {seed}: without stamps");
+    }
+}
+
+/// Elle's G1b: planted intermediate reads are found exactly (writer, reader), and the
+/// serializable background — whose polls always end at a transaction's last send — has none,
+/// although its transactions often send a partition twice.
+#[test]
+fn planted_intermediate_reads_are_found_exactly() {
+    let mut total = 0;
+    for seed in 1..=40 {
+        let mut g = Gen::new(seed);
+        let mut planted = BTreeSet::new();
+        let mut keys = 0;
+        for _ in 0..400 {
+            g.background();
+            if g.rng.below(40) == 0 {
+                planted.insert(g.plant_intermediate_read(keys));
+                keys += 1;
+            }
+        }
+        let found: BTreeSet<(u64, u64)> = elle::intermediate_read_cases(&g.txns, "t")
+            .into_iter()
+            .map(|c| {
+                assert!(c.cause.contains("Elle's G1b"), "seed {seed}: {}", c.cause);
+                (c.op_indexes[0], c.op_indexes[1])
+            })
+            .collect();
+        assert_eq!(found, planted, "seed {seed}");
+        assert!(
+            cycles_of(&g.txns, everything(), seed).is_empty(),
+            "seed {seed}: an intermediate read is no cycle"
+        );
+        total += planted.len();
+    }
+    assert!(total > 0);
 }
 
 #[test]
@@ -211,14 +335,15 @@ fn a_serializable_history_has_no_cycle() {
         for _ in 0..500 {
             g.background();
         }
-        let deps = elle::infer(
-            &g.txns,
-            elle::Options {
-                ww: true,
-                process: true,
-            },
+        let options = elle::Options {
+            process: true,
+            ..everything()
+        };
+        assert!(cycles_of(&g.txns, options, seed).is_empty(), "seed {seed}");
+        assert!(
+            elle::intermediate_read_cases(&g.txns, "t").is_empty(),
+            "seed {seed}"
         );
-        assert!(elle::find_cycles(&deps).is_empty(), "seed {seed}");
     }
 }
 
@@ -227,8 +352,8 @@ fn a_serializable_history_has_no_cycle() {
 #[test]
 fn without_ww_dependencies_only_g0_disappears() {
     let mut g = Gen::new(7);
-    let g0 = g.plant(CycleClass::G0, 0);
-    let g1c = g.plant(CycleClass::G1c, 1);
+    let g0 = g.plant((CycleClass::G0, None), 0);
+    let g1c = g.plant((CycleClass::G1c, None), 1);
     let deps = elle::infer(&g.txns, elle::Options::default());
     let found: Vec<(CycleClass, BTreeSet<u64>)> = elle::find_cycles(&deps)
         .into_iter()

@@ -22,6 +22,9 @@ struct Expected {
     /// Infer ww dependencies in the cycle analysis (Jepsen's `:ww-deps`).
     #[serde(default)]
     ww_deps: bool,
+    /// Jepsen histories: realtime edges from the history's order (off by default there).
+    #[serde(default)]
+    realtime: bool,
     /// The history file, when not `<name>.jsonl`.
     history: Option<String>,
     /// `jepsen` for a Jepsen EDN history; kaos JSON lines otherwise.
@@ -89,7 +92,8 @@ fn check(name: &str) {
             expect,
             elle::Options {
                 ww: expected.ww_deps,
-                process: false,
+                realtime: expected.realtime,
+                ..jepsen::jepsen_options()
             },
         ),
         None | Some("kaos") => check_text(&history, expect),
@@ -260,6 +264,9 @@ const FIXTURES: &[&str] = &[
     "jepsen_clean",
     "jepsen_anomalies",
     "jepsen_malformed",
+    "intermediate_read",
+    "intermediate_read_forbidden",
+    "intermediate_read_whole",
 ];
 
 #[test]
@@ -393,6 +400,21 @@ fn jepsen_history_anomalies() {
 }
 
 #[test]
+fn a_read_ending_inside_a_transaction_is_an_intermediate_read_allowed_by_default() {
+    check("intermediate_read");
+}
+
+#[test]
+fn a_forbidden_intermediate_read_is_invalid() {
+    check("intermediate_read_forbidden");
+}
+
+#[test]
+fn a_read_of_a_whole_transaction_is_no_intermediate_read() {
+    check("intermediate_read_whole");
+}
+
+#[test]
 fn malformed_jepsen_history_is_an_error_with_its_line_number() {
     check("jepsen_malformed");
 }
@@ -509,6 +531,7 @@ jepsen_kafka_tests!(
     kafka_poll_skip_test_txn_abort_good,
     kafka_poll_skip_test_txn_abort_info,
     kafka_poll_skip_test_txn_abort_no_rollback,
+    kafka_poll_skip_test_realtime,
     kafka_precommitted_read_test,
     kafka_unseen_test,
 );

@@ -585,6 +585,7 @@ fn the_generator_plants_every_history_class() {
                 "aborted_read_uncommitted",
                 "precommitted_read",
                 "int_send_skip",
+                "g1b",
                 "g0",
                 "g1c",
                 "g_single",

@@ -652,7 +652,10 @@ pub fn check_command(run_dir: &Path, json: bool) -> Result<ExitCode> {
     Ok(exit_code(&summary.analysis))
 }
 
-pub fn check_jepsen(path: &Path, json: bool) -> Result<ExitCode> {
+/// `kaos check --format jepsen`: a Jepsen Kafka-workload history with kaos's default
+/// expectations; `ww_deps` infers write-write dependencies (Jepsen's `:ww-deps`), `realtime`
+/// orders transactions by the history's order (`checkers::jepsen::jepsen_options`).
+pub fn check_jepsen(path: &Path, json: bool, ww_deps: bool, realtime: bool) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if text.trim().is_empty() {
@@ -661,8 +664,14 @@ pub fn check_jepsen(path: &Path, json: bool) -> Result<ExitCode> {
             path.display()
         );
     }
-    let analysis = checkers::jepsen::check_edn(&text, checkers::Expectations::default())
-        .with_context(|| format!("checking {}", path.display()))?;
+    let options = checkers::elle::Options {
+        ww: ww_deps,
+        realtime,
+        ..checkers::jepsen::jepsen_options()
+    };
+    let analysis =
+        checkers::jepsen::check_edn_with(&text, checkers::Expectations::default(), options)
+            .with_context(|| format!("checking {}", path.display()))?;
     print_analysis(&analysis, None, json)?;
     Ok(exit_code(&analysis))
 }

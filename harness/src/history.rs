@@ -310,7 +310,7 @@ mod tests {
             (OpType::Ok, F::Seek),
             (OpType::Ok, F::OffsetCommit),
         ] {
-            kaos_history::line::write_client_op(&mut pipe, kind, f, &value, None);
+            kaos_history::line::write_client_op(&mut pipe, kind, f, None, &value, None);
         }
         assert_eq!(rec.pump(Arc::from("consumer-1"), pipe.as_slice()).await, 0);
         assert!(seen.has_changed().expect("sender alive"));
@@ -332,7 +332,7 @@ mod tests {
             (OpType::Ok, F::Send),
             (OpType::Info, F::Send),
         ] {
-            kaos_history::line::write_client_op(&mut pipe, kind, f, &value, None);
+            kaos_history::line::write_client_op(&mut pipe, kind, f, None, &value, None);
         }
         assert_eq!(rec.pump(Arc::from("producer-1"), pipe.as_slice()).await, 0);
         assert_eq!(rec.live().acked.load(Ordering::Relaxed), 2);

@@ -104,6 +104,15 @@ enum Command {
         /// partition, offsets, ids and op indexes) instead of text.
         #[arg(long)]
         json: bool,
+        /// With `--format jepsen`: infer write-write dependencies from each partition's offsets
+        /// in the cycle analysis (Jepsen's `:ww-deps`; off by default, as in Jepsen).
+        #[arg(long)]
+        ww_deps: bool,
+        /// With `--format jepsen`: order transactions in real time by the history's order
+        /// (Elle's realtime edges; off by default, as Jepsen's own test histories list sends
+        /// after the polls that read them).
+        #[arg(long)]
+        realtime: bool,
     },
     /// Measure: `kaos bench broker` (producer throughput and latency).
     Bench {
@@ -260,12 +269,22 @@ fn main() -> ExitCode {
             path,
             format: HistoryFormat::Kaos,
             json,
+            ww_deps: false,
+            realtime: false,
         } => check_command(&path, json),
+        Command::Check {
+            format: HistoryFormat::Kaos,
+            ..
+        } => Err(anyhow::anyhow!(
+            "--ww-deps and --realtime apply to --format jepsen only: a kaos run is checked as its scenario says"
+        )),
         Command::Check {
             path,
             format: HistoryFormat::Jepsen,
             json,
-        } => check_jepsen(&path, json),
+            ww_deps,
+            realtime,
+        } => check_jepsen(&path, json, ww_deps, realtime),
         Command::Bench {
             what:
                 BenchWhat::Broker {

@@ -10,7 +10,11 @@ use common::{broker_bin, exited, history_ops, kaos, one_broker, producer, CONSUM
 /// Six seconds of an async producer and a consumer on one broker, two partitions, with kills and
 /// pauses of the broker.
 fn short() -> String {
-    let producer = producer("async", 500, r#""acks" = "all", "message.timeout.ms" = "8000""#);
+    let producer = producer(
+        "async",
+        500,
+        r#""acks" = "all", "message.timeout.ms" = "8000""#,
+    );
     let nemesis = "[nemesis]\nfaults = [\"kill\", \"pause\"]\ninterval_s = 1.5\ndown_s = 0.5\n\
                    target = \"n1\"\n";
     one_broker("short", 6, 7, 2, &(producer + CONSUMER + nemesis))
@@ -90,6 +94,22 @@ fn a_short_scenario_runs_end_to_end_and_is_valid() {
     for (i, op) in ops.iter().enumerate() {
         assert_eq!(op["index"], i as u64);
     }
+    // Every client op carries its process's CLOCK_MONOTONIC stamp, in the order the process
+    // wrote them; the harness's and the nemesis's ops carry none.
+    let mut last_stamp: std::collections::HashMap<String, u64> = Default::default();
+    for op in &ops {
+        let process = op["process"].as_str().expect("process");
+        let stamp = op.get("monotonic_ns").and_then(serde_json::Value::as_u64);
+        if process == "harness" || process == "nemesis" {
+            assert_eq!(stamp, None, "{op}");
+            continue;
+        }
+        let stamp = stamp.unwrap_or_else(|| panic!("a client op without its stamp: {op}"));
+        let last = last_stamp.entry(process.to_owned()).or_insert(0);
+        assert!(stamp >= *last, "{process}'s stamps go backwards at {op}");
+        *last = stamp;
+    }
+    assert!(last_stamp.contains_key("producer-1") && last_stamp.contains_key("consumer-1"));
 
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results.json"))
@@ -288,8 +308,15 @@ fn check_reads_jepsen_kafka_histories() {
 /// node, restart it, a resume that has nothing to resume, pause and resume again, and a last
 /// pause left for the heal. Runs once (interval 5 s in an 8 s run).
 fn sequence() -> String {
-    let config = r#""acks" = "all", "message.timeout.ms" = "3000", "reconnect.backoff.max.ms" = "200""#;
-    one_broker("sequence", 8, 2, 1, &(producer("async", 300, config) + SEQUENCE_STEPS))
+    let config =
+        r#""acks" = "all", "message.timeout.ms" = "3000", "reconnect.backoff.max.ms" = "200""#;
+    one_broker(
+        "sequence",
+        8,
+        2,
+        1,
+        &(producer("async", 300, config) + SEQUENCE_STEPS),
+    )
 }
 
 const SEQUENCE_STEPS: &str = r#"
@@ -506,6 +533,94 @@ fn a_sequence_isolates_and_heals_and_the_end_of_the_run_heals_what_it_left_cut_o
         "{sides}"
     );
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
+}
+
+/// The issue's "done when": `kaos check --format jepsen` (the binary, as a user runs it) gives
+/// every history of Jepsen's kafka_test.clj the answer its fixture records — the anomaly classes
+/// with exactly their message ids, and the verdict — with `--ww-deps` where Jepsen's test sets
+/// `:ww-deps` (and `--realtime` where the fixture reads the history's order as real time). The fixtures' `about` says how each answer relates to Jepsen's assertion.
+#[test]
+fn check_format_jepsen_answers_every_kafka_test_history_as_its_fixture_says() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/fixtures");
+    let mut names: Vec<String> = std::fs::read_dir(&fixtures)
+        .expect("fixtures")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter_map(|n| {
+            n.strip_suffix(".expected.json")
+                .filter(|n| n.starts_with("kafka_"))
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 37, "{names:?}");
+    for name in &names {
+        let path = fixtures.join(format!("{name}.expected.json"));
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("expected")).expect("json");
+        assert!(
+            expected.get("expect").is_none(),
+            "{name}: checked with the defaults"
+        );
+        let history = fixtures.join(expected["history"].as_str().expect("history file"));
+        let mut command = Command::new(kaos());
+        command
+            .args(["check", "--format", "jepsen", "--json"])
+            .arg(&history);
+        for flag in ["ww_deps", "realtime"] {
+            if expected[flag].as_bool() == Some(true) {
+                command.arg(format!("--{}", flag.replace('_', "-")));
+            }
+        }
+        let out = command.output().expect("kaos check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let analysis: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "{name}: {e}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let found: serde_json::Map<String, serde_json::Value> = analysis["anomalies"]
+            .as_array()
+            .expect("anomalies")
+            .iter()
+            .map(|a| {
+                let mut ids: Vec<u64> = a["cases"]
+                    .as_array()
+                    .expect("cases")
+                    .iter()
+                    .map(|c| c["id"].as_u64().expect("id"))
+                    .collect();
+                ids.sort_unstable();
+                (
+                    a["kind"].as_str().expect("kind").to_owned(),
+                    serde_json::json!(ids),
+                )
+            })
+            .collect();
+        let want = expected["anomalies"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(found, want, "{name}: {stdout}");
+        if let Some(verdict) = expected.get("verdict") {
+            assert_eq!(&analysis["verdict"], verdict, "{name}");
+            let code = if verdict == "valid" { 0 } else { 1 };
+            assert_eq!(out.status.code(), Some(code), "{name}");
+        }
+    }
+    // --ww-deps is for Jepsen histories only: a usage error on a kaos run.
+    let refused = Command::new(kaos())
+        .args(["check", "--ww-deps"])
+        .arg(&fixtures)
+        .output()
+        .expect("kaos check");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("apply to --format jepsen only"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 /// `kaos check --json` prints the analysis as results.json carries it: every case's message,

@@ -1,10 +1,11 @@
 //! The line format, written and recognised by the same code.
 //!
-//! A client writes `{"type":…,"f":…,"value":…[,"error":…]}` ([`write_client_op`]); the harness
-//! puts `"index":…,"time_ns":…,"process":…` in front of it ([`write_stamped`]) and writes its own
-//! ops in the same order ([`write_op`]), so that every line of `history.jsonl` kaos writes is
-//! `{"index":…,"time_ns":…,"process":…,"type":…,"f":…,"value":…[,"error":…]}`: the shape the
-//! checker's fast path reads field by field with the `KEY_…` openings below.
+//! A client writes `{"type":…,"f":…,"monotonic_ns":…,"value":…[,"error":…]}`
+//! ([`write_client_op`]); the harness puts `"index":…,"time_ns":…,"process":…` in front of it
+//! ([`write_stamped`]) and writes its own ops in the same order, without `monotonic_ns`
+//! ([`write_op`]), so that every line of `history.jsonl` kaos writes is
+//! `{"index":…,"time_ns":…,"process":…,"type":…,"f":…[,"monotonic_ns":…],"value":…[,"error":…]}`:
+//! the shape the checker's fast path reads field by field with the `KEY_…` openings below.
 
 use std::io::Write;
 
@@ -18,6 +19,7 @@ pub const KEY_TIME_NS: &[u8; 11] = br#","time_ns":"#;
 pub const KEY_PROCESS: &[u8; 11] = br#","process":"#;
 pub const KEY_TYPE: &[u8; 8] = br#","type":"#;
 pub const KEY_F: &[u8; 5] = br#","f":"#;
+pub const KEY_MONOTONIC_NS: &[u8; 16] = br#","monotonic_ns":"#;
 pub const KEY_VALUE: &[u8; 9] = br#","value":"#;
 pub const KEY_ERROR: &[u8; 9] = br#","error":"#;
 
@@ -33,15 +35,22 @@ fn write_head(out: &mut Vec<u8>, kind: OpType, f: F) {
     out.push(b'"');
 }
 
-/// Appends a client's op line (with its newline) to `out`.
+/// Appends a client's op line (with its newline) to `out`: `monotonic_ns` is the client's
+/// CLOCK_MONOTONIC reading when it wrote the op (`None`: no stamp, as before issue 15).
 pub fn write_client_op(
     out: &mut Vec<u8>,
     kind: OpType,
     f: F,
+    monotonic_ns: Option<u64>,
     value: &serde_json::Value,
     error: Option<&str>,
 ) {
     write_head(out, kind, f);
+    if let Some(ns) = monotonic_ns {
+        out.extend_from_slice(&KEY_MONOTONIC_NS[..]);
+        // Writing an integer into a Vec cannot fail.
+        let _ = write!(out, "{ns}");
+    }
     out.extend_from_slice(&KEY_VALUE[..]);
     // Serialising a Value or a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
@@ -140,13 +149,14 @@ mod tests {
             &mut client,
             OpType::Info,
             F::Send,
+            Some(123_456_789),
             &json!({"id": 1}),
             Some("TIMED_OUT"),
         );
         let client = String::from_utf8(client).expect("utf8");
         assert_eq!(
             client,
-            "{\"type\":\"info\",\"f\":\"send\",\"value\":{\"id\":1},\"error\":\"TIMED_OUT\"}\n"
+            "{\"type\":\"info\",\"f\":\"send\",\"monotonic_ns\":123456789,\"value\":{\"id\":1},\"error\":\"TIMED_OUT\"}\n"
         );
         assert!(client
             .as_bytes()
@@ -160,6 +170,25 @@ mod tests {
         let again = serde_json::to_string(&op).expect("json") + "\n";
         assert_eq!(again.as_bytes(), line.as_slice());
         assert_eq!(op.name(), Some(F::Send));
+        assert_eq!(op.monotonic_ns, Some(123_456_789));
+    }
+
+    #[test]
+    fn a_line_without_the_monotonic_stamp_still_reads() {
+        // A history written before issue 15: no `monotonic_ns`.
+        let mut client = Vec::new();
+        write_client_op(&mut client, OpType::Ok, F::Poll, None, &json!(null), None);
+        assert_eq!(
+            String::from_utf8(client.clone()).expect("utf8"),
+            "{\"type\":\"ok\",\"f\":\"poll\",\"value\":null}\n"
+        );
+        let mut line = Vec::new();
+        let text = String::from_utf8(client).expect("utf8");
+        write_stamped(&mut line, 1, 2, "consumer-1", text.trim_end()).expect("write");
+        let op: Op = serde_json::from_slice(&line).expect("an op");
+        assert_eq!(op.monotonic_ns, None);
+        let again = serde_json::to_string(&op).expect("json") + "\n";
+        assert_eq!(again.as_bytes(), line.as_slice());
     }
 
     #[test]

@@ -170,6 +170,12 @@ pub struct Op {
     pub kind: OpType,
     /// What kind of op ([`F`] names every one kaos writes; others are kept as they are).
     pub f: String,
+    /// The client's CLOCK_MONOTONIC when it wrote the op (nanoseconds since boot: one kernel
+    /// clock for every client process on the host, local or beside docker containers), so that
+    /// ops of different processes can be ordered finer than the receipt time `time_ns`. Absent
+    /// from the harness's own ops and from histories written before issue 15's ordering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monotonic_ns: Option<u64>,
     #[serde(default)]
     pub value: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,8 +198,7 @@ impl Op {
         let old = std::mem::replace(&mut self.f, F::LinkFault.name().to_owned());
         match &mut self.value {
             serde_json::Value::Object(map) => {
-                map.entry("fault")
-                    .or_insert(serde_json::Value::String(old));
+                map.entry("fault").or_insert(serde_json::Value::String(old));
             }
             serde_json::Value::Null => self.value = serde_json::json!({ "fault": old }),
             _ => {}
@@ -240,7 +245,10 @@ mod tests {
         )
         .expect("an op");
         bare.upgrade_legacy();
-        assert_eq!((bare.f.as_str(), &bare.value), ("link_fault", &serde_json::json!({"fault": "blackhole"})));
+        assert_eq!(
+            (bare.f.as_str(), &bare.value),
+            ("link_fault", &serde_json::json!({"fault": "blackhole"}))
+        );
         for name in LEGACY_LINK_FAULT_NAMES {
             assert_eq!(F::from_name(name), None, "{name}");
         }

@@ -1,6 +1,9 @@
 //! The op stream: one JSON object per line on standard output, without `index`, `time_ns` and
-//! `process` (the harness stamps those). Invokes are written through before the work they announce
-//! starts, so that a killed client never leaves in the log a record the history does not explain.
+//! `process` (the harness stamps those), each with the client's CLOCK_MONOTONIC reading when the
+//! op was written (`monotonic_ns`: one kernel clock for every client process on the host, so the
+//! checker can order ops of different processes finer than the harness's receipt time). Invokes
+//! are written through before the work they announce starts, so that a killed client never leaves
+//! in the log a record the history does not explain.
 
 pub use kaos_history::{OpType, F};
 
@@ -29,7 +32,8 @@ impl OpSink {
     /// `kaos_history::line::write_client_op`'s: fields in a fixed order (`type`, `f`, `value`,
     /// `error`), so a reader may recognise an op by its start (`line::client_prefix`).
     pub fn op(&mut self, kind: OpType, f: F, value: Value, error: Option<&str>) {
-        line::write_client_op(&mut self.buffer, kind, f, &value, error);
+        let now = monotonic_ns();
+        line::write_client_op(&mut self.buffer, kind, f, now, &value, error);
     }
 
     /// Writes every queued op in one go.
@@ -41,6 +45,25 @@ impl OpSink {
         }
         Ok(())
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (since boot; the same clock in every process of the host, and
+/// in containers, which share the host's kernel and have no time namespace of their own), `None`
+/// if the clock cannot be read.
+#[allow(unsafe_code)]
+pub fn monotonic_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 #[cfg(test)]
@@ -87,8 +110,26 @@ mod tests {
         assert_eq!(lines[1]["error"], "MSG_TIMED_OUT");
         assert!(lines[0].get("error").is_none());
         assert!(
-            text.starts_with("{\"type\":\"invoke\",\"f\":\"send\","),
+            text.starts_with("{\"type\":\"invoke\",\"f\":\"send\",\"monotonic_ns\":"),
             "{text}"
         );
+        // Each op carries the clock's reading when it was written, in order.
+        let stamps: Vec<u64> = lines
+            .iter()
+            .map(|l| l["monotonic_ns"].as_u64().expect("a stamp"))
+            .collect();
+        assert!(stamps[0] > 0 && stamps[0] <= stamps[1], "{stamps:?}");
+    }
+
+    #[test]
+    fn the_stamp_is_the_clock_every_process_reads() {
+        // The same clock as std's Instant (CLOCK_MONOTONIC on Linux), read by another thread:
+        // a reading taken after another's is never smaller.
+        let first = monotonic_ns().expect("clock");
+        let second = std::thread::spawn(monotonic_ns)
+            .join()
+            .expect("thread")
+            .expect("clock");
+        assert!(first <= second, "{first} > {second}");
     }
 }

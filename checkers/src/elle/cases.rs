@@ -41,9 +41,10 @@ pub fn case(cycle: &Cycle, topic: &str) -> Case {
             to_op: s.to,
             kind: s.kind.to_owned(),
             partition: data.then_some(s.key as i32),
-            from_id: data.then_some(s.from_version.0),
+            // A realtime step's stamps (completion, invoke) in place of ids.
+            from_id: (data || s.kind == "realtime").then_some(s.from_version.0),
             from_offset: data.then_some(s.from_version.1),
-            to_id: data.then_some(s.to_version.0),
+            to_id: (data || s.kind == "realtime").then_some(s.to_version.0),
             to_offset: data.then_some(s.to_version.1),
         });
     }
@@ -56,7 +57,7 @@ pub fn case(cycle: &Cycle, topic: &str) -> Case {
         time_s: 0.0,
         faults_nearby: Vec::new(),
         cause: cycle.explanation.clone(),
-        sub_kind: cycle.process.then(|| "process".to_owned()),
+        sub_kind: cycle.order.map(str::to_owned),
         ids,
         process: None,
         positions,
@@ -209,6 +210,92 @@ fn int_send_skip_case(
         cycle: Vec::new(),
         exit: None,
     }
+}
+
+/// Elle's G1b, intermediate reads (`elle.list-append/g1b-cases`, with a Kafka partition as the
+/// key): a committed (`ok`) transaction's highest read of a partition — the state of it the
+/// transaction observed last, as its rw edges read it — is a message another transaction sent
+/// there before sending that partition more. Elle asks the same of a read's last element; the
+/// writer may have any outcome (an aborted one is also an `aborted_read`), and a transaction's
+/// reads of its own sends are not intermediate reads.
+pub fn intermediate_read_cases(txns: &[Txn], topic: &str) -> Vec<Case> {
+    use std::collections::{BTreeMap, HashMap};
+    // (partition, message) → (writer, the writer's last send to that partition: value, offset).
+    let mut intermediate: HashMap<(u32, u64), (usize, u64, Option<i64>)> = HashMap::new();
+    for (n, txn) in txns.iter().enumerate() {
+        let mut last: HashMap<u32, (u64, Option<i64>)> = HashMap::new();
+        let mut earlier: Vec<(u32, u64)> = Vec::new();
+        for mop in &txn.mops {
+            if let Mop::Send { key, value, offset } = *mop {
+                if let Some((before, _)) = last.insert(key, (value, offset)) {
+                    earlier.push((key, before));
+                }
+            }
+        }
+        for (key, value) in earlier {
+            let (last_value, last_offset) = last[&key];
+            intermediate
+                .entry((key, value))
+                .or_insert((n, last_value, last_offset));
+        }
+    }
+    if intermediate.is_empty() {
+        return Vec::new();
+    }
+    let mut cases = Vec::new();
+    for (n, txn) in txns.iter().enumerate() {
+        if txn.outcome != Outcome::Ok {
+            continue;
+        }
+        let mut highest: BTreeMap<u32, (i64, u64)> = BTreeMap::new();
+        for mop in &txn.mops {
+            if let Mop::Read { key, offset, value } = *mop {
+                let top = highest.entry(key).or_insert((offset, value));
+                if offset > top.0 {
+                    *top = (offset, value);
+                }
+            }
+        }
+        for (key, (offset, value)) in highest {
+            let Some(&(w, last_value, last_offset)) = intermediate.get(&(key, value)) else {
+                continue;
+            };
+            if w == n {
+                continue;
+            }
+            let writer = &txns[w];
+            let last_at = last_offset.map_or(String::new(), |o| format!(" (offset {o})"));
+            let mut positions = vec![position(topic, key, offset)];
+            positions.extend(last_offset.map(|o| position(topic, key, o)));
+            cases.push(Case {
+                id: value,
+                topic: Some(topic.to_owned()),
+                acknowledged_at: None,
+                read_at: vec![position(topic, key, offset)],
+                op_indexes: vec![writer.index, txn.index],
+                time_s: 0.0,
+                faults_nearby: Vec::new(),
+                cause: format!(
+                    "The transaction completed at op {} read partition {key} up to offset \
+                     {offset}, message {value}, which the transaction completed at op {} sent \
+                     before its later send of message {last_value}{last_at} to the same \
+                     partition: it observed that transaction's writes to partition {key} in part \
+                     (an intermediate read, Elle's G1b). A Kafka poll is a cursor read that may \
+                     end anywhere, even inside a committed transaction; the transaction's other \
+                     writes are not lost for it.",
+                    txn.index, writer.index
+                ),
+                sub_kind: None,
+                ids: vec![value, last_value],
+                process: None,
+                positions,
+                nodes: Vec::new(),
+                cycle: Vec::new(),
+                exit: None,
+            });
+        }
+    }
+    cases
 }
 
 /// Duplicates seen only by polls of transactions that failed or crashed (the streaming pass reads

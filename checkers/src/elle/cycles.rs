@@ -1,6 +1,6 @@
 //! Per strongly connected component, its most severe cycle, classified and explained.
 
-use super::graph::{Graph, PROCESS, RW, WR, WW};
+use super::graph::{Graph, PROCESS, REALTIME, RW, WR, WW};
 use super::infer::{Dependencies, Why};
 
 /// Adya's classes of dependency cycles, as Elle names them.
@@ -33,20 +33,25 @@ pub struct Step {
     /// Op indexes of the two transactions' completions.
     pub from: u64,
     pub to: u64,
-    /// `ww`, `wr`, `rw` or `process`.
+    /// `ww`, `wr`, `rw`, `process` or `realtime`.
     pub kind: &'static str,
-    /// The partition (`u32::MAX` for a process edge) and the versions (value, offset) at each end.
+    /// The partition (`u32::MAX` for a process or realtime edge) and the versions (value, offset)
+    /// at each end; for a realtime edge, the first transaction's completion stamp and the
+    /// second's invocation stamp (ns) as the values.
     pub key: u32,
     pub from_version: (u64, i64),
     pub to_version: (u64, i64),
 }
 
-/// A cycle: its class, whether it needs process order, its steps (the last returns to the first
-/// transaction) and the explanation, one sentence per step then "therefore".
+/// A cycle: its class, the order it needs besides data edges (`process` or `realtime`), its
+/// steps (the last returns to the first transaction) and the explanation, one sentence per step
+/// then "therefore".
 #[derive(Debug, Clone)]
 pub struct Cycle {
     pub class: CycleClass,
-    pub process: bool,
+    /// `Some("process")` or `Some("realtime")`: the cycle needs that order (Elle's `-process`
+    /// and `-realtime` variants); `None`: data edges alone.
+    pub order: Option<&'static str>,
     pub steps: Vec<Step>,
     pub explanation: String,
 }
@@ -54,29 +59,44 @@ pub struct Cycle {
 /// rw edges tried per component when looking for a G-single (each a breadth-first search).
 const G_SINGLE_TRIES_MAX: usize = 256;
 
-/// The most severe cycle of each strongly connected component of `deps`.
+/// The most severe cycle of each strongly connected component of `deps`: over data edges alone,
+/// else with process order, else with realtime order (through rw edges only when
+/// `realtime_rw`, see `Options`).
 pub fn find_cycles(deps: &Dependencies<'_>) -> Vec<Cycle> {
     let mut out = Vec::new();
+    let orders = [
+        (0, true),
+        (PROCESS, true),
+        (PROCESS | REALTIME, deps.realtime_rw),
+    ];
     for component in deps.graph.components() {
-        let found = [0, PROCESS]
-            .into_iter()
-            .find_map(|extra| most_severe(&deps.graph, &component, extra));
-        if let Some((class, path)) = found {
-            out.push(cycle(deps, class, &path));
+        let found = orders.into_iter().find_map(|(extra, rw)| {
+            most_severe(&deps.graph, &component, extra, rw).map(|(c, p)| (c, p, extra))
+        });
+        if let Some((class, path, extra)) = found {
+            out.push(cycle(deps, class, &path, extra));
         }
     }
     out.sort_by_key(|c| (c.class, c.steps.first().map(|s| s.from)));
     out
 }
 
-/// G0, then G1c, G-single and G2-item: the first class with a cycle in `component` over data
-/// edges (and `extra` kinds).
-fn most_severe(graph: &Graph, component: &[u32], extra: u8) -> Option<(CycleClass, Vec<u32>)> {
+/// G0, then G1c, G-single and G2-item (the last two only if `rw`): the first class with a
+/// cycle in `component` over data edges (and `extra` kinds).
+fn most_severe(
+    graph: &Graph,
+    component: &[u32],
+    extra: u8,
+    rw: bool,
+) -> Option<(CycleClass, Vec<u32>)> {
     if let Some(path) = any_cycle(graph, component, WW | extra) {
         return Some((CycleClass::G0, path));
     }
     if let Some(path) = any_cycle(graph, component, WW | WR | extra) {
         return Some((CycleClass::G1c, path));
+    }
+    if !rw {
+        return None;
     }
     let mut best: Option<Vec<u32>> = None;
     let mut tries = 0;
@@ -126,10 +146,10 @@ fn any_cycle(graph: &Graph, component: &[u32], kinds: u8) -> Option<Vec<u32>> {
 }
 
 /// The cycle `path` (first node repeated last) with each step's kind chosen by severity: ww, then
-/// wr, then rw, then process.
-fn cycle(deps: &Dependencies<'_>, class: CycleClass, path: &[u32]) -> Cycle {
+/// wr, then rw, then process, then realtime (of the `extra` kinds the search used).
+fn cycle(deps: &Dependencies<'_>, class: CycleClass, path: &[u32], extra: u8) -> Cycle {
     let mut steps = Vec::new();
-    let mut process = false;
+    let mut used = 0u8;
     for pair in path.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         let kinds = deps.graph.kinds(a, b);
@@ -138,11 +158,17 @@ fn cycle(deps: &Dependencies<'_>, class: CycleClass, path: &[u32]) -> Cycle {
             CycleClass::G1c => WW | WR,
             CycleClass::GSingle | CycleClass::G2Item => WW | WR | RW,
         };
-        let (bit, kind) = [(WW, "ww"), (WR, "wr"), (RW, "rw"), (PROCESS, "process")]
-            .into_iter()
-            .find(|(bit, _)| kinds & bit & (allowed | PROCESS) != 0)
-            .unwrap_or((PROCESS, "process"));
-        process |= bit == PROCESS;
+        let (bit, kind) = [
+            (WW, "ww"),
+            (WR, "wr"),
+            (RW, "rw"),
+            (PROCESS, "process"),
+            (REALTIME, "realtime"),
+        ]
+        .into_iter()
+        .find(|(bit, _)| kinds & bit & (allowed | extra) != 0)
+        .unwrap_or((PROCESS, "process"));
+        used |= bit;
         let why = deps.why.get(&(a, b, bit)).copied().unwrap_or(Why {
             key: u32::MAX,
             from: (0, -1),
@@ -157,17 +183,24 @@ fn cycle(deps: &Dependencies<'_>, class: CycleClass, path: &[u32]) -> Cycle {
             to_version: why.to,
         });
     }
-    let explanation = explain(class, process, &steps);
+    let order = if used & REALTIME != 0 {
+        Some("realtime")
+    } else if used & PROCESS != 0 {
+        Some("process")
+    } else {
+        None
+    };
+    let explanation = explain(class, order, &steps);
     Cycle {
         class,
-        process,
+        order,
         steps,
         explanation,
     }
 }
 
 /// Elle's way: each step as the facts that order two transactions, then the contradiction.
-pub fn explain(class: CycleClass, process: bool, steps: &[Step]) -> String {
+pub fn explain(class: CycleClass, order: Option<&str>, steps: &[Step]) -> String {
     // T1, T2, … in order of appearance, with the op index the first time.
     let mut names: Vec<u64> = Vec::new();
     let mut name = |index: u64| match names.iter().position(|&n| n == index) {
@@ -193,6 +226,9 @@ pub fn explain(class: CycleClass, process: bool, steps: &[Step]) -> String {
             "rw" => format!(
                 "{a} read partition {p} up to offset {oa} (message {va}) and did not see {b}'s message {vb} at the next offset {ob}, so {sa} < {sb} (rw)"
             ),
+            "realtime" => format!(
+                "{a} completed (client clock {va} ns) before {b} was invoked ({vb} ns), so {sa} < {sb} (realtime)"
+            ),
             _ => format!("{a} completed before {b} in the same process, so {sa} < {sb} (process)"),
         });
     }
@@ -202,6 +238,6 @@ pub fn explain(class: CycleClass, process: bool, steps: &[Step]) -> String {
         "{}; therefore {first} < {first}: a cycle, {}{}.",
         sentences.join("; "),
         class.name(),
-        if process { "-process" } else { "" }
+        order.map(|o| format!("-{o}")).unwrap_or_default()
     )
 }

@@ -6,6 +6,7 @@ pub const WW: u8 = 1;
 pub const WR: u8 = 2;
 pub const RW: u8 = 4;
 pub const PROCESS: u8 = 8;
+pub const REALTIME: u8 = 16;
 
 /// Edges in compressed sparse rows: `targets[starts[n]..starts[n + 1]]` leave node `n`.
 pub struct Graph {

@@ -1,9 +1,9 @@
 //! From transactions to dependencies: which transactions committed, each partition's version
-//! order, and the ww / wr / rw / process edges with the facts behind each.
+//! order, and the ww / wr / rw / process / realtime edges with the facts behind each.
 
 use std::collections::HashMap;
 
-use super::graph::{Graph, PROCESS, RW, WR, WW};
+use super::graph::{Graph, PROCESS, REALTIME, RW, WR, WW};
 use super::txn::{Mop, Outcome, Txn};
 
 /// The facts behind one edge: the partition, and the versions at its two ends (value, offset).
@@ -20,6 +20,8 @@ pub struct Dependencies<'a> {
     pub txns: &'a [Txn],
     pub graph: Graph,
     pub why: HashMap<(u32, u32, u8), Why>,
+    /// `Options::realtime_rw`: whether realtime edges may close cycles through rw edges.
+    pub realtime_rw: bool,
 }
 
 /// A partition's version order: (offset, value) by offset, one value per offset (the first
@@ -27,7 +29,7 @@ pub struct Dependencies<'a> {
 type Order = Vec<(i64, u64)>;
 
 /// What to infer.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Infer ww dependencies from each partition's write order. Off by default, as in Jepsen's
     /// Kafka checker (`:ww-deps`): Kafka orders a partition's records, but not concurrent
@@ -39,6 +41,31 @@ pub struct Options {
     /// earlier send wrote is fetch lag, not an anomaly, and a poll's rw edge with process order
     /// would call it one.
     pub process: bool,
+    /// Order transactions in real time (realtime edges, the `realtime` sub-kind): T1 < T2 when
+    /// T1 completed before T2 was invoked, by the transactions' stamps (kaos's clients'
+    /// CLOCK_MONOTONIC; transactions without stamps get no such edge). On by default, as
+    /// Jepsen's Kafka checker asks Elle for strict serializability: with ww and wr edges a
+    /// realtime cycle is impossible in Kafka (a transaction read a write of one that began only
+    /// after it ended: G1c-realtime).
+    pub realtime: bool,
+    /// Let realtime edges close cycles through rw edges too (G-single-realtime,
+    /// G2-item-realtime). Off by default: a Kafka consumer reads from a cursor, not a snapshot,
+    /// so a poll that began after a write completed and did not return it is fetch lag (the
+    /// poll ended early: `max.poll.records`, fetch size), not an anomaly; Jepsen's Kafka checker
+    /// draws no rw edges at all. On for readers that must see everything completed before they
+    /// began.
+    pub realtime_rw: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            ww: false,
+            process: false,
+            realtime: true,
+            realtime_rw: false,
+        }
+    }
 }
 
 /// Consecutive versions of a partition written by one transaction (or by no known one).
@@ -132,10 +159,14 @@ pub fn infer(txns: &[Txn], options: Options) -> Dependencies<'_> {
     if options.process {
         process_edges(txns, &committed, &mut edges);
     }
+    if options.realtime {
+        realtime_edges(txns, &committed, &mut edges);
+    }
     Dependencies {
         txns,
         graph: Graph::new(txns.len(), edges.list),
         why: edges.why,
+        realtime_rw: options.realtime_rw,
     }
 }
 
@@ -263,6 +294,51 @@ fn process_edges(txns: &[Txn], committed: &[bool], edges: &mut Edges) {
                 to: (0, -1),
             };
             edges.add(prev, n, PROCESS, why);
+        }
+    }
+}
+
+/// realtime: T1 → T2 when T1 completed before T2 was invoked (stamps), as a transitive
+/// reduction (Elle's `realtime-graph`): in time order, every completed transaction not yet
+/// followed by another completion is linked to each new invocation; a completion then retires
+/// the transactions linked to it. Transactions whose outcome is unknown have no completion.
+fn realtime_edges(txns: &[Txn], committed: &[bool], edges: &mut Edges) {
+    // (time, 0 = invoke before a completion at the same instant: no order between them, node)
+    let mut events: Vec<(u64, u8, u32)> = Vec::new();
+    for (n, txn) in txns.iter().enumerate() {
+        if !committed[n] {
+            continue;
+        }
+        if let Some(at) = txn.invoked_ns {
+            events.push((at, 0, n as u32));
+        }
+        if let (Some(at), Outcome::Ok) = (txn.completed_ns, txn.outcome) {
+            events.push((at, 1, n as u32));
+        }
+    }
+    if events.iter().all(|e| e.1 == 0) {
+        return;
+    }
+    events.sort_unstable();
+    let mut frontier: Vec<u32> = Vec::new();
+    // The frontier transactions linked to each invoked, not yet completed, transaction.
+    let mut linked: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (_, kind, n) in events {
+        if kind == 0 {
+            for &a in &frontier {
+                let why = Why {
+                    key: u32::MAX,
+                    from: (txns[a as usize].completed_ns.unwrap_or(0), -1),
+                    to: (txns[n as usize].invoked_ns.unwrap_or(0), -1),
+                };
+                edges.add(a, n, REALTIME, why);
+            }
+            linked.insert(n, frontier.clone());
+        } else {
+            if let Some(before) = linked.remove(&n) {
+                frontier.retain(|a| !before.contains(a));
+            }
+            frontier.push(n);
         }
     }
 }

@@ -30,4 +30,10 @@ pub struct Txn {
     pub process: u32,
     pub outcome: Outcome,
     pub mops: Vec<Mop>,
+    /// When the client invoked it and saw it complete, on a clock every process shares (kaos's
+    /// clients stamp CLOCK_MONOTONIC; for Jepsen's histories, the history's order): the
+    /// realtime order. `None` where the history has no stamp (an older history), or for the
+    /// completion of a transaction whose outcome is unknown.
+    pub invoked_ns: Option<u64>,
+    pub completed_ns: Option<u64>,
 }

@@ -146,7 +146,11 @@ pub const PLANTED_CRASH: &str =
 /// two seconds after its first start (kaos-broker's `debug.crash.after.ms`: exit 71, as a
 /// violated invariant stops it); its restart at the end of the run serves normally.
 pub fn crashing_scenario() -> String {
-    let producer = producer("async", 200, r#""acks" = "all", "message.timeout.ms" = "20000""#);
+    let producer = producer(
+        "async",
+        200,
+        r#""acks" = "all", "message.timeout.ms" = "20000""#,
+    );
     one_broker("crash", 6, 3, 1, &(producer + CONSUMER)).replace(
         "brokers = 1\n",
         "brokers = 1\nsettings = { \"debug.crash.after.ms\" = 2000 }\n",
@@ -166,7 +170,10 @@ pub fn assert_crash_reported(out: &Output, store: &Path) {
         stdout.contains("node n1 crashed: invariant violated (exit 71), outside any fault"),
         "{both}"
     );
-    assert!(stdout.contains(PLANTED_CRASH), "the log's last lines: {both}");
+    assert!(
+        stdout.contains(PLANTED_CRASH),
+        "the log's last lines: {both}"
+    );
     assert!(
         stdout.contains("anomaly: 1 × node_crash (forbidden)"),
         "{both}"
@@ -188,7 +195,10 @@ pub fn assert_crash_reported(out: &Output, store: &Path) {
     assert_eq!(case["sub_kind"], "invariant", "{case}");
     assert_eq!(case["exit"]["node"], "n1", "{case}");
     assert_eq!(case["exit"]["exit_code"], 71, "{case}");
-    assert_eq!(case["exit"]["meaning"], "invariant violated (exit 71)", "{case}");
+    assert_eq!(
+        case["exit"]["meaning"], "invariant violated (exit 71)",
+        "{case}"
+    );
     let tail = case["exit"]["log_tail"].as_str().unwrap_or_default();
     assert!(tail.contains(PLANTED_CRASH), "{case}");
     let first_note = analysis["notes"][0].as_str().unwrap_or_default();

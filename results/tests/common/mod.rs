@@ -493,6 +493,7 @@ pub fn feed_large_history(builder: &mut results::series::PlotBuilder, messages: 
         process: String::new(),
         kind: OpType::Invoke,
         f: "send".to_owned(),
+        monotonic_ns: None,
         value: json!({"id": 0, "topic": "kaos", "partition": 0, "offset": 0}),
         error: None,
     };
@@ -505,6 +506,7 @@ pub fn feed_large_history(builder: &mut results::series::PlotBuilder, messages: 
         process: "consumer-1".to_owned(),
         kind: OpType::Ok,
         f: "poll".to_owned(),
+        monotonic_ns: None,
         value: json!({ "records": records }),
         error: None,
     };
