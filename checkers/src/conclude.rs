@@ -190,8 +190,10 @@ impl Checker {
         self.per_offset_cases(&mut t, counts.processed);
         self.finish_all_series(&mut t, &counts, duration_s);
 
-        let anomalies = self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
+        let mut anomalies =
+            self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
         drop(t);
+        self.pipeline_anomalies(&mut anomalies, duration_s);
         let replica_cases = std::mem::take(&mut self.replica_cases);
         for anomaly in &anomalies {
             *counts.class_mut(anomaly.kind) = anomaly.count;
