@@ -72,7 +72,9 @@ pub fn run(
         false,
         Events::new(&spec.topic, &config, true, false),
     )?;
-    consumer::join(&consumer, spec, true, sink, stop)?;
+    if !started(consumer::join(&consumer, spec, true, sink, stop), stop)? {
+        return Ok(sink.flush()?);
+    }
     let output = output_spec(spec, pipeline);
     let mut drain = Drain::default();
     if pipeline.transactional {
@@ -158,7 +160,9 @@ fn exactly_once(
     stop: &AtomicBool,
     drain: &mut Drain,
 ) -> Result<(), WorkloadError> {
-    let mut producer = txn::start_producer(output, stop)?;
+    let Some(mut producer) = started_with(txn::start_producer(output, stop), stop)? else {
+        return Ok(sink.flush()?);
+    };
     let mut transactions: u64 = 0;
     loop {
         let (batch, records) = take_batch(consumer, sink)?;
@@ -188,10 +192,15 @@ fn exactly_once(
         }
         if ending.rebuild {
             drop(producer);
-            producer = txn::start_producer(output, stop)?;
+            match started_with(txn::start_producer(output, stop), stop)? {
+                Some(p) => producer = p,
+                None => break,
+            }
         }
         // What was polled and not committed is read again from the group's committed offsets.
-        consumer::join(consumer, spec, true, sink, stop)?;
+        if !started(consumer::join(consumer, spec, true, sink, stop), stop)? {
+            break;
+        }
     }
     Ok(sink.flush()?)
 }
@@ -385,10 +394,34 @@ fn at_least_once(
                 plan.len(),
                 refused.map(|e| format!(" ({e})")).unwrap_or_default()
             );
-            consumer::join(consumer, spec, true, sink, stop)?;
+            if !started(consumer::join(consumer, spec, true, sink, stop), stop)? {
+                break;
+            }
         }
     }
     Ok(sink.flush()?)
+}
+
+/// `Some` of what a start gave; `None` when it failed because the client was told to stop
+/// meanwhile (a pipeline stopped while it (re)started has nothing left to do: its ops are
+/// complete); any other failure is the client's error.
+fn started_with<T>(
+    result: Result<T, WorkloadError>,
+    stop: &AtomicBool,
+) -> Result<Option<T>, WorkloadError> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if stop.load(Ordering::Relaxed) => {
+            eprintln!("stopped while starting: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`started_with`] of a start that gives nothing: whether it happened.
+fn started(result: Result<(), WorkloadError>, stop: &AtomicBool) -> Result<bool, WorkloadError> {
+    Ok(started_with(result, stop)?.is_some())
 }
 
 #[cfg(test)]
