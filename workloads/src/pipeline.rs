@@ -26,7 +26,7 @@ use crate::limits::{
 };
 use crate::ops::{OpSink, OpType, F};
 use crate::processing::{commit, ends};
-use crate::producer::{create_producer, drain_reports, error_name, take_deliveries, Outcome};
+use crate::producer::{create_producer, drain_reports, error_name, Outcome};
 use crate::spec::{ConsumerSpec, PipelineSpec, ProducerMode, ProducerSpec};
 use crate::txn::{self, Ending, TxnProducer};
 use crate::{message, WorkloadError};
@@ -293,17 +293,7 @@ fn transaction(
         }
         Err(e) => Ending::new(OpType::Fail, Some(error_name(&e)), true),
     };
-    let delivered: BTreeMap<u64, Outcome> = take_deliveries(producer)?.into_iter().collect();
-    for mop in mops.iter_mut().skip(1) {
-        let id = mop["id"].as_u64().unwrap_or(u64::MAX);
-        if let Some(Outcome::Acked {
-            partition, offset, ..
-        }) = delivered.get(&id)
-        {
-            mop["partition"] = json!(partition);
-            mop["offset"] = json!(offset);
-        }
-    }
+    txn::record_deliveries(producer, &mut mops[1..])?;
     sink.op(
         ending.kind,
         F::Txn,

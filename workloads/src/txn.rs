@@ -219,8 +219,26 @@ fn transaction(
         }
         Err(e) => Ending::new(OpType::Fail, Some(error_name(&e)), true),
     };
+    let sends = plan.len().min(mops.len());
+    record_deliveries(producer, &mut mops[..sends])?;
+    sink.op(
+        ending.kind,
+        F::Txn,
+        json!({"commit": commit, "mops": mops}),
+        ending.error.as_deref(),
+    );
+    sink.flush()?;
+    Ok(ending)
+}
+
+/// Writes into each `send` micro-op the partition and offset its delivery report gave, taking
+/// the reports collected so far.
+pub(crate) fn record_deliveries(
+    producer: &TxnProducer,
+    sends: &mut [Value],
+) -> Result<(), WorkloadError> {
     let delivered: BTreeMap<u64, Outcome> = take_deliveries(producer)?.into_iter().collect();
-    for mop in mops.iter_mut().take(plan.len()) {
+    for mop in sends {
         let id = mop["id"].as_u64().unwrap_or(u64::MAX);
         if let Some(Outcome::Acked {
             partition, offset, ..
@@ -230,14 +248,7 @@ fn transaction(
             mop["offset"] = json!(offset);
         }
     }
-    sink.op(
-        ending.kind,
-        F::Txn,
-        json!({"commit": commit, "mops": mops}),
-        ending.error.as_deref(),
-    );
-    sink.flush()?;
-    Ok(ending)
+    Ok(())
 }
 
 /// Hands every message of the transaction to librdkafka (waiting for room when its queue is
