@@ -90,6 +90,9 @@ pub struct FileConfig {
     /// `-1` (default) or `1`: see `GroupConfig::commit_required_acks`.
     #[serde(rename = "offsets.commit.required.acks")]
     pub offsets_commit_required_acks: i16,
+    /// `at-commit` (default) or `immediately`: see `GroupConfig::txn_offsets_immediately`.
+    #[serde(rename = "transaction.offsets.visible")]
+    pub transaction_offsets_visible: String,
     #[serde(rename = "offset.metadata.max.bytes")]
     pub offset_metadata_max_bytes: usize,
     #[serde(rename = "group.min.session.timeout.ms")]
@@ -178,6 +181,7 @@ impl Default for FileConfig {
             offsets_topic_replication_factor: 3,
             offsets_commit_timeout_ms: 5_000,
             offsets_commit_required_acks: -1,
+            transaction_offsets_visible: "at-commit".to_string(),
             offset_metadata_max_bytes: 4096,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -606,6 +610,16 @@ pub struct GroupConfig {
     /// its followers fetched the record takes the commit with it, and the group resumes from an
     /// older offset (a bug switch: the checker's `lost_commit`).
     pub commit_required_acks: i16,
+    /// `transaction.offsets.visible` (kaos): `at-commit` (the default, KIP-98's transactional
+    /// offset commit) keeps a TxnOffsetCommit's offsets pending until the transaction's commit
+    /// marker reaches the offsets partition (dropped by an abort marker; OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT meanwhile, KIP-447). `immediately` (a bug
+    /// switch) applies them as soon as they are written, as a plain OffsetCommit: a transaction
+    /// that aborts — or whose producer dies before EndTxn — has still moved the group past its
+    /// input, whose output the abort removed (the pipeline's `pipeline_lost`). No Kafka release
+    /// did this on purpose; it is the class of bug KAFKA-17507 neighbours (pending transactional
+    /// offsets materialised out of step with the transaction's markers).
+    pub txn_offsets_immediately: bool,
     /// Largest metadata string of one committed offset.
     pub offset_metadata_max_bytes: usize,
     pub min_session_timeout_ms: i32,
@@ -653,6 +667,18 @@ impl GroupConfig {
                 ),
             });
         }
+        let txn_offsets_immediately = match file.transaction_offsets_visible.as_str() {
+            "at-commit" => false,
+            "immediately" => true,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "transaction.offsets.visible",
+                    message: format!(
+                        "{other:?} is neither \"at-commit\" (the default) nor \"immediately\""
+                    ),
+                })
+            }
+        };
         if file.offset_metadata_max_bytes > limits::OFFSET_METADATA_BYTES_MAX {
             return Err(ConfigError::Invalid {
                 key: "offset.metadata.max.bytes",
@@ -668,6 +694,7 @@ impl GroupConfig {
             offsets_topic_replication_factor: file.offsets_topic_replication_factor,
             offsets_commit_timeout_ms: file.offsets_commit_timeout_ms,
             commit_required_acks: file.offsets_commit_required_acks,
+            txn_offsets_immediately,
             offset_metadata_max_bytes: file.offset_metadata_max_bytes,
             min_session_timeout_ms: file.group_min_session_timeout_ms,
             max_session_timeout_ms: file.group_max_session_timeout_ms,
@@ -1028,6 +1055,13 @@ mod tests {
         assert_eq!(defaults.offsets_topic_num_partitions, 8);
         assert_eq!(defaults.min_session_timeout_ms, 6_000);
         assert_eq!(defaults.commit_required_acks, -1);
+        assert!(!defaults.txn_offsets_immediately);
+        let immediately =
+            FileConfig::parse("\"transaction.offsets.visible\" = \"immediately\"\n").expect("parses");
+        assert!(GroupConfig::resolve(&immediately).expect("valid").txn_offsets_immediately);
+        let bogus = FileConfig::parse("\"transaction.offsets.visible\" = \"soon\"\n").expect("parses");
+        let err = GroupConfig::resolve(&bogus).expect_err("refused").to_string();
+        assert!(err.contains("transaction.offsets.visible") && err.contains("soon"), "{err}");
         let acks_1 = FileConfig::parse("\"offsets.commit.required.acks\" = 1\n").expect("parses");
         assert_eq!(
             GroupConfig::resolve(&acks_1)

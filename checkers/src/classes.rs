@@ -124,6 +124,13 @@ anomaly_classes! {
     /// One message processed two or more times.
     DuplicateProcessing = "duplicate_processing", Allowed, [],
         "one message processed two or more times";
+    /// An input message of a consume-transform-produce pipeline below the offset its group
+    /// committed, whose output the final read of the output topic lacks.
+    PipelineLost = "pipeline_lost", Forbidden, [],
+        "an input message the pipeline's group committed past, whose output is not in the output topic";
+    /// An input message of a pipeline whose output the output topic holds more than once.
+    PipelineDuplicate = "pipeline_duplicate", Allowed, [],
+        "an input message whose output the pipeline wrote to the output topic more than once";
     /// A consumer jumped over offsets that hold messages.
     PollSkip = "poll_skip", Forbidden,
         ["within_poll", "between_polls", "after_assignment", "after_seek"],

@@ -191,8 +191,10 @@ impl Checker {
         self.per_offset_cases(&mut t, counts.processed);
         self.finish_all_series(&mut t, &counts, duration_s);
 
-        let anomalies = self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
+        let mut anomalies =
+            self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
         drop(t);
+        self.pipeline_anomalies(&mut anomalies, duration_s);
         let mut replica_cases = std::mem::take(&mut self.replica_cases);
         if self.latest_by_key.is_some() {
             // Each replica cleans its own log when it will: one lacking a record another still

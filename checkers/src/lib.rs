@@ -15,6 +15,8 @@
 //!   acknowledged or served and did not keep).
 //! - `analysis`: its output: [`Analysis`] with [`Verdict`], [`Counts`], [`Anomaly`] classes and their
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
+//! - `pipeline`: a consume-transform-produce pipeline's claim, every input message in the
+//!   output topic exactly once (`pipeline_lost`, `pipeline_duplicate`).
 //! - [`replicas`]: replica divergence from per-replica dumps.
 //! - [`jepsen`]: Jepsen Kafka-workload histories (EDN) read into kaos ops and checked.
 //! - `transactions`: a transactional producer's `txn` ops read as their sends and polls, and as
@@ -28,7 +30,7 @@
 //! The anomaly classes ([`AnomalyKind::ALL`], defined in `docs/history.md`): `lost`,
 //! `read_then_lost`, `producer_loss`, `aborted_read`, `future_read`, `read_before_ack`,
 //! `precommitted_read`, `inconsistent_offsets`, `replica_divergence`, `duplicate`,
-//! `duplicate_processing`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
+//! `duplicate_processing`, `pipeline_lost`, `pipeline_duplicate`, `poll_skip`, `nonmonotonic_poll`, `nonmonotonic_send`, `unprocessed`,
 //! `lost_commit`, `uncommitted_read`, `unacknowledged_absent`, `unseen`, `int_send_skip`, `g1b`, and the cycles `g0`, `g1c`, `g_single`, `g2_item`.
 
 mod analysis;
@@ -41,6 +43,7 @@ mod expect;
 pub mod history;
 pub mod jepsen;
 pub mod limits;
+mod pipeline;
 pub mod replicas;
 mod scan;
 mod transactions;

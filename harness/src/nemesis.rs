@@ -81,12 +81,17 @@ pub struct Resolver {
     pub topic: String,
     /// The scenario's consumer group, for the `coordinator` target.
     pub group: Option<String>,
+    /// The scenario's first transactional id, for the `txn_coordinator` target.
+    pub transactional_id: Option<String>,
     /// Follower choices and partition sides.
     rng: StdRng,
 }
 
 /// Kafka's internal topic of committed offsets; a group's coordinator leads one of its partitions.
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Kafka's internal topic of transaction states; a transactional id's coordinator leads one of
+/// its partitions (the same hash as a group's).
+const TXN_STATE_TOPIC: &str = "__transaction_state";
 
 /// Java's `String.hashCode` over UTF-16 code units, then Kafka's `Utils.abs` (MIN_VALUE → 0), mod
 /// `partitions`: the `__consumer_offsets` partition of a group.
@@ -105,6 +110,7 @@ impl Resolver {
             bootstrap,
             topic,
             group,
+            transactional_id: None,
             rng: StdRng::seed_from_u64(seed ^ 0x6b61_6f73),
         }
     }
@@ -136,13 +142,15 @@ impl Resolver {
             Target::Node(name) => return by_name(name),
             Target::Random => return Err("random targets are drawn in the schedule".into()),
             Target::Client(name) => return Err(format!("{name} is a client, not a node")),
-            Target::Leader(p) | Target::Follower(p) => *p,
-            Target::Coordinator => -1,
+            Target::Leader(p) | Target::Follower(p) | Target::OutputLeader(p) => *p,
+            Target::Coordinator | Target::TxnCoordinator => -1,
         };
-        let topic = if *target == Target::Coordinator {
-            OFFSETS_TOPIC.to_string()
-        } else {
-            self.topic.clone()
+        let topic = match target {
+            Target::Coordinator => OFFSETS_TOPIC.to_string(),
+            Target::TxnCoordinator => TXN_STATE_TOPIC.to_string(),
+            // The run's output topic is named after its topic (`Scenario::output_topic`).
+            Target::OutputLeader(_) => format!("{}-output", self.topic),
+            _ => self.topic.clone(),
         };
         let (bootstrap, asked) = (self.bootstrap.clone(), topic.clone());
         let roles = tokio::task::spawn_blocking(move || {
@@ -158,6 +166,12 @@ impl Resolver {
                     .ok_or("the scenario has no consumer group")?,
                 roles.len(),
             ),
+            Target::TxnCoordinator => group_partition(
+                self.transactional_id
+                    .as_deref()
+                    .ok_or("the scenario has no transactional client")?,
+                roles.len(),
+            ),
             _ => partition,
         };
         let roles = roles
@@ -165,8 +179,18 @@ impl Resolver {
             .find(|r| r.partition == partition)
             .ok_or_else(|| format!("partition {partition} of {topic} is not in the metadata"))?;
         let node_id = match target {
-            Target::Leader(_) | Target::Coordinator if roles.leader >= 0 => roles.leader,
-            Target::Leader(_) | Target::Coordinator => {
+            Target::Leader(_)
+            | Target::OutputLeader(_)
+            | Target::Coordinator
+            | Target::TxnCoordinator
+                if roles.leader >= 0 =>
+            {
+                roles.leader
+            }
+            Target::Leader(_)
+            | Target::OutputLeader(_)
+            | Target::Coordinator
+            | Target::TxnCoordinator => {
                 return Err(format!(
                     "partition {partition} of {topic} has no leader now"
                 ))

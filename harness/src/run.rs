@@ -206,6 +206,7 @@ async fn drive(
         scenario.consumer_group(),
         scenario.seed,
     );
+    resolver.transactional_id = scenario.transactional_id();
     nemesis::run(
         &scenario.nemesis,
         &events,
@@ -225,14 +226,24 @@ async fn drive(
     })
     .await?;
     heal_everything(scenario, platform, rec).await?;
+    // Pipelines finish what the producers wrote (they stop once their input is idle) before the
+    // final read, so that it reads a finished output.
+    stop_clients(&mut clients, rec, "pipelines", is_pipeline).await?;
     if scenario.topic.replication_factor > 1 {
-        await_replicas_in_sync(&bootstrap, &scenario.topic.name, rec).await;
+        for topic in scenario.topics() {
+            await_replicas_in_sync(&bootstrap, &topic, rec).await;
+        }
     }
     final_read(scenario, opts, dir, &bootstrap, rec).await?;
     stop_clients(&mut clients, rec, "consumers", |s| {
         !matches!(s, ClientSpec::Producer(_))
     })
     .await
+}
+
+/// A consume-transform-produce client.
+fn is_pipeline(spec: &ClientSpec) -> bool {
+    matches!(spec, ClientSpec::Consumer(c) if c.pipeline.is_some())
 }
 
 /// Draws the fault schedule, records the start, starts every node (the controller first) and
@@ -377,11 +388,12 @@ async fn start_clients(
                 subscribe,
                 processing,
                 config,
+                pipeline,
             } => {
                 nc += 1;
                 let name = format!("consumer-{nc}");
                 let mut config = config.clone();
-                if *subscribe || processing.is_some() {
+                if *subscribe || processing.is_some() || pipeline.is_some() {
                     // One group for the scenario's consumers, kept by a restarted consumer.
                     if let Some(group) = scenario.consumer_group() {
                         config.entry("group.id".into()).or_insert(group);
@@ -397,20 +409,38 @@ async fn start_clients(
                         .then(|| dir.clients_dir().join(format!("{name}.sink"))),
                     seed: scenario.seed,
                     config,
+                    pipeline: pipeline_spec(scenario, &name, pipeline.as_ref()),
                 });
+                // A pipeline drains its input before it stops.
+                let grace = CLIENT_STOP_GRACE_MS
+                    + pipeline
+                        .as_ref()
+                        .map_or(0, |_| workloads::limits::PIPELINE_DRAIN_MS_MAX);
                 clients
-                    .start(
-                        &name,
-                        spec,
-                        Duration::from_millis(CLIENT_STOP_GRACE_MS),
-                        rec,
-                    )
+                    .start(&name, spec, Duration::from_millis(grace), rec)
                     .await?;
             }
         }
     }
 
     Ok(())
+}
+
+/// A pipeline client's spec: the output topic, and a transactional.id kept by its restarts (so
+/// that a restarted pipeline fences its predecessor).
+fn pipeline_spec(
+    scenario: &Scenario,
+    name: &str,
+    pipeline: Option<&crate::scenario::Pipeline>,
+) -> Option<workloads::PipelineSpec> {
+    let p = pipeline?;
+    let mut spec = p.spec(scenario.output_topic()?);
+    if p.transactional {
+        spec.producer_config
+            .entry("transactional.id".into())
+            .or_insert_with(|| format!("kaos-{}-{name}", scenario.name));
+    }
+    Some(spec)
 }
 
 /// Waits until `until`, looking for nodes that exit on their own meanwhile (and once at the end).
@@ -463,7 +493,9 @@ async fn heal_everything(
     Ok(())
 }
 
-/// The final read: a reader client reads every partition to its end offset.
+/// The final read: a reader client per topic (`final-reader`, then `final-reader-output` for a
+/// pipeline's output topic) reads every partition to its end offset, all in one `final_read`
+/// window; it is complete when every reader reached its ends.
 async fn final_read(
     scenario: &Scenario,
     opts: &RunOptions,
@@ -471,56 +503,43 @@ async fn final_read(
     bootstrap: &str,
     rec: &Recorder,
 ) -> Result<()> {
-    let bootstrap = bootstrap.to_string();
-    rec.op(
-        HARNESS,
-        OpType::Invoke,
-        F::FinalRead,
-        json!({"topic": scenario.topic.name}),
-        None,
-    )
-    .await;
-    let spec = ClientSpec::FinalRead(FinalReadSpec {
-        bootstrap: bootstrap.clone(),
-        topic: scenario.topic.name.clone(),
-        timeout_ms: FINAL_READ_TIMEOUT_MS,
-        config: Default::default(),
-    });
-    let mut reader = ClientProcess::spawn(
-        &opts.kaos_bin,
-        &dir.clients_dir(),
-        "final-reader",
-        &spec,
-        rec,
-    )
-    .await?;
-    let status = reader
-        .wait(Duration::from_millis(
-            FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS,
-        ))
-        .await?;
-    if status.success() {
-        rec.op(
-            HARNESS,
-            OpType::Ok,
-            F::FinalRead,
-            json!({"topic": scenario.topic.name}),
-            None,
-        )
+    let topics = json!({"topic": scenario.topic.name, "topics": scenario.topics()});
+    rec.op(HARNESS, OpType::Invoke, F::FinalRead, topics.clone(), None)
         .await;
-    } else {
-        let why = format!("final reader ended with {status}; see clients/final-reader.log");
-        eprintln!("kaos: {why}");
-        rec.op(
-            HARNESS,
-            OpType::Info,
-            F::FinalRead,
-            json!({"topic": scenario.topic.name}),
-            Some(why),
-        )
-        .await;
+    let mut failed = Vec::new();
+    for (k, topic) in scenario.topics().into_iter().enumerate() {
+        let name = match k {
+            0 => "final-reader".to_string(),
+            _ => "final-reader-output".to_string(),
+        };
+        let spec = ClientSpec::FinalRead(FinalReadSpec {
+            bootstrap: bootstrap.to_string(),
+            topic,
+            timeout_ms: FINAL_READ_TIMEOUT_MS,
+            config: Default::default(),
+        });
+        let mut reader =
+            ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &name, &spec, rec).await?;
+        let status = reader
+            .wait(Duration::from_millis(
+                FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS,
+            ))
+            .await?;
+        if !status.success() {
+            failed.push(format!(
+                "final reader ended with {status}; see clients/{name}.log"
+            ));
+        }
     }
-
+    if failed.is_empty() {
+        rec.op(HARNESS, OpType::Ok, F::FinalRead, topics, None)
+            .await;
+    } else {
+        let why = failed.join("; ");
+        eprintln!("kaos: {why}");
+        rec.op(HARNESS, OpType::Info, F::FinalRead, topics, Some(why))
+            .await;
+    }
     Ok(())
 }
 
@@ -625,22 +644,28 @@ async fn record_dump(rec: &Recorder, name: &str, result: Result<()>) {
 }
 
 /// Creates the scenario's topic, retrying while the cluster settles.
+/// Creates the scenario's topics (its topic and, with a pipeline, the output topic with the same
+/// partitions and replication factor), retrying while the cluster settles.
 async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
     let t = &scenario.topic;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match workloads::admin::create_topic(bootstrap, &t.name, t.partitions, t.replication_factor)
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt >= TOPIC_CREATE_ATTEMPTS_MAX => {
-                return Err(e)
-                    .with_context(|| format!("creating topic {} after {attempt} attempts", t.name))
+    for name in scenario.topics() {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match workloads::admin::create_topic(bootstrap, &name, t.partitions, t.replication_factor)
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if attempt >= TOPIC_CREATE_ATTEMPTS_MAX => {
+                    return Err(e).with_context(|| {
+                        format!("creating topic {name} after {attempt} attempts")
+                    })
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(TOPIC_CREATE_RETRY_MS)).await,
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(TOPIC_CREATE_RETRY_MS)).await,
         }
     }
+    Ok(())
 }
 
 /// Checks the stored history of a run directory (with the replica dumps beside it, where the run

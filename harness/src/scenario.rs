@@ -95,7 +95,44 @@ pub enum Client {
         processing: Option<Processing>,
         #[serde(default)]
         config: BTreeMap<String, String>,
+        /// A consume-transform-produce application: what it reads from the topic it writes to
+        /// the output topic (`<topic>-output`, created with the topic's partitions and
+        /// replication factor), exactly once with transactions or at least once without.
+        #[serde(default)]
+        pipeline: Option<Pipeline>,
     },
+}
+
+/// A consume-transform-produce client (`crate::scenario::Client::Consumer`'s `pipeline`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// `true`: outputs and input offsets in one transaction (KIP-98, `send_offsets_to_transaction`);
+    /// `false`: produce, wait for the deliveries, then commit the input offsets.
+    pub transactional: bool,
+    /// The producer's librdkafka properties (the consumer's are the client's `config`); a
+    /// transactional pipeline gets `transactional.id = kaos-<scenario>-consumer-N` unless set.
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+    #[serde(default = "default_message_size")]
+    pub message_size_bytes: usize,
+    /// Transactional: the fraction of transactions aborted by choice (after the outputs and the
+    /// offsets were sent), the batch then read again.
+    #[serde(default)]
+    pub abort_fraction: f64,
+}
+
+impl Pipeline {
+    /// The client's spec, writing to `output_topic`.
+    pub fn spec(&self, output_topic: String) -> workloads::PipelineSpec {
+        workloads::PipelineSpec {
+            output_topic,
+            transactional: self.transactional,
+            producer_config: self.producer.clone(),
+            message_size_bytes: self.message_size_bytes,
+            abort_fraction: self.abort_fraction,
+        }
+    }
 }
 
 fn default_message_size() -> usize {
@@ -257,8 +294,45 @@ impl Scenario {
                 p.validate()
                     .map_err(|e| format!("consumer processing: {e}"))?;
             }
+            if let Client::Consumer {
+                pipeline: Some(p),
+                processing,
+                subscribe,
+                ..
+            } = client
+            {
+                if processing.is_some() || *subscribe {
+                    return Err("a consumer with a pipeline has neither processing nor subscribe (it assigns every partition and writes to the output topic)".into());
+                }
+                let range = workloads::limits::MESSAGE_SIZE_MIN_BYTES
+                    ..=workloads::limits::MESSAGE_SIZE_MAX_BYTES;
+                if !range.contains(&p.message_size_bytes) {
+                    return Err(format!(
+                        "consumer pipeline message_size_bytes {} is outside {range:?}",
+                        p.message_size_bytes
+                    ));
+                }
+                p.spec(String::new()).validate()?;
+                workloads::check_client_config(&p.producer, false)
+                    .map_err(|e| format!("consumer pipeline producer: librdkafka refuses its config: {e}"))?;
+            }
         }
         Ok(())
+    }
+
+    /// Every topic the run creates and the final read reads: the topic, then the output topic.
+    pub fn topics(&self) -> Vec<String> {
+        std::iter::once(self.topic.name.clone())
+            .chain(self.output_topic())
+            .collect()
+    }
+
+    /// The topic pipelines write to, when the scenario has one: `<topic>-output`.
+    pub fn output_topic(&self) -> Option<String> {
+        self.clients
+            .iter()
+            .any(|c| matches!(c, Client::Consumer { pipeline: Some(_), .. }))
+            .then(|| format!("{}-output", self.topic.name))
     }
 
     /// `bootstrap` with the external platform only, as host:port addresses, and faults there
@@ -379,15 +453,51 @@ impl Scenario {
                 self.cluster.brokers,
                 if self.cluster.has_controller() { ", controller" } else { "" }
             )),
-            Target::Leader(p) | Target::Follower(p) if *p < 0 || *p >= self.topic.partitions => {
+            Target::OutputLeader(_) if self.output_topic().is_none() => Err(format!(
+                "{what}: output_leader needs a pipeline (a consumer with pipeline = {{…}}), whose output topic it names"
+            )),
+            Target::Leader(p) | Target::Follower(p) | Target::OutputLeader(p)
+                if *p < 0 || *p >= self.topic.partitions =>
+            {
                 Err(format!("{what}: partition {p} is not in the topic, which has partitions 0..{}", self.topic.partitions - 1))
             }
             Target::Follower(_) if self.topic.replication_factor < 2 => Err(format!("{what}: follower needs topic.replication_factor of at least 2")),
+            Target::TxnCoordinator if self.transactional_id().is_none() => {
+                Err(format!("{what}: txn_coordinator needs a transactional client (a transactional pipeline or producer)"))
+            }
             Target::Coordinator if self.consumer_group().is_none() => {
                 Err(format!("{what}: coordinator needs a consumer group (a consumer with subscribe or processing)"))
             }
             _ => Ok(()),
         }
+    }
+
+    /// The `transactional.id` of the scenario's first transactional pipeline, else of its first
+    /// transactional producer (as the run gives them: `kaos-<scenario>-<client>` unless set).
+    pub fn transactional_id(&self) -> Option<String> {
+        let (mut np, mut nc) = (0, 0);
+        let mut producer = None;
+        for client in &self.clients {
+            match client {
+                Client::Producer { mode, config, .. } => {
+                    np += 1;
+                    if *mode == ProducerMode::Transactional && producer.is_none() {
+                        producer = Some(config.get("transactional.id").cloned().unwrap_or_else(
+                            || format!("kaos-{}-producer-{np}", self.name),
+                        ));
+                    }
+                }
+                Client::Consumer { pipeline, .. } => {
+                    nc += 1;
+                    if let Some(p) = pipeline.as_ref().filter(|p| p.transactional) {
+                        return Some(p.producer.get("transactional.id").cloned().unwrap_or_else(
+                            || format!("kaos-{}-consumer-{nc}", self.name),
+                        ));
+                    }
+                }
+            }
+        }
+        producer
     }
 
     /// The consumer group of the scenario's consumers (the first one that joins a group): its
@@ -398,7 +508,8 @@ impl Scenario {
                 subscribe,
                 processing,
                 config,
-            } if *subscribe || processing.is_some() => Some(
+                pipeline,
+            } if *subscribe || processing.is_some() || pipeline.is_some() => Some(
                 config
                     .get("group.id")
                     .cloned()
@@ -429,7 +540,10 @@ impl Scenario {
             replication_factor: self.topic.replication_factor,
             groups: self.consumer_group().is_some(),
             idempotence: set("enable.idempotence", Some("true")),
-            transactions: set("transactional.id", None),
+            transactions: set("transactional.id", None)
+                || self.clients.iter().any(|c| {
+                    matches!(c, Client::Consumer { pipeline: Some(p), .. } if p.transactional)
+                }),
             docker: self.platform == PlatformKind::Docker,
             settings: c.settings.keys().chain(node_keys).cloned().collect(),
         }
@@ -547,6 +661,36 @@ lost = "forbidden"
                 .any(|(k, v)| k == "cluster.settings.\"flush.messages\"" && v == "1"),
             "{rows:?}"
         );
+    }
+
+    #[test]
+    fn a_pipeline_consumer_gets_an_output_topic_a_group_and_a_transactional_id() {
+        let text = GOOD.replace(
+            "[[clients]]\nkind = \"consumer\"\n",
+            "[[clients]]\nkind = \"consumer\"\npipeline = { transactional = true, abort_fraction = 0.1 }\n",
+        );
+        let s = Scenario::parse(&text, "pipeline").expect("valid");
+        assert_eq!(s.output_topic().as_deref(), Some("kaos-output"));
+        assert_eq!(s.topics(), vec!["kaos".to_string(), "kaos-output".to_string()]);
+        assert_eq!(s.consumer_group().as_deref(), Some("kaos-t"));
+        assert_eq!(s.transactional_id().as_deref(), Some("kaos-t-consumer-1"));
+        assert!(s.needs().transactions);
+        assert_eq!(Scenario::parse(GOOD, "good").expect("valid").topics(), vec!["kaos".to_string()]);
+        for target in ["txn_coordinator", "output_leader:1"] {
+            let aimed = text.replace("faults = [\"kill\"]", &format!("faults = [\"kill\"]\ntarget = \"{target}\""));
+            Scenario::parse(&aimed, "aimed").expect(target);
+        }
+        let cases = [
+            (text.replace("abort_fraction = 0.1", "abort_fraction = 1.0"), "abort_fraction 1 must be at least 0 and below 1"),
+            (text.replace("transactional = true", "transactional = false"), "abort_fraction needs transactional = true"),
+            (text.replace("pipeline = {", "subscribe = true\npipeline = {"), "a consumer with a pipeline has neither processing nor subscribe"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"output_leader\""), "output_leader needs a pipeline"),
+            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"txn_coordinator\""), "txn_coordinator needs a transactional client"),
+        ];
+        for (bad, why) in cases {
+            let err = Scenario::parse(&bad, "bad").expect_err(why).to_string();
+            assert!(err.contains(why), "{err}");
+        }
     }
 
     #[test]

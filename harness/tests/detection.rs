@@ -103,3 +103,35 @@ fn dropped_responses_make_the_broker_recognise_retried_batches_and_write_nothing
     assert_eq!(counts["duplicates"], 0, "{output}");
     assert_eq!(counts["unacknowledged_absent"], 0, "{output}");
 }
+
+#[test]
+fn an_exactly_once_pipeline_loses_nothing_unless_transactional_offsets_show_before_the_commit() {
+    // A transactional pipeline aborting 10% of its transactions by choice and SIGKILLed every
+    // 3 s: on the correct broker an aborted transaction's offsets are dropped with its outputs.
+    let name = "eos-pipeline-process-kill";
+    let (code, output, results) = run(name, None);
+    assert_eq!(code, Some(0), "{output}");
+    let counts = &results["analysis"]["counts"];
+    assert_eq!(counts["pipeline_lost"], 0, "{output}");
+    assert_eq!(counts["pipeline_duplicate"], 0, "{output}");
+    assert!(
+        counts["offset_commits"].as_u64().unwrap_or(0) > 0,
+        "the pipeline committed nothing:\n{output}"
+    );
+
+    // With the switch, TxnOffsetCommit takes effect when written: an aborted transaction has
+    // still moved the group past the input whose output the abort removed.
+    let (code, output, results) = run(name, Some("\"transaction.offsets.visible\" = \"immediately\""));
+    assert_eq!(code, Some(1), "{output}");
+    let lost = results["analysis"]["counts"]["pipeline_lost"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(lost >= 1, "no pipeline_lost with the switch:\n{output}");
+    let case = first_case(&results, "pipeline_lost").expect("a pipeline_lost case");
+    let cause = case["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("that the pipeline's group") && cause.contains("is not in the final read"),
+        "the case names the committed offset and the missing output: {cause}"
+    );
+    assert_eq!(case["ids"].as_array().map(Vec::len), Some(2));
+}

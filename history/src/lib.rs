@@ -5,7 +5,8 @@
 //! - [`op`]: [`OpType`] (Jepsen's `invoke` / `ok` / `fail` / `info`), [`F`] (every op name: a
 //!   new op is one variant there), [`Op`] (one line, owned), the process names [`NEMESIS`],
 //!   [`HARNESS`]; [`op::LEGACY_LINK_FAULT_NAMES`], names earlier releases wrote that a stored
-//!   history may still hold ([`Op::upgrade_legacy`] reads them as the op they meant).
+//!   history may still hold ([`Op::upgrade_legacy`] reads them as the op they meant); a
+//!   pipeline's output message ids ([`pipeline_output_id`], [`pipeline_input_id`]).
 //! - [`fault`]: [`FaultKind`] (each fault as the history names it: the op that opens its window,
 //!   the ops that close it, its timeline row, the words of an explanation), [`Recovery`] (the ops
 //!   that close windows), [`Timeline`] (the rows of the report's timeline), [`fault_target`].
@@ -25,7 +26,9 @@ pub mod line;
 pub mod op;
 
 pub use fault::{fault_target, FaultKind, Recovery, Timeline};
-pub use op::{Op, OpType, F, HARNESS, NEMESIS};
+pub use op::{
+    pipeline_input_id, pipeline_output_id, Op, OpType, F, HARNESS, NEMESIS, PIPELINE_OUTPUT_BIT,
+};
 
 /// The key (an index into the producer's key space of `keys` keys) of message `id`: a producer
 /// with `keys` writes it as the record key `k<index>`, and the checker of a compacted topic

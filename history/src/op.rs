@@ -156,6 +156,26 @@ names! {
     }
 }
 
+/// The bit that marks a consume-transform-produce pipeline's output message ids: the pipeline
+/// writes input message `id`'s output as message `id | PIPELINE_OUTPUT_BIT`, the same id however
+/// often the input is processed, so that the output topic shows each input message's copies.
+/// Producers' ids stay far below it (blocks of 2^40 per client).
+pub const PIPELINE_OUTPUT_BIT: u64 = 1 << 62;
+
+/// The id of the pipeline's output message for input message `input`.
+pub const fn pipeline_output_id(input: u64) -> u64 {
+    input | PIPELINE_OUTPUT_BIT
+}
+
+/// The input message an output message id stands for, if it is a pipeline's output id.
+pub const fn pipeline_input_id(id: u64) -> Option<u64> {
+    if id & PIPELINE_OUTPUT_BIT != 0 {
+        Some(id & !PIPELINE_OUTPUT_BIT)
+    } else {
+        None
+    }
+}
+
 /// One operation of a history, as one line of `history.jsonl` holds it. Serialising it writes
 /// the fields in the order [`crate::line::write_op`] does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +272,16 @@ mod tests {
         for name in LEGACY_LINK_FAULT_NAMES {
             assert_eq!(F::from_name(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn pipeline_output_ids_map_back_to_their_input() {
+        let input = 3 * (1u64 << 40) + 17;
+        let out = pipeline_output_id(input);
+        assert_ne!(out, input);
+        assert_eq!(pipeline_input_id(out), Some(input));
+        assert_eq!(pipeline_input_id(input), None);
+        assert_eq!(pipeline_output_id(out), out, "processing twice gives the same id");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`txn`]: the transactional producer (transactions of sends and polls, committed or aborted).
 //! - [`consumer`]: a consumer that polls assigned or subscribed partitions.
 //! - [`processing`]: a consumer application that processes into a durable sink and commits.
+//! - [`pipeline`]: the consume-transform-produce application, exactly once (transactions) or
+//!   at least once (commit after producing).
 //! - [`final_read`]: the drain after the faults heal: every partition from its start to its end.
 //! - [`admin`]: topic creation and partition roles.
 //! - [`bench`]: the producer throughput/latency benchmark (no history).
@@ -26,6 +28,7 @@ pub mod limits;
 pub mod message;
 pub mod ops;
 pub mod outbox;
+pub mod pipeline;
 pub mod processing;
 pub mod producer;
 pub mod spec;
@@ -33,8 +36,8 @@ pub mod txn;
 
 pub use error::WorkloadError;
 pub use spec::{
-    ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, Processing, ProducerMode,
-    ProducerSpec, TxnSettings,
+    ClientSpec, CommitMode, ConsumerSpec, FinalReadSpec, OnFull, PipelineSpec, Processing,
+    ProducerMode, ProducerSpec, TxnSettings,
 };
 
 use std::sync::atomic::AtomicBool;
@@ -108,9 +111,13 @@ pub fn run(spec: &ClientSpec) -> Result<(), WorkloadError> {
             (ProducerMode::Transactional, _) => txn::run(p, &mut sink, &stop),
             _ => producer::run(p, &mut sink, &stop),
         },
-        ClientSpec::Consumer(c) => match &c.processing {
-            Some(processing) => processing::run(c, processing, &mut sink, &stop),
-            None => consumer::run(c, &mut sink, &stop),
+        ClientSpec::Consumer(c) => match (&c.pipeline, &c.processing) {
+            (Some(pipeline), None) => pipeline::run(c, pipeline, &mut sink, &stop),
+            (Some(_), Some(_)) => Err(WorkloadError::Incomplete(
+                "a consumer is a pipeline or processes into a sink, not both".into(),
+            )),
+            (None, Some(processing)) => processing::run(c, processing, &mut sink, &stop),
+            (None, None) => consumer::run(c, &mut sink, &stop),
         },
         ClientSpec::FinalRead(r) => final_read::run(r, &mut sink, &stop),
     }

@@ -29,9 +29,17 @@ pub const TXN_TIMEOUT_MS: u64 = 10_000;
 pub const TXN_INIT_DELAY_MS_MAX: u64 = 3_600_000;
 /// A commit_transaction that times out (a retriable error) is called again this many times.
 pub const TXN_COMMIT_ATTEMPTS_MAX: u32 = 3;
+/// Input records one pipeline transaction carries at most (an at-least-once batch is a poll op).
+pub const PIPELINE_BATCH_RECORDS_MAX: usize = 200;
+/// A stopping pipeline goes on until its input has been idle this long…
+pub const PIPELINE_DRAIN_IDLE_MS: u64 = 2_000;
+/// …or this long after the stop, at most.
+pub const PIPELINE_DRAIN_MS_MAX: u64 = 30_000;
 /// Size of a message value below which the id does not fit.
 pub const MESSAGE_SIZE_MIN_BYTES: usize = 32;
 pub const MESSAGE_SIZE_MAX_BYTES: usize = 1 << 20;
 
 const _: () = assert!(MESSAGE_SIZE_MIN_BYTES < MESSAGE_SIZE_MAX_BYTES);
 const _: () = assert!(SEND_BATCH_COUNT_MAX > 0 && POLL_BATCH_RECORDS_MAX > 0);
+const _: () =
+    assert!(PIPELINE_BATCH_RECORDS_MAX > 0 && PIPELINE_DRAIN_IDLE_MS < PIPELINE_DRAIN_MS_MAX);

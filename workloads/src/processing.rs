@@ -103,7 +103,7 @@ pub fn run(
 
 /// Per partition, the offset after the last record of a batch (Kafka's committed offset: the next
 /// to read).
-fn ends(batch: &[Record]) -> BTreeMap<i32, i64> {
+pub(crate) fn ends(batch: &[Record]) -> BTreeMap<i32, i64> {
     let mut ends = BTreeMap::new();
     for r in batch {
         let e = ends.entry(r.partition).or_insert(0);
@@ -114,7 +114,7 @@ fn ends(batch: &[Record]) -> BTreeMap<i32, i64> {
 
 /// A synchronous commit of `offsets`, one `offset_commit` op per partition. A failed commit is
 /// logged and the application goes on (as applications do: the next commit covers it).
-fn commit(
+pub(crate) fn commit(
     consumer: &KaosConsumer,
     topic: &str,
     offsets: &BTreeMap<i32, i64>,

@@ -50,7 +50,7 @@ pub(crate) struct Reports {
 }
 
 impl Reports {
-    fn for_config(config: &std::collections::BTreeMap<String, String>) -> Reports {
+    pub(crate) fn for_config(config: &std::collections::BTreeMap<String, String>) -> Reports {
         let acks = config
             .get("acks")
             .or_else(|| config.get("request.required.acks"));

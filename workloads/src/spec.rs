@@ -157,6 +157,48 @@ pub struct ConsumerSpec {
     pub seed: u64,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// A consume-transform-produce application: what it reads goes to `pipeline.output_topic`
+    /// (instead of `processing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineSpec>,
+}
+
+/// A consume-transform-produce application (`crate::pipeline`): reads the consumer's topic from
+/// the group's committed offsets and writes each input message's output (message id
+/// `kaos_history::pipeline_output_id(id)`, the same partition number) to `output_topic`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    pub output_topic: String,
+    /// Exactly-once (KIP-98 / KIP-447): the outputs and the input offsets
+    /// (`send_offsets_to_transaction`) in one transaction. Without: produce, wait for every
+    /// delivery, then commit the input offsets (at least once).
+    pub transactional: bool,
+    /// The producer's librdkafka properties (`transactional.id` for a transactional one).
+    #[serde(default)]
+    pub producer_config: BTreeMap<String, String>,
+    pub message_size_bytes: usize,
+    /// Transactional: the fraction of transactions the application aborts after sending their
+    /// outputs and offsets (drawn from the seed and the transaction's number), then reads the
+    /// batch again: a correct broker drops both, so nothing is lost or doubled.
+    #[serde(default)]
+    pub abort_fraction: f64,
+}
+
+impl PipelineSpec {
+    /// A clear reason when the settings cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..1.0).contains(&self.abort_fraction) || self.abort_fraction.is_nan() {
+            return Err(format!(
+                "pipeline abort_fraction {} must be at least 0 and below 1 (a pipeline that aborts everything never moves)",
+                self.abort_fraction
+            ));
+        }
+        if self.abort_fraction > 0.0 && !self.transactional {
+            return Err("pipeline abort_fraction needs transactional = true".into());
+        }
+        Ok(())
+    }
 }
 
 /// A consumer application that processes what it reads: each processed message's id is appended

@@ -29,21 +29,21 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-type TxnProducer = BaseProducer<Reports>;
+pub(crate) type TxnProducer = BaseProducer<Reports>;
 
 /// How a transaction ended, as the history records it.
-struct Ending {
-    kind: OpType,
-    error: Option<String>,
+pub(crate) struct Ending {
+    pub(crate) kind: OpType,
+    pub(crate) error: Option<String>,
     /// The producer cannot go on (fatal, or its transaction's state unknown): a new one is built.
-    rebuild: bool,
+    pub(crate) rebuild: bool,
     /// A newer producer with the same transactional.id exists: this application stops, as Kafka's
     /// documentation says a fenced producer must (another instance has taken over).
-    fenced: bool,
+    pub(crate) fenced: bool,
 }
 
 impl Ending {
-    fn new(kind: OpType, error: Option<String>, rebuild: bool) -> Ending {
+    pub(crate) fn new(kind: OpType, error: Option<String>, rebuild: bool) -> Ending {
         Ending {
             kind,
             error,
@@ -52,7 +52,7 @@ impl Ending {
         }
     }
 
-    fn fenced(error: String) -> Ending {
+    pub(crate) fn fenced(error: String) -> Ending {
         Ending {
             kind: OpType::Fail,
             error: Some(error),
@@ -139,7 +139,7 @@ fn partition_for(seed: u64, id: u64, partitions: &[i32]) -> i32 {
 
 /// A producer whose `init_transactions` succeeded (fencing any earlier one with the same id and
 /// finishing its open transaction), retried until it does or the client is told to stop.
-fn start_producer(spec: &ProducerSpec, stop: &AtomicBool) -> Result<TxnProducer, WorkloadError> {
+pub(crate) fn start_producer(spec: &ProducerSpec, stop: &AtomicBool) -> Result<TxnProducer, WorkloadError> {
     loop {
         let producer = create_producer(spec)?;
         match producer.init_transactions(Duration::from_millis(TXN_TIMEOUT_MS)) {
@@ -219,17 +219,8 @@ fn transaction(
         }
         Err(e) => Ending::new(OpType::Fail, Some(error_name(&e)), true),
     };
-    let delivered: BTreeMap<u64, Outcome> = take_deliveries(producer)?.into_iter().collect();
-    for mop in mops.iter_mut().take(plan.len()) {
-        let id = mop["id"].as_u64().unwrap_or(u64::MAX);
-        if let Some(Outcome::Acked {
-            partition, offset, ..
-        }) = delivered.get(&id)
-        {
-            mop["partition"] = json!(partition);
-            mop["offset"] = json!(offset);
-        }
-    }
+    let sends = plan.len().min(mops.len());
+    record_deliveries(producer, &mut mops[..sends])?;
     sink.op(
         ending.kind,
         F::Txn,
@@ -240,9 +231,29 @@ fn transaction(
     Ok(ending)
 }
 
+/// Writes into each `send` micro-op the partition and offset its delivery report gave, taking
+/// the reports collected so far.
+pub(crate) fn record_deliveries(
+    producer: &TxnProducer,
+    sends: &mut [Value],
+) -> Result<(), WorkloadError> {
+    let delivered: BTreeMap<u64, Outcome> = take_deliveries(producer)?.into_iter().collect();
+    for mop in sends {
+        let id = mop["id"].as_u64().unwrap_or(u64::MAX);
+        if let Some(Outcome::Acked {
+            partition, offset, ..
+        }) = delivered.get(&id)
+        {
+            mop["partition"] = json!(partition);
+            mop["offset"] = json!(offset);
+        }
+    }
+    Ok(())
+}
+
 /// Hands every message of the transaction to librdkafka (waiting for room when its queue is
 /// full); the first error it refuses one with, if any.
-fn send_all(producer: &TxnProducer, spec: &ProducerSpec, plan: &[(u64, i32)]) -> Option<String> {
+pub(crate) fn send_all(producer: &TxnProducer, spec: &ProducerSpec, plan: &[(u64, i32)]) -> Option<String> {
     for (k, &(id, partition)) in plan.iter().enumerate() {
         let value = message::encode(id, spec.message_size_bytes);
         loop {
@@ -286,7 +297,7 @@ fn poll_records(reader: &KaosConsumer) -> Vec<Value> {
 /// commit_transaction, again while it times out (librdkafka's retriable error), aborting after an
 /// abortable one. Fenced: not committed (the coordinator refused the commit; the new producer's
 /// InitProducerId aborts it). Any other fatal error or a commit still timing out: unknown.
-fn commit_transaction(producer: &TxnProducer) -> Ending {
+pub(crate) fn commit_transaction(producer: &TxnProducer) -> Ending {
     let mut last = String::new();
     for _ in 0..TXN_COMMIT_ATTEMPTS_MAX {
         let error = match producer.commit_transaction(Duration::from_millis(TXN_TIMEOUT_MS)) {
@@ -312,7 +323,7 @@ fn commit_transaction(producer: &TxnProducer) -> Ending {
 
 /// abort_transaction: `fail` once it is done (with `cause` when an error forced it, else
 /// "aborted"), `info` when even the abort could not be completed.
-fn abort(producer: &TxnProducer, cause: Option<String>) -> Ending {
+pub(crate) fn abort(producer: &TxnProducer, cause: Option<String>) -> Ending {
     let error = cause.unwrap_or_else(|| "aborted".to_owned());
     // abort_transaction waits until every message of the transaction has had its delivery report
     // served, which a BaseProducer does only when polled: flush first (the records reach the log,
@@ -333,7 +344,7 @@ fn abort(producer: &TxnProducer, cause: Option<String>) -> Ending {
 }
 
 /// A newer producer with the same transactional.id exists: this one's epoch is dead.
-fn fenced(code: RDKafkaErrorCode) -> bool {
+pub(crate) fn fenced(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         RDKafkaErrorCode::ProducerFenced

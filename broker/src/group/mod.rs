@@ -305,8 +305,9 @@ impl Coordinator {
             HighWatermarkWait::TimedOut => return ResponseError::RequestTimedOut.code(),
             HighWatermarkWait::NotLeader => return ResponseError::NotCoordinator.code(),
         }
+        let immediately = host.group_config().txn_offsets_immediately;
         let applied = self.shards.with_loaded(plan.index, plan.leader_epoch, |shard| {
-            apply_commit(shard, plan, base_offset)
+            apply_commit(shard, plan, base_offset, immediately)
         });
         applied.err().unwrap_or(0)
     }
@@ -404,8 +405,10 @@ impl Coordinator {
 }
 
 /// Applies a written commit whose records start at `base_offset`: a transactional one waits for
-/// its marker, any other takes effect.
-fn apply_commit(shard: &mut Offsets, plan: CommitPlan, base_offset: i64) {
+/// its marker, any other takes effect — as does a transactional one with the bug switch
+/// `transaction.offsets.visible = "immediately"` (`immediately`; a coordinator that loads the
+/// partition later reads them as pending, as Kafka does).
+fn apply_commit(shard: &mut Offsets, plan: CommitPlan, base_offset: i64, immediately: bool) {
     let entries = plan
         .entries
         .into_iter()
@@ -418,7 +421,7 @@ fn apply_commit(shard: &mut Offsets, plan: CommitPlan, base_offset: i64) {
                 base_offset + i64::try_from(i).unwrap_or(0),
             )
         });
-    if let Some((producer_id, _)) = plan.producer {
+    if let Some((producer_id, _)) = plan.producer.filter(|_| !immediately) {
         let pending = shard.pending_txn.entry(producer_id).or_default();
         for (topic, p, committed, log_offset) in entries {
             if pending.len() < limits::OFFSETS_PER_GROUP_MAX {

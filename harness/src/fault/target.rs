@@ -13,6 +13,9 @@ pub enum Target {
     Node(String),
     /// The current leader of a partition of the scenario's topic (`leader` = partition 0).
     Leader(i32),
+    /// The current leader of a partition of the pipelines' output topic (`output_leader` =
+    /// partition 0).
+    OutputLeader(i32),
     /// A current follower (a replica that is not the leader) of a partition.
     Follower(i32),
     /// A client process of the scenario: `producer-1`, `consumer-2`, … (numbered per kind).
@@ -20,6 +23,10 @@ pub enum Target {
     /// The group coordinator of the scenario's consumer group: the leader of the
     /// `__consumer_offsets` partition the group hashes to (Kafka's `abs(hashCode) % partitions`).
     Coordinator,
+    /// The transaction coordinator of the scenario's first transactional client (a
+    /// transactional pipeline's, else a transactional producer's `transactional.id`): the leader
+    /// of the `__transaction_state` partition the id hashes to.
+    TxnCoordinator,
 }
 
 impl Target {
@@ -38,10 +45,12 @@ impl Target {
             ("random", None) => Ok(Target::Random),
             (name, None) if name.starts_with("producer-") || name.starts_with("consumer-") => Ok(Target::Client(name.to_string())),
             ("coordinator", None) => Ok(Target::Coordinator),
+            ("txn_coordinator", None) => Ok(Target::TxnCoordinator),
             ("leader", p) => Ok(Target::Leader(p.unwrap_or(0))),
             ("follower", p) => Ok(Target::Follower(p.unwrap_or(0))),
+            ("output_leader", p) => Ok(Target::OutputLeader(p.unwrap_or(0))),
             (name, None) if name == "controller" || name.starts_with('n') => Ok(Target::Node(name.to_string())),
-            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], controller, coordinator, a node n1..nN, or a client producer-N / consumer-N)")),
+            _ => Err(format!("{text:?} is not a target (random, leader[:P], follower[:P], output_leader[:P], controller, coordinator, txn_coordinator, a node n1..nN, or a client producer-N / consumer-N)")),
         }
     }
 
