@@ -50,6 +50,12 @@ pub struct FileConfig {
     /// A bug switch: see `LogConfig::producer_batches_retained`.
     #[serde(rename = "producer.state.batches.retained")]
     pub producer_state_batches_retained: usize,
+    /// A bug switch: see `LogConfig::roll_syncs_dir`.
+    #[serde(rename = "log.roll.dir.fsync")]
+    pub log_roll_dir_fsync: bool,
+    /// A bug switch: see `LogConfig::recovery_cuts_torn_tail`.
+    #[serde(rename = "log.recovery.truncate.torn.tail")]
+    pub log_recovery_truncate_torn_tail: bool,
     #[serde(rename = "flush.ms")]
     pub flush_interval_ms: u64,
     #[serde(rename = "message.max.bytes")]
@@ -144,6 +150,8 @@ impl Default for FileConfig {
             index_interval_bytes: 4096,
             flush_messages: 0,
             producer_state_batches_retained: limits::PRODUCER_BATCHES_KEPT,
+            log_roll_dir_fsync: true,
+            log_recovery_truncate_torn_tail: true,
             flush_interval_ms: 0,
             message_max_bytes: 1_048_588,
             advertised_listener: None,
@@ -248,6 +256,18 @@ pub struct LogConfig {
     /// broker, which remembered only the last batch — a retry of any earlier batch in flight is
     /// not recognised and is refused OUT_OF_ORDER_SEQUENCE_NUMBER.
     pub producer_batches_retained: usize,
+    /// `log.roll.dir.fsync` (kaos; default true): a roll fsyncs the partition directory, so that
+    /// the new segment's directory entry is durable before anything fsynced into the segment is
+    /// acknowledged. `false` is a bug switch: Kafka before 3.0 (KAFKA-3968, fixed by fsyncing the
+    /// parent directory at a new segment's first flush) — a power loss can take a rolled segment
+    /// file away with every acknowledged, fsynced message in it.
+    pub roll_syncs_dir: bool,
+    /// `log.recovery.truncate.torn.tail` (kaos; default true): recovery cuts the file at the first
+    /// torn or corrupt batch. `false` is a bug switch: a recovery that stops reading there but
+    /// leaves the torn bytes in the file, so the next appends land behind them (the torn-tail
+    /// class of amelie#17, dittofs#2230, cqlite#1390): a reader meets the torn batch mid-log, and
+    /// the next recovery stops at it again and drops everything appended since.
+    pub recovery_cuts_torn_tail: bool,
 }
 
 impl Default for LogConfig {
@@ -267,6 +287,8 @@ impl LogConfig {
             retention_bytes: file.log_retention_bytes,
             segment_ms: file.log_roll_ms,
             producer_batches_retained: file.producer_state_batches_retained,
+            roll_syncs_dir: file.log_roll_dir_fsync,
+            recovery_cuts_torn_tail: file.log_recovery_truncate_torn_tail,
         }
     }
 }
@@ -871,13 +893,19 @@ fn debug_crash_after_ms(ms: u64) -> Result<Option<u64>, ConfigError> {
 fn check_retention(file: &FileConfig) -> Result<(), ConfigError> {
     let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
     if file.log_retention_ms < -1 {
-        return invalid("log.retention.ms", format!("{} is below -1", file.log_retention_ms));
+        return invalid(
+            "log.retention.ms",
+            format!("{} is below -1", file.log_retention_ms),
+        );
     }
     if file.log_roll_ms < 1 {
         return invalid("log.roll.ms", format!("{} is below 1", file.log_roll_ms));
     }
     if file.log_retention_check_interval_ms < 1 {
-        return invalid("log.retention.check.interval.ms", "0 is below 1".to_string());
+        return invalid(
+            "log.retention.check.interval.ms",
+            "0 is below 1".to_string(),
+        );
     }
     Ok(())
 }
@@ -934,7 +962,8 @@ mod tests {
         let bad = FileConfig::parse("\"replication.truncation\" = \"none\"\n").expect("parses");
         assert!(ReplicationConfig::resolve(&bad).is_err());
         assert_eq!(defaults.consumer_fetch_bound, FetchBound::HighWatermark);
-        let log_end = FileConfig::parse("\"consumer.fetch.bound\" = \"log-end\"\n").expect("parses");
+        let log_end =
+            FileConfig::parse("\"consumer.fetch.bound\" = \"log-end\"\n").expect("parses");
         assert_eq!(
             ReplicationConfig::resolve(&log_end)
                 .expect("valid")
@@ -942,7 +971,9 @@ mod tests {
             FetchBound::LogEnd
         );
         let bad = FileConfig::parse("\"consumer.fetch.bound\" = \"lso\"\n").expect("parses");
-        let err = ReplicationConfig::resolve(&bad).expect_err("refused").to_string();
+        let err = ReplicationConfig::resolve(&bad)
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("consumer.fetch.bound"), "{err}");
         assert_eq!(defaults.replica_fetch_min_bytes, 1);
         let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");
