@@ -50,6 +50,12 @@ pub struct FileConfig {
     /// A bug switch: see `LogConfig::producer_batches_retained`.
     #[serde(rename = "producer.state.batches.retained")]
     pub producer_state_batches_retained: usize,
+    /// A bug switch: see `LogConfig::roll_syncs_dir`.
+    #[serde(rename = "log.roll.dir.fsync")]
+    pub log_roll_dir_fsync: bool,
+    /// A bug switch: see `LogConfig::recovery_cuts_torn_tail`.
+    #[serde(rename = "log.recovery.truncate.torn.tail")]
+    pub log_recovery_truncate_torn_tail: bool,
     #[serde(rename = "flush.ms")]
     pub flush_interval_ms: u64,
     #[serde(rename = "message.max.bytes")]
@@ -163,6 +169,8 @@ impl Default for FileConfig {
             index_interval_bytes: 4096,
             flush_messages: 0,
             producer_state_batches_retained: limits::PRODUCER_BATCHES_KEPT,
+            log_roll_dir_fsync: true,
+            log_recovery_truncate_torn_tail: true,
             flush_interval_ms: 0,
             message_max_bytes: 1_048_588,
             advertised_listener: None,
@@ -294,6 +302,18 @@ pub struct LogConfig {
     /// one's latest record as superseded by the other's. At 16 bytes Kafka takes that risk by
     /// design; at 1 byte it is the common case, and the latest value of most keys is lost.
     pub cleaner_key_hash_bytes: u8,
+    /// `log.roll.dir.fsync` (kaos; default true): a roll fsyncs the partition directory, so that
+    /// the new segment's directory entry is durable before anything fsynced into the segment is
+    /// acknowledged. `false` is a bug switch: Kafka before 3.0 (KAFKA-3968, fixed by fsyncing the
+    /// parent directory at a new segment's first flush) — a power loss can take a rolled segment
+    /// file away with every acknowledged, fsynced message in it.
+    pub roll_syncs_dir: bool,
+    /// `log.recovery.truncate.torn.tail` (kaos; default true): recovery cuts the file at the first
+    /// torn or corrupt batch. `false` is a bug switch: a recovery that stops reading there but
+    /// leaves the torn bytes in the file, so the next appends land behind them (the torn-tail
+    /// class of amelie#17, dittofs#2230, cqlite#1390): a reader meets the torn batch mid-log, and
+    /// the next recovery stops at it again and drops everything appended since.
+    pub recovery_cuts_torn_tail: bool,
 }
 
 impl Default for LogConfig {
@@ -321,6 +341,8 @@ impl LogConfig {
                 file.log_cleaner_min_cleanable_ratio,
             ),
             cleaner_key_hash_bytes: file.log_cleaner_key_hash_bytes,
+            roll_syncs_dir: file.log_roll_dir_fsync,
+            recovery_cuts_torn_tail: file.log_recovery_truncate_torn_tail,
         }
     }
 }

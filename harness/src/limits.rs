@@ -49,6 +49,9 @@ pub const SEQUENCE_WAIT_MS_MAX: u64 = 3_600_000;
 /// for that op before it is not done.
 pub const TRIGGER_WITHIN_MS_MAX: u64 = 60_000;
 pub const TRIGGER_WAIT_MS_MAX: u64 = 30_000;
+/// `nemesis.reset_in_flight_min`: the most requests in flight a reset may wait for (librdkafka's
+/// idempotent producer keeps at most 5 per partition; more partitions share a connection).
+pub const IN_FLIGHT_RESET_MIN_MAX: u64 = 1_000;
 /// Message ids: each client of the scenario gets its own block of this many ids, and each of its
 /// incarnations (a restart after a kill) a sub-block.
 pub const ID_BLOCK_SIZE: u64 = 1 << 40;

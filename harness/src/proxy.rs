@@ -12,15 +12,22 @@
 //! that fault resets the connections it hit, so that a client retries every request it has in
 //! flight at once (several appended batches retried together); a reset closes both sockets with SO_LINGER 0 so
 //! that both peers get an RST and whatever was buffered in the proxy is lost.
+//!
+//! The proxy reads the Kafka framing (a 4-byte length before each request and response) to count
+//! each connection's requests in flight: requests forwarded to the broker less responses
+//! delivered back. With `reset_in_flight_min` a fault that drops responses resets a connection
+//! the moment it has that many requests in flight (the idempotence window: several appended
+//! batches retried at once), and [`Proxy::take_in_flight`] reports the most seen and the resets.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -28,6 +35,9 @@ use tokio::time::Instant;
 const CHUNK_BYTES: usize = 16 * 1024;
 /// Chunks held per direction (delayed or waiting for bandwidth) before reading pauses.
 const CHUNKS_HELD_MAX: usize = 256;
+/// How long a connection that reached `reset_in_flight_min` is left before its reset, so that
+/// the broker reads and carries out the requests in flight (its responses are dropped meanwhile).
+const IN_FLIGHT_RESET_SETTLE: Duration = Duration::from_millis(200);
 
 /// Which connections through a proxy a fault hits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +72,9 @@ pub struct LinkFault {
     pub blackhole: bool,
     /// Discard what the broker sends (responses), forward what it is sent (requests).
     pub drop_responses: bool,
+    /// With `drop_responses`: reset a connection as soon as it has this many requests in flight
+    /// (0: only when the fault is lifted).
+    pub reset_in_flight_min: u64,
 }
 
 /// How the proxy tells brokers from clients and which source address it relays each from.
@@ -79,6 +92,57 @@ struct Shared {
     fault: Mutex<Option<LinkFault>>,
     /// A reset generation and the links it hits; every connection watches it.
     reset: watch::Sender<(u64, Links)>,
+    /// The most requests in flight on one connection a fault covered, since the last take.
+    in_flight_max: AtomicU64,
+    /// Connections reset for reaching `reset_in_flight_min`, since the last take.
+    in_flight_resets: AtomicU64,
+}
+
+/// What the proxy saw of requests in flight while faults were in force ([`Proxy::take_in_flight`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InFlight {
+    /// The most requests without a response on one connection a fault covered.
+    pub max: u64,
+    /// Connections reset on reaching `reset_in_flight_min`.
+    pub resets: u64,
+}
+
+/// Counts the Kafka frames (a 4-byte big-endian length, then that many bytes) of one direction of
+/// a connection as its bytes pass, in chunks cut anywhere.
+#[derive(Debug, Default)]
+struct Frames {
+    header: [u8; 4],
+    header_bytes: usize,
+    /// Bytes of the current frame still to come.
+    left: u64,
+}
+
+impl Frames {
+    /// Takes in `bytes`; returns how many frames started in them (their length read whole).
+    fn feed(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut started = 0;
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let n = usize::try_from(self.left)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                self.left -= n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (4 - self.header_bytes).min(bytes.len());
+            self.header[self.header_bytes..self.header_bytes + n].copy_from_slice(&bytes[..n]);
+            self.header_bytes += n;
+            bytes = &bytes[n..];
+            if self.header_bytes == 4 {
+                self.header_bytes = 0;
+                // A negative length is no Kafka frame; the broker closes such a connection.
+                self.left = u64::try_from(i32::from_be_bytes(self.header)).unwrap_or(0);
+                started += 1;
+            }
+        }
+        started
+    }
 }
 
 impl Shared {
@@ -118,6 +182,8 @@ impl Proxy {
         let shared = Arc::new(Shared {
             fault: Mutex::new(None),
             reset,
+            in_flight_max: AtomicU64::new(0),
+            in_flight_resets: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, upstream, sources, shared.clone()));
         Ok(Proxy { addr, shared, task })
@@ -135,6 +201,15 @@ impl Proxy {
             if !fault.is_some_and(|f| f.drop_responses && f.links == p.links) {
                 self.reset(p.links);
             }
+        }
+    }
+
+    /// The most requests in flight on one connection a fault covered and the connections reset on
+    /// reaching `reset_in_flight_min`, since the last call; both start again from 0.
+    pub fn take_in_flight(&self) -> InFlight {
+        InFlight {
+            max: self.shared.in_flight_max.swap(0, Ordering::Relaxed),
+            resets: self.shared.in_flight_resets.swap(0, Ordering::Relaxed),
         }
     }
 
@@ -212,12 +287,14 @@ async fn serve(
     let reset = {
         let (cr, cw) = client.split();
         let (ur, uw) = up.split();
-        let both = async {
-            tokio::try_join!(
-                pump(cr, uw, from_broker, false, &shared),
-                pump(ur, cw, from_broker, true, &shared)
-            )
+        let link = Link {
+            from_broker,
+            shared: &shared,
+            in_flight: AtomicU64::new(0),
+            tripped: Notify::new(),
         };
+        let both =
+            async { tokio::try_join!(pump(cr, uw, false, &link), pump(ur, cw, true, &link)) };
         let reset = async {
             loop {
                 if resets.changed().await.is_err() {
@@ -232,6 +309,12 @@ async fn serve(
         tokio::select! {
             _ = both => false,
             () = reset => true,
+            () = async {
+                link.tripped.notified().await;
+                // The requests sent are carried out before the reset: an RST takes the bytes
+                // unread in the broker's socket with it, and those would be retried as new.
+                tokio::time::sleep(IN_FLIGHT_RESET_SETTLE).await;
+            } => true,
         }
     };
     if reset {
@@ -240,22 +323,60 @@ async fn serve(
     }
 }
 
+/// One connection through the proxy, as both directions see it.
+struct Link<'a> {
+    from_broker: bool,
+    shared: &'a Shared,
+    /// Requests forwarded to the broker less responses delivered back.
+    in_flight: AtomicU64,
+    /// Notified when the connection reached `reset_in_flight_min` under a fault: reset it.
+    tripped: Notify,
+}
+
+impl Link<'_> {
+    /// Counts `frames` requests forwarded (or responses delivered, `responses`) and, with a fault
+    /// in force, notes the most in flight and trips a reset at its `reset_in_flight_min`.
+    fn count(&self, frames: u64, responses: bool, fault: Option<LinkFault>) {
+        if frames == 0 {
+            return;
+        }
+        let in_flight = if responses {
+            let before = self
+                .in_flight
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(frames))
+                })
+                .unwrap_or(0);
+            before.saturating_sub(frames)
+        } else {
+            self.in_flight.fetch_add(frames, Ordering::Relaxed) + frames
+        };
+        let Some(fault) = fault else {
+            return;
+        };
+        self.shared
+            .in_flight_max
+            .fetch_max(in_flight, Ordering::Relaxed);
+        let min = fault.reset_in_flight_min;
+        if fault.drop_responses && min > 0 && in_flight >= min && !responses {
+            self.shared.in_flight_resets.fetch_add(1, Ordering::Relaxed);
+            self.tripped.notify_one();
+        }
+    }
+}
+
 /// Forwards one direction until its end (then shuts the other side's writing half);
 /// `responses`: the direction from the broker behind the proxy.
-async fn pump<R, W>(
-    mut from: R,
-    mut to: W,
-    from_broker: bool,
-    responses: bool,
-    shared: &Shared,
-) -> std::io::Result<()>
+async fn pump<R, W>(mut from: R, mut to: W, responses: bool, link: &Link<'_>) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let (from_broker, shared) = (link.from_broker, link.shared);
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(CHUNKS_HELD_MAX);
     let read = async move {
         let mut last = Instant::now();
+        let mut frames = Frames::default();
         loop {
             let mut buf = vec![0u8; CHUNK_BYTES];
             let n = from.read(&mut buf).await?;
@@ -263,10 +384,14 @@ where
                 return Ok::<(), std::io::Error>(());
             }
             buf.truncate(n);
-            let fault = shared.fault_for(from_broker).unwrap_or_default();
+            let in_force = shared.fault_for(from_broker);
+            let fault = in_force.unwrap_or_default();
+            let started = frames.feed(&buf);
             if fault.blackhole || (responses && fault.drop_responses) {
+                // A discarded response never reaches the client: its request stays in flight.
                 continue;
             }
+            link.count(started, responses, in_force);
             let jitter = if fault.jitter_ms > 0 {
                 rand::random_range(0..=fault.jitter_ms)
             } else {
@@ -445,6 +570,75 @@ mod tests {
             .expect("the reset arrives");
         let kind = r.as_ref().err().map(|e| e.kind());
         assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
+    }
+
+    /// A Kafka frame: its 4-byte length, then `body`.
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut f = (body.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+
+    #[test]
+    fn frames_are_counted_whatever_the_chunks() {
+        let mut stream = Vec::new();
+        for body in [&b"abc"[..], b"", b"0123456789"] {
+            stream.extend(frame(body));
+        }
+        for cut in 1..stream.len() {
+            let mut frames = Frames::default();
+            let counted: u64 = stream.chunks(cut).map(|c| frames.feed(c)).sum();
+            assert_eq!(counted, 3, "chunks of {cut} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reset_once_it_has_reset_in_flight_min_requests_unanswered() {
+        // An upstream that answers every frame with a frame, as a broker answers requests.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let upstream = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut length = [0u8; 4];
+                    while s.read_exact(&mut length).await.is_ok() {
+                        let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+                        if s.read_exact(&mut body).await.is_err()
+                            || s.write_all(&frame(b"answer")).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, None)
+            .await
+            .expect("proxy");
+        let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
+        // Answered requests leave nothing in flight.
+        let mut answer = [0u8; 10];
+        for _ in 0..4 {
+            s.write_all(&frame(b"request")).await.expect("write");
+            s.read_exact(&mut answer).await.expect("answer");
+        }
+        proxy.set_fault(Some(LinkFault {
+            drop_responses: true,
+            reset_in_flight_min: 3,
+            ..Default::default()
+        }));
+        s.write_all(&frame(b"one")).await.expect("write");
+        s.write_all(&frame(b"two")).await.expect("write");
+        let r = tokio::time::timeout(Duration::from_millis(300), s.read(&mut answer)).await;
+        assert!(r.is_err(), "two in flight: no answer, no reset: {r:?}");
+        s.write_all(&frame(b"three")).await.expect("write");
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer))
+            .await
+            .expect("the reset arrives");
+        let kind = r.as_ref().err().map(|e| e.kind());
+        assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
+        assert_eq!(proxy.take_in_flight(), InFlight { max: 3, resets: 1 });
+        assert_eq!(proxy.take_in_flight(), InFlight::default(), "taken");
     }
 
     /// An upstream that writes back the peer address it sees, then echoes.

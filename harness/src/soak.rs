@@ -231,11 +231,20 @@ impl Record {
         if !keep {
             drop_node_data(&outcome.dir.nodes_dir())?;
         }
+        let finished_after_s = self.started.elapsed().as_secs_f64();
+        let previous_end_s = self.summary.runs.last().map_or(0.0, |r| r.finished_after_s);
+        let detected_after_s = results::SoakRun::earliest_evidence(&outcome.summary)
+            .and_then(|index| op_time_s(&outcome.dir.history_path(), index));
+        let timing = results::RunTiming {
+            finished_after_s,
+            run_s: finished_after_s - previous_end_s,
+            detected_after_s,
+        };
         self.summary.runs.push(results::SoakRun::of(
             seed,
             &outcome.dir.path,
             &outcome.summary,
-            self.started.elapsed().as_secs_f64(),
+            timing,
             keep,
         ));
         self.save().map(|_| ())
@@ -255,9 +264,44 @@ impl Record {
     }
 }
 
+/// The time (seconds since the run started) of op `index` of a stored history, if the file holds
+/// it: the line whose `index` is that one, read as far as it.
+fn op_time_s(history: &Path, index: u64) -> Option<f64> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(history).ok()?;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.ok()?;
+        let Ok(op) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        match op["index"].as_u64() {
+            Some(i) if i == index => return Some(op["time_ns"].as_u64()? as f64 / 1e9),
+            Some(i) if i > index => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_op_s_time_is_read_from_its_history_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.jsonl");
+        let lines = [
+            r#"{"index":0,"time_ns":1000000000,"process":"nemesis","type":"invoke","f":"kill"}"#,
+            "not json: a cut line is skipped",
+            r#"{"index":1,"time_ns":2500000000,"process":"producer-1","type":"ok","f":"send"}"#,
+        ];
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        assert_eq!(op_time_s(&path, 1), Some(2.5));
+        assert_eq!(op_time_s(&path, 0), Some(1.0));
+        assert_eq!(op_time_s(&path, 7), None);
+        assert_eq!(op_time_s(&dir.path().join("missing"), 0), None);
+    }
 
     #[test]
     fn lengths_parse_in_hours_minutes_and_seconds() {

@@ -17,7 +17,11 @@ fn scenario(name: &str, switch: Option<&str>) -> String {
     match switch {
         None => text,
         Some(pair) => {
-            assert_eq!(text.matches("settings = { ").count(), 1, "{name}: one settings table");
+            assert_eq!(
+                text.matches("settings = { ").count(),
+                1,
+                "{name}: one settings table"
+            );
             text.replace("settings = { ", &format!("settings = {{ {pair}, "))
         }
     }
@@ -25,14 +29,29 @@ fn scenario(name: &str, switch: Option<&str>) -> String {
 
 /// Runs `name` (with `switch`) and returns its exit code, stdout and results.json.
 fn run(name: &str, switch: Option<&str>) -> (Option<i32>, String, serde_json::Value) {
+    let (code, output, results, _) = run_with_history(name, switch);
+    (code, output, results)
+}
+
+/// [`run`], and the run's history.jsonl.
+fn run_with_history(
+    name: &str,
+    switch: Option<&str>,
+) -> (Option<i32>, String, serde_json::Value, String) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = kaos_run(tmp.path(), &scenario(name, switch), &broker_bin());
     let (stdout, stderr) = text(&out);
-    let results = tmp.path().join("store").join("latest").join("results.json");
-    let results = std::fs::read_to_string(&results)
+    let latest = tmp.path().join("store").join("latest");
+    let results = std::fs::read_to_string(latest.join("results.json"))
         .unwrap_or_else(|e| panic!("{name}: no results.json ({e})\n{stdout}\n{stderr}"));
     let results = serde_json::from_str(&results).expect("results.json is JSON");
-    (out.status.code(), format!("{stdout}\n{stderr}"), results)
+    let history = std::fs::read_to_string(latest.join("history.jsonl")).unwrap_or_default();
+    (
+        out.status.code(),
+        format!("{stdout}\n{stderr}"),
+        results,
+        history,
+    )
 }
 
 /// The first case of class `kind` in a results.json, if any.
@@ -89,19 +108,86 @@ fn a_consumer_reads_only_committed_records_unless_fetch_serves_past_the_high_wat
     assert!(sub == "truncated" || sub == "overwritten", "{case}");
 }
 
+/// The `in_flight` reports of the history's `heal` ops: (most requests in flight on one
+/// connection, connections reset on reaching `reset_in_flight_min`), summed over the faults.
+fn in_flight_seen(history: &str) -> (u64, u64) {
+    let (mut max, mut resets) = (0, 0);
+    for line in history.lines().filter(|l| l.contains("\"in_flight\"")) {
+        let op: serde_json::Value = serde_json::from_str(line).expect("a history line");
+        for seen in op["value"]["in_flight"].as_array().into_iter().flatten() {
+            max = max.max(seen["max"].as_u64().unwrap_or(0));
+            resets += seen["resets"].as_u64().unwrap_or(0);
+        }
+    }
+    (max, resets)
+}
+
 #[test]
-fn dropped_responses_make_the_broker_recognise_retried_batches_and_write_nothing_twice() {
-    // Only the correct broker: with `"producer.state.batches.retained" = 1` this run is still
-    // valid, since librdkafka 2.12 had one produce request per partition in flight here and
-    // retried only the last batch, which a one-batch window recognises too (see the README).
+fn every_retried_batch_in_flight_is_recognised_unless_the_broker_keeps_only_the_last() {
     let name = "idempotent-dropped-responses";
-    let (code, output, results) = run(name, None);
+    let (code, output, results, history) = run_with_history(name, None);
     assert_eq!(code, Some(0), "{output}");
     let counts = &results["analysis"]["counts"];
     let recognised = counts["duplicate_batches"].as_u64().unwrap_or(0);
-    assert!(recognised >= 2, "the retries were not recognised: {recognised}\n{output}");
+    assert!(
+        recognised >= 3,
+        "the retries were not recognised: {recognised}\n{output}"
+    );
     assert_eq!(counts["duplicates"], 0, "{output}");
     assert_eq!(counts["unacknowledged_absent"], 0, "{output}");
+    // The faults were aimed: connections with 3 requests in flight, reset there.
+    let (max, resets) = in_flight_seen(&history);
+    assert!(
+        max >= 3 && resets >= 2,
+        "in flight: max {max}, resets {resets}\n{output}"
+    );
+
+    let (code, output, results) = run(name, Some("\"producer.state.batches.retained\" = 1"));
+    assert_eq!(code, Some(1), "{output}");
+    // The retry of the first batch in flight is refused OUT_OF_ORDER_SEQUENCE_NUMBER: librdkafka
+    // takes it for a desynchronised broker (a fatal error) and delivers nothing more, and the
+    // retries the broker would have recognised never come.
+    let counts = &results["analysis"]["counts"];
+    let never_acknowledged = counts["unacknowledged_absent"].as_u64().unwrap_or(0);
+    assert!(never_acknowledged >= 1, "the producer went on:\n{output}");
+    assert!(
+        counts["duplicate_batches"].as_u64().unwrap_or(0) < 3,
+        "the one-batch window recognised the retries:\n{output}"
+    );
+}
+
+#[test]
+fn recovery_cuts_a_torn_batch_unless_it_leaves_the_torn_bytes_behind() {
+    let name = "power-loss-torn-writes";
+    let (code, output, results) = run(name, None);
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(results["analysis"]["counts"]["node_crash"], 0, "{output}");
+
+    let (code, output, results) = run(name, Some("\"log.recovery.truncate.torn.tail\" = false"));
+    assert_eq!(code, Some(1), "{output}");
+    // A reader meets the torn bytes behind the recovered log end: the broker's read-back check
+    // stops it (exit 70), outside any fault.
+    let crashes = results["analysis"]["counts"]["node_crash"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(crashes >= 1, "no crash with the torn bytes kept:\n{output}");
+    assert!(output.contains("exit 70"), "{output}");
+}
+
+#[test]
+fn a_rolled_segment_survives_a_power_loss_unless_the_roll_skips_the_directory_fsync() {
+    let name = "power-loss-small-segments";
+    let (code, output, results) = run(name, None);
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(results["analysis"]["counts"]["lost"], 0, "{output}");
+
+    let (code, output, results) = run(name, Some("\"log.roll.dir.fsync\" = false"));
+    assert_eq!(code, Some(1), "{output}");
+    let lost = results["analysis"]["counts"]["lost"].as_u64().unwrap_or(0);
+    assert!(
+        lost >= 1,
+        "nothing lost without the directory fsync:\n{output}"
+    );
 }
 
 #[test]

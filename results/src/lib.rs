@@ -61,7 +61,7 @@ pub use page::{escape, CONTENT_SECURITY_POLICY};
 pub use report::render_report;
 pub use run_dir::{RunDir, LATEST_LINK};
 pub use series::PlotData;
-pub use soak::{write_soak, SoakEnd, SoakRun, SoakSummary};
+pub use soak::{write_soak, RunTiming, SoakEnd, SoakRun, SoakSummary};
 pub use store::{plots_from_history_file, read_results, write_results};
 pub use summary::{KeyFigures, RunSummary};
 pub use time::format_start_time;

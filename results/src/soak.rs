@@ -51,6 +51,14 @@ pub struct SoakRun {
     pub run_dir: PathBuf,
     /// Seconds from the soak's start to the end of this run.
     pub finished_after_s: f64,
+    /// Seconds this run took, from its start to its verdict.
+    #[serde(default)]
+    pub run_s: f64,
+    /// Seconds into the run of the earliest op its forbidden anomalies cite as evidence (the
+    /// moment the history first showed the bug); none when there is none (a valid run, or one
+    /// invalid only by an unmet expectation, known at its end).
+    #[serde(default)]
+    pub detected_after_s: Option<f64>,
     pub acknowledged: u64,
     pub lost: u64,
     pub duplicates: u64,
@@ -92,7 +100,29 @@ impl SoakSummary {
         self.runs.iter().find(|r| r.verdict == Verdict::Invalid)
     }
 
-    /// "invalid in 2 of 10 seeds (first: seed 7, after 312 s); 1 unknown".
+    /// The median over the invalid runs of the time to detect within a run: when the history
+    /// first showed a forbidden anomaly, else (an unmet expectation) the run's end.
+    pub fn median_time_to_detect_s(&self) -> Option<f64> {
+        let mut times: Vec<f64> = self
+            .runs
+            .iter()
+            .filter(|r| r.verdict == Verdict::Invalid)
+            .map(SoakRun::time_to_detect_s)
+            .collect();
+        if times.is_empty() {
+            return None;
+        }
+        times.sort_by(f64::total_cmp);
+        let middle = times.len() / 2;
+        Some(if times.len() % 2 == 1 {
+            times[middle]
+        } else {
+            (times[middle - 1] + times[middle]) / 2.0
+        })
+    }
+
+    /// "invalid in 2 of 10 seeds (first: seed 7, after 312 s; median time to detect in a run
+    /// 8.2 s); 1 unknown".
     pub fn headline(&self) -> String {
         let mut line = format!(
             "invalid in {} of {} seed{}",
@@ -100,9 +130,10 @@ impl SoakSummary {
             self.runs.len(),
             if self.runs.len() == 1 { "" } else { "s" }
         );
-        if let Some(first) = self.first_invalid() {
+        if let (Some(first), Some(median)) = (self.first_invalid(), self.median_time_to_detect_s())
+        {
             line.push_str(&format!(
-                " (first: seed {}, after {:.0} s)",
+                " (first: seed {}, after {:.0} s; median time to detect in a run {median:.1} s)",
                 first.seed, first.finished_after_s
             ));
         }
@@ -114,12 +145,40 @@ impl SoakSummary {
     }
 }
 
+/// How long a soak's run took, and when in it the bug showed ([`SoakRun::detected_after_s`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RunTiming {
+    /// Seconds from the soak's start to the end of the run.
+    pub finished_after_s: f64,
+    /// Seconds the run took.
+    pub run_s: f64,
+    pub detected_after_s: Option<f64>,
+}
+
 impl SoakRun {
+    /// The index of the earliest op that the cases of a forbidden anomaly cite (within the
+    /// cases the analysis lists), if any: where the history first showed the bug.
+    pub fn earliest_evidence(summary: &RunSummary) -> Option<u64> {
+        summary
+            .analysis
+            .anomalies
+            .iter()
+            .filter(|x| x.allowance == checkers::Allowance::Forbidden)
+            .flat_map(|x| x.cases.iter())
+            .flat_map(|c| c.op_indexes.iter().copied())
+            .min()
+    }
+
+    /// An invalid run's time to detect: when its history first showed the bug, else its end.
+    pub fn time_to_detect_s(&self) -> f64 {
+        self.detected_after_s.unwrap_or(self.run_s)
+    }
+
     pub fn of(
         seed: u64,
         run_dir: &Path,
         summary: &RunSummary,
-        finished_after_s: f64,
+        timing: RunTiming,
         data_kept: bool,
     ) -> SoakRun {
         let f = summary.key_figures();
@@ -135,7 +194,9 @@ impl SoakRun {
             seed,
             verdict: a.verdict,
             run_dir: run_dir.to_path_buf(),
-            finished_after_s,
+            finished_after_s: timing.finished_after_s,
+            run_s: timing.run_s,
+            detected_after_s: timing.detected_after_s,
             acknowledged: f.acknowledged,
             lost: f.lost,
             duplicates: f.duplicates,
@@ -163,4 +224,57 @@ pub fn write_soak(
     })?;
     write_atomically(&path, json.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seed: u64, verdict: Verdict, run_s: f64, detected_after_s: Option<f64>) -> SoakRun {
+        SoakRun {
+            seed,
+            verdict,
+            run_dir: PathBuf::from(format!("run-{seed}")),
+            finished_after_s: run_s * seed as f64,
+            run_s,
+            detected_after_s,
+            acknowledged: 1,
+            lost: 0,
+            duplicates: 0,
+            unprocessed: None,
+            problems: Vec::new(),
+            data_kept: true,
+        }
+    }
+
+    #[test]
+    fn the_median_time_to_detect_counts_invalid_runs_only_and_falls_back_to_the_run_end() {
+        let mut soak = SoakSummary {
+            scenario_name: "s".into(),
+            scenario_file: "s.toml".into(),
+            started_at: "now".into(),
+            budget_s: None,
+            first_seed: 1,
+            last_seed: Some(4),
+            ended: SoakEnd::SeedsDone,
+            error: None,
+            elapsed_s: 100.0,
+            runs: vec![
+                run(1, Verdict::Valid, 20.0, None),
+                run(2, Verdict::Invalid, 20.0, Some(4.0)),
+                run(3, Verdict::Invalid, 25.0, None),
+            ],
+        };
+        // 4 s (evidence) and 25 s (an unmet expectation: the run's end).
+        assert_eq!(soak.median_time_to_detect_s(), Some(14.5));
+        soak.runs.push(run(4, Verdict::Invalid, 20.0, Some(6.0)));
+        assert_eq!(soak.median_time_to_detect_s(), Some(6.0));
+        assert_eq!(
+            soak.headline(),
+            "invalid in 3 of 4 seeds (first: seed 2, after 40 s; median time to detect in a run 6.0 s)"
+        );
+        soak.runs.retain(|r| r.verdict == Verdict::Valid);
+        assert_eq!(soak.median_time_to_detect_s(), None);
+        assert_eq!(soak.headline(), "invalid in 0 of 1 seed");
+    }
 }

@@ -366,7 +366,12 @@ impl Log {
             };
             if let Some((position, reason)) = scan.stopped {
                 let bytes_dropped = segment.size_bytes - position;
-                segment.truncate(position, scan.next_offset)?;
+                if config.recovery_cuts_torn_tail {
+                    segment.truncate(position, scan.next_offset)?;
+                } else {
+                    // The bug switch: the torn bytes stay, the next append lands behind them.
+                    segment.next_offset = scan.next_offset;
+                }
                 let later = &bases[i + 1..];
                 Self::delete_segment_files(dir, later)?;
                 segments.push(segment);
@@ -767,7 +772,9 @@ impl Log {
     fn roll(&mut self) -> Result<(), LogError> {
         let next_offset = self.log_end_offset();
         let segment = Segment::create(&self.dir, next_offset)?;
-        sync_dir(&self.dir)?;
+        if self.config.roll_syncs_dir {
+            sync_dir(&self.dir)?;
+        }
         tracing::debug!(dir = %self.dir.display(), base_offset = next_offset, "rolled segment");
         self.segments.push(segment);
         Ok(())
@@ -1026,8 +1033,13 @@ impl Log {
                 let max_timestamp = segment.read_max_timestamp(position)?;
                 if max_timestamp >= timestamp_ms {
                     // As Kafka: the first record of this batch at or after the timestamp.
-                    return Self::record_for_timestamp(segment, position, total_bytes, timestamp_ms)
-                        .map(|(delta, found)| Some((base_offset + i64::from(delta), found)));
+                    return Self::record_for_timestamp(
+                        segment,
+                        position,
+                        total_bytes,
+                        timestamp_ms,
+                    )
+                    .map(|(delta, found)| Some((base_offset + i64::from(delta), found)));
                 }
                 position += total_bytes as u64;
             }
@@ -1166,6 +1178,46 @@ mod tests {
         assert_eq!(truncation.segments_deleted, segments - 1);
         assert_eq!(log.segment_count(), 1);
         assert_eq!(read_all(&log).len() as i64, log.log_end_offset());
+    }
+
+    #[test]
+    fn with_the_torn_tail_switch_recovery_keeps_the_torn_bytes_and_appends_land_behind_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = Log::open(dir.path(), config(1 << 20), 0, false).expect("open");
+        for _ in 0..10 {
+            append_values(&mut log, &[b"value-value"]);
+        }
+        drop(log);
+        let path = dir.path().join(segment::file_name(0, "log"));
+        let length = std::fs::metadata(&path).expect("meta").len();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(length - 7).expect("tear the last batch");
+        drop(file);
+        let buggy = LogConfig {
+            recovery_cuts_torn_tail: false,
+            ..config(1 << 20)
+        };
+        let (mut log, outcome) = Log::open(dir.path(), buggy, 0, false).expect("recover");
+        assert_eq!(
+            outcome.truncated.expect("stopped at the torn batch").offset,
+            9
+        );
+        assert_eq!(log.log_end_offset(), 9);
+        let torn_end = std::fs::metadata(&path).expect("meta").len();
+        assert_eq!(torn_end, length - 7, "the torn bytes stay in the file");
+        append_values(&mut log, &[b"after"]);
+        drop(log);
+        // The next recovery (correct or not) stops at the torn batch again: the append is gone.
+        let (log, outcome) = Log::open(dir.path(), config(1 << 20), 0, false).expect("again");
+        assert_eq!(outcome.truncated.expect("the torn batch mid-log").offset, 9);
+        assert_eq!(
+            log.log_end_offset(),
+            9,
+            "the append behind the torn bytes is lost"
+        );
     }
 
     #[test]

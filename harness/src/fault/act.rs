@@ -92,7 +92,17 @@ async fn perform(
     plan: Plan,
 ) -> anyhow::Result<Value> {
     match action {
-        Action::Heal => return platform.heal_network().map(|_| json!({})),
+        Action::Heal => {
+            platform.heal_network()?;
+            // What the proxies saw while the fault lasted: how many requests a connection had
+            // in flight at most, and how many were reset on reaching `reset_in_flight_min`.
+            let seen = platform.take_in_flight();
+            return Ok(if seen.is_empty() {
+                json!({})
+            } else {
+                json!({ "in_flight": seen.into_iter().map(|(node, f)| json!({"node": node, "max": f.max, "resets": f.resets})).collect::<Vec<_>>() })
+            });
+        }
         Action::DropCaches => return Ok(host::drop_caches().map(|()| json!({}))?),
         _ => {}
     }

@@ -4,7 +4,7 @@
 
 use super::{Fault, Nemesis, PlannedStep, StepKind, StepTarget, Target};
 use crate::cluster::PlatformKind;
-use crate::limits::{SEQUENCE_STEPS_MAX, TRIGGER_WITHIN_MS_MAX};
+use crate::limits::{IN_FLIGHT_RESET_MIN_MAX, SEQUENCE_STEPS_MAX, TRIGGER_WITHIN_MS_MAX};
 use crate::platform;
 
 /// What the checks need of the rest of the scenario.
@@ -31,6 +31,15 @@ pub fn nemesis(n: &Nemesis, steps: &[PlannedStep], c: &Context) -> Result<(), St
     }
     machine(n, c.platform)?;
     trigger(n)?;
+    if n.reset_in_flight_min > 0 && !n.faults.contains(&Fault::DropResponses) {
+        return Err("nemesis.reset_in_flight_min resets connections whose responses a drop_responses fault holds back: it needs a \"drop_responses\" fault".into());
+    }
+    if n.reset_in_flight_min > IN_FLIGHT_RESET_MIN_MAX {
+        return Err(format!(
+            "nemesis.reset_in_flight_min {} is more than {IN_FLIGHT_RESET_MIN_MAX}",
+            n.reset_in_flight_min
+        ));
+    }
     if !n.faults.is_empty()
         && (!(n.interval_s > 0.0 && n.interval_s.is_finite())
             || !(n.down_s > 0.0 && n.down_s.is_finite()))

@@ -74,6 +74,11 @@ fn link_fault(kind: LinkKind, n: &Nemesis) -> LinkFault {
         },
         blackhole: kind == LinkKind::Blackhole,
         drop_responses: kind == LinkKind::DropResponses,
+        reset_in_flight_min: if kind == LinkKind::DropResponses {
+            n.reset_in_flight_min
+        } else {
+            0
+        },
     }
 }
 

@@ -56,6 +56,11 @@ pub struct Nemesis {
     /// The longest delay after the triggering op (each fault draws 0..=this from the seed).
     #[serde(default = "default_trigger_within_ms")]
     pub trigger_within_ms: u64,
+    /// `drop_responses` aimed at the idempotence window: while the fault lasts, a connection is
+    /// reset the moment it has this many requests without a response (its producer then retries
+    /// them all at once); 0 (the default): only when the fault is lifted.
+    #[serde(default)]
+    pub reset_in_flight_min: u64,
 }
 
 /// One step of a `sequence` fault: `{ step = "kill", target = "follower" }`,
@@ -285,6 +290,7 @@ impl Default for Nemesis {
             torn_writes: false,
             trigger: None,
             trigger_within_ms: default_trigger_within_ms(),
+            reset_in_flight_min: 0,
         }
     }
 }

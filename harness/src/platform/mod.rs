@@ -228,6 +228,17 @@ impl Platform {
             }
         }
     }
+    /// What each node's proxy saw of requests in flight since the last call (nodes whose proxy
+    /// saw none left out), by node name.
+    pub fn take_in_flight(&self) -> Vec<(String, crate::proxy::InFlight)> {
+        (0..self.node_count())
+            .filter_map(|i| {
+                let (proxies, name) = self.proxies(i).ok()?;
+                let seen = proxies.get(i)?.as_ref()?.take_in_flight();
+                (seen != crate::proxy::InFlight::default()).then(|| (name.to_string(), seen))
+            })
+            .collect()
+    }
     /// Lifts every partition and link fault; whether there was anything to lift.
     pub fn heal_network(&mut self) -> Result<bool> {
         match self {
