@@ -1326,8 +1326,10 @@ docker = true
     );
     let settings = std::fs::read_to_string(run_dir.join("nodes/n1/foreign.toml"))
         .expect("the profile's settings file, as it names it");
-    assert!(
-        settings.contains(&format!("advertised.listener = \"{addr}\"")),
+    let settings: toml::Table = toml::from_str(&settings).expect("TOML");
+    assert_eq!(
+        settings["advertised.listener"].as_str(),
+        Some(addr),
         "advertised: the container's address: {settings}"
     );
     let images = docker(&[
