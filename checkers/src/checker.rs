@@ -392,6 +392,17 @@ pub(crate) struct FinalRead {
     pub invoked_at_ns: Option<u64>,
     pub completed: bool,
     pub ended_without_ok: Option<String>,
+    /// Every Metadata answer of the final read said the topic does not exist: its id, name and
+    /// the error (`end_offsets` with `topic_missing`).
+    pub topic_missing: Option<TopicMissing>,
+}
+
+/// A topic the final read found gone.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicMissing {
+    pub topic: u32,
+    pub name: String,
+    pub error: String,
 }
 
 /// A note that may repeat, counted rather than repeated.
@@ -766,7 +777,17 @@ impl Checker {
         let Some(topic) = value.get("topic").and_then(serde_json::Value::as_str) else {
             return;
         };
+        let name = topic.to_owned();
         let topic = self.topic_id(topic);
+        if let Some(error) = value.get("topic_missing") {
+            self.final_read.topic_missing = Some(TopicMissing {
+                topic,
+                name,
+                error: error
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_owned),
+            });
+        }
         let partitions = value
             .get("partitions")
             .and_then(serde_json::Value::as_array);
@@ -1953,6 +1974,74 @@ mod tests {
         assert_eq!(a.counts.aborted_read, 1);
         assert_eq!(a.counts.recovered, 0, "recovered is about the final read");
         assert!(a.notes.iter().any(|n| n.contains("no loss claim")));
+    }
+
+    /// A final read that found the topic gone (every Metadata answer: UNKNOWN_TOPIC_OR_PARTITION).
+    const TOPIC_GONE: [&str; 4] = [
+        r#"{"index":90,"time_ns":9000000000,"process":"harness","type":"invoke","f":"final_read"}"#,
+        r#"{"index":91,"time_ns":9100000000,"process":"r","type":"invoke","f":"end_offsets","value":{"topic":"t"}}"#,
+        r#"{"index":92,"time_ns":9200000000,"process":"r","type":"ok","f":"end_offsets","value":{"topic":"t","partitions":[],"topic_missing":"UNKNOWN_TOPIC_OR_PARTITION"}}"#,
+        r#"{"index":99,"time_ns":9900000000,"process":"harness","type":"ok","f":"final_read"}"#,
+    ];
+
+    #[test]
+    fn a_topic_gone_after_acknowledged_writes_is_every_one_of_them_lost() {
+        let mut lines = vec![
+            r#"{"index":0,"time_ns":1000000000,"process":"p","type":"invoke","f":"send","value":{"id":1,"topic":"t"}}"#,
+            r#"{"index":1,"time_ns":1100000000,"process":"p","type":"ok","f":"send","value":{"id":1,"topic":"t","partition":0,"offset":0}}"#,
+            r#"{"index":2,"time_ns":1200000000,"process":"p","type":"invoke","f":"send","value":{"id":2,"topic":"t"}}"#,
+            r#"{"index":3,"time_ns":1300000000,"process":"p","type":"ok","f":"send","value":{"id":2,"topic":"t","partition":0,"offset":1}}"#,
+            r#"{"index":4,"time_ns":1400000000,"process":"nemesis","type":"ok","f":"power_loss","value":{"node":"n1"}}"#,
+            r#"{"index":5,"time_ns":2000000000,"process":"p","type":"invoke","f":"send","value":{"id":3,"topic":"t"}}"#,
+            r#"{"index":6,"time_ns":2100000000,"process":"p","type":"fail","f":"send","value":{"id":3,"topic":"t"},"error":"UnknownTopicOrPartition"}"#,
+        ];
+        lines.extend(TOPIC_GONE);
+        for a in both_paths(&lines) {
+            assert_eq!(a.verdict, Verdict::Invalid, "{a:?}");
+            assert_eq!(case_ids(&a, AnomalyKind::Lost), vec![1, 2]);
+            let case = &a.anomaly(AnomalyKind::Lost).expect("lost").cases[0];
+            assert!(
+                case.cause.contains("the final read found no topic t at all (Metadata: UNKNOWN_TOPIC_OR_PARTITION): the topic itself was gone"),
+                "{}",
+                case.cause
+            );
+            assert!(
+                a.notes
+                    .iter()
+                    .any(|n| n.starts_with("The topic itself was gone") && n.contains("(2 lost)")),
+                "{:?}",
+                a.notes
+            );
+            assert!(!a
+                .notes
+                .iter()
+                .any(|n| n.contains("No completed final read")));
+        }
+    }
+
+    #[test]
+    fn a_topic_gone_with_nothing_acknowledged_verified_nothing() {
+        let mut lines = vec![
+            r#"{"index":0,"time_ns":1000000000,"process":"p","type":"invoke","f":"send","value":{"id":1,"topic":"t"}}"#,
+            r#"{"index":1,"time_ns":1100000000,"process":"p","type":"fail","f":"send","value":{"id":1,"topic":"t"},"error":"UnknownTopicOrPartition"}"#,
+        ];
+        lines.extend(TOPIC_GONE);
+        for a in both_paths(&lines) {
+            assert_eq!(a.verdict, Verdict::Unknown, "{a:?}");
+            assert_eq!(a.counts.lost, 0);
+            assert!(
+                a.notes.iter().any(|n| n.contains(
+                    "No completed final read: the final read found no topic t (Metadata: UNKNOWN_TOPIC_OR_PARTITION) and nothing had been acknowledged"
+                )),
+                "{:?}",
+                a.notes
+            );
+        }
+        // The same history with the topic found (and empty) is the valid run it always was: the
+        // rule is about the topic's absence.
+        let mut found = lines[..2].to_vec();
+        found.extend(FINAL_READ);
+        assert_eq!(run(&found, Expectations::default()).verdict, Verdict::Valid);
     }
 
     #[test]

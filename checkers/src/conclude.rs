@@ -171,6 +171,7 @@ impl Checker {
     pub fn finish(mut self) -> Analysis {
         let duration_s = seconds(self.last_time_ns);
         self.close_open_sends();
+        self.judge_missing_topic();
         let mut counts = std::mem::take(&mut self.counts);
         counts.ops = self.ops;
         let mut t = Tally::new(self.pks.len(), self.buckets(), self.final_read.completed);
@@ -233,6 +234,26 @@ impl Checker {
             crate::elle::judge(&mut analysis, &self.txns, topic, self.elle_options);
         }
         analysis
+    }
+
+    /// A topic the final read found gone is a complete read of nothing: every message
+    /// acknowledged to it is lost. Unless nothing was acknowledged at all: then the run verified
+    /// nothing, and the final read counts as not completed (no claim from absence; never valid).
+    fn judge_missing_topic(&mut self) {
+        let Some(missing) = &self.final_read.topic_missing else {
+            return;
+        };
+        let acknowledged = self
+            .msgs
+            .iter()
+            .any(|m| m.has(flag::HAS_SEND) && m.outcome() == SendOutcome::Ok);
+        if self.final_read.completed && !acknowledged {
+            self.final_read.completed = false;
+            self.final_read.ended_without_ok = Some(format!(
+                "found no topic {} (Metadata: {}) and nothing had been acknowledged",
+                missing.name, missing.error
+            ));
+        }
     }
 
     /// One message's counts, classes, series and observed positions.
@@ -1604,9 +1625,17 @@ impl Checker {
                     Some(_) => sentence.push_str(&format!(
                         ", and the final read of partition {partition} went past offset {offset} without it (a gap in the log)"
                     )),
-                    None => sentence.push_str(&format!(
-                        ", and the final read returned nothing from partition {partition}"
-                    )),
+                    None => match &self.final_read.topic_missing {
+                        Some(m) if self.pks.get(pk as usize).is_some_and(|(t, _)| *t == m.topic) => {
+                            sentence.push_str(&format!(
+                                ", and the final read found no topic {} at all (Metadata: {}): the topic itself was gone",
+                                m.name, m.error
+                            ))
+                        }
+                        _ => sentence.push_str(&format!(
+                            ", and the final read returned nothing from partition {partition}"
+                        )),
+                    },
                 },
                 None => {}
             }
@@ -1690,6 +1719,12 @@ impl Checker {
 
     fn conclude_notes(&mut self, counts: &Counts, anomalies: &[Anomaly]) -> Vec<String> {
         let mut notes = Vec::new();
+        if let (true, Some(m)) = (self.final_read.completed, &self.final_read.topic_missing) {
+            notes.push(format!(
+                "The topic itself was gone: the final read found no topic {} (Metadata: {}), so every message acknowledged to it is lost ({} lost).",
+                m.name, m.error, counts.lost
+            ));
+        }
         if !self.final_read.completed {
             let why = match (&self.final_read.invoked_at_ns, &self.final_read.ended_without_ok) {
                 (_, Some(ended)) => format!("the final read {ended}"),

@@ -158,7 +158,8 @@ pub struct Features {
     /// Transactions.
     #[serde(default)]
     pub transactions: bool,
-    /// The docker platform (it builds an image of kaos-broker's command line only).
+    /// The docker platform (an image of the program and the libraries it links, `FROM
+    /// scratch`: a broker that needs more files than those, or `{dir}`, cannot run there).
     #[serde(default)]
     pub docker: bool,
 }
@@ -216,8 +217,8 @@ impl Profile {
         Ok(profile)
     }
 
-    fn check(&self) -> Result<(), String> {
-        let vars = Vars::example();
+    /// Every template of the profile, with where it is.
+    fn templates(&self) -> Vec<(&str, &str)> {
         let mut templates: Vec<(&str, &str)> =
             vec![("command", &self.command), ("node_id", &self.node_id)];
         for (kind, node) in [
@@ -242,7 +243,12 @@ impl Profile {
                 templates.push(("settings.defaults", s));
             }
         }
-        for (place, template) in templates {
+        templates
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let vars = Vars::example();
+        for (place, template) in self.templates() {
             expand(template, &vars).map_err(|e| format!("{place}: {e}"))?;
         }
         if self.node_id_of(1).is_err() {
@@ -281,6 +287,20 @@ impl Profile {
         self.broker.dump.is_some()
     }
 
+    /// The environment variables the profile's templates take (`{env:NAME}`) that kaos's
+    /// environment lacks: checked before a run, so that it does not start without them.
+    pub fn missing_env(&self) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .templates()
+            .into_iter()
+            .flat_map(|(_, t)| env_names(t))
+            .filter(|name| std::env::var_os(name).is_none())
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
     /// Whether this broker can run a scenario that needs `needs`; the reason when it cannot.
     pub fn admits(&self, needs: &Needs) -> Result<(), String> {
         let f = &self.features;
@@ -300,8 +320,11 @@ impl Profile {
                 "replication",
             );
         }
+        if needs.brokers > 1 && !needs.controller && self.controller.is_some() {
+            return Err(format!("the scenario's {} brokers run without a controller process (cluster.controller = false), and broker profile {name} runs several brokers under its controller ([controller])", needs.brokers));
+        }
         if needs.controller && self.controller.is_none() {
-            return Err(format!("the scenario's cluster has a controller process, and broker profile {name} has none ([controller])"));
+            return Err(format!("the scenario's cluster has a controller process, and broker profile {name} has none ([controller]; cluster.controller = false runs its brokers without one)"));
         }
         if needs.groups && !f.groups {
             return missing(
@@ -406,6 +429,15 @@ pub struct Broker {
 impl Broker {
     /// Finds the profile's program (`program` replaces it: `--broker-bin`).
     pub fn new(profile: Profile, program: Option<&Path>) -> Result<Broker> {
+        let missing = profile.missing_env();
+        if !missing.is_empty() {
+            bail!(
+                "broker profile {} takes {} from the environment ({{env:NAME}} in its templates), and it is not set{}",
+                profile.name,
+                missing.join(", "),
+                install_hint(&profile)
+            );
+        }
         let program = match program {
             Some(p) => p.to_path_buf(),
             None => find_program(&profile)?,
@@ -541,7 +573,31 @@ pub struct Launch {
 
 /// The template variables of one node (`{name}` in a template).
 #[derive(Debug, Clone, Default)]
-pub struct Vars(BTreeMap<&'static str, String>);
+pub struct Vars {
+    values: BTreeMap<&'static str, String>,
+    /// Checking a profile's templates at load: `{env:NAME}` need not be set yet.
+    example: bool,
+}
+
+/// The prefix of a template name that reads kaos's environment: `{env:NAME}`.
+const ENV_PREFIX: &str = "env:";
+
+/// The environment variables `template` names (`{env:NAME}`).
+fn env_names(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(k) = rest.find("{env:") {
+        // `{{env:` is a literal brace.
+        let escaped = k > 0 && rest[..k].ends_with('{');
+        let tail = &rest[k + 1..];
+        match tail.find('}') {
+            Some(end) if !escaped => names.push(tail[ENV_PREFIX.len()..end].to_owned()),
+            _ => {}
+        }
+        rest = tail;
+    }
+    names
+}
 
 /// Every variable a template may name, and what it is.
 pub const VARIABLES: &[(&str, &str)] = &[
@@ -594,12 +650,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
 
 impl Vars {
     pub fn set(&mut self, name: &'static str, value: impl ToString) {
-        self.0.insert(name, value.to_string());
+        self.values.insert(name, value.to_string());
     }
 
     /// Every variable, with a sample value (to check a profile's templates at load).
     fn example() -> Vars {
-        let mut v = Vars::default();
+        let mut v = Vars {
+            example: true,
+            ..Vars::default()
+        };
         for (name, _) in VARIABLES {
             v.set(name, "1");
         }
@@ -627,7 +686,19 @@ pub fn expand(template: &str, vars: &Vars) -> Result<String> {
             bail!("template {template:?}: '{{' without its '}}'");
         };
         let name = &tail[1..end];
-        match vars.0.get(name) {
+        if let Some(env) = name.strip_prefix(ENV_PREFIX) {
+            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                bail!("template {template:?}: {{{name}}} does not name an environment variable (letters, digits, _)");
+            }
+            match std::env::var(env) {
+                Ok(value) => out.push_str(&value),
+                Err(_) if vars.example => out.push_str("1"),
+                Err(_) => bail!("template {template:?}: the environment variable {env} is not set"),
+            }
+            rest = &tail[end + 1..];
+            continue;
+        }
+        match vars.values.get(name) {
             Some(value) => out.push_str(value),
             None if VARIABLES.iter().any(|(n, _)| *n == name) => {
                 bail!("template {template:?}: {{{name}}} has no value for this node")
@@ -743,6 +814,7 @@ mod tests {
         tansu.admits(&one).expect("one node, no settings");
         let rf = Needs {
             brokers: 3,
+            controller: true,
             replication_factor: 3,
             ..one.clone()
         };
@@ -767,14 +839,83 @@ mod tests {
         tansu.admits(&ignored).expect("an ignored setting");
         let docker = Needs {
             docker: true,
-            ..one
+            ..one.clone()
         };
         assert!(tansu
             .admits(&docker)
             .expect_err("docker")
             .contains("features.docker"));
+        // tansu over one shared database (docs/profiles.md's example): several brokers, no
+        // controller, not on docker.
+        let postgres = Profile::parse(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tansu-postgres.toml"),
+            )
+            .expect("docs/tansu-postgres.toml"),
+            "docs/tansu-postgres.toml",
+        )
+        .expect("parses");
+        assert!(postgres
+            .admits(&docker)
+            .expect_err("docker")
+            .contains("features.docker"));
         let default = Profile::builtin(DEFAULT).expect("default");
         default.admits(&rf).expect("kaos-broker replicates");
+        // Several brokers without a controller process: tansu over one shared database, not
+        // kaos-broker (whose brokers register with its controller); and the other way round.
+        let shared = Needs {
+            brokers: 2,
+            controller: false,
+            ..one.clone()
+        };
+        postgres
+            .admits(&shared)
+            .expect("two tansu brokers over one database");
+        let err = default
+            .admits(&shared)
+            .expect_err("kaos-broker needs its controller");
+        assert!(err.contains("cluster.controller = false"), "{err}");
+        let with_controller = Needs {
+            controller: true,
+            ..shared
+        };
+        let err = postgres
+            .admits(&with_controller)
+            .expect_err("tansu has no controller");
+        assert!(err.contains("has none ([controller]"), "{err}");
+    }
+
+    #[test]
+    fn a_template_takes_an_environment_variable_and_a_missing_one_is_refused_before_a_run() {
+        let vars = Vars::default();
+        // PATH is set wherever tests run.
+        let path = std::env::var("PATH").expect("PATH");
+        assert_eq!(
+            expand("x{env:PATH}y", &vars).expect("set"),
+            format!("x{path}y")
+        );
+        let err = expand("{env:KAOS_TEST_SURELY_UNSET_7}", &vars)
+            .expect_err("unset")
+            .to_string();
+        assert!(
+            err.contains("the environment variable KAOS_TEST_SURELY_UNSET_7 is not set"),
+            "{err}"
+        );
+        assert!(expand("{env:a b}", &vars).is_err(), "not a variable name");
+        assert_eq!(
+            env_names("--url {env:A_1} {{env:LITERAL}} {env:B}"),
+            vec!["A_1".to_owned(), "B".to_owned()]
+        );
+        // A profile may name one that is not set at load; a run refuses it before anything
+        // starts, naming it.
+        let text = "name = \"x\"\ncommand = \"/bin/true\"\n[broker]\nargs = [\"{env:KAOS_TEST_SURELY_UNSET_7}\"]\n";
+        let p = Profile::parse(text, "p").expect("parses");
+        assert_eq!(p.missing_env(), vec!["KAOS_TEST_SURELY_UNSET_7".to_owned()]);
+        let err = format!("{:#}", Broker::new(p, None).expect_err("unset"));
+        assert!(
+            err.contains("takes KAOS_TEST_SURELY_UNSET_7 from the environment"),
+            "{err}"
+        );
     }
 
     #[test]

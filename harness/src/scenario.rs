@@ -408,7 +408,8 @@ impl Scenario {
         Ok(())
     }
 
-    /// Per-node settings name brokers; several brokers need a controller.
+    /// Per-node settings name brokers. (Whether several brokers may run without a controller
+    /// process is the broker profile's to say: `Profile::admits`.)
     fn check_cluster(&self) -> Result<(), String> {
         for name in self.cluster.node_settings.keys() {
             if !name.starts_with('n') || self.node_index(name).is_none() {
@@ -417,9 +418,6 @@ impl Scenario {
                     self.cluster.brokers
                 ));
             }
-        }
-        if self.cluster.controller == Some(false) && self.cluster.brokers > 1 {
-            return Err("cluster.controller = false needs brokers = 1 (a cluster of several brokers needs a controller)".into());
         }
         Ok(())
     }

@@ -1197,3 +1197,100 @@ fn what_a_sigkilled_docker_run_left_is_removed_by_the_next_docker_run() {
         "the next docker run removed what the killed one left"
     );
 }
+
+/// A profile other than kaos-broker's on the docker platform: a program of another name
+/// (`foreign-broker`, here kaos-broker's binary copied under that name, as `kaos image` cannot
+/// tell it from any other program) with a profile of its own — its arguments, a working directory,
+/// an environment variable and a settings file named otherwise than kaos-broker's. Its image is
+/// built from that program (`kaos-foreign-broker:<hash>`, the program at
+/// /usr/local/bin/foreign-broker, the container's entrypoint) and the container runs the profile's
+/// arguments over the container's variables; the demo's SIGKILLs lose nothing acknowledged.
+#[test]
+fn a_foreign_profile_runs_in_containers_with_its_own_program_arguments_and_settings_file() {
+    require_docker();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let program = tmp.path().join("foreign-broker");
+    std::fs::copy(broker_bin(), &program).expect("copy the broker binary");
+    let profile = tmp.path().join("foreign.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"
+name = "foreign"
+command = "{}"
+node_id = "{{k}}"
+[broker]
+args = ["--node-id", "{{node_id}}", "--listen", "{{listen}}", "--data-dir", "{{data_dir}}", "--config", "{{config}}"]
+cwd = "{{data_dir}}"
+env = {{ KAOS_FOREIGN_NODE = "{{name}}" }}
+[settings]
+format = "toml"
+file = "foreign.toml"
+defaults = {{ "advertised.listener" = "{{advertised}}" }}
+[features]
+groups = true
+idempotence = true
+transactions = true
+docker = true
+"#,
+            program.display()
+        ),
+    )
+    .expect("write the profile");
+    let store = tmp.path().join("store");
+    let out = Command::new(kaos())
+        .arg("run")
+        .arg(demo())
+        .arg("--store")
+        .arg(&store)
+        .args(["--platform", "docker", "--duration-s", "12", "--broker"])
+        .arg(&profile)
+        .env_remove("KAOS_BROKER_BIN")
+        .env_remove("KAOS_BROKER")
+        .output()
+        .expect("kaos run");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    assert!(stdout.contains(" lost=0 "), "{stdout}");
+    let run_dir = store.join("latest");
+    let ops = history(&run_dir);
+    let start = ops
+        .iter()
+        .find(|o| o["f"] == "node_start")
+        .expect("a node_start op");
+    let addr = start["value"]["addr"].as_str().expect("addr");
+    assert!(addr.starts_with("172.29."), "in a container: {addr}");
+    assert!(
+        ops.iter()
+            .any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok"),
+        "the container was killed"
+    );
+    let settings = std::fs::read_to_string(run_dir.join("nodes/n1/foreign.toml"))
+        .expect("the profile's settings file, as it names it");
+    let settings: toml::Table = toml::from_str(&settings).expect("TOML");
+    assert_eq!(
+        settings["advertised.listener"].as_str(),
+        Some(addr),
+        "advertised: the container's address: {settings}"
+    );
+    let images = docker(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}",
+        "kaos-foreign-broker",
+    ]);
+    assert!(
+        images.contains("kaos-foreign-broker"),
+        "the image is the program's own: {images}"
+    );
+    let log = std::fs::read_to_string(run_dir.join("nodes/n1/broker.log")).expect("log");
+    assert!(log.matches("kaos-broker ready").count() >= 2, "{log}");
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+}

@@ -14,7 +14,7 @@ use crate::{message, WorkloadError};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
@@ -316,7 +316,37 @@ pub(crate) fn partitions_of<C: ClientContext>(
     topic: &str,
     stop: &AtomicBool,
 ) -> Result<Vec<i32>, WorkloadError> {
+    lookup_partitions(client, topic, stop).map_err(|e| e.into_error(topic))
+}
+
+/// Why [`lookup_partitions`] found no partitions.
+#[derive(Debug)]
+pub(crate) struct NoPartitions {
+    /// The last answer or error.
+    pub last_error: String,
+    /// Every one of the `METADATA_ATTEMPTS_MAX` attempts was answered by a broker, and every
+    /// answer said the topic does not exist (its error, or the topic absent from the answer).
+    pub unknown_every_time: bool,
+}
+
+impl NoPartitions {
+    pub(crate) fn into_error(self, topic: &str) -> WorkloadError {
+        WorkloadError::Incomplete(format!(
+            "no metadata for topic {topic}: {}",
+            self.last_error
+        ))
+    }
+}
+
+/// The topic's partitions from Metadata, retried (bounded) while the topic is unknown or the
+/// brokers do not answer.
+pub(crate) fn lookup_partitions<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+    stop: &AtomicBool,
+) -> Result<Vec<i32>, NoPartitions> {
     let mut last_error = String::from("no answer");
+    let mut unknown_answers = 0;
     for _ in 0..METADATA_ATTEMPTS_MAX {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -324,23 +354,31 @@ pub(crate) fn partitions_of<C: ClientContext>(
         match client.fetch_metadata(Some(topic), Duration::from_millis(METADATA_TIMEOUT_MS)) {
             Ok(md) => {
                 let found = md.topics().iter().find(|t| t.name() == topic);
-                match found {
-                    Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                match found.map(|t| (t, t.error().map(RDKafkaErrorCode::from))) {
+                    Some((t, None)) if !t.partitions().is_empty() => {
                         let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
                         ids.sort_unstable();
                         return Ok(ids);
                     }
-                    Some(t) => last_error = format!("topic {topic}: {:?}", t.error()),
-                    None => last_error = format!("topic {topic} not in metadata"),
+                    Some((_, Some(RDKafkaErrorCode::UnknownTopicOrPartition))) => {
+                        unknown_answers += 1;
+                        last_error = "UNKNOWN_TOPIC_OR_PARTITION".to_owned();
+                    }
+                    Some((_, error)) => last_error = format!("topic {topic}: {error:?}"),
+                    None => {
+                        unknown_answers += 1;
+                        last_error = format!("topic {topic} not in metadata");
+                    }
                 }
             }
             Err(e) => last_error = e.to_string(),
         }
         std::thread::sleep(Duration::from_millis(POLL_WAIT_MS * 5));
     }
-    Err(WorkloadError::Incomplete(format!(
-        "no metadata for topic {topic}: {last_error}"
-    )))
+    Err(NoPartitions {
+        last_error,
+        unknown_every_time: unknown_answers == METADATA_ATTEMPTS_MAX,
+    })
 }
 
 /// A record one poll returned.

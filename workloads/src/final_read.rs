@@ -1,9 +1,11 @@
 //! The final read (drain): after the faults heal, a fresh reader asks every partition for its
 //! start and end offsets, then reads each from its start up to the end offset the broker reported.
 //! Because it reads to a known end, a message missing from it is lost, not late. It exits non-zero
-//! when it could not reach every end within its timeout, and the harness records that.
+//! when it could not reach every end within its timeout, and the harness records that. A topic
+//! that every Metadata answer says does not exist is a complete read of nothing: its `end_offsets`
+//! says `topic_missing` with the error.
 
-use crate::consumer::{create, partitions_of, poll_batch, Events};
+use crate::consumer::{create, lookup_partitions, poll_batch, Events};
 use crate::limits::{
     FINAL_READ_SETTLE_MS, FINAL_READ_SETTLE_ROUNDS_MAX, METADATA_ATTEMPTS_MAX, METADATA_TIMEOUT_MS,
     POLL_WAIT_MS,
@@ -30,7 +32,29 @@ pub fn run(
         true,
         Events::new(&spec.topic, &spec.config, false, false),
     )?;
-    let partitions = partitions_of(consumer.client(), &spec.topic, stop)?;
+    let partitions = match lookup_partitions(consumer.client(), &spec.topic, stop) {
+        Ok(partitions) => partitions,
+        Err(e) if e.unknown_every_time => {
+            // Every answer said the topic does not exist: the read is complete, and found nothing.
+            // The checker decides what that means (a loss of everything acknowledged to the topic,
+            // or nothing verified when nothing was).
+            sink.op(
+                OpType::Invoke,
+                F::EndOffsets,
+                json!({"topic": spec.topic}),
+                None,
+            );
+            sink.op(
+                OpType::Ok,
+                F::EndOffsets,
+                json!({"topic": spec.topic, "partitions": [], "topic_missing": e.last_error}),
+                None,
+            );
+            sink.flush()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into_error(&spec.topic)),
+    };
 
     sink.op(
         OpType::Invoke,

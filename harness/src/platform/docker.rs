@@ -3,10 +3,13 @@
 //! (`docker kill -s KILL`), restarted (`docker start`) and paused (`docker pause`) like a host.
 //! Clients stay on this host and talk to the containers' addresses directly.
 //!
-//! The image is built here, `FROM scratch`, from the broker binary and the libraries it links
-//! (no registry is needed), tagged by a hash of both, and reused while they do not change. Each
-//! node's `nodes/<name>/data` and `config.toml` are bind-mounted into its container, so data,
-//! dumps and logs land in the run directory. Everything created carries the label
+//! The image is built here, `FROM scratch`, from the broker profile's program (kaos-broker, or
+//! another broker's, e.g. tansu) and the libraries it links (no registry is needed), tagged by a
+//! hash of both, and reused while they do not change. Each container runs the program with the
+//! profile's arguments over the container's own addresses and paths (it listens on port 9092 of
+//! every address, its data directory is `/data`). Each node's `nodes/<name>/data` and settings
+//! file (if the profile writes one) are bind-mounted into its container, so data, dumps and logs
+//! land in the run directory. Everything created carries the label
 //! `org.kaos.run=<id>` and is removed at the end of the run, after a failure and on Ctrl-C (the
 //! `Drop` of [`DockerPlatform`]).
 //!
@@ -61,11 +64,21 @@ pub const RUN_DIR_LABEL: &str = "org.kaos.run_dir";
 pub const IMAGE_LABEL: &str = "org.kaos.component=broker";
 /// The port every node listens on inside its container.
 pub const NODE_PORT: u16 = 9092;
+/// A second port of each node's own ({aux_listen}: e.g. a KRaft controller listener).
+pub const AUX_PORT: u16 = 9093;
+/// Where a node's settings file is mounted in its container.
+pub const CONFIG_DIR: &str = "/etc/kaos";
 /// The Dockerfile, shared with `docker/build-image.sh`.
 const DOCKERFILE: &str = include_str!("../../../docker/Dockerfile");
 
 pub struct Node {
     spot: Spot,
+    /// The node's number (1…N for brokers, 0 for the controller).
+    k: u32,
+    /// The address the broker advertises (its container's, or its proxy's with link faults).
+    advertised: SocketAddr,
+    /// The scenario's settings for this node (the profile's defaults are added when written).
+    settings: toml::Table,
     container: String,
     created: bool,
     running: bool,
@@ -87,8 +100,8 @@ impl Node {
 
 /// Brokers `n1`…`nN` at indexes 0…N-1, then the controller (if any) last, as on the local platform.
 pub struct DockerPlatform {
-    /// The broker profile (only one with `features.docker`: the image runs its program with
-    /// kaos-broker's command line).
+    /// The broker profile: the image holds its program, each container runs it with the
+    /// profile's arguments over the container's addresses and paths.
     broker: Broker,
     image: String,
     /// The run's id: the network's name, the containers' name prefix and the label's value.
@@ -154,21 +167,23 @@ impl DockerPlatform {
         };
         for k in 1..=cluster.brokers {
             let name = format!("n{k}");
-            let mut config = cluster.broker_settings(&name);
+            let settings = cluster.broker_settings(&name);
+            let node_id = broker.profile.node_id_of(k)?;
             let addr = ip(10 + k as u8);
-            config
-                .entry("advertised.listener")
-                .or_insert_with(|| toml::Value::String(addr.to_string()));
-            platform.lay_out(nodes_dir, name, Role::Broker { node_id: k }, addr, config)?;
+            platform.lay_out(nodes_dir, name, Role::Broker { node_id }, k, addr, settings)?;
         }
         if cluster.has_controller() {
             platform.lay_out(
                 nodes_dir,
                 "controller".into(),
                 Role::Controller,
+                0,
                 ip(10),
                 cluster.controller_settings.clone(),
             )?;
+        }
+        for i in 0..platform.nodes.len() {
+            platform.write_settings(i)?;
         }
         Ok(platform)
     }
@@ -178,17 +193,14 @@ impl DockerPlatform {
         &self.broker
     }
 
-    /// Asks the broker program to validate node `i`'s settings file (the profile's `check`).
+    /// Asks the broker program (on this host) to validate node `i`'s settings file (the
+    /// profile's `check`).
     pub async fn check_config(&self, i: usize) -> Result<()> {
         let node = &self.nodes[i];
-        let config = node.dir.join("config.toml");
+        let config = self.config_path(i);
         let mut vars = crate::profile::Vars::default();
         vars.set("config", config.display());
-        let role = match node.role {
-            Role::Broker { .. } => crate::profile::NodeRole::Broker,
-            Role::Controller => crate::profile::NodeRole::Controller,
-        };
-        match self.broker.check_args(role, &vars)? {
+        match self.broker.check_args(node.role.profile_role(), &vars)? {
             Some(args) => {
                 nodes::check_config(&self.broker.program, &node.name, &args, &config).await
             }
@@ -196,24 +208,71 @@ impl DockerPlatform {
         }
     }
 
+    /// Node `i`'s settings file on this host (bind-mounted at [`CONFIG_DIR`] in its container).
+    fn config_path(&self, i: usize) -> PathBuf {
+        self.nodes[i].dir.join(&self.broker.profile.settings.file)
+    }
+
+    /// The template variables of node `i` as its container sees them: it listens on
+    /// [`NODE_PORT`] on every address, advertises its container address (or its proxy's), its
+    /// data directory is `/data` and its settings file is in [`CONFIG_DIR`]; `{dir}` has no value
+    /// (the node's directory is not in the container).
+    fn vars(&self, i: usize) -> crate::profile::Vars {
+        let place = |j: usize| {
+            let n = &self.nodes[j];
+            nodes::Place {
+                k: n.k,
+                listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, NODE_PORT)),
+                advertised: n.advertised,
+                aux: SocketAddr::new(n.addr.ip(), AUX_PORT),
+            }
+        };
+        let paths = nodes::Paths {
+            data_dir: "/data".into(),
+            dir: None,
+            config: format!("{CONFIG_DIR}/{}", self.broker.profile.settings.file),
+        };
+        nodes::vars(
+            &self.nodes,
+            i,
+            place,
+            paths,
+            nodes::controller_addr(&self.nodes),
+        )
+    }
+
+    /// Writes node `i`'s settings file as its profile says (nothing with format `none`).
+    fn write_settings(&self, i: usize) -> Result<()> {
+        let node = &self.nodes[i];
+        let text =
+            self.broker
+                .settings_text(node.role.profile_role(), &node.settings, &self.vars(i))?;
+        if let Some(text) = text {
+            let path = self.config_path(i);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     fn lay_out(
         &mut self,
         nodes_dir: &Path,
         name: String,
         role: Role,
+        k: u32,
         addr: SocketAddr,
-        config: toml::Table,
+        settings: toml::Table,
     ) -> Result<()> {
         let dir =
             std::path::absolute(nodes_dir.join(&name)).context("resolving the nodes directory")?;
         std::fs::create_dir_all(dir.join("data"))
             .with_context(|| format!("creating {}", dir.display()))?;
-        let text = toml::to_string(&config).context("writing a node config")?;
-        std::fs::write(dir.join("config.toml"), text)
-            .with_context(|| format!("writing {}/config.toml", dir.display()))?;
         let container = format!("{}-{name}", self.id);
         self.nodes.push(Node {
             spot: Spot::new(name, role, addr, dir),
+            k,
+            advertised: addr,
+            settings,
             container,
             created: false,
             running: false,
@@ -334,22 +393,11 @@ impl DockerPlatform {
                 Some(sources),
             )
             .await?;
-            let path = self.nodes[i].dir.join("config.toml");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let mut config: toml::Table =
-                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-            if config.get("advertised.listener").and_then(|v| v.as_str())
-                == Some(self.nodes[i].addr.to_string().as_str())
-            {
-                config.insert(
-                    "advertised.listener".into(),
-                    toml::Value::String(proxy.addr.to_string()),
-                );
-                std::fs::write(&path, toml::to_string(&config)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+            // `{advertised}` is the proxy's from now on (a scenario's own advertised.listener
+            // setting stays as it is).
+            self.nodes[i].advertised = proxy.addr;
             self.proxies[i] = Some(proxy);
+            self.write_settings(i)?;
         }
         Ok(())
     }
@@ -430,7 +478,7 @@ impl DockerPlatform {
     /// waits until it answers ApiVersions on its address. Returns the host PID of its process.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         self.nodes[i].ensure_lazyfs(self.lazyfs.as_ref()).await?;
-        let args = self.run_args(i);
+        let args = self.run_args(i)?;
         let node = &mut self.nodes[i];
         if node.running {
             bail!("node {} is already running", node.name);
@@ -458,16 +506,18 @@ impl DockerPlatform {
         }
     }
 
-    /// The `docker run` command line that creates node `i`'s container.
-    fn run_args(&self, i: usize) -> Vec<String> {
-        let controller = nodes::controller_addr(&self.nodes);
+    /// The `docker run` command line that creates node `i`'s container: the profile's program
+    /// in the image, its arguments, working directory and environment over the container's
+    /// variables ([`Self::vars`]).
+    fn run_args(&self, i: usize) -> Result<Vec<String>> {
         let node = &self.nodes[i];
+        let launch = self.broker.command(
+            node.role.profile_role(),
+            &self.vars(i),
+            nodes::controller_addr(&self.nodes).is_some(),
+        )?;
         let ip = node.addr.ip().to_string();
         let data = format!("{}:/data", node.data_dir().display());
-        let config = format!(
-            "{}:/etc/kaos/config.toml:ro",
-            node.dir.join("config.toml").display()
-        );
         // The broker runs as the harness's user, so the run directory stays the user's.
         let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
         let (label, dir_label) = (self.label(), self.dir_label());
@@ -490,34 +540,28 @@ impl DockerPlatform {
             &user,
             "--volume",
             &data,
-            "--volume",
-            &config,
-            &self.image,
         ]
         .map(String::from)
         .to_vec();
-        match node.role {
-            Role::Controller => args.push("controller".into()),
-            Role::Broker { node_id } => {
-                args.extend(["--node-id".into(), node_id.to_string()]);
-                if let Some(c) = controller {
-                    args.extend(["--controller".into(), c.to_string()]);
-                }
-            }
+        let config = self.config_path(i);
+        if config.is_file() {
+            let file = &self.broker.profile.settings.file;
+            args.push("--volume".into());
+            args.push(format!("{}:{CONFIG_DIR}/{file}:ro", config.display()));
         }
-        let listen = format!("0.0.0.0:{NODE_PORT}");
-        args.extend(
-            [
-                "--listen",
-                &listen,
-                "--data-dir",
-                "/data",
-                "--config",
-                "/etc/kaos/config.toml",
-            ]
-            .map(String::from),
-        );
-        args
+        if let Some(cwd) = &launch.cwd {
+            args.push("--workdir".into());
+            args.push(cwd.display().to_string());
+        }
+        for (key, value) in &launch.env {
+            args.push("--env".into());
+            args.push(format!("{key}={value}"));
+        }
+        args.push("--entrypoint".into());
+        args.push(program_in_image(&launch.program));
+        args.push(self.image.clone());
+        args.extend(launch.args);
+        Ok(args)
     }
 
     /// SIGKILL to the container's process (its host PID, known since the start: the process
@@ -947,14 +991,16 @@ pub async fn check_engine() -> Result<()> {
     Ok(())
 }
 
-/// The broker image for `broker_bin`: `kaos-broker:<hash of the binary and the Dockerfile>`,
-/// built `FROM scratch` from the binary and the shared libraries `ldd` names unless the engine
+/// The broker image for `broker_bin`: `<name>:<hash of the binary and the Dockerfile>`, named
+/// after the program (`kaos-broker`, `kaos-tansu`: [`image_name`]), built `FROM scratch` from the
+/// binary (at [`program_in_image`]) and the shared libraries `ldd` names unless the engine
 /// already has it. Returns the tag.
 pub async fn ensure_image(broker_bin: &Path) -> Result<String> {
     let bytes = std::fs::read(broker_bin)
         .with_context(|| format!("reading the broker binary {}", broker_bin.display()))?;
     let tag = format!(
-        "kaos-broker:{:016x}",
+        "{}:{:016x}",
+        image_name(broker_bin),
         fnv1a(&[&bytes, DOCKERFILE.as_bytes()])
     );
     if docker(&["image", "inspect", "--format", "{{.Id}}", &tag])
@@ -985,7 +1031,8 @@ async fn build_image(broker_bin: &Path, stage: &Path, tag: &str) -> Result<()> {
         std::fs::create_dir_all(rootfs.join(dir))
             .with_context(|| format!("creating {}", rootfs.join(dir).display()))?;
     }
-    std::fs::copy(broker_bin, rootfs.join("usr/local/bin/kaos-broker"))
+    let in_image = program_in_image(broker_bin);
+    std::fs::copy(broker_bin, rootfs.join(in_image.trim_start_matches('/')))
         .context("copying the broker binary")?;
     for lib in linked_libraries(broker_bin).await? {
         let target = rootfs.join(lib.strip_prefix("/").unwrap_or(&lib));
@@ -1009,6 +1056,48 @@ async fn build_image(broker_bin: &Path, stage: &Path, tag: &str) -> Result<()> {
     ])
     .await?;
     Ok(())
+}
+
+/// The program's file name, as docker accepts it in an image name: lower case, other characters
+/// than letters, digits, `.`, `_` and `-` made `-`.
+fn program_name(program: &Path) -> String {
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches(['.', '_', '-']);
+    if name.is_empty() {
+        "broker".into()
+    } else {
+        name.into()
+    }
+}
+
+/// The image's name for `program`: `kaos-broker` for kaos's own, `kaos-<program>` for another
+/// broker's (never a bare name another image on the machine may have).
+pub fn image_name(program: &Path) -> String {
+    let name = program_name(program);
+    if name.starts_with("kaos-") {
+        name
+    } else {
+        format!("kaos-{name}")
+    }
+}
+
+/// Where the image holds `program`: `/usr/local/bin/<its name>` (kaos-broker's is the
+/// Dockerfile's entrypoint; a node's container names it with `--entrypoint` in any case).
+pub fn program_in_image(program: &Path) -> String {
+    format!("/usr/local/bin/{}", program_name(program))
 }
 
 /// The shared libraries (and the loader) that `ldd` says the binary needs; none for a static one.

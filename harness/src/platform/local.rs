@@ -112,40 +112,27 @@ impl LocalPlatform {
 
     /// The template variables of node `i` (see [`crate::profile::VARIABLES`]).
     pub fn vars(&self, i: usize) -> Vars {
-        let node = &self.nodes[i];
-        let brokers: Vec<&Node> = nodes::brokers(&self.nodes).collect();
-        let mut v = Vars::default();
-        if let Role::Broker { node_id } = node.role {
-            v.set("k", node.k);
-            v.set("node_id", node_id);
-        }
-        v.set("name", &node.name);
-        v.set("listen", node.addr);
-        v.set("listen_host", node.addr.ip());
-        v.set("listen_port", node.addr.port());
-        v.set("advertised", node.advertised);
-        v.set("advertised_host", node.advertised.ip());
-        v.set("advertised_port", node.advertised.port());
-        v.set("aux_listen", node.aux);
-        let voters: Vec<String> = brokers
-            .iter()
-            .filter_map(|b| match b.role {
-                Role::Broker { node_id } => Some(format!("{node_id}@{}", b.aux)),
-                Role::Controller => None,
-            })
-            .collect();
-        v.set("voters", voters.join(","));
-        let peers: Vec<String> = brokers.iter().map(|b| b.aux.to_string()).collect();
-        v.set("aux_peers", peers.join(","));
-        if let Some(c) = nodes::controller_addr(&self.nodes) {
-            v.set("controller", c);
-        }
-        v.set("brokers", brokers.len());
-        v.set("brokers_up_to_3", brokers.len().min(3));
-        v.set("data_dir", node.data_dir().display());
-        v.set("dir", node.dir.display());
-        v.set("config", self.config_path(i).display());
-        v
+        let place = |j: usize| {
+            let n = &self.nodes[j];
+            nodes::Place {
+                k: n.k,
+                listen: n.addr,
+                advertised: n.advertised,
+                aux: n.aux,
+            }
+        };
+        let paths = nodes::Paths {
+            data_dir: self.nodes[i].data_dir().display().to_string(),
+            dir: Some(self.nodes[i].dir.display().to_string()),
+            config: self.config_path(i).display().to_string(),
+        };
+        nodes::vars(
+            &self.nodes,
+            i,
+            place,
+            paths,
+            nodes::controller_addr(&self.nodes),
+        )
     }
 
     /// Node `i`'s settings file (whether or not the profile writes one).
@@ -155,10 +142,7 @@ impl LocalPlatform {
 
     /// The node's role as the profile knows it.
     fn role(&self, i: usize) -> NodeRole {
-        match self.nodes[i].role {
-            Role::Broker { .. } => NodeRole::Broker,
-            Role::Controller => NodeRole::Controller,
-        }
+        self.nodes[i].role.profile_role()
     }
 
     /// Writes node `i`'s settings file as its profile says (nothing with format `none`).

@@ -19,6 +19,16 @@ pub enum Role {
     Controller,
 }
 
+impl Role {
+    /// The node's role as its profile knows it.
+    pub fn profile_role(self) -> crate::profile::NodeRole {
+        match self {
+            Role::Broker { .. } => crate::profile::NodeRole::Broker,
+            Role::Controller => crate::profile::NodeRole::Controller,
+        }
+    }
+}
+
 /// A node's place in the run: `nodes/<name>/` holds its config, data and log.
 pub struct Spot {
     pub name: String,
@@ -115,6 +125,73 @@ pub fn brokers<N: Deref<Target = Spot>>(nodes: &[N]) -> impl Iterator<Item = &N>
     nodes
         .iter()
         .filter(|n| matches!(n.role, Role::Broker { .. }))
+}
+
+/// Where one node is, as its profile's templates see it on a platform.
+pub struct Place {
+    /// The node's number (1…N for brokers, 0 for the controller).
+    pub k: u32,
+    pub listen: SocketAddr,
+    pub advertised: SocketAddr,
+    /// A second address of the node's own ({aux_listen}).
+    pub aux: SocketAddr,
+}
+
+/// The paths a node's templates name: `dir` is None where the node's directory is not visible to
+/// the broker (in a container).
+pub struct Paths {
+    pub data_dir: String,
+    pub dir: Option<String>,
+    pub config: String,
+}
+
+/// The template variables of node `i` (see [`crate::profile::VARIABLES`]), the same on every
+/// platform: `place` says where each node is, `controller` the controller's address as the
+/// nodes reach it.
+pub fn vars<N: Deref<Target = Spot>>(
+    nodes: &[N],
+    i: usize,
+    place: impl Fn(usize) -> Place,
+    paths: Paths,
+    controller: Option<SocketAddr>,
+) -> crate::profile::Vars {
+    let node = &nodes[i];
+    let me = place(i);
+    let mut v = crate::profile::Vars::default();
+    if let Role::Broker { node_id } = node.role {
+        v.set("k", me.k);
+        v.set("node_id", node_id);
+    }
+    v.set("name", &node.name);
+    v.set("listen", me.listen);
+    v.set("listen_host", me.listen.ip());
+    v.set("listen_port", me.listen.port());
+    v.set("advertised", me.advertised);
+    v.set("advertised_host", me.advertised.ip());
+    v.set("advertised_port", me.advertised.port());
+    v.set("aux_listen", me.aux);
+    let mut voters = Vec::new();
+    let mut peers = Vec::new();
+    for (j, b) in nodes.iter().enumerate() {
+        if let Role::Broker { node_id } = b.role {
+            let aux = place(j).aux;
+            voters.push(format!("{node_id}@{aux}"));
+            peers.push(aux.to_string());
+        }
+    }
+    v.set("voters", voters.join(","));
+    v.set("aux_peers", peers.join(","));
+    if let Some(c) = controller {
+        v.set("controller", c);
+    }
+    v.set("brokers", peers.len());
+    v.set("brokers_up_to_3", peers.len().min(3));
+    v.set("data_dir", paths.data_dir);
+    if let Some(dir) = paths.dir {
+        v.set("dir", dir);
+    }
+    v.set("config", paths.config);
+    v
 }
 
 /// The brokers' addresses as clients should use them (their proxies', when they have one).
