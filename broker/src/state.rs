@@ -1099,31 +1099,7 @@ impl Broker {
         }
         let node_id = self.node_id();
         let mut changes = Vec::new();
-        let strays: Vec<Arc<Topic>> = self
-            .topics
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter(|local| {
-                image
-                    .topics
-                    .get(&local.name)
-                    .is_none_or(|t| t.id != local.id)
-            })
-            .cloned()
-            .collect();
-        for stray in strays {
-            // Fetchers stop first (a Stop precedes any Follow of a new topic of the same name).
-            changes.extend(stray.partitions.values().cloned().map(RoleChange::Stop));
-            match self.delete_topic(&stray.name) {
-                Ok(id) => {
-                    tracing::info!(topic = %stray.name, topic_id = %id, "deleted the replicas of a topic the controller no longer has")
-                }
-                Err(e) => {
-                    tracing::error!(topic = %stray.name, error = %e, "cannot delete the replicas of a deleted topic")
-                }
-            }
-        }
+        self.delete_strays(image, &mut changes);
         for (name, topic) in &image.topics {
             for (&index, view) in &topic.partitions {
                 let local = if view.replicas.contains(&node_id) {
@@ -1188,6 +1164,36 @@ impl Broker {
             self.apply_topic_configs(name, &topic.configs);
         }
         changes
+    }
+
+    /// Deletes the local replicas of every topic the controller's `image` no longer has, or has
+    /// under another id (as KRaft brokers delete stray replicas); their fetchers stop first (a
+    /// `Stop` precedes any `Follow` of a new topic of the same name).
+    fn delete_strays(&self, image: &ClusterImage, changes: &mut Vec<RoleChange>) {
+        let strays: Vec<Arc<Topic>> = self
+            .topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|local| {
+                image
+                    .topics
+                    .get(&local.name)
+                    .is_none_or(|t| t.id != local.id)
+            })
+            .cloned()
+            .collect();
+        for stray in strays {
+            changes.extend(stray.partitions.values().cloned().map(RoleChange::Stop));
+            match self.delete_topic(&stray.name) {
+                Ok(id) => {
+                    tracing::info!(topic = %stray.name, topic_id = %id, "deleted the replicas of a topic the controller no longer has")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %stray.name, error = %e, "cannot delete the replicas of a deleted topic")
+                }
+            }
+        }
     }
 }
 

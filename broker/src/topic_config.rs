@@ -430,6 +430,7 @@ pub fn stored<'a>(
 }
 
 /// The broker's values for every topic (what a topic without configs of its own gets).
+// length: one row per topic config Kafka describes, in Kafka's order: a table, read top to bottom.
 fn broker_applied(config: &crate::config::Config) -> Vec<Applied> {
     use Source::{Broker, Default};
     use ValueType::{Boolean, Double, Int, List, Long, String};

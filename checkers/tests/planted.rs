@@ -574,11 +574,17 @@ fn the_generator_plants_every_history_class() {
         // them, which `planted_anomalies_are_found_exactly` checks). `node_crash` comes from the
         // harness's `crash` ops (checker unit tests), `retention_deleted` from a final read whose
         // log start is above 0 (the checker's retention tests): no generated history has either.
+        // `compacted` needs a compacted topic's start op and a key space (the checker's
+        // compaction unit tests), `pipeline_lost` / `pipeline_duplicate` a pipeline's output
+        // topic (checkers/src/pipeline.rs's tests): the generator writes neither.
         .filter(|k| {
             ![
                 "unseen",
                 "node_crash",
                 "retention_deleted",
+                "compacted",
+                "pipeline_lost",
+                "pipeline_duplicate",
                 "lost_commit",
                 "uncommitted_read",
                 "replica_divergence",

@@ -1259,7 +1259,7 @@ docker = true
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
     assert!(stdout.contains(" lost=0 "), "{stdout}");
     let run_dir = store.join("latest");
-    let ops = history(&run_dir);
+    let ops = history_ops(&run_dir);
     let start = ops
         .iter()
         .find(|o| o["f"] == "node_start")

@@ -51,6 +51,12 @@ const RUNNABLE: &[&str] = &[
     "txn-isolation",
     "txn-leader-kill",
     "txn-zombie",
+    "compacted-leader-kill",
+    "eos-pipeline-process-kill",
+    "pipeline-process-kill",
+    "eos-pipeline-leader-kill",
+    "eos-pipeline-coordinator-kill",
+    "eos-pipeline-coordinator-power-loss",
 ];
 
 #[test]

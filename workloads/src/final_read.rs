@@ -35,23 +35,7 @@ pub fn run(
     let partitions = match lookup_partitions(consumer.client(), &spec.topic, stop) {
         Ok(partitions) => partitions,
         Err(e) if e.unknown_every_time => {
-            // Every answer said the topic does not exist: the read is complete, and found nothing.
-            // The checker decides what that means (a loss of everything acknowledged to the topic,
-            // or nothing verified when nothing was).
-            sink.op(
-                OpType::Invoke,
-                F::EndOffsets,
-                json!({"topic": spec.topic}),
-                None,
-            );
-            sink.op(
-                OpType::Ok,
-                F::EndOffsets,
-                json!({"topic": spec.topic, "partitions": [], "topic_missing": e.last_error}),
-                None,
-            );
-            sink.flush()?;
-            return Ok(());
+            return record_topic_missing(sink, &spec.topic, &e.last_error)
         }
         Err(e) => return Err(e.into_error(&spec.topic)),
     };
@@ -63,20 +47,7 @@ pub fn run(
         None,
     );
     sink.flush()?;
-    // The end offsets are the partitions' high watermarks, which may still be moving when the read
-    // starts (after heal, followers are catching up and the HW follows them, so records that were
-    // acknowledged and read earlier can sit just above it). Read them until two readings a second
-    // apart agree (bounded), so that the read goes to the end of what the cluster committed.
-    let mut ends = watermarks(&consumer, spec, &partitions, deadline, sink)?;
-    for _ in 0..FINAL_READ_SETTLE_ROUNDS_MAX {
-        std::thread::sleep(Duration::from_millis(FINAL_READ_SETTLE_MS));
-        let again = watermarks(&consumer, spec, &partitions, deadline, sink)?;
-        let settled = again == ends;
-        ends = again;
-        if settled {
-            break;
-        }
-    }
+    let ends = settled_ends(&consumer, spec, &partitions, deadline, sink)?;
     let listed: Vec<_> = ends
         .iter()
         .map(|(p, (low, high))| json!({"partition": p, "low": low, "high": high}))
@@ -136,6 +107,49 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// Every answer said the topic does not exist: the read is complete, and found nothing. The
+/// checker decides what that means (a loss of everything acknowledged to the topic, or nothing
+/// verified when nothing was).
+fn record_topic_missing(
+    sink: &mut OpSink,
+    topic: &str,
+    error: &str,
+) -> Result<(), WorkloadError> {
+    sink.op(OpType::Invoke, F::EndOffsets, json!({"topic": topic}), None);
+    sink.op(
+        OpType::Ok,
+        F::EndOffsets,
+        json!({"topic": topic, "partitions": [], "topic_missing": error}),
+        None,
+    );
+    sink.flush()?;
+    Ok(())
+}
+
+/// The end offsets are the partitions' high watermarks, which may still be moving when the read
+/// starts (after heal, followers are catching up and the HW follows them, so records that were
+/// acknowledged and read earlier can sit just above it). Read them until two readings a second
+/// apart agree (bounded), so that the read goes to the end of what the cluster committed.
+fn settled_ends(
+    consumer: &crate::consumer::KaosConsumer,
+    spec: &FinalReadSpec,
+    partitions: &[i32],
+    deadline: Instant,
+    sink: &mut OpSink,
+) -> Result<BTreeMap<i32, (i64, i64)>, WorkloadError> {
+    let mut ends = watermarks(consumer, spec, partitions, deadline, sink)?;
+    for _ in 0..FINAL_READ_SETTLE_ROUNDS_MAX {
+        std::thread::sleep(Duration::from_millis(FINAL_READ_SETTLE_MS));
+        let again = watermarks(consumer, spec, partitions, deadline, sink)?;
+        let settled = again == ends;
+        ends = again;
+        if settled {
+            break;
+        }
+    }
+    Ok(ends)
 }
 
 /// The end of a partition may be a transaction marker (a control record, which a consumer never

@@ -112,6 +112,8 @@ fn output_spec(spec: &ConsumerSpec, pipeline: &PipelineSpec) -> ProducerSpec {
         config: pipeline.producer_config.clone(),
         transaction: Default::default(),
         seed: spec.seed,
+        // Outputs are keyless (a pipeline on a compacted topic is not supported yet).
+        keys: 0,
     }
 }
 
@@ -264,13 +266,7 @@ fn transaction(
         plan.iter()
             .map(|&(id, p)| json!({"f": "send", "id": id, "topic": output.topic, "partition": p})),
     );
-    sink.op(
-        OpType::Invoke,
-        F::Txn,
-        json!({"commit": commit, "mops": mops}),
-        None,
-    );
-    sink.flush()?;
+    txn::invoke(sink, commit, &mops)?;
     let ending = match producer.begin_transaction() {
         Ok(()) => match txn::send_all(producer, output, &plan) {
             Some(e) => txn::abort(producer, Some(e)),

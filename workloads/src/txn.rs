@@ -191,13 +191,7 @@ fn transaction(
     if reader.is_some() {
         mops.push(json!({"f": "poll"}));
     }
-    sink.op(
-        OpType::Invoke,
-        F::Txn,
-        json!({"commit": commit, "mops": mops}),
-        None,
-    );
-    sink.flush()?;
+    invoke(sink, commit, &mops)?;
     let ending = match producer.begin_transaction() {
         Ok(()) => {
             let refused = send_all(producer, spec, plan);
@@ -233,6 +227,18 @@ fn transaction(
 
 /// Writes into each `send` micro-op the partition and offset its delivery report gave, taking
 /// the reports collected so far.
+/// The `invoke` of a transaction op (its micro-ops `mops`, whether the seed commits it), written
+/// through before the transaction begins.
+pub(crate) fn invoke(sink: &mut OpSink, commit: bool, mops: &[serde_json::Value]) -> std::io::Result<()> {
+    sink.op(
+        OpType::Invoke,
+        F::Txn,
+        json!({"commit": commit, "mops": mops}),
+        None,
+    );
+    sink.flush()
+}
+
 pub(crate) fn record_deliveries(
     producer: &TxnProducer,
     sends: &mut [Value],

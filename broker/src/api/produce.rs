@@ -267,8 +267,20 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Outcome {
     if waits.is_empty() {
         return Outcome::Ready(response);
     }
+    wait_for_acks(broker, response, waits, request.timeout_ms)
+}
+
+/// The answer to an acks=all request once every append in `waits` (position in the response,
+/// partition, offset the HW must reach, leader epoch of the append) is replicated, or failed
+/// with the reason (not enough in-sync replicas, timed out, leadership lost).
+fn wait_for_acks(
+    broker: &Arc<Broker>,
+    response: ProduceResponse,
+    waits: Vec<(usize, usize, Arc<Partition>, i64, i32)>,
+    request_timeout_ms: i32,
+) -> Outcome {
     let min_insync = usize::try_from(broker.config.replication.min_insync_replicas).unwrap_or(1);
-    let timeout_ms = u64::try_from(request.timeout_ms)
+    let timeout_ms = u64::try_from(request_timeout_ms)
         .unwrap_or(0)
         .min(limits::PRODUCE_TIMEOUT_MS_MAX);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);

@@ -34,12 +34,9 @@ use std::sync::Arc;
 use crate::limits;
 use crate::log::index::OffsetIndex;
 use crate::log::segment::{self, Segment};
-use crate::log::{io_err, sync_dir, Log, LogError};
+use crate::log::{io_err, remove_if_present, sync_dir, Log, LogError, CLEANED_SUFFIX};
 use crate::wire::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use crate::wire::records;
-
-/// The suffix of a segment's cleaned copy before it replaces the segment.
-pub const CLEANED_SUFFIX: &str = ".cleaned";
 
 /// One closed segment a pass cleans, as planned under the lock.
 #[derive(Debug)]
@@ -269,36 +266,6 @@ impl Log {
     }
 }
 
-/// Removes leftover cleaned copies in `dir` (a crash before their swap): the segments they
-/// were made from are whole.
-pub fn remove_leftovers(dir: &Path) -> Result<usize, LogError> {
-    let mut removed = 0;
-    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-        let entry = entry.map_err(|e| io_err(dir, e))?;
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.ends_with(CLEANED_SUFFIX))
-        {
-            remove_if_present(&entry.path())?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        tracing::warn!(dir = %dir.display(), removed, "removed cleaned segment copies a crash left before their swap");
-        sync_dir(dir)?;
-    }
-    Ok(removed)
-}
-
-fn remove_if_present(path: &Path) -> Result<(), LogError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(path, e)),
-    }
-}
-
 /// One stored batch read from a planned segment.
 struct StoredBatch {
     bytes: Vec<u8>,
@@ -497,28 +464,11 @@ impl CleanPlan {
 mod tests {
     use super::*;
     use crate::config::LogConfig;
-    use crate::wire::batch::{build_raw_batch, put_varint, set_producer, validate_records};
+    use crate::wire::batch::{build_raw_batch, keyed_records_section, set_producer, validate_records};
 
     /// A batch of `(key, value)` records (`None`: null) with every timestamp `timestamp_ms`.
     fn keyed_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp_ms: i64) -> Vec<u8> {
-        let mut section = Vec::new();
-        for (delta, (key, value)) in records.iter().enumerate() {
-            let mut body = vec![0u8];
-            put_varint(&mut body, 0);
-            put_varint(&mut body, delta as i64);
-            for field in [key, value] {
-                match field {
-                    Some(bytes) => {
-                        put_varint(&mut body, bytes.len() as i64);
-                        body.extend_from_slice(bytes);
-                    }
-                    None => put_varint(&mut body, -1),
-                }
-            }
-            put_varint(&mut body, 0);
-            put_varint(&mut section, body.len() as i64);
-            section.extend_from_slice(&body);
-        }
+        let section = keyed_records_section(records);
         let count = records.len() as i32;
         let mut batch = build_raw_batch(0, count - 1, count, &section);
         set_producer(&mut batch, -1, -1, -1, timestamp_ms);

@@ -203,6 +203,39 @@ fn io_err(path: &Path, source: io::Error) -> LogError {
     }
 }
 
+/// The suffix of a segment's cleaned copy (the log cleaner's) before it replaces the segment.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+
+/// Removes leftover cleaned copies in `dir` (a crash before their swap): the segments they
+/// were made from are whole.
+fn remove_cleaned_leftovers(dir: &Path) -> Result<usize, LogError> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(CLEANED_SUFFIX))
+        {
+            remove_if_present(&entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::warn!(dir = %dir.display(), removed, "removed cleaned segment copies a crash left before their swap");
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), LogError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
 /// fsyncs a directory (after creating, renaming or deleting files in it).
 pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
     File::open(dir)
@@ -261,7 +294,7 @@ impl Log {
         clean_shutdown: bool,
     ) -> Result<(Log, RecoveryOutcome), LogError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        cleaner::remove_leftovers(dir)?;
+        remove_cleaned_leftovers(dir)?;
         let bases = Self::segment_bases(dir)?;
         let mut outcome = RecoveryOutcome::default();
         if bases.is_empty() {

@@ -398,6 +398,31 @@ pub fn encode_records(values: &[&[u8]]) -> Vec<u8> {
     records
 }
 
+/// The records section of a batch of `(key, value)` records (`None`: null), offset deltas 0, 1,
+/// 2, …, no headers, timestamp deltas 0: for tests that build batches by hand.
+#[cfg(test)]
+pub fn keyed_records_section(records: &[(Option<&[u8]>, Option<&[u8]>)]) -> Vec<u8> {
+    let mut section = Vec::new();
+    for (delta, (key, value)) in records.iter().enumerate() {
+        let mut body = vec![0u8];
+        put_varint(&mut body, 0);
+        put_varint(&mut body, delta as i64);
+        for field in [key, value] {
+            match field {
+                Some(bytes) => {
+                    put_varint(&mut body, bytes.len() as i64);
+                    body.extend_from_slice(bytes);
+                }
+                None => put_varint(&mut body, -1),
+            }
+        }
+        put_varint(&mut body, 0);
+        put_varint(&mut section, body.len() as i64);
+        section.extend_from_slice(&body);
+    }
+    section
+}
+
 /// A batch at offset 0 with the given `attributes`, counts and records section, whatever they
 /// hold, with a valid CRC: for tests and fuzzing of the record validation.
 pub fn build_raw_batch(

@@ -441,7 +441,9 @@ fn check_record_section(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::batch::{build_raw_batch, encode_records, put_varint, validate_batch};
+    use crate::wire::batch::{
+        build_raw_batch, encode_records, keyed_records_section, put_varint, validate_batch,
+    };
 
     fn check(batch: &[u8]) -> Result<(), RecordError> {
         let header = validate_batch(batch, usize::MAX).expect("valid header");
@@ -493,28 +495,11 @@ mod tests {
 
     #[test]
     fn a_compacted_topic_refuses_a_null_key_and_the_cleaner_reads_keys_and_tombstones() {
-        let mut section = Vec::new();
-        for (delta, key, value) in [
-            (0i64, Some(&b"k"[..]), Some(&b"v"[..])),
-            (1, Some(b"k"), None),
-            (2, None, Some(b"v")),
-        ] {
-            let mut body = vec![0u8];
-            put_varint(&mut body, 0);
-            put_varint(&mut body, delta);
-            for field in [key, value] {
-                match field {
-                    Some(bytes) => {
-                        put_varint(&mut body, bytes.len() as i64);
-                        body.extend_from_slice(bytes);
-                    }
-                    None => put_varint(&mut body, -1),
-                }
-            }
-            put_varint(&mut body, 0);
-            put_varint(&mut section, body.len() as i64);
-            section.extend_from_slice(&body);
-        }
+        let section = keyed_records_section(&[
+            (Some(&b"k"[..]), Some(&b"v"[..])),
+            (Some(b"k"), None),
+            (None, Some(b"v")),
+        ]);
         let batch = build_raw_batch(0, 2, 3, &section);
         let header = validate_batch(&batch, usize::MAX).expect("valid header");
         assert_eq!(validate_batch_records_for(&batch, &header, false), Ok(()));
