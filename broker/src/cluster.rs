@@ -51,6 +51,9 @@ pub struct BrokerAddress {
 pub struct ClusterImage {
     pub brokers: BTreeMap<i32, BrokerAddress>,
     pub topics: BTreeMap<String, TopicView>,
+    /// The dynamic broker configs of the cluster-wide level (`""`) and of this broker (the
+    /// controller's; brokers pull them with DescribeConfigs).
+    pub broker_configs: crate::broker_config::AllBrokerConfigs,
 }
 
 /// The image plus this broker's registration, shared by connections and cluster tasks.
@@ -67,6 +70,10 @@ pub struct ClusterView {
     /// The way to the controller, set by `server::cluster` before the broker serves (the server
     /// layer holds the sockets; the APIs above this module reach the controller through it).
     pub controller_link: OnceLock<Box<dyn ControllerLink>>,
+    /// The topic ids the images applied since this broker last registered had: a local topic
+    /// the image lacks is deleted only when one of them (the controller deleted it), else it is
+    /// a stray replica and is kept (`Broker::remove_strays`).
+    imaged_topics: std::sync::Mutex<std::collections::BTreeSet<Uuid>>,
 }
 
 /// The topic a broker fetches from the controller to watch for metadata changes (KRaft's name
@@ -109,6 +116,31 @@ pub trait ControllerLink: Send + Sync + std::fmt::Debug {
         &self,
         request: kafka_protocol::messages::CreatePartitionsRequest,
     ) -> Forwarded<kafka_protocol::messages::CreatePartitionsResponse>;
+    /// Forwards CreateAcls to the controller, which stores ACL bindings in a cluster.
+    fn create_acls(
+        &self,
+        request: kafka_protocol::messages::CreateAclsRequest,
+    ) -> Forwarded<kafka_protocol::messages::CreateAclsResponse>;
+    /// Forwards DescribeAcls to the controller.
+    fn describe_acls(
+        &self,
+        request: kafka_protocol::messages::DescribeAclsRequest,
+    ) -> Forwarded<kafka_protocol::messages::DescribeAclsResponse>;
+    /// Forwards DeleteAcls to the controller.
+    fn delete_acls(
+        &self,
+        request: kafka_protocol::messages::DeleteAclsRequest,
+    ) -> Forwarded<kafka_protocol::messages::DeleteAclsResponse>;
+    /// Forwards DescribeUserScramCredentials to the controller, which stores SCRAM credentials.
+    fn describe_user_scram_credentials(
+        &self,
+        request: kafka_protocol::messages::DescribeUserScramCredentialsRequest,
+    ) -> Forwarded<kafka_protocol::messages::DescribeUserScramCredentialsResponse>;
+    /// Forwards AlterUserScramCredentials to the controller.
+    fn alter_user_scram_credentials(
+        &self,
+        request: kafka_protocol::messages::AlterUserScramCredentialsRequest,
+    ) -> Forwarded<kafka_protocol::messages::AlterUserScramCredentialsResponse>;
     /// Asks the controller, in the background, to create `topics` with this broker's defaults.
     fn auto_create(&self, topics: Vec<String>);
     /// Sends WriteTxnMarkers to broker `node_id` (a transaction coordinator to a partition
@@ -134,6 +166,26 @@ pub fn refused(request: &CreateTopicsRequest, message: &str) -> CreateTopicsResp
 }
 
 impl ClusterView {
+    fn imaged_topics(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<Uuid>> {
+        self.imaged_topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes the topic ids of an image being applied.
+    pub fn saw_topics(&self, ids: impl IntoIterator<Item = Uuid>) {
+        self.imaged_topics().extend(ids);
+    }
+
+    /// Whether an image applied since the last registration had topic `id`.
+    pub fn saw_topic(&self, id: Uuid) -> bool {
+        self.imaged_topics().contains(&id)
+    }
+
+    /// A new registration: the controller may have lost its state, so what earlier images had
+    /// no longer tells a deleted topic from one it forgot.
+    pub fn forget_imaged_topics(&self) {
+        self.imaged_topics().clear();
+    }
+
     /// Forwards CreateTopics to the controller (refused if there is no way to it).
     pub fn forward_create_topics(&self, request: CreateTopicsRequest) -> CreateTopicsFuture {
         match self.controller_link.get() {

@@ -68,6 +68,9 @@ pub struct FileConfig {
     /// `high-watermark` (default) or `log-end` (a bug switch: see `ReplicationConfig`).
     #[serde(rename = "consumer.fetch.bound")]
     pub consumer_fetch_bound: String,
+    /// `wait` (default) or `answer` (a bug switch: see `ReplicationConfig::metadata_waits_for_image`).
+    #[serde(rename = "metadata.before.image")]
+    pub metadata_before_image: String,
     #[serde(rename = "min.insync.replicas")]
     pub min_insync_replicas: i32,
     #[serde(rename = "replica.lag.time.max.ms")]
@@ -130,6 +133,9 @@ pub struct FileConfig {
     /// A test's planted crash (see [`Config::debug_crash_after_ms`]); 0 = never.
     #[serde(rename = "debug.crash.after.ms")]
     pub debug_crash_after_ms: u64,
+    /// A test's planted hang (see [`Config::debug_txn_offset_commits_unanswered`]); 0 = never.
+    #[serde(rename = "debug.txn.offset.commit.unanswered")]
+    pub debug_txn_offset_commit_unanswered: u64,
     // Retention (see `LogConfig`): Kafka's broker defaults for every topic.
     #[serde(rename = "log.retention.ms")]
     pub log_retention_ms: i64,
@@ -176,6 +182,7 @@ impl Default for FileConfig {
             advertised_listener: None,
             replication_truncation: "leader-epoch".to_string(),
             consumer_fetch_bound: "high-watermark".to_string(),
+            metadata_before_image: "wait".to_string(),
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 30_000,
             unclean_leader_election_enable: false,
@@ -204,6 +211,7 @@ impl Default for FileConfig {
             max_connections_per_ip_overrides: String::new(),
             socket_request_read_timeout_ms: 30_000,
             debug_crash_after_ms: 0,
+            debug_txn_offset_commit_unanswered: 0,
             log_retention_ms: 7 * 24 * 3_600_000,
             log_retention_bytes: -1,
             log_roll_ms: 7 * 24 * 3_600_000,
@@ -375,6 +383,17 @@ pub struct ReplicationConfig {
     pub truncation: Truncation,
     /// `consumer.fetch.bound`: `high-watermark` (default) or `log-end` (a bug switch).
     pub consumer_fetch_bound: FetchBound,
+    /// `metadata.before.image` (kaos): `wait` (the default) holds a client's Metadata request
+    /// that reaches a broker of a cluster before it holds the controller's first image (just
+    /// started or restarted) until it has it (at most `METADATA_BEFORE_IMAGE_WAIT_MS`), as Kafka
+    /// serves no client before its metadata caught up. `answer` (a bug switch) answers at once
+    /// from what it has: no brokers, not even itself — kaos-broker before 2026-12-03, and the
+    /// class of a Kafka broker answering from a stale or empty metadata cache after a restart
+    /// (ZooKeeper-mode brokers served Metadata from their cache before the controller's first
+    /// UpdateMetadata). librdkafka decommissions every broker such an answer leaves out, its
+    /// coordinators with them: an exactly-once pipeline stalls (librdkafka issues #5511, #5456;
+    /// `pipeline_output_min_percent` unmet in `eos-pipeline-coordinator-kill`).
+    pub metadata_waits_for_image: bool,
     pub min_insync_replicas: i32,
     pub replica_lag_time_max_ms: u64,
     pub unclean_leader_election_enable: bool,
@@ -413,6 +432,16 @@ impl ReplicationConfig {
                 })
             }
         };
+        let metadata_waits_for_image = match file.metadata_before_image.as_str() {
+            "wait" => true,
+            "answer" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "metadata.before.image",
+                    message: format!("{other:?} is neither \"wait\" (the default) nor \"answer\""),
+                })
+            }
+        };
         let positive = |key, value| in_range(key, value, 1..=limits::SETTING_MS_MAX);
         in_range(
             "min.insync.replicas",
@@ -427,6 +456,7 @@ impl ReplicationConfig {
         Ok(ReplicationConfig {
             truncation,
             consumer_fetch_bound,
+            metadata_waits_for_image,
             min_insync_replicas: file.min_insync_replicas,
             replica_lag_time_max_ms: positive(
                 "replica.lag.time.max.ms",
@@ -496,6 +526,12 @@ pub struct Config {
     /// invariant stops it: a `kaos-broker fatal: invariant …` line and exit code 71. Restarts
     /// serve normally. `None` (0, the default): never.
     pub debug_crash_after_ms: Option<u64>,
+    /// `debug.txn.offset.commit.unanswered` (kaos only, for the tests of a client whose
+    /// `send_offsets_to_transaction` hangs, as librdkafka's does in its issues #5511/#5456): the
+    /// first this many TxnOffsetCommit requests the broker gets are carried out but never
+    /// answered (no response, the connection left open: the request stays in flight until the
+    /// client gives up on it). 0, the default: every request is answered.
+    pub debug_txn_offset_commits_unanswered: u64,
 }
 
 /// Connection settings: Kafka's names and defaults, plus `socket.request.read.timeout.ms`
@@ -875,6 +911,7 @@ impl Config {
             txn,
             connections,
             debug_crash_after_ms: debug_crash_after_ms(file.debug_crash_after_ms)?,
+            debug_txn_offset_commits_unanswered: file.debug_txn_offset_commit_unanswered,
         })
     }
 }
@@ -1056,6 +1093,21 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("consumer.fetch.bound"), "{err}");
+        assert!(defaults.metadata_waits_for_image);
+        let answer = FileConfig::parse("\"metadata.before.image\" = \"answer\"\n").expect("parses");
+        assert!(
+            !ReplicationConfig::resolve(&answer)
+                .expect("valid")
+                .metadata_waits_for_image
+        );
+        let bad = FileConfig::parse("\"metadata.before.image\" = \"later\"\n").expect("parses");
+        let err = ReplicationConfig::resolve(&bad)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("metadata.before.image") && err.contains("later"),
+            "{err}"
+        );
         assert_eq!(defaults.replica_fetch_min_bytes, 1);
         let lagging = FileConfig::parse("\"replica.fetch.min.bytes\" = 1000000\n").expect("parses");
         assert_eq!(
@@ -1078,12 +1130,22 @@ mod tests {
         assert_eq!(defaults.min_session_timeout_ms, 6_000);
         assert_eq!(defaults.commit_required_acks, -1);
         assert!(!defaults.txn_offsets_immediately);
-        let immediately =
-            FileConfig::parse("\"transaction.offsets.visible\" = \"immediately\"\n").expect("parses");
-        assert!(GroupConfig::resolve(&immediately).expect("valid").txn_offsets_immediately);
-        let bogus = FileConfig::parse("\"transaction.offsets.visible\" = \"soon\"\n").expect("parses");
-        let err = GroupConfig::resolve(&bogus).expect_err("refused").to_string();
-        assert!(err.contains("transaction.offsets.visible") && err.contains("soon"), "{err}");
+        let immediately = FileConfig::parse("\"transaction.offsets.visible\" = \"immediately\"\n")
+            .expect("parses");
+        assert!(
+            GroupConfig::resolve(&immediately)
+                .expect("valid")
+                .txn_offsets_immediately
+        );
+        let bogus =
+            FileConfig::parse("\"transaction.offsets.visible\" = \"soon\"\n").expect("parses");
+        let err = GroupConfig::resolve(&bogus)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("transaction.offsets.visible") && err.contains("soon"),
+            "{err}"
+        );
         let acks_1 = FileConfig::parse("\"offsets.commit.required.acks\" = 1\n").expect("parses");
         assert_eq!(
             GroupConfig::resolve(&acks_1)

@@ -25,9 +25,12 @@
 //! | [`wire`] | bytes only: record batch v2 validation and patching ([`wire::batch`]), transaction markers ([`wire::control`]), the records inside a produced batch: framing, codecs, decompression bound ([`wire::records`]), response framing ([`wire::frame`]) |
 //! | [`config`] | TOML config with Kafka-like dotted keys, merged with the command line |
 //! | [`topic_config`] | Kafka's topic-level configs: names, value types and ranges; validation (INVALID_CONFIG), incremental changes, the log settings they give a partition, DescribeConfigs' rows |
+//! | [`broker_config`] | dynamic broker configs (AlterConfigs of BROKER resources, KIP-226): Kafka's update modes (read-only, per-broker, cluster-wide), validation (INVALID_REQUEST), a single broker's `broker-configs.json` (in a cluster the controller keeps them), DescribeConfigs' layers and sources; stored and described, not applied |
+//! | [`scram`] | SCRAM credentials (DescribeUserScramCredentials, AlterUserScramCredentials, KIP-554): Kafka's checks, a single broker's `scram-credentials.json` (in a cluster the controller keeps them); stored, not used (no SASL) |
 //! | [`limits`] | every limit (frame size, in-flight requests, fetch bytes, …) as named constants |
 //! | [`invariant`] | run-time invariants (HW ≤ LEO, offsets increasing, epochs non-decreasing, ISR ⊆ replicas, …): pure checks, a stop with exit code 71 when one fails, and [`invariant::fatal`] (exit code 70) for a log that contradicts itself |
 //! | [`metrics`] | request metrics (Kafka's `RequestMetrics`): per-stage time histograms of Produce and Fetch, and of a follower's fetches; summarised to `request-metrics.json` at shutdown |
+//! | [`acl`] | ACL bindings (CreateAcls, DescribeAcls, DeleteAcls): Kafka's validation and filters, a single broker's `acls.json` (in a cluster the controller keeps them); not enforced |
 //! | [`dump`] | `kaos-broker dump`: every record of every replica in a data dir as JSON lines, read-only |
 //!
 //! Data flow: connection → `api::table::handle_on_broker` → handler → `Partition` → `Log` →
@@ -35,7 +38,9 @@
 //! the membership task pulls the controller's image (Metadata) every heartbeat and applies it
 //! (`Broker::apply_image`); followers fetch from leaders; leaders send AlterPartition.
 
+pub mod acl;
 pub mod api;
+pub mod broker_config;
 pub mod cluster;
 pub mod config;
 pub mod controller;
@@ -48,6 +53,7 @@ pub mod log;
 pub mod metrics;
 pub mod partition;
 pub mod producer;
+pub mod scram;
 pub mod server;
 pub mod stable;
 pub mod state;

@@ -130,6 +130,10 @@ pub const CONTROLLED_SHUTDOWN_MS: u64 = 5_000;
 /// How often a broker waiting to register with the controller says so.
 pub const READY_WAIT_LOG_MS: u64 = 5_000;
 
+/// How long a broker in a cluster holds a Metadata request that came before its first image
+/// (answered then with the image; past this, with what it has).
+pub const METADATA_BEFORE_IMAGE_WAIT_MS: u64 = 10_000;
+
 /// Largest response a peer may send us.
 pub const PEER_RESPONSE_BYTES_MAX: usize = FRAME_BYTES_MAX;
 
@@ -184,6 +188,17 @@ pub const GROUP_STRING_BYTES_MAX: usize = 1024;
 const _: () = assert!(GROUP_STRING_BYTES_MAX <= i16::MAX as usize);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX <= i16::MAX as usize);
 
+/// A dynamic broker config's name and value (AlterConfigs of a BROKER resource) are at most this
+/// long, and one level (a broker, or the cluster-wide default) holds at most this many.
+pub const BROKER_CONFIG_NAME_BYTES_MAX: usize = 1024;
+pub const BROKER_CONFIG_VALUE_BYTES_MAX: usize = 64 * 1024;
+pub const BROKER_CONFIGS_PER_LEVEL_MAX: usize = 1_000;
+
+/// A SCRAM credential's salt and salted password are at most this long; at most this many users
+/// hold credentials.
+pub const SCRAM_BYTES_MAX: usize = 1024;
+pub const SCRAM_USERS_MAX: usize = 10_000;
+
 /// Protocols one JoinGroup may offer.
 pub const GROUP_PROTOCOLS_MAX: usize = 32;
 /// Batches kept per producer and partition for deduplication (Kafka's
@@ -236,3 +251,7 @@ pub const CLEANER_EMPTY_BATCHES_SKIPPED_MAX: usize = 100_000;
 /// Record errors a Produce response lists per partition (KIP-467's `record_errors`); a batch
 /// with more invalid records is refused whole all the same.
 pub const RECORD_ERRORS_MAX: usize = 1024;
+/// ACL bindings kept (CreateAcls beyond it: INVALID_REQUEST; Kafka has no bound).
+pub const ACL_BINDINGS_MAX: usize = 10_000;
+/// Bytes of an ACL binding's resource name, principal or host.
+pub const ACL_STRING_BYTES_MAX: usize = 1024;

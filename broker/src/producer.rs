@@ -426,17 +426,28 @@ mod tests {
     fn duplicates_gaps_and_epochs() {
         let mut states = ProducerStates::new();
         // Unknown producer: any sequence is accepted (KIP-360).
-        assert_eq!(states.check(&header(5, 0, 7, 2), &[], limits::PRODUCER_BATCHES_KEPT), Ok(Check::Append));
+        assert_eq!(
+            states.check(&header(5, 0, 7, 2), &[], limits::PRODUCER_BATCHES_KEPT),
+            Ok(Check::Append)
+        );
         let mut offset = 0;
         for sequence in (0..20).step_by(2) {
             let h = header(5, 0, sequence, 2);
-            assert_eq!(states.check(&h, &[], limits::PRODUCER_BATCHES_KEPT), Ok(Check::Append), "seq {sequence}");
+            assert_eq!(
+                states.check(&h, &[], limits::PRODUCER_BATCHES_KEPT),
+                Ok(Check::Append),
+                "seq {sequence}"
+            );
             append(&mut states, &h, offset);
             offset += 2;
         }
         // The last five batches are duplicates, with their offsets.
         for (i, sequence) in (10..20).step_by(2).enumerate() {
-            let Ok(Check::Duplicate(batch)) = states.check(&header(5, 0, sequence, 2), &[], limits::PRODUCER_BATCHES_KEPT) else {
+            let Ok(Check::Duplicate(batch)) = states.check(
+                &header(5, 0, sequence, 2),
+                &[],
+                limits::PRODUCER_BATCHES_KEPT,
+            ) else {
                 panic!("seq {sequence} not a duplicate");
             };
             assert_eq!(batch.first_offset, 10 + 2 * i as i64);
@@ -462,7 +473,10 @@ mod tests {
             Err(ProducerError::NewEpochNotAtZero { .. })
         ));
         let bumped = header(5, 1, 0, 1);
-        assert_eq!(states.check(&bumped, &[], limits::PRODUCER_BATCHES_KEPT), Ok(Check::Append));
+        assert_eq!(
+            states.check(&bumped, &[], limits::PRODUCER_BATCHES_KEPT),
+            Ok(Check::Append)
+        );
         append(&mut states, &bumped, offset);
         assert!(matches!(
             states.check(&header(5, 0, 20, 1), &[], limits::PRODUCER_BATCHES_KEPT),

@@ -48,6 +48,12 @@ pub enum StateError {
     FailedLogs { count: usize },
     #[error(transparent)]
     TopicConfigs(#[from] configs::ConfigsFileError),
+    #[error(transparent)]
+    Acls(#[from] crate::acl::AclFileError),
+    #[error(transparent)]
+    BrokerConfigs(#[from] crate::broker_config::BrokerConfigsFileError),
+    #[error(transparent)]
+    Scram(#[from] crate::scram::ScramFileError),
 }
 
 /// Why a topic's configs could not be changed.
@@ -102,6 +108,13 @@ pub enum AddPartitionsError {
 /// `<topic>-<partition>.<id>-delete`): the rename is the deletion; the dir is removed after it,
 /// or at the next start when a crash came first.
 pub const DELETED_DIR_SUFFIX: &str = "-delete";
+
+/// The end of the name a stray replica's partition dir is renamed to (as Kafka 3.7+'s
+/// `<topic>-<partition>.<id>-stray`, KAFKA-14616): in a cluster, a local replica of a topic the
+/// controller's image does not have and no earlier image since this broker registered had (it
+/// was loaded from disk). It is kept, never deleted, and not loaded at the next start: a
+/// controller that lost its state cannot make brokers destroy acknowledged data.
+pub const STRAY_DIR_SUFFIX: &str = "-stray";
 
 /// A topic: its id and the partitions this broker holds a replica of (all of them on a single
 /// node; in a cluster, those the controller assigned here).
@@ -173,6 +186,14 @@ pub struct Broker {
     pub producer_ids: Mutex<crate::producer::ProducerIds>,
     /// Per-stage request times, written to [`crate::metrics::METRICS_FILE_NAME`] at shutdown.
     pub metrics: Arc<crate::metrics::RequestMetrics>,
+    /// ACL bindings of a single broker (in a cluster the controller keeps them).
+    pub acls: crate::acl::AclFile,
+    /// TxnOffsetCommit requests still to leave unanswered (`debug.txn.offset.commit.unanswered`).
+    pub unanswered_txn_offset_commits: std::sync::atomic::AtomicU64,
+    /// Dynamic broker configs of a single broker (in a cluster the controller keeps them).
+    pub broker_configs: crate::broker_config::BrokerConfigsFile,
+    /// SCRAM credentials of a single broker (in a cluster the controller keeps them).
+    pub scram: crate::scram::ScramFile,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StateError {
@@ -213,6 +234,9 @@ impl Broker {
             "log-start-offset checkpoint unreadable: logs start at their first segment",
         );
         let topic_configs = configs::read(&data_dir)?;
+        let acls = crate::acl::AclFile::open(&data_dir)?;
+        let broker_configs = crate::broker_config::BrokerConfigsFile::open(&data_dir)?;
+        let scram = crate::scram::ScramFile::open(&data_dir)?;
         let producer_ids = crate::producer::ProducerIds::open(&data_dir, config.node_id)?;
         let signals = Signals::new();
         let recovery = Recovery {
@@ -227,6 +251,7 @@ impl Broker {
             single_node: config.controller.is_none(),
         };
         let topics = recovery.open_topics(&mut report)?;
+        let unanswered = config.debug_txn_offset_commits_unanswered;
         let broker = Broker {
             cluster_id: "kaos-cluster".to_string(),
             advertised_host,
@@ -240,6 +265,10 @@ impl Broker {
             txns: Arc::default(),
             producer_ids: Mutex::new(producer_ids),
             metrics: Arc::default(),
+            acls,
+            unanswered_txn_offset_commits: std::sync::atomic::AtomicU64::new(unanswered),
+            broker_configs,
+            scram,
         };
         broker.finish_recovery(&checkpoint_path, &marker)?;
         Ok((broker, report))
@@ -457,24 +486,8 @@ impl Broker {
     /// partition dir is renamed to `…-delete` and the data dir fsynced (the deletion is durable),
     /// then the renamed dirs are removed. Returns the retired topic id.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, DeleteTopicError> {
-        let topic = self
-            .topics
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)
-            .ok_or(DeleteTopicError::Unknown)?;
+        let (topic, renamed) = self.retire_topic(name, DELETED_DIR_SUFFIX)?;
         let data_dir = &self.config.data_dir;
-        let mut renamed = Vec::with_capacity(topic.partitions.len());
-        for &index in topic.partitions.keys() {
-            let dir = data_dir.join(format!("{name}-{index}"));
-            let deleted = data_dir.join(format!(
-                "{name}-{index}.{}{DELETED_DIR_SUFFIX}",
-                topic.id.simple()
-            ));
-            std::fs::rename(&dir, &deleted).map_err(|e| io_err(&dir, e))?;
-            renamed.push(deleted);
-        }
-        sync_dir(data_dir).map_err(StateError::from)?;
         for dir in renamed {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 // The next start removes it.
@@ -492,6 +505,36 @@ impl Broker {
         }
         tracing::info!(topic = %name, topic_id = %topic.id, "deleted topic");
         Ok(topic.id)
+    }
+
+    /// Takes topic `name` out of the topic map, closes its partitions' logs (an append still in
+    /// flight fails instead of writing into a dir that goes away) and renames each partition dir
+    /// to `<name>-<index>.<topic id><suffix>`, durably (the data dir fsynced). Returns the topic
+    /// and the renamed dirs.
+    fn retire_topic(
+        &self,
+        name: &str,
+        suffix: &str,
+    ) -> Result<(Arc<Topic>, Vec<PathBuf>), DeleteTopicError> {
+        let topic = self
+            .topics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+            .ok_or(DeleteTopicError::Unknown)?;
+        let data_dir = &self.config.data_dir;
+        let mut renamed = Vec::with_capacity(topic.partitions.len());
+        for (&index, partition) in &topic.partitions {
+            if let Err(e) = partition.close() {
+                tracing::warn!(topic = %name, partition = index, error = %e, "cannot close the log of a retired partition");
+            }
+            let dir = data_dir.join(format!("{name}-{index}"));
+            let retired = data_dir.join(format!("{name}-{index}.{}{suffix}", topic.id.simple()));
+            std::fs::rename(&dir, &retired).map_err(|e| io_err(&dir, e))?;
+            renamed.push(retired);
+        }
+        sync_dir(data_dir).map_err(StateError::from)?;
+        Ok((topic, renamed))
     }
 
     /// [`Self::create_partitions`], or, when one fails, none: the dirs made are removed (a full
@@ -931,6 +974,11 @@ fn partition_dirs(data_dir: &Path) -> Result<BTreeMap<String, Vec<(i32, PathBuf)
             continue;
         };
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && name.ends_with(STRAY_DIR_SUFFIX) {
+            // Kept for an operator: the controller did not know its topic (see STRAY_DIR_SUFFIX).
+            tracing::warn!(dir = %entry.path().display(), "not loading a stray replica's dir (kept for inspection)");
+            continue;
+        }
         if is_dir && name.ends_with(DELETED_DIR_SUFFIX) {
             // A deleted partition whose removal a crash cut short.
             let path = entry.path();
@@ -1078,11 +1126,10 @@ impl crate::txn::Host for Broker {
 
 /// In a cluster: the controller's image applied to the local replicas.
 impl Broker {
-    /// Applies a new image to the local replicas: deletes the topics it no longer has (or has
-    /// under another topic id: deleted, then created again), creates the replicas assigned here,
-    /// changes roles whose leader or epoch moved. Returns the changes the fetchers must follow.
-    /// The controller's state is durable and complete, so a local topic it does not list was
-    /// deleted (as KRaft brokers delete stray replicas).
+    /// Applies a new image to the local replicas: creates the replicas assigned here, changes
+    /// roles whose leader or epoch moved. Returns the changes the fetchers must follow. The
+    /// topics the image no longer has (or has under another topic id) were taken away first
+    /// ([`Self::strays`], their fetchers stopped, then [`Self::remove_strays`]).
     /// `requested_at`: when the image was asked for (an image older than the leader's last accepted
     /// ISR change does not overwrite it).
     pub fn apply_image(
@@ -1099,7 +1146,7 @@ impl Broker {
         }
         let node_id = self.node_id();
         let mut changes = Vec::new();
-        self.delete_strays(image, &mut changes);
+        self.cluster.saw_topics(image.topics.values().map(|t| t.id));
         for (name, topic) in &image.topics {
             for (&index, view) in &topic.partitions {
                 let local = if view.replicas.contains(&node_id) {
@@ -1166,12 +1213,17 @@ impl Broker {
         changes
     }
 
-    /// Deletes the local replicas of every topic the controller's `image` no longer has, or has
-    /// under another id (as KRaft brokers delete stray replicas); their fetchers stop first (a
-    /// `Stop` precedes any `Follow` of a new topic of the same name).
-    fn delete_strays(&self, image: &ClusterImage, changes: &mut Vec<RoleChange>) {
-        let strays: Vec<Arc<Topic>> = self
-            .topics
+    /// The local topics the controller's `image` does not have, or has under another id (none
+    /// once stopping). Their fetchers must stop before [`Self::remove_strays`] takes them away.
+    pub fn strays(&self, image: &ClusterImage) -> Vec<Arc<Topic>> {
+        if self
+            .cluster
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Vec::new();
+        }
+        self.topics
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
@@ -1182,15 +1234,33 @@ impl Broker {
                     .is_none_or(|t| t.id != local.id)
             })
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Takes away the local replicas of `strays` (their fetchers stopped): a topic an earlier
+    /// image since this broker registered had was deleted by the controller, and its replicas
+    /// are deleted; any other (loaded from disk, never in an image) is a stray replica, set
+    /// aside in `-stray` dirs as Kafka 3.7+ does (see [`STRAY_DIR_SUFFIX`]).
+    pub fn remove_strays(&self, strays: &[Arc<Topic>]) {
         for stray in strays {
-            changes.extend(stray.partitions.values().cloned().map(RoleChange::Stop));
-            match self.delete_topic(&stray.name) {
-                Ok(id) => {
-                    tracing::info!(topic = %stray.name, topic_id = %id, "deleted the replicas of a topic the controller no longer has")
+            let name = &stray.name;
+            if self.cluster.saw_topic(stray.id) {
+                match self.delete_topic(name) {
+                    Ok(id) => {
+                        tracing::info!(topic = %name, topic_id = %id, "deleted the replicas of a topic the controller deleted")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %name, error = %e, "cannot delete the replicas of a deleted topic")
+                    }
+                }
+                continue;
+            }
+            match self.retire_topic(name, STRAY_DIR_SUFFIX) {
+                Ok((topic, dirs)) => {
+                    tracing::warn!(topic = %name, topic_id = %topic.id, dirs = ?dirs, "the controller does not know this topic: its replicas are kept as stray dirs, not loaded")
                 }
                 Err(e) => {
-                    tracing::error!(topic = %stray.name, error = %e, "cannot delete the replicas of a deleted topic")
+                    tracing::error!(topic = %name, error = %e, "cannot set aside the replicas of a stray topic")
                 }
             }
         }

@@ -16,7 +16,7 @@ pub type TopicConfigs = BTreeMap<String, String>;
 
 /// The kind of value a config takes, with its lower bound where Kafka sets one.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     /// A 64-bit integer ≥ the bound.
     Long(i64),
     /// A 32-bit integer ≥ the bound.
@@ -132,7 +132,7 @@ pub fn validate_all<'a>(
     Ok(())
 }
 
-fn check_value(kind: Kind, value: &str) -> Result<(), String> {
+pub(crate) fn check_value(kind: Kind, value: &str) -> Result<(), String> {
     match kind {
         Kind::Long(min) => {
             let n: i64 = value
@@ -187,6 +187,10 @@ fn one_of(words: &[&str], value: &str) -> Result<(), String> {
 pub enum Source {
     /// The topic's own config (CreateTopics, AlterConfigs, IncrementalAlterConfigs).
     DynamicTopic = 1,
+    /// A dynamic config of this broker (AlterConfigs of BROKER resource `<id>`).
+    DynamicBroker = 2,
+    /// A dynamic cluster-wide default (AlterConfigs of BROKER resource `""`).
+    DynamicDefaultBroker = 3,
     /// A setting of the broker (its config file or its default).
     Broker = 4,
     /// Fixed: kaos-broker has no setting for it.
@@ -266,7 +270,7 @@ fn name_of(name: &str) -> &'static str {
 }
 
 impl Kind {
-    fn value_type(self) -> ValueType {
+    pub(crate) fn value_type(self) -> ValueType {
         match self {
             Kind::Long(_) => ValueType::Long,
             Kind::Int(_) => ValueType::Int,

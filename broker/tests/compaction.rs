@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -89,14 +88,6 @@ fn read_all(bootstrap: &str, topic: &str) -> Vec<(i64, Option<Vec<u8>>, Option<V
         }
     }
     records
-}
-
-/// Segment bytes of a partition dir.
-fn log_bytes(dir: &Path) -> u64 {
-    segment_files(dir)
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .sum()
 }
 
 #[test]

@@ -52,11 +52,10 @@ fn topic_id(address: SocketAddr, name: &str) -> Result<uuid::Uuid, i16> {
 
 #[test]
 fn a_deleted_topic_loses_its_data_and_id_and_can_be_created_anew() {
-    let (_dir, broker) = start_broker("\"auto.create.topics.enable\" = false\n");
+    let config = "\"auto.create.topics.enable\" = false\n";
+    let (_dir, broker, mut client) = start_broker_with_topic(config, "t", 2);
     let data_dir = broker.data_dir.clone();
     let address = broker.address;
-    let mut client = RawClient::connect(address);
-    assert_eq!(create_topic(&mut client, "t", 2, 1, false), 0);
     assert_eq!(
         produce_values(&mut client, "t", 0, &[b"a", b"b", b"c"]).0,
         0
@@ -105,12 +104,10 @@ fn a_deleted_topic_loses_its_data_and_id_and_can_be_created_anew() {
 
 #[test]
 fn the_offsets_topic_is_not_deleted_and_a_cut_deletion_finishes_at_start() {
-    let (_dir, broker) = start_broker("");
+    // The first FindCoordinator-like Metadata of the offsets topic is not needed: create it.
+    let (_dir, broker, client) = start_broker_with_topic("", "kept", 1);
     let data_dir = broker.data_dir.clone();
     let address = broker.address;
-    // The first FindCoordinator-like Metadata of the offsets topic is not needed: create it.
-    let mut client = RawClient::connect(address);
-    assert_eq!(create_topic(&mut client, "kept", 1, 1, false), 0);
     let internal = delete(address, 4, &["__consumer_offsets"], &[]);
     assert_eq!(internal[0].error_code, ResponseError::InvalidRequest.code());
     drop(client);
@@ -169,11 +166,7 @@ fn partition_dirs(data_dir: &std::path::Path, topic: &str) -> Vec<String> {
 #[test]
 fn in_a_cluster_a_deleted_topic_leaves_every_replica_and_comes_back_with_a_new_id() {
     let cluster = cluster::Cluster::start(3, "\"auto.create.topics.enable\" = false\n");
-    assert_eq!(cluster::create_topic(cluster.address(1), "t", 2, 3), 0);
-    let (leader, ..) = cluster.wait_partition("t-0 in sync", "t", 0, |l, _, _, isr| {
-        l >= 0 && isr.len() == 3
-    });
-    cluster.wait_topic_on(leader, "t");
+    let leader = cluster.create_in_sync_via(1, "t", 2, 3).leader;
     cluster.produce_ids(leader, "t", 0..3, 0);
     let old_id = topic_id(cluster.controller_address, "t").expect("t exists");
     for id in 1..=3 {
@@ -210,13 +203,9 @@ fn in_a_cluster_a_deleted_topic_leaves_every_replica_and_comes_back_with_a_new_i
     }
 
     // Created again: a new id, every replica empty.
-    assert_eq!(cluster::create_topic(cluster.address(3), "t", 1, 3), 0);
+    let leader = cluster.create_in_sync_via(3, "t", 1, 3).leader;
     let new_id = topic_id(cluster.controller_address, "t").expect("t exists again");
     assert_ne!(new_id, old_id, "the old id is retired");
-    let (leader, ..) = cluster.wait_partition("new t-0 in sync", "t", 0, |l, _, _, isr| {
-        l >= 0 && isr.len() == 3
-    });
-    cluster.wait_topic_on(leader, "t");
     let mut client = RawClient::connect(cluster.address(leader));
     assert_eq!(
         list_offset(&mut client, "t", 0, -1),

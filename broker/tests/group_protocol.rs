@@ -202,13 +202,7 @@ fn join(
         .with_protocols(vec![JoinGroupRequestProtocol::default()
             .with_name(s("range"))
             .with_metadata(Bytes::from_static(b"meta"))]);
-    let correlation_id = client.send(ApiKey::JoinGroup, version, &request);
-    let (got, response) = decode_response(
-        ApiKey::JoinGroup,
-        version,
-        client.read_frame().expect("JoinGroup response"),
-    );
-    assert_eq!(got, correlation_id);
+    let response = client.call(ApiKey::JoinGroup, version, &request);
     response
 }
 
@@ -233,13 +227,7 @@ fn sync(
                 })
                 .collect(),
         );
-    let correlation_id = client.send(ApiKey::SyncGroup, 3, &request);
-    let (got, response) = decode_response(
-        ApiKey::SyncGroup,
-        3,
-        client.read_frame().expect("SyncGroup response"),
-    );
-    assert_eq!(got, correlation_id);
+    let response = client.call(ApiKey::SyncGroup, 3, &request);
     response
 }
 
@@ -248,12 +236,7 @@ fn heartbeat(client: &mut RawClient, group: &str, member_id: &str, generation_id
         .with_group_id(GroupId(s(group)))
         .with_generation_id(generation_id)
         .with_member_id(s(member_id));
-    client.send(ApiKey::Heartbeat, 3, &request);
-    let (_, response): (i32, HeartbeatResponse) = decode_response(
-        ApiKey::Heartbeat,
-        3,
-        client.read_frame().expect("Heartbeat response"),
-    );
+    let response: HeartbeatResponse = client.call(ApiKey::Heartbeat, 3, &request);
     response.error_code
 }
 
@@ -274,12 +257,7 @@ fn commit(
                 .with_partition_index(0)
                 .with_committed_offset(offset)
                 .with_committed_metadata(Some(s("meta")))])]);
-    client.send(ApiKey::OffsetCommit, 8, &request);
-    let (_, response): (i32, OffsetCommitResponse) = decode_response(
-        ApiKey::OffsetCommit,
-        8,
-        client.read_frame().expect("OffsetCommit response"),
-    );
+    let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 8, &request);
     response.topics[0].partitions[0].error_code
 }
 
@@ -296,7 +274,10 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
     .expect("a coordinator");
     assert_eq!((code, node), (0, 1));
     // Commits go to a partition that exists (Kafka refuses others: UNKNOWN_TOPIC_OR_PARTITION).
-    assert_eq!(create_topic(&mut RawClient::connect(address), "t", 2, 1, false), 0);
+    assert_eq!(
+        create_topic(&mut RawClient::connect(address), "t", 2, 1, false),
+        0
+    );
     let metadata = {
         let mut c = RawClient::connect(address);
         c.send(
@@ -360,12 +341,7 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
         };
         let request = DescribeGroupsRequest::default()
             .with_groups(vec![GroupId(s("g")), GroupId(s("nobody"))]);
-        client.send(ApiKey::DescribeGroups, 4, &request);
-        let (_, described): (i32, DescribeGroupsResponse) = decode_response(
-            ApiKey::DescribeGroups,
-            4,
-            client.read_frame().expect("DescribeGroups"),
-        );
+        let described: DescribeGroupsResponse = client.call(ApiKey::DescribeGroups, 4, &request);
         let g = &described.groups[0];
         assert_eq!(
             (
@@ -384,12 +360,8 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
             Bytes::from_static(b"assignment")
         );
         assert_eq!(described.groups[1].group_state.as_str(), "Dead");
-        client.send(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
-        let (_, listed): (i32, ListGroupsResponse) = decode_response(
-            ApiKey::ListGroups,
-            4,
-            client.read_frame().expect("ListGroups"),
-        );
+        let listed: ListGroupsResponse =
+            client.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
         let listed: Vec<(&str, &str)> = listed
             .groups
             .iter()
@@ -440,12 +412,7 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
                 .with_group_id(GroupId(s("")))
                 .with_topics(None),
         ]);
-        client.send(ApiKey::OffsetFetch, 8, &request);
-        let (_, response): (i32, OffsetFetchResponse) = decode_response(
-            ApiKey::OffsetFetch,
-            8,
-            client.read_frame().expect("OffsetFetch v8"),
-        );
+        let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 8, &request);
         assert_eq!(response.groups[0].error_code, 0);
         assert_eq!(
             response.groups[0].topics[0].partitions[0].committed_offset,
@@ -504,12 +471,7 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
     let request = LeaveGroupRequest::default()
         .with_group_id(GroupId(s("g")))
         .with_member_id(s(&second_id));
-    other.send(ApiKey::LeaveGroup, 1, &request);
-    let (_, left): (i32, LeaveGroupResponse) = decode_response(
-        ApiKey::LeaveGroup,
-        1,
-        other.read_frame().expect("LeaveGroup"),
-    );
+    let left: LeaveGroupResponse = other.call(ApiKey::LeaveGroup, 1, &request);
     assert_eq!(left.error_code, 0);
     assert_eq!(
         heartbeat(&mut client, "g", &member, 2),
@@ -550,9 +512,7 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
         .with_rebalance_timeout_ms(3000)
         .with_protocol_type(s("connect"))
         .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(s("x"))]);
-    client.send(ApiKey::JoinGroup, 3, &request);
-    let (_, inconsistent): (i32, JoinGroupResponse) =
-        decode_response(ApiKey::JoinGroup, 3, client.read_frame().expect("join"));
+    let inconsistent: JoinGroupResponse = client.call(ApiKey::JoinGroup, 3, &request);
     assert_eq!(
         inconsistent.error_code,
         ResponseError::InconsistentGroupProtocol.code()
@@ -579,6 +539,58 @@ fn classic_protocol_on_the_wire_member_id_required_fencing_and_bad_input() {
         0
     );
     assert!(!broker.log_text().contains("panicked"));
+}
+
+/// Kafka writes a generation's assignment to `__consumer_offsets` (the group metadata record,
+/// key v2) before it answers the leader's SyncGroup (`GroupMetadataManager.storeGroup`); the
+/// members' SyncGroups are answered only then, which gives a follower's SyncGroup the time to
+/// arrive before the leader can start the next rebalance (librdkafka's 0113 counts on it).
+#[test]
+fn the_assignment_is_in_the_offsets_log_when_the_leaders_sync_group_is_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = BrokerProcess::start(&dir.path().join("data"), CONFIG);
+    let address = broker.bootstrap().parse().expect("address");
+    poll_until(200, Duration::from_millis(50), || {
+        (find_coordinator(address, "stored").0 == 0).then_some(())
+    })
+    .expect("a coordinator");
+    let mut client = RawClient::connect(address);
+    let first = poll_until(200, Duration::from_millis(50), || {
+        let r = join(&mut client, 5, "stored", "", 2000);
+        (r.error_code != ResponseError::CoordinatorLoadInProgress.code()).then_some(r)
+    })
+    .expect("loaded");
+    let member = first.member_id.as_str().to_string();
+    let joined = join(&mut client, 5, "stored", &member, 2000);
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    let synced = sync(&mut client, "stored", &member, 1, &[(&member, b"p0")]);
+    assert_eq!(synced.error_code, 0);
+    // Read right after the answer: the record is there (and below the HW).
+    let partition = broker::group::partition_for("stored", 3);
+    let key = broker::group::records::group_metadata_key("stored");
+    let stored: Vec<_> = fetch_all_keyed(&mut client, "__consumer_offsets", partition, 0)
+        .into_iter()
+        .filter(|(_, k, _)| k[..] == key[..])
+        .map(|(_, k, v)| {
+            broker::group::records::parse_group_metadata(&k, &v)
+                .expect("a readable group metadata record")
+                .expect("key v2")
+                .1
+        })
+        .collect();
+    assert_eq!(stored.len(), 1, "one generation stored: {stored:?}");
+    let generation = &stored[0];
+    assert_eq!(
+        (generation.generation, generation.leader.as_deref()),
+        (1, Some(member.as_str()))
+    );
+    assert_eq!(generation.protocol.as_deref(), Some("range"));
+    assert_eq!(generation.members.len(), 1);
+    assert_eq!(generation.members[0].assignment, Bytes::from_static(b"p0"));
+    assert_eq!(
+        generation.members[0].subscription,
+        Bytes::from_static(b"meta")
+    );
 }
 
 #[test]

@@ -118,10 +118,7 @@ fn run(idempotence: bool) -> Run {
         .collect();
     let failed = deliveries.failed();
     let last_acked = acknowledged.values().copied().max().unwrap_or(-1);
-    let log = wait_until("the new leader's HW covers every ack", 1200, || {
-        let ids = try_read_ids(cluster.address(new_leader), "idem", 0)?;
-        (ids.last().map_or(-1, |(o, _)| *o) >= last_acked).then_some(ids)
-    });
+    let log = read_ids_past(cluster.address(new_leader), "idem", 0, last_acked);
     let lost_responses = proxies.iter().map(Proxy::lost_responses).sum();
     eprintln!("idempotence={idempotence}: {} acked, {} failed, {} records, {lost_responses} responses lost, {} produce requests", acknowledged.len(), failed.len(), log.len(), proxies.iter().map(Proxy::produce_requests).sum::<usize>());
     Run {

@@ -32,11 +32,7 @@ fn init_producer_id(client: &mut RawClient, transactional_id: Option<&str>) -> (
         .with_transaction_timeout_ms(60_000)
         .with_producer_id(kafka_protocol::messages::ProducerId(-1))
         .with_producer_epoch(-1);
-    let correlation_id = client.send(ApiKey::InitProducerId, 4, &request);
-    let frame = client.read_frame().expect("InitProducerId response");
-    let (got, response): (i32, InitProducerIdResponse) =
-        decode_response(ApiKey::InitProducerId, 4, frame);
-    assert_eq!(got, correlation_id);
+    let response: InitProducerIdResponse = client.call(ApiKey::InitProducerId, 4, &request);
     (
         response.error_code,
         response.producer_id.0,
@@ -97,13 +93,8 @@ fn single_node_dedups_refuses_gaps_and_old_epochs_and_survives_sigkill() {
     let mut client = RawClient::connect(address);
 
     // Advertised in ApiVersions.
-    let correlation_id = client.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
-    let (got, versions): (i32, ApiVersionsResponse) = decode_response(
-        ApiKey::ApiVersions,
-        3,
-        client.read_frame().expect("response"),
-    );
-    assert_eq!(got, correlation_id);
+    let versions: ApiVersionsResponse =
+        client.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert!(versions
         .api_keys
         .iter()

@@ -46,14 +46,12 @@ fn create_with_configs(
         .with_validate_only(validate_only)
         .with_topics(vec![topic]);
     let mut client = RawClient::connect(address);
-    let correlation_id = client.send(ApiKey::CreateTopics, 5, &request);
-    let (got, response): (i32, CreateTopicsResponse) = decode_response(
-        ApiKey::CreateTopics,
-        5,
-        client.read_frame().expect("CreateTopics response"),
-    );
-    assert_eq!(got, correlation_id);
-    response.topics.into_iter().next().expect("one topic result")
+    let response: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 5, &request);
+    response
+        .topics
+        .into_iter()
+        .next()
+        .expect("one topic result")
 }
 
 fn message(result: &CreatableTopicResult) -> String {
@@ -78,7 +76,10 @@ fn create_topics_validates_configs(address: SocketAddr) {
     // validate_only checks the configs too, and creates nothing when they are good.
     let bad_dry = create_with_configs(address, "a", &[("segment.bytes", Some("1"))], true);
     assert_eq!(bad_dry.error_code, invalid, "{bad_dry:?}");
-    let good = [("retention.ms", Some("60000")), ("cleanup.policy", Some("delete"))];
+    let good = [
+        ("retention.ms", Some("60000")),
+        ("cleanup.policy", Some("delete")),
+    ];
     let dry = create_with_configs(address, "a", &good, true);
     assert_eq!(dry.error_code, 0, "{dry:?}");
     // Nothing was created by any of the above: the real creation succeeds, once.
@@ -125,8 +126,7 @@ fn the_controller_answers_invalid_configs_and_brokers_refuse_commits_to_unknown_
     let unknown = ResponseError::UnknownTopicOrPartition.code();
     // Once the image with topic `a` has reached the broker, a commit to it succeeds.
     let coordinator = poll_until(400, Duration::from_millis(50), || {
-        (find_coordinator(address, "g").0 == 0
-            && simple_commit(address, "g", "a", 0, 3) == 0)
+        (find_coordinator(address, "g").0 == 0 && simple_commit(address, "g", "a", 0, 3) == 0)
             .then_some(())
     });
     assert!(coordinator.is_some(), "a commit to an existing partition");

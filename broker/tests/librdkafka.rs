@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use rdk::{ValueDeliveries, ValueReports};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(90);
 const CONSUME_TIMEOUT: Duration = Duration::from_secs(90);
@@ -71,23 +69,7 @@ fn consume(
     partitions: i32,
     expected: usize,
 ) -> BTreeMap<(i32, i64), Vec<u8>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        // rd_kafka_assign() needs a group handle (else "Unknown group"); the group is never
-        // joined or committed to, and the broker does not advertise the group APIs.
-        .set("group.id", "kaos-test-assign-only")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
+    let consumer = rdk::from_beginning(bootstrap, topic, partitions);
     let mut read = BTreeMap::new();
     let started = Instant::now();
     while read.len() < expected && started.elapsed() < CONSUME_TIMEOUT {

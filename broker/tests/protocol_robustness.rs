@@ -65,11 +65,11 @@ fn bad_frames_close_only_their_connection() {
     assert_closes(&mut broker, "unknown api key", |c| {
         c.send_frame(&[0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
     });
-    assert_closes(&mut broker, "unimplemented api (DescribeAcls)", |c| {
+    assert_closes(&mut broker, "unimplemented api (ElectLeaders)", |c| {
         c.send(
-            ApiKey::DescribeAcls,
+            ApiKey::ElectLeaders,
             1,
-            &kafka_protocol::messages::DescribeAclsRequest::default(),
+            &kafka_protocol::messages::ElectLeadersRequest::default(),
         );
     });
     assert_closes(&mut broker, "unsupported Produce version 13", |c| {

@@ -106,6 +106,9 @@ fn isr_shrinks_on_a_paused_follower_and_grows_back_and_min_insync_refuses_writes
         !isr.contains(&paused)
     });
     assert_eq!(isr.len(), 2);
+    cluster.wait_leader_isr("the leader applied the shrink", leader, "isr", 0, |l| {
+        l.len() == 2
+    });
     // Below min.insync.replicas: refused before the append; nothing is appended.
     let end_before = common::list_offset(
         &mut common::RawClient::connect(cluster.address(leader)),
@@ -138,6 +141,9 @@ fn isr_shrinks_on_a_paused_follower_and_grows_back_and_min_insync_refuses_writes
     // SIGCONT: the follower catches up and rejoins the ISR; acks=all works again.
     cluster.resume_broker(paused);
     cluster.wait_partition("ISR grew back", "isr", 0, |_, _, _, isr| isr.len() == 3);
+    cluster.wait_leader_isr("the leader applied the growth", leader, "isr", 0, |l| {
+        l.len() == 3
+    });
     let next = expected.len() as i64;
     assert_eq!(
         produce_id(cluster.address(leader), "isr", 0, 5, -1, 10_000),

@@ -115,14 +115,8 @@ fn metadata_auto_creates_through_the_controller_with_the_default_replication_fac
         .with_allow_auto_topic_creation(true);
     let topic = wait_until("auto-created topic with leaders", 600, || {
         let mut client = common::RawClient::connect(address);
-        let correlation_id = client.send(kafka_protocol::messages::ApiKey::Metadata, 12, &request);
-        let (got, response): (i32, kafka_protocol::messages::MetadataResponse) =
-            common::decode_response(
-                kafka_protocol::messages::ApiKey::Metadata,
-                12,
-                client.read_frame().expect("Metadata response"),
-            );
-        assert_eq!(got, correlation_id);
+        let response: kafka_protocol::messages::MetadataResponse =
+            client.call(kafka_protocol::messages::ApiKey::Metadata, 12, &request);
         let topic = response.topics.into_iter().next()?;
         (topic.error_code == 0 && topic.partitions.iter().all(|p| p.leader_id.0 >= 0))
             .then_some(topic)
@@ -232,4 +226,137 @@ fn a_paused_controller_does_not_fence_every_broker_when_it_resumes() {
     cluster.wait_brokers_live(3);
     let after = cluster.partition_state("pause", 0).expect("state");
     assert_eq!(after, before, "no election, no ISR change");
+}
+
+/// A broker process started by hand (on a port chosen here), SIGKILLed on drop.
+struct Unready(std::process::Child);
+
+impl Drop for Unready {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A broker that has not yet registered with the controller holds no image: it knows no broker,
+/// not even itself. It must not answer Metadata with an empty broker list (librdkafka then
+/// decommissions every broker it knew, its transaction and group coordinators too, and a
+/// transactional pipeline hangs: eos-pipeline-coordinator-kill). It answers once it has the image;
+/// with the bug switch `metadata.before.image = "answer"` it answers at once, with no broker.
+#[test]
+fn a_broker_without_its_first_image_answers_metadata_once_it_has_it() {
+    let brokers = metadata_before_the_first_image("");
+    assert_eq!(brokers, vec![1, 2], "the answer lists the live brokers");
+    let brokers = metadata_before_the_first_image("\"metadata.before.image\" = \"answer\"\n");
+    assert_eq!(
+        brokers,
+        Vec::<i32>::new(),
+        "the switch answers without the image"
+    );
+}
+
+/// The brokers (sorted) of the Metadata answer of a broker started while the controller of a
+/// one-broker cluster is paused, asked before the controller resumes; `switch` is added to the
+/// cluster's config.
+fn metadata_before_the_first_image(switch: &str) -> Vec<i32> {
+    let cluster = Cluster::start(1, &format!("{CONFIG}{switch}"));
+    let controller = cluster.controller.as_ref().expect("controller");
+    controller.pause();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let _broker = Unready(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kaos-broker"))
+            .args([
+                "--node-id",
+                "2",
+                "--listen",
+                &address.to_string(),
+                "--data-dir",
+            ])
+            .arg(cluster.data_dir(2))
+            .arg("--controller")
+            .arg(cluster.controller_address.to_string())
+            .arg("--config")
+            .arg(&cluster.config_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn kaos-broker"),
+    );
+    wait_until("the unregistered broker accepts connections", 400, || {
+        std::net::TcpStream::connect(address).ok().map(|_| ())
+    });
+    // Asked while the controller is paused: it cannot have an image yet.
+    let asked = std::thread::spawn(move || metadata(address));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    controller.signal(nix::sys::signal::Signal::SIGCONT);
+    let response = asked.join().expect("the Metadata call");
+    let mut brokers: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+    brokers.sort_unstable();
+    brokers
+}
+
+/// ListOffsets latest from a follower: a client's (replica id -1) is refused with
+/// NOT_LEADER_OR_FOLLOWER (6); one with Kafka's debugging replica id (-2) is answered from the
+/// follower's own log with its log end offset, as a leader answers it with its own — what
+/// kaos's `trigger_follower_lag_min` measures a follower's lag with.
+#[test]
+fn a_follower_answers_list_offsets_with_the_debugging_replica_id_with_its_log_end_offset() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse};
+    let cluster = Cluster::start(
+        2,
+        CONFIG.replace("\"min.insync.replicas\" = 2\n", "").as_str(),
+    );
+    let partition = cluster.create_in_sync("lag", 2);
+    let follower = partition.follower();
+    cluster.wait_topic_on(follower, "lag");
+    cluster.produce_ids(partition.leader, "lag", 0..5, 0);
+    let latest = |broker: i32, replica_id: i32| {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(replica_id))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(kafka_protocol::messages::TopicName(
+                    kafka_protocol::protocol::StrBytes::from_static_str("lag"),
+                ))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1)])]);
+        let response: ListOffsetsResponse =
+            common::call(cluster.address(broker), ApiKey::ListOffsets, 4, &request);
+        let p = &response.topics[0].partitions[0];
+        (p.error_code, p.offset)
+    };
+    assert_eq!(
+        latest(follower, -1).0,
+        6,
+        "a client reads offsets from the leader only"
+    );
+    assert_eq!(latest(partition.leader, -2), (0, 5));
+    // acks=all: the follower holds all five once the produce returned.
+    assert_eq!(latest(follower, -2), (0, 5));
+    // A paused follower lags: three acks=1 writes reach the leader's log only.
+    cluster.pause_broker(follower);
+    for id in 5..8u64 {
+        let written = produce_id(cluster.address(partition.leader), "lag", 0, id, 1, 10_000);
+        assert_eq!(written, (0, id as i64), "acks=1 produce {id}");
+    }
+    assert_eq!(
+        latest(partition.leader, -2),
+        (0, 8),
+        "the leader's log end offset"
+    );
+    assert_eq!(
+        latest(partition.leader, -1),
+        (0, 5),
+        "a client's latest is the HW"
+    );
+    cluster.resume_broker(follower);
+    wait_until("the follower fetched the three", 600, || {
+        (latest(follower, -2) == (0, 8)).then_some(())
+    });
 }

@@ -10,13 +10,9 @@ mod cluster;
 mod common;
 mod rdk;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::*;
-use rdk::Deliveries;
 
 const TOPIC: &str = "chaos";
 const PARTITIONS: i32 = 3;
@@ -40,22 +36,13 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
     for id in 1..=3 {
         cluster.wait_topic_on(id, TOPIC);
     }
-    let deliveries = Arc::new(Deliveries::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let producer_thread = rdk::produce_until_stopped(
+    let producer = rdk::AcksAll::start(
         cluster.bootstrap(),
-        &[
-            ("acks", "all"),
-            ("linger.ms", "2"),
-            ("message.timeout.ms", "60000"),
-            ("reconnect.backoff.max.ms", "1000"),
-            ("topic.metadata.refresh.interval.ms", "1000"),
-        ],
+        &[("reconnect.backoff.max.ms", "1000")],
         (TOPIC, PARTITIONS),
         Duration::from_millis(1),
-        &deliveries,
-        &stop,
     );
+    let deliveries = std::sync::Arc::clone(&producer.deliveries);
     let every_partition_gains = |what: &str, before: Vec<usize>| {
         wait_until(what, 1200, || {
             let now = deliveries.per_partition(PARTITIONS as usize);
@@ -92,36 +79,19 @@ fn every_partition_keeps_receiving_acks_all_writes_across_repeated_leader_sigkil
             before,
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    let sent = producer_thread.join().expect("producer thread");
-    let acknowledged = deliveries.acked.lock().expect("lock").clone();
-    assert!(!acknowledged.is_empty(), "nothing acknowledged of {sent}");
+    let sent = producer.stop();
+    assert!(
+        deliveries.acked_count() > 0,
+        "nothing acknowledged of {sent}"
+    );
     // Every acknowledged message is served by the current leader of its partition.
     for partition in 0..PARTITIONS {
         let (leader, _, _, _) =
             cluster.wait_partition("a leader", TOPIC, partition, |l, _, _, _| {
                 cluster.brokers.get(&l).is_some_and(|b| b.is_some())
             });
-        let last_acked = acknowledged
-            .keys()
-            .filter(|(p, _)| *p == partition)
-            .map(|(_, o)| *o)
-            .max()
-            .expect("acks on every partition");
-        let served: BTreeMap<i64, Option<u64>> =
-            wait_until("the leader's HW covers every ack", 1200, || {
-                let ids = try_read_ids(cluster.address(leader), TOPIC, partition)?;
-                (ids.last().is_some_and(|(o, _)| *o >= last_acked))
-                    .then_some(ids.into_iter().collect())
-            });
-        for ((p, offset), id) in &acknowledged {
-            if *p == partition {
-                assert_eq!(
-                    served.get(offset),
-                    Some(&Some(*id)),
-                    "partition {partition}: acknowledged id {id} at offset {offset}"
-                );
-            }
-        }
+        let acked = deliveries.acked_on(partition);
+        assert!(!acked.is_empty(), "acks on partition {partition}");
+        assert_serves_acked(cluster.address(leader), TOPIC, partition, &acked);
     }
 }

@@ -30,13 +30,7 @@ fn fetch_with_epoch(address: std::net::SocketAddr, topic: &str, epoch: i32) -> i
                 .with_fetch_offset(0)
                 .with_partition_max_bytes(1 << 20)])]);
     let mut client = common::RawClient::connect(address);
-    let correlation_id = client.send(ApiKey::Fetch, 12, &request);
-    let (got, response): (i32, FetchResponse) = common::decode_response(
-        ApiKey::Fetch,
-        12,
-        client.read_frame().expect("Fetch response"),
-    );
-    assert_eq!(got, correlation_id);
+    let response: FetchResponse = client.call(ApiKey::Fetch, 12, &request);
     response.responses[0].partitions[0].error_code
 }
 

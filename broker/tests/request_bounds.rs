@@ -28,6 +28,7 @@ const WITHOUT_ARRAYS: &[ApiKey] = &[
     ApiKey::Heartbeat,
     ApiKey::InitProducerId,
     ApiKey::DescribeCluster,
+    ApiKey::DescribeAcls,
     ApiKey::AddOffsetsToTxn,
     ApiKey::EndTxn,
 ];

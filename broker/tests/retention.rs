@@ -9,13 +9,14 @@ mod cluster;
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
     alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest,
@@ -56,28 +57,32 @@ fn create_replicated(
         .with_configs(
             configs
                 .iter()
-                .map(|(n, v)| CreatableTopicConfig::default().with_name(text(n)).with_value(Some(text(v))))
+                .map(|(n, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(text(n))
+                        .with_value(Some(text(v)))
+                })
                 .collect(),
         );
-    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(10_000);
     let mut client = RawClient::connect(address);
-    client.send(ApiKey::CreateTopics, 7, &request);
-    let (_, response): (i32, CreateTopicsResponse) =
-        decode_response(ApiKey::CreateTopics, 7, client.read_frame().expect("CreateTopics response"));
+    let response: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &request);
     response.topics[0].error_code
 }
 
 /// DeleteRecords v2 of one partition: (error code, low watermark).
 fn delete_records(address: SocketAddr, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
-    let request = DeleteRecordsRequest::default().with_timeout_ms(10_000).with_topics(vec![
-        DeleteRecordsTopic::default().with_name(topic_name(topic)).with_partitions(vec![
-            DeleteRecordsPartition::default().with_partition_index(partition).with_offset(offset),
-        ]),
-    ]);
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(partition)
+                .with_offset(offset)])]);
     let mut client = RawClient::connect(address);
-    client.send(ApiKey::DeleteRecords, 2, &request);
-    let (_, response): (i32, DeleteRecordsResponse) =
-        decode_response(ApiKey::DeleteRecords, 2, client.read_frame().expect("DeleteRecords response"));
+    let response: DeleteRecordsResponse = client.call(ApiKey::DeleteRecords, 2, &request);
     let p = &response.topics[0].partitions[0];
     (p.error_code, p.low_watermark)
 }
@@ -93,7 +98,10 @@ fn alter_incrementally(
     let configs = ops
         .iter()
         .map(|(n, op, v)| {
-            AlterableConfig::default().with_name(text(n)).with_config_operation(*op).with_value(v.map(text))
+            AlterableConfig::default()
+                .with_name(text(n))
+                .with_config_operation(*op)
+                .with_value(v.map(text))
         })
         .collect();
     let request = IncrementalAlterConfigsRequest::default()
@@ -103,42 +111,49 @@ fn alter_incrementally(
             .with_resource_name(text(name))
             .with_configs(configs)]);
     let mut client = RawClient::connect(address);
-    client.send(ApiKey::IncrementalAlterConfigs, 1, &request);
-    let (_, response): (i32, IncrementalAlterConfigsResponse) = decode_response(
-        ApiKey::IncrementalAlterConfigs,
-        1,
-        client.read_frame().expect("IncrementalAlterConfigs response"),
-    );
+    let response: IncrementalAlterConfigsResponse =
+        client.call(ApiKey::IncrementalAlterConfigs, 1, &request);
     let r = &response.responses[0];
-    (r.error_code, r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default())
+    (
+        r.error_code,
+        r.error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    )
 }
 
 /// AlterConfigs v1 of topic `name` (its whole set of configs): the error code.
 fn alter(address: SocketAddr, name: &str, configs: &[(&str, &str)]) -> i16 {
     use alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let request = AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-        .with_resource_type(2)
-        .with_resource_name(text(name))
-        .with_configs(
-            configs.iter().map(|(n, v)| AlterableConfig::default().with_name(text(n)).with_value(Some(text(v)))).collect(),
-        )]);
+    let request =
+        AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(text(name))
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(n, v)| {
+                        AlterableConfig::default()
+                            .with_name(text(n))
+                            .with_value(Some(text(v)))
+                    })
+                    .collect(),
+            )]);
     let mut client = RawClient::connect(address);
-    client.send(ApiKey::AlterConfigs, 1, &request);
-    let (_, response): (i32, AlterConfigsResponse) =
-        decode_response(ApiKey::AlterConfigs, 1, client.read_frame().expect("AlterConfigs response"));
+    let response: AlterConfigsResponse = client.call(ApiKey::AlterConfigs, 1, &request);
     response.responses[0].error_code
 }
 
 /// DescribeConfigs v4 of topic `name`: config → (value, source).
 fn describe(address: SocketAddr, name: &str) -> std::collections::BTreeMap<String, (String, i8)> {
-    let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-        .with_resource_type(2)
-        .with_resource_name(text(name))
-        .with_configuration_keys(None)]);
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(text(name))
+            .with_configuration_keys(None)]);
     let mut client = RawClient::connect(address);
-    client.send(ApiKey::DescribeConfigs, 4, &request);
-    let (_, response): (i32, DescribeConfigsResponse) =
-        decode_response(ApiKey::DescribeConfigs, 4, client.read_frame().expect("DescribeConfigs response"));
+    let response: DescribeConfigsResponse = client.call(ApiKey::DescribeConfigs, 4, &request);
     let result = &response.results[0];
     assert_eq!(result.error_code, 0, "{result:?}");
     result
@@ -155,15 +170,18 @@ fn describe(address: SocketAddr, name: &str) -> std::collections::BTreeMap<Strin
 fn log_dir_sizes(address: SocketAddr) -> std::collections::BTreeMap<(String, i32), i64> {
     let request = kafka_protocol::messages::DescribeLogDirsRequest::default().with_topics(None);
     let mut client = RawClient::connect(address);
-    client.send(ApiKey::DescribeLogDirs, 4, &request);
-    let (_, response): (i32, kafka_protocol::messages::DescribeLogDirsResponse) =
-        decode_response(ApiKey::DescribeLogDirs, 4, client.read_frame().expect("DescribeLogDirs response"));
+    let response: kafka_protocol::messages::DescribeLogDirsResponse =
+        client.call(ApiKey::DescribeLogDirs, 4, &request);
     assert_eq!(response.results.len(), 1, "one log dir");
     let dir = &response.results[0];
     assert!(dir.total_bytes > 0 && dir.usable_bytes > 0, "{dir:?}");
     dir.topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| ((t.name.to_string(), p.partition_index), p.partition_size)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| ((t.name.to_string(), p.partition_index), p.partition_size))
+        })
         .collect()
 }
 
@@ -183,18 +201,16 @@ fn produce_at(client: &mut RawClient, topic: &str, timestamp_ms: i64, count: usi
     }
 }
 
-/// Bytes of the segment files of a partition dir.
-fn log_bytes(dir: &Path) -> u64 {
-    segment_files(dir).iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum()
-}
-
 #[test]
 fn delete_records_moves_the_log_start_offset_for_reads_and_list_offsets_and_survives_a_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let broker = BrokerProcess::start(&data, CONFIG);
     let address = broker.address;
-    assert_eq!(create_with(address, "t", 1, &[("segment.bytes", "1024")]), 0);
+    assert_eq!(
+        create_with(address, "t", 1, &[("segment.bytes", "1024")]),
+        0
+    );
     let mut client = RawClient::connect(address);
     produce_at(&mut client, "t", now_ms(), 40);
     assert!(segment_files(&data.join("t-0")).len() > 3, "small segments");
@@ -208,10 +224,17 @@ fn delete_records_moves_the_log_start_offset_for_reads_and_list_offsets_and_surv
     assert_eq!(list_offset(&mut client, "t", 0, -1), (0, 40));
     // The whole segments below 25 are gone; the one holding 25 stays.
     let first = segment_files(&data.join("t-0"))[0].clone();
-    let base: i64 = first.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).expect("base");
+    let base: i64 = first
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .expect("base");
     assert!(base > 0 && base <= 25, "first segment {base}");
     // Past the HW: refused; lower: the log start never goes back.
-    assert_eq!(delete_records(address, "t", 0, 41).0, ResponseError::OffsetOutOfRange.code());
+    assert_eq!(
+        delete_records(address, "t", 0, 41).0,
+        ResponseError::OffsetOutOfRange.code()
+    );
     assert_eq!(delete_records(address, "t", 0, 10), (0, 25));
     assert_eq!(
         delete_records(address, "nowhere", 0, 1).0,
@@ -236,19 +259,54 @@ fn retention_bytes_set_by_incremental_alter_configs_bounds_the_log_and_is_stored
     let data = dir.path().join("data");
     let broker = BrokerProcess::start(&data, CONFIG);
     let address = broker.address;
-    assert_eq!(create_with(address, "t", 1, &[("segment.bytes", "1024")]), 0);
+    assert_eq!(
+        create_with(address, "t", 1, &[("segment.bytes", "1024")]),
+        0
+    );
     let set = 0i8;
     // validate_only checks and changes nothing; a bad value or an unknown topic is refused.
-    assert_eq!(alter_incrementally(address, "t", &[("retention.bytes", set, Some("2048"))], true).0, 0);
-    assert_eq!(describe(address, "t")["retention.bytes"], ("-1".to_string(), BROKER));
-    let (code, message) = alter_incrementally(address, "t", &[("retention.bytes", set, Some("lots"))], false);
+    assert_eq!(
+        alter_incrementally(
+            address,
+            "t",
+            &[("retention.bytes", set, Some("2048"))],
+            true
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        describe(address, "t")["retention.bytes"],
+        ("-1".to_string(), BROKER)
+    );
+    let (code, message) = alter_incrementally(
+        address,
+        "t",
+        &[("retention.bytes", set, Some("lots"))],
+        false,
+    );
     assert_eq!(code, ResponseError::InvalidConfig.code());
     assert!(message.contains("retention.bytes"), "{message}");
     assert_eq!(
-        alter_incrementally(address, "nowhere", &[("retention.bytes", set, Some("1"))], false).0,
+        alter_incrementally(
+            address,
+            "nowhere",
+            &[("retention.bytes", set, Some("1"))],
+            false
+        )
+        .0,
         ResponseError::UnknownTopicOrPartition.code()
     );
-    assert_eq!(alter_incrementally(address, "t", &[("retention.bytes", set, Some("2048"))], false).0, 0);
+    assert_eq!(
+        alter_incrementally(
+            address,
+            "t",
+            &[("retention.bytes", set, Some("2048"))],
+            false
+        )
+        .0,
+        0
+    );
 
     let mut client = RawClient::connect(address);
     produce_at(&mut client, "t", now_ms(), 100);
@@ -258,26 +316,47 @@ fn retention_bytes_set_by_incremental_alter_configs_bounds_the_log_and_is_stored
         (code == 0 && start > 0 && log_bytes(&partition_dir) < 2048 + 1024).then_some(start)
     })
     .expect("size retention deleted the oldest segments");
-    assert!(log_bytes(&partition_dir) >= 2048, "retention keeps at least retention.bytes");
+    assert!(
+        log_bytes(&partition_dir) >= 2048,
+        "retention keeps at least retention.bytes"
+    );
     let sizes = log_dir_sizes(address);
-    assert_eq!(sizes[&("t".to_string(), 0)], log_bytes(&partition_dir) as i64);
+    assert_eq!(
+        sizes[&("t".to_string(), 0)],
+        log_bytes(&partition_dir) as i64
+    );
     assert_eq!(list_offset(&mut client, "t", 0, -1), (0, 100));
-    assert_eq!(fetch_all(&mut client, "t", 0, start).len() as i64, 100 - start);
+    assert_eq!(
+        fetch_all(&mut client, "t", 0, start).len() as i64,
+        100 - start
+    );
 
     let described = describe(address, "t");
-    assert_eq!(described["retention.bytes"], ("2048".to_string(), DYNAMIC_TOPIC));
-    assert_eq!(described["segment.bytes"], ("1024".to_string(), DYNAMIC_TOPIC));
+    assert_eq!(
+        described["retention.bytes"],
+        ("2048".to_string(), DYNAMIC_TOPIC)
+    );
+    assert_eq!(
+        described["segment.bytes"],
+        ("1024".to_string(), DYNAMIC_TOPIC)
+    );
     assert_eq!(described["retention.ms"], ("604800000".to_string(), BROKER));
 
     // Stored: a restart keeps them.
     assert_eq!(broker.terminate(), Some(0));
     let broker = BrokerProcess::start(&data, CONFIG);
     let address = broker.address;
-    assert_eq!(describe(address, "t")["retention.bytes"], ("2048".to_string(), DYNAMIC_TOPIC));
+    assert_eq!(
+        describe(address, "t")["retention.bytes"],
+        ("2048".to_string(), DYNAMIC_TOPIC)
+    );
     // AlterConfigs replaces the whole set: what it does not name returns to the broker's.
     assert_eq!(alter(address, "t", &[("retention.ms", "3600000")]), 0);
     let described = describe(address, "t");
-    assert_eq!(described["retention.ms"], ("3600000".to_string(), DYNAMIC_TOPIC));
+    assert_eq!(
+        described["retention.ms"],
+        ("3600000".to_string(), DYNAMIC_TOPIC)
+    );
     assert_eq!(described["retention.bytes"], ("-1".to_string(), BROKER));
     assert_eq!(described["segment.bytes"].1, BROKER);
 }
@@ -298,11 +377,17 @@ fn time_retention_deletes_segments_whose_records_are_older_than_retention_ms() {
         (code == 0 && start > 0).then_some(start)
     })
     .expect("time retention deleted the old segments");
-    assert!(start <= 30, "only segments wholly older than retention.ms go: {start}");
+    assert!(
+        start <= 30,
+        "only segments wholly older than retention.ms go: {start}"
+    );
     // Retention goes on passing; the recent records stay.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(list_offset(&mut client, "t", 0, -2).1, start);
-    assert_eq!(fetch_all(&mut client, "t", 0, start).len() as i64, 60 - start);
+    assert_eq!(
+        fetch_all(&mut client, "t", 0, start).len() as i64,
+        60 - start
+    );
 
     // segment.ms: an append to a segment older than it rolls a new one.
     assert_eq!(create_with(address, "r", 1, &[("segment.ms", "50")]), 0);
@@ -316,18 +401,28 @@ fn time_retention_deletes_segments_whose_records_are_older_than_retention_ms() {
 #[test]
 fn a_follower_takes_its_leaders_log_start_offset_and_keeps_it_as_the_next_leader() {
     // The records carry 2023 timestamps: no time retention here, DeleteRecords alone.
-    let config = format!("{CONFIG}\"broker.heartbeat.interval.ms\" = 200\n\"log.retention.ms\" = -1\n");
+    let config =
+        format!("{CONFIG}\"broker.heartbeat.interval.ms\" = 200\n\"log.retention.ms\" = -1\n");
     let mut cluster = cluster::Cluster::start(3, &config);
     cluster.wait_brokers_live(3);
     let partition = cluster.create_in_sync("t", 3);
     cluster.produce_ids(partition.leader, "t", 0..20, 0);
-    assert_eq!(delete_records(cluster.address(partition.leader), "t", 0, 12), (0, 12));
+    assert_eq!(
+        delete_records(cluster.address(partition.leader), "t", 0, 12),
+        (0, 12)
+    );
     let follower = partition.follower();
     let not_leader = delete_records(cluster.address(follower), "t", 0, 14).0;
     assert_eq!(not_leader, ResponseError::NotLeaderOrFollower.code());
     // Every follower takes it from its next fetch and checkpoints it.
-    for &replica in partition.replicas.iter().filter(|&&r| r != partition.leader) {
-        let checkpoint = cluster.data_dir(replica).join("log-start-offset-checkpoint");
+    for &replica in partition
+        .replicas
+        .iter()
+        .filter(|&&r| r != partition.leader)
+    {
+        let checkpoint = cluster
+            .data_dir(replica)
+            .join("log-start-offset-checkpoint");
         cluster::wait_until("the follower's log start offset", 600, || {
             let text = std::fs::read_to_string(&checkpoint).ok()?;
             text.lines().any(|line| line == "t 0 12").then_some(())
@@ -352,12 +447,30 @@ fn in_a_cluster_the_controller_stores_topic_configs_and_every_replica_applies_th
     let config = format!("{CONFIG}\"broker.heartbeat.interval.ms\" = 200\n");
     let mut cluster = cluster::Cluster::start(3, &config);
     cluster.wait_brokers_live(3);
-    assert_eq!(create_replicated(cluster.address(1), "t", (1, 3), &[("segment.bytes", "1024")]), 0);
-    let (leader, ..) = cluster.wait_partition("ISR of 3", "t", 0, |l, _, _, isr| l >= 0 && isr.len() == 3);
+    assert_eq!(
+        create_replicated(
+            cluster.address(1),
+            "t",
+            (1, 3),
+            &[("segment.bytes", "1024")]
+        ),
+        0
+    );
+    let (leader, ..) =
+        cluster.wait_partition("ISR of 3", "t", 0, |l, _, _, isr| l >= 0 && isr.len() == 3);
     cluster.wait_topic_on(leader, "t");
     // Forwarded to the controller from any broker; every broker describes it once it has it.
     let set = 0i8;
-    assert_eq!(alter_incrementally(cluster.address(2), "t", &[("retention.bytes", set, Some("2048"))], false).0, 0);
+    assert_eq!(
+        alter_incrementally(
+            cluster.address(2),
+            "t",
+            &[("retention.bytes", set, Some("2048"))],
+            false
+        )
+        .0,
+        0
+    );
     for id in 1..=3 {
         cluster::wait_until("the broker has the topic's configs", 600, || {
             let described = describe(cluster.address(id), "t");
@@ -398,25 +511,43 @@ fn librdkafka_deletes_records_alters_configs_and_resets_its_consumer_to_the_log_
 
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = BrokerProcess::start(&dir.path().join("data"), CONFIG);
-    assert_eq!(create_with(broker.address, "t", 1, &[("segment.bytes", "1024")]), 0);
+    assert_eq!(
+        create_with(broker.address, "t", 1, &[("segment.bytes", "1024")]),
+        0
+    );
     produce_at(&mut RawClient::connect(broker.address), "t", now_ms(), 50);
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create().expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     let mut offsets = TopicPartitionList::new();
-    offsets.add_partition_offset("t", 0, Offset::Offset(20)).expect("offset");
-    let deleted = runtime.block_on(admin.delete_records(&offsets, &options)).expect("DeleteRecords");
+    offsets
+        .add_partition_offset("t", 0, Offset::Offset(20))
+        .expect("offset");
+    let deleted = runtime
+        .block_on(admin.delete_records(&offsets, &options))
+        .expect("DeleteRecords");
     let low = deleted.find_partition("t", 0).expect("t-0");
     assert_eq!((low.offset(), low.error()), (Offset::Offset(20), Ok(())));
 
     let change = AlterConfig::new(ResourceSpecifier::Topic("t")).set("retention.ms", "86400000");
-    let altered = runtime.block_on(admin.alter_configs(&[change], &options)).expect("AlterConfigs");
+    let altered = runtime
+        .block_on(admin.alter_configs(&[change], &options))
+        .expect("AlterConfigs");
     assert!(altered[0].is_ok(), "{altered:?}");
     let described = runtime
         .block_on(admin.describe_configs(&[ResourceSpecifier::Topic("t")], &options))
         .expect("DescribeConfigs");
-    let resource = described.into_iter().next().expect("one").expect("the topic's configs");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one")
+        .expect("the topic's configs");
     let entry = resource.get("retention.ms").expect("retention.ms");
     assert_eq!(entry.value.as_deref(), Some("86400000"));
     assert_eq!(entry.source, rdkafka::admin::ConfigSource::DynamicTopic);
@@ -431,7 +562,9 @@ fn librdkafka_deletes_records_alters_configs_and_resets_its_consumer_to_the_log_
             .create()
             .expect("consumer");
         let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset("t", 0, Offset::Offset(5)).expect("offset");
+        assignment
+            .add_partition_offset("t", 0, Offset::Offset(5))
+            .expect("offset");
         consumer.assign(&assignment).expect("assign");
         for _ in 0..200 {
             match consumer.poll(Duration::from_millis(50)) {

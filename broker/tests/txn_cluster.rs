@@ -41,7 +41,14 @@ fn coordinator(cluster: &Cluster, via: i32, transactional_id: &str) -> Option<i3
 /// each reports its end: id → times seen.
 fn read_committed(bootstrap: &str, topic: &str) -> BTreeMap<u64, usize> {
     let limit = Duration::from_secs(90);
-    rdk::read_to_end(bootstrap, topic, PARTITIONS, "read_committed", limit, OnError::Print)
+    rdk::read_to_end(
+        bootstrap,
+        topic,
+        PARTITIONS,
+        "read_committed",
+        limit,
+        OnError::Print,
+    )
 }
 
 #[test]

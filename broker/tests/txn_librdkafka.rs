@@ -69,7 +69,14 @@ fn read_ids(
     isolation: &str,
 ) -> BTreeMap<u64, usize> {
     let bootstrap = broker.bootstrap();
-    rdk::read_to_end(&bootstrap, topic, partitions, isolation, READ_TIMEOUT, OnError::Fail)
+    rdk::read_to_end(
+        &bootstrap,
+        topic,
+        partitions,
+        isolation,
+        READ_TIMEOUT,
+        OnError::Fail,
+    )
 }
 
 fn once(ids: impl IntoIterator<Item = u64>) -> BTreeMap<u64, usize> {

@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use common::*;
 
 const TRANSACTIONS: u32 = 9;

@@ -22,7 +22,7 @@ use kafka_protocol::messages::{
     InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
     ProduceResponse, ProducerId, TransactionalId,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 const TXN: &str = "verified";
 const INVALID_TXN_STATE: i16 = 48;
@@ -31,20 +31,6 @@ const RETRIABLE: [i16; 3] = [14, 15, 51];
 
 fn txn_id() -> TransactionalId {
     TransactionalId(StrBytes::from_static_str(TXN))
-}
-
-/// One request and its response.
-fn call<Q: Encodable, R: Decodable>(
-    client: &mut RawClient,
-    api: ApiKey,
-    version: i16,
-    request: &Q,
-) -> R {
-    let correlation_id = client.send(api, version, request);
-    let frame = client.read_frame().expect("response");
-    let (got, response) = decode_response(api, version, frame);
-    assert_eq!(got, correlation_id);
-    response
 }
 
 /// Calls `attempt` until its error code is not a retriable coordinator error.
@@ -80,7 +66,7 @@ fn produce(client: &mut RawClient, partition: i32, batch: Vec<u8>) -> i16 {
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(Bytes::from(batch)))])]);
-    let response: ProduceResponse = call(client, ApiKey::Produce, 9, &request);
+    let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request);
     response.responses[0].partition_responses[0].error_code
 }
 
@@ -96,7 +82,7 @@ fn stable_and_high(client: &mut RawClient, partition: i32) -> (i64, i64) {
                 .with_partitions(vec![ListOffsetsPartition::default()
                     .with_partition_index(partition)
                     .with_timestamp(-1)])]);
-        let response: ListOffsetsResponse = call(client, ApiKey::ListOffsets, 5, &request);
+        let response: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 5, &request);
         let p = &response.topics[0].partitions[0];
         assert_eq!(p.error_code, 0);
         offsets[slot] = p.offset;
@@ -116,7 +102,7 @@ fn run(verification: bool) -> (i16, [(i64, i64); 2]) {
         .with_key(StrBytes::from_static_str(TXN))
         .with_key_type(1);
     retrying(|| {
-        let r: FindCoordinatorResponse = call(&mut client, ApiKey::FindCoordinator, 2, &find);
+        let r: FindCoordinatorResponse = client.call(ApiKey::FindCoordinator, 2, &find);
         (r.error_code, ())
     });
     let init = InitProducerIdRequest::default()
@@ -125,7 +111,7 @@ fn run(verification: bool) -> (i16, [(i64, i64); 2]) {
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     let (code, (producer_id, epoch)) = retrying(|| {
-        let r: InitProducerIdResponse = call(&mut client, ApiKey::InitProducerId, 4, &init);
+        let r: InitProducerIdResponse = client.call(ApiKey::InitProducerId, 4, &init);
         (r.error_code, (r.producer_id.0, r.producer_epoch))
     });
     assert_eq!(code, 0);
@@ -137,7 +123,7 @@ fn run(verification: bool) -> (i16, [(i64, i64); 2]) {
             .with_name(topic_name("v"))
             .with_partitions(vec![0])]);
     let (code, ()) = retrying(|| {
-        let r: AddPartitionsToTxnResponse = call(&mut client, ApiKey::AddPartitionsToTxn, 3, &add);
+        let r: AddPartitionsToTxnResponse = client.call(ApiKey::AddPartitionsToTxn, 3, &add);
         (
             r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
             (),
@@ -155,7 +141,7 @@ fn run(verification: bool) -> (i16, [(i64, i64); 2]) {
         .with_producer_epoch(epoch)
         .with_committed(true);
     let (code, ()) = retrying(|| {
-        let r: EndTxnResponse = call(&mut client, ApiKey::EndTxn, 3, &end);
+        let r: EndTxnResponse = client.call(ApiKey::EndTxn, 3, &end);
         (r.error_code, ())
     });
     assert_eq!(code, 0);

@@ -135,6 +135,10 @@ pub(crate) mod flag {
     pub const READ_COMMITTED: u16 = 1 << 12;
     /// Read by a consumer with `isolation.level = read_uncommitted`.
     pub const READ_UNCOMMITTED: u16 = 1 << 13;
+    /// A consumer read at the first read position carried its client's high watermark: whether
+    /// it was served above it is known (`AboveHighWatermark`), so `uncommitted_read` does not
+    /// infer it from the final read.
+    pub const HW_AT_FIRST: u16 = 1 << 14;
 }
 
 /// Everything known about one message id, kept small: ten million of them must fit in well under
@@ -203,6 +207,38 @@ pub(crate) struct ReadAt {
     pub index: u64,
     pub time_ms: u32,
     pub in_final: bool,
+    /// A consumer read here carried its client's high watermark (see `flag::HW_AT_FIRST`).
+    pub hw_known: bool,
+}
+
+/// Whether message `msg` was acknowledged at `(pk, offset)` more than the receipt skew before a
+/// poll that completed at `read_ms` returned it there. The high watermark a client records with a
+/// record is librdkafka's cached one when poll() hands the record over, not that of the Fetch
+/// response that carried it: a response of a new leader, whose HW lags its predecessor's, can
+/// lower the cache while records the old leader served below its HW wait in the client's
+/// queue. Such a read, of a record already acknowledged there, is not evidence of a read above
+/// the HW (seen on the correct broker: 20 records of eos-pipeline-metadata-before-image,
+/// acknowledged ~3,000 ops before the poll); a broker serving beyond its HW is caught by the
+/// reads it serves before the producer's ack, and by the final read when the record is gone.
+fn acked_here_before(msg: &Msg, (pk, offset): (u32, i64), read_ms: u32) -> bool {
+    msg.ack_index != NONE
+        && msg.ack_pk == pk
+        && msg.ack_offset == offset
+        && read_ms.saturating_sub(msg.ack_ms) > limits::RECEIPT_SKEW_MS
+}
+
+/// A consumer's read of a record at or above the high watermark its client recorded with it: the
+/// broker served a record that was not committed (`uncommitted_read`, `above_high_watermark`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AboveHighWatermark {
+    pub id: Option<u64>,
+    pub pk: u32,
+    pub offset: i64,
+    pub high_watermark: i64,
+    /// The poll op, its time and its process.
+    pub index: u64,
+    pub time_ms: u32,
+    pub process: u32,
 }
 
 impl Msg {
@@ -257,6 +293,49 @@ impl Msg {
 
     pub fn acked_offset(&self) -> Option<(u32, i64)> {
         (self.ack_offset != NO_OFFSET).then_some((self.ack_pk, self.ack_offset))
+    }
+
+    /// A read of this message at `at`: its first read's position (and what that read carried), or
+    /// one more position it was read at (up to `POSITIONS_PER_ID_MAX`).
+    fn note_read_at(&mut self, at: ReadAt) {
+        let ReadAt {
+            pk,
+            offset,
+            in_final,
+            hw_known,
+            ..
+        } = at;
+        if self.read_index == NONE || (self.read_pk == pk && self.read_offset == offset) {
+            if self.read_index == NONE {
+                self.read_index = at.index;
+                self.read_ms = at.time_ms;
+                self.read_pk = pk;
+                self.read_offset = offset;
+                if in_final {
+                    self.flags |= flag::FIRST_READ_FINAL;
+                }
+            }
+            if in_final {
+                self.flags |= flag::FINAL_AT_FIRST;
+            }
+            if hw_known {
+                self.flags |= flag::HW_AT_FIRST;
+            }
+            return;
+        }
+        let extra = self.extra();
+        match extra
+            .others
+            .iter()
+            .position(|r| r.pk == pk && r.offset == offset)
+        {
+            Some(i) => {
+                extra.others[i].in_final |= in_final;
+                extra.others[i].hw_known |= hw_known;
+            }
+            None if extra.others.len() + 1 < limits::POSITIONS_PER_ID_MAX => extra.others.push(at),
+            None => {}
+        }
     }
 
     fn extra(&mut self) -> &mut Extra {
@@ -397,6 +476,19 @@ pub(crate) struct FinalRead {
     pub topic_missing: Option<TopicMissing>,
 }
 
+/// A compacted topic's final read, as `conclude::superseded` judges absences by it.
+#[derive(Debug, Default)]
+pub(crate) struct Compaction {
+    /// The producers' key space (`kaos_history::message_key`).
+    pub keys: u64,
+    /// Per (partition, key): the highest offset the final read holds a record of that key at.
+    pub latest: FastMap<(u32, u64), i64>,
+    /// Per (partition, offset): the message the final read holds there. The cleaner keeps
+    /// offsets, so another message at a message's position means it was overwritten, not
+    /// compacted.
+    pub held: FastMap<(u32, i64), u64>,
+}
+
 /// A topic the final read found gone.
 #[derive(Debug, Clone)]
 pub(crate) struct TopicMissing {
@@ -520,10 +612,16 @@ pub struct Checker {
     /// Highest committed offset per (group, partition).
     pub(crate) committed: FastMap<(u32, u32), i64>,
     /// The latest acknowledged commit per (group, partition), for `lost_commit`.
-    last_commit: FastMap<(u32, u32), CommitAt>,
+    pub(crate) last_commit: FastMap<(u32, u32), CommitAt>,
     /// Starts below the latest commit, kept up to the evidence cap; the count is exact.
     pub(crate) lost_commits: Vec<LostCommit>,
     pub(crate) lost_commits_count: u64,
+    /// Consumer reads at or above the high watermark recorded with them, up to the evidence cap;
+    /// the count is exact.
+    pub(crate) above_hw: Vec<AboveHighWatermark>,
+    pub(crate) above_hw_count: u64,
+    /// Consumer reads (outside the final read) whose record carried a high watermark.
+    pub(crate) reads_with_hw: u64,
     pub(crate) jumps: Vec<Jump>,
     /// Reads that went backwards: (jump, why), kept up to the evidence cap; the count is exact.
     pub(crate) rewinds: Vec<Jump>,
@@ -537,10 +635,9 @@ pub struct Checker {
     pub(crate) notes: Vec<String>,
     /// The harness `start` op's value (the scenario), if any.
     pub(crate) scenario: Option<serde_json::Value>,
-    /// On a compacted topic: the producers' key space and, per (partition, key), the highest
-    /// offset the final read holds a record of that key at (filled in by `finish`; see
-    /// `conclude::superseded`).
-    pub(crate) latest_by_key: Option<(u64, FastMap<(u32, u64), i64>)>,
+    /// On a compacted topic, what the final read holds by key and by position (filled in by
+    /// `finish`; see `conclude::superseded`).
+    pub(crate) compaction: Option<Compaction>,
     /// `client_start` specs by client (process) name.
     pub(crate) client_specs: HashMap<String, serde_json::Value>,
     pub(crate) replica_cases: Vec<Case>,
@@ -554,6 +651,9 @@ pub struct Checker {
     pub(crate) txns: Vec<crate::elle::Txn>,
     /// Each process's open `txn` invoke's client stamp (its realtime start).
     pub(crate) txn_invoked: HashMap<u32, u64>,
+    /// Each process's open `txn` invoke's `time_ns` (to say when a stalled pipeline began the
+    /// transaction that never completed).
+    pub(crate) txn_open_since: HashMap<u32, u64>,
     /// The topic whose partitions the transactions' keys are, and the cycle analysis's options.
     pub(crate) txn_topic: Option<String>,
     pub(crate) elle_options: crate::elle::Options,
@@ -586,6 +686,9 @@ impl Checker {
             last_commit: FastMap::default(),
             lost_commits: Vec::new(),
             lost_commits_count: 0,
+            above_hw: Vec::new(),
+            above_hw_count: 0,
+            reads_with_hw: 0,
             jumps: Vec::new(),
             rewinds: Vec::new(),
             rewinds_count: 0,
@@ -597,7 +700,7 @@ impl Checker {
             oddities: FastMap::default(),
             notes: Vec::new(),
             scenario: None,
-            latest_by_key: None,
+            compaction: None,
             client_specs: HashMap::new(),
             replica_cases: Vec::new(),
             crashes: Vec::new(),
@@ -606,6 +709,7 @@ impl Checker {
             uncommitted_readers: FastSet::default(),
             txns: Vec::new(),
             txn_invoked: HashMap::new(),
+            txn_open_since: HashMap::new(),
             txn_topic: None,
             elle_options: crate::elle::Options::default(),
         }
@@ -1027,16 +1131,52 @@ impl Checker {
         }
     }
 
+    /// A consumer record read at `(pk, offset)` with the high watermark its client knew then:
+    /// at or above it, the record was served before it was committed (`uncommitted_read`,
+    /// `above_high_watermark`).
+    fn note_high_watermark(
+        &mut self,
+        meta: &Meta<'_>,
+        id: Option<u64>,
+        (pk, offset): (u32, i64),
+        high_watermark: i64,
+    ) {
+        self.reads_with_hw += 1;
+        if offset < high_watermark {
+            return;
+        }
+        self.above_hw_count += 1;
+        if self.above_hw.len() < limits::CASES_PER_CLASS_MAX {
+            self.above_hw.push(AboveHighWatermark {
+                id,
+                pk,
+                offset,
+                high_watermark,
+                index: meta.index,
+                time_ms: millis(meta.time_ns),
+                process: meta.process,
+            });
+        }
+    }
+
+    /// A record of the final read at `(pk, offset)`: the partition's end as read, and where the
+    /// read found a record without a kaos id.
+    fn note_final_record(&mut self, pk: u32, offset: i64, without_id: bool) {
+        self.counts.final_read_records += 1;
+        let end = self.final_ends.entry(pk).or_insert(offset);
+        *end = (*end).max(offset);
+        if without_id {
+            self.final_without_id.insert((pk, offset));
+        }
+    }
+
     pub(crate) fn on_poll(&mut self, meta: &Meta<'_>, records: &[Rec<'_>]) {
         self.counts.polls_ok += 1;
         let in_final = self.final_read.active;
         if !in_final {
-            self.counts.records_polled += records.len() as u64;
-            Self::bump(
-                &mut self.series.records_polled,
-                meta.time_ns,
-                records.len() as u64,
-            );
+            let n = records.len() as u64;
+            self.counts.records_polled += n;
+            Self::bump(&mut self.series.records_polled, meta.time_ns, n);
         }
         let time_ms = millis(meta.time_ns);
         let view = if self.uncommitted_readers.contains(&meta.process) {
@@ -1051,19 +1191,24 @@ impl Checker {
             let frontier = self.read_frontier.entry(pk).or_insert(offset);
             *frontier = (*frontier).max(offset);
             if in_final {
-                self.counts.final_read_records += 1;
-                let end = self.final_ends.entry(pk).or_insert(offset);
-                *end = (*end).max(offset);
-                if record.id.is_none() {
-                    self.final_without_id.insert((pk, offset));
-                }
+                self.note_final_record(pk, offset, record.id.is_none());
             }
             self.consumer_order(meta, pk, offset, record.id, time_ms);
+            let hw_known = !in_final && record.high_watermark.is_some();
+            let high_watermark = record.high_watermark.filter(|_| !in_final);
             let Some(id) = record.id else {
+                if let Some(hw) = high_watermark {
+                    self.note_high_watermark(meta, None, (pk, offset), hw);
+                }
                 self.counts.records_without_id += 1;
                 continue;
             };
             let slot = self.slot(id, meta.index);
+            if let Some(hw) = high_watermark {
+                if !acked_here_before(self.msgs.get(slot), (pk, offset), time_ms) {
+                    self.note_high_watermark(meta, Some(id), (pk, offset), hw);
+                }
+            }
             let msg = self.msgs.get_mut(slot);
             if !msg.has(flag::HAS_SEND) {
                 msg.flags |= flag::READ_BEFORE_SEND;
@@ -1083,38 +1228,14 @@ impl Checker {
                 msg.deliveries = msg.deliveries.saturating_add(1);
                 msg.flags |= flag::READ_BY_CONSUMER;
             }
-            if msg.read_index == NONE {
-                msg.read_index = meta.index;
-                msg.read_ms = time_ms;
-                msg.read_pk = pk;
-                msg.read_offset = offset;
-                if in_final {
-                    msg.flags |= flag::FIRST_READ_FINAL | flag::FINAL_AT_FIRST;
-                }
-            } else if msg.read_pk == pk && msg.read_offset == offset {
-                if in_final {
-                    msg.flags |= flag::FINAL_AT_FIRST;
-                }
-            } else {
-                let extra = msg.extra();
-                let known = extra
-                    .others
-                    .iter()
-                    .position(|r| r.pk == pk && r.offset == offset);
-                match known {
-                    Some(i) => extra.others[i].in_final |= in_final,
-                    None if extra.others.len() + 1 < limits::POSITIONS_PER_ID_MAX => {
-                        extra.others.push(ReadAt {
-                            pk,
-                            offset,
-                            index: meta.index,
-                            time_ms,
-                            in_final,
-                        })
-                    }
-                    None => {}
-                }
-            }
+            msg.note_read_at(ReadAt {
+                pk,
+                offset,
+                index: meta.index,
+                time_ms,
+                in_final,
+                hw_known,
+            });
             if in_final && !msg.has(flag::IN_FINAL) {
                 msg.flags |= flag::IN_FINAL;
                 self.counts.final_read_distinct_ids += 1;
@@ -1960,6 +2081,106 @@ mod tests {
         // A topic that does not compact: every absence is a loss.
         let a = check("delete", &[2, 3]);
         assert_eq!((a.counts.compacted, a.counts.lost), (0, 2), "{a:?}");
+    }
+
+    /// The harness writes the topic's effective policy (whichever scenario table set it) as the
+    /// `start` op's `topic.cleanup_policy`; the checker reads it there (older histories: the
+    /// cluster's `log.cleanup.policy`, as above).
+    #[test]
+    fn the_start_ops_topic_cleanup_policy_says_the_topic_is_compacted() {
+        let check = |policy: &str| {
+            let mut history = compaction_history("-", &[2, 3]);
+            history[0] = history[0].replace(
+                r#""cluster":{"settings":{"log.cleanup.policy":"-"}},"topic":{"#,
+                &format!(r#""topic":{{"cleanup_policy":"{policy}","#),
+            );
+            let lines: Vec<&str> = history.iter().map(String::as_str).collect();
+            run(&lines, Expectations::default())
+        };
+        let a = check("compact,delete");
+        assert_eq!((a.counts.compacted, a.counts.lost), (2, 0), "{a:?}");
+        assert_eq!(a.verdict, Verdict::Valid);
+        let a = check("delete");
+        assert_eq!((a.counts.compacted, a.counts.lost), (0, 2), "{a:?}");
+    }
+
+    /// Ids 1..=4 at offsets 0..=3 (`keys = 2`: ids 1 and 3 key 1, ids 2 and 4 key 0) under
+    /// `policy`; a consumer reads offsets 0, 2 and 3 (over offset 1, id 2, which a cleaner may
+    /// remove: id 4 has its key at offset 3); a final read that returns the records at `final_`
+    /// and then fails.
+    fn compacted_incomplete_final_read(policy: &str, final_: &[i64]) -> Vec<String> {
+        let mut lines = compaction_history(policy, &[]);
+        lines.retain(|l| !l.contains("final"));
+        for (k, offset) in [0i64, 2, 3].into_iter().enumerate() {
+            lines.push(format!(r#"{{"index":{},"time_ns":{},"process":"c","type":"ok","f":"poll","value":{{"records":[{{"topic":"t","partition":0,"offset":{offset},"id":{}}}]}}}}"#, 20 + k, 20 + k, offset + 1));
+        }
+        lines.push(FINAL_READ[0].to_string());
+        for &offset in final_ {
+            lines.push(format!(r#"{{"index":{},"time_ns":9200000000,"process":"final-reader","type":"ok","f":"poll","value":{{"records":[{{"topic":"t","partition":0,"offset":{offset},"id":{}}}]}}}}"#, 92 + offset, offset + 1));
+        }
+        lines.push(r#"{"index":99,"time_ns":9900000000,"process":"harness","type":"fail","f":"final_read","error":"timeout"}"#.to_string());
+        lines
+    }
+
+    /// On a compacted topic whose final read did not complete, the latest record of a key is
+    /// known only from the part read: a message never read may have been removed as superseded
+    /// by a record that part did not reach. It is `unseen` (UNKNOWN), not `lost`, and a
+    /// consumer's jump over it is no `poll_skip`; unless the final read holds it (then the
+    /// cleaner had not removed it, and the jump was a skip).
+    #[test]
+    fn an_incomplete_final_read_of_a_compacted_topic_claims_no_loss_or_skip_from_absence() {
+        let check = |policy: &str, final_: &[i64]| {
+            let history = compacted_incomplete_final_read(policy, final_);
+            let lines: Vec<&str> = history.iter().map(String::as_str).collect();
+            both_paths(&lines)
+        };
+        for a in check("compact", &[2]) {
+            assert_eq!(case_ids(&a, AnomalyKind::Unseen), vec![2], "{a:?}");
+            assert_eq!((a.counts.lost, a.counts.poll_skip), (0, 0), "{a:?}");
+            assert_eq!(a.verdict, Verdict::Unknown);
+            let case = &a.anomaly(AnomalyKind::Unseen).expect("present").cases[0];
+            assert!(case.cause.contains("compacted"), "{}", case.cause);
+        }
+        // The final read holds id 2 at offset 1: it was there, so the jump over it skipped it.
+        for a in check("compact", &[1]) {
+            assert_eq!(case_ids(&a, AnomalyKind::PollSkip), vec![3], "{a:?}");
+            assert_eq!(a.counts.lost, 0, "{a:?}");
+            assert_eq!(a.verdict, Verdict::Invalid);
+        }
+        // A topic that does not compact: unread below what consumers read is lost, the jump a skip.
+        for a in check("delete", &[2]) {
+            assert_eq!(case_ids(&a, AnomalyKind::Lost), vec![2], "{a:?}");
+            assert_eq!(case_ids(&a, AnomalyKind::PollSkip), vec![3], "{a:?}");
+            assert_eq!(a.verdict, Verdict::Invalid);
+        }
+    }
+
+    #[test]
+    fn a_message_overwritten_at_its_offset_is_lost_even_when_its_key_was_written_again() {
+        // As above with the latest records kept (offsets 2 and 3), but offset 0, where id 1 was
+        // acknowledged, holds id 5 (an unacknowledged send): the log was truncated and written
+        // again there. The cleaner keeps offsets, so id 1 is lost, not compacted, although a
+        // later record of its key (id 3) is in the final read. Id 2 (offset 1, gone) was
+        // compacted.
+        let mut history = compaction_history("compact", &[2, 3]);
+        let at = history
+            .iter()
+            .position(|l| l.contains(r#""f":"final_read""#))
+            .expect("the final_read invoke");
+        history.insert(at, r#"{"index":20,"time_ns":20,"process":"p2","type":"invoke","f":"send","value":{"id":5,"topic":"t"}}"#.to_string());
+        history.insert(at + 1, r#"{"index":21,"time_ns":21,"process":"p2","type":"info","f":"send","value":{"id":5,"topic":"t"},"error":"TIMED_OUT"}"#.to_string());
+        let first_poll = history
+            .iter()
+            .position(|l| l.contains(r#""f":"poll""#))
+            .expect("the final read's first poll");
+        history.insert(first_poll, r#"{"index":92,"time_ns":9200000000,"process":"final-reader","type":"ok","f":"poll","value":{"records":[{"topic":"t","partition":0,"offset":0,"id":5}]}}"#.to_string());
+        let lines: Vec<&str> = history.iter().map(String::as_str).collect();
+        let a = run(&lines, Expectations::default());
+        assert_eq!(case_ids(&a, AnomalyKind::Lost), vec![1], "{a:?}");
+        assert_eq!(case_ids(&a, AnomalyKind::Compacted), vec![2], "{a:?}");
+        // (The rewrite itself is also `inconsistent_offsets`, which a scenario may allow.)
+        assert_eq!(case_ids(&a, AnomalyKind::InconsistentOffsets), vec![1]);
+        assert_eq!(a.counts.nonmonotonic_poll, 0, "{a:?}");
     }
 
     #[test]

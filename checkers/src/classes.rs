@@ -160,11 +160,13 @@ anomaly_classes! {
     /// lower offset since: the coordinator lost the commit.
     LostCommit = "lost_commit", Forbidden, ["seek", "first_poll"],
         "a group started reading below an offset it had committed (acknowledged) and never committed lower since";
-    /// A consumer read a record before its send was acknowledged, and the final read holds
-    /// another record at that position or none: a record above the high watermark, never
-    /// committed (distinct from `read_before_ack`, whose records stay).
-    UncommittedRead = "uncommitted_read", Forbidden, ["truncated", "overwritten"],
-        "a consumer read a record before it was acknowledged, and the final read holds another record at that position or none (it was never committed)";
+    /// A consumer was served a record that was not committed: at or above the high watermark
+    /// its client recorded with the record (`above_high_watermark`); or, for a read without one,
+    /// read before its send was acknowledged while the final read holds another record at that
+    /// position or none (`truncated`, `overwritten`). Distinct from `read_before_ack`: a record
+    /// below the high watermark, or one that stays where it was read.
+    UncommittedRead = "uncommitted_read", Forbidden, ["above_high_watermark", "truncated", "overwritten"],
+        "a consumer was served a record not yet committed: at or above the high watermark its client recorded with it, or (without one) read before its ack and gone from the final read";
     /// Never acknowledged, never read, absent from the final read.
     UnacknowledgedAbsent = "unacknowledged_absent", Allowed, [],
         "never acknowledged, never read, absent from the final read";

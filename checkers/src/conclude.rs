@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::{Analysis, Anomaly, AnomalyKind, Case, Counts, FaultWindow, Verdict};
 use crate::checker::{
-    flag, ms_seconds, seconds, Checker, FastMap, FastSet, Jump, LostCommit, Msg, Oddity, Processed,
-    ReadAt, Reset, SendOutcome, NONE,
+    flag, ms_seconds, seconds, AboveHighWatermark, Checker, Compaction, FastMap, FastSet, Jump,
+    LostCommit, Msg, Oddity, Processed, ReadAt, Reset, SendOutcome, NONE,
 };
 use crate::expect::Allowance;
 use crate::history::{OpType, Position};
@@ -88,6 +88,25 @@ enum Found {
         /// What the final read holds there: another message, or nothing (the log ends before).
         final_id: Option<u64>,
     },
+    AboveHighWatermark {
+        read: AboveHighWatermark,
+        then: FinalAt,
+    },
+}
+
+/// What the final read says of a position a consumer read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FinalAt {
+    /// No completed final read.
+    Unknown,
+    /// It holds the record read (the message id read there).
+    Same,
+    /// It holds another message there (`None`: a record without an id).
+    Other(Option<u64>),
+    /// It ends before that offset.
+    Ends,
+    /// It skipped that offset (a control record).
+    Skipped,
 }
 
 /// A consumer's read of a message at a position where it was not (yet) acknowledged: a read of
@@ -175,7 +194,7 @@ impl Checker {
         let mut counts = std::mem::take(&mut self.counts);
         counts.ops = self.ops;
         let mut t = Tally::new(self.pks.len(), self.buckets(), self.final_read.completed);
-        self.latest_by_key = self.latest_by_key();
+        self.compaction = self.compaction();
         for msg in self.msgs.iter() {
             self.tally_message(&mut t, &mut counts, msg);
         }
@@ -195,9 +214,11 @@ impl Checker {
         let mut anomalies =
             self.anomalies(std::mem::take(&mut t.classes), &t.positions, duration_s);
         drop(t);
-        self.pipeline_anomalies(&mut anomalies, duration_s);
+        if let Some(note) = self.pipeline_anomalies(&mut anomalies, duration_s) {
+            self.notes.push(note);
+        }
         let mut replica_cases = std::mem::take(&mut self.replica_cases);
-        if self.latest_by_key.is_some() {
+        if self.compaction.is_some() {
             // Each replica cleans its own log when it will: one lacking a record another still
             // holds is compaction, not divergence (a record differing at an offset still is).
             replica_cases.retain(|c| c.sub_kind.as_deref() != Some("missing_below_hw"));
@@ -337,12 +358,15 @@ impl Checker {
         position.is_some_and(|(pk, offset)| self.log_start.get(&pk).is_some_and(|s| offset < *s))
     }
 
-    /// On a compacted topic (the scenario's `cleanup.policy`, or its brokers'
-    /// `log.cleanup.policy`, includes `compact`, and its producers write `keys`): per
-    /// (partition, key) the highest offset the final read holds a record of that key at.
-    fn latest_by_key(&self) -> Option<(u64, FastMap<(u32, u64), i64>)> {
+    /// On a compacted topic (the `start` op's `topic.cleanup_policy` includes `compact`, and
+    /// its producers write `keys`): per (partition, key) the highest offset the final read holds
+    /// a record of that key at, and per position the message it holds there.
+    fn compaction(&self) -> Option<Compaction> {
         let keys = self.compaction_keys()?;
-        let mut latest: FastMap<(u32, u64), i64> = FastMap::default();
+        let mut c = Compaction {
+            keys,
+            ..Compaction::default()
+        };
         for msg in self.msgs.iter() {
             if !msg.has(flag::IN_FINAL) {
                 continue;
@@ -356,20 +380,26 @@ impl Checker {
                 .filter(|r| r.in_final)
                 .map(|r| (r.pk, r.offset));
             for (pk, offset) in first.into_iter().chain(others) {
-                let entry = latest
+                let entry = c
+                    .latest
                     .entry((pk, kaos_history::message_key(msg.id, keys)))
                     .or_insert(offset);
                 *entry = (*entry).max(offset);
+                c.held.insert((pk, offset), msg.id);
             }
         }
-        Some((keys, latest))
+        Some(c)
     }
 
-    /// The producers' key space when the scenario's topic is compacted.
+    /// The producers' key space when the scenario's topic is compacted: the `start` op's
+    /// `topic.cleanup_policy` (the harness writes the policy the brokers apply, whichever table
+    /// of the scenario set it); a history written before it has the cluster's
+    /// `log.cleanup.policy` instead.
     fn compaction_keys(&self) -> Option<u64> {
         let scenario = self.scenario.as_ref()?;
         let policy = scenario
-            .pointer("/topic/configs/cleanup.policy")
+            .pointer("/topic/cleanup_policy")
+            .or_else(|| scenario.pointer("/topic/configs/cleanup.policy"))
             .or_else(|| scenario.pointer("/cluster/settings/log.cleanup.policy"))
             .and_then(serde_json::Value::as_str)?;
         if !policy.split(',').any(|p| p.trim() == "compact") {
@@ -384,20 +414,31 @@ impl Checker {
     }
 
     /// Whether `msg`'s position (acknowledged, else read) is below a record of its key the final
-    /// read holds in the same partition: compaction may remove it.
+    /// read holds in the same partition: compaction may remove it. Not when the final read
+    /// holds another message at that very position: the cleaner keeps offsets, so that message
+    /// was overwritten (truncated and written again), which is a loss.
     pub(crate) fn superseded(&self, msg: &Msg) -> bool {
-        let Some((keys, latest)) = &self.latest_by_key else {
+        let Some(c) = &self.compaction else {
             return false;
         };
-        let keys = *keys;
         let position = msg
             .acked_offset()
             .or_else(|| msg.is_read().then_some((msg.read_pk, msg.read_offset)));
         position.is_some_and(|(pk, offset)| {
-            latest
-                .get(&(pk, kaos_history::message_key(msg.id, keys)))
-                .is_some_and(|&l| l > offset)
+            let overwritten = c.held.get(&(pk, offset)).is_some_and(|&id| id != msg.id);
+            !overwritten
+                && c.latest
+                    .get(&(pk, kaos_history::message_key(msg.id, c.keys)))
+                    .is_some_and(|&l| l > offset)
         })
+    }
+
+    /// A compacted topic whose final read did not complete: the latest record of a key is known
+    /// only from the part read, so a message absent from it may have been removed as superseded
+    /// by a later record of its key that part did not reach. No loss or skip is claimed from
+    /// such an absence (the message is `unseen`; the verdict at best UNKNOWN).
+    fn compaction_unsure(&self) -> bool {
+        self.compaction.is_some() && !self.final_read.completed
     }
 
     /// A message some producer sent: its outcome's counts and the classes about sends.
@@ -443,7 +484,7 @@ impl Checker {
             if outcome == SendOutcome::Ok {
                 t.class(AnomalyKind::Compacted, msg, Some("superseded"));
             }
-        } else if unread_lost {
+        } else if unread_lost && !self.compaction_unsure() {
             t.class(AnomalyKind::Lost, msg, Some("unread"));
         } else if !t.final_done && outcome == SendOutcome::Ok && !read {
             t.class(AnomalyKind::Unseen, msg, None);
@@ -501,7 +542,7 @@ impl Checker {
             });
         }
         let classes = &mut t.classes;
-        self.uncommitted_read_cases(&t.positions, &t.unsure_reads, classes);
+        self.uncommitted_read_cases(&t.positions, &t.unsure_reads, t.final_done, classes);
         for lost in std::mem::take(&mut self.lost_commits) {
             classes
                 .entry(AnomalyKind::LostCommit)
@@ -615,6 +656,7 @@ impl Checker {
                 self.expect.acknowledged_min, counts.sends_ok
             ));
         }
+        unmet.extend(self.pipeline_progress_unmet());
         unmet
     }
 
@@ -730,8 +772,13 @@ impl Checker {
                 if e.offset() >= jump.to {
                     break;
                 }
-                if self.msg(e.id).is_some_and(|m| self.superseded(m)) {
-                    continue; // the cleaner removed it: a consumer rightly reads past it
+                // The cleaner removed it (or, the final read incomplete, may have): a consumer
+                // rightly reads past it. Not one the final read holds: it was still there.
+                let held = e.src() & SRC_FINAL != 0;
+                let removable =
+                    self.compaction_unsure() || self.msg(e.id).is_some_and(|m| self.superseded(m));
+                if removable && !held {
+                    continue;
                 }
                 if last_offset != Some(e.offset()) {
                     count += 1;
@@ -799,10 +846,69 @@ impl Checker {
         }
     }
 
-    /// `uncommitted_read`: of the consumer reads made where the message was not acknowledged
-    /// yet (and whose ack, if it came, named another position), those whose position the final read ends before (truncated) or holds another
-    /// message at (overwritten). A gap the final read skipped (a control record) is not claimed.
+    /// `uncommitted_read`: the consumer reads at or above the high watermark their client
+    /// recorded with them (`above_high_watermark`, direct evidence); and, for reads without a
+    /// recorded high watermark (older histories, Jepsen's), those made where the message was not
+    /// acknowledged yet (and whose ack, if it came, named another position) whose position the
+    /// final read ends before (`truncated`) or holds another message at (`overwritten`). A gap
+    /// the final read skipped (a control record) is not claimed by the inference.
     fn uncommitted_read_cases(
+        &mut self,
+        positions: &[Vec<PosEntry>],
+        reads: &[UnsureRead],
+        final_done: bool,
+        classes: &mut BTreeMap<AnomalyKind, Class>,
+    ) {
+        let above = std::mem::take(&mut self.above_hw);
+        for read in above {
+            let then = self.final_at(positions, final_done, read.pk, read.offset, read.id);
+            classes
+                .entry(AnomalyKind::UncommittedRead)
+                .or_default()
+                .push(read.index, Found::AboveHighWatermark { read, then });
+        }
+        // The inferred cases are each pushed; the direct ones are counted exactly.
+        let kept = self.above_hw_count.min(limits::CASES_PER_CLASS_MAX as u64);
+        let uncounted = self.above_hw_count - kept;
+        self.inferred_uncommitted_reads(positions, reads, classes);
+        if let Some(class) = classes.get_mut(&AnomalyKind::UncommittedRead) {
+            class.count += uncounted;
+        }
+    }
+
+    /// What the completed final read holds at a position a consumer read message `id` at.
+    fn final_at(
+        &self,
+        positions: &[Vec<PosEntry>],
+        final_done: bool,
+        pk: u32,
+        offset: i64,
+        id: Option<u64>,
+    ) -> FinalAt {
+        if !final_done {
+            return FinalAt::Unknown;
+        }
+        match self.final_ends.get(&pk) {
+            Some(end) if offset <= *end => {}
+            _ => return FinalAt::Ends,
+        }
+        let bucket = positions.get(pk as usize).map_or(&[][..], Vec::as_slice);
+        let start = bucket.partition_point(|e| e.offset() < offset);
+        let in_final = bucket[start..]
+            .iter()
+            .take_while(|e| e.offset() == offset)
+            .any(|e| e.src() & SRC_FINAL != 0 && Some(e.id) == id);
+        if in_final {
+            return FinalAt::Same;
+        }
+        match self.final_holder(positions, pk, offset) {
+            Some(other) => FinalAt::Other(other),
+            None => FinalAt::Skipped,
+        }
+    }
+
+    /// The inference for reads without a recorded high watermark (see `uncommitted_read_cases`).
+    fn inferred_uncommitted_reads(
         &self,
         positions: &[Vec<PosEntry>],
         reads: &[UnsureRead],
@@ -978,6 +1084,9 @@ impl Checker {
             Found::LostCommit(lost) => self.lost_commit_case(lost, duration_s),
             Found::UncommittedRead { read, final_id } => {
                 self.uncommitted_read_case(read, *final_id, duration_s)
+            }
+            Found::AboveHighWatermark { read, then } => {
+                self.above_high_watermark_case(read, *then, duration_s)
             }
         }
     }
@@ -1292,6 +1401,7 @@ impl Checker {
             index: msg.read_index,
             time_ms: msg.read_ms,
             in_final: msg.has(flag::FIRST_READ_FINAL),
+            hw_known: msg.has(flag::HW_AT_FIRST),
         };
         std::iter::once(first)
             .chain(msg.others().iter().copied())
@@ -1402,12 +1512,11 @@ impl Checker {
             AnomalyKind::ReadThenLost => self.read_then_lost_cause(m, f),
             AnomalyKind::Compacted => {
                 let (pk, offset) = m.acked_offset().unwrap_or((0, -1));
-                let (keys, latest) = self
-                    .latest_by_key
-                    .as_ref()
-                    .map_or((1, None), |(keys, l)| (*keys, Some(l)));
-                let key = kaos_history::message_key(m.id, keys);
-                let latest = latest.and_then(|l| l.get(&(pk, key)).copied()).unwrap_or(-1);
+                let c = self.compaction.as_ref();
+                let key = kaos_history::message_key(m.id, c.map_or(1, |c| c.keys));
+                let latest = c
+                    .and_then(|c| c.latest.get(&(pk, key)).copied())
+                    .unwrap_or(-1);
                 format!(
                     "Message {id} (key {key}) was acknowledged at offset {offset} at {time_s:.2} s; \
                      the final read holds a later record of key {key} at offset {latest} of the \
@@ -1463,9 +1572,14 @@ impl Checker {
     fn unseen_cause(&self, m: &Msg, time_s: f64, fault_clause: &str) -> String {
         let at = match m.acked_offset() {
             Some((pk, offset)) => format!(
-                " at partition {} offset {offset}, at or past the highest offset any poll of that \
+                " at partition {} offset {offset}, {} the highest offset any poll of that \
                  partition returned{}",
                 self.partition_of(pk),
+                if self.read_frontier.get(&pk).is_some_and(|f| offset < *f) {
+                    "below"
+                } else {
+                    "at or past"
+                },
                 match self.read_frontier.get(&pk) {
                     Some(f) => format!(" ({f})"),
                     None => " (none did)".to_owned(),
@@ -1473,10 +1587,16 @@ impl Checker {
             ),
             None => String::new(),
         };
+        let compacted = if self.compaction_unsure() {
+            " On this compacted topic the log cleaner may also have removed it as superseded by a \
+             later record of its key that the final read did not reach."
+        } else {
+            ""
+        };
         format!(
             "Acknowledged at {time_s:.2} s{at}, and no poll returned it by the end of the history, \
              which has no completed final read: it may not have been fetched yet, or it was lost \
-             (a final read would tell); {fault_clause}."
+             (a final read would tell); {fault_clause}.{compacted}"
         )
     }
 
@@ -1867,11 +1987,13 @@ fn fault_summary(w: &FaultWindow) -> String {
 
 /// A consumer-read message's reads made before it was acknowledged (its ack later or absent)
 /// at positions the final read did not return it at. A read after the ack, at another position,
-/// is `inconsistent_offsets`' (a divergent replica), not a read of an uncommitted record.
+/// is `inconsistent_offsets`' (a divergent replica), not a read of an uncommitted record. A read
+/// that carried its client's high watermark is not inferred about: the high watermark says
+/// whether it was committed when served (`Checker::above_hw`).
 fn unsure_reads(msg: &Msg, out: &mut Vec<UnsureRead>) {
     let acked_before = |time_ms: u32| msg.ack_index != NONE && msg.ack_ms <= time_ms;
-    let mut push = |pk: u32, offset: i64, index: u64, time_ms: u32| {
-        if !acked_before(time_ms) {
+    let mut push = |pk: u32, offset: i64, index: u64, time_ms: u32, hw_known: bool| {
+        if !acked_before(time_ms) && !hw_known {
             out.push(UnsureRead {
                 id: msg.id,
                 pk,
@@ -1882,10 +2004,16 @@ fn unsure_reads(msg: &Msg, out: &mut Vec<UnsureRead>) {
         }
     };
     if !msg.has(flag::FIRST_READ_FINAL) && !msg.has(flag::FINAL_AT_FIRST) {
-        push(msg.read_pk, msg.read_offset, msg.read_index, msg.read_ms);
+        push(
+            msg.read_pk,
+            msg.read_offset,
+            msg.read_index,
+            msg.read_ms,
+            msg.has(flag::HW_AT_FIRST),
+        );
     }
     for r in msg.others().iter().filter(|r| !r.in_final) {
-        push(r.pk, r.offset, r.index, r.time_ms);
+        push(r.pk, r.offset, r.index, r.time_ms, r.hw_known);
     }
 }
 

@@ -1,11 +1,13 @@
 //! The cases of the two classes about what a broker claimed and did not keep: `lost_commit` (a
 //! group resumed below an offset it had committed with an acknowledged OffsetCommit) and
-//! `uncommitted_read` (a consumer was served a record that was never committed). The streaming
-//! pass (`checker`) and `conclude` find them; this module words their evidence.
+//! `uncommitted_read` (a consumer was served a record that was not committed: at or above the
+//! high watermark its client recorded with it, or — for reads without one — read before its ack
+//! and gone from the final read). The streaming pass (`checker`) and `conclude` find them; this
+//! module words their evidence.
 
 use crate::analysis::{Case, FaultWindow};
-use crate::checker::{ms_seconds, seconds, Checker, LostCommit, Reset};
-use crate::conclude::UnsureRead;
+use crate::checker::{ms_seconds, seconds, AboveHighWatermark, Checker, LostCommit, Reset};
+use crate::conclude::{FinalAt, UnsureRead};
 use crate::limits;
 
 impl Checker {
@@ -100,6 +102,77 @@ impl Checker {
         case.sub_kind = Some(sub.to_owned());
         case.positions = vec![self.position_of(read.pk, read.offset)];
         case.ids = std::iter::once(read.id).chain(final_id).collect();
+        if !case.op_indexes.contains(&read.index) {
+            case.op_indexes.push(read.index);
+            case.op_indexes.sort_unstable();
+        }
+        case
+    }
+
+    /// A consumer read at or above the high watermark its client recorded with the record: the
+    /// broker served an uncommitted record. `then` is what the final read holds there.
+    pub(crate) fn above_high_watermark_case(
+        &self,
+        read: &AboveHighWatermark,
+        then: FinalAt,
+        duration_s: f64,
+    ) -> Case {
+        let id = read.id.unwrap_or(0);
+        let msg = read.id.and_then(|id| self.msg(id));
+        let time_s = ms_seconds(read.time_ms);
+        let nearby = self.faults_near(time_s, duration_s);
+        let partition = self.partition_of(read.pk);
+        let what = match read.id {
+            Some(id) => format!("message {id}"),
+            None => "a record without a message id".to_owned(),
+        };
+        let acked = match msg {
+            Some(m) if m.acked_offset().is_some() && m.ack_ms <= read.time_ms => {
+                ", after its producer's ack"
+            }
+            Some(m) if m.acked_offset().is_some() => ", before its producer's ack",
+            Some(_) => ", never acknowledged",
+            None => "",
+        };
+        let later = match then {
+            FinalAt::Unknown => String::new(),
+            FinalAt::Same => {
+                "; the final read holds it there (it was committed later, but a consumer may \
+                 only be served records below the high watermark)"
+                    .to_owned()
+            }
+            FinalAt::Other(Some(other)) => {
+                format!(
+                    "; the final read holds message {other} at that offset: the record was lost"
+                )
+            }
+            FinalAt::Other(None) => {
+                "; the final read holds a record without an id at that offset".to_owned()
+            }
+            FinalAt::Ends => {
+                "; the final read ends before that offset: the record was lost".to_owned()
+            }
+            FinalAt::Skipped => "; the final read has no record at that offset".to_owned(),
+        };
+        let cause = format!(
+            "A consumer ({}) read {what} at partition {partition} offset {} (op {}, at \
+             {time_s:.2} s{acked}) while its client's high watermark for the partition, from the \
+             Fetch responses it had received, was {}: the broker served a record at or above the \
+             high watermark, not yet committed{later}{}; {}.",
+            self.names.name(read.process),
+            read.offset,
+            read.index,
+            read.high_watermark,
+            self.scenario_clause(),
+            self.fault_clause(&nearby)
+        );
+        let mut case = self.base_case(id, msg, time_s, &nearby, cause);
+        case.sub_kind = Some("above_high_watermark".to_owned());
+        case.process = Some(self.names.name(read.process).to_owned());
+        case.positions = vec![self.position_of(read.pk, read.offset)];
+        if let FinalAt::Other(Some(other)) = then {
+            case.ids = read.id.into_iter().chain(Some(other)).collect();
+        }
         if !case.op_indexes.contains(&read.index) {
             case.op_indexes.push(read.index);
             case.op_indexes.sort_unstable();

@@ -28,6 +28,12 @@ pub struct Expectations {
     /// idempotence window exercised; counted by `kaos run` from kaos-broker's logs, read by the
     /// harness, not the checker). Default: 0.
     pub duplicate_batches_min: u64,
+    /// Progress of a consume-transform-produce pipeline: of the input messages in the final read
+    /// of a pipeline's input topic, at least this percentage (0 to 100) must have their output
+    /// in the final read of its output topic. A pipeline that stalls (a transaction that never
+    /// completes, a client hung after a failover) loses nothing and doubles nothing, so only
+    /// this catches it. Checked per pipeline, with a completed final read. Default: 0.
+    pub pipeline_output_min_percent: u8,
 }
 
 /// Keys an earlier release used, and the name each has now: refused in a scenario (with its new
@@ -41,6 +47,7 @@ impl Default for Expectations {
             acknowledged_min: 0,
             idle_clients_allowed: false,
             duplicate_batches_min: 0,
+            pipeline_output_min_percent: 0,
         }
     }
 }
@@ -53,6 +60,7 @@ impl Expectations {
             acknowledged_min: 0,
             idle_clients_allowed: false,
             duplicate_batches_min: 0,
+            pipeline_output_min_percent: 0,
         }
     }
 
@@ -75,13 +83,17 @@ impl Expectations {
 
 impl Serialize for Expectations {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 3))?;
+        let mut map = s.serialize_map(Some(AnomalyKind::COUNT + 4))?;
         for kind in AnomalyKind::ALL {
             map.serialize_entry(kind.as_str(), &self.of(kind))?;
         }
         map.serialize_entry("acknowledged_min", &self.acknowledged_min)?;
         map.serialize_entry("idle_clients_allowed", &self.idle_clients_allowed)?;
         map.serialize_entry("duplicate_batches_min", &self.duplicate_batches_min)?;
+        map.serialize_entry(
+            "pipeline_output_min_percent",
+            &self.pipeline_output_min_percent,
+        )?;
         map.end()
     }
 }
@@ -101,7 +113,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
     type Value = Expectations;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\"), acknowledged_min, idle_clients_allowed and duplicate_batches_min")
+        f.write_str("a table of anomaly classes (\"allowed\", \"forbidden\" or \"required\"), acknowledged_min, idle_clients_allowed, duplicate_batches_min and pipeline_output_min_percent")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Expectations, A::Error> {
@@ -120,6 +132,16 @@ impl<'de> Visitor<'de> for ExpectVisitor {
                 expect.duplicate_batches_min = map.next_value()?;
                 continue;
             }
+            if key == "pipeline_output_min_percent" {
+                let percent: u64 = map.next_value()?;
+                expect.pipeline_output_min_percent =
+                    u8::try_from(percent).ok().filter(|p| *p <= 100).ok_or_else(|| {
+                        de::Error::custom(format!(
+                            "expect key `pipeline_output_min_percent` is a percentage from 0 to 100, not {percent}"
+                        ))
+                    })?;
+                continue;
+            }
             let renamed = RENAMED.iter().find(|(old, _)| *old == key);
             let kind = match (AnomalyKind::from_name(&key), renamed) {
                 (Some(kind), _) => kind,
@@ -136,7 +158,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
                 (None, None) => {
                     let known: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
                     return Err(de::Error::custom(format!(
-                        "unknown expect key `{key}`: expected one of {}, acknowledged_min, idle_clients_allowed, duplicate_batches_min",
+                        "unknown expect key `{key}`: expected one of {}, acknowledged_min, idle_clients_allowed, duplicate_batches_min, pipeline_output_min_percent",
                         known.join(", ")
                     )));
                 }
@@ -189,6 +211,11 @@ mod tests {
         assert_eq!(scenario.expect.duplicate_batches_min, 3);
         let json = serde_json::to_value(scenario.expect).expect("serialise");
         assert_eq!(json["duplicate_batches_min"], 3);
+        let scenario: Scenario =
+            toml::from_str("[expect]\npipeline_output_min_percent = 95\n").expect("valid table");
+        assert_eq!(scenario.expect.pipeline_output_min_percent, 95);
+        let json = serde_json::to_value(scenario.expect).expect("serialise");
+        assert_eq!(json["pipeline_output_min_percent"], 95);
     }
 
     #[test]
@@ -241,6 +268,13 @@ mod tests {
     fn rejects_unknown_keys_and_values() {
         assert!(toml::from_str::<Scenario>("[expect]\nlsot = \"allowed\"\n").is_err());
         assert!(toml::from_str::<Scenario>("[expect]\nlost = \"maybe\"\n").is_err());
+        let err = toml::from_str::<Scenario>("[expect]\npipeline_output_min_percent = 101\n")
+            .expect_err("over 100");
+        assert!(
+            err.to_string()
+                .contains("`pipeline_output_min_percent` is a percentage from 0 to 100, not 101"),
+            "{err}"
+        );
     }
 
     #[test]

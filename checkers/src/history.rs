@@ -110,6 +110,9 @@ pub(crate) struct Rec<'a> {
     pub partition: i32,
     pub offset: i64,
     pub id: Option<u64>,
+    /// The reading client's high watermark for the partition when it received the record
+    /// (`kaos_history::record::HIGH_WATERMARK`), when the history has it.
+    pub high_watermark: Option<i64>,
 }
 
 /// `value.id` of a send as a u64 message id.
@@ -165,6 +168,9 @@ pub(crate) fn polled_records(value: &serde_json::Value) -> (Vec<Rec<'_>>, u64) {
                 partition,
                 offset,
                 id: record.get("id").and_then(serde_json::Value::as_u64),
+                high_watermark: record
+                    .get(kaos_history::record::HIGH_WATERMARK)
+                    .and_then(serde_json::Value::as_i64),
             }),
             _ => malformed += 1,
         }
@@ -231,13 +237,15 @@ mod tests {
     fn reads_poll_records_and_counts_malformed_ones() {
         let value = serde_json::json!({"records":[
             {"topic":"kaos","partition":0,"offset":4,"id":17},
-            {"topic":"kaos","partition":1,"offset":5,"id":null},
+            {"topic":"kaos","partition":1,"offset":5,"id":null,"high_watermark":5},
             {"topic":"kaos","offset":6,"id":18}
         ]});
         let (records, malformed) = polled_records(&value);
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].id, Some(17));
         assert_eq!(records[1].id, None);
+        assert_eq!(records[0].high_watermark, None);
+        assert_eq!(records[1].high_watermark, Some(5));
         assert_eq!(malformed, 1);
     }
 }

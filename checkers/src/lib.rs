@@ -12,7 +12,8 @@
 //!   [`Checker::observe_line`]) each op; memory proportional to messages.
 //! - `conclude`: [`Checker::finish`], the per-class evidence and the sentence of cause.
 //! - `durability`: the evidence of `lost_commit` and `uncommitted_read` (what a broker
-//!   acknowledged or served and did not keep).
+//!   acknowledged and did not keep; what it served at or above the high watermark its reader
+//!   recorded, or — without one — served and did not keep).
 //! - `analysis`: its output: [`Analysis`] with [`Verdict`], [`Counts`], [`Anomaly`] classes and their
 //!   [`Case`]s, [`Series`] for plots and [`FaultWindow`]s.
 //! - `pipeline`: a consume-transform-produce pipeline's claim, every input message in the

@@ -14,7 +14,7 @@
 //! topic and `group.id`). Both classes need a completed final read.
 
 use crate::analysis::{Anomaly, AnomalyKind, Case};
-use crate::checker::{flag, ms_seconds, Checker, Msg};
+use crate::checker::{flag, ms_seconds, seconds, Checker, Msg};
 use crate::limits;
 use kaos_history::{pipeline_input_id, pipeline_output_id};
 
@@ -99,13 +99,20 @@ impl Checker {
             .max()
     }
 
-    /// Adds `pipeline_lost` and `pipeline_duplicate` to `anomalies` (in report order).
-    pub(crate) fn pipeline_anomalies(&self, anomalies: &mut Vec<Anomaly>, duration_s: f64) {
+    /// Adds `pipeline_lost` and `pipeline_duplicate` to `anomalies` (in report order); returns a
+    /// note when input messages of the final read have no output and lie at or above the offset
+    /// the group committed (the pipeline never processed them: those classes cannot judge them).
+    pub(crate) fn pipeline_anomalies(
+        &self,
+        anomalies: &mut Vec<Anomaly>,
+        duration_s: f64,
+    ) -> Option<String> {
         let pipelines = self.pipelines();
         if pipelines.is_empty() || !self.final_read.completed {
-            return;
+            return None;
         }
         let (mut lost, mut duplicate) = (Found::default(), Found::default());
+        let (mut inputs, mut unprocessed) = (0u64, 0u64);
         for msg in self.msgs.iter() {
             if let Some(input) = pipeline_input_id(msg.id) {
                 let at = final_positions(msg);
@@ -121,27 +128,134 @@ impl Checker {
             if !msg.has(flag::IN_FINAL) {
                 continue;
             }
+            let at = final_positions(msg);
+            let is_input = |&(pk, _): &(u32, i64)| {
+                let topic = self.topic_of(pk);
+                pipelines.iter().any(|p| p.input == topic)
+            };
+            if !at.iter().any(is_input) {
+                continue;
+            }
+            inputs += 1;
             let output_in_final = self
                 .msg(pipeline_output_id(msg.id))
                 .is_some_and(|o| o.has(flag::IN_FINAL));
             if output_in_final {
                 continue;
             }
-            for (pk, offset) in final_positions(msg) {
+            let mut judged = false;
+            for (pk, offset) in at {
                 let topic = self.topic_of(pk);
                 for p in pipelines.iter().filter(|p| p.input == topic) {
                     match self.group_committed(&p.group, pk) {
                         Some(committed) if offset < committed => {
+                            judged = true;
                             lost.push(|| self.lost_case(msg, pk, offset, committed, p, duration_s))
                         }
                         _ => {}
                     }
                 }
             }
+            if !judged {
+                unprocessed += 1;
+            }
         }
         anomalies.extend(lost.into_anomaly(AnomalyKind::PipelineLost, self));
         anomalies.extend(duplicate.into_anomaly(AnomalyKind::PipelineDuplicate, self));
         anomalies.sort_by_key(|a| a.kind);
+        (unprocessed > 0).then(|| {
+            format!(
+                "{unprocessed} input message(s) in the final read have no output and lie at or above the offset the pipeline's group committed: the pipeline never processed them (it stalled, or stopped before its input drained), so pipeline_lost and pipeline_duplicate say nothing about them (the pipeline's claim was checked for the other inputs, {} of {inputs}).",
+                inputs - unprocessed
+            )
+        })
+    }
+
+    /// `[expect] pipeline_output_min_percent`, per pipeline: what it did not meet, with when the
+    /// pipeline last made progress (its group's last offset commit, a transaction it began and
+    /// never completed) and when the last fault ended. Needs a completed final read.
+    pub(crate) fn pipeline_progress_unmet(&self) -> Vec<String> {
+        let min = u64::from(self.expect.pipeline_output_min_percent);
+        if min == 0 || !self.final_read.completed {
+            return Vec::new();
+        }
+        let mut unmet = Vec::new();
+        for p in self.pipelines() {
+            let (mut inputs, mut through) = (0u64, 0u64);
+            for msg in self.msgs.iter() {
+                if pipeline_input_id(msg.id).is_some()
+                    || !msg.has(flag::IN_FINAL)
+                    || !final_positions(msg)
+                        .iter()
+                        .any(|&(pk, _)| self.topic_of(pk) == p.input)
+                {
+                    continue;
+                }
+                inputs += 1;
+                let output = self.msg(pipeline_output_id(msg.id));
+                if output.is_some_and(|o| o.has(flag::IN_FINAL)) {
+                    through += 1;
+                }
+            }
+            if through * 100 >= inputs * min {
+                continue;
+            }
+            unmet.push(format!(
+                "expected at least {min}% of the {inputs} input messages in the final read of {} \
+                 to have their output in the final read of {} (pipeline group {}), found {through} \
+                 ({:.1}%): the pipeline stopped making progress; {}",
+                p.input,
+                p.output,
+                p.group,
+                through as f64 * 100.0 / inputs as f64,
+                self.progress_clause(&p)
+            ));
+        }
+        unmet
+    }
+
+    /// When pipeline `p` last made progress, what it left open, and when the last fault ended.
+    fn progress_clause(&self, p: &Pipeline) -> String {
+        let group = |g: u32| self.names.name(g) == p.group;
+        let last_commit = self
+            .last_commit
+            .iter()
+            .filter(|((g, _), _)| group(*g))
+            .map(|(_, c)| c.time_ns)
+            .max();
+        let mut parts = vec![match last_commit {
+            Some(ns) => format!("its group's last offset commit at {:.1} s", seconds(ns)),
+            None => "its group never committed an offset".to_owned(),
+        }];
+        // Only a transaction begun after that commit can be what held the pipeline up (an
+        // instance SIGKILLed earlier leaves its last one open too).
+        let mut open: Vec<(u64, u32)> = self
+            .txn_open_since
+            .iter()
+            .filter(|(process, &ns)| {
+                ns >= last_commit.unwrap_or(0)
+                    && self.process_group.get(process).is_some_and(|&g| group(g))
+            })
+            .map(|(&process, &ns)| (ns, process))
+            .collect();
+        open.sort_unstable();
+        parts.extend(open.iter().map(|&(ns, process)| {
+            format!(
+                "{} began a transaction at {:.1} s that never completed",
+                self.names.name(process),
+                seconds(ns)
+            )
+        }));
+        let last_fault_end = self
+            .faults
+            .iter()
+            .map(|w| w.end_or(seconds(self.last_time_ns)))
+            .max_by(f64::total_cmp);
+        parts.push(match last_fault_end {
+            Some(s) => format!("the last fault ended at {s:.1} s"),
+            None => "no fault was injected".to_owned(),
+        });
+        parts.join("; ")
     }
 
     fn topic_of(&self, pk: u32) -> &str {
@@ -241,6 +355,12 @@ mod tests {
     /// commit at `committed`, and the final read of the output holding each id of `outputs` at
     /// the next offset (an id twice is written twice).
     fn history(inputs: u64, committed: i64, outputs: &[u64]) -> String {
+        history_with(inputs, committed, outputs, false)
+    }
+
+    /// [`history`], and with `open_txn` a transaction the pipeline began after its commit and
+    /// never completed.
+    fn history_with(inputs: u64, committed: i64, outputs: &[u64], open_txn: bool) -> String {
         let mut lines = vec![
             r#"{"index":0,"time_ns":0,"process":"harness","type":"info","f":"client_start","value":{"client":"consumer-1","spec":{"kind":"consumer","bootstrap":"b","topic":"in","config":{"group.id":"g"},"pipeline":{"output_topic":"out","transactional":true,"message_size_bytes":100}}}}"#.to_string(),
         ];
@@ -274,6 +394,14 @@ mod tests {
             "offset_commit",
             format!(r#"{{"group":"g","topic":"in","partition":0,"offset":{committed}}}"#),
         ));
+        if open_txn {
+            lines.push(line(
+                "consumer-1",
+                "invoke",
+                "txn",
+                r#"{"commit":true,"mops":[{"f":"poll"}]}"#.into(),
+            ));
+        }
         lines.push(line("harness", "invoke", "final_read", "null".into()));
         let read: Vec<String> = (1..=inputs)
             .map(|id| {
@@ -353,6 +481,73 @@ mod tests {
         let a =
             crate::check_text(&history(3, 2, &[1, 2]), Expectations::default()).expect("checks");
         assert_eq!(count(&a, AnomalyKind::PipelineLost), 0);
+        // Valid, but the report says the pipeline's claim covered 2 of the 3 inputs.
+        let unprocessed = |a: &crate::Analysis| {
+            a.notes
+                .iter()
+                .find(|n| n.contains("have no output and lie at or above"))
+                .cloned()
+        };
+        let note = unprocessed(&a).expect("a note on the unprocessed input");
+        assert!(
+            note.starts_with("1 input message(s)") && note.contains("2 of 3"),
+            "{note}"
+        );
+        // Every input through the pipeline: no such note.
+        let a =
+            crate::check_text(&history(3, 3, &[1, 2, 3]), Expectations::default()).expect("checks");
+        assert_eq!(unprocessed(&a), None, "{:?}", a.notes);
+    }
+
+    fn with_output_min(percent: u8) -> Expectations {
+        let mut expect = Expectations::default();
+        expect.pipeline_output_min_percent = percent;
+        expect
+    }
+
+    #[test]
+    fn a_pipeline_that_stalled_fails_its_progress_requirement_and_says_when_it_stopped() {
+        // 10 inputs, 3 through: lost and duplicates are absent, only progress can catch it.
+        let a = crate::check_text(&history_with(10, 3, &[1, 2, 3], true), with_output_min(90))
+            .expect("checks");
+        assert_eq!(count(&a, AnomalyKind::PipelineLost), 0);
+        assert_eq!(count(&a, AnomalyKind::PipelineDuplicate), 0);
+        assert_eq!(a.verdict, Verdict::Invalid);
+        assert_eq!(a.unmet.len(), 1, "{:?}", a.unmet);
+        let unmet = &a.unmet[0];
+        for part in [
+            "expected at least 90% of the 10 input messages in the final read of in",
+            "output in the final read of out (pipeline group g), found 3 (30.0%)",
+            "its group's last offset commit at 0.0 s",
+            "consumer-1 began a transaction at 0.0 s that never completed",
+            "no fault was injected",
+        ] {
+            assert!(unmet.contains(part), "{part:?} not in {unmet}");
+        }
+        // The same history without the requirement: valid, as before it existed.
+        let a = crate::check_text(
+            &history_with(10, 3, &[1, 2, 3], true),
+            Expectations::default(),
+        )
+        .expect("checks");
+        assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.unmet);
+    }
+
+    #[test]
+    fn a_pipeline_that_kept_up_meets_its_progress_requirement() {
+        let a = crate::check_text(
+            &history(10, 9, &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            with_output_min(90),
+        )
+        .expect("checks");
+        assert!(a.unmet.is_empty(), "{:?}", a.unmet);
+        assert_eq!(a.verdict, Verdict::Valid);
+        let a = crate::check_text(
+            &history(10, 8, &[1, 2, 3, 4, 5, 6, 7, 8]),
+            with_output_min(90),
+        )
+        .expect("checks");
+        assert!(a.unmet[0].contains("found 8 (80.0%)"), "{:?}", a.unmet);
     }
 
     #[test]

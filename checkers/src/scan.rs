@@ -527,13 +527,15 @@ impl<'a> Cursor<'a> {
                         _ => return None,
                     }
                 }
-                let (mut topic, mut partition, mut offset, mut id) = (None, None, None, None);
+                let (mut topic, mut partition, mut offset, mut id, mut high_watermark) =
+                    (None, None, None, None, None);
                 c.object(|c, key| {
                     match key {
                         "topic" => topic = Some(c.string()?),
                         "partition" => partition = Some(i32::try_from(c.i64()?).ok()?),
                         "offset" => offset = Some(c.i64()?),
                         "id" => id = c.id()?,
+                        kaos_history::record::HIGH_WATERMARK => high_watermark = Some(c.i64()?),
                         _ => c.skip()?,
                     }
                     Some(())
@@ -543,6 +545,7 @@ impl<'a> Cursor<'a> {
                     partition: partition?,
                     offset: offset?,
                     id,
+                    high_watermark,
                 });
                 c.ws();
                 match c.next()? {
@@ -555,8 +558,9 @@ impl<'a> Cursor<'a> {
         found.then_some(())
     }
 
-    /// The common shape `{"topic":"t","partition":0,"offset":4,"id":17}` read without looking
-    /// keys up; on any other shape the cursor is left where it was and `None` returned.
+    /// The common shape `{"topic":"t","partition":0,"offset":4,"id":17}` (optionally with
+    /// `,"high_watermark":5` last) read without looking keys up; on any other shape the cursor
+    /// is left where it was and `None` returned.
     #[inline]
     fn record_in_order(&mut self) -> Option<Rec<'a>> {
         let start = self.i;
@@ -577,6 +581,11 @@ impl<'a> Cursor<'a> {
                 return None;
             }
             let id = self.id()?;
+            let high_watermark = if self.lit(br#","high_watermark":"#) {
+                Some(self.i64()?)
+            } else {
+                None
+            };
             if !self.lit(b"}") {
                 return None;
             }
@@ -585,6 +594,7 @@ impl<'a> Cursor<'a> {
                 partition,
                 offset,
                 id,
+                high_watermark,
             })
         })();
         if record.is_none() {
@@ -650,6 +660,15 @@ mod tests {
         assert_eq!(records[0].topic, "tA");
         assert_eq!(records[0].id, None);
         assert_eq!(records[1].id, Some(5));
+    }
+
+    #[test]
+    fn reads_a_record_s_high_watermark_in_either_shape() {
+        let (_, records) = scan(r#"{"index":1,"time_ns":2,"process":"c","type":"ok","f":"poll","value":{"records":[{"topic":"t","partition":0,"offset":4,"id":7,"high_watermark":4},{"high_watermark":9,"id":8,"offset":5,"partition":0,"topic":"t"},{"topic":"t","partition":0,"offset":6,"id":9}]}}"#).expect("fast");
+        let marks: Vec<Option<i64>> = records.iter().map(|r| r.high_watermark).collect();
+        assert_eq!(marks, vec![Some(4), Some(9), None]);
+        // A high watermark that is not an integer is not a record the fast path understands.
+        assert!(scan(r#"{"index":1,"time_ns":2,"process":"c","type":"ok","f":"poll","value":{"records":[{"topic":"t","partition":0,"offset":4,"id":7,"high_watermark":"x"}]}}"#).is_none());
     }
 
     #[test]

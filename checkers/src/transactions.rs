@@ -24,6 +24,11 @@ impl Checker {
     pub(crate) fn on_txn(&mut self, meta: &Meta<'_>, value: &serde_json::Value) {
         let invoke = meta.kind == OpType::Invoke;
         if invoke {
+            self.txn_open_since.insert(meta.process, meta.time_ns);
+        } else {
+            self.txn_open_since.remove(&meta.process);
+        }
+        if invoke {
             match meta.monotonic_ns {
                 Some(ns) => self.txn_invoked.insert(meta.process, ns),
                 None => self.txn_invoked.remove(&meta.process),

@@ -85,16 +85,26 @@ impl ClientProcess {
 
     /// Waits for the client to end by itself, at most `timeout`; then SIGKILLs it.
     pub async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        match self.wait_at_most(timeout).await? {
+            Some(status) => Ok(status),
+            None => self.kill().await,
+        }
+    }
+
+    /// Waits for the client to end by itself, at most `timeout`: its exit status, or None while
+    /// it still runs (it is left running).
+    pub async fn wait_at_most(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
         let Some(child) = self.child.as_mut() else {
             anyhow::bail!("client {} already ended", self.name)
         };
-        let status = match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(status) => status?,
-            Err(_) => process::kill(child).await?,
+        // Child::wait is cancel-safe: a timeout leaves the child as it was.
+        let Ok(status) = tokio::time::timeout(timeout, child.wait()).await else {
+            return Ok(None);
         };
+        let status = status?;
         self.child = None;
         self.finish_pump().await;
-        Ok(status)
+        Ok(Some(status))
     }
 
     /// Asks the client to stop (SIGTERM) and gives it `grace` to finish what is in flight.

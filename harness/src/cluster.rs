@@ -72,6 +72,55 @@ impl Cluster {
         }
         config
     }
+
+    /// The cleanup policy the brokers apply to the scenario's topic: `log.cleanup.policy`, from
+    /// `settings` or a node's `node_settings` (a scenario gives its topic no configs of its own,
+    /// so the brokers' default is the topic's policy), normalised (`compact,delete`). `None` when
+    /// no broker sets it (the broker's own default). An error naming the nodes when brokers
+    /// disagree: replicas would clean differently, and the checker reads one policy per topic.
+    pub fn cleanup_policy(&self) -> Result<Option<String>, String> {
+        const KEY: &str = "log.cleanup.policy";
+        let mut per_node: Vec<(String, Option<String>)> = Vec::new();
+        for k in 1..=self.brokers {
+            let name = format!("n{k}");
+            let policy = match self.broker_settings(&name).get(KEY) {
+                None => None,
+                Some(v) => Some(policy_text(v).ok_or_else(|| {
+                    format!("{name}'s \"{KEY}\" is {v}: a string such as \"compact\" or \"compact,delete\"")
+                })?),
+            };
+            per_node.push((name, policy));
+        }
+        let first = per_node.first().map(|(_, p)| p.clone()).unwrap_or_default();
+        if per_node.iter().all(|(_, p)| *p == first) {
+            return Ok(first);
+        }
+        let each: Vec<String> = per_node
+            .iter()
+            .map(|(name, p)| format!("{name} {}", p.as_deref().unwrap_or("the broker's default")))
+            .collect();
+        Err(format!(
+            "cluster.node_settings: the brokers' \"{KEY}\" differ ({}): the topic's replicas would be cleaned differently, and the checker reads one policy per topic",
+            each.join(", ")
+        ))
+    }
+}
+
+/// A `cleanup.policy` value (a comma-separated string or an array of strings) as its sorted,
+/// comma-joined parts; `None` for any other value.
+fn policy_text(v: &toml::Value) -> Option<String> {
+    let mut parts: Vec<String> = match v {
+        toml::Value::String(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        toml::Value::Array(a) => a
+            .iter()
+            .map(|p| p.as_str().map(|p| p.trim().to_owned()))
+            .collect::<Option<_>>()?,
+        _ => return None,
+    };
+    parts.retain(|p| !p.is_empty());
+    parts.sort();
+    parts.dedup();
+    Some(parts.join(","))
 }
 
 #[cfg(test)]
@@ -99,5 +148,33 @@ mod tests {
             n2.get("transaction.state.log.replication.factor"),
             Some(&toml::Value::Integer(1))
         );
+    }
+
+    #[test]
+    fn the_topics_cleanup_policy_is_the_brokers_whichever_table_sets_it() {
+        let policy = |text: &str| {
+            toml::from_str::<Cluster>(text)
+                .expect(text)
+                .cleanup_policy()
+        };
+        assert_eq!(policy("brokers = 3"), Ok(None));
+        // The cluster's setting, normalised.
+        let both = "brokers = 2\nsettings = { \"log.cleanup.policy\" = \"delete, compact\" }";
+        assert_eq!(policy(both), Ok(Some("compact,delete".into())));
+        // Every node's own setting: the same policy.
+        let nodes = "brokers = 2\n[node_settings.n1]\n\"log.cleanup.policy\" = \"compact\"\n[node_settings.n2]\n\"log.cleanup.policy\" = [\"compact\"]";
+        assert_eq!(policy(nodes), Ok(Some("compact".into())));
+        // A node overriding the cluster's setting for all (one broker).
+        let one = "brokers = 1\nsettings = { \"log.cleanup.policy\" = \"delete\" }\n[node_settings.n1]\n\"log.cleanup.policy\" = \"compact\"";
+        assert_eq!(policy(one), Ok(Some("compact".into())));
+        // One node of three compacting: refused, naming each node's policy.
+        let mixed = "brokers = 3\n[node_settings.n2]\n\"log.cleanup.policy\" = \"compact\"";
+        let err = policy(mixed).expect_err("brokers disagree");
+        assert!(
+            err.contains("n1 the broker's default, n2 compact, n3 the broker's default"),
+            "{err}"
+        );
+        let number = "brokers = 1\nsettings = { \"log.cleanup.policy\" = 1 }";
+        assert!(policy(number).expect_err("a number").contains("n1's"));
     }
 }

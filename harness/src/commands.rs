@@ -42,24 +42,61 @@ pub fn client(spec_path: &Path) -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn bench_command(
-    brokers: u32,
-    acks: String,
-    messages: u64,
-    message_size_bytes: usize,
-    rate_per_s: u64,
-    linger_ms: u32,
-    bootstrap: Option<String>,
-    profiles: Vec<String>,
-    broker_bin: Option<PathBuf>,
-    settings: Vec<String>,
-    idempotence: bool,
-    latency_csv: Option<PathBuf>,
-    transaction_messages: u64,
-) -> Result<ExitCode> {
+/// The options of `kaos bench broker`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Brokers to start (the topic's replication factor is the same); 1 needs no controller.
+    #[arg(long, default_value_t = 1)]
+    pub brokers: u32,
+    #[arg(long, default_value = "1")]
+    pub acks: String,
+    #[arg(long, default_value_t = 2_000_000)]
+    pub messages: u64,
+    #[arg(
+        long = "message-size",
+        value_name = "MESSAGE_SIZE",
+        default_value_t = 100
+    )]
+    pub message_size_bytes: usize,
+    /// Messages per second (0 = as fast as possible), for latency at a given load.
+    #[arg(long = "rate", value_name = "RATE", default_value_t = 0)]
+    pub rate_per_s: u64,
+    /// librdkafka linger.ms (5 = throughput; lower it to measure latency without the client's own wait).
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u32,
+    /// Measure a broker that is already running instead of starting one.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// The broker profile to start; repeat it to measure several in turn, side by side
+    /// (default kaos-broker).
+    #[arg(long = "broker")]
+    pub profiles: Vec<String>,
+    /// The broker program, instead of the profile's.
+    #[arg(long, env = "KAOS_BROKER_BIN")]
+    pub broker_bin: Option<PathBuf>,
+    /// Broker settings, `key=value` (TOML value), repeatable: --set min.insync.replicas=2
+    #[arg(long = "set")]
+    pub settings: Vec<String>,
+    /// An idempotent producer (`enable.idempotence=true`; needs `--acks all`).
+    #[arg(long)]
+    pub idempotence: bool,
+    /// Write every latency sample to this CSV file (`sent_ms,latency_ms`, in send order).
+    #[arg(long)]
+    pub latency_csv: Option<PathBuf>,
+    /// A transactional producer committing every N messages (needs `--acks all`); 0: none.
+    #[arg(
+        long = "transactional",
+        value_name = "TRANSACTIONAL",
+        default_value_t = 0
+    )]
+    pub transaction_messages: u64,
+}
+
+/// `kaos bench broker`: one measurement per broker profile, in turn; each result as a JSON line
+/// on standard output and readable lines on standard error.
+pub async fn bench_command(args: BenchArgs) -> Result<ExitCode> {
     let mut table = toml::Table::new();
-    for kv in &settings {
+    for kv in &args.settings {
         let (key, value) = kv
             .split_once('=')
             .with_context(|| format!("--set {kv}: expected key=value"))?;
@@ -72,30 +109,30 @@ pub async fn bench_command(
     }
     // One run per profile, in turn (`--broker kaos-broker --broker tansu`: side by side, same
     // producer, same minute).
-    let profiles = if profiles.is_empty() {
+    let profiles = if args.profiles.is_empty() {
         vec![profile::DEFAULT.to_string()]
     } else {
-        profiles
+        args.profiles.clone()
     };
     for name in &profiles {
         let choice = profile::Choice {
             cli: Some(name),
-            program: broker_bin.as_deref(),
+            program: args.broker_bin.as_deref(),
             ..profile::Choice::default()
         };
         let bench = bench::BrokerBench {
             broker: profile::resolve(choice)?,
-            bootstrap: bootstrap.clone(),
-            brokers,
-            acks: acks.clone(),
-            messages,
-            message_size_bytes,
-            rate_per_s,
-            linger_ms,
+            bootstrap: args.bootstrap.clone(),
+            brokers: args.brokers,
+            acks: args.acks.clone(),
+            messages: args.messages,
+            message_size_bytes: args.message_size_bytes,
+            rate_per_s: args.rate_per_s,
+            linger_ms: args.linger_ms,
             settings: table.clone(),
-            idempotence,
-            latency_csv: latency_csv.clone(),
-            transaction_messages,
+            idempotence: args.idempotence,
+            latency_csv: args.latency_csv.clone(),
+            transaction_messages: args.transaction_messages,
         };
         let result = bench::run(bench).await?;
         println!("{}", serde_json::to_string(&result)?);
@@ -267,7 +304,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
     /// The broker profile to run the nodes on, instead of the scenario's: a built-in name
-    /// (kaos-broker, the default; tansu; tansu-memory) or a profile file (docs/profiles.md).
+    /// (kaos-broker, the default; tansu; tansu-memory; tansu-postgres) or a profile file (docs/profiles.md).
     #[arg(long, env = "KAOS_BROKER")]
     pub broker: Option<String>,
     /// The broker program, instead of the profile's (default: kaos-broker beside this binary).
@@ -737,5 +774,58 @@ fn exit_code(analysis: &checkers::Analysis) -> ExitCode {
     match analysis.verdict {
         Verdict::Valid => ExitCode::SUCCESS,
         Verdict::Invalid | Verdict::Unknown => ExitCode::from(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Bench {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    #[test]
+    fn bench_flags_keep_their_names_and_defaults() {
+        let parse = |line: &[&str]| Bench::try_parse_from(line).map(|b| b.args);
+        let defaults = parse(&["bench"]).expect("no flag is required");
+        assert_eq!(
+            (defaults.brokers, defaults.acks.as_str(), defaults.messages),
+            (1, "1", 2_000_000)
+        );
+        assert_eq!(
+            (
+                defaults.message_size_bytes,
+                defaults.rate_per_s,
+                defaults.linger_ms
+            ),
+            (100, 0, 5)
+        );
+        assert!(defaults.profiles.is_empty() && defaults.transaction_messages == 0);
+        let set = parse(&[
+            "bench",
+            "--message-size",
+            "7",
+            "--rate",
+            "9",
+            "--broker",
+            "tansu",
+            "--broker",
+            "kaos-broker",
+            "--transactional",
+            "3",
+            "--set",
+            "a=1",
+            "--idempotence",
+        ])
+        .expect("every flag");
+        assert_eq!((set.message_size_bytes, set.rate_per_s), (7, 9));
+        assert_eq!(set.profiles, ["tansu", "kaos-broker"]);
+        assert_eq!((set.transaction_messages, set.settings.len()), (3, 1));
+        assert!(set.idempotence);
+        assert!(parse(&["bench", "--message-size-bytes", "7"]).is_err());
     }
 }

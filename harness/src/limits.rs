@@ -49,6 +49,12 @@ pub const SEQUENCE_WAIT_MS_MAX: u64 = 3_600_000;
 /// for that op before it is not done.
 pub const TRIGGER_WITHIN_MS_MAX: u64 = 60_000;
 pub const TRIGGER_WAIT_MS_MAX: u64 = 30_000;
+/// `nemesis.trigger_follower_lag_min`: the largest lag a fault may wait for, how often the lag is
+/// measured while it waits, each Kafka request's timeout and the largest response it reads.
+pub const TRIGGER_FOLLOWER_LAG_MIN_MAX: u64 = 1 << 40;
+pub const LAG_PROBE_INTERVAL_MS: u64 = 20;
+pub const LAG_PROBE_TIMEOUT_MS: u64 = 2_000;
+pub const LAG_PROBE_RESPONSE_BYTES_MAX: usize = 1 << 20;
 /// `nemesis.reset_in_flight_min`: the most requests in flight a reset may wait for (librdkafka's
 /// idempotent producer keeps at most 5 per partition; more partitions share a connection).
 pub const IN_FLIGHT_RESET_MIN_MAX: u64 = 1_000;
@@ -58,6 +64,8 @@ pub const ID_BLOCK_SIZE: u64 = 1 << 40;
 pub const ID_INCARNATION_BLOCK: u64 = 1 << 32;
 
 const _: () = assert!(NODE_PROBE_INTERVAL_MS < NODE_START_TIMEOUT_MS);
+const _: () = assert!(LAG_PROBE_INTERVAL_MS < LAG_PROBE_TIMEOUT_MS);
+const _: () = assert!(LAG_PROBE_TIMEOUT_MS < TRIGGER_WAIT_MS_MAX);
 const _: () = assert!(NODE_EXIT_PROBE_MS < NODE_START_TIMEOUT_MS);
 const _: () = assert!(NODE_STOP_TIMEOUT_MS < DOCKER_COMMAND_TIMEOUT_MS);
 const _: () = assert!((CLIENTS_MAX as u64 + 2) < u64::MAX / ID_BLOCK_SIZE);

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use harness::commands::{
     bench_command, check_command, check_jepsen, client, image_command, matrix_command, run_command,
-    runtime, soak_command, RunArgs,
+    runtime, soak_command, BenchArgs, RunArgs,
 };
 use harness::{lazyfs, soak};
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ enum Command {
         #[arg(long, default_value = "store")]
         store: PathBuf,
         /// The broker profile to run the nodes on, instead of the scenario's: a built-in name
-        /// (kaos-broker, the default; tansu; tansu-memory) or a profile file (docs/profiles.md).
+        /// (kaos-broker, the default; tansu; tansu-memory; tansu-postgres) or a profile file (docs/profiles.md).
         #[arg(long, env = "KAOS_BROKER")]
         broker: Option<String>,
         /// The broker program, instead of the profile's (default: kaos-broker beside this binary).
@@ -150,45 +150,7 @@ enum HistoryFormat {
 #[derive(Subcommand)]
 enum BenchWhat {
     /// One librdkafka producer (linger 5 ms, large batches) into one partition.
-    Broker {
-        /// Brokers to start (the topic's replication factor is the same); 1 needs no controller.
-        #[arg(long, default_value_t = 1)]
-        brokers: u32,
-        #[arg(long, default_value = "1")]
-        acks: String,
-        #[arg(long, default_value_t = 2_000_000)]
-        messages: u64,
-        #[arg(long, default_value_t = 100)]
-        message_size: usize,
-        /// Messages per second (0 = as fast as possible), for latency at a given load.
-        #[arg(long, default_value_t = 0)]
-        rate: u64,
-        /// librdkafka linger.ms (5 = throughput; lower it to measure latency without the client's own wait).
-        #[arg(long, default_value_t = 5)]
-        linger_ms: u32,
-        /// Measure a broker that is already running instead of starting one.
-        #[arg(long)]
-        bootstrap: Option<String>,
-        /// The broker profile to start; repeat it to measure several in turn, side by side
-        /// (default kaos-broker).
-        #[arg(long = "broker")]
-        brokers_profiles: Vec<String>,
-        /// The broker program, instead of the profile's.
-        #[arg(long, env = "KAOS_BROKER_BIN")]
-        broker_bin: Option<PathBuf>,
-        /// Broker settings, `key=value` (TOML value), repeatable: --set min.insync.replicas=2
-        #[arg(long = "set")]
-        settings: Vec<String>,
-        /// An idempotent producer (`enable.idempotence=true`; needs `--acks all`).
-        #[arg(long)]
-        idempotence: bool,
-        /// Write every latency sample to this CSV file (`sent_ms,latency_ms`, in send order).
-        #[arg(long)]
-        latency_csv: Option<PathBuf>,
-        /// A transactional producer committing every N messages (needs `--acks all`); 0: none.
-        #[arg(long, default_value_t = 0)]
-        transactional: u64,
-    },
+    Broker(BenchArgs),
 }
 
 /// `kaos run` (one run, `--all`, or `--seeds`) and `kaos soak`.
@@ -286,39 +248,8 @@ fn main() -> ExitCode {
             realtime,
         } => check_jepsen(&path, json, ww_deps, realtime),
         Command::Bench {
-            what:
-                BenchWhat::Broker {
-                    brokers,
-                    acks,
-                    messages,
-                    message_size,
-                    rate,
-                    linger_ms,
-                    bootstrap,
-                    brokers_profiles,
-                    broker_bin,
-                    settings,
-                    idempotence,
-                    latency_csv,
-                    transactional,
-                },
-        } => runtime().and_then(|rt| {
-            rt.block_on(bench_command(
-                brokers,
-                acks,
-                messages,
-                message_size,
-                rate,
-                linger_ms,
-                bootstrap,
-                brokers_profiles,
-                broker_bin,
-                settings,
-                idempotence,
-                latency_csv,
-                transactional,
-            ))
-        }),
+            what: BenchWhat::Broker(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_command(args))),
     };
     match result {
         Ok(code) => code,

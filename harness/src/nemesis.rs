@@ -5,16 +5,17 @@
 
 use crate::clients::ClientSet;
 use crate::fault::act::{hold, not_done, Act, Outcome};
+use crate::fault::lag::{self, FollowerLag};
 use crate::fault::network::Plan;
 use crate::fault::{self, Action, Fault, Nemesis, PlannedStep, Protocol, StepTarget, Target};
 use crate::history::Recorder;
+use crate::limits::{LAG_PROBE_INTERVAL_MS, TRIGGER_WAIT_MS_MAX};
 use crate::platform::Platform;
 use kaos_history::{OpType, F, NEMESIS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
-use crate::limits::TRIGGER_WAIT_MS_MAX;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -309,17 +310,45 @@ impl Ctx<'_> {
         until: Instant,
     ) -> anyhow::Result<()> {
         let target_value = serde_json::to_value(target).unwrap_or_default();
-        let node = match self.resolver.resolve(target, self.platform).await {
+        // A state trigger waits before the target is resolved: the roles may change meanwhile.
+        let partition = match target {
+            Target::Leader(p) | Target::Follower(p) => *p,
+            _ => 0,
+        };
+        let lagged = self.await_follower_lag(partition).await;
+        let resolved = match (target, &lagged) {
+            // The follower the trigger saw lagging.
+            (Target::Follower(_), Some((_, Some(seen)))) => {
+                self.platform.broker_index(seen.follower).ok_or_else(|| {
+                    format!(
+                        "metadata names node id {}, which this cluster does not have",
+                        seen.follower
+                    )
+                })
+            }
+            _ => self.resolver.resolve(target, self.platform).await,
+        };
+        let node = match resolved {
             Ok(node) => node,
             Err(why) => {
                 // Nothing was done: the fault definitely did not happen.
-                not_done(self.rec, invoke.op(), json!({"target": target_value}), why).await;
+                let mut value = json!({"target": target_value});
+                if let Some((seen, _)) = lagged {
+                    value["trigger"] = seen;
+                }
+                not_done(self.rec, invoke.op(), value, why).await;
                 return Ok(());
             }
         };
         let name = self.platform.name(node).to_string();
         let mut value = json!({"node": name, "target": target_value});
+        if let Some((seen, _)) = lagged {
+            value["trigger"] = seen;
+        }
         let until = match self.aim().await {
+            Ok(None) if value.get("trigger").is_some() => {
+                Instant::now() + Duration::from_secs_f64(self.nemesis.down_s)
+            }
             Ok(None) => until,
             Ok(Some(fired)) => {
                 value["trigger"] = fired;
@@ -341,6 +370,52 @@ impl Ctx<'_> {
             Action::Resume => resume(self.platform, node, self.rec).await,
             _ => heal(self.platform, Some(&name), self.rec).await,
         }
+    }
+
+    /// With `trigger_follower_lag_min`: measures the followers of `partition` every
+    /// `LAG_PROBE_INTERVAL_MS` until one lags its leader by at least that many records, for at
+    /// most `interval_s` (and `TRIGGER_WAIT_MS_MAX`, never past the timed phase). Returns what
+    /// the fault's op records of it — the lag seen, which follower, how long it waited; or, when
+    /// the state never came, `"reached": false` with the largest lag seen (the fault then starts
+    /// all the same) — and the lag that fired it. None without this trigger.
+    async fn await_follower_lag(&mut self, partition: i32) -> Option<(Value, Option<FollowerLag>)> {
+        let lag_min = self.nemesis.trigger_follower_lag_min?;
+        let started = Instant::now();
+        let wait = Duration::from_secs_f64(self.nemesis.interval_s)
+            .min(Duration::from_millis(TRIGGER_WAIT_MS_MAX))
+            .min(self.phase_end.saturating_duration_since(started));
+        let (bootstrap, topic) = (self.resolver.bootstrap.clone(), self.resolver.topic.clone());
+        let mut most: Option<FollowerLag> = None;
+        let mut last_error: Option<String> = None;
+        let mut probes = 0u64;
+        loop {
+            probes += 1;
+            match lag::measure(&bootstrap, &topic, partition).await {
+                Ok(seen) if seen.lag >= lag_min as i64 => {
+                    let value = json!({
+                        "follower_lag_min": lag_min, "reached": true, "seen": seen,
+                        "waited_ms": started.elapsed().as_millis() as u64, "probes": probes,
+                    });
+                    return Some((value, Some(seen)));
+                }
+                Ok(seen) => {
+                    if most.as_ref().is_none_or(|m| seen.lag > m.lag) {
+                        most = Some(seen);
+                    }
+                }
+                Err(e) => last_error = Some(e),
+            }
+            if started.elapsed() >= wait {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(LAG_PROBE_INTERVAL_MS)).await;
+        }
+        let value = json!({
+            "follower_lag_min": lag_min, "reached": false, "lag_max_seen": most,
+            "last_error": last_error, "waited_ms": started.elapsed().as_millis() as u64,
+            "probes": probes, "then": "started the fault all the same",
+        });
+        Some((value, None))
     }
 
     /// With a trigger: waits for the next `ok` of its op (at most `TRIGGER_WAIT_MS_MAX`, never
@@ -405,7 +480,10 @@ impl Ctx<'_> {
             .nemesis
             .planned_sequence()
             .map_err(anyhow::Error::msg)?;
-        let value = json!({"sequence": number, "steps": self.nemesis.sequence});
+        let mut value = json!({"sequence": number, "steps": self.nemesis.sequence});
+        if let Some((seen, _)) = self.await_follower_lag(0).await {
+            value["trigger"] = seen;
+        }
         self.rec
             .op(NEMESIS, OpType::Invoke, F::Sequence, value, None)
             .await;
@@ -472,7 +550,7 @@ impl Ctx<'_> {
         let name = self.platform.name(node).to_string();
         let value = json!({"node": name, "target": target_value, "sequence": number, "step": k});
         match self.act(action, node, value, true).await {
-            Outcome::Failed(e) if action == Action::Restart => Err(e),
+            Outcome::Failed(e) if matches!(action, Action::Restart | Action::Start) => Err(e),
             Outcome::Done | Outcome::Refused | Outcome::Failed(_) => Ok(Some(node)),
         }
     }

@@ -338,7 +338,7 @@ impl Drop for Network {
 }
 
 /// Runs `ip ARGS`; its standard error becomes the error.
-fn ip(args: &[&str]) -> Result<()> {
+pub(crate) fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())
@@ -413,14 +413,7 @@ fn remove_stale() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("kaos_")
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
+        if crate::process::dead_harness(&name, "kaos_", '_').is_some() {
             let _ = ip(&["netns", "delete", &name]);
         }
     }

@@ -9,6 +9,24 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
+/// Whether a process `pid` exists on this host (its /proc entry).
+pub fn exists(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The harness PID in `name` when it names what a run left (`<prefix><pid><separator>…`, as the
+/// runs name their namespaces and containers) and that harness is gone (a harness killed with
+/// SIGKILL runs no destructor, so what it made is stale).
+pub fn dead_harness(name: &str, prefix: &str, separator: char) -> Option<u32> {
+    let pid = name
+        .strip_prefix(prefix)?
+        .split(separator)
+        .next()?
+        .parse::<u32>()
+        .ok()?;
+    (!exists(pid)).then_some(pid)
+}
+
 /// A command whose process gets its own process group and dies if the harness dies.
 ///
 /// Children must be spawned from the thread that lives as long as the harness (the runtime is

@@ -28,6 +28,10 @@ const LIBRARY: &[(&str, &str)] = &[
         "tansu-memory",
         include_str!("../profiles/tansu-memory.toml"),
     ),
+    (
+        "tansu-postgres",
+        include_str!("../profiles/tansu-postgres.toml"),
+    ),
 ];
 
 /// The names of the built-in profiles.
@@ -162,6 +166,11 @@ pub struct Features {
     /// scratch`: a broker that needs more files than those, or `{dir}`, cannot run there).
     #[serde(default)]
     pub docker: bool,
+    /// Every replica answers ListOffsets latest with its own log end offset when asked with
+    /// Kafka's debugging replica id (-2), as Kafka does: what `nemesis.trigger_follower_lag_min`
+    /// measures a follower's lag with.
+    #[serde(default)]
+    pub replica_offsets: bool,
 }
 
 /// What a scenario needs of its broker (the scenario module fills it in).
@@ -174,6 +183,8 @@ pub struct Needs {
     pub idempotence: bool,
     pub transactions: bool,
     pub docker: bool,
+    /// `nemesis.trigger_follower_lag_min`: each replica's log end offset (`Features::replica_offsets`).
+    pub replica_offsets: bool,
     /// The scenario's broker settings (every node's and per-node keys), by name.
     pub settings: Vec<String>,
 }
@@ -308,6 +319,9 @@ impl Profile {
         let missing = |what: &str, feature: &str| {
             Err(format!("the scenario needs {what}, which broker profile {name} does not have (features.{feature} = false)"))
         };
+        if needs.replica_offsets && !f.replica_offsets {
+            return missing("each replica's log end offset (ListOffsets with replica id -2) for nemesis.trigger_follower_lag_min", "replica_offsets");
+        }
         if needs.brokers > 1 && !f.multi_node {
             return missing(&format!("{} brokers", needs.brokers), "multi_node");
         }
@@ -841,26 +855,27 @@ mod tests {
             docker: true,
             ..one.clone()
         };
-        assert!(tansu
-            .admits(&docker)
-            .expect_err("docker")
-            .contains("features.docker"));
-        // tansu over one shared database (docs/profiles.md's example): several brokers, no
-        // controller, not on docker.
-        let postgres = Profile::parse(
-            &std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tansu-postgres.toml"),
-            )
-            .expect("docs/tansu-postgres.toml"),
-            "docs/tansu-postgres.toml",
-        )
-        .expect("parses");
+        tansu.admits(&docker).expect("tansu runs in containers");
+        // tansu over one shared database: several brokers, no controller, not on docker.
+        let postgres = Profile::builtin("tansu-postgres").expect("tansu-postgres");
         assert!(postgres
             .admits(&docker)
             .expect_err("docker")
             .contains("features.docker"));
         let default = Profile::builtin(DEFAULT).expect("default");
         default.admits(&rf).expect("kaos-broker replicates");
+        let lag = Needs {
+            replica_offsets: true,
+            ..rf.clone()
+        };
+        default
+            .admits(&lag)
+            .expect("kaos-broker answers ListOffsets from every replica");
+        let err = tansu.admits(&lag).expect_err("no follower to measure");
+        assert!(
+            err.contains("trigger_follower_lag_min") && err.contains("features.replica_offsets"),
+            "{err}"
+        );
         // Several brokers without a controller process: tansu over one shared database, not
         // kaos-broker (whose brokers register with its controller); and the other way round.
         let shared = Needs {

@@ -18,11 +18,17 @@
 //! delivered back. With `reset_in_flight_min` a fault that drops responses resets a connection
 //! the moment it has that many requests in flight (the idempotence window: several appended
 //! batches retried at once), and [`Proxy::take_in_flight`] reports the most seen and the resets.
+//!
+//! A reset that cuts a request (`reset(links, true)`, the scenario's `reset_cuts_request`) is aimed
+//! at the moment a reset costs most: each connection it covers holds its next request whole (its
+//! sender has written all of it, so a producer with acks=0 counts its messages delivered), never
+//! forwards it, and is reset then; a connection that sends no request within [`CUT_WAIT_MAX`] is
+//! reset as it is. The requests cut are counted for [`Proxy::take_in_flight`].
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -38,6 +44,9 @@ const CHUNKS_HELD_MAX: usize = 256;
 /// How long a connection that reached `reset_in_flight_min` is left before its reset, so that
 /// the broker reads and carries out the requests in flight (its responses are dropped meanwhile).
 const IN_FLIGHT_RESET_SETTLE: Duration = Duration::from_millis(200);
+/// How long a reset that cuts a request waits for a connection's next request before it resets
+/// the connection anyway.
+pub const CUT_WAIT_MAX: Duration = Duration::from_secs(1);
 
 /// Which connections through a proxy a fault hits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +84,8 @@ pub struct LinkFault {
     /// With `drop_responses`: reset a connection as soon as it has this many requests in flight
     /// (0: only when the fault is lifted).
     pub reset_in_flight_min: u64,
+    /// A reset (the `reset` fault) cuts each connection's next request: see the module's docs.
+    pub reset_cuts_request: bool,
 }
 
 /// How the proxy tells brokers from clients and which source address it relays each from.
@@ -90,12 +101,15 @@ pub struct Sources {
 
 struct Shared {
     fault: Mutex<Option<LinkFault>>,
-    /// A reset generation and the links it hits; every connection watches it.
-    reset: watch::Sender<(u64, Links)>,
+    /// A reset generation, the links it hits and whether it cuts a request; every connection
+    /// watches it.
+    reset: watch::Sender<(u64, Links, bool)>,
     /// The most requests in flight on one connection a fault covered, since the last take.
     in_flight_max: AtomicU64,
     /// Connections reset for reaching `reset_in_flight_min`, since the last take.
     in_flight_resets: AtomicU64,
+    /// Requests held and never forwarded by resets that cut one, since the last take.
+    requests_cut: AtomicU64,
 }
 
 /// What the proxy saw of requests in flight while faults were in force ([`Proxy::take_in_flight`]).
@@ -105,6 +119,8 @@ pub struct InFlight {
     pub max: u64,
     /// Connections reset on reaching `reset_in_flight_min`.
     pub resets: u64,
+    /// Requests cut by resets (held whole, never forwarded, then the connection reset).
+    pub cut: u64,
 }
 
 /// Counts the Kafka frames (a 4-byte big-endian length, then that many bytes) of one direction of
@@ -115,6 +131,8 @@ struct Frames {
     header_bytes: usize,
     /// Bytes of the current frame still to come.
     left: u64,
+    /// Frames that ended (all their bytes passed).
+    completed: u64,
 }
 
 impl Frames {
@@ -128,6 +146,9 @@ impl Frames {
                     .min(bytes.len());
                 self.left -= n as u64;
                 bytes = &bytes[n..];
+                if self.left == 0 {
+                    self.completed += 1;
+                }
                 continue;
             }
             let n = (4 - self.header_bytes).min(bytes.len());
@@ -139,9 +160,17 @@ impl Frames {
                 // A negative length is no Kafka frame; the broker closes such a connection.
                 self.left = u64::try_from(i32::from_be_bytes(self.header)).unwrap_or(0);
                 started += 1;
+                if self.left == 0 {
+                    self.completed += 1;
+                }
             }
         }
         started
+    }
+
+    /// Whether the bytes so far end inside a frame (its length or its body).
+    fn inside(&self) -> bool {
+        self.left > 0 || self.header_bytes > 0
     }
 }
 
@@ -178,12 +207,13 @@ impl Proxy {
             .await
             .with_context(|| format!("proxy: binding {listen}"))?;
         let addr = listener.local_addr()?;
-        let (reset, _) = watch::channel((0, Links::All));
+        let (reset, _) = watch::channel((0, Links::All, false));
         let shared = Arc::new(Shared {
             fault: Mutex::new(None),
             reset,
             in_flight_max: AtomicU64::new(0),
             in_flight_resets: AtomicU64::new(0),
+            requests_cut: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, upstream, sources, shared.clone()));
         Ok(Proxy { addr, shared, task })
@@ -199,25 +229,29 @@ impl Proxy {
         );
         if let Some(p) = previous.filter(|p| p.drop_responses) {
             if !fault.is_some_and(|f| f.drop_responses && f.links == p.links) {
-                self.reset(p.links);
+                self.reset(p.links, false);
             }
         }
     }
 
-    /// The most requests in flight on one connection a fault covered and the connections reset on
-    /// reaching `reset_in_flight_min`, since the last call; both start again from 0.
+    /// The most requests in flight on one connection a fault covered, the connections reset on
+    /// reaching `reset_in_flight_min` and the requests cut by resets, since the last call; all
+    /// start again from 0.
     pub fn take_in_flight(&self) -> InFlight {
         InFlight {
             max: self.shared.in_flight_max.swap(0, Ordering::Relaxed),
             resets: self.shared.in_flight_resets.swap(0, Ordering::Relaxed),
+            cut: self.shared.requests_cut.swap(0, Ordering::Relaxed),
         }
     }
 
-    /// Resets (RST to both peers) every connection open now on the given links.
-    pub fn reset(&self, links: Links) {
-        self.shared.reset.send_modify(|(generation, l)| {
+    /// Resets (RST to both peers) every connection open now on the given links; with
+    /// `cut_request`, each after holding back its next request (see the module's docs).
+    pub fn reset(&self, links: Links, cut_request: bool) {
+        self.shared.reset.send_modify(|(generation, l, cut)| {
             *generation += 1;
             *l = links;
+            *cut = cut_request;
         });
     }
 }
@@ -292,6 +326,8 @@ async fn serve(
             shared: &shared,
             in_flight: AtomicU64::new(0),
             tripped: Notify::new(),
+            cut_pending: AtomicBool::new(false),
+            cut: Notify::new(),
         };
         let both =
             async { tokio::try_join!(pump(cr, uw, false, &link), pump(ur, cw, true, &link)) };
@@ -300,8 +336,12 @@ async fn serve(
                 if resets.changed().await.is_err() {
                     return std::future::pending().await;
                 }
-                let (_, links) = *resets.borrow_and_update();
+                let (_, links, cut_request) = *resets.borrow_and_update();
                 if links.covers(from_broker) {
+                    if cut_request {
+                        link.cut_pending.store(true, Ordering::Relaxed);
+                        let _ = tokio::time::timeout(CUT_WAIT_MAX, link.cut.notified()).await;
+                    }
                     return;
                 }
             }
@@ -331,6 +371,10 @@ struct Link<'a> {
     in_flight: AtomicU64,
     /// Notified when the connection reached `reset_in_flight_min` under a fault: reset it.
     tripped: Notify,
+    /// A reset waits for the next request from the connection's client to hold back.
+    cut_pending: AtomicBool,
+    /// Notified when that request was held whole: reset now.
+    cut: Notify,
 }
 
 impl Link<'_> {
@@ -377,6 +421,9 @@ where
     let read = async move {
         let mut last = Instant::now();
         let mut frames = Frames::default();
+        // Under a reset that cuts a request: the count of ended frames at which the request held
+        // back is whole.
+        let mut cut_at: Option<u64> = None;
         loop {
             let mut buf = vec![0u8; CHUNK_BYTES];
             let n = from.read(&mut buf).await?;
@@ -386,7 +433,19 @@ where
             buf.truncate(n);
             let in_force = shared.fault_for(from_broker);
             let fault = in_force.unwrap_or_default();
+            let (inside, completed) = (frames.inside(), frames.completed);
             let started = frames.feed(&buf);
+            if !responses && link.cut_pending.load(Ordering::Relaxed) {
+                // Held back from here on: the end of a frame already under way, then the next
+                // request whole; the connection is reset once that request has arrived.
+                let at = *cut_at.get_or_insert(completed + 1 + u64::from(inside));
+                if frames.completed >= at {
+                    link.cut_pending.store(false, Ordering::Relaxed);
+                    shared.requests_cut.fetch_add(1, Ordering::Relaxed);
+                    link.cut.notify_one();
+                }
+                continue;
+            }
             if fault.blackhole || (responses && fault.drop_responses) {
                 // A discarded response never reaches the client: its request stays in flight.
                 continue;
@@ -514,7 +573,7 @@ mod tests {
         round_trip(&mut s, 10).await.expect("after the blackhole");
 
         // Reset: the client gets an RST (ECONNRESET), not an orderly end.
-        proxy.reset(Links::All);
+        proxy.reset(Links::All, false);
         let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
             .await
             .expect("the reset arrives");
@@ -592,6 +651,104 @@ mod tests {
         }
     }
 
+    /// An upstream that answers every frame with a frame, as a broker answers requests, and
+    /// counts the frames it received whole.
+    async fn answering(received: Arc<AtomicU64>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let upstream = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let received = received.clone();
+                tokio::spawn(async move {
+                    let mut length = [0u8; 4];
+                    while s.read_exact(&mut length).await.is_ok() {
+                        let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+                        if s.read_exact(&mut body).await.is_err() {
+                            break;
+                        }
+                        received.fetch_add(1, Ordering::SeqCst);
+                        if s.write_all(&frame(b"answer")).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        upstream
+    }
+
+    #[tokio::test]
+    async fn a_reset_that_cuts_a_request_holds_the_next_one_whole_and_never_forwards_it() {
+        let received = Arc::new(AtomicU64::new(0));
+        let upstream = answering(received.clone()).await;
+        let proxy = Proxy::start("127.0.0.1:0".parse().expect("addr"), upstream, None)
+            .await
+            .expect("proxy");
+        let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
+        let mut answer = [0u8; 10];
+        s.write_all(&frame(b"request")).await.expect("write");
+        s.read_exact(&mut answer).await.expect("answer");
+        proxy.reset(Links::All, true);
+        // Requests written whole, one at a time: those the proxy forwarded before it took the
+        // reset are answered; the first after it is held and the connection reset.
+        let mut answered = 1;
+        let reset = loop {
+            assert!(answered < 1000, "no reset after {answered} requests");
+            if let Err(e) = s.write_all(&frame(b"request")).await {
+                break e;
+            }
+            match tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut answer)).await {
+                Ok(Ok(_)) => answered += 1,
+                Ok(Err(e)) => break e,
+                Err(_) => panic!("neither an answer nor a reset within 5 s"),
+            }
+        };
+        assert_eq!(
+            reset.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "{reset:?}"
+        );
+        assert_eq!(
+            received.load(Ordering::SeqCst),
+            answered,
+            "the request cut never reached the upstream"
+        );
+        assert_eq!(
+            proxy.take_in_flight(),
+            InFlight {
+                cut: 1,
+                ..Default::default()
+            }
+        );
+
+        // A connection that sends nothing is reset all the same, with nothing cut.
+        let mut idle = TcpStream::connect(proxy.addr).await.expect("connect");
+        idle.write_all(&frame(b"request")).await.expect("write");
+        idle.read_exact(&mut answer).await.expect("answer");
+        proxy.reset(Links::All, true);
+        let r = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut answer))
+            .await
+            .expect("the reset arrives");
+        let kind = r.as_ref().err().map(|e| e.kind());
+        assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
+        assert_eq!(proxy.take_in_flight(), InFlight::default());
+    }
+
+    #[test]
+    fn frames_know_where_they_end() {
+        let stream = [frame(b"abc"), frame(b""), frame(b"0123456789")].concat();
+        for cut in 1..stream.len() {
+            let mut frames = Frames::default();
+            let mut ends = Vec::new();
+            for chunk in stream.chunks(cut) {
+                frames.feed(chunk);
+                ends.push((frames.completed, frames.inside()));
+            }
+            assert_eq!(ends.last(), Some(&(3, false)), "chunks of {cut} bytes");
+            assert!(ends.windows(2).all(|w| w[0].0 <= w[1].0));
+        }
+    }
+
     #[tokio::test]
     async fn a_connection_is_reset_once_it_has_reset_in_flight_min_requests_unanswered() {
         // An upstream that answers every frame with a frame, as a broker answers requests.
@@ -637,7 +794,14 @@ mod tests {
             .expect("the reset arrives");
         let kind = r.as_ref().err().map(|e| e.kind());
         assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset), "{r:?}");
-        assert_eq!(proxy.take_in_flight(), InFlight { max: 3, resets: 1 });
+        assert_eq!(
+            proxy.take_in_flight(),
+            InFlight {
+                max: 3,
+                resets: 1,
+                cut: 0
+            }
+        );
         assert_eq!(proxy.take_in_flight(), InFlight::default(), "taken");
     }
 
@@ -719,7 +883,7 @@ mod tests {
 
         // A reset of client links leaves the broker's connection open.
         proxy.set_fault(None);
-        proxy.reset(Links::Clients);
+        proxy.reset(Links::Clients, false);
         let r = tokio::time::timeout(Duration::from_secs(5), from_client.read(&mut b))
             .await
             .expect("the reset arrives");

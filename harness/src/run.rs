@@ -234,7 +234,7 @@ async fn drive(
             await_replicas_in_sync(&bootstrap, &topic, rec).await;
         }
     }
-    final_read(scenario, opts, dir, &bootstrap, rec).await?;
+    final_read(scenario, opts, dir, &bootstrap, rec, platform).await?;
     stop_clients(&mut clients, rec, "consumers", |s| {
         !matches!(s, ClientSpec::Producer(_))
     })
@@ -268,20 +268,21 @@ async fn start_cluster(
         // The checker's `uncommitted_read` needs it: with one replica every record served is
         // committed.
         "topic": {"replication_factor": scenario.topic.replication_factor},
-        // The checker's `compacted` needs them: whether the brokers compact the topic, and
-        // the producers' key space.
+        // The checker's `compacted` needs them: the topic's cleanup policy (below), and the
+        // producers' key space.
         "clients": scenario.clients.iter().filter_map(|c| match c {
             Client::Producer { keys, .. } => Some(json!({"kind": "producer", "keys": keys})),
             Client::Consumer { .. } => None,
         }).collect::<Vec<_>>(),
     });
+    // Whether the brokers compact the topic, wherever the scenario set it (validated at load:
+    // the nodes agree).
     if let Some(policy) = scenario
         .cluster
-        .settings
-        .get("log.cleanup.policy")
-        .and_then(toml::Value::as_str)
+        .cleanup_policy()
+        .map_err(anyhow::Error::msg)?
     {
-        start["cluster"] = json!({"settings": {"log.cleanup.policy": policy}});
+        start["topic"]["cleanup_policy"] = json!(policy);
     }
     if let Some(broker) = platform.broker() {
         start["broker"] = json!(broker.profile.name);
@@ -495,13 +496,15 @@ async fn heal_everything(
 
 /// The final read: a reader client per topic (`final-reader`, then `final-reader-output` for a
 /// pipeline's output topic) reads every partition to its end offset, all in one `final_read`
-/// window; it is complete when every reader reached its ends.
+/// window; it is complete when every reader reached its ends. Nodes that exit on their own
+/// meanwhile are noticed as they go (a broker may stop on what the final read makes it read).
 async fn final_read(
     scenario: &Scenario,
     opts: &RunOptions,
     dir: &RunDir,
     bootstrap: &str,
     rec: &Recorder,
+    platform: &mut Platform,
 ) -> Result<()> {
     let topics = json!({"topic": scenario.topic.name, "topics": scenario.topics()});
     rec.op(HARNESS, OpType::Invoke, F::FinalRead, topics.clone(), None)
@@ -520,15 +523,15 @@ async fn final_read(
         });
         let mut reader =
             ClientProcess::spawn(&opts.kaos_bin, &dir.clients_dir(), &name, &spec, rec).await?;
-        let status = reader
-            .wait(Duration::from_millis(
-                FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS,
-            ))
-            .await?;
-        if !status.success() {
-            failed.push(format!(
+        let timeout = Duration::from_millis(FINAL_READ_TIMEOUT_MS + CLIENT_STOP_GRACE_MS);
+        match wait_final_reader(&mut reader, platform, rec, scenario, timeout).await? {
+            Some(status) if status.success() => {}
+            Some(status) => failed.push(format!(
                 "final reader ended with {status}; see clients/{name}.log"
-            ));
+            )),
+            None => failed.push(format!(
+                "final reader stopped: every broker had exited on its own (see the crash ops); see clients/{name}.log"
+            )),
         }
     }
     if failed.is_empty() {
@@ -541,6 +544,38 @@ async fn final_read(
             .await;
     }
     Ok(())
+}
+
+/// Waits for a final reader to end (at most `timeout`, then SIGKILLs it), noticing the nodes
+/// that exit on their own meanwhile, so that a crash the final read provokes is recorded when it
+/// happens, not at the end of the run. Once such crashes left no broker running, nothing can
+/// serve the reader (no node is restarted before the run ends): it is SIGKILLed then (None)
+/// instead of at the timeout, and the final read is incomplete either way.
+async fn wait_final_reader(
+    reader: &mut ClientProcess,
+    platform: &mut Platform,
+    rec: &Recorder,
+    scenario: &Scenario,
+    timeout: Duration,
+) -> Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    let every = Duration::from_millis(NODE_EXIT_PROBE_MS);
+    let brokers = (scenario.cluster.brokers as usize).min(platform.node_count());
+    let mut crashed = 0;
+    loop {
+        let slice = every.min(deadline.saturating_duration_since(Instant::now()));
+        if let Some(status) = reader.wait_at_most(slice).await? {
+            return Ok(Some(status));
+        }
+        crashed += nemesis::notice_crashes(platform, rec).await;
+        if Instant::now() >= deadline {
+            return reader.kill().await.map(Some);
+        }
+        if crashed > 0 && (0..brokers).all(|i| !platform.is_running(i)) {
+            reader.kill().await?;
+            return Ok(None);
+        }
+    }
 }
 
 /// Waits (bounded) until every partition of the topic has all its replicas in the ISR, so that a
@@ -652,14 +687,18 @@ async fn create_topic(scenario: &Scenario, bootstrap: &str) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match workloads::admin::create_topic(bootstrap, &name, t.partitions, t.replication_factor)
-                .await
+            match workloads::admin::create_topic(
+                bootstrap,
+                &name,
+                t.partitions,
+                t.replication_factor,
+            )
+            .await
             {
                 Ok(()) => break,
                 Err(e) if attempt >= TOPIC_CREATE_ATTEMPTS_MAX => {
-                    return Err(e).with_context(|| {
-                        format!("creating topic {name} after {attempt} attempts")
-                    })
+                    return Err(e)
+                        .with_context(|| format!("creating topic {name} after {attempt} attempts"))
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(TOPIC_CREATE_RETRY_MS)).await,
             }

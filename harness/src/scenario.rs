@@ -120,6 +120,11 @@ pub struct Pipeline {
     /// offsets were sent), the batch then read again.
     #[serde(default)]
     pub abort_fraction: f64,
+    /// Transactional: the timeout given to `send_offsets_to_transaction` in ms (0, the default:
+    /// 10 s); a call not returned after twice this is left behind, the transaction failed
+    /// (`SendOffsetsHung`), and a new producer fences the old one.
+    #[serde(default)]
+    pub send_offsets_timeout_ms: u64,
 }
 
 impl Pipeline {
@@ -131,6 +136,7 @@ impl Pipeline {
             producer_config: self.producer.clone(),
             message_size_bytes: self.message_size_bytes,
             abort_fraction: self.abort_fraction,
+            send_offsets_timeout_ms: self.send_offsets_timeout_ms,
         }
     }
 }
@@ -313,8 +319,9 @@ impl Scenario {
                     ));
                 }
                 p.spec(String::new()).validate()?;
-                workloads::check_client_config(&p.producer, false)
-                    .map_err(|e| format!("consumer pipeline producer: librdkafka refuses its config: {e}"))?;
+                workloads::check_client_config(&p.producer, false).map_err(|e| {
+                    format!("consumer pipeline producer: librdkafka refuses its config: {e}")
+                })?;
             }
         }
         Ok(())
@@ -331,7 +338,15 @@ impl Scenario {
     pub fn output_topic(&self) -> Option<String> {
         self.clients
             .iter()
-            .any(|c| matches!(c, Client::Consumer { pipeline: Some(_), .. }))
+            .any(|c| {
+                matches!(
+                    c,
+                    Client::Consumer {
+                        pipeline: Some(_),
+                        ..
+                    }
+                )
+            })
             .then(|| format!("{}-output", self.topic.name))
     }
 
@@ -364,6 +379,9 @@ impl Scenario {
     /// that exist, a coordinator only with a group.
     fn check_targets(&self, steps: &[PlannedStep]) -> Result<(), String> {
         let n = &self.nemesis;
+        if n.trigger_follower_lag_min.is_some() && self.topic.replication_factor < 2 {
+            return Err(format!("nemesis.trigger_follower_lag_min waits for a follower to lag: it needs topic.replication_factor of at least 2 (it is {})", self.topic.replication_factor));
+        }
         if n.faults.iter().any(|f| *f != Fault::Sequence) {
             for target in
                 Target::parse_list(&n.target).map_err(|e| format!("nemesis.target {e}"))?
@@ -408,7 +426,7 @@ impl Scenario {
         Ok(())
     }
 
-    /// Per-node settings name brokers. (Whether several brokers may run without a controller
+    /// Per-node settings name brokers, which agree on the topic's cleanup policy. (Whether several brokers may run without a controller
     /// process is the broker profile's to say: `Profile::admits`.)
     fn check_cluster(&self) -> Result<(), String> {
         for name in self.cluster.node_settings.keys() {
@@ -419,7 +437,7 @@ impl Scenario {
                 ));
             }
         }
-        Ok(())
+        self.cluster.cleanup_policy().map(|_| ())
     }
 
     /// Every client's librdkafka properties, as librdkafka itself judges them (it builds each
@@ -480,17 +498,23 @@ impl Scenario {
                 Client::Producer { mode, config, .. } => {
                     np += 1;
                     if *mode == ProducerMode::Transactional && producer.is_none() {
-                        producer = Some(config.get("transactional.id").cloned().unwrap_or_else(
-                            || format!("kaos-{}-producer-{np}", self.name),
-                        ));
+                        producer = Some(
+                            config
+                                .get("transactional.id")
+                                .cloned()
+                                .unwrap_or_else(|| format!("kaos-{}-producer-{np}", self.name)),
+                        );
                     }
                 }
                 Client::Consumer { pipeline, .. } => {
                     nc += 1;
                     if let Some(p) = pipeline.as_ref().filter(|p| p.transactional) {
-                        return Some(p.producer.get("transactional.id").cloned().unwrap_or_else(
-                            || format!("kaos-{}-consumer-{nc}", self.name),
-                        ));
+                        return Some(
+                            p.producer
+                                .get("transactional.id")
+                                .cloned()
+                                .unwrap_or_else(|| format!("kaos-{}-consumer-{nc}", self.name)),
+                        );
                     }
                 }
             }
@@ -539,10 +563,11 @@ impl Scenario {
             groups: self.consumer_group().is_some(),
             idempotence: set("enable.idempotence", Some("true")),
             transactions: set("transactional.id", None)
-                || self.clients.iter().any(|c| {
-                    matches!(c, Client::Consumer { pipeline: Some(p), .. } if p.transactional)
-                }),
+                || self.clients.iter().any(
+                    |c| matches!(c, Client::Consumer { pipeline: Some(p), .. } if p.transactional),
+                ),
             docker: self.platform == PlatformKind::Docker,
+            replica_offsets: self.nemesis.trigger_follower_lag_min.is_some(),
             settings: c.settings.keys().chain(node_keys).cloned().collect(),
         }
     }
@@ -669,21 +694,62 @@ lost = "forbidden"
         );
         let s = Scenario::parse(&text, "pipeline").expect("valid");
         assert_eq!(s.output_topic().as_deref(), Some("kaos-output"));
-        assert_eq!(s.topics(), vec!["kaos".to_string(), "kaos-output".to_string()]);
+        assert_eq!(
+            s.topics(),
+            vec!["kaos".to_string(), "kaos-output".to_string()]
+        );
         assert_eq!(s.consumer_group().as_deref(), Some("kaos-t"));
         assert_eq!(s.transactional_id().as_deref(), Some("kaos-t-consumer-1"));
         assert!(s.needs().transactions);
-        assert_eq!(Scenario::parse(GOOD, "good").expect("valid").topics(), vec!["kaos".to_string()]);
+        assert_eq!(
+            Scenario::parse(GOOD, "good").expect("valid").topics(),
+            vec!["kaos".to_string()]
+        );
         for target in ["txn_coordinator", "output_leader:1"] {
-            let aimed = text.replace("faults = [\"kill\"]", &format!("faults = [\"kill\"]\ntarget = \"{target}\""));
+            let aimed = text.replace(
+                "faults = [\"kill\"]",
+                &format!("faults = [\"kill\"]\ntarget = \"{target}\""),
+            );
             Scenario::parse(&aimed, "aimed").expect(target);
         }
         let cases = [
-            (text.replace("abort_fraction = 0.1", "abort_fraction = 1.0"), "abort_fraction 1 must be at least 0 and below 1"),
-            (text.replace("transactional = true", "transactional = false"), "abort_fraction needs transactional = true"),
-            (text.replace("pipeline = {", "subscribe = true\npipeline = {"), "a consumer with a pipeline has neither processing nor subscribe"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"output_leader\""), "output_leader needs a pipeline"),
-            (GOOD.replace("faults = [\"kill\"]", "faults = [\"kill\"]\ntarget = \"txn_coordinator\""), "txn_coordinator needs a transactional client"),
+            (
+                text.replace("abort_fraction = 0.1", "abort_fraction = 1.0"),
+                "abort_fraction 1 must be at least 0 and below 1",
+            ),
+            (
+                text.replace("transactional = true", "transactional = false"),
+                "abort_fraction needs transactional = true",
+            ),
+            (
+                text.replace("abort_fraction = 0.1", "send_offsets_timeout_ms = 600001"),
+                "send_offsets_timeout_ms 600001 is above 600000",
+            ),
+            (
+                text.replace(
+                    "transactional = true, abort_fraction = 0.1",
+                    "transactional = false, send_offsets_timeout_ms = 2000",
+                ),
+                "send_offsets_timeout_ms needs transactional = true",
+            ),
+            (
+                text.replace("pipeline = {", "subscribe = true\npipeline = {"),
+                "a consumer with a pipeline has neither processing nor subscribe",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"output_leader\"",
+                ),
+                "output_leader needs a pipeline",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\ntarget = \"txn_coordinator\"",
+                ),
+                "txn_coordinator needs a transactional client",
+            ),
         ];
         for (bad, why) in cases {
             let err = Scenario::parse(&bad, "bad").expect_err(why).to_string();
@@ -716,6 +782,66 @@ lost = "forbidden"
         assert!(
             err.contains("does not control the cluster's nodes"),
             "{err}"
+        );
+    }
+
+    /// `trigger_follower_lag_min`: loaded with a leader or follower target or a sequence, with
+    /// followers; refused with `trigger`, a zero lag, a target without a partition, or no
+    /// follower, each error naming the key.
+    #[test]
+    fn the_follower_lag_trigger_is_checked_at_load() {
+        let replicated = GOOD
+            .replace("brokers = 1", "brokers = 2")
+            .replace("partitions = 2", "partitions = 2\nreplication_factor = 2");
+        let aimed = |extra: &str| {
+            replicated.replace(
+                "faults = [\"kill\"]",
+                &format!("faults = [\"kill\"]\n{extra}"),
+            )
+        };
+        let ok = aimed("target = \"leader:1\"\ntrigger_follower_lag_min = 100");
+        let s = Scenario::parse(&ok, "t").expect("a leader target");
+        assert_eq!(s.nemesis.trigger_follower_lag_min, Some(100));
+        assert!(s.needs().replica_offsets);
+        Scenario::parse(
+            &aimed("target = \"follower\"\ntrigger_follower_lag_min = 1"),
+            "t",
+        )
+        .expect("a follower target");
+        let sequence = replicated.replace(
+            "faults = [\"kill\"]",
+            "faults = [\"sequence\"]\ntrigger_follower_lag_min = 50\n[[nemesis.sequence]]\nstep = \"kill\"\ntarget = \"leader\"",
+        );
+        Scenario::parse(&sequence, "t")
+            .expect("a sequence starts when partition 0's follower lags");
+        let cases = [
+            (
+                aimed("target = \"leader\"\ntrigger_follower_lag_min = 100\ntrigger = \"send\""),
+                "nemesis.trigger_follower_lag_min and nemesis.trigger",
+            ),
+            (
+                aimed("target = \"leader\"\ntrigger_follower_lag_min = 0"),
+                "nemesis.trigger_follower_lag_min 0 must be from 1",
+            ),
+            (
+                aimed("target = \"n1\"\ntrigger_follower_lag_min = 10"),
+                "nemesis.trigger_follower_lag_min watches the followers of the partition a fault targets: nemesis.target names Node(\"n1\")",
+            ),
+            (
+                aimed("target = \"leader\"\ntrigger_follower_lag_min = 10")
+                    .replace("replication_factor = 2", "replication_factor = 1"),
+                "nemesis.trigger_follower_lag_min waits for a follower to lag: it needs topic.replication_factor of at least 2 (it is 1)",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = Scenario::parse(&text, "t").expect_err(needle).to_string();
+            assert!(err.contains(needle), "{needle:?} not in: {err}");
+        }
+        assert!(
+            !Scenario::parse(GOOD, "t")
+                .expect("good")
+                .needs()
+                .replica_offsets
         );
     }
 
@@ -774,12 +900,26 @@ lost = "forbidden"
                 "node_settings.n4",
             ),
             (
+                GOOD.replace("brokers = 1", "brokers = 2").replace(
+                    "settings = {",
+                    "node_settings = { n2 = { \"log.cleanup.policy\" = \"compact\" } }\nsettings = {",
+                ),
+                "n1 the broker's default, n2 compact",
+            ),
+            (
                 GOOD.replace("kind = \"consumer\"", "kind = \"consumer\"\ncolour = 1"),
                 "colour",
             ),
             (
                 GOOD.replace("faults = [\"kill\"]", "faults = [\"explode\"]"),
                 "explode",
+            ),
+            (
+                GOOD.replace(
+                    "faults = [\"kill\"]",
+                    "faults = [\"kill\"]\nreset_cuts_request = true",
+                ),
+                "reset_cuts_request aims the resets of a \"reset\" fault",
             ),
             (
                 GOOD.replace("faults = [\"kill\"]", "faults = [\"partition_node\"]"),
@@ -933,6 +1073,20 @@ target = "n2"
         );
         assert!((s.nemesis.sequence_length_s() - 1.5).abs() < 1e-9);
         assert!(!s.uses_lazyfs(), "no power_loss step");
+        // `start`: a restart that does not wait for the node to answer.
+        let started = with_steps(&KIP101.replace("step = \"restart\"", "step = \"start\""));
+        let steps = Scenario::parse(&started, "start")
+            .expect("valid")
+            .nemesis
+            .planned_sequence()
+            .expect("steps");
+        assert_eq!(
+            steps[2],
+            PlannedStep::Fault {
+                kind: StepKind::Start,
+                target: StepTarget::SameAs(1)
+            }
+        );
         let rows = s.settings_rows();
         assert!(
             rows.iter()

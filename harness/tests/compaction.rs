@@ -5,36 +5,15 @@
 //! cleaner whose offset map takes keys with the same one-byte hash for one key and so removes
 //! latest records: `lost`, each case a key whose last acknowledged record is gone.
 
-use std::path::Path;
-
 mod common;
-use common::{broker_bin, kaos_run, text};
+use common::run_library;
 
 const NAME: &str = "compacted-leader-kill";
 
 /// Runs the library scenario with `switch` (a `"key" = value` pair) added to its settings;
 /// returns its exit code, output and results.json.
 fn run(switch: Option<&str>) -> (Option<i32>, String, serde_json::Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{NAME}.toml"));
-    let mut scenario = std::fs::read_to_string(&path).expect("library scenario");
-    if let Some(pair) = switch {
-        assert_eq!(
-            scenario.matches("settings = { ").count(),
-            1,
-            "one settings table"
-        );
-        scenario = scenario.replace("settings = { ", &format!("settings = {{ {pair}, "));
-    }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = kaos_run(tmp.path(), &scenario, &broker_bin());
-    let (stdout, stderr) = text(&out);
-    let results = tmp.path().join("store").join("latest").join("results.json");
-    let results = std::fs::read_to_string(&results)
-        .unwrap_or_else(|e| panic!("no results.json ({e})\n{stdout}\n{stderr}"));
-    let results = serde_json::from_str(&results).expect("results.json is JSON");
-    (out.status.code(), format!("{stdout}\n{stderr}"), results)
+    run_library(NAME, switch)
 }
 
 fn count(results: &serde_json::Value, class: &str) -> u64 {

@@ -21,7 +21,10 @@ use testcontainers::core::WaitFor;
 use testcontainers::{clients, GenericImage, RunnableImage};
 
 mod common;
-use common::{broker_bin, exited, has_op, history_ops, interrupt, kaos};
+use common::{
+    assert_tansu_installed, broker_bin, exited, has_op, history_ops, interrupt, kaos, library,
+    tansu_kill_scenario,
+};
 
 /// Labels what the tests create themselves (the harness labels its own with org.kaos.run).
 const TEST_LABEL: &str = "org.kaos.test=docker";
@@ -462,11 +465,7 @@ fn kaos_run(scenario: &Path, store: &Path, extra: &[&str]) -> Command {
 }
 
 fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.toml")
-}
-
-fn library(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"))
+    library("demo.toml")
 }
 
 /// A finished `kaos run` on the docker platform that exited 0 with a VALID verdict. Bind `_tmp`
@@ -556,7 +555,7 @@ fn leader_kill_acks_all_holds_on_the_docker_platform() {
         stdout,
         ops,
         ..
-    } = run_valid(&library("leader-kill-acks-all"), "14");
+    } = run_valid(&library("leader-kill-acks-all.toml"), "14");
     assert!(stdout.contains(" lost=0 "), "{stdout}");
     let killed: BTreeSet<&str> = ops
         .iter()
@@ -582,7 +581,7 @@ fn a_power_loss_drops_unsynced_writes_under_the_bind_mount() {
         stdout,
         ops,
         ..
-    } = run_valid(&library("power-loss-flush-none"), "14");
+    } = run_valid(&library("power-loss-flush-none.toml"), "14");
     assert!(
         stdout.contains("× lost (required)"),
         "flush.messages = 0 loses acknowledged messages at a power loss in a container too:\n{stdout}"
@@ -1093,7 +1092,7 @@ fn partition_leader_acks_all_holds_on_the_docker_platform() {
         stdout,
         ops,
         ..
-    } = run_valid(&library("partition-leader-acks-all"), "20");
+    } = run_valid(&library("partition-leader-acks-all.toml"), "20");
     assert!(stdout.contains(" lost=0 "), "{stdout}");
     assert!(
         has_op(&ops, "nemesis", "ok", "isolate"),
@@ -1111,7 +1110,7 @@ fn reset_acks_all_holds_on_the_docker_platform_through_the_host_proxies() {
         stdout,
         ops,
         ..
-    } = run_valid(&library("reset-acks-all"), "14");
+    } = run_valid(&library("reset-acks-all.toml"), "14");
     assert!(stdout.contains(" lost=0 "), "{stdout}");
     let network = ops
         .iter()
@@ -1249,28 +1248,8 @@ docker = true
         .env_remove("KAOS_BROKER")
         .output()
         .expect("kaos run");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("verdict: VALID"), "{stdout}");
-    assert!(stdout.contains(" lost=0 "), "{stdout}");
-    let run_dir = store.join("latest");
-    let ops = history_ops(&run_dir);
-    let start = ops
-        .iter()
-        .find(|o| o["f"] == "node_start")
-        .expect("a node_start op");
-    let addr = start["value"]["addr"].as_str().expect("addr");
-    assert!(addr.starts_with("172.29."), "in a container: {addr}");
-    assert!(
-        ops.iter()
-            .any(|o| o["process"] == "nemesis" && o["f"] == "kill" && o["type"] == "ok"),
-        "the container was killed"
-    );
+    let (run_dir, addr) = killed_in_containers_and_valid(&out, &store);
+    let addr = addr.as_str();
     let settings = std::fs::read_to_string(run_dir.join("nodes/n1/foreign.toml"))
         .expect("the profile's settings file, as it names it");
     let settings: toml::Table = toml::from_str(&settings).expect("TOML");
@@ -1293,4 +1272,68 @@ docker = true
     let log = std::fs::read_to_string(run_dir.join("nodes/n1/broker.log")).expect("log");
     assert!(log.matches("kaos-broker ready").count() >= 2, "{log}");
     assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+/// tansu (crates.io, the `tansu` profile) in containers: its image is built from the installed
+/// program and the libraries ldd names (`kaos-tansu:<hash>`), its sqlite database in the bind
+/// mounted /data (the profile's working directory); the demo's SIGKILLs at 300 messages/s, as on
+/// the local platform (`harness/tests/profiles.rs`).
+#[test]
+fn tansu_runs_in_containers_and_loses_nothing_acknowledged_to_a_sigkill() {
+    require_docker();
+    assert_tansu_installed();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("kill.toml");
+    std::fs::write(&file, tansu_kill_scenario()).expect("write");
+    let store = tmp.path().join("store");
+    let out = Command::new(kaos())
+        .arg("run")
+        .arg(&file)
+        .arg("--store")
+        .arg(&store)
+        .args([
+            "--platform",
+            "docker",
+            "--duration-s",
+            "15",
+            "--broker",
+            "tansu",
+        ])
+        .env_remove("KAOS_BROKER_BIN")
+        .env_remove("KAOS_BROKER")
+        .output()
+        .expect("kaos run");
+    let (run_dir, _) = killed_in_containers_and_valid(&out, &store);
+    assert!(
+        run_dir.join("nodes/n1/data/tansu.db").is_file(),
+        "the database in the node's bind-mounted data directory"
+    );
+    let images = docker(&["image", "ls", "--format", "{{.Repository}}", "kaos-tansu"]);
+    assert!(
+        images.contains("kaos-tansu"),
+        "the image is tansu's: {images}"
+    );
+    assert_eq!(leftovers(&store), Vec::<String>::new());
+}
+
+/// What a profile's demo kills on the docker platform show: exit 0, VALID, nothing acknowledged
+/// lost, the node in a container on the run's network, its container SIGKILLed. Returns the run's
+/// directory and the first node's address.
+fn killed_in_containers_and_valid(out: &Output, store: &Path) -> (PathBuf, String) {
+    let stdout = exited(out, 0);
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    assert!(stdout.contains(" lost=0 "), "{stdout}");
+    let run_dir = store.join("latest");
+    let ops = history_ops(&run_dir);
+    let start = ops
+        .iter()
+        .find(|o| o["f"] == "node_start")
+        .expect("a node_start op");
+    let addr = start["value"]["addr"].as_str().expect("addr").to_string();
+    assert!(addr.starts_with("172.29."), "in a container: {addr}");
+    assert!(
+        has_op(&ops, "nemesis", "ok", "kill"),
+        "the container was killed"
+    );
+    (run_dir, addr)
 }

@@ -21,21 +21,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{broker_bin, kaos};
+
 const WAIT: Duration = Duration::from_secs(60);
-
-fn kaos() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kaos"))
-}
-
-fn broker_bin() -> PathBuf {
-    let b = kaos().with_file_name("kaos-broker");
-    assert!(
-        b.is_file(),
-        "{} is missing: build it (`cargo build -p broker`, or `cargo test --workspace` builds it)",
-        b.display()
-    );
-    b
-}
 
 /// Polls `f` every 20 ms until it gives a value, or panics with `what` after `WAIT`.
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -610,8 +599,11 @@ fn free_port() -> SocketAddr {
 fn broker_config(dir: &Path, config: &str) -> (SocketAddr, PathBuf) {
     let addr = free_port();
     let path = dir.join("broker.toml");
-    fs::write(&path, format!("\"advertised.listener\" = \"{addr}\"\n{config}"))
-        .expect("broker config");
+    fs::write(
+        &path,
+        format!("\"advertised.listener\" = \"{addr}\"\n{config}"),
+    )
+    .expect("broker config");
     (addr, path)
 }
 

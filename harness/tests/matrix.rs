@@ -5,7 +5,11 @@ use common::{exited, kaos_in, one_broker, producer, CONSUMER};
 
 /// The matrix's base scenario: two seconds of an async producer and a consumer on one broker.
 fn base() -> String {
-    let producer = producer("async", 300, r#""acks" = "all", "message.timeout.ms" = "5000""#);
+    let producer = producer(
+        "async",
+        300,
+        r#""acks" = "all", "message.timeout.ms" = "5000""#,
+    );
     one_broker("base", 2, 5, 1, &(producer + CONSUMER))
 }
 

@@ -47,7 +47,7 @@ fn partition_dirs(store: &Path) -> Vec<PathBuf> {
 #[test]
 fn retention_soak_keeps_every_data_dir_bounded() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/retention-soak.toml");
+    let scenario = common::library("retention-soak.toml");
     let store = tmp.path().join("store");
     let (code, stdout, stderr) = kaos_with(&[
         "run".as_ref(),

@@ -8,7 +8,11 @@ use common::{kaos_in, one_broker, producer, text, CONSUMER};
 
 /// Two seconds of an acks=all producer and a consumer on one broker: valid.
 fn valid() -> String {
-    let producer = producer("async", 300, r#""acks" = "all", "message.timeout.ms" = "5000""#);
+    let producer = producer(
+        "async",
+        300,
+        r#""acks" = "all", "message.timeout.ms" = "5000""#,
+    );
     one_broker("tiny", 2, 5, 1, &format!("{producer}{CONSUMER}"))
 }
 

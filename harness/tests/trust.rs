@@ -222,7 +222,8 @@ fn an_empty_jepsen_file_is_an_error_and_edn_errors_name_the_right_line() {
 
 /// A minute of power losses of n1, every 30 s.
 fn power_loss() -> String {
-    let nemesis = "[nemesis]\nfaults = [\"power_loss\"]\ninterval_s = 30.0\ndown_s = 0.5\ntarget = \"n1\"\n";
+    let nemesis =
+        "[nemesis]\nfaults = [\"power_loss\"]\ninterval_s = 30.0\ndown_s = 0.5\ntarget = \"n1\"\n";
     let tables = producer("sync", 200, r#""acks" = "all""#) + nemesis;
     one_broker("killed-power-loss", 60, 3, 1, &tables)
 }

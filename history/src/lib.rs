@@ -15,6 +15,9 @@
 //!   `time_ns`, `process` put in front of a client's line), [`line::write_op`], and the literal
 //!   field openings the checker's fast path reads ([`line::KEY_INDEX`], …).
 //!
+//! - [`record`]: a record as a `poll` op lists it: its field names (the optional
+//!   [`record::HIGH_WATERMARK`], the client's high watermark when it received the record) and
+//!   [`record::poll_record`], the value a client writes.
 //! - [`message_key`]: the record key of a message a producer with a key space writes (a
 //!   compacted topic's), which the checker computes back from the message id.
 //!
@@ -24,6 +27,7 @@
 pub mod fault;
 pub mod line;
 pub mod op;
+pub mod record;
 
 pub use fault::{fault_target, FaultKind, Recovery, Timeline};
 pub use op::{

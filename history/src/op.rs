@@ -281,7 +281,11 @@ mod tests {
         assert_ne!(out, input);
         assert_eq!(pipeline_input_id(out), Some(input));
         assert_eq!(pipeline_input_id(input), None);
-        assert_eq!(pipeline_output_id(out), out, "processing twice gives the same id");
+        assert_eq!(
+            pipeline_output_id(out),
+            out,
+            "processing twice gives the same id"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub(crate) fn cycle_svg(case: &Case) -> Option<String> {
     let at = |op: u64| {
         let i = txns.iter().position(|&t| t == op).unwrap_or(0) as f64;
         let angle = std::f64::consts::TAU * i / txns.len() as f64 - std::f64::consts::FRAC_PI_2;
-        (SIZE / 2.0 + RING * angle.cos(), SIZE / 2.0 + RING * angle.sin())
+        (
+            SIZE / 2.0 + RING * angle.cos(),
+            SIZE / 2.0 + RING * angle.sin(),
+        )
     };
     let marker = format!("cycle-arrow-{}-{}", case.id, case.cycle[0].from_op);
     let mut svg = String::new();
@@ -69,7 +72,10 @@ fn arrow(svg: &mut String, step: &CycleStep, from: (f64, f64), to: (f64, f64), m
     // The normal to the right of the direction of travel.
     let (nx, ny) = (-uy, ux);
     let bend = 8.0;
-    let (x1, y1) = (from.0 + ux * NODE + nx * bend, from.1 + uy * NODE + ny * bend);
+    let (x1, y1) = (
+        from.0 + ux * NODE + nx * bend,
+        from.1 + uy * NODE + ny * bend,
+    );
     let (x2, y2) = (to.0 - ux * NODE + nx * bend, to.1 - uy * NODE + ny * bend);
     let (mx, my) = ((x1 + x2) / 2.0 + nx * 12.0, (y1 + y2) / 2.0 + ny * 12.0);
     let label = match step.partition {

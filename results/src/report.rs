@@ -192,6 +192,13 @@ fn scenario_section(html: &mut String, summary: &RunSummary) {
             plot::fmt_count(expect.acknowledged_min)
         );
     }
+    if expect.pipeline_output_min_percent > 0 {
+        let _ = writeln!(
+            html,
+            "<p>The scenario expects at least {}% of each pipeline's input to have its output in the final read.</p>",
+            expect.pipeline_output_min_percent
+        );
+    }
     html.push_str("<p class=\"caption\">What the scenario allows of each anomaly class is in <a href=\"#anomaly-classes\">Anomalies by class</a>.</p>\n</section>\n");
 }
 

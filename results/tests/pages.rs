@@ -326,7 +326,8 @@ fn index_lists_runs_newest_first_and_survives_broken_results() {
         "a matrix's comparison pages listed, two levels down"
     );
     assert!(
-        !html.contains("id=\"scenario-matrix-acks\"") && !html.contains("id=\"scenario-acks-commit\""),
+        !html.contains("id=\"scenario-matrix-acks\"")
+            && !html.contains("id=\"scenario-acks-commit\""),
         "a comparison directory is no scenario"
     );
     assert!(html.contains("results.json is not valid"), "the reason");

@@ -5,7 +5,15 @@
 use std::path::Path;
 
 /// Workspace members the check holds for.
-const ENFORCED: &[&str] = &["broker", "checkers", "harness", "history", "results", "tools", "workloads"];
+const ENFORCED: &[&str] = &[
+    "broker",
+    "checkers",
+    "harness",
+    "history",
+    "results",
+    "tools",
+    "workloads",
+];
 
 #[test]
 fn no_long_function_without_a_reason_in_the_enforced_crates() {

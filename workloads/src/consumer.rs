@@ -1,6 +1,7 @@
 //! A consumer: assigns every partition of the topic (from the beginning, or from the group's
 //! committed offsets when it processes), or joins its group with `subscribe()`, and logs what each
-//! poll returns as one `poll` op (the records with topic, partition, offset and message id).
+//! poll returns as one `poll` op (the records with topic, partition, offset, message id and the
+//! partition's high watermark as the client knew it when it received each record).
 //! Group events librdkafka reports through callbacks (rebalances, commits) become ops too, in the
 //! order they happened relative to the records.
 
@@ -18,7 +19,8 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -129,6 +131,12 @@ struct PendingOp {
     error: Option<String>,
 }
 
+/// A topic's name for librdkafka and the highest high watermark seen per partition.
+struct TopicMarks {
+    name: CString,
+    highest: HashMap<i32, i64>,
+}
+
 /// The consumer's context: collects rebalances and (when `report_commits`) the commits librdkafka
 /// makes on its own (auto commit), as ops for the poll loop to write.
 pub struct Events {
@@ -138,6 +146,9 @@ pub struct Events {
     /// After each assignment, report where reading starts (`seek` ops from the committed offsets).
     report_starts: bool,
     pending: Mutex<Vec<PendingOp>>,
+    /// Per topic (its name for librdkafka) and partition: the highest high watermark read from
+    /// librdkafka's cache so far ([`Events::high_watermark`]).
+    high_watermarks: Mutex<HashMap<String, TopicMarks>>,
 }
 
 impl Events {
@@ -159,7 +170,58 @@ impl Events {
             report_commits,
             report_starts: processing,
             pending: Mutex::new(Vec::new()),
+            high_watermarks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The partition's high watermark as this client knows it: librdkafka caches the one of each
+    /// Fetch response it handles (`rd_kafka_get_watermark_offsets`, no request; the `rdkafka`
+    /// crate's `fetch_watermarks` asks the broker instead), so when poll() has just returned a
+    /// record it is the HW of the response that carried the record, or of a later response
+    /// for the partition (librdkafka fetches ahead of the application). A later response's HW
+    /// is not lower unless the HW went back (a new leader whose HW lags its predecessor's, a
+    /// deposed leader's late answer), so this returns the highest value this process has read
+    /// for the partition; an error's `-1` and a partition not fetched yet give `None`.
+    #[allow(unsafe_code)]
+    pub(crate) fn high_watermark(
+        &self,
+        consumer: &KaosConsumer,
+        topic: &str,
+        partition: i32,
+    ) -> Option<i64> {
+        let mut known = self
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !known.contains_key(topic) {
+            let name = CString::new(topic).ok()?;
+            known.insert(
+                topic.to_owned(),
+                TopicMarks {
+                    name,
+                    highest: HashMap::new(),
+                },
+            );
+        }
+        let marks = known.get_mut(topic)?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client pointer is live while `consumer` is borrowed, `name` is a NUL-terminated
+        // string that outlives the call, and `low`/`high` are valid for writes; the function only
+        // reads the partition's cached offsets under its lock.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                consumer.client().native_ptr(),
+                marks.name.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        let seen = marks.highest.entry(partition).or_insert(-1);
+        if err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 {
+            *seen = (*seen).max(high);
+        }
+        (*seen >= 0).then_some(*seen)
     }
 
     fn push(&self, kind: OpType, f: F, value: Value, error: Option<String>) {
@@ -416,7 +478,7 @@ pub(crate) fn poll_batch(
                     offset: m.offset(),
                     id,
                 });
-                records.push(record_json(&m));
+                records.push(record_json(consumer, &m));
             }
             Some(Err(KafkaError::PartitionEOF(p))) => on_record(Record {
                 partition: p,
@@ -438,10 +500,17 @@ pub(crate) fn poll_batch(
     Ok(sink.flush()?)
 }
 
-/// A record as a poll op lists it: topic, partition, offset and message id.
-pub(crate) fn record_json(m: &rdkafka::message::BorrowedMessage<'_>) -> Value {
+/// A record as a poll op lists it: topic, partition, offset, message id and the partition's high
+/// watermark as `consumer` knew it on receiving the record (read right after poll() returned it).
+pub(crate) fn record_json(
+    consumer: &KaosConsumer,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) -> Value {
     let id = m.payload().and_then(message::decode);
-    json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "id": id})
+    let high_watermark = consumer
+        .context()
+        .high_watermark(consumer, m.topic(), m.partition());
+    kaos_history::record::poll_record(m.topic(), m.partition(), m.offset(), id, high_watermark)
 }
 
 fn emit(sink: &mut OpSink, records: Vec<Value>) -> Result<(), WorkloadError> {

@@ -112,11 +112,7 @@ pub fn run(
 /// Every answer said the topic does not exist: the read is complete, and found nothing. The
 /// checker decides what that means (a loss of everything acknowledged to the topic, or nothing
 /// verified when nothing was).
-fn record_topic_missing(
-    sink: &mut OpSink,
-    topic: &str,
-    error: &str,
-) -> Result<(), WorkloadError> {
+fn record_topic_missing(sink: &mut OpSink, topic: &str, error: &str) -> Result<(), WorkloadError> {
     sink.op(OpType::Invoke, F::EndOffsets, json!({"topic": topic}), None);
     sink.op(
         OpType::Ok,

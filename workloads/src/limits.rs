@@ -25,6 +25,8 @@ pub const FINAL_READ_SETTLE_ROUNDS_MAX: u32 = 10;
 pub const TXN_SENDS_MAX: u32 = 10_000;
 /// init_transactions, commit_transaction and abort_transaction wait at most this long.
 pub const TXN_TIMEOUT_MS: u64 = 10_000;
+/// A pipeline's `send_offsets_timeout_ms`, at most.
+pub const SEND_OFFSETS_TIMEOUT_MS_MAX: u64 = 600_000;
 /// A transactional producer waits at most this long before it initialises.
 pub const TXN_INIT_DELAY_MS_MAX: u64 = 3_600_000;
 /// A commit_transaction that times out (a retriable error) is called again this many times.

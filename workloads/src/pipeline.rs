@@ -15,9 +15,12 @@
 //!   is not committed but read again from the committed offsets. A crash between the sends and
 //!   the commit writes the batch's outputs again: the duplicates this application cannot avoid.
 //!
-//! Told to stop, it goes on until the input has been idle for `PIPELINE_DRAIN_IDLE_MS` (at most
-//! `PIPELINE_DRAIN_MS_MAX`), so that what the producers wrote is through the pipeline before the
-//! final read.
+//! Told to stop, it drains: it goes on until the group's committed offsets reach the input's end
+//! offsets as they were at the stop (when those cannot be read, until the input has been idle for
+//! `PIPELINE_DRAIN_IDLE_MS`), at most `PIPELINE_DRAIN_MS_MAX` after the stop, so that what the
+//! producers wrote is through the pipeline before the final read. While it drains it still
+//! (re)starts as it does when running: an instance started just before the stop, or one that must
+//! rewind after an aborted transaction, gives up only when the drain's time is over.
 
 use crate::consumer::{self, Events, KaosConsumer, Record};
 use crate::limits::{
@@ -39,9 +42,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Runs the pipeline until told to stop and the input has gone idle.
+/// Runs the pipeline until told to stop and drained (see the module's text).
 pub fn run(
     spec: &ConsumerSpec,
     pipeline: &PipelineSpec,
@@ -72,24 +76,69 @@ pub fn run(
         false,
         Events::new(&spec.topic, &config, true, false),
     )?;
-    if !started(consumer::join(&consumer, spec, true, sink, stop), stop)? {
+    let give_up = AtomicBool::new(false);
+    let finished = AtomicBool::new(false);
+    let drain_max = Duration::from_millis(PIPELINE_DRAIN_MS_MAX);
+    std::thread::scope(|scope| {
+        scope.spawn(|| give_up_after(drain_max, stop, &finished, &give_up));
+        let stops = Stops {
+            stop,
+            give_up: &give_up,
+        };
+        let result = pipeline_loop(&consumer, spec, pipeline, sink, stops);
+        finished.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+/// The two stop signals of a pipeline: `stop` starts the drain; `give_up` (the drain's time is
+/// over) is what its (re)starts heed, so that a draining pipeline still rewinds and restarts.
+#[derive(Clone, Copy)]
+struct Stops<'a> {
+    stop: &'a AtomicBool,
+    give_up: &'a AtomicBool,
+}
+
+/// Sets `give_up` `after` `stop` is set (the pipeline's `PIPELINE_DRAIN_MS_MAX`); returns once
+/// `finished` is.
+fn give_up_after(after: Duration, stop: &AtomicBool, finished: &AtomicBool, give_up: &AtomicBool) {
+    let step = Duration::from_millis(POLL_WAIT_MS);
+    let mut stopped_at = None;
+    while !finished.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
+            let at = *stopped_at.get_or_insert_with(Instant::now);
+            if at.elapsed() >= after {
+                give_up.store(true, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(step);
+    }
+}
+
+/// Joins the input and runs the pipeline the configured way until it is drained.
+fn pipeline_loop(
+    consumer: &KaosConsumer,
+    spec: &ConsumerSpec,
+    pipeline: &PipelineSpec,
+    sink: &mut OpSink,
+    stops: Stops<'_>,
+) -> Result<(), WorkloadError> {
+    if !started(
+        consumer::join(consumer, spec, true, sink, stops.give_up),
+        stops.give_up,
+    )? {
         return Ok(sink.flush()?);
     }
     let output = output_spec(spec, pipeline);
     let mut drain = Drain::default();
+    let input = Input {
+        consumer,
+        topic: &spec.topic,
+    };
     if pipeline.transactional {
-        let abort_fraction = pipeline.abort_fraction;
-        exactly_once(
-            &consumer,
-            spec,
-            &output,
-            abort_fraction,
-            sink,
-            stop,
-            &mut drain,
-        )
+        exactly_once(&input, spec, &output, pipeline, sink, stops, &mut drain)
     } else {
-        at_least_once(&consumer, spec, &output, sink, stop, &mut drain)
+        at_least_once(&input, spec, &output, sink, stops, &mut drain)
     }
 }
 
@@ -117,16 +166,69 @@ fn output_spec(spec: &ConsumerSpec, pipeline: &PipelineSpec) -> ProducerSpec {
     }
 }
 
-/// When a stopping pipeline is done: the input idle for `PIPELINE_DRAIN_IDLE_MS`, or
+/// What a draining pipeline asks of its input (a trait so that the drain's rule is tested alone).
+trait InputProgress {
+    /// The input's end offsets per partition (its high watermarks); `None` if they cannot be read.
+    fn end_offsets(&self) -> Option<BTreeMap<i32, i64>>;
+    /// The group's committed offset per input partition (none: not committed); `None` if they
+    /// cannot be read.
+    fn committed(&self) -> Option<BTreeMap<i32, i64>>;
+}
+
+/// The pipeline's input: its consumer and topic.
+struct Input<'a> {
+    consumer: &'a KaosConsumer,
+    topic: &'a str,
+}
+
+impl InputProgress for Input<'_> {
+    fn end_offsets(&self) -> Option<BTreeMap<i32, i64>> {
+        let assignment = self.consumer.assignment().ok()?;
+        let timeout = Duration::from_millis(DRAIN_PROBE_TIMEOUT_MS);
+        let mut ends = BTreeMap::new();
+        for e in assignment.elements_for_topic(self.topic) {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(self.topic, e.partition(), timeout)
+                .ok()?;
+            ends.insert(e.partition(), high);
+        }
+        (!ends.is_empty()).then_some(ends)
+    }
+
+    fn committed(&self) -> Option<BTreeMap<i32, i64>> {
+        let timeout = Duration::from_millis(DRAIN_PROBE_TIMEOUT_MS);
+        let committed = self.consumer.committed(timeout).ok()?;
+        Some(
+            committed
+                .elements_for_topic(self.topic)
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// How long a draining pipeline waits for its input's end or committed offsets.
+const DRAIN_PROBE_TIMEOUT_MS: u64 = 2_000;
+
+/// When a stopping pipeline is done: once the group's committed offsets reach the input's end
+/// offsets of the stop (asked when a poll comes back empty), or, when those ends cannot be read,
+/// once the input has been idle for `PIPELINE_DRAIN_IDLE_MS`; in any case
 /// `PIPELINE_DRAIN_MS_MAX` after the stop.
 #[derive(Default)]
 struct Drain {
     stopped_at: Option<Instant>,
     idle_since: Option<Instant>,
+    /// The input's end offsets, read at the stop (retried while unknown).
+    targets: Option<BTreeMap<i32, i64>>,
 }
 
 impl Drain {
-    fn done(&mut self, stop: &AtomicBool, batch_empty: bool) -> bool {
+    fn done(&mut self, stop: &AtomicBool, batch_empty: bool, input: &dyn InputProgress) -> bool {
         if !stop.load(Ordering::Relaxed) {
             return false;
         }
@@ -135,12 +237,22 @@ impl Drain {
         if now.duration_since(stopped_at) > Duration::from_millis(PIPELINE_DRAIN_MS_MAX) {
             return true;
         }
+        if self.targets.is_none() {
+            self.targets = input.end_offsets();
+        }
         if !batch_empty {
             self.idle_since = None;
             return false;
         }
         let idle_since = *self.idle_since.get_or_insert(now);
-        now.duration_since(idle_since) >= Duration::from_millis(PIPELINE_DRAIN_IDLE_MS)
+        match &self.targets {
+            Some(targets) => input.committed().is_some_and(|committed| {
+                targets
+                    .iter()
+                    .all(|(p, &end)| end <= 0 || committed.get(p).is_some_and(|&c| c >= end))
+            }),
+            None => now.duration_since(idle_since) >= Duration::from_millis(PIPELINE_DRAIN_IDLE_MS),
+        }
     }
 }
 
@@ -154,32 +266,42 @@ fn plan_of(batch: &[Record]) -> Vec<(u64, i32)> {
 
 /// Exactly once: each batch's outputs and input offsets in one transaction.
 fn exactly_once(
-    consumer: &KaosConsumer,
+    input: &Input<'_>,
     spec: &ConsumerSpec,
     output: &ProducerSpec,
-    abort_fraction: f64,
+    pipeline: &PipelineSpec,
     sink: &mut OpSink,
-    stop: &AtomicBool,
+    stops: Stops<'_>,
     drain: &mut Drain,
 ) -> Result<(), WorkloadError> {
-    let Some(mut producer) = started_with(txn::start_producer(output, stop), stop)? else {
+    let consumer = input.consumer;
+    let send_offsets_timeout = Duration::from_millis(match pipeline.send_offsets_timeout_ms {
+        0 => TXN_TIMEOUT_MS,
+        ms => ms,
+    });
+    let Some(first) = started_with(txn::start_producer(output, stops.give_up), stops.give_up)?
+    else {
         return Ok(sink.flush()?);
     };
+    // Shared with a `send_offsets` left hanging in librdkafka, which keeps its producer alive.
+    let mut producer = Arc::new(first);
     let mut transactions: u64 = 0;
     loop {
         let (batch, records) = take_batch(consumer, sink)?;
-        if drain.done(stop, batch.is_empty()) {
+        if drain.done(stops.stop, batch.is_empty(), input) {
             break;
         }
         if batch.is_empty() {
             continue;
         }
         transactions += 1;
-        let commit = message::seeded_unit(spec.seed ^ 0x7069_7065, transactions) >= abort_fraction;
+        let commit =
+            message::seeded_unit(spec.seed ^ 0x7069_7065, transactions) >= pipeline.abort_fraction;
         let batch = Batch {
             records: &batch,
             json: records,
             commit,
+            send_offsets_timeout,
         };
         let ending = transaction(&producer, consumer, spec, output, batch, sink)?;
         if ending.fenced {
@@ -194,13 +316,16 @@ fn exactly_once(
         }
         if ending.rebuild {
             drop(producer);
-            match started_with(txn::start_producer(output, stop), stop)? {
-                Some(p) => producer = p,
+            match started_with(txn::start_producer(output, stops.give_up), stops.give_up)? {
+                Some(p) => producer = Arc::new(p),
                 None => break,
             }
         }
         // What was polled and not committed is read again from the group's committed offsets.
-        if !started(consumer::join(consumer, spec, true, sink, stop), stop)? {
+        if !started(
+            consumer::join(consumer, spec, true, sink, stops.give_up),
+            stops.give_up,
+        )? {
             break;
         }
     }
@@ -224,7 +349,7 @@ fn take_batch(
                     offset: m.offset(),
                     id: m.payload().and_then(message::decode),
                 });
-                records.push(consumer::record_json(&m));
+                records.push(consumer::record_json(consumer, &m));
             }
             Some(Err(e)) => {
                 sink.op(OpType::Invoke, F::Poll, Value::Null, None);
@@ -246,12 +371,14 @@ struct Batch<'a> {
     json: Vec<Value>,
     /// The application commits it (`false`: it aborts it by choice, after the offsets).
     commit: bool,
+    /// The timeout given to `send_offsets_to_transaction` (see [`send_offsets`]).
+    send_offsets_timeout: Duration,
 }
 
 /// One transaction: the batch's outputs, its input offsets, the commit (or an abort by choice);
 /// the `txn` op around it and, committed, the `offset_commit` ops of the input offsets.
 fn transaction(
-    producer: &TxnProducer,
+    producer: &Arc<TxnProducer>,
     consumer: &KaosConsumer,
     spec: &ConsumerSpec,
     output: &ProducerSpec,
@@ -270,18 +397,26 @@ fn transaction(
     let ending = match producer.begin_transaction() {
         Ok(()) => match txn::send_all(producer, output, &plan) {
             Some(e) => txn::abort(producer, Some(e)),
-            None => match send_offsets(producer, consumer, &spec.topic, &offsets) {
-                Ok(()) if commit => txn::commit_transaction(producer),
-                Ok(()) => txn::abort(producer, None),
-                Err(KafkaError::Transaction(rd)) if txn::fenced(rd.code()) => {
+            None => match send_offsets(
+                producer,
+                consumer,
+                &spec.topic,
+                &offsets,
+                batch.send_offsets_timeout,
+            ) {
+                // No EndTxn was sent: the next producer's init_transactions aborts it.
+                None => Ending::new(OpType::Fail, Some(SEND_OFFSETS_HUNG.to_owned()), true),
+                Some(Ok(())) if commit => txn::commit_transaction(producer),
+                Some(Ok(())) => txn::abort(producer, None),
+                Some(Err(KafkaError::Transaction(rd))) if txn::fenced(rd.code()) => {
                     Ending::fenced(error_name(&KafkaError::Transaction(rd)))
                 }
-                Err(KafkaError::Transaction(rd)) if rd.txn_requires_abort() => {
+                Some(Err(KafkaError::Transaction(rd))) if rd.txn_requires_abort() => {
                     txn::abort(producer, Some(error_name(&KafkaError::Transaction(rd))))
                 }
                 // No EndTxn(commit) was sent: the coordinator can only abort it (the next
                 // producer's init_transactions does).
-                Err(e) => Ending::new(OpType::Fail, Some(error_name(&e)), true),
+                Some(Err(e)) => Ending::new(OpType::Fail, Some(error_name(&e)), true),
             },
         },
         Err(KafkaError::Transaction(rd)) if txn::fenced(rd.code()) => {
@@ -311,33 +446,72 @@ fn transaction(
     Ok(ending)
 }
 
-/// `send_offsets_to_transaction` of the input offsets, with the consumer's group metadata.
+/// The error a transaction records when `send_offsets_to_transaction` hung (see [`send_offsets`]).
+const SEND_OFFSETS_HUNG: &str = "SendOffsetsHung";
+
+/// `send_offsets_to_transaction` of the input offsets, with the consumer's group metadata, on a
+/// thread of its own; `None` when it has not returned after twice its `timeout` (the pipeline's
+/// `send_offsets_timeout_ms`, default `TXN_TIMEOUT_MS`). librdkafka 2.12
+/// can wait in it forever once the group coordinator it had cached was decommissioned (a broker
+/// left out of a Metadata response; librdkafka issue #5511, its timeout unchecked: #5456), as a
+/// stack of a stalled eos-pipeline-coordinator-kill run showed. The call is then left behind (its
+/// thread keeps that producer alive) and the caller builds a new producer, whose
+/// init_transactions fences the old one and aborts its transaction.
 fn send_offsets(
-    producer: &TxnProducer,
+    producer: &Arc<TxnProducer>,
     consumer: &KaosConsumer,
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
-) -> Result<(), KafkaError> {
+    timeout: Duration,
+) -> Option<Result<(), KafkaError>> {
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in offsets {
-        tpl.add_partition_offset(topic, p, Offset::Offset(o))?;
+        if let Err(e) = tpl.add_partition_offset(topic, p, Offset::Offset(o)) {
+            return Some(Err(e));
+        }
     }
     // (librdkafka gives every consumer with a group.id its group metadata.)
-    let metadata = consumer.group_metadata().ok_or(KafkaError::OffsetFetch(
-        rdkafka::types::RDKafkaErrorCode::InvalidGroupId,
-    ))?;
-    producer.send_offsets_to_transaction(&tpl, &metadata, Duration::from_millis(TXN_TIMEOUT_MS))
+    let Some(metadata) = consumer.group_metadata() else {
+        return Some(Err(KafkaError::OffsetFetch(
+            rdkafka::types::RDKafkaErrorCode::InvalidGroupId,
+        )));
+    };
+    let (done, result) = std::sync::mpsc::channel();
+    let calling = Arc::clone(producer);
+    let call = move || {
+        let _ = done.send(calling.send_offsets_to_transaction(&tpl, &metadata, timeout));
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("send-offsets".into())
+        .spawn(call)
+    {
+        eprintln!("no thread for send_offsets_to_transaction ({e})");
+        return Some(Err(KafkaError::Global(
+            rdkafka::types::RDKafkaErrorCode::Fail,
+        )));
+    }
+    match result.recv_timeout(timeout * 2) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            eprintln!(
+                "send_offsets_to_transaction has not returned after {} ms: leaving it behind",
+                2 * timeout.as_millis()
+            );
+            None
+        }
+    }
 }
 
 /// At least once: produce the batch's outputs, wait for every delivery, then commit.
 fn at_least_once(
-    consumer: &KaosConsumer,
+    input: &Input<'_>,
     spec: &ConsumerSpec,
     output: &ProducerSpec,
     sink: &mut OpSink,
-    stop: &AtomicBool,
+    stops: Stops<'_>,
     drain: &mut Drain,
 ) -> Result<(), WorkloadError> {
+    let consumer = input.consumer;
     let producer = create_producer(output)?;
     loop {
         let mut batch = Vec::new();
@@ -348,7 +522,7 @@ fn at_least_once(
                 batch.push(r)
             }
         })?;
-        if drain.done(stop, batch.is_empty()) {
+        if drain.done(stops.stop, batch.is_empty(), input) {
             break;
         }
         if batch.is_empty() {
@@ -380,7 +554,10 @@ fn at_least_once(
                 plan.len(),
                 refused.map(|e| format!(" ({e})")).unwrap_or_default()
             );
-            if !started(consumer::join(consumer, spec, true, sink, stop), stop)? {
+            if !started(
+                consumer::join(consumer, spec, true, sink, stops.give_up),
+                stops.give_up,
+            )? {
                 break;
             }
         }
@@ -429,20 +606,100 @@ mod tests {
         assert_eq!(kaos_history::pipeline_input_id(plan[0].0), Some(7));
     }
 
+    /// An input whose end and committed offsets the test sets.
+    struct FakeInput {
+        ends: Option<BTreeMap<i32, i64>>,
+        committed: std::cell::RefCell<Option<BTreeMap<i32, i64>>>,
+    }
+
+    impl InputProgress for FakeInput {
+        fn end_offsets(&self) -> Option<BTreeMap<i32, i64>> {
+            self.ends.clone()
+        }
+        fn committed(&self) -> Option<BTreeMap<i32, i64>> {
+            self.committed.borrow().clone()
+        }
+    }
+
     #[test]
-    fn a_running_pipeline_is_never_done_and_a_stopped_one_waits_for_idle_input() {
+    fn a_stopped_pipeline_is_done_when_its_commits_reach_the_input_ends_of_the_stop() {
         let stop = AtomicBool::new(false);
+        let input = FakeInput {
+            ends: Some(BTreeMap::from([(0, 10), (1, 0), (2, 5)])),
+            committed: Default::default(),
+        };
         let mut drain = Drain::default();
-        assert!(!drain.done(&stop, true));
+        assert!(!drain.done(&stop, true, &input), "not told to stop");
+        assert!(
+            drain.targets.is_none(),
+            "ends are read at the stop, not before"
+        );
         stop.store(true, Ordering::Relaxed);
-        assert!(!drain.done(&stop, true), "idle just now");
-        assert!(!drain.done(&stop, false), "records came: not idle");
+        assert!(!drain.done(&stop, true, &input), "nothing committed yet");
+        assert_eq!(drain.targets, input.ends, "the ends of the stop");
+        // Idle for longer than the idle rule: still not done while the group is behind (a
+        // restarted instance that polls nothing for a while has not drained its input).
         drain.idle_since = Some(Instant::now() - Duration::from_millis(PIPELINE_DRAIN_IDLE_MS));
-        assert!(drain.done(&stop, true));
+        *input.committed.borrow_mut() = Some(BTreeMap::from([(0, 10), (2, 4)]));
+        assert!(!drain.done(&stop, true, &input), "partition 2 behind");
+        // Committed past the ends (the producers wrote on after the stop); an empty partition
+        // needs no commit.
+        *input.committed.borrow_mut() = Some(BTreeMap::from([(0, 12), (2, 5)]));
+        assert!(
+            !drain.done(&stop, false, &input),
+            "a batch came: it is processed first"
+        );
+        assert!(drain.done(&stop, true, &input));
+        *input.committed.borrow_mut() = None;
+        assert!(
+            !drain.done(&stop, true, &input),
+            "commits unreadable: not known drained"
+        );
+    }
+
+    #[test]
+    fn without_the_input_ends_a_stopped_pipeline_waits_for_idle_input() {
+        let stop = AtomicBool::new(false);
+        let input = FakeInput {
+            ends: None,
+            committed: Default::default(),
+        };
+        let mut drain = Drain::default();
+        assert!(!drain.done(&stop, true, &input));
+        stop.store(true, Ordering::Relaxed);
+        assert!(!drain.done(&stop, true, &input), "idle just now");
+        assert!(!drain.done(&stop, false, &input), "records came: not idle");
+        drain.idle_since = Some(Instant::now() - Duration::from_millis(PIPELINE_DRAIN_IDLE_MS));
+        assert!(drain.done(&stop, true, &input));
         let mut late = Drain {
             stopped_at: Some(Instant::now() - Duration::from_millis(PIPELINE_DRAIN_MS_MAX + 1)),
-            idle_since: None,
+            ..Drain::default()
         };
-        assert!(late.done(&stop, false), "the drain is bounded");
+        assert!(late.done(&stop, false, &input), "the drain is bounded");
+    }
+
+    #[test]
+    fn the_restarts_give_up_once_stopped_for_the_drain_time_and_the_watcher_ends_with_the_pipeline()
+    {
+        let (stop, finished, give_up): (AtomicBool, AtomicBool, AtomicBool) = Default::default();
+        // Never stopped: the watcher ends with the pipeline and never gives up.
+        finished.store(true, Ordering::Relaxed);
+        give_up_after(Duration::ZERO, &stop, &finished, &give_up);
+        assert!(!give_up.load(Ordering::Relaxed));
+        // Stopped, with no drain time: it gives up (waited for, bounded), then ends.
+        let (stop, finished, give_up) = (AtomicBool::new(true), AtomicBool::new(false), give_up);
+        std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| give_up_after(Duration::ZERO, &stop, &finished, &give_up));
+            let mut polls = 0;
+            while !give_up.load(Ordering::Relaxed) {
+                polls += 1;
+                assert!(polls < 1_000, "gave up only once the drain time was over");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            finished.store(true, Ordering::Relaxed);
+            watcher
+                .join()
+                .expect("the watcher ends when the pipeline has finished");
+        });
     }
 }

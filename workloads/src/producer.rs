@@ -222,8 +222,8 @@ fn send_one(
     stop: &AtomicBool,
     in_flight: &mut u64,
 ) -> Result<(), WorkloadError> {
-    let key = (spec.keys > 0)
-        .then(|| kaos_history::key_bytes(kaos_history::message_key(id, spec.keys)));
+    let key =
+        (spec.keys > 0).then(|| kaos_history::key_bytes(kaos_history::message_key(id, spec.keys)));
     loop {
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&spec.topic, id as usize).payload(value);

@@ -183,6 +183,11 @@ pub struct PipelineSpec {
     /// batch again: a correct broker drops both, so nothing is lost or doubled.
     #[serde(default)]
     pub abort_fraction: f64,
+    /// Transactional: the timeout given to `send_offsets_to_transaction`, in ms (0: the default,
+    /// `TXN_TIMEOUT_MS`). A call that has not returned after twice this is left behind and the
+    /// transaction recorded failed (`SendOffsetsHung`, see `crate::pipeline`).
+    #[serde(default)]
+    pub send_offsets_timeout_ms: u64,
 }
 
 impl PipelineSpec {
@@ -196,6 +201,16 @@ impl PipelineSpec {
         }
         if self.abort_fraction > 0.0 && !self.transactional {
             return Err("pipeline abort_fraction needs transactional = true".into());
+        }
+        if self.send_offsets_timeout_ms > crate::limits::SEND_OFFSETS_TIMEOUT_MS_MAX {
+            return Err(format!(
+                "pipeline send_offsets_timeout_ms {} is above {}",
+                self.send_offsets_timeout_ms,
+                crate::limits::SEND_OFFSETS_TIMEOUT_MS_MAX
+            ));
+        }
+        if self.send_offsets_timeout_ms > 0 && !self.transactional {
+            return Err("pipeline send_offsets_timeout_ms needs transactional = true".into());
         }
         Ok(())
     }

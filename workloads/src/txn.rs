@@ -139,7 +139,10 @@ fn partition_for(seed: u64, id: u64, partitions: &[i32]) -> i32 {
 
 /// A producer whose `init_transactions` succeeded (fencing any earlier one with the same id and
 /// finishing its open transaction), retried until it does or the client is told to stop.
-pub(crate) fn start_producer(spec: &ProducerSpec, stop: &AtomicBool) -> Result<TxnProducer, WorkloadError> {
+pub(crate) fn start_producer(
+    spec: &ProducerSpec,
+    stop: &AtomicBool,
+) -> Result<TxnProducer, WorkloadError> {
     loop {
         let producer = create_producer(spec)?;
         match producer.init_transactions(Duration::from_millis(TXN_TIMEOUT_MS)) {
@@ -225,11 +228,13 @@ fn transaction(
     Ok(ending)
 }
 
-/// Writes into each `send` micro-op the partition and offset its delivery report gave, taking
-/// the reports collected so far.
 /// The `invoke` of a transaction op (its micro-ops `mops`, whether the seed commits it), written
 /// through before the transaction begins.
-pub(crate) fn invoke(sink: &mut OpSink, commit: bool, mops: &[serde_json::Value]) -> std::io::Result<()> {
+pub(crate) fn invoke(
+    sink: &mut OpSink,
+    commit: bool,
+    mops: &[serde_json::Value],
+) -> std::io::Result<()> {
     sink.op(
         OpType::Invoke,
         F::Txn,
@@ -239,6 +244,8 @@ pub(crate) fn invoke(sink: &mut OpSink, commit: bool, mops: &[serde_json::Value]
     sink.flush()
 }
 
+/// Writes into each `send` micro-op the partition and offset its delivery report gave, taking
+/// the reports collected so far.
 pub(crate) fn record_deliveries(
     producer: &TxnProducer,
     sends: &mut [Value],
@@ -259,7 +266,11 @@ pub(crate) fn record_deliveries(
 
 /// Hands every message of the transaction to librdkafka (waiting for room when its queue is
 /// full); the first error it refuses one with, if any.
-pub(crate) fn send_all(producer: &TxnProducer, spec: &ProducerSpec, plan: &[(u64, i32)]) -> Option<String> {
+pub(crate) fn send_all(
+    producer: &TxnProducer,
+    spec: &ProducerSpec,
+    plan: &[(u64, i32)],
+) -> Option<String> {
     for (k, &(id, partition)) in plan.iter().enumerate() {
         let value = message::encode(id, spec.message_size_bytes);
         loop {
@@ -288,7 +299,7 @@ fn poll_records(reader: &KaosConsumer) -> Vec<Value> {
     let mut wait = Duration::from_millis(POLL_WAIT_MS);
     while records.len() < POLL_BATCH_RECORDS_MAX {
         match reader.poll(wait) {
-            Some(Ok(m)) => records.push(consumer::record_json(&m)),
+            Some(Ok(m)) => records.push(consumer::record_json(reader, &m)),
             Some(Err(e)) => {
                 eprintln!("transaction poll: {e}");
                 break;

@@ -79,7 +79,11 @@ pub fn image(controller: &Controller) -> ClusterImage {
             )
         })
         .collect();
-    ClusterImage { brokers, topics }
+    ClusterImage {
+        brokers,
+        topics,
+        broker_configs: Default::default(),
+    }
 }
 
 /// Metadata: the controller's image, for brokers and for tools.
@@ -113,6 +117,42 @@ pub fn incremental_alter_configs(
     r.reply(Answer::Now(response))
 }
 
+pub fn describe_user_scram_credentials(
+    controller: &Arc<Controller>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::DescribeUserScramCredentialsRequest = r.decode()?;
+    let response = crate::scram::describe(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
+pub fn alter_user_scram_credentials(
+    controller: &Arc<Controller>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::AlterUserScramCredentialsRequest = r.decode()?;
+    let response = crate::scram::alter(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
+pub fn create_acls(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::CreateAclsRequest = r.decode()?;
+    let response = crate::api::acls::create(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
+pub fn describe_acls(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::DescribeAclsRequest = r.decode()?;
+    let response = crate::api::acls::describe(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
+pub fn delete_acls(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::DeleteAclsRequest = r.decode()?;
+    let response = crate::api::acls::delete(&**controller, &request);
+    r.reply(Answer::Now(response))
+}
+
 pub fn delete_topics(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: kafka_protocol::messages::DeleteTopicsRequest = r.decode()?;
     let response = crate::api::delete_topics::handle(&**controller, &request, r.version);
@@ -129,9 +169,13 @@ pub fn create_partitions(
 }
 
 /// DescribeConfigs on the controller: each topic's stored configs (what brokers pull).
-pub fn describe_configs(controller: &Arc<Controller>, mut r: Admitted) -> Result<Reply, CloseReason> {
+pub fn describe_configs(
+    controller: &Arc<Controller>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
     let request: kafka_protocol::messages::DescribeConfigsRequest = r.decode()?;
-    let response = crate::api::describe_configs::handle_on_controller(controller, &request, r.version);
+    let response =
+        crate::api::describe_configs::handle_on_controller(controller, &request, r.version);
     r.reply(Answer::Now(response))
 }
 
@@ -258,12 +302,15 @@ fn create_topics_response(
         .topics
         .iter()
         .map(|topic| {
-            let assignments: Vec<Vec<i32>> = topic
-                .assignments
-                .iter()
-                .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
-                .collect();
             let result = CreatableTopicResult::default().with_name(topic.name.clone());
+            let assignments = match manual_assignments(topic) {
+                Ok(assignments) => assignments,
+                Err((code, message)) => {
+                    return result
+                        .with_error_code(code.code())
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                }
+            };
             let configs = topic
                 .configs
                 .iter()
@@ -294,6 +341,55 @@ fn create_topics_response(
         })
         .collect();
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// A CreateTopics manual assignment as Kafka's controller takes it: the partition count and the
+/// replication factor both -1, no partition twice, the partitions `0..n` (in any order); the
+/// replica lists in partition order (their brokers and sizes are checked by the controller).
+fn manual_assignments(
+    topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<Vec<Vec<i32>>, (ResponseError, String)> {
+    if topic.assignments.is_empty() {
+        return Ok(Vec::new());
+    }
+    if topic.replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "A manual partition assignment was specified, but replication factor was not set to -1."
+                .into(),
+        ));
+    }
+    if topic.num_partitions != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "A manual partition assignment was specified, but numPartitions was not set to -1."
+                .into(),
+        ));
+    }
+    let mut by_partition: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for a in &topic.assignments {
+        let replicas = a.broker_ids.iter().map(|b| b.0).collect();
+        if by_partition.insert(a.partition_index, replicas).is_some() {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "Found multiple manual partition assignments for partition {}",
+                    a.partition_index
+                ),
+            ));
+        }
+    }
+    if !by_partition
+        .keys()
+        .copied()
+        .eq(0..by_partition.len() as i32)
+    {
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            "partitions should be a consecutive 0-based integer sequence".into(),
+        ));
+    }
+    Ok(by_partition.into_values().collect())
 }
 
 fn alter_partition_response(

@@ -4,7 +4,7 @@
 //! (`__consumer_offsets`) INVALID_REQUEST. A single node deletes its own replicas
 //! ([`Broker::delete_topic`]); in a cluster brokers forward the request to the controller, which
 //! drops the topic from its state ([`Controller::delete_topic`]), and every broker deletes its
-//! replicas when its next image no longer has the topic (`Broker::apply_image`).
+//! replicas when its next image no longer has the topic (`Broker::remove_strays`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;

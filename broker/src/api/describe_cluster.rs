@@ -2,7 +2,8 @@
 //! KRaft-style: it forwards what the controller does) and the brokers — this one on a single
 //! node, the registered ones of the controller's image in a cluster. Only the brokers' endpoints
 //! (v1+ `endpoint_type` 1): a request for the controllers' (2) gets UNSUPPORTED_ENDPOINT_TYPE, as
-//! from a Kafka broker.
+//! from a Kafka broker. `include_cluster_authorized_operations`: every operation on the cluster
+//! ([`crate::acl::authorized`]).
 
 use std::sync::Arc;
 
@@ -13,8 +14,6 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::state::Broker;
 
-/// Kafka's "authorized operations were not requested".
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 /// `endpoint_type`: brokers (1) or controllers (2).
 const ENDPOINT_BROKERS: i8 = 1;
 
@@ -25,7 +24,10 @@ pub fn handle(
 ) -> DescribeClusterResponse {
     let response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+        .with_cluster_authorized_operations(crate::acl::authorized::if_asked(
+            request.include_cluster_authorized_operations,
+            crate::acl::authorized::CLUSTER,
+        ));
     let response = if version >= 1 {
         response.with_endpoint_type(request.endpoint_type)
     } else {

@@ -1,8 +1,10 @@
 //! DescribeConfigs: a topic's configs as kaos-broker applies them ([`topic_config::applied`]: the
-//! topic's own configs, source DYNAMIC_TOPIC_CONFIG, over the broker's settings) and this
-//! broker's own settings under Kafka's names. A topic the cluster does not have gets
-//! UNKNOWN_TOPIC_OR_PARTITION, another broker's id or another resource type INVALID_REQUEST, as
-//! from Kafka.
+//! topic's own configs, source DYNAMIC_TOPIC_CONFIG, over the broker's settings); this broker's
+//! (resource `<id>`): its settings under Kafka's names (STATIC_BROKER_CONFIG) under the dynamic
+//! broker configs (DYNAMIC_DEFAULT_BROKER_CONFIG, then DYNAMIC_BROKER_CONFIG,
+//! [`broker_config::describe`]); resource `""`: the cluster-wide dynamic defaults alone, as Kafka.
+//! A topic the cluster does not have gets UNKNOWN_TOPIC_OR_PARTITION, another broker's id or
+//! another resource type INVALID_REQUEST, as from Kafka.
 
 use std::sync::Arc;
 
@@ -14,8 +16,9 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::broker_config::{self, BrokerConfigStore, Described};
 use crate::state::Broker;
-use crate::topic_config::{self, Applied, Source, ValueType};
+use crate::topic_config::{self, Source, ValueType};
 
 /// Kafka's `ConfigResource.Type` codes.
 const RESOURCE_TOPIC: i8 = 2;
@@ -49,7 +52,7 @@ fn describe(
             .with_error_code(code.code())
             .with_error_message(Some(StrBytes::from_string(message)))
     };
-    let configs = match resource.resource_type {
+    let configs: Vec<Described> = match resource.resource_type {
         RESOURCE_TOPIC => {
             if broker.partition_exists(name, 0) {
                 let own = if broker.in_cluster() {
@@ -60,6 +63,15 @@ fn describe(
                 };
                 let own = own.unwrap_or_default();
                 topic_config::applied(&broker.config, &own)
+                    .into_iter()
+                    .map(|applied| Described {
+                        name: applied.name.to_string(),
+                        value: applied.value,
+                        source: applied.source,
+                        value_type: applied.value_type,
+                        read_only: false,
+                    })
+                    .collect()
             } else {
                 return refuse(
                     ResponseError::UnknownTopicOrPartition,
@@ -72,10 +84,22 @@ fn describe(
             if !name.is_empty() && name != own {
                 return refuse(
                     ResponseError::InvalidRequest,
-                    format!("Unexpected broker id, expected {own} or empty string, but received {name}"),
+                    format!(
+                        "Unexpected broker id, expected {own} or empty string, but received {name}"
+                    ),
                 );
             }
-            broker_configs(broker)
+            let dynamic = if broker.in_cluster() {
+                broker.cluster.image().broker_configs.clone()
+            } else {
+                broker.broker_configs.broker_configs()
+            };
+            broker_config::describe(
+                broker_configs(broker),
+                &dynamic,
+                broker.node_id(),
+                !name.is_empty(),
+            )
         }
         other => {
             return refuse(
@@ -84,39 +108,38 @@ fn describe(
             )
         }
     };
-    let alterable = resource.resource_type == RESOURCE_TOPIC;
-    let wanted = |applied: &Applied| {
+    let wanted = |row: &Described| {
         resource
             .configuration_keys
             .as_ref()
-            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == applied.name))
+            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == row.name))
     };
     result.with_configs(
         configs
             .into_iter()
             .filter(wanted)
-            .map(|applied| entry(applied, version, alterable))
+            .map(|row| entry(row, version))
             .collect(),
     )
 }
 
-fn entry(applied: Applied, version: i16, alterable: bool) -> DescribeConfigsResourceResult {
+fn entry(row: Described, version: i16) -> DescribeConfigsResourceResult {
     let entry = DescribeConfigsResourceResult::default()
-        .with_name(StrBytes::from_static_str(applied.name))
-        .with_value(Some(StrBytes::from_string(applied.value)))
-        // A topic's configs can be altered; a broker's cannot.
-        .with_read_only(applied.source != Source::DynamicTopic && !alterable)
-        .with_config_source(applied.source as i8);
+        .with_name(StrBytes::from_string(row.name))
+        .with_value(Some(StrBytes::from_string(row.value)))
+        .with_read_only(row.read_only)
+        .with_config_source(row.source as i8);
     if version >= 3 {
-        entry.with_config_type(applied.value_type as i8)
+        entry.with_config_type(row.value_type as i8)
     } else {
         entry
     }
 }
 
 /// DescribeConfigs on the controller: the stored configs of each topic resource (source
-/// DYNAMIC_TOPIC_CONFIG), as brokers pull them; an unknown topic UNKNOWN_TOPIC_OR_PARTITION, any
-/// other resource INVALID_REQUEST.
+/// DYNAMIC_TOPIC_CONFIG) and of each broker level (`""` or a broker id: its dynamic configs), as
+/// brokers pull them; an unknown topic UNKNOWN_TOPIC_OR_PARTITION, any other resource
+/// INVALID_REQUEST.
 pub fn handle_on_controller(
     controller: &crate::controller::Controller,
     request: &DescribeConfigsRequest,
@@ -130,50 +153,94 @@ pub fn handle_on_controller(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let configs = (resource.resource_type == RESOURCE_TOPIC)
-                .then(|| controller.topic_configs(name))
-                .flatten();
-            let Some(configs) = configs else {
+            let rows: Option<Vec<Described>> = match resource.resource_type {
+                RESOURCE_TOPIC => controller.topic_configs(name).map(|configs| {
+                    topic_config::applied_own(&configs)
+                        .into_iter()
+                        .map(|applied| Described {
+                            name: applied.name.to_string(),
+                            value: applied.value,
+                            source: applied.source,
+                            value_type: applied.value_type,
+                            read_only: false,
+                        })
+                        .collect()
+                }),
+                RESOURCE_BROKER => broker_config::resource_level(name).ok().map(|per_broker| {
+                    let source = if per_broker {
+                        Source::DynamicBroker
+                    } else {
+                        Source::DynamicDefaultBroker
+                    };
+                    controller
+                        .broker_configs()
+                        .remove(name)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(name, value)| Described {
+                            value_type: broker_config::value_type(&name),
+                            name,
+                            value,
+                            source,
+                            read_only: false,
+                        })
+                        .collect()
+                }),
+                _ => None,
+            };
+            let Some(rows) = rows else {
                 let code = if resource.resource_type == RESOURCE_TOPIC {
                     ResponseError::UnknownTopicOrPartition
                 } else {
                     ResponseError::InvalidRequest
                 };
-                return result
-                    .with_error_code(code.code())
-                    .with_error_message(Some(StrBytes::from_string(format!("no configs of {name}"))));
+                return result.with_error_code(code.code()).with_error_message(Some(
+                    StrBytes::from_string(format!("no configs of {name}")),
+                ));
             };
-            let entries = topic_config::applied_own(&configs)
-                .into_iter()
-                .map(|applied| entry(applied, version, true))
-                .collect();
-            result.with_configs(entries)
+            result.with_configs(rows.into_iter().map(|row| entry(row, version)).collect())
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }
 
 /// This broker's settings that Kafka's broker configs name alike: name, type, value.
-fn broker_configs(broker: &Broker) -> Vec<Applied> {
+fn broker_configs(broker: &Broker) -> Vec<(&'static str, ValueType, String)> {
     use ValueType::{Boolean, Int};
     let config = &broker.config;
     let r = &config.replication;
-    let rows = [
-        ("auto.create.topics.enable", Boolean, config.auto_create_topics_enable.to_string()),
+    vec![
+        (
+            "auto.create.topics.enable",
+            Boolean,
+            config.auto_create_topics_enable.to_string(),
+        ),
         ("broker.id", Int, config.node_id.to_string()),
-        ("default.replication.factor", Int, r.default_replication_factor.to_string()),
-        ("log.segment.bytes", Int, config.log.segment_bytes.to_string()),
-        ("message.max.bytes", Int, config.message_max_bytes.to_string()),
-        ("min.insync.replicas", Int, r.min_insync_replicas.to_string()),
+        (
+            "default.replication.factor",
+            Int,
+            r.default_replication_factor.to_string(),
+        ),
+        (
+            "log.segment.bytes",
+            Int,
+            config.log.segment_bytes.to_string(),
+        ),
+        (
+            "message.max.bytes",
+            Int,
+            config.message_max_bytes.to_string(),
+        ),
+        (
+            "min.insync.replicas",
+            Int,
+            r.min_insync_replicas.to_string(),
+        ),
         ("num.partitions", Int, config.num_partitions.to_string()),
-        ("unclean.leader.election.enable", Boolean, r.unclean_leader_election_enable.to_string()),
-    ];
-    rows.into_iter()
-        .map(|(name, value_type, value)| Applied {
-            name,
-            value,
-            source: Source::Broker,
-            value_type,
-        })
-        .collect()
+        (
+            "unclean.leader.election.enable",
+            Boolean,
+            r.unclean_leader_election_enable.to_string(),
+        ),
+    ]
 }

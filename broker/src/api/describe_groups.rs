@@ -1,5 +1,5 @@
 //! DescribeGroups: state, protocol and members of groups this broker coordinates (an unknown
-//! group is `Dead`, as in Kafka).
+//! group is `Dead`, as in Kafka), with the group's authorized operations when asked (v3+).
 
 use std::sync::Arc;
 
@@ -22,7 +22,15 @@ pub fn handle(
         .groups
         .iter()
         .map(|group_id| {
-            let described = DescribedGroup::default().with_group_id(group_id.clone());
+            // v3+: every operation on the group when asked (no authorizer, as Kafka without
+            // one), for a group described without error.
+            let authorized = crate::acl::authorized::if_asked(
+                version >= 3 && request.include_authorized_operations,
+                crate::acl::authorized::GROUP,
+            );
+            let described = DescribedGroup::default()
+                .with_group_id(group_id.clone())
+                .with_authorized_operations(authorized);
             // A routing error is never UNKNOWN_MEMBER_ID, the "no such group" of `with_group`.
             let found = broker
                 .groups
@@ -62,9 +70,21 @@ pub fn handle(
                 Err(code)
                     if code == kafka_protocol::error::ResponseError::UnknownMemberId.code() =>
                 {
-                    described.with_group_state(StrBytes::from_static_str("Dead"))
+                    // No group state: a group known only by its committed offsets (a simple
+                    // consumer's) is Empty, as Kafka describes it; one with none is Dead.
+                    let offsets_only = broker
+                        .groups
+                        .route(broker, group_id.as_str())
+                        .and_then(|(index, epoch)| {
+                            broker.groups.committed(index, epoch, group_id.as_str())
+                        })
+                        .is_ok_and(|offsets| !offsets.is_empty());
+                    let state = if offsets_only { "Empty" } else { "Dead" };
+                    described.with_group_state(StrBytes::from_static_str(state))
                 }
-                Err(code) => described.with_error_code(code),
+                Err(code) => described
+                    .with_error_code(code)
+                    .with_authorized_operations(crate::acl::authorized::OMITTED),
             }
         })
         .collect();

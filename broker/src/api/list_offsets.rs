@@ -1,6 +1,10 @@
 //! ListOffsets: -2 = earliest (log start), -1 = latest (the HW, or the last stable offset for
 //! `isolation_level` read_committed),
 //! -3 = the batch with the largest timestamp, otherwise the first batch at or after a timestamp.
+//! As Kafka's `KafkaApis.handleListOffsetRequest`: only the leader answers, except a request with
+//! replica id -2 (`DEBUGGING_REPLICA_ID`), which any replica answers from its own log; a request
+//! with a replica id (a follower's or -2) gets the log end offset for latest, a client's (-1)
+//! the HW or the last stable offset.
 
 use std::sync::Arc;
 
@@ -17,6 +21,10 @@ use crate::state::Broker;
 const EARLIEST_TIMESTAMP: i64 = -2;
 const LATEST_TIMESTAMP: i64 = -1;
 const MAX_TIMESTAMP: i64 = -3;
+/// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`: read from any replica, not only the leader.
+const DEBUGGING_REPLICA_ID: i32 = -2;
+/// Kafka's `ListOffsetsRequest.CONSUMER_REPLICA_ID`: a client, answered with the HW or the LSO.
+const CONSUMER_REPLICA_ID: i32 = -1;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -40,7 +48,14 @@ pub fn handle(
                         return response
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if partition.role() != crate::partition::Role::Leader {
+                    let serves = match partition.role() {
+                        crate::partition::Role::Leader => true,
+                        crate::partition::Role::Follower => {
+                            request.replica_id.0 == DEBUGGING_REPLICA_ID
+                        }
+                        crate::partition::Role::None => false,
+                    };
+                    if !serves {
                         return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
                     }
                     if let Some(code) =
@@ -60,8 +75,9 @@ pub fn handle(
                             .with_offset(offsets.log_start_offset)
                             .with_timestamp(-1),
                         // A follower (replica id set) learns the leader's LEO (pre-KIP-101
-                        // truncation after OFFSET_OUT_OF_RANGE); clients get the HW.
-                        LATEST_TIMESTAMP if request.replica_id.0 >= 0 => response
+                        // truncation after OFFSET_OUT_OF_RANGE), -2 this replica's; clients get
+                        // the HW.
+                        LATEST_TIMESTAMP if request.replica_id.0 != CONSUMER_REPLICA_ID => response
                             .with_offset(offsets.log_end_offset)
                             .with_timestamp(-1),
                         LATEST_TIMESTAMP if request.isolation_level == 1 => response

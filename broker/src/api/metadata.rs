@@ -180,6 +180,18 @@ pub fn answer(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> 
     answer
         .create
         .retain(|name| name != crate::group::OFFSETS_TOPIC);
+    // Authorized operations (v8+): every operation on a described topic (no authorizer), the
+    // cluster's too in v8-10, when asked; else Kafka's "omitted".
+    use crate::acl::authorized;
+    for topic in &mut answer.response.topics {
+        let asked = version >= 8 && request.include_topic_authorized_operations;
+        topic.topic_authorized_operations =
+            authorized::if_asked(asked && topic.error_code == 0, authorized::TOPIC);
+    }
+    answer.response.cluster_authorized_operations = authorized::if_asked(
+        (8..=10).contains(&version) && request.include_cluster_authorized_operations,
+        authorized::CLUSTER,
+    );
     if version >= 1 {
         for topic in &mut answer.response.topics {
             if topic

@@ -7,6 +7,7 @@
 //! resolved by the connection writer, which keeps responses in request order. This module holds
 //! what they share, and uses none of them.
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -14,6 +15,7 @@ pub mod api_versions;
 pub mod controller;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
@@ -168,15 +170,20 @@ pub fn encode_logged<R: kafka_protocol::protocol::Encodable>(
 
 /// The names a request gives more than once (CreateTopics, CreatePartitions refuse each such
 /// topic with INVALID_REQUEST, as Kafka does).
-pub fn repeated_names<'a>(names: impl IntoIterator<Item = &'a str>) -> std::collections::BTreeSet<&'a str> {
+pub fn repeated_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> std::collections::BTreeSet<&'a str> {
     let mut seen = std::collections::BTreeSet::new();
-    names.into_iter().filter(|name| !seen.insert(*name)).collect()
+    names
+        .into_iter()
+        .filter(|name| !seen.insert(*name))
+        .collect()
 }
 
 /// A response's topics, in the request's order, each with the answers of its partitions:
 /// `answer(topic, partition)` for each of `partitions(topic)`, then `topic_result(topic,
-/// answers)`. The per-partition APIs (DeleteRecords, OffsetForLeaderEpoch, AlterPartition) nest
-/// their answers so.
+/// answers)`, `answer` called in the request's order. The per-partition APIs (DeleteRecords,
+/// OffsetForLeaderEpoch, AlterPartition, OffsetCommit, TxnOffsetCommit) nest their answers so.
 pub fn per_partition<T, P, A, R>(
     topics: &[T],
     partitions: impl Fn(&T) -> &[P],

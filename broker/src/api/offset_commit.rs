@@ -16,27 +16,6 @@ use crate::api::Answer;
 use crate::group::{self, CommitPlan, Committed};
 use crate::state::Broker;
 
-/// A commit response's topics (OffsetCommit, TxnOffsetCommit): one `topic` answer per requested
-/// topic holding one `partition` answer per requested partition, with the error code
-/// `code_of(topic's position, partition's position)`.
-pub(crate) fn per_partition<T, P, RT, RP>(
-    topics: &[T],
-    partitions_of: impl Fn(&T) -> &[P],
-    code_of: impl Fn(usize, usize) -> i16,
-    partition: impl Fn(&P, i16) -> RP,
-    topic: impl Fn(&T, Vec<RP>) -> RT,
-) -> Vec<RT> {
-    let answer = |(t, requested): (usize, &T)| {
-        let answers = partitions_of(requested)
-            .iter()
-            .enumerate()
-            .map(|(p, requested)| partition(requested, code_of(t, p)))
-            .collect();
-        topic(requested, answers)
-    };
-    topics.iter().enumerate().map(answer).collect()
-}
-
 /// One partition's commit as a request gives it, stamped `now_ms`; OFFSET_METADATA_TOO_LARGE
 /// when its metadata is longer than `metadata_max`.
 pub(crate) fn committed(
@@ -58,19 +37,19 @@ pub(crate) fn committed(
     })
 }
 
-/// The response with `code_of(topic, partition)` for every requested partition.
+/// The response with one code of `codes` for every requested partition, in the request's order.
 fn response(
     request: &OffsetCommitRequest,
-    code_of: impl Fn(usize, usize) -> i16,
+    codes: impl IntoIterator<Item = i16>,
 ) -> OffsetCommitResponse {
-    OffsetCommitResponse::default().with_topics(per_partition(
+    let mut codes = codes.into_iter();
+    OffsetCommitResponse::default().with_topics(crate::api::per_partition(
         &request.topics,
         |topic| &topic.partitions,
-        code_of,
-        |p, code| {
+        |_, p| {
             OffsetCommitResponsePartition::default()
                 .with_partition_index(p.partition_index)
-                .with_error_code(code)
+                .with_error_code(codes.next().unwrap_or_default())
         },
         |topic, partitions| {
             OffsetCommitResponseTopic::default()
@@ -86,7 +65,7 @@ pub fn handle(
     version: i16,
 ) -> Answer<OffsetCommitResponse> {
     let group_id = request.group_id.as_str().to_string();
-    let refused = |code: i16| Answer::Now(response(&request, |_, _| code));
+    let refused = |code: i16| Answer::Now(response(&request, std::iter::repeat(code)));
     let (index, leader_epoch) = match broker.groups.route(broker, &group_id) {
         Ok(shard) => shard,
         Err(code) => return refused(code),
@@ -112,11 +91,10 @@ pub fn handle(
     }
     let metadata_max = group::config(broker).offset_metadata_max_bytes;
     let now_ms = crate::internal_topic::now_ms();
-    // Per partition: Some(code) decided now, None = part of the write.
-    let mut decided: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
+    // Per partition, in the request's order: Some(code) decided now, None = part of the write.
+    let mut codes: Vec<Option<i16>> = Vec::new();
     let mut entries = Vec::new();
     for topic in &request.topics {
-        let mut codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let leader_epoch = if version >= 6 {
                 partition.committed_leader_epoch
@@ -152,10 +130,9 @@ pub fn handle(
                 committed,
             ));
         }
-        decided.push(codes);
     }
     if entries.is_empty() {
-        return Answer::Now(response(&request, |t, p| decided[t][p].unwrap_or(0)));
+        return Answer::Now(response(&request, codes.iter().map(|c| c.unwrap_or(0))));
     }
     let plan = CommitPlan {
         group: group_id,
@@ -167,6 +144,6 @@ pub fn handle(
     let broker = Arc::clone(broker);
     Answer::Later(Box::pin(async move {
         let code = broker.groups.commit(&broker, plan).await;
-        response(&request, |t, p| decided[t][p].unwrap_or(code))
+        response(&request, codes.iter().map(|c| c.unwrap_or(code)))
     }))
 }

@@ -1,4 +1,5 @@
-//! SyncGroup: members wait for the leader's assignment, which the coordinator relays.
+//! SyncGroup: members wait for the leader's assignment, which the coordinator writes to
+//! `__consumer_offsets` (the group metadata record) and then relays.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ pub fn handle(
         .iter()
         .map(|a| (a.member_id.as_str().to_string(), a.assignment.clone()))
         .collect();
-    let pending = broker
+    let synced = broker
         .groups
         .with_group(index, leader_epoch, group_id, false, |group| {
             group.sync(
@@ -55,17 +56,28 @@ pub fn handle(
                 Instant::now(),
             )
         });
-    match pending {
+    match synced {
         Err(code) => error(code, version),
-        Ok(Pending::Now(outcome)) => Answer::Now(response(outcome, version)),
-        Ok(Pending::Later(receiver)) => Answer::Later(Box::pin(async move {
-            let wait = Duration::from_millis(limits::GROUP_REBALANCE_TIMEOUT_MS_MAX);
-            let outcome = match tokio::time::timeout(wait, receiver).await {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(_)) => SyncOutcome::error(ResponseError::NotCoordinator.code()),
-                Err(_) => SyncOutcome::error(ResponseError::RebalanceInProgress.code()),
-            };
-            response(outcome, version)
-        })),
+        Ok((Pending::Now(outcome), _)) => Answer::Now(response(outcome, version)),
+        Ok((Pending::Later(receiver), store)) => {
+            let broker = Arc::clone(broker);
+            let group_id = group_id.to_string();
+            Answer::Later(Box::pin(async move {
+                // The leader's assignment: written to the log before anyone gets it.
+                if let Some(store) = store {
+                    let groups = &broker.groups;
+                    groups
+                        .store_group(&broker, index, leader_epoch, &group_id, store)
+                        .await;
+                }
+                let wait = Duration::from_millis(limits::GROUP_REBALANCE_TIMEOUT_MS_MAX);
+                let outcome = match tokio::time::timeout(wait, receiver).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => SyncOutcome::error(ResponseError::NotCoordinator.code()),
+                    Err(_) => SyncOutcome::error(ResponseError::RebalanceInProgress.code()),
+                };
+                response(outcome, version)
+            }))
+        }
     }
 }

@@ -3,31 +3,35 @@
 //! (frame → header → version check) and dispatch (decode → handler → reply) are the same code
 //! for both roles; ApiVersions answers from the same table.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey,
-    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    ApiVersionsRequest, CreateAclsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeAclsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
     DescribeLogDirsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
-    SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
 use crate::api::{
-    add_offsets_to_txn, add_partitions_to_txn, alter_configs, api_versions,
-    controller as on_controller, create_partitions, create_topics, delete_records, delete_topics,
-    describe_cluster, describe_configs, describe_groups, describe_log_dirs, end_txn, fetch,
-    find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
+    acls, add_offsets_to_txn, add_partitions_to_txn, alter_configs, api_versions,
+    controller as on_controller, create_partitions, create_topics, delete_groups, delete_records,
+    delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs, end_txn,
+    fetch, find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
     list_offsets, malformed, metadata, offset_commit, offset_fetch, offset_for_leader_epoch,
     produce, sync_group, txn_offset_commit, write_txn_markers, Admission, Admitted, Answer,
     CloseReason, Reply,
 };
+use crate::cluster::ControllerLink;
 use crate::controller::Controller;
+use crate::limits;
 use crate::state::Broker;
 use crate::wire::frame;
 
@@ -217,6 +221,19 @@ pub const APIS: &[Api] = &[
         5,
         OnBroker::Always(list_groups_on_broker),
     ),
+    // Answered by the group's coordinator: tombstones in __consumer_offsets.
+    api(
+        ApiKey::DeleteGroups,
+        0,
+        2,
+        OnBroker::Always(delete_groups_on_broker),
+    ),
+    api(
+        ApiKey::OffsetDelete,
+        0,
+        0,
+        OnBroker::Always(offset_delete_on_broker),
+    ),
     // kafka-protocol 0.18 decodes DeleteTopics from v1. In a cluster brokers forward both to
     // the controller, which changes its state (brokers follow its image).
     both(
@@ -257,6 +274,45 @@ pub const APIS: &[Api] = &[
         1,
         incremental_alter_configs_on_broker,
         on_controller::incremental_alter_configs,
+    ),
+    // ACL bindings (KIP-140, KIP-290 from v1; kafka-protocol 0.18 decodes v1+, as Kafka 4 serves):
+    // stored by a single broker itself, in a cluster by the controller (brokers forward).
+    both(
+        ApiKey::DescribeAcls,
+        1,
+        3,
+        describe_acls_on_broker,
+        on_controller::describe_acls,
+    ),
+    both(
+        ApiKey::CreateAcls,
+        1,
+        3,
+        create_acls_on_broker,
+        on_controller::create_acls,
+    ),
+    both(
+        ApiKey::DeleteAcls,
+        1,
+        3,
+        delete_acls_on_broker,
+        on_controller::delete_acls,
+    ),
+    // SCRAM credentials (KIP-554): stored by a single broker itself, in a cluster by the
+    // controller (brokers forward); not used to authenticate (no SASL).
+    both(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        0,
+        describe_user_scram_credentials_on_broker,
+        on_controller::describe_user_scram_credentials,
+    ),
+    both(
+        ApiKey::AlterUserScramCredentials,
+        0,
+        0,
+        alter_user_scram_credentials_on_broker,
+        on_controller::alter_user_scram_credentials,
     ),
     // Sent to each partition's leader, as Produce.
     api(
@@ -435,11 +491,39 @@ fn api_versions_on_controller(_: &Arc<Controller>, mut r: Admitted) -> Result<Re
 
 fn metadata_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: MetadataRequest = r.decode()?;
-    let answer = metadata::answer(broker, &request, r.version);
+    if broker.in_cluster()
+        && broker.config.replication.metadata_waits_for_image
+        && !*broker.cluster.ready.borrow()
+    {
+        // Before its first image this broker knows no broker, not even itself: its answer would
+        // list none, and librdkafka decommissions every broker a Metadata response leaves out
+        // (their coordinators with them: a transactional producer then hangs, librdkafka issue
+        // #5511). Kafka serves no client before its metadata has caught up; this broker answers
+        // once it holds the image (or after `METADATA_BEFORE_IMAGE_WAIT_MS`, with what it has).
+        // `metadata.before.image = "answer"` (a bug switch) skips this wait.
+        let broker = Arc::clone(broker);
+        let version = r.version;
+        let mut ready = broker.cluster.ready.subscribe();
+        return r.reply(Answer::Later(Box::pin(async move {
+            let wait = std::time::Duration::from_millis(limits::METADATA_BEFORE_IMAGE_WAIT_MS);
+            let _ = tokio::time::timeout(wait, ready.wait_for(|r| *r)).await;
+            metadata_response(&broker, &request, version)
+        })));
+    }
+    r.reply(Answer::Now(metadata_response(broker, &request, r.version)))
+}
+
+/// The Metadata answer, the topics it names for auto-creation sent to the controller.
+fn metadata_response(
+    broker: &Arc<Broker>,
+    request: &MetadataRequest,
+    version: i16,
+) -> kafka_protocol::messages::MetadataResponse {
+    let answer = metadata::answer(broker, request, version);
     if !answer.create.is_empty() {
         broker.cluster.auto_create(answer.create);
     }
-    r.reply(Answer::Now(answer.response))
+    answer.response
 }
 
 fn create_topics_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
@@ -535,6 +619,16 @@ fn offset_fetch_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply
     )))
 }
 
+fn delete_groups_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DeleteGroupsRequest = r.decode()?;
+    r.reply(delete_groups::handle(broker, request))
+}
+
+fn offset_delete_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: OffsetDeleteRequest = r.decode()?;
+    r.reply(delete_groups::handle_offset_delete(broker, request))
+}
+
 fn describe_groups_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: DescribeGroupsRequest = r.decode()?;
     r.reply(Answer::Now(describe_groups::handle(
@@ -563,36 +657,56 @@ fn describe_cluster_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<R
     )))
 }
 
-fn alter_configs_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
-    let request: AlterConfigsRequest = r.decode()?;
-    if broker.in_cluster() {
-        let link = broker.cluster.controller_link.get();
-        let forwarded = link.map(|link| link.alter_configs(request.clone()));
-        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
-            forwarded,
-            move |e| alter_configs::refused(&request, e),
-        ))));
-    }
-    r.reply(Answer::Now(alter_configs::handle(&**broker, &request)))
+/// The broker's handler `$handler` of an API that a broker in a cluster forwards to the
+/// controller (KRaft-style: the APIs that change the controller's state): `$send` puts the
+/// request on the controller link, `$refused` answers it when the controller cannot be asked,
+/// `$local` is a single broker's own answer. Each takes the request and its version.
+macro_rules! forwarded {
+    ($handler:ident, $request:ty, $send:expr, $refused:expr, $local:expr) => {
+        fn $handler(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+            let request: $request = r.decode()?;
+            let version = r.version;
+            if !broker.in_cluster() {
+                return r.reply(Answer::Now(($local)(&**broker, &request, version)));
+            }
+            let link = broker.cluster.controller_link.get();
+            let forwarded = link.map(|link| ($send)(link.as_ref(), request.clone(), version));
+            let refused = move |e| ($refused)(&request, version, e);
+            r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+                forwarded, refused,
+            ))))
+        }
+    };
 }
 
-fn incremental_alter_configs_on_broker(
-    broker: &Arc<Broker>,
-    mut r: Admitted,
-) -> Result<Reply, CloseReason> {
-    let request: IncrementalAlterConfigsRequest = r.decode()?;
-    if broker.in_cluster() {
-        let link = broker.cluster.controller_link.get();
-        let forwarded = link.map(|link| link.incremental_alter_configs(request.clone()));
-        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
-            forwarded,
-            move |e| alter_configs::refused_incremental(&request, e),
-        ))));
-    }
-    r.reply(Answer::Now(alter_configs::handle_incremental(
-        &**broker, &request,
-    )))
-}
+forwarded!(
+    alter_configs_on_broker,
+    AlterConfigsRequest,
+    |link: &dyn ControllerLink, q, _| link.alter_configs(q),
+    |q, _, e| alter_configs::refused(q, e),
+    |b, q, _| alter_configs::handle(b, q)
+);
+forwarded!(
+    incremental_alter_configs_on_broker,
+    IncrementalAlterConfigsRequest,
+    |link: &dyn ControllerLink, q, _| link.incremental_alter_configs(q),
+    |q, _, e| alter_configs::refused_incremental(q, e),
+    |b, q, _| alter_configs::handle_incremental(b, q)
+);
+forwarded!(
+    delete_topics_on_broker,
+    DeleteTopicsRequest,
+    |link: &dyn ControllerLink, q, v| link.delete_topics(q, v),
+    delete_topics::refused,
+    delete_topics::handle
+);
+forwarded!(
+    create_partitions_on_broker,
+    CreatePartitionsRequest,
+    |link: &dyn ControllerLink, q, _| link.create_partitions(q),
+    |q, _, e| create_partitions::refused(q, e),
+    |b, q, _| create_partitions::handle(b, q)
+);
 
 fn describe_log_dirs_on_broker(
     broker: &Arc<Broker>,
@@ -605,38 +719,6 @@ fn describe_log_dirs_on_broker(
 fn delete_records_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
     let request: DeleteRecordsRequest = r.decode()?;
     r.reply(Answer::Now(delete_records::handle(broker, &request)))
-}
-
-fn delete_topics_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
-    let request: DeleteTopicsRequest = r.decode()?;
-    let version = r.version;
-    if broker.in_cluster() {
-        let link = broker.cluster.controller_link.get();
-        let forwarded = link.map(|link| link.delete_topics(request.clone(), version));
-        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
-            forwarded,
-            move |e| delete_topics::refused(&request, version, e),
-        ))));
-    }
-    r.reply(Answer::Now(delete_topics::handle(
-        &**broker, &request, version,
-    )))
-}
-
-fn create_partitions_on_broker(
-    broker: &Arc<Broker>,
-    mut r: Admitted,
-) -> Result<Reply, CloseReason> {
-    let request: CreatePartitionsRequest = r.decode()?;
-    if broker.in_cluster() {
-        let link = broker.cluster.controller_link.get();
-        let forwarded = link.map(|link| link.create_partitions(request.clone()));
-        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
-            forwarded,
-            move |e| create_partitions::refused(&request, e),
-        ))));
-    }
-    r.reply(Answer::Now(create_partitions::handle(&**broker, &request)))
 }
 
 fn add_partitions_to_txn_on_broker(
@@ -666,6 +748,21 @@ fn txn_offset_commit_on_broker(
 ) -> Result<Reply, CloseReason> {
     let request: TxnOffsetCommitRequest = r.decode()?;
     let version = r.version;
+    let unanswered = broker
+        .unanswered_txn_offset_commits
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if unanswered {
+        // `debug.txn.offset.commit.unanswered`: carried out, never answered.
+        tracing::warn!(
+            transactional_id = request.transactional_id.as_str(),
+            "debug.txn.offset.commit.unanswered: leaving this TxnOffsetCommit without an answer"
+        );
+        if let Answer::Later(pending) = txn_offset_commit::handle(broker, request, version) {
+            tokio::spawn(pending);
+        }
+        return r.reply(Answer::<kafka_protocol::messages::TxnOffsetCommitResponse>::Nothing);
+    }
     r.reply(txn_offset_commit::handle(broker, request, version))
 }
 
@@ -675,4 +772,75 @@ fn write_txn_markers_on_broker(
 ) -> Result<Reply, CloseReason> {
     let request: WriteTxnMarkersRequest = r.decode()?;
     r.reply(write_txn_markers::handle(broker, request))
+}
+
+fn create_acls_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: CreateAclsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.create_acls(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| acls::create_refused(&request, e),
+        ))));
+    }
+    r.reply(Answer::Now(acls::create(&**broker, &request)))
+}
+
+fn describe_acls_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DescribeAclsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.describe_acls(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            acls::describe_refused,
+        ))));
+    }
+    r.reply(Answer::Now(acls::describe(&**broker, &request)))
+}
+
+fn delete_acls_on_broker(broker: &Arc<Broker>, mut r: Admitted) -> Result<Reply, CloseReason> {
+    let request: DeleteAclsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.delete_acls(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| acls::delete_refused(&request, e),
+        ))));
+    }
+    r.reply(Answer::Now(acls::delete(&**broker, &request)))
+}
+
+fn describe_user_scram_credentials_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::DescribeUserScramCredentialsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.describe_user_scram_credentials(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            crate::scram::describe_refused,
+        ))));
+    }
+    r.reply(Answer::Now(crate::scram::describe(&broker.scram, &request)))
+}
+
+fn alter_user_scram_credentials_on_broker(
+    broker: &Arc<Broker>,
+    mut r: Admitted,
+) -> Result<Reply, CloseReason> {
+    let request: kafka_protocol::messages::AlterUserScramCredentialsRequest = r.decode()?;
+    if broker.in_cluster() {
+        let link = broker.cluster.controller_link.get();
+        let forwarded = link.map(|link| link.alter_user_scram_credentials(request.clone()));
+        return r.reply(Answer::Later(Box::pin(alter_configs::answer_of(
+            forwarded,
+            move |e| crate::scram::alter_refused(&request, e),
+        ))));
+    }
+    r.reply(Answer::Now(crate::scram::alter(&broker.scram, &request)))
 }

@@ -14,17 +14,16 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use crate::api::offset_commit::{committed, per_partition};
+use crate::api::offset_commit::committed;
 use crate::api::Answer;
 use crate::group::{CommitPlan, OFFSETS_TOPIC};
 use crate::state::Broker;
 
 fn response(request: &TxnOffsetCommitRequest, code: i16) -> TxnOffsetCommitResponse {
-    TxnOffsetCommitResponse::default().with_topics(per_partition(
+    TxnOffsetCommitResponse::default().with_topics(crate::api::per_partition(
         &request.topics,
         |topic| &topic.partitions,
-        |_, _| code,
-        |p, code| {
+        |_, p| {
             TxnOffsetCommitResponsePartition::default()
                 .with_partition_index(p.partition_index)
                 .with_error_code(code)

@@ -9,7 +9,7 @@
 
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -99,6 +99,15 @@ pub struct DurableState {
     pub next_broker_epoch: i64,
     pub brokers: BTreeMap<i32, Registration>,
     pub topics: BTreeMap<String, TopicState>,
+    /// ACL bindings (CreateAcls, DeleteAcls; KRaft keeps them in the metadata log).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub acls: BTreeSet<crate::acl::AclBinding>,
+    /// Dynamic broker configs by level (`""`: the cluster-wide default, or a broker id).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_configs: crate::broker_config::AllBrokerConfigs,
+    /// SCRAM credentials (AlterUserScramCredentials; KRaft keeps them in the metadata log).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram: crate::scram::Credentials,
 }
 
 /// Errors of the controller.
@@ -122,6 +131,12 @@ fn refuse(error: ResponseError, message: impl Into<String>) -> Refusal {
     }
 }
 
+/// The state a change replaces, put back when the change cannot be written.
+struct Before {
+    durable: DurableState,
+    live: BTreeMap<i32, Instant>,
+}
+
 #[derive(Debug)]
 struct Inner {
     durable: DurableState,
@@ -130,6 +145,15 @@ struct Inner {
     live: BTreeMap<i32, Instant>,
     /// The previous liveness check: a long gap means the controller itself was paused.
     last_tick: Instant,
+}
+
+impl Inner {
+    fn before(&self) -> Before {
+        Before {
+            durable: self.durable.clone(),
+            live: self.live.clone(),
+        }
+    }
 }
 
 /// The controller.
@@ -182,13 +206,23 @@ impl Controller {
         Duration::from_millis(self.config.broker_session_timeout_ms)
     }
 
-    /// Writes the state after a change, then tells the brokers watching the metadata version.
-    fn persist(&self, inner: &Inner) {
+    /// Makes a change durable, then tells the brokers watching the metadata version. When the
+    /// state cannot be written the change is undone (`before` put back, the version unchanged)
+    /// and refused with UNKNOWN_SERVER_ERROR, as a KRaft controller that cannot append to its
+    /// metadata log answers: no broker acts on, and no client is told of, a change a restarted
+    /// controller would not have.
+    fn persist(&self, inner: &mut Inner, before: Before) -> Result<(), Refusal> {
         if let Err(e) = store::write(&self.config.data_dir, &inner.durable) {
-            // The state in memory is still right; the next change retries the write.
-            tracing::error!(error = %e, "cannot write the controller state");
+            inner.durable = before.durable;
+            inner.live = before.live;
+            tracing::error!(error = %e, "cannot write the controller state: the change is undone");
+            return Err(refuse(
+                ResponseError::UnknownServerError,
+                format!("the controller cannot write its state: {e}"),
+            ));
         }
         self.version.send_modify(|v| *v += 1);
+        Ok(())
     }
 
     /// The metadata version and a receiver that sees its next changes.
@@ -223,13 +257,14 @@ impl Controller {
             return Err(refuse(ResponseError::PolicyViolation, "too many brokers"));
         }
         let now = Instant::now();
+        let before = inner.before();
         if let Some(existing) = inner.durable.brokers.get(&broker_id) {
             if existing.incarnation_id == incarnation_id {
                 let epoch = existing.epoch;
                 let was_live = inner.live.insert(broker_id, now + self.session()).is_some();
                 if !was_live {
                     self.broker_up(&mut inner, broker_id);
-                    self.persist(&inner);
+                    self.persist(&mut inner, before)?;
                 }
                 return Ok(epoch);
             }
@@ -252,7 +287,7 @@ impl Controller {
             self.broker_restarted(&mut inner, broker_id);
         }
         self.broker_up(&mut inner, broker_id);
-        self.persist(&inner);
+        self.persist(&mut inner, before)?;
         Ok(epoch)
     }
 
@@ -274,16 +309,16 @@ impl Controller {
             }
             Some(_) => {}
         }
-        let was_live = inner
-            .live
-            .insert(broker_id, Instant::now() + self.session())
-            .is_some();
-        if !was_live {
-            tracing::info!(broker_id, "broker is alive again");
-            self.broker_up(&mut inner, broker_id);
-            self.persist(&inner);
+        let deadline = Instant::now() + self.session();
+        if let Some(session) = inner.live.get_mut(&broker_id) {
+            *session = deadline;
+            return Ok(());
         }
-        Ok(())
+        let before = inner.before();
+        inner.live.insert(broker_id, deadline);
+        tracing::info!(broker_id, "broker is alive again");
+        self.broker_up(&mut inner, broker_id);
+        self.persist(&mut inner, before)
     }
 
     /// A broker shutting down gracefully (heartbeat with `want_shut_down`): it is fenced at once
@@ -299,10 +334,12 @@ impl Controller {
                 ))
             }
         }
-        if inner.live.remove(&broker_id).is_some() {
+        if inner.live.contains_key(&broker_id) {
+            let before = inner.before();
+            inner.live.remove(&broker_id);
             tracing::info!(broker_id, "controlled shutdown: moving leadership away");
             self.broker_down(&mut inner, broker_id);
-            self.persist(&inner);
+            self.persist(&mut inner, before)?;
         }
         Ok(())
     }
@@ -335,12 +372,14 @@ impl Controller {
         if expired.is_empty() {
             return;
         }
+        let before = inner.before();
         for id in expired {
             inner.live.remove(&id);
             tracing::warn!(broker_id = id, "broker session expired: broker is dead");
             self.broker_down(&mut inner, id);
         }
-        self.persist(&inner);
+        // Undone when it cannot be written: the sessions stay expired and the next tick retries.
+        let _ = self.persist(&mut inner, before);
     }
 
     fn broker_down(&self, inner: &mut Inner, id: i32) {
@@ -466,6 +505,7 @@ impl Controller {
         configs: crate::topic_config::TopicConfigs,
     ) -> Result<(), Refusal> {
         let mut inner = self.inner();
+        let before = inner.before();
         let topic = inner.durable.topics.get_mut(name).ok_or_else(|| {
             refuse(
                 ResponseError::UnknownTopicOrPartition,
@@ -477,8 +517,7 @@ impl Controller {
         }
         topic.configs = configs;
         tracing::info!(topic = name, configs = ?topic.configs, "topic configs changed");
-        self.persist(&inner);
-        Ok(())
+        self.persist(&mut inner, before)
     }
 
     /// CreateTopics with the topic's own `configs` (validated by the caller); `placement` is
@@ -515,6 +554,7 @@ impl Controller {
         if validate_only {
             return Ok((id, count, factor));
         }
+        let before = inner.before();
         let partitions = new_partitions(replica_lists, &inner.live);
         inner.durable.topics.insert(
             name.to_string(),
@@ -530,7 +570,7 @@ impl Controller {
             replication_factor = factor,
             "created topic"
         );
-        self.persist(&inner);
+        self.persist(&mut inner, before)?;
         Ok((id, count, factor))
     }
 
@@ -546,6 +586,7 @@ impl Controller {
     /// retired topic id: a later CreateTopics of the name makes a new topic with a new id.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, Refusal> {
         let mut inner = self.inner();
+        let before = inner.before();
         let topic = inner.durable.topics.remove(name).ok_or_else(|| {
             refuse(
                 ResponseError::UnknownTopicOrPartition,
@@ -553,7 +594,7 @@ impl Controller {
             )
         })?;
         tracing::info!(topic = name, topic_id = %topic.id, "deleted topic");
-        self.persist(&inner);
+        self.persist(&mut inner, before)?;
         Ok(topic.id)
     }
 
@@ -604,6 +645,15 @@ impl Controller {
                     ));
                 }
                 check_assignments(&assignments, &inner.durable.brokers)?;
+                if let Some(odd) = assignments.iter().find(|r| r.len() != factor) {
+                    return Err(refuse(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!(
+                            "the assignment {odd:?} has {} replicas, but topic '{name}' has replication factor {factor}",
+                            odd.len()
+                        ),
+                    ));
+                }
                 assignments
             }
             None => {
@@ -616,13 +666,13 @@ impl Controller {
         if validate_only {
             return Ok(());
         }
+        let before = inner.before();
         let added = new_partitions(replica_lists, &inner.live);
         if let Some(topic) = inner.durable.topics.get_mut(name) {
             topic.partitions.extend(added);
         }
         tracing::info!(topic = name, from = current, to = count, "added partitions");
-        self.persist(&inner);
-        Ok(())
+        self.persist(&mut inner, before)
     }
 
     /// AlterPartition from a leader: a new ISR for a partition it leads in `leader_epoch`.
@@ -646,6 +696,7 @@ impl Controller {
             }
         }
         let live = inner.live.clone();
+        let before = inner.before();
         let Some(topic) = inner.durable.topics.values_mut().find(|t| t.id == topic_id) else {
             return Err(refuse(ResponseError::UnknownTopicId, "unknown topic id"));
         };
@@ -703,7 +754,7 @@ impl Controller {
             );
             partition.partition_epoch += 1;
             let answer = partition.clone();
-            self.persist(&inner);
+            self.persist(&mut inner, before)?;
             return Ok(answer);
         }
         Ok(partition.clone())
@@ -804,6 +855,16 @@ fn check_assignments(
         ));
     }
     for replicas in assignments {
+        let first = assignments.first().map_or(0, Vec::len);
+        if replicas.len() != first {
+            return Err(refuse(
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {first} replica(s).",
+                    replicas.len()
+                ),
+            ));
+        }
         let mut sorted = replicas.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -819,6 +880,92 @@ fn check_assignments(
         }
     }
     Ok(())
+}
+
+impl crate::acl::AclStore for Controller {
+    fn update_acls<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeSet<crate::acl::AclBinding>) -> T,
+    ) -> Result<T, String> {
+        let mut inner = self.inner();
+        let before = inner.durable.acls.clone();
+        let out = f(&mut inner.durable.acls);
+        if inner.durable.acls != before {
+            if let Err(e) = store::write(&self.config.data_dir, &inner.durable) {
+                inner.durable.acls = before;
+                tracing::error!(error = %e, "cannot write the controller state");
+                return Err(format!("cannot store the ACL bindings: {e}"));
+            }
+            tracing::info!(bindings = inner.durable.acls.len(), "ACL bindings changed");
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(out)
+    }
+
+    fn acls(&self) -> BTreeSet<crate::acl::AclBinding> {
+        self.inner().durable.acls.clone()
+    }
+}
+
+impl crate::scram::ScramStore for Controller {
+    fn update_scram<T>(
+        &self,
+        f: impl FnOnce(&mut crate::scram::Credentials) -> T,
+    ) -> Result<T, String> {
+        let mut inner = self.inner();
+        let before = inner.durable.scram.clone();
+        let out = f(&mut inner.durable.scram);
+        if inner.durable.scram != before {
+            if let Err(e) = store::write(&self.config.data_dir, &inner.durable) {
+                inner.durable.scram = before;
+                tracing::error!(error = %e, "cannot write the controller state");
+                return Err(format!("cannot store the SCRAM credentials: {e}"));
+            }
+            tracing::info!(
+                users = inner.durable.scram.len(),
+                "SCRAM credentials changed"
+            );
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(out)
+    }
+
+    fn scram(&self) -> crate::scram::Credentials {
+        self.inner().durable.scram.clone()
+    }
+}
+
+impl crate::broker_config::BrokerConfigStore for Controller {
+    fn broker_configs(&self) -> crate::broker_config::AllBrokerConfigs {
+        self.inner().durable.broker_configs.clone()
+    }
+
+    fn store_broker_configs(
+        &self,
+        level: &str,
+        configs: crate::broker_config::BrokerConfigs,
+    ) -> Result<(), String> {
+        let mut inner = self.inner();
+        let before = inner.durable.broker_configs.clone();
+        if configs.is_empty() {
+            inner.durable.broker_configs.remove(level);
+        } else {
+            inner
+                .durable
+                .broker_configs
+                .insert(level.to_string(), configs);
+        }
+        if inner.durable.broker_configs != before {
+            if let Err(e) = store::write(&self.config.data_dir, &inner.durable) {
+                inner.durable.broker_configs = before;
+                tracing::error!(error = %e, "cannot write the controller state");
+                return Err(format!("cannot store the broker configs: {e}"));
+            }
+            tracing::info!(level, "dynamic broker configs changed");
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! and the broker leading that partition is its coordinator. When this broker becomes leader of
 //! an offsets partition (in a new leader epoch) it loads the partition's log into memory and
 //! answers COORDINATOR_LOAD_IN_PROGRESS meanwhile; when it stops leading, it forgets the
-//! partition's groups and answers NOT_COORDINATOR. Group membership is not persisted: after a
-//! coordinator move, members find the new coordinator, are told UNKNOWN_MEMBER_ID and join again,
-//! while their committed offsets survive in the log. An OffsetCommit is answered only once its
+//! partition's groups and answers NOT_COORDINATOR. A generation's assignment is written to the
+//! log (the group metadata record, as Kafka's `storeGroup`) before the members get it, but it is
+//! not read back: after a coordinator move, members find the new coordinator, are told
+//! UNKNOWN_MEMBER_ID and join again, while their committed offsets survive in the log. An OffsetCommit is answered only once its
 //! record is below the HW (Kafka's `offsets.commit.required.acks = -1`; `1`, a bug switch,
 //! answers it once the coordinator's own log has it).
 
@@ -27,7 +28,9 @@ use crate::limits;
 use crate::partition::{HighWatermarkWait, Partition, ReplicaError};
 use crate::wire::batch;
 pub use records::{Committed, OFFSETS_TOPIC};
-pub use state::{Group, GroupState, JoinOutcome, JoinRequest, Pending, SyncOutcome};
+pub use state::{
+    Group, GroupState, JoinOutcome, JoinRequest, Pending, StoreAssignment, SyncOutcome,
+};
 
 /// group → (topic, partition) → (committed offset, offset of its record in the log).
 type OffsetsByGroup = HashMap<String, BTreeMap<(String, i32), (Committed, i64)>>;
@@ -219,20 +222,29 @@ impl Coordinator {
         })
     }
 
-    /// Groups of every loaded shard: (group id, protocol type, state name).
+    /// Groups of every loaded shard: (group id, protocol type, state name); a group known only by
+    /// its committed offsets (a simple consumer's, or one loaded from the log) is `Empty` with no
+    /// protocol type.
     pub fn list_groups(&self) -> Vec<(String, String, &'static str)> {
         let shards = self.shards.lock();
         shards
             .values()
             .filter(|s| s.loaded)
             .flat_map(|s| {
-                s.state.groups.values().map(|g| {
+                let groups = s.state.groups.values().map(|g| {
                     (
                         g.id.clone(),
                         g.protocol_type.clone().unwrap_or_default(),
                         g.state.name(),
                     )
-                })
+                });
+                let offsets_only = s
+                    .state
+                    .offsets
+                    .iter()
+                    .filter(|(id, o)| !o.is_empty() && !s.state.groups.contains_key(*id))
+                    .map(|(id, _)| (id.clone(), String::new(), GroupState::Empty.name()));
+                groups.chain(offsets_only)
             })
             .collect()
     }
@@ -240,10 +252,6 @@ impl Coordinator {
     /// Writes a commit's records to the offsets partition as leader and, once they are below the
     /// HW, applies them. Returns the error code for every entry (0 = committed).
     pub async fn commit(&self, host: &impl Host, plan: CommitPlan) -> i16 {
-        let Some(partition) = host.offsets_partition(plan.index) else {
-            return ResponseError::NotCoordinator.code();
-        };
-        let now_ms = now_ms();
         let entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = plan
             .entries
             .iter()
@@ -254,13 +262,217 @@ impl Coordinator {
                 )
             })
             .collect();
+        let base_offset = match self
+            .append(host, plan.index, plan.leader_epoch, &entries, plan.producer)
+            .await
+        {
+            Ok(base_offset) => base_offset,
+            Err(code) => return code,
+        };
+        let immediately = host.group_config().txn_offsets_immediately;
+        let applied = self
+            .shards
+            .with_loaded(plan.index, plan.leader_epoch, |shard| {
+                apply_commit(shard, plan, base_offset, immediately)
+            });
+        applied.err().unwrap_or(0)
+    }
+
+    /// DeleteGroups of one group (Kafka's `GroupCoordinator.handleDeleteGroups`): a group with
+    /// members or a rebalance going on is NON_EMPTY_GROUP, a group this coordinator knows neither
+    /// as a group nor by committed offsets GROUP_ID_NOT_FOUND; else a tombstone for each of its
+    /// committed offsets and for its group metadata is written (below the HW, as a commit), then
+    /// the group and its offsets are forgotten. Returns the error code (0: deleted).
+    pub async fn delete_group(&self, host: &impl Host, group: &str) -> i16 {
+        let (index, leader_epoch) = match self.route(host, group) {
+            Ok(routed) => routed,
+            Err(code) => return code,
+        };
+        let found = self.shards.with_loaded(index, leader_epoch, |shard| {
+            if let Some(g) = shard.groups.get_mut(group) {
+                // Sessions that ended since the last periodic tick end now: Kafka expires a
+                // member at its deadline exactly, not up to a tick later.
+                g.tick(Instant::now());
+                if !g.members.is_empty() || g.state != GroupState::Empty {
+                    return Err(ResponseError::NonEmptyGroup.code());
+                }
+            }
+            let offsets = shard.offsets.get(group);
+            if !shard.groups.contains_key(group) && offsets.is_none_or(|o| o.is_empty()) {
+                return Err(ResponseError::GroupIdNotFound.code());
+            }
+            Ok(offsets
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default())
+        });
+        let keys = match found {
+            Ok(Ok(keys)) => keys,
+            Ok(Err(code)) | Err(code) => return code,
+        };
+        let mut entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = keys
+            .iter()
+            .map(|(topic, p)| (records::commit_key(group, topic, *p), None))
+            .collect();
+        entries.push((records::group_metadata_key(group), None));
+        let base_offset = match self.append(host, index, leader_epoch, &entries, None).await {
+            Ok(base_offset) => base_offset,
+            Err(code) => return code,
+        };
+        let removed = self.shards.with_loaded(index, leader_epoch, |shard| {
+            // Offsets committed after the tombstones stay (their records are newer).
+            if let Some(offsets) = shard.offsets.get_mut(group) {
+                offsets.retain(|_, (_, log_offset)| *log_offset > base_offset);
+                if offsets.is_empty() {
+                    shard.offsets.remove(group);
+                }
+            }
+            if shard.groups.get(group).is_some_and(Group::is_idle) {
+                shard.groups.remove(group);
+            }
+        });
+        tracing::info!(group, offsets = keys.len(), "group deleted");
+        removed.err().unwrap_or(0)
+    }
+
+    /// OffsetDelete (KIP-496, Kafka's `handleDeleteOffsets`): tombstones for `partitions` of
+    /// `group`'s committed offsets. An unknown group is GROUP_ID_NOT_FOUND; a group with members
+    /// whose subscriptions cannot be read (not the `consumer` protocol type) NON_EMPTY_GROUP; a
+    /// partition of a topic a member subscribes to keeps its offset and gets
+    /// GROUP_SUBSCRIBED_TO_TOPIC. Returns the group's error code and one code per partition.
+    pub async fn delete_offsets(
+        &self,
+        host: &impl Host,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> (i16, Vec<i16>) {
+        let (index, leader_epoch) = match self.route(host, group) {
+            Ok(routed) => routed,
+            Err(code) => return (code, Vec::new()),
+        };
+        let checked = self.shards.with_loaded(index, leader_epoch, |shard| {
+            if let Some(g) = shard.groups.get_mut(group) {
+                g.tick(Instant::now());
+            }
+            let subscribed = match shard.groups.get(group) {
+                Some(g) if !g.members.is_empty() => match g.subscribed_topics() {
+                    Some(topics) => topics,
+                    None => return Err(ResponseError::NonEmptyGroup.code()),
+                },
+                _ => Default::default(),
+            };
+            let offsets = shard.offsets.get(group);
+            if !shard.groups.contains_key(group) && offsets.is_none_or(|o| o.is_empty()) {
+                return Err(ResponseError::GroupIdNotFound.code());
+            }
+            Ok(partitions
+                .iter()
+                .map(|(topic, p)| {
+                    if subscribed.contains(topic) {
+                        (ResponseError::GroupSubscribedToTopic.code(), false)
+                    } else {
+                        let committed =
+                            offsets.is_some_and(|o| o.contains_key(&(topic.clone(), *p)));
+                        (0, committed)
+                    }
+                })
+                .collect::<Vec<_>>())
+        });
+        let outcomes = match checked {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(code)) | Err(code) => return (code, Vec::new()),
+        };
+        let doomed: Vec<(String, i32)> = partitions
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, (_, committed))| *committed)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let codes = outcomes.iter().map(|(code, _)| *code).collect();
+        if doomed.is_empty() {
+            return (0, codes);
+        }
+        let entries: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = doomed
+            .iter()
+            .map(|(topic, p)| (records::commit_key(group, topic, *p), None))
+            .collect();
+        let base_offset = match self.append(host, index, leader_epoch, &entries, None).await {
+            Ok(base_offset) => base_offset,
+            Err(code) => return (code, Vec::new()),
+        };
+        let removed = self.shards.with_loaded(index, leader_epoch, |shard| {
+            if let Some(offsets) = shard.offsets.get_mut(group) {
+                for key in &doomed {
+                    if offsets.get(key).is_some_and(|(_, at)| *at < base_offset) {
+                        offsets.remove(key);
+                    }
+                }
+                if offsets.is_empty() {
+                    shard.offsets.remove(group);
+                }
+            }
+        });
+        tracing::info!(
+            group,
+            partitions = doomed.len(),
+            "committed offsets deleted"
+        );
+        match removed {
+            Ok(()) => (0, codes),
+            Err(code) => (code, Vec::new()),
+        }
+    }
+
+    /// Writes a leader's assignment (the group metadata record) to offsets partition `index`
+    /// and waits for it as for a commit; then the group's members get it, or the error
+    /// (Kafka's `storeGroup` callback mapping: a timeout is REBALANCE_IN_PROGRESS).
+    pub async fn store_group(
+        &self,
+        host: &impl Host,
+        index: i32,
+        leader_epoch: i32,
+        group: &str,
+        store: StoreAssignment,
+    ) {
+        let entries = [(
+            records::group_metadata_key(group),
+            Some(store.value.clone()),
+        )];
+        let code = match self.append(host, index, leader_epoch, &entries, None).await {
+            Ok(_) => 0,
+            Err(code) if code == ResponseError::RequestTimedOut.code() => {
+                ResponseError::RebalanceInProgress.code()
+            }
+            Err(code) => code,
+        };
+        let now = Instant::now();
+        let _ = self.with_group(index, leader_epoch, group, false, |g| {
+            g.assignment_stored(store, code, now)
+        });
+    }
+
+    /// Appends `entries` to offsets partition `index` as its leader in `leader_epoch` (a
+    /// transactional batch of `producer`'s when given) and waits until they are below the HW
+    /// (Kafka's `offsets.commit.required.acks = -1`). Returns the batch's base offset, or the
+    /// error code the group APIs answer.
+    async fn append(
+        &self,
+        host: &impl Host,
+        index: i32,
+        leader_epoch: i32,
+        entries: &[(bytes::Bytes, Option<bytes::Bytes>)],
+        producer: Option<(i64, i16)>,
+    ) -> Result<i64, i16> {
+        let Some(partition) = host.offsets_partition(index) else {
+            return Err(ResponseError::NotCoordinator.code());
+        };
+        let now_ms = now_ms();
         let min_insync = usize::try_from(host.min_insync_replicas()).unwrap_or(1);
-        let appended = (|| -> Result<(i64, i64, i32), i16> {
-            let mut bytes = records::build_batch(&entries, now_ms).map_err(|e| {
+        let (base_offset, last_offset, epoch) = (|| -> Result<(i64, i64, i32), i16> {
+            let mut bytes = records::build_batch(entries, now_ms).map_err(|e| {
                 tracing::error!(error = %e, "cannot build an offsets batch");
                 ResponseError::UnknownServerError.code()
             })?;
-            if let Some((producer_id, producer_epoch)) = plan.producer {
+            if let Some((producer_id, producer_epoch)) = producer {
                 let mut owned = bytes.to_vec();
                 batch::set_attributes(&mut owned, batch::ATTRIBUTE_TRANSACTIONAL);
                 batch::set_producer(&mut owned, producer_id, producer_epoch, -1, now_ms);
@@ -280,17 +492,13 @@ impl Coordinator {
             } = partition
                 .append_as_leader(&bytes, &spans)
                 .map_err(|e| commit_error_code(&e))?;
-            if epoch != plan.leader_epoch {
+            if epoch != leader_epoch {
                 return Err(ResponseError::NotCoordinator.code());
             }
             Ok((info.base_offset, info.last_offset, epoch))
-        })();
-        let (base_offset, last_offset, epoch) = match appended {
-            Ok(a) => a,
-            Err(code) => return code,
-        };
+        })()?;
         // `offsets.commit.required.acks = 1` (a bug switch): answered once the own log has it.
-        let local_only = host.group_config().commit_required_acks == 1 && plan.producer.is_none();
+        let local_only = host.group_config().commit_required_acks == 1 && producer.is_none();
         let waited = if local_only {
             HighWatermarkWait::Reached
         } else {
@@ -299,17 +507,12 @@ impl Coordinator {
         match waited {
             // Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND becomes COORDINATOR_NOT_AVAILABLE.
             HighWatermarkWait::Reached if !local_only && partition.isr().len() < min_insync => {
-                return ResponseError::CoordinatorNotAvailable.code()
+                Err(ResponseError::CoordinatorNotAvailable.code())
             }
-            HighWatermarkWait::Reached => {}
-            HighWatermarkWait::TimedOut => return ResponseError::RequestTimedOut.code(),
-            HighWatermarkWait::NotLeader => return ResponseError::NotCoordinator.code(),
+            HighWatermarkWait::Reached => Ok(base_offset),
+            HighWatermarkWait::TimedOut => Err(ResponseError::RequestTimedOut.code()),
+            HighWatermarkWait::NotLeader => Err(ResponseError::NotCoordinator.code()),
         }
-        let immediately = host.group_config().txn_offsets_immediately;
-        let applied = self.shards.with_loaded(plan.index, plan.leader_epoch, |shard| {
-            apply_commit(shard, plan, base_offset, immediately)
-        });
-        applied.err().unwrap_or(0)
     }
 
     /// A transaction marker of `producer_id` was written to offsets partition `index`: its
@@ -350,19 +553,27 @@ impl Coordinator {
     /// The periodic task: follow offsets-partition leadership (load / unload), run group timers.
     pub fn tick(self: &Arc<Self>, host: &impl Host) {
         let now = Instant::now();
-        let to_load = self.shards.follow(host.offsets_partitions(), |index, shard| {
-            tracing::info!(
-                partition = index,
-                leader_epoch = shard.leader_epoch,
-                groups = shard.state.groups.len(),
-                "no longer coordinator for this offsets partition"
-            );
-        });
+        let to_load = self
+            .shards
+            .follow(host.offsets_partitions(), |index, shard| {
+                tracing::info!(
+                    partition = index,
+                    leader_epoch = shard.leader_epoch,
+                    groups = shard.state.groups.len(),
+                    "no longer coordinator for this offsets partition"
+                );
+            });
         for shard in self.shards.lock().values_mut().filter(|s| s.loaded) {
             for group in shard.state.groups.values_mut() {
                 group.tick(now);
             }
-            shard.state.groups.retain(|_, g| !g.is_idle());
+            // An empty group with committed offsets stays (listed as Empty, deleted by
+            // DeleteGroups), as in Kafka; one without any is forgotten.
+            let offsets = &shard.state.offsets;
+            shard
+                .state
+                .groups
+                .retain(|id, g| !g.is_idle() || offsets.get(id).is_some_and(|o| !o.is_empty()));
         }
         for (index, partition, epoch) in to_load {
             let coordinator = Arc::clone(self);

@@ -1,7 +1,9 @@
 //! The records of `__consumer_offsets`, in Kafka's formats so that Kafka tools could read them:
 //! key v1 `(group, topic, partition)` → value v3 `(offset, leader epoch, metadata, commit time)`;
-//! a record with no value (tombstone) deletes the offset. Group metadata records (key v2) are
-//! recognised and skipped: this coordinator keeps membership in memory only. No I/O here.
+//! a record with no value (tombstone) deletes the offset. Group metadata records, key v2 `group`
+//! → value v3 (generation, protocol, leader, members with their assignments), are written when a
+//! generation's assignment is stored (as Kafka's `GroupMetadataManager.storeGroup` does) and
+//! skipped on load: this coordinator keeps membership in memory only. No I/O here.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -109,6 +111,137 @@ pub fn commit_value(committed: &Committed) -> Bytes {
     put_string(&mut buf, &committed.metadata);
     buf.put_i64(committed.commit_timestamp_ms);
     buf.freeze()
+}
+
+/// One member in a group metadata record (Kafka's `MemberMetadata`, value v3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group's generation as Kafka's `GroupMetadataValue` v3 holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub current_state_timestamp_ms: i64,
+    pub members: Vec<MemberMetadata>,
+}
+
+fn put_nullable_string(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_string(buf, s),
+        None => buf.put_i16(-1),
+    }
+}
+
+fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
+    buf.put_i32(i32::try_from(b.len()).unwrap_or(i32::MAX));
+    buf.put_slice(b);
+}
+
+fn get_nullable_string(buf: &mut &[u8], what: &'static str) -> Result<Option<String>, RecordError> {
+    if buf.len() >= 2 && buf[..2] == [0xff, 0xff] {
+        buf.advance(2);
+        return Ok(None);
+    }
+    get_string(buf, what).map(Some)
+}
+
+fn get_bytes(buf: &mut &[u8], what: &'static str) -> Result<Bytes, RecordError> {
+    let len = usize::try_from(get_i32(buf, what)?).unwrap_or(0);
+    if buf.remaining() < len {
+        return Err(RecordError::Truncated { what });
+    }
+    let (bytes, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(Bytes::copy_from_slice(bytes))
+}
+
+/// Key v2 of a group metadata record.
+pub fn group_metadata_key(group: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(4 + group.len());
+    buf.put_i16(2);
+    put_string(&mut buf, group);
+    buf.freeze()
+}
+
+/// Value v3 of a group metadata record.
+pub fn group_metadata_value(group: &GroupMetadata) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(3);
+    put_string(&mut buf, &group.protocol_type);
+    buf.put_i32(group.generation);
+    put_nullable_string(&mut buf, group.protocol.as_deref());
+    put_nullable_string(&mut buf, group.leader.as_deref());
+    buf.put_i64(group.current_state_timestamp_ms);
+    buf.put_i32(i32::try_from(group.members.len()).unwrap_or(i32::MAX));
+    for m in &group.members {
+        put_string(&mut buf, &m.member_id);
+        put_nullable_string(&mut buf, m.group_instance_id.as_deref());
+        put_string(&mut buf, &m.client_id);
+        put_string(&mut buf, &m.client_host);
+        buf.put_i32(m.rebalance_timeout_ms);
+        buf.put_i32(m.session_timeout_ms);
+        put_bytes(&mut buf, &m.subscription);
+        put_bytes(&mut buf, &m.assignment);
+    }
+    buf.freeze()
+}
+
+/// Reads a group metadata record (key v2, value v3): the group and its generation; `None` for
+/// any other record. For tools and tests: the coordinator does not load membership.
+pub fn parse_group_metadata(
+    key: &[u8],
+    value: &[u8],
+) -> Result<Option<(String, GroupMetadata)>, RecordError> {
+    let mut key = key;
+    if get_i16(&mut key, "key version")? != 2 {
+        return Ok(None);
+    }
+    let group = get_string(&mut key, "group")?;
+    let mut v = value;
+    let version = get_i16(&mut v, "group metadata version")?;
+    if version != 3 {
+        return Err(RecordError::ValueVersion(version));
+    }
+    let protocol_type = get_string(&mut v, "protocol type")?;
+    let generation = get_i32(&mut v, "generation")?;
+    let protocol = get_nullable_string(&mut v, "protocol")?;
+    let leader = get_nullable_string(&mut v, "leader")?;
+    let current_state_timestamp_ms = get_i64(&mut v, "state timestamp")?;
+    let count = get_i32(&mut v, "member count")?;
+    let mut members = Vec::new();
+    for _ in 0..count.max(0) {
+        members.push(MemberMetadata {
+            member_id: get_string(&mut v, "member id")?,
+            group_instance_id: get_nullable_string(&mut v, "group instance id")?,
+            client_id: get_string(&mut v, "client id")?,
+            client_host: get_string(&mut v, "client host")?,
+            rebalance_timeout_ms: get_i32(&mut v, "rebalance timeout")?,
+            session_timeout_ms: get_i32(&mut v, "session timeout")?,
+            subscription: get_bytes(&mut v, "subscription")?,
+            assignment: get_bytes(&mut v, "assignment")?,
+        });
+    }
+    let metadata = GroupMetadata {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        current_state_timestamp_ms,
+        members,
+    };
+    Ok(Some((group, metadata)))
 }
 
 /// Reads one record's key and value.
@@ -253,6 +386,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn group_metadata_round_trip() {
+        let metadata = GroupMetadata {
+            protocol_type: "consumer".into(),
+            generation: 7,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            current_state_timestamp_ms: 5,
+            members: vec![MemberMetadata {
+                member_id: "m1".into(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300,
+                session_timeout_ms: 100,
+                subscription: Bytes::from_static(b"sub"),
+                assignment: Bytes::from_static(b"asg"),
+            }],
+        };
+        let key = group_metadata_key("g");
+        let value = group_metadata_value(&metadata);
+        assert_eq!(
+            parse(Some(&key), Some(&value)).expect("parses"),
+            OffsetsRecord::Other
+        );
+        assert_eq!(
+            parse_group_metadata(&key, &value).expect("parses"),
+            Some(("g".to_string(), metadata))
+        );
+        assert!(parse_group_metadata(&key, &value[..value.len() - 1]).is_err());
+        assert_eq!(
+            parse_group_metadata(&commit_key("g", "t", 0), &value).expect("not a group record"),
+            None
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! id it replaced is fenced (FENCED_INSTANCE_ID); a static member that did not rejoin in time is
 //! not dropped at the end of a join phase (only when its session expires). No I/O: answers that must wait (JoinGroup
 //! until every member rejoined, SyncGroup until the leader's assignment) go through oneshot
-//! channels that the API handlers await.
+//! channels that the API handlers await; so does the leader's assignment, which the caller
+//! writes to `__consumer_offsets` before the members get it ([`Group::assignment_stored`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
+use super::records;
 use crate::limits;
 
 /// Kafka's group states.
@@ -97,6 +99,19 @@ pub struct JoinRequest {
     pub require_known_member_id: bool,
 }
 
+/// A leader's assignment for one generation and the group metadata record (value v3) that holds
+/// it, to be written to `__consumer_offsets` before the members get it.
+#[derive(Debug)]
+pub struct StoreAssignment {
+    pub generation_id: i32,
+    pub assignments: BTreeMap<String, Bytes>,
+    pub value: Bytes,
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
 /// Either the answer now, or a channel the answer will come through.
 pub enum Pending<T> {
     Now(T),
@@ -118,6 +133,41 @@ pub struct Member {
     session_deadline: Instant,
     /// Join order: the first member still present leads.
     order: u64,
+}
+
+/// The topic names of a consumer's subscription metadata (i16 version, i32 count, i16-length
+/// strings); what cannot be read ends the list.
+fn subscription_topics(metadata: &[u8]) -> Vec<String> {
+    let mut buf = metadata;
+    let take = |buf: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+        if buf.len() < n {
+            return None;
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Some(head.to_vec())
+    };
+    let mut topics = Vec::new();
+    let Some(_version) = take(&mut buf, 2) else {
+        return topics;
+    };
+    let Some(count) = take(&mut buf, 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return topics;
+    };
+    for _ in 0..count.max(0) {
+        let Some(len) = take(&mut buf, 2).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
+            break;
+        };
+        let Some(name) = take(&mut buf, usize::try_from(len).unwrap_or(0)) else {
+            break;
+        };
+        match String::from_utf8(name) {
+            Ok(name) => topics.push(name),
+            Err(_) => break,
+        }
+    }
+    topics
 }
 
 impl Member {
@@ -176,6 +226,22 @@ impl Group {
         self.members.is_empty()
             && self.pending_members.is_empty()
             && self.state == GroupState::Empty
+    }
+
+    /// The topics the members of a `consumer` group subscribe to (read from each member's
+    /// subscription, Kafka's `ConsumerProtocolSubscription`: version, topic names, ...), or `None`
+    /// when the group uses another protocol type (its subscriptions cannot be read).
+    pub fn subscribed_topics(&self) -> Option<std::collections::BTreeSet<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref().unwrap_or_default();
+        Some(
+            self.members
+                .values()
+                .flat_map(|m| subscription_topics(&m.metadata_for(protocol)))
+                .collect(),
+        )
     }
 
     /// The member id of the static member with `instance`, if there is one.
@@ -470,9 +536,10 @@ impl Group {
         self.join_deadline = None;
         self.generation_id = self.generation_id.wrapping_add(1).max(1);
         if self.members.is_empty() {
+            // As Kafka's `initNextGeneration`: the protocol type stays (ListGroups tells a
+            // consumer group that emptied from a simple one by it).
             self.state = GroupState::Empty;
             self.protocol_name = None;
-            self.protocol_type = None;
             self.leader = None;
             tracing::info!(group = %self.id, generation = self.generation_id, "group is empty");
             return;
@@ -604,7 +671,10 @@ impl Group {
         Ok(())
     }
 
-    /// SyncGroup.
+    /// SyncGroup. The leader's assignment is not given to the members at once: it comes back as
+    /// a [`StoreAssignment`] that the caller writes to `__consumer_offsets` (the group metadata
+    /// record) and hands to [`Self::assignment_stored`]; meanwhile the group stays in
+    /// CompletingRebalance and every SyncGroup waits (Kafka's `doSyncGroup` → `storeGroup`).
     pub fn sync(
         &mut self,
         member_id: &str,
@@ -612,11 +682,11 @@ impl Group {
         generation_id: i32,
         assignments: Vec<(String, Bytes)>,
         now: Instant,
-    ) -> Pending<SyncOutcome> {
+    ) -> (Pending<SyncOutcome>, Option<StoreAssignment>) {
         if let Err(e) = self.check_member(member_id, instance, generation_id) {
-            return Pending::Now(SyncOutcome::error(e));
+            return (Pending::Now(SyncOutcome::error(e)), None);
         }
-        match self.state {
+        let outcome = match self.state {
             GroupState::Empty => {
                 Pending::Now(SyncOutcome::error(code(ResponseError::UnknownMemberId)))
             }
@@ -640,23 +710,82 @@ impl Group {
                     }
                 }
                 if self.leader.as_deref() == Some(member_id) {
-                    let mut given: BTreeMap<String, Bytes> = assignments.into_iter().collect();
-                    for member in self.members.values_mut() {
-                        member.assignment = given.remove(&member.id).unwrap_or_default();
-                    }
-                    self.state = GroupState::Stable;
-                    tracing::info!(group = %self.id, generation = self.generation_id, "group is stable");
-                    let ids: Vec<String> = self.members.keys().cloned().collect();
-                    for id in ids {
-                        let outcome = self.sync_outcome_for(&id);
-                        if let Some(waiter) =
-                            self.members.get_mut(&id).and_then(|m| m.sync_waiter.take())
-                        {
-                            let _ = waiter.send(outcome);
-                        }
-                    }
+                    let given: BTreeMap<String, Bytes> = assignments.into_iter().collect();
+                    let store = self.store_assignment(given);
+                    return (Pending::Later(receiver), Some(store));
                 }
                 Pending::Later(receiver)
+            }
+        };
+        (outcome, None)
+    }
+
+    /// The group metadata record of this generation with the leader's assignment.
+    fn store_assignment(&self, mut given: BTreeMap<String, Bytes>) -> StoreAssignment {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let mut members: Vec<&Member> = self.members.values().collect();
+        members.sort_by_key(|m| m.order);
+        let members = members
+            .into_iter()
+            .map(|m| records::MemberMetadata {
+                member_id: m.id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: millis(m.rebalance_timeout),
+                session_timeout_ms: millis(m.session_timeout),
+                subscription: m.metadata_for(&protocol),
+                assignment: given.get(&m.id).cloned().unwrap_or_default(),
+            })
+            .collect();
+        let value = records::group_metadata_value(&records::GroupMetadata {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation_id,
+            protocol: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            current_state_timestamp_ms: crate::internal_topic::now_ms(),
+            members,
+        });
+        given.retain(|id, _| self.members.contains_key(id));
+        StoreAssignment {
+            generation_id: self.generation_id,
+            assignments: given,
+            value,
+        }
+    }
+
+    /// The group metadata record of a leader's assignment was written (`error` 0) or not: if the
+    /// group is still completing that generation, the members get their assignments and the
+    /// group is stable, or every waiting SyncGroup gets the error and a new rebalance begins
+    /// (Kafka's `setAndPropagateAssignment` / `resetAndPropagateAssignmentError`).
+    pub fn assignment_stored(&mut self, store: StoreAssignment, error: i16, now: Instant) {
+        if self.state != GroupState::CompletingRebalance
+            || self.generation_id != store.generation_id
+        {
+            return;
+        }
+        if error != 0 {
+            tracing::warn!(group = %self.id, generation = self.generation_id, error, "could not store the group's assignment");
+            for member in self.members.values_mut() {
+                member.assignment = Bytes::new();
+                if let Some(waiter) = member.sync_waiter.take() {
+                    let _ = waiter.send(SyncOutcome::error(error));
+                }
+            }
+            self.prepare_rebalance(now);
+            return;
+        }
+        let mut given = store.assignments;
+        for member in self.members.values_mut() {
+            member.assignment = given.remove(&member.id).unwrap_or_default();
+        }
+        self.state = GroupState::Stable;
+        tracing::info!(group = %self.id, generation = self.generation_id, "group is stable");
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let outcome = self.sync_outcome_for(&id);
+            if let Some(waiter) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
+                let _ = waiter.send(outcome);
             }
         }
     }
@@ -840,6 +969,22 @@ mod tests {
         }
     }
 
+    /// SyncGroup, the leader's assignment stored at once.
+    fn sync_stored(
+        group: &mut Group,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+    ) -> Pending<SyncOutcome> {
+        let (pending, store) = group.sync(member_id, instance, generation_id, assignments, now);
+        if let Some(store) = store {
+            group.assignment_stored(store, 0, now);
+        }
+        pending
+    }
+
     fn later<T>(p: Pending<T>) -> oneshot::Receiver<T> {
         match p {
             Pending::Later(r) => r,
@@ -873,7 +1018,8 @@ mod tests {
             (a.generation_id, a.leader.as_str(), a.members.len()),
             (1, "a", 1)
         );
-        let mut a_sync = later(group.sync(
+        let mut a_sync = later(sync_stored(
+            &mut group,
             "a",
             None,
             1,
@@ -900,12 +1046,13 @@ mod tests {
         assert_eq!((a.members.len(), b.members.len()), (2, 0));
         // Stale generation is fenced.
         assert_eq!(
-            now_outcome(group.sync("b", None, 1, vec![], t0)).error_code,
+            now_outcome(sync_stored(&mut group, "b", None, 1, vec![], t0)).error_code,
             ResponseError::IllegalGeneration.code()
         );
-        let mut b_sync = later(group.sync("b", None, 2, vec![], t0));
+        let mut b_sync = later(sync_stored(&mut group, "b", None, 2, vec![], t0));
         assert!(b_sync.try_recv().is_err(), "waits for the leader");
-        let mut a_sync = later(group.sync(
+        let mut a_sync = later(sync_stored(
+            &mut group,
             "a",
             None,
             2,
@@ -947,7 +1094,7 @@ mod tests {
         old.require_known_member_id = false;
         let mut a_join = later(group.join(old.clone(), || "a".into(), Duration::ZERO, t0));
         a_join.try_recv().expect("joined");
-        drop(later(group.sync("a", None, 1, vec![], t0)));
+        drop(later(sync_stored(&mut group, "a", None, 1, vec![], t0)));
         let mut b_join = later(group.join(old, || "b".into(), Duration::ZERO, t0));
         // a never rejoins but keeps heartbeating: after 2 s the join ends without it.
         assert_eq!(
@@ -967,6 +1114,104 @@ mod tests {
         assert!(!group.members.contains_key("a"));
     }
 
+    /// Two dynamic members, a leading, both joined generation 2 and not synced yet.
+    fn joined_pair(t0: Instant) -> Group {
+        let mut group = Group::new("g");
+        let mut old = request("");
+        old.require_known_member_id = false;
+        let mut a_join = later(group.join(old.clone(), || "a".into(), Duration::ZERO, t0));
+        a_join.try_recv().expect("a alone");
+        drop(later(sync_stored(&mut group, "a", None, 1, vec![], t0)));
+        let mut b_join = later(group.join(old, || "b".into(), Duration::ZERO, t0));
+        let mut a_join = later(group.join(request("a"), || unreachable!(), Duration::ZERO, t0));
+        assert_eq!(a_join.try_recv().expect("a").generation_id, 2);
+        assert_eq!(b_join.try_recv().expect("b").generation_id, 2);
+        group
+    }
+
+    fn p0_p1() -> Vec<(String, Bytes)> {
+        vec![
+            ("a".into(), Bytes::from_static(b"p0")),
+            ("b".into(), Bytes::from_static(b"p1")),
+        ]
+    }
+
+    #[test]
+    fn syncs_wait_until_the_leaders_assignment_is_stored() {
+        let t0 = Instant::now();
+        let mut group = joined_pair(t0);
+        let (a_sync, store) = group.sync("a", None, 2, p0_p1(), t0);
+        let mut a_sync = later(a_sync);
+        let store = store.expect("the leader's assignment is to be stored");
+        assert_eq!(group.state, GroupState::CompletingRebalance);
+        assert!(
+            a_sync.try_recv().is_err(),
+            "not answered before it is stored"
+        );
+        // The follower's SyncGroup arriving after the leader's waits for the store too.
+        let (b_sync, none) = group.sync("b", None, 2, vec![], t0);
+        assert!(none.is_none(), "only the leader's sync stores");
+        let mut b_sync = later(b_sync);
+        let key = records::group_metadata_key("g");
+        let (_, metadata) = records::parse_group_metadata(&key, &store.value)
+            .expect("a group metadata record")
+            .expect("of key v2");
+        assert_eq!(
+            (metadata.generation, metadata.leader.as_deref()),
+            (2, Some("a"))
+        );
+        let assigned: Vec<(&str, &[u8])> = metadata
+            .members
+            .iter()
+            .map(|m| (m.member_id.as_str(), &m.assignment[..]))
+            .collect();
+        assert_eq!(assigned, vec![("a", &b"p0"[..]), ("b", &b"p1"[..])]);
+        group.assignment_stored(store, 0, t0);
+        assert_eq!(group.state, GroupState::Stable);
+        assert_eq!(
+            a_sync.try_recv().expect("a").assignment,
+            Bytes::from_static(b"p0")
+        );
+        assert_eq!(
+            b_sync.try_recv().expect("b").assignment,
+            Bytes::from_static(b"p1")
+        );
+    }
+
+    #[test]
+    fn a_failed_store_fails_every_sync_and_rebalances() {
+        let t0 = Instant::now();
+        let mut group = joined_pair(t0);
+        let (b_sync, _) = group.sync("b", None, 2, vec![], t0);
+        let mut b_sync = later(b_sync);
+        let (a_sync, store) = group.sync("a", None, 2, p0_p1(), t0);
+        let mut a_sync = later(a_sync);
+        let not_coordinator = ResponseError::NotCoordinator.code();
+        group.assignment_stored(store.expect("to store"), not_coordinator, t0);
+        assert_eq!(a_sync.try_recv().expect("a").error_code, not_coordinator);
+        assert_eq!(b_sync.try_recv().expect("b").error_code, not_coordinator);
+        assert_eq!(group.state, GroupState::PreparingRebalance);
+    }
+
+    #[test]
+    fn a_store_the_group_moved_past_is_ignored() {
+        let t0 = Instant::now();
+        let mut group = joined_pair(t0);
+        let (a_sync, store) = group.sync("a", None, 2, p0_p1(), t0);
+        let mut a_sync = later(a_sync);
+        // b leaves while the assignment is being written: a new rebalance.
+        assert_eq!(group.leave("b", None, t0), 0);
+        assert_eq!(
+            a_sync.try_recv().expect("told").error_code,
+            ResponseError::RebalanceInProgress.code()
+        );
+        let generation = group.generation_id;
+        group.assignment_stored(store.expect("to store"), 0, t0);
+        assert_ne!(group.state, GroupState::Stable);
+        assert_eq!(group.generation_id, generation);
+        assert!(group.members["a"].assignment.is_empty());
+    }
+
     fn static_request(member_id: &str, instance: &str) -> JoinRequest {
         JoinRequest {
             group_instance_id: Some(instance.into()),
@@ -981,7 +1226,14 @@ mod tests {
         let mut a_join =
             later(group.join(static_request("", "ia"), || "a".into(), Duration::ZERO, t0));
         a_join.try_recv().expect("a alone");
-        drop(later(group.sync("a", Some("ia"), 1, vec![], t0)));
+        drop(later(sync_stored(
+            &mut group,
+            "a",
+            Some("ia"),
+            1,
+            vec![],
+            t0,
+        )));
         let mut b_join =
             later(group.join(static_request("", "ib"), || "b".into(), Duration::ZERO, t0));
         let mut a_join = later(group.join(
@@ -992,12 +1244,19 @@ mod tests {
         ));
         assert_eq!(a_join.try_recv().expect("a").generation_id, 2);
         assert_eq!(b_join.try_recv().expect("b").generation_id, 2);
-        let mut b_sync = later(group.sync("b", Some("ib"), 2, vec![], t0));
+        let mut b_sync = later(sync_stored(&mut group, "b", Some("ib"), 2, vec![], t0));
         let assignment = vec![
             ("a".into(), Bytes::from_static(b"p0")),
             ("b".into(), Bytes::from_static(b"p1")),
         ];
-        drop(later(group.sync("a", Some("ia"), 2, assignment, t0)));
+        drop(later(sync_stored(
+            &mut group,
+            "a",
+            Some("ia"),
+            2,
+            assignment,
+            t0,
+        )));
         assert_eq!(
             b_sync.try_recv().expect("b").assignment,
             Bytes::from_static(b"p1")
@@ -1017,7 +1276,7 @@ mod tests {
         assert_eq!((b2.generation_id, b2.member_id.as_str()), (2, "b2"));
         assert_eq!(b2.leader, "a", "b2 syncs as a follower");
         assert_eq!(group.state, GroupState::Stable, "no rebalance");
-        let synced = now_outcome(group.sync("b2", Some("ib"), 2, vec![], t0));
+        let synced = now_outcome(sync_stored(&mut group, "b2", Some("ib"), 2, vec![], t0));
         assert_eq!(
             (synced.error_code, synced.assignment),
             (0, Bytes::from_static(b"p1"))
@@ -1031,7 +1290,7 @@ mod tests {
         let fenced = ResponseError::FencedInstanceId.code();
         assert_eq!(group.heartbeat("b", Some("ib"), 2, t0), fenced);
         assert_eq!(
-            now_outcome(group.sync("b", Some("ib"), 2, vec![], t0)).error_code,
+            now_outcome(sync_stored(&mut group, "b", Some("ib"), 2, vec![], t0)).error_code,
             fenced
         );
         assert_eq!(group.check_commit("b", Some("ib"), 2, t0), fenced);
@@ -1052,7 +1311,7 @@ mod tests {
             ("a2", "a", 0)
         );
         assert_eq!(group.leader.as_deref(), Some("a2"));
-        let synced = now_outcome(group.sync("a2", Some("ia"), 2, vec![], t0));
+        let synced = now_outcome(sync_stored(&mut group, "a2", Some("ia"), 2, vec![], t0));
         assert_eq!(synced.assignment, Bytes::from_static(b"p0"));
     }
 
@@ -1075,7 +1334,14 @@ mod tests {
             t0,
         ));
         assert_eq!(a_join.try_recv().expect("a alone").generation_id, 3);
-        drop(later(group.sync("a", Some("ia"), 3, vec![], t0)));
+        drop(later(sync_stored(
+            &mut group,
+            "a",
+            Some("ia"),
+            3,
+            vec![],
+            t0,
+        )));
         // A static member that stops heartbeating is removed when its session expires.
         group.tick(t0 + Duration::from_millis(999));
         assert!(group.static_member_id("ia").is_some());

@@ -37,34 +37,64 @@ pub type Offsets = BTreeMap<(String, i32), i64>;
 
 /// Reads a checkpoint; a missing file is an empty map.
 pub fn read(path: &Path) -> Result<Offsets, CheckpointError> {
-    let io_err = |source| CheckpointError::Io {
-        path: path.to_owned(),
-        source,
+    let text = match read_bounded(path) {
+        Ok(None) => return Ok(Offsets::new()),
+        Ok(Some(text)) => text,
+        Err(Unreadable::Io(source)) => {
+            return Err(CheckpointError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+        Err(bad) => return Err(malformed(path, 0, bad.to_string())),
     };
+    parse(&text).map_err(|(line, message)| malformed(path, line, message))
+}
+
+/// Reads a JSON state file of at most `CHECKPOINT_FILE_BYTES_MAX` bytes (the broker's ACL, SCRAM,
+/// dynamic-config and topic-config files): `Ok(None)` when there is none; otherwise the parsed
+/// value, or an error message saying what is wrong (`what` names what the file should hold).
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>, String> {
+    let Some(text) = read_bounded(path).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("not {what}: {e}"))
+}
+
+/// Why a state file could not be read as text.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error("{0}")]
+    Io(io::Error),
+    #[error("larger than {} bytes", limits::CHECKPOINT_FILE_BYTES_MAX)]
+    TooLarge,
+    #[error("not UTF-8")]
+    NotUtf8,
+}
+
+/// A state file's text, at most `CHECKPOINT_FILE_BYTES_MAX` bytes of it read (so a file that grows
+/// meanwhile is still bounded); `None` when there is no file.
+fn read_bounded(path: &Path) -> Result<Option<String>, Unreadable> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Offsets::new()),
-        Err(e) => return Err(io_err(e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Unreadable::Io(e)),
     };
     let mut text = String::new();
-    let read_bytes = file
+    match file
         .take(limits::CHECKPOINT_FILE_BYTES_MAX + 1)
-        .read_to_string(&mut text);
-    match read_bytes {
-        Ok(n) if n as u64 > limits::CHECKPOINT_FILE_BYTES_MAX => {
-            return Err(malformed(
-                path,
-                0,
-                format!("larger than {} bytes", limits::CHECKPOINT_FILE_BYTES_MAX),
-            ))
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-            return Err(malformed(path, 0, "not UTF-8".into()))
-        }
-        Err(e) => return Err(io_err(e)),
+        .read_to_string(&mut text)
+    {
+        Ok(n) if n as u64 > limits::CHECKPOINT_FILE_BYTES_MAX => Err(Unreadable::TooLarge),
+        Ok(_) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Unreadable::NotUtf8),
+        Err(e) => Err(Unreadable::Io(e)),
     }
-    parse(&text).map_err(|(line, message)| malformed(path, line, message))
 }
 
 fn malformed(path: &Path, line: usize, message: String) -> CheckpointError {
@@ -183,5 +213,28 @@ mod tests {
             read(&path),
             Err(CheckpointError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn a_json_state_file_is_read_whole_or_refused_with_the_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let read = |p: &Path| read_json::<BTreeMap<String, u32>>(p, "counts");
+        assert_eq!(read(&path), Ok(None), "no file: nothing stored");
+        std::fs::write(&path, r#"{"a": 1}"#).expect("write");
+        assert_eq!(
+            read(&path),
+            Ok(Some(BTreeMap::from([("a".to_string(), 1)])))
+        );
+        std::fs::write(&path, r#"{"a": "#).expect("write");
+        let error = read(&path).expect_err("truncated JSON");
+        assert!(error.starts_with("not counts: "), "{error}");
+        std::fs::write(&path, [0xff, 0xfe]).expect("write");
+        assert_eq!(read(&path), Err("not UTF-8".to_string()));
+        let big = std::fs::File::create(&path).expect("create");
+        big.set_len(limits::CHECKPOINT_FILE_BYTES_MAX + 1)
+            .expect("a sparse file one byte too large");
+        let error = read(&path).expect_err("too large");
+        assert!(error.starts_with("larger than "), "{error}");
     }
 }

@@ -464,7 +464,9 @@ impl CleanPlan {
 mod tests {
     use super::*;
     use crate::config::LogConfig;
-    use crate::wire::batch::{build_raw_batch, keyed_records_section, set_producer, validate_records};
+    use crate::wire::batch::{
+        build_raw_batch, keyed_records_section, set_producer, validate_records,
+    };
 
     /// A batch of `(key, value)` records (`None`: null) with every timestamp `timestamp_ms`.
     fn keyed_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp_ms: i64) -> Vec<u8> {

@@ -999,24 +999,34 @@ impl Log {
         })
     }
 
-    /// The batch with the largest max timestamp below `upper_offset`, as (base offset, timestamp).
+    /// The record with the largest timestamp below `upper_offset` (the first such record of the
+    /// first batch that holds it), as (offset, timestamp).
     pub fn max_timestamp_offset(&self, upper_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let mut best: Option<(i64, i64)> = None;
-        for segment in &self.segments {
+        // (segment, position, size, base offset, max timestamp) of the first batch that holds the
+        // log's largest timestamp.
+        let mut best: Option<(&Segment, u64, usize, i64, i64)> = None;
+        'segments: for segment in &self.segments {
             let mut position = 0u64;
             while position < segment.size_bytes {
                 let (base_offset, total_bytes, _) = segment.read_scan_header(position)?;
                 if base_offset >= upper_offset {
-                    return Ok(best);
+                    break 'segments;
                 }
                 let max_timestamp = segment.read_max_timestamp(position)?;
-                if best.is_none_or(|(_, t)| max_timestamp > t) {
-                    best = Some((base_offset, max_timestamp));
+                if best.is_none_or(|(.., t)| max_timestamp > t) {
+                    best = Some((segment, position, total_bytes, base_offset, max_timestamp));
                 }
                 position += total_bytes as u64;
             }
         }
-        Ok(best)
+        let Some((segment, position, total_bytes, base_offset, max_timestamp)) = best else {
+            return Ok(None);
+        };
+        // As Kafka since 3.8 (KAFKA-16310): the offset of the record that bears the timestamp,
+        // not of its batch.
+        let (delta, found) =
+            Self::record_for_timestamp(segment, position, total_bytes, max_timestamp)?;
+        Ok(Some((base_offset + i64::from(delta), found)))
     }
 
     /// Base offset of the first batch whose max timestamp is at least `timestamp_ms`, or `None`.

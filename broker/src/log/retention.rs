@@ -73,23 +73,25 @@ impl Log {
         done.extend(self.advance_log_start_offset(self.log_start_offset, high_watermark)?);
         let retention_ms = self.config.retention_ms;
         if retention_ms >= 0 {
-            let deleted = self.delete_oldest(high_watermark, Breach::RetentionTime, |segment, _| {
-                Ok(now_ms.saturating_sub(segment.largest_timestamp()?) > retention_ms)
-            })?;
+            let deleted =
+                self.delete_oldest(high_watermark, Breach::RetentionTime, |segment, _| {
+                    Ok(now_ms.saturating_sub(segment.largest_timestamp()?) > retention_ms)
+                })?;
             done.extend(deleted);
         }
         let retention_bytes = self.config.retention_bytes;
         if retention_bytes >= 0 {
             let mut over = i128::from(self.size_bytes()) - i128::from(retention_bytes);
-            let deleted = self.delete_oldest(high_watermark, Breach::RetentionSize, |segment, _| {
-                let size = i128::from(segment.size_bytes);
-                if over - size >= 0 {
-                    over -= size;
-                    Ok(true)
-                } else {
-                    Ok(false)
-                }
-            })?;
+            let deleted =
+                self.delete_oldest(high_watermark, Breach::RetentionSize, |segment, _| {
+                    let size = i128::from(segment.size_bytes);
+                    if over - size >= 0 {
+                        over -= size;
+                        Ok(true)
+                    } else {
+                        Ok(false)
+                    }
+                })?;
             done.extend(deleted);
         }
         Ok(done)
@@ -218,14 +220,23 @@ mod tests {
         assert!(log.delete_retained(0, 2_000).expect("pass").is_empty());
         let done = log.delete_retained(leo, 2_000).expect("pass");
         assert_eq!(done.len(), 1, "{done:?}");
-        assert!(log.size_bytes() >= 2048 && log.size_bytes() < 2048 + 1024, "{}", log.size_bytes());
+        assert!(
+            log.size_bytes() >= 2048 && log.size_bytes() < 2048 + 1024,
+            "{}",
+            log.size_bytes()
+        );
         assert_eq!(log.log_start_offset(), done[0].log_start_offset);
         assert!(log.log_start_offset() > 0);
         assert_eq!(log.log_end_offset(), leo);
         // Below the log start: out of range; at it: readable.
         let start = log.log_start_offset();
         assert!(log.read_plan(start - 1, 1 << 20, leo).is_err());
-        assert!(log.read_plan(start, 1 << 20, leo).expect("plan").len_bytes() > 0);
+        assert!(
+            log.read_plan(start, 1 << 20, leo)
+                .expect("plan")
+                .len_bytes()
+                > 0
+        );
         drop(log);
         // Reopened, the log starts at its first segment.
         let log = open(dir.path(), small(-1, 2048));
@@ -266,7 +277,10 @@ mod tests {
         assert_eq!(log.log_start_offset(), 7);
         assert!(deleted.is_some(), "the segments wholly below 7 go");
         assert!(log.read_plan(6, 1 << 20, 20).is_err());
-        assert!(log.advance_log_start_offset(3, 20).expect("no-op").is_none());
+        assert!(log
+            .advance_log_start_offset(3, 20)
+            .expect("no-op")
+            .is_none());
         assert_eq!(log.log_start_offset(), 7);
         // Restored from a checkpoint after a restart.
         drop(log);

@@ -84,6 +84,41 @@ impl cluster::ControllerLink for Link {
         forward_to_controller(&self.0, ApiKey::CreatePartitions, 3, request)
     }
 
+    fn create_acls(
+        &self,
+        request: kafka_protocol::messages::CreateAclsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::CreateAclsResponse> {
+        forward_to_controller(&self.0, ApiKey::CreateAcls, 3, request)
+    }
+
+    fn describe_acls(
+        &self,
+        request: kafka_protocol::messages::DescribeAclsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::DescribeAclsResponse> {
+        forward_to_controller(&self.0, ApiKey::DescribeAcls, 3, request)
+    }
+
+    fn delete_acls(
+        &self,
+        request: kafka_protocol::messages::DeleteAclsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::DeleteAclsResponse> {
+        forward_to_controller(&self.0, ApiKey::DeleteAcls, 3, request)
+    }
+
+    fn describe_user_scram_credentials(
+        &self,
+        request: kafka_protocol::messages::DescribeUserScramCredentialsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::DescribeUserScramCredentialsResponse> {
+        forward_to_controller(&self.0, ApiKey::DescribeUserScramCredentials, 0, request)
+    }
+
+    fn alter_user_scram_credentials(
+        &self,
+        request: kafka_protocol::messages::AlterUserScramCredentialsRequest,
+    ) -> cluster::Forwarded<kafka_protocol::messages::AlterUserScramCredentialsResponse> {
+        forward_to_controller(&self.0, ApiKey::AlterUserScramCredentials, 0, request)
+    }
+
     fn auto_create(&self, topics: Vec<String>) {
         if let Some(broker) = self.0.upgrade() {
             spawn_auto_create(&broker, topics);
@@ -132,11 +167,15 @@ where
     let broker = broker.upgrade();
     Box::pin(async move {
         let broker = broker.ok_or_else(|| "broker stopped".to_string())?;
-        let controller = broker.config.controller.ok_or_else(|| "no controller".to_string())?;
+        let controller = broker
+            .config
+            .controller
+            .ok_or_else(|| "no controller".to_string())?;
         let result = async {
             let mut conn =
                 PeerConnection::connect(&controller.to_string(), "kaos-broker-forward").await?;
-            conn.request::<_, Resp>(api, version, &request, Duration::ZERO).await
+            conn.request::<_, Resp>(api, version, &request, Duration::ZERO)
+                .await
         }
         .await;
         broker.cluster.refresh.notify_one();
@@ -194,7 +233,12 @@ async fn membership_loop(broker: Arc<Broker>, controller: SocketAddr) {
             }
             let requested_at = std::time::Instant::now();
             let mut image = pull_image(&mut conn).await?;
-            pull_topic_configs(&mut conn, &mut image).await?;
+            pull_configs(&mut conn, &mut image, broker.node_id()).await?;
+            // Topics the image lacks: their fetchers end before their logs close and their dirs
+            // are renamed (no follower append lands in a dir that is going away).
+            let strays = broker.strays(&image);
+            stop_fetchers(&mut fetchers, &strays).await;
+            broker.remove_strays(&strays);
             // Roles first, then the image clients see: a broker named leader in our Metadata
             // answers already leads. Fetchers find the leader's address in the new image.
             let changes = broker.apply_image(&image, requested_at);
@@ -287,6 +331,22 @@ async fn metadata_watch_loop(broker: Arc<Broker>, controller: SocketAddr) {
     }
 }
 
+/// Ends the fetchers of `topics`' partitions and waits until each has ended.
+async fn stop_fetchers(
+    fetchers: &mut BTreeMap<(String, i32), JoinHandle<()>>,
+    topics: &[Arc<crate::state::Topic>],
+) {
+    for topic in topics {
+        for &index in topic.partitions.keys() {
+            if let Some(fetcher) = fetchers.remove(&(topic.name.clone(), index)) {
+                fetcher.abort();
+                // Cancelled at its next await: whatever append it was in has finished.
+                let _ = fetcher.await;
+            }
+        }
+    }
+}
+
 fn apply_change(
     broker: &Arc<Broker>,
     fetchers: &mut BTreeMap<(String, i32), JoinHandle<()>>,
@@ -343,6 +403,7 @@ async fn register(
         });
     }
     broker.cluster.set_broker_epoch(response.broker_epoch);
+    broker.cluster.forget_imaged_topics();
     tracing::info!(
         broker_epoch = response.broker_epoch,
         "registered with the controller"
@@ -383,37 +444,44 @@ async fn pull_image(conn: &mut PeerConnection) -> Result<ClusterImage, PeerError
     Ok(image_of(&response))
 }
 
-/// Fills the image's topics with their configs, from the controller's DescribeConfigs.
-async fn pull_topic_configs(
+/// Fills the image's topics with their configs and the image's dynamic broker configs (the
+/// cluster-wide level and `node_id`'s), from the controller's DescribeConfigs.
+async fn pull_configs(
     conn: &mut PeerConnection,
     image: &mut ClusterImage,
+    node_id: i32,
 ) -> Result<(), PeerError> {
     use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
     use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
-    if image.topics.is_empty() {
-        return Ok(());
-    }
+    let resource = |resource_type: i8, name: String| {
+        DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name))
+            .with_configuration_keys(None)
+    };
     let resources = image
         .topics
         .keys()
-        .map(|name| {
-            DescribeConfigsResource::default()
-                .with_resource_type(2)
-                .with_resource_name(StrBytes::from_string(name.clone()))
-                .with_configuration_keys(None)
-        })
+        .map(|name| resource(2, name.clone()))
+        .chain([resource(4, String::new()), resource(4, node_id.to_string())])
         .collect();
     let request = DescribeConfigsRequest::default().with_resources(resources);
     let response: DescribeConfigsResponse = conn
         .request(ApiKey::DescribeConfigs, 4, &request, Duration::ZERO)
         .await?;
     for result in response.results.iter().filter(|r| r.error_code == 0) {
-        if let Some(topic) = image.topics.get_mut(result.resource_name.as_str()) {
-            topic.configs = result
-                .configs
-                .iter()
-                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                .collect();
+        let configs: BTreeMap<String, String> = result
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect();
+        let name = result.resource_name.as_str();
+        if result.resource_type == 4 {
+            if !configs.is_empty() {
+                image.broker_configs.insert(name.to_string(), configs);
+            }
+        } else if let Some(topic) = image.topics.get_mut(name) {
+            topic.configs = configs;
         }
     }
     Ok(())
@@ -465,7 +533,11 @@ pub fn image_of(response: &MetadataResponse) -> ClusterImage {
             ))
         })
         .collect();
-    ClusterImage { brokers, topics }
+    ClusterImage {
+        brokers,
+        topics,
+        broker_configs: Default::default(),
+    }
 }
 
 /// Leaders: every period, shrink laggards out of the ISR and let caught-up replicas in, through

@@ -232,8 +232,15 @@ async fn fetch_loop(
         };
         if data.error_code == ResponseError::OffsetOutOfRange.code() {
             let at = (fetch_offset, data.log_start_offset);
-            out_of_range(broker, partition, conn, leader_epoch, at, acknowledged_high_watermark)
-                .await?;
+            out_of_range(
+                broker,
+                partition,
+                conn,
+                leader_epoch,
+                at,
+                acknowledged_high_watermark,
+            )
+            .await?;
             continue;
         }
         if data.error_code != 0 {

@@ -128,20 +128,9 @@ fn spawn_group_ticks(broker: &Arc<Broker>) {
 /// Starts the retention task: every `log.retention.check.interval.ms`, each partition deletes
 /// the segments its retention settings and log start offset let go.
 fn spawn_retention(broker: &Arc<Broker>) {
-    let broker = Arc::clone(broker);
-    tokio::spawn(async move {
-        let period = Duration::from_millis(broker.config.retention_check_interval_ms);
-        // The first pass one period after the start, as Kafka schedules it.
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            let deleting = Arc::clone(&broker);
-            let pass = move || deleting.delete_retained(now_ms());
-            if let Err(e) = tokio::task::spawn_blocking(pass).await {
-                tracing::error!(error = %e, "retention task failed");
-            }
-        }
+    let period = broker.config.retention_check_interval_ms;
+    spawn_passes(broker, period, "retention task", |b, now| {
+        b.delete_retained(now);
     });
 }
 
@@ -149,17 +138,25 @@ fn spawn_retention(broker: &Arc<Broker>) {
 /// cleans what its settings let it (Kafka's cleaner threads back off as long between passes
 /// that found nothing to clean).
 fn spawn_cleaner(broker: &Arc<Broker>) {
+    let period = broker.config.cleaner_backoff_ms;
+    spawn_passes(broker, period, "log cleaner task", |b, now| {
+        b.clean_logs(now);
+    });
+}
+
+/// Runs `pass(broker, now_ms)` on a blocking thread every `period_ms`, the first one a period
+/// after the start (as Kafka schedules retention); `what` names it in the log if a pass fails.
+fn spawn_passes(broker: &Arc<Broker>, period_ms: u64, what: &'static str, pass: fn(&Broker, i64)) {
     let broker = Arc::clone(broker);
     tokio::spawn(async move {
-        let period = Duration::from_millis(broker.config.cleaner_backoff_ms);
+        let period = Duration::from_millis(period_ms);
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let cleaning = Arc::clone(&broker);
-            let pass = move || cleaning.clean_logs(now_ms());
-            if let Err(e) = tokio::task::spawn_blocking(pass).await {
-                tracing::error!(error = %e, "log cleaner task failed");
+            let passing = Arc::clone(&broker);
+            if let Err(e) = tokio::task::spawn_blocking(move || pass(&passing, now_ms())).await {
+                tracing::error!(error = %e, "{what} failed");
             }
         }
     });

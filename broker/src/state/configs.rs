@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::limits;
+use crate::log::checkpoint;
 use crate::log::LogError;
 use crate::topic_config::{self, TopicConfigs};
 
@@ -28,28 +28,12 @@ pub(super) fn read(data_dir: &Path) -> Result<BTreeMap<String, TopicConfigs>, Co
         path: path.clone(),
         message,
     };
-    let io = |e: std::io::Error| ConfigsFileError::Log(LogError::Io {
-        path: path.clone(),
-        source: e,
-    });
-    let metadata = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(io(e)),
-    };
-    if metadata.len() > limits::CHECKPOINT_FILE_BYTES_MAX {
-        return Err(bad(format!(
-            "larger than {} bytes",
-            limits::CHECKPOINT_FILE_BYTES_MAX
-        )));
-    }
-    let text = std::fs::read_to_string(&path).map_err(io)?;
-    let all: BTreeMap<String, TopicConfigs> =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not topic configs: {e}")))?;
+    let all: BTreeMap<String, TopicConfigs> = checkpoint::read_json(&path, "topic configs")
+        .map_err(&bad)?
+        .unwrap_or_default();
     for (topic, configs) in &all {
         let pairs = configs.iter().map(|(n, v)| (n.as_str(), Some(v.as_str())));
-        topic_config::validate_all(pairs)
-            .map_err(|e| bad(format!("topic {topic}: {e}")))?;
+        topic_config::validate_all(pairs).map_err(|e| bad(format!("topic {topic}: {e}")))?;
     }
     Ok(all)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
 use nix::sys::signal::Signal;
 
-use crate::common::{decode_response, Proc, RawClient};
+use crate::common::{Proc, RawClient};
 
 /// A controller and brokers 1..=n.
 pub struct Cluster {
@@ -214,10 +214,52 @@ impl Cluster {
         })
     }
 
+    /// Waits until `leader` itself applied an ISR of the partition that satisfies `condition`
+    /// (its last "ISR changed" log line): the controller commits a change before the leader
+    /// hears the answer, so the controller's ISR can run ahead of the one the leader acts on.
+    pub fn wait_leader_isr(
+        &self,
+        what: &str,
+        leader: i32,
+        topic: &str,
+        partition: i32,
+        condition: impl Fn(&[i32]) -> bool,
+    ) -> Vec<i32> {
+        let place = format!("topic={topic} partition={partition} ");
+        wait_until(what, 1200, || {
+            let log = self.broker(leader).log_text();
+            let line = log
+                .lines()
+                .filter(|l| l.contains("ISR changed") && l.contains(&place))
+                .last()?;
+            let to = line.split(" to=[").nth(1)?.split(']').next()?;
+            let isr: Vec<i32> = to
+                .split(',')
+                .map(|n| n.trim().parse().expect("an ISR member in the log"))
+                .collect();
+            condition(&isr).then_some(isr)
+        })
+    }
+
     /// Creates `topic` with one partition on `replicas` brokers and waits until it has a leader
     /// with every replica in the ISR and the leader serves the topic.
     pub fn create_in_sync(&self, topic: &str, replicas: i16) -> InSync {
-        assert_eq!(create_topic(self.address(1), topic, 1, replicas), 0);
+        self.create_in_sync_via(1, topic, 1, replicas)
+    }
+
+    /// Like [`Cluster::create_in_sync`], with `partitions` partitions, created through broker
+    /// `via`; what it returns and waits for is partition 0's.
+    pub fn create_in_sync_via(
+        &self,
+        via: i32,
+        topic: &str,
+        partitions: i32,
+        replicas: i16,
+    ) -> InSync {
+        assert_eq!(
+            create_topic(self.address(via), topic, partitions, replicas),
+            0
+        );
         let what = format!("leader, ISR of {replicas}");
         let (leader, epoch, replicas, _) = self.wait_partition(&what, topic, 0, |l, _, _, isr| {
             l >= 0 && isr.len() == replicas as usize
@@ -276,16 +318,8 @@ impl Cluster {
 
 /// Metadata v12 for all topics from `address`.
 pub fn metadata(address: SocketAddr) -> MetadataResponse {
-    let mut client = RawClient::connect(address);
-    let correlation_id = client.send(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default().with_topics(None),
-    );
-    let frame = client.read_frame().expect("Metadata response");
-    let (got, response): (i32, MetadataResponse) = decode_response(ApiKey::Metadata, 12, frame);
-    assert_eq!(got, correlation_id);
-    response
+    let request = MetadataRequest::default().with_topics(None);
+    crate::common::call(address, ApiKey::Metadata, 12, &request)
 }
 
 /// Calls `condition` every 50 ms until it returns Some, at most `attempts` times.
@@ -387,6 +421,41 @@ pub fn read_ids(address: SocketAddr, topic: &str, partition: i32) -> Vec<(i64, O
     wait_until("the leader serves reads", 600, || {
         try_read_ids(address, topic, partition)
     })
+}
+
+/// What the leader at `address` serves of `topic`/`partition` ([`try_read_ids`]) once its HW
+/// has passed `last_offset` (-1: at once; a bounded wait).
+pub fn read_ids_past(
+    address: SocketAddr,
+    topic: &str,
+    partition: i32,
+    last_offset: i64,
+) -> Vec<(i64, Option<u64>)> {
+    wait_until("the leader's HW covers every ack", 1200, || {
+        let ids = try_read_ids(address, topic, partition)?;
+        (ids.last().map_or(-1, |(o, _)| *o) >= last_offset).then_some(ids)
+    })
+}
+
+/// Every acknowledged message (`acked`: offset → id) is what the leader at `address` serves at
+/// its offset.
+pub fn assert_serves_acked(
+    address: SocketAddr,
+    topic: &str,
+    partition: i32,
+    acked: &BTreeMap<i64, u64>,
+) {
+    let last = *acked.keys().last().expect("acks");
+    let served: BTreeMap<i64, Option<u64>> = read_ids_past(address, topic, partition, last)
+        .into_iter()
+        .collect();
+    for (offset, id) in acked {
+        assert_eq!(
+            served.get(offset),
+            Some(&Some(*id)),
+            "partition {partition}: acknowledged id {id} at offset {offset}"
+        );
+    }
 }
 
 /// Offset → (leader epoch, message id, crc_ok) of one partition replica.

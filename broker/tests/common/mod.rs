@@ -372,6 +372,19 @@ pub fn start_broker(config_toml: &str) -> (tempfile::TempDir, BrokerProcess) {
     (dir, broker)
 }
 
+/// [`start_broker`] with topic `name` of `partitions` partitions (replication factor 1) created,
+/// and a connection to the broker.
+pub fn start_broker_with_topic(
+    config_toml: &str,
+    name: &str,
+    partitions: i32,
+) -> (tempfile::TempDir, BrokerProcess, RawClient) {
+    let (dir, broker) = start_broker(config_toml);
+    let mut client = RawClient::connect(broker.address);
+    assert_eq!(create_topic(&mut client, name, partitions, 1, false), 0);
+    (dir, broker, client)
+}
+
 /// What Metadata v12 says of topic `name` (no auto-creation).
 pub fn topic_metadata(
     address: SocketAddr,
@@ -380,7 +393,9 @@ pub fn topic_metadata(
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
     use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
     let request = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))]))
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(name)))
+        ]))
         .with_allow_auto_topic_creation(false);
     let response: MetadataResponse = call(address, ApiKey::Metadata, 12, &request);
     response.topics.into_iter().next().expect("one topic")
@@ -446,6 +461,14 @@ pub fn segment_files(partition_dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Bytes of the segment files of a partition dir.
+pub fn log_bytes(partition_dir: &Path) -> u64 {
+    segment_files(partition_dir)
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum()
+}
+
 /// (position, total bytes) of every batch in a segment file, by walking the length fields.
 pub fn batch_positions(segment: &Path) -> Vec<(usize, usize)> {
     let data = std::fs::read(segment).expect("read segment");
@@ -491,11 +514,7 @@ pub fn create_topic(
             .with_replication_factor(replication_factor)])
         .with_timeout_ms(10_000)
         .with_validate_only(validate_only);
-    let correlation_id = client.send(ApiKey::CreateTopics, 7, &request);
-    let frame = client.read_frame().expect("CreateTopics response");
-    let (got, response): (i32, CreateTopicsResponse) =
-        decode_response(ApiKey::CreateTopics, 7, frame);
-    assert_eq!(got, correlation_id);
+    let response: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &request);
     response.topics[0].error_code
 }
 
@@ -624,6 +643,19 @@ pub fn fetch_all(
     partition: i32,
     from: i64,
 ) -> Vec<(i64, Vec<u8>)> {
+    fetch_all_keyed(client, topic, partition, from)
+        .into_iter()
+        .map(|(offset, _, value)| (offset, value))
+        .collect()
+}
+
+/// Reads every record of a partition from `from` to the HW: (offset, key, value).
+pub fn fetch_all_keyed(
+    client: &mut RawClient,
+    topic: &str,
+    partition: i32,
+    from: i64,
+) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
     let mut records = Vec::new();
     let mut offset = from;
     for _ in 0..100_000 {
@@ -645,6 +677,7 @@ pub fn fetch_all(
                     assert_eq!(record.offset, offset, "offsets must be contiguous");
                     records.push((
                         record.offset,
+                        record.key.map(|k| k.to_vec()).unwrap_or_default(),
                         record.value.map(|v| v.to_vec()).unwrap_or_default(),
                     ));
                     offset += 1;
@@ -669,11 +702,7 @@ pub fn list_offset(
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(partition)
                 .with_timestamp(timestamp)])]);
-    let correlation_id = client.send(ApiKey::ListOffsets, 7, &request);
-    let frame = client.read_frame().expect("ListOffsets response");
-    let (got, response): (i32, ListOffsetsResponse) =
-        decode_response(ApiKey::ListOffsets, 7, frame);
-    assert_eq!(got, correlation_id);
+    let response: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 7, &request);
     let p = &response.topics[0].partitions[0];
     (p.error_code, p.offset)
 }
@@ -714,11 +743,8 @@ pub fn assert_api_versions_served(address: SocketAddr) {
     let request = kafka_protocol::messages::ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("kaos-test"))
         .with_client_software_version(StrBytes::from_static_str("1"));
-    let correlation_id = client.send(ApiKey::ApiVersions, 3, &request);
-    let frame = client.read_frame().expect("ApiVersions response");
-    let (got, response): (i32, kafka_protocol::messages::ApiVersionsResponse) =
-        decode_response(ApiKey::ApiVersions, 3, frame);
-    assert_eq!(got, correlation_id);
+    let response: kafka_protocol::messages::ApiVersionsResponse =
+        client.call(ApiKey::ApiVersions, 3, &request);
     assert_eq!(response.error_code, 0);
     let keys: Vec<i16> = response.api_keys.iter().map(|k| k.api_key).collect();
     assert!(
@@ -731,7 +757,9 @@ pub fn assert_api_versions_served(address: SocketAddr) {
 /// installs), asserts it succeeded (its stderr in the message) and returns the one JSON object it
 /// prints on stdout.
 pub fn run_python_report(script: &str, args: &[String]) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
     let output = Command::new("python3")
         .arg(&path)
         .args(args)

@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::common::{decode_response, topic_name, RawClient};
+use crate::common::{topic_name, RawClient};
 
 /// FindCoordinator v2 (key type group): (error code, coordinator node id).
 pub fn find_coordinator(address: SocketAddr, group: &str) -> (i16, i32) {
@@ -25,11 +25,7 @@ pub fn find_coordinator(address: SocketAddr, group: &str) -> (i16, i32) {
     let request = FindCoordinatorRequest::default()
         .with_key(StrBytes::from_string(group.to_string()))
         .with_key_type(0);
-    let correlation_id = client.send(ApiKey::FindCoordinator, 2, &request);
-    let frame = client.read_frame().expect("FindCoordinator response");
-    let (got, response): (i32, FindCoordinatorResponse) =
-        decode_response(ApiKey::FindCoordinator, 2, frame);
-    assert_eq!(got, correlation_id);
+    let response: FindCoordinatorResponse = client.call(ApiKey::FindCoordinator, 2, &request);
     (response.error_code, response.node_id.0)
 }
 
@@ -49,11 +45,7 @@ pub fn offset_fetch(
         .with_topics(Some(vec![OffsetFetchRequestTopic::default()
             .with_name(topic_name(topic))
             .with_partition_indexes(partitions.to_vec())]));
-    let correlation_id = client.send(ApiKey::OffsetFetch, 7, &request);
-    let frame = client.read_frame().expect("OffsetFetch response");
-    let (got, response): (i32, OffsetFetchResponse) =
-        decode_response(ApiKey::OffsetFetch, 7, frame);
-    assert_eq!(got, correlation_id);
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 7, &request);
     if response.error_code != 0 {
         return Err(response.error_code);
     }
@@ -213,10 +205,6 @@ pub fn simple_commit(
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(partition)
                 .with_committed_offset(offset)])]);
-    let correlation_id = client.send(ApiKey::OffsetCommit, 8, &request);
-    let frame = client.read_frame().expect("OffsetCommit response");
-    let (got, response): (i32, OffsetCommitResponse) =
-        decode_response(ApiKey::OffsetCommit, 8, frame);
-    assert_eq!(got, correlation_id);
+    let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 8, &request);
     response.topics[0].partitions[0].error_code
 }

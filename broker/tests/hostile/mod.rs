@@ -127,9 +127,9 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
         ApiKey::DeleteTopics => first_encodable(
             v,
             vec![
-                m::DeleteTopicsRequest::default().with_topics(vec![
-                    m::delete_topics_request::DeleteTopicState::default().with_name(Some(topic())),
-                ]),
+                m::DeleteTopicsRequest::default()
+                    .with_topics(vec![m::delete_topics_request::DeleteTopicState::default()
+                        .with_name(Some(topic()))]),
                 m::DeleteTopicsRequest::default().with_topic_names(vec![topic()]),
             ],
         ),
@@ -181,10 +181,82 @@ pub fn populated_body(api: ApiKey, version: i16) -> Option<Vec<u8>> {
             ],
         ),
         ApiKey::AlterConfigs => first_encodable(v, vec![alter_configs()]),
-        ApiKey::IncrementalAlterConfigs => {
-            first_encodable(v, vec![incremental_alter_configs()])
-        }
+        ApiKey::IncrementalAlterConfigs => first_encodable(v, vec![incremental_alter_configs()]),
         ApiKey::DeleteRecords => first_encodable(v, vec![delete_records()]),
+        ApiKey::CreateAcls => first_encodable(
+            v,
+            vec![m::CreateAclsRequest::default().with_creations(vec![
+                m::create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_resource_pattern_type(3)
+                    .with_principal(s("User:u"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ])],
+        ),
+        ApiKey::DescribeAcls => first_encodable(
+            v,
+            vec![m::DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_resource_name_filter(Some(s("t")))
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1)],
+        ),
+        ApiKey::DeleteAcls => first_encodable(
+            v,
+            vec![m::DeleteAclsRequest::default().with_filters(vec![
+                m::delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ])],
+        ),
+        ApiKey::DescribeUserScramCredentials => first_encodable(
+            v,
+            vec![
+                m::DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                    m::describe_user_scram_credentials_request::UserName::default()
+                        .with_name(s("u")),
+                ])),
+            ],
+        ),
+        ApiKey::AlterUserScramCredentials => first_encodable(
+            v,
+            vec![m::AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![
+                    m::alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                        .with_name(s("u"))
+                        .with_mechanism(1),
+                ])
+                .with_upsertions(vec![
+                    m::alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(s("v"))
+                        .with_mechanism(1)
+                        .with_iterations(4096)
+                        .with_salt(Bytes::from_static(b"salt"))
+                        .with_salted_password(Bytes::from_static(b"pw")),
+                ])],
+        ),
+        ApiKey::DeleteGroups => first_encodable(
+            v,
+            vec![m::DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))])],
+        ),
+        ApiKey::OffsetDelete => first_encodable(
+            v,
+            vec![m::OffsetDeleteRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_topics(vec![
+                    m::offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(topic())
+                        .with_partitions(vec![
+                            m::offset_delete_request::OffsetDeleteRequestPartition::default(),
+                        ]),
+                ])],
+        ),
         ApiKey::DescribeLogDirs => first_encodable(
             v,
             vec![
@@ -526,7 +598,18 @@ pub fn decode_body(api: ApiKey, version: i16, body: Bytes) -> anyhow::Result<()>
             decode::<m::IncrementalAlterConfigsRequest>(body, version)
         }
         ApiKey::DeleteRecords => decode::<m::DeleteRecordsRequest>(body, version),
+        ApiKey::CreateAcls => decode::<m::CreateAclsRequest>(body, version),
+        ApiKey::DescribeAcls => decode::<m::DescribeAclsRequest>(body, version),
+        ApiKey::DeleteAcls => decode::<m::DeleteAclsRequest>(body, version),
         ApiKey::DescribeLogDirs => decode::<m::DescribeLogDirsRequest>(body, version),
+        ApiKey::DeleteGroups => decode::<m::DeleteGroupsRequest>(body, version),
+        ApiKey::DescribeUserScramCredentials => {
+            decode::<m::DescribeUserScramCredentialsRequest>(body, version)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            decode::<m::AlterUserScramCredentialsRequest>(body, version)
+        }
+        ApiKey::OffsetDelete => decode::<m::OffsetDeleteRequest>(body, version),
         other => anyhow::bail!("no decoder for {other:?} in this test"),
     }
 }

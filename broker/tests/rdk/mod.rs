@@ -206,12 +206,82 @@ pub fn produce_until_stopped(
     })
 }
 
+/// A [`produce_until_stopped`] thread with an acks=all producer that follows a failover
+/// (`linger.ms` 2, a 60 s message timeout, metadata refreshed every second), `extra` settings on
+/// top, and the reports it collects.
+pub struct AcksAll {
+    pub deliveries: Arc<Deliveries>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl AcksAll {
+    pub fn start(
+        bootstrap: String,
+        extra: &[(&'static str, &'static str)],
+        target: (&'static str, i32),
+        poll: Duration,
+    ) -> AcksAll {
+        let mut settings = vec![
+            ("acks", "all"),
+            ("linger.ms", "2"),
+            ("message.timeout.ms", "60000"),
+            ("topic.metadata.refresh.interval.ms", "1000"),
+        ];
+        settings.extend_from_slice(extra);
+        let deliveries = Arc::new(Deliveries::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = produce_until_stopped(bootstrap, &settings, target, poll, &deliveries, &stop);
+        AcksAll {
+            deliveries,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops the producer and waits for its drain: how many messages it sent.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("producer thread")
+    }
+}
+
 /// Serves delivery reports until nothing is in flight or `limit` has passed.
 pub fn drain(producer: &BaseProducer<Reports>, limit: Duration) {
     let started = Instant::now();
     while producer.in_flight_count() > 0 && started.elapsed() < limit {
         producer.poll(Duration::from_millis(100));
     }
+}
+
+/// A consumer of partitions `0..partitions` of `topic` assigned from the beginning, with no
+/// group membership (rd_kafka_assign() needs a group handle, else "Unknown group"; the group is
+/// never joined or committed to) and no automatic commits.
+pub fn from_beginning(bootstrap: &str, topic: &str, partitions: i32) -> BaseConsumer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "kaos-test-assign-only")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    assigned(&mut config, topic, partitions)
+}
+
+/// A consumer made with `config` (automatic commits off) of partitions `0..partitions` of
+/// `topic`, assigned from their beginning.
+fn assigned(config: &mut ClientConfig, topic: &str, partitions: i32) -> BaseConsumer {
+    let consumer: BaseConsumer = config
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign");
+    consumer
 }
 
 /// How a reader takes a consumer error.
@@ -235,21 +305,13 @@ pub fn read_to_end(
     limit: Duration,
     on_error: OnError,
 ) -> BTreeMap<u64, usize> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("reader-{isolation}"))
-        .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
+        .set("isolation.level", isolation);
+    let consumer = assigned(&mut config, topic, partitions);
     let mut seen = BTreeMap::new();
     let mut at_end = BTreeSet::new();
     let started = Instant::now();

@@ -79,7 +79,7 @@ fn refusal(platform: &Platform, action: Action, node: usize) -> Option<String> {
         }
         Action::Pause if paused => Some(format!("node {name} is already paused")),
         Action::Resume if !paused => Some(format!("node {name} is not paused")),
-        Action::Restart if running => Some(format!("node {name} is running")),
+        Action::Restart | Action::Start if running => Some(format!("node {name} is running")),
         _ => None,
     }
 }
@@ -95,12 +95,13 @@ async fn perform(
         Action::Heal => {
             platform.heal_network()?;
             // What the proxies saw while the fault lasted: how many requests a connection had
-            // in flight at most, and how many were reset on reaching `reset_in_flight_min`.
+            // in flight at most, how many were reset on reaching `reset_in_flight_min`, and how
+            // many requests resets cut (`reset_cuts_request`).
             let seen = platform.take_in_flight();
             return Ok(if seen.is_empty() {
                 json!({})
             } else {
-                json!({ "in_flight": seen.into_iter().map(|(node, f)| json!({"node": node, "max": f.max, "resets": f.resets})).collect::<Vec<_>>() })
+                json!({ "in_flight": seen.into_iter().map(|(node, f)| json!({"node": node, "max": f.max, "resets": f.resets, "cut": f.cut})).collect::<Vec<_>>() })
             });
         }
         Action::DropCaches => return Ok(host::drop_caches().map(|()| json!({}))?),
@@ -117,10 +118,14 @@ async fn perform(
         (Action::Pause, _) => platform.pause(n, true).await.map(pid),
         (Action::Resume, _) => platform.pause(n, false).await.map(pid),
         (Action::Restart, _) => platform.start(n).await.map(|p| json!({ "pid": p })),
+        (Action::Start, _) => platform
+            .start_unwaited(n)
+            .await
+            .map(|p| json!({ "pid": p, "waited": false })),
         (Action::Partition(_), Plan::Cuts(cuts)) => partition(platform, &cuts),
-        (Action::Link(LinkKind::Reset), Plan::Link(fault)) => {
-            platform.reset_links(n, fault.links).map(|()| json!({}))
-        }
+        (Action::Link(LinkKind::Reset), Plan::Link(fault)) => platform
+            .reset_links(n, fault.links, fault.reset_cuts_request)
+            .map(|()| json!({})),
         (Action::Link(_), Plan::Link(fault)) => {
             platform.link_fault(n, Some(fault)).map(|()| json!({}))
         }
@@ -145,7 +150,7 @@ pub async fn hold(
         let every = Duration::from_millis(params.reset_interval_ms);
         while Instant::now() + every < until {
             tokio::time::sleep(every).await;
-            let _ = platform.reset_links(node, params.links);
+            let _ = platform.reset_links(node, params.links, params.reset_cuts_request);
         }
     }
     tokio::time::sleep_until(until.into()).await;

@@ -4,7 +4,10 @@
 
 use super::{Fault, Nemesis, PlannedStep, StepKind, StepTarget, Target};
 use crate::cluster::PlatformKind;
-use crate::limits::{IN_FLIGHT_RESET_MIN_MAX, SEQUENCE_STEPS_MAX, TRIGGER_WITHIN_MS_MAX};
+use crate::limits::{
+    IN_FLIGHT_RESET_MIN_MAX, SEQUENCE_STEPS_MAX, TRIGGER_FOLLOWER_LAG_MIN_MAX,
+    TRIGGER_WITHIN_MS_MAX,
+};
 use crate::platform;
 
 /// What the checks need of the rest of the scenario.
@@ -31,8 +34,14 @@ pub fn nemesis(n: &Nemesis, steps: &[PlannedStep], c: &Context) -> Result<(), St
     }
     machine(n, c.platform)?;
     trigger(n)?;
+    follower_lag_trigger(n, &targets)?;
     if n.reset_in_flight_min > 0 && !n.faults.contains(&Fault::DropResponses) {
         return Err("nemesis.reset_in_flight_min resets connections whose responses a drop_responses fault holds back: it needs a \"drop_responses\" fault".into());
+    }
+    if n.reset_cuts_request && !n.faults.contains(&Fault::Reset) {
+        return Err(
+            "nemesis.reset_cuts_request aims the resets of a \"reset\" fault: it needs one".into(),
+        );
     }
     if n.reset_in_flight_min > IN_FLIGHT_RESET_MIN_MAX {
         return Err(format!(
@@ -63,6 +72,32 @@ fn trigger(n: &Nemesis) -> Result<(), String> {
             "nemesis.trigger_within_ms {} is more than {TRIGGER_WITHIN_MS_MAX}",
             n.trigger_within_ms
         ));
+    }
+    Ok(())
+}
+
+/// `trigger_follower_lag_min` watches one partition's followers: it aims faults whose target
+/// names a partition (`leader:P`, `follower:P`) or a `sequence` (which starts when partition 0's
+/// follower lags), never together with `trigger`, with a lag of at least one record. (A topic
+/// with followers is checked with the scenario's topic, `Scenario::check_targets`.)
+fn follower_lag_trigger(n: &Nemesis, targets: &[Target]) -> Result<(), String> {
+    let Some(lag) = n.trigger_follower_lag_min else {
+        return Ok(());
+    };
+    if n.trigger.is_some() {
+        return Err("nemesis.trigger_follower_lag_min and nemesis.trigger both aim the faults' start: keep one".into());
+    }
+    if lag == 0 || lag > TRIGGER_FOLLOWER_LAG_MIN_MAX {
+        return Err(format!(
+            "nemesis.trigger_follower_lag_min {lag} must be from 1 to {TRIGGER_FOLLOWER_LAG_MIN_MAX} records"
+        ));
+    }
+    let window_faults = n.faults.iter().any(|f| *f != Fault::Sequence);
+    let unaimed = targets
+        .iter()
+        .find(|t| !matches!(t, Target::Leader(_) | Target::Follower(_)));
+    if let (true, Some(t)) = (window_faults, unaimed) {
+        return Err(format!("nemesis.trigger_follower_lag_min watches the followers of the partition a fault targets: nemesis.target names {t:?}, no partition (use \"leader\", \"leader:P\", \"follower\" or \"follower:P\")"));
     }
     Ok(())
 }

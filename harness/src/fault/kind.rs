@@ -247,6 +247,8 @@ pub enum Action {
     Resume,
     /// Start a node that is down and wait until it answers.
     Restart,
+    /// Start a node that is down, not waiting for it to answer (a sequence's `start` step).
+    Start,
     Partition(Shape),
     Link(LinkKind),
     /// Lift every partition and link fault.
@@ -263,7 +265,7 @@ impl Action {
             Action::PowerLoss => F::PowerLoss,
             Action::Pause => F::Pause,
             Action::Resume => F::Resume,
-            Action::Restart => F::Restart,
+            Action::Restart | Action::Start => F::Restart,
             Action::Partition(Shape::Isolate) => F::Isolate,
             Action::Partition(Shape::Halves) => F::Split,
             Action::Partition(Shape::CutClients) => F::CutClients,
@@ -284,7 +286,7 @@ impl Action {
             Action::Partition(Shape::CutClients) => Some(FaultKind::CutClients),
             Action::Link(_) => Some(FaultKind::LinkFault),
             Action::DropCaches => Some(FaultKind::DropCaches),
-            Action::Resume | Action::Restart | Action::Heal => None,
+            Action::Resume | Action::Restart | Action::Start | Action::Heal => None,
         }
     }
 
@@ -297,7 +299,11 @@ impl Action {
             | Action::Pause
             | Action::Partition(_)
             | Action::Link(_) => OpType::Info,
-            Action::Resume | Action::Restart | Action::Heal | Action::DropCaches => OpType::Fail,
+            Action::Resume
+            | Action::Restart
+            | Action::Start
+            | Action::Heal
+            | Action::DropCaches => OpType::Fail,
         }
     }
 
@@ -321,6 +327,7 @@ impl Action {
             | Action::Pause
             | Action::Resume
             | Action::Restart
+            | Action::Start
             | Action::DropCaches => Setup::default(),
         }
     }

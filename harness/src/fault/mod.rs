@@ -15,6 +15,7 @@
 //! - `network`: partitions' sides and link faults' parameters.
 //! - `client`: kill and pause of the scenario's own client processes.
 //! - `host`: drop caches.
+//! - `lag`: a follower's lag behind its leader, measured for `trigger_follower_lag_min`.
 //!
 //! Adding a fault kind: a variant of [`Fault`] and its arms in `kind.rs` (the compiler lists
 //! them), an [`Action`] if none fits (its arms in `act`), the platform code it calls, and a
@@ -25,6 +26,7 @@ pub mod check;
 pub mod client;
 pub mod host;
 pub mod kind;
+pub mod lag;
 pub mod network;
 pub mod params;
 pub mod target;

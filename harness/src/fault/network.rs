@@ -79,6 +79,7 @@ fn link_fault(kind: LinkKind, n: &Nemesis) -> LinkFault {
         } else {
             0
         },
+        reset_cuts_request: kind == LinkKind::Reset && n.reset_cuts_request,
     }
 }
 

@@ -53,6 +53,16 @@ pub struct Nemesis {
     /// `trigger_within_ms` more (drawn from the seed), and starts; it lasts `down_s` from then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// Aim each scheduled fault at a state of the brokers: at its scheduled start the fault
+    /// waits until some follower of the partition it targets (`leader:P` / `follower:P`; P = 0
+    /// for a `sequence`) lags the leader by at least this many records (the leader's log end
+    /// offset minus the follower's, as each replica answers ListOffsets with Kafka's debugging
+    /// replica id), measured every `LAG_PROBE_INTERVAL_MS`, for at most `interval_s` (never past
+    /// the timed phase); then it starts, and its op's value says what was seen. A state that
+    /// never came is recorded too (`"reached": false`, the largest lag seen), and the fault
+    /// starts then all the same. Not with `trigger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_follower_lag_min: Option<u64>,
     /// The longest delay after the triggering op (each fault draws 0..=this from the seed).
     #[serde(default = "default_trigger_within_ms")]
     pub trigger_within_ms: u64,
@@ -61,6 +71,12 @@ pub struct Nemesis {
     /// them all at once); 0 (the default): only when the fault is lifted.
     #[serde(default)]
     pub reset_in_flight_min: u64,
+    /// `reset` aimed at a request: each reset holds every covered connection's next request
+    /// whole (its sender wrote all of it: with acks=0 a producer counts it delivered), never
+    /// forwards it, and resets the connection then (one that sends nothing within a second is
+    /// reset as it is). The `heal` op reports the requests cut. Needs a `reset` fault.
+    #[serde(default)]
+    pub reset_cuts_request: bool,
 }
 
 /// One step of a `sequence` fault: `{ step = "kill", target = "follower" }`,
@@ -89,6 +105,9 @@ pub enum StepKind {
     Resume,
     /// Start a node that is down and wait until it answers.
     Restart,
+    /// Start a node that is down without waiting for it to answer (it may not be able to yet:
+    /// a broker whose controller is paused holds clients' Metadata requests until it registers).
+    Start,
     /// SIGKILL and drop every write not fsynced (lazyfs); down until `restart`.
     PowerLoss,
     /// Wait `ms` milliseconds.
@@ -108,6 +127,7 @@ impl StepKind {
             | StepKind::Pause
             | StepKind::Resume
             | StepKind::Restart
+            | StepKind::Start
             | StepKind::WaitMs => Capability::ControlNodes,
             StepKind::PowerLoss => Capability::PowerLoss,
             StepKind::Isolate | StepKind::Heal => Capability::IsolateSteps,
@@ -120,6 +140,7 @@ impl StepKind {
             StepKind::Pause => Some(Action::Pause),
             StepKind::Resume => Some(Action::Resume),
             StepKind::Restart => Some(Action::Restart),
+            StepKind::Start => Some(Action::Start),
             StepKind::PowerLoss => Some(Action::PowerLoss),
             StepKind::Isolate => Some(Action::Partition(Shape::Isolate)),
             StepKind::Heal => Some(Action::Heal),
@@ -132,6 +153,7 @@ impl StepKind {
             StepKind::Pause => "pause",
             StepKind::Resume => "resume",
             StepKind::Restart => "restart",
+            StepKind::Start => "start",
             StepKind::PowerLoss => "power_loss",
             StepKind::WaitMs => "wait_ms",
             StepKind::Isolate => "isolate",
@@ -289,8 +311,10 @@ impl Default for Nemesis {
             sequence: Vec::new(),
             torn_writes: false,
             trigger: None,
+            trigger_follower_lag_min: None,
             trigger_within_ms: default_trigger_within_ms(),
             reset_in_flight_min: 0,
+            reset_cuts_request: false,
         }
     }
 }

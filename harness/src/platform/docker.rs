@@ -48,6 +48,7 @@ use crate::limits::{
     NODE_START_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS,
 };
 use crate::netns::Endpoint;
+use crate::process;
 use crate::profile::Broker;
 use crate::proxy::{Proxy, Sources};
 use anyhow::{bail, Context, Result};
@@ -210,7 +211,7 @@ impl DockerPlatform {
 
     /// Node `i`'s settings file on this host (bind-mounted at [`CONFIG_DIR`] in its container).
     fn config_path(&self, i: usize) -> PathBuf {
-        self.nodes[i].dir.join(&self.broker.profile.settings.file)
+        self.nodes[i].config_path(&self.broker)
     }
 
     /// The template variables of node `i` as its container sees them: it listens on
@@ -244,14 +245,7 @@ impl DockerPlatform {
     /// Writes node `i`'s settings file as its profile says (nothing with format `none`).
     fn write_settings(&self, i: usize) -> Result<()> {
         let node = &self.nodes[i];
-        let text =
-            self.broker
-                .settings_text(node.role.profile_role(), &node.settings, &self.vars(i))?;
-        if let Some(text) = text {
-            let path = self.config_path(i);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        }
-        Ok(())
+        node.write_settings(&self.broker, &node.settings, &self.vars(i))
     }
 
     fn lay_out(
@@ -355,18 +349,8 @@ impl DockerPlatform {
         if partitions {
             let o = self.gateway.octets();
             let relay = Ipv4Addr::new(o[0], o[1], o[2], 254);
-            let out = std::process::Command::new("ip")
-                .args(["addr", "add", &format!("{relay}/24"), "dev", &self.bridge])
-                .stdin(Stdio::null())
-                .output()
-                .context("running ip (iproute2) to add the relay address to the run's bridge")?;
-            if !out.status.success() {
-                bail!(
-                    "adding {relay} to the bridge {}: {}",
-                    self.bridge,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
+            crate::netns::ip(&["addr", "add", &format!("{relay}/24"), "dev", &self.bridge])
+                .with_context(|| format!("adding {relay} to the bridge {}", self.bridge))?;
             self.relay = Some(relay);
         }
         let node_ips: Vec<Ipv4Addr> = self
@@ -477,6 +461,11 @@ impl DockerPlatform {
     /// Creates and starts node `i`'s container the first time, starts it again after a kill;
     /// waits until it answers ApiVersions on its address. Returns the host PID of its process.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
+        self.launch(i, true).await
+    }
+
+    /// Starts node `i`; with `wait`, waits until it answers a Metadata request.
+    pub async fn launch(&mut self, i: usize, wait: bool) -> Result<u32> {
         self.nodes[i].ensure_lazyfs(self.lazyfs.as_ref()).await?;
         let args = self.run_args(i)?;
         let node = &mut self.nodes[i];
@@ -499,7 +488,9 @@ impl DockerPlatform {
         // from the engine (a CLI call per probe stole the CPU the starting broker needed).
         let pid = pid(&node.container).await.ok().filter(|&p| p != 0);
         node.pid = pid;
-        wait_serving(node, pid).await?;
+        if wait {
+            wait_serving(node, pid).await?;
+        }
         match pid {
             Some(p) => Ok(p),
             None => self::pid(&node.container).await,
@@ -600,14 +591,6 @@ impl DockerPlatform {
         Ok(pid)
     }
 
-    /// Power loss of node `i`: `docker kill -s KILL` (and wait for the exit, so that its last
-    /// write has been handled), then make its lazyfs drop everything not fsynced. Returns the PID
-    /// and what lazyfs says it dropped.
-    pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
-        let pid = self.kill(i).await?;
-        Ok((pid, self.nodes[i].cut_power().await?))
-    }
-
     /// `docker pause` (every process of the container frozen by the cgroup freezer) or
     /// `docker unpause`; returns the PID.
     pub async fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
@@ -642,9 +625,7 @@ impl DockerPlatform {
                 continue;
             }
             // The engine is asked only when /proc has no such process (or no PID is known).
-            let alive = node
-                .pid
-                .is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
+            let alive = node.pid.is_some_and(process::exists);
             if alive || container_running(&node.container).await {
                 continue;
             }
@@ -786,7 +767,7 @@ async fn wait_serving(node: &mut Node, pid: Option<u32>) -> Result<()> {
         if probe(node.addr).await {
             return Ok(());
         }
-        let alive = pid.is_some_and(|p| Path::new("/proc").join(p.to_string()).exists());
+        let alive = pid.is_some_and(process::exists);
         if !alive && !container_running(&node.container).await {
             node.running = false;
             node.pid = None;
@@ -860,16 +841,9 @@ async fn remove_stale() {
     runs.sort_unstable();
     runs.dedup();
     for run in runs {
-        let Some(pid) = run
-            .strip_prefix("kaos-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        let Some(pid) = process::dead_harness(run, "kaos-", '-') else {
             continue;
         };
-        if Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
-        }
         let network = networks.split_whitespace().any(|n| n == run).then_some(run);
         match remove_labelled(&format!("{RUN_LABEL}={run}"), network).await {
             Ok(()) => eprintln!("kaos: removed the containers and network of run {run}, whose harness (pid {pid}) is gone"),

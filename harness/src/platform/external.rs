@@ -34,13 +34,13 @@ impl ExternalPlatform {
         None
     }
     pub async fn start(&mut self, i: usize) -> Result<u32> {
+        self.launch(i, true).await
+    }
+    pub async fn launch(&mut self, i: usize, _wait: bool) -> Result<u32> {
         bail!("the external platform does not start nodes (node index {i})")
     }
     pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
         bail!("the external platform does not kill nodes (node index {i})")
-    }
-    pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
-        bail!("the external platform cannot cut a node's power (node index {i})")
     }
     pub async fn pause(&mut self, i: usize, _pause: bool) -> Result<Option<u32>> {
         bail!("the external platform does not pause nodes (node index {i})")

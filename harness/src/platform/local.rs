@@ -137,7 +137,7 @@ impl LocalPlatform {
 
     /// Node `i`'s settings file (whether or not the profile writes one).
     pub fn config_path(&self, i: usize) -> PathBuf {
-        self.nodes[i].dir.join(&self.broker.profile.settings.file)
+        self.nodes[i].config_path(&self.broker)
     }
 
     /// The node's role as the profile knows it.
@@ -147,14 +147,8 @@ impl LocalPlatform {
 
     /// Writes node `i`'s settings file as its profile says (nothing with format `none`).
     fn write_settings(&self, i: usize) -> Result<()> {
-        let text =
-            self.broker
-                .settings_text(self.role(i), &self.nodes[i].settings, &self.vars(i))?;
-        if let Some(text) = text {
-            let path = self.config_path(i);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        }
-        Ok(())
+        let node = &self.nodes[i];
+        node.write_settings(&self.broker, &node.settings, &self.vars(i))
     }
 
     /// Asks the broker program to validate node `i`'s settings (the profile's `check`), so that
@@ -269,6 +263,11 @@ impl LocalPlatform {
 
     /// Starts node `i` as its profile says and waits until it answers a Kafka Metadata request.
     pub async fn start(&mut self, i: usize) -> Result<u32> {
+        self.launch(i, true).await
+    }
+
+    /// Starts node `i`; with `wait`, waits until it answers a Metadata request.
+    pub async fn launch(&mut self, i: usize, wait: bool) -> Result<u32> {
         let with_controller = nodes::controller_addr(&self.nodes).is_some();
         let launch = self
             .broker
@@ -305,7 +304,9 @@ impl LocalPlatform {
         })?;
         let pid = child.id().unwrap_or(0);
         node.child = Some(child);
-        wait_serving(node).await?;
+        if wait {
+            wait_serving(node).await?;
+        }
         Ok(pid)
     }
 
@@ -321,14 +322,6 @@ impl LocalPlatform {
             .await
             .with_context(|| format!("killing node {}", node.name))?;
         Ok(pid)
-    }
-
-    /// Power loss of node `i`: SIGKILL its broker (and reap it, so its last write has been
-    /// handled), then make its lazyfs drop everything not fsynced. Returns the broker's PID and
-    /// what lazyfs says it dropped.
-    pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
-        let pid = self.kill(i).await?;
-        Ok((pid, self.nodes[i].cut_power().await?))
     }
 
     /// Stops every lazyfs daemon (after the brokers) and makes sure no mount is left.

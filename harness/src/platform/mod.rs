@@ -169,11 +169,24 @@ impl Platform {
     pub async fn start(&mut self, i: usize) -> Result<u32> {
         each!(self, p => p.start(i).await)
     }
+    /// Starts node `i` without waiting for it to answer (a sequence's `start` step: a node that
+    /// cannot answer yet, e.g. a broker whose controller is paused); returns its PID.
+    pub async fn start_unwaited(&mut self, i: usize) -> Result<u32> {
+        each!(self, p => p.launch(i, false).await)
+    }
     pub async fn kill(&mut self, i: usize) -> Result<Option<u32>> {
         each!(self, p => p.kill(i).await)
     }
+    /// Power loss of node `i`: kill it (and wait for its exit, so that its last write has been
+    /// handled: local reaps the child, docker waits for the container), then make its lazyfs
+    /// drop everything not fsynced. Returns the PID and what lazyfs says it dropped.
     pub async fn power_loss(&mut self, i: usize) -> Result<(Option<u32>, String)> {
-        each!(self, p => p.power_loss(i).await)
+        if let Platform::External(_) = self {
+            anyhow::bail!("the external platform cannot cut a node's power (node index {i})");
+        }
+        let pid = self.kill(i).await?;
+        let dropped = each!(self, p => p.nodes[i].cut_power().await?);
+        Ok((pid, dropped))
     }
     pub async fn pause(&mut self, i: usize, pause: bool) -> Result<Option<u32>> {
         match self {
@@ -213,10 +226,11 @@ impl Platform {
         let (proxies, name) = self.proxies(i)?;
         nodes::link_fault(proxies, i, name, fault)
     }
-    /// Resets the connections through node `i`'s proxy on `links`.
-    pub fn reset_links(&mut self, i: usize, links: Links) -> Result<()> {
+    /// Resets the connections through node `i`'s proxy on `links` (`cut_request`: each after
+    /// holding back its next request).
+    pub fn reset_links(&mut self, i: usize, links: Links, cut_request: bool) -> Result<()> {
         let (proxies, name) = self.proxies(i)?;
-        nodes::reset_links(proxies, i, name, links)
+        nodes::reset_links(proxies, i, name, links, cut_request)
     }
     /// The proxies of the run and node `i`'s name.
     fn proxies(&self, i: usize) -> Result<(&[Option<crate::proxy::Proxy>], &str)> {

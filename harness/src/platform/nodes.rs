@@ -62,6 +62,27 @@ impl Spot {
         &self.dir
     }
 
+    /// The node's settings file, named as `broker`'s profile says (whether or not it writes one).
+    pub fn config_path(&self, broker: &crate::profile::Broker) -> PathBuf {
+        self.dir.join(&broker.profile.settings.file)
+    }
+
+    /// Writes the node's settings file from the scenario's `settings` as `broker`'s profile says,
+    /// over the node's template variables `vars` (nothing with format `none`).
+    pub(super) fn write_settings(
+        &self,
+        broker: &crate::profile::Broker,
+        settings: &toml::Table,
+        vars: &crate::profile::Vars,
+    ) -> Result<()> {
+        let text = broker.settings_text(self.role.profile_role(), settings, vars)?;
+        if let Some(text) = text {
+            let path = self.config_path(broker);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// A broker's lazyfs daemon started (once) when the run serves data directories from it.
     pub(super) async fn ensure_lazyfs(&mut self, lazyfs: Option<&Lazyfs>) -> Result<()> {
         if let (Some(lazyfs), Role::Broker { .. }) = (lazyfs, self.role) {
@@ -239,8 +260,14 @@ pub fn link_fault(
 }
 
 /// Resets the connections through node `i`'s proxy on `links`.
-pub fn reset_links(proxies: &[Option<Proxy>], i: usize, name: &str, links: Links) -> Result<()> {
-    crate::proxy::of_node(proxies, i, name)?.reset(links);
+pub fn reset_links(
+    proxies: &[Option<Proxy>],
+    i: usize,
+    name: &str,
+    links: Links,
+    cut_request: bool,
+) -> Result<()> {
+    crate::proxy::of_node(proxies, i, name)?.reset(links, cut_request);
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! What the end-to-end tests share: the binaries under test, and `kaos run` of a scenario text.
+//! What the end-to-end tests share: the binaries under test, the scenario library (a scenario
+//! with a bug switch), and `kaos run` of a scenario text.
 
 #![allow(dead_code)]
 
@@ -19,6 +20,63 @@ pub fn broker_bin() -> PathBuf {
         b.display()
     );
     b
+}
+
+/// The scenario library (harness/scenarios).
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// The library's scenario file `file` (`demo.toml`).
+pub fn library(file: &str) -> PathBuf {
+    scenarios_dir().join(file)
+}
+
+/// A library scenario's text, with `switch` (a `"key" = value` pair) added to its
+/// `[cluster] settings` when given.
+pub fn library_scenario(name: &str, switch: Option<&str>) -> String {
+    let path = library(&format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path).expect("library scenario");
+    match switch {
+        None => text,
+        Some(pair) => {
+            assert_eq!(
+                text.matches("settings = { ").count(),
+                1,
+                "{name}: one settings table"
+            );
+            text.replace("settings = { ", &format!("settings = {{ {pair}, "))
+        }
+    }
+}
+
+/// Runs the library scenario `name` (with `switch`, see [`library_scenario`]) with `kaos run`
+/// and returns its exit code, output and results.json.
+pub fn run_library(name: &str, switch: Option<&str>) -> (Option<i32>, String, serde_json::Value) {
+    let (code, output, results, _) = run_library_with_history(name, switch);
+    (code, output, results)
+}
+
+/// [`run_library`], and the run's history.jsonl.
+pub fn run_library_with_history(
+    name: &str,
+    switch: Option<&str>,
+) -> (Option<i32>, String, serde_json::Value, String) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = kaos_run(tmp.path(), &library_scenario(name, switch), &broker_bin());
+    let (stdout, stderr) = text(&out);
+    let latest = tmp.path().join("store").join("latest");
+    let results = std::fs::read_to_string(latest.join("results.json"))
+        .unwrap_or_else(|e| panic!("{name}: no results.json ({e})\n{stdout}\n{stderr}"));
+    let results = serde_json::from_str(&results).expect("results.json is JSON");
+    let history = std::fs::read_to_string(latest.join("history.jsonl")).unwrap_or_default();
+    let logs = invalid_runs_client_logs(&tmp.path().join("store"));
+    (
+        out.status.code(),
+        format!("{stdout}\n{stderr}\nthe invalid runs' client logs:\n{logs}"),
+        results,
+        history,
+    )
 }
 
 /// Writes `scenario` to `dir/scenario.toml` and returns the command that runs it with `kaos run`,
@@ -101,6 +159,40 @@ pub fn exited(out: &Output, code: i32) -> String {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     stdout
+}
+
+/// The last lines of every client log of each run under `store` (`store/<scenario>/<run>/`)
+/// whose verdict is not valid: what a failed test prints, since the store goes with its
+/// temporary directory (a stalled or failed client says why only in its log).
+pub fn invalid_runs_client_logs(store: &Path) -> String {
+    const LINES: usize = 15;
+    const LOGS_MAX: usize = 40;
+    let mut logs = Vec::new();
+    let dirs = |dir: &Path| -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        found.sort();
+        found
+    };
+    for run in dirs(store).iter().flat_map(|scenario| dirs(scenario)) {
+        let verdict = std::fs::read_to_string(run.join("results.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|r| r["analysis"]["verdict"].as_str().map(str::to_owned));
+        if verdict.as_deref().is_none_or(|v| v == "valid") {
+            continue;
+        }
+        for log in dirs(&run.join("clients")) {
+            if log.extension().is_some_and(|e| e == "log") && logs.len() < LOGS_MAX {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(LINES).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                logs.push(format!("== {} ==\n{}", log.display(), tail.join("\n")));
+            }
+        }
+    }
+    logs.join("\n")
 }
 
 /// The ops of a run's `history.jsonl`, one JSON value per line.
@@ -231,4 +323,30 @@ pub fn assert_crash_reported(out: &Output, store: &Path) {
         checked.contains("node n1 crashed: invariant violated (exit 71)"),
         "{checked}"
     );
+}
+
+/// tansu on PATH or in ~/.cargo/bin, where kaos looks for it.
+pub fn assert_tansu_installed() {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cargo = std::env::var_os("CARGO_HOME").map_or(home.join(".cargo"), PathBuf::from);
+    let mut places = vec![cargo.join("bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        places.extend(std::env::split_paths(&path));
+    }
+    assert!(
+        places.iter().any(|d| d.join("tansu").is_file()),
+        "tansu is not installed: cargo install tansu --version 0.6.0 --locked --features dynostore,libsql,postgres (.ci/run installs it)"
+    );
+}
+
+/// The demo's SIGKILLs at a rate tansu keeps up with on this machine (300 messages/s: at the
+/// demo's 2000/s its sqlite engine acknowledges fewer than it is sent, and the backlog times out
+/// in the producer).
+pub fn tansu_kill_scenario() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.toml"))
+        .expect("demo")
+        .replace("name = \"demo\"", "name = \"tansu-kill\"")
+        .replace("rate_per_s = 2000", "rate_per_s = 300")
 }
