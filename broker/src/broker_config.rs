@@ -246,23 +246,14 @@ pub fn altered<'a>(
                 }
                 let given =
                     value.ok_or_else(|| format!("Null value not supported for : {name}"))?;
-                let mut items: Vec<String> = configs
-                    .get(name)
-                    .map(|v| v.split(',').map(|w| w.trim().to_string()).collect())
-                    .unwrap_or_default();
-                for item in given.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-                    if op == AlterOp::Append && !items.iter().any(|i| i == item) {
-                        items.push(item.to_string());
-                    } else if op == AlterOp::Subtract {
-                        items.retain(|i| i != item);
+                match op.apply_to_list(configs.get(name).map(String::as_str), given) {
+                    None => {
+                        configs.remove(name);
                     }
-                }
-                if items.is_empty() {
-                    configs.remove(name);
-                } else {
-                    let joined = items.join(",");
-                    validate(name, Some(&joined), per_broker)?;
-                    configs.insert(name.to_string(), joined);
+                    Some(joined) => {
+                        validate(name, Some(&joined), per_broker)?;
+                        configs.insert(name.to_string(), joined);
+                    }
                 }
             }
         }

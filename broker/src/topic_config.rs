@@ -360,6 +360,28 @@ impl AlterOp {
             _ => None,
         }
     }
+
+    /// A list config's value `current` (comma-separated) after APPEND (the items of `given` not
+    /// already there, in order) or SUBTRACT (every item of `given` removed); `None` when the list
+    /// is left empty (the config is then removed, as Kafka does). SET and DELETE leave it as it is.
+    pub fn apply_to_list(self, current: Option<&str>, given: &str) -> Option<String> {
+        let mut items: Vec<&str> = current
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|i| !i.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for item in given.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match self {
+                AlterOp::Append if !items.contains(&item) => items.push(item),
+                AlterOp::Subtract => items.retain(|i| *i != item),
+                _ => {}
+            }
+        }
+        (!items.is_empty()).then(|| items.join(","))
+    }
 }
 
 /// `current` changed by `ops` in order, as IncrementalAlterConfigs does: SET and DELETE on any
@@ -393,23 +415,14 @@ pub fn alter_incrementally<'a>(
             }
             AlterOp::Append | AlterOp::Subtract => {
                 let given = value.ok_or_else(|| ConfigError::Null(name.to_string()))?;
-                let mut items: Vec<String> = configs
-                    .get(name)
-                    .map(|v| v.split(',').map(|w| w.trim().to_string()).collect())
-                    .unwrap_or_default();
-                for item in given.split(',').map(str::trim) {
-                    if op == AlterOp::Append && !items.iter().any(|i| i == item) {
-                        items.push(item.to_string());
-                    } else if op == AlterOp::Subtract {
-                        items.retain(|i| i != item);
+                match op.apply_to_list(configs.get(name).map(String::as_str), given) {
+                    None => {
+                        configs.remove(name);
                     }
-                }
-                if items.is_empty() {
-                    configs.remove(name);
-                } else {
-                    let joined = items.join(",");
-                    validate(name, Some(&joined))?;
-                    configs.insert(name.to_string(), joined);
+                    Some(joined) => {
+                        validate(name, Some(&joined))?;
+                        configs.insert(name.to_string(), joined);
+                    }
                 }
             }
         }
@@ -560,6 +573,23 @@ fn broker_applied(config: &crate::config::Config) -> Vec<Applied> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn append_adds_only_new_items_and_subtract_removes_to_nothing() {
+        let append = |cur, given| AlterOp::Append.apply_to_list(cur, given);
+        let subtract = |cur, given| AlterOp::Subtract.apply_to_list(cur, given);
+        assert_eq!(append(None, "compact"), Some("compact".to_string()));
+        assert_eq!(
+            append(Some("delete"), "compact, delete,,"),
+            Some("delete,compact".to_string())
+        );
+        assert_eq!(
+            subtract(Some("delete, compact"), "delete"),
+            Some("compact".to_string())
+        );
+        assert_eq!(subtract(Some("compact"), "compact"), None);
+        assert_eq!(subtract(None, "compact"), None);
+    }
 
     #[test]
     fn the_table_is_sorted_so_that_lookups_find_every_name() {
