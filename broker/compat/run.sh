@@ -114,11 +114,24 @@ stop_all() {
 trap stop_all EXIT
 trap 'stop_all; exit 130' INT TERM
 
+# The first whole line of LOG (one its newline ends: a line still being written is not one yet)
+# that contains PREFIX, if any.
+ready_line() {
+    local log="$1" prefix="$2" l
+    [[ -r "$log" ]] || return 0
+    while IFS= read -r l; do
+        if [[ "$l" == *"$prefix"* ]]; then
+            printf '%s\n' "$l"
+            return 0
+        fi
+    done <"$log"
+}
+
 # Waits (bounded) for LINE_PREFIX in LOG and prints the address after `listen=`.
 wait_listen() {
     local log="$1" prefix="$2" pid="$3" line
     for _ in $(seq 300); do
-        line="$(grep -a -m1 "$prefix" "$log" 2>/dev/null || true)"
+        line="$(ready_line "$log" "$prefix")"
         if [[ -n "$line" ]]; then
             sed -E 's/.*listen=([0-9.:]+).*/\1/' <<<"$line"
             return 0

@@ -62,3 +62,47 @@ fn librdkafka_regression_subtests_pass() {
         not_passed.join("\n")
     );
 }
+
+/// run.sh's `wait_listen`, taken out of the script, run on `log` for a process that has exited:
+/// its exit code and what it printed.
+fn wait_listen_on(log: &str) -> (Option<i32>, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/run.sh");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("broker.log");
+    std::fs::write(&log_path, log).expect("write the log");
+    // The functions are cut out of the script by their `name() {` … `}` lines; the pid is one of
+    // a process that has ended (the shell that printed it), so the wait ends at once.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(concat!(
+            r#"eval "$(sed -n -e '/^ready_line() {/,/^}/p' -e '/^wait_listen() {/,/^}/p' "$0")"; "#,
+            r#"gone=$(bash -c 'echo $$'); wait_listen "$1" "kaos-broker ready" "$gone""#,
+        ))
+        .arg(&script)
+        .arg(&log_path)
+        .output()
+        .expect("bash");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// A broker's ready line read while it is being written is not taken until its newline (kaos-broker
+/// wrote it piece by piece, and a fresh-clone CI run read `listen=127.0.0` and pointed
+/// 0007_autotopic at it); a whole line gives the address.
+#[test]
+fn run_sh_takes_the_listen_address_only_from_a_whole_ready_line() {
+    let partial = "2026 INFO recovery done\nkaos-broker ready node_id=1 listen=127.0.0";
+    let (code, printed) = wait_listen_on(partial);
+    assert_eq!(
+        (code, printed.as_str()),
+        (Some(1), ""),
+        "a half-written line was taken"
+    );
+    let whole = format!("{partial}.1:32997\n");
+    assert_eq!(
+        wait_listen_on(&whole),
+        (Some(0), "127.0.0.1:32997".to_string())
+    );
+}

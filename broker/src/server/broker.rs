@@ -59,10 +59,10 @@ pub async fn run(
             }
         }
     }
-    eprintln!(
+    crate::server::announce_ready(&format!(
         "kaos-broker ready node_id={} listen={bound}",
         broker.node_id()
-    );
+    ));
     if let Some(after_ms) = broker.config.debug_crash_after_ms {
         plant_crash(after_ms, &broker.config.data_dir);
     }

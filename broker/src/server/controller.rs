@@ -29,7 +29,7 @@ pub async fn run(
             ticking.tick();
         }
     });
-    eprintln!("kaos-controller ready listen={bound}");
+    crate::server::announce_ready(&format!("kaos-controller ready listen={bound}"));
     let serving = Arc::clone(&controller);
     let handler: FrameHandler =
         Arc::new(move |frame| crate::api::table::handle_on_controller(&serving, frame));

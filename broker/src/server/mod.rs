@@ -39,6 +39,15 @@ pub enum RunError {
     Controller(#[source] crate::controller::ControllerError),
 }
 
+/// Writes the ready line `line` to stderr in one write, not piece by piece as `eprintln!` formats
+/// it (stderr is unbuffered): scripts that read the log while the process runs
+/// (`broker/compat/run.sh`) must never see half of the address.
+pub fn announce_ready(line: &str) {
+    use std::io::Write;
+    let whole = format!("{line}\n");
+    let _ = std::io::stderr().lock().write_all(whole.as_bytes());
+}
+
 /// Binds the listener of a broker or controller: the listener and the address it got.
 pub async fn bind(
     address: std::net::SocketAddr,
